@@ -1,0 +1,103 @@
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes';
+import type { Logger } from 'pino';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import { GatewayError } from '../errors.js';
+
+export type BrokerHooks = Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>;
+
+export interface BrokerOptions {
+  readonly log: Logger;
+  readonly host: string;
+  readonly mqttPort: number;
+  readonly wsPort: number;
+  readonly hooks: BrokerHooks;
+  /** Servers for TLS listeners, made by the caller (see broker/tls.ts); handed every connection. */
+  readonly extraServers?: readonly { readonly name: string; readonly server: NetServer | HttpServer; readonly port: number; readonly ws?: boolean }[];
+}
+
+export interface BoundPorts {
+  readonly mqtt: number;
+  readonly ws: number;
+  readonly [name: string]: number;
+}
+
+/** Publishes on behalf of the gateway (commands, alerts, dead letters). */
+export interface Publisher {
+  publish(topic: string, payload: string, qos: 0 | 1): Promise<void>;
+}
+
+/**
+ * The embedded Aedes broker on TCP and on WebSocket (`/mqtt`). The hooks (identity, access,
+ * ingest) are the caller's; this file only owns sockets and their lifecycle.
+ */
+export class MqttBroker implements Publisher {
+  readonly aedes: Aedes;
+  private readonly tcp: NetServer;
+  private readonly http: HttpServer;
+  private readonly wss: WebSocketServer;
+  private ports: BoundPorts | undefined;
+
+  constructor(private readonly options: BrokerOptions) {
+    this.aedes = new Aedes({ ...options.hooks, drainTimeout: 10_000 });
+    this.tcp = createNetServer(this.aedes.handle);
+    this.http = createHttpServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n');
+    });
+    this.wss = new WebSocketServer({ server: this.http, path: '/mqtt' });
+    this.wss.on('connection', (socket, req) => {
+      const stream = createWebSocketStream(socket);
+      stream.on('error', () => socket.terminate());
+      this.aedes.handle(stream, req);
+    });
+    this.aedes.on('clientError', (client: Client, err: Error) => options.log.debug({ clientId: client.id, err: err.message }, 'client error'));
+    this.aedes.on('connectionError', (client: Client, err: Error) => options.log.debug({ clientId: client?.id, err: err.message }, 'connection error'));
+  }
+
+  get connectedClients(): number {
+    return this.aedes.connectedClients;
+  }
+
+  async start(): Promise<BoundPorts> {
+    await this.aedes.listen();
+    const { host, mqttPort, wsPort, log } = this.options;
+    const mqtt = await listen(this.tcp, host, mqttPort, 'MQTT_PORT');
+    const ws = await listen(this.http, host, wsPort, 'MQTT_WS_PORT');
+    const ports: Record<string, number> = { mqtt, ws };
+    for (const extra of this.options.extraServers ?? []) {
+      ports[extra.name] = await listen(extra.server, host, extra.port, extra.name);
+    }
+    this.ports = ports as unknown as BoundPorts;
+    log.info({ host, ports }, 'MQTT broker listening');
+    return this.ports;
+  }
+
+  publish(topic: string, payload: string, qos: 0 | 1): Promise<void> {
+    const packet = { cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false } as PublishPacket;
+    return new Promise((resolve, reject) => this.aedes.publish(packet, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Stops accepting connections, disconnects clients, closes the broker. */
+  async stop(): Promise<void> {
+    const servers: (NetServer | HttpServer)[] = [this.tcp, this.http, ...(this.options.extraServers ?? []).map((e) => e.server)];
+    const closed = servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
+    for (const client of this.wss.clients) client.terminate();
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    this.http.closeAllConnections();
+    await Promise.all(closed);
+  }
+}
+
+function listen(server: NetServer | HttpServer, host: string, port: number, setting: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new GatewayError('GW_ERR_LISTEN', `${setting}=${port} on ${host}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' (the port is in use; pick another or 0 for any free port)' : ''}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}

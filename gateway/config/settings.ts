@@ -1,0 +1,101 @@
+import { Ajv } from 'ajv';
+import { GatewayError } from '../errors.js';
+
+/**
+ * Every setting the gateway reads, in one table: environment variable, type, default, meaning.
+ * The public ones are fixed by DESIGN.md; the rest are tuning knobs with sane defaults.
+ */
+const SETTINGS = {
+  mqttPort: { env: 'MQTT_PORT', type: 'port', default: 1883, description: 'MQTT over TCP (0 = any free port)' },
+  mqttWsPort: { env: 'MQTT_WS_PORT', type: 'port', default: 8083, description: 'MQTT over WebSocket, path /mqtt (0 = any free port)' },
+  httpPort: { env: 'HTTP_PORT', type: 'port', default: 8080, description: '/healthz, /readyz, /metrics and the live page (0 = any free port)' },
+  bindHost: { env: 'BIND_HOST', type: 'string', default: '', description: 'address to listen on; empty = loopback when no credentials are configured, else all interfaces' },
+  influxUrl: { env: 'INFLUX_URL', type: 'string', default: 'http://127.0.0.1:8086', description: 'InfluxDB base URL' },
+  influxDb: { env: 'INFLUX_DB', type: 'name', default: 'iot', description: 'InfluxDB 1.x database' },
+  influxToken: { env: 'INFLUX_TOKEN', type: 'string', default: '', description: 'InfluxDB 2.x token (with INFLUX_ORG and INFLUX_BUCKET: write through the 2.x API)' },
+  influxOrg: { env: 'INFLUX_ORG', type: 'string', default: '', description: 'InfluxDB 2.x organisation' },
+  influxBucket: { env: 'INFLUX_BUCKET', type: 'string', default: '', description: 'InfluxDB 2.x bucket' },
+  influxBatchSize: { env: 'INFLUX_BATCH_SIZE', type: 'count', default: 5000, description: 'points per write request' },
+  influxFlushMs: { env: 'INFLUX_FLUSH_MS', type: 'count', default: 100, description: 'longest a point waits before a (partial) batch is written' },
+  influxTimeoutMs: { env: 'INFLUX_TIMEOUT_MS', type: 'count', default: 10000, description: 'write request timeout' },
+  embeddedInflux: { env: 'EMBEDDED_INFLUX', type: 'mode', default: 'auto', description: 'auto: start a local influxd when INFLUX_URL is unset and nothing answers; never: do not' },
+  rulesDir: { env: 'RULES_DIR', type: 'string', default: 'rules', description: 'rule files, reloaded on change' },
+  dataDir: { env: 'DATA_DIR', type: 'string', default: 'data', description: 'the on-disk spool and anything else kept' },
+  spoolMaxBytes: { env: 'SPOOL_MAX_BYTES', type: 'count', default: 1024 ** 3, description: 'largest the spool may grow while InfluxDB is away; beyond it QoS 1 is not acknowledged and QoS 0 is dropped' },
+  durableAck: { env: 'DURABLE_ACK', type: 'boolean', default: true, description: 'PUBACK a QoS 1 reading only once it is on disk (spool) or in InfluxDB' },
+  maxPayloadBytes: { env: 'MAX_PAYLOAD_BYTES', type: 'count', default: 65536, description: 'largest reading payload accepted' },
+  staleAfterMs: { env: 'STALE_AFTER_MS', type: 'count', default: 300000, description: 'readings older than this are stored as history but do not drive rules' },
+  logLevel: { env: 'LOG_LEVEL', type: 'level', default: 'info', description: 'pino level' },
+} as const;
+
+type SettingSpec = (typeof SETTINGS)[keyof typeof SETTINGS];
+type ValueOf<S extends SettingSpec> = S['type'] extends 'port' | 'count'
+  ? number
+  : S['type'] extends 'boolean'
+    ? boolean
+    : S['type'] extends 'level'
+      ? LogLevel
+      : S['type'] extends 'mode'
+        ? 'auto' | 'never'
+        : string;
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export type Settings = { readonly [K in keyof typeof SETTINGS]: ValueOf<(typeof SETTINGS)[K]> } & {
+  /** Which settings came from the environment rather than defaults (the embedded InfluxDB needs to know). */
+  readonly explicit: ReadonlySet<keyof typeof SETTINGS>;
+};
+
+const typeSchemas = {
+  port: { type: 'integer', minimum: 0, maximum: 65535 },
+  count: { type: 'integer', minimum: 0 },
+  string: { type: 'string' },
+  name: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+  boolean: { type: 'boolean' },
+  level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  mode: { enum: ['auto', 'never'] },
+} as const;
+
+const schema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: Object.fromEntries(
+    Object.entries(SETTINGS).map(([key, spec]) => [key, { ...typeSchemas[spec.type], default: spec.default, description: spec.description }]),
+  ),
+};
+
+const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true });
+const validate = ajv.compile(schema);
+
+/** Reads settings from an environment (process.env by default), validates them once, and freezes them. */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof typeof SETTINGS, unknown>> = {}): Settings {
+  const raw: Record<string, unknown> = {};
+  const explicit = new Set<keyof typeof SETTINGS>();
+  for (const [key, spec] of Object.entries(SETTINGS) as [keyof typeof SETTINGS, SettingSpec][]) {
+    const value = overrides[key] ?? env[spec.env];
+    if (value === undefined || value === '') continue;
+    raw[key] = value;
+    explicit.add(key);
+  }
+  if (!validate(raw)) {
+    const problems = (validate.errors ?? []).map((e) => {
+      const key = e.instancePath.slice(1) as keyof typeof SETTINGS;
+      const spec = SETTINGS[key] as SettingSpec | undefined;
+      const name = spec ? spec.env : key || 'settings';
+      const given = spec ? ` (got ${JSON.stringify(raw[key])})` : '';
+      return `${name}: ${e.message ?? 'is invalid'}${given}`;
+    });
+    throw new GatewayError('GW_ERR_SETTINGS', problems.join('; '));
+  }
+  return Object.freeze({ ...(raw as Omit<Settings, 'explicit'>), explicit });
+}
+
+/** The settings table as documentation rows (used by the README test and `--help`). */
+export function describeSettings(): { env: string; default: string; description: string }[] {
+  return Object.values(SETTINGS).map((s: SettingSpec) => ({ env: s.env, default: String(s.default), description: s.description }));
+}
+
+/** True when the 2.x API should be used for writes. */
+export function usesInflux2(settings: Settings): boolean {
+  return settings.influxToken !== '' && settings.influxOrg !== '' && settings.influxBucket !== '';
+}

@@ -1,0 +1,30 @@
+/**
+ * One catalogue of the gateway's errors. Codes are stable and never reused; the README's
+ * "Errors" section lists every one (a test checks that).
+ */
+export const ERRORS = {
+  GW_ERR_SETTINGS: 'a setting is invalid; the message names the environment variable and what is wrong',
+  GW_ERR_DATA_DIR: 'DATA_DIR cannot be created or written',
+  GW_ERR_LISTEN: 'a port could not be bound (in use, or no permission)',
+  GW_ERR_RULE_FILE: 'a rule file is not valid JSON or not a valid rule pack; the rules in force stay',
+  GW_ERR_INFLUX_UNREACHABLE: 'InfluxDB does not answer; events wait in the spool',
+  GW_ERR_INFLUX_REJECTED: 'InfluxDB refused a point as bad (4xx); the point goes to the dead letters',
+  GW_ERR_INFLUX_NOT_INSTALLED: 'no InfluxDB answers and none is installed to start',
+  GW_ERR_SPOOL_CORRUPT: 'a spool segment has a damaged record; the damaged tail is set aside',
+  GW_ERR_SPOOL_FULL: 'the spool reached SPOOL_MAX_BYTES; QoS 1 is not acknowledged, QoS 0 is dropped',
+  GW_ERR_CREDENTIALS: 'the credentials file is unreadable or invalid',
+  GW_ERR_TLS: 'the TLS certificate or key cannot be read',
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${code}: ${message}`, options);
+  }
+}

@@ -1,0 +1,125 @@
+import type { Kind, ReadingValue } from './ingest/kinds.js';
+
+/**
+ * The gateway's events: immutable facts with an id, a time, a source and (for what rules
+ * produce) the correlation id of the reading that caused them.
+ */
+
+/** A validated reading, stamped into its envelope (DESIGN.md: id, type, source, time, receivedAt, seq). */
+export interface ReadingEvent {
+  readonly id: string;
+  readonly type: `sensor.${Kind}`;
+  /** `<site>/<zone>/<device>` */
+  readonly source: string;
+  /** ISO-8601: the reading's `ts`, else when it was received. */
+  readonly time: string;
+  readonly receivedAt: string;
+  readonly seq: number | undefined;
+  readonly site: string;
+  readonly zone: string;
+  readonly device: string;
+  readonly kind: Kind;
+  readonly value: ReadingValue;
+  /** The value as stored (booleans 1/0, keypad ok=1 fail=0). */
+  readonly numeric: number;
+  /** Epoch ms of `time`: the point's timestamp. */
+  readonly timeMs: number;
+  readonly clientId: string | undefined;
+}
+
+/** CloudEvents 1.0 (JSON) fields shared by commands and alerts. */
+export interface CloudEventJson<T> {
+  readonly specversion: '1.0';
+  readonly id: string;
+  readonly type: string;
+  readonly source: string;
+  readonly time: string;
+  readonly subject?: string;
+  readonly datacontenttype: 'application/json';
+  readonly correlationid: string;
+  readonly data: T;
+}
+
+export type CommandData = Readonly<Record<string, unknown>>;
+
+export interface AlertData {
+  readonly severity: Severity;
+  readonly message: string;
+  readonly site: string;
+  readonly zone: string;
+  readonly device: string;
+  readonly [extra: string]: unknown;
+}
+
+export type Severity = 'info' | 'warning' | 'critical';
+
+export interface CommandEvent {
+  readonly kind: 'command';
+  /** Same as cloudEvent.id. */
+  readonly id: string;
+  /** The point's timestamp: cloudEvent.time, made unique within its series. */
+  readonly timeMs: number;
+  readonly topic: string;
+  readonly site: string;
+  readonly zone: string;
+  readonly actuator: string;
+  readonly rule: string;
+  readonly cloudEvent: CloudEventJson<CommandData>;
+}
+
+export interface AlertEvent {
+  readonly kind: 'alert';
+  /** Same as cloudEvent.id. */
+  readonly id: string;
+  /** The point's timestamp: cloudEvent.time, made unique within its series. */
+  readonly timeMs: number;
+  readonly topic: string;
+  readonly site: string;
+  readonly severity: Severity;
+  readonly rule: string;
+  readonly cloudEvent: CloudEventJson<AlertData>;
+}
+
+export type DeadLetterReason =
+  | 'invalid_topic'
+  | 'unknown_kind'
+  | 'unknown_topic'
+  | 'payload_too_large'
+  | 'invalid_encoding'
+  | 'invalid_json'
+  | 'invalid_payload'
+  | 'clock_skew'
+  | 'rejected_by_store';
+
+/** DESIGN.md: `{topic, payload, reason, receivedAt, clientId}`; `detail` says what exactly was wrong. */
+export interface DeadLetterEvent {
+  readonly id: string;
+  readonly topic: string;
+  readonly payload: string;
+  readonly reason: DeadLetterReason;
+  readonly detail: string;
+  readonly receivedAt: string;
+  /** The point's timestamp: receivedAt, made unique among dead letters with the same reason. */
+  readonly timeMs: number;
+  readonly clientId: string | null;
+}
+
+export interface DeviceStatusEvent {
+  readonly id: string;
+  readonly device: string;
+  readonly online: boolean;
+  readonly time: string;
+  readonly timeMs: number;
+  readonly clientId: string | undefined;
+}
+
+export interface ZoneArmedEvent {
+  readonly id: string;
+  readonly site: string;
+  readonly zone: string;
+  readonly armed: boolean;
+  readonly time: string;
+  readonly timeMs: number;
+}
+
+export type GatewayEvent = ReadingEvent | CommandEvent | AlertEvent | DeadLetterEvent | DeviceStatusEvent | ZoneArmedEvent;

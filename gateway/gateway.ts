@@ -1,0 +1,213 @@
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { MqttBroker, type BoundPorts } from './broker/broker.js';
+import { EventBus } from './bus.js';
+import { systemClock, type Clock } from './clock.js';
+import { usesInflux2, type Settings } from './config/settings.js';
+import { GatewayError } from './errors.js';
+import { Metrics } from './http/metrics.js';
+import { HttpServer, type Readiness } from './http/server.js';
+import { Ingest } from './ingest/ingest.js';
+import { createLogger } from './log.js';
+import { RulesService } from './rules/service.js';
+import { Influx1Writer } from './storage/influx1.js';
+import { Influx2Writer } from './storage/influx2.js';
+import { EmbeddedInflux, INSTALL_HINT, findInfluxd, pingInflux } from './storage/influxd.js';
+import { Journal } from './storage/journal.js';
+import { InfluxSink } from './storage/sink.js';
+import type { PointWriter } from './storage/writer.js';
+
+export interface GatewayOptions {
+  readonly log?: Logger;
+  readonly clock?: Clock;
+}
+
+export interface RunningGateway {
+  readonly ports: BoundPorts & { readonly http: number };
+  readonly host: string;
+  /** Where events are written. */
+  readonly influx: string;
+}
+
+/**
+ * The gateway: wires the broker, ingest, rules, the spool and the InfluxDB sink, and the HTTP
+ * endpoints, and starts and stops them in order. Nothing else lives here.
+ */
+export class Gateway {
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly bus: EventBus;
+  readonly metrics: Metrics;
+  private readonly dataDir: string;
+  private journal: Journal | undefined;
+  private sink: InfluxSink | undefined;
+  private broker: MqttBroker | undefined;
+  private http: HttpServer | undefined;
+  private embedded: EmbeddedInflux | undefined;
+  private rulesService: RulesService | undefined;
+  private ingestService: Ingest | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    readonly settings: Settings,
+    options: GatewayOptions = {},
+  ) {
+    this.log = options.log ?? createLogger(settings.logLevel);
+    this.clock = options.clock ?? systemClock;
+    this.bus = new EventBus(this.log);
+    this.dataDir = resolve(settings.dataDir);
+    this.metrics = new Metrics({
+      spool: () => this.journal?.stats() ?? { bytes: 0, events: 0, oldestAppendedAt: undefined },
+      connectedClients: () => this.broker?.connectedClients ?? 0,
+      influxUp: () => this.sink?.influxUp ?? false,
+      now: () => this.clock.now(),
+    });
+  }
+
+  get rules(): RulesService {
+    if (!this.rulesService) throw new Error('gateway not started');
+    return this.rulesService;
+  }
+
+  get ingest(): Ingest {
+    if (!this.ingestService) throw new Error('gateway not started');
+    return this.ingestService;
+  }
+
+  get spool(): Journal {
+    if (!this.journal) throw new Error('gateway not started');
+    return this.journal;
+  }
+
+  async start(): Promise<RunningGateway> {
+    const { settings, log } = this;
+    try {
+      await mkdir(this.dataDir, { recursive: true });
+    } catch (err) {
+      throw new GatewayError('GW_ERR_DATA_DIR', `DATA_DIR=${settings.dataDir}: ${(err as Error).message}`, { cause: err });
+    }
+    const writer = await this.chooseWriter();
+
+    const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log });
+    await journal.open();
+    this.journal = journal;
+
+    const host = settings.bindHost || '127.0.0.1';
+    const broker = new MqttBroker({
+      log: log.child({ component: 'broker' }),
+      host,
+      mqttPort: settings.mqttPort,
+      wsPort: settings.mqttWsPort,
+      hooks: {
+        authorizePublish: (client, packet, callback) => {
+          if (packet.topic.startsWith('$SYS/')) {
+            callback(new Error('$SYS/ topics are reserved'));
+            return;
+          }
+          const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+          const pending = this.ingest.handle(client?.id ?? null, { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId });
+          if (pending) pending.then(() => callback(null), (err: Error) => callback(err));
+          else callback(null);
+        },
+      },
+    });
+    this.broker = broker;
+
+    this.ingestService = new Ingest({
+      journal,
+      bus: this.bus,
+      metrics: this.metrics,
+      publisher: broker,
+      clock: this.clock,
+      log: log.child({ component: 'ingest' }),
+      maxPayloadBytes: settings.maxPayloadBytes,
+      staleAfterMs: settings.staleAfterMs,
+      durableAck: settings.durableAck,
+    });
+
+    this.sink = new InfluxSink({
+      journal,
+      writer,
+      metrics: this.metrics,
+      log: log.child({ component: 'influx' }),
+      batchSize: settings.influxBatchSize,
+      flushMs: settings.influxFlushMs,
+      onRejected: (line, reason) => {
+        // Never feed a refused dead letter back in: that could loop.
+        if (line.startsWith('deadletters,')) return;
+        void this.ingest.deadLetter(null, { topic: `influx:${line.slice(0, line.search(/[, ]/))}`, payload: Buffer.from(line), qos: 0 }, 'rejected_by_store', reason);
+      },
+    });
+    await this.sink.start();
+
+    this.rulesService = new RulesService({
+      bus: this.bus,
+      publisher: broker,
+      journal,
+      metrics: this.metrics,
+      log,
+      clock: this.clock,
+      rulesDir: settings.rulesDir,
+      armedFile: join(this.dataDir, 'armed-zones.json'),
+    });
+    await this.rulesService.start();
+
+    const ports = await broker.start();
+    this.http = new HttpServer({ log, host, port: settings.httpPort, metrics: this.metrics, readiness: () => this.readiness() });
+    const http = await this.http.start();
+    const running = { ports: { ...ports, http }, host, influx: writer.description };
+    log.info(running, 'gateway started');
+    return running;
+  }
+
+  /** Graceful stop: stop accepting, let acknowledged work finish, flush to InfluxDB, close. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info('gateway stopping');
+      await this.broker?.stop();
+      await this.rulesService?.stop();
+      await this.sink?.stop();
+      await this.journal?.close();
+      await this.http?.stop();
+      await this.embedded?.stop();
+      this.log.info('gateway stopped');
+    })();
+    return this.stopping;
+  }
+
+  readiness(): Readiness {
+    const influxUp = this.sink?.influxUp ?? false;
+    const spool = this.journal?.stats();
+    const full = this.journal?.isFull() ?? false;
+    const ruleProblems = [...(this.rulesService?.loader.problems.values() ?? [])];
+    return {
+      ready: influxUp && !full,
+      checks: {
+        influxdb: { ok: influxUp, detail: influxUp ? 'reachable' : 'unreachable: events wait in the spool' },
+        spool: { ok: !full, detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting` },
+        rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | ') } : {}) },
+      },
+    };
+  }
+
+  private async chooseWriter(): Promise<PointWriter> {
+    const { settings, log } = this;
+    if (usesInflux2(settings)) return new Influx2Writer(settings.influxUrl, settings.influxToken, settings.influxOrg, settings.influxBucket, settings.influxTimeoutMs);
+    let url = settings.influxUrl;
+    if (!settings.explicit.has('influxUrl') && settings.embeddedInflux === 'auto' && !(await pingInflux(url))) {
+      if (await findInfluxd()) {
+        this.embedded = new EmbeddedInflux(join(this.dataDir, 'influxdb'), Number(new URL(url).port || 8086), log.child({ component: 'influxd' }));
+        try {
+          await this.embedded.start();
+          url = this.embedded.url ?? url;
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'could not start the embedded InfluxDB; events wait in the spool');
+        }
+      } else {
+        log.error({ code: 'GW_ERR_INFLUX_NOT_INSTALLED', url }, `no InfluxDB answers at ${url} and none is installed: ${INSTALL_HINT}. The gateway runs on; events wait in the spool.`);
+      }
+    }
+    return new Influx1Writer(url, settings.influxDb, settings.influxTimeoutMs);
+  }
+}

@@ -1,0 +1,65 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Values read at scrape time from the components that own them. */
+export interface MetricSources {
+  spool(): { bytes: number; events: number; oldestAppendedAt: number | undefined };
+  connectedClients(): number;
+  influxUp(): boolean;
+  now(): number;
+}
+
+/**
+ * Every Prometheus metric of one gateway, on its own registry (tests run several gateways in
+ * one process). Counters are bumped on the hot path; gauges are read at scrape time.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly readings = this.counter('gateway_readings_total', 'Readings accepted, by kind', ['kind']);
+  readonly history = this.counter('gateway_history_readings_total', 'Readings stored as history (older than the device’s latest, or stale): not fed to rules', ['kind']);
+  readonly duplicates = this.counter('gateway_duplicates_total', 'Readings seen again (same id, or a QoS 1 redelivery): not stored or ruled twice');
+  readonly deadLetters = this.counter('gateway_deadletters_total', 'Dead letters, by reason', ['reason']);
+  readonly dropped = this.counter('gateway_dropped_total', 'Events that could not be kept, by reason (QoS 0 with the spool full)', ['reason']);
+  readonly refusals = this.counter('gateway_refusals_total', 'Clients or packets refused, by reason', ['reason']);
+  readonly ruleFirings = this.counter('gateway_rule_firings_total', 'Rule firings, by rule', ['rule']);
+  readonly commands = this.counter('gateway_commands_total', 'Commands published, by actuator', ['actuator']);
+  readonly commandsSuppressed = this.counter('gateway_commands_suppressed_total', 'Commands not sent because the actuator was already in that state', ['actuator']);
+  readonly alerts = this.counter('gateway_alerts_total', 'Alerts published, by severity', ['severity']);
+  readonly ruleErrors = this.counter('gateway_rule_errors_total', 'Rule evaluations that failed');
+  readonly ruleReloads = this.counter('gateway_rule_reloads_total', 'Rule file loads, by result', ['result']);
+  readonly writeBatches = this.counter('gateway_write_batches_total', 'InfluxDB write requests, by result', ['result']);
+  readonly pointsWritten = this.counter('gateway_points_written_total', 'Points InfluxDB accepted');
+  readonly writeRetries = this.counter('gateway_write_retries_total', 'Failed InfluxDB writes that will be retried');
+  readonly writeLatency = new Histogram({
+    name: 'gateway_write_latency_seconds',
+    help: 'InfluxDB write request latency',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly listenerFailures = this.counter('gateway_bus_listener_failures_total', 'Event bus listeners that threw');
+
+  constructor(sources: MetricSources) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'gateway_process_' });
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    };
+    gauge('gateway_spool_bytes', 'Bytes in the spool not yet in InfluxDB', () => sources.spool().bytes);
+    gauge('gateway_spool_events', 'Events in the spool not yet in InfluxDB (the write queue depth)', () => sources.spool().events);
+    gauge('gateway_spool_oldest_age_seconds', 'Age of the oldest event not yet in InfluxDB', () => {
+      const oldest = sources.spool().oldestAppendedAt;
+      return oldest === undefined ? 0 : Math.max(0, (sources.now() - oldest) / 1000);
+    });
+    gauge('gateway_connected_clients', 'MQTT clients connected', () => sources.connectedClients());
+    gauge('gateway_influx_up', '1 when the last InfluxDB write or ping succeeded', () => (sources.influxUp() ? 1 : 0));
+  }
+
+  private counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+}

@@ -1,0 +1,222 @@
+import { isUtf8 } from 'node:buffer';
+import { crc32 } from 'node:zlib';
+import type { Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import type { EventBus } from '../bus.js';
+import type { Clock } from '../clock.js';
+import type { DeadLetterEvent, DeadLetterReason, ReadingEvent } from '../events.js';
+import type { Metrics } from '../http/metrics.js';
+import type { Journal } from '../storage/journal.js';
+import { deadLetterPoint, deviceStatusPoint, readingPoint, zoneArmedPoint } from '../storage/points.js';
+import { SeriesTime } from '../storage/series-time.js';
+import type { Publisher } from '../broker/broker.js';
+import { RecentSet } from './dedupe.js';
+import { KINDS, type Kind } from './kinds.js';
+import { decodeReading } from './payload.js';
+import { parseTopic } from './topic.js';
+
+export interface IncomingPublish {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: 0 | 1 | 2;
+  readonly dup: boolean;
+  readonly messageId?: number | undefined;
+}
+
+export interface IngestOptions {
+  readonly journal: Journal;
+  readonly bus: EventBus;
+  readonly metrics: Metrics;
+  readonly publisher: Publisher;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly maxPayloadBytes: number;
+  readonly staleAfterMs: number;
+  /** Hold a QoS ≥ 1 acknowledgement until the event is on disk. */
+  readonly durableAck: boolean;
+}
+
+/** How much of a bad payload a dead letter keeps. */
+const DEAD_LETTER_PAYLOAD_CHARS = 4096;
+
+const STATUS_VALUES: Readonly<Record<string, boolean>> = { online: true, offline: false, '"online"': true, '"offline"': false, true: true, false: false, '1': true, '0': false };
+const ARMED_VALUES: Readonly<Record<string, boolean>> = {
+  true: true, false: false, armed: true, disarmed: false, '"armed"': true, '"disarmed"': false, on: true, off: false, '1': true, '0': false,
+};
+
+/**
+ * Turns what devices publish into events: parses the topic, validates the payload, stamps the
+ * envelope, drops duplicates, keeps the event in the spool and announces it on the bus.
+ * Whatever is wrong becomes a dead letter with a reason; nothing here throws at the broker.
+ *
+ * `handle` returns a promise when the publisher's acknowledgement must wait (QoS ≥ 1 until
+ * the event is durable, or until the spool has room again), else undefined.
+ */
+export class Ingest {
+  private readonly seenIds = new RecentSet(200_000);
+  /** clientId/messageId → payload checksum, to recognise a QoS 1 redelivery (DUP) without an id. */
+  private readonly seenPackets = new RecentSet<number>(200_000);
+  private readonly latest = new Map<string, number>();
+  private readonly seriesTime = new SeriesTime();
+  private readonly readingCounters: Record<string, { inc(): void }> = {};
+  private lastDropLog = 0;
+
+  constructor(private readonly o: IngestOptions) {}
+
+  handle(clientId: string | null, packet: IncomingPublish): Promise<void> | undefined {
+    try {
+      return this.route(clientId, packet);
+    } catch (err) {
+      // A bug must not take the broker down nor lose the message: dead-letter it.
+      this.o.log.error({ err, topic: packet.topic, clientId }, 'ingest failed on a message');
+      return this.deadLetter(clientId, packet, 'invalid_payload', `the gateway could not process this message: ${(err as Error).message}`);
+    }
+  }
+
+  private route(clientId: string | null, packet: IncomingPublish): Promise<void> | undefined {
+    const route = parseTopic(packet.topic);
+    switch (route.route) {
+      case 'reading':
+        return this.reading(clientId, packet, route.site, route.zone, route.device, route.kind);
+      case 'status':
+        return this.status(clientId, packet, route.device);
+      case 'zoneArmed':
+        return this.zoneArmed(clientId, packet, route.site, route.zone);
+      case 'reserved':
+        return undefined;
+      case 'invalid':
+        return this.deadLetter(clientId, packet, route.code, route.detail);
+    }
+  }
+
+  private reading(clientId: string | null, packet: IncomingPublish, site: string, zone: string, device: string, kind: Kind): Promise<void> | undefined {
+    const now = this.o.clock.now();
+    const decoded = decodeReading(kind, packet.payload, now, this.o.maxPayloadBytes);
+    if (!decoded.ok) return this.deadLetter(clientId, packet, decoded.code, decoded.detail);
+    const { reading } = decoded;
+    const source = `${site}/${zone}/${device}`;
+    if (this.isDuplicate(clientId, packet, source, kind, reading.id)) {
+      this.o.metrics.duplicates.inc();
+      return undefined;
+    }
+    const timeMs = reading.tsMs ?? this.seriesTime.next(`${kind}/${source}`, now);
+    const latestKey = `${source}/${kind}`;
+    const latest = this.latest.get(latestKey);
+    const isHistory = (latest !== undefined && timeMs < latest) || timeMs < now - this.o.staleAfterMs;
+    if (!isHistory) this.latest.set(latestKey, timeMs);
+    const event: ReadingEvent = {
+      id: reading.id ?? uuidv7(),
+      type: `sensor.${kind}`,
+      source,
+      time: new Date(timeMs).toISOString(),
+      receivedAt: new Date(now).toISOString(),
+      seq: reading.seq,
+      site,
+      zone,
+      device,
+      kind,
+      value: reading.value,
+      numeric: KINDS[kind].toNumber(reading.value),
+      timeMs,
+      clientId: clientId ?? undefined,
+    };
+    const counter = (this.readingCounters[kind] ??= this.o.metrics.readings.labels(kind));
+    return this.keep(readingPoint(event), packet.qos, () => {
+      counter.inc();
+      if (isHistory) {
+        this.o.metrics.history.inc({ kind });
+        this.o.bus.emit('history', event);
+      } else {
+        this.o.bus.emit('reading', event);
+      }
+    });
+  }
+
+  private isDuplicate(clientId: string | null, packet: IncomingPublish, source: string, kind: Kind, id: string | undefined): boolean {
+    if (id !== undefined) {
+      const key = `${source}/${kind}/${id}`;
+      if (this.seenIds.has(key)) return true;
+      this.seenIds.set(key, true);
+      return false;
+    }
+    if (packet.qos === 0 || packet.messageId === undefined) return false;
+    // Message ids are reused, so only a DUP packet can be a redelivery of the last one with its id.
+    const key = `${clientId ?? ''}/${packet.messageId}`;
+    const sum = crc32(packet.payload, crc32(packet.topic));
+    const duplicate = packet.dup && this.seenPackets.get(key) === sum;
+    this.seenPackets.set(key, sum);
+    return duplicate;
+  }
+
+  private status(clientId: string | null, packet: IncomingPublish, device: string): Promise<void> | undefined {
+    const online = STATUS_VALUES[packet.payload.toString('utf8').trim().toLowerCase()];
+    if (online === undefined) return this.deadLetter(clientId, packet, 'invalid_payload', 'device status must be "online" or "offline"');
+    const timeMs = this.seriesTime.next(`status/${device}`, this.o.clock.now());
+    const event = { id: uuidv7(), device, online, time: new Date(timeMs).toISOString(), timeMs, clientId: clientId ?? undefined };
+    return this.keep(deviceStatusPoint(event), packet.qos, () => this.o.bus.emit('deviceStatus', event));
+  }
+
+  private zoneArmed(clientId: string | null, packet: IncomingPublish, site: string, zone: string): Promise<void> | undefined {
+    const armed = ARMED_VALUES[packet.payload.toString('utf8').trim().toLowerCase()];
+    if (armed === undefined) return this.deadLetter(clientId, packet, 'invalid_payload', 'zone armed state must be true/false (or "armed"/"disarmed")');
+    const timeMs = this.seriesTime.next(`zone/${site}/${zone}`, this.o.clock.now());
+    const event = { id: uuidv7(), site, zone, armed, time: new Date(timeMs).toISOString(), timeMs };
+    return this.keep(zoneArmedPoint(event), packet.qos, () => this.o.bus.emit('zoneArmed', event));
+  }
+
+  /** Records a dead letter: on `gateway/deadletter`, in InfluxDB, in the metrics and the log. */
+  deadLetter(clientId: string | null, packet: Pick<IncomingPublish, 'topic' | 'payload' | 'qos'>, reason: DeadLetterReason, detail: string): Promise<void> | undefined {
+    const now = this.o.clock.now();
+    const event: DeadLetterEvent = {
+      id: uuidv7(),
+      topic: packet.topic,
+      payload: printable(packet.payload),
+      reason,
+      detail,
+      receivedAt: new Date(now).toISOString(),
+      timeMs: this.seriesTime.next(`deadletter/${reason}`, now),
+      clientId,
+    };
+    this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId }, 'dead letter');
+    return this.keep(deadLetterPoint(event), packet.qos, () => {
+      this.o.metrics.deadLetters.inc({ reason });
+      this.o.bus.emit('deadletter', event);
+      const message = JSON.stringify({ topic: event.topic, payload: event.payload, reason: event.reason, detail: event.detail, receivedAt: event.receivedAt, clientId: event.clientId, id: event.id });
+      this.o.publisher.publish('gateway/deadletter', message, 0).catch((err: unknown) => this.o.log.error({ err, eventId: event.id }, 'could not publish a dead letter'));
+    });
+  }
+
+  /**
+   * Keeps a point in the spool, then announces the event. With the spool full, a QoS 0 event
+   * is still announced (rules must see a smoke alarm) but not stored, and counted as dropped;
+   * a QoS ≥ 1 event waits, unacknowledged, until there is room.
+   */
+  private keep(line: string, qos: 0 | 1 | 2, announce: () => void): Promise<void> | undefined {
+    const { journal } = this.o;
+    if (journal.append(line)) {
+      announce();
+      return qos > 0 && this.o.durableAck ? journal.committed() : undefined;
+    }
+    if (qos === 0 || !journal.isOpen) {
+      this.o.metrics.dropped.inc({ reason: journal.isOpen ? 'spool_full' : 'shutting_down' });
+      announce();
+      const now = Date.now();
+      if (now - this.lastDropLog > 10_000) {
+        this.lastDropLog = now;
+        this.o.log.error({ code: 'GW_ERR_SPOOL_FULL' }, 'spool is full: QoS 0 events are dropped (not stored), QoS 1 publishers are not acknowledged until InfluxDB catches up');
+      }
+      if (!journal.isOpen && qos > 0) return Promise.reject(new Error('gateway is shutting down'));
+      return undefined;
+    }
+    return journal.whenSpace().then(() => this.keep(line, qos, announce));
+  }
+}
+
+function printable(payload: Buffer): string {
+  if (isUtf8(payload)) {
+    const text = payload.toString('utf8');
+    return text.length > DEAD_LETTER_PAYLOAD_CHARS ? `${text.slice(0, DEAD_LETTER_PAYLOAD_CHARS)}… (${payload.length} bytes in all)` : text;
+  }
+  const shown = payload.subarray(0, DEAD_LETTER_PAYLOAD_CHARS / 2);
+  return `base64:${shown.toString('base64')}${shown.length < payload.length ? `… (${payload.length} bytes in all)` : ''}`;
+}

@@ -1,0 +1,92 @@
+import { isUtf8 } from 'node:buffer';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { KINDS, type Kind, type ReadingValue } from './kinds.js';
+
+export interface DecodedReading {
+  readonly value: ReadingValue;
+  /** Epoch ms from the payload's `ts`, if it had one. */
+  readonly tsMs: number | undefined;
+  readonly seq: number | undefined;
+  readonly id: string | undefined;
+}
+
+export type PayloadProblem = 'payload_too_large' | 'invalid_encoding' | 'invalid_json' | 'invalid_payload' | 'clock_skew';
+
+export type DecodeResult =
+  | { readonly ok: true; readonly reading: DecodedReading }
+  | { readonly ok: false; readonly code: PayloadProblem; readonly detail: string };
+
+/** A reading's `ts` may be at most this far ahead of the gateway's clock. */
+export const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
+
+const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+
+function readingSchema(kind: Kind): Record<string, unknown> {
+  return {
+    type: 'object',
+    required: ['value'],
+    properties: {
+      value: KINDS[kind].valueSchema,
+      ts: { type: ['string', 'integer'] },
+      seq: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+      id: { type: 'string', minLength: 1, maxLength: 128 },
+    },
+  };
+}
+
+const validators = Object.fromEntries(
+  (Object.keys(KINDS) as Kind[]).map((kind) => [kind, ajv.compile(readingSchema(kind))]),
+) as Record<Kind, ValidateFunction>;
+
+function describe(kind: Kind, error: ErrorObject | undefined, doc: unknown): string {
+  if (!error) return 'invalid reading';
+  const where = error.instancePath === '' ? 'payload' : error.instancePath.slice(1).replaceAll('/', '.');
+  let got = '';
+  if (error.instancePath === '/value' && typeof doc === 'object' && doc !== null) {
+    got = `, got ${JSON.stringify((doc as Record<string, unknown>)['value'])}`;
+  }
+  const allowed = error.keyword === 'enum' ? ` (${JSON.stringify((error.params as { allowedValues: unknown }).allowedValues)})` : '';
+  const unit = where === 'value' ? ` for ${kind} (${KINDS[kind].unit})` : '';
+  return `${where} ${error.message ?? 'is invalid'}${allowed}${unit}${got}`;
+}
+
+/**
+ * Decodes and validates a reading payload for its kind. Never throws: every problem comes
+ * back as a code (the dead letter's reason) and a sentence a person can act on.
+ */
+export function decodeReading(kind: Kind, payload: Buffer, nowMs: number, maxBytes: number): DecodeResult {
+  if (payload.length > maxBytes) {
+    return { ok: false, code: 'payload_too_large', detail: `payload is ${payload.length} bytes, the limit is ${maxBytes}` };
+  }
+  if (!isUtf8(payload)) return { ok: false, code: 'invalid_encoding', detail: 'payload is not valid UTF-8' };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(payload.toString('utf8'));
+  } catch (err) {
+    return { ok: false, code: 'invalid_json', detail: `payload is not JSON: ${(err as Error).message}` };
+  }
+  // A bare value (23.4, true, "ok") is shorthand for {"value": ...}.
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) doc = { value: doc };
+  const validate = validators[kind];
+  if (!validate(doc)) return { ok: false, code: 'invalid_payload', detail: describe(kind, validate.errors?.[0], doc) };
+  const reading = doc as { value: ReadingValue; ts?: string | number; seq?: number; id?: string };
+
+  let tsMs: number | undefined;
+  if (typeof reading.ts === 'string') {
+    tsMs = ISO_8601.test(reading.ts) ? Date.parse(reading.ts) : Number.NaN;
+    if (Number.isNaN(tsMs)) return { ok: false, code: 'invalid_payload', detail: `ts ${JSON.stringify(reading.ts)} is not an ISO-8601 date-time or epoch ms` };
+  } else if (typeof reading.ts === 'number') {
+    tsMs = reading.ts;
+    if (tsMs < 0 || tsMs > 8.64e15) return { ok: false, code: 'invalid_payload', detail: `ts ${tsMs} is not a valid epoch ms` };
+  }
+  if (tsMs !== undefined && tsMs > nowMs + MAX_FUTURE_SKEW_MS) {
+    return {
+      ok: false,
+      code: 'clock_skew',
+      detail: `ts ${new Date(tsMs).toISOString()} is ${Math.round((tsMs - nowMs) / 1000)} s in the future (more than ${MAX_FUTURE_SKEW_MS / 60000} min): check the device clock`,
+    };
+  }
+  return { ok: true, reading: { value: reading.value, tsMs, seq: reading.seq, id: reading.id } };
+}

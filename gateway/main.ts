@@ -1,0 +1,47 @@
+/**
+ * `npm start`: reads the settings from the environment, starts the gateway, and stops it
+ * gracefully on SIGINT/SIGTERM (exit 0). A bad setting or a port in use exits 1 with a message
+ * that names the setting.
+ */
+import { loadSettings } from './config/settings.js';
+import { GatewayError } from './errors.js';
+import { Gateway } from './gateway.js';
+import { createLogger } from './log.js';
+
+async function main(): Promise<void> {
+  let settings;
+  try {
+    settings = loadSettings();
+  } catch (err) {
+    createLogger('info').fatal({ code: (err as GatewayError).code }, (err as Error).message);
+    process.exit(1);
+  }
+  const gateway = new Gateway(settings);
+  const stop = (signal: string): void => {
+    gateway.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      gateway.log.error('shutdown took longer than 20 s; exiting');
+      process.exit(1);
+    }, 20_000);
+    force.unref();
+    gateway.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        gateway.log.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('unhandledRejection', (err) => gateway.log.error({ err }, 'unhandled rejection (a bug; the gateway keeps running)'));
+  try {
+    await gateway.start();
+  } catch (err) {
+    gateway.log.fatal({ err, code: err instanceof GatewayError ? err.code : undefined }, `gateway could not start: ${(err as Error).message}`);
+    await gateway.stop().catch(() => undefined);
+    process.exit(1);
+  }
+}
+
+void main();

@@ -1,0 +1,109 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { Logger } from 'pino';
+import { RuleFileError, parseRulePack, type RuleDefinition } from './pack.js';
+
+export interface RuleLoaderOptions {
+  readonly dir: string;
+  readonly log: Logger;
+  /** Called with every rule in force after a load that changed something. */
+  readonly onChange: (rules: readonly RuleDefinition[]) => void;
+  readonly onResult?: (result: 'loaded' | 'rejected', file: string) => void;
+  readonly debounceMs?: number;
+}
+
+/**
+ * Loads the rule packs (`*.json` directly in RULES_DIR) and reloads them when a file changes.
+ * A broken file is rejected with an error that names it and every problem, and the rules it
+ * had in force stay; other files are unaffected.
+ */
+export class RuleLoader {
+  private readonly files = new Map<string, { text: string; rules: readonly RuleDefinition[] }>();
+  private readonly errors = new Map<string, string>();
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private reloading: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: RuleLoaderOptions) {}
+
+  /** The rule files that were last rejected, with why. */
+  get problems(): ReadonlyMap<string, string> {
+    return this.errors;
+  }
+
+  get rules(): readonly RuleDefinition[] {
+    return [...this.files.values()].flatMap((f) => f.rules);
+  }
+
+  async start(): Promise<void> {
+    await this.reload();
+    try {
+      this.watcher = watch(this.o.dir, () => this.schedule());
+      this.watcher.on('error', (err) => this.o.log.warn({ err, dir: this.o.dir }, 'stopped watching the rules directory'));
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message, dir: this.o.dir }, 'cannot watch the rules directory; rules will not reload on change');
+    }
+  }
+
+  stop(): Promise<void> {
+    this.watcher?.close();
+    if (this.timer) clearTimeout(this.timer);
+    return this.reloading;
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    // Editors write in several steps; reload once they are done.
+    this.timer = setTimeout(() => {
+      this.reloading = this.reloading.then(() => this.reload());
+    }, this.o.debounceMs ?? 100);
+  }
+
+  /** Reads every pack again; returns once the rules in force are updated. */
+  async reload(): Promise<void> {
+    const { dir, log } = this.o;
+    let names: string[];
+    try {
+      names = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile() && d.name.endsWith('.json')).map((d) => d.name).sort();
+    } catch (err) {
+      log.warn({ dir, err: (err as Error).message }, 'rules directory not readable: no rules in force');
+      names = [];
+    }
+    let changed = false;
+    for (const gone of [...this.files.keys()].filter((f) => !names.includes(f))) {
+      this.files.delete(gone);
+      this.errors.delete(gone);
+      changed = true;
+      log.info({ file: gone }, 'rule file removed; its rules are no longer in force');
+    }
+    for (const name of names) {
+      const path = join(dir, name);
+      const shown = relative(process.cwd(), path) || path;
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch {
+        continue; // Removed between readdir and read: the next event handles it.
+      }
+      if (this.files.get(name)?.text === text && !this.errors.has(name)) continue;
+      try {
+        const rules = parseRulePack(shown, text);
+        const clash = rules.find((r) => [...this.files.entries()].some(([other, f]) => other !== name && f.rules.some((o) => o.name === r.name)));
+        if (clash) throw new RuleFileError(shown, [`rule name ${JSON.stringify(clash.name)} is already used in another file`]);
+        this.files.set(name, { text, rules });
+        this.errors.delete(name);
+        changed = true;
+        log.info({ file: shown, rules: rules.map((r) => r.name) }, 'rule file loaded');
+        this.o.onResult?.('loaded', shown);
+      } catch (err) {
+        const message = err instanceof RuleFileError ? err.message : `${shown}: ${(err as Error).message}`;
+        this.errors.set(name, message);
+        const kept = this.files.get(name)?.rules.length ?? 0;
+        log.error({ code: 'GW_ERR_RULE_FILE', file: shown, err: message, rulesKept: kept }, `rule file rejected: ${message}`);
+        this.o.onResult?.('rejected', shown);
+      }
+    }
+    if (changed) this.o.onChange(this.rules);
+  }
+}

@@ -1,0 +1,84 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import type { Kind, ReadingValue } from '../ingest/kinds.js';
+import type { ReadingEvent } from '../events.js';
+
+export interface Latest {
+  readonly value: ReadingValue;
+  readonly numeric: number;
+  readonly timeMs: number;
+  readonly device: string;
+}
+
+/**
+ * What the rules know of the building: the latest value per device and per zone and kind,
+ * the zones of each site, and which zones are armed. Fed by current readings only.
+ */
+export class ZoneState {
+  private readonly byZone = new Map<string, Map<Kind, Latest>>();
+  private readonly byDevice = new Map<string, Map<Kind, Latest>>();
+  private readonly zonesBySite = new Map<string, Set<string>>();
+  private readonly armedZones = new Map<string, boolean>();
+
+  constructor(private readonly armedFile?: string) {}
+
+  async load(): Promise<void> {
+    if (!this.armedFile) return;
+    try {
+      const doc = JSON.parse(await readFile(this.armedFile, 'utf8')) as Record<string, boolean>;
+      for (const [key, armed] of Object.entries(doc)) if (typeof armed === 'boolean') this.armedZones.set(key, armed);
+    } catch {
+      // First run: no zone is armed.
+    }
+  }
+
+  update(r: ReadingEvent): void {
+    const zoneKey = `${r.site}/${r.zone}`;
+    const latest: Latest = { value: r.value, numeric: r.numeric, timeMs: r.timeMs, device: r.device };
+    let zone = this.byZone.get(zoneKey);
+    if (!zone) {
+      zone = new Map<Kind, Latest>();
+      this.byZone.set(zoneKey, zone);
+      let zones = this.zonesBySite.get(r.site);
+      if (!zones) this.zonesBySite.set(r.site, (zones = new Set()));
+      zones.add(r.zone);
+    }
+    zone.set(r.kind, latest);
+    let device = this.byDevice.get(r.source);
+    if (!device) this.byDevice.set(r.source, (device = new Map<Kind, Latest>()));
+    device.set(r.kind, latest);
+  }
+
+  zoneLatest(site: string, zone: string, kind: Kind): Latest | undefined {
+    return this.byZone.get(`${site}/${zone}`)?.get(kind);
+  }
+
+  deviceLatest(source: string, kind: Kind): Latest | undefined {
+    return this.byDevice.get(source)?.get(kind);
+  }
+
+  zonesOf(site: string): readonly string[] {
+    return [...(this.zonesBySite.get(site) ?? [])];
+  }
+
+  /** The latest values of a kind across a site's zones. */
+  siteLatest(site: string, kind: Kind): Latest[] {
+    const out: Latest[] = [];
+    for (const zone of this.zonesBySite.get(site) ?? []) {
+      const l = this.byZone.get(`${site}/${zone}`)?.get(kind);
+      if (l) out.push(l);
+    }
+    return out;
+  }
+
+  isArmed(site: string, zone: string): boolean {
+    return this.armedZones.get(`${site}/${zone}`) ?? false;
+  }
+
+  async setArmed(site: string, zone: string, armed: boolean): Promise<void> {
+    this.armedZones.set(`${site}/${zone}`, armed);
+    if (!this.armedFile) return;
+    const tmp = `${this.armedFile}.tmp`;
+    await writeFile(tmp, JSON.stringify(Object.fromEntries(this.armedZones), null, 2));
+    await rename(tmp, this.armedFile);
+  }
+}

@@ -1,0 +1,74 @@
+import { InfluxDB, type ISingleHostConfig } from 'influx';
+import { WriteError, classifyStatus, type PointWriter } from './writer.js';
+
+/**
+ * InfluxDB 1.x. The `influx` client creates the database and pings; writes post the
+ * pre-built line protocol from the spool to `/write` as it is, because `writePoints` would
+ * serialise every point again from objects.
+ */
+export class Influx1Writer implements PointWriter {
+  readonly description: string;
+  private readonly admin: InfluxDB;
+  private readonly writeUrl: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(
+    url: string,
+    private readonly database: string,
+    private readonly timeoutMs: number,
+  ) {
+    const parsed = new URL(url);
+    const username = decodeURIComponent(parsed.username);
+    const password = decodeURIComponent(parsed.password);
+    parsed.username = '';
+    parsed.password = '';
+    const base = parsed.toString().replace(/\/$/, '');
+    this.description = `InfluxDB 1.x at ${base}, database ${database}`;
+    const config: ISingleHostConfig = {
+      host: parsed.hostname,
+      port: Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80)),
+      protocol: parsed.protocol === 'https:' ? 'https' : 'http',
+      database,
+    };
+    if (parsed.pathname !== '/') config.path = parsed.pathname;
+    if (username) Object.assign(config, { username, password });
+    this.admin = new InfluxDB(config);
+    this.writeUrl = `${base}/write?db=${encodeURIComponent(database)}&precision=ms`;
+    this.headers = { 'content-type': 'text/plain; charset=utf-8' };
+    if (username) this.headers['authorization'] = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  }
+
+  async prepare(): Promise<void> {
+    // CREATE DATABASE is idempotent in 1.x.
+    await this.admin.createDatabase(this.database);
+  }
+
+  async write(body: Buffer): Promise<void> {
+    let response: Response;
+    try {
+      response = await fetch(this.writeUrl, { method: 'POST', body, headers: this.headers, signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause;
+      throw new WriteError('retryable', `InfluxDB unreachable: ${cause?.code ?? (err as Error).message}`, undefined, { cause: err });
+    }
+    if (response.status === 204 || response.status === 200) {
+      await response.body?.cancel();
+      return;
+    }
+    const text = await response.text().catch(() => '');
+    throw new WriteError(classifyStatus(response.status, text), `InfluxDB answered ${response.status}: ${text.slice(0, 500)}`, response.status);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      const hosts = await this.admin.ping(Math.min(this.timeoutMs, 2000));
+      return hosts.some((h) => h.online);
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    // fetch keeps no state that needs closing; the admin client neither.
+  }
+}

@@ -1,0 +1,177 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants, createWriteStream } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { delimiter, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+
+/**
+ * Runs InfluxDB 1.x (`influxd`, Debian's `influxdb` package) as a plain child process configured
+ * by environment: used by `npm start` when no InfluxDB is configured or answering, and by the
+ * tests, which each start their own on free ports with a temporary directory.
+ */
+
+export const INSTALL_HINT =
+  'install InfluxDB 1.x: `apt-get install -y influxdb` (Debian/Ubuntu; the service need not run), or run one with `docker run -p 8086:8086 influxdb:1.8`, then restart the gateway or set INFLUX_URL';
+
+export async function findInfluxd(): Promise<string | undefined> {
+  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/bin', '/usr/local/bin', '/usr/sbin'];
+  for (const dir of dirs) {
+    if (!dir) continue;
+    const candidate = join(dir, 'influxd');
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function pingInflux(url: string, timeoutMs = 1000): Promise<boolean> {
+  try {
+    const res = await fetch(`${url.replace(/\/$/, '')}/ping`, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.body?.cancel();
+    return res.status === 204 || res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+export interface InfluxdProcess {
+  readonly url: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly child: ChildProcess;
+  /** Resolves with the exit code (or signal) when the process ends. */
+  readonly exited: Promise<number | string | null>;
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface StartInfluxdOptions {
+  readonly dataDir: string;
+  /** 0 = a free port. */
+  readonly port?: number;
+  readonly host?: string;
+  readonly binary?: string;
+  readonly readyTimeoutMs?: number;
+  /** Where influxd's own output goes (default: `<dataDir>/influxd.log`). */
+  readonly logFile?: string;
+}
+
+export async function startInfluxd(o: StartInfluxdOptions): Promise<InfluxdProcess> {
+  const binary = o.binary ?? (await findInfluxd());
+  if (!binary) throw new Error(`influxd not found: ${INSTALL_HINT}`);
+  const host = o.host ?? '127.0.0.1';
+  const port = o.port || (await freePort(host));
+  const rpcPort = await freePort(host);
+  await mkdir(o.dataDir, { recursive: true });
+  const out = createWriteStream(o.logFile ?? join(o.dataDir, 'influxd.log'), { flags: 'a' });
+  const child = spawn(binary, ['-config', '/dev/null'], {
+    env: {
+      ...process.env,
+      INFLUXDB_META_DIR: join(o.dataDir, 'meta'),
+      INFLUXDB_DATA_DIR: join(o.dataDir, 'data'),
+      INFLUXDB_DATA_WAL_DIR: join(o.dataDir, 'wal'),
+      INFLUXDB_HTTP_BIND_ADDRESS: `${host}:${port}`,
+      INFLUXDB_BIND_ADDRESS: `${host}:${rpcPort}`,
+      INFLUXDB_REPORTING_DISABLED: 'true',
+      INFLUXDB_HTTP_LOG_ENABLED: 'false',
+      INFLUXDB_DATA_QUERY_LOG_ENABLED: 'false',
+      INFLUXDB_MONITOR_STORE_ENABLED: 'false',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+  const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  const url = `http://${host}:${port}`;
+  const deadline = Date.now() + (o.readyTimeoutMs ?? 30_000);
+  let done = false;
+  void exited.then(() => {
+    done = true;
+  });
+  while (!(await pingInflux(url, 500))) {
+    if (done) throw new Error(`influxd exited before it was ready; see ${o.logFile ?? join(o.dataDir, 'influxd.log')}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`influxd did not answer on ${url} within ${o.readyTimeoutMs ?? 30_000} ms`);
+    }
+    await sleep(50);
+  }
+  return {
+    url,
+    port,
+    dataDir: o.dataDir,
+    child,
+    exited,
+    async stop(graceMs = 5000) {
+      if (done) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+      out.end();
+    },
+  };
+}
+
+/**
+ * `npm start`'s embedded default: starts influxd under DATA_DIR and restarts it if it dies,
+ * so a newcomer's first run ends with a working pipeline.
+ */
+export class EmbeddedInflux {
+  private process: InfluxdProcess | undefined;
+  private stopping = false;
+  private restarts = 0;
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly port: number,
+    private readonly log: Logger,
+  ) {}
+
+  get url(): string | undefined {
+    return this.process?.url;
+  }
+
+  async start(): Promise<void> {
+    this.process = await startInfluxd({ dataDir: this.dataDir, port: this.port });
+    this.log.info({ url: this.process.url, dataDir: this.dataDir, pid: this.process.child.pid }, 'started an embedded InfluxDB (INFLUX_URL unset and nothing answered); set INFLUX_URL to use your own');
+    void this.process.exited.then((code) => this.onExit(code));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.process?.stop();
+  }
+
+  private async onExit(code: number | string | null): Promise<void> {
+    if (this.stopping) return;
+    this.restarts++;
+    const delay = Math.min(30_000, 500 * 2 ** Math.min(this.restarts, 6));
+    this.log.error({ code, restarts: this.restarts, inMs: delay }, 'embedded InfluxDB exited; restarting it (events wait in the spool)');
+    await sleep(delay);
+    if (this.stopping) return;
+    try {
+      await this.start();
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'embedded InfluxDB did not restart');
+      void this.onExit(null);
+    }
+  }
+}

@@ -1,0 +1,197 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { Metrics } from '../http/metrics.js';
+import type { Batch, Journal } from './journal.js';
+import { WriteError, splitLines, type PointWriter } from './writer.js';
+
+export interface SinkOptions {
+  readonly journal: Journal;
+  readonly writer: PointWriter;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** Points per write request. */
+  readonly batchSize: number;
+  /** Longest a point waits for a batch to fill. */
+  readonly flushMs: number;
+  /** A line InfluxDB refused on its own: the gateway dead-letters it. */
+  readonly onRejected: (line: string, reason: string) => void;
+  readonly retryBaseMs?: number;
+  readonly retryMaxMs?: number;
+  readonly pingEveryMs?: number;
+}
+
+/**
+ * Moves events from the spool to InfluxDB in order: large batches, one request in flight,
+ * retries with exponential backoff and jitter for network errors, timeouts and 5xx, and
+ * dead letters for points InfluxDB refuses as bad. Only what InfluxDB has taken is confirmed
+ * to the spool, so a crash or a stop at any moment loses nothing.
+ */
+export class InfluxSink {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private stopSignal = new AbortController();
+  private up = false;
+  private consecutiveFailures = 0;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private drainDeadline = Number.POSITIVE_INFINITY;
+
+  constructor(private readonly options: SinkOptions) {}
+
+  /** True while InfluxDB answers (last write or ping succeeded). */
+  get influxUp(): boolean {
+    return this.up;
+  }
+
+  async start(): Promise<void> {
+    const { writer, log, journal } = this.options;
+    this.up = await writer.ping();
+    if (this.up) {
+      await writer.prepare().catch((err: unknown) => log.warn({ err }, 'could not prepare InfluxDB (will retry on write)'));
+      log.info({ influx: writer.description }, 'InfluxDB is up');
+    } else {
+      log.warn({ code: 'GW_ERR_INFLUX_UNREACHABLE', influx: writer.description }, 'InfluxDB does not answer; events wait in the spool until it does');
+    }
+    journal.onReadable(() => this.wake?.());
+    this.running = true;
+    this.loop = this.run();
+    const pingEvery = this.options.pingEveryMs ?? 5000;
+    this.pingTimer = setInterval(() => void this.checkHealth(), pingEvery);
+    this.pingTimer.unref();
+  }
+
+  /**
+   * Writes what is waiting (for at most `drainMs`), then stops. What is not written stays in
+   * the spool for the next start.
+   */
+  async stop(drainMs = 5000): Promise<void> {
+    if (!this.running) return;
+    this.drainDeadline = Date.now() + drainMs;
+    this.running = false;
+    this.wake?.();
+    const timer = setTimeout(() => this.stopSignal.abort(), drainMs);
+    try {
+      await this.loop;
+    } finally {
+      clearTimeout(timer);
+      if (this.pingTimer) clearInterval(this.pingTimer);
+    }
+  }
+
+  private async run(): Promise<void> {
+    const { journal, batchSize, flushMs } = this.options;
+    while (!this.stopSignal.signal.aborted) {
+      const batch = await journal.take(batchSize);
+      if (batch) {
+        const written = await this.writeBatch(batch);
+        if (!written) return;
+        journal.confirm(batch);
+        continue;
+      }
+      if (!this.running) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+      this.wake = undefined;
+      // Woken by the first new record: give the batch flushMs to fill.
+      if (this.running && flushMs > 0) await sleep(flushMs, undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
+    }
+  }
+
+  /** True once InfluxDB has every point of the batch (or refused some as bad, now dead-lettered). */
+  private async writeBatch(batch: Batch): Promise<boolean> {
+    const body = batch.bodies.length === 1 ? batch.bodies[0]! : Buffer.concat(batch.bodies);
+    for (let attempt = 0; ; attempt++) {
+      const failure = await this.tryWrite(body, batch.count);
+      if (failure === undefined) return true;
+      if (failure.failure === 'rejected') {
+        return this.isolateRejected(body.toString('utf8'), failure.message);
+      }
+      if (failure.failure === 'missing-database') {
+        await this.options.writer.prepare().catch(() => undefined);
+      }
+      if (this.stopSignal.signal.aborted || (!this.running && Date.now() >= this.drainDeadline)) return false;
+      const delay = this.backoff(attempt);
+      try {
+        await sleep(delay, undefined, { signal: this.stopSignal.signal });
+      } catch {
+        return false;
+      }
+    }
+  }
+
+  /** One request; undefined on success. Keeps `up`, the failure count and the metrics current. */
+  private async tryWrite(body: Buffer, count: number): Promise<WriteError | undefined> {
+    const { writer, metrics, log } = this.options;
+    const endTimer = metrics.writeLatency.startTimer();
+    try {
+      await writer.write(body);
+      endTimer();
+      metrics.writeBatches.inc({ result: 'ok' });
+      metrics.pointsWritten.inc(count);
+      if (!this.up || this.consecutiveFailures > 0) log.info({ afterFailures: this.consecutiveFailures }, 'InfluxDB takes writes again');
+      this.up = true;
+      this.consecutiveFailures = 0;
+      return undefined;
+    } catch (err) {
+      endTimer();
+      const failure = err instanceof WriteError ? err : new WriteError('retryable', String(err));
+      if (failure.failure === 'rejected') {
+        metrics.writeBatches.inc({ result: 'rejected' });
+        return failure;
+      }
+      metrics.writeBatches.inc({ result: 'failed' });
+      metrics.writeRetries.inc();
+      this.consecutiveFailures++;
+      if (failure.status === undefined) this.up = false;
+      // Log the first failure and then every 10th, not every retry.
+      if (this.consecutiveFailures === 1 || this.consecutiveFailures % 10 === 0) {
+        log.warn({ code: 'GW_ERR_INFLUX_UNREACHABLE', err: failure.message, failures: this.consecutiveFailures, points: count }, 'InfluxDB write failed; retrying with backoff, events wait in the spool');
+      }
+      return failure;
+    }
+  }
+
+  /**
+   * InfluxDB refused the batch as bad. It may have written the good points already (1.x
+   * "partial write"); writing them again is harmless, so halve until the bad lines stand alone.
+   */
+  private async isolateRejected(body: string, message: string): Promise<boolean> {
+    const lines = splitLines(body);
+    if (lines.length <= 1) {
+      this.options.log.warn({ code: 'GW_ERR_INFLUX_REJECTED', line: body.slice(0, 300), err: message }, 'InfluxDB refused a point; it goes to the dead letters');
+      this.options.onRejected(body, message);
+      return true;
+    }
+    const middle = Math.ceil(lines.length / 2);
+    for (const half of [lines.slice(0, middle), lines.slice(middle)]) {
+      const part = half.join('');
+      for (let attempt = 0; ; attempt++) {
+        const failure = await this.tryWrite(Buffer.from(part, 'utf8'), half.length);
+        if (!failure) break;
+        if (failure.failure === 'rejected') {
+          if (!(await this.isolateRejected(part, failure.message))) return false;
+          break;
+        }
+        if (this.stopSignal.signal.aborted) return false;
+        await sleep(this.backoff(attempt), undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
+      }
+    }
+    return true;
+  }
+
+  private backoff(attempt: number): number {
+    const base = this.options.retryBaseMs ?? 100;
+    const max = this.options.retryMaxMs ?? 10_000;
+    const ceiling = Math.min(max, base * 2 ** Math.min(attempt, 20));
+    // Full jitter halves: between 50% and 100% of the ceiling.
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
+  private async checkHealth(): Promise<void> {
+    if (this.consecutiveFailures > 0) return;
+    const up = await this.options.writer.ping();
+    if (up !== this.up) this.options.log[up ? 'info' : 'warn']({ influx: this.options.writer.description }, up ? 'InfluxDB answers' : 'InfluxDB stopped answering');
+    this.up = up;
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * npm run simulate -- --devices N --rate R --duration S [--scenario NAME] [--qos 0|1] [--url mqtt://…]
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { SCENARIOS, type Scenario } from './devices.js';
+import { runSimulation, type SimulationProgress } from './simulator.js';
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number ≥ 0`);
+    return n;
+  };
+}
+
+const program = new Command()
+  .name('npm run simulate --')
+  .description('Simulated devices publishing realistic readings to the gateway over MQTT.')
+  .option('--devices <n>', 'devices to simulate (one MQTT connection each)', positiveInt('--devices'), 20)
+  .option('--rate <r>', 'readings per second across all devices (0 = as fast as possible)', positiveInt('--rate'), 50)
+  .option('--duration <s>', 'seconds to run', positiveInt('--duration'), 10)
+  .option('--count <n>', 'send exactly this many readings instead of running for --duration', positiveInt('--count'))
+  .addOption(new Option('--scenario <name>', 'what happens in the building').choices(SCENARIOS).default('normal'))
+  .addOption(new Option('--qos <q>', 'MQTT QoS of readings').choices(['0', '1']).default('1'))
+  .option('--url <url>', 'gateway MQTT URL', process.env['MQTT_URL'] ?? `mqtt://127.0.0.1:${process.env['MQTT_PORT'] ?? 1883}`)
+  .option('--seed <n>', 'random seed (same seed, same readings)', positiveInt('--seed'), 1)
+  .option('--sites <n>', 'sites the devices are spread over', positiveInt('--sites'))
+  .option('--zones <n>', 'zones per site', positiveInt('--zones'))
+  .option('--prefix <p>', 'device id prefix', 'sim')
+  .option('--username <u>', 'MQTT username for every device')
+  .option('--password <p>', 'MQTT password for every device')
+  .option('--json', 'print the summary as JSON only')
+  .addHelpText('after', '\nScenarios: normal (a working day), heatwave (+9 °C: HVAC cools), intrusion (an armed zone sees doors and motion: alerts), fire (smoke and rising heat in one zone: critical alert, HVAC off on the site).');
+
+program.parse();
+const opts = program.opts<{
+  devices: number;
+  rate: number;
+  duration: number;
+  count?: number;
+  scenario: Scenario;
+  qos: '0' | '1';
+  url: string;
+  seed: number;
+  sites?: number;
+  zones?: number;
+  prefix: string;
+  username?: string;
+  password?: string;
+  json?: boolean;
+}>();
+
+const interactive = process.stderr.isTTY && !opts.json;
+const bar = new SingleBar({
+  format: ' {bar} {percentage}% | sent {sent} | acked {acknowledged} | failed {failed} | {rate}/s | {elapsed}s',
+  hideCursor: true,
+  noTTYOutput: false,
+  stream: process.stderr,
+});
+const total = opts.count ?? (opts.rate > 0 ? opts.rate * opts.duration : 0);
+let barStarted = false;
+let lastLine = 0;
+
+function show(p: SimulationProgress): void {
+  const payload = {
+    sent: p.sent,
+    acknowledged: p.acknowledged,
+    failed: p.failed,
+    rate: p.elapsedMs > 0 ? Math.round((p.acknowledged * 1000) / p.elapsedMs) : 0,
+    elapsed: (p.elapsedMs / 1000).toFixed(1),
+  };
+  if (interactive && total > 0) {
+    if (!barStarted) {
+      bar.start(total, 0, payload);
+      barStarted = true;
+    }
+    bar.update(p.sent, payload);
+  } else if (!opts.json && p.elapsedMs - lastLine >= 1000) {
+    lastLine = p.elapsedMs;
+    process.stderr.write(`sent ${payload.sent}, acked ${payload.acknowledged}, failed ${payload.failed}, ${payload.rate}/s, ${payload.elapsed}s\n`);
+  }
+}
+
+const controller = new AbortController();
+process.once('SIGINT', () => controller.abort());
+
+try {
+  const summary = await runSimulation({
+    url: opts.url,
+    devices: opts.devices,
+    rate: opts.rate,
+    duration: opts.duration,
+    count: opts.count,
+    scenario: opts.scenario,
+    qos: opts.qos === '0' ? 0 : 1,
+    seed: opts.seed,
+    sites: opts.sites,
+    zonesPerSite: opts.zones,
+    prefix: opts.prefix,
+    clientOptions: () => (opts.username ? { username: opts.username, password: opts.password ?? '' } : {}),
+    onProgress: show,
+    signal: controller.signal,
+  });
+  if (barStarted) bar.stop();
+  if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  else {
+    process.stdout.write(
+      `\n${summary.devices} devices, scenario ${summary.scenario}, QoS ${summary.qos}\n` +
+        `sent ${summary.sent}, acknowledged ${summary.acknowledged}, failed ${summary.failed}, ` +
+        `${summary.rate.toFixed(0)} readings/s over ${(summary.elapsedMs / 1000).toFixed(1)} s\n`,
+    );
+  }
+  process.exit(summary.failed > 0 || summary.acknowledged < summary.sent ? 2 : 0);
+} catch (err) {
+  if (barStarted) bar.stop();
+  process.stderr.write(`simulate: ${(err as Error).message} (is the gateway running at ${opts.url}? start it with npm start)\n`);
+  process.exit(1);
+}

@@ -1,0 +1,169 @@
+/**
+ * Simulated devices and the readings they make: temperature drifting with the time of day,
+ * occupancy by the hour, doors and motion in bursts. Seeded, so a run is repeatable.
+ */
+import type { Kind } from '../gateway/ingest/kinds.js';
+
+export type Scenario = 'normal' | 'heatwave' | 'intrusion' | 'fire';
+export const SCENARIOS: readonly Scenario[] = ['normal', 'heatwave', 'intrusion', 'fire'];
+
+export type DeviceModel = 'thermostat' | 'presence' | 'door' | 'motion' | 'smoke' | 'air' | 'meter' | 'keypad';
+
+/** What each model measures. */
+export const MODEL_KINDS: Readonly<Record<DeviceModel, readonly Kind[]>> = {
+  thermostat: ['temperature', 'humidity'],
+  presence: ['occupancy', 'illuminance'],
+  door: ['contact'],
+  motion: ['motion'],
+  smoke: ['smoke'],
+  air: ['co2'],
+  meter: ['power'],
+  keypad: ['keypad'],
+};
+
+/** The mix of a building: mostly climate and presence sensors. */
+const MODEL_MIX: readonly DeviceModel[] = ['thermostat', 'thermostat', 'presence', 'door', 'motion', 'thermostat', 'air', 'smoke', 'meter', 'presence', 'keypad'];
+
+export interface SimDevice {
+  readonly id: string;
+  readonly site: string;
+  readonly zone: string;
+  readonly model: DeviceModel;
+  readonly kinds: readonly Kind[];
+  seq: number;
+  lastTs: number;
+  /** Per-device offset so zones differ a little. */
+  readonly bias: number;
+  /** Current state of a bursty sensor (door open, motion seen). */
+  burstUntil: number;
+  battery: number;
+}
+
+/** mulberry32: small, fast, good enough for simulated noise. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface FleetOptions {
+  readonly devices: number;
+  readonly sites?: number;
+  readonly zonesPerSite?: number;
+  readonly prefix?: string;
+  readonly random: () => number;
+}
+
+export function makeFleet(o: FleetOptions): SimDevice[] {
+  const sites = o.sites ?? Math.max(1, Math.ceil(o.devices / 200));
+  const zonesPerSite = o.zonesPerSite ?? Math.max(1, Math.min(20, Math.ceil(o.devices / sites / 5)));
+  const prefix = o.prefix ?? 'sim';
+  return Array.from({ length: o.devices }, (_, i) => {
+    const model = MODEL_MIX[i % MODEL_MIX.length]!;
+    const site = `site${(i % sites) + 1}`;
+    const zone = `z${(Math.floor(i / sites) % zonesPerSite) + 1}`;
+    return {
+      id: `${prefix}-${model}-${i + 1}`,
+      site,
+      zone,
+      model,
+      kinds: MODEL_KINDS[model],
+      seq: 0,
+      lastTs: 0,
+      bias: (o.random() - 0.5) * 2,
+      burstUntil: 0,
+      battery: 60 + o.random() * 40,
+    };
+  });
+}
+
+export interface Reading {
+  readonly topic: string;
+  readonly payload: string;
+  readonly device: SimDevice;
+  readonly kind: Kind;
+  readonly id: string;
+  readonly ts: number;
+}
+
+const hourOf = (ms: number): number => new Date(ms).getHours() + new Date(ms).getMinutes() / 60;
+
+/** Occupancy likelihood by hour: offices fill 8–18, a few people in the evening. */
+function occupancyChance(hour: number): number {
+  if (hour >= 8 && hour < 18) return 0.8;
+  if (hour >= 18 && hour < 22) return 0.25;
+  return 0.03;
+}
+
+/**
+ * The next reading of a device. `first` marks the device's first zone in an incident scenario
+ * (the fire starts there; the intruder comes in there).
+ */
+export function nextReading(d: SimDevice, now: number, scenario: Scenario, random: () => number, incidentZone: boolean): Reading {
+  const kind = d.kinds[d.seq % d.kinds.length]!;
+  d.seq++;
+  const ts = Math.max(now, d.lastTs + 1);
+  d.lastTs = ts;
+  const hour = hourOf(ts);
+  const noise = (random() - 0.5) * 0.4;
+  let value: number | boolean | string;
+  switch (kind) {
+    case 'temperature': {
+      // Coolest around 5 h, warmest around 15 h.
+      let t = 21.5 + 2.5 * Math.sin(((hour - 9) / 24) * 2 * Math.PI) + d.bias + noise;
+      if (scenario === 'heatwave') t += 9;
+      if (scenario === 'fire' && incidentZone) t += Math.min(40, d.seq * 0.5);
+      value = Math.round(t * 10) / 10;
+      break;
+    }
+    case 'humidity':
+      value = Math.round((45 + 10 * Math.sin((hour / 24) * 2 * Math.PI) + d.bias * 3 + noise * 5 - (scenario === 'heatwave' ? 15 : 0)) * 10) / 10;
+      break;
+    case 'co2':
+      value = Math.round(420 + occupancyChance(hour) * 600 + random() * 80);
+      break;
+    case 'illuminance': {
+      const daylight = Math.max(0, Math.sin(((hour - 6) / 12) * Math.PI));
+      value = Math.round(daylight * 600 + (random() < occupancyChance(hour) ? 250 : 0) + random() * 20);
+      break;
+    }
+    case 'occupancy':
+      value = random() < occupancyChance(hour);
+      break;
+    case 'motion':
+    case 'contact': {
+      // Bursts: once something happens it keeps happening for a little while.
+      const burstChance = scenario === 'intrusion' && incidentZone ? 0.5 : kind === 'motion' ? occupancyChance(hour) * 0.3 : 0.05;
+      if (now >= d.burstUntil && random() < burstChance) d.burstUntil = now + 2000 + random() * 8000;
+      value = now < d.burstUntil;
+      break;
+    }
+    case 'smoke':
+      value = scenario === 'fire' && incidentZone && d.seq > 3;
+      break;
+    case 'power':
+      value = Math.round(200 + occupancyChance(hour) * 1800 + random() * 150 + (scenario === 'heatwave' ? 2500 : 0));
+      break;
+    case 'battery':
+      d.battery = Math.max(0, d.battery - 0.001);
+      value = Math.round(d.battery * 10) / 10;
+      break;
+    case 'keypad':
+      value = scenario === 'intrusion' && incidentZone ? 'fail' : random() < 0.95 ? 'ok' : 'fail';
+      break;
+  }
+  const id = `${d.id}-${d.seq}`;
+  return {
+    topic: `sensors/${d.site}/${d.zone}/${d.id}/${kind}`,
+    payload: JSON.stringify({ value, ts, seq: d.seq, id }),
+    device: d,
+    kind,
+    id,
+    ts,
+  };
+}
