@@ -21,6 +21,13 @@ import type { PointWriter } from './storage/writer.js';
 export interface GatewayOptions {
   readonly log?: Logger;
   readonly clock?: Clock;
+  /** Where the embedded-InfluxDB default looks and what it runs (tests move both). */
+  readonly embedded?: {
+    /** The address tried when INFLUX_URL is unset (default: INFLUX_URL's default). */
+    readonly defaultUrl?: string;
+    /** The influxd to run; null = behave as if none were installed. */
+    readonly binary?: string | null;
+  };
 }
 
 export interface RunningGateway {
@@ -51,7 +58,7 @@ export class Gateway {
 
   constructor(
     readonly settings: Settings,
-    options: GatewayOptions = {},
+    private readonly options: GatewayOptions = {},
   ) {
     this.log = options.log ?? createLogger(settings.logLevel);
     this.clock = options.clock ?? systemClock;
@@ -194,10 +201,12 @@ export class Gateway {
   private async chooseWriter(): Promise<PointWriter> {
     const { settings, log } = this;
     if (usesInflux2(settings)) return new Influx2Writer(settings.influxUrl, settings.influxToken, settings.influxOrg, settings.influxBucket, settings.influxTimeoutMs);
-    let url = settings.influxUrl;
-    if (!settings.explicit.has('influxUrl') && settings.embeddedInflux === 'auto' && !(await pingInflux(url))) {
-      if (await findInfluxd()) {
-        this.embedded = new EmbeddedInflux(join(this.dataDir, 'influxdb'), Number(new URL(url).port || 8086), log.child({ component: 'influxd' }));
+    const explicit = settings.explicit.has('influxUrl');
+    let url = explicit ? settings.influxUrl : (this.options.embedded?.defaultUrl ?? settings.influxUrl);
+    if (!explicit && settings.embeddedInflux === 'auto' && !(await pingInflux(url))) {
+      const binary = this.options.embedded?.binary === undefined ? await findInfluxd() : this.options.embedded.binary;
+      if (binary) {
+        this.embedded = new EmbeddedInflux(join(this.dataDir, 'influxdb'), Number(new URL(url).port || 8086), log.child({ component: 'influxd' }), binary);
         try {
           await this.embedded.start();
           url = this.embedded.url ?? url;

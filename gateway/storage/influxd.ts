@@ -143,6 +143,7 @@ export class EmbeddedInflux {
     private readonly dataDir: string,
     private readonly port: number,
     private readonly log: Logger,
+    private readonly binary?: string,
   ) {}
 
   get url(): string | undefined {
@@ -150,7 +151,7 @@ export class EmbeddedInflux {
   }
 
   async start(): Promise<void> {
-    this.process = await startInfluxd({ dataDir: this.dataDir, port: this.port });
+    this.process = await startInfluxd({ dataDir: this.dataDir, port: this.port, binary: this.binary });
     this.log.info({ url: this.process.url, dataDir: this.dataDir, pid: this.process.child.pid }, 'started an embedded InfluxDB (INFLUX_URL unset and nothing answered); set INFLUX_URL to use your own');
     void this.process.exited.then((code) => this.onExit(code));
   }

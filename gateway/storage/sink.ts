@@ -30,11 +30,13 @@ export class InfluxSink {
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** Aborted when the drain time is up: give up on what is left (it stays in the spool). */
   private stopSignal = new AbortController();
+  /** Aborted when stop() is called: cut the batch-filling wait short and write now. */
+  private stopRequested = new AbortController();
   private up = false;
   private consecutiveFailures = 0;
   private pingTimer: NodeJS.Timeout | undefined;
-  private drainDeadline = Number.POSITIVE_INFINITY;
 
   constructor(private readonly options: SinkOptions) {}
 
@@ -66,8 +68,8 @@ export class InfluxSink {
    */
   async stop(drainMs = 5000): Promise<void> {
     if (!this.running) return;
-    this.drainDeadline = Date.now() + drainMs;
     this.running = false;
+    this.stopRequested.abort();
     this.wake?.();
     const timer = setTimeout(() => this.stopSignal.abort(), drainMs);
     try {
@@ -94,7 +96,7 @@ export class InfluxSink {
       });
       this.wake = undefined;
       // Woken by the first new record: give the batch flushMs to fill.
-      if (this.running && flushMs > 0) await sleep(flushMs, undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
+      if (this.running && flushMs > 0) await sleep(flushMs, undefined, { signal: this.stopRequested.signal }).catch(() => undefined);
     }
   }
 
@@ -110,7 +112,8 @@ export class InfluxSink {
       if (failure.failure === 'missing-database') {
         await this.options.writer.prepare().catch(() => undefined);
       }
-      if (this.stopSignal.signal.aborted || (!this.running && Date.now() >= this.drainDeadline)) return false;
+      // Stopping and InfluxDB fails: no point waiting, the batch is safe in the spool.
+      if (this.stopSignal.signal.aborted || !this.running) return false;
       const delay = this.backoff(attempt);
       try {
         await sleep(delay, undefined, { signal: this.stopSignal.signal });

@@ -1,0 +1,25 @@
+# syntax=docker/dockerfile:1
+# Multi-stage: compile TypeScript with the dev dependencies, ship only dist/ and production ones.
+FROM node:20.20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY gateway gateway
+COPY simulators simulators
+COPY rules rules
+RUN npm run build
+
+FROM node:20.20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY rules rules
+RUN mkdir -p /app/data && chown node:node /app/data
+USER node
+ENV DATA_DIR=/app/data RULES_DIR=/app/rules BIND_HOST=0.0.0.0
+EXPOSE 1883 8083 8080
+HEALTHCHECK --interval=10s --timeout=3s --retries=5 CMD node -e "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+CMD ["node", "dist/gateway/main.js"]

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests and `npm start` use, when missing:
+# InfluxDB 1.x (Debian's influxdb), the mosquitto clients and broker (outside peers in tests),
+# and Chromium (the live page's browser test). Needs root and Debian's package mirror.
+set -euo pipefail
+need=()
+command -v influxd >/dev/null 2>&1 || need+=(influxdb)
+command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+command -v mosquitto >/dev/null 2>&1 && [ -x "$(command -v mosquitto)" ] || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+echo "setup: installing ${need[*]}" >&2
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >&2
+$SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >&2
+# The packages' own services are not needed: tests and `npm start` run their own processes.
+for svc in influxdb mosquitto; do
+  $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
+done

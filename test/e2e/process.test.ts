@@ -1,0 +1,104 @@
+/** `npm start` as a newcomer runs it: signals, exit codes, settings errors, the embedded InfluxDB default. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, inject } from 'vitest';
+import { freePort, pingInflux } from '../../gateway/storage/influxd.js';
+import { startGateway } from '../helpers/gateway.js';
+import { count, uniqueDb } from '../helpers/influx.js';
+import { connect } from '../helpers/mqtt.js';
+import { spawnGateway, type GatewayProcess } from '../helpers/process.js';
+import { waitFor } from '../helpers/wait.js';
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'gw-proc-'));
+  cleanup.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function track(p: GatewayProcess): GatewayProcess {
+  cleanup.push(async () => {
+    if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    await p.exited;
+  });
+  return p;
+}
+
+const baseEnv = async () => ({ MQTT_PORT: '0', MQTT_WS_PORT: '0', HTTP_PORT: '0', DATA_DIR: await tempDir(), RULES_DIR: 'rules' });
+
+describe('npm start', () => {
+  it('stops on SIGTERM with exit code 0 after writing what it had to InfluxDB', async () => {
+    const db = uniqueDb();
+    const influx = inject('influxUrl');
+    // A long flush interval: the reading is still pending when SIGTERM arrives.
+    const gw = track(spawnGateway({ ...(await baseEnv()), INFLUX_URL: influx, INFLUX_DB: db, INFLUX_FLUSH_MS: '60000' }));
+    const ports = await gw.started();
+    const device = await connect(`mqtt://127.0.0.1:${ports.mqtt}`);
+    await device.publishAsync('sensors/hq/f1/t1/temperature', '{"value":21,"id":"term-1"}', { qos: 1 });
+    await device.endAsync();
+    gw.child.kill('SIGTERM');
+    expect(await gw.exited).toBe(0);
+    expect(gw.logs.some((l) => l.msg === 'gateway stopped')).toBe(true);
+    expect(await count(influx, db, 'temperature')).toBe(1);
+  });
+
+  it('stops on SIGINT too', async () => {
+    const gw = track(spawnGateway({ ...(await baseEnv()), INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb() }));
+    await gw.started();
+    gw.child.kill('SIGINT');
+    expect(await gw.exited).toBe(0);
+  });
+
+  it('refuses a bad setting with exit 1 and a message naming it', async () => {
+    const gw = track(spawnGateway({ ...(await baseEnv()), MQTT_PORT: 'eighty', LOG_LEVEL: 'loud' }));
+    expect(await gw.exited).toBe(1);
+    const fatal = gw.logs.find((l) => l.level === 60);
+    expect(fatal?.msg).toContain('MQTT_PORT: must be integer (got "eighty")');
+    expect(fatal?.msg).toContain('LOG_LEVEL: must be equal to one of the allowed values');
+  });
+
+  it('says which port is in use and exits 1', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise((r) => blocker.close(r)));
+    const port = (blocker.address() as { port: number }).port;
+    const gw = track(spawnGateway({ ...(await baseEnv()), MQTT_PORT: String(port), INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb() }));
+    expect(await gw.exited).toBe(1);
+    expect(gw.logs.find((l) => l.level === 60)?.msg).toMatch(new RegExp(`GW_ERR_LISTEN: MQTT_PORT=${port} on 127.0.0.1: EADDRINUSE`));
+  });
+});
+
+describe('the embedded InfluxDB default (INFLUX_URL unset, nothing answering)', () => {
+  it('starts influxd under DATA_DIR, says so, stores readings in it, and stops it with the gateway', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const gw = await startGateway({ embedded: { defaultUrl: url } });
+    cleanup.push(() => gw.stop());
+    expect(gw.logs.find((l) => l.msg.startsWith('started an embedded InfluxDB'))).toMatchObject({ url });
+    const device = await connect(gw.mqttUrl);
+    await device.publishAsync('sensors/hq/f1/t1/temperature', '{"value":21}', { qos: 1 });
+    await device.endAsync();
+    await waitFor(async () => (await count(url, gw.db, 'temperature')) === 1, 'the reading in the embedded InfluxDB');
+    await gw.stop();
+    expect(await pingInflux(url)).toBe(false);
+  });
+
+  it('with no influxd installed: says how to get one, keeps running, and keeps readings in the spool', async () => {
+    const gw = await startGateway({ embedded: { defaultUrl: `http://127.0.0.1:${await freePort()}`, binary: null } });
+    cleanup.push(() => gw.stop());
+    const hint = gw.logs.find((l) => l['code'] === 'GW_ERR_INFLUX_NOT_INSTALLED');
+    expect(hint?.msg).toContain('apt-get install -y influxdb');
+    const device = await connect(gw.mqttUrl);
+    await device.publishAsync('sensors/hq/f1/h1/humidity', '{"value":40}', { qos: 1 });
+    await device.endAsync();
+    expect(gw.gateway.spool.stats().events).toBe(1);
+    const ready = await fetch(`${gw.httpUrl}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ checks: { influxdb: { ok: false } } });
+  });
+});

@@ -1,0 +1,51 @@
+/** The gateway as a real process (`tsx gateway/main.ts`, what `npm start` runs), for signal and crash tests. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { LogLine } from './gateway.js';
+import { waitFor } from './wait.js';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+const TSX = resolve(ROOT, 'node_modules', '.bin', 'tsx');
+
+export interface GatewayProcess {
+  readonly child: ChildProcess;
+  readonly logs: LogLine[];
+  /** Non-JSON output (stack traces, npm noise). */
+  readonly stderr: string[];
+  readonly exited: Promise<number | null>;
+  waitForLog(match: (l: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
+  /** Resolves with the bound ports once the gateway logged that it started. */
+  started(timeoutMs?: number): Promise<{ mqtt: number; ws: number; http: number }>;
+}
+
+export function spawnGateway(env: Record<string, string | undefined>): GatewayProcess {
+  const child = spawn(TSX, ['gateway/main.ts'], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: LogLine[] = [];
+  const stderr: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    try {
+      logs.push(JSON.parse(line) as LogLine);
+    } catch {
+      stderr.push(line);
+    }
+  });
+  createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line));
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  const waitForLog = (match: (l: LogLine) => boolean, what: string, timeoutMs = 30_000) =>
+    waitFor(() => {
+      if (child.exitCode !== null) throw new Error(`gateway exited (${child.exitCode}) before ${what}: ${[...stderr, ...logs.map((l) => l.msg)].slice(-10).join(' | ')}`);
+      return logs.find(match);
+    }, what, timeoutMs);
+  return {
+    child,
+    logs,
+    stderr,
+    exited,
+    waitForLog,
+    async started(timeoutMs = 30_000) {
+      const line = await waitForLog((l) => l.msg === 'gateway started', 'the gateway to start', timeoutMs);
+      return line['ports'] as { mqtt: number; ws: number; http: number };
+    },
+  };
+}
