@@ -1,4 +1,4 @@
-/** The gateway as a real process (`tsx gateway/main.ts`, what `npm start` runs), for signal and crash tests. */
+/** The gateway as a real process (`node --import tsx gateway/main.ts`, what `npm start` runs), for signal and crash tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -6,7 +6,6 @@ import type { LogLine } from './gateway.js';
 import { waitFor } from './wait.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
-const TSX = resolve(ROOT, 'node_modules', '.bin', 'tsx');
 
 export interface GatewayProcess {
   readonly child: ChildProcess;
@@ -20,7 +19,8 @@ export interface GatewayProcess {
 }
 
 export function spawnGateway(env: Record<string, string | undefined>): GatewayProcess {
-  const child = spawn(TSX, ['gateway/main.ts'], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // One process (node with tsx's loader), so SIGKILL hits the gateway itself, not a wrapper.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const stderr: string[] = [];
   createInterface({ input: child.stdout }).on('line', (line) => {
