@@ -1,0 +1,67 @@
+/** The benchmark report: one object, printed as a terminal table and written as Markdown. */
+import type { ConnectionsResult } from './connections.js';
+import type { LatencyResult } from './latency.js';
+import type { LoadShape, Measurement } from './throughput.js';
+
+export interface BenchReport {
+  readonly date: string;
+  readonly machine: string;
+  readonly quick: boolean;
+  readonly shape: LoadShape;
+  readonly throughput: Measurement[];
+  readonly ratios: Record<string, number>;
+  readonly latency: LatencyResult[];
+  readonly connections: ConnectionsResult[];
+  rules?: unknown;
+}
+
+const n = (v: number, digits = 0) => (Number.isFinite(v) ? v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
+const mib = (bytes: number) => `${n(bytes / 2 ** 20, 1)} MiB`;
+
+function rows(r: BenchReport): { title: string; head: string[]; body: string[][] }[] {
+  const out: { title: string; head: string[]; body: string[][] }[] = [];
+  if (r.throughput.length) {
+    out.push({
+      title: `Throughput (${n(r.shape.readings)} readings from ${n(r.shape.devices)} devices)`,
+      head: ['run', 'rate', 'unit', 'seconds', 'loss'],
+      body: r.throughput.map((m) => [m.name, n(m.rate), m.unit, n(m.seconds, 2), m.loss === undefined ? '' : n(m.loss)]),
+    });
+  }
+  if (Object.keys(r.ratios).length) out.push({ title: 'Ratios', head: ['ratio', 'value'], body: Object.entries(r.ratios).map(([k, v]) => [k, n(v, 2)]) });
+  if (r.latency.length) {
+    out.push({
+      title: 'Latency: reading published → command received (ms)',
+      head: ['rate/s', 'sent', 'received', 'p50', 'p99', 'p99.9', 'max'],
+      body: r.latency.map((l) => [n(l.rate), n(l.sent), n(l.received), n(l.p50, 2), n(l.p99, 2), n(l.p999, 2), n(l.max, 2)]),
+    });
+  }
+  if (r.connections.length) {
+    out.push({
+      title: 'Connections held at once',
+      head: ['server', 'asked', 'connected', 'RSS before', 'RSS after', 'per connection', 'note'],
+      body: r.connections.map((c) => [c.server, n(c.asked), n(c.connected), mib(c.rssBefore), mib(c.rssAfter), `${n(c.bytesPerConnection / 1024, 1)} KiB`, c.note ?? '']),
+    });
+  }
+  if (r.rules !== undefined) out.push({ title: 'Rules', head: ['result'], body: [[JSON.stringify(r.rules)]] });
+  return out;
+}
+
+export function printTable(r: BenchReport): void {
+  const w = (s: string) => process.stdout.write(s);
+  w(`\n${r.date} — ${r.machine}${r.quick ? ' (quick)' : ''}\n`);
+  for (const t of rows(r)) {
+    const widths = t.head.map((h, i) => Math.max(h.length, ...t.body.map((b) => (b[i] ?? '').length)));
+    const line = (cells: string[]) => `  ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}\n`;
+    w(`\n${t.title}\n${line(t.head)}${line(widths.map((x) => '-'.repeat(x)))}`);
+    for (const b of t.body) w(line(b));
+  }
+}
+
+export function formatMarkdown(r: BenchReport): string {
+  let md = `# Benchmark ${r.date}\n\nMachine: ${r.machine}${r.quick ? ' (quick mode)' : ''}\n`;
+  for (const t of rows(r)) {
+    md += `\n## ${t.title}\n\n| ${t.head.join(' | ')} |\n| ${t.head.map(() => '---').join(' | ')} |\n`;
+    for (const b of t.body) md += `| ${b.join(' | ')} |\n`;
+  }
+  return md;
+}

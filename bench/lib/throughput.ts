@@ -1,0 +1,110 @@
+/** Throughput: bare Aedes and Mosquitto forwarding, raw InfluxDB ingest, the gateway end to end. */
+import { randomBytes } from 'node:crypto';
+import { blast, connectFleet, countingSubscriber, makeReadings } from './load.js';
+import { createDb, lines, postLines, waitForCount } from './influx.js';
+import { startBareAedes, startGatewayProcess, startMosquitto, type Server } from './processes.js';
+
+export interface LoadShape {
+  readonly devices: number;
+  readonly readings: number;
+  /** Most publishes outstanding at once across the fleet. */
+  readonly window: number;
+}
+
+export interface Measurement {
+  readonly name: string;
+  readonly unit: 'msgs/s' | 'points/s' | 'events/s';
+  readonly rate: number;
+  readonly count: number;
+  readonly seconds: number;
+  /** Readings sent but never counted (forwarded or stored). */
+  readonly loss?: number;
+  readonly note?: string;
+}
+
+const dbName = (what: string) => `bench_${what}_${randomBytes(3).toString('hex')}`;
+
+/** A broker forwarding every reading to one subscriber on `sensors/#`. */
+async function forwarding(server: Server, name: string, shape: LoadShape): Promise<Measurement> {
+  const url = `mqtt://127.0.0.1:${server.mqttPort}`;
+  const { fleet, readings } = makeReadings(shape.devices, shape.readings, `fw${randomBytes(2).toString('hex')}`);
+  const subscriber = await countingSubscriber(url, 'sensors/#');
+  const devices = await connectFleet(url, fleet);
+  try {
+    const started = performance.now();
+    await blast(devices, readings, 0, shape.window);
+    const received = await subscriber.until(readings.length, 60_000);
+    const seconds = (performance.now() - started) / 1000;
+    return { name, unit: 'msgs/s', rate: received / seconds, count: received, seconds, loss: readings.length - received };
+  } finally {
+    await devices.close();
+    await subscriber.close();
+  }
+}
+
+export async function measureBareAedes(shape: LoadShape): Promise<Measurement> {
+  const server = await startBareAedes();
+  try {
+    return await forwarding(server, 'baseline: bare Aedes → 1 subscriber (QoS 0)', shape);
+  } finally {
+    await server.stop();
+  }
+}
+
+export async function measureMosquitto(shape: LoadShape): Promise<Measurement | undefined> {
+  const server = await startMosquitto();
+  if (!server) return undefined;
+  try {
+    return await forwarding(server, 'peer: Mosquitto → 1 subscriber (QoS 0)', shape);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** The same points posted straight to InfluxDB as line protocol, in batches of 5,000. */
+export async function measureCeiling(influxUrl: string, shape: LoadShape): Promise<Measurement> {
+  const db = dbName('ceiling');
+  await createDb(influxUrl, db);
+  const body = lines(makeReadings(shape.devices, shape.readings, 'ceil').readings);
+  const started = performance.now();
+  await postLines(influxUrl, db, body, 5000);
+  const seconds = (performance.now() - started) / 1000;
+  return { name: 'ceiling: line protocol straight to InfluxDB (5,000/batch)', unit: 'points/s', rate: body.length / seconds, count: body.length, seconds };
+}
+
+export interface GatewayRun {
+  readonly qos: 0 | 1;
+  readonly env?: Record<string, string>;
+  readonly label: string;
+}
+
+/** N readings through the gateway, timed until all are counted in InfluxDB. */
+export async function measureGateway(influxUrl: string, shape: LoadShape, run: GatewayRun): Promise<Measurement & { ackSeconds: number }> {
+  const db = dbName('gw');
+  const gateway = await startGatewayProcess({ influxUrl, db, env: run.env });
+  const url = `mqtt://127.0.0.1:${gateway.mqttPort}`;
+  const { fleet, readings } = makeReadings(shape.devices, shape.readings, `gw${randomBytes(2).toString('hex')}`);
+  const devices = await connectFleet(url, fleet);
+  try {
+    const started = performance.now();
+    const { failed } = await blast(devices, readings, run.qos, shape.window);
+    const ackSeconds = (performance.now() - started) / 1000;
+    const stored = await waitForCount(influxUrl, db, readings.length, 120_000);
+    const seconds = (performance.now() - started) / 1000;
+    // Anything late would show as loss; give stragglers a moment, then count once more.
+    const final = stored >= readings.length ? stored : await waitForCount(influxUrl, db, readings.length, 5000);
+    return {
+      name: run.label,
+      unit: 'events/s',
+      rate: final / seconds,
+      count: final,
+      seconds,
+      ackSeconds,
+      loss: readings.length - final,
+      note: failed > 0 ? `${failed} publishes failed` : undefined,
+    };
+  } finally {
+    await devices.close();
+    await gateway.stop();
+  }
+}

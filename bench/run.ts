@@ -1,0 +1,110 @@
+/**
+ * npm run bench [-- --quick] [--only throughput,latency,connections,rules] [--readings N] …
+ *
+ * One run, its own InfluxDB, every figure side by side: bare Aedes and Mosquitto forwarding,
+ * raw InfluxDB ingest, the gateway end to end (QoS 0, QoS 1 durable, QoS 1 without durable
+ * acknowledgement), reading → command latency, connections and memory, rules 200 vs 3.
+ * Prints a table and writes JSON and Markdown under bench/results/.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { startInfluxd } from '../gateway/storage/influxd.js';
+import { measureConnections, type ConnectionsResult } from './lib/connections.js';
+import { measureLatency, type LatencyResult } from './lib/latency.js';
+import { formatMarkdown, printTable, type BenchReport } from './lib/report.js';
+import { measureBareAedes, measureCeiling, measureGateway, measureMosquitto, type LoadShape, type Measurement } from './lib/throughput.js';
+
+const SECTIONS = ['throughput', 'latency', 'connections', 'rules'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const opts = new Command()
+  .name('npm run bench --')
+  .option('--quick', 'small sizes: the whole run in under a minute')
+  .option('--only <sections>', `comma-separated: ${SECTIONS.join(', ')}`)
+  .option('--readings <n>', 'readings per throughput run', Number)
+  .option('--devices <n>', 'simulated devices (one connection each)', Number)
+  .option('--window <n>', 'publishes outstanding at once across the fleet', Number)
+  .option('--latency-seconds <n>', 'seconds at each latency rate', Number)
+  .option('--rates <list>', 'latency rates, readings/s', '1000,5000')
+  .option('--connections <n>', 'devices connected at once', Number)
+  .parse()
+  .opts<{ quick?: boolean; only?: string; readings?: number; devices?: number; window?: number; latencySeconds?: number; rates: string; connections?: number }>();
+
+const quick = opts.quick === true;
+const only = new Set<Section>((opts.only?.split(',') ?? [...SECTIONS]) as Section[]);
+const shape: LoadShape = { readings: opts.readings ?? (quick ? 20_000 : 100_000), devices: opts.devices ?? (quick ? 50 : 100), window: opts.window ?? 2000 };
+const latencySeconds = opts.latencySeconds ?? (quick ? 2 : 10);
+const connections = opts.connections ?? (quick ? 1000 : 10_000);
+const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
+
+const influxDir = await mkdtemp(join(tmpdir(), 'gw-bench-influx-'));
+const influx = await startInfluxd({ dataDir: influxDir });
+progress(`InfluxDB at ${influx.url}; ${shape.readings} readings from ${shape.devices} devices per run${quick ? ' (quick)' : ''}`);
+
+const report: BenchReport = {
+  date: new Date().toISOString(),
+  machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+  quick,
+  shape,
+  throughput: [],
+  ratios: {},
+  latency: [],
+  connections: [],
+};
+
+try {
+  if (only.has('throughput')) {
+    const run = async (what: string, f: () => Promise<Measurement | undefined>): Promise<Measurement | undefined> => {
+      progress(what);
+      const m = await f();
+      if (m) report.throughput.push(m);
+      return m;
+    };
+    const baseline = await run('bare Aedes', () => measureBareAedes(shape));
+    await run('Mosquitto', () => measureMosquitto(shape));
+    const ceiling = await run('InfluxDB ceiling', () => measureCeiling(influx.url, shape));
+    const qos0 = await run('gateway QoS 0', () => measureGateway(influx.url, shape, { qos: 0, label: 'gateway end to end, QoS 0' }));
+    const durable = await run('gateway QoS 1 (durable)', () => measureGateway(influx.url, shape, { qos: 1, label: 'gateway end to end, QoS 1, acknowledged when durable' }));
+    const plain = await run('gateway QoS 1 (not durable)', () =>
+      measureGateway(influx.url, shape, { qos: 1, label: 'gateway end to end, QoS 1, DURABLE_ACK=false', env: { DURABLE_ACK: 'false' } }),
+    );
+    if (baseline && qos0) report.ratios['gateway QoS 0 / bare Aedes'] = qos0.rate / baseline.rate;
+    if (ceiling && qos0) report.ratios['gateway QoS 0 / InfluxDB ceiling'] = qos0.rate / ceiling.rate;
+    if (durable && plain) report.ratios['QoS 1 durable / QoS 1 plain'] = durable.rate / plain.rate;
+  }
+  if (only.has('latency')) {
+    for (const rate of opts.rates.split(',').map(Number)) {
+      progress(`latency at ${rate}/s for ${latencySeconds} s`);
+      report.latency.push(await measureLatency(influx.url, rate, latencySeconds));
+    }
+  }
+  if (only.has('connections')) {
+    progress(`${connections} connections`);
+    report.connections.push(...(await measureConnections(influx.url, connections)));
+  }
+  if (only.has('rules')) {
+    const module = resolve(import.meta.dirname, 'rules-bench.ts');
+    if (existsSync(module)) {
+      progress('rules: 200 rules against the 3 shipped packs');
+      const { runRulesBench } = (await import(module)) as { runRulesBench: (o: { quick: boolean; influxUrl: string }) => Promise<unknown> };
+      report.rules = await runRulesBench({ quick, influxUrl: influx.url });
+    }
+  }
+} finally {
+  await influx.stop();
+  await rm(influxDir, { recursive: true, force: true });
+}
+
+printTable(report);
+const dir = resolve(import.meta.dirname, 'results');
+await mkdir(dir, { recursive: true });
+const stamp = report.date.replace(/[:.]/g, '-');
+await writeFile(join(dir, `${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
+await writeFile(join(dir, `${stamp}.md`), formatMarkdown(report));
+await writeFile(join(dir, 'latest.md'), formatMarkdown(report));
+progress(`results in bench/results/${stamp}.{json,md} and bench/results/latest.md`);
+
+export type { ConnectionsResult, LatencyResult };
