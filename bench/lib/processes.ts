@@ -58,7 +58,9 @@ export interface GatewayProcessOptions {
 export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Server & { dataDir: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'gw-bench-'));
   const [mqttPort, httpPort, wsPort] = [await freePort(), await freePort(), await freePort()];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
+  // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the gateway under the bench's load.
+  const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'gateway/main.ts'], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
-import { v7 as uuidv7 } from 'uuid';
+import { newEventId } from '../ids.js';
 import type { EventBus } from '../bus.js';
 import type { Clock } from '../clock.js';
 import type { DeadLetterEvent, DeadLetterReason, ReadingEvent } from '../events.js';
@@ -105,7 +105,7 @@ export class Ingest {
     const isHistory = (latest !== undefined && timeMs < latest) || timeMs < now - this.o.staleAfterMs;
     if (!isHistory) this.latest.set(latestKey, timeMs);
     const event: ReadingEvent = {
-      id: reading.id ?? uuidv7(),
+      id: reading.id ?? newEventId(),
       type: `sensor.${kind}`,
       source,
       time: new Date(timeMs).toISOString(),
@@ -152,7 +152,7 @@ export class Ingest {
     const online = STATUS_VALUES[packet.payload.toString('utf8').trim().toLowerCase()];
     if (online === undefined) return this.deadLetter(clientId, packet, 'invalid_payload', 'device status must be "online" or "offline"');
     const timeMs = this.seriesTime.next(`status/${device}`, this.o.clock.now());
-    const event = { id: uuidv7(), device, online, time: new Date(timeMs).toISOString(), timeMs, clientId: clientId ?? undefined };
+    const event = { id: newEventId(), device, online, time: new Date(timeMs).toISOString(), timeMs, clientId: clientId ?? undefined };
     return this.keep(deviceStatusPoint(event), packet.qos, () => this.o.bus.emit('deviceStatus', event));
   }
 
@@ -160,7 +160,7 @@ export class Ingest {
     const armed = ARMED_VALUES[packet.payload.toString('utf8').trim().toLowerCase()];
     if (armed === undefined) return this.deadLetter(clientId, packet, 'invalid_payload', 'zone armed state must be true/false (or "armed"/"disarmed")');
     const timeMs = this.seriesTime.next(`zone/${site}/${zone}`, this.o.clock.now());
-    const event = { id: uuidv7(), site, zone, armed, time: new Date(timeMs).toISOString(), timeMs };
+    const event = { id: newEventId(), site, zone, armed, time: new Date(timeMs).toISOString(), timeMs };
     return this.keep(zoneArmedPoint(event), packet.qos, () => this.o.bus.emit('zoneArmed', event));
   }
 
@@ -168,7 +168,7 @@ export class Ingest {
   deadLetter(clientId: string | null, packet: Pick<IncomingPublish, 'topic' | 'payload' | 'qos'>, reason: DeadLetterReason, detail: string): Promise<void> | undefined {
     const now = this.o.clock.now();
     const event: DeadLetterEvent = {
-      id: uuidv7(),
+      id: newEventId(),
       topic: packet.topic,
       payload: printable(packet.payload),
       reason,

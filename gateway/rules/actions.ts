@@ -1,5 +1,5 @@
 import { CloudEvent } from 'cloudevents';
-import { v7 as uuidv7 } from 'uuid';
+import { newEventId } from '../ids.js';
 import type { Clock } from '../clock.js';
 import type { AlertData, AlertEvent, CloudEventJson, CommandEvent, ReadingEvent } from '../events.js';
 import { SeriesTime } from '../storage/series-time.js';
@@ -73,7 +73,7 @@ export class ActionDispatcher {
   /** Built and validated by the CloudEvents SDK (spec 1.0, extension names, required fields). */
   private cloudEvent<T>(type: string, rule: string, subject: string, correlationId: string, data: T, timeMs: number): CloudEventJson<T> {
     const event = new CloudEvent<T>({
-      id: uuidv7(),
+      id: newEventId(),
       type,
       source: `rules/${rule}`,
       time: new Date(timeMs).toISOString(),
