@@ -78,12 +78,16 @@ export interface GatewayRun {
   readonly label: string;
 }
 
-/** N readings through the gateway, timed until all are counted in InfluxDB. */
-export async function measureGateway(influxUrl: string, shape: LoadShape, run: GatewayRun): Promise<Measurement & { ackSeconds: number }> {
+/**
+ * N readings through the gateway, timed until all are counted in InfluxDB. One subscriber on
+ * `sensors/#` receives them too, as in the baseline, so the broker's forwarding work is the same.
+ */
+export async function measureGateway(influxUrl: string, shape: LoadShape, run: GatewayRun): Promise<Measurement & { ackSeconds: number; forwarded: number }> {
   const db = dbName('gw');
   const gateway = await startGatewayProcess({ influxUrl, db, env: run.env });
   const url = `mqtt://127.0.0.1:${gateway.mqttPort}`;
   const { fleet, readings } = makeReadings(shape.devices, shape.readings, `gw${randomBytes(2).toString('hex')}`);
+  const subscriber = await countingSubscriber(url, 'sensors/#');
   const devices = await connectFleet(url, fleet);
   try {
     const started = performance.now();
@@ -93,7 +97,9 @@ export async function measureGateway(influxUrl: string, shape: LoadShape, run: G
     const seconds = (performance.now() - started) / 1000;
     // Anything late would show as loss; give stragglers a moment, then count once more.
     const final = stored >= readings.length ? stored : await waitForCount(influxUrl, db, readings.length, 5000);
+    const forwarded = await subscriber.until(readings.length, 5000);
     return {
+      forwarded,
       name: run.label,
       unit: 'events/s',
       rate: final / seconds,
@@ -101,10 +107,11 @@ export async function measureGateway(influxUrl: string, shape: LoadShape, run: G
       seconds,
       ackSeconds,
       loss: readings.length - final,
-      note: failed > 0 ? `${failed} publishes failed` : undefined,
+      note: [failed > 0 ? `${failed} publishes failed` : '', forwarded < readings.length ? `subscriber got ${forwarded}` : ''].filter(Boolean).join('; ') || undefined,
     };
   } finally {
     await devices.close();
+    await subscriber.close();
     await gateway.stop();
   }
 }
