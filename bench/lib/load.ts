@@ -43,45 +43,63 @@ export async function connectFleet(url: string, devices: SimDevice[]): Promise<F
 
 /**
  * Publishes every reading, round-robin over the devices, keeping at most `window` publishes
- * outstanding (QoS 1: not yet acknowledged; QoS 0: not yet written). Resolves when all are done.
+ * outstanding: not yet acknowledged (QoS 1) or written (QoS 0), and, when `delivered` is given,
+ * not yet received by the subscriber. The second bound measures what a broker sustains rather
+ * than how long a queue it builds in front of a slower subscriber (Aedes' mqemitter queue is an
+ * array whose shift() makes a long queue quadratic).
  */
-export function blast(fleet: Fleet, readings: readonly Reading[], qos: 0 | 1, window = 2000): Promise<{ failed: number }> {
+export function blast(fleet: Fleet, readings: readonly Reading[], qos: 0 | 1, window = 2000, delivered?: Delivered): Promise<{ failed: number }> {
   const index = new Map(fleet.devices.map((d, i) => [d.id, i]));
   let next = 0;
   let done = 0;
   let failed = 0;
-  let outstanding = 0;
+  let pumping = false;
   return new Promise((resolve) => {
     const pump = (): void => {
-      while (outstanding < window && next < readings.length) {
+      if (pumping) return;
+      pumping = true;
+      while (next < readings.length && next - done < window && (!delivered || next - delivered.count() < window)) {
         const r = readings[next++]!;
         const client = fleet.clients[index.get(r.device.id)!]!;
-        outstanding++;
         client.publish(r.topic, r.payload, { qos }, (err) => {
-          outstanding--;
           done++;
           if (err) failed++;
           if (done === readings.length) resolve({ failed });
-          else if (outstanding < window / 2) setImmediate(pump);
+          else if (next - done < window / 2) setImmediate(pump);
         });
       }
+      pumping = false;
     };
+    delivered?.onProgress(() => {
+      if (next - delivered.count() < window / 2) pump();
+    });
     pump();
   });
 }
 
+export interface Delivered {
+  count(): number;
+  onProgress(listener: () => void): void;
+}
+
 /** A subscriber counting what a broker forwards; resolves when `expected` arrived or after `timeoutMs`. */
-export async function countingSubscriber(url: string, topic: string): Promise<{ received: () => number; until(expected: number, timeoutMs: number): Promise<number>; close(): Promise<void> }> {
+export async function countingSubscriber(url: string, topic: string): Promise<Delivered & { received: () => number; until(expected: number, timeoutMs: number): Promise<number>; close(): Promise<void> }> {
   const client = await mqtt.connectAsync(url, { clientId: `bench-sub-${Math.random().toString(16).slice(2)}`, reconnectPeriod: 0, keepalive: 0 });
   let received = 0;
   let notify: (() => void) | undefined;
+  let progress: (() => void) | undefined;
   client.on('message', () => {
     received++;
     notify?.();
+    if ((received & 63) === 0) progress?.();
   });
   await client.subscribeAsync(topic, { qos: 0 });
   return {
     received: () => received,
+    count: () => received,
+    onProgress(listener) {
+      progress = listener;
+    },
     until(expected, timeoutMs) {
       return new Promise((resolve) => {
         const timer = setTimeout(() => {

@@ -91,7 +91,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Ser
 }
 
 export async function startBareAedes(): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/servers/bare-aedes.ts'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean), '--import', 'tsx', 'bench/servers/bare-aedes.ts'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((res, rej) => {
     createInterface({ input: child.stdout }).once('line', (l) => res((JSON.parse(l) as { port: number }).port));
     child.once('exit', (c) => rej(new Error(`bare Aedes exited with ${c}`)));
