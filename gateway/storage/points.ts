@@ -1,15 +1,18 @@
 import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../events.js';
-import { floatField, intField, line, stringField, tagValue } from './line.js';
+import { floatField, intField, line, stringField } from './line.js';
 
 /**
  * Events to InfluxDB points, exactly as DESIGN.md lays them out. Each function returns one
  * `\n`-terminated line; the same event always yields the same line (idempotent writes).
  */
 
-/** `<kind>,device,site,zone value=…,seq=…i,event_id="…" <ms>`: the hot path, so no generic loop. */
+/**
+ * `<kind>,device,site,zone value=…,seq=…i,event_id="…" <ms>`: the hot path, so no generic loop,
+ * and no tag escaping: site, zone and device passed the topic's `[A-Za-z0-9_-]{1,64}` check.
+ */
 export function readingPoint(e: ReadingEvent): string {
   const seq = e.seq === undefined ? '' : `,seq=${intField(e.seq)}`;
-  return `${e.kind},device=${tagValue(e.device)},site=${tagValue(e.site)},zone=${tagValue(e.zone)} value=${floatField(e.numeric)}${seq},event_id=${stringField(e.id)} ${e.timeMs}\n`;
+  return `${e.kind},device=${e.device},site=${e.site},zone=${e.zone} value=${floatField(e.numeric)}${seq},event_id=${stringField(e.id)} ${e.timeMs}\n`;
 }
 
 export function commandPoint(e: CommandEvent): string {
