@@ -28,7 +28,7 @@ const opts = new Command()
   .option('--devices <n>', 'simulated devices (one connection each)', Number)
   .option('--window <n>', 'publishes outstanding at once across the fleet', Number)
   .option('--latency-seconds <n>', 'seconds at each latency rate', Number)
-  .option('--rates <list>', 'latency rates, readings/s', '1000,5000')
+  .option('--rates <list>', 'latency runs as rate[:share of readings that command]; readings/s', '1000:0.1,5000:0.1,5000:1')
   .option('--connections <n>', 'devices connected at once', Number)
   .parse()
   .opts<{ quick?: boolean; only?: string; readings?: number; devices?: number; window?: number; latencySeconds?: number; rates: string; connections?: number }>();
@@ -76,9 +76,10 @@ try {
     if (durable && plain) report.ratios['QoS 1 durable / QoS 1 plain'] = durable.rate / plain.rate;
   }
   if (only.has('latency')) {
-    for (const rate of opts.rates.split(',').map(Number)) {
-      progress(`latency at ${rate}/s for ${latencySeconds} s`);
-      report.latency.push(await measureLatency(influx.url, rate, latencySeconds));
+    for (const spec of opts.rates.split(',')) {
+      const [rate = 1000, share = 0.1] = spec.split(':').map(Number);
+      progress(`latency at ${rate} readings/s, ${share * 100}% of them commanding, for ${latencySeconds} s`);
+      report.latency.push(await measureLatency(influx.url, rate, latencySeconds, share));
     }
   }
   if (only.has('connections')) {

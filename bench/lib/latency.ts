@@ -1,7 +1,9 @@
 /**
  * Latency: a reading published → the command it causes received by an actuator client, at a
- * fixed rate. Readings alternate 31 °C / 22 °C per zone, so every reading changes the HVAC's
- * state and yields a command (the gateway does not resend a command for the current state).
+ * fixed total rate of readings. A share of them are probes: temperatures alternating 31 °C /
+ * 22 °C per probe zone, so each changes the HVAC's state and yields a command (the gateway does
+ * not resend a command for the current state). The rest are ordinary readings (25 °C, inside
+ * the dead band: they run the HVAC rules and fire nothing) in other zones.
  */
 import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
@@ -9,6 +11,8 @@ import { startGatewayProcess } from './processes.js';
 
 export interface LatencyResult {
   readonly rate: number;
+  /** Share of the readings that command something. */
+  readonly commandShare: number;
   readonly seconds: number;
   readonly sent: number;
   readonly received: number;
@@ -16,6 +20,20 @@ export interface LatencyResult {
   readonly p99: number;
   readonly p999: number;
   readonly max: number;
+  /** The gateway's own view at the end of the run (prom-client default metrics). */
+  readonly eventLoopLagP99Ms?: number;
+  readonly eventLoopLagMaxMs?: number;
+  readonly gcMaxMs?: number;
+}
+
+async function gatewayLag(httpPort: number | undefined): Promise<Pick<LatencyResult, 'eventLoopLagP99Ms' | 'eventLoopLagMaxMs' | 'gcMaxMs'>> {
+  if (!httpPort) return {};
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN) * 1000;
+  return {
+    eventLoopLagP99Ms: value(/^gateway_process_nodejs_eventloop_lag_p99_seconds ([\d.e-]+)/m),
+    eventLoopLagMaxMs: value(/^gateway_process_nodejs_eventloop_lag_max_seconds ([\d.e-]+)/m),
+  };
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -23,11 +41,13 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-export async function measureLatency(influxUrl: string, rate: number, seconds: number, zones = 50): Promise<LatencyResult> {
+export async function measureLatency(influxUrl: string, rate: number, seconds: number, commandShare = 0.1, zones = 50): Promise<LatencyResult> {
   const gateway = await startGatewayProcess({ influxUrl, db: `bench_lat_${randomBytes(3).toString('hex')}` });
   const url = `mqtt://127.0.0.1:${gateway.mqttPort}`;
   const actuator = await mqtt.connectAsync(url, { clientId: 'bench-actuator', reconnectPeriod: 0 });
   const devices = await Promise.all(Array.from({ length: zones }, (_, z) => mqtt.connectAsync(url, { clientId: `lat-t${z}`, reconnectPeriod: 0 })));
+  const background = await Promise.all(Array.from({ length: zones }, (_, z) => mqtt.connectAsync(url, { clientId: `lat-b${z}`, reconnectPeriod: 0 })));
+  const every = Math.max(1, Math.round(1 / commandShare));
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
   actuator.on('message', (_topic, payload) => {
@@ -39,6 +59,7 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
   await actuator.subscribeAsync('commands/lat/+/hvac', { qos: 1 });
   try {
     let sent = 0;
+    let probes = 0;
     const total = Math.round(rate * seconds);
     const started = performance.now();
     await new Promise<void>((resolve) => {
@@ -46,9 +67,15 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
         const due = Math.min(total, Math.floor(((performance.now() - started) * rate) / 1000)) - sent;
         for (let i = 0; i < due; i++) {
           const n = sent++;
-          const zone = n % zones;
-          const id = `lat-${n}`;
-          const value = Math.floor(n / zones) % 2 === 0 ? 31 : 22;
+          if (n % every !== 0) {
+            const z = n % zones;
+            background[z]!.publish(`sensors/bg/b${z}/b${z}/temperature`, `{"value":25,"id":"bg-${n}"}`, { qos: 1 });
+            continue;
+          }
+          const p = probes++;
+          const zone = p % zones;
+          const id = `lat-${p}`;
+          const value = Math.floor(p / zones) % 2 === 0 ? 31 : 22;
           sentAt.set(id, performance.now());
           devices[zone]!.publish(`sensors/lat/z${zone}/t${zone}/temperature`, `{"value":${value},"id":"${id}"}`, { qos: 1 });
         }
@@ -58,11 +85,12 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
       tick();
     });
     const deadline = performance.now() + 5000;
-    while (latencies.length < sent && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (latencies.length < probes && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const sorted = [...latencies].sort((a, b) => a - b);
-    return { rate, seconds, sent, received: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted.at(-1) ?? Number.NaN };
+    const lag = await gatewayLag(gateway.httpPort);
+    return { ...lag, rate, commandShare, seconds, sent: probes, received: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted.at(-1) ?? Number.NaN };
   } finally {
-    await Promise.all([actuator, ...devices].map((c) => c.endAsync(true)));
+    await Promise.all([actuator, ...devices, ...background].map((c) => c.endAsync(true)));
     await gateway.stop();
   }
 }

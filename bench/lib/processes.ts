@@ -74,7 +74,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Ser
       LOG_LEVEL: 'warn',
       ...o.env,
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', nodeArgs.length > 0 ? 'inherit' : 'ignore', 'inherit'],
   });
   await waitForPort(mqttPort, child, 'the gateway');
   return {

@@ -31,8 +31,19 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
   if (r.latency.length) {
     out.push({
       title: 'Latency: reading published → command received (ms)',
-      head: ['rate/s', 'sent', 'received', 'p50', 'p99', 'p99.9', 'max'],
-      body: r.latency.map((l) => [n(l.rate), n(l.sent), n(l.received), n(l.p50, 2), n(l.p99, 2), n(l.p999, 2), n(l.max, 2)]),
+      head: ['readings/s', 'commanding', 'probes', 'commands', 'p50', 'p99', 'p99.9', 'max', 'loop lag p99', 'loop lag max'],
+      body: r.latency.map((l) => [
+        n(l.rate),
+        `${n(l.commandShare * 100)}%`,
+        n(l.sent),
+        n(l.received),
+        n(l.p50, 2),
+        n(l.p99, 2),
+        n(l.p999, 2),
+        n(l.max, 2),
+        n(l.eventLoopLagP99Ms ?? Number.NaN, 1),
+        n(l.eventLoopLagMaxMs ?? Number.NaN, 1),
+      ]),
     });
   }
   if (r.connections.length) {
