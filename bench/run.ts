@@ -27,15 +27,21 @@ const opts = new Command()
   .option('--readings <n>', 'readings per throughput run', Number)
   .option('--devices <n>', 'simulated devices (one connection each)', Number)
   .option('--window <n>', 'publishes outstanding at once across the fleet', Number)
+  .option('--unbounded', 'do not hold publishers back for the subscriber (a QoS 0 burst: shows queueing in front of a slow subscriber)')
   .option('--latency-seconds <n>', 'seconds at each latency rate', Number)
   .option('--rates <list>', 'latency runs as rate[:share of readings that command]; readings/s', '1000:0.1,5000:0.1,5000:1')
   .option('--connections <n>', 'devices connected at once', Number)
   .parse()
-  .opts<{ quick?: boolean; only?: string; readings?: number; devices?: number; window?: number; latencySeconds?: number; rates: string; connections?: number }>();
+  .opts<{ unbounded?: boolean; quick?: boolean; only?: string; readings?: number; devices?: number; window?: number; latencySeconds?: number; rates: string; connections?: number }>();
 
 const quick = opts.quick === true;
 const only = new Set<Section>((opts.only?.split(',') ?? [...SECTIONS]) as Section[]);
-const shape: LoadShape = { readings: opts.readings ?? (quick ? 20_000 : 100_000), devices: opts.devices ?? (quick ? 50 : 100), window: opts.window ?? 2000 };
+const shape: LoadShape = {
+  readings: opts.readings ?? (quick ? 20_000 : 100_000),
+  devices: opts.devices ?? (quick ? 50 : 100),
+  window: opts.window ?? 2000,
+  bounded: opts.unbounded !== true,
+};
 const latencySeconds = opts.latencySeconds ?? (quick ? 2 : 10);
 const connections = opts.connections ?? (quick ? 1000 : 10_000);
 const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);

@@ -22,7 +22,7 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
   const out: { title: string; head: string[]; body: string[][] }[] = [];
   if (r.throughput.length) {
     out.push({
-      title: `Throughput (${n(r.shape.readings)} readings from ${n(r.shape.devices)} devices)`,
+      title: `Throughput (${n(r.shape.readings)} readings from ${n(r.shape.devices)} devices${r.shape.bounded ? '' : ', unbounded burst'})`,
       head: ['run', 'rate', 'unit', 'seconds', 'loss'],
       body: r.throughput.map((m) => [m.name, n(m.rate), m.unit, n(m.seconds, 2), m.loss === undefined ? '' : n(m.loss)]),
     });

@@ -9,6 +9,8 @@ export interface LoadShape {
   readonly readings: number;
   /** Most publishes outstanding at once across the fleet. */
   readonly window: number;
+  /** Hold publishers back until the subscriber has received (what a broker sustains). */
+  readonly bounded: boolean;
 }
 
 export interface Measurement {
@@ -32,7 +34,7 @@ async function forwarding(server: Server, name: string, shape: LoadShape): Promi
   const devices = await connectFleet(url, fleet);
   try {
     const started = performance.now();
-    await blast(devices, readings, 0, shape.window, subscriber);
+    await blast(devices, readings, 0, shape.window, shape.bounded ? subscriber : undefined);
     const received = await subscriber.until(readings.length, 60_000);
     const seconds = (performance.now() - started) / 1000;
     return { name, unit: 'msgs/s', rate: received / seconds, count: received, seconds, loss: readings.length - received };
@@ -91,7 +93,7 @@ export async function measureGateway(influxUrl: string, shape: LoadShape, run: G
   const devices = await connectFleet(url, fleet);
   try {
     const started = performance.now();
-    const { failed } = await blast(devices, readings, run.qos, shape.window, subscriber);
+    const { failed } = await blast(devices, readings, run.qos, shape.window, shape.bounded ? subscriber : undefined);
     const ackSeconds = (performance.now() - started) / 1000;
     const stored = await waitForCount(influxUrl, db, readings.length, 120_000);
     const seconds = (performance.now() - started) / 1000;

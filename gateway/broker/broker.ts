@@ -4,6 +4,7 @@ import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes
 import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { GatewayError } from '../errors.js';
+import { createMessageBus } from './queue.js';
 
 export type BrokerHooks = Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>;
 
@@ -40,7 +41,7 @@ export class MqttBroker implements Publisher {
   private ports: BoundPorts | undefined;
 
   constructor(private readonly options: BrokerOptions) {
-    this.aedes = new Aedes({ ...options.hooks, drainTimeout: 10_000 });
+    this.aedes = new Aedes({ ...options.hooks, drainTimeout: 10_000, mq: createMessageBus() });
     this.tcp = createNetServer(this.aedes.handle);
     this.http = createHttpServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n');
