@@ -3,31 +3,21 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, inject } from 'vitest';
+import { describe, expect, it, inject } from 'vitest';
 import { freePort, pingInflux } from '../../gateway/storage/influxd.js';
 import { startGateway } from '../helpers/gateway.js';
 import { count, uniqueDb } from '../helpers/influx.js';
 import { connect } from '../helpers/mqtt.js';
-import { spawnGateway, type GatewayProcess } from '../helpers/process.js';
+import { spawnGateway } from '../helpers/process.js';
+import { useCleanup } from '../helpers/cleanup.js';
 import { waitFor } from '../helpers/wait.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-});
+const { defer, track } = useCleanup();
 
 async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'gw-proc-'));
-  cleanup.push(() => rm(dir, { recursive: true, force: true }));
+  defer(() => rm(dir, { recursive: true, force: true }));
   return dir;
-}
-
-function track(p: GatewayProcess): GatewayProcess {
-  cleanup.push(async () => {
-    if (p.child.exitCode === null) p.child.kill('SIGKILL');
-    await p.exited;
-  });
-  return p;
 }
 
 const baseEnv = async () => ({ MQTT_PORT: '0', MQTT_WS_PORT: '0', HTTP_PORT: '0', DATA_DIR: await tempDir(), RULES_DIR: 'rules' });
@@ -66,7 +56,7 @@ describe('npm start', () => {
   it('says which port is in use and exits 1', async () => {
     const blocker: Server = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
-    cleanup.push(() => new Promise((r) => blocker.close(r)));
+    defer(() => new Promise((r) => blocker.close(r)));
     const port = (blocker.address() as { port: number }).port;
     const gw = track(spawnGateway({ ...(await baseEnv()), MQTT_PORT: String(port), INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb() }));
     expect(await gw.exited).toBe(1);
@@ -78,7 +68,7 @@ describe('the embedded InfluxDB default (INFLUX_URL unset, nothing answering)', 
   it('starts influxd under DATA_DIR, says so, stores readings in it, and stops it with the gateway', async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
     const gw = await startGateway({ embedded: { defaultUrl: url } });
-    cleanup.push(() => gw.stop());
+    defer(() => gw.stop());
     expect(gw.logs.find((l) => l.msg.startsWith('started an embedded InfluxDB'))).toMatchObject({ url });
     const device = await connect(gw.mqttUrl);
     await device.publishAsync('sensors/hq/f1/t1/temperature', '{"value":21}', { qos: 1 });
@@ -90,7 +80,7 @@ describe('the embedded InfluxDB default (INFLUX_URL unset, nothing answering)', 
 
   it('with no influxd installed: says how to get one, keeps running, and keeps readings in the spool', async () => {
     const gw = await startGateway({ embedded: { defaultUrl: `http://127.0.0.1:${await freePort()}`, binary: null } });
-    cleanup.push(() => gw.stop());
+    defer(() => gw.stop());
     const hint = gw.logs.find((l) => l['code'] === 'GW_ERR_INFLUX_NOT_INSTALLED');
     expect(hint?.msg).toContain('apt-get install -y influxdb');
     const device = await connect(gw.mqttUrl);

@@ -7,30 +7,20 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { runSimulation } from '../../simulators/simulator.js';
 import { checkExactlyOnce } from '../helpers/fleet.js';
 import { countReadings, uniqueDb } from '../helpers/influx.js';
-import { spawnGateway, type GatewayProcess } from '../helpers/process.js';
+import { spawnGateway } from '../helpers/process.js';
+import { useCleanup } from '../helpers/cleanup.js';
 import { waitFor } from '../helpers/wait.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-function track(p: GatewayProcess): GatewayProcess {
-  cleanup.push(async () => {
-    if (p.child.exitCode === null) p.child.kill('SIGKILL');
-    await p.exited;
-  });
-  return p;
-}
+const { defer, track } = useCleanup();
 
 describe('gateway crash', () => {
   it('after SIGKILL under QoS 1 load and a restart, every acknowledged reading is stored exactly once', { timeout: 180_000 }, async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'gw-crash-'));
-    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    defer(() => rm(dataDir, { recursive: true, force: true }));
     const influx = inject('influxUrl');
     const db = uniqueDb();
     // A long flush interval keeps events in the spool, not yet in InfluxDB, when the kill comes.

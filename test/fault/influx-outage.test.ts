@@ -7,23 +7,22 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startInfluxd, type InfluxdProcess } from '../../gateway/storage/influxd.js';
 import { runSimulation } from '../../simulators/simulator.js';
 import { checkExactlyOnce } from '../helpers/fleet.js';
 import { startGateway } from '../helpers/gateway.js';
 import { countReadings } from '../helpers/influx.js';
+import { useCleanup } from '../helpers/cleanup.js';
 import { waitFor } from '../helpers/wait.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-});
+const { defer } = useCleanup();
 
 async function ownInflux(): Promise<InfluxdProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'gw-outage-influx-'));
   const influx = await startInfluxd({ dataDir: dir });
-  cleanup.push(() => rm(dir, { recursive: true, force: true }), () => influx.stop());
+  defer(() => rm(dir, { recursive: true, force: true }));
+  defer(() => influx.stop());
   return influx;
 }
 
@@ -37,7 +36,7 @@ describe('InfluxDB outage under QoS 1 load', () => {
   it('keeps every acknowledged reading through a 30 s SIGSTOP at about 2,000 readings/s', { timeout: 180_000 }, async () => {
     const influx = await ownInflux();
     const gw = await startGateway({ influxUrl: influx.url, env: { INFLUX_TIMEOUT_MS: '2000' } });
-    cleanup.push(() => gw.stop());
+    defer(() => gw.stop());
     const acked = new Set<string>();
     const load = runSimulation({ url: gw.mqttUrl, devices: 50, rate: 2000, duration: 40, qos: 1, prefix: 'stop', onAck: (r) => acked.add(r.id), drainTimeoutMs: 60_000 });
     await sleep(5000);
@@ -71,7 +70,7 @@ describe('InfluxDB outage under QoS 1 load', () => {
   it('keeps every acknowledged reading when InfluxDB is killed and started again on its data', { timeout: 120_000 }, async () => {
     const influx = await ownInflux();
     const gw = await startGateway({ influxUrl: influx.url });
-    cleanup.push(() => gw.stop());
+    defer(() => gw.stop());
     const acked = new Set<string>();
     const load = runSimulation({ url: gw.mqttUrl, devices: 20, rate: 1000, duration: 12, qos: 1, prefix: 'kill', onAck: (r) => acked.add(r.id) });
     await sleep(3000);
@@ -79,7 +78,7 @@ describe('InfluxDB outage under QoS 1 load', () => {
     await influx.exited;
     await sleep(4000);
     const again = await startInfluxd({ dataDir: influx.dataDir, port: influx.port });
-    cleanup.push(() => again.stop());
+    defer(() => again.stop());
     const summary = await load;
     expect(summary.acknowledged).toBe(summary.sent);
     await waitFor(async () => (await countReadings(again.url, gw.db)) >= acked.size, 'every acknowledged reading in InfluxDB', 60_000, 500);

@@ -8,27 +8,17 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort, startInfluxd } from '../../gateway/storage/influxd.js';
 import { runSimulation } from '../../simulators/simulator.js';
 import { checkExactlyOnce } from '../helpers/fleet.js';
 import { countReadings, uniqueDb } from '../helpers/influx.js';
 import { connect } from '../helpers/mqtt.js';
-import { spawnGateway, type GatewayProcess } from '../helpers/process.js';
+import { spawnGateway } from '../helpers/process.js';
+import { useCleanup } from '../helpers/cleanup.js';
 import { waitFor } from '../helpers/wait.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-function track(p: GatewayProcess): GatewayProcess {
-  cleanup.push(async () => {
-    if (p.child.exitCode === null) p.child.kill('SIGKILL');
-    await p.exited;
-  });
-  return p;
-}
+const { defer, track } = useCleanup();
 
 async function rssBytes(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -44,7 +34,7 @@ const SPOOL_MAX_BYTES = 400_000;
 describe('a full spool', () => {
   it('stops acknowledging QoS 1, drops and counts QoS 0, stays up with bounded memory, and loses nothing acknowledged', { timeout: 180_000 }, async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'gw-full-'));
-    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    defer(() => rm(dataDir, { recursive: true, force: true }));
     const influxPort = await freePort();
     const influxUrl = `http://127.0.0.1:${influxPort}`;
     const db = uniqueDb();
@@ -111,9 +101,9 @@ describe('a full spool', () => {
 
     // InfluxDB arrives: the spool drains and the publishers are acknowledged again.
     const influxDir = await mkdtemp(join(tmpdir(), 'gw-full-influx-'));
-    cleanup.push(() => rm(influxDir, { recursive: true, force: true }));
+    defer(() => rm(influxDir, { recursive: true, force: true }));
     const influx = await startInfluxd({ dataDir: influxDir, port: influxPort });
-    cleanup.push(() => influx.stop());
+    defer(() => influx.stop());
     const summary = await load;
     expect(summary.failed).toBe(0);
     expect(summary.acknowledged).toBe(150_000);
