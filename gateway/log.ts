@@ -12,3 +12,37 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
   };
   return destination ? pino(options, destination) : pino(options);
 }
+
+/**
+ * Keeps a flood (a misconfigured fleet sending garbage) from turning the log into the
+ * bottleneck: per key, the first `perWindow` lines of each window are logged; the rest are
+ * counted and reported in one line when the next window opens. Counters and dead letters still
+ * record every event.
+ */
+export class LogLimiter {
+  private readonly windows = new Map<string, { start: number; logged: number; suppressed: number }>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly perWindow = 20,
+    private readonly windowMs = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** True when this line should be logged. */
+  allow(key: string): boolean {
+    const now = this.now();
+    let w = this.windows.get(key);
+    if (!w || now - w.start >= this.windowMs) {
+      if (w && w.suppressed > 0) this.log.warn({ key, suppressed: w.suppressed, windowMs: this.windowMs }, `${w.suppressed} more log lines like "${key}" were not written`);
+      w = { start: now, logged: 0, suppressed: 0 };
+      this.windows.set(key, w);
+    }
+    if (w.logged < this.perWindow) {
+      w.logged++;
+      return true;
+    }
+    w.suppressed++;
+    return false;
+  }
+}

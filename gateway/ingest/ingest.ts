@@ -11,6 +11,7 @@ import { deadLetterPoint, deviceStatusPoint, readingPoint, zoneArmedPoint } from
 import { SeriesTime } from '../storage/series-time.js';
 import type { Publisher } from '../broker/broker.js';
 import { RecentSet } from './dedupe.js';
+import { LogLimiter } from '../log.js';
 import { KINDS, type Kind } from './kinds.js';
 import { decodeReading } from './payload.js';
 import { parseTopic } from './topic.js';
@@ -60,8 +61,11 @@ export class Ingest {
   private readonly seriesTime = new SeriesTime();
   private readonly readingCounters: Record<string, { inc(): void }> = {};
   private lastDropLog = 0;
+  private readonly logLimiter: LogLimiter;
 
-  constructor(private readonly o: IngestOptions) {}
+  constructor(private readonly o: IngestOptions) {
+    this.logLimiter = new LogLimiter(o.log);
+  }
 
   handle(clientId: string | null, packet: IncomingPublish): Promise<void> | undefined {
     try {
@@ -177,7 +181,7 @@ export class Ingest {
       timeMs: this.seriesTime.next(`deadletter/${reason}`, now),
       clientId,
     };
-    this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId }, 'dead letter');
+    if (this.logLimiter.allow(`dead letter: ${reason}`)) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId }, 'dead letter');
     return this.keep(deadLetterPoint(event), packet.qos, () => {
       this.o.metrics.deadLetters.inc({ reason });
       this.o.bus.emit('deadletter', event);
