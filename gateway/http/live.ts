@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import type { EventBus } from '../bus.js';
 import type { Clock, ClockTimer } from '../clock.js';
-import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent } from '../events.js';
+import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../events.js';
 import type { ReadingValue } from '../ingest/kinds.js';
 import type { Metrics } from './metrics.js';
 import type { RouteHandler } from './server.js';
@@ -41,6 +41,8 @@ export type FeedEvent =
 export interface LiveSnapshot {
   readonly devices: DeviceState[];
   readonly actuators: Record<string, { data: unknown; time: number; rule: string }>;
+  /** `site/zone` → armed (security rules), for the zones an operator armed or disarmed. */
+  readonly armed: Record<string, boolean>;
   readonly events: FeedEvent[];
   readonly pushMs: number;
 }
@@ -60,6 +62,8 @@ const PAGE = readFileSync(new URL('./live.html', import.meta.url), 'utf8');
 export class LiveView {
   private readonly devices = new Map<string, DeviceState>();
   private readonly actuators = new Map<string, { data: unknown; time: number; rule: string }>();
+  private readonly armed = new Map<string, boolean>();
+  private armedChanged = new Map<string, boolean>();
   private readonly recent: FeedEvent[] = [];
   private readonly changed = new Set<string>();
   private pendingEvents: FeedEvent[] = [];
@@ -103,6 +107,7 @@ export class LiveView {
       bus.on('command', (e) => this.onCommand(e)),
       bus.on('alert', (e) => this.onAlert(e)),
       bus.on('deadletter', (e) => this.onDeadLetter(e)),
+      bus.on('zoneArmed', (e) => this.onZoneArmed(e)),
     );
     this.heartbeat = setInterval(() => this.broadcast(': keep-alive\n\n'), HEARTBEAT_MS);
     this.heartbeat.unref();
@@ -121,6 +126,7 @@ export class LiveView {
     return {
       devices: [...this.devices.values()],
       actuators: Object.fromEntries(this.actuators),
+      armed: Object.fromEntries(this.armed),
       events: [...this.recent],
       pushMs: this.o.pushMs,
     };
@@ -193,6 +199,14 @@ export class LiveView {
     this.event({ kind: 'deadletter', id: e.id, time: e.timeMs, reason: e.reason, topic: e.topic, detail: e.detail, clientId: e.clientId });
   }
 
+  private onZoneArmed(e: ZoneArmedEvent): void {
+    const key = `${e.site}/${e.zone}`;
+    this.armed.set(key, e.armed);
+    if (this.clients.size === 0) return;
+    this.armedChanged.set(key, e.armed);
+    this.schedule();
+  }
+
   private event(e: FeedEvent): void {
     this.recent.push(e);
     if (this.recent.length > this.recentEvents) this.recent.shift();
@@ -214,10 +228,11 @@ export class LiveView {
     this.flushTimer = undefined;
     if (this.clients.size === 0) {
       this.changed.clear();
+      this.armedChanged = new Map();
       this.pendingEvents = [];
       return;
     }
-    if (this.changed.size === 0 && this.pendingEvents.length === 0) return;
+    if (this.changed.size === 0 && this.pendingEvents.length === 0 && this.armedChanged.size === 0) return;
     const devices: DeviceState[] = [];
     for (const id of this.changed) {
       const d = this.devices.get(id);
@@ -226,8 +241,10 @@ export class LiveView {
     const actuators = Object.fromEntries(
       this.pendingEvents.flatMap((e) => (e.kind === 'command' ? [[`${e.site}/${e.zone}/${e.actuator}`, { data: e.data, time: e.time, rule: e.rule }]] : [])),
     );
-    const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, events: this.pendingEvents })}\n\n`;
+    const armed = Object.fromEntries(this.armedChanged);
+    const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, armed, events: this.pendingEvents })}\n\n`;
     this.changed.clear();
+    this.armedChanged = new Map();
     this.pendingEvents = [];
     this.broadcast(message);
   }

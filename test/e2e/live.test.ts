@@ -13,6 +13,7 @@ import { openSse, type SseMessage, type SseStream } from '../helpers/sse.js';
 interface Update {
   devices: DeviceState[];
   actuators: LiveSnapshot['actuators'];
+  armed: LiveSnapshot['armed'];
   events: FeedEvent[];
 }
 
@@ -85,6 +86,15 @@ describe('the live page', () => {
     doomed.stream.destroy(); // a crash, not a clean disconnect: the broker publishes the will
     await s.next((m) => update(m)?.devices.some((d) => d.device === 'l-doomed' && d.online === false) === true, 'l-doomed offline');
     doomed.end(true);
+  });
+
+  it('shows a zone armed by an operator', async () => {
+    const s = await stream();
+    await s.next((m) => m.event === 'snapshot', 'the snapshot');
+    await device.publishAsync('zones/live/z1/armed', 'true', { qos: 1 });
+    await s.next((m) => update(m)?.armed['live/z1'] === true, 'live/z1 armed');
+    const state = (await (await fetch(`${gw.httpUrl}/live/state`)).json()) as LiveSnapshot;
+    expect(state.armed).toMatchObject({ 'live/z1': true });
   });
 
   it('lists dead letters with their reason', async () => {

@@ -2,11 +2,14 @@
  * /metrics, /healthz, /readyz and the gateway's own `gateway_stats` points, against a real
  * gateway, real MQTT clients and a real InfluxDB.
  */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rows } from '../helpers/influx.js';
 import { connect } from '../helpers/mqtt.js';
+import { ROOT } from '../helpers/process.js';
 import { scrape } from '../helpers/prometheus.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -87,5 +90,11 @@ describe('gateway_stats in InfluxDB', () => {
     expect(hosts).toHaveLength(1);
     const [last] = await rows(gw.influxUrl, gw.db, 'SELECT last(influx_up) AS up FROM gateway_stats');
     expect(last?.['up']).toBe(true);
+    // The README documents the measurement as an addition to DESIGN.md's layout: every field.
+    const readme = await readFile(resolve(ROOT, 'README.md'), 'utf8');
+    const row = readme.split('\n').find((l) => l.startsWith('| `gateway_stats`'));
+    const fields = await rows(gw.influxUrl, gw.db, 'SHOW FIELD KEYS FROM gateway_stats');
+    expect(fields.length).toBeGreaterThanOrEqual(19);
+    for (const f of fields) expect(row, String(f['fieldKey'])).toContain(`\`${String(f['fieldKey'])}\``);
   });
 });
