@@ -8,6 +8,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY gateway gateway
 COPY simulators simulators
 COPY rules rules
+# Also copies the live page (gateway/http/live.html) next to the compiled code.
 RUN npm run build
 
 FROM node:20.20-bookworm-slim
@@ -20,6 +21,8 @@ COPY rules rules
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 ENV DATA_DIR=/app/data RULES_DIR=/app/rules BIND_HOST=0.0.0.0
+# MQTT, MQTT over WebSocket, HTTP (/healthz, /readyz, /metrics, the live page).
 EXPOSE 1883 8083 8080
+VOLUME ["/app/data"]
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 CMD node -e "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 CMD ["node", "dist/gateway/main.js"]

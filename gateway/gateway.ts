@@ -8,6 +8,8 @@ import { usesInflux2, type Settings } from './config/settings.js';
 import { GatewayError } from './errors.js';
 import { Metrics } from './http/metrics.js';
 import { HttpServer, type Readiness } from './http/server.js';
+import { LiveView } from './http/live.js';
+import { StatsReporter } from './http/stats.js';
 import { Ingest } from './ingest/ingest.js';
 import { createLogger } from './log.js';
 import { RulesService } from './rules/service.js';
@@ -54,6 +56,8 @@ export class Gateway {
   private embedded: EmbeddedInflux | undefined;
   private rulesService: RulesService | undefined;
   private ingestService: Ingest | undefined;
+  private live: LiveView | undefined;
+  private stats: StatsReporter | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -160,8 +164,22 @@ export class Gateway {
     });
     await this.rulesService.start();
 
+    this.live = new LiveView({ bus: this.bus, clock: this.clock, log: log.child({ component: 'live' }), metrics: this.metrics, pushMs: settings.livePushMs });
+    this.live.start();
+    this.stats = new StatsReporter({
+      metrics: this.metrics,
+      journal,
+      clock: this.clock,
+      log: log.child({ component: 'stats' }),
+      intervalMs: settings.statsIntervalMs,
+      spool: () => journal.stats(),
+      connectedClients: () => broker.connectedClients,
+      influxUp: () => this.sink?.influxUp ?? false,
+    });
+    await this.stats.start();
+
     const ports = await broker.start();
-    this.http = new HttpServer({ log, host, port: settings.httpPort, metrics: this.metrics, readiness: () => this.readiness() });
+    this.http = new HttpServer({ log, host, port: settings.httpPort, metrics: this.metrics, readiness: () => this.readiness(), routes: this.live.routes() });
     const http = await this.http.start();
     const running = { ports: { ...ports, http }, host, influx: writer.description };
     log.info(running, 'gateway started');
@@ -174,6 +192,8 @@ export class Gateway {
       this.log.info('gateway stopping');
       await this.broker?.stop();
       await this.rulesService?.stop();
+      this.live?.stop();
+      await this.stats?.stop();
       await this.sink?.stop();
       await this.journal?.close();
       await this.http?.stop();

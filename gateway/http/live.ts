@@ -1,0 +1,264 @@
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { Counter, Gauge } from 'prom-client';
+import type { EventBus } from '../bus.js';
+import type { Clock, ClockTimer } from '../clock.js';
+import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../events.js';
+import type { ReadingValue } from '../ingest/kinds.js';
+import type { Metrics } from './metrics.js';
+import type { RouteHandler } from './server.js';
+
+export interface LiveViewOptions {
+  readonly bus: EventBus;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Longest a change waits before it is pushed; readings of one device in that time are coalesced. */
+  readonly pushMs: number;
+  /** Devices remembered (the least recently heard from is forgotten first). */
+  readonly maxDevices?: number;
+  /** Events (commands, alerts, dead letters) a new viewer is shown. */
+  readonly recentEvents?: number;
+}
+
+export interface DeviceState {
+  readonly device: string;
+  site: string | null;
+  zone: string | null;
+  /** From `devices/<device>/status`; null until the device said. */
+  online: boolean | null;
+  /** Epoch ms of the last reading or status. */
+  lastSeen: number;
+  readonly readings: Record<string, { value: ReadingValue; time: number }>;
+}
+
+export type FeedEvent =
+  | { kind: 'command'; id: string; time: number; site: string; zone: string; actuator: string; rule: string; data: unknown; correlationId: string }
+  | { kind: 'alert'; id: string; time: number; site: string; zone: string; device: string; severity: string; rule: string; message: string; correlationId: string }
+  | { kind: 'deadletter'; id: string; time: number; reason: string; topic: string; detail: string; clientId: string | null };
+
+export interface LiveSnapshot {
+  readonly devices: DeviceState[];
+  readonly actuators: Record<string, { data: unknown; time: number; rule: string }>;
+  /** `site/zone` → armed (security rules), for the zones an operator armed or disarmed. */
+  readonly armed: Record<string, boolean>;
+  readonly events: FeedEvent[];
+  readonly pushMs: number;
+}
+
+/** Slow viewers are cut off past this much unsent data; their browser reconnects and gets a snapshot. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+const HEARTBEAT_MS = 15_000;
+const PAGE = readFileSync(new URL('./live.html', import.meta.url), 'utf8');
+
+/**
+ * The live page (`/`) and its server-sent event stream (`/live/events`): every device with its
+ * last readings and online state, the actuators' last commands, and commands, alerts and dead
+ * letters as they happen. Bus listeners only note what changed (O(1)); a timer pushes the
+ * changes at most every LIVE_PUSH_MS, so a busy gateway costs viewers one message per interval,
+ * not one per reading, and ingest never waits for a browser.
+ */
+export class LiveView {
+  private readonly devices = new Map<string, DeviceState>();
+  private readonly actuators = new Map<string, { data: unknown; time: number; rule: string }>();
+  private readonly armed = new Map<string, boolean>();
+  private armedChanged = new Map<string, boolean>();
+  private readonly recent: FeedEvent[] = [];
+  private readonly changed = new Set<string>();
+  private pendingEvents: FeedEvent[] = [];
+  private readonly clients = new Set<ServerResponse>();
+  private flushTimer: ClockTimer | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly off: (() => void)[] = [];
+  private readonly maxDevices: number;
+  private readonly recentEvents: number;
+  private readonly dropped: Counter;
+
+  constructor(private readonly o: LiveViewOptions) {
+    this.maxDevices = o.maxDevices ?? 10_000;
+    this.recentEvents = o.recentEvents ?? 100;
+    const clients = this.clients;
+    new Gauge({
+      name: 'gateway_live_viewers',
+      help: 'Browsers connected to the live page event stream',
+      registers: [o.metrics.registry],
+      collect() {
+        this.set(clients.size);
+      },
+    });
+    this.dropped = new Counter({ name: 'gateway_live_viewers_dropped_total', help: 'Live page viewers cut off for reading too slowly', registers: [o.metrics.registry] });
+  }
+
+  /** The routes to hand to the HTTP server. */
+  routes(): ReadonlyMap<string, RouteHandler> {
+    return new Map<string, RouteHandler>([
+      ['/', (req, res) => this.page(req, res)],
+      ['/live/events', (req, res) => this.subscribe(req, res)],
+      ['/live/state', (_req, res) => void res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(this.snapshot()))],
+    ]);
+  }
+
+  start(): void {
+    const { bus } = this.o;
+    this.off.push(
+      bus.on('reading', (e) => this.onReading(e)),
+      bus.on('deviceStatus', (e) => this.onStatus(e)),
+      bus.on('command', (e) => this.onCommand(e)),
+      bus.on('alert', (e) => this.onAlert(e)),
+      bus.on('deadletter', (e) => this.onDeadLetter(e)),
+      bus.on('zoneArmed', (e) => this.onZoneArmed(e)),
+    );
+    this.heartbeat = setInterval(() => this.broadcast(': keep-alive\n\n'), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  stop(): void {
+    for (const off of this.off.splice(0)) off();
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.flushTimer) this.o.clock.clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    for (const res of this.clients) res.end();
+    this.clients.clear();
+  }
+
+  snapshot(): LiveSnapshot {
+    return {
+      devices: [...this.devices.values()],
+      actuators: Object.fromEntries(this.actuators),
+      armed: Object.fromEntries(this.armed),
+      events: [...this.recent],
+      pushMs: this.o.pushMs,
+    };
+  }
+
+  private page(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+    res.end(req.method === 'HEAD' ? undefined : PAGE);
+  }
+
+  private subscribe(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write(`retry: 2000\nevent: snapshot\ndata: ${JSON.stringify(this.snapshot())}\n\n`);
+    this.clients.add(res);
+    const forget = (): void => void this.clients.delete(res);
+    req.once('close', forget);
+    res.once('error', forget);
+    this.o.log.debug({ viewers: this.clients.size }, 'live page viewer connected');
+  }
+
+  private device(id: string, time: number): DeviceState {
+    let d = this.devices.get(id);
+    if (d) {
+      // Re-insert so the Map's order is least recently heard from first.
+      this.devices.delete(id);
+    } else {
+      d = { device: id, site: null, zone: null, online: null, lastSeen: time, readings: {} };
+      if (this.devices.size >= this.maxDevices) {
+        const oldest = this.devices.keys().next().value;
+        if (oldest !== undefined) this.devices.delete(oldest);
+      }
+    }
+    this.devices.set(id, d);
+    d.lastSeen = Math.max(d.lastSeen, time);
+    // Nobody watching: the snapshot a new viewer gets covers it.
+    if (this.clients.size > 0) {
+      this.changed.add(id);
+      this.schedule();
+    }
+    return d;
+  }
+
+  private onReading(e: ReadingEvent): void {
+    const d = this.device(e.device, e.timeMs);
+    d.site = e.site;
+    d.zone = e.zone;
+    d.readings[e.kind] = { value: e.value, time: e.timeMs };
+  }
+
+  private onStatus(e: DeviceStatusEvent): void {
+    this.device(e.device, e.timeMs).online = e.online;
+  }
+
+  private onCommand(e: CommandEvent): void {
+    const ce = e.cloudEvent;
+    this.actuators.set(`${e.site}/${e.zone}/${e.actuator}`, { data: ce.data, time: e.timeMs, rule: e.rule });
+    this.event({ kind: 'command', id: e.id, time: e.timeMs, site: e.site, zone: e.zone, actuator: e.actuator, rule: e.rule, data: ce.data, correlationId: ce.correlationid });
+  }
+
+  private onAlert(e: AlertEvent): void {
+    const { data, correlationid } = e.cloudEvent;
+    this.event({ kind: 'alert', id: e.id, time: e.timeMs, site: e.site, zone: data.zone, device: data.device, severity: e.severity, rule: e.rule, message: data.message, correlationId: correlationid });
+  }
+
+  private onDeadLetter(e: DeadLetterEvent): void {
+    this.event({ kind: 'deadletter', id: e.id, time: e.timeMs, reason: e.reason, topic: e.topic, detail: e.detail, clientId: e.clientId });
+  }
+
+  private onZoneArmed(e: ZoneArmedEvent): void {
+    const key = `${e.site}/${e.zone}`;
+    this.armed.set(key, e.armed);
+    if (this.clients.size === 0) return;
+    this.armedChanged.set(key, e.armed);
+    this.schedule();
+  }
+
+  private event(e: FeedEvent): void {
+    this.recent.push(e);
+    if (this.recent.length > this.recentEvents) this.recent.shift();
+    if (this.clients.size === 0) return;
+    this.pendingEvents.push(e);
+    // A storm of dead letters must not grow the pending list without bound between pushes.
+    if (this.pendingEvents.length > this.recentEvents) this.pendingEvents.shift();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.flushTimer || this.clients.size === 0) return;
+    this.flushTimer = this.o.clock.setTimeout(() => this.flush(), this.o.pushMs);
+    this.flushTimer.unref?.();
+  }
+
+  /** Sends what changed since the last push, as one `update` message. */
+  flush(): void {
+    this.flushTimer = undefined;
+    if (this.clients.size === 0) {
+      this.changed.clear();
+      this.armedChanged = new Map();
+      this.pendingEvents = [];
+      return;
+    }
+    if (this.changed.size === 0 && this.pendingEvents.length === 0 && this.armedChanged.size === 0) return;
+    const devices: DeviceState[] = [];
+    for (const id of this.changed) {
+      const d = this.devices.get(id);
+      if (d) devices.push(d);
+    }
+    const actuators = Object.fromEntries(
+      this.pendingEvents.flatMap((e) => (e.kind === 'command' ? [[`${e.site}/${e.zone}/${e.actuator}`, { data: e.data, time: e.time, rule: e.rule }]] : [])),
+    );
+    const armed = Object.fromEntries(this.armedChanged);
+    const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, armed, events: this.pendingEvents })}\n\n`;
+    this.changed.clear();
+    this.armedChanged = new Map();
+    this.pendingEvents = [];
+    this.broadcast(message);
+  }
+
+  private broadcast(message: string): void {
+    for (const res of this.clients) {
+      if (res.writableLength > MAX_BUFFERED_BYTES) {
+        this.clients.delete(res);
+        this.dropped.inc();
+        this.o.log.warn({ viewers: this.clients.size }, 'live page viewer too slow; disconnected (it reconnects and gets a fresh snapshot)');
+        res.destroy();
+        continue;
+      }
+      res.write(message);
+    }
+  }
+}

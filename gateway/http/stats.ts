@@ -1,0 +1,181 @@
+import { hostname } from 'node:os';
+import type { Counter, Histogram } from 'prom-client';
+import type { Logger } from 'pino';
+import type { Clock, ClockTimer } from '../clock.js';
+import type { Journal } from '../storage/journal.js';
+import { line, type Fields } from '../storage/line.js';
+import type { Metrics } from './metrics.js';
+
+export interface StatsReporterOptions {
+  readonly metrics: Metrics;
+  readonly journal: Journal;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Milliseconds between two `gateway_stats` points; 0 = never write them. */
+  readonly intervalMs: number;
+  readonly spool: () => { bytes: number; events: number; oldestAppendedAt: number | undefined };
+  readonly connectedClients: () => number;
+  readonly influxUp: () => boolean;
+  /** The `host` tag (default: the machine's name), so several gateways can share one database. */
+  readonly host?: string;
+}
+
+/** Totals read from the counters at one moment; a point holds the difference of two. */
+interface Totals {
+  readonly readings: number;
+  readonly deadLetters: number;
+  readonly duplicates: number;
+  readonly dropped: number;
+  readonly ruleFirings: number;
+  readonly commands: number;
+  readonly alerts: number;
+  readonly batchesOk: number;
+  readonly batchesFailed: number;
+  readonly pointsWritten: number;
+  readonly latencySum: number;
+  readonly latencyCount: number;
+  /** Cumulative count per bucket upper bound (seconds), `+Inf` last. */
+  readonly latencyBuckets: ReadonlyMap<number, number>;
+  readonly at: number;
+}
+
+/**
+ * The gateway's own health as a `gateway_stats` point every STATS_INTERVAL_MS, through the spool
+ * like every other event, so the *Gateway health* dashboard works from InfluxDB alone (no
+ * Prometheus). Counts are per interval, so `sum()` over any window is exact.
+ */
+export class StatsReporter {
+  private timer: ClockTimer | undefined;
+  private previous: Totals | undefined;
+  private running = false;
+  private readonly host: string;
+
+  constructor(private readonly o: StatsReporterOptions) {
+    this.host = o.host ?? hostname();
+  }
+
+  async start(): Promise<void> {
+    if (this.o.intervalMs <= 0) return;
+    this.running = true;
+    this.previous = await this.totals();
+    this.schedule();
+  }
+
+  /** Writes a last point covering the time since the previous one, then stops. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (this.timer) this.o.clock.clearTimeout(this.timer);
+    await this.report();
+  }
+
+  /** Appends one point now (also what the timer does); exposed for tests. */
+  async report(): Promise<void> {
+    const now = await this.totals();
+    const before = this.previous;
+    this.previous = now;
+    if (!before || now.at <= before.at) return;
+    const point = this.point(before, now);
+    // A full spool is about events; the gateway's own stats are the first thing to give up.
+    if (!this.o.journal.append(point)) this.o.log.debug('spool full: gateway_stats point skipped');
+  }
+
+  private schedule(): void {
+    this.timer = this.o.clock.setTimeout(() => {
+      this.report()
+        .catch((err: unknown) => this.o.log.error({ err }, 'could not write gateway_stats'))
+        .finally(() => {
+          if (this.running) this.schedule();
+        });
+    }, this.o.intervalMs);
+    this.timer.unref?.();
+  }
+
+  private point(a: Totals, b: Totals): string {
+    const seconds = (b.at - a.at) / 1000;
+    const d = (key: Exclude<keyof Totals, 'latencyBuckets'>): number => Math.max(0, b[key] - a[key]);
+    const writes = d('latencyCount');
+    const spool = this.o.spool();
+    const int = (n: number): { int: number } => ({ int: n });
+    const fields: Fields = {
+      interval_s: { float: seconds },
+      readings: int(d('readings')),
+      readings_per_s: { float: round(d('readings') / seconds) },
+      deadletters: int(d('deadLetters')),
+      duplicates: int(d('duplicates')),
+      dropped: int(d('dropped')),
+      rule_firings: int(d('ruleFirings')),
+      commands: int(d('commands')),
+      alerts: int(d('alerts')),
+      write_batches: int(d('batchesOk')),
+      write_failures: int(d('batchesFailed')),
+      points_written: int(d('pointsWritten')),
+      // No write in the interval: leave latency out rather than report a made-up 0.
+      write_latency_ms: writes > 0 ? { float: round((d('latencySum') / writes) * 1000) } : undefined,
+      write_latency_p95_ms: writes > 0 ? { float: round(percentileUpperBound(a.latencyBuckets, b.latencyBuckets, 0.95) * 1000) } : undefined,
+      spool_events: int(spool.events),
+      spool_bytes: int(spool.bytes),
+      spool_oldest_age_s: { float: spool.oldestAppendedAt === undefined ? 0 : round(Math.max(0, b.at - spool.oldestAppendedAt) / 1000) },
+      clients: int(this.o.connectedClients()),
+      influx_up: { bool: this.o.influxUp() },
+    };
+    return line('gateway_stats', { host: this.host }, fields, b.at);
+  }
+
+  private async totals(): Promise<Totals> {
+    const m = this.o.metrics;
+    const batches = await m.writeBatches.get();
+    const latency = await histogram(m.writeLatency);
+    return {
+      readings: await sum(m.readings),
+      deadLetters: await sum(m.deadLetters),
+      duplicates: await sum(m.duplicates),
+      dropped: await sum(m.dropped),
+      ruleFirings: await sum(m.ruleFirings),
+      commands: await sum(m.commands),
+      alerts: await sum(m.alerts),
+      batchesOk: batches.values.filter((v) => v.labels['result'] === 'ok').reduce((s, v) => s + v.value, 0),
+      batchesFailed: batches.values.filter((v) => v.labels['result'] !== 'ok').reduce((s, v) => s + v.value, 0),
+      pointsWritten: await sum(m.pointsWritten),
+      ...latency,
+      at: this.o.clock.now(),
+    };
+  }
+}
+
+async function sum<L extends string>(counter: Counter<L>): Promise<number> {
+  return (await counter.get()).values.reduce((s, v) => s + v.value, 0);
+}
+
+async function histogram(h: Histogram): Promise<Pick<Totals, 'latencySum' | 'latencyCount' | 'latencyBuckets'>> {
+  let latencySum = 0;
+  let latencyCount = 0;
+  const latencyBuckets = new Map<number, number>();
+  for (const v of (await h.get()).values) {
+    if (v.metricName?.endsWith('_sum')) latencySum = v.value;
+    else if (v.metricName?.endsWith('_count')) latencyCount = v.value;
+    else if (v.metricName?.endsWith('_bucket')) {
+      const le = v.labels['le'];
+      latencyBuckets.set(le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), v.value);
+    }
+  }
+  return { latencySum, latencyCount, latencyBuckets };
+}
+
+/**
+ * The upper bound of the bucket that holds the q-th quantile of the writes between two
+ * snapshots (a histogram cannot say more). Beyond the last finite bucket, that bucket's bound.
+ */
+function percentileUpperBound(a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>, q: number): number {
+  const bounds = [...b.keys()].sort((x, y) => x - y);
+  const total = (b.get(Number.POSITIVE_INFINITY) ?? 0) - (a.get(Number.POSITIVE_INFINITY) ?? 0);
+  const finite = bounds.filter(Number.isFinite);
+  for (const le of finite) {
+    if ((b.get(le) ?? 0) - (a.get(le) ?? 0) >= q * total) return le;
+  }
+  return finite.at(-1) ?? 0;
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
