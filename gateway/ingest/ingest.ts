@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { newEventId } from '../ids.js';
 import type { EventBus } from '../bus.js';
 import type { Clock } from '../clock.js';
-import type { DeadLetterEvent, DeadLetterReason, ReadingEvent } from '../events.js';
+import type { DeadLetterEvent, DeadLetterReason } from '../events.js';
 import type { Metrics } from '../http/metrics.js';
 import type { Journal } from '../storage/journal.js';
 import { deadLetterPoint, deviceStatusPoint, readingPoint, zoneArmedPoint } from '../storage/points.js';
@@ -12,8 +12,10 @@ import { SeriesTime } from '../storage/series-time.js';
 import type { Publisher } from '../broker/broker.js';
 import { RecentSet } from './dedupe.js';
 import { LogLimiter } from '../log.js';
-import { KINDS, type Kind } from './kinds.js';
+import { Reading } from './envelope.js';
+import { KINDS } from './kinds.js';
 import { decodeReading } from './payload.js';
+import { Series, SeriesCache } from './series.js';
 import { parseTopic } from './topic.js';
 
 export interface IncomingPublish {
@@ -54,10 +56,9 @@ const ARMED_VALUES: Readonly<Record<string, boolean>> = {
  * the event is durable, or until the spool has room again), else undefined.
  */
 export class Ingest {
-  private readonly seenIds = new RecentSet(200_000);
+  private readonly series = new SeriesCache();
   /** clientId/messageId → payload checksum, to recognise a QoS 1 redelivery (DUP) without an id. */
   private readonly seenPackets = new RecentSet<number>(200_000);
-  private readonly latest = new Map<string, number>();
   private readonly seriesTime = new SeriesTime();
   private readonly readingCounters: Record<string, { inc(): void }> = {};
   private lastDropLog = 0;
@@ -78,10 +79,12 @@ export class Ingest {
   }
 
   private route(clientId: string | null, packet: IncomingPublish): Promise<void> | undefined {
+    const known = this.series.get(packet.topic);
+    if (known) return this.reading(clientId, packet, known);
     const route = parseTopic(packet.topic);
     switch (route.route) {
       case 'reading':
-        return this.reading(clientId, packet, route.site, route.zone, route.device, route.kind);
+        return this.reading(clientId, packet, this.series.add(packet.topic, new Series(route.site, route.zone, route.device, route.kind)));
       case 'status':
         return this.status(clientId, packet, route.device);
       case 'zoneArmed':
@@ -93,37 +96,35 @@ export class Ingest {
     }
   }
 
-  private reading(clientId: string | null, packet: IncomingPublish, site: string, zone: string, device: string, kind: Kind): Promise<void> | undefined {
+  private reading(clientId: string | null, packet: IncomingPublish, series: Series): Promise<void> | undefined {
+    const { site, zone, device, kind } = series;
     const now = this.o.clock.now();
     const decoded = decodeReading(kind, packet.payload, now, this.o.maxPayloadBytes);
     if (!decoded.ok) return this.deadLetter(clientId, packet, decoded.code, decoded.detail);
     const { reading } = decoded;
-    const source = `${site}/${zone}/${device}`;
-    if (this.isDuplicate(clientId, packet, source, kind, reading.id)) {
+    if (reading.id !== undefined ? series.seen(reading.id) : this.isRedelivery(clientId, packet)) {
       this.o.metrics.duplicates.inc();
       return undefined;
     }
-    const timeMs = reading.tsMs ?? this.seriesTime.next(`${kind}/${source}`, now);
-    const latestKey = `${source}/${kind}`;
-    const latest = this.latest.get(latestKey);
+    const timeMs = reading.tsMs ?? series.stamp(now);
+    const latest = series.latestMs;
     const isHistory = (latest !== undefined && timeMs < latest) || timeMs < now - this.o.staleAfterMs;
-    if (!isHistory) this.latest.set(latestKey, timeMs);
-    const event: ReadingEvent = {
-      id: reading.id ?? newEventId(),
-      type: `sensor.${kind}`,
-      source,
-      time: new Date(timeMs).toISOString(),
-      receivedAt: new Date(now).toISOString(),
-      seq: reading.seq,
+    if (!isHistory) series.latestMs = timeMs;
+    const event = new Reading(
+      reading.id ?? newEventId(),
+      series.type,
+      series.source,
       site,
       zone,
       device,
       kind,
-      value: reading.value,
-      numeric: KINDS[kind].toNumber(reading.value),
+      reading.value,
+      KINDS[kind].toNumber(reading.value),
+      reading.seq,
       timeMs,
-      clientId: clientId ?? undefined,
-    };
+      now,
+      clientId ?? undefined,
+    );
     const counter = (this.readingCounters[kind] ??= this.o.metrics.readings.labels(kind));
     return this.keep(readingPoint(event), packet.qos, () => {
       counter.inc();
@@ -136,13 +137,8 @@ export class Ingest {
     });
   }
 
-  private isDuplicate(clientId: string | null, packet: IncomingPublish, source: string, kind: Kind, id: string | undefined): boolean {
-    if (id !== undefined) {
-      const key = `${source}/${kind}/${id}`;
-      if (this.seenIds.has(key)) return true;
-      this.seenIds.set(key, true);
-      return false;
-    }
+  /** A reading without an id can only be recognised as a QoS 1 redelivery of the same packet. */
+  private isRedelivery(clientId: string | null, packet: IncomingPublish): boolean {
     if (packet.qos === 0 || packet.messageId === undefined) return false;
     // Message ids are reused, so only a DUP packet can be a redelivery of the last one with its id.
     const key = `${clientId ?? ''}/${packet.messageId}`;

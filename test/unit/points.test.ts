@@ -70,3 +70,13 @@ describe('SeriesTime', () => {
     expect([t.next('a', 100), t.next('a', 100), t.next('a', 100), t.next('b', 100), t.next('a', 50), t.next('a', 200)]).toEqual([100, 101, 102, 100, 103, 200]);
   });
 });
+
+describe('the reading envelope', () => {
+  it('gives time and receivedAt as ISO-8601, also in JSON', async () => {
+    const { Reading } = await import('../../gateway/ingest/envelope.js');
+    const r = new Reading('id-1', 'sensor.humidity', 'a/b/c', 'a', 'b', 'c', 'humidity', 40, 40, 3, Date.parse('2026-11-23T10:00:00.000Z'), Date.parse('2026-11-23T10:00:01.500Z'), 'c');
+    expect(r.time).toBe('2026-11-23T10:00:00.000Z');
+    expect(r.receivedAt).toBe('2026-11-23T10:00:01.500Z');
+    expect(JSON.parse(JSON.stringify(r))).toMatchObject({ id: 'id-1', type: 'sensor.humidity', source: 'a/b/c', time: '2026-11-23T10:00:00.000Z', receivedAt: '2026-11-23T10:00:01.500Z', seq: 3 });
+  });
+});
