@@ -1,0 +1,37 @@
+/**
+ * `npm run rules:test [-- [scenario files…] [--rules DIR] [--grep TEXT] [--json]]`: runs the
+ * rule scenarios (default: every file in `<rules dir>/tests/`) against the packs of the rules
+ * directory (default RULES_DIR, else rules/) on a simulated clock, and prints, for each one
+ * that fails, what was expected against what happened. Exit 1 when one fails.
+ */
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { formatResult, formatSummary } from '../gateway/rules/scenario-report.js';
+import { loadScenarios, runScenarios, scenarioFilesIn, testsDirOf } from '../gateway/rules/scenario-suite.js';
+
+const program = new Command('rules:test')
+  .description('Run the rule scenarios: simulated readings against the rule packs, expected commands and alerts against actual ones.')
+  .argument('[files...]', 'scenario files (default: every *.json in <rules>/tests/)')
+  .option('--rules <dir>', 'the rule packs', process.env['RULES_DIR'] ?? 'rules')
+  .option('--grep <text>', 'only scenarios whose name contains this')
+  .option('--json', 'print the results as JSON')
+  .showHelpAfterError();
+program.parse();
+const opts = program.opts<{ rules: string; grep?: string; json?: boolean }>();
+const rulesDir = resolve(opts.rules);
+const files = program.args.length > 0 ? program.args.map((f) => resolve(f)) : await scenarioFilesIn(testsDirOf(rulesDir));
+if (files.length === 0) {
+  console.error(`no scenario files in ${testsDirOf(opts.rules)} (and none given)`);
+  process.exit(1);
+}
+const { scenarios, problems } = await loadScenarios(files);
+for (const p of problems) console.error(`✗ ${p}`);
+const chosen = opts.grep ? scenarios.filter((s) => s.name.includes(opts.grep!)) : scenarios;
+const color = !opts.json && process.stdout.isTTY && !process.env['NO_COLOR'];
+const results = await runScenarios(chosen, { rulesDir, onResult: (r) => !opts.json && console.log(formatResult(r, color)) });
+if (opts.json) {
+  console.log(JSON.stringify(results.map((r) => ({ file: r.scenario.file, scenario: r.scenario.name, passed: r.passed, error: r.error, missing: r.missing, unexpected: r.unexpected, forbidden: r.forbidden, actual: r.actual })), null, 2));
+} else {
+  console.log(`\nscenarios: ${formatSummary(results)}${problems.length > 0 ? `, ${problems.length} file(s) broken` : ''}`);
+}
+process.exit(problems.length > 0 || results.some((r) => !r.passed) ? 1 : 0);
