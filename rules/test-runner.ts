@@ -4,8 +4,10 @@
  * directory (default RULES_DIR, else rules/) on a simulated clock, and prints, for each one
  * that fails, what was expected against what happened. Exit 1 when one fails.
  */
-import { resolve } from 'node:path';
+import { readFile, readdir } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
 import { Command } from 'commander';
+import { RuleFileError, parsePack } from '../gateway/rules/pack.js';
 import { formatResult, formatSummary } from '../gateway/rules/scenario-report.js';
 import { loadScenarios, runScenarios, scenarioFilesIn, testsDirOf } from '../gateway/rules/scenario-suite.js';
 
@@ -22,6 +24,22 @@ const rulesDir = resolve(opts.rules);
 const files = program.args.length > 0 ? program.args.map((f) => resolve(f)) : await scenarioFilesIn(testsDirOf(rulesDir));
 if (files.length === 0) {
   console.error(`no scenario files in ${testsDirOf(opts.rules)} (and none given)`);
+  process.exit(1);
+}
+// A broken pack fails every scenario alike: say so once, before running any.
+const packs = (await readdir(rulesDir).catch(() => [])).filter((f) => f.endsWith('.json'));
+const broken: string[] = [];
+for (const f of packs) {
+  const shown = relative(process.cwd(), join(rulesDir, f)) || f;
+  try {
+    parsePack(shown, await readFile(join(rulesDir, f), 'utf8'));
+  } catch (err) {
+    broken.push(...(err instanceof RuleFileError ? err.problems.map((p) => `${err.file}: ${p}`) : [`${shown}: ${(err as Error).message}`]));
+  }
+}
+if (broken.length > 0) {
+  for (const b of broken) console.error(`✗ ${b}`);
+  console.error(`\n${broken.length} problem(s) in the rule packs of ${opts.rules}: fix them first (GW_ERR_RULE_FILE)`);
   process.exit(1);
 }
 const { scenarios, problems } = await loadScenarios(files);

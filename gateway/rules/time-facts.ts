@@ -77,22 +77,23 @@ export const TIME_FACTS: Record<string, FactSpec> = {
   },
   rateOfChange: {
     description:
-      'how fast the value changed over the last `within`, per `per` (default "1m"): (newest − oldest) ÷ time between them; `scope` "device" (default: mixing sensors makes no rate) or "zone". Fewer than two readings: undefined',
+      'how fast the value changed over the last `within`, per `per` (default "1m"): (newest − oldest) ÷ time between them; `scope` "device" (default: mixing sensors makes no rate) or "zone". Undefined (the condition is false) until the readings span `minSpan` (default half of `within`), so two readings a second apart do not make a huge rate',
     example: '{"fact":"rateOfChange","params":{"kind":"temperature","within":"5m","per":"1m"},"operator":"greaterThan","value":2}',
     priority: TIME,
-    params: ['kind', 'scope', 'within', 'per'],
+    params: ['kind', 'scope', 'within', 'per', 'minSpan'],
     check: (p) => {
       p.kind(false);
       p.scope('device');
-      p.duration('within', true);
+      const within = p.duration('within', true);
       p.duration('per', false, 60_000);
+      if (p.duration('minSpan', false, within / 2) > within) p.problemAt('minSpan', 'must not be longer than within');
     },
     window: windowNeed,
     compute: (ctx, p) => {
       const list = samples(ctx, p);
       const first = list[0];
       const last = list.at(-1);
-      if (!first || !last || last.t === first.t) return undefined;
+      if (!first || !last || last.t === first.t || last.t - first.t < ms(p, 'minSpan')) return undefined;
       return ((last.v - first.v) / (last.t - first.t)) * ms(p, 'per');
     },
   },
