@@ -44,6 +44,7 @@ if (broken.length > 0) {
 }
 const { scenarios, problems } = await loadScenarios(files);
 for (const p of problems) console.error(`✗ ${p}`);
+if (problems.length > 0) console.error(`${problems.length} scenario file(s) broken (GW_ERR_SCENARIO_FILE); their scenarios did not run\n`);
 const chosen = opts.grep ? scenarios.filter((s) => s.name.includes(opts.grep!)) : scenarios;
 const color = !opts.json && process.stdout.isTTY && !process.env['NO_COLOR'];
 const results = await runScenarios(chosen, { rulesDir, onResult: (r) => !opts.json && console.log(formatResult(r, color)) });

@@ -58,12 +58,12 @@ export class ParamReader {
     const given = this.params[name];
     if (given === undefined) {
       if (required) this.problem(name, `required: ${DURATION_HINT}`);
-      return (this.out[`${name}Ms`] = fallback ?? 0) as number;
+      return (this.out[`${name}Ms`] = fallback ?? 0);
     }
     const ms = parseDurationMs(given);
     if (ms === undefined || ms <= 0) {
       this.problem(name, `must be ${DURATION_HINT}, more than zero (got ${JSON.stringify(given)})`);
-      return (this.out[`${name}Ms`] = fallback ?? 1) as number;
+      return (this.out[`${name}Ms`] = fallback ?? 1);
     }
     return (this.out[`${name}Ms`] = ms);
   }

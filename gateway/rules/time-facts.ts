@@ -99,7 +99,7 @@ export const TIME_FACTS: Record<string, FactSpec> = {
   },
   heldFor: {
     description:
-      'true when the condition `operator` `value` has held for every reading of the last `for`, without a break (e.g. above 26 °C for 5 minutes); `scope` "zone" (default) or "device". Fires when the time is up, even if no reading comes then',
+      'true when the condition `operator` `value` has held for every reading of the last `for`, without a break (e.g. above 26 °C for 5 minutes); `scope` "zone" (default), "device" or "site". Fires when the time is up, even if no reading comes then',
     example: '{"fact":"heldFor","params":{"kind":"temperature","operator":"greaterThan","value":26,"for":"5m"},"operator":"equal","value":true}',
     priority: TIME,
     params: ['kind', 'scope', 'operator', 'value', 'for'],
@@ -135,7 +135,7 @@ export const TIME_FACTS: Record<string, FactSpec> = {
   },
   hysteresis: {
     description:
-      'a band with two thresholds (a Schmitt trigger): with `onAbove` and `offBelow`, true once a reading goes above onAbove and until one goes below offBelow; with `onBelow` and `offAbove`, the other way round. In between it keeps its state, so the rule does not flap. `scope` "zone" (default) or "device"',
+      'a band with two thresholds (a Schmitt trigger): with `onAbove` and `offBelow`, true once a reading goes above onAbove and until one goes below offBelow; with `onBelow` and `offAbove`, the other way round. In between it keeps its state, so the rule does not flap. `scope` "zone" (default), "device" or "site"',
     example: '{"fact":"hysteresis","params":{"kind":"illuminance","onAbove":500,"offBelow":300},"operator":"equal","value":true}',
     priority: TIME,
     params: ['kind', 'scope', 'onAbove', 'offBelow', 'onBelow', 'offAbove'],

@@ -57,7 +57,7 @@ export class Watches {
     for (const spec of specs) {
       const key = scopeKey(r, spec.scope);
       let tracks = this.tracks.get(spec.id);
-      if (!tracks) this.tracks.set(spec.id, (tracks = new Map()));
+      if (!tracks) this.tracks.set(spec.id, (tracks = new Map<string, Track>()));
       let track = tracks.get(key);
       if (!track) tracks.set(key, (track = { latest: r }));
       else if (r.timeMs >= track.latest.timeMs) track.latest = r;
