@@ -17,14 +17,41 @@ interface Compiled {
   readonly rules: ReadonlyMap<string, RuleDefinition>;
 }
 
+type Where = 'site' | 'zone' | 'device';
+
+/** The sites, zones or devices a rule is limited to by top-level `equal`/`in` conditions. */
+type Selector = Partial<Record<Where, ReadonlySet<string>>>;
+
+function selectorOf(rule: RuleDefinition): Selector | undefined {
+  const all = (rule.conditions as { all?: unknown }).all;
+  if (!Array.isArray(all)) return undefined;
+  const selector: { -readonly [K in Where]?: ReadonlySet<string> } = {};
+  for (const c of all as { fact?: unknown; operator?: unknown; value?: unknown; path?: unknown }[]) {
+    if ((c.fact !== 'site' && c.fact !== 'zone' && c.fact !== 'device') || c.path !== undefined) continue;
+    if (c.operator === 'equal' && typeof c.value === 'string') selector[c.fact] = new Set([c.value]);
+    else if (c.operator === 'in' && Array.isArray(c.value)) selector[c.fact] = new Set(c.value.filter((v): v is string => typeof v === 'string'));
+  }
+  return Object.keys(selector).length > 0 ? selector : undefined;
+}
+
+const selects = (s: Selector | undefined, r: { site: string; zone: string; device: string }): boolean =>
+  !s || ((!s.site || s.site.has(r.site)) && (!s.zone || s.zone.has(r.zone)) && (!s.device || s.device.has(r.device)));
+
+/** Past this many devices, the cache of which engine serves which is started afresh. */
+const MAX_ROUTES = 50_000;
+
 /**
- * The rules in force, indexed: one json-rules-engine Engine per reading kind holding only the
- * rules that read it, so a reading never runs rules it cannot fire; and one per watch (held
- * for, absence) holding the rules its timer wakes. Runs go one at a time (the caller chains
+ * The rules in force, indexed: a reading runs only through the rules that read its kind, and
+ * of those only the ones whose top-level `site`/`zone`/`device` conditions can match it (so
+ * 40 zones with 5 rules each cost a reading 5 rules, not 200); each distinct set of rules is
+ * one json-rules-engine Engine, shared by the readings it serves. A watch (held for, absence)
+ * has an Engine with the rules its timer wakes. Runs go one at a time (the caller chains
  * them), which keeps each run's facts and the order of commands deterministic.
  */
 export class RulesEngine {
-  private readonly byKind = new Map<Kind, Compiled>();
+  private readonly byKind = new Map<Kind, { readonly rules: readonly RuleDefinition[]; readonly selectors: readonly (Selector | undefined)[]; readonly all?: Compiled }>();
+  private readonly bySignature = new Map<string, Compiled>();
+  private readonly routes = new Map<string, Compiled>();
   private readonly byWatch = new Map<string, Compiled>();
   private current: FactContext | undefined;
   readonly watches: readonly WatchSpec[];
@@ -34,7 +61,10 @@ export class RulesEngine {
     const { rules } = set;
     for (const kind of KIND_NAMES) {
       const forKind = rules.filter((r) => r.kinds.length === 0 || r.kinds.includes(kind));
-      if (forKind.length > 0) this.byKind.set(kind, this.compile(forKind));
+      if (forKind.length === 0) continue;
+      const selectors = forKind.map(selectorOf);
+      // Without site/zone/device conditions every reading of the kind runs the same rules.
+      this.byKind.set(kind, { rules: forKind, selectors, ...(selectors.some(Boolean) ? {} : { all: this.compile(forKind) }) });
     }
     const watches = new Map<string, WatchSpec>();
     for (const r of rules) for (const w of r.watches) watches.set(w.id, w);
@@ -49,7 +79,7 @@ export class RulesEngine {
 
   /** How many rules a reading of this kind runs through. */
   rulesFor(kind: Kind): number {
-    return this.byKind.get(kind)?.rules.size ?? 0;
+    return this.byKind.get(kind)?.rules.length ?? 0;
   }
 
   /** Whether some rule waits on this watch's timer. */
@@ -59,12 +89,29 @@ export class RulesEngine {
 
   /** Runs a reading through its kind's rules; firings come highest priority first. */
   evaluate(ctx: FactContext): Promise<Firing[]> {
-    return this.run(this.byKind.get(ctx.reading.kind), ctx);
+    return this.run(this.route(ctx.reading), ctx);
   }
 
   /** Runs the rules a watch's timer wakes, with the watch's latest reading as the context. */
   evaluateWatch(watchId: string, ctx: FactContext): Promise<Firing[]> {
     return this.run(this.byWatch.get(watchId), ctx);
+  }
+
+  /** The engine for a reading's kind and device: the kind's rules its selectors allow. */
+  private route(r: FactContext['reading']): Compiled | undefined {
+    const entry = this.byKind.get(r.kind);
+    if (!entry || entry.all) return entry?.all;
+    const key = `${r.kind}|${r.source}`;
+    let compiled = this.routes.get(key);
+    if (compiled) return compiled;
+    const chosen = entry.rules.filter((_, i) => selects(entry.selectors[i], r));
+    if (chosen.length === 0) return undefined;
+    const signature = chosen.map((x) => x.name).join('\n');
+    compiled = this.bySignature.get(signature);
+    if (!compiled) this.bySignature.set(signature, (compiled = this.compile(chosen)));
+    if (this.routes.size >= MAX_ROUTES) this.routes.clear();
+    this.routes.set(key, compiled);
+    return compiled;
   }
 
   private compile(rules: readonly RuleDefinition[]): Compiled {
