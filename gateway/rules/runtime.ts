@@ -30,7 +30,7 @@ export interface RuntimeOptions {
   /** Where armed zones are remembered across restarts. */
   readonly armedFile?: string;
   /** Every command and alert the rules produce, in order. */
-  readonly onOutcome: (outcome: Outcome, firing: { readonly wake: Wake['type'] | undefined }) => void;
+  readonly onOutcome: (outcome: Outcome) => void;
   readonly observer?: RuntimeObserver;
 }
 
@@ -89,6 +89,11 @@ export class RulesRuntime {
       this.record(r);
       if (this.engine.rulesFor(r.kind) > 0) await this.run(r, undefined, (ctx) => this.engine.evaluate(ctx));
     });
+  }
+
+  /** Arms or disarms a zone in turn with the readings before it, so each reading sees the state of its time. */
+  setArmed(site: string, zone: string, armed: boolean): void {
+    this.enqueue(() => this.state.setArmed(site, zone, armed));
   }
 
   /** Resolves when every reading and timer seen so far has been through the rules. */
@@ -150,7 +155,7 @@ export class RulesRuntime {
           this.wakeups.set(`r|${s.target}`, s.retryAt, { type: 'retry', target: s.target, source: reading.source, kind: reading.kind, watchId });
         }
       }
-      for (const outcome of outcomes) this.o.onOutcome(outcome, { wake: wake?.type });
+      for (const outcome of outcomes) this.o.onOutcome(outcome);
     } catch (err) {
       observer?.failed?.();
       log.error({ err, eventId: reading.id, source: reading.source, wake: wake?.type }, 'rule evaluation failed');

@@ -1,5 +1,6 @@
+import { Writable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 import { RulesSandbox, type SandboxOutput } from './sandbox.js';
 import type { Expectation, OutputType, Scenario, ScenarioStep } from './scenario.js';
 
@@ -89,9 +90,26 @@ export function compare(scenario: Scenario, actual: readonly Actual[]): Omit<Sce
   return { passed, matched, missing, unexpected, forbidden };
 }
 
+/** A logger that keeps what went wrong (a rule that throws must fail its scenario, not pass silently). */
+function errorLog(): { log: Logger; errors: string[] } {
+  const errors: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) {
+        if (!line) continue;
+        const entry = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+        errors.push(`${entry.msg ?? 'error'}${entry.err?.message ? `: ${entry.err.message}` : ''}`);
+      }
+      done();
+    },
+  });
+  return { log: pino({ level: 'error' }, stream), errors };
+}
+
 /** Runs one scenario on the gateway's rules path, on a manual clock. */
 export async function runScenario(scenario: Scenario, o: RunOptions): Promise<ScenarioResult> {
-  const sandbox = await RulesSandbox.create({ rulesDir: o.rulesDir, ruleFiles: scenario.packs, startMs: scenario.startMs, log: o.log });
+  const { log, errors } = errorLog();
+  const sandbox = await RulesSandbox.create({ rulesDir: o.rulesDir, ruleFiles: scenario.packs, startMs: scenario.startMs, log: o.log ?? log });
   try {
     const problems = sandbox.ruleProblems;
     const empty = sandbox.service.runtime.rules.rules.length === 0;
@@ -108,7 +126,9 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Sc
     const actual = sandbox.outputs.map((out) => toActual(out, scenario.startMs, causes)).filter((a): a is Actual => a !== undefined);
     const historyIds = new Set(sandbox.readings.filter((r) => !r.current).map((r) => r.event.id));
     const history = scenario.steps.filter((s) => s.id !== undefined && historyIds.has(s.id));
-    return { scenario, error: undefined, actual, history, ...compare(scenario, actual) };
+    const compared = compare(scenario, actual);
+    const error = errors.length > 0 ? `the rules failed while it ran:\n${errors.join('\n')}` : undefined;
+    return { scenario, error, actual, history, ...compared, passed: compared.passed && error === undefined };
   } finally {
     await sandbox.stop();
   }

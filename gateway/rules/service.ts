@@ -86,7 +86,7 @@ export class RulesService {
       this.o.bus.on('reading', (r) => this.runtime.onReading(r)),
       this.o.bus.on('zoneArmed', (z) => {
         this.o.log.info({ eventId: z.id, site: z.site, zone: z.zone, armed: z.armed }, z.armed ? 'zone armed' : 'zone disarmed');
-        return this.state.setArmed(z.site, z.zone, z.armed);
+        this.runtime.setArmed(z.site, z.zone, z.armed);
       }),
     );
   }

@@ -142,4 +142,24 @@ describe('rules over time', () => {
       ['off', 'f1', 300_000],
     ]);
   });
+
+  it('runs a zone’s rules only for its readings, and unindexed conditions as written', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 5, 9));
+    const rule = (name: string, all: unknown[]) => ({ name, kinds: ['co2'], conditions: { all: [...all, { fact: 'value', operator: 'greaterThan', value: 1000 }] }, event: { type: 'alert', params: { severity: 'info', message: name } } });
+    const { runtime, outcomes } = runtimeWith(clock, [
+      rule('f1-only', [{ fact: 'zone', operator: 'equal', value: 'f1' }]),
+      rule('f1-or-f2', [{ fact: 'zone', operator: 'in', value: ['f1', 'f2'] }, { fact: 'site', operator: 'equal', value: 'hq' }]),
+      rule('any-f2', [{ any: [{ fact: 'zone', operator: 'equal', value: 'f2' }] }]),
+      rule('everywhere', []),
+    ]);
+    const sources = ['hq/f1/c1', 'hq/f2/c2', 'hq/f3/c3', 'lab/f1/c4', 'hq/f1/c1'];
+    sources.forEach((source, i) => runtime.onReading(reading(clock, source, 'co2', 1200, i)));
+    await runtime.idle();
+    const fired = (id: string) => outcomes.filter((o) => o.cloudEvent.correlationid === id).map((o) => o.rule).sort();
+    expect(fired('r0')).toEqual(['everywhere', 'f1-only', 'f1-or-f2']);
+    expect(fired('r1')).toEqual(['any-f2', 'everywhere', 'f1-or-f2']);
+    expect(fired('r2')).toEqual(['everywhere']);
+    expect(fired('r3')).toEqual(['everywhere', 'f1-only']);
+    expect(fired('r4')).toEqual(['everywhere', 'f1-only', 'f1-or-f2']);
+  });
 });
