@@ -47,7 +47,7 @@ describe('rules replay', () => {
     const summary = await replay({ influxUrl: url, database: db, fromMs: at(0), toMs: at(20 * m), rulesDir: REPO_RULES, chunkMs: 5 * m, site: 'hq', onProgress: (p) => progress.push(p.atMs - T0) });
     expect(summary.firings.map(brief)).toEqual([
       [30 * s, 'command', 'commands/hq/f3/lights', 'lights-on-occupied', 'm-1'],
-      [1 * m, 'command', 'commands/hq/f2/hvac', 'hvac-cool-now', 't2-1'],
+      [1 * m, 'command', 'commands/hq/f2/hvac', 'hvac-cool', 't2-1'],
       [3 * m, 'alert', 'alerts/hq/warning', 'intrusion-door', 'c-1'],
       [5 * m, 'command', 'commands/hq/f1/hvac', 'hvac-cool-held', 't1-3'],
       [6 * m + 40 * s, 'alert', 'alerts/hq/warning', 'keypad-failures', 'k-3'],
@@ -55,15 +55,15 @@ describe('rules replay', () => {
     ]);
     expect(summary.firings[3]?.data).toEqual({ mode: 'cool', setpoint: 22 });
     expect(summary.readings).toBe(11);
-    expect(summary.byRule).toMatchObject({ 'hvac-cool-now': 1, 'lights-on-occupied': 1 });
+    expect(summary.byRule).toMatchObject({ 'hvac-cool': 1, 'lights-on-occupied': 1 });
     expect(progress).toEqual([5 * m, 10 * m, 15 * m, 20 * m]);
   });
 
   it('starts from nothing at --from, unless a warm-up replays the time before it', async () => {
     const cold = await replay({ influxUrl: url, database: db, fromMs: at(2 * m), toMs: at(20 * m), rulesDir: REPO_RULES, ruleFiles: ['hvac.json'] });
-    expect(cold.firings.map(brief)).toEqual([[7 * m, 'command', 'commands/hq/f1/hvac', 'hvac-cool-held', 't1-3'], [8 * m, 'command', 'commands/plant/z1/hvac', 'hvac-cool-now', 'p-1']]);
+    expect(cold.firings.map(brief)).toEqual([[7 * m, 'command', 'commands/hq/f1/hvac', 'hvac-cool-held', 't1-3'], [8 * m, 'command', 'commands/plant/z1/hvac', 'hvac-cool', 'p-1']]);
     const warm = await replay({ influxUrl: url, database: db, fromMs: at(2 * m), toMs: at(20 * m), warmupMs: 5 * m, rulesDir: REPO_RULES, ruleFiles: ['hvac.json'] });
-    expect(warm.firings.map(brief)).toEqual([[5 * m, 'command', 'commands/hq/f1/hvac', 'hvac-cool-held', 't1-3'], [8 * m, 'command', 'commands/plant/z1/hvac', 'hvac-cool-now', 'p-1']]);
+    expect(warm.firings.map(brief)).toEqual([[5 * m, 'command', 'commands/hq/f1/hvac', 'hvac-cool-held', 't1-3'], [8 * m, 'command', 'commands/plant/z1/hvac', 'hvac-cool', 'p-1']]);
   });
 
   it('npm run rules:replay prints the firings and a summary, or JSON', async () => {
@@ -71,15 +71,15 @@ describe('rules replay', () => {
     const args = ['rules/replay-cli.ts', '--influx', url, '--db', db, '--from', new Date(at(0)).toISOString(), '--to', new Date(at(20 * m)).toISOString(), '--packs', 'hvac.json'];
     const text = await run(TSX, args, { cwd: ROOT });
     expect(text.stdout.split('\n').filter((l) => l.startsWith('2026-'))).toEqual([
-      '2026-01-05T09:01:00.000Z  command  commands/hq/f2/hvac  {"mode":"cool","setpoint":22}  by hvac-cool-now  ← t2-1',
+      '2026-01-05T09:01:00.000Z  command  commands/hq/f2/hvac  {"mode":"cool","setpoint":22}  by hvac-cool  ← t2-1',
       '2026-01-05T09:05:00.000Z  command  commands/hq/f1/hvac  {"mode":"cool","setpoint":22}  by hvac-cool-held  ← t1-3',
-      '2026-01-05T09:08:00.000Z  command  commands/plant/z1/hvac  {"mode":"cool","setpoint":22}  by hvac-cool-now  ← p-1',
+      '2026-01-05T09:08:00.000Z  command  commands/plant/z1/hvac  {"mode":"cool","setpoint":22}  by hvac-cool  ← p-1',
     ]);
     expect(text.stdout).toContain('12 readings from 2026-01-05T09:00:00.000Z to 2026-01-05T09:20:00.000Z (dry run: nothing was published or stored)');
-    expect(text.stdout).toContain('would have fired 3 time(s): hvac-cool-now ×2, hvac-cool-held ×1');
+    expect(text.stdout).toContain('would have fired 3 time(s): hvac-cool ×2, hvac-cool-held ×1');
     const json = JSON.parse((await run(TSX, [...args, '--json'], { cwd: ROOT })).stdout) as { readings: number; firings: ReplayFiring[] };
     expect(json.readings).toBe(12);
-    expect(json.firings.map((f) => f.rule)).toEqual(['hvac-cool-now', 'hvac-cool-held', 'hvac-cool-now']);
+    expect(json.firings.map((f) => f.rule)).toEqual(['hvac-cool', 'hvac-cool-held', 'hvac-cool']);
   });
 
   it('says why when it cannot run: an empty range, InfluxDB unreachable', async () => {

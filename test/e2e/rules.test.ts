@@ -115,7 +115,7 @@ describe('security', () => {
     const next = await hvac.next((m) => ![hot1, hot2, smoke].includes(correlation(m)));
     expect(correlation(next)).toBe(after);
     expect(correlation(next)).not.toBe(during);
-    expect(next.json()).toMatchObject({ source: 'rules/hvac-cool-now', data: { mode: 'cool' } });
+    expect(next.json()).toMatchObject({ source: 'rules/hvac-cool', data: { mode: 'cool' } });
   });
 
   it('arms a zone through the API: stored in zone_state, listed on /api/zones, in force for the rules', async () => {
