@@ -116,6 +116,10 @@ describe('security', () => {
     expect(correlation(next)).toBe(after);
     expect(correlation(next)).not.toBe(during);
     expect(next.json()).toMatchObject({ source: 'rules/hvac-cool', data: { mode: 'cool' } });
+    const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^gateway_commands_deferred_total\{actuator="hvac"\} [1-9]/m);
+    expect(metrics).toMatch(/^gateway_rule_wakeups_total\{type="retry"\} [1-9]/m);
+    expect(metrics).toMatch(/^gateway_rule_timers \d+/m);
   });
 
   it('arms a zone through the API: stored in zone_state, listed on /api/zones, in force for the rules', async () => {
@@ -134,10 +138,11 @@ describe('rule files', () => {
     const hvac = await collect(client, 'commands/lab/+/hvac');
     const file = join(rulesDir, 'hvac.json');
     const original = await readFile(file, 'utf8');
-    const loadedBefore = gw.logs.filter((l) => l.msg === 'rule file loaded').length;
+    // 'rules in force' is logged once the reloaded rules are the ones readings run through.
+    const inForceBefore = gw.logs.filter((l) => l.msg === 'rules in force').length;
     expect(original).toContain('"operator": "greaterThan", "value": 28');
     await writeFile(file, original.replace('"operator": "greaterThan", "value": 28', '"operator": "greaterThan", "value": 30'));
-    await waitFor(() => gw.logs.filter((l) => l.msg === 'rule file loaded').length > loadedBefore, 'the reload');
+    await waitFor(() => gw.logs.filter((l) => l.msg === 'rules in force').length > inForceBefore, 'the reload');
 
     const warm = await publish('sensors/lab/a/t/temperature', 29);
     const hot = await publish('sensors/lab/a/t/temperature', 31);
