@@ -7,6 +7,8 @@ export const ERRORS = {
   GW_ERR_DATA_DIR: 'DATA_DIR cannot be created or written',
   GW_ERR_LISTEN: 'a port could not be bound (in use, or no permission)',
   GW_ERR_RULE_FILE: 'a rule file is not valid JSON or not a valid rule pack; the rules in force stay',
+  GW_ERR_SCENARIO_FILE: 'a rule scenario file (rules/tests/) is not valid; the message names the scenario and the step',
+  GW_ERR_REPLAY: 'a rule replay could not run: an empty time range, or InfluxDB refused the query',
   GW_ERR_INFLUX_UNREACHABLE: 'InfluxDB does not answer; events wait in the spool',
   GW_ERR_INFLUX_REJECTED: 'InfluxDB refused a point as bad (4xx); the point goes to the dead letters',
   GW_ERR_INFLUX_NOT_INSTALLED: 'no InfluxDB answers and none is installed to start',

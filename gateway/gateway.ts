@@ -180,6 +180,7 @@ export class Gateway {
 
     const ports = await broker.start();
     this.http = new HttpServer({ log, host, port: settings.httpPort, metrics: this.metrics, readiness: () => this.readiness(), routes: this.live.routes() });
+    this.http.route('/api/zones', this.rulesService.zonesRoute);
     const http = await this.http.start();
     const running = { ports: { ...ports, http }, host, influx: writer.description };
     log.info(running, 'gateway started');

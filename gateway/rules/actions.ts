@@ -4,59 +4,92 @@ import type { Clock } from '../clock.js';
 import type { AlertData, AlertEvent, CloudEventJson, CommandEvent, ReadingEvent } from '../events.js';
 import { SeriesTime } from '../storage/series-time.js';
 import type { Firing } from './engine.js';
-import type { AlertParams, CommandParams } from './pack.js';
+import type { ActuatorPolicy, AlertParams, CommandParams } from './pack.js';
 import type { ZoneState } from './state.js';
 
 export type Outcome = CommandEvent | AlertEvent;
 
-/** Why a firing produced nothing (for counters and rule tests). */
-export type Suppression = { readonly kind: 'already-in-state' | 'repeat-window' | 'overridden'; readonly rule: string; readonly target: string };
+/**
+ * Why a firing produced nothing (for counters and rule tests). `min-on-off`: the actuator
+ * switched less than its minimum on/off time ago; `retryAt` is when it may switch again.
+ */
+export type Suppression =
+  | { readonly kind: 'already-in-state' | 'repeat-window' | 'overridden'; readonly rule: string; readonly target: string }
+  | { readonly kind: 'min-on-off'; readonly rule: string; readonly target: string; readonly retryAt: number };
+
+interface ActuatorState {
+  readonly json: string;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly changedAt: number;
+}
 
 /**
  * Turns rule firings into command and alert events (CloudEvents 1.0 with `correlationid` = the
  * reading's id). An actuator already in the commanded state is not sent the command again;
- * within one reading, only the highest-priority command per actuator goes out.
+ * within one reading, only the highest-priority command per actuator goes out; an actuator
+ * with a minimum on/off time is not switched again before it is up (unless the rule forces).
  */
 export class ActionDispatcher {
-  private readonly actuators = new Map<string, string>();
+  private readonly actuators = new Map<string, ActuatorState>();
   private readonly alertSent = new Map<string, number>();
   private readonly seriesTime = new SeriesTime();
+  private policies: Readonly<Record<string, ActuatorPolicy>> = {};
 
   constructor(
     private readonly state: ZoneState,
     private readonly clock: Clock,
   ) {}
 
-  /** The last command data sent to an actuator, as JSON (for the live view and tests). */
-  actuatorState(site: string, zone: string, actuator: string): string | undefined {
-    return this.actuators.get(`${site}/${zone}/${actuator}`);
+  usePolicies(policies: Readonly<Record<string, ActuatorPolicy>>): void {
+    this.policies = policies;
   }
 
-  dispatch(reading: ReadingEvent, firings: readonly Firing[]): { outcomes: Outcome[]; suppressed: Suppression[] } {
+  /** The last command data sent to an actuator, as JSON (for the live view and tests). */
+  actuatorState(site: string, zone: string, actuator: string): string | undefined {
+    return this.actuators.get(`${site}/${zone}/${actuator}`)?.json;
+  }
+
+  /** The last command data sent to an actuator (the `actuator` fact). */
+  actuatorData(site: string, zone: string, actuator: string): Readonly<Record<string, unknown>> | undefined {
+    return this.actuators.get(`${site}/${zone}/${actuator}`)?.data;
+  }
+
+  /**
+   * `only`: a retry at the end of a minimum on/off time; only commands to that target
+   * (`site/zone/actuator`) count, everything else already happened.
+   */
+  dispatch(reading: ReadingEvent, firings: readonly Firing[], only?: string): { outcomes: Outcome[]; suppressed: Suppression[] } {
     const outcomes: Outcome[] = [];
     const suppressed: Suppression[] = [];
     const commanded = new Set<string>();
+    const now = this.clock.now();
     for (const { rule, event } of firings) {
       if (event.type === 'command') {
         const zones = event.params.scope === 'site' ? this.state.zonesOf(reading.site) : [reading.zone];
         for (const zone of zones.length > 0 ? zones : [reading.zone]) {
           const target = `${reading.site}/${zone}/${event.params.actuator}`;
+          if (only !== undefined && target !== only) continue;
           if (commanded.has(target)) {
             suppressed.push({ kind: 'overridden', rule: rule.name, target });
             continue;
           }
           commanded.add(target);
           const data = JSON.stringify(event.params.data);
-          if (this.actuators.get(target) === data) {
+          const current = this.actuators.get(target);
+          if (current?.json === data) {
             suppressed.push({ kind: 'already-in-state', rule: rule.name, target });
             continue;
           }
-          this.actuators.set(target, data);
+          const retryAt = event.params.force ? undefined : this.lockedUntil(event.params.actuator, current, now);
+          if (retryAt !== undefined) {
+            suppressed.push({ kind: 'min-on-off', rule: rule.name, target, retryAt });
+            continue;
+          }
+          this.actuators.set(target, { json: data, data: event.params.data, changedAt: now });
           outcomes.push(this.command(reading, rule.name, zone, event.params));
         }
-      } else {
+      } else if (only === undefined) {
         const target = `${rule.name}/${reading.site}/${reading.zone}`;
-        const now = this.clock.now();
         const last = this.alertSent.get(target);
         const repeatAfterMs = (event.params.repeatAfterSeconds ?? 0) * 1000;
         if (last !== undefined && now - last < repeatAfterMs) {
@@ -68,6 +101,16 @@ export class ActionDispatcher {
       }
     }
     return { outcomes, suppressed };
+  }
+
+  /** Until when an actuator must keep its state (its minimum on or off time), if it must. */
+  private lockedUntil(actuator: string, current: ActuatorState | undefined, now: number): number | undefined {
+    const policy = this.policies[actuator];
+    if (!policy || !current || !policy.off) return undefined;
+    const off = policy.off;
+    const isOff = Object.entries(off).every(([k, v]) => JSON.stringify(current.data[k]) === JSON.stringify(v));
+    const until = current.changedAt + (isOff ? policy.minOffMs : policy.minOnMs);
+    return until > now ? until : undefined;
   }
 
   /** Built and validated by the CloudEvents SDK (spec 1.0, extension names, required fields). */

@@ -2,15 +2,25 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
-import { RuleFileError, parseRulePack, type RuleDefinition } from './pack.js';
+import { RuleFileError, parsePack, type ActuatorPolicy, type RuleDefinition, type RulePack } from './pack.js';
+
+/** Everything in force: the rules of every pack and the actuators' discipline. */
+export interface RuleSet {
+  readonly rules: readonly RuleDefinition[];
+  readonly actuators: Readonly<Record<string, ActuatorPolicy>>;
+}
 
 export interface RuleLoaderOptions {
   readonly dir: string;
   readonly log: Logger;
-  /** Called with every rule in force after a load that changed something. */
-  readonly onChange: (rules: readonly RuleDefinition[]) => void;
+  /** Called with everything in force after a load that changed something. */
+  readonly onChange: (set: RuleSet) => void;
   readonly onResult?: (result: 'loaded' | 'rejected', file: string) => void;
   readonly debounceMs?: number;
+  /** Only these files of the directory (scenarios and replays pick packs); default: every `*.json`. */
+  readonly files?: readonly string[];
+  /** Reload when a file changes (default true). */
+  readonly watch?: boolean;
 }
 
 /**
@@ -19,7 +29,7 @@ export interface RuleLoaderOptions {
  * had in force stay; other files are unaffected.
  */
 export class RuleLoader {
-  private readonly files = new Map<string, { text: string; rules: readonly RuleDefinition[] }>();
+  private readonly files = new Map<string, { text: string; pack: RulePack }>();
   private readonly errors = new Map<string, string>();
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -33,11 +43,18 @@ export class RuleLoader {
   }
 
   get rules(): readonly RuleDefinition[] {
-    return [...this.files.values()].flatMap((f) => f.rules);
+    return [...this.files.values()].flatMap((f) => f.pack.rules);
+  }
+
+  get ruleSet(): RuleSet {
+    const actuators: Record<string, ActuatorPolicy> = {};
+    for (const f of this.files.values()) Object.assign(actuators, f.pack.actuators);
+    return { rules: this.rules, actuators };
   }
 
   async start(): Promise<void> {
     await this.reload();
+    if (this.o.watch === false) return;
     try {
       this.watcher = watch(this.o.dir, () => this.schedule());
       this.watcher.on('error', (err) => this.o.log.warn({ err, dir: this.o.dir }, 'stopped watching the rules directory'));
@@ -66,6 +83,15 @@ export class RuleLoader {
     let names: string[];
     try {
       names = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile() && d.name.endsWith('.json')).map((d) => d.name).sort();
+      const only = this.o.files;
+      if (only) {
+        const missing = only.filter((f) => !names.includes(f));
+        for (const f of missing) {
+          this.errors.set(f, `${join(dir, f)}: no such rule file`);
+          log.error({ code: 'GW_ERR_RULE_FILE', file: join(dir, f) }, `rule file not found: ${join(dir, f)}`);
+        }
+        names = names.filter((n) => only.includes(n));
+      }
     } catch (err) {
       log.warn({ dir, err: (err as Error).message }, 'rules directory not readable: no rules in force');
       names = [];
@@ -88,22 +114,27 @@ export class RuleLoader {
       }
       if (this.files.get(name)?.text === text && !this.errors.has(name)) continue;
       try {
-        const rules = parseRulePack(shown, text);
-        const clash = rules.find((r) => [...this.files.entries()].some(([other, f]) => other !== name && f.rules.some((o) => o.name === r.name)));
+        const pack = parsePack(shown, text);
+        const others = [...this.files.entries()].filter(([other]) => other !== name);
+        const clash = pack.rules.find((r) => others.some(([, f]) => f.pack.rules.some((o) => o.name === r.name)));
         if (clash) throw new RuleFileError(shown, [`rule name ${JSON.stringify(clash.name)} is already used in another file`]);
-        this.files.set(name, { text, rules });
+        for (const actuator of Object.keys(pack.actuators)) {
+          const owner = others.find(([, f]) => actuator in f.pack.actuators);
+          if (owner) throw new RuleFileError(shown, [`actuators.${actuator}: already set in ${owner[1].pack.file}; an actuator's discipline lives in one file`]);
+        }
+        this.files.set(name, { text, pack });
         this.errors.delete(name);
         changed = true;
-        log.info({ file: shown, rules: rules.map((r) => r.name) }, 'rule file loaded');
+        log.info({ file: shown, rules: pack.rules.map((r) => r.name) }, 'rule file loaded');
         this.o.onResult?.('loaded', shown);
       } catch (err) {
         const message = err instanceof RuleFileError ? err.message : `${shown}: ${(err as Error).message}`;
         this.errors.set(name, message);
-        const kept = this.files.get(name)?.rules.length ?? 0;
+        const kept = this.files.get(name)?.pack.rules.length ?? 0;
         log.error({ code: 'GW_ERR_RULE_FILE', file: shown, err: message, rulesKept: kept }, `rule file rejected: ${message}`);
         this.o.onResult?.('rejected', shown);
       }
     }
-    if (changed) this.o.onChange(this.rules);
+    if (changed) this.o.onChange(this.ruleSet);
   }
 }

@@ -1,8 +1,11 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { Rule, type TopLevelCondition } from 'json-rules-engine';
-import { KIND_NAMES, isKind, type Kind } from '../ingest/kinds.js';
-import { FACT_NAMES } from './facts.js';
-import { OPERATOR_NAMES } from './operators.js';
+import type { Kind } from '../ingest/kinds.js';
+import { checkConditions, kindsTested } from './conditions.js';
+import { DURATION_HINT, parseDurationMs } from './duration.js';
+import { packSchema } from './pack-schema.js';
+import type { WindowNeed } from './series.js';
+import type { WatchSpec } from './watches.js';
 
 /** A rule as it appears in a pack file: json-rules-engine's rule, plus `kinds`. */
 export interface RuleDefinition {
@@ -11,10 +14,15 @@ export interface RuleDefinition {
   readonly priority?: number;
   /** The reading kinds this rule reads; inferred from a `kind` condition when absent; empty = every kind. */
   readonly kinds: readonly Kind[];
+  /** The conditions with fact params in normal form (defaults filled in, durations in ms). */
   readonly conditions: TopLevelCondition;
   readonly event: RuleEvent;
   /** The file it came from (for errors and logs). */
   readonly file: string;
+  /** What its stateful time facts track (held for, absence, hysteresis). */
+  readonly watches: readonly WatchSpec[];
+  /** The sliding windows its facts read. */
+  readonly windows: readonly WindowNeed[];
 }
 
 export interface CommandParams {
@@ -23,6 +31,8 @@ export interface CommandParams {
   readonly data: Readonly<Record<string, unknown>>;
   /** `zone` (default): the reading's zone; `site`: every zone of the reading's site. */
   readonly scope?: 'zone' | 'site';
+  /** Sent even within the actuator's minimum on/off time (safety rules). */
+  readonly force?: boolean;
 }
 
 export interface AlertParams {
@@ -36,73 +46,21 @@ export interface AlertParams {
 
 export type RuleEvent = { readonly type: 'command'; readonly params: CommandParams } | { readonly type: 'alert'; readonly params: AlertParams };
 
-const SEGMENT = '^[A-Za-z0-9_-]{1,64}$';
+/** An actuator's discipline: once switched, it stays on (or off) at least this long. */
+export interface ActuatorPolicy {
+  readonly minOnMs: number;
+  readonly minOffMs: number;
+  /** The command data that means "off" (every field must match). */
+  readonly off: Readonly<Record<string, unknown>> | undefined;
+  /** The file that set it. */
+  readonly file: string;
+}
 
-const packSchema = {
-  type: 'object',
-  required: ['rules'],
-  additionalProperties: false,
-  properties: {
-    $schema: { type: 'string' },
-    name: { type: 'string' },
-    description: { type: 'string' },
-    rules: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['name', 'conditions', 'event'],
-        additionalProperties: false,
-        properties: {
-          name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
-          description: { type: 'string' },
-          priority: { type: 'integer', minimum: 1 },
-          kinds: { type: 'array', items: { enum: KIND_NAMES } },
-          conditions: { type: 'object' },
-          event: {
-            type: 'object',
-            required: ['type', 'params'],
-            additionalProperties: false,
-            properties: {
-              type: { enum: ['command', 'alert'] },
-              params: { type: 'object' },
-            },
-            if: { properties: { type: { const: 'command' } } },
-            then: {
-              properties: {
-                params: {
-                  type: 'object',
-                  required: ['actuator', 'data'],
-                  additionalProperties: false,
-                  properties: {
-                    actuator: { type: 'string', pattern: SEGMENT },
-                    type: { type: 'string', minLength: 1 },
-                    data: { type: 'object' },
-                    scope: { enum: ['zone', 'site'] },
-                  },
-                },
-              },
-            },
-            else: {
-              properties: {
-                params: {
-                  type: 'object',
-                  required: ['severity', 'message'],
-                  additionalProperties: false,
-                  properties: {
-                    severity: { enum: ['info', 'warning', 'critical'] },
-                    message: { type: 'string', minLength: 1 },
-                    type: { type: 'string', minLength: 1 },
-                    repeatAfterSeconds: { type: 'number', minimum: 0 },
-                  },
-                },
-              },
-            },
-          },
-        },
-      },
-    },
-  },
-};
+export interface RulePack {
+  readonly file: string;
+  readonly rules: readonly RuleDefinition[];
+  readonly actuators: Readonly<Record<string, ActuatorPolicy>>;
+}
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validatePack = ajv.compile(packSchema);
@@ -130,6 +88,7 @@ function describe(e: ErrorObject): string {
   const where = jsonPath(e.instancePath) || '(top level)';
   if (e.keyword === 'additionalProperties') return `${where}: unknown property ${JSON.stringify((e.params as { additionalProperty: string }).additionalProperty)}`;
   if (e.keyword === 'enum') return `${where}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (e.keyword === 'propertyNames') return `${where}: ${JSON.stringify((e.params as { propertyName: string }).propertyName)} is not a valid actuator name ([A-Za-z0-9_-]{1,64})`;
   return `${where}: ${e.message ?? 'is invalid'}`;
 }
 
@@ -142,46 +101,37 @@ function lineAndColumn(text: string, message: string): string {
   return `${message.replace(/ in JSON at position \d+.*$/, '')} at line ${line}, column ${column}`;
 }
 
-type ConditionNode = Record<string, unknown>;
-
-/** Walks a condition tree: checks facts, operators and kinds; collects kinds a rule tests with `kind`. */
-function checkConditions(node: unknown, where: string, problems: string[], kinds: Set<Kind>): void {
-  if (typeof node !== 'object' || node === null) {
-    problems.push(`${where}: must be a condition object`);
-    return;
-  }
-  const n = node as ConditionNode;
-  for (const group of ['all', 'any'] as const) {
-    if (group in n) {
-      const list = n[group];
-      if (!Array.isArray(list)) problems.push(`${where}.${group}: must be an array of conditions`);
-      else list.forEach((child, i) => checkConditions(child, `${where}.${group}[${i}]`, problems, kinds));
-      return;
-    }
-  }
-  if ('not' in n) return checkConditions(n['not'], `${where}.not`, problems, kinds);
-  if ('condition' in n) return;
-  const fact = n['fact'];
-  const operator = n['operator'];
-  if (typeof fact !== 'string') problems.push(`${where}: needs "fact" (one of ${FACT_NAMES.join(', ')}) or all/any/not`);
-  else if (!FACT_NAMES.includes(fact)) problems.push(`${where}: unknown fact ${JSON.stringify(fact)} (known: ${FACT_NAMES.join(', ')})`);
-  if (typeof operator !== 'string') problems.push(`${where}: needs "operator"`);
-  else if (!OPERATOR_NAMES.includes(operator)) problems.push(`${where}: unknown operator ${JSON.stringify(operator)} (known: ${OPERATOR_NAMES.join(', ')})`);
-  if (!('value' in n)) problems.push(`${where}: needs "value"`);
-  const value = n['value'];
-  if (fact === 'kind' && operator === 'equal' && typeof value === 'string') {
-    if (isKind(value)) kinds.add(value);
-    else problems.push(`${where}.value: unknown kind ${JSON.stringify(value)}`);
-  }
-  const params = n['params'] as Record<string, unknown> | undefined;
-  if (params && typeof params['kind'] === 'string' && !isKind(params['kind'])) problems.push(`${where}.params.kind: unknown kind ${JSON.stringify(params['kind'])}`);
+interface RawActuator {
+  readonly minOn?: string;
+  readonly minOff?: string;
+  readonly off?: Record<string, unknown>;
 }
+
+function checkActuators(raw: Record<string, RawActuator>, file: string, problems: string[]): Record<string, ActuatorPolicy> {
+  const out: Record<string, ActuatorPolicy> = {};
+  for (const [name, a] of Object.entries(raw)) {
+    const where = `actuators.${name}`;
+    const ms = (field: 'minOn' | 'minOff'): number => {
+      if (a[field] === undefined) return 0;
+      const value = parseDurationMs(a[field]);
+      if (value === undefined) problems.push(`${where}.${field}: must be ${DURATION_HINT} (got ${JSON.stringify(a[field])})`);
+      return value ?? 0;
+    };
+    const minOnMs = ms('minOn');
+    const minOffMs = ms('minOff');
+    if ((minOnMs > 0 || minOffMs > 0) && !a.off) problems.push(`${where}: needs "off", the command data that means off (e.g. {"mode":"off"}), to tell on from off`);
+    out[name] = { minOnMs, minOffMs, off: a.off, file };
+  }
+  return out;
+}
+
+type RawRule = Omit<RuleDefinition, 'file' | 'kinds' | 'watches' | 'windows'> & { readonly kinds?: Kind[] };
 
 /**
  * Parses and checks one rule pack file. Throws RuleFileError with every problem found, each
- * prefixed by where it is (`rules[2].event.params.actuator: must match …`).
+ * prefixed by where it is (`rules[2] (hvac-cool).conditions.all[0].params.for: …`).
  */
-export function parseRulePack(file: string, text: string): RuleDefinition[] {
+export function parsePack(file: string, text: string): RulePack {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -192,23 +142,29 @@ export function parseRulePack(file: string, text: string): RuleDefinition[] {
   const problems: string[] = [];
   const rules: RuleDefinition[] = [];
   const names = new Set<string>();
-  const raw = (doc as { rules: Omit<RuleDefinition, 'file' | 'kinds'>[] & { kinds?: Kind[] }[] }).rules as (Omit<RuleDefinition, 'file' | 'kinds'> & { kinds?: Kind[] })[];
+  const { rules: raw, actuators } = doc as { rules: RawRule[]; actuators?: Record<string, RawActuator> };
   raw.forEach((r, i) => {
     const where = `rules[${i}] (${r.name})`;
     if (names.has(r.name)) problems.push(`${where}: duplicate rule name`);
     names.add(r.name);
-    const inferred = new Set<Kind>();
+    const kinds = r.kinds ?? [...kindsTested(r.conditions)];
     const before = problems.length;
-    checkConditions(r.conditions, `${where}.conditions`, problems, inferred);
+    const checked = checkConditions(r.conditions, `${where}.conditions`, kinds, problems);
     if (problems.length === before) {
       try {
-        new Rule({ name: r.name, conditions: r.conditions, event: r.event, priority: r.priority ?? 1 });
+        new Rule({ name: r.name, conditions: checked.conditions as unknown as TopLevelCondition, event: r.event, priority: r.priority ?? 1 });
       } catch (err) {
         problems.push(`${where}: ${(err as Error).message}`);
       }
     }
-    rules.push({ ...r, kinds: r.kinds ?? [...inferred], file });
+    rules.push({ ...r, conditions: checked.conditions as unknown as TopLevelCondition, kinds, file, watches: checked.watches, windows: checked.windows });
   });
+  const policies = checkActuators(actuators ?? {}, file, problems);
   if (problems.length > 0) throw new RuleFileError(file, problems);
-  return rules;
+  return { file, rules, actuators: policies };
+}
+
+/** The rules of one pack file (see parsePack). */
+export function parseRulePack(file: string, text: string): RuleDefinition[] {
+  return [...parsePack(file, text).rules];
 }

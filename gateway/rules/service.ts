@@ -1,16 +1,19 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
 import type { Publisher } from '../broker/broker.js';
 import type { EventBus } from '../bus.js';
 import type { Clock } from '../clock.js';
-import type { ReadingEvent } from '../events.js';
+import type { ZoneArmedEvent } from '../events.js';
 import type { Metrics } from '../http/metrics.js';
 import type { Journal } from '../storage/journal.js';
-import { alertPoint, commandPoint } from '../storage/points.js';
-import { ActionDispatcher, type Outcome } from './actions.js';
-import { RulesEngine } from './engine.js';
+import { alertPoint, commandPoint, zoneArmedPoint } from '../storage/points.js';
+import { SeriesTime } from '../storage/series-time.js';
+import type { Outcome } from './actions.js';
 import { RuleLoader } from './loader.js';
-import type { RuleDefinition } from './pack.js';
-import { ZoneState } from './state.js';
+import { ruleMetrics } from './rule-metrics.js';
+import { RulesRuntime } from './runtime.js';
+import type { ZoneState } from './state.js';
 
 export interface RulesServiceOptions {
   readonly bus: EventBus;
@@ -20,42 +23,70 @@ export interface RulesServiceOptions {
   readonly log: Logger;
   readonly clock: Clock;
   readonly rulesDir: string;
+  /** Only these pack files of rulesDir (scenarios, replays); default every `*.json`. */
+  readonly ruleFiles?: readonly string[];
+  /** Reload packs when they change (default true). */
+  readonly watchRules?: boolean;
   /** Where armed zones are remembered across restarts. */
   readonly armedFile?: string;
 }
 
+const SEGMENT = /^[A-Za-z0-9_-]{1,64}$/;
+
 /**
- * The rules feature: keeps the zone state from current readings, runs each reading through the
- * rules of its kind, and publishes, stores and announces the commands and alerts that result.
+ * The rules feature: feeds current readings and armed zones to the rules runtime, and
+ * publishes, stores and announces the commands and alerts that result.
  */
 export class RulesService {
-  readonly state: ZoneState;
   readonly loader: RuleLoader;
-  private engine: RulesEngine;
-  private readonly dispatcher: ActionDispatcher;
-  private chain: Promise<void> = Promise.resolve();
+  readonly runtime: RulesRuntime;
   private readonly unsubscribe: (() => void)[] = [];
+  private readonly seriesTime = new SeriesTime();
 
   constructor(private readonly o: RulesServiceOptions) {
-    this.state = new ZoneState(o.armedFile);
-    this.engine = new RulesEngine(this.state, []);
-    this.dispatcher = new ActionDispatcher(this.state, o.clock);
+    const { metrics } = o;
+    const extra = ruleMetrics(metrics.registry, { timers: () => this.runtime.wakeups.size, series: () => this.runtime.series.seriesCount });
+    this.runtime = new RulesRuntime({
+      clock: o.clock,
+      log: o.log.child({ component: 'rules' }),
+      armedFile: o.armedFile,
+      onOutcome: (outcome) => this.emit(outcome),
+      observer: {
+        fired: (rule) => metrics.ruleFirings.inc({ rule }),
+        suppressed: (s) => {
+          const actuator = s.target.split('/')[2] ?? '';
+          if (s.kind === 'already-in-state') metrics.commandsSuppressed.inc({ actuator });
+          if (s.kind === 'min-on-off') extra.deferred.inc({ actuator });
+        },
+        woke: (type) => extra.wakes.inc({ type }),
+        failed: () => metrics.ruleErrors.inc(),
+      },
+    });
     this.loader = new RuleLoader({
       dir: o.rulesDir,
       log: o.log.child({ component: 'rules' }),
-      onChange: (rules) => this.use(rules),
-      onResult: (result) => o.metrics.ruleReloads.inc({ result }),
+      files: o.ruleFiles,
+      watch: o.watchRules,
+      onChange: (set) => {
+        this.runtime.use(set);
+        o.log.info({ rules: set.rules.length }, 'rules in force');
+      },
+      onResult: (result) => metrics.ruleReloads.inc({ result }),
     });
+  }
+
+  get state(): ZoneState {
+    return this.runtime.state;
   }
 
   async start(): Promise<void> {
     await this.state.load();
     await this.loader.start();
     this.unsubscribe.push(
-      this.o.bus.on('reading', (r) => this.onReading(r)),
+      this.o.bus.on('reading', (r) => this.runtime.onReading(r)),
       this.o.bus.on('zoneArmed', (z) => {
         this.o.log.info({ eventId: z.id, site: z.site, zone: z.zone, armed: z.armed }, z.armed ? 'zone armed' : 'zone disarmed');
-        return this.state.setArmed(z.site, z.zone, z.armed);
+        this.runtime.setArmed(z.site, z.zone, z.armed);
       }),
     );
   }
@@ -63,45 +94,35 @@ export class RulesService {
   async stop(): Promise<void> {
     for (const off of this.unsubscribe) off();
     await this.loader.stop();
-    await this.chain;
+    await this.runtime.stop();
   }
 
   /** Resolves when every reading seen so far has been through the rules. */
   idle(): Promise<void> {
-    return this.chain;
+    return this.runtime.idle();
   }
 
   actuatorState(site: string, zone: string, actuator: string): string | undefined {
-    return this.dispatcher.actuatorState(site, zone, actuator);
+    return this.runtime.dispatcher.actuatorState(site, zone, actuator);
   }
 
-  private use(rules: readonly RuleDefinition[]): void {
-    this.engine = new RulesEngine(this.state, rules);
-    this.o.log.info({ rules: rules.length }, 'rules in force');
+  /**
+   * Arms or disarms a zone from code, as `zones/<site>/<zone>/armed` does: stored in
+   * `zone_state`, logged, and in force for the next reading.
+   */
+  setArmed(site: string, zone: string, armed: boolean): ZoneArmedEvent {
+    if (!SEGMENT.test(site) || !SEGMENT.test(zone)) throw new RangeError(`site and zone must match ${String(SEGMENT)} (got ${JSON.stringify(site)}, ${JSON.stringify(zone)})`);
+    const timeMs = this.seriesTime.next(`zone/${site}/${zone}`, this.o.clock.now());
+    const event: ZoneArmedEvent = { id: uuidv7(), site, zone, armed, time: new Date(timeMs).toISOString(), timeMs };
+    this.o.journal.append(zoneArmedPoint(event), true);
+    this.o.bus.emit('zoneArmed', event);
+    return event;
   }
 
-  private onReading(reading: ReadingEvent): void {
-    this.state.update(reading);
-    if (this.engine.rulesFor(reading.kind) === 0) return;
-    this.chain = this.chain.then(() => this.evaluate(reading));
-  }
-
-  private async evaluate(reading: ReadingEvent): Promise<void> {
-    const { metrics, log } = this.o;
-    try {
-      const firings = await this.engine.evaluate(reading);
-      if (firings.length === 0) return;
-      const { outcomes, suppressed } = this.dispatcher.dispatch(reading, firings);
-      for (const f of firings) metrics.ruleFirings.inc({ rule: f.rule.name });
-      for (const s of suppressed) {
-        if (s.kind === 'already-in-state') metrics.commandsSuppressed.inc({ actuator: s.target.split('/')[2] ?? '' });
-      }
-      for (const outcome of outcomes) this.emit(outcome);
-    } catch (err) {
-      metrics.ruleErrors.inc();
-      log.error({ err, eventId: reading.id, source: reading.source }, 'rule evaluation failed');
-    }
-  }
+  /** `GET /api/zones`: the armed state of every zone that has one. */
+  readonly zonesRoute = (_req: IncomingMessage, res: ServerResponse): void => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ zones: this.state.armedStates() }));
+  };
 
   private emit(outcome: Outcome): void {
     const { publisher, journal, metrics, bus, log } = this.o;

@@ -7,6 +7,8 @@ export interface Latest {
   readonly numeric: number;
   readonly timeMs: number;
   readonly device: string;
+  /** The reading itself (the context when a timer re-runs rules for it). */
+  readonly reading: ReadingEvent;
 }
 
 /**
@@ -33,7 +35,7 @@ export class ZoneState {
 
   update(r: ReadingEvent): void {
     const zoneKey = `${r.site}/${r.zone}`;
-    const latest: Latest = { value: r.value, numeric: r.numeric, timeMs: r.timeMs, device: r.device };
+    const latest: Latest = { value: r.value, numeric: r.numeric, timeMs: r.timeMs, device: r.device, reading: r };
     let zone = this.byZone.get(zoneKey);
     if (!zone) {
       zone = new Map<Kind, Latest>();
@@ -68,6 +70,14 @@ export class ZoneState {
       if (l) out.push(l);
     }
     return out;
+  }
+
+  /** Every zone whose armed state was ever set, with it. */
+  armedStates(): { site: string; zone: string; armed: boolean }[] {
+    return [...this.armedZones].map(([key, armed]) => {
+      const [site = '', zone = ''] = key.split('/');
+      return { site, zone, armed };
+    });
   }
 
   isArmed(site: string, zone: string): boolean {

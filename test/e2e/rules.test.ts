@@ -1,14 +1,21 @@
-/** The shipped rule packs and rule reloading, through a real gateway. */
+/**
+ * The shipped rule packs and rule reloading, through a real gateway (real broker, spool and
+ * InfluxDB) whose clock is a manual one, so the timers of the rules (held for, minimum off
+ * time) run in simulated time.
+ */
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../gateway/manual-clock.js';
 import { REPO_RULES, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { rows } from '../helpers/influx.js';
 import { collect, connect } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/wait.js';
 
 let gw: TestGateway;
+let clock: ManualClock;
 let rulesDir: string;
 let client: MqttClient;
 let seq = 0;
@@ -20,10 +27,19 @@ async function publish(topic: string, value: unknown): Promise<string> {
 }
 const correlation = (m: { json<T>(): T }) => m.json<{ correlationid: string }>().correlationid;
 
+/** Moves the gateway's clock on, letting the rules finish each timer's run before the next. */
+async function advance(ms: number): Promise<void> {
+  const target = clock.now() + ms;
+  await gw.gateway.rules.idle();
+  while (clock.fireNext(target)) await gw.gateway.rules.idle();
+  clock.advanceTo(target);
+}
+
 beforeAll(async () => {
   rulesDir = await mkdtemp(join(tmpdir(), 'gw-rules-'));
   await cp(REPO_RULES, rulesDir, { recursive: true });
-  gw = await startGateway({ rulesDir });
+  clock = new ManualClock(Date.now());
+  gw = await startGateway({ rulesDir, clock });
   client = await connect(gw.mqttUrl, { clientId: 'rules-test' });
 });
 afterAll(async () => {
@@ -33,26 +49,33 @@ afterAll(async () => {
 });
 
 describe('lighting', () => {
-  it('turns the lights on when a dark zone becomes occupied, and off when it empties', async () => {
-    const lights = await collect(client, 'commands/hq/lobby/lights');
+  it('turns the lights on when a dark zone becomes occupied, and off once it has been empty for 2 minutes, on a timer', async () => {
+    const lights = await collect(client, 'commands/hq/+/lights');
     await publish('sensors/hq/lobby/lux-1/illuminance', 20);
     const on = await publish('sensors/hq/lobby/occ-1/occupancy', true);
     expect((await lights.next((m) => correlation(m) === on)).json()).toMatchObject({ type: 'lights.set', data: { state: 'on' } });
     const off = await publish('sensors/hq/lobby/occ-1/occupancy', false);
-    expect((await lights.next((m) => correlation(m) === off)).json()).toMatchObject({ data: { state: 'off' } });
+    await advance(119_000);
+    // Not off yet: the next lights command is another zone's, published after 1m59s.
+    const elsewhere = await publish('sensors/hq/hall/occ-9/occupancy', true);
+    expect(correlation(await lights.next((m) => correlation(m) !== on))).toBe(elsewhere);
+    // Readings without a ts get the next free millisecond of their series, hence the margin.
+    await advance(2000);
+    const offCommand = await lights.next((m) => m.topic === 'commands/hq/lobby/lights' && correlation(m) === off);
+    expect(offCommand.json()).toMatchObject({ source: 'rules/lights-off-vacant', data: { state: 'off' } });
   });
 
-  it('does not turn lights on for motion in a bright zone', async () => {
+  it('does not turn lights on for motion in a zone in daylight', async () => {
     const lights = await collect(client, 'commands/hq/atrium/lights');
-    await publish('sensors/hq/atrium/lux-2/illuminance', 450);
-    await publish('sensors/hq/atrium/pir-2/motion', true);
-    const dark = await publish('sensors/hq/atrium/lux-2/illuminance', 50);
-    await publish('sensors/hq/atrium/occ-2/occupancy', true);
-    // The first lights command is the one for the occupied dark zone, not the bright motion.
-    const first = await lights.next();
-    expect(first.json()).toMatchObject({ data: { state: 'on' } });
-    expect(correlation(first)).not.toBe(dark);
-    expect(first.json<{ source: string }>().source).toBe('rules/lights-on-occupied');
+    const bright = await publish('sensors/hq/atrium/lux-2/illuminance', 650);
+    expect((await lights.next()).json()).toMatchObject({ correlationid: bright, source: 'rules/lights-off-daylight', data: { state: 'off' } });
+    const motion = await publish('sensors/hq/atrium/pir-2/motion', true);
+    await publish('sensors/hq/atrium/lux-2/illuminance', 50);
+    const occupied = await publish('sensors/hq/atrium/occ-2/occupancy', true);
+    // The next lights command is the one for the occupied dark zone, not the daylight motion.
+    const next = await lights.next((m) => correlation(m) !== bright);
+    expect(correlation(next)).not.toBe(motion);
+    expect(next.json()).toMatchObject({ correlationid: occupied, source: 'rules/lights-on-occupied', data: { state: 'on' } });
   });
 });
 
@@ -87,9 +110,26 @@ describe('security', () => {
     const during = await publish('sensors/plant/z2/t2/temperature', 33);
     await publish('sensors/plant/z1/smk-1/smoke', false);
     const after = await publish('sensors/plant/z2/t2/temperature', 34);
+    // HVAC's minimum off time (3 minutes) holds the cooling back until it is up.
+    await advance(3 * 60_000);
     const next = await hvac.next((m) => ![hot1, hot2, smoke].includes(correlation(m)));
     expect(correlation(next)).toBe(after);
     expect(correlation(next)).not.toBe(during);
+    expect(next.json()).toMatchObject({ source: 'rules/hvac-cool', data: { mode: 'cool' } });
+    const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^gateway_commands_deferred_total\{actuator="hvac"\} [1-9]/m);
+    expect(metrics).toMatch(/^gateway_rule_wakeups_total\{type="retry"\} [1-9]/m);
+    expect(metrics).toMatch(/^gateway_rule_timers \d+/m);
+  });
+
+  it('arms a zone through the API: stored in zone_state, listed on /api/zones, in force for the rules', async () => {
+    const alerts = await collect(client, 'alerts/hq/warning');
+    gw.gateway.rules.setArmed('hq', 'archive', true);
+    const door = await publish('sensors/hq/archive/door-7/contact', true);
+    expect(correlation(await alerts.next((m) => correlation(m) === door))).toBe(door);
+    const zones = (await (await fetch(`${gw.httpUrl}/api/zones`)).json()) as { zones: { site: string; zone: string; armed: boolean }[] };
+    expect(zones.zones).toContainEqual({ site: 'hq', zone: 'archive', armed: true });
+    await waitFor(async () => (await rows(gw.influxUrl, gw.db, `SELECT armed FROM zone_state WHERE site='hq' AND zone='archive'`)).length === 1, 'zone_state in InfluxDB');
   });
 });
 
@@ -98,12 +138,14 @@ describe('rule files', () => {
     const hvac = await collect(client, 'commands/lab/+/hvac');
     const file = join(rulesDir, 'hvac.json');
     const original = await readFile(file, 'utf8');
-    const loadedBefore = gw.logs.filter((l) => l.msg === 'rule file loaded').length;
-    await writeFile(file, original.replace('"operator": "greaterThan", "value": 26', '"operator": "greaterThan", "value": 28'));
-    await waitFor(() => gw.logs.filter((l) => l.msg === 'rule file loaded').length > loadedBefore, 'the reload');
+    // 'rules in force' is logged once the reloaded rules are the ones readings run through.
+    const inForceBefore = gw.logs.filter((l) => l.msg === 'rules in force').length;
+    expect(original).toContain('"operator": "greaterThan", "value": 28');
+    await writeFile(file, original.replace('"operator": "greaterThan", "value": 28', '"operator": "greaterThan", "value": 30'));
+    await waitFor(() => gw.logs.filter((l) => l.msg === 'rules in force').length > inForceBefore, 'the reload');
 
-    const warm = await publish('sensors/lab/a/t/temperature', 27);
-    const hot = await publish('sensors/lab/a/t/temperature', 29);
+    const warm = await publish('sensors/lab/a/t/temperature', 29);
+    const hot = await publish('sensors/lab/a/t/temperature', 31);
     expect(correlation(await hvac.next())).toBe(hot);
     expect(hvac.messages.map(correlation)).not.toContain(warm);
 
@@ -111,13 +153,14 @@ describe('rule files', () => {
     const rejected = await waitFor(() => gw.logs.find((l) => l['code'] === 'GW_ERR_RULE_FILE'), 'the rejection in the log');
     expect(rejected['file']).toMatch(/hvac\.json$/);
     expect(String(rejected['err'])).toMatch(/hvac\.json: not valid JSON: .* line 1, column \d+/);
-    expect(rejected['rulesKept']).toBe(3);
+    expect(rejected['rulesKept']).toBe((JSON.parse(original) as { rules: unknown[] }).rules.length);
     const ready = (await (await fetch(`${gw.httpUrl}/readyz`)).json()) as { checks: { rules: { ok: boolean; detail: string } } };
     expect(ready.checks.rules).toMatchObject({ ok: false });
     expect(ready.checks.rules.detail).toContain('hvac.json');
 
-    // The rules in force stay: the 28 °C threshold of the last good version.
-    const stillHot = await publish('sensors/lab/b/t/temperature', 29);
+    // The rules in force stay: the 30 °C threshold of the last good version.
+    await publish('sensors/lab/b/t/temperature', 29.5);
+    const stillHot = await publish('sensors/lab/b/t/temperature', 31);
     expect(correlation(await hvac.next((m) => m.topic === 'commands/lab/b/hvac'))).toBe(stillHot);
     await writeFile(file, original);
     await waitFor(async () => ((await (await fetch(`${gw.httpUrl}/readyz`)).json()) as { checks: { rules: { ok: boolean } } }).checks.rules.ok, 'rules healthy again');

@@ -1,7 +1,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { RuleFileError, parseRulePack } from '../../gateway/rules/pack.js';
+import { RuleFileError, parsePack, parseRulePack } from '../../gateway/rules/pack.js';
 import { REPO_RULES } from '../helpers/gateway.js';
 
 function problems(text: string): readonly string[] {
@@ -71,5 +71,45 @@ describe('rule packs', () => {
   it('infers the kinds a rule reads from a kind condition', () => {
     const [r] = parseRulePack('x', rule({ conditions: { all: [{ fact: 'kind', operator: 'equal', value: 'co2' }, { fact: 'value', operator: 'greaterThan', value: 1000 }] } }));
     expect(r?.kinds).toEqual(['co2']);
+  });
+
+  it('checks the params of the time facts, naming the rule, the condition and the param', () => {
+    const found = problems(
+      rule({
+        kinds: ['temperature', 'humidity'],
+        conditions: {
+          all: [
+            { fact: 'heldFor', params: { kind: 'temperature', operator: 'greaterThan', value: 26, for: '5 mins' }, operator: 'equal', value: true },
+            { fact: 'window', params: { agg: 'median', within: '5m' }, operator: 'greaterThan', value: 1 },
+            { fact: 'absent', params: { kind: 'motion', equals: 'yes', for: '10m', every: '1m' }, operator: 'equal', value: true },
+            { fact: 'hysteresis', params: { kind: 'illuminance', onAbove: 300, offBelow: 500 }, operator: 'equal', value: true },
+            { fact: 'timeOfDay', operator: 'timeBetween', value: ['22:00', '6:00'] },
+          ],
+        },
+      }),
+    );
+    expect(found).toEqual([
+      'rules[0] (r1).conditions.all[0].params.for: must be a duration such as "30s", "5m", "1h30m" (units ms, s, m, h, d), more than zero (got "5 mins")',
+      'rules[0] (r1).conditions.all[1].params.kind: required: the rule reads several kinds (temperature, humidity), say which one',
+      'rules[0] (r1).conditions.all[1].params.agg: must be one of "avg", "min", "max", "count", "sum" (got "median")',
+      'rules[0] (r1).conditions.all[2].params.every: unknown param (known: kind, scope, equals, for)',
+      'rules[0] (r1).conditions.all[2].params.equals: must be a bool value of motion (got "yes")',
+      'rules[0] (r1).conditions.all[3].params.offBelow: must not be above onAbove',
+      'rules[0] (r1).conditions.all[4].value: must be ["HH:MM", "HH:MM"] (24-hour clock)',
+    ]);
+  });
+
+  it('takes the rule’s kind as a time fact’s default and puts durations in ms', () => {
+    const [r] = parseRulePack('x', rule({ kinds: ['co2'], conditions: { all: [{ fact: 'window', params: { agg: 'avg', within: '10m' }, operator: 'greaterThan', value: 1000 }] } }));
+    expect(r?.windows).toEqual([{ kind: 'co2', scope: 'zone', withinMs: 600_000 }]);
+    expect(r?.conditions).toEqual({ all: [{ fact: 'window', params: { agg: 'avg', within: '10m', withinMs: 600_000, kind: 'co2', scope: 'zone' }, operator: 'greaterThan', value: 1000 }] });
+  });
+
+  it('checks actuator disciplines: durations, and what "off" is', () => {
+    const text = (actuators: unknown) => JSON.stringify({ actuators, rules: [] });
+    expect(() => parsePack('a.json', text({ hvac: { minOn: '5m' } }))).toThrow('actuators.hvac: needs "off", the command data that means off');
+    expect(() => parsePack('a.json', text({ hvac: { minOn: 'five', off: { mode: 'off' } } }))).toThrow('actuators.hvac.minOn: must be a duration');
+    expect(() => parsePack('a.json', text({ 'bad name': { minOn: '1m', off: {} } }))).toThrow('"bad name" is not a valid actuator name');
+    expect(parsePack('a.json', text({ hvac: { minOn: '5m', minOff: '3m', off: { mode: 'off' } } })).actuators['hvac']).toMatchObject({ minOnMs: 300_000, minOffMs: 180_000, off: { mode: 'off' } });
   });
 });

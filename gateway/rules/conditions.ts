@@ -1,0 +1,88 @@
+import { isKind, type Kind } from '../ingest/kinds.js';
+import { ParamReader, type Params } from './fact-params.js';
+import { FACTS, FACT_NAMES } from './facts.js';
+import { OPERATOR_NAMES, checkOperatorValue } from './operators.js';
+import type { WindowNeed } from './series.js';
+import type { WatchSpec } from './watches.js';
+
+type Node = Record<string, unknown>;
+
+/** The kinds a rule tests with `{"fact":"kind","operator":"equal","value":…}` anywhere in its conditions. */
+export function kindsTested(node: unknown, kinds = new Set<Kind>()): Set<Kind> {
+  if (typeof node !== 'object' || node === null) return kinds;
+  const n = node as Node;
+  for (const group of ['all', 'any'] as const) if (Array.isArray(n[group])) for (const c of n[group] as unknown[]) kindsTested(c, kinds);
+  if ('not' in n) kindsTested(n['not'], kinds);
+  if (n['fact'] === 'kind' && n['operator'] === 'equal' && typeof n['value'] === 'string' && isKind(n['value'])) kinds.add(n['value']);
+  return kinds;
+}
+
+export interface CheckedConditions {
+  /** The conditions with every fact's params in normal form (what the engine runs). */
+  readonly conditions: Node;
+  readonly watches: readonly WatchSpec[];
+  readonly windows: readonly WindowNeed[];
+}
+
+/**
+ * Checks a rule's condition tree: facts, operators, operator values, fact params. Each
+ * problem names where it is (`….conditions.all[1].params.for: …`).
+ */
+export function checkConditions(node: unknown, where: string, ruleKinds: readonly Kind[], problems: string[]): CheckedConditions {
+  const watches: WatchSpec[] = [];
+  const windows: WindowNeed[] = [];
+  const walk = (n: unknown, at: string): Node => {
+    if (typeof n !== 'object' || n === null || Array.isArray(n)) {
+      problems.push(`${at}: must be a condition object`);
+      return {};
+    }
+    const c = n as Node;
+    for (const group of ['all', 'any'] as const) {
+      if (group in c) {
+        const list = c[group];
+        if (!Array.isArray(list)) {
+          problems.push(`${at}.${group}: must be an array of conditions`);
+          return c;
+        }
+        return { ...c, [group]: list.map((child, i) => walk(child, `${at}.${group}[${i}]`)) };
+      }
+    }
+    if ('not' in c) return { ...c, not: walk(c['not'], `${at}.not`) };
+    if ('condition' in c) {
+      problems.push(`${at}: shared conditions ("condition") are not supported; write the condition out`);
+      return c;
+    }
+    return checkFact(c, at);
+  };
+  const checkFact = (c: Node, at: string): Node => {
+    const { fact, operator } = c;
+    if (typeof fact !== 'string') problems.push(`${at}: needs "fact" (one of ${FACT_NAMES.join(', ')}) or all/any/not`);
+    else if (!FACT_NAMES.includes(fact)) problems.push(`${at}: unknown fact ${JSON.stringify(fact)} (known: ${FACT_NAMES.join(', ')})`);
+    if (typeof operator !== 'string') problems.push(`${at}: needs "operator"`);
+    else if (!OPERATOR_NAMES.includes(operator)) problems.push(`${at}: unknown operator ${JSON.stringify(operator)} (known: ${OPERATOR_NAMES.join(', ')})`);
+    else if ('value' in c) {
+      const problem = checkOperatorValue(operator, c['value']);
+      if (problem) problems.push(`${at}.value: ${problem}`);
+    }
+    if (!('value' in c)) problems.push(`${at}: needs "value"`);
+    if (fact === 'kind' && operator === 'equal' && typeof c['value'] === 'string' && !isKind(c['value'])) problems.push(`${at}.value: unknown kind ${JSON.stringify(c['value'])}`);
+    const spec = typeof fact === 'string' ? FACTS[fact] : undefined;
+    if (!spec) return c;
+    const given = c['params'];
+    if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) {
+      problems.push(`${at}.params: must be an object`);
+      return c;
+    }
+    const params = (given ?? {}) as Params;
+    const before = problems.length;
+    const reader = new ParamReader(params, ruleKinds, (param, message) => problems.push(`${at}.params.${param}: ${message}`), spec.params ?? []);
+    spec.check?.(reader);
+    if (problems.length > before) return c;
+    const normal = reader.out;
+    if (spec.watch) watches.push(spec.watch(normal));
+    if (spec.window) windows.push(spec.window(normal));
+    return Object.keys(normal).length > 0 ? { ...c, params: normal } : c;
+  };
+  const conditions = walk(node, where);
+  return { conditions, watches, windows };
+}

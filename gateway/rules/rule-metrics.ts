@@ -1,0 +1,38 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+/** The rules' own metrics, beside the gateway's (registered on its registry). */
+export function ruleMetrics(registry: Registry, sources: { timers: () => number; series: () => number }): {
+  readonly deferred: Counter<'actuator'>;
+  readonly wakes: Counter<'type'>;
+} {
+  const deferred = new Counter({
+    name: 'gateway_commands_deferred_total',
+    help: 'Commands held back by an actuator’s minimum on/off time (the rules run again when it is up), by actuator',
+    labelNames: ['actuator'],
+    registers: [registry],
+  });
+  const wakes = new Counter({
+    name: 'gateway_rule_wakeups_total',
+    help: 'Rule runs started by a timer rather than a reading: watch (held for, absence) or retry (after a minimum on/off time)',
+    labelNames: ['type'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'gateway_rule_timers',
+    help: 'Rule timers pending (one per watched device, zone or site at most)',
+    registers: [registry],
+    collect() {
+      this.set(sources.timers());
+    },
+  });
+  new Gauge({
+    name: 'gateway_rule_window_series',
+    help: 'Series of recent readings kept for the rules’ sliding windows',
+    registers: [registry],
+    collect() {
+      this.set(sources.series());
+    },
+  });
+  return { deferred, wakes };
+}
+

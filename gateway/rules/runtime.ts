@@ -1,0 +1,164 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { ReadingEvent } from '../events.js';
+import type { Kind } from '../ingest/kinds.js';
+import { ActionDispatcher, type Outcome, type Suppression } from './actions.js';
+import { RulesEngine, type Firing } from './engine.js';
+import type { FactContext } from './facts.js';
+import type { RuleSet } from './loader.js';
+import { SeriesStore } from './series.js';
+import { ZoneState } from './state.js';
+import { Wakeups } from './wakeups.js';
+import { Watches } from './watches.js';
+
+/** What a clock timer wakes: the rules of a watch for one device/zone/site, or a deferred command. */
+export type Wake =
+  | { readonly type: 'watch'; readonly watchId: string; readonly key: string }
+  | { readonly type: 'retry'; readonly target: string; readonly source: string; readonly kind: Kind; readonly watchId: string | undefined };
+
+/** Counters the runtime reports to (the service maps them to /metrics). */
+export interface RuntimeObserver {
+  fired?(rule: string): void;
+  suppressed?(s: Suppression): void;
+  woke?(type: Wake['type']): void;
+  failed?(): void;
+}
+
+export interface RuntimeOptions {
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Where armed zones are remembered across restarts. */
+  readonly armedFile?: string;
+  /** Every command and alert the rules produce, in order. */
+  readonly onOutcome: (outcome: Outcome) => void;
+  readonly observer?: RuntimeObserver;
+}
+
+/**
+ * The rules path with no I/O: keeps what the rules know (zone state, windows, watches), runs
+ * each current reading through the rules of its kind and each due timer through the rules it
+ * wakes, one run at a time, and hands the resulting commands and alerts to `onOutcome`.
+ * Everything reads `clock`, so a manual clock runs it in simulated time (scenarios, replay).
+ */
+export class RulesRuntime {
+  readonly state: ZoneState;
+  readonly series = new SeriesStore();
+  readonly watches: Watches;
+  readonly wakeups: Wakeups<Wake>;
+  readonly dispatcher: ActionDispatcher;
+  private engine: RulesEngine;
+  private chain: Promise<void> = Promise.resolve();
+  private queued = 0;
+
+  constructor(private readonly o: RuntimeOptions) {
+    this.state = new ZoneState(o.armedFile);
+    this.dispatcher = new ActionDispatcher(this.state, o.clock);
+    this.wakeups = new Wakeups<Wake>(o.clock, (_key, wake) => this.enqueue(() => this.wake(wake)));
+    this.watches = new Watches((spec, key, at) => {
+      if (!this.engine.wakes(spec.id)) return;
+      const wakeKey = `w|${spec.id}|${key}`;
+      if (at === undefined) this.wakeups.cancel(wakeKey);
+      else this.wakeups.set(wakeKey, at, { type: 'watch', watchId: spec.id, key });
+    });
+    this.engine = new RulesEngine({ rules: [], actuators: {} });
+  }
+
+  get rules(): RuleSet {
+    return this.engine.set;
+  }
+
+  /** Puts a rule set in force; windows and watches the new rules share with the old keep their data. */
+  use(set: RuleSet): void {
+    this.engine = new RulesEngine(set);
+    this.series.configure(this.engine.windows);
+    this.watches.configure(this.engine.watches, this.o.clock.now());
+    this.dispatcher.usePolicies(set.actuators);
+  }
+
+  rulesFor(kind: Kind): number {
+    return this.engine.rulesFor(kind);
+  }
+
+  /** A current reading (not history): recorded, then run through its kind's rules, in arrival order. */
+  onReading(r: ReadingEvent): void {
+    if (this.queued === 0 && this.engine.rulesFor(r.kind) === 0) {
+      this.record(r);
+      return;
+    }
+    this.enqueue(async () => {
+      this.record(r);
+      if (this.engine.rulesFor(r.kind) > 0) await this.run(r, undefined, (ctx) => this.engine.evaluate(ctx));
+    });
+  }
+
+  /** Arms or disarms a zone in turn with the readings before it, so each reading sees the state of its time. */
+  setArmed(site: string, zone: string, armed: boolean): void {
+    this.enqueue(() => this.state.setArmed(site, zone, armed));
+  }
+
+  /** Resolves when every reading and timer seen so far has been through the rules. */
+  async idle(): Promise<void> {
+    while (this.queued > 0) await this.chain;
+  }
+
+  async stop(): Promise<void> {
+    this.wakeups.clear();
+    await this.idle();
+  }
+
+  private record(r: ReadingEvent): void {
+    this.state.update(r);
+    this.series.record(r, this.o.clock.now());
+    this.watches.record(r);
+  }
+
+  private enqueue(job: () => Promise<void>): void {
+    this.queued++;
+    this.chain = this.chain
+      .then(job)
+      .catch((err: unknown) => this.o.log.error({ err }, 'rules job failed'))
+      .finally(() => this.queued--);
+  }
+
+  private async wake(wake: Wake): Promise<void> {
+    this.o.observer?.woke?.(wake.type);
+    if (wake.type === 'watch') {
+      const reading = this.watches.latest(wake.watchId, wake.key);
+      if (reading) await this.run(reading, wake, (ctx) => this.engine.evaluateWatch(wake.watchId, ctx));
+      return;
+    }
+    const reading = this.state.deviceLatest(wake.source, wake.kind)?.reading;
+    if (!reading) return;
+    const { watchId } = wake;
+    await this.run(reading, wake, (ctx) => (watchId === undefined ? this.engine.evaluate(ctx) : this.engine.evaluateWatch(watchId, ctx)), wake.target);
+  }
+
+  private async run(reading: ReadingEvent, wake: Wake | undefined, evaluate: (ctx: FactContext) => Promise<Firing[]>, only?: string): Promise<void> {
+    const { observer, log } = this.o;
+    try {
+      const ctx: FactContext = {
+        reading,
+        now: this.o.clock.now(),
+        state: this.state,
+        series: this.series,
+        watches: this.watches,
+        actuator: (site, zone, actuator) => this.dispatcher.actuatorData(site, zone, actuator),
+      };
+      const firings = await evaluate(ctx);
+      if (firings.length === 0) return;
+      const { outcomes, suppressed } = this.dispatcher.dispatch(reading, firings, only);
+      for (const f of firings) observer?.fired?.(f.rule.name);
+      for (const s of suppressed) {
+        observer?.suppressed?.(s);
+        if (s.kind === 'min-on-off') {
+          const watchId = wake?.type === 'watch' ? wake.watchId : wake?.type === 'retry' ? wake.watchId : undefined;
+          this.wakeups.set(`r|${s.target}`, s.retryAt, { type: 'retry', target: s.target, source: reading.source, kind: reading.kind, watchId });
+        }
+      }
+      for (const outcome of outcomes) this.o.onOutcome(outcome);
+    } catch (err) {
+      observer?.failed?.();
+      log.error({ err, eventId: reading.id, source: reading.source, wake: wake?.type }, 'rule evaluation failed');
+    }
+  }
+}

@@ -1,0 +1,120 @@
+import type { ReadingEvent } from '../events.js';
+import type { Kind, ReadingValue } from '../ingest/kinds.js';
+import { evaluateOperator } from './operators.js';
+import { scopeKey, type Scope } from './series.js';
+
+/**
+ * What the stateful time facts track, reading by reading, for each device, zone or site:
+ * - held: since when a condition has held without a break (`heldFor`);
+ * - absent: when a reading of a kind (with a value) was last seen (`absent`);
+ * - hysteresis: a Schmitt trigger's state (`hysteresis`).
+ * One spec per distinct fact parameters in the rules in force; `id` names it.
+ */
+export type WatchSpec =
+  | { readonly type: 'held'; readonly id: string; readonly kind: Kind; readonly scope: Scope; readonly operator: string; readonly value: unknown; readonly forMs: number }
+  | { readonly type: 'absent'; readonly id: string; readonly kind: Kind; readonly scope: Scope; readonly equals: ReadingValue | undefined; readonly forMs: number }
+  | { readonly type: 'hysteresis'; readonly id: string; readonly kind: Kind; readonly scope: Scope; readonly rising: boolean; readonly on: number; readonly off: number };
+
+interface Track {
+  latest: ReadingEvent;
+  since?: number | undefined;
+  lastSeen?: number | undefined;
+  on?: boolean | undefined;
+}
+
+/** Asks for a wake-up of the rules that use a watch at `at` (undefined: no longer needed). */
+export type Schedule = (spec: WatchSpec, key: string, at: number | undefined) => void;
+
+export class Watches {
+  private byKind = new Map<Kind, WatchSpec[]>();
+  private specs = new Map<string, WatchSpec>();
+  private readonly tracks = new Map<string, Map<string, Track>>();
+  private readonly watchedSince = new Map<string, number>();
+
+  constructor(private readonly schedule: Schedule) {}
+
+  /** Takes the specs of the rules now in force; tracks of specs that stay are kept. */
+  configure(specs: readonly WatchSpec[], now: number): void {
+    this.specs = new Map(specs.map((s) => [s.id, s]));
+    this.byKind = new Map();
+    for (const s of this.specs.values()) {
+      let list = this.byKind.get(s.kind);
+      if (!list) this.byKind.set(s.kind, (list = []));
+      list.push(s);
+      if (!this.watchedSince.has(s.id)) this.watchedSince.set(s.id, now);
+    }
+    for (const id of [...this.tracks.keys()]) if (!this.specs.has(id)) this.tracks.delete(id);
+    for (const id of [...this.watchedSince.keys()]) if (!this.specs.has(id)) this.watchedSince.delete(id);
+  }
+
+  spec(id: string): WatchSpec | undefined {
+    return this.specs.get(id);
+  }
+
+  record(r: ReadingEvent): void {
+    const specs = this.byKind.get(r.kind);
+    if (!specs) return;
+    for (const spec of specs) {
+      const key = scopeKey(r, spec.scope);
+      let tracks = this.tracks.get(spec.id);
+      if (!tracks) this.tracks.set(spec.id, (tracks = new Map<string, Track>()));
+      let track = tracks.get(key);
+      if (!track) tracks.set(key, (track = { latest: r }));
+      else if (r.timeMs >= track.latest.timeMs) track.latest = r;
+      switch (spec.type) {
+        case 'held':
+          if (evaluateOperator(spec.operator, r.value, spec.value)) {
+            if (track.since === undefined) {
+              track.since = r.timeMs;
+              this.schedule(spec, key, r.timeMs + spec.forMs);
+            }
+          } else if (track.since !== undefined) {
+            track.since = undefined;
+            this.schedule(spec, key, undefined);
+          }
+          break;
+        case 'absent':
+          if (spec.equals === undefined || r.value === spec.equals) {
+            if (track.lastSeen === undefined || r.timeMs > track.lastSeen) {
+              track.lastSeen = r.timeMs;
+              this.schedule(spec, key, r.timeMs + spec.forMs);
+            }
+          }
+          break;
+        case 'hysteresis': {
+          const v = r.numeric;
+          if (spec.rising ? v > spec.on : v < spec.on) track.on = true;
+          else if (spec.rising ? v < spec.off : v > spec.off) track.on = false;
+          break;
+        }
+      }
+    }
+  }
+
+  /** True once the watched condition has held for its duration at `now`. */
+  held(id: string, key: string, now: number): boolean {
+    const spec = this.specs.get(id);
+    const since = this.tracks.get(id)?.get(key)?.since;
+    return spec?.type === 'held' && since !== undefined && now - since >= spec.forMs;
+  }
+
+  /**
+   * True when no matching reading was seen for the duration. A key never seen counts from when
+   * the rule came into force, so a sensor that never reported is silent too.
+   */
+  absent(id: string, key: string, now: number): boolean {
+    const spec = this.specs.get(id);
+    if (spec?.type !== 'absent') return false;
+    const last = this.tracks.get(id)?.get(key)?.lastSeen ?? this.watchedSince.get(id) ?? now;
+    return now - last >= spec.forMs;
+  }
+
+  hysteresis(id: string, key: string): boolean {
+    return this.tracks.get(id)?.get(key)?.on ?? false;
+  }
+
+  /** The latest reading a watch saw for a key: the context of the rules it wakes. */
+  latest(id: string, key: string): ReadingEvent | undefined {
+    return this.tracks.get(id)?.get(key)?.latest;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * `npm run rules:test [-- [scenario files…] [--rules DIR] [--grep TEXT] [--json]]`: runs the
+ * rule scenarios (default: every file in `<rules dir>/tests/`) against the packs of the rules
+ * directory (default RULES_DIR, else rules/) on a simulated clock, and prints, for each one
+ * that fails, what was expected against what happened. Exit 1 when one fails.
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { Command } from 'commander';
+import { RuleFileError, parsePack } from '../gateway/rules/pack.js';
+import { formatResult, formatSummary } from '../gateway/rules/scenario-report.js';
+import { loadScenarios, runScenarios, scenarioFilesIn, testsDirOf } from '../gateway/rules/scenario-suite.js';
+
+const program = new Command('rules:test')
+  .description('Run the rule scenarios: simulated readings against the rule packs, expected commands and alerts against actual ones.')
+  .argument('[files...]', 'scenario files (default: every *.json in <rules>/tests/)')
+  .option('--rules <dir>', 'the rule packs', process.env['RULES_DIR'] ?? 'rules')
+  .option('--grep <text>', 'only scenarios whose name contains this')
+  .option('--json', 'print the results as JSON')
+  .showHelpAfterError();
+program.parse();
+const opts = program.opts<{ rules: string; grep?: string; json?: boolean }>();
+const rulesDir = resolve(opts.rules);
+const files = program.args.length > 0 ? program.args.map((f) => resolve(f)) : await scenarioFilesIn(testsDirOf(rulesDir));
+if (files.length === 0) {
+  console.error(`no scenario files in ${testsDirOf(opts.rules)} (and none given)`);
+  process.exit(1);
+}
+// A broken pack fails every scenario alike: say so once, before running any.
+const packs = (await readdir(rulesDir).catch(() => [])).filter((f) => f.endsWith('.json'));
+const broken: string[] = [];
+for (const f of packs) {
+  const shown = relative(process.cwd(), join(rulesDir, f)) || f;
+  try {
+    parsePack(shown, await readFile(join(rulesDir, f), 'utf8'));
+  } catch (err) {
+    broken.push(...(err instanceof RuleFileError ? err.problems.map((p) => `${err.file}: ${p}`) : [`${shown}: ${(err as Error).message}`]));
+  }
+}
+if (broken.length > 0) {
+  for (const b of broken) console.error(`✗ ${b}`);
+  console.error(`\n${broken.length} problem(s) in the rule packs of ${opts.rules}: fix them first (GW_ERR_RULE_FILE)`);
+  process.exit(1);
+}
+const { scenarios, problems } = await loadScenarios(files);
+for (const p of problems) console.error(`✗ ${p}`);
+if (problems.length > 0) console.error(`${problems.length} scenario file(s) broken (GW_ERR_SCENARIO_FILE); their scenarios did not run\n`);
+const chosen = opts.grep ? scenarios.filter((s) => s.name.includes(opts.grep!)) : scenarios;
+const color = !opts.json && process.stdout.isTTY && !process.env['NO_COLOR'];
+const results = await runScenarios(chosen, { rulesDir, onResult: (r) => !opts.json && console.log(formatResult(r, color)) });
+if (opts.json) {
+  console.log(JSON.stringify(results.map((r) => ({ file: r.scenario.file, scenario: r.scenario.name, passed: r.passed, error: r.error, missing: r.missing, unexpected: r.unexpected, forbidden: r.forbidden, actual: r.actual })), null, 2));
+} else {
+  console.log(`\nscenarios: ${formatSummary(results)}${problems.length > 0 ? `, ${problems.length} file(s) broken` : ''}`);
+}
+process.exit(problems.length > 0 || results.some((r) => !r.passed) ? 1 : 0);
