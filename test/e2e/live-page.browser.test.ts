@@ -59,10 +59,10 @@ describe('the live page in Chromium', () => {
     expect(await page.locator('tr[data-device]').count()).toBeGreaterThanOrEqual(12);
 
     await device.publishAsync('devices/lobby-t1/status', 'online', { qos: 1 });
-    await device.publishAsync('sensors/hq/lobby/lobby-t1/temperature', JSON.stringify({ value: 27.5, id: 'lobby-27' }), { qos: 1 });
+    await device.publishAsync('sensors/hq/lobby/lobby-t1/temperature', JSON.stringify({ value: 31, id: 'lobby-31' }), { qos: 1 });
 
     const row = page.locator('tr[data-device="lobby-t1"]');
-    await expect.poll(() => row.locator('[data-kind="temperature"] .v').textContent()).toBe('27.5 °C');
+    await expect.poll(() => row.locator('[data-kind="temperature"] .v').textContent()).toBe('31 °C');
     expect(await row.getAttribute('data-state')).toBe('online');
     const zone = page.locator('article.zone[data-zone="hq/lobby"]');
     await expect.poll(() => zone.locator('[data-actuator="hvac"]').textContent()).toBe('HVAC cool 22°C');

@@ -52,7 +52,7 @@ async function rawClient(port: number, clientId: string): Promise<{ socket: Sock
 describe('duplicates', () => {
   it('a QoS 1 redelivery (same message id, DUP set) is acknowledged but neither stored twice nor ruled twice', async () => {
     const watcher = await connect(gw.mqttUrl);
-    const hvac = await collect(watcher, 'commands/dup/z1/hvac');
+    const hvac = await collect(watcher, 'commands/dup/+/hvac');
     const raw = await rawClient(gw.running.ports.mqtt, 'dup-device');
     // No id and no ts: only the packet identity can tell the redelivery apart.
     const publish = { cmd: 'publish', topic: 'sensors/dup/z1/t1/temperature', payload: Buffer.from('{"value":30}'), qos: 1, messageId: 7, retain: false } as const;
@@ -60,13 +60,12 @@ describe('duplicates', () => {
     expect(await raw.next('puback')).toMatchObject({ messageId: 7 });
     raw.send({ ...publish, dup: true });
     expect(await raw.next('puback')).toMatchObject({ messageId: 7 });
-    // A different reading after it, to know the redelivery has been through ingest.
-    raw.send({ cmd: 'publish', topic: 'sensors/dup/z1/t1/temperature', payload: Buffer.from('{"value":20}'), qos: 1, messageId: 8, retain: false, dup: false });
+    // Readings are ruled in order: once z2's command arrives, the redelivery has been through.
+    raw.send({ cmd: 'publish', topic: 'sensors/dup/z2/t2/temperature', payload: Buffer.from('{"value":30}'), qos: 1, messageId: 8, retain: false, dup: false });
     await raw.next('puback');
-    await waitFor(async () => (await count(gw.influxUrl, gw.db, 'temperature')) === 2, 'both readings stored');
-    await gw.gateway.rules.idle();
-    await hvac.next((m) => m.json<{ data: { mode: string } }>().data.mode === 'off');
-    expect(hvac.messages.map((m) => m.json<{ data: { mode: string } }>().data.mode)).toEqual(['cool', 'off']);
+    await hvac.next((m) => m.topic === 'commands/dup/z2/hvac');
+    expect(hvac.messages.map((m) => m.topic)).toEqual(['commands/dup/z1/hvac', 'commands/dup/z2/hvac']);
+    await waitFor(async () => (await count(gw.influxUrl, gw.db, 'temperature')) >= 2, 'both readings stored');
     expect(await count(gw.influxUrl, gw.db, 'temperature')).toBe(2);
     expect(await (await fetch(`${gw.httpUrl}/metrics`)).text()).toMatch(/^gateway_duplicates_total 1$/m);
     raw.socket.destroy();
@@ -87,11 +86,11 @@ describe('duplicates', () => {
   it('a resend with the same id (a device retrying after a reconnect) yields one point and one command', async () => {
     const device = await connect(gw.mqttUrl, { clientId: 'resend-device' });
     const watcher = await connect(gw.mqttUrl);
-    const hvac = await collect(watcher, 'commands/resend/z1/hvac');
+    const hvac = await collect(watcher, 'commands/resend/+/hvac');
     const reading = JSON.stringify({ value: 15, id: 'same-id-1' });
     await device.publishAsync('sensors/resend/z1/t1/temperature', reading, { qos: 1 });
     await device.publishAsync('sensors/resend/z1/t1/temperature', reading, { qos: 1 });
-    await device.publishAsync('sensors/resend/z1/t1/temperature', JSON.stringify({ value: 22, id: 'same-id-2' }), { qos: 1 });
+    await device.publishAsync('sensors/resend/z2/t2/temperature', JSON.stringify({ value: 30, id: 'same-id-2' }), { qos: 1 });
     await hvac.next((m) => m.json<{ correlationid: string }>().correlationid === 'same-id-2');
     expect(hvac.messages.map((m) => m.json<{ correlationid: string }>().correlationid)).toEqual(['same-id-1', 'same-id-2']);
     await waitFor(async () => (await rows(gw.influxUrl, gw.db, `SELECT event_id FROM temperature WHERE site = 'resend'`)).length === 2, 'two points');

@@ -68,6 +68,7 @@ describe('a full spool', () => {
     });
 
     // Acknowledgements stop once the spool is full, with readings still unacknowledged.
+    await waitFor(async () => Number(/^gateway_spool_bytes (\d+)/m.exec(await metrics(httpUrl))?.[1]) >= SPOOL_MAX_BYTES * 0.9, 'the spool to fill', 60_000, 200);
     let last = -1;
     await waitFor(
       async () => {
