@@ -16,6 +16,14 @@ export default tseslint.config(
     },
   },
   {
+    files: ['gateway/**/*.ts', 'rules/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts'],
+    ignores: ['gateway/rules/jre.ts'],
+    rules: {
+      // json-rules-engine must be loaded through gateway/rules/jre.ts (its faster clone).
+      '@typescript-eslint/no-restricted-imports': ['error', { paths: [{ name: 'json-rules-engine', message: 'import it from gateway/rules/jre.ts', allowTypeImports: true }] }],
+    },
+  },
+  {
     files: ['gateway/**/*.ts'],
     rules: {
       'no-console': 'error',

@@ -1,4 +1,4 @@
-import { Engine } from 'json-rules-engine';
+import { Engine } from './jre.js';
 import { KIND_NAMES, type Kind } from '../ingest/kinds.js';
 import { addFacts, type FactContext } from './facts.js';
 import type { RuleSet } from './loader.js';

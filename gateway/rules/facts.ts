@@ -1,4 +1,4 @@
-import type { Engine } from 'json-rules-engine';
+import type { Engine } from './jre.js';
 import type { ReadingEvent } from '../events.js';
 import { isKind, type Kind } from '../ingest/kinds.js';
 import type { ParamReader, Params } from './fact-params.js';

@@ -1,4 +1,4 @@
-import type { Engine } from 'json-rules-engine';
+import type { Engine } from './jre.js';
 
 type Evaluate = (fact: unknown, value: unknown) => boolean;
 

@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject } from 'ajv';
-import { Rule, type TopLevelCondition } from 'json-rules-engine';
+import { Rule, type TopLevelCondition } from './jre.js';
 import type { Kind } from '../ingest/kinds.js';
 import { checkConditions, kindsTested } from './conditions.js';
 import { DURATION_HINT, parseDurationMs } from './duration.js';
