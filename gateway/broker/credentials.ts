@@ -1,4 +1,4 @@
-import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHmac, randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { chmod, mkdir, open, readFile, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Ajv } from 'ajv';
@@ -95,6 +95,12 @@ export async function verifySecret(secret: string | Buffer, encoded: string): Pr
 /** A hash nobody's secret matches: checked for unknown usernames so they cost as much as known ones. */
 const DECOY_HASH = `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${randomBytes(16).toString('base64')}$${randomBytes(32).toString('base64')}`;
 
+/**
+ * At most this many scrypt checks at once: they run on libuv's thread pool, which the spool's
+ * file writes share, so a storm of CONNECTs must queue here rather than stall durability.
+ */
+const MAX_CONCURRENT_CHECKS = 2;
+
 /** 192 random bits, URL-safe: what `credentials add` prints once. */
 export function newSecret(): string {
   return randomBytes(24).toString('base64url');
@@ -105,6 +111,14 @@ export class CredentialStore {
   private devices = new Set<string>();
   /** What the loaded file looked like (mtime, size, inode), to notice changes cheaply. */
   private signature = 'missing';
+  /**
+   * Secrets already checked, as an HMAC under a key that lives only in this process, so a
+   * device reconnecting does not pay scrypt again. Keyed by name; void once the hash changes.
+   */
+  private readonly verified = new Map<string, { hash: string; mac: Buffer }>();
+  private readonly macKey = randomBytes(32);
+  private running = 0;
+  private readonly queue: (() => void)[] = [];
 
   constructor(
     readonly path: string,
@@ -180,8 +194,26 @@ export class CredentialStore {
   /** Checks a username and secret; costs the same whether or not the name exists. */
   async verify(name: string, secret: Buffer): Promise<Credential | undefined> {
     const credential = this.byName.get(name);
-    const ok = await verifySecret(secret, credential?.hash ?? DECOY_HASH);
-    return ok && credential ? credential : undefined;
+    const mac = createHmac('sha256', this.macKey).update(name).update('\0').update(secret).digest();
+    const known = credential ? this.verified.get(name) : undefined;
+    if (credential && known?.hash === credential.hash && timingSafeEqual(known.mac, mac)) return credential;
+    const ok = await this.limited(() => verifySecret(secret, credential?.hash ?? DECOY_HASH));
+    if (!ok || !credential) return undefined;
+    this.verified.set(name, { hash: credential.hash, mac });
+    return credential;
+  }
+
+  private async limited<T>(task: () => Promise<T>): Promise<T> {
+    // A finishing check hands its slot straight to the next one waiting.
+    if (this.running >= MAX_CONCURRENT_CHECKS) await new Promise<void>((resolve) => this.queue.push(resolve));
+    else this.running++;
+    try {
+      return await task();
+    } finally {
+      const next = this.queue.shift();
+      if (next) next();
+      else this.running--;
+    }
   }
 
   /** Adds a credential with a new random secret (or the one given), saves, and returns the secret. */
