@@ -97,24 +97,26 @@ export class Gateway {
     } catch (err) {
       throw new GatewayError('GW_ERR_DATA_DIR', `DATA_DIR=${settings.dataDir}: ${(err as Error).message}`, { cause: err });
     }
+    // Credentials and TLS files first: a bad one stops the start before anything is opened.
+    const access = new Access(this.accessOptions());
+    await access.start();
+    const tlsListeners = createTlsListeners(
+      { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile, mqttsPort: settings.mqttTlsPort, wssPort: settings.mqttWssPort },
+      (err, address) => access.onTlsError(err, address),
+    );
     const writer = await this.chooseWriter();
 
     const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log });
     await journal.open();
     this.journal = journal;
 
-    const access = new Access(this.accessOptions());
-    await access.start();
     const host = access.host;
     const broker = new MqttBroker({
       log: log.child({ component: 'broker' }),
       host,
       mqttPort: settings.mqttPort,
       wsPort: settings.mqttWsPort,
-      extraServers: createTlsListeners(
-        { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile, mqttsPort: settings.mqttTlsPort, wssPort: settings.mqttWssPort },
-        (err, address) => access.onTlsError(err, address),
-      ),
+      extraServers: tlsListeners,
       guard: access,
       // A whole MQTT packet (header included) may come as one WebSocket message.
       wsMaxPayload: settings.maxPacketBytes ? settings.maxPacketBytes + 16 : undefined,

@@ -1,6 +1,5 @@
 /** Credentials, outside clients (Debian's mosquitto_pub/_sub) and metrics for the access-control tests. */
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { CredentialStore, type Credential } from '../../gateway/broker/credentials.js';
@@ -47,7 +46,7 @@ export async function connackCode(url: string, options: IClientOptions): Promise
 
 /** Publishes at QoS 1 and resolves when the broker drops the connection (how Aedes refuses a publish). */
 export async function publishExpectingDisconnect(client: MqttClient, topic: string, payload: string): Promise<void> {
-  const closed = once(client, 'close');
+  const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
   client.publish(topic, payload, { qos: 1 }, () => undefined);
   await closed;
   client.end(true);
@@ -76,4 +75,20 @@ export async function subscribeCodes(client: MqttClient, filters: string[]): Pro
     if (granted) return granted;
     throw err;
   }
+}
+
+/** How a connection attempt ends: connected, refused with a CONNACK code, or closed (or failed) before any CONNACK. */
+export function connectOutcome(url: string, options: IClientOptions): Promise<{ connected: boolean; code?: number; error?: string }> {
+  return new Promise((resolve) => {
+    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
+    const finish = (outcome: { connected: boolean; code?: number; error?: string }): void => {
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      client.end(true);
+      resolve(outcome);
+    };
+    client.once('connect', () => finish({ connected: true }));
+    client.once('error', (err: Error & { code?: unknown }) => finish({ connected: false, ...(typeof err.code === 'number' ? { code: err.code } : {}), error: err.message }));
+    client.once('close', () => finish({ connected: false, error: 'closed before CONNACK' }));
+  });
 }
