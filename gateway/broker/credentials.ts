@@ -64,6 +64,14 @@ const fileSchema = {
 };
 const validateFile = new Ajv({ allErrors: true }).compile<CredentialsFile>(fileSchema);
 
+function describeErrors(): string {
+  // The if/then wrapper adds "must match then schema" to the real problem: leave it out.
+  return (validateFile.errors ?? [])
+    .filter((e) => e.keyword !== 'if')
+    .map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`)
+    .join('; ');
+}
+
 // scrypt N=2^15, r=8: ~32 MiB and tens of ms per check; slow on purpose, and only paid on CONNECT.
 const SCRYPT = { N: 32768, r: 8, p: 1, keylen: 32, saltlen: 16 } as const;
 const MAXMEM = 64 * 1024 * 1024;
@@ -156,8 +164,7 @@ export class CredentialStore {
       throw new GatewayError('GW_ERR_CREDENTIALS', `${this.path}: ${(err as Error).message}`, { cause: err });
     }
     if (!validateFile(doc)) {
-      const problems = (validateFile.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`).join('; ');
-      throw new GatewayError('GW_ERR_CREDENTIALS', `${this.path}: ${problems}`);
+      throw new GatewayError('GW_ERR_CREDENTIALS', `${this.path}: ${describeErrors()}`);
     }
     const names = new Set<string>();
     for (const c of doc.credentials) {
@@ -223,8 +230,7 @@ export class CredentialStore {
     const credential: Credential = { ...entry, hash: await hashSecret(secret), createdAt: new Date().toISOString() };
     const next = [...this.byName.values(), credential];
     if (!validateFile({ version: 1, credentials: next })) {
-      const problems = (validateFile.errors ?? []).map((e) => `${e.instancePath.replace(/^\/credentials\/\d+/, '')} ${e.message ?? 'is invalid'}`).join('; ');
-      throw new GatewayError('GW_ERR_CREDENTIALS', `invalid credential: ${problems}`);
+      throw new GatewayError('GW_ERR_CREDENTIALS', `invalid credential: ${describeErrors()}`);
     }
     await this.save(next);
     return { credential, secret };
