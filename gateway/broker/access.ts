@@ -60,6 +60,8 @@ export class Access implements ConnectionGuard {
   private readonly backoffAddress: LoginBackoff;
   private readonly report: RefusalReporter;
   private readonly throttleLogged = new WeakSet<Client>();
+  /** Decided once, at start: the sockets stay bound there even if credentials come and go. */
+  private boundHost: string | undefined;
 
   constructor(private readonly o: AccessOptions) {
     this.backoffUser = new LoginBackoff(o.loginBackoffAfter, o.loginBackoffMaxMs, o.now);
@@ -71,6 +73,7 @@ export class Access implements ConnectionGuard {
   /** Loads the credentials (GW_ERR_CREDENTIALS when the file is invalid). */
   async start(): Promise<void> {
     await this.o.store.load();
+    this.boundHost = this.o.bindHost || (this.o.store.size > 0 ? '0.0.0.0' : '127.0.0.1');
     if (!this.anonymousAllowed() && this.o.store.size === 0) {
       this.o.log.warn({ code: 'GW_ERR_AUTH', host: this.host }, `no credentials in ${this.o.store.path} and anonymous clients are refused: no client can connect. Add one with \`npm run credentials -- add <name> --role …\`, or set MQTT_ALLOW_ANONYMOUS=true`);
     }
@@ -78,7 +81,8 @@ export class Access implements ConnectionGuard {
 
   /** Where to listen: BIND_HOST, else loopback with no credentials (Mosquitto 2's default) and every interface with some. */
   get host(): string {
-    return this.o.bindHost || (this.o.store.size > 0 ? '0.0.0.0' : '127.0.0.1');
+    if (this.boundHost === undefined) throw new Error('Access not started');
+    return this.boundHost;
   }
 
   anonymousAllowed(): boolean {
@@ -181,8 +185,13 @@ export class Access implements ConnectionGuard {
   observe(aedes: Aedes): void {
     const onError = (client: Client | null, err: Error & { code?: string }): void => {
       if (err instanceof Refusal || (err as { errorCode?: number }).errorCode !== undefined) return;
+      const fields = { clientId: client?.id, address: client ? this.addressOf(client) : undefined };
+      // The WebSocket layer refuses a message over its maxPayload (MAX_PACKET_BYTES) itself.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return this.report.refuse('packet_too_large', fields, `WebSocket message over MAX_PACKET_BYTES (${this.o.maxPacketBytes})`);
+      if (err.code?.startsWith('WS_ERR_')) return this.report.refuse('protocol_error', fields, err.message);
+      // Socket errors (ECONNRESET, EPIPE, …) and keep-alive timeouts are the network's, not the client's doing.
       if (err.code !== undefined || err.message === 'keep alive timeout') return;
-      this.report.refuse('protocol_error', { clientId: client?.id, address: client ? this.addressOf(client) : undefined }, err.message);
+      this.report.refuse('protocol_error', fields, err.message);
     };
     aedes.on('clientError', onError);
     aedes.on('connectionError', onError);

@@ -89,6 +89,19 @@ describe('npm run credentials', () => {
     }
   });
 
+  it('keeps refusing anonymous clients on every interface after the last credential is removed', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gw-cli-'));
+    expect((await cli(dataDir, 'add', 'ops', '--role', 'admin')).code).toBe(0);
+    const gw = await startGateway({ dataDir });
+    try {
+      expect(gw.running.host).toBe('0.0.0.0');
+      expect((await cli(dataDir, 'remove', 'ops')).code).toBe(0);
+      expect(await connackCode(gw.mqttUrl, { clientId: 'anon' })).toBe(5);
+    } finally {
+      await gw.stop();
+    }
+  });
+
   it('refuses a device without its site and zone, and a duplicate name', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'gw-cli-'));
     const noZone = await cli(dataDir, 'add', 't-1', '--role', 'device');

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
+import { WebSocket } from 'ws';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { count, rows } from '../helpers/influx.js';
 import { connect } from '../helpers/mqtt.js';
@@ -40,6 +41,21 @@ describe('packet and payload size', () => {
     expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'packet_too_large' })).toBe(1);
     expect(gw.logs.find((l) => l['reason'] === 'packet_too_large')).toMatchObject({ code: 'GW_ERR_LIMIT', detail: 'packet of 104857600 bytes, the limit is 262144 (MAX_PACKET_BYTES)' });
     await stillServes('after-big-packet');
+  });
+
+  it('closes a WebSocket connection the same way, and one whose single message exceeds the limit', async () => {
+    const before = await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'packet_too_large' });
+    for (const message of [Buffer.concat([Buffer.from([0x30]), varint(100 * 1024 * 1024)]), Buffer.concat([Buffer.from([0x30]), varint(300_000), Buffer.alloc(300_000)])]) {
+      const ws = new WebSocket(gw.wsUrl, ['mqtt']);
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      const closed = new Promise((resolve) => ws.once('close', resolve));
+      ws.send(connectPacket('ws-big'));
+      ws.send(message);
+      await closed;
+    }
+    // The first is seen from its header; the second is refused by the WebSocket layer (maxPayload) before MQTT sees it.
+    await waitFor(async () => (await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'packet_too_large' })) === before + 2, 'both refusals counted');
+    await stillServes('after-big-ws');
   });
 
   it('dead-letters a payload over MAX_PAYLOAD_BYTES (64 KiB) as payload_too_large, keeping the connection', async () => {
