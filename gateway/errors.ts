@@ -16,6 +16,10 @@ export const ERRORS = {
   GW_ERR_SPOOL_FULL: 'the spool reached SPOOL_MAX_BYTES; QoS 1 is not acknowledged, QoS 0 is dropped',
   GW_ERR_CREDENTIALS: 'the credentials file is unreadable or invalid',
   GW_ERR_TLS: 'the TLS certificate or key cannot be read',
+  GW_ERR_AUTH: 'a client was refused at CONNECT (bad credentials, anonymous, client id, login back-off)',
+  GW_ERR_ACCESS: 'a client tried to publish or subscribe outside what its role allows',
+  GW_ERR_LIMIT: 'a client hit a limit (packet size, topic length or depth, connections, publish rate)',
+  GW_ERR_PROTOCOL: 'a client sent malformed MQTT or failed the TLS handshake; it was disconnected',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

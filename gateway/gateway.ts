@@ -1,7 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { Access } from './broker/access.js';
 import { MqttBroker, type BoundPorts } from './broker/broker.js';
+import { CredentialStore } from './broker/credentials.js';
+import { createTlsListeners } from './broker/tls.js';
 import { EventBus } from './bus.js';
 import { systemClock, type Clock } from './clock.js';
 import { usesInflux2, type Settings } from './config/settings.js';
@@ -98,31 +101,47 @@ export class Gateway {
     } catch (err) {
       throw new GatewayError('GW_ERR_DATA_DIR', `DATA_DIR=${settings.dataDir}: ${(err as Error).message}`, { cause: err });
     }
+    // Credentials and TLS files first: a bad one stops the start before anything is opened.
+    const access = new Access(this.accessOptions());
+    await access.start();
+    const tlsListeners = createTlsListeners(
+      { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile, mqttsPort: settings.mqttTlsPort, wssPort: settings.mqttWssPort },
+      (err, address) => access.onTlsError(err, address),
+    );
     const writer = await this.chooseWriter();
 
     const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log });
     await journal.open();
     this.journal = journal;
 
-    const host = settings.bindHost || '127.0.0.1';
+    const host = access.host;
     const broker = new MqttBroker({
       log: log.child({ component: 'broker' }),
       host,
       mqttPort: settings.mqttPort,
       wsPort: settings.mqttWsPort,
+      extraServers: tlsListeners,
+      guard: access,
+      // A whole MQTT packet (header included) may come as one WebSocket message.
+      wsMaxPayload: settings.maxPacketBytes ? settings.maxPacketBytes + 16 : undefined,
       hooks: {
+        ...access.hooks,
         authorizePublish: (client, packet, callback) => {
-          if (packet.topic.startsWith('$SYS/')) {
-            callback(new Error('$SYS/ topics are reserved'));
+          const refused = access.checkPublish(client, packet);
+          if (refused) {
+            callback(refused);
             return;
           }
-          const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-          const pending = this.ingest.handle(client?.id ?? null, { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId });
-          if (pending) pending.then(() => callback(null), (err: Error) => callback(err));
-          else callback(null);
+          access.throttle(client, () => {
+            const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+            const pending = this.ingest.handle(client?.id ?? null, { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId });
+            if (pending) pending.then(() => callback(null), (err: Error) => callback(err));
+            else callback(null);
+          });
         },
       },
     });
+    access.observe(broker.aedes);
     this.broker = broker;
 
     this.ingestService = new Ingest({
@@ -216,6 +235,26 @@ export class Gateway {
         spool: { ok: !full, detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting` },
         rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | ') } : {}) },
       },
+    };
+  }
+
+  private accessOptions(): ConstructorParameters<typeof Access>[0] {
+    const { settings, log } = this;
+    const credentialsFile = resolve(settings.credentialsFile || join(this.dataDir, 'credentials.json'));
+    return {
+      store: new CredentialStore(credentialsFile, log.child({ component: 'credentials' })),
+      metrics: this.metrics,
+      log: log.child({ component: 'access' }),
+      allowAnonymous: settings.allowAnonymous,
+      anonymousRole: settings.anonymousRole,
+      bindHost: settings.bindHost,
+      maxConnections: settings.maxConnections,
+      maxPacketBytes: settings.maxPacketBytes,
+      topics: { maxLength: settings.maxTopicLength, maxLevels: settings.maxTopicLevels },
+      publishRate: settings.publishRate,
+      publishBurst: settings.publishBurst,
+      loginBackoffAfter: settings.loginBackoffAfter,
+      loginBackoffMaxMs: settings.loginBackoffMaxMs,
     };
   }
 

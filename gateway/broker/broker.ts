@@ -1,6 +1,9 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Server as TlsServer } from 'node:tls';
 import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes';
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { GatewayError } from '../errors.js';
@@ -16,6 +19,19 @@ export interface BrokerOptions {
   readonly hooks: BrokerHooks;
   /** Servers for TLS listeners, made by the caller (see broker/tls.ts); handed every connection. */
   readonly extraServers?: readonly { readonly name: string; readonly server: NetServer | HttpServer; readonly port: number; readonly ws?: boolean }[];
+  /** Sees every connection before Aedes does (limits, see broker/access.ts). */
+  readonly guard?: ConnectionGuard;
+  /** Largest WebSocket message accepted (ws buffers a whole message before handing it on). */
+  readonly wsMaxPayload?: number;
+}
+
+export interface ConnectionGuard {
+  /** False refuses the connection (it is then destroyed). */
+  admit(conn: Duplex, req?: IncomingMessage): boolean;
+  /** Called once Aedes has the connection. */
+  watch(conn: Duplex, req?: IncomingMessage): void;
+  /** Closes what is still open at stop (connections that never sent CONNECT). */
+  closeAll(): void;
 }
 
 export interface BoundPorts {
@@ -38,22 +54,42 @@ export class MqttBroker implements Publisher {
   private readonly tcp: NetServer;
   private readonly http: HttpServer;
   private readonly wss: WebSocketServer;
+  private readonly extraWss: WebSocketServer[] = [];
   private ports: BoundPorts | undefined;
 
   constructor(private readonly options: BrokerOptions) {
     this.aedes = new Aedes({ ...options.hooks, drainTimeout: 10_000, mq: createMessageBus() });
-    this.tcp = createNetServer(this.aedes.handle);
+    this.tcp = createNetServer((conn) => this.handle(conn));
     this.http = createHttpServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n');
     });
-    this.wss = new WebSocketServer({ server: this.http, path: '/mqtt' });
-    this.wss.on('connection', (socket, req) => {
-      const stream = createWebSocketStream(socket);
-      stream.on('error', () => socket.terminate());
-      this.aedes.handle(stream, req);
-    });
+    this.wss = this.webSocketServer(this.http);
+    for (const extra of options.extraServers ?? []) {
+      if (extra.ws) this.extraWss.push(this.webSocketServer(extra.server as HttpServer));
+      else extra.server.on(extra.server instanceof TlsServer ? 'secureConnection' : 'connection', (conn: Duplex) => this.handle(conn));
+    }
     this.aedes.on('clientError', (client: Client, err: Error) => options.log.debug({ clientId: client.id, err: err.message }, 'client error'));
     this.aedes.on('connectionError', (client: Client, err: Error) => options.log.debug({ clientId: client?.id, err: err.message }, 'connection error'));
+  }
+
+  private webSocketServer(server: HttpServer): WebSocketServer {
+    const wss = new WebSocketServer({ server, path: '/mqtt', ...(this.options.wsMaxPayload ? { maxPayload: this.options.wsMaxPayload } : {}) });
+    wss.on('connection', (socket, req) => {
+      const stream = createWebSocketStream(socket);
+      stream.on('error', () => socket.terminate());
+      this.handle(stream, req);
+    });
+    return wss;
+  }
+
+  private handle(conn: Duplex, req?: IncomingMessage): void {
+    const { guard } = this.options;
+    if (guard && !guard.admit(conn, req)) {
+      conn.destroy();
+      return;
+    }
+    this.aedes.handle(conn, req);
+    guard?.watch(conn, req);
   }
 
   get connectedClients(): number {
@@ -83,9 +119,11 @@ export class MqttBroker implements Publisher {
   async stop(): Promise<void> {
     const servers: (NetServer | HttpServer)[] = [this.tcp, this.http, ...(this.options.extraServers ?? []).map((e) => e.server)];
     const closed = servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
-    for (const client of this.wss.clients) client.terminate();
+    for (const wss of [this.wss, ...this.extraWss]) for (const client of wss.clients) client.terminate();
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    this.options.guard?.closeAll();
     this.http.closeAllConnections();
+    for (const { server } of this.options.extraServers ?? []) if ('closeAllConnections' in server) server.closeAllConnections();
     await Promise.all(closed);
   }
 }

@@ -28,6 +28,21 @@ const SETTINGS = {
   livePushMs: { env: 'LIVE_PUSH_MS', type: 'count', default: 250, description: 'the live page pushes changes at most this often; readings of one device in between are coalesced' },
   statsIntervalMs: { env: 'STATS_INTERVAL_MS', type: 'count', default: 10000, description: 'how often the gateway writes its own gateway_stats point to InfluxDB (0 = never)' },
   logLevel: { env: 'LOG_LEVEL', type: 'level', default: 'info', description: 'pino level' },
+  credentialsFile: { env: 'CREDENTIALS_FILE', type: 'string', default: '', description: 'device and service credentials (scrypt hashes); empty = DATA_DIR/credentials.json' },
+  allowAnonymous: { env: 'MQTT_ALLOW_ANONYMOUS', type: 'tristate', default: 'auto', description: 'auto: anonymous clients only while no credentials exist and the broker listens on loopback; true; false' },
+  anonymousRole: { env: 'MQTT_ANONYMOUS_ROLE', type: 'role', default: 'admin', description: 'what an anonymous client may do, when allowed: device rules need a credential, so observer or admin' },
+  tlsCertFile: { env: 'TLS_CERT_FILE', type: 'string', default: '', description: 'PEM certificate (chain); with TLS_KEY_FILE enables MQTT over TLS and WebSocket over TLS' },
+  tlsKeyFile: { env: 'TLS_KEY_FILE', type: 'string', default: '', description: 'PEM private key of TLS_CERT_FILE' },
+  mqttTlsPort: { env: 'MQTT_TLS_PORT', type: 'port', default: 8883, description: 'MQTT over TLS, when TLS is configured' },
+  mqttWssPort: { env: 'MQTT_WSS_PORT', type: 'port', default: 8084, description: 'MQTT over WebSocket over TLS, path /mqtt, when TLS is configured' },
+  maxConnections: { env: 'MAX_CONNECTIONS', type: 'count', default: 10000, description: 'open MQTT connections at most (all listeners; 0 = no limit)' },
+  maxPacketBytes: { env: 'MAX_PACKET_BYTES', type: 'count', default: 262144, description: 'largest MQTT packet; a bigger one closes the connection before it is buffered (payloads over MAX_PAYLOAD_BYTES but under this are dead letters)' },
+  maxTopicLength: { env: 'MAX_TOPIC_LENGTH', type: 'count', default: 512, description: 'longest topic or topic filter, in bytes' },
+  maxTopicLevels: { env: 'MAX_TOPIC_LEVELS', type: 'count', default: 8, description: 'most levels in a topic or topic filter' },
+  publishRate: { env: 'PUBLISH_RATE', type: 'count', default: 1000, description: 'publishes per second per client (token bucket); a faster client is slowed, not dropped (0 = no limit)' },
+  publishBurst: { env: 'PUBLISH_BURST', type: 'count', default: 2000, description: 'publishes a client may send at once above PUBLISH_RATE' },
+  loginBackoffAfter: { env: 'LOGIN_BACKOFF_AFTER', type: 'count', default: 5, description: 'failed logins (per address and username; 4x that per address) before refusing for 1 s, doubling per further failure (0 = never)' },
+  loginBackoffMaxMs: { env: 'LOGIN_BACKOFF_MAX_MS', type: 'count', default: 300000, description: 'longest login back-off' },
 } as const;
 
 type SettingSpec = (typeof SETTINGS)[keyof typeof SETTINGS];
@@ -39,7 +54,11 @@ type ValueOf<S extends SettingSpec> = S['type'] extends 'port' | 'count'
       ? LogLevel
       : S['type'] extends 'mode'
         ? 'auto' | 'never'
-        : string;
+        : S['type'] extends 'tristate'
+          ? 'auto' | 'true' | 'false'
+          : S['type'] extends 'role'
+            ? 'device' | 'actuator' | 'observer' | 'admin'
+            : string;
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -56,6 +75,8 @@ const typeSchemas = {
   boolean: { type: 'boolean' },
   level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   mode: { enum: ['auto', 'never'] },
+  tristate: { enum: ['auto', 'true', 'false'] },
+  role: { enum: ['device', 'actuator', 'observer', 'admin'] },
 } as const;
 
 const schema = {

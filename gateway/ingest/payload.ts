@@ -77,6 +77,8 @@ export function decodeReading(kind: Kind, payload: Buffer, nowMs: number, maxByt
   if (typeof reading.ts === 'string') {
     tsMs = ISO_8601.test(reading.ts) ? Date.parse(reading.ts) : Number.NaN;
     if (Number.isNaN(tsMs)) return { ok: false, code: 'invalid_payload', detail: `ts ${JSON.stringify(reading.ts)} is not an ISO-8601 date-time or epoch ms` };
+    // Found by fuzzing: InfluxDB cannot store a time before 1677, so a year-1 reading came back as rejected_by_store.
+    if (tsMs < 0) return { ok: false, code: 'invalid_payload', detail: `ts ${JSON.stringify(reading.ts)} is before 1970` };
   } else if (typeof reading.ts === 'number') {
     tsMs = reading.ts;
     if (tsMs < 0 || tsMs > 8.64e15) return { ok: false, code: 'invalid_payload', detail: `ts ${tsMs} is not a valid epoch ms` };

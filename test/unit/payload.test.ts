@@ -66,6 +66,11 @@ describe('decodeReading', () => {
     expect(decode('temperature', '{"value":20,"ts":-5}')).toMatchObject({ ok: false, code: 'invalid_payload' });
   });
 
+  it('refuses an ISO ts before 1970 as epoch ms already are (InfluxDB cannot store a year-1 point)', () => {
+    expect(decode('temperature', '{"value":20,"ts":"0001-01-01T00:00:00Z"}')).toMatchObject({ ok: false, code: 'invalid_payload', detail: 'ts "0001-01-01T00:00:00Z" is before 1970' });
+    expect(decode('temperature', '{"value":20,"ts":"1970-01-01T00:00:00Z"}')).toMatchObject({ ok: true, reading: { tsMs: 0 } });
+  });
+
   it('refuses oversized and non-UTF-8 payloads before parsing them', () => {
     expect(decode('temperature', `{"value":1,"pad":"${'x'.repeat(100)}"}`, 64)).toMatchObject({ ok: false, code: 'payload_too_large' });
     expect(decode('temperature', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]))).toMatchObject({ ok: false, code: 'invalid_encoding' });

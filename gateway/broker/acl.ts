@@ -1,0 +1,108 @@
+import type { Credential, Role } from './credentials.js';
+
+/**
+ * Who may publish and subscribe to what, by role:
+ *
+ * - `device`: publishes only `sensors/<site>/<zone>/<device>/<kind>` and `devices/<device>/status`
+ *   (its own), subscribes only to `commands/<site>/<zone>/…` (its own site and zone);
+ * - `actuator`: subscribes to `commands/…` (within its site and zone when the credential names
+ *   them) and publishes its own `devices/<device>/status` when it names a device;
+ * - `observer`: subscribes to everything, publishes nothing;
+ * - `admin`: everything else a client may do.
+ *
+ * Nobody but the gateway publishes `commands/`, `alerts/`, `gateway/` or `$…` topics: the gateway
+ * publishes those through Aedes' own publish(), which does not pass this check.
+ */
+
+/** An authenticated client (or an anonymous one, when anonymous clients are allowed). */
+export interface Principal {
+  /** The username (`anonymous` for a client without one). */
+  readonly name: string;
+  readonly role: Role;
+  readonly device?: string | undefined;
+  readonly site?: string | undefined;
+  readonly zone?: string | undefined;
+  readonly anonymous: boolean;
+}
+
+export function principalOf(credential: Credential): Principal {
+  return { name: credential.name, role: credential.role, device: credential.device, site: credential.site, zone: credential.zone, anonymous: false };
+}
+
+export function anonymousPrincipal(role: Role): Principal {
+  return { name: 'anonymous', role, anonymous: true };
+}
+
+/** Roots only the gateway publishes to. */
+const RESERVED_ROOTS = new Set(['commands', 'alerts', 'gateway']);
+
+export type Decision = { readonly ok: true } | { readonly ok: false; readonly why: string };
+
+const ALLOW: Decision = { ok: true };
+const deny = (why: string): Decision => ({ ok: false, why });
+
+export function canPublish(p: Principal, topic: string): Decision {
+  const slash = topic.indexOf('/');
+  const root = slash === -1 ? topic : topic.slice(0, slash);
+  if (topic.startsWith('$')) return deny('$ topics are reserved for the broker');
+  if (RESERVED_ROOTS.has(root)) return deny(`only the gateway publishes to ${root}/`);
+  switch (p.role) {
+    case 'admin':
+      return ALLOW;
+    case 'observer':
+      return deny('an observer publishes nothing');
+    case 'actuator':
+      return p.device !== undefined && topic === `devices/${p.device}/status` ? ALLOW : deny(`an actuator publishes only devices/${p.device ?? '<its device>'}/status`);
+    case 'device': {
+      if (topic === `devices/${p.device ?? ''}/status`) return ALLOW;
+      const own = `sensors/${p.site ?? ''}/${p.zone ?? ''}/${p.device ?? ''}/`;
+      if (topic.startsWith(own) && topic.length > own.length && !topic.includes('/', own.length)) return ALLOW;
+      return deny(`device ${p.device ?? ''} publishes only ${own}<kind> and devices/${p.device ?? ''}/status`);
+    }
+  }
+}
+
+export function canSubscribe(p: Principal, filter: string): Decision {
+  switch (p.role) {
+    case 'admin':
+    case 'observer':
+      return ALLOW;
+    case 'actuator': {
+      const scope = ['commands', ...(p.site ? [p.site] : []), ...(p.site && p.zone ? [p.zone] : []), '#'].join('/');
+      return filterWithin(filter, scope) ? ALLOW : deny(`an actuator subscribes only within ${scope}`);
+    }
+    case 'device': {
+      const scope = `commands/${p.site ?? ''}/${p.zone ?? ''}/#`;
+      return filterWithin(filter, scope) ? ALLOW : deny(`device ${p.device ?? ''} subscribes only within ${scope}`);
+    }
+  }
+}
+
+/**
+ * True when every topic `filter` can match is also matched by `scope` (both MQTT topic
+ * filters). `commands/hq/f1/+` is within `commands/hq/f1/#`; `commands/+/f1/hvac` is not within
+ * `commands/hq/#`, since `+` would also match other sites.
+ */
+export function filterWithin(filter: string, scope: string): boolean {
+  const f = filter.split('/');
+  const s = scope.split('/');
+  for (let i = 0; i < s.length; i++) {
+    const sl = s[i];
+    if (sl === '#') return true;
+    const fl = f[i];
+    if (fl === undefined) return false;
+    if (fl === '#') return false;
+    if (sl === '+') continue;
+    if (fl === '+' || fl !== sl) return false;
+  }
+  return f.length === s.length;
+}
+
+/**
+ * A client id must be the credential's device when it names one, and no other client may take a
+ * registered device's id (connecting with a client id in use disconnects its owner).
+ */
+export function clientIdAllowed(p: Principal, clientId: string, isRegisteredDevice: (id: string) => boolean): Decision {
+  if (p.device !== undefined) return clientId === p.device ? ALLOW : deny(`client id ${JSON.stringify(clientId)} is not this credential's device ${JSON.stringify(p.device)}`);
+  return isRegisteredDevice(clientId) ? deny(`client id ${JSON.stringify(clientId)} belongs to a registered device`) : ALLOW;
+}

@@ -1,0 +1,278 @@
+import { createHmac, randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { chmod, mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Ajv } from 'ajv';
+import type { Logger } from 'pino';
+import { GatewayError } from '../errors.js';
+
+/**
+ * Device and service credentials, kept in one JSON file (DATA_DIR/credentials.json by default).
+ * Secrets are stored only as salted scrypt hashes; the plain secret is shown once, when made.
+ * The gateway re-reads the file when it changes, so `npm run credentials` takes effect
+ * without a restart.
+ */
+
+export const ROLES = ['device', 'actuator', 'observer', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Credential {
+  /** The MQTT username. */
+  readonly name: string;
+  readonly role: Role;
+  /** The device (and MQTT client id) this credential is for; required for role device. */
+  readonly device?: string;
+  /** Where a device sits (required for role device); scopes an actuator when given. */
+  readonly site?: string;
+  readonly zone?: string;
+  /** `scrypt$N$r$p$salt$key`, salt and key base64. */
+  readonly hash: string;
+  readonly createdAt: string;
+}
+
+interface CredentialsFile {
+  readonly version: 1;
+  readonly credentials: Credential[];
+}
+
+const SEGMENT = '^[A-Za-z0-9_-]{1,64}$';
+const fileSchema = {
+  type: 'object',
+  required: ['version', 'credentials'],
+  additionalProperties: false,
+  properties: {
+    version: { const: 1 },
+    credentials: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'role', 'hash', 'createdAt'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9_.@-]{1,128}$' },
+          role: { enum: ROLES },
+          device: { type: 'string', pattern: SEGMENT },
+          site: { type: 'string', pattern: SEGMENT },
+          zone: { type: 'string', pattern: SEGMENT },
+          hash: { type: 'string', pattern: '^scrypt\\$\\d+\\$\\d+\\$\\d+\\$[A-Za-z0-9+/=]+\\$[A-Za-z0-9+/=]+$' },
+          createdAt: { type: 'string' },
+        },
+        if: { properties: { role: { const: 'device' } } },
+        then: { required: ['device', 'site', 'zone'] },
+      },
+    },
+  },
+};
+const validateFile = new Ajv({ allErrors: true }).compile<CredentialsFile>(fileSchema);
+
+function describeErrors(): string {
+  // The if/then wrapper adds "must match then schema" to the real problem: leave it out.
+  return (validateFile.errors ?? [])
+    .filter((e) => e.keyword !== 'if')
+    .map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`)
+    .join('; ');
+}
+
+// scrypt N=2^15, r=8: ~32 MiB and tens of ms per check; slow on purpose, and only paid on CONNECT.
+const SCRYPT = { N: 32768, r: 8, p: 1, keylen: 32, saltlen: 16 } as const;
+const MAXMEM = 64 * 1024 * 1024;
+
+function scrypt(secret: string | Buffer, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => scryptCallback(secret, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+/** A salted slow hash of a secret, self-describing so the cost can be raised later. */
+export async function hashSecret(secret: string): Promise<string> {
+  const salt = randomBytes(SCRYPT.saltlen);
+  const key = await scrypt(secret, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, maxmem: MAXMEM });
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+/** Constant-time check of a secret against a stored hash; false for any malformed hash. */
+export async function verifySecret(secret: string | Buffer, encoded: string): Promise<boolean> {
+  const [scheme, n, r, p, salt, key] = encoded.split('$');
+  if (scheme !== 'scrypt' || !salt || !key) return false;
+  const expected = Buffer.from(key, 'base64');
+  try {
+    const actual = await scrypt(secret, Buffer.from(salt, 'base64'), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: MAXMEM });
+    return timingSafeEqual(actual, expected);
+  } catch {
+    return false;
+  }
+}
+
+/** A hash nobody's secret matches: checked for unknown usernames so they cost as much as known ones. */
+const DECOY_HASH = `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${randomBytes(16).toString('base64')}$${randomBytes(32).toString('base64')}`;
+
+/**
+ * At most this many scrypt checks at once: they run on libuv's thread pool, which the spool's
+ * file writes share, so a storm of CONNECTs must queue here rather than stall durability.
+ */
+const MAX_CONCURRENT_CHECKS = 2;
+
+/** 192 random bits, URL-safe: what `credentials add` prints once. */
+export function newSecret(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+export class CredentialStore {
+  private byName = new Map<string, Credential>();
+  private devices = new Set<string>();
+  /** What the loaded file looked like (mtime, size, inode), to notice changes cheaply. */
+  private signature = 'missing';
+  /**
+   * Secrets already checked, as an HMAC under a key that lives only in this process, so a
+   * device reconnecting does not pay scrypt again. Keyed by name; void once the hash changes.
+   */
+  private readonly verified = new Map<string, { hash: string; mac: Buffer }>();
+  private readonly macKey = randomBytes(32);
+  private running = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(
+    readonly path: string,
+    private readonly log?: Logger,
+  ) {}
+
+  get size(): number {
+    return this.byName.size;
+  }
+
+  list(): Credential[] {
+    return [...this.byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  get(name: string): Credential | undefined {
+    return this.byName.get(name);
+  }
+
+  /** True when some credential is for this device (its client id is then reserved). */
+  hasDevice(device: string): boolean {
+    return this.devices.has(device);
+  }
+
+  /** Loads the file (a missing file is an empty store). Throws GW_ERR_CREDENTIALS when it is invalid. */
+  async load(): Promise<void> {
+    const signature = await this.currentSignature();
+    if (signature === 'missing') {
+      this.replace([], signature);
+      return;
+    }
+    let doc: unknown;
+    try {
+      doc = JSON.parse(await readFile(this.path, 'utf8'));
+    } catch (err) {
+      throw new GatewayError('GW_ERR_CREDENTIALS', `${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!validateFile(doc)) {
+      throw new GatewayError('GW_ERR_CREDENTIALS', `${this.path}: ${describeErrors()}`);
+    }
+    const names = new Set<string>();
+    for (const c of doc.credentials) {
+      if (names.has(c.name)) throw new GatewayError('GW_ERR_CREDENTIALS', `${this.path}: the name ${JSON.stringify(c.name)} appears twice`);
+      names.add(c.name);
+    }
+    this.replace(doc.credentials, signature);
+  }
+
+  /**
+   * Re-reads the file if it changed since the last load. A file that became invalid is
+   * reported and ignored: the credentials in force stay (failing closed would lock every
+   * device out over one bad edit; failing open is never an option).
+   */
+  async refresh(): Promise<void> {
+    let signature: string;
+    try {
+      signature = await this.currentSignature();
+    } catch (err) {
+      this.log?.error({ code: 'GW_ERR_CREDENTIALS', err: (err as Error).message }, 'credentials file cannot be read; the credentials in force stay');
+      return;
+    }
+    if (signature === this.signature) return;
+    const before = this.size;
+    try {
+      await this.load();
+      this.log?.info({ path: this.path, credentials: this.size, before }, 'credentials reloaded');
+    } catch (err) {
+      this.signature = signature;
+      this.log?.error({ code: 'GW_ERR_CREDENTIALS', err: (err as Error).message }, 'credentials file changed but is invalid; the credentials in force stay');
+    }
+  }
+
+  /** Checks a username and secret; costs the same whether or not the name exists. */
+  async verify(name: string, secret: Buffer): Promise<Credential | undefined> {
+    const credential = this.byName.get(name);
+    const mac = createHmac('sha256', this.macKey).update(name).update('\0').update(secret).digest();
+    const known = credential ? this.verified.get(name) : undefined;
+    if (credential && known?.hash === credential.hash && timingSafeEqual(known.mac, mac)) return credential;
+    const ok = await this.limited(() => verifySecret(secret, credential?.hash ?? DECOY_HASH));
+    if (!ok || !credential) return undefined;
+    this.verified.set(name, { hash: credential.hash, mac });
+    return credential;
+  }
+
+  private async limited<T>(task: () => Promise<T>): Promise<T> {
+    // A finishing check hands its slot straight to the next one waiting.
+    if (this.running >= MAX_CONCURRENT_CHECKS) await new Promise<void>((resolve) => this.queue.push(resolve));
+    else this.running++;
+    try {
+      return await task();
+    } finally {
+      const next = this.queue.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+
+  /** Adds a credential with a new random secret (or the one given), saves, and returns the secret. */
+  async add(entry: Omit<Credential, 'hash' | 'createdAt'>, secret = newSecret()): Promise<{ credential: Credential; secret: string }> {
+    await this.load();
+    if (this.byName.has(entry.name)) throw new GatewayError('GW_ERR_CREDENTIALS', `a credential named ${JSON.stringify(entry.name)} exists already; remove it first to replace it`);
+    const credential: Credential = { ...entry, hash: await hashSecret(secret), createdAt: new Date().toISOString() };
+    const next = [...this.byName.values(), credential];
+    if (!validateFile({ version: 1, credentials: next })) {
+      throw new GatewayError('GW_ERR_CREDENTIALS', `invalid credential: ${describeErrors()}`);
+    }
+    await this.save(next);
+    return { credential, secret };
+  }
+
+  /** Removes a credential by name; false when there was none. */
+  async remove(name: string): Promise<boolean> {
+    await this.load();
+    if (!this.byName.has(name)) return false;
+    await this.save([...this.byName.values()].filter((c) => c.name !== name));
+    return true;
+  }
+
+  /** Atomic replace (temp file, fsync, rename), readable by the owner only. */
+  private async save(credentials: Credential[]): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true });
+    const temp = `${this.path}.${process.pid}.tmp`;
+    const file = await open(temp, 'w', 0o600);
+    try {
+      await file.writeFile(`${JSON.stringify({ version: 1, credentials } satisfies CredentialsFile, null, 2)}\n`);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await chmod(temp, 0o600);
+    await rename(temp, this.path);
+    await this.load();
+  }
+
+  private replace(credentials: readonly Credential[], signature: string): void {
+    this.byName = new Map(credentials.map((c) => [c.name, c]));
+    this.devices = new Set(credentials.flatMap((c) => (c.device ? [c.device] : [])));
+    this.signature = signature;
+  }
+
+  private async currentSignature(): Promise<string> {
+    try {
+      const s = await stat(this.path);
+      return `${s.ino}:${s.size}:${s.mtimeMs}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+      throw new GatewayError('GW_ERR_CREDENTIALS', `${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}

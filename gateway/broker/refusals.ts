@@ -1,0 +1,64 @@
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { ErrorCode } from '../errors.js';
+import type { Metrics } from '../http/metrics.js';
+import type { Now } from './limits.js';
+
+/** Why a client, a connection or a packet was refused: the `reason` label of `gateway_refusals_total`. */
+export const REFUSAL_REASONS = {
+  bad_credentials: 'GW_ERR_AUTH',
+  anonymous_refused: 'GW_ERR_AUTH',
+  client_id_mismatch: 'GW_ERR_AUTH',
+  login_backoff: 'GW_ERR_AUTH',
+  publish_denied: 'GW_ERR_ACCESS',
+  subscribe_denied: 'GW_ERR_ACCESS',
+  topic_too_long: 'GW_ERR_LIMIT',
+  topic_too_deep: 'GW_ERR_LIMIT',
+  packet_too_large: 'GW_ERR_LIMIT',
+  max_connections: 'GW_ERR_LIMIT',
+  malformed_packet: 'GW_ERR_PROTOCOL',
+  protocol_error: 'GW_ERR_PROTOCOL',
+  tls_handshake: 'GW_ERR_PROTOCOL',
+} as const satisfies Record<string, ErrorCode>;
+
+export type RefusalReason = keyof typeof REFUSAL_REASONS;
+
+export interface RefusalFields {
+  readonly clientId?: string | undefined;
+  readonly username?: string | undefined;
+  readonly address?: string | undefined;
+  readonly topic?: string | undefined;
+}
+
+/** Same reason from the same address and client id: one log line per this long, with a count of the ones left out. */
+const LOG_EVERY_MS = 10_000;
+const TOPIC_LOG_CHARS = 256;
+
+/**
+ * Counts every refusal and logs it with its reason, code and who it was; a client hammering
+ * the broker yields one line per reason every 10 s (with `suppressed`), not a flood.
+ */
+export class RefusalReporter {
+  private readonly lastLogged = new Map<string, { at: number; suppressed: number }>();
+
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly now: Now = () => performance.now(),
+  ) {}
+
+  refuse(reason: RefusalReason, fields: RefusalFields, detail: string): void {
+    this.metrics.refusals.inc({ reason });
+    const key = `${reason}|${fields.address ?? ''}|${fields.clientId ?? ''}`;
+    const now = this.now();
+    const last = this.lastLogged.get(key);
+    if (last && now - last.at < LOG_EVERY_MS) {
+      last.suppressed++;
+      return;
+    }
+    if (this.lastLogged.size > 10_000) this.lastLogged.clear();
+    this.lastLogged.set(key, { at: now, suppressed: 0 });
+    const topic = fields.topic !== undefined && fields.topic.length > TOPIC_LOG_CHARS ? `${fields.topic.slice(0, TOPIC_LOG_CHARS)}…` : fields.topic;
+    this.log.warn({ code: REFUSAL_REASONS[reason], reason, detail, ...fields, topic, ...(last?.suppressed ? { suppressed: last.suppressed } : {}) }, `refused: ${reason}`);
+  }
+}

@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createTlsServer, createSecureContext, type Server as TlsServer } from 'node:tls';
+import { GatewayError } from '../errors.js';
+
+/**
+ * MQTT over TLS and MQTT over WebSocket over TLS, on their own ports, when a certificate and
+ * key are configured. The servers are made here and handed to MqttBroker, which feeds their
+ * connections to Aedes like the plain ones.
+ */
+
+export interface TlsSettings {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly mqttsPort: number;
+  readonly wssPort: number;
+}
+
+export interface TlsListener {
+  readonly name: 'mqtts' | 'wss';
+  readonly server: TlsServer | HttpsServer;
+  readonly port: number;
+  readonly ws?: boolean;
+}
+
+/** Reads the PEM files; throws GW_ERR_TLS naming the file and the problem. */
+export function loadTlsMaterial(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const read = (file: string, setting: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new GatewayError('GW_ERR_TLS', `${setting}=${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+  };
+  const material = { cert: read(certFile, 'TLS_CERT_FILE'), key: read(keyFile, 'TLS_KEY_FILE') };
+  try {
+    // Fails here, at start, on a malformed PEM or a key that does not match the certificate.
+    createSecureContext(material);
+  } catch (err) {
+    throw new GatewayError('GW_ERR_TLS', `TLS_CERT_FILE=${certFile} / TLS_KEY_FILE=${keyFile}: ${(err as Error).message}`, { cause: err });
+  }
+  return material;
+}
+
+/** No listeners when neither file is set; GW_ERR_TLS when only one is. */
+export function createTlsListeners(s: TlsSettings, onHandshakeError: (err: Error, address: string | undefined) => void): TlsListener[] {
+  if (!s.certFile && !s.keyFile) return [];
+  if (!s.certFile || !s.keyFile) throw new GatewayError('GW_ERR_TLS', 'set both TLS_CERT_FILE and TLS_KEY_FILE to enable TLS (only one is set)');
+  const material = loadTlsMaterial(s.certFile, s.keyFile);
+  const options = { ...material, minVersion: 'TLSv1.2' as const };
+  const mqtts = createTlsServer(options);
+  const wss = createHttpsServer(options, (_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over secure WebSocket: connect to /mqtt\n');
+  });
+  for (const server of [mqtts, wss]) server.on('tlsClientError', (err, socket) => onHandshakeError(err, socket.remoteAddress));
+  return [
+    { name: 'mqtts', server: mqtts, port: s.mqttsPort },
+    { name: 'wss', server: wss, port: s.wssPort, ws: true },
+  ];
+}

@@ -1,0 +1,103 @@
+/**
+ * npm run credentials -- add <name> --role device --device t-101 --site hq --zone f1
+ * npm run credentials -- list
+ * npm run credentials -- remove <name>
+ *
+ * Manages DATA_DIR/credentials.json (or CREDENTIALS_FILE). `add` prints the new secret once:
+ * only its scrypt hash is kept. A running gateway picks the change up at the next CONNECT.
+ */
+import { join, resolve } from 'node:path';
+import { text } from 'node:stream/consumers';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadSettings } from '../config/settings.js';
+import { CredentialStore, ROLES, type Role } from '../broker/credentials.js';
+import { GatewayError } from '../errors.js';
+
+const out = (text: string): void => void process.stdout.write(`${text}\n`);
+
+function segment(name: string) {
+  return (v: string): string => {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(v)) throw new InvalidArgumentError(`${name} must match [A-Za-z0-9_-]{1,64}`);
+    return v;
+  };
+}
+
+function storeFor(file: string | undefined): CredentialStore {
+  if (file) return new CredentialStore(resolve(file));
+  const settings = loadSettings();
+  return new CredentialStore(resolve(settings.credentialsFile || join(settings.dataDir, 'credentials.json')));
+}
+
+async function readSecret(): Promise<string> {
+  const secret = (await text(process.stdin)).replace(/\r?\n$/, '');
+  if (secret.length < 12) throw new GatewayError('GW_ERR_CREDENTIALS', 'a secret given on stdin must be at least 12 characters');
+  return secret;
+}
+
+const program = new Command()
+  .name('npm run credentials --')
+  .description('Device and service credentials for the gateway (DATA_DIR/credentials.json, or CREDENTIALS_FILE).')
+  .option('--file <path>', 'credentials file (default: CREDENTIALS_FILE, else DATA_DIR/credentials.json)');
+
+program
+  .command('add')
+  .description('add a credential and print its new secret (shown once)')
+  .argument('<name>', 'the MQTT username')
+  .addOption(new Option('--role <role>', 'what the client may do').choices(ROLES).makeOptionMandatory())
+  .option('--device <id>', 'the device (and MQTT client id); default: the name, for role device', segment('--device'))
+  .option('--site <site>', 'the site a device sits in (required for device; scopes an actuator)', segment('--site'))
+  .option('--zone <zone>', 'the zone a device sits in (required for device; scopes an actuator)', segment('--zone'))
+  .option('--secret-stdin', 'read the secret from stdin instead of generating one')
+  .option('--json', 'print the result as JSON')
+  .action(async (name: string, o: { role: Role; device?: string; site?: string; zone?: string; secretStdin?: boolean; json?: boolean }) => {
+    const device = o.device ?? (o.role === 'device' ? name : undefined);
+    if (o.role === 'device' && (!o.site || !o.zone)) throw new InvalidArgumentError('a device needs --site and --zone (it may publish only to sensors/<site>/<zone>/<device>/…)');
+    const store = storeFor(program.opts<{ file?: string }>().file);
+    const entry = { name, role: o.role, ...(device ? { device } : {}), ...(o.site ? { site: o.site } : {}), ...(o.zone ? { zone: o.zone } : {}) };
+    const { credential, secret } = o.secretStdin ? await store.add(entry, await readSecret()) : await store.add(entry);
+    const shown = o.secretStdin ? undefined : secret;
+    if (o.json) {
+      const { hash: _hash, ...rest } = credential;
+      out(JSON.stringify({ ...rest, ...(shown ? { secret: shown } : {}), file: store.path }));
+      return;
+    }
+    out(`added ${credential.name} (${describe(credential)}) to ${store.path}`);
+    if (shown) out(`secret: ${shown}\n(shown once: only its hash is kept. Connect with username ${JSON.stringify(name)}${device ? ` and client id ${JSON.stringify(device)}` : ''}.)`);
+  });
+
+program
+  .command('list')
+  .description('list credentials (names, roles, scopes; never secrets)')
+  .option('--json', 'print as JSON')
+  .action(async (o: { json?: boolean }) => {
+    const store = storeFor(program.opts<{ file?: string }>().file);
+    await store.load();
+    const list = store.list().map(({ hash: _hash, ...rest }) => rest);
+    if (o.json) return out(JSON.stringify(list));
+    if (list.length === 0) return out(`no credentials in ${store.path}`);
+    for (const c of list) out(`${c.name.padEnd(24)} ${describe(c)}  (added ${c.createdAt})`);
+  });
+
+program
+  .command('remove')
+  .description('remove a credential; its client is refused from its next CONNECT')
+  .argument('<name>', 'the MQTT username')
+  .action(async (name: string) => {
+    const store = storeFor(program.opts<{ file?: string }>().file);
+    if (!(await store.remove(name))) {
+      process.stderr.write(`no credential named ${JSON.stringify(name)} in ${store.path}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    out(`removed ${name} from ${store.path}`);
+  });
+
+function describe(c: { role: Role; device?: string; site?: string; zone?: string }): string {
+  const where = [c.site, c.zone].filter(Boolean).join('/');
+  return [c.role, c.device ? `device ${c.device}` : '', where ? `in ${where}` : ''].filter(Boolean).join(', ');
+}
+
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

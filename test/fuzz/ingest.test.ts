@@ -1,0 +1,117 @@
+/**
+ * Property-based fuzzing of what devices publish (fast-check): 100,000 topic and payload
+ * cases through a real gateway, counted against the real InfluxDB. Every input is either
+ * refused by the broker before ingest (reserved topics, limits: shown on real sockets in
+ * auth/limits tests), stored, dead-lettered with a reason, or recognised as a duplicate;
+ * nothing throws, nothing is logged as an error, nothing is lost.
+ *
+ * 90,000 cases go straight into the gateway's ingest (what Aedes' authorizePublish hook calls),
+ * 10,000 through one real MQTT connection in pipelined batches.
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { anonymousPrincipal, canPublish } from '../../gateway/broker/acl.js';
+import { topicProblem } from '../../gateway/broker/limits.js';
+import { startGateway, type LogLine, type TestGateway } from '../helpers/gateway.js';
+import { connect } from '../helpers/mqtt.js';
+import { waitFor } from '../helpers/wait.js';
+import { publish } from './arbitraries.js';
+import { Outcomes, counterValue, storedPoints } from './outcomes.js';
+
+const IN_PROCESS_CASES = Number(process.env['FUZZ_N'] ?? 90_000);
+const SOCKET_BATCHES = 100;
+const SOCKET_BATCH = 100;
+/** The defaults of MAX_TOPIC_LENGTH and MAX_TOPIC_LEVELS. */
+const TOPIC_LIMITS = { maxLength: 512, maxLevels: 8 };
+const anonymous = anonymousPrincipal('admin');
+
+/** What the broker refuses before ingest, for the anonymous admin the gateway's default mode gives. */
+const refusedByBroker = (topic: string): boolean => !canPublish(anonymous, topic).ok || topicProblem(topic, TOPIC_LIMITS) !== undefined;
+
+/**
+ * Known, outside this feature: rules/state.ts persists armed zones through one fixed temp file
+ * name, so two arming messages in quick succession race on the rename (ENOENT, logged as a
+ * failed bus listener; the armed state in memory and in InfluxDB is right). Reported to feature/rules.
+ */
+const knownArmedFileRace = (l: LogLine): boolean => l['bus'] === 'zoneArmed' && JSON.stringify(l['err']).includes('armed-zones.json');
+
+let gw: TestGateway;
+let outcomes: Outcomes;
+let inputs = 0;
+let refused = 0;
+
+beforeAll(async () => {
+  // No rules: the point counts below are the inputs' alone. No publish-rate limit: it would only slow the socket part.
+  const rulesDir = await mkdtemp(join(tmpdir(), 'gw-fuzz-rules-'));
+  gw = await startGateway({ rulesDir, env: { LOG_LEVEL: 'error', PUBLISH_RATE: '0' } });
+  outcomes = new Outcomes(gw.gateway);
+});
+afterAll(async () => {
+  await gw?.stop();
+});
+
+describe('fuzzed publishes', () => {
+  it(`in process: ${IN_PROCESS_CASES.toLocaleString('en')} cases, each one outcome (or a duplicate), never a throw`, async () => {
+    const duplicatesBefore = await counterValue(gw.gateway, 'gateway_duplicates_total');
+    let silent = 0;
+    fc.assert(
+      fc.property(publish, (p) => {
+        inputs++;
+        if (refusedByBroker(p.topic)) {
+          refused++;
+          return;
+        }
+        const before = outcomes.count;
+        void gw.gateway.ingest.handle('fuzz', p);
+        const produced = outcomes.count - before;
+        expect(produced, `${p.topic} ${p.payload.toString()}`).toBeLessThanOrEqual(1);
+        if (produced === 0) silent++;
+      }),
+      { numRuns: IN_PROCESS_CASES },
+    );
+    // The only inputs without an event are those the gateway counted as duplicates.
+    expect(silent).toBe((await counterValue(gw.gateway, 'gateway_duplicates_total')) - duplicatesBefore);
+  }, 180_000);
+
+  it(`over a real MQTT connection: ${(SOCKET_BATCHES * SOCKET_BATCH).toLocaleString('en')} cases in pipelined batches`, async () => {
+    const client: MqttClient = await connect(gw.mqttUrl, { clientId: 'fuzz-socket' });
+    // What an MQTT client can send at all (no wildcards, no NUL, not empty), and the broker lets through.
+    const sendable = publish.filter((p) => p.topic.length > 0 && !/[+#\u0000]/.test(p.topic) && p.topic === Buffer.from(p.topic).toString() && !refusedByBroker(p.topic));
+    let barrier = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(sendable, { minLength: SOCKET_BATCH, maxLength: SOCKET_BATCH }), async (batch) => {
+          const before = outcomes.count;
+          const duplicatesBefore = await counterValue(gw.gateway, 'gateway_duplicates_total');
+          for (const p of batch) client.publish(p.topic, p.payload, { qos: p.qos });
+          // The PUBACK of a QoS 1 publish sent after them means the broker has handled them all.
+          await client.publishAsync(`devices/fuzz-barrier-${barrier++}/status`, 'online', { qos: 1 });
+          inputs += batch.length;
+          const duplicates = (await counterValue(gw.gateway, 'gateway_duplicates_total')) - duplicatesBefore;
+          expect(outcomes.count - before + duplicates).toBe(batch.length + 1);
+        }),
+        // No shrinking: each run costs a round trip, and the failing batch is printed whole.
+        { numRuns: SOCKET_BATCHES, endOnFailure: true },
+      );
+    } finally {
+      await client.endAsync();
+    }
+  }, 180_000);
+
+  it('stored every outcome in InfluxDB: each measurement holds exactly the points the events make, no store rejections, no errors logged', async () => {
+    expect(inputs).toBeGreaterThanOrEqual(IN_PROCESS_CASES + SOCKET_BATCHES * SOCKET_BATCH);
+    const expected = outcomes.expected();
+    await waitFor(async () => JSON.stringify(await storedPoints(gw.influxUrl, gw.db)) === JSON.stringify(expected), 'InfluxDB to hold every point', 90_000, 250).catch(() => undefined);
+    expect(await storedPoints(gw.influxUrl, gw.db)).toEqual(expected);
+    expect(outcomes.reasons.get('rejected_by_store')).toBeUndefined();
+    // No errors logged (ingest logs its own exceptions as errors before dead-lettering them).
+    expect(gw.logs.filter((l) => l.level >= 50 && !knownArmedFileRace(l))).toEqual([]);
+    expect(refused).toBeGreaterThan(0);
+    // Every dead letter has a reason the README lists.
+    expect([...outcomes.reasons.keys()].every((r) => /^(invalid_topic|unknown_kind|unknown_topic|payload_too_large|invalid_encoding|invalid_json|invalid_payload|clock_skew)$/.test(r))).toBe(true);
+  }, 120_000);
+});
