@@ -104,6 +104,9 @@ export class Journal {
 
   private pending: string[] = [];
   private pendingBytes = 0;
+  /** Bytes of the group being written: in neither pending nor unconfirmed until the write ends. */
+  private writingBytes = 0;
+  private writingEvents = 0;
   private commitScheduled = false;
   private writing = false;
   /** The commit group the pending lines will join, and the one being written. */
@@ -186,7 +189,7 @@ export class Journal {
   }
 
   isFull(): boolean {
-    return this.unconfirmedBytes + this.pendingBytes >= this.options.maxBytes;
+    return this.unconfirmedBytes + this.writingBytes + this.pendingBytes >= this.options.maxBytes;
   }
 
   /** Resolves once everything appended so far is committed to disk. */
@@ -209,8 +212,8 @@ export class Journal {
 
   stats(): JournalStats {
     return {
-      bytes: this.unconfirmedBytes + this.pendingBytes,
-      events: this.unconfirmedEvents + this.pending.length,
+      bytes: this.unconfirmedBytes + this.writingBytes + this.pendingBytes,
+      events: this.unconfirmedEvents + this.writingEvents + this.pending.length,
       oldestAppendedAt: this.unconfirmedEvents > 0 ? this.oldestAppendedAt : undefined,
       readingFromDisk: this.diskFrom !== undefined,
       commits: this.commits,
@@ -286,6 +289,8 @@ export class Journal {
     }
     const lines = this.pending;
     const group = this.group ?? newGroup();
+    this.writingBytes = this.pendingBytes;
+    this.writingEvents = lines.length;
     this.pending = [];
     this.pendingBytes = 0;
     this.group = undefined;
@@ -322,6 +327,8 @@ export class Journal {
       group.reject(err instanceof Error ? err : new Error(String(err)));
     } finally {
       this.writing = false;
+      this.writingBytes = 0;
+      this.writingEvents = 0;
       this.inflight = undefined;
     }
     if (this.pending.length > 0) await this.commit();

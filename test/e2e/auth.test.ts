@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { SIMPLE_RULES, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rows } from '../helpers/influx.js';
 import { collect, connect } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/wait.js';
@@ -37,7 +37,8 @@ beforeAll(async () => {
     { name: 'ops', role: 'admin' },
   ]);
   // No BIND_HOST: with credentials configured the gateway listens on every interface.
-  gw = await startGateway({ dataDir });
+  // A rule pack that commands on every change, so each test sees its command whatever came before.
+  gw = await startGateway({ dataDir, rulesDir: SIMPLE_RULES });
 });
 afterAll(async () => {
   await Promise.all(open.map((c) => c.endAsync().catch(() => undefined)));

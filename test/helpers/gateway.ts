@@ -11,6 +11,8 @@ import { createLogger } from '../../gateway/log.js';
 import { uniqueDb } from './influx.js';
 
 export const REPO_RULES = resolve(import.meta.dirname, '..', '..', 'rules');
+/** A pack that commands at once on every change (no held-for, no minimum on/off): for tests about something else. */
+export const SIMPLE_RULES = resolve(import.meta.dirname, '..', 'fixtures', 'rules-simple');
 
 export interface LogLine {
   readonly level: number;
