@@ -84,11 +84,19 @@ export class ZoneState {
     return this.armedZones.get(`${site}/${zone}`) ?? false;
   }
 
+  private saving: Promise<void> = Promise.resolve();
+
   async setArmed(site: string, zone: string, armed: boolean): Promise<void> {
     this.armedZones.set(`${site}/${zone}`, armed);
     if (!this.armedFile) return;
-    const tmp = `${this.armedFile}.tmp`;
-    await writeFile(tmp, JSON.stringify(Object.fromEntries(this.armedZones), null, 2));
-    await rename(tmp, this.armedFile);
+    // One write at a time, each with the state as it is when it runs: arming messages in quick
+    // succession must not race on the temp file, and the last write holds the last state.
+    const file = this.armedFile;
+    this.saving = this.saving.catch(() => undefined).then(async () => {
+      const tmp = `${file}.tmp`;
+      await writeFile(tmp, JSON.stringify(Object.fromEntries(this.armedZones), null, 2));
+      await rename(tmp, file);
+    });
+    return this.saving;
   }
 }
