@@ -137,7 +137,7 @@ async function runOnce(ruleSet: 'shipped' | 'many', o: Required<Omit<RulesBenchO
   }
   const settings = loadSettings({
     MQTT_PORT: '0', MQTT_WS_PORT: '0', HTTP_PORT: '0', INFLUX_URL: o.influxUrl, INFLUX_DB: `bench_rules_${seed}`,
-    RULES_DIR: rulesDir, DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'error',
+    RULES_DIR: rulesDir, DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'error', PUBLISH_RATE: '0',
   });
   const gateway = new Gateway(settings, { log: createLogger('error') });
   const clients: MqttClient[] = [];

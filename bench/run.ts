@@ -6,7 +6,6 @@
  * acknowledgement), reading → command latency, connections and memory, rules 200 vs 3.
  * Prints a table and writes JSON and Markdown under bench/results/.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,6 +14,7 @@ import { startInfluxd } from '../gateway/storage/influxd.js';
 import { measureConnections, type ConnectionsResult } from './lib/connections.js';
 import { measureLatency, type LatencyResult } from './lib/latency.js';
 import { formatMarkdown, printTable, type BenchReport } from './lib/report.js';
+import { runRulesBench } from './rules-bench.js';
 import { measureBareAedes, measureCeiling, measureGateway, measureMosquitto, type LoadShape, type Measurement } from './lib/throughput.js';
 
 const SECTIONS = ['throughput', 'latency', 'connections', 'rules'] as const;
@@ -93,12 +93,9 @@ try {
     report.connections.push(...(await measureConnections(influx.url, connections)));
   }
   if (only.has('rules')) {
-    const module = resolve(import.meta.dirname, 'rules-bench.ts');
-    if (existsSync(module)) {
-      progress('rules: 200 rules against the 3 shipped packs');
-      const { runRulesBench } = (await import(module)) as { runRulesBench: (o: { quick: boolean; influxUrl: string }) => Promise<unknown> };
-      report.rules = await runRulesBench({ quick, influxUrl: influx.url });
-    }
+    progress('rules: 200 rules against the 3 shipped packs');
+    const result = await runRulesBench({ influxUrl: influx.url, readings: quick ? 5000 : 20_000, rounds: quick ? 1 : 3, onProgress: (l) => progress(`  ${l}`) });
+    report.rules = { shipped: result.shipped, many: result.many, ratio: result.ratio };
   }
 } finally {
   await influx.stop();

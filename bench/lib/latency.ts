@@ -1,13 +1,36 @@
 /**
  * Latency: a reading published → the command it causes received by an actuator client, at a
- * fixed total rate of readings. A share of them are probes: temperatures alternating 31 °C /
- * 22 °C per probe zone, so each changes the HVAC's state and yields a command (the gateway does
- * not resend a command for the current state). The rest are ordinary readings (25 °C, inside
- * the dead band: they run the HVAC rules and fire nothing) in other zones.
+ * fixed total rate of readings. The gateway runs the shipped packs plus one probe pack: in site
+ * `lat`, above 30 °C switches a `probe` actuator on and below 23 °C off (no minimum on/off
+ * time), so probe readings alternating 31 °C / 22 °C each yield a command, after running through
+ * every shipped temperature rule too. The other readings are ordinary (25 °C, in the band: they
+ * run the HVAC rules and fire nothing) in other zones.
  */
 import { randomBytes } from 'node:crypto';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { startGatewayProcess } from './processes.js';
+import { ROOT, startGatewayProcess } from './processes.js';
+
+const PROBE_PACK = {
+  name: 'latency-probe',
+  description: 'npm run bench: a command for every probe reading',
+  rules: [
+    {
+      name: 'probe-on',
+      kinds: ['temperature'],
+      conditions: { all: [{ fact: 'site', operator: 'equal', value: 'lat' }, { fact: 'value', operator: 'greaterThan', value: 30 }] },
+      event: { type: 'command', params: { actuator: 'probe', data: { state: 'on' } } },
+    },
+    {
+      name: 'probe-off',
+      kinds: ['temperature'],
+      conditions: { all: [{ fact: 'site', operator: 'equal', value: 'lat' }, { fact: 'value', operator: 'lessThan', value: 23 }] },
+      event: { type: 'command', params: { actuator: 'probe', data: { state: 'off' } } },
+    },
+  ],
+};
 
 export interface LatencyResult {
   readonly rate: number;
@@ -42,7 +65,10 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 export async function measureLatency(influxUrl: string, rate: number, seconds: number, commandShare = 0.1, zones = 50): Promise<LatencyResult> {
-  const gateway = await startGatewayProcess({ influxUrl, db: `bench_lat_${randomBytes(3).toString('hex')}` });
+  const rulesDir = await mkdtemp(join(tmpdir(), 'gw-bench-rules-'));
+  await cp(join(ROOT, 'rules'), rulesDir, { recursive: true, filter: (src) => !src.includes('/tests') && !src.endsWith('.ts') && !src.endsWith('.md') });
+  await writeFile(join(rulesDir, 'latency-probe.json'), JSON.stringify(PROBE_PACK));
+  const gateway = await startGatewayProcess({ influxUrl, db: `bench_lat_${randomBytes(3).toString('hex')}`, env: { RULES_DIR: rulesDir } });
   const url = `mqtt://127.0.0.1:${gateway.mqttPort}`;
   const actuator = await mqtt.connectAsync(url, { clientId: 'bench-actuator', reconnectPeriod: 0 });
   const devices = await Promise.all(Array.from({ length: zones }, (_, z) => mqtt.connectAsync(url, { clientId: `lat-t${z}`, reconnectPeriod: 0 })));
@@ -56,7 +82,7 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
     const t0 = sentAt.get(id);
     if (t0 !== undefined) latencies.push(at - t0);
   });
-  await actuator.subscribeAsync('commands/lat/+/hvac', { qos: 1 });
+  await actuator.subscribeAsync('commands/lat/+/probe', { qos: 1 });
   try {
     let sent = 0;
     let probes = 0;
@@ -92,5 +118,6 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
   } finally {
     await Promise.all([actuator, ...devices, ...background].map((c) => c.endAsync(true)));
     await gateway.stop();
+    await rm(rulesDir, { recursive: true, force: true });
   }
 }

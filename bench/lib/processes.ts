@@ -72,6 +72,9 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Ser
       DATA_DIR: dataDir,
       RULES_DIR: join(ROOT, 'rules'),
       LOG_LEVEL: 'warn',
+      // The load generator is one process publishing for many devices: no per-client rate, no connection cap.
+      PUBLISH_RATE: '0',
+      MAX_CONNECTIONS: '0',
       ...o.env,
     },
     stdio: ['ignore', nodeArgs.length > 0 ? 'inherit' : 'ignore', 'inherit'],
