@@ -1,6 +1,7 @@
 import { Engine } from './jre.js';
 import { KIND_NAMES, type Kind } from '../ingest/kinds.js';
 import { addFacts, type FactContext } from './facts.js';
+import { guardOf, type Guard } from './guards.js';
 import type { RuleSet } from './loader.js';
 import { addOperators } from './operators.js';
 import type { RuleDefinition, RuleEvent } from './pack.js';
@@ -16,6 +17,16 @@ interface Compiled {
   readonly engine: Engine;
   readonly rules: ReadonlyMap<string, RuleDefinition>;
 }
+
+/** The rules a reading's kind and device select, with each rule's guard and the engines by which guards passed. */
+interface Route {
+  readonly rules: readonly RuleDefinition[];
+  readonly guards: readonly (Guard | undefined)[];
+  readonly byMask: Map<number, Compiled>;
+}
+
+/** Past this many rules in one route, guards are not used (a mask is one 32-bit number). */
+const MAX_GUARDED = 31;
 
 type Where = 'site' | 'zone' | 'device';
 
@@ -49,9 +60,10 @@ const MAX_ROUTES = 50_000;
  * them), which keeps each run's facts and the order of commands deterministic.
  */
 export class RulesEngine {
-  private readonly byKind = new Map<Kind, { readonly rules: readonly RuleDefinition[]; readonly selectors: readonly (Selector | undefined)[]; readonly all?: Compiled }>();
+  private readonly byKind = new Map<Kind, { readonly rules: readonly RuleDefinition[]; readonly selectors: readonly (Selector | undefined)[]; readonly all?: Route }>();
   private readonly bySignature = new Map<string, Compiled>();
-  private readonly routes = new Map<string, Compiled>();
+  private readonly routes = new Map<string, Route | null>();
+  private readonly guards = new Map<RuleDefinition, Guard | undefined>();
   private readonly byWatch = new Map<string, Compiled>();
   private current: FactContext | undefined;
   readonly watches: readonly WatchSpec[];
@@ -64,7 +76,7 @@ export class RulesEngine {
       if (forKind.length === 0) continue;
       const selectors = forKind.map(selectorOf);
       // Without site/zone/device conditions every reading of the kind runs the same rules.
-      this.byKind.set(kind, { rules: forKind, selectors, ...(selectors.some(Boolean) ? {} : { all: this.compile(forKind) }) });
+      this.byKind.set(kind, { rules: forKind, selectors, ...(selectors.some(Boolean) ? {} : { all: this.newRoute(forKind) }) });
     }
     const watches = new Map<string, WatchSpec>();
     for (const r of rules) for (const w of r.watches) watches.set(w.id, w);
@@ -87,9 +99,42 @@ export class RulesEngine {
     return this.byWatch.has(watchId);
   }
 
-  /** Runs a reading through its kind's rules; firings come highest priority first. */
+  /** Runs a reading through the rules of its kind that it can fire; firings come highest priority first. */
   evaluate(ctx: FactContext): Promise<Firing[]> {
-    return this.run(this.route(ctx.reading), ctx);
+    const route = this.route(ctx.reading);
+    if (!route) return Promise.resolve([]);
+    const { rules, guards } = route;
+    if (rules.length > MAX_GUARDED) return this.run(this.compiled(route, rules, -1), ctx);
+    let mask = 0;
+    for (let i = 0; i < rules.length; i++) {
+      const guard = guards[i];
+      if (!guard || guard(ctx.reading)) mask |= 1 << i;
+    }
+    if (mask === 0) return Promise.resolve([]);
+    return this.run(this.compiled(route, rules, mask), ctx);
+  }
+
+  /** The engine for the rules of a route that a mask keeps (-1: all), shared by signature. */
+  private compiled(route: Route, rules: readonly RuleDefinition[], mask: number): Compiled {
+    let compiled = route.byMask.get(mask);
+    if (compiled) return compiled;
+    const chosen = mask === -1 ? rules : rules.filter((_, i) => (mask & (1 << i)) !== 0);
+    const signature = chosen.map((x) => x.name).join('\n');
+    compiled = this.bySignature.get(signature);
+    if (!compiled) this.bySignature.set(signature, (compiled = this.compile(chosen)));
+    route.byMask.set(mask, compiled);
+    return compiled;
+  }
+
+  private newRoute(rules: readonly RuleDefinition[]): Route {
+    return {
+      rules,
+      guards: rules.map((r) => {
+        if (!this.guards.has(r)) this.guards.set(r, guardOf(r));
+        return this.guards.get(r);
+      }),
+      byMask: new Map(),
+    };
   }
 
   /** Runs the rules a watch's timer wakes, with the watch's latest reading as the context. */
@@ -97,21 +142,18 @@ export class RulesEngine {
     return this.run(this.byWatch.get(watchId), ctx);
   }
 
-  /** The engine for a reading's kind and device: the kind's rules its selectors allow. */
-  private route(r: FactContext['reading']): Compiled | undefined {
+  /** The rules a reading's kind and device select (by their site/zone/device conditions). */
+  private route(r: FactContext['reading']): Route | undefined {
     const entry = this.byKind.get(r.kind);
     if (!entry || entry.all) return entry?.all;
     const key = `${r.kind}|${r.source}`;
-    let compiled = this.routes.get(key);
-    if (compiled) return compiled;
+    const known = this.routes.get(key);
+    if (known !== undefined) return known ?? undefined;
     const chosen = entry.rules.filter((_, i) => selects(entry.selectors[i], r));
-    if (chosen.length === 0) return undefined;
-    const signature = chosen.map((x) => x.name).join('\n');
-    compiled = this.bySignature.get(signature);
-    if (!compiled) this.bySignature.set(signature, (compiled = this.compile(chosen)));
+    const route = chosen.length === 0 ? null : this.newRoute(chosen);
     if (this.routes.size >= MAX_ROUTES) this.routes.clear();
-    this.routes.set(key, compiled);
-    return compiled;
+    this.routes.set(key, route);
+    return route ?? undefined;
   }
 
   private compile(rules: readonly RuleDefinition[]): Compiled {

@@ -23,6 +23,14 @@ export interface Sample {
   readonly v: number;
 }
 
+/** `samples[start…]`: the part of a series inside a window, without copying it. */
+export interface SampleView {
+  readonly samples: readonly Sample[];
+  readonly start: number;
+}
+
+const EMPTY: SampleView = { samples: [], start: 0 };
+
 /** Past this, a series drops its oldest samples (a device flooding one series cannot eat memory). */
 const MAX_SAMPLES = 10_000;
 
@@ -79,13 +87,19 @@ export class SeriesStore {
     }
   }
 
-  /** The samples of a series with time ≥ fromMs, oldest first. */
-  window(kind: Kind, scope: Scope, key: string, fromMs: number): readonly Sample[] {
+  /** The samples of a series with time ≥ fromMs, oldest first (a view: no copy). */
+  window(kind: Kind, scope: Scope, key: string, fromMs: number): SampleView {
     const samples = this.series.get(`${kind}|${scope}|${key}`);
-    if (!samples) return [];
-    let i = samples.length;
-    while (i > 0 && samples[i - 1]!.t >= fromMs) i--;
-    return i === 0 ? samples : samples.slice(i);
+    if (!samples) return EMPTY;
+    // Samples are in time order: find the first one in the window by bisection.
+    let lo = 0;
+    let hi = samples.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (samples[mid]!.t < fromMs) lo = mid + 1;
+      else hi = mid;
+    }
+    return { samples, start: lo };
   }
 
   get seriesCount(): number {

@@ -2,7 +2,7 @@ import { KINDS, type Kind, type ReadingValue } from '../ingest/kinds.js';
 import type { FactContext, FactSpec } from './facts.js';
 import type { Params } from './fact-params.js';
 import { OPERATOR_NAMES, checkOperatorValue } from './operators.js';
-import { scopeKey, type Scope } from './series.js';
+import { scopeKey, type SampleView, type Scope } from './series.js';
 
 /**
  * Facts over time: sliding windows, rate of change, "held for", absence and hysteresis. They
@@ -18,8 +18,36 @@ const scope = (p: Params) => p['scope'] as Scope;
 const ms = (p: Params, name: string) => p[`${name}Ms`] as number;
 const keyOf = (ctx: FactContext, p: Params) => scopeKey(ctx.reading, scope(p));
 
-function samples(ctx: FactContext, p: Params) {
+function samples(ctx: FactContext, p: Params): SampleView {
   return ctx.series.window(kind(p), scope(p), keyOf(ctx, p), ctx.now - ms(p, 'within'));
+}
+
+/** An aggregate over a window, in one pass and no copy. */
+function aggregate({ samples, start }: SampleView, agg: unknown): number | undefined {
+  const n = samples.length - start;
+  if (agg === 'count') return n;
+  if (n === 0) return agg === 'sum' ? 0 : undefined;
+  let sum = 0;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = start; i < samples.length; i++) {
+    const v = samples[i]!.v;
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  switch (agg) {
+    case 'sum':
+      return sum;
+    case 'avg':
+      return sum / n;
+    case 'min':
+      return min;
+    case 'max':
+      return max;
+    default:
+      return undefined;
+  }
 }
 
 const windowNeed = (p: Params) => ({ kind: kind(p), scope: scope(p), withinMs: ms(p, 'within') });
@@ -38,23 +66,7 @@ export const TIME_FACTS: Record<string, FactSpec> = {
       p.oneOf('agg', AGGREGATES);
     },
     window: windowNeed,
-    compute: (ctx, p) => {
-      const list = samples(ctx, p);
-      switch (p['agg']) {
-        case 'count':
-          return list.length;
-        case 'sum':
-          return list.reduce((s, x) => s + x.v, 0);
-        case 'avg':
-          return list.length === 0 ? undefined : list.reduce((s, x) => s + x.v, 0) / list.length;
-        case 'min':
-          return list.length === 0 ? undefined : Math.min(...list.map((x) => x.v));
-        case 'max':
-          return list.length === 0 ? undefined : Math.max(...list.map((x) => x.v));
-        default:
-          return undefined;
-      }
-    },
+    compute: (ctx, p) => aggregate(samples(ctx, p), p['agg']),
   },
   count: {
     description: 'how many readings of the last `within` there were, only those equal to `equals` when given ("fail", true); `scope` "zone" (default), "device" or "site"',
@@ -70,9 +82,12 @@ export const TIME_FACTS: Record<string, FactSpec> = {
     },
     window: windowNeed,
     compute: (ctx, p) => {
-      const list = samples(ctx, p);
+      const { samples: list, start } = samples(ctx, p);
       const equals = p['equalsNumeric'];
-      return typeof equals === 'number' ? list.filter((x) => x.v === equals).length : list.length;
+      if (typeof equals !== 'number') return list.length - start;
+      let n = 0;
+      for (let i = start; i < list.length; i++) if (list[i]!.v === equals) n++;
+      return n;
     },
   },
   rateOfChange: {
@@ -90,9 +105,9 @@ export const TIME_FACTS: Record<string, FactSpec> = {
     },
     window: windowNeed,
     compute: (ctx, p) => {
-      const list = samples(ctx, p);
-      const first = list[0];
-      const last = list.at(-1);
+      const { samples: list, start } = samples(ctx, p);
+      const first = list[start];
+      const last = start < list.length ? list.at(-1) : undefined;
       if (!first || !last || last.t === first.t || last.t - first.t < ms(p, 'minSpan')) return undefined;
       return ((last.v - first.v) / (last.t - first.t)) * ms(p, 'per');
     },
