@@ -6,7 +6,7 @@ import { Engine } from '../../gateway/rules/jre.js';
 import { addOperators } from '../../gateway/rules/operators.js';
 
 const reading = (value: ReadingEvent['value'], zone = 'z1'): ReadingEvent =>
-  ({ id: 'r', type: 'sensor.temperature', source: `s/${zone}/d`, time: '', receivedAt: '', seq: undefined, site: 's', zone, device: 'd', kind: 'temperature', value, numeric: 0, timeMs: 0, clientId: undefined }) as ReadingEvent;
+  ({ id: 'r', type: 'sensor.temperature', source: `s/${zone}/d`, time: '', receivedAt: '', seq: undefined, site: 's', zone, device: 'd', kind: 'temperature', value, numeric: 0, timeMs: 0, clientId: undefined });
 
 async function engineFires(conditions: object, r: ReadingEvent): Promise<boolean> {
   const engine = new Engine([], { allowUndefinedFacts: true });
@@ -36,7 +36,7 @@ describe('rule guards', () => {
       fc.asyncProperty(fc.array(condition, { minLength: 1, maxLength: 3 }), scalar, async (all, value) => {
         const conditions = { all };
         const guard = guardOf({ conditions });
-        const r = reading(value as ReadingEvent['value']);
+        const r = reading(value);
         let fires: boolean;
         try {
           fires = await engineFires(conditions, r);
