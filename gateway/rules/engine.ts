@@ -1,7 +1,7 @@
 import { Engine } from './jre.js';
 import { KIND_NAMES, type Kind } from '../ingest/kinds.js';
 import { addFacts, type FactContext } from './facts.js';
-import { guardOf, type Guard } from './guards.js';
+import { precheck } from './precheck.js';
 import type { RuleSet } from './loader.js';
 import { addOperators } from './operators.js';
 import type { RuleDefinition, RuleEvent } from './pack.js';
@@ -18,15 +18,14 @@ interface Compiled {
   readonly rules: ReadonlyMap<string, RuleDefinition>;
 }
 
-/** The rules a reading's kind and device select, with each rule's guard and the engines by which guards passed. */
+/** The rules a reading's kind and device select, and the engines for the subsets that can fire. */
 interface Route {
   readonly rules: readonly RuleDefinition[];
-  readonly guards: readonly (Guard | undefined)[];
   readonly byMask: Map<number, Compiled>;
 }
 
-/** Past this many rules in one route, guards are not used (a mask is one 32-bit number). */
-const MAX_GUARDED = 31;
+/** Past this many rules in one route, all are run (a mask is one 32-bit number). */
+const MAX_PRECHECKED = 31;
 
 type Where = 'site' | 'zone' | 'device';
 
@@ -63,7 +62,6 @@ export class RulesEngine {
   private readonly byKind = new Map<Kind, { readonly rules: readonly RuleDefinition[]; readonly selectors: readonly (Selector | undefined)[]; readonly all?: Route }>();
   private readonly bySignature = new Map<string, Compiled>();
   private readonly routes = new Map<string, Route | null>();
-  private readonly guards = new Map<RuleDefinition, Guard | undefined>();
   private readonly byWatch = new Map<string, Compiled>();
   private current: FactContext | undefined;
   readonly watches: readonly WatchSpec[];
@@ -99,17 +97,17 @@ export class RulesEngine {
     return this.byWatch.has(watchId);
   }
 
-  /** Runs a reading through the rules of its kind that it can fire; firings come highest priority first. */
+  /**
+   * Runs a reading through the rules of its kind that can fire (see precheck: the others cannot,
+   * and json-rules-engine decides for the rest); firings come highest priority first.
+   */
   evaluate(ctx: FactContext): Promise<Firing[]> {
     const route = this.route(ctx.reading);
     if (!route) return Promise.resolve([]);
-    const { rules, guards } = route;
-    if (rules.length > MAX_GUARDED) return this.run(this.compiled(route, rules, -1), ctx);
+    const { rules } = route;
+    if (rules.length > MAX_PRECHECKED) return this.run(this.compiled(route, rules, -1), ctx);
     let mask = 0;
-    for (let i = 0; i < rules.length; i++) {
-      const guard = guards[i];
-      if (!guard || guard(ctx.reading)) mask |= 1 << i;
-    }
+    for (let i = 0; i < rules.length; i++) if (precheck(rules[i]!.conditions, ctx) !== false) mask |= 1 << i;
     if (mask === 0) return Promise.resolve([]);
     return this.run(this.compiled(route, rules, mask), ctx);
   }
@@ -127,14 +125,7 @@ export class RulesEngine {
   }
 
   private newRoute(rules: readonly RuleDefinition[]): Route {
-    return {
-      rules,
-      guards: rules.map((r) => {
-        if (!this.guards.has(r)) this.guards.set(r, guardOf(r));
-        return this.guards.get(r);
-      }),
-      byMask: new Map(),
-    };
+    return { rules, byMask: new Map() };
   }
 
   /** Runs the rules a watch's timer wakes, with the watch's latest reading as the context. */
