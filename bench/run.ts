@@ -31,8 +31,9 @@ const opts = new Command()
   .option('--latency-seconds <n>', 'seconds at each latency rate', Number)
   .option('--rates <list>', 'latency runs as rate[:share of readings that command]; readings/s', '1000:0.1,5000:0.1,5000:1')
   .option('--connections <n>', 'devices connected at once', Number)
+  .option('--repeat <n>', 'runs of each throughput measurement (the median is reported)', Number)
   .parse()
-  .opts<{ unbounded?: boolean; quick?: boolean; only?: string; readings?: number; devices?: number; window?: number; latencySeconds?: number; rates: string; connections?: number }>();
+  .opts<{ repeat?: number; unbounded?: boolean; quick?: boolean; only?: string; readings?: number; devices?: number; window?: number; latencySeconds?: number; rates: string; connections?: number }>();
 
 const quick = opts.quick === true;
 const only = new Set<Section>((opts.only?.split(',') ?? [...SECTIONS]) as Section[]);
@@ -43,6 +44,7 @@ const shape: LoadShape = {
   bounded: opts.unbounded !== true,
 };
 const latencySeconds = opts.latencySeconds ?? (quick ? 2 : 10);
+const repeat = opts.repeat ?? (quick ? 1 : 3);
 const connections = opts.connections ?? (quick ? 1000 : 10_000);
 const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
@@ -63,20 +65,34 @@ const report: BenchReport = {
 
 try {
   if (only.has('throughput')) {
-    const run = async (what: string, f: () => Promise<Measurement | undefined>): Promise<Measurement | undefined> => {
-      progress(what);
-      const m = await f();
-      if (m) report.throughput.push(m);
-      return m;
+    // Each measurement `repeat` times, in rounds (A B C … A B C …) so a drift of the machine hits
+    // all alike; the median run of each is reported, and ratios are of medians.
+    const plan: [string, () => Promise<Measurement | undefined>][] = [
+      ['bare Aedes', () => measureBareAedes(shape)],
+      ['Mosquitto', () => measureMosquitto(shape)],
+      ['InfluxDB ceiling', () => measureCeiling(influx.url, shape)],
+      ['gateway QoS 0', () => measureGateway(influx.url, shape, { qos: 0, label: 'gateway end to end, QoS 0' })],
+      ['gateway QoS 1 durable', () => measureGateway(influx.url, shape, { qos: 1, label: 'gateway end to end, QoS 1, acknowledged when durable' })],
+      ['gateway QoS 1 plain', () => measureGateway(influx.url, shape, { qos: 1, label: 'gateway end to end, QoS 1, DURABLE_ACK=false', env: { DURABLE_ACK: 'false' } })],
+    ];
+    const runs = new Map<string, Measurement[]>();
+    for (let round = 1; round <= repeat; round++) {
+      for (const [what, measure] of plan) {
+        progress(`${what} (${round}/${repeat})`);
+        const m = await measure();
+        if (m) runs.set(what, [...(runs.get(what) ?? []), m]);
+      }
+    }
+    const median = (what: string): Measurement | undefined => {
+      const list = [...(runs.get(what) ?? [])].sort((a, b) => a.rate - b.rate);
+      const m = list[Math.floor((list.length - 1) / 2)];
+      return m && list.length > 1 ? { ...m, note: [m.note, `median of ${list.length}: ${list.map((x) => Math.round(x.rate)).join(', ')}`].filter(Boolean).join('; ') } : m;
     };
-    const baseline = await run('bare Aedes', () => measureBareAedes(shape));
-    await run('Mosquitto', () => measureMosquitto(shape));
-    const ceiling = await run('InfluxDB ceiling', () => measureCeiling(influx.url, shape));
-    const qos0 = await run('gateway QoS 0', () => measureGateway(influx.url, shape, { qos: 0, label: 'gateway end to end, QoS 0' }));
-    const durable = await run('gateway QoS 1 (durable)', () => measureGateway(influx.url, shape, { qos: 1, label: 'gateway end to end, QoS 1, acknowledged when durable' }));
-    const plain = await run('gateway QoS 1 (not durable)', () =>
-      measureGateway(influx.url, shape, { qos: 1, label: 'gateway end to end, QoS 1, DURABLE_ACK=false', env: { DURABLE_ACK: 'false' } }),
-    );
+    for (const [what] of plan) {
+      const m = median(what);
+      if (m) report.throughput.push(m);
+    }
+    const [baseline, qos0, ceiling, durable, plain] = ['bare Aedes', 'gateway QoS 0', 'InfluxDB ceiling', 'gateway QoS 1 durable', 'gateway QoS 1 plain'].map(median);
     if (baseline && qos0) report.ratios['gateway QoS 0 / bare Aedes'] = qos0.rate / baseline.rate;
     if (ceiling && qos0) report.ratios['gateway QoS 0 / InfluxDB ceiling'] = qos0.rate / ceiling.rate;
     if (durable && plain) report.ratios['QoS 1 durable / QoS 1 plain'] = durable.rate / plain.rate;
