@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { startInfluxd } from '../gateway/storage/influxd.js';
 import { measureConnections, type ConnectionsResult } from './lib/connections.js';
+import { buildGateway } from './lib/processes.js';
 import { measureLatency, type LatencyResult } from './lib/latency.js';
 import { formatMarkdown, printTable, type BenchReport } from './lib/report.js';
 import { runRulesBench } from './rules-bench.js';
@@ -48,6 +49,8 @@ const repeat = opts.repeat ?? (quick ? 1 : 3);
 const connections = opts.connections ?? (quick ? 1000 : 10_000);
 const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
+progress('building the gateway (npm run build): the runs use what npm start runs');
+await buildGateway();
 const influxDir = await mkdtemp(join(tmpdir(), 'gw-bench-influx-'));
 const influx = await startInfluxd({ dataDir: influxDir });
 progress(`InfluxDB at ${influx.url}; ${shape.readings} readings from ${shape.devices} devices per run${quick ? ' (quick)' : ''}`);
@@ -69,6 +72,7 @@ try {
     // all alike; the median run of each is reported, and ratios are of medians.
     const plan: [string, () => Promise<Measurement | undefined>][] = [
       ['bare Aedes', () => measureBareAedes(shape)],
+      ['bare Aedes + deque', () => measureBareAedes(shape, true)],
       ['Mosquitto', () => measureMosquitto(shape)],
       ['InfluxDB ceiling', () => measureCeiling(influx.url, shape)],
       ['gateway QoS 0', () => measureGateway(influx.url, shape, { qos: 0, label: 'gateway end to end, QoS 0' })],
@@ -92,8 +96,9 @@ try {
       const m = median(what);
       if (m) report.throughput.push(m);
     }
-    const [baseline, qos0, ceiling, durable, plain] = ['bare Aedes', 'gateway QoS 0', 'InfluxDB ceiling', 'gateway QoS 1 durable', 'gateway QoS 1 plain'].map(median);
+    const [baseline, dequeBaseline, qos0, ceiling, durable, plain] = ['bare Aedes', 'bare Aedes + deque', 'gateway QoS 0', 'InfluxDB ceiling', 'gateway QoS 1 durable', 'gateway QoS 1 plain'].map(median);
     if (baseline && qos0) report.ratios['gateway QoS 0 / bare Aedes'] = qos0.rate / baseline.rate;
+    if (dequeBaseline && qos0) report.ratios['gateway QoS 0 / bare Aedes with the deque bus'] = qos0.rate / dequeBaseline.rate;
     if (ceiling && qos0) report.ratios['gateway QoS 0 / InfluxDB ceiling'] = qos0.rate / ceiling.rate;
     if (durable && plain) report.ratios['QoS 1 durable / QoS 1 plain'] = durable.rate / plain.rate;
   }

@@ -54,13 +54,23 @@ export interface GatewayProcessOptions {
   readonly env?: Record<string, string>;
 }
 
+/** Builds what `npm start` runs (dist/), once per bench run. */
+export async function buildGateway(): Promise<void> {
+  if (process.env['BENCH_GATEWAY'] === 'tsx') return;
+  const child = spawn('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  if (code !== 0) throw new Error(`npm run build failed (${code})`);
+}
+
 /** The gateway as `npm start` runs it (one node process), logs at warn. */
 export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Server & { dataDir: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'gw-bench-'));
   const [mqttPort, httpPort, wsPort] = [await freePort(), await freePort(), await freePort()];
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the gateway under the bench's load.
   const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'gateway/main.ts'], {
+  // As `npm start` runs it: the compiled build (bench/run.ts builds first). BENCH_GATEWAY=tsx runs the TypeScript through tsx.
+  const entry = process.env['BENCH_GATEWAY'] === 'tsx' ? ['--import', 'tsx', 'gateway/main.ts'] : ['dist/gateway/main.js'];
+  const child = spawn(process.execPath, [...nodeArgs, ...entry], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -93,13 +103,18 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Ser
   };
 }
 
-export async function startBareAedes(): Promise<Server> {
-  const child = spawn(process.execPath, [...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean), '--import', 'tsx', 'bench/servers/bare-aedes.ts'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+/** Bare Aedes; `deque` gives it the gateway's message bus (gateway/broker/queue.ts), nothing else. */
+export async function startBareAedes(deque = false): Promise<Server> {
+  const child = spawn(process.execPath, [...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean), '--import', 'tsx', 'bench/servers/bare-aedes.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, AEDES_DEQUE: deque ? '1' : '' },
+  });
   const port = await new Promise<number>((res, rej) => {
     createInterface({ input: child.stdout }).once('line', (l) => res((JSON.parse(l) as { port: number }).port));
     child.once('exit', (c) => rej(new Error(`bare Aedes exited with ${c}`)));
   });
-  return { name: 'aedes', child, mqttPort: port, stop: () => stopChild(child) };
+  return { name: deque ? 'aedes+deque' : 'aedes', child, mqttPort: port, stop: () => stopChild(child) };
 }
 
 export const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));

@@ -51,10 +51,10 @@ async function forwarding(server: Server, name: string, shape: LoadShape): Promi
   }
 }
 
-export async function measureBareAedes(shape: LoadShape): Promise<Measurement> {
-  const server = await startBareAedes();
+export async function measureBareAedes(shape: LoadShape, deque = false): Promise<Measurement> {
+  const server = await startBareAedes(deque);
   try {
-    return await forwarding(server, 'baseline: bare Aedes → 1 subscriber (QoS 0)', shape);
+    return await forwarding(server, deque ? 'baseline: bare Aedes with the gateway’s deque bus (QoS 0)' : 'baseline: bare Aedes → 1 subscriber (QoS 0)', shape);
   } finally {
     await server.stop();
   }
