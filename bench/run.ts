@@ -16,7 +16,7 @@ import { buildGateway } from './lib/processes.js';
 import { measureLatency, type LatencyResult } from './lib/latency.js';
 import { formatMarkdown, printTable, type BenchReport } from './lib/report.js';
 import { runRulesBench } from './rules-bench.js';
-import { measureBareAedes, measureCeiling, measureGateway, measureMosquitto, type LoadShape, type Measurement } from './lib/throughput.js';
+import { measureBareAedes, measureCeiling, measureGateway, measureMosquitto, reportInfluxCpu, type LoadShape, type Measurement } from './lib/throughput.js';
 
 const SECTIONS = ['throughput', 'latency', 'connections', 'rules'] as const;
 type Section = (typeof SECTIONS)[number];
@@ -53,6 +53,7 @@ progress('building the gateway (npm run build): the runs use what npm start runs
 await buildGateway();
 const influxDir = await mkdtemp(join(tmpdir(), 'gw-bench-influx-'));
 const influx = await startInfluxd({ dataDir: influxDir });
+reportInfluxCpu(influx.child.pid);
 progress(`InfluxDB at ${influx.url}; ${shape.readings} readings from ${shape.devices} devices per run${quick ? ' (quick)' : ''}`);
 
 const report: BenchReport = {

@@ -23,8 +23,16 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
   if (r.throughput.length) {
     out.push({
       title: `Throughput (${n(r.shape.readings)} readings from ${n(r.shape.devices)} devices${r.shape.bounded ? '' : ', unbounded burst'})`,
-      head: ['run', 'rate', 'unit', 'seconds', 'loss', 'note'],
-      body: r.throughput.map((m) => [m.name, n(m.rate), m.unit, n(m.seconds, 2), m.loss === undefined ? '' : n(m.loss), m.note ?? '']),
+      head: ['run', 'rate', 'unit', 'seconds', 'loss', 'CPU % (server/bench/influxd)', 'note'],
+      body: r.throughput.map((m) => [
+        m.name,
+        n(m.rate),
+        m.unit,
+        n(m.seconds, 2),
+        m.loss === undefined ? '' : n(m.loss),
+        m.cpu ? [m.cpu['server'], m.cpu['bench'], m.cpu['influxd']].map((x) => (x === undefined || Number.isNaN(x) ? '–' : String(x))).join('/') : '',
+        m.note ?? '',
+      ]),
     });
   }
   if (Object.keys(r.ratios).length) out.push({ title: 'Ratios', head: ['ratio', 'value'], body: Object.entries(r.ratios).map(([k, v]) => [k, n(v, 2)]) });

@@ -1,5 +1,6 @@
 /** Throughput: bare Aedes and Mosquitto forwarding, raw InfluxDB ingest, the gateway end to end. */
 import { randomBytes } from 'node:crypto';
+import { cpuMeter } from './cpu.js';
 import { blast, connectFleet, countingSubscriber, makeReadings } from './load.js';
 import { createDb, lines, postLines, waitForCount } from './influx.js';
 import { startBareAedes, startGatewayProcess, startMosquitto, type Server } from './processes.js';
@@ -22,6 +23,14 @@ export interface Measurement {
   /** Readings sent but never counted (forwarded or stored). */
   readonly loss?: number;
   readonly note?: string;
+  /** % of one core each process used over the timed part (server, bench = load generator and subscriber, influxd). */
+  readonly cpu?: Record<string, number>;
+}
+
+/** The InfluxDB process, so its CPU can be reported too. */
+let influxPid: number | undefined;
+export function reportInfluxCpu(pid: number | undefined): void {
+  influxPid = pid;
 }
 
 const dbName = (what: string) => `bench_${what}_${randomBytes(3).toString('hex')}`;
@@ -40,11 +49,12 @@ async function forwarding(server: Server, name: string, shape: LoadShape): Promi
     await blast(devices, all.slice(0, warm), 0, shape.window, shape.bounded ? subscriber : undefined);
     await subscriber.until(warm, 60_000);
     const readings = all.slice(warm);
+    const meter = cpuMeter({ server: server.child.pid, bench: process.pid });
     const started = performance.now();
     await blast(devices, readings, 0, shape.window, shape.bounded ? subscriber : undefined);
     const received = (await subscriber.until(all.length, 60_000)) - warm;
     const seconds = (performance.now() - started) / 1000;
-    return { name, unit: 'msgs/s', rate: received / seconds, count: received, seconds, loss: readings.length - received };
+    return { name, unit: 'msgs/s', rate: received / seconds, count: received, seconds, loss: readings.length - received, cpu: meter.stop(seconds) };
   } finally {
     await devices.close();
     await subscriber.close();
@@ -103,6 +113,7 @@ export async function measureGateway(influxUrl: string, shape: LoadShape, run: G
     await blast(devices, all.slice(0, warm), run.qos, shape.window, shape.bounded ? subscriber : undefined);
     await waitForCount(influxUrl, db, warm, 60_000);
     const readings = all.slice(warm);
+    const meter = cpuMeter({ server: gateway.child.pid, bench: process.pid, influxd: influxPid });
     const started = performance.now();
     const { failed } = await blast(devices, readings, run.qos, shape.window, shape.bounded ? subscriber : undefined);
     const ackSeconds = (performance.now() - started) / 1000;
@@ -112,6 +123,7 @@ export async function measureGateway(influxUrl: string, shape: LoadShape, run: G
     const final = stored >= readings.length ? stored : (await waitForCount(influxUrl, db, all.length, 5000)) - warm;
     const forwarded = (await subscriber.until(all.length, 5000)) - warm;
     return {
+      cpu: meter.stop(seconds),
       forwarded,
       name: run.label,
       unit: 'events/s',
