@@ -13,7 +13,7 @@ export interface Firing {
   readonly event: RuleEvent;
 }
 
-interface Compiled {
+export interface Compiled {
   readonly engine: Engine;
   readonly rules: ReadonlyMap<string, RuleDefinition>;
 }
@@ -102,14 +102,19 @@ export class RulesEngine {
    * and json-rules-engine decides for the rest); firings come highest priority first.
    */
   evaluate(ctx: FactContext): Promise<Firing[]> {
+    const selected = this.select(ctx);
+    return selected ? this.run(selected, ctx) : Promise.resolve([]);
+  }
+
+  /** The engine holding the rules this reading can fire, or undefined when it fires none (synchronous). */
+  select(ctx: FactContext): Compiled | undefined {
     const route = this.route(ctx.reading);
-    if (!route) return Promise.resolve([]);
+    if (!route) return undefined;
     const { rules } = route;
-    if (rules.length > MAX_PRECHECKED) return this.run(this.compiled(route, rules, -1), ctx);
+    if (rules.length > MAX_PRECHECKED) return this.compiled(route, rules, -1);
     let mask = 0;
     for (let i = 0; i < rules.length; i++) if (precheck(rules[i]!.conditions, ctx) !== false) mask |= 1 << i;
-    if (mask === 0) return Promise.resolve([]);
-    return this.run(this.compiled(route, rules, mask), ctx);
+    return mask === 0 ? undefined : this.compiled(route, rules, mask);
   }
 
   /** The engine for the rules of a route that a mask keeps (-1: all), shared by signature. */
@@ -158,7 +163,7 @@ export class RulesEngine {
     return { engine, rules: new Map(rules.map((r) => [r.name, r])) };
   }
 
-  private async run(compiled: Compiled | undefined, ctx: FactContext): Promise<Firing[]> {
+  async run(compiled: Compiled | undefined, ctx: FactContext): Promise<Firing[]> {
     if (!compiled) return [];
     this.current = ctx;
     try {

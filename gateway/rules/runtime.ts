@@ -81,14 +81,32 @@ export class RulesRuntime {
 
   /** A current reading (not history): recorded, then run through its kind's rules, in arrival order. */
   onReading(r: ReadingEvent): void {
-    if (this.queued === 0 && this.engine.rulesFor(r.kind) === 0) {
+    if (this.queued === 0) {
+      // Nothing before it waits: record and judge it now. Most readings fire nothing, and then
+      // cost no promise and no queue at all.
       this.record(r);
+      if (this.engine.rulesFor(r.kind) === 0) return;
+      const ctx = this.context(r);
+      const engine = this.engine;
+      const selected = engine.select(ctx);
+      if (selected) this.enqueue(() => this.run(r, undefined, () => engine.run(selected, ctx), undefined, ctx));
       return;
     }
     this.enqueue(async () => {
       this.record(r);
       if (this.engine.rulesFor(r.kind) > 0) await this.run(r, undefined, (ctx) => this.engine.evaluate(ctx));
     });
+  }
+
+  private context(reading: ReadingEvent): FactContext {
+    return {
+      reading,
+      now: this.o.clock.now(),
+      state: this.state,
+      series: this.series,
+      watches: this.watches,
+      actuator: (site, zone, actuator) => this.dispatcher.actuatorData(site, zone, actuator),
+    };
   }
 
   /** Arms or disarms a zone in turn with the readings before it, so each reading sees the state of its time. */
@@ -133,17 +151,10 @@ export class RulesRuntime {
     await this.run(reading, wake, (ctx) => (watchId === undefined ? this.engine.evaluate(ctx) : this.engine.evaluateWatch(watchId, ctx)), wake.target);
   }
 
-  private async run(reading: ReadingEvent, wake: Wake | undefined, evaluate: (ctx: FactContext) => Promise<Firing[]>, only?: string): Promise<void> {
+  private async run(reading: ReadingEvent, wake: Wake | undefined, evaluate: (ctx: FactContext) => Promise<Firing[]>, only?: string, given?: FactContext): Promise<void> {
     const { observer, log } = this.o;
     try {
-      const ctx: FactContext = {
-        reading,
-        now: this.o.clock.now(),
-        state: this.state,
-        series: this.series,
-        watches: this.watches,
-        actuator: (site, zone, actuator) => this.dispatcher.actuatorData(site, zone, actuator),
-      };
+      const ctx = given ?? this.context(reading);
       const firings = await evaluate(ctx);
       if (firings.length === 0) return;
       const { outcomes, suppressed } = this.dispatcher.dispatch(reading, firings, only);

@@ -288,6 +288,9 @@ export class Journal {
       return;
     }
     const lines = this.pending;
+    // Only a group someone waits on (a QoS 1 acknowledgement) needs fdatasync; QoS 0 promises
+    // nothing, and the next synced group flushes the file's earlier writes anyway.
+    const awaited = this.group !== undefined;
     const group = this.group ?? newGroup();
     this.writingBytes = this.pendingBytes;
     this.writingEvents = lines.length;
@@ -312,7 +315,7 @@ export class Journal {
       if (!handle) throw new Error('spool is closed');
       const offset = this.segmentSizes.get(this.writeSegment) ?? 0;
       await handle.writev([header, body], offset);
-      if (this.fsync) await handle.datasync();
+      if (this.fsync && awaited) await handle.datasync();
       this.commits++;
       const start = { segment: this.writeSegment, offset };
       const end = { segment: this.writeSegment, offset: offset + size };
@@ -438,6 +441,8 @@ export class Journal {
 
   private async rotate(): Promise<void> {
     const old = this.writeHandle;
+    // Groups nobody waited on were written without fdatasync: sync them before leaving the file.
+    if (this.fsync) await old?.datasync();
     this.writeSegment++;
     await this.openWriteSegment();
     await old?.close();
