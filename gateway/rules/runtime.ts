@@ -105,9 +105,12 @@ export class RulesRuntime {
       state: this.state,
       series: this.series,
       watches: this.watches,
-      actuator: (site, zone, actuator) => this.dispatcher.actuatorData(site, zone, actuator),
+      actuator: this.actuatorData,
     };
   }
+
+  /** One function for every run's context (not a closure per reading). */
+  private readonly actuatorData: FactContext['actuator'] = (site, zone, actuator) => this.dispatcher.actuatorData(site, zone, actuator);
 
   /** Arms or disarms a zone in turn with the readings before it, so each reading sees the state of its time. */
   setArmed(site: string, zone: string, armed: boolean): void {

@@ -27,9 +27,17 @@ export interface Sample {
 export interface SampleView {
   readonly samples: readonly Sample[];
   readonly start: number;
+  /** The sum of every sample of the series (so a window that covers it all needs no loop). */
+  readonly total: number;
 }
 
-const EMPTY: SampleView = { samples: [], start: 0 };
+const EMPTY: SampleView = { samples: [], start: 0, total: 0 };
+
+/** A series' samples in time order, and their running sum. */
+interface Series {
+  readonly samples: Sample[];
+  total: number;
+}
 
 /** Past this, a series drops its oldest samples (a device flooding one series cannot eat memory). */
 const MAX_SAMPLES = 10_000;
@@ -41,7 +49,7 @@ const MAX_SAMPLES = 10_000;
  */
 export class SeriesStore {
   private needs = new Map<Kind, { scope: Scope; retentionMs: number }[]>();
-  private readonly series = new Map<string, Sample[]>();
+  private readonly series = new Map<string, Series>();
 
   configure(needs: readonly WindowNeed[]): void {
     const longest = new Map<string, WindowNeed>();
@@ -73,24 +81,30 @@ export class SeriesStore {
     if (!needs) return;
     for (const { scope, retentionMs } of needs) {
       const key = `${r.kind}|${scope}|${scopeKey(r, scope)}`;
-      let samples = this.series.get(key);
-      if (!samples) this.series.set(key, (samples = []));
+      let series = this.series.get(key);
+      if (!series) this.series.set(key, (series = { samples: [], total: 0 }));
+      const { samples } = series;
       // Readings of one device come in time order; a zone's devices may interleave a little.
       let i = samples.length;
       while (i > 0 && samples[i - 1]!.t > r.timeMs) i--;
-      samples.splice(i, 0, { t: r.timeMs, v: r.numeric });
+      if (i === samples.length) samples.push({ t: r.timeMs, v: r.numeric });
+      else samples.splice(i, 0, { t: r.timeMs, v: r.numeric });
+      series.total += r.numeric;
       const cutoff = Math.max(now, r.timeMs) - retentionMs;
       let drop = 0;
-      while (drop < samples.length - 1 && samples[drop]!.t < cutoff) drop++;
-      if (samples.length - drop > MAX_SAMPLES) drop = samples.length - MAX_SAMPLES;
+      while (drop < samples.length - 1 && samples[drop]!.t < cutoff) series.total -= samples[drop++]!.v;
+      if (samples.length - drop > MAX_SAMPLES) {
+        while (samples.length - drop > MAX_SAMPLES) series.total -= samples[drop++]!.v;
+      }
       if (drop > 0) samples.splice(0, drop);
     }
   }
 
   /** The samples of a series with time ≥ fromMs, oldest first (a view: no copy). */
   window(kind: Kind, scope: Scope, key: string, fromMs: number): SampleView {
-    const samples = this.series.get(`${kind}|${scope}|${key}`);
-    if (!samples) return EMPTY;
+    const series = this.series.get(`${kind}|${scope}|${key}`);
+    if (!series) return EMPTY;
+    const { samples } = series;
     // Samples are in time order: find the first one in the window by bisection.
     let lo = 0;
     let hi = samples.length;
@@ -99,7 +113,7 @@ export class SeriesStore {
       if (samples[mid]!.t < fromMs) lo = mid + 1;
       else hi = mid;
     }
-    return { samples, start: lo };
+    return { samples, start: lo, total: series.total };
   }
 
   get seriesCount(): number {

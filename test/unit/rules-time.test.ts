@@ -163,3 +163,22 @@ describe('rules over time', () => {
     expect(fired('r4')).toEqual(['everywhere', 'f1-only', 'f1-or-f2']);
   });
 });
+
+describe('window sums', () => {
+  it('agree with summing the samples, for short windows and long ones', async () => {
+    const { SeriesStore } = await import('../../gateway/rules/series.js');
+    const store = new SeriesStore();
+    store.configure([{ kind: 'co2', scope: 'zone', withinMs: 600_000 }]);
+    let t = 0;
+    for (let i = 0; i < 5000; i++) {
+      t += 100;
+      store.record({ kind: 'co2', site: 's', zone: 'z', source: 's/z/d', timeMs: t, numeric: 400 + (i % 97) * 1.1 } as never, t);
+      if (i % 499 === 0 || i === 4999) {
+        const view = store.window('co2', 'zone', 's/z', t - 600_000);
+        let sum = 0;
+        for (let k = view.start; k < view.samples.length; k++) sum += view.samples[k]!.v;
+        if (view.start === 0) expect(view.total).toBeCloseTo(sum, 6);
+      }
+    }
+  });
+});
