@@ -14,7 +14,21 @@ export interface MetricSources {
  */
 export class Metrics {
   readonly registry = new Registry();
-  readonly readings = this.counter('gateway_readings_total', 'Readings accepted, by kind', ['kind']);
+  /** Readings by kind, counted in a plain Map on the hot path and handed to prom-client at scrape time. */
+  private readonly readingTally = new Map<string, number>();
+  readonly readings: Counter<'kind'> = (() => {
+    const tally = this.readingTally;
+    return new Counter({
+      name: 'gateway_readings_total',
+      help: 'Readings accepted, by kind',
+      labelNames: ['kind'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [kind, n] of tally) this.inc({ kind }, n);
+      },
+    });
+  })();
   readonly history = this.counter('gateway_history_readings_total', 'Readings stored as history (older than the device’s latest, or stale): not fed to rules', ['kind']);
   readonly duplicates = this.counter('gateway_duplicates_total', 'Readings seen again (same id, or a QoS 1 redelivery): not stored or ruled twice');
   readonly deadLetters = this.counter('gateway_deadletters_total', 'Dead letters, by reason', ['reason']);
@@ -37,6 +51,11 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly listenerFailures = this.counter('gateway_bus_listener_failures_total', 'Event bus listeners that threw');
+
+  /** One reading accepted (the hot path: a Map update, not a prom-client label lookup). */
+  countReading(kind: string): void {
+    this.readingTally.set(kind, (this.readingTally.get(kind) ?? 0) + 1);
+  }
 
   constructor(sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'gateway_process_' });

@@ -60,7 +60,6 @@ export class Ingest {
   /** clientId/messageId → payload checksum, to recognise a QoS 1 redelivery (DUP) without an id. */
   private readonly seenPackets = new RecentSet<number>(200_000);
   private readonly seriesTime = new SeriesTime();
-  private readonly readingCounters: Record<string, { inc(): void }> = {};
   private lastDropLog = 0;
   private readonly logLimiter: LogLimiter;
 
@@ -125,9 +124,8 @@ export class Ingest {
       now,
       clientId ?? undefined,
     );
-    const counter = (this.readingCounters[kind] ??= this.o.metrics.readings.labels(kind));
     return this.keep(readingPoint(event), packet.qos, () => {
-      counter.inc();
+      this.o.metrics.countReading(kind);
       if (isHistory) {
         this.o.metrics.history.inc({ kind });
         this.o.bus.emit('history', event);
