@@ -1,8 +1,9 @@
-import { InfluxDB, escape, type ISingleHostConfig } from 'influx';
+import { escape, type InfluxDB } from 'influx';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
 import type { ReadingEvent } from '../events.js';
 import { KIND_NAMES, KINDS, type Kind, type ReadingValue } from '../ingest/kinds.js';
+import { influxClient } from '../storage/influx1.js';
 import { RulesSandbox, type SandboxOutput } from './sandbox.js';
 
 /**
@@ -61,18 +62,6 @@ export interface ReplaySummary {
 
 type Row = { time: { getTime(): number }; value: number; seq?: number | null; event_id?: string | null; site: string; zone: string; device: string };
 
-function client(url: string, database: string): InfluxDB {
-  const parsed = new URL(url);
-  const config: ISingleHostConfig = {
-    host: parsed.hostname,
-    port: Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80)),
-    protocol: parsed.protocol === 'https:' ? 'https' : 'http',
-    database,
-  };
-  if (parsed.pathname !== '/') config.path = parsed.pathname;
-  if (parsed.username) Object.assign(config, { username: decodeURIComponent(parsed.username), password: decodeURIComponent(parsed.password) });
-  return new InfluxDB(config);
-}
 
 /** The stored number back to the reading's value (booleans 1/0, keypad ok=1 fail=0). */
 export function valueOf(kind: Kind, stored: number): ReadingValue {
@@ -136,7 +125,7 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   if (!(o.toMs > o.fromMs)) throw new GatewayError('GW_ERR_REPLAY', `the range is empty: from ${new Date(o.fromMs).toISOString()} must be before to ${new Date(o.toMs).toISOString()}`);
   const startMs = o.fromMs - (o.warmupMs ?? 0);
   const chunkMs = o.chunkMs ?? 15 * 60_000;
-  const influx = client(o.influxUrl, o.database);
+  const influx = influxClient(o.influxUrl, o.database);
   const where = [o.site !== undefined ? `"site" = ${escape.stringLit(o.site)}` : '', o.zone !== undefined ? `"zone" = ${escape.stringLit(o.zone)}` : ''].filter(Boolean);
   const filter = (from: number, to: number) => [`time >= ${from}ms`, `time < ${to}ms`, ...where].join(' AND ');
   const sandbox = await RulesSandbox.create({ rulesDir: o.rulesDir, ruleFiles: o.ruleFiles, startMs, log: o.log, keepReadings: false });

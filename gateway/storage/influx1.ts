@@ -1,6 +1,20 @@
 import { InfluxDB, type ISingleHostConfig } from 'influx';
 import { WriteError, classifyStatus, type PointWriter } from './writer.js';
 
+/** The `influx` client (1.x API) for a URL, with `user:pass@` credentials if the URL has them. */
+export function influxClient(url: string, database: string): InfluxDB {
+  const parsed = new URL(url);
+  const config: ISingleHostConfig = {
+    host: parsed.hostname,
+    port: Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80)),
+    protocol: parsed.protocol === 'https:' ? 'https' : 'http',
+    database,
+  };
+  if (parsed.pathname !== '/') config.path = parsed.pathname;
+  if (parsed.username) Object.assign(config, { username: decodeURIComponent(parsed.username), password: decodeURIComponent(parsed.password) });
+  return new InfluxDB(config);
+}
+
 /**
  * InfluxDB 1.x. The `influx` client creates the database and pings; writes post the
  * pre-built line protocol from the spool to `/write` as it is, because `writePoints` would
@@ -24,15 +38,7 @@ export class Influx1Writer implements PointWriter {
     parsed.password = '';
     const base = parsed.toString().replace(/\/$/, '');
     this.description = `InfluxDB 1.x at ${base}, database ${database}`;
-    const config: ISingleHostConfig = {
-      host: parsed.hostname,
-      port: Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80)),
-      protocol: parsed.protocol === 'https:' ? 'https' : 'http',
-      database,
-    };
-    if (parsed.pathname !== '/') config.path = parsed.pathname;
-    if (username) Object.assign(config, { username, password });
-    this.admin = new InfluxDB(config);
+    this.admin = influxClient(url, database);
     this.writeUrl = `${base}/write?db=${encodeURIComponent(database)}&precision=ms`;
     this.headers = { 'content-type': 'text/plain; charset=utf-8' };
     if (username) this.headers['authorization'] = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
