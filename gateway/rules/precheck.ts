@@ -7,6 +7,9 @@ export type Verdict = boolean | undefined;
 
 type Node = Record<string, unknown>;
 
+/** What a fact without params is given (one object, not one per check). */
+const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({});
+
 /**
  * Judges a rule's conditions synchronously, with the facts' own functions and the engine's own
  * operators, so that a rule that cannot fire is not run through json-rules-engine at all: its
@@ -52,7 +55,7 @@ export function precheck(node: unknown, ctx: FactContext): Verdict {
   if ((operator === 'in' || operator === 'notIn') && !Array.isArray(value)) return undefined;
   let factValue: unknown;
   try {
-    factValue = spec.compute(ctx, (n['params'] ?? {}) as Record<string, unknown>);
+    factValue = spec.compute(ctx, (n['params'] ?? NO_PARAMS) as Record<string, unknown>);
   } catch {
     return undefined;
   }
