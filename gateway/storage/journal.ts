@@ -128,6 +128,9 @@ export class Journal {
   private readableListener: (() => void) | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private writeFailures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private checkpointing: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: JournalOptions) {
     this.segmentBytes = options.segmentBytes ?? 16 * 1024 * 1024;
@@ -176,7 +179,7 @@ export class Journal {
     if (this.closed) return false;
     if (!force && this.isFull()) return false;
     this.pending.push(line);
-    this.pendingBytes += line.length;
+    this.pendingBytes += Buffer.byteLength(line, 'utf8');
     if (!this.commitScheduled && !this.writing) {
       this.commitScheduled = true;
       setImmediate(() => void this.commit());
@@ -270,7 +273,15 @@ export class Journal {
   /** Commits what is pending, persists the checkpoint and closes the files. */
   async close(): Promise<void> {
     if (this.closed) return;
-    while (this.writing || this.pending.length > 0) await this.commit();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    for (let attempt = 0; (this.writing || this.pending.length > 0) && attempt < 3; attempt++) await this.commit();
+    if (this.pending.length > 0) {
+      // The disk refuses: these were never acknowledged (their publishers resend); QoS 0 ones are lost.
+      this.log.error({ code: 'GW_ERR_SPOOL_WRITE', events: this.pending.length }, 'spool could not write its last events at shutdown');
+      this.group?.reject(new Error('spool could not write at shutdown'));
+      this.group = undefined;
+    }
     this.closed = true;
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
     this.checkpointTimer = undefined;
@@ -307,6 +318,7 @@ export class Journal {
     header.writeUInt32LE(lines.length, 8);
     header.writeDoubleLE(appendedAt, 12);
     const size = HEADER_BYTES + body.length;
+    let failed: unknown;
     try {
       if ((this.segmentSizes.get(this.writeSegment) ?? 0) > 0 && (this.segmentSizes.get(this.writeSegment) ?? 0) + size > this.segmentBytes) {
         await this.rotate();
@@ -324,27 +336,49 @@ export class Journal {
       this.stored({ body, count: lines.length, appendedAt, start, end, bytes: size });
       group.resolve();
     } catch (err) {
-      // The events still reach InfluxDB from memory; only the durability promise fails.
-      this.log.error({ err }, 'spool write failed; the events of this group are kept in memory only');
-      this.stored({ body, count: lines.length, appendedAt, start: this.writtenEnd, end: this.writtenEnd, bytes: size }, true);
-      group.reject(err instanceof Error ? err : new Error(String(err)));
+      failed = err;
+      // Nothing is handed on out of order, nor without its place on disk: the lines go back in
+      // front of what arrived since and the write is tried again; their acknowledgements wait.
+      this.pending = lines.concat(this.pending);
+      this.pendingBytes += this.writingBytes;
+      // Appends during the write may have started a newer group: it completes with the retried one.
+      const newer = this.group as Group | undefined;
+      if (newer) group.promise.then(newer.resolve, newer.reject);
+      this.group = group;
     } finally {
       this.writing = false;
       this.writingBytes = 0;
       this.writingEvents = 0;
       this.inflight = undefined;
     }
+    if (failed !== undefined) {
+      this.writeFailures++;
+      const delay = Math.min(5000, 50 * 2 ** Math.min(this.writeFailures, 7));
+      if (this.writeFailures === 1 || this.writeFailures % 20 === 0) {
+        this.log.error({ code: 'GW_ERR_SPOOL_WRITE', err: failed, failures: this.writeFailures, retryInMs: delay, events: this.pending.length }, 'spool write failed; retrying, acknowledgements wait');
+      }
+      if (!this.closed) {
+        // Appends must not trigger commits in between: the timer retries.
+        this.commitScheduled = true;
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          void this.commit();
+        }, delay);
+      }
+      return;
+    }
+    if (this.writeFailures > 0) {
+      this.log.info({ failures: this.writeFailures }, 'spool writes again');
+      this.writeFailures = 0;
+    }
     if (this.pending.length > 0) await this.commit();
   }
 
-  private stored(record: StoredRecord, memoryOnly = false): void {
+  private stored(record: StoredRecord): void {
     this.unconfirmedBytes += record.bytes;
     this.unconfirmedEvents += record.count;
     this.oldestAppendedAt ??= record.appendedAt;
-    if (memoryOnly) {
-      this.memory.push(record);
-      this.memoryUsed += record.body.length;
-    } else if (this.diskFrom === undefined) {
+    if (this.diskFrom === undefined) {
       if (this.memoryUsed + record.body.length <= this.memoryBytes) {
         this.memory.push(record);
         this.memoryUsed += record.body.length;
@@ -427,24 +461,36 @@ export class Journal {
     return handle;
   }
 
-  private async openWriteSegment(): Promise<void> {
-    this.writeHandle = await open(join(this.options.dir, segmentName(this.writeSegment)), 'w');
-    this.segmentSizes.set(this.writeSegment, 0);
-    // Make the new file's name durable too.
-    const dir = await open(this.options.dir, 'r');
+  /** Creates segment `id` and makes its name durable; changes no state (a failed open leaves all as it was). */
+  private async createSegment(id: number): Promise<FileHandle> {
+    const handle = await open(join(this.options.dir, segmentName(id)), 'w');
     try {
-      await dir.sync();
-    } finally {
-      await dir.close();
+      const dir = await open(this.options.dir, 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    } catch (err) {
+      await handle.close();
+      throw err;
     }
+    return handle;
+  }
+
+  private async openWriteSegment(): Promise<void> {
+    this.writeHandle = await this.createSegment(this.writeSegment);
+    this.segmentSizes.set(this.writeSegment, 0);
   }
 
   private async rotate(): Promise<void> {
     const old = this.writeHandle;
     // Groups nobody waited on were written without fdatasync: sync them before leaving the file.
     if (this.fsync) await old?.datasync();
-    this.writeSegment++;
-    await this.openWriteSegment();
+    const next = this.writeSegment + 1;
+    this.writeHandle = await this.createSegment(next);
+    this.writeSegment = next;
+    this.segmentSizes.set(next, 0);
     await old?.close();
   }
 
@@ -457,6 +503,8 @@ export class Journal {
     while (at + HEADER_BYTES <= data.length) {
       const length = data.readUInt32LE(at);
       const end = at + HEADER_BYTES + length;
+      // A zero-filled tail (a crash before the data reached the disk) passes the CRC of nothing.
+      if (length === 0 || data.readUInt32LE(at + 8) === 0) break;
       if (end > data.length || crc32(data.subarray(at + HEADER_BYTES, end)) !== data.readUInt32LE(at + 4)) break;
       events += data.readUInt32LE(at + 8);
       firstAppendedAt ??= data.readDoubleLE(at + 12);
@@ -484,7 +532,13 @@ export class Journal {
     return { segment: fallbackSegment, offset: 0 };
   }
 
-  private async persistCheckpoint(): Promise<void> {
+  /** One checkpoint write at a time (two would share the temp file). */
+  private persistCheckpoint(): Promise<void> {
+    this.checkpointing = this.checkpointing.then(() => this.writeCheckpoint());
+    return this.checkpointing;
+  }
+
+  private async writeCheckpoint(): Promise<void> {
     const path = join(this.options.dir, 'checkpoint.json');
     const checkpoint = this.checkpoint;
     try {
