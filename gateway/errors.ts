@@ -14,6 +14,7 @@ export const ERRORS = {
   GW_ERR_INFLUX_NOT_INSTALLED: 'no InfluxDB answers and none is installed to start',
   GW_ERR_SPOOL_CORRUPT: 'a spool segment has a damaged record; the damaged tail is set aside',
   GW_ERR_SPOOL_WRITE: 'the spool cannot write to DATA_DIR (disk full, I/O error); it retries, and acknowledgements wait',
+  GW_ERR_SPOOL_READ: 'the spool cannot be read back (a file error); the sink retries, events stay on disk',
   GW_ERR_SPOOL_FULL: 'the spool reached SPOOL_MAX_BYTES; QoS 1 is not acknowledged, QoS 0 is dropped',
   GW_ERR_CREDENTIALS: 'the credentials file is unreadable or invalid',
   GW_ERR_TLS: 'the TLS certificate or key cannot be read',

@@ -227,12 +227,13 @@ export class Gateway {
     const influxUp = this.sink?.influxUp ?? false;
     const spool = this.journal?.stats();
     const full = this.journal?.isFull() ?? false;
+    const draining = this.sink?.draining ?? true;
     const ruleProblems = [...(this.rulesService?.loader.problems.values() ?? [])];
     return {
-      ready: influxUp && !full,
+      ready: influxUp && !full && draining,
       checks: {
         influxdb: { ok: influxUp, detail: influxUp ? 'reachable' : 'unreachable: events wait in the spool' },
-        spool: { ok: !full, detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting` },
+        spool: { ok: !full && draining, detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}` },
         rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | ') } : {}) },
       },
     };

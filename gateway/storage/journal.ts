@@ -232,7 +232,13 @@ export class Journal {
     while (count < maxEvents) {
       let next = this.readAhead[0] ?? (this.diskFrom === undefined || this.memory.length > 0 ? this.memory[0] : undefined);
       if (!next && this.diskFrom !== undefined && this.memory.length === 0) {
-        await this.readFromDisk();
+        try {
+          await this.readFromDisk();
+        } catch (err) {
+          // Records already taken from memory must not be lost with the error: hand them on now.
+          if (records.length > 0) break;
+          throw err;
+        }
         next = this.readAhead[0];
         if (!next) break;
       }

@@ -36,6 +36,9 @@ export class InfluxSink {
   private stopRequested = new AbortController();
   private up = false;
   private consecutiveFailures = 0;
+  /** Set by the spool's wake-up call, cleared before each take: a wake-up during a take is not lost. */
+  private readable = false;
+  private readFailures = 0;
   private pingTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SinkOptions) {}
@@ -43,6 +46,11 @@ export class InfluxSink {
   /** True while InfluxDB answers (last write or ping succeeded). */
   get influxUp(): boolean {
     return this.up;
+  }
+
+  /** False while the spool cannot be read (events are kept but do not move to InfluxDB). */
+  get draining(): boolean {
+    return this.readFailures === 0;
   }
 
   async start(): Promise<void> {
@@ -54,7 +62,10 @@ export class InfluxSink {
     } else {
       log.warn({ code: 'GW_ERR_INFLUX_UNREACHABLE', influx: writer.description }, 'InfluxDB does not answer; events wait in the spool until it does');
     }
-    journal.onReadable(() => this.wake?.());
+    journal.onReadable(() => {
+      this.readable = true;
+      this.wake?.();
+    });
     this.running = true;
     this.loop = this.run();
     const pingEvery = this.options.pingEveryMs ?? 5000;
@@ -73,7 +84,7 @@ export class InfluxSink {
     this.wake?.();
     const timer = setTimeout(() => this.stopSignal.abort(), drainMs);
     try {
-      await this.loop;
+      await this.loop?.catch((err: unknown) => this.options.log.error({ err }, 'the InfluxDB sink ended with an error'));
     } finally {
       clearTimeout(timer);
       if (this.pingTimer) clearInterval(this.pingTimer);
@@ -83,7 +94,9 @@ export class InfluxSink {
   private async run(): Promise<void> {
     const { journal, batchSize, flushMs } = this.options;
     while (!this.stopSignal.signal.aborted) {
-      const batch = await journal.take(batchSize);
+      this.readable = false;
+      const batch = await this.take(batchSize);
+      if (batch === null) continue;
       if (batch) {
         const written = await this.writeBatch(batch);
         if (!written) return;
@@ -91,12 +104,35 @@ export class InfluxSink {
         continue;
       }
       if (!this.running) return;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
-      this.wake = undefined;
+      if (!this.readable) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        this.wake = undefined;
+      }
       // Woken by the first new record: give the batch flushMs to fill.
       if (this.running && flushMs > 0) await sleep(flushMs, undefined, { signal: this.stopRequested.signal }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The next batch from the spool; null when the spool could not be read (a file error): logged,
+   * retried after a backoff, and shown by `draining`, never fatal to the loop.
+   */
+  private async take(batchSize: number): Promise<Batch | undefined | null> {
+    try {
+      const batch = await this.options.journal.take(batchSize);
+      if (this.readFailures > 0) this.options.log.info({ failures: this.readFailures }, 'the spool reads again');
+      this.readFailures = 0;
+      return batch;
+    } catch (err) {
+      this.readFailures++;
+      const delay = this.backoff(this.readFailures);
+      if (this.readFailures === 1 || this.readFailures % 20 === 0) {
+        this.options.log.error({ code: 'GW_ERR_SPOOL_READ', err, failures: this.readFailures, retryInMs: Math.round(delay) }, 'the spool could not be read; retrying');
+      }
+      await sleep(delay, undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
+      return null;
     }
   }
 

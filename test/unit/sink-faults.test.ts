@@ -1,0 +1,98 @@
+/**
+ * The InfluxDB sink when the spool misbehaves under it: a read error, and a record committed at
+ * the moment the reader switches from disk back to memory. Real journal files, real InfluxDB.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { Metrics } from '../../gateway/http/metrics.js';
+import { Influx1Writer } from '../../gateway/storage/influx1.js';
+import { Journal } from '../../gateway/storage/journal.js';
+import { InfluxSink } from '../../gateway/storage/sink.js';
+import { count, uniqueDb } from '../helpers/influx.js';
+import { waitFor } from '../helpers/wait.js';
+
+const log = pino({ level: 'silent' });
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+const point = (i: number): string => `m,t=a v=${i},event_id="e${i}" ${1_700_000_000_000 + i}\n`;
+
+async function setup(batchSize: number) {
+  const dir = await mkdtemp(join(tmpdir(), 'gw-sink-faults-'));
+  const journal = new Journal({ dir, maxBytes: 1 << 30, memoryBytes: 200, log });
+  await journal.open();
+  const db = uniqueDb();
+  const writer = new Influx1Writer(inject('influxUrl'), db, 5000);
+  await writer.prepare();
+  const metrics = new Metrics({ spool: () => journal.stats(), connectedClients: () => 0, influxUp: () => true, now: () => Date.now() });
+  const sink = new InfluxSink({ journal, writer, metrics, log, batchSize, flushMs: 0, onRejected: () => undefined, retryBaseMs: 10 });
+  cleanup.push(async () => {
+    await sink.stop(100);
+    await journal.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { journal, sink, db };
+}
+
+async function fill(journal: Journal, from: number, to: number): Promise<void> {
+  for (let n = from; n < to; n += 5) {
+    for (let i = n; i < Math.min(n + 5, to); i++) journal.append(point(i));
+    await journal.committed();
+  }
+}
+
+type ReaderInternals = { readerFor: (segment: number) => Promise<{ close: () => Promise<void> }> };
+
+describe('the sink', () => {
+  it('goes on after the spool fails to be read once, and says so meanwhile', async () => {
+    const { journal, sink, db } = await setup(1000);
+    await fill(journal, 0, 50);
+    expect(journal.stats().readingFromDisk).toBe(true);
+    const internals = journal as unknown as ReaderInternals;
+    const readerFor = internals.readerFor.bind(journal);
+    let failed = 0;
+    internals.readerFor = async (segment) => {
+      if (failed++ === 0) throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+      return readerFor(segment);
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    cleanup.push(async () => void process.off('unhandledRejection', onUnhandled));
+    await sink.start();
+    await waitFor(async () => (await count(inject('influxUrl'), db, 'm')) === 50, 'all 50 points in InfluxDB');
+    expect(failed).toBeGreaterThan(1);
+    expect(sink.draining).toBe(true);
+    expect(unhandled).toEqual([]);
+  });
+
+  it('writes a record committed while the reader goes back from disk to memory', async () => {
+    const { journal, sink, db } = await setup(50);
+    await fill(journal, 0, 50);
+    expect(journal.stats().readingFromDisk).toBe(true);
+    const internals = journal as unknown as ReaderInternals;
+    const readerFor = internals.readerFor.bind(journal);
+    let injected = false;
+    internals.readerFor = async (segment) => {
+      const handle = await readerFor(segment);
+      const close = handle.close.bind(handle);
+      handle.close = async () => {
+        if (!injected) {
+          injected = true;
+          journal.append(point(999));
+          await journal.committed();
+        }
+        return close();
+      };
+      return handle;
+    };
+    await sink.start();
+    await waitFor(async () => (await count(inject('influxUrl'), db, 'm')) === 51, 'the 50 points and the one committed during the switch', 5000);
+    expect(injected).toBe(true);
+  });
+});
