@@ -57,6 +57,8 @@ const ARMED_VALUES: Readonly<Record<string, boolean>> = {
  */
 export class Ingest {
   private readonly series = new SeriesCache();
+  /** Readings whose acknowledgement waits (on the spool), by id or packet: what a resend must wait for too. */
+  private readonly awaitingOriginal = new Map<string, Promise<void>>();
   /** clientId/messageId → payload checksum, to recognise a QoS 1 redelivery (DUP) without an id. */
   private readonly seenPackets = new RecentSet<number>(200_000);
   private readonly seriesTime = new SeriesTime();
@@ -72,7 +74,7 @@ export class Ingest {
       return this.route(clientId, packet);
     } catch (err) {
       // A bug must not take the broker down nor lose the message: dead-letter it.
-      this.o.log.error({ err, topic: packet.topic, clientId }, 'ingest failed on a message');
+      if (this.logLimiter.allow('ingest failed')) this.o.log.error({ err, topic: packet.topic, clientId }, 'ingest failed on a message');
       return this.deadLetter(clientId, packet, 'invalid_payload', `the gateway could not process this message: ${(err as Error).message}`);
     }
   }
@@ -101,9 +103,12 @@ export class Ingest {
     const decoded = decodeReading(kind, packet.payload, now, this.o.maxPayloadBytes);
     if (!decoded.ok) return this.deadLetter(clientId, packet, decoded.code, decoded.detail);
     const { reading } = decoded;
+    const dupKey = reading.id !== undefined ? `${packet.topic}\n${reading.id}` : packet.qos > 0 && packet.messageId !== undefined ? `${clientId ?? ''}/${packet.messageId}` : undefined;
     if (reading.id !== undefined ? series.seen(reading.id) : this.isRedelivery(clientId, packet)) {
       this.o.metrics.duplicates.inc();
-      return undefined;
+      // Acknowledged once the original is durable: if it is still waiting (spool busy or full),
+      // so does its resend; a resend must never be acknowledged ahead of what it repeats.
+      return dupKey === undefined ? undefined : this.awaitingOriginal.get(dupKey);
     }
     const timeMs = reading.tsMs ?? series.stamp(now);
     const latest = series.latestMs;
@@ -124,7 +129,7 @@ export class Ingest {
       now,
       clientId ?? undefined,
     );
-    return this.keep(readingPoint(event), packet.qos, () => {
+    const kept = this.keep(readingPoint(event), packet.qos, () => {
       this.o.metrics.countReading(kind);
       if (isHistory) {
         this.o.metrics.history.inc({ kind });
@@ -133,6 +138,12 @@ export class Ingest {
         this.o.bus.emit('reading', event);
       }
     });
+    if (kept && dupKey !== undefined) {
+      this.awaitingOriginal.set(dupKey, kept);
+      const done = (): void => void this.awaitingOriginal.delete(dupKey);
+      kept.then(done, done);
+    }
+    return kept;
   }
 
   /** A reading without an id can only be recognised as a QoS 1 redelivery of the same packet. */
@@ -195,9 +206,11 @@ export class Ingest {
       announce();
       return qos > 0 && this.o.durableAck ? journal.committed() : undefined;
     }
+    // The spool is full (or closing). Rules see the event now either way: a smoke alarm must not
+    // wait for InfluxDB. Only storing it, and a QoS 1 acknowledgement, wait.
+    announce();
     if (qos === 0 || !journal.isOpen) {
       this.o.metrics.dropped.inc({ reason: journal.isOpen ? 'spool_full' : 'shutting_down' });
-      announce();
       const now = Date.now();
       if (now - this.lastDropLog > 10_000) {
         this.lastDropLog = now;
@@ -206,7 +219,17 @@ export class Ingest {
       if (!journal.isOpen && qos > 0) return Promise.reject(new Error('gateway is shutting down'));
       return undefined;
     }
-    return journal.whenSpace().then(() => this.keep(line, qos, announce));
+    return this.storeWhenSpace(line);
+  }
+
+  /** Appends once the spool has room; resolves when the line is durable (or appended, without DURABLE_ACK). */
+  private storeWhenSpace(line: string): Promise<void> {
+    const { journal } = this.o;
+    return journal.whenSpace().then(() => {
+      if (journal.append(line)) return this.o.durableAck ? journal.committed() : undefined;
+      if (!journal.isOpen) throw new Error('gateway is shutting down');
+      return this.storeWhenSpace(line);
+    });
   }
 }
 

@@ -40,12 +40,20 @@ const validators = Object.fromEntries(
   (Object.keys(KINDS) as Kind[]).map((kind) => [kind, ajv.compile(readingSchema(kind))]),
 ) as Record<Kind, ValidateFunction>;
 
+/** A value as JSON for a message, bounded: a hostile 30,000-level array must not blow the stack. */
+function shown(value: unknown): string {
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === 'object' && value !== null) return 'an object';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
 function describe(kind: Kind, error: ErrorObject | undefined, doc: unknown): string {
   if (!error) return 'invalid reading';
   const where = error.instancePath === '' ? 'payload' : error.instancePath.slice(1).replaceAll('/', '.');
   let got = '';
   if (error.instancePath === '/value' && typeof doc === 'object' && doc !== null) {
-    got = `, got ${JSON.stringify((doc as Record<string, unknown>)['value'])}`;
+    got = `, got ${shown((doc as Record<string, unknown>)['value'])}`;
   }
   const allowed = error.keyword === 'enum' ? ` (${JSON.stringify((error.params as { allowedValues: unknown }).allowedValues)})` : '';
   const unit = where === 'value' ? ` for ${kind} (${KINDS[kind].unit})` : '';

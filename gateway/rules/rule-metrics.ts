@@ -4,6 +4,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 export function ruleMetrics(registry: Registry, sources: { timers: () => number; series: () => number }): {
   readonly deferred: Counter<'actuator'>;
   readonly wakes: Counter<'type'>;
+  readonly overloaded: Counter;
 } {
   const deferred = new Counter({
     name: 'gateway_commands_deferred_total',
@@ -33,6 +34,11 @@ export function ruleMetrics(registry: Registry, sources: { timers: () => number;
       this.set(sources.series());
     },
   });
-  return { deferred, wakes };
+  const overloaded = new Counter({
+    name: 'gateway_rules_overloaded_total',
+    help: 'Readings stored but not run through the rules because the rules were too far behind',
+    registers: [registry],
+  });
+  return { deferred, wakes, overloaded };
 }
 

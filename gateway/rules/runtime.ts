@@ -22,7 +22,16 @@ export interface RuntimeObserver {
   suppressed?(s: Suppression): void;
   woke?(type: Wake['type']): void;
   failed?(): void;
+  /** A reading was stored and recorded but not run through the rules: they were too far behind. */
+  overloaded?(): void;
 }
+
+/**
+ * How many readings may wait for the rules. Past it a reading is still stored and recorded
+ * (windows, held-for and absence stay right) but not run: ingest never waits for the rules, and
+ * their queue cannot grow without bound under a flood.
+ */
+export const MAX_RULES_BACKLOG = 20_000;
 
 export interface RuntimeOptions {
   readonly clock: Clock;
@@ -89,7 +98,13 @@ export class RulesRuntime {
       const ctx = this.context(r);
       const engine = this.engine;
       const selected = engine.select(ctx);
-      if (selected) this.enqueue(() => this.run(r, undefined, () => engine.run(selected, ctx), undefined, ctx));
+      if (selected && this.queued >= MAX_RULES_BACKLOG) this.o.observer?.overloaded?.();
+      else if (selected) this.enqueue(() => this.run(r, undefined, () => engine.run(selected, ctx), undefined, ctx));
+      return;
+    }
+    if (this.queued >= MAX_RULES_BACKLOG) {
+      this.record(r);
+      this.o.observer?.overloaded?.();
       return;
     }
     this.enqueue(async () => {

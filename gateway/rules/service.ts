@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { v7 as uuidv7 } from 'uuid';
 import type { Publisher } from '../broker/broker.js';
 import type { EventBus } from '../bus.js';
 import type { Clock } from '../clock.js';
+import { newEventId } from '../ids.js';
+import { LogLimiter } from '../log.js';
 import type { ZoneArmedEvent } from '../events.js';
 import type { Metrics } from '../http/metrics.js';
 import type { Journal } from '../storage/journal.js';
@@ -42,9 +43,11 @@ export class RulesService {
   readonly runtime: RulesRuntime;
   private readonly unsubscribe: (() => void)[] = [];
   private readonly seriesTime = new SeriesTime();
+  private readonly overloadLog: LogLimiter;
 
   constructor(private readonly o: RulesServiceOptions) {
     const { metrics } = o;
+    this.overloadLog = new LogLimiter(o.log, 1, 60_000);
     const extra = ruleMetrics(metrics.registry, { timers: () => this.runtime.wakeups.size, series: () => this.runtime.series.seriesCount });
     this.runtime = new RulesRuntime({
       clock: o.clock,
@@ -60,6 +63,10 @@ export class RulesService {
         },
         woke: (type) => extra.wakes.inc({ type }),
         failed: () => metrics.ruleErrors.inc(),
+        overloaded: () => {
+          extra.overloaded.inc();
+          if (this.overloadLog.allow('rules overloaded')) o.log.error({ code: 'GW_ERR_RULES_OVERLOADED' }, 'the rules are too far behind: readings are stored but not ruled until they catch up');
+        },
       },
     });
     this.loader = new RuleLoader({
@@ -113,7 +120,7 @@ export class RulesService {
   setArmed(site: string, zone: string, armed: boolean): ZoneArmedEvent {
     if (!SEGMENT.test(site) || !SEGMENT.test(zone)) throw new RangeError(`site and zone must match ${String(SEGMENT)} (got ${JSON.stringify(site)}, ${JSON.stringify(zone)})`);
     const timeMs = this.seriesTime.next(`zone/${site}/${zone}`, this.o.clock.now());
-    const event: ZoneArmedEvent = { id: uuidv7(), site, zone, armed, time: new Date(timeMs).toISOString(), timeMs };
+    const event: ZoneArmedEvent = { id: newEventId(), site, zone, armed, time: new Date(timeMs).toISOString(), timeMs };
     this.o.journal.append(zoneArmedPoint(event), true);
     this.o.bus.emit('zoneArmed', event);
     return event;

@@ -182,3 +182,25 @@ describe('window sums', () => {
     }
   });
 });
+
+describe('the rules backlog', () => {
+  it('is bounded: past it, readings are recorded but not ruled, and it is counted', async () => {
+    const { RulesRuntime, MAX_RULES_BACKLOG } = await import('../../gateway/rules/runtime.js');
+    const { ManualClock } = await import('../../gateway/manual-clock.js');
+    const { pino } = await import('pino');
+    const clock = new ManualClock(Date.parse('2026-11-24T10:00:00Z'));
+    let overloaded = 0;
+    let outcomes = 0;
+    const runtime = new RulesRuntime({ clock, log: pino({ level: 'silent' }), onOutcome: () => void outcomes++, observer: { overloaded: () => void overloaded++ } });
+    const always = { name: 'always', kinds: ['temperature'], conditions: { all: [{ fact: 'value', operator: 'greaterThan', value: -1000 }] }, event: { type: 'alert', params: { severity: 'info', message: 'x' } }, file: 'x', watches: [], windows: [] };
+    runtime.use({ rules: [always as never], actuators: {} });
+    const total = MAX_RULES_BACKLOG + 500;
+    for (let i = 0; i < total; i++) {
+      runtime.onReading({ id: `r${i}`, kind: 'temperature', site: 's', zone: 'z', device: 'd', source: 's/z/d', value: 20, numeric: 20, timeMs: clock.now() } as never);
+    }
+    expect(overloaded).toBeGreaterThanOrEqual(500);
+    expect(runtime.state.zoneLatest('s', 'z', 'temperature')?.reading.id).toBe(`r${total - 1}`);
+    await runtime.idle();
+    expect(outcomes).toBe(total - overloaded);
+  });
+});
