@@ -30,6 +30,7 @@ const program = new Command()
   .option('--prefix <p>', 'device id prefix', 'sim')
   .option('--username <u>', 'MQTT username for every device')
   .option('--password <p>', 'MQTT password for every device')
+  .option('--no-ts', 'leave ts out of the readings (the gateway stamps them on arrival)')
   .option('--json', 'print the summary as JSON only')
   .addHelpText('after', '\nScenarios: normal (a working day), heatwave (+9 °C: HVAC cools), intrusion (an armed zone sees doors and motion: alerts), fire (smoke and rising heat in one zone: critical alert, HVAC off on the site).');
 
@@ -49,6 +50,7 @@ const opts = program.opts<{
   username?: string;
   password?: string;
   json?: boolean;
+  ts: boolean;
 }>();
 
 const interactive = process.stderr.isTTY && !opts.json;
@@ -98,6 +100,7 @@ try {
     sites: opts.sites,
     zonesPerSite: opts.zones,
     prefix: opts.prefix,
+    withTs: opts.ts,
     clientOptions: () => (opts.username ? { username: opts.username, password: opts.password ?? '' } : {}),
     onProgress: show,
     signal: controller.signal,

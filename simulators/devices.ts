@@ -104,7 +104,8 @@ function occupancyChance(hour: number): number {
  * The next reading of a device. `first` marks the device's first zone in an incident scenario
  * (the fire starts there; the intruder comes in there).
  */
-export function nextReading(d: SimDevice, now: number, scenario: Scenario, random: () => number, incidentZone: boolean): Reading {
+/** `withTs: false` leaves `ts` out of the payload: the gateway then stamps the reading when it arrives. */
+export function nextReading(d: SimDevice, now: number, scenario: Scenario, random: () => number, incidentZone: boolean, withTs = true): Reading {
   const kind = d.kinds[d.seq % d.kinds.length]!;
   d.seq++;
   const ts = Math.max(now, d.lastTs + 1);
@@ -160,7 +161,7 @@ export function nextReading(d: SimDevice, now: number, scenario: Scenario, rando
   const id = `${d.id}-${d.seq}`;
   return {
     topic: `sensors/${d.site}/${d.zone}/${d.id}/${kind}`,
-    payload: JSON.stringify({ value, ts, seq: d.seq, id }),
+    payload: JSON.stringify(withTs ? { value, ts, seq: d.seq, id } : { value, seq: d.seq, id }),
     device: d,
     kind,
     id,

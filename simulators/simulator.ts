@@ -20,6 +20,8 @@ export interface SimulationOptions {
   readonly seed?: number;
   readonly sites?: number;
   readonly zonesPerSite?: number;
+  /** Send `ts` with each reading (default); without it the gateway stamps readings on arrival. */
+  readonly withTs?: boolean;
   /** Device id prefix, so several runs against one gateway do not collide. */
   readonly prefix?: string;
   /** Most QoS 1 readings in flight (sent, not yet acknowledged) at once. */
@@ -102,7 +104,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     const index = next++ % fleet.length;
     const device = fleet[index]!;
     const client = clients[index]!;
-    const reading = nextReading(device, Date.now(), scenario, random, `${device.site}/${device.zone}` === incident);
+    const reading = nextReading(device, Date.now(), scenario, random, `${device.site}/${device.zone}` === incident, o.withTs ?? true);
     sent++;
     client.publish(reading.topic, reading.payload, { qos }, (err) => {
       if (err) failed++;
