@@ -1,6 +1,34 @@
 // Lint: typescript-eslint's type-checked rules (no floating promises, no unsafe any), no console in gateway/.
 import tseslint from 'typescript-eslint';
 
+/**
+ * One direction of dependencies (docs/DEVELOPING.md): folders in the order data flows; a folder
+ * may import core/, config/, observability/ and the folders before it, never one after it.
+ * The composition root (gateway.ts, main.ts) wires them all.
+ */
+const FLOW = ['broker', 'devices', 'ingest', 'rules', 'storage', 'http', 'lab', 'cli'];
+const LEAVES = { core: [], config: ['core'], observability: ['core', 'config'] };
+function layerRules() {
+  const all = [...Object.keys(LEAVES), ...FLOW];
+  const forbid = (folder, allowed) => ({
+    files: [`gateway/${folder}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          {
+            group: [...all.filter((f) => f !== folder && !allowed.includes(f)).map((f) => `../${f}/*`), '../gateway.js', '../main.js'],
+            message: `gateway/${folder}/ may import only ${[...allowed].join(', ') || 'itself'} (docs/DEVELOPING.md: one direction of dependencies)`,
+          },
+        ],
+      }],
+    },
+  });
+  return [
+    ...Object.entries(LEAVES).map(([folder, allowed]) => forbid(folder, allowed)),
+    ...FLOW.map((folder, i) => forbid(folder, [...Object.keys(LEAVES), ...FLOW.slice(0, i)])),
+  ];
+}
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', 'data/', 'coverage/', 'bench/results/', 'dashboards/**/*.json', 'eslint.config.js', 'scripts/*.mjs', 'test-results/', 'bench/tmp/'] },
   ...tseslint.configs.recommendedTypeChecked,
@@ -23,6 +51,7 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': ['error', { paths: [{ name: 'json-rules-engine', message: 'import it from gateway/rules/jre.ts', allowTypeImports: true }] }],
     },
   },
+  ...layerRules(),
   {
     files: ['gateway/**/*.ts'],
     rules: {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadSettings } from '../gateway/config/settings.js';
 import { Gateway } from '../gateway/gateway.js';
-import { createLogger } from '../gateway/log.js';
+import { createLogger } from '../gateway/observability/log.js';
 import { startInfluxd } from '../gateway/storage/influxd.js';
 import { runSimulation } from '../simulators/simulator.js';
 

@@ -4,35 +4,30 @@ import type { Logger } from 'pino';
 import { Access } from './broker/access.js';
 import { MqttBroker, type BoundPorts } from './broker/broker.js';
 import { CredentialStore } from './broker/credentials.js';
+import { PublishPipeline } from './broker/publish-pipeline.js';
 import { createTlsListeners } from './broker/tls.js';
-import { EventBus } from './bus.js';
-import { systemClock, type Clock } from './clock.js';
-import { usesInflux2, type Settings } from './config/settings.js';
-import { GatewayError } from './errors.js';
-import { Metrics } from './http/metrics.js';
+import type { Settings } from './config/settings.js';
+import { EventBus } from './core/bus.js';
+import { systemClock, type Clock } from './core/clock.js';
+import { GatewayError } from './core/errors.js';
+import { Lifecycle } from './core/lifecycle.js';
 import { HttpServer, type Readiness } from './http/server.js';
 import { LiveView } from './http/live.js';
-import { StatsReporter } from './http/stats.js';
 import { Ingest } from './ingest/ingest.js';
-import { createLogger } from './log.js';
+import { createLogger } from './observability/log.js';
+import { Metrics } from './observability/metrics.js';
+import { StatsReporter } from './observability/stats.js';
 import { RulesService } from './rules/service.js';
-import { Influx1Writer } from './storage/influx1.js';
-import { Influx2Writer } from './storage/influx2.js';
-import { EmbeddedInflux, INSTALL_HINT, findInfluxd, pingInflux } from './storage/influxd.js';
+import { EventStore } from './storage/event-store.js';
+import { chooseWriter, type EmbeddedChoice } from './storage/influx-choice.js';
 import { Journal } from './storage/journal.js';
 import { InfluxSink } from './storage/sink.js';
-import type { PointWriter } from './storage/writer.js';
 
 export interface GatewayOptions {
   readonly log?: Logger;
   readonly clock?: Clock;
   /** Where the embedded-InfluxDB default looks and what it runs (tests move both). */
-  readonly embedded?: {
-    /** The address tried when INFLUX_URL is unset (default: INFLUX_URL's default). */
-    readonly defaultUrl?: string;
-    /** The influxd to run; null = behave as if none were installed. */
-    readonly binary?: string | null;
-  };
+  readonly embedded?: EmbeddedChoice;
 }
 
 export interface RunningGateway {
@@ -43,8 +38,10 @@ export interface RunningGateway {
 }
 
 /**
- * The gateway: wires the broker, ingest, rules, the spool and the InfluxDB sink, and the HTTP
- * endpoints, and starts and stops them in order. Nothing else lives here.
+ * The composition root: builds the components in the order data flows (storage first, so
+ * everything after it can keep events; the broker's listeners last, so nothing arrives before
+ * the rules are loaded) and stops them in reverse, each stop on its own. Policy lives in the
+ * components; this file only wires them.
  */
 export class Gateway {
   readonly log: Logger;
@@ -52,15 +49,12 @@ export class Gateway {
   readonly bus: EventBus;
   readonly metrics: Metrics;
   private readonly dataDir: string;
+  private readonly lifecycle: Lifecycle;
   private journal: Journal | undefined;
   private sink: InfluxSink | undefined;
   private broker: MqttBroker | undefined;
-  private http: HttpServer | undefined;
-  private embedded: EmbeddedInflux | undefined;
   private rulesService: RulesService | undefined;
   private ingestService: Ingest | undefined;
-  private live: LiveView | undefined;
-  private stats: StatsReporter | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -70,6 +64,7 @@ export class Gateway {
     this.log = options.log ?? createLogger(settings.logLevel);
     this.clock = options.clock ?? systemClock;
     this.bus = new EventBus(this.log);
+    this.lifecycle = new Lifecycle(this.log);
     this.dataDir = resolve(settings.dataDir);
     this.metrics = new Metrics({
       spool: () => this.journal?.stats() ?? { bytes: 0, events: 0, oldestAppendedAt: undefined },
@@ -95,7 +90,7 @@ export class Gateway {
   }
 
   async start(): Promise<RunningGateway> {
-    const { settings, log } = this;
+    const { settings, log, clock, bus, metrics, lifecycle } = this;
     try {
       await mkdir(this.dataDir, { recursive: true });
     } catch (err) {
@@ -108,117 +103,100 @@ export class Gateway {
       { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile, mqttsPort: settings.mqttTlsPort, wssPort: settings.mqttWssPort },
       (err, address) => access.onTlsError(err, address),
     );
-    const writer = await this.chooseWriter();
 
+    // Storage: where events go, the spool, and the store port over it.
+    const { writer, embedded } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
+    if (embedded) lifecycle.add('embedded InfluxDB', embedded);
     const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log });
+    lifecycle.add('spool', { stop: () => journal.close() });
     await journal.open();
     this.journal = journal;
+    const store = new EventStore(journal);
 
-    const host = access.host;
+    // The broker exists before ingest (ingest publishes dead letters through it) but listens last.
+    const pipeline = new PublishPipeline(access);
     const broker = new MqttBroker({
       log: log.child({ component: 'broker' }),
-      host,
+      host: access.host,
       mqttPort: settings.mqttPort,
       wsPort: settings.mqttWsPort,
       extraServers: tlsListeners,
       guard: access,
       // A whole MQTT packet (header included) may come as one WebSocket message.
       wsMaxPayload: settings.maxPacketBytes ? settings.maxPacketBytes + 16 : undefined,
-      hooks: {
-        ...access.hooks,
-        authorizePublish: (client, packet, callback) => {
-          const refused = access.checkPublish(client, packet);
-          if (refused) {
-            callback(refused);
-            return;
-          }
-          access.throttle(client, () => {
-            const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-            const pending = this.ingest.handle(client?.id ?? null, { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId });
-            if (pending) pending.then(() => callback(null), (err: Error) => callback(err));
-            else callback(null);
-          });
-        },
-      },
+      hooks: { ...access.hooks, authorizePublish: pipeline.authorizePublish },
     });
     access.observe(broker.aedes);
     this.broker = broker;
 
-    this.ingestService = new Ingest({
-      journal,
-      bus: this.bus,
-      metrics: this.metrics,
+    const ingest = new Ingest({
+      store,
+      bus,
+      metrics,
       publisher: broker,
-      clock: this.clock,
+      clock,
       log: log.child({ component: 'ingest' }),
       maxPayloadBytes: settings.maxPayloadBytes,
       staleAfterMs: settings.staleAfterMs,
       durableAck: settings.durableAck,
     });
+    pipeline.deliverTo(ingest);
+    this.ingestService = ingest;
 
-    this.sink = new InfluxSink({
-      journal,
-      writer,
-      metrics: this.metrics,
-      log: log.child({ component: 'influx' }),
-      batchSize: settings.influxBatchSize,
-      flushMs: settings.influxFlushMs,
-      onRejected: (line, reason) => {
-        // Never feed a refused dead letter back in: that could loop.
-        if (line.startsWith('deadletters,')) return;
-        void this.ingest.deadLetter(null, { topic: `influx:${line.slice(0, line.search(/[, ]/))}`, payload: Buffer.from(line), qos: 0 }, 'rejected_by_store', reason);
-      },
-    });
-    await this.sink.start();
+    const sink = lifecycle.add(
+      'InfluxDB sink',
+      new InfluxSink({
+        journal,
+        writer,
+        metrics,
+        log: log.child({ component: 'influx' }),
+        batchSize: settings.influxBatchSize,
+        flushMs: settings.influxFlushMs,
+        onRejected: (measurement, line, reason) => void ingest.deadLetter(null, { topic: `influx:${measurement}`, payload: Buffer.from(line), qos: 0 }, 'rejected_by_store', reason),
+      }),
+    );
+    await sink.start();
+    this.sink = sink;
 
-    this.rulesService = new RulesService({
-      bus: this.bus,
-      publisher: broker,
-      journal,
-      metrics: this.metrics,
-      log,
-      clock: this.clock,
-      rulesDir: settings.rulesDir,
-      armedFile: join(this.dataDir, 'armed-zones.json'),
-    });
-    await this.rulesService.start();
+    const rules = lifecycle.add(
+      'rules',
+      new RulesService({ bus, publisher: broker, store, metrics, log, clock, rulesDir: settings.rulesDir, armedFile: join(this.dataDir, 'armed-zones.json') }),
+    );
+    await rules.start();
+    this.rulesService = rules;
 
-    this.live = new LiveView({ bus: this.bus, clock: this.clock, log: log.child({ component: 'live' }), metrics: this.metrics, pushMs: settings.livePushMs });
-    this.live.start();
-    this.stats = new StatsReporter({
-      metrics: this.metrics,
-      journal,
-      clock: this.clock,
-      log: log.child({ component: 'stats' }),
-      intervalMs: settings.statsIntervalMs,
-      spool: () => journal.stats(),
-      connectedClients: () => broker.connectedClients,
-      influxUp: () => this.sink?.influxUp ?? false,
-    });
-    await this.stats.start();
+    const live = lifecycle.add('live view', new LiveView({ bus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs }));
+    live.start();
+    const stats = lifecycle.add(
+      'stats',
+      new StatsReporter({
+        metrics,
+        store,
+        clock,
+        log: log.child({ component: 'stats' }),
+        intervalMs: settings.statsIntervalMs,
+        spool: () => journal.stats(),
+        connectedClients: () => broker.connectedClients,
+        influxUp: () => sink.influxUp,
+      }),
+    );
+    await stats.start();
 
+    lifecycle.add('broker', broker);
     const ports = await broker.start();
-    this.http = new HttpServer({ log, host, port: settings.httpPort, metrics: this.metrics, readiness: () => this.readiness(), routes: this.live.routes() });
-    this.http.route('/api/zones', this.rulesService.zonesRoute);
-    const http = await this.http.start();
-    const running = { ports: { ...ports, http }, host, influx: writer.description };
+    const http = lifecycle.add('HTTP', new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes() }));
+    http.route('/api/zones', rules.zonesRoute);
+    const running = { ports: { ...ports, http: await http.start() }, host: access.host, influx: writer.description };
     log.info(running, 'gateway started');
     return running;
   }
 
-  /** Graceful stop: stop accepting, let acknowledged work finish, flush to InfluxDB, close. */
+  /** Graceful stop: stop accepting, let acknowledged work finish, flush to InfluxDB, close; each part on its own. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info('gateway stopping');
-      await this.broker?.stop();
-      await this.rulesService?.stop();
-      this.live?.stop();
-      await this.stats?.stop();
-      await this.sink?.stop();
-      await this.journal?.close();
-      await this.http?.stop();
-      await this.embedded?.stop();
-      this.log.info('gateway stopped');
+      const failed = await this.lifecycle.stopAll();
+      this.log.info(failed.length > 0 ? { failed } : {}, 'gateway stopped');
     })();
     return this.stopping;
   }
@@ -257,27 +235,5 @@ export class Gateway {
       loginBackoffAfter: settings.loginBackoffAfter,
       loginBackoffMaxMs: settings.loginBackoffMaxMs,
     };
-  }
-
-  private async chooseWriter(): Promise<PointWriter> {
-    const { settings, log } = this;
-    if (usesInflux2(settings)) return new Influx2Writer(settings.influxUrl, settings.influxToken, settings.influxOrg, settings.influxBucket, settings.influxTimeoutMs);
-    const explicit = settings.explicit.has('influxUrl');
-    let url = explicit ? settings.influxUrl : (this.options.embedded?.defaultUrl ?? settings.influxUrl);
-    if (!explicit && settings.embeddedInflux === 'auto' && !(await pingInflux(url))) {
-      const binary = this.options.embedded?.binary === undefined ? await findInfluxd() : this.options.embedded.binary;
-      if (binary) {
-        this.embedded = new EmbeddedInflux(join(this.dataDir, 'influxdb'), Number(new URL(url).port || 8086), log.child({ component: 'influxd' }), binary);
-        try {
-          await this.embedded.start();
-          url = this.embedded.url ?? url;
-        } catch (err) {
-          log.error({ err: (err as Error).message }, 'could not start the embedded InfluxDB; events wait in the spool');
-        }
-      } else {
-        log.error({ code: 'GW_ERR_INFLUX_NOT_INSTALLED', url }, `no InfluxDB answers at ${url} and none is installed: ${INSTALL_HINT}. The gateway runs on; events wait in the spool.`);
-      }
-    }
-    return new Influx1Writer(url, settings.influxDb, settings.influxTimeoutMs);
   }
 }

@@ -4,9 +4,9 @@
  * that names the setting.
  */
 import { loadSettings } from './config/settings.js';
-import { GatewayError } from './errors.js';
+import { GatewayError } from './core/errors.js';
 import { Gateway } from './gateway.js';
-import { createLogger } from './log.js';
+import { createLogger } from './observability/log.js';
 
 async function main(): Promise<void> {
   let settings;

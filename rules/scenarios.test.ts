@@ -1,9 +1,9 @@
 /** Every rule scenario in rules/tests/ runs in `npm test` too, one test each, failing with the runner's diff. */
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatResult } from '../gateway/rules/scenario-report.js';
-import { runScenario } from '../gateway/rules/scenario-run.js';
-import { loadScenarios, scenarioFilesIn, testsDirOf } from '../gateway/rules/scenario-suite.js';
+import { formatResult } from '../gateway/lab/scenario-report.js';
+import { runScenario } from '../gateway/lab/scenario-run.js';
+import { loadScenarios, scenarioFilesIn, testsDirOf } from '../gateway/lab/scenario-suite.js';
 
 const rulesDir = resolve(import.meta.dirname);
 const { scenarios, problems } = await loadScenarios(await scenarioFilesIn(testsDirOf(rulesDir)));

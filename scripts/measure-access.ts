@@ -12,7 +12,7 @@ import mqtt from 'mqtt';
 import { CredentialStore } from '../gateway/broker/credentials.js';
 import { loadSettings } from '../gateway/config/settings.js';
 import { Gateway } from '../gateway/gateway.js';
-import { createLogger } from '../gateway/log.js';
+import { createLogger } from '../gateway/observability/log.js';
 import { startInfluxd } from '../gateway/storage/influxd.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'measure-access-'));

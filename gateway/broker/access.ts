@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Aedes, AedesOptions, AuthenticateError, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
-import type { Metrics } from '../http/metrics.js';
+import type { Metrics } from '../observability/metrics.js';
 import { anonymousPrincipal, canPublish, canSubscribe, clientIdAllowed, principalOf, type Principal } from './acl.js';
 import type { ConnectionGuard } from './broker.js';
 import type { CredentialStore, Role } from './credentials.js';

@@ -6,7 +6,7 @@ import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../core/errors.js';
 import { createMessageBus } from './queue.js';
 
 export type BrokerHooks = Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>;

@@ -3,7 +3,7 @@ import { chmod, mkdir, open, readFile, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../core/errors.js';
 
 /**
  * Device and service credentials, kept in one JSON file (DATA_DIR/credentials.json by default).

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { ErrorCode } from '../errors.js';
-import type { Metrics } from '../http/metrics.js';
+import type { ErrorCode } from '../core/errors.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Now } from './limits.js';
 
 /** Why a client, a connection or a packet was refused: the `reason` label of `gateway_refusals_total`. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createTlsServer, createSecureContext, type Server as TlsServer } from 'node:tls';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../core/errors.js';
 
 /**
  * MQTT over TLS and MQTT over WebSocket over TLS, on their own ports, when a certificate and

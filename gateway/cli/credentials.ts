@@ -11,9 +11,9 @@ import { text } from 'node:stream/consumers';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadSettings } from '../config/settings.js';
 import { CredentialStore, ROLES, type Role } from '../broker/credentials.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../core/errors.js';
 
-const out = (text: string): void => void process.stdout.write(`${text}\n`);
+import { out } from './terminal.js';
 
 function segment(name: string) {
   return (v: string): string => {

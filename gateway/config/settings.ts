@@ -1,5 +1,5 @@
 import { Ajv } from 'ajv';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../core/errors.js';
 
 /**
  * Every setting the gateway reads, in one table: environment variable, type, default, meaning.

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
-import type { EventBus } from '../bus.js';
-import type { Clock, ClockTimer } from '../clock.js';
-import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../events.js';
-import type { ReadingValue } from '../ingest/kinds.js';
-import type { Metrics } from './metrics.js';
+import type { EventBus } from '../core/bus.js';
+import type { Clock, ClockTimer } from '../core/clock.js';
+import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import type { ReadingValue } from '../core/kinds.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { RouteHandler } from './server.js';
 
 export interface LiveViewOptions {

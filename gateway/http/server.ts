@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { GatewayError } from '../errors.js';
-import type { Metrics } from './metrics.js';
+import { GatewayError } from '../core/errors.js';
+import type { Metrics } from '../observability/metrics.js';
 
 export interface Readiness {
   readonly ready: boolean;

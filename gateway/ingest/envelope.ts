@@ -1,5 +1,5 @@
-import type { ReadingEvent } from '../events.js';
-import type { Kind, ReadingValue } from './kinds.js';
+import type { ReadingEvent } from '../core/events.js';
+import type { Kind, ReadingValue } from '../core/kinds.js';
 
 /**
  * The stamped envelope of a reading. `time` and `receivedAt` (ISO-8601) are computed when read:

@@ -1,33 +1,24 @@
 import { isUtf8 } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
-import { newEventId } from '../ids.js';
-import type { EventBus } from '../bus.js';
-import type { Clock } from '../clock.js';
-import type { DeadLetterEvent, DeadLetterReason } from '../events.js';
-import type { Metrics } from '../http/metrics.js';
-import type { Journal } from '../storage/journal.js';
-import { deadLetterPoint, deviceStatusPoint, readingPoint, zoneArmedPoint } from '../storage/points.js';
-import { SeriesTime } from '../storage/series-time.js';
-import type { Publisher } from '../broker/broker.js';
+import { newEventId } from '../core/ids.js';
+import type { EventBus } from '../core/bus.js';
+import type { Clock } from '../core/clock.js';
+import type { DeadLetterEvent, DeadLetterReason } from '../core/events.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { IncomingPublish, PublishTarget } from '../broker/publish-pipeline.js';
+import type { Publisher } from '../core/publisher.js';
+import type { StorableEvents, StorableName, Store } from '../core/store.js';
 import { RecentSet } from './dedupe.js';
-import { LogLimiter } from '../log.js';
+import { LogLimiter } from '../observability/log.js';
 import { Reading } from './envelope.js';
-import { KINDS } from './kinds.js';
+import { KINDS } from '../core/kinds.js';
 import { decodeReading } from './payload.js';
 import { Series, SeriesCache } from './series.js';
 import { parseTopic } from './topic.js';
 
-export interface IncomingPublish {
-  readonly topic: string;
-  readonly payload: Buffer;
-  readonly qos: 0 | 1 | 2;
-  readonly dup: boolean;
-  readonly messageId?: number | undefined;
-}
-
 export interface IngestOptions {
-  readonly journal: Journal;
+  readonly store: Store;
   readonly bus: EventBus;
   readonly metrics: Metrics;
   readonly publisher: Publisher;
@@ -55,13 +46,12 @@ const ARMED_VALUES: Readonly<Record<string, boolean>> = {
  * `handle` returns a promise when the publisher's acknowledgement must wait (QoS ≥ 1 until
  * the event is durable, or until the spool has room again), else undefined.
  */
-export class Ingest {
+export class Ingest implements PublishTarget {
   private readonly series = new SeriesCache();
   /** Readings whose acknowledgement waits (on the spool), by id or packet: what a resend must wait for too. */
   private readonly awaitingOriginal = new Map<string, Promise<void>>();
   /** clientId/messageId → payload checksum, to recognise a QoS 1 redelivery (DUP) without an id. */
   private readonly seenPackets = new RecentSet<number>(200_000);
-  private readonly seriesTime = new SeriesTime();
   private lastDropLog = 0;
   private readonly logLimiter: LogLimiter;
 
@@ -129,7 +119,7 @@ export class Ingest {
       now,
       clientId ?? undefined,
     );
-    const kept = this.keep(readingPoint(event), packet.qos, () => {
+    const kept = this.keep('reading', event, packet.qos, () => {
       this.o.metrics.countReading(kind);
       if (isHistory) {
         this.o.metrics.history.inc({ kind });
@@ -160,17 +150,17 @@ export class Ingest {
   private status(clientId: string | null, packet: IncomingPublish, device: string): Promise<void> | undefined {
     const online = STATUS_VALUES[packet.payload.toString('utf8').trim().toLowerCase()];
     if (online === undefined) return this.deadLetter(clientId, packet, 'invalid_payload', 'device status must be "online" or "offline"');
-    const timeMs = this.seriesTime.next(`status/${device}`, this.o.clock.now());
+    const timeMs = this.o.clock.now();
     const event = { id: newEventId(), device, online, time: new Date(timeMs).toISOString(), timeMs, clientId: clientId ?? undefined };
-    return this.keep(deviceStatusPoint(event), packet.qos, () => this.o.bus.emit('deviceStatus', event));
+    return this.keep('deviceStatus', event, packet.qos, () => this.o.bus.emit('deviceStatus', event));
   }
 
   private zoneArmed(clientId: string | null, packet: IncomingPublish, site: string, zone: string): Promise<void> | undefined {
     const armed = ARMED_VALUES[packet.payload.toString('utf8').trim().toLowerCase()];
     if (armed === undefined) return this.deadLetter(clientId, packet, 'invalid_payload', 'zone armed state must be true/false (or "armed"/"disarmed")');
-    const timeMs = this.seriesTime.next(`zone/${site}/${zone}`, this.o.clock.now());
+    const timeMs = this.o.clock.now();
     const event = { id: newEventId(), site, zone, armed, time: new Date(timeMs).toISOString(), timeMs };
-    return this.keep(zoneArmedPoint(event), packet.qos, () => this.o.bus.emit('zoneArmed', event));
+    return this.keep('zoneArmed', event, packet.qos, () => this.o.bus.emit('zoneArmed', event));
   }
 
   /** Records a dead letter: on `gateway/deadletter`, in InfluxDB, in the metrics and the log. */
@@ -183,11 +173,11 @@ export class Ingest {
       reason,
       detail,
       receivedAt: new Date(now).toISOString(),
-      timeMs: this.seriesTime.next(`deadletter/${reason}`, now),
+      timeMs: now,
       clientId,
     };
     if (this.logLimiter.allow(`dead letter: ${reason}`)) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId }, 'dead letter');
-    return this.keep(deadLetterPoint(event), packet.qos, () => {
+    return this.keep('deadletter', event, packet.qos, () => {
       this.o.metrics.deadLetters.inc({ reason });
       this.o.bus.emit('deadletter', event);
       const message = JSON.stringify({ topic: event.topic, payload: event.payload, reason: event.reason, detail: event.detail, receivedAt: event.receivedAt, clientId: event.clientId, id: event.id });
@@ -200,35 +190,35 @@ export class Ingest {
    * is still announced (rules must see a smoke alarm) but not stored, and counted as dropped;
    * a QoS ≥ 1 event waits, unacknowledged, until there is room.
    */
-  private keep(line: string, qos: 0 | 1 | 2, announce: () => void): Promise<void> | undefined {
-    const { journal } = this.o;
-    if (journal.append(line)) {
+  private keep<K extends StorableName>(name: K, event: StorableEvents[K], qos: 0 | 1 | 2, announce: () => void): Promise<void> | undefined {
+    const { store } = this.o;
+    if (store.keep(name, event)) {
       announce();
-      return qos > 0 && this.o.durableAck ? journal.committed() : undefined;
+      return qos > 0 && this.o.durableAck ? store.committed() : undefined;
     }
     // The spool is full (or closing). Rules see the event now either way: a smoke alarm must not
     // wait for InfluxDB. Only storing it, and a QoS 1 acknowledgement, wait.
     announce();
-    if (qos === 0 || !journal.isOpen) {
-      this.o.metrics.dropped.inc({ reason: journal.isOpen ? 'spool_full' : 'shutting_down' });
+    if (qos === 0 || !store.isOpen) {
+      this.o.metrics.dropped.inc({ reason: store.isOpen ? 'spool_full' : 'shutting_down' });
       const now = Date.now();
       if (now - this.lastDropLog > 10_000) {
         this.lastDropLog = now;
         this.o.log.error({ code: 'GW_ERR_SPOOL_FULL' }, 'spool is full: QoS 0 events are dropped (not stored), QoS 1 publishers are not acknowledged until InfluxDB catches up');
       }
-      if (!journal.isOpen && qos > 0) return Promise.reject(new Error('gateway is shutting down'));
+      if (!store.isOpen && qos > 0) return Promise.reject(new Error('gateway is shutting down'));
       return undefined;
     }
-    return this.storeWhenSpace(line);
+    return this.storeWhenSpace(name, event);
   }
 
   /** Appends once the spool has room; resolves when the line is durable (or appended, without DURABLE_ACK). */
-  private storeWhenSpace(line: string): Promise<void> {
-    const { journal } = this.o;
-    return journal.whenSpace().then(() => {
-      if (journal.append(line)) return this.o.durableAck ? journal.committed() : undefined;
-      if (!journal.isOpen) throw new Error('gateway is shutting down');
-      return this.storeWhenSpace(line);
+  private storeWhenSpace<K extends StorableName>(name: K, event: StorableEvents[K]): Promise<void> {
+    const { store } = this.o;
+    return store.whenSpace().then(() => {
+      if (store.keep(name, event)) return this.o.durableAck ? store.committed() : undefined;
+      if (!store.isOpen) throw new Error('gateway is shutting down');
+      return this.storeWhenSpace(name, event);
     });
   }
 }

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { KINDS, type Kind, type ReadingValue } from './kinds.js';
+import { KINDS, type Kind, type ReadingValue } from '../core/kinds.js';
 
 export interface DecodedReading {
   readonly value: ReadingValue;

@@ -1,4 +1,4 @@
-import type { Kind } from './kinds.js';
+import type { Kind } from '../core/kinds.js';
 
 /** How many recent ids of one series are remembered to recognise a resend. */
 const RECENT_IDS = 64;

@@ -1,4 +1,4 @@
-import { isKind, type Kind } from './kinds.js';
+import { isKind, type Kind } from '../core/kinds.js';
 
 /** What a topic means to the gateway. */
 export type Route =

@@ -1,8 +1,7 @@
 import { CloudEvent } from 'cloudevents';
-import { newEventId } from '../ids.js';
-import type { Clock } from '../clock.js';
-import type { AlertData, AlertEvent, CloudEventJson, CommandEvent, ReadingEvent } from '../events.js';
-import { SeriesTime } from '../storage/series-time.js';
+import { newEventId } from '../core/ids.js';
+import type { Clock } from '../core/clock.js';
+import type { AlertData, AlertEvent, CloudEventJson, CommandEvent, ReadingEvent } from '../core/events.js';
 import type { Firing } from './engine.js';
 import type { ActuatorPolicy, AlertParams, CommandParams } from './pack.js';
 import type { ZoneState } from './state.js';
@@ -32,7 +31,6 @@ interface ActuatorState {
 export class ActionDispatcher {
   private readonly actuators = new Map<string, ActuatorState>();
   private readonly alertSent = new Map<string, number>();
-  private readonly seriesTime = new SeriesTime();
   private policies: Readonly<Record<string, ActuatorPolicy>> = {};
 
   constructor(
@@ -131,14 +129,14 @@ export class ActionDispatcher {
   private command(reading: ReadingEvent, rule: string, zone: string, params: CommandParams): CommandEvent {
     const { site } = reading;
     const { actuator } = params;
-    const timeMs = this.seriesTime.next(`cmd/${site}/${zone}/${actuator}/${rule}`, this.clock.now());
+    const timeMs = this.clock.now();
     const cloudEvent = this.cloudEvent(params.type ?? `${actuator}.set`, rule, `${site}/${zone}/${actuator}`, reading.id, params.data, timeMs);
     return { kind: 'command', id: cloudEvent.id, timeMs, topic: `commands/${site}/${zone}/${actuator}`, site, zone, actuator, rule, cloudEvent };
   }
 
   private alert(reading: ReadingEvent, rule: string, params: AlertParams): AlertEvent {
     const { site, severity } = { site: reading.site, severity: params.severity };
-    const timeMs = this.seriesTime.next(`alert/${site}/${severity}/${rule}`, this.clock.now());
+    const timeMs = this.clock.now();
     const message = params.message.replace(/\{\{(device|zone|site|kind|value)\}\}/g, (_m, key: 'device' | 'zone' | 'site' | 'kind' | 'value') => String(reading[key]));
     const data: AlertData = { severity, message, site, zone: reading.zone, device: reading.device, kind: reading.kind, value: reading.value };
     const cloudEvent = this.cloudEvent(params.type ?? `alert.${severity}`, rule, `${site}/${reading.zone}/${reading.device}`, reading.id, data, timeMs);

@@ -1,4 +1,4 @@
-import { isKind, type Kind } from '../ingest/kinds.js';
+import { isKind, type Kind } from '../core/kinds.js';
 import { ParamReader, type Params } from './fact-params.js';
 import { FACTS, FACT_NAMES } from './facts.js';
 import { OPERATOR_NAMES, checkOperatorValue } from './operators.js';

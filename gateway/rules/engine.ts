@@ -1,5 +1,5 @@
 import { Engine } from './jre.js';
-import { KIND_NAMES, type Kind } from '../ingest/kinds.js';
+import { KIND_NAMES, type Kind } from '../core/kinds.js';
 import { addFacts, type FactContext } from './facts.js';
 import { precheck } from './precheck.js';
 import type { RuleSet } from './loader.js';

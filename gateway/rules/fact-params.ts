@@ -1,4 +1,4 @@
-import { KINDS, KIND_NAMES, isKind, type Kind, type ReadingValue } from '../ingest/kinds.js';
+import { KINDS, KIND_NAMES, isKind, type Kind, type ReadingValue } from '../core/kinds.js';
 import { DURATION_HINT, parseDurationMs } from './duration.js';
 import { SCOPES, type Scope } from './series.js';
 

@@ -1,6 +1,6 @@
 import type { Engine } from './jre.js';
-import type { ReadingEvent } from '../events.js';
-import { isKind, type Kind } from '../ingest/kinds.js';
+import type { ReadingEvent } from '../core/events.js';
+import { isKind, type Kind } from '../core/kinds.js';
 import type { ParamReader, Params } from './fact-params.js';
 import { truthy } from './operators.js';
 import type { SeriesStore, WindowNeed } from './series.js';

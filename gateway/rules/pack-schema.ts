@@ -1,4 +1,4 @@
-import { KIND_NAMES } from '../ingest/kinds.js';
+import { KIND_NAMES } from '../core/kinds.js';
 
 const SEGMENT = '^[A-Za-z0-9_-]{1,64}$';
 

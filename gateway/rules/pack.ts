@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { Rule, type TopLevelCondition } from './jre.js';
-import type { Kind } from '../ingest/kinds.js';
+import type { Kind } from '../core/kinds.js';
 import { checkConditions, kindsTested } from './conditions.js';
 import { DURATION_HINT, parseDurationMs } from './duration.js';
 import { packSchema } from './pack-schema.js';

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../clock.js';
-import type { ReadingEvent } from '../events.js';
-import type { Kind } from '../ingest/kinds.js';
+import type { Clock } from '../core/clock.js';
+import type { ReadingEvent } from '../core/events.js';
+import type { Kind } from '../core/kinds.js';
 import { ActionDispatcher, type Outcome, type Suppression } from './actions.js';
 import { RulesEngine, type Firing } from './engine.js';
 import type { FactContext } from './facts.js';

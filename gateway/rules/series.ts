@@ -1,5 +1,5 @@
-import type { ReadingEvent } from '../events.js';
-import type { Kind } from '../ingest/kinds.js';
+import type { ReadingEvent } from '../core/events.js';
+import type { Kind } from '../core/kinds.js';
 
 /** Which readings a time fact looks at: the reading's device, its zone (any device), or its site. */
 export type Scope = 'device' | 'zone' | 'site';

@@ -1,15 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Publisher } from '../broker/broker.js';
-import type { EventBus } from '../bus.js';
-import type { Clock } from '../clock.js';
-import { newEventId } from '../ids.js';
-import { LogLimiter } from '../log.js';
-import type { ZoneArmedEvent } from '../events.js';
-import type { Metrics } from '../http/metrics.js';
-import type { Journal } from '../storage/journal.js';
-import { alertPoint, commandPoint, zoneArmedPoint } from '../storage/points.js';
-import { SeriesTime } from '../storage/series-time.js';
+import type { Publisher } from '../core/publisher.js';
+import type { EventBus } from '../core/bus.js';
+import type { Clock } from '../core/clock.js';
+import { newEventId } from '../core/ids.js';
+import { LogLimiter } from '../observability/log.js';
+import type { ZoneArmedEvent } from '../core/events.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Store } from '../core/store.js';
+import { SEGMENT } from '../core/segments.js';
 import type { Outcome } from './actions.js';
 import { RuleLoader } from './loader.js';
 import { ruleMetrics } from './rule-metrics.js';
@@ -19,7 +18,7 @@ import type { ZoneState } from './state.js';
 export interface RulesServiceOptions {
   readonly bus: EventBus;
   readonly publisher: Publisher;
-  readonly journal: Journal;
+  readonly store: Store;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly clock: Clock;
@@ -32,8 +31,6 @@ export interface RulesServiceOptions {
   readonly armedFile?: string;
 }
 
-const SEGMENT = /^[A-Za-z0-9_-]{1,64}$/;
-
 /**
  * The rules feature: feeds current readings and armed zones to the rules runtime, and
  * publishes, stores and announces the commands and alerts that result.
@@ -42,7 +39,6 @@ export class RulesService {
   readonly loader: RuleLoader;
   readonly runtime: RulesRuntime;
   private readonly unsubscribe: (() => void)[] = [];
-  private readonly seriesTime = new SeriesTime();
   private readonly overloadLog: LogLimiter;
 
   constructor(private readonly o: RulesServiceOptions) {
@@ -119,9 +115,9 @@ export class RulesService {
    */
   setArmed(site: string, zone: string, armed: boolean): ZoneArmedEvent {
     if (!SEGMENT.test(site) || !SEGMENT.test(zone)) throw new RangeError(`site and zone must match ${String(SEGMENT)} (got ${JSON.stringify(site)}, ${JSON.stringify(zone)})`);
-    const timeMs = this.seriesTime.next(`zone/${site}/${zone}`, this.o.clock.now());
+    const timeMs = this.o.clock.now();
     const event: ZoneArmedEvent = { id: newEventId(), site, zone, armed, time: new Date(timeMs).toISOString(), timeMs };
-    this.o.journal.append(zoneArmedPoint(event), true);
+    this.o.store.keep('zoneArmed', event, true);
     this.o.bus.emit('zoneArmed', event);
     return event;
   }
@@ -132,11 +128,12 @@ export class RulesService {
   };
 
   private emit(outcome: Outcome): void {
-    const { publisher, journal, metrics, bus, log } = this.o;
+    const { publisher, store, metrics, bus, log } = this.o;
     const payload = JSON.stringify(outcome.cloudEvent);
     const ids = { eventId: outcome.id, correlationId: outcome.cloudEvent.correlationid, rule: outcome.rule };
     // Commands are few and must be recorded even with the spool full.
-    journal.append(outcome.kind === 'command' ? commandPoint(outcome) : alertPoint(outcome), true);
+    if (outcome.kind === 'command') store.keep('command', outcome, true);
+    else store.keep('alert', outcome, true);
     if (outcome.kind === 'command') {
       metrics.commands.inc({ actuator: outcome.actuator });
       bus.emit('command', outcome);

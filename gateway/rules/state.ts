@@ -1,6 +1,6 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import type { Kind, ReadingValue } from '../ingest/kinds.js';
-import type { ReadingEvent } from '../events.js';
+import type { Kind, ReadingValue } from '../core/kinds.js';
+import type { ReadingEvent } from '../core/events.js';
 
 export interface Latest {
   readonly value: ReadingValue;

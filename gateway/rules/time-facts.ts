@@ -1,4 +1,4 @@
-import { KINDS, type Kind, type ReadingValue } from '../ingest/kinds.js';
+import { KINDS, type Kind, type ReadingValue } from '../core/kinds.js';
 import type { FactContext, FactSpec } from './facts.js';
 import type { Params } from './fact-params.js';
 import { OPERATOR_NAMES, checkOperatorValue } from './operators.js';

@@ -1,4 +1,4 @@
-import type { Clock, ClockTimer } from '../clock.js';
+import type { Clock, ClockTimer } from '../core/clock.js';
 
 interface Entry<P> {
   deadline: number | undefined;

@@ -1,5 +1,5 @@
-import type { ReadingEvent } from '../events.js';
-import type { Kind, ReadingValue } from '../ingest/kinds.js';
+import type { ReadingEvent } from '../core/events.js';
+import type { Kind, ReadingValue } from '../core/kinds.js';
 import { evaluateOperator } from './operators.js';
 import { scopeKey, type Scope } from './series.js';
 

@@ -59,3 +59,9 @@ export function line(name: string, tags: Tags, fields: Fields, timeMs: number): 
   }
   return `${out} ${Math.trunc(timeMs)}\n`;
 }
+
+/** The measurement a line is a point of (unescaped). */
+export function measurementOf(pointLine: string): string {
+  const end = /(?<!\\)[, ]/.exec(pointLine)?.index ?? pointLine.length;
+  return pointLine.slice(0, end).replace(/\\([, ])/g, '$1');
+}

@@ -1,31 +1,32 @@
-import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../events.js';
-import { floatField, intField, line, stringField } from './line.js';
+import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, GatewayStatsEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import { floatField, intField, line, stringField, type Fields } from './line.js';
 
 /**
  * Events to InfluxDB points, exactly as DESIGN.md lays them out. Each function returns one
- * `\n`-terminated line; the same event always yields the same line (idempotent writes).
+ * `\n`-terminated line at the point time it is given (storage/event-store.ts chooses it);
+ * the same event at the same time always yields the same line (idempotent writes).
  */
 
 /**
  * `<kind>,device,site,zone value=…,seq=…i,event_id="…" <ms>`: the hot path, so no generic loop,
  * and no tag escaping: site, zone and device passed the topic's `[A-Za-z0-9_-]{1,64}` check.
  */
-export function readingPoint(e: ReadingEvent): string {
+export function readingPoint(e: ReadingEvent, timeMs: number): string {
   const seq = e.seq === undefined ? '' : `,seq=${intField(e.seq)}`;
-  return `${e.kind},device=${e.device},site=${e.site},zone=${e.zone} value=${floatField(e.numeric)}${seq},event_id=${stringField(e.id)} ${e.timeMs}\n`;
+  return `${e.kind},device=${e.device},site=${e.site},zone=${e.zone} value=${floatField(e.numeric)}${seq},event_id=${stringField(e.id)} ${timeMs}\n`;
 }
 
-export function commandPoint(e: CommandEvent): string {
+export function commandPoint(e: CommandEvent, timeMs: number): string {
   const ce = e.cloudEvent;
   return line(
     'commands',
     { site: e.site, zone: e.zone, actuator: e.actuator, rule: e.rule },
     { type: { str: ce.type }, data: { str: JSON.stringify(ce.data) }, correlation_id: { str: ce.correlationid }, event_id: { str: ce.id } },
-    e.timeMs,
+    timeMs,
   );
 }
 
-export function alertPoint(e: AlertEvent): string {
+export function alertPoint(e: AlertEvent, timeMs: number): string {
   const ce = e.cloudEvent;
   return line(
     'alerts',
@@ -38,11 +39,11 @@ export function alertPoint(e: AlertEvent): string {
       correlation_id: { str: ce.correlationid },
       event_id: { str: ce.id },
     },
-    e.timeMs,
+    timeMs,
   );
 }
 
-export function deadLetterPoint(e: DeadLetterEvent): string {
+export function deadLetterPoint(e: DeadLetterEvent, timeMs: number): string {
   return line(
     'deadletters',
     { reason: e.reason },
@@ -53,14 +54,22 @@ export function deadLetterPoint(e: DeadLetterEvent): string {
       detail: { str: e.detail },
       event_id: { str: e.id },
     },
-    e.timeMs,
+    timeMs,
   );
 }
 
-export function deviceStatusPoint(e: DeviceStatusEvent): string {
-  return line('device_status', { device: e.device }, { online: { bool: e.online }, event_id: { str: e.id } }, e.timeMs);
+export function deviceStatusPoint(e: DeviceStatusEvent, timeMs: number): string {
+  return line('device_status', { device: e.device }, { online: { bool: e.online }, event_id: { str: e.id } }, timeMs);
 }
 
-export function zoneArmedPoint(e: ZoneArmedEvent): string {
-  return line('zone_state', { site: e.site, zone: e.zone }, { armed: { bool: e.armed }, event_id: { str: e.id } }, e.timeMs);
+export function zoneArmedPoint(e: ZoneArmedEvent, timeMs: number): string {
+  return line('zone_state', { site: e.site, zone: e.zone }, { armed: { bool: e.armed }, event_id: { str: e.id } }, timeMs);
+}
+
+export function statsPoint(e: GatewayStatsEvent, timeMs: number): string {
+  const fields: Record<string, Fields[string]> = {};
+  for (const [key, value] of Object.entries(e.measures)) fields[key] = value === undefined ? undefined : { float: value };
+  for (const [key, value] of Object.entries(e.counts)) fields[key] = { int: value };
+  fields['influx_up'] = { bool: e.influxUp };
+  return line('gateway_stats', { host: e.host }, fields, timeMs);
 }

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Metrics } from '../http/metrics.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Batch, Journal } from './journal.js';
+import { measurementOf } from './line.js';
 import { WriteError, splitLines, type PointWriter } from './writer.js';
 
 export interface SinkOptions {
@@ -13,8 +14,8 @@ export interface SinkOptions {
   readonly batchSize: number;
   /** Longest a point waits for a batch to fill. */
   readonly flushMs: number;
-  /** A line InfluxDB refused on its own: the gateway dead-letters it. */
-  readonly onRejected: (line: string, reason: string) => void;
+  /** A point InfluxDB refused on its own (never a dead letter's: that could loop): the gateway dead-letters it. */
+  readonly onRejected: (measurement: string, line: string, reason: string) => void;
   readonly retryBaseMs?: number;
   readonly retryMaxMs?: number;
   readonly pingEveryMs?: number;
@@ -198,8 +199,11 @@ export class InfluxSink {
   private async isolateRejected(body: string, message: string): Promise<boolean> {
     const lines = splitLines(body);
     if (lines.length <= 1) {
-      this.options.log.warn({ code: 'GW_ERR_INFLUX_REJECTED', line: body.slice(0, 300), err: message }, 'InfluxDB refused a point; it goes to the dead letters');
-      this.options.onRejected(body, message);
+      const name = measurementOf(body);
+      // A refused dead letter is not dead-lettered again: that could loop.
+      const deadLetter = name === 'deadletters';
+      this.options.log.warn({ code: 'GW_ERR_INFLUX_REJECTED', line: body.slice(0, 300), err: message }, deadLetter ? 'InfluxDB refused a dead letter' : 'InfluxDB refused a point; it goes to the dead letters');
+      if (!deadLetter) this.options.onRejected(name, body, message);
       return true;
     }
     const middle = Math.ceil(lines.length / 2);

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { replay, type ReplayFiring } from '../../gateway/rules/replay.js';
+import { replay, type ReplayFiring } from '../../gateway/lab/replay.js';
 import { REPO_RULES } from '../helpers/gateway.js';
 import { uniqueDb } from '../helpers/influx.js';
 
@@ -68,7 +68,7 @@ describe('rules replay', () => {
 
   it('npm run rules:replay prints the firings and a summary, or JSON', async () => {
     const run = promisify(execFile);
-    const args = ['rules/replay-cli.ts', '--influx', url, '--db', db, '--from', new Date(at(0)).toISOString(), '--to', new Date(at(20 * m)).toISOString(), '--packs', 'hvac.json'];
+    const args = ['gateway/cli/rules-replay.ts', '--influx', url, '--db', db, '--from', new Date(at(0)).toISOString(), '--to', new Date(at(20 * m)).toISOString(), '--packs', 'hvac.json'];
     const text = await run(TSX, args, { cwd: ROOT });
     expect(text.stdout.split('\n').filter((l) => l.startsWith('2026-'))).toEqual([
       '2026-01-05T09:01:00.000Z  command  commands/hq/f2/hvac  {"mode":"cool","setpoint":22}  by hvac-cool  ← t2-1',
@@ -83,7 +83,7 @@ describe('rules replay', () => {
   });
 
   it('says why when it cannot run: an empty range, InfluxDB unreachable', async () => {
-    const run = (args: string[]) => promisify(execFile)(TSX, ['rules/replay-cli.ts', ...args], { cwd: ROOT }).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e);
+    const run = (args: string[]) => promisify(execFile)(TSX, ['gateway/cli/rules-replay.ts', ...args], { cwd: ROOT }).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e);
     const empty = await run(['--influx', url, '--db', db, '--from', '2026-01-05T10:00:00Z', '--to', '2026-01-05T09:00:00Z']);
     expect(empty.code).toBe(1);
     expect(empty.stderr).toContain('GW_ERR_REPLAY: the range is empty');

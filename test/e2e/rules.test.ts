@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../gateway/manual-clock.js';
+import { ManualClock } from '../../gateway/core/manual-clock.js';
 import { REPO_RULES, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rows } from '../helpers/influx.js';
 import { collect, connect } from '../helpers/mqtt.js';

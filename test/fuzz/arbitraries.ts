@@ -4,7 +4,7 @@
  * good ones, other JSON, or raw bytes. Biased towards the edges, where bugs live.
  */
 import fc from 'fast-check';
-import { KIND_NAMES } from '../../gateway/ingest/kinds.js';
+import { KIND_NAMES } from '../../gateway/core/kinds.js';
 
 /** Characters that break naive line protocol, JSON or topic handling. */
 export const HOSTILE = [',', ' ', '=', '"', "'", '\\', '\n', '\r', '\t', '\u0000', '/', '+', '#', '$', '{', '}', 'é', '漢', '🙂', '\u2028', '\ufeff'];

@@ -1,8 +1,9 @@
 /**
  * What became of every input, from the gateway's own bus: a stored reading (current or
  * history), a device status, a zone state, or a dead letter with its reason. From the events it
- * also works out how many points each InfluxDB measurement must hold (two events with the same
- * series and time are one point: that is InfluxDB's idempotent overwrite, on purpose).
+ * also works out how many points each InfluxDB measurement must hold: readings with the same
+ * series and time are one point (InfluxDB's idempotent overwrite, on purpose); events the gateway
+ * times itself (status, zone state, dead letters) are each their own point (the store stamps them).
  */
 import type { Gateway } from '../../gateway/gateway.js';
 import { query } from '../helpers/influx.js';
@@ -22,11 +23,11 @@ export class Outcomes {
     };
     gateway.bus.on('reading', (e) => keep(e.kind, `${e.site}|${e.zone}|${e.device}|${e.timeMs}`));
     gateway.bus.on('history', (e) => keep(e.kind, `${e.site}|${e.zone}|${e.device}|${e.timeMs}`));
-    gateway.bus.on('deviceStatus', (e) => keep('device_status', `${e.device}|${e.timeMs}`));
-    gateway.bus.on('zoneArmed', (e) => keep('zone_state', `${e.site}|${e.zone}|${e.timeMs}`));
+    gateway.bus.on('deviceStatus', (e) => keep('device_status', e.id));
+    gateway.bus.on('zoneArmed', (e) => keep('zone_state', e.id));
     gateway.bus.on('deadletter', (e) => {
       this.reasons.set(e.reason, (this.reasons.get(e.reason) ?? 0) + 1);
-      keep('deadletters', `${e.reason}|${e.timeMs}`);
+      keep('deadletters', e.id);
     });
   }
 

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
-import type { Clock } from '../../gateway/clock.js';
+import type { Clock } from '../../gateway/core/clock.js';
 import { loadSettings } from '../../gateway/config/settings.js';
 import { Gateway, type GatewayOptions, type RunningGateway } from '../../gateway/gateway.js';
-import { createLogger } from '../../gateway/log.js';
+import { createLogger } from '../../gateway/observability/log.js';
 import { uniqueDb } from './influx.js';
 
 export const REPO_RULES = resolve(import.meta.dirname, '..', '..', 'rules');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LogLimiter, createLogger } from '../../gateway/log.js';
+import { LogLimiter, createLogger } from '../../gateway/observability/log.js';
 import { captureLogs } from '../helpers/gateway.js';
 
 describe('LogLimiter', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ReadingEvent } from '../../gateway/events.js';
+import type { ReadingEvent } from '../../gateway/core/events.js';
 import { line, stringField, tagValue } from '../../gateway/storage/line.js';
 import { deadLetterPoint, readingPoint } from '../../gateway/storage/points.js';
 import { SeriesTime } from '../../gateway/storage/series-time.js';
@@ -24,17 +24,17 @@ const reading: ReadingEvent = {
 
 describe('points', () => {
   it('lays a reading out as DESIGN.md says: <kind>,device,site,zone value,seq,event_id at its time', () => {
-    expect(readingPoint(reading)).toBe('temperature,device=t-101,site=hq,zone=f1 value=23.4,seq=17i,event_id="t-101-17" 1795428000000\n');
+    expect(readingPoint(reading, reading.timeMs)).toBe('temperature,device=t-101,site=hq,zone=f1 value=23.4,seq=17i,event_id="t-101-17" 1795428000000\n');
   });
 
   it('stores booleans as float 1/0 and omits seq when the device sent none', () => {
-    expect(readingPoint({ ...reading, kind: 'smoke', type: 'sensor.smoke', value: true, numeric: 1, seq: undefined })).toBe(
+    expect(readingPoint({ ...reading, kind: 'smoke', type: 'sensor.smoke', value: true, numeric: 1, seq: undefined }, reading.timeMs)).toBe(
       'smoke,device=t-101,site=hq,zone=f1 value=1,event_id="t-101-17" 1795428000000\n',
     );
   });
 
   it('yields the same line for the same event (idempotent writes)', () => {
-    expect(readingPoint({ ...reading })).toBe(readingPoint(reading));
+    expect(readingPoint({ ...reading }, reading.timeMs)).toBe(readingPoint(reading, reading.timeMs));
   });
 
   it('escapes tags (comma, equals, space) and string fields (quote, backslash), keeping newlines in strings', () => {
@@ -50,7 +50,7 @@ describe('points', () => {
   });
 
   it('writes a dead letter with its reason as a tag and the payload as a field', () => {
-    const p = deadLetterPoint({ id: 'e1', topic: 'sensors/x', payload: 'bad "json"\n', reason: 'invalid_json', detail: 'no', receivedAt: '2026-11-23T10:00:00.000Z', timeMs: 7, clientId: null });
+    const p = deadLetterPoint({ id: 'e1', topic: 'sensors/x', payload: 'bad "json"\n', reason: 'invalid_json', detail: 'no', receivedAt: '2026-11-23T10:00:00.000Z', timeMs: 7, clientId: null }, 7);
     expect(p).toBe('deadletters,reason=invalid_json topic="sensors/x",payload="bad \\"json\\"\n",client_id="",detail="no",event_id="e1" 7\n');
   });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ReadingEvent } from '../../gateway/events.js';
+import type { ReadingEvent } from '../../gateway/core/events.js';
 import { addFacts, type FactContext } from '../../gateway/rules/facts.js';
 import { Engine } from '../../gateway/rules/jre.js';
 import { addOperators } from '../../gateway/rules/operators.js';

@@ -19,7 +19,7 @@ afterEach(() => rm(dir, { recursive: true, force: true }));
 
 async function runner(...args: string[]): Promise<{ code: number; out: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(TSX, [resolve(ROOT, 'rules', 'test-runner.ts'), '--rules', dir, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } });
+    const { stdout, stderr } = await promisify(execFile)(TSX, [resolve(ROOT, 'gateway', 'cli', 'rules-test.ts'), '--rules', dir, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } });
     return { code: 0, out: stdout + stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

@@ -1,9 +1,9 @@
 /** The rules' clock and timers: manual time, one timer per watched key, absence without a new reading. */
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { ReadingEvent } from '../../gateway/events.js';
-import { KINDS, type Kind } from '../../gateway/ingest/kinds.js';
-import { ManualClock } from '../../gateway/manual-clock.js';
+import type { ReadingEvent } from '../../gateway/core/events.js';
+import { KINDS, type Kind } from '../../gateway/core/kinds.js';
+import { ManualClock } from '../../gateway/core/manual-clock.js';
 import type { Outcome } from '../../gateway/rules/actions.js';
 import { parsePack } from '../../gateway/rules/pack.js';
 import { RulesRuntime } from '../../gateway/rules/runtime.js';
@@ -186,7 +186,7 @@ describe('window sums', () => {
 describe('the rules backlog', () => {
   it('is bounded: past it, readings are recorded but not ruled, and it is counted', async () => {
     const { RulesRuntime, MAX_RULES_BACKLOG } = await import('../../gateway/rules/runtime.js');
-    const { ManualClock } = await import('../../gateway/manual-clock.js');
+    const { ManualClock } = await import('../../gateway/core/manual-clock.js');
     const { pino } = await import('pino');
     const clock = new ManualClock(Date.parse('2026-11-24T10:00:00Z'));
     let overloaded = 0;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { Metrics } from '../../gateway/http/metrics.js';
+import { Metrics } from '../../gateway/observability/metrics.js';
 import { Influx1Writer } from '../../gateway/storage/influx1.js';
 import { Journal } from '../../gateway/storage/journal.js';
 import { InfluxSink } from '../../gateway/storage/sink.js';

@@ -4,12 +4,13 @@
  * written), and lists what the rules would have fired. This is how to try a new rule on last
  * week's data: `npm run rules:replay -- --from 7d --rules my-rules/`.
  */
+import { err, out } from './terminal.js';
 import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
-import { GatewayError } from '../gateway/errors.js';
-import { DURATION_HINT, parseDurationMs } from '../gateway/rules/duration.js';
-import { replay, type ReplayFiring } from '../gateway/rules/replay.js';
+import { GatewayError } from '../core/errors.js';
+import { DURATION_HINT, parseDurationMs } from '../rules/duration.js';
+import { replay, type ReplayFiring } from '../lab/replay.js';
 
 const now = Date.now();
 /** An ISO-8601 time, or a duration meaning that long ago ("7d", "90m"). */
@@ -63,27 +64,27 @@ try {
       if (o.json) return;
       // Over the progress bar's line when both are on the terminal; it redraws on the next update.
       if (bar && process.stdout.isTTY) process.stdout.write(`\r\x1b[K${line(f)}\n`);
-      else console.log(line(f));
+      else out(line(f));
     },
     onProgress: (p) => {
       bar?.update(Math.max(0, p.atMs - o.from), { at: new Date(p.atMs).toISOString(), readings: p.readings, firings: p.firings });
       // Without a terminal (a log, CI), a line every 10 s shows it is alive on a long range.
       if (!bar && !o.json && Date.now() - lastNote > 10_000) {
         lastNote = Date.now();
-        console.error(`… ${new Date(p.atMs).toISOString()} (${Math.round(((p.atMs - o.from) / (o.to - o.from)) * 100)}%): ${p.readings} readings, ${p.firings} firings`);
+        err(`… ${new Date(p.atMs).toISOString()} (${Math.round(((p.atMs - o.from) / (o.to - o.from)) * 100)}%): ${p.readings} readings, ${p.firings} firings`);
       }
     },
   });
   bar?.stop();
   if (o.json) {
-    console.log(JSON.stringify({ from: new Date(summary.fromMs).toISOString(), to: new Date(summary.toMs).toISOString(), readings: summary.readings, byRule: summary.byRule, firings: summary.firings }, null, 2));
+    out(JSON.stringify({ from: new Date(summary.fromMs).toISOString(), to: new Date(summary.toMs).toISOString(), readings: summary.readings, byRule: summary.byRule, firings: summary.firings }, null, 2));
   } else {
     const rules = Object.entries(summary.byRule).sort((a, b) => b[1] - a[1]);
-    console.log(`\n${summary.readings} readings from ${new Date(summary.fromMs).toISOString()} to ${new Date(summary.toMs).toISOString()} (dry run: nothing was published or stored)`);
-    console.log(rules.length === 0 ? 'nothing would have fired' : `would have fired ${summary.firings.length} time(s): ${rules.map(([r, n]) => `${r} ×${n}`).join(', ')}`);
+    out(`\n${summary.readings} readings from ${new Date(summary.fromMs).toISOString()} to ${new Date(summary.toMs).toISOString()} (dry run: nothing was published or stored)`);
+    out(rules.length === 0 ? 'nothing would have fired' : `would have fired ${summary.firings.length} time(s): ${rules.map(([r, n]) => `${r} ×${n}`).join(', ')}`);
   }
-} catch (err) {
+} catch (failure) {
   bar?.stop();
-  console.error(err instanceof GatewayError ? err.message : `replay failed: ${(err as Error).message}`);
+  err(failure instanceof GatewayError ? failure.message : `replay failed: ${(failure as Error).message}`);
   process.exit(1);
 }

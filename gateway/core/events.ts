@@ -1,4 +1,4 @@
-import type { Kind, ReadingValue } from './ingest/kinds.js';
+import type { Kind, ReadingValue } from './kinds.js';
 
 /**
  * The gateway's events: immutable facts with an id, a time, a source and (for what rules
@@ -57,7 +57,7 @@ export interface CommandEvent {
   readonly kind: 'command';
   /** Same as cloudEvent.id. */
   readonly id: string;
-  /** The point's timestamp: cloudEvent.time, made unique within its series. */
+  /** Epoch ms of cloudEvent.time. */
   readonly timeMs: number;
   readonly topic: string;
   readonly site: string;
@@ -71,7 +71,7 @@ export interface AlertEvent {
   readonly kind: 'alert';
   /** Same as cloudEvent.id. */
   readonly id: string;
-  /** The point's timestamp: cloudEvent.time, made unique within its series. */
+  /** Epoch ms of cloudEvent.time. */
   readonly timeMs: number;
   readonly topic: string;
   readonly site: string;
@@ -99,7 +99,7 @@ export interface DeadLetterEvent {
   readonly reason: DeadLetterReason;
   readonly detail: string;
   readonly receivedAt: string;
-  /** The point's timestamp: receivedAt, made unique among dead letters with the same reason. */
+  /** Epoch ms of receivedAt. */
   readonly timeMs: number;
   readonly clientId: string | null;
 }
@@ -120,6 +120,17 @@ export interface ZoneArmedEvent {
   readonly armed: boolean;
   readonly time: string;
   readonly timeMs: number;
+}
+
+/** The gateway's own health over one interval (observability/stats.ts), kept like any event. */
+export interface GatewayStatsEvent {
+  readonly host: string;
+  readonly timeMs: number;
+  /** Integer fields: counts over the interval, and levels at `timeMs`. */
+  readonly counts: Readonly<Record<string, number>>;
+  /** Float fields; undefined = not measured in this interval (left out of the point). */
+  readonly measures: Readonly<Record<string, number | undefined>>;
+  readonly influxUp: boolean;
 }
 
 export type GatewayEvent = ReadingEvent | CommandEvent | AlertEvent | DeadLetterEvent | DeviceStatusEvent | ZoneArmedEvent;

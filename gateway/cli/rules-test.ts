@@ -4,12 +4,13 @@
  * directory (default RULES_DIR, else rules/) on a simulated clock, and prints, for each one
  * that fails, what was expected against what happened. Exit 1 when one fails.
  */
+import { err, out } from './terminal.js';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { Command } from 'commander';
-import { RuleFileError, parsePack } from '../gateway/rules/pack.js';
-import { formatResult, formatSummary } from '../gateway/rules/scenario-report.js';
-import { loadScenarios, runScenarios, scenarioFilesIn, testsDirOf } from '../gateway/rules/scenario-suite.js';
+import { RuleFileError, parsePack } from '../rules/pack.js';
+import { formatResult, formatSummary } from '../lab/scenario-report.js';
+import { loadScenarios, runScenarios, scenarioFilesIn, testsDirOf } from '../lab/scenario-suite.js';
 
 const program = new Command('rules:test')
   .description('Run the rule scenarios: simulated readings against the rule packs, expected commands and alerts against actual ones.')
@@ -23,7 +24,7 @@ const opts = program.opts<{ rules: string; grep?: string; json?: boolean }>();
 const rulesDir = resolve(opts.rules);
 const files = program.args.length > 0 ? program.args.map((f) => resolve(f)) : await scenarioFilesIn(testsDirOf(rulesDir));
 if (files.length === 0) {
-  console.error(`no scenario files in ${testsDirOf(opts.rules)} (and none given)`);
+  err(`no scenario files in ${testsDirOf(opts.rules)} (and none given)`);
   process.exit(1);
 }
 // A broken pack fails every scenario alike: say so once, before running any.
@@ -38,19 +39,19 @@ for (const f of packs) {
   }
 }
 if (broken.length > 0) {
-  for (const b of broken) console.error(`✗ ${b}`);
-  console.error(`\n${broken.length} problem(s) in the rule packs of ${opts.rules}: fix them first (GW_ERR_RULE_FILE)`);
+  for (const b of broken) err(`✗ ${b}`);
+  err(`\n${broken.length} problem(s) in the rule packs of ${opts.rules}: fix them first (GW_ERR_RULE_FILE)`);
   process.exit(1);
 }
 const { scenarios, problems } = await loadScenarios(files);
-for (const p of problems) console.error(`✗ ${p}`);
-if (problems.length > 0) console.error(`${problems.length} scenario file(s) broken (GW_ERR_SCENARIO_FILE); their scenarios did not run\n`);
+for (const p of problems) err(`✗ ${p}`);
+if (problems.length > 0) err(`${problems.length} scenario file(s) broken (GW_ERR_SCENARIO_FILE); their scenarios did not run\n`);
 const chosen = opts.grep ? scenarios.filter((s) => s.name.includes(opts.grep!)) : scenarios;
 const color = !opts.json && process.stdout.isTTY && !process.env['NO_COLOR'];
-const results = await runScenarios(chosen, { rulesDir, onResult: (r) => !opts.json && console.log(formatResult(r, color)) });
+const results = await runScenarios(chosen, { rulesDir, onResult: (r) => !opts.json && out(formatResult(r, color)) });
 if (opts.json) {
-  console.log(JSON.stringify(results.map((r) => ({ file: r.scenario.file, scenario: r.scenario.name, passed: r.passed, error: r.error, missing: r.missing, unexpected: r.unexpected, forbidden: r.forbidden, actual: r.actual })), null, 2));
+  out(JSON.stringify(results.map((r) => ({ file: r.scenario.file, scenario: r.scenario.name, passed: r.passed, error: r.error, missing: r.missing, unexpected: r.unexpected, forbidden: r.forbidden, actual: r.actual })), null, 2));
 } else {
-  console.log(`\nscenarios: ${formatSummary(results)}${problems.length > 0 ? `, ${problems.length} file(s) broken` : ''}`);
+  out(`\nscenarios: ${formatSummary(results)}${problems.length > 0 ? `, ${problems.length} file(s) broken` : ''}`);
 }
 process.exit(problems.length > 0 || results.some((r) => !r.passed) ? 1 : 0);

@@ -1,15 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { Publisher } from '../broker/broker.js';
-import { EventBus } from '../bus.js';
-import type { ReadingEvent } from '../events.js';
-import { Metrics } from '../http/metrics.js';
+import type { Publisher } from '../core/publisher.js';
+import type { Store } from '../core/store.js';
+import { EventBus } from '../core/bus.js';
+import type { ReadingEvent } from '../core/events.js';
+import { Metrics } from '../observability/metrics.js';
 import { Ingest } from '../ingest/ingest.js';
-import { ManualClock } from '../manual-clock.js';
-import { Journal } from '../storage/journal.js';
-import { RulesService } from './service.js';
+import { ManualClock } from '../core/manual-clock.js';
+import { RulesService } from '../rules/service.js';
 
 /** What came out of the rules (or the ingest) in a sandbox, at the simulated time it did. */
 export interface SandboxOutput {
@@ -41,8 +38,8 @@ export interface SandboxOptions {
 /**
  * The gateway's real rules path — ingest (validation, history, dead letters), the rules
  * service and its runtime — on a manual clock with nothing on the network: what it would
- * publish is recorded instead. Rule scenarios and replays run in it; minutes of simulated
- * time take milliseconds. The spool it needs lives in a temporary directory, removed by stop().
+ * publish is recorded instead, and nothing is stored. Rule scenarios and replays run in it;
+ * minutes of simulated time take milliseconds.
  */
 export class RulesSandbox {
   private nextOutput = 0;
@@ -51,8 +48,6 @@ export class RulesSandbox {
     readonly service: RulesService,
     private readonly ingest: Ingest,
     private readonly bus: EventBus,
-    private readonly journal: Journal,
-    private readonly dir: string,
     readonly clock: ManualClock,
     /** Everything published (commands, alerts, dead letters), in order. */
     readonly outputs: SandboxOutput[],
@@ -62,11 +57,10 @@ export class RulesSandbox {
   static async create(o: SandboxOptions): Promise<RulesSandbox> {
     const log = o.log ?? pino({ level: 'silent' });
     const clock = new ManualClock(o.startMs);
-    const dir = await mkdtemp(join(tmpdir(), 'gw-rules-sandbox-'));
-    const journal = new Journal({ dir, maxBytes: 1024 ** 3, fsync: false, log, now: () => clock.now() });
-    await journal.open();
+    // A dry run: events are "kept" nowhere.
+    const store: Store = { keep: () => true, committed: () => Promise.resolve(), whenSpace: () => Promise.resolve(), isFull: () => false, isOpen: true };
     const bus = new EventBus(log);
-    const metrics = new Metrics({ spool: () => journal.stats(), connectedClients: () => 0, influxUp: () => true, now: () => clock.now() });
+    const metrics = new Metrics({ spool: () => ({ bytes: 0, events: 0, oldestAppendedAt: undefined }), connectedClients: () => 0, influxUp: () => true, now: () => clock.now() });
     const outputs: SandboxOutput[] = [];
     const readings: SandboxReading[] = [];
     const publisher: Publisher = {
@@ -75,15 +69,15 @@ export class RulesSandbox {
         return Promise.resolve();
       },
     };
-    const ingest = new Ingest({ journal, bus, metrics, publisher, clock, log, maxPayloadBytes: 65536, staleAfterMs: o.staleAfterMs ?? 300_000, durableAck: false });
-    const service = new RulesService({ bus, publisher, journal, metrics, log, clock, rulesDir: o.rulesDir, ruleFiles: o.ruleFiles, watchRules: false });
+    const ingest = new Ingest({ store, bus, metrics, publisher, clock, log, maxPayloadBytes: 65536, staleAfterMs: o.staleAfterMs ?? 300_000, durableAck: false });
+    const service = new RulesService({ bus, publisher, store, metrics, log, clock, rulesDir: o.rulesDir, ruleFiles: o.ruleFiles, watchRules: false });
     if (o.keepReadings !== false) {
       const keep = (current: boolean) => (event: ReadingEvent) => void readings.push({ at: clock.now(), event, current });
       bus.on('reading', keep(true));
       bus.on('history', keep(false));
     }
     await service.start();
-    return new RulesSandbox(service, ingest, bus, journal, dir, clock, outputs, readings);
+    return new RulesSandbox(service, ingest, bus, clock, outputs, readings);
   }
 
   /** Problems with the rule files (each names the file, the rule and what is wrong). */
@@ -119,7 +113,5 @@ export class RulesSandbox {
 
   async stop(): Promise<void> {
     await this.service.stop();
-    await this.journal.close();
-    await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,5 +1,5 @@
 import { styleText } from 'node:util';
-import { formatOffset } from './duration.js';
+import { formatOffset } from '../rules/duration.js';
 import type { Expectation } from './scenario.js';
 import type { Actual, ScenarioResult } from './scenario-run.js';
 

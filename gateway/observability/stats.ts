@@ -1,14 +1,14 @@
 import { hostname } from 'node:os';
 import type { Counter, Histogram } from 'prom-client';
 import type { Logger } from 'pino';
-import type { Clock, ClockTimer } from '../clock.js';
-import type { Journal } from '../storage/journal.js';
-import { line, type Fields } from '../storage/line.js';
+import type { Clock, ClockTimer } from '../core/clock.js';
+import type { GatewayStatsEvent } from '../core/events.js';
+import type { Store } from '../core/store.js';
 import type { Metrics } from './metrics.js';
 
 export interface StatsReporterOptions {
   readonly metrics: Metrics;
-  readonly journal: Journal;
+  readonly store: Store;
   readonly clock: Clock;
   readonly log: Logger;
   /** Milliseconds between two `gateway_stats` points; 0 = never write them. */
@@ -75,9 +75,8 @@ export class StatsReporter {
     const before = this.previous;
     this.previous = now;
     if (!before || now.at <= before.at) return;
-    const point = this.point(before, now);
     // A full spool is about events; the gateway's own stats are the first thing to give up.
-    if (!this.o.journal.append(point)) this.o.log.debug('spool full: gateway_stats point skipped');
+    if (!this.o.store.keep('stats', this.event(before, now))) this.o.log.debug('spool full: gateway_stats point skipped');
   }
 
   private schedule(): void {
@@ -91,35 +90,39 @@ export class StatsReporter {
     this.timer.unref?.();
   }
 
-  private point(a: Totals, b: Totals): string {
+  private event(a: Totals, b: Totals): GatewayStatsEvent {
     const seconds = (b.at - a.at) / 1000;
     const d = (key: Exclude<keyof Totals, 'latencyBuckets'>): number => Math.max(0, b[key] - a[key]);
     const writes = d('latencyCount');
     const spool = this.o.spool();
-    const int = (n: number): { int: number } => ({ int: n });
-    const fields: Fields = {
-      interval_s: { float: seconds },
-      readings: int(d('readings')),
-      readings_per_s: { float: round(d('readings') / seconds) },
-      deadletters: int(d('deadLetters')),
-      duplicates: int(d('duplicates')),
-      dropped: int(d('dropped')),
-      rule_firings: int(d('ruleFirings')),
-      commands: int(d('commands')),
-      alerts: int(d('alerts')),
-      write_batches: int(d('batchesOk')),
-      write_failures: int(d('batchesFailed')),
-      points_written: int(d('pointsWritten')),
-      // No write in the interval: leave latency out rather than report a made-up 0.
-      write_latency_ms: writes > 0 ? { float: round((d('latencySum') / writes) * 1000) } : undefined,
-      write_latency_p95_ms: writes > 0 ? { float: round(percentileUpperBound(a.latencyBuckets, b.latencyBuckets, 0.95) * 1000) } : undefined,
-      spool_events: int(spool.events),
-      spool_bytes: int(spool.bytes),
-      spool_oldest_age_s: { float: spool.oldestAppendedAt === undefined ? 0 : round(Math.max(0, b.at - spool.oldestAppendedAt) / 1000) },
-      clients: int(this.o.connectedClients()),
-      influx_up: { bool: this.o.influxUp() },
+    return {
+      host: this.host,
+      timeMs: b.at,
+      measures: {
+        interval_s: seconds,
+        readings_per_s: round(d('readings') / seconds),
+        // No write in the interval: leave latency out rather than report a made-up 0.
+        write_latency_ms: writes > 0 ? round((d('latencySum') / writes) * 1000) : undefined,
+        write_latency_p95_ms: writes > 0 ? round(percentileUpperBound(a.latencyBuckets, b.latencyBuckets, 0.95) * 1000) : undefined,
+        spool_oldest_age_s: spool.oldestAppendedAt === undefined ? 0 : round(Math.max(0, b.at - spool.oldestAppendedAt) / 1000),
+      },
+      counts: {
+        readings: d('readings'),
+        deadletters: d('deadLetters'),
+        duplicates: d('duplicates'),
+        dropped: d('dropped'),
+        rule_firings: d('ruleFirings'),
+        commands: d('commands'),
+        alerts: d('alerts'),
+        write_batches: d('batchesOk'),
+        write_failures: d('batchesFailed'),
+        points_written: d('pointsWritten'),
+        spool_events: spool.events,
+        spool_bytes: spool.bytes,
+        clients: this.o.connectedClients(),
+      },
+      influxUp: this.o.influxUp(),
     };
-    return line('gateway_stats', { host: this.host }, fields, b.at);
   }
 
   private async totals(): Promise<Totals> {

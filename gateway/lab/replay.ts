@@ -1,8 +1,8 @@
 import { escape, type InfluxDB } from 'influx';
 import type { Logger } from 'pino';
-import { GatewayError } from '../errors.js';
-import type { ReadingEvent } from '../events.js';
-import { KIND_NAMES, KINDS, type Kind, type ReadingValue } from '../ingest/kinds.js';
+import { GatewayError } from '../core/errors.js';
+import type { ReadingEvent } from '../core/events.js';
+import { KIND_NAMES, KINDS, type Kind, type ReadingValue } from '../core/kinds.js';
 import { influxClient } from '../storage/influx1.js';
 import { RulesSandbox, type SandboxOutput } from './sandbox.js';
 

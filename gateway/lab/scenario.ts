@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject } from 'ajv';
-import { DURATION_HINT, parseDurationMs } from './duration.js';
+import { DURATION_HINT, parseDurationMs } from '../rules/duration.js';
 
 /**
  * Rule scenario files (`rules/tests/*.json`): readings at times relative to a start, and the

@@ -1,0 +1,53 @@
+import type { AedesOptions } from 'aedes';
+import type { Access } from './access.js';
+
+/** A publish as the gateway's pipeline sees it (Aedes' packet, its payload as a Buffer). */
+export interface IncomingPublish {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: 0 | 1 | 2;
+  readonly dup: boolean;
+  readonly messageId?: number | undefined;
+}
+
+/**
+ * Takes a publish into the gateway. Returns a promise when the acknowledgement must wait for it
+ * (QoS ≥ 1 until it is durable); a rejection disconnects the client (MQTT 3.1.1 has no NACK).
+ */
+export interface PublishTarget {
+  handle(clientId: string | null, packet: IncomingPublish): Promise<void> | undefined;
+}
+
+/**
+ * The steps a publish goes through before Aedes acknowledges it, as aedes lists its own
+ * (`publishActions`): access (role, topic limits), then the per-client rate, then the target
+ * (ingest). The target is set once it exists: it publishes through the broker this hook is in.
+ */
+export class PublishPipeline {
+  private target: PublishTarget | undefined;
+
+  constructor(private readonly access: Access) {}
+
+  deliverTo(target: PublishTarget): void {
+    this.target = target;
+  }
+
+  readonly authorizePublish: NonNullable<AedesOptions['authorizePublish']> = (client, packet, callback) => {
+    const refused = this.access.checkPublish(client, packet);
+    if (refused) {
+      callback(refused);
+      return;
+    }
+    this.access.throttle(client, () => {
+      const target = this.target;
+      if (!target) {
+        callback(new Error('the gateway is starting'));
+        return;
+      }
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      const pending = target.handle(client?.id ?? null, { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId });
+      if (pending) pending.then(() => callback(null), (err: Error) => callback(err));
+      else callback(null);
+    });
+  };
+}
