@@ -1,3 +1,4 @@
+import { GatewayError, logWarn } from '../core/errors.js';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -33,12 +34,12 @@ export interface AccessOptions {
 type Hooks = Required<Pick<AedesOptions, 'authenticate' | 'authorizeSubscribe'>>;
 
 /** An error this file made to refuse a client: already counted and logged, so not counted again as a protocol error. */
-class Refusal extends Error {
+class Refusal extends GatewayError {
   constructor(
     message: string,
     readonly returnCode?: AuthenticateError['returnCode'],
   ) {
-    super(message);
+    super(returnCode === undefined ? 'GW_ERR_ACCESS' : 'GW_ERR_AUTH', message);
   }
 }
 
@@ -75,7 +76,7 @@ export class Access implements ConnectionGuard {
     await this.o.store.load();
     this.boundHost = this.o.bindHost || (this.o.store.size > 0 ? '0.0.0.0' : '127.0.0.1');
     if (!this.anonymousAllowed() && this.o.store.size === 0) {
-      this.o.log.warn({ code: 'GW_ERR_AUTH', host: this.host }, `no credentials in ${this.o.store.path} and anonymous clients are refused: no client can connect. Add one with \`npm run credentials -- add <name> --role …\`, or set MQTT_ALLOW_ANONYMOUS=true`);
+      logWarn(this.o.log, 'GW_ERR_AUTH', { host: this.host }, `no credentials in ${this.o.store.path} and anonymous clients are refused: no client can connect. Add one with \`npm run credentials -- add <name> --role …\`, or set MQTT_ALLOW_ANONYMOUS=true`);
     }
   }
 
@@ -145,7 +146,7 @@ export class Access implements ConnectionGuard {
     this.o.metrics.throttled.inc();
     if (!this.throttleLogged.has(client)) {
       this.throttleLogged.add(client);
-      this.o.log.warn({ code: 'GW_ERR_LIMIT', reason: 'publish_rate', clientId: client.id, rate: this.o.publishRate, burst: this.o.publishBurst }, 'client publishes faster than PUBLISH_RATE: its publishes are slowed (not dropped)');
+      logWarn(this.o.log, 'GW_ERR_LIMIT', { reason: 'publish_rate', clientId: client.id, rate: this.o.publishRate, burst: this.o.publishBurst }, 'client publishes faster than PUBLISH_RATE: its publishes are slowed (not dropped)');
     }
     setTimeout(accept, waitMs);
   }

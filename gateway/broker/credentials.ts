@@ -3,7 +3,7 @@ import { chmod, mkdir, open, readFile, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
-import { GatewayError } from '../core/errors.js';
+import { GatewayError, logError } from '../core/errors.js';
 
 /**
  * Device and service credentials, kept in one JSON file (DATA_DIR/credentials.json by default).
@@ -184,7 +184,7 @@ export class CredentialStore {
     try {
       signature = await this.currentSignature();
     } catch (err) {
-      this.log?.error({ code: 'GW_ERR_CREDENTIALS', err: (err as Error).message }, 'credentials file cannot be read; the credentials in force stay');
+      logError(this.log, 'GW_ERR_CREDENTIALS', { err: (err as Error).message }, 'credentials file cannot be read; the credentials in force stay');
       return;
     }
     if (signature === this.signature) return;
@@ -194,7 +194,7 @@ export class CredentialStore {
       this.log?.info({ path: this.path, credentials: this.size, before }, 'credentials reloaded');
     } catch (err) {
       this.signature = signature;
-      this.log?.error({ code: 'GW_ERR_CREDENTIALS', err: (err as Error).message }, 'credentials file changed but is invalid; the credentials in force stay');
+      logError(this.log, 'GW_ERR_CREDENTIALS', { err: (err as Error).message }, 'credentials file changed but is invalid; the credentials in force stay');
     }
   }
 

@@ -27,8 +27,30 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/** The least of a logger that the helpers below need (pino's Logger is one). */
+interface CodedLog {
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+  fatal(fields: object, message: string): void;
+}
+type Fields = Readonly<Record<string, unknown>>;
+
+/** Logs an operator-facing problem with its catalogue code (checked by the compiler, not a free string). */
+export function logError(log: CodedLog | undefined, code: ErrorCode, fields: Fields, message: string): void {
+  log?.error({ ...fields, code }, message);
+}
+
+export function logWarn(log: CodedLog | undefined, code: ErrorCode, fields: Fields, message: string): void {
+  log?.warn({ ...fields, code }, message);
+}
+
+export function logFatal(log: CodedLog | undefined, code: ErrorCode | undefined, fields: Fields, message: string): void {
+  log?.fatal({ ...fields, ...(code ? { code } : {}) }, message);
+}
+
+/** Every error the gateway makes on purpose carries a catalogue code; subclasses add what they know. */
 export class GatewayError extends Error {
-  override readonly name = 'GatewayError';
+  override readonly name: string = 'GatewayError';
   constructor(
     readonly code: ErrorCode,
     message: string,

@@ -89,7 +89,9 @@ export type DeadLetterReason =
   | 'invalid_json'
   | 'invalid_payload'
   | 'clock_skew'
-  | 'rejected_by_store';
+  | 'rejected_by_store'
+  /** The gateway's own bug while handling the message (logged as an error): kept, not blamed on the device. */
+  | 'internal_error';
 
 /** DESIGN.md: `{topic, payload, reason, receivedAt, clientId}`; `detail` says what exactly was wrong. */
 export interface DeadLetterEvent {

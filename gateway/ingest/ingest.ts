@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { logError } from '../core/errors.js';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import { newEventId } from '../core/ids.js';
@@ -65,7 +66,7 @@ export class Ingest implements PublishTarget {
     } catch (err) {
       // A bug must not take the broker down nor lose the message: dead-letter it.
       if (this.logLimiter.allow('ingest failed')) this.o.log.error({ err, topic: packet.topic, clientId }, 'ingest failed on a message');
-      return this.deadLetter(clientId, packet, 'invalid_payload', `the gateway could not process this message: ${(err as Error).message}`);
+      return this.deadLetter(clientId, packet, 'internal_error', `the gateway could not process this message: ${(err as Error).message}`);
     }
   }
 
@@ -204,7 +205,7 @@ export class Ingest implements PublishTarget {
       const now = Date.now();
       if (now - this.lastDropLog > 10_000) {
         this.lastDropLog = now;
-        this.o.log.error({ code: 'GW_ERR_SPOOL_FULL' }, 'spool is full: QoS 0 events are dropped (not stored), QoS 1 publishers are not acknowledged until InfluxDB catches up');
+        logError(this.o.log, 'GW_ERR_SPOOL_FULL', {}, 'spool is full: QoS 0 events are dropped (not stored), QoS 1 publishers are not acknowledged until InfluxDB catches up');
       }
       if (!store.isOpen && qos > 0) return Promise.reject(new Error('gateway is shutting down'));
       return undefined;

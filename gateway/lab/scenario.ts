@@ -1,3 +1,4 @@
+import { GatewayError } from '../core/errors.js';
 import { Ajv, type ErrorObject } from 'ajv';
 import { DURATION_HINT, parseDurationMs } from '../rules/duration.js';
 
@@ -126,13 +127,13 @@ const schema = {
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validate = ajv.compile(schema);
 
-export class ScenarioFileError extends Error {
+export class ScenarioFileError extends GatewayError {
   override readonly name = 'ScenarioFileError';
   constructor(
     readonly file: string,
     readonly problems: readonly string[],
   ) {
-    super(`${file}: ${problems.join('; ')}`);
+    super('GW_ERR_SCENARIO_FILE', `${file}: ${problems.join('; ')}`);
   }
 }
 

@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
+import { logError } from '../core/errors.js';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
@@ -88,7 +89,7 @@ export class RuleLoader {
         const missing = only.filter((f) => !names.includes(f));
         for (const f of missing) {
           this.errors.set(f, `${join(dir, f)}: no such rule file`);
-          log.error({ code: 'GW_ERR_RULE_FILE', file: join(dir, f) }, `rule file not found: ${join(dir, f)}`);
+          logError(log, 'GW_ERR_RULE_FILE', { file: join(dir, f) }, `rule file not found: ${join(dir, f)}`);
         }
         names = names.filter((n) => only.includes(n));
       }
@@ -131,7 +132,7 @@ export class RuleLoader {
         const message = err instanceof RuleFileError ? err.message : `${shown}: ${(err as Error).message}`;
         this.errors.set(name, message);
         const kept = this.files.get(name)?.pack.rules.length ?? 0;
-        log.error({ code: 'GW_ERR_RULE_FILE', file: shown, err: message, rulesKept: kept }, `rule file rejected: ${message}`);
+        logError(log, 'GW_ERR_RULE_FILE', { file: shown, err: message, rulesKept: kept }, `rule file rejected: ${message}`);
         this.o.onResult?.('rejected', shown);
       }
     }

@@ -1,3 +1,4 @@
+import { GatewayError } from '../core/errors.js';
 import { Ajv, type ErrorObject } from 'ajv';
 import { Rule, type TopLevelCondition } from './jre.js';
 import type { Kind } from '../core/kinds.js';
@@ -65,13 +66,13 @@ export interface RulePack {
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validatePack = ajv.compile(packSchema);
 
-export class RuleFileError extends Error {
+export class RuleFileError extends GatewayError {
   override readonly name = 'RuleFileError';
   constructor(
     readonly file: string,
     readonly problems: readonly string[],
   ) {
-    super(`${file}: ${problems.join('; ')}`);
+    super('GW_ERR_RULE_FILE', `${file}: ${problems.join('; ')}`);
   }
 }
 

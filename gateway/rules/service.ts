@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { logError } from '../core/errors.js';
 import type { Logger } from 'pino';
 import type { Publisher } from '../core/publisher.js';
 import type { EventBus } from '../core/bus.js';
@@ -61,7 +62,7 @@ export class RulesService {
         failed: () => metrics.ruleErrors.inc(),
         overloaded: () => {
           extra.overloaded.inc();
-          if (this.overloadLog.allow('rules overloaded')) o.log.error({ code: 'GW_ERR_RULES_OVERLOADED' }, 'the rules are too far behind: readings are stored but not ruled until they catch up');
+          if (this.overloadLog.allow('rules overloaded')) logError(o.log, 'GW_ERR_RULES_OVERLOADED', {}, 'the rules are too far behind: readings are stored but not ruled until they catch up');
         },
       },
     });

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { logError } from '../core/errors.js';
 import type { Logger } from 'pino';
 import { usesInflux2, type Settings } from '../config/settings.js';
 import { Influx1Writer } from './influx1.js';
@@ -34,7 +35,7 @@ export async function chooseWriter(settings: Settings, dataDir: string, log: Log
         log.error({ err: (err as Error).message }, 'could not start the embedded InfluxDB; events wait in the spool');
       }
     } else {
-      log.error({ code: 'GW_ERR_INFLUX_NOT_INSTALLED', url }, `no InfluxDB answers at ${url} and none is installed: ${INSTALL_HINT}. The gateway runs on; events wait in the spool.`);
+      logError(log, 'GW_ERR_INFLUX_NOT_INSTALLED', { url }, `no InfluxDB answers at ${url} and none is installed: ${INSTALL_HINT}. The gateway runs on; events wait in the spool.`);
     }
   }
   return { writer: new Influx1Writer(url, settings.influxDb, settings.influxTimeoutMs), ...(embedded ? { embedded } : {}) };

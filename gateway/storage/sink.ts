@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { logError, logWarn } from '../core/errors.js';
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.js';
 import type { Batch, Journal } from './journal.js';
@@ -61,7 +62,7 @@ export class InfluxSink {
       await writer.prepare().catch((err: unknown) => log.warn({ err }, 'could not prepare InfluxDB (will retry on write)'));
       log.info({ influx: writer.description }, 'InfluxDB is up');
     } else {
-      log.warn({ code: 'GW_ERR_INFLUX_UNREACHABLE', influx: writer.description }, 'InfluxDB does not answer; events wait in the spool until it does');
+      logWarn(log, 'GW_ERR_INFLUX_UNREACHABLE', { influx: writer.description }, 'InfluxDB does not answer; events wait in the spool until it does');
     }
     journal.onReadable(() => {
       this.readable = true;
@@ -130,7 +131,7 @@ export class InfluxSink {
       this.readFailures++;
       const delay = this.backoff(this.readFailures);
       if (this.readFailures === 1 || this.readFailures % 20 === 0) {
-        this.options.log.error({ code: 'GW_ERR_SPOOL_READ', err, failures: this.readFailures, retryInMs: Math.round(delay) }, 'the spool could not be read; retrying');
+        logError(this.options.log, 'GW_ERR_SPOOL_READ', { err, failures: this.readFailures, retryInMs: Math.round(delay) }, 'the spool could not be read; retrying');
       }
       await sleep(delay, undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
       return null;
@@ -186,7 +187,7 @@ export class InfluxSink {
       if (failure.status === undefined) this.up = false;
       // Log the first failure and then every 10th, not every retry.
       if (this.consecutiveFailures === 1 || this.consecutiveFailures % 10 === 0) {
-        log.warn({ code: 'GW_ERR_INFLUX_UNREACHABLE', err: failure.message, failures: this.consecutiveFailures, points: count }, 'InfluxDB write failed; retrying with backoff, events wait in the spool');
+        logWarn(log, 'GW_ERR_INFLUX_UNREACHABLE', { err: failure.message, failures: this.consecutiveFailures, points: count }, 'InfluxDB write failed; retrying with backoff, events wait in the spool');
       }
       return failure;
     }
@@ -202,7 +203,7 @@ export class InfluxSink {
       const name = measurementOf(body);
       // A refused dead letter is not dead-lettered again: that could loop.
       const deadLetter = name === 'deadletters';
-      this.options.log.warn({ code: 'GW_ERR_INFLUX_REJECTED', line: body.slice(0, 300), err: message }, deadLetter ? 'InfluxDB refused a dead letter' : 'InfluxDB refused a point; it goes to the dead letters');
+      logWarn(this.options.log, 'GW_ERR_INFLUX_REJECTED', { line: body.slice(0, 300), err: message }, deadLetter ? 'InfluxDB refused a dead letter' : 'InfluxDB refused a point; it goes to the dead letters');
       if (!deadLetter) this.options.onRejected(name, body, message);
       return true;
     }

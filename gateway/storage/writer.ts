@@ -1,3 +1,5 @@
+import { GatewayError } from '../core/errors.js';
+
 /** What the sink needs from an InfluxDB API: write a body of line protocol, and say if it is up. */
 export interface PointWriter {
   /** For logs: which API, where, which database or bucket. */
@@ -19,7 +21,7 @@ export interface PointWriter {
  */
 export type WriteFailure = 'rejected' | 'missing-database' | 'retryable';
 
-export class WriteError extends Error {
+export class WriteError extends GatewayError {
   override readonly name = 'WriteError';
   constructor(
     readonly failure: WriteFailure,
@@ -27,7 +29,7 @@ export class WriteError extends Error {
     readonly status?: number,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(failure === 'rejected' ? 'GW_ERR_INFLUX_REJECTED' : 'GW_ERR_INFLUX_UNREACHABLE', message, options);
   }
 }
 
