@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FrameScanner, LoginBackoff, TokenBucket, topicProblem } from '../../gateway/broker/limits.js';
-import { connectPacket, publishPacket, varint } from '../helpers/raw-mqtt.js';
+import { FrameScanner, LoginBackoff, TokenBucket, topicProblem } from '../../../gateway/broker/limits.js';
+import { connectPacket, publishPacket, varint } from '../../helpers/raw-mqtt.js';
 
 describe('TokenBucket', () => {
   it('lets a burst through at once, then spaces publishes at the rate', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Engine, fastClone, usesFastClone } from '../../gateway/rules/jre.js';
+import { Engine, fastClone, usesFastClone } from '../../../gateway/rules/jre.js';
 
 describe('json-rules-engine with the faster clone', () => {
   it('copies deeply, keeps prototypes, and shares nothing with the original', () => {

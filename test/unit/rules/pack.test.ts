@@ -1,8 +1,8 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { RuleFileError, parsePack, parseRulePack } from '../../gateway/rules/pack.js';
-import { REPO_RULES } from '../helpers/gateway.js';
+import { RuleFileError, parsePack, parseRulePack } from '../../../gateway/rules/pack.js';
+import { REPO_RULES } from '../../helpers/gateway.js';
 
 function problems(text: string): readonly string[] {
   try {

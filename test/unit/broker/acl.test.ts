@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { anonymousPrincipal, canPublish, canSubscribe, clientIdAllowed, filterWithin, type Principal } from '../../gateway/broker/acl.js';
-import { topicMatches } from '../helpers/mqtt.js';
+import { anonymousPrincipal, canPublish, canSubscribe, clientIdAllowed, filterWithin, type Principal } from '../../../gateway/broker/acl.js';
+import { topicMatches } from '../../helpers/mqtt.js';
 
 const device: Principal = { name: 't-101', role: 'device', device: 't-101', site: 'hq', zone: 'f1', anonymous: false };
 const actuator: Principal = { name: 'hvac', role: 'actuator', device: 'hvac-1', site: 'hq', zone: 'f1', anonymous: false };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LogLimiter, createLogger } from '../../gateway/observability/log.js';
-import { captureLogs } from '../helpers/gateway.js';
+import { LogLimiter, createLogger } from '../../../gateway/observability/log.js';
+import { captureLogs } from '../../helpers/gateway.js';
 
 describe('LogLimiter', () => {
   it('logs the first lines of a window per key, then reports how many it held back', () => {

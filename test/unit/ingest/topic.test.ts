@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTopic } from '../../gateway/ingest/topic.js';
+import { parseTopic } from '../../../gateway/ingest/topic.js';
 
 describe('parseTopic', () => {
   it('reads site, zone, device and kind from a reading topic', () => {

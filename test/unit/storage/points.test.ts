@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { ReadingEvent } from '../../gateway/core/events.js';
-import { line, stringField, tagValue } from '../../gateway/storage/line.js';
-import { deadLetterPoint, readingPoint } from '../../gateway/storage/points.js';
-import { SeriesTime } from '../../gateway/storage/series-time.js';
-import { splitLines } from '../../gateway/storage/writer.js';
+import type { ReadingEvent } from '../../../gateway/core/events.js';
+import { line, stringField, tagValue } from '../../../gateway/storage/line.js';
+import { deadLetterPoint, readingPoint } from '../../../gateway/storage/points.js';
+import { SeriesTime } from '../../../gateway/storage/series-time.js';
+import { splitLines } from '../../../gateway/storage/writer.js';
 
 const reading: ReadingEvent = {
   id: 't-101-17',
@@ -73,7 +73,7 @@ describe('SeriesTime', () => {
 
 describe('the reading envelope', () => {
   it('gives time and receivedAt as ISO-8601, also in JSON', async () => {
-    const { Reading } = await import('../../gateway/ingest/envelope.js');
+    const { Reading } = await import('../../../gateway/ingest/envelope.js');
     const r = new Reading('id-1', 'sensor.humidity', 'a/b/c', 'a', 'b', 'c', 'humidity', 40, 40, 3, Date.parse('2026-11-23T10:00:00.000Z'), Date.parse('2026-11-23T10:00:01.500Z'), 'c');
     expect(r.time).toBe('2026-11-23T10:00:00.000Z');
     expect(r.receivedAt).toBe('2026-11-23T10:00:01.500Z');

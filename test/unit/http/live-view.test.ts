@@ -3,15 +3,15 @@
  * two pushes reaches viewers as one message, one entry per device with its latest values.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBus } from '../../gateway/core/bus.js';
-import type { Clock, ClockTimer } from '../../gateway/core/clock.js';
-import type { ReadingEvent } from '../../gateway/core/events.js';
-import { LiveView, type DeviceState } from '../../gateway/http/live.js';
-import { Metrics } from '../../gateway/observability/metrics.js';
-import { HttpServer } from '../../gateway/http/server.js';
-import { createLogger } from '../../gateway/observability/log.js';
-import { openSse, type SseStream } from '../helpers/sse.js';
-import { waitFor } from '../helpers/wait.js';
+import { EventBus } from '../../../gateway/core/bus.js';
+import type { Clock, ClockTimer } from '../../../gateway/core/clock.js';
+import type { ReadingEvent } from '../../../gateway/core/events.js';
+import { LiveView, type DeviceState } from '../../../gateway/http/live.js';
+import { Metrics } from '../../../gateway/observability/metrics.js';
+import { HttpServer } from '../../../gateway/http/server.js';
+import { createLogger } from '../../../gateway/observability/log.js';
+import { openSse, type SseStream } from '../../helpers/sse.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /** setTimeout that runs only when the test says so. */
 function manualClock(): Clock & { due: number; runDue(): void } {

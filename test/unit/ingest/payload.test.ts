@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { KINDS, KIND_NAMES } from '../../gateway/core/kinds.js';
-import { MAX_FUTURE_SKEW_MS, decodeReading } from '../../gateway/ingest/payload.js';
+import { KINDS, KIND_NAMES } from '../../../gateway/core/kinds.js';
+import { MAX_FUTURE_SKEW_MS, decodeReading } from '../../../gateway/ingest/payload.js';
 
 const NOW = Date.parse('2026-11-23T10:00:00.000Z');
 const decode = (kind: Parameters<typeof decodeReading>[0], text: string | Buffer, max = 65536) =>

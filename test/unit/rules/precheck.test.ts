@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ReadingEvent } from '../../gateway/core/events.js';
-import { addFacts, type FactContext } from '../../gateway/rules/facts.js';
-import { Engine } from '../../gateway/rules/jre.js';
-import { addOperators } from '../../gateway/rules/operators.js';
-import { precheck } from '../../gateway/rules/precheck.js';
-import { SeriesStore } from '../../gateway/rules/series.js';
-import { ZoneState } from '../../gateway/rules/state.js';
-import { Watches } from '../../gateway/rules/watches.js';
+import type { ReadingEvent } from '../../../gateway/core/events.js';
+import { addFacts, type FactContext } from '../../../gateway/rules/facts.js';
+import { Engine } from '../../../gateway/rules/jre.js';
+import { addOperators } from '../../../gateway/rules/operators.js';
+import { precheck } from '../../../gateway/rules/precheck.js';
+import { SeriesStore } from '../../../gateway/rules/series.js';
+import { ZoneState } from '../../../gateway/rules/state.js';
+import { Watches } from '../../../gateway/rules/watches.js';
 
 const reading = (value: ReadingEvent['value'], zone = 'z1'): ReadingEvent =>
   ({ id: 'r', type: 'sensor.temperature', source: `s/${zone}/d`, time: '', receivedAt: '', seq: undefined, site: 's', zone, device: 'd', kind: 'temperature', value, numeric: typeof value === 'number' ? value : 0, timeMs: 0, clientId: undefined });

@@ -1,13 +1,13 @@
 /** The rules' clock and timers: manual time, one timer per watched key, absence without a new reading. */
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { ReadingEvent } from '../../gateway/core/events.js';
-import { KINDS, type Kind } from '../../gateway/core/kinds.js';
-import { ManualClock } from '../../gateway/core/manual-clock.js';
-import type { Outcome } from '../../gateway/rules/actions.js';
-import { parsePack } from '../../gateway/rules/pack.js';
-import { RulesRuntime } from '../../gateway/rules/runtime.js';
-import { Wakeups } from '../../gateway/rules/wakeups.js';
+import type { ReadingEvent } from '../../../gateway/core/events.js';
+import { KINDS, type Kind } from '../../../gateway/core/kinds.js';
+import { ManualClock } from '../../../gateway/core/manual-clock.js';
+import type { Outcome } from '../../../gateway/rules/actions.js';
+import { parsePack } from '../../../gateway/rules/pack.js';
+import { RulesRuntime } from '../../../gateway/rules/runtime.js';
+import { Wakeups } from '../../../gateway/rules/wakeups.js';
 
 function reading(clock: ManualClock, source: string, kind: Kind, value: number | boolean | string, n: number): ReadingEvent {
   const [site = '', zone = '', device = ''] = source.split('/');
@@ -166,7 +166,7 @@ describe('rules over time', () => {
 
 describe('window sums', () => {
   it('agree with summing the samples, for short windows and long ones', async () => {
-    const { SeriesStore } = await import('../../gateway/rules/series.js');
+    const { SeriesStore } = await import('../../../gateway/rules/series.js');
     const store = new SeriesStore();
     store.configure([{ kind: 'co2', scope: 'zone', withinMs: 600_000 }]);
     let t = 0;
@@ -185,8 +185,8 @@ describe('window sums', () => {
 
 describe('the rules backlog', () => {
   it('is bounded: past it, readings are recorded but not ruled, and it is counted', async () => {
-    const { RulesRuntime, MAX_RULES_BACKLOG } = await import('../../gateway/rules/runtime.js');
-    const { ManualClock } = await import('../../gateway/core/manual-clock.js');
+    const { RulesRuntime, MAX_RULES_BACKLOG } = await import('../../../gateway/rules/runtime.js');
+    const { ManualClock } = await import('../../../gateway/core/manual-clock.js');
     const { pino } = await import('pino');
     const clock = new ManualClock(Date.parse('2026-11-24T10:00:00Z'));
     let overloaded = 0;

@@ -1,6 +1,6 @@
 import Denque from 'denque';
 import { describe, expect, it } from 'vitest';
-import { createMessageBus } from '../../gateway/broker/queue.js';
+import { createMessageBus } from '../../../gateway/broker/queue.js';
 
 describe('the broker’s message bus', () => {
   it('queues past its concurrency on a deque and delivers everything in order', async () => {

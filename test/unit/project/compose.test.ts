@@ -8,9 +8,9 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { describeSettings } from '../../gateway/config/settings.js';
-import { loadDashboards } from '../helpers/grafana.js';
-import { ROOT } from '../helpers/process.js';
+import { describeSettings } from '../../../gateway/config/settings.js';
+import { loadDashboards } from '../../helpers/grafana.js';
+import { ROOT } from '../../helpers/process.js';
 
 interface Service {
   image?: string;

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadDashboards } from '../helpers/grafana.js';
-import { ROOT } from '../helpers/process.js';
+import { loadDashboards } from '../../helpers/grafana.js';
+import { ROOT } from '../../helpers/process.js';
 
 describe('the README’s "See it" section', () => {
   it('shows the live page screenshot, and the file is there', async () => {

@@ -2,9 +2,9 @@ import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CredentialStore, hashSecret, verifySecret } from '../../gateway/broker/credentials.js';
-import { captureLogs } from '../helpers/gateway.js';
-import { createLogger } from '../../gateway/observability/log.js';
+import { CredentialStore, hashSecret, verifySecret } from '../../../gateway/broker/credentials.js';
+import { captureLogs } from '../../helpers/gateway.js';
+import { createLogger } from '../../../gateway/observability/log.js';
 
 const tempFile = async () => join(await mkdtemp(join(tmpdir(), 'gw-cred-')), 'credentials.json');
 

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { REPO_RULES } from '../helpers/gateway.js';
+import { REPO_RULES } from '../../helpers/gateway.js';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
+const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const TSX = resolve(ROOT, 'node_modules', '.bin', 'tsx');
 
 let dir: string;

@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeSettings } from '../../gateway/config/settings.js';
-import { ERRORS } from '../../gateway/core/errors.js';
-import { FACT_NAMES } from '../../gateway/rules/facts.js';
-import { CUSTOM_OPERATORS } from '../../gateway/rules/operators.js';
+import { describeSettings } from '../../../gateway/config/settings.js';
+import { ERRORS } from '../../../gateway/core/errors.js';
+import { FACT_NAMES } from '../../../gateway/rules/facts.js';
+import { CUSTOM_OPERATORS } from '../../../gateway/rules/operators.js';
 
-const root = resolve(import.meta.dirname, '..', '..');
+const root = resolve(import.meta.dirname, '..', '..', '..');
 const readme = () => readFile(resolve(root, 'README.md'), 'utf8');
 
 describe('documentation', () => {
