@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, readFile, rename, rm, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
+import { decodeRecord, encodeRecord, HEADER_BYTES, type DecodedRecord } from './spool/record.js';
 
 /**
  * The spool: an append-only journal of line-protocol records under DATA_DIR/spool, with group
@@ -15,11 +15,9 @@ import type { Logger } from 'pino';
  *   has caught up.
  * - On open, everything after the checkpoint is replayed (writes are idempotent), and a torn
  *   record at the tail (a crash mid-write) is cut off.
- *
- * Record: [u32 body length][u32 crc32(body)][u32 event count][f64 appended at, epoch ms] body.
+ * Records are laid out in spool/record.ts.
  */
 
-const HEADER_BYTES = 20;
 const SEGMENT_FILE = /^seg-(\d{12})\.log$/;
 const READ_CHUNK_BYTES = 4 * 1024 * 1024;
 
@@ -318,11 +316,7 @@ export class Journal {
     this.writing = true;
     const body = Buffer.from(lines.join(''), 'utf8');
     const appendedAt = this.now();
-    const header = Buffer.allocUnsafe(HEADER_BYTES);
-    header.writeUInt32LE(body.length, 0);
-    header.writeUInt32LE(crc32(body), 4);
-    header.writeUInt32LE(lines.length, 8);
-    header.writeDoubleLE(appendedAt, 12);
+    const record = encodeRecord(body, lines.length, appendedAt);
     const size = HEADER_BYTES + body.length;
     let failed: unknown;
     try {
@@ -332,7 +326,7 @@ export class Journal {
       const handle = this.writeHandle;
       if (!handle) throw new Error('spool is closed');
       const offset = this.segmentSizes.get(this.writeSegment) ?? 0;
-      await handle.writev([header, body], offset);
+      await handle.writev(record, offset);
       if (this.fsync && awaited) await handle.datasync();
       this.commits++;
       const start = { segment: this.writeSegment, offset };
@@ -423,40 +417,32 @@ export class Journal {
       const length = Math.min(READ_CHUNK_BYTES, size - pos.offset);
       const chunk = Buffer.allocUnsafe(length);
       await handle.read(chunk, 0, length, pos.offset);
+      // Bytes below the segment's size were written by this run or verified by recovery.
       let at = 0;
-      while (at + HEADER_BYTES <= length) {
-        const bodyLength = chunk.readUInt32LE(at);
-        if (at + HEADER_BYTES + bodyLength > length) break;
-        const body = chunk.subarray(at + HEADER_BYTES, at + HEADER_BYTES + bodyLength);
-        const start = { segment: pos.segment, offset: pos.offset + at };
-        at += HEADER_BYTES + bodyLength;
-        this.readAhead.push({
-          body,
-          count: chunk.readUInt32LE(at - bodyLength - HEADER_BYTES + 8),
-          appendedAt: chunk.readDoubleLE(at - bodyLength - HEADER_BYTES + 12),
-          start,
-          end: { segment: pos.segment, offset: pos.offset + at },
-          bytes: HEADER_BYTES + bodyLength,
-        });
+      let record = decodeRecord(chunk, at, false);
+      for (; record.ok; record = decodeRecord(chunk, at, false)) {
+        this.readAhead.push(this.toStored(record, pos, at));
+        at += record.bytes;
       }
       if (at === 0) {
         // One record larger than the chunk: read it whole.
-        const bodyLength = chunk.readUInt32LE(0);
-        const whole = Buffer.allocUnsafe(HEADER_BYTES + bodyLength);
+        if (record.claims === undefined) throw new Error(`spool segment ${pos.segment} has a partial record at ${pos.offset}`);
+        const whole = Buffer.allocUnsafe(record.claims);
         await handle.read(whole, 0, whole.length, pos.offset);
-        at = whole.length;
-        this.readAhead.push({
-          body: whole.subarray(HEADER_BYTES),
-          count: whole.readUInt32LE(8),
-          appendedAt: whole.readDoubleLE(12),
-          start: pos,
-          end: { segment: pos.segment, offset: pos.offset + at },
-          bytes: at,
-        });
+        const decoded = decodeRecord(whole, 0, false);
+        if (!decoded.ok) throw new Error(`spool segment ${pos.segment} has a partial record at ${pos.offset}`);
+        this.readAhead.push(this.toStored(decoded, pos, 0));
+        at = decoded.bytes;
       }
       pos = { segment: pos.segment, offset: pos.offset + at };
       this.diskFrom = pos;
     }
+  }
+
+  private toStored(record: DecodedRecord, chunkAt: Position, at: number): StoredRecord {
+    const start = { segment: chunkAt.segment, offset: chunkAt.offset + at };
+    const end = { segment: chunkAt.segment, offset: start.offset + record.bytes };
+    return { body: record.body, count: record.count, appendedAt: record.appendedAt, start, end, bytes: record.bytes };
   }
 
   private async readerFor(segment: number): Promise<FileHandle> {
@@ -506,15 +492,11 @@ export class Journal {
     let at = from;
     let events = 0;
     let firstAppendedAt: number | undefined;
-    while (at + HEADER_BYTES <= data.length) {
-      const length = data.readUInt32LE(at);
-      const end = at + HEADER_BYTES + length;
-      // A zero-filled tail (a crash before the data reached the disk) passes the CRC of nothing.
-      if (length === 0 || data.readUInt32LE(at + 8) === 0) break;
-      if (end > data.length || crc32(data.subarray(at + HEADER_BYTES, end)) !== data.readUInt32LE(at + 4)) break;
-      events += data.readUInt32LE(at + 8);
-      firstAppendedAt ??= data.readDoubleLE(at + 12);
-      at = end;
+    // A torn, zero-filled or damaged record ends what is kept: decodeRecord says which.
+    for (let record = decodeRecord(data, at); record.ok; record = decodeRecord(data, at)) {
+      events += record.count;
+      firstAppendedAt ??= record.appendedAt;
+      at += record.bytes;
     }
     if (at < data.length) {
       const aside = `${path}.damaged-${at}`;
