@@ -1,7 +1,12 @@
-import { mkdir, open, readdir, readFile, rename, rm, truncate, writeFile, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { decodeRecord, encodeRecord, HEADER_BYTES, type DecodedRecord } from './spool/record.js';
+import { logError } from '../core/errors.js';
+import { Checkpoint } from './spool/checkpoint.js';
+import { nodeDisk, type SpoolDisk, type SpoolFile } from './spool/disk.js';
+import { before, type Position } from './spool/position.js';
+import { decodeRecord, encodeRecord, type DecodedRecord } from './spool/record.js';
+import { Segments } from './spool/segments.js';
+
+export type { Position } from './spool/position.js';
 
 /**
  * The spool: an append-only journal of line-protocol records under DATA_DIR/spool, with group
@@ -18,13 +23,7 @@ import { decodeRecord, encodeRecord, HEADER_BYTES, type DecodedRecord } from './
  * Records are laid out in spool/record.ts.
  */
 
-const SEGMENT_FILE = /^seg-(\d{12})\.log$/;
 const READ_CHUNK_BYTES = 4 * 1024 * 1024;
-
-export interface Position {
-  readonly segment: number;
-  readonly offset: number;
-}
 
 export interface Batch {
   readonly bodies: readonly Buffer[];
@@ -83,22 +82,13 @@ function newGroup(): Group {
   return { promise, resolve, reject };
 }
 
-const before = (a: Position, b: Position): boolean => a.segment < b.segment || (a.segment === b.segment && a.offset < b.offset);
-const segmentName = (id: number): string => `seg-${String(id).padStart(12, '0')}.log`;
 
 export class Journal {
-  private readonly segmentBytes: number;
   private readonly memoryBytes: number;
-  private readonly fsync: boolean;
   private readonly now: () => number;
   private readonly log: Logger;
-
-  /** Valid bytes in each segment still on disk. */
-  private readonly segmentSizes = new Map<number, number>();
-  private writeSegment = 0;
-  private writeHandle: FileHandle | undefined;
-  private writtenEnd: Position = { segment: 0, offset: 0 };
-  private checkpoint: Position = { segment: 0, offset: 0 };
+  private readonly segments: Segments;
+  private readonly checkpoint: Checkpoint;
 
   private pending: string[] = [];
   private pendingBytes = 0;
@@ -115,7 +105,7 @@ export class Journal {
   private memoryUsed = 0;
   /** Where the consumer must read from disk, once the memory queue is empty; undefined = memory mode. */
   private diskFrom: Position | undefined;
-  private readHandle: { segment: number; handle: FileHandle } | undefined;
+  private readHandle: { segment: number; handle: SpoolFile } | undefined;
   private readAhead: StoredRecord[] = [];
 
   private unconfirmedBytes = 0;
@@ -124,52 +114,38 @@ export class Journal {
   private commits = 0;
   private spaceWaiters: (() => void)[] = [];
   private readableListener: (() => void) | undefined;
-  private checkpointTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private writeFailures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
-  private checkpointing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly options: JournalOptions) {
-    this.segmentBytes = options.segmentBytes ?? 16 * 1024 * 1024;
+  /** `disk` is for tests: every file call the spool makes goes through it. */
+  constructor(
+    private readonly options: JournalOptions,
+    private readonly disk: SpoolDisk = nodeDisk,
+  ) {
     this.memoryBytes = options.memoryBytes ?? 64 * 1024 * 1024;
-    this.fsync = options.fsync ?? true;
     this.now = options.now ?? Date.now;
-    this.log = options.log.child({ component: 'spool' });
+    const log = (this.log = options.log.child({ component: 'spool' }));
+    const { dir } = options;
+    this.segments = new Segments({ dir, disk, log, segmentBytes: options.segmentBytes ?? 16 * 1024 * 1024, fsync: options.fsync ?? true });
+    this.checkpoint = new Checkpoint({ dir, disk, log, release: (at) => this.segments.release(at, (id) => id === this.readHandle?.segment) });
   }
 
   /** Opens the spool, recovering what a previous run left unconfirmed. */
   async open(): Promise<void> {
-    const dir = this.options.dir;
-    await mkdir(dir, { recursive: true });
-    const ids = (await readdir(dir))
-      .map((name) => SEGMENT_FILE.exec(name)?.[1])
-      .filter((id): id is string => id !== undefined)
-      .map(Number)
-      .sort((a, b) => a - b);
-    this.checkpoint = await this.readCheckpoint(ids[0] ?? 0);
-    for (const id of ids) {
-      if (id < this.checkpoint.segment) {
-        await rm(join(dir, segmentName(id)), { force: true });
-        continue;
-      }
-      const from = id === this.checkpoint.segment ? this.checkpoint.offset : 0;
-      const { size, events, bytes, firstAppendedAt } = await this.recoverSegment(id, from);
-      this.segmentSizes.set(id, size);
-      this.unconfirmedEvents += events;
-      this.unconfirmedBytes += bytes;
-      this.oldestAppendedAt ??= firstAppendedAt;
-    }
-    const last = ids.at(-1);
-    this.writeSegment = (last ?? 0) + 1;
-    this.writtenEnd = last === undefined ? { segment: this.writeSegment, offset: 0 } : { segment: last, offset: this.segmentSizes.get(last) ?? 0 };
+    const ids = await this.segments.list();
+    const checkpoint = await this.checkpoint.read(ids[0] ?? 0);
+    const recovered = await this.segments.recover(ids, checkpoint);
+    this.unconfirmedEvents += recovered.events;
+    this.unconfirmedBytes += recovered.bytes;
+    this.oldestAppendedAt ??= recovered.firstAppendedAt;
     if (this.unconfirmedEvents > 0) {
-      this.diskFrom = this.checkpoint;
+      this.diskFrom = checkpoint;
       this.log.info({ events: this.unconfirmedEvents, bytes: this.unconfirmedBytes }, 'spool holds events from an earlier run; draining them to InfluxDB');
     } else {
-      this.checkpoint = { segment: this.writeSegment, offset: 0 };
+      this.checkpoint.reset({ segment: this.segments.writeSegment, offset: 0 });
     }
-    await this.openWriteSegment();
+    await this.segments.openForWriting();
   }
 
   /** Appends one `\n`-terminated line. False when the spool is full (unless forced). */
@@ -258,15 +234,10 @@ export class Journal {
 
   /** The consumer has the batch safely in InfluxDB: move the checkpoint past it. */
   confirm(batch: Batch): void {
-    if (before(batch.end, this.checkpoint)) return;
-    this.checkpoint = batch.end;
+    if (!this.checkpoint.advance(batch.end)) return;
     this.unconfirmedBytes -= batch.bytes;
     this.unconfirmedEvents -= batch.count;
     this.oldestAppendedAt = this.readAhead[0]?.appendedAt ?? this.memory[0]?.appendedAt ?? (this.unconfirmedEvents > 0 ? this.oldestAppendedAt : undefined);
-    this.checkpointTimer ??= setTimeout(() => {
-      this.checkpointTimer = undefined;
-      void this.persistCheckpoint();
-    }, 200);
     if (!this.isFull()) {
       const waiters = this.spaceWaiters;
       this.spaceWaiters = [];
@@ -282,15 +253,13 @@ export class Journal {
     for (let attempt = 0; (this.writing || this.pending.length > 0) && attempt < 3; attempt++) await this.commit();
     if (this.pending.length > 0) {
       // The disk refuses: these were never acknowledged (their publishers resend); QoS 0 ones are lost.
-      this.log.error({ code: 'GW_ERR_SPOOL_WRITE', events: this.pending.length }, 'spool could not write its last events at shutdown');
+      logError(this.log, 'GW_ERR_SPOOL_WRITE', { events: this.pending.length }, 'spool could not write its last events at shutdown');
       this.group?.reject(new Error('spool could not write at shutdown'));
       this.group = undefined;
     }
     this.closed = true;
-    if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
-    this.checkpointTimer = undefined;
-    await this.persistCheckpoint();
-    await this.writeHandle?.close();
+    await this.checkpoint.close();
+    await this.segments.close();
     await this.readHandle?.handle.close();
     for (const w of this.spaceWaiters) w();
     this.spaceWaiters = [];
@@ -316,24 +285,11 @@ export class Journal {
     this.writing = true;
     const body = Buffer.from(lines.join(''), 'utf8');
     const appendedAt = this.now();
-    const record = encodeRecord(body, lines.length, appendedAt);
-    const size = HEADER_BYTES + body.length;
     let failed: unknown;
     try {
-      if ((this.segmentSizes.get(this.writeSegment) ?? 0) > 0 && (this.segmentSizes.get(this.writeSegment) ?? 0) + size > this.segmentBytes) {
-        await this.rotate();
-      }
-      const handle = this.writeHandle;
-      if (!handle) throw new Error('spool is closed');
-      const offset = this.segmentSizes.get(this.writeSegment) ?? 0;
-      await handle.writev(record, offset);
-      if (this.fsync && awaited) await handle.datasync();
+      const { start, end } = await this.segments.append(encodeRecord(body, lines.length, appendedAt), awaited);
       this.commits++;
-      const start = { segment: this.writeSegment, offset };
-      const end = { segment: this.writeSegment, offset: offset + size };
-      this.segmentSizes.set(this.writeSegment, end.offset);
-      this.writtenEnd = end;
-      this.stored({ body, count: lines.length, appendedAt, start, end, bytes: size });
+      this.stored({ body, count: lines.length, appendedAt, start, end, bytes: end.offset - start.offset });
       group.resolve();
     } catch (err) {
       failed = err;
@@ -355,7 +311,7 @@ export class Journal {
       this.writeFailures++;
       const delay = Math.min(5000, 50 * 2 ** Math.min(this.writeFailures, 7));
       if (this.writeFailures === 1 || this.writeFailures % 20 === 0) {
-        this.log.error({ code: 'GW_ERR_SPOOL_WRITE', err: failed, failures: this.writeFailures, retryInMs: delay, events: this.pending.length }, 'spool write failed; retrying, acknowledgements wait');
+        logError(this.log, 'GW_ERR_SPOOL_WRITE', { err: failed, failures: this.writeFailures, retryInMs: delay, events: this.pending.length }, 'spool write failed; retrying, acknowledgements wait');
       }
       if (!this.closed) {
         // Appends must not trigger commits in between: the timer retries.
@@ -395,16 +351,16 @@ export class Journal {
     let pos = this.diskFrom;
     if (!pos) return;
     while (this.readAhead.length === 0) {
-      if (!before(pos, this.writtenEnd)) {
+      if (!before(pos, this.segments.writtenEnd)) {
         this.diskFrom = undefined;
         if (this.readHandle) await this.readHandle.handle.close();
         this.readHandle = undefined;
         this.log.info('the sink has caught up with the spool');
         return;
       }
-      const size = this.segmentSizes.get(pos.segment);
+      const size = this.segments.sizeOf(pos.segment);
       if (size === undefined || pos.offset >= size) {
-        const nextId = [...this.segmentSizes.keys()].filter((id) => id > pos!.segment).sort((a, b) => a - b)[0];
+        const nextId = this.segments.nextAfter(pos.segment);
         if (nextId === undefined) {
           this.diskFrom = undefined;
           return;
@@ -445,101 +401,11 @@ export class Journal {
     return { body: record.body, count: record.count, appendedAt: record.appendedAt, start, end, bytes: record.bytes };
   }
 
-  private async readerFor(segment: number): Promise<FileHandle> {
+  private async readerFor(segment: number): Promise<SpoolFile> {
     if (this.readHandle?.segment === segment) return this.readHandle.handle;
     await this.readHandle?.handle.close();
-    const handle = await open(join(this.options.dir, segmentName(segment)), 'r');
+    const handle = await this.disk.openForReading(this.segments.path(segment));
     this.readHandle = { segment, handle };
     return handle;
-  }
-
-  /** Creates segment `id` and makes its name durable; changes no state (a failed open leaves all as it was). */
-  private async createSegment(id: number): Promise<FileHandle> {
-    const handle = await open(join(this.options.dir, segmentName(id)), 'w');
-    try {
-      const dir = await open(this.options.dir, 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
-    } catch (err) {
-      await handle.close();
-      throw err;
-    }
-    return handle;
-  }
-
-  private async openWriteSegment(): Promise<void> {
-    this.writeHandle = await this.createSegment(this.writeSegment);
-    this.segmentSizes.set(this.writeSegment, 0);
-  }
-
-  private async rotate(): Promise<void> {
-    const old = this.writeHandle;
-    // Groups nobody waited on were written without fdatasync: sync them before leaving the file.
-    if (this.fsync) await old?.datasync();
-    const next = this.writeSegment + 1;
-    this.writeHandle = await this.createSegment(next);
-    this.writeSegment = next;
-    this.segmentSizes.set(next, 0);
-    await old?.close();
-  }
-
-  private async recoverSegment(id: number, from: number): Promise<{ size: number; events: number; bytes: number; firstAppendedAt: number | undefined }> {
-    const path = join(this.options.dir, segmentName(id));
-    const data = await readFile(path);
-    let at = from;
-    let events = 0;
-    let firstAppendedAt: number | undefined;
-    // A torn, zero-filled or damaged record ends what is kept: decodeRecord says which.
-    for (let record = decodeRecord(data, at); record.ok; record = decodeRecord(data, at)) {
-      events += record.count;
-      firstAppendedAt ??= record.appendedAt;
-      at += record.bytes;
-    }
-    if (at < data.length) {
-      const aside = `${path}.damaged-${at}`;
-      await writeFile(aside, data.subarray(at));
-      await truncate(path, at);
-      this.log.warn(
-        { code: 'GW_ERR_SPOOL_CORRUPT', segment: id, offset: at, bytes: data.length - at, setAside: aside },
-        'spool segment ends in a torn or damaged record (a crash mid-write); the tail was set aside',
-      );
-    }
-    return { size: at, events, bytes: at - from, firstAppendedAt };
-  }
-
-  private async readCheckpoint(fallbackSegment: number): Promise<Position> {
-    try {
-      const doc = JSON.parse(await readFile(join(this.options.dir, 'checkpoint.json'), 'utf8')) as Partial<Position>;
-      if (Number.isInteger(doc.segment) && Number.isInteger(doc.offset)) return { segment: doc.segment!, offset: doc.offset! };
-    } catch {
-      // No checkpoint yet: replay everything there is.
-    }
-    return { segment: fallbackSegment, offset: 0 };
-  }
-
-  /** One checkpoint write at a time (two would share the temp file). */
-  private persistCheckpoint(): Promise<void> {
-    this.checkpointing = this.checkpointing.then(() => this.writeCheckpoint());
-    return this.checkpointing;
-  }
-
-  private async writeCheckpoint(): Promise<void> {
-    const path = join(this.options.dir, 'checkpoint.json');
-    const checkpoint = this.checkpoint;
-    try {
-      await writeFile(`${path}.tmp`, JSON.stringify(checkpoint));
-      await rename(`${path}.tmp`, path);
-      for (const id of [...this.segmentSizes.keys()]) {
-        if (id < checkpoint.segment && id !== this.writeSegment && id !== this.readHandle?.segment) {
-          this.segmentSizes.delete(id);
-          await rm(join(this.options.dir, segmentName(id)), { force: true });
-        }
-      }
-    } catch (err) {
-      this.log.error({ err }, 'could not persist the spool checkpoint; events may be written twice after a restart (harmless)');
-    }
   }
 }
