@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { logError } from '../core/errors.js';
 import { Checkpoint } from './spool/checkpoint.js';
+import { GroupCommit } from './spool/group-commit.js';
 import { nodeDisk, type SpoolDisk, type SpoolFile } from './spool/disk.js';
 import { before, type Position } from './spool/position.js';
 import { decodeRecord, encodeRecord, type DecodedRecord } from './spool/record.js';
@@ -64,42 +64,13 @@ export interface JournalStats {
   readonly commits: number;
 }
 
-interface Group {
-  readonly promise: Promise<void>;
-  readonly resolve: () => void;
-  readonly reject: (e: Error) => void;
-}
-
-function newGroup(): Group {
-  let resolve!: () => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // Nobody may be waiting on a group (QoS 0 only): its failure is logged, not unhandled.
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
-}
-
-
 export class Journal {
   private readonly memoryBytes: number;
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly segments: Segments;
   private readonly checkpoint: Checkpoint;
-
-  private pending: string[] = [];
-  private pendingBytes = 0;
-  /** Bytes of the group being written: in neither pending nor unconfirmed until the write ends. */
-  private writingBytes = 0;
-  private writingEvents = 0;
-  private commitScheduled = false;
-  private writing = false;
-  /** The commit group the pending lines will join, and the one being written. */
-  private group: Group | undefined;
-  private inflight: Group | undefined;
+  private readonly commits: GroupCommit;
 
   private memory: StoredRecord[] = [];
   private memoryUsed = 0;
@@ -111,12 +82,9 @@ export class Journal {
   private unconfirmedBytes = 0;
   private unconfirmedEvents = 0;
   private oldestAppendedAt: number | undefined;
-  private commits = 0;
   private spaceWaiters: (() => void)[] = [];
   private readableListener: (() => void) | undefined;
   private closed = false;
-  private writeFailures = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
 
   /** `disk` is for tests: every file call the spool makes goes through it. */
   constructor(
@@ -129,6 +97,7 @@ export class Journal {
     const { dir } = options;
     this.segments = new Segments({ dir, disk, log, segmentBytes: options.segmentBytes ?? 16 * 1024 * 1024, fsync: options.fsync ?? true });
     this.checkpoint = new Checkpoint({ dir, disk, log, release: (at) => this.segments.release(at, (id) => id === this.readHandle?.segment) });
+    this.commits = new GroupCommit({ log, write: (lines, sync) => this.write(lines, sync) });
   }
 
   /** Opens the spool, recovering what a previous run left unconfirmed. */
@@ -152,12 +121,7 @@ export class Journal {
   append(line: string, force = false): boolean {
     if (this.closed) return false;
     if (!force && this.isFull()) return false;
-    this.pending.push(line);
-    this.pendingBytes += Buffer.byteLength(line, 'utf8');
-    if (!this.commitScheduled && !this.writing) {
-      this.commitScheduled = true;
-      setImmediate(() => void this.commit());
-    }
+    this.commits.add(line);
     return true;
   }
 
@@ -166,14 +130,12 @@ export class Journal {
   }
 
   isFull(): boolean {
-    return this.unconfirmedBytes + this.writingBytes + this.pendingBytes >= this.options.maxBytes;
+    return this.unconfirmedBytes + this.commits.bytes >= this.options.maxBytes;
   }
 
   /** Resolves once everything appended so far is committed to disk. */
   committed(): Promise<void> {
-    if (this.pending.length > 0) return (this.group ??= newGroup()).promise;
-    if (this.inflight) return this.inflight.promise;
-    return Promise.resolve();
+    return this.commits.committed();
   }
 
   /** Resolves when the spool has room again (immediately if it has). */
@@ -189,11 +151,11 @@ export class Journal {
 
   stats(): JournalStats {
     return {
-      bytes: this.unconfirmedBytes + this.writingBytes + this.pendingBytes,
-      events: this.unconfirmedEvents + this.writingEvents + this.pending.length,
+      bytes: this.unconfirmedBytes + this.commits.bytes,
+      events: this.unconfirmedEvents + this.commits.events,
       oldestAppendedAt: this.unconfirmedEvents > 0 ? this.oldestAppendedAt : undefined,
       readingFromDisk: this.diskFrom !== undefined,
-      commits: this.commits,
+      commits: this.commits.commits,
     };
   }
 
@@ -248,15 +210,7 @@ export class Journal {
   /** Commits what is pending, persists the checkpoint and closes the files. */
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    for (let attempt = 0; (this.writing || this.pending.length > 0) && attempt < 3; attempt++) await this.commit();
-    if (this.pending.length > 0) {
-      // The disk refuses: these were never acknowledged (their publishers resend); QoS 0 ones are lost.
-      logError(this.log, 'GW_ERR_SPOOL_WRITE', { events: this.pending.length }, 'spool could not write its last events at shutdown');
-      this.group?.reject(new Error('spool could not write at shutdown'));
-      this.group = undefined;
-    }
+    await this.commits.close();
     this.closed = true;
     await this.checkpoint.close();
     await this.segments.close();
@@ -265,69 +219,12 @@ export class Journal {
     this.spaceWaiters = [];
   }
 
-  private async commit(): Promise<void> {
-    this.commitScheduled = false;
-    if (this.writing || this.pending.length === 0) {
-      if (this.writing) await this.committed().catch(() => undefined);
-      return;
-    }
-    const lines = this.pending;
-    // Only a group someone waits on (a QoS 1 acknowledgement) needs fdatasync; QoS 0 promises
-    // nothing, and the next synced group flushes the file's earlier writes anyway.
-    const awaited = this.group !== undefined;
-    const group = this.group ?? newGroup();
-    this.writingBytes = this.pendingBytes;
-    this.writingEvents = lines.length;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.group = undefined;
-    this.inflight = group;
-    this.writing = true;
+  /** The group commit's write: one record for these lines, then handed to the reader. */
+  private async write(lines: readonly string[], sync: boolean): Promise<void> {
     const body = Buffer.from(lines.join(''), 'utf8');
     const appendedAt = this.now();
-    let failed: unknown;
-    try {
-      const { start, end } = await this.segments.append(encodeRecord(body, lines.length, appendedAt), awaited);
-      this.commits++;
-      this.stored({ body, count: lines.length, appendedAt, start, end, bytes: end.offset - start.offset });
-      group.resolve();
-    } catch (err) {
-      failed = err;
-      // Nothing is handed on out of order, nor without its place on disk: the lines go back in
-      // front of what arrived since and the write is tried again; their acknowledgements wait.
-      this.pending = lines.concat(this.pending);
-      this.pendingBytes += this.writingBytes;
-      // Appends during the write may have started a newer group: it completes with the retried one.
-      const newer = this.group as Group | undefined;
-      if (newer) group.promise.then(newer.resolve, newer.reject);
-      this.group = group;
-    } finally {
-      this.writing = false;
-      this.writingBytes = 0;
-      this.writingEvents = 0;
-      this.inflight = undefined;
-    }
-    if (failed !== undefined) {
-      this.writeFailures++;
-      const delay = Math.min(5000, 50 * 2 ** Math.min(this.writeFailures, 7));
-      if (this.writeFailures === 1 || this.writeFailures % 20 === 0) {
-        logError(this.log, 'GW_ERR_SPOOL_WRITE', { err: failed, failures: this.writeFailures, retryInMs: delay, events: this.pending.length }, 'spool write failed; retrying, acknowledgements wait');
-      }
-      if (!this.closed) {
-        // Appends must not trigger commits in between: the timer retries.
-        this.commitScheduled = true;
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = undefined;
-          void this.commit();
-        }, delay);
-      }
-      return;
-    }
-    if (this.writeFailures > 0) {
-      this.log.info({ failures: this.writeFailures }, 'spool writes again');
-      this.writeFailures = 0;
-    }
-    if (this.pending.length > 0) await this.commit();
+    const { start, end } = await this.segments.append(encodeRecord(body, lines.length, appendedAt), sync);
+    this.stored({ body, count: lines.length, appendedAt, start, end, bytes: end.offset - start.offset });
   }
 
   private stored(record: StoredRecord): void {
