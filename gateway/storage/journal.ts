@@ -1,47 +1,32 @@
 import type { Logger } from 'pino';
+import { Backlog } from './spool/backlog.js';
 import { Checkpoint } from './spool/checkpoint.js';
+import { nodeDisk, type SpoolDisk } from './spool/disk.js';
 import { GroupCommit } from './spool/group-commit.js';
-import { nodeDisk, type SpoolDisk, type SpoolFile } from './spool/disk.js';
-import { before, type Position } from './spool/position.js';
-import { decodeRecord, encodeRecord, type DecodedRecord } from './spool/record.js';
+import { Reader, type Batch, type StoredRecord } from './spool/reader.js';
+import { encodeRecord } from './spool/record.js';
 import { Segments } from './spool/segments.js';
 
 export type { Position } from './spool/position.js';
+export type { Batch } from './spool/reader.js';
 
 /**
  * The spool: an append-only journal of line-protocol records under DATA_DIR/spool, with group
  * commit. Every event is appended here first; the InfluxDB sink consumes it in order and
  * confirms what InfluxDB has taken, which moves the checkpoint and frees whole segments.
  *
- * - Group commit: appends in one event-loop turn (and while a write is in flight) become one
- *   record, one write and one fdatasync; `committed()` resolves when the current group is on disk.
+ * - Group commit (spool/group-commit.ts): appends in one event-loop turn (and while a write is
+ *   in flight) become one record, one write and one fdatasync; `committed()` resolves when the
+ *   current group is on disk.
  * - While the consumer keeps up, records are handed over from memory; past `memoryBytes` the
  *   consumer reads them back from disk (InfluxDB away or slow), and returns to memory once it
- *   has caught up.
- * - On open, everything after the checkpoint is replayed (writes are idempotent), and a torn
- *   record at the tail (a crash mid-write) is cut off.
- * Records are laid out in spool/record.ts.
+ *   has caught up (spool/reader.ts).
+ * - On open, everything after the checkpoint (spool/checkpoint.ts) is replayed (writes are
+ *   idempotent), and a torn record at the tail (a crash mid-write) is cut off (spool/segments.ts).
+ *
+ * Records are laid out in spool/record.ts; every file call goes through spool/disk.ts; what
+ * counts as full is spool/backlog.ts. This class only wires them together.
  */
-
-const READ_CHUNK_BYTES = 4 * 1024 * 1024;
-
-export interface Batch {
-  readonly bodies: readonly Buffer[];
-  readonly count: number;
-  readonly bytes: number;
-  /** Position just after the batch's last record: the checkpoint once InfluxDB has it. */
-  readonly end: Position;
-  readonly firstAppendedAt: number;
-}
-
-interface StoredRecord {
-  readonly body: Buffer;
-  readonly count: number;
-  readonly appendedAt: number;
-  readonly start: Position;
-  readonly end: Position;
-  readonly bytes: number;
-}
 
 export interface JournalOptions {
   readonly dir: string;
@@ -65,39 +50,27 @@ export interface JournalStats {
 }
 
 export class Journal {
-  private readonly memoryBytes: number;
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly segments: Segments;
   private readonly checkpoint: Checkpoint;
   private readonly commits: GroupCommit;
-
-  private memory: StoredRecord[] = [];
-  private memoryUsed = 0;
-  /** Where the consumer must read from disk, once the memory queue is empty; undefined = memory mode. */
-  private diskFrom: Position | undefined;
-  private readHandle: { segment: number; handle: SpoolFile } | undefined;
-  private readAhead: StoredRecord[] = [];
-
-  private unconfirmedBytes = 0;
-  private unconfirmedEvents = 0;
-  private oldestAppendedAt: number | undefined;
-  private spaceWaiters: (() => void)[] = [];
+  private readonly reader: Reader;
+  private readonly backlog: Backlog;
   private readableListener: (() => void) | undefined;
   private closed = false;
 
   /** `disk` is for tests: every file call the spool makes goes through it. */
-  constructor(
-    private readonly options: JournalOptions,
-    private readonly disk: SpoolDisk = nodeDisk,
-  ) {
-    this.memoryBytes = options.memoryBytes ?? 64 * 1024 * 1024;
-    this.now = options.now ?? Date.now;
-    const log = (this.log = options.log.child({ component: 'spool' }));
+  constructor(options: JournalOptions, disk: SpoolDisk = nodeDisk) {
     const { dir } = options;
+    const log = options.log.child({ component: 'spool' });
+    this.log = log;
+    this.now = options.now ?? Date.now;
     this.segments = new Segments({ dir, disk, log, segmentBytes: options.segmentBytes ?? 16 * 1024 * 1024, fsync: options.fsync ?? true });
-    this.checkpoint = new Checkpoint({ dir, disk, log, release: (at) => this.segments.release(at, (id) => id === this.readHandle?.segment) });
+    this.reader = new Reader({ segments: this.segments, disk, log, memoryBytes: options.memoryBytes ?? 64 * 1024 * 1024 });
+    this.checkpoint = new Checkpoint({ dir, disk, log, release: (at) => this.segments.release(at, (id) => id === this.reader.openSegment) });
     this.commits = new GroupCommit({ log, write: (lines, sync) => this.write(lines, sync) });
+    this.backlog = new Backlog(options.maxBytes, () => this.commits.bytes);
   }
 
   /** Opens the spool, recovering what a previous run left unconfirmed. */
@@ -105,12 +78,10 @@ export class Journal {
     const ids = await this.segments.list();
     const checkpoint = await this.checkpoint.read(ids[0] ?? 0);
     const recovered = await this.segments.recover(ids, checkpoint);
-    this.unconfirmedEvents += recovered.events;
-    this.unconfirmedBytes += recovered.bytes;
-    this.oldestAppendedAt ??= recovered.firstAppendedAt;
-    if (this.unconfirmedEvents > 0) {
-      this.diskFrom = checkpoint;
-      this.log.info({ events: this.unconfirmedEvents, bytes: this.unconfirmedBytes }, 'spool holds events from an earlier run; draining them to InfluxDB');
+    this.backlog.added(recovered.bytes, recovered.events, recovered.firstAppendedAt);
+    if (recovered.events > 0) {
+      this.reader.readFrom(checkpoint);
+      this.log.info({ events: recovered.events, bytes: recovered.bytes }, 'spool holds events from an earlier run; draining them to InfluxDB');
     } else {
       this.checkpoint.reset({ segment: this.segments.writeSegment, offset: 0 });
     }
@@ -130,7 +101,7 @@ export class Journal {
   }
 
   isFull(): boolean {
-    return this.unconfirmedBytes + this.commits.bytes >= this.options.maxBytes;
+    return this.backlog.isFull();
   }
 
   /** Resolves once everything appended so far is committed to disk. */
@@ -140,8 +111,8 @@ export class Journal {
 
   /** Resolves when the spool has room again (immediately if it has). */
   whenSpace(): Promise<void> {
-    if (!this.isFull() || this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.spaceWaiters.push(resolve));
+    if (this.closed) return Promise.resolve();
+    return this.backlog.whenSpace();
   }
 
   /** The consumer's wake-up call: something new can be taken. */
@@ -151,60 +122,23 @@ export class Journal {
 
   stats(): JournalStats {
     return {
-      bytes: this.unconfirmedBytes + this.commits.bytes,
-      events: this.unconfirmedEvents + this.commits.events,
-      oldestAppendedAt: this.unconfirmedEvents > 0 ? this.oldestAppendedAt : undefined,
-      readingFromDisk: this.diskFrom !== undefined,
+      bytes: this.backlog.bytes + this.commits.bytes,
+      events: this.backlog.events + this.commits.events,
+      oldestAppendedAt: this.backlog.oldestAppendedAt,
+      readingFromDisk: this.reader.readingFromDisk,
       commits: this.commits.commits,
     };
   }
 
   /** Takes the next records, in order, up to about `maxEvents` (never splits a record). */
-  async take(maxEvents: number, maxBytes = 8 * 1024 * 1024): Promise<Batch | undefined> {
-    const records: StoredRecord[] = [];
-    let count = 0;
-    let bytes = 0;
-    const room = (r: StoredRecord): boolean => records.length === 0 || (count + r.count <= maxEvents && bytes + r.body.length <= maxBytes);
-    while (count < maxEvents) {
-      let next = this.readAhead[0] ?? (this.diskFrom === undefined || this.memory.length > 0 ? this.memory[0] : undefined);
-      if (!next && this.diskFrom !== undefined && this.memory.length === 0) {
-        try {
-          await this.readFromDisk();
-        } catch (err) {
-          // Records already taken from memory must not be lost with the error: hand them on now.
-          if (records.length > 0) break;
-          throw err;
-        }
-        next = this.readAhead[0];
-        if (!next) break;
-      }
-      if (!next || !room(next)) break;
-      if (next === this.readAhead[0]) this.readAhead.shift();
-      else {
-        this.memory.shift();
-        this.memoryUsed -= next.body.length;
-      }
-      records.push(next);
-      count += next.count;
-      bytes += next.bytes;
-    }
-    const last = records.at(-1);
-    const first = records[0];
-    if (!last || !first) return undefined;
-    return { bodies: records.map((r) => r.body), count, bytes, end: last.end, firstAppendedAt: first.appendedAt };
+  take(maxEvents: number, maxBytes = 8 * 1024 * 1024): Promise<Batch | undefined> {
+    return this.reader.take(maxEvents, maxBytes);
   }
 
   /** The consumer has the batch safely in InfluxDB: move the checkpoint past it. */
   confirm(batch: Batch): void {
     if (!this.checkpoint.advance(batch.end)) return;
-    this.unconfirmedBytes -= batch.bytes;
-    this.unconfirmedEvents -= batch.count;
-    this.oldestAppendedAt = this.readAhead[0]?.appendedAt ?? this.memory[0]?.appendedAt ?? (this.unconfirmedEvents > 0 ? this.oldestAppendedAt : undefined);
-    if (!this.isFull()) {
-      const waiters = this.spaceWaiters;
-      this.spaceWaiters = [];
-      for (const w of waiters) w();
-    }
+    this.backlog.confirmed(batch.bytes, batch.count, this.reader.nextAppendedAt);
   }
 
   /** Commits what is pending, persists the checkpoint and closes the files. */
@@ -214,12 +148,11 @@ export class Journal {
     this.closed = true;
     await this.checkpoint.close();
     await this.segments.close();
-    await this.readHandle?.handle.close();
-    for (const w of this.spaceWaiters) w();
-    this.spaceWaiters = [];
+    await this.reader.close();
+    this.backlog.wakeAll();
   }
 
-  /** The group commit's write: one record for these lines, then handed to the reader. */
+  /** The group commit's write: one record for these lines, then handed to the consumer. */
   private async write(lines: readonly string[], sync: boolean): Promise<void> {
     const body = Buffer.from(lines.join(''), 'utf8');
     const appendedAt = this.now();
@@ -228,81 +161,8 @@ export class Journal {
   }
 
   private stored(record: StoredRecord): void {
-    this.unconfirmedBytes += record.bytes;
-    this.unconfirmedEvents += record.count;
-    this.oldestAppendedAt ??= record.appendedAt;
-    if (this.diskFrom === undefined) {
-      if (this.memoryUsed + record.body.length <= this.memoryBytes) {
-        this.memory.push(record);
-        this.memoryUsed += record.body.length;
-      } else {
-        this.diskFrom = record.start;
-        this.log.warn({ memoryBytes: this.memoryBytes }, 'InfluxDB is behind: the sink now reads the spool from disk');
-      }
-    }
+    this.backlog.added(record.bytes, record.count, record.appendedAt);
+    this.reader.stored(record);
     this.readableListener?.();
-  }
-
-  /** Reads records from disk at `diskFrom` into `readAhead`; back to memory mode once caught up. */
-  private async readFromDisk(): Promise<void> {
-    let pos = this.diskFrom;
-    if (!pos) return;
-    while (this.readAhead.length === 0) {
-      if (!before(pos, this.segments.writtenEnd)) {
-        this.diskFrom = undefined;
-        if (this.readHandle) await this.readHandle.handle.close();
-        this.readHandle = undefined;
-        this.log.info('the sink has caught up with the spool');
-        return;
-      }
-      const size = this.segments.sizeOf(pos.segment);
-      if (size === undefined || pos.offset >= size) {
-        const nextId = this.segments.nextAfter(pos.segment);
-        if (nextId === undefined) {
-          this.diskFrom = undefined;
-          return;
-        }
-        pos = { segment: nextId, offset: 0 };
-        this.diskFrom = pos;
-        continue;
-      }
-      const handle = await this.readerFor(pos.segment);
-      const length = Math.min(READ_CHUNK_BYTES, size - pos.offset);
-      const chunk = Buffer.allocUnsafe(length);
-      await handle.read(chunk, 0, length, pos.offset);
-      // Bytes below the segment's size were written by this run or verified by recovery.
-      let at = 0;
-      let record = decodeRecord(chunk, at, false);
-      for (; record.ok; record = decodeRecord(chunk, at, false)) {
-        this.readAhead.push(this.toStored(record, pos, at));
-        at += record.bytes;
-      }
-      if (at === 0) {
-        // One record larger than the chunk: read it whole.
-        if (record.claims === undefined) throw new Error(`spool segment ${pos.segment} has a partial record at ${pos.offset}`);
-        const whole = Buffer.allocUnsafe(record.claims);
-        await handle.read(whole, 0, whole.length, pos.offset);
-        const decoded = decodeRecord(whole, 0, false);
-        if (!decoded.ok) throw new Error(`spool segment ${pos.segment} has a partial record at ${pos.offset}`);
-        this.readAhead.push(this.toStored(decoded, pos, 0));
-        at = decoded.bytes;
-      }
-      pos = { segment: pos.segment, offset: pos.offset + at };
-      this.diskFrom = pos;
-    }
-  }
-
-  private toStored(record: DecodedRecord, chunkAt: Position, at: number): StoredRecord {
-    const start = { segment: chunkAt.segment, offset: chunkAt.offset + at };
-    const end = { segment: chunkAt.segment, offset: start.offset + record.bytes };
-    return { body: record.body, count: record.count, appendedAt: record.appendedAt, start, end, bytes: record.bytes };
-  }
-
-  private async readerFor(segment: number): Promise<SpoolFile> {
-    if (this.readHandle?.segment === segment) return this.readHandle.handle;
-    await this.readHandle?.handle.close();
-    const handle = await this.disk.openForReading(this.segments.path(segment));
-    this.readHandle = { segment, handle };
-    return handle;
   }
 }
