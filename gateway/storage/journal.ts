@@ -5,7 +5,7 @@ import { nodeDisk, type SpoolDisk } from './spool/disk.js';
 import { GroupCommit } from './spool/group-commit.js';
 import { Reader, type Batch, type StoredRecord } from './spool/reader.js';
 import { encodeRecord } from './spool/record.js';
-import { Segments } from './spool/segments.js';
+import { DEFAULT_SEGMENT_BYTES, Segments } from './spool/segments.js';
 
 export type { Position } from './spool/position.js';
 export type { Batch } from './spool/reader.js';
@@ -66,7 +66,7 @@ export class Journal {
     const log = options.log.child({ component: 'spool' });
     this.log = log;
     this.now = options.now ?? Date.now;
-    this.segments = new Segments({ dir, disk, log, segmentBytes: options.segmentBytes ?? 16 * 1024 * 1024, fsync: options.fsync ?? true });
+    this.segments = new Segments({ dir, disk, log, segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, fsync: options.fsync ?? true });
     this.reader = new Reader({ segments: this.segments, disk, log, memoryBytes: options.memoryBytes ?? 64 * 1024 * 1024 });
     this.checkpoint = new Checkpoint({ dir, disk, log, release: (at) => this.segments.release(at, (id) => id === this.reader.openSegment) });
     this.commits = new GroupCommit({ log, write: (lines, sync) => this.write(lines, sync) });

@@ -6,6 +6,8 @@ import type { Position } from './position.js';
 import { decodeRecord } from './record.js';
 
 const SEGMENT_FILE = /^seg-(\d{12})\.log$/;
+/** A segment's size unless JournalOptions.segmentBytes says otherwise. */
+export const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
 export const segmentName = (id: number): string => `seg-${String(id).padStart(12, '0')}.log`;
 
 export interface SegmentsOptions {
