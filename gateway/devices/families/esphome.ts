@@ -2,7 +2,8 @@
  * ESPHome's MQTT component: `<node>/<component>/<object id>/state` with bare values (`23.5`,
  * `ON`/`OFF`, `nan` when a sensor has no value), commands on `…/command`; climates publish
  * `<node>/climate/<id>/mode/state`, `target_temperature/state`, `current_temperature/state`…;
- * `<node>/status` is the birth/last-will `online`/`offline`; `<node>/debug` the log. The node
+ * `<node>/status` is the birth/last-will `online`/`offline`; `<node>/debug` the log. Text sensors
+ * publish under `sensor/` as numeric ones do. The node
  * prefix is the node name or its `topic_prefix` (which may contain `/`).
  */
 import { Collector, NOT_MINE, recognised } from '../collect.js';
@@ -69,8 +70,9 @@ function entity(node: string, component: string, objectId: string, direction: st
   switch (component) {
     case 'sensor': {
       const kind = kindFor(node, component, objectId, options);
-      // A sensor without a value publishes `nan`: a problem whether or not its kind is known.
-      if (kind === null && toNumber(text) === null) c.problem(`${key} is ${JSON.stringify(text.slice(0, 40))}, not a number`);
+      // Text sensors publish under `sensor/` too (MQTTTextSensor::component_type() is "sensor"), so
+      // an unmapped non-number is kept as text; `nan` is what a numeric sensor without a value sends.
+      if (kind === null && text.trim().toLowerCase() === 'nan') c.problem(`${key} is "nan", not a number`);
       else c.add(key, kind, text, { channel: objectId });
       break;
     }
