@@ -54,6 +54,7 @@ export function decode(family: Family, topic: string, payload: Buffer, ctx: Cont
  * that recognises the topic answers: a device's own decoder wins over what a discovery config says.
  */
 export function decodeAny(topic: string, payload: Buffer, ctx: Context = {}): DecodeResult {
+  if (isContractTopic(topic)) return { outcome: 'not_mine' };
   const configsOnly: Context = { ...ctx, discovered: undefined };
   for (const family of ['zigbee2mqtt', 'homeassistant', 'tasmota', 'esphome', 'shelly'] as const) {
     const r = decode(family, topic, payload, configsOnly);
@@ -65,6 +66,14 @@ export function decodeAny(topic: string, payload: Buffer, ctx: Context = {}): De
     if (r.outcome !== 'not_mine') return r;
   }
   return decode('generic', topic, payload, ctx);
+}
+
+/** The contract's own topics (and the broker's) are never a native device's, whatever their shape. */
+const CONTRACT_ROOTS = new Set(['sensors', 'devices', 'commands', 'alerts', 'gateway', 'zones']);
+
+export function isContractTopic(topic: string): boolean {
+  const root = topic.split('/', 1)[0] ?? '';
+  return CONTRACT_ROOTS.has(root) || topic.startsWith('$');
 }
 
 function guard(family: Family, f: () => DecodeResult): DecodeResult {
