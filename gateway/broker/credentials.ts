@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
 import { GatewayError, logError } from '../core/errors.js';
+import { SEGMENT_SOURCE } from '../core/segments.js';
 
 /**
  * Device and service credentials, kept in one JSON file (DATA_DIR/credentials.json by default).
@@ -34,7 +35,6 @@ interface CredentialsFile {
   readonly credentials: Credential[];
 }
 
-const SEGMENT = '^[A-Za-z0-9_-]{1,64}$';
 const fileSchema = {
   type: 'object',
   required: ['version', 'credentials'],
@@ -50,9 +50,9 @@ const fileSchema = {
         properties: {
           name: { type: 'string', pattern: '^[A-Za-z0-9_.@-]{1,128}$' },
           role: { enum: ROLES },
-          device: { type: 'string', pattern: SEGMENT },
-          site: { type: 'string', pattern: SEGMENT },
-          zone: { type: 'string', pattern: SEGMENT },
+          device: { type: 'string', pattern: SEGMENT_SOURCE },
+          site: { type: 'string', pattern: SEGMENT_SOURCE },
+          zone: { type: 'string', pattern: SEGMENT_SOURCE },
           hash: { type: 'string', pattern: '^scrypt\\$\\d+\\$\\d+\\$\\d+\\$[A-Za-z0-9+/=]+\\$[A-Za-z0-9+/=]+$' },
           createdAt: { type: 'string' },
         },

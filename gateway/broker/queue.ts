@@ -6,7 +6,8 @@ import mqemitter from 'mqemitter';
  * `concurrency` deliveries are in progress (a subscriber slower than the publishers), mqemitter
  * queues messages in a plain array and takes each with shift(), which copies the array: under a
  * QoS 0 burst the profile showed 40–75% of the broker's time there, and the broker slowed for
- * every client. A deque takes them in O(1). The two fields are mqemitter's own (pinned version);
+ * every client. A deque takes them in O(1). The two fields are mqemitter's own (its exact version
+ * is pinned in package.json);
  * the test in test/unit/queue.test.ts fails if they change.
  */
 export function createMessageBus(concurrency = 100): mqemitter.MQEmitter {

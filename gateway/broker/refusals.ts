@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ErrorCode } from '../core/errors.js';
+import { LogLimiter } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Now } from './limits.js';
 
@@ -39,26 +40,21 @@ const TOPIC_LOG_CHARS = 256;
  * the broker yields one line per reason every 10 s (with `suppressed`), not a flood.
  */
 export class RefusalReporter {
-  private readonly lastLogged = new Map<string, { at: number; suppressed: number }>();
+  private readonly limiter: LogLimiter;
 
   constructor(
     private readonly metrics: Metrics,
     private readonly log: Logger,
-    private readonly now: Now = () => performance.now(),
-  ) {}
+    now: Now = () => performance.now(),
+  ) {
+    this.limiter = new LogLimiter(log, 1, LOG_EVERY_MS, now);
+  }
 
   refuse(reason: RefusalReason, fields: RefusalFields, detail: string): void {
     this.metrics.refusals.inc({ reason });
-    const key = `${reason}|${fields.address ?? ''}|${fields.clientId ?? ''}`;
-    const now = this.now();
-    const last = this.lastLogged.get(key);
-    if (last && now - last.at < LOG_EVERY_MS) {
-      last.suppressed++;
-      return;
-    }
-    if (this.lastLogged.size > 10_000) this.lastLogged.clear();
-    this.lastLogged.set(key, { at: now, suppressed: 0 });
+    const suppressed = this.limiter.admit(`${reason}|${fields.address ?? ''}|${fields.clientId ?? ''}`);
+    if (suppressed === false) return;
     const topic = fields.topic !== undefined && fields.topic.length > TOPIC_LOG_CHARS ? `${fields.topic.slice(0, TOPIC_LOG_CHARS)}…` : fields.topic;
-    this.log.warn({ code: REFUSAL_REASONS[reason], reason, detail, ...fields, topic, ...(last?.suppressed ? { suppressed: last.suppressed } : {}) }, `refused: ${reason}`);
+    this.log.warn({ code: REFUSAL_REASONS[reason], reason, detail, ...fields, topic, ...(suppressed > 0 ? { suppressed } : {}) }, `refused: ${reason}`);
   }
 }

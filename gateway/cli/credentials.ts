@@ -14,10 +14,11 @@ import { CredentialStore, ROLES, type Role } from '../broker/credentials.js';
 import { GatewayError } from '../core/errors.js';
 
 import { out } from './terminal.js';
+import { SEGMENT_HINT, isSegment } from '../core/segments.js';
 
 function segment(name: string) {
   return (v: string): string => {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(v)) throw new InvalidArgumentError(`${name} must match [A-Za-z0-9_-]{1,64}`);
+    if (!isSegment(v)) throw new InvalidArgumentError(`${name} must match ${SEGMENT_HINT}`);
     return v;
   };
 }

@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv';
 import { GatewayError } from '../core/errors.js';
+import { SEGMENT_SOURCE } from '../core/segments.js';
 
 /**
  * Every setting the gateway reads, in one table: environment variable, type, default, meaning.
@@ -71,7 +72,7 @@ const typeSchemas = {
   port: { type: 'integer', minimum: 0, maximum: 65535 },
   count: { type: 'integer', minimum: 0 },
   string: { type: 'string' },
-  name: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+  name: { type: 'string', pattern: SEGMENT_SOURCE },
   boolean: { type: 'boolean' },
   level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   mode: { enum: ['auto', 'never'] },

@@ -1,4 +1,4 @@
-import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, GatewayStatsEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
+import type { ActuatorStateEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, GatewayStatsEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
 
 /** What the store keeps, by name: every event the gateway records. */
 export interface StorableEvents {
@@ -8,6 +8,7 @@ export interface StorableEvents {
   deadletter: DeadLetterEvent;
   deviceStatus: DeviceStatusEvent;
   zoneArmed: ZoneArmedEvent;
+  actuatorState: ActuatorStateEvent;
   stats: GatewayStatsEvent;
 }
 

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { Counter, Gauge } from 'prom-client';
 import type { EventBus } from '../core/bus.js';
 import type { Clock, ClockTimer } from '../core/clock.js';
 import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
@@ -73,21 +72,11 @@ export class LiveView {
   private readonly off: (() => void)[] = [];
   private readonly maxDevices: number;
   private readonly recentEvents: number;
-  private readonly dropped: Counter;
 
   constructor(private readonly o: LiveViewOptions) {
     this.maxDevices = o.maxDevices ?? 10_000;
     this.recentEvents = o.recentEvents ?? 100;
-    const clients = this.clients;
-    new Gauge({
-      name: 'gateway_live_viewers',
-      help: 'Browsers connected to the live page event stream',
-      registers: [o.metrics.registry],
-      collect() {
-        this.set(clients.size);
-      },
-    });
-    this.dropped = new Counter({ name: 'gateway_live_viewers_dropped_total', help: 'Live page viewers cut off for reading too slowly', registers: [o.metrics.registry] });
+    o.metrics.readFrom('liveViewers', () => this.clients.size);
   }
 
   /** The routes to hand to the HTTP server. */
@@ -253,7 +242,7 @@ export class LiveView {
     for (const res of this.clients) {
       if (res.writableLength > MAX_BUFFERED_BYTES) {
         this.clients.delete(res);
-        this.dropped.inc();
+        this.o.metrics.liveViewersDropped.inc();
         this.o.log.warn({ viewers: this.clients.size }, 'live page viewer too slow; disconnected (it reconnects and gets a fresh snapshot)');
         res.destroy();
         continue;

@@ -10,7 +10,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { IncomingPublish, PublishTarget } from '../broker/publish-pipeline.js';
 import type { Publisher } from '../core/publisher.js';
 import type { StorableEvents, StorableName, Store } from '../core/store.js';
-import { RecentSet } from './dedupe.js';
+import { BoundedMap } from '../core/bounded-map.js';
 import { LogLimiter } from '../observability/log.js';
 import { Reading } from './envelope.js';
 import { KINDS } from '../core/kinds.js';
@@ -52,8 +52,7 @@ export class Ingest implements PublishTarget {
   /** Readings whose acknowledgement waits (on the spool), by id or packet: what a resend must wait for too. */
   private readonly awaitingOriginal = new Map<string, Promise<void>>();
   /** clientId/messageId → payload checksum, to recognise a QoS 1 redelivery (DUP) without an id. */
-  private readonly seenPackets = new RecentSet<number>(200_000);
-  private lastDropLog = 0;
+  private readonly seenPackets = new BoundedMap<string, number>(200_000);
   private readonly logLimiter: LogLimiter;
 
   constructor(private readonly o: IngestOptions) {
@@ -202,9 +201,7 @@ export class Ingest implements PublishTarget {
     announce();
     if (qos === 0 || !store.isOpen) {
       this.o.metrics.dropped.inc({ reason: store.isOpen ? 'spool_full' : 'shutting_down' });
-      const now = Date.now();
-      if (now - this.lastDropLog > 10_000) {
-        this.lastDropLog = now;
+      if (this.logLimiter.allow('spool full')) {
         logError(this.o.log, 'GW_ERR_SPOOL_FULL', {}, 'spool is full: QoS 0 events are dropped (not stored), QoS 1 publishers are not acknowledged until InfluxDB catches up');
       }
       if (!store.isOpen && qos > 0) return Promise.reject(new Error('gateway is shutting down'));

@@ -1,3 +1,4 @@
+import { BoundedMap } from '../core/bounded-map.js';
 import type { Kind } from '../core/kinds.js';
 
 /** How many recent ids of one series are remembered to recognise a resend. */
@@ -46,18 +47,19 @@ export class Series {
   }
 }
 
-/** Series by topic, bounded: past `max` topics it starts afresh (losing only dedupe memory). */
+/** Series by topic, bounded: past `max` topics the oldest is forgotten (losing only its dedupe memory). */
 export class SeriesCache {
-  private readonly byTopic = new Map<string, Series>();
+  private readonly byTopic: BoundedMap<string, Series>;
 
-  constructor(private readonly max = 200_000) {}
+  constructor(max = 200_000) {
+    this.byTopic = new BoundedMap(max);
+  }
 
   get(topic: string): Series | undefined {
     return this.byTopic.get(topic);
   }
 
   add(topic: string, series: Series): Series {
-    if (this.byTopic.size >= this.max) this.byTopic.clear();
     this.byTopic.set(topic, series);
     return series;
   }

@@ -1,4 +1,5 @@
 import { isKind, type Kind } from '../core/kinds.js';
+import { SEGMENT, SEGMENT_HINT } from '../core/segments.js';
 
 /** What a topic means to the gateway. */
 export type Route =
@@ -11,13 +12,12 @@ export type Route =
 
 export type TopicProblem = 'invalid_topic' | 'unknown_kind' | 'unknown_topic';
 
-const SEGMENT = /^[A-Za-z0-9_-]{1,64}$/;
 
 function badSegment(segments: readonly string[], names: readonly string[]): string | undefined {
   for (let i = 0; i < names.length; i++) {
     const s = segments[i] ?? '';
     if (!SEGMENT.test(s)) {
-      return `${names[i]} segment ${JSON.stringify(s)} must match [A-Za-z0-9_-]{1,64}`;
+      return `${names[i]} segment ${JSON.stringify(s)} must match ${SEGMENT_HINT}`;
     }
   }
   return undefined;

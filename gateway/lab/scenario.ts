@@ -1,6 +1,7 @@
 import { GatewayError } from '../core/errors.js';
 import { Ajv, type ErrorObject } from 'ajv';
 import { DURATION_HINT, parseDurationMs } from '../rules/duration.js';
+import { SEGMENT_HINT } from '../core/segments.js';
 
 /**
  * Rule scenario files (`rules/tests/*.json`): readings at times relative to a start, and the
@@ -61,8 +62,8 @@ const expectation = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    command: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,64}$' },
-    alert: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}/(info|warning|critical)$' },
+    command: { type: 'string', pattern: `^${SEGMENT_HINT}/${SEGMENT_HINT}/${SEGMENT_HINT}$` },
+    alert: { type: 'string', pattern: `^${SEGMENT_HINT}/(info|warning|critical)$` },
     deadletter: { type: 'string', minLength: 1 },
     data: { type: 'object' },
     rule: { type: 'string' },

@@ -1,5 +1,6 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from '../config/settings.js';
+import { BoundedMap } from '../core/bounded-map.js';
 
 export type { Logger };
 
@@ -20,7 +21,7 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
  * record every event.
  */
 export class LogLimiter {
-  private readonly windows = new Map<string, { start: number; logged: number; suppressed: number }>();
+  private readonly windows = new BoundedMap<string, { start: number; logged: number; suppressed: number }>(10_000);
 
   constructor(
     private readonly log: Logger,
@@ -29,18 +30,30 @@ export class LogLimiter {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** True when this line should be logged. */
+  /** True when this line should be logged; lines left out are reported in a line of their own. */
   allow(key: string): boolean {
+    const suppressed = this.admit(key);
+    if (suppressed === false) return false;
+    if (suppressed > 0) this.log.warn({ key, suppressed, windowMs: this.windowMs }, `${suppressed} more log lines like "${key}" were not written`);
+    return true;
+  }
+
+  /**
+   * False when this line should be left out; else how many lines of the key were left out since
+   * the last one written, for the caller to say in this line (`suppressed`).
+   */
+  admit(key: string): number | false {
     const now = this.now();
     let w = this.windows.get(key);
+    let suppressed = 0;
     if (!w || now - w.start >= this.windowMs) {
-      if (w && w.suppressed > 0) this.log.warn({ key, suppressed: w.suppressed, windowMs: this.windowMs }, `${w.suppressed} more log lines like "${key}" were not written`);
+      suppressed = w?.suppressed ?? 0;
       w = { start: now, logged: 0, suppressed: 0 };
       this.windows.set(key, w);
     }
     if (w.logged < this.perWindow) {
       w.logged++;
-      return true;
+      return suppressed;
     }
     w.suppressed++;
     return false;

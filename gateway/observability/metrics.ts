@@ -1,5 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** Gauges whose value a component reports when it exists (see `Metrics.readFrom`). */
+export type GaugeSource = 'ruleTimers' | 'ruleWindowSeries' | 'liveViewers';
+
 /** Values read at scrape time from the components that own them. */
 export interface MetricSources {
   spool(): { bytes: number; events: number; oldestAppendedAt: number | undefined };
@@ -9,8 +12,9 @@ export interface MetricSources {
 }
 
 /**
- * Every Prometheus metric of one gateway, on its own registry (tests run several gateways in
- * one process). Counters are bumped on the hot path; gauges are read at scrape time.
+ * Every Prometheus metric of one gateway, declared here and nowhere else, on its own registry
+ * (tests run several gateways in one process). Counters are bumped on the hot path; gauges are
+ * read at scrape time, from the sources given or from what a component registers with readFrom().
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -51,6 +55,20 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly listenerFailures = this.counter('gateway_bus_listener_failures_total', 'Event bus listeners that threw');
+  readonly commandsDeferred = this.counter('gateway_commands_deferred_total', 'Commands held back by an actuator’s minimum on/off time (the rules run again when it is up), by actuator', ['actuator']);
+  readonly ruleWakeups = this.counter(
+    'gateway_rule_wakeups_total',
+    'Rule runs started by a timer rather than a reading: watch (held for, absence) or retry (after a minimum on/off time)',
+    ['type'],
+  );
+  readonly rulesOverloaded = this.counter('gateway_rules_overloaded_total', 'Readings stored but not run through the rules because the rules were too far behind');
+  readonly liveViewersDropped = this.counter('gateway_live_viewers_dropped_total', 'Live page viewers cut off for reading too slowly');
+  private readonly readers = new Map<GaugeSource, () => number>();
+
+  /** A component reports a gauge's value from now on (0 until one does). */
+  readFrom(source: GaugeSource, read: () => number): void {
+    this.readers.set(source, read);
+  }
 
   /** One reading accepted (the hot path: a Map update, not a prom-client label lookup). */
   countReading(kind: string): void {
@@ -77,6 +95,10 @@ export class Metrics {
     });
     gauge('gateway_connected_clients', 'MQTT clients connected', () => sources.connectedClients());
     gauge('gateway_influx_up', '1 when the last InfluxDB write or ping succeeded', () => (sources.influxUp() ? 1 : 0));
+    const reported = (source: GaugeSource) => (): number => this.readers.get(source)?.() ?? 0;
+    gauge('gateway_rule_timers', 'Rule timers pending (one per watched device, zone or site at most)', reported('ruleTimers'));
+    gauge('gateway_rule_window_series', 'Series of recent readings kept for the rules’ sliding windows', reported('ruleWindowSeries'));
+    gauge('gateway_live_viewers', 'Browsers connected to the live page event stream', reported('liveViewers'));
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {

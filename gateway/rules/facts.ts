@@ -7,6 +7,7 @@ import type { SeriesStore, WindowNeed } from './series.js';
 import type { ZoneState } from './state.js';
 import { TIME_FACTS } from './time-facts.js';
 import type { WatchSpec, Watches } from './watches.js';
+import { SEGMENT } from '../core/segments.js';
 
 /** What a fact can see while a reading (or a timer) runs through the rules. */
 export interface FactContext {
@@ -116,7 +117,7 @@ const STATE_FACTS: Record<string, FactSpec> = {
     priority: STATE,
     params: ['actuator', 'field', 'default'],
     check: (p) => {
-      p.string('actuator', true, /^[A-Za-z0-9_-]{1,64}$/);
+      p.string('actuator', true, SEGMENT);
       p.string('field', false);
     },
     compute: ({ reading, actuator }, params) => {

@@ -5,7 +5,8 @@
  * at ~15% of the rules' time. Rule conditions are JSON turned into Condition objects, so a copy
  * that keeps prototypes and recurses through arrays and own properties gives the same result.
  * Everything in the gateway imports json-rules-engine from here (lint enforces it), so the
- * engine is first loaded with this copy in place.
+ * engine is first loaded with this copy in place. json-rules-engine is pinned to an exact version
+ * in package.json; test/unit/jre.test.ts fails if an upgrade stops loading this clone.
  */
 import { createRequire } from 'node:module';
 import type * as JsonRulesEngine from 'json-rules-engine';

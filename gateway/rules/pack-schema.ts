@@ -1,6 +1,6 @@
 import { KIND_NAMES } from '../core/kinds.js';
+import { SEGMENT_SOURCE } from '../core/segments.js';
 
-const SEGMENT = '^[A-Za-z0-9_-]{1,64}$';
 
 /** The JSON Schema of a rule pack file; what it cannot say (facts, params, durations) pack.ts checks. */
 export const packSchema = {
@@ -13,7 +13,7 @@ export const packSchema = {
     description: { type: 'string' },
     actuators: {
       type: 'object',
-      propertyNames: { pattern: SEGMENT },
+      propertyNames: { pattern: SEGMENT_SOURCE },
       additionalProperties: {
         type: 'object',
         additionalProperties: false,
@@ -53,7 +53,7 @@ export const packSchema = {
                   required: ['actuator', 'data'],
                   additionalProperties: false,
                   properties: {
-                    actuator: { type: 'string', pattern: SEGMENT },
+                    actuator: { type: 'string', pattern: SEGMENT_SOURCE },
                     type: { type: 'string', minLength: 1 },
                     data: { type: 'object' },
                     scope: { enum: ['zone', 'site'] },

@@ -7,6 +7,7 @@ import { DURATION_HINT, parseDurationMs } from './duration.js';
 import { packSchema } from './pack-schema.js';
 import type { WindowNeed } from './series.js';
 import type { WatchSpec } from './watches.js';
+import { SEGMENT_HINT } from '../core/segments.js';
 
 /** A rule as it appears in a pack file: json-rules-engine's rule, plus `kinds`. */
 export interface RuleDefinition {
@@ -89,7 +90,7 @@ function describe(e: ErrorObject): string {
   const where = jsonPath(e.instancePath) || '(top level)';
   if (e.keyword === 'additionalProperties') return `${where}: unknown property ${JSON.stringify((e.params as { additionalProperty: string }).additionalProperty)}`;
   if (e.keyword === 'enum') return `${where}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
-  if (e.keyword === 'propertyNames') return `${where}: ${JSON.stringify((e.params as { propertyName: string }).propertyName)} is not a valid actuator name ([A-Za-z0-9_-]{1,64})`;
+  if (e.keyword === 'propertyNames') return `${where}: ${JSON.stringify((e.params as { propertyName: string }).propertyName)} is not a valid actuator name (${SEGMENT_HINT})`;
   return `${where}: ${e.message ?? 'is invalid'}`;
 }
 

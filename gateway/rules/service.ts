@@ -12,7 +12,6 @@ import type { Store } from '../core/store.js';
 import { SEGMENT } from '../core/segments.js';
 import type { Outcome } from './actions.js';
 import { RuleLoader } from './loader.js';
-import { ruleMetrics } from './rule-metrics.js';
 import { RulesRuntime } from './runtime.js';
 import type { ZoneState } from './state.js';
 
@@ -45,7 +44,8 @@ export class RulesService {
   constructor(private readonly o: RulesServiceOptions) {
     const { metrics } = o;
     this.overloadLog = new LogLimiter(o.log, 1, 60_000);
-    const extra = ruleMetrics(metrics.registry, { timers: () => this.runtime.wakeups.size, series: () => this.runtime.series.seriesCount });
+    metrics.readFrom('ruleTimers', () => this.runtime.wakeups.size);
+    metrics.readFrom('ruleWindowSeries', () => this.runtime.series.seriesCount);
     this.runtime = new RulesRuntime({
       clock: o.clock,
       log: o.log.child({ component: 'rules' }),
@@ -56,12 +56,12 @@ export class RulesService {
         suppressed: (s) => {
           const actuator = s.target.split('/')[2] ?? '';
           if (s.kind === 'already-in-state') metrics.commandsSuppressed.inc({ actuator });
-          if (s.kind === 'min-on-off') extra.deferred.inc({ actuator });
+          if (s.kind === 'min-on-off') metrics.commandsDeferred.inc({ actuator });
         },
-        woke: (type) => extra.wakes.inc({ type }),
+        woke: (type) => metrics.ruleWakeups.inc({ type }),
         failed: () => metrics.ruleErrors.inc(),
         overloaded: () => {
-          extra.overloaded.inc();
+          metrics.rulesOverloaded.inc();
           if (this.overloadLog.allow('rules overloaded')) logError(o.log, 'GW_ERR_RULES_OVERLOADED', {}, 'the rules are too far behind: readings are stored but not ruled until they catch up');
         },
       },

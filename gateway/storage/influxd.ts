@@ -5,6 +5,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { backoffDelay } from '../core/backoff.js';
 
 /**
  * Runs InfluxDB 1.x (`influxd`, Debian's `influxdb` package) as a plain child process configured
@@ -164,7 +165,7 @@ export class EmbeddedInflux {
   private async onExit(code: number | string | null): Promise<void> {
     if (this.stopping) return;
     this.restarts++;
-    const delay = Math.min(30_000, 500 * 2 ** Math.min(this.restarts, 6));
+    const delay = backoffDelay(this.restarts, 500, 30_000, false);
     this.log.error({ code, restarts: this.restarts, inMs: delay }, 'embedded InfluxDB exited; restarting it (events wait in the spool)');
     await sleep(delay);
     if (this.stopping) return;

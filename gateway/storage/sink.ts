@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logError, logWarn } from '../core/errors.js';
 import type { Logger } from 'pino';
+import { backoffDelay } from '../core/backoff.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Batch, Journal } from './journal.js';
 import { measurementOf } from './line.js';
@@ -225,11 +226,7 @@ export class InfluxSink {
   }
 
   private backoff(attempt: number): number {
-    const base = this.options.retryBaseMs ?? 100;
-    const max = this.options.retryMaxMs ?? 10_000;
-    const ceiling = Math.min(max, base * 2 ** Math.min(attempt, 20));
-    // Full jitter halves: between 50% and 100% of the ceiling.
-    return ceiling / 2 + Math.random() * (ceiling / 2);
+    return backoffDelay(attempt, this.options.retryBaseMs ?? 100, this.options.retryMaxMs ?? 10_000);
   }
 
   private async checkHealth(): Promise<void> {

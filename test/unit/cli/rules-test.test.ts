@@ -1,0 +1,81 @@
+/** `npm run rules:test` as a user runs it, on copies of the packs: breaking a rule fails the right scenario, clearly. */
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { REPO_RULES } from '../../helpers/gateway.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..', '..');
+const TSX = resolve(ROOT, 'node_modules', '.bin', 'tsx');
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gw-rules-runner-'));
+  await cp(REPO_RULES, dir, { recursive: true, filter: (src) => !src.endsWith('.ts') });
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+async function runner(...args: string[]): Promise<{ code: number; out: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(TSX, [resolve(ROOT, 'gateway', 'cli', 'rules-test.ts'), '--rules', dir, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } });
+    return { code: 0, out: stdout + stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, out: e.stdout + e.stderr };
+  }
+}
+
+async function edit(file: string, from: string, to: string): Promise<void> {
+  const path = join(dir, file);
+  const text = await readFile(path, 'utf8');
+  expect(text).toContain(from);
+  await writeFile(path, text.replace(from, to));
+}
+
+describe('npm run rules:test', () => {
+  it('passes on the shipped packs', async () => {
+    const { code, out } = await runner();
+    expect(out).toMatch(/scenarios: \d+ passed, 0 failed/);
+    expect(code).toBe(0);
+  });
+
+  it('fails the held-for scenario, with a diff of expected against actual, when its threshold is raised', async () => {
+    await edit('hvac.json', '"operator": "greaterThan", "value": 26, "for": "5m"', '"operator": "greaterThan", "value": 27, "for": "5m"');
+    const { code, out } = await runner(join(dir, 'tests', 'hvac.json'));
+    expect(code).toBe(1);
+    const failed = out.split('\n').filter((l) => l.startsWith('✗'));
+    expect(failed).toEqual([
+      expect.stringContaining('27 °C for 5 minutes cools when the time is up, with no new reading'),
+      expect.stringContaining('a dip below 26 °C restarts the 5 minutes'),
+    ]);
+    expect(out).toContain('✓ ');
+    expect(out).toContain('31 °C cools at once');
+    expect(out).toMatch(/- 5m00s +command hq\/f1\/hvac \{"mode":"cool","setpoint":22\} by hvac-cool-held\n +nothing of that kind happened\n +\(expect\[0\]\)/);
+    expect(out).toMatch(/scenarios: \d+ passed, 2 failed/);
+  });
+
+  it('shows an unexpected command and a forbidden one when the band is lowered', async () => {
+    await edit('hvac.json', '"operator": "greaterThan", "value": 26, "for": "5m"', '"operator": "greaterThan", "value": 25, "for": "5m"');
+    const { code, out } = await runner(join(dir, 'tests', 'hvac.json'));
+    expect(code).toBe(1);
+    expect(out).toContain('✗ tests/hvac.json › boundary: 26 °C exactly never cools, however long');
+    expect(out).toMatch(/! 5m00s +command hq\/f1\/hvac \{"mode":"cool","setpoint":22\} by hvac-cool-held {2}← r10 \(26 on sensors\/hq\/f1\/t1\/temperature at 4m30s\)\n +forbidden by expectNot\[0\]/);
+  });
+
+  it('names the file, the rule and the problem when a pack is broken', async () => {
+    await edit('hvac.json', '"for": "5m"', '"for": "5 minutes"');
+    const { code, out } = await runner(join(dir, 'tests', 'hvac.json'));
+    expect(code).toBe(1);
+    expect(out).toMatch(/^✗ hvac\.json: rules\[1\] \(hvac-cool-held\)\.conditions\.all\[0\]\.params\.for: must be a duration such as "30s", "5m", "1h30m".*\(got "5 minutes"\)$/m);
+    expect(out).not.toContain('scenarios:');
+  });
+
+  it('names the file, the scenario and the step when a scenario file is broken', async () => {
+    await edit(join("tests", "security.json"), "\"at\": \"1m0.001s\"", "\"at\": \"a minute and a bit\"");
+    const { code, out } = await runner(join(dir, 'tests', 'security.json'));
+    expect(code).toBe(1);
+    expect(out).toMatch(/^✗ tests\/security\.json:\n +scenarios\[3\] \("boundary: three failed codes spread over more than a minute do not alert"\)\.steps\[2\]\.at: must be a duration/m);
+  });
+});

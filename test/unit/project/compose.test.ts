@@ -1,0 +1,181 @@
+/**
+ * docker-compose.yml, the Dockerfile and Grafana's provisioning agree with each other and with
+ * the gateway's settings (there is no Docker engine here, so this is how they are tested):
+ * every mounted path exists, ports and settings match, images are pinned.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { describeSettings } from '../../../gateway/config/settings.js';
+import { loadDashboards } from '../../helpers/grafana.js';
+import { ROOT } from '../../helpers/process.js';
+
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile?: string } | string;
+  environment?: Record<string, string>;
+  volumes?: string[];
+  ports?: string[];
+  healthcheck?: { test: string[] };
+  profiles?: string[];
+  command?: string[];
+  depends_on?: Record<string, { condition: string }>;
+}
+interface Compose {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+}
+
+let compose: Compose;
+let dockerfile: string[];
+let datasources: { datasources: { uid: string; type: string; url: string; jsonData: { dbName: string } }[] };
+let providers: { providers: { type: string; options: { path: string } }[] };
+const read = (path: string) => readFile(resolve(ROOT, path), 'utf8');
+const service = (name: string): Service => {
+  const s = compose.services[name];
+  if (!s) throw new Error(`docker-compose.yml has no service ${name}`);
+  return s;
+};
+const env = (name: string): Record<string, string> => service(name).environment ?? {};
+/** `"127.0.0.1:8086:8086"` or `"1883:1883"` → container port. */
+const containerPort = (mapping: string): number => Number(mapping.split(':').at(-1));
+const settingDefault = (variable: string): string => {
+  const s = describeSettings().find((x) => x.env === variable);
+  if (!s) throw new Error(`no setting ${variable}`);
+  return s.default;
+};
+
+beforeAll(async () => {
+  compose = parseYaml(await read('docker-compose.yml'), { merge: true }) as Compose;
+  // One instruction per entry, continuation lines joined.
+  dockerfile = (await read('Dockerfile'))
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  datasources = parseYaml(await read('dashboards/provisioning/datasources/influxdb.yml')) as typeof datasources;
+  providers = parseYaml(await read('dashboards/provisioning/dashboards/gateway.yml')) as typeof providers;
+});
+
+describe('docker-compose.yml', () => {
+  it('mounts only paths that exist, and declares every named volume it uses', () => {
+    for (const [name, s] of Object.entries(compose.services)) {
+      for (const volume of s.volumes ?? []) {
+        const source = volume.split(':')[0]!;
+        if (source.startsWith('.') || source.startsWith('/')) expect(existsSync(resolve(ROOT, source)), `${name}: ${source}`).toBe(true);
+        else expect(compose.volumes, `${name}: named volume ${source}`).toHaveProperty(source);
+      }
+      if (s.build) {
+        const build = typeof s.build === 'string' ? { context: s.build } : s.build;
+        expect(existsSync(resolve(ROOT, build.context, build.dockerfile ?? 'Dockerfile')), `${name}: build`).toBe(true);
+      }
+    }
+  });
+
+  it('pins every image it pulls: InfluxDB 1.x (the API the tests use) and the Grafana the dashboards are checked against', async () => {
+    for (const [name, s] of Object.entries(compose.services)) {
+      if (s.build) continue;
+      expect(s.image, name).toMatch(/^[\w./-]+:\d+\.\d+\.\d+$/);
+    }
+    expect(service('influxdb').image).toMatch(/^influxdb:1\.\d+\.\d+$/);
+    const pkg = JSON.parse(await read('package.json')) as { devDependencies: Record<string, string> };
+    expect(service('grafana').image).toBe(`grafana/grafana:${pkg.devDependencies['@grafana/schema']}`);
+  });
+
+  it('gives every long-running service a health check, and starts services after what they need is healthy', () => {
+    for (const name of ['influxdb', 'gateway', 'grafana']) expect(service(name).healthcheck?.test.length, name).toBeGreaterThan(0);
+    expect(service('gateway').depends_on?.['influxdb']?.condition).toBe('service_healthy');
+    expect(service('grafana').depends_on?.['influxdb']?.condition).toBe('service_healthy');
+    expect(service('simulator').depends_on?.['gateway']?.condition).toBe('service_healthy');
+  });
+
+  it('sets only settings the gateway knows, and valid ones', () => {
+    const known = new Set(describeSettings().map((s) => s.env));
+    for (const key of Object.keys(env('gateway'))) expect(known.has(key), key).toBe(true);
+  });
+
+  it('publishes the gateway ports it configures, and health-checks the HTTP port', () => {
+    const e = env('gateway');
+    const published = (service('gateway').ports ?? []).map(containerPort).sort();
+    expect(published).toEqual([e['MQTT_PORT'], e['MQTT_WS_PORT'], e['HTTP_PORT']].map(Number).sort());
+    expect(service('gateway').healthcheck?.test.join(' ')).toContain(`127.0.0.1:${e['HTTP_PORT']}/healthz`);
+    expect(e['BIND_HOST']).toBe('0.0.0.0');
+  });
+
+  it('points the gateway and Grafana at the InfluxDB service and database', () => {
+    const influxPort = containerPort(service('influxdb').ports![0]!);
+    const url = new URL(env('gateway')['INFLUX_URL']!);
+    expect(url.hostname).toBe('influxdb');
+    expect(Number(url.port)).toBe(influxPort);
+    expect(env('gateway')['INFLUX_DB']).toBe(env('influxdb')['INFLUXDB_DB']);
+    expect(env('grafana')['INFLUX_URL']).toBe(env('gateway')['INFLUX_URL']);
+    expect(env('grafana')['INFLUX_DB']).toBe(env('gateway')['INFLUX_DB']);
+  });
+
+  it('runs the simulator only under the sim profile, against the gateway’s MQTT port', () => {
+    const sim = service('simulator');
+    expect(sim.profiles).toEqual(['sim']);
+    const args = sim.command ?? [];
+    expect(args[args.indexOf('--url') + 1]).toBe(`mqtt://gateway:${env('gateway')['MQTT_PORT']}`);
+    expect(args[1]).toBe('dist/simulators/cli.js');
+    expect(existsSync(resolve(ROOT, 'simulators', 'cli.ts'))).toBe(true);
+  });
+});
+
+describe('Grafana provisioning', () => {
+  it('mounts the provisioning where Grafana reads it, and the dashboards where the provider looks', async () => {
+    const mounts = new Map((service('grafana').volumes ?? []).map((v) => [v.split(':')[0]!, v.split(':')[1]!]));
+    expect(mounts.get('./dashboards/provisioning')).toBe('/etc/grafana/provisioning');
+    const dashboardsDir = mounts.get('./dashboards/json');
+    const [provider] = providers.providers;
+    expect(provider?.type).toBe('file');
+    expect(provider?.options.path).toBe(dashboardsDir);
+    const home = env('grafana')['GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH']!;
+    expect(home.startsWith(`${dashboardsDir}/`)).toBe(true);
+    expect(existsSync(resolve(ROOT, 'dashboards', 'json', home.slice(dashboardsDir!.length + 1)))).toBe(true);
+  });
+
+  it('provisions the InfluxDB data source the dashboards use, from variables Grafana’s environment sets', async () => {
+    const [ds] = datasources.datasources;
+    expect(ds?.type).toBe('influxdb');
+    for (const { json, file } of await loadDashboards()) expect(JSON.stringify(json), file).toContain(`"uid":"${ds!.uid}"`);
+    const text = await read('dashboards/provisioning/datasources/influxdb.yml');
+    const used = [...text.matchAll(/\$\{?(\w+)\}?/g)].map((m) => m[1]!);
+    expect(used.sort()).toEqual(['INFLUX_DB', 'INFLUX_URL']);
+    for (const name of used) expect(env('grafana'), name).toHaveProperty(name);
+  });
+});
+
+describe('Dockerfile', () => {
+  it('builds in two stages and runs the compiled gateway as a non-root user', () => {
+    expect(dockerfile.filter((l) => l.startsWith('FROM ')).length).toBeGreaterThanOrEqual(2);
+    expect(dockerfile).toContain('USER node');
+    expect(dockerfile.find((l) => l.startsWith('CMD '))).toContain('dist/gateway/main.js');
+    expect(existsSync(resolve(ROOT, 'gateway', 'main.ts'))).toBe(true);
+  });
+
+  it('copies only what exists and is not excluded by .dockerignore', async () => {
+    const ignored = (await read('.dockerignore')).split('\n').map((l) => l.trim()).filter(Boolean);
+    for (const l of dockerfile.filter((x) => x.startsWith('COPY ') && !x.includes('--from='))) {
+      const sources = l.split(/\s+/).slice(1, -1);
+      for (const source of sources) {
+        expect(existsSync(resolve(ROOT, source)), l).toBe(true);
+        expect(ignored, `${source} is in .dockerignore`).not.toContain(source);
+      }
+    }
+  });
+
+  it('exposes the ports the settings default to, and health-checks the HTTP one', () => {
+    const exposed = dockerfile.find((l) => l.startsWith('EXPOSE '))!.split(/\s+/).slice(1).sort();
+    expect(exposed).toEqual([settingDefault('MQTT_PORT'), settingDefault('MQTT_WS_PORT'), settingDefault('HTTP_PORT')].sort());
+    expect(dockerfile.find((l) => l.startsWith('HEALTHCHECK '))).toContain(`process.env.HTTP_PORT||${settingDefault('HTTP_PORT')}`);
+  });
+
+  it('ships the live page with the compiled code', async () => {
+    const pkg = JSON.parse(await read('package.json')) as { scripts: Record<string, string> };
+    expect(pkg.scripts['build']).toContain('gateway/http/live.html dist/gateway/http/');
+    expect(existsSync(resolve(ROOT, 'gateway', 'http', 'live.html'))).toBe(true);
+  });
+});

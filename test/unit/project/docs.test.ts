@@ -1,0 +1,38 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { describeSettings } from '../../../gateway/config/settings.js';
+import { ERRORS } from '../../../gateway/core/errors.js';
+import { FACT_NAMES } from '../../../gateway/rules/facts.js';
+import { CUSTOM_OPERATORS } from '../../../gateway/rules/operators.js';
+
+const root = resolve(import.meta.dirname, '..', '..', '..');
+const readme = () => readFile(resolve(root, 'README.md'), 'utf8');
+
+describe('documentation', () => {
+  it('opens the README with the two commands a newcomer needs', async () => {
+    const head = (await readme()).split('\n').slice(0, 6).join('\n');
+    expect(head).toContain('npm install && npm start');
+    expect(head).toContain('npm test');
+  });
+
+  it('documents every error code', async () => {
+    const text = await readme();
+    for (const code of Object.keys(ERRORS)) expect(text, code).toContain(`\`${code}\``);
+  });
+
+  it('documents every setting with its default', async () => {
+    const text = await readme();
+    for (const s of describeSettings()) {
+      const row = text.split('\n').find((l) => l.startsWith('|') && l.includes(`\`${s.env}\``));
+      expect(row, s.env).toBeDefined();
+      if (!s.env.startsWith('INFLUX_TOKEN') && !['INFLUX_ORG', 'INFLUX_BUCKET', 'BIND_HOST'].includes(s.env)) expect(row, s.env).toContain(s.default);
+    }
+  });
+
+  it('documents every fact and operator a rule can use', async () => {
+    const text = await readFile(resolve(root, 'rules', 'README.md'), 'utf8');
+    for (const fact of FACT_NAMES) expect(text, fact).toContain(`\`${fact}\``);
+    for (const op of Object.keys(CUSTOM_OPERATORS)) expect(text, op).toContain(`\`${op}\``);
+  });
+});

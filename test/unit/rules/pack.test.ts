@@ -1,0 +1,115 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { RuleFileError, parsePack, parseRulePack } from '../../../gateway/rules/pack.js';
+import { REPO_RULES } from '../../helpers/gateway.js';
+
+function problems(text: string): readonly string[] {
+  try {
+    parseRulePack('rules/x.json', text);
+  } catch (err) {
+    expect(err).toBeInstanceOf(RuleFileError);
+    return (err as RuleFileError).problems;
+  }
+  throw new Error('the pack was accepted');
+}
+
+const rule = (over: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    rules: [
+      {
+        name: 'r1',
+        conditions: { all: [{ fact: 'value', operator: 'greaterThan', value: 1 }] },
+        event: { type: 'command', params: { actuator: 'hvac', data: { mode: 'cool' } } },
+        ...over,
+      },
+    ],
+  });
+
+describe('rule packs', () => {
+  it('loads the three shipped packs', async () => {
+    const files = (await readdir(REPO_RULES)).filter((f) => f.endsWith('.json'));
+    expect(files.sort()).toEqual(['hvac.json', 'lighting.json', 'security.json']);
+    for (const f of files) expect(parseRulePack(f, await readFile(join(REPO_RULES, f), 'utf8')).length).toBeGreaterThan(0);
+  });
+
+  it('names the line and column of a JSON syntax error', () => {
+    const [p] = problems('{\n  "rules": [\n    {,\n  ]\n}');
+    expect(p).toMatch(/^not valid JSON: .*line 3, column 6/);
+  });
+
+  it('names the path of each schema problem', () => {
+    const found = problems(JSON.stringify({ rules: [{ name: 'bad name!', conditions: {}, event: { type: 'command', params: { data: {} } } }] }));
+    expect(found).toContain("rules[0].event.params: must have required property 'actuator'");
+    expect(found.some((p) => p.startsWith('rules[0].name: must match pattern'))).toBe(true);
+  });
+
+  it('refuses unknown facts, operators and kinds, naming the rule', () => {
+    const found = problems(
+      rule({
+        conditions: {
+          all: [
+            { fact: 'temprature', operator: 'greaterThan', value: 1 },
+            { fact: 'value', operator: 'biggerThan', value: 1 },
+            { fact: 'kind', operator: 'equal', value: 'radiation' },
+          ],
+        },
+      }),
+    );
+    expect(found).toEqual([
+      expect.stringMatching(/^rules\[0\] \(r1\)\.conditions\.all\[0\]: unknown fact "temprature"/),
+      expect.stringMatching(/^rules\[0\] \(r1\)\.conditions\.all\[1\]: unknown operator "biggerThan"/),
+      'rules[0] (r1).conditions.all[2].value: unknown kind "radiation"',
+    ]);
+  });
+
+  it('refuses an alert without severity and an unknown event type', () => {
+    expect(problems(rule({ event: { type: 'alert', params: { message: 'x' } } }))).toContain("rules[0].event.params: must have required property 'severity'");
+    expect(problems(rule({ event: { type: 'email', params: {} } }))).toContain('rules[0].event.type: must be one of "command", "alert"');
+  });
+
+  it('infers the kinds a rule reads from a kind condition', () => {
+    const [r] = parseRulePack('x', rule({ conditions: { all: [{ fact: 'kind', operator: 'equal', value: 'co2' }, { fact: 'value', operator: 'greaterThan', value: 1000 }] } }));
+    expect(r?.kinds).toEqual(['co2']);
+  });
+
+  it('checks the params of the time facts, naming the rule, the condition and the param', () => {
+    const found = problems(
+      rule({
+        kinds: ['temperature', 'humidity'],
+        conditions: {
+          all: [
+            { fact: 'heldFor', params: { kind: 'temperature', operator: 'greaterThan', value: 26, for: '5 mins' }, operator: 'equal', value: true },
+            { fact: 'window', params: { agg: 'median', within: '5m' }, operator: 'greaterThan', value: 1 },
+            { fact: 'absent', params: { kind: 'motion', equals: 'yes', for: '10m', every: '1m' }, operator: 'equal', value: true },
+            { fact: 'hysteresis', params: { kind: 'illuminance', onAbove: 300, offBelow: 500 }, operator: 'equal', value: true },
+            { fact: 'timeOfDay', operator: 'timeBetween', value: ['22:00', '6:00'] },
+          ],
+        },
+      }),
+    );
+    expect(found).toEqual([
+      'rules[0] (r1).conditions.all[0].params.for: must be a duration such as "30s", "5m", "1h30m" (units ms, s, m, h, d), more than zero (got "5 mins")',
+      'rules[0] (r1).conditions.all[1].params.kind: required: the rule reads several kinds (temperature, humidity), say which one',
+      'rules[0] (r1).conditions.all[1].params.agg: must be one of "avg", "min", "max", "count", "sum" (got "median")',
+      'rules[0] (r1).conditions.all[2].params.every: unknown param (known: kind, scope, equals, for)',
+      'rules[0] (r1).conditions.all[2].params.equals: must be a bool value of motion (got "yes")',
+      'rules[0] (r1).conditions.all[3].params.offBelow: must not be above onAbove',
+      'rules[0] (r1).conditions.all[4].value: must be ["HH:MM", "HH:MM"] (24-hour clock)',
+    ]);
+  });
+
+  it('takes the rule’s kind as a time fact’s default and puts durations in ms', () => {
+    const [r] = parseRulePack('x', rule({ kinds: ['co2'], conditions: { all: [{ fact: 'window', params: { agg: 'avg', within: '10m' }, operator: 'greaterThan', value: 1000 }] } }));
+    expect(r?.windows).toEqual([{ kind: 'co2', scope: 'zone', withinMs: 600_000 }]);
+    expect(r?.conditions).toEqual({ all: [{ fact: 'window', params: { agg: 'avg', within: '10m', withinMs: 600_000, kind: 'co2', scope: 'zone' }, operator: 'greaterThan', value: 1000 }] });
+  });
+
+  it('checks actuator disciplines: durations, and what "off" is', () => {
+    const text = (actuators: unknown) => JSON.stringify({ actuators, rules: [] });
+    expect(() => parsePack('a.json', text({ hvac: { minOn: '5m' } }))).toThrow('actuators.hvac: needs "off", the command data that means off');
+    expect(() => parsePack('a.json', text({ hvac: { minOn: 'five', off: { mode: 'off' } } }))).toThrow('actuators.hvac.minOn: must be a duration');
+    expect(() => parsePack('a.json', text({ 'bad name': { minOn: '1m', off: {} } }))).toThrow('"bad name" is not a valid actuator name');
+    expect(parsePack('a.json', text({ hvac: { minOn: '5m', minOff: '3m', off: { mode: 'off' } } })).actuators['hvac']).toMatchObject({ minOnMs: 300_000, minOffMs: 180_000, off: { mode: 'off' } });
+  });
+});

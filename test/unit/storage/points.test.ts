@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import type { ReadingEvent } from '../../../gateway/core/events.js';
+import { line, stringField, tagValue } from '../../../gateway/storage/line.js';
+import { deadLetterPoint, readingPoint } from '../../../gateway/storage/points.js';
+import { SeriesTime } from '../../../gateway/storage/series-time.js';
+import { splitLines } from '../../../gateway/storage/writer.js';
+
+const reading: ReadingEvent = {
+  id: 't-101-17',
+  type: 'sensor.temperature',
+  source: 'hq/f1/t-101',
+  time: '2026-11-23T10:00:00.000Z',
+  receivedAt: '2026-11-23T10:00:00.100Z',
+  seq: 17,
+  site: 'hq',
+  zone: 'f1',
+  device: 't-101',
+  kind: 'temperature',
+  value: 23.4,
+  numeric: 23.4,
+  timeMs: 1795428000000,
+  clientId: 't-101',
+};
+
+describe('points', () => {
+  it('lays a reading out as DESIGN.md says: <kind>,device,site,zone value,seq,event_id at its time', () => {
+    expect(readingPoint(reading, reading.timeMs)).toBe('temperature,device=t-101,site=hq,zone=f1 value=23.4,seq=17i,event_id="t-101-17" 1795428000000\n');
+  });
+
+  it('stores booleans as float 1/0 and omits seq when the device sent none', () => {
+    expect(readingPoint({ ...reading, kind: 'smoke', type: 'sensor.smoke', value: true, numeric: 1, seq: undefined }, reading.timeMs)).toBe(
+      'smoke,device=t-101,site=hq,zone=f1 value=1,event_id="t-101-17" 1795428000000\n',
+    );
+  });
+
+  it('yields the same line for the same event (idempotent writes)', () => {
+    expect(readingPoint({ ...reading }, reading.timeMs)).toBe(readingPoint(reading, reading.timeMs));
+  });
+
+  it('escapes tags (comma, equals, space) and string fields (quote, backslash), keeping newlines in strings', () => {
+    expect(tagValue('a b,c=d')).toBe('a\\ b\\,c\\=d');
+    expect(stringField('say "hi"\\n\nnext')).toBe('"say \\"hi\\"\\\\n\nnext"');
+    expect(line('m', { z: '1', a: '2' }, { f: { str: 'x' }, i: { int: 3 }, b: { bool: true } }, 5)).toBe('m,a=2,z=1 f="x",i=3i,b=true 5\n');
+  });
+
+  it('keeps a tag from ending in a backslash or holding a newline, which 1.x cannot store', () => {
+    expect(tagValue('a\\')).toBe('a\\_');
+    expect(tagValue('a\nb')).toBe('a\\ b');
+    expect(tagValue('')).toBe('_');
+  });
+
+  it('writes a dead letter with its reason as a tag and the payload as a field', () => {
+    const p = deadLetterPoint({ id: 'e1', topic: 'sensors/x', payload: 'bad "json"\n', reason: 'invalid_json', detail: 'no', receivedAt: '2026-11-23T10:00:00.000Z', timeMs: 7, clientId: null }, 7);
+    expect(p).toBe('deadletters,reason=invalid_json topic="sensors/x",payload="bad \\"json\\"\n",client_id="",detail="no",event_id="e1" 7\n');
+  });
+});
+
+describe('splitLines', () => {
+  it('splits a body at line ends but not at newlines inside quoted string fields', () => {
+    const a = 'deadletters,reason=x payload="one\ntwo",n=1i 5\n';
+    const b = 'm,t=a\\ b f="q\\"\n" 6\n';
+    const c = 'm,t="odd f=1 7\n';
+    expect(splitLines(a + b + c)).toEqual([a, b, c]);
+  });
+});
+
+describe('SeriesTime', () => {
+  it('gives two events of one series in the same millisecond different times', () => {
+    const t = new SeriesTime();
+    expect([t.next('a', 100), t.next('a', 100), t.next('a', 100), t.next('b', 100), t.next('a', 50), t.next('a', 200)]).toEqual([100, 101, 102, 100, 103, 200]);
+  });
+});
+
+describe('the reading envelope', () => {
+  it('gives time and receivedAt as ISO-8601, also in JSON', async () => {
+    const { Reading } = await import('../../../gateway/ingest/envelope.js');
+    const r = new Reading('id-1', 'sensor.humidity', 'a/b/c', 'a', 'b', 'c', 'humidity', 40, 40, 3, Date.parse('2026-11-23T10:00:00.000Z'), Date.parse('2026-11-23T10:00:01.500Z'), 'c');
+    expect(r.time).toBe('2026-11-23T10:00:00.000Z');
+    expect(r.receivedAt).toBe('2026-11-23T10:00:01.500Z');
+    expect(JSON.parse(JSON.stringify(r))).toMatchObject({ id: 'id-1', type: 'sensor.humidity', source: 'a/b/c', time: '2026-11-23T10:00:00.000Z', receivedAt: '2026-11-23T10:00:01.500Z', seq: 3 });
+  });
+});
