@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { backoffDelay } from '../../core/backoff.js';
 import { logError } from '../../core/errors.js';
 
 /** A commit group's promise: what `committed()` hands out. */
@@ -29,8 +30,8 @@ interface Pending {
 
 const nothingPending = (): Pending => ({ lines: [], bytes: 0, group: undefined });
 
-/** 100 ms doubling to 5 s. */
-const retryDelay = (failures: number): number => Math.min(5000, 50 * 2 ** Math.min(failures, 7));
+/** 100 ms doubling to 5 s, without jitter: one spool, nothing to fall in step with. */
+const retryDelay = (failures: number): number => backoffDelay(failures, 50, 5000, false);
 
 export interface GroupCommitOptions {
   readonly log: Logger;
