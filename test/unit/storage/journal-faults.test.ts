@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Journal, type Batch } from '../../gateway/storage/journal.js';
-import { segmentName } from '../../gateway/storage/spool/segments.js';
-import { enospc, hookedDisk } from '../helpers/spool-disk.js';
+import { Journal, type Batch } from '../../../gateway/storage/journal.js';
+import { segmentName } from '../../../gateway/storage/spool/segments.js';
+import { enospc, hookedDisk } from '../../helpers/spool-disk.js';
 
 const log = pino({ level: 'silent' });
 const dirs: string[] = [];

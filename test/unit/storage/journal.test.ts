@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Journal, type Batch } from '../../gateway/storage/journal.js';
+import { Journal, type Batch } from '../../../gateway/storage/journal.js';
 
 const log = pino({ level: 'silent' });
 const dirs: string[] = [];
