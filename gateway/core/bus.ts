@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
+import type { ActuatorStateEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
 
 /** What flows on the in-process bus. Producers emit; they never know who listens. */
 export interface EventMap {
@@ -12,6 +12,8 @@ export interface EventMap {
   deadletter: DeadLetterEvent;
   deviceStatus: DeviceStatusEvent;
   zoneArmed: ZoneArmedEvent;
+  /** What an actuator reported it is doing (confirms or contradicts what it was commanded). */
+  actuatorState: ActuatorStateEvent;
 }
 
 export type Listener<T> = (event: T) => void | Promise<void>;

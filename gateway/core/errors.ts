@@ -59,3 +59,14 @@ export class GatewayError extends Error {
     super(`${code}: ${message}`, options);
   }
 }
+
+/** A file (rule pack, scenario, device map) that cannot be used, with every problem found in it. */
+export class FileProblemsError extends GatewayError {
+  constructor(
+    code: ErrorCode,
+    readonly file: string,
+    readonly problems: readonly string[],
+  ) {
+    super(code, `${file}: ${problems.join('; ')}`);
+  }
+}

@@ -124,6 +124,24 @@ export interface ZoneArmedEvent {
   readonly timeMs: number;
 }
 
+/**
+ * What an actuator reports it is doing (DESIGN.md: measurement `actuator_state`): from a contract
+ * device on `devices/<device>/state`, or from a native device through the device map. `state` is
+ * shaped like a command's `data` (`{"mode":"cool","setpoint":22}`, `{"state":"on"}`).
+ */
+export interface ActuatorStateEvent {
+  readonly id: string;
+  readonly site: string;
+  readonly zone: string;
+  readonly actuator: string;
+  readonly state: Readonly<Record<string, unknown>>;
+  /** Who reported it: a contract device id, or `<family>:<native id>`. */
+  readonly device: string;
+  readonly time: string;
+  readonly timeMs: number;
+  readonly clientId: string | undefined;
+}
+
 /** The gateway's own health over one interval (observability/stats.ts), kept like any event. */
 export interface GatewayStatsEvent {
   readonly host: string;
@@ -135,4 +153,4 @@ export interface GatewayStatsEvent {
   readonly influxUp: boolean;
 }
 
-export type GatewayEvent = ReadingEvent | CommandEvent | AlertEvent | DeadLetterEvent | DeviceStatusEvent | ZoneArmedEvent;
+export type GatewayEvent = ReadingEvent | CommandEvent | AlertEvent | DeadLetterEvent | DeviceStatusEvent | ZoneArmedEvent | ActuatorStateEvent;

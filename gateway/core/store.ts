@@ -1,15 +1,8 @@
-import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, GatewayStatsEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
+import type { EventMap } from './bus.js';
+import type { GatewayStatsEvent } from './events.js';
 
-/** What the store keeps, by name: every event the gateway records. */
-export interface StorableEvents {
-  reading: ReadingEvent;
-  command: CommandEvent;
-  alert: AlertEvent;
-  deadletter: DeadLetterEvent;
-  deviceStatus: DeviceStatusEvent;
-  zoneArmed: ZoneArmedEvent;
-  stats: GatewayStatsEvent;
-}
+/** What the store keeps, by name: every event on the bus (history is a reading too), and the gateway's own stats. */
+export type StorableEvents = Omit<EventMap, 'history'> & { stats: GatewayStatsEvent };
 
 export type StorableName = keyof StorableEvents;
 

@@ -1,4 +1,4 @@
-import { GatewayError } from '../core/errors.js';
+import { FileProblemsError } from '../core/errors.js';
 import { Ajv, type ErrorObject } from 'ajv';
 import { Rule, type TopLevelCondition } from './jre.js';
 import type { Kind } from '../core/kinds.js';
@@ -67,13 +67,10 @@ export interface RulePack {
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validatePack = ajv.compile(packSchema);
 
-export class RuleFileError extends GatewayError {
+export class RuleFileError extends FileProblemsError {
   override readonly name = 'RuleFileError';
-  constructor(
-    readonly file: string,
-    readonly problems: readonly string[],
-  ) {
-    super('GW_ERR_RULE_FILE', `${file}: ${problems.join('; ')}`);
+  constructor(file: string, problems: readonly string[]) {
+    super('GW_ERR_RULE_FILE', file, problems);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { StorableEvents, StorableName, Store } from '../core/store.js';
 import type { Journal } from './journal.js';
-import { alertPoint, commandPoint, deadLetterPoint, deviceStatusPoint, readingPoint, statsPoint, zoneArmedPoint } from './points.js';
+import { actuatorStatePoint, alertPoint, commandPoint, deadLetterPoint, deviceStatusPoint, readingPoint, statsPoint, zoneArmedPoint } from './points.js';
 import { SeriesTime } from './series-time.js';
 
 type PointOf<K extends StorableName> = (event: StorableEvents[K], time: SeriesTime) => string;
@@ -19,6 +19,7 @@ const POINTS: { readonly [K in StorableName]: PointOf<K> } = {
   deadletter: (e, t) => deadLetterPoint(e, t.next(`deadletters/${e.reason}`, e.timeMs)),
   deviceStatus: (e, t) => deviceStatusPoint(e, t.next(`device_status/${e.device}`, e.timeMs)),
   zoneArmed: (e, t) => zoneArmedPoint(e, t.next(`zone_state/${e.site}/${e.zone}`, e.timeMs)),
+  actuatorState: (e, t) => actuatorStatePoint(e, t.next(`actuator_state/${e.site}/${e.zone}/${e.actuator}`, e.timeMs)),
   stats: (e, t) => statsPoint(e, t.next(`gateway_stats/${e.host}`, e.timeMs)),
 };
 

@@ -1,4 +1,4 @@
-import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, GatewayStatsEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import type { ActuatorStateEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, GatewayStatsEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
 import { floatField, intField, line, stringField, type Fields } from './line.js';
 
 /**
@@ -64,6 +64,15 @@ export function deviceStatusPoint(e: DeviceStatusEvent, timeMs: number): string 
 
 export function zoneArmedPoint(e: ZoneArmedEvent, timeMs: number): string {
   return line('zone_state', { site: e.site, zone: e.zone }, { armed: { bool: e.armed }, event_id: { str: e.id } }, timeMs);
+}
+
+export function actuatorStatePoint(e: ActuatorStateEvent, timeMs: number): string {
+  return line(
+    'actuator_state',
+    { site: e.site, zone: e.zone, actuator: e.actuator },
+    { state: { str: JSON.stringify(e.state) }, device: { str: e.device }, event_id: { str: e.id } },
+    timeMs,
+  );
 }
 
 export function statsPoint(e: GatewayStatsEvent, timeMs: number): string {
