@@ -308,4 +308,23 @@ describe('Ingest: its own bugs', () => {
     store.commit();
     expect(await stateOf(ack!)).toBe('resolved');
   });
+
+  it('never throws at the broker even when the dead letter cannot be kept either: QoS 1 is refused (resent), QoS 0 counted', async () => {
+    const { ingest, store, metrics } = setup();
+    const error = new Error('EIO: the store is failing');
+    const throwing = { name: 'reading' as const, error };
+    store.throwOn = throwing;
+    const keep = store.keep.bind(store);
+    // The dead letter fails too.
+    store.keep = (name, event, always) => {
+      if (name === 'deadletter') throw error;
+      return keep(name, event, always);
+    };
+    const topic = 'sensors/hq/f1/t-101/temperature';
+    let ack: Promise<void> | undefined;
+    expect(() => (ack = ingest.handle('t-101', { topic, payload: Buffer.from('{"value":21}'), qos: 1, dup: false, messageId: 3 }))).not.toThrow();
+    await expect(ack).rejects.toThrow('EIO');
+    expect(() => ingest.handle('t-101', { topic, payload: Buffer.from('{"value":22}'), qos: 0, dup: false })).not.toThrow();
+    expect(await count(metrics, 'gateway_dropped_total', { reason: 'internal_error' })).toBe(2);
+  });
 });
