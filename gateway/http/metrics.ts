@@ -58,7 +58,8 @@ export class Metrics {
   }
 
   constructor(sources: MetricSources) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'gateway_process_' });
+    // prom-client's own names start with process_ and nodejs_: one gateway_ in front, not two prefixes.
+    collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
     const gauge = (name: string, help: string, read: () => number): void => {
       new Gauge({
         name,
