@@ -1,4 +1,4 @@
-import { Ajv } from 'ajv';
+import { Ajv, type ErrorObject } from 'ajv';
 import { GatewayError } from '../errors.js';
 
 /**
@@ -10,7 +10,7 @@ const SETTINGS = {
   mqttWsPort: { env: 'MQTT_WS_PORT', type: 'port', default: 8083, description: 'MQTT over WebSocket, path /mqtt (0 = any free port)' },
   httpPort: { env: 'HTTP_PORT', type: 'port', default: 8080, description: '/healthz, /readyz, /metrics and the live page (0 = any free port)' },
   bindHost: { env: 'BIND_HOST', type: 'string', default: '', description: 'address to listen on; empty = loopback when no credentials are configured, else all interfaces' },
-  influxUrl: { env: 'INFLUX_URL', type: 'string', default: 'http://127.0.0.1:8086', description: 'InfluxDB base URL' },
+  influxUrl: { env: 'INFLUX_URL', type: 'url', default: 'http://127.0.0.1:8086', description: 'InfluxDB base URL' },
   influxDb: { env: 'INFLUX_DB', type: 'name', default: 'iot', description: 'InfluxDB 1.x database' },
   influxToken: { env: 'INFLUX_TOKEN', type: 'string', default: '', description: 'InfluxDB 2.x token (with INFLUX_ORG and INFLUX_BUCKET: write through the 2.x API)' },
   influxOrg: { env: 'INFLUX_ORG', type: 'string', default: '', description: 'InfluxDB 2.x organisation' },
@@ -69,6 +69,8 @@ export type Settings = { readonly [K in keyof typeof SETTINGS]: ValueOf<(typeof 
 
 const typeSchemas = {
   port: { type: 'integer', minimum: 0, maximum: 65535 },
+  // Checked as a URL after the schema (see urlProblem): Ajv's formats are a separate package.
+  url: { type: 'string' },
   count: { type: 'integer', minimum: 0 },
   string: { type: 'string' },
   name: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
@@ -100,17 +102,44 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     raw[key] = value;
     explicit.add(key);
   }
+  const problems: string[] = [];
   if (!validate(raw)) {
-    const problems = (validate.errors ?? []).map((e) => {
+    for (const e of validate.errors ?? []) {
       const key = e.instancePath.slice(1) as keyof typeof SETTINGS;
       const spec = SETTINGS[key] as SettingSpec | undefined;
       const name = spec ? spec.env : key || 'settings';
       const given = spec ? ` (got ${JSON.stringify(raw[key])})` : '';
-      return `${name}: ${e.message ?? 'is invalid'}${given}`;
-    });
-    throw new GatewayError('GW_ERR_SETTINGS', problems.join('; '));
+      problems.push(`${name}: ${messageOf(e)}${given}`);
+    }
   }
+  for (const [key, spec] of Object.entries(SETTINGS) as [keyof typeof SETTINGS, SettingSpec][]) {
+    const value = raw[key];
+    if (spec.type !== 'url' || typeof value !== 'string') continue;
+    const problem = urlProblem(value);
+    if (problem) problems.push(`${spec.env}: ${problem} (got ${JSON.stringify(value)})`);
+  }
+  if (problems.length > 0) throw new GatewayError('GW_ERR_SETTINGS', problems.join('; '));
   return Object.freeze({ ...(raw as Omit<Settings, 'explicit'>), explicit });
+}
+
+/** Ajv's words, except where they leave out what would be right: an enum lists its values. */
+function messageOf(e: ErrorObject): string {
+  if (e.keyword === 'enum') return `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map(String).join(', ')}`;
+  if (e.keyword === 'type' && (e.params as { type: string }).type === 'boolean') return 'must be true or false';
+  return e.message ?? 'is invalid';
+}
+
+/** An http(s) URL with a host, or what is wrong with it ("localhost:8086" parses as scheme "localhost:"). */
+function urlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'must be a URL such as http://127.0.0.1:8086';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must be an http:// or https:// URL such as http://127.0.0.1:8086 (the scheme is missing or ${JSON.stringify(url.protocol.slice(0, -1))})`;
+  if (!url.hostname) return 'must name a host, such as http://127.0.0.1:8086';
+  return undefined;
 }
 
 /** The settings table as documentation rows (used by the README test and `--help`). */
