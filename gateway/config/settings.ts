@@ -1,5 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { GatewayError } from '../errors.js';
+import { LOG_FORMATS, type LogFormat } from '../log-terminal.js';
 
 /**
  * Every setting the gateway reads, in one table: environment variable, type, default, meaning.
@@ -28,6 +29,7 @@ const SETTINGS = {
   livePushMs: { env: 'LIVE_PUSH_MS', type: 'count', default: 250, description: 'the live page pushes changes at most this often; readings of one device in between are coalesced' },
   statsIntervalMs: { env: 'STATS_INTERVAL_MS', type: 'count', default: 10000, description: 'how often the gateway writes its own gateway_stats point to InfluxDB (0 = never)' },
   logLevel: { env: 'LOG_LEVEL', type: 'level', default: 'info', description: 'pino level' },
+  logFormat: { env: 'LOG_FORMAT', type: 'format', default: 'auto', description: 'auto: readable lines when stdout is a terminal, else JSON; json; pretty' },
   credentialsFile: { env: 'CREDENTIALS_FILE', type: 'string', default: '', description: 'device and service credentials (scrypt hashes); empty = DATA_DIR/credentials.json' },
   allowAnonymous: { env: 'MQTT_ALLOW_ANONYMOUS', type: 'tristate', default: 'auto', description: 'auto: anonymous clients only while no credentials exist and the broker listens on loopback; true; false' },
   anonymousRole: { env: 'MQTT_ANONYMOUS_ROLE', type: 'role', default: 'admin', description: 'what an anonymous client may do, when allowed: device rules need a credential, so observer or admin' },
@@ -46,19 +48,21 @@ const SETTINGS = {
 } as const;
 
 type SettingSpec = (typeof SETTINGS)[keyof typeof SETTINGS];
-type ValueOf<S extends SettingSpec> = S['type'] extends 'port' | 'count'
-  ? number
-  : S['type'] extends 'boolean'
-    ? boolean
-    : S['type'] extends 'level'
-      ? LogLevel
-      : S['type'] extends 'mode'
-        ? 'auto' | 'never'
-        : S['type'] extends 'tristate'
-          ? 'auto' | 'true' | 'false'
-          : S['type'] extends 'role'
-            ? 'device' | 'actuator' | 'observer' | 'admin'
-            : string;
+/** What each type of setting reads as. */
+interface TypeValues {
+  port: number;
+  count: number;
+  boolean: boolean;
+  string: string;
+  name: string;
+  url: string;
+  level: LogLevel;
+  format: LogFormat;
+  mode: 'auto' | 'never';
+  tristate: 'auto' | 'true' | 'false';
+  role: 'device' | 'actuator' | 'observer' | 'admin';
+}
+type ValueOf<S extends SettingSpec> = TypeValues[S['type']];
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -76,6 +80,7 @@ const typeSchemas = {
   name: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
   boolean: { type: 'boolean' },
   level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  format: { enum: LOG_FORMATS },
   mode: { enum: ['auto', 'never'] },
   tristate: { enum: ['auto', 'true', 'false'] },
   role: { enum: ['device', 'actuator', 'observer', 'admin'] },
