@@ -18,7 +18,8 @@ import { createLogger } from './log.js';
 import { RulesService } from './rules/service.js';
 import { Influx1Writer } from './storage/influx1.js';
 import { Influx2Writer } from './storage/influx2.js';
-import { EmbeddedInflux, INSTALL_HINT, findInfluxd, pingInflux } from './storage/influxd.js';
+import { installInfluxd } from './storage/influx-install.js';
+import { EmbeddedInflux, INSTALL_HINT, findInfluxd, pingInflux, reclaimOrphan } from './storage/influxd.js';
 import { Journal } from './storage/journal.js';
 import { InfluxSink } from './storage/sink.js';
 import type { PointWriter } from './storage/writer.js';
@@ -210,6 +211,8 @@ export class Gateway {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info('gateway stopping');
+      // influxd stops last (the sink flushes to it first); its exit from here on is no news.
+      this.embedded?.expectExit();
       await this.broker?.stop();
       await this.rulesService?.stop();
       this.live?.stop();
@@ -262,22 +265,27 @@ export class Gateway {
   private async chooseWriter(): Promise<PointWriter> {
     const { settings, log } = this;
     if (usesInflux2(settings)) return new Influx2Writer(settings.influxUrl, settings.influxToken, settings.influxOrg, settings.influxBucket, settings.influxTimeoutMs);
-    const explicit = settings.explicit.has('influxUrl');
-    let url = explicit ? settings.influxUrl : (this.options.embedded?.defaultUrl ?? settings.influxUrl);
-    if (!explicit && settings.embeddedInflux === 'auto' && !(await pingInflux(url))) {
-      const binary = this.options.embedded?.binary === undefined ? await findInfluxd() : this.options.embedded.binary;
-      if (binary) {
-        this.embedded = new EmbeddedInflux(join(this.dataDir, 'influxdb'), Number(new URL(url).port || 8086), log.child({ component: 'influxd' }), binary);
-        try {
-          await this.embedded.start();
-          url = this.embedded.url ?? url;
-        } catch (err) {
-          log.error({ err: (err as Error).message }, 'could not start the embedded InfluxDB; events wait in the spool');
-        }
-      } else {
-        log.error({ code: 'GW_ERR_INFLUX_NOT_INSTALLED', url }, `no InfluxDB answers at ${url} and none is installed: ${INSTALL_HINT}. The gateway runs on; events wait in the spool.`);
-      }
+    if (settings.explicit.has('influxUrl') || settings.embeddedInflux !== 'auto') return new Influx1Writer(settings.influxUrl, settings.influxDb, settings.influxTimeoutMs);
+    const url = this.options.embedded?.defaultUrl ?? `http://127.0.0.1:${settings.embeddedInfluxPort}`;
+    const port = Number(new URL(url).port || 8086);
+    const dir = join(this.dataDir, 'influxdb');
+    const influxLog = log.child({ component: 'influxd' });
+    // Before asking whether something answers: an orphan of ours would answer, and be taken for someone else's.
+    await reclaimOrphan(dir, influxLog);
+    if (port !== 0 && (await pingInflux(url))) return new Influx1Writer(url, settings.influxDb, settings.influxTimeoutMs);
+    // `binary: null` (tests): as if none were installed, nor could be.
+    const given = this.options.embedded?.binary;
+    const binary = given === null ? undefined : (given ?? (await findInfluxd()) ?? (await installInfluxd(influxLog, dir)));
+    if (!binary) {
+      if (given === null) log.error({ code: 'GW_ERR_INFLUX_NOT_INSTALLED', url }, `no InfluxDB answers at ${url} and none is installed: ${INSTALL_HINT}. The gateway runs on; events wait in the spool.`);
+      return new Influx1Writer(url, settings.influxDb, settings.influxTimeoutMs);
     }
-    return new Influx1Writer(url, settings.influxDb, settings.influxTimeoutMs);
+    this.embedded = new EmbeddedInflux(dir, port, influxLog, binary);
+    try {
+      await this.embedded.start();
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'could not start the embedded InfluxDB; events wait in the spool');
+    }
+    return new Influx1Writer(this.embedded.url ?? url, settings.influxDb, settings.influxTimeoutMs);
   }
 }
