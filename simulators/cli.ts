@@ -117,6 +117,21 @@ try {
   process.exit(summary.failed > 0 || summary.acknowledged < summary.sent ? 2 : 0);
 } catch (err) {
   if (barStarted) bar.stop();
-  process.stderr.write(`simulate: ${(err as Error).message} (is the gateway running at ${opts.url}? start it with npm start)\n`);
+  process.stderr.write(`simulate: ${(err as Error).message} (${hint(err as Error & { code?: unknown })})\n`);
   process.exit(1);
+}
+
+/** What to do about a failed connection: a refused login is about credentials, not about whether the gateway runs. */
+function hint(err: Error & { code?: unknown }): string {
+  const add = 'npm run credentials -- add <name> --role admin prints one';
+  // CONNACK 4 (bad user name or password) and 5 (not authorised), as MQTT.js reports them.
+  if (err.code === 4 || /bad user ?name or password/i.test(err.message)) {
+    return opts.username ? `the gateway refused --username ${opts.username} with that --password: check both (${add})` : `the gateway wants credentials: pass an admin credential with --username <name> --password <secret> (${add})`;
+  }
+  if (err.code === 5 || /not authori[sz]ed/i.test(err.message)) {
+    return opts.username
+      ? `the gateway refused --username ${opts.username}: simulated devices publish for many devices, so the credential needs the admin role (${add})`
+      : `the gateway has credentials, so it refuses anonymous clients: pass an admin credential with --username <name> --password <secret> (${add})`;
+  }
+  return `is the gateway running at ${opts.url}? start it with npm start`;
 }
