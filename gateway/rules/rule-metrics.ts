@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 /** The rules' own metrics, beside the gateway's (registered on its registry). */
-export function ruleMetrics(registry: Registry, sources: { timers: () => number; series: () => number }): {
+export function ruleMetrics(registry: Registry, sources: { timers: () => number; series: () => number; rejectedFiles?: () => number }): {
   readonly deferred: Counter<'actuator'>;
   readonly wakes: Counter<'type'>;
   readonly overloaded: Counter;
@@ -32,6 +32,14 @@ export function ruleMetrics(registry: Registry, sources: { timers: () => number;
     registers: [registry],
     collect() {
       this.set(sources.series());
+    },
+  });
+  new Gauge({
+    name: 'gateway_rule_files_rejected',
+    help: 'Rule files whose last version was rejected (GW_ERR_RULE_FILE; the rules in force stay; /readyz says degraded)',
+    registers: [registry],
+    collect() {
+      this.set(sources.rejectedFiles?.() ?? 0);
     },
   });
   const overloaded = new Counter({

@@ -48,7 +48,7 @@ export class RulesService {
   constructor(private readonly o: RulesServiceOptions) {
     const { metrics } = o;
     this.overloadLog = new LogLimiter(o.log, 1, 60_000);
-    const extra = ruleMetrics(metrics.registry, { timers: () => this.runtime.wakeups.size, series: () => this.runtime.series.seriesCount });
+    const extra = ruleMetrics(metrics.registry, { timers: () => this.runtime.wakeups.size, series: () => this.runtime.series.seriesCount, rejectedFiles: () => this.loader.problems.size });
     this.runtime = new RulesRuntime({
       clock: o.clock,
       log: o.log.child({ component: 'rules' }),

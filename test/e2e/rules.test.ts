@@ -12,6 +12,7 @@ import { ManualClock } from '../../gateway/manual-clock.js';
 import { REPO_RULES, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rows } from '../helpers/influx.js';
 import { collect, connect } from '../helpers/mqtt.js';
+import { scrape } from '../helpers/prometheus.js';
 import { waitFor } from '../helpers/wait.js';
 
 let gw: TestGateway;
@@ -154,15 +155,21 @@ describe('rule files', () => {
     expect(rejected['file']).toMatch(/hvac\.json$/);
     expect(String(rejected['err'])).toMatch(/hvac\.json: not valid JSON: .* line 1, column \d+/);
     expect(rejected['rulesKept']).toBe((JSON.parse(original) as { rules: unknown[] }).rules.length);
-    const ready = (await (await fetch(`${gw.httpUrl}/readyz`)).json()) as { checks: { rules: { ok: boolean; detail: string } } };
-    expect(ready.checks.rules).toMatchObject({ ok: false });
+    // Ready (the rules in force run), but degraded, naming the file; and counted for alerting.
+    const readyz = await fetch(`${gw.httpUrl}/readyz`);
+    expect(readyz.status).toBe(200);
+    const ready = (await readyz.json()) as { status: string; checks: { rules: { ok: boolean; detail: string; files: string[] } } };
+    expect(ready.status).toBe('degraded');
+    expect(ready.checks.rules).toMatchObject({ ok: false, files: [join(rulesDir, 'hvac.json')] });
     expect(ready.checks.rules.detail).toContain('hvac.json');
+    expect((await scrape(gw.httpUrl)).value('gateway_rule_files_rejected')).toBe(1);
 
     // The rules in force stay: the 30 °C threshold of the last good version.
     await publish('sensors/lab/b/t/temperature', 29.5);
     const stillHot = await publish('sensors/lab/b/t/temperature', 31);
     expect(correlation(await hvac.next((m) => m.topic === 'commands/lab/b/hvac'))).toBe(stillHot);
     await writeFile(file, original);
-    await waitFor(async () => ((await (await fetch(`${gw.httpUrl}/readyz`)).json()) as { checks: { rules: { ok: boolean } } }).checks.rules.ok, 'rules healthy again');
+    await waitFor(async () => ((await (await fetch(`${gw.httpUrl}/readyz`)).json()) as { status: string }).status === 'ready', 'rules healthy again');
+    expect((await scrape(gw.httpUrl)).value('gateway_rule_files_rejected')).toBe(0);
   });
 });
