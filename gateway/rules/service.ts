@@ -11,6 +11,7 @@ import type { Journal } from '../storage/journal.js';
 import { alertPoint, commandPoint, zoneArmedPoint } from '../storage/points.js';
 import { SeriesTime } from '../storage/series-time.js';
 import type { Outcome } from './actions.js';
+import { HeldBackReporter, type HeldBack } from './held-back.js';
 import { RuleLoader } from './loader.js';
 import { ruleMetrics } from './rule-metrics.js';
 import { RulesRuntime } from './runtime.js';
@@ -30,6 +31,8 @@ export interface RulesServiceOptions {
   readonly watchRules?: boolean;
   /** Where armed zones are remembered across restarts. */
   readonly armedFile?: string;
+  /** Every command held back by a minimum on/off time, once per hold (scenarios list them). */
+  readonly onHeld?: (h: HeldBack) => void;
 }
 
 const SEGMENT = /^[A-Za-z0-9_-]{1,64}$/;
@@ -48,6 +51,7 @@ export class RulesService {
   constructor(private readonly o: RulesServiceOptions) {
     const { metrics } = o;
     this.overloadLog = new LogLimiter(o.log, 1, 60_000);
+    const held = new HeldBackReporter(o.log.child({ component: 'rules' }), o.clock, o.onHeld);
     const extra = ruleMetrics(metrics.registry, { timers: () => this.runtime.wakeups.size, series: () => this.runtime.series.seriesCount, rejectedFiles: () => this.loader.problems.size });
     this.runtime = new RulesRuntime({
       clock: o.clock,
@@ -59,7 +63,10 @@ export class RulesService {
         suppressed: (s) => {
           const actuator = s.target.split('/')[2] ?? '';
           if (s.kind === 'already-in-state') metrics.commandsSuppressed.inc({ actuator });
-          if (s.kind === 'min-on-off') extra.deferred.inc({ actuator });
+          if (s.kind === 'min-on-off') {
+            extra.deferred.inc({ actuator });
+            held.report(s);
+          }
         },
         woke: (type) => extra.wakes.inc({ type }),
         failed: () => metrics.ruleErrors.inc(),

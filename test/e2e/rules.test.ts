@@ -123,6 +123,25 @@ describe('security', () => {
     expect(metrics).toMatch(/^gateway_rule_timers \d+/m);
   });
 
+  it('says once, in an info line, that an off is held back by the minimum on time, and until when', async () => {
+    const hvac = await collect(client, 'commands/mill/m1/hvac');
+    const hot = await publish('sensors/mill/m1/t1/temperature', 30);
+    expect(correlation(await hvac.next())).toBe(hot);
+    // Cool enough to stop one minute later: held back until five minutes after it started.
+    await advance(60_000);
+    const startedAt = clock.now() - 60_000;
+    await publish('sensors/mill/m1/t1/temperature', 23);
+    await publish('sensors/mill/m1/t1/temperature', 22.5);
+    await gw.gateway.rules.idle();
+    const lines = gw.logs.filter((l) => l['target'] === 'mill/m1/hvac' && l['holding'] === 'on');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 30, rule: 'hvac-cool-done', data: { mode: 'off' }, until: new Date(startedAt + 5 * 60_000).toISOString() });
+    expect(lines[0]!.msg).toMatch(/^mill\/m1\/hvac stays on until \d\d:\d\d:\d\d \(minimum on time 5m00s\): \{"mode":"off"\} by hvac-cool-done is held back, and the rules run again then$/);
+    // The line came before the off it announced.
+    await advance(4 * 60_000);
+    expect((await hvac.next((m) => m.json<{ data: { mode: string } }>().data.mode === 'off')).json()).toMatchObject({ source: 'rules/hvac-cool-done' });
+  });
+
   it('arms a zone through the API: stored in zone_state, listed on /api/zones, in force for the rules', async () => {
     const alerts = await collect(client, 'alerts/hq/warning');
     gw.gateway.rules.setArmed('hq', 'archive', true);
