@@ -75,3 +75,16 @@ describe('npm run simulate against a gateway with credentials', () => {
     expect(sim.stderr).toContain('is the gateway running at mqtt://127.0.0.1:1?');
   });
 });
+
+describe('npm run rules:replay --help', () => {
+  it('shows defaults as times and durations, not as epoch milliseconds', async () => {
+    const help = await runTs('rules/replay-cli.ts', ['--help'], { INFLUX_URL: undefined, INFLUX_DB: undefined, RULES_DIR: undefined });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--to <time> +end \(excluded\): ISO-8601 time, or how long ago \(default:\s+now\)/);
+    expect(help.stdout).toMatch(/--chunk <duration> +time covered by one InfluxDB query \(default: 15m\)/);
+    expect(help.stdout).toMatch(/\(default: none\)/);
+    expect(help.stdout).toContain('Times: an ISO-8601 time');
+    // No number that could be a time in milliseconds, nor a duration in them.
+    expect(help.stdout).not.toMatch(/\b\d{6,}\b/);
+  });
+});
