@@ -31,8 +31,20 @@ const program = new Command()
   .option('--username <u>', 'MQTT username for every device')
   .option('--password <p>', 'MQTT password for every device')
   .option('--no-ts', 'leave ts out of the readings (the gateway stamps them on arrival)')
+  .option('--no-restore', 'leave the building as the scenario left it (the intrusion zone armed, the fire zone smoky)')
   .option('--json', 'print the summary as JSON only')
-  .addHelpText('after', '\nScenarios: normal (a working day), heatwave (+9 °C: HVAC cools), intrusion (an armed zone sees doors and motion: alerts), fire (smoke and rising heat in one zone: critical alert, HVAC off on the site).');
+  .addHelpText(
+    'after',
+    [
+      '',
+      'Scenarios (each adds to site1/z1 the devices it needs there, whatever --devices, and undoes what it changed when it ends unless --no-restore):',
+      '  normal     a working day: temperature drifting with the hour, occupancy by the hour, doors and motion in bursts',
+      '  heatwave   temperatures climb 1.5 °C a minute, up to +9 °C after 6 minutes: HVAC cools zone by zone',
+      '  intrusion  site1/z1 is armed and sees doors and motion: alerts; disarmed at the end',
+      '  fire       smoke and fast-rising heat in site1/z1: critical alerts, HVAC off on the site; smoke clear at the end',
+      'At the end every device says offline on devices/<id>/status.',
+    ].join('\n'),
+  );
 
 program.parse();
 const opts = program.opts<{
@@ -51,6 +63,7 @@ const opts = program.opts<{
   password?: string;
   json?: boolean;
   ts: boolean;
+  restore: boolean;
 }>();
 
 const interactive = process.stderr.isTTY && !opts.json;
@@ -101,6 +114,7 @@ try {
     zonesPerSite: opts.zones,
     prefix: opts.prefix,
     withTs: opts.ts,
+    restore: opts.restore,
     clientOptions: () => (opts.username ? { username: opts.username, password: opts.password ?? '' } : {}),
     onProgress: show,
     signal: controller.signal,
@@ -108,10 +122,13 @@ try {
   if (barStarted) bar.stop();
   if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
+    const added = summary.added.length > 0 ? ` (${summary.added.length} added to site1/z1 for the ${summary.scenario} scenario: ${summary.added.join(', ')})` : '';
+    const restored = summary.restored.length > 0 ? `restored: ${summary.restored.join('; ')} (--no-restore to keep it)\n` : '';
     process.stdout.write(
-      `\n${summary.devices} devices, scenario ${summary.scenario}, QoS ${summary.qos}\n` +
+      `\n${summary.devices} devices${added}, scenario ${summary.scenario}, QoS ${summary.qos}\n` +
         `sent ${summary.sent}, acknowledged ${summary.acknowledged}, failed ${summary.failed}, ` +
-        `${summary.rate.toFixed(0)} readings/s over ${(summary.elapsedMs / 1000).toFixed(1)} s\n`,
+        `${summary.rate.toFixed(0)} readings/s over ${(summary.elapsedMs / 1000).toFixed(1)} s\n` +
+        restored,
     );
   }
   process.exit(summary.failed > 0 || summary.acknowledged < summary.sent ? 2 : 0);
