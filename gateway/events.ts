@@ -113,6 +113,21 @@ export interface DeviceStatusEvent {
   readonly clientId: string | undefined;
 }
 
+/**
+ * A device fell silent (nothing heard for OFFLINE_AFTER_MS, or a few of its usual intervals if
+ * those are longer), or was heard again after it had. Stored as `device_status` with `online`
+ * false/true and `silent`.
+ */
+export interface DeviceSilenceEvent {
+  readonly id: string;
+  readonly device: string;
+  readonly silent: boolean;
+  /** Epoch ms the gateway last heard from it. */
+  readonly lastHeardMs: number;
+  readonly time: string;
+  readonly timeMs: number;
+}
+
 export interface ZoneArmedEvent {
   readonly id: string;
   readonly site: string;
@@ -122,4 +137,4 @@ export interface ZoneArmedEvent {
   readonly timeMs: number;
 }
 
-export type GatewayEvent = ReadingEvent | CommandEvent | AlertEvent | DeadLetterEvent | DeviceStatusEvent | ZoneArmedEvent;
+export type GatewayEvent = ReadingEvent | CommandEvent | AlertEvent | DeadLetterEvent | DeviceStatusEvent | DeviceSilenceEvent | ZoneArmedEvent;

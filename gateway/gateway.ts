@@ -14,6 +14,7 @@ import { HttpServer, type Readiness } from './http/server.js';
 import { LiveView } from './http/live.js';
 import { StatsReporter } from './http/stats.js';
 import { Ingest } from './ingest/ingest.js';
+import { SilenceWatch } from './ingest/silence.js';
 import { createLogger } from './log.js';
 import { RulesService } from './rules/service.js';
 import { Influx1Writer } from './storage/influx1.js';
@@ -62,6 +63,7 @@ export class Gateway {
   private ingestService: Ingest | undefined;
   private live: LiveView | undefined;
   private stats: StatsReporter | undefined;
+  private silence: SilenceWatch | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -186,6 +188,10 @@ export class Gateway {
 
     this.live = new LiveView({ bus: this.bus, clock: this.clock, log: log.child({ component: 'live' }), metrics: this.metrics, pushMs: settings.livePushMs });
     this.live.start();
+    // Zones armed before a restart are armed from the first page view, not from the next change.
+    this.live.seedArmed(this.rulesService.state.armedStates());
+    this.silence = new SilenceWatch({ bus: this.bus, journal, clock: this.clock, log: log.child({ component: 'devices' }), offlineAfterMs: settings.offlineAfterMs });
+    this.silence.start();
     this.stats = new StatsReporter({
       metrics: this.metrics,
       journal,
@@ -215,6 +221,7 @@ export class Gateway {
       this.embedded?.expectExit();
       await this.broker?.stop();
       await this.rulesService?.stop();
+      this.silence?.stop();
       this.live?.stop();
       await this.stats?.stop();
       await this.sink?.stop();

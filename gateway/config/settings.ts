@@ -27,6 +27,7 @@ const SETTINGS = {
   durableAck: { env: 'DURABLE_ACK', type: 'boolean', default: true, description: 'PUBACK a QoS 1 reading only once it is on disk (spool) or in InfluxDB' },
   maxPayloadBytes: { env: 'MAX_PAYLOAD_BYTES', type: 'count', default: 65536, description: 'largest reading payload accepted' },
   staleAfterMs: { env: 'STALE_AFTER_MS', type: 'count', default: 300000, description: 'readings older than this are stored as history but do not drive rules' },
+  offlineAfterMs: { env: 'OFFLINE_AFTER_MS', type: 'count', default: 300000, description: 'a device heard nothing from for this long (or 3 of its usual intervals, if longer) is shown and stored as silent (0 = never)' },
   livePushMs: { env: 'LIVE_PUSH_MS', type: 'count', default: 250, description: 'the live page pushes changes at most this often; readings of one device in between are coalesced' },
   statsIntervalMs: { env: 'STATS_INTERVAL_MS', type: 'count', default: 10000, description: 'how often the gateway writes its own gateway_stats point to InfluxDB (0 = never)' },
   logLevel: { env: 'LOG_LEVEL', type: 'level', default: 'info', description: 'pino level' },

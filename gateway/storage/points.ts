@@ -1,4 +1,4 @@
-import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../events.js';
+import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceSilenceEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../events.js';
 import { floatField, intField, line, stringField } from './line.js';
 
 /**
@@ -59,6 +59,11 @@ export function deadLetterPoint(e: DeadLetterEvent): string {
 
 export function deviceStatusPoint(e: DeviceStatusEvent): string {
   return line('device_status', { device: e.device }, { online: { bool: e.online }, event_id: { str: e.id } }, e.timeMs);
+}
+
+/** A device gone silent (or heard again): `device_status` like a status message, with `silent`. */
+export function deviceSilencePoint(e: DeviceSilenceEvent): string {
+  return line('device_status', { device: e.device }, { online: { bool: !e.silent }, silent: { bool: e.silent }, event_id: { str: e.id } }, e.timeMs);
 }
 
 export function zoneArmedPoint(e: ZoneArmedEvent): string {
