@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { Access } from './broker/access.js';
 import { MqttBroker, type BoundPorts } from './broker/broker.js';
 import { CredentialStore } from './broker/credentials.js';
+import { ensureInitialCredentials } from './broker/initial-credentials.js';
 import { createTlsListeners } from './broker/tls.js';
 import { EventBus } from './bus.js';
 import { systemClock, type Clock } from './clock.js';
@@ -42,6 +43,8 @@ export interface RunningGateway {
   readonly host: string;
   /** Where events are written. */
   readonly influx: string;
+  /** The time zone of the rules' time of day. */
+  readonly timeZone: string;
 }
 
 /**
@@ -105,7 +108,9 @@ export class Gateway {
       throw new GatewayError('GW_ERR_DATA_DIR', `DATA_DIR=${settings.dataDir}: ${(err as Error).message}`, { cause: err });
     }
     // Credentials and TLS files first: a bad one stops the start before anything is opened.
-    const access = new Access(this.accessOptions());
+    const accessOptions = this.accessOptions();
+    await ensureInitialCredentials(accessOptions.store, settings.initialCredentials, this.dataDir, log.child({ component: 'credentials' }));
+    const access = new Access(accessOptions);
     await access.start();
     const tlsListeners = createTlsListeners(
       { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile, mqttsPort: settings.mqttTlsPort, wssPort: settings.mqttWssPort },
@@ -208,7 +213,8 @@ export class Gateway {
     this.http = new HttpServer({ log, host, port: settings.httpPort, metrics: this.metrics, readiness: () => this.readiness(), routes: this.live.routes() });
     this.http.route('/api/zones', this.rulesService.zonesRoute);
     const http = await this.http.start();
-    const running = { ports: { ...ports, http }, host, influx: writer.description };
+    // The rules' time of day (after hours) is this zone's: TZ, else the system's.
+    const running = { ports: { ...ports, http }, host, influx: writer.description, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone };
     log.info(running, 'gateway started');
     return running;
   }

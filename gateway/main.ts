@@ -10,6 +10,8 @@ import { createLogger } from './log.js';
 import { logDestination } from './log-terminal.js';
 
 async function main(): Promise<void> {
+  // An empty TZ (compose passes `${TZ:-}` through) means "the system's", not ICU's "Etc/Unknown".
+  if (process.env['TZ'] === '') delete process.env['TZ'];
   let settings;
   try {
     settings = loadSettings();

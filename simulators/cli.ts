@@ -1,6 +1,7 @@
 /**
  * npm run simulate -- --devices N --rate R --duration S [--scenario NAME] [--qos 0|1] [--url mqtt://…]
  */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { SCENARIOS, type Scenario } from './devices.js';
@@ -30,6 +31,7 @@ const program = new Command()
   .option('--prefix <p>', 'device id prefix', 'sim')
   .option('--username <u>', 'MQTT username for every device')
   .option('--password <p>', 'MQTT password for every device')
+  .option('--password-file <path>', 'read the MQTT password from this file (e.g. DATA_DIR/initial-secrets/<name>)')
   .option('--no-ts', 'leave ts out of the readings (the gateway stamps them on arrival)')
   .option('--no-restore', 'leave the building as the scenario left it (the intrusion zone armed, the fire zone smoky)')
   .option('--json', 'print the summary as JSON only')
@@ -61,10 +63,15 @@ const opts = program.opts<{
   prefix: string;
   username?: string;
   password?: string;
+  passwordFile?: string;
   json?: boolean;
   ts: boolean;
   restore: boolean;
 }>();
+
+if (opts.passwordFile) opts.password = readFileSync(opts.passwordFile, 'utf8').trim();
+// An empty TZ (compose passes `${TZ:-}` through) means "the system's": the hours of a simulated day are local.
+if (process.env['TZ'] === '') delete process.env['TZ'];
 
 const interactive = process.stderr.isTTY && !opts.json;
 const bar = new SingleBar({

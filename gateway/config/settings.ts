@@ -32,6 +32,7 @@ const SETTINGS = {
   statsIntervalMs: { env: 'STATS_INTERVAL_MS', type: 'count', default: 10000, description: 'how often the gateway writes its own gateway_stats point to InfluxDB (0 = never)' },
   logLevel: { env: 'LOG_LEVEL', type: 'level', default: 'info', description: 'pino level' },
   logFormat: { env: 'LOG_FORMAT', type: 'format', default: 'auto', description: 'auto: readable lines when stdout is a terminal, else JSON; json; pretty' },
+  initialCredentials: { env: 'INITIAL_CREDENTIALS', type: 'credentials', default: '', description: 'name:role,… (roles observer, admin): created with generated secrets at a start that finds no credentials, each printed once and written to DATA_DIR/initial-secrets/<name>' },
   credentialsFile: { env: 'CREDENTIALS_FILE', type: 'string', default: '', description: 'device and service credentials (scrypt hashes); empty = DATA_DIR/credentials.json' },
   allowAnonymous: { env: 'MQTT_ALLOW_ANONYMOUS', type: 'tristate', default: 'auto', description: 'auto: anonymous clients only while no credentials exist and the broker listens on loopback; true; false' },
   anonymousRole: { env: 'MQTT_ANONYMOUS_ROLE', type: 'role', default: 'admin', description: 'what an anonymous client may do, when allowed: device rules need a credential, so observer or admin' },
@@ -58,6 +59,7 @@ interface TypeValues {
   string: string;
   name: string;
   url: string;
+  credentials: string;
   level: LogLevel;
   format: LogFormat;
   mode: 'auto' | 'never';
@@ -77,6 +79,7 @@ const typeSchemas = {
   port: { type: 'integer', minimum: 0, maximum: 65535 },
   // Checked as a URL after the schema (see urlProblem): Ajv's formats are a separate package.
   url: { type: 'string' },
+  credentials: { type: 'string', pattern: '^([A-Za-z0-9_-]{1,64}:(observer|admin))(,[A-Za-z0-9_-]{1,64}:(observer|admin))*$' },
   count: { type: 'integer', minimum: 0 },
   string: { type: 'string' },
   name: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
