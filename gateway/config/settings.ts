@@ -79,7 +79,8 @@ const typeSchemas = {
   port: { type: 'integer', minimum: 0, maximum: 65535 },
   // Checked as a URL after the schema (see urlProblem): Ajv's formats are a separate package.
   url: { type: 'string' },
-  credentials: { type: 'string', pattern: '^([A-Za-z0-9_-]{1,64}:(observer|admin))(,[A-Za-z0-9_-]{1,64}:(observer|admin))*$' },
+  // Empty (the default), or name:role pairs.
+  credentials: { type: 'string', pattern: '^(|[A-Za-z0-9_-]{1,64}:(observer|admin)(,[A-Za-z0-9_-]{1,64}:(observer|admin))*)$' },
   count: { type: 'integer', minimum: 0 },
   string: { type: 'string' },
   name: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
