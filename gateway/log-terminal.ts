@@ -22,6 +22,7 @@ export function logDestination(format: LogFormat, isTTY = process.stdout.isTTY =
     colorize: isTTY && !process.env['NO_COLOR'],
     translateTime: 'SYS:HH:MM:ss.l',
     singleLine: true,
+    // pid: pino-pretty would put a logged pid (influxd's) in the line's header, as if it were the gateway's.
     ignore: 'pid,hostname,service,component,code',
     messageFormat: (log, messageKey) => {
       const raw = log[messageKey];

@@ -79,7 +79,7 @@ export async function installInfluxd(log: Logger, logDir: string): Promise<strin
   }
   await mkdir(logDir, { recursive: true });
   const logFile = join(logDir, 'setup.log');
-  log.info({ script: ability.script, log: logFile }, 'InfluxDB is not installed: installing Debian\'s influxdb with scripts/setup.sh (about a minute; EMBEDDED_INFLUX=never turns this off)');
+  log.info({ script: ability.script, log: logFile }, "InfluxDB is not installed: installing Debian's influxdb with scripts/setup.sh (about a minute; EMBEDDED_INFLUX=never turns this off)");
   const code = await run('bash', [ability.script, 'influxdb'], logFile);
   const binary = await findInfluxd();
   if (code !== 0 || !binary) {

@@ -167,7 +167,7 @@ export class EmbeddedInflux {
     const pid = started.child.pid ?? 0;
     await writePidFile(this.dataDir, { pid, url: started.url, startedAt: new Date().toISOString() });
     process.once('exit', this.onProcessExit);
-    this.log.info({ url: started.url, dataDir: this.dataDir, pid }, 'started an embedded InfluxDB (INFLUX_URL unset and nothing answered); set INFLUX_URL to use your own');
+    this.log.info({ url: started.url, dataDir: this.dataDir, pid }, `started an embedded InfluxDB (pid ${pid}; INFLUX_URL unset and nothing answered); set INFLUX_URL to use your own`);
     void started.exited.then((code) => {
       process.removeListener('exit', this.onProcessExit);
       return this.onExit(code);
@@ -186,7 +186,7 @@ export class EmbeddedInflux {
     await running.stop();
     process.removeListener('exit', this.onProcessExit);
     await removePidFile(this.dataDir);
-    this.log.info({ pid: running.child.pid }, 'embedded InfluxDB stopped');
+    this.log.info({ pid: running.child.pid }, `embedded InfluxDB stopped (pid ${running.child.pid})`);
   }
 
   /** The process is exiting without a clean stop (forced, crashed): SIGTERM influxd, synchronously. */

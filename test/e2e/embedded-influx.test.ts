@@ -98,7 +98,7 @@ describe('the embedded InfluxDB as a process', () => {
     gw.interrupt();
     expect(await gw.exited).toBe(0);
     const out = gw.output();
-    expect(out).toContain('INFO: [influxd] embedded InfluxDB stopped');
+    expect(out).toContain(`INFO: [influxd] embedded InfluxDB stopped (pid ${fresh.pid})`);
     expect(out.split('\n').filter((l) => /\] (ERROR|FATAL):/.test(l))).toEqual([]);
     expect(alive(fresh.pid)).toBe(false);
     expect(existsSync(pidFile(dataDir))).toBe(false);
