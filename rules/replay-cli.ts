@@ -20,6 +20,16 @@ function time(text: string): number {
   if (Number.isNaN(ms)) throw new InvalidArgumentError(`must be an ISO-8601 time ("2026-01-05T00:00:00Z") or how long ago (${DURATION_HINT})`);
   return ms;
 }
+function httpUrl(text: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) throw new InvalidArgumentError('must be an http:// or https:// URL such as http://127.0.0.1:8086');
+  return text;
+}
 function duration(text: string): number {
   const ms = parseDurationMs(text);
   if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`must be ${DURATION_HINT}`);
@@ -33,7 +43,7 @@ const program = new Command('rules:replay')
   .addOption(new Option('--to <time>', 'end (excluded): ISO-8601 time, or how long ago').argParser(time).default(now, 'now'))
   .addOption(new Option('--rules <dir>', 'the rule packs to try').default(process.env['RULES_DIR'] ?? 'rules', process.env['RULES_DIR'] ? 'RULES_DIR' : 'rules'))
   .option('--packs <files>', 'only these packs of the rules directory, comma-separated (e.g. hvac.json,security.json)')
-  .addOption(new Option('--influx <url>', 'InfluxDB 1.x').default(process.env['INFLUX_URL'] ?? 'http://127.0.0.1:8086', process.env['INFLUX_URL'] ? 'INFLUX_URL' : 'http://127.0.0.1:8086'))
+  .addOption(new Option('--influx <url>', 'InfluxDB 1.x').argParser(httpUrl).default(process.env['INFLUX_URL'] ?? 'http://127.0.0.1:8086', process.env['INFLUX_URL'] ? 'INFLUX_URL' : 'http://127.0.0.1:8086'))
   .addOption(new Option('--db <name>', 'database').default(process.env['INFLUX_DB'] ?? 'iot', process.env['INFLUX_DB'] ? 'INFLUX_DB' : 'iot'))
   .option('--site <site>', 'only readings of this site')
   .option('--zone <zone>', 'only readings of this zone')

@@ -15,6 +15,18 @@ function positiveInt(name: string) {
   };
 }
 
+/** "localhost:1883" parses as a URL with the scheme "localhost:": say what is wanted instead of failing to connect later. */
+function mqttUrl(v: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:'].includes(url.protocol) || !url.hostname) throw new InvalidArgumentError(`must be a URL such as mqtt://127.0.0.1:1883 (mqtt, mqtts, ws or wss)`);
+  return v;
+}
+
 const program = new Command()
   .name('npm run simulate --')
   .description('Simulated devices publishing realistic readings to the gateway over MQTT.')
@@ -24,7 +36,7 @@ const program = new Command()
   .option('--count <n>', 'send exactly this many readings instead of running for --duration', positiveInt('--count'))
   .addOption(new Option('--scenario <name>', 'what happens in the building').choices(SCENARIOS).default('normal'))
   .addOption(new Option('--qos <q>', 'MQTT QoS of readings').choices(['0', '1']).default('1'))
-  .option('--url <url>', 'gateway MQTT URL', process.env['MQTT_URL'] ?? `mqtt://127.0.0.1:${process.env['MQTT_PORT'] ?? 1883}`)
+  .option('--url <url>', 'gateway MQTT URL', mqttUrl, process.env['MQTT_URL'] ?? `mqtt://127.0.0.1:${process.env['MQTT_PORT'] ?? 1883}`)
   .option('--seed <n>', 'random seed (same seed, same readings)', positiveInt('--seed'), 1)
   .option('--sites <n>', 'sites the devices are spread over', positiveInt('--sites'))
   .option('--zones <n>', 'zones per site', positiveInt('--zones'))

@@ -69,6 +69,15 @@ describe('npm run simulate against a gateway with credentials', () => {
     expect(wrong.stderr).toMatch(/the gateway refused --username ops/);
   });
 
+  it('refuses a URL without its scheme, saying what a URL looks like', async () => {
+    const sim = await runTs('simulators/cli.ts', ['--url', 'localhost:1883', '--devices', '1', '--count', '1']);
+    expect(sim.code).toBe(1);
+    expect(sim.stderr).toContain("option '--url <url>' argument 'localhost:1883' is invalid. must be a URL such as mqtt://127.0.0.1:1883");
+    const replay = await runTs('rules/replay-cli.ts', ['--from', '1h', '--influx', 'localhost:8086']);
+    expect(replay.code).toBe(1);
+    expect(replay.stderr).toContain('must be an http:// or https:// URL such as http://127.0.0.1:8086');
+  });
+
   it('asks whether the gateway runs when nothing answers', async () => {
     const sim = await runTs('simulators/cli.ts', ['--url', 'mqtt://127.0.0.1:1', '--devices', '1', '--count', '1']);
     expect(sim.code).toBe(1);
