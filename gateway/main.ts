@@ -38,6 +38,8 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  // The terminal closed: by default Node would die on the spot, leaving the embedded influxd running.
+  process.once('SIGHUP', () => stop('SIGHUP'));
   process.on('unhandledRejection', (err) => gateway.log.error({ err }, 'unhandled rejection (a bug; the gateway keeps running)'));
   try {
     await gateway.start();

@@ -67,9 +67,20 @@ async function publishReading(mqttPort: number, id: string): Promise<void> {
   await device.endAsync();
 }
 
+/** A data directory whose embedded influxd, if a failed test leaves one, is stopped with it. */
+async function embeddedDataDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'gw-embedded-'));
+  defer(async () => {
+    const left = await pidRecord(dir).catch(() => undefined);
+    if (left && alive(left.pid)) process.kill(left.pid, 'SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
 describe('the embedded InfluxDB as a process', () => {
   it('survives a SIGKILLed gateway as an orphan that the next start stops and replaces (and says so); Ctrl-C then stops both, with no error', async () => {
-    const dataDir = await tempDir('gw-embedded-');
+    const dataDir = await embeddedDataDir();
     const db = uniqueDb();
     const first = track(spawnGateway(embeddedEnv(dataDir, db)));
     await first.started();
@@ -130,7 +141,7 @@ async function freshMachinePath(apt: boolean): Promise<{ bin: string; installed:
 describe('npm start on a fresh machine (no influxd installed)', () => {
   it('installs InfluxDB through scripts/setup.sh where it can, says so in one line, and stores readings', async () => {
     const { bin, installed } = await freshMachinePath(true);
-    const dataDir = await tempDir('gw-fresh-');
+    const dataDir = await embeddedDataDir();
     const db = uniqueDb();
     const gw = track(spawnGateway({ ...embeddedEnv(dataDir, db), PATH: bin }));
     const ports = await gw.started(120_000);
@@ -166,6 +177,20 @@ describe('npm start on a fresh machine (no influxd installed)', () => {
     await gw.started();
     expect(gw.logs.filter((l) => l.msg.startsWith('InfluxDB is not installed') || l.msg.startsWith('started an embedded'))).toEqual([]);
     expect(existsSync(installed)).toBe(false);
+    expect(existsSync(pidFile(dataDir))).toBe(false);
+  });
+});
+
+describe('closing the terminal', () => {
+  it('(SIGHUP) stops the gateway cleanly, and its InfluxDB with it', async () => {
+    const dataDir = await embeddedDataDir();
+    const gw = track(spawnGateway(embeddedEnv(dataDir, uniqueDb())));
+    await gw.started();
+    const { pid } = await pidRecord(dataDir);
+    gw.child.kill('SIGHUP');
+    expect(await gw.exited).toBe(0);
+    expect(gw.logs.find((l) => l.msg === 'shutting down')).toMatchObject({ signal: 'SIGHUP' });
+    expect(alive(pid)).toBe(false);
     expect(existsSync(pidFile(dataDir))).toBe(false);
   });
 });
