@@ -11,6 +11,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Store } from '../core/store.js';
 import { SEGMENT } from '../core/segments.js';
 import type { Outcome } from './actions.js';
+import { HeldBackReporter, type HeldBack } from './held-back.js';
 import { RuleLoader } from './loader.js';
 import { RulesRuntime } from './runtime.js';
 import type { ZoneState } from './state.js';
@@ -29,6 +30,8 @@ export interface RulesServiceOptions {
   readonly watchRules?: boolean;
   /** Where armed zones are remembered across restarts. */
   readonly armedFile?: string;
+  /** Every command held back by a minimum on/off time, once per hold (scenarios list them). */
+  readonly onHeld?: (h: HeldBack) => void;
 }
 
 /**
@@ -44,8 +47,10 @@ export class RulesService {
   constructor(private readonly o: RulesServiceOptions) {
     const { metrics } = o;
     this.overloadLog = new LogLimiter(o.log, 1, 60_000);
+    const held = new HeldBackReporter(o.log.child({ component: 'rules' }), o.clock, o.onHeld);
     metrics.readFrom('ruleTimers', () => this.runtime.wakeups.size);
     metrics.readFrom('ruleWindowSeries', () => this.runtime.series.seriesCount);
+    metrics.readFrom('ruleFilesRejected', () => this.loader.problems.size);
     this.runtime = new RulesRuntime({
       clock: o.clock,
       log: o.log.child({ component: 'rules' }),
@@ -56,7 +61,10 @@ export class RulesService {
         suppressed: (s) => {
           const actuator = s.target.split('/')[2] ?? '';
           if (s.kind === 'already-in-state') metrics.commandsSuppressed.inc({ actuator });
-          if (s.kind === 'min-on-off') metrics.commandsDeferred.inc({ actuator });
+          if (s.kind === 'min-on-off') {
+            metrics.commandsDeferred.inc({ actuator });
+            held.report(s);
+          }
         },
         woke: (type) => metrics.ruleWakeups.inc({ type }),
         failed: () => metrics.ruleErrors.inc(),
