@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests and `npm start` use, when missing:
 # InfluxDB 1.x (Debian's influxdb), the mosquitto clients and broker (outside peers in tests),
-# and Chromium (the live page's browser test). Needs root (or sudo) and Debian's package mirror.
+# Chromium (the live page's browser test), and Redis (Debian's redis-server: the cluster tests, REDIS_URL).
+# Needs root (or sudo) and Debian's package mirror.
 # `setup.sh influxdb` installs only InfluxDB (what `npm start` does on a fresh machine).
 set -euo pipefail
 only=("$@")
@@ -11,6 +12,7 @@ wanted influxdb && { command -v influxd >/dev/null 2>&1 || need+=(influxdb); }
 wanted mosquitto-clients && { command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients); }
 wanted mosquitto && { { command -v mosquitto >/dev/null 2>&1 && [ -x "$(command -v mosquitto)" ]; } || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto); }
 wanted chromium && { command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium); }
+wanted redis-server && { command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server); }
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 echo "setup: installing ${need[*]}" >&2
 SUDO=""
@@ -19,6 +21,6 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q >&2
 $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >&2
 # The packages' own services are not needed: tests and `npm start` run their own processes.
-for svc in influxdb mosquitto; do
+for svc in influxdb mosquitto redis-server; do
   $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
 done

@@ -51,6 +51,11 @@ const SETTINGS = {
   publishBurst: { env: 'PUBLISH_BURST', type: 'count', default: 2000, description: 'publishes a client may send at once above PUBLISH_RATE' },
   loginBackoffAfter: { env: 'LOGIN_BACKOFF_AFTER', type: 'count', default: 5, description: 'failed logins (per address and username; 4x that per address) before refusing for 1 s, doubling per further failure (0 = never)' },
   loginBackoffMaxMs: { env: 'LOGIN_BACKOFF_MAX_MS', type: 'count', default: 300000, description: 'longest login back-off' },
+  redisUrl: { env: 'REDIS_URL', type: 'redis', default: '', description: 'empty: one gateway on its own (the default); redis://host:6379: this gateway is a node of a cluster on that Redis (brokers, partitioned rules, shared rule state)' },
+  nodeId: { env: 'NODE_ID', type: 'nodeId', default: '', description: 'this node\'s name in the cluster (unique; keep it across restarts so the node gets its partitions back); empty = the machine\'s host name' },
+  partitions: { env: 'PARTITIONS', type: 'partitions', default: 16, description: 'rule partitions (sites are hashed onto them); the same on every node: the first node to start fixes it in Redis' },
+  leaseMs: { env: 'LEASE_MS', type: 'lease', default: 4000, description: 'how long a node\'s lease on a partition (and its membership) lasts without renewal: a dead node\'s partitions are taken over after about this long' },
+  mqttHeartbeatMs: { env: 'MQTT_HEARTBEAT_MS', type: 'lease', default: 1000, description: 'cluster brokers\' heartbeat: a node silent for 3 of them is dead and its clients\' wills are published by another node' },
 } as const;
 
 type SettingSpec = (typeof SETTINGS)[keyof typeof SETTINGS];
@@ -68,6 +73,10 @@ interface TypeValues {
   mode: 'auto' | 'never';
   tristate: 'auto' | 'true' | 'false';
   role: 'device' | 'actuator' | 'observer' | 'admin';
+  redis: string;
+  nodeId: string;
+  partitions: number;
+  lease: number;
 }
 type ValueOf<S extends SettingSpec> = TypeValues[S['type']];
 
@@ -93,6 +102,11 @@ const typeSchemas = {
   mode: { enum: ['auto', 'never'] },
   tristate: { enum: ['auto', 'true', 'false'] },
   role: { enum: ['device', 'actuator', 'observer', 'admin'] },
+  // Checked as a redis:// URL after the schema (see redisUrlProblem).
+  redis: { type: 'string' },
+  nodeId: { type: 'string', pattern: '^(|[A-Za-z0-9_-]{1,64})$' },
+  partitions: { type: 'integer', minimum: 1, maximum: 1024 },
+  lease: { type: 'integer', minimum: 100 },
 } as const;
 
 const schema = {
@@ -128,8 +142,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
   }
   for (const [key, spec] of Object.entries(SETTINGS) as [keyof typeof SETTINGS, SettingSpec][]) {
     const value = raw[key];
-    if (spec.type !== 'url' || typeof value !== 'string') continue;
-    const problem = urlProblem(value);
+    if ((spec.type !== 'url' && spec.type !== 'redis') || typeof value !== 'string') continue;
+    const problem = spec.type === 'url' ? urlProblem(value) : redisUrlProblem(value);
     if (problem) problems.push(`${spec.env}: ${problem} (got ${JSON.stringify(value)})`);
   }
   if (problems.length > 0) throw new GatewayError('GW_ERR_SETTINGS', problems.join('; '));
@@ -153,6 +167,19 @@ function urlProblem(text: string): string | undefined {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must be an http:// or https:// URL such as http://127.0.0.1:8086 (the scheme is missing or ${JSON.stringify(url.protocol.slice(0, -1))})`;
   if (!url.hostname) return 'must name a host, such as http://127.0.0.1:8086';
+  return undefined;
+}
+
+/** A redis:// (or rediss://) URL with a host, or what is wrong with it. */
+function redisUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'must be a URL such as redis://127.0.0.1:6379';
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return 'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379';
+  if (!url.hostname) return 'must name a host, such as redis://127.0.0.1:6379';
   return undefined;
 }
 

@@ -23,6 +23,9 @@ export const ERRORS = {
   GW_ERR_ACCESS: 'a client tried to publish or subscribe outside what its role allows',
   GW_ERR_LIMIT: 'a client hit a limit (packet size, topic length or depth, connections, publish rate)',
   GW_ERR_PROTOCOL: 'a client sent malformed MQTT or failed the TLS handshake; it was disconnected',
+  GW_ERR_REDIS_UNREACHABLE: 'a cluster node cannot reach Redis: ingest and storage go on (the spool is local), the rules stop until Redis answers, forwarding resumes from its cursor',
+  GW_ERR_CLUSTER: 'the cluster cannot be joined: PARTITIONS differs from what Redis holds, or NODE_ID is in use by a live node',
+  GW_ERR_FENCED: 'a node that had lost a partition tried to write with its old fencing token: Redis refused it and the node let the partition go',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

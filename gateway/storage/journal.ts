@@ -4,6 +4,7 @@ import { Checkpoint } from './spool/checkpoint.js';
 import { nodeDisk, type SpoolDisk } from './spool/disk.js';
 import { GroupCommit } from './spool/group-commit.js';
 import { Reader, type Batch, type StoredRecord } from './spool/reader.js';
+import { before } from './spool/position.js';
 import { encodeRecord } from './spool/record.js';
 import { DEFAULT_SEGMENT_BYTES, Segments } from './spool/segments.js';
 
@@ -30,6 +31,12 @@ export type { Batch } from './spool/reader.js';
 
 export interface JournalOptions {
   readonly dir: string;
+  /**
+   * Further consumers besides the sink (the cluster's forwarder): each reads every record in
+   * order from its own checkpoint (`checkpoint-<name>.json`), and a segment is deleted only once
+   * every consumer is past it. Only the sink's lag counts toward SPOOL_MAX_BYTES.
+   */
+  readonly consumers?: readonly string[];
   readonly maxBytes: number;
   readonly segmentBytes?: number;
   readonly memoryBytes?: number;
@@ -49,6 +56,71 @@ export interface JournalStats {
   readonly commits: number;
 }
 
+/** What a further consumer has not confirmed yet. */
+export interface CursorStats {
+  readonly events: number;
+  readonly bytes: number;
+  /** Epoch ms when the oldest record it has not confirmed was appended. */
+  readonly oldestAppendedAt: number | undefined;
+}
+
+/** A further consumer's view of the journal: the same records in the same order, at its own pace. */
+export interface JournalCursor {
+  take(maxEvents: number, maxBytes?: number): Promise<Batch | undefined>;
+  /** The batch is safely where this consumer puts it: move its checkpoint past it. */
+  confirm(batch: Batch): void;
+  onReadable(listener: () => void): void;
+  stats(): CursorStats;
+}
+
+class Consumer implements JournalCursor {
+  listener: (() => void) | undefined;
+  events = 0;
+  bytes = 0;
+  /** Appended-at of the records it has not confirmed, oldest first (for the oldest's age). */
+  private readonly times: { appendedAt: number; count: number }[] = [];
+
+  constructor(
+    readonly reader: Reader,
+    readonly checkpoint: Checkpoint,
+  ) {}
+
+  take(maxEvents: number, maxBytes = 8 * 1024 * 1024): Promise<Batch | undefined> {
+    return this.reader.take(maxEvents, maxBytes);
+  }
+
+  confirm(batch: Batch): void {
+    if (!this.checkpoint.advance(batch.end)) return;
+    this.events = Math.max(0, this.events - batch.count);
+    this.bytes = Math.max(0, this.bytes - batch.bytes);
+    let left = batch.count;
+    while (left > 0 && this.times.length > 0) {
+      const first = this.times[0]!;
+      if (first.count <= left) {
+        left -= first.count;
+        this.times.shift();
+      } else {
+        first.count -= left;
+        left = 0;
+      }
+    }
+  }
+
+  onReadable(listener: () => void): void {
+    this.listener = listener;
+  }
+
+  added(events: number, bytes: number, appendedAt: number | undefined): void {
+    this.events += events;
+    this.bytes += bytes;
+    if (appendedAt !== undefined && events > 0) this.times.push({ appendedAt, count: events });
+  }
+
+  stats(): CursorStats {
+    return { events: this.events, bytes: this.bytes, oldestAppendedAt: this.times[0]?.appendedAt };
+  }
+}
+
 export class Journal {
   private readonly now: () => number;
   private readonly log: Logger;
@@ -58,6 +130,7 @@ export class Journal {
   private readonly reader: Reader;
   private readonly backlog: Backlog;
   private readableListener: (() => void) | undefined;
+  private readonly consumers = new Map<string, Consumer>();
   private closed = false;
 
   /** `disk` is for tests: every file call the spool makes goes through it. */
@@ -66,26 +139,58 @@ export class Journal {
     const log = options.log.child({ component: 'spool' });
     this.log = log;
     this.now = options.now ?? Date.now;
+    const memoryBytes = options.memoryBytes ?? 64 * 1024 * 1024;
     this.segments = new Segments({ dir, disk, log, segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, fsync: options.fsync ?? true });
-    this.reader = new Reader({ segments: this.segments, disk, log, memoryBytes: options.memoryBytes ?? 64 * 1024 * 1024 });
-    this.checkpoint = new Checkpoint({ dir, disk, log, release: (at) => this.segments.release(at, (id) => id === this.reader.openSegment) });
+    this.reader = new Reader({ segments: this.segments, disk, log, memoryBytes });
+    const release = (): Promise<void> => this.release();
+    this.checkpoint = new Checkpoint({ dir, disk, log, release });
+    for (const name of options.consumers ?? []) {
+      const reader = new Reader({ segments: this.segments, disk, log: log.child({ consumer: name }), memoryBytes });
+      this.consumers.set(name, new Consumer(reader, new Checkpoint({ dir, disk, log, release, file: `checkpoint-${name}.json` })));
+    }
     this.commits = new GroupCommit({ log, write: (lines, sync) => this.write(lines, sync) });
     this.backlog = new Backlog(options.maxBytes, () => this.commits.bytes);
+  }
+
+  /** A further consumer named in `JournalOptions.consumers`. */
+  cursor(name: string): JournalCursor {
+    const consumer = this.consumers.get(name);
+    if (!consumer) throw new Error(`the journal has no consumer ${JSON.stringify(name)}`);
+    return consumer;
   }
 
   /** Opens the spool, recovering what a previous run left unconfirmed. */
   async open(): Promise<void> {
     const ids = await this.segments.list();
-    const checkpoint = await this.checkpoint.read(ids[0] ?? 0);
-    const recovered = await this.segments.recover(ids, checkpoint);
-    this.backlog.added(recovered.bytes, recovered.events, recovered.firstAppendedAt);
-    if (recovered.events > 0) {
+    const first = ids[0] ?? 0;
+    const checkpoint = await this.checkpoint.read(first);
+    const others = [...this.consumers.values()];
+    const positions = [checkpoint];
+    for (const c of others) positions.push(await c.checkpoint.read(first));
+    const earliest = positions.reduce((a, b) => (before(b, a) ? b : a));
+    const [recovered, ...theirs] = await this.segments.recover(ids, earliest, positions);
+    this.backlog.added(recovered!.bytes, recovered!.events, recovered!.firstAppendedAt);
+    const start = { segment: this.segments.writeSegment, offset: 0 };
+    if (recovered!.events > 0) {
       this.reader.readFrom(checkpoint);
-      this.log.info({ events: recovered.events, bytes: recovered.bytes }, 'spool holds events from an earlier run; draining them to InfluxDB');
+      this.log.info({ events: recovered!.events, bytes: recovered!.bytes }, 'spool holds events from an earlier run; draining them to InfluxDB');
     } else {
-      this.checkpoint.reset({ segment: this.segments.writeSegment, offset: 0 });
+      this.checkpoint.reset(start);
     }
+    others.forEach((c, i) => {
+      const found = theirs[i]!;
+      c.added(found.events, found.bytes, found.firstAppendedAt);
+      if (found.events > 0) c.reader.readFrom(positions[i + 1]!);
+      else c.checkpoint.reset(start);
+    });
     await this.segments.openForWriting();
+  }
+
+  /** Deletes the segments every consumer's checkpoint on disk is past, except those a reader has open. */
+  private release(): Promise<void> {
+    const readers = [this.reader, ...[...this.consumers.values()].map((c) => c.reader)];
+    const earliest = [...this.consumers.values()].map((c) => c.checkpoint.persisted).reduce((a, b) => (before(b, a) ? b : a), this.checkpoint.persisted);
+    return this.segments.release(earliest, (id) => readers.some((r) => r.openSegment === id));
   }
 
   /** Appends one `\n`-terminated line. False when the spool is full (unless forced). */
@@ -141,14 +246,16 @@ export class Journal {
     this.backlog.confirmed(batch.bytes, batch.count, this.reader.nextAppendedAt);
   }
 
-  /** Commits what is pending, persists the checkpoint and closes the files. */
+  /** Commits what is pending, persists the checkpoints and closes the files. */
   async close(): Promise<void> {
     if (this.closed) return;
     await this.commits.close();
     this.closed = true;
     await this.checkpoint.close();
+    for (const c of this.consumers.values()) await c.checkpoint.close();
     await this.segments.close();
     await this.reader.close();
+    for (const c of this.consumers.values()) await c.reader.close();
     this.backlog.wakeAll();
   }
 
@@ -163,6 +270,11 @@ export class Journal {
   private stored(record: StoredRecord): void {
     this.backlog.added(record.bytes, record.count, record.appendedAt);
     this.reader.stored(record);
+    for (const c of this.consumers.values()) {
+      c.added(record.count, record.bytes, record.appendedAt);
+      c.reader.stored(record);
+    }
     this.readableListener?.();
+    for (const c of this.consumers.values()) c.listener?.();
   }
 }

@@ -8,6 +8,8 @@ const PERSIST_AFTER_MS = 200;
 
 export interface CheckpointOptions {
   readonly dir: string;
+  /** The file's name in `dir` (default `checkpoint.json`: the sink's; a second consumer has its own). */
+  readonly file?: string;
   readonly disk: SpoolDisk;
   readonly log: Logger;
   /** Called once a checkpoint is on disk: what lies behind it may go. */
@@ -21,6 +23,8 @@ export interface CheckpointOptions {
  */
 export class Checkpoint {
   private at: Position = { segment: 0, offset: 0 };
+  /** What is on disk: a restart resumes here, so nothing before it may be deleted yet. */
+  private saved: Position = { segment: 0, offset: 0 };
   private timer: NodeJS.Timeout | undefined;
   /** One checkpoint write at a time (two would share the temp file). */
   private writing: Promise<void> = Promise.resolve();
@@ -31,8 +35,13 @@ export class Checkpoint {
     return this.at;
   }
 
+  /** The checkpoint as last written to disk. */
+  get persisted(): Position {
+    return this.saved;
+  }
+
   private get path(): string {
-    return join(this.options.dir, 'checkpoint.json');
+    return join(this.options.dir, this.options.file ?? 'checkpoint.json');
   }
 
   /** Reads the checkpoint a previous run left; without one, replay starts at `fallbackSegment`. */
@@ -44,12 +53,14 @@ export class Checkpoint {
     } catch {
       // No checkpoint yet: replay everything there is.
     }
+    this.saved = this.at;
     return this.at;
   }
 
   /** Sets the checkpoint without writing it (nothing to replay: it starts where writing starts). */
   reset(to: Position): void {
     this.at = to;
+    this.saved = to;
   }
 
   /** Moves the checkpoint forward to `to` and writes it soon; false (and nothing done) if `to` is behind it. */
@@ -81,6 +92,7 @@ export class Checkpoint {
     try {
       await disk.writeFile(`${this.path}.tmp`, JSON.stringify(checkpoint));
       await disk.rename(`${this.path}.tmp`, this.path);
+      this.saved = checkpoint;
       await release(checkpoint);
     } catch (err) {
       log.error({ err }, 'could not persist the spool checkpoint; events may be written twice after a restart (harmless)');

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { logWarn } from '../../core/errors.js';
 import type { SpoolDisk, SpoolFile } from './disk.js';
-import type { Position } from './position.js';
+import { before, type Position } from './position.js';
 import { decodeRecord } from './record.js';
 
 const SEGMENT_FILE = /^seg-(\d{12})\.log$/;
@@ -77,28 +77,33 @@ export class Segments {
 
   /**
    * Deletes the segments behind the checkpoint and verifies the rest, setting a torn or damaged
-   * tail aside; the next segment to write is the one after the last.
+   * tail aside; the next segment to write is the one after the last. With several consumers,
+   * `checkpoint` is the earliest of theirs and `countFrom` lists each one's: what lies after each
+   * is counted for it (in that order).
    */
-  async recover(ids: readonly number[], checkpoint: Position): Promise<Recovered> {
-    let events = 0;
-    let bytes = 0;
-    let firstAppendedAt: number | undefined;
+  async recover(ids: readonly number[], checkpoint: Position, countFrom: readonly Position[] = [checkpoint]): Promise<Recovered[]> {
+    const counts = countFrom.map(() => ({ events: 0, bytes: 0, firstAppendedAt: undefined as number | undefined }));
     for (const id of ids) {
       if (id < checkpoint.segment) {
         await this.options.disk.remove(this.path(id));
         continue;
       }
       const from = id === checkpoint.segment ? checkpoint.offset : 0;
-      const found = await this.recoverSegment(id, from);
-      this.sizes.set(id, found.size);
-      events += found.events;
-      bytes += found.size - from;
-      firstAppendedAt ??= found.firstAppendedAt;
+      const size = await this.recoverSegment(id, from, (at, record) => {
+        countFrom.forEach((position, i) => {
+          if (before({ segment: id, offset: at }, position)) return;
+          const c = counts[i]!;
+          c.events += record.count;
+          c.bytes += record.bytes;
+          c.firstAppendedAt ??= record.appendedAt;
+        });
+      });
+      this.sizes.set(id, size);
     }
     const last = ids.at(-1);
     this.writeId = (last ?? 0) + 1;
     this.end = last === undefined ? { segment: this.writeId, offset: 0 } : { segment: last, offset: this.sizes.get(last) ?? 0 };
-    return { events, bytes, firstAppendedAt };
+    return counts;
   }
 
   /** Creates the segment to write (a new one each run: a previous run's files are only read). */
@@ -173,17 +178,15 @@ export class Segments {
     await old?.close();
   }
 
-  private async recoverSegment(id: number, from: number): Promise<{ size: number; events: number; firstAppendedAt: number | undefined }> {
+  /** Verifies segment `id` from `from`, calling `each` for every whole record; returns its valid size. */
+  private async recoverSegment(id: number, from: number, each: (at: number, record: { count: number; bytes: number; appendedAt: number }) => void): Promise<number> {
     const { disk, log } = this.options;
     const path = this.path(id);
     const data = await disk.readFile(path);
     let at = from;
-    let events = 0;
-    let firstAppendedAt: number | undefined;
     // A torn, zero-filled or damaged record ends what is kept: decodeRecord says which.
     for (let record = decodeRecord(data, at); record.ok; record = decodeRecord(data, at)) {
-      events += record.count;
-      firstAppendedAt ??= record.appendedAt;
+      each(at, record);
       at += record.bytes;
     }
     if (at < data.length) {
@@ -197,6 +200,6 @@ export class Segments {
         'spool segment ends in a torn or damaged record (a crash mid-write); the tail was set aside',
       );
     }
-    return { size: at, events, firstAppendedAt };
+    return at;
   }
 }

@@ -1,0 +1,93 @@
+/**
+ * A real redis-server (Debian's) for a test: a free port on 127.0.0.1, a temporary directory,
+ * AOF with `appendfsync always` (what the cluster compose file runs), no RDB snapshots. The test
+ * can SIGKILL it and start it again on the same port and directory (its AOF is replayed).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../gateway/storage/influxd.js';
+import { waitFor } from './wait.js';
+
+export interface TestRedis {
+  readonly url: string;
+  readonly port: number;
+  readonly dir: string;
+  /** The running process (a new one after `restart`). */
+  readonly child: ChildProcess;
+  /** SIGKILL: no shutdown, no final AOF rewrite. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and directory (after `kill` or `stop`). */
+  restart(): Promise<void>;
+  /** Stops it and removes its directory. */
+  stop(): Promise<void>;
+}
+
+const BINARY = process.env['REDIS_SERVER'] ?? '/usr/bin/redis-server';
+
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    let data = '';
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      data += chunk.toString();
+      if (data.includes('\r\n')) {
+        socket.destroy();
+        resolve(data.startsWith('+PONG'));
+      }
+    });
+    socket.once('error', () => resolve(false));
+    socket.setTimeout(1000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+export async function startRedis(options: { appendfsync?: 'always' | 'everysec' } = {}): Promise<TestRedis> {
+  const dir = await mkdtemp(join(tmpdir(), 'gw-test-redis-'));
+  const port = await freePort();
+  let child: ChildProcess;
+  const launch = async (): Promise<void> => {
+    child = spawn(
+      BINARY,
+      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', options.appendfsync ?? 'always', '--save', '', '--daemonize', 'no', '--logfile', join(dir, 'redis.log')],
+      { stdio: 'ignore' },
+    );
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode} (see ${join(dir, 'redis.log')})`);
+      return answers(port);
+    }, `redis-server on port ${port}`, 15_000);
+    void exited;
+  };
+  const gone = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  };
+  await launch();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    get child() {
+      return child;
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await gone();
+    },
+    async restart() {
+      await launch();
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await gone();
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,116 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Journal, type Batch, type JournalCursor } from '../../../gateway/storage/journal.js';
+import { waitFor } from '../../helpers/wait.js';
+
+const log = pino({ level: 'silent' });
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'gw-journal-cursor-'));
+  dirs.push(d);
+  return d;
+}
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+const point = (i: number): string => `m,t=a v=${i} ${i}\n`;
+const text = (b: Batch | undefined): string => (b ? Buffer.concat(b.bodies).toString() : '');
+const segments = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((f) => f.startsWith('seg-')).sort();
+
+async function drain(c: Pick<JournalCursor, 'take' | 'confirm'>, max = 1000): Promise<string> {
+  let out = '';
+  for (let b = await c.take(max); b; b = await c.take(max)) {
+    out += text(b);
+    c.confirm(b);
+  }
+  return out;
+}
+
+async function fill(j: Journal, from: number, to: number): Promise<string> {
+  let all = '';
+  for (let i = from; i < to; i++) {
+    j.append(point(i));
+    all += point(i);
+    // One record per point, so segments fill and rotate.
+    await j.committed();
+  }
+  return all;
+}
+
+describe('Journal with a second consumer (the cluster forwarder)', () => {
+  it('hands every record to both consumers in order, each at its own pace, and counts what each has not confirmed', async () => {
+    const j = new Journal({ dir: await tempDir(), maxBytes: 1 << 20, log, consumers: ['forward'] });
+    await j.open();
+    const forward = j.cursor('forward');
+    const all = await fill(j, 0, 50);
+    expect(forward.stats().events).toBe(50);
+    expect(await drain(j)).toBe(all);
+    expect(j.stats().events).toBe(0);
+    expect(forward.stats().events).toBe(50);
+    expect(await drain(forward)).toBe(all);
+    expect(forward.stats()).toMatchObject({ events: 0, bytes: 0, oldestAppendedAt: undefined });
+    await j.close();
+  });
+
+  it('keeps a segment until both the sink and the forwarder are past it', async () => {
+    const dir = await tempDir();
+    const j = new Journal({ dir, maxBytes: 1 << 20, segmentBytes: 200, log, consumers: ['forward'] });
+    await j.open();
+    const forward = j.cursor('forward');
+    await fill(j, 0, 40);
+    const before = await segments(dir);
+    expect(before.length).toBeGreaterThan(3);
+    await drain(j);
+    await j.close(); // persists the checkpoints (and releases behind both)
+    expect(await segments(dir)).toEqual(before);
+
+    const again = new Journal({ dir, maxBytes: 1 << 20, segmentBytes: 200, log, consumers: ['forward'] });
+    await again.open();
+    // The sink had everything; the forwarder nothing: it is handed all 40 again, the sink none.
+    expect(again.stats().events).toBe(0);
+    expect(again.cursor('forward').stats().events).toBe(40);
+    expect(await drain(again)).toBe('');
+    const forwarded = await drain(again.cursor('forward'));
+    expect(forwarded).toBe(Array.from({ length: 40 }, (_, i) => point(i)).join(''));
+    await again.close();
+    void forward;
+    // Both are past the old segments now: only the ones the restart wrote (and the last) remain.
+    const after = await segments(dir);
+    expect(after.length).toBeLessThan(before.length);
+    expect(after.every((s) => !before.slice(0, -1).includes(s))).toBe(true);
+  });
+
+  it('resumes the forwarder from its own checkpoint after a restart, and the sink from its own', async () => {
+    const dir = await tempDir();
+    const first = new Journal({ dir, maxBytes: 1 << 20, log, consumers: ['forward'] });
+    await first.open();
+    await fill(first, 0, 10);
+    // The forwarder confirms the first 6, the sink the first 3.
+    for (let n = 0; n < 6; n++) first.cursor('forward').confirm((await first.cursor('forward').take(1))!);
+    for (let n = 0; n < 3; n++) first.confirm((await first.take(1))!);
+    await first.close();
+
+    const second = new Journal({ dir, maxBytes: 1 << 20, log, consumers: ['forward'] });
+    await second.open();
+    expect(second.stats().events).toBe(7);
+    expect(second.cursor('forward').stats().events).toBe(4);
+    await fill(second, 10, 12);
+    expect(await drain(second.cursor('forward'))).toBe([6, 7, 8, 9, 10, 11].map(point).join(''));
+    expect(await drain(second)).toBe([3, 4, 5, 6, 7, 8, 9, 10, 11].map(point).join(''));
+    await second.close();
+  });
+
+  it('wakes the forwarder when a record is committed', async () => {
+    const j = new Journal({ dir: await tempDir(), maxBytes: 1 << 20, log, consumers: ['forward'] });
+    await j.open();
+    let woken = 0;
+    j.cursor('forward').onReadable(() => woken++);
+    j.append(point(1));
+    await waitFor(() => woken > 0, 'the forwarder to be woken');
+    await j.close();
+  });
+});
