@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { GatewayError } from '../core/errors.js';
+import type { ClusterBus } from './cluster-bus.js';
 import { createMessageBus } from './queue.js';
 
 export type BrokerHooks = Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>;
@@ -23,6 +24,8 @@ export interface BrokerOptions {
   readonly guard?: ConnectionGuard;
   /** Largest WebSocket message accepted (ws buffers a whole message before handing it on). */
   readonly wsMaxPayload?: number;
+  /** One broker of a cluster (REDIS_URL): Aedes' bus and persistence on Redis (broker/cluster-bus.ts). */
+  readonly cluster?: { readonly bus: ClusterBus; readonly heartbeatMs: number };
 }
 
 export interface ConnectionGuard {
@@ -58,7 +61,16 @@ export class MqttBroker implements Publisher {
   private ports: BoundPorts | undefined;
 
   constructor(private readonly options: BrokerOptions) {
-    this.aedes = new Aedes({ ...options.hooks, drainTimeout: 10_000, mq: createMessageBus() });
+    const { cluster } = options;
+    this.aedes = new Aedes({
+      ...options.hooks,
+      drainTimeout: 10_000,
+      // One node: the in-process deque bus. A cluster: Redis, with a short heartbeat so a dead
+      // node's wills are published by another within seconds (3 heartbeats), not minutes.
+      ...(cluster
+        ? { mq: cluster.bus.mq, persistence: cluster.bus.persistence, id: cluster.bus.brokerId, heartbeatInterval: cluster.heartbeatMs }
+        : { mq: createMessageBus() }),
+    });
     this.tcp = createNetServer((conn) => this.handle(conn));
     this.http = createHttpServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n');
@@ -69,6 +81,8 @@ export class MqttBroker implements Publisher {
       else extra.server.on(extra.server instanceof TlsServer ? 'secureConnection' : 'connection', (conn: Duplex) => this.handle(conn));
     }
     this.aedes.on('clientError', (client: Client, err: Error) => options.log.debug({ clientId: client.id, err: err.message }, 'client error'));
+    // A cluster's Aedes reports Redis failures (publishing a dead node's wills) as 'error'.
+    (this.aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => options.log.warn({ err: err.message }, 'broker error'));
     this.aedes.on('connectionError', (client: Client, err: Error) => options.log.debug({ clientId: client?.id, err: err.message }, 'connection error'));
   }
 
@@ -121,6 +135,7 @@ export class MqttBroker implements Publisher {
     const closed = servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
     for (const wss of [this.wss, ...this.extraWss]) for (const client of wss.clients) client.terminate();
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    await this.options.cluster?.bus.close();
     this.options.guard?.closeAll();
     this.http.closeAllConnections();
     for (const { server } of this.options.extraServers ?? []) if ('closeAllConnections' in server) server.closeAllConnections();

@@ -11,7 +11,11 @@ import mqemitter from 'mqemitter';
  * the test in test/unit/queue.test.ts fails if they change.
  */
 export function createMessageBus(concurrency = 100): mqemitter.MQEmitter {
-  const mq = mqemitter({ concurrency, matchEmptyLevels: true });
+  return useDeque(mqemitter({ concurrency, matchEmptyLevels: true }));
+}
+
+/** Puts an mqemitter's overflow queue on a deque (mqemitter-redis is an mqemitter underneath too). */
+export function useDeque<T extends mqemitter.MQEmitter>(mq: T): T {
   const internals = mq as unknown as { _messageQueue: unknown[]; _messageCallbacks: unknown[] };
   if (!Array.isArray(internals._messageQueue) || !Array.isArray(internals._messageCallbacks)) {
     throw new Error('mqemitter internals changed: update gateway/broker/queue.ts');

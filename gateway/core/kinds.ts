@@ -35,3 +35,11 @@ export const KIND_NAMES = Object.keys(KINDS) as Kind[];
 export function isKind(name: string): name is Kind {
   return Object.hasOwn(KINDS, name);
 }
+
+/** The stored number back to the reading's value (booleans 1/0, keypad ok=1 fail=0). */
+export function fromNumber(kind: Kind, stored: number): ReadingValue {
+  const schema = KINDS[kind].valueSchema as { type?: string; enum?: readonly string[] };
+  if (schema.enum) return stored === 1 ? 'ok' : 'fail';
+  if (schema.type === 'boolean') return stored === 1;
+  return stored;
+}

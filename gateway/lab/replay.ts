@@ -2,7 +2,7 @@ import { escape, type InfluxDB } from 'influx';
 import type { Logger } from 'pino';
 import { GatewayError } from '../core/errors.js';
 import type { ReadingEvent } from '../core/events.js';
-import { KIND_NAMES, KINDS, type Kind, type ReadingValue } from '../core/kinds.js';
+import { KIND_NAMES, fromNumber, type Kind, type ReadingValue } from '../core/kinds.js';
 import { influxClient } from '../storage/influx1.js';
 import { RulesSandbox, type SandboxOutput } from './sandbox.js';
 
@@ -64,12 +64,7 @@ type Row = { time: { getTime(): number }; value: number; seq?: number | null; ev
 
 
 /** The stored number back to the reading's value (booleans 1/0, keypad ok=1 fail=0). */
-export function valueOf(kind: Kind, stored: number): ReadingValue {
-  const schema = KINDS[kind].valueSchema as { type?: string; enum?: readonly string[] };
-  if (schema.enum) return stored === 1 ? 'ok' : 'fail';
-  if (schema.type === 'boolean') return stored === 1;
-  return stored;
-}
+export const valueOf: (kind: Kind, stored: number) => ReadingValue = fromNumber;
 
 function toReading(kind: Kind, row: Row): ReadingEvent {
   const timeMs = row.time.getTime();

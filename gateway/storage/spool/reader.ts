@@ -8,6 +8,8 @@ const READ_CHUNK_BYTES = 4 * 1024 * 1024;
 
 export interface Batch {
   readonly bodies: readonly Buffer[];
+  /** When each of `bodies` was appended (a record's time: about when its events were received). */
+  readonly appendedAts: readonly number[];
   readonly count: number;
   readonly bytes: number;
   /** Position just after the batch's last record: the checkpoint once InfluxDB has it. */
@@ -111,7 +113,7 @@ export class Reader {
     const last = records.at(-1);
     const first = records[0];
     if (!last || !first) return undefined;
-    return { bodies: records.map((r) => r.body), count, bytes, end: last.end, firstAppendedAt: first.appendedAt };
+    return { bodies: records.map((r) => r.body), appendedAts: records.map((r) => r.appendedAt), count, bytes, end: last.end, firstAppendedAt: first.appendedAt };
   }
 
   async close(): Promise<void> {
