@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
  * may import core/, config/, observability/ and the folders before it, never one after it.
  * The composition root (gateway.ts, main.ts) wires them all.
  */
-const FLOW = ['broker', 'devices', 'ingest', 'rules', 'storage', 'http', 'lab', 'cli'];
+const FLOW = ['broker', 'devices', 'ingest', 'rules', 'storage', 'cluster', 'http', 'lab', 'cli'];
 const LEAVES = { core: [], config: ['core'], observability: ['core', 'config'] };
 function layerRules() {
   const all = [...Object.keys(LEAVES), ...FLOW];

@@ -1,9 +1,12 @@
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Access } from './broker/access.js';
 import { MqttBroker, type BoundPorts } from './broker/broker.js';
+import { createClusterBus } from './broker/cluster-bus.js';
 import { CredentialStore } from './broker/credentials.js';
+import { ClusterNode } from './cluster/node.js';
 import { ensureInitialCredentials } from './broker/initial-credentials.js';
 import { PublishPipeline } from './broker/publish-pipeline.js';
 import { createTlsListeners } from './broker/tls.js';
@@ -40,6 +43,9 @@ export interface RunningGateway {
   readonly influx: string;
   /** The time zone of the rules' time of day. */
   readonly timeZone: string;
+  /** A cluster node's id and its Redis (credentials left out). */
+  readonly node?: string;
+  readonly redis?: string;
 }
 
 /**
@@ -61,6 +67,7 @@ export class Gateway {
   private rulesService: RulesService | undefined;
   private ingestService: Ingest | undefined;
   private embedded: EmbeddedInflux | undefined;
+  private cluster: ClusterNode | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -90,6 +97,11 @@ export class Gateway {
     return this.ingestService;
   }
 
+  /** This gateway as a cluster node (REDIS_URL set), else undefined. */
+  get clusterNode(): ClusterNode | undefined {
+    return this.cluster;
+  }
+
   get spool(): Journal {
     if (!this.journal) throw new Error('gateway not started');
     return this.journal;
@@ -115,7 +127,10 @@ export class Gateway {
     // Storage: where events go, the spool, and the store port over it.
     const { writer, embedded } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
     if (embedded) this.embedded = lifecycle.add('embedded InfluxDB', embedded);
-    const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log });
+    // A cluster node's spool has a second consumer: the forwarder to the partition streams.
+    const clustered = settings.redisUrl !== '';
+    const nodeId = settings.nodeId || hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64);
+    const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log, ...(clustered ? { consumers: ['forward'] } : {}) });
     lifecycle.add('spool', { stop: () => journal.close() });
     await journal.open();
     this.journal = journal;
@@ -133,6 +148,7 @@ export class Gateway {
       // A whole MQTT packet (header included) may come as one WebSocket message.
       wsMaxPayload: settings.maxPacketBytes ? settings.maxPacketBytes + 16 : undefined,
       hooks: { ...access.hooks, authorizePublish: pipeline.authorizePublish },
+      ...(clustered ? { cluster: { bus: createClusterBus(settings.redisUrl, nodeId, log.child({ component: 'broker' })), heartbeatMs: settings.mqttHeartbeatMs } } : {}),
     });
     access.observe(broker.aedes);
     this.broker = broker;
@@ -168,7 +184,7 @@ export class Gateway {
 
     const rules = lifecycle.add(
       'rules',
-      new RulesService({ bus, publisher: broker, store, metrics, log, clock, rulesDir: settings.rulesDir, armedFile: join(this.dataDir, 'armed-zones.json') }),
+      new RulesService({ bus, publisher: broker, store, metrics, log, clock, rulesDir: settings.rulesDir, armedFile: join(this.dataDir, 'armed-zones.json'), partitioned: clustered }),
     );
     await rules.start();
     this.rulesService = rules;
@@ -196,10 +212,51 @@ export class Gateway {
 
     lifecycle.add('broker', broker);
     const ports = await broker.start();
+    let httpPort = 0;
+    if (clustered) {
+      // After the broker listens (Aedes' persistence is set up then): owners publish through it.
+      const cluster = new ClusterNode({
+        redisUrl: settings.redisUrl,
+        nodeId,
+        partitions: settings.partitions,
+        leaseMs: settings.leaseMs,
+        staleAfterMs: settings.staleAfterMs,
+        cursor: journal.cursor('forward'),
+        rules: () => rules.runtime.rules,
+        store,
+        publisher: broker,
+        bus,
+        metrics,
+        clock,
+        log: log.child({ component: 'cluster' }),
+        observer: {
+          fired: (rule) => metrics.ruleFirings.inc({ rule }),
+          woke: (type) => metrics.ruleWakeups.inc({ type }),
+          failed: () => metrics.ruleErrors.inc(),
+        },
+        info: () => ({ host: access.host, mqtt: ports.mqtt, http: httpPort, pid: process.pid }),
+      });
+      rules.onRules((set) => cluster.useRules(set));
+      lifecycle.add('cluster', cluster);
+      await cluster.start();
+      this.cluster = cluster;
+    }
     const http = lifecycle.add('HTTP', new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes() }));
-    http.route('/api/zones', rules.zonesRoute);
+    if (this.cluster) {
+      http.route('/api/zones', this.cluster.zonesRoute);
+      http.route('/api/cluster', this.cluster.clusterRoute);
+    } else {
+      http.route('/api/zones', rules.zonesRoute);
+    }
     // The rules' time of day (after hours) is this zone's: TZ, else the system's.
-    const running = { ports: { ...ports, http: await http.start() }, host: access.host, influx: writer.description, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone };
+    httpPort = await http.start();
+    const running = {
+      ports: { ...ports, http: httpPort },
+      host: access.host,
+      influx: writer.description,
+      timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+      ...(this.cluster ? { node: nodeId, redis: settings.redisUrl.replace(/\/\/[^@/]*@/, '//') } : {}),
+    };
     log.info(running, 'gateway started');
     return running;
   }
@@ -224,14 +281,16 @@ export class Gateway {
     const draining = this.sink?.draining ?? true;
     const problems = this.rulesService?.loader.problems ?? new Map<string, string>();
     const ruleProblems = [...problems.values()];
+    const cluster = this.cluster?.readiness();
     return {
-      ready: influxUp && !full && draining,
+      ready: influxUp && !full && draining && (cluster?.ok ?? true),
       // The rules in force still run, so ready; but an operator's edit was refused.
       degraded: ruleProblems.length > 0,
       checks: {
         influxdb: { ok: influxUp, detail: influxUp ? 'reachable' : 'unreachable: events wait in the spool' },
         spool: { ok: !full && draining, detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}` },
         rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | '), files: [...problems.keys()].map((f) => join(settings.rulesDir, f)) } : {}) },
+        ...(cluster ? { cluster } : {}),
       },
     };
   }

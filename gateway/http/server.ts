@@ -8,7 +8,7 @@ export interface Readiness {
   readonly ready: boolean;
   /** Ready, but something an operator should fix is wrong (a rejected rule file): `status: degraded`, still 200. */
   readonly degraded?: boolean;
-  readonly checks: Readonly<Record<string, { readonly ok: boolean; readonly detail?: string; readonly files?: readonly string[] }>>;
+  readonly checks: Readonly<Record<string, { readonly ok: boolean; readonly detail?: string; readonly files?: readonly string[]; readonly [more: string]: unknown }>>;
 }
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;

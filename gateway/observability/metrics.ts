@@ -3,6 +3,18 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** Gauges whose value a component reports when it exists (see `Metrics.readFrom`). */
 export type GaugeSource = 'ruleTimers' | 'ruleWindowSeries' | 'ruleFilesRejected' | 'liveViewers';
 
+/** What a cluster node reports at scrape time (cluster/node.ts). */
+export interface ClusterStatus {
+  readonly node: string;
+  readonly redisUp: boolean;
+  readonly owned: readonly number[];
+  /** Seconds between the newest entry of an owned partition's stream and the last one ruled. */
+  readonly lagSeconds: ReadonlyMap<number, number>;
+  /** Spool events not yet forwarded to Redis. */
+  readonly forwardBacklog: number;
+  readonly liveNodes: number;
+}
+
 /** Values read at scrape time from the components that own them. */
 export interface MetricSources {
   spool(): { bytes: number; events: number; oldestAppendedAt: number | undefined };
@@ -63,7 +75,17 @@ export class Metrics {
   );
   readonly rulesOverloaded = this.counter('gateway_rules_overloaded_total', 'Readings stored but not run through the rules because the rules were too far behind');
   readonly liveViewersDropped = this.counter('gateway_live_viewers_dropped_total', 'Live page viewers cut off for reading too slowly');
+  readonly clusterTakeovers = this.counter('gateway_cluster_takeovers_total', 'Partitions this node took over (rebuilt from their stream, then ruled live)');
+  readonly clusterFenced = this.counter('gateway_cluster_fenced_total', 'Writes Redis refused because this node’s fencing token was no longer the partition’s latest (GW_ERR_FENCED)');
+  readonly clusterDuplicates = this.counter('gateway_cluster_duplicates_total', 'Stream entries dropped by a partition owner: their event id was ruled already');
+  readonly clusterForwarded = this.counter('gateway_cluster_forwarded_total', 'Readings and armed zones forwarded from this node’s spool to the partition streams');
   private readonly readers = new Map<GaugeSource, () => number>();
+  private clusterStatus: (() => ClusterStatus) | undefined;
+
+  /** A cluster node reports its status from now on (the gateway_cluster_* gauges stay empty otherwise). */
+  readCluster(read: () => ClusterStatus): void {
+    this.clusterStatus = read;
+  }
 
   /** A component reports a gauge's value from now on (0 until one does). */
   readFrom(source: GaugeSource, read: () => number): void {
@@ -101,6 +123,45 @@ export class Metrics {
     gauge('gateway_rule_window_series', 'Series of recent readings kept for the rules’ sliding windows', reported('ruleWindowSeries'));
     gauge('gateway_rule_files_rejected', 'Rule files whose last version was rejected (GW_ERR_RULE_FILE; the rules in force stay; /readyz says degraded)', reported('ruleFilesRejected'));
     gauge('gateway_live_viewers', 'Browsers connected to the live page event stream', reported('liveViewers'));
+    const cluster = (): ClusterStatus | undefined => this.clusterStatus?.();
+    const labelled = (name: string, help: string, labelNames: string[], read: (set: (labels: Record<string, string>, value: number) => void) => void): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          read((labels, value) => this.set(labels, value));
+        },
+      });
+    };
+    labelled('gateway_cluster_node_info', 'This cluster node (1), by node id', ['node'], (set) => {
+      const c = cluster();
+      if (c) set({ node: c.node }, 1);
+    });
+    labelled('gateway_cluster_redis_up', '1 while this node reaches the cluster’s Redis', [], (set) => {
+      const c = cluster();
+      if (c) set({}, c.redisUp ? 1 : 0);
+    });
+    labelled('gateway_cluster_live_nodes', 'Nodes this node sees alive', [], (set) => {
+      const c = cluster();
+      if (c) set({}, c.liveNodes);
+    });
+    labelled('gateway_cluster_partitions_owned', 'Partitions this node owns (rules)', [], (set) => {
+      const c = cluster();
+      if (c) set({}, c.owned.length);
+    });
+    labelled('gateway_cluster_partition_owned', '1 for each partition this node owns', ['partition'], (set) => {
+      for (const p of cluster()?.owned ?? []) set({ partition: String(p) }, 1);
+    });
+    labelled('gateway_cluster_stream_lag_seconds', 'Per owned partition: how far the rules are behind the newest entry of its stream', ['partition'], (set) => {
+      for (const [p, lag] of cluster()?.lagSeconds ?? []) set({ partition: String(p) }, lag);
+    });
+    labelled('gateway_cluster_forward_backlog_events', 'Spool events not yet forwarded to the partition streams (they wait while Redis is away)', [], (set) => {
+      const c = cluster();
+      if (c) set({}, c.forwardBacklog);
+    });
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {

@@ -4,6 +4,7 @@ import type { Clock } from '../core/clock.js';
 import type { AlertData, AlertEvent, CloudEventJson, CommandEvent, ReadingEvent } from '../core/events.js';
 import type { Firing } from './engine.js';
 import type { ActuatorPolicy, AlertParams, CommandParams } from './pack.js';
+import type { SharedActuator } from './shared-state.js';
 import type { ZoneState } from './state.js';
 
 export type Outcome = CommandEvent | AlertEvent;
@@ -50,6 +51,14 @@ export class ActionDispatcher {
 
   usePolicies(policies: Readonly<Record<string, ActuatorPolicy>>): void {
     this.policies = policies;
+  }
+
+  /** Takes the shared state as the truth (a cluster node taking a partition over): what was commanded, and when alerts went out. */
+  adopt(actuators: ReadonlyMap<string, SharedActuator>, alertsSent: ReadonlyMap<string, number>): void {
+    this.actuators.clear();
+    for (const [target, a] of actuators) this.actuators.set(target, { json: JSON.stringify(a.data), data: a.data, changedAt: a.changedAt });
+    this.alertSent.clear();
+    for (const [target, at] of alertsSent) this.alertSent.set(target, at);
   }
 
   /** The last command data sent to an actuator, as JSON (for the live view and tests). */

@@ -12,7 +12,7 @@ import type { Store } from '../core/store.js';
 import { SEGMENT } from '../core/segments.js';
 import type { Outcome } from './actions.js';
 import { HeldBackReporter, type HeldBack } from './held-back.js';
-import { RuleLoader } from './loader.js';
+import { RuleLoader, type RuleSet } from './loader.js';
 import { RulesRuntime } from './runtime.js';
 import type { ZoneState } from './state.js';
 
@@ -32,6 +32,11 @@ export interface RulesServiceOptions {
   readonly armedFile?: string;
   /** Every command held back by a minimum on/off time, once per hold (scenarios list them). */
   readonly onHeld?: (h: HeldBack) => void;
+  /**
+   * A cluster node: readings are ruled by the owners of their partitions (cluster/), not from
+   * this node's bus; the service only loads the packs and hands each rule set on (`onRules`).
+   */
+  readonly partitioned?: boolean;
 }
 
 /**
@@ -43,6 +48,7 @@ export class RulesService {
   readonly runtime: RulesRuntime;
   private readonly unsubscribe: (() => void)[] = [];
   private readonly overloadLog: LogLimiter;
+  private readonly ruleListeners: ((set: RuleSet) => void)[] = [];
 
   constructor(private readonly o: RulesServiceOptions) {
     const { metrics } = o;
@@ -81,6 +87,7 @@ export class RulesService {
       watch: o.watchRules,
       onChange: (set) => {
         this.runtime.use(set);
+        for (const listener of this.ruleListeners) listener(set);
         o.log.info({ rules: set.rules.length }, 'rules in force');
       },
       onResult: (result) => metrics.ruleReloads.inc({ result }),
@@ -91,9 +98,15 @@ export class RulesService {
     return this.runtime.state;
   }
 
+  /** Called with each rule set put in force from now on. */
+  onRules(listener: (set: RuleSet) => void): void {
+    this.ruleListeners.push(listener);
+  }
+
   async start(): Promise<void> {
     await this.state.load();
     await this.loader.start();
+    if (this.o.partitioned) return;
     this.unsubscribe.push(
       this.o.bus.on('reading', (r) => this.runtime.onReading(r)),
       this.o.bus.on('zoneArmed', (z) => {

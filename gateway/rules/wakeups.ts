@@ -40,6 +40,13 @@ export class Wakeups<P> {
     return this.entries.get(key)?.deadline;
   }
 
+  /** The earliest deadline still to fire, if any (what a cluster owner may claim is done before). */
+  earliestDeadline(): number | undefined {
+    let earliest: number | undefined;
+    for (const e of this.entries.values()) if (e.deadline !== undefined && (earliest === undefined || e.deadline < earliest)) earliest = e.deadline;
+    return earliest;
+  }
+
   /** Keys with a live timer (for /metrics). */
   get size(): number {
     return this.entries.size;
