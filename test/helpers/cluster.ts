@@ -1,0 +1,67 @@
+/** Gateways as a cluster: real processes on one test Redis, the same InfluxDB database, each its own DATA_DIR. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { partitionsFor } from '../../gateway/core/partition.js';
+import { spawnGateway, type GatewayProcess } from './process.js';
+import { waitFor } from './wait.js';
+
+export interface ClusterNodeProcess {
+  readonly id: string;
+  readonly dataDir: string;
+  proc: GatewayProcess;
+  ports: { mqtt: number; ws: number; http: number };
+  readonly mqttUrl: string;
+  readonly httpUrl: string;
+  /** Starts it again (same id, DATA_DIR and ports) after it was killed. */
+  restart(): Promise<void>;
+}
+
+export interface ClusterView {
+  node: string;
+  redis: boolean;
+  nodes: { id: string }[];
+  partitions: { partition: number; owner: string | null; token: number | null }[];
+}
+
+export const TEST_PARTITIONS = 8;
+
+export async function startNode(id: string, env: Record<string, string>, track: (p: GatewayProcess) => GatewayProcess, defer: (fn: () => Promise<unknown>) => void): Promise<ClusterNodeProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), `gw-cluster-${id}-`));
+  defer(() => rm(dataDir, { recursive: true, force: true }));
+  const base = { NODE_ID: id, DATA_DIR: dataDir, PARTITIONS: String(TEST_PARTITIONS), LEASE_MS: '2000', INFLUX_FLUSH_MS: '50', STATS_INTERVAL_MS: '0', ...env };
+  const proc = track(spawnGateway({ ...base, MQTT_PORT: '0', MQTT_WS_PORT: '0', HTTP_PORT: '0' }));
+  const ports = await proc.started(60_000);
+  const node: ClusterNodeProcess = {
+    id,
+    dataDir,
+    proc,
+    ports,
+    mqttUrl: `mqtt://127.0.0.1:${ports.mqtt}`,
+    httpUrl: `http://127.0.0.1:${ports.http}`,
+    async restart() {
+      node.proc = track(spawnGateway({ ...base, MQTT_PORT: String(ports.mqtt), MQTT_WS_PORT: String(ports.ws), HTTP_PORT: String(ports.http) }));
+      await node.proc.started(60_000);
+    },
+  };
+  return node;
+}
+
+export async function clusterView(node: ClusterNodeProcess): Promise<ClusterView> {
+  const res = await fetch(`${node.httpUrl}/api/cluster`);
+  return (await res.json()) as ClusterView;
+}
+
+/** Waits until every partition is owned by the node rendezvous hashing gives it among `ids`. */
+export async function settled(via: ClusterNodeProcess, ids: readonly string[], timeoutMs = 30_000): Promise<ClusterView> {
+  return waitFor(async () => {
+    const view = await clusterView(via);
+    const wanted = new Map<number, string>();
+    for (const id of ids) for (const p of partitionsFor(id, ids, TEST_PARTITIONS)) wanted.set(p, id);
+    const ok = view.nodes.length === ids.length && view.partitions.every((p) => p.owner === wanted.get(p.partition));
+    return ok ? view : undefined;
+  }, `partitions owned as rendezvous hashing over ${ids.join(', ')} says`, timeoutMs, 100);
+}
+
+/** The node owning a site's partition, by the same hash the gateway uses. */
+export { partitionOf } from '../../gateway/core/partition.js';
