@@ -162,7 +162,7 @@ export class LeaseManager {
         }
         const lease: Lease = { partition: p, token, holder: `${nodeId}|${token}`, validUntil: sentAt + validFor, acquiredAt: this.now() };
         this.held.set(p, lease);
-        log.info({ partition: p, token, node: nodeId, at: lease.acquiredAt }, 'partition acquired');
+        log.info({ partition: p, fence: token, node: nodeId, at: lease.acquiredAt }, 'partition acquired');
         this.starting.add(p);
         // Rebuilding may take a while: the next ticks renew the lease meanwhile.
         void this.events
@@ -192,8 +192,9 @@ export class LeaseManager {
       await this.events?.release(lease, reason);
     } finally {
       this.held.delete(lease.partition);
-      const at = this.now();
-      this.o.log.info({ partition: lease.partition, token: lease.token, node: this.o.nodeId, reason, at, heldMs: at - lease.acquiredAt }, 'partition released');
+      // A lost lease was not acted on past its validity: that is when this node's ownership ended.
+      const at = reason === 'lost' ? Math.min(this.now(), lease.validUntil) : this.now();
+      this.o.log.info({ partition: lease.partition, fence: lease.token, node: this.o.nodeId, reason, at, heldMs: at - lease.acquiredAt }, 'partition released');
     }
     if (reason !== 'lost') await this.script('release', [KEYS.lease(lease.partition)], [lease.holder]).catch(() => undefined);
   }

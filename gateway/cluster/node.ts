@@ -126,7 +126,7 @@ export class ClusterNode {
       fenced: () => {
         metrics.clusterFenced.inc();
         // The lease manager finds it lost at its next renewal; nothing more is written meanwhile.
-        lease.validUntil = 0;
+        lease.validUntil = Math.min(lease.validUntil, Date.now());
       },
     });
     this.starting.set(lease.partition, worker);
@@ -138,7 +138,7 @@ export class ClusterNode {
       }
       this.workers.set(lease.partition, worker);
       metrics.clusterTakeovers.inc();
-      log.info({ partition: lease.partition, token: lease.token, ...rebuilt }, `partition ${lease.partition} rebuilt from ${rebuilt.replayed} stream entries in ${rebuilt.tookMs} ms; ruling it live`);
+      log.info({ partition: lease.partition, fence: lease.token, ...rebuilt }, `partition ${lease.partition} rebuilt from ${rebuilt.replayed} stream entries in ${rebuilt.tookMs} ms; ruling it live`);
     } finally {
       this.starting.delete(lease.partition);
     }

@@ -274,7 +274,7 @@ export class PartitionWorker {
         try {
           const ok = (await this.o.script('commit', [KEYS.fence(p), KEYS.state(p), KEYS.outbox(p), KEYS.stream(p)], args)) as number;
           if (ok !== 1) {
-            logError(this.o.log, 'GW_ERR_FENCED', { partition: p, token: this.o.lease.token, dropped: outcomes.length }, 'Redis refused a write with an old fencing token: another node owns this partition now; letting it go');
+            logError(this.o.log, 'GW_ERR_FENCED', { partition: p, fence: this.o.lease.token, dropped: outcomes.length }, 'Redis refused a write with an old fencing token: another node owns this partition now; letting it go');
             this.stopped = true;
             this.o.fenced();
             return false;
