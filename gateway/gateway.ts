@@ -6,6 +6,7 @@ import { Access } from './broker/access.js';
 import { MqttBroker, type BoundPorts } from './broker/broker.js';
 import { createClusterBus } from './broker/cluster-bus.js';
 import { CredentialStore } from './broker/credentials.js';
+import { LiveRelay } from './cluster/live-relay.js';
 import { ClusterNode } from './cluster/node.js';
 import { ensureInitialCredentials } from './broker/initial-credentials.js';
 import { PublishPipeline } from './broker/publish-pipeline.js';
@@ -189,10 +190,16 @@ export class Gateway {
     await rules.start();
     this.rulesService = rules;
 
-    const live = lifecycle.add('live view', new LiveView({ bus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs }));
+    // A cluster node's live view shows the whole cluster: its events come through Redis too (cluster/live-relay.ts).
+    const liveBus = clustered ? new EventBus(log) : bus;
+    const live = lifecycle.add('live view', new LiveView({ bus: liveBus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs }));
     live.start();
     // Zones armed before a restart are armed from the first page view, not from the next change.
-    live.seedArmed(rules.state.armedStates());
+    if (!clustered) live.seedArmed(rules.state.armedStates());
+    if (clustered) {
+      const relay = lifecycle.add('live relay', new LiveRelay({ redisUrl: settings.redisUrl, nodeId, bus, liveBus, pushMs: settings.livePushMs, log: log.child({ component: 'live' }) }));
+      await relay.start();
+    }
     const silence = lifecycle.add('silence watch', new SilenceWatch({ bus, store, clock, log: log.child({ component: 'devices' }), offlineAfterMs: settings.offlineAfterMs }));
     silence.start();
     const stats = lifecycle.add(
@@ -240,6 +247,7 @@ export class Gateway {
       lifecycle.add('cluster', cluster);
       await cluster.start();
       this.cluster = cluster;
+      live.seedArmed(await cluster.armedStates().catch(() => []));
     }
     const http = lifecycle.add('HTTP', new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes() }));
     if (this.cluster) {

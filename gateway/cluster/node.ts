@@ -238,21 +238,28 @@ export class ClusterNode {
     return { ok, detail, node: s.node, partitions: s.owned, liveNodes: this.leases.liveNodes, lagSeconds: lag };
   }
 
-  /** `GET /api/zones` for the whole cluster: the armed zones of every partition's shared state. */
-  readonly zonesRoute = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  /** The armed zones of every partition's shared state; undefined when Redis cannot be read. */
+  async armedStates(): Promise<{ site: string; zone: string; armed: boolean }[]> {
     const pipeline = this.redis.pipeline();
     for (let p = 0; p < this.o.partitions; p++) pipeline.hgetall(KEYS.state(p));
     const results = (await pipeline.exec().catch(() => null)) ?? [];
-    if (results.length === 0 || results.some(([err]) => err)) {
-      res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'Redis unreachable: the cluster state cannot be read (GW_ERR_REDIS_UNREACHABLE)' }));
-      return;
-    }
+    if (results.length === 0 || results.some(([err]) => err)) throw new Error('Redis unreachable');
     const zones: { site: string; zone: string; armed: boolean }[] = [];
     for (const [, hash] of results) {
       for (const [key, armed] of decodeSnapshot(hash as Record<string, string>).armed) {
         const [site = '', zone = ''] = key.split('/');
         zones.push({ site, zone, armed });
       }
+    }
+    return zones;
+  }
+
+  /** `GET /api/zones` for the whole cluster: the armed zones of every partition's shared state. */
+  readonly zonesRoute = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const zones = await this.armedStates().catch(() => undefined);
+    if (!zones) {
+      res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'Redis unreachable: the cluster state cannot be read (GW_ERR_REDIS_UNREACHABLE)' }));
+      return;
     }
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ zones }));
   };

@@ -1,0 +1,148 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { EventBus, EventMap } from '../core/bus.js';
+import type { ReadingEvent } from '../core/events.js';
+import type { ReadingValue } from '../core/kinds.js';
+import { connectRedis } from '../core/redis.js';
+import { KEYS } from './redis-keys.js';
+
+/** What the live page shows, as it travels between nodes: readings coalesced per device and kind. */
+interface LiveBatch {
+  readonly node: string;
+  readonly readings: readonly CompactReading[];
+  readonly events: readonly { readonly name: RelayedName; readonly event: unknown }[];
+}
+
+/** A reading as the live page needs it (the envelope's lazy fields do not survive JSON). */
+interface CompactReading {
+  readonly d: string;
+  readonly s: string;
+  readonly z: string;
+  readonly k: ReadingEvent['kind'];
+  readonly v: ReadingValue;
+  readonly t: number;
+}
+
+type RelayedName = 'deviceStatus' | 'deviceSilence' | 'command' | 'alert' | 'deadletter' | 'zoneArmed';
+const RELAYED: readonly RelayedName[] = ['deviceStatus', 'deviceSilence', 'command', 'alert', 'deadletter', 'zoneArmed'];
+/** Commands, alerts and dead letters a node starting up shows from before it started. */
+const RECENT = 100;
+
+export interface LiveRelayOptions {
+  readonly redisUrl: string;
+  readonly nodeId: string;
+  /** This node's bus: what its ingest, silence watch and partition owners announce. */
+  readonly bus: EventBus;
+  /** The live view's bus: this node's events and every other node's. */
+  readonly liveBus: EventBus;
+  readonly pushMs: number;
+  readonly log: Logger;
+}
+
+/**
+ * The live page of a cluster node shows the whole cluster. Each node hands what it hears (the
+ * readings its devices send, statuses, dead letters, and the commands and alerts of the
+ * partitions it rules) to its own live view at once, and to every other node through one Redis
+ * channel, batched every LIVE_PUSH_MS with readings coalesced per device and kind: one message
+ * per node per interval, not one per reading. The last reading of each device and kind, and the
+ * recent commands, alerts and dead letters, are also kept in Redis, so a node that starts (or a
+ * viewer of a node that just started) sees the building at once.
+ */
+export class LiveRelay {
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  private readings = new Map<string, CompactReading>();
+  private events: { name: RelayedName; event: unknown }[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly off: (() => void)[] = [];
+
+  constructor(private readonly o: LiveRelayOptions) {
+    this.pub = connectRedis(o.redisUrl, `gw-${o.nodeId}-live-pub`, { maxRetriesPerRequest: 1 });
+    this.sub = connectRedis(o.redisUrl, `gw-${o.nodeId}-live-sub`, { maxRetriesPerRequest: null, commandTimeout: undefined });
+    for (const c of [this.pub, this.sub]) c.on('error', () => undefined);
+  }
+
+  async start(): Promise<void> {
+    const { bus, liveBus } = this.o;
+    await this.seed().catch((err: unknown) => this.o.log.warn({ err: (err as Error).message }, 'could not read the cluster\'s live state from Redis; the live page fills as events come'));
+    this.off.push(
+      bus.on('reading', (r) => {
+        liveBus.emit('reading', r);
+        this.readings.set(`${r.device}|${r.kind}`, { d: r.device, s: r.site, z: r.zone, k: r.kind, v: r.value, t: r.timeMs });
+        this.schedule();
+      }),
+    );
+    for (const name of RELAYED) {
+      this.off.push(
+        bus.on(name, (event: EventMap[RelayedName]) => {
+          (liveBus.emit as (n: RelayedName, e: unknown) => void)(name, event);
+          this.events.push({ name, event });
+          if (this.events.length > RECENT) this.events.shift();
+          this.schedule();
+        }),
+      );
+    }
+    this.sub.on('message', (_channel: string, message: string) => this.received(message));
+    await this.sub.subscribe(KEYS.live).catch((err: unknown) => this.o.log.warn({ err: (err as Error).message }, 'could not subscribe to the cluster\'s live channel (it retries when Redis is back)'));
+  }
+
+  async stop(): Promise<void> {
+    for (const off of this.off.splice(0)) off();
+    if (this.timer) clearTimeout(this.timer);
+    this.flush();
+    await Promise.all([this.pub.quit().catch(() => this.pub.disconnect()), this.sub.quit().catch(() => this.sub.disconnect())]);
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, this.o.pushMs);
+    this.timer.unref();
+  }
+
+  private flush(): void {
+    if (this.readings.size === 0 && this.events.length === 0) return;
+    const readings = [...this.readings.values()];
+    const events = this.events;
+    this.readings = new Map();
+    this.events = [];
+    // Redis away: the other nodes' pages miss this interval (they catch up from the next ones).
+    if (this.pub.status !== 'ready') return;
+    const batch: LiveBatch = { node: this.o.nodeId, readings, events };
+    const pipeline = this.pub.pipeline().publish(KEYS.live, JSON.stringify(batch));
+    if (readings.length > 0) pipeline.hset(KEYS.liveDevices, ...readings.flatMap((r) => [`${r.d}|${r.k}`, JSON.stringify(r)]));
+    const feed = events.filter((e) => e.name === 'command' || e.name === 'alert' || e.name === 'deadletter');
+    if (feed.length > 0) pipeline.lpush(`${KEYS.live}:recent`, ...feed.map((e) => JSON.stringify(e))).ltrim(`${KEYS.live}:recent`, 0, RECENT - 1);
+    pipeline.exec().catch(() => undefined);
+  }
+
+  private received(message: string): void {
+    let batch: LiveBatch;
+    try {
+      batch = JSON.parse(message) as LiveBatch;
+    } catch {
+      return;
+    }
+    if (batch.node === this.o.nodeId) return;
+    for (const r of batch.readings) this.o.liveBus.emit('reading', reading(r));
+    for (const { name, event } of batch.events) if (RELAYED.includes(name)) (this.o.liveBus.emit as (n: RelayedName, e: unknown) => void)(name, event);
+  }
+
+  /** The cluster's last readings and recent feed, for a live view that starts empty. */
+  private async seed(): Promise<void> {
+    const [devices, recent] = await Promise.all([this.pub.hgetall(KEYS.liveDevices), this.pub.lrange(`${KEYS.live}:recent`, 0, RECENT - 1)]);
+    for (const json of Object.values(devices)) this.o.liveBus.emit('reading', reading(JSON.parse(json) as CompactReading));
+    for (const json of recent.reverse()) {
+      const { name, event } = JSON.parse(json) as { name: RelayedName; event: unknown };
+      (this.o.liveBus.emit as (n: RelayedName, e: unknown) => void)(name, event);
+    }
+  }
+}
+
+/** Enough of a reading for the live view (device, site, zone, kind, value, time). */
+function reading(r: CompactReading): ReadingEvent {
+  const time = new Date(r.t).toISOString();
+  return { id: '', type: `sensor.${r.k}`, source: `${r.s}/${r.z}/${r.d}`, time, receivedAt: time, seq: undefined, site: r.s, zone: r.z, device: r.d, kind: r.k, value: r.v, numeric: 0, timeMs: r.t, clientId: undefined };
+}
