@@ -213,6 +213,8 @@ export class Gateway {
         spool: () => journal.stats(),
         connectedClients: () => broker.connectedClients,
         influxUp: () => sink.influxUp,
+        node: nodeId,
+        cluster: clustered ? () => this.cluster?.status() ?? { node: nodeId, redisUp: false, owned: [], lagSeconds: new Map(), forwardBacklog: journal.cursor('forward').stats().events, liveNodes: 0 } : undefined,
       }),
     );
     await stats.start();

@@ -143,6 +143,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
   for (const [key, spec] of Object.entries(SETTINGS) as [keyof typeof SETTINGS, SettingSpec][]) {
     const value = raw[key];
     if ((spec.type !== 'url' && spec.type !== 'redis') || typeof value !== 'string') continue;
+    // REDIS_URL empty (the default): one gateway on its own.
+    if (spec.type === 'redis' && value === '') continue;
     const problem = spec.type === 'url' ? urlProblem(value) : redisUrlProblem(value);
     if (problem) problems.push(`${spec.env}: ${problem} (got ${JSON.stringify(value)})`);
   }

@@ -160,6 +160,8 @@ export interface ActuatorStateEvent {
 /** The gateway's own health over one interval (observability/stats.ts), kept like any event. */
 export interface GatewayStatsEvent {
   readonly host: string;
+  /** The gateway's node id (NODE_ID, else the host name): several gateways on one machine are told apart by it. */
+  readonly node?: string;
   readonly timeMs: number;
   /** Integer fields: counts over the interval, and levels at `timeMs`. */
   readonly counts: Readonly<Record<string, number>>;

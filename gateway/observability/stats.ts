@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Clock, ClockTimer } from '../core/clock.js';
 import type { GatewayStatsEvent } from '../core/events.js';
 import type { Store } from '../core/store.js';
-import type { Metrics } from './metrics.js';
+import type { ClusterStatus, Metrics } from './metrics.js';
 
 export interface StatsReporterOptions {
   readonly metrics: Metrics;
@@ -18,6 +18,10 @@ export interface StatsReporterOptions {
   readonly influxUp: () => boolean;
   /** The `host` tag (default: the machine's name), so several gateways can share one database. */
   readonly host?: string;
+  /** The `node` tag: the gateway's NODE_ID (several on one machine), else the host name. */
+  readonly node?: string;
+  /** A cluster node's status (the per-node view of the Gateway health dashboard). */
+  readonly cluster?: () => ClusterStatus;
 }
 
 /** Totals read from the counters at one moment; a point holds the difference of two. */
@@ -99,8 +103,10 @@ export class StatsReporter {
     const d = (key: Exclude<keyof Totals, 'latencyBuckets'>): number => Math.max(0, b[key] - a[key]);
     const writes = d('latencyCount');
     const spool = this.o.spool();
+    const cluster = this.o.cluster?.();
     return {
       host: this.host,
+      node: this.o.node ?? this.host,
       timeMs: b.at,
       measures: {
         interval_s: seconds,
@@ -109,6 +115,7 @@ export class StatsReporter {
         write_latency_ms: writes > 0 ? round((d('latencySum') / writes) * 1000) : undefined,
         write_latency_p95_ms: writes > 0 ? round(percentileUpperBound(a.latencyBuckets, b.latencyBuckets, 0.95) * 1000) : undefined,
         spool_oldest_age_s: spool.oldestAppendedAt === undefined ? 0 : round(Math.max(0, b.at - spool.oldestAppendedAt) / 1000),
+        ...(cluster ? { stream_lag_max_s: round(Math.max(0, ...cluster.lagSeconds.values())) } : {}),
       },
       counts: {
         readings: d('readings'),
@@ -124,6 +131,7 @@ export class StatsReporter {
         spool_events: spool.events,
         spool_bytes: spool.bytes,
         clients: this.o.connectedClients(),
+        ...(cluster ? { partitions_owned: cluster.owned.length, forward_backlog: cluster.forwardBacklog, redis_up: cluster.redisUp ? 1 : 0, live_nodes: cluster.liveNodes } : {}),
       },
       influxUp: this.o.influxUp(),
     };

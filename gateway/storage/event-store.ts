@@ -22,7 +22,7 @@ const POINTS: { readonly [K in StorableName]: PointOf<K> } = {
   deviceSilence: (e, t) => deviceSilencePoint(e, t.next(`device_status/${e.device}`, e.timeMs)),
   zoneArmed: (e, t) => zoneArmedPoint(e, t.next(`zone_state/${e.site}/${e.zone}`, e.timeMs)),
   actuatorState: (e, t) => actuatorStatePoint(e, t.next(`actuator_state/${e.site}/${e.zone}/${e.actuator}`, e.timeMs)),
-  stats: (e, t) => statsPoint(e, t.next(`gateway_stats/${e.host}`, e.timeMs)),
+  stats: (e, t) => statsPoint(e, t.next(`gateway_stats/${e.host}/${e.node ?? ''}`, e.timeMs)),
 };
 
 /** The store port (core/store.ts) on the spool: events become points, appended to the journal. */

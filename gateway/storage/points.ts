@@ -85,5 +85,5 @@ export function statsPoint(e: GatewayStatsEvent, timeMs: number): string {
   for (const [key, value] of Object.entries(e.measures)) fields[key] = value === undefined ? undefined : { float: value };
   for (const [key, value] of Object.entries(e.counts)) fields[key] = { int: value };
   fields['influx_up'] = { bool: e.influxUp };
-  return line('gateway_stats', { host: e.host }, fields, timeMs);
+  return line('gateway_stats', e.node === undefined ? { host: e.host } : { host: e.host, node: e.node }, fields, timeMs);
 }

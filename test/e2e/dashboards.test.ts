@@ -12,6 +12,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { query, rows, type Series } from '../helpers/influx.js';
 import { connect } from '../helpers/mqtt.js';
 import { scrape } from '../helpers/prometheus.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
 let dashboards: { file: string; json: DashboardJson }[];
@@ -69,10 +70,20 @@ const panel = (d: Record<string, unknown>): any => (d['panels'] as Record<string
 
 describe('every query, after a simulated run', () => {
   let gw: TestGateway;
+  let node: TestGateway;
+  let redis: TestRedis;
   let device: MqttClient;
 
   beforeAll(async () => {
     gw = await startGateway({ env: { STATS_INTERVAL_MS: '100' } });
+    // A second gateway, a cluster node (on its own Redis), writing to the same database: the per-node view.
+    redis = await startRedis();
+    node = await startGateway({ db: gw.db, env: { STATS_INTERVAL_MS: '100', REDIS_URL: redis.url, NODE_ID: 'node-2', PARTITIONS: '4', LEASE_MS: '1000' } });
+    await runSimulation({ url: node.mqttUrl, devices: 11, sites: 1, zonesPerSite: 1, rate: 0, count: 60, scenario: 'normal', seed: 5, prefix: 'node2' });
+    await waitFor(async () => {
+      const [r] = await rows(gw.influxUrl, gw.db, `SELECT last("partitions_owned") AS p, last("forward_backlog") AS f FROM "gateway_stats" WHERE "node" = 'node-2'`);
+      return Number(r?.['p'] ?? 0) === 4 && r?.['f'] === 0 && node.gateway.spool.stats().events === 0;
+    }, 'the cluster node\'s stats in InfluxDB', 30_000);
     // Every device model and scenario: HVAC and lights commands, intrusion and smoke alerts.
     await runSimulation({ url: gw.mqttUrl, devices: 22, sites: 2, zonesPerSite: 2, rate: 0, count: 300, scenario: 'normal', seed: 1, prefix: 'norm' });
     await runSimulation({ url: gw.mqttUrl, devices: 11, sites: 1, zonesPerSite: 2, rate: 0, count: 120, scenario: 'heatwave', seed: 2, prefix: 'heat' });
@@ -91,6 +102,8 @@ describe('every query, after a simulated run', () => {
   });
   afterAll(async () => {
     await device?.endAsync();
+    await node?.stop();
+    await redis?.stop();
     await gw?.stop();
   });
 
