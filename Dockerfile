@@ -21,7 +21,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY rules rules
-RUN mkdir -p /app/data && chown node:node /app/data
+RUN mkdir -p /app/data /app/credentials && chown node:node /app/data /app/credentials
 USER node
 ENV DATA_DIR=/app/data RULES_DIR=/app/rules BIND_HOST=0.0.0.0
 # MQTT, MQTT over WebSocket, HTTP (/healthz, /readyz, /metrics, the live page).

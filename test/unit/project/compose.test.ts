@@ -206,3 +206,99 @@ describe('Dockerfile', () => {
     expect(existsSync(resolve(ROOT, 'gateway', 'http', 'live.html'))).toBe(true);
   });
 });
+
+describe('docker-compose.cluster.yml (README "Beyond one machine")', () => {
+  let cluster: Compose;
+  let haproxy: string;
+  const gateways = (): [string, Service][] => Object.entries(cluster.services).filter(([name]) => /^gateway-\d+$/.test(name));
+  const clusterEnv = (s: Service): Record<string, string> => Object.fromEntries(Object.entries(s.environment ?? {}).filter(([k]) => k !== 'TZ'));
+
+  beforeAll(async () => {
+    cluster = parseYaml(await read('docker-compose.cluster.yml'), { merge: true }) as Compose;
+    haproxy = await read('deploy/haproxy.cfg');
+  });
+
+  it('runs Redis with AOF fsynced on every write, three gateways, HAProxy, InfluxDB and Grafana', () => {
+    expect(Object.keys(cluster.services).sort()).toEqual(['gateway-1', 'gateway-2', 'gateway-3', 'grafana', 'haproxy', 'influxdb', 'redis', 'simulator']);
+    const redis = cluster.services['redis']!;
+    const args = (redis.command ?? []).join(' ');
+    expect(args).toContain('--appendonly yes');
+    expect(args).toContain('--appendfsync always');
+    expect(redis.volumes?.some((v) => v.endsWith(':/data'))).toBe(true);
+  });
+
+  it('pins every image it pulls (Redis the version Debian gives the tests, Grafana the one the dashboards are checked against)', async () => {
+    for (const [name, s] of Object.entries(cluster.services)) {
+      if (s.build) continue;
+      expect(s.image, name).toMatch(/^[\w./-]+:\d+\.\d+\.\d+$/);
+    }
+    expect(cluster.services['redis']!.image).toMatch(/^redis:7\.\d+\.\d+$/);
+    expect(cluster.services['grafana']!.image).toBe(service('grafana').image);
+    expect(cluster.services['influxdb']!.image).toBe(service('influxdb').image);
+  });
+
+  it('mounts only paths that exist, and declares every named volume', () => {
+    for (const [name, s] of Object.entries(cluster.services)) {
+      for (const volume of s.volumes ?? []) {
+        const source = volume.split(':')[0]!;
+        if (source.startsWith('.') || source.startsWith('/')) expect(existsSync(resolve(ROOT, source)), `${name}: ${source}`).toBe(true);
+        else expect(cluster.volumes, `${name}: named volume ${source}`).toHaveProperty(source);
+      }
+    }
+  });
+
+  it('health-checks every long-running service and starts each after what it needs is healthy', () => {
+    for (const [name, s] of Object.entries(cluster.services)) if (name !== 'simulator') expect(s.healthcheck?.test.length, name).toBeGreaterThan(0);
+    for (const [name, s] of gateways()) {
+      expect(s.depends_on?.['redis']?.condition, name).toBe('service_healthy');
+      expect(s.depends_on?.['influxdb']?.condition, name).toBe('service_healthy');
+    }
+    for (const [name] of gateways()) expect(cluster.services['haproxy']!.depends_on?.[name]?.condition).toBe('service_healthy');
+    expect(cluster.services['simulator']!.depends_on?.['haproxy']?.condition).toBe('service_healthy');
+  });
+
+  it('makes each gateway a node of one cluster: valid settings, its own NODE_ID and spool, the same Redis, PARTITIONS, InfluxDB and credentials', () => {
+    const known = new Set([...describeSettings().map((s) => s.env), 'TZ']);
+    const all = gateways().map(([name, s]) => {
+      for (const key of Object.keys(s.environment ?? {})) expect(known.has(key), `${name}: ${key}`).toBe(true);
+      return { name, s, settings: loadSettings(clusterEnv(s)) };
+    });
+    expect(all).toHaveLength(3);
+    expect(new Set(all.map((g) => g.settings.nodeId)).size).toBe(3);
+    for (const g of all) {
+      expect(g.settings.nodeId).toBe(g.name);
+      expect(new URL(g.settings.redisUrl).hostname).toBe('redis');
+      expect(g.settings.influxUrl).toBe(env('gateway')['INFLUX_URL']);
+      // Its own data volume (spool), and the cluster's one credentials file.
+      expect(g.s.volumes).toContain(`${g.name}-data:${g.settings.dataDir}`);
+      expect(g.s.volumes?.some((v) => v.startsWith('gateway-credentials:') && g.settings.credentialsFile.startsWith(`${v.split(':')[1]}/`))).toBe(true);
+      // Devices reach the nodes through HAProxy only.
+      expect(g.s.ports ?? []).toEqual([]);
+    }
+    for (const key of ['partitions', 'leaseMs', 'mqttPort', 'mqttWsPort', 'httpPort', 'credentialsFile'] as const) expect(new Set(all.map((g) => g.settings[key])).size, key).toBe(1);
+    // Only the first node creates the initial credentials; the others start after it.
+    expect(all.filter((g) => g.settings.initialCredentials !== '').map((g) => g.name)).toEqual(['gateway-1']);
+    for (const g of all.slice(1)) expect(g.s.depends_on?.['gateway-1']?.condition).toBe('service_healthy');
+  });
+
+  it('puts HAProxy in front of every gateway\'s MQTT, WebSocket and HTTP ports, health-checked on /healthz, and publishes those ports', () => {
+    const settings = loadSettings(clusterEnv(gateways()[0]![1]));
+    for (const [name] of gateways()) {
+      for (const port of [settings.mqttPort, settings.mqttWsPort, settings.httpPort]) expect(haproxy, `${name}:${port}`).toMatch(new RegExp(`server ${name} ${name}:${port} check`));
+    }
+    const binds = [...haproxy.matchAll(/^\s*bind :(\d+)$/gm)].map((m) => Number(m[1])).sort();
+    expect(binds).toEqual([settings.mqttPort, settings.mqttWsPort, settings.httpPort].sort());
+    expect((cluster.services['haproxy']!.ports ?? []).map(containerPort).sort()).toEqual(binds);
+    expect(haproxy).toMatch(/check port 8080/);
+    expect(haproxy).toMatch(/\/healthz/);
+    expect(cluster.services['haproxy']!.volumes).toContain('./deploy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro');
+  });
+
+  it('runs the simulator through HAProxy with the credential the first node created', () => {
+    const args = cluster.services['simulator']!.command ?? [];
+    expect(args[args.indexOf('--url') + 1]).toBe('mqtt://haproxy:1883');
+    const first = loadSettings(clusterEnv(cluster.services['gateway-1']!));
+    expect(args[args.indexOf('--password-file') + 1]).toBe(join(initialSecretsDir(first.dataDir), 'simulator'));
+    expect(cluster.services['simulator']!.volumes).toContain(`gateway-1-data:${first.dataDir}:ro`);
+  });
+});
