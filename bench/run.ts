@@ -1,5 +1,6 @@
 /**
  * npm run bench [-- --quick] [--only throughput,latency,connections,rules] [--readings N] …
+ * npm run bench -- --cluster     one plain gateway and clusters of 1, 2, 3 nodes (cost per reading)
  *
  * One run, its own InfluxDB, every figure side by side: bare Aedes and Mosquitto forwarding,
  * raw InfluxDB ingest, the gateway end to end (QoS 0, QoS 1 durable, QoS 1 without durable
@@ -13,6 +14,7 @@ import { Command } from 'commander';
 import { startInfluxd } from '../gateway/storage/influxd.js';
 import { measureConnections, type ConnectionsResult } from './lib/connections.js';
 import { buildGateway } from './lib/processes.js';
+import { measureClusterRun, projection, type ClusterMeasurement } from './lib/cluster.js';
 import { measureLatency, type LatencyResult } from './lib/latency.js';
 import { formatMarkdown, printTable, type BenchReport } from './lib/report.js';
 import { runRulesBench } from './rules-bench.js';
@@ -33,11 +35,12 @@ const opts = new Command()
   .option('--rates <list>', 'latency runs as rate[:share of readings that command]; readings/s', '1000:0.1,5000:0.1,5000:1')
   .option('--connections <n>', 'devices connected at once', Number)
   .option('--repeat <n>', 'runs of each throughput measurement (the median is reported)', Number)
+  .option('--cluster', 'only the cluster comparison: one plain gateway, then clusters of 1, 2 and 3 nodes on one Redis (QoS 1)')
   .parse()
-  .opts<{ repeat?: number; unbounded?: boolean; quick?: boolean; only?: string; readings?: number; devices?: number; window?: number; latencySeconds?: number; rates: string; connections?: number }>();
+  .opts<{ cluster?: boolean; repeat?: number; unbounded?: boolean; quick?: boolean; only?: string; readings?: number; devices?: number; window?: number; latencySeconds?: number; rates: string; connections?: number }>();
 
 const quick = opts.quick === true;
-const only = new Set<Section>((opts.only?.split(',') ?? [...SECTIONS]) as Section[]);
+const only = new Set<Section>((opts.only?.split(',') ?? (opts.cluster ? [] : [...SECTIONS])) as Section[]);
 const shape: LoadShape = {
   readings: opts.readings ?? (quick ? 20_000 : 100_000),
   devices: opts.devices ?? (quick ? 50 : 100),
@@ -113,6 +116,15 @@ try {
   if (only.has('connections')) {
     progress(`${connections} connections`);
     report.connections.push(...(await measureConnections(influx.url, connections)));
+  }
+  if (opts.cluster) {
+    const runs: ClusterMeasurement[] = [];
+    const clusterShape = { readings: opts.readings ?? (quick ? 20_000 : 60_000), devices: opts.devices ?? 96, window: opts.window ?? 2000 };
+    for (const nodes of [0, 1, 2, 3]) {
+      progress(nodes === 0 ? 'cluster comparison: one plain gateway' : `cluster comparison: ${nodes} node(s) + Redis`);
+      runs.push(await measureClusterRun(influx.url, influx.child.pid, nodes, clusterShape));
+    }
+    report.cluster = { runs, projections: Object.fromEntries(runs.map((m) => [m.name, projection(m, 2, [1, 3, 10])])) };
   }
   if (only.has('rules')) {
     progress('rules: 200 rules against the 3 shipped packs');

@@ -1,4 +1,5 @@
 /** The benchmark report: one object, printed as a terminal table and written as Markdown. */
+import type { ClusterMeasurement } from './cluster.js';
 import type { ConnectionsResult } from './connections.js';
 import type { LatencyResult } from './latency.js';
 import type { LoadShape, Measurement } from './throughput.js';
@@ -13,6 +14,8 @@ export interface BenchReport {
   readonly latency: LatencyResult[];
   readonly connections: ConnectionsResult[];
   rules?: { shipped: { rules: number; eventsPerSecond: number }; many: { rules: number; eventsPerSecond: number }; ratio: number };
+  /** `--cluster`: one plain gateway and clusters of 1, 2, 3 nodes, and what their cost projects. */
+  cluster?: { runs: ClusterMeasurement[]; projections: Record<string, string> };
 }
 
 const n = (v: number, digits = 0) => (Number.isFinite(v) ? v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
@@ -72,6 +75,25 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
         ['ratio (≥ 0.5 wanted)', '', n(ratio, 2)],
       ],
     });
+  }
+  if (r.cluster) {
+    out.push({
+      title: 'Cluster: QoS 1 readings stored and (cluster) forwarded and ruled; CPU-seconds per 10,000 readings',
+      head: ['run', 'readings/s', 'seconds', 'loss', 'gateways', 'Redis', 'influxd', 'servers', 'load generator', 'all processes'],
+      body: r.cluster.runs.map((m) => [
+        m.name,
+        n(m.rate),
+        n(m.seconds, 2),
+        n(m.loss),
+        n(m.cpuPer10k['gateways'] ?? Number.NaN, 2),
+        n(m.cpuPer10k['redis'] ?? Number.NaN, 2),
+        n(m.cpuPer10k['influxd'] ?? Number.NaN, 2),
+        n(m.serverCpuPer10k, 2),
+        n(m.cpuPer10k['load generator'] ?? Number.NaN, 2),
+        n(m.totalCpuPer10k, 2),
+      ]),
+    });
+    out.push({ title: 'Cluster: what the cost per reading projects', head: ['run', 'projection'], body: Object.entries(r.cluster.projections) });
   }
   return out;
 }

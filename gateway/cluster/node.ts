@@ -175,7 +175,11 @@ export class ClusterNode {
         await sleep(Math.min(2000, 100 * failures));
         continue;
       }
-      if (!reply) continue;
+      if (!reply) {
+        // Nothing new for a while: the cursors of what was ruled last are written now.
+        await Promise.all(live.map((w) => w.flushCursor()));
+        continue;
+      }
       await Promise.all(
         reply.map(async ([key, entries]) => {
           const p = Number(key.slice(STREAM_PREFIX.length));

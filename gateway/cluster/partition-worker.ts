@@ -186,6 +186,12 @@ export class PartitionWorker {
     }
   }
 
+  /** Writes the cursor if entries were ruled since it was last written (the stream went quiet). */
+  async flushCursor(): Promise<void> {
+    if (this.dry || this.stopped || this.inBatch || this.lastId === this.committedId) return;
+    await this.commit(true);
+  }
+
   /** One entry through the rules: a duplicate id is dropped, history is recorded nowhere, an armed zone is applied. */
   private apply(_id: string, fields: string[]): void {
     let line: string | undefined;
