@@ -31,7 +31,8 @@ export interface ClusterBus {
 
 export function createClusterBus(redisUrl: string, nodeId: string, log: Logger): ClusterBus {
   // Pub/Sub connections queue nothing while disconnected: we look at `status` first instead.
-  const pubConn = connectRedis(redisUrl, `gw-${nodeId}-mq-pub`, { maxRetriesPerRequest: 1 });
+  // Auto-pipelining: one socket write for all the publishes of an event-loop turn (what mqemitter-redis sets on connections it makes).
+  const pubConn = connectRedis(redisUrl, `gw-${nodeId}-mq-pub`, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
   const subConn = connectRedis(redisUrl, `gw-${nodeId}-mq-sub`, { maxRetriesPerRequest: null, commandTimeout: undefined });
   // Sessions wait for Redis rather than fail at once: a CONNECT during a short outage completes after it.
   const persistConn = connectRedis(redisUrl, `gw-${nodeId}-sessions`, { maxRetriesPerRequest: 20, commandTimeout: 10_000 });

@@ -1,5 +1,6 @@
 import type { ReadingEvent, ZoneArmedEvent } from '../core/events.js';
 import { fromNumber, isKind } from '../core/kinds.js';
+import { Reading } from '../ingest/envelope.js';
 
 /**
  * The way back from a spool line to the event it was made from, for the lines the cluster's
@@ -36,25 +37,9 @@ export function parsePoint(line: string, receivedAtMs: number, clientId?: string
     const kind = r[1]!;
     if (!isKind(kind)) return undefined;
     const [device, site, zone, value, seq, id, time] = [r[2]!, r[3]!, r[4]!, Number(r[5]), r[6], unescape(r[7]!), Number(r[8])];
-    return {
-      type: 'reading',
-      event: {
-        id,
-        type: `sensor.${kind}`,
-        source: `${site}/${zone}/${device}`,
-        time: new Date(time).toISOString(),
-        receivedAt: new Date(receivedAtMs).toISOString(),
-        seq: seq === undefined ? undefined : Number(seq),
-        site,
-        zone,
-        device,
-        kind,
-        value: fromNumber(kind, value),
-        numeric: value,
-        timeMs: time,
-        clientId,
-      },
-    };
+    // The envelope ingest makes: its ISO times are formatted only if read.
+    const event = new Reading(id, `sensor.${kind}`, `${site}/${zone}/${device}`, site, zone, device, kind, fromNumber(kind, value), value, seq === undefined ? undefined : Number(seq), time, receivedAtMs, clientId);
+    return { type: 'reading', event };
   }
   const a = ARMED.exec(line);
   if (a) {
