@@ -231,6 +231,7 @@ export class Gateway {
         leaseMs: settings.leaseMs,
         staleAfterMs: settings.staleAfterMs,
         cursor: journal.cursor('forward'),
+        maxBacklogBytes: settings.spoolMaxBytes,
         rules: () => rules.runtime.rules,
         store,
         publisher: broker,

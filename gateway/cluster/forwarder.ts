@@ -18,6 +18,12 @@ export interface ForwarderOptions {
   readonly partitions: number;
   readonly log: Logger;
   readonly batchSize?: number;
+  /**
+   * Most bytes of spool kept for forwarding (SPOOL_MAX_BYTES): past it (Redis away for long) the
+   * oldest are passed over — they are stored, and stale for the rules by then — so the disk stays bounded.
+   */
+  readonly maxBacklogBytes: number;
+  readonly skipped?: (events: number) => void;
 }
 
 /**
@@ -77,6 +83,12 @@ export class Forwarder {
         continue;
       }
       for (let attempt = 0; this.running; attempt++) {
+        if (cursor.stats().bytes > this.o.maxBacklogBytes) {
+          logError(this.o.log, 'GW_ERR_REDIS_UNREACHABLE', { skipped: batch.count, waiting: cursor.stats().events }, 'too much waits to be forwarded (more than SPOOL_MAX_BYTES): the oldest readings are stored but will not be ruled');
+          this.o.skipped?.(batch.count);
+          cursor.confirm(batch);
+          break;
+        }
         const problem = await this.send(batch.bodies, batch.appendedAts);
         if (problem === undefined) {
           if (this.failures > 0) this.o.log.info({ failures: this.failures }, 'forwarding to Redis again');

@@ -26,6 +26,8 @@ export interface ClusterNodeOptions {
   readonly leaseMs: number;
   readonly staleAfterMs: number;
   readonly cursor: JournalCursor;
+  /** SPOOL_MAX_BYTES: the most kept for forwarding too. */
+  readonly maxBacklogBytes: number;
   readonly rules: () => RuleSet;
   readonly store: Store;
   readonly publisher: Publisher;
@@ -71,7 +73,7 @@ export class ClusterNode {
     for (const c of [this.redis, this.reader]) c.on('error', () => undefined);
     this.script = withScripts(this.redis);
     this.leases = new LeaseManager({ redis: this.redis, nodeId: o.nodeId, runId: this.runId, partitions: o.partitions, leaseMs: o.leaseMs, info: o.info, log });
-    this.forwarder = new Forwarder({ cursor: o.cursor, redis: this.redis, nodeId: o.nodeId, partitions: o.partitions, log });
+    this.forwarder = new Forwarder({ cursor: o.cursor, redis: this.redis, nodeId: o.nodeId, partitions: o.partitions, log, maxBacklogBytes: o.maxBacklogBytes, skipped: (n) => o.metrics.clusterForwardSkipped.inc(n) });
     o.metrics.readCluster(() => this.status());
   }
 

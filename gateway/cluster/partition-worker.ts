@@ -60,7 +60,8 @@ export class PartitionWorker {
   private lastCursorCommit = 0;
   private pending: Outcome[] = [];
   private changes: StateChange[] = [];
-  private readonly ruled = new BoundedMap<string, true>(200_000);
+  /** Event ids ruled lately (a batch forwarded again after a crash comes within seconds). */
+  private readonly ruled = new BoundedMap<string, true>(20_000);
   private dry = true;
   private inBatch = false;
   private stopped = false;

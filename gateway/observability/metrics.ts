@@ -78,6 +78,7 @@ export class Metrics {
   readonly clusterTakeovers = this.counter('gateway_cluster_takeovers_total', 'Partitions this node took over (rebuilt from their stream, then ruled live)');
   readonly clusterFenced = this.counter('gateway_cluster_fenced_total', 'Writes Redis refused because this node’s fencing token was no longer the partition’s latest (GW_ERR_FENCED)');
   readonly clusterDuplicates = this.counter('gateway_cluster_duplicates_total', 'Stream entries dropped by a partition owner: their event id was ruled already');
+  readonly clusterForwardSkipped = this.counter('gateway_cluster_forward_skipped_total', 'Readings stored but never forwarded to the rules: more than SPOOL_MAX_BYTES waited to be forwarded (Redis away for long)');
   readonly clusterForwarded = this.counter('gateway_cluster_forwarded_total', 'Readings and armed zones forwarded from this node’s spool to the partition streams');
   private readonly readers = new Map<GaugeSource, () => number>();
   private clusterStatus: (() => ClusterStatus) | undefined;
