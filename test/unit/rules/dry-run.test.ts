@@ -34,7 +34,15 @@ function setup() {
   const runtime = new RulesRuntime({ clock, log: pino({ level: 'silent' }), onOutcome: (o: Outcome) => outcomes.push({ rule: o.rule, at: clock.now(), dry }) });
   const pack = parsePack('t.json', JSON.stringify({ rules }));
   runtime.use({ rules: pack.rules, actuators: pack.actuators });
-  return { live, clock, runtime, outcomes, goLive: () => (dry = false) };
+  return {
+    live,
+    clock,
+    runtime,
+    outcomes,
+    goLive: () => {
+      dry = false;
+    },
+  };
 }
 
 describe('the dry-run rebuild', () => {
