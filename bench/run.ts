@@ -120,9 +120,19 @@ try {
   if (opts.cluster) {
     const runs: ClusterMeasurement[] = [];
     const clusterShape = { readings: opts.readings ?? (quick ? 20_000 : 60_000), devices: opts.devices ?? 96, window: opts.window ?? 2000 };
-    for (const nodes of [0, 1, 2, 3]) {
-      progress(nodes === 0 ? 'cluster comparison: one plain gateway' : `cluster comparison: ${nodes} node(s) + Redis`);
-      runs.push(await measureClusterRun(influx.url, influx.child.pid, nodes, clusterShape));
+    // BENCH_BASELINE_ROOT=<another checkout, built>: its plain gateway too, before and after, for an A/B in the same run.
+    const baselineRoot = process.env['BENCH_BASELINE_ROOT'];
+    const plan: { nodes: number; baseline?: boolean }[] = [
+      ...(baselineRoot ? [{ nodes: 0, baseline: true }] : []),
+      { nodes: 0 },
+      { nodes: 1 },
+      { nodes: 2 },
+      { nodes: 3 },
+      ...(baselineRoot ? [{ nodes: 0, baseline: true }, { nodes: 0 }] : []),
+    ];
+    for (const { nodes, baseline } of plan) {
+      progress(nodes === 0 ? `cluster comparison: one plain gateway${baseline ? ` (baseline ${baselineRoot})` : ''}` : `cluster comparison: ${nodes} node(s) + Redis`);
+      runs.push(await measureClusterRun(influx.url, influx.child.pid, nodes, { ...clusterShape, ...(baseline ? { baselineRoot } : {}) }));
     }
     report.cluster = { runs, projections: Object.fromEntries(runs.map((m) => [m.name, projection(m, 2, [1, 3, 10])])) };
   }

@@ -104,7 +104,7 @@ async function forwardedAll(httpPorts: readonly number[]): Promise<boolean> {
   return true;
 }
 
-export async function measureClusterRun(influxUrl: string, influxPid: number | undefined, nodes: number, o: { readings: number; devices: number; window: number }): Promise<ClusterMeasurement> {
+export async function measureClusterRun(influxUrl: string, influxPid: number | undefined, nodes: number, o: { readings: number; devices: number; window: number; baselineRoot?: string }): Promise<ClusterMeasurement> {
   const db = `bench_cluster_${nodes}_${randomBytes(3).toString('hex')}`;
   const redis = nodes > 0 ? await startRedisServer() : undefined;
   const servers: (Server & { dataDir: string })[] = [];
@@ -112,7 +112,7 @@ export async function measureClusterRun(influxUrl: string, influxPid: number | u
   try {
     const ids = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
     for (const id of nodes > 0 ? ids : ['plain']) {
-      servers.push(await startGatewayProcess({ influxUrl, db, env: redis ? { REDIS_URL: redis.url, NODE_ID: id, PARTITIONS: String(PARTITIONS), STATS_INTERVAL_MS: '0' } : { STATS_INTERVAL_MS: '0' } }));
+      servers.push(await startGatewayProcess({ influxUrl, db, root: o.baselineRoot, env: redis ? { REDIS_URL: redis.url, NODE_ID: id, PARTITIONS: String(PARTITIONS), STATS_INTERVAL_MS: '0' } : { STATS_INTERVAL_MS: '0' } }));
     }
     if (redis) {
       // Ownership settled as rendezvous hashing says, before any timing.
@@ -155,7 +155,7 @@ export async function measureClusterRun(influxUrl: string, influxPid: number | u
       const gateways = Object.entries(used).filter(([k]) => k.startsWith('node')).reduce((s, [, v]) => s + v, 0);
       const server = gateways + (used['redis'] ?? 0) + (used['influxd'] ?? 0);
       return {
-        name: nodes === 0 ? 'one plain gateway (REDIS_URL unset)' : `cluster of ${nodes} node${nodes > 1 ? 's' : ''} + Redis`,
+        name: nodes === 0 ? (o.baselineRoot ? `one plain gateway, baseline build (${o.baselineRoot})` : 'one plain gateway (REDIS_URL unset)') : `cluster of ${nodes} node${nodes > 1 ? 's' : ''} + Redis`,
         nodes,
         readings: stored,
         seconds,

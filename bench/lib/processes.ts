@@ -52,6 +52,8 @@ export interface GatewayProcessOptions {
   readonly influxUrl: string;
   readonly db: string;
   readonly env?: Record<string, string>;
+  /** Another checkout's build (its dist/), for an A/B against the same load; default this one. */
+  readonly root?: string;
 }
 
 /** Builds what `npm start` runs (dist/), once per bench run. */
@@ -69,9 +71,9 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Ser
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the gateway under the bench's load.
   const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
   // As `npm start` runs it: the compiled build (bench/run.ts builds first). BENCH_GATEWAY=tsx runs the TypeScript through tsx.
-  const entry = process.env['BENCH_GATEWAY'] === 'tsx' ? ['--import', 'tsx', 'gateway/main.ts'] : ['dist/gateway/main.js'];
+  const entry = process.env['BENCH_GATEWAY'] === 'tsx' && !o.root ? ['--import', 'tsx', 'gateway/main.ts'] : ['dist/gateway/main.js'];
   const child = spawn(process.execPath, [...nodeArgs, ...entry], {
-    cwd: ROOT,
+    cwd: o.root ?? ROOT,
     env: {
       ...process.env,
       MQTT_PORT: String(mqttPort),
