@@ -197,12 +197,10 @@ export class PartitionWorker {
   private apply(_id: string, fields: string[]): void {
     let line: string | undefined;
     let at = 0;
-    let node: string | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
       const key = fields[i];
       if (key === 'l') line = fields[i + 1];
       else if (key === 'a') at = Number(fields[i + 1]);
-      else if (key === 'n') node = fields[i + 1];
     }
     if (line === undefined) return;
     const parsed = parsePoint(line, at);
@@ -226,7 +224,6 @@ export class PartitionWorker {
       return;
     }
     if (!this.dry) this.counts.ruled++;
-    void node;
     this.runtime.onReading(r);
   }
 
