@@ -13,7 +13,7 @@ import type { StorableEvents, StorableName, Store } from '../core/store.js';
 import { BoundedMap } from '../core/bounded-map.js';
 import { LogLimiter } from '../observability/log.js';
 import { Reading } from './envelope.js';
-import { KINDS } from '../core/kinds.js';
+import { kindSpec } from '../core/kinds.js';
 import { decodeReading } from './payload.js';
 import { Series, SeriesCache } from './series.js';
 import { parseTopic } from './topic.js';
@@ -113,7 +113,7 @@ export class Ingest implements PublishTarget {
       device,
       kind,
       reading.value,
-      KINDS[kind].toNumber(reading.value),
+      (kindSpec(kind)?.toNumber ?? Number)(reading.value),
       reading.seq,
       timeMs,
       now,
