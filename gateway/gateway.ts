@@ -10,7 +10,9 @@ import type { Settings } from './config/settings.js';
 import { EventBus } from './core/bus.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { GatewayError } from './core/errors.js';
+import { onKindsChanged } from './core/kinds.js';
 import { Lifecycle } from './core/lifecycle.js';
+import { DevicesService } from './devices/service.js';
 import { HttpServer, type Readiness } from './http/server.js';
 import { LiveView } from './http/live.js';
 import { Ingest } from './ingest/ingest.js';
@@ -55,6 +57,7 @@ export class Gateway {
   private broker: MqttBroker | undefined;
   private rulesService: RulesService | undefined;
   private ingestService: Ingest | undefined;
+  private devicesService: DevicesService | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -82,6 +85,11 @@ export class Gateway {
   get ingest(): Ingest {
     if (!this.ingestService) throw new Error('gateway not started');
     return this.ingestService;
+  }
+
+  get devices(): DevicesService {
+    if (!this.devicesService) throw new Error('gateway not started');
+    return this.devicesService;
   }
 
   get spool(): Journal {
@@ -129,6 +137,24 @@ export class Gateway {
     access.observe(broker.aedes);
     this.broker = broker;
 
+    // The device map before ingest and the rules: the kinds it adds must be known to both.
+    const devices = lifecycle.add(
+      'devices',
+      new DevicesService({
+        file: resolve(settings.devicesFile),
+        zigbee2mqttBaseTopic: settings.zigbee2mqttBaseTopic,
+        discoveryPrefix: settings.discoveryPrefix,
+        bus,
+        publisher: broker,
+        store,
+        metrics,
+        clock,
+        log: log.child({ component: 'devices' }),
+      }),
+    );
+    await devices.start();
+    this.devicesService = devices;
+
     const ingest = new Ingest({
       store,
       bus,
@@ -139,6 +165,7 @@ export class Gateway {
       maxPayloadBytes: settings.maxPayloadBytes,
       staleAfterMs: settings.staleAfterMs,
       durableAck: settings.durableAck,
+      native: devices.router,
     });
     pipeline.deliverTo(ingest);
     this.ingestService = ingest;
@@ -164,6 +191,8 @@ export class Gateway {
     );
     await rules.start();
     this.rulesService = rules;
+    const offKinds = onKindsChanged(() => void rules.kindsChanged());
+    lifecycle.add('kinds watch', { stop: () => offKinds() });
 
     const live = lifecycle.add('live view', new LiveView({ bus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs }));
     live.start();
@@ -186,6 +215,7 @@ export class Gateway {
     const ports = await broker.start();
     const http = lifecycle.add('HTTP', new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes() }));
     http.route('/api/zones', rules.zonesRoute);
+    http.route('/api/devices', devices.devicesRoute);
     const running = { ports: { ...ports, http: await http.start() }, host: access.host, influx: writer.description };
     log.info(running, 'gateway started');
     return running;
@@ -213,6 +243,7 @@ export class Gateway {
         influxdb: { ok: influxUp, detail: influxUp ? 'reachable' : 'unreachable: events wait in the spool' },
         spool: { ok: !full && draining, detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}` },
         rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | ') } : {}) },
+        devices: { ok: this.devicesService?.loader.problem === undefined, ...(this.devicesService?.loader.problem ? { detail: this.devicesService.loader.problem } : {}) },
       },
     };
   }
@@ -234,6 +265,7 @@ export class Gateway {
       publishBurst: settings.publishBurst,
       loginBackoffAfter: settings.loginBackoffAfter,
       loginBackoffMaxMs: settings.loginBackoffMaxMs,
+      nativeTopics: { discoveryPrefix: settings.discoveryPrefix, zigbee2mqttBase: settings.zigbee2mqttBaseTopic },
     };
   }
 }

@@ -107,3 +107,10 @@ export function decodeReading(kind: Kind, payload: Buffer, nowMs: number, maxByt
   }
   return { ok: true, reading: { value: reading.value, tsMs, seq: reading.seq, id: reading.id } };
 }
+
+/** Why a value is not a reading of `spec` (its type and range), or undefined when it is one. */
+export function valueProblem(spec: KindSpec, value: unknown): string | undefined {
+  const validate = validatorOf(spec);
+  const doc = { value };
+  return validate(doc) ? undefined : describe(spec, validate.errors?.[0], doc);
+}

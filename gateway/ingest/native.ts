@@ -1,0 +1,100 @@
+/**
+ * Native-device messages into ingest: a topic that is not one of the contract's goes to the
+ * devices layer (gateway/devices/router.ts), and what comes back becomes the gateway's ordinary
+ * events: readings in their envelope (each with a deterministic id: a resend of the same message
+ * is a duplicate), device status, actuator state, or a dead letter whose detail names the family,
+ * the device and the key. Recognised traffic that is not a reading is counted, not dead-lettered.
+ */
+import { createHash } from 'node:crypto';
+import type { ActuatorStateEvent } from '../core/events.js';
+import { newEventId } from '../core/ids.js';
+import { kindSpec } from '../core/kinds.js';
+import { FAMILIES, type Family } from '../devices/types.js';
+import type { NativeHint, NativeOutcome, NativeRouter } from '../devices/router.js';
+import type { IncomingPublish } from '../broker/publish-pipeline.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Ingest } from './ingest.js';
+import { MAX_FUTURE_SKEW_MS, valueProblem } from './payload.js';
+
+/** The id of one reading of a native message: the same message (topic, payload, time) gives the same ids. */
+export function nativeReadingId(topic: string, payload: Buffer, timeMs: number, key: string): string {
+  const base = createHash('sha1').update(topic).update('\n').update(String(timeMs)).update('\n').update(payload).digest('base64url').slice(0, 16);
+  return `${base}:${key}`.slice(0, 128);
+}
+
+function hintOf(packet: IncomingPublish): NativeHint | undefined {
+  const h = packet.native;
+  if (!h) return undefined;
+  const family = h.family !== undefined && (FAMILIES as readonly string[]).includes(h.family) ? (h.family as Family) : undefined;
+  return { ...(family ? { family } : {}), ...(h.nativeId === undefined ? {} : { nativeId: h.nativeId }), ...(h.base === undefined ? {} : { base: h.base }) };
+}
+
+export class NativeIngest {
+  constructor(
+    private readonly router: NativeRouter,
+    private readonly ingest: Ingest,
+    private readonly metrics: Metrics,
+    private readonly maxPayloadBytes: number,
+  ) {}
+
+  /** `unknownTopic`: the dead letter's detail when no family recognises the topic either. */
+  handle(clientId: string | null, packet: IncomingPublish, unknownTopic: string): Promise<void> | undefined {
+    const { ingest } = this;
+    if (packet.payload.length > this.maxPayloadBytes) {
+      return ingest.deadLetter(clientId, packet, 'payload_too_large', `payload is ${packet.payload.length} bytes, the limit is ${this.maxPayloadBytes}`);
+    }
+    if (!ingest.isRedriving && packet.dup && ingest.isRedelivery(clientId, packet)) {
+      this.metrics.duplicates.inc();
+      return undefined;
+    }
+    if (!ingest.isRedriving && packet.qos > 0 && !packet.dup) ingest.isRedelivery(clientId, packet); // remember it, to know its redelivery
+    const now = ingest.now();
+    const out = this.router.route(packet.topic, packet.payload, now, hintOf(packet), ingest.isRedriving);
+    if (out.outcome !== 'not_mine') this.metrics.countNative(out.family, out.outcome);
+    switch (out.outcome) {
+      case 'not_mine':
+        return ingest.deadLetter(clientId, packet, 'unknown_topic', `${unknownTopic}, nor a native device's topic of a known family`);
+      case 'recognised':
+      case 'refused':
+        return undefined;
+      case 'failure':
+        return ingest.deadLetter(clientId, packet, 'invalid_payload', out.detail);
+      case 'unassigned':
+        return ingest.deadLetter(clientId, packet, 'unassigned_device', out.detail, true);
+      case 'placed':
+        return this.placed(clientId, packet, out, now);
+    }
+  }
+
+  private placed(clientId: string | null, packet: IncomingPublish, out: Extract<NativeOutcome, { outcome: 'placed' }>, now: number): Promise<void> | undefined {
+    const { ingest } = this;
+    const pending: Promise<void>[] = [];
+    const add = (p: Promise<void> | undefined): void => void (p && pending.push(p));
+    const problems = [...out.problems];
+    const who = `${out.family}:${out.nativeId}`;
+    if (out.tsMs !== undefined && out.tsMs > now + MAX_FUTURE_SKEW_MS) {
+      return ingest.deadLetter(clientId, packet, 'clock_skew', `${who}: ts ${new Date(out.tsMs).toISOString()} is ${Math.round((out.tsMs - now) / 1000)} s in the future (more than ${MAX_FUTURE_SKEW_MS / 60000} min): check the device clock`);
+    }
+    const timeMs = out.tsMs ?? now;
+    for (const r of out.readings) {
+      const spec = kindSpec(r.kind);
+      const why = spec ? valueProblem(spec, r.value) : `unknown kind ${JSON.stringify(r.kind)}`;
+      if (why !== undefined || !spec) {
+        problems.push(`${who}: ${r.key} is ${JSON.stringify(r.value)}: ${why ?? ''}`);
+        continue;
+      }
+      const series = ingest.seriesOf(r.site, r.zone, r.device, r.kind);
+      const id = nativeReadingId(packet.topic, packet.payload, timeMs, r.key);
+      add(ingest.accept(clientId, packet, series, { value: r.value, numeric: spec.toNumber(r.value), tsMs: out.tsMs, seq: undefined, id }, now));
+    }
+    for (const s of out.statuses) add(ingest.keepStatus(clientId, s.device, s.online, packet.qos));
+    for (const a of out.actuators) {
+      const { site, zone, actuator } = a.actuator;
+      const event: ActuatorStateEvent = { id: newEventId(), site, zone, actuator, state: a.state, device: who, time: new Date(timeMs).toISOString(), timeMs, clientId: clientId ?? undefined };
+      add(ingest.keepActuatorState(event, packet.qos));
+    }
+    if (problems.length > 0) add(ingest.deadLetter(clientId, packet, 'invalid_payload', problems.join('; ')));
+    if (pending.length === 0) return undefined;
+    return pending.length === 1 ? pending[0] : Promise.all(pending).then(() => undefined);
+  }
+}
