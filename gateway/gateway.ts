@@ -16,6 +16,9 @@ import { DevicesService } from './devices/service.js';
 import { HttpServer, type Readiness } from './http/server.js';
 import { LiveView } from './http/live.js';
 import { Ingest } from './ingest/ingest.js';
+import { Redriver } from './ingest/redrive.js';
+import type { DeadLetterArchive } from './core/archive.js';
+import { InfluxDeadLetterArchive } from './storage/deadletter-archive.js';
 import { createLogger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
 import { StatsReporter } from './observability/stats.js';
@@ -113,7 +116,7 @@ export class Gateway {
     );
 
     // Storage: where events go, the spool, and the store port over it.
-    const { writer, embedded } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
+    const { writer, embedded, v1Url } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
     if (embedded) lifecycle.add('embedded InfluxDB', embedded);
     const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log });
     lifecycle.add('spool', { stop: () => journal.close() });
@@ -216,6 +219,11 @@ export class Gateway {
     const http = lifecycle.add('HTTP', new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes() }));
     http.route('/api/zones', rules.zonesRoute);
     http.route('/api/devices', devices.devicesRoute);
+    const archive: DeadLetterArchive = v1Url
+      ? new InfluxDeadLetterArchive(v1Url, settings.influxDb)
+      : { read: () => Promise.reject(new GatewayError('GW_ERR_REDRIVE', 'a redrive reads dead letters through the InfluxDB 1.x API; this gateway writes through 2.x')) };
+    const redriver = new Redriver({ ingest, archive, log: log.child({ component: 'redrive' }), before: () => devices.reload(), committed: () => store.committed(), now: () => clock.now() });
+    http.route('/api/deadletters/redrive', redriver.route);
     const running = { ports: { ...ports, http: await http.start() }, host: access.host, influx: writer.description };
     log.info(running, 'gateway started');
     return running;

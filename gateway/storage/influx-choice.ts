@@ -19,7 +19,7 @@ export interface EmbeddedChoice {
  * nothing answers at the default address and EMBEDDED_INFLUX=auto, an influxd of our own under
  * DATA_DIR (the newcomer's first run). `embedded` is set when one was started: stop it last.
  */
-export async function chooseWriter(settings: Settings, dataDir: string, log: Logger, o: EmbeddedChoice = {}): Promise<{ writer: PointWriter; embedded?: EmbeddedInflux }> {
+export async function chooseWriter(settings: Settings, dataDir: string, log: Logger, o: EmbeddedChoice = {}): Promise<{ writer: PointWriter; embedded?: EmbeddedInflux; v1Url?: string }> {
   if (usesInflux2(settings)) return { writer: new Influx2Writer(settings.influxUrl, settings.influxToken, settings.influxOrg, settings.influxBucket, settings.influxTimeoutMs) };
   const explicit = settings.explicit.has('influxUrl');
   let url = explicit ? settings.influxUrl : (o.defaultUrl ?? settings.influxUrl);
@@ -38,5 +38,5 @@ export async function chooseWriter(settings: Settings, dataDir: string, log: Log
       logError(log, 'GW_ERR_INFLUX_NOT_INSTALLED', { url }, `no InfluxDB answers at ${url} and none is installed: ${INSTALL_HINT}. The gateway runs on; events wait in the spool.`);
     }
   }
-  return { writer: new Influx1Writer(url, settings.influxDb, settings.influxTimeoutMs), ...(embedded ? { embedded } : {}) };
+  return { writer: new Influx1Writer(url, settings.influxDb, settings.influxTimeoutMs), v1Url: url, ...(embedded ? { embedded } : {}) };
 }
