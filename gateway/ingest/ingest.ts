@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 import { logError } from '../core/errors.js';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -7,7 +6,6 @@ import type { EventBus } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
 import type { ActuatorStateEvent, DeadLetterEvent, DeadLetterReason } from '../core/events.js';
 import type { NativeRouter } from '../devices/router.js';
-import type { ReadingValue } from '../core/kinds.js';
 import { NativeIngest } from './native.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { IncomingPublish, PublishTarget } from '../broker/publish-pipeline.js';
@@ -15,7 +13,8 @@ import type { Publisher } from '../core/publisher.js';
 import type { StorableEvents, StorableName, Store } from '../core/store.js';
 import { BoundedMap } from '../core/bounded-map.js';
 import { LogLimiter } from '../observability/log.js';
-import { Reading } from './envelope.js';
+import { Reading, type Accepted } from './envelope.js';
+import { DEAD_LETTER_PAYLOAD_CHARS, printable } from './printable.js';
 import { kindSpec } from '../core/kinds.js';
 import { decodeReading } from './payload.js';
 import { Series, SeriesCache } from './series.js';
@@ -36,14 +35,6 @@ export interface IngestOptions {
   readonly native?: NativeRouter;
 }
 
-/** A reading ready to be kept: from a contract payload, or placed from a native message. */
-export interface Accepted {
-  readonly value: ReadingValue;
-  readonly numeric: number;
-  readonly tsMs: number | undefined;
-  readonly seq: number | undefined;
-  readonly id: string | undefined;
-}
 
 /** A dead letter fed through ingest again (`redrive`): at its own time, its failures only noted. */
 interface Redriving {
@@ -51,8 +42,6 @@ interface Redriving {
   readonly failures: { reason: DeadLetterReason; detail: string }[];
 }
 
-/** How much of a bad payload a dead letter keeps. */
-const DEAD_LETTER_PAYLOAD_CHARS = 4096;
 
 const STATUS_VALUES: Readonly<Record<string, boolean>> = { online: true, offline: false, '"online"': true, '"offline"': false, true: true, false: false, '1': true, '0': false };
 const ARMED_VALUES: Readonly<Record<string, boolean>> = {
@@ -302,13 +291,4 @@ export class Ingest implements PublishTarget {
       return this.storeWhenSpace(name, event);
     });
   }
-}
-
-function printable(payload: Buffer, chars: number): string {
-  if (isUtf8(payload)) {
-    const text = payload.toString('utf8');
-    return text.length > chars ? `${text.slice(0, chars)}… (${payload.length} bytes in all)` : text;
-  }
-  const shown = payload.subarray(0, chars / 2);
-  return `base64:${shown.toString('base64')}${shown.length < payload.length ? `… (${payload.length} bytes in all)` : ''}`;
 }
