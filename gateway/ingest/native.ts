@@ -22,6 +22,11 @@ export function nativeReadingId(topic: string, payload: Buffer, timeMs: number, 
   return `${base}:${key}`.slice(0, 128);
 }
 
+/** A placed message that carried only keys mapping to no kind: counted per device in the registry, nothing stored. */
+function nothingIn(o: Extract<NativeOutcome, { outcome: 'placed' }>): boolean {
+  return o.readings.length === 0 && o.statuses.length === 0 && o.actuators.length === 0 && o.problems.length === 0;
+}
+
 function hintOf(packet: IncomingPublish): NativeHint | undefined {
   const h = packet.native;
   if (!h) return undefined;
@@ -50,7 +55,7 @@ export class NativeIngest {
     if (!ingest.isRedriving && packet.qos > 0 && !packet.dup) ingest.isRedelivery(clientId, packet); // remember it, to know its redelivery
     const now = ingest.now();
     const out = this.router.route(packet.topic, packet.payload, now, hintOf(packet), ingest.isRedriving);
-    if (out.outcome !== 'not_mine') this.metrics.countNative(out.family, out.outcome);
+    if (out.outcome !== 'not_mine') this.metrics.countNative(out.family, out.outcome === 'placed' && nothingIn(out) ? 'unmapped' : out.outcome);
     switch (out.outcome) {
       case 'not_mine':
         return ingest.deadLetter(clientId, packet, 'unknown_topic', `${unknownTopic}, nor a native device's topic of a known family`);

@@ -38,7 +38,7 @@ export class Metrics {
     const tally = this.nativeTally;
     return new Counter({
       name: 'gateway_native_messages_total',
-      help: 'Messages from native devices (Zigbee2MQTT, Tasmota, Shelly, ESPHome, Home Assistant discovery, generic), by family and outcome: placed (stored), unassigned (waiting for a zone: dead letter), recognised (not a reading), refused (a discovery config the gateway cannot use), failure (dead letter)',
+      help: 'Messages from native devices (Zigbee2MQTT, Tasmota, Shelly, ESPHome, Home Assistant discovery, generic), by family and outcome: placed (stored), unmapped (only keys that map to no kind: counted per device in /api/devices), unassigned (waiting for a zone: dead letter), recognised (not a reading), refused (a discovery config the gateway cannot use), failure (dead letter)',
       labelNames: ['family', 'outcome'],
       registers: [this.registry],
       collect() {
