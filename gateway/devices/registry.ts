@@ -110,7 +110,8 @@ export class DeviceRegistry {
         family: e.family,
         nativeId: e.nativeId,
         placements,
-        waiting: placements.length === 0,
+        // Known only from discovery configs (its states decode as another family): not waiting itself.
+        waiting: placements.length === 0 && e.messages > 0,
         firstSeen: new Date(e.firstSeen).toISOString(),
         lastSeen: new Date(e.lastSeen).toISOString(),
         online: e.online === null ? null : e.online && !this.bridgesOffline.has(e.family),

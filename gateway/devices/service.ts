@@ -71,7 +71,7 @@ export class DevicesService {
     const out: WaitingDevice[] = [];
     for (const e of this.router.registry.all()) {
       if (this.router.placement.placementsOf(e.family, e.nativeId)) continue;
-      if (e.messages === 0 && e.discovery.size === 0) continue;
+      if (e.messages === 0) continue;
       out.push({ key: e.key, lastSeen: e.lastSeen, kinds: [...e.kinds].sort(), unmapped: e.unmapped.size });
     }
     return out.sort((a, b) => b.lastSeen - a.lastSeen).slice(0, max);
