@@ -16,10 +16,14 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Ingest } from './ingest.js';
 import { MAX_FUTURE_SKEW_MS, valueProblem } from './payload.js';
 
-/** The id of one reading of a native message: the same message (topic, payload, time) gives the same ids. */
-export function nativeReadingId(topic: string, payload: Buffer, timeMs: number, key: string): string {
-  const base = createHash('sha1').update(topic).update('\n').update(String(timeMs)).update('\n').update(payload).digest('base64url').slice(0, 16);
-  return `${base}:${key}`.slice(0, 128);
+/** What the ids of a native message's readings start with: the same message (topic, payload, time) gives the same ids. */
+export function nativeMessageId(topic: string, payload: Buffer, timeMs: number): string {
+  return createHash('sha1').update(topic).update('\n').update(String(timeMs)).update('\n').update(payload).digest('base64url').slice(0, 16);
+}
+
+/** The id of one reading of a native message: the message's, and the native key it came from. */
+export function nativeReadingId(messageId: string, key: string): string {
+  return `${messageId}:${key}`.slice(0, 128);
 }
 
 /** A placed message that carried only keys mapping to no kind: counted per device in the registry, nothing stored. */
@@ -81,6 +85,7 @@ export class NativeIngest {
       return ingest.deadLetter(clientId, packet, 'clock_skew', `${who}: ts ${new Date(out.tsMs).toISOString()} is ${Math.round((out.tsMs - now) / 1000)} s in the future (more than ${MAX_FUTURE_SKEW_MS / 60000} min): check the device clock`);
     }
     const timeMs = out.tsMs ?? now;
+    const messageId = out.readings.length > 0 ? nativeMessageId(packet.topic, packet.payload, timeMs) : '';
     for (const r of out.readings) {
       const spec = kindSpec(r.kind);
       const why = spec ? valueProblem(spec, r.value) : `unknown kind ${JSON.stringify(r.kind)}`;
@@ -89,7 +94,7 @@ export class NativeIngest {
         continue;
       }
       const series = ingest.seriesOf(r.site, r.zone, r.device, r.kind);
-      const id = nativeReadingId(packet.topic, packet.payload, timeMs, r.key);
+      const id = nativeReadingId(messageId, r.key);
       add(ingest.accept(clientId, packet, series, { value: r.value, numeric: spec.toNumber(r.value), tsMs: out.tsMs, seq: undefined, id }, now));
     }
     for (const s of out.statuses) add(ingest.keepStatus(clientId, s.device, s.online, packet.qos));
