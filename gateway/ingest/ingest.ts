@@ -14,7 +14,7 @@ import type { StorableEvents, StorableName, Store } from '../core/store.js';
 import { BoundedMap } from '../core/bounded-map.js';
 import { LogLimiter } from '../observability/log.js';
 import { Reading, type Accepted } from './envelope.js';
-import { DEAD_LETTER_PAYLOAD_CHARS, printable } from './printable.js';
+import { DEAD_LETTER_PAYLOAD_CHARS, WHOLE_PAYLOAD_BYTES, printable } from './printable.js';
 import { kindSpec } from '../core/kinds.js';
 import { decodeReading } from './payload.js';
 import { Series, SeriesCache } from './series.js';
@@ -240,8 +240,8 @@ export class Ingest implements PublishTarget {
     const event: DeadLetterEvent = {
       id: newEventId(),
       topic: packet.topic,
-      // `whole`: a payload to be redriven later (a device waiting for a zone) is kept whole, up to MAX_PAYLOAD_BYTES.
-      payload: printable(packet.payload, whole ? this.o.maxPayloadBytes : DEAD_LETTER_PAYLOAD_CHARS),
+      // `whole`: a payload to be redriven later (a device waiting for a zone) is kept whole, as far as InfluxDB stores a string.
+      payload: printable(packet.payload, whole && packet.payload.length <= WHOLE_PAYLOAD_BYTES ? WHOLE_PAYLOAD_BYTES : DEAD_LETTER_PAYLOAD_CHARS),
       reason,
       detail,
       receivedAt: new Date(now).toISOString(),

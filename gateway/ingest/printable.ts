@@ -2,6 +2,8 @@ import { isUtf8 } from 'node:buffer';
 
 /** How much of a bad payload a dead letter keeps. */
 export const DEAD_LETTER_PAYLOAD_CHARS = 4096;
+/** A payload kept whole (to be redriven) fits in one InfluxDB 1.x string field (64 KiB). */
+export const WHOLE_PAYLOAD_BYTES = 60_000;
 
 /** A payload as a dead letter keeps it: UTF-8 text, else base64; at most `chars`, saying how long it was. */
 export function printable(payload: Buffer, chars: number): string {
