@@ -48,7 +48,7 @@ export class PublishPipeline {
       }
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
       const native = this.access.nativeHint(client);
-      const pending = target.handle(client?.id ?? null, { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId, ...(native ? { native } : {}) });
+      const pending = target.handle(client?.id ?? null, { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId, native });
       if (pending) pending.then(() => callback(null), (err: Error) => callback(err));
       else callback(null);
     });

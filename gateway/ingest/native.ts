@@ -59,7 +59,7 @@ export class NativeIngest {
     if (!ingest.isRedriving && packet.qos > 0 && !packet.dup) ingest.isRedelivery(clientId, packet); // remember it, to know its redelivery
     const now = ingest.now();
     const out = this.router.route(packet.topic, packet.payload, now, hintOf(packet), ingest.isRedriving);
-    if (out.outcome !== 'not_mine') this.metrics.countNative(out.family, out.outcome === 'placed' && nothingIn(out) ? 'unmapped' : out.outcome);
+    if (out.outcome !== 'not_mine' && !ingest.isRedriving) this.metrics.countNative(out.family, out.outcome === 'placed' && nothingIn(out) ? 'unmapped' : out.outcome);
     switch (out.outcome) {
       case 'not_mine':
         return ingest.deadLetter(clientId, packet, 'unknown_topic', `${unknownTopic}, nor a native device's topic of a known family`);
