@@ -39,6 +39,9 @@ function hintOf(packet: IncomingPublish): NativeHint | undefined {
 }
 
 export class NativeIngest {
+  /** Messages whose acknowledgement waits (on the spool), by client and packet id: what a redelivery waits for too. */
+  private readonly awaiting = new Map<string, Promise<void>>();
+
   constructor(
     private readonly router: NativeRouter,
     private readonly ingest: Ingest,
@@ -46,17 +49,32 @@ export class NativeIngest {
     private readonly maxPayloadBytes: number,
   ) {}
 
-  /** `unknownTopic`: the dead letter's detail when no family recognises the topic either. */
+  /**
+   * `unknownTopic`: the dead letter's detail when no family recognises the topic either. A QoS 1
+   * redelivery is a duplicate, acknowledged only once what it repeats is durable.
+   */
   handle(clientId: string | null, packet: IncomingPublish, unknownTopic: string): Promise<void> | undefined {
     const { ingest } = this;
     if (packet.payload.length > this.maxPayloadBytes) {
       return ingest.deadLetter(clientId, packet, 'payload_too_large', `payload is ${packet.payload.length} bytes, the limit is ${this.maxPayloadBytes}`);
     }
-    if (!ingest.isRedriving && packet.dup && ingest.isRedelivery(clientId, packet)) {
+    if (ingest.isRedriving || packet.qos === 0 || packet.messageId === undefined) return this.decode(clientId, packet, unknownTopic);
+    const key = `${clientId ?? ''}/${packet.messageId}`;
+    if (ingest.isRedelivery(clientId, packet)) {
       this.metrics.duplicates.inc();
-      return undefined;
+      return this.awaiting.get(key);
     }
-    if (!ingest.isRedriving && packet.qos > 0 && !packet.dup) ingest.isRedelivery(clientId, packet); // remember it, to know its redelivery
+    const pending = this.decode(clientId, packet, unknownTopic);
+    if (pending) {
+      this.awaiting.set(key, pending);
+      const done = (): void => void (this.awaiting.get(key) === pending && this.awaiting.delete(key));
+      pending.then(done, done);
+    }
+    return pending;
+  }
+
+  private decode(clientId: string | null, packet: IncomingPublish, unknownTopic: string): Promise<void> | undefined {
+    const { ingest } = this;
     const now = ingest.now();
     const out = this.router.route(packet.topic, packet.payload, now, hintOf(packet), ingest.isRedriving);
     if (out.outcome !== 'not_mine' && !ingest.isRedriving) this.metrics.countNative(out.family, out.outcome === 'placed' && nothingIn(out) ? 'unmapped' : out.outcome);

@@ -78,4 +78,18 @@ describe('a native device the map does not place', () => {
     const [t] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM temperature WHERE site = 'hq' AND zone = 'attic' AND device = 'th-9'`).then((x) => (x.length ? x : undefined)), 'the self-placed reading');
     expect(t!['value']).toBe(19.5);
   });
+
+  it('takes a QoS 1 redelivery of a native message as a duplicate, acknowledged once the original is durable', async () => {
+    const packet = { topic: 'zigbee2mqtt/hq/attic/th-10', payload: Buffer.from('{"temperature":18.5}'), qos: 1 as const, messageId: 4242 };
+    const first = gw.gateway.ingest.handle('z2m-dup', { ...packet, dup: false });
+    const again = gw.gateway.ingest.handle('z2m-dup', { ...packet, dup: true });
+    expect(first).toBeInstanceOf(Promise);
+    await Promise.all([first, again]);
+    const dups = await gw.gateway.metrics.registry.getSingleMetric('gateway_duplicates_total')!.get();
+    expect(dups.values[0]?.value).toBeGreaterThanOrEqual(1);
+    // Once a reading sent after it is in InfluxDB, a second point would be too.
+    await z2m.publishAsync('zigbee2mqtt/hq/attic/th-10', '{"temperature":18.6}', { qos: 1 });
+    const all = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM temperature WHERE device = 'th-10'`).then((x) => (x.length >= 2 ? x : undefined)), 'both readings');
+    expect(all.map((r) => r['value'])).toEqual([18.5, 18.6]);
+  });
 });
