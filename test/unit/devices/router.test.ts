@@ -89,6 +89,10 @@ devices:
 `);
     expect(placed(send(r, 'f4-node/climate/hvac/mode/state', 'cool')).actuators[0]).toMatchObject({ actuator: { target: 'hq/f4/hvac' }, state: { mode: 'cool' } });
     expect(placed(send(r, 'f4-node/climate/hvac/target_temperature/state', '22')).actuators[0]?.state).toEqual({ mode: 'cool', setpoint: 22 });
+    const lights = router(`actuators:
+  hq/f4/lights: { device: esphome:f4-node, channel: light:ceiling }
+`);
+    expect(placed(send(lights, 'f4-node/light/ceiling/state', '{"state":"ON","brightness":128}')).actuators[0]).toMatchObject({ actuator: { target: 'hq/f4/lights' }, state: { state: 'on', brightness: 128 } });
     // The actuator entry places the node's readings at its site and zone.
     expect(placed(send(r, 'f4-node/climate/hvac/current_temperature/state', '24.5')).readings[0]).toMatchObject({ site: 'hq', zone: 'f4', device: 'f4-node', kind: 'temperature', value: 24.5 });
   });
