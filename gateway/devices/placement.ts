@@ -21,6 +21,8 @@ function channelOf(family: Family, channel: string | undefined): string {
   return family === 'tasmota' ? '1' : family === 'shelly' ? '0' : '';
 }
 
+const norm = (unit: string): string => unit.trim().replace(/^°/, '').toLowerCase();
+
 function lastWord(key: string): string {
   const parts = key.toLowerCase().split(/[./:]/);
   return parts[parts.length - 1] ?? '';
@@ -99,7 +101,11 @@ export class Placements {
       kind = (family === 'generic' ? this.map.genericKinds.get(r.key) : undefined) ?? this.addedKindOf(r.key) ?? null;
       if (this.kindCache.size < 50_000) this.kindCache.set(cacheKey, kind);
     }
-    return kind === null ? { kind: null } : convert(kind, r, undefined, undefined);
+    if (kind === null) return { kind: null };
+    // A unit the firmware says (Tasmota's PressureUnit, a discovery config's) must be the added kind's.
+    const unit = r.unit === undefined ? undefined : this.map.kinds.find((k) => k.name === kind)?.unit;
+    if (unit !== undefined && r.unit !== undefined && norm(unit) !== norm(r.unit)) return { kind: null, why: `${r.key} is in ${r.unit}, kind ${kind} is in ${unit}` };
+    return convert(kind, r, undefined, undefined);
   }
 
   private addedKindOf(key: string): string | undefined {

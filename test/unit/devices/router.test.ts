@@ -56,6 +56,14 @@ devices:
     expect([...e.unmapped]).toEqual([['power_outage_count', 1]]);
     expect([...e.kinds].sort()).toEqual(['battery', 'humidity', 'pressure', 'temperature', 'voltage']);
     expect(e.battery).toBe(97);
+    // Tasmota says its pressure unit: one that is not the kind's is a problem, not a wrong number.
+    const t = router(`kinds:
+  pressure: { unit: hPa, min: 300, max: 1100 }
+devices:
+  tasmota:ws: { site: hq, zone: roof }
+`);
+    expect(placed(send(t, 'tele/ws/SENSOR', '{"BME280":{"Temperature":20.1,"Pressure":1013.2},"PressureUnit":"hPa","TempUnit":"C"}')).readings.map((x) => x.kind)).toEqual(['temperature', 'pressure']);
+    expect(placed(send(t, 'tele/ws/SENSOR', '{"BME280":{"Temperature":20.1,"Pressure":760.0},"PressureUnit":"mmHg","TempUnit":"C"}')).problems).toEqual(['tasmota:ws: BME280.Pressure is in mmHg, kind pressure is in hPa']);
   });
 
   it('lists a device the map does not place as waiting, and places Zigbee2MQTT names of the form site/zone/device by themselves', () => {
