@@ -66,6 +66,11 @@ export class NativeRouter {
     this.ctxVersion = -1;
   }
 
+  /** What a mapped actuator last reported (merged), if it has. */
+  reported(target: string): ActuatorState | undefined {
+    return this.actuatorStates.get(target);
+  }
+
   /** The native device and options a mapped actuator is commanded through. */
   actuator(target: string): NativeActuator | undefined {
     return this.placements.map.actuators.get(target);

@@ -83,7 +83,10 @@ export class DevicesService {
     const body = {
       map: { file: this.o.file, devices: map.devices.size, actuators: map.actuators.size, kinds: map.kinds.map((k) => k.name), ...(this.loader.problem ? { problem: this.loader.problem } : {}) },
       devices: this.view(),
-      actuators: [...map.actuators.values()].map((a) => ({ target: a.target, device: `${a.family}:${a.nativeId}`, ...(a.channel === undefined ? {} : { channel: a.channel }) })),
+      actuators: [...map.actuators.values()].map((a) => {
+        const reported = this.router.reported(a.target);
+        return { target: a.target, device: `${a.family}:${a.nativeId}`, ...(a.channel === undefined ? {} : { channel: a.channel }), ...(reported ? { reported } : {}) };
+      }),
     };
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
   };
