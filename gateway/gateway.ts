@@ -11,11 +11,16 @@ import type { Settings } from './config/settings.js';
 import { EventBus } from './core/bus.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { GatewayError } from './core/errors.js';
+import { onKindsChanged } from './core/kinds.js';
 import { Lifecycle } from './core/lifecycle.js';
+import { DevicesService } from './devices/service.js';
 import { HttpServer, type Readiness } from './http/server.js';
 import { LiveView } from './http/live.js';
 import { Ingest } from './ingest/ingest.js';
 import { SilenceWatch } from './ingest/silence.js';
+import { Redriver } from './ingest/redrive.js';
+import type { DeadLetterArchive } from './core/archive.js';
+import { InfluxDeadLetterArchive } from './storage/deadletter-archive.js';
 import { createLogger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
 import { StatsReporter } from './observability/stats.js';
@@ -61,6 +66,7 @@ export class Gateway {
   private rulesService: RulesService | undefined;
   private ingestService: Ingest | undefined;
   private embedded: EmbeddedInflux | undefined;
+  private devicesService: DevicesService | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -90,6 +96,11 @@ export class Gateway {
     return this.ingestService;
   }
 
+  get devices(): DevicesService {
+    if (!this.devicesService) throw new Error('gateway not started');
+    return this.devicesService;
+  }
+
   get spool(): Journal {
     if (!this.journal) throw new Error('gateway not started');
     return this.journal;
@@ -113,7 +124,7 @@ export class Gateway {
     );
 
     // Storage: where events go, the spool, and the store port over it.
-    const { writer, embedded } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
+    const { writer, embedded, v1Url } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
     if (embedded) this.embedded = lifecycle.add('embedded InfluxDB', embedded);
     const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log });
     lifecycle.add('spool', { stop: () => journal.close() });
@@ -137,6 +148,24 @@ export class Gateway {
     access.observe(broker.aedes);
     this.broker = broker;
 
+    // The device map before ingest and the rules: the kinds it adds must be known to both.
+    const devices = lifecycle.add(
+      'devices',
+      new DevicesService({
+        file: resolve(settings.devicesFile),
+        zigbee2mqttBaseTopic: settings.zigbee2mqttBaseTopic,
+        discoveryPrefix: settings.discoveryPrefix,
+        bus,
+        publisher: broker,
+        store,
+        metrics,
+        clock,
+        log: log.child({ component: 'devices' }),
+      }),
+    );
+    await devices.start();
+    this.devicesService = devices;
+
     const ingest = new Ingest({
       store,
       bus,
@@ -147,6 +176,7 @@ export class Gateway {
       maxPayloadBytes: settings.maxPayloadBytes,
       staleAfterMs: settings.staleAfterMs,
       durableAck: settings.durableAck,
+      native: devices.router,
     });
     pipeline.deliverTo(ingest);
     this.ingestService = ingest;
@@ -172,8 +202,10 @@ export class Gateway {
     );
     await rules.start();
     this.rulesService = rules;
+    const offKinds = onKindsChanged(() => void rules.kindsChanged());
+    lifecycle.add('kinds watch', { stop: () => offKinds() });
 
-    const live = lifecycle.add('live view', new LiveView({ bus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs }));
+    const live = lifecycle.add('live view', new LiveView({ bus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs, waiting: () => devices.waiting() }));
     live.start();
     // Zones armed before a restart are armed from the first page view, not from the next change.
     live.seedArmed(rules.state.armedStates());
@@ -198,6 +230,12 @@ export class Gateway {
     const ports = await broker.start();
     const http = lifecycle.add('HTTP', new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes() }));
     http.route('/api/zones', rules.zonesRoute);
+    http.route('/api/devices', devices.devicesRoute);
+    const archive: DeadLetterArchive = v1Url
+      ? new InfluxDeadLetterArchive(v1Url, settings.influxDb)
+      : { read: () => Promise.reject(new GatewayError('GW_ERR_REDRIVE', 'a redrive reads dead letters through the InfluxDB 1.x API; this gateway writes through 2.x')) };
+    const redriver = new Redriver({ ingest, archive, log: log.child({ component: 'redrive' }), before: () => devices.reload(), committed: () => store.committed(), now: () => clock.now() });
+    http.route('/api/deadletters/redrive', redriver.route);
     // The rules' time of day (after hours) is this zone's: TZ, else the system's.
     const running = { ports: { ...ports, http: await http.start() }, host: access.host, influx: writer.description, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone };
     log.info(running, 'gateway started');
@@ -232,6 +270,7 @@ export class Gateway {
         influxdb: { ok: influxUp, detail: influxUp ? 'reachable' : 'unreachable: events wait in the spool' },
         spool: { ok: !full && draining, detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}` },
         rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | '), files: [...problems.keys()].map((f) => join(settings.rulesDir, f)) } : {}) },
+        devices: { ok: this.devicesService?.loader.problem === undefined, ...(this.devicesService?.loader.problem ? { detail: this.devicesService.loader.problem } : {}) },
       },
     };
   }
@@ -253,6 +292,7 @@ export class Gateway {
       publishBurst: settings.publishBurst,
       loginBackoffAfter: settings.loginBackoffAfter,
       loginBackoffMaxMs: settings.loginBackoffMaxMs,
+      nativeTopics: { discoveryPrefix: settings.discoveryPrefix, zigbee2mqttBase: settings.zigbee2mqttBaseTopic },
     };
   }
 }

@@ -90,6 +90,8 @@ export type DeadLetterReason =
   | 'invalid_payload'
   | 'clock_skew'
   | 'rejected_by_store'
+  /** A native device the device map does not place yet: its message is kept whole, to be redriven once it is placed. */
+  | 'unassigned_device'
   /** The gateway's own bug while handling the message (logged as an error): kept, not blamed on the device. */
   | 'internal_error';
 
@@ -157,6 +159,27 @@ export interface ActuatorStateEvent {
   readonly clientId: string | undefined;
 }
 
+/**
+ * The native command that carried out a command event on an actuator the device map ties to a
+ * native device (measurement `native_commands`): its topic and payload as published (QoS 1, not
+ * retained), or why there is none (`error`).
+ */
+export interface NativeCommandEvent {
+  readonly id: string;
+  /** The command event (its CloudEvent id) this carries out. */
+  readonly commandId: string;
+  readonly site: string;
+  readonly zone: string;
+  readonly actuator: string;
+  readonly family: string;
+  /** `<family>:<native id>` */
+  readonly device: string;
+  readonly topic: string;
+  readonly payload: string;
+  readonly error?: string;
+  readonly timeMs: number;
+}
+
 /** The gateway's own health over one interval (observability/stats.ts), kept like any event. */
 export interface GatewayStatsEvent {
   readonly host: string;
@@ -168,4 +191,4 @@ export interface GatewayStatsEvent {
   readonly influxUp: boolean;
 }
 
-export type GatewayEvent = ReadingEvent | CommandEvent | AlertEvent | DeadLetterEvent | DeviceStatusEvent | DeviceSilenceEvent | ZoneArmedEvent | ActuatorStateEvent;
+export type GatewayEvent = ReadingEvent | CommandEvent | AlertEvent | DeadLetterEvent | DeviceStatusEvent | DeviceSilenceEvent | ZoneArmedEvent | ActuatorStateEvent | NativeCommandEvent;

@@ -1,8 +1,11 @@
 import type { EventMap } from './bus.js';
-import type { GatewayStatsEvent } from './events.js';
+import type { GatewayStatsEvent, NativeCommandEvent } from './events.js';
 
-/** What the store keeps, by name: every event on the bus (history is a reading too), and the gateway's own stats. */
-export type StorableEvents = Omit<EventMap, 'history'> & { stats: GatewayStatsEvent };
+/**
+ * What the store keeps, by name: every event on the bus (history is a reading too), the native
+ * publishes that carry a command to a device, and the gateway's own stats.
+ */
+export type StorableEvents = Omit<EventMap, 'history'> & { nativeCommand: NativeCommandEvent; stats: GatewayStatsEvent };
 
 export type StorableName = keyof StorableEvents;
 

@@ -2,7 +2,7 @@ import { escape, type InfluxDB } from 'influx';
 import type { Logger } from 'pino';
 import { GatewayError } from '../core/errors.js';
 import type { ReadingEvent } from '../core/events.js';
-import { KIND_NAMES, KINDS, type Kind, type ReadingValue } from '../core/kinds.js';
+import { kindNames, kindSpec, type Kind, type ReadingValue } from '../core/kinds.js';
 import { influxClient } from '../storage/influx1.js';
 import { RulesSandbox, type SandboxOutput } from './sandbox.js';
 
@@ -65,7 +65,7 @@ type Row = { time: { getTime(): number }; value: number; seq?: number | null; ev
 
 /** The stored number back to the reading's value (booleans 1/0, keypad ok=1 fail=0). */
 export function valueOf(kind: Kind, stored: number): ReadingValue {
-  const schema = KINDS[kind].valueSchema as { type?: string; enum?: readonly string[] };
+  const schema = (kindSpec(kind)?.valueSchema ?? {}) as { type?: string; enum?: readonly string[] };
   if (schema.enum) return stored === 1 ? 'ok' : 'fail';
   if (schema.type === 'boolean') return stored === 1;
   return stored;
@@ -127,6 +127,7 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   const chunkMs = o.chunkMs ?? 15 * 60_000;
   const influx = influxClient(o.influxUrl, o.database);
   const where = [o.site !== undefined ? `"site" = ${escape.stringLit(o.site)}` : '', o.zone !== undefined ? `"zone" = ${escape.stringLit(o.zone)}` : ''].filter(Boolean);
+  const kinds = kindNames();
   const filter = (from: number, to: number) => [`time >= ${from}ms`, `time < ${to}ms`, ...where].join(' AND ');
   const sandbox = await RulesSandbox.create({ rulesDir: o.rulesDir, ruleFiles: o.ruleFiles, startMs, log: o.log, keepReadings: false });
   try {
@@ -151,15 +152,15 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
       const to = Math.min(from + chunkMs, o.toMs);
       const results = await query<Row & { armed?: boolean }>(
         influx,
-        [...KIND_NAMES.map((k) => `SELECT "value", "seq", "event_id", "site", "zone", "device" FROM "${k}" WHERE ${filter(from, to)}`), `SELECT "armed", "site", "zone" FROM "zone_state" WHERE ${filter(from, to)}`],
+        [...kinds.map((k) => `SELECT "value", "seq", "event_id", "site", "zone", "device" FROM "${k}" WHERE ${filter(from, to)}`), `SELECT "armed", "site", "zone" FROM "zone_state" WHERE ${filter(from, to)}`],
         `reading ${new Date(from).toISOString()} to ${new Date(to).toISOString()}`,
       );
       type Item = { t: number; order: number; reading?: ReadingEvent; armed?: { site: string; zone: string; armed: boolean } };
       const items: Item[] = [];
-      KIND_NAMES.forEach((kind, i) => {
+      kinds.forEach((kind, i) => {
         for (const row of results[i] ?? []) items.push({ t: row.time.getTime(), order: i, reading: toReading(kind, row) });
       });
-      for (const row of results[KIND_NAMES.length] ?? []) items.push({ t: row.time.getTime(), order: -1, armed: { site: row.site, zone: row.zone, armed: row.armed === true } });
+      for (const row of results[kinds.length] ?? []) items.push({ t: row.time.getTime(), order: -1, armed: { site: row.site, zone: row.zone, armed: row.armed === true } });
       items.sort((a, b) => a.t - b.t || a.order - b.order);
       for (const item of items) {
         await sandbox.advanceTo(item.t);

@@ -21,22 +21,22 @@ export interface EmbeddedChoice {
  * DATA_DIR (installed first where the machine allows: the newcomer's first run). `embedded` is
  * set when one was started: stop it last.
  */
-export async function chooseWriter(settings: Settings, dataDir: string, log: Logger, o: EmbeddedChoice = {}): Promise<{ writer: PointWriter; embedded?: EmbeddedInflux }> {
+export async function chooseWriter(settings: Settings, dataDir: string, log: Logger, o: EmbeddedChoice = {}): Promise<{ writer: PointWriter; embedded?: EmbeddedInflux; v1Url?: string }> {
   if (usesInflux2(settings)) return { writer: new Influx2Writer(settings.influxUrl, settings.influxToken, settings.influxOrg, settings.influxBucket, settings.influxTimeoutMs) };
   const influx1 = (url: string): Influx1Writer => new Influx1Writer(url, settings.influxDb, settings.influxTimeoutMs);
-  if (settings.explicit.has('influxUrl') || settings.embeddedInflux !== 'auto') return { writer: influx1(settings.influxUrl) };
+  if (settings.explicit.has('influxUrl') || settings.embeddedInflux !== 'auto') return { writer: influx1(settings.influxUrl), v1Url: settings.influxUrl };
   const url = o.defaultUrl ?? `http://127.0.0.1:${settings.embeddedInfluxPort}`;
   const port = Number(new URL(url).port || 8086);
   const dir = join(dataDir, 'influxdb');
   const influxLog = log.child({ component: 'influxd' });
   // Before asking whether something answers: an orphan of ours would answer, and be taken for someone else's.
   await reclaimOrphan(dir, influxLog);
-  if (port !== 0 && (await pingInflux(url))) return { writer: influx1(url) };
+  if (port !== 0 && (await pingInflux(url))) return { writer: influx1(url), v1Url: url };
   const given = o.binary;
   const binary = given === null ? undefined : (given ?? (await findInfluxd()) ?? (await installInfluxd(influxLog, dir)));
   if (!binary) {
     if (given === null) logError(log, 'GW_ERR_INFLUX_NOT_INSTALLED', { url }, `no InfluxDB answers at ${url} and none is installed: ${INSTALL_HINT}. The gateway runs on; events wait in the spool.`);
-    return { writer: influx1(url) };
+    return { writer: influx1(url), v1Url: url };
   }
   const embedded = new EmbeddedInflux(dir, port, influxLog, binary);
   try {
@@ -44,5 +44,6 @@ export async function chooseWriter(settings: Settings, dataDir: string, log: Log
   } catch (err) {
     log.error({ err: (err as Error).message }, 'could not start the embedded InfluxDB; events wait in the spool');
   }
-  return { writer: influx1(embedded.url ?? url), embedded };
+  const chosen = embedded.url ?? url;
+  return { writer: influx1(chosen), v1Url: chosen, embedded };
 }
