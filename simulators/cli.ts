@@ -118,7 +118,7 @@ if (opts.family) {
     process.stdout.write(opts.json ? `${JSON.stringify(s)}\n` : `\n${s.devices} ${s.family} devices: ${s.reports} reports, ${s.messages} messages (${s.failed} failed), ${s.commandsAnswered} native commands answered, in ${(s.elapsedMs / 1000).toFixed(1)} s\n`);
     process.exit(s.failed > 0 ? 2 : 0);
   } catch (err) {
-    process.stderr.write(`simulate: ${(err as Error).message} (is the gateway running at ${opts.url}? start it with npm start)\n`);
+    process.stderr.write(`simulate: ${(err as Error).message} (${hint(err as Error & { code?: unknown })})\n`);
     process.exit(1);
   }
 }
