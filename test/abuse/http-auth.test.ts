@@ -10,7 +10,7 @@
  * device credential does not; a 401 carries a WWW-Authenticate challenge (how the browser's
  * live page asks). /metrics stays closed unless a setting opens it.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ import { connect } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/wait.js';
 
 let gw: TestGateway;
+const dirs: string[] = [];
 let secrets: Record<string, string>;
 
 const basic = (name: string, secret = secrets[name]!): Record<string, string> => ({ authorization: `Basic ${Buffer.from(`${name}:${secret}`).toString('base64')}` });
@@ -42,6 +43,7 @@ async function get(path: string, headers: Record<string, string> = {}): Promise<
 
 beforeAll(async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'gw-abuse-http-'));
+  dirs.push(dataDir);
   secrets = await addCredentials(dataDir, [
     { name: 'grafana', role: 'observer' },
     { name: 'ops', role: 'admin' },
@@ -58,6 +60,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await gw?.stop();
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
 describe('HTTP once credentials exist', () => {

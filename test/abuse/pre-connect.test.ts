@@ -11,7 +11,7 @@
  * authenticated have their own caps (per address and in total) and a CONNECT deadline of a few
  * seconds (MQTT_CONNECT_TIMEOUT_MS, set short here), after which they are closed and counted.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -22,11 +22,13 @@ import { rawConnect, type RawConnection } from '../helpers/raw-mqtt.js';
 import { waitFor } from '../helpers/wait.js';
 
 let gw: TestGateway | undefined;
+const dirs: string[] = [];
 const idle: RawConnection[] = [];
 afterEach(async () => {
   for (const c of idle.splice(0)) c.socket.destroy();
   await gw?.stop();
   gw = undefined;
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
 const MAX_CONNECTIONS = 50;
@@ -34,6 +36,7 @@ const MAX_CONNECTIONS = 50;
 describe('connections that never send CONNECT', () => {
   it('neither take the places of authenticated clients nor stay open past a short CONNECT deadline', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'gw-abuse-preconnect-'));
+    dirs.push(dataDir);
     const secrets = await addCredentials(dataDir, [
       { name: 't-1', role: 'device', device: 't-1', site: 'hq', zone: 'f1' },
       // Reads /metrics (which is to require credentials once they exist).

@@ -10,7 +10,7 @@
  * gateway defines no authorizeForward to stop them. (The same line makes one SUBSCRIBE of k
  * filters cost k² trie insertions, synchronously: 2,000 filters took ~4 s of the event loop.)
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -21,16 +21,19 @@ import { connect } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/wait.js';
 
 let gw: TestGateway | undefined;
+const dirs: string[] = [];
 const open: mqtt.MqttClient[] = [];
 afterEach(async () => {
   for (const c of open.splice(0)) c.end(true);
   await gw?.stop();
   gw = undefined;
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
 describe('a subscription refused to a persistent session', () => {
   it('never delivers the refused topic, not even from the offline queue', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'gw-abuse-acl-'));
+    dirs.push(dataDir);
     const secrets = await addCredentials(dataDir, [
       { name: 't-a', role: 'device', device: 't-a', site: 'hq', zone: 'f1' },
       { name: 'ops', role: 'admin' },
