@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { GatewayError } from '../core/errors.js';
+import { trackWebSocket } from './delivery.js';
 import { createMessageBus } from './queue.js';
 
 export type BrokerHooks = Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>;
@@ -23,6 +24,16 @@ export interface BrokerOptions {
   readonly guard?: ConnectionGuard;
   /** Largest WebSocket message accepted (ws buffers a whole message before handing it on). */
   readonly wsMaxPayload?: number;
+  /** Aedes' persistence (broker/persistence.ts); its memory store when absent. */
+  readonly persistence?: unknown;
+  /** A connection's CONNECT deadline (and the WebSocket upgrade's), ms. */
+  readonly connectTimeoutMs?: number;
+  /** How long a write may wait for a client to drain before it is cut, ms. */
+  readonly drainTimeoutMs?: number;
+  /** Bytes a connection buffers before a write reports it full (MQTT_MAX_CLIENT_BUFFER_BYTES; Node's default: 16 KiB). */
+  readonly writeBufferBytes?: number;
+  /** Aedes' own per-connection cap on unreleased QoS 2 (a backstop of the persistence's per-client one). */
+  readonly maxInflightQos2?: number;
 }
 
 export interface ConnectionGuard {
@@ -58,11 +69,25 @@ export class MqttBroker implements Publisher {
   private ports: BoundPorts | undefined;
 
   constructor(private readonly options: BrokerOptions) {
-    this.aedes = new Aedes({ ...options.hooks, drainTimeout: 10_000, mq: createMessageBus() });
-    this.tcp = createNetServer((conn) => this.handle(conn));
+    const { connectTimeoutMs, drainTimeoutMs, writeBufferBytes, maxInflightQos2 } = options;
+    this.aedes = new Aedes({
+      ...options.hooks,
+      drainTimeout: drainTimeoutMs ?? 10_000,
+      ...(connectTimeoutMs ? { connectTimeout: connectTimeoutMs } : {}),
+      ...(maxInflightQos2 ? { maxInflightInbound: maxInflightQos2 } : {}),
+      ...(options.persistence ? { persistence: options.persistence } : {}),
+      // A margin over the slots a few slow clients may hold at once (each holds at most the one write that crossed its bound).
+      mq: createMessageBus(1000),
+    });
+    this.tcp = createNetServer(writeBufferBytes ? { highWaterMark: writeBufferBytes } : {}, (conn) => this.handle(conn));
     this.http = createHttpServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n');
     });
+    if (connectTimeoutMs) {
+      // A socket that never finishes its upgrade request is closed by the same deadline as a CONNECT.
+      this.http.headersTimeout = connectTimeoutMs;
+      this.http.requestTimeout = connectTimeoutMs;
+    }
     this.wss = this.webSocketServer(this.http);
     for (const extra of options.extraServers ?? []) {
       if (extra.ws) this.extraWss.push(this.webSocketServer(extra.server as HttpServer));
@@ -75,7 +100,9 @@ export class MqttBroker implements Publisher {
   private webSocketServer(server: HttpServer): WebSocketServer {
     const wss = new WebSocketServer({ server, path: '/mqtt', ...(this.options.wsMaxPayload ? { maxPayload: this.options.wsMaxPayload } : {}) });
     wss.on('connection', (socket, req) => {
-      const stream = createWebSocketStream(socket);
+      const writeBufferBytes = this.options.writeBufferBytes;
+      const stream = createWebSocketStream(socket, writeBufferBytes ? { writableHighWaterMark: writeBufferBytes } : {});
+      trackWebSocket(stream, socket);
       stream.on('error', () => socket.terminate());
       this.handle(stream, req);
     });
