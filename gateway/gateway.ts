@@ -5,13 +5,17 @@ import { Access } from './broker/access.js';
 import { MqttBroker, type BoundPorts } from './broker/broker.js';
 import { CredentialStore } from './broker/credentials.js';
 import { ensureInitialCredentials } from './broker/initial-credentials.js';
+import { Delivery } from './broker/delivery.js';
+import { BoundedPersistence } from './broker/persistence.js';
 import { PublishPipeline } from './broker/publish-pipeline.js';
+import { RetainedLedger } from './broker/retained.js';
 import { createTlsListeners } from './broker/tls.js';
 import type { Settings } from './config/settings.js';
 import { EventBus } from './core/bus.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { GatewayError } from './core/errors.js';
 import { Lifecycle } from './core/lifecycle.js';
+import { HttpAuth } from './http/auth.js';
 import { HttpServer, type Readiness } from './http/server.js';
 import { LiveView } from './http/live.js';
 import { Ingest } from './ingest/ingest.js';
@@ -108,7 +112,14 @@ export class Gateway {
     const access = new Access(accessOptions);
     await access.start();
     const tlsListeners = createTlsListeners(
-      { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile, mqttsPort: settings.mqttTlsPort, wssPort: settings.mqttWssPort },
+      {
+        certFile: settings.tlsCertFile,
+        keyFile: settings.tlsKeyFile,
+        mqttsPort: settings.mqttTlsPort,
+        wssPort: settings.mqttWssPort,
+        connectTimeoutMs: settings.connectTimeoutMs,
+        writeBufferBytes: settings.maxClientBufferBytes,
+      },
       (err, address) => access.onTlsError(err, address),
     );
 
@@ -122,7 +133,9 @@ export class Gateway {
     const store = new EventStore(journal);
 
     // The broker exists before ingest (ingest publishes dead letters through it) but listens last.
-    const pipeline = new PublishPipeline(access);
+    const pipeline = new PublishPipeline(access, new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytes: settings.maxRetainedBytes }));
+    const persistence = this.persistence(access);
+    const delivery = new Delivery({ access, metrics, maxClientBufferBytes: settings.maxClientBufferBytes, slowClientTimeoutMs: settings.slowClientTimeoutMs });
     const broker = new MqttBroker({
       log: log.child({ component: 'broker' }),
       host: access.host,
@@ -132,7 +145,12 @@ export class Gateway {
       guard: access,
       // A whole MQTT packet (header included) may come as one WebSocket message.
       wsMaxPayload: settings.maxPacketBytes ? settings.maxPacketBytes + 16 : undefined,
-      hooks: { ...access.hooks, authorizePublish: pipeline.authorizePublish },
+      hooks: { ...access.hooks, authorizePublish: pipeline.authorizePublish, authorizeForward: delivery.authorizeForward },
+      persistence,
+      connectTimeoutMs: settings.connectTimeoutMs,
+      drainTimeoutMs: settings.slowClientTimeoutMs,
+      writeBufferBytes: settings.maxClientBufferBytes,
+      maxInflightQos2: settings.maxInflightQos2,
     });
     access.observe(broker.aedes);
     this.broker = broker;
@@ -173,7 +191,19 @@ export class Gateway {
     await rules.start();
     this.rulesService = rules;
 
-    const live = lifecycle.add('live view', new LiveView({ bus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs }));
+    const live = lifecycle.add(
+      'live view',
+      new LiveView({
+        bus,
+        clock,
+        log: log.child({ component: 'live' }),
+        metrics,
+        pushMs: settings.livePushMs,
+        maxViewers: settings.liveMaxViewers,
+        maxViewersPerAddress: settings.liveMaxViewersPerAddress,
+        maxBehindBytes: settings.liveMaxBehindBytes,
+      }),
+    );
     live.start();
     // Zones armed before a restart are armed from the first page view, not from the next change.
     live.seedArmed(rules.state.armedStates());
@@ -196,7 +226,11 @@ export class Gateway {
 
     lifecycle.add('broker', broker);
     const ports = await broker.start();
-    const http = lifecycle.add('HTTP', new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes() }));
+    const auth = new HttpAuth({ store: accessOptions.store, login: access.login, metrics, log: log.child({ component: 'http' }), mode: settings.httpAuth, host: access.host });
+    const http = lifecycle.add(
+      'HTTP',
+      new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes(), auth, metricsPublic: settings.metricsPublic }),
+    );
     http.route('/api/zones', rules.zonesRoute);
     // The rules' time of day (after hours) is this zone's: TZ, else the system's.
     const running = { ports: { ...ports, http: await http.start() }, host: access.host, influx: writer.description, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone };
@@ -236,6 +270,31 @@ export class Gateway {
     };
   }
 
+  /** Aedes' session state within the MQTT_MAX_INFLIGHT_QOS2*, MQTT_MAX_QUEUED_* and MQTT_SESSION_EXPIRY_S bounds. */
+  private persistence(access: Access): BoundedPersistence {
+    const { settings, metrics } = this;
+    const persistence = new BoundedPersistence(
+      {
+        maxInflightQos2: settings.maxInflightQos2,
+        maxInflightQos2Bytes: settings.maxInflightQos2Bytes,
+        maxQueuedMessages: settings.maxQueuedMessages,
+        maxQueuedBytes: settings.maxQueuedBytes,
+        maxQueuedBytesTotal: settings.maxQueuedBytesTotal,
+        sessionExpiryMs: settings.sessionExpiryS * 1000,
+      },
+      {
+        takeGranted: (client) => access.subscriptions.takeGranted(client),
+        onInflightRefused: (client, detail) => access.refuse('inflight_qos2', client, detail),
+        onQueueDropped: (_clientId, dropped) => metrics.offlineDropped.inc(dropped),
+        onSessionExpired: () => metrics.sessionsExpired.inc(),
+      },
+    );
+    metrics.readFrom('inflightQos2', () => persistence.inflightQos2);
+    metrics.readFrom('offlineQueuedMessages', () => persistence.queued.messages);
+    metrics.readFrom('offlineQueuedBytes', () => persistence.queued.bytes);
+    return persistence;
+  }
+
   private accessOptions(): ConstructorParameters<typeof Access>[0] {
     const { settings, log } = this;
     const credentialsFile = resolve(settings.credentialsFile || join(this.dataDir, 'credentials.json'));
@@ -253,6 +312,12 @@ export class Gateway {
       publishBurst: settings.publishBurst,
       loginBackoffAfter: settings.loginBackoffAfter,
       loginBackoffMaxMs: settings.loginBackoffMaxMs,
+      loginUnknownUserBurst: settings.loginUnknownUserBurst,
+      loginUnknownUserPerMin: settings.loginUnknownUserPerMin,
+      loginMaxQueuedChecks: settings.loginMaxQueuedChecks,
+      maxPendingConnections: settings.maxPendingConnections,
+      maxPendingPerAddress: settings.maxPendingPerAddress,
+      maxSubscriptions: settings.maxSubscriptions,
     };
   }
 }

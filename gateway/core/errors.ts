@@ -19,9 +19,9 @@ export const ERRORS = {
   GW_ERR_RULES_OVERLOADED: 'the rules fell too far behind ingest; readings are stored but not ruled until they catch up',
   GW_ERR_CREDENTIALS: 'the credentials file is unreadable or invalid',
   GW_ERR_TLS: 'the TLS certificate or key cannot be read',
-  GW_ERR_AUTH: 'a client was refused at CONNECT (bad credentials, anonymous, client id, login back-off)',
+  GW_ERR_AUTH: 'a client was refused at CONNECT or over HTTP (bad credentials, anonymous, client id, login back-off, too many checks waiting)',
   GW_ERR_ACCESS: 'a client tried to publish or subscribe outside what its role allows',
-  GW_ERR_LIMIT: 'a client hit a limit (packet size, topic length or depth, connections, publish rate)',
+  GW_ERR_LIMIT: 'a client hit a limit (packet size, topic length or depth, connections, CONNECT deadline, publish rate, unreleased QoS 2, subscriptions, a subscriber too far behind)',
   GW_ERR_PROTOCOL: 'a client sent malformed MQTT or failed the TLS handshake; it was disconnected',
 } as const;
 
