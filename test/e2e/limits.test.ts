@@ -101,14 +101,15 @@ describe('publish rate', () => {
 });
 
 describe('connections', () => {
-  it('refuses connections beyond MAX_CONNECTIONS, and takes new ones once some close', async () => {
+  // MAX_CONNECTIONS counts authenticated clients (issue 15): one more is answered CONNACK 3 (server unavailable), not closed unanswered.
+  it('refuses clients beyond MAX_CONNECTIONS with CONNACK 3, and takes new ones once some close', async () => {
     const small = await startGateway({ env: { MAX_CONNECTIONS: '3' } });
     const clients: MqttClient[] = [];
     try {
       for (let i = 0; i < 3; i++) clients.push(await connect(small.mqttUrl, { clientId: `c${i}` }));
-      expect(await connectOutcome(small.mqttUrl, { clientId: 'one-too-many' })).toEqual({ connected: false, error: 'closed before CONNACK' });
+      expect(await connectOutcome(small.mqttUrl, { clientId: 'one-too-many' })).toMatchObject({ connected: false, code: 3 });
       expect(await metric(small.httpUrl, 'gateway_refusals_total', { reason: 'max_connections' })).toBe(1);
-      expect(small.logs.find((l) => l['reason'] === 'max_connections')).toMatchObject({ code: 'GW_ERR_LIMIT', detail: '3 connections open, the limit is 3 (MAX_CONNECTIONS)' });
+      expect(small.logs.find((l) => l['reason'] === 'max_connections')).toMatchObject({ code: 'GW_ERR_LIMIT', detail: '3 clients connected, the limit is 3 (MAX_CONNECTIONS)' });
       await clients.pop()!.endAsync();
       await waitFor(async () => (await connectOutcome(small.mqttUrl, { clientId: 'next' })).connected, 'a connection once one closed');
     } finally {
