@@ -17,7 +17,7 @@ let counter = 0;
 const publish = (bytes: number, topic = 'sensors/a/b/c/temperature') => ({ cmd: 'publish', topic, payload: Buffer.alloc(bytes), qos: 1, retain: false, dup: false, brokerId: 'b', brokerCounter: ++counter });
 
 async function persistence(limits: Partial<PersistenceLimits> = {}, hooks: ConstructorParameters<typeof BoundedPersistence>[1] = {}) {
-  const broker = Object.assign(new EventEmitter(), { id: 'b', clients: {} as Record<string, Client> });
+  const broker = Object.assign(new EventEmitter(), { id: 'b', clients: {} });
   const p = new BoundedPersistence({ ...LIMITS, ...limits }, hooks);
   await p.setup(broker as unknown as Aedes);
   return { p, broker };
@@ -103,7 +103,7 @@ describe('sessions', () => {
     const expired: string[] = [];
     const { p, broker } = await persistence({}, { now: () => now, onSessionExpired: (id) => expired.push(id) });
     const away = client('obs');
-    await p.addSubscriptions(away, [{ topic: 'sensors/#', qos: 1 } as Subscription]);
+    await p.addSubscriptions(away, [{ topic: 'sensors/#', qos: 1 }]);
     await p.outgoingEnqueue({ clientId: 'obs' }, publish(10));
     await p.incomingStorePacket(away, { cmd: 'publish', messageId: 1, payload: Buffer.alloc(1) });
     broker.emit('clientDisconnect', away);
@@ -118,7 +118,7 @@ describe('sessions', () => {
   });
 
   it('store only the filters the gateway granted, once each, whatever Aedes hands over', async () => {
-    const granted: Subscription[] = [{ topic: 'commands/hq/f1/#', qos: 1 } as Subscription];
+    const granted: Subscription[] = [{ topic: 'commands/hq/f1/#', qos: 1 }];
     const { p } = await persistence({}, { takeGranted: () => granted.splice(0) });
     const c = client('t-a');
     const packet = [granted[0]!, { topic: 'sensors/#', qos: 1 } as Subscription];
