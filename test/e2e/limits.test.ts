@@ -129,4 +129,26 @@ describe('raw publish through the packet guard', () => {
     raw.socket.end();
     await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM co2 WHERE event_id = 'dribbled'`).then((r) => r.length === 1), 'the dribbled reading');
   });
+
+  it('caps connections not yet authenticated per address (MQTT_MAX_PENDING_PER_ADDRESS): one more socket is closed at once, counted', async () => {
+    const small = await startGateway({ env: { MQTT_MAX_PENDING_PER_ADDRESS: '3' } });
+    const idle = [];
+    try {
+      for (let i = 0; i < 3; i++) idle.push(await rawConnect(small.running.ports.mqtt));
+      await waitFor(async () => (await metric(small.httpUrl, 'gateway_pending_connections')) === 3, 'three pending connections');
+      const extra = await rawConnect(small.running.ports.mqtt);
+      await extra.closed;
+      expect(await metric(small.httpUrl, 'gateway_refusals_total', { reason: 'pending_connections' })).toBe(1);
+      expect(small.logs.find((l) => l['reason'] === 'pending_connections')).toMatchObject({ code: 'GW_ERR_LIMIT', detail: '3 connections from 127.0.0.1 not yet authenticated, the limit is 3 (MQTT_MAX_PENDING_PER_ADDRESS)' });
+      // Once one of them goes, a client gets in, and once authenticated it no longer counts as pending.
+      idle.pop()!.socket.destroy();
+      await waitFor(async () => (await connectOutcome(small.mqttUrl, { clientId: 'after-idle' })).connected, 'a connection once an idle one closed');
+      const client = await connect(small.mqttUrl, { clientId: 'after-idle' });
+      expect(await metric(small.httpUrl, 'gateway_pending_connections')).toBe(2);
+      await client.endAsync();
+    } finally {
+      for (const c of idle) c.socket.destroy();
+      await small.stop();
+    }
+  });
 });
