@@ -2,8 +2,8 @@
  * The broker's identity and access decisions through the hooks Aedes calls (authenticate,
  * authorizeSubscribe, and authorizePublish as the publish pipeline builds it), with fake client
  * objects and a real CredentialStore in a temp dir. Each client connects with a client id its
- * credential may use under any rule (its own name, or its device): the client-id rules and the
- * login back-off are issue 15's to change, and are left to their own tests.
+ * credential may use (its own name, or its device): the client-id rules and the login back-off
+ * have their own tests (acl.test.ts, login.test.ts, test/abuse/).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
