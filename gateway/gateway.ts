@@ -111,6 +111,8 @@ export class Gateway {
     await ensureInitialCredentials(accessOptions.store, settings.initialCredentials, this.dataDir, log.child({ component: 'credentials' }));
     const access = new Access(accessOptions);
     await access.start();
+    // HTTP asks for the same credentials, through the same login guard (an HTTP_AUTH that cannot hold stops the start here).
+    const auth = new HttpAuth({ store: accessOptions.store, login: access.login, metrics, log: log.child({ component: 'http' }), mode: settings.httpAuth, host: access.host });
     const tlsListeners = createTlsListeners(
       {
         certFile: settings.tlsCertFile,
@@ -226,7 +228,6 @@ export class Gateway {
 
     lifecycle.add('broker', broker);
     const ports = await broker.start();
-    const auth = new HttpAuth({ store: accessOptions.store, login: access.login, metrics, log: log.child({ component: 'http' }), mode: settings.httpAuth, host: access.host });
     const http = lifecycle.add(
       'HTTP',
       new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes(), auth, metricsPublic: settings.metricsPublic }),
