@@ -120,7 +120,6 @@ export class Gateway {
         mqttsPort: settings.mqttTlsPort,
         wssPort: settings.mqttWssPort,
         connectTimeoutMs: settings.connectTimeoutMs,
-        writeBufferBytes: settings.maxClientBufferBytes,
       },
       (err, address) => access.onTlsError(err, address),
     );

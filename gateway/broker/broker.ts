@@ -69,7 +69,7 @@ export class MqttBroker implements Publisher {
   private ports: BoundPorts | undefined;
 
   constructor(private readonly options: BrokerOptions) {
-    const { connectTimeoutMs, drainTimeoutMs, writeBufferBytes, maxInflightQos2 } = options;
+    const { connectTimeoutMs, drainTimeoutMs, maxInflightQos2 } = options;
     this.aedes = new Aedes({
       ...options.hooks,
       drainTimeout: drainTimeoutMs ?? 10_000,
@@ -79,7 +79,7 @@ export class MqttBroker implements Publisher {
       // A margin over the slots a few slow clients may hold at once (each holds at most the one write that crossed its bound).
       mq: createMessageBus(1000),
     });
-    this.tcp = createNetServer(writeBufferBytes ? { highWaterMark: writeBufferBytes } : {}, (conn) => this.handle(conn));
+    this.tcp = createNetServer((conn) => this.handle(conn));
     this.http = createHttpServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n');
     });
@@ -115,6 +115,7 @@ export class MqttBroker implements Publisher {
       conn.destroy();
       return;
     }
+    if (this.options.writeBufferBytes && !req) setWriteBuffer(conn, this.options.writeBufferBytes);
     this.aedes.handle(conn, req);
     guard?.watch(conn, req);
   }
@@ -153,6 +154,20 @@ export class MqttBroker implements Publisher {
     for (const { server } of this.options.extraServers ?? []) if ('closeAllConnections' in server) server.closeAllConnections();
     await Promise.all(closed);
   }
+}
+
+/**
+ * A socket's write buffer, and only that: a write reports the socket full (and Aedes waits for
+ * 'drain') only past `bytes` unsent, so a subscriber briefly behind does not hold a delivery
+ * slot per message (broker/delivery.ts bounds what it may have unsent). The server's
+ * `highWaterMark` option would raise the read buffer too, and with it what each publisher held
+ * back (a full spool) keeps in this process instead of in the kernel. Node has no public setter;
+ * the field is checked, and test/unit/broker/write-buffer.test.ts fails if it moves.
+ */
+export function setWriteBuffer(conn: Duplex, bytes: number): void {
+  const state = (conn as unknown as { _writableState?: { highWaterMark?: number } })._writableState;
+  if (typeof state?.highWaterMark !== 'number') throw new Error('Node stream internals changed: update setWriteBuffer in gateway/broker/broker.ts');
+  state.highWaterMark = bytes;
 }
 
 function listen(server: NetServer | HttpServer, host: string, port: number, setting: string): Promise<number> {

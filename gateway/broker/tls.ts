@@ -16,8 +16,6 @@ export interface TlsSettings {
   readonly wssPort: number;
   /** The handshake (and the WebSocket upgrade) must be done within this, ms (MQTT_CONNECT_TIMEOUT_MS). */
   readonly connectTimeoutMs?: number;
-  /** A connection's write buffer (MQTT_MAX_CLIENT_BUFFER_BYTES). */
-  readonly writeBufferBytes?: number;
 }
 
 export interface TlsListener {
@@ -55,7 +53,6 @@ export function createTlsListeners(s: TlsSettings, onHandshakeError: (err: Error
     ...material,
     minVersion: 'TLSv1.2' as const,
     ...(s.connectTimeoutMs ? { handshakeTimeout: s.connectTimeoutMs } : {}),
-    ...(s.writeBufferBytes ? { highWaterMark: s.writeBufferBytes } : {}),
   };
   const mqtts = createTlsServer(options);
   const wss = createHttpsServer(options, (_req, res) => {
