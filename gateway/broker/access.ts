@@ -271,6 +271,8 @@ export class Access implements ConnectionGuard {
   /** Counts the errors Aedes reports for clients that broke the protocol (not socket resets, not our own refusals). */
   observe(aedes: Aedes): void {
     this.aedes = aedes;
+    // An UNSUBSCRIBE frees its filters' places under MQTT_MAX_SUBSCRIPTIONS.
+    aedes.on('unsubscribe', (filters: string[], client: Client) => this.subscriptions.removed(client, filters));
     const onError = (client: Client | null, err: Error & { code?: string }): void => {
       if (err instanceof Refusal || err instanceof InflightLimitError || (err as { errorCode?: number }).errorCode !== undefined) return;
       // What follows a cut (writes failing on the closed socket) is its consequence, not news.

@@ -151,4 +151,22 @@ describe('raw publish through the packet guard', () => {
       await small.stop();
     }
   });
+
+  it('refuses a filter beyond MQTT_MAX_SUBSCRIPTIONS (SUBACK 0x80, the client stays) and takes it once another is unsubscribed', async () => {
+    const small = await startGateway({ env: { MQTT_MAX_SUBSCRIPTIONS: '2' } });
+    try {
+      const client = await connect(small.mqttUrl, { clientId: 'subs' });
+      expect(await subscribeCodes(client, ['a/#', 'b/#'])).toEqual([1, 1]);
+      // Subscribed again: no new place taken.
+      expect(await subscribeCodes(client, ['a/#'])).toEqual([1]);
+      expect(await subscribeCodes(client, ['c/#'])).toEqual([128]);
+      await client.unsubscribeAsync('a/#');
+      expect(await subscribeCodes(client, ['c/#'])).toEqual([1]);
+      expect(client.connected).toBe(true);
+      expect(await metric(small.httpUrl, 'gateway_refusals_total', { reason: 'too_many_subscriptions' })).toBe(1);
+      await client.endAsync();
+    } finally {
+      await small.stop();
+    }
+  });
 });
