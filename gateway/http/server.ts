@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { GatewayError } from '../core/errors.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { HttpAuth, Need } from './auth.js';
+import type { HttpAuth, HttpPrincipal, Need } from './auth.js';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -12,7 +12,8 @@ export interface Readiness {
   readonly checks: Readonly<Record<string, { readonly ok: boolean; readonly detail?: string; readonly files?: readonly string[] }>>;
 }
 
-export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+/** A route; `principal` is who asked (for an action: who acked the alarm, who armed the zone). */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, principal: HttpPrincipal) => void | Promise<void>;
 
 export interface HttpOptions {
   readonly log: Logger;
@@ -27,6 +28,9 @@ export interface HttpOptions {
   /** METRICS_PUBLIC: /metrics without credentials. */
   readonly metricsPublic?: boolean;
 }
+
+/** Who asks when no authentication is configured (a feature tested on its own). */
+const OPEN: HttpPrincipal = { name: 'anonymous', role: undefined };
 
 /**
  * `/healthz` (the process answers), `/readyz` (InfluxDB reachable, rules loaded), `/metrics`, and
@@ -89,14 +93,17 @@ export class HttpServer {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
-    if (!(await this.allowed(req, res, route.need))) return;
-    return route.handler(req, res);
+    const principal = await this.allowed(req, res, route.need);
+    if (!principal) return;
+    return route.handler(req, res, principal);
   }
 
-  private async allowed(req: IncomingMessage, res: ServerResponse, need: Need): Promise<boolean> {
-    if (!this.o.auth) return true;
+  /** Who asked, or undefined once the refusal is sent. */
+  private async allowed(req: IncomingMessage, res: ServerResponse, need: Need): Promise<HttpPrincipal | undefined> {
+    if (!this.o.auth) return OPEN;
     const a = await this.o.auth.authorize(req, need);
-    if (!a.ok) this.o.auth.refuse(res, a);
-    return a.ok;
+    if (a.ok) return a.principal;
+    this.o.auth.refuse(res, a);
+    return undefined;
   }
 }

@@ -42,7 +42,7 @@ async function serve(o: Partial<HttpAuthOptions> & { metricsPublic?: boolean; cr
   const auth = new HttpAuth({ store: credentials, login, metrics, log, mode: 'auto', host: '127.0.0.1', ...o });
   const http = new HttpServer({ log, host: '127.0.0.1', port: 0, metrics, readiness: () => ({ ready: true, checks: {} }), auth, metricsPublic: o.metricsPublic ?? false });
   http.route('/api/read', (_req, res) => void res.writeHead(200).end('secret data'));
-  http.route('/api/act', (_req, res) => void res.writeHead(200).end('done'), 'act');
+  http.route('/api/act', (_req, res, principal) => void res.writeHead(200).end(`done by ${principal.name}`), 'act');
   const port = await http.start();
   stops.push(() => http.stop());
   const url = `http://127.0.0.1:${port}`;
@@ -68,7 +68,10 @@ describe('HTTP authentication', () => {
     expect((await get('/api/read', basic('ops', SECRETS.ops))).status).toBe(200);
     expect((await get('/api/read', basic('t-1', SECRETS['t-1']))).status).toBe(403);
     expect((await post('/api/act', basic('grafana', SECRETS.grafana))).status).toBe(403);
-    expect((await post('/api/act', basic('ops', SECRETS.ops))).status).toBe(200);
+    const done = await post('/api/act', basic('ops', SECRETS.ops));
+    expect(done.status).toBe(200);
+    // The handler knows who acted.
+    expect(await done.text()).toBe('done by ops');
   });
 
   it('refuses an action from another origin, even with the admin credential the browser sends on its own', async () => {

@@ -48,7 +48,7 @@ function setup(o: { maxViewers?: number; maxViewersPerAddress?: number; maxBehin
   const viewer = (address = '10.0.0.1'): FakeResponse => {
     const req = Object.assign(new EventEmitter(), { method: 'GET', socket: { remoteAddress: address } });
     const res = new FakeResponse();
-    void subscribe(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    void subscribe(req as unknown as IncomingMessage, res as unknown as ServerResponse, { name: 'anonymous', role: undefined });
     return res;
   };
   return { live, metrics, viewer, bus, clock };
