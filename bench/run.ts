@@ -113,6 +113,10 @@ try {
       progress(`latency at ${rate} readings/s, ${share * 100}% of them commanding, for ${latencySeconds} s`);
       report.latency.push(await measureLatency(influx.url, rate, latencySeconds, share));
     }
+    // Issue 15: the first rate again, with a `#` subscriber that stopped reading connected throughout.
+    const [rate = 1000, share = 0.1] = (opts.rates.split(',')[0] ?? '').split(':').map(Number);
+    progress(`latency at ${rate} readings/s with a stuck # subscriber, for ${latencySeconds} s`);
+    report.latency.push(await measureLatency(influx.url, rate, latencySeconds, share, 50, true));
   }
   if (only.has('connections')) {
     progress(`${connections} connections`);

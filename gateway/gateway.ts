@@ -5,7 +5,10 @@ import { Access } from './broker/access.js';
 import { MqttBroker, type BoundPorts } from './broker/broker.js';
 import { CredentialStore } from './broker/credentials.js';
 import { ensureInitialCredentials } from './broker/initial-credentials.js';
+import { Delivery } from './broker/delivery.js';
+import { BoundedPersistence } from './broker/persistence.js';
 import { PublishPipeline } from './broker/publish-pipeline.js';
+import { RetainedLedger } from './broker/retained.js';
 import { createTlsListeners } from './broker/tls.js';
 import type { Settings } from './config/settings.js';
 import { EventBus } from './core/bus.js';
@@ -14,6 +17,7 @@ import { GatewayError } from './core/errors.js';
 import { onKindsChanged } from './core/kinds.js';
 import { Lifecycle } from './core/lifecycle.js';
 import { DevicesService } from './devices/service.js';
+import { HttpAuth } from './http/auth.js';
 import { HttpServer, type Readiness } from './http/server.js';
 import { LiveView } from './http/live.js';
 import { Ingest } from './ingest/ingest.js';
@@ -118,8 +122,16 @@ export class Gateway {
     await ensureInitialCredentials(accessOptions.store, settings.initialCredentials, this.dataDir, log.child({ component: 'credentials' }));
     const access = new Access(accessOptions);
     await access.start();
+    // HTTP asks for the same credentials, through the same login guard (an HTTP_AUTH that cannot hold stops the start here).
+    const auth = new HttpAuth({ store: accessOptions.store, login: access.login, metrics, log: log.child({ component: 'http' }), mode: settings.httpAuth, host: access.host });
     const tlsListeners = createTlsListeners(
-      { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile, mqttsPort: settings.mqttTlsPort, wssPort: settings.mqttWssPort },
+      {
+        certFile: settings.tlsCertFile,
+        keyFile: settings.tlsKeyFile,
+        mqttsPort: settings.mqttTlsPort,
+        wssPort: settings.mqttWssPort,
+        connectTimeoutMs: settings.connectTimeoutMs,
+      },
       (err, address) => access.onTlsError(err, address),
     );
 
@@ -133,7 +145,9 @@ export class Gateway {
     const store = new EventStore(journal);
 
     // The broker exists before ingest (ingest publishes dead letters through it) but listens last.
-    const pipeline = new PublishPipeline(access);
+    const pipeline = new PublishPipeline(access, new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytes: settings.maxRetainedBytes }));
+    const persistence = this.persistence(access);
+    const delivery = new Delivery({ access, metrics, maxClientBufferBytes: settings.maxClientBufferBytes, slowClientTimeoutMs: settings.slowClientTimeoutMs });
     const broker = new MqttBroker({
       log: log.child({ component: 'broker' }),
       host: access.host,
@@ -143,7 +157,12 @@ export class Gateway {
       guard: access,
       // A whole MQTT packet (header included) may come as one WebSocket message.
       wsMaxPayload: settings.maxPacketBytes ? settings.maxPacketBytes + 16 : undefined,
-      hooks: { ...access.hooks, authorizePublish: pipeline.authorizePublish },
+      hooks: { ...access.hooks, authorizePublish: pipeline.authorizePublish, authorizeForward: delivery.authorizeForward },
+      persistence,
+      connectTimeoutMs: settings.connectTimeoutMs,
+      drainTimeoutMs: settings.slowClientTimeoutMs,
+      writeBufferBytes: settings.maxClientBufferBytes,
+      maxInflightQos2: settings.maxInflightQos2,
     });
     access.observe(broker.aedes);
     this.broker = broker;
@@ -205,7 +224,20 @@ export class Gateway {
     const offKinds = onKindsChanged(() => void rules.kindsChanged());
     lifecycle.add('kinds watch', { stop: () => offKinds() });
 
-    const live = lifecycle.add('live view', new LiveView({ bus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs, waiting: () => devices.waiting() }));
+    const live = lifecycle.add(
+      'live view',
+      new LiveView({
+        bus,
+        clock,
+        log: log.child({ component: 'live' }),
+        metrics,
+        pushMs: settings.livePushMs,
+        waiting: () => devices.waiting(),
+        maxViewers: settings.liveMaxViewers,
+        maxViewersPerAddress: settings.liveMaxViewersPerAddress,
+        maxBehindBytes: settings.liveMaxBehindBytes,
+      }),
+    );
     live.start();
     // Zones armed before a restart are armed from the first page view, not from the next change.
     live.seedArmed(rules.state.armedStates());
@@ -228,14 +260,17 @@ export class Gateway {
 
     lifecycle.add('broker', broker);
     const ports = await broker.start();
-    const http = lifecycle.add('HTTP', new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes() }));
+    const http = lifecycle.add(
+      'HTTP',
+      new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes(), auth, metricsPublic: settings.metricsPublic }),
+    );
     http.route('/api/zones', rules.zonesRoute);
     http.route('/api/devices', devices.devicesRoute);
     const archive: DeadLetterArchive = v1Url
       ? new InfluxDeadLetterArchive(v1Url, settings.influxDb)
       : { read: () => Promise.reject(new GatewayError('GW_ERR_REDRIVE', 'a redrive reads dead letters through the InfluxDB 1.x API; this gateway writes through 2.x')) };
     const redriver = new Redriver({ ingest, archive, log: log.child({ component: 'redrive' }), before: () => devices.reload(), committed: () => store.committed(), now: () => clock.now() });
-    http.route('/api/deadletters/redrive', redriver.route);
+    http.route('/api/deadletters/redrive', redriver.route, 'act');
     // The rules' time of day (after hours) is this zone's: TZ, else the system's.
     const running = { ports: { ...ports, http: await http.start() }, host: access.host, influx: writer.description, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone };
     log.info(running, 'gateway started');
@@ -275,6 +310,31 @@ export class Gateway {
     };
   }
 
+  /** Aedes' session state within the MQTT_MAX_INFLIGHT_QOS2*, MQTT_MAX_QUEUED_* and MQTT_SESSION_EXPIRY_S bounds. */
+  private persistence(access: Access): BoundedPersistence {
+    const { settings, metrics } = this;
+    const persistence = new BoundedPersistence(
+      {
+        maxInflightQos2: settings.maxInflightQos2,
+        maxInflightQos2Bytes: settings.maxInflightQos2Bytes,
+        maxQueuedMessages: settings.maxQueuedMessages,
+        maxQueuedBytes: settings.maxQueuedBytes,
+        maxQueuedBytesTotal: settings.maxQueuedBytesTotal,
+        sessionExpiryMs: settings.sessionExpiryS * 1000,
+      },
+      {
+        takeGranted: (client) => access.subscriptions.takeGranted(client),
+        onInflightRefused: (client, detail) => access.refuse('inflight_qos2', client, detail),
+        onQueueDropped: (_clientId, dropped) => metrics.offlineDropped.inc(dropped),
+        onSessionExpired: () => metrics.sessionsExpired.inc(),
+      },
+    );
+    metrics.readFrom('inflightQos2', () => persistence.inflightQos2);
+    metrics.readFrom('offlineQueuedMessages', () => persistence.queued.messages);
+    metrics.readFrom('offlineQueuedBytes', () => persistence.queued.bytes);
+    return persistence;
+  }
+
   private accessOptions(): ConstructorParameters<typeof Access>[0] {
     const { settings, log } = this;
     const credentialsFile = resolve(settings.credentialsFile || join(this.dataDir, 'credentials.json'));
@@ -293,6 +353,12 @@ export class Gateway {
       loginBackoffAfter: settings.loginBackoffAfter,
       loginBackoffMaxMs: settings.loginBackoffMaxMs,
       nativeTopics: { discoveryPrefix: settings.discoveryPrefix, zigbee2mqttBase: settings.zigbee2mqttBaseTopic },
+      loginUnknownUserBurst: settings.loginUnknownUserBurst,
+      loginUnknownUserPerMin: settings.loginUnknownUserPerMin,
+      loginMaxQueuedChecks: settings.loginMaxQueuedChecks,
+      maxPendingConnections: settings.maxPendingConnections,
+      maxPendingPerAddress: settings.maxPendingPerAddress,
+      maxSubscriptions: settings.maxSubscriptions,
     };
   }
 }

@@ -172,7 +172,8 @@ try {
     prefix: opts.prefix,
     withTs: opts.ts,
     restore: opts.restore,
-    clientOptions: () => (opts.username ? { username: opts.username, password: opts.password ?? '' } : {}),
+    // With a credential, each simulated device connects as `<name>:<device>`: a credential's own client ids (README, Who may talk).
+    clientOptions: (d) => (opts.username ? { username: opts.username, password: opts.password ?? '', clientId: `${opts.username}:${d.id}` } : {}),
     onProgress: show,
     signal: controller.signal,
   });

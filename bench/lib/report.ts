@@ -39,10 +39,11 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
   if (r.latency.length) {
     out.push({
       title: 'Latency: reading published → command received (ms)',
-      head: ['readings/s', 'commanding', 'probes', 'commands', 'p50', 'p99', 'p99.9', 'max', 'loop lag p99', 'loop lag max'],
+      head: ['readings/s', 'commanding', 'stuck # subscriber', 'probes', 'commands', 'p50', 'p99', 'p99.9', 'max', 'loop lag p99', 'loop lag max'],
       body: r.latency.map((l) => [
         n(l.rate),
         `${n(l.commandShare * 100)}%`,
+        l.stuckSubscriber ? 'yes' : 'no',
         n(l.sent),
         n(l.received),
         n(l.p50, 2),

@@ -123,10 +123,23 @@ export function filterWithin(filter: string, scope: string): boolean {
 }
 
 /**
- * A client id must be the credential's device when it names one, and no other client may take a
- * registered device's id (connecting with a client id in use disconnects its owner).
+ * Client ids are identities: every credential's name and every device a credential names is a
+ * reserved id. A credential connects as its device when it names one, else as its own name or
+ * `<name>:<suffix>` (a second session of a service: `grafana:sub`; names and devices contain no
+ * `:`, so a suffixed id never takes a reserved one). Nobody else, anonymous clients included,
+ * may take a reserved id: connecting with a client id in use disconnects its owner
+ * ([MQTT-3.1.4-2]), so a free reserved id would be a way to steal a connection and its commands.
+ * `reservedBy` names the credential that reserves an id (undefined when none does).
  */
-export function clientIdAllowed(p: Principal, clientId: string, isRegisteredDevice: (id: string) => boolean): Decision {
-  if (p.device !== undefined) return clientId === p.device ? ALLOW : deny(`client id ${JSON.stringify(clientId)} is not this credential's device ${JSON.stringify(p.device)}`);
-  return isRegisteredDevice(clientId) ? deny(`client id ${JSON.stringify(clientId)} belongs to a registered device`) : ALLOW;
+export function clientIdAllowed(p: Principal, clientId: string, reservedBy: (id: string) => string | undefined): Decision {
+  const own = p.anonymous ? undefined : (p.device ?? p.name);
+  if (clientId === own) return ALLOW;
+  const owner = reservedBy(clientId);
+  if (owner !== undefined && owner !== p.name) return deny(`client id ${JSON.stringify(clientId)} is reserved for credential ${JSON.stringify(owner)}`);
+  if (p.anonymous) return ALLOW;
+  // Native firmware picks its own client id (Tasmota's DVES_XXXXXX, ESPHome's <node>-<mac>): any id nobody owns.
+  if (p.role === 'bridge' || p.role === 'native') return ALLOW;
+  if (p.device !== undefined) return deny(`client id ${JSON.stringify(clientId)} is not this credential's device ${JSON.stringify(p.device)}`);
+  if (clientId.startsWith(`${p.name}:`) && clientId.length > p.name.length + 1) return ALLOW;
+  return deny(`client id ${JSON.stringify(clientId)}: credential ${JSON.stringify(p.name)} connects as ${JSON.stringify(p.name)} or ${JSON.stringify(`${p.name}:<suffix>`)}`);
 }

@@ -22,6 +22,11 @@ export interface LiveViewOptions {
   readonly recentEvents?: number;
   /** Native devices waiting for a zone (the device registry), shown so someone places them. */
   readonly waiting?: () => readonly WaitingDevice[];
+  /** Viewers at most, in all and per address (LIVE_MAX_VIEWERS*; 0 = no limit; default: none). */
+  readonly maxViewers?: number;
+  readonly maxViewersPerAddress?: number;
+  /** A viewer with more than this unsent (at least twice the snapshot) is cut at once (LIVE_MAX_BEHIND_BYTES). */
+  readonly maxBehindBytes?: number;
 }
 
 /** What an actuator last reported it is doing (beside what it was last commanded). */
@@ -57,10 +62,11 @@ export interface LiveSnapshot {
   readonly waiting: readonly WaitingDevice[];
 }
 
-
-/** Slow viewers are cut off past this much unsent data; their browser reconnects and gets a snapshot. */
-const MAX_BUFFERED_BYTES = 1024 * 1024;
+/** Slow viewers are cut off past this much unsent data (at least twice the snapshot); their browser reconnects and gets a snapshot. */
+const MAX_BEHIND_BYTES = 4 * 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
+/** What a viewer turned away is told to wait before it tries again. */
+const RETRY_AFTER_S = 10;
 const PAGE = readFileSync(new URL('./live.html', import.meta.url), 'utf8');
 
 /**
@@ -84,6 +90,9 @@ export class LiveView {
   private readonly changed = new Set<string>();
   private pendingEvents: FeedEvent[] = [];
   private readonly clients = new Set<ServerResponse>();
+  private readonly perAddress = new Map<string, number>();
+  /** The snapshot message, serialised once and shared by every viewer that connects before it changes. */
+  private snapshotMessage: Buffer | undefined;
   private flushTimer: ClockTimer | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly off: (() => void)[] = [];
@@ -101,7 +110,7 @@ export class LiveView {
     return new Map<string, RouteHandler>([
       ['/', (req, res) => this.page(req, res)],
       ['/live/events', (req, res) => this.subscribe(req, res)],
-      ['/live/state', (_req, res) => void res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(this.snapshot()))],
+      ['/live/state', (_req, res) => void res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(this.snapshotJson())],
     ]);
   }
 
@@ -136,6 +145,7 @@ export class LiveView {
 
   /** The armed states the rules know at start (remembered across restarts). */
   seedArmed(states: readonly { site: string; zone: string; armed: boolean }[]): void {
+    this.snapshotMessage = undefined;
     for (const { site, zone, armed } of states) if (!this.armed.has(`${site}/${zone}`)) this.armed.set(`${site}/${zone}`, armed);
   }
 
@@ -161,16 +171,70 @@ export class LiveView {
   }
 
   private subscribe(req: IncomingMessage, res: ServerResponse): void {
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const { maxViewers = 0, maxViewersPerAddress = 0 } = this.o;
+    const fromAddress = this.perAddress.get(address) ?? 0;
+    if ((maxViewers > 0 && this.clients.size >= maxViewers) || (maxViewersPerAddress > 0 && fromAddress >= maxViewersPerAddress)) {
+      this.o.metrics.liveViewersRefused.inc();
+      const why = maxViewers > 0 && this.clients.size >= maxViewers ? `${this.clients.size} viewers (LIVE_MAX_VIEWERS)` : `${fromAddress} viewers from ${address} (LIVE_MAX_VIEWERS_PER_ADDRESS)`;
+      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': String(RETRY_AFTER_S), 'cache-control': 'no-store' }).end(`too many live page viewers: ${why}; try again later\n`);
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    res.write(`retry: 2000\nevent: snapshot\ndata: ${JSON.stringify(this.snapshot())}\n\n`);
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     this.clients.add(res);
-    const forget = (): void => void this.clients.delete(res);
+    this.perAddress.set(address, fromAddress + 1);
+    let forgotten = false;
+    const forget = (): void => {
+      if (forgotten) return;
+      forgotten = true;
+      this.clients.delete(res);
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(address, left);
+      else this.perAddress.delete(address);
+    };
     req.once('close', forget);
+    res.once('close', forget);
     res.once('error', forget);
+    this.send(res, this.snapshotBuffer());
     this.o.log.debug({ viewers: this.clients.size }, 'live page viewer connected');
   }
 
+  private snapshotJson(): string {
+    return JSON.stringify(this.snapshot());
+  }
+
+  private snapshotBuffer(): Buffer {
+    this.snapshotMessage ??= Buffer.from(`retry: 2000\nevent: snapshot\ndata: ${this.snapshotJson()}\n\n`);
+    return this.snapshotMessage;
+  }
+
+  /**
+   * Something a snapshot shows changed. With viewers, the change also goes out with the next push,
+   * so a snapshot made since the last push still serves new viewers (one copy per LIVE_PUSH_MS at
+   * most); without viewers nothing tracks changes, so the next viewer needs a new one.
+   */
+  private changedState(): void {
+    if (this.clients.size === 0) this.snapshotMessage = undefined;
+  }
+
+  /** Writes to one viewer; one that has fallen behind by more than the bound is cut at once, its buffers freed. */
+  private send(res: ServerResponse, message: string | Buffer): void {
+    if (!this.clients.has(res)) return;
+    res.write(message);
+    const bound = Math.max(this.o.maxBehindBytes ?? MAX_BEHIND_BYTES, 2 * (this.snapshotMessage?.length ?? 0));
+    if (res.writableLength <= bound) return;
+    this.clients.delete(res);
+    this.o.metrics.liveViewersDropped.inc();
+    this.o.log.warn({ viewers: this.clients.size, unsent: res.writableLength }, 'live page viewer too slow; disconnected (it reconnects and gets a fresh snapshot)');
+    res.destroy();
+  }
+
   private device(id: string, time: number): DeviceState {
+    this.changedState();
     let d = this.devices.get(id);
     if (d) {
       // Re-insert so the Map's order is least recently heard from first.
@@ -220,6 +284,7 @@ export class LiveView {
   }
 
   private onZoneArmed(e: ZoneArmedEvent): void {
+    this.changedState();
     const key = `${e.site}/${e.zone}`;
     this.armed.set(key, e.armed);
     if (this.clients.size === 0) return;
@@ -247,6 +312,7 @@ export class LiveView {
   }
 
   private event(e: FeedEvent): void {
+    this.changedState();
     this.recent.push(e);
     if (this.recent.length > this.recentEvents) this.recent.shift();
     if (this.clients.size === 0) return;
@@ -265,6 +331,7 @@ export class LiveView {
   /** Sends what changed since the last push, as one `update` message. */
   flush(): void {
     this.flushTimer = undefined;
+    this.snapshotMessage = undefined;
     if (this.clients.size === 0) {
       this.changed.clear();
       this.armedChanged = new Map();
@@ -293,15 +360,8 @@ export class LiveView {
   }
 
   private broadcast(message: string): void {
-    for (const res of this.clients) {
-      if (res.writableLength > MAX_BUFFERED_BYTES) {
-        this.clients.delete(res);
-        this.o.metrics.liveViewersDropped.inc();
-        this.o.log.warn({ viewers: this.clients.size }, 'live page viewer too slow; disconnected (it reconnects and gets a fresh snapshot)');
-        res.destroy();
-        continue;
-      }
-      res.write(message);
-    }
+    // One Buffer for all: Node queues it by reference, not a copy per viewer.
+    const shared = Buffer.from(message);
+    for (const res of [...this.clients]) this.send(res, shared);
   }
 }

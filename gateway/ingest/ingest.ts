@@ -238,7 +238,9 @@ export class Ingest implements PublishTarget {
   }
 
   /** Records a dead letter: on `gateway/deadletter`, in InfluxDB, in the metrics and the log. */
-  deadLetter(clientId: string | null, packet: Pick<IncomingPublish, 'topic' | 'payload' | 'qos'>, reason: DeadLetterReason, detail: string, whole = false): Promise<void> | undefined {
+  deadLetter(clientId: string | null, packet: Pick<IncomingPublish, 'topic' | 'payload' | 'qos' | 'verdict'>, reason: DeadLetterReason, detail: string, whole = false): Promise<void> | undefined {
+    // The broker then keeps no retained copy of it (broker/retained.ts).
+    if (packet.verdict) packet.verdict.deadLettered = true;
     if (this.redriving) {
       this.redriving.failures.push({ reason, detail });
       return undefined;

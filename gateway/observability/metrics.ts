@@ -1,7 +1,16 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Gauges whose value a component reports when it exists (see `Metrics.readFrom`). */
-export type GaugeSource = 'ruleTimers' | 'ruleWindowSeries' | 'ruleFilesRejected' | 'liveViewers';
+export type GaugeSource =
+  | 'ruleTimers'
+  | 'ruleWindowSeries'
+  | 'ruleFilesRejected'
+  | 'liveViewers'
+  | 'pendingConnections'
+  | 'inflightQos2'
+  | 'offlineQueuedMessages'
+  | 'offlineQueuedBytes'
+  | 'retainedBytes';
 
 /** Values read at scrape time from the components that own them. */
 export interface MetricSources {
@@ -81,6 +90,12 @@ export class Metrics {
   readonly rulesOverloaded = this.counter('gateway_rules_overloaded_total', 'Readings stored but not run through the rules because the rules were too far behind');
   readonly nativeCommands = this.counter('gateway_native_commands_total', 'Native commands for actuators the device map ties to a native device, by family and result (sent, unencodable, failed)', ['family', 'result']);
   readonly liveViewersDropped = this.counter('gateway_live_viewers_dropped_total', 'Live page viewers cut off for reading too slowly');
+  readonly liveViewersRefused = this.counter('gateway_live_viewers_refused_total', 'Live page viewers turned away (HTTP 503): LIVE_MAX_VIEWERS or LIVE_MAX_VIEWERS_PER_ADDRESS reached');
+  readonly httpRefusals = this.counter('gateway_http_refusals_total', 'HTTP requests refused, by reason (unauthenticated, bad_credentials, forbidden, login_backoff, login_overloaded)', ['reason']);
+  readonly offlineDropped = this.counter('gateway_offline_dropped_total', 'Messages dropped from persistent sessions’ queues (the oldest, beyond MQTT_MAX_QUEUED_MESSAGES or the byte bounds)');
+  readonly sessionsExpired = this.counter('gateway_sessions_expired_total', 'Persistent sessions removed after MQTT_SESSION_EXPIRY_S away');
+  readonly retainedRefused = this.counter('gateway_retained_refused_total', 'Retained publishes delivered but not retained, by reason (invalid: a dead letter; client_budget; total_budget)', ['reason']);
+  readonly slowSubscriberDropped = this.counter('gateway_slow_subscriber_dropped_total', 'QoS 0 deliveries skipped because the subscriber had MQTT_MAX_CLIENT_BUFFER_BYTES unsent');
   private readonly readers = new Map<GaugeSource, () => number>();
 
   /** A component reports a gauge's value from now on (0 until one does). */
@@ -125,6 +140,11 @@ export class Metrics {
     gauge('gateway_rule_window_series', 'Series of recent readings kept for the rules’ sliding windows', reported('ruleWindowSeries'));
     gauge('gateway_rule_files_rejected', 'Rule files whose last version was rejected (GW_ERR_RULE_FILE; the rules in force stay; /readyz says degraded)', reported('ruleFilesRejected'));
     gauge('gateway_live_viewers', 'Browsers connected to the live page event stream', reported('liveViewers'));
+    gauge('gateway_pending_connections', 'MQTT connections open but not yet authenticated', reported('pendingConnections'));
+    gauge('gateway_inflight_qos2_messages', 'QoS 2 messages received and not yet released (awaiting PUBREL), all clients', reported('inflightQos2'));
+    gauge('gateway_offline_queued_messages', 'Messages queued for persistent sessions, all clients', reported('offlineQueuedMessages'));
+    gauge('gateway_offline_queued_bytes', 'Payload bytes queued for persistent sessions, all clients', reported('offlineQueuedBytes'));
+    gauge('gateway_retained_bytes', 'Retained bytes (payload and topic) kept, all clients', reported('retainedBytes'));
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {

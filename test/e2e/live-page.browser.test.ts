@@ -10,6 +10,7 @@ import type { MqttClient } from 'mqtt';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSimulation } from '../../simulators/simulator.js';
+import { addCredentials } from '../helpers/auth.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rows, uniqueDb } from '../helpers/influx.js';
 import { connect } from '../helpers/mqtt.js';
@@ -131,6 +132,38 @@ describe('the live page after a restart, and a device that falls silent', () => 
         await second.stop();
       }
     } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the live page in Chromium, once credentials exist', () => {
+  it('is refused without credentials (401, the challenge a browser asks with) and works with an observer’s, its event stream included', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gw-live-auth-'));
+    const secrets = await addCredentials(dataDir, [
+      { name: 'grafana', role: 'observer' },
+      { name: 'ops', role: 'admin' },
+    ]);
+    const secured = await startGateway({ dataDir, env: { BIND_HOST: '127.0.0.1', LIVE_PUSH_MS: '100' } });
+    const chrome = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    try {
+      // Headless, a browser cannot show the dialog (navigation fails on the challenge); the answer it gets:
+      const refused = await fetch(secured.httpUrl);
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toMatch(/^Basic realm="iot-gateway"/);
+      await expect((await chrome.newPage()).goto(secured.httpUrl)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
+      // What a person types into the browser's dialog; the browser then sends it with every request of the page.
+      const context = await chrome.newContext({ httpCredentials: { username: 'grafana', password: secrets['grafana']! } });
+      const viewer = await context.newPage();
+      expect((await viewer.goto(secured.httpUrl))?.status()).toBe(200);
+      await viewer.locator('#conn[data-state="live"]').waitFor();
+      const ops = await connect(secured.mqttUrl, { username: 'ops', password: secrets['ops'], clientId: 'ops' });
+      await ops.publishAsync('sensors/hq/secure/sec-t1/temperature', JSON.stringify({ value: 24, id: 'secured-24' }), { qos: 1 });
+      await ops.endAsync();
+      await expect.poll(() => viewer.locator('tr[data-device="sec-t1"] [data-kind="temperature"] .v').textContent()).toBe('24 °C');
+    } finally {
+      await chrome.close();
+      await secured.stop();
       await rm(dataDir, { recursive: true, force: true });
     }
   });
