@@ -1,4 +1,4 @@
-import type { ActuatorStateEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, GatewayStatsEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
+import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, DeadLetterEvent, DeviceStatusEvent, GatewayStatsEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
 
 /** What the store keeps, by name: every event the gateway records. */
 export interface StorableEvents {
@@ -9,6 +9,8 @@ export interface StorableEvents {
   deviceStatus: DeviceStatusEvent;
   zoneArmed: ZoneArmedEvent;
   actuatorState: ActuatorStateEvent;
+  alarm: AlarmTransitionEvent;
+  commandStatus: CommandStatusEvent;
   stats: GatewayStatsEvent;
 }
 

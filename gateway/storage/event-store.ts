@@ -1,6 +1,6 @@
 import type { StorableEvents, StorableName, Store } from '../core/store.js';
 import type { Journal } from './journal.js';
-import { actuatorStatePoint, alertPoint, commandPoint, deadLetterPoint, deviceStatusPoint, readingPoint, statsPoint, zoneArmedPoint } from './points.js';
+import { actuatorStatePoint, alarmPoint, alertPoint, commandPoint, commandStatusPoint, deadLetterPoint, deviceStatusPoint, readingPoint, statsPoint, zoneArmedPoint } from './points.js';
 import { SeriesTime } from './series-time.js';
 
 type PointOf<K extends StorableName> = (event: StorableEvents[K], time: SeriesTime) => string;
@@ -20,6 +20,8 @@ const POINTS: { readonly [K in StorableName]: PointOf<K> } = {
   deviceStatus: (e, t) => deviceStatusPoint(e, t.next(`device_status/${e.device}`, e.timeMs)),
   zoneArmed: (e, t) => zoneArmedPoint(e, t.next(`zone_state/${e.site}/${e.zone}`, e.timeMs)),
   actuatorState: (e, t) => actuatorStatePoint(e, t.next(`actuator_state/${e.site}/${e.zone}/${e.actuator}`, e.timeMs)),
+  alarm: (e, t) => alarmPoint(e, t.next(`alarms/${e.alarmId}`, e.timeMs)),
+  commandStatus: (e, t) => commandStatusPoint(e, t.next(`command_status/${e.site}/${e.zone}/${e.actuator}/${e.status}`, e.timeMs)),
   stats: (e, t) => statsPoint(e, t.next(`gateway_stats/${e.host}`, e.timeMs)),
 };
 
