@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Access } from './broker/access.js';
+import { SubscribedActuators } from './broker/actuators.js';
 import { MqttBroker, type BoundPorts } from './broker/broker.js';
 import { CredentialStore } from './broker/credentials.js';
 import { PublishPipeline } from './broker/publish-pipeline.js';
@@ -9,6 +10,7 @@ import { createTlsListeners } from './broker/tls.js';
 import type { Settings } from './config/settings.js';
 import { EventBus } from './core/bus.js';
 import { systemClock, type Clock } from './core/clock.js';
+import { firstOf } from './core/directory.js';
 import { GatewayError } from './core/errors.js';
 import { Lifecycle } from './core/lifecycle.js';
 import { HttpServer, type Readiness } from './http/server.js';
@@ -105,7 +107,7 @@ export class Gateway {
     );
 
     // Storage: where events go, the spool, and the store port over it.
-    const { writer, embedded } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
+    const { writer, embedded, history: historyOver } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
     if (embedded) lifecycle.add('embedded InfluxDB', embedded);
     const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log });
     lifecycle.add('spool', { stop: () => journal.close() });
@@ -128,6 +130,9 @@ export class Gateway {
     });
     access.observe(broker.aedes);
     this.broker = broker;
+    // Contract actuators are known by their subscription to exactly commands/<site>/<zone>/<actuator>.
+    const actuators = new SubscribedActuators();
+    actuators.observe(broker.aedes);
 
     const ingest = new Ingest({
       store,
@@ -139,6 +144,9 @@ export class Gateway {
       maxPayloadBytes: settings.maxPayloadBytes,
       staleAfterMs: settings.staleAfterMs,
       durableAck: settings.durableAck,
+      actuators: firstOf(actuators),
+      // The rules exist once ingest does anything (the broker listens last).
+      alarms: { knows: (id, site) => this.rulesService?.alarmDirectory.knows(id, site) ?? false },
     });
     pipeline.deliverTo(ingest);
     this.ingestService = ingest;
@@ -158,12 +166,27 @@ export class Gateway {
     await sink.start();
     this.sink = sink;
 
+    const history = historyOver({ pending: () => journal.stats().events, up: () => sink.influxUp });
     const rules = lifecycle.add(
       'rules',
-      new RulesService({ bus, publisher: broker, store, metrics, log, clock, rulesDir: settings.rulesDir, armedFile: join(this.dataDir, 'armed-zones.json') }),
+      new RulesService({
+        bus,
+        publisher: broker,
+        store,
+        metrics,
+        log,
+        clock,
+        rulesDir: settings.rulesDir,
+        armedFile: join(this.dataDir, 'armed-zones.json'),
+        history,
+        commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs },
+        rebuildWaitMs: settings.rebuildWaitMs,
+      }),
     );
     await rules.start();
     this.rulesService = rules;
+    // What the rules knew before this start, from what was stored (before anything new arrives).
+    await rules.rebuild();
 
     const live = lifecycle.add('live view', new LiveView({ bus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs }));
     live.start();
@@ -207,6 +230,8 @@ export class Gateway {
     const full = this.journal?.isFull() ?? false;
     const draining = this.sink?.draining ?? true;
     const ruleProblems = [...(this.rulesService?.loader.problems.values() ?? [])];
+    const rebuilt = this.rulesService?.rebuildResult;
+    if (rebuilt && !rebuilt.ok) ruleProblems.push(`started without history (GW_ERR_HISTORY): ${rebuilt.problem ?? 'InfluxDB could not be read'}`);
     return {
       ready: influxUp && !full && draining,
       checks: {

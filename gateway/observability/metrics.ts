@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Gauges whose value a component reports when it exists (see `Metrics.readFrom`). */
-export type GaugeSource = 'ruleTimers' | 'ruleWindowSeries' | 'liveViewers';
+export type GaugeSource = 'ruleTimers' | 'ruleWindowSeries' | 'liveViewers' | 'alarmsActive' | 'commandsPending';
 
 /** Values read at scrape time from the components that own them. */
 export interface MetricSources {
@@ -62,6 +62,10 @@ export class Metrics {
     ['type'],
   );
   readonly rulesOverloaded = this.counter('gateway_rules_overloaded_total', 'Readings stored but not run through the rules because the rules were too far behind');
+  readonly commandsHeld = this.counter('gateway_commands_held_total', 'Commands not sent because someone took the actuator over by hand (manual_override, MANUAL_HOLD_MS), by actuator', ['actuator']);
+  readonly alarmTransitions = this.counter('gateway_alarm_transitions_total', 'Alarm transitions (raised, updated, acknowledged, cleared), by transition and severity', ['transition', 'severity']);
+  readonly commandStatuses = this.counter('gateway_command_statuses_total', 'Steps of command sagas (sent, confirmed, retried, failed, overridden, superseded), by status', ['status']);
+  readonly rebuildSeconds = new Gauge({ name: 'gateway_rules_rebuild_seconds', help: 'How long the rules took to rebuild their state from the stored history at start', registers: [this.registry] });
   readonly liveViewersDropped = this.counter('gateway_live_viewers_dropped_total', 'Live page viewers cut off for reading too slowly');
   private readonly readers = new Map<GaugeSource, () => number>();
 
@@ -99,6 +103,8 @@ export class Metrics {
     gauge('gateway_rule_timers', 'Rule timers pending (one per watched device, zone or site at most)', reported('ruleTimers'));
     gauge('gateway_rule_window_series', 'Series of recent readings kept for the rules’ sliding windows', reported('ruleWindowSeries'));
     gauge('gateway_live_viewers', 'Browsers connected to the live page event stream', reported('liveViewers'));
+    gauge('gateway_alarms_active', 'Alarms raised and not cleared', reported('alarmsActive'));
+    gauge('gateway_commands_pending', 'Commands waiting for their actuator to confirm them', reported('commandsPending'));
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
