@@ -13,6 +13,9 @@ RUN npm run build
 
 FROM node:20.20-bookworm-slim
 ENV NODE_ENV=production
+# The zone database, so a host's /etc/localtime mounted by docker-compose.yml names its zone
+# (bookworm ships tzdata as a required package; this says so if that ever changes).
+RUN test -e /usr/share/zoneinfo/Etc/UTC
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

@@ -5,6 +5,7 @@ import { Access } from './broker/access.js';
 import { SubscribedActuators } from './broker/actuators.js';
 import { MqttBroker, type BoundPorts } from './broker/broker.js';
 import { CredentialStore } from './broker/credentials.js';
+import { ensureInitialCredentials } from './broker/initial-credentials.js';
 import { PublishPipeline } from './broker/publish-pipeline.js';
 import { createTlsListeners } from './broker/tls.js';
 import type { Settings } from './config/settings.js';
@@ -16,12 +17,14 @@ import { Lifecycle } from './core/lifecycle.js';
 import { HttpServer, type Readiness } from './http/server.js';
 import { LiveView } from './http/live.js';
 import { Ingest } from './ingest/ingest.js';
+import { SilenceWatch } from './ingest/silence.js';
 import { createLogger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
 import { StatsReporter } from './observability/stats.js';
 import { RulesService } from './rules/service.js';
 import { EventStore } from './storage/event-store.js';
 import { chooseWriter, type EmbeddedChoice } from './storage/influx-choice.js';
+import type { EmbeddedInflux } from './storage/influxd.js';
 import { Journal } from './storage/journal.js';
 import { InfluxSink } from './storage/sink.js';
 
@@ -37,6 +40,8 @@ export interface RunningGateway {
   readonly host: string;
   /** Where events are written. */
   readonly influx: string;
+  /** The time zone of the rules' time of day. */
+  readonly timeZone: string;
 }
 
 /**
@@ -57,6 +62,7 @@ export class Gateway {
   private broker: MqttBroker | undefined;
   private rulesService: RulesService | undefined;
   private ingestService: Ingest | undefined;
+  private embedded: EmbeddedInflux | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -99,7 +105,9 @@ export class Gateway {
       throw new GatewayError('GW_ERR_DATA_DIR', `DATA_DIR=${settings.dataDir}: ${(err as Error).message}`, { cause: err });
     }
     // Credentials and TLS files first: a bad one stops the start before anything is opened.
-    const access = new Access(this.accessOptions());
+    const accessOptions = this.accessOptions();
+    await ensureInitialCredentials(accessOptions.store, settings.initialCredentials, this.dataDir, log.child({ component: 'credentials' }));
+    const access = new Access(accessOptions);
     await access.start();
     const tlsListeners = createTlsListeners(
       { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile, mqttsPort: settings.mqttTlsPort, wssPort: settings.mqttWssPort },
@@ -108,7 +116,7 @@ export class Gateway {
 
     // Storage: where events go, the spool, and the store port over it.
     const { writer, embedded, history: historyOver } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
-    if (embedded) lifecycle.add('embedded InfluxDB', embedded);
+    if (embedded) this.embedded = lifecycle.add('embedded InfluxDB', embedded);
     const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log });
     lifecycle.add('spool', { stop: () => journal.close() });
     await journal.open();
@@ -190,6 +198,10 @@ export class Gateway {
 
     const live = lifecycle.add('live view', new LiveView({ bus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs }));
     live.start();
+    // Zones armed before a restart are armed from the first page view, not from the next change.
+    live.seedArmed(rules.state.armedStates());
+    const silence = lifecycle.add('silence watch', new SilenceWatch({ bus, store, clock, log: log.child({ component: 'devices' }), offlineAfterMs: settings.offlineAfterMs }));
+    silence.start();
     const stats = lifecycle.add(
       'stats',
       new StatsReporter({
@@ -209,7 +221,8 @@ export class Gateway {
     const ports = await broker.start();
     const http = lifecycle.add('HTTP', new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes() }));
     http.route('/api/zones', rules.zonesRoute);
-    const running = { ports: { ...ports, http: await http.start() }, host: access.host, influx: writer.description };
+    // The rules' time of day (after hours) is this zone's: TZ, else the system's.
+    const running = { ports: { ...ports, http: await http.start() }, host: access.host, influx: writer.description, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone };
     log.info(running, 'gateway started');
     return running;
   }
@@ -218,6 +231,8 @@ export class Gateway {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info('gateway stopping');
+      // influxd stops last (the sink flushes to it first); its exit from here on is no news.
+      this.embedded?.expectExit();
       const failed = await this.lifecycle.stopAll();
       this.log.info(failed.length > 0 ? { failed } : {}, 'gateway stopped');
     })();
@@ -225,19 +240,23 @@ export class Gateway {
   }
 
   readiness(): Readiness {
+    const { settings } = this;
     const influxUp = this.sink?.influxUp ?? false;
     const spool = this.journal?.stats();
     const full = this.journal?.isFull() ?? false;
     const draining = this.sink?.draining ?? true;
-    const ruleProblems = [...(this.rulesService?.loader.problems.values() ?? [])];
+    const problems = this.rulesService?.loader.problems ?? new Map<string, string>();
+    const ruleProblems = [...problems.values()];
     const rebuilt = this.rulesService?.rebuildResult;
     if (rebuilt && !rebuilt.ok) ruleProblems.push(`started without history (GW_ERR_HISTORY): ${rebuilt.problem ?? 'InfluxDB could not be read'}`);
     return {
       ready: influxUp && !full && draining,
+      // The rules in force still run, so ready; but an operator's edit was refused.
+      degraded: ruleProblems.length > 0,
       checks: {
         influxdb: { ok: influxUp, detail: influxUp ? 'reachable' : 'unreachable: events wait in the spool' },
         spool: { ok: !full && draining, detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}` },
-        rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | ') } : {}) },
+        rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | '), files: [...problems.keys()].map((f) => join(settings.rulesDir, f)) } : {}) },
       },
     };
   }

@@ -1,22 +1,26 @@
 /**
  * `npm start`: reads the settings from the environment, starts the gateway, and stops it
  * gracefully on SIGINT/SIGTERM (exit 0). A bad setting or a port in use exits 1 with a message
- * that names the setting.
+ * that names the setting (and no stack trace: those are for bugs).
  */
 import { loadSettings } from './config/settings.js';
 import { GatewayError } from './core/errors.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './observability/log.js';
+import { logDestination } from './observability/log-terminal.js';
 
 async function main(): Promise<void> {
+  // An empty TZ (compose passes `${TZ:-}` through) means "the system's", not ICU's "Etc/Unknown".
+  if (process.env['TZ'] === '') delete process.env['TZ'];
   let settings;
   try {
     settings = loadSettings();
   } catch (err) {
-    createLogger('info').fatal({ code: (err as GatewayError).code }, (err as Error).message);
+    const format = process.env['LOG_FORMAT'] === 'json' || process.env['LOG_FORMAT'] === 'pretty' ? process.env['LOG_FORMAT'] : 'auto';
+    createLogger('info', logDestination(format)).fatal({ code: (err as GatewayError).code }, (err as Error).message);
     process.exit(1);
   }
-  const gateway = new Gateway(settings);
+  const gateway = new Gateway(settings, { log: createLogger(settings.logLevel, logDestination(settings.logFormat)) });
   const stop = (signal: string): void => {
     gateway.log.info({ signal }, 'shutting down');
     const force = setTimeout(() => {
@@ -34,11 +38,15 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  // The terminal closed: by default Node would die on the spot, leaving the embedded influxd running.
+  process.once('SIGHUP', () => stop('SIGHUP'));
   process.on('unhandledRejection', (err) => gateway.log.error({ err }, 'unhandled rejection (a bug; the gateway keeps running)'));
   try {
     await gateway.start();
   } catch (err) {
-    gateway.log.fatal({ err, code: err instanceof GatewayError ? err.code : undefined }, `gateway could not start: ${(err as Error).message}`);
+    // An expected failure (a port in use, a bad file) is its code and message; anything else is a bug and keeps its stack.
+    if (err instanceof GatewayError) gateway.log.fatal({ code: err.code }, `gateway could not start: ${err.message}`);
+    else gateway.log.fatal({ err }, `gateway could not start: ${(err as Error).message}`);
     await gateway.stop().catch(() => undefined);
     process.exit(1);
   }

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests and `npm start` use, when missing:
 # InfluxDB 1.x (Debian's influxdb), the mosquitto clients and broker (outside peers in tests),
-# and Chromium (the live page's browser test). Needs root and Debian's package mirror.
+# and Chromium (the live page's browser test). Needs root (or sudo) and Debian's package mirror.
+# `setup.sh influxdb` installs only InfluxDB (what `npm start` does on a fresh machine).
 set -euo pipefail
+only=("$@")
+wanted() { [ ${#only[@]} -eq 0 ] || [[ " ${only[*]} " == *" $1 "* ]]; }
 need=()
-command -v influxd >/dev/null 2>&1 || need+=(influxdb)
-command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
-command -v mosquitto >/dev/null 2>&1 && [ -x "$(command -v mosquitto)" ] || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
-command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
+wanted influxdb && { command -v influxd >/dev/null 2>&1 || need+=(influxdb); }
+wanted mosquitto-clients && { command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients); }
+wanted mosquitto && { { command -v mosquitto >/dev/null 2>&1 && [ -x "$(command -v mosquitto)" ]; } || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto); }
+wanted chromium && { command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium); }
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 echo "setup: installing ${need[*]}" >&2
 SUDO=""

@@ -1,6 +1,7 @@
 /**
  * npm run simulate -- --devices N --rate R --duration S [--scenario NAME] [--qos 0|1] [--url mqtt://…]
  */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { SCENARIOS, type Scenario } from './devices.js';
@@ -14,6 +15,18 @@ function positiveInt(name: string) {
   };
 }
 
+/** "localhost:1883" parses as a URL with the scheme "localhost:": say what is wanted instead of failing to connect later. */
+function mqttUrl(v: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:'].includes(url.protocol) || !url.hostname) throw new InvalidArgumentError(`must be a URL such as mqtt://127.0.0.1:1883 (mqtt, mqtts, ws or wss)`);
+  return v;
+}
+
 const program = new Command()
   .name('npm run simulate --')
   .description('Simulated devices publishing realistic readings to the gateway over MQTT.')
@@ -23,16 +36,29 @@ const program = new Command()
   .option('--count <n>', 'send exactly this many readings instead of running for --duration', positiveInt('--count'))
   .addOption(new Option('--scenario <name>', 'what happens in the building').choices(SCENARIOS).default('normal'))
   .addOption(new Option('--qos <q>', 'MQTT QoS of readings').choices(['0', '1']).default('1'))
-  .option('--url <url>', 'gateway MQTT URL', process.env['MQTT_URL'] ?? `mqtt://127.0.0.1:${process.env['MQTT_PORT'] ?? 1883}`)
+  .option('--url <url>', 'gateway MQTT URL', mqttUrl, process.env['MQTT_URL'] ?? `mqtt://127.0.0.1:${process.env['MQTT_PORT'] ?? 1883}`)
   .option('--seed <n>', 'random seed (same seed, same readings)', positiveInt('--seed'), 1)
   .option('--sites <n>', 'sites the devices are spread over', positiveInt('--sites'))
   .option('--zones <n>', 'zones per site', positiveInt('--zones'))
   .option('--prefix <p>', 'device id prefix', 'sim')
   .option('--username <u>', 'MQTT username for every device')
   .option('--password <p>', 'MQTT password for every device')
+  .option('--password-file <path>', 'read the MQTT password from this file (e.g. DATA_DIR/initial-secrets/<name>)')
   .option('--no-ts', 'leave ts out of the readings (the gateway stamps them on arrival)')
+  .option('--no-restore', 'leave the building as the scenario left it (the intrusion zone armed, the fire zone smoky)')
   .option('--json', 'print the summary as JSON only')
-  .addHelpText('after', '\nScenarios: normal (a working day), heatwave (+9 °C: HVAC cools), intrusion (an armed zone sees doors and motion: alerts), fire (smoke and rising heat in one zone: critical alert, HVAC off on the site).');
+  .addHelpText(
+    'after',
+    [
+      '',
+      'Scenarios (each adds to site1/z1 the devices it needs there, whatever --devices, and undoes what it changed when it ends unless --no-restore):',
+      '  normal     a working day: temperature drifting with the hour, occupancy by the hour, doors and motion in bursts',
+      '  heatwave   temperatures climb 1.5 °C a minute, up to +9 °C after 6 minutes: HVAC cools zone by zone',
+      '  intrusion  site1/z1 is armed and sees doors and motion: alerts; disarmed at the end',
+      '  fire       smoke and fast-rising heat in site1/z1: critical alerts, HVAC off on the site; smoke clear at the end',
+      'At the end every device says offline on devices/<id>/status.',
+    ].join('\n'),
+  );
 
 program.parse();
 const opts = program.opts<{
@@ -49,9 +75,15 @@ const opts = program.opts<{
   prefix: string;
   username?: string;
   password?: string;
+  passwordFile?: string;
   json?: boolean;
   ts: boolean;
+  restore: boolean;
 }>();
+
+if (opts.passwordFile) opts.password = readFileSync(opts.passwordFile, 'utf8').trim();
+// An empty TZ (compose passes `${TZ:-}` through) means "the system's": the hours of a simulated day are local.
+if (process.env['TZ'] === '') delete process.env['TZ'];
 
 const interactive = process.stderr.isTTY && !opts.json;
 const bar = new SingleBar({
@@ -101,6 +133,7 @@ try {
     zonesPerSite: opts.zones,
     prefix: opts.prefix,
     withTs: opts.ts,
+    restore: opts.restore,
     clientOptions: () => (opts.username ? { username: opts.username, password: opts.password ?? '' } : {}),
     onProgress: show,
     signal: controller.signal,
@@ -108,15 +141,33 @@ try {
   if (barStarted) bar.stop();
   if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
+    const added = summary.added.length > 0 ? ` (${summary.added.length} added to site1/z1 for the ${summary.scenario} scenario: ${summary.added.join(', ')})` : '';
+    const restored = summary.restored.length > 0 ? `restored: ${summary.restored.join('; ')} (--no-restore to keep it)\n` : '';
     process.stdout.write(
-      `\n${summary.devices} devices, scenario ${summary.scenario}, QoS ${summary.qos}\n` +
+      `\n${summary.devices} devices${added}, scenario ${summary.scenario}, QoS ${summary.qos}\n` +
         `sent ${summary.sent}, acknowledged ${summary.acknowledged}, failed ${summary.failed}, ` +
-        `${summary.rate.toFixed(0)} readings/s over ${(summary.elapsedMs / 1000).toFixed(1)} s\n`,
+        `${summary.rate.toFixed(0)} readings/s over ${(summary.elapsedMs / 1000).toFixed(1)} s\n` +
+        restored,
     );
   }
   process.exit(summary.failed > 0 || summary.acknowledged < summary.sent ? 2 : 0);
 } catch (err) {
   if (barStarted) bar.stop();
-  process.stderr.write(`simulate: ${(err as Error).message} (is the gateway running at ${opts.url}? start it with npm start)\n`);
+  process.stderr.write(`simulate: ${(err as Error).message} (${hint(err as Error & { code?: unknown })})\n`);
   process.exit(1);
+}
+
+/** What to do about a failed connection: a refused login is about credentials, not about whether the gateway runs. */
+function hint(err: Error & { code?: unknown }): string {
+  const add = 'npm run credentials -- add <name> --role admin prints one';
+  // CONNACK 4 (bad user name or password) and 5 (not authorised), as MQTT.js reports them.
+  if (err.code === 4 || /bad user ?name or password/i.test(err.message)) {
+    return opts.username ? `the gateway refused --username ${opts.username} with that --password: check both (${add})` : `the gateway wants credentials: pass an admin credential with --username <name> --password <secret> (${add})`;
+  }
+  if (err.code === 5 || /not authori[sz]ed/i.test(err.message)) {
+    return opts.username
+      ? `the gateway refused --username ${opts.username}: simulated devices publish for many devices, so the credential needs the admin role (${add})`
+      : `the gateway has credentials, so it refuses anonymous clients: pass an admin credential with --username <name> --password <secret> (${add})`;
+  }
+  return `is the gateway running at ${opts.url}? start it with npm start`;
 }

@@ -57,29 +57,58 @@ export interface FleetOptions {
   readonly zonesPerSite?: number;
   readonly prefix?: string;
   readonly random: () => number;
+  /** Adds the devices this scenario needs in its incident zone when the mix left them out. */
+  readonly scenario?: Scenario;
 }
 
+/** Where an incident scenario happens: the first device's zone (site1/z1). */
+export const INCIDENT_ZONE = { site: 'site1', zone: 'z1' } as const;
+
+/**
+ * What each scenario needs in its incident zone to show what it is about, whatever `--devices`:
+ * an intrusion needs a door and a motion sensor where the zone is armed, a fire a smoke
+ * detector and a thermostat, a heatwave a thermostat.
+ */
+export const SCENARIO_NEEDS: Readonly<Record<Scenario, readonly DeviceModel[]>> = {
+  normal: [],
+  heatwave: ['thermostat'],
+  intrusion: ['door', 'motion'],
+  fire: ['smoke', 'thermostat'],
+};
+
+function device(id: string, site: string, zone: string, model: DeviceModel, random: () => number): SimDevice {
+  return { id, site, zone, model, kinds: MODEL_KINDS[model], seq: 0, lastTs: 0, bias: (random() - 0.5) * 2, burstUntil: 0, battery: 60 + random() * 40 };
+}
+
+/**
+ * The building: `devices` devices in the usual mix, spread over sites and zones; then, for an
+ * incident scenario, one more device of each model it needs that its incident zone lacks (so
+ * the fleet of one `--devices` is the same in every scenario, and only grows by what is missing).
+ */
 export function makeFleet(o: FleetOptions): SimDevice[] {
   const sites = o.sites ?? Math.max(1, Math.ceil(o.devices / 200));
   const zonesPerSite = o.zonesPerSite ?? Math.max(1, Math.min(20, Math.ceil(o.devices / sites / 5)));
   const prefix = o.prefix ?? 'sim';
-  return Array.from({ length: o.devices }, (_, i) => {
+  const fleet = Array.from({ length: o.devices }, (_, i) => {
     const model = MODEL_MIX[i % MODEL_MIX.length]!;
-    const site = `site${(i % sites) + 1}`;
-    const zone = `z${(Math.floor(i / sites) % zonesPerSite) + 1}`;
-    return {
-      id: `${prefix}-${model}-${i + 1}`,
-      site,
-      zone,
-      model,
-      kinds: MODEL_KINDS[model],
-      seq: 0,
-      lastTs: 0,
-      bias: (o.random() - 0.5) * 2,
-      burstUntil: 0,
-      battery: 60 + o.random() * 40,
-    };
+    return device(`${prefix}-${model}-${i + 1}`, `site${(i % sites) + 1}`, `z${(Math.floor(i / sites) % zonesPerSite) + 1}`, model, o.random);
   });
+  const { site, zone } = INCIDENT_ZONE;
+  for (const model of SCENARIO_NEEDS[o.scenario ?? 'normal']) {
+    if (fleet.some((d) => d.site === site && d.zone === zone && d.model === model)) continue;
+    fleet.push(device(`${prefix}-${model}-${fleet.length + 1}`, site, zone, model, o.random));
+  }
+  return fleet;
+}
+
+/**
+ * How much warmer a heatwave is `elapsedMs` after it began: 1.5 °C a minute, up to +9 °C after
+ * 6 minutes. A ramp, not a step, so readings just before it (a normal run) and in it make no
+ * rise the rules take for a fire ("heat-rising-fast": more than 2 °C a minute).
+ */
+export const HEATWAVE = { maxC: 9, perMinuteC: 1.5 } as const;
+export function heatwaveOffset(elapsedMs: number): number {
+  return Math.min(HEATWAVE.maxC, (HEATWAVE.perMinuteC * Math.max(0, elapsedMs)) / 60_000);
 }
 
 export interface Reading {
@@ -104,8 +133,11 @@ function occupancyChance(hour: number): number {
  * The next reading of a device. `first` marks the device's first zone in an incident scenario
  * (the fire starts there; the intruder comes in there).
  */
-/** `withTs: false` leaves `ts` out of the payload: the gateway then stamps the reading when it arrives. */
-export function nextReading(d: SimDevice, now: number, scenario: Scenario, random: () => number, incidentZone: boolean, withTs = true): Reading {
+/**
+ * `withTs: false` leaves `ts` out of the payload: the gateway then stamps the reading when it
+ * arrives. `startedAt`: when the scenario began (a heatwave ramps up from there).
+ */
+export function nextReading(d: SimDevice, now: number, scenario: Scenario, random: () => number, incidentZone: boolean, withTs = true, startedAt = now): Reading {
   const kind = d.kinds[d.seq % d.kinds.length]!;
   d.seq++;
   const ts = Math.max(now, d.lastTs + 1);
@@ -117,13 +149,13 @@ export function nextReading(d: SimDevice, now: number, scenario: Scenario, rando
     case 'temperature': {
       // Coolest around 5 h, warmest around 15 h.
       let t = 21.5 + 2.5 * Math.sin(((hour - 9) / 24) * 2 * Math.PI) + d.bias + noise;
-      if (scenario === 'heatwave') t += 9;
+      if (scenario === 'heatwave') t += heatwaveOffset(ts - startedAt);
       if (scenario === 'fire' && incidentZone) t += Math.min(40, d.seq * 0.5);
       value = Math.round(t * 10) / 10;
       break;
     }
     case 'humidity':
-      value = Math.round((45 + 10 * Math.sin((hour / 24) * 2 * Math.PI) + d.bias * 3 + noise * 5 - (scenario === 'heatwave' ? 15 : 0)) * 10) / 10;
+      value = Math.round((45 + 10 * Math.sin((hour / 24) * 2 * Math.PI) + d.bias * 3 + noise * 5 - (scenario === 'heatwave' ? (heatwaveOffset(ts - startedAt) * 15) / HEATWAVE.maxC : 0)) * 10) / 10;
       break;
     case 'co2':
       value = Math.round(420 + occupancyChance(hour) * 600 + random() * 80);
@@ -148,7 +180,7 @@ export function nextReading(d: SimDevice, now: number, scenario: Scenario, rando
       value = scenario === 'fire' && incidentZone && d.seq > 3;
       break;
     case 'power':
-      value = Math.round(200 + occupancyChance(hour) * 1800 + random() * 150 + (scenario === 'heatwave' ? 2500 : 0));
+      value = Math.round(200 + occupancyChance(hour) * 1800 + random() * 150 + (scenario === 'heatwave' ? (heatwaveOffset(ts - startedAt) * 2500) / HEATWAVE.maxC : 0));
       break;
     case 'battery':
       d.battery = Math.max(0, d.battery - 0.001);

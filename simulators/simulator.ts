@@ -4,7 +4,7 @@
  * and failed. `npm run simulate` is a thin CLI over `runSimulation`.
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { makeFleet, nextReading, seededRandom, type Reading, type Scenario, type SimDevice } from './devices.js';
+import { INCIDENT_ZONE, makeFleet, nextReading, seededRandom, type Reading, type Scenario, type SimDevice } from './devices.js';
 
 export interface SimulationOptions {
   readonly url: string;
@@ -34,6 +34,13 @@ export interface SimulationOptions {
   readonly onProgress?: (p: SimulationProgress) => void;
   readonly onAck?: (r: Reading) => void;
   readonly signal?: AbortSignal;
+  /**
+   * Undo what the scenario changed in the building when it ends (default true): an intrusion
+   * disarms the zone it armed, a fire's smoke detectors report clear and its thermostats normal.
+   */
+  readonly restore?: boolean;
+  /** Publish `offline` (retained) on each device's status topic at the end (default true), as a device going away cleanly would. */
+  readonly sayOffline?: boolean;
 }
 
 export interface SimulationProgress {
@@ -51,6 +58,21 @@ export interface SimulationSummary extends SimulationProgress {
   readonly scenario: Scenario;
   /** Acknowledged readings per second over the whole run. */
   readonly rate: number;
+  /** Devices added to the fleet because the scenario needs them in its incident zone (ids). */
+  readonly added: readonly string[];
+  /** What was undone at the end (e.g. "disarmed site1/z1"). */
+  readonly restored: readonly string[];
+}
+
+/** Publishes that must not hang a run whose gateway went away: given up after `ms`. */
+async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([work.then(() => true, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function connectDevice(url: string, d: SimDevice, extra: IClientOptions): Promise<MqttClient> {
@@ -69,10 +91,12 @@ async function connectDevice(url: string, d: SimDevice, extra: IClientOptions): 
 
 export async function runSimulation(o: SimulationOptions): Promise<SimulationSummary> {
   const random = seededRandom(o.seed ?? 1);
-  const fleet = makeFleet({ devices: o.devices, sites: o.sites, zonesPerSite: o.zonesPerSite, prefix: o.prefix, random });
-  const qos = o.qos ?? 1;
   const scenario = o.scenario ?? 'normal';
-  const incident = fleet[0] ? `${fleet[0].site}/${fleet[0].zone}` : '';
+  const fleet = makeFleet({ devices: o.devices, sites: o.sites, zonesPerSite: o.zonesPerSite, prefix: o.prefix, random, scenario });
+  const added = fleet.slice(o.devices).map((d) => d.id);
+  const qos = o.qos ?? 1;
+  const incident = `${INCIDENT_ZONE.site}/${INCIDENT_ZONE.zone}`;
+  const inIncident = (d: SimDevice): boolean => `${d.site}/${d.zone}` === incident;
   const clients: MqttClient[] = new Array<MqttClient>(fleet.length);
   let connected = 0;
   const concurrency = o.connectConcurrency ?? 50;
@@ -85,9 +109,8 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     );
     if (o.signal?.aborted) break;
   }
-  if (scenario === 'intrusion' && clients[0] && fleet[0]) {
-    await clients[0].publishAsync(`zones/${fleet[0].site}/${fleet[0].zone}/armed`, 'true', { qos: 1, retain: true });
-  }
+  const armedTopic = `zones/${incident}/armed`;
+  if (scenario === 'intrusion' && clients[0]) await clients[0].publishAsync(armedTopic, 'true', { qos: 1, retain: true });
 
   const target = o.count ?? (o.rate > 0 && o.duration !== undefined ? Math.round(o.rate * o.duration) : undefined);
   const maxInflight = o.maxInflight ?? 2000;
@@ -104,7 +127,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     const index = next++ % fleet.length;
     const device = fleet[index]!;
     const client = clients[index]!;
-    const reading = nextReading(device, Date.now(), scenario, random, `${device.site}/${device.zone}` === incident, o.withTs ?? true);
+    const reading = nextReading(device, Date.now(), scenario, random, inIncident(device), o.withTs ?? true, startedAt);
     sent++;
     client.publish(reading.topic, reading.payload, { qos }, (err) => {
       if (err) failed++;
@@ -117,6 +140,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
 
   const tickMs = 10;
   let lastProgress = 0;
+  const startedAt = Date.now();
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const elapsed = Date.now() - started;
@@ -145,8 +169,42 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
   }
   const elapsedMs = Date.now() - started;
   const force = acknowledged + failed < sent;
+  const restored: string[] = [];
+  // A gateway that stopped answering gets no goodbye: the devices' last wills say offline for them.
+  if (!force) {
+    if (o.restore !== false) restored.push(...(await restore(scenario, fleet, clients, inIncident, armedTopic, o.withTs ?? true)));
+    if (o.sayOffline !== false) {
+      const goodbyes = fleet.flatMap((d, i) => clients[i]?.publishAsync(`devices/${d.id}/status`, 'offline', { qos: 1, retain: true }) ?? []);
+      await within(10_000, Promise.all(goodbyes));
+    }
+  }
   await Promise.all(clients.filter(Boolean).map((c) => c.endAsync(force).catch(() => undefined)));
-  const summary = { ...progress(), elapsedMs, devices: fleet.length, qos, scenario, rate: elapsedMs > 0 ? (acknowledged * 1000) / elapsedMs : 0 };
+  const summary = { ...progress(), elapsedMs, devices: fleet.length, qos, scenario, rate: elapsedMs > 0 ? (acknowledged * 1000) / elapsedMs : 0, added, restored };
   o.onProgress?.(summary);
   return summary;
+}
+
+/**
+ * Leaves the building as a normal day would: an intrusion's zone disarmed, a fire's smoke
+ * detectors clear and its thermostats back to normal (else later runs alert in an armed zone,
+ * and smoke that never cleared keeps HVAC off on the site). Returns what it did.
+ */
+async function restore(scenario: Scenario, fleet: readonly SimDevice[], clients: readonly MqttClient[], inIncident: (d: SimDevice) => boolean, armedTopic: string, withTs: boolean): Promise<string[]> {
+  const done: string[] = [];
+  const zone = armedTopic.split('/').slice(1, 3).join('/');
+  if (scenario === 'intrusion' && clients[0] && (await within(10_000, clients[0].publishAsync(armedTopic, 'false', { qos: 1, retain: true })))) done.push(`disarmed ${zone}`);
+  if (scenario === 'fire') {
+    const random = seededRandom(1);
+    const publishes = fleet.flatMap((d, i) => {
+      const client = clients[i];
+      if (!client || !inIncident(d) || (d.model !== 'smoke' && d.model !== 'thermostat')) return [];
+      // One normal reading of each kind the device has: smoke clear, a normal temperature.
+      return d.kinds.map((_, k) => {
+        const r = nextReading(d, Date.now() + k, 'normal', random, false, withTs);
+        return client.publishAsync(r.topic, r.payload, { qos: 1 });
+      });
+    });
+    if (publishes.length > 0 && (await within(10_000, Promise.all(publishes)))) done.push(`smoke cleared and temperatures normal in ${zone}`);
+  }
+  return done;
 }

@@ -54,8 +54,8 @@ async function gatewayLag(httpPort: number | undefined): Promise<Pick<LatencyRes
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
   const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN) * 1000;
   return {
-    eventLoopLagP99Ms: value(/^gateway_process_nodejs_eventloop_lag_p99_seconds ([\d.e-]+)/m),
-    eventLoopLagMaxMs: value(/^gateway_process_nodejs_eventloop_lag_max_seconds ([\d.e-]+)/m),
+    eventLoopLagP99Ms: value(/^gateway_nodejs_eventloop_lag_p99_seconds ([\d.e-]+)/m),
+    eventLoopLagMaxMs: value(/^gateway_nodejs_eventloop_lag_max_seconds ([\d.e-]+)/m),
   };
 }
 

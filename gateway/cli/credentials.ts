@@ -29,6 +29,27 @@ function storeFor(file: string | undefined): CredentialStore {
   return new CredentialStore(resolve(settings.credentialsFile || join(settings.dataDir, 'credentials.json')));
 }
 
+/**
+ * What the first credential changes for a gateway using this file (MQTT_ALLOW_ANONYMOUS=auto and
+ * an empty BIND_HOST): anonymous clients are refused from their next CONNECT, and the next start
+ * listens on every interface. Undefined when the settings keep both as they were.
+ */
+function firstCredentialNotice(): string | undefined {
+  let settings;
+  try {
+    settings = loadSettings();
+  } catch {
+    settings = undefined;
+  }
+  const anonymousStays = settings?.allowAnonymous === 'true';
+  const bindStays = Boolean(settings?.bindHost);
+  const changes = [
+    anonymousStays ? '' : '  - anonymous clients are refused from now on (by a running gateway from their next CONNECT): give every device and tool a credential (the simulator: --username and --password of an admin credential), or set MQTT_ALLOW_ANONYMOUS=true',
+    bindStays ? '' : '  - at its next start the gateway listens on every interface (0.0.0.0), not only on 127.0.0.1: set BIND_HOST=127.0.0.1 to keep it local',
+  ].filter(Boolean);
+  return changes.length > 0 ? ['This is the first credential, so:', ...changes].join('\n') : undefined;
+}
+
 async function readSecret(): Promise<string> {
   const secret = (await text(process.stdin)).replace(/\r?\n$/, '');
   if (secret.length < 12) throw new GatewayError('GW_ERR_CREDENTIALS', 'a secret given on stdin must be at least 12 characters');
@@ -55,15 +76,18 @@ program
     if (o.role === 'device' && (!o.site || !o.zone)) throw new InvalidArgumentError('a device needs --site and --zone (it may publish only to sensors/<site>/<zone>/<device>/…)');
     const store = storeFor(program.opts<{ file?: string }>().file);
     const entry = { name, role: o.role, ...(device ? { device } : {}), ...(o.site ? { site: o.site } : {}), ...(o.zone ? { zone: o.zone } : {}) };
+    await store.load();
+    const notice = store.size === 0 ? firstCredentialNotice() : undefined;
     const { credential, secret } = o.secretStdin ? await store.add(entry, await readSecret()) : await store.add(entry);
     const shown = o.secretStdin ? undefined : secret;
     if (o.json) {
       const { hash: _hash, ...rest } = credential;
-      out(JSON.stringify({ ...rest, ...(shown ? { secret: shown } : {}), file: store.path }));
+      out(JSON.stringify({ ...rest, ...(shown ? { secret: shown } : {}), file: store.path, ...(notice ? { notice } : {}) }));
       return;
     }
     out(`added ${credential.name} (${describe(credential)}) to ${store.path}`);
     if (shown) out(`secret: ${shown}\n(shown once: only its hash is kept. Connect with username ${JSON.stringify(name)}${device ? ` and client id ${JSON.stringify(device)}` : ''}.)`);
+    if (notice) out(`\n${notice}`);
   });
 
 program

@@ -7,7 +7,7 @@
 import { err, out } from './terminal.js';
 import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { GatewayError } from '../core/errors.js';
 import { DURATION_HINT, parseDurationMs } from '../rules/duration.js';
 import { replay, type ReplayFiring } from '../lab/replay.js';
@@ -21,25 +21,37 @@ function time(text: string): number {
   if (Number.isNaN(ms)) throw new InvalidArgumentError(`must be an ISO-8601 time ("2026-01-05T00:00:00Z") or how long ago (${DURATION_HINT})`);
   return ms;
 }
+function httpUrl(text: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) throw new InvalidArgumentError('must be an http:// or https:// URL such as http://127.0.0.1:8086');
+  return text;
+}
 function duration(text: string): number {
   const ms = parseDurationMs(text);
   if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`must be ${DURATION_HINT}`);
   return ms;
 }
 
+// Defaults in --help as a person writes them ("now", "15m"), not as the numbers they parse to.
 const program = new Command('rules:replay')
   .description('Replay stored readings through the rule packs (a dry run) and list what would have fired.')
   .requiredOption('--from <time>', 'start: ISO-8601 time, or how long ago ("7d")', time)
-  .option('--to <time>', 'end (excluded): ISO-8601 time, or how long ago (default: now)', time, now)
-  .option('--rules <dir>', 'the rule packs to try', process.env['RULES_DIR'] ?? 'rules')
+  .addOption(new Option('--to <time>', 'end (excluded): ISO-8601 time, or how long ago').argParser(time).default(now, 'now'))
+  .addOption(new Option('--rules <dir>', 'the rule packs to try').default(process.env['RULES_DIR'] ?? 'rules', process.env['RULES_DIR'] ? 'RULES_DIR' : 'rules'))
   .option('--packs <files>', 'only these packs of the rules directory, comma-separated (e.g. hvac.json,security.json)')
-  .option('--influx <url>', 'InfluxDB 1.x (default: INFLUX_URL)', process.env['INFLUX_URL'] ?? 'http://127.0.0.1:8086')
-  .option('--db <name>', 'database (default: INFLUX_DB)', process.env['INFLUX_DB'] ?? 'iot')
+  .addOption(new Option('--influx <url>', 'InfluxDB 1.x').argParser(httpUrl).default(process.env['INFLUX_URL'] ?? 'http://127.0.0.1:8086', process.env['INFLUX_URL'] ? 'INFLUX_URL' : 'http://127.0.0.1:8086'))
+  .addOption(new Option('--db <name>', 'database').default(process.env['INFLUX_DB'] ?? 'iot', process.env['INFLUX_DB'] ? 'INFLUX_DB' : 'iot'))
   .option('--site <site>', 'only readings of this site')
   .option('--zone <zone>', 'only readings of this zone')
-  .option('--warmup <duration>', 'replay this much before --from first, to fill windows and state (its firings are not listed)', duration, 0)
-  .option('--chunk <duration>', 'time covered by one InfluxDB query', duration, 15 * 60_000)
+  .addOption(new Option('--warmup <duration>', 'replay this much before --from first, to fill windows and state (its firings are not listed)').argParser(duration).default(0, 'none'))
+  .addOption(new Option('--chunk <duration>', 'time covered by one InfluxDB query').argParser(duration).default(15 * 60_000, '15m'))
   .option('--json', 'print the result as JSON')
+  .addHelpText('after', '\nTimes: an ISO-8601 time ("2026-01-05T08:00:00Z", "2026-01-05T08:00:00+01:00") or how long ago ("90m", "7d"). Firings are listed with their ISO-8601 times.')
   .showHelpAfterError();
 program.parse();
 const o = program.opts<{ from: number; to: number; rules: string; packs?: string; influx: string; db: string; site?: string; zone?: string; warmup: number; chunk: number; json?: boolean }>();

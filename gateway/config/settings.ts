@@ -1,6 +1,9 @@
-import { Ajv } from 'ajv';
+import { Ajv, type ErrorObject } from 'ajv';
 import { GatewayError } from '../core/errors.js';
 import { SEGMENT_SOURCE } from '../core/segments.js';
+
+export type LogFormat = 'auto' | 'json' | 'pretty';
+export const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'pretty'];
 
 /**
  * Every setting the gateway reads, in one table: environment variable, type, default, meaning.
@@ -11,7 +14,7 @@ const SETTINGS = {
   mqttWsPort: { env: 'MQTT_WS_PORT', type: 'port', default: 8083, description: 'MQTT over WebSocket, path /mqtt (0 = any free port)' },
   httpPort: { env: 'HTTP_PORT', type: 'port', default: 8080, description: '/healthz, /readyz, /metrics and the live page (0 = any free port)' },
   bindHost: { env: 'BIND_HOST', type: 'string', default: '', description: 'address to listen on; empty = loopback when no credentials are configured, else all interfaces' },
-  influxUrl: { env: 'INFLUX_URL', type: 'string', default: 'http://127.0.0.1:8086', description: 'InfluxDB base URL' },
+  influxUrl: { env: 'INFLUX_URL', type: 'url', default: 'http://127.0.0.1:8086', description: 'InfluxDB base URL' },
   influxDb: { env: 'INFLUX_DB', type: 'name', default: 'iot', description: 'InfluxDB 1.x database' },
   influxToken: { env: 'INFLUX_TOKEN', type: 'string', default: '', description: 'InfluxDB 2.x token (with INFLUX_ORG and INFLUX_BUCKET: write through the 2.x API)' },
   influxOrg: { env: 'INFLUX_ORG', type: 'string', default: '', description: 'InfluxDB 2.x organisation' },
@@ -19,13 +22,15 @@ const SETTINGS = {
   influxBatchSize: { env: 'INFLUX_BATCH_SIZE', type: 'count', default: 5000, description: 'points per write request' },
   influxFlushMs: { env: 'INFLUX_FLUSH_MS', type: 'count', default: 100, description: 'longest a point waits before a (partial) batch is written' },
   influxTimeoutMs: { env: 'INFLUX_TIMEOUT_MS', type: 'count', default: 10000, description: 'write request timeout' },
-  embeddedInflux: { env: 'EMBEDDED_INFLUX', type: 'mode', default: 'auto', description: 'auto: start a local influxd when INFLUX_URL is unset and nothing answers; never: do not' },
+  embeddedInflux: { env: 'EMBEDDED_INFLUX', type: 'mode', default: 'auto', description: 'auto: when INFLUX_URL is unset and nothing answers, start a local influxd (installing it first where root or sudo and apt allow); never: do not' },
+  embeddedInfluxPort: { env: 'EMBEDDED_INFLUX_PORT', type: 'port', default: 8086, description: 'where the embedded InfluxDB listens on 127.0.0.1 (INFLUX_URL unset); 0 = any free port' },
   rulesDir: { env: 'RULES_DIR', type: 'string', default: 'rules', description: 'rule files, reloaded on change' },
   dataDir: { env: 'DATA_DIR', type: 'string', default: 'data', description: 'the on-disk spool and anything else kept' },
   spoolMaxBytes: { env: 'SPOOL_MAX_BYTES', type: 'count', default: 1024 ** 3, description: 'largest the spool may grow while InfluxDB is away; beyond it QoS 1 is not acknowledged and QoS 0 is dropped' },
   durableAck: { env: 'DURABLE_ACK', type: 'boolean', default: true, description: 'PUBACK a QoS 1 reading only once it is on disk (spool) or in InfluxDB' },
   maxPayloadBytes: { env: 'MAX_PAYLOAD_BYTES', type: 'count', default: 65536, description: 'largest reading payload accepted' },
   staleAfterMs: { env: 'STALE_AFTER_MS', type: 'count', default: 300000, description: 'readings older than this are stored as history but do not drive rules' },
+  offlineAfterMs: { env: 'OFFLINE_AFTER_MS', type: 'count', default: 300000, description: 'a device heard nothing from for this long (or 3 of its usual intervals, if longer) is shown and stored as silent (0 = never)' },
   livePushMs: { env: 'LIVE_PUSH_MS', type: 'count', default: 250, description: 'the live page pushes changes at most this often; readings of one device in between are coalesced' },
   statsIntervalMs: { env: 'STATS_INTERVAL_MS', type: 'count', default: 10000, description: 'how often the gateway writes its own gateway_stats point to InfluxDB (0 = never)' },
   commandConfirmMs: { env: 'COMMAND_CONFIRM_MS', type: 'count', default: 10000, description: 'a command to an actuator that reports its state is resent when not confirmed within this (then twice as long, …)' },
@@ -33,6 +38,8 @@ const SETTINGS = {
   manualHoldMs: { env: 'MANUAL_HOLD_MS', type: 'count', default: 1800000, description: 'the rules leave an actuator changed by hand (manual_override) alone this long, unless a rule is marked override' },
   rebuildWaitMs: { env: 'REBUILD_WAIT_MS', type: 'count', default: 15000, description: 'at start, how long the rules wait for the spool to drain into InfluxDB before they rebuild their state from it' },
   logLevel: { env: 'LOG_LEVEL', type: 'level', default: 'info', description: 'pino level' },
+  logFormat: { env: 'LOG_FORMAT', type: 'format', default: 'auto', description: 'auto: readable lines when stdout is a terminal, else JSON; json; pretty' },
+  initialCredentials: { env: 'INITIAL_CREDENTIALS', type: 'credentials', default: '', description: 'name:role,… (roles observer, admin): created with generated secrets at a start that finds no credentials, each printed once and written to DATA_DIR/initial-secrets/<name>' },
   credentialsFile: { env: 'CREDENTIALS_FILE', type: 'string', default: '', description: 'device and service credentials (scrypt hashes); empty = DATA_DIR/credentials.json' },
   allowAnonymous: { env: 'MQTT_ALLOW_ANONYMOUS', type: 'tristate', default: 'auto', description: 'auto: anonymous clients only while no credentials exist and the broker listens on loopback; true; false' },
   anonymousRole: { env: 'MQTT_ANONYMOUS_ROLE', type: 'role', default: 'admin', description: 'what an anonymous client may do, when allowed: device rules need a credential, so observer or admin' },
@@ -51,19 +58,22 @@ const SETTINGS = {
 } as const;
 
 type SettingSpec = (typeof SETTINGS)[keyof typeof SETTINGS];
-type ValueOf<S extends SettingSpec> = S['type'] extends 'port' | 'count'
-  ? number
-  : S['type'] extends 'boolean'
-    ? boolean
-    : S['type'] extends 'level'
-      ? LogLevel
-      : S['type'] extends 'mode'
-        ? 'auto' | 'never'
-        : S['type'] extends 'tristate'
-          ? 'auto' | 'true' | 'false'
-          : S['type'] extends 'role'
-            ? 'device' | 'actuator' | 'observer' | 'admin'
-            : string;
+/** What each type of setting reads as. */
+interface TypeValues {
+  port: number;
+  count: number;
+  boolean: boolean;
+  string: string;
+  name: string;
+  url: string;
+  credentials: string;
+  level: LogLevel;
+  format: LogFormat;
+  mode: 'auto' | 'never';
+  tristate: 'auto' | 'true' | 'false';
+  role: 'device' | 'actuator' | 'observer' | 'admin';
+}
+type ValueOf<S extends SettingSpec> = TypeValues[S['type']];
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -74,11 +84,16 @@ export type Settings = { readonly [K in keyof typeof SETTINGS]: ValueOf<(typeof 
 
 const typeSchemas = {
   port: { type: 'integer', minimum: 0, maximum: 65535 },
+  // Checked as a URL after the schema (see urlProblem): Ajv's formats are a separate package.
+  url: { type: 'string' },
+  // Empty (the default), or name:role pairs.
+  credentials: { type: 'string', pattern: '^(|[A-Za-z0-9_-]{1,64}:(observer|admin)(,[A-Za-z0-9_-]{1,64}:(observer|admin))*)$' },
   count: { type: 'integer', minimum: 0 },
   string: { type: 'string' },
   name: { type: 'string', pattern: SEGMENT_SOURCE },
   boolean: { type: 'boolean' },
   level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  format: { enum: LOG_FORMATS },
   mode: { enum: ['auto', 'never'] },
   tristate: { enum: ['auto', 'true', 'false'] },
   role: { enum: ['device', 'actuator', 'observer', 'admin'] },
@@ -105,17 +120,44 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     raw[key] = value;
     explicit.add(key);
   }
+  const problems: string[] = [];
   if (!validate(raw)) {
-    const problems = (validate.errors ?? []).map((e) => {
+    for (const e of validate.errors ?? []) {
       const key = e.instancePath.slice(1) as keyof typeof SETTINGS;
       const spec = SETTINGS[key] as SettingSpec | undefined;
       const name = spec ? spec.env : key || 'settings';
       const given = spec ? ` (got ${JSON.stringify(raw[key])})` : '';
-      return `${name}: ${e.message ?? 'is invalid'}${given}`;
-    });
-    throw new GatewayError('GW_ERR_SETTINGS', problems.join('; '));
+      problems.push(`${name}: ${messageOf(e)}${given}`);
+    }
   }
+  for (const [key, spec] of Object.entries(SETTINGS) as [keyof typeof SETTINGS, SettingSpec][]) {
+    const value = raw[key];
+    if (spec.type !== 'url' || typeof value !== 'string') continue;
+    const problem = urlProblem(value);
+    if (problem) problems.push(`${spec.env}: ${problem} (got ${JSON.stringify(value)})`);
+  }
+  if (problems.length > 0) throw new GatewayError('GW_ERR_SETTINGS', problems.join('; '));
   return Object.freeze({ ...(raw as Omit<Settings, 'explicit'>), explicit });
+}
+
+/** Ajv's words, except where they leave out what would be right: an enum lists its values. */
+function messageOf(e: ErrorObject): string {
+  if (e.keyword === 'enum') return `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map(String).join(', ')}`;
+  if (e.keyword === 'type' && (e.params as { type: string }).type === 'boolean') return 'must be true or false';
+  return e.message ?? 'is invalid';
+}
+
+/** An http(s) URL with a host, or what is wrong with it ("localhost:8086" parses as scheme "localhost:"). */
+function urlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'must be a URL such as http://127.0.0.1:8086';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must be an http:// or https:// URL such as http://127.0.0.1:8086 (the scheme is missing or ${JSON.stringify(url.protocol.slice(0, -1))})`;
+  if (!url.hostname) return 'must name a host, such as http://127.0.0.1:8086';
+  return undefined;
 }
 
 /** The settings table as documentation rows (used by the README test and `--help`). */

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ActuatorStateEvent, AlarmAckEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
+import type { ActuatorStateEvent, AlarmAckEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, DeadLetterEvent, DeviceSilenceEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
 
 /** What flows on the in-process bus. Producers emit; they never know who listens. */
 export interface EventMap {
@@ -11,6 +11,8 @@ export interface EventMap {
   alert: AlertEvent;
   deadletter: DeadLetterEvent;
   deviceStatus: DeviceStatusEvent;
+  /** A device fell silent, or was heard again after it had (ingest/silence.ts). */
+  deviceSilence: DeviceSilenceEvent;
   zoneArmed: ZoneArmedEvent;
   /** What an actuator reported it is doing (confirms or contradicts what it was commanded). */
   actuatorState: ActuatorStateEvent;

@@ -11,7 +11,7 @@ export const ERRORS = {
   GW_ERR_REPLAY: 'a rule replay could not run: an empty time range, or InfluxDB refused the query',
   GW_ERR_INFLUX_UNREACHABLE: 'InfluxDB does not answer; events wait in the spool',
   GW_ERR_INFLUX_REJECTED: 'InfluxDB refused a point as bad (4xx); the point goes to the dead letters',
-  GW_ERR_INFLUX_NOT_INSTALLED: 'no InfluxDB answers and none is installed to start',
+  GW_ERR_INFLUX_NOT_INSTALLED: 'no InfluxDB answers, none is installed, and this user cannot install one (or installing failed): the message names the command to run',
   GW_ERR_SPOOL_CORRUPT: 'a spool segment has a damaged record; the damaged tail is set aside',
   GW_ERR_SPOOL_WRITE: 'the spool cannot write to DATA_DIR (disk full, I/O error); it retries, and acknowledgements wait',
   GW_ERR_SPOOL_READ: 'the spool cannot be read back (a file error); the sink retries, events stay on disk',
@@ -58,5 +58,16 @@ export class GatewayError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`${code}: ${message}`, options);
+  }
+}
+
+/** A file (rule pack, scenario, device map) that cannot be used, with every problem found in it. */
+export class FileProblemsError extends GatewayError {
+  constructor(
+    code: ErrorCode,
+    readonly file: string,
+    readonly problems: readonly string[],
+  ) {
+    super(code, `${file}: ${problems.join('; ')}`);
   }
 }

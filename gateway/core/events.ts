@@ -123,6 +123,21 @@ export interface DeviceStatusEvent {
   readonly clientId: string | undefined;
 }
 
+/**
+ * A device fell silent (nothing heard for OFFLINE_AFTER_MS, or a few of its usual intervals if
+ * those are longer), or was heard again after it had. Stored as `device_status` with `online`
+ * false/true and `silent`.
+ */
+export interface DeviceSilenceEvent {
+  readonly id: string;
+  readonly device: string;
+  readonly silent: boolean;
+  /** Epoch ms the gateway last heard from it. */
+  readonly lastHeardMs: number;
+  readonly time: string;
+  readonly timeMs: number;
+}
+
 export interface ZoneArmedEvent {
   readonly id: string;
   readonly site: string;
@@ -258,4 +273,15 @@ export interface GatewayStatsEvent {
   readonly influxUp: boolean;
 }
 
-export type GatewayEvent = ReadingEvent | CommandEvent | AlertEvent | DeadLetterEvent | DeviceStatusEvent | ZoneArmedEvent | ActuatorStateEvent | AlarmTransitionEvent | CommandStatusEvent | AlarmAckEvent;
+export type GatewayEvent =
+  | ReadingEvent
+  | CommandEvent
+  | AlertEvent
+  | DeadLetterEvent
+  | DeviceStatusEvent
+  | DeviceSilenceEvent
+  | ZoneArmedEvent
+  | ActuatorStateEvent
+  | AlarmTransitionEvent
+  | CommandStatusEvent
+  | AlarmAckEvent;

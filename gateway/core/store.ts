@@ -1,18 +1,11 @@
-import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, DeadLetterEvent, DeviceStatusEvent, GatewayStatsEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
+import type { EventMap } from './bus.js';
+import type { GatewayStatsEvent } from './events.js';
 
-/** What the store keeps, by name: every event the gateway records. */
-export interface StorableEvents {
-  reading: ReadingEvent;
-  command: CommandEvent;
-  alert: AlertEvent;
-  deadletter: DeadLetterEvent;
-  deviceStatus: DeviceStatusEvent;
-  zoneArmed: ZoneArmedEvent;
-  actuatorState: ActuatorStateEvent;
-  alarm: AlarmTransitionEvent;
-  commandStatus: CommandStatusEvent;
-  stats: GatewayStatsEvent;
-}
+/**
+ * What the store keeps, by name: every event on the bus (history is a reading too; an alarm
+ * acknowledgement is kept as the alarm's `acknowledged` transition), and the gateway's own stats.
+ */
+export type StorableEvents = Omit<EventMap, 'history' | 'alarmAck'> & { stats: GatewayStatsEvent };
 
 export type StorableName = keyof StorableEvents;
 

@@ -27,6 +27,8 @@ export interface DeviceState {
   zone: string | null;
   /** From `devices/<device>/status`; null until the device said. */
   online: boolean | null;
+  /** Nothing heard from it for OFFLINE_AFTER_MS (ingest/silence.ts); absent until it first is. */
+  silent?: boolean;
   /** Epoch ms of the last reading or status. */
   lastSeen: number;
   readonly readings: Record<string, { value: ReadingValue; time: number }>;
@@ -97,6 +99,10 @@ export class LiveView {
       bus.on('alert', (e) => this.onAlert(e)),
       bus.on('deadletter', (e) => this.onDeadLetter(e)),
       bus.on('zoneArmed', (e) => this.onZoneArmed(e)),
+      bus.on('deviceSilence', (e) => {
+        const d = this.devices.get(e.device);
+        if (d) this.device(e.device, d.lastSeen).silent = e.silent;
+      }),
     );
     this.heartbeat = setInterval(() => this.broadcast(': keep-alive\n\n'), HEARTBEAT_MS);
     this.heartbeat.unref();
@@ -109,6 +115,11 @@ export class LiveView {
     this.flushTimer = undefined;
     for (const res of this.clients) res.end();
     this.clients.clear();
+  }
+
+  /** The armed states the rules know at start (remembered across restarts). */
+  seedArmed(states: readonly { site: string; zone: string; armed: boolean }[]): void {
+    for (const { site, zone, armed } of states) if (!this.armed.has(`${site}/${zone}`)) this.armed.set(`${site}/${zone}`, armed);
   }
 
   snapshot(): LiveSnapshot {

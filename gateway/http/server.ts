@@ -6,7 +6,9 @@ import type { Metrics } from '../observability/metrics.js';
 
 export interface Readiness {
   readonly ready: boolean;
-  readonly checks: Readonly<Record<string, { readonly ok: boolean; readonly detail?: string }>>;
+  /** Ready, but something an operator should fix is wrong (a rejected rule file): `status: degraded`, still 200. */
+  readonly degraded?: boolean;
+  readonly checks: Readonly<Record<string, { readonly ok: boolean; readonly detail?: string; readonly files?: readonly string[] }>>;
 }
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -63,7 +65,8 @@ export class HttpServer {
     }
     if (path === '/readyz') {
       const r = this.o.readiness();
-      res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: r.ready ? 'ready' : 'not ready', checks: r.checks }));
+      const status = !r.ready ? 'not ready' : r.degraded ? 'degraded' : 'ready';
+      res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status, checks: r.checks }));
       return;
     }
     if (path === '/metrics') {

@@ -70,7 +70,14 @@ export class Ingest implements PublishTarget {
     } catch (err) {
       // A bug must not take the broker down nor lose the message: dead-letter it.
       if (this.logLimiter.allow('ingest failed')) this.o.log.error({ err, topic: packet.topic, clientId }, 'ingest failed on a message');
-      return this.deadLetter(clientId, packet, 'internal_error', `the gateway could not process this message: ${(err as Error).message}`);
+      try {
+        return this.deadLetter(clientId, packet, 'internal_error', `the gateway could not process this message: ${(err as Error).message}`);
+      } catch (again) {
+        // Not even the dead letter could be kept (the store itself is failing): refuse the
+        // publish (QoS 1 is not acknowledged, the device resends) rather than throw at the broker.
+        this.o.metrics.dropped.inc({ reason: 'internal_error' });
+        return packet.qos > 0 ? Promise.reject(again instanceof Error ? again : new Error(String(again))) : undefined;
+      }
     }
   }
 
@@ -246,7 +253,7 @@ export class Ingest implements PublishTarget {
     announce();
     if (qos === 0 || !store.isOpen) {
       this.o.metrics.dropped.inc({ reason: store.isOpen ? 'spool_full' : 'shutting_down' });
-      if (this.logLimiter.allow('spool full')) {
+      if (store.isOpen && this.logLimiter.allow('spool full')) {
         logError(this.o.log, 'GW_ERR_SPOOL_FULL', {}, 'spool is full: QoS 0 events are dropped (not stored), QoS 1 publishers are not acknowledged until InfluxDB catches up');
       }
       if (!store.isOpen && qos > 0) return Promise.reject(new Error('gateway is shutting down'));

@@ -6,6 +6,7 @@ import type { ReadingEvent } from '../core/events.js';
 import { Metrics } from '../observability/metrics.js';
 import { Ingest } from '../ingest/ingest.js';
 import { ManualClock } from '../core/manual-clock.js';
+import type { HeldBack } from '../rules/held-back.js';
 import { RulesService } from '../rules/service.js';
 
 /** What came out of the rules (or the ingest) in a sandbox, at the simulated time it did. */
@@ -52,6 +53,8 @@ export class RulesSandbox {
     /** Everything published (commands, alerts, dead letters), in order. */
     readonly outputs: SandboxOutput[],
     readonly readings: SandboxReading[],
+    /** Commands held back by a minimum on/off time, once per hold. */
+    readonly held: HeldBack[],
   ) {}
 
   static async create(o: SandboxOptions): Promise<RulesSandbox> {
@@ -70,14 +73,15 @@ export class RulesSandbox {
       },
     };
     const ingest = new Ingest({ store, bus, metrics, publisher, clock, log, maxPayloadBytes: 65536, staleAfterMs: o.staleAfterMs ?? 300_000, durableAck: false });
-    const service = new RulesService({ bus, publisher, store, metrics, log, clock, rulesDir: o.rulesDir, ruleFiles: o.ruleFiles, watchRules: false });
+    const held: HeldBack[] = [];
+    const service = new RulesService({ bus, publisher, store, metrics, log, clock, rulesDir: o.rulesDir, ruleFiles: o.ruleFiles, watchRules: false, onHeld: (h) => held.push(h) });
     if (o.keepReadings !== false) {
       const keep = (current: boolean) => (event: ReadingEvent) => void readings.push({ at: clock.now(), event, current });
       bus.on('reading', keep(true));
       bus.on('history', keep(false));
     }
     await service.start();
-    return new RulesSandbox(service, ingest, bus, clock, outputs, readings);
+    return new RulesSandbox(service, ingest, bus, clock, outputs, readings, held);
   }
 
   /** Problems with the rule files (each names the file, the rule and what is wrong). */

@@ -1,5 +1,6 @@
 import { styleText } from 'node:util';
 import { formatOffset } from '../rules/duration.js';
+import { describeHeldBack } from '../rules/held-back.js';
 import type { Expectation } from './scenario.js';
 import type { Actual, ScenarioResult } from './scenario-run.js';
 
@@ -13,7 +14,9 @@ type Style = 'green' | 'red' | 'yellow' | 'dim' | 'bold';
 export function formatResult(r: ScenarioResult, color = false): string {
   const paint = (style: Style, text: string) => (color ? styleText(style, text) : text);
   const title = `${r.scenario.file} › ${r.scenario.name}`;
-  if (r.passed) return `${paint('green', '✓')} ${title}`;
+  // What a minimum on/off time held back, the same line the gateway logs, at scenario times.
+  const held = r.held.map((h) => paint('dim', `    held back at ${formatOffset(h.at)}: ${describeHeldBack(h, formatOffset)}`));
+  if (r.passed) return [`${paint('green', '✓')} ${title}`, ...held].join('\n');
   const lines = [`${paint('red', '✗')} ${paint('bold', title)}  ${paint('dim', `(${r.scenario.where.replace(/ \(.*$/, '')})`)}`];
   const local = (where: string) => where.slice(r.scenario.where.length + 1);
   if (r.error !== undefined) {
@@ -39,6 +42,7 @@ export function formatResult(r: ScenarioResult, color = false): string {
   lines.push(paint('dim', `    readings and publishes (${steps.length}):`));
   for (const s of steps.slice(0, 20)) lines.push(paint('dim', `      ${formatOffset(s.at).padEnd(9)} ${s.topic} ${JSON.stringify(s.value)}${s.id ? ` (${s.id})` : ''}`));
   if (steps.length > 20) lines.push(paint('dim', `      … ${steps.length - 20} more, up to ${formatOffset(steps.at(-1)!.at)}`));
+  lines.push(...held);
   if (r.history.length > 0) lines.push(paint('dim', `    history (older than the device's latest reading: stored, not ruled): ${r.history.map((s) => s.id).join(', ')}`));
   return lines.join('\n');
 }

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import { pino, type Logger } from 'pino';
+import type { HeldBack } from '../rules/held-back.js';
 import { RulesSandbox, type SandboxOutput } from './sandbox.js';
 import type { Expectation, OutputType, Scenario, ScenarioStep } from './scenario.js';
 
@@ -30,6 +31,8 @@ export interface ScenarioResult {
   readonly actual: readonly Actual[];
   /** Steps whose reading was history (older than the device's latest): stored, not ruled. */
   readonly history: readonly ScenarioStep[];
+  /** Commands held back by a minimum on/off time, with `at` and `until` in ms after the start. */
+  readonly held: readonly HeldBack[];
 }
 
 export interface RunOptions {
@@ -72,7 +75,7 @@ function nearest(e: Expectation, pool: readonly Actual[]): Actual | undefined {
 }
 
 /** Compares what happened with what a scenario expects. */
-export function compare(scenario: Scenario, actual: readonly Actual[]): Omit<ScenarioResult, 'scenario' | 'error' | 'actual' | 'history'> {
+export function compare(scenario: Scenario, actual: readonly Actual[]): Omit<ScenarioResult, 'scenario' | 'error' | 'actual' | 'history' | 'held'> {
   const free = new Set(actual);
   const matched: { expectation: Expectation; actual: Actual }[] = [];
   const missing: { expectation: Expectation; nearest: Actual | undefined }[] = [];
@@ -115,7 +118,7 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Sc
     const empty = sandbox.service.runtime.rules.rules.length === 0;
     if (problems.length > 0 || empty) {
       const error = problems.length > 0 ? problems.join('\n') : `no rules in force: ${o.rulesDir} has no rule packs${scenario.packs ? ` named ${scenario.packs.join(', ')}` : ''}`;
-      return { scenario, passed: false, error, matched: [], missing: [], unexpected: [], forbidden: [], actual: [], history: [] };
+      return { scenario, passed: false, error, matched: [], missing: [], unexpected: [], forbidden: [], actual: [], history: [], held: [] };
     }
     for (const step of scenario.steps) {
       await sandbox.advanceTo(scenario.startMs + step.at);
@@ -126,9 +129,10 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Sc
     const actual = sandbox.outputs.map((out) => toActual(out, scenario.startMs, causes)).filter((a): a is Actual => a !== undefined);
     const historyIds = new Set(sandbox.readings.filter((r) => !r.current).map((r) => r.event.id));
     const history = scenario.steps.filter((s) => s.id !== undefined && historyIds.has(s.id));
+    const held = sandbox.held.map((h) => ({ ...h, at: h.at - scenario.startMs, until: h.until - scenario.startMs }));
     const compared = compare(scenario, actual);
     const error = errors.length > 0 ? `the rules failed while it ran:\n${errors.join('\n')}` : undefined;
-    return { scenario, error, actual, history, ...compared, passed: compared.passed && error === undefined };
+    return { scenario, error, actual, history, held, ...compared, passed: compared.passed && error === undefined };
   } finally {
     await sandbox.stop();
   }

@@ -1,4 +1,4 @@
-import { GatewayError } from '../core/errors.js';
+import { FileProblemsError } from '../core/errors.js';
 import { Ajv, type ErrorObject } from 'ajv';
 import { DURATION_HINT, parseDurationMs } from '../rules/duration.js';
 import { SEGMENT_HINT } from '../core/segments.js';
@@ -128,13 +128,10 @@ const schema = {
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validate = ajv.compile(schema);
 
-export class ScenarioFileError extends GatewayError {
+export class ScenarioFileError extends FileProblemsError {
   override readonly name = 'ScenarioFileError';
-  constructor(
-    readonly file: string,
-    readonly problems: readonly string[],
-  ) {
-    super('GW_ERR_SCENARIO_FILE', `${file}: ${problems.join('; ')}`);
+  constructor(file: string, problems: readonly string[]) {
+    super('GW_ERR_SCENARIO_FILE', file, problems);
   }
 }
 

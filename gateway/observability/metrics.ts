@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Gauges whose value a component reports when it exists (see `Metrics.readFrom`). */
-export type GaugeSource = 'ruleTimers' | 'ruleWindowSeries' | 'liveViewers' | 'alarmsActive' | 'commandsPending';
+export type GaugeSource = 'ruleTimers' | 'ruleWindowSeries' | 'ruleFilesRejected' | 'liveViewers' | 'alarmsActive' | 'commandsPending';
 
 /** Values read at scrape time from the components that own them. */
 export interface MetricSources {
@@ -80,7 +80,8 @@ export class Metrics {
   }
 
   constructor(sources: MetricSources) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'gateway_process_' });
+    // prom-client's own names start with process_ and nodejs_: one gateway_ in front, not two prefixes.
+    collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
     const gauge = (name: string, help: string, read: () => number): void => {
       new Gauge({
         name,
@@ -102,6 +103,7 @@ export class Metrics {
     const reported = (source: GaugeSource) => (): number => this.readers.get(source)?.() ?? 0;
     gauge('gateway_rule_timers', 'Rule timers pending (one per watched device, zone or site at most)', reported('ruleTimers'));
     gauge('gateway_rule_window_series', 'Series of recent readings kept for the rules’ sliding windows', reported('ruleWindowSeries'));
+    gauge('gateway_rule_files_rejected', 'Rule files whose last version was rejected (GW_ERR_RULE_FILE; the rules in force stay; /readyz says degraded)', reported('ruleFilesRejected'));
     gauge('gateway_live_viewers', 'Browsers connected to the live page event stream', reported('liveViewers'));
     gauge('gateway_alarms_active', 'Alarms raised and not cleared', reported('alarmsActive'));
     gauge('gateway_commands_pending', 'Commands waiting for their actuator to confirm them', reported('commandsPending'));

@@ -73,10 +73,14 @@ export class StatsReporter {
   async report(): Promise<void> {
     const now = await this.totals();
     const before = this.previous;
-    this.previous = now;
-    if (!before || now.at <= before.at) return;
-    // A full spool is about events; the gateway's own stats are the first thing to give up.
-    if (!this.o.store.keep('stats', this.event(before, now))) this.o.log.debug('spool full: gateway_stats point skipped');
+    if (!before || now.at <= before.at) {
+      this.previous = now;
+      return;
+    }
+    // A full spool is about events; the gateway's own stats are the first thing to give up. The
+    // interval is not lost: the next point covers it too.
+    if (this.o.store.keep('stats', this.event(before, now))) this.previous = now;
+    else this.o.log.debug('spool full: gateway_stats point skipped; the next one covers this interval too');
   }
 
   private schedule(): void {

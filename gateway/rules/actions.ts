@@ -20,7 +20,18 @@ export const ACTUATOR_UNRESPONSIVE = 'actuator_unresponsive';
  */
 export type Suppression =
   | { readonly kind: 'already-in-state' | 'repeat-window' | 'overridden'; readonly rule: string; readonly target: string }
-  | { readonly kind: 'min-on-off' | 'manual-hold'; readonly rule: string; readonly target: string; readonly retryAt: number };
+  | { readonly kind: 'manual-hold'; readonly rule: string; readonly target: string; readonly retryAt: number }
+  | {
+      readonly kind: 'min-on-off';
+      readonly rule: string;
+      readonly target: string;
+      readonly retryAt: number;
+      /** The command held back. */
+      readonly data: Readonly<Record<string, unknown>>;
+      /** The state the actuator is kept in, and for how long at least once switched there. */
+      readonly holding: 'on' | 'off';
+      readonly minimumMs: number;
+    };
 
 /** What the gateway holds an actuator to be doing. */
 export interface ActuatorState {
@@ -124,9 +135,9 @@ export class ActionDispatcher {
             suppressed.push({ kind: 'manual-hold', rule: rule.name, target, retryAt: held });
             continue;
           }
-          const retryAt = event.params.force ? undefined : this.lockedUntil(event.params.actuator, current, now);
-          if (retryAt !== undefined) {
-            suppressed.push({ kind: 'min-on-off', rule: rule.name, target, retryAt });
+          const lock = event.params.force ? undefined : this.lockedUntil(event.params.actuator, current, now);
+          if (lock !== undefined) {
+            suppressed.push({ kind: 'min-on-off', rule: rule.name, target, retryAt: lock.until, data: event.params.data, holding: lock.holding, minimumMs: lock.minimumMs });
             continue;
           }
           if (this.dry) continue;
@@ -163,13 +174,14 @@ export class ActionDispatcher {
   }
 
   /** Until when an actuator must keep its state (its minimum on or off time), if it must. */
-  private lockedUntil(actuator: string, current: ActuatorState | undefined, now: number): number | undefined {
+  private lockedUntil(actuator: string, current: ActuatorState | undefined, now: number): { until: number; holding: 'on' | 'off'; minimumMs: number } | undefined {
     const policy = this.policies[actuator];
     if (!policy || !current || !policy.off) return undefined;
     const off = policy.off;
     const isOff = Object.entries(off).every(([k, v]) => JSON.stringify(current.data[k]) === JSON.stringify(v));
-    const until = current.changedAt + (isOff ? policy.minOffMs : policy.minOnMs);
-    return until > now ? until : undefined;
+    const minimumMs = isOff ? policy.minOffMs : policy.minOnMs;
+    const until = current.changedAt + minimumMs;
+    return until > now ? { until, holding: isOff ? 'off' : 'on', minimumMs } : undefined;
   }
 
   private command(reading: ReadingEvent, rule: string, zone: string, params: CommandParams, facts: Firing['facts']): CommandEvent {

@@ -1,4 +1,4 @@
-import { GatewayError } from '../core/errors.js';
+import { FileProblemsError } from '../core/errors.js';
 import { Ajv, type ErrorObject } from 'ajv';
 import { Rule, type TopLevelCondition } from './jre.js';
 import type { Kind } from '../core/kinds.js';
@@ -101,16 +101,14 @@ export interface RulePack {
   readonly actuators: Readonly<Record<string, ActuatorPolicy>>;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+// verbose: errors carry the value they are about, so a message can show it.
+const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const validatePack = ajv.compile(packSchema);
 
-export class RuleFileError extends GatewayError {
+export class RuleFileError extends FileProblemsError {
   override readonly name = 'RuleFileError';
-  constructor(
-    readonly file: string,
-    readonly problems: readonly string[],
-  ) {
-    super('GW_ERR_RULE_FILE', `${file}: ${problems.join('; ')}`);
+  constructor(file: string, problems: readonly string[]) {
+    super('GW_ERR_RULE_FILE', file, problems);
   }
 }
 
@@ -123,12 +121,27 @@ function jsonPath(instancePath: string): string {
     .replace(/^\./, '');
 }
 
-function describe(e: ErrorObject): string {
-  const where = jsonPath(e.instancePath) || '(top level)';
+/** `rules[2] (hvac-cool).event.params`: a rule's place, with its name when it has one, as the later checks write it. */
+function wherePath(instancePath: string, doc: unknown): string {
+  const path = jsonPath(instancePath) || '(top level)';
+  const index = /^rules\[(\d+)\]/.exec(path);
+  if (!index) return path;
+  const rules = (doc as { rules?: unknown }).rules;
+  const name = Array.isArray(rules) ? (rules[Number(index[1])] as { name?: unknown } | undefined)?.name : undefined;
+  return typeof name === 'string' ? `${index[0]} (${name})${path.slice(index[0].length)}` : path;
+}
+
+/** The value a schema error is about, when it is a small one worth showing. */
+function given(e: ErrorObject): string {
+  return e.data !== undefined && (typeof e.data !== 'object' || e.data === null) ? ` (got ${JSON.stringify(e.data)})` : '';
+}
+
+function describe(e: ErrorObject, doc: unknown): string {
+  const where = wherePath(e.instancePath, doc);
   if (e.keyword === 'additionalProperties') return `${where}: unknown property ${JSON.stringify((e.params as { additionalProperty: string }).additionalProperty)}`;
-  if (e.keyword === 'enum') return `${where}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (e.keyword === 'enum') return `${where}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}${given(e)}`;
   if (e.keyword === 'propertyNames') return `${where}: ${JSON.stringify((e.params as { propertyName: string }).propertyName)} is not a valid actuator name (${SEGMENT_HINT})`;
-  return `${where}: ${e.message ?? 'is invalid'}`;
+  return `${where}: ${e.message ?? 'is invalid'}${e.keyword === 'required' ? '' : given(e)}`;
 }
 
 function lineAndColumn(text: string, message: string): string {
@@ -211,7 +224,7 @@ export function parsePack(file: string, text: string): RulePack {
   } catch (err) {
     throw new RuleFileError(file, [`not valid JSON: ${lineAndColumn(text, (err as Error).message)}`]);
   }
-  if (!validatePack(doc)) throw new RuleFileError(file, (validatePack.errors ?? []).filter((e) => e.keyword !== 'if').map(describe));
+  if (!validatePack(doc)) throw new RuleFileError(file, (validatePack.errors ?? []).filter((e) => e.keyword !== 'if').map((e) => describe(e, doc)));
   const problems: string[] = [];
   const rules: RuleDefinition[] = [];
   const names = new Set<string>();

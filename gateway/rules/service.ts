@@ -14,6 +14,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Store } from '../core/store.js';
 import { SEGMENT } from '../core/segments.js';
 import type { Outcome } from './actions.js';
+import { HeldBackReporter, type HeldBack } from './held-back.js';
 import { RuleLoader } from './loader.js';
 import type { AlarmView } from './alarms.js';
 import { rebuild, type RebuildResult } from './rebuild.js';
@@ -35,6 +36,8 @@ export interface RulesServiceOptions {
   readonly watchRules?: boolean;
   /** Where armed zones are remembered across restarts. */
   readonly armedFile?: string;
+  /** Every command held back by a minimum on/off time, once per hold (scenarios list them). */
+  readonly onHeld?: (h: HeldBack) => void;
   /** The stored events (the rebuild at start, the trace of older chains). */
   readonly history?: History;
   /** COMMAND_CONFIRM_MS, COMMAND_RETRIES, MANUAL_HOLD_MS. */
@@ -76,8 +79,10 @@ export class RulesService {
     const { metrics } = o;
     this.overloadLog = new LogLimiter(o.log, 1, 60_000);
     this.clock = new ReplayClock(o.clock);
+    const held = new HeldBackReporter(o.log.child({ component: 'rules' }), this.clock, o.onHeld);
     metrics.readFrom('ruleTimers', () => this.runtime.wakeups.size);
     metrics.readFrom('ruleWindowSeries', () => this.runtime.series.seriesCount);
+    metrics.readFrom('ruleFilesRejected', () => this.loader.problems.size);
     metrics.readFrom('alarmsActive', () => this.runtime.alarms.size);
     metrics.readFrom('commandsPending', () => this.runtime.commands.pending);
     this.runtime = new RulesRuntime({
@@ -95,7 +100,11 @@ export class RulesService {
         suppressed: (s) => {
           const actuator = s.target.split('/')[2] ?? '';
           if (s.kind === 'already-in-state') metrics.commandsSuppressed.inc({ actuator });
-          if (s.kind === 'min-on-off') metrics.commandsDeferred.inc({ actuator });
+          if (s.kind === 'min-on-off') {
+            metrics.commandsDeferred.inc({ actuator });
+            // A rebuild replays holds that were reported when they happened.
+            if (!this.runtime.dry) held.report(s);
+          }
           if (s.kind === 'manual-hold') metrics.commandsHeld.inc({ actuator });
         },
         woke: (type) => metrics.ruleWakeups.inc({ type }),

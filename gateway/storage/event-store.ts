@@ -1,6 +1,6 @@
 import type { StorableEvents, StorableName, Store } from '../core/store.js';
 import type { Journal } from './journal.js';
-import { actuatorStatePoint, alarmPoint, alertPoint, commandPoint, commandStatusPoint, deadLetterPoint, deviceStatusPoint, readingPoint, statsPoint, zoneArmedPoint } from './points.js';
+import { actuatorStatePoint, alarmPoint, alertPoint, commandPoint, commandStatusPoint, deadLetterPoint, deviceSilencePoint, deviceStatusPoint, readingPoint, statsPoint, zoneArmedPoint } from './points.js';
 import { SeriesTime } from './series-time.js';
 
 type PointOf<K extends StorableName> = (event: StorableEvents[K], time: SeriesTime) => string;
@@ -18,6 +18,8 @@ const POINTS: { readonly [K in StorableName]: PointOf<K> } = {
   alert: (e, t) => alertPoint(e, t.next(`alerts/${e.site}/${e.severity}/${e.rule}`, e.timeMs)),
   deadletter: (e, t) => deadLetterPoint(e, t.next(`deadletters/${e.reason}`, e.timeMs)),
   deviceStatus: (e, t) => deviceStatusPoint(e, t.next(`device_status/${e.device}`, e.timeMs)),
+  // Silence is a device status of the device's own series: one SeriesTime keeps them apart.
+  deviceSilence: (e, t) => deviceSilencePoint(e, t.next(`device_status/${e.device}`, e.timeMs)),
   zoneArmed: (e, t) => zoneArmedPoint(e, t.next(`zone_state/${e.site}/${e.zone}`, e.timeMs)),
   actuatorState: (e, t) => actuatorStatePoint(e, t.next(`actuator_state/${e.site}/${e.zone}/${e.actuator}`, e.timeMs)),
   alarm: (e, t) => alarmPoint(e, t.next(`alarms/${e.alarmId}`, e.timeMs)),

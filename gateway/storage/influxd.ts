@@ -6,6 +6,7 @@ import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../core/backoff.js';
+import { alive, isOurInfluxd, readPidFile, removePidFile, removePidFileSync, terminate, writePidFile } from './influxd-pidfile.js';
 
 /**
  * Runs InfluxDB 1.x (`influxd`, Debian's `influxdb` package) as a plain child process configured
@@ -16,8 +17,9 @@ import { backoffDelay } from '../core/backoff.js';
 export const INSTALL_HINT =
   'install InfluxDB 1.x: `apt-get install -y influxdb` (Debian/Ubuntu; the service need not run), or run one with `docker run -p 8086:8086 influxdb:1.8`, then restart the gateway or set INFLUX_URL';
 
+/** influxd on PATH, or in the sbin directories Debian leaves out of a user's PATH. */
 export async function findInfluxd(): Promise<string | undefined> {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/bin', '/usr/local/bin', '/usr/sbin'];
+  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin'];
   for (const dir of dirs) {
     if (!dir) continue;
     const candidate = join(dir, 'influxd');
@@ -72,6 +74,8 @@ export interface StartInfluxdOptions {
   readonly readyTimeoutMs?: number;
   /** Where influxd's own output goes (default: `<dataDir>/influxd.log`). */
   readonly logFile?: string;
+  /** In its own process group, so a Ctrl-C at the gateway's terminal does not reach it: the gateway stops it. */
+  readonly detached?: boolean;
 }
 
 export async function startInfluxd(o: StartInfluxdOptions): Promise<InfluxdProcess> {
@@ -96,6 +100,7 @@ export async function startInfluxd(o: StartInfluxdOptions): Promise<InfluxdProce
       INFLUXDB_MONITOR_STORE_ENABLED: 'false',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: o.detached ?? false,
   });
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
@@ -132,17 +137,20 @@ export async function startInfluxd(o: StartInfluxdOptions): Promise<InfluxdProce
 }
 
 /**
- * `npm start`'s embedded default: starts influxd under DATA_DIR and restarts it if it dies,
- * so a newcomer's first run ends with a working pipeline.
+ * `npm start`'s embedded default: starts influxd under DATA_DIR in its own process group, with a
+ * pid file there, restarts it if it dies, and stops it whenever the gateway exits (a clean stop,
+ * a forced one, a crash); only a SIGKILL of the gateway leaves it running, and the next start
+ * stops that orphan and starts a new one (`reclaimOrphan`).
  */
 export class EmbeddedInflux {
   private process: InfluxdProcess | undefined;
   private stopping = false;
   private restarts = 0;
+  private readonly onProcessExit = (): void => this.killNow();
 
   constructor(
     private readonly dataDir: string,
-    private readonly port: number,
+    private port: number,
     private readonly log: Logger,
     private readonly binary?: string,
   ) {}
@@ -152,14 +160,42 @@ export class EmbeddedInflux {
   }
 
   async start(): Promise<void> {
-    this.process = await startInfluxd({ dataDir: this.dataDir, port: this.port, binary: this.binary });
-    this.log.info({ url: this.process.url, dataDir: this.dataDir, pid: this.process.child.pid }, 'started an embedded InfluxDB (INFLUX_URL unset and nothing answered); set INFLUX_URL to use your own');
-    void this.process.exited.then((code) => this.onExit(code));
+    if (this.stopping) return;
+    const started = await startInfluxd({ dataDir: this.dataDir, port: this.port, binary: this.binary, detached: true });
+    this.process = started;
+    // A restart keeps the port the writer was given.
+    this.port = started.port;
+    const pid = started.child.pid ?? 0;
+    await writePidFile(this.dataDir, { pid, url: started.url, startedAt: new Date().toISOString() });
+    process.once('exit', this.onProcessExit);
+    this.log.info({ url: started.url, dataDir: this.dataDir, pid }, `started an embedded InfluxDB (pid ${pid}; INFLUX_URL unset and nothing answered); set INFLUX_URL to use your own`);
+    void started.exited.then((code) => {
+      process.removeListener('exit', this.onProcessExit);
+      return this.onExit(code);
+    });
+  }
+
+  /** From now on an exit is expected: not reported, not restarted (the gateway is stopping). */
+  expectExit(): void {
+    this.stopping = true;
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    await this.process?.stop();
+    const running = this.process;
+    if (!running) return;
+    await running.stop();
+    process.removeListener('exit', this.onProcessExit);
+    await removePidFile(this.dataDir);
+    this.log.info({ pid: running.child.pid }, `embedded InfluxDB stopped (pid ${running.child.pid})`);
+  }
+
+  /** The process is exiting without a clean stop (forced, crashed): SIGTERM influxd, synchronously. */
+  private killNow(): void {
+    const child = this.process?.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    removePidFileSync(this.dataDir);
   }
 
   private async onExit(code: number | string | null): Promise<void> {
@@ -167,7 +203,7 @@ export class EmbeddedInflux {
     this.restarts++;
     const delay = backoffDelay(this.restarts, 500, 30_000, false);
     this.log.error({ code, restarts: this.restarts, inMs: delay }, 'embedded InfluxDB exited; restarting it (events wait in the spool)');
-    await sleep(delay);
+    await sleep(delay, undefined, { ref: false });
     if (this.stopping) return;
     try {
       await this.start();
@@ -176,4 +212,19 @@ export class EmbeddedInflux {
       void this.onExit(null);
     }
   }
+}
+
+/**
+ * An influxd that an earlier gateway started on this data directory and left running (it was
+ * killed with SIGKILL): stopped, so that this gateway starts its own and owns it (restarts it,
+ * stops it), rather than taking it for an InfluxDB someone else runs. Says so when it does.
+ */
+export async function reclaimOrphan(dataDir: string, log: Logger): Promise<void> {
+  const record = await readPidFile(dataDir);
+  if (!record) return;
+  if (alive(record.pid) && isOurInfluxd(record.pid, dataDir)) {
+    await terminate(record.pid);
+    log.warn({ pid: record.pid, url: record.url, since: record.startedAt }, `an embedded InfluxDB left running by an earlier run (pid ${record.pid}; that gateway did not stop cleanly) was stopped; starting a new one`);
+  }
+  await removePidFile(dataDir);
 }

@@ -1,4 +1,4 @@
-import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, DeadLetterEvent, DeviceStatusEvent, GatewayStatsEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, DeadLetterEvent, DeviceSilenceEvent, DeviceStatusEvent, GatewayStatsEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
 import { floatField, intField, line, stringField, type Fields } from './line.js';
 
 /**
@@ -67,6 +67,11 @@ export function deadLetterPoint(e: DeadLetterEvent, timeMs: number): string {
 
 export function deviceStatusPoint(e: DeviceStatusEvent, timeMs: number): string {
   return line('device_status', { device: e.device }, { online: { bool: e.online }, event_id: { str: e.id } }, timeMs);
+}
+
+/** A device gone silent (or heard again): `device_status` like a status message, with `silent`. */
+export function deviceSilencePoint(e: DeviceSilenceEvent, timeMs: number): string {
+  return line('device_status', { device: e.device }, { online: { bool: !e.silent }, silent: { bool: e.silent }, event_id: { str: e.id } }, timeMs);
 }
 
 export function zoneArmedPoint(e: ZoneArmedEvent, timeMs: number): string {

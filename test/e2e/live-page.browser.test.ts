@@ -11,7 +11,9 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSimulation } from '../../simulators/simulator.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { rows, uniqueDb } from '../helpers/influx.js';
 import { connect } from '../helpers/mqtt.js';
+import { waitFor } from '../helpers/wait.js';
 import { ROOT } from '../helpers/process.js';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
@@ -27,10 +29,11 @@ beforeAll(async () => {
   gw = await startGateway({ env: { LIVE_PUSH_MS: '100' } });
   // A small building first, so the page (and the screenshot) shows zones, actuators and alerts.
   for (const scenario of ['normal', 'heatwave', 'intrusion'] as const) {
-    await runSimulation({ url: gw.mqttUrl, devices: 12, sites: 1, zonesPerSite: 4, rate: 0, count: 120, scenario, seed: 7, prefix: scenario === 'normal' ? 'hq' : scenario });
+    // The intrusion leaves its zone armed, to be seen on the page; the devices stay online for the screenshot.
+    await runSimulation({ url: gw.mqttUrl, devices: 12, sites: 1, zonesPerSite: 4, rate: 0, count: 120, scenario, seed: 7, prefix: scenario === 'normal' ? 'hq' : scenario, restore: false, sayOffline: false });
   }
   // One zone of its own for the fire, with its smoke detector in it.
-  await runSimulation({ url: gw.mqttUrl, devices: 11, sites: 1, zonesPerSite: 1, rate: 0, count: 60, scenario: 'fire', seed: 7, prefix: 'fire' });
+  await runSimulation({ url: gw.mqttUrl, devices: 11, sites: 1, zonesPerSite: 1, rate: 0, count: 60, scenario: 'fire', seed: 7, prefix: 'fire', restore: false, sayOffline: false });
   device = await connect(gw.mqttUrl, { clientId: 'lobby-t1' });
   profile = await mkdtemp(join(tmpdir(), 'gw-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {
@@ -75,5 +78,48 @@ describe('the live page in Chromium', () => {
     await mkdir(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
     expect(errors).toEqual([]);
+  });
+});
+
+describe('the live page after a restart, and a device that falls silent', () => {
+  it('shows a zone armed before the restart as armed from the first view, and a device silent past OFFLINE_AFTER_MS as silent (and stores it)', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gw-live-restart-'));
+    const db = uniqueDb();
+    try {
+      const first = await startGateway({ dataDir, db });
+      const admin = await connect(first.mqttUrl, { clientId: 'vault-admin' });
+      await admin.publishAsync('zones/hq/vault/armed', 'true', { qos: 1 });
+      await admin.endAsync();
+      await first.gateway.rules.idle();
+      await first.stop();
+
+      const second = await startGateway({ dataDir, db, env: { LIVE_PUSH_MS: '100', OFFLINE_AFTER_MS: '1000' } });
+      const view = await browser.newPage();
+      try {
+        await view.goto(second.httpUrl);
+        await view.locator('#conn[data-state="live"]').waitFor();
+        const sensor = await connect(second.mqttUrl, { clientId: 'vault-t1' });
+        await sensor.publishAsync('sensors/hq/vault/vault-t1/temperature', JSON.stringify({ value: 19, id: 'vault-1' }), { qos: 1 });
+        // The first reading after the restart brings the zone's card, with its badge.
+        const card = view.locator('article.zone[data-zone="hq/vault"]');
+        await card.waitFor();
+        expect(await card.locator('[data-armed="true"]').count()).toBe(1);
+
+        const row = view.locator('tr[data-device="vault-t1"]');
+        await expect.poll(() => row.getAttribute('data-state'), { timeout: 15_000 }).toBe('silent');
+        expect(await row.locator('td.dev').getAttribute('title')).toMatch(/^silent: nothing heard since /);
+        await waitFor(async () => (await rows(second.influxUrl, db, `SELECT online, silent FROM device_status WHERE device = 'vault-t1'`)).find((r) => r['silent'] === true && r['online'] === false), 'the silence in device_status');
+
+        // Heard again: no longer silent.
+        await sensor.publishAsync('sensors/hq/vault/vault-t1/temperature', JSON.stringify({ value: 19.5, id: 'vault-2' }), { qos: 1 });
+        await expect.poll(() => row.getAttribute('data-state')).toBe('active');
+        await sensor.endAsync();
+      } finally {
+        await view.close();
+        await second.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -33,6 +33,10 @@ describe('/metrics', () => {
     }
     expect(before.families.get('gateway_write_latency_seconds')?.type).toBe('HISTOGRAM');
     expect(before.value('gateway_connected_clients')).toBeGreaterThanOrEqual(1);
+    // The process and Node.js metrics carry one prefix: gateway_process_cpu_…, not gateway_process_process_cpu_….
+    expect(before.families.has('gateway_process_cpu_seconds_total')).toBe(true);
+    expect(before.families.has('gateway_nodejs_eventloop_lag_p99_seconds')).toBe(true);
+    expect([...before.families.keys()].filter((n) => n.includes('process_process') || n.startsWith('gateway_process_nodejs'))).toEqual([]);
 
     await device.publishAsync('sensors/m/z1/m-t/temperature', JSON.stringify({ value: 31, id: 'm-hot' }), { qos: 1 });
     await device.publishAsync('sensors/m/z1/m-t/humidity', '48', { qos: 1 });

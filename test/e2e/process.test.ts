@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, inject } from 'vitest';
+import { loadSettings } from '../../gateway/config/settings.js';
 import { freePort, pingInflux } from '../../gateway/storage/influxd.js';
 import { startGateway } from '../helpers/gateway.js';
 import { count, uniqueDb } from '../helpers/influx.js';
@@ -45,12 +46,23 @@ describe('npm start', () => {
     expect(await gw.exited).toBe(0);
   });
 
-  it('refuses a bad setting with exit 1 and a message naming it', async () => {
-    const gw = track(spawnGateway({ ...(await baseEnv()), MQTT_PORT: 'eighty', LOG_LEVEL: 'loud' }));
+  it('refuses a bad setting with exit 1 and a message naming it: a URL must be a URL, an enum lists its values', async () => {
+    const gw = track(spawnGateway({ ...(await baseEnv()), MQTT_PORT: 'eighty', LOG_LEVEL: 'loud', INFLUX_URL: 'localhost:8086', EMBEDDED_INFLUX: 'sometimes', DURABLE_ACK: 'maybe' }));
     expect(await gw.exited).toBe(1);
     const fatal = gw.logs.find((l) => l.level === 60);
+    expect(fatal?.['code']).toBe('GW_ERR_SETTINGS');
     expect(fatal?.msg).toContain('MQTT_PORT: must be integer (got "eighty")');
-    expect(fatal?.msg).toContain('LOG_LEVEL: must be equal to one of the allowed values');
+    expect(fatal?.msg).toContain('LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent (got "loud")');
+    expect(fatal?.msg).toContain('EMBEDDED_INFLUX: must be one of auto, never (got "sometimes")');
+    expect(fatal?.msg).toContain('DURABLE_ACK: must be true or false (got "maybe")');
+    expect(fatal?.msg).toContain('INFLUX_URL: must be an http:// or https:// URL such as http://127.0.0.1:8086');
+    expect(fatal?.msg).toContain('(got "localhost:8086")');
+  });
+
+  it('takes an InfluxDB URL with a scheme, credentials and a path', async () => {
+    const settings = loadSettings({ INFLUX_URL: 'https://user:pass@influx.example:8086/prefix' });
+    expect(settings.influxUrl).toBe('https://user:pass@influx.example:8086/prefix');
+    expect(() => loadSettings({ INFLUX_URL: 'http://' })).toThrow(/INFLUX_URL: must be a URL/);
   });
 
   it('says which port is in use and exits 1', async () => {

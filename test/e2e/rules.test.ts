@@ -12,6 +12,7 @@ import { ManualClock } from '../../gateway/core/manual-clock.js';
 import { REPO_RULES, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rows } from '../helpers/influx.js';
 import { collect, connect } from '../helpers/mqtt.js';
+import { scrape } from '../helpers/prometheus.js';
 import { waitFor } from '../helpers/wait.js';
 
 let gw: TestGateway;
@@ -122,6 +123,25 @@ describe('security', () => {
     expect(metrics).toMatch(/^gateway_rule_timers \d+/m);
   });
 
+  it('says once, in an info line, that an off is held back by the minimum on time, and until when', async () => {
+    const hvac = await collect(client, 'commands/mill/m1/hvac');
+    const hot = await publish('sensors/mill/m1/t1/temperature', 30);
+    expect(correlation(await hvac.next())).toBe(hot);
+    // Cool enough to stop one minute later: held back until five minutes after it started.
+    await advance(60_000);
+    const startedAt = clock.now() - 60_000;
+    await publish('sensors/mill/m1/t1/temperature', 23);
+    await publish('sensors/mill/m1/t1/temperature', 22.5);
+    await gw.gateway.rules.idle();
+    const lines = gw.logs.filter((l) => l['target'] === 'mill/m1/hvac' && l['holding'] === 'on');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 30, rule: 'hvac-cool-done', data: { mode: 'off' }, until: new Date(startedAt + 5 * 60_000).toISOString() });
+    expect(lines[0]!.msg).toMatch(/^mill\/m1\/hvac stays on until \d\d:\d\d:\d\d \(minimum on time 5m00s\): \{"mode":"off"\} by hvac-cool-done is held back, and the rules run again then$/);
+    // The line came before the off it announced.
+    await advance(4 * 60_000);
+    expect((await hvac.next((m) => m.json<{ data: { mode: string } }>().data.mode === 'off')).json()).toMatchObject({ source: 'rules/hvac-cool-done' });
+  });
+
   it('arms a zone through the API: stored in zone_state, listed on /api/zones, in force for the rules', async () => {
     const alerts = await collect(client, 'alerts/hq/warning');
     gw.gateway.rules.setArmed('hq', 'archive', true);
@@ -154,15 +174,21 @@ describe('rule files', () => {
     expect(rejected['file']).toMatch(/hvac\.json$/);
     expect(String(rejected['err'])).toMatch(/hvac\.json: not valid JSON: .* line 1, column \d+/);
     expect(rejected['rulesKept']).toBe((JSON.parse(original) as { rules: unknown[] }).rules.length);
-    const ready = (await (await fetch(`${gw.httpUrl}/readyz`)).json()) as { checks: { rules: { ok: boolean; detail: string } } };
-    expect(ready.checks.rules).toMatchObject({ ok: false });
+    // Ready (the rules in force run), but degraded, naming the file; and counted for alerting.
+    const readyz = await fetch(`${gw.httpUrl}/readyz`);
+    expect(readyz.status).toBe(200);
+    const ready = (await readyz.json()) as { status: string; checks: { rules: { ok: boolean; detail: string; files: string[] } } };
+    expect(ready.status).toBe('degraded');
+    expect(ready.checks.rules).toMatchObject({ ok: false, files: [join(rulesDir, 'hvac.json')] });
     expect(ready.checks.rules.detail).toContain('hvac.json');
+    expect((await scrape(gw.httpUrl)).value('gateway_rule_files_rejected')).toBe(1);
 
     // The rules in force stay: the 30 °C threshold of the last good version.
     await publish('sensors/lab/b/t/temperature', 29.5);
     const stillHot = await publish('sensors/lab/b/t/temperature', 31);
     expect(correlation(await hvac.next((m) => m.topic === 'commands/lab/b/hvac'))).toBe(stillHot);
     await writeFile(file, original);
-    await waitFor(async () => ((await (await fetch(`${gw.httpUrl}/readyz`)).json()) as { checks: { rules: { ok: boolean } } }).checks.rules.ok, 'rules healthy again');
+    await waitFor(async () => ((await (await fetch(`${gw.httpUrl}/readyz`)).json()) as { status: string }).status === 'ready', 'rules healthy again');
+    expect((await scrape(gw.httpUrl)).value('gateway_rule_files_rejected')).toBe(0);
   });
 });

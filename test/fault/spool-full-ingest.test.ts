@@ -46,25 +46,27 @@ describe('a full spool', () => {
   it('does not acknowledge a resend ahead of the original it repeats, and stores it once', async () => {
     const { gw, influxPort, influxUrl } = await fullGateway();
     const first = await connect(gw.mqttUrl, { clientId: 'dev-a' });
-    let firstAcked = false;
-    first.publish('sensors/resend/z1/t1/temperature', JSON.stringify({ value: 21, id: 'r-1' }), { qos: 1 }, () => (firstAcked = true));
+    const timeline: string[] = [];
+    first.publish('sensors/resend/z1/t1/temperature', JSON.stringify({ value: 21, id: 'r-1' }), { qos: 1 }, (err) => !err && timeline.push('original acknowledged'));
     // The device gives up on that connection and resends on a new one.
     const again = await connect(gw.mqttUrl, { clientId: 'dev-a2' });
-    let againAcked = false;
-    const resent = again.publishAsync('sensors/resend/z1/t1/temperature', JSON.stringify({ value: 21, id: 'r-1' }), { qos: 1 }).then(() => (againAcked = true));
+    const resent = again.publishAsync('sensors/resend/z1/t1/temperature', JSON.stringify({ value: 21, id: 'r-1' }), { qos: 1 }).then(() => timeline.push('resend acknowledged'));
     await waitFor(async () => (await gw.gateway.metrics.duplicates.get()).values[0]?.value === 1, 'the resend seen as a duplicate');
-    await new Promise((r) => setTimeout(r, 300));
-    expect(againAcked).toBe(false);
-    // InfluxDB arrives, the spool drains, the original is kept, and only then the resend is acknowledged.
+    // InfluxDB arrives, the spool drains, the original is kept, and only then the resend is
+    // acknowledged: an acknowledgement given while the original still waits would be recorded
+    // ahead of InfluxDB starting, without which the spool cannot drain.
     const dir = await mkdtemp(join(tmpdir(), 'gw-resend-influx-'));
     defer(() => rm(dir, { recursive: true, force: true }));
+    timeline.push('InfluxDB starting');
     const influx = await startInfluxd({ dataDir: dir, port: influxPort });
     defer(() => influx.stop());
     await resent;
-    expect(againAcked).toBe(true);
+    await waitFor(() => timeline.length === 3, 'the original acknowledged too');
+    // Neither is acknowledged before InfluxDB is there to keep the original.
+    expect(timeline[0]).toBe('InfluxDB starting');
+    expect(timeline.slice(1).sort()).toEqual(['original acknowledged', 'resend acknowledged']);
     await waitFor(async () => (await rows(influxUrl, gw.db, `SELECT event_id FROM temperature WHERE event_id = 'r-1'`)).length === 1, 'r-1 stored', 20_000);
     expect(await rows(influxUrl, gw.db, `SELECT event_id FROM temperature WHERE event_id = 'r-1'`)).toHaveLength(1);
-    void firstAcked;
     first.end(true);
     await again.endAsync();
   });

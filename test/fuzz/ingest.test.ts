@@ -6,14 +6,15 @@
  * nothing throws, nothing is logged as an error, nothing is lost.
  *
  * 90,000 cases go straight into the gateway's ingest (what Aedes' authorizePublish hook calls),
- * 10,000 through one real MQTT connection in pipelined batches.
+ * 10,000 through one real MQTT connection in pipelined batches. Each test has a gateway and a
+ * database of its own and checks what it stored itself, so either runs alone (`-t`).
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import type { MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { anonymousPrincipal, canPublish } from '../../gateway/broker/acl.js';
 import { topicProblem } from '../../gateway/broker/limits.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -32,79 +33,96 @@ const anonymous = anonymousPrincipal('admin');
 /** What the broker refuses before ingest, for the anonymous admin the gateway's default mode gives. */
 const refusedByBroker = (topic: string): boolean => !canPublish(anonymous, topic).ok || topicProblem(topic, TOPIC_LIMITS) !== undefined;
 
-let gw: TestGateway;
-let outcomes: Outcomes;
-let inputs = 0;
-let refused = 0;
+/** Every dead-letter reason the README lists for what devices send (not the gateway's own: internal_error). */
+const DEVICE_REASONS = /^(invalid_topic|unknown_kind|unknown_topic|payload_too_large|invalid_encoding|invalid_json|invalid_payload|clock_skew)$/;
 
-beforeAll(async () => {
-  // No rules: the point counts below are the inputs' alone. No publish-rate limit: it would only slow the socket part.
+/**
+ * A gateway of the test's own (its own database and DATA_DIR), with no rules so the point
+ * counts are the inputs' alone, and no publish-rate limit (it would only slow the socket part).
+ */
+async function fuzzGateway(): Promise<{ gw: TestGateway; outcomes: Outcomes }> {
   const rulesDir = await mkdtemp(join(tmpdir(), 'gw-fuzz-rules-'));
-  gw = await startGateway({ rulesDir, env: { LOG_LEVEL: 'error', PUBLISH_RATE: '0' } });
-  outcomes = new Outcomes(gw.gateway);
-});
-afterAll(async () => {
-  await gw?.stop();
-});
+  const gw = await startGateway({ rulesDir, env: { LOG_LEVEL: 'error', PUBLISH_RATE: '0' } });
+  return { gw, outcomes: new Outcomes(gw.gateway) };
+}
+
+/**
+ * What every fuzz run ends with: InfluxDB holds exactly the points the events make (each
+ * measurement), no store rejections, no errors logged, and every dead letter has a reason the
+ * README lists.
+ */
+async function expectEveryOutcomeStored(gw: TestGateway, outcomes: Outcomes): Promise<void> {
+  const expected = outcomes.expected();
+  await waitFor(async () => JSON.stringify(await storedPoints(gw.influxUrl, gw.db)) === JSON.stringify(expected), 'InfluxDB to hold every point', 90_000, 250).catch(() => undefined);
+  expect(await storedPoints(gw.influxUrl, gw.db)).toEqual(expected);
+  expect(outcomes.reasons.get('rejected_by_store')).toBeUndefined();
+  // No errors logged (ingest logs its own exceptions as errors before dead-lettering them).
+  expect(gw.logs.filter((l) => l.level >= 50)).toEqual([]);
+  expect([...outcomes.reasons.keys()].filter((r) => !DEVICE_REASONS.test(r))).toEqual([]);
+}
 
 describe('fuzzed publishes', () => {
-  it(`in process: ${IN_PROCESS_CASES.toLocaleString('en')} cases, each one outcome (or a duplicate), never a throw`, async () => {
-    const duplicatesBefore = await counterValue(gw.gateway, 'gateway_duplicates_total');
-    let silent = 0;
-    fc.assert(
-      fc.property(publish, (p) => {
-        inputs++;
-        if (refusedByBroker(p.topic)) {
-          refused++;
-          return;
-        }
-        const before = outcomes.count;
-        void gw.gateway.ingest.handle('fuzz', p);
-        const produced = outcomes.count - before;
-        expect(produced, `${p.topic} ${p.payload.toString()}`).toBeLessThanOrEqual(1);
-        if (produced === 0) silent++;
-      }),
-      { numRuns: IN_PROCESS_CASES },
-    );
-    // The only inputs without an event are those the gateway counted as duplicates.
-    expect(silent).toBe((await counterValue(gw.gateway, 'gateway_duplicates_total')) - duplicatesBefore);
-  }, 180_000);
-
-  it(`over a real MQTT connection: ${(SOCKET_BATCHES * SOCKET_BATCH).toLocaleString('en')} cases in pipelined batches`, async () => {
-    const client: MqttClient = await connect(gw.mqttUrl, { clientId: 'fuzz-socket' });
-    // What an MQTT client can send at all (no wildcards, no NUL, not empty), and the broker lets through.
-    const sendable = publish.filter((p) => p.topic.length > 0 && !/[+#\u0000]/.test(p.topic) && p.topic === Buffer.from(p.topic).toString() && !refusedByBroker(p.topic));
-    let barrier = 0;
+  it(`in process: ${IN_PROCESS_CASES.toLocaleString('en')} cases, each one outcome (or a duplicate), never a throw, all stored`, async () => {
+    const { gw, outcomes } = await fuzzGateway();
     try {
-      await fc.assert(
-        fc.asyncProperty(fc.array(sendable, { minLength: SOCKET_BATCH, maxLength: SOCKET_BATCH }), async (batch) => {
+      let inputs = 0;
+      let refused = 0;
+      let silent = 0;
+      fc.assert(
+        fc.property(publish, (p) => {
+          inputs++;
+          if (refusedByBroker(p.topic)) {
+            refused++;
+            return;
+          }
           const before = outcomes.count;
-          const duplicatesBefore = await counterValue(gw.gateway, 'gateway_duplicates_total');
-          for (const p of batch) client.publish(p.topic, p.payload, { qos: p.qos });
-          // The PUBACK of a QoS 1 publish sent after them means the broker has handled them all.
-          await client.publishAsync(`devices/fuzz-barrier-${barrier++}/status`, 'online', { qos: 1 });
-          inputs += batch.length;
-          const duplicates = (await counterValue(gw.gateway, 'gateway_duplicates_total')) - duplicatesBefore;
-          expect(outcomes.count - before + duplicates).toBe(batch.length + 1);
+          void gw.gateway.ingest.handle('fuzz', p);
+          const produced = outcomes.count - before;
+          expect(produced, `${p.topic} ${p.payload.toString()}`).toBeLessThanOrEqual(1);
+          if (produced === 0) silent++;
         }),
-        // No shrinking: each run costs a round trip, and the failing batch is printed whole.
-        { numRuns: SOCKET_BATCHES, endOnFailure: true },
+        { numRuns: IN_PROCESS_CASES },
       );
+      expect(inputs).toBeGreaterThanOrEqual(IN_PROCESS_CASES);
+      expect(refused).toBeGreaterThan(0);
+      // The only inputs without an event are those the gateway counted as duplicates.
+      expect(silent).toBe(await counterValue(gw.gateway, 'gateway_duplicates_total'));
+      await expectEveryOutcomeStored(gw, outcomes);
     } finally {
-      await client.endAsync();
+      await gw.stop();
     }
-  }, 180_000);
+  }, 300_000);
 
-  it('stored every outcome in InfluxDB: each measurement holds exactly the points the events make, no store rejections, no errors logged', async () => {
-    expect(inputs).toBeGreaterThanOrEqual(IN_PROCESS_CASES + SOCKET_BATCHES * SOCKET_BATCH);
-    const expected = outcomes.expected();
-    await waitFor(async () => JSON.stringify(await storedPoints(gw.influxUrl, gw.db)) === JSON.stringify(expected), 'InfluxDB to hold every point', 90_000, 250).catch(() => undefined);
-    expect(await storedPoints(gw.influxUrl, gw.db)).toEqual(expected);
-    expect(outcomes.reasons.get('rejected_by_store')).toBeUndefined();
-    // No errors logged (ingest logs its own exceptions as errors before dead-lettering them).
-    expect(gw.logs.filter((l) => l.level >= 50)).toEqual([]);
-    expect(refused).toBeGreaterThan(0);
-    // Every dead letter has a reason the README lists.
-    expect([...outcomes.reasons.keys()].every((r) => /^(invalid_topic|unknown_kind|unknown_topic|payload_too_large|invalid_encoding|invalid_json|invalid_payload|clock_skew)$/.test(r))).toBe(true);
-  }, 120_000);
+  it(`over a real MQTT connection: ${(SOCKET_BATCHES * SOCKET_BATCH).toLocaleString('en')} cases in pipelined batches, all stored`, async () => {
+    const { gw, outcomes } = await fuzzGateway();
+    try {
+      const client: MqttClient = await connect(gw.mqttUrl, { clientId: 'fuzz-socket' });
+      // What an MQTT client can send at all (no wildcards, no NUL, not empty), and the broker lets through.
+      const sendable = publish.filter((p) => p.topic.length > 0 && !/[+#\u0000]/.test(p.topic) && p.topic === Buffer.from(p.topic).toString() && !refusedByBroker(p.topic));
+      let barrier = 0;
+      let inputs = 0;
+      try {
+        await fc.assert(
+          fc.asyncProperty(fc.array(sendable, { minLength: SOCKET_BATCH, maxLength: SOCKET_BATCH }), async (batch) => {
+            const before = outcomes.count;
+            const duplicatesBefore = await counterValue(gw.gateway, 'gateway_duplicates_total');
+            for (const p of batch) client.publish(p.topic, p.payload, { qos: p.qos });
+            // The PUBACK of a QoS 1 publish sent after them means the broker has handled them all.
+            await client.publishAsync(`devices/fuzz-barrier-${barrier++}/status`, 'online', { qos: 1 });
+            inputs += batch.length;
+            const duplicates = (await counterValue(gw.gateway, 'gateway_duplicates_total')) - duplicatesBefore;
+            expect(outcomes.count - before + duplicates).toBe(batch.length + 1);
+          }),
+          // No shrinking: each run costs a round trip, and the failing batch is printed whole.
+          { numRuns: SOCKET_BATCHES, endOnFailure: true },
+        );
+      } finally {
+        await client.endAsync();
+      }
+      expect(inputs).toBe(SOCKET_BATCHES * SOCKET_BATCH);
+      await expectEveryOutcomeStored(gw, outcomes);
+    } finally {
+      await gw.stop();
+    }
+  }, 300_000);
 });

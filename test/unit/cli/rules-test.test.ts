@@ -35,10 +35,14 @@ async function edit(file: string, from: string, to: string): Promise<void> {
 }
 
 describe('npm run rules:test', () => {
-  it('passes on the shipped packs', async () => {
+  it('passes on the shipped packs, saying what a minimum on or off time held back', async () => {
     const { code, out } = await runner();
     expect(out).toMatch(/scenarios: \d+ passed, 0 failed/);
     expect(code).toBe(0);
+    expect(out).toContain(
+      '✓ tests/hvac.json › minimum on time: cooling no longer needed after 1 minute stops at 5 minutes\n' +
+        '    held back at 1m00s: hq/f1/hvac stays on until 5m00s (minimum on time 5m00s): {"mode":"off"} by hvac-cool-done is held back, and the rules run again then\n',
+    );
   });
 
   it('fails the held-for scenario, with a diff of expected against actual, when its threshold is raised', async () => {

@@ -5,10 +5,11 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { describeSettings } from '../../../gateway/config/settings.js';
+import { initialSecretsDir, parseInitialCredentials } from '../../../gateway/broker/initial-credentials.js';
+import { describeSettings, loadSettings } from '../../../gateway/config/settings.js';
 import { loadDashboards } from '../../helpers/grafana.js';
 import { ROOT } from '../../helpers/process.js';
 
@@ -91,9 +92,35 @@ describe('docker-compose.yml', () => {
     expect(service('simulator').depends_on?.['gateway']?.condition).toBe('service_healthy');
   });
 
-  it('sets only settings the gateway knows, and valid ones', () => {
-    const known = new Set(describeSettings().map((s) => s.env));
+  it('sets only settings the gateway knows (and TZ), and valid ones', () => {
+    const known = new Set([...describeSettings().map((s) => s.env), 'TZ']);
     for (const key of Object.keys(env('gateway'))) expect(known.has(key), key).toBe(true);
+    const settings = loadSettings(Object.fromEntries(Object.entries(env('gateway')).filter(([k]) => k !== 'TZ')));
+    expect(settings.mqttPort).toBe(Number(env('gateway')['MQTT_PORT']));
+  });
+
+  it('secures the demo broker from its first start: generated credentials, the simulator uses its own, anonymous clients only read', () => {
+    const gateway = loadSettings(Object.fromEntries(Object.entries(env('gateway')).filter(([k]) => k !== 'TZ')));
+    const initial = parseInitialCredentials(gateway.initialCredentials);
+    expect(initial).toContainEqual({ name: 'admin', role: 'admin' });
+    expect(initial).toContainEqual({ name: 'simulator', role: 'admin' });
+    // Anonymous: refused, or read-only at most.
+    if (gateway.allowAnonymous !== 'false') expect(gateway.anonymousRole).toBe('observer');
+    const args = service('simulator').command ?? [];
+    expect(args[args.indexOf('--username') + 1]).toBe('simulator');
+    const passwordFile = args[args.indexOf('--password-file') + 1]!;
+    expect(passwordFile).toBe(join(initialSecretsDir(gateway.dataDir), 'simulator'));
+    // The simulator reads it from the gateway's data volume, mounted read-only.
+    const gatewayMount = (service('gateway').volumes ?? []).find((v) => v.endsWith(`:${gateway.dataDir}`))!;
+    expect(service('simulator').volumes).toContain(`${gatewayMount}:ro`);
+  });
+
+  it('runs the gateway and the simulator in the host’s time zone, or TZ when set', () => {
+    for (const name of ['gateway', 'simulator']) {
+      expect(env(name)['TZ'], name).toBe('${TZ:-}');
+      expect(service(name).volumes, name).toContain('/etc/localtime:/etc/localtime:ro');
+    }
+    expect(dockerfile).toContain('RUN test -e /usr/share/zoneinfo/Etc/UTC');
   });
 
   it('publishes the gateway ports it configures, and health-checks the HTTP port', () => {

@@ -16,6 +16,17 @@ describe('documentation', () => {
     expect(head).toContain('npm test');
   });
 
+  it('shows on its first screen what npm start prints on a fresh machine, in the words the gateway uses', async () => {
+    const screen = (await readme()).split('\n').slice(0, 40).join('\n');
+    const sources = (await Promise.all(['gateway/storage/influx-install.ts', 'gateway/storage/influxd.ts', 'gateway/gateway.ts', 'gateway/main.ts'].map((f) => readFile(resolve(root, f), 'utf8')))).join('\n');
+    const lines = screen.split('\n').filter((l) => /^\[\d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN|ERROR)/.test(l));
+    expect(lines.length).toBeGreaterThanOrEqual(8);
+    for (const message of ["InfluxDB is not installed: installing Debian's influxdb with scripts/setup.sh", 'InfluxDB installed', 'started an embedded InfluxDB (pid', 'gateway started', 'shutting down', 'embedded InfluxDB stopped (pid', 'gateway stopped']) {
+      expect(screen, message).toContain(message);
+      expect(sources, message).toContain(message.replace(/ \(pid$/, ' (pid ${'));
+    }
+  });
+
   it('documents every error code', async () => {
     const text = await readme();
     for (const code of Object.keys(ERRORS)) expect(text, code).toContain(`\`${code}\``);

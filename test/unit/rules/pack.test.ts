@@ -38,10 +38,19 @@ describe('rule packs', () => {
     expect(p).toMatch(/^not valid JSON: .*line 3, column 6/);
   });
 
-  it('names the path of each schema problem', () => {
+  it('names the path of each schema problem, the rule by its name, and the bad value', () => {
     const found = problems(JSON.stringify({ rules: [{ name: 'bad name!', conditions: {}, event: { type: 'command', params: { data: {} } } }] }));
-    expect(found).toContain("rules[0].event.params: must have required property 'actuator'");
-    expect(found.some((p) => p.startsWith('rules[0].name: must match pattern'))).toBe(true);
+    expect(found).toContain("rules[0] (bad name!).event.params: must have required property 'actuator'");
+    expect(found).toContain('rules[0] (bad name!).name: must match pattern "^[A-Za-z0-9_.-]{1,64}$" (got "bad name!")');
+    expect(problems(JSON.stringify({ rules: [{ name: 'r1', conditions: { all: [] } }] }))).toEqual(["rules[0] (r1): must have required property 'event'"]);
+    expect(problems(JSON.stringify({ rules: [{ conditions: { all: [] }, event: { type: 'alert', params: { severity: 'info', message: 'm' } } }] }))).toEqual(["rules[0]: must have required property 'name'"]);
+  });
+
+  it('shows a misspelt kind or severity with the values it may take', () => {
+    expect(problems(rule({ kinds: ['temprature'] }))).toEqual([
+      'rules[0] (r1).kinds[0]: must be one of "temperature", "humidity", "co2", "illuminance", "occupancy", "motion", "contact", "smoke", "power", "battery", "keypad" (got "temprature")',
+    ]);
+    expect(problems(rule({ event: { type: 'alert', params: { severity: 'urgent', message: 'x' } } }))).toEqual(['rules[0] (r1).event.params.severity: must be one of "info", "warning", "critical" (got "urgent")']);
   });
 
   it('refuses unknown facts, operators and kinds, naming the rule', () => {
@@ -64,8 +73,8 @@ describe('rule packs', () => {
   });
 
   it('refuses an alert without severity and an unknown event type', () => {
-    expect(problems(rule({ event: { type: 'alert', params: { message: 'x' } } }))).toContain("rules[0].event.params: must have required property 'severity'");
-    expect(problems(rule({ event: { type: 'email', params: {} } }))).toContain('rules[0].event.type: must be one of "command", "alert"');
+    expect(problems(rule({ event: { type: 'alert', params: { message: 'x' } } }))).toContain("rules[0] (r1).event.params: must have required property 'severity'");
+    expect(problems(rule({ event: { type: 'email', params: {} } }))).toContain('rules[0] (r1).event.type: must be one of "command", "alert" (got "email")');
   });
 
   it('infers the kinds a rule reads from a kind condition', () => {

@@ -7,12 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { Metrics } from '../../gateway/observability/metrics.js';
-import { Influx1Writer } from '../../gateway/storage/influx1.js';
-import { Journal } from '../../gateway/storage/journal.js';
-import { InfluxSink } from '../../gateway/storage/sink.js';
-import { count, uniqueDb } from '../helpers/influx.js';
-import { waitFor } from '../helpers/wait.js';
+import { Metrics } from '../../../gateway/observability/metrics.js';
+import { Influx1Writer } from '../../../gateway/storage/influx1.js';
+import { Journal } from '../../../gateway/storage/journal.js';
+import { InfluxSink } from '../../../gateway/storage/sink.js';
+import type { SpoolDisk } from '../../../gateway/storage/spool/disk.js';
+import { count, uniqueDb } from '../../helpers/influx.js';
+import { hookedDisk } from '../../helpers/spool-disk.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -22,9 +24,9 @@ afterEach(async () => {
 
 const point = (i: number): string => `m,t=a v=${i},event_id="e${i}" ${1_700_000_000_000 + i}\n`;
 
-async function setup(batchSize: number) {
+async function setup(batchSize: number, disk?: SpoolDisk) {
   const dir = await mkdtemp(join(tmpdir(), 'gw-sink-faults-'));
-  const journal = new Journal({ dir, maxBytes: 1 << 30, memoryBytes: 200, log });
+  const journal = new Journal({ dir, maxBytes: 1 << 30, memoryBytes: 200, log }, disk);
   await journal.open();
   const db = uniqueDb();
   const writer = new Influx1Writer(inject('influxUrl'), db, 5000);
@@ -46,20 +48,15 @@ async function fill(journal: Journal, from: number, to: number): Promise<void> {
   }
 }
 
-type ReaderInternals = { readerFor: (segment: number) => Promise<{ close: () => Promise<void> }> };
-
 describe('the sink', () => {
   it('goes on after the spool fails to be read once, and says so meanwhile', async () => {
-    const { journal, sink, db } = await setup(1000);
+    let failed = 0;
+    const disk = hookedDisk((call) => {
+      if (call === 'openForReading' && failed++ === 0) throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+    });
+    const { journal, sink, db } = await setup(1000, disk);
     await fill(journal, 0, 50);
     expect(journal.stats().readingFromDisk).toBe(true);
-    const internals = journal as unknown as ReaderInternals;
-    const readerFor = internals.readerFor.bind(journal);
-    let failed = 0;
-    internals.readerFor = async (segment) => {
-      if (failed++ === 0) throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
-      return readerFor(segment);
-    };
     const unhandled: unknown[] = [];
     const onUnhandled = (e: unknown) => void unhandled.push(e);
     process.on('unhandledRejection', onUnhandled);
@@ -72,25 +69,18 @@ describe('the sink', () => {
   });
 
   it('writes a record committed while the reader goes back from disk to memory', async () => {
-    const { journal, sink, db } = await setup(50);
+    let injected = false;
+    // The reader closes its file when it has caught up with the spool and goes back to memory.
+    const disk = hookedDisk(async (call) => {
+      if (call === 'reading.close' && !injected) {
+        injected = true;
+        journal.append(point(999));
+        await journal.committed();
+      }
+    });
+    const { journal, sink, db } = await setup(50, disk);
     await fill(journal, 0, 50);
     expect(journal.stats().readingFromDisk).toBe(true);
-    const internals = journal as unknown as ReaderInternals;
-    const readerFor = internals.readerFor.bind(journal);
-    let injected = false;
-    internals.readerFor = async (segment) => {
-      const handle = await readerFor(segment);
-      const close = handle.close.bind(handle);
-      handle.close = async () => {
-        if (!injected) {
-          injected = true;
-          journal.append(point(999));
-          await journal.committed();
-        }
-        return close();
-      };
-      return handle;
-    };
     await sink.start();
     await waitFor(async () => (await count(inject('influxUrl'), db, 'm')) === 51, 'the 50 points and the one committed during the switch', 5000);
     expect(injected).toBe(true);

@@ -1,13 +1,15 @@
 /**
  * The spool when the disk misbehaves: a failed write, a failed segment rotation, a zero-filled
- * tail. Failures are injected into the journal's own file calls; the files are real.
+ * tail. Failures are injected into the journal's file calls (its SpoolDisk); the files are real.
  */
 import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Journal, type Batch } from '../../gateway/storage/journal.js';
+import { Journal, type Batch } from '../../../gateway/storage/journal.js';
+import { segmentName } from '../../../gateway/storage/spool/segments.js';
+import { enospc, hookedDisk } from '../../helpers/spool-disk.js';
 
 const log = pino({ level: 'silent' });
 const dirs: string[] = [];
@@ -21,7 +23,6 @@ async function tempDir(): Promise<string> {
 }
 const point = (i: number): string => `m,t=a v=${i} ${i}\n`;
 const text = (b: Batch | undefined): string => (b ? Buffer.concat(b.bodies).toString() : '');
-const enospc = () => Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
 
 async function drain(j: Journal): Promise<string> {
   let out = '';
@@ -32,11 +33,14 @@ async function drain(j: Journal): Promise<string> {
   return out;
 }
 
-type Internals = { writeHandle: { writev: (...a: unknown[]) => Promise<unknown> }; createSegment: (id: number) => Promise<unknown> };
-
 describe('the spool when the disk fails', () => {
   it('retries a failed write: order is kept, nothing is lost, and the acknowledgement waits instead of failing', async () => {
-    const j = new Journal({ dir: await tempDir(), maxBytes: 1 << 30, memoryBytes: 500, segmentBytes: 1024, log });
+    let failing = false;
+    let failures = 0;
+    const disk = hookedDisk((call) => {
+      if (call === 'writing.writev' && failing && failures++ < 2) throw enospc();
+    });
+    const j = new Journal({ dir: await tempDir(), maxBytes: 1 << 30, memoryBytes: 500, segmentBytes: 1024, log }, disk);
     await j.open();
     const expected: string[] = [];
     let n = 0;
@@ -50,13 +54,7 @@ describe('the spool when the disk fails', () => {
       await j.committed();
     }
     expect(j.stats().readingFromDisk).toBe(true);
-    const h = (j as unknown as Internals).writeHandle;
-    const writev = h.writev.bind(h);
-    let failures = 0;
-    h.writev = async (...a: unknown[]) => {
-      if (failures++ < 2) throw enospc();
-      return writev(...a);
-    };
+    failing = true;
     add();
     const durable = j.committed();
     add(); // arrives while the first write fails: it must come after it
@@ -73,18 +71,16 @@ describe('the spool when the disk fails', () => {
 
   it('survives a failed segment rotation without overwriting committed records', async () => {
     const dir = await tempDir();
-    const j = new Journal({ dir, maxBytes: 1 << 30, segmentBytes: 1024, log });
-    await j.open();
-    const internals = j as unknown as Internals;
-    const create = internals.createSegment.bind(j);
     let failed = false;
-    internals.createSegment = async (id: number) => {
-      if (!failed && id > 1) {
+    // The first segment is created at open; the first rotation fails.
+    const disk = hookedDisk((call, path) => {
+      if (call === 'create' && !failed && !path.endsWith(segmentName(1))) {
         failed = true;
         throw enospc();
       }
-      return create(id);
-    };
+    });
+    const j = new Journal({ dir, maxBytes: 1 << 30, segmentBytes: 1024, log }, disk);
+    await j.open();
     const expected: string[] = [];
     let n = 0;
     for (let round = 0; round < 30; round++) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Journal, type Batch } from '../../gateway/storage/journal.js';
+import { Journal, type Batch } from '../../../gateway/storage/journal.js';
 
 const log = pino({ level: 'silent' });
 const dirs: string[] = [];
@@ -131,13 +131,17 @@ describe('Journal (the spool)', () => {
     expect(j.isFull()).toBe(true);
     expect(j.append(point(1), true)).toBe(true); // forced (commands) still goes in
     await j.committed();
-    let roomed = false;
-    const waiting = j.whenSpace().then(() => (roomed = true));
-    await new Promise((r) => setTimeout(r, 20));
-    expect(roomed).toBe(false);
-    await drain(j);
+    // The waiter is let in by the confirm that makes room and not before it: a waiter let in
+    // at once would be recorded ahead of the confirm, since taking the batch takes a turn.
+    const order: string[] = [];
+    const waiting = j.whenSpace().then(() => order.push('room'));
+    const batch = await j.take(1000);
+    order.push('confirm');
+    j.confirm(batch!);
     await waiting;
+    expect(order).toEqual(['confirm', 'room']);
     expect(j.isFull()).toBe(false);
+    expect(await drain(j)).toBe('');
     await j.close();
   });
 });

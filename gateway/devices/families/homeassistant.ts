@@ -1,0 +1,324 @@
+/**
+ * Home Assistant MQTT discovery: retained configs on
+ * `<prefix>/<component>/[<node id>/]<object id>/config` (JSON, keys often abbreviated, `~` standing
+ * for a base topic). A config is turned into a {@link DiscoveredEntity}: where its state is, how to
+ * read it (a value template compiled by ./template.ts, or refused with the reason), which kind its
+ * device class and unit give, its availability and command topics. The state messages themselves
+ * are decoded with {@link decodeState} against the entities learnt so far.
+ */
+import { Collector, NOT_MINE, failure, recognised } from '../collect.js';
+import { isObject, isScalar, parseJson, payloadText, toBool, type Json, type JsonObject } from '../normalise.js';
+import { compileTemplate, type Extractor } from '../template.js';
+import type { ContractKind, DecodeOptions, DecodeResult, EncodeResult, NativeCommand, Scalar } from '../types.js';
+import { ABBREVIATIONS, DEVICE_ABBREVIATIONS } from './ha-abbreviations.js';
+
+const FAMILY = 'homeassistant';
+
+export interface ValueSource {
+  topic: string;
+  template: string;
+  extract: Extractor;
+}
+
+export interface AvailabilitySource extends ValueSource {
+  payloadAvailable: string;
+  payloadNotAvailable: string;
+}
+
+export interface DiscoveredEntity {
+  component: string;
+  nodeId?: string;
+  objectId: string;
+  /** The config topic it came from. */
+  configTopic: string;
+  /** Device identifier (first of `device.identifiers`), else node id, else object id: the native id. */
+  nativeId: string;
+  uniqueId?: string;
+  name?: string;
+  deviceClass?: string;
+  unit?: string;
+  kind: ContractKind | null;
+  /** Where the value is (`state_topic` + `value_template`); absent for a climate. */
+  state?: ValueSource;
+  /** binary_sensor / switch payloads that mean on and off (after the template). */
+  payloadOn: string;
+  payloadOff: string;
+  availability: AvailabilitySource[];
+  availabilityMode: 'all' | 'any' | 'latest';
+  commandTopic?: string;
+  /** Climate: mode and target temperature in/out, current temperature in. */
+  climate?: { mode?: ValueSource; setpoint?: ValueSource; current?: ValueSource; modeCommandTopic?: string; temperatureCommandTopic?: string };
+}
+
+export type DiscoveryResult =
+  | { outcome: 'discovered'; entity: DiscoveredEntity }
+  | { outcome: 'removed'; configTopic: string }
+  | { outcome: 'refused'; configTopic: string; nativeId?: string; reason: string };
+
+export function discoveryPrefix(options: DecodeOptions): string {
+  return options.discoveryPrefix ?? 'homeassistant';
+}
+
+/** `<prefix>/<component>/[<node id>/]<object id>/config` split, or null. */
+export function parseConfigTopic(topic: string, prefix: string): { component: string; nodeId?: string; objectId: string } | null {
+  if (!topic.startsWith(`${prefix}/`) || !topic.endsWith('/config')) return null;
+  const parts = topic.slice(prefix.length + 1, -'/config'.length).split('/');
+  const ok = (s: string | undefined): s is string => s !== undefined && /^[A-Za-z0-9_-]+$/.test(s);
+  if (parts.length === 2 && ok(parts[0]) && ok(parts[1])) return { component: parts[0], objectId: parts[1] };
+  if (parts.length === 3 && ok(parts[0]) && ok(parts[1]) && ok(parts[2])) return { component: parts[0], nodeId: parts[1], objectId: parts[2] };
+  return null;
+}
+
+/** The family's own topics: discovery configs (learnt, or refused with a reason) and HA's status. */
+export function decode(topic: string, payload: Buffer, options: DecodeOptions = {}): DecodeResult {
+  const prefix = discoveryPrefix(options);
+  if (topic === `${prefix}/status`) return recognised(FAMILY, undefined, 'Home Assistant status (birth / last will)');
+  if (!parseConfigTopic(topic, prefix)) return NOT_MINE;
+  const r = parseDiscovery(topic, payload, options);
+  if (r.outcome === 'refused') return failure(FAMILY, r.nativeId, `${topic}: ${r.reason}`);
+  return recognised(FAMILY, r.outcome === 'discovered' ? r.entity.nativeId : undefined, r.outcome === 'discovered' ? `discovery config (${r.entity.component})` : 'discovery config removed');
+}
+
+/** Expands abbreviations (top level, `device`, `availability` entries) into a fresh null-prototype object. */
+function expand(obj: JsonObject, table: Readonly<Record<string, string>>): Record<string, Json> {
+  const out = Object.create(null) as Record<string, Json>;
+  for (const key of Object.keys(obj)) {
+    const full = Object.prototype.hasOwnProperty.call(table, key) ? table[key]! : key;
+    out[full] = obj[key]!;
+  }
+  return out;
+}
+
+function str(v: Json | undefined): string | undefined {
+  return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
+}
+
+/** `~` at the start or end of a `*_topic` value stands for the base topic. */
+function withBase(v: string | undefined, base: string | undefined): string | undefined {
+  if (v === undefined || base === undefined) return v;
+  if (v.startsWith('~')) return base + v.slice(1);
+  if (v.endsWith('~')) return v.slice(0, -1) + base;
+  return v;
+}
+
+const BINARY_CLASSES: Readonly<Record<string, ContractKind>> = {
+  door: 'contact',
+  window: 'contact',
+  opening: 'contact',
+  garage_door: 'contact',
+  motion: 'motion',
+  moving: 'motion',
+  occupancy: 'occupancy',
+  presence: 'occupancy',
+  smoke: 'smoke',
+};
+const SENSOR_CLASSES: Readonly<Record<string, ContractKind>> = {
+  temperature: 'temperature',
+  humidity: 'humidity',
+  carbon_dioxide: 'co2',
+  illuminance: 'illuminance',
+  power: 'power',
+  battery: 'battery',
+};
+
+function kindOf(component: string, deviceClass: string | undefined, unit: string | undefined): ContractKind | null {
+  const table = component === 'binary_sensor' ? BINARY_CLASSES : component === 'sensor' ? SENSOR_CLASSES : undefined;
+  if (table && deviceClass !== undefined && Object.prototype.hasOwnProperty.call(table, deviceClass)) return table[deviceClass]!;
+  // ESPHome and others often send a unit but no class.
+  if (component === 'sensor' && deviceClass === undefined && unit !== undefined) {
+    if (/^°?[CF]$/.test(unit)) return 'temperature';
+    if (unit === 'ppm') return 'co2';
+    if (unit === 'lx') return 'illuminance';
+    if (unit === 'W' || unit === 'kW') return 'power';
+  }
+  return null;
+}
+
+export function parseDiscovery(topic: string, payload: Buffer, options: DecodeOptions = {}): DiscoveryResult {
+  const where = parseConfigTopic(topic, discoveryPrefix(options));
+  if (!where) return { outcome: 'refused', configTopic: topic, reason: 'not a discovery config topic' };
+  const text = payloadText(payload);
+  if (text.trim() === '') return { outcome: 'removed', configTopic: topic };
+  const parsed = parseJson(text);
+  if (!parsed.ok || !isObject(parsed.value)) return { outcome: 'refused', configTopic: topic, reason: parsed.ok ? 'config is not a JSON object' : `config ${parsed.reason}` };
+  const cfg = expand(parsed.value, ABBREVIATIONS);
+  const base = str(cfg['~']);
+  const topicOf = (k: string): string | undefined => withBase(str(cfg[k]), base);
+
+  const device = isObject(cfg['device']) ? expand(cfg['device'], DEVICE_ABBREVIATIONS) : undefined;
+  const ids = device?.['identifiers'];
+  const firstId = Array.isArray(ids) ? str(ids[0]) : str(ids);
+  const nativeId = firstId ?? where.nodeId ?? where.objectId;
+  const refuse = (reason: string): DiscoveryResult => ({ outcome: 'refused', configTopic: topic, nativeId, reason });
+
+  const source = (topicKey: string, templateKey: string): ValueSource | string | undefined => {
+    const t = topicOf(topicKey);
+    if (t === undefined) return undefined;
+    const template = str(cfg[templateKey]);
+    const compiled = compileTemplate(template);
+    if (!compiled.ok) return `${templateKey}: ${compiled.reason}`;
+    return { topic: t, template: template ?? '{{ value }}', extract: compiled.extract };
+  };
+
+  const availability: AvailabilitySource[] = [];
+  const list = cfg['availability'];
+  const entries: Record<string, Json>[] = Array.isArray(list) ? list.filter(isObject).map((e) => expand(e, ABBREVIATIONS)) : [];
+  const single = topicOf('availability_topic');
+  if (single !== undefined) entries.push(Object.assign(Object.create(null) as Record<string, Json>, { topic: single, payload_available: cfg['payload_available'] ?? 'online', payload_not_available: cfg['payload_not_available'] ?? 'offline', value_template: cfg['availability_template'] ?? null }));
+  for (const e of entries) {
+    const t = withBase(str(e['topic']), base);
+    if (t === undefined) continue;
+    const template = str(e['value_template']);
+    const compiled = compileTemplate(template);
+    if (!compiled.ok) return refuse(`availability value_template: ${compiled.reason}`);
+    availability.push({
+      topic: t,
+      template: template ?? '{{ value }}',
+      extract: compiled.extract,
+      payloadAvailable: str(e['payload_available']) ?? str(cfg['payload_available']) ?? 'online',
+      payloadNotAvailable: str(e['payload_not_available']) ?? str(cfg['payload_not_available']) ?? 'offline',
+    });
+  }
+
+  const mode = cfg['availability_mode'];
+  const deviceClass = str(cfg['device_class']);
+  const unit = str(cfg['unit_of_measurement']);
+  const entity: DiscoveredEntity = {
+    component: where.component,
+    objectId: where.objectId,
+    configTopic: topic,
+    nativeId,
+    kind: kindOf(where.component, deviceClass, unit),
+    payloadOn: str(cfg['payload_on']) ?? 'ON',
+    payloadOff: str(cfg['payload_off']) ?? 'OFF',
+    availability,
+    availabilityMode: mode === 'all' || mode === 'any' ? mode : 'latest',
+  };
+  if (where.nodeId !== undefined) entity.nodeId = where.nodeId;
+  const uid = str(cfg['unique_id']);
+  if (uid !== undefined) entity.uniqueId = uid;
+  const name = str(cfg['name']);
+  if (name !== undefined) entity.name = name;
+  if (deviceClass !== undefined) entity.deviceClass = deviceClass;
+  if (unit !== undefined) entity.unit = unit;
+  const cmd = topicOf('command_topic');
+  if (cmd !== undefined) entity.commandTopic = cmd;
+
+  if (where.component === 'climate') {
+    const mode = source('mode_state_topic', 'mode_state_template');
+    const setpoint = source('temperature_state_topic', 'temperature_state_template');
+    const current = source('current_temperature_topic', 'current_temperature_template');
+    for (const s of [mode, setpoint, current]) if (typeof s === 'string') return refuse(s);
+    entity.climate = {};
+    if (typeof mode === 'object') entity.climate.mode = mode;
+    if (typeof setpoint === 'object') entity.climate.setpoint = setpoint;
+    if (typeof current === 'object') entity.climate.current = current;
+    const mct = topicOf('mode_command_topic');
+    if (mct !== undefined) entity.climate.modeCommandTopic = mct;
+    const tct = topicOf('temperature_command_topic');
+    if (tct !== undefined) entity.climate.temperatureCommandTopic = tct;
+    entity.kind = null;
+    return { outcome: 'discovered', entity };
+  }
+  const state = source('state_topic', 'value_template');
+  if (typeof state === 'string') return refuse(state);
+  if (state === undefined && where.component !== 'button') return refuse('no state_topic');
+  if (state !== undefined) entity.state = state;
+  return { outcome: 'discovered', entity };
+}
+
+function sameWord(a: Scalar, b: string): boolean {
+  return String(a).trim().toLowerCase() === b.trim().toLowerCase();
+}
+
+/**
+ * A state message decoded against the discovered entities that read its topic (one topic often
+ * feeds many: Zigbee2MQTT announces one entity per key of its JSON). Availability topics give
+ * availability; topics no entity reads are not this family's.
+ */
+export function decodeState(entities: readonly DiscoveredEntity[], topic: string, payload: Buffer): DecodeResult {
+  const text = payloadText(payload);
+  for (const e of entities) {
+    for (const a of e.availability) {
+      if (a.topic !== topic) continue;
+      const r = a.extract(text);
+      if (r.ok && sameWord(r.value, a.payloadAvailable)) return { outcome: 'availability', family: FAMILY, nativeId: e.nativeId, online: true, scope: 'device' };
+      if (r.ok && sameWord(r.value, a.payloadNotAvailable)) return { outcome: 'availability', family: FAMILY, nativeId: e.nativeId, online: false, scope: 'device' };
+    }
+  }
+  const readers = entities.filter((e) => e.state?.topic === topic || e.climate?.mode?.topic === topic || e.climate?.setpoint?.topic === topic || e.climate?.current?.topic === topic);
+  const first = readers[0];
+  if (!first) return NOT_MINE;
+  const c = new Collector(FAMILY, first.nativeId);
+  for (const e of readers) entityValue(c, e, topic, text);
+  return c.result();
+}
+
+function entityValue(c: Collector, e: DiscoveredEntity, topic: string, text: string): void {
+  const key = `${e.component}/${e.objectId}`;
+  if (e.climate) {
+    const state: { mode?: string; setpoint?: number } = {};
+    if (e.climate.mode?.topic === topic) {
+      const r = e.climate.mode.extract(text);
+      if (r.ok && typeof r.value === 'string' && r.value !== '') state.mode = r.value;
+      else if (!r.ok) c.problem(`${key} mode: ${r.why}`);
+    }
+    if (e.climate.setpoint?.topic === topic) {
+      const r = e.climate.setpoint.extract(text);
+      const n = r.ok ? Number(r.value) : NaN;
+      if (r.ok && typeof r.value !== 'boolean' && Number.isFinite(n) && String(r.value).trim() !== '') state.setpoint = n;
+      else if (!r.ok) c.problem(`${key} setpoint: ${r.why}`);
+    }
+    if (Object.keys(state).length > 0) c.actuator({ channel: e.objectId, state });
+    if (e.climate.current?.topic === topic) {
+      const r = e.climate.current.extract(text);
+      if (r.ok) c.add(`${key}/current_temperature`, 'temperature', r.value, { channel: e.objectId });
+      else c.problem(`${key} current temperature: ${r.why}`);
+    }
+    return;
+  }
+  if (!e.state) return;
+  const r = e.state.extract(text);
+  if (!r.ok) {
+    c.problem(`${key}: ${r.why}`);
+    return;
+  }
+  if (e.component === 'binary_sensor' || e.component === 'switch' || e.component === 'light') {
+    const on = sameWord(r.value, e.payloadOn) ? true : sameWord(r.value, e.payloadOff) ? false : null;
+    if (on === null) {
+      c.problem(`${key} is ${JSON.stringify(r.value)}, neither payload_on ${JSON.stringify(e.payloadOn)} nor payload_off ${JSON.stringify(e.payloadOff)}`);
+      return;
+    }
+    if (e.component !== 'binary_sensor') c.actuator({ channel: e.objectId, state: { state: on ? 'on' : 'off' } });
+    else c.add(key, e.kind, on, { channel: e.objectId });
+    return;
+  }
+  const scale = e.kind === 'power' && e.unit === 'kW' ? 1000 : undefined;
+  if (e.kind === null) c.unmapped(key, isScalar(r.value) ? r.value : null, e.unit, e.objectId);
+  else c.add(key, e.kind, r.value, { unit: e.kind === 'temperature' ? e.unit : undefined, scale, channel: e.objectId });
+}
+
+/** A discovered switch/light's `command_topic` with its payload_on/off; a climate's mode and temperature command topics. */
+export function encode(entity: DiscoveredEntity, command: NativeCommand): EncodeResult {
+  if ('state' in command) {
+    if (entity.commandTopic === undefined) return { ok: false, reason: `homeassistant:${entity.nativeId}: ${entity.component}/${entity.objectId} has no command_topic` };
+    return { ok: true, publishes: [{ topic: entity.commandTopic, payload: command.state === 'on' ? entity.payloadOn : entity.payloadOff }] };
+  }
+  const cl = entity.climate;
+  if (!cl?.modeCommandTopic) return { ok: false, reason: `homeassistant:${entity.nativeId}: ${entity.component}/${entity.objectId} has no mode_command_topic` };
+  const publishes = [{ topic: cl.modeCommandTopic, payload: command.mode }];
+  if (command.setpoint !== undefined) {
+    if (!cl.temperatureCommandTopic) return { ok: false, reason: `homeassistant:${entity.nativeId}: ${entity.objectId} has no temperature_command_topic` };
+    publishes.push({ topic: cl.temperatureCommandTopic, payload: String(command.setpoint) });
+  }
+  return { ok: true, publishes };
+}
+
+/** Whether an extracted availability value means online, for callers holding a single source. */
+export function isAvailable(a: AvailabilitySource, text: string): boolean | null {
+  const r = a.extract(text);
+  if (!r.ok) return null;
+  if (sameWord(r.value, a.payloadAvailable)) return true;
+  if (sameWord(r.value, a.payloadNotAvailable)) return false;
+  return toBool(r.value);
+}

@@ -1,0 +1,257 @@
+/**
+ * Shelly, both generations (family `shelly`).
+ *
+ * Gen1: `shellies/<id>/…`, one bare value per topic: `sensor/temperature` `24.75`, `sensor/state`
+ * `open`/`close`, `relay/<n>` `on`/`off`, `relay/<n>/power`, `online` `true`/`false`, and
+ * `shellies/announce`. Commands: `shellies/<id>/relay/<n>/command` `on`.
+ *
+ * Gen2/Plus/Pro: `<prefix>/status/<component>:<n>` carries the component's status JSON
+ * (`switch:0` `{"output":true,"apower":11.5,…}`, `temperature:0` `{"tC":24.4}`),
+ * `<prefix>/events/rpc` NotifyStatus / NotifyFullStatus with `params.ts` in float seconds,
+ * `<prefix>/online` `true`/`false`. Commands: `<prefix>/rpc` `{"id":1,"src":…,"method":"Switch.Set",…}`.
+ */
+import { Collector, NOT_MINE, failure, recognised } from '../collect.js';
+import { epochToIso, isObject, isScalar, own, parseJson, parseObject, payloadText, toBool, toNumber, toOnOff, type Json, type JsonObject } from '../normalise.js';
+import type { ContractKind, DecodeOptions, DecodeResult, EncodeOptions, EncodeResult, NativeCommand } from '../types.js';
+
+const FAMILY = 'shelly';
+
+/** Gen2+ component types whose status carries no reading (housekeeping). */
+const HOUSEKEEPING = new Set(['sys', 'wifi', 'cloud', 'mqtt', 'ble', 'ws', 'eth', 'ht_ui', 'ui', 'script', 'knx', 'matter', 'plugs_ui', 'modbus', 'zigbee', 'bthome', 'wd_ui', 'sensor_ui']);
+/** Gen2+ component types decoded into readings or actuator state; others are kept as unmapped keys. */
+const KNOWN = new Set([...HOUSEKEEPING, 'switch', 'light', 'cover', 'input', 'temperature', 'humidity', 'devicepower', 'illuminance', 'smoke', 'flood', 'pm1', 'em', 'em1', 'emdata', 'em1data', 'voltmeter', 'boolean', 'number', 'text', 'enum', 'button', 'group', 'bthomesensor', 'bthomedevice', 'rgb', 'rgbw', 'cct', 'presence', 'presencezone']);
+const COMPONENT = /^([a-z][a-z0-9_]*)(?::(\d+))?$/;
+
+export function decode(topic: string, payload: Buffer, options: DecodeOptions = {}): DecodeResult {
+  const text = payloadText(payload);
+  const gen2 = decodeGen2(topic, text);
+  if (gen2) return gen2;
+  if (topic.startsWith('shellies/')) return decodeGen1(topic, text, options);
+  return NOT_MINE;
+}
+
+// ---------------------------------------------------------------- Gen1
+
+const GEN1_SENSORS: Readonly<Record<string, ContractKind>> = {
+  temperature: 'temperature',
+  humidity: 'humidity',
+  battery: 'battery',
+  lux: 'illuminance',
+  state: 'contact',
+  motion: 'motion',
+  smoke: 'smoke',
+};
+
+function decodeGen1(topic: string, text: string, options: DecodeOptions): DecodeResult {
+  const parts = topic.split('/');
+  if (parts.length === 2) {
+    if (parts[1] === 'announce') return recognised(FAMILY, undefined, 'announcement (shellies/announce)');
+    if (parts[1] === 'command') return recognised(FAMILY, undefined, 'command to all Shellies');
+    return NOT_MINE;
+  }
+  const id = parts[1];
+  if (id === undefined || id === '') return NOT_MINE;
+  const path = parts.slice(2);
+  const key = path.join('/');
+  const [a, b, c] = path;
+
+  if (key === 'online') {
+    const t = text.trim();
+    if (t === 'true' || t === 'false') return { outcome: 'availability', family: FAMILY, nativeId: id, online: t === 'true', scope: 'device' };
+    return failure(FAMILY, id, `online is ${JSON.stringify(t.slice(0, 40))}, not true/false`);
+  }
+  if (key === 'announce' || key === 'info' || key === 'settings' || key === 'status') return recognised(FAMILY, id, `device ${key}`);
+  if (path[path.length - 1] === 'command' || path[path.length - 1] === 'set' || a === 'command') return recognised(FAMILY, id, `command (${key})`);
+
+  const col = new Collector(FAMILY, id);
+  const fahrenheit = options.shellyFahrenheit?.includes(id) ?? false;
+  const value = gen1Value(text);
+  if (a === 'sensor' && b !== undefined && path.length === 2) {
+    const kind = Object.prototype.hasOwnProperty.call(GEN1_SENSORS, b) ? GEN1_SENSORS[b]! : null;
+    col.add(key, kind, value, { unit: kind === 'temperature' && fahrenheit ? 'F' : undefined });
+  } else if ((a === 'relay' || a === 'light') && b !== undefined && /^\d+$/.test(b) && path.length === 2) {
+    const state = toOnOff(value);
+    if (state === null) col.problem(`${key} is ${JSON.stringify(text.slice(0, 40))}, not on/off`);
+    else col.actuator({ channel: b, state: { state } });
+  } else if (a === 'light' && b !== undefined && c === 'status' && path.length === 3) {
+    const obj = parseObject(text);
+    const on = obj ? toBool(own(obj, 'ison')) : null;
+    if (on === null) col.problem(`${key} has no boolean "ison"`);
+    else col.actuator({ channel: b, state: lightState(on, obj!) });
+  } else if ((a === 'relay' || a === 'light' || a === 'roller') && ((path.length === 3 && c === 'power') || (path.length === 2 && b === 'power'))) {
+    col.add(key, a === 'roller' ? null : 'power', value, { channel: path.length === 3 ? b : undefined });
+  } else if (a === 'emeter' && b !== undefined && c === 'power' && path.length === 3) {
+    col.add(key, 'power', value, { channel: `emeter/${b}` });
+  } else if ((a === 'ext_temperature' || a === 'ext_humidity') && b !== undefined && path.length === 2) {
+    const kind = a === 'ext_temperature' ? 'temperature' : 'humidity';
+    col.add(key, kind, value, { channel: `${a}/${b}`, unit: kind === 'temperature' && fahrenheit ? 'F' : undefined });
+  } else {
+    col.unmapped(key, value);
+  }
+  return col.result();
+}
+
+/** A Gen1 bare value: JSON when it parses (numbers, true/false, `["sensor"]`), else the text. */
+function gen1Value(text: string): Json {
+  const p = parseJson(text);
+  return p.ok ? p.value : text;
+}
+
+function lightState(on: boolean, obj: JsonObject): { state: 'on' | 'off'; brightness?: number } {
+  const brightness = toNumber(own(obj, 'brightness'));
+  return brightness === null ? { state: on ? 'on' : 'off' } : { state: on ? 'on' : 'off', brightness };
+}
+
+// ---------------------------------------------------------------- Gen2+
+
+/** The native id of a Gen2+ prefix: the prefix, or its last segment when set to `shellies/<id>` as Gen1 ones are. */
+function gen2Id(prefix: string): string {
+  const p = prefix.split('/');
+  return p.length === 2 && p[0] === 'shellies' && p[1] ? p[1] : prefix;
+}
+
+function decodeGen2(topic: string, text: string): DecodeResult | null {
+  let m = /^(.+)\/status\/([^/]+)$/.exec(topic);
+  if (m?.[1] && m[2]) {
+    const comp = COMPONENT.exec(m[2]);
+    if (!comp?.[1] || !KNOWN.has(comp[1])) return null;
+    const id = gen2Id(m[1]);
+    if (HOUSEKEEPING.has(comp[1])) return recognised(FAMILY, id, `status of ${m[2]}`);
+    const obj = parseObject(text);
+    if (!obj) return failure(FAMILY, id, `status/${m[2]} is not a JSON object`);
+    const col = new Collector(FAMILY, id);
+    component(col, m[2], comp[1], comp[2], obj);
+    return col.result();
+  }
+  m = /^(.+)\/events\/rpc$/.exec(topic);
+  if (m?.[1]) return decodeNotification(gen2Id(m[1]), text);
+  m = /^(.+)\/online$/.exec(topic);
+  if (m?.[1] && !topic.startsWith('shellies/')) {
+    const t = text.trim();
+    if (t === 'true' || t === 'false') return { outcome: 'availability', family: FAMILY, nativeId: gen2Id(m[1]), online: t === 'true', scope: 'device' };
+    return null;
+  }
+  m = /^(.+)\/(rpc|command(?:\/[a-z0-9_]+:\d+)?|debug\/log)$/.exec(topic);
+  if (m?.[1] && m[2]) {
+    if (topic.startsWith('shellies/') && m[1].split('/').length !== 2) return null; // Gen1 `…/relay/0/command`
+    const id = gen2Id(m[1]);
+    if (m[2] === 'rpc') {
+      const frame = parseObject(text);
+      const method = frame ? own(frame, 'method') : undefined;
+      if (typeof method !== 'string') return null;
+      return recognised(FAMILY, id, `RPC request (${method})`);
+    }
+    if (m[2] === 'debug/log') return recognised(FAMILY, id, 'debug log');
+    if (m[2] !== 'command' || text === 'status_update' || text === 'announce') return recognised(FAMILY, id, `command (${m[2]})`);
+  }
+  return null;
+}
+
+function decodeNotification(id: string, text: string): DecodeResult {
+  const frame = parseObject(text);
+  const method = frame ? own(frame, 'method') : undefined;
+  if (!frame || typeof method !== 'string') return failure(FAMILY, id, 'events/rpc is not an RPC notification');
+  if (method !== 'NotifyStatus' && method !== 'NotifyFullStatus') return recognised(FAMILY, id, `notification (${method})`);
+  const params = own(frame, 'params');
+  if (!isObject(params)) return failure(FAMILY, id, `${method} has no params object`);
+  const col = new Collector(FAMILY, id);
+  const ts = toNumber(own(params, 'ts'));
+  if (ts !== null) col.ts = epochToIso(ts);
+  for (const key of Object.keys(params)) {
+    if (key === 'ts') continue;
+    const comp = COMPONENT.exec(key);
+    const body = own(params, key);
+    if (!comp?.[1] || HOUSEKEEPING.has(comp[1]) || !isObject(body)) continue;
+    component(col, key, comp[1], comp[2], body);
+  }
+  if (col.readings.length === 0 && col.actuators.length === 0 && col.problems.length === 0) return recognised(FAMILY, id, `${method} without readings`);
+  return col.result();
+}
+
+/** One component's status (whole, or the changed part a NotifyStatus carries). */
+function component(col: Collector, key: string, type: string, n: string | undefined, obj: JsonObject): void {
+  const mapped = new Set<string>();
+  const take = (field: string, kind: ContractKind): void => {
+    if (own(obj, field) === undefined) return;
+    col.add(`${key}.${field}`, kind, own(obj, field), { channel: key });
+    mapped.add(field);
+  };
+  switch (type) {
+    case 'switch':
+    case 'light': {
+      const on = toBool(own(obj, 'output'));
+      if (on !== null) {
+        const brightness = toNumber(own(obj, 'brightness'));
+        col.actuator({ channel: n ?? '0', state: brightness === null ? { state: on ? 'on' : 'off' } : { state: on ? 'on' : 'off', brightness } });
+        mapped.add('output').add('brightness');
+      }
+      take('apower', 'power');
+      break;
+    }
+    case 'temperature':
+      take('tC', 'temperature');
+      break;
+    case 'humidity':
+      take('rh', 'humidity');
+      break;
+    case 'illuminance':
+      take('lux', 'illuminance');
+      break;
+    case 'smoke':
+      take('alarm', 'smoke');
+      break;
+    case 'pm1':
+      take('apower', 'power');
+      break;
+    case 'em1':
+      take('act_power', 'power');
+      break;
+    case 'em':
+      take('total_act_power', 'power');
+      break;
+    case 'devicepower': {
+      const battery = own(obj, 'battery');
+      if (isObject(battery) && own(battery, 'percent') !== undefined) {
+        col.add(`${key}.battery.percent`, 'battery', own(battery, 'percent'), { channel: key });
+        flatten(col, `${key}.battery`, battery, new Set(['percent']));
+        mapped.add('battery');
+      }
+      break;
+    }
+  }
+  flatten(col, key, obj, mapped);
+}
+
+/** The remaining fields as unmapped keys, one object level deep (`switch:0.temperature.tC`). */
+function flatten(col: Collector, key: string, obj: JsonObject, skip: Set<string>): void {
+  for (const field of Object.keys(obj)) {
+    if (skip.has(field) || field === 'id') continue;
+    const v = own(obj, field);
+    if (isObject(v)) {
+      for (const sub of Object.keys(v)) {
+        const sv = own(v, sub);
+        if (isScalar(sv)) col.unmapped(`${key}.${field}.${sub}`, sv, undefined, key);
+        else col.otherKeys.push(`${key}.${field}.${sub}`);
+      }
+    } else col.unmapped(`${key}.${field}`, v, undefined, key);
+  }
+}
+
+// ---------------------------------------------------------------- commands
+
+const GEN2_ID = /^(shellyplus|shellypro|shellywalldisplay|shellyblu|shelly1mini|shelly1pmmini|shellypmmini|shellyaz|shelly\w*g[3-9])/i;
+
+/**
+ * Gen1: `shellies/<id>/relay/<n>/command` `on`/`off`. Gen2+: `<prefix>/rpc` with a `Switch.Set`
+ * frame. HVAC is not a Shelly relay's language.
+ */
+export function encode(nativeId: string, channel: string | undefined, command: NativeCommand, options: EncodeOptions = {}): EncodeResult {
+  if (!('state' in command)) return { ok: false, reason: `shelly:${nativeId}: a Shelly relay takes on/off, not a mode and setpoint` };
+  if (nativeId === '' || /[#+]/.test(nativeId)) return { ok: false, reason: `shelly: "${nativeId}" is not a Shelly id or prefix` };
+  const n = channel ?? '0';
+  if (!/^\d{1,3}$/.test(n)) return { ok: false, reason: `shelly:${nativeId}: channel "${n}" is not a relay or switch id` };
+  const generation = options.shellyGeneration ?? (GEN2_ID.test(nativeId) ? 2 : 1);
+  if (generation === 1) return { ok: true, publishes: [{ topic: `shellies/${nativeId}/relay/${n}/command`, payload: command.state }] };
+  const frame = { id: options.rpcId ?? 1, src: options.rpcSrc ?? 'iot-gateway', method: 'Switch.Set', params: { id: Number(n), on: command.state === 'on' } };
+  return { ok: true, publishes: [{ topic: `${nativeId}/rpc`, payload: JSON.stringify(frame) }] };
+}

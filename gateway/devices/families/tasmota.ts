@@ -1,0 +1,186 @@
+/**
+ * Tasmota: topics follow the device's FullTopic (default `%prefix%/%topic%/`, also common
+ * `%topic%/%prefix%/`). `tele/<topic>/SENSOR` carries one JSON block per sensor driver plus
+ * `Time` (local, no offset unless configured) and `TempUnit`; `tele/<topic>/STATE` the relays
+ * (`POWER`, `POWER<n>`); `tele/<topic>/LWT` is `Online`/`Offline`; `stat/<topic>/POWER<n>` and
+ * `stat/<topic>/RESULT` answer commands sent to `cmnd/<topic>/POWER<n>`.
+ */
+import { Collector, NOT_MINE, failure, recognised } from '../collect.js';
+import { isObject, own, parseJson, parseObject, payloadText, toOnOff, trustedTime, type JsonObject } from '../normalise.js';
+import type { ContractKind, DecodeOptions, DecodeResult, EncodeResult, NativeCommand, TasmotaOptions } from '../types.js';
+
+const FAMILY = 'tasmota';
+const DEFAULT_FULL_TOPIC = '%prefix%/%topic%/';
+
+type Prefix = 'cmnd' | 'stat' | 'tele';
+interface TopicParts {
+  prefix: Prefix;
+  topic: string;
+  suffix: string;
+}
+
+/** Sensor fields that map to a contract kind (inside a driver block; `Power` only inside ENERGY). */
+const FIELD_KINDS: Readonly<Record<string, ContractKind>> = {
+  Temperature: 'temperature',
+  Humidity: 'humidity',
+  CarbonDioxide: 'co2',
+  Illuminance: 'illuminance',
+};
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function prefixWords(opts: TasmotaOptions | undefined): Record<Prefix, string> {
+  return { cmnd: opts?.prefixes?.cmnd ?? 'cmnd', stat: opts?.prefixes?.stat ?? 'stat', tele: opts?.prefixes?.tele ?? 'tele' };
+}
+
+const compiled = new Map<string, RegExp>();
+
+/** A FullTopic template as a regular expression with `prefix`, `topic` and `suffix` groups. */
+function fullTopicRegex(template: string, words: Record<Prefix, string>): RegExp {
+  const cacheKey = `${template}\u0000${words.cmnd}\u0000${words.stat}\u0000${words.tele}`;
+  const hit = compiled.get(cacheKey);
+  if (hit) return hit;
+  const t = template.endsWith('/') ? template : `${template}/`;
+  const prefixAlt = [words.cmnd, words.stat, words.tele].map(escape).join('|');
+  let src = '';
+  for (const piece of t.split(/(%prefix%|%topic%|%hostname%|%id%)/)) {
+    if (piece === '%prefix%') src += `(?<prefix>${prefixAlt})`;
+    else if (piece === '%topic%') src += '(?<topic>[^/]+)';
+    else if (piece === '%hostname%' || piece === '%id%') src += '[^/]+';
+    else src += escape(piece);
+  }
+  const re = new RegExp(`^${src}(?<suffix>[^/]+)$`);
+  if (compiled.size < 64) compiled.set(cacheKey, re);
+  return re;
+}
+
+export function parseTopic(topic: string, opts?: TasmotaOptions): TopicParts | null {
+  const words = prefixWords(opts);
+  for (const template of opts?.fullTopics ?? [DEFAULT_FULL_TOPIC]) {
+    if (!template.includes('%prefix%') || !template.includes('%topic%')) continue;
+    const m = fullTopicRegex(template, words).exec(topic);
+    const g = m?.groups;
+    if (!g || g['topic'] === undefined || g['suffix'] === undefined || g['prefix'] === undefined) continue;
+    const prefix = (Object.keys(words) as Prefix[]).find((p) => words[p] === g['prefix']);
+    if (prefix) return { prefix, topic: g['topic'], suffix: g['suffix'] };
+  }
+  return null;
+}
+
+const POWER_KEY = /^POWER(\d*)$/;
+
+/** `POWER` and `POWER1` are relay 1. */
+function powerChannel(key: string): string | undefined {
+  const m = POWER_KEY.exec(key);
+  if (!m) return undefined;
+  return m[1] === '' || m[1] === undefined ? '1' : m[1];
+}
+
+export function decode(topic: string, payload: Buffer, options: DecodeOptions = {}): DecodeResult {
+  const parts = parseTopic(topic, options.tasmota);
+  if (!parts) return NOT_MINE;
+  const { prefix, topic: id, suffix } = parts;
+  const text = payloadText(payload);
+  if (prefix === 'cmnd') return recognised(FAMILY, id, `command (${suffix})`);
+
+  if (prefix === 'tele') {
+    switch (suffix) {
+      case 'LWT': {
+        const t = text.trim();
+        if (t === 'Online' || t === 'Offline') return { outcome: 'availability', family: FAMILY, nativeId: id, online: t === 'Online', scope: 'device' };
+        return failure(FAMILY, id, `LWT is ${JSON.stringify(t.slice(0, 40))}, not Online/Offline`);
+      }
+      case 'SENSOR':
+        return decodeSensor(id, text);
+      case 'STATE':
+        return decodeState(id, text, 'STATE');
+      default:
+        return recognised(FAMILY, id, `telemetry (${suffix}), not a reading`);
+    }
+  }
+  // stat
+  const ch = powerChannel(suffix);
+  if (ch !== undefined) {
+    const obj = parseObject(text);
+    const word = obj ? own(obj, suffix) : text;
+    const state = toOnOff(word ?? null);
+    if (state === null) return failure(FAMILY, id, `${suffix} is ${JSON.stringify(text.slice(0, 40))}, not ON/OFF`);
+    return { outcome: 'decoded', family: FAMILY, nativeId: id, readings: [], actuators: [{ channel: ch, state: { state } }], otherKeys: [], problems: [] };
+  }
+  if (suffix === 'RESULT') {
+    const obj = parseObject(text);
+    if (obj && Object.keys(obj).some((k) => powerChannel(k) !== undefined)) return decodeState(id, text, 'RESULT');
+    return recognised(FAMILY, id, 'command result');
+  }
+  return recognised(FAMILY, id, `status (${suffix})`);
+}
+
+function decodeState(id: string, text: string, what: string): DecodeResult {
+  const obj = parseObject(text);
+  if (!obj) return failure(FAMILY, id, `${what} is not a JSON object`);
+  const c = new Collector(FAMILY, id);
+  const ts = trustedTime(own(obj, 'Time'));
+  if (ts !== undefined) c.ts = ts;
+  for (const key of Object.keys(obj)) {
+    const channel = powerChannel(key);
+    if (channel === undefined) continue;
+    const state = toOnOff(own(obj, key));
+    if (state === null) c.problem(`${key} is ${JSON.stringify(own(obj, key))}, not ON/OFF`);
+    else c.actuator({ channel, state: { state } });
+  }
+  if (c.actuators.length === 0 && c.problems.length === 0) return recognised(FAMILY, id, `${what} without relays`);
+  return c.result();
+}
+
+function decodeSensor(id: string, text: string): DecodeResult {
+  const parsed = parseJson(text);
+  if (!parsed.ok) return failure(FAMILY, id, `SENSOR ${parsed.reason}`);
+  if (!isObject(parsed.value)) return failure(FAMILY, id, 'SENSOR is not a JSON object');
+  const obj = parsed.value;
+  const c = new Collector(FAMILY, id);
+  const ts = trustedTime(own(obj, 'Time'));
+  if (ts !== undefined) c.ts = ts;
+  const tempUnit = own(obj, 'TempUnit');
+  const pressureUnit = own(obj, 'PressureUnit');
+  for (const block of Object.keys(obj)) {
+    if (block === 'Time' || block === 'TempUnit' || block === 'PressureUnit') continue;
+    const v = own(obj, block);
+    if (!isObject(v)) {
+      c.unmapped(block, v);
+      continue;
+    }
+    sensorBlock(c, block, v, typeof tempUnit === 'string' ? tempUnit : undefined, typeof pressureUnit === 'string' ? pressureUnit : undefined);
+  }
+  return c.result();
+}
+
+function sensorBlock(c: Collector, block: string, v: JsonObject, tempUnit: string | undefined, pressureUnit: string | undefined): void {
+  for (const field of Object.keys(v)) {
+    const raw = own(v, field);
+    const key = `${block}.${field}`;
+    let kind: ContractKind | null = Object.prototype.hasOwnProperty.call(FIELD_KINDS, field) ? FIELD_KINDS[field]! : null;
+    if (block === 'ENERGY' && field === 'Power') kind = 'power';
+    if (kind !== null && Array.isArray(raw)) {
+      // Multi-phase or multi-channel meters: one value per channel.
+      raw.forEach((item, i) => c.add(`${key}[${i}]`, kind, item, { channel: `${block}[${i}]` }));
+      continue;
+    }
+    if (kind === null) {
+      c.unmapped(key, raw, field === 'Pressure' ? pressureUnit : field === 'DewPoint' ? tempUnit : undefined, block);
+      continue;
+    }
+    c.add(key, kind, raw, { unit: kind === 'temperature' ? tempUnit : undefined, channel: block });
+  }
+}
+
+/** `cmnd/<topic>/POWER<n>` with `ON`/`OFF` (plain `POWER` without a channel), following the device's FullTopic. */
+export function encode(nativeId: string, channel: string | undefined, command: NativeCommand, options: DecodeOptions = {}): EncodeResult {
+  if (!('state' in command)) return { ok: false, reason: `tasmota:${nativeId}: a Tasmota relay takes on/off, not a mode and setpoint` };
+  if (nativeId === '' || /[/#+]/.test(nativeId)) return { ok: false, reason: `tasmota: "${nativeId}" is not a Tasmota topic` };
+  if (channel !== undefined && !/^\d{1,2}$/.test(channel)) return { ok: false, reason: `tasmota:${nativeId}: channel "${channel}" is not a relay number` };
+  const template = options.tasmota?.fullTopics?.[0] ?? DEFAULT_FULL_TOPIC;
+  const words = prefixWords(options.tasmota);
+  const full = (template.endsWith('/') ? template : `${template}/`).replaceAll('%prefix%', words.cmnd).replaceAll('%topic%', nativeId);
+  if (full.includes('%')) return { ok: false, reason: `tasmota:${nativeId}: FullTopic "${template}" needs %hostname% or %id%, which the gateway does not know` };
+  return { ok: true, publishes: [{ topic: `${full}POWER${channel ?? ''}`, payload: command.state.toUpperCase() }] };
+}

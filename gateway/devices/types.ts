@@ -1,0 +1,165 @@
+/**
+ * The vocabulary of native-device decoding: what a decoder gets (topic, payload, options) and what
+ * it gives back. Pure data; nothing here imports from other gateway folders, so the decoders can be
+ * used (and tested) on their own.
+ */
+
+/** The kinds of the public contract (shared/DESIGN.md), with their contract units. */
+export const CONTRACT_KINDS = [
+  'temperature',
+  'humidity',
+  'co2',
+  'illuminance',
+  'occupancy',
+  'motion',
+  'contact',
+  'smoke',
+  'power',
+  'battery',
+  'keypad',
+] as const;
+export type ContractKind = (typeof CONTRACT_KINDS)[number];
+
+/** The unit each contract kind is stored in; booleans and keypad have none. */
+export const CONTRACT_UNITS: Readonly<Record<ContractKind, string | undefined>> = {
+  temperature: '°C',
+  humidity: '%',
+  co2: 'ppm',
+  illuminance: 'lx',
+  occupancy: undefined,
+  motion: undefined,
+  contact: undefined,
+  smoke: undefined,
+  power: 'W',
+  battery: '%',
+  keypad: undefined,
+};
+
+export const FAMILIES = ['zigbee2mqtt', 'tasmota', 'shelly', 'esphome', 'homeassistant', 'generic'] as const;
+export type Family = (typeof FAMILIES)[number];
+
+export type Scalar = number | boolean | string;
+
+/**
+ * One value a native message carried. Every scalar key the decoder sees is reported, mapped or not:
+ * `kind` is the contract kind it maps to, or null when it maps to none (yet: extra kinds become
+ * configurable, and they match on `key`).
+ */
+export interface NativeReading {
+  /** The key as the firmware names it, made into a path: `temperature`, `AM2301.Temperature`, `switch:0.apower`, `sensor/garage_temperature`. */
+  key: string;
+  kind: ContractKind | null;
+  /** In contract units and polarity when `kind` is set (°C, contact true = open); as sent (numbers parsed) when not. */
+  value: Scalar;
+  /** Contract unit for a mapped kind; the native unit, when the firmware says one, for an unmapped key. */
+  unit?: string;
+  /**
+   * Which source inside the device this is, where the firmware can have several (a Tasmota driver
+   * block `DS18B20-1`, a Shelly `switch:0` or `ext_temperature/1`, an ESPHome object id). Undefined
+   * where the firmware has one of each kind (Zigbee2MQTT).
+   */
+  channel?: string;
+}
+
+/** An actuator's reported state, shaped like a command's `data` (`{"state":"on"}`, `{"mode":"heat","setpoint":21}`). */
+export interface ActuatorState {
+  state?: 'on' | 'off';
+  mode?: string;
+  setpoint?: number;
+  [extra: string]: Scalar | undefined;
+}
+
+export interface ActuatorReport {
+  /** Relay / switch number or component id as the firmware numbers it (`1` for Tasmota POWER1, `0` for Shelly relay/0, `l1`, `climate id`); undefined for the device's only one. */
+  channel?: string;
+  state: ActuatorState;
+}
+
+interface Origin {
+  family: Family;
+  /** The native id: friendly name, Tasmota topic, Shelly id or prefix, ESPHome node prefix, discovery device id. */
+  nativeId: string;
+}
+
+/** A message that carried values (readings and/or actuator state). */
+export interface Decoded extends Origin {
+  outcome: 'decoded';
+  readings: NativeReading[];
+  actuators: ActuatorReport[];
+  /** ISO-8601 UTC; only when the firmware sent an offset-bearing or epoch time. A local time without offset is not trusted. */
+  ts?: string;
+  /** Keys that held something other than a scalar (objects, arrays, null); listed, not stored. */
+  otherKeys: string[];
+  /** Values that could not be decoded while others could (`AM2301.Temperature is null, not a number`). */
+  problems: string[];
+}
+
+export interface Availability extends Origin {
+  outcome: 'availability';
+  online: boolean;
+  /** `bridge`: the bridge itself (Zigbee2MQTT bridge/state): when it goes offline, all its devices are offline. */
+  scope: 'device' | 'bridge';
+}
+
+/** Traffic of a known family that is not a reading: bridge logs, INFO messages, announcements, commands seen on the bus. */
+export interface Recognised {
+  outcome: 'recognised';
+  family: Family;
+  nativeId?: string;
+  what: string;
+}
+
+export interface Failure {
+  outcome: 'failure';
+  family: Family;
+  nativeId?: string;
+  /** `<family>:<native id>: <key> is "n/a", not a number` */
+  detail: string;
+}
+
+export interface NotMine {
+  outcome: 'not_mine';
+}
+
+export type DecodeResult = Decoded | Availability | Recognised | Failure | NotMine;
+
+export interface TasmotaOptions {
+  /** FullTopic templates the devices use; default `['%prefix%/%topic%/']`. */
+  fullTopics?: readonly string[];
+  /** Prefix1..3; default cmnd, stat, tele. */
+  prefixes?: { cmnd?: string; stat?: string; tele?: string };
+}
+
+export interface DecodeOptions {
+  /** Zigbee2MQTT base topic, default `zigbee2mqtt`. */
+  zigbee2mqttBaseTopic?: string;
+  /** Home Assistant discovery prefix, default `homeassistant`. */
+  discoveryPrefix?: string;
+  tasmota?: TasmotaOptions;
+  /** Shelly Gen1 devices whose H&T / sensor temperatures are configured in °F (Gen1 topics carry no unit). */
+  shellyFahrenheit?: readonly string[];
+  /**
+   * ESPHome state topics carry no unit or class: kinds for `<component>/<object id>` keys, by node
+   * (`{ 'f1-node': { 'sensor/t': 'temperature' } }`) or for every node (`'*'`). Without an entry a
+   * key maps only when its object id's last word names a kind (`garage_temperature`).
+   */
+  esphomeKinds?: Readonly<Record<string, Readonly<Record<string, ContractKind>>>>;
+}
+
+export interface EncodeOptions extends DecodeOptions {
+  /** Shelly generation of the target; default guessed from the id (`shellyplus…`, `shellypro…`, `…g3`/`g4` are Gen2+). */
+  shellyGeneration?: 1 | 2;
+  /** Gen2+ RPC frame `id` and `src` (replies go to `<src>/rpc`); default 1 and `iot-gateway`. */
+  rpcId?: number;
+  rpcSrc?: string;
+}
+
+/** A command as the rules make it (`data` of a command event). */
+export type NativeCommand = { state: 'on' | 'off' } | { mode: string; setpoint?: number };
+
+export interface NativePublish {
+  topic: string;
+  payload: string;
+}
+
+export type EncodeResult = { ok: true; publishes: NativePublish[] } | { ok: false; reason: string };

@@ -1,0 +1,134 @@
+import type { Logger } from 'pino';
+import type { EventBus } from '../core/bus.js';
+import type { Clock, ClockTimer } from '../core/clock.js';
+import type { DeviceSilenceEvent } from '../core/events.js';
+import { newEventId } from '../core/ids.js';
+import type { Store } from '../core/store.js';
+
+const LOGGED_PER_SWEEP = 20;
+
+export interface SilenceWatchOptions {
+  readonly bus: EventBus;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Silent after this long without a word (0 = never watch). */
+  readonly offlineAfterMs: number;
+  /** …or after this many of the device's usual intervals, when that is longer (a sensor that reports hourly). */
+  readonly intervals?: number;
+  /** Devices watched at most; more are not watched (and said once). */
+  readonly maxDevices?: number;
+}
+
+interface Heard {
+  last: number;
+  /** Moving average of the time between two messages. */
+  interval: number | undefined;
+  silent: boolean;
+  /** Said `offline` itself: not expected to report, so not watched. */
+  away: boolean;
+}
+
+/**
+ * Notices devices that fall silent: a device that sent nothing (reading or status) for
+ * OFFLINE_AFTER_MS, or for `intervals` times its usual interval if that is longer, is announced
+ * (`deviceSilence`, silent) and stored as `device_status` online=false silent=true; heard again,
+ * it is announced and stored as back. A device that said `offline` is not watched until it
+ * speaks again. The hot path is one Map lookup and a few additions per reading; a timer sweeps.
+ */
+export class SilenceWatch {
+  private readonly devices = new Map<string, Heard>();
+  private readonly off: (() => void)[] = [];
+  private timer: ClockTimer | undefined;
+  private full = false;
+
+  constructor(private readonly o: SilenceWatchOptions) {}
+
+  start(): void {
+    if (this.o.offlineAfterMs <= 0) return;
+    const { bus } = this.o;
+    this.off.push(
+      bus.on('reading', (r) => this.heard(r.device)),
+      bus.on('history', (r) => this.heard(r.device)),
+      bus.on('deviceStatus', (s) => {
+        if (s.online) this.heard(s.device);
+        else this.wentAway(s.device);
+      }),
+    );
+    this.schedule();
+  }
+
+  stop(): void {
+    for (const off of this.off.splice(0)) off();
+    if (this.timer) this.o.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private schedule(): void {
+    // Often enough that a device is reported within a quarter of OFFLINE_AFTER_MS of falling silent.
+    const every = Math.min(15_000, Math.max(50, Math.floor(this.o.offlineAfterMs / 4)));
+    this.timer = this.o.clock.setTimeout(() => {
+      this.sweep();
+      this.schedule();
+    }, every);
+    this.timer.unref?.();
+  }
+
+  private heard(device: string): void {
+    const now = this.o.clock.now();
+    const d = this.devices.get(device);
+    if (!d) {
+      if (this.devices.size >= (this.o.maxDevices ?? 100_000)) {
+        if (!this.full) this.o.log.warn({ devices: this.devices.size }, 'too many devices to watch for silence; the ones beyond are not watched');
+        this.full = true;
+        return;
+      }
+      this.devices.set(device, { last: now, interval: undefined, silent: false, away: false });
+      return;
+    }
+    // The time it was away (it said offline) says nothing about how often it reports.
+    const gap = now - d.last;
+    d.interval = d.away ? undefined : d.interval === undefined ? gap : d.interval * 0.8 + gap * 0.2;
+    d.last = now;
+    d.away = false;
+    if (d.silent) {
+      d.silent = false;
+      this.announce(device, false, now);
+    }
+  }
+
+  private wentAway(device: string): void {
+    const d = this.devices.get(device);
+    if (d) d.away = true;
+  }
+
+  /** Finds the devices silent for longer than they may be. */
+  sweep(): void {
+    const now = this.o.clock.now();
+    const factor = this.o.intervals ?? 3;
+    const fell: string[] = [];
+    for (const [device, d] of this.devices) {
+      if (d.silent || d.away) continue;
+      const allowed = Math.max(this.o.offlineAfterMs, factor * (d.interval ?? 0));
+      if (now - d.last > allowed) {
+        d.silent = true;
+        fell.push(device);
+        this.announce(device, true, d.last);
+      }
+    }
+    // A whole building going quiet (its network is down) is a few lines, not one per device.
+    for (const device of fell.slice(0, LOGGED_PER_SWEEP)) {
+      const since = new Date(this.devices.get(device)?.last ?? now).toISOString();
+      this.o.log.info({ device, lastHeard: since }, `device ${device} is silent: nothing heard from it since ${since}`);
+    }
+    if (fell.length > LOGGED_PER_SWEEP) this.o.log.info({ more: fell.length - LOGGED_PER_SWEEP }, `and ${fell.length - LOGGED_PER_SWEEP} more devices are silent`);
+  }
+
+  private announce(device: string, silent: boolean, lastHeardMs: number): void {
+    const timeMs = this.o.clock.now();
+    const event: DeviceSilenceEvent = { id: newEventId(), device, silent, lastHeardMs, time: new Date(timeMs).toISOString(), timeMs };
+    this.o.store.keep('deviceSilence', event);
+    this.o.bus.emit('deviceSilence', event);
+    if (!silent) this.o.log.debug({ device }, `device ${device} is heard again`);
+  }
+}

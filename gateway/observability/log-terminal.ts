@@ -1,0 +1,34 @@
+import type { DestinationStream } from 'pino';
+import pretty from 'pino-pretty';
+import type { LogFormat } from '../config/settings.js';
+
+
+/** `auto`: readable lines on a terminal, JSON (one object a line) for anything else: files, journald, a collector. */
+export function usesPretty(format: LogFormat, isTTY = process.stdout.isTTY === true): boolean {
+  return format === 'pretty' || (format === 'auto' && isTTY);
+}
+
+/**
+ * Where the logs go: stdout as JSON, or, for people, pino-pretty lines such as
+ * `17:02:11.402 ERROR: GW_ERR_LISTEN: MQTT_PORT=1883 on 127.0.0.1: EADDRINUSE`, with the
+ * component and the GW_ERR code in front of the message and the other fields after it on the
+ * same line. Synchronous, so a fatal line is on screen before the process exits.
+ */
+export function logDestination(format: LogFormat, isTTY = process.stdout.isTTY === true): DestinationStream | undefined {
+  if (!usesPretty(format, isTTY)) return undefined;
+  return pretty({
+    sync: true,
+    colorize: isTTY && !process.env['NO_COLOR'],
+    translateTime: 'SYS:HH:MM:ss.l',
+    singleLine: true,
+    // pid: pino-pretty would put a logged pid (influxd's) in the line's header, as if it were the gateway's.
+    ignore: 'pid,hostname,service,component,code',
+    messageFormat: (log, messageKey) => {
+      const raw = log[messageKey];
+      const msg = typeof raw === 'string' ? raw : JSON.stringify(raw ?? '');
+      const code = typeof log['code'] === 'string' && !msg.includes(log['code']) ? `${log['code']}: ` : '';
+      const component = typeof log['component'] === 'string' ? `[${log['component']}] ` : '';
+      return `${component}${code}${msg}`;
+    },
+  });
+}

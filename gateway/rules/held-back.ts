@@ -1,0 +1,56 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import type { Suppression } from './actions.js';
+import { formatOffset } from './duration.js';
+
+/** A command the rules wanted that an actuator's minimum on (or off) time holds back until `until`. */
+export interface HeldBack {
+  /** When the rules wanted it (epoch ms). */
+  readonly at: number;
+  readonly rule: string;
+  /** `site/zone/actuator` */
+  readonly target: string;
+  readonly data: Readonly<Record<string, unknown>>;
+  /** The state the actuator is kept in. */
+  readonly holding: 'on' | 'off';
+  readonly minimumMs: number;
+  /** When it may switch; the rules run again then. */
+  readonly until: number;
+}
+
+const pad = (n: number): string => String(n).padStart(2, '0');
+/** Local wall-clock time, as the terminal's log lines show theirs. */
+const clockTime = (ms: number): string => {
+  const d = new Date(ms);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+};
+
+/** One line for people: `hq/f1/hvac stays on until 10:05:00 (minimum on time 5m00s): {"mode":"off"} by hvac-cool-done is held back`. */
+export function describeHeldBack(h: HeldBack, when: (ms: number) => string = clockTime): string {
+  return `${h.target} stays ${h.holding} until ${when(h.until)} (minimum ${h.holding} time ${formatOffset(h.minimumMs)}): ${JSON.stringify(h.data)} by ${h.rule} is held back, and the rules run again then`;
+}
+
+/**
+ * Says, once per hold, that a command is held back by a minimum on/off time (the metric
+ * `gateway_commands_deferred_total` counts every one): readings that keep asking for the same
+ * command while it is held are not logged again.
+ */
+export class HeldBackReporter {
+  private readonly said = new Map<string, string>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly clock: Clock,
+    private readonly onHeld?: (h: HeldBack) => void,
+  ) {}
+
+  report(s: Suppression): void {
+    if (s.kind !== 'min-on-off') return;
+    const key = `${s.retryAt}|${JSON.stringify(s.data)}`;
+    if (this.said.get(s.target) === key) return;
+    this.said.set(s.target, key);
+    const held: HeldBack = { at: this.clock.now(), rule: s.rule, target: s.target, data: s.data, holding: s.holding, minimumMs: s.minimumMs, until: s.retryAt };
+    this.log.info({ rule: held.rule, target: held.target, data: held.data, holding: held.holding, until: new Date(held.until).toISOString() }, describeHeldBack(held));
+    this.onHeld?.(held);
+  }
+}

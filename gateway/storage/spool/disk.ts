@@ -1,0 +1,49 @@
+import { mkdir, open, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
+
+/**
+ * Every file call the spool makes, in one small interface: a test can make any of them fail
+ * (ENOSPC, EIO, EMFILE) while the files stay real, and the spool's answer to a full or failing
+ * disk is decided in the spool, not in whatever `node:fs` happens to do.
+ */
+export interface SpoolFile {
+  writev(buffers: readonly Buffer[], position: number): Promise<unknown>;
+  datasync(): Promise<void>;
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export interface SpoolDisk {
+  mkdir(dir: string): Promise<void>;
+  list(dir: string): Promise<string[]>;
+  /** Creates (or empties) a file to write. */
+  create(path: string): Promise<SpoolFile>;
+  openForReading(path: string): Promise<SpoolFile>;
+  /** fsyncs a directory, which makes the names created in it durable. */
+  syncDir(dir: string): Promise<void>;
+  readFile(path: string): Promise<Buffer>;
+  writeFile(path: string, data: string | Buffer): Promise<void>;
+  truncate(path: string, length: number): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  /** Removes a file; one already gone is not an error. */
+  remove(path: string): Promise<void>;
+}
+
+export const nodeDisk: SpoolDisk = {
+  mkdir: async (dir) => void (await mkdir(dir, { recursive: true })),
+  list: (dir) => readdir(dir),
+  create: (path) => open(path, 'w'),
+  openForReading: (path) => open(path, 'r'),
+  async syncDir(dir) {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+  readFile: (path) => readFile(path),
+  writeFile: (path, data) => writeFile(path, data),
+  truncate: (path, length) => truncate(path, length),
+  rename: (from, to) => rename(from, to),
+  remove: (path) => rm(path, { force: true }),
+};

@@ -1,0 +1,162 @@
+import type { Logger } from 'pino';
+import { backoffDelay } from '../../core/backoff.js';
+import { logError } from '../../core/errors.js';
+
+/** A commit group's promise: what `committed()` hands out. */
+interface Group {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+}
+
+function newGroup(): Group {
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Nobody may be waiting on a group (QoS 0 only): its failure is logged, not unhandled.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+/** Lines waiting for the next write, and the group they will join if someone waits on them. */
+interface Pending {
+  readonly lines: string[];
+  bytes: number;
+  group: Group | undefined;
+}
+
+const nothingPending = (): Pending => ({ lines: [], bytes: 0, group: undefined });
+
+/** 100 ms doubling to 5 s, without jitter: one spool, nothing to fall in step with. */
+const retryDelay = (failures: number): number => backoffDelay(failures, 50, 5000, false);
+
+export interface GroupCommitOptions {
+  readonly log: Logger;
+  /**
+   * Writes the lines as one record, fdatasynced if `sync`, and hands it on; throws, having
+   * changed nothing, when the disk refuses.
+   */
+  readonly write: (lines: readonly string[], sync: boolean) => Promise<void>;
+}
+
+/**
+ * Group commit: appends in one event-loop turn (and while a write is in flight) become one
+ * record, one write and one fdatasync; `committed()` resolves when the current group is on disk.
+ * A failed write is retried in place with backoff: nothing is handed on out of order, and the
+ * acknowledgements wait.
+ */
+export class GroupCommit {
+  private pending: Pending = nothingPending();
+  /** The group being written: in neither pending nor the backlog until the write ends. */
+  private inflight: { readonly group: Group; readonly events: number; readonly bytes: number } | undefined;
+  /** A commit is on its way (setImmediate or the retry timer): appends need not ask for one. */
+  private scheduled = false;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private written = 0;
+
+  constructor(private readonly options: GroupCommitOptions) {}
+
+  /** Bytes appended and not yet on disk (pending or being written). */
+  get bytes(): number {
+    return (this.inflight?.bytes ?? 0) + this.pending.bytes;
+  }
+
+  get events(): number {
+    return (this.inflight?.events ?? 0) + this.pending.lines.length;
+  }
+
+  /** Records written so far. */
+  get commits(): number {
+    return this.written;
+  }
+
+  add(line: string): void {
+    this.pending.lines.push(line);
+    this.pending.bytes += Buffer.byteLength(line, 'utf8');
+    if (!this.scheduled && !this.inflight) {
+      this.scheduled = true;
+      setImmediate(() => void this.commit());
+    }
+  }
+
+  /** Resolves once everything added so far is committed to disk. */
+  committed(): Promise<void> {
+    if (this.pending.lines.length > 0) return (this.pending.group ??= newGroup()).promise;
+    if (this.inflight) return this.inflight.group.promise;
+    return Promise.resolve();
+  }
+
+  /** Commits what is pending (a few tries); what the disk still refuses is given up, and said so. */
+  async close(): Promise<void> {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    for (let attempt = 0; (this.inflight || this.pending.lines.length > 0) && attempt < 3; attempt++) await this.commit();
+    if (this.pending.lines.length > 0) {
+      // The disk refuses: these were never acknowledged (their publishers resend); QoS 0 ones are lost.
+      logError(this.options.log, 'GW_ERR_SPOOL_WRITE', { events: this.pending.lines.length }, 'spool could not write its last events at shutdown');
+      this.pending.group?.reject(new Error('spool could not write at shutdown'));
+      this.pending.group = undefined;
+    }
+    this.closed = true;
+  }
+
+  private async commit(): Promise<void> {
+    this.scheduled = false;
+    if (this.inflight || this.pending.lines.length === 0) {
+      if (this.inflight) await this.committed().catch(() => undefined);
+      return;
+    }
+    const { lines, bytes } = this.pending;
+    // Only a group someone waits on (a QoS 1 acknowledgement) needs fdatasync; QoS 0 promises
+    // nothing, and the next synced group flushes the file's earlier writes anyway.
+    const awaited = this.pending.group !== undefined;
+    const group = this.pending.group ?? newGroup();
+    this.pending = nothingPending();
+    this.inflight = { group, events: lines.length, bytes };
+    let failed: unknown;
+    try {
+      await this.options.write(lines, awaited);
+      this.written++;
+      group.resolve();
+    } catch (err) {
+      failed = err;
+      // Nothing is handed on out of order, nor without its place on disk: the lines go back in
+      // front of what arrived since and the write is tried again; their acknowledgements wait.
+      const since = this.pending;
+      // Appends during the write may have started a newer group: it completes with the retried one.
+      if (since.group) group.promise.then(since.group.resolve, since.group.reject);
+      this.pending = { lines: lines.concat(since.lines), bytes: bytes + since.bytes, group };
+    } finally {
+      this.inflight = undefined;
+    }
+    if (failed !== undefined) {
+      this.retry(failed);
+      return;
+    }
+    if (this.failures > 0) {
+      this.options.log.info({ failures: this.failures }, 'spool writes again');
+      this.failures = 0;
+    }
+    if (this.pending.lines.length > 0) await this.commit();
+  }
+
+  private retry(err: unknown): void {
+    this.failures++;
+    const delay = retryDelay(this.failures);
+    if (this.failures === 1 || this.failures % 20 === 0) {
+      logError(this.options.log, 'GW_ERR_SPOOL_WRITE', { err, failures: this.failures, retryInMs: delay, events: this.pending.lines.length }, 'spool write failed; retrying, acknowledgements wait');
+    }
+    if (this.closed) return;
+    // Appends must not trigger commits in between: the timer retries.
+    this.scheduled = true;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.commit();
+    }, delay);
+  }
+}

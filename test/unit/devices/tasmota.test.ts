@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { decode, encode, parseTopic } from '../../../gateway/devices/families/tasmota.js';
+import { tasmotaFixtures } from '../../fixtures/native/tasmota.js';
+import { expectFixture } from './expect-fixture.js';
+
+describe('Tasmota decoder on real messages', () => {
+  it.each(tasmotaFixtures.map((f) => [f.name, f] as const))('%s', (_name, f) => {
+    expectFixture(f, decode(f.topic, Buffer.from(f.payload), f.options));
+  });
+});
+
+describe('Tasmota decoder', () => {
+  it('names device and key of a value that is not a number ("n/a")', () => {
+    const r = decode('tele/tasmota_A1B2C3/SENSOR', Buffer.from('{"Time":"2024-01-01T00:00:00","AM2301":{"Temperature":"n/a","Humidity":40.1},"TempUnit":"C"}'));
+    expect(r).toMatchObject({ outcome: 'decoded', readings: [{ key: 'AM2301.Humidity', value: 40.1 }], problems: ['tasmota:tasmota_A1B2C3: AM2301.Temperature is "n/a", not a number'] });
+  });
+
+  it('gives a failure when nothing in the SENSOR decodes', () => {
+    expect(decode('tele/tasmota_A1B2C3/SENSOR', Buffer.from('{"AM2301":{"Temperature":"n/a"}}'))).toEqual({
+      outcome: 'failure',
+      family: 'tasmota',
+      nativeId: 'tasmota_A1B2C3',
+      detail: 'tasmota:tasmota_A1B2C3: AM2301.Temperature is "n/a", not a number',
+    });
+  });
+
+  it('reads custom prefixes and several FullTopics', () => {
+    const opts = { fullTopics: ['%prefix%/%topic%/', 'home/%topic%/%prefix%/'], prefixes: { tele: 'tel' } };
+    expect(parseTopic('home/lamp/tel/LWT', opts)).toEqual({ prefix: 'tele', topic: 'lamp', suffix: 'LWT' });
+    expect(parseTopic('tele/lamp/LWT', opts)).toBeNull();
+    expect(parseTopic('cmnd/lamp/POWER', opts)).toEqual({ prefix: 'cmnd', topic: 'lamp', suffix: 'POWER' });
+  });
+
+  it('is not Tasmota: other shapes', () => {
+    expect(decode('tele/lamp', Buffer.from('x'))).toEqual({ outcome: 'not_mine' });
+    expect(decode('sensors/hq/f1/t1/temperature', Buffer.from('1'))).toEqual({ outcome: 'not_mine' });
+  });
+
+  it('reads multi-phase ENERGY.Power arrays one channel each', () => {
+    const r = decode('tele/em/SENSOR', Buffer.from('{"ENERGY":{"Power":[1,0,2]}}'));
+    expect(r).toMatchObject({ readings: [{ key: 'ENERGY.Power[0]', value: 1, channel: 'ENERGY[0]' }, { key: 'ENERGY.Power[1]', value: 0 }, { key: 'ENERGY.Power[2]', value: 2 }] });
+  });
+});
+
+describe('Tasmota commands', () => {
+  it('sends ON to cmnd/<topic>/POWER<n>', () => {
+    expect(encode('f1_relay', '2', { state: 'on' })).toEqual({ ok: true, publishes: [{ topic: 'cmnd/f1_relay/POWER2', payload: 'ON' }] });
+    expect(encode('f1_relay', undefined, { state: 'off' })).toEqual({ ok: true, publishes: [{ topic: 'cmnd/f1_relay/POWER', payload: 'OFF' }] });
+  });
+  it('follows a %topic%/%prefix%/ FullTopic', () => {
+    expect(encode('sonoff-1234', '1', { state: 'on' }, { tasmota: { fullTopics: ['%topic%/%prefix%/'] } })).toEqual({ ok: true, publishes: [{ topic: 'sonoff-1234/cmnd/POWER1', payload: 'ON' }] });
+  });
+  it('refuses HVAC, a bad channel and a FullTopic it cannot fill', () => {
+    expect(encode('t', undefined, { mode: 'cool', setpoint: 22 })).toMatchObject({ ok: false });
+    expect(encode('t', 'x', { state: 'on' })).toMatchObject({ ok: false });
+    expect(encode('t', '1', { state: 'on' }, { tasmota: { fullTopics: ['%prefix%/%hostname%/%topic%/'] } })).toMatchObject({ ok: false });
+  });
+});
