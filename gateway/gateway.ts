@@ -14,6 +14,7 @@ import { systemClock, type Clock } from './core/clock.js';
 import { firstOf } from './core/directory.js';
 import { GatewayError } from './core/errors.js';
 import { Lifecycle } from './core/lifecycle.js';
+import { ApiRoutes, loopbackWithoutCredentials, type Authorize } from './http/actions.js';
 import { HttpServer, type Readiness } from './http/server.js';
 import { LiveView } from './http/live.js';
 import { Ingest } from './ingest/ingest.js';
@@ -33,6 +34,8 @@ export interface GatewayOptions {
   readonly clock?: Clock;
   /** Where the embedded-InfluxDB default looks and what it runs (tests move both). */
   readonly embedded?: EmbeddedChoice;
+  /** Who may act over HTTP (acknowledge alarms, arm zones); default: from this machine while no credentials exist. */
+  readonly authorize?: Authorize;
 }
 
 export interface RunningGateway {
@@ -196,10 +199,11 @@ export class Gateway {
     // What the rules knew before this start, from what was stored (before anything new arrives).
     await rules.rebuild();
 
-    const live = lifecycle.add('live view', new LiveView({ bus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs }));
+    const live = lifecycle.add('live view', new LiveView({ bus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs, rules }));
     live.start();
-    // Zones armed before a restart are armed from the first page view, not from the next change.
+    // The page opens on what the rules rebuilt: armed zones, the latest readings, actuators and alarms.
     live.seedArmed(rules.state.armedStates());
+    live.seedReadings(rules.latestReadings());
     const silence = lifecycle.add('silence watch', new SilenceWatch({ bus, store, clock, log: log.child({ component: 'devices' }), offlineAfterMs: settings.offlineAfterMs }));
     silence.start();
     const stats = lifecycle.add(
@@ -221,6 +225,9 @@ export class Gateway {
     const ports = await broker.start();
     const http = lifecycle.add('HTTP', new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes() }));
     http.route('/api/zones', rules.zonesRoute);
+    const api = new ApiRoutes({ rules, log: log.child({ component: 'api' }), authorize: this.options.authorize ?? loopbackWithoutCredentials(() => access.hasCredentials()) });
+    for (const [path, handler] of api.routes()) http.route(path, handler);
+    for (const [prefix, handler] of api.prefixes()) http.routePrefix(prefix, handler);
     // The rules' time of day (after hours) is this zone's: TZ, else the system's.
     const running = { ports: { ...ports, http: await http.start() }, host: access.host, influx: writer.description, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone };
     log.info(running, 'gateway started');

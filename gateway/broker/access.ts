@@ -86,6 +86,11 @@ export class Access implements ConnectionGuard {
     return this.boundHost;
   }
 
+  /** Whether any credential exists (then actions need authentication, over HTTP too). */
+  hasCredentials(): boolean {
+    return this.o.store.size > 0;
+  }
+
   anonymousAllowed(): boolean {
     if (this.o.allowAnonymous !== 'auto') return this.o.allowAnonymous === 'true';
     return this.o.store.size === 0 && LOOPBACK.test(this.host);

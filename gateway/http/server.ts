@@ -27,6 +27,8 @@ export interface HttpOptions {
 export class HttpServer {
   private readonly server: Server;
   private readonly routes = new Map<string, RouteHandler>();
+  /** Routes by path prefix (`/api/alarms/`): the longest matching prefix answers. */
+  private readonly prefixes = new Map<string, RouteHandler>();
 
   constructor(private readonly o: HttpOptions) {
     for (const [path, handler] of o.routes ?? []) this.routes.set(path, handler);
@@ -43,6 +45,11 @@ export class HttpServer {
     this.routes.set(path, handler);
   }
 
+  /** A route for every path under `prefix` (which ends with `/`). */
+  routePrefix(prefix: string, handler: RouteHandler): void {
+    this.prefixes.set(prefix, handler);
+  }
+
   async start(): Promise<number> {
     const { host, port } = this.o;
     await new Promise<void>((resolve, reject) => {
@@ -50,6 +57,12 @@ export class HttpServer {
       this.server.listen(port, host, resolve);
     });
     return (this.server.address() as AddressInfo).port;
+  }
+
+  private byPrefix(path: string): RouteHandler | undefined {
+    let best: string | undefined;
+    for (const prefix of this.prefixes.keys()) if (path.startsWith(prefix) && (!best || prefix.length > best.length)) best = prefix;
+    return best === undefined ? undefined : this.prefixes.get(best);
   }
 
   async stop(): Promise<void> {
@@ -74,7 +87,7 @@ export class HttpServer {
       res.writeHead(200, { 'content-type': this.o.metrics.registry.contentType }).end(body);
       return;
     }
-    const handler = this.routes.get(path);
+    const handler = this.routes.get(path) ?? this.byPrefix(path);
     if (handler) return handler(req, res);
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   }
