@@ -119,8 +119,9 @@ export class CommandTracker {
     const current = this.o.dispatcher.current(target);
     const expected = current?.data ?? previous?.state;
     if (!expected) {
-      // Nothing commanded or known before (or unknown after a failure): now it is known.
-      this.o.dispatcher.adopt(target, r.state, r.timeMs);
+      // Nothing commanded or known before (or unknown after a failure): now it is known. Since
+      // when is not: no minimum on/off time runs from this report.
+      this.o.dispatcher.adopt(target, r.state, Number.NEGATIVE_INFINITY);
       return;
     }
     // During a rebuild the stored `overridden` status says what happened.

@@ -23,7 +23,8 @@ const POINTS: { readonly [K in StorableName]: PointOf<K> } = {
   zoneArmed: (e, t) => zoneArmedPoint(e, t.next(`zone_state/${e.site}/${e.zone}`, e.timeMs)),
   actuatorState: (e, t) => actuatorStatePoint(e, t.next(`actuator_state/${e.site}/${e.zone}/${e.actuator}`, e.timeMs)),
   alarm: (e, t) => alarmPoint(e, t.next(`alarms/${e.alarmId}`, e.timeMs)),
-  commandStatus: (e, t) => commandStatusPoint(e, t.next(`command_status/${e.site}/${e.zone}/${e.actuator}/${e.status}`, e.timeMs)),
+  // One time line per actuator (not per status tag): a saga's steps keep their order in InfluxDB.
+  commandStatus: (e, t) => commandStatusPoint(e, t.next(`command_status/${e.site}/${e.zone}/${e.actuator}`, e.timeMs)),
   stats: (e, t) => statsPoint(e, t.next(`gateway_stats/${e.host}`, e.timeMs)),
 };
 
