@@ -32,7 +32,7 @@ export interface RuntimeObserver {
   /** A reading was stored and recorded but not run through the rules: they were too far behind. */
   overloaded?(): void;
   /** A run that fired something (the trace): its reading, what woke it, the firings and what came of them. */
-  ran?(reading: ReadingEvent, wake: Wake | undefined, firings: readonly Firing[], outcomes: readonly Outcome[], suppressed: readonly Suppression[]): void;
+  ran?(reading: ReadingEvent, wake: Wake | undefined, firings: readonly Firing[], outcomes: readonly Outcome[], suppressed: readonly Suppression[], at: number): void;
 }
 
 /** The command sagas' times (settings COMMAND_CONFIRM_MS, COMMAND_RETRIES, MANUAL_HOLD_MS). */
@@ -287,7 +287,7 @@ export class RulesRuntime {
             this.wakeups.set(`r|${s.target}`, s.retryAt, { type: 'retry', target: s.target, source: reading.source, kind: reading.kind, watchId });
           }
         }
-        if (!this.dryRun) observer?.ran?.(reading, wake, firings, outcomes, suppressed);
+        if (!this.dryRun) observer?.ran?.(reading, wake, firings, outcomes, suppressed, ctx.now);
         for (const outcome of outcomes) {
           this.o.onOutcome(outcome);
           if (outcome.kind === 'command') this.commands.sent(outcome);

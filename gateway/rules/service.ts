@@ -95,7 +95,7 @@ export class RulesService {
       onStatus: (st) => this.commandStatus(st),
       resend: (c, attempt) => this.resend(c, attempt),
       observer: {
-        ran: (reading, wake, firings, _outcomes, suppressed) => this.trace.ran(reading, wake, firings, suppressed, this.clock.now()),
+        ran: (reading, wake, firings, _outcomes, suppressed, at) => this.trace.ran(reading, wake, firings, suppressed, at),
         fired: (rule) => metrics.ruleFirings.inc({ rule }),
         suppressed: (s) => {
           const actuator = s.target.split('/')[2] ?? '';
