@@ -240,19 +240,15 @@ export class InfluxHistory implements History {
     types.forEach((t, i) => {
       for (const row of rowsOf(results[i] ?? [])) items.push(MEASUREMENTS[t].item(unprefix(row)));
     });
-    // Commands are grouped by rule as well: keep the last one per actuator.
-    const lastCommand = new Map<string, HistoryItem>();
-    const others: HistoryItem[] = [];
+    // Commands are series by rule as well, alarms by transition: keep the last one per actuator, per alarm.
+    const last = new Map<string, HistoryItem>();
     for (const item of items) {
-      if (item.type !== 'command') {
-        others.push(item);
-        continue;
-      }
-      const key = `${item.event.site}/${item.event.zone}/${item.event.actuator}`;
-      const seen = lastCommand.get(key);
-      if (!seen || seen.event.timeMs < item.event.timeMs) lastCommand.set(key, item);
+      const key =
+        item.type === 'command' ? `c|${item.event.site}/${item.event.zone}/${item.event.actuator}` : item.type === 'alarm' ? `a|${item.event.alarmId}` : `${item.type}|${item.event.id}|${item.event.timeMs}`;
+      const seen = last.get(key);
+      if (!seen || seen.event.timeMs < item.event.timeMs) last.set(key, item);
     }
-    return [...others, ...lastCommand.values()].sort(byTime);
+    return [...last.values()].sort(byTime);
   }
 
   async *read(range: HistoryRange): AsyncIterable<HistoryItem[]> {

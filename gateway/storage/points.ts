@@ -95,13 +95,12 @@ export function statsPoint(e: GatewayStatsEvent, timeMs: number): string {
   return line('gateway_stats', { host: e.host }, fields, timeMs);
 }
 
-/** `alarms`: one point per transition, tagged by the alarm's id (a restart reads the last one of each). */
+/** `alarms`: one point per transition, tagged by the alarm's id and the transition (a restart reads the last one of each alarm). */
 export function alarmPoint(e: AlarmTransitionEvent, timeMs: number): string {
   return line(
     'alarms',
-    { alarm_id: e.alarmId, site: e.site, zone: e.zone, rule: e.rule, severity: e.severity },
+    { alarm_id: e.alarmId, site: e.site, zone: e.zone, rule: e.rule, severity: e.severity, transition: e.transition },
     {
-      transition: { str: e.transition },
       type: { str: e.type },
       device: { str: e.device ?? '' },
       actuator: { str: e.actuator ?? '' },

@@ -150,7 +150,7 @@ describe('after a restart', () => {
         expect.stringMatching(/^f5 lights-on-occupied ← /),
       ]),
     );
-    const alarms = await rows(gw.influxUrl, db, `SELECT "transition" FROM "alarms" WHERE "rule" = 'smoke-alarm'`);
+    const alarms = await rows(gw.influxUrl, db, `SELECT "transition", "count" FROM "alarms" WHERE "rule" = 'smoke-alarm'`);
     expect(alarms.map((a) => a['transition'])).toEqual(['raised']);
   });
 });
