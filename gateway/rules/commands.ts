@@ -117,9 +117,9 @@ export class CommandTracker {
       return;
     }
     const current = this.o.dispatcher.current(target);
-    const expected = current?.data ?? previous?.state;
+    const expected = unresponsive ? undefined : (current?.data ?? previous?.state);
     if (!expected) {
-      // Nothing commanded or known before (or unknown after a failure): now it is known. Since
+      // Nothing commanded or known before, or unknown since it did not confirm: now it is known. Since
       // when is not: no minimum on/off time runs from this report.
       this.o.dispatcher.adopt(target, r.state, Number.NEGATIVE_INFINITY);
       return;
