@@ -34,7 +34,7 @@ const anonymous = anonymousPrincipal('admin');
 const refusedByBroker = (topic: string): boolean => !canPublish(anonymous, topic).ok || topicProblem(topic, TOPIC_LIMITS) !== undefined;
 
 /** Every dead-letter reason the README lists for what devices send (not the gateway's own: internal_error). */
-const DEVICE_REASONS = /^(invalid_topic|unknown_kind|unknown_topic|payload_too_large|invalid_encoding|invalid_json|invalid_payload|clock_skew)$/;
+const DEVICE_REASONS = /^(invalid_topic|unknown_kind|unknown_topic|payload_too_large|invalid_encoding|invalid_json|invalid_payload|clock_skew|unknown_actuator|unknown_alarm)$/;
 
 /**
  * A gateway of the test's own (its own database and DATA_DIR), with no rules so the point
