@@ -302,7 +302,8 @@ export class AlarmBook {
 
   /** True when an active alarm of `site/zone` waits for a condition that only a reading can meet. */
   waitsInZone(site: string, zone: string): boolean {
-    return (this.explicit.get(`${site}/${zone}`)?.size ?? 0) > 0;
+    // On the hot path: no key built while no alarm waits anywhere.
+    return this.explicit.size > 0 && (this.explicit.get(`${site}/${zone}`)?.size ?? 0) > 0;
   }
 
   /** The active alarms of `site/zone` that only an explicit condition clears. */

@@ -95,7 +95,7 @@ export class RulesService {
       onStatus: (st) => this.commandStatus(st),
       resend: (c, attempt) => this.resend(c, attempt),
       observer: {
-        ran: (reading, wake, firings, _outcomes, suppressed, at) => this.trace.ran(reading, wake, firings, suppressed, at),
+        ran: (reading, wake, firings, outcomes, suppressed, at) => this.trace.ran(reading, wake, firings, suppressed, at, outcomes.length),
         fired: (rule) => metrics.ruleFirings.inc({ rule }),
         suppressed: (s) => {
           const actuator = s.target.split('/')[2] ?? '';
@@ -268,7 +268,7 @@ export class RulesService {
     const { store, bus, metrics, log } = this.o;
     if (persist) store.keep('alarm', t, true);
     metrics.alarmTransitions.inc({ transition: t.transition, severity: t.severity });
-    this.trace.alarm(t);
+    this.trace.alarm(t, persist);
     bus.emit('alarm', t);
     if (t.transition !== 'updated') log.info({ eventId: t.id, alarmId: t.alarmId, correlationId: t.correlationId, rule: t.rule, site: t.site, zone: t.zone, count: t.count, reason: t.reason }, `alarm ${t.transition}`);
   }

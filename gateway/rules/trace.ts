@@ -99,8 +99,13 @@ export class TraceLog {
     this.index = new BoundedMap(chains * 10);
   }
 
-  /** A run of the rules that fired something. */
-  ran(reading: ReadingEvent, wake: Wake | undefined, firings: readonly Firing[], suppressed: readonly Suppression[], now: number): void {
+  /**
+   * A run of the rules that fired something. A run whose firings all changed nothing (the
+   * actuator already in that state, an alarm updated between notifications) is the steady state
+   * of a hot zone or a flood: not kept, so it costs the hot path nothing.
+   */
+  ran(reading: ReadingEvent, wake: Wake | undefined, firings: readonly Firing[], suppressed: readonly Suppression[], now: number, outcomes = 1): void {
+    if (outcomes === 0 && suppressed.every((s) => s.kind === 'already-in-state' || s.kind === 'repeat-window')) return;
     const chain = this.chain(reading.id, reading);
     if (wake) chain.steps.push({ t: now, step: 'wake', what: wakeText(wake) });
     for (const f of firings) chain.steps.push({ t: now, step: 'firing', rule: f.rule.name, facts: f.facts ?? [] });
@@ -118,7 +123,9 @@ export class TraceLog {
     this.chain(root).steps.push(statusStep(s));
   }
 
-  alarm(a: AlarmTransitionEvent): void {
+  /** An alarm transition (an update not stored is not kept either: the flood's steady state). */
+  alarm(a: AlarmTransitionEvent, persisted = true): void {
+    if (!persisted) return;
     const root = this.rootOf(a.correlationId);
     const step = alarmStep(a);
     this.chain(root).steps.push(step);
