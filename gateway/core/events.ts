@@ -198,6 +198,8 @@ export interface AlarmTransitionEvent {
   readonly lastSeen: number;
   readonly acknowledged: boolean;
   readonly acknowledgedBy: string | undefined;
+  /** Whether it is active after this transition (false once cleared, acknowledgements after that included). */
+  readonly active: boolean;
   /** When the last notification (raise or repeat) went out on `alerts/…`, epoch ms. */
   readonly notifiedAt: number;
   readonly notifications: number;

@@ -262,10 +262,10 @@ export class AlarmBook {
     }
     if (t.transition === 'raised') a.correlationId = t.correlationId;
     if (t.transition !== 'acknowledged') a.lastCorrelationId = t.correlationId;
-    if (t.transition === 'cleared') {
+    if (t.transition === 'cleared' || !t.active) {
       if (this.activeById.get(a.id) === a) this.deactivate(a);
-      a.clearedAt = t.timeMs;
-      a.clearReason = t.reason;
+      if (t.transition === 'cleared' || a.clearedAt === undefined) a.clearedAt = t.timeMs;
+      if (t.transition === 'cleared') a.clearReason = t.reason;
       this.cleared.set(a.id, a);
       return;
     }
@@ -410,6 +410,7 @@ export class AlarmBook {
         lastSeen: a.lastSeen,
         acknowledged: a.acknowledged,
         acknowledgedBy: a.acknowledgedBy,
+        active: this.activeById.get(a.id) === a,
         notifiedAt: a.notifiedAt,
         notifications: a.notifications,
         correlationId,

@@ -105,7 +105,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
     };
     // What stood before the window: without sagas (they are over by then), without cleared alarms.
     for (const item of await history.latestBefore(fromMs)) {
-      if (item.type === 'alarm' && item.event.transition === 'cleared') continue;
+      if (item.type === 'alarm' && !item.event.active) continue;
       if (item.type === 'command') runtime.dispatcher.restore(item.event);
       else await apply(item, caughtUp);
     }

@@ -177,6 +177,8 @@ function alarmOf(row: Row): AlarmTransitionEvent {
     lastSeen: num(row['last_seen']),
     acknowledged: row['acknowledged'] === true,
     acknowledgedBy: opt(row['acknowledged_by']),
+    // Stored before the field existed: only a cleared one is not active.
+    active: typeof row['active'] === 'boolean' ? row['active'] : str(row['transition']) !== 'cleared',
     notifiedAt: num(row['notified_at']),
     notifications: num(row['notifications']),
     correlationId: str(row['correlation_id']),

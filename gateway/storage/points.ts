@@ -111,6 +111,7 @@ export function alarmPoint(e: AlarmTransitionEvent, timeMs: number): string {
       last_seen: { int: e.lastSeen },
       acknowledged: { bool: e.acknowledged },
       acknowledged_by: { str: e.acknowledgedBy ?? '' },
+      active: { bool: e.active },
       notified_at: { int: e.notifiedAt },
       notifications: { int: e.notifications },
       reason: { str: e.reason ?? '' },

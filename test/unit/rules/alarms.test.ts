@@ -109,7 +109,7 @@ describe('AlarmBook', () => {
     expect(alarms.fire(subject, times, occ('r1'))).toEqual({ alarm: undefined, notify: undefined });
     const stored: AlarmTransitionEvent = {
       id: 't1', alarmId: 'alarm-1', transition: 'raised', rule: subject.rule, type: subject.type, severity: subject.severity, site: 'hq', zone: 'f1', device: 'smk-1', actuator: undefined,
-      message: 'smoke', count: 1, value: true, firstSeen: clock.now(), lastSeen: clock.now(), acknowledged: false, acknowledgedBy: undefined, notifiedAt: clock.now(), notifications: 1,
+      message: 'smoke', count: 1, value: true, firstSeen: clock.now(), lastSeen: clock.now(), acknowledged: false, acknowledgedBy: undefined, active: true, notifiedAt: clock.now(), notifications: 1,
       correlationId: 'r1', reason: undefined, facts: undefined, time: new Date(clock.now()).toISOString(), timeMs: clock.now(),
     };
     alarms.restore(stored);
@@ -122,5 +122,10 @@ describe('AlarmBook', () => {
     alarms.goLive();
     expect(alarms.size).toBe(0);
     expect(transitions.map(([t]) => [t.alarmId, t.transition])).toEqual([['alarm-1', 'cleared']]);
+    // An acknowledgement stored after a clear does not bring the alarm back.
+    alarms.dry = true;
+    alarms.restore({ ...stored, id: 't2', alarmId: 'alarm-2', transition: 'acknowledged', acknowledged: true, active: false });
+    expect(alarms.size).toBe(0);
+    expect(alarms.knows('alarm-2')).toBe(true);
   });
 });
