@@ -3,6 +3,7 @@ import { logError, logWarn } from '../core/errors.js';
 import type { History, HistoryItem, HistoryType } from '../core/history.js';
 import type { ManualClock } from '../core/manual-clock.js';
 import type { ReplayClock } from '../core/replay-clock.js';
+import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE } from './actions.js';
 import type { RuleSet } from './loader.js';
 import type { CommandTimes, RulesRuntime } from './runtime.js';
 
@@ -108,6 +109,15 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
       if (item.type === 'alarm' && !item.event.active) continue;
       if (item.type === 'command') runtime.dispatcher.restore(item.event);
       else await apply(item, caughtUp);
+    }
+    // An actuator alarm still active says what its last command does not: unknown, or set by hand.
+    for (const a of runtime.alarms.active()) {
+      if (!a.actuator) continue;
+      const target = `${a.site}/${a.zone}/${a.actuator}`;
+      const current = runtime.dispatcher.current(target);
+      if (current && current.changedAt > a.lastSeen) continue;
+      if (a.rule === ACTUATOR_UNRESPONSIVE) runtime.dispatcher.forget(target);
+      else if (a.rule === MANUAL_OVERRIDE && typeof a.value === 'object' && a.value !== null) runtime.dispatcher.adopt(target, a.value as Record<string, unknown>, a.lastSeen);
     }
     for await (const items of history.read({ fromMs, toMs, types: TYPES })) {
       for (const item of items) {

@@ -35,11 +35,11 @@ function command(at: number, target: string, rule: string, data: Record<string, 
   return { type: 'command', event };
 }
 
-function history(items: HistoryItem[], fail?: string): History {
+function history(items: HistoryItem[], fail?: string, before: HistoryItem[] = []): History {
   return {
     description: 'memory',
     caughtUp: () => Promise.resolve(true),
-    latestBefore: () => (fail ? Promise.reject(new Error(fail)) : Promise.resolve([])),
+    latestBefore: () => (fail ? Promise.reject(new Error(fail)) : Promise.resolve(before)),
     async *read(range) {
       yield items.filter((i) => i.event.timeMs >= range.fromMs && i.event.timeMs < range.toMs).sort(byTime);
     },
@@ -47,7 +47,7 @@ function history(items: HistoryItem[], fail?: string): History {
   };
 }
 
-async function setup(items: HistoryItem[], fail?: string) {
+async function setup(items: HistoryItem[], fail?: string, before: HistoryItem[] = []) {
   const live = new ManualClock(NOW);
   const clock = new ReplayClock(live);
   const outcomes: Outcome[] = [];
@@ -55,7 +55,7 @@ async function setup(items: HistoryItem[], fail?: string) {
   const runtime = new RulesRuntime({ clock, log, onOutcome: (o) => outcomes.push(o) });
   const loader = new RuleLoader({ dir: REPO_RULES, log, watch: false, onChange: (set) => runtime.use(set) });
   await loader.start();
-  const result = await rebuild({ history: history(items, fail), runtime, clock, now: () => live.now(), log, waitMs: 0, commandTimes: DEFAULT_COMMAND_TIMES });
+  const result = await rebuild({ history: history(items, fail, before), runtime, clock, now: () => live.now(), log, waitMs: 0, commandTimes: DEFAULT_COMMAND_TIMES });
   const advance = async (ms: number): Promise<void> => {
     const to = live.now() + ms;
     await runtime.idle();
@@ -96,6 +96,27 @@ describe('the rebuild', () => {
     expect(runtime.dispatcher.actuatorData('hq', 'f3', 'hvac')).toBeUndefined();
     await advance(10 * m);
     expect(outcomes).toEqual([]);
+  });
+
+  it('takes what stood before the window: an actuator that did not confirm its last command is unknown, one set by hand is as it was set', async () => {
+    const long = NOW - 3 * 3_600_000;
+    const alarm = (actuator: string, rule: string, value: unknown): HistoryItem => ({
+      type: 'alarm',
+      event: {
+        id: `t-${actuator}`, alarmId: `a-${actuator}`, transition: 'raised', rule, type: 'actuator', severity: 'warning', site: 'hq', zone: 'f9', device: undefined, actuator,
+        message: '', count: 1, value, firstSeen: long + 60_000, lastSeen: long + 60_000, acknowledged: false, acknowledgedBy: undefined, active: true, notifiedAt: long, notifications: 1,
+        correlationId: 'x', reason: undefined, facts: undefined, time: new Date(long + 60_000).toISOString(), timeMs: long + 60_000,
+      },
+    });
+    const { runtime } = await setup([], undefined, [
+      command(long, 'hq/f9/hvac', 'hvac-cool', { mode: 'cool', setpoint: 22 }, 'old'),
+      command(long + 1, 'hq/f9/lights', 'lights-on-occupied', { state: 'on' }, 'old-2'),
+      alarm('hvac', 'actuator_unresponsive', { mode: 'cool', setpoint: 22 }),
+      alarm('lights', 'manual_override', { state: 'off' }),
+    ]);
+    expect(runtime.dispatcher.actuatorData('hq', 'f9', 'hvac')).toBeUndefined();
+    expect(runtime.dispatcher.actuatorData('hq', 'f9', 'lights')).toEqual({ state: 'off' });
+    expect(runtime.alarms.size).toBe(1);
   });
 
   it('when the history cannot be read, says why and goes live with nothing rebuilt', async () => {
