@@ -1,9 +1,11 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { Clock } from '../core/clock.js';
-import type { AlarmTransition, AlarmTransitionEvent, AlertData, AlertEvent, DecidingFact, Severity } from '../core/events.js';
+import type { AlarmTransition, AlarmTransitionEvent, AlertEvent, DecidingFact, Severity } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
-import { cloudEvent } from './cloud-event.js';
+import { alertOf, transitionOf, viewOf, type AlarmView } from './alarm-events.js';
 import { DEFAULT_CLEAR_AFTER_MS, DEFAULT_REPEAT_MS } from './pack.js';
+
+export type { AlarmView } from './alarm-events.js';
 
 /**
  * Alarms, not alert floods (Alertmanager's grouping and repeat interval, ThingsBoard's
@@ -71,29 +73,6 @@ export interface Alarm extends AlarmSubject {
   storedAt: number;
   /** Its quiet period ran out during a rebuild: cleared when going live. */
   overdue: boolean;
-}
-
-/** An alarm as the API and the live page show it. */
-export interface AlarmView {
-  readonly id: string;
-  readonly state: 'active' | 'cleared';
-  readonly rule: string;
-  readonly type: string;
-  readonly severity: Severity;
-  readonly site: string;
-  readonly zone: string;
-  readonly device: string | undefined;
-  readonly actuator: string | undefined;
-  readonly message: string;
-  readonly count: number;
-  readonly value: unknown;
-  readonly firstSeen: number;
-  readonly lastSeen: number;
-  readonly acknowledged: boolean;
-  readonly acknowledgedBy: string | undefined;
-  readonly notifiedAt: number;
-  readonly notifications: number;
-  readonly clearedAt: number | undefined;
 }
 
 /** An update of an alarm becomes a stored point at most this often (raises, repeats, acks and clears always do). */
@@ -313,45 +292,11 @@ export class AlarmBook {
 
   /** The notification (CloudEvent on `alerts/<site>/<severity>`) for a raise or a repeat. */
   alert(a: Alarm, correlationId: string): AlertEvent {
-    const timeMs = this.o.clock.now();
-    const data: AlertData = {
-      severity: a.severity,
-      message: a.message,
-      site: a.site,
-      zone: a.zone,
-      device: a.reportedBy,
-      ...(a.kind !== undefined ? { kind: a.kind } : {}),
-      value: a.value,
-      alarmId: a.id,
-      count: a.count,
-      ...(a.notifications > 1 ? { repeat: a.notifications - 1 } : {}),
-    };
-    const ce = cloudEvent(a.type, a.rule, `${a.site}/${a.zone}/${a.reportedBy}`, correlationId, data, timeMs);
-    return { kind: 'alert', id: ce.id, timeMs, topic: `alerts/${a.site}/${a.severity}`, site: a.site, severity: a.severity, rule: a.rule, cloudEvent: ce, alarmId: a.id };
+    return alertOf(a, correlationId, this.o.clock.now());
   }
 
   view(a: Alarm): AlarmView {
-    return {
-      id: a.id,
-      state: this.activeById.get(a.id) === a ? 'active' : 'cleared',
-      rule: a.rule,
-      type: a.type,
-      severity: a.severity,
-      site: a.site,
-      zone: a.zone,
-      device: a.device,
-      actuator: a.actuator,
-      message: a.message,
-      count: a.count,
-      value: a.value,
-      firstSeen: a.firstSeen,
-      lastSeen: a.lastSeen,
-      acknowledged: a.acknowledged,
-      acknowledgedBy: a.acknowledgedBy,
-      notifiedAt: a.notifiedAt,
-      notifications: a.notifications,
-      clearedAt: a.clearedAt,
-    };
+    return viewOf(a, this.activeById.get(a.id) === a);
   }
 
   private timesOf(rule: string, severity: Severity): AlarmTimes {
@@ -391,36 +336,7 @@ export class AlarmBook {
   private emit(transition: AlarmTransition, a: Alarm, correlationId: string, persist: boolean, reason: string | undefined): void {
     const timeMs = this.o.clock.now();
     if (persist) a.storedAt = timeMs;
-    this.o.onTransition(
-      {
-        id: newEventId(),
-        alarmId: a.id,
-        transition,
-        rule: a.rule,
-        type: a.type,
-        severity: a.severity,
-        site: a.site,
-        zone: a.zone,
-        device: a.device,
-        actuator: a.actuator,
-        message: a.message,
-        count: a.count,
-        value: a.value,
-        firstSeen: a.firstSeen,
-        lastSeen: a.lastSeen,
-        acknowledged: a.acknowledged,
-        acknowledgedBy: a.acknowledgedBy,
-        active: this.activeById.get(a.id) === a,
-        notifiedAt: a.notifiedAt,
-        notifications: a.notifications,
-        correlationId,
-        reason,
-        facts: transition === 'raised' || transition === 'updated' ? a.facts : undefined,
-        time: new Date(timeMs).toISOString(),
-        timeMs,
-      },
-      persist,
-    );
+    this.o.onTransition(transitionOf(a, transition, correlationId, reason, this.activeById.get(a.id) === a, timeMs), persist);
   }
 }
 
