@@ -13,7 +13,7 @@ import { ReplayClock } from '../core/replay-clock.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Store } from '../core/store.js';
 import { SEGMENT } from '../core/segments.js';
-import type { Outcome } from './actions.js';
+import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE, type Outcome } from './actions.js';
 import { HeldBackReporter, type HeldBack } from './held-back.js';
 import { RuleLoader } from './loader.js';
 import type { AlarmView } from './alarms.js';
@@ -208,9 +208,9 @@ export class RulesService {
       const [site = '', zone = '', actuator = ''] = target.split('/');
       const current = dispatcher.current(target);
       const report = commands.lastReport(target);
-      const status = alarms.find({ rule: 'actuator_unresponsive', site, zone, actuator })
+      const status = alarms.find({ rule: ACTUATOR_UNRESPONSIVE, site, zone, actuator })
         ? 'unresponsive'
-        : alarms.find({ rule: 'manual_override', site, zone, actuator })
+        : alarms.find({ rule: MANUAL_OVERRIDE, site, zone, actuator })
           ? 'manual'
           : commands.waiting(target)
             ? 'pending'
