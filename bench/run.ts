@@ -19,6 +19,7 @@ import { formatMarkdown, printTable, type BenchReport } from './lib/report.js';
 import { runConfirmationBench, runRebuildBench } from './memory-bench.js';
 import { runRulesBench } from './rules-bench.js';
 import { measureBareAedes, measureCeiling, measureGateway, measureMosquitto, reportInfluxCpu, type LoadShape, type Measurement } from './lib/throughput.js';
+import { measureNativeGateway } from './lib/native.js';
 
 const SECTIONS = ['throughput', 'latency', 'connections', 'rules', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
@@ -81,6 +82,7 @@ try {
       ['gateway QoS 0', () => measureGateway(influx.url, shape, { qos: 0, label: 'gateway end to end, QoS 0' })],
       ['gateway QoS 1 durable', () => measureGateway(influx.url, shape, { qos: 1, label: 'gateway end to end, QoS 1, acknowledged when durable' })],
       ['gateway QoS 1 plain', () => measureGateway(influx.url, shape, { qos: 1, label: 'gateway end to end, QoS 1, DURABLE_ACK=false', env: { DURABLE_ACK: 'false' } })],
+      ['gateway Zigbee2MQTT QoS 0', () => measureNativeGateway(influx.url, shape, influx.child.pid)],
     ];
     const runs = new Map<string, Measurement[]>();
     for (let round = 1; round <= repeat; round++) {
@@ -104,6 +106,8 @@ try {
     if (dequeBaseline && qos0) report.ratios['gateway QoS 0 / bare Aedes with the deque bus'] = qos0.rate / dequeBaseline.rate;
     if (ceiling && qos0) report.ratios['gateway QoS 0 / InfluxDB ceiling'] = qos0.rate / ceiling.rate;
     if (durable && plain) report.ratios['QoS 1 durable / QoS 1 plain'] = durable.rate / plain.rate;
+    const native = median('gateway Zigbee2MQTT QoS 0');
+    if (native && qos0) report.ratios['Zigbee2MQTT readings/s / contract readings/s (QoS 0; aim ≥ 0.8)'] = native.rate / qos0.rate;
   }
   if (only.has('latency')) {
     for (const spec of opts.rates.split(',')) {

@@ -13,12 +13,17 @@ import { EventBus } from './core/bus.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { firstOf } from './core/directory.js';
 import { GatewayError } from './core/errors.js';
+import { onKindsChanged } from './core/kinds.js';
 import { Lifecycle } from './core/lifecycle.js';
 import { ApiRoutes, loopbackWithoutCredentials, type Authorize } from './http/actions.js';
+import { DevicesService } from './devices/service.js';
 import { HttpServer, type Readiness } from './http/server.js';
 import { LiveView } from './http/live.js';
 import { Ingest } from './ingest/ingest.js';
 import { SilenceWatch } from './ingest/silence.js';
+import { Redriver } from './ingest/redrive.js';
+import type { DeadLetterArchive } from './core/archive.js';
+import { InfluxDeadLetterArchive } from './storage/deadletter-archive.js';
 import { createLogger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
 import { StatsReporter } from './observability/stats.js';
@@ -66,6 +71,7 @@ export class Gateway {
   private rulesService: RulesService | undefined;
   private ingestService: Ingest | undefined;
   private embedded: EmbeddedInflux | undefined;
+  private devicesService: DevicesService | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -95,6 +101,11 @@ export class Gateway {
     return this.ingestService;
   }
 
+  get devices(): DevicesService {
+    if (!this.devicesService) throw new Error('gateway not started');
+    return this.devicesService;
+  }
+
   get spool(): Journal {
     if (!this.journal) throw new Error('gateway not started');
     return this.journal;
@@ -118,7 +129,7 @@ export class Gateway {
     );
 
     // Storage: where events go, the spool, and the store port over it.
-    const { writer, embedded, history: historyOver } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
+    const { writer, embedded, v1Url, history: historyOver } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
     if (embedded) this.embedded = lifecycle.add('embedded InfluxDB', embedded);
     const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log });
     lifecycle.add('spool', { stop: () => journal.close() });
@@ -145,6 +156,24 @@ export class Gateway {
     const actuators = new SubscribedActuators();
     actuators.observe(broker.aedes);
 
+    // The device map before ingest and the rules: the kinds it adds must be known to both.
+    const devices = lifecycle.add(
+      'devices',
+      new DevicesService({
+        file: resolve(settings.devicesFile),
+        zigbee2mqttBaseTopic: settings.zigbee2mqttBaseTopic,
+        discoveryPrefix: settings.discoveryPrefix,
+        bus,
+        publisher: broker,
+        store,
+        metrics,
+        clock,
+        log: log.child({ component: 'devices' }),
+      }),
+    );
+    await devices.start();
+    this.devicesService = devices;
+
     const ingest = new Ingest({
       store,
       bus,
@@ -158,6 +187,7 @@ export class Gateway {
       actuators: firstOf(actuators),
       // The rules exist once ingest does anything (the broker listens last).
       alarms: { knows: (id, site) => this.rulesService?.alarmDirectory.knows(id, site) ?? false },
+      native: devices.router,
     });
     pipeline.deliverTo(ingest);
     this.ingestService = ingest;
@@ -198,8 +228,10 @@ export class Gateway {
     this.rulesService = rules;
     // What the rules knew before this start, from what was stored (before anything new arrives).
     await rules.rebuild();
+    const offKinds = onKindsChanged(() => void rules.kindsChanged());
+    lifecycle.add('kinds watch', { stop: () => offKinds() });
 
-    const live = lifecycle.add('live view', new LiveView({ bus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs, rules }));
+    const live = lifecycle.add('live view', new LiveView({ bus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs, waiting: () => devices.waiting(), rules }));
     live.start();
     // The page opens on what the rules rebuilt: armed zones, the latest readings, actuators and alarms.
     live.seedArmed(rules.state.armedStates());
@@ -228,6 +260,12 @@ export class Gateway {
     const api = new ApiRoutes({ rules, log: log.child({ component: 'api' }), authorize: this.options.authorize ?? loopbackWithoutCredentials(() => access.hasCredentials()) });
     for (const [path, handler] of api.routes()) http.route(path, handler);
     for (const [prefix, handler] of api.prefixes()) http.routePrefix(prefix, handler);
+    http.route('/api/devices', devices.devicesRoute);
+    const archive: DeadLetterArchive = v1Url
+      ? new InfluxDeadLetterArchive(v1Url, settings.influxDb)
+      : { read: () => Promise.reject(new GatewayError('GW_ERR_REDRIVE', 'a redrive reads dead letters through the InfluxDB 1.x API; this gateway writes through 2.x')) };
+    const redriver = new Redriver({ ingest, archive, log: log.child({ component: 'redrive' }), before: () => devices.reload(), committed: () => store.committed(), now: () => clock.now() });
+    http.route('/api/deadletters/redrive', redriver.route);
     // The rules' time of day (after hours) is this zone's: TZ, else the system's.
     const running = { ports: { ...ports, http: await http.start() }, host: access.host, influx: writer.description, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone };
     log.info(running, 'gateway started');
@@ -264,6 +302,7 @@ export class Gateway {
         influxdb: { ok: influxUp, detail: influxUp ? 'reachable' : 'unreachable: events wait in the spool' },
         spool: { ok: !full && draining, detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}` },
         rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | '), files: [...problems.keys()].map((f) => join(settings.rulesDir, f)) } : {}) },
+        devices: { ok: this.devicesService?.loader.problem === undefined, ...(this.devicesService?.loader.problem ? { detail: this.devicesService.loader.problem } : {}) },
       },
     };
   }
@@ -285,6 +324,7 @@ export class Gateway {
       publishBurst: settings.publishBurst,
       loginBackoffAfter: settings.loginBackoffAfter,
       loginBackoffMaxMs: settings.loginBackoffMaxMs,
+      nativeTopics: { discoveryPrefix: settings.discoveryPrefix, zigbee2mqttBase: settings.zigbee2mqttBaseTopic },
     };
   }
 }

@@ -1,11 +1,15 @@
 /**
  * npm run simulate -- --devices N --rate R --duration S [--scenario NAME] [--qos 0|1] [--url mqtt://…]
+ * npm run simulate -- --family zigbee2mqtt|tasmota|shelly|esphome|homeassistant [--print-map] …
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { SCENARIOS, type Scenario } from './devices.js';
 import { runSimulation, type SimulationProgress } from './simulator.js';
+import { stringify } from 'yaml';
+import { NATIVE_FAMILIES, type NativeFamily } from './native-families.js';
+import { fleetMap, runNativeSimulation, simulatedFleet } from './native.js';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -47,6 +51,8 @@ const program = new Command()
   .option('--no-ts', 'leave ts out of the readings (the gateway stamps them on arrival)')
   .option('--no-restore', 'leave the building as the scenario left it (the intrusion zone armed, the fire zone smoky)')
   .option('--json', 'print the summary as JSON only')
+  .addOption(new Option('--family <family>', 'simulate native firmware instead of the contract: what it publishes, and its answers to native commands').choices(NATIVE_FAMILIES))
+  .option('--print-map', 'with --family: print the device map (devices.yaml) that places the simulated devices, and exit')
   .addHelpText(
     'after',
     [
@@ -79,11 +85,43 @@ const opts = program.opts<{
   json?: boolean;
   ts: boolean;
   restore: boolean;
+  family?: NativeFamily;
+  printMap?: boolean;
 }>();
 
 if (opts.passwordFile) opts.password = readFileSync(opts.passwordFile, 'utf8').trim();
 // An empty TZ (compose passes `${TZ:-}` through) means "the system's": the hours of a simulated day are local.
 if (process.env['TZ'] === '') delete process.env['TZ'];
+
+if (opts.family) {
+  if (opts.printMap) {
+    process.stdout.write(stringify(fleetMap(opts.family, simulatedFleet(opts.family, opts.devices, opts.prefix))));
+    process.exit(0);
+  }
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  try {
+    const s = await runNativeSimulation({
+      url: opts.url,
+      family: opts.family,
+      devices: opts.devices,
+      rate: opts.rate,
+      duration: opts.duration,
+      count: opts.count,
+      qos: opts.qos === '0' ? 0 : 1,
+      seed: opts.seed,
+      prefix: opts.prefix,
+      clientOptions: () => (opts.username ? { username: opts.username, password: opts.password ?? '' } : {}),
+      onAnswer: (topic, answer) => void (opts.json ? undefined : process.stderr.write(`answered ${topic} with ${answer.map((m) => m.topic).join(', ')}\n`)),
+      signal: controller.signal,
+    });
+    process.stdout.write(opts.json ? `${JSON.stringify(s)}\n` : `\n${s.devices} ${s.family} devices: ${s.reports} reports, ${s.messages} messages (${s.failed} failed), ${s.commandsAnswered} native commands answered, in ${(s.elapsedMs / 1000).toFixed(1)} s\n`);
+    process.exit(s.failed > 0 ? 2 : 0);
+  } catch (err) {
+    process.stderr.write(`simulate: ${(err as Error).message} (${hint(err as Error & { code?: unknown })})\n`);
+    process.exit(1);
+  }
+}
 
 const interactive = process.stderr.isTTY && !opts.json;
 const bar = new SingleBar({

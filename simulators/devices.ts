@@ -2,7 +2,7 @@
  * Simulated devices and the readings they make: temperature drifting with the time of day,
  * occupancy by the hour, doors and motion in bursts. Seeded, so a run is repeatable.
  */
-import type { Kind } from '../gateway/core/kinds.js';
+import type { BuiltinKind as Kind } from '../gateway/core/kinds.js';
 
 export type Scenario = 'normal' | 'heatwave' | 'intrusion' | 'fire';
 export const SCENARIOS: readonly Scenario[] = ['normal', 'heatwave', 'intrusion', 'fire'];

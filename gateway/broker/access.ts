@@ -5,7 +5,8 @@ import type { Duplex } from 'node:stream';
 import type { Aedes, AedesOptions, AuthenticateError, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.js';
-import { anonymousPrincipal, canPublish, canSubscribe, clientIdAllowed, principalOf, type Principal } from './acl.js';
+import { anonymousPrincipal, canPublish, canSubscribe, clientIdAllowed, principalOf, type NativeTopics, type Principal } from './acl.js';
+import { nativeHintOf } from './native-acl.js';
 import type { ConnectionGuard } from './broker.js';
 import type { CredentialStore, Role } from './credentials.js';
 import { FrameScanner, LoginBackoff, TokenBucket, topicProblem, type Now, type TopicLimits } from './limits.js';
@@ -28,6 +29,8 @@ export interface AccessOptions {
   readonly publishBurst: number;
   readonly loginBackoffAfter: number;
   readonly loginBackoffMaxMs: number;
+  /** Discovery prefix and Zigbee2MQTT base topic: where bridge and native credentials may publish. */
+  readonly nativeTopics?: NativeTopics;
   readonly now?: Now;
 }
 
@@ -132,6 +135,11 @@ export class Access implements ConnectionGuard {
     return new Refusal(`publish to ${packet.topic} refused: ${decision.why}`);
   }
 
+  /** What the client's credential says of native devices (a bridge, a native device), for ingest. */
+  nativeHint(client: Client | null): ReturnType<typeof nativeHintOf> {
+    return client ? nativeHintOf(this.principals.get(client)) : undefined;
+  }
+
   /**
    * Runs `accept` once the client's token bucket allows (at once, mostly). Holding the publish
    * holds the client's socket, so a fast publisher is slowed, never dropped.
@@ -232,7 +240,7 @@ export class Access implements ConnectionGuard {
         this.backoffAddress.failed(address);
         return refuse('bad_credentials', 4, this.o.store.get(user) ? 'wrong password' : 'unknown username');
       }
-      principal = principalOf(credential);
+      principal = principalOf(credential, this.o.nativeTopics);
     }
     const idCheck = clientIdAllowed(principal, client.id, (id) => this.o.store.hasDevice(id));
     if (!idCheck.ok) return refuse('client_id_mismatch', 2, idCheck.why);

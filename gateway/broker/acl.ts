@@ -1,4 +1,5 @@
 import type { Credential, Role } from './credentials.js';
+import { nativeCanPublish, nativeCanSubscribe } from './native-acl.js';
 
 /**
  * Who may publish and subscribe to what, by role:
@@ -10,7 +11,8 @@ import type { Credential, Role } from './credentials.js';
  *   them) and publishes its own `devices/<device>/status` and `devices/<device>/state` when it
  *   names a device;
  * - `observer`: subscribes to everything, publishes nothing;
- * - `admin`: everything else a client may do.
+ * - `admin`: everything else a client may do;
+ * - `bridge` and `native`: native firmware (Zigbee2MQTT, Tasmota, Shelly, ESPHome): see native-acl.ts.
  *
  * Nobody but the gateway publishes `commands/`, `alerts/`, `gateway/` or `$…` topics: the gateway
  * publishes those through Aedes' own publish(), which does not pass this check.
@@ -25,10 +27,26 @@ export interface Principal {
   readonly site?: string | undefined;
   readonly zone?: string | undefined;
   readonly anonymous: boolean;
+  /** `bridge`: the family it speaks for (default zigbee2mqtt) and its base topic. */
+  readonly family?: string | undefined;
+  readonly base?: string | undefined;
+  /** `native`: the one native device, `<family>:<native id>`. */
+  readonly native?: string | undefined;
+  /** Where bridges and native devices publish discovery configs, and Zigbee2MQTT's default base (settings). */
+  readonly discoveryPrefix?: string | undefined;
+  readonly zigbee2mqttBase?: string | undefined;
 }
 
-export function principalOf(credential: Credential): Principal {
-  return { name: credential.name, role: credential.role, device: credential.device, site: credential.site, zone: credential.zone, anonymous: false };
+/** The settings a native principal's topics depend on. */
+export interface NativeTopics {
+  readonly discoveryPrefix: string;
+  readonly zigbee2mqttBase: string;
+}
+
+export function principalOf(credential: Credential, topics?: NativeTopics): Principal {
+  const p: Principal = { name: credential.name, role: credential.role, device: credential.device, site: credential.site, zone: credential.zone, anonymous: false };
+  if (credential.role !== 'bridge' && credential.role !== 'native') return p;
+  return { ...p, family: credential.family, base: credential.base, native: credential.native, discoveryPrefix: topics?.discoveryPrefix, zigbee2mqttBase: topics?.zigbee2mqttBase };
 }
 
 export function anonymousPrincipal(role: Role): Principal {
@@ -57,6 +75,9 @@ export function canPublish(p: Principal, topic: string): Decision {
       return p.device !== undefined && (topic === `devices/${p.device}/status` || topic === `devices/${p.device}/state`)
         ? ALLOW
         : deny(`an actuator publishes only devices/${p.device ?? '<its device>'}/status and …/state`);
+    case 'bridge':
+    case 'native':
+      return nativeCanPublish(p, topic);
     case 'device': {
       if (topic === `devices/${p.device ?? ''}/status` || topic === `devices/${p.device ?? ''}/state`) return ALLOW;
       const own = `sensors/${p.site ?? ''}/${p.zone ?? ''}/${p.device ?? ''}/`;
@@ -75,6 +96,9 @@ export function canSubscribe(p: Principal, filter: string): Decision {
       const scope = ['commands', ...(p.site ? [p.site] : []), ...(p.site && p.zone ? [p.zone] : []), '#'].join('/');
       return filterWithin(filter, scope) ? ALLOW : deny(`an actuator subscribes only within ${scope}`);
     }
+    case 'bridge':
+    case 'native':
+      return nativeCanSubscribe(p, filter);
     case 'device': {
       const scope = `commands/${p.site ?? ''}/${p.zone ?? ''}/#`;
       return filterWithin(filter, scope) ? ALLOW : deny(`device ${p.device ?? ''} subscribes only within ${scope}`);

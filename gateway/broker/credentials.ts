@@ -5,6 +5,7 @@ import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
 import { GatewayError, logError } from '../core/errors.js';
 import { SEGMENT_SOURCE } from '../core/segments.js';
+import { NATIVE_FAMILIES, RESERVED_BASES } from './native-acl.js';
 
 /**
  * Device and service credentials, kept in one JSON file (DATA_DIR/credentials.json by default).
@@ -13,7 +14,7 @@ import { SEGMENT_SOURCE } from '../core/segments.js';
  * without a restart.
  */
 
-export const ROLES = ['device', 'actuator', 'observer', 'admin'] as const;
+export const ROLES = ['device', 'actuator', 'observer', 'admin', 'bridge', 'native'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface Credential {
@@ -25,6 +26,11 @@ export interface Credential {
   /** Where a device sits (required for role device); scopes an actuator when given. */
   readonly site?: string;
   readonly zone?: string;
+  /** Role bridge: the family it speaks for (default zigbee2mqtt) and its base topic (default the family's). */
+  readonly family?: string;
+  readonly base?: string;
+  /** Role native: the one native device it is, `<family>:<native id>` (tasmota, shelly, esphome). */
+  readonly native?: string;
   /** `scrypt$N$r$p$salt$key`, salt and key base64. */
   readonly hash: string;
   readonly createdAt: string;
@@ -53,11 +59,18 @@ const fileSchema = {
           device: { type: 'string', pattern: SEGMENT_SOURCE },
           site: { type: 'string', pattern: SEGMENT_SOURCE },
           zone: { type: 'string', pattern: SEGMENT_SOURCE },
+          family: { enum: ['zigbee2mqtt', 'homeassistant', 'generic', ...NATIVE_FAMILIES] },
+          // A base is a topic root of one or more levels, never the contract's own or the broker's.
+          base: { type: 'string', pattern: `^(?!(${[...RESERVED_BASES].join('|')})(/|$))[^/#+$\\u0000][^#+\\u0000]{0,127}(?<!/)$` },
+          native: { type: 'string', pattern: `^(${NATIVE_FAMILIES.join('|')}):[^#+/\\u0000][^#+\\u0000]{0,255}$` },
           hash: { type: 'string', pattern: '^scrypt\\$\\d+\\$\\d+\\$\\d+\\$[A-Za-z0-9+/=]+\\$[A-Za-z0-9+/=]+$' },
           createdAt: { type: 'string' },
         },
-        if: { properties: { role: { const: 'device' } } },
-        then: { required: ['device', 'site', 'zone'] },
+        allOf: [
+          { if: { properties: { role: { const: 'device' } } }, then: { required: ['device', 'site', 'zone'] } },
+          { if: { properties: { role: { const: 'native' } } }, then: { required: ['native'] } },
+          { if: { properties: { role: { const: 'bridge' }, family: { not: { const: 'zigbee2mqtt' } } }, required: ['family'] }, then: { required: ['base'] } },
+        ],
       },
     },
   },

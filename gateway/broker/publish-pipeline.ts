@@ -8,6 +8,8 @@ export interface IncomingPublish {
   readonly qos: 0 | 1 | 2;
   readonly dup: boolean;
   readonly messageId?: number | undefined;
+  /** What the client's credential says of native devices (a bridge's family and base, a native device): where ingest looks first. */
+  readonly native?: { readonly family?: string; readonly nativeId?: string; readonly base?: string } | undefined;
 }
 
 /**
@@ -45,7 +47,8 @@ export class PublishPipeline {
         return;
       }
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-      const pending = target.handle(client?.id ?? null, { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId });
+      const native = this.access.nativeHint(client);
+      const pending = target.handle(client?.id ?? null, { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId, native });
       if (pending) pending.then(() => callback(null), (err: Error) => callback(err));
       else callback(null);
     });

@@ -55,6 +55,9 @@ const SETTINGS = {
   publishBurst: { env: 'PUBLISH_BURST', type: 'count', default: 2000, description: 'publishes a client may send at once above PUBLISH_RATE' },
   loginBackoffAfter: { env: 'LOGIN_BACKOFF_AFTER', type: 'count', default: 5, description: 'failed logins (per address and username; 4x that per address) before refusing for 1 s, doubling per further failure (0 = never)' },
   loginBackoffMaxMs: { env: 'LOGIN_BACKOFF_MAX_MS', type: 'count', default: 300000, description: 'longest login back-off' },
+  devicesFile: { env: 'DEVICES_FILE', type: 'string', default: 'devices.yaml', description: 'the device map (native devices and actuators, YAML), reloaded on change; a missing file is an empty map' },
+  zigbee2mqttBaseTopic: { env: 'ZIGBEE2MQTT_BASE_TOPIC', type: 'topic', default: 'zigbee2mqtt', description: 'Zigbee2MQTT base topic' },
+  discoveryPrefix: { env: 'HA_DISCOVERY_PREFIX', type: 'topic', default: 'homeassistant', description: 'Home Assistant MQTT discovery prefix' },
 } as const;
 
 type SettingSpec = (typeof SETTINGS)[keyof typeof SETTINGS];
@@ -67,6 +70,7 @@ interface TypeValues {
   name: string;
   url: string;
   credentials: string;
+  topic: string;
   level: LogLevel;
   format: LogFormat;
   mode: 'auto' | 'never';
@@ -91,6 +95,7 @@ const typeSchemas = {
   count: { type: 'integer', minimum: 0 },
   string: { type: 'string' },
   name: { type: 'string', pattern: SEGMENT_SOURCE },
+  topic: { type: 'string', pattern: '^[^/#+$][^#+]{0,127}$' },
   boolean: { type: 'boolean' },
   level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   format: { enum: LOG_FORMATS },

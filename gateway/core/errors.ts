@@ -24,6 +24,9 @@ export const ERRORS = {
   GW_ERR_ACCESS: 'a client tried to publish or subscribe outside what its role allows',
   GW_ERR_LIMIT: 'a client hit a limit (packet size, topic length or depth, connections, publish rate)',
   GW_ERR_PROTOCOL: 'a client sent malformed MQTT or failed the TLS handshake; it was disconnected',
+  GW_ERR_DEVICE_MAP: 'the device map (DEVICES_FILE) is not valid YAML or not a valid map; the message names the entry and the problem; the map in force stays',
+  GW_ERR_NATIVE_COMMAND: 'a command could not be put into an actuator\'s own language (no encoder for the command, no command topic); the commands/ CloudEvent still went out',
+  GW_ERR_REDRIVE: 'a dead-letter redrive could not read the kept dead letters back from InfluxDB',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -98,6 +98,8 @@ export type DeadLetterReason =
   | 'unknown_actuator'
   /** `alarms/<site>/<alarm id>/ack` for an alarm the gateway does not know. */
   | 'unknown_alarm'
+  /** A native device the device map does not place yet: its message is kept whole, to be redriven once it is placed. */
+  | 'unassigned_device'
   /** The gateway's own bug while handling the message (logged as an error): kept, not blamed on the device. */
   | 'internal_error';
 
@@ -264,6 +266,27 @@ export interface AlarmAckEvent {
   readonly timeMs: number;
 }
 
+/**
+ * The native command that carried out a command event on an actuator the device map ties to a
+ * native device (measurement `native_commands`): its topic and payload as published (QoS 1, not
+ * retained), or why there is none (`error`).
+ */
+export interface NativeCommandEvent {
+  readonly id: string;
+  /** The command event (its CloudEvent id) this carries out. */
+  readonly commandId: string;
+  readonly site: string;
+  readonly zone: string;
+  readonly actuator: string;
+  readonly family: string;
+  /** `<family>:<native id>` */
+  readonly device: string;
+  readonly topic: string;
+  readonly payload: string;
+  readonly error?: string;
+  readonly timeMs: number;
+}
+
 /** The gateway's own health over one interval (observability/stats.ts), kept like any event. */
 export interface GatewayStatsEvent {
   readonly host: string;
@@ -284,6 +307,7 @@ export type GatewayEvent =
   | DeviceSilenceEvent
   | ZoneArmedEvent
   | ActuatorStateEvent
+  | NativeCommandEvent
   | AlarmTransitionEvent
   | CommandStatusEvent
   | AlarmAckEvent;

@@ -3,7 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { EventBus } from '../core/bus.js';
 import type { Clock, ClockTimer } from '../core/clock.js';
-import type { AlarmTransitionEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import type { WaitingDevice } from '../devices/service.js';
 import type { ReadingValue } from '../core/kinds.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AlarmView } from '../rules/alarms.js';
@@ -21,6 +22,8 @@ export interface LiveViewOptions {
   readonly maxDevices?: number;
   /** Events (commands, alerts, dead letters) a new viewer is shown. */
   readonly recentEvents?: number;
+  /** Native devices waiting for a zone (the device registry), shown so someone places them. */
+  readonly waiting?: () => readonly WaitingDevice[];
   /** The rules' view of actuators and alarms (commanded and reported state, sagas, active alarms). */
   readonly rules?: { actuators(): ActuatorView[]; alarms(): AlarmView[] };
 }
@@ -34,6 +37,9 @@ export interface ActuatorBadge {
   readonly reportedAt?: number | undefined;
   readonly status?: ActuatorView['status'];
 }
+
+/** What an actuator last reported it is doing (beside what it was last commanded). */
+export type ReportedState = { readonly state: unknown; readonly time: number; readonly device: string };
 
 export interface DeviceState {
   readonly device: string;
@@ -63,7 +69,11 @@ export interface LiveSnapshot {
   readonly alarms: AlarmView[];
   readonly events: FeedEvent[];
   readonly pushMs: number;
+  /** `site/zone/actuator` → its last reported state. */
+  readonly reported: Record<string, ReportedState>;
+  readonly waiting: readonly WaitingDevice[];
 }
+
 
 /** Slow viewers are cut off past this much unsent data; their browser reconnects and gets a snapshot. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
@@ -85,6 +95,11 @@ export class LiveView {
   private alarmsChanged = false;
   private readonly armed = new Map<string, boolean>();
   private armedChanged = new Map<string, boolean>();
+  private readonly reported = new Map<string, ReportedState>();
+  private reportedChanged = new Map<string, ReportedState>();
+  private waitingJson = '[]';
+  /** The waiting list may have changed: a device waiting for a zone was heard from, or a while has passed. */
+  private waitingStale = false;
   private readonly recent: FeedEvent[] = [];
   private readonly changed = new Set<string>();
   private pendingEvents: FeedEvent[] = [];
@@ -126,8 +141,10 @@ export class LiveView {
         const d = this.devices.get(e.device);
         if (d) this.device(e.device, d.lastSeen).silent = e.silent;
       }),
+      bus.on('actuatorState', (e) => this.onActuatorState(e)),
     );
-    this.heartbeat = setInterval(() => this.broadcast(': keep-alive\n\n'), HEARTBEAT_MS);
+    // Each heartbeat also looks at the devices waiting for a zone again (one may have been placed).
+    this.heartbeat = setInterval(() => void (this.broadcast(': keep-alive\n\n'), (this.waitingStale = true), this.schedule()), HEARTBEAT_MS);
     this.heartbeat.unref();
   }
 
@@ -158,6 +175,8 @@ export class LiveView {
       alarms: this.o.rules?.alarms() ?? [],
       events: [...this.recent],
       pushMs: this.o.pushMs,
+      reported: Object.fromEntries(this.reported),
+      waiting: this.o.waiting?.() ?? [],
     };
   }
 
@@ -249,6 +268,7 @@ export class LiveView {
   }
 
   private onDeadLetter(e: DeadLetterEvent): void {
+    if (e.reason === 'unassigned_device') this.waitingStale = true;
     this.event({ kind: 'deadletter', id: e.id, time: e.timeMs, reason: e.reason, topic: e.topic, detail: e.detail, clientId: e.clientId });
   }
 
@@ -258,6 +278,25 @@ export class LiveView {
     if (this.clients.size === 0) return;
     this.armedChanged.set(key, e.armed);
     this.schedule();
+  }
+
+  private onActuatorState(e: ActuatorStateEvent): void {
+    const [key, r] = [`${e.site}/${e.zone}/${e.actuator}`, { state: e.state, time: e.timeMs, device: e.device }];
+    this.reported.set(key, r);
+    if (this.clients.size === 0) return;
+    this.reportedChanged.set(key, r);
+    this.schedule();
+  }
+
+  /** The waiting list when it changed since the last push (looked at only when it may have). */
+  private waitingUpdate(): readonly WaitingDevice[] | undefined {
+    if (!this.o.waiting || !this.waitingStale) return undefined;
+    this.waitingStale = false;
+    const list = this.o.waiting();
+    const text = JSON.stringify(list.map((w) => [w.key, w.kinds, w.unmapped]));
+    if (text === this.waitingJson) return undefined;
+    this.waitingJson = text;
+    return list;
   }
 
   private event(e: FeedEvent): void {
@@ -282,12 +321,14 @@ export class LiveView {
     if (this.clients.size === 0) {
       this.changed.clear();
       this.armedChanged = new Map();
+      this.reportedChanged = new Map();
       this.pendingEvents = [];
       this.actuatorsChanged = false;
       this.alarmsChanged = false;
       return;
     }
-    if (this.changed.size === 0 && this.pendingEvents.length === 0 && this.armedChanged.size === 0 && !this.actuatorsChanged && !this.alarmsChanged) return;
+    const waiting = this.waitingUpdate();
+    if (this.changed.size === 0 && this.pendingEvents.length === 0 && this.armedChanged.size === 0 && this.reportedChanged.size === 0 && !waiting && !this.actuatorsChanged && !this.alarmsChanged) return;
     const devices: DeviceState[] = [];
     for (const id of this.changed) {
       const d = this.devices.get(id);
@@ -296,11 +337,13 @@ export class LiveView {
     const actuators = this.actuatorsChanged ? this.actuatorBadges() : {};
     const armed = Object.fromEntries(this.armedChanged);
     const alarms = this.alarmsChanged ? (this.o.rules?.alarms() ?? []) : undefined;
-    const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, armed, ...(alarms ? { alarms } : {}), events: this.pendingEvents })}\n\n`;
+    const reported = Object.fromEntries(this.reportedChanged);
+    const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, armed, events: this.pendingEvents, reported, ...(alarms ? { alarms } : {}), ...(waiting ? { waiting } : {}) })}\n\n`;
     this.actuatorsChanged = false;
     this.alarmsChanged = false;
     this.changed.clear();
     this.armedChanged = new Map();
+    this.reportedChanged = new Map();
     this.pendingEvents = [];
     this.broadcast(message);
   }

@@ -1,6 +1,15 @@
 import type { ReadingEvent } from '../core/events.js';
 import type { Kind, ReadingValue } from '../core/kinds.js';
 
+/** A reading ready to be kept: from a contract payload, or placed from a native message. */
+export interface Accepted {
+  readonly value: ReadingValue;
+  readonly numeric: number;
+  readonly tsMs: number | undefined;
+  readonly seq: number | undefined;
+  readonly id: string | undefined;
+}
+
 /**
  * The stamped envelope of a reading. `time` and `receivedAt` (ISO-8601) are computed when read:
  * formatting two dates per reading was ~18% of ingest, and most readings are only stored

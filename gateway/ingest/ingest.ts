@@ -7,14 +7,17 @@ import type { EventBus } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
 import type { ActuatorStateEvent, AlarmAckEvent, DeadLetterEvent, DeadLetterReason } from '../core/events.js';
 import type { ActuatorDirectory, AlarmDirectory } from '../core/directory.js';
+import type { NativeRouter } from '../devices/router.js';
+import { NativeIngest } from './native.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { IncomingPublish, PublishTarget } from '../broker/publish-pipeline.js';
 import type { Publisher } from '../core/publisher.js';
 import type { StorableEvents, StorableName, Store } from '../core/store.js';
 import { BoundedMap } from '../core/bounded-map.js';
 import { LogLimiter } from '../observability/log.js';
-import { Reading } from './envelope.js';
-import { KINDS } from '../core/kinds.js';
+import { Reading, type Accepted } from './envelope.js';
+import { DEAD_LETTER_PAYLOAD_CHARS, WHOLE_PAYLOAD_BYTES, printable } from './printable.js';
+import { kindSpec } from '../core/kinds.js';
 import { decodeReading } from './payload.js';
 import { Series, SeriesCache } from './series.js';
 import { parseTopic } from './topic.js';
@@ -34,10 +37,17 @@ export interface IngestOptions {
   readonly actuators?: ActuatorDirectory;
   /** Which alarms exist (for `alarms/<site>/<alarm id>/ack`); none without it. */
   readonly alarms?: AlarmDirectory;
+  /** The native-device layer (gateway/devices/): topics that are not the contract's go there first. */
+  readonly native?: NativeRouter;
 }
 
-/** How much of a bad payload a dead letter keeps. */
-const DEAD_LETTER_PAYLOAD_CHARS = 4096;
+
+/** A dead letter fed through ingest again (`redrive`): at its own time, its failures only noted. */
+interface Redriving {
+  readonly now: number;
+  readonly failures: { reason: DeadLetterReason; detail: string }[];
+}
+
 
 const STATUS_VALUES: Readonly<Record<string, boolean>> = { online: true, offline: false, '"online"': true, '"offline"': false, true: true, false: false, '1': true, '0': false };
 const ARMED_VALUES: Readonly<Record<string, boolean>> = {
@@ -59,9 +69,39 @@ export class Ingest implements PublishTarget {
   /** clientId/messageId → payload checksum, to recognise a QoS 1 redelivery (DUP) without an id. */
   private readonly seenPackets = new BoundedMap<string, number>(200_000);
   private readonly logLimiter: LogLimiter;
+  private readonly nativeIngest: NativeIngest | undefined;
+  private redriving: Redriving | undefined;
 
   constructor(private readonly o: IngestOptions) {
     this.logLimiter = new LogLimiter(o.log);
+    this.nativeIngest = o.native ? new NativeIngest(o.native, this, o.metrics, o.maxPayloadBytes) : undefined;
+  }
+
+  /** The gateway's time, or a redriven dead letter's. */
+  now(): number {
+    return this.redriving?.now ?? this.o.clock.now();
+  }
+
+  get isRedriving(): boolean {
+    return this.redriving !== undefined;
+  }
+
+  /**
+   * Feeds a kept dead letter through ingest again, as received at `receivedAtMs`: what it yields
+   * now is kept at its original time (as history, never ruled again); what still fails is only
+   * reported, not dead-lettered twice.
+   */
+  redrive(clientId: string | null, topic: string, payload: Buffer, receivedAtMs: number): { kept: boolean; failures: { reason: DeadLetterReason; detail: string }[] } {
+    const ctx: Redriving = { now: receivedAtMs, failures: [] };
+    this.redriving = ctx;
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.handle(clientId, { topic, payload, qos: 0, dup: false });
+    } finally {
+      this.redriving = undefined;
+    }
+    void pending;
+    return { kept: ctx.failures.length === 0, failures: ctx.failures };
   }
 
   handle(clientId: string | null, packet: IncomingPublish): Promise<void> | undefined {
@@ -99,16 +139,31 @@ export class Ingest implements PublishTarget {
       case 'reserved':
         return undefined;
       case 'invalid':
+        if (route.code === 'unknown_topic' && this.nativeIngest) return this.nativeIngest.handle(clientId, packet, route.detail);
         return this.deadLetter(clientId, packet, route.code, route.detail);
     }
   }
 
   private reading(clientId: string | null, packet: IncomingPublish, series: Series): Promise<void> | undefined {
-    const { site, zone, device, kind } = series;
-    const now = this.o.clock.now();
-    const decoded = decodeReading(kind, packet.payload, now, this.o.maxPayloadBytes);
+    const now = this.now();
+    const decoded = decodeReading(series.kind, packet.payload, now, this.o.maxPayloadBytes);
     if (!decoded.ok) return this.deadLetter(clientId, packet, decoded.code, decoded.detail);
     const { reading } = decoded;
+    const numeric = (kindSpec(series.kind)?.toNumber ?? Number)(reading.value);
+    // A redriven reading without its own id gets one from its dead letter's time: the same each time.
+    const id = reading.id ?? (this.redriving ? `redrive-${packet.topic}-${now}` : undefined);
+    return this.accept(clientId, packet, series, { value: reading.value, numeric, tsMs: reading.tsMs, seq: reading.seq, id }, now);
+  }
+
+  /** The series of a place and kind (the contract topic it would have), shared with readings sent on that topic. */
+  seriesOf(site: string, zone: string, device: string, kind: string): Series {
+    const topic = `sensors/${site}/${zone}/${device}/${kind}`;
+    return this.series.get(topic) ?? this.series.add(topic, new Series(site, zone, device, kind));
+  }
+
+  /** Keeps a validated reading (a duplicate is counted, not kept), then announces it; the acknowledgement's promise. */
+  accept(clientId: string | null, packet: Pick<IncomingPublish, 'topic' | 'payload' | 'qos' | 'dup' | 'messageId'>, series: Series, reading: Accepted, now: number): Promise<void> | undefined {
+    const { site, zone, device, kind } = series;
     const dupKey = reading.id !== undefined ? `${packet.topic}\n${reading.id}` : packet.qos > 0 && packet.messageId !== undefined ? `${clientId ?? ''}/${packet.messageId}` : undefined;
     if (reading.id !== undefined ? series.seen(reading.id) : this.isRedelivery(clientId, packet)) {
       this.o.metrics.duplicates.inc();
@@ -116,9 +171,10 @@ export class Ingest implements PublishTarget {
       // so does its resend; a resend must never be acknowledged ahead of what it repeats.
       return dupKey === undefined ? undefined : this.awaitingOriginal.get(dupKey);
     }
-    const timeMs = reading.tsMs ?? series.stamp(now);
+    // A redriven reading keeps its dead letter's own time (the same point however often it is redriven) and is history.
+    const timeMs = reading.tsMs ?? (this.redriving ? now : series.stamp(now));
     const latest = series.latestMs;
-    const isHistory = (latest !== undefined && timeMs < latest) || timeMs < now - this.o.staleAfterMs;
+    const isHistory = this.redriving !== undefined || (latest !== undefined && timeMs < latest) || timeMs < now - this.o.staleAfterMs;
     if (!isHistory) series.latestMs = timeMs;
     const event = new Reading(
       reading.id ?? newEventId(),
@@ -129,7 +185,7 @@ export class Ingest implements PublishTarget {
       device,
       kind,
       reading.value,
-      KINDS[kind].toNumber(reading.value),
+      reading.numeric,
       reading.seq,
       timeMs,
       now,
@@ -153,7 +209,7 @@ export class Ingest implements PublishTarget {
   }
 
   /** A reading without an id can only be recognised as a QoS 1 redelivery of the same packet. */
-  private isRedelivery(clientId: string | null, packet: IncomingPublish): boolean {
+  isRedelivery(clientId: string | null, packet: IncomingPublish): boolean {
     if (packet.qos === 0 || packet.messageId === undefined) return false;
     // Message ids are reused, so only a DUP packet can be a redelivery of the last one with its id.
     const key = `${clientId ?? ''}/${packet.messageId}`;
@@ -166,14 +222,26 @@ export class Ingest implements PublishTarget {
   private status(clientId: string | null, packet: IncomingPublish, device: string): Promise<void> | undefined {
     const online = STATUS_VALUES[packet.payload.toString('utf8').trim().toLowerCase()];
     if (online === undefined) return this.deadLetter(clientId, packet, 'invalid_payload', 'device status must be "online" or "offline"');
+    if (this.redriving) return undefined;
+    return this.keepStatus(clientId, device, online, packet.qos);
+  }
+
+  /** A device's online state (its own status topic, or a native device's availability). */
+  keepStatus(clientId: string | null, device: string, online: boolean, qos: 0 | 1 | 2): Promise<void> | undefined {
     const timeMs = this.o.clock.now();
     const event = { id: newEventId(), device, online, time: new Date(timeMs).toISOString(), timeMs, clientId: clientId ?? undefined };
-    return this.keep('deviceStatus', event, packet.qos, () => this.o.bus.emit('deviceStatus', event));
+    return this.keep('deviceStatus', event, qos, () => this.o.bus.emit('deviceStatus', event));
+  }
+
+  /** What an actuator reported: stored, and on the bus for the live page and command confirmation. */
+  keepActuatorState(event: ActuatorStateEvent, qos: 0 | 1 | 2): Promise<void> | undefined {
+    return this.keep('actuatorState', event, qos, () => this.o.bus.emit('actuatorState', event));
   }
 
   private zoneArmed(clientId: string | null, packet: IncomingPublish, site: string, zone: string): Promise<void> | undefined {
     const armed = ARMED_VALUES[packet.payload.toString('utf8').trim().toLowerCase()];
     if (armed === undefined) return this.deadLetter(clientId, packet, 'invalid_payload', 'zone armed state must be true/false (or "armed"/"disarmed")');
+    if (this.redriving) return undefined;
     const timeMs = this.o.clock.now();
     const event = { id: newEventId(), site, zone, armed, time: new Date(timeMs).toISOString(), timeMs };
     return this.keep('zoneArmed', event, packet.qos, () => this.o.bus.emit('zoneArmed', event));
@@ -187,7 +255,7 @@ export class Ingest implements PublishTarget {
     if ('problem' in ref) return this.deadLetter(clientId, packet, 'unknown_actuator', ref.problem);
     const timeMs = this.o.clock.now();
     const event: ActuatorStateEvent = { id: newEventId(), site: ref.site, zone: ref.zone, actuator: ref.actuator, state: parsed.value, device, time: new Date(timeMs).toISOString(), timeMs, clientId: clientId ?? undefined };
-    return this.keep('actuatorState', event, packet.qos, () => this.o.bus.emit('actuatorState', event));
+    return this.keepActuatorState(event, packet.qos);
   }
 
   /**
@@ -216,12 +284,17 @@ export class Ingest implements PublishTarget {
   }
 
   /** Records a dead letter: on `gateway/deadletter`, in InfluxDB, in the metrics and the log. */
-  deadLetter(clientId: string | null, packet: Pick<IncomingPublish, 'topic' | 'payload' | 'qos'>, reason: DeadLetterReason, detail: string): Promise<void> | undefined {
+  deadLetter(clientId: string | null, packet: Pick<IncomingPublish, 'topic' | 'payload' | 'qos'>, reason: DeadLetterReason, detail: string, whole = false): Promise<void> | undefined {
+    if (this.redriving) {
+      this.redriving.failures.push({ reason, detail });
+      return undefined;
+    }
     const now = this.o.clock.now();
     const event: DeadLetterEvent = {
       id: newEventId(),
       topic: packet.topic,
-      payload: printable(packet.payload),
+      // `whole`: a payload to be redriven later (a device waiting for a zone) is kept whole, as far as InfluxDB stores a string.
+      payload: printable(packet.payload, whole && packet.payload.length <= WHOLE_PAYLOAD_BYTES ? WHOLE_PAYLOAD_BYTES : DEAD_LETTER_PAYLOAD_CHARS),
       reason,
       detail,
       receivedAt: new Date(now).toISOString(),
@@ -287,13 +360,4 @@ function jsonObject(payload: Buffer, maxBytes: number, what: string): Parsed {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, code: 'invalid_payload', detail: `${what} must be a JSON object (e.g. {"mode":"cool","setpoint":22})` };
   return { ok: true, value: value as Record<string, unknown> };
-}
-
-function printable(payload: Buffer): string {
-  if (isUtf8(payload)) {
-    const text = payload.toString('utf8');
-    return text.length > DEAD_LETTER_PAYLOAD_CHARS ? `${text.slice(0, DEAD_LETTER_PAYLOAD_CHARS)}… (${payload.length} bytes in all)` : text;
-  }
-  const shown = payload.subarray(0, DEAD_LETTER_PAYLOAD_CHARS / 2);
-  return `base64:${shown.toString('base64')}${shown.length < payload.length ? `… (${payload.length} bytes in all)` : ''}`;
 }

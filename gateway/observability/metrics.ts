@@ -33,6 +33,23 @@ export class Metrics {
       },
     });
   })();
+  private readonly nativeTally = new Map<string, number>();
+  readonly nativeMessages: Counter<'family' | 'outcome'> = (() => {
+    const tally = this.nativeTally;
+    return new Counter({
+      name: 'gateway_native_messages_total',
+      help: 'Messages from native devices (Zigbee2MQTT, Tasmota, Shelly, ESPHome, Home Assistant discovery, generic), by family and outcome: placed (stored), unmapped (only keys that map to no kind: counted per device in /api/devices), unassigned (waiting for a zone: dead letter), recognised (not a reading), refused (a discovery config the gateway cannot use), failure (dead letter)',
+      labelNames: ['family', 'outcome'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [key, n] of tally) {
+          const [family = '', outcome = ''] = key.split('\u0000');
+          this.inc({ family, outcome }, n);
+        }
+      },
+    });
+  })();
   readonly history = this.counter('gateway_history_readings_total', 'Readings stored as history (older than the device’s latest, or stale): not fed to rules', ['kind']);
   readonly duplicates = this.counter('gateway_duplicates_total', 'Readings seen again (same id, or a QoS 1 redelivery): not stored or ruled twice');
   readonly deadLetters = this.counter('gateway_deadletters_total', 'Dead letters, by reason', ['reason']);
@@ -66,12 +83,19 @@ export class Metrics {
   readonly alarmTransitions = this.counter('gateway_alarm_transitions_total', 'Alarm transitions (raised, updated, acknowledged, cleared), by transition and severity', ['transition', 'severity']);
   readonly commandStatuses = this.counter('gateway_command_statuses_total', 'Steps of command sagas (sent, confirmed, retried, failed, overridden, superseded), by status', ['status']);
   readonly rebuildSeconds = new Gauge({ name: 'gateway_rules_rebuild_seconds', help: 'How long the rules took to rebuild their state from the stored history at start', registers: [this.registry] });
+  readonly nativeCommands = this.counter('gateway_native_commands_total', 'Native commands for actuators the device map ties to a native device, by family and result (sent, unencodable, failed)', ['family', 'result']);
   readonly liveViewersDropped = this.counter('gateway_live_viewers_dropped_total', 'Live page viewers cut off for reading too slowly');
   private readonly readers = new Map<GaugeSource, () => number>();
 
   /** A component reports a gauge's value from now on (0 until one does). */
   readFrom(source: GaugeSource, read: () => number): void {
     this.readers.set(source, read);
+  }
+
+  /** One native-device message, by family and what became of it (a Map update on the hot path, like readings). */
+  countNative(family: string, outcome: string): void {
+    const key = `${family}\u0000${outcome}`;
+    this.nativeTally.set(key, (this.nativeTally.get(key) ?? 0) + 1);
   }
 
   /** One reading accepted (the hot path: a Map update, not a prom-client label lookup). */

@@ -1,6 +1,6 @@
 import type { DecidingFact } from '../core/events.js';
 import { Engine, type TopLevelCondition } from './jre.js';
-import { KIND_NAMES, type Kind } from '../core/kinds.js';
+import { kindNames, type Kind } from '../core/kinds.js';
 import { addFacts, type FactContext } from './facts.js';
 import { precheck } from './precheck.js';
 import type { RuleSet } from './loader.js';
@@ -101,7 +101,7 @@ export class RulesEngine {
 
   constructor(readonly set: RuleSet) {
     const { rules } = set;
-    for (const kind of KIND_NAMES) {
+    for (const kind of kindNames()) {
       const forKind = rules.filter((r) => r.kinds.length === 0 || r.kinds.includes(kind));
       if (forKind.length === 0) continue;
       const selectors = forKind.map(selectorOf);

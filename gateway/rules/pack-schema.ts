@@ -1,4 +1,3 @@
-import { KIND_NAMES } from '../core/kinds.js';
 import { SEGMENT_SOURCE } from '../core/segments.js';
 
 
@@ -35,7 +34,7 @@ export const packSchema = {
           name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
           description: { type: 'string' },
           priority: { type: 'integer', minimum: 1 },
-          kinds: { type: 'array', items: { enum: KIND_NAMES } },
+          kinds: { type: 'array', items: { type: 'string' } },
           conditions: { type: 'object' },
           event: {
             type: 'object',

@@ -1,7 +1,7 @@
 import { FileProblemsError } from '../core/errors.js';
 import { Ajv, type ErrorObject } from 'ajv';
 import { Rule, type TopLevelCondition } from './jre.js';
-import type { Kind } from '../core/kinds.js';
+import { isKind, kindNames, type Kind } from '../core/kinds.js';
 import { checkConditions, kindsTested } from './conditions.js';
 import { DURATION_HINT, parseDurationMs } from './duration.js';
 import { packSchema } from './pack-schema.js';
@@ -234,6 +234,7 @@ export function parsePack(file: string, text: string): RulePack {
     if (names.has(r.name)) problems.push(`${where}: duplicate rule name`);
     names.add(r.name);
     const kinds = r.kinds ?? [...kindsTested(r.conditions)];
+    for (const k of r.kinds ?? []) if (!isKind(k)) problems.push(`${where}.kinds: unknown kind ${JSON.stringify(k)} (known: ${kindNames().join(', ')})`);
     const before = problems.length;
     const checked = checkConditions(r.conditions, `${where}.conditions`, kinds, problems);
     if (problems.length === before) {

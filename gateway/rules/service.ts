@@ -237,6 +237,15 @@ export class RulesService {
     await this.runtime.stop();
   }
 
+  /**
+   * The kinds in force changed (the device map added or dropped some): packs rejected for an
+   * unknown kind are read again, and every rule is indexed by kind again.
+   */
+  async kindsChanged(): Promise<void> {
+    await this.loader.reload();
+    this.runtime.use(this.loader.ruleSet);
+  }
+
   /** Resolves when every reading seen so far has been through the rules. */
   idle(): Promise<void> {
     return this.runtime.idle();

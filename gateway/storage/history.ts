@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { escape } from 'influx';
 import type { ActuatorStateEvent, AlarmTransitionEvent, AlertData, AlertEvent, CommandEvent, CommandStatusEvent, DecidingFact, ReadingEvent, Severity, ZoneArmedEvent } from '../core/events.js';
 import { byTime, type History, type HistoryItem, type HistoryRange, type HistoryType } from '../core/history.js';
-import { KIND_NAMES, KINDS, isKind, type Kind, type ReadingValue } from '../core/kinds.js';
+import { isKind, kindNames, kindSpec, type Kind, type ReadingValue } from '../core/kinds.js';
 import { InfluxQuery, rowsOf, type QuerySeries, type Row } from './influx-query.js';
 
 /**
@@ -11,12 +11,13 @@ import { InfluxQuery, rowsOf, type QuerySeries, type Row } from './influx-query.
  * the trace. Knows the layout because storage/points.ts writes it.
  */
 
-const READING_MEASUREMENTS = `/^(${KIND_NAMES.join('|')})$/`;
+/** Every kind's measurement (the device map can add kinds while the gateway runs). */
+const readingMeasurements = (): string => `/^(${kindNames().join('|')})$/`;
 const DEFAULT_TYPES: readonly HistoryType[] = ['reading', 'zoneArmed', 'command', 'actuatorState', 'commandStatus', 'alarm'];
 
 /** The stored number back to the reading's value (booleans 1/0, keypad ok=1 fail=0). */
 export function valueOf(kind: Kind, stored: number): ReadingValue {
-  const schema = KINDS[kind].valueSchema as { type?: string; enum?: readonly string[] };
+  const schema = (kindSpec(kind)?.valueSchema ?? {}) as { type?: string; enum?: readonly string[] };
   if (schema.enum) return stored === 1 ? 'ok' : 'fail';
   if (schema.type === 'boolean') return stored === 1;
   return stored;
@@ -264,7 +265,7 @@ export class InfluxHistory implements History {
       const readers: ((s: readonly QuerySeries[]) => HistoryItem[])[] = [];
       for (const t of types) {
         if (t === 'reading') {
-          for (const kind of KIND_NAMES) {
+          for (const kind of kindNames()) {
             statements.push(`SELECT "value", "seq", "event_id", "site", "zone", "device" FROM "${kind}" WHERE ${filter}`);
             readers.push((s) => rowsOf(s).map((row) => ({ type: 'reading', event: readingOf(kind, row) })));
           }
@@ -286,7 +287,7 @@ export class InfluxHistory implements History {
     const time = [range.fromMs !== undefined ? `time >= ${Math.trunc(range.fromMs)}ms` : '', range.toMs !== undefined ? `time < ${Math.trunc(range.toMs)}ms` : ''].filter(Boolean);
     const where = (fields: readonly string[]) => [any(fields), ...time].join(' AND ');
     const plan: [string, (s: readonly QuerySeries[]) => HistoryItem[]][] = [
-      [`SELECT * FROM ${READING_MEASUREMENTS} WHERE ${where(['event_id'])}`, readingItems],
+      [`SELECT * FROM ${readingMeasurements()} WHERE ${where(['event_id'])}`, readingItems],
       [`SELECT * FROM "commands" WHERE ${where(['event_id', 'correlation_id'])}`, (s) => rowsOf(s).map(MEASUREMENTS.command.item)],
       [`SELECT * FROM "alerts" WHERE ${where(['event_id', 'correlation_id', 'alarm_id'])}`, (s) => rowsOf(s).map(MEASUREMENTS.alert.item)],
       [`SELECT * FROM "command_status" WHERE ${where(['event_id', 'command_id', 'correlation_id'])}`, (s) => rowsOf(s).map(MEASUREMENTS.commandStatus.item)],

@@ -32,6 +32,7 @@ export async function chooseWriter(settings: Settings, dataDir: string, log: Log
   }
   const influx1 = (url: string, embedded?: EmbeddedInflux): Chosen => ({
     writer: new Influx1Writer(url, settings.influxDb, settings.influxTimeoutMs),
+    v1Url: url,
     ...(embedded ? { embedded } : {}),
     history: (hooks) => new InfluxHistory({ url, database: settings.influxDb, ...hooks }),
   });
@@ -62,6 +63,8 @@ export async function chooseWriter(settings: Settings, dataDir: string, log: Log
 export interface Chosen {
   readonly writer: PointWriter;
   readonly embedded?: EmbeddedInflux;
+  /** The 1.x URL written to (absent for 2.x). */
+  readonly v1Url?: string;
   readonly history: (hooks: HistoryHooks) => InfluxHistory;
 }
 

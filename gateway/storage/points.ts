@@ -1,4 +1,4 @@
-import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, DeadLetterEvent, DeviceSilenceEvent, DeviceStatusEvent, GatewayStatsEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, DeadLetterEvent, DeviceSilenceEvent, DeviceStatusEvent, GatewayStatsEvent, NativeCommandEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
 import { floatField, intField, line, stringField, type Fields } from './line.js';
 
 /**
@@ -83,6 +83,15 @@ export function actuatorStatePoint(e: ActuatorStateEvent, timeMs: number): strin
     'actuator_state',
     { site: e.site, zone: e.zone, actuator: e.actuator },
     { state: { str: JSON.stringify(e.state) }, device: { str: e.device }, event_id: { str: e.id } },
+    timeMs,
+  );
+}
+
+export function nativeCommandPoint(e: NativeCommandEvent, timeMs: number): string {
+  return line(
+    'native_commands',
+    { site: e.site, zone: e.zone, actuator: e.actuator, family: e.family },
+    { topic: { str: e.topic }, payload: { str: e.payload }, command_id: { str: e.commandId }, device: { str: e.device }, error: e.error === undefined ? undefined : { str: e.error }, event_id: { str: e.id } },
     timeMs,
   );
 }

@@ -3,7 +3,7 @@
  * driven by playwright-core, against a real gateway fed by the simulator and a real device.
  * Saves a screenshot (test-results/live-page.png, or LIVE_PAGE_SCREENSHOT).
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -78,6 +78,18 @@ describe('the live page in Chromium', () => {
     await mkdir(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
     expect(errors).toEqual([]);
+  });
+
+  it('lists a native device waiting for a zone, and shows what a native actuator reports beside what it was commanded', async () => {
+    await writeFile(join(gw.dataDir, 'devices.yaml'), 'actuators:\n  hq/lobby/hvac: zigbee2mqtt:lobby_trv\n');
+    await waitFor(async () => ((await (await fetch(`${gw.httpUrl}/api/devices`)).json()) as { map: { actuators: number } }).map.actuators === 1, 'the device map reloaded');
+    await device.publishAsync('zigbee2mqtt/porch_sensor', JSON.stringify({ temperature: 9.5, linkquality: 80 }), { qos: 1 });
+    await device.publishAsync('zigbee2mqtt/lobby_trv', JSON.stringify({ local_temperature: 24, system_mode: 'cool', occupied_cooling_setpoint: 22 }), { qos: 1 });
+    const waiting = page.locator('#waiting li[data-device="zigbee2mqtt:porch_sensor"]');
+    await expect.poll(() => waiting.count(), { timeout: 10_000 }).toBe(1);
+    expect(await waiting.textContent()).toContain('temperature · 1 unmapped keys');
+    const zone = page.locator('article.zone[data-zone="hq/lobby"]');
+    await expect.poll(() => zone.locator('[data-reported="hvac"]').textContent()).toBe('hvac reports mode cool, setpoint 22');
   });
 });
 

@@ -25,6 +25,7 @@ export class Outcomes {
     gateway.bus.on('history', (e) => keep(e.kind, `${e.site}|${e.zone}|${e.device}|${e.timeMs}`));
     gateway.bus.on('deviceStatus', (e) => keep('device_status', e.id));
     gateway.bus.on('zoneArmed', (e) => keep('zone_state', e.id));
+    gateway.bus.on('actuatorState', (e) => keep('actuator_state', e.id));
     gateway.bus.on('deadletter', (e) => {
       this.reasons.set(e.reason, (this.reasons.get(e.reason) ?? 0) + 1);
       keep('deadletters', e.id);

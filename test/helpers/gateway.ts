@@ -67,6 +67,8 @@ export async function startGateway(o: TestGatewayOptions = {}): Promise<TestGate
     INFLUX_FLUSH_MS: '20',
     RULES_DIR: o.rulesDir ?? REPO_RULES,
     DATA_DIR: dataDir,
+    // Never the developer's own devices.yaml at the project root.
+    DEVICES_FILE: join(dataDir, 'devices.yaml'),
     LOG_LEVEL: 'info',
     ...o.env,
   };

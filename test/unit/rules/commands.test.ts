@@ -2,7 +2,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ActuatorStateEvent, AlarmTransitionEvent, CommandEvent, CommandStatusEvent, ReadingEvent } from '../../../gateway/core/events.js';
-import { KINDS, type Kind } from '../../../gateway/core/kinds.js';
+import { kindSpec, type Kind } from '../../../gateway/core/kinds.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import type { Outcome } from '../../../gateway/rules/actions.js';
 import { matches } from '../../../gateway/rules/commands.js';
@@ -14,7 +14,7 @@ function reading(clock: ManualClock, source: string, kind: Kind, value: number |
   const [site = '', zone = '', device = ''] = source.split('/');
   const timeMs = clock.now();
   const time = new Date(timeMs).toISOString();
-  return { id: `r${++n}`, type: `sensor.${kind}`, source, time, receivedAt: time, seq: n, site, zone, device, kind, value, numeric: KINDS[kind].toNumber(value), timeMs, clientId: undefined };
+  return { id: `r${++n}`, type: `sensor.${kind}`, source, time, receivedAt: time, seq: n, site, zone, device, kind, value, numeric: kindSpec(kind)!.toNumber(value), timeMs, clientId: undefined };
 }
 function report(clock: ManualClock, target: string, state: Record<string, unknown>): ActuatorStateEvent {
   const [site = '', zone = '', actuator = ''] = target.split('/');

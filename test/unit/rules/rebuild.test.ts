@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { CommandEvent, ReadingEvent } from '../../../gateway/core/events.js';
 import { byTime, type History, type HistoryItem } from '../../../gateway/core/history.js';
-import { KINDS, type Kind } from '../../../gateway/core/kinds.js';
+import { kindSpec, type Kind } from '../../../gateway/core/kinds.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import { ReplayClock } from '../../../gateway/core/replay-clock.js';
 import type { Outcome } from '../../../gateway/rules/actions.js';
@@ -22,7 +22,7 @@ const NOW = Date.UTC(2026, 0, 5, 9, 30);
 function reading(at: number, source: string, kind: Kind, value: number | boolean, id: string): HistoryItem {
   const [site = '', zone = '', device = ''] = source.split('/');
   const time = new Date(at).toISOString();
-  const event: ReadingEvent = { id, type: `sensor.${kind}`, source, time, receivedAt: time, seq: undefined, site, zone, device, kind, value, numeric: KINDS[kind].toNumber(value), timeMs: at, clientId: undefined };
+  const event: ReadingEvent = { id, type: `sensor.${kind}`, source, time, receivedAt: time, seq: undefined, site, zone, device, kind, value, numeric: kindSpec(kind)!.toNumber(value), timeMs: at, clientId: undefined };
   return { type: 'reading', event };
 }
 

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../../gateway/core/bus.js';
 import type { AlertEvent, CommandEvent, ReadingEvent, ZoneArmedEvent } from '../../../gateway/core/events.js';
-import { KINDS, type Kind, type ReadingValue } from '../../../gateway/core/kinds.js';
+import { kindSpec, type Kind, type ReadingValue } from '../../../gateway/core/kinds.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import type { Publisher } from '../../../gateway/core/publisher.js';
 import { RulesService } from '../../../gateway/rules/service.js';
@@ -74,7 +74,7 @@ async function setup(o: { publisher?: Publisher; armedFile?: boolean } = {}) {
   const reading = (source: string, kind: Kind, value: ReadingValue): ReadingEvent => {
     const [site = '', zone = '', device = ''] = source.split('/');
     const time = new Date(clock.now()).toISOString();
-    return { id: `reading-${++n}`, type: `sensor.${kind}`, source, time, receivedAt: time, seq: undefined, site, zone, device, kind, value, numeric: KINDS[kind].toNumber(value), timeMs: clock.now(), clientId: undefined };
+    return { id: `reading-${++n}`, type: `sensor.${kind}`, source, time, receivedAt: time, seq: undefined, site, zone, device, kind, value, numeric: kindSpec(kind)!.toNumber(value), timeMs: clock.now(), clientId: undefined };
   };
   /** A current reading from ingest; returns once the rules have run it. */
   const send = async (r: ReadingEvent): Promise<ReadingEvent> => {

@@ -2,7 +2,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ReadingEvent } from '../../../gateway/core/events.js';
-import { KINDS, type Kind } from '../../../gateway/core/kinds.js';
+import { KINDS, type BuiltinKind as Kind } from '../../../gateway/core/kinds.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import type { Outcome } from '../../../gateway/rules/actions.js';
 import { parsePack } from '../../../gateway/rules/pack.js';
