@@ -291,9 +291,13 @@ export class RulesService {
     if (st.status !== 'sent' && st.status !== 'confirmed') log.warn({ eventId: st.id, commandId: st.commandId, correlationId: st.correlationId, status: st.status, attempt: st.attempt, detail: st.detail, target: `${st.site}/${st.zone}/${st.actuator}` }, `command ${st.status}`);
   }
 
-  /** A saga's retry: the same CloudEvent again (same id, so a device can tell it is a resend). */
+  /**
+   * A saga's retry: the same CloudEvent again (same id, so a device can tell it is a resend), and
+   * announced again so a native actuator gets its firmware's command again too.
+   */
   private resend(c: CommandEvent, attempt: number): void {
-    const { publisher, log } = this.o;
+    const { publisher, log, bus } = this.o;
+    bus.emit('command', c);
     publisher.publish(c.topic, JSON.stringify(c.cloudEvent), 1).catch((err: unknown) => log.error({ err, eventId: c.id, attempt }, 'could not publish a resent command'));
   }
 
