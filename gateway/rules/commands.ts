@@ -11,10 +11,11 @@ import type { AlarmBook } from './alarms.js';
  * matches the commanded data (every field of the data, same value); not confirmed within
  * `confirmMs`, it is resent (the same CloudEvent, same id) with a doubling wait, up to `retries`
  * times; then it `failed`: the `actuator_unresponsive` alarm is raised and the rules treat the
- * actuator's state as unknown (the compensation). A report that changes the state while no
- * command waits is a manual override: the last command is `overridden`, the `manual_override`
- * alarm is raised, and the rules leave the actuator alone while it is active (`holdMs` after the
- * last change by hand), unless a rule is marked `override`.
+ * actuator's state as unknown (the compensation). A report that changes a state the rules set,
+ * while no command waits, is a manual override: the last command is `overridden`, the
+ * `manual_override` alarm is raised, and the rules leave the actuator alone while it is active
+ * (`holdMs` after the last change by hand), unless a rule is marked `override`. The state of an
+ * actuator the rules never commanded follows its reports.
  *
  * An actuator counts as reporting once it has reported a state (a contract device on
  * `devices/<device>/state`, a native one through the device map); commands to the others are
@@ -103,7 +104,6 @@ export class CommandTracker {
   /** What an actuator reported. */
   report(r: ActuatorStateEvent): void {
     const target = `${r.site}/${r.zone}/${r.actuator}`;
-    const previous = this.reported.get(target);
     this.reported.set(target, { state: r.state, at: r.timeMs, device: r.device });
     const unresponsive = this.o.alarms.find({ rule: ACTUATOR_UNRESPONSIVE, site: r.site, zone: r.zone, actuator: r.actuator });
     if (unresponsive) this.o.alarms.clear(unresponsive, `the actuator reported ${describe(r.state)}`, r.id);
@@ -117,16 +117,22 @@ export class CommandTracker {
       return;
     }
     const current = this.o.dispatcher.current(target);
-    const expected = unresponsive ? undefined : (current?.data ?? previous?.state);
-    if (!expected) {
-      // Nothing commanded or known before, or unknown since it did not confirm: now it is known. Since
-      // when is not: no minimum on/off time runs from this report.
+    if (!current || unresponsive) {
+      // Nothing known before, or unknown since it did not confirm: now it is known. Since when is
+      // not: no minimum on/off time runs from this report.
       this.o.dispatcher.adopt(target, r.state, Number.NEGATIVE_INFINITY);
       return;
     }
+    if (matches(current.data, r.state)) return;
+    const held = this.o.alarms.find({ rule: MANUAL_OVERRIDE, site: r.site, zone: r.zone, actuator: r.actuator });
+    if (current.commandId === undefined && !held) {
+      // A state the rules never set (only reported): followed, not a takeover.
+      this.o.dispatcher.adopt(target, r.state, r.timeMs);
+      return;
+    }
     // During a rebuild the stored `overridden` status says what happened.
-    if (this.dry || matches(expected, r.state)) return;
-    this.override(target, r, current?.commandId, current?.data);
+    if (this.dry) return;
+    this.override(target, r, current.commandId, current.data);
   }
 
   /** A command's confirmation time ran out. */

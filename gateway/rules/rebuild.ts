@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { logError, logWarn } from '../core/errors.js';
+import { GatewayError, logError, logWarn } from '../core/errors.js';
 import type { History, HistoryItem, HistoryType } from '../core/history.js';
 import type { ManualClock } from '../core/manual-clock.js';
 import type { ReplayClock } from '../core/replay-clock.js';
@@ -127,7 +127,11 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
     }
   } catch (err) {
     problem = (err as Error).message;
-    logError(log, 'GW_ERR_HISTORY', { err: problem, history: history.description }, 'the rules could not read their history: they start with the armed zones of the armed-zones file only');
+    const fields = { err: problem, history: history.description };
+    const message = 'the rules could not read their history: they start with the armed zones of the armed-zones file only';
+    // InfluxDB away is already said (GW_ERR_INFLUX_UNREACHABLE, GW_ERR_INFLUX_NOT_INSTALLED): this is one consequence of it.
+    if (err instanceof GatewayError && err.code === 'GW_ERR_INFLUX_UNREACHABLE') logWarn(log, 'GW_ERR_HISTORY', fields, message);
+    else logError(log, 'GW_ERR_HISTORY', fields, message);
   }
   // Timers due by now fire in the dry run; the others go to the live clock at their due times.
   await advance(manual, runtime, Math.max(manual.now(), o.now()));
