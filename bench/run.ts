@@ -1,9 +1,10 @@
 /**
- * npm run bench [-- --quick] [--only throughput,latency,connections,rules] [--readings N] …
+ * npm run bench [-- --quick] [--only throughput,latency,connections,rules,memory] [--readings N] …
  *
  * One run, its own InfluxDB, every figure side by side: bare Aedes and Mosquitto forwarding,
  * raw InfluxDB ingest, the gateway end to end (QoS 0, QoS 1 durable, QoS 1 without durable
- * acknowledgement), reading → command latency, connections and memory, rules 200 vs 3.
+ * acknowledgement), reading → command latency, connections and memory, rules 200 vs 3, and
+ * what remembering costs (the rules' rebuild at start, confirmation tracking per command).
  * Prints a table and writes JSON and Markdown under bench/results/.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,11 +16,12 @@ import { measureConnections, type ConnectionsResult } from './lib/connections.js
 import { buildGateway } from './lib/processes.js';
 import { measureLatency, type LatencyResult } from './lib/latency.js';
 import { formatMarkdown, printTable, type BenchReport } from './lib/report.js';
+import { runConfirmationBench, runRebuildBench } from './memory-bench.js';
 import { runRulesBench } from './rules-bench.js';
 import { measureBareAedes, measureCeiling, measureGateway, measureMosquitto, reportInfluxCpu, type LoadShape, type Measurement } from './lib/throughput.js';
 import { measureNativeGateway } from './lib/native.js';
 
-const SECTIONS = ['throughput', 'latency', 'connections', 'rules'] as const;
+const SECTIONS = ['throughput', 'latency', 'connections', 'rules', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const opts = new Command()
@@ -126,6 +128,12 @@ try {
     progress('rules: 200 rules against the 3 shipped packs');
     const result = await runRulesBench({ influxUrl: influx.url, readings: quick ? 5000 : 20_000, rounds: quick ? 1 : 3, onProgress: (l) => progress(`  ${l}`) });
     report.rules = { shipped: result.shipped, many: result.many, ratio: result.ratio };
+  }
+  if (only.has('memory')) {
+    progress('memory: the rules’ rebuild at start, and confirmation tracking per command');
+    const rebuilt = await runRebuildBench({ influxUrl: influx.url, onProgress: (l) => progress(`  ${l}`) });
+    const confirmation = await runConfirmationBench({ commands: quick ? 5000 : 20_000, rounds: quick ? 1 : 3 });
+    report.memory = { rebuild: rebuilt, confirmation };
   }
 } finally {
   await influx.stop();

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Access } from './broker/access.js';
+import { SubscribedActuators } from './broker/actuators.js';
 import { MqttBroker, type BoundPorts } from './broker/broker.js';
 import { CredentialStore } from './broker/credentials.js';
 import { ensureInitialCredentials } from './broker/initial-credentials.js';
@@ -13,9 +14,11 @@ import { createTlsListeners } from './broker/tls.js';
 import type { Settings } from './config/settings.js';
 import { EventBus } from './core/bus.js';
 import { systemClock, type Clock } from './core/clock.js';
+import { firstOf } from './core/directory.js';
 import { GatewayError } from './core/errors.js';
 import { onKindsChanged } from './core/kinds.js';
 import { Lifecycle } from './core/lifecycle.js';
+import { ApiRoutes, actWithHttpAuth, type Authorize } from './http/actions.js';
 import { DevicesService } from './devices/service.js';
 import { HttpAuth } from './http/auth.js';
 import { HttpServer, type Readiness } from './http/server.js';
@@ -40,6 +43,8 @@ export interface GatewayOptions {
   readonly clock?: Clock;
   /** Where the embedded-InfluxDB default looks and what it runs (tests move both). */
   readonly embedded?: EmbeddedChoice;
+  /** Who may act over HTTP (acknowledge alarms, arm zones); default: from this machine while no credentials exist. */
+  readonly authorize?: Authorize;
 }
 
 export interface RunningGateway {
@@ -136,7 +141,7 @@ export class Gateway {
     );
 
     // Storage: where events go, the spool, and the store port over it.
-    const { writer, embedded, v1Url } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
+    const { writer, embedded, v1Url, history: historyOver } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
     if (embedded) this.embedded = lifecycle.add('embedded InfluxDB', embedded);
     const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log });
     lifecycle.add('spool', { stop: () => journal.close() });
@@ -166,6 +171,9 @@ export class Gateway {
     });
     access.observe(broker.aedes);
     this.broker = broker;
+    // Contract actuators are known by their subscription to exactly commands/<site>/<zone>/<actuator>.
+    const actuators = new SubscribedActuators();
+    actuators.observe(broker.aedes);
 
     // The device map before ingest and the rules: the kinds it adds must be known to both.
     const devices = lifecycle.add(
@@ -195,6 +203,9 @@ export class Gateway {
       maxPayloadBytes: settings.maxPayloadBytes,
       staleAfterMs: settings.staleAfterMs,
       durableAck: settings.durableAck,
+      actuators: firstOf(actuators),
+      // The rules exist once ingest does anything (the broker listens last).
+      alarms: { knows: (id, site) => this.rulesService?.alarmDirectory.knows(id, site) ?? false },
       native: devices.router,
     });
     pipeline.deliverTo(ingest);
@@ -215,12 +226,27 @@ export class Gateway {
     await sink.start();
     this.sink = sink;
 
+    const history = historyOver({ pending: () => journal.stats().events, up: () => sink.influxUp });
     const rules = lifecycle.add(
       'rules',
-      new RulesService({ bus, publisher: broker, store, metrics, log, clock, rulesDir: settings.rulesDir, armedFile: join(this.dataDir, 'armed-zones.json') }),
+      new RulesService({
+        bus,
+        publisher: broker,
+        store,
+        metrics,
+        log,
+        clock,
+        rulesDir: settings.rulesDir,
+        armedFile: join(this.dataDir, 'armed-zones.json'),
+        history,
+        commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs },
+        rebuildWaitMs: settings.rebuildWaitMs,
+      }),
     );
     await rules.start();
     this.rulesService = rules;
+    // What the rules knew before this start, from what was stored (before anything new arrives).
+    await rules.rebuild();
     const offKinds = onKindsChanged(() => void rules.kindsChanged());
     lifecycle.add('kinds watch', { stop: () => offKinds() });
 
@@ -233,14 +259,16 @@ export class Gateway {
         metrics,
         pushMs: settings.livePushMs,
         waiting: () => devices.waiting(),
+        rules,
         maxViewers: settings.liveMaxViewers,
         maxViewersPerAddress: settings.liveMaxViewersPerAddress,
         maxBehindBytes: settings.liveMaxBehindBytes,
       }),
     );
     live.start();
-    // Zones armed before a restart are armed from the first page view, not from the next change.
+    // The page opens on what the rules rebuilt: armed zones, the latest readings, actuators and alarms.
     live.seedArmed(rules.state.armedStates());
+    live.seedReadings(rules.latestReadings());
     const silence = lifecycle.add('silence watch', new SilenceWatch({ bus, store, clock, log: log.child({ component: 'devices' }), offlineAfterMs: settings.offlineAfterMs }));
     silence.start();
     const stats = lifecycle.add(
@@ -265,6 +293,9 @@ export class Gateway {
       new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes(), auth, metricsPublic: settings.metricsPublic }),
     );
     http.route('/api/zones', rules.zonesRoute);
+    const api = new ApiRoutes({ rules, log: log.child({ component: 'api' }), authorize: this.options.authorize ?? actWithHttpAuth(auth) });
+    for (const [path, handler] of api.routes()) http.route(path, handler);
+    for (const [prefix, handler] of api.prefixes()) http.routePrefix(prefix, handler);
     http.route('/api/devices', devices.devicesRoute);
     const archive: DeadLetterArchive = v1Url
       ? new InfluxDeadLetterArchive(v1Url, settings.influxDb)
@@ -297,6 +328,8 @@ export class Gateway {
     const draining = this.sink?.draining ?? true;
     const problems = this.rulesService?.loader.problems ?? new Map<string, string>();
     const ruleProblems = [...problems.values()];
+    const rebuilt = this.rulesService?.rebuildResult;
+    if (rebuilt && !rebuilt.ok) ruleProblems.push(`started without history (GW_ERR_HISTORY): ${rebuilt.problem ?? 'InfluxDB could not be read'}`);
     return {
       ready: influxUp && !full && draining,
       // The rules in force still run, so ready; but an operator's edit was refused.

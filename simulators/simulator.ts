@@ -18,6 +18,8 @@ export interface SimulationOptions {
   readonly scenario?: Scenario;
   readonly qos?: 0 | 1;
   readonly seed?: number;
+  /** When the scenario began (epoch ms; default: now). A heatwave that began 6 minutes ago is at its hottest. */
+  readonly scenarioStartedAt?: number;
   readonly sites?: number;
   readonly zonesPerSite?: number;
   /** Send `ts` with each reading (default); without it the gateway stamps readings on arrival. */
@@ -140,7 +142,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
 
   const tickMs = 10;
   let lastProgress = 0;
-  const startedAt = Date.now();
+  const startedAt = o.scenarioStartedAt ?? Date.now();
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const elapsed = Date.now() - started;

@@ -4,10 +4,12 @@ import { nativeCanPublish, nativeCanSubscribe } from './native-acl.js';
 /**
  * Who may publish and subscribe to what, by role:
  *
- * - `device`: publishes only `sensors/<site>/<zone>/<device>/<kind>` and `devices/<device>/status`
- *   (its own), subscribes only to `commands/<site>/<zone>/…` (its own site and zone);
+ * - `device`: publishes only `sensors/<site>/<zone>/<device>/<kind>`, `devices/<device>/status`
+ *   and `devices/<device>/state` (its own), subscribes only to `commands/<site>/<zone>/…` (its own
+ *   site and zone);
  * - `actuator`: subscribes to `commands/…` (within its site and zone when the credential names
- *   them) and publishes its own `devices/<device>/status` when it names a device;
+ *   them) and publishes its own `devices/<device>/status` and `devices/<device>/state` when it
+ *   names a device;
  * - `observer`: subscribes to everything, publishes nothing;
  * - `admin`: everything else a client may do;
  * - `bridge` and `native`: native firmware (Zigbee2MQTT, Tasmota, Shelly, ESPHome): see native-acl.ts.
@@ -70,15 +72,17 @@ export function canPublish(p: Principal, topic: string): Decision {
     case 'observer':
       return deny('an observer publishes nothing');
     case 'actuator':
-      return p.device !== undefined && topic === `devices/${p.device}/status` ? ALLOW : deny(`an actuator publishes only devices/${p.device ?? '<its device>'}/status`);
+      return p.device !== undefined && (topic === `devices/${p.device}/status` || topic === `devices/${p.device}/state`)
+        ? ALLOW
+        : deny(`an actuator publishes only devices/${p.device ?? '<its device>'}/status and …/state`);
     case 'bridge':
     case 'native':
       return nativeCanPublish(p, topic);
     case 'device': {
-      if (topic === `devices/${p.device ?? ''}/status`) return ALLOW;
+      if (topic === `devices/${p.device ?? ''}/status` || topic === `devices/${p.device ?? ''}/state`) return ALLOW;
       const own = `sensors/${p.site ?? ''}/${p.zone ?? ''}/${p.device ?? ''}/`;
       if (topic.startsWith(own) && topic.length > own.length && !topic.includes('/', own.length)) return ALLOW;
-      return deny(`device ${p.device ?? ''} publishes only ${own}<kind> and devices/${p.device ?? ''}/status`);
+      return deny(`device ${p.device ?? ''} publishes only ${own}<kind> and devices/${p.device ?? ''}/status (and …/state)`);
     }
   }
 }

@@ -17,6 +17,7 @@ export const ERRORS = {
   GW_ERR_SPOOL_READ: 'the spool cannot be read back (a file error); the sink retries, events stay on disk',
   GW_ERR_SPOOL_FULL: 'the spool reached SPOOL_MAX_BYTES; QoS 1 is not acknowledged, QoS 0 is dropped',
   GW_ERR_RULES_OVERLOADED: 'the rules fell too far behind ingest; readings are stored but not ruled until they catch up',
+  GW_ERR_HISTORY: 'the rules could not read their recent history from InfluxDB at start (they go on with the armed-zones file only; /readyz says so), or a trace could not query it',
   GW_ERR_CREDENTIALS: 'the credentials file is unreadable or invalid',
   GW_ERR_TLS: 'the TLS certificate or key cannot be read',
   GW_ERR_AUTH: 'a client was refused at CONNECT or over HTTP (bad credentials, anonymous, client id, login back-off, too many checks waiting)',

@@ -3,10 +3,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { EventBus } from '../core/bus.js';
 import type { Clock, ClockTimer } from '../core/clock.js';
-import type { ActuatorStateEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
 import type { WaitingDevice } from '../devices/service.js';
 import type { ReadingValue } from '../core/kinds.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { AlarmView } from '../rules/alarms.js';
+import type { ActuatorView } from '../rules/service.js';
 import type { RouteHandler } from './server.js';
 
 export interface LiveViewOptions {
@@ -27,6 +29,18 @@ export interface LiveViewOptions {
   readonly maxViewersPerAddress?: number;
   /** A viewer with more than this unsent (at least twice the snapshot) is cut at once (LIVE_MAX_BEHIND_BYTES). */
   readonly maxBehindBytes?: number;
+  /** The rules' view of actuators and alarms (commanded and reported state, sagas, active alarms). */
+  readonly rules?: { actuators(): ActuatorView[]; alarms(): AlarmView[] };
+}
+
+/** An actuator's badge: what it was commanded, what it reported, and how the last command fares. */
+export interface ActuatorBadge {
+  readonly data: unknown;
+  readonly time: number | undefined;
+  readonly rule: string | undefined;
+  readonly reported?: unknown;
+  readonly reportedAt?: number | undefined;
+  readonly status?: ActuatorView['status'];
 }
 
 /** What an actuator last reported it is doing (beside what it was last commanded). */
@@ -48,13 +62,16 @@ export interface DeviceState {
 export type FeedEvent =
   | { kind: 'command'; id: string; time: number; site: string; zone: string; actuator: string; rule: string; data: unknown; correlationId: string }
   | { kind: 'alert'; id: string; time: number; site: string; zone: string; device: string; severity: string; rule: string; message: string; correlationId: string }
-  | { kind: 'deadletter'; id: string; time: number; reason: string; topic: string; detail: string; clientId: string | null };
+  | { kind: 'deadletter'; id: string; time: number; reason: string; topic: string; detail: string; clientId: string | null }
+  | { kind: 'alarm'; id: string; time: number; alarmId: string; transition: string; site: string; zone: string; severity: string; rule: string; message: string; count: number; reason: string | null };
 
 export interface LiveSnapshot {
   readonly devices: DeviceState[];
-  readonly actuators: Record<string, { data: unknown; time: number; rule: string }>;
+  readonly actuators: Record<string, ActuatorBadge>;
   /** `site/zone` → armed (security rules), for the zones an operator armed or disarmed. */
   readonly armed: Record<string, boolean>;
+  /** The active alarms. */
+  readonly alarms: AlarmView[];
   readonly events: FeedEvent[];
   readonly pushMs: number;
   /** `site/zone/actuator` → its last reported state. */
@@ -78,7 +95,10 @@ const PAGE = readFileSync(new URL('./live.html', import.meta.url), 'utf8');
  */
 export class LiveView {
   private readonly devices = new Map<string, DeviceState>();
-  private readonly actuators = new Map<string, { data: unknown; time: number; rule: string }>();
+  private readonly actuators = new Map<string, ActuatorBadge>();
+  /** Actuators or alarms changed since the last push: the rules' views are sent whole (they are small). */
+  private actuatorsChanged = false;
+  private alarmsChanged = false;
   private readonly armed = new Map<string, boolean>();
   private armedChanged = new Map<string, boolean>();
   private readonly reported = new Map<string, ReportedState>();
@@ -123,6 +143,9 @@ export class LiveView {
       bus.on('alert', (e) => this.onAlert(e)),
       bus.on('deadletter', (e) => this.onDeadLetter(e)),
       bus.on('zoneArmed', (e) => this.onZoneArmed(e)),
+      bus.on('alarm', (e) => this.onAlarm(e)),
+      bus.on('commandStatus', () => this.actuatorsMoved()),
+      bus.on('actuatorState', () => this.actuatorsMoved()),
       bus.on('deviceSilence', (e) => {
         const d = this.devices.get(e.device);
         if (d) this.device(e.device, d.lastSeen).silent = e.silent;
@@ -149,16 +172,45 @@ export class LiveView {
     for (const { site, zone, armed } of states) if (!this.armed.has(`${site}/${zone}`)) this.armed.set(`${site}/${zone}`, armed);
   }
 
+  /** The latest readings the rules rebuilt at start: the page opens on the building as it was, not empty. */
+  seedReadings(readings: readonly ReadingEvent[]): void {
+    for (const r of [...readings].sort((a, b) => a.timeMs - b.timeMs)) this.onReading(r);
+  }
+
   snapshot(): LiveSnapshot {
     return {
       devices: [...this.devices.values()],
-      actuators: Object.fromEntries(this.actuators),
+      actuators: this.actuatorBadges(),
       armed: Object.fromEntries(this.armed),
+      alarms: this.o.rules?.alarms() ?? [],
       events: [...this.recent],
       pushMs: this.o.pushMs,
       reported: Object.fromEntries(this.reported),
       waiting: this.o.waiting?.() ?? [],
     };
+  }
+
+  private actuatorBadges(): Record<string, ActuatorBadge> {
+    if (!this.o.rules) return Object.fromEntries(this.actuators);
+    return Object.fromEntries(
+      this.o.rules.actuators().map((a) => [`${a.site}/${a.zone}/${a.actuator}`, { data: a.data, time: a.since, rule: a.rule, reported: a.reported, reportedAt: a.reportedAt, status: a.status }]),
+    );
+  }
+
+  private actuatorsMoved(): void {
+    if (this.clients.size === 0) return;
+    this.actuatorsChanged = true;
+    this.schedule();
+  }
+
+  private onAlarm(e: AlarmTransitionEvent): void {
+    if (e.actuator) this.actuatorsMoved();
+    if (e.transition !== 'updated') {
+      this.event({ kind: 'alarm', id: e.id, time: e.timeMs, alarmId: e.alarmId, transition: e.transition, site: e.site, zone: e.zone, severity: e.severity, rule: e.rule, message: e.message, count: e.count, reason: e.reason ?? null });
+    }
+    if (this.clients.size === 0) return;
+    this.alarmsChanged = true;
+    this.schedule();
   }
 
   private page(req: IncomingMessage, res: ServerResponse): void {
@@ -270,6 +322,7 @@ export class LiveView {
   private onCommand(e: CommandEvent): void {
     const ce = e.cloudEvent;
     this.actuators.set(`${e.site}/${e.zone}/${e.actuator}`, { data: ce.data, time: e.timeMs, rule: e.rule });
+    this.actuatorsChanged = this.clients.size > 0;
     this.event({ kind: 'command', id: e.id, time: e.timeMs, site: e.site, zone: e.zone, actuator: e.actuator, rule: e.rule, data: ce.data, correlationId: ce.correlationid });
   }
 
@@ -337,21 +390,24 @@ export class LiveView {
       this.armedChanged = new Map();
       this.reportedChanged = new Map();
       this.pendingEvents = [];
+      this.actuatorsChanged = false;
+      this.alarmsChanged = false;
       return;
     }
     const waiting = this.waitingUpdate();
-    if (this.changed.size === 0 && this.pendingEvents.length === 0 && this.armedChanged.size === 0 && this.reportedChanged.size === 0 && !waiting) return;
+    if (this.changed.size === 0 && this.pendingEvents.length === 0 && this.armedChanged.size === 0 && this.reportedChanged.size === 0 && !waiting && !this.actuatorsChanged && !this.alarmsChanged) return;
     const devices: DeviceState[] = [];
     for (const id of this.changed) {
       const d = this.devices.get(id);
       if (d) devices.push(d);
     }
-    const actuators = Object.fromEntries(
-      this.pendingEvents.flatMap((e) => (e.kind === 'command' ? [[`${e.site}/${e.zone}/${e.actuator}`, { data: e.data, time: e.time, rule: e.rule }]] : [])),
-    );
+    const actuators = this.actuatorsChanged ? this.actuatorBadges() : {};
     const armed = Object.fromEntries(this.armedChanged);
+    const alarms = this.alarmsChanged ? (this.o.rules?.alarms() ?? []) : undefined;
     const reported = Object.fromEntries(this.reportedChanged);
-    const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, armed, events: this.pendingEvents, reported, ...(waiting ? { waiting } : {}) })}\n\n`;
+    const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, armed, events: this.pendingEvents, reported, ...(alarms ? { alarms } : {}), ...(waiting ? { waiting } : {}) })}\n\n`;
+    this.actuatorsChanged = false;
+    this.alarmsChanged = false;
     this.changed.clear();
     this.armedChanged = new Map();
     this.reportedChanged = new Map();

@@ -39,6 +39,8 @@ const OPEN: HttpPrincipal = { name: 'anonymous', role: undefined };
 export class HttpServer {
   private readonly server: Server;
   private readonly routes = new Map<string, { handler: RouteHandler; need: Need }>();
+  /** Routes by path prefix (`/api/alarms/`): the longest matching prefix answers. */
+  private readonly prefixes = new Map<string, { handler: RouteHandler; need: Need }>();
 
   constructor(private readonly o: HttpOptions) {
     for (const [path, handler] of o.routes ?? []) this.routes.set(path, { handler, need: 'read' });
@@ -56,6 +58,11 @@ export class HttpServer {
     this.routes.set(path, { handler, need });
   }
 
+  /** A route for every path under `prefix` (which ends with `/`). */
+  routePrefix(prefix: string, handler: RouteHandler, need: Need = 'read'): void {
+    this.prefixes.set(prefix, { handler, need });
+  }
+
   async start(): Promise<number> {
     const { host, port } = this.o;
     await new Promise<void>((resolve, reject) => {
@@ -63,6 +70,12 @@ export class HttpServer {
       this.server.listen(port, host, resolve);
     });
     return (this.server.address() as AddressInfo).port;
+  }
+
+  private byPrefix(path: string): { handler: RouteHandler; need: Need } | undefined {
+    let best: string | undefined;
+    for (const prefix of this.prefixes.keys()) if (path.startsWith(prefix) && (!best || prefix.length > best.length)) best = prefix;
+    return best === undefined ? undefined : this.prefixes.get(best);
   }
 
   async stop(): Promise<void> {
@@ -88,7 +101,7 @@ export class HttpServer {
       res.writeHead(200, { 'content-type': this.o.metrics.registry.contentType }).end(body);
       return;
     }
-    const route = this.routes.get(path);
+    const route = this.routes.get(path) ?? this.byPrefix(path);
     if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;

@@ -1,10 +1,12 @@
+import { isUtf8 } from 'node:buffer';
 import { logError } from '../core/errors.js';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import { newEventId } from '../core/ids.js';
 import type { EventBus } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
-import type { ActuatorStateEvent, DeadLetterEvent, DeadLetterReason } from '../core/events.js';
+import type { ActuatorStateEvent, AlarmAckEvent, DeadLetterEvent, DeadLetterReason } from '../core/events.js';
+import type { ActuatorDirectory, AlarmDirectory } from '../core/directory.js';
 import type { NativeRouter } from '../devices/router.js';
 import { NativeIngest } from './native.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -31,6 +33,10 @@ export interface IngestOptions {
   readonly staleAfterMs: number;
   /** Hold a QoS ≥ 1 acknowledgement until the event is on disk. */
   readonly durableAck: boolean;
+  /** Which actuator a device is (for `devices/<device>/state`); none known without it. */
+  readonly actuators?: ActuatorDirectory;
+  /** Which alarms exist (for `alarms/<site>/<alarm id>/ack`); none without it. */
+  readonly alarms?: AlarmDirectory;
   /** The native-device layer (gateway/devices/): topics that are not the contract's go there first. */
   readonly native?: NativeRouter;
 }
@@ -126,6 +132,10 @@ export class Ingest implements PublishTarget {
         return this.status(clientId, packet, route.device);
       case 'zoneArmed':
         return this.zoneArmed(clientId, packet, route.site, route.zone);
+      case 'actuatorState':
+        return this.actuatorState(clientId, packet, route.device);
+      case 'alarmAck':
+        return this.alarmAck(clientId, packet, route.site, route.alarmId);
       case 'reserved':
         return undefined;
       case 'invalid':
@@ -237,6 +247,42 @@ export class Ingest implements PublishTarget {
     return this.keep('zoneArmed', event, packet.qos, () => this.o.bus.emit('zoneArmed', event));
   }
 
+  /** What an actuator reports it is doing: a JSON object shaped like a command's data. */
+  private actuatorState(clientId: string | null, packet: IncomingPublish, device: string): Promise<void> | undefined {
+    const parsed = jsonObject(packet.payload, this.o.maxPayloadBytes, 'an actuator state');
+    if (!parsed.ok) return this.deadLetter(clientId, packet, parsed.code, parsed.detail);
+    const ref = this.o.actuators?.actuatorOf(device) ?? { problem: 'this gateway knows no actuators' };
+    if ('problem' in ref) return this.deadLetter(clientId, packet, 'unknown_actuator', ref.problem);
+    const timeMs = this.o.clock.now();
+    const event: ActuatorStateEvent = { id: newEventId(), site: ref.site, zone: ref.zone, actuator: ref.actuator, state: parsed.value, device, time: new Date(timeMs).toISOString(), timeMs, clientId: clientId ?? undefined };
+    return this.keepActuatorState(event, packet.qos);
+  }
+
+  /**
+   * An operator acknowledges an alarm: an empty payload, or `{"by": "…", "note": "…"}`. The rules
+   * store the transition; an unknown alarm is a dead letter.
+   */
+  private alarmAck(clientId: string | null, packet: IncomingPublish, site: string, alarmId: string): Promise<void> | undefined {
+    let by: string | undefined;
+    let note: string | undefined;
+    if (packet.payload.length > 0 && packet.payload.toString('utf8').trim() !== '') {
+      const parsed = jsonObject(packet.payload, this.o.maxPayloadBytes, 'an acknowledgement');
+      if (!parsed.ok) return this.deadLetter(clientId, packet, parsed.code, parsed.detail);
+      const { by: givenBy, note: givenNote } = parsed.value;
+      if ((givenBy !== undefined && typeof givenBy !== 'string') || (givenNote !== undefined && typeof givenNote !== 'string')) {
+        return this.deadLetter(clientId, packet, 'invalid_payload', 'an acknowledgement is empty or {"by": "<who>", "note": "<text>"} (strings)');
+      }
+      by = givenBy?.slice(0, 200);
+      note = givenNote?.slice(0, 1000);
+    }
+    if (!this.o.alarms?.knows(alarmId, site)) return this.deadLetter(clientId, packet, 'unknown_alarm', `no alarm ${alarmId} in site ${site} is known (active, or cleared recently)`);
+    const timeMs = this.o.clock.now();
+    const event: AlarmAckEvent = { id: newEventId(), site, alarmId, by: by ?? clientId ?? 'mqtt', note, time: new Date(timeMs).toISOString(), timeMs };
+    this.o.bus.emit('alarmAck', event);
+    // The transition is kept by the rules, synchronously in the announcement above.
+    return packet.qos > 0 && this.o.durableAck ? this.o.store.committed() : undefined;
+  }
+
   /** Records a dead letter: on `gateway/deadletter`, in InfluxDB, in the metrics and the log. */
   deadLetter(clientId: string | null, packet: Pick<IncomingPublish, 'topic' | 'payload' | 'qos' | 'verdict'>, reason: DeadLetterReason, detail: string, whole = false): Promise<void> | undefined {
     // The broker then keeps no retained copy of it (broker/retained.ts).
@@ -300,4 +346,20 @@ export class Ingest implements PublishTarget {
       return this.storeWhenSpace(name, event);
     });
   }
+}
+
+type Parsed = { readonly ok: true; readonly value: Readonly<Record<string, unknown>> } | { readonly ok: false; readonly code: DeadLetterReason; readonly detail: string };
+
+/** A payload that must be one JSON object. */
+function jsonObject(payload: Buffer, maxBytes: number, what: string): Parsed {
+  if (payload.length > maxBytes) return { ok: false, code: 'payload_too_large', detail: `${what} is ${payload.length} bytes, more than MAX_PAYLOAD_BYTES (${maxBytes})` };
+  if (!isUtf8(payload)) return { ok: false, code: 'invalid_encoding', detail: `${what} must be UTF-8 JSON` };
+  let value: unknown;
+  try {
+    value = JSON.parse(payload.toString('utf8'));
+  } catch (err) {
+    return { ok: false, code: 'invalid_json', detail: `${what} is not JSON: ${(err as Error).message}` };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, code: 'invalid_payload', detail: `${what} must be a JSON object (e.g. {"mode":"cool","setpoint":22})` };
+  return { ok: true, value: value as Record<string, unknown> };
 }

@@ -10,7 +10,9 @@ export type GaugeSource =
   | 'inflightQos2'
   | 'offlineQueuedMessages'
   | 'offlineQueuedBytes'
-  | 'retainedBytes';
+  | 'retainedBytes'
+  | 'alarmsActive'
+  | 'commandsPending';
 
 /** Values read at scrape time from the components that own them. */
 export interface MetricSources {
@@ -88,6 +90,10 @@ export class Metrics {
     ['type'],
   );
   readonly rulesOverloaded = this.counter('gateway_rules_overloaded_total', 'Readings stored but not run through the rules because the rules were too far behind');
+  readonly commandsHeld = this.counter('gateway_commands_held_total', 'Commands not sent because someone took the actuator over by hand (manual_override, MANUAL_HOLD_MS), by actuator', ['actuator']);
+  readonly alarmTransitions = this.counter('gateway_alarm_transitions_total', 'Alarm transitions (raised, updated, acknowledged, cleared), by transition and severity', ['transition', 'severity']);
+  readonly commandStatuses = this.counter('gateway_command_statuses_total', 'Steps of command sagas (sent, confirmed, retried, failed, overridden, superseded), by status', ['status']);
+  readonly rebuildSeconds = new Gauge({ name: 'gateway_rules_rebuild_seconds', help: 'How long the rules took to rebuild their state from the stored history at start', registers: [this.registry] });
   readonly nativeCommands = this.counter('gateway_native_commands_total', 'Native commands for actuators the device map ties to a native device, by family and result (sent, unencodable, failed)', ['family', 'result']);
   readonly liveViewersDropped = this.counter('gateway_live_viewers_dropped_total', 'Live page viewers cut off for reading too slowly');
   readonly liveViewersRefused = this.counter('gateway_live_viewers_refused_total', 'Live page viewers turned away (HTTP 503): LIVE_MAX_VIEWERS or LIVE_MAX_VIEWERS_PER_ADDRESS reached');
@@ -145,6 +151,8 @@ export class Metrics {
     gauge('gateway_offline_queued_messages', 'Messages queued for persistent sessions, all clients', reported('offlineQueuedMessages'));
     gauge('gateway_offline_queued_bytes', 'Payload bytes queued for persistent sessions, all clients', reported('offlineQueuedBytes'));
     gauge('gateway_retained_bytes', 'Retained bytes (payload and topic) kept, all clients', reported('retainedBytes'));
+    gauge('gateway_alarms_active', 'Alarms raised and not cleared', reported('alarmsActive'));
+    gauge('gateway_commands_pending', 'Commands waiting for their actuator to confirm them', reported('commandsPending'));
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {

@@ -50,6 +50,11 @@ export class ZoneState {
     device.set(r.kind, latest);
   }
 
+  /** The latest reading of every device and kind. */
+  latestReadings(): ReadingEvent[] {
+    return [...this.byDevice.values()].flatMap((kinds) => [...kinds.values()].map((l) => l.reading));
+  }
+
   zoneLatest(site: string, zone: string, kind: Kind): Latest | undefined {
     return this.byZone.get(`${site}/${zone}`)?.get(kind);
   }

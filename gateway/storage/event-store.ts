@@ -1,6 +1,6 @@
 import type { StorableEvents, StorableName, Store } from '../core/store.js';
 import type { Journal } from './journal.js';
-import { actuatorStatePoint, alertPoint, commandPoint, deadLetterPoint, deviceSilencePoint, deviceStatusPoint, nativeCommandPoint, readingPoint, statsPoint, zoneArmedPoint } from './points.js';
+import { actuatorStatePoint, alarmPoint, alertPoint, commandPoint, commandStatusPoint, deadLetterPoint, deviceSilencePoint, deviceStatusPoint, nativeCommandPoint, readingPoint, statsPoint, zoneArmedPoint } from './points.js';
 import { SeriesTime } from './series-time.js';
 
 type PointOf<K extends StorableName> = (event: StorableEvents[K], time: SeriesTime) => string;
@@ -22,6 +22,9 @@ const POINTS: { readonly [K in StorableName]: PointOf<K> } = {
   deviceSilence: (e, t) => deviceSilencePoint(e, t.next(`device_status/${e.device}`, e.timeMs)),
   zoneArmed: (e, t) => zoneArmedPoint(e, t.next(`zone_state/${e.site}/${e.zone}`, e.timeMs)),
   actuatorState: (e, t) => actuatorStatePoint(e, t.next(`actuator_state/${e.site}/${e.zone}/${e.actuator}`, e.timeMs)),
+  alarm: (e, t) => alarmPoint(e, t.next(`alarms/${e.alarmId}`, e.timeMs)),
+  // One time line per actuator (not per status tag): a saga's steps keep their order in InfluxDB.
+  commandStatus: (e, t) => commandStatusPoint(e, t.next(`command_status/${e.site}/${e.zone}/${e.actuator}`, e.timeMs)),
   nativeCommand: (e, t) => nativeCommandPoint(e, t.next(`native_commands/${e.site}/${e.zone}/${e.actuator}/${e.family}`, e.timeMs)),
   stats: (e, t) => statsPoint(e, t.next(`gateway_stats/${e.host}`, e.timeMs)),
 };

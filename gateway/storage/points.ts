@@ -1,4 +1,4 @@
-import type { ActuatorStateEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceSilenceEvent, DeviceStatusEvent, GatewayStatsEvent, NativeCommandEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, DeadLetterEvent, DeviceSilenceEvent, DeviceStatusEvent, GatewayStatsEvent, NativeCommandEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
 import { floatField, intField, line, stringField, type Fields } from './line.js';
 
 /**
@@ -21,7 +21,13 @@ export function commandPoint(e: CommandEvent, timeMs: number): string {
   return line(
     'commands',
     { site: e.site, zone: e.zone, actuator: e.actuator, rule: e.rule },
-    { type: { str: ce.type }, data: { str: JSON.stringify(ce.data) }, correlation_id: { str: ce.correlationid }, event_id: { str: ce.id } },
+    {
+      type: { str: ce.type },
+      data: { str: JSON.stringify(ce.data) },
+      correlation_id: { str: ce.correlationid },
+      event_id: { str: ce.id },
+      facts: e.facts ? { str: JSON.stringify(e.facts) } : undefined,
+    },
     timeMs,
   );
 }
@@ -38,6 +44,7 @@ export function alertPoint(e: AlertEvent, timeMs: number): string {
       device: { str: ce.data.device },
       correlation_id: { str: ce.correlationid },
       event_id: { str: ce.id },
+      alarm_id: e.alarmId === undefined ? undefined : { str: e.alarmId },
     },
     timeMs,
   );
@@ -95,4 +102,51 @@ export function statsPoint(e: GatewayStatsEvent, timeMs: number): string {
   for (const [key, value] of Object.entries(e.counts)) fields[key] = { int: value };
   fields['influx_up'] = { bool: e.influxUp };
   return line('gateway_stats', { host: e.host }, fields, timeMs);
+}
+
+/** `alarms`: one point per transition, tagged by the alarm's id and the transition (a restart reads the last one of each alarm). */
+export function alarmPoint(e: AlarmTransitionEvent, timeMs: number): string {
+  return line(
+    'alarms',
+    { alarm_id: e.alarmId, site: e.site, zone: e.zone, rule: e.rule, severity: e.severity, transition: e.transition },
+    {
+      type: { str: e.type },
+      device: { str: e.device ?? '' },
+      actuator: { str: e.actuator ?? '' },
+      message: { str: e.message },
+      count: { int: e.count },
+      value: { str: JSON.stringify(e.value ?? null) },
+      first_seen: { int: e.firstSeen },
+      last_seen: { int: e.lastSeen },
+      acknowledged: { bool: e.acknowledged },
+      acknowledged_by: { str: e.acknowledgedBy ?? '' },
+      active: { bool: e.active },
+      notified_at: { int: e.notifiedAt },
+      notifications: { int: e.notifications },
+      reason: { str: e.reason ?? '' },
+      facts: e.facts ? { str: JSON.stringify(e.facts) } : undefined,
+      correlation_id: { str: e.correlationId },
+      event_id: { str: e.id },
+    },
+    timeMs,
+  );
+}
+
+/** `command_status`: one point per step of a command's saga. */
+export function commandStatusPoint(e: CommandStatusEvent, timeMs: number): string {
+  return line(
+    'command_status',
+    { site: e.site, zone: e.zone, actuator: e.actuator, status: e.status },
+    {
+      command_id: { str: e.commandId },
+      rule: { str: e.rule },
+      attempt: { int: e.attempt },
+      data: { str: JSON.stringify(e.data) },
+      reported: e.reported === undefined ? undefined : { str: JSON.stringify(e.reported) },
+      detail: e.detail === undefined ? undefined : { str: e.detail },
+      correlation_id: { str: e.correlationId },
+      event_id: { str: e.id },
+    },
+    timeMs,
+  );
 }

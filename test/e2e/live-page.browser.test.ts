@@ -111,12 +111,12 @@ describe('the live page after a restart, and a device that falls silent', () => 
       try {
         await view.goto(second.httpUrl);
         await view.locator('#conn[data-state="live"]').waitFor();
-        const sensor = await connect(second.mqttUrl, { clientId: 'vault-t1' });
-        await sensor.publishAsync('sensors/hq/vault/vault-t1/temperature', JSON.stringify({ value: 19, id: 'vault-1' }), { qos: 1 });
-        // The first reading after the restart brings the zone's card, with its badge.
+        // The zone's card is there from the first view, with its badge, before any device reports.
         const card = view.locator('article.zone[data-zone="hq/vault"]');
         await card.waitFor();
         expect(await card.locator('[data-armed="true"]').count()).toBe(1);
+        const sensor = await connect(second.mqttUrl, { clientId: 'vault-t1' });
+        await sensor.publishAsync('sensors/hq/vault/vault-t1/temperature', JSON.stringify({ value: 19, id: 'vault-1' }), { qos: 1 });
 
         const row = view.locator('tr[data-device="vault-t1"]');
         await expect.poll(() => row.getAttribute('data-state'), { timeout: 15_000 }).toBe('silent');
@@ -166,5 +166,30 @@ describe('the live page in Chromium, once credentials exist', () => {
       await secured.stop();
       await rm(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('alarms and actions on the live page', () => {
+  it('lists the active alarms with an Acknowledge button, and arms a zone with its Arm button', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    await page.goto(gw.httpUrl);
+    await page.locator('#conn[data-state="live"]').waitFor();
+    // The fire and the intrusion raised alarms.
+    const alarm = page.locator('#alarms li[data-alarm-id]').first();
+    await alarm.waitFor();
+    const id = (await alarm.getAttribute('data-alarm-id'))!;
+    expect(Number(await page.locator('#n-alarms').textContent())).toBeGreaterThanOrEqual(1);
+    await alarm.locator('button[data-ack]').click();
+    await expect.poll(() => page.locator(`#alarms li[data-alarm-id="${id}"]`).getAttribute('class')).toContain('acknowledged');
+    expect((await (await fetch(`${gw.httpUrl}/api/alarms/${id}`)).json()) as { alarm: { acknowledged: boolean } }).toMatchObject({ alarm: { acknowledged: true } });
+
+    const card = page.locator('article.zone[data-zone="hq/lobby"]');
+    await card.locator('button[data-arm="true"]').click();
+    await expect.poll(() => card.locator('[data-armed="true"]').count()).toBe(1);
+    expect(gw.gateway.rules.state.isArmed('hq', 'lobby')).toBe(true);
+    await card.locator('button[data-arm="false"]').click();
+    await expect.poll(() => card.locator('[data-armed="true"]').count()).toBe(0);
+    expect(errors).toEqual([]);
   });
 });

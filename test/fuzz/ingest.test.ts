@@ -34,7 +34,7 @@ const anonymous = anonymousPrincipal('admin');
 const refusedByBroker = (topic: string): boolean => !canPublish(anonymous, topic).ok || topicProblem(topic, TOPIC_LIMITS) !== undefined;
 
 /** Every dead-letter reason the README lists for what devices send (not the gateway's own: internal_error). */
-const DEVICE_REASONS = /^(invalid_topic|unknown_kind|unknown_topic|payload_too_large|invalid_encoding|invalid_json|invalid_payload|clock_skew|unassigned_device)$/;
+const DEVICE_REASONS = /^(invalid_topic|unknown_kind|unknown_topic|payload_too_large|invalid_encoding|invalid_json|invalid_payload|clock_skew|unassigned_device|unknown_actuator|unknown_alarm)$/;
 
 /** Native messages that are not readings (recognised, refused, only unmapped keys): counted, no event. */
 async function nativeQuiet(g: TestGateway): Promise<number> {

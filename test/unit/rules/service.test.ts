@@ -117,11 +117,14 @@ describe('RulesService', () => {
     expect(lines.find((l) => l.msg === 'command')).toMatchObject({ eventId: cloudEvent?.['id'], correlationId: r.id, rule: 'cool', topic: 'commands/hq/f1/hvac' });
   });
 
-  it('keeps commands even with the store full', async () => {
+  it('keeps commands (and their saga’s first step) even with the store full', async () => {
     const { store, send, reading, publisher } = await setup();
     store.full = true;
     await send(reading('hq/f1/t-101', 'temperature', 28.5));
-    expect(store.kept.map((k) => [k.name, k.always])).toEqual([['command', true]]);
+    expect(store.kept.map((k) => [k.name, k.always])).toEqual([
+      ['command', true],
+      ['commandStatus', true],
+    ]);
     expect(publisher.published).toHaveLength(1);
   });
 
