@@ -20,7 +20,9 @@ export function uniqueId(prefix: string): string {
  */
 export async function marker(client: MqttClient, influxUrl: string, db: string, timeoutMs = 60_000): Promise<string> {
   const id = uniqueId('marker');
-  await client.publishAsync(`sensors/marker/z1/${id}/temperature`, JSON.stringify({ value: 1, id }), { qos: 1 });
+  // Not awaiting the acknowledgement on its own: a gateway that never acknowledges must fail
+  // this wait (with its message), not hang the test.
+  client.publish(`sensors/marker/z1/${id}/temperature`, JSON.stringify({ value: 1, id }), { qos: 1 }, () => undefined);
   await waitFor(async () => (await rows(influxUrl, db, `SELECT event_id FROM temperature WHERE event_id = '${id}'`)).length === 1, `the marker ${id} in InfluxDB`, timeoutMs, 100);
   return id;
 }
