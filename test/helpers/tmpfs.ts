@@ -78,3 +78,27 @@ export async function freeBytes(dir: string): Promise<number> {
   const s = await statfs(dir);
   return s.bavail * s.bsize;
 }
+
+/**
+ * Appends to `path` until the disk refuses (ENOSPC): on a full tmpfs a file still has room up to
+ * the end of its last page, which a full disk does not otherwise take away.
+ */
+export async function fillFile(path: string): Promise<void> {
+  const file = await open(path, 'a');
+  try {
+    for (const size of [4 << 10, 512, 1]) {
+      const chunk = Buffer.alloc(size, 0x0a);
+      for (;;) {
+        try {
+          const { bytesWritten } = await file.write(chunk);
+          if (bytesWritten < size) break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
+          throw err;
+        }
+      }
+    }
+  } finally {
+    await file.close();
+  }
+}

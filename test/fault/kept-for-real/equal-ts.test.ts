@@ -21,7 +21,7 @@ describe('issue 14 (2): equal ts, different ids', () => {
     const gw = await startGateway();
     defer(() => gw.stop());
     const device = await connect(gw.mqttUrl, { clientId: 'sec-clock' });
-    defer(() => device.endAsync());
+    defer(() => device.endAsync(true));
     // A one-second clock: both readings carry the same whole second.
     const ts = Math.floor(Date.now() / 1000) * 1000 - 5000;
     const topic = 'sensors/eq/z1/sec-clock/temperature';

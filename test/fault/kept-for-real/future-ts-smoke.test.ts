@@ -18,10 +18,10 @@ describe('issue 14 (6): a future ts within the skew', () => {
     const gw = await startGateway(); // the repository's rules: security.json's smoke-alarm
     defer(() => gw.stop());
     const watcher = await connect(gw.mqttUrl, { clientId: 'alerts' });
-    defer(() => watcher.endAsync());
+    defer(() => watcher.endAsync(true));
     const alerts = await collect(watcher, 'alerts/+/critical');
     const detector = await connect(gw.mqttUrl, { clientId: 'smk-1' });
-    defer(() => detector.endAsync());
+    defer(() => detector.endAsync(true));
 
     const now = Date.now();
     const topic = 'sensors/skew/z1/smk-1/smoke';
@@ -32,7 +32,7 @@ describe('issue 14 (6): a future ts within the skew', () => {
     // Rules judge readings in arrival order: once this other detector's alarm is out, the two
     // readings above have been judged.
     const other = await connect(gw.mqttUrl, { clientId: 'smk-2' });
-    defer(() => other.endAsync());
+    defer(() => other.endAsync(true));
     await other.publishAsync('sensors/skew-marker/z1/smk-2/smoke', JSON.stringify({ value: true, id: 'smk-marker' }), { qos: 1 });
     await alerts.next((m) => m.json<{ correlationid: string }>().correlationid === 'smk-marker', 10_000);
 

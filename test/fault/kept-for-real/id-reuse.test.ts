@@ -23,7 +23,7 @@ describe('issue 14 (7): same id, different content', () => {
     const gw = await startGateway();
     defer(() => gw.stop());
     const device = await connect(gw.mqttUrl, { clientId: 'reboot-1' });
-    defer(() => device.endAsync());
+    defer(() => device.endAsync(true));
     const topic = 'sensors/reuse/z1/reboot-1/temperature';
     const t1 = Date.now() - 60_000;
     const first = JSON.stringify({ value: 20, ts: t1, seq: 1, id: 'reboot-1-1' });
@@ -55,7 +55,7 @@ describe('issue 14 (7): same id, different content', () => {
       runs.push(acked);
     }
     const client = await connect(gw.mqttUrl, { clientId: 'twice-marker' });
-    defer(() => client.endAsync());
+    defer(() => client.endAsync(true));
     await marker(client, influx, gw.db);
 
     const again = runs[1]!.filter((id) => new Set(runs[0]).has(id));

@@ -53,7 +53,7 @@ describe('issue 14 (3): readings without ts across a kill -9', () => {
 
     const second = track(spawnGateway(env));
     const after = await connect(`mqtt://127.0.0.1:${(await second.started()).mqtt}`, { clientId: 'nots-1' });
-    defer(() => after.endAsync());
+    defer(() => after.endAsync(true));
     acked.push(...(await burst(after, 'run2')));
     expect(acked).toHaveLength(2 * BURST);
 

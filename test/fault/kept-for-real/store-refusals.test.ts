@@ -41,7 +41,7 @@ function idsIn(writes: readonly RecordedWrite[], pick: (w: RecordedWrite) => boo
 
 async function devices(url: string, tag: string) {
   const clients = await Promise.all(Array.from({ length: DEVICES }, (_, d) => connect(url, { clientId: `${tag}-${d}` })));
-  defer(() => Promise.all(clients.map((c) => c.endAsync())));
+  defer(() => Promise.all(clients.map((c) => c.endAsync(true))));
   return clients;
 }
 
@@ -49,7 +49,7 @@ describe('issue 14 (1): a window of 400 or 413 answers from the store', () => {
   it('keeps every acknowledged reading through a 400 window and a 413 window, and drops no dead letter', { timeout: 180_000 }, async () => {
     const { proxy, gw, influx } = await setup();
     const watcher = await connect(gw.mqttUrl, { clientId: 'dl-watch' });
-    defer(() => watcher.endAsync());
+    defer(() => watcher.endAsync(true));
     const deadLetters = await collect(watcher, 'gateway/deadletter');
     const clients = await devices(gw.mqttUrl, 'win');
     const acked: string[] = [];
@@ -92,7 +92,7 @@ describe('issue 14 (1): a window of 400 or 413 answers from the store', () => {
     expect(seed.status).toBe(204);
 
     const device = await connect(gw.mqttUrl, { clientId: 'conflict' });
-    defer(() => device.endAsync());
+    defer(() => device.endAsync(true));
     await device.publishAsync('sensors/bad/z1/conflict/temperature', JSON.stringify({ value: 21.5, id: 'bad-1' }), { qos: 1 });
     // InfluxDB refuses the reading, then the dead letter made of it.
     await waitFor(() => proxy.writes.some((w) => !w.refusedByProxy && w.status === 400 && w.body.startsWith('deadletters,')), 'InfluxDB to refuse the dead letter', 30_000, 100);
