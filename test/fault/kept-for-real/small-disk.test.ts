@@ -165,7 +165,7 @@ describe.skipIf(unavailable !== undefined)(`issue 14 (4): a small disk under DAT
     proxy.pass();
     const client = await connect(`mqtt://127.0.0.1:${again.mqtt}`, { clientId: 'refill-check' });
     defer(() => client.endAsync(true));
-    await marker(client, influx, db, 120_000);
+    await marker(client, influx, db);
     expect(missingOf(acked, await storedIds(influx, db, 'temperature')), 'acknowledged readings missing after the restart').toEqual({ count: 0, first: [] });
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
