@@ -117,9 +117,10 @@ export class Gateway {
     if (embedded) this.embedded = lifecycle.add('embedded InfluxDB', embedded);
     const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log });
     lifecycle.add('spool', { stop: () => journal.close() });
-    await journal.open();
+    // The store remembers the points the spool recovers: no event kept from now on takes one of them.
+    const store = new EventStore(journal, { startMs: clock.now() });
+    await journal.open((body, precision) => store.recall(body, precision === 'ns'));
     this.journal = journal;
-    const store = new EventStore(journal);
 
     // The broker exists before ingest (ingest publishes dead letters through it) but listens last.
     const pipeline = new PublishPipeline(access);
@@ -160,7 +161,7 @@ export class Gateway {
         log: log.child({ component: 'influx' }),
         batchSize: settings.influxBatchSize,
         flushMs: settings.influxFlushMs,
-        onRejected: (measurement, line, reason) => void ingest.deadLetter(null, { topic: `influx:${measurement}`, payload: Buffer.from(line), qos: 0 }, 'rejected_by_store', reason),
+        onRejected: (measurement, line, reason) => ingest.storeRefused(measurement, line, reason),
       }),
     );
     await sink.start();

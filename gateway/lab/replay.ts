@@ -89,6 +89,8 @@ function toReading(kind: Kind, row: Row): ReadingEvent {
     value: valueOf(kind, row.value),
     numeric: row.value,
     timeMs,
+    receivedAtMs: timeMs,
+    judgedMs: timeMs,
     clientId: undefined,
   };
 }

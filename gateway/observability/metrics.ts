@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Gauges whose value a component reports when it exists (see `Metrics.readFrom`). */
-export type GaugeSource = 'ruleTimers' | 'ruleWindowSeries' | 'ruleFilesRejected' | 'liveViewers';
+export type GaugeSource = 'ruleTimers' | 'ruleWindowSeries' | 'ruleFilesRejected' | 'liveViewers' | 'deadLettersUnstored';
 
 /** Values read at scrape time from the components that own them. */
 export interface MetricSources {
@@ -34,7 +34,9 @@ export class Metrics {
     });
   })();
   readonly history = this.counter('gateway_history_readings_total', 'Readings stored as history (older than the device’s latest, or stale): not fed to rules', ['kind']);
-  readonly duplicates = this.counter('gateway_duplicates_total', 'Readings seen again (same id, or a QoS 1 redelivery): not stored or ruled twice');
+  readonly duplicates = this.counter('gateway_duplicates_total', 'Readings seen again (same id and content, or a QoS 1 redelivery): not stored or ruled twice');
+  readonly idReuse = this.counter('gateway_id_reuse_total', 'Readings whose id came again with other content (value or ts): kept as new readings (GW_ERR_ID_REUSE)', ['kind']);
+  readonly futureTs = this.counter('gateway_future_ts_total', 'Readings dated more than 2 s ahead of the gateway clock (within the allowed skew): stored at their ts, judged by when they arrived', ['kind']);
   readonly deadLetters = this.counter('gateway_deadletters_total', 'Dead letters, by reason', ['reason']);
   readonly dropped = this.counter('gateway_dropped_total', 'Events that could not be kept, by reason (QoS 0 with the spool full)', ['reason']);
   readonly refusals = this.counter('gateway_refusals_total', 'Clients or packets refused, by reason', ['reason']);
@@ -48,6 +50,8 @@ export class Metrics {
   readonly writeBatches = this.counter('gateway_write_batches_total', 'InfluxDB write requests, by result', ['result']);
   readonly pointsWritten = this.counter('gateway_points_written_total', 'Points InfluxDB accepted');
   readonly writeRetries = this.counter('gateway_write_retries_total', 'Failed InfluxDB writes that will be retried');
+  readonly storeRefusals = this.counter('gateway_store_refusals_total', 'InfluxDB write requests refused (400, 413, 422), by status: split and retried, never taken at their word (see GW_ERR_INFLUX_REFUSING)', ['status']);
+  readonly deadLettersRefused = this.counter('gateway_deadletters_refused_total', 'Times InfluxDB refused a dead letter: it went back into the spool to be retried (GW_ERR_DEADLETTER_REFUSED)');
   readonly writeLatency = new Histogram({
     name: 'gateway_write_latency_seconds',
     help: 'InfluxDB write request latency',
@@ -100,6 +104,7 @@ export class Metrics {
     gauge('gateway_rule_timers', 'Rule timers pending (one per watched device, zone or site at most)', reported('ruleTimers'));
     gauge('gateway_rule_window_series', 'Series of recent readings kept for the rules’ sliding windows', reported('ruleWindowSeries'));
     gauge('gateway_rule_files_rejected', 'Rule files whose last version was rejected (GW_ERR_RULE_FILE; the rules in force stay; /readyz says degraded)', reported('ruleFilesRejected'));
+    gauge('gateway_deadletters_unstored', 'Dead letters InfluxDB refused, waiting in the spool to be retried (/readyz is not ready meanwhile)', reported('deadLettersUnstored'));
     gauge('gateway_live_viewers', 'Browsers connected to the live page event stream', reported('liveViewers'));
   }
 

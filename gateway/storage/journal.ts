@@ -4,7 +4,7 @@ import { Checkpoint } from './spool/checkpoint.js';
 import { nodeDisk, type SpoolDisk } from './spool/disk.js';
 import { GroupCommit } from './spool/group-commit.js';
 import { Reader, type Batch, type StoredRecord } from './spool/reader.js';
-import { encodeRecord } from './spool/record.js';
+import { encodeRecord, type Precision } from './spool/record.js';
 import { DEFAULT_SEGMENT_BYTES, Segments } from './spool/segments.js';
 
 export type { Position } from './spool/position.js';
@@ -73,15 +73,18 @@ export class Journal {
     this.backlog = new Backlog(options.maxBytes, () => this.commits.bytes);
   }
 
-  /** Opens the spool, recovering what a previous run left unconfirmed. */
-  async open(): Promise<void> {
+  /**
+   * Opens the spool, recovering what a previous run left unconfirmed; `recovered` sees each
+   * record of it (its body, a view valid during the call, and its lines' precision).
+   */
+  async open(recovered?: (body: Buffer, precision: Precision) => void): Promise<void> {
     const ids = await this.segments.list();
     const checkpoint = await this.checkpoint.read(ids[0] ?? 0);
-    const recovered = await this.segments.recover(ids, checkpoint);
-    this.backlog.added(recovered.bytes, recovered.events, recovered.firstAppendedAt);
-    if (recovered.events > 0) {
+    const found = await this.segments.recover(ids, checkpoint, recovered);
+    this.backlog.added(found.bytes, found.events, found.firstAppendedAt);
+    if (found.events > 0) {
       this.reader.readFrom(checkpoint);
-      this.log.info({ events: recovered.events, bytes: recovered.bytes }, 'spool holds events from an earlier run; draining them to InfluxDB');
+      this.log.info({ events: found.events, bytes: found.bytes }, 'spool holds events from an earlier run; draining them to InfluxDB');
     } else {
       this.checkpoint.reset({ segment: this.segments.writeSegment, offset: 0 });
     }
@@ -156,8 +159,8 @@ export class Journal {
   private async write(lines: readonly string[], sync: boolean): Promise<void> {
     const body = Buffer.from(lines.join(''), 'utf8');
     const appendedAt = this.now();
-    const { start, end } = await this.segments.append(encodeRecord(body, lines.length, appendedAt), sync);
-    this.stored({ body, count: lines.length, appendedAt, start, end, bytes: end.offset - start.offset });
+    const { start, end } = await this.segments.append(encodeRecord(body, lines.length, appendedAt, 'ns'), sync);
+    this.stored({ body, count: lines.length, appendedAt, precision: 'ns', start, end, bytes: end.offset - start.offset });
   }
 
   private stored(record: StoredRecord): void {

@@ -3,7 +3,10 @@ import type { Logger } from 'pino';
 import { logWarn } from '../../core/errors.js';
 import type { SpoolDisk, SpoolFile } from './disk.js';
 import type { Position } from './position.js';
-import { decodeRecord } from './record.js';
+import { decodeRecord, type Precision } from './record.js';
+
+/** Sees each record recovery keeps (its body: a view, valid during the call). */
+export type RecordVisitor = (body: Buffer, precision: Precision) => void;
 
 const SEGMENT_FILE = /^seg-(\d{12})\.log$/;
 /** A segment's size unless JournalOptions.segmentBytes says otherwise. */
@@ -79,7 +82,7 @@ export class Segments {
    * Deletes the segments behind the checkpoint and verifies the rest, setting a torn or damaged
    * tail aside; the next segment to write is the one after the last.
    */
-  async recover(ids: readonly number[], checkpoint: Position): Promise<Recovered> {
+  async recover(ids: readonly number[], checkpoint: Position, visit?: RecordVisitor): Promise<Recovered> {
     let events = 0;
     let bytes = 0;
     let firstAppendedAt: number | undefined;
@@ -89,7 +92,7 @@ export class Segments {
         continue;
       }
       const from = id === checkpoint.segment ? checkpoint.offset : 0;
-      const found = await this.recoverSegment(id, from);
+      const found = await this.recoverSegment(id, from, visit);
       this.sizes.set(id, found.size);
       events += found.events;
       bytes += found.size - from;
@@ -173,7 +176,7 @@ export class Segments {
     await old?.close();
   }
 
-  private async recoverSegment(id: number, from: number): Promise<{ size: number; events: number; firstAppendedAt: number | undefined }> {
+  private async recoverSegment(id: number, from: number, visit: RecordVisitor | undefined): Promise<{ size: number; events: number; firstAppendedAt: number | undefined }> {
     const { disk, log } = this.options;
     const path = this.path(id);
     const data = await disk.readFile(path);
@@ -184,6 +187,7 @@ export class Segments {
     for (let record = decodeRecord(data, at); record.ok; record = decodeRecord(data, at)) {
       events += record.count;
       firstAppendedAt ??= record.appendedAt;
+      visit?.(record.body, record.precision);
       at += record.bytes;
     }
     if (at < data.length) {
