@@ -7,6 +7,8 @@ export interface KindSpec {
   readonly valueSchema: Readonly<Record<string, unknown>>;
   /** The stored field value: booleans 1/0, keypad ok=1 fail=0. */
   readonly toNumber: (value: ReadingValue) => number;
+  /** A safety kind (smoke): the rules judge every reading of it when it arrives, even one that is history. */
+  readonly safety?: boolean;
 }
 
 export type ReadingValue = number | boolean | string;
@@ -22,7 +24,7 @@ export const KINDS = {
   occupancy: { unit: 'bool', valueSchema: { type: 'boolean' }, toNumber: asNumber },
   motion: { unit: 'bool', valueSchema: { type: 'boolean' }, toNumber: asNumber },
   contact: { unit: 'bool (true = open)', valueSchema: { type: 'boolean' }, toNumber: asNumber },
-  smoke: { unit: 'bool', valueSchema: { type: 'boolean' }, toNumber: asNumber },
+  smoke: { unit: 'bool', valueSchema: { type: 'boolean' }, toNumber: asNumber, safety: true },
   power: { unit: 'W', valueSchema: number(-10000000, 10000000), toNumber: asNumber },
   battery: { unit: '%', valueSchema: number(0, 100), toNumber: asNumber },
   keypad: { unit: '"ok" | "fail"', valueSchema: { enum: ['ok', 'fail'] }, toNumber: (v) => (v === 'ok' ? 1 : 0) },

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { ReadingEvent } from '../core/events.js';
-import type { Kind } from '../core/kinds.js';
+import { KINDS, type Kind, type KindSpec } from '../core/kinds.js';
 import { ActionDispatcher, type Outcome, type Suppression } from './actions.js';
 import { RulesEngine, type Firing } from './engine.js';
 import type { FactContext } from './facts.js';
@@ -58,6 +58,7 @@ export class RulesRuntime {
   private engine: RulesEngine;
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
+  private safetyKinds = new Set<Kind>();
 
   constructor(private readonly o: RuntimeOptions) {
     this.state = new ZoneState(o.armedFile);
@@ -79,6 +80,7 @@ export class RulesRuntime {
   /** Puts a rule set in force; windows and watches the new rules share with the old keep their data. */
   use(set: RuleSet): void {
     this.engine = new RulesEngine(set);
+    this.safetyKinds = new Set(set.safetyKinds ?? []);
     this.series.configure(this.engine.windows);
     this.watches.configure(this.engine.watches, this.o.clock.now());
     this.dispatcher.usePolicies(set.actuators);
@@ -111,6 +113,24 @@ export class RulesRuntime {
       this.record(r);
       if (this.engine.rulesFor(r.kind) > 0) await this.run(r, undefined, (ctx) => this.engine.evaluate(ctx));
     });
+  }
+
+  /**
+   * A reading of a safety kind that is history (older than the device's latest, or stale): not
+   * recorded as the current state, but judged by the rules when it arrives, in order with the rest.
+   */
+  onSafetyHistory(r: ReadingEvent): void {
+    if (this.engine.rulesFor(r.kind) === 0) return;
+    if (this.queued >= MAX_RULES_BACKLOG) {
+      this.o.observer?.overloaded?.();
+      return;
+    }
+    this.enqueue(() => this.run(r, undefined, (ctx) => this.engine.evaluate(ctx)));
+  }
+
+  /** Kinds judged whenever they arrive: the registry's safety kinds and those the packs mark. */
+  isSafety(kind: Kind): boolean {
+    return (KINDS[kind] as KindSpec).safety === true || this.safetyKinds.has(kind);
   }
 
   private context(reading: ReadingEvent): FactContext {
