@@ -21,6 +21,7 @@ export const ERRORS = {
   GW_ERR_RULES_OVERLOADED: 'the rules fell too far behind ingest; readings are stored but not ruled until they catch up',
   GW_ERR_ID_REUSE: 'a device sent a reading id again with other content (its counter restarted?); kept as a new reading, said once per device',
   GW_ERR_CLOCK_AHEAD: 'a device dates readings ahead of the gateway clock (within the allowed skew); stored at their ts, judged by when they arrived',
+  GW_ERR_LOG_WRITE: 'the log destination cannot be written (a full disk, a closed pipe): log lines are dropped and counted, never waited for',
   GW_ERR_CREDENTIALS: 'the credentials file is unreadable or invalid',
   GW_ERR_TLS: 'the TLS certificate or key cannot be read',
   GW_ERR_AUTH: 'a client was refused at CONNECT (bad credentials, anonymous, client id, login back-off)',

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { logLinesDropped } from './log-destination.js';
 
 /** Gauges whose value a component reports when it exists (see `Metrics.readFrom`). */
 export type GaugeSource = 'ruleTimers' | 'ruleWindowSeries' | 'ruleFilesRejected' | 'liveViewers' | 'deadLettersUnstored';
@@ -92,6 +93,15 @@ export class Metrics {
         },
       });
     };
+    new Counter({
+      name: 'gateway_log_lines_dropped_total',
+      help: 'Log lines dropped because the log destination could not take them (a full disk, a closed pipe: GW_ERR_LOG_WRITE)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(logLinesDropped());
+      },
+    });
     gauge('gateway_spool_bytes', 'Bytes in the spool not yet in InfluxDB', () => sources.spool().bytes);
     gauge('gateway_spool_events', 'Events in the spool not yet in InfluxDB (the write queue depth)', () => sources.spool().events);
     gauge('gateway_spool_oldest_age_seconds', 'Age of the oldest event not yet in InfluxDB', () => {
