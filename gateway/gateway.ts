@@ -166,6 +166,7 @@ export class Gateway {
     );
     await sink.start();
     this.sink = sink;
+    metrics.readFrom('deadLettersUnstored', () => sink.deadLettersUnstored);
 
     const rules = lifecycle.add(
       'rules',
@@ -220,17 +221,18 @@ export class Gateway {
   readiness(): Readiness {
     const { settings } = this;
     const influxUp = this.sink?.influxUp ?? false;
+    const writeProblem = this.sink?.writeProblem;
     const spool = this.journal?.stats();
     const full = this.journal?.isFull() ?? false;
     const draining = this.sink?.draining ?? true;
     const problems = this.rulesService?.loader.problems ?? new Map<string, string>();
     const ruleProblems = [...problems.values()];
     return {
-      ready: influxUp && !full && draining,
+      ready: influxUp && writeProblem === undefined && !full && draining,
       // The rules in force still run, so ready; but an operator's edit was refused.
       degraded: ruleProblems.length > 0,
       checks: {
-        influxdb: { ok: influxUp, detail: influxUp ? 'reachable' : 'unreachable: events wait in the spool' },
+        influxdb: { ok: influxUp && writeProblem === undefined, detail: !influxUp ? 'unreachable: events wait in the spool' : (writeProblem ?? 'reachable') },
         spool: { ok: !full && draining, detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}` },
         rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | '), files: [...problems.keys()].map((f) => join(settings.rulesDir, f)) } : {}) },
       },

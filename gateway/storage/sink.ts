@@ -239,6 +239,9 @@ export class InfluxSink {
         this.maxBodyBytes = Math.max(1, Math.floor(body.length / 2));
         this.acceptedAtLimit = 0;
         if (count > 1) return this.writeHalves(body, precision, condemned);
+        // One point refused as too large: no size limit explains that; forget it (the next round
+        // sends the batch whole again) and treat it as a store fault.
+        this.maxBodyBytes = Number.POSITIVE_INFINITY;
         this.refusing(413, 'a single point is too large for the store');
         return 'fault';
       case 'rejected':
@@ -271,6 +274,7 @@ export class InfluxSink {
         condemned.push({ line: body.toString('utf8'), reason: failure.message, status: failure.status });
         return 'written';
       }
+      if (failure.failure === 'too-large') this.maxBodyBytes = Number.POSITIVE_INFINITY;
       this.refusing(failure.status, failure.message);
       return 'fault';
     }
