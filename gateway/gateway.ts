@@ -25,12 +25,15 @@ import { chooseWriter, type EmbeddedChoice } from './storage/influx-choice.js';
 import type { EmbeddedInflux } from './storage/influxd.js';
 import { Journal } from './storage/journal.js';
 import { InfluxSink } from './storage/sink.js';
+import type { SpoolDisk } from './storage/spool/disk.js';
 
 export interface GatewayOptions {
   readonly log?: Logger;
   readonly clock?: Clock;
   /** Where the embedded-InfluxDB default looks and what it runs (tests move both). */
   readonly embedded?: EmbeddedChoice;
+  /** Every file call of the spool (tests make them fail: a full disk). */
+  readonly spoolDisk?: SpoolDisk;
 }
 
 export interface RunningGateway {
@@ -74,6 +77,7 @@ export class Gateway {
     this.dataDir = resolve(settings.dataDir);
     this.metrics = new Metrics({
       spool: () => this.journal?.stats() ?? { bytes: 0, events: 0, oldestAppendedAt: undefined },
+      spoolDisk: () => ({ freeBytes: this.journal?.diskFreeBytes, writeFailing: this.journal?.problem?.startsWith('cannot write') ?? false }),
       connectedClients: () => this.broker?.connectedClients ?? 0,
       influxUp: () => this.sink?.influxUp ?? false,
       now: () => this.clock.now(),
@@ -115,7 +119,7 @@ export class Gateway {
     // Storage: where events go, the spool, and the store port over it.
     const { writer, embedded } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
     if (embedded) this.embedded = lifecycle.add('embedded InfluxDB', embedded);
-    const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log });
+    const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, minFreeBytes: settings.spoolMinFreeBytes, log }, this.options.spoolDisk);
     lifecycle.add('spool', { stop: () => journal.close() });
     // The store remembers the points the spool recovers: no event kept from now on takes one of them.
     const store = new EventStore(journal, { startMs: clock.now() });
@@ -224,16 +228,20 @@ export class Gateway {
     const writeProblem = this.sink?.writeProblem;
     const spool = this.journal?.stats();
     const full = this.journal?.isFull() ?? false;
+    const spoolProblem = this.journal?.problem;
     const draining = this.sink?.draining ?? true;
     const problems = this.rulesService?.loader.problems ?? new Map<string, string>();
     const ruleProblems = [...problems.values()];
     return {
-      ready: influxUp && writeProblem === undefined && !full && draining,
+      ready: influxUp && writeProblem === undefined && !full && draining && spoolProblem === undefined,
       // The rules in force still run, so ready; but an operator's edit was refused.
       degraded: ruleProblems.length > 0,
       checks: {
         influxdb: { ok: influxUp && writeProblem === undefined, detail: !influxUp ? 'unreachable: events wait in the spool' : (writeProblem ?? 'reachable') },
-        spool: { ok: !full && draining, detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}` },
+        spool: {
+          ok: !full && draining && spoolProblem === undefined,
+          detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${spoolProblem ? `; ${spoolProblem}` : full ? '; full (SPOOL_MAX_BYTES)' : ''}${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}`,
+        },
         rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | '), files: [...problems.keys()].map((f) => join(settings.rulesDir, f)) } : {}) },
       },
     };

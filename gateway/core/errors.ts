@@ -16,6 +16,7 @@ export const ERRORS = {
   GW_ERR_INFLUX_NOT_INSTALLED: 'no InfluxDB answers, none is installed, and this user cannot install one (or installing failed): the message names the command to run',
   GW_ERR_SPOOL_CORRUPT: 'a spool segment has a damaged record; the damaged tail is set aside',
   GW_ERR_SPOOL_WRITE: 'the spool cannot write to DATA_DIR (disk full, I/O error); it retries, and acknowledgements wait',
+  GW_ERR_SPOOL_DISK_FULL: 'the disk under DATA_DIR has no room left above SPOOL_MIN_FREE_BYTES: QoS 1 waits, QoS 0 is dropped (counted) until InfluxDB takes what the spool holds or space is freed',
   GW_ERR_SPOOL_READ: 'the spool cannot be read back (a file error); the sink retries, events stay on disk',
   GW_ERR_SPOOL_FULL: 'the spool reached SPOOL_MAX_BYTES; QoS 1 is not acknowledged, QoS 0 is dropped',
   GW_ERR_RULES_OVERLOADED: 'the rules fell too far behind ingest; readings are stored but not ruled until they catch up',

@@ -270,8 +270,10 @@ export class Ingest implements PublishTarget {
     // wait for InfluxDB. Only storing it, and a QoS 1 acknowledgement, wait.
     announce();
     if (qos === 0 || !store.isOpen) {
-      this.o.metrics.dropped.inc({ reason: store.isOpen ? 'spool_full' : 'shutting_down' });
-      if (store.isOpen && this.logLimiter.allow('spool full')) {
+      const reason = store.isOpen ? (store.fullReason?.() ?? 'spool_full') : 'shutting_down';
+      this.o.metrics.dropped.inc({ reason });
+      // A full disk is said by the spool itself (GW_ERR_SPOOL_DISK_FULL, GW_ERR_SPOOL_WRITE).
+      if (reason === 'spool_full' && this.logLimiter.allow('spool full')) {
         logError(this.o.log, 'GW_ERR_SPOOL_FULL', {}, 'spool is full: QoS 0 events are dropped (not stored), QoS 1 publishers are not acknowledged until InfluxDB catches up');
       }
       if (!store.isOpen && qos > 0) return Promise.reject(new Error('gateway is shutting down'));

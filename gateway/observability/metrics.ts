@@ -9,6 +9,8 @@ export interface MetricSources {
   spool(): { bytes: number; events: number; oldestAppendedAt: number | undefined };
   connectedClients(): number;
   influxUp(): boolean;
+  /** The disk under the spool: free bytes when last read, and whether writes fail now. */
+  spoolDisk?(): { freeBytes: number | undefined; writeFailing: boolean };
   now(): number;
 }
 
@@ -108,6 +110,8 @@ export class Metrics {
       const oldest = sources.spool().oldestAppendedAt;
       return oldest === undefined ? 0 : Math.max(0, (sources.now() - oldest) / 1000);
     });
+    gauge('gateway_spool_disk_free_bytes', 'Bytes free on the disk under the spool (DATA_DIR) when last read', () => sources.spoolDisk?.().freeBytes ?? 0);
+    gauge('gateway_spool_write_failing', '1 while the spool cannot write (disk full, I/O error): acknowledgements wait (GW_ERR_SPOOL_WRITE)', () => (sources.spoolDisk?.().writeFailing ? 1 : 0));
     gauge('gateway_connected_clients', 'MQTT clients connected', () => sources.connectedClients());
     gauge('gateway_influx_up', '1 when the last InfluxDB write or ping succeeded', () => (sources.influxUp() ? 1 : 0));
     const reported = (source: GaugeSource) => (): number => this.readers.get(source)?.() ?? 0;

@@ -78,8 +78,11 @@ export class EventStore implements Store {
   /** A reading's point time: in ingest's memory of its series (which is also its dedupe), else in the store's. */
   readingTime(e: ReadingEvent): string {
     let memory = e.memory;
-    if (!memory) memory = this.memoryOf(readingSeries(e));
-    else if (!memory.recalled) this.recallInto(memory, readingSeries(e));
+    if (!memory) {
+      // A reading made outside ingest: remembered with its id here, so the same one kept twice gets its same point.
+      memory = this.memoryOf(readingSeries(e));
+      memory.admit(e.id, e.numeric, e.timeMs);
+    } else if (!memory.recalled) this.recallInto(memory, readingSeries(e));
     // Dated ahead of the clock: never offset 0 (a point a later process may also place at 0).
     return pointTime(e.timeMs, memory.place(e.id, e.timeMs, e.receivedAtMs ?? e.timeMs));
   }
@@ -99,6 +102,10 @@ export class EventStore implements Store {
 
   isFull(): boolean {
     return this.journal.isFull();
+  }
+
+  fullReason(): 'spool_full' | 'disk_full' {
+    return this.journal.fullReason();
   }
 
   get isOpen(): boolean {

@@ -1,77 +1,70 @@
 /**
  * Issue 14, situation 4 without a mount: the parts of "a small disk under DATA_DIR" that can be
- * shown with a failure injected at the file-system layer (node:fs/promises, for paths under one
- * directory only), on real files. test/fault/kept-for-real/small-disk.test.ts shows the same on a
- * real small tmpfs where the machine allows mounting.
+ * shown with a failure injected at the spool's disk (spool/disk.ts, the one interface every file
+ * call of the spool goes through), on real files. test/fault/kept-for-real/small-disk.test.ts
+ * shows the same on a real small tmpfs where the machine allows mounting.
  *
- * Written to fail on today's code: Journal keeps the bytes InfluxDB confirmed until a 16 MiB
- * segment rotates; Journal.commit() takes a short writev() for a commit; Journal.open() rejects
- * when the torn tail cannot be written aside (recoverSegment → writeFile); Gateway.readiness()
- * says ready while the spool cannot write.
+ * Written to fail on the code before issue 14's fix: Journal kept the bytes InfluxDB confirmed
+ * until a 16 MiB segment rotated; a short writev() was taken for a commit; Journal.open()
+ * rejected when the torn tail could not be written aside; Gateway.readiness() said ready while
+ * the spool could not write.
  */
 import { appendFile, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Journal, type Batch } from '../../gateway/storage/journal.js';
-import { startGateway } from '../helpers/gateway.js';
-import { connect } from '../helpers/mqtt.js';
-import { waitFor } from '../helpers/wait.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Journal, type Batch } from '../../../gateway/storage/journal.js';
+import { nodeDisk, type SpoolDisk, type SpoolFile } from '../../../gateway/storage/spool/disk.js';
+import { startGateway } from '../../helpers/gateway.js';
+import { connect } from '../../helpers/mqtt.js';
+import { enospc } from '../../helpers/spool-disk.js';
+import { waitFor } from '../../helpers/wait.js';
 
-/** The injected disk: applies only to paths under `root`. */
-const disk = vi.hoisted(() => ({
-  root: '',
-  /** Every write (writev, write, writeFile) fails with ENOSPC. */
+/** The injected disk's state. */
+const disk = {
+  /** Every write (writev, writeFile, create) fails with ENOSPC. */
   full: false,
   /** The next writev writes only this many bytes (the disk filled mid-record) and reports it. */
   shortNext: undefined as number | undefined,
-}));
+};
 
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const fs = await importOriginal<typeof import('node:fs/promises')>();
-  const enospc = (syscall: string): Error => Object.assign(new Error(`ENOSPC: no space left on device, ${syscall}`), { code: 'ENOSPC', errno: -28, syscall });
-  const ours = (path: unknown): boolean => disk.root !== '' && typeof path === 'string' && path.startsWith(disk.root);
-  const wrap = (handle: Awaited<ReturnType<typeof fs.open>>): typeof handle =>
-    new Proxy(handle, {
-      get(target, prop, receiver) {
-        if (prop === 'writev') {
-          return async (buffers: Buffer[], position?: number) => {
-            if (disk.full) throw enospc('write');
-            if (disk.shortNext !== undefined) {
-              const part = Buffer.concat(buffers).subarray(0, disk.shortNext);
-              disk.shortNext = undefined;
-              const r = await target.write(part, 0, part.length, position);
-              return { bytesWritten: r.bytesWritten, buffers };
-            }
-            return target.writev(buffers, position);
-          };
+/** The real disk, but full or short when the test says so. */
+const smallDisk: SpoolDisk = {
+  ...nodeDisk,
+  async create(path) {
+    if (disk.full) throw enospc();
+    const file = await nodeDisk.create(path);
+    const wrapped: SpoolFile = {
+      async writev(buffers, position) {
+        if (disk.full) throw enospc();
+        if (disk.shortNext !== undefined) {
+          const part = Buffer.concat(buffers).subarray(0, disk.shortNext);
+          disk.shortNext = undefined;
+          await file.writev([part], position);
+          // The disk is full now: the rest is refused.
+          disk.full = true;
+          setTimeout(() => (disk.full = false), 50);
+          return { bytesWritten: part.length };
         }
-        if (prop === 'write') {
-          return (...args: Parameters<typeof target.write>) => (disk.full ? Promise.reject(enospc('write')) : target.write(...args));
-        }
-        const value: unknown = Reflect.get(target, prop, receiver);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        return file.writev(buffers, position);
       },
-    });
-  return {
-    ...fs,
-    default: fs,
-    open: async (path: Parameters<typeof fs.open>[0], ...rest: [flags?: string | number, mode?: number]) => {
-      const handle = await fs.open(path, ...rest);
-      return ours(path) ? wrap(handle) : handle;
-    },
-    writeFile: async (path: Parameters<typeof fs.writeFile>[0], ...rest: [Parameters<typeof fs.writeFile>[1], Parameters<typeof fs.writeFile>[2]?]) => {
-      if (ours(path) && disk.full) throw enospc('write');
-      return fs.writeFile(path, ...rest);
-    },
-  };
-});
+      truncate: (length) => file.truncate(length),
+      datasync: () => file.datasync(),
+      read: (buffer, offset, length, position) => file.read(buffer, offset, length, position),
+      close: () => file.close(),
+    };
+    return wrapped;
+  },
+  async writeFile(path, data) {
+    if (disk.full) throw enospc();
+    return nodeDisk.writeFile(path, data);
+  },
+};
 
 const log = pino({ level: 'silent' });
 const dirs: string[] = [];
 afterEach(async () => {
-  disk.root = '';
   disk.full = false;
   disk.shortNext = undefined;
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
@@ -79,7 +72,6 @@ afterEach(async () => {
 async function tempDir(): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'gw-small-disk-'));
   dirs.push(d);
-  disk.root = d;
   return d;
 }
 const point = (i: number): string => `m,t=a v=${i},event_id="e${i}" ${1_700_000_000_000 + i}\n`;
@@ -114,7 +106,7 @@ async function segmentBytesOnDisk(dir: string): Promise<number> {
 describe('issue 14 (4) with an injected ENOSPC: the spool on a small disk', () => {
   it('releases what the consumer confirmed, whatever the size of its segment', async () => {
     const dir = await tempDir();
-    const j = new Journal({ dir, maxBytes: 1 << 30, log }); // default segment size
+    const j = new Journal({ dir, maxBytes: 1 << 30, log }, smallDisk); // default segment size
     await j.open();
     for (let g = 0; g < 20; g++) await appendGroup(j, g * 100, (g + 1) * 100);
     expect(await segmentBytesOnDisk(dir)).toBeGreaterThan(50_000);
@@ -127,14 +119,14 @@ describe('issue 14 (4) with an injected ENOSPC: the spool on a small disk', () =
 
   it('does not take a short write (the disk filled mid-record) for a commit: a crash after it replays every committed line', async () => {
     const dir = await tempDir();
-    const j = new Journal({ dir, maxBytes: 1 << 30, log });
+    const j = new Journal({ dir, maxBytes: 1 << 30, log }, smallDisk);
     await j.open();
     let expected = await appendGroup(j, 0, 10);
     disk.shortNext = 100; // the next group reaches the disk only in part
     expected += await appendGroup(j, 10, 20);
     expected += await appendGroup(j, 20, 30);
     // A crash: no close(); the next run reads what is on disk.
-    const next = new Journal({ dir, maxBytes: 1 << 30, log });
+    const next = new Journal({ dir, maxBytes: 1 << 30, log }, smallDisk);
     await next.open();
     const replayed = await drain(next);
     const got = new Set(replayed.split('\n'));
@@ -146,7 +138,7 @@ describe('issue 14 (4) with an injected ENOSPC: the spool on a small disk', () =
 
   it('opens on a full disk with a torn tail (it cannot write the tail aside): it comes up, replays what is whole, and writes once space returns', async () => {
     const dir = await tempDir();
-    const j = new Journal({ dir, maxBytes: 1 << 30, log });
+    const j = new Journal({ dir, maxBytes: 1 << 30, log }, smallDisk);
     await j.open();
     const whole = await appendGroup(j, 0, 10);
     await j.close();
@@ -160,7 +152,7 @@ describe('issue 14 (4) with an injected ENOSPC: the spool on a small disk', () =
     await appendFile(join(dir, segment), Buffer.concat([header, Buffer.alloc(10, 0x61)]));
 
     disk.full = true;
-    const again = new Journal({ dir, maxBytes: 1 << 30, log });
+    const again = new Journal({ dir, maxBytes: 1 << 30, log }, smallDisk);
     const opened = await again.open().then(
       () => 'opened',
       (err: Error) => `open() rejected: ${err.message}`,
@@ -175,7 +167,7 @@ describe('issue 14 (4) with an injected ENOSPC: the spool on a small disk', () =
 
   it('a gateway whose spool cannot write says not ready on /readyz, and acknowledges once it can', { timeout: 60_000 }, async () => {
     const dir = await tempDir();
-    const gw = await startGateway({ dataDir: dir });
+    const gw = await startGateway({ dataDir: dir, spoolDisk: smallDisk });
     try {
       const device = await connect(gw.mqttUrl, { clientId: 'enospc-1' });
       disk.full = true;
