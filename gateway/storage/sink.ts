@@ -67,6 +67,8 @@ export class InfluxSink {
   private readable = false;
   private readFailures = 0;
   private pingTimer: NodeJS.Timeout | undefined;
+  /** Records taken to grow a batch but of the other precision: the next batch. */
+  private carry: Batch | undefined;
   /** The last write's failure, until a write succeeds. */
   private lastFailure: WriteError | undefined;
   /** Store-fault refusals in a row (GW_ERR_INFLUX_REFUSING). */
@@ -175,7 +177,9 @@ export class InfluxSink {
    */
   private async take(batchSize: number): Promise<Batch | undefined | null> {
     try {
-      const batch = await this.options.journal.take(batchSize);
+      const carried = this.carry;
+      this.carry = undefined;
+      const batch = carried ?? (await this.options.journal.take(batchSize));
       if (this.readFailures > 0) this.options.log.info({ failures: this.readFailures }, 'the spool reads again');
       this.readFailures = 0;
       return batch;
@@ -194,9 +198,19 @@ export class InfluxSink {
    * True once InfluxDB has every point of the batch, or refused some on their own and their dead
    * letters are durably in the spool; false when stopping (the batch stays in the spool).
    */
-  private async writeBatch(batch: Batch): Promise<boolean> {
-    const body = batch.bodies.length === 1 ? batch.bodies[0]! : Buffer.concat(batch.bodies);
+  private async writeBatch(first: Batch): Promise<boolean> {
+    let batch = first;
+    let body = batch.bodies.length === 1 ? batch.bodies[0]! : Buffer.concat(batch.bodies);
     for (let attempt = 0; ; attempt++) {
+      if (attempt > 0) {
+        // A retry takes along what arrived meanwhile (up to a batch): after a long fault the
+        // store gets large batches, and every waiting event is tried, not only the oldest batch.
+        const grown = await this.grow(batch);
+        if (grown !== batch) {
+          batch = grown;
+          body = Buffer.concat(batch.bodies);
+        }
+      }
       const condemned: Condemned[] = [];
       const result = await this.writeBody(body, batch.count, batch.precision, condemned);
       if (result === 'stopped') return false;
@@ -218,6 +232,23 @@ export class InfluxSink {
         return false;
       }
     }
+  }
+
+  /** The batch with the next records of the spool added (of its precision, up to a batch); the journal confirms up to its end. */
+  private async grow(batch: Batch): Promise<Batch> {
+    if (batch.count >= this.options.batchSize || this.carry) return batch;
+    let more: Batch | undefined;
+    try {
+      more = await this.options.journal.take(this.options.batchSize - batch.count);
+    } catch {
+      return batch;
+    }
+    if (!more) return batch;
+    if (more.precision !== batch.precision) {
+      this.carry = more;
+      return batch;
+    }
+    return { bodies: [...batch.bodies, ...more.bodies], count: batch.count + more.count, bytes: batch.bytes + more.bytes, end: more.end, firstAppendedAt: batch.firstAppendedAt, precision: batch.precision };
   }
 
   /**
