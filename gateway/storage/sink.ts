@@ -154,9 +154,10 @@ export class InfluxSink {
       const batch = await this.take(batchSize);
       if (batch === null) continue;
       if (batch) {
+        // The batch written may have grown on a retry: confirm what was written, not what was taken first.
         const written = await this.writeBatch(batch);
         if (!written) return;
-        journal.confirm(batch);
+        journal.confirm(written);
         continue;
       }
       if (!this.running) return;
@@ -195,10 +196,10 @@ export class InfluxSink {
   }
 
   /**
-   * True once InfluxDB has every point of the batch, or refused some on their own and their dead
-   * letters are durably in the spool; false when stopping (the batch stays in the spool).
+   * The batch (grown by retries) once InfluxDB has every point of it, or refused some on their own
+   * and their dead letters are durably in the spool; undefined when stopping (it stays in the spool).
    */
-  private async writeBatch(first: Batch): Promise<boolean> {
+  private async writeBatch(first: Batch): Promise<Batch | undefined> {
     let batch = first;
     let body = batch.bodies.length === 1 ? batch.bodies[0]! : Buffer.concat(batch.bodies);
     for (let attempt = 0; ; attempt++) {
@@ -213,7 +214,7 @@ export class InfluxSink {
       }
       const condemned: Condemned[] = [];
       const result = await this.writeBody(body, batch.count, batch.precision, condemned);
-      if (result === 'stopped') return false;
+      if (result === 'stopped') return undefined;
       if (result === 'written') {
         // Most of the batch refused point by point while InfluxDB takes a known-good point: still
         // more likely the store (a proxy, a misconfiguration) than that many bad points. Retried
@@ -221,15 +222,15 @@ export class InfluxSink {
         if (condemned.length > 1 && condemned.length * 2 > batch.count && attempt < MAJORITY_REFUSED_ROUNDS) {
           this.refusing(condemned[0]!.status, `${condemned.length} of ${batch.count} points refused`);
         } else {
-          return this.condemn(condemned, batch.precision);
+          return (await this.condemn(condemned, batch.precision)) ? batch : undefined;
         }
       }
       // Stopping and InfluxDB fails: no point waiting, the batch is safe in the spool.
-      if (this.stopSignal.signal.aborted || !this.running) return false;
+      if (this.stopSignal.signal.aborted || !this.running) return undefined;
       try {
         await sleep(this.backoff(attempt), undefined, { signal: this.stopSignal.signal });
       } catch {
-        return false;
+        return undefined;
       }
     }
   }
