@@ -37,14 +37,17 @@ import { chooseWriter, type EmbeddedChoice } from './storage/influx-choice.js';
 import type { EmbeddedInflux } from './storage/influxd.js';
 import { Journal } from './storage/journal.js';
 import { InfluxSink } from './storage/sink.js';
+import type { SpoolDisk } from './storage/spool/disk.js';
 
 export interface GatewayOptions {
   readonly log?: Logger;
   readonly clock?: Clock;
   /** Where the embedded-InfluxDB default looks and what it runs (tests move both). */
   readonly embedded?: EmbeddedChoice;
-  /** Who may act over HTTP (acknowledge alarms, arm zones); default: from this machine while no credentials exist. */
+  /** Who may act over HTTP (acknowledge alarms, arm zones); default: an admin's credentials once HTTP asks for them. */
   readonly authorize?: Authorize;
+  /** Every file call of the spool (tests make them fail: a full disk). */
+  readonly spoolDisk?: SpoolDisk;
 }
 
 export interface RunningGateway {
@@ -89,6 +92,7 @@ export class Gateway {
     this.dataDir = resolve(settings.dataDir);
     this.metrics = new Metrics({
       spool: () => this.journal?.stats() ?? { bytes: 0, events: 0, oldestAppendedAt: undefined },
+      spoolDisk: () => ({ freeBytes: this.journal?.diskFreeBytes, writeFailing: this.journal?.problem?.startsWith('cannot write') ?? false }),
       connectedClients: () => this.broker?.connectedClients ?? 0,
       influxUp: () => this.sink?.influxUp ?? false,
       now: () => this.clock.now(),
@@ -143,11 +147,12 @@ export class Gateway {
     // Storage: where events go, the spool, and the store port over it.
     const { writer, embedded, v1Url, history: historyOver } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
     if (embedded) this.embedded = lifecycle.add('embedded InfluxDB', embedded);
-    const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log });
+    const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, minFreeBytes: settings.spoolMinFreeBytes, log }, this.options.spoolDisk);
     lifecycle.add('spool', { stop: () => journal.close() });
-    await journal.open();
+    // The store remembers the points the spool recovers: no event kept from now on takes one of them.
+    const store = new EventStore(journal, { startMs: clock.now() });
+    await journal.open((body, precision) => store.recall(body, precision === 'ns'));
     this.journal = journal;
-    const store = new EventStore(journal);
 
     // The broker exists before ingest (ingest publishes dead letters through it) but listens last.
     const pipeline = new PublishPipeline(access, new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytes: settings.maxRetainedBytes }));
@@ -220,11 +225,12 @@ export class Gateway {
         log: log.child({ component: 'influx' }),
         batchSize: settings.influxBatchSize,
         flushMs: settings.influxFlushMs,
-        onRejected: (measurement, line, reason) => void ingest.deadLetter(null, { topic: `influx:${measurement}`, payload: Buffer.from(line), qos: 0 }, 'rejected_by_store', reason),
+        onRejected: (measurement, line, reason) => ingest.storeRefused(measurement, line, reason),
       }),
     );
     await sink.start();
     this.sink = sink;
+    metrics.readFrom('deadLettersUnstored', () => sink.deadLettersUnstored);
 
     const history = historyOver({ pending: () => journal.stats().events, up: () => sink.influxUp });
     const rules = lifecycle.add(
@@ -323,20 +329,25 @@ export class Gateway {
   readiness(): Readiness {
     const { settings } = this;
     const influxUp = this.sink?.influxUp ?? false;
+    const writeProblem = this.sink?.writeProblem;
     const spool = this.journal?.stats();
     const full = this.journal?.isFull() ?? false;
+    const spoolProblem = this.journal?.problem;
     const draining = this.sink?.draining ?? true;
     const problems = this.rulesService?.loader.problems ?? new Map<string, string>();
     const ruleProblems = [...problems.values()];
     const rebuilt = this.rulesService?.rebuildResult;
     if (rebuilt && !rebuilt.ok) ruleProblems.push(`started without history (GW_ERR_HISTORY): ${rebuilt.problem ?? 'InfluxDB could not be read'}`);
     return {
-      ready: influxUp && !full && draining,
+      ready: influxUp && writeProblem === undefined && !full && draining && spoolProblem === undefined,
       // The rules in force still run, so ready; but an operator's edit was refused.
       degraded: ruleProblems.length > 0,
       checks: {
-        influxdb: { ok: influxUp, detail: influxUp ? 'reachable' : 'unreachable: events wait in the spool' },
-        spool: { ok: !full && draining, detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}` },
+        influxdb: { ok: influxUp && writeProblem === undefined, detail: !influxUp ? 'unreachable: events wait in the spool' : (writeProblem ?? 'reachable') },
+        spool: {
+          ok: !full && draining && spoolProblem === undefined,
+          detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${spoolProblem ? `; ${spoolProblem}` : full ? '; full (SPOOL_MAX_BYTES)' : ''}${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}`,
+        },
         rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | '), files: [...problems.keys()].map((f) => join(settings.rulesDir, f)) } : {}) },
         devices: { ok: this.devicesService?.loader.problem === undefined, ...(this.devicesService?.loader.problem ? { detail: this.devicesService.loader.problem } : {}) },
       },

@@ -45,6 +45,7 @@ const program = new Command()
   .option('--sites <n>', 'sites the devices are spread over', positiveInt('--sites'))
   .option('--zones <n>', 'zones per site', positiveInt('--zones'))
   .option('--prefix <p>', 'device id prefix', 'sim')
+  .option('--run-id <token>', 'token in every reading id (<device>-<token>-<seq>); default: the start time, so each run sends new ids (give one to repeat a --seed run exactly)')
   .option('--username <u>', 'MQTT username for every device')
   .option('--password <p>', 'MQTT password for every device')
   .option('--password-file <path>', 'read the MQTT password from this file (e.g. DATA_DIR/initial-secrets/<name>)')
@@ -79,6 +80,7 @@ const opts = program.opts<{
   sites?: number;
   zones?: number;
   prefix: string;
+  runId?: string;
   username?: string;
   password?: string;
   passwordFile?: string;
@@ -170,6 +172,7 @@ try {
     sites: opts.sites,
     zonesPerSite: opts.zones,
     prefix: opts.prefix,
+    runId: opts.runId,
     withTs: opts.ts,
     restore: opts.restore,
     // With a credential, each simulated device connects as `<name>:<device>`: a credential's own client ids (README, Who may talk).

@@ -27,6 +27,12 @@ const SETTINGS = {
   rulesDir: { env: 'RULES_DIR', type: 'string', default: 'rules', description: 'rule files, reloaded on change' },
   dataDir: { env: 'DATA_DIR', type: 'string', default: 'data', description: 'the on-disk spool and anything else kept' },
   spoolMaxBytes: { env: 'SPOOL_MAX_BYTES', type: 'count', default: 1024 ** 3, description: 'largest the spool may grow while InfluxDB is away; beyond it QoS 1 is not acknowledged and QoS 0 is dropped' },
+  spoolMinFreeBytes: {
+    env: 'SPOOL_MIN_FREE_BYTES',
+    type: 'count',
+    default: 0,
+    description: 'bytes the spool leaves free on the disk under DATA_DIR (past that it is full: QoS 1 waits, QoS 0 is dropped and counted); 0 = 5% of that disk, at most 64 MiB',
+  },
   durableAck: { env: 'DURABLE_ACK', type: 'boolean', default: true, description: 'PUBACK a QoS 1 reading only once it is on disk (spool) or in InfluxDB' },
   maxPayloadBytes: { env: 'MAX_PAYLOAD_BYTES', type: 'count', default: 65536, description: 'largest reading payload accepted' },
   staleAfterMs: { env: 'STALE_AFTER_MS', type: 'count', default: 300000, description: 'readings older than this are stored as history but do not drive rules' },

@@ -1,4 +1,5 @@
 import type { Kind, ReadingValue } from './kinds.js';
+import type { SeriesMemory } from './series-memory.js';
 
 /**
  * The gateway's events: immutable facts with an id, a time, a source and (for what rules
@@ -22,9 +23,19 @@ export interface ReadingEvent {
   readonly value: ReadingValue;
   /** The value as stored (booleans 1/0, keypad ok=1 fail=0). */
   readonly numeric: number;
-  /** Epoch ms of `time`: the point's timestamp. */
+  /** Epoch ms of `time`: the point's timestamp (to the ms; storage adds a sub-ms offset if the series needs one). */
   readonly timeMs: number;
+  /** Epoch ms of `receivedAt`. */
+  readonly receivedAtMs?: number;
+  /**
+   * The reading's time as far as the gateway can vouch for it: min(`timeMs`, `receivedAtMs`). A
+   * device clock ahead of the gateway's cannot push it into the future; recency (history,
+   * staleness, windows, held-for) is judged by it. Absent (a reading made outside ingest): `timeMs`.
+   */
+  readonly judgedMs?: number;
   readonly clientId: string | undefined;
+  /** Ingest's memory of the reading's series (its dedupe), where the store places the point; absent for readings made elsewhere. */
+  readonly memory?: SeriesMemory | undefined;
 }
 
 /** CloudEvents 1.0 (JSON) fields shared by commands and alerts. */

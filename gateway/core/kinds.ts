@@ -19,6 +19,8 @@ export interface KindSpec {
   readonly toNumber: (value: ReadingValue) => number;
   /** One of the contract's kinds (DESIGN.md), rather than one a device map added. */
   readonly builtin: boolean;
+  /** A safety kind (smoke): the rules judge every reading of it when it arrives, even one that is history. */
+  readonly safety?: boolean;
 }
 
 /** A kind's name: one of the contract's, or one the device map added. */
@@ -36,7 +38,7 @@ export const KINDS = {
   occupancy: builtin('occupancy', 'bool', { type: 'boolean' }),
   motion: builtin('motion', 'bool', { type: 'boolean' }),
   contact: builtin('contact', 'bool (true = open)', { type: 'boolean' }),
-  smoke: builtin('smoke', 'bool', { type: 'boolean' }),
+  smoke: Object.freeze({ ...builtin('smoke', 'bool', { type: 'boolean' }), safety: true }),
   power: builtin('power', 'W', number(-10000000, 10000000)),
   battery: builtin('battery', '%', number(0, 100)),
   keypad: builtin('keypad', '"ok" | "fail"', { enum: ['ok', 'fail'] }, (v) => (v === 'ok' ? 1 : 0)),

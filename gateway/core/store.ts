@@ -26,5 +26,7 @@ export interface Store {
   /** Resolves when there is room again after `keep` returned false (or the store closed). */
   whenSpace(): Promise<void>;
   isFull(): boolean;
+  /** Why it is full: its own limit, or the disk (no room left, or writes failing). */
+  fullReason?(): 'spool_full' | 'disk_full';
   readonly isOpen: boolean;
 }

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { logError } from '../core/errors.js';
+import { logError, logWarn } from '../core/errors.js';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import { newEventId } from '../core/ids.js';
@@ -48,6 +48,8 @@ interface Redriving {
   readonly failures: { reason: DeadLetterReason; detail: string }[];
 }
 
+/** A `ts` this far ahead of the gateway's clock is counted and said (gateway_future_ts_total, GW_ERR_CLOCK_AHEAD). */
+const FUTURE_NOTED_MS = 2000;
 
 const STATUS_VALUES: Readonly<Record<string, boolean>> = { online: true, offline: false, '"online"': true, '"offline"': false, true: true, false: false, '1': true, '0': false };
 const ARMED_VALUES: Readonly<Record<string, boolean>> = {
@@ -63,7 +65,7 @@ const ARMED_VALUES: Readonly<Record<string, boolean>> = {
  * the event is durable, or until the spool has room again), else undefined.
  */
 export class Ingest implements PublishTarget {
-  private readonly series = new SeriesCache();
+  private readonly series: SeriesCache;
   /** Readings whose acknowledgement waits (on the spool), by id or packet: what a resend must wait for too. */
   private readonly awaitingOriginal = new Map<string, Promise<void>>();
   /** clientId/messageId → payload checksum, to recognise a QoS 1 redelivery (DUP) without an id. */
@@ -71,9 +73,13 @@ export class Ingest implements PublishTarget {
   private readonly logLimiter: LogLimiter;
   private readonly nativeIngest: NativeIngest | undefined;
   private redriving: Redriving | undefined;
+  /** Devices already told about (id reuse, a clock ahead): said once per device. */
+  private readonly warnedReuse = new BoundedMap<string, true>(10_000);
+  private readonly warnedAhead = new BoundedMap<string, true>(10_000);
 
   constructor(private readonly o: IngestOptions) {
     this.logLimiter = new LogLimiter(o.log);
+    this.series = new SeriesCache(o.clock.now());
     this.nativeIngest = o.native ? new NativeIngest(o.native, this, o.metrics, o.maxPayloadBytes) : undefined;
   }
 
@@ -127,7 +133,7 @@ export class Ingest implements PublishTarget {
     const route = parseTopic(packet.topic);
     switch (route.route) {
       case 'reading':
-        return this.reading(clientId, packet, this.series.add(packet.topic, new Series(route.site, route.zone, route.device, route.kind)));
+        return this.reading(clientId, packet, this.series.add(packet.topic, new Series(route.site, route.zone, route.device, route.kind, this.series.fenceMs(this.o.clock.now()))));
       case 'status':
         return this.status(clientId, packet, route.device);
       case 'zoneArmed':
@@ -158,24 +164,30 @@ export class Ingest implements PublishTarget {
   /** The series of a place and kind (the contract topic it would have), shared with readings sent on that topic. */
   seriesOf(site: string, zone: string, device: string, kind: string): Series {
     const topic = `sensors/${site}/${zone}/${device}/${kind}`;
-    return this.series.get(topic) ?? this.series.add(topic, new Series(site, zone, device, kind));
+    return this.series.get(topic) ?? this.series.add(topic, new Series(site, zone, device, kind, this.series.fenceMs(this.o.clock.now())));
   }
 
   /** Keeps a validated reading (a duplicate is counted, not kept), then announces it; the acknowledgement's promise. */
   accept(clientId: string | null, packet: Pick<IncomingPublish, 'topic' | 'payload' | 'qos' | 'dup' | 'messageId'>, series: Series, reading: Accepted, now: number): Promise<void> | undefined {
     const { site, zone, device, kind } = series;
-    const dupKey = reading.id !== undefined ? `${packet.topic}\n${reading.id}` : packet.qos > 0 && packet.messageId !== undefined ? `${clientId ?? ''}/${packet.messageId}` : undefined;
-    if (reading.id !== undefined ? series.seen(reading.id) : this.isRedelivery(clientId, packet)) {
-      this.o.metrics.duplicates.inc();
-      // Acknowledged once the original is durable: if it is still waiting (spool busy or full),
-      // so does its resend; a resend must never be acknowledged ahead of what it repeats.
-      return dupKey === undefined ? undefined : this.awaitingOriginal.get(dupKey);
+    const { numeric } = reading;
+    if (reading.id !== undefined) {
+      // A duplicate is the same id with the same content; the same id with other content is a new reading.
+      const admission = series.memory.admit(reading.id, numeric, reading.tsMs);
+      if (admission === 'duplicate') return this.duplicate(clientId, packet, `${packet.topic}\n${reading.id}\n${numeric}|${reading.tsMs}`, reading.id);
+      if (admission === 'reuse') this.idReused(clientId, packet.topic, device, kind, reading.id);
+    } else if (this.isRedelivery(clientId, packet)) {
+      return this.duplicate(clientId, packet, `${clientId ?? ''}/${packet.messageId}`, undefined);
     }
-    // A redriven reading keeps its dead letter's own time (the same point however often it is redriven) and is history.
-    const timeMs = reading.tsMs ?? (this.redriving ? now : series.stamp(now));
+    // A reading without ts is at the moment it arrived (never ahead of the clock); a redriven one
+    // keeps its dead letter's own time (the same point however often it is redriven) and is history.
+    const timeMs = reading.tsMs ?? now;
+    // Recency is judged by what the gateway saw: a device clock ahead of it cannot make later readings history.
+    const judgedMs = timeMs < now ? timeMs : now;
     const latest = series.latestMs;
-    const isHistory = this.redriving !== undefined || (latest !== undefined && timeMs < latest) || timeMs < now - this.o.staleAfterMs;
-    if (!isHistory) series.latestMs = timeMs;
+    const isHistory = this.redriving !== undefined || (latest !== undefined && judgedMs < latest) || judgedMs < now - this.o.staleAfterMs;
+    if (!isHistory) series.latestMs = judgedMs;
+    if (timeMs > now + FUTURE_NOTED_MS) this.clockAhead(clientId, packet.topic, device, kind, timeMs - now);
     const event = new Reading(
       reading.id ?? newEventId(),
       series.type,
@@ -185,11 +197,12 @@ export class Ingest implements PublishTarget {
       device,
       kind,
       reading.value,
-      reading.numeric,
+      numeric,
       reading.seq,
       timeMs,
       now,
       clientId ?? undefined,
+      series.memory,
     );
     const kept = this.keep('reading', event, packet.qos, () => {
       this.o.metrics.countReading(kind);
@@ -200,12 +213,42 @@ export class Ingest implements PublishTarget {
         this.o.bus.emit('reading', event);
       }
     });
-    if (kept && dupKey !== undefined) {
-      this.awaitingOriginal.set(dupKey, kept);
-      const done = (): void => void this.awaitingOriginal.delete(dupKey);
-      kept.then(done, done);
+    if (kept) {
+      const dupKey = reading.id !== undefined ? `${packet.topic}\n${reading.id}\n${numeric}|${reading.tsMs}` : packet.qos > 0 && packet.messageId !== undefined ? `${clientId ?? ''}/${packet.messageId}` : undefined;
+      if (dupKey !== undefined) {
+        this.awaitingOriginal.set(dupKey, kept);
+        const done = (): void => void this.awaitingOriginal.delete(dupKey);
+        kept.then(done, done);
+      }
     }
     return kept;
+  }
+
+  /**
+   * A resend: not stored or ruled twice. Acknowledged once the original is durable: if it is
+   * still waiting (spool busy or full), so does its resend; a resend must never be acknowledged
+   * ahead of what it repeats.
+   */
+  private duplicate(clientId: string | null, packet: IncomingPublish, key: string, id: string | undefined): Promise<void> | undefined {
+    this.o.metrics.duplicates.inc();
+    if (this.logLimiter.allow('duplicate')) this.o.log.info({ topic: packet.topic, eventId: id, clientId, messageId: packet.messageId }, 'duplicate reading dropped (sent again with the same id and content)');
+    return this.awaitingOriginal.get(key);
+  }
+
+  /** The same id with other content: a new reading (a device whose counter restarted); said once per device. */
+  private idReused(clientId: string | null, topic: string, device: string, kind: string, id: string): void {
+    this.o.metrics.idReuse.inc({ kind });
+    if (this.warnedReuse.has(device)) return;
+    this.warnedReuse.set(device, true);
+    logWarn(this.o.log, 'GW_ERR_ID_REUSE', { device, topic, eventId: id, clientId }, 'a reading id came again with other content: kept as a new reading (the device reuses ids, e.g. its counter restarted); said once per device');
+  }
+
+  /** A `ts` ahead of the gateway's clock (within the allowed skew): stored at its ts, judged by when it arrived. */
+  private clockAhead(clientId: string | null, topic: string, device: string, kind: string, aheadMs: number): void {
+    this.o.metrics.futureTs.inc({ kind });
+    if (this.warnedAhead.has(device)) return;
+    this.warnedAhead.set(device, true);
+    logWarn(this.o.log, 'GW_ERR_CLOCK_AHEAD', { device, topic, aheadMs, clientId }, 'a reading is dated ahead of the gateway clock: stored at its ts, judged by when it arrived; check the device clock (said once per device)');
   }
 
   /** A reading without an id can only be recognised as a QoS 1 redelivery of the same packet. */
@@ -291,6 +334,23 @@ export class Ingest implements PublishTarget {
       this.redriving.failures.push({ reason, detail });
       return undefined;
     }
+    const event = this.deadLetterEvent(clientId, packet, reason, detail, whole);
+    return this.keep('deadletter', event, packet.qos, () => this.announceDeadLetter(event));
+  }
+
+  /**
+   * A point the store refused on its own (storage's sink): its dead letter, kept even when the
+   * spool is full (the sink must not wait on room only it can make). Resolves once it is durable,
+   * so the refused point can leave the spool; rejects when the spool is closing.
+   */
+  storeRefused(measurement: string, line: string, reason: string): Promise<void> {
+    const event = this.deadLetterEvent(null, { topic: `influx:${measurement}`, payload: Buffer.from(line) }, 'rejected_by_store', reason);
+    if (!this.o.store.keep('deadletter', event, true)) return Promise.reject(new Error('the spool is closed'));
+    this.announceDeadLetter(event);
+    return this.o.store.committed();
+  }
+
+  private deadLetterEvent(clientId: string | null, packet: Pick<IncomingPublish, 'topic' | 'payload'>, reason: DeadLetterReason, detail: string, whole = false): DeadLetterEvent {
     const now = this.o.clock.now();
     const event: DeadLetterEvent = {
       id: newEventId(),
@@ -304,12 +364,14 @@ export class Ingest implements PublishTarget {
       clientId,
     };
     if (this.logLimiter.allow(`dead letter: ${reason}`)) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId }, 'dead letter');
-    return this.keep('deadletter', event, packet.qos, () => {
-      this.o.metrics.deadLetters.inc({ reason });
-      this.o.bus.emit('deadletter', event);
-      const message = JSON.stringify({ topic: event.topic, payload: event.payload, reason: event.reason, detail: event.detail, receivedAt: event.receivedAt, clientId: event.clientId, id: event.id });
-      this.o.publisher.publish('gateway/deadletter', message, 0).catch((err: unknown) => this.o.log.error({ err, eventId: event.id }, 'could not publish a dead letter'));
-    });
+    return event;
+  }
+
+  private announceDeadLetter(event: DeadLetterEvent): void {
+    this.o.metrics.deadLetters.inc({ reason: event.reason });
+    this.o.bus.emit('deadletter', event);
+    const message = JSON.stringify({ topic: event.topic, payload: event.payload, reason: event.reason, detail: event.detail, receivedAt: event.receivedAt, clientId: event.clientId, id: event.id });
+    this.o.publisher.publish('gateway/deadletter', message, 0).catch((err: unknown) => this.o.log.error({ err, eventId: event.id }, 'could not publish a dead letter'));
   }
 
   /**
@@ -327,8 +389,10 @@ export class Ingest implements PublishTarget {
     // wait for InfluxDB. Only storing it, and a QoS 1 acknowledgement, wait.
     announce();
     if (qos === 0 || !store.isOpen) {
-      this.o.metrics.dropped.inc({ reason: store.isOpen ? 'spool_full' : 'shutting_down' });
-      if (store.isOpen && this.logLimiter.allow('spool full')) {
+      const reason = store.isOpen ? (store.fullReason?.() ?? 'spool_full') : 'shutting_down';
+      this.o.metrics.dropped.inc({ reason });
+      // A full disk is said by the spool itself (GW_ERR_SPOOL_DISK_FULL, GW_ERR_SPOOL_WRITE).
+      if (reason === 'spool_full' && this.logLimiter.allow('spool full')) {
         logError(this.o.log, 'GW_ERR_SPOOL_FULL', {}, 'spool is full: QoS 0 events are dropped (not stored), QoS 1 publishers are not acknowledged until InfluxDB catches up');
       }
       if (!store.isOpen && qos > 0) return Promise.reject(new Error('gateway is shutting down'));

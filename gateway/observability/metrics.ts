@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { logLinesDropped } from './log-destination.js';
 
 /** Gauges whose value a component reports when it exists (see `Metrics.readFrom`). */
 export type GaugeSource =
@@ -12,13 +13,16 @@ export type GaugeSource =
   | 'offlineQueuedBytes'
   | 'retainedBytes'
   | 'alarmsActive'
-  | 'commandsPending';
+  | 'commandsPending'
+  | 'deadLettersUnstored';
 
 /** Values read at scrape time from the components that own them. */
 export interface MetricSources {
   spool(): { bytes: number; events: number; oldestAppendedAt: number | undefined };
   connectedClients(): number;
   influxUp(): boolean;
+  /** The disk under the spool: free bytes when last read, and whether writes fail now. */
+  spoolDisk?(): { freeBytes: number | undefined; writeFailing: boolean };
   now(): number;
 }
 
@@ -62,7 +66,9 @@ export class Metrics {
     });
   })();
   readonly history = this.counter('gateway_history_readings_total', 'Readings stored as history (older than the device’s latest, or stale): not fed to rules', ['kind']);
-  readonly duplicates = this.counter('gateway_duplicates_total', 'Readings seen again (same id, or a QoS 1 redelivery): not stored or ruled twice');
+  readonly duplicates = this.counter('gateway_duplicates_total', 'Readings seen again (same id and content, or a QoS 1 redelivery): not stored or ruled twice');
+  readonly idReuse = this.counter('gateway_id_reuse_total', 'Readings whose id came again with other content (value or ts): kept as new readings (GW_ERR_ID_REUSE)', ['kind']);
+  readonly futureTs = this.counter('gateway_future_ts_total', 'Readings dated more than 2 s ahead of the gateway clock (within the allowed skew): stored at their ts, judged by when they arrived', ['kind']);
   readonly deadLetters = this.counter('gateway_deadletters_total', 'Dead letters, by reason', ['reason']);
   readonly dropped = this.counter('gateway_dropped_total', 'Events that could not be kept, by reason (QoS 0 with the spool full)', ['reason']);
   readonly refusals = this.counter('gateway_refusals_total', 'Clients or packets refused, by reason', ['reason']);
@@ -76,6 +82,8 @@ export class Metrics {
   readonly writeBatches = this.counter('gateway_write_batches_total', 'InfluxDB write requests, by result', ['result']);
   readonly pointsWritten = this.counter('gateway_points_written_total', 'Points InfluxDB accepted');
   readonly writeRetries = this.counter('gateway_write_retries_total', 'Failed InfluxDB writes that will be retried');
+  readonly storeRefusals = this.counter('gateway_store_refusals_total', 'InfluxDB write requests refused (400, 413, 422), by status: split and retried, never taken at their word (see GW_ERR_INFLUX_REFUSING)', ['status']);
+  readonly deadLettersRefused = this.counter('gateway_deadletters_refused_total', 'Times InfluxDB refused a dead letter: it went back into the spool to be retried (GW_ERR_DEADLETTER_REFUSED)');
   readonly writeLatency = new Histogram({
     name: 'gateway_write_latency_seconds',
     help: 'InfluxDB write request latency',
@@ -133,18 +141,30 @@ export class Metrics {
         },
       });
     };
+    new Counter({
+      name: 'gateway_log_lines_dropped_total',
+      help: 'Log lines dropped because the log destination could not take them (a full disk, a closed pipe: GW_ERR_LOG_WRITE)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(logLinesDropped());
+      },
+    });
     gauge('gateway_spool_bytes', 'Bytes in the spool not yet in InfluxDB', () => sources.spool().bytes);
     gauge('gateway_spool_events', 'Events in the spool not yet in InfluxDB (the write queue depth)', () => sources.spool().events);
     gauge('gateway_spool_oldest_age_seconds', 'Age of the oldest event not yet in InfluxDB', () => {
       const oldest = sources.spool().oldestAppendedAt;
       return oldest === undefined ? 0 : Math.max(0, (sources.now() - oldest) / 1000);
     });
+    gauge('gateway_spool_disk_free_bytes', 'Bytes free on the disk under the spool (DATA_DIR) when last read', () => sources.spoolDisk?.().freeBytes ?? 0);
+    gauge('gateway_spool_write_failing', '1 while the spool cannot write (disk full, I/O error): acknowledgements wait (GW_ERR_SPOOL_WRITE)', () => (sources.spoolDisk?.().writeFailing ? 1 : 0));
     gauge('gateway_connected_clients', 'MQTT clients connected', () => sources.connectedClients());
     gauge('gateway_influx_up', '1 when the last InfluxDB write or ping succeeded', () => (sources.influxUp() ? 1 : 0));
     const reported = (source: GaugeSource) => (): number => this.readers.get(source)?.() ?? 0;
     gauge('gateway_rule_timers', 'Rule timers pending (one per watched device, zone or site at most)', reported('ruleTimers'));
     gauge('gateway_rule_window_series', 'Series of recent readings kept for the rules’ sliding windows', reported('ruleWindowSeries'));
     gauge('gateway_rule_files_rejected', 'Rule files whose last version was rejected (GW_ERR_RULE_FILE; the rules in force stay; /readyz says degraded)', reported('ruleFilesRejected'));
+    gauge('gateway_deadletters_unstored', 'Dead letters InfluxDB refused, waiting in the spool to be retried (/readyz is not ready meanwhile)', reported('deadLettersUnstored'));
     gauge('gateway_live_viewers', 'Browsers connected to the live page event stream', reported('liveViewers'));
     gauge('gateway_pending_connections', 'MQTT connections open but not yet authenticated', reported('pendingConnections'));
     gauge('gateway_inflight_qos2_messages', 'QoS 2 messages received and not yet released (awaiting PUBREL), all clients', reported('inflightQos2'));

@@ -1,3 +1,4 @@
+import { BoundedMap } from '../core/bounded-map.js';
 import { backoffDelay } from '../core/backoff.js';
 import type { Clock } from '../core/clock.js';
 import type { ActuatorStateEvent, CommandEvent, CommandStatus, CommandStatusEvent } from '../core/events.js';
@@ -61,8 +62,19 @@ export class CommandTracker {
   private readonly sagas = new Map<string, Saga>();
   /** The last state each reporting actuator reported, and when. */
   private readonly reported = new Map<string, { readonly state: Readonly<Record<string, unknown>>; readonly at: number; readonly device: string }>();
+  /** The time of each actuator's last saga step: steps get increasing times, so they keep their order in InfluxDB. */
+  private readonly lastStep = new BoundedMap<string, number>(100_000);
 
   constructor(private readonly o: CommandTrackerOptions) {}
+
+  /** Now, or just after the actuator's previous step when that was in the same millisecond. */
+  private stepTime(target: string): number {
+    const now = this.o.clock.now();
+    const last = this.lastStep.get(target);
+    const t = last !== undefined && now <= last ? last + 1 : now;
+    this.lastStep.set(target, t);
+    return t;
+  }
 
   get pending(): number {
     return this.sagas.size;
@@ -205,8 +217,8 @@ export class CommandTracker {
   }
 
   private override(target: string, r: ActuatorStateEvent, commandId: string | undefined, data: Readonly<Record<string, unknown>> | undefined): void {
-    const now = this.o.clock.now();
     if (commandId !== undefined && data !== undefined) {
+      const now = this.stepTime(target);
       this.o.onStatus({
         id: newEventId(),
         commandId,
@@ -241,7 +253,7 @@ export class CommandTracker {
 
   private status(c: CommandEvent, status: CommandStatus, attempt: number, reported: Readonly<Record<string, unknown>> | undefined, detail: string | undefined): void {
     if (this.dry) return;
-    const now = this.o.clock.now();
+    const now = this.stepTime(targetOf(c));
     this.o.onStatus({
       id: newEventId(),
       commandId: c.id,

@@ -10,6 +10,8 @@ export const packSchema = {
     $schema: { type: 'string' },
     name: { type: 'string' },
     description: { type: 'string' },
+    /** Kinds the rules judge whenever a reading arrives, history or not (smoke always is). */
+    safetyKinds: { type: 'array', items: { type: 'string' } },
     actuators: {
       type: 'object',
       propertyNames: { pattern: SEGMENT_SOURCE },

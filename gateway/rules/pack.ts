@@ -99,6 +99,8 @@ export interface RulePack {
   readonly file: string;
   readonly rules: readonly RuleDefinition[];
   readonly actuators: Readonly<Record<string, ActuatorPolicy>>;
+  /** Kinds the rules judge whenever a reading arrives, even one that is history (besides the registry's safety kinds). */
+  readonly safetyKinds: readonly Kind[];
 }
 
 // verbose: errors carry the value they are about, so a message can show it.
@@ -228,7 +230,7 @@ export function parsePack(file: string, text: string): RulePack {
   const problems: string[] = [];
   const rules: RuleDefinition[] = [];
   const names = new Set<string>();
-  const { rules: raw, actuators } = doc as { rules: RawRule[]; actuators?: Record<string, RawActuator> };
+  const { rules: raw, actuators, safetyKinds } = doc as { rules: RawRule[]; actuators?: Record<string, RawActuator>; safetyKinds?: Kind[] };
   raw.forEach((r, i) => {
     const where = `rules[${i}] (${r.name})`;
     if (names.has(r.name)) problems.push(`${where}: duplicate rule name`);
@@ -249,9 +251,10 @@ export function parsePack(file: string, text: string): RulePack {
     const windows = [...checked.windows, ...(alarm?.windows ?? [])];
     rules.push({ ...r, conditions: checked.conditions as unknown as TopLevelCondition, kinds, file, watches, windows, ...(alarm ? { alarm: alarm.policy } : {}) });
   });
+  for (const k of safetyKinds ?? []) if (!isKind(k)) problems.push(`safetyKinds: unknown kind ${JSON.stringify(k)} (known: ${kindNames().join(', ')})`);
   const policies = checkActuators(actuators ?? {}, file, problems);
   if (problems.length > 0) throw new RuleFileError(file, problems);
-  return { file, rules, actuators: policies };
+  return { file, rules, actuators: policies, safetyKinds: safetyKinds ?? [] };
 }
 
 /** The rules of one pack file (see parsePack). */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { ActuatorStateEvent, AlarmTransitionEvent, CommandEvent, CommandStatusEvent, ReadingEvent } from '../core/events.js';
-import type { Kind } from '../core/kinds.js';
+import { kindSpec, type Kind } from '../core/kinds.js';
 import { ACTUATOR_UNRESPONSIVE, ActionDispatcher, MANUAL_OVERRIDE, type Outcome, type Suppression } from './actions.js';
 import { AlarmBook, type Alarm, type AlarmTimes } from './alarms.js';
 import { CommandTracker } from './commands.js';
@@ -86,6 +86,7 @@ export class RulesRuntime {
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
   private dryRun = false;
+  private safetyKinds = new Set<Kind>();
 
   constructor(private readonly o: RuntimeOptions) {
     const times = o.commands ?? DEFAULT_COMMAND_TIMES;
@@ -124,6 +125,7 @@ export class RulesRuntime {
   /** Puts a rule set in force; windows and watches the new rules share with the old keep their data. */
   use(set: RuleSet): void {
     this.engine = new RulesEngine(set);
+    this.safetyKinds = new Set(set.safetyKinds ?? []);
     this.series.configure(this.engine.windows);
     this.watches.configure(this.engine.watches, this.o.clock.now());
     this.dispatcher.usePolicies(set.actuators);
@@ -212,6 +214,24 @@ export class RulesRuntime {
     if (rule === ACTUATOR_UNRESPONSIVE) return { repeatMs: Number.POSITIVE_INFINITY, clearAfterMs: undefined };
     const alarm = this.engine.rule(rule)?.alarm;
     return alarm && { repeatMs: alarm.repeatMs, clearAfterMs: alarm.clearAfterMs };
+  }
+
+  /**
+   * A reading of a safety kind that is history (older than the device's latest, or stale): not
+   * recorded as the current state, but judged by the rules when it arrives, in order with the rest.
+   */
+  onSafetyHistory(r: ReadingEvent): void {
+    if (this.engine.rulesFor(r.kind) === 0) return;
+    if (this.queued >= MAX_RULES_BACKLOG) {
+      this.o.observer?.overloaded?.();
+      return;
+    }
+    this.enqueue(() => this.run(r, undefined, (ctx) => this.engine.evaluate(ctx)));
+  }
+
+  /** Kinds judged whenever they arrive: the registry's safety kinds and those the packs mark. */
+  isSafety(kind: Kind): boolean {
+    return kindSpec(kind)?.safety === true || this.safetyKinds.has(kind);
   }
 
   private context(reading: ReadingEvent): FactContext {

@@ -138,6 +138,10 @@ export class RulesService {
     await this.loader.start();
     this.unsubscribe.push(
       this.o.bus.on('reading', (r) => this.runtime.onReading(r)),
+      // Safety kinds are judged whenever they arrive, even as history (a smoke alarm a device buffered).
+      this.o.bus.on('history', (r) => {
+        if (this.runtime.isSafety(r.kind)) this.runtime.onSafetyHistory(r);
+      }),
       this.o.bus.on('zoneArmed', (z) => {
         this.o.log.info({ eventId: z.id, site: z.site, zone: z.zone, armed: z.armed }, z.armed ? 'zone armed' : 'zone disarmed');
         this.runtime.setArmed(z.site, z.zone, z.armed);
