@@ -43,7 +43,7 @@ beforeAll(async () => {
   }, 'a cooling command in InfluxDB');
   readingId = String(cool['correlation_id']);
   commandId = String(cool['event_id']);
-  await waitFor(async () => (await rows(gw.influxUrl, gw.db, `SELECT "attempt" FROM "command_status" WHERE "command_id" = '${commandId}' AND "status" = 'confirmed'`)).length === 1, 'the confirmation in InfluxDB');
+  await waitFor(async () => (await rows(gw.influxUrl, gw.db, `SELECT "attempt" FROM "command_status" WHERE "command_id" = '${commandId}' AND "status" = 'confirmed'`)).length === 1, 'the confirmation in InfluxDB', 30_000);
 });
 
 afterAll(async () => {
