@@ -3,23 +3,34 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Access } from './broker/access.js';
+import { SubscribedActuators } from './broker/actuators.js';
 import { MqttBroker, type BoundPorts } from './broker/broker.js';
-import { createClusterBus } from './broker/cluster-bus.js';
-import { CredentialStore } from './broker/credentials.js';
-import { LiveRelay } from './cluster/live-relay.js';
-import { ClusterNode } from './cluster/node.js';
 import { ensureInitialCredentials } from './broker/initial-credentials.js';
+import { Delivery } from './broker/delivery.js';
+import { ClusterNode } from './cluster/node.js';
+import { LiveRelay } from './cluster/live-relay.js';
+import { accessOptions, boundedPersistence } from './composition.js';
+import { createClusterBus } from './broker/cluster-bus.js';
 import { PublishPipeline } from './broker/publish-pipeline.js';
+import { RetainedLedger } from './broker/retained.js';
 import { createTlsListeners } from './broker/tls.js';
 import type { Settings } from './config/settings.js';
 import { EventBus } from './core/bus.js';
 import { systemClock, type Clock } from './core/clock.js';
+import { firstOf } from './core/directory.js';
 import { GatewayError } from './core/errors.js';
+import { onKindsChanged } from './core/kinds.js';
 import { Lifecycle } from './core/lifecycle.js';
+import { ApiRoutes, actWithHttpAuth, type Authorize } from './http/actions.js';
+import { DevicesService } from './devices/service.js';
+import { HttpAuth } from './http/auth.js';
 import { HttpServer, type Readiness } from './http/server.js';
 import { LiveView } from './http/live.js';
 import { Ingest } from './ingest/ingest.js';
 import { SilenceWatch } from './ingest/silence.js';
+import { Redriver } from './ingest/redrive.js';
+import type { DeadLetterArchive } from './core/archive.js';
+import { InfluxDeadLetterArchive } from './storage/deadletter-archive.js';
 import { createLogger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
 import { StatsReporter } from './observability/stats.js';
@@ -29,12 +40,17 @@ import { chooseWriter, type EmbeddedChoice } from './storage/influx-choice.js';
 import type { EmbeddedInflux } from './storage/influxd.js';
 import { Journal } from './storage/journal.js';
 import { InfluxSink } from './storage/sink.js';
+import type { SpoolDisk } from './storage/spool/disk.js';
 
 export interface GatewayOptions {
   readonly log?: Logger;
   readonly clock?: Clock;
   /** Where the embedded-InfluxDB default looks and what it runs (tests move both). */
   readonly embedded?: EmbeddedChoice;
+  /** Who may act over HTTP (acknowledge alarms, arm zones); default: an admin's credentials once HTTP asks for them. */
+  readonly authorize?: Authorize;
+  /** Every file call of the spool (tests make them fail: a full disk). */
+  readonly spoolDisk?: SpoolDisk;
 }
 
 export interface RunningGateway {
@@ -68,6 +84,7 @@ export class Gateway {
   private rulesService: RulesService | undefined;
   private ingestService: Ingest | undefined;
   private embedded: EmbeddedInflux | undefined;
+  private devicesService: DevicesService | undefined;
   private cluster: ClusterNode | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -82,6 +99,7 @@ export class Gateway {
     this.dataDir = resolve(settings.dataDir);
     this.metrics = new Metrics({
       spool: () => this.journal?.stats() ?? { bytes: 0, events: 0, oldestAppendedAt: undefined },
+      spoolDisk: () => ({ freeBytes: this.journal?.diskFreeBytes, writeFailing: this.journal?.problem?.startsWith('cannot write') ?? false }),
       connectedClients: () => this.broker?.connectedClients ?? 0,
       influxUp: () => this.sink?.influxUp ?? false,
       now: () => this.clock.now(),
@@ -96,6 +114,11 @@ export class Gateway {
   get ingest(): Ingest {
     if (!this.ingestService) throw new Error('gateway not started');
     return this.ingestService;
+  }
+
+  get devices(): DevicesService {
+    if (!this.devicesService) throw new Error('gateway not started');
+    return this.devicesService;
   }
 
   /** This gateway as a cluster node (REDIS_URL set), else undefined. */
@@ -116,29 +139,45 @@ export class Gateway {
       throw new GatewayError('GW_ERR_DATA_DIR', `DATA_DIR=${settings.dataDir}: ${(err as Error).message}`, { cause: err });
     }
     // Credentials and TLS files first: a bad one stops the start before anything is opened.
-    const accessOptions = this.accessOptions();
-    await ensureInitialCredentials(accessOptions.store, settings.initialCredentials, this.dataDir, log.child({ component: 'credentials' }));
-    const access = new Access(accessOptions);
+    const accessOpts = accessOptions(settings, this.dataDir, metrics, log);
+    await ensureInitialCredentials(accessOpts.store, settings.initialCredentials, this.dataDir, log.child({ component: 'credentials' }));
+    const access = new Access(accessOpts);
     await access.start();
+    // HTTP asks for the same credentials, through the same login guard (an HTTP_AUTH that cannot hold stops the start here).
+    const auth = new HttpAuth({ store: accessOpts.store, login: access.login, metrics, log: log.child({ component: 'http' }), mode: settings.httpAuth, host: access.host });
     const tlsListeners = createTlsListeners(
-      { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile, mqttsPort: settings.mqttTlsPort, wssPort: settings.mqttWssPort },
+      {
+        certFile: settings.tlsCertFile,
+        keyFile: settings.tlsKeyFile,
+        mqttsPort: settings.mqttTlsPort,
+        wssPort: settings.mqttWssPort,
+        connectTimeoutMs: settings.connectTimeoutMs,
+      },
       (err, address) => access.onTlsError(err, address),
     );
 
     // Storage: where events go, the spool, and the store port over it.
-    const { writer, embedded } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
+    const { writer, embedded, v1Url, history: historyOver } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
     if (embedded) this.embedded = lifecycle.add('embedded InfluxDB', embedded);
     // A cluster node's spool has a second consumer: the forwarder to the partition streams.
     const clustered = settings.redisUrl !== '';
     const nodeId = settings.nodeId || hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64);
-    const journal = new Journal({ dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, log, ...(clustered ? { consumers: ['forward'] } : {}) });
+    const journal = new Journal(
+      { dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, minFreeBytes: settings.spoolMinFreeBytes, log, ...(clustered ? { consumers: ['forward'] } : {}) },
+      this.options.spoolDisk,
+    );
     lifecycle.add('spool', { stop: () => journal.close() });
-    await journal.open();
+    // The store remembers the points the spool recovers: no event kept from now on takes one of them.
+    const store = new EventStore(journal, { startMs: clock.now() });
+    await journal.open((body, precision) => store.recall(body, precision === 'ns'));
     this.journal = journal;
-    const store = new EventStore(journal);
 
     // The broker exists before ingest (ingest publishes dead letters through it) but listens last.
-    const pipeline = new PublishPipeline(access);
+    const pipeline = new PublishPipeline(access, new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytes: settings.maxRetainedBytes }));
+    // A cluster's brokers share Aedes' bus and sessions through Redis; the same bounds wrap them (broker/cluster-bus.ts).
+    const clusterBus = clustered ? createClusterBus(settings.redisUrl, nodeId, log.child({ component: 'broker' }), settings.sessionExpiryS || undefined) : undefined;
+    const persistence = boundedPersistence(settings, metrics, access, clusterBus);
+    const delivery = new Delivery({ access, metrics, maxClientBufferBytes: settings.maxClientBufferBytes, slowClientTimeoutMs: settings.slowClientTimeoutMs });
     const broker = new MqttBroker({
       log: log.child({ component: 'broker' }),
       host: access.host,
@@ -148,11 +187,37 @@ export class Gateway {
       guard: access,
       // A whole MQTT packet (header included) may come as one WebSocket message.
       wsMaxPayload: settings.maxPacketBytes ? settings.maxPacketBytes + 16 : undefined,
-      hooks: { ...access.hooks, authorizePublish: pipeline.authorizePublish },
-      ...(clustered ? { cluster: { bus: createClusterBus(settings.redisUrl, nodeId, log.child({ component: 'broker' })), heartbeatMs: settings.mqttHeartbeatMs } } : {}),
+      hooks: { ...access.hooks, authorizePublish: pipeline.authorizePublish, authorizeForward: delivery.authorizeForward },
+      persistence,
+      connectTimeoutMs: settings.connectTimeoutMs,
+      drainTimeoutMs: settings.slowClientTimeoutMs,
+      writeBufferBytes: settings.maxClientBufferBytes,
+      maxInflightQos2: settings.maxInflightQos2,
+      ...(clusterBus ? { cluster: { bus: clusterBus, heartbeatMs: settings.mqttHeartbeatMs } } : {}),
     });
     access.observe(broker.aedes);
     this.broker = broker;
+    // Contract actuators are known by their subscription to exactly commands/<site>/<zone>/<actuator>.
+    const actuators = new SubscribedActuators();
+    actuators.observe(broker.aedes);
+
+    // The device map before ingest and the rules: the kinds it adds must be known to both.
+    const devices = lifecycle.add(
+      'devices',
+      new DevicesService({
+        file: resolve(settings.devicesFile),
+        zigbee2mqttBaseTopic: settings.zigbee2mqttBaseTopic,
+        discoveryPrefix: settings.discoveryPrefix,
+        bus,
+        publisher: broker,
+        store,
+        metrics,
+        clock,
+        log: log.child({ component: 'devices' }),
+      }),
+    );
+    await devices.start();
+    this.devicesService = devices;
 
     const ingest = new Ingest({
       store,
@@ -164,6 +229,10 @@ export class Gateway {
       maxPayloadBytes: settings.maxPayloadBytes,
       staleAfterMs: settings.staleAfterMs,
       durableAck: settings.durableAck,
+      actuators: firstOf(actuators),
+      // The rules exist once ingest does anything (the broker listens last).
+      alarms: { knows: (id, site) => this.rulesService?.alarmDirectory.knows(id, site) ?? false },
+      native: devices.router,
     });
     pipeline.deliverTo(ingest);
     this.ingestService = ingest;
@@ -177,26 +246,63 @@ export class Gateway {
         log: log.child({ component: 'influx' }),
         batchSize: settings.influxBatchSize,
         flushMs: settings.influxFlushMs,
-        onRejected: (measurement, line, reason) => void ingest.deadLetter(null, { topic: `influx:${measurement}`, payload: Buffer.from(line), qos: 0 }, 'rejected_by_store', reason),
+        onRejected: (measurement, line, reason) => ingest.storeRefused(measurement, line, reason),
       }),
     );
     await sink.start();
     this.sink = sink;
+    metrics.readFrom('deadLettersUnstored', () => sink.deadLettersUnstored);
 
+    const history = historyOver({ pending: () => journal.stats().events, up: () => sink.influxUp });
     const rules = lifecycle.add(
       'rules',
-      new RulesService({ bus, publisher: broker, store, metrics, log, clock, rulesDir: settings.rulesDir, armedFile: join(this.dataDir, 'armed-zones.json'), partitioned: clustered }),
+      new RulesService({
+        bus,
+        publisher: broker,
+        store,
+        metrics,
+        log,
+        clock,
+        rulesDir: settings.rulesDir,
+        armedFile: join(this.dataDir, 'armed-zones.json'),
+        history,
+        commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs },
+        rebuildWaitMs: settings.rebuildWaitMs,
+        partitioned: clustered,
+      }),
     );
     await rules.start();
     this.rulesService = rules;
+    // What the rules knew before this start, from what was stored (before anything new arrives);
+    // a cluster's partitions are rebuilt by their owners instead (cluster/partition-worker.ts).
+    if (clustered) rules.clock.goLive();
+    else await rules.rebuild();
+    const offKinds = onKindsChanged(() => void rules.kindsChanged());
+    lifecycle.add('kinds watch', { stop: () => offKinds() });
 
     // A cluster node's live view shows the whole cluster: its events come through Redis too (cluster/live-relay.ts).
     const liveBus = clustered ? new EventBus(log) : bus;
-    const live = lifecycle.add('live view', new LiveView({ bus: liveBus, clock, log: log.child({ component: 'live' }), metrics, pushMs: settings.livePushMs }));
+    const live = lifecycle.add(
+      'live view',
+      new LiveView({
+        bus: liveBus,
+        clock,
+        log: log.child({ component: 'live' }),
+        metrics,
+        pushMs: settings.livePushMs,
+        waiting: () => devices.waiting(),
+        rules,
+        maxViewers: settings.liveMaxViewers,
+        maxViewersPerAddress: settings.liveMaxViewersPerAddress,
+        maxBehindBytes: settings.liveMaxBehindBytes,
+      }),
+    );
     live.start();
-    // Zones armed before a restart are armed from the first page view, not from the next change.
-    if (!clustered) live.seedArmed(rules.state.armedStates());
-    if (clustered) {
+    // The page opens on what the rules rebuilt: armed zones, the latest readings, actuators and alarms.
+    if (!clustered) {
+      live.seedArmed(rules.state.armedStates());
+      live.seedReadings(rules.latestReadings());
+    } else {
       const relay = lifecycle.add('live relay', new LiveRelay({ redisUrl: settings.redisUrl, nodeId, bus, liveBus, pushMs: settings.livePushMs, log: log.child({ component: 'live' }) }));
       await relay.start();
     }
@@ -233,8 +339,8 @@ export class Gateway {
         cursor: journal.cursor('forward'),
         maxBacklogBytes: settings.spoolMaxBytes,
         rules: () => rules.runtime.rules,
-        store,
-        publisher: broker,
+        commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs },
+        outputs: rules.outputs,
         bus,
         metrics,
         clock,
@@ -243,6 +349,7 @@ export class Gateway {
           fired: (rule) => metrics.ruleFirings.inc({ rule }),
           woke: (type) => metrics.ruleWakeups.inc({ type }),
           failed: () => metrics.ruleErrors.inc(),
+          ran: (reading, wake, firings, outcomes, suppressed, at) => rules.trace.ran(reading, wake, firings, suppressed, at, outcomes.length),
         },
         info: () => ({ host: access.host, mqtt: ports.mqtt, http: httpPort, pid: process.pid }),
       });
@@ -252,13 +359,25 @@ export class Gateway {
       this.cluster = cluster;
       live.seedArmed(await cluster.armedStates().catch(() => []));
     }
-    const http = lifecycle.add('HTTP', new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes() }));
+    const http = lifecycle.add(
+      'HTTP',
+      new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes(), auth, metricsPublic: settings.metricsPublic }),
+    );
     if (this.cluster) {
       http.route('/api/zones', this.cluster.zonesRoute);
       http.route('/api/cluster', this.cluster.clusterRoute);
     } else {
       http.route('/api/zones', rules.zonesRoute);
     }
+    const api = new ApiRoutes({ rules, log: log.child({ component: 'api' }), authorize: this.options.authorize ?? actWithHttpAuth(auth) });
+    for (const [path, handler] of api.routes()) http.route(path, handler);
+    for (const [prefix, handler] of api.prefixes()) http.routePrefix(prefix, handler);
+    http.route('/api/devices', devices.devicesRoute);
+    const archive: DeadLetterArchive = v1Url
+      ? new InfluxDeadLetterArchive(v1Url, settings.influxDb)
+      : { read: () => Promise.reject(new GatewayError('GW_ERR_REDRIVE', 'a redrive reads dead letters through the InfluxDB 1.x API; this gateway writes through 2.x')) };
+    const redriver = new Redriver({ ingest, archive, log: log.child({ component: 'redrive' }), before: () => devices.reload(), committed: () => store.committed(), now: () => clock.now() });
+    http.route('/api/deadletters/redrive', redriver.route, 'act');
     // The rules' time of day (after hours) is this zone's: TZ, else the system's.
     httpPort = await http.start();
     const running = {
@@ -287,42 +406,30 @@ export class Gateway {
   readiness(): Readiness {
     const { settings } = this;
     const influxUp = this.sink?.influxUp ?? false;
+    const writeProblem = this.sink?.writeProblem;
     const spool = this.journal?.stats();
     const full = this.journal?.isFull() ?? false;
+    const spoolProblem = this.journal?.problem;
     const draining = this.sink?.draining ?? true;
     const problems = this.rulesService?.loader.problems ?? new Map<string, string>();
     const ruleProblems = [...problems.values()];
+    const rebuilt = this.rulesService?.rebuildResult;
+    if (rebuilt && !rebuilt.ok) ruleProblems.push(`started without history (GW_ERR_HISTORY): ${rebuilt.problem ?? 'InfluxDB could not be read'}`);
     const cluster = this.cluster?.readiness();
     return {
-      ready: influxUp && !full && draining && (cluster?.ok ?? true),
+      ready: influxUp && writeProblem === undefined && !full && draining && spoolProblem === undefined && (cluster?.ok ?? true),
       // The rules in force still run, so ready; but an operator's edit was refused.
       degraded: ruleProblems.length > 0,
       checks: {
-        influxdb: { ok: influxUp, detail: influxUp ? 'reachable' : 'unreachable: events wait in the spool' },
-        spool: { ok: !full && draining, detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}` },
+        influxdb: { ok: influxUp && writeProblem === undefined, detail: !influxUp ? 'unreachable: events wait in the spool' : (writeProblem ?? 'reachable') },
+        spool: {
+          ok: !full && draining && spoolProblem === undefined,
+          detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${spoolProblem ? `; ${spoolProblem}` : full ? '; full (SPOOL_MAX_BYTES)' : ''}${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}`,
+        },
         rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | '), files: [...problems.keys()].map((f) => join(settings.rulesDir, f)) } : {}) },
+        devices: { ok: this.devicesService?.loader.problem === undefined, ...(this.devicesService?.loader.problem ? { detail: this.devicesService.loader.problem } : {}) },
         ...(cluster ? { cluster } : {}),
       },
-    };
-  }
-
-  private accessOptions(): ConstructorParameters<typeof Access>[0] {
-    const { settings, log } = this;
-    const credentialsFile = resolve(settings.credentialsFile || join(this.dataDir, 'credentials.json'));
-    return {
-      store: new CredentialStore(credentialsFile, log.child({ component: 'credentials' })),
-      metrics: this.metrics,
-      log: log.child({ component: 'access' }),
-      allowAnonymous: settings.allowAnonymous,
-      anonymousRole: settings.anonymousRole,
-      bindHost: settings.bindHost,
-      maxConnections: settings.maxConnections,
-      maxPacketBytes: settings.maxPacketBytes,
-      topics: { maxLength: settings.maxTopicLength, maxLevels: settings.maxTopicLevels },
-      publishRate: settings.publishRate,
-      publishBurst: settings.publishBurst,
-      loginBackoffAfter: settings.loginBackoffAfter,
-      loginBackoffMaxMs: settings.loginBackoffMaxMs,
     };
   }
 }

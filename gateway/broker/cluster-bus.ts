@@ -6,6 +6,7 @@ import aedesPersistenceRedis from 'aedes-persistence-redis';
 import type { Logger } from 'pino';
 import { connectRedis } from '../core/redis.js';
 import { logWarn } from '../core/errors.js';
+import type { RedisStore } from './cluster-persistence.js';
 import { useDeque } from './queue.js';
 
 /**
@@ -21,7 +22,10 @@ import { useDeque } from './queue.js';
  */
 export interface ClusterBus {
   readonly mq: mqemitter.MQEmitter;
-  readonly persistence: unknown;
+  /** aedes-persistence-redis' store, wrapped in the bounds by cluster-persistence.ts. */
+  readonly persistence: RedisStore;
+  /** Its connection (the offline queues are trimmed through it). */
+  readonly sessions: Redis;
   /** The Aedes id of this run: the node id and a random part, so wills of an earlier run of the same node are another broker's. */
   readonly brokerId: string;
   /** Messages delivered only locally because Redis was away (or refused the publish). */
@@ -29,7 +33,8 @@ export interface ClusterBus {
   close(): Promise<void>;
 }
 
-export function createClusterBus(redisUrl: string, nodeId: string, log: Logger): ClusterBus {
+/** `packetTtlS`: how long a queued packet's body lives in Redis (a queue trimmed past its bound leaves bodies behind until then). */
+export function createClusterBus(redisUrl: string, nodeId: string, log: Logger, packetTtlS = 7 * 24 * 3600): ClusterBus {
   // Pub/Sub connections queue nothing while disconnected: we look at `status` first instead.
   // Auto-pipelining: one socket write for all the publishes of an event-loop turn (what mqemitter-redis sets on connections it makes).
   const pubConn = connectRedis(redisUrl, `gw-${nodeId}-mq-pub`, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
@@ -38,7 +43,7 @@ export function createClusterBus(redisUrl: string, nodeId: string, log: Logger):
   const persistConn = connectRedis(redisUrl, `gw-${nodeId}-sessions`, { maxRetriesPerRequest: 20, commandTimeout: 10_000 });
   const conns: Redis[] = [pubConn, subConn, persistConn];
   for (const c of conns) c.on('error', () => undefined); // reported by the cluster's health check, not per reconnect attempt
-  const mq = useDeque(mqemitterRedis({ pubConn, subConn, concurrency: 100, matchEmptyLevels: true }) as unknown as mqemitter.MQEmitter);
+  const mq = useDeque(mqemitterRedis({ pubConn, subConn, concurrency: 1000, matchEmptyLevels: true }) as unknown as mqemitter.MQEmitter);
   // mqemitter-redis re-emits connection errors on `state`; unheard, an EventEmitter would throw them.
   (mq as unknown as { state: { on(event: 'error', fn: () => void): void } }).state.on('error', () => undefined);
   let localOnly = 0;
@@ -66,10 +71,11 @@ export function createClusterBus(redisUrl: string, nodeId: string, log: Logger):
       done?.();
     });
   };
-  const persistence = aedesPersistenceRedis({ conn: persistConn });
+  const persistence = aedesPersistenceRedis({ conn: persistConn, packetTTL: () => packetTtlS }) as unknown as RedisStore;
   return {
     mq,
     persistence,
+    sessions: persistConn,
     brokerId: `${nodeId}-${randomBytes(4).toString('hex')}`,
     localOnly: () => localOnly,
     async close() {

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { backoffDelay } from '../core/backoff.js';
 import { logError } from '../core/errors.js';
 import { partitionOf } from '../core/partition.js';
+import { LogLimiter } from '../observability/log.js';
 import type { JournalCursor } from '../storage/journal.js';
 import { routeOf } from '../storage/point-parse.js';
 import { KEYS } from './redis-keys.js';
@@ -27,7 +28,7 @@ export interface ForwarderOptions {
 }
 
 /**
- * Carries readings and armed zones from this node's spool to the rules: reads the journal in
+ * Carries readings, armed zones and actuator reports from this node's spool to the rules: reads the journal in
  * order as its second consumer (its own checkpoint), appends each line to its site's partition
  * stream (`XADD`, pipelined per batch), and confirms the batch only once Redis has all of it. A
  * crash or a Redis outage in between sends a batch again from the checkpoint (the owner drops
@@ -39,10 +40,14 @@ export class Forwarder {
   private wake: (() => void) | undefined;
   private readable = false;
   private failures = 0;
+  /** Passing over readings is said once a minute at most. */
+  private readonly skipLog: LogLimiter;
   private readonly stopSignal = new AbortController();
   forwarded = 0;
 
-  constructor(private readonly o: ForwarderOptions) {}
+  constructor(private readonly o: ForwarderOptions) {
+    this.skipLog = new LogLimiter(o.log, 1, 60_000);
+  }
 
   /** False while Redis refuses or does not answer (what is not forwarded waits in the spool). */
   get healthy(): boolean {
@@ -83,13 +88,17 @@ export class Forwarder {
         continue;
       }
       for (let attempt = 0; this.running; attempt++) {
-        if (cursor.stats().bytes > this.o.maxBacklogBytes) {
-          logError(this.o.log, 'GW_ERR_REDIS_UNREACHABLE', { skipped: batch.count, waiting: cursor.stats().events }, 'too much waits to be forwarded (more than SPOOL_MAX_BYTES): the oldest readings are stored but will not be ruled');
+        const crowding = cursor.crowdsDisk();
+        if (crowding || cursor.stats().bytes > this.o.maxBacklogBytes) {
+          if (this.skipLog.allow('forward skipped')) {
+            const why = crowding ? 'the disk under the spool is full and only the forwarder still needs what InfluxDB already holds' : 'more than SPOOL_MAX_BYTES waits to be forwarded';
+            logError(this.o.log, 'GW_ERR_REDIS_UNREACHABLE', { skipped: batch.count, waiting: cursor.stats().events }, `${why}: the oldest readings are stored but will not be ruled`);
+          }
           this.o.skipped?.(batch.count);
           cursor.confirm(batch);
           break;
         }
-        const problem = await this.send(batch.bodies, batch.appendedAts);
+        const problem = await this.send(batch.bodies, batch.appendedAts, batch.precision);
         if (problem === undefined) {
           if (this.failures > 0) this.o.log.info({ failures: this.failures }, 'forwarding to Redis again');
           this.failures = 0;
@@ -106,7 +115,7 @@ export class Forwarder {
   }
 
   /** One pipeline for the batch; the problem if any command failed. */
-  private async send(bodies: readonly Buffer[], appendedAts: readonly number[]): Promise<string | undefined> {
+  private async send(bodies: readonly Buffer[], appendedAts: readonly number[], precision: 'ns' | 'ms'): Promise<string | undefined> {
     const { redis, partitions, nodeId } = this.o;
     const pipeline = redis.pipeline();
     let n = 0;
@@ -116,7 +125,9 @@ export class Forwarder {
         if (line === '') continue;
         const route = routeOf(line);
         if (!route) continue;
-        pipeline.xadd(KEYS.stream(partitionOf(route.site, partitions)), 'MAXLEN', '~', STREAM_MAX_ENTRIES, '*', 'l', line, 'a', at, 'n', nodeId);
+        // `p`: the line's time is in ms (a record an older version left); absent, in ns.
+        if (precision === 'ms') pipeline.xadd(KEYS.stream(partitionOf(route.site, partitions)), 'MAXLEN', '~', STREAM_MAX_ENTRIES, '*', 'l', line, 'a', at, 'n', nodeId, 'p', 'ms');
+        else pipeline.xadd(KEYS.stream(partitionOf(route.site, partitions)), 'MAXLEN', '~', STREAM_MAX_ENTRIES, '*', 'l', line, 'a', at, 'n', nodeId);
         n++;
       }
     });

@@ -5,13 +5,11 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { EventBus } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
-import type { Publisher } from '../core/publisher.js';
 import { connectRedis } from '../core/redis.js';
-import type { Store } from '../core/store.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Outcome } from '../rules/actions.js';
 import type { RuleSet } from '../rules/loader.js';
-import type { RuntimeObserver } from '../rules/runtime.js';
+import type { RuleOutputs } from '../rules/outputs.js';
+import type { CommandTimes, RuntimeObserver } from '../rules/runtime.js';
 import { decodeSnapshot } from '../rules/shared-state.js';
 import type { JournalCursor } from '../storage/journal.js';
 import { Forwarder } from './forwarder.js';
@@ -29,8 +27,10 @@ export interface ClusterNodeOptions {
   /** SPOOL_MAX_BYTES: the most kept for forwarding too. */
   readonly maxBacklogBytes: number;
   readonly rules: () => RuleSet;
-  readonly store: Store;
-  readonly publisher: Publisher;
+  /** COMMAND_CONFIRM_MS, COMMAND_RETRIES, MANUAL_HOLD_MS: every partition's sagas. */
+  readonly commands: CommandTimes;
+  /** Where the owners' committed outputs go: stored, announced and published here (rules/outputs.ts, as a single gateway's). */
+  readonly outputs: RuleOutputs;
   readonly bus: EventBus;
   readonly metrics: Metrics;
   readonly clock: Clock;
@@ -120,10 +120,11 @@ export class ClusterNode {
       redis: this.redis,
       script: this.script,
       rules: this.o.rules(),
+      commands: this.o.commands,
       clock: this.o.clock,
       log: log.child({ component: 'rules', partition: lease.partition }),
       staleAfterMs: this.o.staleAfterMs,
-      emit: (outcome) => this.emit(outcome),
+      send: (out) => this.o.outputs.send(out),
       observer: this.o.observer,
       fenced: () => {
         metrics.clusterFenced.inc();
@@ -210,27 +211,6 @@ export class ClusterNode {
       const newest = (entries as StreamEntry[])[0]?.[0];
       const newestMs = newest ? Number(newest.split('-')[0]) : 0;
       this.lag.set(w.partition, newest === undefined || newest === w.cursor ? 0 : Math.max(0, newestMs - w.ruledUpToMs));
-    });
-  }
-
-  /** A committed command or alert: stored here, announced, logged and published through this node's broker. */
-  private emit(outcome: Outcome): Promise<void> {
-    const { store, metrics, bus, log, publisher } = this.o;
-    const ids = { eventId: outcome.id, correlationId: outcome.cloudEvent.correlationid, rule: outcome.rule };
-    if (outcome.kind === 'command') {
-      store.keep('command', outcome, true);
-      metrics.commands.inc({ actuator: outcome.actuator });
-      bus.emit('command', outcome);
-      log.info({ ...ids, topic: outcome.topic, data: outcome.cloudEvent.data }, 'command');
-    } else {
-      store.keep('alert', outcome, true);
-      metrics.alerts.inc({ severity: outcome.severity });
-      bus.emit('alert', outcome);
-      log.warn({ ...ids, topic: outcome.topic, message: outcome.cloudEvent.data.message }, 'alert');
-    }
-    return publisher.publish(outcome.topic, JSON.stringify(outcome.cloudEvent), 1).catch((err: unknown) => {
-      log.error({ err, ...ids }, 'could not publish');
-      throw err;
     });
   }
 

@@ -1,19 +1,17 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { backoffDelay } from '../core/backoff.js';
 import { BoundedMap } from '../core/bounded-map.js';
 import type { Clock } from '../core/clock.js';
-import { logError, logWarn } from '../core/errors.js';
 import { ReplayClock } from '../core/replay-clock.js';
-import type { Outcome } from '../rules/actions.js';
 import { dryRun, lookbackMs, type DryRunItem } from '../rules/dry-run.js';
 import type { RuleSet } from '../rules/loader.js';
-import { RulesRuntime, type RuntimeObserver } from '../rules/runtime.js';
-import { decodeSnapshot, encodeChange, type StateChange } from '../rules/shared-state.js';
+import { outputKey, type RuleOutput } from '../rules/outputs.js';
+import { RulesRuntime, type CommandTimes, type RuntimeObserver } from '../rules/runtime.js';
+import { actuatorChanges, adoptSnapshot, decodeSnapshot, restoreAlarms, type StateChange } from '../rules/shared-state.js';
 import { parsePoint } from '../storage/point-parse.js';
+import { fencedCommit, type Script } from './fenced-commit.js';
 import type { Lease } from './leases.js';
-import { KEYS, type ScriptName } from './redis-keys.js';
+import { KEYS } from './redis-keys.js';
 
 /** A stream entry as XREAD / XRANGE return it. */
 export type StreamEntry = [id: string, fields: string[]];
@@ -21,13 +19,14 @@ export type StreamEntry = [id: string, fields: string[]];
 export interface PartitionWorkerOptions {
   readonly lease: Lease;
   readonly redis: Redis;
-  readonly script: (name: ScriptName, keys: readonly string[], args: readonly (string | number)[]) => Promise<unknown>;
+  readonly script: Script;
   readonly rules: RuleSet;
+  readonly commands: CommandTimes;
   readonly clock: Clock;
   readonly log: Logger;
   readonly staleAfterMs: number;
-  /** Publishes, stores and announces a committed command or alert. */
-  readonly emit: (outcome: Outcome) => Promise<void>;
+  /** Sends a committed output on (stores, announces, publishes: rules/outputs.ts); resolves once published. */
+  readonly send: (out: RuleOutput) => Promise<void>;
   readonly observer?: RuntimeObserver;
   /** Redis refused a write with this lease's token: a newer owner exists. */
   readonly fenced: () => void;
@@ -38,17 +37,18 @@ const idMs = (id: string): number => Number(id.slice(0, id.indexOf('-')));
 const CURSOR_EVERY_MS = 250;
 
 /**
- * The owner's rules for one partition: a rules runtime of its own, fed the partition's stream in
- * order. Taking over, it replays the recent stream through the runtime as a dry run (windows,
- * held-for and absence timers come out as the last owner had them), adopts the shared state
- * (what was commanded, armed, alerted), publishes what the last owner committed but may not have
- * published (the outbox), and goes live from the last owner's cursor.
+ * The owner's rules for one partition: a rules runtime of its own (alarms and command sagas
+ * included), fed the partition's stream in order. Taking over, it restores the shared state's
+ * active alarms, replays the recent stream through the runtime as a dry run (rules/dry-run.ts,
+ * the mechanism of the rebuild at start: windows, held-for and absence timers come out as the last
+ * owner had them), adopts the rest of the shared state (what was commanded, reported, waited for,
+ * armed), goes live (what ran out meanwhile acts now), sends what the last owner committed but may
+ * not have sent (the outbox), and rules on from the last owner's cursor.
  *
- * Every write goes through the fenced `commit` script: the cursor (last entry ruled), the
- * timers' watermark (every timer due up to it has fired), the state changes and the outbox, in
- * one step. A command or alert is published only after its commit: a stale owner's is refused
- * by Redis and never goes out; one committed by an owner that died before publishing it is
- * published by the next.
+ * Every write goes through the fenced `commit` script (fenced-commit.ts): the cursor, the timers'
+ * watermark, the state changes and the outbox, in one step. Every output (command, alert, alarm
+ * transition, saga step, resend) is sent only after its commit: a stale owner's is refused by Redis
+ * and never goes out; one committed by an owner that died before sending it is sent by the next.
  */
 export class PartitionWorker {
   readonly partition: number;
@@ -58,11 +58,15 @@ export class PartitionWorker {
   private lastId = '0-0';
   private committedId = '0-0';
   private lastCursorCommit = 0;
-  private pending: Outcome[] = [];
+  /** Outputs to send after the next commit; `durable` of them go to the outbox. */
+  private pending: RuleOutput[] = [];
+  private durable = 0;
   private changes: StateChange[] = [];
+  /** Actuators whose command, saga or report changed since the last commit. */
+  private readonly touched = new Set<string>();
   /** Event ids ruled lately (a batch forwarded again after a crash comes within seconds). */
   private readonly ruled = new BoundedMap<string, true>(20_000);
-  private dry = true;
+  private starting = true;
   private inBatch = false;
   private stopped = false;
   private commits: Promise<unknown> = Promise.resolve();
@@ -75,15 +79,21 @@ export class PartitionWorker {
   constructor(private readonly o: PartitionWorkerOptions) {
     this.partition = o.lease.partition;
     this.clock = new ReplayClock(o.clock);
+    const live = (): boolean => !this.runtime.dry;
     this.runtime = new RulesRuntime({
       clock: this.clock,
       log: o.log,
-      onOutcome: (outcome) => this.outcome(outcome),
+      commands: o.commands,
+      onOutcome: (outcome) => this.output({ type: 'outcome', outcome }),
+      onAlarm: (event, persist) => this.output({ type: 'alarm', event, persist }),
+      onStatus: (event) => this.output({ type: 'status', event }),
+      resend: (command, attempt) => this.output({ type: 'resend', command, attempt }),
       observer: {
         ...o.observer,
-        fired: (rule) => !this.dry && o.observer?.fired?.(rule),
-        suppressed: (s) => !this.dry && o.observer?.suppressed?.(s),
-        woke: (type) => !this.dry && o.observer?.woke?.(type),
+        fired: (rule) => live() && o.observer?.fired?.(rule),
+        suppressed: (s) => live() && o.observer?.suppressed?.(s),
+        woke: (type) => live() && o.observer?.woke?.(type),
+        ran: (...a) => live() && o.observer?.ran?.(...a),
       },
     });
     this.runtime.use(o.rules);
@@ -95,15 +105,15 @@ export class PartitionWorker {
   }
 
   get live(): boolean {
-    return !this.dry && !this.stopped;
+    return !this.starting && !this.stopped;
   }
 
   useRules(set: RuleSet): void {
     this.runtime.use(set);
   }
 
-  /** Rebuilds from the shared state and the recent stream, publishes the outbox, and goes live. */
-  async start(): Promise<{ replayed: number; timers: number; tookMs: number; cursor: string }> {
+  /** Rebuilds from the shared state and the recent stream, goes live, and sends the outbox. */
+  async start(): Promise<{ replayed: number; timers: number; alarms: number; sagas: number; tookMs: number; cursor: string }> {
     const started = performance.now();
     const { redis, lease } = this.o;
     const p = this.partition;
@@ -112,40 +122,35 @@ export class PartitionWorker {
     const cursor = hash['cursor'] ?? '0-0';
     const watermark = Number(hash['clock'] ?? 0);
     const cursorMs = idMs(cursor);
-    const fromMs = Math.max(0, cursorMs - lookbackMs(this.o.rules));
+    const fromMs = Math.max(0, cursorMs - lookbackMs(this.o.rules, this.o.commands));
     const untilMs = Math.max(fromMs, watermark || cursorMs);
-    const result = await dryRun({
-      runtime: this.runtime,
-      clock: this.clock,
-      fromMs,
-      untilMs,
-      batches: cursor === '0-0' ? [] : this.history(`${fromMs}-0`, cursor),
-      beforeLive: () => {
-        this.runtime.dispatcher.adopt(snapshot.actuators, snapshot.alertsSent);
-        for (const [zone, armed] of snapshot.armed) {
-          const [site = '', z = ''] = zone.split('/');
-          void this.runtime.state.setArmed(site, z, armed);
-        }
-      },
-    });
+    const runtime = this.runtime;
+    const history = (): AsyncIterable<readonly DryRunItem[]> => this.history(`${fromMs}-0`, cursor);
+    async function* items(): AsyncIterable<readonly DryRunItem[]> {
+      yield [{ atMs: fromMs, apply: () => restoreAlarms(runtime, snapshot) }];
+      if (cursor !== '0-0') yield* history();
+    }
+    // The cursor is where the last owner stopped: set before going live, which may commit.
     this.lastId = cursor;
     this.committedId = cursor;
     this.ruledUpToMs = cursorMs;
-    this.dry = false;
-    this.pending = [];
-    this.changes = [];
-    if (lease.validUntil <= Date.now() || this.stopped) return { replayed: result.items, timers: result.timers, tookMs: Math.round(performance.now() - started), cursor };
-    // What the last owner committed and may not have published.
-    for (const [id, json] of Object.entries(outbox)) {
+    const result = await dryRun({ runtime, clock: this.clock, fromMs, untilMs, batches: items(), beforeLive: () => adoptSnapshot(runtime, snapshot) });
+    this.starting = false;
+    const done = { replayed: result.items - 1, timers: result.timers, alarms: runtime.alarms.size, sagas: runtime.commands.pending, tookMs: Math.round(performance.now() - started), cursor };
+    if (lease.validUntil <= Date.now() || this.stopped) return done;
+    // What the last owner committed and may not have sent (an outbox of an older version holds bare commands and alerts).
+    const sent: string[] = [];
+    for (const [key, json] of Object.entries(outbox)) {
       try {
-        await this.o.emit(JSON.parse(json) as Outcome);
+        const value = JSON.parse(json) as RuleOutput | (RuleOutput & { type: 'outcome' })['outcome'];
+        await this.o.send('type' in value ? value : { type: 'outcome', outcome: value });
+        sent.push(key);
       } catch (err) {
-        this.o.log.error({ err, eventId: id }, 'could not publish a command or alert from the outbox');
+        this.o.log.error({ err, key }, 'could not send an output from the outbox');
       }
     }
-    if (Object.keys(outbox).length > 0) await redis.hdel(KEYS.outbox(p), ...Object.keys(outbox)).catch(() => undefined);
-    // Timers that fell due while nobody ruled the partition fire now (they are past the watermark).
-    return { replayed: result.items, timers: result.timers, tookMs: Math.round(performance.now() - started), cursor };
+    if (sent.length > 0) await redis.hdel(KEYS.outbox(p), ...sent).catch(() => undefined);
+    return done;
   }
 
   /** The stream from `from` to `to` (inclusive), a page at a time, as dry-run items. */
@@ -158,7 +163,7 @@ export class PartitionWorker {
         atMs: idMs(id),
         apply: () => {
           this.counts.replayed++;
-          this.apply(id, fields);
+          this.apply(fields);
         },
       }));
       const last = page.at(-1)![0];
@@ -169,17 +174,17 @@ export class PartitionWorker {
 
   /** Live entries, in stream order; resolves once they are ruled and what they caused is committed. */
   async process(entries: readonly StreamEntry[]): Promise<void> {
-    if (this.dry || this.stopped) return;
+    if (this.starting || this.stopped) return;
     this.inBatch = true;
     try {
       for (const [id, fields] of entries) {
         if (this.stopped) return;
         if (this.o.lease.validUntil <= Date.now()) return; // the lease manager lets the partition go
-        this.apply(id, fields);
+        this.apply(fields);
         await this.runtime.idle();
         this.lastId = id;
         this.ruledUpToMs = idMs(id);
-        if (this.pending.length > 0 || this.changes.length > 0) await this.commit(true);
+        if (this.durable > 0 || this.changes.length > 0 || this.touched.size > 0) await this.commit(true);
       }
       if (this.lastId !== this.committedId && Date.now() - this.lastCursorCommit >= CURSOR_EVERY_MS) await this.commit(true);
     } finally {
@@ -189,53 +194,74 @@ export class PartitionWorker {
 
   /** Writes the cursor if entries were ruled since it was last written (the stream went quiet). */
   async flushCursor(): Promise<void> {
-    if (this.dry || this.stopped || this.inBatch || this.lastId === this.committedId) return;
+    if (this.starting || this.stopped || this.inBatch || (this.lastId === this.committedId && this.pending.length === 0)) return;
     await this.commit(true);
   }
 
-  /** One entry through the rules: a duplicate id is dropped, history is recorded nowhere, an armed zone is applied. */
-  private apply(_id: string, fields: string[]): void {
+  /** One entry through the rules: a duplicate id is dropped, history is judged only for safety kinds. */
+  private apply(fields: string[]): void {
     let line: string | undefined;
     let at = 0;
+    let ns = true;
     for (let i = 0; i + 1 < fields.length; i += 2) {
       const key = fields[i];
       if (key === 'l') line = fields[i + 1];
       else if (key === 'a') at = Number(fields[i + 1]);
+      else if (key === 'p') ns = fields[i + 1] !== 'ms';
     }
     if (line === undefined) return;
-    const parsed = parsePoint(line, at);
+    const parsed = parsePoint(line, at, ns);
     if (!parsed) return;
+    const dry = this.runtime.dry;
     if (parsed.type === 'zoneArmed') {
       const { site, zone, armed } = parsed.event;
       this.runtime.setArmed(site, zone, armed);
-      if (!this.dry) this.changes.push({ type: 'armed', zone: `${site}/${zone}`, armed });
+      if (!dry) this.changes.push({ type: 'armed', zone: `${site}/${zone}`, armed });
       return;
     }
-    const r = parsed.event;
-    const key = `${r.source}|${r.kind}|${r.id}`;
+    const e = parsed.event;
+    const key = parsed.type === 'reading' ? `${parsed.event.source}|${parsed.event.kind}|${e.id}` : `state|${e.id}`;
     if (this.ruled.has(key)) {
-      if (!this.dry) this.counts.duplicates++;
+      if (!dry) this.counts.duplicates++;
       return;
     }
     this.ruled.set(key, true);
-    const latest = this.runtime.state.deviceLatest(r.source, r.kind);
-    if ((latest !== undefined && r.timeMs < latest.timeMs) || r.timeMs < at - this.o.staleAfterMs) {
-      if (!this.dry) this.counts.history++;
+    if (parsed.type === 'actuatorState') {
+      const s = parsed.event;
+      this.runtime.onActuatorState(s);
+      if (!dry) this.touched.add(`${s.site}/${s.zone}/${s.actuator}`);
       return;
     }
-    if (!this.dry) this.counts.ruled++;
+    const r = parsed.event;
+    const latest = this.runtime.state.deviceLatest(r.source, r.kind);
+    if ((latest !== undefined && r.timeMs < latest.timeMs) || r.timeMs < at - this.o.staleAfterMs) {
+      if (!dry) this.counts.history++;
+      // Safety kinds are judged whenever they arrive, even as history (as a single gateway does).
+      if (this.runtime.isSafety(r.kind)) this.runtime.onSafetyHistory(r);
+      return;
+    }
+    if (!dry) this.counts.ruled++;
     this.runtime.onReading(r);
   }
 
-  private outcome(outcome: Outcome): void {
-    if (this.dry || this.stopped) return;
-    this.pending.push(outcome);
-    this.changes.push(
-      outcome.kind === 'command'
-        ? { type: 'actuator', target: `${outcome.site}/${outcome.zone}/${outcome.actuator}`, actuator: { data: outcome.cloudEvent.data, changedAt: outcome.timeMs } }
-        : { type: 'alertSent', target: `${outcome.rule}/${outcome.site}/${outcome.cloudEvent.data.zone}`, at: outcome.timeMs },
-    );
-    // A timer's outcome, outside any batch: commit it (with whatever else its wake-up caused) by itself.
+  /** An output of the runtime: committed (with what it changed) before it is sent. */
+  private output(out: RuleOutput): void {
+    if (this.runtime.dry || this.stopped) return;
+    this.pending.push(out);
+    if (out.type === 'alarm') {
+      const t = out.event;
+      // An update not worth a stored point is not worth a commit: it rides along with the next one.
+      if (!out.persist) return;
+      this.changes.push({ type: 'alarm', alarmId: t.alarmId, transition: t.active ? t : undefined });
+      if (t.actuator !== undefined) this.touched.add(`${t.site}/${t.zone}/${t.actuator}`);
+    } else if (out.type === 'outcome') {
+      if (out.outcome.kind === 'command') this.touched.add(`${out.outcome.site}/${out.outcome.zone}/${out.outcome.actuator}`);
+    } else {
+      const c = out.type === 'status' ? out.event : out.command;
+      this.touched.add(`${c.site}/${c.zone}/${c.actuator}`);
+    }
+    this.durable++;
+    // A timer's output, outside any batch: commit it (with whatever else its wake-up caused) by itself.
     if (!this.inBatch && !this.timerCommit) {
       this.timerCommit = true;
       setImmediate(() => {
@@ -247,56 +273,43 @@ export class PartitionWorker {
 
   /**
    * The fenced write, one at a time: state changes, the outbox, the timers' watermark and (with
-   * `withCursor`) the cursor; then what it held is published. False when it could not be written.
+   * `withCursor`) the cursor; then what it held is sent. False when it could not be written.
    */
   private commit(withCursor: boolean): Promise<boolean> {
     const run = this.commits.then(async () => {
       await this.runtime.idle();
-      const outcomes = this.pending.splice(0);
-      const changes = this.changes.splice(0);
+      const outputs = this.pending.splice(0);
+      this.durable = 0;
+      const changes = [...this.changes.splice(0), ...actuatorChanges(this.runtime, this.touched)];
+      this.touched.clear();
       const cursor = this.lastId;
-      if (!withCursor && outcomes.length === 0 && changes.length === 0) return true;
+      if (!withCursor && outputs.length === 0 && changes.length === 0) return true;
       const now = this.o.clock.now();
       // Every timer due up to here has fired: the earliest one still pending has not.
       const next = this.runtime.wakeups.earliestDeadline();
       const watermark = next === undefined ? now : Math.min(now, next - 1);
-      const fields: string[] = [];
-      for (const c of changes) fields.push(...encodeChange(c));
-      fields.push('clock', String(watermark));
-      if (withCursor) fields.push('cursor', cursor);
-      const outbox: string[] = [];
-      for (const o of outcomes) outbox.push(o.id, JSON.stringify(o));
-      const trim = withCursor ? `${Math.max(0, idMs(cursor) - Math.max(lookbackMs(this.o.rules), this.o.staleAfterMs) - 60_000)}-0` : '';
-      const p = this.partition;
-      const args = [this.o.lease.token, fields.length / 2, ...fields, outcomes.length, ...outbox, trim];
-      for (let attempt = 0; ; attempt++) {
-        if (this.stopped && attempt > 0) return false;
-        if (this.o.lease.validUntil <= Date.now()) {
-          if (outcomes.length > 0) logWarn(this.o.log, 'GW_ERR_REDIS_UNREACHABLE', { partition: p, dropped: outcomes.length }, 'the lease ran out before the rules\' outcomes were committed: not published; the next owner rules those readings again');
-          return false;
-        }
-        try {
-          const ok = (await this.o.script('commit', [KEYS.fence(p), KEYS.state(p), KEYS.outbox(p), KEYS.stream(p)], args)) as number;
-          if (ok !== 1) {
-            logError(this.o.log, 'GW_ERR_FENCED', { partition: p, fence: this.o.lease.token, dropped: outcomes.length }, 'Redis refused a write with an old fencing token: another node owns this partition now; letting it go');
-            this.stopped = true;
-            this.o.fenced();
-            return false;
-          }
-          break;
-        } catch (err) {
-          if (attempt === 0) this.o.log.warn({ err: (err as Error).message, partition: p }, 'could not commit the rules\' state; retrying while the lease lasts');
-          await sleep(backoffDelay(attempt, 50, 500));
-        }
+      const durable = outputs.filter((o) => o.type !== 'alarm' || o.persist);
+      const keep = Math.max(lookbackMs(this.runtime.rules, this.o.commands), this.o.staleAfterMs);
+      const trimBefore = withCursor ? `${Math.max(0, idMs(cursor) - keep - 60_000)}-0` : '';
+      const result = await fencedCommit(
+        { script: this.o.script, lease: this.o.lease, log: this.o.log, stopped: () => this.stopped },
+        { changes, durable, watermark, cursor: withCursor ? cursor : undefined, trimBefore },
+      );
+      if (result === 'fenced') {
+        this.stopped = true;
+        this.o.fenced();
       }
+      if (result !== 'ok') return false;
       if (withCursor) {
         this.committedId = cursor;
         this.lastCursorCommit = Date.now();
       }
-      if (outcomes.length > 0) {
-        const sent = outcomes.map((o) => this.o.emit(o).then(() => o.id));
+      if (outputs.length > 0) {
+        // Sent in order (stored and announced at once; publishes run on), then taken out of the outbox.
+        const sent = outputs.map((o) => this.o.send(o).then(() => outputKey(o)));
+        const p = this.partition;
         void Promise.allSettled(sent).then((r) => {
-          const done = r.flatMap((x) => (x.status === 'fulfilled' ? [x.value] : []));
+          const done = r.flatMap((x, i) => (x.status === 'fulfilled' && durable.includes(outputs[i]!) ? [x.value] : []));
           if (done.length > 0) return this.o.redis.hdel(KEYS.outbox(p), ...done).catch(() => undefined);
           return undefined;
         });
@@ -309,7 +322,7 @@ export class PartitionWorker {
 
   /** Stops ruling: what is ruled is committed (while the lease lasts), timers are dropped. */
   async stop(): Promise<void> {
-    if (!this.stopped && !this.dry && this.lastId !== this.committedId) await this.commit(true).catch(() => false);
+    if (!this.stopped && !this.starting && (this.lastId !== this.committedId || this.pending.length > 0)) await this.commit(true).catch(() => false);
     this.stopped = true;
     await this.commits;
     await this.runtime.stop();

@@ -11,9 +11,9 @@ import type { Redis } from 'ioredis';
  * | `gw:node:<id>` | string (PX) | the node's run id and addresses (the cluster view) |
  * | `gw:lease:<p>` | string (PX) | `<node>|<token>`: the partition's owner |
  * | `gw:fence:<p>` | integer | the partition's latest fencing token |
- * | `gw:stream:<p>` | stream | readings and armed zones of the partition's sites, forwarded from every node's spool |
+ * | `gw:stream:<p>` | stream | readings, armed zones and actuator reports of the partition's sites, forwarded from every node's spool; alarm acknowledgements from any node |
  * | `gw:state:<p>` | hash | the partition's rule state (rules/shared-state.ts), its `cursor` (last entry ruled) and `clock` (timers fired up to) |
- * | `gw:outbox:<p>` | hash | commands and alerts committed but not yet published (a new owner publishes them) |
+ * | `gw:outbox:<p>` | hash | the rules' outputs (commands, alerts, alarm transitions, saga steps, resends) committed but not yet sent (a new owner sends them) |
  * | `gw:live` | channel | the live view's updates from every node |
  */
 export const KEYS = {
@@ -64,8 +64,9 @@ return 0`,
 return 0`,
   },
   /**
-   * The fenced write: KEYS fence, state, outbox, stream; ARGV token, n, n field/value pairs,
-   * m, m outbox id/json pairs, trim-min-id ('' = none) → 1 written, 0 refused (a newer token exists).
+   * The fenced write: KEYS fence, state, outbox, stream; ARGV token, n, n field/value pairs, d, d
+   * fields to delete, m, m outbox key/json pairs, trim-min-id ('' = none) → 1 written, 0 refused
+   * (a newer token exists).
    */
   commit: {
     keys: 4,
@@ -74,6 +75,10 @@ local n = tonumber(ARGV[2])
 local i = 3
 if n > 0 then redis.call('HSET', KEYS[2], unpack(ARGV, i, i + 2 * n - 1)) end
 i = i + 2 * n
+local d = tonumber(ARGV[i])
+i = i + 1
+if d > 0 then redis.call('HDEL', KEYS[2], unpack(ARGV, i, i + d - 1)) end
+i = i + d
 local m = tonumber(ARGV[i])
 i = i + 1
 if m > 0 then redis.call('HSET', KEYS[3], unpack(ARGV, i, i + 2 * m - 1)) end

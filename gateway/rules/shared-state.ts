@@ -1,60 +1,137 @@
+import type { AlarmTransitionEvent, CommandEvent } from '../core/events.js';
+import type { RulesRuntime } from './runtime.js';
+
 /**
  * The rules' state that outlives the process ruling it: in a cluster it lives in Redis, one hash
- * per partition, written only with the partition's fencing token (cluster/shared-state.ts), and a
- * node taking a partition over starts from it. Each kind of state is one variant of
- * `StateChange`, stored as one field; another kind (alarms, issue 11) is one more variant, its
- * field and its place in `RuleStateSnapshot`.
+ * per partition, written only with the partition's fencing token (cluster/redis-keys.ts' `commit`),
+ * and a node taking a partition over starts from it. Each kind of state is one variant of
+ * `StateChange`, stored as one field per target (a change without a value deletes the field):
+ *
+ * - `actuator`: what the rules hold an actuator to be doing (forgotten after a failed command);
+ * - `armed`: a zone's armed state;
+ * - `alarm`: an active alarm, as its last stored transition (issue 11; deleted once cleared, so a
+ *   cleared alarm is not known to the next owner: a late acknowledgement of it is refused there);
+ * - `saga`: a command waiting for its actuator's confirmation (the command, the resends so far,
+ *   when it is due); `report`: the last state an actuator reported (which makes it tracked).
  */
 
 export interface SharedActuator {
-  /** The last command's data. */
+  /** The last command's data (or the state adopted from a report). */
   readonly data: Readonly<Record<string, unknown>>;
   /** Epoch ms it was commanded (minimum on/off times count from it). */
   readonly changedAt: number;
+  /** The command that set it; absent when adopted from what the actuator reported. */
+  readonly commandId?: string | undefined;
+  readonly rule?: string | undefined;
+}
+
+export interface SharedSaga {
+  readonly command: CommandEvent;
+  readonly attempt: number;
+  readonly sentAt: number;
+  readonly dueAt: number;
+}
+
+export interface SharedReport {
+  readonly state: Readonly<Record<string, unknown>>;
+  readonly at: number;
+  readonly device: string;
 }
 
 export type StateChange =
-  | { readonly type: 'actuator'; readonly target: string; readonly actuator: SharedActuator }
+  | { readonly type: 'actuator'; readonly target: string; readonly actuator: SharedActuator | undefined }
   | { readonly type: 'armed'; readonly zone: string; readonly armed: boolean }
-  | { readonly type: 'alertSent'; readonly target: string; readonly at: number };
+  | { readonly type: 'alarm'; readonly alarmId: string; readonly transition: AlarmTransitionEvent | undefined }
+  | { readonly type: 'saga'; readonly target: string; readonly saga: SharedSaga | undefined }
+  | { readonly type: 'report'; readonly target: string; readonly report: SharedReport | undefined };
 
 export interface RuleStateSnapshot {
-  /** `site/zone/actuator` → its last command. */
+  /** `site/zone/actuator` → what it is held to be doing. */
   readonly actuators: ReadonlyMap<string, SharedActuator>;
   /** `site/zone` → armed. */
   readonly armed: ReadonlyMap<string, boolean>;
-  /** `rule/site/zone` → when the alert was last sent (its repeat window). */
-  readonly alertsSent: ReadonlyMap<string, number>;
+  /** alarm id → its last stored transition (active alarms only). */
+  readonly alarms: ReadonlyMap<string, AlarmTransitionEvent>;
+  readonly sagas: ReadonlyMap<string, SharedSaga>;
+  readonly reports: ReadonlyMap<string, SharedReport>;
 }
 
-const PREFIX: { readonly [K in StateChange['type']]: string } = { actuator: 'act|', armed: 'armed|', alertSent: 'alert|' };
+const PREFIX: { readonly [K in StateChange['type']]: string } = { actuator: 'act|', armed: 'armed|', alarm: 'alarm|', saga: 'saga|', report: 'rep|' };
 
-/** The hash field and value a change is written as. */
-export function encodeChange(c: StateChange): [field: string, value: string] {
+const json = (v: unknown): string | undefined => (v === undefined ? undefined : JSON.stringify(v));
+
+/** The hash field a change writes, and its value (undefined: the field is deleted). */
+export function encodeChange(c: StateChange): [field: string, value: string | undefined] {
   switch (c.type) {
     case 'actuator':
-      return [PREFIX.actuator + c.target, JSON.stringify(c.actuator)];
+      return [PREFIX.actuator + c.target, json(c.actuator)];
     case 'armed':
       return [PREFIX.armed + c.zone, c.armed ? '1' : '0'];
-    case 'alertSent':
-      return [PREFIX.alertSent + c.target, String(c.at)];
+    case 'alarm':
+      return [PREFIX.alarm + c.alarmId, json(c.transition)];
+    case 'saga':
+      return [PREFIX.saga + c.target, json(c.saga)];
+    case 'report':
+      return [PREFIX.report + c.target, json(c.report)];
   }
 }
 
-/** A partition's hash back as the state it holds (fields it does not know are left alone). */
+/** A partition's hash back as the state it holds (fields it does not know, or cannot read, are left alone). */
 export function decodeSnapshot(hash: Readonly<Record<string, string>>): RuleStateSnapshot {
   const actuators = new Map<string, SharedActuator>();
   const armed = new Map<string, boolean>();
-  const alertsSent = new Map<string, number>();
+  const alarms = new Map<string, AlarmTransitionEvent>();
+  const sagas = new Map<string, SharedSaga>();
+  const reports = new Map<string, SharedReport>();
+  const into = <T>(map: Map<string, T>, key: string, value: string): void => {
+    try {
+      map.set(key, JSON.parse(value) as T);
+    } catch {
+      // A damaged field is as if it had never been written.
+    }
+  };
   for (const [field, value] of Object.entries(hash)) {
-    if (field.startsWith(PREFIX.actuator)) {
-      try {
-        actuators.set(field.slice(PREFIX.actuator.length), JSON.parse(value) as SharedActuator);
-      } catch {
-        // A damaged field is as if the actuator had never been commanded.
-      }
-    } else if (field.startsWith(PREFIX.armed)) armed.set(field.slice(PREFIX.armed.length), value === '1');
-    else if (field.startsWith(PREFIX.alertSent)) alertsSent.set(field.slice(PREFIX.alertSent.length), Number(value));
+    const bar = field.indexOf('|');
+    const prefix = field.slice(0, bar + 1);
+    const key = field.slice(bar + 1);
+    if (prefix === PREFIX.actuator) into(actuators, key, value);
+    else if (prefix === PREFIX.armed) armed.set(key, value === '1');
+    else if (prefix === PREFIX.alarm) into(alarms, key, value);
+    else if (prefix === PREFIX.saga) into(sagas, key, value);
+    else if (prefix === PREFIX.report) into(reports, key, value);
   }
-  return { actuators, armed, alertsSent };
+  return { actuators, armed, alarms, sagas, reports };
+}
+
+/** The changes that bring the shared state of these actuators (`site/zone/actuator`) to what the runtime holds now. */
+export function actuatorChanges(runtime: RulesRuntime, targets: Iterable<string>): StateChange[] {
+  const changes: StateChange[] = [];
+  for (const target of targets) {
+    const a = runtime.dispatcher.current(target);
+    const actuator = a && { data: a.data, changedAt: Number.isFinite(a.changedAt) ? a.changedAt : 0, commandId: a.commandId, rule: a.rule };
+    changes.push({ type: 'actuator', target, actuator }, { type: 'saga', target, saga: runtime.commands.saga(target) }, { type: 'report', target, report: runtime.commands.lastReport(target) });
+  }
+  return changes;
+}
+
+/**
+ * A takeover, before the replay: the active alarms as the shared state has them (the replay's
+ * firings then bring their counts and last-seen times up to date, as issue 11's rebuild does).
+ */
+export function restoreAlarms(runtime: RulesRuntime, snapshot: RuleStateSnapshot): void {
+  for (const t of snapshot.alarms.values()) runtime.restore({ type: 'alarm', event: t });
+}
+
+/**
+ * A takeover, after the replay and before going live: what the last owner committed is the
+ * truth of what was commanded, reported, waited for and armed.
+ */
+export function adoptSnapshot(runtime: RulesRuntime, snapshot: RuleStateSnapshot): void {
+  runtime.dispatcher.replaceAll(snapshot.actuators);
+  const targets = new Set([...snapshot.sagas.keys(), ...snapshot.reports.keys()]);
+  for (const target of targets) runtime.commands.adopt(target, snapshot.sagas.get(target), snapshot.reports.get(target));
+  for (const [zone, armed] of snapshot.armed) {
+    const [site = '', z = ''] = zone.split('/');
+    void runtime.state.setArmed(site, z, armed);
+  }
 }

@@ -3,13 +3,16 @@ import { Backlog } from './spool/backlog.js';
 import { Checkpoint } from './spool/checkpoint.js';
 import { nodeDisk, type SpoolDisk } from './spool/disk.js';
 import { GroupCommit } from './spool/group-commit.js';
+import { Consumers, type JournalCursor } from './spool/consumers.js';
+import { before, type Position } from './spool/position.js';
+import { logError } from '../core/errors.js';
 import { Reader, type Batch, type StoredRecord } from './spool/reader.js';
-import { before } from './spool/position.js';
-import { encodeRecord } from './spool/record.js';
+import { encodeRecord, type Precision } from './spool/record.js';
 import { DEFAULT_SEGMENT_BYTES, Segments } from './spool/segments.js';
 
 export type { Position } from './spool/position.js';
 export type { Batch } from './spool/reader.js';
+export type { CursorStats, JournalCursor } from './spool/consumers.js';
 
 /**
  * The spool: an append-only journal of line-protocol records under DATA_DIR/spool, with group
@@ -29,12 +32,15 @@ export type { Batch } from './spool/reader.js';
  * counts as full is spool/backlog.ts. This class only wires them together.
  */
 
+/** Room above SPOOL_MIN_FREE_BYTES below which the disk counts as full (for /readyz and the log; the limit itself is exact). */
+const NEARLY_FULL_BYTES = 64 * 1024;
+
 export interface JournalOptions {
   readonly dir: string;
   /**
-   * Further consumers besides the sink (the cluster's forwarder): each reads every record in
-   * order from its own checkpoint (`checkpoint-<name>.json`), and a segment is deleted only once
-   * every consumer is past it. Only the sink's lag counts toward SPOOL_MAX_BYTES.
+   * Further consumers besides the sink (the cluster's forwarder, spool/consumers.ts): each reads
+   * every record in order from its own checkpoint, and a segment is deleted only once every
+   * consumer is past it. Only the sink's lag counts toward SPOOL_MAX_BYTES; the disk counts all.
    */
   readonly consumers?: readonly string[];
   readonly maxBytes: number;
@@ -42,6 +48,13 @@ export interface JournalOptions {
   readonly memoryBytes?: number;
   /** fdatasync each group commit (power-loss safe). Without it, a commit survives a process crash only. */
   readonly fsync?: boolean;
+  /**
+   * Bytes the spool leaves free on the disk under it (SPOOL_MIN_FREE_BYTES): past that it is full,
+   * whatever SPOOL_MAX_BYTES says. 0 (default): 5% of the disk, at most 64 MiB.
+   */
+  readonly minFreeBytes?: number;
+  /** How often the free disk space is read. */
+  readonly spaceEveryMs?: number;
   readonly log: Logger;
   readonly now?: () => number;
 }
@@ -56,71 +69,6 @@ export interface JournalStats {
   readonly commits: number;
 }
 
-/** What a further consumer has not confirmed yet. */
-export interface CursorStats {
-  readonly events: number;
-  readonly bytes: number;
-  /** Epoch ms when the oldest record it has not confirmed was appended. */
-  readonly oldestAppendedAt: number | undefined;
-}
-
-/** A further consumer's view of the journal: the same records in the same order, at its own pace. */
-export interface JournalCursor {
-  take(maxEvents: number, maxBytes?: number): Promise<Batch | undefined>;
-  /** The batch is safely where this consumer puts it: move its checkpoint past it. */
-  confirm(batch: Batch): void;
-  onReadable(listener: () => void): void;
-  stats(): CursorStats;
-}
-
-class Consumer implements JournalCursor {
-  listener: (() => void) | undefined;
-  events = 0;
-  bytes = 0;
-  /** Appended-at of the records it has not confirmed, oldest first (for the oldest's age). */
-  private readonly times: { appendedAt: number; count: number }[] = [];
-
-  constructor(
-    readonly reader: Reader,
-    readonly checkpoint: Checkpoint,
-  ) {}
-
-  take(maxEvents: number, maxBytes = 8 * 1024 * 1024): Promise<Batch | undefined> {
-    return this.reader.take(maxEvents, maxBytes);
-  }
-
-  confirm(batch: Batch): void {
-    if (!this.checkpoint.advance(batch.end)) return;
-    this.events = Math.max(0, this.events - batch.count);
-    this.bytes = Math.max(0, this.bytes - batch.bytes);
-    let left = batch.count;
-    while (left > 0 && this.times.length > 0) {
-      const first = this.times[0]!;
-      if (first.count <= left) {
-        left -= first.count;
-        this.times.shift();
-      } else {
-        first.count -= left;
-        left = 0;
-      }
-    }
-  }
-
-  onReadable(listener: () => void): void {
-    this.listener = listener;
-  }
-
-  added(events: number, bytes: number, appendedAt: number | undefined): void {
-    this.events += events;
-    this.bytes += bytes;
-    if (appendedAt !== undefined && events > 0) this.times.push({ appendedAt, count: events });
-  }
-
-  stats(): CursorStats {
-    return { events: this.events, bytes: this.bytes, oldestAppendedAt: this.times[0]?.appendedAt };
-  }
-}
-
 export class Journal {
   private readonly now: () => number;
   private readonly log: Logger;
@@ -130,67 +78,140 @@ export class Journal {
   private readonly reader: Reader;
   private readonly backlog: Backlog;
   private readableListener: (() => void) | undefined;
-  private readonly consumers = new Map<string, Consumer>();
+  private readonly consumers: Consumers | undefined;
   private closed = false;
+  private readonly dir: string;
+  private readonly disk: SpoolDisk;
+  private readonly maxBytes: number;
+  private readonly memoryBytes: number;
+  private minFree: number;
+  /** Free bytes under the spool when last read, and the bytes written since (undefined: not read yet). */
+  private free: number | undefined;
+  private writtenSinceSpace = 0;
+  private spaceTimer: NodeJS.Timeout | undefined;
+  private diskFullSaid = false;
 
   /** `disk` is for tests: every file call the spool makes goes through it. */
   constructor(options: JournalOptions, disk: SpoolDisk = nodeDisk) {
     const { dir } = options;
     const log = options.log.child({ component: 'spool' });
+    this.dir = dir;
+    this.disk = disk;
+    this.maxBytes = options.maxBytes;
+    this.memoryBytes = options.memoryBytes ?? 64 * 1024 * 1024;
+    this.minFree = options.minFreeBytes ?? 0;
     this.log = log;
     this.now = options.now ?? Date.now;
-    const memoryBytes = options.memoryBytes ?? 64 * 1024 * 1024;
     this.segments = new Segments({ dir, disk, log, segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, fsync: options.fsync ?? true });
-    this.reader = new Reader({ segments: this.segments, disk, log, memoryBytes });
-    const release = (): Promise<void> => this.release();
-    this.checkpoint = new Checkpoint({ dir, disk, log, release });
-    for (const name of options.consumers ?? []) {
-      const reader = new Reader({ segments: this.segments, disk, log: log.child({ consumer: name }), memoryBytes });
-      this.consumers.set(name, new Consumer(reader, new Checkpoint({ dir, disk, log, release, file: `checkpoint-${name}.json` })));
+    this.reader = new Reader({ segments: this.segments, disk, log, memoryBytes: this.memoryBytes });
+    this.checkpoint = new Checkpoint({ dir, disk, log, release: (at) => this.release(at) });
+    if (options.consumers?.length) {
+      const crowded = (at: Position): boolean => this.diskFull && before(at, this.checkpoint.position);
+      this.consumers = new Consumers({ names: options.consumers, dir, disk, log, segments: this.segments, memoryBytes: this.memoryBytes, release: () => this.release(this.checkpoint.position), crowded });
     }
-    this.commits = new GroupCommit({ log, write: (lines, sync) => this.write(lines, sync) });
-    this.backlog = new Backlog(options.maxBytes, () => this.commits.bytes);
+    this.commits = new GroupCommit({ log, write: (lines, sync) => this.write(lines, sync), recovered: () => this.backlog.wakeAll() });
+    this.backlog = new Backlog(() => this.limit(), () => this.commits.bytes);
+    this.spaceEvery = options.spaceEveryMs ?? 1000;
+  }
+
+  private readonly spaceEvery: number;
+
+  /** The spool's limit now: SPOOL_MAX_BYTES, or what it holds plus the room the disk has left above SPOOL_MIN_FREE_BYTES. */
+  private limit(): number {
+    if (this.free === undefined) return this.maxBytes;
+    return Math.min(this.maxBytes, this.backlog.bytes + Math.max(0, this.free - this.writtenSinceSpace - this.minFree));
+  }
+
+  /** The disk has (next to) no room left above SPOOL_MIN_FREE_BYTES: not ready, say so. */
+  private get diskFull(): boolean {
+    return this.free !== undefined && this.free - this.writtenSinceSpace - this.minFree - this.commits.bytes < NEARLY_FULL_BYTES;
+  }
+
+  /** Reads the free space under the spool; wakes those waiting for room if there is some again. */
+  private async readSpace(): Promise<void> {
+    try {
+      const { free, size } = await this.disk.space(this.dir);
+      if (this.free === undefined) {
+        this.segments.fitTo(size);
+        if (this.minFree === 0) this.minFree = Math.min(64 * 1024 * 1024, Math.floor(size / 20));
+      }
+      this.free = free;
+      this.writtenSinceSpace = 0;
+    } catch {
+      return; // unknown: the last reading stands
+    }
+    const diskFull = this.diskFull;
+    if (diskFull && !this.diskFullSaid) {
+      logError(this.log, 'GW_ERR_SPOOL_DISK_FULL', { freeBytes: this.free, minFreeBytes: this.minFree, dir: this.dir }, 'the disk under the spool is nearly full: QoS 1 is not acknowledged and QoS 0 is dropped until InfluxDB takes what the spool holds (its segments are then deleted) or space is freed');
+    } else if (!diskFull && this.diskFullSaid) {
+      this.log.info({ freeBytes: this.free }, 'the disk under the spool has room again');
+    }
+    this.diskFullSaid = diskFull;
+    if (!this.isFull()) this.backlog.wakeAll();
   }
 
   /** A further consumer named in `JournalOptions.consumers`. */
   cursor(name: string): JournalCursor {
-    const consumer = this.consumers.get(name);
-    if (!consumer) throw new Error(`the journal has no consumer ${JSON.stringify(name)}`);
-    return consumer;
+    if (!this.consumers) throw new Error(`the journal has no consumer ${JSON.stringify(name)}`);
+    return this.consumers.cursor(name);
   }
 
-  /** Opens the spool, recovering what a previous run left unconfirmed. */
-  async open(): Promise<void> {
+  /**
+   * Deletes what InfluxDB holds (before the checkpoint is written) and every further consumer is
+   * past, then reads the space it freed.
+   */
+  private async release(at: Position): Promise<void> {
+    const upTo = this.consumers ? this.consumers.earliest(at) : at;
+    await this.segments.releaseDrained(upTo);
+    await this.segments.release(upTo, (id) => id === this.reader.openSegment || (this.consumers?.reading(id) ?? false));
+    await this.readSpace();
+  }
+
+  /** Free bytes under the spool when last read (undefined before). */
+  get diskFreeBytes(): number | undefined {
+    return this.free;
+  }
+
+  /**
+   * Why the spool cannot keep events now (undefined when it can): the disk refuses writes, or it
+   * has no room left above SPOOL_MIN_FREE_BYTES.
+   */
+  get problem(): string | undefined {
+    const failing = this.commits.failing;
+    if (failing) return `cannot write: ${failing.code} since ${new Date(failing.since).toISOString()}; acknowledgements wait (GW_ERR_SPOOL_WRITE)`;
+    if (this.diskFull) return `disk nearly full: ${this.free} bytes free under DATA_DIR, ${this.minFree} kept free (GW_ERR_SPOOL_DISK_FULL)`;
+    return undefined;
+  }
+
+  /** Why the spool refuses an event: its own limit, or the disk. */
+  fullReason(): 'spool_full' | 'disk_full' {
+    return this.commits.failing || this.diskFull ? 'disk_full' : 'spool_full';
+  }
+
+  /**
+   * Opens the spool, recovering what a previous run left unconfirmed; `recovered` sees each
+   * record of it (its body, a view valid during the call, and its lines' precision).
+   */
+  async open(recovered?: (body: Buffer, precision: Precision) => void): Promise<void> {
     const ids = await this.segments.list();
-    const first = ids[0] ?? 0;
-    const checkpoint = await this.checkpoint.read(first);
-    const others = [...this.consumers.values()];
-    const positions = [checkpoint];
-    for (const c of others) positions.push(await c.checkpoint.read(first));
-    const earliest = positions.reduce((a, b) => (before(b, a) ? b : a));
-    const [recovered, ...theirs] = await this.segments.recover(ids, earliest, positions);
-    this.backlog.added(recovered!.bytes, recovered!.events, recovered!.firstAppendedAt);
+    const checkpoint = await this.checkpoint.read(ids[0] ?? 0);
+    // With further consumers, recovery keeps what the earliest of them has not confirmed and counts for each.
+    const theirs = (await this.consumers?.read(ids[0] ?? 0)) ?? [];
+    const earliest = theirs.reduce((a, b) => (before(b, a) ? b : a), checkpoint);
+    const [found, ...others] = await this.segments.recover(ids, earliest, [checkpoint, ...theirs], recovered);
+    this.backlog.added(found!.bytes, found!.events, found!.firstAppendedAt);
     const start = { segment: this.segments.writeSegment, offset: 0 };
-    if (recovered!.events > 0) {
+    if (found!.events > 0) {
       this.reader.readFrom(checkpoint);
-      this.log.info({ events: recovered!.events, bytes: recovered!.bytes }, 'spool holds events from an earlier run; draining them to InfluxDB');
+      this.log.info({ events: found!.events, bytes: found!.bytes }, 'spool holds events from an earlier run; draining them to InfluxDB');
     } else {
       this.checkpoint.reset(start);
     }
-    others.forEach((c, i) => {
-      const found = theirs[i]!;
-      c.added(found.events, found.bytes, found.firstAppendedAt);
-      if (found.events > 0) c.reader.readFrom(positions[i + 1]!);
-      else c.checkpoint.reset(start);
-    });
+    this.consumers?.opened(others, theirs, start);
     await this.segments.openForWriting();
-  }
-
-  /** Deletes the segments every consumer's checkpoint on disk is past, except those a reader has open. */
-  private release(): Promise<void> {
-    const readers = [this.reader, ...[...this.consumers.values()].map((c) => c.reader)];
-    const earliest = [...this.consumers.values()].map((c) => c.checkpoint.persisted).reduce((a, b) => (before(b, a) ? b : a), this.checkpoint.persisted);
-    return this.segments.release(earliest, (id) => readers.some((r) => r.openSegment === id));
+    await this.readSpace();
+    this.spaceTimer = setInterval(() => void this.readSpace(), this.spaceEvery);
+    this.spaceTimer.unref();
   }
 
   /** Appends one `\n`-terminated line. False when the spool is full (unless forced). */
@@ -206,7 +227,8 @@ export class Journal {
   }
 
   isFull(): boolean {
-    return this.backlog.isFull();
+    // While the disk refuses writes, what waits is memory: bounded, so QoS 0 is dropped (counted) past it.
+    return this.backlog.isFull() || (this.commits.failing !== undefined && this.commits.bytes >= this.memoryBytes / 4);
   }
 
   /** Resolves once everything appended so far is committed to disk. */
@@ -216,8 +238,8 @@ export class Journal {
 
   /** Resolves when the spool has room again (immediately if it has). */
   whenSpace(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return this.backlog.whenSpace();
+    if (this.closed || !this.isFull()) return Promise.resolve();
+    return this.backlog.nextWake();
   }
 
   /** The consumer's wake-up call: something new can be taken. */
@@ -246,16 +268,16 @@ export class Journal {
     this.backlog.confirmed(batch.bytes, batch.count, this.reader.nextAppendedAt);
   }
 
-  /** Commits what is pending, persists the checkpoints and closes the files. */
+  /** Commits what is pending, persists the checkpoint and closes the files. */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.spaceTimer) clearInterval(this.spaceTimer);
     await this.commits.close();
     this.closed = true;
     await this.checkpoint.close();
-    for (const c of this.consumers.values()) await c.checkpoint.close();
+    await this.consumers?.close();
     await this.segments.close();
     await this.reader.close();
-    for (const c of this.consumers.values()) await c.reader.close();
     this.backlog.wakeAll();
   }
 
@@ -263,18 +285,15 @@ export class Journal {
   private async write(lines: readonly string[], sync: boolean): Promise<void> {
     const body = Buffer.from(lines.join(''), 'utf8');
     const appendedAt = this.now();
-    const { start, end } = await this.segments.append(encodeRecord(body, lines.length, appendedAt), sync);
-    this.stored({ body, count: lines.length, appendedAt, start, end, bytes: end.offset - start.offset });
+    const { start, end } = await this.segments.append(encodeRecord(body, lines.length, appendedAt, 'ns'), sync);
+    this.writtenSinceSpace += end.offset - start.offset;
+    this.stored({ body, count: lines.length, appendedAt, precision: 'ns', start, end, bytes: end.offset - start.offset });
   }
 
   private stored(record: StoredRecord): void {
     this.backlog.added(record.bytes, record.count, record.appendedAt);
     this.reader.stored(record);
-    for (const c of this.consumers.values()) {
-      c.added(record.count, record.bytes, record.appendedAt);
-      c.reader.stored(record);
-    }
     this.readableListener?.();
-    for (const c of this.consumers.values()) c.listener?.();
+    this.consumers?.stored(record);
   }
 }

@@ -12,7 +12,7 @@ export interface CheckpointOptions {
   readonly file?: string;
   readonly disk: SpoolDisk;
   readonly log: Logger;
-  /** Called once a checkpoint is on disk: what lies behind it may go. */
+  /** Called with each checkpoint before it is written: what lies behind it may go. */
   readonly release: (checkpoint: Position) => Promise<void>;
 }
 
@@ -23,8 +23,6 @@ export interface CheckpointOptions {
  */
 export class Checkpoint {
   private at: Position = { segment: 0, offset: 0 };
-  /** What is on disk: a restart resumes here, so nothing before it may be deleted yet. */
-  private saved: Position = { segment: 0, offset: 0 };
   private timer: NodeJS.Timeout | undefined;
   /** One checkpoint write at a time (two would share the temp file). */
   private writing: Promise<void> = Promise.resolve();
@@ -33,11 +31,6 @@ export class Checkpoint {
 
   get position(): Position {
     return this.at;
-  }
-
-  /** The checkpoint as last written to disk. */
-  get persisted(): Position {
-    return this.saved;
   }
 
   private get path(): string {
@@ -53,14 +46,12 @@ export class Checkpoint {
     } catch {
       // No checkpoint yet: replay everything there is.
     }
-    this.saved = this.at;
     return this.at;
   }
 
   /** Sets the checkpoint without writing it (nothing to replay: it starts where writing starts). */
   reset(to: Position): void {
     this.at = to;
-    this.saved = to;
   }
 
   /** Moves the checkpoint forward to `to` and writes it soon; false (and nothing done) if `to` is behind it. */
@@ -90,10 +81,12 @@ export class Checkpoint {
     const { disk, log, release } = this.options;
     const checkpoint = this.at;
     try {
+      // What InfluxDB holds goes first: on a full disk the checkpoint itself may not be writable,
+      // and freeing space must not need space. A crash in between replays from the old checkpoint
+      // (the segments it names may be gone: replay starts at the next one; writes are idempotent).
+      await release(checkpoint);
       await disk.writeFile(`${this.path}.tmp`, JSON.stringify(checkpoint));
       await disk.rename(`${this.path}.tmp`, this.path);
-      this.saved = checkpoint;
-      await release(checkpoint);
     } catch (err) {
       log.error({ err }, 'could not persist the spool checkpoint; events may be written twice after a restart (harmless)');
     }

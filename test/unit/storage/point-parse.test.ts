@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { ReadingEvent } from '../../../gateway/core/events.js';
-import { KINDS, type Kind, type ReadingValue } from '../../../gateway/core/kinds.js';
+import { defineKinds, kindSpec, releaseKinds, type Kind, type ReadingValue } from '../../../gateway/core/kinds.js';
 import { parsePoint, routeOf } from '../../../gateway/storage/point-parse.js';
-import { readingPoint, zoneArmedPoint, commandPoint } from '../../../gateway/storage/points.js';
+import { pointTime } from '../../../gateway/storage/line.js';
+import { actuatorStatePoint, readingPoint, zoneArmedPoint, commandPoint } from '../../../gateway/storage/points.js';
 
 function reading(kind: Kind, value: ReadingValue, over: Partial<ReadingEvent> = {}): ReadingEvent {
   const timeMs = 1_790_000_000_123;
@@ -18,7 +19,7 @@ function reading(kind: Kind, value: ReadingValue, over: Partial<ReadingEvent> = 
     device: 't-1',
     kind,
     value,
-    numeric: KINDS[kind].toNumber(value),
+    numeric: kindSpec(kind)!.toNumber(value),
     timeMs,
     clientId: undefined,
     ...over,
@@ -43,28 +44,54 @@ describe('spool lines back to events (what the cluster forwards to the rules)', 
     ['co2', 1200],
   ] as [Kind, ReadingValue][])('reads back a %s reading of %s exactly as it was kept', (kind, value) => {
     const r = reading(kind, value);
-    const line = readingPoint(r, r.timeMs).trimEnd();
+    // At ns, with a sub-millisecond offset (a second event of the series in that millisecond).
+    const line = readingPoint(r, pointTime(r.timeMs, 417_003)).trimEnd();
     expect(plain(parsePoint(line, r.timeMs + 5))).toEqual({ type: 'reading', event: r });
+  });
+
+  it('reads a line an older version left at ms (the record says so)', () => {
+    const r = reading('temperature', 20.5);
+    expect(plain(parsePoint(readingPoint(r, String(r.timeMs)).trimEnd(), r.timeMs + 5, false))).toEqual({ type: 'reading', event: r });
+  });
+
+  it('reads and routes a reading of a kind the device map added', () => {
+    const owner = {};
+    expect(defineKinds(owner, [{ name: 'air_pressure', unit: 'hPa', type: 'number' }])).toEqual([]);
+    try {
+      const r = reading('air_pressure', 1013.2);
+      const line = readingPoint(r, pointTime(r.timeMs, 0));
+      expect(routeOf(line)).toEqual({ measurement: 'air_pressure', site: 'hq' });
+      expect(plain(parsePoint(line.trimEnd(), r.timeMs + 5))).toEqual({ type: 'reading', event: r });
+    } finally {
+      releaseKinds(owner);
+    }
+  });
+
+  it('reads back and routes what an actuator reported (the sagas are ruled from it)', () => {
+    const e = { id: 's-1', site: 'hq', zone: 'f2', actuator: 'hvac', state: { mode: 'cool', note: 'a "b" \\ c' }, device: 'zigbee2mqtt:0x1', time: new Date(1_790_000_000_000).toISOString(), timeMs: 1_790_000_000_000, clientId: undefined };
+    const line = actuatorStatePoint(e, () => pointTime(e.timeMs, 12)).trimEnd();
+    expect(routeOf(line)).toEqual({ measurement: 'actuator_state', site: 'hq' });
+    expect(parsePoint(line, e.timeMs)).toEqual({ type: 'actuatorState', event: e });
   });
 
   it('reads back a reading without seq', () => {
     const r = reading('humidity', 40, { seq: undefined });
-    expect(plain(parsePoint(readingPoint(r, r.timeMs).trimEnd(), r.timeMs + 5))).toEqual({ type: 'reading', event: r });
+    expect(plain(parsePoint(readingPoint(r, pointTime(r.timeMs, 0)).trimEnd(), r.timeMs + 5))).toEqual({ type: 'reading', event: r });
   });
 
   it('reads back an armed zone', () => {
     const e = { id: 'z-1', site: 'hq', zone: 'f2', armed: true, time: new Date(1000).toISOString(), timeMs: 1000 };
-    const line = zoneArmedPoint(e, 1000).trimEnd();
+    const line = zoneArmedPoint(e, () => pointTime(1000, 0)).trimEnd();
     expect(parsePoint(line, 1000)).toEqual({ type: 'zoneArmed', event: e });
     expect(routeOf(line)).toEqual({ measurement: 'zone_state', site: 'hq' });
   });
 
   it('routes readings by site and leaves every other measurement alone', () => {
     const r = reading('temperature', 21);
-    expect(routeOf(readingPoint(r, r.timeMs))).toEqual({ measurement: 'temperature', site: 'hq' });
+    expect(routeOf(readingPoint(r, pointTime(r.timeMs, 0)))).toEqual({ measurement: 'temperature', site: 'hq' });
     const command = commandPoint(
       { kind: 'command', id: 'c', timeMs: 1, topic: 'commands/hq/f1/hvac', site: 'hq', zone: 'f1', actuator: 'hvac', rule: 'r', cloudEvent: { specversion: '1.0', id: 'c', type: 't', source: 's', time: 't', datacontenttype: 'application/json', correlationid: 'x', data: {} } },
-      1,
+      () => pointTime(1, 0),
     );
     expect(routeOf(command)).toBeUndefined();
     expect(parsePoint(command.trimEnd(), 1)).toBeUndefined();

@@ -1,0 +1,87 @@
+import type { Aedes, Client } from 'aedes';
+import type { Redis } from 'ioredis';
+import type { Readable } from 'node:stream';
+import { BoundedPersistence, type MemoryStore, type PersistenceHooks, type PersistenceLimits } from './persistence.js';
+import type { Stored } from './session-queue.js';
+
+/** aedes-persistence-redis' store, as far as used here beyond the memory store's methods. */
+export interface RedisStore extends MemoryStore {
+  outgoingEnqueueCombi(subs: readonly { clientId: string }[], packet: Stored): Promise<void>;
+  outgoingUpdate(client: Client, packet: Stored): Promise<void>;
+  outgoingClearMessageId(client: Client, packet: Stored): Promise<Stored | undefined>;
+  outgoingStream(client: Client): Readable;
+}
+
+/** aedes-persistence-redis 12's key of a client's offline queue (a list of packet keys). */
+const queueKey = (clientId: string): string => `outgoing:${encodeURIComponent(clientId)}`;
+
+/**
+ * The bounded persistence (persistence.ts) of a cluster node: subscriptions, retained messages,
+ * wills and the offline queues of persistent sessions are in Redis (aedes-persistence-redis), so a
+ * client may come back to any node. What is bounded, and how:
+ *
+ * - incoming QoS 2 stubs: as on a single gateway (kept on the node the client is connected to,
+ *   within MQTT_MAX_INFLIGHT_QOS2 and _BYTES; a client that reconnects elsewhere mid-exchange gets
+ *   its PUBREL answered as unknown, its message having been published on PUBLISH already);
+ * - only granted filters are stored, as on a single gateway;
+ * - offline queues: at most MQTT_MAX_QUEUED_MESSAGES per session, the oldest dropped (counted),
+ *   by trimming the session's Redis list after each enqueue; a trimmed packet's body stays in Redis
+ *   until its TTL (MQTT_SESSION_EXPIRY_S, else 7 days). The byte bounds (MQTT_MAX_QUEUED_BYTES,
+ *   MQTT_MAX_QUEUED_BYTES_TOTAL) are NOT enforced in cluster mode, and the queue gauges stay 0;
+ * - session expiry: the node a client left from removes its session after MQTT_SESSION_EXPIRY_S,
+ *   unless the client connected again on any node meanwhile (Aedes announces every connection on
+ *   `$SYS/<broker>/new/clients`, which reaches every node through the cluster's bus).
+ */
+export class ClusterPersistence extends BoundedPersistence {
+  constructor(
+    limits: PersistenceLimits,
+    hooks: PersistenceHooks,
+    private readonly shared: RedisStore,
+    private readonly redis: Redis,
+  ) {
+    super(limits, hooks, shared);
+  }
+
+  override async setup(broker: Aedes): Promise<void> {
+    await super.setup(broker);
+    (broker as unknown as { mq: { on(topic: string, fn: (packet: { payload: Buffer | string }, done: () => void) => void): void } }).mq.on('$SYS/+/new/clients', (packet, done) => {
+      this.away.delete(packet.payload.toString());
+      done();
+    });
+  }
+
+  override async outgoingEnqueue(sub: { clientId: string }, packet: Stored): Promise<void> {
+    await this.outgoingEnqueueCombi([sub], packet);
+  }
+
+  override async outgoingEnqueueCombi(subs: readonly { clientId: string }[], packet: Stored): Promise<void> {
+    await this.shared.outgoingEnqueueCombi(subs, packet);
+    await this.trim(subs.map((s) => s.clientId));
+  }
+
+  override outgoingUpdate(client: Client, packet: Stored): Promise<void> {
+    return this.shared.outgoingUpdate(client, packet);
+  }
+
+  override outgoingClearMessageId(client: Client, packet: Stored): Promise<Stored | undefined> {
+    return this.shared.outgoingClearMessageId(client, packet);
+  }
+
+  override outgoingStream(client: Client): Readable {
+    return this.shared.outgoingStream(client);
+  }
+
+  /** Each session's queue within MQTT_MAX_QUEUED_MESSAGES: the oldest beyond go. */
+  private async trim(clientIds: readonly string[]): Promise<void> {
+    const max = this.limits.maxQueuedMessages;
+    if (max <= 0 || clientIds.length === 0) return;
+    const lengths = await this.redis.pipeline(clientIds.map((id) => ['llen', queueKey(id)])).exec();
+    const over = clientIds.flatMap((id, i) => {
+      const length = Number(lengths?.[i]?.[1] ?? 0);
+      return length > max ? [{ id, dropped: length - max }] : [];
+    });
+    if (over.length === 0) return;
+    await this.redis.pipeline(over.map(({ id }) => ['ltrim', queueKey(id), -max, -1])).exec();
+    for (const { id, dropped } of over) this.hooks.onQueueDropped?.(id, dropped);
+  }
+}

@@ -1,0 +1,120 @@
+import type { Logger } from 'pino';
+import type { EventBus } from '../core/bus.js';
+import type { AlarmTransitionEvent, CommandEvent, CommandStatusEvent } from '../core/events.js';
+import type { Publisher } from '../core/publisher.js';
+import type { Store } from '../core/store.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Outcome } from './actions.js';
+import type { TraceLog } from './trace.js';
+
+/**
+ * Everything a rules runtime hands out (runtime.ts: `onOutcome`, `onAlarm`, `onStatus`, `resend`),
+ * as one value: a cluster's partition owner commits these to Redis before they go out
+ * (cluster/partition-worker.ts's outbox) and sends them on exactly as a single gateway does.
+ */
+export type RuleOutput =
+  | { readonly type: 'outcome'; readonly outcome: Outcome }
+  | { readonly type: 'alarm'; readonly event: AlarmTransitionEvent; readonly persist: boolean }
+  | { readonly type: 'status'; readonly event: CommandStatusEvent }
+  | { readonly type: 'resend'; readonly command: CommandEvent; readonly attempt: number };
+
+/** A key unique to one output (the outbox's field). */
+export function outputKey(o: RuleOutput): string {
+  switch (o.type) {
+    case 'outcome':
+      return o.outcome.id;
+    case 'alarm':
+    case 'status':
+      return o.event.id;
+    case 'resend':
+      return `${o.command.id}#${o.attempt}`;
+  }
+}
+
+export interface RuleOutputsOptions {
+  readonly publisher: Publisher;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly bus: EventBus;
+  readonly log: Logger;
+  readonly trace?: TraceLog;
+}
+
+/**
+ * Sends the rules' outputs on: commands and alerts are stored, announced (a native actuator's
+ * firmware command comes from the announcement, devices/), logged and published; alarm
+ * transitions and saga steps are stored and announced; a resend is published again.
+ */
+export class RuleOutputs {
+  constructor(private readonly o: RuleOutputsOptions) {}
+
+  /** Sends one output; resolves once what it publishes is published (rejects, after logging it, if not). */
+  send(out: RuleOutput): Promise<void> {
+    switch (out.type) {
+      case 'outcome':
+        return this.outcome(out.outcome);
+      case 'alarm':
+        this.alarm(out.event, out.persist);
+        return Promise.resolve();
+      case 'status':
+        this.status(out.event);
+        return Promise.resolve();
+      case 'resend':
+        return this.resend(out.command, out.attempt);
+    }
+  }
+
+  outcome(outcome: Outcome): Promise<void> {
+    const { publisher, store, metrics, bus, log, trace } = this.o;
+    const payload = JSON.stringify(outcome.cloudEvent);
+    const ids = { eventId: outcome.id, correlationId: outcome.cloudEvent.correlationid, rule: outcome.rule };
+    trace?.outcome(outcome);
+    // Commands are few and must be recorded even with the spool full.
+    if (outcome.kind === 'command') store.keep('command', outcome, true);
+    else store.keep('alert', outcome, true);
+    if (outcome.kind === 'command') {
+      metrics.commands.inc({ actuator: outcome.actuator });
+      bus.emit('command', outcome);
+      log.info({ ...ids, topic: outcome.topic, data: outcome.cloudEvent.data }, 'command');
+    } else {
+      metrics.alerts.inc({ severity: outcome.severity });
+      bus.emit('alert', outcome);
+      log.warn({ ...ids, topic: outcome.topic, message: outcome.cloudEvent.data.message }, 'alert');
+    }
+    return publisher.publish(outcome.topic, payload, 1).catch((err: unknown) => {
+      log.error({ err, ...ids }, 'could not publish');
+      throw err;
+    });
+  }
+
+  alarm(t: AlarmTransitionEvent, persist: boolean): void {
+    const { store, bus, metrics, log, trace } = this.o;
+    if (persist) store.keep('alarm', t, true);
+    metrics.alarmTransitions.inc({ transition: t.transition, severity: t.severity });
+    trace?.alarm(t, persist);
+    bus.emit('alarm', t);
+    if (t.transition !== 'updated') log.info({ eventId: t.id, alarmId: t.alarmId, correlationId: t.correlationId, rule: t.rule, site: t.site, zone: t.zone, count: t.count, reason: t.reason }, `alarm ${t.transition}`);
+  }
+
+  status(st: CommandStatusEvent): void {
+    const { store, bus, metrics, log, trace } = this.o;
+    store.keep('commandStatus', st, true);
+    metrics.commandStatuses.inc({ status: st.status });
+    trace?.status(st);
+    bus.emit('commandStatus', st);
+    if (st.status !== 'sent' && st.status !== 'confirmed') log.warn({ eventId: st.id, commandId: st.commandId, correlationId: st.correlationId, status: st.status, attempt: st.attempt, detail: st.detail, target: `${st.site}/${st.zone}/${st.actuator}` }, `command ${st.status}`);
+  }
+
+  /**
+   * A saga's retry: the same CloudEvent again (same id, so a device can tell it is a resend), and
+   * announced again so a native actuator gets its firmware's command again too.
+   */
+  resend(c: CommandEvent, attempt: number): Promise<void> {
+    const { publisher, log, bus } = this.o;
+    bus.emit('command', c);
+    return publisher.publish(c.topic, JSON.stringify(c.cloudEvent), 1).catch((err: unknown) => {
+      log.error({ err, eventId: c.id, attempt }, 'could not publish a resent command');
+      throw err;
+    });
+  }
+}
