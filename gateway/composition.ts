@@ -1,16 +1,147 @@
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Access } from './broker/access.js';
-import type { ClusterBus } from './broker/cluster-bus.js';
+import { MqttBroker } from './broker/broker.js';
+import { createClusterBus, type ClusterBus } from './broker/cluster-bus.js';
 import { ClusterPersistence } from './broker/cluster-persistence.js';
 import { CredentialStore } from './broker/credentials.js';
+import { Delivery } from './broker/delivery.js';
 import { BoundedPersistence } from './broker/persistence.js';
+import { PublishPipeline } from './broker/publish-pipeline.js';
+import { RetainedLedger } from './broker/retained.js';
+import { createTlsListeners } from './broker/tls.js';
+import { ClusterNode } from './cluster/node.js';
 import type { Settings } from './config/settings.js';
+import type { EventBus } from './core/bus.js';
+import type { Clock } from './core/clock.js';
+import type { Store } from './core/store.js';
+import type { DevicesService } from './devices/service.js';
+import { LiveView } from './http/live.js';
+import type { Readiness } from './http/server.js';
 import type { Metrics } from './observability/metrics.js';
+import { StatsReporter } from './observability/stats.js';
+import type { RulesService } from './rules/service.js';
+import type { Journal } from './storage/journal.js';
+import type { InfluxSink } from './storage/sink.js';
 
 /**
- * Parts of the composition root (gateway.ts) that only turn settings into a component's options.
+ * Parts of the composition root (gateway.ts) that only turn settings into a component and its
+ * options, or read the components (readiness). gateway.ts keeps the order and the wiring.
  */
+
+/**
+ * The broker, with the publish pipeline before its acknowledgements; a cluster node's shares
+ * Aedes' bus and sessions through Redis, within the same bounds (broker/cluster-persistence.ts).
+ */
+export function mqttBroker(settings: Settings, o: { access: Access; metrics: Metrics; log: Logger; nodeId: string; clustered: boolean }): { broker: MqttBroker; pipeline: PublishPipeline } {
+  const { access, metrics, log } = o;
+  const tlsListeners = createTlsListeners(
+    {
+      certFile: settings.tlsCertFile,
+      keyFile: settings.tlsKeyFile,
+      mqttsPort: settings.mqttTlsPort,
+      wssPort: settings.mqttWssPort,
+      connectTimeoutMs: settings.connectTimeoutMs,
+    },
+    (err, address) => access.onTlsError(err, address),
+  );
+  const pipeline = new PublishPipeline(access, new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytes: settings.maxRetainedBytes }));
+  const clusterBus = o.clustered ? createClusterBus(settings.redisUrl, o.nodeId, log.child({ component: 'broker' }), settings.sessionExpiryS || undefined) : undefined;
+  const persistence = boundedPersistence(settings, metrics, access, clusterBus);
+  const delivery = new Delivery({ access, metrics, maxClientBufferBytes: settings.maxClientBufferBytes, slowClientTimeoutMs: settings.slowClientTimeoutMs });
+  const broker = new MqttBroker({
+    log: log.child({ component: 'broker' }),
+    host: access.host,
+    mqttPort: settings.mqttPort,
+    wsPort: settings.mqttWsPort,
+    extraServers: tlsListeners,
+    guard: access,
+    // A whole MQTT packet (header included) may come as one WebSocket message.
+    wsMaxPayload: settings.maxPacketBytes ? settings.maxPacketBytes + 16 : undefined,
+    hooks: { ...access.hooks, authorizePublish: pipeline.authorizePublish, authorizeForward: delivery.authorizeForward },
+    persistence,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    drainTimeoutMs: settings.slowClientTimeoutMs,
+    writeBufferBytes: settings.maxClientBufferBytes,
+    maxInflightQos2: settings.maxInflightQos2,
+    ...(clusterBus ? { cluster: { bus: clusterBus, heartbeatMs: settings.mqttHeartbeatMs } } : {}),
+  });
+  return { broker, pipeline };
+}
+
+export function liveView(
+  settings: Settings,
+  o: { bus: EventBus; clock: Clock; log: Logger; metrics: Metrics; devices: DevicesService; rules: ConstructorParameters<typeof LiveView>[0]['rules'] },
+): LiveView {
+  return new LiveView({
+    bus: o.bus,
+    clock: o.clock,
+    log: o.log.child({ component: 'live' }),
+    metrics: o.metrics,
+    pushMs: settings.livePushMs,
+    waiting: () => o.devices.waiting(),
+    rules: o.rules,
+    maxViewers: settings.liveMaxViewers,
+    maxViewersPerAddress: settings.liveMaxViewersPerAddress,
+    maxBehindBytes: settings.liveMaxBehindBytes,
+  });
+}
+
+export function statsReporter(
+  settings: Settings,
+  o: { metrics: Metrics; store: Store; clock: Clock; log: Logger; journal: Journal; broker: MqttBroker; sink: InfluxSink; nodeId: string; cluster: () => ClusterNode | undefined },
+): StatsReporter {
+  const { journal, broker, sink, nodeId } = o;
+  return new StatsReporter({
+    metrics: o.metrics,
+    store: o.store,
+    clock: o.clock,
+    log: o.log.child({ component: 'stats' }),
+    intervalMs: settings.statsIntervalMs,
+    spool: () => journal.stats(),
+    connectedClients: () => broker.connectedClients,
+    influxUp: () => sink.influxUp,
+    node: nodeId,
+    cluster:
+      settings.redisUrl !== ''
+        ? () => o.cluster()?.status() ?? { node: nodeId, redisUp: false, owned: [], lagSeconds: new Map(), forwardBacklog: journal.cursor('forward').stats().events, liveNodes: 0 }
+        : undefined,
+  });
+}
+
+/** /readyz: InfluxDB, the spool, the rules, the device map, and a cluster node's Redis and partitions. */
+export function readinessOf(
+  settings: Settings,
+  o: { sink: InfluxSink | undefined; journal: Journal | undefined; rules: RulesService | undefined; devices: DevicesService | undefined; cluster: ClusterNode | undefined },
+): Readiness {
+  const influxUp = o.sink?.influxUp ?? false;
+  const writeProblem = o.sink?.writeProblem;
+  const spool = o.journal?.stats();
+  const full = o.journal?.isFull() ?? false;
+  const spoolProblem = o.journal?.problem;
+  const draining = o.sink?.draining ?? true;
+  const problems = o.rules?.loader.problems ?? new Map<string, string>();
+  const ruleProblems = [...problems.values()];
+  const rebuilt = o.rules?.rebuildResult;
+  if (rebuilt && !rebuilt.ok) ruleProblems.push(`started without history (GW_ERR_HISTORY): ${rebuilt.problem ?? 'InfluxDB could not be read'}`);
+  const cluster = o.cluster?.readiness();
+  const deviceProblem = o.devices?.loader.problem;
+  return {
+    ready: influxUp && writeProblem === undefined && !full && draining && spoolProblem === undefined && (cluster?.ok ?? true),
+    // The rules in force still run, so ready; but an operator's edit was refused.
+    degraded: ruleProblems.length > 0,
+    checks: {
+      influxdb: { ok: influxUp && writeProblem === undefined, detail: !influxUp ? 'unreachable: events wait in the spool' : (writeProblem ?? 'reachable') },
+      spool: {
+        ok: !full && draining && spoolProblem === undefined,
+        detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${spoolProblem ? `; ${spoolProblem}` : full ? '; full (SPOOL_MAX_BYTES)' : ''}${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}`,
+      },
+      rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | '), files: [...problems.keys()].map((f) => join(settings.rulesDir, f)) } : {}) },
+      devices: { ok: deviceProblem === undefined, ...(deviceProblem ? { detail: deviceProblem } : {}) },
+      ...(cluster ? { cluster } : {}),
+    },
+  };
+}
 
 /**
  * Aedes' session state within the MQTT_MAX_INFLIGHT_QOS2*, MQTT_MAX_QUEUED_* and
@@ -63,4 +194,37 @@ export function accessOptions(settings: Settings, dataDir: string, metrics: Metr
     maxPendingPerAddress: settings.maxPendingPerAddress,
     maxSubscriptions: settings.maxSubscriptions,
   };
+}
+
+/** A cluster node (REDIS_URL): forwarding from the spool's `forward` consumer, partition owners with the rules in force, outputs sent as the rules service sends them. */
+export function clusterNode(
+  settings: Settings,
+  o: { nodeId: string; journal: Journal; rules: RulesService; bus: EventBus; metrics: Metrics; clock: Clock; log: Logger; info: () => Readonly<Record<string, unknown>> },
+): ClusterNode {
+  const { rules, metrics } = o;
+  const cluster = new ClusterNode({
+    redisUrl: settings.redisUrl,
+    nodeId: o.nodeId,
+    partitions: settings.partitions,
+    leaseMs: settings.leaseMs,
+    staleAfterMs: settings.staleAfterMs,
+    cursor: o.journal.cursor('forward'),
+    maxBacklogBytes: settings.spoolMaxBytes,
+    rules: () => rules.runtime.rules,
+    commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs },
+    outputs: rules.outputs,
+    bus: o.bus,
+    metrics,
+    clock: o.clock,
+    log: o.log.child({ component: 'cluster' }),
+    observer: {
+      fired: (rule) => metrics.ruleFirings.inc({ rule }),
+      woke: (type) => metrics.ruleWakeups.inc({ type }),
+      failed: () => metrics.ruleErrors.inc(),
+      ran: (reading, wake, firings, outcomes, suppressed, at) => rules.trace.ran(reading, wake, firings, suppressed, at, outcomes.length),
+    },
+    info: o.info,
+  });
+  rules.onRules((set) => cluster.useRules(set));
+  return cluster;
 }

@@ -4,16 +4,11 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Access } from './broker/access.js';
 import { SubscribedActuators } from './broker/actuators.js';
-import { MqttBroker, type BoundPorts } from './broker/broker.js';
+import type { BoundPorts, MqttBroker } from './broker/broker.js';
 import { ensureInitialCredentials } from './broker/initial-credentials.js';
-import { Delivery } from './broker/delivery.js';
-import { ClusterNode } from './cluster/node.js';
+import type { ClusterNode } from './cluster/node.js';
 import { LiveRelay } from './cluster/live-relay.js';
-import { accessOptions, boundedPersistence } from './composition.js';
-import { createClusterBus } from './broker/cluster-bus.js';
-import { PublishPipeline } from './broker/publish-pipeline.js';
-import { RetainedLedger } from './broker/retained.js';
-import { createTlsListeners } from './broker/tls.js';
+import { accessOptions, clusterNode, liveView, mqttBroker, readinessOf, statsReporter } from './composition.js';
 import type { Settings } from './config/settings.js';
 import { EventBus } from './core/bus.js';
 import { systemClock, type Clock } from './core/clock.js';
@@ -25,7 +20,6 @@ import { ApiRoutes, actWithHttpAuth, type Authorize } from './http/actions.js';
 import { DevicesService } from './devices/service.js';
 import { HttpAuth } from './http/auth.js';
 import { HttpServer, type Readiness } from './http/server.js';
-import { LiveView } from './http/live.js';
 import { Ingest } from './ingest/ingest.js';
 import { SilenceWatch } from './ingest/silence.js';
 import { Redriver } from './ingest/redrive.js';
@@ -33,7 +27,6 @@ import type { DeadLetterArchive } from './core/archive.js';
 import { InfluxDeadLetterArchive } from './storage/deadletter-archive.js';
 import { createLogger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
-import { StatsReporter } from './observability/stats.js';
 import { RulesService } from './rules/service.js';
 import { EventStore } from './storage/event-store.js';
 import { chooseWriter, type EmbeddedChoice } from './storage/influx-choice.js';
@@ -145,16 +138,6 @@ export class Gateway {
     await access.start();
     // HTTP asks for the same credentials, through the same login guard (an HTTP_AUTH that cannot hold stops the start here).
     const auth = new HttpAuth({ store: accessOpts.store, login: access.login, metrics, log: log.child({ component: 'http' }), mode: settings.httpAuth, host: access.host });
-    const tlsListeners = createTlsListeners(
-      {
-        certFile: settings.tlsCertFile,
-        keyFile: settings.tlsKeyFile,
-        mqttsPort: settings.mqttTlsPort,
-        wssPort: settings.mqttWssPort,
-        connectTimeoutMs: settings.connectTimeoutMs,
-      },
-      (err, address) => access.onTlsError(err, address),
-    );
 
     // Storage: where events go, the spool, and the store port over it.
     const { writer, embedded, v1Url, history: historyOver } = await chooseWriter(settings, this.dataDir, log, this.options.embedded);
@@ -173,29 +156,7 @@ export class Gateway {
     this.journal = journal;
 
     // The broker exists before ingest (ingest publishes dead letters through it) but listens last.
-    const pipeline = new PublishPipeline(access, new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytes: settings.maxRetainedBytes }));
-    // A cluster's brokers share Aedes' bus and sessions through Redis; the same bounds wrap them (broker/cluster-bus.ts).
-    const clusterBus = clustered ? createClusterBus(settings.redisUrl, nodeId, log.child({ component: 'broker' }), settings.sessionExpiryS || undefined) : undefined;
-    const persistence = boundedPersistence(settings, metrics, access, clusterBus);
-    const delivery = new Delivery({ access, metrics, maxClientBufferBytes: settings.maxClientBufferBytes, slowClientTimeoutMs: settings.slowClientTimeoutMs });
-    const broker = new MqttBroker({
-      log: log.child({ component: 'broker' }),
-      host: access.host,
-      mqttPort: settings.mqttPort,
-      wsPort: settings.mqttWsPort,
-      extraServers: tlsListeners,
-      guard: access,
-      // A whole MQTT packet (header included) may come as one WebSocket message.
-      wsMaxPayload: settings.maxPacketBytes ? settings.maxPacketBytes + 16 : undefined,
-      hooks: { ...access.hooks, authorizePublish: pipeline.authorizePublish, authorizeForward: delivery.authorizeForward },
-      persistence,
-      connectTimeoutMs: settings.connectTimeoutMs,
-      drainTimeoutMs: settings.slowClientTimeoutMs,
-      writeBufferBytes: settings.maxClientBufferBytes,
-      maxInflightQos2: settings.maxInflightQos2,
-      ...(clusterBus ? { cluster: { bus: clusterBus, heartbeatMs: settings.mqttHeartbeatMs } } : {}),
-    });
-    access.observe(broker.aedes);
+    const { broker, pipeline } = mqttBroker(settings, { access, metrics, log, nodeId, clustered });    access.observe(broker.aedes);
     this.broker = broker;
     // Contract actuators are known by their subscription to exactly commands/<site>/<zone>/<actuator>.
     const actuators = new SubscribedActuators();
@@ -231,7 +192,7 @@ export class Gateway {
       durableAck: settings.durableAck,
       actuators: firstOf(actuators),
       // The rules exist once ingest does anything (the broker listens last).
-      alarms: { knows: (id, site) => this.rulesService?.alarmDirectory.knows(id, site) ?? false },
+      alarms: { knows: (id, site) => (this.cluster ? this.cluster.rulesView.knows(id, site) : (this.rulesService?.alarmDirectory.knows(id, site) ?? false)) },
       native: devices.router,
     });
     pipeline.deliverTo(ingest);
@@ -279,97 +240,49 @@ export class Gateway {
     else await rules.rebuild();
     const offKinds = onKindsChanged(() => void rules.kindsChanged());
     lifecycle.add('kinds watch', { stop: () => offKinds() });
+    // A cluster node: the rules are ruled by partition owners (cluster/, README "Beyond one machine"); it starts once the broker listens.
+    const where = { host: access.host, mqtt: 0, http: 0, pid: process.pid };
+    const cluster = clustered ? clusterNode(settings, { nodeId, journal, rules, bus, metrics, clock, log, info: () => where }) : undefined;
+    this.cluster = cluster;
 
     // A cluster node's live view shows the whole cluster: its events come through Redis too (cluster/live-relay.ts).
     const liveBus = clustered ? new EventBus(log) : bus;
-    const live = lifecycle.add(
-      'live view',
-      new LiveView({
-        bus: liveBus,
-        clock,
-        log: log.child({ component: 'live' }),
-        metrics,
-        pushMs: settings.livePushMs,
-        waiting: () => devices.waiting(),
-        rules,
-        maxViewers: settings.liveMaxViewers,
-        maxViewersPerAddress: settings.liveMaxViewersPerAddress,
-        maxBehindBytes: settings.liveMaxBehindBytes,
-      }),
-    );
+    const live = lifecycle.add('live view', liveView(settings, { bus: liveBus, clock, log, metrics, devices, rules: cluster?.rulesView ?? rules }));
     live.start();
     // The page opens on what the rules rebuilt: armed zones, the latest readings, actuators and alarms.
-    if (!clustered) {
+    if (!cluster) {
       live.seedArmed(rules.state.armedStates());
       live.seedReadings(rules.latestReadings());
     } else {
       const relay = lifecycle.add('live relay', new LiveRelay({ redisUrl: settings.redisUrl, nodeId, bus, liveBus, pushMs: settings.livePushMs, log: log.child({ component: 'live' }) }));
       await relay.start();
+      cluster.showOn(liveBus, () => live.rulesChanged());
     }
     const silence = lifecycle.add('silence watch', new SilenceWatch({ bus, store, clock, log: log.child({ component: 'devices' }), offlineAfterMs: settings.offlineAfterMs }));
     silence.start();
-    const stats = lifecycle.add(
-      'stats',
-      new StatsReporter({
-        metrics,
-        store,
-        clock,
-        log: log.child({ component: 'stats' }),
-        intervalMs: settings.statsIntervalMs,
-        spool: () => journal.stats(),
-        connectedClients: () => broker.connectedClients,
-        influxUp: () => sink.influxUp,
-        node: nodeId,
-        cluster: clustered ? () => this.cluster?.status() ?? { node: nodeId, redisUp: false, owned: [], lagSeconds: new Map(), forwardBacklog: journal.cursor('forward').stats().events, liveNodes: 0 } : undefined,
-      }),
-    );
+    const stats = lifecycle.add('stats', statsReporter(settings, { metrics, store, clock, log, journal, broker, sink, nodeId, cluster: () => this.cluster }));
     await stats.start();
 
     lifecycle.add('broker', broker);
     const ports = await broker.start();
-    let httpPort = 0;
-    if (clustered) {
+    where.mqtt = ports.mqtt;
+    if (cluster) {
       // After the broker listens (Aedes' persistence is set up then): owners publish through it.
-      const cluster = new ClusterNode({
-        redisUrl: settings.redisUrl,
-        nodeId,
-        partitions: settings.partitions,
-        leaseMs: settings.leaseMs,
-        staleAfterMs: settings.staleAfterMs,
-        cursor: journal.cursor('forward'),
-        maxBacklogBytes: settings.spoolMaxBytes,
-        rules: () => rules.runtime.rules,
-        commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs },
-        outputs: rules.outputs,
-        bus,
-        metrics,
-        clock,
-        log: log.child({ component: 'cluster' }),
-        observer: {
-          fired: (rule) => metrics.ruleFirings.inc({ rule }),
-          woke: (type) => metrics.ruleWakeups.inc({ type }),
-          failed: () => metrics.ruleErrors.inc(),
-          ran: (reading, wake, firings, outcomes, suppressed, at) => rules.trace.ran(reading, wake, firings, suppressed, at, outcomes.length),
-        },
-        info: () => ({ host: access.host, mqtt: ports.mqtt, http: httpPort, pid: process.pid }),
-      });
-      rules.onRules((set) => cluster.useRules(set));
       lifecycle.add('cluster', cluster);
       await cluster.start();
-      this.cluster = cluster;
       live.seedArmed(await cluster.armedStates().catch(() => []));
     }
     const http = lifecycle.add(
       'HTTP',
       new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes(), auth, metricsPublic: settings.metricsPublic }),
     );
-    if (this.cluster) {
-      http.route('/api/zones', this.cluster.zonesRoute);
-      http.route('/api/cluster', this.cluster.clusterRoute);
+    if (cluster) {
+      http.route('/api/zones', cluster.zonesRoute);
+      http.route('/api/cluster', cluster.clusterRoute);
     } else {
       http.route('/api/zones', rules.zonesRoute);
     }
-    const api = new ApiRoutes({ rules, log: log.child({ component: 'api' }), authorize: this.options.authorize ?? actWithHttpAuth(auth) });
+    const api = new ApiRoutes({ rules: cluster?.rulesApi(rules) ?? rules, log: log.child({ component: 'api' }), authorize: this.options.authorize ?? actWithHttpAuth(auth) });
     for (const [path, handler] of api.routes()) http.route(path, handler);
     for (const [prefix, handler] of api.prefixes()) http.routePrefix(prefix, handler);
     http.route('/api/devices', devices.devicesRoute);
@@ -379,13 +292,13 @@ export class Gateway {
     const redriver = new Redriver({ ingest, archive, log: log.child({ component: 'redrive' }), before: () => devices.reload(), committed: () => store.committed(), now: () => clock.now() });
     http.route('/api/deadletters/redrive', redriver.route, 'act');
     // The rules' time of day (after hours) is this zone's: TZ, else the system's.
-    httpPort = await http.start();
+    where.http = await http.start();
     const running = {
-      ports: { ...ports, http: httpPort },
+      ports: { ...ports, http: where.http },
       host: access.host,
       influx: writer.description,
       timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
-      ...(this.cluster ? { node: nodeId, redis: settings.redisUrl.replace(/\/\/[^@/]*@/, '//') } : {}),
+      ...(cluster ? { node: nodeId, redis: settings.redisUrl.replace(/\/\/[^@/]*@/, '//') } : {}),
     };
     log.info(running, 'gateway started');
     return running;
@@ -404,32 +317,6 @@ export class Gateway {
   }
 
   readiness(): Readiness {
-    const { settings } = this;
-    const influxUp = this.sink?.influxUp ?? false;
-    const writeProblem = this.sink?.writeProblem;
-    const spool = this.journal?.stats();
-    const full = this.journal?.isFull() ?? false;
-    const spoolProblem = this.journal?.problem;
-    const draining = this.sink?.draining ?? true;
-    const problems = this.rulesService?.loader.problems ?? new Map<string, string>();
-    const ruleProblems = [...problems.values()];
-    const rebuilt = this.rulesService?.rebuildResult;
-    if (rebuilt && !rebuilt.ok) ruleProblems.push(`started without history (GW_ERR_HISTORY): ${rebuilt.problem ?? 'InfluxDB could not be read'}`);
-    const cluster = this.cluster?.readiness();
-    return {
-      ready: influxUp && writeProblem === undefined && !full && draining && spoolProblem === undefined && (cluster?.ok ?? true),
-      // The rules in force still run, so ready; but an operator's edit was refused.
-      degraded: ruleProblems.length > 0,
-      checks: {
-        influxdb: { ok: influxUp && writeProblem === undefined, detail: !influxUp ? 'unreachable: events wait in the spool' : (writeProblem ?? 'reachable') },
-        spool: {
-          ok: !full && draining && spoolProblem === undefined,
-          detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${spoolProblem ? `; ${spoolProblem}` : full ? '; full (SPOOL_MAX_BYTES)' : ''}${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}`,
-        },
-        rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | '), files: [...problems.keys()].map((f) => join(settings.rulesDir, f)) } : {}) },
-        devices: { ok: this.devicesService?.loader.problem === undefined, ...(this.devicesService?.loader.problem ? { detail: this.devicesService.loader.problem } : {}) },
-        ...(cluster ? { cluster } : {}),
-      },
-    };
+    return readinessOf(this.settings, { sink: this.sink, journal: this.journal, rules: this.rulesService, devices: this.devicesService, cluster: this.cluster });
   }
 }

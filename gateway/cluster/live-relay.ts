@@ -23,8 +23,8 @@ interface CompactReading {
   readonly t: number;
 }
 
-type RelayedName = 'deviceStatus' | 'deviceSilence' | 'command' | 'alert' | 'deadletter' | 'zoneArmed';
-const RELAYED: readonly RelayedName[] = ['deviceStatus', 'deviceSilence', 'command', 'alert', 'deadletter', 'zoneArmed'];
+type RelayedName = 'deviceStatus' | 'deviceSilence' | 'command' | 'alert' | 'deadletter' | 'zoneArmed' | 'alarm' | 'commandStatus' | 'actuatorState';
+const RELAYED: readonly RelayedName[] = ['deviceStatus', 'deviceSilence', 'command', 'alert', 'deadletter', 'zoneArmed', 'alarm', 'commandStatus', 'actuatorState'];
 /** Commands, alerts and dead letters a node starting up shows from before it started. */
 const RECENT = 100;
 

@@ -16,6 +16,7 @@ import { Forwarder } from './forwarder.js';
 import { LeaseManager, type Lease } from './leases.js';
 import { PartitionWorker, type StreamEntry } from './partition-worker.js';
 import { KEYS, withScripts } from './redis-keys.js';
+import { ClusterRulesView } from './rules-view.js';
 
 export interface ClusterNodeOptions {
   readonly redisUrl: string;
@@ -65,6 +66,9 @@ export class ClusterNode {
   private loop: Promise<void> | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private readonly lag = new Map<number, number>();
+  /** The alarms and actuators of every partition (the API and the live page of this node). */
+  readonly rulesView: ClusterRulesView;
+  private readonly off: (() => void)[] = [];
 
   constructor(private readonly o: ClusterNodeOptions) {
     const log = o.log;
@@ -74,7 +78,29 @@ export class ClusterNode {
     this.script = withScripts(this.redis);
     this.leases = new LeaseManager({ redis: this.redis, nodeId: o.nodeId, runId: this.runId, partitions: o.partitions, leaseMs: o.leaseMs, info: o.info, log });
     this.forwarder = new Forwarder({ cursor: o.cursor, redis: this.redis, nodeId: o.nodeId, partitions: o.partitions, log, maxBacklogBytes: o.maxBacklogBytes, skipped: (n) => o.metrics.clusterForwardSkipped.inc(n) });
+    this.rulesView = new ClusterRulesView({ redis: this.redis, partitions: o.partitions, log });
     o.metrics.readCluster(() => this.status());
+  }
+
+  /**
+   * The live page of this node: the rules' view is read again when a command, alarm, saga step or
+   * report is relayed (from any node), and `changed` is called when what it shows changed.
+   */
+  showOn(liveBus: EventBus, changed: () => void): void {
+    this.rulesView.onChange(changed);
+    const refresh = (): void => void this.rulesView.refresh();
+    this.off.push(liveBus.on('command', refresh), liveBus.on('alarm', refresh), liveBus.on('commandStatus', refresh), liveBus.on('actuatorState', refresh));
+  }
+
+  /** The API's rules (http/actions.ts) for a cluster node: alarms and actuators of every partition, acknowledgements carried to the owners. */
+  rulesApi<T extends object>(local: T): T & Pick<ClusterRulesView, 'alarms' | 'alarm' | 'actuators' | 'acknowledge'> {
+    const view = this.rulesView;
+    return Object.assign(Object.create(local) as T, {
+      alarms: () => view.alarms(),
+      alarm: (id: string) => view.alarm(id),
+      actuators: () => view.actuators(),
+      acknowledge: (a: Parameters<ClusterRulesView['acknowledge']>[0]) => view.acknowledge(a),
+    });
   }
 
   /** What /readyz, /metrics and the stats point show of this node. */
@@ -92,6 +118,9 @@ export class ClusterNode {
   async start(): Promise<void> {
     this.running = true;
     this.forwarder.start();
+    await this.rulesView.start();
+    // An acknowledgement over MQTT, taken by this node's ingest, goes to the alarm's owner.
+    this.off.push(this.o.bus.on('alarmAck', (a) => void this.rulesView.acknowledge(a).catch((err: unknown) => this.o.log.warn({ err: (err as Error).message, alarmId: a.alarmId }, 'could not carry an acknowledgement to its owner'))));
     await this.leases.join({ acquired: (lease) => this.acquired(lease), release: (lease, reason) => this.release(lease, reason) });
     this.loop = this.read();
     this.statusTimer = setInterval(() => void this.measureLag(), 1000);
@@ -101,6 +130,8 @@ export class ClusterNode {
 
   async stop(): Promise<void> {
     this.running = false;
+    for (const off of this.off.splice(0)) off();
+    this.rulesView.stop();
     if (this.statusTimer) clearInterval(this.statusTimer);
     await this.loop;
     await this.leases.stop();

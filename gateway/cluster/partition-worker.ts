@@ -203,12 +203,15 @@ export class PartitionWorker {
     let line: string | undefined;
     let at = 0;
     let ns = true;
+    let ack: string | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
       const key = fields[i];
       if (key === 'l') line = fields[i + 1];
       else if (key === 'a') at = Number(fields[i + 1]);
       else if (key === 'p') ns = fields[i + 1] !== 'ms';
+      else if (key === 'x') ack = fields[i + 1];
     }
+    if (ack !== undefined) return this.acknowledge(ack);
     if (line === undefined) return;
     const parsed = parsePoint(line, at, ns);
     if (!parsed) return;
@@ -242,6 +245,17 @@ export class PartitionWorker {
     }
     if (!dry) this.counts.ruled++;
     this.runtime.onReading(r);
+  }
+
+  /** An acknowledgement any node took (cluster/rules-view.ts), carried here through the stream. */
+  private acknowledge(json: string): void {
+    try {
+      const a = JSON.parse(json) as { alarmId: string; by: string; note?: string; id: string };
+      const alarm = this.runtime.acknowledge(a.alarmId, a.by, a.note, a.id);
+      if (alarm && !this.runtime.dry) this.o.log.info({ alarmId: a.alarmId, by: a.by, rule: alarm.rule }, 'alarm acknowledged');
+    } catch {
+      // Not an acknowledgement this version wrote: nothing to do.
+    }
   }
 
   /** An output of the runtime: committed (with what it changed) before it is sent. */

@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { SEGMENT } from '../core/segments.js';
-import type { RulesService } from '../rules/service.js';
+import type { AlarmAckEvent } from '../core/events.js';
+import type { AlarmView } from '../rules/alarms.js';
+import type { ActuatorView, RulesService } from '../rules/service.js';
 import type { HttpAuth } from './auth.js';
 import type { RouteHandler } from './server.js';
 
@@ -55,8 +57,16 @@ function parse(text: string): unknown {
   }
 }
 
+/** What the API asks of the rules: a single gateway's RulesService, or a cluster node's view of every partition (cluster/rules-view.ts). */
+export type RulesApi = Pick<RulesService, 'setArmed' | 'traceOf'> & {
+  alarms(): AlarmView[];
+  alarm(id: string): AlarmView | undefined;
+  actuators(): ActuatorView[];
+  acknowledge(a: Pick<AlarmAckEvent, 'alarmId' | 'by' | 'note' | 'id'>): AlarmView | undefined | Promise<AlarmView | undefined>;
+};
+
 export interface ApiOptions {
-  readonly rules: RulesService;
+  readonly rules: RulesApi;
   readonly authorize: Authorize;
   readonly log: Logger;
 }
@@ -124,7 +134,7 @@ export class ApiRoutes {
     const given = typeof body === 'object' && body !== null ? (body as { by?: unknown; note?: unknown }) : {};
     if ((given.by !== undefined && typeof given.by !== 'string') || (given.note !== undefined && typeof given.note !== 'string')) return send(res, 400, { error: 'the body is empty or {"by": "<who>", "note": "<text>"}' });
     const by = given.by ? `${given.by} (${allowed.who})` : allowed.who;
-    const alarm = this.o.rules.acknowledge({ id: `http-${Date.now()}`, alarmId: id, by, note: given.note?.slice(0, 1000) });
+    const alarm = await this.o.rules.acknowledge({ id: `http-${Date.now()}`, alarmId: id, by, note: given.note?.slice(0, 1000) });
     if (!alarm) return send(res, 404, { error: `no alarm ${id} is known (active, or cleared recently)` });
     send(res, 200, { alarm });
   }

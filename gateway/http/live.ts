@@ -197,6 +197,14 @@ export class LiveView {
     );
   }
 
+  /** The rules' views changed outside this node's bus (a cluster's: cluster/rules-view.ts). */
+  rulesChanged(): void {
+    if (this.clients.size === 0) return;
+    this.actuatorsChanged = true;
+    this.alarmsChanged = true;
+    this.schedule();
+  }
+
   private actuatorsMoved(): void {
     if (this.clients.size === 0) return;
     this.actuatorsChanged = true;

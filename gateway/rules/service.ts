@@ -13,7 +13,6 @@ import { ReplayClock } from '../core/replay-clock.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Store } from '../core/store.js';
 import { SEGMENT } from '../core/segments.js';
-import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE } from './actions.js';
 import { HeldBackReporter, type HeldBack } from './held-back.js';
 import { RuleLoader, type RuleSet } from './loader.js';
 import { RuleOutputs } from './outputs.js';
@@ -22,6 +21,7 @@ import { rebuild, type RebuildResult } from './rebuild.js';
 import { DEFAULT_COMMAND_TIMES, RulesRuntime, type CommandTimes } from './runtime.js';
 import type { ZoneState } from './state.js';
 import { TraceLog, traceOf, type Trace } from './trace.js';
+import { actuatorViews, alarmViews, type ActuatorView } from './views.js';
 
 export interface RulesServiceOptions {
   readonly bus: EventBus;
@@ -52,20 +52,7 @@ export interface RulesServiceOptions {
   readonly partitioned?: boolean;
 }
 
-/** An actuator as the live page and the API show it: commanded, reported, and how its last command fares. */
-export interface ActuatorView {
-  readonly site: string;
-  readonly zone: string;
-  readonly actuator: string;
-  /** What the gateway holds it to be doing; undefined when unknown (it did not confirm). */
-  readonly data: Readonly<Record<string, unknown>> | undefined;
-  readonly since: number | undefined;
-  readonly rule: string | undefined;
-  readonly reported: Readonly<Record<string, unknown>> | undefined;
-  readonly reportedAt: number | undefined;
-  /** `pending` (waiting for a confirmation), `unresponsive`, `manual`, `confirmed`, or `untracked` (it does not report). */
-  readonly status: 'pending' | 'unresponsive' | 'manual' | 'confirmed' | 'untracked';
-}
+export type { ActuatorView } from './views.js';
 
 /**
  * The rules feature: feeds current readings and armed zones to the rules runtime, and
@@ -210,11 +197,7 @@ export class RulesService {
 
   /** Active alarms, most severe and most recent first. */
   alarms(): AlarmView[] {
-    const rank = { critical: 0, warning: 1, info: 2 } as const;
-    return this.runtime.alarms
-      .active()
-      .map((a) => this.runtime.alarms.view(a))
-      .sort((a, b) => rank[a.severity] - rank[b.severity] || b.lastSeen - a.lastSeen);
+    return alarmViews(this.runtime);
   }
 
   alarm(id: string): AlarmView | undefined {
@@ -224,24 +207,7 @@ export class RulesService {
 
   /** Every actuator the rules know of, with what it reported and how its commands fare. */
   actuators(): ActuatorView[] {
-    const { dispatcher, commands, alarms } = this.runtime;
-    const targets = new Set<string>([...dispatcher.all().keys()]);
-    for (const a of alarms.active()) if (a.actuator) targets.add(`${a.site}/${a.zone}/${a.actuator}`);
-    return [...targets].sort().map((target) => {
-      const [site = '', zone = '', actuator = ''] = target.split('/');
-      const current = dispatcher.current(target);
-      const report = commands.lastReport(target);
-      const status = alarms.find({ rule: ACTUATOR_UNRESPONSIVE, site, zone, actuator })
-        ? 'unresponsive'
-        : alarms.find({ rule: MANUAL_OVERRIDE, site, zone, actuator })
-          ? 'manual'
-          : commands.waiting(target)
-            ? 'pending'
-            : report
-              ? 'confirmed'
-              : 'untracked';
-      return { site, zone, actuator, data: current?.data, since: current?.changedAt, rule: current?.rule, reported: report?.state, reportedAt: report?.at, status };
-    });
+    return actuatorViews(this.runtime);
   }
 
   /** The latest reading of each device and kind the rules know (the live page starts from them). */

@@ -108,7 +108,8 @@ export function actuatorChanges(runtime: RulesRuntime, targets: Iterable<string>
   const changes: StateChange[] = [];
   for (const target of targets) {
     const a = runtime.dispatcher.current(target);
-    const actuator = a && { data: a.data, changedAt: Number.isFinite(a.changedAt) ? a.changedAt : 0, commandId: a.commandId, rule: a.rule };
+    // An unknown time (-Infinity: adopted from a report) is written as null and read back as unknown.
+    const actuator = a && { data: a.data, changedAt: a.changedAt, commandId: a.commandId, rule: a.rule };
     changes.push({ type: 'actuator', target, actuator }, { type: 'saga', target, saga: runtime.commands.saga(target) }, { type: 'report', target, report: runtime.commands.lastReport(target) });
   }
   return changes;

@@ -51,7 +51,7 @@ describe('the fenced write', () => {
     const p = 3;
     const first = (await script('acquire', [KEYS.lease(p), KEYS.fence(p)], ['A', 10_000])) as [number, string];
     expect(first[0]).toBe(1);
-    const commit = (token: number, value: string) => script('commit', [KEYS.fence(p), KEYS.state(p), KEYS.outbox(p), KEYS.stream(p)], [token, 1, 'act|hq/f1/hvac', value, 1, 'cmd-1', '{}', '']);
+    const commit = (token: number, value: string) => script('commit', [KEYS.fence(p), KEYS.state(p), KEYS.outbox(p), KEYS.stream(p)], [token, 1, 'act|hq/f1/hvac', value, 0, 1, 'cmd-1', '{}', '']);
     expect(await commit(1, 'first')).toBe(1);
     // B takes the partition over (A's lease expired while A was paused).
     await db.del(KEYS.lease(p));
@@ -61,6 +61,12 @@ describe('the fenced write', () => {
     expect(await db.hget(KEYS.state(p), 'act|hq/f1/hvac')).toBe('first');
     expect(await commit(2, 'second')).toBe(1);
     expect(await db.hget(KEYS.state(p), 'act|hq/f1/hvac')).toBe('second');
+    // A change without a value deletes its field (a cleared alarm, a saga that ended), fenced too.
+    const drop = (token: number) => script('commit', [KEYS.fence(p), KEYS.state(p), KEYS.outbox(p), KEYS.stream(p)], [token, 0, 1, 'act|hq/f1/hvac', 0, '']);
+    expect(await drop(1)).toBe(0);
+    expect(await db.hget(KEYS.state(p), 'act|hq/f1/hvac')).toBe('second');
+    expect(await drop(2)).toBe(1);
+    expect(await db.hget(KEYS.state(p), 'act|hq/f1/hvac')).toBeNull();
   });
 
   it('gives a held lease to nobody else, but to a new run of the same node at once (with a new token)', async () => {
