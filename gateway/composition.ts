@@ -15,12 +15,14 @@ import type { Settings } from './config/settings.js';
 import type { EventBus } from './core/bus.js';
 import type { Clock } from './core/clock.js';
 import type { Store } from './core/store.js';
-import type { DevicesService } from './devices/service.js';
+import type { Publisher } from './core/publisher.js';
+import type { History } from './core/history.js';
+import { DevicesService } from './devices/service.js';
 import { LiveView } from './http/live.js';
 import type { Readiness } from './http/server.js';
 import type { Metrics } from './observability/metrics.js';
 import { StatsReporter } from './observability/stats.js';
-import type { RulesService } from './rules/service.js';
+import { RulesService } from './rules/service.js';
 import type { Journal } from './storage/journal.js';
 import type { InfluxSink } from './storage/sink.js';
 
@@ -227,4 +229,25 @@ export function clusterNode(
   });
   rules.onRules((set) => cluster.useRules(set));
   return cluster;
+}
+
+export function devicesService(settings: Settings, o: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger }): DevicesService {
+  return new DevicesService({
+    file: resolve(settings.devicesFile),
+    zigbee2mqttBaseTopic: settings.zigbee2mqttBaseTopic,
+    discoveryPrefix: settings.discoveryPrefix,
+    ...o,
+    log: o.log.child({ component: 'devices' }),
+  });
+}
+
+/** The rules; a cluster node's only load the packs (its partitions are ruled by their owners, cluster/). */
+export function rulesService(settings: Settings, o: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger; history: History; armedFile: string }): RulesService {
+  return new RulesService({
+    ...o,
+    rulesDir: settings.rulesDir,
+    commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs },
+    rebuildWaitMs: settings.rebuildWaitMs,
+    partitioned: settings.redisUrl !== '',
+  });
 }

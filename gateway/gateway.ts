@@ -8,7 +8,7 @@ import type { BoundPorts, MqttBroker } from './broker/broker.js';
 import { ensureInitialCredentials } from './broker/initial-credentials.js';
 import type { ClusterNode } from './cluster/node.js';
 import { LiveRelay } from './cluster/live-relay.js';
-import { accessOptions, clusterNode, liveView, mqttBroker, readinessOf, statsReporter } from './composition.js';
+import { accessOptions, clusterNode, devicesService, liveView, mqttBroker, readinessOf, rulesService, statsReporter } from './composition.js';
 import type { Settings } from './config/settings.js';
 import { EventBus } from './core/bus.js';
 import { systemClock, type Clock } from './core/clock.js';
@@ -17,7 +17,7 @@ import { GatewayError } from './core/errors.js';
 import { onKindsChanged } from './core/kinds.js';
 import { Lifecycle } from './core/lifecycle.js';
 import { ApiRoutes, actWithHttpAuth, type Authorize } from './http/actions.js';
-import { DevicesService } from './devices/service.js';
+import type { DevicesService } from './devices/service.js';
 import { HttpAuth } from './http/auth.js';
 import { HttpServer, type Readiness } from './http/server.js';
 import { Ingest } from './ingest/ingest.js';
@@ -27,7 +27,7 @@ import type { DeadLetterArchive } from './core/archive.js';
 import { InfluxDeadLetterArchive } from './storage/deadletter-archive.js';
 import { createLogger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
-import { RulesService } from './rules/service.js';
+import type { RulesService } from './rules/service.js';
 import { EventStore } from './storage/event-store.js';
 import { chooseWriter, type EmbeddedChoice } from './storage/influx-choice.js';
 import type { EmbeddedInflux } from './storage/influxd.js';
@@ -163,20 +163,7 @@ export class Gateway {
     actuators.observe(broker.aedes);
 
     // The device map before ingest and the rules: the kinds it adds must be known to both.
-    const devices = lifecycle.add(
-      'devices',
-      new DevicesService({
-        file: resolve(settings.devicesFile),
-        zigbee2mqttBaseTopic: settings.zigbee2mqttBaseTopic,
-        discoveryPrefix: settings.discoveryPrefix,
-        bus,
-        publisher: broker,
-        store,
-        metrics,
-        clock,
-        log: log.child({ component: 'devices' }),
-      }),
-    );
+    const devices = lifecycle.add('devices', devicesService(settings, { bus, publisher: broker, store, metrics, clock, log }));
     await devices.start();
     this.devicesService = devices;
 
@@ -215,23 +202,7 @@ export class Gateway {
     metrics.readFrom('deadLettersUnstored', () => sink.deadLettersUnstored);
 
     const history = historyOver({ pending: () => journal.stats().events, up: () => sink.influxUp });
-    const rules = lifecycle.add(
-      'rules',
-      new RulesService({
-        bus,
-        publisher: broker,
-        store,
-        metrics,
-        log,
-        clock,
-        rulesDir: settings.rulesDir,
-        armedFile: join(this.dataDir, 'armed-zones.json'),
-        history,
-        commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs },
-        rebuildWaitMs: settings.rebuildWaitMs,
-        partitioned: clustered,
-      }),
-    );
+    const rules = lifecycle.add('rules', rulesService(settings, { bus, publisher: broker, store, metrics, log, clock, history, armedFile: join(this.dataDir, 'armed-zones.json') }));
     await rules.start();
     this.rulesService = rules;
     // What the rules knew before this start, from what was stored (before anything new arrives);

@@ -1,18 +1,17 @@
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import type { Aedes, Client, PublishPacket, Subscription } from 'aedes';
-import { copyOf, payloadBytes, Queue, type Stored } from './session-queue.js';
+import { IncomingQos2 } from './incoming-qos2.js';
+import { copyOf, Queue, type Stored } from './session-queue.js';
 
 /**
  * Aedes' persistence with bounds (docs/findings-15.md § A). Subscriptions, retained messages and
- * wills go to aedes-persistence's memory store (its exact version is pinned in package.json;
+ * wills go to aedes-persistence's memory store (a cluster node's: Redis, cluster-persistence.ts;
+ * the memory store's exact version is pinned in package.json;
  * test/unit/broker/persistence.test.ts fails if what this file relies on changes); the two
  * stores that grew without limit are kept here instead:
  *
- * - **incoming QoS 2** (received, PUBREC sent, PUBREL awaited): a stub per message id, never the
- *   payload (aedes 1.2 publishes on PUBLISH and only asks whether an id is known), counted per
- *   client id *across sessions*, within `maxInflightQos2` messages and `maxInflightQos2Bytes`
- *   payload bytes; one more rejects, which makes Aedes close the connection;
+ * - **incoming QoS 2** (PUBREL awaited): stubs within `maxInflightQos2`/`_Bytes` (incoming-qos2.ts);
  * - **outgoing queues** of persistent sessions: per client id, an ordered Map with indexes by
  *   `brokerId:brokerCounter` and by message id (no scans), within `maxQueuedMessages` and
  *   `maxQueuedBytes` per session and `maxQueuedBytesTotal` in all; beyond, the oldest is dropped
@@ -75,16 +74,15 @@ const SWEEP_MS = 60_000;
 
 export class BoundedPersistence {
   private broker: Aedes | undefined;
+  private readonly incoming: IncomingQos2;
   /**
    * Per client id. Plain Maps, not BoundedMaps: forgetting an entry to make room would lift its
    * bound (or leave a session that never expires). They are bounded by their own rules instead:
    * the limits above, sessions expiring, and one client id per credential (acl.ts).
    */
-  private readonly incoming = new Map<string, { readonly ids: Map<number, number>; bytes: number }>();
   private readonly outgoing = new Map<string, Queue>();
   /** Persistent sessions whose client left, and when. */
   protected readonly away = new Map<string, number>();
-  private inflightCount = 0;
   private queuedBytes = 0;
   private queuedCount = 0;
   private sweeper: NodeJS.Timeout | undefined;
@@ -94,7 +92,9 @@ export class BoundedPersistence {
     protected readonly hooks: PersistenceHooks = {},
     /** Where subscriptions, retained messages and wills are kept (a cluster's: Redis). */
     protected readonly store: MemoryStore = new MemoryPersistence(),
-  ) {}
+  ) {
+    this.incoming = new IncomingQos2(limits, hooks);
+  }
 
   private now(): number {
     return this.hooks.now?.() ?? Date.now();
@@ -102,7 +102,7 @@ export class BoundedPersistence {
 
   /** Unreleased QoS 2 messages, all clients. */
   get inflightQos2(): number {
-    return this.inflightCount;
+    return this.incoming.count;
   }
 
   get queued(): { messages: number; bytes: number } {
@@ -134,7 +134,7 @@ export class BoundedPersistence {
       await this.store.cleanSubscriptions({ id: clientId });
       await this.store.delWill({ id: clientId });
       this.dropQueue(clientId);
-      this.dropIncoming(clientId);
+      this.incoming.drop(clientId);
       expired++;
       this.hooks.onSessionExpired?.(clientId);
     }
@@ -142,37 +142,14 @@ export class BoundedPersistence {
   }
 
   // Retained messages and wills: the memory store's (the retained byte budget is the publish hook's, retained.ts).
-  storeRetained(packet: PublishPacket): Promise<void> {
-    return this.store.storeRetained(packet);
-  }
-
-  createRetainedStream(pattern: string): Readable {
-    return this.store.createRetainedStream(pattern);
-  }
-
-  createRetainedStreamCombi(patterns: string[]): Readable {
-    return this.store.createRetainedStreamCombi(patterns);
-  }
-
-  putWill(client: Client, packet: PublishPacket): Promise<void> {
-    return this.store.putWill(client, packet);
-  }
-
-  getWill(client: Client): Promise<PublishPacket | undefined> {
-    return this.store.getWill(client);
-  }
-
-  delWill(client: { id: string; brokerId?: string }): Promise<PublishPacket | undefined> {
-    return this.store.delWill(client);
-  }
-
-  streamWill(brokers?: Record<string, number>): Readable {
-    return this.store.streamWill(brokers);
-  }
-
-  getClientList(topic: string): Readable {
-    return this.store.getClientList(topic);
-  }
+  storeRetained(packet: PublishPacket): Promise<void> { return this.store.storeRetained(packet); }
+  createRetainedStream(pattern: string): Readable { return this.store.createRetainedStream(pattern); }
+  createRetainedStreamCombi(patterns: string[]): Readable { return this.store.createRetainedStreamCombi(patterns); }
+  putWill(client: Client, packet: PublishPacket): Promise<void> { return this.store.putWill(client, packet); }
+  getWill(client: Client): Promise<PublishPacket | undefined> { return this.store.getWill(client); }
+  delWill(client: { id: string; brokerId?: string }): Promise<PublishPacket | undefined> { return this.store.delWill(client); }
+  streamWill(brokers?: Record<string, number>): Readable { return this.store.streamWill(brokers); }
+  getClientList(topic: string): Readable { return this.store.getClientList(topic); }
 
   // Subscriptions.
   async addSubscriptions(client: Client, subs: readonly Subscription[]): Promise<void> {
@@ -278,56 +255,21 @@ export class BoundedPersistence {
     this.queuedBytes += bytes;
   }
 
-  // Incoming QoS 2, awaiting PUBREL: stubs only.
-  async incomingStorePacket(client: Client, packet: Stored): Promise<void> {
-    const messageId = packet.messageId ?? 0;
-    let held = this.incoming.get(client.id);
-    if (!held) this.incoming.set(client.id, (held = { ids: new Map(), bytes: 0 }));
-    const bytes = payloadBytes(packet);
-    const previous = held.ids.get(messageId);
-    const { maxInflightQos2, maxInflightQos2Bytes } = this.limits;
-    if (previous === undefined) {
-      if (maxInflightQos2 > 0 && held.ids.size >= maxInflightQos2) return this.refuseInflight(client, `${held.ids.size} QoS 2 messages not released (no PUBREL), the limit is ${maxInflightQos2} (MQTT_MAX_INFLIGHT_QOS2)`);
-      if (maxInflightQos2Bytes > 0 && held.bytes + bytes > maxInflightQos2Bytes) {
-        return this.refuseInflight(client, `${held.bytes} bytes of QoS 2 messages not released (no PUBREL), the limit is ${maxInflightQos2Bytes} (MQTT_MAX_INFLIGHT_QOS2_BYTES)`);
-      }
-      this.inflightCount++;
-    }
-    held.bytes += bytes - (previous ?? 0);
-    held.ids.set(messageId, bytes);
+  // Incoming QoS 2, awaiting PUBREL: stubs only (incoming-qos2.ts).
+  incomingStorePacket(client: Client, packet: Stored): Promise<void> {
+    return this.incoming.store(client, packet);
   }
 
-  private refuseInflight(client: Client, detail: string): never {
-    this.hooks.onInflightRefused?.(client, detail);
-    throw new InflightLimitError(detail);
+  incomingGetPacket(client: Client, packet: Stored): Promise<Stored> {
+    return this.incoming.get(client, packet);
   }
 
-  async incomingGetPacket(client: Client, packet: Stored): Promise<Stored> {
-    const messageId = packet.messageId ?? 0;
-    if (!this.incoming.get(client.id)?.ids.has(messageId)) throw new Error('no such packet');
-    return { cmd: 'publish', messageId, qos: 2 };
-  }
-
-  async incomingDelPacket(client: Client, packet: Stored): Promise<void> {
-    const held = this.incoming.get(client.id);
-    const messageId = packet.messageId ?? 0;
-    const bytes = held?.ids.get(messageId);
-    if (!held || bytes === undefined) throw new Error('no such packet');
-    held.ids.delete(messageId);
-    held.bytes -= bytes;
-    this.inflightCount--;
-    if (held.ids.size === 0) this.incoming.delete(client.id);
+  incomingDelPacket(client: Client, packet: Stored): Promise<void> {
+    return this.incoming.del(client, packet);
   }
 
   async cleanIncoming(client: Client): Promise<void> {
-    this.dropIncoming(client.id);
-  }
-
-  private dropIncoming(clientId: string): void {
-    const held = this.incoming.get(clientId);
-    if (!held) return;
-    this.inflightCount -= held.ids.size;
-    this.incoming.delete(clientId);
+    this.incoming.drop(client.id);
   }
 
   async destroy(): Promise<void> {
@@ -336,7 +278,4 @@ export class BoundedPersistence {
   }
 }
 
-/** The error Aedes gets for a QoS 2 publish over the limits (already counted: not a protocol error). */
-export class InflightLimitError extends Error {
-  override readonly name = 'InflightLimitError';
-}
+export { InflightLimitError } from './incoming-qos2.js';

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../core/backoff.js';
 import { logError, logWarn } from '../core/errors.js';
@@ -6,6 +7,9 @@ import { outputKey, type RuleOutput } from '../rules/outputs.js';
 import { encodeChange, type StateChange } from '../rules/shared-state.js';
 import type { Lease } from './leases.js';
 import { KEYS, type ScriptName } from './redis-keys.js';
+
+/** A stream entry as XREAD / XRANGE return it. */
+export type StreamEntry = [id: string, fields: string[]];
 
 export type Script = (name: ScriptName, keys: readonly string[], args: readonly (string | number)[]) => Promise<unknown>;
 
@@ -68,5 +72,80 @@ export async function fencedCommit(o: { script: Script; lease: Lease; log: Logge
       if (attempt === 0) o.log.warn({ err: (err as Error).message, partition: p }, 'could not commit the rules\' state; retrying while the lease lasts');
       await sleep(backoffDelay(attempt, 50, 500));
     }
+  }
+}
+
+/**
+ * A takeover: what the last owner committed and may not have sent (an outbox of an older version
+ * holds bare commands and alerts), sent in its order, then taken out of the outbox.
+ */
+export async function sendOutbox(o: { redis: Redis; partition: number; outbox: Readonly<Record<string, string>>; send: (out: RuleOutput) => Promise<void>; log: Logger }): Promise<void> {
+  const sent: string[] = [];
+  for (const [key, json] of Object.entries(o.outbox)) {
+    try {
+      const value = JSON.parse(json) as RuleOutput | Extract<RuleOutput, { type: 'outcome' }>['outcome'];
+      await o.send('type' in value ? value : { type: 'outcome', outcome: value });
+      sent.push(key);
+    } catch (err) {
+      o.log.error({ err, key }, 'could not send an output from the outbox');
+    }
+  }
+  if (sent.length > 0) await o.redis.hdel(KEYS.outbox(o.partition), ...sent).catch(() => undefined);
+}
+
+/**
+ * A partition stream entry's fields: `l` a spool line, `a` when its record was appended, `p` 'ms'
+ * for a line at ms (else ns), `n` the forwarding node; or `k` 'ack' and `x` an acknowledgement.
+ */
+export function entryOf(fields: readonly string[]): { line: string | undefined; at: number; ns: boolean; ack: string | undefined } {
+  let line: string | undefined;
+  let at = 0;
+  let ns = true;
+  let ack: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const key = fields[i];
+    if (key === 'l') line = fields[i + 1];
+    else if (key === 'a') at = Number(fields[i + 1]);
+    else if (key === 'p') ns = fields[i + 1] !== 'ms';
+    else if (key === 'x') ack = fields[i + 1];
+  }
+  return { line, at, ns, ack };
+}
+
+/**
+ * What an output of the rules means for the commit: whether it must go to the outbox (an alarm
+ * update not worth a stored point need not), the shared state it changes (an alarm), and the
+ * actuator (`site/zone/actuator`) whose command, saga or report it may have changed.
+ */
+export function effectsOf(out: RuleOutput): { durable: boolean; change?: StateChange; actuator?: string } {
+  switch (out.type) {
+    case 'alarm': {
+      const t = out.event;
+      if (!out.persist) return { durable: false };
+      const change: StateChange = { type: 'alarm', alarmId: t.alarmId, transition: t.active ? t : undefined };
+      return { durable: true, change, ...(t.actuator !== undefined ? { actuator: `${t.site}/${t.zone}/${t.actuator}` } : {}) };
+    }
+    case 'outcome': {
+      const o = out.outcome;
+      return { durable: true, ...(o.kind === 'command' ? { actuator: `${o.site}/${o.zone}/${o.actuator}` } : {}) };
+    }
+    case 'status':
+    case 'resend': {
+      const c = out.type === 'status' ? out.event : out.command;
+      return { durable: true, actuator: `${c.site}/${c.zone}/${c.actuator}` };
+    }
+  }
+}
+
+/** A partition's stream from `from` to `to` (inclusive), a page at a time. */
+export async function* streamPages(redis: Redis, partition: number, from: string, to: string): AsyncIterable<StreamEntry[]> {
+  let start = from;
+  for (;;) {
+    const page = (await redis.xrange(KEYS.stream(partition), start, to, 'COUNT', 1000)) as StreamEntry[];
+    if (page.length === 0) return;
+    yield page;
+    const last = page.at(-1)![0];
+    if (last === to || page.length < 1000) return;
+    start = `(${last}`;
   }
 }

@@ -9,12 +9,11 @@ import { outputKey, type RuleOutput } from '../rules/outputs.js';
 import { RulesRuntime, type CommandTimes, type RuntimeObserver } from '../rules/runtime.js';
 import { actuatorChanges, adoptSnapshot, decodeSnapshot, restoreAlarms, type StateChange } from '../rules/shared-state.js';
 import { parsePoint } from '../storage/point-parse.js';
-import { fencedCommit, type Script } from './fenced-commit.js';
+import { effectsOf, entryOf, fencedCommit, sendOutbox, streamPages, type Script, type StreamEntry } from './fenced-commit.js';
 import type { Lease } from './leases.js';
 import { KEYS } from './redis-keys.js';
 
-/** A stream entry as XREAD / XRANGE return it. */
-export type StreamEntry = [id: string, fields: string[]];
+export type { StreamEntry } from './fenced-commit.js';
 
 export interface PartitionWorkerOptions {
   readonly lease: Lease;
@@ -39,16 +38,12 @@ const CURSOR_EVERY_MS = 250;
 /**
  * The owner's rules for one partition: a rules runtime of its own (alarms and command sagas
  * included), fed the partition's stream in order. Taking over, it restores the shared state's
- * active alarms, replays the recent stream through the runtime as a dry run (rules/dry-run.ts,
- * the mechanism of the rebuild at start: windows, held-for and absence timers come out as the last
- * owner had them), adopts the rest of the shared state (what was commanded, reported, waited for,
- * armed), goes live (what ran out meanwhile acts now), sends what the last owner committed but may
- * not have sent (the outbox), and rules on from the last owner's cursor.
- *
- * Every write goes through the fenced `commit` script (fenced-commit.ts): the cursor, the timers'
- * watermark, the state changes and the outbox, in one step. Every output (command, alert, alarm
- * transition, saga step, resend) is sent only after its commit: a stale owner's is refused by Redis
- * and never goes out; one committed by an owner that died before sending it is sent by the next.
+ * active alarms, replays the recent stream as a dry run (rules/dry-run.ts, as the rebuild at
+ * start), adopts the rest of the shared state (commanded, reported, waited for, armed), goes live
+ * (what ran out meanwhile acts now), sends the last owner's outbox, and rules on from its cursor.
+ * Every write is one fenced `commit` (fenced-commit.ts: cursor, timers' watermark, state changes,
+ * outbox); every output is sent only after its commit: a stale owner's is refused by Redis and
+ * never goes out; one committed by an owner that died before sending it is sent by the next.
  */
 export class PartitionWorker {
   readonly partition: number;
@@ -138,37 +133,14 @@ export class PartitionWorker {
     this.starting = false;
     const done = { replayed: result.items - 1, timers: result.timers, alarms: runtime.alarms.size, sagas: runtime.commands.pending, tookMs: Math.round(performance.now() - started), cursor };
     if (lease.validUntil <= Date.now() || this.stopped) return done;
-    // What the last owner committed and may not have sent (an outbox of an older version holds bare commands and alerts).
-    const sent: string[] = [];
-    for (const [key, json] of Object.entries(outbox)) {
-      try {
-        const value = JSON.parse(json) as RuleOutput | (RuleOutput & { type: 'outcome' })['outcome'];
-        await this.o.send('type' in value ? value : { type: 'outcome', outcome: value });
-        sent.push(key);
-      } catch (err) {
-        this.o.log.error({ err, key }, 'could not send an output from the outbox');
-      }
-    }
-    if (sent.length > 0) await redis.hdel(KEYS.outbox(p), ...sent).catch(() => undefined);
+    await sendOutbox({ redis, partition: p, outbox, send: this.o.send, log: this.o.log });
     return done;
   }
 
   /** The stream from `from` to `to` (inclusive), a page at a time, as dry-run items. */
   private async *history(from: string, to: string): AsyncIterable<readonly DryRunItem[]> {
-    let start = from;
-    for (;;) {
-      const page = (await this.o.redis.xrange(KEYS.stream(this.partition), start, to, 'COUNT', 1000)) as StreamEntry[];
-      if (page.length === 0) return;
-      yield page.map(([id, fields]) => ({
-        atMs: idMs(id),
-        apply: () => {
-          this.counts.replayed++;
-          this.apply(fields);
-        },
-      }));
-      const last = page.at(-1)![0];
-      if (last === to || page.length < 1000) return;
-      start = `(${last}`;
+    for await (const page of streamPages(this.o.redis, this.partition, from, to)) {
+      yield page.map(([id, fields]) => ({ atMs: idMs(id), apply: () => void (this.counts.replayed++, this.apply(fields)) }));
     }
   }
 
@@ -200,17 +172,7 @@ export class PartitionWorker {
 
   /** One entry through the rules: a duplicate id is dropped, history is judged only for safety kinds. */
   private apply(fields: string[]): void {
-    let line: string | undefined;
-    let at = 0;
-    let ns = true;
-    let ack: string | undefined;
-    for (let i = 0; i + 1 < fields.length; i += 2) {
-      const key = fields[i];
-      if (key === 'l') line = fields[i + 1];
-      else if (key === 'a') at = Number(fields[i + 1]);
-      else if (key === 'p') ns = fields[i + 1] !== 'ms';
-      else if (key === 'x') ack = fields[i + 1];
-    }
+    const { line, at, ns, ack } = entryOf(fields);
     if (ack !== undefined) return this.acknowledge(ack);
     if (line === undefined) return;
     const parsed = parsePoint(line, at, ns);
@@ -262,18 +224,11 @@ export class PartitionWorker {
   private output(out: RuleOutput): void {
     if (this.runtime.dry || this.stopped) return;
     this.pending.push(out);
-    if (out.type === 'alarm') {
-      const t = out.event;
-      // An update not worth a stored point is not worth a commit: it rides along with the next one.
-      if (!out.persist) return;
-      this.changes.push({ type: 'alarm', alarmId: t.alarmId, transition: t.active ? t : undefined });
-      if (t.actuator !== undefined) this.touched.add(`${t.site}/${t.zone}/${t.actuator}`);
-    } else if (out.type === 'outcome') {
-      if (out.outcome.kind === 'command') this.touched.add(`${out.outcome.site}/${out.outcome.zone}/${out.outcome.actuator}`);
-    } else {
-      const c = out.type === 'status' ? out.event : out.command;
-      this.touched.add(`${c.site}/${c.zone}/${c.actuator}`);
-    }
+    const { durable, change, actuator } = effectsOf(out);
+    if (change) this.changes.push(change);
+    if (actuator) this.touched.add(actuator);
+    // An update not worth a stored point is not worth a commit: it rides along with the next one.
+    if (!durable) return;
     this.durable++;
     // A timer's output, outside any batch: commit it (with whatever else its wake-up caused) by itself.
     if (!this.inBatch && !this.timerCommit) {
@@ -302,7 +257,7 @@ export class PartitionWorker {
       // Every timer due up to here has fired: the earliest one still pending has not.
       const next = this.runtime.wakeups.earliestDeadline();
       const watermark = next === undefined ? now : Math.min(now, next - 1);
-      const durable = outputs.filter((o) => o.type !== 'alarm' || o.persist);
+      const durable = outputs.filter((o) => effectsOf(o).durable);
       const keep = Math.max(lookbackMs(this.runtime.rules, this.o.commands), this.o.staleAfterMs);
       const trimBefore = withCursor ? `${Math.max(0, idMs(cursor) - keep - 60_000)}-0` : '';
       const result = await fencedCommit(
