@@ -9,6 +9,7 @@ import { Forwarder } from '../../../gateway/cluster/forwarder.js';
 import { partitionOf } from '../../../gateway/core/partition.js';
 import { connectRedis } from '../../../gateway/core/redis.js';
 import { Journal } from '../../../gateway/storage/journal.js';
+import { nodeDisk, type SpoolDisk } from '../../../gateway/storage/spool/disk.js';
 import { startRedis } from '../../helpers/redis.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -20,12 +21,12 @@ afterEach(async () => {
 
 const reading = (site: string, i: number) => `temperature,device=t,site=${site},zone=z value=${i},event_id="${site}-${i}" ${1_790_000_000_000 + i}\n`;
 
-async function setup(maxBacklogBytes = 1 << 30) {
+async function setup(maxBacklogBytes = 1 << 30, disk: SpoolDisk = nodeDisk) {
   const redis = await startRedis();
   undo.push(() => redis.stop());
   const dir = await mkdtemp(join(tmpdir(), 'gw-forward-'));
   undo.push(() => rm(dir, { recursive: true, force: true }));
-  const journal = new Journal({ dir, maxBytes: 1 << 30, log, consumers: ['forward'] });
+  const journal = new Journal({ dir, maxBytes: 1 << 30, log, consumers: ['forward'], spaceEveryMs: 50 }, disk);
   await journal.open();
   undo.push(() => journal.close());
   const conn = connectRedis(redis.url, 'test-forward');
@@ -77,5 +78,22 @@ describe('the forwarder', () => {
       await journal.committed();
     }
     await waitFor(() => skipped() > 0 && journal.cursor('forward').stats().bytes <= 500, 'the backlog cut to its limit', 20_000);
+  });
+
+  it('passes over, counted, what only it still needs once the disk under the spool is full (Redis away, InfluxDB has it all)', async () => {
+    let free = 1 << 30;
+    const disk: SpoolDisk = { ...nodeDisk, space: async () => ({ free, size: 1 << 30 }) };
+    const { redis, journal, skipped } = await setup(1 << 30, disk);
+    await redis.kill();
+    for (let i = 0; i < 20; i++) {
+      journal.append(reading('hq', i));
+      await journal.committed();
+    }
+    // The sink has everything in InfluxDB; the forwarder nothing in Redis.
+    for (let b = await journal.take(100); b; b = await journal.take(100)) journal.confirm(b);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(skipped()).toBe(0);
+    free = 1024;
+    await waitFor(() => skipped() === 20 && journal.cursor('forward').stats().events === 0, 'what only the forwarder held passed over', 20_000);
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Journal, type Batch, type JournalCursor } from '../../../gateway/storage/journal.js';
+import { nodeDisk, type SpoolDisk } from '../../../gateway/storage/spool/disk.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
@@ -111,6 +112,50 @@ describe('Journal with a second consumer (the cluster forwarder)', () => {
     j.cursor('forward').onReadable(() => woken++);
     j.append(point(1));
     await waitFor(() => woken > 0, 'the forwarder to be woken');
+    await j.close();
+  });
+
+  it('does not rotate away a drained write segment (issue 14) that the forwarder has not read, nor delete it', async () => {
+    const dir = await tempDir();
+    const j = new Journal({ dir, maxBytes: 1 << 24, log, consumers: ['forward'] });
+    await j.open();
+    const forward = j.cursor('forward');
+    // More than RELEASE_DRAINED_BYTES in the write segment, all of it in InfluxDB.
+    const big = (i: number): string => `m,t=a v="${'x'.repeat(1000)}",i=${i} ${i}\n`;
+    let all = '';
+    for (let i = 0; i < 100; i++) {
+      j.append(big(i));
+      all += big(i);
+    }
+    await j.committed();
+    const held = await segments(dir);
+    expect(held).toHaveLength(1);
+    expect(await drain(j)).toBe(all);
+    // The sink's checkpoint is written (and would free the drained segment): the forwarder still needs it.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await segments(dir)).toEqual(held);
+    expect(await drain(forward)).toBe(all);
+    // Now both are past it: the next checkpoint write rotates it away and deletes it.
+    await waitFor(async () => !(await segments(dir)).includes(held[0]!), 'the drained segment deleted once the forwarder is past it too');
+    await j.close();
+  });
+
+  it('says the forwarder crowds the disk only while the disk is full and the forwarder is behind the sink', async () => {
+    let free = 1 << 30;
+    const disk: SpoolDisk = { ...nodeDisk, space: async () => ({ free, size: 1 << 30 }) };
+    const j = new Journal({ dir: await tempDir(), maxBytes: 1 << 24, log, consumers: ['forward'], spaceEveryMs: 20 }, disk);
+    await j.open();
+    const forward = j.cursor('forward');
+    await fill(j, 0, 5);
+    expect(forward.crowdsDisk()).toBe(false);
+    free = 1024; // below the 5% kept free
+    await waitFor(() => j.problem !== undefined, 'the disk to read as full');
+    // Both behind: the sink holds the disk too, passing over would free nothing.
+    expect(forward.crowdsDisk()).toBe(false);
+    await drain(j);
+    expect(forward.crowdsDisk()).toBe(true);
+    await drain(forward);
+    expect(forward.crowdsDisk()).toBe(false);
     await j.close();
   });
 });
