@@ -1,0 +1,126 @@
+/**
+ * A partition owner with issue 11's runtime (a real redis-server): alarms and command sagas are in
+ * the shared state, a takeover has them as the last owner left them, a stale owner's outputs never
+ * go out, and an acknowledgement taken on any node reaches the owner through the stream.
+ */
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import type { Lease } from '../../../gateway/cluster/leases.js';
+import { PartitionWorker, type StreamEntry } from '../../../gateway/cluster/partition-worker.js';
+import { KEYS, withScripts } from '../../../gateway/cluster/redis-keys.js';
+import { ClusterRulesView } from '../../../gateway/cluster/rules-view.js';
+import { systemClock } from '../../../gateway/core/clock.js';
+import { connectRedis } from '../../../gateway/core/redis.js';
+import { pointTime } from '../../../gateway/storage/line.js';
+import type { RuleOutput } from '../../../gateway/rules/outputs.js';
+import { parsePack } from '../../../gateway/rules/pack.js';
+import { decodeSnapshot } from '../../../gateway/rules/shared-state.js';
+import { startRedis } from '../../helpers/redis.js';
+import { waitFor } from '../../helpers/wait.js';
+
+const log = pino({ level: 'silent' });
+const undo: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const u of undo.splice(0).reverse()) await u().catch(() => undefined);
+});
+
+const pack = parsePack(
+  't.json',
+  JSON.stringify({
+    rules: [
+      { name: 'cool', kinds: ['temperature'], conditions: { all: [{ fact: 'value', operator: 'greaterThan', value: 28 }] }, event: { type: 'command', params: { actuator: 'hvac', data: { mode: 'cool' } } } },
+      { name: 'hot', kinds: ['temperature'], conditions: { all: [{ fact: 'value', operator: 'greaterThan', value: 30 }] }, event: { type: 'alert', params: { severity: 'warning', message: '{{device}} is hot' } } },
+    ],
+  }),
+);
+const rules = { rules: pack.rules, actuators: pack.actuators };
+const commands = { confirmMs: 60_000, retries: 2, holdMs: 60_000 };
+const P = 0;
+
+function readingLine(value: number, id: string, at: number): string {
+  return `temperature,device=t-1,site=hq,zone=f1 value=${value},event_id="${id}" ${pointTime(at, 0)}`;
+}
+function reportLine(state: Record<string, unknown>, id: string, at: number): string {
+  return `actuator_state,actuator=hvac,site=hq,zone=f1 state="${JSON.stringify(state).replace(/"/g, '\\"')}",device="hvac-1",event_id="${id}" ${pointTime(at, 0)}`;
+}
+
+async function setup() {
+  const redis = await startRedis();
+  undo.push(() => redis.stop());
+  const conn = connectRedis(redis.url, 'test-worker');
+  conn.on('error', () => undefined);
+  undo.push(async () => conn.disconnect());
+  const script = withScripts(conn);
+  const acquire = async (node: string): Promise<Lease> => {
+    await conn.del(KEYS.lease(P));
+    const [token] = (await script('acquire', [KEYS.lease(P), KEYS.fence(P)], [node, 60_000])) as [number, string];
+    return { partition: P, token, holder: `${node}|${token}`, validUntil: Date.now() + 60_000, acquiredAt: Date.now() };
+  };
+  const worker = (lease: Lease, sent: RuleOutput[]) => {
+    const w = new PartitionWorker({ lease, redis: conn, script, rules, commands, clock: systemClock, log, staleAfterMs: 300_000, send: async (o) => void sent.push(o), fenced: () => undefined });
+    undo.push(() => w.stop());
+    return w;
+  };
+  const add = async (line: string): Promise<StreamEntry> => {
+    const at = String(Date.now());
+    const id = (await conn.xadd(KEYS.stream(P), '*', 'l', line, 'a', at, 'n', 'N'))!;
+    return [id, ['l', line, 'a', at, 'n', 'N']];
+  };
+  const entriesAfter = async (cursor: string): Promise<StreamEntry[]> => (await conn.xrange(KEYS.stream(P), `(${cursor}`, '+')) as StreamEntry[];
+  return { conn, acquire, worker, add, entriesAfter };
+}
+
+const kinds = (sent: readonly RuleOutput[]): string[] =>
+  sent.map((o) => (o.type === 'outcome' ? o.outcome.kind : o.type === 'alarm' ? `alarm.${o.event.transition}` : o.type === 'status' ? `status.${o.event.status}` : 'resend'));
+
+describe('a partition owner with alarms and command sagas', () => {
+  it('commits alarms, sagas and reports to the shared state; a takeover has them; a stale owner sends nothing', async () => {
+    const { conn, acquire, worker, add, entriesAfter } = await setup();
+    const sentA: RuleOutput[] = [];
+    const a = worker(await acquire('A'), sentA);
+    await a.start();
+    const now = Date.now();
+    // The actuator reports (so its commands are confirmed), then a hot reading.
+    await a.process([await add(reportLine({ mode: 'off' }, 's-1', now)), await add(readingLine(31, 'r-1', now + 1))]);
+    expect(kinds(sentA)).toEqual(expect.arrayContaining(['command', 'status.sent', 'alarm.raised', 'alert']));
+    const state = decodeSnapshot(await conn.hgetall(KEYS.state(P)));
+    expect([...state.alarms.values()].map((t) => [t.rule, t.transition, t.active])).toEqual([['hot', 'raised', true]]);
+    expect(state.actuators.get('hq/f1/hvac')).toMatchObject({ data: { mode: 'cool' }, rule: 'cool' });
+    expect(state.sagas.get('hq/f1/hvac')).toMatchObject({ attempt: 0, command: { rule: 'cool' } });
+    expect(state.reports.get('hq/f1/hvac')).toMatchObject({ state: { mode: 'off' }, device: 'hvac-1' });
+    // Everything sent was taken out of the outbox.
+    await waitFor(async () => (await conn.hlen(KEYS.outbox(P))) === 0, 'the outbox emptied after sending');
+
+    // A is cut off (not stopped); B takes the partition over.
+    const sentB: RuleOutput[] = [];
+    const b = worker(await acquire('B'), sentB);
+    await b.start();
+    expect(b.runtime.alarms.active().map((x) => x.rule)).toEqual(['hot']);
+    expect(b.runtime.commands.waiting('hq/f1/hvac')).toMatchObject({ attempt: 0 });
+    expect(b.runtime.dispatcher.actuatorData('hq', 'f1', 'hvac')).toEqual({ mode: 'cool' });
+    // Nothing came out of the rebuild: it was a dry run.
+    expect(sentB).toEqual([]);
+
+    // A, stale, rules another reading: Redis refuses its commit, nothing goes out.
+    const before = sentA.length;
+    await a.process([await add(readingLine(35, 'r-2', Date.now()))]);
+    expect(sentA.length).toBe(before);
+
+    // B rules on from its cursor: the report confirms the command A sent.
+    const report = await add(reportLine({ mode: 'cool' }, 's-2', Date.now()));
+    await b.process((await entriesAfter(b.cursor)).filter(([id]) => id <= report[0]));
+    expect(kinds(sentB)).toContain('status.confirmed');
+    expect(decodeSnapshot(await conn.hgetall(KEYS.state(P))).sagas.size).toBe(0);
+
+    // An acknowledgement taken on any node reaches B through the stream.
+    const view = new ClusterRulesView({ redis: conn as Redis, partitions: 1, log });
+    await view.refresh();
+    const alarm = view.alarms()[0]!;
+    expect(await view.acknowledge({ alarmId: alarm.id, by: 'ops', note: undefined, id: 'ack-1' })).toMatchObject({ id: alarm.id, acknowledged: true });
+    await b.process(await entriesAfter(b.cursor));
+    expect(kinds(sentB)).toContain('alarm.acknowledged');
+    await view.refresh();
+    expect(view.alarm(alarm.id)).toMatchObject({ acknowledged: true, acknowledgedBy: 'ops' });
+  });
+});
