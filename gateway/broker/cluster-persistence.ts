@@ -14,6 +14,12 @@ export interface RedisStore extends MemoryStore {
 
 /** aedes-persistence-redis 12's key of a client's offline queue (a list of packet keys). */
 const queueKey = (clientId: string): string => `outgoing:${encodeURIComponent(clientId)}`;
+/** KEYS queue; ARGV max → how many of the oldest were cut off. */
+const TRIM_QUEUE = `local n = redis.call('LLEN', KEYS[1])
+local max = tonumber(ARGV[1])
+if n <= max then return 0 end
+redis.call('LTRIM', KEYS[1], -max, -1)
+return n - max`;
 
 /**
  * The bounded persistence (persistence.ts) of a cluster node: subscriptions, retained messages,
@@ -40,6 +46,7 @@ export class ClusterPersistence extends BoundedPersistence {
     private readonly redis: Redis,
   ) {
     super(limits, hooks, shared);
+    redis.defineCommand('gw_trim_queue', { numberOfKeys: 1, lua: TRIM_QUEUE });
   }
 
   override async setup(broker: Aedes): Promise<void> {
@@ -71,17 +78,14 @@ export class ClusterPersistence extends BoundedPersistence {
     return this.shared.outgoingStream(client);
   }
 
-  /** Each session's queue within MQTT_MAX_QUEUED_MESSAGES: the oldest beyond go. */
+  /** Each session's queue within MQTT_MAX_QUEUED_MESSAGES: the oldest beyond go (measured and cut in one step, so concurrent enqueues count each drop once). */
   private async trim(clientIds: readonly string[]): Promise<void> {
     const max = this.limits.maxQueuedMessages;
     if (max <= 0 || clientIds.length === 0) return;
-    const lengths = await this.redis.pipeline(clientIds.map((id) => ['llen', queueKey(id)])).exec();
-    const over = clientIds.flatMap((id, i) => {
-      const length = Number(lengths?.[i]?.[1] ?? 0);
-      return length > max ? [{ id, dropped: length - max }] : [];
+    const results = await this.redis.pipeline(clientIds.map((id) => ['gw_trim_queue', queueKey(id), max])).exec();
+    clientIds.forEach((id, i) => {
+      const dropped = Number(results?.[i]?.[1] ?? 0);
+      if (dropped > 0) this.hooks.onQueueDropped?.(id, dropped);
     });
-    if (over.length === 0) return;
-    await this.redis.pipeline(over.map(({ id }) => ['ltrim', queueKey(id), -max, -1])).exec();
-    for (const { id, dropped } of over) this.hooks.onQueueDropped?.(id, dropped);
   }
 }
