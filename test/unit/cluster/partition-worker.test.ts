@@ -5,7 +5,6 @@
  */
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
 import type { Lease } from '../../../gateway/cluster/leases.js';
 import { PartitionWorker, type StreamEntry } from '../../../gateway/cluster/partition-worker.js';
 import { KEYS, withScripts } from '../../../gateway/cluster/redis-keys.js';
@@ -67,7 +66,7 @@ async function setup() {
     const id = (await conn.xadd(KEYS.stream(P), '*', 'l', line, 'a', at, 'n', 'N'))!;
     return [id, ['l', line, 'a', at, 'n', 'N']];
   };
-  const entriesAfter = async (cursor: string): Promise<StreamEntry[]> => (await conn.xrange(KEYS.stream(P), `(${cursor}`, '+')) as StreamEntry[];
+  const entriesAfter = async (cursor: string): Promise<StreamEntry[]> => (await conn.xrange(KEYS.stream(P), `(${cursor}`, '+'));
   return { conn, acquire, worker, add, entriesAfter };
 }
 
@@ -114,7 +113,7 @@ describe('a partition owner with alarms and command sagas', () => {
     expect(decodeSnapshot(await conn.hgetall(KEYS.state(P))).sagas.size).toBe(0);
 
     // An acknowledgement taken on any node reaches B through the stream.
-    const view = new ClusterRulesView({ redis: conn as Redis, partitions: 1, log });
+    const view = new ClusterRulesView({ redis: conn, partitions: 1, log });
     await view.refresh();
     const alarm = view.alarms()[0]!;
     expect(await view.acknowledge({ alarmId: alarm.id, by: 'ops', note: undefined, id: 'ack-1' })).toMatchObject({ id: alarm.id, acknowledged: true });
