@@ -7,8 +7,14 @@ import mqemitter from 'mqemitter';
  * queues messages in a plain array and takes each with shift(), which copies the array: under a
  * QoS 0 burst the profile showed 40–75% of the broker's time there, and the broker slowed for
  * every client. A deque takes them in O(1). The two fields are mqemitter's own (its exact version
- * is pinned in package.json);
- * the test in test/unit/queue.test.ts fails if they change.
+ * is pinned in package.json); the test in test/unit/broker/queue.test.ts fails if they change.
+ *
+ * And without running out of stack: when a delivery completes synchronously, mqemitter starts
+ * the next queued one on the same stack (`released` → `_do`), so a long queue released at once
+ * (a slow subscriber catching up under load) nests one frame chain per message until
+ * `RangeError: Maximum call stack size exceeded` kills the process (mcollina/mqemitter#204). Past
+ * a depth, the next delivery starts on a fresh stack; its slot stays taken meanwhile, so emits
+ * that arrive in between queue behind it and order is kept.
  */
 export function createMessageBus(concurrency = 100): mqemitter.MQEmitter {
   const mq = mqemitter({ concurrency, matchEmptyLevels: true });
@@ -18,5 +24,36 @@ export function createMessageBus(concurrency = 100): mqemitter.MQEmitter {
   }
   internals._messageQueue = new Denque() as unknown as unknown[];
   internals._messageCallbacks = new Denque() as unknown as unknown[];
+  boundStack(mq);
   return mq;
+}
+
+/** Deliveries started on one stack before the next one is moved to a fresh stack. */
+const MAX_NESTED_DELIVERIES = 64;
+
+type Do = (this: mqemitter.MQEmitter, message: mqemitter.Message, callback: () => void) => mqemitter.MQEmitter;
+
+function boundStack(mq: mqemitter.MQEmitter): void {
+  const internals = mq as unknown as { _do: Do; current: number; _doing: boolean };
+  const original = internals._do;
+  if (typeof original !== 'function' || typeof internals.current !== 'number') throw new Error('mqemitter internals changed: update gateway/broker/queue.ts');
+  let depth = 0;
+  internals._do = function (this: mqemitter.MQEmitter, message, callback) {
+    if (depth >= MAX_NESTED_DELIVERIES) {
+      // Hold the slot as _do would: emits in between see it taken and queue behind this message.
+      internals.current++;
+      internals._doing = true;
+      setImmediate(() => {
+        internals.current--;
+        original.call(this, message, callback);
+      });
+      return this;
+    }
+    depth++;
+    try {
+      return original.call(this, message, callback);
+    } finally {
+      depth--;
+    }
+  };
 }

@@ -19,3 +19,29 @@ describe('the broker’s message bus', () => {
     await new Promise<void>((r) => bus.close(r));
   });
 });
+
+describe('the broker’s message bus under a long queue released at once', () => {
+  it('delivers everything in order without running out of stack (mqemitter starts the next delivery on the stack of the last)', async () => {
+    const bus = createMessageBus(1);
+    const got: number[] = [];
+    let hold: (() => void) | undefined;
+    const all = new Promise<void>((resolve) =>
+      bus.on('t/#', (m, done) => {
+        got.push(m['n'] as number);
+        if (got.length === 100_001) resolve();
+        // The first delivery waits (a slow subscriber) while 100,000 queue behind it; every later one completes at once.
+        if (m['n'] === 0) hold = done;
+        else done();
+      }),
+    );
+    await new Promise((r) => setImmediate(r));
+    for (let n = 0; n < 100_000; n++) bus.emit({ topic: 't/x', n });
+    expect(got).toEqual([0]);
+    // Emits while the queue drains keep their place behind it.
+    hold!();
+    bus.emit({ topic: 't/x', n: 100_000 });
+    await all;
+    expect(got.every((n, i) => n === i)).toBe(true);
+    await new Promise<void>((r) => bus.close(r));
+  });
+});
