@@ -3,7 +3,8 @@
  *
  * One run, its own InfluxDB, every figure side by side: bare Aedes and Mosquitto forwarding,
  * raw InfluxDB ingest, the gateway end to end (QoS 0, QoS 1 durable, QoS 1 without durable
- * acknowledgement), reading → command latency, connections and memory, rules 200 vs 3.
+ * acknowledgement), the per-stage CPU cost table, reading → command latency, connections and
+ * memory, rules 200 vs 3.
  * Prints a table and writes JSON and Markdown under bench/results/.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,9 +17,10 @@ import { buildGateway } from './lib/processes.js';
 import { measureLatency, type LatencyResult } from './lib/latency.js';
 import { formatMarkdown, printTable, type BenchReport } from './lib/report.js';
 import { runRulesBench } from './rules-bench.js';
+import { buildStages, measureStages } from './lib/stages.js';
 import { measureBareAedes, measureCeiling, measureGateway, measureMosquitto, reportInfluxCpu, type LoadShape, type Measurement } from './lib/throughput.js';
 
-const SECTIONS = ['throughput', 'latency', 'connections', 'rules'] as const;
+const SECTIONS = ['throughput', 'stages', 'latency', 'connections', 'rules'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const opts = new Command()
@@ -33,8 +35,9 @@ const opts = new Command()
   .option('--rates <list>', 'latency runs as rate[:share of readings that command]; readings/s', '1000:0.1,5000:0.1,5000:1')
   .option('--connections <n>', 'devices connected at once', Number)
   .option('--repeat <n>', 'runs of each throughput measurement (the median is reported)', Number)
+  .option('--stage-readings <n>', 'readings per run of the per-stage table (its process runs use the throughput shape with at most this many)', Number)
   .parse()
-  .opts<{ repeat?: number; unbounded?: boolean; quick?: boolean; only?: string; readings?: number; devices?: number; window?: number; latencySeconds?: number; rates: string; connections?: number }>();
+  .opts<{ stageReadings?: number; repeat?: number; unbounded?: boolean; quick?: boolean; only?: string; readings?: number; devices?: number; window?: number; latencySeconds?: number; rates: string; connections?: number }>();
 
 const quick = opts.quick === true;
 const only = new Set<Section>((opts.only?.split(',') ?? [...SECTIONS]) as Section[]);
@@ -51,6 +54,7 @@ const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
 progress('building the gateway (npm run build): the runs use what npm start runs');
 await buildGateway();
+if (only.has('stages')) await buildStages();
 const influxDir = await mkdtemp(join(tmpdir(), 'gw-bench-influx-'));
 const influx = await startInfluxd({ dataDir: influxDir });
 reportInfluxCpu(influx.child.pid);
@@ -74,6 +78,7 @@ try {
     const plan: [string, () => Promise<Measurement | undefined>][] = [
       ['bare Aedes', () => measureBareAedes(shape)],
       ['bare Aedes + deque', () => measureBareAedes(shape, true)],
+      ['bare Aedes QoS 1', () => measureBareAedes(shape, false, 1)],
       ['Mosquitto', () => measureMosquitto(shape)],
       ['InfluxDB ceiling', () => measureCeiling(influx.url, shape)],
       ['gateway QoS 0', () => measureGateway(influx.url, shape, { qos: 0, label: 'gateway end to end, QoS 0' })],
@@ -97,11 +102,16 @@ try {
       const m = median(what);
       if (m) report.throughput.push(m);
     }
-    const [baseline, dequeBaseline, qos0, ceiling, durable, plain] = ['bare Aedes', 'bare Aedes + deque', 'gateway QoS 0', 'InfluxDB ceiling', 'gateway QoS 1 durable', 'gateway QoS 1 plain'].map(median);
+    const [baseline, dequeBaseline, qos0, ceiling, durable, plain, baseline1] = ['bare Aedes', 'bare Aedes + deque', 'gateway QoS 0', 'InfluxDB ceiling', 'gateway QoS 1 durable', 'gateway QoS 1 plain', 'bare Aedes QoS 1'].map(median);
     if (baseline && qos0) report.ratios['gateway QoS 0 / bare Aedes'] = qos0.rate / baseline.rate;
     if (dequeBaseline && qos0) report.ratios['gateway QoS 0 / bare Aedes with the deque bus'] = qos0.rate / dequeBaseline.rate;
     if (ceiling && qos0) report.ratios['gateway QoS 0 / InfluxDB ceiling'] = qos0.rate / ceiling.rate;
     if (durable && plain) report.ratios['QoS 1 durable / QoS 1 plain'] = durable.rate / plain.rate;
+    if (durable && baseline1) report.ratios['gateway QoS 1 durable / bare Aedes QoS 1'] = durable.rate / baseline1.rate;
+  }
+  if (only.has('stages')) {
+    const stageShape = { ...shape, readings: Math.min(shape.readings, opts.stageReadings ?? (quick ? 10_000 : 50_000)) };
+    report.stages = await measureStages({ influxUrl: influx.url, readings: opts.stageReadings ?? (quick ? 10_000 : 50_000), shape: stageShape, repeat, onProgress: progress });
   }
   if (only.has('latency')) {
     for (const spec of opts.rates.split(',')) {

@@ -11,26 +11,8 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
+import { PROBE_PACK } from '../stages/packs.js';
 import { ROOT, startGatewayProcess } from './processes.js';
-
-const PROBE_PACK = {
-  name: 'latency-probe',
-  description: 'npm run bench: a command for every probe reading',
-  rules: [
-    {
-      name: 'probe-on',
-      kinds: ['temperature'],
-      conditions: { all: [{ fact: 'site', operator: 'equal', value: 'lat' }, { fact: 'value', operator: 'greaterThan', value: 30 }] },
-      event: { type: 'command', params: { actuator: 'probe', data: { state: 'on' } } },
-    },
-    {
-      name: 'probe-off',
-      kinds: ['temperature'],
-      conditions: { all: [{ fact: 'site', operator: 'equal', value: 'lat' }, { fact: 'value', operator: 'lessThan', value: 23 }] },
-      event: { type: 'command', params: { actuator: 'probe', data: { state: 'off' } } },
-    },
-  ],
-};
 
 export interface LatencyResult {
   readonly rate: number;
