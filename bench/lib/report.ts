@@ -43,13 +43,14 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
     const { rows: stageRows, cpuRatios, readings } = r.stages;
     out.push({
       title: `Per-stage cost: CPU µs (user + system) per reading; stages alone in process (${n(readings)} readings a run), processes under the throughput load`,
-      head: ['stage', 'µs/reading', 'runs', 'GC % of wall', 'bytes/reading', 'what'],
+      head: ['stage', 'µs/reading', 'runs', 'GC % of wall', 'bytes/reading', 'fired/sent/held per 1k', 'what'],
       body: stageRows.map((s) => [
         s.stage,
         n(s.us, 2),
         s.runs.map((x) => n(x, 2)).join(' '),
         s.gcShare === undefined ? '' : n(s.gcShare * 100, 0),
         s.bytesPerReading === undefined ? '' : n(s.bytesPerReading),
+        s.rulesPer1000 ? [s.rulesPer1000.fired, s.rulesPer1000.outcomes, s.rulesPer1000.suppressed].map((x) => n(x)).join('/') : '',
         s.label,
       ]),
     });

@@ -28,6 +28,8 @@ export interface StageRow {
   readonly bytesPerReading?: number;
   /** How it was measured: in process (a stage alone) or from a real process under load. */
   readonly how: 'stage' | 'process' | 'derived';
+  /** Rules stages, median run: firings, commands/alerts sent, and those suppressed or held back, per 1,000 readings. */
+  readonly rulesPer1000?: { readonly fired: number; readonly outcomes: number; readonly suppressed: number };
 }
 
 export interface StagesResult {
@@ -73,8 +75,8 @@ async function runStage(job: StageJob, alloc = false): Promise<StageSample> {
 }
 
 /** The gateway's broker (Aedes, access, publish pipeline) with nothing behind it, as a server. */
-async function startStageBroker(): Promise<Server> {
-  const child = spawn(process.execPath, workerArgs({ stage: 'broker' }, false), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startStageBroker(ack: Extract<StageJob, { stage: 'broker' }> = { stage: 'broker' }): Promise<Server> {
+  const child = spawn(process.execPath, workerArgs(ack, false), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((res, rej) => {
     createInterface({ input: child.stdout }).once('line', (l) => res((JSON.parse(l) as { port: number }).port));
     child.once('exit', (c) => rej(new Error(`the stage broker exited with ${c}`)));
@@ -102,7 +104,7 @@ export async function measureStages(o: StagesOptions): Promise<StagesResult> {
     ['spool-qos0', 'spool, QoS 0: point, journal append, one write per turn (100 readings a turn)', { stage: 'spool', n, qos: 0, perTurn: 100 }],
     ['spool-qos1', 'spool, QoS 1: the same + fdatasync per group, committed() per reading', { stage: 'spool', n, qos: 1, perTurn: 100 }],
     ['rules-shipped', 'rules: the 3 shipped packs (22 rules), the load’s mix of kinds', { stage: 'rules', n, rules: 'shipped', rulesDir }],
-    ...(Object.entries(FACT_PACKS) as [FactPack, (typeof FACT_PACKS)[FactPack]][]).map(([key, pack]): [string, string, StageJob] => [`rules-${key}`, `rules: ${pack.label}, temperature readings firing nothing`, { stage: 'rules', n, rules: key, rulesDir }]),
+    ...(Object.entries(FACT_PACKS) as [FactPack, (typeof FACT_PACKS)[FactPack]][]).map(([key, pack]): [string, string, StageJob] => [`rules-${key}`, `rules: ${pack.label}, temperature readings${key === 'none' ? '' : ' firing nothing'}`, { stage: 'rules', n, rules: key, rulesDir }]),
     ['rules-commanding', 'rules: every reading commanding (shipped + probe pack, 10 readings a turn)', { stage: 'rules', n: Math.min(n, 20_000), rules: 'probe', rulesDir }],
     ['sink', 'sink: spool → InfluxDB line protocol over HTTP, 5,000 a batch', { stage: 'sink', n, influxUrl: o.influxUrl }],
   ];
@@ -121,7 +123,8 @@ export async function measureStages(o: StagesOptions): Promise<StagesResult> {
     // One run with a young generation large enough that no GC runs: heap growth ÷ readings.
     o.onProgress?.(`stage ${key}: allocation`);
     const alloc = 'n' in job ? await runStage({ ...job, n: Math.min(job.n, 5000) }, true).catch(() => undefined) : undefined;
-    rows.push({ stage: key, label, us: median(us), runs: us, gcShare: mid ? mid.gcMs / mid.wallMs : undefined, bytesPerReading: alloc?.bytesPerReading, how: 'stage' });
+    const per1000 = mid?.rules ? { fired: (1000 * mid.rules.fired) / mid.n, outcomes: (1000 * mid.rules.outcomes) / mid.n, suppressed: (1000 * mid.rules.suppressed) / mid.n } : undefined;
+    rows.push({ stage: key, label, us: median(us), runs: us, gcShare: mid ? mid.gcMs / mid.wallMs : undefined, bytesPerReading: alloc?.bytesPerReading, how: 'stage', rulesPer1000: per1000 });
   }
 
   const processes: [string, string, () => Promise<Measurement>][] = [

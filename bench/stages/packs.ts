@@ -14,9 +14,13 @@ const never = (name: string, conditions: unknown) => ({
 });
 
 /** Four rules each; the thresholds are far from what the readings hold. */
-export type FactPack = 'value' | 'windows' | 'heldFor' | 'hysteresis' | 'site';
+export type FactPack = 'none' | 'value' | 'windows' | 'heldFor' | 'hysteresis' | 'site';
 
 export const FACT_PACKS: Readonly<Record<FactPack, { readonly label: string; readonly rules: unknown[] }>> = {
+  none: {
+    label: 'no rule reads the kind (the floor: the reading is only recorded)',
+    rules: [{ name: 'n-smoke', kinds: ['smoke'], conditions: { all: [{ fact: 'value', operator: 'equal', value: true }] }, event: { type: 'alert', params: { severity: 'critical', message: 'smoke' } } }],
+  },
   value: {
     label: 'plain value (value, 4 rules)',
     rules: [

@@ -6,12 +6,15 @@
  * process.cpuUsage) over N prebuilt readings after a warm-up, GC time, and — run with
  * `--expose-gc --max-semi-space-size=…` and `alloc` — the bytes allocated per reading.
  *
+ * `--profile=<file>` writes a V8 CPU profile of the timed pass alone.
+ *
  * `broker` serves instead: the gateway's Aedes with its access and publish pipeline, handing
  * every publish to a target that does nothing; prints {"port"} and runs until SIGTERM.
  */
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Session } from 'node:inspector';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { Access } from '../../gateway/broker/access.js';
@@ -41,7 +44,8 @@ export type StageJob =
   | { readonly stage: 'spool'; readonly n: number; readonly qos: 0 | 1; readonly perTurn: number }
   | { readonly stage: 'rules'; readonly n: number; readonly rules: 'shipped' | 'probe' | FactPack; readonly rulesDir: string }
   | { readonly stage: 'sink'; readonly n: number; readonly influxUrl: string }
-  | { readonly stage: 'broker' };
+  /** `ack`: what the target hands back for QoS 1 (none: acknowledged at once; resolved: a settled promise; turn: after a setImmediate; sync: after an fdatasync-sized pause of `ms`). */
+  | { readonly stage: 'broker'; readonly ack?: 'none' | 'resolved' | 'turn' | 'sleep'; readonly ms?: number };
 
 export interface StageSample {
   readonly n: number;
@@ -52,6 +56,8 @@ export interface StageSample {
   readonly gcCount: number;
   /** Heap growth ÷ n, with no GC during the pass (alloc runs only; undefined if a GC ran). */
   readonly bytesPerReading?: number;
+  /** Rules stages: over the timed pass, rule firings, and commands and alerts that went out or were held back/suppressed. */
+  readonly rules?: { readonly fired: number; readonly outcomes: number; readonly suppressed: number };
 }
 
 const log = pino({ level: 'silent' });
@@ -71,6 +77,28 @@ interface Pass {
   step(from: number, to: number): Promise<void> | void;
   /** After the last item: wait until its work is done (inside the timing). */
   drain?(): Promise<void>;
+  /** Counts read before and after the timed pass (rules: firings, outcomes). */
+  counts?(): Promise<{ fired: number; outcomes: number; suppressed: number }>;
+}
+
+/** `--profile=<file>`: a V8 CPU profile of the timed pass only (scripts/profile-summary.mjs reads it). */
+const profileTo = process.argv.find((a) => a.startsWith('--profile='))?.slice('--profile='.length);
+
+async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) => session.post(method, params, (err, result) => (err ? reject(err) : resolve(result))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 100 });
+  await post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      await writeFile(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
 }
 
 async function runPass(p: Pass, alloc: boolean): Promise<StageSample> {
@@ -97,20 +125,29 @@ async function runPass(p: Pass, alloc: boolean): Promise<StageSample> {
     await turn();
   }
   observer.observe({ entryTypes: ['gc'] });
+  const countsBefore = await p.counts?.();
+  const profiler = profileTo ? await startProfile() : undefined;
   const heapBefore = process.memoryUsage().heapUsed;
   const cpu = process.cpuUsage();
   const started = performance.now();
   await feed(p.warm, p.warm + p.n);
   const wallMs = performance.now() - started;
   const used = process.cpuUsage(cpu);
+  if (profiler && profileTo) await profiler.stop(profileTo);
   const heapAfter = process.memoryUsage().heapUsed;
   await turn();
   observer.disconnect();
   const bytesPerReading = alloc && gcCount === 0 ? (heapAfter - heapBefore) / p.n : undefined;
-  return { n: p.n, userUs: used.user, sysUs: used.system, wallMs, gcMs, gcCount, bytesPerReading };
+  const countsAfter = await p.counts?.();
+  const rules =
+    countsBefore && countsAfter
+      ? { fired: countsAfter.fired - countsBefore.fired, outcomes: countsAfter.outcomes - countsBefore.outcomes, suppressed: countsAfter.suppressed - countsBefore.suppressed }
+      : undefined;
+  return { n: p.n, userUs: used.user, sysUs: used.system, wallMs, gcMs, gcCount, bytesPerReading, rules };
 }
 
-const warmOf = (n: number) => Math.max(5000, Math.round(n / 5));
+/** Untimed first: the JIT, and the rules' engines compiled lazily per route and mask, settle in the first ~20,000. */
+const warmOf = (n: number) => Math.max(20_000, Math.round(n / 2));
 
 async function ingestPass(n: number): Promise<Pass> {
   const warm = warmOf(n);
@@ -206,7 +243,9 @@ async function rulesPass(n: number, rules: 'shipped' | 'probe' | FactPack, shipp
     readings = temperatureReadings(warm + n);
   }
   const bus = new EventBus(log);
-  const service = new RulesService({ bus, publisher: nowhere, store: discard, metrics: metricsFor(), log, clock: systemClock, rulesDir, ruleFiles: files, watchRules: false });
+  const metrics = metricsFor();
+  const service = new RulesService({ bus, publisher: nowhere, store: discard, metrics, log, clock: systemClock, rulesDir, ruleFiles: files, watchRules: false });
+  const total = async (name: string) => (await metrics.registry.getSingleMetric(name)?.get())?.values.reduce((sum, v) => sum + v.value, 0) ?? 0;
   await service.start();
   if (service.loader.problems.size > 0) throw new Error([...service.loader.problems.values()].join('; '));
   return {
@@ -218,6 +257,11 @@ async function rulesPass(n: number, rules: 'shipped' | 'probe' | FactPack, shipp
       for (let i = from; i < to; i++) bus.emit('reading', readings[i]!);
       return service.idle();
     },
+    counts: async () => ({
+      fired: await total('gateway_rule_firings_total'),
+      outcomes: (await total('gateway_commands_total')) + (await total('gateway_alerts_total')),
+      suppressed: (await total('gateway_commands_suppressed_total')) + (await total('gateway_commands_deferred_total')),
+    }),
   };
 }
 
@@ -247,7 +291,23 @@ async function runSink(n: number, influxUrl: string, dir: string, alloc: boolean
   return runPass({ warm: 0, n, perTurn: n, step: () => drain() }, alloc).finally(() => journal.close());
 }
 
-async function serveBroker(): Promise<void> {
+/** What the broker's target hands back for a QoS 1 publish: stands in for ingest + group commit. */
+function ackOf(job: Extract<StageJob, { stage: 'broker' }>): (qos: number) => Promise<void> | undefined {
+  if (job.ack === 'resolved') return (qos) => (qos > 0 ? Promise.resolve() : undefined);
+  if (job.ack === 'turn') return (qos) => (qos > 0 ? turn() : undefined);
+  if (job.ack === 'sleep') {
+    // One shared "group" per pause, as the group commit shares one promise per write.
+    let group: Promise<void> | undefined;
+    return (qos) => {
+      if (qos === 0) return undefined;
+      group ??= new Promise<void>((resolve) => setTimeout(() => ((group = undefined), resolve()), job.ms ?? 2));
+      return group;
+    };
+  }
+  return () => undefined;
+}
+
+async function serveBroker(job: Extract<StageJob, { stage: 'broker' }>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'gw-stage-broker-'));
   const metrics = metricsFor();
   const access = new Access({
@@ -269,7 +329,8 @@ async function serveBroker(): Promise<void> {
   const pipeline = new PublishPipeline(access);
   const broker = new MqttBroker({ log, host: access.host, mqttPort: 0, wsPort: 0, guard: access, hooks: { ...access.hooks, authorizePublish: pipeline.authorizePublish } });
   access.observe(broker.aedes);
-  pipeline.deliverTo({ handle: () => undefined });
+  const ack = ackOf(job);
+  pipeline.deliverTo({ handle: (_client, packet) => ack(packet.qos) });
   const ports = await broker.start();
   process.stdout.write(`${JSON.stringify({ port: ports.mqtt })}\n`);
   process.once('SIGTERM', () => {
@@ -280,7 +341,7 @@ async function serveBroker(): Promise<void> {
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as StageJob;
   const alloc = process.argv.includes('--alloc');
-  if (job.stage === 'broker') return serveBroker();
+  if (job.stage === 'broker') return serveBroker(job);
   const dir = await mkdtemp(join(tmpdir(), 'gw-stage-'));
   try {
     let sample: StageSample;
