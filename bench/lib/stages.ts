@@ -112,7 +112,9 @@ export async function measureStages(o: StagesOptions): Promise<StagesResult> {
   for (let round = 1; round <= o.repeat; round++) {
     for (const [key, , job] of inProcess) {
       o.onProgress?.(`stage ${key} (${round}/${o.repeat})`);
-      samples.set(key, [...(samples.get(key) ?? []), await runStage(job)]);
+      // One failed run costs its row a sample, not the whole bench.
+      const sample = await runStage(job).catch((err: unknown) => void o.onProgress?.(`  ${key}: ${(err as Error).message}`));
+      if (sample) samples.set(key, [...(samples.get(key) ?? []), sample]);
     }
   }
   const rows: StageRow[] = [];
@@ -139,7 +141,8 @@ export async function measureStages(o: StagesOptions): Promise<StagesResult> {
   for (let round = 1; round <= o.repeat; round++) {
     for (const [key, , measure] of processes) {
       o.onProgress?.(`${key} (${round}/${o.repeat})`);
-      const m = await measure();
+      const m = await measure().catch((err: unknown) => void o.onProgress?.(`  ${key}: ${(err as Error).message}`));
+      if (!m) continue;
       if (m.serverUsPerMessage !== undefined && m.loss === 0) measured.set(key, [...(measured.get(key) ?? []), m.serverUsPerMessage]);
       else o.onProgress?.(`  ${key}: ${m.loss ?? '?'} lost, not counted`);
     }

@@ -77,6 +77,8 @@ interface Pass {
   step(from: number, to: number): Promise<void> | void;
   /** After the last item: wait until its work is done (inside the timing). */
   drain?(): Promise<void>;
+  /** After timing: release files and timers (untimed). */
+  close?(): Promise<void>;
   /** Counts read before and after the timed pass (rules: firings, outcomes). */
   counts?(): Promise<{ fired: number; outcomes: number; suppressed: number }>;
 }
@@ -139,6 +141,7 @@ async function runPass(p: Pass, alloc: boolean): Promise<StageSample> {
   observer.disconnect();
   const bytesPerReading = alloc && gcCount === 0 ? (heapAfter - heapBefore) / p.n : undefined;
   const countsAfter = await p.counts?.();
+  await p.close?.();
   const rules =
     countsBefore && countsAfter
       ? { fired: countsAfter.fired - countsBefore.fired, outcomes: countsAfter.outcomes - countsBefore.outcomes, suppressed: countsAfter.suppressed - countsBefore.suppressed }
@@ -220,6 +223,10 @@ async function spoolPass(n: number, qos: 0 | 1, perTurn: number, dir: string): P
       return qos === 1 ? last : undefined;
     },
     drain: () => journal.committed(),
+    close: async () => {
+      while (consuming) await turn();
+      await journal.close();
+    },
   };
 }
 
@@ -364,7 +371,7 @@ async function main(): Promise<void> {
     }
     process.stdout.write(`${JSON.stringify(sample)}\n`);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 });
   }
   // Timers of the stage (live view pushes, watches) must not hold the process.
   process.exit(0);
