@@ -69,10 +69,22 @@ const report: BenchReport = {
   ratios: {},
   latency: [],
   connections: [],
+  failures: [],
 };
 
+/** A section that fails (a process died, a timeout) is reported as such; the others still run and the report is written. */
+async function section(name: Section, run: () => Promise<void>): Promise<void> {
+  if (!only.has(name)) return;
+  try {
+    await run();
+  } catch (err) {
+    progress(`${name} failed: ${(err as Error).stack ?? String(err)}`);
+    report.failures.push(`${name}: ${(err as Error).message}`);
+  }
+}
+
 try {
-  if (only.has('throughput')) {
+  await section('throughput', async () => {
     // Each measurement `repeat` times, in rounds (A B C … A B C …) so a drift of the machine hits
     // all alike; the median run of each is reported, and ratios are of medians.
     const plan: [string, () => Promise<Measurement | undefined>][] = [
@@ -108,27 +120,27 @@ try {
     if (ceiling && qos0) report.ratios['gateway QoS 0 / InfluxDB ceiling'] = qos0.rate / ceiling.rate;
     if (durable && plain) report.ratios['QoS 1 durable / QoS 1 plain'] = durable.rate / plain.rate;
     if (durable && baseline1) report.ratios['gateway QoS 1 durable / bare Aedes QoS 1'] = durable.rate / baseline1.rate;
-  }
-  if (only.has('stages')) {
+  });
+  await section('stages', async () => {
     const stageShape = { ...shape, readings: Math.min(shape.readings, opts.stageReadings ?? (quick ? 10_000 : 50_000)) };
     report.stages = await measureStages({ influxUrl: influx.url, readings: opts.stageReadings ?? (quick ? 10_000 : 50_000), shape: stageShape, repeat, onProgress: progress });
-  }
-  if (only.has('latency')) {
+  });
+  await section('latency', async () => {
     for (const spec of opts.rates.split(',')) {
       const [rate = 1000, share = 0.1] = spec.split(':').map(Number);
       progress(`latency at ${rate} readings/s, ${share * 100}% of them commanding, for ${latencySeconds} s`);
       report.latency.push(await measureLatency(influx.url, rate, latencySeconds, share));
     }
-  }
-  if (only.has('connections')) {
+  });
+  await section('connections', async () => {
     progress(`${connections} connections`);
     report.connections.push(...(await measureConnections(influx.url, connections)));
-  }
-  if (only.has('rules')) {
+  });
+  await section('rules', async () => {
     progress('rules: 200 rules against the 3 shipped packs');
     const result = await runRulesBench({ influxUrl: influx.url, readings: quick ? 5000 : 20_000, rounds: quick ? 1 : 3, onProgress: (l) => progress(`  ${l}`) });
     report.rules = { shipped: result.shipped, many: result.many, ratio: result.ratio };
-  }
+  });
 } finally {
   await influx.stop();
   await rm(influxDir, { recursive: true, force: true });

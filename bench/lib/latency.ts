@@ -29,10 +29,17 @@ export interface LatencyResult {
   readonly eventLoopLagP99Ms?: number;
   readonly eventLoopLagMaxMs?: number;
   readonly gcMaxMs?: number;
+  /** Set when the run went wrong (the gateway exited under the load). */
+  readonly note?: string;
 }
 
 async function gatewayLag(httpPort: number | undefined): Promise<Pick<LatencyResult, 'eventLoopLagP99Ms' | 'eventLoopLagMaxMs' | 'gcMaxMs'>> {
   if (!httpPort) return {};
+  // A gateway that died under the load has no metrics: the run says so (see `note`).
+  return gatewayLagOf(httpPort).catch(() => ({}));
+}
+
+async function gatewayLagOf(httpPort: number): Promise<Pick<LatencyResult, 'eventLoopLagP99Ms' | 'eventLoopLagMaxMs' | 'gcMaxMs'>> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
   const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN) * 1000;
   return {
@@ -108,7 +115,9 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
     while (latencies.length < timed && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const sorted = [...latencies].sort((a, b) => a - b);
     const lag = await gatewayLag(gateway.httpPort);
-    return { ...lag, rate, commandShare, seconds, sent: timed, received: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted.at(-1) ?? Number.NaN };
+    const { exitCode, signalCode } = gateway.child;
+    const note = exitCode !== null || signalCode !== null ? `the gateway exited under the load (${signalCode ?? `code ${exitCode}`})` : undefined;
+    return { ...lag, note, rate, commandShare, seconds, sent: timed, received: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted.at(-1) ?? Number.NaN };
   } finally {
     await Promise.all([actuator, ...devices, ...background].map((c) => c.endAsync(true)));
     await gateway.stop();

@@ -13,6 +13,8 @@ export interface BenchReport {
   readonly ratios: Record<string, number>;
   readonly latency: LatencyResult[];
   readonly connections: ConnectionsResult[];
+  /** Sections that failed, with why (the rest of the report stands). */
+  readonly failures: string[];
   stages?: StagesResult;
   rules?: { shipped: { rules: number; eventsPerSecond: number }; many: { rules: number; eventsPerSecond: number }; ratio: number };
 }
@@ -59,7 +61,7 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
   if (r.latency.length) {
     out.push({
       title: 'Latency: reading published → command received (ms)',
-      head: ['readings/s', 'commanding', 'probes', 'commands', 'p50', 'p99', 'p99.9', 'max', 'loop lag p99', 'loop lag max'],
+      head: ['readings/s', 'commanding', 'probes', 'commands', 'p50', 'p99', 'p99.9', 'max', 'loop lag p99', 'loop lag max', 'note'],
       body: r.latency.map((l) => [
         n(l.rate),
         `${n(l.commandShare * 100)}%`,
@@ -71,6 +73,7 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
         n(l.max, 2),
         n(l.eventLoopLagP99Ms ?? Number.NaN, 1),
         n(l.eventLoopLagMaxMs ?? Number.NaN, 1),
+        l.note ?? '',
       ]),
     });
   }
@@ -93,6 +96,7 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
       ],
     });
   }
+  if (r.failures.length) out.push({ title: 'Sections that failed', head: ['section', 'note'], body: r.failures.map((f) => [f.slice(0, f.indexOf(':')), f.slice(f.indexOf(':') + 2)]) });
   return out;
 }
 
