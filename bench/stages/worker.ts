@@ -39,7 +39,7 @@ import { FACT_PACKS, PROBE_PACK, SHIPPED_PACKS, type FactPack } from './packs.js
 import { mixPackets, probeReadings, temperatureReadings } from './readings.js';
 
 export type StageJob =
-  | { readonly stage: 'ingest'; readonly n: number }
+  | { readonly stage: 'ingest'; readonly n: number; readonly qos?: 0 | 1 }
   | { readonly stage: 'listeners'; readonly n: number }
   | { readonly stage: 'spool'; readonly n: number; readonly qos: 0 | 1; readonly perTurn: number }
   | { readonly stage: 'rules'; readonly n: number; readonly rules: 'shipped' | 'probe' | FactPack; readonly rulesDir: string }
@@ -152,16 +152,46 @@ async function runPass(p: Pass, alloc: boolean): Promise<StageSample> {
 /** Untimed first: the JIT, and the rules' engines compiled lazily per route and mask, settle in the first ~20,000. */
 const warmOf = (n: number) => Math.max(20_000, Math.round(n / 2));
 
-async function ingestPass(n: number): Promise<Pass> {
+/**
+ * Ingest as the publish pipeline drives it. At QoS 1 (durable acknowledgement) the store's
+ * `committed()` is one promise per turn, as the group commit's, resolved at the turn's end, and
+ * each publish's acknowledgement waits on what ingest hands back, as `PublishPipeline` does.
+ */
+async function ingestPass(n: number, qos: 0 | 1): Promise<Pass> {
   const warm = warmOf(n);
-  const packets = mixPackets(warm + n);
-  const ingest = new Ingest({ store: discard, bus: new EventBus(log), metrics: metricsFor(), publisher: nowhere, clock: systemClock, log, maxPayloadBytes: 65536, staleAfterMs: 300_000, durableAck: true });
+  const packets = mixPackets(warm + n, qos);
+  let group: { promise: Promise<void>; resolve: () => void } | undefined;
+  const store: Store =
+    qos === 0
+      ? discard
+      : {
+          ...discard,
+          committed: () => {
+            if (!group) {
+              let resolve!: () => void;
+              const promise = new Promise<void>((r) => (resolve = r));
+              group = { promise, resolve };
+            }
+            return group.promise;
+          },
+        };
+  const ingest = new Ingest({ store, bus: new EventBus(log), metrics: metricsFor(), publisher: nowhere, clock: systemClock, log, maxPayloadBytes: 65536, staleAfterMs: 300_000, durableAck: true });
+  let acknowledged = 0;
+  const callback = (err: Error | null) => void (err ? undefined : acknowledged++);
   return {
     warm,
     n,
     perTurn: 100,
     step(from, to) {
-      for (let i = from; i < to; i++) void ingest.handle('st', packets[i]!);
+      for (let i = from; i < to; i++) {
+        const pending = ingest.handle('st', packets[i]!);
+        if (pending) pending.then(() => callback(null), (err: Error) => callback(err));
+        else callback(null);
+      }
+      const done = group;
+      group = undefined;
+      done?.resolve();
+      return done?.promise;
     },
   };
 }
@@ -354,7 +384,7 @@ async function main(): Promise<void> {
     let sample: StageSample;
     switch (job.stage) {
       case 'ingest':
-        sample = await runPass(await ingestPass(job.n), alloc);
+        sample = await runPass(await ingestPass(job.n, job.qos ?? 0), alloc);
         break;
       case 'listeners':
         sample = await runPass(listenersPass(job.n), alloc);
