@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { loadSettings } from '../gateway/config/settings.js';
 import { Gateway } from '../gateway/gateway.js';
-import type { Kind } from '../gateway/core/kinds.js';
+import type { BuiltinKind as Kind } from '../gateway/core/kinds.js';
 import { createLogger } from '../gateway/observability/log.js';
 import { pingInflux, startInfluxd, type InfluxdProcess } from '../gateway/storage/influxd.js';
 

@@ -1,10 +1,11 @@
 /**
- * npm run bench [-- --quick] [--only throughput,latency,connections,rules] [--readings N] …
+ * npm run bench [-- --quick] [--only throughput,latency,connections,rules,memory] [--readings N] …
  *
  * One run, its own InfluxDB, every figure side by side: bare Aedes and Mosquitto forwarding,
  * raw InfluxDB ingest, the gateway end to end (QoS 0, QoS 1 durable, QoS 1 without durable
  * acknowledgement), the per-stage CPU cost table, reading → command latency, connections and
- * memory, rules 200 vs 3.
+ * memory, rules 200 vs 3, and what remembering costs (the rules' rebuild at start, confirmation
+ * tracking per command).
  * Prints a table and writes JSON and Markdown under bench/results/.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,11 +17,13 @@ import { measureConnections, type ConnectionsResult } from './lib/connections.js
 import { buildGateway } from './lib/processes.js';
 import { measureLatency, type LatencyResult } from './lib/latency.js';
 import { formatMarkdown, printTable, type BenchReport } from './lib/report.js';
+import { runConfirmationBench, runRebuildBench } from './memory-bench.js';
 import { runRulesBench } from './rules-bench.js';
 import { buildStages, measureStages } from './lib/stages.js';
 import { measureBareAedes, measureCeiling, measureGateway, measureMosquitto, reportInfluxCpu, type LoadShape, type Measurement } from './lib/throughput.js';
+import { measureNativeGateway } from './lib/native.js';
 
-const SECTIONS = ['throughput', 'stages', 'latency', 'connections', 'rules'] as const;
+const SECTIONS = ['throughput', 'stages', 'latency', 'connections', 'rules', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const opts = new Command()
@@ -96,6 +99,7 @@ try {
       ['gateway QoS 0', () => measureGateway(influx.url, shape, { qos: 0, label: 'gateway end to end, QoS 0' })],
       ['gateway QoS 1 durable', () => measureGateway(influx.url, shape, { qos: 1, label: 'gateway end to end, QoS 1, acknowledged when durable' })],
       ['gateway QoS 1 plain', () => measureGateway(influx.url, shape, { qos: 1, label: 'gateway end to end, QoS 1, DURABLE_ACK=false', env: { DURABLE_ACK: 'false' } })],
+      ['gateway Zigbee2MQTT QoS 0', () => measureNativeGateway(influx.url, shape, influx.child.pid)],
     ];
     const runs = new Map<string, Measurement[]>();
     for (let round = 1; round <= repeat; round++) {
@@ -120,6 +124,8 @@ try {
     if (ceiling && qos0) report.ratios['gateway QoS 0 / InfluxDB ceiling'] = qos0.rate / ceiling.rate;
     if (durable && plain) report.ratios['QoS 1 durable / QoS 1 plain'] = durable.rate / plain.rate;
     if (durable && baseline1) report.ratios['gateway QoS 1 durable / bare Aedes QoS 1'] = durable.rate / baseline1.rate;
+    const native = median('gateway Zigbee2MQTT QoS 0');
+    if (native && qos0) report.ratios['Zigbee2MQTT readings/s / contract readings/s (QoS 0; aim ≥ 0.8)'] = native.rate / qos0.rate;
   });
   await section('stages', async () => {
     const stageShape = { ...shape, readings: Math.min(shape.readings, opts.stageReadings ?? (quick ? 10_000 : 50_000)) };
@@ -131,6 +137,10 @@ try {
       progress(`latency at ${rate} readings/s, ${share * 100}% of them commanding, for ${latencySeconds} s`);
       report.latency.push(await measureLatency(influx.url, rate, latencySeconds, share));
     }
+    // Issue 15: the first rate again, with a `#` subscriber that stopped reading connected throughout.
+    const [rate = 1000, share = 0.1] = (opts.rates.split(',')[0] ?? '').split(':').map(Number);
+    progress(`latency at ${rate} readings/s with a stuck # subscriber, for ${latencySeconds} s`);
+    report.latency.push(await measureLatency(influx.url, rate, latencySeconds, share, 50, true));
   });
   await section('connections', async () => {
     progress(`${connections} connections`);
@@ -140,6 +150,12 @@ try {
     progress('rules: 200 rules against the 3 shipped packs');
     const result = await runRulesBench({ influxUrl: influx.url, readings: quick ? 5000 : 20_000, rounds: quick ? 1 : 3, onProgress: (l) => progress(`  ${l}`) });
     report.rules = { shipped: result.shipped, many: result.many, ratio: result.ratio };
+  });
+  await section('memory', async () => {
+    progress('memory: the rules’ rebuild at start, and confirmation tracking per command');
+    const rebuilt = await runRebuildBench({ influxUrl: influx.url, onProgress: (l) => progress(`  ${l}`) });
+    const confirmation = await runConfirmationBench({ commands: quick ? 5000 : 20_000, rounds: quick ? 1 : 3 });
+    report.memory = { rebuild: rebuilt, confirmation };
   });
 } finally {
   await influx.stop();

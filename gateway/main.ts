@@ -7,7 +7,14 @@ import { loadSettings } from './config/settings.js';
 import { GatewayError } from './core/errors.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './observability/log.js';
+import { flushLogs } from './observability/log-destination.js';
 import { logDestination } from './observability/log-terminal.js';
+
+/** Exits once the logs had one try at being written (never waiting on a log that cannot be). */
+function exit(code: number): never {
+  flushLogs();
+  process.exit(code);
+}
 
 async function main(): Promise<void> {
   // An empty TZ (compose passes `${TZ:-}` through) means "the system's", not ICU's "Etc/Unknown".
@@ -18,21 +25,21 @@ async function main(): Promise<void> {
   } catch (err) {
     const format = process.env['LOG_FORMAT'] === 'json' || process.env['LOG_FORMAT'] === 'pretty' ? process.env['LOG_FORMAT'] : 'auto';
     createLogger('info', logDestination(format)).fatal({ code: (err as GatewayError).code }, (err as Error).message);
-    process.exit(1);
+    exit(1);
   }
   const gateway = new Gateway(settings, { log: createLogger(settings.logLevel, logDestination(settings.logFormat)) });
   const stop = (signal: string): void => {
     gateway.log.info({ signal }, 'shutting down');
     const force = setTimeout(() => {
       gateway.log.error('shutdown took longer than 20 s; exiting');
-      process.exit(1);
+      exit(1);
     }, 20_000);
     force.unref();
     gateway.stop().then(
-      () => process.exit(0),
+      () => exit(0),
       (err: unknown) => {
         gateway.log.error({ err }, 'error while stopping');
-        process.exit(1);
+        exit(1);
       },
     );
   };
@@ -48,7 +55,7 @@ async function main(): Promise<void> {
     if (err instanceof GatewayError) gateway.log.fatal({ code: err.code }, `gateway could not start: ${err.message}`);
     else gateway.log.fatal({ err }, `gateway could not start: ${(err as Error).message}`);
     await gateway.stop().catch(() => undefined);
-    process.exit(1);
+    exit(1);
   }
 }
 

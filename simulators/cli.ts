@@ -1,11 +1,15 @@
 /**
  * npm run simulate -- --devices N --rate R --duration S [--scenario NAME] [--qos 0|1] [--url mqtt://…]
+ * npm run simulate -- --family zigbee2mqtt|tasmota|shelly|esphome|homeassistant [--print-map] …
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { SCENARIOS, type Scenario } from './devices.js';
 import { runSimulation, type SimulationProgress } from './simulator.js';
+import { stringify } from 'yaml';
+import { NATIVE_FAMILIES, type NativeFamily } from './native-families.js';
+import { fleetMap, runNativeSimulation, simulatedFleet } from './native.js';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -41,12 +45,15 @@ const program = new Command()
   .option('--sites <n>', 'sites the devices are spread over', positiveInt('--sites'))
   .option('--zones <n>', 'zones per site', positiveInt('--zones'))
   .option('--prefix <p>', 'device id prefix', 'sim')
+  .option('--run-id <token>', 'token in every reading id (<device>-<token>-<seq>); default: the start time, so each run sends new ids (give one to repeat a --seed run exactly)')
   .option('--username <u>', 'MQTT username for every device')
   .option('--password <p>', 'MQTT password for every device')
   .option('--password-file <path>', 'read the MQTT password from this file (e.g. DATA_DIR/initial-secrets/<name>)')
   .option('--no-ts', 'leave ts out of the readings (the gateway stamps them on arrival)')
   .option('--no-restore', 'leave the building as the scenario left it (the intrusion zone armed, the fire zone smoky)')
   .option('--json', 'print the summary as JSON only')
+  .addOption(new Option('--family <family>', 'simulate native firmware instead of the contract: what it publishes, and its answers to native commands').choices(NATIVE_FAMILIES))
+  .option('--print-map', 'with --family: print the device map (devices.yaml) that places the simulated devices, and exit')
   .addHelpText(
     'after',
     [
@@ -73,17 +80,50 @@ const opts = program.opts<{
   sites?: number;
   zones?: number;
   prefix: string;
+  runId?: string;
   username?: string;
   password?: string;
   passwordFile?: string;
   json?: boolean;
   ts: boolean;
   restore: boolean;
+  family?: NativeFamily;
+  printMap?: boolean;
 }>();
 
 if (opts.passwordFile) opts.password = readFileSync(opts.passwordFile, 'utf8').trim();
 // An empty TZ (compose passes `${TZ:-}` through) means "the system's": the hours of a simulated day are local.
 if (process.env['TZ'] === '') delete process.env['TZ'];
+
+if (opts.family) {
+  if (opts.printMap) {
+    process.stdout.write(stringify(fleetMap(opts.family, simulatedFleet(opts.family, opts.devices, opts.prefix))));
+    process.exit(0);
+  }
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  try {
+    const s = await runNativeSimulation({
+      url: opts.url,
+      family: opts.family,
+      devices: opts.devices,
+      rate: opts.rate,
+      duration: opts.duration,
+      count: opts.count,
+      qos: opts.qos === '0' ? 0 : 1,
+      seed: opts.seed,
+      prefix: opts.prefix,
+      clientOptions: () => (opts.username ? { username: opts.username, password: opts.password ?? '' } : {}),
+      onAnswer: (topic, answer) => void (opts.json ? undefined : process.stderr.write(`answered ${topic} with ${answer.map((m) => m.topic).join(', ')}\n`)),
+      signal: controller.signal,
+    });
+    process.stdout.write(opts.json ? `${JSON.stringify(s)}\n` : `\n${s.devices} ${s.family} devices: ${s.reports} reports, ${s.messages} messages (${s.failed} failed), ${s.commandsAnswered} native commands answered, in ${(s.elapsedMs / 1000).toFixed(1)} s\n`);
+    process.exit(s.failed > 0 ? 2 : 0);
+  } catch (err) {
+    process.stderr.write(`simulate: ${(err as Error).message} (${hint(err as Error & { code?: unknown })})\n`);
+    process.exit(1);
+  }
+}
 
 const interactive = process.stderr.isTTY && !opts.json;
 const bar = new SingleBar({
@@ -132,9 +172,11 @@ try {
     sites: opts.sites,
     zonesPerSite: opts.zones,
     prefix: opts.prefix,
+    runId: opts.runId,
     withTs: opts.ts,
     restore: opts.restore,
-    clientOptions: () => (opts.username ? { username: opts.username, password: opts.password ?? '' } : {}),
+    // With a credential, each simulated device connects as `<name>:<device>`: a credential's own client ids (README, Who may talk).
+    clientOptions: (d) => (opts.username ? { username: opts.username, password: opts.password ?? '', clientId: `${opts.username}:${d.id}` } : {}),
     onProgress: show,
     signal: controller.signal,
   });

@@ -2,7 +2,7 @@
  * Simulated devices and the readings they make: temperature drifting with the time of day,
  * occupancy by the hour, doors and motion in bursts. Seeded, so a run is repeatable.
  */
-import type { Kind } from '../gateway/core/kinds.js';
+import type { BuiltinKind as Kind } from '../gateway/core/kinds.js';
 
 export type Scenario = 'normal' | 'heatwave' | 'intrusion' | 'fire';
 export const SCENARIOS: readonly Scenario[] = ['normal', 'heatwave', 'intrusion', 'fire'];
@@ -30,6 +30,8 @@ export interface SimDevice {
   readonly zone: string;
   readonly model: DeviceModel;
   readonly kinds: readonly Kind[];
+  /** In every reading id (`<device>-<run>-<seq>`), so two runs never send one id for two readings; '' leaves it out. */
+  readonly runId: string;
   seq: number;
   lastTs: number;
   /** Per-device offset so zones differ a little. */
@@ -56,6 +58,8 @@ export interface FleetOptions {
   readonly sites?: number;
   readonly zonesPerSite?: number;
   readonly prefix?: string;
+  /** The run's token in reading ids (default none: ids `<device>-<seq>`, the same in every run). */
+  readonly runId?: string;
   readonly random: () => number;
   /** Adds the devices this scenario needs in its incident zone when the mix left them out. */
   readonly scenario?: Scenario;
@@ -76,8 +80,8 @@ export const SCENARIO_NEEDS: Readonly<Record<Scenario, readonly DeviceModel[]>> 
   fire: ['smoke', 'thermostat'],
 };
 
-function device(id: string, site: string, zone: string, model: DeviceModel, random: () => number): SimDevice {
-  return { id, site, zone, model, kinds: MODEL_KINDS[model], seq: 0, lastTs: 0, bias: (random() - 0.5) * 2, burstUntil: 0, battery: 60 + random() * 40 };
+function device(id: string, site: string, zone: string, model: DeviceModel, random: () => number, runId = ''): SimDevice {
+  return { id, site, zone, model, kinds: MODEL_KINDS[model], runId, seq: 0, lastTs: 0, bias: (random() - 0.5) * 2, burstUntil: 0, battery: 60 + random() * 40 };
 }
 
 /**
@@ -91,12 +95,12 @@ export function makeFleet(o: FleetOptions): SimDevice[] {
   const prefix = o.prefix ?? 'sim';
   const fleet = Array.from({ length: o.devices }, (_, i) => {
     const model = MODEL_MIX[i % MODEL_MIX.length]!;
-    return device(`${prefix}-${model}-${i + 1}`, `site${(i % sites) + 1}`, `z${(Math.floor(i / sites) % zonesPerSite) + 1}`, model, o.random);
+    return device(`${prefix}-${model}-${i + 1}`, `site${(i % sites) + 1}`, `z${(Math.floor(i / sites) % zonesPerSite) + 1}`, model, o.random, o.runId);
   });
   const { site, zone } = INCIDENT_ZONE;
   for (const model of SCENARIO_NEEDS[o.scenario ?? 'normal']) {
     if (fleet.some((d) => d.site === site && d.zone === zone && d.model === model)) continue;
-    fleet.push(device(`${prefix}-${model}-${fleet.length + 1}`, site, zone, model, o.random));
+    fleet.push(device(`${prefix}-${model}-${fleet.length + 1}`, site, zone, model, o.random, o.runId));
   }
   return fleet;
 }
@@ -190,7 +194,7 @@ export function nextReading(d: SimDevice, now: number, scenario: Scenario, rando
       value = scenario === 'intrusion' && incidentZone ? 'fail' : random() < 0.95 ? 'ok' : 'fail';
       break;
   }
-  const id = `${d.id}-${d.seq}`;
+  const id = d.runId ? `${d.id}-${d.runId}-${d.seq}` : `${d.id}-${d.seq}`;
   return {
     topic: `sensors/${d.site}/${d.zone}/${d.id}/${kind}`,
     payload: JSON.stringify(withTs ? { value, ts, seq: d.seq, id } : { value, seq: d.seq, id }),

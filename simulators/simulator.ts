@@ -18,12 +18,20 @@ export interface SimulationOptions {
   readonly scenario?: Scenario;
   readonly qos?: 0 | 1;
   readonly seed?: number;
+  /** When the scenario began (epoch ms; default: now). A heatwave that began 6 minutes ago is at its hottest. */
+  readonly scenarioStartedAt?: number;
   readonly sites?: number;
   readonly zonesPerSite?: number;
   /** Send `ts` with each reading (default); without it the gateway stamps readings on arrival. */
   readonly withTs?: boolean;
   /** Device id prefix, so several runs against one gateway do not collide. */
   readonly prefix?: string;
+  /**
+   * The run's token in every reading id (`<device>-<run>-<seq>`): a gateway keeps a repeated id with
+   * other content as a new reading, but a rerun would repeat ids with the same content too. Default:
+   * the start time in base 36, unique per run; give one to repeat a `seed` run exactly.
+   */
+  readonly runId?: string;
   /** Most QoS 1 readings in flight (sent, not yet acknowledged) at once. */
   readonly maxInflight?: number;
   /** How long to wait for outstanding acknowledgements at the end. */
@@ -92,7 +100,8 @@ async function connectDevice(url: string, d: SimDevice, extra: IClientOptions): 
 export async function runSimulation(o: SimulationOptions): Promise<SimulationSummary> {
   const random = seededRandom(o.seed ?? 1);
   const scenario = o.scenario ?? 'normal';
-  const fleet = makeFleet({ devices: o.devices, sites: o.sites, zonesPerSite: o.zonesPerSite, prefix: o.prefix, random, scenario });
+  const runId = o.runId ?? Date.now().toString(36);
+  const fleet = makeFleet({ devices: o.devices, sites: o.sites, zonesPerSite: o.zonesPerSite, prefix: o.prefix, runId, random, scenario });
   const added = fleet.slice(o.devices).map((d) => d.id);
   const qos = o.qos ?? 1;
   const incident = `${INCIDENT_ZONE.site}/${INCIDENT_ZONE.zone}`;
@@ -140,7 +149,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
 
   const tickMs = 10;
   let lastProgress = 0;
-  const startedAt = Date.now();
+  const startedAt = o.scenarioStartedAt ?? Date.now();
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const elapsed = Date.now() - started;

@@ -9,8 +9,10 @@
 import { randomBytes } from 'node:crypto';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
+import { generate } from 'mqtt-packet';
 import { PROBE_PACK } from '../stages/packs.js';
 import { ROOT, startGatewayProcess } from './processes.js';
 
@@ -19,6 +21,8 @@ export interface LatencyResult {
   /** Share of the readings that command something. */
   readonly commandShare: number;
   readonly seconds: number;
+  /** A `#` subscriber that stopped reading was connected throughout (issue 15: commands must not wait behind it). */
+  readonly stuckSubscriber?: boolean;
   readonly sent: number;
   readonly received: number;
   readonly p50: number;
@@ -53,7 +57,35 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-export async function measureLatency(influxUrl: string, rate: number, seconds: number, commandShare = 0.1, zones = 50): Promise<LatencyResult> {
+/**
+ * A subscriber to everything that stops reading once subscribed: its socket buffers fill, and
+ * without the gateway's delivery bound (broker/delivery.ts) every delivery, commands included,
+ * would queue behind it until the slow-client timeout cut it.
+ */
+async function stuckSubscriber(port: number): Promise<Socket> {
+  const socket = netConnect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const subscribed = new Promise<void>((resolve) => {
+    let seen = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      seen = Buffer.concat([seen, chunk]);
+      // CONNACK (4 bytes), then SUBACK (0x90): then stop reading for good.
+      if (seen.includes(0x90, 4)) {
+        socket.off('data', onData);
+        socket.pause();
+        resolve();
+      }
+    };
+    socket.on('data', onData);
+  });
+  socket.write(generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'bench-stuck', keepalive: 0 }));
+  socket.write(generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '#', qos: 0 }] }));
+  await subscribed;
+  return socket;
+}
+
+export async function measureLatency(influxUrl: string, rate: number, seconds: number, commandShare = 0.1, zones = 50, stuck = false): Promise<LatencyResult> {
   const rulesDir = await mkdtemp(join(tmpdir(), 'gw-bench-rules-'));
   await cp(join(ROOT, 'rules'), rulesDir, { recursive: true, filter: (src) => !src.includes('/tests') && !src.endsWith('.ts') && !src.endsWith('.md') });
   await writeFile(join(rulesDir, 'latency-probe.json'), JSON.stringify(PROBE_PACK));
@@ -72,6 +104,12 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
     if (t0 !== undefined) latencies.push(at - t0);
   });
   await actuator.subscribeAsync('commands/lat/+/probe', { qos: 1 });
+  const stuckSocket = stuck ? await stuckSubscriber(gateway.mqttPort) : undefined;
+  if (stuck) {
+    // More than the kernel's socket buffers take (a few MB on loopback): the stuck one is behind from the first probe on.
+    const pad = 'x'.repeat(60_000);
+    for (let i = 0; i < 120; i++) await background[0]!.publishAsync('sensors/bg/flood/f1/humidity', `{"value":40,"id":"flood-${i}","pad":"${pad}"}`, { qos: 1 });
+  }
   try {
     let n = 0;
     let probes = 0;
@@ -117,8 +155,9 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
     const lag = await gatewayLag(gateway.httpPort);
     const { exitCode, signalCode } = gateway.child;
     const note = exitCode !== null || signalCode !== null ? `the gateway exited under the load (${signalCode ?? `code ${exitCode}`})` : undefined;
-    return { ...lag, note, rate, commandShare, seconds, sent: timed, received: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted.at(-1) ?? Number.NaN };
+    return { ...lag, note, rate, commandShare, seconds, ...(stuck ? { stuckSubscriber: true } : {}), sent: timed, received: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted.at(-1) ?? Number.NaN };
   } finally {
+    stuckSocket?.destroy();
     await Promise.all([actuator, ...devices, ...background].map((c) => c.endAsync(true)));
     await gateway.stop();
     await rm(rulesDir, { recursive: true, force: true });

@@ -82,9 +82,11 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Ser
       DATA_DIR: dataDir,
       RULES_DIR: join(ROOT, 'rules'),
       LOG_LEVEL: 'warn',
-      // The load generator is one process publishing for many devices: no per-client rate, no connection cap.
+      // The load generator is one process publishing for many devices, from one address: no per-client rate, no connection caps.
       PUBLISH_RATE: '0',
       MAX_CONNECTIONS: '0',
+      MQTT_MAX_PENDING_PER_ADDRESS: '0',
+      MQTT_MAX_PENDING_CONNECTIONS: '0',
       ...o.env,
     },
     stdio: ['ignore', nodeArgs.length > 0 ? 'inherit' : 'ignore', 'inherit'],

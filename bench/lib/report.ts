@@ -1,4 +1,5 @@
 /** The benchmark report: one object, printed as a terminal table and written as Markdown. */
+import type { ConfirmationBenchResult, RebuildBenchResult } from '../memory-bench.js';
 import type { ConnectionsResult } from './connections.js';
 import type { LatencyResult } from './latency.js';
 import type { StagesResult } from './stages.js';
@@ -17,6 +18,7 @@ export interface BenchReport {
   readonly failures: string[];
   stages?: StagesResult;
   rules?: { shipped: { rules: number; eventsPerSecond: number }; many: { rules: number; eventsPerSecond: number }; ratio: number };
+  memory?: { rebuild: RebuildBenchResult; confirmation: ConfirmationBenchResult };
 }
 
 const n = (v: number, digits = 0) => (Number.isFinite(v) ? v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
@@ -61,10 +63,11 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
   if (r.latency.length) {
     out.push({
       title: 'Latency: reading published → command received (ms)',
-      head: ['readings/s', 'commanding', 'probes', 'commands', 'p50', 'p99', 'p99.9', 'max', 'loop lag p99', 'loop lag max', 'note'],
+      head: ['readings/s', 'commanding', 'stuck # subscriber', 'probes', 'commands', 'p50', 'p99', 'p99.9', 'max', 'loop lag p99', 'loop lag max', 'note'],
       body: r.latency.map((l) => [
         n(l.rate),
         `${n(l.commandShare * 100)}%`,
+        l.stuckSubscriber ? 'yes' : 'no',
         n(l.sent),
         n(l.received),
         n(l.p50, 2),
@@ -82,6 +85,20 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
       title: 'Connections held at once',
       head: ['server', 'asked', 'connected', 'RSS before', 'RSS after', 'per connection', 'note'],
       body: r.connections.map((c) => [c.server, n(c.asked), n(c.connected), mib(c.rssBefore), mib(c.rssAfter), `${n(c.bytesPerConnection / 1024, 1)} KiB`, c.note ?? '']),
+    });
+  }
+  if (r.memory !== undefined) {
+    const { rebuild: b, confirmation: c } = r.memory;
+    out.push({
+      title: `Remembering: the rules' rebuild at start (${n(b.devices)} devices, ${n(b.rate)} readings/s), and confirmation tracking`,
+      head: ['what', 'value', 'note'],
+      body: [
+        ['rebuild: seconds per hour of history kept', n(b.secondsPerHour, 2), `${n(b.readings)} readings over ${n(b.windowMinutes, 1)} min replayed in ${n(b.seconds, 2)} s (${n(b.readingsPerSecond)} readings/s)`],
+        ['rebuild: of which reading InfluxDB', `${n(b.readSeconds, 2)} s`, 'a separate pass over the same window'],
+        ['command to an actuator that does not report', `${n(c.untrackedUs, 1)} µs`, `rules runtime, no I/O, ${n(c.commands)} commands`],
+        ['command to an actuator that confirms it', `${n(c.trackedUs, 1)} µs`, 'saga, timer, matching report, two saga steps'],
+        ['confirmation tracking per command', `${n(c.overheadUs, 1)} µs`, 'readings that command nothing pay one Map lookup'],
+      ],
     });
   }
   if (r.rules !== undefined) {

@@ -3,13 +3,18 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Aedes, AedesOptions, AuthenticateError, Client, PublishPacket } from 'aedes';
+import { BoundedMap } from '../core/bounded-map.js';
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.js';
-import { anonymousPrincipal, canPublish, canSubscribe, clientIdAllowed, principalOf, type Principal } from './acl.js';
+import { anonymousPrincipal, canPublish, canSubscribe, clientIdAllowed, principalOf, type NativeTopics, type Principal } from './acl.js';
+import { nativeHintOf } from './native-acl.js';
 import type { ConnectionGuard } from './broker.js';
 import type { CredentialStore, Role } from './credentials.js';
-import { FrameScanner, LoginBackoff, TokenBucket, topicProblem, type Now, type TopicLimits } from './limits.js';
+import { FrameScanner, TokenBucket, topicProblem, type Now, type TopicLimits } from './limits.js';
+import { LoginGuard } from './login.js';
+import { InflightLimitError } from './persistence.js';
 import { RefusalReporter, type RefusalReason } from './refusals.js';
+import { SubscriptionLedger } from './subscriptions.js';
 
 export interface AccessOptions {
   readonly store: CredentialStore;
@@ -28,10 +33,21 @@ export interface AccessOptions {
   readonly publishBurst: number;
   readonly loginBackoffAfter: number;
   readonly loginBackoffMaxMs: number;
+  /** Discovery prefix and Zigbee2MQTT base topic: where bridge and native credentials may publish. */
+  readonly nativeTopics?: NativeTopics;
+  /** Unknown usernames per address (burst, then per minute) and secret checks waiting; defaults as the settings'. */
+  readonly loginUnknownUserBurst?: number;
+  readonly loginUnknownUserPerMin?: number;
+  readonly loginMaxQueuedChecks?: number;
+  /** Connections not yet authenticated, in all and per address (0 = no limit; default: none). */
+  readonly maxPendingConnections?: number;
+  readonly maxPendingPerAddress?: number;
+  /** Filters per client (0 = no limit; default: none). */
+  readonly maxSubscriptions?: number;
   readonly now?: Now;
 }
 
-type Hooks = Required<Pick<AedesOptions, 'authenticate' | 'authorizeSubscribe'>>;
+type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizeSubscribe'>>;
 
 /** An error this file made to refuse a client: already counted and logged, so not counted again as a protocol error. */
 class Refusal extends GatewayError {
@@ -43,7 +59,9 @@ class Refusal extends GatewayError {
   }
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|::ffff:127\.\d+\.\d+\.\d+)$/;
+const LOGIN_CODES = { bad_credentials: 4, login_backoff: 5, login_overloaded: 3 } as const satisfies Record<string, AuthenticateError['returnCode']>;
+
+export const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|::ffff:127\.\d+\.\d+\.\d+)$/;
 
 /**
  * Identity, access control and limits for the broker: builds the Aedes hooks from the
@@ -56,19 +74,60 @@ export class Access implements ConnectionGuard {
   private readonly buckets = new WeakMap<Client, TokenBucket>();
   private readonly addresses = new WeakMap<Duplex, string>();
   private readonly open = new Set<Duplex>();
-  /** Failed logins per address and username, and (with a higher threshold) per address. */
-  private readonly backoffUser: LoginBackoff;
-  private readonly backoffAddress: LoginBackoff;
+  /** Connections not yet authenticated, and how many per address (MQTT_MAX_PENDING_*). */
+  private readonly pending = new Set<Duplex>();
+  private readonly pendingByAddress: BoundedMap<string, number>;
+  /** Authenticated connections (MAX_CONNECTIONS). */
+  private readonly authenticated = new Set<Duplex>();
+  /** CONNECTs with an empty client id: with clean session 0, refused [MQTT-3.1.3-8]; with 1, the id is the broker's. */
+  private readonly emptyId = new WeakMap<Client, boolean>();
+  /** Clients cut by the gateway (slow subscribers): what Aedes reports of them afterwards is no news. */
+  private readonly cut = new WeakSet<Client>();
+  readonly login: LoginGuard;
+  readonly subscriptions: SubscriptionLedger;
   private readonly report: RefusalReporter;
   private readonly throttleLogged = new WeakSet<Client>();
+  private aedes: Aedes | undefined;
   /** Decided once, at start: the sockets stay bound there even if credentials come and go. */
   private boundHost: string | undefined;
 
   constructor(private readonly o: AccessOptions) {
-    this.backoffUser = new LoginBackoff(o.loginBackoffAfter, o.loginBackoffMaxMs, o.now);
-    // A whole building behind one NAT address must not be locked out by one misconfigured device.
-    this.backoffAddress = new LoginBackoff(o.loginBackoffAfter * 4, o.loginBackoffMaxMs, o.now);
+    this.login = new LoginGuard({
+      store: o.store,
+      backoffAfter: o.loginBackoffAfter,
+      backoffMaxMs: o.loginBackoffMaxMs,
+      unknownBurst: o.loginUnknownUserBurst ?? 20,
+      unknownPerMin: o.loginUnknownUserPerMin ?? 6,
+      maxQueuedChecks: o.loginMaxQueuedChecks ?? 64,
+      now: o.now,
+    });
+    this.subscriptions = new SubscriptionLedger(o.maxSubscriptions ?? 0);
+    this.pendingByAddress = new BoundedMap(Math.max(1, (o.maxPendingConnections ?? 0) + 1, 100_000));
     this.report = new RefusalReporter(o.metrics, o.log, o.now);
+    o.metrics.readFrom('pendingConnections', () => this.pending.size);
+  }
+
+  /** Who a connected client is (undefined before it authenticated). */
+  principal(client: Client): Principal | undefined {
+    return this.principals.get(client);
+  }
+
+  /** Counts and logs a refusal of the broker's own making (persistence, delivery). */
+  refuse(reason: RefusalReason, client: Client | null, detail: string, topic?: string): void {
+    const p = client ? this.principals.get(client) : undefined;
+    this.report.refuse(reason, { clientId: client?.id, username: p?.name, address: client ? this.addressOf(client) : undefined, topic }, detail);
+  }
+
+  /** Disconnects a subscriber that fell too far behind, once, counted as slow_subscriber. */
+  cutSlow(client: Client, detail: string): void {
+    if (this.cut.has(client)) return;
+    this.cut.add(client);
+    this.refuse('slow_subscriber', client, detail);
+    client.conn.destroy(new Refusal(detail));
+  }
+
+  isCut(client: Client): boolean {
+    return this.cut.has(client);
   }
 
   /** Loads the credentials (GW_ERR_CREDENTIALS when the file is invalid). */
@@ -92,6 +151,10 @@ export class Access implements ConnectionGuard {
   }
 
   readonly hooks: Hooks = {
+    preConnect: (client, packet, callback) => {
+      if (packet.clientId === '') this.emptyId.set(client, !packet.clean);
+      callback(null, true);
+    },
     authenticate: (client, username, password, done) => {
       this.authenticate(client, username, password).then(
         (refusal) => (refusal ? done(refusal as AuthenticateError, false) : done(null, true)),
@@ -106,7 +169,12 @@ export class Access implements ConnectionGuard {
       const limit = topicProblem(sub.topic, this.o.topics);
       const decision = limit ? { ok: false as const, why: limit.detail } : p ? canSubscribe(p, sub.topic) : { ok: false as const, why: 'not authenticated' };
       if (decision.ok) {
-        callback(null, sub);
+        if (this.subscriptions.grant(client, sub)) {
+          callback(null, sub);
+          return;
+        }
+        this.report.refuse('too_many_subscriptions', { clientId: client.id, username: p?.name, topic: sub.topic, address: this.addressOf(client) }, `${this.subscriptions.count(client)} filters held, the limit is ${this.o.maxSubscriptions ?? 0} (MQTT_MAX_SUBSCRIPTIONS)`);
+        callback(null, null);
         return;
       }
       this.report.refuse(limit?.reason ?? 'subscribe_denied', { clientId: client.id, username: p?.name, topic: sub.topic, address: this.addressOf(client) }, decision.why);
@@ -125,6 +193,11 @@ export class Access implements ConnectionGuard {
     if (decision.ok) return null;
     this.report.refuse(limit?.reason ?? 'publish_denied', { clientId: client.id, username: p?.name, topic: packet.topic, address: this.addressOf(client) }, decision.why);
     return new Refusal(`publish to ${packet.topic} refused: ${decision.why}`);
+  }
+
+  /** What the client's credential says of native devices (a bridge, a native device), for ingest. */
+  nativeHint(client: Client | null): ReturnType<typeof nativeHintOf> {
+    return client ? nativeHintOf(this.principals.get(client)) : undefined;
   }
 
   /**
@@ -151,17 +224,38 @@ export class Access implements ConnectionGuard {
     setTimeout(accept, waitMs);
   }
 
-  // ConnectionGuard: the connection limit and the packet-size scanner, before MQTT is parsed.
+  // ConnectionGuard: the caps on connections not yet authenticated, before MQTT is parsed.
   admit(conn: Duplex, req?: IncomingMessage): boolean {
     const address = req?.socket.remoteAddress ?? (conn as Socket).remoteAddress ?? 'unknown';
-    if (this.o.maxConnections > 0 && this.open.size >= this.o.maxConnections) {
-      this.report.refuse('max_connections', { address }, `${this.open.size} connections open, the limit is ${this.o.maxConnections} (MAX_CONNECTIONS)`);
+    const { maxPendingConnections = 0, maxPendingPerAddress = 0 } = this.o;
+    const fromAddress = this.pendingByAddress.get(address) ?? 0;
+    if (maxPendingConnections > 0 && this.pending.size >= maxPendingConnections) {
+      this.report.refuse('pending_connections', { address }, `${this.pending.size} connections not yet authenticated, the limit is ${maxPendingConnections} (MQTT_MAX_PENDING_CONNECTIONS)`);
+      return false;
+    }
+    if (maxPendingPerAddress > 0 && fromAddress >= maxPendingPerAddress) {
+      this.report.refuse('pending_connections', { address }, `${fromAddress} connections from ${address} not yet authenticated, the limit is ${maxPendingPerAddress} (MQTT_MAX_PENDING_PER_ADDRESS)`);
       return false;
     }
     this.addresses.set(conn, address);
     this.open.add(conn);
-    conn.once('close', () => this.open.delete(conn));
+    this.pending.add(conn);
+    this.pendingByAddress.set(address, fromAddress + 1);
+    conn.once('close', () => {
+      this.open.delete(conn);
+      this.authenticated.delete(conn);
+      this.settle(conn);
+    });
     return true;
+  }
+
+  /** The connection is no longer pending (authenticated, or closed). */
+  private settle(conn: Duplex): void {
+    if (!this.pending.delete(conn)) return;
+    const address = this.addresses.get(conn) ?? 'unknown';
+    const left = (this.pendingByAddress.get(address) ?? 1) - 1;
+    if (left > 0) this.pendingByAddress.set(address, left);
+    else this.pendingByAddress.delete(address);
   }
 
   watch(conn: Duplex): void {
@@ -184,9 +278,23 @@ export class Access implements ConnectionGuard {
 
   /** Counts the errors Aedes reports for clients that broke the protocol (not socket resets, not our own refusals). */
   observe(aedes: Aedes): void {
+    this.aedes = aedes;
+    // An UNSUBSCRIBE frees its filters' places under MQTT_MAX_SUBSCRIPTIONS.
+    aedes.on('unsubscribe', (filters: string[], client: Client) => this.subscriptions.removed(client, filters));
     const onError = (client: Client | null, err: Error & { code?: string }): void => {
-      if (err instanceof Refusal || (err as { errorCode?: number }).errorCode !== undefined) return;
+      if (err instanceof Refusal || err instanceof InflightLimitError || (err as { errorCode?: number }).errorCode !== undefined) return;
+      // What follows a cut (writes failing on the closed socket) is its consequence, not news.
+      if (client && this.cut.has(client)) return;
       const fields = { clientId: client?.id, address: client ? this.addressOf(client) : undefined };
+      if (err.message === 'connect did not arrive in time') return this.report.refuse('connect_timeout', fields, `no CONNECT within MQTT_CONNECT_TIMEOUT_MS`);
+      if (err.message === 'drain timeout' && client) {
+        this.cut.add(client);
+        return this.report.refuse('slow_subscriber', fields, 'read nothing for MQTT_SLOW_CLIENT_TIMEOUT_MS with messages waiting');
+      }
+      // Aedes' own per-connection backstop (maxInflightInbound = MQTT_MAX_INFLIGHT_QOS2).
+      if (err.message.startsWith('maxInflightInbound exceeded')) return this.report.refuse('inflight_qos2', fields, err.message);
+      // A write to a connection closed meanwhile: the close is the news, if any.
+      if (err.message === 'connection closed') return;
       // The WebSocket layer refuses a message over its maxPayload (MAX_PACKET_BYTES) itself.
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return this.report.refuse('packet_too_large', fields, `WebSocket message over MAX_PACKET_BYTES (${this.o.maxPacketBytes})`);
       if (err.code?.startsWith('WS_ERR_')) return this.report.refuse('protocol_error', fields, err.message);
@@ -205,14 +313,14 @@ export class Access implements ConnectionGuard {
   private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<Refusal | undefined> {
     const address = this.addressOf(client);
     const user = username ?? '';
-    const userKey = `${address}|${user}`;
     const fields = { clientId: client.id, username: user || undefined, address };
     const refuse = (reason: RefusalReason, returnCode: AuthenticateError['returnCode'], why: string): Refusal => {
       this.report.refuse(reason, fields, why);
       return new Refusal(why, returnCode);
     };
-    const locked = Math.max(this.backoffUser.lockedFor(userKey), this.backoffAddress.lockedFor(address));
-    if (locked > 0) return refuse('login_backoff', 5, `too many failed logins from ${address}: refused for ${Math.ceil(locked / 1000)} s more`);
+    const emptyId = this.emptyId.get(client);
+    // [MQTT-3.1.3-8]: CONNACK 2 before any session state is touched (Aedes would make up an id).
+    if (emptyId === true) return refuse('client_id_mismatch', 2, 'an empty client id needs clean session 1 (MQTT 3.1.1, 3.1.3-8)');
     await this.o.store.refresh();
 
     let principal: Principal;
@@ -221,17 +329,22 @@ export class Access implements ConnectionGuard {
       if (!this.anonymousAllowed()) return refuse('anonymous_refused', 5, user ? `no credentials are configured (${this.o.store.path})` : 'anonymous clients are refused: connect with a username and password');
       principal = anonymousPrincipal(this.o.anonymousRole);
     } else {
-      const credential = await this.o.store.verify(user, password ?? Buffer.alloc(0));
-      if (!credential) {
-        this.backoffUser.failed(userKey);
-        this.backoffAddress.failed(address);
-        return refuse('bad_credentials', 4, this.o.store.get(user) ? 'wrong password' : 'unknown username');
-      }
-      principal = principalOf(credential);
+      const result = await this.login.check(address, user, password ?? Buffer.alloc(0));
+      if (!result.ok) return refuse(result.reason, LOGIN_CODES[result.reason], result.why);
+      principal = principalOf(result.credential, this.o.nativeTopics);
     }
-    const idCheck = clientIdAllowed(principal, client.id, (id) => this.o.store.hasDevice(id));
-    if (!idCheck.ok) return refuse('client_id_mismatch', 2, idCheck.why);
-    this.backoffUser.succeeded(userKey);
+    // An id the broker made up (empty id, clean session) is random: nobody's.
+    if (emptyId === undefined) {
+      const idCheck = clientIdAllowed(principal, client.id, (id) => this.o.store.reservedBy(id));
+      if (!idCheck.ok) return refuse('client_id_mismatch', 2, idCheck.why);
+    }
+    const { maxConnections } = this.o;
+    // A client taking over its own session (a reconnect) replaces a connection; it does not add one.
+    if (maxConnections > 0 && this.authenticated.size >= maxConnections && !connectedIds(this.aedes)?.[client.id]) {
+      return refuse('max_connections', 3, `${this.authenticated.size} clients connected, the limit is ${maxConnections} (MAX_CONNECTIONS)`);
+    }
+    this.settle(client.conn);
+    this.authenticated.add(client.conn);
     this.principals.set(client, principal);
     this.o.log.debug({ clientId: client.id, username: principal.name, role: principal.role, address }, 'client authenticated');
     return undefined;
@@ -240,4 +353,9 @@ export class Access implements ConnectionGuard {
   private addressOf(client: Client): string {
     return this.addresses.get(client.conn) ?? client.req?.socket.remoteAddress ?? (client.conn as Socket).remoteAddress ?? 'unknown';
   }
+}
+
+/** Aedes' connected clients by id (not in its types). */
+export function connectedIds(aedes: Aedes | undefined): Readonly<Record<string, Client | undefined>> | undefined {
+  return (aedes as unknown as { clients?: Record<string, Client | undefined> } | undefined)?.clients;
 }

@@ -1,14 +1,18 @@
 import type { Credential, Role } from './credentials.js';
+import { nativeCanPublish, nativeCanSubscribe } from './native-acl.js';
 
 /**
  * Who may publish and subscribe to what, by role:
  *
- * - `device`: publishes only `sensors/<site>/<zone>/<device>/<kind>` and `devices/<device>/status`
- *   (its own), subscribes only to `commands/<site>/<zone>/…` (its own site and zone);
+ * - `device`: publishes only `sensors/<site>/<zone>/<device>/<kind>`, `devices/<device>/status`
+ *   and `devices/<device>/state` (its own), subscribes only to `commands/<site>/<zone>/…` (its own
+ *   site and zone);
  * - `actuator`: subscribes to `commands/…` (within its site and zone when the credential names
- *   them) and publishes its own `devices/<device>/status` when it names a device;
+ *   them) and publishes its own `devices/<device>/status` and `devices/<device>/state` when it
+ *   names a device;
  * - `observer`: subscribes to everything, publishes nothing;
- * - `admin`: everything else a client may do.
+ * - `admin`: everything else a client may do;
+ * - `bridge` and `native`: native firmware (Zigbee2MQTT, Tasmota, Shelly, ESPHome): see native-acl.ts.
  *
  * Nobody but the gateway publishes `commands/`, `alerts/`, `gateway/` or `$…` topics: the gateway
  * publishes those through Aedes' own publish(), which does not pass this check.
@@ -23,10 +27,26 @@ export interface Principal {
   readonly site?: string | undefined;
   readonly zone?: string | undefined;
   readonly anonymous: boolean;
+  /** `bridge`: the family it speaks for (default zigbee2mqtt) and its base topic. */
+  readonly family?: string | undefined;
+  readonly base?: string | undefined;
+  /** `native`: the one native device, `<family>:<native id>`. */
+  readonly native?: string | undefined;
+  /** Where bridges and native devices publish discovery configs, and Zigbee2MQTT's default base (settings). */
+  readonly discoveryPrefix?: string | undefined;
+  readonly zigbee2mqttBase?: string | undefined;
 }
 
-export function principalOf(credential: Credential): Principal {
-  return { name: credential.name, role: credential.role, device: credential.device, site: credential.site, zone: credential.zone, anonymous: false };
+/** The settings a native principal's topics depend on. */
+export interface NativeTopics {
+  readonly discoveryPrefix: string;
+  readonly zigbee2mqttBase: string;
+}
+
+export function principalOf(credential: Credential, topics?: NativeTopics): Principal {
+  const p: Principal = { name: credential.name, role: credential.role, device: credential.device, site: credential.site, zone: credential.zone, anonymous: false };
+  if (credential.role !== 'bridge' && credential.role !== 'native') return p;
+  return { ...p, family: credential.family, base: credential.base, native: credential.native, discoveryPrefix: topics?.discoveryPrefix, zigbee2mqttBase: topics?.zigbee2mqttBase };
 }
 
 export function anonymousPrincipal(role: Role): Principal {
@@ -52,12 +72,17 @@ export function canPublish(p: Principal, topic: string): Decision {
     case 'observer':
       return deny('an observer publishes nothing');
     case 'actuator':
-      return p.device !== undefined && topic === `devices/${p.device}/status` ? ALLOW : deny(`an actuator publishes only devices/${p.device ?? '<its device>'}/status`);
+      return p.device !== undefined && (topic === `devices/${p.device}/status` || topic === `devices/${p.device}/state`)
+        ? ALLOW
+        : deny(`an actuator publishes only devices/${p.device ?? '<its device>'}/status and …/state`);
+    case 'bridge':
+    case 'native':
+      return nativeCanPublish(p, topic);
     case 'device': {
-      if (topic === `devices/${p.device ?? ''}/status`) return ALLOW;
+      if (topic === `devices/${p.device ?? ''}/status` || topic === `devices/${p.device ?? ''}/state`) return ALLOW;
       const own = `sensors/${p.site ?? ''}/${p.zone ?? ''}/${p.device ?? ''}/`;
       if (topic.startsWith(own) && topic.length > own.length && !topic.includes('/', own.length)) return ALLOW;
-      return deny(`device ${p.device ?? ''} publishes only ${own}<kind> and devices/${p.device ?? ''}/status`);
+      return deny(`device ${p.device ?? ''} publishes only ${own}<kind> and devices/${p.device ?? ''}/status (and …/state)`);
     }
   }
 }
@@ -71,6 +96,9 @@ export function canSubscribe(p: Principal, filter: string): Decision {
       const scope = ['commands', ...(p.site ? [p.site] : []), ...(p.site && p.zone ? [p.zone] : []), '#'].join('/');
       return filterWithin(filter, scope) ? ALLOW : deny(`an actuator subscribes only within ${scope}`);
     }
+    case 'bridge':
+    case 'native':
+      return nativeCanSubscribe(p, filter);
     case 'device': {
       const scope = `commands/${p.site ?? ''}/${p.zone ?? ''}/#`;
       return filterWithin(filter, scope) ? ALLOW : deny(`device ${p.device ?? ''} subscribes only within ${scope}`);
@@ -99,10 +127,23 @@ export function filterWithin(filter: string, scope: string): boolean {
 }
 
 /**
- * A client id must be the credential's device when it names one, and no other client may take a
- * registered device's id (connecting with a client id in use disconnects its owner).
+ * Client ids are identities: every credential's name and every device a credential names is a
+ * reserved id. A credential connects as its device when it names one, else as its own name or
+ * `<name>:<suffix>` (a second session of a service: `grafana:sub`; names and devices contain no
+ * `:`, so a suffixed id never takes a reserved one). Nobody else, anonymous clients included,
+ * may take a reserved id: connecting with a client id in use disconnects its owner
+ * ([MQTT-3.1.4-2]), so a free reserved id would be a way to steal a connection and its commands.
+ * `reservedBy` names the credential that reserves an id (undefined when none does).
  */
-export function clientIdAllowed(p: Principal, clientId: string, isRegisteredDevice: (id: string) => boolean): Decision {
-  if (p.device !== undefined) return clientId === p.device ? ALLOW : deny(`client id ${JSON.stringify(clientId)} is not this credential's device ${JSON.stringify(p.device)}`);
-  return isRegisteredDevice(clientId) ? deny(`client id ${JSON.stringify(clientId)} belongs to a registered device`) : ALLOW;
+export function clientIdAllowed(p: Principal, clientId: string, reservedBy: (id: string) => string | undefined): Decision {
+  const own = p.anonymous ? undefined : (p.device ?? p.name);
+  if (clientId === own) return ALLOW;
+  const owner = reservedBy(clientId);
+  if (owner !== undefined && owner !== p.name) return deny(`client id ${JSON.stringify(clientId)} is reserved for credential ${JSON.stringify(owner)}`);
+  if (p.anonymous) return ALLOW;
+  // Native firmware picks its own client id (Tasmota's DVES_XXXXXX, ESPHome's <node>-<mac>): any id nobody owns.
+  if (p.role === 'bridge' || p.role === 'native') return ALLOW;
+  if (p.device !== undefined) return deny(`client id ${JSON.stringify(clientId)} is not this credential's device ${JSON.stringify(p.device)}`);
+  if (clientId.startsWith(`${p.name}:`) && clientId.length > p.name.length + 1) return ALLOW;
+  return deny(`client id ${JSON.stringify(clientId)}: credential ${JSON.stringify(p.name)} connects as ${JSON.stringify(p.name)} or ${JSON.stringify(`${p.name}:<suffix>`)}`);
 }

@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { GatewayError } from '../core/errors.js';
+import { trackWebSocket } from './delivery.js';
 import { createMessageBus } from './queue.js';
 
 export type BrokerHooks = Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>;
@@ -23,6 +24,16 @@ export interface BrokerOptions {
   readonly guard?: ConnectionGuard;
   /** Largest WebSocket message accepted (ws buffers a whole message before handing it on). */
   readonly wsMaxPayload?: number;
+  /** Aedes' persistence (broker/persistence.ts); its memory store when absent. */
+  readonly persistence?: unknown;
+  /** A connection's CONNECT deadline (and the WebSocket upgrade's), ms. */
+  readonly connectTimeoutMs?: number;
+  /** How long a write may wait for a client to drain before it is cut, ms. */
+  readonly drainTimeoutMs?: number;
+  /** Bytes a connection buffers before a write reports it full (MQTT_MAX_CLIENT_BUFFER_BYTES; Node's default: 16 KiB). */
+  readonly writeBufferBytes?: number;
+  /** Aedes' own per-connection cap on unreleased QoS 2 (a backstop of the persistence's per-client one). */
+  readonly maxInflightQos2?: number;
 }
 
 export interface ConnectionGuard {
@@ -58,11 +69,25 @@ export class MqttBroker implements Publisher {
   private ports: BoundPorts | undefined;
 
   constructor(private readonly options: BrokerOptions) {
-    this.aedes = new Aedes({ ...options.hooks, drainTimeout: 10_000, mq: createMessageBus() });
+    const { connectTimeoutMs, drainTimeoutMs, maxInflightQos2 } = options;
+    this.aedes = new Aedes({
+      ...options.hooks,
+      drainTimeout: drainTimeoutMs ?? 10_000,
+      ...(connectTimeoutMs ? { connectTimeout: connectTimeoutMs } : {}),
+      ...(maxInflightQos2 ? { maxInflightInbound: maxInflightQos2 } : {}),
+      ...(options.persistence ? { persistence: options.persistence } : {}),
+      // A margin over the slots a few slow clients may hold at once (each holds at most the one write that crossed its bound).
+      mq: createMessageBus(1000),
+    });
     this.tcp = createNetServer((conn) => this.handle(conn));
     this.http = createHttpServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n');
     });
+    if (connectTimeoutMs) {
+      // A socket that never finishes its upgrade request is closed by the same deadline as a CONNECT.
+      this.http.headersTimeout = connectTimeoutMs;
+      this.http.requestTimeout = connectTimeoutMs;
+    }
     this.wss = this.webSocketServer(this.http);
     for (const extra of options.extraServers ?? []) {
       if (extra.ws) this.extraWss.push(this.webSocketServer(extra.server as HttpServer));
@@ -75,7 +100,9 @@ export class MqttBroker implements Publisher {
   private webSocketServer(server: HttpServer): WebSocketServer {
     const wss = new WebSocketServer({ server, path: '/mqtt', ...(this.options.wsMaxPayload ? { maxPayload: this.options.wsMaxPayload } : {}) });
     wss.on('connection', (socket, req) => {
-      const stream = createWebSocketStream(socket);
+      const writeBufferBytes = this.options.writeBufferBytes;
+      const stream = createWebSocketStream(socket, writeBufferBytes ? { writableHighWaterMark: writeBufferBytes } : {});
+      trackWebSocket(stream, socket);
       stream.on('error', () => socket.terminate());
       this.handle(stream, req);
     });
@@ -88,6 +115,7 @@ export class MqttBroker implements Publisher {
       conn.destroy();
       return;
     }
+    if (this.options.writeBufferBytes && !req) setWriteBuffer(conn, this.options.writeBufferBytes);
     this.aedes.handle(conn, req);
     guard?.watch(conn, req);
   }
@@ -126,6 +154,20 @@ export class MqttBroker implements Publisher {
     for (const { server } of this.options.extraServers ?? []) if ('closeAllConnections' in server) server.closeAllConnections();
     await Promise.all(closed);
   }
+}
+
+/**
+ * A socket's write buffer, and only that: a write reports the socket full (and Aedes waits for
+ * 'drain') only past `bytes` unsent, so a subscriber briefly behind does not hold a delivery
+ * slot per message (broker/delivery.ts bounds what it may have unsent). The server's
+ * `highWaterMark` option would raise the read buffer too, and with it what each publisher held
+ * back (a full spool) keeps in this process instead of in the kernel. Node has no public setter;
+ * the field is checked, and test/unit/broker/write-buffer.test.ts fails if it moves.
+ */
+export function setWriteBuffer(conn: Duplex, bytes: number): void {
+  const state = (conn as unknown as { _writableState?: { highWaterMark?: number } })._writableState;
+  if (typeof state?.highWaterMark !== 'number') throw new Error('Node stream internals changed: update setWriteBuffer in gateway/broker/broker.ts');
+  state.highWaterMark = bytes;
 }
 
 function listen(server: NetServer | HttpServer, host: string, port: number, setting: string): Promise<number> {

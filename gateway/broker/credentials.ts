@@ -5,6 +5,7 @@ import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
 import { GatewayError, logError } from '../core/errors.js';
 import { SEGMENT_SOURCE } from '../core/segments.js';
+import { NATIVE_FAMILIES, RESERVED_BASES } from './native-acl.js';
 
 /**
  * Device and service credentials, kept in one JSON file (DATA_DIR/credentials.json by default).
@@ -13,7 +14,7 @@ import { SEGMENT_SOURCE } from '../core/segments.js';
  * without a restart.
  */
 
-export const ROLES = ['device', 'actuator', 'observer', 'admin'] as const;
+export const ROLES = ['device', 'actuator', 'observer', 'admin', 'bridge', 'native'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface Credential {
@@ -25,6 +26,11 @@ export interface Credential {
   /** Where a device sits (required for role device); scopes an actuator when given. */
   readonly site?: string;
   readonly zone?: string;
+  /** Role bridge: the family it speaks for (default zigbee2mqtt) and its base topic (default the family's). */
+  readonly family?: string;
+  readonly base?: string;
+  /** Role native: the one native device it is, `<family>:<native id>` (tasmota, shelly, esphome). */
+  readonly native?: string;
   /** `scrypt$N$r$p$salt$key`, salt and key base64. */
   readonly hash: string;
   readonly createdAt: string;
@@ -53,11 +59,18 @@ const fileSchema = {
           device: { type: 'string', pattern: SEGMENT_SOURCE },
           site: { type: 'string', pattern: SEGMENT_SOURCE },
           zone: { type: 'string', pattern: SEGMENT_SOURCE },
+          family: { enum: ['zigbee2mqtt', 'homeassistant', 'generic', ...NATIVE_FAMILIES] },
+          // A base is a topic root of one or more levels, never the contract's own or the broker's.
+          base: { type: 'string', pattern: `^(?!(${[...RESERVED_BASES].join('|')})(/|$))[^/#+$\\u0000][^#+\\u0000]{0,127}(?<!/)$` },
+          native: { type: 'string', pattern: `^(${NATIVE_FAMILIES.join('|')}):[^#+/\\u0000][^#+\\u0000]{0,255}$` },
           hash: { type: 'string', pattern: '^scrypt\\$\\d+\\$\\d+\\$\\d+\\$[A-Za-z0-9+/=]+\\$[A-Za-z0-9+/=]+$' },
           createdAt: { type: 'string' },
         },
-        if: { properties: { role: { const: 'device' } } },
-        then: { required: ['device', 'site', 'zone'] },
+        allOf: [
+          { if: { properties: { role: { const: 'device' } } }, then: { required: ['device', 'site', 'zone'] } },
+          { if: { properties: { role: { const: 'native' } } }, then: { required: ['native'] } },
+          { if: { properties: { role: { const: 'bridge' }, family: { not: { const: 'zigbee2mqtt' } } }, required: ['family'] }, then: { required: ['base'] } },
+        ],
       },
     },
   },
@@ -117,6 +130,8 @@ export function newSecret(): string {
 export class CredentialStore {
   private byName = new Map<string, Credential>();
   private devices = new Set<string>();
+  /** Client id → the credential that reserves it: every credential's name and device. */
+  private reserved = new Map<string, string>();
   /** What the loaded file looked like (mtime, size, inode), to notice changes cheaply. */
   private signature = 'missing';
   /**
@@ -148,6 +163,11 @@ export class CredentialStore {
   /** True when some credential is for this device (its client id is then reserved). */
   hasDevice(device: string): boolean {
     return this.devices.has(device);
+  }
+
+  /** The credential that reserves this client id (its name or its device), if any. */
+  reservedBy(clientId: string): string | undefined {
+    return this.reserved.get(clientId);
   }
 
   /** Loads the file (a missing file is an empty store). Throws GW_ERR_CREDENTIALS when it is invalid. */
@@ -198,10 +218,25 @@ export class CredentialStore {
     }
   }
 
+  /**
+   * The credential, when this secret was already checked right since the start (an HMAC, ~3 µs,
+   * no scrypt); undefined otherwise, which says nothing about the secret.
+   */
+  cached(name: string, secret: Buffer): Credential | undefined {
+    const credential = this.byName.get(name);
+    const known = credential ? this.verified.get(name) : undefined;
+    if (!credential || known?.hash !== credential.hash) return undefined;
+    return timingSafeEqual(known.mac, this.mac(name, secret)) ? credential : undefined;
+  }
+
+  private mac(name: string, secret: Buffer): Buffer {
+    return createHmac('sha256', this.macKey).update(name).update('\0').update(secret).digest();
+  }
+
   /** Checks a username and secret; costs the same whether or not the name exists. */
   async verify(name: string, secret: Buffer): Promise<Credential | undefined> {
     const credential = this.byName.get(name);
-    const mac = createHmac('sha256', this.macKey).update(name).update('\0').update(secret).digest();
+    const mac = this.mac(name, secret);
     const known = credential ? this.verified.get(name) : undefined;
     if (credential && known?.hash === credential.hash && timingSafeEqual(known.mac, mac)) return credential;
     const ok = await this.limited(() => verifySecret(secret, credential?.hash ?? DECOY_HASH));
@@ -263,6 +298,7 @@ export class CredentialStore {
   private replace(credentials: readonly Credential[], signature: string): void {
     this.byName = new Map(credentials.map((c) => [c.name, c]));
     this.devices = new Set(credentials.flatMap((c) => (c.device ? [c.device] : [])));
+    this.reserved = new Map(credentials.flatMap((c) => [[c.name, c.name] as const, ...(c.device ? [[c.device, c.name] as const] : [])]));
     this.signature = signature;
   }
 

@@ -27,11 +27,23 @@ export class TokenBucket {
     this.last = now();
   }
 
-  /** Milliseconds until the reserved token is there (0 = now). */
-  reserve(): number {
+  /** Takes a token if one is there (true), else takes nothing (false): for refusing rather than waiting. */
+  take(): boolean {
+    this.refill();
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  private refill(): void {
     const now = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.rate) / 1000);
     this.last = now;
+  }
+
+  /** Milliseconds until the reserved token is there (0 = now). */
+  reserve(): number {
+    this.refill();
     this.tokens -= 1;
     return this.tokens >= 0 ? 0 : (-this.tokens * 1000) / this.rate;
   }

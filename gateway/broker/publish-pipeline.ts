@@ -1,5 +1,6 @@
-import type { AedesOptions } from 'aedes';
+import type { AedesOptions, Client, PublishPacket } from 'aedes';
 import type { Access } from './access.js';
+import type { RetainedLedger } from './retained.js';
 
 /** A publish as the gateway's pipeline sees it (Aedes' packet, its payload as a Buffer). */
 export interface IncomingPublish {
@@ -8,6 +9,10 @@ export interface IncomingPublish {
   readonly qos: 0 | 1 | 2;
   readonly dup: boolean;
   readonly messageId?: number | undefined;
+  /** What the client's credential says of native devices (a bridge's family and base, a native device): where ingest looks first. */
+  readonly native?: { readonly family?: string; readonly nativeId?: string; readonly base?: string } | undefined;
+  /** What the target made of it: a dead letter is marked here (and never retained). */
+  readonly verdict?: { deadLettered: boolean };
 }
 
 /**
@@ -21,12 +26,16 @@ export interface PublishTarget {
 /**
  * The steps a publish goes through before Aedes acknowledges it, as aedes lists its own
  * (`publishActions`): access (role, topic limits), then the per-client rate, then the target
- * (ingest). The target is set once it exists: it publishes through the broker this hook is in.
+ * (ingest), then the retained budget (retained.ts). The target is set once it exists: it
+ * publishes through the broker this hook is in.
  */
 export class PublishPipeline {
   private target: PublishTarget | undefined;
 
-  constructor(private readonly access: Access) {}
+  constructor(
+    private readonly access: Access,
+    private readonly retained?: RetainedLedger,
+  ) {}
 
   deliverTo(target: PublishTarget): void {
     this.target = target;
@@ -45,9 +54,19 @@ export class PublishPipeline {
         return;
       }
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-      const pending = target.handle(client?.id ?? null, { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId });
+      const native = this.access.nativeHint(client);
+      const verdict = { deadLettered: false };
+      const pending = target.handle(client?.id ?? null, { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId, native, verdict });
+      if (packet.retain) this.retain(client, packet, payload.length, !verdict.deadLettered);
       if (pending) pending.then(() => callback(null), (err: Error) => callback(err));
       else callback(null);
     });
   };
+
+  /** Aedes retains the very packet it publishes after this hook: clearing its flag here keeps it from the store. */
+  private retain(client: Client | null, packet: PublishPacket, payloadBytes: number, valid: boolean): void {
+    if (!this.retained || !client) return;
+    const owner = this.access.principal(client)?.name ?? client.id;
+    if (this.retained.decide(owner, packet.topic, payloadBytes, valid) !== 'retain') packet.retain = false;
+  }
 }

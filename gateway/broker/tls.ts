@@ -14,6 +14,8 @@ export interface TlsSettings {
   readonly keyFile: string;
   readonly mqttsPort: number;
   readonly wssPort: number;
+  /** The handshake (and the WebSocket upgrade) must be done within this, ms (MQTT_CONNECT_TIMEOUT_MS). */
+  readonly connectTimeoutMs?: number;
 }
 
 export interface TlsListener {
@@ -47,11 +49,19 @@ export function createTlsListeners(s: TlsSettings, onHandshakeError: (err: Error
   if (!s.certFile && !s.keyFile) return [];
   if (!s.certFile || !s.keyFile) throw new GatewayError('GW_ERR_TLS', 'set both TLS_CERT_FILE and TLS_KEY_FILE to enable TLS (only one is set)');
   const material = loadTlsMaterial(s.certFile, s.keyFile);
-  const options = { ...material, minVersion: 'TLSv1.2' as const };
+  const options = {
+    ...material,
+    minVersion: 'TLSv1.2' as const,
+    ...(s.connectTimeoutMs ? { handshakeTimeout: s.connectTimeoutMs } : {}),
+  };
   const mqtts = createTlsServer(options);
   const wss = createHttpsServer(options, (_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over secure WebSocket: connect to /mqtt\n');
   });
+  if (s.connectTimeoutMs) {
+    wss.headersTimeout = s.connectTimeoutMs;
+    wss.requestTimeout = s.connectTimeoutMs;
+  }
   for (const server of [mqtts, wss]) server.on('tlsClientError', (err, socket) => onHandshakeError(err, socket.remoteAddress));
   return [
     { name: 'mqtts', server: mqtts, port: s.mqttsPort },

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ActuatorStateEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceSilenceEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
+import type { ActuatorStateEvent, AlarmAckEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, DeadLetterEvent, DeviceSilenceEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
 
 /** What flows on the in-process bus. Producers emit; they never know who listens. */
 export interface EventMap {
@@ -16,6 +16,12 @@ export interface EventMap {
   zoneArmed: ZoneArmedEvent;
   /** What an actuator reported it is doing (confirms or contradicts what it was commanded). */
   actuatorState: ActuatorStateEvent;
+  /** An operator acknowledges an alarm (ingest checked that the alarm is known). */
+  alarmAck: AlarmAckEvent;
+  /** An alarm was raised, updated, acknowledged or cleared. */
+  alarm: AlarmTransitionEvent;
+  /** A step of a command's saga: sent, confirmed, retried, failed, overridden, superseded. */
+  commandStatus: CommandStatusEvent;
 }
 
 export type Listener<T> = (event: T) => void | Promise<void>;

@@ -1,4 +1,5 @@
 import type { Kind, ReadingValue } from './kinds.js';
+import type { SeriesMemory } from './series-memory.js';
 
 /**
  * The gateway's events: immutable facts with an id, a time, a source and (for what rules
@@ -22,9 +23,19 @@ export interface ReadingEvent {
   readonly value: ReadingValue;
   /** The value as stored (booleans 1/0, keypad ok=1 fail=0). */
   readonly numeric: number;
-  /** Epoch ms of `time`: the point's timestamp. */
+  /** Epoch ms of `time`: the point's timestamp (to the ms; storage adds a sub-ms offset if the series needs one). */
   readonly timeMs: number;
+  /** Epoch ms of `receivedAt`. */
+  readonly receivedAtMs?: number;
+  /**
+   * The reading's time as far as the gateway can vouch for it: min(`timeMs`, `receivedAtMs`). A
+   * device clock ahead of the gateway's cannot push it into the future; recency (history,
+   * staleness, windows, held-for) is judged by it. Absent (a reading made outside ingest): `timeMs`.
+   */
+  readonly judgedMs?: number;
   readonly clientId: string | undefined;
+  /** Ingest's memory of the reading's series (its dedupe), where the store places the point; absent for readings made elsewhere. */
+  readonly memory?: SeriesMemory | undefined;
 }
 
 /** CloudEvents 1.0 (JSON) fields shared by commands and alerts. */
@@ -65,6 +76,8 @@ export interface CommandEvent {
   readonly actuator: string;
   readonly rule: string;
   readonly cloudEvent: CloudEventJson<CommandData>;
+  /** The conditions that decided the firing (stored with the command, for the trace). */
+  readonly facts?: readonly DecidingFact[] | undefined;
 }
 
 export interface AlertEvent {
@@ -78,6 +91,8 @@ export interface AlertEvent {
   readonly severity: Severity;
   readonly rule: string;
   readonly cloudEvent: CloudEventJson<AlertData>;
+  /** The alarm this notification is about (raise or repeat). */
+  readonly alarmId?: string | undefined;
 }
 
 export type DeadLetterReason =
@@ -90,6 +105,12 @@ export type DeadLetterReason =
   | 'invalid_payload'
   | 'clock_skew'
   | 'rejected_by_store'
+  /** `devices/<device>/state` from a device that is no known actuator (see README: which actuator a device is). */
+  | 'unknown_actuator'
+  /** `alarms/<site>/<alarm id>/ack` for an alarm the gateway does not know. */
+  | 'unknown_alarm'
+  /** A native device the device map does not place yet: its message is kept whole, to be redriven once it is placed. */
+  | 'unassigned_device'
   /** The gateway's own bug while handling the message (logged as an error): kept, not blamed on the device. */
   | 'internal_error';
 
@@ -157,6 +178,126 @@ export interface ActuatorStateEvent {
   readonly clientId: string | undefined;
 }
 
+export type AlarmTransition = 'raised' | 'updated' | 'acknowledged' | 'cleared';
+
+/**
+ * One step of an alarm's life (measurement `alarms`): raised once, updated while its condition
+ * holds, acknowledged by an operator, cleared when it stops holding. Every transition carries the
+ * whole alarm as it stands, so the last one of an alarm is enough to know it (rebuilds read that).
+ * An alarm is identified by rule + site + zone (+ device, where the rule is per device; + actuator,
+ * for the gateway's own `actuator_unresponsive` and `manual_override`).
+ */
+export interface AlarmTransitionEvent {
+  /** This transition's event id. */
+  readonly id: string;
+  readonly alarmId: string;
+  readonly transition: AlarmTransition;
+  readonly rule: string;
+  /** The alert type (`safety.smoke`). */
+  readonly type: string;
+  readonly severity: Severity;
+  readonly site: string;
+  readonly zone: string;
+  /** Set when the alarm is per device. */
+  readonly device: string | undefined;
+  /** Set for the gateway's own actuator alarms. */
+  readonly actuator: string | undefined;
+  readonly message: string;
+  /** Firings since it was raised. */
+  readonly count: number;
+  /** The value of the last reading that fired it. */
+  readonly value: unknown;
+  readonly firstSeen: number;
+  readonly lastSeen: number;
+  readonly acknowledged: boolean;
+  readonly acknowledgedBy: string | undefined;
+  /** Whether it is active after this transition (false once cleared, acknowledgements after that included). */
+  readonly active: boolean;
+  /** When the last notification (raise or repeat) went out on `alerts/…`, epoch ms. */
+  readonly notifiedAt: number;
+  readonly notifications: number;
+  /** The reading (or command) that caused this transition. */
+  readonly correlationId: string;
+  /** Why it was cleared or who acknowledged it, for people. */
+  readonly reason: string | undefined;
+  /** The facts that decided the firing behind a raise or an update (JSON-able). */
+  readonly facts: readonly DecidingFact[] | undefined;
+  readonly time: string;
+  readonly timeMs: number;
+}
+
+/** One condition of a rule as it was judged when the rule fired: `value` 31 `greaterThan` 28 → true. */
+export interface DecidingFact {
+  readonly fact: string;
+  readonly params?: Readonly<Record<string, unknown>>;
+  readonly operator: string;
+  readonly value: unknown;
+  readonly factResult: unknown;
+  readonly result: boolean;
+}
+
+/**
+ * A command's saga (measurement `command_status`): `sent`, then `confirmed` when the actuator
+ * reports the commanded state, or `retried` (resent) and in the end `failed` (then the
+ * `actuator_unresponsive` alarm); `overridden` when someone changed the actuator by hand
+ * afterwards; `superseded` when a newer command took its place before it was confirmed.
+ */
+export type CommandStatus = 'sent' | 'confirmed' | 'retried' | 'failed' | 'overridden' | 'superseded';
+
+export interface CommandStatusEvent {
+  readonly id: string;
+  readonly commandId: string;
+  readonly status: CommandStatus;
+  readonly site: string;
+  readonly zone: string;
+  readonly actuator: string;
+  readonly rule: string;
+  /** 0 for the first send; n for the n-th resend. */
+  readonly attempt: number;
+  /** What was commanded. */
+  readonly data: CommandData;
+  /** What the actuator reported (confirmed, overridden). */
+  readonly reported: Readonly<Record<string, unknown>> | undefined;
+  /** The reading that caused the command. */
+  readonly correlationId: string;
+  readonly detail: string | undefined;
+  readonly time: string;
+  readonly timeMs: number;
+}
+
+/** An operator acknowledges an alarm: `alarms/<site>/<alarm id>/ack` (MQTT, admin) or `POST /api/alarms/<id>/ack`. */
+export interface AlarmAckEvent {
+  readonly id: string;
+  readonly site: string | undefined;
+  readonly alarmId: string;
+  /** Who: the MQTT username or client id, or what the HTTP caller said. */
+  readonly by: string;
+  readonly note: string | undefined;
+  readonly time: string;
+  readonly timeMs: number;
+}
+
+/**
+ * The native command that carried out a command event on an actuator the device map ties to a
+ * native device (measurement `native_commands`): its topic and payload as published (QoS 1, not
+ * retained), or why there is none (`error`).
+ */
+export interface NativeCommandEvent {
+  readonly id: string;
+  /** The command event (its CloudEvent id) this carries out. */
+  readonly commandId: string;
+  readonly site: string;
+  readonly zone: string;
+  readonly actuator: string;
+  readonly family: string;
+  /** `<family>:<native id>` */
+  readonly device: string;
+  readonly topic: string;
+  readonly payload: string;
+  readonly error?: string;
+  readonly timeMs: number;
+}
+
 /** The gateway's own health over one interval (observability/stats.ts), kept like any event. */
 export interface GatewayStatsEvent {
   readonly host: string;
@@ -168,4 +309,16 @@ export interface GatewayStatsEvent {
   readonly influxUp: boolean;
 }
 
-export type GatewayEvent = ReadingEvent | CommandEvent | AlertEvent | DeadLetterEvent | DeviceStatusEvent | DeviceSilenceEvent | ZoneArmedEvent | ActuatorStateEvent;
+export type GatewayEvent =
+  | ReadingEvent
+  | CommandEvent
+  | AlertEvent
+  | DeadLetterEvent
+  | DeviceStatusEvent
+  | DeviceSilenceEvent
+  | ZoneArmedEvent
+  | ActuatorStateEvent
+  | NativeCommandEvent
+  | AlarmTransitionEvent
+  | CommandStatusEvent
+  | AlarmAckEvent;

@@ -1,8 +1,12 @@
 import type { EventMap } from './bus.js';
-import type { GatewayStatsEvent } from './events.js';
+import type { GatewayStatsEvent, NativeCommandEvent } from './events.js';
 
-/** What the store keeps, by name: every event on the bus (history is a reading too), and the gateway's own stats. */
-export type StorableEvents = Omit<EventMap, 'history'> & { stats: GatewayStatsEvent };
+/**
+ * What the store keeps, by name: every event on the bus (history is a reading too; an alarm
+ * acknowledgement is kept as the alarm's `acknowledged` transition), the native publishes that
+ * carry a command to a device, and the gateway's own stats.
+ */
+export type StorableEvents = Omit<EventMap, 'history' | 'alarmAck'> & { nativeCommand: NativeCommandEvent; stats: GatewayStatsEvent };
 
 export type StorableName = keyof StorableEvents;
 
@@ -22,5 +26,7 @@ export interface Store {
   /** Resolves when there is room again after `keep` returned false (or the store closed). */
   whenSpace(): Promise<void>;
   isFull(): boolean;
+  /** Why it is full: its own limit, or the disk (no room left, or writes failing). */
+  fullReason?(): 'spool_full' | 'disk_full';
   readonly isOpen: boolean;
 }

@@ -152,6 +152,8 @@ export interface EncodeOptions extends DecodeOptions {
   /** Gen2+ RPC frame `id` and `src` (replies go to `<src>/rpc`); default 1 and `iot-gateway`. */
   rpcId?: number;
   rpcSrc?: string;
+  /** Zigbee2MQTT: the attribute a setpoint goes to, per mode; default occupied_heating_setpoint / occupied_cooling_setpoint (Tuya TRVs: current_heating_setpoint). */
+  setpointKeys?: { heat?: string; cool?: string };
 }
 
 /** A command as the rules make it (`data` of a command event). */

@@ -3,9 +3,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { EventBus } from '../core/bus.js';
 import type { Clock, ClockTimer } from '../core/clock.js';
-import type { AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import type { WaitingDevice } from '../devices/service.js';
 import type { ReadingValue } from '../core/kinds.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { AlarmView } from '../rules/alarms.js';
+import type { ActuatorView } from '../rules/service.js';
 import type { RouteHandler } from './server.js';
 
 export interface LiveViewOptions {
@@ -19,7 +22,29 @@ export interface LiveViewOptions {
   readonly maxDevices?: number;
   /** Events (commands, alerts, dead letters) a new viewer is shown. */
   readonly recentEvents?: number;
+  /** Native devices waiting for a zone (the device registry), shown so someone places them. */
+  readonly waiting?: () => readonly WaitingDevice[];
+  /** Viewers at most, in all and per address (LIVE_MAX_VIEWERS*; 0 = no limit; default: none). */
+  readonly maxViewers?: number;
+  readonly maxViewersPerAddress?: number;
+  /** A viewer with more than this unsent (at least twice the snapshot) is cut at once (LIVE_MAX_BEHIND_BYTES). */
+  readonly maxBehindBytes?: number;
+  /** The rules' view of actuators and alarms (commanded and reported state, sagas, active alarms). */
+  readonly rules?: { actuators(): ActuatorView[]; alarms(): AlarmView[] };
 }
+
+/** An actuator's badge: what it was commanded, what it reported, and how the last command fares. */
+export interface ActuatorBadge {
+  readonly data: unknown;
+  readonly time: number | undefined;
+  readonly rule: string | undefined;
+  readonly reported?: unknown;
+  readonly reportedAt?: number | undefined;
+  readonly status?: ActuatorView['status'];
+}
+
+/** What an actuator last reported it is doing (beside what it was last commanded). */
+export type ReportedState = { readonly state: unknown; readonly time: number; readonly device: string };
 
 export interface DeviceState {
   readonly device: string;
@@ -37,20 +62,28 @@ export interface DeviceState {
 export type FeedEvent =
   | { kind: 'command'; id: string; time: number; site: string; zone: string; actuator: string; rule: string; data: unknown; correlationId: string }
   | { kind: 'alert'; id: string; time: number; site: string; zone: string; device: string; severity: string; rule: string; message: string; correlationId: string }
-  | { kind: 'deadletter'; id: string; time: number; reason: string; topic: string; detail: string; clientId: string | null };
+  | { kind: 'deadletter'; id: string; time: number; reason: string; topic: string; detail: string; clientId: string | null }
+  | { kind: 'alarm'; id: string; time: number; alarmId: string; transition: string; site: string; zone: string; severity: string; rule: string; message: string; count: number; reason: string | null };
 
 export interface LiveSnapshot {
   readonly devices: DeviceState[];
-  readonly actuators: Record<string, { data: unknown; time: number; rule: string }>;
+  readonly actuators: Record<string, ActuatorBadge>;
   /** `site/zone` → armed (security rules), for the zones an operator armed or disarmed. */
   readonly armed: Record<string, boolean>;
+  /** The active alarms. */
+  readonly alarms: AlarmView[];
   readonly events: FeedEvent[];
   readonly pushMs: number;
+  /** `site/zone/actuator` → its last reported state. */
+  readonly reported: Record<string, ReportedState>;
+  readonly waiting: readonly WaitingDevice[];
 }
 
-/** Slow viewers are cut off past this much unsent data; their browser reconnects and gets a snapshot. */
-const MAX_BUFFERED_BYTES = 1024 * 1024;
+/** Slow viewers are cut off past this much unsent data (at least twice the snapshot); their browser reconnects and gets a snapshot. */
+const MAX_BEHIND_BYTES = 4 * 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
+/** What a viewer turned away is told to wait before it tries again. */
+const RETRY_AFTER_S = 10;
 const PAGE = readFileSync(new URL('./live.html', import.meta.url), 'utf8');
 
 /**
@@ -62,13 +95,24 @@ const PAGE = readFileSync(new URL('./live.html', import.meta.url), 'utf8');
  */
 export class LiveView {
   private readonly devices = new Map<string, DeviceState>();
-  private readonly actuators = new Map<string, { data: unknown; time: number; rule: string }>();
+  private readonly actuators = new Map<string, ActuatorBadge>();
+  /** Actuators or alarms changed since the last push: the rules' views are sent whole (they are small). */
+  private actuatorsChanged = false;
+  private alarmsChanged = false;
   private readonly armed = new Map<string, boolean>();
   private armedChanged = new Map<string, boolean>();
+  private readonly reported = new Map<string, ReportedState>();
+  private reportedChanged = new Map<string, ReportedState>();
+  private waitingJson = '[]';
+  /** The waiting list may have changed: a device waiting for a zone was heard from, or a while has passed. */
+  private waitingStale = false;
   private readonly recent: FeedEvent[] = [];
   private readonly changed = new Set<string>();
   private pendingEvents: FeedEvent[] = [];
   private readonly clients = new Set<ServerResponse>();
+  private readonly perAddress = new Map<string, number>();
+  /** The snapshot message, serialised once and shared by every viewer that connects before it changes. */
+  private snapshotMessage: Buffer | undefined;
   private flushTimer: ClockTimer | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly off: (() => void)[] = [];
@@ -86,7 +130,7 @@ export class LiveView {
     return new Map<string, RouteHandler>([
       ['/', (req, res) => this.page(req, res)],
       ['/live/events', (req, res) => this.subscribe(req, res)],
-      ['/live/state', (_req, res) => void res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(this.snapshot()))],
+      ['/live/state', (_req, res) => void res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(this.snapshotJson())],
     ]);
   }
 
@@ -99,12 +143,17 @@ export class LiveView {
       bus.on('alert', (e) => this.onAlert(e)),
       bus.on('deadletter', (e) => this.onDeadLetter(e)),
       bus.on('zoneArmed', (e) => this.onZoneArmed(e)),
+      bus.on('alarm', (e) => this.onAlarm(e)),
+      bus.on('commandStatus', () => this.actuatorsMoved()),
+      bus.on('actuatorState', () => this.actuatorsMoved()),
       bus.on('deviceSilence', (e) => {
         const d = this.devices.get(e.device);
         if (d) this.device(e.device, d.lastSeen).silent = e.silent;
       }),
+      bus.on('actuatorState', (e) => this.onActuatorState(e)),
     );
-    this.heartbeat = setInterval(() => this.broadcast(': keep-alive\n\n'), HEARTBEAT_MS);
+    // Each heartbeat also looks at the devices waiting for a zone again (one may have been placed).
+    this.heartbeat = setInterval(() => void (this.broadcast(': keep-alive\n\n'), (this.waitingStale = true), this.schedule()), HEARTBEAT_MS);
     this.heartbeat.unref();
   }
 
@@ -119,17 +168,49 @@ export class LiveView {
 
   /** The armed states the rules know at start (remembered across restarts). */
   seedArmed(states: readonly { site: string; zone: string; armed: boolean }[]): void {
+    this.snapshotMessage = undefined;
     for (const { site, zone, armed } of states) if (!this.armed.has(`${site}/${zone}`)) this.armed.set(`${site}/${zone}`, armed);
+  }
+
+  /** The latest readings the rules rebuilt at start: the page opens on the building as it was, not empty. */
+  seedReadings(readings: readonly ReadingEvent[]): void {
+    for (const r of [...readings].sort((a, b) => a.timeMs - b.timeMs)) this.onReading(r);
   }
 
   snapshot(): LiveSnapshot {
     return {
       devices: [...this.devices.values()],
-      actuators: Object.fromEntries(this.actuators),
+      actuators: this.actuatorBadges(),
       armed: Object.fromEntries(this.armed),
+      alarms: this.o.rules?.alarms() ?? [],
       events: [...this.recent],
       pushMs: this.o.pushMs,
+      reported: Object.fromEntries(this.reported),
+      waiting: this.o.waiting?.() ?? [],
     };
+  }
+
+  private actuatorBadges(): Record<string, ActuatorBadge> {
+    if (!this.o.rules) return Object.fromEntries(this.actuators);
+    return Object.fromEntries(
+      this.o.rules.actuators().map((a) => [`${a.site}/${a.zone}/${a.actuator}`, { data: a.data, time: a.since, rule: a.rule, reported: a.reported, reportedAt: a.reportedAt, status: a.status }]),
+    );
+  }
+
+  private actuatorsMoved(): void {
+    if (this.clients.size === 0) return;
+    this.actuatorsChanged = true;
+    this.schedule();
+  }
+
+  private onAlarm(e: AlarmTransitionEvent): void {
+    if (e.actuator) this.actuatorsMoved();
+    if (e.transition !== 'updated') {
+      this.event({ kind: 'alarm', id: e.id, time: e.timeMs, alarmId: e.alarmId, transition: e.transition, site: e.site, zone: e.zone, severity: e.severity, rule: e.rule, message: e.message, count: e.count, reason: e.reason ?? null });
+    }
+    if (this.clients.size === 0) return;
+    this.alarmsChanged = true;
+    this.schedule();
   }
 
   private page(req: IncomingMessage, res: ServerResponse): void {
@@ -142,16 +223,70 @@ export class LiveView {
   }
 
   private subscribe(req: IncomingMessage, res: ServerResponse): void {
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const { maxViewers = 0, maxViewersPerAddress = 0 } = this.o;
+    const fromAddress = this.perAddress.get(address) ?? 0;
+    if ((maxViewers > 0 && this.clients.size >= maxViewers) || (maxViewersPerAddress > 0 && fromAddress >= maxViewersPerAddress)) {
+      this.o.metrics.liveViewersRefused.inc();
+      const why = maxViewers > 0 && this.clients.size >= maxViewers ? `${this.clients.size} viewers (LIVE_MAX_VIEWERS)` : `${fromAddress} viewers from ${address} (LIVE_MAX_VIEWERS_PER_ADDRESS)`;
+      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': String(RETRY_AFTER_S), 'cache-control': 'no-store' }).end(`too many live page viewers: ${why}; try again later\n`);
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    res.write(`retry: 2000\nevent: snapshot\ndata: ${JSON.stringify(this.snapshot())}\n\n`);
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     this.clients.add(res);
-    const forget = (): void => void this.clients.delete(res);
+    this.perAddress.set(address, fromAddress + 1);
+    let forgotten = false;
+    const forget = (): void => {
+      if (forgotten) return;
+      forgotten = true;
+      this.clients.delete(res);
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(address, left);
+      else this.perAddress.delete(address);
+    };
     req.once('close', forget);
+    res.once('close', forget);
     res.once('error', forget);
+    this.send(res, this.snapshotBuffer());
     this.o.log.debug({ viewers: this.clients.size }, 'live page viewer connected');
   }
 
+  private snapshotJson(): string {
+    return JSON.stringify(this.snapshot());
+  }
+
+  private snapshotBuffer(): Buffer {
+    this.snapshotMessage ??= Buffer.from(`retry: 2000\nevent: snapshot\ndata: ${this.snapshotJson()}\n\n`);
+    return this.snapshotMessage;
+  }
+
+  /**
+   * Something a snapshot shows changed. With viewers, the change also goes out with the next push,
+   * so a snapshot made since the last push still serves new viewers (one copy per LIVE_PUSH_MS at
+   * most); without viewers nothing tracks changes, so the next viewer needs a new one.
+   */
+  private changedState(): void {
+    if (this.clients.size === 0) this.snapshotMessage = undefined;
+  }
+
+  /** Writes to one viewer; one that has fallen behind by more than the bound is cut at once, its buffers freed. */
+  private send(res: ServerResponse, message: string | Buffer): void {
+    if (!this.clients.has(res)) return;
+    res.write(message);
+    const bound = Math.max(this.o.maxBehindBytes ?? MAX_BEHIND_BYTES, 2 * (this.snapshotMessage?.length ?? 0));
+    if (res.writableLength <= bound) return;
+    this.clients.delete(res);
+    this.o.metrics.liveViewersDropped.inc();
+    this.o.log.warn({ viewers: this.clients.size, unsent: res.writableLength }, 'live page viewer too slow; disconnected (it reconnects and gets a fresh snapshot)');
+    res.destroy();
+  }
+
   private device(id: string, time: number): DeviceState {
+    this.changedState();
     let d = this.devices.get(id);
     if (d) {
       // Re-insert so the Map's order is least recently heard from first.
@@ -187,6 +322,7 @@ export class LiveView {
   private onCommand(e: CommandEvent): void {
     const ce = e.cloudEvent;
     this.actuators.set(`${e.site}/${e.zone}/${e.actuator}`, { data: ce.data, time: e.timeMs, rule: e.rule });
+    this.actuatorsChanged = this.clients.size > 0;
     this.event({ kind: 'command', id: e.id, time: e.timeMs, site: e.site, zone: e.zone, actuator: e.actuator, rule: e.rule, data: ce.data, correlationId: ce.correlationid });
   }
 
@@ -196,10 +332,12 @@ export class LiveView {
   }
 
   private onDeadLetter(e: DeadLetterEvent): void {
+    if (e.reason === 'unassigned_device') this.waitingStale = true;
     this.event({ kind: 'deadletter', id: e.id, time: e.timeMs, reason: e.reason, topic: e.topic, detail: e.detail, clientId: e.clientId });
   }
 
   private onZoneArmed(e: ZoneArmedEvent): void {
+    this.changedState();
     const key = `${e.site}/${e.zone}`;
     this.armed.set(key, e.armed);
     if (this.clients.size === 0) return;
@@ -207,7 +345,27 @@ export class LiveView {
     this.schedule();
   }
 
+  private onActuatorState(e: ActuatorStateEvent): void {
+    const [key, r] = [`${e.site}/${e.zone}/${e.actuator}`, { state: e.state, time: e.timeMs, device: e.device }];
+    this.reported.set(key, r);
+    if (this.clients.size === 0) return;
+    this.reportedChanged.set(key, r);
+    this.schedule();
+  }
+
+  /** The waiting list when it changed since the last push (looked at only when it may have). */
+  private waitingUpdate(): readonly WaitingDevice[] | undefined {
+    if (!this.o.waiting || !this.waitingStale) return undefined;
+    this.waitingStale = false;
+    const list = this.o.waiting();
+    const text = JSON.stringify(list.map((w) => [w.key, w.kinds, w.unmapped]));
+    if (text === this.waitingJson) return undefined;
+    this.waitingJson = text;
+    return list;
+  }
+
   private event(e: FeedEvent): void {
+    this.changedState();
     this.recent.push(e);
     if (this.recent.length > this.recentEvents) this.recent.shift();
     if (this.clients.size === 0) return;
@@ -226,39 +384,40 @@ export class LiveView {
   /** Sends what changed since the last push, as one `update` message. */
   flush(): void {
     this.flushTimer = undefined;
+    this.snapshotMessage = undefined;
     if (this.clients.size === 0) {
       this.changed.clear();
       this.armedChanged = new Map();
+      this.reportedChanged = new Map();
       this.pendingEvents = [];
+      this.actuatorsChanged = false;
+      this.alarmsChanged = false;
       return;
     }
-    if (this.changed.size === 0 && this.pendingEvents.length === 0 && this.armedChanged.size === 0) return;
+    const waiting = this.waitingUpdate();
+    if (this.changed.size === 0 && this.pendingEvents.length === 0 && this.armedChanged.size === 0 && this.reportedChanged.size === 0 && !waiting && !this.actuatorsChanged && !this.alarmsChanged) return;
     const devices: DeviceState[] = [];
     for (const id of this.changed) {
       const d = this.devices.get(id);
       if (d) devices.push(d);
     }
-    const actuators = Object.fromEntries(
-      this.pendingEvents.flatMap((e) => (e.kind === 'command' ? [[`${e.site}/${e.zone}/${e.actuator}`, { data: e.data, time: e.time, rule: e.rule }]] : [])),
-    );
+    const actuators = this.actuatorsChanged ? this.actuatorBadges() : {};
     const armed = Object.fromEntries(this.armedChanged);
-    const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, armed, events: this.pendingEvents })}\n\n`;
+    const alarms = this.alarmsChanged ? (this.o.rules?.alarms() ?? []) : undefined;
+    const reported = Object.fromEntries(this.reportedChanged);
+    const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, armed, events: this.pendingEvents, reported, ...(alarms ? { alarms } : {}), ...(waiting ? { waiting } : {}) })}\n\n`;
+    this.actuatorsChanged = false;
+    this.alarmsChanged = false;
     this.changed.clear();
     this.armedChanged = new Map();
+    this.reportedChanged = new Map();
     this.pendingEvents = [];
     this.broadcast(message);
   }
 
   private broadcast(message: string): void {
-    for (const res of this.clients) {
-      if (res.writableLength > MAX_BUFFERED_BYTES) {
-        this.clients.delete(res);
-        this.o.metrics.liveViewersDropped.inc();
-        this.o.log.warn({ viewers: this.clients.size }, 'live page viewer too slow; disconnected (it reconnects and gets a fresh snapshot)');
-        res.destroy();
-        continue;
-      }
-      res.write(message);
-    }
+    // One Buffer for all: Node queues it by reference, not a copy per viewer.
+    const shared = Buffer.from(message);
+    for (const res of [...this.clients]) this.send(res, shared);
   }
 }

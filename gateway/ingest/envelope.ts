@@ -1,5 +1,15 @@
 import type { ReadingEvent } from '../core/events.js';
 import type { Kind, ReadingValue } from '../core/kinds.js';
+import type { SeriesMemory } from '../core/series-memory.js';
+
+/** A reading ready to be kept: from a contract payload, or placed from a native message. */
+export interface Accepted {
+  readonly value: ReadingValue;
+  readonly numeric: number;
+  readonly tsMs: number | undefined;
+  readonly seq: number | undefined;
+  readonly id: string | undefined;
+}
 
 /**
  * The stamped envelope of a reading. `time` and `receivedAt` (ISO-8601) are computed when read:
@@ -21,7 +31,12 @@ export class Reading implements ReadingEvent {
     readonly timeMs: number,
     readonly receivedAtMs: number,
     readonly clientId: string | undefined,
+    readonly memory?: SeriesMemory,
   ) {}
+
+  get judgedMs(): number {
+    return this.timeMs < this.receivedAtMs ? this.timeMs : this.receivedAtMs;
+  }
 
   get time(): string {
     return new Date(this.timeMs).toISOString();
@@ -32,6 +47,7 @@ export class Reading implements ReadingEvent {
   }
 
   toJSON(): object {
-    return { ...this, time: this.time, receivedAt: this.receivedAt };
+    const { memory: _memory, ...fields } = this;
+    return { ...fields, time: this.time, receivedAt: this.receivedAt };
   }
 }

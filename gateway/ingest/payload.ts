@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { KINDS, type Kind, type ReadingValue } from '../core/kinds.js';
+import { kindSpec, type Kind, type KindSpec, type ReadingValue } from '../core/kinds.js';
 
 export interface DecodedReading {
   readonly value: ReadingValue;
@@ -10,7 +10,7 @@ export interface DecodedReading {
   readonly id: string | undefined;
 }
 
-export type PayloadProblem = 'payload_too_large' | 'invalid_encoding' | 'invalid_json' | 'invalid_payload' | 'clock_skew';
+export type PayloadProblem = 'payload_too_large' | 'invalid_encoding' | 'invalid_json' | 'invalid_payload' | 'clock_skew' | 'unknown_kind';
 
 export type DecodeResult =
   | { readonly ok: true; readonly reading: DecodedReading }
@@ -23,12 +23,12 @@ const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\
 
 const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
 
-function readingSchema(kind: Kind): Record<string, unknown> {
+function readingSchema(spec: KindSpec): Record<string, unknown> {
   return {
     type: 'object',
     required: ['value'],
     properties: {
-      value: KINDS[kind].valueSchema,
+      value: spec.valueSchema,
       ts: { type: ['string', 'integer'] },
       seq: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
       id: { type: 'string', minLength: 1, maxLength: 128 },
@@ -36,9 +36,14 @@ function readingSchema(kind: Kind): Record<string, unknown> {
   };
 }
 
-const validators = Object.fromEntries(
-  (Object.keys(KINDS) as Kind[]).map((kind) => [kind, ajv.compile(readingSchema(kind))]),
-) as Record<Kind, ValidateFunction>;
+/** One compiled validator per kind definition (kinds added by the device map are compiled when first used). */
+const validators = new WeakMap<KindSpec, ValidateFunction>();
+
+function validatorOf(spec: KindSpec): ValidateFunction {
+  let v = validators.get(spec);
+  if (!v) validators.set(spec, (v = ajv.compile(readingSchema(spec))));
+  return v;
+}
 
 /** A value as JSON for a message, bounded: a hostile 30,000-level array must not blow the stack. */
 function shown(value: unknown): string {
@@ -48,7 +53,7 @@ function shown(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }
 
-function describe(kind: Kind, error: ErrorObject | undefined, doc: unknown): string {
+function describe(spec: KindSpec, error: ErrorObject | undefined, doc: unknown): string {
   if (!error) return 'invalid reading';
   const where = error.instancePath === '' ? 'payload' : error.instancePath.slice(1).replaceAll('/', '.');
   let got = '';
@@ -56,7 +61,7 @@ function describe(kind: Kind, error: ErrorObject | undefined, doc: unknown): str
     got = `, got ${shown((doc as Record<string, unknown>)['value'])}`;
   }
   const allowed = error.keyword === 'enum' ? ` (${JSON.stringify((error.params as { allowedValues: unknown }).allowedValues)})` : '';
-  const unit = where === 'value' ? ` for ${kind} (${KINDS[kind].unit})` : '';
+  const unit = where === 'value' ? ` for ${spec.name} (${spec.unit})` : '';
   return `${where} ${error.message ?? 'is invalid'}${allowed}${unit}${got}`;
 }
 
@@ -77,8 +82,10 @@ export function decodeReading(kind: Kind, payload: Buffer, nowMs: number, maxByt
   }
   // A bare value (23.4, true, "ok") is shorthand for {"value": ...}.
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) doc = { value: doc };
-  const validate = validators[kind];
-  if (!validate(doc)) return { ok: false, code: 'invalid_payload', detail: describe(kind, validate.errors?.[0], doc) };
+  const spec = kindSpec(kind);
+  if (!spec) return { ok: false, code: 'unknown_kind', detail: `unknown kind ${JSON.stringify(kind)}` };
+  const validate = validatorOf(spec);
+  if (!validate(doc)) return { ok: false, code: 'invalid_payload', detail: describe(spec, validate.errors?.[0], doc) };
   const reading = doc as { value: ReadingValue; ts?: string | number; seq?: number; id?: string };
 
   let tsMs: number | undefined;
@@ -99,4 +106,11 @@ export function decodeReading(kind: Kind, payload: Buffer, nowMs: number, maxByt
     };
   }
   return { ok: true, reading: { value: reading.value, tsMs, seq: reading.seq, id: reading.id } };
+}
+
+/** Why a value is not a reading of `spec` (its type and range), or undefined when it is one. */
+export function valueProblem(spec: KindSpec, value: unknown): string | undefined {
+  const validate = validatorOf(spec);
+  const doc = { value };
+  return validate(doc) ? undefined : describe(spec, validate.errors?.[0], doc);
 }

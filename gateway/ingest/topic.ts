@@ -6,6 +6,8 @@ export type Route =
   | { readonly route: 'reading'; readonly site: string; readonly zone: string; readonly device: string; readonly kind: Kind }
   | { readonly route: 'status'; readonly device: string }
   | { readonly route: 'zoneArmed'; readonly site: string; readonly zone: string }
+  | { readonly route: 'actuatorState'; readonly device: string }
+  | { readonly route: 'alarmAck'; readonly site: string; readonly alarmId: string }
   /** Topics the gateway itself publishes (commands, alerts, dead letters). */
   | { readonly route: 'reserved' }
   | { readonly route: 'invalid'; readonly code: TopicProblem; readonly detail: string };
@@ -25,7 +27,8 @@ function badSegment(segments: readonly string[], names: readonly string[]): stri
 
 /**
  * Parses a topic against the contract. Reading: `sensors/<site>/<zone>/<device>/<kind>`;
- * status: `devices/<device>/status`; zone arming: `zones/<site>/<zone>/armed`.
+ * status: `devices/<device>/status`; an actuator's state: `devices/<device>/state`; zone arming:
+ * `zones/<site>/<zone>/armed`; an operator acknowledging an alarm: `alarms/<site>/<alarm id>/ack`.
  */
 export function parseTopic(topic: string): Route {
   const segments = topic.split('/');
@@ -42,12 +45,20 @@ export function parseTopic(topic: string): Route {
       return { route: 'reading', site, zone, device, kind };
     }
     case 'devices': {
-      if (segments.length !== 3 || segments[2] !== 'status') {
-        return { route: 'invalid', code: 'invalid_topic', detail: 'expected devices/<device>/status' };
+      if (segments.length !== 3 || (segments[2] !== 'status' && segments[2] !== 'state')) {
+        return { route: 'invalid', code: 'invalid_topic', detail: 'expected devices/<device>/status or devices/<device>/state' };
       }
       const problem = badSegment(segments.slice(1), ['device']);
       if (problem) return { route: 'invalid', code: 'invalid_topic', detail: problem };
-      return { route: 'status', device: segments[1] ?? '' };
+      return segments[2] === 'status' ? { route: 'status', device: segments[1] ?? '' } : { route: 'actuatorState', device: segments[1] ?? '' };
+    }
+    case 'alarms': {
+      if (segments.length !== 4 || segments[3] !== 'ack') {
+        return { route: 'invalid', code: 'invalid_topic', detail: 'expected alarms/<site>/<alarm id>/ack' };
+      }
+      const problem = badSegment(segments.slice(1), ['site', 'alarm id']);
+      if (problem) return { route: 'invalid', code: 'invalid_topic', detail: problem };
+      return { route: 'alarmAck', site: segments[1] ?? '', alarmId: segments[2] ?? '' };
     }
     case 'zones': {
       if (segments.length !== 4 || segments[3] !== 'armed') {
@@ -62,6 +73,6 @@ export function parseTopic(topic: string): Route {
     case 'gateway':
       return { route: 'reserved' };
     default:
-      return { route: 'invalid', code: 'unknown_topic', detail: `topic root ${JSON.stringify(root)} is not one of sensors/, devices/, zones/` };
+      return { route: 'invalid', code: 'unknown_topic', detail: `topic root ${JSON.stringify(root)} is not one of sensors/, devices/, zones/, alarms/` };
   }
 }

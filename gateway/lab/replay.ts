@@ -1,21 +1,22 @@
-import { escape, type InfluxDB } from 'influx';
 import type { Logger } from 'pino';
 import { GatewayError } from '../core/errors.js';
-import type { ReadingEvent } from '../core/events.js';
-import { KIND_NAMES, KINDS, type Kind, type ReadingValue } from '../core/kinds.js';
-import { influxClient } from '../storage/influx1.js';
+import type { History } from '../core/history.js';
+import { InfluxHistory } from '../storage/history.js';
 import { RulesSandbox, type SandboxOutput } from './sandbox.js';
 
 /**
  * Replays stored readings from InfluxDB (DESIGN.md's layout) through a rule set as a dry run:
  * a sandbox on a manual clock that the readings' own times drive, so windows, held-for and
  * absence timers behave as they would have; what the rules would have published is listed,
- * nothing is published or written. Readings are read in time chunks, all kinds at once.
+ * nothing is published or written. Readings are read through the history port (the same one the
+ * rules rebuild their state from at start), in time chunks, all kinds at once.
  */
 
 export interface ReplayOptions {
   readonly influxUrl: string;
   readonly database: string;
+  /** Where to read from (default: InfluxDB 1.x at influxUrl, database). */
+  readonly history?: History;
   readonly fromMs: number;
   readonly toMs: number;
   /** Readings before `fromMs` replayed first to fill windows and state; their firings are not listed. */
@@ -60,39 +61,6 @@ export interface ReplaySummary {
   readonly byRule: Readonly<Record<string, number>>;
 }
 
-type Row = { time: { getTime(): number }; value: number; seq?: number | null; event_id?: string | null; site: string; zone: string; device: string };
-
-
-/** The stored number back to the reading's value (booleans 1/0, keypad ok=1 fail=0). */
-export function valueOf(kind: Kind, stored: number): ReadingValue {
-  const schema = KINDS[kind].valueSchema as { type?: string; enum?: readonly string[] };
-  if (schema.enum) return stored === 1 ? 'ok' : 'fail';
-  if (schema.type === 'boolean') return stored === 1;
-  return stored;
-}
-
-function toReading(kind: Kind, row: Row): ReadingEvent {
-  const timeMs = row.time.getTime();
-  const time = new Date(timeMs).toISOString();
-  const source = `${row.site}/${row.zone}/${row.device}`;
-  return {
-    id: row.event_id ?? `${source}/${kind}/${timeMs}`,
-    type: `sensor.${kind}`,
-    source,
-    time,
-    receivedAt: time,
-    seq: row.seq ?? undefined,
-    site: row.site,
-    zone: row.zone,
-    device: row.device,
-    kind,
-    value: valueOf(kind, row.value),
-    numeric: row.value,
-    timeMs,
-    clientId: undefined,
-  };
-}
-
 function firing(o: SandboxOutput): ReplayFiring | undefined {
   const [root] = o.topic.split('/');
   if (root !== 'commands' && root !== 'alerts') return undefined;
@@ -109,32 +77,21 @@ function firing(o: SandboxOutput): ReplayFiring | undefined {
   };
 }
 
-async function query<T>(influx: InfluxDB, q: string[], what: string): Promise<T[][]> {
-  try {
-    const results = (await influx.query<T>(q, { precision: 'ms' })) as unknown as T[][] | T[];
-    // The client unwraps the answer to a single query.
-    return q.length === 1 ? [results as T[]] : (results as T[][]);
-  } catch (err) {
-    const message = (err as Error).message;
-    const unreachable = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|timeout|No host available/i.test(message);
-    throw new GatewayError(unreachable ? 'GW_ERR_INFLUX_UNREACHABLE' : 'GW_ERR_REPLAY', `${what}: ${message}`, { cause: err });
-  }
-}
-
 export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   if (!(o.toMs > o.fromMs)) throw new GatewayError('GW_ERR_REPLAY', `the range is empty: from ${new Date(o.fromMs).toISOString()} must be before to ${new Date(o.toMs).toISOString()}`);
   const startMs = o.fromMs - (o.warmupMs ?? 0);
   const chunkMs = o.chunkMs ?? 15 * 60_000;
-  const influx = influxClient(o.influxUrl, o.database);
-  const where = [o.site !== undefined ? `"site" = ${escape.stringLit(o.site)}` : '', o.zone !== undefined ? `"zone" = ${escape.stringLit(o.zone)}` : ''].filter(Boolean);
-  const filter = (from: number, to: number) => [`time >= ${from}ms`, `time < ${to}ms`, ...where].join(' AND ');
+  const history = o.history ?? new InfluxHistory({ url: o.influxUrl, database: o.database });
   const sandbox = await RulesSandbox.create({ rulesDir: o.rulesDir, ruleFiles: o.ruleFiles, startMs, log: o.log, keepReadings: false });
   try {
     const problems = sandbox.ruleProblems;
     if (problems.length > 0) throw new GatewayError('GW_ERR_RULE_FILE', problems.join('; '));
     // Armed zones as they stood when the replay starts, then their changes as they come.
-    const [armedBefore = []] = await query<{ last: boolean; site: string; zone: string }>(influx, [`SELECT last("armed"), "site", "zone" FROM "zone_state" WHERE time < ${startMs}ms GROUP BY "site", "zone"`], 'reading zone_state');
-    for (const row of armedBefore) await sandbox.service.state.setArmed(row.site, row.zone, row.last);
+    for (const item of await history.latestBefore(startMs)) {
+      if (item.type !== 'zoneArmed') continue;
+      if ((o.site !== undefined && item.event.site !== o.site) || (o.zone !== undefined && item.event.zone !== o.zone)) continue;
+      await sandbox.service.state.setArmed(item.event.site, item.event.zone, item.event.armed);
+    }
     const firings: ReplayFiring[] = [];
     const byRule: Record<string, number> = {};
     let readings = 0;
@@ -147,29 +104,18 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
         o.onFiring?.(f);
       }
     };
-    for (let from = startMs; from < o.toMs; from += chunkMs) {
-      const to = Math.min(from + chunkMs, o.toMs);
-      const results = await query<Row & { armed?: boolean }>(
-        influx,
-        [...KIND_NAMES.map((k) => `SELECT "value", "seq", "event_id", "site", "zone", "device" FROM "${k}" WHERE ${filter(from, to)}`), `SELECT "armed", "site", "zone" FROM "zone_state" WHERE ${filter(from, to)}`],
-        `reading ${new Date(from).toISOString()} to ${new Date(to).toISOString()}`,
-      );
-      type Item = { t: number; order: number; reading?: ReadingEvent; armed?: { site: string; zone: string; armed: boolean } };
-      const items: Item[] = [];
-      KIND_NAMES.forEach((kind, i) => {
-        for (const row of results[i] ?? []) items.push({ t: row.time.getTime(), order: i, reading: toReading(kind, row) });
-      });
-      for (const row of results[KIND_NAMES.length] ?? []) items.push({ t: row.time.getTime(), order: -1, armed: { site: row.site, zone: row.zone, armed: row.armed === true } });
-      items.sort((a, b) => a.t - b.t || a.order - b.order);
+    let to = startMs;
+    for await (const items of history.read({ fromMs: startMs, toMs: o.toMs, types: ['reading', 'zoneArmed'], site: o.site, zone: o.zone, chunkMs })) {
       for (const item of items) {
-        await sandbox.advanceTo(item.t);
-        if (item.armed) await sandbox.service.state.setArmed(item.armed.site, item.armed.zone, item.armed.armed);
-        else if (item.reading) {
-          await sandbox.feed(item.reading);
-          if (item.t >= o.fromMs) readings++;
+        await sandbox.advanceTo(item.event.timeMs);
+        if (item.type === 'zoneArmed') await sandbox.service.state.setArmed(item.event.site, item.event.zone, item.event.armed);
+        else if (item.type === 'reading') {
+          await sandbox.feed(item.event);
+          if (item.event.timeMs >= o.fromMs) readings++;
         }
         collect();
       }
+      to = Math.min(to + chunkMs, o.toMs);
       await sandbox.advanceTo(to);
       collect();
       o.onProgress?.({ atMs: to, fromMs: o.fromMs, toMs: o.toMs, readings, firings: firings.length });

@@ -1,7 +1,7 @@
 import type { DestinationStream } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogFormat } from '../config/settings.js';
-
+import { LogDestination } from './log-destination.js';
 
 /** `auto`: readable lines on a terminal, JSON (one object a line) for anything else: files, journald, a collector. */
 export function usesPretty(format: LogFormat, isTTY = process.stdout.isTTY === true): boolean {
@@ -12,12 +12,14 @@ export function usesPretty(format: LogFormat, isTTY = process.stdout.isTTY === t
  * Where the logs go: stdout as JSON, or, for people, pino-pretty lines such as
  * `17:02:11.402 ERROR: GW_ERR_LISTEN: MQTT_PORT=1883 on 127.0.0.1: EADDRINUSE`, with the
  * component and the GW_ERR code in front of the message and the other fields after it on the
- * same line. Synchronous, so a fatal line is on screen before the process exits.
+ * same line. Written at once to the terminal (a fatal line is on screen before the process exits),
+ * through the same destination as JSON: a terminal that cannot be written never blocks the exit.
  */
 export function logDestination(format: LogFormat, isTTY = process.stdout.isTTY === true): DestinationStream | undefined {
   if (!usesPretty(format, isTTY)) return undefined;
   return pretty({
     sync: true,
+    destination: new LogDestination(1),
     colorize: isTTY && !process.env['NO_COLOR'],
     translateTime: 'SYS:HH:MM:ss.l',
     singleLine: true,

@@ -1,17 +1,18 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from '../config/settings.js';
 import { BoundedMap } from '../core/bounded-map.js';
+import { LogDestination } from './log-destination.js';
 
 export type { Logger };
 
-/** Structured JSON logs; secrets never reach them. */
+/** Structured JSON logs; secrets never reach them. By default on stdout through a destination that never blocks (log-destination.ts). */
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
   const options = {
     level,
     base: { service: 'iot-gateway' },
     redact: { paths: ['password', '*.password', 'secret', '*.secret', 'token', '*.token', 'authorization'], censor: '[redacted]' },
   };
-  return destination ? pino(options, destination) : pino(options);
+  return pino(options, destination ?? new LogDestination(1));
 }
 
 /**

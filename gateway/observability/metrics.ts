@@ -1,13 +1,28 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { logLinesDropped } from './log-destination.js';
 
 /** Gauges whose value a component reports when it exists (see `Metrics.readFrom`). */
-export type GaugeSource = 'ruleTimers' | 'ruleWindowSeries' | 'ruleFilesRejected' | 'liveViewers';
+export type GaugeSource =
+  | 'ruleTimers'
+  | 'ruleWindowSeries'
+  | 'ruleFilesRejected'
+  | 'liveViewers'
+  | 'pendingConnections'
+  | 'inflightQos2'
+  | 'offlineQueuedMessages'
+  | 'offlineQueuedBytes'
+  | 'retainedBytes'
+  | 'alarmsActive'
+  | 'commandsPending'
+  | 'deadLettersUnstored';
 
 /** Values read at scrape time from the components that own them. */
 export interface MetricSources {
   spool(): { bytes: number; events: number; oldestAppendedAt: number | undefined };
   connectedClients(): number;
   influxUp(): boolean;
+  /** The disk under the spool: free bytes when last read, and whether writes fail now. */
+  spoolDisk?(): { freeBytes: number | undefined; writeFailing: boolean };
   now(): number;
 }
 
@@ -33,8 +48,27 @@ export class Metrics {
       },
     });
   })();
+  private readonly nativeTally = new Map<string, number>();
+  readonly nativeMessages: Counter<'family' | 'outcome'> = (() => {
+    const tally = this.nativeTally;
+    return new Counter({
+      name: 'gateway_native_messages_total',
+      help: 'Messages from native devices (Zigbee2MQTT, Tasmota, Shelly, ESPHome, Home Assistant discovery, generic), by family and outcome: placed (stored), unmapped (only keys that map to no kind: counted per device in /api/devices), unassigned (waiting for a zone: dead letter), recognised (not a reading), refused (a discovery config the gateway cannot use), failure (dead letter)',
+      labelNames: ['family', 'outcome'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [key, n] of tally) {
+          const [family = '', outcome = ''] = key.split('\u0000');
+          this.inc({ family, outcome }, n);
+        }
+      },
+    });
+  })();
   readonly history = this.counter('gateway_history_readings_total', 'Readings stored as history (older than the device’s latest, or stale): not fed to rules', ['kind']);
-  readonly duplicates = this.counter('gateway_duplicates_total', 'Readings seen again (same id, or a QoS 1 redelivery): not stored or ruled twice');
+  readonly duplicates = this.counter('gateway_duplicates_total', 'Readings seen again (same id and content, or a QoS 1 redelivery): not stored or ruled twice');
+  readonly idReuse = this.counter('gateway_id_reuse_total', 'Readings whose id came again with other content (value or ts): kept as new readings (GW_ERR_ID_REUSE)', ['kind']);
+  readonly futureTs = this.counter('gateway_future_ts_total', 'Readings dated more than 2 s ahead of the gateway clock (within the allowed skew): stored at their ts, judged by when they arrived', ['kind']);
   readonly deadLetters = this.counter('gateway_deadletters_total', 'Dead letters, by reason', ['reason']);
   readonly dropped = this.counter('gateway_dropped_total', 'Events that could not be kept, by reason (QoS 0 with the spool full)', ['reason']);
   readonly refusals = this.counter('gateway_refusals_total', 'Clients or packets refused, by reason', ['reason']);
@@ -48,6 +82,8 @@ export class Metrics {
   readonly writeBatches = this.counter('gateway_write_batches_total', 'InfluxDB write requests, by result', ['result']);
   readonly pointsWritten = this.counter('gateway_points_written_total', 'Points InfluxDB accepted');
   readonly writeRetries = this.counter('gateway_write_retries_total', 'Failed InfluxDB writes that will be retried');
+  readonly storeRefusals = this.counter('gateway_store_refusals_total', 'InfluxDB write requests refused (400, 413, 422), by status: split and retried, never taken at their word (see GW_ERR_INFLUX_REFUSING)', ['status']);
+  readonly deadLettersRefused = this.counter('gateway_deadletters_refused_total', 'Times InfluxDB refused a dead letter: it went back into the spool to be retried (GW_ERR_DEADLETTER_REFUSED)');
   readonly writeLatency = new Histogram({
     name: 'gateway_write_latency_seconds',
     help: 'InfluxDB write request latency',
@@ -62,12 +98,29 @@ export class Metrics {
     ['type'],
   );
   readonly rulesOverloaded = this.counter('gateway_rules_overloaded_total', 'Readings stored but not run through the rules because the rules were too far behind');
+  readonly commandsHeld = this.counter('gateway_commands_held_total', 'Commands not sent because someone took the actuator over by hand (manual_override, MANUAL_HOLD_MS), by actuator', ['actuator']);
+  readonly alarmTransitions = this.counter('gateway_alarm_transitions_total', 'Alarm transitions (raised, updated, acknowledged, cleared), by transition and severity', ['transition', 'severity']);
+  readonly commandStatuses = this.counter('gateway_command_statuses_total', 'Steps of command sagas (sent, confirmed, retried, failed, overridden, superseded), by status', ['status']);
+  readonly rebuildSeconds = new Gauge({ name: 'gateway_rules_rebuild_seconds', help: 'How long the rules took to rebuild their state from the stored history at start', registers: [this.registry] });
+  readonly nativeCommands = this.counter('gateway_native_commands_total', 'Native commands for actuators the device map ties to a native device, by family and result (sent, unencodable, failed)', ['family', 'result']);
   readonly liveViewersDropped = this.counter('gateway_live_viewers_dropped_total', 'Live page viewers cut off for reading too slowly');
+  readonly liveViewersRefused = this.counter('gateway_live_viewers_refused_total', 'Live page viewers turned away (HTTP 503): LIVE_MAX_VIEWERS or LIVE_MAX_VIEWERS_PER_ADDRESS reached');
+  readonly httpRefusals = this.counter('gateway_http_refusals_total', 'HTTP requests refused, by reason (unauthenticated, bad_credentials, forbidden, login_backoff, login_overloaded)', ['reason']);
+  readonly offlineDropped = this.counter('gateway_offline_dropped_total', 'Messages dropped from persistent sessions’ queues (the oldest, beyond MQTT_MAX_QUEUED_MESSAGES or the byte bounds)');
+  readonly sessionsExpired = this.counter('gateway_sessions_expired_total', 'Persistent sessions removed after MQTT_SESSION_EXPIRY_S away');
+  readonly retainedRefused = this.counter('gateway_retained_refused_total', 'Retained publishes delivered but not retained, by reason (invalid: a dead letter; client_budget; total_budget)', ['reason']);
+  readonly slowSubscriberDropped = this.counter('gateway_slow_subscriber_dropped_total', 'QoS 0 deliveries skipped because the subscriber had MQTT_MAX_CLIENT_BUFFER_BYTES unsent');
   private readonly readers = new Map<GaugeSource, () => number>();
 
   /** A component reports a gauge's value from now on (0 until one does). */
   readFrom(source: GaugeSource, read: () => number): void {
     this.readers.set(source, read);
+  }
+
+  /** One native-device message, by family and what became of it (a Map update on the hot path, like readings). */
+  countNative(family: string, outcome: string): void {
+    const key = `${family}\u0000${outcome}`;
+    this.nativeTally.set(key, (this.nativeTally.get(key) ?? 0) + 1);
   }
 
   /** One reading accepted (the hot path: a Map update, not a prom-client label lookup). */
@@ -88,19 +141,38 @@ export class Metrics {
         },
       });
     };
+    new Counter({
+      name: 'gateway_log_lines_dropped_total',
+      help: 'Log lines dropped because the log destination could not take them (a full disk, a closed pipe: GW_ERR_LOG_WRITE)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(logLinesDropped());
+      },
+    });
     gauge('gateway_spool_bytes', 'Bytes in the spool not yet in InfluxDB', () => sources.spool().bytes);
     gauge('gateway_spool_events', 'Events in the spool not yet in InfluxDB (the write queue depth)', () => sources.spool().events);
     gauge('gateway_spool_oldest_age_seconds', 'Age of the oldest event not yet in InfluxDB', () => {
       const oldest = sources.spool().oldestAppendedAt;
       return oldest === undefined ? 0 : Math.max(0, (sources.now() - oldest) / 1000);
     });
+    gauge('gateway_spool_disk_free_bytes', 'Bytes free on the disk under the spool (DATA_DIR) when last read', () => sources.spoolDisk?.().freeBytes ?? 0);
+    gauge('gateway_spool_write_failing', '1 while the spool cannot write (disk full, I/O error): acknowledgements wait (GW_ERR_SPOOL_WRITE)', () => (sources.spoolDisk?.().writeFailing ? 1 : 0));
     gauge('gateway_connected_clients', 'MQTT clients connected', () => sources.connectedClients());
     gauge('gateway_influx_up', '1 when the last InfluxDB write or ping succeeded', () => (sources.influxUp() ? 1 : 0));
     const reported = (source: GaugeSource) => (): number => this.readers.get(source)?.() ?? 0;
     gauge('gateway_rule_timers', 'Rule timers pending (one per watched device, zone or site at most)', reported('ruleTimers'));
     gauge('gateway_rule_window_series', 'Series of recent readings kept for the rules’ sliding windows', reported('ruleWindowSeries'));
     gauge('gateway_rule_files_rejected', 'Rule files whose last version was rejected (GW_ERR_RULE_FILE; the rules in force stay; /readyz says degraded)', reported('ruleFilesRejected'));
+    gauge('gateway_deadletters_unstored', 'Dead letters InfluxDB refused, waiting in the spool to be retried (/readyz is not ready meanwhile)', reported('deadLettersUnstored'));
     gauge('gateway_live_viewers', 'Browsers connected to the live page event stream', reported('liveViewers'));
+    gauge('gateway_pending_connections', 'MQTT connections open but not yet authenticated', reported('pendingConnections'));
+    gauge('gateway_inflight_qos2_messages', 'QoS 2 messages received and not yet released (awaiting PUBREL), all clients', reported('inflightQos2'));
+    gauge('gateway_offline_queued_messages', 'Messages queued for persistent sessions, all clients', reported('offlineQueuedMessages'));
+    gauge('gateway_offline_queued_bytes', 'Payload bytes queued for persistent sessions, all clients', reported('offlineQueuedBytes'));
+    gauge('gateway_retained_bytes', 'Retained bytes (payload and topic) kept, all clients', reported('retainedBytes'));
+    gauge('gateway_alarms_active', 'Alarms raised and not cleared', reported('alarmsActive'));
+    gauge('gateway_commands_pending', 'Commands waiting for their actuator to confirm them', reported('commandsPending'));
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {

@@ -1,19 +1,26 @@
-import { CloudEvent } from 'cloudevents';
-import { newEventId } from '../core/ids.js';
 import type { Clock } from '../core/clock.js';
-import type { AlertData, AlertEvent, CloudEventJson, CommandEvent, ReadingEvent } from '../core/events.js';
+import type { AlertEvent, CommandData, CommandEvent, ReadingEvent } from '../core/events.js';
+import type { AlarmBook } from './alarms.js';
+import { cloudEvent } from './cloud-event.js';
 import type { Firing } from './engine.js';
-import type { ActuatorPolicy, AlertParams, CommandParams } from './pack.js';
+import { defaultAlarmPolicy, type ActuatorPolicy, type CommandParams } from './pack.js';
 import type { ZoneState } from './state.js';
 
 export type Outcome = CommandEvent | AlertEvent;
 
+/** The alarm the gateway raises for an actuator someone took over by hand; while active, rules leave it alone. */
+export const MANUAL_OVERRIDE = 'manual_override';
+/** The alarm the gateway raises for an actuator that did not confirm a command; its state is unknown meanwhile. */
+export const ACTUATOR_UNRESPONSIVE = 'actuator_unresponsive';
+
 /**
- * Why a firing produced nothing (for counters and rule tests). `min-on-off`: the actuator
- * switched less than its minimum on/off time ago; `retryAt` is when it may switch again.
+ * Why a firing produced nothing (for counters, rule tests and the trace). `min-on-off`: the
+ * actuator switched less than its minimum on/off time ago; `manual-hold`: someone took it over by
+ * hand; `retryAt` is when it may switch again. `repeat-window`: the alarm was notified recently.
  */
 export type Suppression =
   | { readonly kind: 'already-in-state' | 'repeat-window' | 'overridden'; readonly rule: string; readonly target: string }
+  | { readonly kind: 'manual-hold'; readonly rule: string; readonly target: string; readonly retryAt: number }
   | {
       readonly kind: 'min-on-off';
       readonly rule: string;
@@ -26,26 +33,36 @@ export type Suppression =
       readonly minimumMs: number;
     };
 
-interface ActuatorState {
+/** What the gateway holds an actuator to be doing. */
+export interface ActuatorState {
   readonly json: string;
   readonly data: Readonly<Record<string, unknown>>;
   readonly changedAt: number;
+  /** The command that set it (undefined: adopted from what the actuator reported). */
+  readonly commandId: string | undefined;
+  readonly rule: string | undefined;
 }
 
 /**
  * Turns rule firings into command and alert events (CloudEvents 1.0 with `correlationid` = the
  * reading's id). An actuator already in the commanded state is not sent the command again;
  * within one reading, only the highest-priority command per actuator goes out; an actuator
- * with a minimum on/off time is not switched again before it is up (unless the rule forces).
+ * with a minimum on/off time is not switched again before it is up (unless the rule forces), nor
+ * one taken over by hand (unless the rule overrides). Alert firings go to their alarm, which
+ * says whether to notify.
+ *
+ * `dry` (a rebuild): decisions change nothing; what was really commanded comes from the stored
+ * commands (`restore`).
  */
 export class ActionDispatcher {
+  dry = false;
   private readonly actuators = new Map<string, ActuatorState>();
-  private readonly alertSent = new Map<string, number>();
   private policies: Readonly<Record<string, ActuatorPolicy>> = {};
 
   constructor(
     private readonly state: ZoneState,
     private readonly clock: Clock,
+    private readonly alarms: AlarmBook,
   ) {}
 
   usePolicies(policies: Readonly<Record<string, ActuatorPolicy>>): void {
@@ -57,21 +74,46 @@ export class ActionDispatcher {
     return this.actuators.get(`${site}/${zone}/${actuator}`)?.json;
   }
 
-  /** The last command data sent to an actuator (the `actuator` fact). */
+  /** The last command data sent to an actuator (the `actuator` fact); undefined when unknown. */
   actuatorData(site: string, zone: string, actuator: string): Readonly<Record<string, unknown>> | undefined {
     return this.actuators.get(`${site}/${zone}/${actuator}`)?.data;
   }
 
+  current(target: string): ActuatorState | undefined {
+    return this.actuators.get(target);
+  }
+
+  /** Every actuator with a known state, by `site/zone/actuator`. */
+  all(): ReadonlyMap<string, ActuatorState> {
+    return this.actuators;
+  }
+
+  /** A command that was sent (a stored one, during a rebuild): the actuator's state from then on. */
+  restore(c: CommandEvent): void {
+    const data = c.cloudEvent.data;
+    this.actuators.set(`${c.site}/${c.zone}/${c.actuator}`, { json: JSON.stringify(data), data, changedAt: c.timeMs, commandId: c.id, rule: c.rule });
+  }
+
+  /** What the actuator reported when nobody commanded it (taken over by hand, or back after being unknown). */
+  adopt(target: string, data: CommandData, at: number): void {
+    this.actuators.set(target, { json: JSON.stringify(data), data, changedAt: at, commandId: undefined, rule: undefined });
+  }
+
+  /** The actuator did not confirm: its state is unknown until it is commanded or reports again. */
+  forget(target: string): void {
+    this.actuators.delete(target);
+  }
+
   /**
-   * `only`: a retry at the end of a minimum on/off time; only commands to that target
-   * (`site/zone/actuator`) count, everything else already happened.
+   * `only`: a retry at the end of a minimum on/off time or a manual hold; only commands to that
+   * target (`site/zone/actuator`) count, everything else already happened.
    */
   dispatch(reading: ReadingEvent, firings: readonly Firing[], only?: string): { outcomes: Outcome[]; suppressed: Suppression[] } {
     const outcomes: Outcome[] = [];
     const suppressed: Suppression[] = [];
     const commanded = new Set<string>();
     const now = this.clock.now();
-    for (const { rule, event } of firings) {
+    for (const { rule, event, facts } of firings) {
       if (event.type === 'command') {
         const zones = event.params.scope === 'site' ? this.state.zonesOf(reading.site) : [reading.zone];
         for (const zone of zones.length > 0 ? zones : [reading.zone]) {
@@ -88,27 +130,47 @@ export class ActionDispatcher {
             suppressed.push({ kind: 'already-in-state', rule: rule.name, target });
             continue;
           }
+          const held = event.params.override ? undefined : this.heldUntil(reading.site, zone, event.params.actuator);
+          if (held !== undefined) {
+            suppressed.push({ kind: 'manual-hold', rule: rule.name, target, retryAt: held });
+            continue;
+          }
           const lock = event.params.force ? undefined : this.lockedUntil(event.params.actuator, current, now);
           if (lock !== undefined) {
             suppressed.push({ kind: 'min-on-off', rule: rule.name, target, retryAt: lock.until, data: event.params.data, holding: lock.holding, minimumMs: lock.minimumMs });
             continue;
           }
-          this.actuators.set(target, { json: data, data: event.params.data, changedAt: now });
-          outcomes.push(this.command(reading, rule.name, zone, event.params));
+          if (this.dry) continue;
+          const command = this.command(reading, rule.name, zone, event.params, facts);
+          this.actuators.set(target, { json: data, data: event.params.data, changedAt: now, commandId: command.id, rule: rule.name });
+          outcomes.push(command);
         }
       } else if (only === undefined) {
-        const target = `${rule.name}/${reading.site}/${reading.zone}`;
-        const last = this.alertSent.get(target);
-        const repeatAfterMs = (event.params.repeatAfterSeconds ?? 0) * 1000;
-        if (last !== undefined && now - last < repeatAfterMs) {
-          suppressed.push({ kind: 'repeat-window', rule: rule.name, target });
-          continue;
-        }
-        this.alertSent.set(target, now);
-        outcomes.push(this.alert(reading, rule.name, event.params));
+        const { params } = event;
+        const policy = rule.alarm ?? defaultAlarmPolicy(params.severity);
+        const message = params.message.replace(/\{\{(device|zone|site|kind|value)\}\}/g, (_m, key: 'device' | 'zone' | 'site' | 'kind' | 'value') => String(reading[key]));
+        const subject = {
+          rule: rule.name,
+          type: params.type ?? `alert.${params.severity}`,
+          severity: params.severity,
+          site: reading.site,
+          zone: reading.zone,
+          device: policy.per === 'device' ? reading.device : undefined,
+        };
+        const times = { repeatMs: policy.repeatMs, clearAfterMs: policy.clearAfterMs };
+        const { alarm, notify } = this.alarms.fire(subject, times, { message, value: reading.value, kind: reading.kind, device: reading.device, correlationId: reading.id, facts });
+        if (alarm && notify) outcomes.push(this.alarms.alert(alarm, reading.id));
+        else if (alarm) suppressed.push({ kind: 'repeat-window', rule: rule.name, target: alarm.id });
       }
     }
     return { outcomes, suppressed };
+  }
+
+  /** Until when an actuator taken over by hand is left alone, if it is. */
+  private heldUntil(site: string, zone: string, actuator: string): number | undefined {
+    const hold = this.alarms.find({ rule: MANUAL_OVERRIDE, site, zone, actuator });
+    const ms = hold?.times.clearAfterMs;
+    return hold && ms !== undefined ? hold.lastSeen + ms : undefined;
   }
 
   /** Until when an actuator must keep its state (its minimum on or off time), if it must. */
@@ -122,35 +184,11 @@ export class ActionDispatcher {
     return until > now ? { until, holding: isOff ? 'off' : 'on', minimumMs } : undefined;
   }
 
-  /** Built and validated by the CloudEvents SDK (spec 1.0, extension names, required fields). */
-  private cloudEvent<T>(type: string, rule: string, subject: string, correlationId: string, data: T, timeMs: number): CloudEventJson<T> {
-    const event = new CloudEvent<T>({
-      id: newEventId(),
-      type,
-      source: `rules/${rule}`,
-      time: new Date(timeMs).toISOString(),
-      subject,
-      datacontenttype: 'application/json',
-      correlationid: correlationId,
-      data,
-    });
-    return event.toJSON() as unknown as CloudEventJson<T>;
-  }
-
-  private command(reading: ReadingEvent, rule: string, zone: string, params: CommandParams): CommandEvent {
+  private command(reading: ReadingEvent, rule: string, zone: string, params: CommandParams, facts: Firing['facts']): CommandEvent {
     const { site } = reading;
     const { actuator } = params;
     const timeMs = this.clock.now();
-    const cloudEvent = this.cloudEvent(params.type ?? `${actuator}.set`, rule, `${site}/${zone}/${actuator}`, reading.id, params.data, timeMs);
-    return { kind: 'command', id: cloudEvent.id, timeMs, topic: `commands/${site}/${zone}/${actuator}`, site, zone, actuator, rule, cloudEvent };
-  }
-
-  private alert(reading: ReadingEvent, rule: string, params: AlertParams): AlertEvent {
-    const { site, severity } = { site: reading.site, severity: params.severity };
-    const timeMs = this.clock.now();
-    const message = params.message.replace(/\{\{(device|zone|site|kind|value)\}\}/g, (_m, key: 'device' | 'zone' | 'site' | 'kind' | 'value') => String(reading[key]));
-    const data: AlertData = { severity, message, site, zone: reading.zone, device: reading.device, kind: reading.kind, value: reading.value };
-    const cloudEvent = this.cloudEvent(params.type ?? `alert.${severity}`, rule, `${site}/${reading.zone}/${reading.device}`, reading.id, data, timeMs);
-    return { kind: 'alert', id: cloudEvent.id, timeMs, topic: `alerts/${site}/${severity}`, site, severity, rule, cloudEvent };
+    const ce = cloudEvent(params.type ?? `${actuator}.set`, rule, `${site}/${zone}/${actuator}`, reading.id, params.data, timeMs);
+    return { kind: 'command', id: ce.id, timeMs, topic: `commands/${site}/${zone}/${actuator}`, site, zone, actuator, rule, cloudEvent: ce, ...(facts ? { facts } : {}) };
   }
 }

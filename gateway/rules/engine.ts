@@ -1,5 +1,6 @@
-import { Engine } from './jre.js';
-import { KIND_NAMES, type Kind } from '../core/kinds.js';
+import type { DecidingFact } from '../core/events.js';
+import { Engine, type TopLevelCondition } from './jre.js';
+import { kindNames, type Kind } from '../core/kinds.js';
 import { addFacts, type FactContext } from './facts.js';
 import { precheck } from './precheck.js';
 import type { RuleSet } from './loader.js';
@@ -11,6 +12,35 @@ import type { WatchSpec } from './watches.js';
 export interface Firing {
   readonly rule: RuleDefinition;
   readonly event: RuleEvent;
+  /** The conditions as they were judged (json-rules-engine's annotated result): what decided it. */
+  readonly facts?: readonly DecidingFact[];
+}
+
+/** The leaves of an evaluated condition tree, as json-rules-engine annotates them. */
+export function decidingFacts(node: unknown, out: DecidingFact[] = []): DecidingFact[] {
+  if (typeof node !== 'object' || node === null) return out;
+  const n = node as Record<string, unknown>;
+  for (const group of ['all', 'any'] as const) if (Array.isArray(n[group])) for (const c of n[group] as unknown[]) decidingFacts(c, out);
+  if ('not' in n) decidingFacts(n['not'], out);
+  if (typeof n['fact'] === 'string' && 'factResult' in n) {
+    const params = n['params'] as Record<string, unknown> | undefined;
+    out.push({
+      fact: n['fact'],
+      ...(params && Object.keys(params).length > 0 ? { params: shortParams(params) } : {}),
+      operator: String(n['operator']),
+      value: n['value'],
+      factResult: n['factResult'],
+      result: n['result'] === true,
+    });
+  }
+  return out;
+}
+
+/** The params as the rule's author wrote them (not the normal form's `forMs`, `watch`, … ). */
+function shortParams(params: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(params)) if (!k.endsWith('Ms') && k !== 'watch' && k !== 'rising' && k !== 'on' && k !== 'off' && k !== 'equalsNumeric') out[k] = v;
+  return out;
 }
 
 export interface Compiled {
@@ -63,13 +93,15 @@ export class RulesEngine {
   private readonly bySignature = new Map<string, Compiled>();
   private readonly routes = new Map<string, Route | null>();
   private readonly byWatch = new Map<string, Compiled>();
+  /** Per alert rule with `clearWhen`: an engine holding the clear condition as its one rule. */
+  private readonly byClear = new Map<string, Compiled>();
   private current: FactContext | undefined;
   readonly watches: readonly WatchSpec[];
   readonly windows: readonly WindowNeed[];
 
   constructor(readonly set: RuleSet) {
     const { rules } = set;
-    for (const kind of KIND_NAMES) {
+    for (const kind of kindNames()) {
       const forKind = rules.filter((r) => r.kinds.length === 0 || r.kinds.includes(kind));
       if (forKind.length === 0) continue;
       const selectors = forKind.map(selectorOf);
@@ -85,6 +117,31 @@ export class RulesEngine {
       this.byWatch.set(w.id, this.compile(rules.filter((r) => r.watches.some((x) => x.id === w.id))));
     }
     this.windows = rules.flatMap((r) => r.windows);
+    for (const r of rules) {
+      const when = r.alarm?.clearWhen;
+      if (!when) continue;
+      const conditions = ('all' in when || 'any' in when || 'not' in when ? when : { all: [when] }) as TopLevelCondition;
+      this.byClear.set(r.name, this.compile([{ ...r, conditions }]));
+    }
+    this.byName = new Map(rules.map((r) => [r.name, r]));
+  }
+
+  private readonly byName: ReadonlyMap<string, RuleDefinition>;
+
+  rule(name: string): RuleDefinition | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Whether a rule's alarm has a clear condition. */
+  hasClear(rule: string): boolean {
+    return this.byClear.has(rule);
+  }
+
+  /** True when the rule's clear condition holds for this reading. */
+  async clears(rule: string, ctx: FactContext): Promise<boolean> {
+    const compiled = this.byClear.get(rule);
+    if (!compiled) return false;
+    return (await this.run(compiled, ctx)).length > 0;
   }
 
   /** How many rules a reading of this kind runs through. */
@@ -171,7 +228,7 @@ export class RulesEngine {
       const firings: Firing[] = [];
       for (const result of results.sort((a, b) => (b.priority ?? 1) - (a.priority ?? 1))) {
         const rule = compiled.rules.get(result.name);
-        if (rule) firings.push({ rule, event: rule.event });
+        if (rule) firings.push({ rule, event: rule.event, facts: decidingFacts(result.conditions) });
       }
       return firings;
     } finally {

@@ -1,4 +1,4 @@
-import { KINDS, KIND_NAMES, isKind, type Kind, type ReadingValue } from '../core/kinds.js';
+import { isKind, kindNames, kindSpec, type Kind, type ReadingValue } from '../core/kinds.js';
 import { DURATION_HINT, parseDurationMs } from './duration.js';
 import { SCOPES, type Scope } from './series.js';
 
@@ -34,7 +34,7 @@ export class ParamReader {
     const given = this.params['kind'];
     if (given !== undefined) {
       if (typeof given === 'string' && isKind(given)) return (this.out['kind'] = given);
-      this.problem('kind', `unknown kind ${JSON.stringify(given)} (known: ${KIND_NAMES.join(', ')})`);
+      this.problem('kind', `unknown kind ${JSON.stringify(given)} (known: ${kindNames().join(', ')})`);
       return 'temperature';
     }
     const only = this.ruleKinds.length === 1 ? this.ruleKinds[0] : undefined;
@@ -103,7 +103,7 @@ export class ParamReader {
     const given = this.params[name];
     if (given === undefined) return undefined;
     if (fitsKind(kind, given)) return given;
-    this.problem(name, `must be a ${KINDS[kind].unit} value of ${kind} (got ${JSON.stringify(given)})`);
+    this.problem(name, `must be a ${kindSpec(kind)?.unit ?? '?'} value of ${kind} (got ${JSON.stringify(given)})`);
     return undefined;
   }
 
@@ -114,7 +114,7 @@ export class ParamReader {
 
 /** Whether a value could be a reading of this kind (type only; ranges are the ingest's job). */
 export function fitsKind(kind: Kind, value: unknown): value is ReadingValue {
-  const schema = KINDS[kind].valueSchema as { type?: string; enum?: readonly string[] };
+  const schema = (kindSpec(kind)?.valueSchema ?? {}) as { type?: string; enum?: readonly string[] };
   if (schema.enum) return typeof value === 'string' && schema.enum.includes(value);
   if (schema.type === 'boolean') return typeof value === 'boolean';
   return typeof value === 'number' && Number.isFinite(value);

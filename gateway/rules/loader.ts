@@ -3,12 +3,15 @@ import { logError } from '../core/errors.js';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
+import type { Kind } from '../core/kinds.js';
 import { RuleFileError, parsePack, type ActuatorPolicy, type RuleDefinition, type RulePack } from './pack.js';
 
 /** Everything in force: the rules of every pack and the actuators' discipline. */
 export interface RuleSet {
   readonly rules: readonly RuleDefinition[];
   readonly actuators: Readonly<Record<string, ActuatorPolicy>>;
+  /** Kinds the packs mark as safety kinds: judged whenever a reading arrives, history or not. */
+  readonly safetyKinds?: readonly Kind[];
 }
 
 export interface RuleLoaderOptions {
@@ -50,7 +53,7 @@ export class RuleLoader {
   get ruleSet(): RuleSet {
     const actuators: Record<string, ActuatorPolicy> = {};
     for (const f of this.files.values()) Object.assign(actuators, f.pack.actuators);
-    return { rules: this.rules, actuators };
+    return { rules: this.rules, actuators, safetyKinds: [...new Set([...this.files.values()].flatMap((f) => f.pack.safetyKinds))] };
   }
 
   async start(): Promise<void> {

@@ -1,4 +1,3 @@
-import { KIND_NAMES } from '../core/kinds.js';
 import { SEGMENT_SOURCE } from '../core/segments.js';
 
 
@@ -11,6 +10,8 @@ export const packSchema = {
     $schema: { type: 'string' },
     name: { type: 'string' },
     description: { type: 'string' },
+    /** Kinds the rules judge whenever a reading arrives, history or not (smoke always is). */
+    safetyKinds: { type: 'array', items: { type: 'string' } },
     actuators: {
       type: 'object',
       propertyNames: { pattern: SEGMENT_SOURCE },
@@ -35,7 +36,7 @@ export const packSchema = {
           name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
           description: { type: 'string' },
           priority: { type: 'integer', minimum: 1 },
-          kinds: { type: 'array', items: { enum: KIND_NAMES } },
+          kinds: { type: 'array', items: { type: 'string' } },
           conditions: { type: 'object' },
           event: {
             type: 'object',
@@ -58,6 +59,7 @@ export const packSchema = {
                     data: { type: 'object' },
                     scope: { enum: ['zone', 'site'] },
                     force: { type: 'boolean' },
+                    override: { type: 'boolean' },
                   },
                 },
               },
@@ -73,6 +75,10 @@ export const packSchema = {
                     message: { type: 'string', minLength: 1 },
                     type: { type: 'string', minLength: 1 },
                     repeatAfterSeconds: { type: 'number', minimum: 0 },
+                    repeat: { type: 'string' },
+                    clearAfter: { type: 'string' },
+                    clearWhen: { type: 'object' },
+                    per: { enum: ['zone', 'device'] },
                   },
                 },
               },

@@ -1,7 +1,7 @@
 import { FileProblemsError } from '../core/errors.js';
 import { Ajv, type ErrorObject } from 'ajv';
 import { Rule, type TopLevelCondition } from './jre.js';
-import type { Kind } from '../core/kinds.js';
+import { isKind, kindNames, type Kind } from '../core/kinds.js';
 import { checkConditions, kindsTested } from './conditions.js';
 import { DURATION_HINT, parseDurationMs } from './duration.js';
 import { packSchema } from './pack-schema.js';
@@ -25,6 +25,33 @@ export interface RuleDefinition {
   readonly watches: readonly WatchSpec[];
   /** The sliding windows its facts read. */
   readonly windows: readonly WindowNeed[];
+  /** For an alert rule: the alarm its firings belong to. */
+  readonly alarm?: AlarmPolicy;
+}
+
+/**
+ * How an alert rule's alarm behaves (rules/README.md, "Alarms"): one alarm per rule + site + zone
+ * (+ device when `per` is "device"); notified when raised and again at most every `repeatMs`
+ * while the rule keeps firing; cleared by `clearWhen` when given, else after `clearAfterMs`
+ * without a firing.
+ */
+export interface AlarmPolicy {
+  readonly per: 'zone' | 'device';
+  readonly repeatMs: number;
+  /** Undefined when only `clearWhen` clears it. */
+  readonly clearAfterMs: number | undefined;
+  /** Conditions (normal form) that clear it when a reading of its scope meets them. */
+  readonly clearWhen: TopLevelCondition | undefined;
+}
+
+/** Repeat notifications at most this often, by default. */
+export const DEFAULT_REPEAT_MS: Readonly<Record<'info' | 'warning' | 'critical', number>> = { critical: 5 * 60_000, warning: 15 * 60_000, info: 60 * 60_000 };
+/** An alarm without `clearWhen` clears after this long without a firing, by default. */
+export const DEFAULT_CLEAR_AFTER_MS = 5 * 60_000;
+
+/** The alarm of an alert rule that says nothing about it. */
+export function defaultAlarmPolicy(severity: 'info' | 'warning' | 'critical'): AlarmPolicy {
+  return { per: 'zone', repeatMs: DEFAULT_REPEAT_MS[severity], clearAfterMs: DEFAULT_CLEAR_AFTER_MS, clearWhen: undefined };
 }
 
 export interface CommandParams {
@@ -35,6 +62,8 @@ export interface CommandParams {
   readonly scope?: 'zone' | 'site';
   /** Sent even within the actuator's minimum on/off time (safety rules). */
   readonly force?: boolean;
+  /** Sent even while someone has taken the actuator over by hand (MANUAL_HOLD_MS): smoke turning HVAC off. */
+  readonly override?: boolean;
 }
 
 export interface AlertParams {
@@ -42,8 +71,16 @@ export interface AlertParams {
   /** `{{device}}`, `{{zone}}`, `{{site}}`, `{{kind}}` and `{{value}}` are filled in. */
   readonly message: string;
   readonly type?: string;
-  /** Do not repeat this alert for the same zone within this many seconds. */
+  /** Repeat notifications of the alarm at most this often (a duration; default by severity). */
+  readonly repeat?: string;
+  /** The same, in seconds (the older name). */
   readonly repeatAfterSeconds?: number;
+  /** Clear the alarm after this long without a firing (default 5m), unless `clearWhen` is given. */
+  readonly clearAfter?: string;
+  /** Conditions that clear the alarm when a reading of its scope meets them. */
+  readonly clearWhen?: Readonly<Record<string, unknown>>;
+  /** One alarm per zone (default) or per device (default when the rule's time facts read one device). */
+  readonly per?: 'zone' | 'device';
 }
 
 export type RuleEvent = { readonly type: 'command'; readonly params: CommandParams } | { readonly type: 'alert'; readonly params: AlertParams };
@@ -62,6 +99,8 @@ export interface RulePack {
   readonly file: string;
   readonly rules: readonly RuleDefinition[];
   readonly actuators: Readonly<Record<string, ActuatorPolicy>>;
+  /** Kinds the rules judge whenever a reading arrives, even one that is history (besides the registry's safety kinds). */
+  readonly safetyKinds: readonly Kind[];
 }
 
 // verbose: errors carry the value they are about, so a message can show it.
@@ -140,6 +179,40 @@ function checkActuators(raw: Record<string, RawActuator>, file: string, problems
   return out;
 }
 
+function alarmPolicy(
+  params: AlertParams,
+  watches: readonly WatchSpec[],
+  windows: readonly WindowNeed[],
+  where: string,
+  kinds: readonly Kind[],
+  problems: string[],
+): { policy: AlarmPolicy; watches: readonly WatchSpec[]; windows: readonly WindowNeed[] } {
+  const duration = (name: 'repeat' | 'clearAfter'): number | undefined => {
+    const given = params[name];
+    if (given === undefined) return undefined;
+    const ms = parseDurationMs(given);
+    if (ms === undefined || ms <= 0) problems.push(`${where}.${name}: must be ${DURATION_HINT}, more than zero (got ${JSON.stringify(given)})`);
+    return ms;
+  };
+  if (params.repeat !== undefined && params.repeatAfterSeconds !== undefined) problems.push(`${where}: give repeat or repeatAfterSeconds, not both`);
+  const repeatMs = duration('repeat') ?? (params.repeatAfterSeconds !== undefined ? params.repeatAfterSeconds * 1000 : DEFAULT_REPEAT_MS[params.severity]);
+  let clearWhen: TopLevelCondition | undefined;
+  let clearWatches: readonly WatchSpec[] = [];
+  let clearWindows: readonly WindowNeed[] = [];
+  if (params.clearWhen !== undefined) {
+    if (params.clearAfter !== undefined) problems.push(`${where}: give clearWhen or clearAfter, not both`);
+    const checked = checkConditions(params.clearWhen, `${where}.clearWhen`, kinds, problems);
+    clearWhen = checked.conditions as unknown as TopLevelCondition;
+    clearWatches = checked.watches;
+    clearWindows = checked.windows;
+  }
+  const clearAfterMs = clearWhen ? undefined : (duration('clearAfter') ?? DEFAULT_CLEAR_AFTER_MS);
+  // A rule whose time facts look at one device is about that device.
+  const perDevice = [...watches.map((w) => w.scope), ...windows.map((w) => w.scope)].includes('device');
+  const per = params.per ?? (perDevice ? 'device' : 'zone');
+  return { policy: { per, repeatMs, clearAfterMs, clearWhen }, watches: clearWatches, windows: clearWindows };
+}
+
 type RawRule = Omit<RuleDefinition, 'file' | 'kinds' | 'watches' | 'windows'> & { readonly kinds?: Kind[] };
 
 /**
@@ -157,12 +230,13 @@ export function parsePack(file: string, text: string): RulePack {
   const problems: string[] = [];
   const rules: RuleDefinition[] = [];
   const names = new Set<string>();
-  const { rules: raw, actuators } = doc as { rules: RawRule[]; actuators?: Record<string, RawActuator> };
+  const { rules: raw, actuators, safetyKinds } = doc as { rules: RawRule[]; actuators?: Record<string, RawActuator>; safetyKinds?: Kind[] };
   raw.forEach((r, i) => {
     const where = `rules[${i}] (${r.name})`;
     if (names.has(r.name)) problems.push(`${where}: duplicate rule name`);
     names.add(r.name);
     const kinds = r.kinds ?? [...kindsTested(r.conditions)];
+    for (const k of r.kinds ?? []) if (!isKind(k)) problems.push(`${where}.kinds: unknown kind ${JSON.stringify(k)} (known: ${kindNames().join(', ')})`);
     const before = problems.length;
     const checked = checkConditions(r.conditions, `${where}.conditions`, kinds, problems);
     if (problems.length === before) {
@@ -172,11 +246,15 @@ export function parsePack(file: string, text: string): RulePack {
         problems.push(`${where}: ${(err as Error).message}`);
       }
     }
-    rules.push({ ...r, conditions: checked.conditions as unknown as TopLevelCondition, kinds, file, watches: checked.watches, windows: checked.windows });
+    const alarm = r.event.type === 'alert' ? alarmPolicy(r.event.params, checked.watches, checked.windows, `${where}.event.params`, kinds, problems) : undefined;
+    const watches = [...checked.watches, ...(alarm?.watches ?? [])];
+    const windows = [...checked.windows, ...(alarm?.windows ?? [])];
+    rules.push({ ...r, conditions: checked.conditions as unknown as TopLevelCondition, kinds, file, watches, windows, ...(alarm ? { alarm: alarm.policy } : {}) });
   });
+  for (const k of safetyKinds ?? []) if (!isKind(k)) problems.push(`safetyKinds: unknown kind ${JSON.stringify(k)} (known: ${kindNames().join(', ')})`);
   const policies = checkActuators(actuators ?? {}, file, problems);
   if (problems.length > 0) throw new RuleFileError(file, problems);
-  return { file, rules, actuators: policies };
+  return { file, rules, actuators: policies, safetyKinds: safetyKinds ?? [] };
 }
 
 /** The rules of one pack file (see parsePack). */

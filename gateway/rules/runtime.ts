@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
-import type { ReadingEvent } from '../core/events.js';
-import type { Kind } from '../core/kinds.js';
-import { ActionDispatcher, type Outcome, type Suppression } from './actions.js';
+import type { ActuatorStateEvent, AlarmTransitionEvent, CommandEvent, CommandStatusEvent, ReadingEvent } from '../core/events.js';
+import { kindSpec, type Kind } from '../core/kinds.js';
+import { ACTUATOR_UNRESPONSIVE, ActionDispatcher, MANUAL_OVERRIDE, type Outcome, type Suppression } from './actions.js';
+import { AlarmBook, type Alarm, type AlarmTimes } from './alarms.js';
+import { CommandTracker } from './commands.js';
 import { RulesEngine, type Firing } from './engine.js';
 import type { FactContext } from './facts.js';
 import type { RuleSet } from './loader.js';
@@ -11,10 +13,15 @@ import { ZoneState } from './state.js';
 import { Wakeups } from './wakeups.js';
 import { Watches } from './watches.js';
 
-/** What a clock timer wakes: the rules of a watch for one device/zone/site, or a deferred command. */
+/**
+ * What a clock timer wakes: the rules of a watch for one device/zone/site, a deferred command, an
+ * alarm's quiet period, or a command's confirmation time.
+ */
 export type Wake =
   | { readonly type: 'watch'; readonly watchId: string; readonly key: string }
-  | { readonly type: 'retry'; readonly target: string; readonly source: string; readonly kind: Kind; readonly watchId: string | undefined };
+  | { readonly type: 'retry'; readonly target: string; readonly source: string; readonly kind: Kind; readonly watchId: string | undefined }
+  | { readonly type: 'alarm'; readonly alarmId: string }
+  | { readonly type: 'confirm'; readonly target: string };
 
 /** Counters the runtime reports to (the service maps them to /metrics). */
 export interface RuntimeObserver {
@@ -24,7 +31,18 @@ export interface RuntimeObserver {
   failed?(): void;
   /** A reading was stored and recorded but not run through the rules: they were too far behind. */
   overloaded?(): void;
+  /** A run that fired something (the trace): its reading, what woke it, the firings and what came of them. */
+  ran?(reading: ReadingEvent, wake: Wake | undefined, firings: readonly Firing[], outcomes: readonly Outcome[], suppressed: readonly Suppression[], at: number): void;
 }
+
+/** The command sagas' times (settings COMMAND_CONFIRM_MS, COMMAND_RETRIES, MANUAL_HOLD_MS). */
+export interface CommandTimes {
+  readonly confirmMs: number;
+  readonly retries: number;
+  readonly holdMs: number;
+}
+
+export const DEFAULT_COMMAND_TIMES: CommandTimes = { confirmMs: 10_000, retries: 2, holdMs: 30 * 60_000 };
 
 /**
  * How many readings may wait for the rules. Past it a reading is still stored and recorded
@@ -41,6 +59,13 @@ export interface RuntimeOptions {
   /** Every command and alert the rules produce, in order. */
   readonly onOutcome: (outcome: Outcome) => void;
   readonly observer?: RuntimeObserver;
+  /** Every alarm transition (`persist` false: an update not worth a stored point). */
+  readonly onAlarm?: (t: AlarmTransitionEvent, persist: boolean) => void;
+  /** Every step of a command's saga. */
+  readonly onStatus?: (s: CommandStatusEvent) => void;
+  /** Publish a command again (a saga's retry). */
+  readonly resend?: (c: CommandEvent, attempt: number) => void;
+  readonly commands?: CommandTimes;
 }
 
 /**
@@ -55,14 +80,35 @@ export class RulesRuntime {
   readonly watches: Watches;
   readonly wakeups: Wakeups<Wake>;
   readonly dispatcher: ActionDispatcher;
+  readonly alarms: AlarmBook;
+  readonly commands: CommandTracker;
   private engine: RulesEngine;
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
+  private dryRun = false;
+  private safetyKinds = new Set<Kind>();
 
   constructor(private readonly o: RuntimeOptions) {
+    const times = o.commands ?? DEFAULT_COMMAND_TIMES;
     this.state = new ZoneState(o.armedFile);
-    this.dispatcher = new ActionDispatcher(this.state, o.clock);
     this.wakeups = new Wakeups<Wake>(o.clock, (_key, wake) => this.enqueue(() => this.wake(wake)));
+    this.alarms = new AlarmBook({
+      clock: o.clock,
+      onTransition: (t, persist) => o.onAlarm?.(t, persist),
+      schedule: (alarmId, at) => (at === undefined ? this.wakeups.cancel(`a|${alarmId}`) : this.wakeups.set(`a|${alarmId}`, at, { type: 'alarm', alarmId })),
+      timesOf: (rule) => this.timesOf(rule, times),
+    });
+    this.dispatcher = new ActionDispatcher(this.state, o.clock, this.alarms);
+    this.commands = new CommandTracker({
+      clock: o.clock,
+      ...times,
+      dispatcher: this.dispatcher,
+      alarms: this.alarms,
+      schedule: (target, at) => (at === undefined ? this.wakeups.cancel(`c|${target}`) : this.wakeups.set(`c|${target}`, at, { type: 'confirm', target })),
+      onStatus: (st) => o.onStatus?.(st),
+      resend: (c, attempt) => o.resend?.(c, attempt),
+      notify: (alert) => o.onOutcome(alert),
+    });
     this.watches = new Watches((spec, key, at) => {
       if (!this.engine.wakes(spec.id)) return;
       const wakeKey = `w|${spec.id}|${key}`;
@@ -79,6 +125,7 @@ export class RulesRuntime {
   /** Puts a rule set in force; windows and watches the new rules share with the old keep their data. */
   use(set: RuleSet): void {
     this.engine = new RulesEngine(set);
+    this.safetyKinds = new Set(set.safetyKinds ?? []);
     this.series.configure(this.engine.windows);
     this.watches.configure(this.engine.watches, this.o.clock.now());
     this.dispatcher.usePolicies(set.actuators);
@@ -88,18 +135,43 @@ export class RulesRuntime {
     return this.engine.rulesFor(kind);
   }
 
+  /**
+   * A rebuild in progress: stored events are replayed through the rules on a manual clock and
+   * nothing comes out (no command, notification, alarm transition or saga step); what really
+   * happened is restored from the stored commands, statuses and transitions.
+   */
+  get dry(): boolean {
+    return this.dryRun;
+  }
+
+  set dry(on: boolean) {
+    this.dryRun = on;
+    this.dispatcher.dry = on;
+    this.alarms.dry = on;
+    this.commands.dry = on;
+  }
+
+  /** After a rebuild: what ran out while the gateway was away (quiet periods, confirmation times) acts now. */
+  goLive(): void {
+    this.dry = false;
+    this.alarms.goLive();
+    this.commands.goLive();
+  }
+
   /** A current reading (not history): recorded, then run through its kind's rules, in arrival order. */
   onReading(r: ReadingEvent): void {
     if (this.queued === 0) {
       // Nothing before it waits: record and judge it now. Most readings fire nothing, and then
       // cost no promise and no queue at all.
       this.record(r);
-      if (this.engine.rulesFor(r.kind) === 0) return;
+      const clears = this.alarms.waitsInZone(r.site, r.zone);
+      if (this.engine.rulesFor(r.kind) === 0 && !clears) return;
       const ctx = this.context(r);
       const engine = this.engine;
       const selected = engine.select(ctx);
-      if (selected && this.queued >= MAX_RULES_BACKLOG) this.o.observer?.overloaded?.();
-      else if (selected) this.enqueue(() => this.run(r, undefined, () => engine.run(selected, ctx), undefined, ctx));
+      if (!selected && !clears) return;
+      if (this.queued >= MAX_RULES_BACKLOG) this.o.observer?.overloaded?.();
+      else this.enqueue(() => this.run(r, undefined, () => (selected ? engine.run(selected, ctx) : Promise.resolve([])), undefined, ctx));
       return;
     }
     if (this.queued >= MAX_RULES_BACKLOG) {
@@ -109,8 +181,57 @@ export class RulesRuntime {
     }
     this.enqueue(async () => {
       this.record(r);
-      if (this.engine.rulesFor(r.kind) > 0) await this.run(r, undefined, (ctx) => this.engine.evaluate(ctx));
+      if (this.engine.rulesFor(r.kind) > 0 || this.alarms.waitsInZone(r.site, r.zone)) await this.run(r, undefined, (ctx) => this.engine.evaluate(ctx));
     });
+  }
+
+  /** What an actuator reported: confirms a command, or is a change by hand. */
+  onActuatorState(r: ActuatorStateEvent): void {
+    this.enqueue(async () => this.commands.report(r));
+  }
+
+  /** Stored events, during a rebuild (call between `idle()`s, in time order). */
+  restore(item: { readonly type: 'command'; readonly event: CommandEvent } | { readonly type: 'commandStatus'; readonly event: CommandStatusEvent } | { readonly type: 'alarm'; readonly event: AlarmTransitionEvent }): void {
+    switch (item.type) {
+      case 'command':
+        this.dispatcher.restore(item.event);
+        this.commands.sent(item.event);
+        return;
+      case 'commandStatus':
+        return this.commands.restoreStatus(item.event);
+      case 'alarm':
+        return this.alarms.restore(item.event);
+    }
+  }
+
+  /** An operator acknowledges an alarm; undefined when it is not known. */
+  acknowledge(alarmId: string, by: string, note: string | undefined, correlationId: string): Alarm | undefined {
+    return this.alarms.acknowledge(alarmId, by, note, correlationId);
+  }
+
+  private timesOf(rule: string, times: CommandTimes): AlarmTimes | undefined {
+    if (rule === MANUAL_OVERRIDE) return { repeatMs: Number.POSITIVE_INFINITY, clearAfterMs: times.holdMs };
+    if (rule === ACTUATOR_UNRESPONSIVE) return { repeatMs: Number.POSITIVE_INFINITY, clearAfterMs: undefined };
+    const alarm = this.engine.rule(rule)?.alarm;
+    return alarm && { repeatMs: alarm.repeatMs, clearAfterMs: alarm.clearAfterMs };
+  }
+
+  /**
+   * A reading of a safety kind that is history (older than the device's latest, or stale): not
+   * recorded as the current state, but judged by the rules when it arrives, in order with the rest.
+   */
+  onSafetyHistory(r: ReadingEvent): void {
+    if (this.engine.rulesFor(r.kind) === 0) return;
+    if (this.queued >= MAX_RULES_BACKLOG) {
+      this.o.observer?.overloaded?.();
+      return;
+    }
+    this.enqueue(() => this.run(r, undefined, (ctx) => this.engine.evaluate(ctx)));
+  }
+
+  /** Kinds judged whenever they arrive: the registry's safety kinds and those the packs mark. */
+  isSafety(kind: Kind): boolean {
+    return kindSpec(kind)?.safety === true || this.safetyKinds.has(kind);
   }
 
   private context(reading: ReadingEvent): FactContext {
@@ -158,6 +279,8 @@ export class RulesRuntime {
 
   private async wake(wake: Wake): Promise<void> {
     this.o.observer?.woke?.(wake.type);
+    if (wake.type === 'alarm') return this.alarms.quiet(wake.alarmId);
+    if (wake.type === 'confirm') return this.commands.timeout(wake.target);
     if (wake.type === 'watch') {
       const reading = this.watches.latest(wake.watchId, wake.key);
       if (reading) await this.run(reading, wake, (ctx) => this.engine.evaluateWatch(wake.watchId, ctx));
@@ -174,20 +297,38 @@ export class RulesRuntime {
     try {
       const ctx = given ?? this.context(reading);
       const firings = await evaluate(ctx);
-      if (firings.length === 0) return;
-      const { outcomes, suppressed } = this.dispatcher.dispatch(reading, firings, only);
-      for (const f of firings) observer?.fired?.(f.rule.name);
-      for (const s of suppressed) {
-        observer?.suppressed?.(s);
-        if (s.kind === 'min-on-off') {
-          const watchId = wake?.type === 'watch' ? wake.watchId : wake?.type === 'retry' ? wake.watchId : undefined;
-          this.wakeups.set(`r|${s.target}`, s.retryAt, { type: 'retry', target: s.target, source: reading.source, kind: reading.kind, watchId });
+      if (firings.length > 0) {
+        const { outcomes, suppressed } = this.dispatcher.dispatch(reading, firings, only);
+        for (const f of firings) observer?.fired?.(f.rule.name);
+        for (const s of suppressed) {
+          observer?.suppressed?.(s);
+          if (s.kind === 'min-on-off' || s.kind === 'manual-hold') {
+            const watchId = wake?.type === 'watch' ? wake.watchId : wake?.type === 'retry' ? wake.watchId : undefined;
+            this.wakeups.set(`r|${s.target}`, s.retryAt, { type: 'retry', target: s.target, source: reading.source, kind: reading.kind, watchId });
+          }
+        }
+        if (!this.dryRun) observer?.ran?.(reading, wake, firings, outcomes, suppressed, ctx.now);
+        for (const outcome of outcomes) {
+          this.o.onOutcome(outcome);
+          if (outcome.kind === 'command') this.commands.sent(outcome);
         }
       }
-      for (const outcome of outcomes) this.o.onOutcome(outcome);
+      if (!wake && this.alarms.waitsInZone(reading.site, reading.zone)) await this.clears(reading, firings, ctx);
     } catch (err) {
       observer?.failed?.();
       log.error({ err, eventId: reading.id, source: reading.source, wake: wake?.type }, 'rule evaluation failed');
+    }
+  }
+
+  /** Alarms of the reading's zone that a clear condition ends: checked when their rule did not fire for it. */
+  private async clears(reading: ReadingEvent, firings: readonly Firing[], ctx: FactContext): Promise<void> {
+    for (const a of this.alarms.explicitIn(reading.site, reading.zone)) {
+      const rule = this.engine.rule(a.rule);
+      if (!rule || !this.engine.hasClear(a.rule)) continue;
+      if (rule.kinds.length > 0 && !rule.kinds.includes(reading.kind)) continue;
+      if (a.device !== undefined && a.device !== reading.device) continue;
+      if (firings.some((f) => f.rule.name === a.rule)) continue;
+      if (await this.engine.clears(a.rule, ctx)) this.alarms.clear(a, `clear condition met by ${reading.device} (${String(reading.value)})`, reading.id);
     }
   }
 }

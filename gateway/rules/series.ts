@@ -17,7 +17,7 @@ export interface WindowNeed {
 }
 
 export interface Sample {
-  /** The reading's own time. */
+  /** The reading's time as the gateway vouches for it (its judged time). */
   readonly t: number;
   /** The stored numeric value (booleans 1/0, keypad ok=1 fail=0). */
   readonly v: number;
@@ -84,13 +84,14 @@ export class SeriesStore {
       let series = this.series.get(key);
       if (!series) this.series.set(key, (series = { samples: [], total: 0 }));
       const { samples } = series;
+      const t = r.judgedMs ?? r.timeMs;
       // Readings of one device come in time order; a zone's devices may interleave a little.
       let i = samples.length;
-      while (i > 0 && samples[i - 1]!.t > r.timeMs) i--;
-      if (i === samples.length) samples.push({ t: r.timeMs, v: r.numeric });
-      else samples.splice(i, 0, { t: r.timeMs, v: r.numeric });
+      while (i > 0 && samples[i - 1]!.t > t) i--;
+      if (i === samples.length) samples.push({ t, v: r.numeric });
+      else samples.splice(i, 0, { t, v: r.numeric });
       series.total += r.numeric;
-      const cutoff = Math.max(now, r.timeMs) - retentionMs;
+      const cutoff = Math.max(now, t) - retentionMs;
       let drop = 0;
       while (drop < samples.length - 1 && samples[drop]!.t < cutoff) series.total -= samples[drop++]!.v;
       if (samples.length - drop > MAX_SAMPLES) {

@@ -6,15 +6,21 @@ import type { EventBus } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
 import { newEventId } from '../core/ids.js';
 import { LogLimiter } from '../observability/log.js';
-import type { ZoneArmedEvent } from '../core/events.js';
+import type { AlarmAckEvent, AlarmTransitionEvent, CommandEvent, CommandStatusEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import type { AlarmDirectory } from '../core/directory.js';
+import type { History } from '../core/history.js';
+import { ReplayClock } from '../core/replay-clock.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Store } from '../core/store.js';
 import { SEGMENT } from '../core/segments.js';
-import type { Outcome } from './actions.js';
+import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE, type Outcome } from './actions.js';
 import { HeldBackReporter, type HeldBack } from './held-back.js';
 import { RuleLoader } from './loader.js';
-import { RulesRuntime } from './runtime.js';
+import type { AlarmView } from './alarms.js';
+import { rebuild, type RebuildResult } from './rebuild.js';
+import { DEFAULT_COMMAND_TIMES, RulesRuntime, type CommandTimes } from './runtime.js';
 import type { ZoneState } from './state.js';
+import { TraceLog, traceOf, type Trace } from './trace.js';
 
 export interface RulesServiceOptions {
   readonly bus: EventBus;
@@ -32,6 +38,27 @@ export interface RulesServiceOptions {
   readonly armedFile?: string;
   /** Every command held back by a minimum on/off time, once per hold (scenarios list them). */
   readonly onHeld?: (h: HeldBack) => void;
+  /** The stored events (the rebuild at start, the trace of older chains). */
+  readonly history?: History;
+  /** COMMAND_CONFIRM_MS, COMMAND_RETRIES, MANUAL_HOLD_MS. */
+  readonly commands?: CommandTimes;
+  /** REBUILD_WAIT_MS: how long the rebuild waits for the spool to drain. */
+  readonly rebuildWaitMs?: number;
+}
+
+/** An actuator as the live page and the API show it: commanded, reported, and how its last command fares. */
+export interface ActuatorView {
+  readonly site: string;
+  readonly zone: string;
+  readonly actuator: string;
+  /** What the gateway holds it to be doing; undefined when unknown (it did not confirm). */
+  readonly data: Readonly<Record<string, unknown>> | undefined;
+  readonly since: number | undefined;
+  readonly rule: string | undefined;
+  readonly reported: Readonly<Record<string, unknown>> | undefined;
+  readonly reportedAt: number | undefined;
+  /** `pending` (waiting for a confirmation), `unresponsive`, `manual`, `confirmed`, or `untracked` (it does not report). */
+  readonly status: 'pending' | 'unresponsive' | 'manual' | 'confirmed' | 'untracked';
 }
 
 /**
@@ -41,30 +68,44 @@ export interface RulesServiceOptions {
 export class RulesService {
   readonly loader: RuleLoader;
   readonly runtime: RulesRuntime;
+  readonly trace = new TraceLog();
+  /** The rules' clock: manual while they rebuild, the gateway's after. */
+  readonly clock: ReplayClock;
   private readonly unsubscribe: (() => void)[] = [];
   private readonly overloadLog: LogLimiter;
+  private rebuilt: RebuildResult | undefined;
 
   constructor(private readonly o: RulesServiceOptions) {
     const { metrics } = o;
     this.overloadLog = new LogLimiter(o.log, 1, 60_000);
-    const held = new HeldBackReporter(o.log.child({ component: 'rules' }), o.clock, o.onHeld);
+    this.clock = new ReplayClock(o.clock);
+    const held = new HeldBackReporter(o.log.child({ component: 'rules' }), this.clock, o.onHeld);
     metrics.readFrom('ruleTimers', () => this.runtime.wakeups.size);
     metrics.readFrom('ruleWindowSeries', () => this.runtime.series.seriesCount);
     metrics.readFrom('ruleFilesRejected', () => this.loader.problems.size);
+    metrics.readFrom('alarmsActive', () => this.runtime.alarms.size);
+    metrics.readFrom('commandsPending', () => this.runtime.commands.pending);
     this.runtime = new RulesRuntime({
-      clock: o.clock,
+      clock: this.clock,
       log: o.log.child({ component: 'rules' }),
       armedFile: o.armedFile,
+      commands: o.commands ?? DEFAULT_COMMAND_TIMES,
       onOutcome: (outcome) => this.emit(outcome),
+      onAlarm: (t, persist) => this.alarmTransition(t, persist),
+      onStatus: (st) => this.commandStatus(st),
+      resend: (c, attempt) => this.resend(c, attempt),
       observer: {
+        ran: (reading, wake, firings, outcomes, suppressed, at) => this.trace.ran(reading, wake, firings, suppressed, at, outcomes.length),
         fired: (rule) => metrics.ruleFirings.inc({ rule }),
         suppressed: (s) => {
           const actuator = s.target.split('/')[2] ?? '';
           if (s.kind === 'already-in-state') metrics.commandsSuppressed.inc({ actuator });
           if (s.kind === 'min-on-off') {
             metrics.commandsDeferred.inc({ actuator });
-            held.report(s);
+            // A rebuild replays holds that were reported when they happened.
+            if (!this.runtime.dry) held.report(s);
           }
+          if (s.kind === 'manual-hold') metrics.commandsHeld.inc({ actuator });
         },
         woke: (type) => metrics.ruleWakeups.inc({ type }),
         failed: () => metrics.ruleErrors.inc(),
@@ -91,22 +132,122 @@ export class RulesService {
     return this.runtime.state;
   }
 
+  /** Loads the armed zones and the rules; readings are taken from here on (the broker listens later). */
   async start(): Promise<void> {
     await this.state.load();
     await this.loader.start();
     this.unsubscribe.push(
       this.o.bus.on('reading', (r) => this.runtime.onReading(r)),
+      // Safety kinds are judged whenever they arrive, even as history (a smoke alarm a device buffered).
+      this.o.bus.on('history', (r) => {
+        if (this.runtime.isSafety(r.kind)) this.runtime.onSafetyHistory(r);
+      }),
       this.o.bus.on('zoneArmed', (z) => {
         this.o.log.info({ eventId: z.id, site: z.site, zone: z.zone, armed: z.armed }, z.armed ? 'zone armed' : 'zone disarmed');
         this.runtime.setArmed(z.site, z.zone, z.armed);
       }),
+      this.o.bus.on('actuatorState', (r) => this.runtime.onActuatorState(r)),
+      this.o.bus.on('alarmAck', (a) => void this.acknowledge(a)),
     );
+  }
+
+  /**
+   * Rebuilds what the rules knew from the stored history (rules/rebuild.ts), then goes live. Without
+   * a history, or when it cannot be read, they go live with the armed-zones file only.
+   */
+  async rebuild(): Promise<RebuildResult | undefined> {
+    const { history } = this.o;
+    if (!history) {
+      this.clock.goLive();
+      return undefined;
+    }
+    this.rebuilt = await rebuild({
+      history,
+      runtime: this.runtime,
+      clock: this.clock,
+      now: () => this.o.clock.now(),
+      log: this.o.log.child({ component: 'rules' }),
+      waitMs: this.o.rebuildWaitMs ?? 15_000,
+      commandTimes: this.o.commands ?? DEFAULT_COMMAND_TIMES,
+    });
+    this.o.metrics.rebuildSeconds.set(this.rebuilt.tookMs / 1000);
+    return this.rebuilt;
+  }
+
+  /** What the rebuild at start did (undefined: none was asked for). */
+  get rebuildResult(): RebuildResult | undefined {
+    return this.rebuilt;
+  }
+
+  /** The alarm directory ingest checks acknowledgements against. */
+  readonly alarmDirectory: AlarmDirectory = { knows: (id, site) => this.runtime.alarms.knows(id, site) };
+
+  /** Acknowledges an alarm (MQTT or HTTP); undefined when it is not known. */
+  acknowledge(a: Pick<AlarmAckEvent, 'alarmId' | 'by' | 'note' | 'id'>): AlarmView | undefined {
+    const alarm = this.runtime.acknowledge(a.alarmId, a.by, a.note, a.id);
+    if (alarm) this.o.log.info({ alarmId: a.alarmId, by: a.by, rule: alarm.rule }, 'alarm acknowledged');
+    return alarm && this.runtime.alarms.view(alarm);
+  }
+
+  /** Active alarms, most severe and most recent first. */
+  alarms(): AlarmView[] {
+    const rank = { critical: 0, warning: 1, info: 2 } as const;
+    return this.runtime.alarms
+      .active()
+      .map((a) => this.runtime.alarms.view(a))
+      .sort((a, b) => rank[a.severity] - rank[b.severity] || b.lastSeen - a.lastSeen);
+  }
+
+  alarm(id: string): AlarmView | undefined {
+    const a = this.runtime.alarms.get(id);
+    return a && this.runtime.alarms.view(a);
+  }
+
+  /** Every actuator the rules know of, with what it reported and how its commands fare. */
+  actuators(): ActuatorView[] {
+    const { dispatcher, commands, alarms } = this.runtime;
+    const targets = new Set<string>([...dispatcher.all().keys()]);
+    for (const a of alarms.active()) if (a.actuator) targets.add(`${a.site}/${a.zone}/${a.actuator}`);
+    return [...targets].sort().map((target) => {
+      const [site = '', zone = '', actuator = ''] = target.split('/');
+      const current = dispatcher.current(target);
+      const report = commands.lastReport(target);
+      const status = alarms.find({ rule: ACTUATOR_UNRESPONSIVE, site, zone, actuator })
+        ? 'unresponsive'
+        : alarms.find({ rule: MANUAL_OVERRIDE, site, zone, actuator })
+          ? 'manual'
+          : commands.waiting(target)
+            ? 'pending'
+            : report
+              ? 'confirmed'
+              : 'untracked';
+      return { site, zone, actuator, data: current?.data, since: current?.changedAt, rule: current?.rule, reported: report?.state, reportedAt: report?.at, status };
+    });
+  }
+
+  /** The latest reading of each device and kind the rules know (the live page starts from them). */
+  latestReadings(): ReadingEvent[] {
+    return this.runtime.state.latestReadings();
+  }
+
+  /** The chain of a reading, command or alarm (recent ones from memory, older ones from InfluxDB). */
+  traceOf(id: string): Promise<Trace> {
+    return traceOf(id, this.trace, this.o.history);
   }
 
   async stop(): Promise<void> {
     for (const off of this.unsubscribe) off();
     await this.loader.stop();
     await this.runtime.stop();
+  }
+
+  /**
+   * The kinds in force changed (the device map added or dropped some): packs rejected for an
+   * unknown kind are read again, and every rule is indexed by kind again.
+   */
+  async kindsChanged(): Promise<void> {
+    await this.loader.reload();
+    this.runtime.use(this.loader.ruleSet);
   }
 
   /** Resolves when every reading seen so far has been through the rules. */
@@ -136,10 +277,39 @@ export class RulesService {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ zones: this.state.armedStates() }));
   };
 
+  private alarmTransition(t: AlarmTransitionEvent, persist: boolean): void {
+    const { store, bus, metrics, log } = this.o;
+    if (persist) store.keep('alarm', t, true);
+    metrics.alarmTransitions.inc({ transition: t.transition, severity: t.severity });
+    this.trace.alarm(t, persist);
+    bus.emit('alarm', t);
+    if (t.transition !== 'updated') log.info({ eventId: t.id, alarmId: t.alarmId, correlationId: t.correlationId, rule: t.rule, site: t.site, zone: t.zone, count: t.count, reason: t.reason }, `alarm ${t.transition}`);
+  }
+
+  private commandStatus(st: CommandStatusEvent): void {
+    const { store, bus, metrics, log } = this.o;
+    store.keep('commandStatus', st, true);
+    metrics.commandStatuses.inc({ status: st.status });
+    this.trace.status(st);
+    bus.emit('commandStatus', st);
+    if (st.status !== 'sent' && st.status !== 'confirmed') log.warn({ eventId: st.id, commandId: st.commandId, correlationId: st.correlationId, status: st.status, attempt: st.attempt, detail: st.detail, target: `${st.site}/${st.zone}/${st.actuator}` }, `command ${st.status}`);
+  }
+
+  /**
+   * A saga's retry: the same CloudEvent again (same id, so a device can tell it is a resend), and
+   * announced again so a native actuator gets its firmware's command again too.
+   */
+  private resend(c: CommandEvent, attempt: number): void {
+    const { publisher, log, bus } = this.o;
+    bus.emit('command', c);
+    publisher.publish(c.topic, JSON.stringify(c.cloudEvent), 1).catch((err: unknown) => log.error({ err, eventId: c.id, attempt }, 'could not publish a resent command'));
+  }
+
   private emit(outcome: Outcome): void {
     const { publisher, store, metrics, bus, log } = this.o;
     const payload = JSON.stringify(outcome.cloudEvent);
     const ids = { eventId: outcome.id, correlationId: outcome.cloudEvent.correlationid, rule: outcome.rule };
+    this.trace.outcome(outcome);
     // Commands are few and must be recorded even with the spool full.
     if (outcome.kind === 'command') store.keep('command', outcome, true);
     else store.keep('alert', outcome, true);

@@ -35,7 +35,8 @@ export class ZoneState {
 
   update(r: ReadingEvent): void {
     const zoneKey = `${r.site}/${r.zone}`;
-    const latest: Latest = { value: r.value, numeric: r.numeric, timeMs: r.timeMs, device: r.device, reading: r };
+    // Recency by what the gateway saw: a device clock ahead of it must not make this reading look newer.
+    const latest: Latest = { value: r.value, numeric: r.numeric, timeMs: r.judgedMs ?? r.timeMs, device: r.device, reading: r };
     let zone = this.byZone.get(zoneKey);
     if (!zone) {
       zone = new Map<Kind, Latest>();
@@ -48,6 +49,11 @@ export class ZoneState {
     let device = this.byDevice.get(r.source);
     if (!device) this.byDevice.set(r.source, (device = new Map<Kind, Latest>()));
     device.set(r.kind, latest);
+  }
+
+  /** The latest reading of every device and kind. */
+  latestReadings(): ReadingEvent[] {
+    return [...this.byDevice.values()].flatMap((kinds) => [...kinds.values()].map((l) => l.reading));
   }
 
   zoneLatest(site: string, zone: string, kind: Kind): Latest | undefined {

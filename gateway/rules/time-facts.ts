@@ -1,4 +1,4 @@
-import { KINDS, type Kind, type ReadingValue } from '../core/kinds.js';
+import { kindSpec, type Kind, type ReadingValue } from '../core/kinds.js';
 import type { FactContext, FactSpec } from './facts.js';
 import type { Params } from './fact-params.js';
 import { OPERATOR_NAMES, checkOperatorValue } from './operators.js';
@@ -82,7 +82,7 @@ export const TIME_FACTS: Record<string, FactSpec> = {
       p.scope('zone');
       p.duration('within', true);
       const equals = p.readingValue('equals', k);
-      if (equals !== undefined) p.out['equalsNumeric'] = KINDS[k].toNumber(equals);
+      if (equals !== undefined) p.out['equalsNumeric'] = (kindSpec(k)?.toNumber ?? Number)(equals);
     },
     window: windowNeed,
     compute: (ctx, p) => {

@@ -56,17 +56,19 @@ export class Watches {
     if (!specs) return;
     for (const spec of specs) {
       const key = scopeKey(r, spec.scope);
+      // Time as the gateway vouches for it: a device clock ahead cannot delay a held-for or an absence.
+      const t = r.judgedMs ?? r.timeMs;
       let tracks = this.tracks.get(spec.id);
       if (!tracks) this.tracks.set(spec.id, (tracks = new Map<string, Track>()));
       let track = tracks.get(key);
       if (!track) tracks.set(key, (track = { latest: r }));
-      else if (r.timeMs >= track.latest.timeMs) track.latest = r;
+      else if (t >= (track.latest.judgedMs ?? track.latest.timeMs)) track.latest = r;
       switch (spec.type) {
         case 'held':
           if (evaluateOperator(spec.operator, r.value, spec.value)) {
             if (track.since === undefined) {
-              track.since = r.timeMs;
-              this.schedule(spec, key, r.timeMs + spec.forMs);
+              track.since = t;
+              this.schedule(spec, key, t + spec.forMs);
             }
           } else if (track.since !== undefined) {
             track.since = undefined;
@@ -75,9 +77,9 @@ export class Watches {
           break;
         case 'absent':
           if (spec.equals === undefined || r.value === spec.equals) {
-            if (track.lastSeen === undefined || r.timeMs > track.lastSeen) {
-              track.lastSeen = r.timeMs;
-              this.schedule(spec, key, r.timeMs + spec.forMs);
+            if (track.lastSeen === undefined || t > track.lastSeen) {
+              track.lastSeen = t;
+              this.schedule(spec, key, t + spec.forMs);
             }
           }
           break;

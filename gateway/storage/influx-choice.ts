@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { usesInflux2, type Settings } from '../config/settings.js';
 import { logError } from '../core/errors.js';
+import { InfluxHistory } from './history.js';
 import { Influx1Writer } from './influx1.js';
 import { Influx2Writer } from './influx2.js';
 import { installInfluxd } from './influx-install.js';
@@ -21,22 +22,33 @@ export interface EmbeddedChoice {
  * DATA_DIR (installed first where the machine allows: the newcomer's first run). `embedded` is
  * set when one was started: stop it last.
  */
-export async function chooseWriter(settings: Settings, dataDir: string, log: Logger, o: EmbeddedChoice = {}): Promise<{ writer: PointWriter; embedded?: EmbeddedInflux }> {
-  if (usesInflux2(settings)) return { writer: new Influx2Writer(settings.influxUrl, settings.influxToken, settings.influxOrg, settings.influxBucket, settings.influxTimeoutMs) };
-  const influx1 = (url: string): Influx1Writer => new Influx1Writer(url, settings.influxDb, settings.influxTimeoutMs);
-  if (settings.explicit.has('influxUrl') || settings.embeddedInflux !== 'auto') return { writer: influx1(settings.influxUrl) };
+export async function chooseWriter(settings: Settings, dataDir: string, log: Logger, o: EmbeddedChoice = {}): Promise<Chosen> {
+  if (usesInflux2(settings)) {
+    return {
+      writer: new Influx2Writer(settings.influxUrl, settings.influxToken, settings.influxOrg, settings.influxBucket, settings.influxTimeoutMs),
+      // 2.x answers InfluxQL on /query for a bucket with a DBRP mapping (2.x makes virtual ones).
+      history: (hooks) => new InfluxHistory({ url: settings.influxUrl, database: settings.influxBucket, token: settings.influxToken, ...hooks }),
+    };
+  }
+  const influx1 = (url: string, embedded?: EmbeddedInflux): Chosen => ({
+    writer: new Influx1Writer(url, settings.influxDb, settings.influxTimeoutMs),
+    v1Url: url,
+    ...(embedded ? { embedded } : {}),
+    history: (hooks) => new InfluxHistory({ url, database: settings.influxDb, ...hooks }),
+  });
+  if (settings.explicit.has('influxUrl') || settings.embeddedInflux !== 'auto') return influx1(settings.influxUrl);
   const url = o.defaultUrl ?? `http://127.0.0.1:${settings.embeddedInfluxPort}`;
   const port = Number(new URL(url).port || 8086);
   const dir = join(dataDir, 'influxdb');
   const influxLog = log.child({ component: 'influxd' });
   // Before asking whether something answers: an orphan of ours would answer, and be taken for someone else's.
   await reclaimOrphan(dir, influxLog);
-  if (port !== 0 && (await pingInflux(url))) return { writer: influx1(url) };
+  if (port !== 0 && (await pingInflux(url))) return influx1(url);
   const given = o.binary;
   const binary = given === null ? undefined : (given ?? (await findInfluxd()) ?? (await installInfluxd(influxLog, dir)));
   if (!binary) {
     if (given === null) logError(log, 'GW_ERR_INFLUX_NOT_INSTALLED', { url }, `no InfluxDB answers at ${url} and none is installed: ${INSTALL_HINT}. The gateway runs on; events wait in the spool.`);
-    return { writer: influx1(url) };
+    return influx1(url);
   }
   const embedded = new EmbeddedInflux(dir, port, influxLog, binary);
   try {
@@ -44,5 +56,20 @@ export async function chooseWriter(settings: Settings, dataDir: string, log: Log
   } catch (err) {
     log.error({ err: (err as Error).message }, 'could not start the embedded InfluxDB; events wait in the spool');
   }
-  return { writer: influx1(embedded.url ?? url), embedded };
+  return influx1(embedded.url ?? url, embedded);
+}
+
+/** Where events go, the embedded InfluxDB when one was started, and the history over the same database. */
+export interface Chosen {
+  readonly writer: PointWriter;
+  readonly embedded?: EmbeddedInflux;
+  /** The 1.x URL written to (absent for 2.x). */
+  readonly v1Url?: string;
+  readonly history: (hooks: HistoryHooks) => InfluxHistory;
+}
+
+/** What the history needs from the spool and the sink to know when it has caught up. */
+export interface HistoryHooks {
+  readonly pending: () => number;
+  readonly up: () => boolean;
 }

@@ -1,5 +1,5 @@
 import { InfluxDB, type ISingleHostConfig } from 'influx';
-import { WriteError, classifyStatus, type PointWriter } from './writer.js';
+import { WriteError, classifyStatus, type PointWriter, type Precision } from './writer.js';
 
 /** The `influx` client (1.x API) for a URL, with `user:pass@` credentials if the URL has them. */
 export function influxClient(url: string, database: string): InfluxDB {
@@ -23,7 +23,7 @@ export function influxClient(url: string, database: string): InfluxDB {
 export class Influx1Writer implements PointWriter {
   readonly description: string;
   private readonly admin: InfluxDB;
-  private readonly writeUrl: string;
+  private readonly writeUrl: Record<Precision, string>;
   private readonly headers: Record<string, string>;
 
   constructor(
@@ -39,7 +39,8 @@ export class Influx1Writer implements PointWriter {
     const base = parsed.toString().replace(/\/$/, '');
     this.description = `InfluxDB 1.x at ${base}, database ${database}`;
     this.admin = influxClient(url, database);
-    this.writeUrl = `${base}/write?db=${encodeURIComponent(database)}&precision=ms`;
+    const write = `${base}/write?db=${encodeURIComponent(database)}&precision=`;
+    this.writeUrl = { ns: `${write}ns`, ms: `${write}ms` };
     this.headers = { 'content-type': 'text/plain; charset=utf-8' };
     if (username) this.headers['authorization'] = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   }
@@ -49,10 +50,10 @@ export class Influx1Writer implements PointWriter {
     await this.admin.createDatabase(this.database);
   }
 
-  async write(body: Buffer): Promise<void> {
+  async write(body: Buffer, precision: Precision = 'ns'): Promise<void> {
     let response: Response;
     try {
-      response = await fetch(this.writeUrl, { method: 'POST', body, headers: this.headers, signal: AbortSignal.timeout(this.timeoutMs) });
+      response = await fetch(this.writeUrl[precision], { method: 'POST', body, headers: this.headers, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause;
       throw new WriteError('retryable', `InfluxDB unreachable: ${cause?.code ?? (err as Error).message}`, undefined, { cause: err });

@@ -1,5 +1,5 @@
 import { HttpError, InfluxDB, type Transport } from '@influxdata/influxdb-client';
-import { WriteError, classifyStatus, type PointWriter } from './writer.js';
+import { WriteError, classifyStatus, type PointWriter, type Precision } from './writer.js';
 
 /**
  * InfluxDB 2.x (or 1.8+ with its 2.x-compatible endpoint) through `@influxdata/influxdb-client`.
@@ -9,21 +9,22 @@ import { WriteError, classifyStatus, type PointWriter } from './writer.js';
 export class Influx2Writer implements PointWriter {
   readonly description: string;
   private readonly transport: Transport;
-  private readonly writePath: string;
+  private readonly writePath: Record<Precision, string>;
 
   constructor(url: string, token: string, org: string, bucket: string, timeoutMs: number) {
     this.description = `InfluxDB 2.x at ${url}, org ${org}, bucket ${bucket}`;
     this.transport = new InfluxDB({ url, token, timeout: timeoutMs }).transport;
-    this.writePath = `/api/v2/write?org=${encodeURIComponent(org)}&bucket=${encodeURIComponent(bucket)}&precision=ms`;
+    const write = `/api/v2/write?org=${encodeURIComponent(org)}&bucket=${encodeURIComponent(bucket)}&precision=`;
+    this.writePath = { ns: `${write}ns`, ms: `${write}ms` };
   }
 
   async prepare(): Promise<void> {
     // The bucket is the operator's to create in 2.x (it carries a retention policy).
   }
 
-  async write(body: Buffer): Promise<void> {
+  async write(body: Buffer, precision: Precision = 'ns'): Promise<void> {
     try {
-      await this.transport.request(this.writePath, body.toString('utf8'), {
+      await this.transport.request(this.writePath[precision], body.toString('utf8'), {
         method: 'POST',
         headers: { 'content-type': 'text/plain; charset=utf-8' },
       });

@@ -3,8 +3,10 @@ import { Backlog } from './spool/backlog.js';
 import { Checkpoint } from './spool/checkpoint.js';
 import { nodeDisk, type SpoolDisk } from './spool/disk.js';
 import { GroupCommit } from './spool/group-commit.js';
+import type { Position } from './spool/position.js';
+import { logError } from '../core/errors.js';
 import { Reader, type Batch, type StoredRecord } from './spool/reader.js';
-import { encodeRecord } from './spool/record.js';
+import { encodeRecord, type Precision } from './spool/record.js';
 import { DEFAULT_SEGMENT_BYTES, Segments } from './spool/segments.js';
 
 export type { Position } from './spool/position.js';
@@ -28,6 +30,9 @@ export type { Batch } from './spool/reader.js';
  * counts as full is spool/backlog.ts. This class only wires them together.
  */
 
+/** Room above SPOOL_MIN_FREE_BYTES below which the disk counts as full (for /readyz and the log; the limit itself is exact). */
+const NEARLY_FULL_BYTES = 64 * 1024;
+
 export interface JournalOptions {
   readonly dir: string;
   readonly maxBytes: number;
@@ -35,6 +40,13 @@ export interface JournalOptions {
   readonly memoryBytes?: number;
   /** fdatasync each group commit (power-loss safe). Without it, a commit survives a process crash only. */
   readonly fsync?: boolean;
+  /**
+   * Bytes the spool leaves free on the disk under it (SPOOL_MIN_FREE_BYTES): past that it is full,
+   * whatever SPOOL_MAX_BYTES says. 0 (default): 5% of the disk, at most 64 MiB.
+   */
+  readonly minFreeBytes?: number;
+  /** How often the free disk space is read. */
+  readonly spaceEveryMs?: number;
   readonly log: Logger;
   readonly now?: () => number;
 }
@@ -59,33 +71,119 @@ export class Journal {
   private readonly backlog: Backlog;
   private readableListener: (() => void) | undefined;
   private closed = false;
+  private readonly dir: string;
+  private readonly disk: SpoolDisk;
+  private readonly maxBytes: number;
+  private readonly memoryBytes: number;
+  private minFree: number;
+  /** Free bytes under the spool when last read, and the bytes written since (undefined: not read yet). */
+  private free: number | undefined;
+  private writtenSinceSpace = 0;
+  private spaceTimer: NodeJS.Timeout | undefined;
+  private diskFullSaid = false;
 
   /** `disk` is for tests: every file call the spool makes goes through it. */
   constructor(options: JournalOptions, disk: SpoolDisk = nodeDisk) {
     const { dir } = options;
     const log = options.log.child({ component: 'spool' });
+    this.dir = dir;
+    this.disk = disk;
+    this.maxBytes = options.maxBytes;
+    this.memoryBytes = options.memoryBytes ?? 64 * 1024 * 1024;
+    this.minFree = options.minFreeBytes ?? 0;
     this.log = log;
     this.now = options.now ?? Date.now;
     this.segments = new Segments({ dir, disk, log, segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, fsync: options.fsync ?? true });
-    this.reader = new Reader({ segments: this.segments, disk, log, memoryBytes: options.memoryBytes ?? 64 * 1024 * 1024 });
-    this.checkpoint = new Checkpoint({ dir, disk, log, release: (at) => this.segments.release(at, (id) => id === this.reader.openSegment) });
-    this.commits = new GroupCommit({ log, write: (lines, sync) => this.write(lines, sync) });
-    this.backlog = new Backlog(options.maxBytes, () => this.commits.bytes);
+    this.reader = new Reader({ segments: this.segments, disk, log, memoryBytes: this.memoryBytes });
+    this.checkpoint = new Checkpoint({ dir, disk, log, release: (at) => this.release(at) });
+    this.commits = new GroupCommit({ log, write: (lines, sync) => this.write(lines, sync), recovered: () => this.backlog.wakeAll() });
+    this.backlog = new Backlog(() => this.limit(), () => this.commits.bytes);
+    this.spaceEvery = options.spaceEveryMs ?? 1000;
   }
 
-  /** Opens the spool, recovering what a previous run left unconfirmed. */
-  async open(): Promise<void> {
+  private readonly spaceEvery: number;
+
+  /** The spool's limit now: SPOOL_MAX_BYTES, or what it holds plus the room the disk has left above SPOOL_MIN_FREE_BYTES. */
+  private limit(): number {
+    if (this.free === undefined) return this.maxBytes;
+    return Math.min(this.maxBytes, this.backlog.bytes + Math.max(0, this.free - this.writtenSinceSpace - this.minFree));
+  }
+
+  /** The disk has (next to) no room left above SPOOL_MIN_FREE_BYTES: not ready, say so. */
+  private get diskFull(): boolean {
+    return this.free !== undefined && this.free - this.writtenSinceSpace - this.minFree - this.commits.bytes < NEARLY_FULL_BYTES;
+  }
+
+  /** Reads the free space under the spool; wakes those waiting for room if there is some again. */
+  private async readSpace(): Promise<void> {
+    try {
+      const { free, size } = await this.disk.space(this.dir);
+      if (this.free === undefined) {
+        this.segments.fitTo(size);
+        if (this.minFree === 0) this.minFree = Math.min(64 * 1024 * 1024, Math.floor(size / 20));
+      }
+      this.free = free;
+      this.writtenSinceSpace = 0;
+    } catch {
+      return; // unknown: the last reading stands
+    }
+    const diskFull = this.diskFull;
+    if (diskFull && !this.diskFullSaid) {
+      logError(this.log, 'GW_ERR_SPOOL_DISK_FULL', { freeBytes: this.free, minFreeBytes: this.minFree, dir: this.dir }, 'the disk under the spool is nearly full: QoS 1 is not acknowledged and QoS 0 is dropped until InfluxDB takes what the spool holds (its segments are then deleted) or space is freed');
+    } else if (!diskFull && this.diskFullSaid) {
+      this.log.info({ freeBytes: this.free }, 'the disk under the spool has room again');
+    }
+    this.diskFullSaid = diskFull;
+    if (!this.isFull()) this.backlog.wakeAll();
+  }
+
+  /** Deletes what InfluxDB holds (before the checkpoint is written), then reads the space it freed. */
+  private async release(at: Position): Promise<void> {
+    await this.segments.releaseDrained(at);
+    await this.segments.release(at, (id) => id === this.reader.openSegment);
+    await this.readSpace();
+  }
+
+  /** Free bytes under the spool when last read (undefined before). */
+  get diskFreeBytes(): number | undefined {
+    return this.free;
+  }
+
+  /**
+   * Why the spool cannot keep events now (undefined when it can): the disk refuses writes, or it
+   * has no room left above SPOOL_MIN_FREE_BYTES.
+   */
+  get problem(): string | undefined {
+    const failing = this.commits.failing;
+    if (failing) return `cannot write: ${failing.code} since ${new Date(failing.since).toISOString()}; acknowledgements wait (GW_ERR_SPOOL_WRITE)`;
+    if (this.diskFull) return `disk nearly full: ${this.free} bytes free under DATA_DIR, ${this.minFree} kept free (GW_ERR_SPOOL_DISK_FULL)`;
+    return undefined;
+  }
+
+  /** Why the spool refuses an event: its own limit, or the disk. */
+  fullReason(): 'spool_full' | 'disk_full' {
+    return this.commits.failing || this.diskFull ? 'disk_full' : 'spool_full';
+  }
+
+  /**
+   * Opens the spool, recovering what a previous run left unconfirmed; `recovered` sees each
+   * record of it (its body, a view valid during the call, and its lines' precision).
+   */
+  async open(recovered?: (body: Buffer, precision: Precision) => void): Promise<void> {
     const ids = await this.segments.list();
     const checkpoint = await this.checkpoint.read(ids[0] ?? 0);
-    const recovered = await this.segments.recover(ids, checkpoint);
-    this.backlog.added(recovered.bytes, recovered.events, recovered.firstAppendedAt);
-    if (recovered.events > 0) {
+    const found = await this.segments.recover(ids, checkpoint, recovered);
+    this.backlog.added(found.bytes, found.events, found.firstAppendedAt);
+    if (found.events > 0) {
       this.reader.readFrom(checkpoint);
-      this.log.info({ events: recovered.events, bytes: recovered.bytes }, 'spool holds events from an earlier run; draining them to InfluxDB');
+      this.log.info({ events: found.events, bytes: found.bytes }, 'spool holds events from an earlier run; draining them to InfluxDB');
     } else {
       this.checkpoint.reset({ segment: this.segments.writeSegment, offset: 0 });
     }
     await this.segments.openForWriting();
+    await this.readSpace();
+    this.spaceTimer = setInterval(() => void this.readSpace(), this.spaceEvery);
+    this.spaceTimer.unref();
   }
 
   /** Appends one `\n`-terminated line. False when the spool is full (unless forced). */
@@ -101,7 +199,8 @@ export class Journal {
   }
 
   isFull(): boolean {
-    return this.backlog.isFull();
+    // While the disk refuses writes, what waits is memory: bounded, so QoS 0 is dropped (counted) past it.
+    return this.backlog.isFull() || (this.commits.failing !== undefined && this.commits.bytes >= this.memoryBytes / 4);
   }
 
   /** Resolves once everything appended so far is committed to disk. */
@@ -111,8 +210,8 @@ export class Journal {
 
   /** Resolves when the spool has room again (immediately if it has). */
   whenSpace(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return this.backlog.whenSpace();
+    if (this.closed || !this.isFull()) return Promise.resolve();
+    return this.backlog.nextWake();
   }
 
   /** The consumer's wake-up call: something new can be taken. */
@@ -144,6 +243,7 @@ export class Journal {
   /** Commits what is pending, persists the checkpoint and closes the files. */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.spaceTimer) clearInterval(this.spaceTimer);
     await this.commits.close();
     this.closed = true;
     await this.checkpoint.close();
@@ -156,8 +256,9 @@ export class Journal {
   private async write(lines: readonly string[], sync: boolean): Promise<void> {
     const body = Buffer.from(lines.join(''), 'utf8');
     const appendedAt = this.now();
-    const { start, end } = await this.segments.append(encodeRecord(body, lines.length, appendedAt), sync);
-    this.stored({ body, count: lines.length, appendedAt, start, end, bytes: end.offset - start.offset });
+    const { start, end } = await this.segments.append(encodeRecord(body, lines.length, appendedAt, 'ns'), sync);
+    this.writtenSinceSpace += end.offset - start.offset;
+    this.stored({ body, count: lines.length, appendedAt, precision: 'ns', start, end, bytes: end.offset - start.offset });
   }
 
   private stored(record: StoredRecord): void {

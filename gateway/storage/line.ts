@@ -47,17 +47,47 @@ function field(f: Field): string {
   return f.bool ? 'true' : 'false';
 }
 
+/**
+ * A point's time as line protocol writes it at ns precision: the millisecond, then the
+ * sub-millisecond offset in ns. A string: ms × 1e6 is past 2^53, where a number loses digits.
+ */
+export function pointTime(ms: number, offsetNs: number): string {
+  if (ms === 0) return String(offsetNs);
+  return offsetNs === 0 ? `${ms}000000` : `${ms}${String(offsetNs).padStart(6, '0')}`;
+}
+
+/** Chooses a point's time (storage/event-store.ts) once its series (measurement and tags, as in the line) is known. */
+export type PointTimeOf = (series: string) => string;
+
 /** One line of line protocol, `\n`-terminated. Tag keys are sorted, as InfluxDB prefers. */
-export function line(name: string, tags: Tags, fields: Fields, timeMs: number): string {
-  let out = measurement(name);
-  for (const key of Object.keys(tags).sort()) out += `,${key}=${tagValue(tags[key] ?? '')}`;
+export function line(name: string, tags: Tags, fields: Fields, time: PointTimeOf): string {
+  let series = measurement(name);
+  for (const key of Object.keys(tags).sort()) series += `,${key}=${tagValue(tags[key] ?? '')}`;
+  let out = '';
   let sep = ' ';
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
     out += `${sep}${key}=${field(value)}`;
     sep = ',';
   }
-  return `${out} ${Math.trunc(timeMs)}\n`;
+  return `${series}${out} ${time(series)}\n`;
+}
+
+/**
+ * What identifies a point a line holds: its series (measurement and tags, escaped as written),
+ * its millisecond and offset, and the event id it carries (undefined for points without one).
+ * `ns`: the line's time is in ns (else ms, a line an older version left in the spool).
+ */
+export function pointOf(pointLine: string, ns: boolean): { series: string; ms: number; offset: number; id: string | undefined } | undefined {
+  const end = /(?<!\\) /.exec(pointLine)?.index;
+  const timeAt = pointLine.trimEnd().lastIndexOf(' ');
+  if (end === undefined || timeAt <= end) return undefined;
+  const time = pointLine.slice(timeAt + 1).trim();
+  if (!/^\d+$/.test(time)) return undefined;
+  const ms = ns ? (time.length > 6 ? Number(time.slice(0, -6)) : 0) : Number(time);
+  const offset = ns ? Number(time.slice(-6)) : 0;
+  const id = /[ ,]event_id="((?:[^"\\]|\\.)*)"/.exec(pointLine.slice(end))?.[1]?.replace(/\\(["\\])/g, '$1');
+  return { series: pointLine.slice(0, end), ms, offset, id };
 }
 
 /** The measurement a line is a point of (unescaped). */

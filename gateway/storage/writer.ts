@@ -1,4 +1,7 @@
 import { GatewayError } from '../core/errors.js';
+import type { Precision } from './spool/record.js';
+
+export type { Precision };
 
 /** What the sink needs from an InfluxDB API: write a body of line protocol, and say if it is up. */
 export interface PointWriter {
@@ -6,20 +9,21 @@ export interface PointWriter {
   readonly description: string;
   /** Creates what must exist before writing (the 1.x database). */
   prepare(): Promise<void>;
-  /** Writes `\n`-separated line protocol at ms precision. Rejects with a WriteError. */
-  write(body: Buffer): Promise<void>;
+  /** Writes `\n`-separated line protocol whose times are at `precision` (ns; ms in a spool an older version left). Rejects with a WriteError. */
+  write(body: Buffer, precision?: Precision): Promise<void>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
 
 /**
- * - `rejected`: InfluxDB refuses the points as bad (400, 413, 422): retrying cannot help, so
- *   the sink splits the batch and dead-letters the lines refused on their own.
+ * - `rejected`: the store refuses the points as bad (400, 422); the sink believes it only of a
+ *   point refused on its own while the store takes a known-good one.
+ * - `too-large`: the body is too large (413): split, never condemned.
  * - `missing-database`: create it and try again.
  * - `retryable`: network error, timeout, 5xx, 429, or an auth problem an operator must fix;
  *   retried with backoff while events wait in the spool.
  */
-export type WriteFailure = 'rejected' | 'missing-database' | 'retryable';
+export type WriteFailure = 'rejected' | 'too-large' | 'missing-database' | 'retryable';
 
 export class WriteError extends GatewayError {
   override readonly name = 'WriteError';
@@ -35,7 +39,8 @@ export class WriteError extends GatewayError {
 
 export function classifyStatus(status: number, body: string): WriteFailure {
   if (status === 404 && /database not found/i.test(body)) return 'missing-database';
-  if (status === 400 || status === 413 || status === 422) return 'rejected';
+  if (status === 413) return 'too-large';
+  if (status === 400 || status === 422) return 'rejected';
   return 'retryable';
 }
 

@@ -31,7 +31,8 @@ describe('with no credentials configured', () => {
   });
 
   it('refuses anonymous clients when bound to every interface, and says at start that nobody can connect', async () => {
-    const gw = await startGateway({ env: { BIND_HOST: '0.0.0.0' } });
+    // Bound beyond loopback, HTTP asks for credentials too, and none exist: /metrics opened for the count.
+    const gw = await startGateway({ env: { BIND_HOST: '0.0.0.0', METRICS_PUBLIC: 'true' } });
     try {
       expect(await connackCode(gw.mqttUrl, { clientId: 'anon' })).toBe(5);
       expect(gw.logs.find((l) => l.code === 'GW_ERR_AUTH' && /no client can connect/.test(l.msg))).toBeDefined();
@@ -42,7 +43,7 @@ describe('with no credentials configured', () => {
   });
 
   it('lets anonymous clients in on every interface when MQTT_ALLOW_ANONYMOUS=true, with MQTT_ANONYMOUS_ROLE', async () => {
-    const gw = await startGateway({ env: { BIND_HOST: '0.0.0.0', MQTT_ALLOW_ANONYMOUS: 'true', MQTT_ANONYMOUS_ROLE: 'observer' } });
+    const gw = await startGateway({ env: { BIND_HOST: '0.0.0.0', MQTT_ALLOW_ANONYMOUS: 'true', MQTT_ANONYMOUS_ROLE: 'observer', METRICS_PUBLIC: 'true' } });
     try {
       const client = await connect(gw.mqttUrl, { clientId: 'anon-observer' });
       expect((await client.subscribeAsync('sensors/#', { qos: 1 }))[0]?.qos).toBe(1);

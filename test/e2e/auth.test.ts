@@ -24,6 +24,9 @@ async function as(name: string, extra: { clientId?: string } = {}): Promise<Mqtt
   return client;
 }
 
+/** /metrics asks for credentials once they exist: read it as the admin. */
+const opsCredential = () => ({ name: 'ops', secret: secrets['ops']! });
+
 const mqttHostPort = () => ['-h', '127.0.0.1', '-p', String(gw.running.ports.mqtt)];
 
 beforeAll(async () => {
@@ -52,7 +55,7 @@ describe('identity', () => {
     const pub = await run('mosquitto_pub', [...mqttHostPort(), '-t', 'sensors/hq/f1/t-a/temperature', '-m', '{"value":20}']);
     expect(pub.code).not.toBe(0);
     expect(pub.stderr).toMatch(/not authori[sz]ed/i);
-    expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'anonymous_refused' })).toBeGreaterThanOrEqual(2);
+    expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'anonymous_refused' }, opsCredential())).toBeGreaterThanOrEqual(2);
   });
 
   it('refuses a wrong password and an unknown user (CONNACK 4), logs why, and never logs the secret', async () => {
@@ -61,7 +64,7 @@ describe('identity', () => {
     const pub = await run('mosquitto_pub', [...mqttHostPort(), '-u', 't-b', '-P', 'not-the-secret', '-i', 't-b', '-t', 'sensors/hq/f2/t-b/temperature', '-m', '{"value":20}']);
     expect(pub.code).not.toBe(0);
     expect(pub.stderr).toMatch(/bad user name or password/i);
-    expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'bad_credentials' })).toBe(3);
+    expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'bad_credentials' }, opsCredential())).toBe(3);
     const refusals = gw.logs.filter((l) => l['reason'] === 'bad_credentials');
     expect(refusals.map((l) => [l['username'], l['detail'], l['code']])).toEqual([
       ['t-a', 'wrong password', 'GW_ERR_AUTH'],
@@ -82,13 +85,13 @@ describe('identity', () => {
   it("refuses device A connecting under device B's client id (CONNACK 2), and anyone taking a device's id", async () => {
     expect(await connackCode(gw.mqttUrl, { username: 't-a', password: secrets['t-a'], clientId: 't-b' })).toBe(2);
     expect(await connackCode(gw.mqttUrl, { username: 'watcher', password: secrets['watcher'], clientId: 't-b' })).toBe(2);
-    expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'client_id_mismatch' })).toBe(2);
+    expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'client_id_mismatch' }, opsCredential())).toBe(2);
   });
 
   it('backs off after repeated failed logins for that user and address, refusing even the right secret, while others still connect', async () => {
     for (let i = 0; i < 5; i++) expect(await connackCode(gw.mqttUrl, { username: 'victim', password: `guess-${i}`, clientId: 'victim' })).toBe(4);
     expect(await connackCode(gw.mqttUrl, { username: 'victim', password: secrets['victim'], clientId: 'victim' })).toBe(5);
-    expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'login_backoff' })).toBe(1);
+    expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'login_backoff' }, opsCredential())).toBe(1);
     expect(gw.logs.find((l) => l['reason'] === 'login_backoff')).toMatchObject({ username: 'victim', code: 'GW_ERR_AUTH', detail: expect.stringMatching(/too many failed logins/) });
     expect(await connackCode(gw.mqttUrl, { username: 't-a', password: secrets['t-a'], clientId: 't-a' })).toBe(0);
   });
@@ -125,7 +128,7 @@ describe('access control by role', () => {
     expect(first.topic).toBe('commands/hq/f1/hvac');
     expect(first.json()).toMatchObject({ specversion: '1.0', correlationid: 'hot-after-forgery' });
     expect(seen.messages.some((m) => m.payload.includes('forged'))).toBe(false);
-    expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'publish_denied' })).toBeGreaterThanOrEqual(5);
+    expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'publish_denied' }, opsCredential())).toBeGreaterThanOrEqual(5);
   });
 
   it("refuses a device's subscription to another zone's commands (SUBACK 0x80) and delivers its own zone's", async () => {
@@ -139,7 +142,7 @@ describe('access control by role', () => {
     await ops.publishAsync('sensors/hq/f1/t-z/temperature', JSON.stringify({ value: 12, id: 'cold-f1' }), { qos: 1 });
     await waitFor(() => received.length > 0, 'a command for t-a');
     expect(received[0]).toBe('commands/hq/f1/hvac');
-    expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'subscribe_denied' })).toBeGreaterThanOrEqual(4);
+    expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'subscribe_denied' }, opsCredential())).toBeGreaterThanOrEqual(4);
   });
 
   it("refuses the other zone's commands to mosquitto_sub as well", async () => {
@@ -155,7 +158,7 @@ describe('access control by role', () => {
   });
 
   it('lets an observer (mosquitto_sub) see everything, readings, dead letters and commands, and publish nothing', async () => {
-    const sub = run('mosquitto_sub', [...mqttHostPort(), '-u', 'watcher', '-P', secrets['watcher']!, '-i', 'watcher-sub', '-t', '#', '-v', '-C', '12', '-W', '20']);
+    const sub = run('mosquitto_sub', [...mqttHostPort(), '-u', 'watcher', '-P', secrets['watcher']!, '-i', 'watcher:sub', '-t', '#', '-v', '-C', '12', '-W', '20']);
     let done = false;
     void sub.then(() => (done = true));
     // Until mosquitto_sub has seen enough: hot and in-band readings in turn (each one a command), and a dead letter.
@@ -169,8 +172,8 @@ describe('access control by role', () => {
     expect(out.code).toBe(0);
     const topics = new Set(out.stdout.trim().split('\n').map((l) => l.split(' ')[0]));
     expect([...topics].sort()).toEqual(['commands/hq/f2/hvac', 'gateway/deadletter', 'sensors/hq/f2/t-b/temperature']);
-    const watcher = await as('watcher', { clientId: 'watcher-pub' });
+    const watcher = await as('watcher', { clientId: 'watcher:pub' });
     await publishExpectingDisconnect(watcher, 'sensors/hq/f1/t-a/temperature', '{"value":1}');
-    expect(gw.logs.find((l) => l['reason'] === 'publish_denied' && l['clientId'] === 'watcher-pub')).toMatchObject({ detail: 'an observer publishes nothing' });
+    expect(gw.logs.find((l) => l['reason'] === 'publish_denied' && l['clientId'] === 'watcher:pub')).toMatchObject({ detail: 'an observer publishes nothing' });
   });
 });

@@ -27,13 +27,13 @@ beforeAll(async () => {
     seen.push({ path: url.pathname + url.search, auth: req.headers.authorization });
     if (url.pathname === '/ping') return void res.writeHead(204).end();
     if (req.headers.authorization !== 'Token secret-token') return void res.writeHead(401).end('{"code":"unauthorized"}');
-    if (url.pathname !== '/api/v2/write' || url.searchParams.get('org') !== 'acme' || url.searchParams.get('precision') !== 'ms') {
+    if (url.pathname !== '/api/v2/write' || url.searchParams.get('org') !== 'acme' || url.searchParams.get('precision') !== 'ns') {
       return void res.writeHead(400).end('{"code":"invalid","message":"unexpected request"}');
     }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      void fetch(`${influx1}/write?db=${url.searchParams.get('bucket')}&precision=ms`, { method: 'POST', body: Buffer.concat(chunks) }).then(async (r) => {
+      void fetch(`${influx1}/write?db=${url.searchParams.get('bucket')}&precision=${url.searchParams.get('precision')}`, { method: 'POST', body: Buffer.concat(chunks) }).then(async (r) => {
         res.writeHead(r.status).end(await r.text());
       });
     });
@@ -48,7 +48,7 @@ afterAll(async () => {
 });
 
 describe('InfluxDB 2.x API', () => {
-  it('writes readings and commands to the bucket with the token, org and ms precision', async () => {
+  it('writes readings and commands to the bucket with the token, org and ns precision (point times are ns: a sub-ms offset keeps two events of one series apart)', async () => {
     expect(gw.running.influx).toBe(`InfluxDB 2.x at ${shimUrl}, org acme, bucket ${bucket}`);
     const device = await connect(gw.mqttUrl);
     await device.publishAsync('sensors/v2/z1/t1/temperature', JSON.stringify({ value: 31, id: 'v2-1' }), { qos: 1 });
@@ -56,6 +56,6 @@ describe('InfluxDB 2.x API', () => {
     await waitFor(async () => (await count(influx1, bucket, 'temperature')) === 1 && (await count(influx1, bucket, 'commands')) === 1, 'the reading and its command in the bucket');
     const writes = seen.filter((s) => s.path.startsWith('/api/v2/write'));
     expect(writes.length).toBeGreaterThan(0);
-    expect(writes[0]).toEqual({ path: `/api/v2/write?org=acme&bucket=${bucket}&precision=ms`, auth: 'Token secret-token' });
+    expect(writes[0]).toEqual({ path: `/api/v2/write?org=acme&bucket=${bucket}&precision=ns`, auth: 'Token secret-token' });
   });
 });

@@ -109,7 +109,7 @@ describe('tag values (the documented policy)', () => {
     const db = uniqueDb('tags');
     await fetch(`${gw.influxUrl}/query?q=${encodeURIComponent(`CREATE DATABASE ${db}`)}`, { method: 'POST' });
     const values = fc.sample(fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), hostileString(20)), 1000);
-    const body = values.map((v, i) => line('tagtest', { t: v, i: String(i) }, { f: { str: v } }, 1_700_000_000_000 + i)).join('');
+    const body = values.map((v, i) => line('tagtest', { t: v, i: String(i) }, { f: { str: v } }, () => String(1_700_000_000_000 + i))).join('');
     const res = await fetch(`${gw.influxUrl}/write?db=${db}&precision=ms`, { method: 'POST', body });
     expect(res.status, await res.text()).toBe(204);
     const back = await rows(gw.influxUrl, db, 'SELECT t, f, i FROM tagtest');

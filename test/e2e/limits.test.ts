@@ -101,14 +101,15 @@ describe('publish rate', () => {
 });
 
 describe('connections', () => {
-  it('refuses connections beyond MAX_CONNECTIONS, and takes new ones once some close', async () => {
+  // MAX_CONNECTIONS counts authenticated clients (issue 15): one more is answered CONNACK 3 (server unavailable), not closed unanswered.
+  it('refuses clients beyond MAX_CONNECTIONS with CONNACK 3, and takes new ones once some close', async () => {
     const small = await startGateway({ env: { MAX_CONNECTIONS: '3' } });
     const clients: MqttClient[] = [];
     try {
       for (let i = 0; i < 3; i++) clients.push(await connect(small.mqttUrl, { clientId: `c${i}` }));
-      expect(await connectOutcome(small.mqttUrl, { clientId: 'one-too-many' })).toEqual({ connected: false, error: 'closed before CONNACK' });
+      expect(await connectOutcome(small.mqttUrl, { clientId: 'one-too-many' })).toMatchObject({ connected: false, code: 3 });
       expect(await metric(small.httpUrl, 'gateway_refusals_total', { reason: 'max_connections' })).toBe(1);
-      expect(small.logs.find((l) => l['reason'] === 'max_connections')).toMatchObject({ code: 'GW_ERR_LIMIT', detail: '3 connections open, the limit is 3 (MAX_CONNECTIONS)' });
+      expect(small.logs.find((l) => l['reason'] === 'max_connections')).toMatchObject({ code: 'GW_ERR_LIMIT', detail: '3 clients connected, the limit is 3 (MAX_CONNECTIONS)' });
       await clients.pop()!.endAsync();
       await waitFor(async () => (await connectOutcome(small.mqttUrl, { clientId: 'next' })).connected, 'a connection once one closed');
     } finally {
@@ -127,5 +128,45 @@ describe('raw publish through the packet guard', () => {
     expect([...acks.subarray(4, 8)]).toEqual([0x40, 0x02, 0x00, 0x07]);
     raw.socket.end();
     await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM co2 WHERE event_id = 'dribbled'`).then((r) => r.length === 1), 'the dribbled reading');
+  });
+
+  it('caps connections not yet authenticated per address (MQTT_MAX_PENDING_PER_ADDRESS): one more socket is closed at once, counted', async () => {
+    const small = await startGateway({ env: { MQTT_MAX_PENDING_PER_ADDRESS: '3' } });
+    const idle = [];
+    try {
+      for (let i = 0; i < 3; i++) idle.push(await rawConnect(small.running.ports.mqtt));
+      await waitFor(async () => (await metric(small.httpUrl, 'gateway_pending_connections')) === 3, 'three pending connections');
+      const extra = await rawConnect(small.running.ports.mqtt);
+      await extra.closed;
+      expect(await metric(small.httpUrl, 'gateway_refusals_total', { reason: 'pending_connections' })).toBe(1);
+      expect(small.logs.find((l) => l['reason'] === 'pending_connections')).toMatchObject({ code: 'GW_ERR_LIMIT', detail: '3 connections from 127.0.0.1 not yet authenticated, the limit is 3 (MQTT_MAX_PENDING_PER_ADDRESS)' });
+      // Once one of them goes, a client gets in, and once authenticated it no longer counts as pending.
+      idle.pop()!.socket.destroy();
+      await waitFor(async () => (await connectOutcome(small.mqttUrl, { clientId: 'after-idle' })).connected, 'a connection once an idle one closed');
+      const client = await connect(small.mqttUrl, { clientId: 'after-idle' });
+      expect(await metric(small.httpUrl, 'gateway_pending_connections')).toBe(2);
+      await client.endAsync();
+    } finally {
+      for (const c of idle) c.socket.destroy();
+      await small.stop();
+    }
+  });
+
+  it('refuses a filter beyond MQTT_MAX_SUBSCRIPTIONS (SUBACK 0x80, the client stays) and takes it once another is unsubscribed', async () => {
+    const small = await startGateway({ env: { MQTT_MAX_SUBSCRIPTIONS: '2' } });
+    try {
+      const client = await connect(small.mqttUrl, { clientId: 'subs' });
+      expect(await subscribeCodes(client, ['a/#', 'b/#'])).toEqual([1, 1]);
+      // Subscribed again: no new place taken.
+      expect(await subscribeCodes(client, ['a/#'])).toEqual([1]);
+      expect(await subscribeCodes(client, ['c/#'])).toEqual([128]);
+      await client.unsubscribeAsync('a/#');
+      expect(await subscribeCodes(client, ['c/#'])).toEqual([1]);
+      expect(client.connected).toBe(true);
+      expect(await metric(small.httpUrl, 'gateway_refusals_total', { reason: 'too_many_subscriptions' })).toBe(1);
+      await client.endAsync();
+    } finally {
+      await small.stop();
+    }
   });
 });

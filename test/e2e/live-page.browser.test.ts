@@ -3,13 +3,14 @@
  * driven by playwright-core, against a real gateway fed by the simulator and a real device.
  * Saves a screenshot (test-results/live-page.png, or LIVE_PAGE_SCREENSHOT).
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSimulation } from '../../simulators/simulator.js';
+import { addCredentials } from '../helpers/auth.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rows, uniqueDb } from '../helpers/influx.js';
 import { connect } from '../helpers/mqtt.js';
@@ -79,6 +80,18 @@ describe('the live page in Chromium', () => {
     await page.screenshot({ path: SCREENSHOT });
     expect(errors).toEqual([]);
   });
+
+  it('lists a native device waiting for a zone, and shows what a native actuator reports beside what it was commanded', async () => {
+    await writeFile(join(gw.dataDir, 'devices.yaml'), 'actuators:\n  hq/lobby/hvac: zigbee2mqtt:lobby_trv\n');
+    await waitFor(async () => ((await (await fetch(`${gw.httpUrl}/api/devices`)).json()) as { map: { actuators: number } }).map.actuators === 1, 'the device map reloaded');
+    await device.publishAsync('zigbee2mqtt/porch_sensor', JSON.stringify({ temperature: 9.5, linkquality: 80 }), { qos: 1 });
+    await device.publishAsync('zigbee2mqtt/lobby_trv', JSON.stringify({ local_temperature: 24, system_mode: 'cool', occupied_cooling_setpoint: 22 }), { qos: 1 });
+    const waiting = page.locator('#waiting li[data-device="zigbee2mqtt:porch_sensor"]');
+    await expect.poll(() => waiting.count(), { timeout: 10_000 }).toBe(1);
+    expect(await waiting.textContent()).toContain('temperature · 1 unmapped keys');
+    const zone = page.locator('article.zone[data-zone="hq/lobby"]');
+    await expect.poll(() => zone.locator('[data-reported="hvac"]').textContent()).toBe('hvac reports mode cool, setpoint 22');
+  });
 });
 
 describe('the live page after a restart, and a device that falls silent', () => {
@@ -98,12 +111,12 @@ describe('the live page after a restart, and a device that falls silent', () => 
       try {
         await view.goto(second.httpUrl);
         await view.locator('#conn[data-state="live"]').waitFor();
-        const sensor = await connect(second.mqttUrl, { clientId: 'vault-t1' });
-        await sensor.publishAsync('sensors/hq/vault/vault-t1/temperature', JSON.stringify({ value: 19, id: 'vault-1' }), { qos: 1 });
-        // The first reading after the restart brings the zone's card, with its badge.
+        // The zone's card is there from the first view, with its badge, before any device reports.
         const card = view.locator('article.zone[data-zone="hq/vault"]');
         await card.waitFor();
         expect(await card.locator('[data-armed="true"]').count()).toBe(1);
+        const sensor = await connect(second.mqttUrl, { clientId: 'vault-t1' });
+        await sensor.publishAsync('sensors/hq/vault/vault-t1/temperature', JSON.stringify({ value: 19, id: 'vault-1' }), { qos: 1 });
 
         const row = view.locator('tr[data-device="vault-t1"]');
         await expect.poll(() => row.getAttribute('data-state'), { timeout: 15_000 }).toBe('silent');
@@ -121,5 +134,62 @@ describe('the live page after a restart, and a device that falls silent', () => 
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the live page in Chromium, once credentials exist', () => {
+  it('is refused without credentials (401, the challenge a browser asks with) and works with an observer’s, its event stream included', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gw-live-auth-'));
+    const secrets = await addCredentials(dataDir, [
+      { name: 'grafana', role: 'observer' },
+      { name: 'ops', role: 'admin' },
+    ]);
+    const secured = await startGateway({ dataDir, env: { BIND_HOST: '127.0.0.1', LIVE_PUSH_MS: '100' } });
+    const chrome = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    try {
+      // Headless, a browser cannot show the dialog (navigation fails on the challenge); the answer it gets:
+      const refused = await fetch(secured.httpUrl);
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toMatch(/^Basic realm="iot-gateway"/);
+      await expect((await chrome.newPage()).goto(secured.httpUrl)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
+      // What a person types into the browser's dialog; the browser then sends it with every request of the page.
+      const context = await chrome.newContext({ httpCredentials: { username: 'grafana', password: secrets['grafana']! } });
+      const viewer = await context.newPage();
+      expect((await viewer.goto(secured.httpUrl))?.status()).toBe(200);
+      await viewer.locator('#conn[data-state="live"]').waitFor();
+      const ops = await connect(secured.mqttUrl, { username: 'ops', password: secrets['ops'], clientId: 'ops' });
+      await ops.publishAsync('sensors/hq/secure/sec-t1/temperature', JSON.stringify({ value: 24, id: 'secured-24' }), { qos: 1 });
+      await ops.endAsync();
+      await expect.poll(() => viewer.locator('tr[data-device="sec-t1"] [data-kind="temperature"] .v').textContent()).toBe('24 °C');
+    } finally {
+      await chrome.close();
+      await secured.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('alarms and actions on the live page', () => {
+  it('lists the active alarms with an Acknowledge button, and arms a zone with its Arm button', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    await page.goto(gw.httpUrl);
+    await page.locator('#conn[data-state="live"]').waitFor();
+    // The fire and the intrusion raised alarms.
+    const alarm = page.locator('#alarms li[data-alarm-id]').first();
+    await alarm.waitFor();
+    const id = (await alarm.getAttribute('data-alarm-id'))!;
+    expect(Number(await page.locator('#n-alarms').textContent())).toBeGreaterThanOrEqual(1);
+    await alarm.locator('button[data-ack]').click();
+    await expect.poll(() => page.locator(`#alarms li[data-alarm-id="${id}"]`).getAttribute('class')).toContain('acknowledged');
+    expect((await (await fetch(`${gw.httpUrl}/api/alarms/${id}`)).json()) as { alarm: { acknowledged: boolean } }).toMatchObject({ alarm: { acknowledged: true } });
+
+    const card = page.locator('article.zone[data-zone="hq/lobby"]');
+    await card.locator('button[data-arm="true"]').click();
+    await expect.poll(() => card.locator('[data-armed="true"]').count()).toBe(1);
+    expect(gw.gateway.rules.state.isArmed('hq', 'lobby')).toBe(true);
+    await card.locator('button[data-arm="false"]').click();
+    await expect.poll(() => card.locator('[data-armed="true"]').count()).toBe(0);
+    expect(errors).toEqual([]);
   });
 });

@@ -69,7 +69,7 @@ describe('/healthz and /readyz', () => {
     expect(ready.status).toBe(200);
     const body = (await ready.json()) as { status: string; checks: Record<string, { ok: boolean }> };
     expect(body.status).toBe('ready');
-    expect(Object.keys(body.checks).sort()).toEqual(['influxdb', 'rules', 'spool']);
+    expect(Object.keys(body.checks).sort()).toEqual(['devices', 'influxdb', 'rules', 'spool']);
   });
 });
 

@@ -30,7 +30,8 @@ beforeAll(async () => {
   ({ 't-tls': secret } = (await addCredentials(dir, [{ name: 't-tls', role: 'device', device: 't-tls', site: 'hq', zone: 'sec' }])) as { 't-tls': string });
   gw = await startGateway({
     dataDir: dir,
-    env: { BIND_HOST: '127.0.0.1', TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem'), MQTT_TLS_PORT: '0', MQTT_WSS_PORT: '0' },
+    // METRICS_PUBLIC: the refusals are read from /metrics without a credential (a Prometheus without basic_auth).
+    env: { METRICS_PUBLIC: 'true', BIND_HOST: '127.0.0.1', TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem'), MQTT_TLS_PORT: '0', MQTT_WSS_PORT: '0' },
   });
 });
 afterAll(async () => {

@@ -26,6 +26,7 @@ export const topic = fc.oneof(
   { weight: 3, arbitrary: fc.tuple(nearSegment, nearSegment, nearSegment, kind).map(([s, z, d, k]) => `sensors/${s}/${z}/${d}/${k}`) },
   { weight: 2, arbitrary: fc.tuple(goodSegment, fc.constantFrom('status', 'status', 'state')).map(([d, s]) => `devices/${d}/${s}`) },
   { weight: 1, arbitrary: fc.tuple(goodSegment, goodSegment).map(([s, z]) => `zones/${s}/${z}/armed`) },
+  { weight: 1, arbitrary: fc.tuple(goodSegment, goodSegment).map(([s, a]) => `alarms/${s}/${a}/ack`) },
   { weight: 2, arbitrary: fc.array(nearSegment, { minLength: 1, maxLength: 7 }).map((parts) => ['sensors', 'devices', 'zones'][parts.length % 3] + '/' + parts.join('/')) },
   { weight: 2, arbitrary: fc.array(fc.oneof(goodSegment, hostileString(8)), { minLength: 1, maxLength: 6 }).map((parts) => parts.join('/')) },
 );

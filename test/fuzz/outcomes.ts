@@ -1,10 +1,11 @@
 /**
  * What became of every input, from the gateway's own bus: a stored reading (current or
  * history), a device status, a zone state, or a dead letter with its reason. From the events it
- * also works out how many points each InfluxDB measurement must hold: readings with the same
- * series and time are one point (InfluxDB's idempotent overwrite, on purpose); events the gateway
- * times itself (status, zone state, dead letters) are each their own point (the store stamps them).
+ * also works out how many points each InfluxDB measurement must hold: every event is its own point
+ * (the store keeps two events of one series in one millisecond apart, issue 14), and a resend of
+ * the same event is a duplicate that is never announced.
  */
+import type { ReadingEvent } from '../../gateway/core/events.js';
 import type { Gateway } from '../../gateway/gateway.js';
 import { query } from '../helpers/influx.js';
 
@@ -21,10 +22,14 @@ export class Outcomes {
       if (!set) this.points.set(measurement, (set = new Set()));
       set.add(key);
     };
-    gateway.bus.on('reading', (e) => keep(e.kind, `${e.site}|${e.zone}|${e.device}|${e.timeMs}`));
-    gateway.bus.on('history', (e) => keep(e.kind, `${e.site}|${e.zone}|${e.device}|${e.timeMs}`));
+    // Every reading announced is a different event (a resend with the same id and content is a
+    // duplicate, never announced): the store gives each its own point (issue 14's point identity).
+    const reading = (e: ReadingEvent): void => keep(e.kind, `${e.site}|${e.zone}|${e.device}|${e.id}|${e.numeric}|${e.timeMs}`);
+    gateway.bus.on('reading', reading);
+    gateway.bus.on('history', reading);
     gateway.bus.on('deviceStatus', (e) => keep('device_status', e.id));
     gateway.bus.on('zoneArmed', (e) => keep('zone_state', e.id));
+    gateway.bus.on('actuatorState', (e) => keep('actuator_state', e.id));
     gateway.bus.on('deadletter', (e) => {
       this.reasons.set(e.reason, (this.reasons.get(e.reason) ?? 0) + 1);
       keep('deadletters', e.id);

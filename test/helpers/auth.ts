@@ -52,9 +52,14 @@ export async function publishExpectingDisconnect(client: MqttClient, topic: stri
   client.end(true);
 }
 
-/** One sample of a Prometheus metric (0 when the series does not exist yet). */
-export async function metric(httpUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+/**
+ * One sample of a Prometheus metric (0 when the series does not exist yet), read with a
+ * credential's name and secret when given (/metrics asks for one once credentials exist).
+ */
+export async function metric(httpUrl: string, name: string, labels: Record<string, string> = {}, who?: { name: string; secret: string }): Promise<number> {
+  const res = await fetch(`${httpUrl}/metrics`, { headers: who ? { authorization: `Basic ${Buffer.from(`${who.name}:${who.secret}`).toString('base64')}` } : {} });
+  if (!res.ok) throw new Error(`/metrics: HTTP ${res.status}`);
+  const text = await res.text();
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   for (const line of text.split('\n')) {
     if (!line.startsWith(name)) continue;

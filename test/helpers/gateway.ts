@@ -41,6 +41,8 @@ export interface TestGatewayOptions {
   readonly influxUrl?: string;
   readonly clock?: Clock;
   readonly embedded?: GatewayOptions['embedded'];
+  /** The spool's disk (a test makes its calls fail). */
+  readonly spoolDisk?: GatewayOptions['spoolDisk'];
 }
 
 export function captureLogs(): { lines: LogLine[]; stream: Writable } {
@@ -67,6 +69,8 @@ export async function startGateway(o: TestGatewayOptions = {}): Promise<TestGate
     INFLUX_FLUSH_MS: '20',
     RULES_DIR: o.rulesDir ?? REPO_RULES,
     DATA_DIR: dataDir,
+    // Never the developer's own devices.yaml at the project root.
+    DEVICES_FILE: join(dataDir, 'devices.yaml'),
     LOG_LEVEL: 'info',
     ...o.env,
   };
@@ -74,7 +78,7 @@ export async function startGateway(o: TestGatewayOptions = {}): Promise<TestGate
   if (o.embedded) delete env['INFLUX_URL'];
   const settings = loadSettings(env);
   const { lines, stream } = captureLogs();
-  const gateway = new Gateway(settings, { log: createLogger(settings.logLevel, stream), clock: o.clock, embedded: o.embedded });
+  const gateway = new Gateway(settings, { log: createLogger(settings.logLevel, stream), clock: o.clock, embedded: o.embedded, spoolDisk: o.spoolDisk });
   const running = await gateway.start();
   return {
     gateway,

@@ -14,6 +14,7 @@ export function hookedDisk(before: (call: DiskCall, path: string) => void | Prom
   };
   const file = (mode: 'writing' | 'reading', path: string, f: SpoolFile): SpoolFile => ({
     writev: (buffers, position) => hooked(`${mode}.writev`, path, () => f.writev(buffers, position)),
+    truncate: (length) => hooked(`${mode}.truncate`, path, () => f.truncate(length)),
     datasync: () => hooked(`${mode}.datasync`, path, () => f.datasync()),
     read: (buffer, offset, length, position) => hooked(`${mode}.read`, path, () => f.read(buffer, offset, length, position)),
     close: () => hooked(`${mode}.close`, path, () => f.close()),
@@ -29,6 +30,7 @@ export function hookedDisk(before: (call: DiskCall, path: string) => void | Prom
     truncate: (path, length) => hooked('truncate', path, () => disk.truncate(path, length)),
     rename: (from, to) => hooked('rename', from, () => disk.rename(from, to)),
     remove: (path) => hooked('remove', path, () => disk.remove(path)),
+    space: (dir) => hooked('space', dir, () => disk.space(dir)),
   };
 }
 

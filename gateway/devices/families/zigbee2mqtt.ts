@@ -6,7 +6,7 @@
  */
 import { Collector, NOT_MINE, failure, recognised } from '../collect.js';
 import { isObject, own, parseJson, payloadText, toNumber, toOnOff, trustedTime, type JsonObject } from '../normalise.js';
-import type { ActuatorState, ContractKind, DecodeOptions, DecodeResult, EncodeResult, NativeCommand } from '../types.js';
+import type { ActuatorState, ContractKind, DecodeOptions, DecodeResult, EncodeOptions, EncodeResult, NativeCommand } from '../types.js';
 
 const FAMILY = 'zigbee2mqtt';
 
@@ -146,7 +146,7 @@ function setpointFor(mode: string, obj: JsonObject): number | undefined {
  * The device's own command: `<base>/<name>/set` with `{"state":"ON"}` (or `state_<channel>`), and for
  * HVAC `{"system_mode":"heat","occupied_heating_setpoint":21}` (`occupied_cooling_setpoint` for cool).
  */
-export function encode(nativeId: string, channel: string | undefined, command: NativeCommand, options: DecodeOptions = {}): EncodeResult {
+export function encode(nativeId: string, channel: string | undefined, command: NativeCommand, options: EncodeOptions = {}): EncodeResult {
   if (nativeId === '' || nativeId.includes('#') || nativeId.includes('+')) return { ok: false, reason: `zigbee2mqtt: "${nativeId}" is not a friendly name` };
   const topic = `${baseTopic(options)}/${nativeId}/set`;
   if ('state' in command) {
@@ -155,8 +155,8 @@ export function encode(nativeId: string, channel: string | undefined, command: N
   }
   const body: Record<string, string | number> = { system_mode: command.mode };
   if (command.setpoint !== undefined) {
-    if (command.mode === 'heat' || command.mode === 'auto') body['occupied_heating_setpoint'] = command.setpoint;
-    else if (command.mode === 'cool') body['occupied_cooling_setpoint'] = command.setpoint;
+    if (command.mode === 'heat' || command.mode === 'auto') body[options.setpointKeys?.heat ?? 'occupied_heating_setpoint'] = command.setpoint;
+    else if (command.mode === 'cool') body[options.setpointKeys?.cool ?? 'occupied_cooling_setpoint'] = command.setpoint;
     else return { ok: false, reason: `zigbee2mqtt:${nativeId}: no setpoint attribute for mode "${command.mode}"` };
   }
   return { ok: true, publishes: [{ topic, payload: JSON.stringify(body) }] };

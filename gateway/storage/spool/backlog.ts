@@ -10,7 +10,8 @@ export class Backlog {
 
   /** `arriving`: bytes appended but not yet on disk, which count against the limit too. */
   constructor(
-    private readonly maxBytes: number,
+    /** The limit in force (SPOOL_MAX_BYTES, less on a disk with little room left). */
+    private readonly maxBytes: () => number,
     private readonly arriving: () => number,
   ) {}
 
@@ -29,12 +30,17 @@ export class Backlog {
   }
 
   isFull(): boolean {
-    return this.bytesHeld + this.arriving() >= this.maxBytes;
+    return this.bytesHeld + this.arriving() >= this.maxBytes();
   }
 
   /** Resolves when the spool has room again (immediately if it has). */
   whenSpace(): Promise<void> {
     if (!this.isFull()) return Promise.resolve();
+    return this.nextWake();
+  }
+
+  /** Resolves at the next wake-up (room made, or the disk writes again): the caller checks again. */
+  nextWake(): Promise<void> {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 

@@ -10,7 +10,7 @@ export interface CheckpointOptions {
   readonly dir: string;
   readonly disk: SpoolDisk;
   readonly log: Logger;
-  /** Called once a checkpoint is on disk: what lies behind it may go. */
+  /** Called with each checkpoint before it is written: what lies behind it may go. */
   readonly release: (checkpoint: Position) => Promise<void>;
 }
 
@@ -79,9 +79,12 @@ export class Checkpoint {
     const { disk, log, release } = this.options;
     const checkpoint = this.at;
     try {
+      // What InfluxDB holds goes first: on a full disk the checkpoint itself may not be writable,
+      // and freeing space must not need space. A crash in between replays from the old checkpoint
+      // (the segments it names may be gone: replay starts at the next one; writes are idempotent).
+      await release(checkpoint);
       await disk.writeFile(`${this.path}.tmp`, JSON.stringify(checkpoint));
       await disk.rename(`${this.path}.tmp`, this.path);
-      await release(checkpoint);
     } catch (err) {
       log.error({ err }, 'could not persist the spool checkpoint; events may be written twice after a restart (harmless)');
     }

@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, statfs, truncate, writeFile } from 'node:fs/promises';
 
 /**
  * Every file call the spool makes, in one small interface: a test can make any of them fail
@@ -6,7 +6,9 @@ import { mkdir, open, readdir, readFile, rename, rm, truncate, writeFile } from 
  * disk is decided in the spool, not in whatever `node:fs` happens to do.
  */
 export interface SpoolFile {
-  writev(buffers: readonly Buffer[], position: number): Promise<unknown>;
+  /** May write less than asked (the disk filled mid-write): `bytesWritten` says how much. */
+  writev(buffers: readonly Buffer[], position: number): Promise<{ bytesWritten: number }>;
+  truncate(length: number): Promise<void>;
   datasync(): Promise<void>;
   read(buffer: Buffer, offset: number, length: number, position: number): Promise<unknown>;
   close(): Promise<void>;
@@ -26,6 +28,8 @@ export interface SpoolDisk {
   rename(from: string, to: string): Promise<void>;
   /** Removes a file; one already gone is not an error. */
   remove(path: string): Promise<void>;
+  /** The file system under `dir`: bytes free for this process, and its size. */
+  space(dir: string): Promise<{ free: number; size: number }>;
 }
 
 export const nodeDisk: SpoolDisk = {
@@ -46,4 +50,8 @@ export const nodeDisk: SpoolDisk = {
   truncate: (path, length) => truncate(path, length),
   rename: (from, to) => rename(from, to),
   remove: (path) => rm(path, { force: true }),
+  async space(dir) {
+    const s = await statfs(dir);
+    return { free: s.bavail * s.bsize, size: s.blocks * s.bsize };
+  },
 };

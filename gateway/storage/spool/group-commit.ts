@@ -40,6 +40,8 @@ export interface GroupCommitOptions {
    * changed nothing, when the disk refuses.
    */
   readonly write: (lines: readonly string[], sync: boolean) => Promise<void>;
+  /** The disk writes again after failures. */
+  readonly recovered?: () => void;
 }
 
 /**
@@ -58,6 +60,7 @@ export class GroupCommit {
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private written = 0;
+  private failingSince: { code: string; since: number } | undefined;
 
   constructor(private readonly options: GroupCommitOptions) {}
 
@@ -68,6 +71,11 @@ export class GroupCommit {
 
   get events(): number {
     return (this.inflight?.events ?? 0) + this.pending.lines.length;
+  }
+
+  /** The disk refuses writes now: the last error's code and since when (undefined while writes go through). */
+  get failing(): { readonly code: string; readonly since: number } | undefined {
+    return this.failingSince;
   }
 
   /** Records written so far. */
@@ -141,12 +149,15 @@ export class GroupCommit {
     if (this.failures > 0) {
       this.options.log.info({ failures: this.failures }, 'spool writes again');
       this.failures = 0;
+      this.failingSince = undefined;
+      this.options.recovered?.();
     }
     if (this.pending.lines.length > 0) await this.commit();
   }
 
   private retry(err: unknown): void {
     this.failures++;
+    this.failingSince ??= { code: (err as NodeJS.ErrnoException).code ?? 'error', since: Date.now() };
     const delay = retryDelay(this.failures);
     if (this.failures === 1 || this.failures % 20 === 0) {
       logError(this.options.log, 'GW_ERR_SPOOL_WRITE', { err, failures: this.failures, retryInMs: delay, events: this.pending.lines.length }, 'spool write failed; retrying, acknowledgements wait');

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { SpoolDisk, SpoolFile } from './disk.js';
 import { before, type Position } from './position.js';
-import { decodeRecord, type DecodedRecord } from './record.js';
+import { decodeRecord, type DecodedRecord, type Precision } from './record.js';
 import type { Segments } from './segments.js';
 
 const READ_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -13,6 +13,8 @@ export interface Batch {
   /** Position just after the batch's last record: the checkpoint once InfluxDB has it. */
   readonly end: Position;
   readonly firstAppendedAt: number;
+  /** The precision of every point time in the batch (a batch never mixes the two). */
+  readonly precision: Precision;
 }
 
 /** A record on disk, as the reader hands it on. */
@@ -20,6 +22,7 @@ export interface StoredRecord {
   readonly body: Buffer;
   readonly count: number;
   readonly appendedAt: number;
+  readonly precision: Precision;
   readonly start: Position;
   readonly end: Position;
   readonly bytes: number;
@@ -84,7 +87,8 @@ export class Reader {
     const records: StoredRecord[] = [];
     let count = 0;
     let bytes = 0;
-    const room = (r: StoredRecord): boolean => records.length === 0 || (count + r.count <= maxEvents && bytes + r.body.length <= maxBytes);
+    const room = (r: StoredRecord): boolean =>
+      records.length === 0 || (r.precision === records[0]!.precision && count + r.count <= maxEvents && bytes + r.body.length <= maxBytes);
     while (count < maxEvents) {
       let next = this.readAhead[0] ?? (this.diskFrom === undefined || this.memory.length > 0 ? this.memory[0] : undefined);
       if (!next && this.diskFrom !== undefined && this.memory.length === 0) {
@@ -111,7 +115,7 @@ export class Reader {
     const last = records.at(-1);
     const first = records[0];
     if (!last || !first) return undefined;
-    return { bodies: records.map((r) => r.body), count, bytes, end: last.end, firstAppendedAt: first.appendedAt };
+    return { bodies: records.map((r) => r.body), count, bytes, end: last.end, firstAppendedAt: first.appendedAt, precision: first.precision };
   }
 
   async close(): Promise<void> {
@@ -180,5 +184,5 @@ export class Reader {
 function stored(record: DecodedRecord, chunkAt: Position, at: number): StoredRecord {
   const start = { segment: chunkAt.segment, offset: chunkAt.offset + at };
   const end = { segment: chunkAt.segment, offset: start.offset + record.bytes };
-  return { body: record.body, count: record.count, appendedAt: record.appendedAt, start, end, bytes: record.bytes };
+  return { body: record.body, count: record.count, appendedAt: record.appendedAt, precision: record.precision, start, end, bytes: record.bytes };
 }

@@ -3,10 +3,16 @@ import { crc32 } from 'node:zlib';
 /**
  * A spool record, and the one place that knows its layout (little-endian):
  *
- *   [u32 body length][u32 crc32(body)][u32 event count][f64 appended at, epoch ms] body
+ *   [u32 body length][u32 crc32(body)][u32 flags | event count][f64 appended at, epoch ms] body
  *
- * The body is the group's line-protocol lines, `\n`-terminated, in UTF-8.
+ * The body is the group's line-protocol lines, `\n`-terminated, in UTF-8. The count's top bit
+ * says the lines' times are in ns; without it they are in ms (a record an older version left,
+ * to be written as such: its ms read as ns would land in January 1970).
  */
+const NS_FLAG = 0x8000_0000;
+
+/** The precision of a record's point times. */
+export type Precision = 'ns' | 'ms';
 export const HEADER_BYTES = 20;
 
 export interface RecordHeader {
@@ -14,6 +20,7 @@ export interface RecordHeader {
   readonly crc: number;
   readonly count: number;
   readonly appendedAt: number;
+  readonly precision: Precision;
 }
 
 export interface DecodedRecord extends RecordHeader {
@@ -38,11 +45,11 @@ export interface NotARecord {
 }
 
 /** The record for these lines, as [header, body], for one vectored write. */
-export function encodeRecord(body: Buffer, count: number, appendedAt: number): [Buffer, Buffer] {
+export function encodeRecord(body: Buffer, count: number, appendedAt: number, precision: Precision = 'ns'): [Buffer, Buffer] {
   const header = Buffer.allocUnsafe(HEADER_BYTES);
   header.writeUInt32LE(body.length, 0);
   header.writeUInt32LE(crc32(body), 4);
-  header.writeUInt32LE(count, 8);
+  header.writeUInt32LE((count | (precision === 'ns' ? NS_FLAG : 0)) >>> 0, 8);
   header.writeDoubleLE(appendedAt, 12);
   return [header, body];
 }
@@ -57,11 +64,12 @@ export function decodeRecord(data: Buffer, at: number, verify = true): DecodedRe
   if (at + HEADER_BYTES > data.length) return { ok: false, reason: 'short' };
   const bodyLength = data.readUInt32LE(at);
   const crc = data.readUInt32LE(at + 4);
-  const count = data.readUInt32LE(at + 8);
+  const counted = data.readUInt32LE(at + 8);
+  const count = (counted & ~NS_FLAG) >>> 0;
   const bytes = HEADER_BYTES + bodyLength;
   if (verify && (bodyLength === 0 || count === 0)) return { ok: false, reason: 'zero-filled' };
   if (at + bytes > data.length) return { ok: false, reason: 'short', claims: bytes };
   const body = data.subarray(at + HEADER_BYTES, at + bytes);
   if (verify && crc32(body) !== crc) return { ok: false, reason: 'crc-mismatch' };
-  return { ok: true, bodyLength, crc, count, appendedAt: data.readDoubleLE(at + 12), body, bytes };
+  return { ok: true, bodyLength, crc, count, appendedAt: data.readDoubleLE(at + 12), precision: counted & NS_FLAG ? 'ns' : 'ms', body, bytes };
 }

@@ -1,13 +1,20 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { logWarn } from '../../core/errors.js';
+import { logError, logWarn } from '../../core/errors.js';
 import type { SpoolDisk, SpoolFile } from './disk.js';
 import type { Position } from './position.js';
-import { decodeRecord } from './record.js';
+import { decodeRecord, type Precision } from './record.js';
+
+/** Sees each record recovery keeps (its body: a view, valid during the call). */
+export type RecordVisitor = (body: Buffer, precision: Precision) => void;
 
 const SEGMENT_FILE = /^seg-(\d{12})\.log$/;
-/** A segment's size unless JournalOptions.segmentBytes says otherwise. */
+/** A segment's size unless JournalOptions.segmentBytes says otherwise (and the disk is large enough: see `fitTo`). */
 export const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
+/** The smallest segment: on a small disk, segments are a sixteenth of it, but no smaller than this. */
+const MIN_SEGMENT_BYTES = 64 * 1024;
+/** A write segment InfluxDB holds whole is left for a new one (and deleted) once it is this large. */
+export const RELEASE_DRAINED_BYTES = 64 * 1024;
 export const segmentName = (id: number): string => `seg-${String(id).padStart(12, '0')}.log`;
 
 export interface SegmentsOptions {
@@ -37,10 +44,21 @@ export class Segments {
   private readonly sizes = new Map<number, number>();
   private writeId = 0;
   private writeFile: SpoolFile | undefined;
+  /** Segment size in force: the setting, or less on a small disk. */
+  private segmentBytes: number;
+  /** One file operation that changes the write segment at a time (an append, a rotation). */
+  private turn: Promise<unknown> = Promise.resolve();
   /** Just after the last record written: what a reader may read up to. */
   private end: Position = { segment: 0, offset: 0 };
 
-  constructor(private readonly options: SegmentsOptions) {}
+  constructor(private readonly options: SegmentsOptions) {
+    this.segmentBytes = options.segmentBytes;
+  }
+
+  /** Segments of a sixteenth of the disk at most, so that what InfluxDB holds is freed on a small disk too. */
+  fitTo(diskBytes: number): void {
+    this.segmentBytes = Math.min(this.options.segmentBytes, Math.max(MIN_SEGMENT_BYTES, Math.floor(diskBytes / 16)));
+  }
 
   get writeSegment(): number {
     return this.writeId;
@@ -79,7 +97,7 @@ export class Segments {
    * Deletes the segments behind the checkpoint and verifies the rest, setting a torn or damaged
    * tail aside; the next segment to write is the one after the last.
    */
-  async recover(ids: readonly number[], checkpoint: Position): Promise<Recovered> {
+  async recover(ids: readonly number[], checkpoint: Position, visit?: RecordVisitor): Promise<Recovered> {
     let events = 0;
     let bytes = 0;
     let firstAppendedAt: number | undefined;
@@ -89,7 +107,7 @@ export class Segments {
         continue;
       }
       const from = id === checkpoint.segment ? checkpoint.offset : 0;
-      const found = await this.recoverSegment(id, from);
+      const found = await this.recoverSegment(id, from, visit);
       this.sizes.set(id, found.size);
       events += found.events;
       bytes += found.size - from;
@@ -101,10 +119,18 @@ export class Segments {
     return { events, bytes, firstAppendedAt };
   }
 
-  /** Creates the segment to write (a new one each run: a previous run's files are only read). */
+  /**
+   * Creates the segment to write (a new one each run: a previous run's files are only read). On
+   * a disk that refuses (full), the spool opens without it: the first append creates it, and
+   * retries until the disk takes it.
+   */
   async openForWriting(): Promise<void> {
-    this.writeFile = await this.create(this.writeId);
     this.sizes.set(this.writeId, 0);
+    try {
+      this.writeFile = await this.create(this.writeId);
+    } catch (err) {
+      logError(this.options.log, 'GW_ERR_SPOOL_WRITE', { err, segment: this.writeId }, 'spool cannot create its write segment (disk full?); it starts without, and writes once the disk takes it');
+    }
   }
 
   /**
@@ -112,14 +138,32 @@ export class Segments {
    * a new segment if it would not fit, and fdatasyncs it if `sync`. If anything fails nothing
    * changes: the next try writes at the same place.
    */
-  async append(record: readonly Buffer[], sync: boolean): Promise<{ start: Position; end: Position }> {
+  append(record: readonly Buffer[], sync: boolean): Promise<{ start: Position; end: Position }> {
+    return this.inTurn(() => this.appendNow(record, sync));
+  }
+
+  private async appendNow(record: readonly Buffer[], sync: boolean): Promise<{ start: Position; end: Position }> {
     const bytes = record.reduce((sum, b) => sum + b.length, 0);
+    if (this.closed) throw new Error('spool is closed');
     if (this.needsNewSegment(bytes)) await this.rotate();
+    this.writeFile ??= await this.create(this.writeId);
     const file = this.writeFile;
-    if (!file) throw new Error('spool is closed');
     const offset = this.sizes.get(this.writeId) ?? 0;
-    await file.writev(record, offset);
-    if (this.options.fsync && sync) await file.datasync();
+    try {
+      // A disk that fills mid-record writes part of it and says so: write the rest, or fail whole.
+      let written = (await file.writev(record, offset)).bytesWritten;
+      while (written < bytes) {
+        const rest = Buffer.concat(record).subarray(written);
+        const more = (await file.writev([rest], offset + written)).bytesWritten;
+        if (more <= 0) throw Object.assign(new Error(`ENOSPC: the disk took ${written} of ${bytes} bytes`), { code: 'ENOSPC' });
+        written += more;
+      }
+      if (this.options.fsync && sync) await file.datasync();
+    } catch (err) {
+      // Nothing of a failed record may stay: cut the file back to where it started (frees its pages too).
+      await file.truncate(offset).catch(() => undefined);
+      throw err;
+    }
     const start = { segment: this.writeId, offset };
     const end = { segment: this.writeId, offset: offset + bytes };
     this.sizes.set(this.writeId, end.offset);
@@ -130,7 +174,25 @@ export class Segments {
   /** When to leave the write segment for a new one. */
   private needsNewSegment(recordBytes: number): boolean {
     const size = this.sizes.get(this.writeId) ?? 0;
-    return size > 0 && size + recordBytes > this.options.segmentBytes;
+    return size > 0 && size + recordBytes > this.segmentBytes;
+  }
+
+  /**
+   * The write segment is wholly behind the checkpoint (InfluxDB holds all of it) and large
+   * enough: leave it for a new one, so it can be deleted now rather than when it would fill.
+   */
+  releaseDrained(checkpoint: Position): Promise<void> {
+    return this.inTurn(async () => {
+      const size = this.sizes.get(this.writeId) ?? 0;
+      if (this.closed || !this.writeFile || size < RELEASE_DRAINED_BYTES || checkpoint.segment !== this.writeId || checkpoint.offset < size) return;
+      await this.rotate();
+    });
+  }
+
+  private inTurn<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(job, job);
+    this.turn = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -139,15 +201,21 @@ export class Segments {
    */
   async release(checkpoint: Position, inUse: (id: number) => boolean): Promise<void> {
     for (const id of [...this.sizes.keys()]) {
-      if (id < checkpoint.segment && id !== this.writeId && !inUse(id)) {
+      const behind = id < checkpoint.segment || (id === checkpoint.segment && checkpoint.offset >= (this.sizes.get(id) ?? 0));
+      if (behind && id !== this.writeId && !inUse(id)) {
         this.sizes.delete(id);
         await this.options.disk.remove(this.path(id));
       }
     }
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
-    await this.writeFile?.close();
+    await this.inTurn(async () => {
+      this.closed = true;
+      await this.writeFile?.close();
+    });
   }
 
   /** Creates segment `id` and makes its name durable; changes no state (a failed create leaves all as it was). */
@@ -173,7 +241,7 @@ export class Segments {
     await old?.close();
   }
 
-  private async recoverSegment(id: number, from: number): Promise<{ size: number; events: number; firstAppendedAt: number | undefined }> {
+  private async recoverSegment(id: number, from: number, visit: RecordVisitor | undefined): Promise<{ size: number; events: number; firstAppendedAt: number | undefined }> {
     const { disk, log } = this.options;
     const path = this.path(id);
     const data = await disk.readFile(path);
@@ -184,18 +252,24 @@ export class Segments {
     for (let record = decodeRecord(data, at); record.ok; record = decodeRecord(data, at)) {
       events += record.count;
       firstAppendedAt ??= record.appendedAt;
+      visit?.(record.body, record.precision);
       at += record.bytes;
     }
     if (at < data.length) {
-      const aside = `${path}.damaged-${at}`;
-      await disk.writeFile(aside, data.subarray(at));
-      await disk.truncate(path, at);
-      logWarn(
-        log,
-        'GW_ERR_SPOOL_CORRUPT',
-        { segment: id, offset: at, bytes: data.length - at, setAside: aside },
-        'spool segment ends in a torn or damaged record (a crash mid-write); the tail was set aside',
-      );
+      let aside: string | null = `${path}.damaged-${at}`;
+      try {
+        await disk.writeFile(aside, data.subarray(at));
+        await disk.truncate(path, at);
+      } catch (err) {
+        // A full disk cannot take the copy: the tail stays where it is, past the segment's valid
+        // size (nothing reads it), and the start goes on.
+        await disk.remove(aside).catch(() => undefined);
+        aside = null;
+        logWarn(log, 'GW_ERR_SPOOL_CORRUPT', { segment: id, offset: at, bytes: data.length - at, setAside: null, reason: (err as NodeJS.ErrnoException).code ?? String(err) }, 'spool segment ends in a torn or damaged record; it could not be set aside (disk full?) and is left in place, unread');
+      }
+      if (aside) {
+        logWarn(log, 'GW_ERR_SPOOL_CORRUPT', { segment: id, offset: at, bytes: data.length - at, setAside: aside }, 'spool segment ends in a torn or damaged record (a crash mid-write); the tail was set aside');
+      }
     }
     return { size: at, events, firstAppendedAt };
   }

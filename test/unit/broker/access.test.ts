@@ -2,12 +2,14 @@
  * The broker's identity and access decisions through the hooks Aedes calls (authenticate,
  * authorizeSubscribe, and authorizePublish as the publish pipeline builds it), with fake client
  * objects and a real CredentialStore in a temp dir. Each client connects with a client id its
- * credential may use under any rule (its own name, or its device): the client-id rules and the
- * login back-off are issue 15's to change, and are left to their own tests.
+ * credential may use (its own name, or its device): the client-id rules and the login back-off
+ * have their own tests (acl.test.ts, login.test.ts, test/abuse/).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import type { AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -229,5 +231,24 @@ describe('Access: topic limits', () => {
     const topic = `zones/${'é'.repeat(25)}/${'z'.repeat(26)}/armed`;
     expect(topic.length).toBeLessThanOrEqual(64);
     expect(await publish(ops, topic)).toMatchObject({ message: expect.stringContaining('MAX_TOPIC_LENGTH') });
+  });
+
+  it('caps connections not yet authenticated in all (MQTT_MAX_PENDING_CONNECTIONS) and frees a place when one authenticates or closes', async () => {
+    const { access, metrics, client, authenticate } = await setup({ maxPendingConnections: 2 });
+    const conn = (address: string) => Object.assign(new EventEmitter(), { remoteAddress: address }) as unknown as Duplex;
+    const [a, b] = [conn('10.0.0.1'), conn('10.0.0.2')];
+    expect(access.admit(a)).toBe(true);
+    expect(access.admit(b)).toBe(true);
+    expect(access.admit(conn('10.0.0.3'))).toBe(false);
+    expect(await count(metrics, 'gateway_refusals_total', { reason: 'pending_connections' })).toBe(1);
+    expect(await count(metrics, 'gateway_pending_connections')).toBe(2);
+    // One authenticates: no longer pending.
+    const c = Object.assign(client('ops'), { conn: a });
+    expect(await authenticate(c, 'ops', SECRETS.ops)).toEqual({ error: null, ok: true });
+    expect(access.admit(conn('10.0.0.3'))).toBe(true);
+    // One closes.
+    b.emit('close');
+    expect(access.admit(conn('10.0.0.4'))).toBe(true);
+    expect(await count(metrics, 'gateway_pending_connections')).toBe(2);
   });
 });

@@ -109,15 +109,35 @@ describe('filterWithin', () => {
 });
 
 describe('clientIdAllowed', () => {
-  const registered = (id: string) => id === 't-101' || id === 'hvac-1';
+  // Every credential's name and every device a credential names.
+  const reserved: Record<string, string> = { 't-101': 't-101', hvac: 'hvac', 'hvac-1': 'hvac', siren: 'siren', grafana: 'grafana', ops: 'ops' };
+  const reservedBy = (id: string): string | undefined => reserved[id];
   it("ties a device credential to its device's client id", () => {
-    expect(clientIdAllowed(device, 't-101', registered).ok).toBe(true);
-    expect(clientIdAllowed(device, 't-102', registered).ok).toBe(false);
-    expect(clientIdAllowed(actuator, 'hvac-1', registered).ok).toBe(true);
+    expect(clientIdAllowed(device, 't-101', reservedBy).ok).toBe(true);
+    expect(clientIdAllowed(device, 't-102', reservedBy).ok).toBe(false);
+    expect(clientIdAllowed(device, 't-101:second', reservedBy).ok).toBe(false);
+    expect(clientIdAllowed(actuator, 'hvac-1', reservedBy).ok).toBe(true);
+    expect(clientIdAllowed(actuator, 'hvac', reservedBy).ok).toBe(false);
   });
-  it("keeps everyone else off a registered device's client id", () => {
-    expect(clientIdAllowed(observer, 't-101', registered).ok).toBe(false);
-    expect(clientIdAllowed(anonymousPrincipal('admin'), 'hvac-1', registered).ok).toBe(false);
-    expect(clientIdAllowed(observer, 'grafana-1', registered).ok).toBe(true);
+  it('lets a credential without a device connect as its name or <name>:<suffix>, nothing else', () => {
+    expect(clientIdAllowed(siteActuator, 'siren', reservedBy).ok).toBe(true);
+    expect(clientIdAllowed(observer, 'grafana', reservedBy).ok).toBe(true);
+    expect(clientIdAllowed(observer, 'grafana:sub', reservedBy).ok).toBe(true);
+    expect(clientIdAllowed(observer, 'grafana:', reservedBy).ok).toBe(false);
+    expect(clientIdAllowed(observer, 'grafana-1', reservedBy).ok).toBe(false);
+    expect(clientIdAllowed(admin, 'anything', reservedBy).ok).toBe(false);
+  });
+  it("keeps everyone, whatever the role, off another credential's name or device", () => {
+    for (const p of [device, actuator, siteActuator, observer, admin, anonymousPrincipal('admin')]) {
+      for (const id of Object.keys(reserved)) {
+        if (id === (p.device ?? p.name) && !p.anonymous) continue;
+        const d = clientIdAllowed(p, id, reservedBy);
+        expect(d.ok, `${p.name} as ${id}`).toBe(false);
+      }
+    }
+    expect(clientIdAllowed(observer, 'ops', reservedBy)).toEqual({ ok: false, why: 'client id "ops" is reserved for credential "ops"' });
+  });
+  it('lets an anonymous client (when allowed) take any id no credential reserves', () => {
+    expect(clientIdAllowed(anonymousPrincipal('observer'), 'dashboard-7', reservedBy).ok).toBe(true);
   });
 });

@@ -24,7 +24,7 @@ function setup(offlineAfterMs = 60_000) {
     clock.advanceTo(target);
   };
   // What reaches InfluxDB: the points of the events kept.
-  const lines = { get all() { return store.events('deviceSilence').map((e) => deviceSilencePoint(e, e.timeMs)); } };
+  const lines = { get all() { return store.events('deviceSilence').map((e) => deviceSilencePoint(e, () => String(e.timeMs))); } };
   return { clock, bus, lines, watch, events, reading, at };
 }
 

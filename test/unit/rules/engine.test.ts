@@ -1,7 +1,7 @@
 /** The rules engine alone: which rules a reading runs through, what fires, in which order. */
 import { describe, expect, it } from 'vitest';
 import type { ReadingEvent } from '../../../gateway/core/events.js';
-import { KINDS, type Kind, type ReadingValue } from '../../../gateway/core/kinds.js';
+import { kindSpec, type Kind, type ReadingValue } from '../../../gateway/core/kinds.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import { RulesEngine } from '../../../gateway/rules/engine.js';
 import type { FactContext } from '../../../gateway/rules/facts.js';
@@ -16,7 +16,7 @@ let n = 0;
 function reading(source: string, kind: Kind, value: ReadingValue, timeMs = START): ReadingEvent {
   const [site = '', zone = '', device = ''] = source.split('/');
   const time = new Date(timeMs).toISOString();
-  return { id: `r${++n}`, type: `sensor.${kind}`, source, time, receivedAt: time, seq: undefined, site, zone, device, kind, value, numeric: KINDS[kind].toNumber(value), timeMs, clientId: undefined };
+  return { id: `r${++n}`, type: `sensor.${kind}`, source, time, receivedAt: time, seq: undefined, site, zone, device, kind, value, numeric: kindSpec(kind)!.toNumber(value), timeMs, clientId: undefined };
 }
 
 const command = (actuator: string, data: object) => ({ type: 'command', params: { actuator, data } });

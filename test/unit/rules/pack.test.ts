@@ -48,7 +48,8 @@ describe('rule packs', () => {
 
   it('shows a misspelt kind or severity with the values it may take', () => {
     expect(problems(rule({ kinds: ['temprature'] }))).toEqual([
-      'rules[0] (r1).kinds[0]: must be one of "temperature", "humidity", "co2", "illuminance", "occupancy", "motion", "contact", "smoke", "power", "battery", "keypad" (got "temprature")',
+      // Kinds are a runtime registry (the device map may add some): the check names the kinds known now.
+      'rules[0] (r1).kinds: unknown kind "temprature" (known: temperature, humidity, co2, illuminance, occupancy, motion, contact, smoke, power, battery, keypad)',
     ]);
     expect(problems(rule({ event: { type: 'alert', params: { severity: 'urgent', message: 'x' } } }))).toEqual(['rules[0] (r1).event.params.severity: must be one of "info", "warning", "critical" (got "urgent")']);
   });
@@ -120,5 +121,39 @@ describe('rule packs', () => {
     expect(() => parsePack('a.json', text({ hvac: { minOn: 'five', off: { mode: 'off' } } }))).toThrow('actuators.hvac.minOn: must be a duration');
     expect(() => parsePack('a.json', text({ 'bad name': { minOn: '1m', off: {} } }))).toThrow('"bad name" is not a valid actuator name');
     expect(parsePack('a.json', text({ hvac: { minOn: '5m', minOff: '3m', off: { mode: 'off' } } })).actuators['hvac']).toMatchObject({ minOnMs: 300_000, minOffMs: 180_000, off: { mode: 'off' } });
+  });
+
+  describe('an alert rule’s alarm', () => {
+    const alert = (params: Record<string, unknown>, conditions: unknown = { all: [{ fact: 'value', operator: 'equal', value: true }] }) =>
+      rule({ kinds: ['smoke'], conditions, event: { type: 'alert', params: { severity: 'critical', message: 'smoke', ...params } } });
+
+    it('is per zone, repeats by severity and clears after 5 quiet minutes unless the pack says otherwise', () => {
+      expect(parseRulePack('x', alert({}))[0]?.alarm).toEqual({ per: 'zone', repeatMs: 300_000, clearAfterMs: 300_000, clearWhen: undefined });
+      expect(parseRulePack('x', alert({ repeat: '1m', clearAfter: '30s', per: 'device' }))[0]?.alarm).toMatchObject({ per: 'device', repeatMs: 60_000, clearAfterMs: 30_000 });
+      expect(parseRulePack('x', alert({ repeatAfterSeconds: 90 }))[0]?.alarm?.repeatMs).toBe(90_000);
+    });
+
+    it('is per device when the rule’s time facts look at one device', () => {
+      const [r] = parseRulePack('x', alert({}, { all: [{ fact: 'absent', params: { scope: 'device', for: '30m' }, operator: 'equal', value: true }] }));
+      expect(r?.alarm?.per).toBe('device');
+    });
+
+    it('with clearWhen clears only by it (no quiet period), its facts checked like the rule’s', () => {
+      const [r] = parseRulePack('x', alert({ clearWhen: { all: [{ fact: 'value', operator: 'equal', value: false }] } }));
+      expect(r?.alarm).toMatchObject({ clearAfterMs: undefined, clearWhen: { all: [{ fact: 'value', operator: 'equal', value: false }] } });
+      expect(problems(alert({ clearWhen: { all: [{ fact: 'valu', operator: 'equal', value: false }] } }))).toEqual([expect.stringMatching(/^rules\[0\] \(r1\)\.event\.params\.clearWhen\.all\[0\]: unknown fact "valu"/)]);
+    });
+
+    it('refuses contradictions and bad durations, naming them', () => {
+      expect(problems(alert({ repeat: '1m', repeatAfterSeconds: 60 }))).toContain('rules[0] (r1).event.params: give repeat or repeatAfterSeconds, not both');
+      expect(problems(alert({ clearAfter: '1m', clearWhen: { all: [] } }))).toContain('rules[0] (r1).event.params: give clearWhen or clearAfter, not both');
+      expect(problems(alert({ repeat: 'often' }))).toEqual([expect.stringContaining('rules[0] (r1).event.params.repeat: must be a duration')]);
+      expect(problems(alert({ per: 'site' }))[0]).toContain('per');
+    });
+  });
+
+  it('takes override on a command: it acts even on an actuator someone took over by hand', () => {
+    const [r] = parseRulePack('x', rule({ event: { type: 'command', params: { actuator: 'hvac', data: { mode: 'off' }, override: true } } }));
+    expect(r?.event).toMatchObject({ params: { override: true } });
   });
 });

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../../gateway/core/bus.js';
 import type { AlertEvent, CommandEvent, ReadingEvent, ZoneArmedEvent } from '../../../gateway/core/events.js';
-import { KINDS, type Kind, type ReadingValue } from '../../../gateway/core/kinds.js';
+import { kindSpec, type Kind, type ReadingValue } from '../../../gateway/core/kinds.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import type { Publisher } from '../../../gateway/core/publisher.js';
 import { RulesService } from '../../../gateway/rules/service.js';
@@ -74,7 +74,7 @@ async function setup(o: { publisher?: Publisher; armedFile?: boolean } = {}) {
   const reading = (source: string, kind: Kind, value: ReadingValue): ReadingEvent => {
     const [site = '', zone = '', device = ''] = source.split('/');
     const time = new Date(clock.now()).toISOString();
-    return { id: `reading-${++n}`, type: `sensor.${kind}`, source, time, receivedAt: time, seq: undefined, site, zone, device, kind, value, numeric: KINDS[kind].toNumber(value), timeMs: clock.now(), clientId: undefined };
+    return { id: `reading-${++n}`, type: `sensor.${kind}`, source, time, receivedAt: time, seq: undefined, site, zone, device, kind, value, numeric: kindSpec(kind)!.toNumber(value), timeMs: clock.now(), clientId: undefined };
   };
   /** A current reading from ingest; returns once the rules have run it. */
   const send = async (r: ReadingEvent): Promise<ReadingEvent> => {
@@ -117,11 +117,14 @@ describe('RulesService', () => {
     expect(lines.find((l) => l.msg === 'command')).toMatchObject({ eventId: cloudEvent?.['id'], correlationId: r.id, rule: 'cool', topic: 'commands/hq/f1/hvac' });
   });
 
-  it('keeps commands even with the store full', async () => {
+  it('keeps commands (and their saga’s first step) even with the store full', async () => {
     const { store, send, reading, publisher } = await setup();
     store.full = true;
     await send(reading('hq/f1/t-101', 'temperature', 28.5));
-    expect(store.kept.map((k) => [k.name, k.always])).toEqual([['command', true]]);
+    expect(store.kept.map((k) => [k.name, k.always])).toEqual([
+      ['command', true],
+      ['commandStatus', true],
+    ]);
     expect(publisher.published).toHaveLength(1);
   });
 

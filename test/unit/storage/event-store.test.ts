@@ -12,7 +12,8 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
-async function openStore(maxBytes = 1 << 20): Promise<{ store: EventStore; journal: Journal; lines: () => Promise<string[]> }> {
+async function openStore(o: { maxBytes?: number; startMs?: number } = {}): Promise<{ store: EventStore; journal: Journal; lines: () => Promise<string[]> }> {
+  const maxBytes = o.maxBytes ?? 1 << 20;
   const dir = await mkdtemp(join(tmpdir(), 'gw-store-'));
   dirs.push(dir);
   const journal = new Journal({ dir, maxBytes, log: pino({ level: 'silent' }) });
@@ -22,7 +23,7 @@ async function openStore(maxBytes = 1 << 20): Promise<{ store: EventStore; journ
     const batch = await journal.take(1000);
     return batch ? Buffer.concat(batch.bodies).toString().split('\n').filter(Boolean) : [];
   };
-  return { store: new EventStore(journal), journal, lines };
+  return { store: new EventStore(journal, { startMs: o.startMs ?? 0 }), journal, lines };
 }
 
 const armed = (id: string, armedNow: boolean, timeMs: number): ZoneArmedEvent => ({ id, site: 'hq', zone: 'f1', armed: armedNow, time: new Date(timeMs).toISOString(), timeMs });
@@ -45,12 +46,73 @@ describe('EventStore (the store port on the spool)', () => {
     const { store, journal, lines } = await openStore();
     const reading = { id: 'r1', kind: 'temperature', site: 'hq', zone: 'f1', device: 't1', numeric: 21.5, seq: 3, timeMs: 1_795_428_000_000 } as ReadingEvent;
     store.keep('reading', reading);
-    expect(await lines()).toEqual(['temperature,device=t1,site=hq,zone=f1 value=21.5,seq=3i,event_id="r1" 1795428000000']);
+    expect(await lines()).toEqual(['temperature,device=t1,site=hq,zone=f1 value=21.5,seq=3i,event_id="r1" 1795428000000000000']);
     await journal.close();
   });
 
+  it('keeps two different readings of one series at one ms apart: the first at exactly its ms, the next a sub-ms offset later; the same event again gets its same point', async () => {
+    const { store, journal, lines } = await openStore({ startMs: 1_000 });
+    const r = (id: string, numeric: number): ReadingEvent => ({ id, kind: 'temperature', site: 'hq', zone: 'f1', device: 't1', numeric, seq: undefined, timeMs: 5_000, receivedAtMs: 5_100 }) as ReadingEvent;
+    store.keep('reading', r('a', 20));
+    store.keep('reading', r('b', 35));
+    store.keep('reading', r('b', 35));
+    const [a, b, again] = (await lines()).map(timeOf);
+    expect(a).toBe('5000000000');
+    expect(b).toMatch(/^5000\d{6}$/);
+    expect(b).not.toBe(a);
+    expect(again).toBe(b);
+    await journal.close();
+  });
+
+  it('never gives offset 0 to an event dated before the start that its memory does not know (a point stored before the restart may hold it), nor to one dated ahead of the clock', async () => {
+    const { store, journal, lines } = await openStore({ startMs: 10_000 });
+    const r = (id: string, timeMs: number, receivedAtMs: number): ReadingEvent => ({ id, kind: 'temperature', site: 'hq', zone: 'f1', device: 't1', numeric: 1, seq: undefined, timeMs, receivedAtMs }) as ReadingEvent;
+    store.keep('reading', r('old', 5_000, 20_000));
+    store.keep('reading', r('old', 5_000, 20_000));
+    store.keep('reading', r('ahead', 30_000, 20_000));
+    store.keep('reading', r('now', 20_000, 20_000));
+    const [old, oldAgain, ahead, now] = (await lines()).map(timeOf);
+    expect(old).toMatch(/^5000\d{6}$/);
+    expect(old).not.toBe('5000000000');
+    expect(oldAgain).toBe(old);
+    expect(ahead).not.toBe('30000000000');
+    expect(now).toBe('20000000000');
+    await journal.close();
+  });
+
+  it('remembers the points the spool recovers: an event after the restart takes none of them, and the same event sent again gets its point', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gw-store-'));
+    dirs.push(dir);
+    const log = pino({ level: 'silent' });
+    const r = (id: string, numeric: number, timeMs: number): ReadingEvent => ({ id, kind: 'temperature', site: 'hq', zone: 'f1', device: 't1', numeric, seq: undefined, timeMs, receivedAtMs: timeMs }) as ReadingEvent;
+    const before = new Journal({ dir, maxBytes: 1 << 20, log });
+    await before.open();
+    const first = new EventStore(before, { startMs: 1_000 });
+    first.keep('reading', r('a', 20, 5_000));
+    first.keep('reading', r('b', 35, 5_000));
+    await before.committed();
+    // A crash: nothing confirmed; the next run recovers both.
+    const after = new Journal({ dir, maxBytes: 1 << 20, log });
+    const second = new EventStore(after, { startMs: 9_000 });
+    await after.open((body, precision) => second.recall(body, precision === 'ns'));
+    second.keep('reading', r('b', 35, 5_000)); // sent again: its acknowledgement was lost
+    second.keep('reading', r('c', 50, 5_000)); // another event at the same ms
+    await after.committed();
+    const times: string[] = [];
+    for (let b = await after.take(1000); b; b = await after.take(1000)) {
+      times.push(...Buffer.concat(b.bodies).toString().split('\n').filter(Boolean).map(timeOf));
+      after.confirm(b);
+    }
+    const [a, b, bAgain, c] = times;
+    expect(a).toBe('5000000000');
+    expect(bAgain).toBe(b);
+    expect(new Set([a, b, c]).size).toBe(3);
+    await after.close();
+    await before.close().catch(() => undefined);
+  });
+
   it('refuses when the spool is full, unless the event must always be kept', async () => {
-    const { store, journal } = await openStore(1);
+    const { store, journal } = await openStore({ maxBytes: 1 });
     expect(store.keep('zoneArmed', armed('a', true, 1))).toBe(true);
     expect(store.isFull()).toBe(true);
     expect(store.keep('zoneArmed', armed('b', true, 2))).toBe(false);

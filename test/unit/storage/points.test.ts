@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ReadingEvent } from '../../../gateway/core/events.js';
-import { line, stringField, tagValue } from '../../../gateway/storage/line.js';
+import { line, pointOf, pointTime, stringField, tagValue } from '../../../gateway/storage/line.js';
 import { deadLetterPoint, readingPoint } from '../../../gateway/storage/points.js';
-import { SeriesTime } from '../../../gateway/storage/series-time.js';
 import { splitLines } from '../../../gateway/storage/writer.js';
 
 const reading: ReadingEvent = {
@@ -19,28 +18,29 @@ const reading: ReadingEvent = {
   value: 23.4,
   numeric: 23.4,
   timeMs: 1795428000000,
+  receivedAtMs: 1795428000100,
   clientId: 't-101',
 };
 
 describe('points', () => {
   it('lays a reading out as DESIGN.md says: <kind>,device,site,zone value,seq,event_id at its time', () => {
-    expect(readingPoint(reading, reading.timeMs)).toBe('temperature,device=t-101,site=hq,zone=f1 value=23.4,seq=17i,event_id="t-101-17" 1795428000000\n');
+    expect(readingPoint(reading, pointTime(reading.timeMs, 0))).toBe('temperature,device=t-101,site=hq,zone=f1 value=23.4,seq=17i,event_id="t-101-17" 1795428000000000000\n');
   });
 
   it('stores booleans as float 1/0 and omits seq when the device sent none', () => {
-    expect(readingPoint({ ...reading, kind: 'smoke', type: 'sensor.smoke', value: true, numeric: 1, seq: undefined }, reading.timeMs)).toBe(
-      'smoke,device=t-101,site=hq,zone=f1 value=1,event_id="t-101-17" 1795428000000\n',
+    expect(readingPoint({ ...reading, kind: 'smoke', type: 'sensor.smoke', value: true, numeric: 1, seq: undefined }, pointTime(reading.timeMs, 0))).toBe(
+      'smoke,device=t-101,site=hq,zone=f1 value=1,event_id="t-101-17" 1795428000000000000\n',
     );
   });
 
   it('yields the same line for the same event (idempotent writes)', () => {
-    expect(readingPoint({ ...reading }, reading.timeMs)).toBe(readingPoint(reading, reading.timeMs));
+    expect(readingPoint({ ...reading }, pointTime(reading.timeMs, 42))).toBe(readingPoint(reading, pointTime(reading.timeMs, 42)));
   });
 
   it('escapes tags (comma, equals, space) and string fields (quote, backslash), keeping newlines in strings', () => {
     expect(tagValue('a b,c=d')).toBe('a\\ b\\,c\\=d');
     expect(stringField('say "hi"\\n\nnext')).toBe('"say \\"hi\\"\\\\n\nnext"');
-    expect(line('m', { z: '1', a: '2' }, { f: { str: 'x' }, i: { int: 3 }, b: { bool: true } }, 5)).toBe('m,a=2,z=1 f="x",i=3i,b=true 5\n');
+    expect(line('m', { z: '1', a: '2' }, { f: { str: 'x' }, i: { int: 3 }, b: { bool: true } }, (series) => (series === 'm,a=2,z=1' ? '5' : 'wrong series'))).toBe('m,a=2,z=1 f="x",i=3i,b=true 5\n');
   });
 
   it('keeps a tag from ending in a backslash or holding a newline, which 1.x cannot store', () => {
@@ -50,8 +50,8 @@ describe('points', () => {
   });
 
   it('writes a dead letter with its reason as a tag and the payload as a field', () => {
-    const p = deadLetterPoint({ id: 'e1', topic: 'sensors/x', payload: 'bad "json"\n', reason: 'invalid_json', detail: 'no', receivedAt: '2026-11-23T10:00:00.000Z', timeMs: 7, clientId: null }, 7);
-    expect(p).toBe('deadletters,reason=invalid_json topic="sensors/x",payload="bad \\"json\\"\n",client_id="",detail="no",event_id="e1" 7\n');
+    const p = deadLetterPoint({ id: 'e1', topic: 'sensors/x', payload: 'bad "json"\n', reason: 'invalid_json', detail: 'no', receivedAt: '2026-11-23T10:00:00.000Z', timeMs: 7, clientId: null }, () => pointTime(7, 12));
+    expect(p).toBe('deadletters,reason=invalid_json topic="sensors/x",payload="bad \\"json\\"\n",client_id="",detail="no",event_id="e1" 7000012\n');
   });
 });
 
@@ -64,10 +64,20 @@ describe('splitLines', () => {
   });
 });
 
-describe('SeriesTime', () => {
-  it('gives two events of one series in the same millisecond different times', () => {
-    const t = new SeriesTime();
-    expect([t.next('a', 100), t.next('a', 100), t.next('a', 100), t.next('b', 100), t.next('a', 50), t.next('a', 200)]).toEqual([100, 101, 102, 100, 103, 200]);
+describe('point times (ns, as strings)', () => {
+  it('writes the millisecond and the offset in ns, past 2^53 without losing a digit', () => {
+    expect(pointTime(1795428000000, 0)).toBe('1795428000000000000');
+    expect(pointTime(1795428000000, 7)).toBe('1795428000000000007');
+    expect(pointTime(1795428000000, 999_999)).toBe('1795428000000999999');
+    expect(pointTime(0, 0)).toBe('0');
+    expect(pointTime(0, 5)).toBe('5');
+  });
+
+  it('reads a line back to its series, millisecond, offset and event id (ns lines, and ms lines an older version left)', () => {
+    const l = 'temperature,device=t\\ 1,site=hq,zone=f1 value=1,event_id="a \\"b\\"" 1795428000000000042\n';
+    expect(pointOf(l, true)).toEqual({ series: 'temperature,device=t\\ 1,site=hq,zone=f1', ms: 1795428000000, offset: 42, id: 'a "b"' });
+    expect(pointOf('m,t=a v=1,event_id="x" 1795428000000\n', false)).toEqual({ series: 'm,t=a', ms: 1795428000000, offset: 0, id: 'x' });
+    expect(pointOf('gateway_stats,host=h n=1i 1795428000000000000\n', true)?.id).toBeUndefined();
   });
 });
 

@@ -10,18 +10,23 @@ describe('the spool record codec', () => {
     fc.assert(
       fc.property(
         fc.uint8Array({ minLength: 1, maxLength: 300 }),
-        fc.integer({ min: 1, max: 0xffff_ffff }),
+        fc.integer({ min: 1, max: 0x7fff_ffff }),
         fc.double({ noNaN: true }),
         fc.nat(40),
         (bytes, count, appendedAt, at) => {
           const body = Buffer.from(bytes);
           const data = Buffer.concat([Buffer.alloc(at, 7), whole(body, count, appendedAt), Buffer.alloc(5, 9)]);
           const record = decodeRecord(data, at);
-          expect(record).toMatchObject({ ok: true, bodyLength: body.length, count, appendedAt, bytes: HEADER_BYTES + body.length });
+          expect(record).toMatchObject({ ok: true, bodyLength: body.length, count, appendedAt, precision: 'ns', bytes: HEADER_BYTES + body.length });
           expect(record.ok && record.body.equals(body)).toBe(true);
         },
       ),
     );
+  });
+
+  it('says the precision of its lines: ns as written now, ms for a record an older version left (no flag)', () => {
+    expect(decodeRecord(Buffer.concat(encodeRecord(lines('m v=1 1\n'), 3, 1, 'ms')), 0)).toMatchObject({ ok: true, count: 3, precision: 'ms' });
+    expect(decodeRecord(Buffer.concat(encodeRecord(lines('m v=1 1\n'), 3, 1)), 0)).toMatchObject({ ok: true, count: 3, precision: 'ns' });
   });
 
   it('reads records one after the other and stops at the end', () => {

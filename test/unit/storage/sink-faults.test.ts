@@ -85,4 +85,33 @@ describe('the sink', () => {
     await waitFor(async () => (await count(inject('influxUrl'), db, 'm')) === 51, 'the 50 points and the one committed during the switch', 5000);
     expect(injected).toBe(true);
   });
+
+  it('confirms every record of a batch that grew while InfluxDB was away, so the spool empties once it is back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gw-sink-grow-'));
+    const journal = new Journal({ dir, maxBytes: 1 << 30, log });
+    await journal.open();
+    const db = uniqueDb();
+    const real = new Influx1Writer(inject('influxUrl'), db, 5000);
+    await real.prepare();
+    let away = true;
+    // InfluxDB away at first: the first batch fails, and its retries take along what arrives meanwhile.
+    const writer: typeof real = Object.assign(Object.create(real) as typeof real, {
+      write: (body: Buffer, precision: Parameters<typeof real.write>[1]) => (away ? Promise.reject(new Error('ECONNREFUSED')) : real.write(body, precision)),
+    });
+    const metrics = new Metrics({ spool: () => journal.stats(), connectedClients: () => 0, influxUp: () => true, now: () => Date.now() });
+    const sink = new InfluxSink({ journal, writer, metrics, log, batchSize: 1000, flushMs: 0, onRejected: () => undefined, retryBaseMs: 10, retryMaxMs: 20 });
+    cleanup.push(async () => {
+      await sink.stop(100);
+      await journal.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    await sink.start();
+    await fill(journal, 0, 5);
+    await waitFor(async () => ((await metrics.writeRetries.get()).values[0]?.value ?? 0) >= 1, 'a failed write');
+    await fill(journal, 5, 300);
+    away = false;
+    await waitFor(async () => (await count(inject('influxUrl'), db, 'm')) === 300, 'every point in InfluxDB');
+    await waitFor(() => journal.stats().events === 0, 'the spool to be empty');
+    expect(journal.stats()).toMatchObject({ events: 0, bytes: 0 });
+  });
 });

@@ -1,0 +1,52 @@
+import type { Aedes } from 'aedes';
+import { BoundedMap } from '../core/bounded-map.js';
+import type { ActuatorDirectory, ActuatorRef } from '../core/directory.js';
+import { isSegment } from '../core/segments.js';
+
+/**
+ * Which actuator a contract device is, learned from what it subscribes to: a client that
+ * subscribes to exactly `commands/<site>/<zone>/<actuator>` (no wildcard) is that actuator, under
+ * its client id, so its `devices/<client id>/state` reports confirm that actuator's commands.
+ * Remembered after it disconnects (a report may come before its next subscription); forgotten
+ * when it unsubscribes. A device subscribed to several command topics is ambiguous.
+ */
+export class SubscribedActuators implements ActuatorDirectory {
+  private readonly byClient = new BoundedMap<string, Map<string, ActuatorRef>>(100_000);
+
+  observe(aedes: Aedes): void {
+    aedes.on('subscribe', (subscriptions, client) => {
+      for (const { topic } of subscriptions) {
+        const ref = exactCommandTopic(topic);
+        if (!ref || !client) continue;
+        let refs = this.byClient.get(client.id);
+        if (!refs) this.byClient.set(client.id, (refs = new Map<string, ActuatorRef>()));
+        refs.set(topic, ref);
+      }
+    });
+    aedes.on('unsubscribe', (topics, client) => {
+      const refs = client ? this.byClient.get(client.id) : undefined;
+      for (const topic of topics) refs?.delete(topic);
+    });
+  }
+
+  /** For tests and the device map: say a device is an actuator without a subscription. */
+  learn(device: string, ref: ActuatorRef): void {
+    let refs = this.byClient.get(device);
+    if (!refs) this.byClient.set(device, (refs = new Map<string, ActuatorRef>()));
+    refs.set(`commands/${ref.site}/${ref.zone}/${ref.actuator}`, ref);
+  }
+
+  actuatorOf(device: string): ActuatorRef | { readonly problem: string } {
+    const refs = [...(this.byClient.get(device)?.values() ?? [])];
+    if (refs.length === 1) return refs[0]!;
+    if (refs.length === 0) return { problem: `no actuator is known for device ${JSON.stringify(device)}: an actuator is known by its client id's subscription to exactly commands/<site>/<zone>/<actuator>` };
+    return { problem: `device ${JSON.stringify(device)} subscribes to several command topics (${refs.map((r) => `${r.site}/${r.zone}/${r.actuator}`).join(', ')}): which one it reports is ambiguous` };
+  }
+}
+
+function exactCommandTopic(topic: string): ActuatorRef | undefined {
+  const parts = topic.split('/');
+  if (parts.length !== 4 || parts[0] !== 'commands') return undefined;
+  const [, site = '', zone = '', actuator = ''] = parts;
+  return isSegment(site) && isSegment(zone) && isSegment(actuator) ? { site, zone, actuator } : undefined;
+}

@@ -1,0 +1,77 @@
+import type { Metrics } from '../observability/metrics.js';
+
+export interface RetainedOptions {
+  readonly metrics: Metrics;
+  /** Bytes (payload and topic) one owner may keep retained (0 = no limit). */
+  readonly maxBytesPerClient: number;
+  /** Bytes all owners together may keep retained (0 = no limit). */
+  readonly maxBytes: number;
+}
+
+export type RetainVerdict = 'retain' | 'invalid' | 'client_budget' | 'total_budget';
+
+/** What one retained message costs besides its payload and topic: the broker's packet and this ledger's entry. */
+const OVERHEAD_BYTES = 128;
+
+/**
+ * Who keeps how many retained bytes: a ledger of `topic → {owner, bytes}` with a budget per
+ * owner (a credential's name) and in all. Aedes keeps whatever carries the retain flag and
+ * hands all of it to every new subscriber of a matching filter; the publish hook asks here
+ * first and clears the flag of what may not be kept (the message is still delivered live:
+ * MQTT 3.1.1 has no way to say "not retained"). Only what ingest accepted is retained, never a
+ * dead letter. An empty payload deletes, and is always allowed.
+ */
+export class RetainedLedger {
+  private readonly topics = new Map<string, { owner: string; bytes: number }>();
+  private readonly byOwner = new Map<string, number>();
+  private total = 0;
+
+  constructor(private readonly o: RetainedOptions) {
+    o.metrics.readFrom('retainedBytes', () => this.total);
+  }
+
+  get bytes(): number {
+    return this.total;
+  }
+
+  /** Decides on a retained publish and, when it is kept, books it (replacing what the topic had). */
+  decide(owner: string, topic: string, payloadBytes: number, valid: boolean): RetainVerdict {
+    const old = this.topics.get(topic);
+    if (payloadBytes === 0) {
+      if (old) this.release(topic, old);
+      return 'retain';
+    }
+    const verdict = valid ? this.fits(owner, topic, payloadBytes, old) : 'invalid';
+    if (verdict !== 'retain') {
+      this.o.metrics.retainedRefused.inc({ reason: verdict });
+      return verdict;
+    }
+    if (old) this.release(topic, old);
+    const bytes = cost(topic, payloadBytes);
+    this.topics.set(topic, { owner, bytes });
+    this.byOwner.set(owner, (this.byOwner.get(owner) ?? 0) + bytes);
+    this.total += bytes;
+    return 'retain';
+  }
+
+  private fits(owner: string, topic: string, payloadBytes: number, old: { owner: string; bytes: number } | undefined): RetainVerdict {
+    const bytes = cost(topic, payloadBytes);
+    const { maxBytesPerClient, maxBytes } = this.o;
+    const mine = (this.byOwner.get(owner) ?? 0) - (old?.owner === owner ? old.bytes : 0);
+    if (maxBytesPerClient > 0 && mine + bytes > maxBytesPerClient) return 'client_budget';
+    if (maxBytes > 0 && this.total - (old?.bytes ?? 0) + bytes > maxBytes) return 'total_budget';
+    return 'retain';
+  }
+
+  private release(topic: string, entry: { owner: string; bytes: number }): void {
+    this.topics.delete(topic);
+    this.total -= entry.bytes;
+    const left = (this.byOwner.get(entry.owner) ?? 0) - entry.bytes;
+    if (left > 0) this.byOwner.set(entry.owner, left);
+    else this.byOwner.delete(entry.owner);
+  }
+}
+
+function cost(topic: string, payloadBytes: number): number {
+  return payloadBytes + Buffer.byteLength(topic) + OVERHEAD_BYTES;
+}

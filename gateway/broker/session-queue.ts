@@ -1,0 +1,102 @@
+/**
+ * One persistent session's outgoing queue (broker/persistence.ts): oldest first, with indexes by
+ * the broker's stamp and by message id, so that a delivery, a PUBACK or a skipped delivery finds
+ * its entry without a scan.
+ */
+
+/** A packet as Aedes stores and hands back: a publish (or the PUBREL that replaced it), with its broker's stamp. */
+export interface Stored {
+  cmd: string;
+  topic?: string;
+  payload?: Buffer | string;
+  qos?: number;
+  retain?: boolean;
+  dup?: boolean;
+  messageId?: number | undefined;
+  brokerId?: string;
+  brokerCounter?: number;
+}
+
+interface Entry {
+  packet: Stored;
+  readonly bytes: number;
+  readonly key: string | undefined;
+  messageId: number | undefined;
+}
+
+/** One persistent session's outgoing queue, oldest first. */
+export class Queue {
+  private next = 0;
+  readonly entries = new Map<number, Entry>();
+  private readonly byKey = new Map<string, number>();
+  private readonly byMessageId = new Map<number, number>();
+  bytes = 0;
+
+  push(packet: Stored): void {
+    const bytes = payloadBytes(packet);
+    const key = keyOf(packet);
+    const seq = this.next++;
+    this.entries.set(seq, { packet, bytes, key, messageId: packet.messageId });
+    if (key !== undefined) this.byKey.set(key, seq);
+    if (packet.messageId !== undefined) this.byMessageId.set(packet.messageId, seq);
+    this.bytes += bytes;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  dropOldest(): boolean {
+    const first = this.entries.keys().next();
+    if (first.done) return false;
+    this.remove(first.value);
+    return true;
+  }
+
+  /** The delivery of a queued message got its message id (or, for QoS 2, its PUBREL replaced it). */
+  update(packet: Stored): void {
+    const seq = packet.brokerId !== undefined ? this.byKey.get(keyOf(packet) ?? '') : undefined;
+    if (seq !== undefined) {
+      const e = this.entries.get(seq)!;
+      if (e.messageId !== undefined && this.byMessageId.get(e.messageId) === seq) this.byMessageId.delete(e.messageId);
+      e.messageId = packet.messageId;
+      if (packet.messageId !== undefined) this.byMessageId.set(packet.messageId, seq);
+      return;
+    }
+    const byId = packet.messageId !== undefined ? this.byMessageId.get(packet.messageId) : undefined;
+    if (byId !== undefined) this.entries.get(byId)!.packet = packet;
+    // Not found: dropped over a bound meanwhile. It is delivered all the same; its PUBACK clears nothing.
+  }
+
+  /** Removes by message id, or, without one, by its broker stamp (a delivery the gateway skipped). */
+  clear(packet: Stored): Stored | undefined {
+    const seq = packet.messageId !== undefined ? this.byMessageId.get(packet.messageId) : this.byKey.get(keyOf(packet) ?? '');
+    if (seq === undefined) return undefined;
+    const e = this.entries.get(seq)!;
+    this.remove(seq);
+    return e.packet;
+  }
+
+  private remove(seq: number): void {
+    const e = this.entries.get(seq);
+    if (!e) return;
+    this.entries.delete(seq);
+    this.bytes -= e.bytes;
+    if (e.key !== undefined && this.byKey.get(e.key) === seq) this.byKey.delete(e.key);
+    if (e.messageId !== undefined && this.byMessageId.get(e.messageId) === seq) this.byMessageId.delete(e.messageId);
+  }
+}
+
+function keyOf(p: Stored): string | undefined {
+  return p.brokerId !== undefined && p.brokerCounter !== undefined ? `${p.brokerId}:${p.brokerCounter}` : undefined;
+}
+
+export function payloadBytes(p: { payload?: Buffer | string | undefined }): number {
+  const payload = p.payload;
+  return payload === undefined ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+}
+
+/** The copy a queue keeps: the fields a delivery needs, the payload shared (never mutated). */
+export function copyOf(p: Stored): Stored {
+  return { cmd: p.cmd, topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: p.dup, messageId: p.messageId, brokerId: p.brokerId, brokerCounter: p.brokerCounter };
+}

@@ -1,0 +1,66 @@
+import type { Client, Subscription } from 'aedes';
+import { filterWithin } from './acl.js';
+
+interface Held {
+  /** Granted filters and their QoS. */
+  readonly filters: Map<string, number>;
+  /** Granted and not yet handed to the persistence (persistent sessions only). */
+  unstored: Subscription[];
+  /** The lowest granted QoS: a message at or below it needs no look-up of its matching filters. */
+  minQos: number;
+}
+
+/**
+ * The filters each client was granted: counted against MQTT_MAX_SUBSCRIPTIONS (a filter
+ * subscribed again does not count twice; an UNSUBSCRIBE frees its place), handed to the
+ * persistence so that only granted filters are stored (persistence.ts), and asked for the QoS
+ * a message may be delivered at ([MQTT-3.8.4-6]: the highest QoS granted among the filters that
+ * match it, which Aedes 1.2 finds only for an exact-topic subscription).
+ */
+export class SubscriptionLedger {
+  private readonly held = new WeakMap<Client, Held>();
+
+  /** @param max filters per client (0 = no limit) */
+  constructor(private readonly max: number) {}
+
+  /** Records a granted filter; false (nothing recorded) when the client holds `max` others already. */
+  grant(client: Client, sub: Subscription): boolean {
+    let h = this.held.get(client);
+    if (!h) this.held.set(client, (h = { filters: new Map(), unstored: [], minQos: 2 }));
+    if (!h.filters.has(sub.topic) && this.max > 0 && h.filters.size >= this.max) return false;
+    h.filters.set(sub.topic, sub.qos);
+    h.minQos = Math.min(...h.filters.values());
+    if (!client.clean) h.unstored.push(sub);
+    return true;
+  }
+
+  /** How many filters the client holds. */
+  count(client: Client): number {
+    return this.held.get(client)?.filters.size ?? 0;
+  }
+
+  removed(client: Client, filters: readonly string[]): void {
+    const h = this.held.get(client);
+    if (!h) return;
+    for (const f of filters) h.filters.delete(f);
+    h.minQos = h.filters.size > 0 ? Math.min(...h.filters.values()) : 2;
+  }
+
+  /** The filters granted since the last call, for the persistence to store (and no others). */
+  takeGranted(client: Client): Subscription[] {
+    const h = this.held.get(client);
+    if (!h || h.unstored.length === 0) return [];
+    const taken = h.unstored;
+    h.unstored = [];
+    return taken;
+  }
+
+  /** The QoS a message of `qos` on `topic` goes to this client at: at most the highest granted among matching filters. */
+  deliveryQos(client: Client, topic: string, qos: number): number {
+    const h = this.held.get(client);
+    if (!h || qos <= h.minQos) return qos;
+    let granted = -1;
+    for (const [filter, q] of h.filters) if (q > granted && filterWithin(topic, filter)) granted = q;
+    return granted < 0 ? qos : Math.min(qos, granted);
+  }
+}

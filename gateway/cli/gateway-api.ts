@@ -1,0 +1,57 @@
+/** What the command-line tools ask of a running gateway over HTTP (HTTP_PORT, or --url). */
+import { InvalidArgumentError } from 'commander';
+import { DURATION_HINT, parseDurationMs } from '../rules/duration.js';
+
+export const DEFAULT_URL = process.env['GATEWAY_URL'] ?? `http://127.0.0.1:${process.env['HTTP_PORT'] ?? 8080}`;
+
+/** An ISO-8601 time, epoch ms, or a duration meaning that long ago ("7d", "90m"). */
+export function timeArg(text: string): number {
+  const ago = parseDurationMs(text);
+  if (ago !== undefined) return Date.now() - ago;
+  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(ms)) throw new InvalidArgumentError(`must be an ISO-8601 time ("2026-11-01T00:00:00Z"), epoch ms, or how long ago (${DURATION_HINT})`);
+  return ms;
+}
+
+/** HTTP asks for credentials once any exist (HTTP_AUTH): the tools send an admin's from the environment. */
+function authorization(): Record<string, string> {
+  const user = process.env['GATEWAY_USERNAME'];
+  if (!user) return {};
+  return { authorization: `Basic ${Buffer.from(`${user}:${process.env['GATEWAY_PASSWORD'] ?? ''}`).toString('base64')}` };
+}
+
+async function call(url: string, init?: RequestInit): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string> | undefined), ...authorization() }, signal: AbortSignal.timeout(10 * 60_000) });
+  } catch (err) {
+    throw new Error(`the gateway does not answer at ${new URL(url).origin} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}): is it running? (--url, or HTTP_PORT)`);
+  }
+  const body = (await res.json().catch(() => ({}))) as { error?: string };
+  if (res.status === 401) throw new Error('the gateway asks for credentials: set GATEWAY_USERNAME and GATEWAY_PASSWORD (an admin credential, `npm run credentials -- add <name> --role admin`)');
+  if (res.status === 403) throw new Error(`the gateway refused (403): ${body.error ?? 'this credential may not do that'}; an admin credential is needed`);
+  if (!res.ok) throw new Error(`the gateway answered ${res.status}: ${body.error ?? ''}`);
+  return body;
+}
+
+export function getDevices(base: string): Promise<unknown> {
+  return call(`${base}/api/devices`);
+}
+
+export interface RedriveAsk {
+  readonly reason: string;
+  readonly since: number;
+  readonly until?: number;
+  readonly device?: string;
+}
+
+export function redrive(base: string, ask: RedriveAsk): Promise<unknown> {
+  return call(`${base}/api/deadletters/redrive`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ask) });
+}
+
+/** A redrive summary for people. */
+export function describeRedrive(s: { read: number; redriven: number; stillFailing: Record<string, number>; skipped: Record<string, number>; reason: string; since: string }): string {
+  const failing = Object.entries(s.stillFailing).map(([r, n]) => `${n} ${r}`).join(', ');
+  const skipped = Object.entries(s.skipped).map(([r, n]) => `${n} ${r}`).join(', ');
+  return `${s.read} dead letters (${s.reason}) since ${s.since}: ${s.redriven} redriven into readings at their original times${failing ? `; still failing: ${failing}` : ''}${skipped ? `; skipped: ${skipped}` : ''}`;
+}

@@ -1,0 +1,62 @@
+import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
+
+/** A stored event read back, tagged with what it is. */
+export type HistoryItem =
+  | { readonly type: 'reading'; readonly event: ReadingEvent }
+  | { readonly type: 'zoneArmed'; readonly event: ZoneArmedEvent }
+  | { readonly type: 'command'; readonly event: CommandEvent }
+  | { readonly type: 'actuatorState'; readonly event: ActuatorStateEvent }
+  | { readonly type: 'commandStatus'; readonly event: CommandStatusEvent }
+  | { readonly type: 'alarm'; readonly event: AlarmTransitionEvent }
+  | { readonly type: 'alert'; readonly event: AlertEvent };
+
+export type HistoryType = HistoryItem['type'];
+
+/** Same-millisecond order: a zone armed before the readings of its time, a reading before what it caused. */
+export const HISTORY_ORDER: Readonly<Record<HistoryType, number>> = { zoneArmed: 0, reading: 1, command: 2, alert: 3, actuatorState: 4, commandStatus: 5, alarm: 6 };
+
+export const itemTime = (item: HistoryItem): number => item.event.timeMs;
+
+export function byTime(a: HistoryItem, b: HistoryItem): number {
+  return itemTime(a) - itemTime(b) || HISTORY_ORDER[a.type] - HISTORY_ORDER[b.type];
+}
+
+export interface HistoryRange {
+  /** Inclusive, epoch ms. */
+  readonly fromMs: number;
+  /** Exclusive, epoch ms. */
+  readonly toMs: number;
+  /** Only these (default: every type but alerts). */
+  readonly types?: readonly HistoryType[];
+  readonly site?: string;
+  readonly zone?: string;
+  /** How much time one query covers. */
+  readonly chunkMs?: number;
+}
+
+/**
+ * The history port: what the gateway stored, read back (the rules rebuild their state from it at
+ * start, the lab replays it, the trace follows a chain through it). storage/ implements it over
+ * InfluxDB; rules/ and lab/ only know this.
+ */
+export interface History {
+  /** Where it reads from, for logs. */
+  readonly description: string;
+  /**
+   * Resolves true once everything kept so far can be read back (the spool has drained into the
+   * database), false when `timeoutMs` passes first or the database does not answer.
+   */
+  caughtUp(timeoutMs: number): Promise<boolean>;
+  /**
+   * What stood before `ms`, whatever its age: the last command and the last reported state of each
+   * actuator, the armed state of each zone, the last transition of each alarm.
+   */
+  latestBefore(ms: number): Promise<HistoryItem[]>;
+  /** The events of a time range in time order (`byTime`), one chunk of time after another. */
+  read(range: HistoryRange): AsyncIterable<HistoryItem[]>;
+  /**
+   * Every stored event whose own id, correlation id, command id or alarm id is one of `ids`
+   * (readings by their id): the links of a trace.
+   */
+  related(ids: readonly string[], range?: { readonly fromMs?: number; readonly toMs?: number }): Promise<HistoryItem[]>;
+}

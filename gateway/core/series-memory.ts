@@ -1,0 +1,164 @@
+/**
+ * What the gateway remembers of one series' recent events (one device's kind, or one series of
+ * the gateway's own events), in one bounded ring that serves two purposes:
+ *
+ * - ingest's dedupe (`admit`): the same id with the same content (value, `ts`) is a resend; the
+ *   same id with other content is a new reading (a device whose counter restarted);
+ * - the store's point identity (`place`): InfluxDB keys a point by measurement, tags and time, so
+ *   two different events of one series at one millisecond need different times. The first event
+ *   at a millisecond keeps it exactly (offset 0); a later, different one gets a sub-millisecond
+ *   offset derived from its id (1…999,999 ns, bumped past offsets the memory knows are taken).
+ *   The same event placed twice gets the same offset, so rewriting it is idempotent.
+ *
+ * The memory only vouches for a millisecond at or after its fence: before it (before this process
+ * started, or slots it has forgotten), an event never takes offset 0, which an event stored
+ * earlier may hold; it takes its id-derived offset, the same each time it is written.
+ */
+
+export type Admission = 'new' | 'duplicate' | 'reuse';
+
+/** Events remembered per series (the ring). */
+export const RECENT_EVENTS = 64;
+/** Per entry in `data`: value, ts (NaN: none), ms placed (NaN: not yet), offset (-1: not yet). */
+const FIELDS = 4;
+const NOT_PLACED = -1;
+/** The id of an entry remembered for its slot only. */
+const ANONYMOUS = '';
+export const MAX_OFFSET_NS = 999_999;
+
+/** A stable sub-millisecond offset for an event id: FNV-1a, 1…999,999. */
+export function idOffset(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return ((h >>> 0) % MAX_OFFSET_NS) + 1;
+}
+
+const sameNumber = (a: number, b: number): boolean => a === b || (Number.isNaN(a) && Number.isNaN(b));
+
+export class SeriesMemory {
+  private readonly ids: (string | undefined)[] = [];
+  /** Allocated on first use: FIELDS numbers per entry. */
+  private data: Float64Array | undefined;
+  private next = 0;
+  /** The entry `admit` just recorded, which `place` will be asked about next. */
+  private admitted = -1;
+  /** The newest millisecond placed: a later one is a free slot, with nothing to look up. */
+  private newestMs = Number.NEGATIVE_INFINITY;
+  /** The store has merged what the spool recovered for this series into it (once). */
+  recalled = false;
+
+  /** `fenceMs`: the memory knows every point of the series placed at or after this millisecond. */
+  constructor(private fenceMs: number) {}
+
+  /**
+   * Ingest: has the series seen this event? `value` is the stored numeric value, `tsMs` the
+   * device's `ts` (undefined without one). A new event (or a reused id) is remembered.
+   */
+  admit(id: string, value: number, tsMs: number | undefined): Admission {
+    const ts = tsMs ?? Number.NaN;
+    let reused = false;
+    const { ids } = this;
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] !== id) continue;
+      // Content unknown (recovered from the spool): neither; `place` finds its point.
+      if (this.unknown(i)) continue;
+      const d = this.data!;
+      if (sameNumber(d[i * FIELDS]!, value) && sameNumber(d[i * FIELDS + 1]!, ts)) return 'duplicate';
+      reused = true;
+    }
+    this.admitted = this.record(id, value, ts, Number.NaN, NOT_PLACED);
+    return reused ? 'reuse' : 'new';
+  }
+
+  /**
+   * Store: the sub-millisecond offset (ns) of event `id` at `ms`. Offset 0 only where the memory
+   * vouches for the slot: at or after its fence and at most `zeroUpToMs` (a point dated ahead of
+   * the clock could meet one a later process stores; it takes its id-derived offset instead).
+   */
+  place(id: string, ms: number, zeroUpToMs: number): number {
+    if (ms <= this.newestMs) {
+      const placed = this.placedAt(id, ms);
+      if (placed !== undefined) {
+        this.admitted = -1;
+        return placed;
+      }
+    }
+    let slot = this.admitted;
+    this.admitted = -1;
+    // Not admitted (an id the gateway made, or an event of its own): placed once, so remembered
+    // without its id (no string held per event); only the slot it takes matters.
+    if (slot < 0 || this.ids[slot] !== id || this.data![slot * FIELDS + 3] !== NOT_PLACED) slot = this.record(ANONYMOUS, Number.NaN, Number.NaN, Number.NaN, NOT_PLACED);
+    const zeroAllowed = ms >= this.fenceMs && ms <= zeroUpToMs;
+    let offset: number;
+    if (ms > this.newestMs) {
+      offset = zeroAllowed ? 0 : idOffset(id);
+      this.newestMs = ms;
+    } else {
+      offset = zeroAllowed && !this.taken(ms, 0) ? 0 : this.free(ms, idOffset(id));
+    }
+    const d = this.data!;
+    d[slot * FIELDS + 2] = ms;
+    d[slot * FIELDS + 3] = offset;
+    return offset;
+  }
+
+  /** Store, at start: a point the spool recovered (unconfirmed by the previous run); its content is unknown. */
+  recall(id: string, ms: number, offset: number): void {
+    this.record(id, Number.NaN, Number.NaN, ms, offset);
+    if (ms > this.newestMs) this.newestMs = ms;
+  }
+
+  private unknown(slot: number): boolean {
+    const d = this.data!;
+    return Number.isNaN(d[slot * FIELDS]!) && Number.isNaN(d[slot * FIELDS + 1]!);
+  }
+
+  /** The offset of this event if it was placed at `ms` already (its content the same, or unknown). */
+  private placedAt(id: string, ms: number): number | undefined {
+    const { ids } = this;
+    const d = this.data;
+    if (!d) return undefined;
+    const admitted = this.admitted >= 0 && ids[this.admitted] === id ? this.admitted : -1;
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] !== id || i === admitted || d[i * FIELDS + 2] !== ms || d[i * FIELDS + 3] === NOT_PLACED) continue;
+      // An admitted reuse (other content) is a different event, unless the other's content is unknown.
+      if (admitted >= 0 && !this.unknown(i)) continue;
+      return d[i * FIELDS + 3];
+    }
+    return undefined;
+  }
+
+  private taken(ms: number, offset: number): boolean {
+    const d = this.data!;
+    for (let i = 0; i < this.ids.length; i++) if (d[i * FIELDS + 2] === ms && d[i * FIELDS + 3] === offset) return true;
+    return false;
+  }
+
+  /** `from`, or the next offset after it the memory does not know to be taken at `ms`. */
+  private free(ms: number, from: number): number {
+    let offset = from;
+    for (let tries = 0; tries < RECENT_EVENTS + 1 && this.taken(ms, offset); tries++) offset = offset >= MAX_OFFSET_NS ? 1 : offset + 1;
+    return offset;
+  }
+
+  private record(id: string, value: number, ts: number, ms: number, offset: number): number {
+    const d = (this.data ??= new Float64Array(RECENT_EVENTS * FIELDS));
+    const slot = this.next;
+    this.next = (slot + 1) % RECENT_EVENTS;
+    if (this.ids[slot] !== undefined) {
+      // Forgetting an offset-0 point: from now on the memory no longer vouches for its millisecond.
+      const oldMs = d[slot * FIELDS + 2]!;
+      if (d[slot * FIELDS + 3] === 0 && oldMs >= this.fenceMs) this.fenceMs = oldMs + 1;
+    }
+    if (slot === this.ids.length) this.ids.push(id);
+    else this.ids[slot] = id;
+    d[slot * FIELDS] = value;
+    d[slot * FIELDS + 1] = ts;
+    d[slot * FIELDS + 2] = ms;
+    d[slot * FIELDS + 3] = offset;
+    return slot;
+  }
+}

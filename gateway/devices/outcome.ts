@@ -1,0 +1,169 @@
+/**
+ * A decoder's answer made into what ingest stores, through the map: readings placed at their
+ * site/zone/device (per channel) as the kinds the map says, availability as the placed devices'
+ * status, actuator reports as the mapped actuators' state; a device the map does not place waits
+ * for a zone. The registry is kept up to date on the way.
+ */
+import type { NativeActuator } from './map.js';
+import type { Placements } from './placement.js';
+import { DeviceRegistry, type DeviceEntry } from './registry.js';
+import type { ActuatorState, Availability, DecodeResult, Decoded, Family, Scalar } from './types.js';
+
+export interface PlacedReading {
+  readonly site: string;
+  readonly zone: string;
+  readonly device: string;
+  readonly kind: string;
+  readonly value: Scalar;
+  /** The native key it came from (`AM2301.Temperature`): part of its event id. */
+  readonly key: string;
+}
+
+export interface PlacedStatus {
+  readonly device: string;
+  readonly online: boolean;
+}
+
+export interface PlacedActuator {
+  readonly actuator: NativeActuator;
+  /** What it reported, merged over what it reported before. */
+  readonly state: ActuatorState;
+}
+
+export type NativeOutcome =
+  | { readonly outcome: 'not_mine' }
+  /** Known traffic that is not a reading (bridge logs, INFO, discovery configs, availability of a device the map does not place). */
+  | { readonly outcome: 'recognised'; readonly family: Family; readonly nativeId?: string; readonly what: string }
+  /** A discovery config the gateway cannot use (an unsupported template): listed in the registry, not a dead letter. */
+  | { readonly outcome: 'refused'; readonly family: Family; readonly nativeId?: string; readonly detail: string }
+  | { readonly outcome: 'failure'; readonly family: Family; readonly nativeId?: string; readonly detail: string }
+  | { readonly outcome: 'unassigned'; readonly family: Family; readonly nativeId: string; readonly detail: string }
+  | {
+      readonly outcome: 'placed';
+      readonly family: Family;
+      readonly nativeId: string;
+      /** The firmware's own time, when it sent one that can be trusted. */
+      readonly tsMs: number | undefined;
+      readonly readings: readonly PlacedReading[];
+      readonly statuses: readonly PlacedStatus[];
+      readonly actuators: readonly PlacedActuator[];
+      /** Values that could not be read while others could (`tasmota:x: AM2301.Temperature is "n/a", not a number`). */
+      readonly problems: readonly string[];
+    };
+
+export interface PlaceEnv {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly now: number;
+  readonly redrive: boolean;
+  readonly placements: Placements;
+  readonly registry: DeviceRegistry;
+  readonly actuatorStates: Map<string, ActuatorState>;
+}
+
+const NO_PROBLEMS: readonly string[] = [];
+
+export function decodePlaced(r: DecodeResult | Availability[], env: PlaceEnv): NativeOutcome {
+  if (Array.isArray(r)) return availability(r, env);
+  switch (r.outcome) {
+    case 'not_mine':
+      return r;
+    case 'recognised':
+      if (r.nativeId !== undefined && !env.redrive && r.family !== 'homeassistant') env.registry.seen(r.family, r.nativeId, env.now);
+      return { outcome: 'recognised', family: r.family, ...(r.nativeId === undefined ? {} : { nativeId: r.nativeId }), what: r.what };
+    case 'failure':
+      if (r.nativeId !== undefined && !env.redrive) DeviceRegistry.problem(env.registry.seen(r.family, r.nativeId, env.now), r.detail);
+      return { outcome: 'failure', family: r.family, ...(r.nativeId === undefined ? {} : { nativeId: r.nativeId }), detail: r.detail };
+    case 'availability':
+      return availability([r], env);
+    case 'decoded':
+      return decoded(r, env);
+  }
+}
+
+function availability(list: readonly Availability[], env: PlaceEnv): NativeOutcome {
+  const first = list[0]!;
+  if (env.redrive) return { outcome: 'recognised', family: first.family, nativeId: first.nativeId, what: 'availability' };
+  const statuses: PlacedStatus[] = [];
+  for (const a of list) {
+    if (a.scope === 'bridge') {
+      if (a.online) env.registry.bridgesOffline.delete(a.family);
+      else env.registry.bridgesOffline.add(a.family);
+      // Its devices follow it: offline with it, and back to what they last said of themselves.
+      for (const e of env.registry.all()) {
+        if (e.family !== a.family || e.nativeId === a.nativeId) continue;
+        for (const p of env.placements.placementsOf(e.family, e.nativeId) ?? []) statuses.push({ device: p.device, online: a.online && e.online !== false });
+      }
+      env.registry.seen(a.family, a.nativeId, env.now).online = a.online;
+      continue;
+    }
+    env.registry.seen(a.family, a.nativeId, env.now).online = a.online;
+    for (const p of env.placements.placementsOf(a.family, a.nativeId) ?? []) statuses.push({ device: p.device, online: a.online && !env.registry.bridgesOffline.has(a.family) });
+  }
+  if (statuses.length === 0) return { outcome: 'recognised', family: first.family, nativeId: first.nativeId, what: 'availability of a device waiting for a zone' };
+  const seen = new Set<string>();
+  const unique = statuses.filter((s) => !seen.has(s.device) && seen.add(s.device));
+  return { outcome: 'placed', family: first.family, nativeId: first.nativeId, tsMs: undefined, readings: [], statuses: unique, actuators: [], problems: NO_PROBLEMS };
+}
+
+function decoded(d: Decoded, env: PlaceEnv): NativeOutcome {
+  const { placements: map, registry, now } = env;
+  const entry: DeviceEntry | undefined = env.redrive ? undefined : registry.seen(d.family, d.nativeId, now);
+  if (entry) {
+    entry.messages++;
+    DeviceRegistry.sample(entry, env.topic, env.payload, now);
+    for (const p of d.problems) DeviceRegistry.problem(entry, p);
+    for (const k of d.otherKeys) DeviceRegistry.unmapped(entry, k);
+  }
+  const placements = map.placementsOf(d.family, d.nativeId);
+  const device = map.device(d.family, d.nativeId);
+  const readings: PlacedReading[] = [];
+  const problems: string[] = d.problems.length > 0 ? [...d.problems] : [];
+  const taken = new Set<string>();
+  for (const r of d.readings) {
+    const choice = map.kindOf(device, d.family, r);
+    if (choice.kind === null) {
+      if (choice.ignored) continue;
+      if (choice.why !== undefined) problems.push(`${d.family}:${d.nativeId}: ${choice.why}`);
+      else if (entry) DeviceRegistry.unmapped(entry, r.key);
+      continue;
+    }
+    if (entry) {
+      entry.kinds.add(choice.kind);
+      if (choice.kind === 'battery' && typeof choice.value === 'number') entry.battery = choice.value;
+    }
+    if (!placements) continue;
+    const p = map.placementFor(placements, r.channel);
+    const where = p ? `${p.site}/${p.zone}/${p.device}/${choice.kind}` : '';
+    if (!p || taken.has(where)) {
+      // A second source of one kind for one device: its channel needs its own placement.
+      if (entry) DeviceRegistry.unmapped(entry, `${r.key} (channel ${r.channel ?? '?'}: no placement)`);
+      continue;
+    }
+    taken.add(where);
+    readings.push({ site: p.site, zone: p.zone, device: p.device, kind: choice.kind, value: choice.value, key: r.key });
+  }
+  for (const a of d.actuators) if (entry) entry.actuators.set(a.channel ?? '', a.state);
+  if (!placements) {
+    const anything = d.readings.length > 0 || d.actuators.length > 0;
+    if (!anything || env.redrive) return { outcome: 'recognised', family: d.family, nativeId: d.nativeId, what: 'nothing to store' };
+    return {
+      outcome: 'unassigned',
+      family: d.family,
+      nativeId: d.nativeId,
+      detail: `${d.family}:${d.nativeId} is waiting for a zone: place it in the device map (npm run devices -- assign ${d.family}:${d.nativeId} --site S --zone Z); its readings are kept here`,
+    };
+  }
+  const actuators: PlacedActuator[] = [];
+  if (!env.redrive) {
+    for (const a of d.actuators) {
+      for (const act of map.actuatorsFor(d.family, d.nativeId, a.channel)) {
+        const state = { ...env.actuatorStates.get(act.target), ...a.state };
+        env.actuatorStates.set(act.target, state);
+        actuators.push({ actuator: act, state });
+      }
+    }
+  }
+  const tsMs = d.ts === undefined ? undefined : Date.parse(d.ts);
+  return { outcome: 'placed', family: d.family, nativeId: d.nativeId, tsMs, readings, statuses: [], actuators, problems };
+}

@@ -1,0 +1,135 @@
+/**
+ * The device map compiled for lookups on every native message: where a native device's readings
+ * go (per channel), which kind a native key is, and which actuators a native report is about.
+ */
+import { isSegment } from '../core/segments.js';
+import { mapValue } from './collect.js';
+import { deviceName, type DeviceMap, type NativeActuator, type NativeDevice, type Placement } from './map.js';
+import { toBool } from './normalise.js';
+import { CONTRACT_KINDS, type ContractKind, type Family, type NativeReading, type Scalar } from './types.js';
+
+export type KindChoice =
+  | { readonly kind: string; readonly value: Scalar }
+  /** `ignored`: a key the map says to leave alone, not even counted; `why`: a value the kind cannot take. */
+  | { readonly kind: null; readonly why?: string; readonly ignored?: true };
+
+const CONTRACT = new Set<string>(CONTRACT_KINDS);
+
+/** The channel a report without one means: Tasmota's POWER is POWER1, a Shelly's only relay is 0; an ESPHome light reports by its object id. */
+function channelOf(family: Family, channel: string | undefined): string {
+  if (channel !== undefined) return family === 'esphome' ? channel.replace(/^light:/, '') : channel;
+  return family === 'tasmota' ? '1' : family === 'shelly' ? '0' : '';
+}
+
+const norm = (unit: string): string => unit.trim().replace(/^°/, '').toLowerCase();
+
+function lastWord(key: string): string {
+  const parts = key.toLowerCase().split(/[./:]/);
+  return parts[parts.length - 1] ?? '';
+}
+
+export class Placements {
+  /** Native devices placed by an actuator entry only: at the actuator's site and zone. */
+  private readonly implied = new Map<string, readonly Placement[]>();
+  private readonly byReport = new Map<string, NativeActuator[]>();
+  private readonly kindCache = new Map<string, string | null>();
+
+  constructor(readonly map: DeviceMap) {
+    for (const a of map.actuators.values()) {
+      const key = `${a.family}:${a.nativeId}`;
+      if (!map.devices.has(key) && !this.implied.has(key)) this.implied.set(key, [{ site: a.site, zone: a.zone, device: deviceName(a.nativeId) }]);
+      const report = `${key}#${a.channel === undefined && (a.family === 'homeassistant' || a.family === 'zigbee2mqtt') ? '' : channelOf(a.family, a.channel)}`;
+      const list = this.byReport.get(report) ?? [];
+      list.push(a);
+      this.byReport.set(report, list);
+    }
+  }
+
+  device(family: Family, nativeId: string): NativeDevice | undefined {
+    return this.map.devices.get(`${family}:${nativeId}`);
+  }
+
+  /**
+   * Where a native device's readings go: the map's entry, else the site and zone of an actuator
+   * entry that names it, else (Zigbee2MQTT) a friendly name `<site>/<zone>/<device>`. Undefined:
+   * the device waits for a zone.
+   */
+  placementsOf(family: Family, nativeId: string): readonly Placement[] | undefined {
+    const key = `${family}:${nativeId}`;
+    const own = this.map.devices.get(key)?.placements ?? this.implied.get(key);
+    if (own) return own;
+    if (family === 'zigbee2mqtt') {
+      const parts = nativeId.split('/');
+      if (parts.length === 3 && parts.every(isSegment)) return [{ site: parts[0]!, zone: parts[1]!, device: parts[2]! }];
+    }
+    return undefined;
+  }
+
+  /** The placement a reading of `channel` goes to: the one for that channel, else the one without. */
+  placementFor(placements: readonly Placement[], channel: string | undefined): Placement | undefined {
+    let fallback: Placement | undefined;
+    for (const p of placements) {
+      if (p.channel === undefined) fallback ??= p;
+      else if (p.channel === channel) return p;
+    }
+    return fallback;
+  }
+
+  /** The mapped actuators a native report is about (Tasmota POWER = POWER1, a Shelly's relay 0 by default). */
+  actuatorsFor(family: Family, nativeId: string, channel: string | undefined): readonly NativeActuator[] {
+    const key = `${family}:${nativeId}#`;
+    const exact = this.byReport.get(key + channelOf(family, channel));
+    if (family === 'homeassistant') return exact ?? this.byReport.get(key) ?? [];
+    return exact ?? [];
+  }
+
+  /**
+   * The kind a native value is stored as, and its value in that kind's terms: the device's own
+   * `keys:` first, then the decoder's choice, then the kinds the map adds (their `keys:` patterns,
+   * or a key whose last word is the kind's name: `pressure`, `BME280.Pressure`, `switch:0.voltage`).
+   */
+  kindOf(device: NativeDevice | undefined, family: Family, r: NativeReading): KindChoice {
+    const rule = device?.keys.get(r.key);
+    if (rule) {
+      if (rule.kind === null) return { kind: null, ignored: true };
+      return convert(rule.kind, r, rule.scale, rule.invert);
+    }
+    if (r.kind !== null) return { kind: r.kind, value: r.value };
+    const cacheKey = `${family}\u0000${r.key}`;
+    let kind = this.kindCache.get(cacheKey);
+    if (kind === undefined) {
+      kind = (family === 'generic' ? this.map.genericKinds.get(r.key) : undefined) ?? this.addedKindOf(r.key) ?? null;
+      if (this.kindCache.size < 50_000) this.kindCache.set(cacheKey, kind);
+    }
+    if (kind === null) return { kind: null };
+    // A unit the firmware says (Tasmota's PressureUnit, a discovery config's) must be the added kind's.
+    const unit = r.unit === undefined ? undefined : this.map.kinds.find((k) => k.name === kind)?.unit;
+    if (unit !== undefined && r.unit !== undefined && norm(unit) !== norm(r.unit)) return { kind: null, why: `${r.key} is in ${r.unit}, kind ${kind} is in ${unit}` };
+    return convert(kind, r, undefined, undefined);
+  }
+
+  private addedKindOf(key: string): string | undefined {
+    const word = lastWord(key);
+    for (const k of this.map.kinds) {
+      const patterns = this.map.kindKeys.get(k.name) ?? [];
+      if (patterns.some((p) => p.test(key))) return k.name;
+      const name = k.name.toLowerCase();
+      if (word === name || word.endsWith(`_${name}`)) return k.name;
+    }
+    return undefined;
+  }
+}
+
+function convert(kind: string, r: NativeReading, scale: number | undefined, invert: boolean | undefined): KindChoice {
+  if (CONTRACT.has(kind)) {
+    if (r.kind === kind && scale === undefined && !invert) return { kind, value: r.value };
+    const m = mapValue(kind as ContractKind, r.value, { ...(scale === undefined ? {} : { scale }), ...(invert ? { invert } : {}) });
+    return m.ok ? { kind, value: m.value } : { kind: null, why: `${r.key} ${m.why}` };
+  }
+  if (typeof r.value === 'boolean' || (typeof r.value === 'string' && toBool(r.value) !== null)) {
+    const b = toBool(r.value)!;
+    return { kind, value: invert ? !b : b };
+  }
+  if (typeof r.value === 'number') return { kind, value: scale === undefined ? r.value : Math.round(r.value * scale * 1e6) / 1e6 };
+  return { kind: null, why: `${r.key} is ${JSON.stringify(r.value)}, not a value of ${kind}` };
+}

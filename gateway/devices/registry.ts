@@ -1,0 +1,130 @@
+/**
+ * The registry of native devices the gateway has heard from (`GET /api/devices`): family, native
+ * id, first and last seen, online, battery, the kinds it gave and the keys that map to none (with
+ * counts, instead of a dead letter per message), one sample payload, its last problems, what its
+ * actuators last reported, and discovery configs learnt or refused. Devices the map does not place
+ * are listed as waiting for a zone. In memory: it fills again as devices report.
+ */
+import { BoundedMap } from '../core/bounded-map.js';
+import type { Placement } from './map.js';
+import type { ActuatorState, Family } from './types.js';
+
+const MAX_KEYS = 100;
+const MAX_PROBLEMS = 5;
+const SAMPLE_CHARS = 1024;
+
+export interface DeviceEntry {
+  readonly key: string;
+  readonly family: Family;
+  readonly nativeId: string;
+  readonly firstSeen: number;
+  lastSeen: number;
+  /** From its availability topic (and its bridge's); null until it said. */
+  online: boolean | null;
+  battery: number | null;
+  messages: number;
+  readonly kinds: Set<string>;
+  readonly unmapped: Map<string, number>;
+  sample: { topic: string; payload: string; time: number } | undefined;
+  readonly problems: string[];
+  readonly actuators: Map<string, ActuatorState>;
+  readonly discovery: Map<string, { component: string; objectId: string; kind: string | null } | { refused: string }>;
+}
+
+export interface DeviceView {
+  readonly key: string;
+  readonly family: Family;
+  readonly nativeId: string;
+  readonly placements: readonly Placement[];
+  readonly waiting: boolean;
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+  readonly online: boolean | null;
+  readonly battery: number | null;
+  readonly messages: number;
+  readonly kinds: readonly string[];
+  readonly unmappedKeys: Readonly<Record<string, number>>;
+  readonly sample?: { readonly topic: string; readonly payload: string; readonly time: string };
+  readonly problems: readonly string[];
+  readonly actuators: Readonly<Record<string, ActuatorState>>;
+  readonly discovery?: Readonly<Record<string, unknown>>;
+}
+
+export class DeviceRegistry {
+  private readonly entries: BoundedMap<string, DeviceEntry>;
+  /** Bridges (Zigbee2MQTT) that said they are offline: their devices are offline too. */
+  readonly bridgesOffline = new Set<Family>();
+
+  constructor(max = 10_000) {
+    this.entries = new BoundedMap(max);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(family: Family, nativeId: string): DeviceEntry | undefined {
+    return this.entries.get(`${family}:${nativeId}`);
+  }
+
+  /** The entry of a device just heard from (made on first sight). */
+  seen(family: Family, nativeId: string, now: number): DeviceEntry {
+    const key = `${family}:${nativeId}`;
+    let e = this.entries.get(key);
+    if (!e) {
+      e = { key, family, nativeId, firstSeen: now, lastSeen: now, online: null, battery: null, messages: 0, kinds: new Set(), unmapped: new Map(), sample: undefined, problems: [], actuators: new Map(), discovery: new Map() };
+      this.entries.set(key, e);
+    }
+    if (now > e.lastSeen) e.lastSeen = now;
+    return e;
+  }
+
+  static unmapped(e: DeviceEntry, key: string): void {
+    const n = e.unmapped.get(key);
+    if (n !== undefined) e.unmapped.set(key, n + 1);
+    else if (e.unmapped.size < MAX_KEYS) e.unmapped.set(key, 1);
+  }
+
+  static problem(e: DeviceEntry, what: string): void {
+    if (e.problems[e.problems.length - 1] === what) return;
+    e.problems.push(what);
+    if (e.problems.length > MAX_PROBLEMS) e.problems.shift();
+  }
+
+  static sample(e: DeviceEntry, topic: string, payload: Buffer, now: number): void {
+    const text = payload.subarray(0, SAMPLE_CHARS * 4).toString('utf8');
+    e.sample = { topic, payload: text.length > SAMPLE_CHARS ? `${text.slice(0, SAMPLE_CHARS)}…` : text, time: now };
+  }
+
+  all(): IterableIterator<DeviceEntry> {
+    return this.entries.values();
+  }
+
+  /** Every device, waiting ones first, then by key. */
+  view(placementsOf: (family: Family, nativeId: string) => readonly Placement[] | undefined): DeviceView[] {
+    const out: DeviceView[] = [];
+    for (const e of this.entries.values()) {
+      const placements = placementsOf(e.family, e.nativeId) ?? [];
+      out.push({
+        key: e.key,
+        family: e.family,
+        nativeId: e.nativeId,
+        placements,
+        // Known only from discovery configs (its states decode as another family): not waiting itself.
+        waiting: placements.length === 0 && e.messages > 0,
+        firstSeen: new Date(e.firstSeen).toISOString(),
+        lastSeen: new Date(e.lastSeen).toISOString(),
+        online: e.online === null ? null : e.online && !this.bridgesOffline.has(e.family),
+        battery: e.battery,
+        messages: e.messages,
+        kinds: [...e.kinds].sort(),
+        unmappedKeys: Object.fromEntries(e.unmapped),
+        ...(e.sample ? { sample: { topic: e.sample.topic, payload: e.sample.payload, time: new Date(e.sample.time).toISOString() } } : {}),
+        problems: [...e.problems],
+        actuators: Object.fromEntries(e.actuators),
+        ...(e.discovery.size > 0 ? { discovery: Object.fromEntries(e.discovery) } : {}),
+      });
+    }
+    return out.sort((a, b) => Number(b.waiting) - Number(a.waiting) || a.key.localeCompare(b.key));
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * What ingest asks of the native layer: a topic that is not one of the contract's, and its
+ * payload, made into what the gateway stores. The family comes from the credential (a bridge or a
+ * native device), else from the map (the first family whose decoder names a device the map
+ * places), else from the decoders' order (the device then waits for a zone); a topic's family is
+ * remembered until the map or the discovered entities change.
+ */
+import { BoundedMap } from '../core/bounded-map.js';
+import { Discovery } from './discovery.js';
+import { availabilityOf } from './families/homeassistant-state.js';
+import { parseConfigTopic, parseDiscovery } from './families/homeassistant.js';
+import { decode, type Context } from './index.js';
+import type { DeviceMap, NativeActuator } from './map.js';
+import { Placements } from './placement.js';
+import { DeviceRegistry } from './registry.js';
+import { decodePlaced, type NativeOutcome } from './outcome.js';
+import type { ActuatorState, Availability, DecodeResult, Family } from './types.js';
+
+export type { NativeOutcome, PlacedReading, PlacedStatus, PlacedActuator } from './outcome.js';
+
+/** What the credential of the publishing client says (broker/acl.ts): a bridge's family and base, a native device. */
+export interface NativeHint {
+  readonly family?: Family;
+  readonly nativeId?: string;
+  /** A bridge's base topic (Zigbee2MQTT's). */
+  readonly base?: string;
+}
+
+export interface RouterOptions {
+  readonly zigbee2mqttBaseTopic: string;
+  readonly discoveryPrefix: string;
+}
+
+type Step = Exclude<Family, 'homeassistant'> | 'discovered';
+const ORDER: readonly Step[] = ['zigbee2mqtt', 'tasmota', 'esphome', 'shelly', 'discovered', 'generic'];
+
+export class NativeRouter {
+  readonly registry = new DeviceRegistry();
+  readonly discovery = new Discovery();
+  private placements: Placements;
+  private ctx: Context;
+  private ctxVersion = -1;
+  private readonly topicStep = new BoundedMap<string, Step>(100_000);
+  /** The last state each mapped actuator reported, merged (an ESPHome climate reports mode and setpoint on separate topics). */
+  private readonly actuatorStates = new Map<string, ActuatorState>();
+
+  constructor(
+    private readonly o: RouterOptions,
+    map: DeviceMap,
+  ) {
+    this.placements = new Placements(map);
+    this.ctx = this.context();
+  }
+
+  get map(): DeviceMap {
+    return this.placements.map;
+  }
+
+  get placement(): Placements {
+    return this.placements;
+  }
+
+  use(map: DeviceMap): void {
+    this.placements = new Placements(map);
+    this.topicStep.clear();
+    this.ctxVersion = -1;
+  }
+
+  /** What a mapped actuator last reported (merged), if it has. */
+  reported(target: string): ActuatorState | undefined {
+    return this.actuatorStates.get(target);
+  }
+
+  /** The native device and options a mapped actuator is commanded through. */
+  actuator(target: string): NativeActuator | undefined {
+    return this.placements.map.actuators.get(target);
+  }
+
+  /**
+   * One native message. `redrive`: a kept dead letter fed again: only its readings count (no
+   * registry, availability or actuator state: those were news when it arrived, not now).
+   */
+  route(topic: string, payload: Buffer, now: number, hint?: NativeHint, redrive = false): NativeOutcome {
+    const prefix = this.o.discoveryPrefix;
+    if (topic.startsWith(`${prefix}/`)) {
+      if (topic === `${prefix}/status`) return { outcome: 'recognised', family: 'homeassistant', what: 'Home Assistant status (birth / last will)' };
+      if (parseConfigTopic(topic, prefix)) return redrive ? { outcome: 'recognised', family: 'homeassistant', what: 'discovery config' } : this.learn(topic, payload, now);
+    }
+    if (this.ctxVersion !== this.discovery.version) this.ctx = this.context();
+    const cached = this.topicStep.get(topic);
+    if (cached !== undefined) {
+      const r = this.step(cached, topic, payload, hint);
+      if (r !== undefined) return this.finish(r, topic, payload, now, redrive);
+      this.topicStep.delete(topic);
+    }
+    let first: { r: DecodeResult | Availability[]; step: Step } | undefined;
+    for (const step of this.order(hint)) {
+      const r = this.step(step, topic, payload, hint);
+      if (r === undefined) continue;
+      if (this.final(r)) {
+        this.topicStep.set(topic, step);
+        return this.finish(r, topic, payload, now, redrive);
+      }
+      first ??= { r, step };
+    }
+    if (!first) return { outcome: 'not_mine' };
+    this.topicStep.set(topic, first.step);
+    return this.finish(first.r, topic, payload, now, redrive);
+  }
+
+  private order(hint: NativeHint | undefined): readonly Step[] {
+    const f = hint?.family;
+    if (f === undefined || f === 'homeassistant') return ORDER;
+    return [f, ...ORDER.filter((s) => s !== f)];
+  }
+
+  /** A decoder's answer, undefined when not its topic; several availabilities for a shared discovery topic. */
+  private step(step: Step, topic: string, payload: Buffer, hint: NativeHint | undefined): DecodeResult | Availability[] | undefined {
+    let r: DecodeResult;
+    if (step === 'discovered') {
+      const readers = this.discovery.readers(topic);
+      if (readers.length === 0) return undefined;
+      const avail = availabilityOf(readers, topic, payload);
+      if (avail.length > 0) return avail;
+      r = decode('homeassistant', topic, payload, { discovered: readers });
+    } else if (step === 'zigbee2mqtt' && hint?.family === 'zigbee2mqtt' && hint.base !== undefined) {
+      r = decode(step, topic, payload, { ...this.ctx, zigbee2mqttBaseTopic: hint.base });
+    } else {
+      r = decode(step, topic, payload, this.ctx);
+    }
+    return r.outcome === 'not_mine' ? undefined : r;
+  }
+
+  /** Whether this answer settles the family: not a device the map could place elsewhere. */
+  private final(r: DecodeResult | Availability[]): boolean {
+    if (Array.isArray(r)) return r.some((a) => this.placements.placementsOf(a.family, a.nativeId) !== undefined);
+    if (r.outcome === 'decoded' || r.outcome === 'availability') return (r.outcome === 'availability' && r.scope === 'bridge') || this.placements.placementsOf(r.family, r.nativeId) !== undefined;
+    return true;
+  }
+
+  private finish(r: DecodeResult | Availability[], topic: string, payload: Buffer, now: number, redrive: boolean): NativeOutcome {
+    return decodePlaced(r, { topic, payload, now, redrive, placements: this.placements, registry: this.registry, actuatorStates: this.actuatorStates });
+  }
+
+  private learn(topic: string, payload: Buffer, now: number): NativeOutcome {
+    const r = parseDiscovery(topic, payload, { discoveryPrefix: this.o.discoveryPrefix });
+    if (r.outcome === 'removed') {
+      const gone = this.discovery.forget(topic);
+      if (gone) this.registry.get('homeassistant', gone.nativeId)?.discovery.delete(topic);
+      if (gone) this.topicStep.clear();
+      return { outcome: 'recognised', family: 'homeassistant', ...(gone ? { nativeId: gone.nativeId } : {}), what: 'discovery config removed' };
+    }
+    if (r.outcome === 'refused') {
+      if (r.nativeId !== undefined) {
+        const e = this.registry.seen('homeassistant', r.nativeId, now);
+        e.discovery.set(topic, { refused: r.reason });
+        DeviceRegistry.problem(e, `${topic}: ${r.reason}`);
+      }
+      return { outcome: 'refused', family: 'homeassistant', ...(r.nativeId === undefined ? {} : { nativeId: r.nativeId }), detail: `homeassistant${r.nativeId === undefined ? '' : `:${r.nativeId}`}: ${topic}: ${r.reason}` };
+    }
+    const e = r.entity;
+    if (this.discovery.learn(e)) this.topicStep.clear();
+    this.registry.seen('homeassistant', e.nativeId, now).discovery.set(topic, { component: e.component, objectId: e.objectId, kind: e.kind });
+    return { outcome: 'recognised', family: 'homeassistant', nativeId: e.nativeId, what: `discovery config (${e.component})` };
+  }
+
+  private context(): Context {
+    const map = this.placements.map;
+    this.ctxVersion = this.discovery.version;
+    const fahrenheit = [...map.devices.values()].filter((d) => d.family === 'shelly' && d.fahrenheit).map((d) => d.nativeId);
+    return {
+      zigbee2mqttBaseTopic: this.o.zigbee2mqttBaseTopic,
+      discoveryPrefix: this.o.discoveryPrefix,
+      ...(map.tasmota ? { tasmota: map.tasmota } : {}),
+      ...(fahrenheit.length > 0 ? { shellyFahrenheit: fahrenheit } : {}),
+      esphomeKinds: this.discovery.esphomeKinds(),
+      mappings: map.mappings,
+    };
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The native-devices feature: the device map (loaded, watched), the router ingest hands native
+ * topics to, the native commands that follow the rules' commands, and `GET /api/devices`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { EventBus } from '../core/bus.js';
+import type { Clock } from '../core/clock.js';
+import type { Publisher } from '../core/publisher.js';
+import type { Store } from '../core/store.js';
+import type { Metrics } from '../observability/metrics.js';
+import { NativeCommander } from './commands.js';
+import { DeviceMapLoader } from './map-loader.js';
+import { EMPTY_MAP } from './map.js';
+import type { DeviceView } from './registry.js';
+import { NativeRouter } from './router.js';
+
+export interface DevicesServiceOptions {
+  readonly file: string;
+  readonly zigbee2mqttBaseTopic: string;
+  readonly discoveryPrefix: string;
+  readonly bus: EventBus;
+  readonly publisher: Publisher;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly watch?: boolean;
+}
+
+/** A device waiting for a zone, as the live page shows it. */
+export interface WaitingDevice {
+  readonly key: string;
+  readonly lastSeen: number;
+  readonly kinds: readonly string[];
+  readonly unmapped: number;
+}
+
+export class DevicesService {
+  readonly router: NativeRouter;
+  readonly loader: DeviceMapLoader;
+  private readonly commander: NativeCommander;
+
+  constructor(private readonly o: DevicesServiceOptions) {
+    this.router = new NativeRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix }, EMPTY_MAP);
+    this.loader = new DeviceMapLoader({ file: o.file, log: o.log, watch: o.watch, onChange: (map) => this.router.use(map) });
+    this.commander = new NativeCommander({ ...o, router: this.router });
+  }
+
+  async start(): Promise<void> {
+    await this.loader.start();
+    this.commander.start();
+  }
+
+  async stop(): Promise<void> {
+    this.commander.stop();
+    await this.loader.stop();
+  }
+
+  /** Reads the map again now (before a redrive, so an assignment just written counts). */
+  reload(): Promise<void> {
+    return this.loader.reload();
+  }
+
+  view(): DeviceView[] {
+    return this.router.registry.view((f, id) => this.router.placement.placementsOf(f, id));
+  }
+
+  /** The devices waiting for a zone, most recently heard first (at most `max`). */
+  waiting(max = 50): WaitingDevice[] {
+    const out: WaitingDevice[] = [];
+    for (const e of this.router.registry.all()) {
+      if (this.router.placement.placementsOf(e.family, e.nativeId)) continue;
+      if (e.messages === 0) continue;
+      out.push({ key: e.key, lastSeen: e.lastSeen, kinds: [...e.kinds].sort(), unmapped: e.unmapped.size });
+    }
+    return out.sort((a, b) => b.lastSeen - a.lastSeen).slice(0, max);
+  }
+
+  /** `GET /api/devices`: the registry (waiting devices first), the map in force, the mapped actuators. */
+  readonly devicesRoute = (_req: IncomingMessage, res: ServerResponse): void => {
+    const map = this.router.map;
+    const body = {
+      map: { file: this.o.file, devices: map.devices.size, actuators: map.actuators.size, kinds: map.kinds.map((k) => k.name), ...(this.loader.problem ? { problem: this.loader.problem } : {}) },
+      devices: this.view(),
+      actuators: [...map.actuators.values()].map((a) => {
+        const reported = this.router.reported(a.target);
+        return { target: a.target, device: `${a.family}:${a.nativeId}`, ...(a.channel === undefined ? {} : { channel: a.channel }), ...(reported ? { reported } : {}) };
+      }),
+    };
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+  };
+}

@@ -1,0 +1,159 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { SEGMENT } from '../core/segments.js';
+import type { RulesService } from '../rules/service.js';
+import type { HttpAuth } from './auth.js';
+import type { RouteHandler } from './server.js';
+
+/** What an HTTP caller may ask the gateway to do (reading is open, as /api/zones always was). */
+export type HttpAction = 'alarm.ack' | 'zone.arm';
+
+export type AuthDecision = { readonly ok: true; readonly who: string } | { readonly ok: false; readonly status: 401 | 403 | 429 | 503; readonly why: string };
+
+/**
+ * Whether a request may perform an action. HTTP authentication (`auth.ts`: an admin's
+ * credentials, same origin) plugs in here; the HTTP routes know nothing else about who may do what.
+ */
+export type Authorize = (req: IncomingMessage, action: HttpAction) => AuthDecision | Promise<AuthDecision>;
+
+/**
+ * Actions through HTTP authentication: while HTTP asks for no credentials (loopback, none
+ * configured) anyone on this machine may act; once it does, an admin's credentials (same origin).
+ */
+export function actWithHttpAuth(auth: HttpAuth): Authorize {
+  return async (req) => {
+    const a = await auth.authorize(req, 'act');
+    if (!a.ok) return { ok: false, status: a.status, why: a.message };
+    const who = a.principal.role === undefined ? `http:${req.socket.remoteAddress ?? ''}` : a.principal.name;
+    return { ok: true, who };
+  };
+}
+
+const MAX_BODY = 64 * 1024;
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<string | undefined> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parse(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text.trim();
+  }
+}
+
+export interface ApiOptions {
+  readonly rules: RulesService;
+  readonly authorize: Authorize;
+  readonly log: Logger;
+}
+
+/**
+ * The rules' HTTP API: alarms (list, one, acknowledge), actuators, arming a zone, and the trace.
+ * Actions go through `authorize`; a refusal says why.
+ *
+ * - `GET /api/alarms`: the active alarms; `GET /api/alarms/<id>`: one, active or cleared lately
+ * - `POST /api/alarms/<id>/ack`, body empty or `{"by": "…", "note": "…"}`
+ * - `GET /api/actuators`: commanded and reported state, and how the last command fares
+ * - `POST /api/zones/<site>/<zone>/armed`, body `true` / `false` (or `{"armed": true}`)
+ * - `GET /api/trace/<id>`: the chain of a reading, command or alarm
+ */
+export class ApiRoutes {
+  constructor(private readonly o: ApiOptions) {}
+
+  /** Exact paths. */
+  routes(): ReadonlyMap<string, RouteHandler> {
+    return new Map<string, RouteHandler>([
+      ['/api/alarms', (req, res) => this.get(req, res, () => ({ alarms: this.o.rules.alarms() }))],
+      ['/api/actuators', (req, res) => this.get(req, res, () => ({ actuators: this.o.rules.actuators() }))],
+    ]);
+  }
+
+  /** Paths with an id in them. */
+  prefixes(): ReadonlyMap<string, RouteHandler> {
+    return new Map<string, RouteHandler>([
+      ['/api/alarms/', (req, res) => this.alarm(req, res)],
+      ['/api/zones/', (req, res) => this.zone(req, res)],
+      ['/api/trace/', (req, res) => this.trace(req, res)],
+    ]);
+  }
+
+  /** A 401 carries the challenge a browser answers by asking for a name and secret. */
+  private refuse(res: ServerResponse, refusal: Extract<AuthDecision, { ok: false }>): void {
+    if (refusal.status === 401) res.setHeader('www-authenticate', 'Basic realm="iot-gateway", charset="UTF-8"');
+    send(res, refusal.status, { error: refusal.why });
+  }
+
+  private get(req: IncomingMessage, res: ServerResponse, body: () => unknown): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'use GET' });
+    send(res, 200, body());
+  }
+
+  private parts(req: IncomingMessage, prefix: string): string[] {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    return path.slice(prefix.length).split('/').map(decodeURIComponent);
+  }
+
+  private async alarm(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const [id = '', action, ...rest] = this.parts(req, '/api/alarms/');
+    if (!SEGMENT.test(id) || rest.length > 0) return send(res, 404, { error: 'not found' });
+    if (action === undefined) {
+      const alarm = this.o.rules.alarm(id);
+      return alarm ? this.get(req, res, () => ({ alarm })) : send(res, 404, { error: `no alarm ${id} is known` });
+    }
+    if (action !== 'ack') return send(res, 404, { error: 'not found' });
+    if (req.method !== 'POST') return send(res, 405, { error: 'use POST' });
+    const allowed = await this.o.authorize(req, 'alarm.ack');
+    if (!allowed.ok) return this.refuse(res, allowed);
+    const text = await readBody(req);
+    if (text === undefined) return send(res, 413, { error: `the body is over ${MAX_BODY} bytes` });
+    const body = parse(text);
+    const given = typeof body === 'object' && body !== null ? (body as { by?: unknown; note?: unknown }) : {};
+    if ((given.by !== undefined && typeof given.by !== 'string') || (given.note !== undefined && typeof given.note !== 'string')) return send(res, 400, { error: 'the body is empty or {"by": "<who>", "note": "<text>"}' });
+    const by = given.by ? `${given.by} (${allowed.who})` : allowed.who;
+    const alarm = this.o.rules.acknowledge({ id: `http-${Date.now()}`, alarmId: id, by, note: given.note?.slice(0, 1000) });
+    if (!alarm) return send(res, 404, { error: `no alarm ${id} is known (active, or cleared recently)` });
+    send(res, 200, { alarm });
+  }
+
+  private async zone(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const [site = '', zone = '', what, ...rest] = this.parts(req, '/api/zones/');
+    if (what !== 'armed' || rest.length > 0 || !SEGMENT.test(site) || !SEGMENT.test(zone)) return send(res, 404, { error: 'not found: POST /api/zones/<site>/<zone>/armed' });
+    if (req.method !== 'POST') return send(res, 405, { error: 'use POST' });
+    const allowed = await this.o.authorize(req, 'zone.arm');
+    if (!allowed.ok) return this.refuse(res, allowed);
+    const text = await readBody(req);
+    if (text === undefined) return send(res, 413, { error: `the body is over ${MAX_BODY} bytes` });
+    const body = parse(text);
+    const armed = typeof body === 'boolean' ? body : typeof body === 'object' && body !== null ? (body as { armed?: unknown }).armed : body === 'armed' ? true : body === 'disarmed' ? false : undefined;
+    if (typeof armed !== 'boolean') return send(res, 400, { error: 'the body is true or false (or {"armed": true})' });
+    const event = this.o.rules.setArmed(site, zone, armed);
+    this.o.log.info({ site, zone, armed, by: allowed.who, eventId: event.id }, armed ? 'zone armed over HTTP' : 'zone disarmed over HTTP');
+    send(res, 200, { site, zone, armed, id: event.id });
+  }
+
+  private async trace(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const [id = '', ...rest] = this.parts(req, '/api/trace/');
+    if (id === '' || rest.length > 0) return send(res, 404, { error: 'not found: GET /api/trace/<id>' });
+    if (req.method !== 'GET') return send(res, 405, { error: 'use GET' });
+    try {
+      const trace = await this.o.rules.traceOf(id);
+      send(res, trace.found ? 200 : 404, trace);
+    } catch (err) {
+      send(res, 502, { id, found: false, error: (err as Error).message });
+    }
+  }
+}

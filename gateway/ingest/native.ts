@@ -1,0 +1,128 @@
+/**
+ * Native-device messages into ingest: a topic that is not one of the contract's goes to the
+ * devices layer (gateway/devices/router.ts), and what comes back becomes the gateway's ordinary
+ * events: readings in their envelope (each with a deterministic id: a resend of the same message
+ * is a duplicate), device status, actuator state, or a dead letter whose detail names the family,
+ * the device and the key. Recognised traffic that is not a reading is counted, not dead-lettered.
+ */
+import { createHash } from 'node:crypto';
+import type { ActuatorStateEvent } from '../core/events.js';
+import { newEventId } from '../core/ids.js';
+import { kindSpec } from '../core/kinds.js';
+import { FAMILIES, type Family } from '../devices/types.js';
+import type { NativeHint, NativeOutcome, NativeRouter } from '../devices/router.js';
+import type { IncomingPublish } from '../broker/publish-pipeline.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Ingest } from './ingest.js';
+import { MAX_FUTURE_SKEW_MS, valueProblem } from './payload.js';
+
+/** What the ids of a native message's readings start with: the same message (topic, payload, time) gives the same ids. */
+export function nativeMessageId(topic: string, payload: Buffer, timeMs: number): string {
+  return createHash('sha1').update(topic).update('\n').update(String(timeMs)).update('\n').update(payload).digest('base64url').slice(0, 16);
+}
+
+/** The id of one reading of a native message: the message's, and the native key it came from. */
+export function nativeReadingId(messageId: string, key: string): string {
+  return `${messageId}:${key}`.slice(0, 128);
+}
+
+/** A placed message that carried only keys mapping to no kind: counted per device in the registry, nothing stored. */
+function nothingIn(o: Extract<NativeOutcome, { outcome: 'placed' }>): boolean {
+  return o.readings.length === 0 && o.statuses.length === 0 && o.actuators.length === 0 && o.problems.length === 0;
+}
+
+function hintOf(packet: IncomingPublish): NativeHint | undefined {
+  const h = packet.native;
+  if (!h) return undefined;
+  const family = h.family !== undefined && (FAMILIES as readonly string[]).includes(h.family) ? (h.family as Family) : undefined;
+  return { ...(family ? { family } : {}), ...(h.nativeId === undefined ? {} : { nativeId: h.nativeId }), ...(h.base === undefined ? {} : { base: h.base }) };
+}
+
+export class NativeIngest {
+  /** Messages whose acknowledgement waits (on the spool), by client and packet id: what a redelivery waits for too. */
+  private readonly awaiting = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly router: NativeRouter,
+    private readonly ingest: Ingest,
+    private readonly metrics: Metrics,
+    private readonly maxPayloadBytes: number,
+  ) {}
+
+  /**
+   * `unknownTopic`: the dead letter's detail when no family recognises the topic either. A QoS 1
+   * redelivery is a duplicate, acknowledged only once what it repeats is durable.
+   */
+  handle(clientId: string | null, packet: IncomingPublish, unknownTopic: string): Promise<void> | undefined {
+    const { ingest } = this;
+    if (packet.payload.length > this.maxPayloadBytes) {
+      return ingest.deadLetter(clientId, packet, 'payload_too_large', `payload is ${packet.payload.length} bytes, the limit is ${this.maxPayloadBytes}`);
+    }
+    if (ingest.isRedriving || packet.qos === 0 || packet.messageId === undefined) return this.decode(clientId, packet, unknownTopic);
+    const key = `${clientId ?? ''}/${packet.messageId}`;
+    if (ingest.isRedelivery(clientId, packet)) {
+      this.metrics.duplicates.inc();
+      return this.awaiting.get(key);
+    }
+    const pending = this.decode(clientId, packet, unknownTopic);
+    if (pending) {
+      this.awaiting.set(key, pending);
+      const done = (): void => void (this.awaiting.get(key) === pending && this.awaiting.delete(key));
+      pending.then(done, done);
+    }
+    return pending;
+  }
+
+  private decode(clientId: string | null, packet: IncomingPublish, unknownTopic: string): Promise<void> | undefined {
+    const { ingest } = this;
+    const now = ingest.now();
+    const out = this.router.route(packet.topic, packet.payload, now, hintOf(packet), ingest.isRedriving);
+    if (out.outcome !== 'not_mine' && !ingest.isRedriving) this.metrics.countNative(out.family, out.outcome === 'placed' && nothingIn(out) ? 'unmapped' : out.outcome);
+    switch (out.outcome) {
+      case 'not_mine':
+        return ingest.deadLetter(clientId, packet, 'unknown_topic', `${unknownTopic}, nor a native device's topic of a known family`);
+      case 'recognised':
+      case 'refused':
+        return undefined;
+      case 'failure':
+        return ingest.deadLetter(clientId, packet, 'invalid_payload', out.detail);
+      case 'unassigned':
+        return ingest.deadLetter(clientId, packet, 'unassigned_device', out.detail, true);
+      case 'placed':
+        return this.placed(clientId, packet, out, now);
+    }
+  }
+
+  private placed(clientId: string | null, packet: IncomingPublish, out: Extract<NativeOutcome, { outcome: 'placed' }>, now: number): Promise<void> | undefined {
+    const { ingest } = this;
+    const pending: Promise<void>[] = [];
+    const add = (p: Promise<void> | undefined): void => void (p && pending.push(p));
+    const problems = [...out.problems];
+    const who = `${out.family}:${out.nativeId}`;
+    if (out.tsMs !== undefined && out.tsMs > now + MAX_FUTURE_SKEW_MS) {
+      return ingest.deadLetter(clientId, packet, 'clock_skew', `${who}: ts ${new Date(out.tsMs).toISOString()} is ${Math.round((out.tsMs - now) / 1000)} s in the future (more than ${MAX_FUTURE_SKEW_MS / 60000} min): check the device clock`);
+    }
+    const timeMs = out.tsMs ?? now;
+    const messageId = out.readings.length > 0 ? nativeMessageId(packet.topic, packet.payload, timeMs) : '';
+    for (const r of out.readings) {
+      const spec = kindSpec(r.kind);
+      const why = spec ? valueProblem(spec, r.value) : `unknown kind ${JSON.stringify(r.kind)}`;
+      if (why !== undefined || !spec) {
+        problems.push(`${who}: ${r.key} is ${JSON.stringify(r.value)}: ${why ?? ''}`);
+        continue;
+      }
+      const series = ingest.seriesOf(r.site, r.zone, r.device, r.kind);
+      const id = nativeReadingId(messageId, r.key);
+      add(ingest.accept(clientId, packet, series, { value: r.value, numeric: spec.toNumber(r.value), tsMs: out.tsMs, seq: undefined, id }, now));
+    }
+    for (const s of out.statuses) add(ingest.keepStatus(clientId, s.device, s.online, packet.qos));
+    for (const a of out.actuators) {
+      const { site, zone, actuator } = a.actuator;
+      const event: ActuatorStateEvent = { id: newEventId(), site, zone, actuator, state: a.state, device: who, time: new Date(timeMs).toISOString(), timeMs, clientId: clientId ?? undefined };
+      add(ingest.keepActuatorState(event, packet.qos));
+    }
+    if (problems.length > 0) add(ingest.deadLetter(clientId, packet, 'invalid_payload', problems.join('; ')));
+    if (pending.length === 0) return undefined;
+    return pending.length === 1 ? pending[0] : Promise.all(pending).then(() => undefined);
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Redrive: kept dead letters (read back through the archive port) fed through ingest again, once
+ * what made them fail is fixed (a device placed, a kind added, a mapping written). Each is taken
+ * as received at its original time, so what it yields now is stored at that time, with ids that
+ * depend only on the message and that time: a second redrive writes the same points again, so
+ * each reading is in InfluxDB exactly once. What still fails is counted, not dead-lettered again.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { DeadLetterArchive } from '../core/archive.js';
+import { GatewayError } from '../core/errors.js';
+import type { Ingest } from './ingest.js';
+
+export interface RedriveRequest {
+  readonly reason: string;
+  readonly sinceMs: number;
+  readonly untilMs?: number;
+  /** Only the dead letters of this native device (`<family>:<native id>`), as their detail names it. */
+  readonly device?: string;
+}
+
+export interface RedriveSummary {
+  readonly reason: string;
+  readonly since: string;
+  readonly until: string;
+  /** Dead letters read back. */
+  readonly read: number;
+  /** Fed through ingest and kept (readings stored at their original time). */
+  readonly redriven: number;
+  /** Still failing, by the reason they fail for now. */
+  readonly stillFailing: Readonly<Record<string, number>>;
+  /** Not redriven: their payload was not kept whole (larger than the dead letter keeps, or not UTF-8), or another device's. */
+  readonly skipped: Readonly<Record<string, number>>;
+}
+
+export interface RedriverOptions {
+  readonly ingest: Ingest;
+  readonly archive: DeadLetterArchive;
+  readonly log: Logger;
+  /** Runs first (the device map is read again, so an assignment just written counts). */
+  readonly before?: () => Promise<void>;
+  /** Resolves when everything kept so far is durable. */
+  readonly committed: () => Promise<void>;
+  readonly now: () => number;
+}
+
+const PAGE = 1000;
+const TRUNCATED = /… \(\d+ bytes in all\)$/;
+
+export class Redriver {
+  private running: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly o: RedriverOptions) {}
+
+  /** One redrive at a time: a second waits for the first. */
+  redrive(req: RedriveRequest): Promise<RedriveSummary> {
+    const run = this.running.then(() => this.run(req));
+    this.running = run.catch(() => undefined);
+    return run;
+  }
+
+  private async run(req: RedriveRequest): Promise<RedriveSummary> {
+    await this.o.before?.();
+    const untilMs = req.untilMs ?? this.o.now() + 1;
+    const stillFailing: Record<string, number> = {};
+    const skipped: Record<string, number> = {};
+    let read = 0;
+    let redriven = 0;
+    let after = req.sinceMs - 1;
+    for (;;) {
+      const page = await this.o.archive.read(req.reason, after, untilMs, PAGE);
+      for (const dl of page) {
+        read++;
+        after = dl.timeMs;
+        if (req.device !== undefined && !dl.detail.startsWith(`${req.device} `) && !dl.detail.startsWith(`${req.device}:`)) {
+          skipped['another device'] = (skipped['another device'] ?? 0) + 1;
+          continue;
+        }
+        if (TRUNCATED.test(dl.payload) || dl.payload.startsWith('base64:')) {
+          skipped['payload not kept whole'] = (skipped['payload not kept whole'] ?? 0) + 1;
+          continue;
+        }
+        const r = this.o.ingest.redrive(dl.clientId, dl.topic, Buffer.from(dl.payload, 'utf8'), dl.timeMs);
+        if (r.kept) redriven++;
+        for (const f of r.failures) stillFailing[f.reason] = (stillFailing[f.reason] ?? 0) + 1;
+      }
+      if (page.length < PAGE) break;
+      await yieldToLoop();
+    }
+    await this.o.committed();
+    const summary = { reason: req.reason, since: new Date(req.sinceMs).toISOString(), until: new Date(untilMs).toISOString(), read, redriven, stillFailing, skipped };
+    this.o.log.info(summary, 'dead letters redriven');
+    return summary;
+  }
+
+  /** `POST /api/deadletters/redrive` with `{"reason": "…", "since": ms|ISO, "until"?: …, "device"?: "<family>:<id>"}`. */
+  readonly route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const reply = (status: number, body: unknown): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (req.method !== 'POST') return reply(405, { error: 'POST a JSON body: {"reason": "unassigned_device", "since": "2026-11-01T00:00:00Z"}' });
+    // A JSON body cannot be sent cross-site without the browser asking first: no redrive from a stray web page.
+    if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return reply(415, { error: 'the body must be application/json' });
+    let parsed: RedriveRequest;
+    try {
+      parsed = parseRequest(await readBody(req, 16 * 1024));
+    } catch (err) {
+      return reply(400, { error: (err as Error).message });
+    }
+    try {
+      reply(200, await this.redrive(parsed));
+    } catch (err) {
+      this.o.log.error({ err, code: err instanceof GatewayError ? err.code : undefined }, 'dead-letter redrive failed');
+      reply(502, { error: (err as Error).message });
+    }
+  };
+}
+
+function time(v: unknown, name: string): number {
+  const ms = typeof v === 'number' ? v : typeof v === 'string' ? Date.parse(v) : Number.NaN;
+  if (!Number.isFinite(ms) || ms < 0) throw new Error(`${name} must be epoch ms or an ISO-8601 time`);
+  return ms;
+}
+
+function parseRequest(text: string): RedriveRequest {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new Error('the body is not JSON');
+  }
+  if (typeof doc !== 'object' || doc === null) throw new Error('the body must be a JSON object');
+  const o = doc as Record<string, unknown>;
+  if (typeof o['reason'] !== 'string' || !/^[a-z_]{1,64}$/.test(o['reason'])) throw new Error('reason must be a dead-letter reason (unassigned_device, unknown_kind, …)');
+  return {
+    reason: o['reason'],
+    sinceMs: time(o['since'], 'since'),
+    ...(o['until'] === undefined ? {} : { untilMs: time(o['until'], 'until') }),
+    ...(typeof o['device'] === 'string' ? { device: o['device'] } : {}),
+  };
+}
+
+function readBody(req: IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        reject(new Error(`the body is larger than ${max} bytes`));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

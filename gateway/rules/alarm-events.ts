@@ -1,0 +1,102 @@
+import type { AlarmTransition, AlarmTransitionEvent, AlertData, AlertEvent, Severity } from '../core/events.js';
+import { newEventId } from '../core/ids.js';
+import type { Alarm } from './alarms.js';
+import { cloudEvent } from './cloud-event.js';
+
+/** What an alarm becomes outside the book: its notification, its transition events, its view. */
+
+/** An alarm as the API and the live page show it. */
+export interface AlarmView {
+  readonly id: string;
+  readonly state: 'active' | 'cleared';
+  readonly rule: string;
+  readonly type: string;
+  readonly severity: Severity;
+  readonly site: string;
+  readonly zone: string;
+  readonly device: string | undefined;
+  readonly actuator: string | undefined;
+  readonly message: string;
+  readonly count: number;
+  readonly value: unknown;
+  readonly firstSeen: number;
+  readonly lastSeen: number;
+  readonly acknowledged: boolean;
+  readonly acknowledgedBy: string | undefined;
+  readonly notifiedAt: number;
+  readonly notifications: number;
+  readonly clearedAt: number | undefined;
+}
+
+/** The notification on `alerts/<site>/<severity>` (the contract's CloudEvent) for a raise or a repeat. */
+export function alertOf(a: Alarm, correlationId: string, timeMs: number): AlertEvent {
+  const data: AlertData = {
+    severity: a.severity,
+    message: a.message,
+    site: a.site,
+    zone: a.zone,
+    device: a.reportedBy,
+    ...(a.kind !== undefined ? { kind: a.kind } : {}),
+    value: a.value,
+    alarmId: a.id,
+    count: a.count,
+    ...(a.notifications > 1 ? { repeat: a.notifications - 1 } : {}),
+  };
+  const ce = cloudEvent(a.type, a.rule, `${a.site}/${a.zone}/${a.reportedBy}`, correlationId, data, timeMs);
+  return { kind: 'alert', id: ce.id, timeMs, topic: `alerts/${a.site}/${a.severity}`, site: a.site, severity: a.severity, rule: a.rule, cloudEvent: ce, alarmId: a.id };
+}
+
+/** A transition, carrying the whole alarm as it stands after it. */
+export function transitionOf(a: Alarm, transition: AlarmTransition, correlationId: string, reason: string | undefined, active: boolean, timeMs: number): AlarmTransitionEvent {
+  return {
+    id: newEventId(),
+    alarmId: a.id,
+    transition,
+    rule: a.rule,
+    type: a.type,
+    severity: a.severity,
+    site: a.site,
+    zone: a.zone,
+    device: a.device,
+    actuator: a.actuator,
+    message: a.message,
+    count: a.count,
+    value: a.value,
+    firstSeen: a.firstSeen,
+    lastSeen: a.lastSeen,
+    acknowledged: a.acknowledged,
+    acknowledgedBy: a.acknowledgedBy,
+    active,
+    notifiedAt: a.notifiedAt,
+    notifications: a.notifications,
+    correlationId,
+    reason,
+    facts: transition === 'raised' || transition === 'updated' ? a.facts : undefined,
+    time: new Date(timeMs).toISOString(),
+    timeMs,
+  };
+}
+
+export function viewOf(a: Alarm, active: boolean): AlarmView {
+  return {
+    id: a.id,
+    state: active ? 'active' : 'cleared',
+    rule: a.rule,
+    type: a.type,
+    severity: a.severity,
+    site: a.site,
+    zone: a.zone,
+    device: a.device,
+    actuator: a.actuator,
+    message: a.message,
+    count: a.count,
+    value: a.value,
+    firstSeen: a.firstSeen,
+    lastSeen: a.lastSeen,
+    acknowledged: a.acknowledged,
+    acknowledgedBy: a.acknowledgedBy,
+    notifiedAt: a.notifiedAt,
+    notifications: a.notifications,
+    clearedAt: a.clearedAt,
+  };
+}

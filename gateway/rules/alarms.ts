@@ -1,0 +1,345 @@
+import { BoundedMap } from '../core/bounded-map.js';
+import type { Clock } from '../core/clock.js';
+import type { AlarmTransition, AlarmTransitionEvent, AlertEvent, DecidingFact, Severity } from '../core/events.js';
+import { newEventId } from '../core/ids.js';
+import { alertOf, transitionOf, viewOf, type AlarmView } from './alarm-events.js';
+import { DEFAULT_CLEAR_AFTER_MS, DEFAULT_REPEAT_MS } from './pack.js';
+
+export type { AlarmView } from './alarm-events.js';
+
+/**
+ * Alarms, not alert floods (Alertmanager's grouping and repeat interval, ThingsBoard's
+ * active/cleared × acknowledged lifecycle). A firing of an alert rule belongs to the alarm of its
+ * rule + site + zone (+ device for a rule per device, + actuator for the gateway's own actuator
+ * alarms): the first raises it (a notification on `alerts/…`), the next ones update it (count,
+ * last value, last seen) and notify again at most every `repeatMs`, until it is acknowledged; it
+ * is cleared when its clear condition holds, or after `clearAfterMs` without a firing.
+ *
+ * While the rules rebuild their state (`dry`), nothing is raised, cleared or notified: stored
+ * transitions (`restore`) say what happened, and replayed firings only bring an alarm's count and
+ * last seen up to date; a quiet period that ran out meanwhile clears the alarm when going live.
+ */
+
+export interface AlarmSubject {
+  readonly rule: string;
+  /** The alert type (`safety.smoke`). */
+  readonly type: string;
+  readonly severity: Severity;
+  readonly site: string;
+  readonly zone: string;
+  readonly device?: string | undefined;
+  readonly actuator?: string | undefined;
+}
+
+/** How often it may notify again; how long without a firing clears it (undefined: only an explicit clear). */
+export interface AlarmTimes {
+  readonly repeatMs: number;
+  readonly clearAfterMs: number | undefined;
+}
+
+/** What one firing tells its alarm. */
+export interface Occurrence {
+  readonly message: string;
+  readonly value: unknown;
+  /** The reading's kind and device, for the notification. */
+  readonly kind: string | undefined;
+  readonly device: string;
+  readonly correlationId: string;
+  readonly facts?: readonly DecidingFact[] | undefined;
+}
+
+export interface Alarm extends AlarmSubject {
+  readonly id: string;
+  readonly key: string;
+  times: AlarmTimes;
+  message: string;
+  value: unknown;
+  kind: string | undefined;
+  reportedBy: string;
+  count: number;
+  firstSeen: number;
+  lastSeen: number;
+  acknowledged: boolean;
+  acknowledgedBy: string | undefined;
+  notifiedAt: number;
+  notifications: number;
+  /** The reading that raised it. */
+  correlationId: string;
+  lastCorrelationId: string;
+  facts: readonly DecidingFact[] | undefined;
+  clearedAt: number | undefined;
+  clearReason: string | undefined;
+  /** When its last transition was stored (updates are stored at most every UPDATE_STORE_MS). */
+  storedAt: number;
+  /** Its quiet period ran out during a rebuild: cleared when going live. */
+  overdue: boolean;
+}
+
+/** An update of an alarm becomes a stored point at most this often (raises, repeats, acks and clears always do). */
+export const UPDATE_STORE_MS = 10_000;
+
+export interface AlarmBookOptions {
+  readonly clock: Clock;
+  /** Every transition; `persist` is false for an update that is not worth its own point. */
+  readonly onTransition: (t: AlarmTransitionEvent, persist: boolean) => void;
+  /** Wake `quiet(alarmId)` at `at` (undefined: not needed any more). */
+  readonly schedule: (alarmId: string, at: number | undefined) => void;
+  /** The times of a rule in force, or of one of the gateway's own alarms; undefined: the defaults. */
+  readonly timesOf: (rule: string) => AlarmTimes | undefined;
+  /** Cleared alarms remembered (for a late acknowledgement and the trace). */
+  readonly keepCleared?: number;
+}
+
+export const keyOf = (s: Omit<AlarmSubject, 'type' | 'severity'>): string => `${s.rule}|${s.site}|${s.zone}|${s.device ?? ''}|${s.actuator ?? ''}`;
+
+export class AlarmBook {
+  /** Replaying history: no transitions, no notifications (see the class comment). */
+  dry = false;
+  private readonly byKey = new Map<string, Alarm>();
+  private readonly activeById = new Map<string, Alarm>();
+  private readonly cleared: BoundedMap<string, Alarm>;
+  /** Active alarms that only an explicit condition clears, by `site/zone`: a reading there must be checked. */
+  private readonly explicit = new Map<string, Set<Alarm>>();
+
+  constructor(private readonly o: AlarmBookOptions) {
+    this.cleared = new BoundedMap(o.keepCleared ?? 1000);
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  /** A firing: raises the alarm or updates it; says whether to notify now. */
+  fire(subject: AlarmSubject, times: AlarmTimes, occ: Occurrence): { alarm: Alarm | undefined; notify: 'raised' | 'repeat' | undefined } {
+    const now = this.o.clock.now();
+    const key = keyOf(subject);
+    const a = this.byKey.get(key);
+    if (!a) {
+      if (this.dry) return { alarm: undefined, notify: undefined };
+      const alarm: Alarm = {
+        ...pick(subject),
+        id: newEventId(),
+        key,
+        times,
+        message: occ.message,
+        value: occ.value,
+        kind: occ.kind,
+        reportedBy: occ.device,
+        count: 1,
+        firstSeen: now,
+        lastSeen: now,
+        acknowledged: false,
+        acknowledgedBy: undefined,
+        notifiedAt: now,
+        notifications: 1,
+        correlationId: occ.correlationId,
+        lastCorrelationId: occ.correlationId,
+        facts: occ.facts,
+        clearedAt: undefined,
+        clearReason: undefined,
+        storedAt: now,
+        overdue: false,
+      };
+      this.activate(alarm);
+      this.emit('raised', alarm, occ.correlationId, true, undefined);
+      return { alarm, notify: 'raised' };
+    }
+    a.times = times;
+    a.count++;
+    a.lastSeen = Math.max(a.lastSeen, now);
+    a.message = occ.message;
+    a.value = occ.value;
+    a.kind = occ.kind;
+    a.reportedBy = occ.device;
+    a.lastCorrelationId = occ.correlationId;
+    a.facts = occ.facts;
+    a.overdue = false;
+    this.scheduleQuiet(a);
+    if (this.dry) return { alarm: a, notify: undefined };
+    const repeat = !a.acknowledged && now - a.notifiedAt >= a.times.repeatMs;
+    if (repeat) {
+      a.notifiedAt = now;
+      a.notifications++;
+    }
+    this.emit('updated', a, occ.correlationId, repeat || now - a.storedAt >= UPDATE_STORE_MS, undefined);
+    return { alarm: a, notify: repeat ? 'repeat' : undefined };
+  }
+
+  /** An operator acknowledges an alarm (active or cleared); undefined when it is not known. */
+  acknowledge(id: string, by: string, note: string | undefined, correlationId: string): Alarm | undefined {
+    const a = this.get(id);
+    if (!a || a.acknowledged) return a;
+    a.acknowledged = true;
+    a.acknowledgedBy = by;
+    this.emit('acknowledged', a, correlationId, true, note ? `by ${by}: ${note}` : `by ${by}`);
+    return a;
+  }
+
+  /** Clears an active alarm (its condition stopped holding, the actuator answered, the hold ended). */
+  clear(a: Alarm, reason: string, correlationId: string): void {
+    if (this.dry || this.byKey.get(a.key) !== a) return;
+    this.deactivate(a);
+    a.clearedAt = this.o.clock.now();
+    a.clearReason = reason;
+    this.emit('cleared', a, correlationId, true, reason);
+  }
+
+  /** The quiet-period timer of an alarm. */
+  quiet(id: string): void {
+    const a = this.activeById.get(id);
+    const clearAfter = a?.times.clearAfterMs;
+    if (!a || clearAfter === undefined) return;
+    const due = a.lastSeen + clearAfter;
+    if (this.o.clock.now() < due) return this.o.schedule(a.id, due);
+    if (this.dry) {
+      a.overdue = true;
+      return;
+    }
+    this.clear(a, `no firing for ${Math.round(clearAfter / 1000)} s`, a.lastCorrelationId);
+  }
+
+  /** A stored transition, during a rebuild: what really happened to an alarm. */
+  restore(t: AlarmTransitionEvent): void {
+    let a = this.get(t.alarmId);
+    if (!a) {
+      const subject = { rule: t.rule, type: t.type, severity: t.severity, site: t.site, zone: t.zone, device: t.device, actuator: t.actuator };
+      a = {
+        ...pick(subject),
+        id: t.alarmId,
+        key: keyOf(subject),
+        times: this.timesOf(t.rule, t.severity),
+        message: t.message,
+        value: t.value,
+        kind: undefined,
+        reportedBy: t.device ?? '',
+        count: t.count,
+        firstSeen: t.firstSeen,
+        lastSeen: t.lastSeen,
+        acknowledged: t.acknowledged,
+        acknowledgedBy: t.acknowledgedBy,
+        notifiedAt: t.notifiedAt,
+        notifications: t.notifications,
+        correlationId: t.correlationId,
+        lastCorrelationId: t.correlationId,
+        facts: t.facts,
+        clearedAt: undefined,
+        clearReason: undefined,
+        storedAt: t.timeMs,
+        overdue: false,
+      };
+    } else {
+      a.count = Math.max(a.count, t.count);
+      a.lastSeen = Math.max(a.lastSeen, t.lastSeen);
+      a.notifiedAt = Math.max(a.notifiedAt, t.notifiedAt);
+      a.notifications = Math.max(a.notifications, t.notifications);
+      a.acknowledged ||= t.acknowledged;
+      a.acknowledgedBy = a.acknowledgedBy ?? t.acknowledgedBy;
+      a.message = t.message;
+      a.value = t.value;
+      a.storedAt = t.timeMs;
+      if (t.facts) a.facts = t.facts;
+    }
+    if (t.transition === 'raised') a.correlationId = t.correlationId;
+    if (t.transition !== 'acknowledged') a.lastCorrelationId = t.correlationId;
+    if (t.transition === 'cleared' || !t.active) {
+      if (this.activeById.get(a.id) === a) this.deactivate(a);
+      if (t.transition === 'cleared' || a.clearedAt === undefined) a.clearedAt = t.timeMs;
+      if (t.transition === 'cleared') a.clearReason = t.reason;
+      this.cleared.set(a.id, a);
+      return;
+    }
+    if (this.activeById.get(a.id) !== a) this.activate(a);
+    this.scheduleQuiet(a);
+  }
+
+  /** After a rebuild: alarms whose quiet period ran out while the gateway was away clear now. */
+  goLive(): void {
+    this.dry = false;
+    const now = this.o.clock.now();
+    for (const a of [...this.byKey.values()]) {
+      const clearAfter = a.times.clearAfterMs;
+      if (clearAfter !== undefined && (a.overdue || now >= a.lastSeen + clearAfter)) this.clear(a, `no firing for ${Math.round(clearAfter / 1000)} s (noticed at start)`, a.lastCorrelationId);
+    }
+  }
+
+  find(subject: Omit<AlarmSubject, 'type' | 'severity'>): Alarm | undefined {
+    return this.byKey.get(keyOf(subject));
+  }
+
+  get(id: string): Alarm | undefined {
+    return this.activeById.get(id) ?? this.cleared.get(id);
+  }
+
+  knows(id: string, site?: string): boolean {
+    const a = this.get(id);
+    return a !== undefined && (site === undefined || a.site === site);
+  }
+
+  active(): Alarm[] {
+    return [...this.byKey.values()];
+  }
+
+  /** True when an active alarm of `site/zone` waits for a condition that only a reading can meet. */
+  waitsInZone(site: string, zone: string): boolean {
+    // On the hot path: no key built while no alarm waits anywhere.
+    return this.explicit.size > 0 && (this.explicit.get(`${site}/${zone}`)?.size ?? 0) > 0;
+  }
+
+  /** The active alarms of `site/zone` that only an explicit condition clears. */
+  explicitIn(site: string, zone: string): readonly Alarm[] {
+    return [...(this.explicit.get(`${site}/${zone}`) ?? [])];
+  }
+
+  /** The notification (CloudEvent on `alerts/<site>/<severity>`) for a raise or a repeat. */
+  alert(a: Alarm, correlationId: string): AlertEvent {
+    return alertOf(a, correlationId, this.o.clock.now());
+  }
+
+  view(a: Alarm): AlarmView {
+    return viewOf(a, this.activeById.get(a.id) === a);
+  }
+
+  private timesOf(rule: string, severity: Severity): AlarmTimes {
+    return this.o.timesOf(rule) ?? { repeatMs: DEFAULT_REPEAT_MS[severity], clearAfterMs: DEFAULT_CLEAR_AFTER_MS };
+  }
+
+  private activate(a: Alarm): void {
+    const previous = this.byKey.get(a.key);
+    if (previous && previous !== a) this.deactivate(previous);
+    this.byKey.set(a.key, a);
+    this.activeById.set(a.id, a);
+    this.cleared.delete(a.id);
+    a.clearedAt = undefined;
+    if (a.times.clearAfterMs === undefined) {
+      const zone = `${a.site}/${a.zone}`;
+      let set = this.explicit.get(zone);
+      if (!set) this.explicit.set(zone, (set = new Set()));
+      set.add(a);
+    }
+    this.scheduleQuiet(a);
+  }
+
+  private deactivate(a: Alarm): void {
+    this.byKey.delete(a.key);
+    this.activeById.delete(a.id);
+    const zone = `${a.site}/${a.zone}`;
+    const set = this.explicit.get(zone);
+    if (set?.delete(a) && set.size === 0) this.explicit.delete(zone);
+    this.cleared.set(a.id, a);
+    this.o.schedule(a.id, undefined);
+  }
+
+  private scheduleQuiet(a: Alarm): void {
+    if (a.times.clearAfterMs !== undefined) this.o.schedule(a.id, a.lastSeen + a.times.clearAfterMs);
+  }
+
+  private emit(transition: AlarmTransition, a: Alarm, correlationId: string, persist: boolean, reason: string | undefined): void {
+    const timeMs = this.o.clock.now();
+    if (persist) a.storedAt = timeMs;
+    this.o.onTransition(transitionOf(a, transition, correlationId, reason, this.activeById.get(a.id) === a, timeMs), persist);
+  }
+}
+
+function pick(s: AlarmSubject): AlarmSubject {
+  return { rule: s.rule, type: s.type, severity: s.severity, site: s.site, zone: s.zone, device: s.device, actuator: s.actuator };
+}

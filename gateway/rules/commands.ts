@@ -1,0 +1,276 @@
+import { BoundedMap } from '../core/bounded-map.js';
+import { backoffDelay } from '../core/backoff.js';
+import type { Clock } from '../core/clock.js';
+import type { ActuatorStateEvent, CommandEvent, CommandStatus, CommandStatusEvent } from '../core/events.js';
+import { newEventId } from '../core/ids.js';
+import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE, type ActionDispatcher } from './actions.js';
+import type { AlarmBook } from './alarms.js';
+
+/**
+ * A saga per command (Garcia-Molina's sagas: a step that does not complete is retried, then
+ * compensated). A command to an actuator that reports its state is `confirmed` when a report
+ * matches the commanded data (every field of the data, same value); not confirmed within
+ * `confirmMs`, it is resent (the same CloudEvent, same id) with a doubling wait, up to `retries`
+ * times; then it `failed`: the `actuator_unresponsive` alarm is raised and the rules treat the
+ * actuator's state as unknown (the compensation). A report that changes a state the rules set,
+ * while no command waits, is a manual override: the last command is `overridden`, the
+ * `manual_override` alarm is raised, and the rules leave the actuator alone while it is active
+ * (`holdMs` after the last change by hand), unless a rule is marked `override`. The state of an
+ * actuator the rules never commanded follows its reports.
+ *
+ * An actuator counts as reporting once it has reported a state (a contract device on
+ * `devices/<device>/state`, a native one through the device map); commands to the others are
+ * recorded as `sent` and nothing more.
+ *
+ * `dry` (a rebuild): stored commands, reports and statuses replay the sagas as they were, without
+ * publishing or storing anything; a confirmation time that ran out meanwhile acts when going live.
+ */
+
+export interface CommandTrackerOptions {
+  readonly clock: Clock;
+  readonly confirmMs: number;
+  readonly retries: number;
+  readonly holdMs: number;
+  readonly dispatcher: ActionDispatcher;
+  readonly alarms: AlarmBook;
+  /** Wake `timeout(target)` at `at` (undefined: not needed any more). */
+  readonly schedule: (target: string, at: number | undefined) => void;
+  readonly onStatus: (s: CommandStatusEvent) => void;
+  /** Publish a command again. */
+  readonly resend: (c: CommandEvent, attempt: number) => void;
+  /** Notify on `alerts/…` (the alarms the saga raises). */
+  readonly notify: (alert: ReturnType<AlarmBook['alert']>) => void;
+}
+
+interface Saga {
+  readonly command: CommandEvent;
+  attempt: number;
+  readonly sentAt: number;
+  dueAt: number;
+  overdue: boolean;
+}
+
+/** Every field of the commanded data has the same value in the report (extra fields are fine). */
+export function matches(data: Readonly<Record<string, unknown>>, reported: Readonly<Record<string, unknown>>): boolean {
+  return Object.entries(data).every(([k, v]) => JSON.stringify(reported[k]) === JSON.stringify(v));
+}
+
+const describe = (data: Readonly<Record<string, unknown>>): string => JSON.stringify(data);
+
+export class CommandTracker {
+  dry = false;
+  private readonly sagas = new Map<string, Saga>();
+  /** The last state each reporting actuator reported, and when. */
+  private readonly reported = new Map<string, { readonly state: Readonly<Record<string, unknown>>; readonly at: number; readonly device: string }>();
+  /** The time of each actuator's last saga step: steps get increasing times, so they keep their order in InfluxDB. */
+  private readonly lastStep = new BoundedMap<string, number>(100_000);
+
+  constructor(private readonly o: CommandTrackerOptions) {}
+
+  /** Now, or just after the actuator's previous step when that was in the same millisecond. */
+  private stepTime(target: string): number {
+    const now = this.o.clock.now();
+    const last = this.lastStep.get(target);
+    const t = last !== undefined && now <= last ? last + 1 : now;
+    this.lastStep.set(target, t);
+    return t;
+  }
+
+  get pending(): number {
+    return this.sagas.size;
+  }
+
+  /** Whether commands to this actuator are confirmed (it has reported a state). */
+  reports(target: string): boolean {
+    return this.reported.has(target);
+  }
+
+  lastReport(target: string): { readonly state: Readonly<Record<string, unknown>>; readonly at: number; readonly device: string } | undefined {
+    return this.reported.get(target);
+  }
+
+  waiting(target: string): { readonly commandId: string; readonly attempt: number; readonly sentAt: number } | undefined {
+    const s = this.sagas.get(target);
+    return s && { commandId: s.command.id, attempt: s.attempt, sentAt: s.sentAt };
+  }
+
+  /** A command went out (live), or was stored before a restart (dry). */
+  sent(c: CommandEvent): void {
+    const target = targetOf(c);
+    const before = this.sagas.get(target);
+    if (before) {
+      this.sagas.delete(target);
+      this.status(before.command, 'superseded', before.attempt, undefined, `superseded by ${c.id}`);
+    }
+    const tracked = this.reported.has(target);
+    this.status(c, 'sent', 0, undefined, tracked ? undefined : 'not tracked: the actuator has not reported its state');
+    if (!tracked) {
+      this.o.schedule(target, undefined);
+      return;
+    }
+    const saga: Saga = { command: c, attempt: 0, sentAt: c.timeMs, dueAt: c.timeMs + this.o.confirmMs, overdue: false };
+    this.sagas.set(target, saga);
+    this.o.schedule(target, saga.dueAt);
+  }
+
+  /** What an actuator reported. */
+  report(r: ActuatorStateEvent): void {
+    const target = `${r.site}/${r.zone}/${r.actuator}`;
+    this.reported.set(target, { state: r.state, at: r.timeMs, device: r.device });
+    const unresponsive = this.o.alarms.find({ rule: ACTUATOR_UNRESPONSIVE, site: r.site, zone: r.zone, actuator: r.actuator });
+    if (unresponsive) this.o.alarms.clear(unresponsive, `the actuator reported ${describe(r.state)}`, r.id);
+    const saga = this.sagas.get(target);
+    if (saga) {
+      // While a command waits, a report of another state is the actuator still on its way.
+      if (!matches(saga.command.cloudEvent.data, r.state)) return;
+      this.sagas.delete(target);
+      this.o.schedule(target, undefined);
+      this.status(saga.command, 'confirmed', saga.attempt, r.state, `after ${r.timeMs - saga.sentAt} ms`);
+      return;
+    }
+    const current = this.o.dispatcher.current(target);
+    if (!current || unresponsive) {
+      // Nothing known before, or unknown since it did not confirm: now it is known. Since when is
+      // not: no minimum on/off time runs from this report.
+      this.o.dispatcher.adopt(target, r.state, Number.NEGATIVE_INFINITY);
+      return;
+    }
+    if (matches(current.data, r.state)) return;
+    const held = this.o.alarms.find({ rule: MANUAL_OVERRIDE, site: r.site, zone: r.zone, actuator: r.actuator });
+    if (current.commandId === undefined && !held) {
+      // A state the rules never set (only reported): followed, not a takeover.
+      this.o.dispatcher.adopt(target, r.state, r.timeMs);
+      return;
+    }
+    // During a rebuild the stored `overridden` status says what happened.
+    if (this.dry) return;
+    this.override(target, r, current.commandId, current.data);
+  }
+
+  /** A command's confirmation time ran out. */
+  timeout(target: string): void {
+    const saga = this.sagas.get(target);
+    if (!saga) return;
+    const now = this.o.clock.now();
+    if (now < saga.dueAt) return this.o.schedule(target, saga.dueAt);
+    if (this.dry) {
+      saga.overdue = true;
+      return;
+    }
+    saga.overdue = false;
+    const c = saga.command;
+    if (saga.attempt < this.o.retries) {
+      saga.attempt++;
+      saga.dueAt = now + this.wait(saga.attempt);
+      this.o.resend(c, saga.attempt);
+      this.status(c, 'retried', saga.attempt, undefined, `not confirmed within ${Math.round((now - saga.sentAt) / 1000)} s`);
+      this.o.schedule(target, saga.dueAt);
+      return;
+    }
+    this.sagas.delete(target);
+    const detail = `not confirmed after ${saga.attempt} resend(s), ${Math.round((now - saga.sentAt) / 1000)} s`;
+    this.status(c, 'failed', saga.attempt, undefined, detail);
+    this.o.dispatcher.forget(target);
+    const { alarm, notify } = this.o.alarms.fire(
+      { rule: ACTUATOR_UNRESPONSIVE, type: 'actuator.unresponsive', severity: 'warning', site: c.site, zone: c.zone, actuator: c.actuator },
+      { repeatMs: Number.POSITIVE_INFINITY, clearAfterMs: undefined },
+      { message: `${c.actuator} in ${c.site}/${c.zone} did not confirm ${describe(c.cloudEvent.data)}: ${detail}; its state is unknown until it reports`, value: c.cloudEvent.data, kind: undefined, device: c.actuator, correlationId: c.id },
+    );
+    if (alarm && notify) this.o.notify(this.o.alarms.alert(alarm, c.id));
+  }
+
+  /** A stored step of a saga, during a rebuild. */
+  restoreStatus(s: CommandStatusEvent): void {
+    const target = `${s.site}/${s.zone}/${s.actuator}`;
+    const saga = this.sagas.get(target);
+    switch (s.status) {
+      case 'sent':
+        return;
+      case 'retried':
+        if (saga && saga.command.id === s.commandId) {
+          saga.attempt = s.attempt;
+          saga.overdue = false;
+          saga.dueAt = s.timeMs + this.wait(s.attempt);
+          this.o.schedule(target, saga.dueAt);
+        }
+        return;
+      case 'failed':
+        this.o.dispatcher.forget(target);
+        break;
+      case 'overridden':
+        if (s.reported) this.o.dispatcher.adopt(target, s.reported, s.timeMs);
+        break;
+      case 'confirmed':
+      case 'superseded':
+        break;
+    }
+    if (saga && saga.command.id === s.commandId) {
+      this.sagas.delete(target);
+      this.o.schedule(target, undefined);
+    }
+  }
+
+  /** After a rebuild: sagas whose confirmation time ran out while the gateway was away act now. */
+  goLive(): void {
+    this.dry = false;
+    for (const [target, saga] of [...this.sagas]) if (saga.overdue || this.o.clock.now() >= saga.dueAt) this.timeout(target);
+  }
+
+  private override(target: string, r: ActuatorStateEvent, commandId: string | undefined, data: Readonly<Record<string, unknown>> | undefined): void {
+    if (commandId !== undefined && data !== undefined) {
+      const now = this.stepTime(target);
+      this.o.onStatus({
+        id: newEventId(),
+        commandId,
+        status: 'overridden',
+        site: r.site,
+        zone: r.zone,
+        actuator: r.actuator,
+        rule: this.o.dispatcher.current(target)?.rule ?? '',
+        attempt: 0,
+        data,
+        reported: r.state,
+        correlationId: r.id,
+        detail: `changed by hand to ${describe(r.state)}`,
+        time: new Date(now).toISOString(),
+        timeMs: now,
+      });
+    }
+    this.o.dispatcher.adopt(target, r.state, r.timeMs);
+    const minutes = Math.round(this.o.holdMs / 60_000);
+    const { alarm, notify } = this.o.alarms.fire(
+      { rule: MANUAL_OVERRIDE, type: 'actuator.manual-override', severity: 'info', site: r.site, zone: r.zone, actuator: r.actuator },
+      { repeatMs: Number.POSITIVE_INFINITY, clearAfterMs: this.o.holdMs },
+      { message: `${r.actuator} in ${r.site}/${r.zone} was changed by hand to ${describe(r.state)}: the rules leave it alone for ${minutes} min`, value: r.state, kind: undefined, device: r.device, correlationId: r.id },
+    );
+    if (alarm && notify) this.o.notify(this.o.alarms.alert(alarm, r.id));
+  }
+
+  /** How long to wait for a confirmation after the n-th send (doubling). */
+  private wait(attempt: number): number {
+    return backoffDelay(attempt, this.o.confirmMs, this.o.confirmMs * 2 ** Math.max(0, this.o.retries), false);
+  }
+
+  private status(c: CommandEvent, status: CommandStatus, attempt: number, reported: Readonly<Record<string, unknown>> | undefined, detail: string | undefined): void {
+    if (this.dry) return;
+    const now = this.stepTime(targetOf(c));
+    this.o.onStatus({
+      id: newEventId(),
+      commandId: c.id,
+      status,
+      site: c.site,
+      zone: c.zone,
+      actuator: c.actuator,
+      rule: c.rule,
+      attempt,
+      data: c.cloudEvent.data,
+      reported,
+      correlationId: c.cloudEvent.correlationid,
+      detail,
+      time: new Date(now).toISOString(),
+      timeMs: now,
+    });
+  }
+}
+
+const targetOf = (c: Pick<CommandEvent, 'site' | 'zone' | 'actuator'>): string => `${c.site}/${c.zone}/${c.actuator}`;

@@ -1,0 +1,167 @@
+import type { Logger } from 'pino';
+import { GatewayError, logError, logWarn } from '../core/errors.js';
+import type { History, HistoryItem, HistoryType } from '../core/history.js';
+import type { ManualClock } from '../core/manual-clock.js';
+import type { ReplayClock } from '../core/replay-clock.js';
+import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE } from './actions.js';
+import type { RuleSet } from './loader.js';
+import type { CommandTimes, RulesRuntime } from './runtime.js';
+
+/**
+ * The rules' state, rebuilt the event-sourced way when the gateway starts: what stood before the
+ * window (each actuator's last command and report, armed zones, alarms not cleared), then the
+ * stored events of the window — readings, commands, reports, saga steps, alarm transitions,
+ * armed zones — in time order through the live rules runtime, on a manual clock, as a dry run
+ * (nothing is published or stored). Windows, held-for and absence timers, minimum on/off times
+ * and sagas come out as they were; timers still pending move to the live clock at their due times.
+ * Stored commands and transitions are the ground truth of what was commanded and raised.
+ */
+
+/** Read this much more than the longest duration, so a timer that started just before it is seen start. */
+export const REBUILD_MARGIN_MS = 60_000;
+
+export interface RebuildOptions {
+  readonly history: History;
+  readonly runtime: RulesRuntime;
+  readonly clock: ReplayClock;
+  /** The live clock's time. */
+  readonly now: () => number;
+  readonly log: Logger;
+  /** How long to wait for the spool to drain into the database first. */
+  readonly waitMs: number;
+  readonly commandTimes: CommandTimes;
+}
+
+export interface RebuildResult {
+  readonly ok: boolean;
+  /** Why it could not read the history (ok false). */
+  readonly problem?: string;
+  /** False when the spool had not drained when the wait was over: the latest events may be missing. */
+  readonly caughtUp: boolean;
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly tookMs: number;
+  /** Stored events replayed, by type (readings by kind too). */
+  readonly counts: Readonly<Record<string, number>>;
+  /** Alarms active, command sagas waiting and rule timers pending once live. */
+  readonly alarms: number;
+  readonly sagas: number;
+  readonly timers: number;
+  readonly actuators: number;
+}
+
+/** How far back the rules need to look: the longest window, held-for, absence or minimum on/off time, or a command's whole saga. */
+export function lookbackMs(set: RuleSet, times: CommandTimes): number {
+  let longest = 0;
+  for (const r of set.rules) {
+    for (const w of r.windows) longest = Math.max(longest, w.withinMs);
+    for (const w of r.watches) if (w.type !== 'hysteresis') longest = Math.max(longest, w.forMs);
+  }
+  for (const p of Object.values(set.actuators)) longest = Math.max(longest, p.minOnMs, p.minOffMs);
+  // sent, then `retries` resends, each wait twice the one before.
+  const saga = times.confirmMs * (2 ** (times.retries + 1) - 1);
+  return Math.max(longest, saga) + REBUILD_MARGIN_MS;
+}
+
+const TYPES: readonly HistoryType[] = ['reading', 'zoneArmed', 'command', 'actuatorState', 'commandStatus', 'alarm'];
+
+export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
+  const { runtime, clock, log, history } = o;
+  const started = performance.now();
+  const counts: Record<string, number> = {};
+  const count = (what: string): void => void (counts[what] = (counts[what] ?? 0) + 1);
+  const lookback = lookbackMs(runtime.rules, o.commandTimes);
+  const caughtUp = await history.caughtUp(o.waitMs);
+  if (!caughtUp) logWarn(log, 'GW_ERR_HISTORY', { waitedMs: o.waitMs, history: history.description }, 'the spool had not drained into InfluxDB in time: the rules rebuild from what InfluxDB has (the latest events may be missing)');
+  const toMs = o.now();
+  const fromMs = toMs - lookback;
+  let problem: string | undefined;
+  runtime.dry = true;
+  // Every timer set from here on is in replay time, including those of what stood before the window.
+  const manual: ManualClock = clock.replayFrom(fromMs);
+  try {
+    const apply = async (item: HistoryItem, armed: boolean): Promise<void> => {
+      switch (item.type) {
+        case 'reading':
+          count('readings');
+          count(`reading.${item.event.kind}`);
+          runtime.onReading(item.event);
+          return runtime.idle();
+        case 'zoneArmed':
+          count('zoneArmed');
+          // Unless the spool drained, the armed-zones file may be newer than InfluxDB.
+          if (armed) await runtime.state.setArmed(item.event.site, item.event.zone, item.event.armed);
+          return;
+        case 'actuatorState':
+          count('actuatorState');
+          return runtime.commands.report(item.event);
+        case 'command':
+        case 'commandStatus':
+        case 'alarm':
+          count(item.type);
+          return runtime.restore(item);
+        case 'alert':
+          return;
+      }
+    };
+    // What stood before the window: without sagas (they are over by then), without cleared alarms.
+    for (const item of await history.latestBefore(fromMs)) {
+      if (item.type === 'alarm' && !item.event.active) continue;
+      if (item.type === 'command') runtime.dispatcher.restore(item.event);
+      else await apply(item, caughtUp);
+    }
+    // An actuator alarm still active says what its last command does not: unknown, or set by hand.
+    for (const a of runtime.alarms.active()) {
+      if (!a.actuator) continue;
+      const target = `${a.site}/${a.zone}/${a.actuator}`;
+      const current = runtime.dispatcher.current(target);
+      if (current && current.changedAt > a.lastSeen) continue;
+      if (a.rule === ACTUATOR_UNRESPONSIVE) runtime.dispatcher.forget(target);
+      else if (a.rule === MANUAL_OVERRIDE && typeof a.value === 'object' && a.value !== null) runtime.dispatcher.adopt(target, a.value as Record<string, unknown>, a.lastSeen);
+    }
+    for await (const items of history.read({ fromMs, toMs, types: TYPES })) {
+      for (const item of items) {
+        await advance(manual, runtime, item.event.timeMs);
+        await apply(item, caughtUp);
+      }
+    }
+  } catch (err) {
+    problem = (err as Error).message;
+    const fields = { err: problem, history: history.description };
+    const message = 'the rules could not read their history: they start with the armed zones of the armed-zones file only';
+    // InfluxDB away is already said (GW_ERR_INFLUX_UNREACHABLE, GW_ERR_INFLUX_NOT_INSTALLED): this is one consequence of it.
+    if (err instanceof GatewayError && err.code === 'GW_ERR_INFLUX_UNREACHABLE') logWarn(log, 'GW_ERR_HISTORY', fields, message);
+    else logError(log, 'GW_ERR_HISTORY', fields, message);
+  }
+  // Timers due by now fire in the dry run; the others go to the live clock at their due times.
+  await advance(manual, runtime, Math.max(manual.now(), o.now()));
+  clock.goLive();
+  runtime.goLive();
+  await runtime.idle();
+  const result: RebuildResult = {
+    ok: problem === undefined,
+    ...(problem !== undefined ? { problem } : {}),
+    caughtUp,
+    fromMs,
+    toMs,
+    tookMs: Math.round(performance.now() - started),
+    counts,
+    alarms: runtime.alarms.size,
+    sagas: runtime.commands.pending,
+    timers: runtime.wakeups.size,
+    actuators: runtime.dispatcher.all().size,
+  };
+  if (result.ok) {
+    log.info(
+      { ...result, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), spanMs: toMs - fromMs },
+      `rules state rebuilt from ${Math.round((toMs - fromMs) / 60_000)} min of history in ${result.tookMs} ms: ${counts['readings'] ?? 0} readings, ${counts['command'] ?? 0} commands, ${result.alarms} alarms active, ${result.timers} timers pending`,
+    );
+  }
+  return result;
+}
+
+async function advance(manual: ManualClock, runtime: RulesRuntime, to: number): Promise<void> {
+  await runtime.idle();
+  while (manual.fireNext(to)) await runtime.idle();
+  manual.advanceTo(to);
+}

@@ -1,0 +1,79 @@
+import { GatewayError } from '../core/errors.js';
+
+/** One series of an InfluxQL answer: its measurement, its GROUP BY tags, and rows of columns. */
+export interface QuerySeries {
+  readonly name: string;
+  readonly tags?: Readonly<Record<string, string>>;
+  readonly columns: readonly string[];
+  readonly values: readonly (readonly unknown[])[];
+}
+
+/** A row as an object keyed by column (and the series' tags). */
+export type Row = Readonly<Record<string, unknown>>;
+
+export function rowsOf(series: readonly QuerySeries[]): (Row & { readonly $measurement: string })[] {
+  return series.flatMap((s) => s.values.map((v) => ({ ...s.tags, ...Object.fromEntries(s.columns.map((c, i) => [c, v[i]])), $measurement: s.name })));
+}
+
+const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|timeout|aborted|fetch failed/i;
+
+/**
+ * InfluxQL over InfluxDB's `/query` (1.x, and 2.x's compatibility endpoint with a token): several
+ * statements in one request, times as epoch ms. A database that does not exist yet is empty.
+ */
+export class InfluxQuery {
+  readonly description: string;
+  private readonly queryUrl: string;
+  private readonly headers: Record<string, string>;
+  private readonly timeoutMs: number;
+
+  constructor(
+    url: string,
+    private readonly database: string,
+    options: { readonly token?: string; readonly timeoutMs?: number } = {},
+  ) {
+    const parsed = new URL(url);
+    const username = decodeURIComponent(parsed.username);
+    const password = decodeURIComponent(parsed.password);
+    parsed.username = '';
+    parsed.password = '';
+    const base = parsed.toString().replace(/\/$/, '');
+    this.description = `InfluxDB at ${base}, database ${database}`;
+    this.queryUrl = `${base}/query`;
+    this.headers = { 'content-type': 'application/x-www-form-urlencoded' };
+    if (options.token) this.headers['authorization'] = `Token ${options.token}`;
+    else if (username) this.headers['authorization'] = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** One list of series per statement, in order. */
+  async run(statements: readonly string[]): Promise<QuerySeries[][]> {
+    if (statements.length === 0) return [];
+    const body = new URLSearchParams({ db: this.database, q: statements.join(';\n'), epoch: 'ms' });
+    let response: Response;
+    try {
+      response = await fetch(this.queryUrl, { method: 'POST', body, headers: this.headers, signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause;
+      const message = `${this.description}: ${cause?.code ?? (err as Error).message}`;
+      throw new GatewayError(UNREACHABLE.test(message) ? 'GW_ERR_INFLUX_UNREACHABLE' : 'GW_ERR_HISTORY', message, { cause: err });
+    }
+    const text = await response.text();
+    let doc: { results?: { statement_id?: number; series?: QuerySeries[]; error?: string }[]; error?: string };
+    try {
+      doc = JSON.parse(text) as typeof doc;
+    } catch {
+      throw new GatewayError('GW_ERR_HISTORY', `${this.description} answered ${response.status}: ${text.slice(0, 300)}`);
+    }
+    if (doc.error) {
+      if (/database not found/i.test(doc.error)) return statements.map(() => []);
+      throw new GatewayError('GW_ERR_HISTORY', `${this.description}: ${doc.error}`);
+    }
+    const out: QuerySeries[][] = statements.map(() => []);
+    for (const [i, r] of (doc.results ?? []).entries()) {
+      if (r.error && !/database not found/i.test(r.error)) throw new GatewayError('GW_ERR_HISTORY', `${this.description}: ${r.error} (in: ${statements[r.statement_id ?? i]?.slice(0, 200)})`);
+      out[r.statement_id ?? i] = r.series ?? [];
+    }
+    return out;
+  }
+}

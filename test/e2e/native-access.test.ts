@@ -1,0 +1,71 @@
+/**
+ * Who may talk, for native devices: a `bridge` credential (Zigbee2MQTT) publishes under its base
+ * topic and the discovery prefix only; a `native` credential (one Tasmota) publishes its own
+ * native topics and subscribes to its own command topics only, connecting with the firmware's
+ * default client id (`DVES_…`). Their messages are decoded as their family first.
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SIMPLE_RULES, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { addCredentials, publishExpectingDisconnect, subscribeCodes } from '../helpers/auth.js';
+import { rows } from '../helpers/influx.js';
+import { connect } from '../helpers/mqtt.js';
+import { waitFor } from '../helpers/wait.js';
+
+let gw: TestGateway;
+let secrets: Record<string, string>;
+const open: MqttClient[] = [];
+
+async function as(name: string, clientId: string): Promise<MqttClient> {
+  const client = await connect(gw.mqttUrl, { username: name, password: secrets[name], clientId });
+  open.push(client);
+  return client;
+}
+
+beforeAll(async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'gw-native-access-'));
+  secrets = await addCredentials(dataDir, [
+    { name: 'z2m', role: 'bridge' },
+    { name: 'plug-1', role: 'native', native: 'tasmota:tasmota_A1B2C3' },
+  ]);
+  await writeFile(join(dataDir, 'devices.yaml'), 'devices:\n  zigbee2mqtt:weather: { site: hq, zone: f1 }\n  tasmota:tasmota_A1B2C3: { site: hq, zone: f2, device: plug-1 }\n');
+  gw = await startGateway({ dataDir, rulesDir: SIMPLE_RULES });
+});
+afterAll(async () => {
+  await Promise.all(open.map((c) => c.endAsync().catch(() => undefined)));
+  await gw?.stop();
+});
+
+describe('a bridge credential', () => {
+  it('publishes under its base topic and the discovery prefix, and is refused elsewhere', async () => {
+    const bridge = await as('z2m', 'zigbee2mqtt_1a2b3c');
+    expect(await subscribeCodes(bridge, ['zigbee2mqtt/#', 'homeassistant/status', 'commands/#'])).toEqual([1, 1, 128]);
+    await bridge.publishAsync('zigbee2mqtt/bridge/state', '{"state":"online"}', { qos: 1, retain: true });
+    await bridge.publishAsync('homeassistant/sensor/weather/t/config', JSON.stringify({ stat_t: 'zigbee2mqtt/weather', val_tpl: '{{ value_json.temperature }}', dev_cla: 'temperature', dev: { ids: ['zigbee2mqtt_0x1'] } }), { qos: 1 });
+    await bridge.publishAsync('zigbee2mqtt/weather', '{"temperature":21.5,"pressure":1002}', { qos: 1 });
+    const [t] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM temperature WHERE device = 'weather'`).then((x) => (x.length ? x : undefined)), 'the bridge’s reading');
+    expect(t!['value']).toBe(21.5);
+    await publishExpectingDisconnect(bridge, 'sensors/hq/f1/weather/temperature', '{"value":99}');
+  });
+});
+
+describe('a native-device credential', () => {
+  it('connects with the firmware’s default client id, publishes its own topics, subscribes to its own commands', async () => {
+    const plug = await as('plug-1', 'DVES_A1B2C3');
+    expect(await subscribeCodes(plug, ['cmnd/tasmota_A1B2C3/#', 'cmnd/tasmotas/#', 'cmnd/DVES_A1B2C3_fb/#', 'cmnd/other_plug/#', 'zigbee2mqtt/#'])).toEqual([1, 1, 1, 128, 128]);
+    await plug.publishAsync('tele/tasmota_A1B2C3/LWT', 'Online', { qos: 1, retain: true });
+    await plug.publishAsync('tele/tasmota_A1B2C3/SENSOR', '{"Time":"2026-11-27T10:00:00","ENERGY":{"Power":42,"Voltage":231}}', { qos: 1 });
+    const [p] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM power WHERE device = 'plug-1'`).then((x) => (x.length ? x : undefined)), 'the plug’s power');
+    expect(p!['value']).toBe(42);
+    const [s] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT online FROM device_status WHERE device = 'plug-1'`).then((x) => (x.length ? x : undefined)), 'the plug’s status');
+    expect(s!['online']).toBe(true);
+  });
+
+  it('is disconnected for publishing another device’s topics', async () => {
+    const plug = await as('plug-1', 'DVES_A1B2C3');
+    await publishExpectingDisconnect(plug, 'tele/other_plug/SENSOR', '{"ENERGY":{"Power":1}}');
+  });
+});

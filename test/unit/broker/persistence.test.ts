@@ -1,0 +1,139 @@
+/**
+ * The bounded persistence Aedes keeps its session state in (gateway/broker/persistence.ts), on
+ * its own with fake clients: unreleased QoS 2 per client id across sessions, persistent queues
+ * (oldest dropped, per session and in all), the two ways a queued message is cleared, sessions
+ * expiring, only granted filters stored. And a guard: the Aedes version whose calls it relies on.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Aedes, Client, Subscription } from 'aedes';
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { BoundedPersistence, InflightLimitError, type PersistenceLimits } from '../../../gateway/broker/persistence.js';
+
+const LIMITS: PersistenceLimits = { maxInflightQos2: 3, maxInflightQos2Bytes: 1000, maxQueuedMessages: 4, maxQueuedBytes: 1000, maxQueuedBytesTotal: 0, sessionExpiryMs: 60_000 };
+const client = (id: string, clean = false): Client => ({ id, clean }) as unknown as Client;
+let counter = 0;
+const publish = (bytes: number, topic = 'sensors/a/b/c/temperature') => ({ cmd: 'publish', topic, payload: Buffer.alloc(bytes), qos: 1, retain: false, dup: false, brokerId: 'b', brokerCounter: ++counter });
+
+async function persistence(limits: Partial<PersistenceLimits> = {}, hooks: ConstructorParameters<typeof BoundedPersistence>[1] = {}) {
+  const broker = Object.assign(new EventEmitter(), { id: 'b', clients: {} });
+  const p = new BoundedPersistence({ ...LIMITS, ...limits }, hooks);
+  await p.setup(broker as unknown as Aedes);
+  return { p, broker };
+}
+
+async function drain(stream: NodeJS.ReadableStream): Promise<{ messageId?: number; payload?: Buffer; brokerCounter?: number }[]> {
+  const out: { messageId?: number; payload?: Buffer; brokerCounter?: number }[] = [];
+  for await (const x of stream) out.push(x as never);
+  return out;
+}
+
+describe('unreleased QoS 2 (awaiting PUBREL)', () => {
+  it('keeps a stub per message id, not the payload, and refuses past MQTT_MAX_INFLIGHT_QOS2 per client id across sessions', async () => {
+    const refused: string[] = [];
+    const { p } = await persistence({}, { onInflightRefused: (_c, detail) => refused.push(detail) });
+    for (let id = 1; id <= 3; id++) await p.incomingStorePacket(client('t-1'), { cmd: 'publish', messageId: id, payload: Buffer.alloc(100) });
+    expect(await p.incomingGetPacket(client('t-1'), { cmd: 'pubrel', messageId: 2 })).toEqual({ cmd: 'publish', messageId: 2, qos: 2 });
+    // A new connection of the same client id (a persistent session) starts from what is held.
+    await expect(p.incomingStorePacket(client('t-1'), { cmd: 'publish', messageId: 4, payload: Buffer.alloc(1) })).rejects.toBeInstanceOf(InflightLimitError);
+    expect(refused[0]).toContain('MQTT_MAX_INFLIGHT_QOS2');
+    // The same id again (a DUP) is no new message; another client id has its own allowance.
+    await p.incomingStorePacket(client('t-1'), { cmd: 'publish', messageId: 3, payload: Buffer.alloc(100) });
+    await p.incomingStorePacket(client('t-2'), { cmd: 'publish', messageId: 1, payload: Buffer.alloc(1) });
+    expect(p.inflightQos2).toBe(4);
+    // PUBREL frees one place.
+    await p.incomingDelPacket(client('t-1'), { cmd: 'pubrel', messageId: 1 });
+    await p.incomingStorePacket(client('t-1'), { cmd: 'publish', messageId: 4, payload: Buffer.alloc(1) });
+    await expect(p.incomingGetPacket(client('t-1'), { cmd: 'pubrel', messageId: 1 })).rejects.toThrow('no such packet');
+  });
+
+  it('refuses past MQTT_MAX_INFLIGHT_QOS2_BYTES, and forgets a client id with a clean session', async () => {
+    const { p } = await persistence({ maxInflightQos2: 100 });
+    await p.incomingStorePacket(client('t-1'), { cmd: 'publish', messageId: 1, payload: Buffer.alloc(900) });
+    await expect(p.incomingStorePacket(client('t-1'), { cmd: 'publish', messageId: 2, payload: Buffer.alloc(101) })).rejects.toThrow(/MQTT_MAX_INFLIGHT_QOS2_BYTES/);
+    await p.cleanIncoming(client('t-1', true));
+    expect(p.inflightQos2).toBe(0);
+    await p.incomingStorePacket(client('t-1'), { cmd: 'publish', messageId: 2, payload: Buffer.alloc(1000) });
+  });
+});
+
+describe('persistent sessions’ queues', () => {
+  it('drop the oldest beyond MQTT_MAX_QUEUED_MESSAGES, counted, and hand back the newest in order', async () => {
+    const dropped: number[] = [];
+    const { p } = await persistence({}, { onQueueDropped: (_id, n) => dropped.push(n) });
+    const sent = Array.from({ length: 7 }, () => publish(10));
+    for (const m of sent) await p.outgoingEnqueueCombi([{ clientId: 'obs' }], m);
+    expect(dropped.reduce((a, b) => a + b, 0)).toBe(3);
+    expect((await drain(p.outgoingStream(client('obs')))).map((m) => m.brokerCounter)).toEqual(sent.slice(3).map((m) => m.brokerCounter));
+    expect(p.queued).toEqual({ messages: 4, bytes: 40 });
+  });
+
+  it('drop the oldest beyond MQTT_MAX_QUEUED_BYTES, and the largest queue’s beyond MQTT_MAX_QUEUED_BYTES_TOTAL', async () => {
+    const { p } = await persistence({ maxQueuedMessages: 0, maxQueuedBytes: 300, maxQueuedBytesTotal: 400 });
+    for (let i = 0; i < 4; i++) await p.outgoingEnqueue({ clientId: 'a' }, publish(100));
+    expect(p.queued).toEqual({ messages: 3, bytes: 300 });
+    await p.outgoingEnqueue({ clientId: 'b' }, publish(100));
+    await p.outgoingEnqueue({ clientId: 'b' }, publish(100));
+    // 500 > 400: a (300) is the largest and loses its oldest.
+    expect(p.queued).toEqual({ messages: 4, bytes: 400 });
+    expect(await drain(p.outgoingStream(client('a')))).toHaveLength(2);
+    expect(await drain(p.outgoingStream(client('b')))).toHaveLength(2);
+  });
+
+  it('clear a delivered message by its message id, and a skipped one by its broker stamp, without scanning', async () => {
+    const { p } = await persistence();
+    const [m1, m2] = [publish(10), publish(10)];
+    await p.outgoingEnqueue({ clientId: 'obs' }, m1);
+    await p.outgoingEnqueue({ clientId: 'obs' }, m2);
+    // Delivered: Aedes gives the delivery a message id, then the PUBACK clears it.
+    await p.outgoingUpdate(client('obs'), { ...m1, messageId: 17 });
+    expect((await p.outgoingClearMessageId(client('obs'), { cmd: 'puback', messageId: 17 }))?.brokerCounter).toBe(m1.brokerCounter);
+    // Skipped by the gateway (authorizeForward said no): cleared by its stamp, not the oldest without an id.
+    expect((await p.outgoingClearMessageId(client('obs'), { ...m2, messageId: undefined }))?.brokerCounter).toBe(m2.brokerCounter);
+    expect(p.queued).toEqual({ messages: 0, bytes: 0 });
+    // An update for a message dropped meanwhile is no error (Aedes would disconnect the client).
+    await expect(p.outgoingUpdate(client('obs'), { ...publish(1), messageId: 3 })).resolves.toBeUndefined();
+  });
+});
+
+describe('sessions', () => {
+  it('expire after MQTT_SESSION_EXPIRY_S away: subscriptions, queue and unreleased QoS 2 go', async () => {
+    let now = 0;
+    const expired: string[] = [];
+    const { p, broker } = await persistence({}, { now: () => now, onSessionExpired: (id) => expired.push(id) });
+    const away = client('obs');
+    await p.addSubscriptions(away, [{ topic: 'sensors/#', qos: 1 }]);
+    await p.outgoingEnqueue({ clientId: 'obs' }, publish(10));
+    await p.incomingStorePacket(away, { cmd: 'publish', messageId: 1, payload: Buffer.alloc(1) });
+    broker.emit('clientDisconnect', away);
+    now = 59_999;
+    expect(await p.expire()).toBe(0);
+    now = 60_000;
+    expect(await p.expire()).toBe(1);
+    expect(expired).toEqual(['obs']);
+    expect(await p.subscriptionsByClient(away)).toEqual([]);
+    expect(p.queued.messages).toBe(0);
+    expect(p.inflightQos2).toBe(0);
+  });
+
+  it('store only the filters the gateway granted, once each, whatever Aedes hands over', async () => {
+    const granted: Subscription[] = [{ topic: 'commands/hq/f1/#', qos: 1 }];
+    const { p } = await persistence({}, { takeGranted: () => granted.splice(0) });
+    const c = client('t-a');
+    const packet = [granted[0]!, { topic: 'sensors/#', qos: 1 } as Subscription];
+    // Aedes 1.2 calls this once per granted filter with every filter of the SUBSCRIBE.
+    await p.addSubscriptions(c, packet);
+    await p.addSubscriptions(c, packet);
+    expect((await p.subscriptionsByClient(c)).map((s) => s.topic)).toEqual(['commands/hq/f1/#']);
+    expect((await p.subscriptionsByTopic('sensors/hq/f2/t-b/temperature')).length).toBe(0);
+  });
+});
+
+describe('the Aedes this relies on', () => {
+  it('is aedes 1.2.0 with aedes-persistence 11.0.0 (pinned): an upgrade must re-check persistence.ts and delivery.ts', () => {
+    const version = (name: string): string => (JSON.parse(readFileSync(resolve(import.meta.dirname, '../../../node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(version('aedes')).toBe('1.2.0');
+    expect(version('aedes-persistence')).toBe('11.0.0');
+  });
+});

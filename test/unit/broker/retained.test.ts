@@ -1,0 +1,45 @@
+/** The retained-message budget (gateway/broker/retained.ts): valid messages only, per credential and in all. */
+import { describe, expect, it } from 'vitest';
+import { RetainedLedger } from '../../../gateway/broker/retained.js';
+import { ManualClock } from '../../../gateway/core/manual-clock.js';
+import { count, testMetrics } from '../../helpers/ports.js';
+
+function ledger(maxBytesPerClient: number, maxBytes: number) {
+  const metrics = testMetrics(new ManualClock(0));
+  return { metrics, retained: new RetainedLedger({ metrics, maxBytesPerClient, maxBytes }) };
+}
+// Each message costs its payload, its topic and 128 bytes of bookkeeping.
+const T = 'devices/d-1/status';
+const cost = (payload: number, topic = T) => payload + Buffer.byteLength(topic) + 128;
+
+describe('RetainedLedger', () => {
+  it('never retains a dead letter', async () => {
+    const { retained, metrics } = ledger(0, 0);
+    expect(retained.decide('dev', 'sensors/a/b/dev/madeup', 10, false)).toBe('invalid');
+    expect(retained.bytes).toBe(0);
+    expect(await count(metrics, 'gateway_retained_refused_total', { reason: 'invalid' })).toBe(1);
+  });
+
+  it('keeps one credential within MQTT_MAX_RETAINED_BYTES_PER_CLIENT, counting a replacement by its difference', async () => {
+    const { retained, metrics } = ledger(cost(100) + cost(100, 'devices/d-2/status'), 0);
+    expect(retained.decide('dev', T, 100, true)).toBe('retain');
+    expect(retained.decide('dev', 'devices/d-2/status', 100, true)).toBe('retain');
+    expect(retained.decide('dev', 'devices/d-3/status', 1, true)).toBe('client_budget');
+    // Replacing its own topic with the same size fits; another credential has its own budget.
+    expect(retained.decide('dev', T, 100, true)).toBe('retain');
+    expect(retained.decide('other', 'devices/d-3/status', 1, true)).toBe('retain');
+    expect(await count(metrics, 'gateway_retained_refused_total', { reason: 'client_budget' })).toBe(1);
+  });
+
+  it('keeps everyone within MQTT_MAX_RETAINED_BYTES, and always lets an empty payload delete', async () => {
+    const { retained, metrics } = ledger(0, cost(100) * 2);
+    expect(retained.decide('a', T, 100, true)).toBe('retain');
+    expect(retained.decide('b', 'devices/d-9/status', 100, true)).toBe('retain');
+    expect(retained.decide('c', 'devices/d-7/status', 100, true)).toBe('total_budget');
+    expect(retained.decide('a', T, 0, true)).toBe('retain');
+    expect(retained.bytes).toBe(cost(100));
+    expect(retained.decide('c', 'devices/d-7/status', 100, true)).toBe('retain');
+    expect(await count(metrics, 'gateway_retained_bytes')).toBe(cost(100) * 2);
+    expect(await count(metrics, 'gateway_retained_refused_total', { reason: 'total_budget' })).toBe(1);
+  });
+});

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { idOffset, MAX_OFFSET_NS, RECENT_EVENTS, SeriesMemory } from '../../../gateway/core/series-memory.js';
+
+describe('SeriesMemory (dedupe and point identity of one series)', () => {
+  it('tells a resend (same id, same content) from an id reused with other content', () => {
+    const m = new SeriesMemory(0);
+    expect(m.admit('a', 20, 1000)).toBe('new');
+    expect(m.admit('a', 20, 1000)).toBe('duplicate');
+    expect(m.admit('a', 25, 31_000)).toBe('reuse');
+    expect(m.admit('a', 25, 31_000)).toBe('duplicate');
+    // Without ts: the same value is a resend, another value a reuse.
+    expect(m.admit('n', 1, undefined)).toBe('new');
+    expect(m.admit('n', 1, undefined)).toBe('duplicate');
+    expect(m.admit('n', 2, undefined)).toBe('reuse');
+  });
+
+  it('gives the first event at a millisecond offset 0, a different one its id-derived offset, and the same event its same offset', () => {
+    const m = new SeriesMemory(0);
+    m.admit('a', 20, 5000);
+    expect(m.place('a', 5000, Infinity)).toBe(0);
+    m.admit('b', 35, 5000);
+    expect(m.place('b', 5000, Infinity)).toBe(idOffset('b'));
+    expect(m.place('b', 5000, Infinity)).toBe(idOffset('b'));
+    // An id reused with other content at the same ms is another event: another point.
+    m.admit('a', 99, 5000);
+    const reused = m.place('a', 5000, Infinity);
+    expect(reused).not.toBe(0);
+    expect(reused).toBe(idOffset('a'));
+  });
+
+  it('bumps past an offset it knows is taken (the rare hash collision)', () => {
+    const m = new SeriesMemory(0);
+    m.recall('x', 7, 0);
+    m.recall('z', 7, idOffset('y'));
+    expect(m.place('y', 7, Infinity)).toBe(idOffset('y') === MAX_OFFSET_NS ? 1 : idOffset('y') + 1);
+  });
+
+  it('vouches for nothing before its fence, nor after `zeroUpTo`: offset 0 only where it knows the slot', () => {
+    const m = new SeriesMemory(10_000);
+    expect(m.place('before', 9_000, Infinity)).toBe(idOffset('before'));
+    expect(m.place('ahead', 20_000, 15_000)).toBe(idOffset('ahead'));
+    expect(m.place('fine', 12_000, 15_000)).toBe(0);
+  });
+
+  it('stops vouching for a millisecond once it forgets an offset-0 point there', () => {
+    const m = new SeriesMemory(0);
+    expect(m.place('first', 100, Infinity)).toBe(0);
+    for (let i = 0; i < RECENT_EVENTS; i++) m.place(`later-${i}`, 200 + i, Infinity);
+    // 'first' is forgotten: another event at 100 must not take offset 0.
+    expect(m.place('other', 100, Infinity)).toBe(idOffset('other'));
+  });
+
+  it('derives offsets in 1…999,999 ns', () => {
+    for (const id of ['a', 'b', '', 'x'.repeat(500), '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b']) {
+      expect(idOffset(id)).toBeGreaterThanOrEqual(1);
+      expect(idOffset(id)).toBeLessThanOrEqual(MAX_OFFSET_NS);
+    }
+  });
+});

@@ -1,0 +1,108 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isKind } from '../../../gateway/core/kinds.js';
+import { DeviceMapLoader } from '../../../gateway/devices/map-loader.js';
+import { assignDevice, unassignDevice } from '../../../gateway/devices/map-edit.js';
+import { DeviceMapError, parseDeviceMap, type DeviceMap } from '../../../gateway/devices/map.js';
+import { createLogger } from '../../../gateway/observability/log.js';
+import { captureLogs } from '../../helpers/gateway.js';
+import { waitFor } from '../../helpers/wait.js';
+
+const dirs: string[] = [];
+const loaders: DeviceMapLoader[] = [];
+afterEach(async () => {
+  for (const l of loaders.splice(0)) await l.stop();
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+async function setup(text?: string) {
+  const dir = await mkdtemp(join(tmpdir(), 'gw-map-'));
+  dirs.push(dir);
+  const file = join(dir, 'devices.yaml');
+  if (text !== undefined) await writeFile(file, text);
+  const { lines, stream } = captureLogs();
+  const maps: DeviceMap[] = [];
+  const loader = new DeviceMapLoader({ file, log: createLogger('info', stream), onChange: (m) => maps.push(m), debounceMs: 10 });
+  loaders.push(loader);
+  return { file, loader, maps, lines };
+}
+
+describe('the device map file', () => {
+  it('ships an example that loads as it is', async () => {
+    const text = await readFile(join(import.meta.dirname, '..', '..', '..', 'devices.example.yaml'), 'utf8');
+    const map = parseDeviceMap('devices.example.yaml', text);
+    expect(map.devices.size).toBeGreaterThan(5);
+    expect(map.actuators.get('hq/f1/lights')).toMatchObject({ family: 'tasmota', nativeId: 'f1_relay', channel: '2' });
+    expect(map.kinds.map((k) => k.name)).toEqual(['pressure', 'pm25', 'voc', 'voltage', 'leak']);
+  });
+
+  it('refuses a broken map with every problem, each naming the entry', () => {
+    const bad = `devices:
+  tasmota:x: { site: "a b", zone: f1 }
+  foo:bar: { site: a, zone: b }
+  esphome:n: { site: a, zone: b, keys: { sensor/x: parsecs } }
+actuators:
+  hq/f1: tasmota:x
+  hq/f2/hvac: { device: esphome:n }
+kinds:
+  temperature2: { type: string }
+`;
+    let err: DeviceMapError | undefined;
+    try {
+      parseDeviceMap('devices.yaml', bad);
+    } catch (e) {
+      err = e as DeviceMapError;
+    }
+    expect(err?.code).toBe('GW_ERR_DEVICE_MAP');
+    expect(err?.problems).toEqual([
+      'kinds.temperature2.type: must be number or boolean (got "string")',
+      'kinds.temperature2.unit: required for a number kind (hPa, µg/m³, ppb, V…)',
+      'devices."tasmota:x".site: must match [A-Za-z0-9_-]{1,64} (got "a b")',
+      'devices."foo:bar": must be <family>:<native id> with a family of zigbee2mqtt, tasmota, shelly, esphome, homeassistant, generic',
+      'devices."esphome:n".keys."sensor/x": "parsecs" is not a kind (the contract\'s, or one under kinds:) nor ignore',
+      'actuators."hq/f1": must be <site>/<zone>/<actuator>, each [A-Za-z0-9_-]{1,64}',
+      'actuators."hq/f2/hvac".channel: required for ESPHome: the switch or climate object id (light:<id> for a light)',
+    ]);
+    expect(() => parseDeviceMap('devices.yaml', 'devices: [1')).toThrow(/devices.yaml: not valid YAML/);
+  });
+
+  it('is an empty map when the file is missing, and loads it once it appears', async () => {
+    const { file, loader, maps } = await setup();
+    await loader.start();
+    expect(loader.map.devices.size).toBe(0);
+    await writeFile(file, 'devices:\n  zigbee2mqtt:a: { site: hq, zone: f1 }\n');
+    await waitFor(() => maps.some((m) => m.devices.has('zigbee2mqtt:a')), 'the new file loaded');
+    expect(loader.map.devices.has('zigbee2mqtt:a')).toBe(true);
+  });
+
+  it('reloads on change; a broken edit is refused naming the file and the entry, and the map in force stays', async () => {
+    const { file, loader, maps, lines } = await setup('kinds:\n  pressure: { unit: hPa }\ndevices:\n  zigbee2mqtt:a: { site: hq, zone: f1 }\n');
+    await loader.start();
+    expect(isKind('pressure')).toBe(true);
+    await writeFile(file, 'devices:\n  zigbee2mqtt:a: { site: hq }\n');
+    await waitFor(() => loader.problem, 'the broken edit refused');
+    expect(loader.problem).toContain('devices."zigbee2mqtt:a".zone: must match [A-Za-z0-9_-]{1,64} (required)');
+    expect(lines.find((l) => l['code'] === 'GW_ERR_DEVICE_MAP')?.msg).toMatch(/devices\.yaml: .*the map in force stays/);
+    expect(loader.map.devices.get('zigbee2mqtt:a')?.placements[0]?.zone).toBe('f1');
+    expect(isKind('pressure')).toBe(true);
+    // A map that redefines a contract kind is refused whole.
+    await writeFile(file, 'kinds:\n  temperature: { unit: K }\n');
+    await waitFor(() => loader.problem?.includes("one of the contract's"), 'the kind refused');
+    await writeFile(file, 'devices:\n  zigbee2mqtt:a: { site: hq, zone: f2 }\n');
+    await waitFor(() => maps.some((m) => m.devices.get('zigbee2mqtt:a')?.placements[0]?.zone === 'f2'), 'the fixed file loaded');
+    expect(loader.problem).toBeUndefined();
+    expect(loader.map.devices.get('zigbee2mqtt:a')?.placements[0]?.zone).toBe('f2');
+    expect(isKind('pressure')).toBe(false);
+  });
+
+  it('is edited by the CLI keeping its comments, and never left broken', async () => {
+    const { file } = await setup('# my building\ndevices:\n  # the weather station\n  zigbee2mqtt:a: { site: hq, zone: f1 }\n');
+    await assignDevice(file, 'tasmota:plug 1', { site: 'hq', zone: 'f2', device: 'plug-1' });
+    expect(await readFile(file, 'utf8')).toBe('# my building\ndevices:\n  # the weather station\n  zigbee2mqtt:a: { site: hq, zone: f1 }\n  tasmota:plug 1: { site: hq, zone: f2, device: plug-1 }\n');
+    await expect(assignDevice(file, 'tasmota:x', { site: 'hq', zone: 'bad zone' })).rejects.toThrow(/zone: must match/);
+    expect(await unassignDevice(file, 'zigbee2mqtt:a')).toBe(true);
+    expect(parseDeviceMap(file, await readFile(file, 'utf8')).devices.has('zigbee2mqtt:a')).toBe(false);
+  });
+});

@@ -1,0 +1,131 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { defineKinds, releaseKinds } from '../../../gateway/core/kinds.js';
+import { parseDeviceMap } from '../../../gateway/devices/map.js';
+import { NativeRouter, type NativeOutcome } from '../../../gateway/devices/router.js';
+
+const owner = {};
+afterEach(() => releaseKinds(owner));
+
+function router(yaml: string): NativeRouter {
+  const map = parseDeviceMap('devices.yaml', yaml);
+  expect(defineKinds(owner, map.kinds)).toEqual([]);
+  return new NativeRouter({ zigbee2mqttBaseTopic: 'zigbee2mqtt', discoveryPrefix: 'homeassistant' }, map);
+}
+const send = (r: NativeRouter, topic: string, payload: string | object, hint?: Parameters<NativeRouter['route']>[3]): NativeOutcome =>
+  r.route(topic, Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)), Date.UTC(2026, 10, 27), hint);
+const placed = (o: NativeOutcome) => {
+  if (o.outcome !== 'placed') throw new Error(`expected placed, got ${JSON.stringify(o)}`);
+  return o;
+};
+
+describe('the native router', () => {
+  it('places each channel where the map says, and the rest of the device by its entry without a channel', () => {
+    const r = router(`devices:
+  tasmota:caldera:
+    - { site: hq, zone: cellar, device: flow, channel: DS18B20-1 }
+    - { site: hq, zone: cellar, device: return, channel: DS18B20-2 }
+    - { site: hq, zone: cellar, device: boiler }
+`);
+    const o = placed(send(r, 'tele/caldera/SENSOR', '{"DS18B20-1":{"Temperature":21.4},"DS18B20-2":{"Temperature":21.8},"DS18B20-3":{"Temperature":21.7},"DS18B20-4":{"Temperature":21.5}}'));
+    expect(o.readings.map((x) => [x.device, x.kind, x.value])).toEqual([
+      ['flow', 'temperature', 21.4],
+      ['return', 'temperature', 21.8],
+      ['boiler', 'temperature', 21.7],
+    ]);
+    // The fourth had nowhere to go: a second temperature of `boiler`. Counted, not lost silently.
+    expect(r.registry.get('tasmota', 'caldera')?.unmapped.get('DS18B20-4.Temperature (channel DS18B20-4: no placement)')).toBe(1);
+  });
+
+  it('stores keys as the kinds the map adds, converts with a key rule, ignores what it is told to, and counts the rest', () => {
+    const r = router(`kinds:
+  pressure: { unit: hPa, min: 300, max: 1100 }
+  voltage: { unit: V, min: 0, max: 1000 }
+devices:
+  zigbee2mqtt:weather: { site: hq, zone: f1, keys: { voltage: { kind: voltage, scale: 0.001 }, linkquality: ignore } }
+`);
+    const o = placed(send(r, 'zigbee2mqtt/weather', { battery: 97, humidity: 58.5, linkquality: 72, power_outage_count: 11574, pressure: 1001.8, temperature: 22.4, voltage: 2995 }));
+    expect(o.readings.map((x) => [x.kind, x.value])).toEqual([
+      ['battery', 97],
+      ['humidity', 58.5],
+      ['pressure', 1001.8],
+      ['temperature', 22.4],
+      ['voltage', 2.995],
+    ]);
+    expect(o.problems).toEqual([]);
+    const e = r.registry.get('zigbee2mqtt', 'weather')!;
+    expect([...e.unmapped]).toEqual([['power_outage_count', 1]]);
+    expect([...e.kinds].sort()).toEqual(['battery', 'humidity', 'pressure', 'temperature', 'voltage']);
+    expect(e.battery).toBe(97);
+    // Tasmota says its pressure unit: one that is not the kind's is a problem, not a wrong number.
+    const t = router(`kinds:
+  pressure: { unit: hPa, min: 300, max: 1100 }
+devices:
+  tasmota:ws: { site: hq, zone: roof }
+`);
+    expect(placed(send(t, 'tele/ws/SENSOR', '{"BME280":{"Temperature":20.1,"Pressure":1013.2},"PressureUnit":"hPa","TempUnit":"C"}')).readings.map((x) => x.kind)).toEqual(['temperature', 'pressure']);
+    expect(placed(send(t, 'tele/ws/SENSOR', '{"BME280":{"Temperature":20.1,"Pressure":760.0},"PressureUnit":"mmHg","TempUnit":"C"}')).problems).toEqual(['tasmota:ws: BME280.Pressure is in mmHg, kind pressure is in hPa']);
+  });
+
+  it('lists a device the map does not place as waiting, and places Zigbee2MQTT names of the form site/zone/device by themselves', () => {
+    const r = router('');
+    expect(send(r, 'zigbee2mqtt/garden', { temperature: 12 })).toMatchObject({ outcome: 'unassigned', family: 'zigbee2mqtt', nativeId: 'garden' });
+    expect(send(r, 'zigbee2mqtt/garden/availability', 'online')).toMatchObject({ outcome: 'recognised' });
+    expect(r.registry.get('zigbee2mqtt', 'garden')?.online).toBe(true);
+    expect(placed(send(r, 'zigbee2mqtt/hq/attic/th-9', { temperature: 19 })).readings[0]).toMatchObject({ site: 'hq', zone: 'attic', device: 'th-9' });
+  });
+
+  it('takes the bridge offline with its devices, and back to what each said of itself', () => {
+    const r = router(`devices:
+  zigbee2mqtt:a: { site: hq, zone: f1 }
+  zigbee2mqtt:b: { site: hq, zone: f1 }
+`);
+    send(r, 'zigbee2mqtt/a', { temperature: 20 });
+    send(r, 'zigbee2mqtt/b/availability', '{"state":"offline"}');
+    expect(placed(send(r, 'zigbee2mqtt/bridge/state', '{"state":"offline"}')).statuses).toEqual([
+      { device: 'a', online: false },
+      { device: 'b', online: false },
+    ]);
+    expect(placed(send(r, 'zigbee2mqtt/bridge/state', 'online')).statuses).toEqual([
+      { device: 'a', online: true },
+      { device: 'b', online: false },
+    ]);
+  });
+
+  it('merges an actuator’s reports (an ESPHome climate reports mode and setpoint on separate topics)', () => {
+    const r = router(`actuators:
+  hq/f4/hvac: { device: esphome:f4-node, channel: hvac }
+`);
+    expect(placed(send(r, 'f4-node/climate/hvac/mode/state', 'cool')).actuators[0]).toMatchObject({ actuator: { target: 'hq/f4/hvac' }, state: { mode: 'cool' } });
+    expect(placed(send(r, 'f4-node/climate/hvac/target_temperature/state', '22')).actuators[0]?.state).toEqual({ mode: 'cool', setpoint: 22 });
+    const lights = router(`actuators:
+  hq/f4/lights: { device: esphome:f4-node, channel: light:ceiling }
+`);
+    expect(placed(send(lights, 'f4-node/light/ceiling/state', '{"state":"ON","brightness":128}')).actuators[0]).toMatchObject({ actuator: { target: 'hq/f4/lights' }, state: { state: 'on', brightness: 128 } });
+    // The actuator entry places the node's readings at its site and zone.
+    expect(placed(send(r, 'f4-node/climate/hvac/current_temperature/state', '24.5')).readings[0]).toMatchObject({ site: 'hq', zone: 'f4', device: 'f4-node', kind: 'temperature', value: 24.5 });
+  });
+
+  it('learns ESPHome kinds from the node’s discovery configs, and one availability topic for every device that shares it', () => {
+    const r = router(`devices:
+  esphome:garagedoor1: { site: hq, zone: garage }
+  homeassistant:dev-a: { site: hq, zone: a }
+  homeassistant:dev-b: { site: hq, zone: b }
+`);
+    expect(send(r, 'garagedoor1/sensor/air/state', '21.5')).toMatchObject({ outcome: 'placed', readings: [] });
+    send(r, 'homeassistant/sensor/garagedoor1/air/config', { dev_cla: 'temperature', unit_of_meas: '°C', stat_t: 'garagedoor1/sensor/air/state', dev: { ids: 'esp1' } });
+    expect(placed(send(r, 'garagedoor1/sensor/air/state', '21.5')).readings[0]).toMatchObject({ kind: 'temperature', value: 21.5 });
+    for (const id of ['dev-a', 'dev-b']) send(r, `homeassistant/sensor/${id}/t/config`, { stat_t: `lab/${id}`, avty_t: 'lab/bridge', dev_cla: 'temperature', dev: { ids: [id] } });
+    expect(placed(send(r, 'lab/bridge', 'offline')).statuses).toEqual([
+      { device: 'dev-a', online: false },
+      { device: 'dev-b', online: false },
+    ]);
+  });
+
+  it('decodes as the credential’s family first', () => {
+    const r = router(`devices:
+  esphome:node1: { site: x, zone: y }
+`);
+    expect(send(r, 'node1/status', 'online', { family: 'esphome', nativeId: 'node1' })).toMatchObject({ outcome: 'placed', family: 'esphome' });
+    expect(send(r, 'zb/dev1', { temperature: 20 }, { family: 'zigbee2mqtt', base: 'zb' })).toMatchObject({ outcome: 'unassigned', family: 'zigbee2mqtt', nativeId: 'dev1' });
+  });
+});

@@ -1,0 +1,148 @@
+/** Command sagas in the rules runtime, on the ManualClock: confirm, resend with a doubling wait, fail and forget, supersede, a change by hand. */
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { ActuatorStateEvent, AlarmTransitionEvent, CommandEvent, CommandStatusEvent, ReadingEvent } from '../../../gateway/core/events.js';
+import { kindSpec, type Kind } from '../../../gateway/core/kinds.js';
+import { ManualClock } from '../../../gateway/core/manual-clock.js';
+import type { Outcome } from '../../../gateway/rules/actions.js';
+import { matches } from '../../../gateway/rules/commands.js';
+import { parsePack } from '../../../gateway/rules/pack.js';
+import { RulesRuntime } from '../../../gateway/rules/runtime.js';
+
+let n = 0;
+function reading(clock: ManualClock, source: string, kind: Kind, value: number | boolean): ReadingEvent {
+  const [site = '', zone = '', device = ''] = source.split('/');
+  const timeMs = clock.now();
+  const time = new Date(timeMs).toISOString();
+  return { id: `r${++n}`, type: `sensor.${kind}`, source, time, receivedAt: time, seq: n, site, zone, device, kind, value, numeric: kindSpec(kind)!.toNumber(value), timeMs, clientId: undefined };
+}
+function report(clock: ManualClock, target: string, state: Record<string, unknown>): ActuatorStateEvent {
+  const [site = '', zone = '', actuator = ''] = target.split('/');
+  const timeMs = clock.now();
+  return { id: `s${++n}`, site, zone, actuator, state, device: `${actuator}-dev`, time: new Date(timeMs).toISOString(), timeMs, clientId: undefined };
+}
+
+const rules = [
+  { name: 'cool', kinds: ['temperature'], conditions: { all: [{ fact: 'value', operator: 'greaterThan', value: 28 }] }, event: { type: 'command', params: { actuator: 'hvac', data: { mode: 'cool' } } } },
+  { name: 'heat', kinds: ['temperature'], conditions: { all: [{ fact: 'value', operator: 'lessThan', value: 10 }] }, event: { type: 'command', params: { actuator: 'hvac', data: { mode: 'heat' } } } },
+];
+
+function setup() {
+  const clock = new ManualClock(Date.UTC(2026, 0, 5, 9));
+  const outcomes: Outcome[] = [];
+  const statuses: CommandStatusEvent[] = [];
+  const alarms: AlarmTransitionEvent[] = [];
+  const resent: [string, number][] = [];
+  const runtime = new RulesRuntime({
+    clock,
+    log: pino({ level: 'silent' }),
+    onOutcome: (o) => outcomes.push(o),
+    onStatus: (s) => statuses.push(s),
+    onAlarm: (a) => alarms.push(a),
+    resend: (c, attempt) => resent.push([c.id, attempt]),
+    commands: { confirmMs: 10_000, retries: 2, holdMs: 30 * 60_000 },
+  });
+  const { rules: defs, actuators } = parsePack('t.json', JSON.stringify({ rules }));
+  runtime.use({ rules: defs, actuators });
+  const advance = async (ms: number): Promise<void> => {
+    const to = clock.now() + ms;
+    await runtime.idle();
+    while (clock.fireNext(to)) await runtime.idle();
+    clock.advanceTo(to);
+  };
+  const commands = () => outcomes.filter((o): o is CommandEvent => o.kind === 'command');
+  const steps = () => statuses.map((s) => [s.status, s.attempt, s.timeMs - clock.now()]);
+  return { clock, runtime, outcomes, statuses, alarms, resent, advance, commands, steps };
+}
+
+describe('matching a report to a command', () => {
+  it('needs every commanded field with the same value; extra fields in the report are fine', () => {
+    expect(matches({ mode: 'cool', setpoint: 22 }, { mode: 'cool', setpoint: 22, fan: 'auto' })).toBe(true);
+    expect(matches({ mode: 'cool', setpoint: 22 }, { mode: 'cool' })).toBe(false);
+    expect(matches({ mode: 'cool' }, { mode: 'cool ' })).toBe(false);
+  });
+});
+
+describe('a command’s saga', () => {
+  it('to an actuator that never reported: sent, and nothing more', async () => {
+    const { clock, runtime, statuses, advance } = setup();
+    runtime.onReading(reading(clock, 'hq/f1/t1', 'temperature', 30));
+    await advance(10 * 60_000);
+    expect(statuses.map((s) => [s.status, s.detail])).toEqual([['sent', 'not tracked: the actuator has not reported its state']]);
+  });
+
+  it('is resent after 10 s, then 20 s; after 40 s more it fails: actuator_unresponsive, and the state is unknown', async () => {
+    const { clock, runtime, statuses, alarms, resent, advance, commands, outcomes } = setup();
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'off' }));
+    runtime.onReading(reading(clock, 'hq/f1/t1', 'temperature', 30));
+    await advance(0);
+    const [cool] = commands();
+    const sentAt = clock.now();
+    await advance(70_000 - 1);
+    expect(resent).toEqual([
+      [cool!.id, 1],
+      [cool!.id, 2],
+    ]);
+    expect(statuses.map((s) => [s.status, s.attempt, s.timeMs - sentAt])).toEqual([
+      ['sent', 0, 0],
+      ['retried', 1, 10_000],
+      ['retried', 2, 30_000],
+    ]);
+    await advance(1);
+    expect(statuses.at(-1)).toMatchObject({ status: 'failed', attempt: 2, detail: 'not confirmed after 2 resend(s), 70 s' });
+    expect(alarms.map((a) => [a.rule, a.transition, a.actuator])).toEqual([['actuator_unresponsive', 'raised', 'hvac']]);
+    expect(outcomes.at(-1)).toMatchObject({ kind: 'alert', topic: 'alerts/hq/warning' });
+    expect(runtime.dispatcher.actuatorData('hq', 'f1', 'hvac')).toBeUndefined();
+    // It answers: the alarm clears, and what it reports is what is known.
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'off' }));
+    await advance(0);
+    expect(alarms.map((a) => a.transition)).toEqual(['raised', 'cleared']);
+    expect(runtime.dispatcher.actuatorData('hq', 'f1', 'hvac')).toEqual({ mode: 'off' });
+  });
+
+  it('is confirmed by a matching report, even after a resend; a report of another state meanwhile is the actuator on its way', async () => {
+    const { clock, runtime, statuses, alarms, advance } = setup();
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'off' }));
+    runtime.onReading(reading(clock, 'hq/f1/t1', 'temperature', 30));
+    await advance(12_000);
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'off' }));
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'cool', setpoint: 22 }));
+    await advance(10 * 60_000);
+    expect(statuses.map((s) => [s.status, s.attempt])).toEqual([
+      ['sent', 0],
+      ['retried', 1],
+      ['confirmed', 1],
+    ]);
+    expect(alarms).toEqual([]);
+  });
+
+  it('is superseded by a newer command to the same actuator before it is confirmed', async () => {
+    const { clock, runtime, statuses, advance } = setup();
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'off' }));
+    runtime.onReading(reading(clock, 'hq/f1/t1', 'temperature', 30));
+    await advance(1000);
+    runtime.onReading(reading(clock, 'hq/f1/t1', 'temperature', 5));
+    await advance(1000);
+    expect(statuses.map((s) => s.status)).toEqual(['sent', 'superseded', 'sent']);
+  });
+
+  it('changed by hand: overridden, manual_override, and the rules hold off until MANUAL_HOLD_MS after the change', async () => {
+    const { clock, runtime, statuses, alarms, advance, commands } = setup();
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'off' }));
+    runtime.onReading(reading(clock, 'hq/f1/t1', 'temperature', 30));
+    await advance(1000);
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'cool' }));
+    await advance(60_000);
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'off' }));
+    await advance(0);
+    expect(statuses.map((s) => s.status)).toEqual(['sent', 'confirmed', 'overridden']);
+    expect(alarms.map((a) => [a.rule, a.transition])).toEqual([['manual_override', 'raised']]);
+    runtime.onReading(reading(clock, 'hq/f1/t1', 'temperature', 31));
+    await advance(30 * 60_000 - 1);
+    expect(commands()).toHaveLength(1);
+    await advance(1);
+    expect(alarms.map((a) => a.transition)).toEqual(['raised', 'cleared']);
+    expect(commands()).toHaveLength(2);
+    expect(commands()[1]!.cloudEvent.data).toEqual({ mode: 'cool' });
+  });
+});

@@ -1,0 +1,127 @@
+/**
+ * The rebuild at start, with the history port faked in memory and the ManualClock as the live
+ * clock: stored events replayed as a dry run, stored commands and transitions as the truth, timers
+ * moved to the live clock at their due times, and a history that cannot be read.
+ */
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { CommandEvent, ReadingEvent } from '../../../gateway/core/events.js';
+import { byTime, type History, type HistoryItem } from '../../../gateway/core/history.js';
+import { kindSpec, type Kind } from '../../../gateway/core/kinds.js';
+import { ManualClock } from '../../../gateway/core/manual-clock.js';
+import { ReplayClock } from '../../../gateway/core/replay-clock.js';
+import type { Outcome } from '../../../gateway/rules/actions.js';
+import { RuleLoader } from '../../../gateway/rules/loader.js';
+import { lookbackMs, rebuild, REBUILD_MARGIN_MS } from '../../../gateway/rules/rebuild.js';
+import { DEFAULT_COMMAND_TIMES, RulesRuntime } from '../../../gateway/rules/runtime.js';
+import { REPO_RULES } from '../../helpers/gateway.js';
+
+const m = 60_000;
+const NOW = Date.UTC(2026, 0, 5, 9, 30);
+
+function reading(at: number, source: string, kind: Kind, value: number | boolean, id: string): HistoryItem {
+  const [site = '', zone = '', device = ''] = source.split('/');
+  const time = new Date(at).toISOString();
+  const event: ReadingEvent = { id, type: `sensor.${kind}`, source, time, receivedAt: time, seq: undefined, site, zone, device, kind, value, numeric: kindSpec(kind)!.toNumber(value), timeMs: at, clientId: undefined };
+  return { type: 'reading', event };
+}
+
+function command(at: number, target: string, rule: string, data: Record<string, unknown>, correlationid: string): HistoryItem {
+  const [site = '', zone = '', actuator = ''] = target.split('/');
+  const event: CommandEvent = {
+    kind: 'command', id: `cmd-${at}`, timeMs: at, topic: `commands/${target}`, site, zone, actuator, rule,
+    cloudEvent: { specversion: '1.0', id: `cmd-${at}`, type: 'hvac.set', source: `rules/${rule}`, time: new Date(at).toISOString(), datacontenttype: 'application/json', correlationid, data },
+  };
+  return { type: 'command', event };
+}
+
+function history(items: HistoryItem[], fail?: string, before: HistoryItem[] = []): History {
+  return {
+    description: 'memory',
+    caughtUp: () => Promise.resolve(true),
+    latestBefore: () => (fail ? Promise.reject(new Error(fail)) : Promise.resolve(before)),
+    async *read(range) {
+      yield items.filter((i) => i.event.timeMs >= range.fromMs && i.event.timeMs < range.toMs).sort(byTime);
+    },
+    related: () => Promise.resolve([]),
+  };
+}
+
+async function setup(items: HistoryItem[], fail?: string, before: HistoryItem[] = []) {
+  const live = new ManualClock(NOW);
+  const clock = new ReplayClock(live);
+  const outcomes: Outcome[] = [];
+  const log = pino({ level: 'silent' });
+  const runtime = new RulesRuntime({ clock, log, onOutcome: (o) => outcomes.push(o) });
+  const loader = new RuleLoader({ dir: REPO_RULES, log, watch: false, onChange: (set) => runtime.use(set) });
+  await loader.start();
+  const result = await rebuild({ history: history(items, fail, before), runtime, clock, now: () => live.now(), log, waitMs: 0, commandTimes: DEFAULT_COMMAND_TIMES });
+  const advance = async (ms: number): Promise<void> => {
+    const to = live.now() + ms;
+    await runtime.idle();
+    while (live.fireNext(to)) await runtime.idle();
+    live.advanceTo(to);
+  };
+  return { runtime, outcomes, result, advance, live };
+}
+
+describe('the rebuild', () => {
+  it('looks back as far as the longest duration in the packs (the silent smoke detector’s 30 minutes), plus a margin', async () => {
+    const log = pino({ level: 'silent' });
+    let ms = 0;
+    const loader = new RuleLoader({ dir: REPO_RULES, log, watch: false, onChange: (set) => (ms = lookbackMs(set, DEFAULT_COMMAND_TIMES)) });
+    await loader.start();
+    expect(ms).toBe(30 * m + REBUILD_MARGIN_MS);
+  });
+
+  it('replays as a dry run: nothing comes out, the stored command says what was commanded, and a held-for started before it fires when due', async () => {
+    const { runtime, outcomes, result, advance } = await setup([
+      reading(NOW - 2 * m, 'hq/f1/t1', 'temperature', 27, 'held'),
+      reading(NOW - 1 * m, 'hq/f2/t2', 'temperature', 31, 'hot'),
+      command(NOW - 1 * m, 'hq/f2/hvac', 'hvac-cool', { mode: 'cool', setpoint: 22 }, 'hot'),
+    ]);
+    expect(result).toMatchObject({ ok: true, counts: { readings: 2, command: 1 } });
+    expect(outcomes).toEqual([]);
+    expect(runtime.dispatcher.actuatorData('hq', 'f2', 'hvac')).toEqual({ mode: 'cool', setpoint: 22 });
+    expect(runtime.dispatcher.actuatorData('hq', 'f1', 'hvac')).toBeUndefined();
+    await advance(3 * m - 1);
+    expect(outcomes).toEqual([]);
+    await advance(1);
+    expect(outcomes.map((o) => [o.rule, o.cloudEvent.correlationid])).toEqual([['hvac-cool-held', 'held']]);
+  });
+
+  it('trusts the stored commands over what the dry run decides: a reading that would have commanded, with no command stored, commands nothing', async () => {
+    // 31 °C would cool at once (and start the 5-minute held-for, which 25 °C ends).
+    const { runtime, outcomes, advance } = await setup([reading(NOW - 2 * m, 'hq/f3/t3', 'temperature', 31, 'hot-unsent'), reading(NOW - 1 * m, 'hq/f3/t3', 'temperature', 25, 'mild')]);
+    expect(runtime.dispatcher.actuatorData('hq', 'f3', 'hvac')).toBeUndefined();
+    await advance(10 * m);
+    expect(outcomes).toEqual([]);
+  });
+
+  it('takes what stood before the window: an actuator that did not confirm its last command is unknown, one set by hand is as it was set', async () => {
+    const long = NOW - 3 * 3_600_000;
+    const alarm = (actuator: string, rule: string, value: unknown): HistoryItem => ({
+      type: 'alarm',
+      event: {
+        id: `t-${actuator}`, alarmId: `a-${actuator}`, transition: 'raised', rule, type: 'actuator', severity: 'warning', site: 'hq', zone: 'f9', device: undefined, actuator,
+        message: '', count: 1, value, firstSeen: long + 60_000, lastSeen: long + 60_000, acknowledged: false, acknowledgedBy: undefined, active: true, notifiedAt: long, notifications: 1,
+        correlationId: 'x', reason: undefined, facts: undefined, time: new Date(long + 60_000).toISOString(), timeMs: long + 60_000,
+      },
+    });
+    const { runtime } = await setup([], undefined, [
+      command(long, 'hq/f9/hvac', 'hvac-cool', { mode: 'cool', setpoint: 22 }, 'old'),
+      command(long + 1, 'hq/f9/lights', 'lights-on-occupied', { state: 'on' }, 'old-2'),
+      alarm('hvac', 'actuator_unresponsive', { mode: 'cool', setpoint: 22 }),
+      alarm('lights', 'manual_override', { state: 'off' }),
+    ]);
+    expect(runtime.dispatcher.actuatorData('hq', 'f9', 'hvac')).toBeUndefined();
+    expect(runtime.dispatcher.actuatorData('hq', 'f9', 'lights')).toEqual({ state: 'off' });
+    expect(runtime.alarms.size).toBe(1);
+  });
+
+  it('when the history cannot be read, says why and goes live with nothing rebuilt', async () => {
+    const { result, runtime } = await setup([], 'connect ECONNREFUSED');
+    expect(result).toMatchObject({ ok: false, problem: 'connect ECONNREFUSED' });
+    expect(runtime.dry).toBe(false);
+  });
+});
