@@ -1,11 +1,12 @@
 /**
- * npm run bench [-- --quick] [--only throughput,latency,connections,rules,memory] [--readings N] …
+ * npm run bench [-- --quick] [--only throughput,stages,latency,connections,rules,memory] [--readings N] …
  * npm run bench -- --cluster     one plain gateway and clusters of 1, 2, 3 nodes (cost per reading)
  *
  * One run, its own InfluxDB, every figure side by side: bare Aedes and Mosquitto forwarding,
  * raw InfluxDB ingest, the gateway end to end (QoS 0, QoS 1 durable, QoS 1 without durable
- * acknowledgement), reading → command latency, connections and memory, rules 200 vs 3, and
- * what remembering costs (the rules' rebuild at start, confirmation tracking per command).
+ * acknowledgement), the per-stage CPU cost table, reading → command latency, connections and
+ * memory, rules 200 vs 3, and what remembering costs (the rules' rebuild at start, confirmation
+ * tracking per command).
  * Prints a table and writes JSON and Markdown under bench/results/.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -20,10 +21,11 @@ import { measureLatency, type LatencyResult } from './lib/latency.js';
 import { formatMarkdown, printTable, type BenchReport } from './lib/report.js';
 import { runConfirmationBench, runRebuildBench } from './memory-bench.js';
 import { runRulesBench } from './rules-bench.js';
+import { buildStages, measureStages } from './lib/stages.js';
 import { measureBareAedes, measureCeiling, measureGateway, measureMosquitto, reportInfluxCpu, type LoadShape, type Measurement } from './lib/throughput.js';
 import { measureNativeGateway } from './lib/native.js';
 
-const SECTIONS = ['throughput', 'latency', 'connections', 'rules', 'memory'] as const;
+const SECTIONS = ['throughput', 'stages', 'latency', 'connections', 'rules', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const opts = new Command()
@@ -38,9 +40,10 @@ const opts = new Command()
   .option('--rates <list>', 'latency runs as rate[:share of readings that command]; readings/s', '1000:0.1,5000:0.1,5000:1')
   .option('--connections <n>', 'devices connected at once', Number)
   .option('--repeat <n>', 'runs of each throughput measurement (the median is reported)', Number)
+  .option('--stage-readings <n>', 'readings per run of the per-stage table (its process runs use the throughput shape with at most this many)', Number)
   .option('--cluster', 'only the cluster comparison: one plain gateway, then clusters of 1, 2 and 3 nodes on one Redis (QoS 1)')
   .parse()
-  .opts<{ cluster?: boolean; repeat?: number; unbounded?: boolean; quick?: boolean; only?: string; readings?: number; devices?: number; window?: number; latencySeconds?: number; rates: string; connections?: number }>();
+  .opts<{ cluster?: boolean; stageReadings?: number; repeat?: number; unbounded?: boolean; quick?: boolean; only?: string; readings?: number; devices?: number; window?: number; latencySeconds?: number; rates: string; connections?: number }>();
 
 const quick = opts.quick === true;
 const only = new Set<Section>((opts.only?.split(',') ?? (opts.cluster ? [] : [...SECTIONS])) as Section[]);
@@ -57,6 +60,7 @@ const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
 progress('building the gateway (npm run build): the runs use what npm start runs');
 await buildGateway();
+if (only.has('stages')) await buildStages();
 const influxDir = await mkdtemp(join(tmpdir(), 'gw-bench-influx-'));
 const influx = await startInfluxd({ dataDir: influxDir });
 reportInfluxCpu(influx.child.pid);
@@ -71,15 +75,28 @@ const report: BenchReport = {
   ratios: {},
   latency: [],
   connections: [],
+  failures: [],
 };
 
+/** A section that fails (a process died, a timeout) is reported as such; the others still run and the report is written. */
+async function section(name: Section, run: () => Promise<void>): Promise<void> {
+  if (!only.has(name)) return;
+  try {
+    await run();
+  } catch (err) {
+    progress(`${name} failed: ${(err as Error).stack ?? String(err)}`);
+    report.failures.push(`${name}: ${(err as Error).message}`);
+  }
+}
+
 try {
-  if (only.has('throughput')) {
+  await section('throughput', async () => {
     // Each measurement `repeat` times, in rounds (A B C … A B C …) so a drift of the machine hits
     // all alike; the median run of each is reported, and ratios are of medians.
     const plan: [string, () => Promise<Measurement | undefined>][] = [
       ['bare Aedes', () => measureBareAedes(shape)],
       ['bare Aedes + deque', () => measureBareAedes(shape, true)],
+      ['bare Aedes QoS 1', () => measureBareAedes(shape, false, 1)],
       ['Mosquitto', () => measureMosquitto(shape)],
       ['InfluxDB ceiling', () => measureCeiling(influx.url, shape)],
       ['gateway QoS 0', () => measureGateway(influx.url, shape, { qos: 0, label: 'gateway end to end, QoS 0' })],
@@ -104,15 +121,20 @@ try {
       const m = median(what);
       if (m) report.throughput.push(m);
     }
-    const [baseline, dequeBaseline, qos0, ceiling, durable, plain] = ['bare Aedes', 'bare Aedes + deque', 'gateway QoS 0', 'InfluxDB ceiling', 'gateway QoS 1 durable', 'gateway QoS 1 plain'].map(median);
+    const [baseline, dequeBaseline, qos0, ceiling, durable, plain, baseline1] = ['bare Aedes', 'bare Aedes + deque', 'gateway QoS 0', 'InfluxDB ceiling', 'gateway QoS 1 durable', 'gateway QoS 1 plain', 'bare Aedes QoS 1'].map(median);
     if (baseline && qos0) report.ratios['gateway QoS 0 / bare Aedes'] = qos0.rate / baseline.rate;
     if (dequeBaseline && qos0) report.ratios['gateway QoS 0 / bare Aedes with the deque bus'] = qos0.rate / dequeBaseline.rate;
     if (ceiling && qos0) report.ratios['gateway QoS 0 / InfluxDB ceiling'] = qos0.rate / ceiling.rate;
     if (durable && plain) report.ratios['QoS 1 durable / QoS 1 plain'] = durable.rate / plain.rate;
+    if (durable && baseline1) report.ratios['gateway QoS 1 durable / bare Aedes QoS 1'] = durable.rate / baseline1.rate;
     const native = median('gateway Zigbee2MQTT QoS 0');
     if (native && qos0) report.ratios['Zigbee2MQTT readings/s / contract readings/s (QoS 0; aim ≥ 0.8)'] = native.rate / qos0.rate;
-  }
-  if (only.has('latency')) {
+  });
+  await section('stages', async () => {
+    const stageShape = { ...shape, readings: Math.min(shape.readings, opts.stageReadings ?? (quick ? 10_000 : 50_000)) };
+    report.stages = await measureStages({ influxUrl: influx.url, readings: opts.stageReadings ?? (quick ? 10_000 : 50_000), shape: stageShape, repeat, onProgress: progress });
+  });
+  await section('latency', async () => {
     for (const spec of opts.rates.split(',')) {
       const [rate = 1000, share = 0.1] = spec.split(':').map(Number);
       progress(`latency at ${rate} readings/s, ${share * 100}% of them commanding, for ${latencySeconds} s`);
@@ -122,41 +144,47 @@ try {
     const [rate = 1000, share = 0.1] = (opts.rates.split(',')[0] ?? '').split(':').map(Number);
     progress(`latency at ${rate} readings/s with a stuck # subscriber, for ${latencySeconds} s`);
     report.latency.push(await measureLatency(influx.url, rate, latencySeconds, share, 50, true));
-  }
-  if (only.has('connections')) {
+  });
+  await section('connections', async () => {
     progress(`${connections} connections`);
     report.connections.push(...(await measureConnections(influx.url, connections)));
-  }
+  });
   if (opts.cluster) {
-    const runs: ClusterMeasurement[] = [];
-    const clusterShape = { readings: opts.readings ?? (quick ? 20_000 : 60_000), devices: opts.devices ?? 96, window: opts.window ?? 2000 };
-    // BENCH_BASELINE_ROOT=<another checkout, built>: its plain gateway too, before and after, for an A/B in the same run.
-    const baselineRoot = process.env['BENCH_BASELINE_ROOT'];
-    const plan: { nodes: number; baseline?: boolean }[] = [
-      ...(baselineRoot ? [{ nodes: 0, baseline: true }] : []),
-      { nodes: 0 },
-      { nodes: 1 },
-      { nodes: 2 },
-      { nodes: 3 },
-      ...(baselineRoot ? [{ nodes: 0, baseline: true }, { nodes: 0 }] : []),
-    ];
-    for (const { nodes, baseline } of plan) {
-      progress(nodes === 0 ? `cluster comparison: one plain gateway${baseline ? ` (baseline ${baselineRoot})` : ''}` : `cluster comparison: ${nodes} node(s) + Redis`);
-      runs.push(await measureClusterRun(influx.url, influx.child.pid, nodes, { ...clusterShape, ...(baseline ? { baselineRoot } : {}) }));
+    // Not one of the --only sections: --cluster runs it (with --only, those sections too).
+    try {
+      const runs: ClusterMeasurement[] = [];
+      const clusterShape = { readings: opts.readings ?? (quick ? 20_000 : 60_000), devices: opts.devices ?? 96, window: opts.window ?? 2000 };
+      // BENCH_BASELINE_ROOT=<another checkout, built>: its plain gateway too, before and after, for an A/B in the same run.
+      const baselineRoot = process.env['BENCH_BASELINE_ROOT'];
+      const plan: { nodes: number; baseline?: boolean }[] = [
+        ...(baselineRoot ? [{ nodes: 0, baseline: true }] : []),
+        { nodes: 0 },
+        { nodes: 1 },
+        { nodes: 2 },
+        { nodes: 3 },
+        ...(baselineRoot ? [{ nodes: 0, baseline: true }, { nodes: 0 }] : []),
+      ];
+      for (const { nodes, baseline } of plan) {
+        progress(nodes === 0 ? `cluster comparison: one plain gateway${baseline ? ` (baseline ${baselineRoot})` : ''}` : `cluster comparison: ${nodes} node(s) + Redis`);
+        runs.push(await measureClusterRun(influx.url, influx.child.pid, nodes, { ...clusterShape, ...(baseline ? { baselineRoot } : {}) }));
+      }
+      report.cluster = { runs, projections: Object.fromEntries(runs.map((m) => [m.name, projection(m, 2, [1, 3, 10])])) };
+    } catch (err) {
+      progress(`cluster failed: ${(err as Error).stack ?? String(err)}`);
+      report.failures.push(`cluster: ${(err as Error).message}`);
     }
-    report.cluster = { runs, projections: Object.fromEntries(runs.map((m) => [m.name, projection(m, 2, [1, 3, 10])])) };
   }
-  if (only.has('rules')) {
+  await section('rules', async () => {
     progress('rules: 200 rules against the 3 shipped packs');
     const result = await runRulesBench({ influxUrl: influx.url, readings: quick ? 5000 : 20_000, rounds: quick ? 1 : 3, onProgress: (l) => progress(`  ${l}`) });
     report.rules = { shipped: result.shipped, many: result.many, ratio: result.ratio };
-  }
-  if (only.has('memory')) {
+  });
+  await section('memory', async () => {
     progress('memory: the rules’ rebuild at start, and confirmation tracking per command');
     const rebuilt = await runRebuildBench({ influxUrl: influx.url, onProgress: (l) => progress(`  ${l}`) });
     const confirmation = await runConfirmationBench({ commands: quick ? 5000 : 20_000, rounds: quick ? 1 : 3 });
     report.memory = { rebuild: rebuilt, confirmation };
-  }
+  });
 } finally {
   await influx.stop();
   await rm(influxDir, { recursive: true, force: true });

@@ -13,12 +13,18 @@ export function cpuSeconds(pid: number | undefined): number {
   }
 }
 
-/** Starts measuring; `stop(wallSeconds)` gives each process's share of one core over the run. */
-export function cpuMeter(pids: Readonly<Record<string, number | undefined>>): { stop(wallSeconds: number): Record<string, number> } {
+/**
+ * Starts measuring; `stop(wallSeconds)` gives each process's share of one core over the run,
+ * `seconds()` the CPU seconds each used since the start (read once, at the first call).
+ */
+export function cpuMeter(pids: Readonly<Record<string, number | undefined>>): { stop(wallSeconds: number): Record<string, number>; seconds(): Record<string, number> } {
   const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  let used: Record<string, number> | undefined;
+  const seconds = () => (used ??= Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid) - before[k]!])));
   return {
     stop(wall) {
-      return Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, Math.round((100 * (cpuSeconds(pid) - before[k]!)) / wall)]));
+      return Object.fromEntries(Object.entries(seconds()).map(([k, s]) => [k, Math.round((100 * s) / wall)]));
     },
+    seconds,
   };
 }

@@ -13,26 +13,8 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { generate } from 'mqtt-packet';
+import { PROBE_PACK } from '../stages/packs.js';
 import { ROOT, startGatewayProcess } from './processes.js';
-
-const PROBE_PACK = {
-  name: 'latency-probe',
-  description: 'npm run bench: a command for every probe reading',
-  rules: [
-    {
-      name: 'probe-on',
-      kinds: ['temperature'],
-      conditions: { all: [{ fact: 'site', operator: 'equal', value: 'lat' }, { fact: 'value', operator: 'greaterThan', value: 30 }] },
-      event: { type: 'command', params: { actuator: 'probe', data: { state: 'on' } } },
-    },
-    {
-      name: 'probe-off',
-      kinds: ['temperature'],
-      conditions: { all: [{ fact: 'site', operator: 'equal', value: 'lat' }, { fact: 'value', operator: 'lessThan', value: 23 }] },
-      event: { type: 'command', params: { actuator: 'probe', data: { state: 'off' } } },
-    },
-  ],
-};
 
 export interface LatencyResult {
   readonly rate: number;
@@ -51,10 +33,17 @@ export interface LatencyResult {
   readonly eventLoopLagP99Ms?: number;
   readonly eventLoopLagMaxMs?: number;
   readonly gcMaxMs?: number;
+  /** Set when the run went wrong (the gateway exited under the load). */
+  readonly note?: string;
 }
 
 async function gatewayLag(httpPort: number | undefined): Promise<Pick<LatencyResult, 'eventLoopLagP99Ms' | 'eventLoopLagMaxMs' | 'gcMaxMs'>> {
   if (!httpPort) return {};
+  // A gateway that died under the load has no metrics: the run says so (see `note`).
+  return gatewayLagOf(httpPort).catch(() => ({}));
+}
+
+async function gatewayLagOf(httpPort: number): Promise<Pick<LatencyResult, 'eventLoopLagP99Ms' | 'eventLoopLagMaxMs' | 'gcMaxMs'>> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
   const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN) * 1000;
   return {
@@ -164,7 +153,9 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
     while (latencies.length < timed && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const sorted = [...latencies].sort((a, b) => a - b);
     const lag = await gatewayLag(gateway.httpPort);
-    return { ...lag, rate, commandShare, seconds, ...(stuck ? { stuckSubscriber: true } : {}), sent: timed, received: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted.at(-1) ?? Number.NaN };
+    const { exitCode, signalCode } = gateway.child;
+    const note = exitCode !== null || signalCode !== null ? `the gateway exited under the load (${signalCode ?? `code ${exitCode}`})` : undefined;
+    return { ...lag, note, rate, commandShare, seconds, ...(stuck ? { stuckSubscriber: true } : {}), sent: timed, received: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted.at(-1) ?? Number.NaN };
   } finally {
     stuckSocket?.destroy();
     await Promise.all([actuator, ...devices, ...background].map((c) => c.endAsync(true)));

@@ -18,7 +18,7 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');

@@ -3,6 +3,7 @@ import type { ClusterMeasurement } from './cluster.js';
 import type { ConfirmationBenchResult, RebuildBenchResult } from '../memory-bench.js';
 import type { ConnectionsResult } from './connections.js';
 import type { LatencyResult } from './latency.js';
+import type { StagesResult } from './stages.js';
 import type { LoadShape, Measurement } from './throughput.js';
 
 export interface BenchReport {
@@ -14,6 +15,9 @@ export interface BenchReport {
   readonly ratios: Record<string, number>;
   readonly latency: LatencyResult[];
   readonly connections: ConnectionsResult[];
+  /** Sections that failed, with why (the rest of the report stands). */
+  readonly failures: string[];
+  stages?: StagesResult;
   rules?: { shipped: { rules: number; eventsPerSecond: number }; many: { rules: number; eventsPerSecond: number }; ratio: number };
   /** `--cluster`: one plain gateway and clusters of 1, 2, 3 nodes, and what their cost projects. */
   cluster?: { runs: ClusterMeasurement[]; projections: Record<string, string> };
@@ -28,7 +32,7 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
   if (r.throughput.length) {
     out.push({
       title: `Throughput (${n(r.shape.readings)} readings from ${n(r.shape.devices)} devices${r.shape.bounded ? '' : ', unbounded burst'})`,
-      head: ['run', 'rate', 'unit', 'seconds', 'loss', 'CPU % (server/bench/influxd)', 'note'],
+      head: ['run', 'rate', 'unit', 'seconds', 'loss', 'CPU % (server/bench/influxd)', 'server CPU µs/msg', 'note'],
       body: r.throughput.map((m) => [
         m.name,
         n(m.rate),
@@ -36,15 +40,33 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
         n(m.seconds, 2),
         m.loss === undefined ? '' : n(m.loss),
         m.cpu ? [m.cpu['server'], m.cpu['bench'], m.cpu['influxd']].map((x) => (x === undefined || Number.isNaN(x) ? '–' : String(x))).join('/') : '',
+        m.serverUsPerMessage === undefined ? '' : n(m.serverUsPerMessage, 1),
         m.note ?? '',
       ]),
     });
   }
   if (Object.keys(r.ratios).length) out.push({ title: 'Ratios', head: ['ratio', 'value'], body: Object.entries(r.ratios).map(([k, v]) => [k, n(v, 2)]) });
+  if (r.stages) {
+    const { rows: stageRows, cpuRatios, readings } = r.stages;
+    out.push({
+      title: `Per-stage cost: CPU µs (user + system) per reading; stages alone in process (${n(readings)} readings a run), processes under the throughput load`,
+      head: ['stage', 'µs/reading', 'runs', 'GC % of wall', 'bytes/reading', 'fired/sent/held per 1k', 'what'],
+      body: stageRows.map((s) => [
+        s.stage,
+        n(s.us, 2),
+        s.runs.map((x) => n(x, 2)).join(' '),
+        s.gcShare === undefined ? '' : n(s.gcShare * 100, 0),
+        s.bytesPerReading === undefined ? '' : n(s.bytesPerReading),
+        s.rulesPer1000 ? [s.rulesPer1000.fired, s.rulesPer1000.outcomes, s.rulesPer1000.suppressed].map((x) => n(x)).join('/') : '',
+        s.label,
+      ]),
+    });
+    out.push({ title: 'CPU-time ratios (what the throughput ratio would be if each process were bound by one core)', head: ['ratio', 'value'], body: Object.entries(cpuRatios).map(([k, v]) => [k, n(v, 2)]) });
+  }
   if (r.latency.length) {
     out.push({
       title: 'Latency: reading published → command received (ms)',
-      head: ['readings/s', 'commanding', 'stuck # subscriber', 'probes', 'commands', 'p50', 'p99', 'p99.9', 'max', 'loop lag p99', 'loop lag max'],
+      head: ['readings/s', 'commanding', 'stuck # subscriber', 'probes', 'commands', 'p50', 'p99', 'p99.9', 'max', 'loop lag p99', 'loop lag max', 'note'],
       body: r.latency.map((l) => [
         n(l.rate),
         `${n(l.commandShare * 100)}%`,
@@ -57,6 +79,7 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
         n(l.max, 2),
         n(l.eventLoopLagP99Ms ?? Number.NaN, 1),
         n(l.eventLoopLagMaxMs ?? Number.NaN, 1),
+        l.note ?? '',
       ]),
     });
   }
@@ -112,6 +135,7 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
     });
     out.push({ title: 'Cluster: what the cost per reading projects', head: ['run', 'projection'], body: Object.entries(r.cluster.projections) });
   }
+  if (r.failures.length) out.push({ title: 'Sections that failed', head: ['section', 'note'], body: r.failures.map((f) => [f.slice(0, f.indexOf(':')), f.slice(f.indexOf(':') + 2)]) });
   return out;
 }
 
@@ -120,7 +144,9 @@ export function printTable(r: BenchReport): void {
   w(`\n${r.date} — ${r.machine}${r.quick ? ' (quick)' : ''}\n`);
   for (const t of rows(r)) {
     const widths = t.head.map((h, i) => Math.max(h.length, ...t.body.map((b) => (b[i] ?? '').length)));
-    const line = (cells: string[]) => `  ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}\n`;
+    // Names and prose left, figures right.
+    const left = (i: number) => i === 0 || t.head[i] === 'what' || t.head[i] === 'note';
+    const line = (cells: string[]) => `  ${cells.map((c, i) => (left(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}\n`;
     w(`\n${t.title}\n${line(t.head)}${line(widths.map((x) => '-'.repeat(x)))}`);
     for (const b of t.body) w(line(b));
   }

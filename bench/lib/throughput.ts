@@ -25,6 +25,8 @@ export interface Measurement {
   readonly note?: string;
   /** % of one core each process used over the timed part (server, bench = load generator and subscriber, influxd). */
   readonly cpu?: Record<string, number>;
+  /** The server's CPU time (user + system, from /proc) per message or reading counted, in µs. */
+  readonly serverUsPerMessage?: number;
 }
 
 /** The InfluxDB process, so its CPU can be reported too. */
@@ -38,33 +40,35 @@ const dbName = (what: string) => `bench_${what}_${randomBytes(3).toString('hex')
 /** Untimed readings first (JIT, lazily loaded modules, first writes): a tenth of the run, at least 5,000. */
 const warmupOf = (shape: LoadShape) => Math.max(5000, Math.round(shape.readings / 10));
 
-/** A broker forwarding every reading to one subscriber on `sensors/#`. */
-async function forwarding(server: Server, name: string, shape: LoadShape): Promise<Measurement> {
+/** A broker forwarding every reading, published at `qos`, to one subscriber on `sensors/#` (QoS 0). */
+export async function forwarding(server: Server, name: string, shape: LoadShape, qos: 0 | 1 = 0): Promise<Measurement> {
   const url = `mqtt://127.0.0.1:${server.mqttPort}`;
   const warm = warmupOf(shape);
   const { fleet, readings: all } = makeReadings(shape.devices, warm + shape.readings, `fw${randomBytes(2).toString('hex')}`);
   const subscriber = await countingSubscriber(url, 'sensors/#');
   const devices = await connectFleet(url, fleet);
   try {
-    await blast(devices, all.slice(0, warm), 0, shape.window, shape.bounded ? subscriber : undefined);
+    await blast(devices, all.slice(0, warm), qos, shape.window, shape.bounded ? subscriber : undefined);
     await subscriber.until(warm, 60_000);
     const readings = all.slice(warm);
     const meter = cpuMeter({ server: server.child.pid, bench: process.pid });
     const started = performance.now();
-    await blast(devices, readings, 0, shape.window, shape.bounded ? subscriber : undefined);
+    await blast(devices, readings, qos, shape.window, shape.bounded ? subscriber : undefined);
     const received = (await subscriber.until(all.length, 60_000)) - warm;
     const seconds = (performance.now() - started) / 1000;
-    return { name, unit: 'msgs/s', rate: received / seconds, count: received, seconds, loss: readings.length - received, cpu: meter.stop(seconds) };
+    const serverUsPerMessage = (meter.seconds()['server']! * 1e6) / received;
+    return { name, unit: 'msgs/s', rate: received / seconds, count: received, seconds, loss: readings.length - received, cpu: meter.stop(seconds), serverUsPerMessage };
   } finally {
     await devices.close();
     await subscriber.close();
   }
 }
 
-export async function measureBareAedes(shape: LoadShape, deque = false): Promise<Measurement> {
+export async function measureBareAedes(shape: LoadShape, deque = false, qos: 0 | 1 = 0): Promise<Measurement> {
   const server = await startBareAedes(deque);
   try {
-    return await forwarding(server, deque ? 'baseline: bare Aedes with the gateway’s deque bus (QoS 0)' : 'baseline: bare Aedes → 1 subscriber (QoS 0)', shape);
+    const name = deque ? `baseline: bare Aedes with the gateway’s deque bus (QoS ${qos})` : `baseline: bare Aedes → 1 subscriber (QoS ${qos})`;
+    return await forwarding(server, name, shape, qos);
   } finally {
     await server.stop();
   }
@@ -124,6 +128,7 @@ export async function measureGateway(influxUrl: string, shape: LoadShape, run: G
     const forwarded = (await subscriber.until(all.length, 5000)) - warm;
     return {
       cpu: meter.stop(seconds),
+      serverUsPerMessage: final > 0 ? (meter.seconds()['server']! * 1e6) / final : Number.NaN,
       forwarded,
       name: run.label,
       unit: 'events/s',

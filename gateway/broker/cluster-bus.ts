@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { connectRedis } from '../core/redis.js';
 import { logWarn } from '../core/errors.js';
 import type { RedisStore } from './cluster-persistence.js';
-import { useDeque } from './queue.js';
+import { tuneMessageBus } from './queue.js';
 
 /**
  * What makes several gateways' brokers one broker (REDIS_URL): Aedes' message bus on Redis
@@ -43,7 +43,7 @@ export function createClusterBus(redisUrl: string, nodeId: string, log: Logger, 
   const persistConn = connectRedis(redisUrl, `gw-${nodeId}-sessions`, { maxRetriesPerRequest: 20, commandTimeout: 10_000 });
   const conns: Redis[] = [pubConn, subConn, persistConn];
   for (const c of conns) c.on('error', () => undefined); // reported by the cluster's health check, not per reconnect attempt
-  const mq = useDeque(mqemitterRedis({ pubConn, subConn, concurrency: 1000, matchEmptyLevels: true }) as unknown as mqemitter.MQEmitter);
+  const mq = tuneMessageBus(mqemitterRedis({ pubConn, subConn, concurrency: 1000, matchEmptyLevels: true }) as unknown as mqemitter.MQEmitter);
   // mqemitter-redis re-emits connection errors on `state`; unheard, an EventEmitter would throw them.
   (mq as unknown as { state: { on(event: 'error', fn: () => void): void } }).state.on('error', () => undefined);
   let localOnly = 0;

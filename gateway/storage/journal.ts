@@ -5,10 +5,10 @@ import { nodeDisk, type SpoolDisk } from './spool/disk.js';
 import { GroupCommit } from './spool/group-commit.js';
 import { Consumers, type JournalCursor } from './spool/consumers.js';
 import { before, type Position } from './spool/position.js';
-import { logError } from '../core/errors.js';
 import { Reader, type Batch, type StoredRecord } from './spool/reader.js';
 import { encodeRecord, type Precision } from './spool/record.js';
 import { DEFAULT_SEGMENT_BYTES, Segments } from './spool/segments.js';
+import { DiskSpace } from './spool/space.js';
 
 export type { Position } from './spool/position.js';
 export type { Batch } from './spool/reader.js';
@@ -32,9 +32,6 @@ export type { CursorStats, JournalCursor } from './spool/consumers.js';
  * counts as full is spool/backlog.ts. This class only wires them together.
  */
 
-/** Room above SPOOL_MIN_FREE_BYTES below which the disk counts as full (for /readyz and the log; the limit itself is exact). */
-const NEARLY_FULL_BYTES = 64 * 1024;
-
 export interface JournalOptions {
   readonly dir: string;
   /**
@@ -45,6 +42,8 @@ export interface JournalOptions {
   readonly consumers?: readonly string[];
   readonly maxBytes: number;
   readonly segmentBytes?: number;
+  /** Bytes of segments InfluxDB holds kept for the next start's point identity (default 16 MiB, less on a small disk; 0 = none). */
+  readonly retainBytes?: number;
   readonly memoryBytes?: number;
   /** fdatasync each group commit (power-loss safe). Without it, a commit survives a process crash only. */
   readonly fsync?: boolean;
@@ -80,73 +79,47 @@ export class Journal {
   private readableListener: (() => void) | undefined;
   private readonly consumers: Consumers | undefined;
   private closed = false;
-  private readonly dir: string;
-  private readonly disk: SpoolDisk;
   private readonly maxBytes: number;
   private readonly memoryBytes: number;
-  private minFree: number;
-  /** Free bytes under the spool when last read, and the bytes written since (undefined: not read yet). */
-  private free: number | undefined;
-  private writtenSinceSpace = 0;
+  private readonly space: DiskSpace;
+  private readonly spaceEvery: number;
   private spaceTimer: NodeJS.Timeout | undefined;
-  private diskFullSaid = false;
 
   /** `disk` is for tests: every file call the spool makes goes through it. */
   constructor(options: JournalOptions, disk: SpoolDisk = nodeDisk) {
     const { dir } = options;
     const log = options.log.child({ component: 'spool' });
-    this.dir = dir;
-    this.disk = disk;
     this.maxBytes = options.maxBytes;
     this.memoryBytes = options.memoryBytes ?? 64 * 1024 * 1024;
-    this.minFree = options.minFreeBytes ?? 0;
     this.log = log;
     this.now = options.now ?? Date.now;
-    this.segments = new Segments({ dir, disk, log, segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, fsync: options.fsync ?? true });
+    this.segments = new Segments({ dir, disk, log, segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, retainBytes: options.retainBytes, fsync: options.fsync ?? true });
     this.reader = new Reader({ segments: this.segments, disk, log, memoryBytes: this.memoryBytes });
     this.checkpoint = new Checkpoint({ dir, disk, log, release: (at) => this.release(at) });
     if (options.consumers?.length) {
-      const crowded = (at: Position): boolean => this.diskFull && before(at, this.checkpoint.position);
+      // Retained segments go first (DiskSpace.read): only then is the forwarder what holds the disk.
+      const crowded = (at: Position): boolean => this.space.full && this.segments.retainedBytes === 0 && before(at, this.checkpoint.position);
       this.consumers = new Consumers({ names: options.consumers, dir, disk, log, segments: this.segments, memoryBytes: this.memoryBytes, release: () => this.release(this.checkpoint.position), crowded });
     }
     this.commits = new GroupCommit({ log, write: (lines, sync) => this.write(lines, sync), recovered: () => this.backlog.wakeAll() });
     this.backlog = new Backlog(() => this.limit(), () => this.commits.bytes);
+    this.space = new DiskSpace({ dir, disk, log, minFreeBytes: options.minFreeBytes ?? 0, segments: this.segments, pending: () => this.commits.bytes });
     this.spaceEvery = options.spaceEveryMs ?? 1000;
   }
 
-  private readonly spaceEvery: number;
-
   /** The spool's limit now: SPOOL_MAX_BYTES, or what it holds plus the room the disk has left above SPOOL_MIN_FREE_BYTES. */
   private limit(): number {
-    if (this.free === undefined) return this.maxBytes;
-    return Math.min(this.maxBytes, this.backlog.bytes + Math.max(0, this.free - this.writtenSinceSpace - this.minFree));
+    const room = this.space.room;
+    return room === undefined ? this.maxBytes : Math.min(this.maxBytes, this.backlog.bytes + room);
   }
 
-  /** The disk has (next to) no room left above SPOOL_MIN_FREE_BYTES: not ready, say so. */
   private get diskFull(): boolean {
-    return this.free !== undefined && this.free - this.writtenSinceSpace - this.minFree - this.commits.bytes < NEARLY_FULL_BYTES;
+    return this.space.full;
   }
 
   /** Reads the free space under the spool; wakes those waiting for room if there is some again. */
   private async readSpace(): Promise<void> {
-    try {
-      const { free, size } = await this.disk.space(this.dir);
-      if (this.free === undefined) {
-        this.segments.fitTo(size);
-        if (this.minFree === 0) this.minFree = Math.min(64 * 1024 * 1024, Math.floor(size / 20));
-      }
-      this.free = free;
-      this.writtenSinceSpace = 0;
-    } catch {
-      return; // unknown: the last reading stands
-    }
-    const diskFull = this.diskFull;
-    if (diskFull && !this.diskFullSaid) {
-      logError(this.log, 'GW_ERR_SPOOL_DISK_FULL', { freeBytes: this.free, minFreeBytes: this.minFree, dir: this.dir }, 'the disk under the spool is nearly full: QoS 1 is not acknowledged and QoS 0 is dropped until InfluxDB takes what the spool holds (its segments are then deleted) or space is freed');
-    } else if (!diskFull && this.diskFullSaid) {
-      this.log.info({ freeBytes: this.free }, 'the disk under the spool has room again');
-    }
-    this.diskFullSaid = diskFull;
+    await this.space.read();
     if (!this.isFull()) this.backlog.wakeAll();
   }
 
@@ -169,7 +142,7 @@ export class Journal {
 
   /** Free bytes under the spool when last read (undefined before). */
   get diskFreeBytes(): number | undefined {
-    return this.free;
+    return this.space.free;
   }
 
   /**
@@ -179,7 +152,7 @@ export class Journal {
   get problem(): string | undefined {
     const failing = this.commits.failing;
     if (failing) return `cannot write: ${failing.code} since ${new Date(failing.since).toISOString()}; acknowledgements wait (GW_ERR_SPOOL_WRITE)`;
-    if (this.diskFull) return `disk nearly full: ${this.free} bytes free under DATA_DIR, ${this.minFree} kept free (GW_ERR_SPOOL_DISK_FULL)`;
+    if (this.diskFull) return `disk nearly full: ${this.space.free} bytes free under DATA_DIR, ${this.space.kept} kept free (GW_ERR_SPOOL_DISK_FULL)`;
     return undefined;
   }
 
@@ -286,7 +259,7 @@ export class Journal {
     const body = Buffer.from(lines.join(''), 'utf8');
     const appendedAt = this.now();
     const { start, end } = await this.segments.append(encodeRecord(body, lines.length, appendedAt, 'ns'), sync);
-    this.writtenSinceSpace += end.offset - start.offset;
+    this.space.wrote(end.offset - start.offset);
     this.stored({ body, count: lines.length, appendedAt, precision: 'ns', start, end, bytes: end.offset - start.offset });
   }
 

@@ -1,9 +1,11 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { logError, logWarn } from '../../core/errors.js';
+import { logError } from '../../core/errors.js';
 import type { SpoolDisk, SpoolFile } from './disk.js';
 import { before, type Position } from './position.js';
-import { decodeRecord, type Precision } from './record.js';
+import type { Precision } from './record.js';
+import { Retention } from './retention.js';
+import { verifySegment } from './verify.js';
 
 /** Sees each record recovery keeps (its body: a view, valid during the call). */
 export type RecordVisitor = (body: Buffer, precision: Precision) => void;
@@ -23,6 +25,8 @@ export interface SegmentsOptions {
   readonly log: Logger;
   /** A segment is left for a new one once the next record would take it past this. */
   readonly segmentBytes: number;
+  /** See retention.ts (default DEFAULT_RETAIN_BYTES). */
+  readonly retainBytes?: number | undefined;
   /** fdatasync when asked to, and before leaving a segment. */
   readonly fsync: boolean;
 }
@@ -51,13 +55,28 @@ export class Segments {
   /** Just after the last record written: what a reader may read up to. */
   private end: Position = { segment: 0, offset: 0 };
 
+  /** Segments InfluxDB holds, kept a little longer for the next start (see retention.ts). */
+  private readonly retention: Retention;
+
   constructor(private readonly options: SegmentsOptions) {
     this.segmentBytes = options.segmentBytes;
+    this.retention = new Retention(options.disk, (id) => this.path(id), options.retainBytes);
   }
 
   /** Segments of a sixteenth of the disk at most, so that what InfluxDB holds is freed on a small disk too. */
   fitTo(diskBytes: number): void {
     this.segmentBytes = Math.min(this.options.segmentBytes, Math.max(MIN_SEGMENT_BYTES, Math.floor(diskBytes / 16)));
+    this.retention.fitTo(diskBytes);
+  }
+
+  /** The disk is short: give up the segments kept for the next start. */
+  dropRetained(): Promise<void> {
+    return this.retention.drop();
+  }
+
+  /** Bytes of segments kept after InfluxDB took them. */
+  get retainedBytes(): number {
+    return this.retention.bytes;
   }
 
   get writeSegment(): number {
@@ -94,20 +113,22 @@ export class Segments {
   }
 
   /**
-   * Deletes the segments behind the checkpoint and verifies the rest, setting a torn or damaged
-   * tail aside; the next segment to write is the one after the last. With several consumers,
-   * `checkpoint` is the earliest of theirs and `countFrom` lists each one's: what lies after each
-   * is counted for it (in that order).
+   * Reads back the newest segments behind the checkpoint (what InfluxDB holds and every consumer
+   * is past: only `visit` sees them, for the point identity of the next events) and deletes older
+   * ones; verifies the rest, setting a torn or damaged tail aside; the next segment to write is the
+   * one after the last. With several consumers, `checkpoint` is the earliest of theirs and
+   * `countFrom` lists each one's: what lies after each is counted for it (in that order).
    */
   async recover(ids: readonly number[], checkpoint: Position, countFrom: readonly Position[] = [checkpoint], visit?: RecordVisitor): Promise<Recovered[]> {
     const counts = countFrom.map(() => ({ events: 0, bytes: 0, firstAppendedAt: undefined as number | undefined }));
+    await this.retention.recover(
+      ids.filter((id) => id < checkpoint.segment),
+      visit,
+    );
     for (const id of ids) {
-      if (id < checkpoint.segment) {
-        await this.options.disk.remove(this.path(id));
-        continue;
-      }
+      if (id < checkpoint.segment) continue;
       const from = id === checkpoint.segment ? checkpoint.offset : 0;
-      const size = await this.recoverSegment(id, from, (at, record) => {
+      const size = await verifySegment({ ...this.options, path: this.path(id), id }, from, visit, (at, record) => {
         visit?.(record.body, record.precision);
         countFrom.forEach((position, i) => {
           if (before({ segment: id, offset: at }, position)) return;
@@ -209,8 +230,9 @@ export class Segments {
     for (const id of [...this.sizes.keys()]) {
       const behind = id < checkpoint.segment || (id === checkpoint.segment && checkpoint.offset >= (this.sizes.get(id) ?? 0));
       if (behind && id !== this.writeId && !inUse(id)) {
+        const size = this.sizes.get(id) ?? 0;
         this.sizes.delete(id);
-        await this.options.disk.remove(this.path(id));
+        await this.retention.keep(id, size);
       }
     }
   }
@@ -245,35 +267,5 @@ export class Segments {
     this.writeId = next;
     this.sizes.set(next, 0);
     await old?.close();
-  }
-
-  /** Verifies segment `id` from `from`, calling `each` for every whole record; returns its valid size. */
-  private async recoverSegment(id: number, from: number, each: (at: number, record: { body: Buffer; precision: Precision; count: number; bytes: number; appendedAt: number }) => void): Promise<number> {
-    const { disk, log } = this.options;
-    const path = this.path(id);
-    const data = await disk.readFile(path);
-    let at = from;
-    // A torn, zero-filled or damaged record ends what is kept: decodeRecord says which.
-    for (let record = decodeRecord(data, at); record.ok; record = decodeRecord(data, at)) {
-      each(at, record);
-      at += record.bytes;
-    }
-    if (at < data.length) {
-      let aside: string | null = `${path}.damaged-${at}`;
-      try {
-        await disk.writeFile(aside, data.subarray(at));
-        await disk.truncate(path, at);
-      } catch (err) {
-        // A full disk cannot take the copy: the tail stays where it is, past the segment's valid
-        // size (nothing reads it), and the start goes on.
-        await disk.remove(aside).catch(() => undefined);
-        aside = null;
-        logWarn(log, 'GW_ERR_SPOOL_CORRUPT', { segment: id, offset: at, bytes: data.length - at, setAside: null, reason: (err as NodeJS.ErrnoException).code ?? String(err) }, 'spool segment ends in a torn or damaged record; it could not be set aside (disk full?) and is left in place, unread');
-      }
-      if (aside) {
-        logWarn(log, 'GW_ERR_SPOOL_CORRUPT', { segment: id, offset: at, bytes: data.length - at, setAside: aside }, 'spool segment ends in a torn or damaged record (a crash mid-write); the tail was set aside');
-      }
-    }
-    return at;
   }
 }

@@ -59,7 +59,8 @@ describe('Journal with a second consumer (the cluster forwarder)', () => {
 
   it('keeps a segment until both the sink and the forwarder are past it', async () => {
     const dir = await tempDir();
-    const j = new Journal({ dir, maxBytes: 1 << 20, segmentBytes: 200, log, consumers: ['forward'] });
+    // retainBytes: 0, so that what both are past is deleted at once (retention: the next test).
+    const j = new Journal({ dir, maxBytes: 1 << 20, segmentBytes: 200, retainBytes: 0, log, consumers: ['forward'] });
     await j.open();
     const forward = j.cursor('forward');
     await fill(j, 0, 40);
@@ -69,7 +70,7 @@ describe('Journal with a second consumer (the cluster forwarder)', () => {
     await j.close(); // persists the checkpoints (and releases behind both)
     expect(await segments(dir)).toEqual(before);
 
-    const again = new Journal({ dir, maxBytes: 1 << 20, segmentBytes: 200, log, consumers: ['forward'] });
+    const again = new Journal({ dir, maxBytes: 1 << 20, segmentBytes: 200, retainBytes: 0, log, consumers: ['forward'] });
     await again.open();
     // The sink had everything; the forwarder nothing: it is handed all 40 again, the sink none.
     expect(again.stats().events).toBe(0);
@@ -83,6 +84,46 @@ describe('Journal with a second consumer (the cluster forwarder)', () => {
     const after = await segments(dir);
     expect(after.length).toBeLessThan(before.length);
     expect(after.every((s) => !before.slice(0, -1).includes(s))).toBe(true);
+  });
+
+  it('keeps for the next start (retention) only segments both are past; at open, hands their records to the recall alone and counts for each only what it has not confirmed', async () => {
+    const values = (body: Buffer): number[] => body.toString().split('\n').filter(Boolean).map((l) => Number(/v=(\d+)/.exec(l)?.[1]));
+    const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+    for (const retainBytes of [0, 400, 1 << 20]) {
+      const dir = await tempDir();
+      const options = { dir, maxBytes: 1 << 20, segmentBytes: 200, retainBytes, log, consumers: ['forward'] };
+      // A large disk, whatever the one under the test is (a disk under 1 GiB retains nothing).
+      const disk: SpoolDisk = { ...nodeDisk, space: async () => ({ free: 2 ** 40, size: 2 ** 40 }) };
+      const j = new Journal(options, disk);
+      await j.open();
+      await fill(j, 0, 40);
+      const written = await segments(dir);
+      expect(await drain(j)).toBe(range(0, 40).map(point).join(''));
+      // The sink is past everything, the forwarder past nothing: no segment is retained or deleted yet.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await segments(dir)).toEqual(written);
+      const forward = j.cursor('forward');
+      for (let n = 0; n < 20; n++) forward.confirm((await forward.take(1))!);
+      await j.close();
+      // Segments wholly behind both: deleted, or retained within retainBytes (the newest).
+      const left = await segments(dir);
+      if (retainBytes === 1 << 20) expect(left).toEqual(written);
+      else expect(left.length).toBeLessThan(written.length);
+
+      const seen: number[] = [];
+      const again = new Journal(options, disk);
+      await again.open((body) => seen.push(...values(body)));
+      // The recall sees retained records, then the rest, oldest first; always at least what the forwarder has not confirmed.
+      expect(seen).toEqual([...seen].sort((a, b) => a - b));
+      expect(seen.slice(-20)).toEqual(range(20, 40));
+      if (retainBytes === 1 << 20) expect(seen).toEqual(range(0, 40));
+      // Neither consumer is handed what it confirmed: the sink nothing, the forwarder its last 20.
+      expect(again.stats()).toMatchObject({ events: 0, bytes: 0 });
+      expect(again.cursor('forward').stats().events).toBe(20);
+      expect(await drain(again)).toBe('');
+      expect(await drain(again.cursor('forward'))).toBe(range(20, 40).map(point).join(''));
+      await again.close();
+    }
   });
 
   it('resumes the forwarder from its own checkpoint after a restart, and the sink from its own', async () => {
@@ -117,7 +158,7 @@ describe('Journal with a second consumer (the cluster forwarder)', () => {
 
   it('does not rotate away a drained write segment (issue 14) that the forwarder has not read, nor delete it', async () => {
     const dir = await tempDir();
-    const j = new Journal({ dir, maxBytes: 1 << 24, log, consumers: ['forward'] });
+    const j = new Journal({ dir, maxBytes: 1 << 24, retainBytes: 0, log, consumers: ['forward'] });
     await j.open();
     const forward = j.cursor('forward');
     // More than RELEASE_DRAINED_BYTES in the write segment, all of it in InfluxDB.
