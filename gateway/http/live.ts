@@ -84,7 +84,11 @@ const MAX_BEHIND_BYTES = 4 * 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
 /** What a viewer turned away is told to wait before it tries again. */
 const RETRY_AFTER_S = 10;
-const PAGE = readFileSync(new URL('./live.html', import.meta.url), 'utf8');
+/** The page as one response: live.html with its styles and scripts inlined (a function replacer: the scripts hold `$'`). */
+const asset = (name: string): string => readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
+const PAGE = asset('live.html')
+  .replace('<link rel="stylesheet" href="live.css">', () => `<style>\n${asset('live.css')}</style>`)
+  .replace(/<script src="(live-[a-z]+\.js)"><\/script>/g, (_, name: string) => `<script>\n${asset(name)}</script>`);
 
 /**
  * The live page (`/`) and its server-sent event stream (`/live/events`): every device with its
