@@ -116,6 +116,7 @@ export class RulesRuntime {
       else this.wakeups.set(wakeKey, at, { type: 'watch', watchId: spec.id, key });
     });
     this.engine = new RulesEngine({ rules: [], actuators: {} });
+    this.scratch = { reading: undefined as unknown as ReadingEvent, now: 0, state: this.state, series: this.series, watches: this.watches, actuator: this.actuatorData };
   }
 
   get rules(): RuleSet {
@@ -166,10 +167,15 @@ export class RulesRuntime {
       this.record(r);
       const clears = this.alarms.waitsInZone(r.site, r.zone);
       if (this.engine.rulesFor(r.kind) === 0 && !clears) return;
-      const ctx = this.context(r);
+      const now = this.o.clock.now();
       const engine = this.engine;
-      const selected = engine.select(ctx);
+      // Judged with one reused context: a reading that fires nothing allocates none.
+      const scratch = this.scratch;
+      scratch.reading = r;
+      scratch.now = now;
+      const selected = engine.select(scratch);
       if (!selected && !clears) return;
+      const ctx = this.context(r, now);
       if (this.queued >= MAX_RULES_BACKLOG) this.o.observer?.overloaded?.();
       else this.enqueue(() => this.run(r, undefined, () => (selected ? engine.run(selected, ctx) : Promise.resolve([])), undefined, ctx));
       return;
@@ -234,10 +240,10 @@ export class RulesRuntime {
     return kindSpec(kind)?.safety === true || this.safetyKinds.has(kind);
   }
 
-  private context(reading: ReadingEvent): FactContext {
+  private context(reading: ReadingEvent, now = this.o.clock.now()): FactContext {
     return {
       reading,
-      now: this.o.clock.now(),
+      now,
       state: this.state,
       series: this.series,
       watches: this.watches,
@@ -247,6 +253,9 @@ export class RulesRuntime {
 
   /** One function for every run's context (not a closure per reading). */
   private readonly actuatorData: FactContext['actuator'] = (site, zone, actuator) => this.dispatcher.actuatorData(site, zone, actuator);
+
+  /** The context the synchronous judgement of a reading reuses (a run that goes to the engine gets its own). */
+  private readonly scratch: { -readonly [K in keyof FactContext]: FactContext[K] };
 
   /** Arms or disarms a zone in turn with the readings before it, so each reading sees the state of its time. */
   setArmed(site: string, zone: string, armed: boolean): void {
