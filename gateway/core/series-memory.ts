@@ -107,6 +107,9 @@ export class SeriesMemory {
 
   /** Store, at start: a point the spool recovered (unconfirmed by the previous run); its content is unknown. */
   recall(id: string, ms: number, offset: number): void {
+    // The store recalls right after ingest admitted an event (before placing it): the admitted
+    // entry must survive the recall, or the event would no longer know its own earlier point.
+    if (this.next === this.admitted && this.ids[this.next] !== undefined) this.next = (this.next + 1) % RECENT_EVENTS;
     this.record(id, Number.NaN, Number.NaN, ms, offset);
     if (ms > this.newestMs) this.newestMs = ms;
   }

@@ -1,6 +1,6 @@
 import type { AlarmTransition, AlarmTransitionEvent, AlertData, AlertEvent, Severity } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
-import type { Alarm } from './alarms.js';
+import type { Alarm } from './alarm.js';
 import { cloudEvent } from './cloud-event.js';
 
 /** What an alarm becomes outside the book: its notification, its transition events, its view. */

@@ -1,11 +1,13 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { Clock } from '../core/clock.js';
-import type { AlarmTransition, AlarmTransitionEvent, AlertEvent, DecidingFact, Severity } from '../core/events.js';
+import type { AlarmTransition, AlarmTransitionEvent, AlertEvent, Severity } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
+import { alarmOfTransition, keyOf, mergeTransition, pick, type Alarm, type AlarmSubject, type AlarmTimes, type Occurrence } from './alarm.js';
 import { alertOf, transitionOf, viewOf, type AlarmView } from './alarm-events.js';
 import { DEFAULT_CLEAR_AFTER_MS, DEFAULT_REPEAT_MS } from './pack.js';
 
 export type { AlarmView } from './alarm-events.js';
+export type { Alarm, AlarmSubject, AlarmTimes, Occurrence } from './alarm.js';
 
 /**
  * Alarms, not alert floods (Alertmanager's grouping and repeat interval, ThingsBoard's
@@ -19,61 +21,6 @@ export type { AlarmView } from './alarm-events.js';
  * transitions (`restore`) say what happened, and replayed firings only bring an alarm's count and
  * last seen up to date; a quiet period that ran out meanwhile clears the alarm when going live.
  */
-
-export interface AlarmSubject {
-  readonly rule: string;
-  /** The alert type (`safety.smoke`). */
-  readonly type: string;
-  readonly severity: Severity;
-  readonly site: string;
-  readonly zone: string;
-  readonly device?: string | undefined;
-  readonly actuator?: string | undefined;
-}
-
-/** How often it may notify again; how long without a firing clears it (undefined: only an explicit clear). */
-export interface AlarmTimes {
-  readonly repeatMs: number;
-  readonly clearAfterMs: number | undefined;
-}
-
-/** What one firing tells its alarm. */
-export interface Occurrence {
-  readonly message: string;
-  readonly value: unknown;
-  /** The reading's kind and device, for the notification. */
-  readonly kind: string | undefined;
-  readonly device: string;
-  readonly correlationId: string;
-  readonly facts?: readonly DecidingFact[] | undefined;
-}
-
-export interface Alarm extends AlarmSubject {
-  readonly id: string;
-  readonly key: string;
-  times: AlarmTimes;
-  message: string;
-  value: unknown;
-  kind: string | undefined;
-  reportedBy: string;
-  count: number;
-  firstSeen: number;
-  lastSeen: number;
-  acknowledged: boolean;
-  acknowledgedBy: string | undefined;
-  notifiedAt: number;
-  notifications: number;
-  /** The reading that raised it. */
-  correlationId: string;
-  lastCorrelationId: string;
-  facts: readonly DecidingFact[] | undefined;
-  clearedAt: number | undefined;
-  clearReason: string | undefined;
-  /** When its last transition was stored (updates are stored at most every UPDATE_STORE_MS). */
-  storedAt: number;
-  /** Its quiet period ran out during a rebuild: cleared when going live. */
-  overdue: boolean;
-}
 
 /** An update of an alarm becomes a stored point at most this often (raises, repeats, acks and clears always do). */
 export const UPDATE_STORE_MS = 10_000;
@@ -89,8 +36,6 @@ export interface AlarmBookOptions {
   /** Cleared alarms remembered (for a late acknowledgement and the trace). */
   readonly keepCleared?: number;
 }
-
-export const keyOf = (s: Omit<AlarmSubject, 'type' | 'severity'>): string => `${s.rule}|${s.site}|${s.zone}|${s.device ?? ''}|${s.actuator ?? ''}`;
 
 export class AlarmBook {
   /** Replaying history: no transitions, no notifications (see the class comment). */
@@ -201,44 +146,8 @@ export class AlarmBook {
   /** A stored transition, during a rebuild: what really happened to an alarm. */
   restore(t: AlarmTransitionEvent): void {
     let a = this.get(t.alarmId);
-    if (!a) {
-      const subject = { rule: t.rule, type: t.type, severity: t.severity, site: t.site, zone: t.zone, device: t.device, actuator: t.actuator };
-      a = {
-        ...pick(subject),
-        id: t.alarmId,
-        key: keyOf(subject),
-        times: this.timesOf(t.rule, t.severity),
-        message: t.message,
-        value: t.value,
-        kind: undefined,
-        reportedBy: t.device ?? '',
-        count: t.count,
-        firstSeen: t.firstSeen,
-        lastSeen: t.lastSeen,
-        acknowledged: t.acknowledged,
-        acknowledgedBy: t.acknowledgedBy,
-        notifiedAt: t.notifiedAt,
-        notifications: t.notifications,
-        correlationId: t.correlationId,
-        lastCorrelationId: t.correlationId,
-        facts: t.facts,
-        clearedAt: undefined,
-        clearReason: undefined,
-        storedAt: t.timeMs,
-        overdue: false,
-      };
-    } else {
-      a.count = Math.max(a.count, t.count);
-      a.lastSeen = Math.max(a.lastSeen, t.lastSeen);
-      a.notifiedAt = Math.max(a.notifiedAt, t.notifiedAt);
-      a.notifications = Math.max(a.notifications, t.notifications);
-      a.acknowledged ||= t.acknowledged;
-      a.acknowledgedBy = a.acknowledgedBy ?? t.acknowledgedBy;
-      a.message = t.message;
-      a.value = t.value;
-      a.storedAt = t.timeMs;
-      if (t.facts) a.facts = t.facts;
-    }
+    if (a) mergeTransition(a, t);
+    else a = alarmOfTransition(t, this.timesOf(t.rule, t.severity));
     if (t.transition === 'raised') a.correlationId = t.correlationId;
     if (t.transition !== 'acknowledged') a.lastCorrelationId = t.correlationId;
     if (t.transition === 'cleared' || !t.active) {
@@ -338,8 +247,4 @@ export class AlarmBook {
     if (persist) a.storedAt = timeMs;
     this.o.onTransition(transitionOf(a, transition, correlationId, reason, this.activeById.get(a.id) === a, timeMs), persist);
   }
-}
-
-function pick(s: AlarmSubject): AlarmSubject {
-  return { rule: s.rule, type: s.type, severity: s.severity, site: s.site, zone: s.zone, device: s.device, actuator: s.actuator };
 }

@@ -131,6 +131,7 @@ export class EventStore implements Store {
     const points = this.recovered.get(series);
     if (!points) return;
     this.recovered.delete(series);
-    for (const p of points.slice(-RECENT_EVENTS)) memory.recall(p.id, p.ms, p.offset);
+    // One place is left for the event being placed now (ingest admitted it before the recall).
+    for (const p of points.slice(-(RECENT_EVENTS - 1))) memory.recall(p.id, p.ms, p.offset);
   }
 }

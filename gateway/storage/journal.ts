@@ -37,6 +37,8 @@ export interface JournalOptions {
   readonly dir: string;
   readonly maxBytes: number;
   readonly segmentBytes?: number;
+  /** Bytes of segments InfluxDB holds kept for the next start's point identity (default 16 MiB, less on a small disk; 0 = none). */
+  readonly retainBytes?: number;
   readonly memoryBytes?: number;
   /** fdatasync each group commit (power-loss safe). Without it, a commit survives a process crash only. */
   readonly fsync?: boolean;
@@ -93,7 +95,7 @@ export class Journal {
     this.minFree = options.minFreeBytes ?? 0;
     this.log = log;
     this.now = options.now ?? Date.now;
-    this.segments = new Segments({ dir, disk, log, segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, fsync: options.fsync ?? true });
+    this.segments = new Segments({ dir, disk, log, segmentBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, retainBytes: options.retainBytes, fsync: options.fsync ?? true });
     this.reader = new Reader({ segments: this.segments, disk, log, memoryBytes: this.memoryBytes });
     this.checkpoint = new Checkpoint({ dir, disk, log, release: (at) => this.release(at) });
     this.commits = new GroupCommit({ log, write: (lines, sync) => this.write(lines, sync), recovered: () => this.backlog.wakeAll() });
@@ -128,6 +130,11 @@ export class Journal {
       return; // unknown: the last reading stands
     }
     const diskFull = this.diskFull;
+    // Segments kept only for the next start's point identity are the first thing a short disk gets back.
+    if (diskFull && this.segments.retainedBytes > 0) {
+      await this.segments.dropRetained().catch(() => undefined);
+      return this.readSpace();
+    }
     if (diskFull && !this.diskFullSaid) {
       logError(this.log, 'GW_ERR_SPOOL_DISK_FULL', { freeBytes: this.free, minFreeBytes: this.minFree, dir: this.dir }, 'the disk under the spool is nearly full: QoS 1 is not acknowledged and QoS 0 is dropped until InfluxDB takes what the spool holds (its segments are then deleted) or space is freed');
     } else if (!diskFull && this.diskFullSaid) {

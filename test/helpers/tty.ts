@@ -22,7 +22,9 @@ const quote = (arg: string): string => `'${arg.replace(/'/g, `'\\''`)}'`;
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
 export function spawnInTty(args: readonly string[], env: Record<string, string | undefined> = {}): TtyProcess {
-  const child = spawn('script', ['-q', '-e', '-c', args.map(quote).join(' '), '/dev/null'], {
+  // `exec`: script runs the command through $SHELL -c; without it a shell that does not replace
+  // itself (dash, /bin/sh when SHELL is unset, as in CI) also takes the Ctrl-C and exits 130.
+  const child = spawn('script', ['-q', '-e', '-c', `exec ${args.map(quote).join(' ')}`, '/dev/null'], {
     cwd: ROOT,
     env: { ...process.env, TERM: 'xterm', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],

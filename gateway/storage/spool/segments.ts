@@ -4,6 +4,7 @@ import { logError, logWarn } from '../../core/errors.js';
 import type { SpoolDisk, SpoolFile } from './disk.js';
 import type { Position } from './position.js';
 import { decodeRecord, type Precision } from './record.js';
+import { Retention, recall } from './retention.js';
 
 /** Sees each record recovery keeps (its body: a view, valid during the call). */
 export type RecordVisitor = (body: Buffer, precision: Precision) => void;
@@ -23,6 +24,8 @@ export interface SegmentsOptions {
   readonly log: Logger;
   /** A segment is left for a new one once the next record would take it past this. */
   readonly segmentBytes: number;
+  /** See retention.ts (default DEFAULT_RETAIN_BYTES). */
+  readonly retainBytes?: number | undefined;
   /** fdatasync when asked to, and before leaving a segment. */
   readonly fsync: boolean;
 }
@@ -51,13 +54,28 @@ export class Segments {
   /** Just after the last record written: what a reader may read up to. */
   private end: Position = { segment: 0, offset: 0 };
 
+  /** Segments InfluxDB holds, kept a little longer for the next start (see retention.ts). */
+  private readonly retention: Retention;
+
   constructor(private readonly options: SegmentsOptions) {
     this.segmentBytes = options.segmentBytes;
+    this.retention = new Retention(options.disk, (id) => this.path(id), options.retainBytes);
   }
 
   /** Segments of a sixteenth of the disk at most, so that what InfluxDB holds is freed on a small disk too. */
   fitTo(diskBytes: number): void {
     this.segmentBytes = Math.min(this.options.segmentBytes, Math.max(MIN_SEGMENT_BYTES, Math.floor(diskBytes / 16)));
+    this.retention.fitTo(diskBytes);
+  }
+
+  /** The disk is short: give up the segments kept for the next start. */
+  dropRetained(): Promise<void> {
+    return this.retention.drop();
+  }
+
+  /** Bytes of segments kept after InfluxDB took them. */
+  get retainedBytes(): number {
+    return this.retention.bytes;
   }
 
   get writeSegment(): number {
@@ -94,18 +112,20 @@ export class Segments {
   }
 
   /**
-   * Deletes the segments behind the checkpoint and verifies the rest, setting a torn or damaged
-   * tail aside; the next segment to write is the one after the last.
+   * Reads back the newest segments behind the checkpoint (what InfluxDB holds: only `visit` sees
+   * them, for the point identity of the next events) and deletes older ones; verifies the rest,
+   * setting a torn or damaged tail aside; the next segment to write is the one after the last.
    */
   async recover(ids: readonly number[], checkpoint: Position, visit?: RecordVisitor): Promise<Recovered> {
     let events = 0;
     let bytes = 0;
     let firstAppendedAt: number | undefined;
+    await this.retention.recover(
+      ids.filter((id) => id < checkpoint.segment),
+      visit,
+    );
     for (const id of ids) {
-      if (id < checkpoint.segment) {
-        await this.options.disk.remove(this.path(id));
-        continue;
-      }
+      if (id < checkpoint.segment) continue;
       const from = id === checkpoint.segment ? checkpoint.offset : 0;
       const found = await this.recoverSegment(id, from, visit);
       this.sizes.set(id, found.size);
@@ -203,8 +223,9 @@ export class Segments {
     for (const id of [...this.sizes.keys()]) {
       const behind = id < checkpoint.segment || (id === checkpoint.segment && checkpoint.offset >= (this.sizes.get(id) ?? 0));
       if (behind && id !== this.writeId && !inUse(id)) {
+        const size = this.sizes.get(id) ?? 0;
         this.sizes.delete(id);
-        await this.options.disk.remove(this.path(id));
+        await this.retention.keep(id, size);
       }
     }
   }
@@ -245,6 +266,8 @@ export class Segments {
     const { disk, log } = this.options;
     const path = this.path(id);
     const data = await disk.readFile(path);
+    // What InfluxDB already holds of this segment: only for the point identity of the next events.
+    recall(data, 0, from, visit);
     let at = from;
     let events = 0;
     let firstAppendedAt: number | undefined;

@@ -2,7 +2,8 @@ import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CredentialStore, hashSecret, verifySecret } from '../../../gateway/broker/credentials.js';
+import { CredentialStore } from '../../../gateway/broker/credentials.js';
+import { hashSecret, verifySecret } from '../../../gateway/broker/secrets.js';
 import { captureLogs } from '../../helpers/gateway.js';
 import { createLogger } from '../../../gateway/observability/log.js';
 

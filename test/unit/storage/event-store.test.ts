@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ReadingEvent, ZoneArmedEvent } from '../../../gateway/core/events.js';
+import { SeriesMemory } from '../../../gateway/core/series-memory.js';
 import { EventStore } from '../../../gateway/storage/event-store.js';
 import { Journal } from '../../../gateway/storage/journal.js';
 
@@ -107,6 +108,39 @@ describe('EventStore (the store port on the spool)', () => {
     expect(a).toBe('5000000000');
     expect(bAgain).toBe(b);
     expect(new Set([a, b, c]).size).toBe(3);
+    await after.close();
+    await before.close().catch(() => undefined);
+  });
+
+  it('gives a resend after a crash its earlier point even when the spool recovered a full memory of its series (ingest admits it before the store recalls)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gw-store-'));
+    dirs.push(dir);
+    const log = pino({ level: 'silent' });
+    const r = (id: string, timeMs: number, memory?: SeriesMemory): ReadingEvent => ({ id, kind: 'temperature', site: 'hq', zone: 'f1', device: 't1', numeric: 20, seq: undefined, timeMs, receivedAtMs: timeMs, memory }) as ReadingEvent;
+    const before = new Journal({ dir, maxBytes: 1 << 20, log });
+    await before.open();
+    const first = new EventStore(before, { startMs: 1_000 });
+    // More points of the series than a memory holds; the last one's acknowledgement is lost in the crash.
+    for (let i = 0; i < 100; i++) first.keep('reading', r(`r${i}`, 5_000 + i));
+    first.keep('reading', r('resent', 6_000));
+    await before.committed();
+    const [original] = (await before.take(1000))!.bodies.map((b) => b.toString().trim().split('\n').at(-1)!).map(timeOf);
+    const after = new Journal({ dir, maxBytes: 1 << 20, log });
+    const second = new EventStore(after, { startMs: 9_000 });
+    await after.open((body, precision) => second.recall(body, precision === 'ns'));
+    // As ingest does it: the series' memory (a new one, fenced at the start) admits the resend first.
+    const memory = new SeriesMemory(9_000);
+    expect(memory.admit('resent', 20, 6_000)).toBe('new');
+    second.keep('reading', r('resent', 6_000, memory));
+    await after.committed();
+    let last = '';
+    for (let b = await after.take(1000); b; b = await after.take(1000)) {
+      last = Buffer.concat(b.bodies).toString().trim().split('\n').at(-1)!;
+      after.confirm(b);
+    }
+    expect(last).toContain('event_id="resent"');
+    expect(timeOf(last)).toBe(original);
+    expect(original).toBe('6000000000');
     await after.close();
     await before.close().catch(() => undefined);
   });

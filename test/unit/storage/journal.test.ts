@@ -107,7 +107,7 @@ describe('Journal (the spool)', () => {
 
   it('frees whole segments once confirmed', async () => {
     const dir = await tempDir();
-    const j = new Journal({ dir, maxBytes: 1 << 30, segmentBytes: 1024, log });
+    const j = new Journal({ dir, maxBytes: 1 << 30, segmentBytes: 1024, retainBytes: 0, log });
     await j.open();
     for (let round = 0; round < 40; round++) {
       for (let i = 0; i < 10; i++) j.append(point(i));
@@ -143,5 +143,37 @@ describe('Journal (the spool)', () => {
     expect(j.isFull()).toBe(false);
     expect(await drain(j)).toBe('');
     await j.close();
+  });
+});
+
+describe('Journal: what InfluxDB holds, kept a little for the next start', () => {
+  it('keeps the newest confirmed segments (up to retainBytes) and hands their records to the next open, before the unconfirmed ones', async () => {
+    const dir = await tempDir();
+    const j = new Journal({ dir, maxBytes: 1 << 30, segmentBytes: 1024, retainBytes: 4096, log });
+    await j.open();
+    for (let i = 0; i < 200; i++) {
+      j.append(point(i));
+      if (i % 10 === 9) await j.committed();
+    }
+    await drain(j);
+    j.append(point(1000));
+    await j.committed();
+    await j.close();
+    const onDisk = (await readdir(dir)).filter((f) => f.startsWith('seg-'));
+    const bytes = (await Promise.all(onDisk.map((f) => stat(join(dir, f)).then((s) => s.size)))).reduce((a, b) => a + b, 0);
+    expect(bytes).toBeLessThanOrEqual(4096 + 1024);
+
+    const seen: string[] = [];
+    const again = new Journal({ dir, maxBytes: 1 << 30, segmentBytes: 1024, retainBytes: 4096, log });
+    await again.open((body) => seen.push(...body.toString().split('\n').filter(Boolean)));
+    // The newest confirmed records come back for recall, oldest first, then the one unconfirmed.
+    const values = seen.map((l) => Number(/v=(\d+)/.exec(l)?.[1]));
+    expect(values.at(-1)).toBe(1000);
+    expect(values.slice(0, -1).length).toBeGreaterThan(10);
+    expect(values.slice(0, -1)).toEqual([...values.slice(0, -1)].sort((a, b) => a - b));
+    expect(values.at(-2)).toBe(199);
+    // Only the unconfirmed one is handed to the consumer again.
+    expect(text(await again.take(10_000))).toBe(point(1000));
+    await again.close();
   });
 });

@@ -1,0 +1,107 @@
+import type { AlarmTransitionEvent, DecidingFact, Severity } from '../core/events.js';
+
+/** An alarm as the book keeps it, and how a stored transition becomes one again (rebuild). */
+
+export interface AlarmSubject {
+  readonly rule: string;
+  /** The alert type (`safety.smoke`). */
+  readonly type: string;
+  readonly severity: Severity;
+  readonly site: string;
+  readonly zone: string;
+  readonly device?: string | undefined;
+  readonly actuator?: string | undefined;
+}
+
+/** How often it may notify again; how long without a firing clears it (undefined: only an explicit clear). */
+export interface AlarmTimes {
+  readonly repeatMs: number;
+  readonly clearAfterMs: number | undefined;
+}
+
+/** What one firing tells its alarm. */
+export interface Occurrence {
+  readonly message: string;
+  readonly value: unknown;
+  /** The reading's kind and device, for the notification. */
+  readonly kind: string | undefined;
+  readonly device: string;
+  readonly correlationId: string;
+  readonly facts?: readonly DecidingFact[] | undefined;
+}
+
+export interface Alarm extends AlarmSubject {
+  readonly id: string;
+  readonly key: string;
+  times: AlarmTimes;
+  message: string;
+  value: unknown;
+  kind: string | undefined;
+  reportedBy: string;
+  count: number;
+  firstSeen: number;
+  lastSeen: number;
+  acknowledged: boolean;
+  acknowledgedBy: string | undefined;
+  notifiedAt: number;
+  notifications: number;
+  /** The reading that raised it. */
+  correlationId: string;
+  lastCorrelationId: string;
+  facts: readonly DecidingFact[] | undefined;
+  clearedAt: number | undefined;
+  clearReason: string | undefined;
+  /** When its last transition was stored (updates are stored at most every UPDATE_STORE_MS). */
+  storedAt: number;
+  /** Its quiet period ran out during a rebuild: cleared when going live. */
+  overdue: boolean;
+}
+
+export const keyOf = (s: Omit<AlarmSubject, 'type' | 'severity'>): string => `${s.rule}|${s.site}|${s.zone}|${s.device ?? ''}|${s.actuator ?? ''}`;
+
+export function pick(s: AlarmSubject): AlarmSubject {
+  return { rule: s.rule, type: s.type, severity: s.severity, site: s.site, zone: s.zone, device: s.device, actuator: s.actuator };
+}
+
+/** An alarm known only from its stored transition (the first one a rebuild meets). */
+export function alarmOfTransition(t: AlarmTransitionEvent, times: AlarmTimes): Alarm {
+  const subject = { rule: t.rule, type: t.type, severity: t.severity, site: t.site, zone: t.zone, device: t.device, actuator: t.actuator };
+  return {
+    ...pick(subject),
+    id: t.alarmId,
+    key: keyOf(subject),
+    times,
+    message: t.message,
+    value: t.value,
+    kind: undefined,
+    reportedBy: t.device ?? '',
+    count: t.count,
+    firstSeen: t.firstSeen,
+    lastSeen: t.lastSeen,
+    acknowledged: t.acknowledged,
+    acknowledgedBy: t.acknowledgedBy,
+    notifiedAt: t.notifiedAt,
+    notifications: t.notifications,
+    correlationId: t.correlationId,
+    lastCorrelationId: t.correlationId,
+    facts: t.facts,
+    clearedAt: undefined,
+    clearReason: undefined,
+    storedAt: t.timeMs,
+    overdue: false,
+  };
+}
+
+/** A later stored transition of an alarm already rebuilt: counts and times only move forward. */
+export function mergeTransition(a: Alarm, t: AlarmTransitionEvent): void {
+  a.count = Math.max(a.count, t.count);
+  a.lastSeen = Math.max(a.lastSeen, t.lastSeen);
+  a.notifiedAt = Math.max(a.notifiedAt, t.notifiedAt);
+  a.notifications = Math.max(a.notifications, t.notifications);
+  a.acknowledged ||= t.acknowledged;
+  a.acknowledgedBy = a.acknowledgedBy ?? t.acknowledgedBy;
+  a.message = t.message;
+  a.value = t.value;
+  a.storedAt = t.timeMs;
+  if (t.facts) a.facts = t.facts;
+}
