@@ -8,7 +8,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY gateway gateway
 COPY simulators simulators
 COPY rules rules
-# Also copies the live page (gateway/http/live.html) next to the compiled code.
+# Also copies the live page (gateway/http/live.html, its styles and scripts) next to the compiled code.
 RUN npm run build
 
 FROM node:20.20-bookworm-slim

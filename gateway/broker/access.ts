@@ -1,18 +1,18 @@
-import { GatewayError, logWarn } from '../core/errors.js';
+import { logWarn } from '../core/errors.js';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Aedes, AedesOptions, AuthenticateError, Client, PublishPacket } from 'aedes';
-import { BoundedMap } from '../core/bounded-map.js';
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.js';
 import { anonymousPrincipal, canPublish, canSubscribe, clientIdAllowed, principalOf, type NativeTopics, type Principal } from './acl.js';
 import { nativeHintOf } from './native-acl.js';
 import type { ConnectionGuard } from './broker.js';
 import type { CredentialStore, Role } from './credentials.js';
-import { FrameScanner, TokenBucket, topicProblem, type Now, type TopicLimits } from './limits.js';
+import { TokenBucket, topicProblem, type Now, type TopicLimits } from './limits.js';
+import { clientErrorRefusal, Refusal } from './client-errors.js';
+import { ConnectionGate } from './connection-gate.js';
 import { LoginGuard } from './login.js';
-import { InflightLimitError } from './persistence.js';
 import { RefusalReporter, type RefusalReason } from './refusals.js';
 import { SubscriptionLedger } from './subscriptions.js';
 
@@ -49,16 +49,6 @@ export interface AccessOptions {
 
 type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizeSubscribe'>>;
 
-/** An error this file made to refuse a client: already counted and logged, so not counted again as a protocol error. */
-class Refusal extends GatewayError {
-  constructor(
-    message: string,
-    readonly returnCode?: AuthenticateError['returnCode'],
-  ) {
-    super(returnCode === undefined ? 'GW_ERR_ACCESS' : 'GW_ERR_AUTH', message);
-  }
-}
-
 const LOGIN_CODES = { bad_credentials: 4, login_backoff: 5, login_overloaded: 3 } as const satisfies Record<string, AuthenticateError['returnCode']>;
 
 export const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|::ffff:127\.\d+\.\d+\.\d+)$/;
@@ -72,13 +62,7 @@ export const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|::ffff:127\.\d+\.\d+
 export class Access implements ConnectionGuard {
   private readonly principals = new WeakMap<Client, Principal>();
   private readonly buckets = new WeakMap<Client, TokenBucket>();
-  private readonly addresses = new WeakMap<Duplex, string>();
-  private readonly open = new Set<Duplex>();
-  /** Connections not yet authenticated, and how many per address (MQTT_MAX_PENDING_*). */
-  private readonly pending = new Set<Duplex>();
-  private readonly pendingByAddress: BoundedMap<string, number>;
-  /** Authenticated connections (MAX_CONNECTIONS). */
-  private readonly authenticated = new Set<Duplex>();
+  private readonly gate: ConnectionGate;
   /** CONNECTs with an empty client id: with clean session 0, refused [MQTT-3.1.3-8]; with 1, the id is the broker's. */
   private readonly emptyId = new WeakMap<Client, boolean>();
   /** Clients cut by the gateway (slow subscribers): what Aedes reports of them afterwards is no news. */
@@ -102,9 +86,9 @@ export class Access implements ConnectionGuard {
       now: o.now,
     });
     this.subscriptions = new SubscriptionLedger(o.maxSubscriptions ?? 0);
-    this.pendingByAddress = new BoundedMap(Math.max(1, (o.maxPendingConnections ?? 0) + 1, 100_000));
     this.report = new RefusalReporter(o.metrics, o.log, o.now);
-    o.metrics.readFrom('pendingConnections', () => this.pending.size);
+    this.gate = new ConnectionGate({ report: this.report, maxPacketBytes: o.maxPacketBytes, maxPendingConnections: o.maxPendingConnections ?? 0, maxPendingPerAddress: o.maxPendingPerAddress ?? 0 });
+    o.metrics.readFrom('pendingConnections', () => this.gate.pendingCount);
   }
 
   /** Who a connected client is (undefined before it authenticated). */
@@ -224,56 +208,17 @@ export class Access implements ConnectionGuard {
     setTimeout(accept, waitMs);
   }
 
-  // ConnectionGuard: the caps on connections not yet authenticated, before MQTT is parsed.
+  // ConnectionGuard: the socket-level caps live in the gate.
   admit(conn: Duplex, req?: IncomingMessage): boolean {
-    const address = req?.socket.remoteAddress ?? (conn as Socket).remoteAddress ?? 'unknown';
-    const { maxPendingConnections = 0, maxPendingPerAddress = 0 } = this.o;
-    const fromAddress = this.pendingByAddress.get(address) ?? 0;
-    if (maxPendingConnections > 0 && this.pending.size >= maxPendingConnections) {
-      this.report.refuse('pending_connections', { address }, `${this.pending.size} connections not yet authenticated, the limit is ${maxPendingConnections} (MQTT_MAX_PENDING_CONNECTIONS)`);
-      return false;
-    }
-    if (maxPendingPerAddress > 0 && fromAddress >= maxPendingPerAddress) {
-      this.report.refuse('pending_connections', { address }, `${fromAddress} connections from ${address} not yet authenticated, the limit is ${maxPendingPerAddress} (MQTT_MAX_PENDING_PER_ADDRESS)`);
-      return false;
-    }
-    this.addresses.set(conn, address);
-    this.open.add(conn);
-    this.pending.add(conn);
-    this.pendingByAddress.set(address, fromAddress + 1);
-    conn.once('close', () => {
-      this.open.delete(conn);
-      this.authenticated.delete(conn);
-      this.settle(conn);
-    });
-    return true;
-  }
-
-  /** The connection is no longer pending (authenticated, or closed). */
-  private settle(conn: Duplex): void {
-    if (!this.pending.delete(conn)) return;
-    const address = this.addresses.get(conn) ?? 'unknown';
-    const left = (this.pendingByAddress.get(address) ?? 1) - 1;
-    if (left > 0) this.pendingByAddress.set(address, left);
-    else this.pendingByAddress.delete(address);
+    return this.gate.admit(conn, req);
   }
 
   watch(conn: Duplex): void {
-    if (this.o.maxPacketBytes <= 0) return;
-    const scanner = new FrameScanner(this.o.maxPacketBytes);
-    // With Aedes' 'readable' listener in charge, 'data' only reports what Aedes reads: no copy, no change of flow.
-    const onData = (chunk: Buffer): void => {
-      const problem = scanner.push(chunk);
-      if (!problem) return;
-      conn.off('data', onData);
-      this.report.refuse(problem.startsWith('malformed') ? 'malformed_packet' : 'packet_too_large', { address: this.addresses.get(conn) }, problem);
-      conn.destroy();
-    };
-    conn.on('data', onData);
+    this.gate.watch(conn);
   }
 
   closeAll(): void {
-    for (const conn of this.open) conn.destroy();
+    this.gate.closeAll();
   }
 
   /** Counts the errors Aedes reports for clients that broke the protocol (not socket resets, not our own refusals). */
@@ -282,25 +227,14 @@ export class Access implements ConnectionGuard {
     // An UNSUBSCRIBE frees its filters' places under MQTT_MAX_SUBSCRIPTIONS.
     aedes.on('unsubscribe', (filters: string[], client: Client) => this.subscriptions.removed(client, filters));
     const onError = (client: Client | null, err: Error & { code?: string }): void => {
-      if (err instanceof Refusal || err instanceof InflightLimitError || (err as { errorCode?: number }).errorCode !== undefined) return;
       // What follows a cut (writes failing on the closed socket) is its consequence, not news.
       if (client && this.cut.has(client)) return;
-      const fields = { clientId: client?.id, address: client ? this.addressOf(client) : undefined };
-      if (err.message === 'connect did not arrive in time') return this.report.refuse('connect_timeout', fields, `no CONNECT within MQTT_CONNECT_TIMEOUT_MS`);
-      if (err.message === 'drain timeout' && client) {
-        this.cut.add(client);
-        return this.report.refuse('slow_subscriber', fields, 'read nothing for MQTT_SLOW_CLIENT_TIMEOUT_MS with messages waiting');
-      }
-      // Aedes' own per-connection backstop (maxInflightInbound = MQTT_MAX_INFLIGHT_QOS2).
-      if (err.message.startsWith('maxInflightInbound exceeded')) return this.report.refuse('inflight_qos2', fields, err.message);
-      // A write to a connection closed meanwhile: the close is the news, if any.
-      if (err.message === 'connection closed') return;
-      // The WebSocket layer refuses a message over its maxPayload (MAX_PACKET_BYTES) itself.
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return this.report.refuse('packet_too_large', fields, `WebSocket message over MAX_PACKET_BYTES (${this.o.maxPacketBytes})`);
-      if (err.code?.startsWith('WS_ERR_')) return this.report.refuse('protocol_error', fields, err.message);
-      // Socket errors (ECONNRESET, EPIPE, …) and keep-alive timeouts are the network's, not the client's doing.
-      if (err.code !== undefined || err.message === 'keep alive timeout') return;
-      this.report.refuse('protocol_error', fields, err.message);
+      const refusal = clientErrorRefusal(err, this.o.maxPacketBytes);
+      if (!refusal) return;
+      // A drain timeout with no client is Aedes' own; only a client can be cut.
+      if (refusal.cut && !client) return;
+      if (refusal.cut && client) this.cut.add(client);
+      this.report.refuse(refusal.reason, { clientId: client?.id, address: client ? this.addressOf(client) : undefined }, refusal.detail);
     };
     aedes.on('clientError', onError);
     aedes.on('connectionError', onError);
@@ -340,18 +274,17 @@ export class Access implements ConnectionGuard {
     }
     const { maxConnections } = this.o;
     // A client taking over its own session (a reconnect) replaces a connection; it does not add one.
-    if (maxConnections > 0 && this.authenticated.size >= maxConnections && !connectedIds(this.aedes)?.[client.id]) {
-      return refuse('max_connections', 3, `${this.authenticated.size} clients connected, the limit is ${maxConnections} (MAX_CONNECTIONS)`);
+    if (maxConnections > 0 && this.gate.authenticatedCount >= maxConnections && !connectedIds(this.aedes)?.[client.id]) {
+      return refuse('max_connections', 3, `${this.gate.authenticatedCount} clients connected, the limit is ${maxConnections} (MAX_CONNECTIONS)`);
     }
-    this.settle(client.conn);
-    this.authenticated.add(client.conn);
+    this.gate.authenticated(client.conn);
     this.principals.set(client, principal);
     this.o.log.debug({ clientId: client.id, username: principal.name, role: principal.role, address }, 'client authenticated');
     return undefined;
   }
 
   private addressOf(client: Client): string {
-    return this.addresses.get(client.conn) ?? client.req?.socket.remoteAddress ?? (client.conn as Socket).remoteAddress ?? 'unknown';
+    return this.gate.addressOf(client.conn) ?? client.req?.socket.remoteAddress ?? (client.conn as Socket).remoteAddress ?? 'unknown';
   }
 }
 

@@ -1,90 +1,14 @@
-import { readFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from 'pino';
-import type { EventBus } from '../core/bus.js';
-import type { Clock, ClockTimer } from '../core/clock.js';
+import type { ClockTimer } from '../core/clock.js';
 import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
 import type { WaitingDevice } from '../devices/service.js';
-import type { ReadingValue } from '../core/kinds.js';
-import type { Metrics } from '../observability/metrics.js';
-import type { AlarmView } from '../rules/alarms.js';
-import type { ActuatorView } from '../rules/service.js';
 import type { RouteHandler } from './server.js';
+import type { ActuatorBadge, DeviceState, FeedEvent, LiveSnapshot, LiveViewOptions, ReportedState } from './live-types.js';
+import { LiveViewers } from './live-viewers.js';
 
-export interface LiveViewOptions {
-  readonly bus: EventBus;
-  readonly clock: Clock;
-  readonly log: Logger;
-  readonly metrics: Metrics;
-  /** Longest a change waits before it is pushed; readings of one device in that time are coalesced. */
-  readonly pushMs: number;
-  /** Devices remembered (the least recently heard from is forgotten first). */
-  readonly maxDevices?: number;
-  /** Events (commands, alerts, dead letters) a new viewer is shown. */
-  readonly recentEvents?: number;
-  /** Native devices waiting for a zone (the device registry), shown so someone places them. */
-  readonly waiting?: () => readonly WaitingDevice[];
-  /** Viewers at most, in all and per address (LIVE_MAX_VIEWERS*; 0 = no limit; default: none). */
-  readonly maxViewers?: number;
-  readonly maxViewersPerAddress?: number;
-  /** A viewer with more than this unsent (at least twice the snapshot) is cut at once (LIVE_MAX_BEHIND_BYTES). */
-  readonly maxBehindBytes?: number;
-  /** The rules' view of actuators and alarms (commanded and reported state, sagas, active alarms). */
-  readonly rules?: { actuators(): ActuatorView[]; alarms(): AlarmView[] };
-}
+export type { ActuatorBadge, DeviceState, FeedEvent, LiveSnapshot, LiveViewOptions, ReportedState } from './live-types.js';
 
-/** An actuator's badge: what it was commanded, what it reported, and how the last command fares. */
-export interface ActuatorBadge {
-  readonly data: unknown;
-  readonly time: number | undefined;
-  readonly rule: string | undefined;
-  readonly reported?: unknown;
-  readonly reportedAt?: number | undefined;
-  readonly status?: ActuatorView['status'];
-}
 
-/** What an actuator last reported it is doing (beside what it was last commanded). */
-export type ReportedState = { readonly state: unknown; readonly time: number; readonly device: string };
-
-export interface DeviceState {
-  readonly device: string;
-  site: string | null;
-  zone: string | null;
-  /** From `devices/<device>/status`; null until the device said. */
-  online: boolean | null;
-  /** Nothing heard from it for OFFLINE_AFTER_MS (ingest/silence.ts); absent until it first is. */
-  silent?: boolean;
-  /** Epoch ms of the last reading or status. */
-  lastSeen: number;
-  readonly readings: Record<string, { value: ReadingValue; time: number }>;
-}
-
-export type FeedEvent =
-  | { kind: 'command'; id: string; time: number; site: string; zone: string; actuator: string; rule: string; data: unknown; correlationId: string }
-  | { kind: 'alert'; id: string; time: number; site: string; zone: string; device: string; severity: string; rule: string; message: string; correlationId: string }
-  | { kind: 'deadletter'; id: string; time: number; reason: string; topic: string; detail: string; clientId: string | null }
-  | { kind: 'alarm'; id: string; time: number; alarmId: string; transition: string; site: string; zone: string; severity: string; rule: string; message: string; count: number; reason: string | null };
-
-export interface LiveSnapshot {
-  readonly devices: DeviceState[];
-  readonly actuators: Record<string, ActuatorBadge>;
-  /** `site/zone` → armed (security rules), for the zones an operator armed or disarmed. */
-  readonly armed: Record<string, boolean>;
-  /** The active alarms. */
-  readonly alarms: AlarmView[];
-  readonly events: FeedEvent[];
-  readonly pushMs: number;
-  /** `site/zone/actuator` → its last reported state. */
-  readonly reported: Record<string, ReportedState>;
-  readonly waiting: readonly WaitingDevice[];
-}
-
-/** Slow viewers are cut off past this much unsent data (at least twice the snapshot); their browser reconnects and gets a snapshot. */
-const MAX_BEHIND_BYTES = 4 * 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
-/** What a viewer turned away is told to wait before it tries again. */
-const RETRY_AFTER_S = 10;
-const PAGE = readFileSync(new URL('./live.html', import.meta.url), 'utf8');
 
 /**
  * The live page (`/`) and its server-sent event stream (`/live/events`): every device with its
@@ -109,8 +33,7 @@ export class LiveView {
   private readonly recent: FeedEvent[] = [];
   private readonly changed = new Set<string>();
   private pendingEvents: FeedEvent[] = [];
-  private readonly clients = new Set<ServerResponse>();
-  private readonly perAddress = new Map<string, number>();
+  private readonly viewers: LiveViewers;
   /** The snapshot message, serialised once and shared by every viewer that connects before it changes. */
   private snapshotMessage: Buffer | undefined;
   private flushTimer: ClockTimer | undefined;
@@ -122,14 +45,23 @@ export class LiveView {
   constructor(private readonly o: LiveViewOptions) {
     this.maxDevices = o.maxDevices ?? 10_000;
     this.recentEvents = o.recentEvents ?? 100;
-    o.metrics.readFrom('liveViewers', () => this.clients.size);
+    this.viewers = new LiveViewers({
+      log: o.log,
+      metrics: o.metrics,
+      maxViewers: o.maxViewers ?? 0,
+      maxViewersPerAddress: o.maxViewersPerAddress ?? 0,
+      maxBehindBytes: o.maxBehindBytes,
+      snapshot: () => this.snapshotBuffer(),
+      snapshotBytes: () => this.snapshotMessage?.length ?? 0,
+    });
+    o.metrics.readFrom('liveViewers', () => this.viewers.size);
   }
 
   /** The routes to hand to the HTTP server. */
   routes(): ReadonlyMap<string, RouteHandler> {
     return new Map<string, RouteHandler>([
-      ['/', (req, res) => this.page(req, res)],
-      ['/live/events', (req, res) => this.subscribe(req, res)],
+      ['/', (req, res) => this.viewers.page(req, res)],
+      ['/live/events', (req, res) => this.viewers.subscribe(req, res)],
       ['/live/state', (_req, res) => void res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(this.snapshotJson())],
     ]);
   }
@@ -153,7 +85,7 @@ export class LiveView {
       bus.on('actuatorState', (e) => this.onActuatorState(e)),
     );
     // Each heartbeat also looks at the devices waiting for a zone again (one may have been placed).
-    this.heartbeat = setInterval(() => void (this.broadcast(': keep-alive\n\n'), (this.waitingStale = true), this.schedule()), HEARTBEAT_MS);
+    this.heartbeat = setInterval(() => void (this.viewers.broadcast(': keep-alive\n\n'), (this.waitingStale = true), this.schedule()), HEARTBEAT_MS);
     this.heartbeat.unref();
   }
 
@@ -162,8 +94,7 @@ export class LiveView {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.flushTimer) this.o.clock.clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    for (const res of this.clients) res.end();
-    this.clients.clear();
+    this.viewers.endAll();
   }
 
   /** The armed states the rules know at start (remembered across restarts). */
@@ -198,7 +129,7 @@ export class LiveView {
   }
 
   private actuatorsMoved(): void {
-    if (this.clients.size === 0) return;
+    if (this.viewers.size === 0) return;
     this.actuatorsChanged = true;
     this.schedule();
   }
@@ -208,51 +139,9 @@ export class LiveView {
     if (e.transition !== 'updated') {
       this.event({ kind: 'alarm', id: e.id, time: e.timeMs, alarmId: e.alarmId, transition: e.transition, site: e.site, zone: e.zone, severity: e.severity, rule: e.rule, message: e.message, count: e.count, reason: e.reason ?? null });
     }
-    if (this.clients.size === 0) return;
+    if (this.viewers.size === 0) return;
     this.alarmsChanged = true;
     this.schedule();
-  }
-
-  private page(req: IncomingMessage, res: ServerResponse): void {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
-    res.end(req.method === 'HEAD' ? undefined : PAGE);
-  }
-
-  private subscribe(req: IncomingMessage, res: ServerResponse): void {
-    const address = req.socket.remoteAddress ?? 'unknown';
-    const { maxViewers = 0, maxViewersPerAddress = 0 } = this.o;
-    const fromAddress = this.perAddress.get(address) ?? 0;
-    if ((maxViewers > 0 && this.clients.size >= maxViewers) || (maxViewersPerAddress > 0 && fromAddress >= maxViewersPerAddress)) {
-      this.o.metrics.liveViewersRefused.inc();
-      const why = maxViewers > 0 && this.clients.size >= maxViewers ? `${this.clients.size} viewers (LIVE_MAX_VIEWERS)` : `${fromAddress} viewers from ${address} (LIVE_MAX_VIEWERS_PER_ADDRESS)`;
-      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': String(RETRY_AFTER_S), 'cache-control': 'no-store' }).end(`too many live page viewers: ${why}; try again later\n`);
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    if (req.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    this.clients.add(res);
-    this.perAddress.set(address, fromAddress + 1);
-    let forgotten = false;
-    const forget = (): void => {
-      if (forgotten) return;
-      forgotten = true;
-      this.clients.delete(res);
-      const left = (this.perAddress.get(address) ?? 1) - 1;
-      if (left > 0) this.perAddress.set(address, left);
-      else this.perAddress.delete(address);
-    };
-    req.once('close', forget);
-    res.once('close', forget);
-    res.once('error', forget);
-    this.send(res, this.snapshotBuffer());
-    this.o.log.debug({ viewers: this.clients.size }, 'live page viewer connected');
   }
 
   private snapshotJson(): string {
@@ -270,19 +159,7 @@ export class LiveView {
    * most); without viewers nothing tracks changes, so the next viewer needs a new one.
    */
   private changedState(): void {
-    if (this.clients.size === 0) this.snapshotMessage = undefined;
-  }
-
-  /** Writes to one viewer; one that has fallen behind by more than the bound is cut at once, its buffers freed. */
-  private send(res: ServerResponse, message: string | Buffer): void {
-    if (!this.clients.has(res)) return;
-    res.write(message);
-    const bound = Math.max(this.o.maxBehindBytes ?? MAX_BEHIND_BYTES, 2 * (this.snapshotMessage?.length ?? 0));
-    if (res.writableLength <= bound) return;
-    this.clients.delete(res);
-    this.o.metrics.liveViewersDropped.inc();
-    this.o.log.warn({ viewers: this.clients.size, unsent: res.writableLength }, 'live page viewer too slow; disconnected (it reconnects and gets a fresh snapshot)');
-    res.destroy();
+    if (this.viewers.size === 0) this.snapshotMessage = undefined;
   }
 
   private device(id: string, time: number): DeviceState {
@@ -301,7 +178,7 @@ export class LiveView {
     this.devices.set(id, d);
     d.lastSeen = Math.max(d.lastSeen, time);
     // Nobody watching: the snapshot a new viewer gets covers it.
-    if (this.clients.size > 0) {
+    if (this.viewers.size > 0) {
       this.changed.add(id);
       this.schedule();
     }
@@ -322,7 +199,7 @@ export class LiveView {
   private onCommand(e: CommandEvent): void {
     const ce = e.cloudEvent;
     this.actuators.set(`${e.site}/${e.zone}/${e.actuator}`, { data: ce.data, time: e.timeMs, rule: e.rule });
-    this.actuatorsChanged = this.clients.size > 0;
+    this.actuatorsChanged = this.viewers.size > 0;
     this.event({ kind: 'command', id: e.id, time: e.timeMs, site: e.site, zone: e.zone, actuator: e.actuator, rule: e.rule, data: ce.data, correlationId: ce.correlationid });
   }
 
@@ -340,7 +217,7 @@ export class LiveView {
     this.changedState();
     const key = `${e.site}/${e.zone}`;
     this.armed.set(key, e.armed);
-    if (this.clients.size === 0) return;
+    if (this.viewers.size === 0) return;
     this.armedChanged.set(key, e.armed);
     this.schedule();
   }
@@ -348,7 +225,7 @@ export class LiveView {
   private onActuatorState(e: ActuatorStateEvent): void {
     const [key, r] = [`${e.site}/${e.zone}/${e.actuator}`, { state: e.state, time: e.timeMs, device: e.device }];
     this.reported.set(key, r);
-    if (this.clients.size === 0) return;
+    if (this.viewers.size === 0) return;
     this.reportedChanged.set(key, r);
     this.schedule();
   }
@@ -368,7 +245,7 @@ export class LiveView {
     this.changedState();
     this.recent.push(e);
     if (this.recent.length > this.recentEvents) this.recent.shift();
-    if (this.clients.size === 0) return;
+    if (this.viewers.size === 0) return;
     this.pendingEvents.push(e);
     // A storm of dead letters must not grow the pending list without bound between pushes.
     if (this.pendingEvents.length > this.recentEvents) this.pendingEvents.shift();
@@ -376,7 +253,7 @@ export class LiveView {
   }
 
   private schedule(): void {
-    if (this.flushTimer || this.clients.size === 0) return;
+    if (this.flushTimer || this.viewers.size === 0) return;
     this.flushTimer = this.o.clock.setTimeout(() => this.flush(), this.o.pushMs);
     this.flushTimer.unref?.();
   }
@@ -385,7 +262,7 @@ export class LiveView {
   flush(): void {
     this.flushTimer = undefined;
     this.snapshotMessage = undefined;
-    if (this.clients.size === 0) {
+    if (this.viewers.size === 0) {
       this.changed.clear();
       this.armedChanged = new Map();
       this.reportedChanged = new Map();
@@ -412,12 +289,7 @@ export class LiveView {
     this.armedChanged = new Map();
     this.reportedChanged = new Map();
     this.pendingEvents = [];
-    this.broadcast(message);
+    this.viewers.broadcast(message);
   }
 
-  private broadcast(message: string): void {
-    // One Buffer for all: Node queues it by reference, not a copy per viewer.
-    const shared = Buffer.from(message);
-    for (const res of [...this.clients]) this.send(res, shared);
-  }
 }

@@ -1,22 +1,22 @@
-import { isUtf8 } from 'node:buffer';
-import { logError, logWarn } from '../core/errors.js';
-import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import { newEventId } from '../core/ids.js';
 import type { EventBus } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
-import type { ActuatorStateEvent, AlarmAckEvent, DeadLetterEvent, DeadLetterReason } from '../core/events.js';
+import type { ActuatorStateEvent, AlarmAckEvent, DeadLetterReason } from '../core/events.js';
 import type { ActuatorDirectory, AlarmDirectory } from '../core/directory.js';
 import type { NativeRouter } from '../devices/router.js';
 import { NativeIngest } from './native.js';
+import { SpoolAdmission } from './admission.js';
+import { DeviceNotices } from './device-notices.js';
+import { packetKey, Resends } from './resends.js';
+import { DeadLetterOffice } from './dead-letters.js';
+import { jsonObject, parseAck, parseArmed, parseOnline } from './control.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { IncomingPublish, PublishTarget } from '../broker/publish-pipeline.js';
 import type { Publisher } from '../core/publisher.js';
 import type { StorableEvents, StorableName, Store } from '../core/store.js';
-import { BoundedMap } from '../core/bounded-map.js';
 import { LogLimiter } from '../observability/log.js';
 import { Reading, type Accepted } from './envelope.js';
-import { DEAD_LETTER_PAYLOAD_CHARS, WHOLE_PAYLOAD_BYTES, printable } from './printable.js';
 import { kindSpec } from '../core/kinds.js';
 import { decodeReading } from './payload.js';
 import { Series, SeriesCache } from './series.js';
@@ -51,10 +51,6 @@ interface Redriving {
 /** A `ts` this far ahead of the gateway's clock is counted and said (gateway_future_ts_total, GW_ERR_CLOCK_AHEAD). */
 const FUTURE_NOTED_MS = 2000;
 
-const STATUS_VALUES: Readonly<Record<string, boolean>> = { online: true, offline: false, '"online"': true, '"offline"': false, true: true, false: false, '1': true, '0': false };
-const ARMED_VALUES: Readonly<Record<string, boolean>> = {
-  true: true, false: false, armed: true, disarmed: false, '"armed"': true, '"disarmed"': false, on: true, off: false, '1': true, '0': false,
-};
 
 /**
  * Turns what devices publish into events: parses the topic, validates the payload, stamps the
@@ -66,20 +62,21 @@ const ARMED_VALUES: Readonly<Record<string, boolean>> = {
  */
 export class Ingest implements PublishTarget {
   private readonly series: SeriesCache;
-  /** Readings whose acknowledgement waits (on the spool), by id or packet: what a resend must wait for too. */
-  private readonly awaitingOriginal = new Map<string, Promise<void>>();
-  /** clientId/messageId → payload checksum, to recognise a QoS 1 redelivery (DUP) without an id. */
-  private readonly seenPackets = new BoundedMap<string, number>(200_000);
+  private readonly resends: Resends;
+  private readonly notices: DeviceNotices;
   private readonly logLimiter: LogLimiter;
   private readonly nativeIngest: NativeIngest | undefined;
+  private readonly admission: SpoolAdmission;
+  private readonly deadLetters: DeadLetterOffice;
   private redriving: Redriving | undefined;
-  /** Devices already told about (id reuse, a clock ahead): said once per device. */
-  private readonly warnedReuse = new BoundedMap<string, true>(10_000);
-  private readonly warnedAhead = new BoundedMap<string, true>(10_000);
 
   constructor(private readonly o: IngestOptions) {
     this.logLimiter = new LogLimiter(o.log);
     this.series = new SeriesCache(o.clock.now());
+    this.resends = new Resends(o.metrics, o.log);
+    this.notices = new DeviceNotices(o.metrics, o.log);
+    this.admission = new SpoolAdmission(o.store, o.metrics, o.log, o.durableAck);
+    this.deadLetters = new DeadLetterOffice(o);
     this.nativeIngest = o.native ? new NativeIngest(o.native, this, o.metrics, o.maxPayloadBytes) : undefined;
   }
 
@@ -174,10 +171,10 @@ export class Ingest implements PublishTarget {
     if (reading.id !== undefined) {
       // A duplicate is the same id with the same content; the same id with other content is a new reading.
       const admission = series.memory.admit(reading.id, numeric, reading.tsMs);
-      if (admission === 'duplicate') return this.duplicate(clientId, packet, `${packet.topic}\n${reading.id}\n${numeric}|${reading.tsMs}`, reading.id);
-      if (admission === 'reuse') this.idReused(clientId, packet.topic, device, kind, reading.id);
-    } else if (this.isRedelivery(clientId, packet)) {
-      return this.duplicate(clientId, packet, `${clientId ?? ''}/${packet.messageId}`, undefined);
+      if (admission === 'duplicate') return this.resends.duplicate(clientId, packet, `${packet.topic}\n${reading.id}\n${numeric}|${reading.tsMs}`, reading.id);
+      if (admission === 'reuse') this.notices.idReused(clientId, packet.topic, device, kind, reading.id);
+    } else if (this.resends.isRedelivery(clientId, packet)) {
+      return this.resends.duplicate(clientId, packet, packetKey(clientId, packet), undefined);
     }
     // A reading without ts is at the moment it arrived (never ahead of the clock); a redriven one
     // keeps its dead letter's own time (the same point however often it is redriven) and is history.
@@ -187,7 +184,7 @@ export class Ingest implements PublishTarget {
     const latest = series.latestMs;
     const isHistory = this.redriving !== undefined || (latest !== undefined && judgedMs < latest) || judgedMs < now - this.o.staleAfterMs;
     if (!isHistory) series.latestMs = judgedMs;
-    if (timeMs > now + FUTURE_NOTED_MS) this.clockAhead(clientId, packet.topic, device, kind, timeMs - now);
+    if (timeMs > now + FUTURE_NOTED_MS) this.notices.clockAhead(clientId, packet.topic, device, kind, timeMs - now);
     const event = new Reading(
       reading.id ?? newEventId(),
       series.type,
@@ -213,60 +210,20 @@ export class Ingest implements PublishTarget {
         this.o.bus.emit('reading', event);
       }
     });
-    if (kept) {
-      const dupKey = reading.id !== undefined ? `${packet.topic}\n${reading.id}\n${numeric}|${reading.tsMs}` : packet.qos > 0 && packet.messageId !== undefined ? `${clientId ?? ''}/${packet.messageId}` : undefined;
-      if (dupKey !== undefined) {
-        this.awaitingOriginal.set(dupKey, kept);
-        const done = (): void => void this.awaitingOriginal.delete(dupKey);
-        kept.then(done, done);
-      }
-    }
+    if (kept) this.resends.awaiting(reading.id !== undefined ? `${packet.topic}\n${reading.id}\n${numeric}|${reading.tsMs}` : packet.qos > 0 && packet.messageId !== undefined ? packetKey(clientId, packet) : undefined, kept);
     return kept;
-  }
-
-  /**
-   * A resend: not stored or ruled twice. Acknowledged once the original is durable: if it is
-   * still waiting (spool busy or full), so does its resend; a resend must never be acknowledged
-   * ahead of what it repeats.
-   */
-  private duplicate(clientId: string | null, packet: IncomingPublish, key: string, id: string | undefined): Promise<void> | undefined {
-    this.o.metrics.duplicates.inc();
-    if (this.logLimiter.allow('duplicate')) this.o.log.info({ topic: packet.topic, eventId: id, clientId, messageId: packet.messageId }, 'duplicate reading dropped (sent again with the same id and content)');
-    return this.awaitingOriginal.get(key);
-  }
-
-  /** The same id with other content: a new reading (a device whose counter restarted); said once per device. */
-  private idReused(clientId: string | null, topic: string, device: string, kind: string, id: string): void {
-    this.o.metrics.idReuse.inc({ kind });
-    if (this.warnedReuse.has(device)) return;
-    this.warnedReuse.set(device, true);
-    logWarn(this.o.log, 'GW_ERR_ID_REUSE', { device, topic, eventId: id, clientId }, 'a reading id came again with other content: kept as a new reading (the device reuses ids, e.g. its counter restarted); said once per device');
-  }
-
-  /** A `ts` ahead of the gateway's clock (within the allowed skew): stored at its ts, judged by when it arrived. */
-  private clockAhead(clientId: string | null, topic: string, device: string, kind: string, aheadMs: number): void {
-    this.o.metrics.futureTs.inc({ kind });
-    if (this.warnedAhead.has(device)) return;
-    this.warnedAhead.set(device, true);
-    logWarn(this.o.log, 'GW_ERR_CLOCK_AHEAD', { device, topic, aheadMs, clientId }, 'a reading is dated ahead of the gateway clock: stored at its ts, judged by when it arrived; check the device clock (said once per device)');
   }
 
   /** A reading without an id can only be recognised as a QoS 1 redelivery of the same packet. */
   isRedelivery(clientId: string | null, packet: IncomingPublish): boolean {
-    if (packet.qos === 0 || packet.messageId === undefined) return false;
-    // Message ids are reused, so only a DUP packet can be a redelivery of the last one with its id.
-    const key = `${clientId ?? ''}/${packet.messageId}`;
-    const sum = crc32(packet.payload, crc32(packet.topic));
-    const duplicate = packet.dup && this.seenPackets.get(key) === sum;
-    this.seenPackets.set(key, sum);
-    return duplicate;
+    return this.resends.isRedelivery(clientId, packet);
   }
 
   private status(clientId: string | null, packet: IncomingPublish, device: string): Promise<void> | undefined {
-    const online = STATUS_VALUES[packet.payload.toString('utf8').trim().toLowerCase()];
-    if (online === undefined) return this.deadLetter(clientId, packet, 'invalid_payload', 'device status must be "online" or "offline"');
+    const online = parseOnline(packet.payload);
+    if (!online.ok) return this.deadLetter(clientId, packet, online.code, online.detail);
     if (this.redriving) return undefined;
-    return this.keepStatus(clientId, device, online, packet.qos);
+    return this.keepStatus(clientId, device, online.value, packet.qos);
   }
 
   /** A device's online state (its own status topic, or a native device's availability). */
@@ -282,11 +239,11 @@ export class Ingest implements PublishTarget {
   }
 
   private zoneArmed(clientId: string | null, packet: IncomingPublish, site: string, zone: string): Promise<void> | undefined {
-    const armed = ARMED_VALUES[packet.payload.toString('utf8').trim().toLowerCase()];
-    if (armed === undefined) return this.deadLetter(clientId, packet, 'invalid_payload', 'zone armed state must be true/false (or "armed"/"disarmed")');
+    const armed = parseArmed(packet.payload);
+    if (!armed.ok) return this.deadLetter(clientId, packet, armed.code, armed.detail);
     if (this.redriving) return undefined;
     const timeMs = this.o.clock.now();
-    const event = { id: newEventId(), site, zone, armed, time: new Date(timeMs).toISOString(), timeMs };
+    const event = { id: newEventId(), site, zone, armed: armed.value, time: new Date(timeMs).toISOString(), timeMs };
     return this.keep('zoneArmed', event, packet.qos, () => this.o.bus.emit('zoneArmed', event));
   }
 
@@ -306,18 +263,9 @@ export class Ingest implements PublishTarget {
    * store the transition; an unknown alarm is a dead letter.
    */
   private alarmAck(clientId: string | null, packet: IncomingPublish, site: string, alarmId: string): Promise<void> | undefined {
-    let by: string | undefined;
-    let note: string | undefined;
-    if (packet.payload.length > 0 && packet.payload.toString('utf8').trim() !== '') {
-      const parsed = jsonObject(packet.payload, this.o.maxPayloadBytes, 'an acknowledgement');
-      if (!parsed.ok) return this.deadLetter(clientId, packet, parsed.code, parsed.detail);
-      const { by: givenBy, note: givenNote } = parsed.value;
-      if ((givenBy !== undefined && typeof givenBy !== 'string') || (givenNote !== undefined && typeof givenNote !== 'string')) {
-        return this.deadLetter(clientId, packet, 'invalid_payload', 'an acknowledgement is empty or {"by": "<who>", "note": "<text>"} (strings)');
-      }
-      by = givenBy?.slice(0, 200);
-      note = givenNote?.slice(0, 1000);
-    }
+    const ack = parseAck(packet.payload, this.o.maxPayloadBytes);
+    if (!ack.ok) return this.deadLetter(clientId, packet, ack.code, ack.detail);
+    const { by, note } = ack.value;
     if (!this.o.alarms?.knows(alarmId, site)) return this.deadLetter(clientId, packet, 'unknown_alarm', `no alarm ${alarmId} in site ${site} is known (active, or cleared recently)`);
     const timeMs = this.o.clock.now();
     const event: AlarmAckEvent = { id: newEventId(), site, alarmId, by: by ?? clientId ?? 'mqtt', note, time: new Date(timeMs).toISOString(), timeMs };
@@ -334,96 +282,16 @@ export class Ingest implements PublishTarget {
       this.redriving.failures.push({ reason, detail });
       return undefined;
     }
-    const event = this.deadLetterEvent(clientId, packet, reason, detail, whole);
-    return this.keep('deadletter', event, packet.qos, () => this.announceDeadLetter(event));
+    const event = this.deadLetters.make(clientId, packet, reason, detail, whole);
+    return this.keep('deadletter', event, packet.qos, () => this.deadLetters.announce(event));
   }
 
-  /**
-   * A point the store refused on its own (storage's sink): its dead letter, kept even when the
-   * spool is full (the sink must not wait on room only it can make). Resolves once it is durable,
-   * so the refused point can leave the spool; rejects when the spool is closing.
-   */
+  /** A point the store refused on its own (storage's sink): see DeadLetterOffice.storeRefused. */
   storeRefused(measurement: string, line: string, reason: string): Promise<void> {
-    const event = this.deadLetterEvent(null, { topic: `influx:${measurement}`, payload: Buffer.from(line) }, 'rejected_by_store', reason);
-    if (!this.o.store.keep('deadletter', event, true)) return Promise.reject(new Error('the spool is closed'));
-    this.announceDeadLetter(event);
-    return this.o.store.committed();
+    return this.deadLetters.storeRefused(measurement, line, reason);
   }
 
-  private deadLetterEvent(clientId: string | null, packet: Pick<IncomingPublish, 'topic' | 'payload'>, reason: DeadLetterReason, detail: string, whole = false): DeadLetterEvent {
-    const now = this.o.clock.now();
-    const event: DeadLetterEvent = {
-      id: newEventId(),
-      topic: packet.topic,
-      // `whole`: a payload to be redriven later (a device waiting for a zone) is kept whole, as far as InfluxDB stores a string.
-      payload: printable(packet.payload, whole && packet.payload.length <= WHOLE_PAYLOAD_BYTES ? WHOLE_PAYLOAD_BYTES : DEAD_LETTER_PAYLOAD_CHARS),
-      reason,
-      detail,
-      receivedAt: new Date(now).toISOString(),
-      timeMs: now,
-      clientId,
-    };
-    if (this.logLimiter.allow(`dead letter: ${reason}`)) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId }, 'dead letter');
-    return event;
-  }
-
-  private announceDeadLetter(event: DeadLetterEvent): void {
-    this.o.metrics.deadLetters.inc({ reason: event.reason });
-    this.o.bus.emit('deadletter', event);
-    const message = JSON.stringify({ topic: event.topic, payload: event.payload, reason: event.reason, detail: event.detail, receivedAt: event.receivedAt, clientId: event.clientId, id: event.id });
-    this.o.publisher.publish('gateway/deadletter', message, 0).catch((err: unknown) => this.o.log.error({ err, eventId: event.id }, 'could not publish a dead letter'));
-  }
-
-  /**
-   * Keeps a point in the spool, then announces the event. With the spool full, a QoS 0 event
-   * is still announced (rules must see a smoke alarm) but not stored, and counted as dropped;
-   * a QoS ≥ 1 event waits, unacknowledged, until there is room.
-   */
   private keep<K extends StorableName>(name: K, event: StorableEvents[K], qos: 0 | 1 | 2, announce: () => void): Promise<void> | undefined {
-    const { store } = this.o;
-    if (store.keep(name, event)) {
-      announce();
-      return qos > 0 && this.o.durableAck ? store.committed() : undefined;
-    }
-    // The spool is full (or closing). Rules see the event now either way: a smoke alarm must not
-    // wait for InfluxDB. Only storing it, and a QoS 1 acknowledgement, wait.
-    announce();
-    if (qos === 0 || !store.isOpen) {
-      const reason = store.isOpen ? (store.fullReason?.() ?? 'spool_full') : 'shutting_down';
-      this.o.metrics.dropped.inc({ reason });
-      // A full disk is said by the spool itself (GW_ERR_SPOOL_DISK_FULL, GW_ERR_SPOOL_WRITE).
-      if (reason === 'spool_full' && this.logLimiter.allow('spool full')) {
-        logError(this.o.log, 'GW_ERR_SPOOL_FULL', {}, 'spool is full: QoS 0 events are dropped (not stored), QoS 1 publishers are not acknowledged until InfluxDB catches up');
-      }
-      if (!store.isOpen && qos > 0) return Promise.reject(new Error('gateway is shutting down'));
-      return undefined;
-    }
-    return this.storeWhenSpace(name, event);
+    return this.admission.keep(name, event, qos, announce);
   }
-
-  /** Appends once the spool has room; resolves when the line is durable (or appended, without DURABLE_ACK). */
-  private storeWhenSpace<K extends StorableName>(name: K, event: StorableEvents[K]): Promise<void> {
-    const { store } = this.o;
-    return store.whenSpace().then(() => {
-      if (store.keep(name, event)) return this.o.durableAck ? store.committed() : undefined;
-      if (!store.isOpen) throw new Error('gateway is shutting down');
-      return this.storeWhenSpace(name, event);
-    });
-  }
-}
-
-type Parsed = { readonly ok: true; readonly value: Readonly<Record<string, unknown>> } | { readonly ok: false; readonly code: DeadLetterReason; readonly detail: string };
-
-/** A payload that must be one JSON object. */
-function jsonObject(payload: Buffer, maxBytes: number, what: string): Parsed {
-  if (payload.length > maxBytes) return { ok: false, code: 'payload_too_large', detail: `${what} is ${payload.length} bytes, more than MAX_PAYLOAD_BYTES (${maxBytes})` };
-  if (!isUtf8(payload)) return { ok: false, code: 'invalid_encoding', detail: `${what} must be UTF-8 JSON` };
-  let value: unknown;
-  try {
-    value = JSON.parse(payload.toString('utf8'));
-  } catch (err) {
-    return { ok: false, code: 'invalid_json', detail: `${what} is not JSON: ${(err as Error).message}` };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, code: 'invalid_payload', detail: `${what} must be a JSON object (e.g. {"mode":"cool","setpoint":22})` };
-  return { ok: true, value: value as Record<string, unknown> };
 }

@@ -1,4 +1,4 @@
-import type { AlarmTransition, AlarmTransitionEvent, AlertData, AlertEvent, Severity } from '../core/events.js';
+import type { AlarmState, AlarmTransition, AlarmTransitionEvent, AlertData, AlertEvent } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
 import type { Alarm } from './alarm.js';
 import { cloudEvent } from './cloud-event.js';
@@ -6,25 +6,9 @@ import { cloudEvent } from './cloud-event.js';
 /** What an alarm becomes outside the book: its notification, its transition events, its view. */
 
 /** An alarm as the API and the live page show it. */
-export interface AlarmView {
+export interface AlarmView extends AlarmState {
   readonly id: string;
   readonly state: 'active' | 'cleared';
-  readonly rule: string;
-  readonly type: string;
-  readonly severity: Severity;
-  readonly site: string;
-  readonly zone: string;
-  readonly device: string | undefined;
-  readonly actuator: string | undefined;
-  readonly message: string;
-  readonly count: number;
-  readonly value: unknown;
-  readonly firstSeen: number;
-  readonly lastSeen: number;
-  readonly acknowledged: boolean;
-  readonly acknowledgedBy: string | undefined;
-  readonly notifiedAt: number;
-  readonly notifications: number;
   readonly clearedAt: number | undefined;
 }
 
@@ -46,12 +30,9 @@ export function alertOf(a: Alarm, correlationId: string, timeMs: number): AlertE
   return { kind: 'alert', id: ce.id, timeMs, topic: `alerts/${a.site}/${a.severity}`, site: a.site, severity: a.severity, rule: a.rule, cloudEvent: ce, alarmId: a.id };
 }
 
-/** A transition, carrying the whole alarm as it stands after it. */
-export function transitionOf(a: Alarm, transition: AlarmTransition, correlationId: string, reason: string | undefined, active: boolean, timeMs: number): AlarmTransitionEvent {
+/** The fields an alarm shows as it stands (a transition's and a view's). */
+function stateOf(a: Alarm): AlarmState {
   return {
-    id: newEventId(),
-    alarmId: a.id,
-    transition,
     rule: a.rule,
     type: a.type,
     severity: a.severity,
@@ -66,9 +47,19 @@ export function transitionOf(a: Alarm, transition: AlarmTransition, correlationI
     lastSeen: a.lastSeen,
     acknowledged: a.acknowledged,
     acknowledgedBy: a.acknowledgedBy,
-    active,
     notifiedAt: a.notifiedAt,
     notifications: a.notifications,
+  };
+}
+
+/** A transition, carrying the whole alarm as it stands after it. */
+export function transitionOf(a: Alarm, transition: AlarmTransition, correlationId: string, reason: string | undefined, active: boolean, timeMs: number): AlarmTransitionEvent {
+  return {
+    id: newEventId(),
+    alarmId: a.id,
+    transition,
+    ...stateOf(a),
+    active,
     correlationId,
     reason,
     facts: transition === 'raised' || transition === 'updated' ? a.facts : undefined,
@@ -78,25 +69,5 @@ export function transitionOf(a: Alarm, transition: AlarmTransition, correlationI
 }
 
 export function viewOf(a: Alarm, active: boolean): AlarmView {
-  return {
-    id: a.id,
-    state: active ? 'active' : 'cleared',
-    rule: a.rule,
-    type: a.type,
-    severity: a.severity,
-    site: a.site,
-    zone: a.zone,
-    device: a.device,
-    actuator: a.actuator,
-    message: a.message,
-    count: a.count,
-    value: a.value,
-    firstSeen: a.firstSeen,
-    lastSeen: a.lastSeen,
-    acknowledged: a.acknowledged,
-    acknowledgedBy: a.acknowledgedBy,
-    notifiedAt: a.notifiedAt,
-    notifications: a.notifications,
-    clearedAt: a.clearedAt,
-  };
+  return { id: a.id, state: active ? 'active' : 'cleared', ...stateOf(a), clearedAt: a.clearedAt };
 }

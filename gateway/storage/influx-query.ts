@@ -1,4 +1,5 @@
 import { GatewayError } from '../core/errors.js';
+import { influxEndpoint } from './writer.js';
 
 /** One series of an InfluxQL answer: its measurement, its GROUP BY tags, and rows of columns. */
 export interface QuerySeries {
@@ -32,17 +33,12 @@ export class InfluxQuery {
     private readonly database: string,
     options: { readonly token?: string; readonly timeoutMs?: number } = {},
   ) {
-    const parsed = new URL(url);
-    const username = decodeURIComponent(parsed.username);
-    const password = decodeURIComponent(parsed.password);
-    parsed.username = '';
-    parsed.password = '';
-    const base = parsed.toString().replace(/\/$/, '');
+    const { base, basicAuth } = influxEndpoint(url);
     this.description = `InfluxDB at ${base}, database ${database}`;
     this.queryUrl = `${base}/query`;
     this.headers = { 'content-type': 'application/x-www-form-urlencoded' };
     if (options.token) this.headers['authorization'] = `Token ${options.token}`;
-    else if (username) this.headers['authorization'] = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    else if (basicAuth) this.headers['authorization'] = basicAuth;
     this.timeoutMs = options.timeoutMs ?? 30_000;
   }
 

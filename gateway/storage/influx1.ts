@@ -1,5 +1,5 @@
 import { InfluxDB, type ISingleHostConfig } from 'influx';
-import { WriteError, classifyStatus, type PointWriter, type Precision } from './writer.js';
+import { WriteError, classifyStatus, influxEndpoint, type PointWriter, type Precision } from './writer.js';
 
 /** The `influx` client (1.x API) for a URL, with `user:pass@` credentials if the URL has them. */
 export function influxClient(url: string, database: string): InfluxDB {
@@ -31,18 +31,13 @@ export class Influx1Writer implements PointWriter {
     private readonly database: string,
     private readonly timeoutMs: number,
   ) {
-    const parsed = new URL(url);
-    const username = decodeURIComponent(parsed.username);
-    const password = decodeURIComponent(parsed.password);
-    parsed.username = '';
-    parsed.password = '';
-    const base = parsed.toString().replace(/\/$/, '');
+    const { base, basicAuth } = influxEndpoint(url);
     this.description = `InfluxDB 1.x at ${base}, database ${database}`;
     this.admin = influxClient(url, database);
     const write = `${base}/write?db=${encodeURIComponent(database)}&precision=`;
     this.writeUrl = { ns: `${write}ns`, ms: `${write}ms` };
     this.headers = { 'content-type': 'text/plain; charset=utf-8' };
-    if (username) this.headers['authorization'] = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    if (basicAuth) this.headers['authorization'] = basicAuth;
   }
 
   async prepare(): Promise<void> {

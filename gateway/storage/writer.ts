@@ -77,3 +77,13 @@ export function splitLines(body: string): string[] {
   if (start < body.length) lines.push(body.slice(start));
   return lines;
 }
+
+/** An InfluxDB URL without its credentials (safe to log), and the Basic authorization they make (if any). */
+export function influxEndpoint(url: string): { readonly base: string; readonly basicAuth: string | undefined } {
+  const parsed = new URL(url);
+  const username = decodeURIComponent(parsed.username);
+  const password = decodeURIComponent(parsed.password);
+  parsed.username = '';
+  parsed.password = '';
+  return { base: parsed.toString().replace(/\/$/, ''), basicAuth: username ? `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` : undefined };
+}

@@ -203,6 +203,9 @@ describe('Dockerfile', () => {
   it('ships the live page with the compiled code', async () => {
     const pkg = JSON.parse(await read('package.json')) as { scripts: Record<string, string> };
     expect(pkg.scripts['build']).toContain('gateway/http/live.html dist/gateway/http/');
-    expect(existsSync(resolve(ROOT, 'gateway', 'http', 'live.html'))).toBe(true);
+    for (const file of ['live.html', 'live.css', 'live-render.js', 'live-page.js']) {
+      expect(pkg.scripts['build'], `the build copies ${file}`).toContain(`gateway/http/${file}`);
+      expect(existsSync(resolve(ROOT, 'gateway', 'http', file))).toBe(true);
+    }
   });
 });

@@ -1,0 +1,35 @@
+import type { AuthenticateError } from 'aedes';
+import { GatewayError } from '../core/errors.js';
+import { InflightLimitError } from './persistence.js';
+import type { RefusalReason } from './refusals.js';
+
+/** An error the gateway made to refuse a client: already counted and logged, so not counted again as a protocol error. */
+export class Refusal extends GatewayError {
+  constructor(
+    message: string,
+    readonly returnCode?: AuthenticateError['returnCode'],
+  ) {
+    super(returnCode === undefined ? 'GW_ERR_ACCESS' : 'GW_ERR_AUTH', message);
+  }
+}
+
+/**
+ * What an error Aedes reports for a client is: a refusal to count (`cut` when the client is
+ * stuck and is being cut), or nothing to count (our own refusals, socket resets, keep-alive
+ * timeouts are the network's doing, not the client's).
+ */
+export function clientErrorRefusal(err: Error & { code?: string }, maxPacketBytes: number): { reason: RefusalReason; detail: string; cut?: true } | undefined {
+  if (err instanceof Refusal || err instanceof InflightLimitError || (err as { errorCode?: number }).errorCode !== undefined) return undefined;
+  if (err.message === 'connect did not arrive in time') return { reason: 'connect_timeout', detail: 'no CONNECT within MQTT_CONNECT_TIMEOUT_MS' };
+  if (err.message === 'drain timeout') return { reason: 'slow_subscriber', detail: 'read nothing for MQTT_SLOW_CLIENT_TIMEOUT_MS with messages waiting', cut: true };
+  // Aedes' own per-connection backstop (maxInflightInbound = MQTT_MAX_INFLIGHT_QOS2).
+  if (err.message.startsWith('maxInflightInbound exceeded')) return { reason: 'inflight_qos2', detail: err.message };
+  // A write to a connection closed meanwhile: the close is the news, if any.
+  if (err.message === 'connection closed') return undefined;
+  // The WebSocket layer refuses a message over its maxPayload (MAX_PACKET_BYTES) itself.
+  if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return { reason: 'packet_too_large', detail: `WebSocket message over MAX_PACKET_BYTES (${maxPacketBytes})` };
+  if (err.code?.startsWith('WS_ERR_')) return { reason: 'protocol_error', detail: err.message };
+  // Socket errors (ECONNRESET, EPIPE, …) and keep-alive timeouts are the network's, not the client's doing.
+  if (err.code !== undefined || err.message === 'keep alive timeout') return undefined;
+  return { reason: 'protocol_error', detail: err.message };
+}

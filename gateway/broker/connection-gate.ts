@@ -1,0 +1,101 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { BoundedMap } from '../core/bounded-map.js';
+import type { ConnectionGuard } from './broker.js';
+import { FrameScanner } from './limits.js';
+import type { RefusalReporter } from './refusals.js';
+
+export interface ConnectionGateOptions {
+  readonly report: RefusalReporter;
+  readonly maxPacketBytes: number;
+  /** Connections not yet authenticated, in all and per address (0 = no limit). */
+  readonly maxPendingConnections: number;
+  readonly maxPendingPerAddress: number;
+}
+
+/**
+ * The connections before and after MQTT: caps on those not yet authenticated (checked before a
+ * byte of MQTT is parsed), the packet size read off the wire, and which are authenticated
+ * (MAX_CONNECTIONS counts those). Access decides who; this counts sockets.
+ */
+export class ConnectionGate implements ConnectionGuard {
+  private readonly open = new Set<Duplex>();
+  private readonly pending = new Set<Duplex>();
+  private readonly pendingByAddress: BoundedMap<string, number>;
+  private readonly authenticatedConns = new Set<Duplex>();
+  private readonly addresses = new WeakMap<Duplex, string>();
+
+  constructor(private readonly o: ConnectionGateOptions) {
+    this.pendingByAddress = new BoundedMap(Math.max(1, o.maxPendingConnections + 1, 100_000));
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  get authenticatedCount(): number {
+    return this.authenticatedConns.size;
+  }
+
+  addressOf(conn: Duplex): string | undefined {
+    return this.addresses.get(conn);
+  }
+
+  admit(conn: Duplex, req?: IncomingMessage): boolean {
+    const address = req?.socket.remoteAddress ?? (conn as Socket).remoteAddress ?? 'unknown';
+    const { maxPendingConnections, maxPendingPerAddress } = this.o;
+    const fromAddress = this.pendingByAddress.get(address) ?? 0;
+    if (maxPendingConnections > 0 && this.pending.size >= maxPendingConnections) {
+      this.o.report.refuse('pending_connections', { address }, `${this.pending.size} connections not yet authenticated, the limit is ${maxPendingConnections} (MQTT_MAX_PENDING_CONNECTIONS)`);
+      return false;
+    }
+    if (maxPendingPerAddress > 0 && fromAddress >= maxPendingPerAddress) {
+      this.o.report.refuse('pending_connections', { address }, `${fromAddress} connections from ${address} not yet authenticated, the limit is ${maxPendingPerAddress} (MQTT_MAX_PENDING_PER_ADDRESS)`);
+      return false;
+    }
+    this.addresses.set(conn, address);
+    this.open.add(conn);
+    this.pending.add(conn);
+    this.pendingByAddress.set(address, fromAddress + 1);
+    conn.once('close', () => {
+      this.open.delete(conn);
+      this.authenticatedConns.delete(conn);
+      this.settle(conn);
+    });
+    return true;
+  }
+
+  /** The connection authenticated: no longer pending, counted under MAX_CONNECTIONS. */
+  authenticated(conn: Duplex): void {
+    this.settle(conn);
+    this.authenticatedConns.add(conn);
+  }
+
+  watch(conn: Duplex): void {
+    if (this.o.maxPacketBytes <= 0) return;
+    const scanner = new FrameScanner(this.o.maxPacketBytes);
+    // With Aedes' 'readable' listener in charge, 'data' only reports what Aedes reads: no copy, no change of flow.
+    const onData = (chunk: Buffer): void => {
+      const problem = scanner.push(chunk);
+      if (!problem) return;
+      conn.off('data', onData);
+      this.o.report.refuse(problem.startsWith('malformed') ? 'malformed_packet' : 'packet_too_large', { address: this.addresses.get(conn) }, problem);
+      conn.destroy();
+    };
+    conn.on('data', onData);
+  }
+
+  closeAll(): void {
+    for (const conn of this.open) conn.destroy();
+  }
+
+  /** The connection is no longer pending (authenticated, or closed). */
+  private settle(conn: Duplex): void {
+    if (!this.pending.delete(conn)) return;
+    const address = this.addresses.get(conn) ?? 'unknown';
+    const left = (this.pendingByAddress.get(address) ?? 1) - 1;
+    if (left > 0) this.pendingByAddress.set(address, left);
+    else this.pendingByAddress.delete(address);
+  }
+}

@@ -1,0 +1,79 @@
+import type { Logger } from 'pino';
+import type { EventBus } from '../core/bus.js';
+import type { Clock } from '../core/clock.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ReadingValue } from '../core/kinds.js';
+import type { AlarmView } from '../rules/alarms.js';
+import type { ActuatorView } from '../rules/service.js';
+import type { WaitingDevice } from '../devices/service.js';
+
+/** What the live page shows (its snapshot and the parts of it), and what it is built from. */
+
+export interface LiveViewOptions {
+  readonly bus: EventBus;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Longest a change waits before it is pushed; readings of one device in that time are coalesced. */
+  readonly pushMs: number;
+  /** Devices remembered (the least recently heard from is forgotten first). */
+  readonly maxDevices?: number;
+  /** Events (commands, alerts, dead letters) a new viewer is shown. */
+  readonly recentEvents?: number;
+  /** Native devices waiting for a zone (the device registry), shown so someone places them. */
+  readonly waiting?: () => readonly WaitingDevice[];
+  /** Viewers at most, in all and per address (LIVE_MAX_VIEWERS*; 0 = no limit; default: none). */
+  readonly maxViewers?: number;
+  readonly maxViewersPerAddress?: number;
+  /** A viewer with more than this unsent (at least twice the snapshot) is cut at once (LIVE_MAX_BEHIND_BYTES). */
+  readonly maxBehindBytes?: number;
+  /** The rules' view of actuators and alarms (commanded and reported state, sagas, active alarms). */
+  readonly rules?: { actuators(): ActuatorView[]; alarms(): AlarmView[] };
+}
+
+/** An actuator's badge: what it was commanded, what it reported, and how the last command fares. */
+export interface ActuatorBadge {
+  readonly data: unknown;
+  readonly time: number | undefined;
+  readonly rule: string | undefined;
+  readonly reported?: unknown;
+  readonly reportedAt?: number | undefined;
+  readonly status?: ActuatorView['status'];
+}
+
+/** What an actuator last reported it is doing (beside what it was last commanded). */
+export type ReportedState = { readonly state: unknown; readonly time: number; readonly device: string };
+
+export interface DeviceState {
+  readonly device: string;
+  site: string | null;
+  zone: string | null;
+  /** From `devices/<device>/status`; null until the device said. */
+  online: boolean | null;
+  /** Nothing heard from it for OFFLINE_AFTER_MS (ingest/silence.ts); absent until it first is. */
+  silent?: boolean;
+  /** Epoch ms of the last reading or status. */
+  lastSeen: number;
+  readonly readings: Record<string, { value: ReadingValue; time: number }>;
+}
+
+export type FeedEvent =
+  | { kind: 'command'; id: string; time: number; site: string; zone: string; actuator: string; rule: string; data: unknown; correlationId: string }
+  | { kind: 'alert'; id: string; time: number; site: string; zone: string; device: string; severity: string; rule: string; message: string; correlationId: string }
+  | { kind: 'deadletter'; id: string; time: number; reason: string; topic: string; detail: string; clientId: string | null }
+  | { kind: 'alarm'; id: string; time: number; alarmId: string; transition: string; site: string; zone: string; severity: string; rule: string; message: string; count: number; reason: string | null };
+
+export interface LiveSnapshot {
+  readonly devices: DeviceState[];
+  readonly actuators: Record<string, ActuatorBadge>;
+  /** `site/zone` → armed (security rules), for the zones an operator armed or disarmed. */
+  readonly armed: Record<string, boolean>;
+  /** The active alarms. */
+  readonly alarms: AlarmView[];
+  readonly events: FeedEvent[];
+  readonly pushMs: number;
+  /** `site/zone/actuator` → its last reported state. */
+  readonly reported: Record<string, ReportedState>;
+  readonly waiting: readonly WaitingDevice[];
+}
+

@@ -1,0 +1,61 @@
+import { crc32 } from 'node:zlib';
+import type { Logger } from 'pino';
+import type { IncomingPublish } from '../broker/publish-pipeline.js';
+import { BoundedMap } from '../core/bounded-map.js';
+import { LogLimiter } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+
+type Packet = Pick<IncomingPublish, 'topic' | 'payload' | 'qos' | 'dup' | 'messageId'>;
+
+/**
+ * Readings sent again: recognised (by id and content, or as the DUP of the last packet with its
+ * message id), never kept or ruled twice, and acknowledged no earlier than what they repeat.
+ */
+export class Resends {
+  /** Readings whose acknowledgement waits (on the spool), by id or packet: what a resend must wait for too. */
+  private readonly awaitingOriginal = new Map<string, Promise<void>>();
+  /** clientId/messageId → payload checksum, to recognise a QoS 1 redelivery (DUP) without an id. */
+  private readonly seenPackets = new BoundedMap<string, number>(200_000);
+  private readonly logLimiter: LogLimiter;
+
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    this.logLimiter = new LogLimiter(log);
+  }
+
+  /** A reading without an id can only be recognised as a QoS 1 redelivery of the same packet. */
+  isRedelivery(clientId: string | null, packet: Packet): boolean {
+    if (packet.qos === 0 || packet.messageId === undefined) return false;
+    // Message ids are reused, so only a DUP packet can be a redelivery of the last one with its id.
+    const key = packetKey(clientId, packet);
+    const sum = crc32(packet.payload, crc32(packet.topic));
+    const duplicate = packet.dup && this.seenPackets.get(key) === sum;
+    this.seenPackets.set(key, sum);
+    return duplicate;
+  }
+
+  /**
+   * A resend: counted, and acknowledged once the original is durable: if it is still waiting
+   * (spool busy or full), so does its resend.
+   */
+  duplicate(clientId: string | null, packet: Packet, key: string, id: string | undefined): Promise<void> | undefined {
+    this.metrics.duplicates.inc();
+    if (this.logLimiter.allow('duplicate')) this.log.info({ topic: packet.topic, eventId: id, clientId, messageId: packet.messageId }, 'duplicate reading dropped (sent again with the same id and content)');
+    return this.awaitingOriginal.get(key);
+  }
+
+  /** The original's acknowledgement, for resends of it that come while it waits. */
+  awaiting(key: string | undefined, kept: Promise<void>): void {
+    if (key === undefined) return;
+    this.awaitingOriginal.set(key, kept);
+    const done = (): void => void this.awaitingOriginal.delete(key);
+    kept.then(done, done);
+  }
+}
+
+/** What identifies a packet for its redelivery: the client and the message id. */
+export function packetKey(clientId: string | null, packet: Pick<IncomingPublish, 'messageId'>): string {
+  return `${clientId ?? ''}/${packet.messageId}`;
+}
