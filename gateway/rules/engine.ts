@@ -2,7 +2,7 @@ import type { DecidingFact } from '../core/events.js';
 import { Engine, type TopLevelCondition } from './jre.js';
 import { kindNames, type Kind } from '../core/kinds.js';
 import { addFacts, type FactContext } from './facts.js';
-import { precheck } from './precheck.js';
+import { compileCheck, type Check } from './precheck.js';
 import type { RuleSet } from './loader.js';
 import { addOperators } from './operators.js';
 import type { RuleDefinition, RuleEvent } from './pack.js';
@@ -51,6 +51,8 @@ export interface Compiled {
 /** The rules a reading's kind and device select, and the engines for the subsets that can fire. */
 interface Route {
   readonly rules: readonly RuleDefinition[];
+  /** Each rule's conditions, compiled once per pack load (see precheck). */
+  readonly checks: readonly Check[];
   readonly byMask: Map<number, Compiled>;
 }
 
@@ -91,7 +93,10 @@ const MAX_ROUTES = 50_000;
 export class RulesEngine {
   private readonly byKind = new Map<Kind, { readonly rules: readonly RuleDefinition[]; readonly selectors: readonly (Selector | undefined)[]; readonly all?: Route }>();
   private readonly bySignature = new Map<string, Compiled>();
-  private readonly routes = new Map<string, Route | null>();
+  /** By kind, then by source (no key built per reading). */
+  private readonly routes = new Map<Kind, Map<string, Route | null>>();
+  private routeCount = 0;
+  private readonly checks = new Map<RuleDefinition, Check>();
   private readonly byWatch = new Map<string, Compiled>();
   /** Per alert rule with `clearWhen`: an engine holding the clear condition as its one rule. */
   private readonly byClear = new Map<string, Compiled>();
@@ -167,10 +172,10 @@ export class RulesEngine {
   select(ctx: FactContext): Compiled | undefined {
     const route = this.route(ctx.reading);
     if (!route) return undefined;
-    const { rules } = route;
+    const { rules, checks } = route;
     if (rules.length > MAX_PRECHECKED) return this.compiled(route, rules, -1);
     let mask = 0;
-    for (let i = 0; i < rules.length; i++) if (precheck(rules[i]!.conditions, ctx) !== false) mask |= 1 << i;
+    for (let i = 0; i < checks.length; i++) if (checks[i]!(ctx) !== false) mask |= 1 << i;
     return mask === 0 ? undefined : this.compiled(route, rules, mask);
   }
 
@@ -187,7 +192,12 @@ export class RulesEngine {
   }
 
   private newRoute(rules: readonly RuleDefinition[]): Route {
-    return { rules, byMask: new Map() };
+    const checks = rules.map((r) => {
+      let check = this.checks.get(r);
+      if (!check) this.checks.set(r, (check = compileCheck(r.conditions)));
+      return check;
+    });
+    return { rules, checks, byMask: new Map() };
   }
 
   /** Runs the rules a watch's timer wakes, with the watch's latest reading as the context. */
@@ -199,13 +209,19 @@ export class RulesEngine {
   private route(r: FactContext['reading']): Route | undefined {
     const entry = this.byKind.get(r.kind);
     if (!entry || entry.all) return entry?.all;
-    const key = `${r.kind}|${r.source}`;
-    const known = this.routes.get(key);
+    let bySource = this.routes.get(r.kind);
+    const known = bySource?.get(r.source);
     if (known !== undefined) return known ?? undefined;
     const chosen = entry.rules.filter((_, i) => selects(entry.selectors[i], r));
     const route = chosen.length === 0 ? null : this.newRoute(chosen);
-    if (this.routes.size >= MAX_ROUTES) this.routes.clear();
-    this.routes.set(key, route);
+    if (this.routeCount >= MAX_ROUTES) {
+      this.routes.clear();
+      this.routeCount = 0;
+      bySource = undefined;
+    }
+    if (!bySource) this.routes.set(r.kind, (bySource = new Map<string, Route | null>()));
+    bySource.set(r.source, route);
+    this.routeCount++;
     return route ?? undefined;
   }
 

@@ -2,7 +2,6 @@ import type { Engine } from './jre.js';
 import type { ReadingEvent } from '../core/events.js';
 import { isKind, type Kind } from '../core/kinds.js';
 import type { ParamReader, Params } from './fact-params.js';
-import { truthy } from './operators.js';
 import type { SeriesStore, WindowNeed } from './series.js';
 import type { ZoneState } from './state.js';
 import { TIME_FACTS } from './time-facts.js';
@@ -85,8 +84,7 @@ const STATE_FACTS: Record<string, FactSpec> = {
       const kind = kindOf(params);
       if (!kind) return undefined;
       const scope = params['scope'];
-      const latest =
-        scope === 'device' ? state.deviceLatest(reading.source, kind) : scope === 'site' ? state.siteLatest(reading.site, kind).reduce<ReturnType<typeof state.deviceLatest>>((a, l) => (!a || l.timeMs > a.timeMs ? l : a), undefined) : state.zoneLatest(reading.site, reading.zone, kind);
+      const latest = scope === 'device' ? state.deviceLatest(reading.source, kind) : scope === 'site' ? state.siteNewest(reading.site, kind) : state.zoneLatestOf(reading.source, reading.site, reading.zone, kind);
       const maxAgeMs = params['maxAgeMs'];
       if (!latest || (typeof maxAgeMs === 'number' && now - latest.timeMs > maxAgeMs)) return params['default'];
       return latest.value;
@@ -107,7 +105,7 @@ const STATE_FACTS: Record<string, FactSpec> = {
     compute: ({ reading, state }, params) => {
       const kind = kindOf(params);
       if (!kind) return false;
-      return state.siteLatest(reading.site, kind).some((l) => truthy(l.value) === true || l.numeric >= 1);
+      return state.anyInSite(reading.site, kind);
     },
   },
   actuator: {

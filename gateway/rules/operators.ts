@@ -1,10 +1,11 @@
 import type { Engine } from './jre.js';
 
-type Evaluate = (fact: unknown, value: unknown) => boolean;
+export type Evaluate = (fact: unknown, value: unknown) => boolean;
 
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isRange = (v: unknown): v is [number, number] => Array.isArray(v) && v.length === 2 && isNumber(v[0]) && isNumber(v[1]);
-const numeric = (v: unknown): boolean => Number.parseFloat(String(v)).toString() !== 'NaN';
+/** json-rules-engine's number check (`parseFloat(v).toString() !== 'NaN'`): for a number that is "not NaN", without its two strings. */
+const numeric = (v: unknown): boolean => (typeof v === 'number' ? !Number.isNaN(v) : Number.parseFloat(String(v)).toString() !== 'NaN');
 const TIME = /^([01]\d|2[0-3]):([0-5]\d)$/;
 const isTimeRange = (v: unknown): v is [string, string] => Array.isArray(v) && v.length === 2 && v.every((t) => typeof t === 'string' && TIME.test(t));
 
@@ -64,9 +65,14 @@ export function truthy(v: unknown): boolean | undefined {
 
 export const OPERATOR_NAMES: readonly string[] = [...Object.keys(BUILT_IN), ...Object.keys(CUSTOM_OPERATORS)];
 
+/** An operator's function (looked up once, when conditions are compiled); undefined when unknown. */
+export function operatorOf(name: string): Evaluate | undefined {
+  return Object.hasOwn(BUILT_IN, name) ? BUILT_IN[name] : Object.hasOwn(CUSTOM_OPERATORS, name) ? CUSTOM_OPERATORS[name]!.evaluate : undefined;
+}
+
 /** Compares as a rule condition would; false for an unknown operator. */
 export function evaluateOperator(name: string, fact: unknown, value: unknown): boolean {
-  const evaluate = BUILT_IN[name] ?? CUSTOM_OPERATORS[name]?.evaluate;
+  const evaluate = operatorOf(name);
   return evaluate ? evaluate(fact, value) : false;
 }
 

@@ -1,72 +1,19 @@
-import type { Logger } from 'pino';
-import type { Clock } from '../core/clock.js';
 import type { ActuatorStateEvent, AlarmTransitionEvent, CommandEvent, CommandStatusEvent, ReadingEvent } from '../core/events.js';
 import { kindSpec, type Kind } from '../core/kinds.js';
-import { ACTUATOR_UNRESPONSIVE, ActionDispatcher, MANUAL_OVERRIDE, type Outcome, type Suppression } from './actions.js';
+import { ACTUATOR_UNRESPONSIVE, ActionDispatcher, MANUAL_OVERRIDE } from './actions.js';
 import { AlarmBook, type Alarm, type AlarmTimes } from './alarms.js';
 import { CommandTracker } from './commands.js';
 import { RulesEngine, type Firing } from './engine.js';
 import type { FactContext } from './facts.js';
+import { JobQueue } from './job-queue.js';
 import type { RuleSet } from './loader.js';
+import { DEFAULT_COMMAND_TIMES, MAX_RULES_BACKLOG, type CommandTimes, type RuntimeOptions, type Wake } from './runtime-options.js';
 import { SeriesStore } from './series.js';
 import { ZoneState } from './state.js';
 import { Wakeups } from './wakeups.js';
 import { Watches } from './watches.js';
 
-/**
- * What a clock timer wakes: the rules of a watch for one device/zone/site, a deferred command, an
- * alarm's quiet period, or a command's confirmation time.
- */
-export type Wake =
-  | { readonly type: 'watch'; readonly watchId: string; readonly key: string }
-  | { readonly type: 'retry'; readonly target: string; readonly source: string; readonly kind: Kind; readonly watchId: string | undefined }
-  | { readonly type: 'alarm'; readonly alarmId: string }
-  | { readonly type: 'confirm'; readonly target: string };
-
-/** Counters the runtime reports to (the service maps them to /metrics). */
-export interface RuntimeObserver {
-  fired?(rule: string): void;
-  suppressed?(s: Suppression): void;
-  woke?(type: Wake['type']): void;
-  failed?(): void;
-  /** A reading was stored and recorded but not run through the rules: they were too far behind. */
-  overloaded?(): void;
-  /** A run that fired something (the trace): its reading, what woke it, the firings and what came of them. */
-  ran?(reading: ReadingEvent, wake: Wake | undefined, firings: readonly Firing[], outcomes: readonly Outcome[], suppressed: readonly Suppression[], at: number): void;
-}
-
-/** The command sagas' times (settings COMMAND_CONFIRM_MS, COMMAND_RETRIES, MANUAL_HOLD_MS). */
-export interface CommandTimes {
-  readonly confirmMs: number;
-  readonly retries: number;
-  readonly holdMs: number;
-}
-
-export const DEFAULT_COMMAND_TIMES: CommandTimes = { confirmMs: 10_000, retries: 2, holdMs: 30 * 60_000 };
-
-/**
- * How many readings may wait for the rules. Past it a reading is still stored and recorded
- * (windows, held-for and absence stay right) but not run: ingest never waits for the rules, and
- * their queue cannot grow without bound under a flood.
- */
-export const MAX_RULES_BACKLOG = 20_000;
-
-export interface RuntimeOptions {
-  readonly clock: Clock;
-  readonly log: Logger;
-  /** Where armed zones are remembered across restarts. */
-  readonly armedFile?: string;
-  /** Every command and alert the rules produce, in order. */
-  readonly onOutcome: (outcome: Outcome) => void;
-  readonly observer?: RuntimeObserver;
-  /** Every alarm transition (`persist` false: an update not worth a stored point). */
-  readonly onAlarm?: (t: AlarmTransitionEvent, persist: boolean) => void;
-  /** Every step of a command's saga. */
-  readonly onStatus?: (s: CommandStatusEvent) => void;
-  /** Publish a command again (a saga's retry). */
-  readonly resend?: (c: CommandEvent, attempt: number) => void;
-  readonly commands?: CommandTimes;
-}
+export { DEFAULT_COMMAND_TIMES, MAX_RULES_BACKLOG, type CommandTimes, type RuntimeObserver, type RuntimeOptions, type Wake } from './runtime-options.js';
 
 /**
  * The rules path with no I/O: keeps what the rules know (zone state, windows, watches), runs
@@ -83,8 +30,11 @@ export class RulesRuntime {
   readonly alarms: AlarmBook;
   readonly commands: CommandTracker;
   private engine: RulesEngine;
-  private chain: Promise<void> = Promise.resolve();
-  private queued = 0;
+  /** What waits for the rules, in order: runs, timers, arming, and the readings behind a run. */
+  private readonly queue = new JobQueue(
+    (r) => this.judge(r),
+    (err) => this.o.log.error({ err }, 'rules job failed'),
+  );
   private dryRun = false;
   private safetyKinds = new Set<Kind>();
 
@@ -116,6 +66,7 @@ export class RulesRuntime {
       else this.wakeups.set(wakeKey, at, { type: 'watch', watchId: spec.id, key });
     });
     this.engine = new RulesEngine({ rules: [], actuators: {} });
+    this.scratch = { reading: undefined as unknown as ReadingEvent, now: 0, state: this.state, series: this.series, watches: this.watches, actuator: this.actuatorData };
   }
 
   get rules(): RuleSet {
@@ -160,29 +111,44 @@ export class RulesRuntime {
 
   /** A current reading (not history): recorded, then run through its kind's rules, in arrival order. */
   onReading(r: ReadingEvent): void {
-    if (this.queued === 0) {
+    if (this.queue.size === 0) {
       // Nothing before it waits: record and judge it now. Most readings fire nothing, and then
-      // cost no promise and no queue at all.
-      this.record(r);
-      const clears = this.alarms.waitsInZone(r.site, r.zone);
-      if (this.engine.rulesFor(r.kind) === 0 && !clears) return;
-      const ctx = this.context(r);
-      const engine = this.engine;
-      const selected = engine.select(ctx);
-      if (!selected && !clears) return;
-      if (this.queued >= MAX_RULES_BACKLOG) this.o.observer?.overloaded?.();
-      else this.enqueue(() => this.run(r, undefined, () => (selected ? engine.run(selected, ctx) : Promise.resolve([])), undefined, ctx));
+      // cost no promise and no queue at all (a run, if any, is queued: nothing comes back here).
+      void this.judge(r);
       return;
     }
-    if (this.queued >= MAX_RULES_BACKLOG) {
+    if (this.queue.size >= MAX_RULES_BACKLOG) {
       this.record(r);
       this.o.observer?.overloaded?.();
       return;
     }
-    this.enqueue(async () => {
-      this.record(r);
-      if (this.engine.rulesFor(r.kind) > 0 || this.alarms.waitsInZone(r.site, r.zone)) await this.run(r, undefined, (ctx) => this.engine.evaluate(ctx));
-    });
+    // Behind a run: the reading itself waits in the queue (no closure, no promise), to be
+    // recorded and judged in its turn, so that it sees the state of its time.
+    this.queue.push(r);
+  }
+
+  /**
+   * Records a reading and judges it synchronously; only when some rule can fire (or an alarm of
+   * its zone waits for a clear condition) is there a run: queued when nothing waits, else (the
+   * reading's own turn in the queue) handed back to wait on.
+   */
+  private judge(r: ReadingEvent): Promise<void> | undefined {
+    this.record(r);
+    const clears = this.alarms.waitsInZone(r.site, r.zone);
+    if (this.engine.rulesFor(r.kind) === 0 && !clears) return undefined;
+    const now = this.o.clock.now();
+    const engine = this.engine;
+    // Judged with one reused context: a reading that fires nothing allocates none.
+    const scratch = this.scratch;
+    scratch.reading = r;
+    scratch.now = now;
+    const selected = engine.select(scratch);
+    if (!selected && !clears) return undefined;
+    const ctx = this.context(r, now);
+    const run = (): Promise<void> => this.run(r, undefined, () => (selected ? engine.run(selected, ctx) : Promise.resolve([])), undefined, ctx);
+    if (this.queue.size > 0) return run();
+    this.queue.push(run);
+    return undefined;
   }
 
   /** What an actuator reported: confirms a command, or is a change by hand. */
@@ -222,7 +188,7 @@ export class RulesRuntime {
    */
   onSafetyHistory(r: ReadingEvent): void {
     if (this.engine.rulesFor(r.kind) === 0) return;
-    if (this.queued >= MAX_RULES_BACKLOG) {
+    if (this.queue.size >= MAX_RULES_BACKLOG) {
       this.o.observer?.overloaded?.();
       return;
     }
@@ -234,10 +200,10 @@ export class RulesRuntime {
     return kindSpec(kind)?.safety === true || this.safetyKinds.has(kind);
   }
 
-  private context(reading: ReadingEvent): FactContext {
+  private context(reading: ReadingEvent, now = this.o.clock.now()): FactContext {
     return {
       reading,
-      now: this.o.clock.now(),
+      now,
       state: this.state,
       series: this.series,
       watches: this.watches,
@@ -248,14 +214,17 @@ export class RulesRuntime {
   /** One function for every run's context (not a closure per reading). */
   private readonly actuatorData: FactContext['actuator'] = (site, zone, actuator) => this.dispatcher.actuatorData(site, zone, actuator);
 
+  /** The context the synchronous judgement of a reading reuses (a run that goes to the engine gets its own). */
+  private readonly scratch: { -readonly [K in keyof FactContext]: FactContext[K] };
+
   /** Arms or disarms a zone in turn with the readings before it, so each reading sees the state of its time. */
   setArmed(site: string, zone: string, armed: boolean): void {
     this.enqueue(() => this.state.setArmed(site, zone, armed));
   }
 
   /** Resolves when every reading and timer seen so far has been through the rules. */
-  async idle(): Promise<void> {
-    while (this.queued > 0) await this.chain;
+  idle(): Promise<void> {
+    return this.queue.idle();
   }
 
   async stop(): Promise<void> {
@@ -269,12 +238,8 @@ export class RulesRuntime {
     this.watches.record(r);
   }
 
-  private enqueue(job: () => Promise<void>): void {
-    this.queued++;
-    this.chain = this.chain
-      .then(job)
-      .catch((err: unknown) => this.o.log.error({ err }, 'rules job failed'))
-      .finally(() => this.queued--);
+  private enqueue(job: () => Promise<void> | void): void {
+    this.queue.push(job);
   }
 
   private async wake(wake: Wake): Promise<void> {

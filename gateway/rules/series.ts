@@ -5,70 +5,277 @@ import type { Kind } from '../core/kinds.js';
 export type Scope = 'device' | 'zone' | 'site';
 export const SCOPES: readonly Scope[] = ['device', 'zone', 'site'];
 
-export function scopeKey(r: Pick<ReadingEvent, 'site' | 'zone' | 'source'>, scope: Scope): string {
-  return scope === 'device' ? r.source : scope === 'zone' ? `${r.site}/${r.zone}` : r.site;
+/** `${site}/${zone}`, made once per zone rather than once per reading. */
+const zoneKeys = new Map<string, Map<string, string>>();
+const MAX_ZONE_KEYS = 100_000;
+let zoneKeyCount = 0;
+
+export function zoneKey(site: string, zone: string): string {
+  let zones = zoneKeys.get(site);
+  if (!zones) {
+    if (zoneKeyCount >= MAX_ZONE_KEYS) {
+      zoneKeys.clear();
+      zoneKeyCount = 0;
+    }
+    zoneKeys.set(site, (zones = new Map<string, string>()));
+  }
+  let key = zones.get(zone);
+  if (key === undefined) {
+    zones.set(zone, (key = `${site}/${zone}`));
+    zoneKeyCount++;
+  }
+  return key;
 }
 
-/** A sliding window a rule reads: its kind and scope, and how far back. */
+export function scopeKey(r: Pick<ReadingEvent, 'site' | 'zone' | 'source'>, scope: Scope): string {
+  return scope === 'device' ? r.source : scope === 'zone' ? zoneKey(r.site, r.zone) : r.site;
+}
+
+/** A sliding window a rule reads: its kind and scope, how far back, and what it asks of it. */
 export interface WindowNeed {
   readonly kind: Kind;
   readonly scope: Scope;
   readonly withinMs: number;
-}
-
-export interface Sample {
-  /** The reading's time as the gateway vouches for it (its judged time). */
-  readonly t: number;
-  /** The stored numeric value (booleans 1/0, keypad ok=1 fail=0). */
-  readonly v: number;
-}
-
-/** `samples[start…]`: the part of a series inside a window, without copying it. */
-export interface SampleView {
-  readonly samples: readonly Sample[];
-  readonly start: number;
-  /** The sum of every sample of the series (so a window that covers it all needs no loop). */
-  readonly total: number;
-}
-
-const EMPTY: SampleView = { samples: [], start: 0, total: 0 };
-
-/** A series' samples in time order, and their running sum. */
-interface Series {
-  readonly samples: Sample[];
-  total: number;
+  /** `window`'s min or max: a monotonic deque is kept. */
+  readonly minmax?: boolean;
+  /** `count`'s `equals`, as the stored numeric value (a running tally per value). */
+  readonly equals?: number | undefined;
 }
 
 /** Past this, a series drops its oldest samples (a device flooding one series cannot eat memory). */
 const MAX_SAMPLES = 10_000;
 
+/** Up to this many samples a sum is added up in order (exactly as a loop would: thresholds see no drift); past it, the running sum. */
+const EXACT_SUM_UP_TO = 64;
+
+/**
+ * Positions in a series (ascending), front at `h`: a monotonic deque for a window's min or max.
+ * Holds the positions whose value beats every later one in the window (strictly), so the front
+ * is the extreme; each position enters and leaves once.
+ */
+class Deque {
+  q: number[] = [];
+  h = 0;
+
+  get empty(): boolean {
+    return this.h === this.q.length;
+  }
+
+  /**
+   * A sample entered the window at position `i` (positions from `i` on moved one up): `wins(a, b)`
+   * says a value `a` at an earlier position stays ahead of `b` at a later one.
+   */
+  insert(i: number, v: number, values: readonly number[], wins: (a: number, b: number) => boolean): void {
+    const { q } = this;
+    let s = q.length;
+    while (s > this.h && q[s - 1]! >= i) {
+      s--;
+      q[s] = q[s]! + 1;
+    }
+    // The newcomer counts only if it beats everything after it.
+    if (s < q.length && !wins(v, values[q[s]!]!)) return;
+    let m = s;
+    while (m > this.h && !wins(values[q[m - 1]!]!, v)) m--;
+    if (m === q.length) q.push(i);
+    else if (m + 1 === s) q[m] = i;
+    else q.splice(m, s - m, i);
+  }
+
+  /** A sample entered at the window's old end (its first position moved back to `i`). */
+  insertFront(i: number, v: number, values: readonly number[], wins: (a: number, b: number) => boolean): void {
+    if (!this.empty && !wins(v, values[this.q[this.h]!]!)) return;
+    if (this.h > 0) this.q[--this.h] = i;
+    else this.q.unshift(i);
+  }
+
+  /** Samples before `start` left the window. */
+  expire(start: number): void {
+    const { q } = this;
+    while (this.h < q.length && q[this.h]! < start) this.h++;
+    if (this.h === q.length) {
+      q.length = 0;
+      this.h = 0;
+    } else if (this.h > 1024 && this.h * 2 > q.length) {
+      q.splice(0, this.h);
+      this.h = 0;
+    }
+  }
+
+  /** Every position from `from` on moved `by` (negative: the series dropped its head). */
+  shift(from: number, by: number): void {
+    const { q } = this;
+    for (let k = this.h; k < q.length; k++) if (q[k]! >= from) q[k] = q[k]! + by;
+  }
+
+  front(): number {
+    return this.q[this.h]!;
+  }
+}
+
+const greater = (a: number, b: number) => a > b;
+const less = (a: number, b: number) => a < b;
+
+/**
+ * One window length over one series: the samples with time ≥ `from` are `[start, end)` of the
+ * series, with their running sum, tallies and min/max deques kept as samples come, go and as
+ * `from` moves, so reading the window costs the same however many samples it holds.
+ */
+class Track {
+  from = Number.NEGATIVE_INFINITY;
+  start = 0;
+  /** Neumaier's compensated sum: the running sum keeps the low bits adding and dropping loses. */
+  private sum = 0;
+  private comp = 0;
+  readonly max: Deque | undefined;
+  readonly min: Deque | undefined;
+  readonly tallies: number[];
+
+  constructor(
+    readonly withinMs: number,
+    minmax: boolean,
+    readonly equals: readonly number[],
+  ) {
+    this.max = minmax ? new Deque() : undefined;
+    this.min = minmax ? new Deque() : undefined;
+    this.tallies = equals.map(() => 0);
+  }
+
+  private add(v: number, sign: 1 | -1): void {
+    const x = sign * v;
+    const t = this.sum + x;
+    this.comp += Math.abs(this.sum) >= Math.abs(x) ? this.sum - t + x : x - t + this.sum;
+    this.sum = t;
+    const { equals, tallies } = this;
+    for (let k = 0; k < equals.length; k++) if (equals[k] === v) tallies[k]! += sign;
+  }
+
+  /** A sample was inserted at `i` (the series' positions from `i` on moved up one). */
+  inserted(i: number, t: number, v: number, values: readonly number[]): void {
+    if (t < this.from) {
+      // Older than the window: it sits before it, so everything of the window moved up one.
+      this.start++;
+      this.max?.shift(i, 1);
+      this.min?.shift(i, 1);
+      return;
+    }
+    this.add(v, 1);
+    this.max?.insert(i, v, values, greater);
+    this.min?.insert(i, v, values, less);
+  }
+
+  /** Samples before `head` were dropped from the series. */
+  dropped(head: number, values: readonly number[]): void {
+    if (this.start >= head) return;
+    for (let k = this.start; k < head; k++) this.add(values[k]!, -1);
+    this.start = head;
+    this.max?.expire(head);
+    this.min?.expire(head);
+  }
+
+  /** The series dropped `by` positions from its array: every position moved down. */
+  compacted(by: number): void {
+    this.start -= by;
+    this.max?.shift(0, -by);
+    this.min?.shift(0, -by);
+  }
+
+  /** Moves the window to start at `from` (later: samples leave; earlier: kept samples come back in). */
+  moveTo(from: number, s: Series): void {
+    const { t: times, v: values } = s;
+    if (from >= this.from) {
+      let i = this.start;
+      while (i < times.length && times[i]! < from) this.add(values[i++]!, -1);
+      if (i !== this.start) {
+        this.start = i;
+        // An empty window starts its sum afresh (no drift carried over).
+        if (i === times.length) this.sum = this.comp = 0;
+        this.max?.expire(i);
+        this.min?.expire(i);
+      }
+    } else {
+      while (this.start > s.head && times[this.start - 1]! >= from) {
+        const i = --this.start;
+        const v = values[i]!;
+        this.add(v, 1);
+        this.max?.insertFront(i, v, values, greater);
+        this.min?.insertFront(i, v, values, less);
+      }
+    }
+    this.from = from;
+  }
+
+  /** The sum of the window's samples: added up in order when few (as a loop), else the running sum. */
+  total(s: Series): number {
+    const n = s.t.length - this.start;
+    if (n > EXACT_SUM_UP_TO) return this.sum + this.comp;
+    let sum = 0;
+    for (let i = this.start; i < s.v.length; i++) sum += s.v[i]!;
+    return sum;
+  }
+
+  tally(equals: number): number | undefined {
+    const k = this.equals.indexOf(equals);
+    return k < 0 ? undefined : this.tallies[k];
+  }
+}
+
+/** A series' samples in time order (times and values side by side, live from `head`), and its windows. */
+class Series {
+  readonly t: number[] = [];
+  readonly v: number[] = [];
+  head = 0;
+  constructor(public tracks: readonly Track[]) {}
+}
+
+/** What is kept of one kind at one scope: as long as the longest window, and the windows read over it. */
+interface Need {
+  readonly scope: Scope;
+  readonly retentionMs: number;
+  readonly tracks: readonly { readonly withinMs: number; readonly minmax: boolean; readonly equals: readonly number[] }[];
+  readonly series: Map<string, Series>;
+}
+
 /**
  * The recent readings the rules' windows need, and only those: a reading is kept once per
  * scope a rule reads its kind at, for as long as the longest window over that kind and scope.
- * Samples stay across rule reloads, so a reload does not empty the windows.
+ * Each window length read over it keeps its sum, tallies and min/max as readings come and go
+ * (no loop over the window, no shifting of the series). Samples stay across rule reloads, so a
+ * reload does not empty the windows.
  */
 export class SeriesStore {
-  private needs = new Map<Kind, { scope: Scope; retentionMs: number }[]>();
-  private readonly series = new Map<string, Series>();
+  private needs = new Map<Kind, Need[]>();
 
   configure(needs: readonly WindowNeed[]): void {
-    const longest = new Map<string, WindowNeed>();
+    const merged = new Map<string, { kind: Kind; scope: Scope; retentionMs: number; tracks: Map<number, { withinMs: number; minmax: boolean; equals: number[] }> }>();
     for (const n of needs) {
       const key = `${n.kind}|${n.scope}`;
-      const seen = longest.get(key);
-      if (!seen || seen.withinMs < n.withinMs) longest.set(key, n);
+      let m = merged.get(key);
+      if (!m) merged.set(key, (m = { kind: n.kind, scope: n.scope, retentionMs: n.withinMs, tracks: new Map() }));
+      m.retentionMs = Math.max(m.retentionMs, n.withinMs);
+      let track = m.tracks.get(n.withinMs);
+      if (!track) m.tracks.set(n.withinMs, (track = { withinMs: n.withinMs, minmax: false, equals: [] }));
+      if (n.minmax) track.minmax = true;
+      if (n.equals !== undefined && !track.equals.includes(n.equals)) track.equals.push(n.equals);
     }
-    const byKind = new Map<Kind, { scope: Scope; retentionMs: number }[]>();
-    for (const n of longest.values()) {
-      let list = byKind.get(n.kind);
-      if (!list) byKind.set(n.kind, (list = []));
-      list.push({ scope: n.scope, retentionMs: n.withinMs });
+    const byKind = new Map<Kind, Need[]>();
+    for (const m of merged.values()) {
+      const old = this.needs.get(m.kind)?.find((n) => n.scope === m.scope);
+      const need: Need = { scope: m.scope, retentionMs: m.retentionMs, tracks: [...m.tracks.values()], series: old?.series ?? new Map<string, Series>() };
+      // Samples stay; the windows over them are built afresh for the rules now in force.
+      for (const s of need.series.values()) {
+        s.tracks = this.tracksOf(need);
+        for (const track of s.tracks) for (let i = s.head; i < s.t.length; i++) track.inserted(i, s.t[i]!, s.v[i]!, s.v);
+        for (const track of s.tracks) track.start = s.head;
+      }
+      let list = byKind.get(m.kind);
+      if (!list) byKind.set(m.kind, (list = []));
+      list.push(need);
     }
     this.needs = byKind;
-    for (const key of [...this.series.keys()]) {
-      const [kind, scope] = key.split('|') as [Kind, Scope];
-      if (!longest.has(`${kind}|${scope}`)) this.series.delete(key);
-    }
+  }
+
+  private tracksOf(need: Need): Track[] {
+    return need.tracks.map((t) => new Track(t.withinMs, t.minmax, t.equals));
   }
 
   /** True when some window reads this kind (so the caller can skip the work otherwise). */
@@ -79,45 +286,127 @@ export class SeriesStore {
   record(r: ReadingEvent, now: number): void {
     const needs = this.needs.get(r.kind);
     if (!needs) return;
-    for (const { scope, retentionMs } of needs) {
-      const key = `${r.kind}|${scope}|${scopeKey(r, scope)}`;
-      let series = this.series.get(key);
-      if (!series) this.series.set(key, (series = { samples: [], total: 0 }));
-      const { samples } = series;
-      const t = r.judgedMs ?? r.timeMs;
+    const t = r.judgedMs ?? r.timeMs;
+    const v = r.numeric;
+    for (let k = 0; k < needs.length; k++) {
+      const need = needs[k]!;
+      const key = scopeKey(r, need.scope);
+      let s = need.series.get(key);
+      if (!s) need.series.set(key, (s = new Series(this.tracksOf(need))));
+      const { t: times, v: values, tracks } = s;
       // Readings of one device come in time order; a zone's devices may interleave a little.
-      let i = samples.length;
-      while (i > 0 && samples[i - 1]!.t > t) i--;
-      if (i === samples.length) samples.push({ t, v: r.numeric });
-      else samples.splice(i, 0, { t, v: r.numeric });
-      series.total += r.numeric;
-      const cutoff = Math.max(now, t) - retentionMs;
-      let drop = 0;
-      while (drop < samples.length - 1 && samples[drop]!.t < cutoff) series.total -= samples[drop++]!.v;
-      if (samples.length - drop > MAX_SAMPLES) {
-        while (samples.length - drop > MAX_SAMPLES) series.total -= samples[drop++]!.v;
+      let i = times.length;
+      while (i > s.head && times[i - 1]! > t) i--;
+      if (i === times.length) {
+        times.push(t);
+        values.push(v);
+      } else {
+        times.splice(i, 0, t);
+        values.splice(i, 0, v);
       }
-      if (drop > 0) samples.splice(0, drop);
+      for (let j = 0; j < tracks.length; j++) tracks[j]!.inserted(i, t, v, values);
+      // Older than the longest window, or past the cap: dropped (one sample always stays).
+      const cutoff = Math.max(now, t) - need.retentionMs;
+      let head = s.head;
+      const last = times.length - 1;
+      while (head < last && times[head]! < cutoff) head++;
+      if (times.length - head > MAX_SAMPLES) head = times.length - MAX_SAMPLES;
+      if (head !== s.head) {
+        s.head = head;
+        for (let j = 0; j < tracks.length; j++) tracks[j]!.dropped(head, values);
+        // Amortised: the array is shortened once its dead head is as long as the live part.
+        if (head > 1024 && head * 2 > times.length) {
+          times.splice(0, head);
+          values.splice(0, head);
+          s.head = 0;
+          for (let j = 0; j < tracks.length; j++) tracks[j]!.compacted(head);
+        }
+      }
     }
   }
 
-  /** The samples of a series with time ≥ fromMs, oldest first (a view: no copy). */
-  window(kind: Kind, scope: Scope, key: string, fromMs: number): SampleView {
-    const series = this.series.get(`${kind}|${scope}|${key}`);
-    if (!series) return EMPTY;
-    const { samples } = series;
-    // Samples are in time order: find the first one in the window by bisection.
-    let lo = 0;
-    let hi = samples.length;
+  /** The series and its window of `withinMs` moved to start at `fromMs`; undefined when nothing is kept. */
+  private at(kind: Kind, scope: Scope, key: string, withinMs: number, fromMs: number): { s: Series; track: Track | undefined; start: number } | undefined {
+    const needs = this.needs.get(kind);
+    if (!needs) return undefined;
+    let need: Need | undefined;
+    for (let k = 0; k < needs.length; k++) if (needs[k]!.scope === scope) need = needs[k];
+    const s = need?.series.get(key);
+    if (!s) return undefined;
+    let track: Track | undefined;
+    for (let k = 0; k < s.tracks.length; k++) if (s.tracks[k]!.withinMs === withinMs) track = s.tracks[k];
+    if (track) {
+      track.moveTo(fromMs, s);
+      return { s, track, start: track.start };
+    }
+    // A window nobody declared (not from a loaded rule): found by bisection.
+    let lo = s.head;
+    let hi = s.t.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (samples[mid]!.t < fromMs) lo = mid + 1;
+      if (s.t[mid]! < fromMs) lo = mid + 1;
       else hi = mid;
     }
-    return { samples, start: lo, total: series.total };
+    return { s, track: undefined, start: lo };
+  }
+
+  /** An aggregate of the samples with time ≥ fromMs: undefined for avg/min/max of none, 0 for count/sum. */
+  aggregate(kind: Kind, scope: Scope, key: string, withinMs: number, fromMs: number, agg: unknown): number | undefined {
+    const w = this.at(kind, scope, key, withinMs, fromMs);
+    const n = w ? w.s.t.length - w.start : 0;
+    if (agg === 'count') return n;
+    if (!w || n === 0) return agg === 'sum' ? 0 : undefined;
+    const { s, track, start } = w;
+    const values = s.v;
+    if (agg === 'sum' || agg === 'avg') {
+      let sum = 0;
+      if (track) sum = track.total(s);
+      else for (let i = start; i < values.length; i++) sum += values[i]!;
+      return agg === 'sum' ? sum : sum / n;
+    }
+    if (agg !== 'min' && agg !== 'max') return undefined;
+    const deque = agg === 'min' ? track?.min : track?.max;
+    if (deque && !deque.empty) return values[deque.front()];
+    let extreme = agg === 'min' ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+    for (let i = start; i < values.length; i++) {
+      const v = values[i]!;
+      if (agg === 'min' ? v < extreme : v > extreme) extreme = v;
+    }
+    return extreme;
+  }
+
+  /** How many samples with time ≥ fromMs there are (only those equal to `equals`, when given). */
+  count(kind: Kind, scope: Scope, key: string, withinMs: number, fromMs: number, equals: unknown): number {
+    const w = this.at(kind, scope, key, withinMs, fromMs);
+    if (!w) return 0;
+    const { s, track, start } = w;
+    if (typeof equals !== 'number') return s.t.length - start;
+    const tallied = track?.tally(equals);
+    if (tallied !== undefined) return tallied;
+    let n = 0;
+    for (let i = start; i < s.v.length; i++) if (s.v[i] === equals) n++;
+    return n;
+  }
+
+  /**
+   * (newest − oldest) ÷ the time between them, per `perMs`, over the samples with time ≥ fromMs;
+   * undefined until they span `minSpanMs`.
+   */
+  rate(kind: Kind, scope: Scope, key: string, withinMs: number, fromMs: number, perMs: number, minSpanMs: number): number | undefined {
+    const w = this.at(kind, scope, key, withinMs, fromMs);
+    if (!w) return undefined;
+    const { s, start } = w;
+    const last = s.t.length - 1;
+    if (start > last) return undefined;
+    const t0 = s.t[start]!;
+    const t1 = s.t[last]!;
+    if (t1 === t0 || t1 - t0 < minSpanMs) return undefined;
+    return ((s.v[last]! - s.v[start]!) / (t1 - t0)) * perMs;
   }
 
   get seriesCount(): number {
-    return this.series.size;
+    let n = 0;
+    for (const needs of this.needs.values()) for (const need of needs) n += need.series.size;
+    return n;
   }
 }

@@ -1,6 +1,8 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Kind, ReadingValue } from '../core/kinds.js';
 import type { ReadingEvent } from '../core/events.js';
+import { truthy } from './operators.js';
+import { zoneKey } from './series.js';
 
 export interface Latest {
   readonly value: ReadingValue;
@@ -11,14 +13,54 @@ export interface Latest {
   readonly reading: ReadingEvent;
 }
 
+/** A latest value, kept in place: one per zone (or device) and kind, updated rather than replaced. */
+interface Slot {
+  value: ReadingValue;
+  numeric: number;
+  timeMs: number;
+  device: string;
+  reading: ReadingEvent;
+}
+
+/** What `anyInSite` and site-wide `latest` read, kept as zones update: no walk over the site's zones per reading. */
+interface SiteKind {
+  /** Zones whose latest value of the kind is true (or ≥ 1). */
+  truthy: number;
+  /** The newest latest value across the zones (the first zone's, of equals), and its zone's place. */
+  newest: Slot | undefined;
+  newestAt: number;
+}
+
+interface Zone {
+  readonly site: Site;
+  readonly name: string;
+  /** Its place among the site's zones (in the order they were first seen). */
+  readonly at: number;
+  readonly kinds: Map<Kind, Slot>;
+}
+
+interface Site {
+  readonly name: string;
+  readonly zones: Zone[];
+  readonly byName: Map<string, Zone>;
+  readonly kinds: Map<Kind, SiteKind>;
+}
+
+interface Device {
+  zone: Zone;
+  readonly kinds: Map<Kind, Slot>;
+}
+
+const isTruthy = (l: Slot): boolean => truthy(l.value) === true || l.numeric >= 1;
+
 /**
  * What the rules know of the building: the latest value per device and per zone and kind,
- * the zones of each site, and which zones are armed. Fed by current readings only.
+ * the zones of each site, and which zones are armed. Fed by current readings only. A reading
+ * costs a Map lookup by its source and updates its slots in place (nothing allocated).
  */
 export class ZoneState {
-  private readonly byZone = new Map<string, Map<Kind, Latest>>();
-  private readonly byDevice = new Map<string, Map<Kind, Latest>>();
-  private readonly zonesBySite = new Map<string, Set<string>>();
+  private readonly sites = new Map<string, Site>();
+  private readonly byDevice = new Map<string, Device>();
   private readonly armedZones = new Map<string, boolean>();
 
   constructor(private readonly armedFile?: string) {}
@@ -33,49 +75,116 @@ export class ZoneState {
     }
   }
 
-  update(r: ReadingEvent): void {
-    const zoneKey = `${r.site}/${r.zone}`;
-    // Recency by what the gateway saw: a device clock ahead of it must not make this reading look newer.
-    const latest: Latest = { value: r.value, numeric: r.numeric, timeMs: r.judgedMs ?? r.timeMs, device: r.device, reading: r };
-    let zone = this.byZone.get(zoneKey);
+  private zone(siteName: string, name: string): Zone {
+    let site = this.sites.get(siteName);
+    if (!site) this.sites.set(siteName, (site = { name: siteName, zones: [], byName: new Map(), kinds: new Map() }));
+    let zone = site.byName.get(name);
     if (!zone) {
-      zone = new Map<Kind, Latest>();
-      this.byZone.set(zoneKey, zone);
-      let zones = this.zonesBySite.get(r.site);
-      if (!zones) this.zonesBySite.set(r.site, (zones = new Set()));
-      zones.add(r.zone);
+      zone = { site, name, at: site.zones.length, kinds: new Map() };
+      site.byName.set(name, zone);
+      site.zones.push(zone);
     }
-    zone.set(r.kind, latest);
+    return zone;
+  }
+
+  update(r: ReadingEvent): void {
     let device = this.byDevice.get(r.source);
-    if (!device) this.byDevice.set(r.source, (device = new Map<Kind, Latest>()));
-    device.set(r.kind, latest);
+    if (!device) this.byDevice.set(r.source, (device = { zone: this.zone(r.site, r.zone), kinds: new Map() }));
+    else if (device.zone.name !== r.zone || device.zone.site.name !== r.site) device.zone = this.zone(r.site, r.zone);
+    const { zone } = device;
+    // Recency by what the gateway saw: a device clock ahead of it must not make this reading look newer.
+    const timeMs = r.judgedMs ?? r.timeMs;
+    let slot = zone.kinds.get(r.kind);
+    let siteKind = zone.site.kinds.get(r.kind);
+    if (!siteKind) zone.site.kinds.set(r.kind, (siteKind = { truthy: 0, newest: undefined, newestAt: 0 }));
+    if (!slot) {
+      zone.kinds.set(r.kind, (slot = { value: r.value, numeric: r.numeric, timeMs, device: r.device, reading: r }));
+      if (isTruthy(slot)) siteKind.truthy++;
+      this.newer(siteKind, slot, zone.at);
+    } else {
+      const was = isTruthy(slot);
+      const before = slot.timeMs;
+      slot.value = r.value;
+      slot.numeric = r.numeric;
+      slot.timeMs = timeMs;
+      slot.device = r.device;
+      slot.reading = r;
+      const is = isTruthy(slot);
+      if (was !== is) siteKind.truthy += is ? 1 : -1;
+      if (siteKind.newest === slot) {
+        // The newest went back in time (another device of its zone, with an older time): look again.
+        if (timeMs < before) this.findNewest(zone.site, r.kind, siteKind);
+      } else this.newer(siteKind, slot, zone.at);
+    }
+    const known = device.kinds.get(r.kind);
+    if (!known) device.kinds.set(r.kind, { value: r.value, numeric: r.numeric, timeMs, device: r.device, reading: r });
+    else {
+      known.value = r.value;
+      known.numeric = r.numeric;
+      known.timeMs = timeMs;
+      known.device = r.device;
+      known.reading = r;
+    }
+  }
+
+  /** A zone's slot changed: is it the site's newest now? (Newer, or as new and of an earlier zone.) */
+  private newer(siteKind: SiteKind, slot: Slot, at: number): void {
+    const { newest } = siteKind;
+    if (!newest || slot.timeMs > newest.timeMs || (slot.timeMs === newest.timeMs && at < siteKind.newestAt)) {
+      siteKind.newest = slot;
+      siteKind.newestAt = at;
+    }
+  }
+
+  private findNewest(site: Site, kind: Kind, siteKind: SiteKind): void {
+    siteKind.newest = undefined;
+    for (const zone of site.zones) {
+      const slot = zone.kinds.get(kind);
+      if (slot) this.newer(siteKind, slot, zone.at);
+    }
   }
 
   /** The latest reading of every device and kind. */
   latestReadings(): ReadingEvent[] {
-    return [...this.byDevice.values()].flatMap((kinds) => [...kinds.values()].map((l) => l.reading));
+    return [...this.byDevice.values()].flatMap((d) => [...d.kinds.values()].map((l) => l.reading));
   }
 
   zoneLatest(site: string, zone: string, kind: Kind): Latest | undefined {
-    return this.byZone.get(`${site}/${zone}`)?.get(kind);
+    return this.sites.get(site)?.byName.get(zone)?.kinds.get(kind);
+  }
+
+  /** The latest of a kind in the zone a device was last seen in (no key built). */
+  zoneLatestOf(source: string, site: string, zone: string, kind: Kind): Latest | undefined {
+    const z = this.byDevice.get(source)?.zone;
+    return z && z.name === zone && z.site.name === site ? z.kinds.get(kind) : this.zoneLatest(site, zone, kind);
   }
 
   deviceLatest(source: string, kind: Kind): Latest | undefined {
-    return this.byDevice.get(source)?.get(kind);
+    return this.byDevice.get(source)?.kinds.get(kind);
   }
 
   zonesOf(site: string): readonly string[] {
-    return [...(this.zonesBySite.get(site) ?? [])];
+    return this.sites.get(site)?.zones.map((z) => z.name) ?? [];
   }
 
   /** The latest values of a kind across a site's zones. */
   siteLatest(site: string, kind: Kind): Latest[] {
     const out: Latest[] = [];
-    for (const zone of this.zonesBySite.get(site) ?? []) {
-      const l = this.byZone.get(`${site}/${zone}`)?.get(kind);
+    for (const zone of this.sites.get(site)?.zones ?? []) {
+      const l = zone.kinds.get(kind);
       if (l) out.push(l);
     }
     return out;
+  }
+
+  /** The newest latest value of a kind across a site's zones (the first zone's, when several are as new). */
+  siteNewest(site: string, kind: Kind): Latest | undefined {
+    return this.sites.get(site)?.kinds.get(kind)?.newest;
+  }
+
+  /** Whether the latest value of a kind is true (or ≥ 1) in any zone of the site. */
+  anyInSite(site: string, kind: Kind): boolean {
+    return (this.sites.get(site)?.kinds.get(kind)?.truthy ?? 0) > 0;
   }
 
   /** Every zone whose armed state was ever set, with it. */
@@ -87,7 +196,7 @@ export class ZoneState {
   }
 
   isArmed(site: string, zone: string): boolean {
-    return this.armedZones.get(`${site}/${zone}`) ?? false;
+    return this.armedZones.size > 0 && (this.armedZones.get(zoneKey(site, zone)) ?? false);
   }
 
   private saving: Promise<void> = Promise.resolve();

@@ -2,7 +2,7 @@ import { kindSpec, type Kind, type ReadingValue } from '../core/kinds.js';
 import type { FactContext, FactSpec } from './facts.js';
 import type { Params } from './fact-params.js';
 import { OPERATOR_NAMES, checkOperatorValue } from './operators.js';
-import { scopeKey, type SampleView, type Scope } from './series.js';
+import { scopeKey, type Scope, type WindowNeed } from './series.js';
 
 /**
  * Facts over time: sliding windows, rate of change, "held for", absence and hysteresis. They
@@ -18,43 +18,14 @@ const scope = (p: Params) => p['scope'] as Scope;
 const ms = (p: Params, name: string) => p[`${name}Ms`] as number;
 const keyOf = (ctx: FactContext, p: Params) => scopeKey(ctx.reading, scope(p));
 
-function samples(ctx: FactContext, p: Params): SampleView {
-  return ctx.series.window(kind(p), scope(p), keyOf(ctx, p), ctx.now - ms(p, 'within'));
-}
-
-/** An aggregate over a window, in one pass and no copy. */
-function aggregate({ samples, start, total }: SampleView, agg: unknown): number | undefined {
-  const n = samples.length - start;
-  if (agg === 'count') return n;
-  if (n === 0) return agg === 'sum' ? 0 : undefined;
-  // A long window covering the whole series (it is kept as long as the longest window): its
-  // running sum saves the loop. Short ones are summed exactly, so thresholds see no float drift.
-  if (start === 0 && n > 64 && agg === 'sum') return total;
-  if (start === 0 && n > 64 && agg === 'avg') return total / n;
-  let sum = 0;
-  let min = Number.POSITIVE_INFINITY;
-  let max = Number.NEGATIVE_INFINITY;
-  for (let i = start; i < samples.length; i++) {
-    const v = samples[i]!.v;
-    sum += v;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  switch (agg) {
-    case 'sum':
-      return sum;
-    case 'avg':
-      return sum / n;
-    case 'min':
-      return min;
-    case 'max':
-      return max;
-    default:
-      return undefined;
-  }
-}
-
-const windowNeed = (p: Params) => ({ kind: kind(p), scope: scope(p), withinMs: ms(p, 'within') });
+/** What a window fact reads: min/max keep a deque, `count` with `equals` a tally (absent when not needed). */
+const windowNeed = (p: Params): WindowNeed => ({
+  kind: kind(p),
+  scope: scope(p),
+  withinMs: ms(p, 'within'),
+  ...(p['agg'] === 'min' || p['agg'] === 'max' ? { minmax: true } : {}),
+  ...(typeof p['equalsNumeric'] === 'number' ? { equals: p['equalsNumeric'] } : {}),
+});
 
 export const TIME_FACTS: Record<string, FactSpec> = {
   window: {
@@ -70,7 +41,10 @@ export const TIME_FACTS: Record<string, FactSpec> = {
       p.oneOf('agg', AGGREGATES);
     },
     window: windowNeed,
-    compute: (ctx, p) => aggregate(samples(ctx, p), p['agg']),
+    compute: (ctx, p) => {
+      const within = ms(p, 'within');
+      return ctx.series.aggregate(kind(p), scope(p), keyOf(ctx, p), within, ctx.now - within, p['agg']);
+    },
   },
   count: {
     description: 'how many readings of the last `within` there were, only those equal to `equals` when given ("fail", true); `scope` "zone" (default), "device" or "site"',
@@ -86,12 +60,8 @@ export const TIME_FACTS: Record<string, FactSpec> = {
     },
     window: windowNeed,
     compute: (ctx, p) => {
-      const { samples: list, start } = samples(ctx, p);
-      const equals = p['equalsNumeric'];
-      if (typeof equals !== 'number') return list.length - start;
-      let n = 0;
-      for (let i = start; i < list.length; i++) if (list[i]!.v === equals) n++;
-      return n;
+      const within = ms(p, 'within');
+      return ctx.series.count(kind(p), scope(p), keyOf(ctx, p), within, ctx.now - within, p['equalsNumeric']);
     },
   },
   rateOfChange: {
@@ -109,11 +79,8 @@ export const TIME_FACTS: Record<string, FactSpec> = {
     },
     window: windowNeed,
     compute: (ctx, p) => {
-      const { samples: list, start } = samples(ctx, p);
-      const first = list[start];
-      const last = start < list.length ? list.at(-1) : undefined;
-      if (!first || !last || last.t === first.t || last.t - first.t < ms(p, 'minSpan')) return undefined;
-      return ((last.v - first.v) / (last.t - first.t)) * ms(p, 'per');
+      const within = ms(p, 'within');
+      return ctx.series.rate(kind(p), scope(p), keyOf(ctx, p), within, ctx.now - within, ms(p, 'per'), ms(p, 'minSpan'));
     },
   },
   heldFor: {

@@ -1,6 +1,6 @@
 import type { ReadingEvent } from '../core/events.js';
 import type { Kind, ReadingValue } from '../core/kinds.js';
-import { evaluateOperator } from './operators.js';
+import { operatorOf, type Evaluate } from './operators.js';
 import { scopeKey, type Scope } from './series.js';
 
 /**
@@ -25,8 +25,15 @@ interface Track {
 /** Asks for a wake-up of the rules that use a watch at `at` (undefined: no longer needed). */
 export type Schedule = (spec: WatchSpec, key: string, at: number | undefined) => void;
 
+/** A spec as a reading meets it: its operator looked up and its tracks found once per configure. */
+interface Entry {
+  readonly spec: WatchSpec;
+  readonly evaluate: Evaluate | undefined;
+  readonly tracks: Map<string, Track>;
+}
+
 export class Watches {
-  private byKind = new Map<Kind, WatchSpec[]>();
+  private byKind = new Map<Kind, Entry[]>();
   private specs = new Map<string, WatchSpec>();
   private readonly tracks = new Map<string, Map<string, Track>>();
   private readonly watchedSince = new Map<string, number>();
@@ -37,13 +44,15 @@ export class Watches {
   configure(specs: readonly WatchSpec[], now: number): void {
     this.specs = new Map(specs.map((s) => [s.id, s]));
     this.byKind = new Map();
+    for (const id of [...this.tracks.keys()]) if (!this.specs.has(id)) this.tracks.delete(id);
     for (const s of this.specs.values()) {
       let list = this.byKind.get(s.kind);
       if (!list) this.byKind.set(s.kind, (list = []));
-      list.push(s);
+      let tracks = this.tracks.get(s.id);
+      if (!tracks) this.tracks.set(s.id, (tracks = new Map<string, Track>()));
+      list.push({ spec: s, evaluate: s.type === 'held' ? operatorOf(s.operator) : undefined, tracks });
       if (!this.watchedSince.has(s.id)) this.watchedSince.set(s.id, now);
     }
-    for (const id of [...this.tracks.keys()]) if (!this.specs.has(id)) this.tracks.delete(id);
     for (const id of [...this.watchedSince.keys()]) if (!this.specs.has(id)) this.watchedSince.delete(id);
   }
 
@@ -52,20 +61,19 @@ export class Watches {
   }
 
   record(r: ReadingEvent): void {
-    const specs = this.byKind.get(r.kind);
-    if (!specs) return;
-    for (const spec of specs) {
+    const entries = this.byKind.get(r.kind);
+    if (!entries) return;
+    // Time as the gateway vouches for it: a device clock ahead cannot delay a held-for or an absence.
+    const t = r.judgedMs ?? r.timeMs;
+    for (let i = 0; i < entries.length; i++) {
+      const { spec, evaluate, tracks } = entries[i]!;
       const key = scopeKey(r, spec.scope);
-      // Time as the gateway vouches for it: a device clock ahead cannot delay a held-for or an absence.
-      const t = r.judgedMs ?? r.timeMs;
-      let tracks = this.tracks.get(spec.id);
-      if (!tracks) this.tracks.set(spec.id, (tracks = new Map<string, Track>()));
       let track = tracks.get(key);
       if (!track) tracks.set(key, (track = { latest: r }));
       else if (t >= (track.latest.judgedMs ?? track.latest.timeMs)) track.latest = r;
       switch (spec.type) {
         case 'held':
-          if (evaluateOperator(spec.operator, r.value, spec.value)) {
+          if (evaluate ? evaluate(r.value, spec.value) : false) {
             if (track.since === undefined) {
               track.since = t;
               this.schedule(spec, key, t + spec.forMs);

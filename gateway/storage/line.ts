@@ -24,6 +24,8 @@ export function tagValue(value: string): string {
 }
 
 export function stringField(value: string): string {
+  // Most values (every event id the gateway makes) need no escape: two scans instead of a regex replace.
+  if (!value.includes('"') && !value.includes('\\')) return `"${value}"`;
   return `"${value.replace(STRING_SPECIAL, '\\$&')}"`;
 }
 

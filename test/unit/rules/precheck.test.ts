@@ -12,10 +12,35 @@ import { Watches } from '../../../gateway/rules/watches.js';
 const reading = (value: ReadingEvent['value'], zone = 'z1'): ReadingEvent =>
   ({ id: 'r', type: 'sensor.temperature', source: `s/${zone}/d`, time: '', receivedAt: '', seq: undefined, site: 's', zone, device: 'd', kind: 'temperature', value, numeric: typeof value === 'number' ? value : 0, timeMs: 0, clientId: undefined });
 
+const NOW = Date.parse('2026-11-24T10:00:00Z');
+/** Window facts in normal form (as a pack's check leaves them), over what `context` records. */
+const WINDOW_LEAVES = [
+  { fact: 'window', params: { kind: 'temperature', scope: 'zone', withinMs: 60_000, agg: 'max' } },
+  { fact: 'window', params: { kind: 'temperature', scope: 'site', withinMs: 600_000, agg: 'avg' } },
+  { fact: 'count', params: { kind: 'temperature', scope: 'zone', withinMs: 60_000 } },
+  { fact: 'rateOfChange', params: { kind: 'temperature', scope: 'device', withinMs: 600_000, perMs: 60_000, minSpanMs: 1000 } },
+  { fact: 'anyInSite', params: { kind: 'temperature' } },
+  { fact: 'latest', params: { kind: 'temperature', scope: 'site' } },
+];
+
 function context(r: ReadingEvent): FactContext {
   const state = new ZoneState();
-  state.update(r);
-  return { reading: r, now: Date.parse('2026-11-24T10:00:00Z'), state, series: new SeriesStore(), watches: new Watches(() => undefined), actuator: () => undefined };
+  const series = new SeriesStore();
+  series.configure([
+    { kind: 'temperature', scope: 'zone', withinMs: 60_000, minmax: true },
+    { kind: 'temperature', scope: 'site', withinMs: 600_000 },
+    { kind: 'temperature', scope: 'device', withinMs: 600_000 },
+  ]);
+  // A little history in the reading's zone and another, so the window facts have something to say.
+  for (const [i, v] of [18, 25, 21].entries()) {
+    const earlier = { ...r, id: `e${i}`, zone: i === 1 ? 'z2' : r.zone, value: v, numeric: v, timeMs: NOW - 90_000 + i * 30_000 };
+    state.update(earlier);
+    series.record(earlier, earlier.timeMs);
+  }
+  const now = { ...r, timeMs: NOW };
+  state.update(now);
+  series.record(now, NOW);
+  return { reading: now, now: NOW, state, series, watches: new Watches(() => undefined), actuator: () => undefined };
 }
 
 /** What json-rules-engine says of the same conditions and facts (undefined: the run fails). */
@@ -49,8 +74,11 @@ describe('precheck', () => {
     const operators = ['equal', 'notEqual', 'in', 'notIn', 'contains', 'lessThan', 'lessThanInclusive', 'greaterThan', 'greaterThanInclusive', 'between', 'outside', 'isTrue'];
     const scalar = fc.oneof(fc.integer({ min: -5, max: 40 }), fc.double({ min: -5, max: 40, noNaN: true }), fc.boolean(), fc.constantFrom('ok', 'fail', '26', '', 'z1'));
     const operand = fc.oneof(scalar, fc.array(scalar, { maxLength: 3 }), fc.tuple(fc.integer({ min: -5, max: 40 }), fc.integer({ min: -5, max: 40 })));
-    const leaf = fc.record({ fact: fc.constantFrom('value', 'zone', 'armed', 'hour', 'latest'), operator: fc.constantFrom(...operators), value: operand }).map((c) =>
-      c.fact === 'latest' ? { ...c, params: { kind: 'temperature' } } : c,
+    const leaf = fc.oneof(
+      fc.record({ fact: fc.constantFrom('value', 'zone', 'armed', 'hour', 'latest'), operator: fc.constantFrom(...operators), value: operand }).map((c) =>
+        c.fact === 'latest' ? { ...c, params: { kind: 'temperature' } } : c,
+      ),
+      fc.record({ window: fc.constantFrom(...WINDOW_LEAVES), operator: fc.constantFrom(...operators), value: operand }).map(({ window, ...c }) => ({ ...window, ...c })),
     );
     const tree = fc.letrec<{ node: object }>((tie) => ({
       node: fc.oneof(

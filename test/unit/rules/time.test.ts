@@ -166,22 +166,56 @@ describe('rules over time', () => {
   });
 });
 
-describe('window sums', () => {
-  it('agree with summing the samples, for short windows and long ones', async () => {
+describe('windows', () => {
+  it('agree with a loop over the samples (sum, avg, min, max, count, tallies, rate), with readings out of order, windows moving back, and the cap', async () => {
     const { SeriesStore } = await import('../../../gateway/rules/series.js');
+    const windows = [600_000, 60_000, 5_000];
     const store = new SeriesStore();
-    store.configure([{ kind: 'co2', scope: 'zone', withinMs: 600_000 }]);
-    let t = 0;
-    for (let i = 0; i < 5000; i++) {
-      t += 100;
-      store.record({ kind: 'co2', site: 's', zone: 'z', source: 's/z/d', timeMs: t, numeric: 400 + (i % 97) * 1.1 } as never, t);
-      if (i % 499 === 0 || i === 4999) {
-        const view = store.window('co2', 'zone', 's/z', t - 600_000);
+    store.configure([
+      ...windows.flatMap((withinMs) => [{ kind: 'co2' as const, scope: 'zone' as const, withinMs, minmax: true }]),
+      { kind: 'co2', scope: 'zone', withinMs: 60_000, equals: 401.1 },
+    ]);
+    // The oracle: every sample kept as the store keeps them (in time order, dropped past the longest window or the cap).
+    let kept: { t: number; v: number }[] = [];
+    let seed = 7;
+    const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    let now = 0;
+    for (let i = 0; i < 14_000; i++) {
+      now += 10 + Math.floor(random() * 100);
+      // A zone's devices interleave: some readings come a little late.
+      const t = random() < 0.2 ? now - Math.floor(random() * (random() < 0.2 ? 9000 : 3000)) : now;
+      const v = 400 + (i % 97) * 1.1 + (random() < 0.1 ? 0.1 : 0);
+      store.record({ kind: 'co2', site: 's', zone: 'z', source: 's/z/d', timeMs: t, numeric: v } as never, now);
+      let at = kept.length;
+      while (at > 0 && kept[at - 1]!.t > t) at--;
+      kept.splice(at, 0, { t, v });
+      const cutoff = Math.max(now, t) - 600_000;
+      let drop = 0;
+      while (drop < kept.length - 1 && kept[drop]!.t < cutoff) drop++;
+      kept = kept.slice(Math.max(drop, kept.length - 10_000));
+      if (i % 37 !== 0 && i < 13_900) continue;
+      // Now and then a run reads the windows at an earlier time (a wake-up due before the last reading).
+      const readAt = i % 5 === 0 ? now - 2000 : now;
+      for (const withinMs of windows) {
+        const from = readAt - withinMs;
+        const inWindow = kept.filter((s) => s.t >= from).map((s) => s.v);
         let sum = 0;
-        for (let k = view.start; k < view.samples.length; k++) sum += view.samples[k]!.v;
-        if (view.start === 0) expect(view.total).toBeCloseTo(sum, 6);
+        for (const v of inWindow) sum += v;
+        const got = (agg: string) => store.aggregate('co2', 'zone', 's/z', withinMs, from, agg);
+        expect(got('count')).toBe(inWindow.length);
+        expect(got('sum')).toBeCloseTo(sum, 6);
+        if (inWindow.length <= 64) expect(got('sum')).toBe(sum);
+        expect(got('avg')).toBeCloseTo(sum / inWindow.length, 9);
+        expect(got('min')).toBe(Math.min(...inWindow));
+        expect(got('max')).toBe(Math.max(...inWindow));
+        expect(store.count('co2', 'zone', 's/z', withinMs, from, 401.1)).toBe(inWindow.filter((v) => v === 401.1).length);
+        const span = inWindow.length > 0 ? kept[kept.length - 1]!.t - kept.find((s) => s.t >= from)!.t : 0;
+        const rate = store.rate('co2', 'zone', 's/z', withinMs, from, 60_000, 1);
+        if (span < 1) expect(rate).toBeUndefined();
+        else expect(rate).toBeCloseTo(((kept[kept.length - 1]!.v - kept.find((s) => s.t >= from)!.v) / span) * 60_000, 9);
       }
     }
+    expect(kept.length).toBeGreaterThan(64);
   });
 });
 

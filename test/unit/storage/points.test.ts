@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ReadingEvent } from '../../../gateway/core/events.js';
 import { line, pointOf, pointTime, stringField, tagValue } from '../../../gateway/storage/line.js';
@@ -41,6 +42,11 @@ describe('points', () => {
     expect(tagValue('a b,c=d')).toBe('a\\ b\\,c\\=d');
     expect(stringField('say "hi"\\n\nnext')).toBe('"say \\"hi\\"\\\\n\nnext"');
     expect(line('m', { z: '1', a: '2' }, { f: { str: 'x' }, i: { int: 3 }, b: { bool: true } }, (series) => (series === 'm,a=2,z=1' ? '5' : 'wrong series'))).toBe('m,a=2,z=1 f="x",i=3i,b=true 5\n');
+  });
+
+  it('writes every string field as the regex escape always did (the no-escape fast path included)', () => {
+    const text = fc.oneof(fc.string(), fc.string({ unit: fc.constantFrom('a', '"', '\\', '\n', 'é', ' ') }), fc.uuid());
+    fc.assert(fc.property(text, (value) => stringField(value) === `"${value.replace(/["\\]/g, '\\$&')}"`), { numRuns: 1000 });
   });
 
   it('keeps a tag from ending in a backslash or holding a newline, which 1.x cannot store', () => {

@@ -1,0 +1,63 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import type { AlarmTransitionEvent, CommandEvent, CommandStatusEvent, ReadingEvent } from '../core/events.js';
+import type { Kind } from '../core/kinds.js';
+import type { Outcome, Suppression } from './actions.js';
+import type { Firing } from './engine.js';
+
+/* The rules runtime's ports and limits (rules/runtime.ts): what wakes it, whom it reports to, its times. */
+
+/**
+ * What a clock timer wakes: the rules of a watch for one device/zone/site, a deferred command, an
+ * alarm's quiet period, or a command's confirmation time.
+ */
+export type Wake =
+  | { readonly type: 'watch'; readonly watchId: string; readonly key: string }
+  | { readonly type: 'retry'; readonly target: string; readonly source: string; readonly kind: Kind; readonly watchId: string | undefined }
+  | { readonly type: 'alarm'; readonly alarmId: string }
+  | { readonly type: 'confirm'; readonly target: string };
+
+/** Counters the runtime reports to (the service maps them to /metrics). */
+export interface RuntimeObserver {
+  fired?(rule: string): void;
+  suppressed?(s: Suppression): void;
+  woke?(type: Wake['type']): void;
+  failed?(): void;
+  /** A reading was stored and recorded but not run through the rules: they were too far behind. */
+  overloaded?(): void;
+  /** A run that fired something (the trace): its reading, what woke it, the firings and what came of them. */
+  ran?(reading: ReadingEvent, wake: Wake | undefined, firings: readonly Firing[], outcomes: readonly Outcome[], suppressed: readonly Suppression[], at: number): void;
+}
+
+/** The command sagas' times (settings COMMAND_CONFIRM_MS, COMMAND_RETRIES, MANUAL_HOLD_MS). */
+export interface CommandTimes {
+  readonly confirmMs: number;
+  readonly retries: number;
+  readonly holdMs: number;
+}
+
+export const DEFAULT_COMMAND_TIMES: CommandTimes = { confirmMs: 10_000, retries: 2, holdMs: 30 * 60_000 };
+
+/**
+ * How many readings may wait for the rules. Past it a reading is still stored and recorded
+ * (windows, held-for and absence stay right) but not run: ingest never waits for the rules, and
+ * their queue cannot grow without bound under a flood.
+ */
+export const MAX_RULES_BACKLOG = 20_000;
+
+export interface RuntimeOptions {
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Where armed zones are remembered across restarts. */
+  readonly armedFile?: string;
+  /** Every command and alert the rules produce, in order. */
+  readonly onOutcome: (outcome: Outcome) => void;
+  readonly observer?: RuntimeObserver;
+  /** Every alarm transition (`persist` false: an update not worth a stored point). */
+  readonly onAlarm?: (t: AlarmTransitionEvent, persist: boolean) => void;
+  /** Every step of a command's saga. */
+  readonly onStatus?: (s: CommandStatusEvent) => void;
+  /** Publish a command again (a saga's retry). */
+  readonly resend?: (c: CommandEvent, attempt: number) => void;
+  readonly commands?: CommandTimes;
+}
