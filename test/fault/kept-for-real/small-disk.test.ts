@@ -161,7 +161,13 @@ describe.skipIf(unavailable !== undefined)(`issue 14 (4): a small disk under DAT
     const again = await second.started();
     const http = `http://127.0.0.1:${again.http}`;
     await waitFor(async () => (await readyz(http)).status === 503, '/readyz not ready on a full disk', 15_000, 100).catch(() => undefined);
-    expect.soft(await readyz(http), '/readyz after a start on a full disk').toMatchObject({ status: 503, body: { checks: { spool: { ok: false } } } });
+    // Filling may end on a group write larger than the room left (ENOSPC, GW_ERR_SPOOL_WRITE) with
+    // room for smaller ones: the torn tail is cut at recovery, and a spool with room is right to say
+    // so. Not ready is owed when the disk really is nearly full (5% kept free + 64 KiB, spool/space.ts).
+    const afterStart = await readyz(http);
+    const free = await freeBytes(dir);
+    expect(afterStart.status, '/readyz after a start with InfluxDB away').toBe(503);
+    if (free < Math.floor((1024 * 1024) / 20) + 64 * 1024) expect.soft(afterStart, `/readyz after a start on a full disk (${free} bytes free)`).toMatchObject({ body: { checks: { spool: { ok: false } } } });
     proxy.pass();
     const client = await connect(`mqtt://127.0.0.1:${again.mqtt}`, { clientId: 'refill-check' });
     defer(() => client.endAsync(true));
