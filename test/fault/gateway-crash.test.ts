@@ -9,11 +9,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, inject, it } from 'vitest';
 import { runSimulation } from '../../simulators/simulator.js';
-import { checkExactlyOnce } from '../helpers/fleet.js';
-import { countReadings, uniqueDb } from '../helpers/influx.js';
+import { allAcknowledgedStored } from '../helpers/fleet.js';
+import { uniqueDb } from '../helpers/influx.js';
 import { spawnGateway } from '../helpers/process.js';
 import { useCleanup } from '../helpers/cleanup.js';
-import { waitFor } from '../helpers/wait.js';
 
 const { defer, track } = useCleanup();
 
@@ -52,8 +51,7 @@ describe('gateway crash', () => {
     const summary = await load;
     expect(summary.acknowledged).toBeGreaterThan(ackedAtKill);
 
-    await waitFor(async () => (await countReadings(influx, db)) >= acked.size, 'every acknowledged reading in InfluxDB', 60_000, 500);
-    const check = await checkExactlyOnce(influx, db, acked);
+    const check = await allAcknowledgedStored(influx, db, acked, 60_000);
     expect(check.missing).toEqual([]);
     expect(check.duplicated).toEqual([]);
     second.child.kill('SIGTERM');

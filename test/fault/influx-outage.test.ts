@@ -10,9 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { startInfluxd, type InfluxdProcess } from '../../gateway/storage/influxd.js';
 import { runSimulation } from '../../simulators/simulator.js';
-import { checkExactlyOnce } from '../helpers/fleet.js';
+import { allAcknowledgedStored } from '../helpers/fleet.js';
 import { startGateway } from '../helpers/gateway.js';
-import { countReadings } from '../helpers/influx.js';
 import { useCleanup } from '../helpers/cleanup.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -59,8 +58,7 @@ describe('InfluxDB outage under QoS 1 load', () => {
     expect(summary.failed).toBe(0);
     expect(summary.acknowledged).toBe(summary.sent);
     expect(summary.sent).toBeGreaterThan(20_000);
-    await waitFor(async () => (await countReadings(influx.url, gw.db)) >= acked.size, 'every acknowledged reading in InfluxDB', 60_000, 500);
-    const check = await checkExactlyOnce(influx.url, gw.db, acked);
+    const check = await allAcknowledgedStored(influx.url, gw.db, acked, 60_000);
     expect(check.missing).toEqual([]);
     expect(check.duplicated).toEqual([]);
     expect(check.stored).toBe(acked.size);
@@ -84,8 +82,7 @@ describe('InfluxDB outage under QoS 1 load', () => {
     defer(() => again.stop());
     const summary = await load;
     expect(summary.acknowledged).toBe(summary.sent);
-    await waitFor(async () => (await countReadings(again.url, gw.db)) >= acked.size, 'every acknowledged reading in InfluxDB', 60_000, 500);
-    const check = await checkExactlyOnce(again.url, gw.db, acked);
+    const check = await allAcknowledgedStored(again.url, gw.db, acked, 60_000);
     expect(check.missing).toEqual([]);
     expect(check.duplicated).toEqual([]);
   });

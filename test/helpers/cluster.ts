@@ -2,9 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { partitionsFor } from '../../gateway/core/partition.js';
-import { checkExactlyOnce } from './fleet.js';
 import { spawnGateway, type GatewayProcess } from './process.js';
 import { waitFor } from './wait.js';
 
@@ -67,18 +65,4 @@ export async function settled(via: ClusterNodeProcess, ids: readonly string[], t
 
 /** The node owning a site's partition, by the same hash the gateway uses. */
 export { partitionOf } from '../../gateway/core/partition.js';
-
-/**
- * Waits until every acknowledged id is in InfluxDB (or `timeoutMs` passes), then says what is
- * missing or stored twice. Counting points is not enough: the count also holds readings that are
- * not in `acknowledged` (a test's own probes and timers, readings stored whose acknowledgement a
- * kill lost), so it reaches the number acknowledged before the last batch is written.
- */
-export async function allAcknowledgedStored(influxUrl: string, db: string, acknowledged: ReadonlySet<string>, timeoutMs = 90_000): Promise<{ stored: number; missing: string[]; duplicated: string[] }> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const check = await checkExactlyOnce(influxUrl, db, acknowledged);
-    if (check.missing.length === 0 || Date.now() > deadline) return check;
-    await sleep(500);
-  }
-}
+export { allAcknowledgedStored } from './fleet.js';

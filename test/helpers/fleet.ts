@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 /** What a simulated fleet had acknowledged, checked against what InfluxDB holds. */
 import { query } from './influx.js';
 
@@ -23,4 +24,19 @@ export async function checkExactlyOnce(url: string, db: string, acknowledged: It
   let stored = 0;
   for (const n of ids.values()) stored += n;
   return { stored, missing, duplicated };
+}
+
+/**
+ * Waits until every acknowledged id is in InfluxDB (or `timeoutMs` passes), then says what is
+ * missing or stored twice. Counting points is not enough: the count also holds readings that are
+ * not in `acknowledged` (a test's own probes and timers, readings stored whose acknowledgement a
+ * kill lost), so it reaches the number acknowledged before the last batch is written.
+ */
+export async function allAcknowledgedStored(influxUrl: string, db: string, acknowledged: ReadonlySet<string>, timeoutMs = 90_000): Promise<{ stored: number; missing: string[]; duplicated: string[] }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const check = await checkExactlyOnce(influxUrl, db, acknowledged);
+    if (check.missing.length === 0 || Date.now() > deadline) return check;
+    await sleep(500);
+  }
 }
