@@ -3,28 +3,16 @@
  * topics to, the native commands that follow the rules' commands, and `GET /api/devices`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from 'pino';
-import type { EventBus } from '../core/bus.js';
-import type { Clock } from '../core/clock.js';
-import type { Publisher } from '../core/publisher.js';
-import type { Store } from '../core/store.js';
-import type { Metrics } from '../observability/metrics.js';
-import { NativeCommander } from './commands.js';
+import { NativeCommander, type NativeCommanderOptions } from './commands.js';
 import { DeviceMapLoader } from './map-loader.js';
 import { EMPTY_MAP } from './map.js';
 import type { DeviceView } from './registry.js';
 import { NativeRouter } from './router.js';
 
-export interface DevicesServiceOptions {
+/** The commander's ports and Zigbee2MQTT base topic, with the device map's file and discovery prefix. */
+export interface DevicesServiceOptions extends Omit<NativeCommanderOptions, 'router'> {
   readonly file: string;
-  readonly zigbee2mqttBaseTopic: string;
   readonly discoveryPrefix: string;
-  readonly bus: EventBus;
-  readonly publisher: Publisher;
-  readonly store: Store;
-  readonly metrics: Metrics;
-  readonly clock: Clock;
-  readonly log: Logger;
   readonly watch?: boolean;
 }
 

@@ -1,23 +1,11 @@
-import type { Logger } from 'pino';
-import type { EventBus } from '../core/bus.js';
-import type { Clock } from '../core/clock.js';
 import type { DeadLetterEvent, DeadLetterReason } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
-import type { Publisher } from '../core/publisher.js';
-import type { Store } from '../core/store.js';
 import type { IncomingPublish } from '../broker/publish-pipeline.js';
 import { LogLimiter } from '../observability/log.js';
-import type { Metrics } from '../observability/metrics.js';
+import type { IngestOptions } from './ingest.js';
 import { DEAD_LETTER_PAYLOAD_CHARS, WHOLE_PAYLOAD_BYTES, printable } from './printable.js';
 
-export interface DeadLetterOfficeOptions {
-  readonly store: Store;
-  readonly bus: EventBus;
-  readonly metrics: Metrics;
-  readonly publisher: Publisher;
-  readonly clock: Clock;
-  readonly log: Logger;
-}
+export type DeadLetterOfficeOptions = Pick<IngestOptions, 'store' | 'bus' | 'metrics' | 'publisher' | 'clock' | 'log'>;
 
 /** Dead letters: made with their reason, said in the log, counted, on `gateway/deadletter` and on the bus. */
 export class DeadLetterOffice {
