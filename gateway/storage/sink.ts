@@ -43,9 +43,9 @@ export class InfluxSink {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   /** Aborted when the drain time is up: give up on what is left (it stays in the spool). */
-  private stopSignal = new AbortController();
+  private readonly stopSignal = new AbortController();
   /** Aborted when stop() is called: cut the batch-filling wait short and write now. */
-  private stopRequested = new AbortController();
+  private readonly stopRequested = new AbortController();
   /** Set by the spool's wake-up call, cleared before each take: a wake-up during a take is not lost. */
   private readable = false;
   private readFailures = 0;
