@@ -4,7 +4,8 @@ import tseslint from 'typescript-eslint';
 /**
  * One direction of dependencies (docs/DEVELOPING.md): folders in the order data flows; a folder
  * may import core/, config/, observability/ and the folders before it, never one after it.
- * The composition root (gateway.ts, main.ts) wires them all.
+ * The composition root (gateway.ts, main.ts) wires them all. Files one folder deeper
+ * (storage/spool/, devices/families/) are held to their folder's rule too.
  */
 const FLOW = ['broker', 'devices', 'ingest', 'rules', 'storage', 'cluster', 'http', 'lab', 'cli'];
 const LEAVES = { core: [], config: ['core'], observability: ['core', 'config'] };
@@ -16,7 +17,7 @@ function layerRules() {
       'no-restricted-imports': ['error', {
         patterns: [
           {
-            group: [...all.filter((f) => f !== folder && !allowed.includes(f)).map((f) => `../${f}/*`), '../gateway.js', '../main.js'],
+            group: [...all.filter((f) => f !== folder && !allowed.includes(f)).flatMap((f) => [`../${f}/*`, `../../${f}/*`]), '../gateway.js', '../main.js', '../../gateway.js', '../../main.js'],
             message: `gateway/${folder}/ may import only ${[...allowed].join(', ') || 'itself'} (docs/DEVELOPING.md: one direction of dependencies)`,
           },
         ],
