@@ -77,7 +77,7 @@ export class Ingest implements PublishTarget {
     this.notices = new DeviceNotices(o.metrics, o.log);
     this.admission = new SpoolAdmission(o.store, o.metrics, o.log, o.durableAck);
     this.deadLetters = new DeadLetterOffice(o);
-    this.nativeIngest = o.native ? new NativeIngest(o.native, this, o.metrics, o.maxPayloadBytes) : undefined;
+    this.nativeIngest = o.native ? new NativeIngest(o.native, this, this.resends, o.metrics, o.maxPayloadBytes) : undefined;
   }
 
   /** The gateway's time, or a redriven dead letter's. */
@@ -212,11 +212,6 @@ export class Ingest implements PublishTarget {
     });
     if (kept) this.resends.awaiting(reading.id !== undefined ? `${packet.topic}\n${reading.id}\n${numeric}|${reading.tsMs}` : packet.qos > 0 && packet.messageId !== undefined ? packetKey(clientId, packet) : undefined, kept);
     return kept;
-  }
-
-  /** A reading without an id can only be recognised as a QoS 1 redelivery of the same packet. */
-  isRedelivery(clientId: string | null, packet: IncomingPublish): boolean {
-    return this.resends.isRedelivery(clientId, packet);
   }
 
   private status(clientId: string | null, packet: IncomingPublish, device: string): Promise<void> | undefined {

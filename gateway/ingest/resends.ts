@@ -50,7 +50,8 @@ export class Resends {
   awaiting(key: string | undefined, kept: Promise<void>): void {
     if (key === undefined) return;
     this.awaitingOriginal.set(key, kept);
-    const done = (): void => void this.awaitingOriginal.delete(key);
+    // Only its own entry: a later publish may have taken the key (a message id reused) meanwhile.
+    const done = (): void => void (this.awaitingOriginal.get(key) === kept && this.awaitingOriginal.delete(key));
     kept.then(done, done);
   }
 }
