@@ -60,3 +60,8 @@ export class Resends {
 export function packetKey(clientId: string | null, packet: Pick<IncomingPublish, 'messageId'>): string {
   return `${clientId ?? ''}/${packet.messageId}`;
 }
+
+/** What identifies a reading with an id for its resend: topic, id and content (the same id with other content is another reading). */
+export function readingKey(topic: string, r: { readonly id?: string | undefined; readonly numeric: number; readonly tsMs: number | undefined }): string {
+  return `${topic}\n${r.id}\n${r.numeric}|${r.tsMs}`;
+}
