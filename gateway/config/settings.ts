@@ -3,7 +3,7 @@ import { GatewayError } from '../core/errors.js';
 import { SEGMENT_SOURCE } from '../core/segments.js';
 
 export type LogFormat = 'auto' | 'json' | 'pretty';
-export const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'pretty'];
+const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'pretty'];
 
 /**
  * Every setting the gateway reads, in one table: environment variable, type, default, meaning.

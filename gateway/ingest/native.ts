@@ -18,12 +18,12 @@ import { MAX_FUTURE_SKEW_MS, valueProblem } from './payload.js';
 import { packetKey, type Resends } from './resends.js';
 
 /** What the ids of a native message's readings start with: the same message (topic, payload, time) gives the same ids. */
-export function nativeMessageId(topic: string, payload: Buffer, timeMs: number): string {
+function nativeMessageId(topic: string, payload: Buffer, timeMs: number): string {
   return createHash('sha1').update(topic).update('\n').update(String(timeMs)).update('\n').update(payload).digest('base64url').slice(0, 16);
 }
 
 /** The id of one reading of a native message: the message's, and the native key it came from. */
-export function nativeReadingId(messageId: string, key: string): string {
+function nativeReadingId(messageId: string, key: string): string {
   return `${messageId}:${key}`.slice(0, 128);
 }
 
