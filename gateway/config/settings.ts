@@ -3,7 +3,7 @@ import { GatewayError } from '../core/errors.js';
 import { SEGMENT_SOURCE } from '../core/segments.js';
 
 export type LogFormat = 'auto' | 'json' | 'pretty';
-export const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'pretty'];
+const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'pretty'];
 
 /**
  * Every setting the gateway reads, in one table: environment variable, type, default, meaning.
@@ -198,27 +198,24 @@ function messageOf(e: ErrorObject): string {
 
 /** An http(s) URL with a host, or what is wrong with it ("localhost:8086" parses as scheme "localhost:"). */
 function urlProblem(text: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return 'must be a URL such as http://127.0.0.1:8086';
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must be an http:// or https:// URL such as http://127.0.0.1:8086 (the scheme is missing or ${JSON.stringify(url.protocol.slice(0, -1))})`;
-  if (!url.hostname) return 'must name a host, such as http://127.0.0.1:8086';
-  return undefined;
+  return schemeUrlProblem(text, ['http:', 'https:'], 'http://127.0.0.1:8086', (protocol) => `must be an http:// or https:// URL such as http://127.0.0.1:8086 (the scheme is missing or ${JSON.stringify(protocol.slice(0, -1))})`);
 }
 
 /** A redis:// (or rediss://) URL with a host, or what is wrong with it. */
 function redisUrlProblem(text: string): string | undefined {
+  return schemeUrlProblem(text, ['redis:', 'rediss:'], 'redis://127.0.0.1:6379', () => 'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379');
+}
+
+/** A URL with one of `protocols` and a host, or what is wrong with it (`example` shows one). */
+function schemeUrlProblem(text: string, protocols: readonly string[], example: string, wrongScheme: (protocol: string) => string): string | undefined {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    return 'must be a URL such as redis://127.0.0.1:6379';
+    return `must be a URL such as ${example}`;
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return 'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379';
-  if (!url.hostname) return 'must name a host, such as redis://127.0.0.1:6379';
+  if (!protocols.includes(url.protocol)) return wrongScheme(url.protocol);
+  if (!url.hostname) return `must name a host, such as ${example}`;
   return undefined;
 }
 

@@ -33,8 +33,11 @@ export class Placements {
   private readonly implied = new Map<string, readonly Placement[]>();
   private readonly byReport = new Map<string, NativeActuator[]>();
   private readonly kindCache = new Map<string, string | null>();
+  /** The unit of each kind the map adds, by name: looked up per reading that says its unit. */
+  private readonly addedUnits: ReadonlyMap<string, string>;
 
   constructor(readonly map: DeviceMap) {
+    this.addedUnits = new Map(map.kinds.map((k) => [k.name, k.unit]));
     for (const a of map.actuators.values()) {
       const key = `${a.family}:${a.nativeId}`;
       if (!map.devices.has(key) && !this.implied.has(key)) this.implied.set(key, [{ site: a.site, zone: a.zone, device: deviceName(a.nativeId) }]);
@@ -103,7 +106,7 @@ export class Placements {
     }
     if (kind === null) return { kind: null };
     // A unit the firmware says (Tasmota's PressureUnit, a discovery config's) must be the added kind's.
-    const unit = r.unit === undefined ? undefined : this.map.kinds.find((k) => k.name === kind)?.unit;
+    const unit = r.unit === undefined ? undefined : this.addedUnits.get(kind);
     if (unit !== undefined && r.unit !== undefined && norm(unit) !== norm(r.unit)) return { kind: null, why: `${r.key} is in ${r.unit}, kind ${kind} is in ${unit}` };
     return convert(kind, r, undefined, undefined);
   }

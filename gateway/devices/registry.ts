@@ -28,8 +28,11 @@ export interface DeviceEntry {
   sample: { topic: string; payload: string; time: number } | undefined;
   readonly problems: string[];
   readonly actuators: Map<string, ActuatorState>;
-  readonly discovery: Map<string, { component: string; objectId: string; kind: string | null } | { refused: string }>;
+  readonly discovery: Map<string, DiscoveryNote>;
 }
+
+/** What the registry notes of one discovery config of a device. */
+export type DiscoveryNote = { component: string; objectId: string; kind: string | null } | { refused: string };
 
 export interface DeviceView {
   readonly key: string;
@@ -83,6 +86,11 @@ export class DeviceRegistry {
     const n = e.unmapped.get(key);
     if (n !== undefined) e.unmapped.set(key, n + 1);
     else if (e.unmapped.size < MAX_KEYS) e.unmapped.set(key, 1);
+  }
+
+  /** A discovery config of the device, learnt or refused: at most MAX_KEYS of them (a client may send any number). */
+  static discovered(e: DeviceEntry, configTopic: string, what: DiscoveryNote): void {
+    if (e.discovery.has(configTopic) || e.discovery.size < MAX_KEYS) e.discovery.set(configTopic, what);
   }
 
   static problem(e: DeviceEntry, what: string): void {

@@ -153,14 +153,14 @@ export class NativeRouter {
     if (r.outcome === 'refused') {
       if (r.nativeId !== undefined) {
         const e = this.registry.seen('homeassistant', r.nativeId, now);
-        e.discovery.set(topic, { refused: r.reason });
+        DeviceRegistry.discovered(e, topic, { refused: r.reason });
         DeviceRegistry.problem(e, `${topic}: ${r.reason}`);
       }
       return { outcome: 'refused', family: 'homeassistant', ...(r.nativeId === undefined ? {} : { nativeId: r.nativeId }), detail: `homeassistant${r.nativeId === undefined ? '' : `:${r.nativeId}`}: ${topic}: ${r.reason}` };
     }
     const e = r.entity;
     if (this.discovery.learn(e)) this.topicStep.clear();
-    this.registry.seen('homeassistant', e.nativeId, now).discovery.set(topic, { component: e.component, objectId: e.objectId, kind: e.kind });
+    DeviceRegistry.discovered(this.registry.seen('homeassistant', e.nativeId, now), topic, { component: e.component, objectId: e.objectId, kind: e.kind });
     return { outcome: 'recognised', family: 'homeassistant', nativeId: e.nativeId, what: `discovery config (${e.component})` };
   }
 

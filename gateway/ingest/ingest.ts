@@ -8,7 +8,7 @@ import type { NativeRouter } from '../devices/router.js';
 import { NativeIngest } from './native.js';
 import { SpoolAdmission } from './admission.js';
 import { DeviceNotices } from './device-notices.js';
-import { packetKey, Resends } from './resends.js';
+import { packetKey, readingKey, Resends } from './resends.js';
 import { DeadLetterOffice } from './dead-letters.js';
 import { jsonObject, parseAck, parseArmed, parseOnline } from './control.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -77,7 +77,7 @@ export class Ingest implements PublishTarget {
     this.notices = new DeviceNotices(o.metrics, o.log);
     this.admission = new SpoolAdmission(o.store, o.metrics, o.log, o.durableAck);
     this.deadLetters = new DeadLetterOffice(o);
-    this.nativeIngest = o.native ? new NativeIngest(o.native, this, o.metrics, o.maxPayloadBytes) : undefined;
+    this.nativeIngest = o.native ? new NativeIngest(o.native, this, this.resends, o.metrics, o.maxPayloadBytes) : undefined;
   }
 
   /** The gateway's time, or a redriven dead letter's. */
@@ -171,7 +171,7 @@ export class Ingest implements PublishTarget {
     if (reading.id !== undefined) {
       // A duplicate is the same id with the same content; the same id with other content is a new reading.
       const admission = series.memory.admit(reading.id, numeric, reading.tsMs);
-      if (admission === 'duplicate') return this.resends.duplicate(clientId, packet, `${packet.topic}\n${reading.id}\n${numeric}|${reading.tsMs}`, reading.id);
+      if (admission === 'duplicate') return this.resends.duplicate(clientId, packet, readingKey(packet.topic, reading), reading.id);
       if (admission === 'reuse') this.notices.idReused(clientId, packet.topic, device, kind, reading.id);
     } else if (this.resends.isRedelivery(clientId, packet)) {
       return this.resends.duplicate(clientId, packet, packetKey(clientId, packet), undefined);
@@ -210,13 +210,8 @@ export class Ingest implements PublishTarget {
         this.o.bus.emit('reading', event);
       }
     });
-    if (kept) this.resends.awaiting(reading.id !== undefined ? `${packet.topic}\n${reading.id}\n${numeric}|${reading.tsMs}` : packet.qos > 0 && packet.messageId !== undefined ? packetKey(clientId, packet) : undefined, kept);
+    if (kept) this.resends.awaiting(reading.id !== undefined ? readingKey(packet.topic, reading) : packet.qos > 0 && packet.messageId !== undefined ? packetKey(clientId, packet) : undefined, kept);
     return kept;
-  }
-
-  /** A reading without an id can only be recognised as a QoS 1 redelivery of the same packet. */
-  isRedelivery(clientId: string | null, packet: IncomingPublish): boolean {
-    return this.resends.isRedelivery(clientId, packet);
   }
 
   private status(clientId: string | null, packet: IncomingPublish, device: string): Promise<void> | undefined {

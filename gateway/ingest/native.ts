@@ -15,14 +15,15 @@ import type { IncomingPublish } from '../broker/publish-pipeline.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Ingest } from './ingest.js';
 import { MAX_FUTURE_SKEW_MS, valueProblem } from './payload.js';
+import { packetKey, type Resends } from './resends.js';
 
 /** What the ids of a native message's readings start with: the same message (topic, payload, time) gives the same ids. */
-export function nativeMessageId(topic: string, payload: Buffer, timeMs: number): string {
+function nativeMessageId(topic: string, payload: Buffer, timeMs: number): string {
   return createHash('sha1').update(topic).update('\n').update(String(timeMs)).update('\n').update(payload).digest('base64url').slice(0, 16);
 }
 
 /** The id of one reading of a native message: the message's, and the native key it came from. */
-export function nativeReadingId(messageId: string, key: string): string {
+function nativeReadingId(messageId: string, key: string): string {
   return `${messageId}:${key}`.slice(0, 128);
 }
 
@@ -39,12 +40,11 @@ function hintOf(packet: IncomingPublish): NativeHint | undefined {
 }
 
 export class NativeIngest {
-  /** Messages whose acknowledgement waits (on the spool), by client and packet id: what a redelivery waits for too. */
-  private readonly awaiting = new Map<string, Promise<void>>();
-
   constructor(
     private readonly router: NativeRouter,
     private readonly ingest: Ingest,
+    /** Ingest's: a redelivery is recognised, and waits for what it repeats, the same way as a contract reading's. */
+    private readonly resends: Resends,
     private readonly metrics: Metrics,
     private readonly maxPayloadBytes: number,
   ) {}
@@ -59,17 +59,10 @@ export class NativeIngest {
       return ingest.deadLetter(clientId, packet, 'payload_too_large', `payload is ${packet.payload.length} bytes, the limit is ${this.maxPayloadBytes}`);
     }
     if (ingest.isRedriving || packet.qos === 0 || packet.messageId === undefined) return this.decode(clientId, packet, unknownTopic);
-    const key = `${clientId ?? ''}/${packet.messageId}`;
-    if (ingest.isRedelivery(clientId, packet)) {
-      this.metrics.duplicates.inc();
-      return this.awaiting.get(key);
-    }
+    const key = packetKey(clientId, packet);
+    if (this.resends.isRedelivery(clientId, packet)) return this.resends.duplicate(clientId, packet, key, undefined);
     const pending = this.decode(clientId, packet, unknownTopic);
-    if (pending) {
-      this.awaiting.set(key, pending);
-      const done = (): void => void (this.awaiting.get(key) === pending && this.awaiting.delete(key));
-      pending.then(done, done);
-    }
+    if (pending) this.resends.awaiting(key, pending);
     return pending;
   }
 

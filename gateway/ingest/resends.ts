@@ -50,7 +50,8 @@ export class Resends {
   awaiting(key: string | undefined, kept: Promise<void>): void {
     if (key === undefined) return;
     this.awaitingOriginal.set(key, kept);
-    const done = (): void => void this.awaitingOriginal.delete(key);
+    // Only its own entry: a later publish may have taken the key (a message id reused) meanwhile.
+    const done = (): void => void (this.awaitingOriginal.get(key) === kept && this.awaitingOriginal.delete(key));
     kept.then(done, done);
   }
 }
@@ -58,4 +59,9 @@ export class Resends {
 /** What identifies a packet for its redelivery: the client and the message id. */
 export function packetKey(clientId: string | null, packet: Pick<IncomingPublish, 'messageId'>): string {
   return `${clientId ?? ''}/${packet.messageId}`;
+}
+
+/** What identifies a reading with an id for its resend: topic, id and content (the same id with other content is another reading). */
+export function readingKey(topic: string, r: { readonly id?: string | undefined; readonly numeric: number; readonly tsMs: number | undefined }): string {
+  return `${topic}\n${r.id}\n${r.numeric}|${r.tsMs}`;
 }

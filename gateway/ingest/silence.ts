@@ -86,8 +86,10 @@ export class SilenceWatch {
       this.devices.set(device, { last: now, interval: undefined, silent: false, away: false });
       return;
     }
-    // The time it was away (it said offline) says nothing about how often it reports.
-    const gap = now - d.last;
+    // The time it was away (it said offline) says nothing about how often it reports; nor does a
+    // silence once its interval is known (a day's outage would widen its window by hours): that
+    // gap counts as twice its interval at most, so a device that really slowed down is still learnt.
+    const gap = d.silent && d.interval !== undefined ? Math.min(now - d.last, 2 * d.interval) : now - d.last;
     d.interval = d.away ? undefined : d.interval === undefined ? gap : d.interval * 0.8 + gap * 0.2;
     d.last = now;
     d.away = false;

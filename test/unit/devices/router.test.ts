@@ -121,6 +121,15 @@ devices:
     ]);
   });
 
+  it('remembers a bounded number of discovery configs per device: a flood of configs under one device id does not grow its entry', () => {
+    const r = router('');
+    for (let i = 0; i < 1000; i++) send(r, `homeassistant/sensor/flood/o${i}/config`, { dev: { ids: 'flood' } });
+    for (let i = 0; i < 1000; i++) send(r, `homeassistant/sensor/flood/t${i}/config`, { stat_t: `flood/t${i}`, dev_cla: 'temperature', dev: { ids: 'flood' } });
+    const e = r.registry.get('homeassistant', 'flood');
+    expect(e?.discovery.get('homeassistant/sensor/flood/o0/config')).toEqual({ refused: 'no state_topic' });
+    expect(e?.discovery.size).toBeLessThanOrEqual(100);
+  });
+
   it('decodes as the credential’s family first', () => {
     const r = router(`devices:
   esphome:node1: { site: x, zone: y }

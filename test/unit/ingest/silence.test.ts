@@ -61,6 +61,21 @@ describe('silence', () => {
     expect(t.events.at(-1)).toMatchObject({ device: 'rare', silent: true, lastHeardMs: Date.parse('2026-03-01T09:40:00Z') });
   });
 
+  it('does not learn a long interval from the time a device was silent: back, then quiet again, it is called silent as soon as before', () => {
+    const t = setup(60_000);
+    for (let i = 0; i <= 10; i++) {
+      t.at(i * 10_000);
+      t.reading('t1');
+    }
+    // Silent for ten hours, then heard again once, then silent again.
+    t.at(100_000 + 10 * 3600_000);
+    expect(t.events.map((e) => e.silent)).toEqual([true]);
+    t.reading('t1');
+    expect(t.events.map((e) => e.silent)).toEqual([true, false]);
+    t.at(100_000 + 10 * 3600_000 + 90_000);
+    expect(t.events.map((e) => e.silent)).toEqual([true, false, true]);
+  });
+
   it('does not watch a device that said offline, until it speaks again', () => {
     const t = setup(60_000);
     t.reading('d1');
