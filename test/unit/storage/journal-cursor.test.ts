@@ -1,22 +1,13 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Journal, type Batch, type JournalCursor } from '../../../gateway/storage/journal.js';
 import { nodeDisk, type SpoolDisk } from '../../../gateway/storage/spool/disk.js';
+import { useTempDirs } from '../../helpers/temp-dirs.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'gw-journal-cursor-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDirs('gw-journal-cursor-');
 
 const point = (i: number): string => `m,t=a v=${i} ${i}\n`;
 const text = (b: Batch | undefined): string => (b ? Buffer.concat(b.bodies).toString() : '');
