@@ -10,7 +10,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../gateway/core/manual-clock.js';
 import { simulateActuator, type SimActuator } from '../../simulators/actuators.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { advanceRules, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rows } from '../helpers/influx.js';
 import { collect, connect } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/wait.js';
@@ -37,12 +37,8 @@ async function publish(topic: string, value: unknown): Promise<string> {
   return id;
 }
 
-async function advance(ms: number): Promise<void> {
-  const target = clock.now() + ms;
-  await gw.gateway.rules.idle();
-  while (clock.fireNext(target)) await gw.gateway.rules.idle();
-  clock.advanceTo(target);
-}
+/** Moves the gateway's clock on, letting the rules finish each timer's run before the next. */
+const advance = (ms: number): Promise<void> => advanceRules(gw, clock, ms);
 
 async function actuatorView(target: string): Promise<ActuatorJson | undefined> {
   const { actuators: list } = (await (await fetch(`${gw.httpUrl}/api/actuators`)).json()) as { actuators: ActuatorJson[] };
