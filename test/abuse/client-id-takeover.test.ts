@@ -9,30 +9,27 @@
  * tries to take one is refused with CONNACK 2 (identifier rejected) and the owner keeps its
  * connection and its commands.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { metricAs } from '../helpers/abuse.js';
 import { addCredentials, connackCode } from '../helpers/auth.js';
 import { SIMPLE_RULES, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { collect, connect } from '../helpers/mqtt.js';
+import { useTempDirs } from '../helpers/temp-dirs.js';
 
 let gw: TestGateway | undefined;
-const dirs: string[] = [];
+// Registered before the afterEach below, so it runs after it (hooks run last first): the gateway stops before its DATA_DIR goes.
+const tempDir = useTempDirs('gw-abuse-ids-');
 const open: MqttClient[] = [];
 afterEach(async () => {
   for (const c of open.splice(0)) c.end(true);
   await gw?.stop();
   gw = undefined;
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
 describe('client ids', () => {
   it("are reserved for every credential: nobody takes the actuator's id, and the actuator keeps its commands", async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'gw-abuse-ids-'));
-    dirs.push(dataDir);
+    const dataDir = await tempDir();
     // As in the README: an actuator credential that names no device.
     const secrets = await addCredentials(dataDir, [
       { name: 'hvac-f1', role: 'actuator', site: 'hq', zone: 'f1' },

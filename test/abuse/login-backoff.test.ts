@@ -10,26 +10,23 @@
  * address (refused without an scrypt check once over the limit) without blocking a known
  * username from that address whose secret is right.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { metricAs } from '../helpers/abuse.js';
 import { addCredentials, connackCode } from '../helpers/auth.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { useTempDirs } from '../helpers/temp-dirs.js';
 
 let gw: TestGateway | undefined;
-const dirs: string[] = [];
+// Registered before the afterEach below, so it runs after it (hooks run last first): the gateway stops before its DATA_DIR goes.
+const tempDir = useTempDirs('gw-abuse-login-');
 afterEach(async () => {
   await gw?.stop();
   gw = undefined;
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
 describe('failed logins from one address', () => {
   it('with made-up usernames do not lock out a known username whose secret is right', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'gw-abuse-login-'));
-    dirs.push(dataDir);
+    const dataDir = await tempDir();
     const secrets = await addCredentials(dataDir, [
       { name: 't-101', role: 'device', device: 't-101', site: 'hq', zone: 'f1' },
       { name: 't-102', role: 'device', device: 't-102', site: 'hq', zone: 'f1' },

@@ -11,32 +11,29 @@
  * authenticated have their own caps (per address and in total) and a CONNECT deadline of a few
  * seconds (MQTT_CONNECT_TIMEOUT_MS, set short here), after which they are closed and counted.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { metricAs } from '../helpers/abuse.js';
 import { addCredentials, connectOutcome } from '../helpers/auth.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rawConnect, type RawConnection } from '../helpers/raw-mqtt.js';
+import { useTempDirs } from '../helpers/temp-dirs.js';
 import { waitFor } from '../helpers/wait.js';
 
 let gw: TestGateway | undefined;
-const dirs: string[] = [];
+// Registered before the afterEach below, so it runs after it (hooks run last first): the gateway stops before its DATA_DIR goes.
+const tempDir = useTempDirs('gw-abuse-preconnect-');
 const idle: RawConnection[] = [];
 afterEach(async () => {
   for (const c of idle.splice(0)) c.socket.destroy();
   await gw?.stop();
   gw = undefined;
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
 const MAX_CONNECTIONS = 50;
 
 describe('connections that never send CONNECT', () => {
   it('neither take the places of authenticated clients nor stay open past a short CONNECT deadline', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'gw-abuse-preconnect-'));
-    dirs.push(dataDir);
+    const dataDir = await tempDir();
     const secrets = await addCredentials(dataDir, [
       { name: 't-1', role: 'device', device: 't-1', site: 'hq', zone: 'f1' },
       // Reads /metrics (which is to require credentials once they exist).

@@ -10,30 +10,27 @@
  * gateway defines no authorizeForward to stop them. (The same line makes one SUBSCRIBE of k
  * filters cost k² trie insertions, synchronously: 2,000 filters took ~4 s of the event loop.)
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { addCredentials, subscribeCodes } from '../helpers/auth.js';
 import { SIMPLE_RULES, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { connect } from '../helpers/mqtt.js';
+import { useTempDirs } from '../helpers/temp-dirs.js';
 import { waitFor } from '../helpers/wait.js';
 
 let gw: TestGateway | undefined;
-const dirs: string[] = [];
+// Registered before the afterEach below, so it runs after it (hooks run last first): the gateway stops before its DATA_DIR goes.
+const tempDir = useTempDirs('gw-abuse-acl-');
 const open: mqtt.MqttClient[] = [];
 afterEach(async () => {
   for (const c of open.splice(0)) c.end(true);
   await gw?.stop();
   gw = undefined;
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
 describe('a subscription refused to a persistent session', () => {
   it('never delivers the refused topic, not even from the offline queue', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'gw-abuse-acl-'));
-    dirs.push(dataDir);
+    const dataDir = await tempDir();
     const secrets = await addCredentials(dataDir, [
       { name: 't-a', role: 'device', device: 't-a', site: 'hq', zone: 'f1' },
       { name: 'ops', role: 'admin' },

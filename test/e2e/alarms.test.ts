@@ -11,7 +11,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../gateway/core/manual-clock.js';
 import { addCredentials } from '../helpers/auth.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { advanceRules, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rows } from '../helpers/influx.js';
 import { collect, connect, type Received } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/wait.js';
@@ -41,12 +41,8 @@ async function publish(topic: string, value: unknown): Promise<string> {
   return id;
 }
 
-async function advance(ms: number): Promise<void> {
-  const target = clock.now() + ms;
-  await gw.gateway.rules.idle();
-  while (clock.fireNext(target)) await gw.gateway.rules.idle();
-  clock.advanceTo(target);
-}
+/** Moves the gateway's clock on, letting the rules finish each timer's run before the next. */
+const advance = (ms: number): Promise<void> => advanceRules(gw, clock, ms);
 
 const alert = (m: Received) => m.json<Alert>();
 const getJson = async <T>(path: string): Promise<T> => (await (await fetch(`${gw.httpUrl}${path}`)).json()) as T;

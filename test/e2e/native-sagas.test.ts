@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../gateway/core/manual-clock.js';
-import type { TestGateway } from '../helpers/gateway.js';
+import { advanceRules, type TestGateway } from '../helpers/gateway.js';
 import { rows } from '../helpers/influx.js';
 import { collect, connect } from '../helpers/mqtt.js';
 import { startWithMap } from '../helpers/native.js';
@@ -19,12 +19,8 @@ let clock: ManualClock;
 let firmware: MqttClient;
 let sensor: MqttClient;
 
-async function advance(ms: number): Promise<void> {
-  const target = clock.now() + ms;
-  await gw.gateway.rules.idle();
-  while (clock.fireNext(target)) await gw.gateway.rules.idle();
-  clock.advanceTo(target);
-}
+/** Moves the gateway's clock on, letting the rules finish each timer's run before the next. */
+const advance = (ms: number): Promise<void> => advanceRules(gw, clock, ms);
 
 async function statuses(zone: string): Promise<string[]> {
   return (await rows(gw.influxUrl, gw.db, `SELECT "attempt", "status" FROM "command_status" WHERE "zone" = '${zone}' AND "actuator" = 'ventilation'`)).map((r) => String(r['status']));

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../gateway/core/manual-clock.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { advanceRules, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rows, uniqueDb } from '../helpers/influx.js';
 import { collect, connect } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/wait.js';
@@ -32,12 +32,7 @@ async function publish(topic: string, value: unknown, id = `r${++seq}`): Promise
 const correlation = (msg: { json<T>(): T }) => msg.json<{ correlationid: string }>().correlationid;
 
 /** Moves the gateway's clock on, letting the rules finish each timer's run before the next. */
-async function advance(ms: number): Promise<void> {
-  const target = clock.now() + ms;
-  await gw.gateway.rules.idle();
-  while (clock.fireNext(target)) await gw.gateway.rules.idle();
-  clock.advanceTo(target);
-}
+const advance = (ms: number): Promise<void> => advanceRules(gw, clock, ms);
 
 async function start(at: number): Promise<void> {
   clock = new ManualClock(at);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../gateway/core/manual-clock.js';
-import { REPO_RULES, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { REPO_RULES, advanceRules, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rows } from '../helpers/influx.js';
 import { collect, connect } from '../helpers/mqtt.js';
 import { scrape } from '../helpers/prometheus.js';
@@ -29,12 +29,7 @@ async function publish(topic: string, value: unknown): Promise<string> {
 const correlation = (m: { json<T>(): T }) => m.json<{ correlationid: string }>().correlationid;
 
 /** Moves the gateway's clock on, letting the rules finish each timer's run before the next. */
-async function advance(ms: number): Promise<void> {
-  const target = clock.now() + ms;
-  await gw.gateway.rules.idle();
-  while (clock.fireNext(target)) await gw.gateway.rules.idle();
-  clock.advanceTo(target);
-}
+const advance = (ms: number): Promise<void> => advanceRules(gw, clock, ms);
 
 beforeAll(async () => {
   rulesDir = await mkdtemp(join(tmpdir(), 'gw-rules-'));

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
 import type { Clock } from '../../gateway/core/clock.js';
+import type { ManualClock } from '../../gateway/core/manual-clock.js';
 import { loadSettings } from '../../gateway/config/settings.js';
 import { Gateway, type GatewayOptions, type RunningGateway } from '../../gateway/gateway.js';
 import { createLogger } from '../../gateway/observability/log.js';
@@ -95,4 +96,12 @@ export async function startGateway(o: TestGatewayOptions = {}): Promise<TestGate
       if (!o.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Moves a gateway's manual clock on by `ms`, letting the rules finish each timer's run before the next. */
+export async function advanceRules(gw: TestGateway, clock: ManualClock, ms: number): Promise<void> {
+  const target = clock.now() + ms;
+  await gw.gateway.rules.idle();
+  while (clock.fireNext(target)) await gw.gateway.rules.idle();
+  clock.advanceTo(target);
 }

@@ -3,7 +3,7 @@
  * mount), and a ballast file that fills whatever space is left.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, open, rm, statfs } from 'node:fs/promises';
+import { mkdtemp, open, rm, statfs, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -46,6 +46,22 @@ export async function tmpfsUnavailable(): Promise<string | undefined> {
   }
 }
 
+/** Writes chunks of each size in turn (bytes of `fill`) until the disk takes no more of that size (short write or ENOSPC). */
+async function writeUntilFull(file: FileHandle, sizes: readonly number[], fill: number): Promise<void> {
+  for (const size of sizes) {
+    const chunk = Buffer.alloc(size, fill);
+    for (;;) {
+      try {
+        const { bytesWritten } = await file.write(chunk);
+        if (bytesWritten < size) break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
+        throw err;
+      }
+    }
+  }
+}
+
 /**
  * Fills the file system under `dir` with a ballast file, to the last byte or leaving about
  * `leave` bytes free; returns a function that deletes it (space comes back).
@@ -54,18 +70,7 @@ export async function fillDisk(dir: string, leave = 0): Promise<() => Promise<vo
   const path = join(dir, `ballast-${process.pid}-${Date.now()}`);
   const file = await open(path, 'w');
   try {
-    for (const size of [1 << 20, 64 << 10, 4 << 10, 512, 1]) {
-      const chunk = Buffer.alloc(size, 0x61);
-      for (;;) {
-        try {
-          const { bytesWritten } = await file.write(chunk);
-          if (bytesWritten < size) break;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
-          throw err;
-        }
-      }
-    }
+    await writeUntilFull(file, [1 << 20, 64 << 10, 4 << 10, 512, 1], 0x61);
     if (leave > 0) await file.truncate(Math.max(0, (await file.stat()).size - leave));
   } finally {
     await file.close();
@@ -86,18 +91,7 @@ export async function freeBytes(dir: string): Promise<number> {
 export async function fillFile(path: string): Promise<void> {
   const file = await open(path, 'a');
   try {
-    for (const size of [4 << 10, 512, 1]) {
-      const chunk = Buffer.alloc(size, 0x0a);
-      for (;;) {
-        try {
-          const { bytesWritten } = await file.write(chunk);
-          if (bytesWritten < size) break;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
-          throw err;
-        }
-      }
-    }
+    await writeUntilFull(file, [4 << 10, 512, 1], 0x0a);
   } finally {
     await file.close();
   }

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Forwarder } from '../../../gateway/cluster/forwarder.js';
 import { partitionOf } from '../../../gateway/core/partition.js';
 import { connectRedis } from '../../../gateway/core/redis.js';
-import { Journal } from '../../../gateway/storage/journal.js';
+import { Journal, type JournalCursor } from '../../../gateway/storage/journal.js';
 import { nodeDisk, type SpoolDisk } from '../../../gateway/storage/spool/disk.js';
 import { startRedis } from '../../helpers/redis.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -33,14 +33,24 @@ async function setup(maxBacklogBytes = 1 << 30, disk: SpoolDisk = nodeDisk) {
   conn.on('error', () => undefined);
   undo.push(async () => conn.disconnect());
   let skipped = 0;
-  const forwarder = new Forwarder({ cursor: journal.cursor('forward'), redis: conn, nodeId: 'N', partitions: 4, log, maxBacklogBytes, skipped: (n) => (skipped += n) });
+  // The forwarder's cursor, counting how often the forwarder asked whether it crowds the disk (once per attempt at a batch).
+  const cursor = journal.cursor('forward');
+  let diskChecks = 0;
+  const counted: JournalCursor = {
+    take: (maxEvents, maxBytes) => cursor.take(maxEvents, maxBytes),
+    confirm: (batch) => cursor.confirm(batch),
+    onReadable: (listener) => cursor.onReadable(listener),
+    stats: () => cursor.stats(),
+    crowdsDisk: () => (diskChecks++, cursor.crowdsDisk()),
+  };
+  const forwarder = new Forwarder({ cursor: counted, redis: conn, nodeId: 'N', partitions: 4, log, maxBacklogBytes, skipped: (n) => (skipped += n) });
   forwarder.start();
   undo.push(() => forwarder.stop());
   const probe = new Redis(redis.url);
   probe.on('error', () => undefined);
   undo.push(async () => probe.disconnect());
   const stream = async (site: string) => ((await probe.xrange(`gw:stream:${partitionOf(site, 4)}`, '-', '+')) as [string, string[]][]).map(([, f]) => f[f.indexOf('l') + 1]!);
-  return { redis, journal, forwarder, stream, skipped: () => skipped };
+  return { redis, journal, forwarder, stream, skipped: () => skipped, diskChecks: () => diskChecks };
 }
 
 describe('the forwarder', () => {
@@ -83,7 +93,7 @@ describe('the forwarder', () => {
   it('passes over, counted, what only it still needs once the disk under the spool is full (Redis away, InfluxDB has it all)', async () => {
     let free = 1 << 30;
     const disk: SpoolDisk = { ...nodeDisk, space: async () => ({ free, size: 1 << 30 }) };
-    const { redis, journal, skipped } = await setup(1 << 30, disk);
+    const { redis, journal, skipped, diskChecks } = await setup(1 << 30, disk);
     await redis.kill();
     for (let i = 0; i < 20; i++) {
       journal.append(reading('hq', i));
@@ -91,7 +101,9 @@ describe('the forwarder', () => {
     }
     // The sink has everything in InfluxDB; the forwarder nothing in Redis.
     for (let b = await journal.take(100); b; b = await journal.take(100)) journal.confirm(b);
-    await new Promise((r) => setTimeout(r, 300));
+    // The forwarder tries again (Redis away) and asks, the sink now ahead of it: with room on the disk, nothing is passed over.
+    const checks = diskChecks();
+    await waitFor(() => diskChecks() > checks || skipped() > 0, 'the forwarder to try again with the sink ahead of it', 20_000);
     expect(skipped()).toBe(0);
     free = 1024;
     await waitFor(() => skipped() === 20 && journal.cursor('forward').stats().events === 0, 'what only the forwarder held passed over', 20_000);

@@ -1,34 +1,43 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Journal, type Batch, type JournalCursor } from '../../../gateway/storage/journal.js';
 import { nodeDisk, type SpoolDisk } from '../../../gateway/storage/spool/disk.js';
+import type { Position } from '../../../gateway/storage/spool/position.js';
+import { useTempDirs } from '../../helpers/temp-dirs.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'gw-journal-cursor-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDirs('gw-journal-cursor-');
 
 const point = (i: number): string => `m,t=a v=${i} ${i}\n`;
 const text = (b: Batch | undefined): string => (b ? Buffer.concat(b.bodies).toString() : '');
 const segments = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((f) => f.startsWith('seg-')).sort();
 
-async function drain(c: Pick<JournalCursor, 'take' | 'confirm'>, max = 1000): Promise<string> {
-  let out = '';
+/** Takes and confirms everything `c` has: what it read, and where it ended (its checkpoint once written). */
+async function drainTo(c: Pick<JournalCursor, 'take' | 'confirm'>, max = 1000): Promise<{ read: string; end: Position | undefined }> {
+  let read = '';
+  let end: Position | undefined;
   for (let b = await c.take(max); b; b = await c.take(max)) {
-    out += text(b);
+    read += text(b);
+    end = b.end;
     c.confirm(b);
   }
-  return out;
+  return { read, end };
+}
+const drain = async (c: Pick<JournalCursor, 'take' | 'confirm'>, max = 1000): Promise<string> => (await drainTo(c, max)).read;
+
+/**
+ * Until the sink's checkpoint file holds `at`. The journal frees what lies behind a checkpoint
+ * before it writes the file, so by then that release has run.
+ */
+async function sinkCheckpointWritten(dir: string, at: Position | undefined): Promise<void> {
+  const written = async (): Promise<Position | undefined> => JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8').catch(() => 'null')) as Position | undefined;
+  await waitFor(async () => {
+    const p = await written();
+    return p?.segment === at?.segment && p?.offset === at?.offset;
+  }, `the sink's checkpoint written at ${JSON.stringify(at)}`);
 }
 
 async function fill(j: Journal, from: number, to: number): Promise<string> {
@@ -98,9 +107,10 @@ describe('Journal with a second consumer (the cluster forwarder)', () => {
       await j.open();
       await fill(j, 0, 40);
       const written = await segments(dir);
-      expect(await drain(j)).toBe(range(0, 40).map(point).join(''));
+      const sink = await drainTo(j);
+      expect(sink.read).toBe(range(0, 40).map(point).join(''));
       // The sink is past everything, the forwarder past nothing: no segment is retained or deleted yet.
-      await new Promise((r) => setTimeout(r, 300));
+      await sinkCheckpointWritten(dir, sink.end);
       expect(await segments(dir)).toEqual(written);
       const forward = j.cursor('forward');
       for (let n = 0; n < 20; n++) forward.confirm((await forward.take(1))!);
@@ -171,9 +181,10 @@ describe('Journal with a second consumer (the cluster forwarder)', () => {
     await j.committed();
     const held = await segments(dir);
     expect(held).toHaveLength(1);
-    expect(await drain(j)).toBe(all);
+    const sink = await drainTo(j);
+    expect(sink.read).toBe(all);
     // The sink's checkpoint is written (and would free the drained segment): the forwarder still needs it.
-    await new Promise((r) => setTimeout(r, 400));
+    await sinkCheckpointWritten(dir, sink.end);
     expect(await segments(dir)).toEqual(held);
     expect(await drain(forward)).toBe(all);
     // Now both are past it: the next checkpoint write rotates it away and deletes it.

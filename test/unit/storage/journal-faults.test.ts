@@ -2,25 +2,17 @@
  * The spool when the disk misbehaves: a failed write, a failed segment rotation, a zero-filled
  * tail. Failures are injected into the journal's file calls (its SpoolDisk); the files are real.
  */
-import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Journal, type Batch } from '../../../gateway/storage/journal.js';
 import { segmentName } from '../../../gateway/storage/spool/segments.js';
 import { enospc, hookedDisk } from '../../helpers/spool-disk.js';
+import { useTempDirs } from '../../helpers/temp-dirs.js';
 
 const log = pino({ level: 'silent' });
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'gw-journal-faults-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = useTempDirs('gw-journal-faults-');
 const point = (i: number): string => `m,t=a v=${i} ${i}\n`;
 const text = (b: Batch | undefined): string => (b ? Buffer.concat(b.bodies).toString() : '');
 

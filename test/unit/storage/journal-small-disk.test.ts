@@ -9,8 +9,7 @@
  * rejected when the torn tail could not be written aside; Gateway.readiness() said ready while
  * the spool could not write.
  */
-import { appendFile, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,6 +18,7 @@ import { nodeDisk, type SpoolDisk, type SpoolFile } from '../../../gateway/stora
 import { startGateway } from '../../helpers/gateway.js';
 import { connect } from '../../helpers/mqtt.js';
 import { enospc } from '../../helpers/spool-disk.js';
+import { useTempDirs } from '../../helpers/temp-dirs.js';
 import { waitFor } from '../../helpers/wait.js';
 
 /** The injected disk's state. */
@@ -63,17 +63,11 @@ const smallDisk: SpoolDisk = {
 };
 
 const log = pino({ level: 'silent' });
-const dirs: string[] = [];
-afterEach(async () => {
+const tempDir = useTempDirs('gw-small-disk-');
+afterEach(() => {
   disk.full = false;
   disk.shortNext = undefined;
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'gw-small-disk-'));
-  dirs.push(d);
-  return d;
-}
 const point = (i: number): string => `m,t=a v=${i},event_id="e${i}" ${1_700_000_000_000 + i}\n`;
 const text = (b: Batch | undefined): string => (b ? Buffer.concat(b.bodies).toString() : '');
 

@@ -1,20 +1,12 @@
-import { appendFile, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Journal, type Batch } from '../../../gateway/storage/journal.js';
+import { useTempDirs } from '../../helpers/temp-dirs.js';
 
 const log = pino({ level: 'silent' });
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'gw-journal-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDirs('gw-journal-');
 
 const point = (i: number): string => `m,t=a v=${i} ${i}\n`;
 const text = (b: Batch | undefined): string => (b ? Buffer.concat(b.bodies).toString() : '');
