@@ -17,7 +17,7 @@ export interface Firing {
 }
 
 /** The leaves of an evaluated condition tree, as json-rules-engine annotates them (once per firing: no arrays or key lists built to walk it). */
-export function decidingFacts(node: unknown, out: DecidingFact[] = []): DecidingFact[] {
+function decidingFacts(node: unknown, out: DecidingFact[] = []): DecidingFact[] {
   if (typeof node !== 'object' || node === null) return out;
   const n = node as Record<string, unknown>;
   const { all, any } = n;
