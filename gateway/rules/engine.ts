@@ -26,14 +26,12 @@ function decidingFacts(node: unknown, out: DecidingFact[] = []): DecidingFact[] 
   if ('not' in n) decidingFacts(n['not'], out);
   if (typeof n['fact'] === 'string' && 'factResult' in n) {
     const params = n['params'] as Record<string, unknown> | undefined;
-    out.push({
-      fact: n['fact'],
-      ...(params && hasKeys(params) ? { params: shortParams(params) } : {}),
-      operator: String(n['operator']),
-      value: n['value'],
-      factResult: n['factResult'],
-      result: n['result'] === true,
-    });
+    const fact = n['fact'];
+    const operator = String(n['operator']);
+    const { value, factResult } = n;
+    const result = n['result'] === true;
+    // Two literals rather than a spread (a slow copy per leaf); the keys keep their order in the stored JSON.
+    out.push(params && hasKeys(params) ? { fact, params: shortParams(params), operator, value, factResult, result } : { fact, operator, value, factResult, result });
   }
   return out;
 }
