@@ -8,7 +8,7 @@ function show(v: unknown): string {
 }
 
 /** `value 31 greaterThan 28 ✓`, `anyInSite(kind smoke) false equal false ✓` */
-export function describeFact(f: DecidingFact): string {
+function describeFact(f: DecidingFact): string {
   const params = f.params && Object.keys(f.params).length > 0 ? `(${Object.entries(f.params).map(([k, v]) => `${k} ${show(v)}`).join(', ')})` : '';
   return `${f.fact}${params} = ${show(f.factResult)} ${f.operator} ${show(f.value)} ${f.result ? '✓' : '✗'}`;
 }

@@ -193,15 +193,17 @@ export function parseScenarioFile(file: string, text: string): Scenario[] {
     const where = `scenarios[${i}] (${JSON.stringify(raw.name)})`;
     if (names.has(raw.name)) problems.push(`${where}: another scenario has this name`);
     names.add(raw.name);
+    const startText = raw.start ?? top.start ?? DEFAULT_START;
+    const startMs = Date.parse(startText);
+    if (Number.isNaN(startMs)) problems.push(`${where}.start: must be an ISO-8601 time such as "${DEFAULT_START}" (local) or "2026-01-05T09:00:00Z" (got ${JSON.stringify(startText)})`);
     const ms = (text: string | undefined, at: string): number | undefined => {
       if (text === undefined) return undefined;
       const value = parseDurationMs(text);
       if (value === undefined) problems.push(`${at}: must be ${DURATION_HINT} from the start (got ${JSON.stringify(text)})`);
+      // Past what a Date holds, the run would fail on its first timestamp ("Invalid time value").
+      else if (Number.isNaN(new Date((Number.isNaN(startMs) ? 0 : startMs) + value).getTime())) problems.push(`${at}: ${JSON.stringify(text)} from the start is past the last time a date can hold (year 275760)`);
       return value ?? 0;
     };
-    const startText = raw.start ?? top.start ?? DEFAULT_START;
-    const startMs = Date.parse(startText);
-    if (Number.isNaN(startMs)) problems.push(`${where}.start: must be an ISO-8601 time such as "${DEFAULT_START}" (local) or "2026-01-05T09:00:00Z" (got ${JSON.stringify(startText)})`);
     let n = 0;
     const steps: ScenarioStep[] = [];
     raw.steps.forEach((s, j) => {

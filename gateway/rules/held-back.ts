@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { BoundedMap } from '../core/bounded-map.js';
 import type { Clock } from '../core/clock.js';
 import type { Suppression } from './actions.js';
 import { formatOffset } from './duration.js';
@@ -36,7 +37,8 @@ export function describeHeldBack(h: HeldBack, when: (ms: number) => string = clo
  * command while it is held are not logged again.
  */
 export class HeldBackReporter {
-  private readonly said = new Map<string, string>();
+  /** Per actuator, the hold last said (targets come from readings' zones: bounded; one forgotten is at worst said again). */
+  private readonly said = new BoundedMap<string, string>(10_000);
 
   constructor(
     private readonly log: Logger,

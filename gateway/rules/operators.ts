@@ -70,12 +70,6 @@ export function operatorOf(name: string): Evaluate | undefined {
   return Object.hasOwn(BUILT_IN, name) ? BUILT_IN[name] : Object.hasOwn(CUSTOM_OPERATORS, name) ? CUSTOM_OPERATORS[name]!.evaluate : undefined;
 }
 
-/** Compares as a rule condition would; false for an unknown operator. */
-export function evaluateOperator(name: string, fact: unknown, value: unknown): boolean {
-  const evaluate = operatorOf(name);
-  return evaluate ? evaluate(fact, value) : false;
-}
-
 /** A problem with an operator's value (e.g. `between` needs [low, high]), or undefined. */
 export function checkOperatorValue(name: string, value: unknown): string | undefined {
   return CUSTOM_OPERATORS[name]?.checkValue?.(value);

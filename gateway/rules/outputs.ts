@@ -40,6 +40,8 @@ export interface RuleOutputsOptions {
   readonly trace?: TraceLog;
 }
 
+const idsOf = (o: Outcome) => ({ eventId: o.id, correlationId: o.cloudEvent.correlationid, rule: o.rule });
+
 /**
  * Sends the rules' outputs on: commands and alerts are stored, announced (a native actuator's
  * firmware command comes from the announcement, devices/), logged and published; alarm
@@ -67,7 +69,6 @@ export class RuleOutputs {
   outcome(outcome: Outcome): Promise<void> {
     const { publisher, store, metrics, bus, log, trace } = this.o;
     const payload = JSON.stringify(outcome.cloudEvent);
-    const ids = { eventId: outcome.id, correlationId: outcome.cloudEvent.correlationid, rule: outcome.rule };
     trace?.outcome(outcome);
     // Commands are few and must be recorded even with the spool full.
     if (outcome.kind === 'command') store.keep('command', outcome, true);
@@ -75,14 +76,15 @@ export class RuleOutputs {
     if (outcome.kind === 'command') {
       metrics.commands.inc({ actuator: outcome.actuator });
       bus.emit('command', outcome);
-      log.info({ ...ids, topic: outcome.topic, data: outcome.cloudEvent.data }, 'command');
+      // Every command passes here: its line's object is built only when info lines are written.
+      if (log.isLevelEnabled('info')) log.info({ ...idsOf(outcome), topic: outcome.topic, data: outcome.cloudEvent.data }, 'command');
     } else {
       metrics.alerts.inc({ severity: outcome.severity });
       bus.emit('alert', outcome);
-      log.warn({ ...ids, topic: outcome.topic, message: outcome.cloudEvent.data.message }, 'alert');
+      log.warn({ ...idsOf(outcome), topic: outcome.topic, message: outcome.cloudEvent.data.message }, 'alert');
     }
     return publisher.publish(outcome.topic, payload, 1).catch((err: unknown) => {
-      log.error({ err, ...ids }, 'could not publish');
+      log.error({ err, ...idsOf(outcome) }, 'could not publish');
       throw err;
     });
   }

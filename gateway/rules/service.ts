@@ -97,7 +97,8 @@ export class RulesService {
         ran: (reading, wake, firings, outcomes, suppressed, at) => this.trace.ran(reading, wake, firings, suppressed, at, outcomes.length),
         fired: (rule) => metrics.ruleFirings.inc({ rule }),
         suppressed: (s) => {
-          const actuator = s.target.split('/')[2] ?? '';
+          // `site/zone/actuator` (segments hold no '/'): the last segment, without splitting per suppression.
+          const actuator = s.target.slice(s.target.lastIndexOf('/') + 1);
           if (s.kind === 'already-in-state') metrics.commandsSuppressed.inc({ actuator });
           if (s.kind === 'min-on-off') {
             metrics.commandsDeferred.inc({ actuator });

@@ -71,19 +71,19 @@ function wakeText(w: Wake): string {
   }
 }
 
-export function statusStep(s: CommandStatusEvent): TraceStep {
+function statusStep(s: CommandStatusEvent): TraceStep {
   return { t: s.timeMs, step: 'status', id: s.id, commandId: s.commandId, status: s.status, attempt: s.attempt, reported: s.reported, detail: s.detail };
 }
 
-export function alarmStep(a: AlarmTransitionEvent): TraceStep {
+function alarmStep(a: AlarmTransitionEvent): TraceStep {
   return { t: a.timeMs, step: 'alarm', id: a.id, alarmId: a.alarmId, transition: a.transition, rule: a.rule, severity: a.severity, count: a.count, message: a.message, reason: a.reason };
 }
 
-export function readingStep(r: ReadingEvent): TraceStep {
+function readingStep(r: ReadingEvent): TraceStep {
   return { t: r.timeMs, step: 'reading', id: r.id, source: r.source, kind: r.kind, value: r.value };
 }
 
-export function outcomeStep(o: Outcome): TraceStep {
+function outcomeStep(o: Outcome): TraceStep {
   if (o.kind === 'command') return { t: o.timeMs, step: 'command', id: o.id, topic: o.topic, rule: o.rule, data: o.cloudEvent.data };
   return { t: o.timeMs, step: 'alert', id: o.id, topic: o.topic, rule: o.rule, alarmId: o.alarmId, message: o.cloudEvent.data.message };
 }
@@ -168,7 +168,7 @@ function merge(a: readonly TraceStep[], b: readonly TraceStep[]): TraceStep[] {
 }
 
 /** Steps from stored events: a firing (with its facts, when stored) before each command and alarm raise or update. */
-export function stepsOf(items: readonly HistoryItem[]): TraceStep[] {
+function stepsOf(items: readonly HistoryItem[]): TraceStep[] {
   const steps: TraceStep[] = [];
   for (const item of items) {
     switch (item.type) {
