@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { backoffDelay } from '../../../gateway/core/backoff.js';
 import { BoundedMap } from '../../../gateway/core/bounded-map.js';
@@ -19,6 +20,46 @@ describe('BoundedMap', () => {
     m.touch('a', 1);
     m.set('c', 3);
     expect([...m.keys()]).toEqual(['a', 'c']);
+  });
+
+  it('forgets exactly what a Map trimmed from its oldest entry would, whatever the mix of set, touch, delete and clear', () => {
+    const op = fc.oneof(
+      fc.record({ op: fc.constant('set' as const), key: fc.integer({ min: 0, max: 12 }) }),
+      fc.record({ op: fc.constant('touch' as const), key: fc.integer({ min: 0, max: 12 }) }),
+      fc.record({ op: fc.constant('delete' as const), key: fc.integer({ min: 0, max: 12 }) }),
+      fc.record({ op: fc.constant('clear' as const), key: fc.constant(0) }),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 6 }), fc.array(op, { maxLength: 200 }), (capacity, ops) => {
+        const m = new BoundedMap<number, number>(capacity);
+        const model = new Map<number, number>();
+        let evicted = 0;
+        for (const [i, { op, key }] of ops.entries()) {
+          if (op === 'clear') {
+            m.clear();
+            model.clear();
+            continue;
+          }
+          if (op === 'delete') {
+            m.delete(key);
+            model.delete(key);
+            continue;
+          }
+          if (op === 'touch') {
+            m.touch(key, i);
+            model.delete(key);
+          } else m.set(key, i);
+          if (!model.has(key) && model.size >= capacity) {
+            model.delete(model.keys().next().value!);
+            evicted++;
+          }
+          model.set(key, i);
+        }
+        expect([...m.entries()]).toEqual([...model.entries()]);
+        expect(m.evicted).toBe(evicted);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
