@@ -44,7 +44,6 @@ export type ErrorCode = keyof typeof ERRORS;
 interface CodedLog {
   warn(fields: object, message: string): void;
   error(fields: object, message: string): void;
-  fatal(fields: object, message: string): void;
 }
 type Fields = Readonly<Record<string, unknown>>;
 
@@ -55,10 +54,6 @@ export function logError(log: CodedLog | undefined, code: ErrorCode, fields: Fie
 
 export function logWarn(log: CodedLog | undefined, code: ErrorCode, fields: Fields, message: string): void {
   log?.warn({ ...fields, code }, message);
-}
-
-export function logFatal(log: CodedLog | undefined, code: ErrorCode | undefined, fields: Fields, message: string): void {
-  log?.fatal({ ...fields, ...(code ? { code } : {}) }, message);
 }
 
 /** Every error the gateway makes on purpose carries a catalogue code; subclasses add what they know. */

@@ -15,6 +15,8 @@
  * earlier may hold; it takes its id-derived offset, the same each time it is written.
  */
 
+import { fnv1a } from './partition.js';
+
 export type Admission = 'new' | 'duplicate' | 'reuse';
 
 /** Events remembered per series (the ring). */
@@ -28,12 +30,7 @@ export const MAX_OFFSET_NS = 999_999;
 
 /** A stable sub-millisecond offset for an event id: FNV-1a, 1…999,999. */
 export function idOffset(id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) {
-    h ^= id.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return ((h >>> 0) % MAX_OFFSET_NS) + 1;
+  return (fnv1a(id) % MAX_OFFSET_NS) + 1;
 }
 
 const sameNumber = (a: number, b: number): boolean => a === b || (Number.isNaN(a) && Number.isNaN(b));

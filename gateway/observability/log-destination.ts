@@ -112,12 +112,7 @@ export class LogDestination extends Writable {
         if (written < bytes.length) this.unshift(bytes.subarray(written).toString('utf8'));
         else this.wrote();
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
-          this.unshift(text);
-          this.retryLater(10);
-        } else {
-          this.failed(text, err);
-        }
+        this.refused(text, err);
         return;
       }
     }
@@ -133,12 +128,7 @@ export class LogDestination extends Writable {
     write(this.fd, bytes, (err, written) => {
       this.writing = false;
       if (err) {
-        if (err.code === 'EAGAIN') {
-          this.unshift(text);
-          this.retryLater(10);
-        } else {
-          this.failed(text, err);
-        }
+        this.refused(text, err);
         return;
       }
       if (written < bytes.length) this.unshift(bytes.subarray(written).toString('utf8'));
@@ -154,6 +144,16 @@ export class LogDestination extends Writable {
 
   private wrote(): void {
     this.failures = 0;
+  }
+
+  /** A write of `text` was refused: tried again soon if the destination is only busy, else dropped. */
+  private refused(text: string, err: unknown): void {
+    if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+      this.unshift(text);
+      this.retryLater(10);
+    } else {
+      this.failed(text, err);
+    }
   }
 
   /** The write failed: its lines are dropped, and the next are tried after a backoff. */

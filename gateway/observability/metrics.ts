@@ -213,28 +213,23 @@ export class Metrics {
       const c = cluster();
       if (c) set({ node: c.node }, 1);
     });
-    labelled('gateway_cluster_redis_up', '1 while this node reaches the cluster’s Redis', [], (set) => {
-      const c = cluster();
-      if (c) set({}, c.redisUp ? 1 : 0);
-    });
-    labelled('gateway_cluster_live_nodes', 'Nodes this node sees alive', [], (set) => {
-      const c = cluster();
-      if (c) set({}, c.liveNodes);
-    });
-    labelled('gateway_cluster_partitions_owned', 'Partitions this node owns (rules)', [], (set) => {
-      const c = cluster();
-      if (c) set({}, c.owned.length);
-    });
+    // A cluster node's own figure: no value at all outside a cluster.
+    const ofCluster = (name: string, help: string, read: (c: ClusterStatus) => number): void => {
+      labelled(name, help, [], (set) => {
+        const c = cluster();
+        if (c) set({}, read(c));
+      });
+    };
+    ofCluster('gateway_cluster_redis_up', '1 while this node reaches the cluster’s Redis', (c) => (c.redisUp ? 1 : 0));
+    ofCluster('gateway_cluster_live_nodes', 'Nodes this node sees alive', (c) => c.liveNodes);
+    ofCluster('gateway_cluster_partitions_owned', 'Partitions this node owns (rules)', (c) => c.owned.length);
     labelled('gateway_cluster_partition_owned', '1 for each partition this node owns', ['partition'], (set) => {
       for (const p of cluster()?.owned ?? []) set({ partition: String(p) }, 1);
     });
     labelled('gateway_cluster_stream_lag_seconds', 'Per owned partition: how far the rules are behind the newest entry of its stream', ['partition'], (set) => {
       for (const [p, lag] of cluster()?.lagSeconds ?? []) set({ partition: String(p) }, lag);
     });
-    labelled('gateway_cluster_forward_backlog_events', 'Spool events not yet forwarded to the partition streams (they wait while Redis is away)', [], (set) => {
-      const c = cluster();
-      if (c) set({}, c.forwardBacklog);
-    });
+    ofCluster('gateway_cluster_forward_backlog_events', 'Spool events not yet forwarded to the partition streams (they wait while Redis is away)', (c) => c.forwardBacklog);
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {

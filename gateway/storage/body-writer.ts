@@ -28,7 +28,7 @@ export class BodyWriter {
   lastFailure: WriteError | undefined;
   /** Store-fault refusals in a row (GW_ERR_INFLUX_REFUSING). */
   refusals = 0;
-  /** The largest body to send, learnt from a 413 (and when). */
+  /** The largest body to send, learnt from 413s. */
   private maxBodyBytes = Number.POSITIVE_INFINITY;
   /** Bodies taken since the limit was last changed: after a few, it is doubled (a limit may have been raised). */
   private acceptedAtLimit = 0;
@@ -48,7 +48,7 @@ export class BodyWriter {
    */
   async writeBody(body: Buffer, count: number, precision: Precision, condemned: Condemned[]): Promise<'written' | 'fault' | 'stopped'> {
     if (this.stop.aborted) return 'stopped';
-    if (count > 1 && body.length > this.bodyLimit()) return this.writeHalves(body, precision, condemned);
+    if (count > 1 && body.length > this.maxBodyBytes) return this.writeHalves(body, precision, condemned);
     const failure = await this.tryWrite(body, count, precision);
     if (failure === undefined) {
       this.accepted(body, precision);
@@ -105,11 +105,6 @@ export class BodyWriter {
       if (result !== 'written') return result;
     }
     return 'written';
-  }
-
-  /** The body size to send, learnt from 413s. */
-  private bodyLimit(): number {
-    return this.maxBodyBytes;
   }
 
   /**

@@ -75,7 +75,8 @@ export class EventStore implements Store {
   keep<K extends StorableName>(name: K, event: StorableEvents[K], always = false): boolean {
     if (!always && this.journal.isFull()) return false;
     const point = POINTS[name] as PointOf<K>;
-    return this.journal.append(point(event, this), always);
+    // Fullness is checked above, before the point is built: the journal need not check again.
+    return this.journal.append(point(event, this), true);
   }
 
   /** A reading's point time: in ingest's memory of its series (which is also its dedupe), else in the store's. */

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { Backlog } from './backlog.js';
 import { Checkpoint } from './checkpoint.js';
 import type { SpoolDisk } from './disk.js';
 import { before, type Position } from './position.js';
@@ -29,10 +30,8 @@ export interface JournalCursor {
 
 class Consumer implements JournalCursor {
   listener: (() => void) | undefined;
-  events = 0;
-  bytes = 0;
-  /** Appended-at of the records it has not confirmed, oldest first (for the oldest's age). */
-  private readonly times: { appendedAt: number; count: number }[] = [];
+  /** What it has not confirmed, counted as the sink's is: no limit (the disk is the forwarder's bound, `crowdsDisk`). */
+  private readonly backlog = new Backlog(() => Number.POSITIVE_INFINITY, () => 0);
 
   constructor(
     readonly reader: Reader,
@@ -46,19 +45,7 @@ class Consumer implements JournalCursor {
 
   confirm(batch: Batch): void {
     if (!this.checkpoint.advance(batch.end)) return;
-    this.events = Math.max(0, this.events - batch.count);
-    this.bytes = Math.max(0, this.bytes - batch.bytes);
-    let left = batch.count;
-    while (left > 0 && this.times.length > 0) {
-      const first = this.times[0]!;
-      if (first.count <= left) {
-        left -= first.count;
-        this.times.shift();
-      } else {
-        first.count -= left;
-        left = 0;
-      }
-    }
+    this.backlog.confirmed(batch.bytes, batch.count, this.reader.nextAppendedAt);
   }
 
   onReadable(listener: () => void): void {
@@ -66,13 +53,11 @@ class Consumer implements JournalCursor {
   }
 
   added(events: number, bytes: number, appendedAt: number | undefined): void {
-    this.events += events;
-    this.bytes += bytes;
-    if (appendedAt !== undefined && events > 0) this.times.push({ appendedAt, count: events });
+    this.backlog.added(bytes, events, appendedAt);
   }
 
   stats(): CursorStats {
-    return { events: this.events, bytes: this.bytes, oldestAppendedAt: this.times[0]?.appendedAt };
+    return { events: this.backlog.events, bytes: this.backlog.bytes, oldestAppendedAt: this.backlog.oldestAppendedAt };
   }
 
   crowdsDisk(): boolean {

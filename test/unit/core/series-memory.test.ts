@@ -56,4 +56,8 @@ describe('SeriesMemory (dedupe and point identity of one series)', () => {
       expect(idOffset(id)).toBeLessThanOrEqual(MAX_OFFSET_NS);
     }
   });
+
+  it('keeps the offsets points were stored at (FNV-1a of the id)', () => {
+    expect(['a', '0192d3f0-7c1e-7abc-8def-0123456789ab', 'stats-1700000000000'].map(idOffset)).toEqual([6047, 902167, 855082]);
+  });
 });
