@@ -244,9 +244,11 @@ export class Journal {
   /** Commits what is pending, persists the checkpoint and closes the files. */
   async close(): Promise<void> {
     if (this.closed) return;
+    // Closed to appends first: one that came while the last groups are written would be taken and
+    // never written (its acknowledgement waiting for ever); refused, it is counted as shutting down.
+    this.closed = true;
     if (this.spaceTimer) clearInterval(this.spaceTimer);
     await this.commits.close();
-    this.closed = true;
     await this.checkpoint.close();
     await this.consumers?.close();
     await this.segments.close();

@@ -36,6 +36,23 @@ describe('Journal (the spool)', () => {
     await j.close();
   });
 
+  it('refuses appends once closing starts: what it accepted is written, nothing waits on a write that will not come', async () => {
+    const dir = await tempDir();
+    const j = new Journal({ dir, maxBytes: 1 << 20, log });
+    await j.open();
+    expect(j.append(point(1))).toBe(true);
+    const first = j.committed();
+    const closing = j.close();
+    expect(j.append(point(2)), 'an append while the spool closes').toBe(false);
+    expect(j.isOpen).toBe(false);
+    await first;
+    await closing;
+    const again = new Journal({ dir, maxBytes: 1 << 20, log });
+    await again.open();
+    expect(await drain(again)).toBe(point(1));
+    await again.close();
+  });
+
   it('replays what was not confirmed after a restart, and nothing that was', async () => {
     const dir = await tempDir();
     const first = new Journal({ dir, maxBytes: 1 << 20, log });
