@@ -229,7 +229,7 @@ export class Gateway {
       await relay.start();
       cluster.showOn(liveBus, () => live.rulesChanged());
     }
-    const silence = lifecycle.add('silence watch', new SilenceWatch({ bus, store, clock, log: log.child({ component: 'devices' }), offlineAfterMs: settings.offlineAfterMs }));
+    const silence = lifecycle.add('silence watch', new SilenceWatch({ bus, store, clock, metrics, log: log.child({ component: 'devices' }), offlineAfterMs: settings.offlineAfterMs }));
     silence.start();
     const stats = lifecycle.add('stats', statsReporter(settings, { metrics, store, clock, log, journal, broker, sink, nodeId, cluster: () => this.cluster }));
     await stats.start();

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Metrics } from '../observability/metrics.js';
 import type { EventBus } from '../core/bus.js';
 import type { Clock, ClockTimer } from '../core/clock.js';
 import type { DeviceSilenceEvent } from '../core/events.js';
@@ -18,6 +19,8 @@ export interface SilenceWatchOptions {
   readonly intervals?: number;
   /** Devices watched at most; more are not watched (and said once). */
   readonly maxDevices?: number;
+  /** Counts the messages of devices beyond maxDevices (gateway_silence_unwatched_total). */
+  readonly metrics?: Pick<Metrics, 'silenceUnwatched'>;
 }
 
 interface Heard {
@@ -79,8 +82,9 @@ export class SilenceWatch {
     const d = this.devices.get(device);
     if (!d) {
       if (this.devices.size >= (this.o.maxDevices ?? 100_000)) {
-        if (!this.full) this.o.log.warn({ devices: this.devices.size }, 'too many devices to watch for silence; the ones beyond are not watched');
+        if (!this.full) this.o.log.warn({ devices: this.devices.size }, 'too many devices to watch for silence; the ones beyond are not watched (counted in gateway_silence_unwatched_total)');
         this.full = true;
+        this.o.metrics?.silenceUnwatched.inc();
         return;
       }
       this.devices.set(device, { last: now, interval: undefined, silent: false, away: false });

@@ -81,6 +81,7 @@ export class Metrics {
   readonly duplicates = this.counter('gateway_duplicates_total', 'Readings seen again (same id and content, or a QoS 1 redelivery): not stored or ruled twice');
   readonly idReuse = this.counter('gateway_id_reuse_total', 'Readings whose id came again with other content (value or ts): kept as new readings (GW_ERR_ID_REUSE)', ['kind']);
   readonly futureTs = this.counter('gateway_future_ts_total', 'Readings dated more than 2 s ahead of the gateway clock (within the allowed skew): stored at their ts, judged by when they arrived', ['kind']);
+  readonly silenceUnwatched = this.counter('gateway_silence_unwatched_total', 'Messages from devices not watched for silence: more devices than the silence watch holds (100,000)');
   readonly deadLetters = this.counter('gateway_deadletters_total', 'Dead letters, by reason', ['reason']);
   readonly dropped = this.counter('gateway_dropped_total', 'Events that could not be kept, by reason (QoS 0 with the spool full)', ['reason']);
   readonly refusals = this.counter('gateway_refusals_total', 'Clients or packets refused, by reason', ['reason']);

@@ -6,7 +6,7 @@ import type { DeviceSilenceEvent, ReadingEvent } from '../../../gateway/core/eve
 import { SilenceWatch } from '../../../gateway/ingest/silence.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import { deviceSilencePoint } from '../../../gateway/storage/points.js';
-import { RecordingStore } from '../../helpers/ports.js';
+import { RecordingStore, testMetrics } from '../../helpers/ports.js';
 
 function setup(offlineAfterMs = 60_000) {
   const clock = new ManualClock(Date.parse('2026-03-01T09:00:00Z'));
@@ -91,5 +91,18 @@ describe('silence', () => {
     const t = setup(0);
     t.reading('d1');
     expect(t.clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('silence watch bound', () => {
+  it('watches at most maxDevices and counts the messages of the devices beyond', async () => {
+    const clock = new ManualClock(Date.parse('2026-03-01T09:00:00Z'));
+    const bus = new EventBus(pino({ level: 'silent' }));
+    const metrics = testMetrics(clock);
+    const watch = new SilenceWatch({ bus, store: new RecordingStore(), clock, log: pino({ level: 'silent' }), offlineAfterMs: 60_000, maxDevices: 3, metrics });
+    watch.start();
+    for (const device of ['a', 'b', 'c', 'd', 'e', 'd']) bus.emit('reading', { device } as ReadingEvent);
+    expect(await metrics.registry.getSingleMetricAsString('gateway_silence_unwatched_total')).toMatch(/gateway_silence_unwatched_total 3$/m);
+    watch.stop();
   });
 });
