@@ -134,12 +134,14 @@ export class LiveView {
   }
 
   private actuatorsMoved(): void {
+    this.changedState();
     if (this.viewers.size === 0) return;
     this.actuatorsChanged = true;
     this.schedule();
   }
 
   private onAlarm(e: AlarmTransitionEvent): void {
+    this.changedState();
     if (e.actuator) this.actuatorsMoved();
     if (e.transition !== 'updated') {
       this.event({ kind: 'alarm', id: e.id, time: e.timeMs, alarmId: e.alarmId, transition: e.transition, site: e.site, zone: e.zone, severity: e.severity, rule: e.rule, message: e.message, count: e.count, reason: e.reason ?? null });
@@ -220,6 +222,7 @@ export class LiveView {
 
   private onActuatorState(e: ActuatorStateEvent): void {
     const [key, r] = [`${e.site}/${e.zone}/${e.actuator}`, { state: e.state, time: e.timeMs, device: e.device }];
+    this.changedState();
     this.reported.set(key, r);
     if (this.viewers.size === 0) return;
     this.reportedChanged.set(key, r);
