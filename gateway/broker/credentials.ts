@@ -194,13 +194,12 @@ export class CredentialStore {
 
   /** Checks a username and secret; costs the same whether or not the name exists. */
   async verify(name: string, secret: Buffer): Promise<Credential | undefined> {
+    const cached = this.cached(name, secret);
+    if (cached) return cached;
     const credential = this.byName.get(name);
-    const mac = this.mac(name, secret);
-    const known = credential ? this.verified.get(name) : undefined;
-    if (credential && known?.hash === credential.hash && timingSafeEqual(known.mac, mac)) return credential;
     const ok = await this.limited(() => verifySecret(secret, credential?.hash ?? DECOY_HASH));
     if (!ok || !credential) return undefined;
-    this.verified.set(name, { hash: credential.hash, mac });
+    this.verified.set(name, { hash: credential.hash, mac: this.mac(name, secret) });
     return credential;
   }
 
