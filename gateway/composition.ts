@@ -150,7 +150,7 @@ export function readinessOf(
  * MQTT_SESSION_EXPIRY_S bounds; a cluster node's over Redis (broker/cluster-persistence.ts says
  * which of the bounds hold there).
  */
-export function boundedPersistence(settings: Settings, metrics: Metrics, access: Access, cluster?: ClusterBus): BoundedPersistence {
+function boundedPersistence(settings: Settings, metrics: Metrics, access: Access, cluster?: ClusterBus): BoundedPersistence {
   const limits = {
     maxInflightQos2: settings.maxInflightQos2,
     maxInflightQos2Bytes: settings.maxInflightQos2Bytes,

@@ -13,6 +13,7 @@ import { TokenBucket, topicProblem, type Now, type TopicLimits } from './limits.
 import { clientErrorRefusal, Refusal } from './client-errors.js';
 import { ConnectionGate } from './connection-gate.js';
 import { LoginGuard } from './login.js';
+import { connectedIds } from './persistence.js';
 import { RefusalReporter, type RefusalReason } from './refusals.js';
 import { SubscriptionLedger } from './subscriptions.js';
 
@@ -286,9 +287,4 @@ export class Access implements ConnectionGuard {
   private addressOf(client: Client): string {
     return this.gate.addressOf(client.conn) ?? client.req?.socket.remoteAddress ?? (client.conn as Socket).remoteAddress ?? 'unknown';
   }
-}
-
-/** Aedes' connected clients by id (not in its types). */
-export function connectedIds(aedes: Aedes | undefined): Readonly<Record<string, Client | undefined>> | undefined {
-  return (aedes as unknown as { clients?: Record<string, Client | undefined> } | undefined)?.clients;
 }

@@ -94,7 +94,6 @@ const MAX_CONCURRENT_CHECKS = 2;
 
 export class CredentialStore {
   private byName = new Map<string, Credential>();
-  private devices = new Set<string>();
   /** Client id → the credential that reserves it: every credential's name and device. */
   private reserved = new Map<string, string>();
   /** What the loaded file looked like (mtime, size, inode), to notice changes cheaply. */
@@ -123,11 +122,6 @@ export class CredentialStore {
 
   get(name: string): Credential | undefined {
     return this.byName.get(name);
-  }
-
-  /** True when some credential is for this device (its client id is then reserved). */
-  hasDevice(device: string): boolean {
-    return this.devices.has(device);
   }
 
   /** The credential that reserves this client id (its name or its device), if any. */
@@ -200,13 +194,12 @@ export class CredentialStore {
 
   /** Checks a username and secret; costs the same whether or not the name exists. */
   async verify(name: string, secret: Buffer): Promise<Credential | undefined> {
+    const cached = this.cached(name, secret);
+    if (cached) return cached;
     const credential = this.byName.get(name);
-    const mac = this.mac(name, secret);
-    const known = credential ? this.verified.get(name) : undefined;
-    if (credential && known?.hash === credential.hash && timingSafeEqual(known.mac, mac)) return credential;
     const ok = await this.limited(() => verifySecret(secret, credential?.hash ?? DECOY_HASH));
     if (!ok || !credential) return undefined;
-    this.verified.set(name, { hash: credential.hash, mac });
+    this.verified.set(name, { hash: credential.hash, mac: this.mac(name, secret) });
     return credential;
   }
 
@@ -262,7 +255,6 @@ export class CredentialStore {
 
   private replace(credentials: readonly Credential[], signature: string): void {
     this.byName = new Map(credentials.map((c) => [c.name, c]));
-    this.devices = new Set(credentials.flatMap((c) => (c.device ? [c.device] : [])));
     this.reserved = new Map(credentials.flatMap((c) => [[c.name, c.name] as const, ...(c.device ? [[c.device, c.name] as const] : [])]));
     this.signature = signature;
   }

@@ -24,7 +24,7 @@ export function trackWebSocket(stream: Duplex, socket: WebSocket): void {
 }
 
 /** Bytes written to a connection and not yet taken by the kernel. */
-export function bufferedBytes(conn: Duplex): number {
+function bufferedBytes(conn: Duplex): number {
   return conn.writableLength + (webSockets.get(conn)?.bufferedAmount ?? 0);
 }
 

@@ -130,7 +130,7 @@ export class BoundedPersistence {
     for (const [clientId, since] of this.away) {
       if (since > cutoff) continue;
       this.away.delete(clientId);
-      if ((this.broker as unknown as { clients?: Record<string, unknown> } | undefined)?.clients?.[clientId]) continue;
+      if (connectedIds(this.broker)?.[clientId]) continue;
       await this.store.cleanSubscriptions({ id: clientId });
       await this.store.delWill({ id: clientId });
       this.dropQueue(clientId);
@@ -279,3 +279,8 @@ export class BoundedPersistence {
 }
 
 export { InflightLimitError } from './incoming-qos2.js';
+
+/** Aedes' connected clients by id (not in its types). */
+export function connectedIds(aedes: Aedes | undefined): Readonly<Record<string, Client | undefined>> | undefined {
+  return (aedes as unknown as { clients?: Record<string, Client | undefined> } | undefined)?.clients;
+}

@@ -28,8 +28,10 @@ export class SubscriptionLedger {
     let h = this.held.get(client);
     if (!h) this.held.set(client, (h = { filters: new Map(), unstored: [], minQos: 2 }));
     if (!h.filters.has(sub.topic) && this.max > 0 && h.filters.size >= this.max) return false;
+    const previous = h.filters.get(sub.topic);
     h.filters.set(sub.topic, sub.qos);
-    h.minQos = Math.min(...h.filters.values());
+    // O(1) but when the filter that held the lowest QoS is granted a higher one.
+    h.minQos = previous === h.minQos && sub.qos > previous ? lowest(h.filters) : Math.min(h.minQos, sub.qos);
     if (!client.clean) h.unstored.push(sub);
     return true;
   }
@@ -43,7 +45,7 @@ export class SubscriptionLedger {
     const h = this.held.get(client);
     if (!h) return;
     for (const f of filters) h.filters.delete(f);
-    h.minQos = h.filters.size > 0 ? Math.min(...h.filters.values()) : 2;
+    h.minQos = lowest(h.filters);
   }
 
   /** The filters granted since the last call, for the persistence to store (and no others). */
@@ -63,4 +65,11 @@ export class SubscriptionLedger {
     for (const [filter, q] of h.filters) if (q > granted && filterWithin(topic, filter)) granted = q;
     return granted < 0 ? qos : Math.min(qos, granted);
   }
+}
+
+/** The lowest granted QoS (2 with none): a loop, as a spread of every filter's would be per SUBSCRIBE. */
+function lowest(filters: ReadonlyMap<string, number>): number {
+  let min = 2;
+  for (const q of filters.values()) if (q < min) min = q;
+  return min;
 }

@@ -27,7 +27,7 @@ export interface CommitContent {
 }
 
 /** The `commit` script's arguments (cluster/redis-keys.ts): sets, deletes, the outbox, the trim. */
-export function commitArgs(token: number, c: CommitContent): (string | number)[] {
+function commitArgs(token: number, c: CommitContent): (string | number)[] {
   // The last change of a field wins (an alarm raised and cleared in one commit is deleted).
   const fields = new Map<string, string | undefined>();
   for (const change of c.changes) {

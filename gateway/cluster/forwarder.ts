@@ -10,7 +10,7 @@ import { routeOf } from '../storage/point-parse.js';
 import { KEYS } from './redis-keys.js';
 
 /** A partition's stream is capped at about this many entries, should nobody rule it for long. */
-export const STREAM_MAX_ENTRIES = 1_000_000;
+const STREAM_MAX_ENTRIES = 1_000_000;
 
 export interface ForwarderOptions {
   readonly cursor: JournalCursor;

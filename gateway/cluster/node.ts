@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { backoffDelay } from '../core/backoff.js';
 import type { EventBus } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
 import { connectRedis } from '../core/redis.js';
@@ -205,8 +206,7 @@ export class ClusterNode {
         reply = (await this.reader.xread('COUNT', 1000, 'BLOCK', BLOCK_MS, 'STREAMS', ...live.map((w) => KEYS.stream(w.partition)), ...live.map((w) => w.cursor)));
         failures = 0;
       } catch {
-        failures++;
-        await sleep(Math.min(2000, 100 * failures));
+        await sleep(backoffDelay(failures++, 100, 2000));
         continue;
       }
       if (!reply) {

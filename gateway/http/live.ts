@@ -1,3 +1,4 @@
+import { BoundedMap } from '../core/bounded-map.js';
 import type { ClockTimer } from '../core/clock.js';
 import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
 import type { WaitingDevice } from '../devices/service.js';
@@ -17,7 +18,7 @@ const HEARTBEAT_MS = 15_000;
  * not one per reading, and ingest never waits for a browser.
  */
 export class LiveView {
-  private readonly devices = new Map<string, DeviceState>();
+  private readonly devices: BoundedMap<string, DeviceState>;
   private readonly actuators = new Map<string, ActuatorBadge>();
   /** Actuators or alarms changed since the last push: the rules' views are sent whole (they are small). */
   private actuatorsChanged = false;
@@ -38,11 +39,10 @@ export class LiveView {
   private flushTimer: ClockTimer | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly off: (() => void)[] = [];
-  private readonly maxDevices: number;
   private readonly recentEvents: number;
 
   constructor(private readonly o: LiveViewOptions) {
-    this.maxDevices = o.maxDevices ?? 10_000;
+    this.devices = new BoundedMap(o.maxDevices ?? 10_000);
     this.recentEvents = o.recentEvents ?? 100;
     this.viewers = new LiveViewers({
       log: o.log,
@@ -134,12 +134,14 @@ export class LiveView {
   }
 
   private actuatorsMoved(): void {
+    this.changedState();
     if (this.viewers.size === 0) return;
     this.actuatorsChanged = true;
     this.schedule();
   }
 
   private onAlarm(e: AlarmTransitionEvent): void {
+    this.changedState();
     if (e.actuator) this.actuatorsMoved();
     if (e.transition !== 'updated') {
       this.event({ kind: 'alarm', id: e.id, time: e.timeMs, alarmId: e.alarmId, transition: e.transition, site: e.site, zone: e.zone, severity: e.severity, rule: e.rule, message: e.message, count: e.count, reason: e.reason ?? null });
@@ -169,18 +171,9 @@ export class LiveView {
 
   private device(id: string, time: number): DeviceState {
     this.changedState();
-    let d = this.devices.get(id);
-    if (d) {
-      // Re-insert so the Map's order is least recently heard from first.
-      this.devices.delete(id);
-    } else {
-      d = { device: id, site: null, zone: null, online: null, lastSeen: time, readings: {} };
-      if (this.devices.size >= this.maxDevices) {
-        const oldest = this.devices.keys().next().value;
-        if (oldest !== undefined) this.devices.delete(oldest);
-      }
-    }
-    this.devices.set(id, d);
+    // Touched: least recently heard from first, the oldest forgotten past maxDevices.
+    const d = this.devices.get(id) ?? { device: id, site: null, zone: null, online: null, lastSeen: time, readings: {} };
+    this.devices.touch(id, d);
     d.lastSeen = Math.max(d.lastSeen, time);
     // Nobody watching: the snapshot a new viewer gets covers it.
     if (this.viewers.size > 0) {
@@ -229,6 +222,7 @@ export class LiveView {
 
   private onActuatorState(e: ActuatorStateEvent): void {
     const [key, r] = [`${e.site}/${e.zone}/${e.actuator}`, { state: e.state, time: e.timeMs, device: e.device }];
+    this.changedState();
     this.reported.set(key, r);
     if (this.viewers.size === 0) return;
     this.reportedChanged.set(key, r);
@@ -296,5 +290,4 @@ export class LiveView {
     this.pendingEvents = [];
     this.viewers.broadcast(message);
   }
-
 }

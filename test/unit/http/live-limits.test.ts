@@ -92,3 +92,15 @@ describe('live page viewers', () => {
     live.stop();
   });
 });
+
+describe('the live snapshot', () => {
+  it('shows what changed while nobody watched: a state report after the last viewer left', () => {
+    const { viewer, live, bus, clock } = setup();
+    const first = viewer();
+    first.destroy();
+    bus.emit('actuatorState', { id: 'e2', site: 's1', zone: 'z1', actuator: 'valve', device: 'v-1', state: { on: true }, timeMs: clock.now() } as never);
+    const next = viewer();
+    expect(String(next.written[0])).toContain('s1/z1/valve');
+    live.stop();
+  });
+});
