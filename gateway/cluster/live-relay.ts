@@ -4,6 +4,7 @@ import type { EventBus, EventMap } from '../core/bus.js';
 import type { ReadingEvent } from '../core/events.js';
 import type { ReadingValue } from '../core/kinds.js';
 import { connectRedis } from '../core/redis.js';
+import { LogLimiter } from '../observability/log.js';
 import { KEYS } from './redis-keys.js';
 
 /** What the live page shows, as it travels between nodes: readings coalesced per device and kind. */
@@ -50,6 +51,7 @@ export interface LiveRelayOptions {
  */
 export class LiveRelay {
   private readonly pub: Redis;
+  private readonly unreadable: LogLimiter;
   private readonly sub: Redis;
   private readings = new Map<string, CompactReading>();
   private events: { name: RelayedName; event: unknown }[] = [];
@@ -57,6 +59,7 @@ export class LiveRelay {
   private readonly off: (() => void)[] = [];
 
   constructor(private readonly o: LiveRelayOptions) {
+    this.unreadable = new LogLimiter(o.log);
     this.pub = connectRedis(o.redisUrl, `gw-${o.nodeId}-live-pub`, { maxRetriesPerRequest: 1 });
     this.sub = connectRedis(o.redisUrl, `gw-${o.nodeId}-live-sub`, { maxRetriesPerRequest: null, commandTimeout: undefined });
     for (const c of [this.pub, this.sub]) c.on('error', () => undefined);
@@ -119,10 +122,10 @@ export class LiveRelay {
   }
 
   private received(message: string): void {
-    let batch: LiveBatch;
-    try {
-      batch = JSON.parse(message) as LiveBatch;
-    } catch {
+    const batch = parseBatch(message);
+    // Another node's (or another version's) message this one cannot read: said, never thrown in Redis' listener.
+    if (!batch) {
+      if (this.unreadable.allow('unreadable live batch')) this.o.log.warn({ message: message.slice(0, 200) }, 'a live-page message from another node could not be read; skipped');
       return;
     }
     if (batch.node === this.o.nodeId) return;
@@ -145,4 +148,13 @@ export class LiveRelay {
 function reading(r: CompactReading): ReadingEvent {
   const time = new Date(r.t).toISOString();
   return { id: '', type: `sensor.${r.k}`, source: `${r.s}/${r.z}/${r.d}`, time, receivedAt: time, seq: undefined, site: r.s, zone: r.z, device: r.d, kind: r.k, value: r.v, numeric: 0, timeMs: r.t, clientId: undefined };
+}
+
+function parseBatch(message: string): LiveBatch | undefined {
+  try {
+    const batch = JSON.parse(message) as Partial<LiveBatch> | null;
+    return batch && Array.isArray(batch.readings) && Array.isArray(batch.events) ? (batch as LiveBatch) : undefined;
+  } catch {
+    return undefined;
+  }
 }

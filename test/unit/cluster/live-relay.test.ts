@@ -1,0 +1,39 @@
+/** The live relay between nodes (a real redis-server): a message it cannot read is skipped and said, never thrown. */
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventBus } from '../../../gateway/core/bus.js';
+import type { ReadingEvent } from '../../../gateway/core/events.js';
+import { connectRedis } from '../../../gateway/core/redis.js';
+import { LiveRelay } from '../../../gateway/cluster/live-relay.js';
+import { KEYS } from '../../../gateway/cluster/redis-keys.js';
+import { startRedis } from '../../helpers/redis.js';
+import { waitFor } from '../../helpers/wait.js';
+
+const undo: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const u of undo.splice(0).reverse()) await u();
+});
+
+describe('LiveRelay', () => {
+  it('skips (and says) a message from another node it cannot read, and relays the next one', async () => {
+    const redis = await startRedis();
+    undo.push(() => redis.stop());
+    const lines: { msg: string }[] = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as { msg: string }) });
+    const liveBus = new EventBus(log);
+    const relay = new LiveRelay({ redisUrl: redis.url, nodeId: 'a', bus: new EventBus(log), liveBus, pushMs: 20, log });
+    await relay.start();
+    undo.push(() => relay.stop());
+    const heard: ReadingEvent[] = [];
+    liveBus.on('reading', (r) => void heard.push(r));
+    const other = connectRedis(redis.url, 'test-other-node');
+    undo.push(async () => other.disconnect());
+    // A node of another version: no readings array; then valid JSON that is not an object; then a good batch.
+    await other.publish(KEYS.live, JSON.stringify({ node: 'b', events: [] }));
+    await other.publish(KEYS.live, 'null');
+    await other.publish(KEYS.live, JSON.stringify({ node: 'b', readings: [{ d: 't9', s: 'hq', z: 'f1', k: 'temperature', v: 21, t: 1_790_000_000_000 }], events: [] }));
+    await waitFor(() => heard.length === 1, 'the good batch relayed');
+    expect(heard[0]).toMatchObject({ device: 't9', site: 'hq', zone: 'f1', kind: 'temperature', value: 21 });
+    expect(lines.filter((l) => l.msg.startsWith('a live-page message from another node could not be read')).length).toBeGreaterThan(0);
+  });
+});
