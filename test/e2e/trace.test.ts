@@ -60,8 +60,8 @@ describe('npm run trace', () => {
     expect(lines[0]).toBe(`trace of ${readingId} (from memory)`);
     const steps = lines.slice(1).map((l) => l.trim().split(/\s{2,}/));
     expect(steps.map((s) => s.find((p) => /^(reading|rule|command|sent|confirmed)$/.test(p)))).toEqual(['reading', 'rule', 'command', 'sent', 'confirmed']);
-    expect(lines[1]).toMatch(new RegExp(`reading\\s+${readingId}  site1/z\\d/heat-thermostat-\\d+ temperature = 3\\d`));
-    expect(stdout).toMatch(/rule\s+hvac-cool fired: value = 3\d(\.\d)? greaterThan 28 ✓; anyInSite\(kind smoke\) = false equal false ✓/);
+    expect(lines[1]).toMatch(new RegExp(`reading\\s+${readingId}  site1/z\\d/heat-thermostat-\\d+ temperature = \\d+(\\.\\d+)?`));
+    expect(stdout).toMatch(/rule\s+hvac-cool fired: value = \d+(\.\d+)? greaterThan 28 ✓; anyInSite\(kind smoke\) = false equal false ✓/);
     expect(stdout).toMatch(new RegExp(`command\\s+${commandId}  commands/site1/z\\d/hvac \\{"mode":"cool","setpoint":22\\} \\(hvac-cool\\)`));
     expect(stdout).toMatch(/confirmed\s+command \S+, reported \{"mode":"cool","setpoint":22\} — after \d+ ms/);
     // Every step after the first has its gap to the one before.
@@ -80,7 +80,7 @@ describe('npm run trace', () => {
     expect(code).toBe(0);
     expect(stderr).toContain('no gateway answers at http://127.0.0.1:9');
     expect(stdout.split('\n')[0]).toBe(`trace of ${readingId} (from influxdb)`);
-    expect(stdout).toMatch(/rule\s+hvac-cool fired: value = 3\d(\.\d)? greaterThan 28 ✓/);
+    expect(stdout).toMatch(/rule\s+hvac-cool fired: value = \d+(\.\d+)? greaterThan 28 ✓/);
     expect(stdout).toContain(commandId);
     expect(stdout).toMatch(/confirmed\s+command/);
   });
