@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { generate } from 'mqtt-packet';
 import { PROBE_PACK } from '../stages/packs.js';
+import { cpuSeconds } from './cpu.js';
 import { ROOT, startGatewayProcess } from './processes.js';
 
 export interface LatencyResult {
@@ -33,6 +34,9 @@ export interface LatencyResult {
   readonly eventLoopLagP99Ms?: number;
   readonly eventLoopLagMaxMs?: number;
   readonly gcMaxMs?: number;
+  /** The gateway's CPU (user + system) over the measured phase ÷ readings sent in it, and its share of one core. */
+  readonly gatewayCpuUsPerReading?: number;
+  readonly gatewayCpuShare?: number;
   /** Set when the run went wrong (the gateway exited under the load). */
   readonly note?: string;
 }
@@ -148,14 +152,19 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
     await phase(Math.min(3, seconds), false);
     await new Promise((r) => setTimeout(r, 500));
     await gatewayLag(gateway.httpPort);
+    const cpuBefore = cpuSeconds(gateway.child.pid);
+    const phaseStarted = performance.now();
     const timed = await phase(seconds, true);
+    const cpuUsed = cpuSeconds(gateway.child.pid) - cpuBefore;
+    const phaseSeconds = (performance.now() - phaseStarted) / 1000;
+    const cpu = { gatewayCpuUsPerReading: (cpuUsed * 1e6) / (rate * seconds), gatewayCpuShare: cpuUsed / phaseSeconds };
     const deadline = performance.now() + 5000;
     while (latencies.length < timed && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const sorted = [...latencies].sort((a, b) => a - b);
     const lag = await gatewayLag(gateway.httpPort);
     const { exitCode, signalCode } = gateway.child;
     const note = exitCode !== null || signalCode !== null ? `the gateway exited under the load (${signalCode ?? `code ${exitCode}`})` : undefined;
-    return { ...lag, note, rate, commandShare, seconds, ...(stuck ? { stuckSubscriber: true } : {}), sent: timed, received: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted.at(-1) ?? Number.NaN };
+    return { ...lag, ...cpu, note, rate, commandShare, seconds, ...(stuck ? { stuckSubscriber: true } : {}), sent: timed, received: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted.at(-1) ?? Number.NaN };
   } finally {
     stuckSocket?.destroy();
     await Promise.all([actuator, ...devices, ...background].map((c) => c.endAsync(true)));

@@ -25,13 +25,13 @@ export function commandPoint(e: CommandEvent, time: PointTimeOf): string {
   const ce = e.cloudEvent;
   return line(
     'commands',
-    { site: e.site, zone: e.zone, actuator: e.actuator, rule: e.rule },
+    { actuator: e.actuator, rule: e.rule, site: e.site, zone: e.zone },
     {
       type: { str: ce.type },
-      data: { str: JSON.stringify(ce.data) },
+      data: { json: ce.data },
       correlation_id: { str: ce.correlationid },
       event_id: { str: ce.id },
-      facts: e.facts ? { str: JSON.stringify(e.facts) } : undefined,
+      facts: e.facts ? { json: e.facts } : undefined,
     },
     time,
   );
@@ -41,7 +41,7 @@ export function alertPoint(e: AlertEvent, time: PointTimeOf): string {
   const ce = e.cloudEvent;
   return line(
     'alerts',
-    { site: e.site, severity: e.severity, rule: e.rule },
+    { rule: e.rule, severity: e.severity, site: e.site },
     {
       type: { str: ce.type },
       message: { str: ce.data.message },
@@ -86,8 +86,8 @@ export function zoneArmedPoint(e: ZoneArmedEvent, time: PointTimeOf): string {
 export function actuatorStatePoint(e: ActuatorStateEvent, time: PointTimeOf): string {
   return line(
     'actuator_state',
-    { site: e.site, zone: e.zone, actuator: e.actuator },
-    { state: { str: JSON.stringify(e.state) }, device: { str: e.device }, event_id: { str: e.id } },
+    { actuator: e.actuator, site: e.site, zone: e.zone },
+    { state: { json: e.state }, device: { str: e.device }, event_id: { str: e.id } },
     time,
   );
 }
@@ -95,7 +95,7 @@ export function actuatorStatePoint(e: ActuatorStateEvent, time: PointTimeOf): st
 export function nativeCommandPoint(e: NativeCommandEvent, time: PointTimeOf): string {
   return line(
     'native_commands',
-    { site: e.site, zone: e.zone, actuator: e.actuator, family: e.family },
+    { actuator: e.actuator, family: e.family, site: e.site, zone: e.zone },
     { topic: { str: e.topic }, payload: { str: e.payload }, command_id: { str: e.commandId }, device: { str: e.device }, error: e.error === undefined ? undefined : { str: e.error }, event_id: { str: e.id } },
     time,
   );
@@ -113,14 +113,14 @@ export function statsPoint(e: GatewayStatsEvent, time: PointTimeOf): string {
 export function alarmPoint(e: AlarmTransitionEvent, time: PointTimeOf): string {
   return line(
     'alarms',
-    { alarm_id: e.alarmId, site: e.site, zone: e.zone, rule: e.rule, severity: e.severity, transition: e.transition },
+    { alarm_id: e.alarmId, rule: e.rule, severity: e.severity, site: e.site, transition: e.transition, zone: e.zone },
     {
       type: { str: e.type },
       device: { str: e.device ?? '' },
       actuator: { str: e.actuator ?? '' },
       message: { str: e.message },
       count: { int: e.count },
-      value: { str: JSON.stringify(e.value ?? null) },
+      value: { json: e.value ?? null },
       first_seen: { int: e.firstSeen },
       last_seen: { int: e.lastSeen },
       acknowledged: { bool: e.acknowledged },
@@ -129,7 +129,7 @@ export function alarmPoint(e: AlarmTransitionEvent, time: PointTimeOf): string {
       notified_at: { int: e.notifiedAt },
       notifications: { int: e.notifications },
       reason: { str: e.reason ?? '' },
-      facts: e.facts ? { str: JSON.stringify(e.facts) } : undefined,
+      facts: e.facts ? { json: e.facts } : undefined,
       correlation_id: { str: e.correlationId },
       event_id: { str: e.id },
     },
@@ -141,13 +141,13 @@ export function alarmPoint(e: AlarmTransitionEvent, time: PointTimeOf): string {
 export function commandStatusPoint(e: CommandStatusEvent, time: PointTimeOf): string {
   return line(
     'command_status',
-    { site: e.site, zone: e.zone, actuator: e.actuator, status: e.status },
+    { actuator: e.actuator, site: e.site, status: e.status, zone: e.zone },
     {
       command_id: { str: e.commandId },
       rule: { str: e.rule },
       attempt: { int: e.attempt },
-      data: { str: JSON.stringify(e.data) },
-      reported: e.reported === undefined ? undefined : { str: JSON.stringify(e.reported) },
+      data: { json: e.data },
+      reported: e.reported === undefined ? undefined : { json: e.reported },
       detail: e.detail === undefined ? undefined : { str: e.detail },
       correlation_id: { str: e.correlationId },
       event_id: { str: e.id },

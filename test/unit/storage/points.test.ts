@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ReadingEvent } from '../../../gateway/core/events.js';
-import { line, pointOf, pointTime, stringField, tagValue } from '../../../gateway/storage/line.js';
+import { jsonField, line, pointOf, pointTime, stringField, tagValue } from '../../../gateway/storage/line.js';
 import { deadLetterPoint, readingPoint } from '../../../gateway/storage/points.js';
 import { splitLines } from '../../../gateway/storage/writer.js';
 
@@ -47,6 +47,19 @@ describe('points', () => {
   it('writes every string field as the regex escape always did (the no-escape fast path included)', () => {
     const text = fc.oneof(fc.string(), fc.string({ unit: fc.constantFrom('a', '"', '\\', '\n', 'é', ' ') }), fc.uuid());
     fc.assert(fc.property(text, (value) => stringField(value) === `"${value.replace(/["\\]/g, '\\$&')}"`), { numRuns: 1000 });
+  });
+
+  it('writes a value as JSON in a string field exactly as escaping its JSON text would (quotes, backslashes, control characters, lone surrogates)', () => {
+    const nasty = fc.string({ unit: fc.constantFrom('a', '"', '\\', '\n', '\u0001', 'é', '\ud800', '😀', ' ') });
+    const value = fc.oneof(fc.jsonValue(), fc.dictionary(nasty, fc.oneof(nasty, fc.double(), fc.boolean(), fc.constant(null))), fc.array(nasty));
+    fc.assert(fc.property(value, (v) => jsonField(v) === stringField(JSON.stringify(v))), { numRuns: 2000 });
+    expect(jsonField(undefined)).toBe('"null"');
+  });
+
+  it('escapes a tag as the two regex replaces always did (the unchanged fast path included)', () => {
+    const text = fc.oneof(fc.string(), fc.string({ unit: fc.constantFrom('a', ',', '=', ' ', '\\', '\n', '\r', 'é') }));
+    const slow = (value: string): string => (value === '' ? '_' : value.replace(/[\r\n]|\\$/g, (c) => (c === '\\' ? '\\_' : ' '))).replace(/[,= ]/g, '\\$&');
+    fc.assert(fc.property(text, (value) => tagValue(value) === slow(value)), { numRuns: 2000 });
   });
 
   it('keeps a tag from ending in a backslash or holding a newline, which 1.x cannot store', () => {
