@@ -146,7 +146,7 @@ export class Gateway {
     const clustered = settings.redisUrl !== '';
     const nodeId = settings.nodeId || hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64);
     const journal = new Journal(
-      { dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, minFreeBytes: settings.spoolMinFreeBytes, log, ...(clustered ? { consumers: ['forward'] } : {}) },
+      { dir: join(this.dataDir, 'spool'), maxBytes: settings.spoolMaxBytes, minFreeBytes: settings.spoolMinFreeBytes, commitIntervalMs: settings.spoolCommitIntervalMs, log, ...(clustered ? { consumers: ['forward'] } : {}) },
       this.options.spoolDisk,
     );
     lifecycle.add('spool', { stop: () => journal.close() });

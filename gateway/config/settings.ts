@@ -33,6 +33,12 @@ const SETTINGS = {
     default: 0,
     description: 'bytes the spool leaves free on the disk under DATA_DIR (past that it is full: QoS 1 waits, QoS 0 is dropped and counted); 0 = 5% of that disk, at most 64 MiB',
   },
+  spoolCommitIntervalMs: {
+    env: 'SPOOL_COMMIT_INTERVAL_MS',
+    type: 'count',
+    default: 3,
+    description: 'least time between the starts of two spool writes (each one fdatasync): what arrives in between is one group; a QoS 1 PUBACK waits at most this much longer (0 = write at once)',
+  },
   durableAck: { env: 'DURABLE_ACK', type: 'boolean', default: true, description: 'PUBACK a QoS 1 reading only once it is on disk (spool) or in InfluxDB' },
   maxPayloadBytes: { env: 'MAX_PAYLOAD_BYTES', type: 'count', default: 65536, description: 'largest reading payload accepted' },
   staleAfterMs: { env: 'STALE_AFTER_MS', type: 'count', default: 300000, description: 'readings older than this are stored as history but do not drive rules' },

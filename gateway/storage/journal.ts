@@ -47,6 +47,8 @@ export interface JournalOptions {
   readonly memoryBytes?: number;
   /** fdatasync each group commit (power-loss safe). Without it, a commit survives a process crash only. */
   readonly fsync?: boolean;
+  /** Least ms from one group commit's start to the next (SPOOL_COMMIT_INTERVAL_MS; default 0: none). */
+  readonly commitIntervalMs?: number;
   /**
    * Bytes the spool leaves free on the disk under it (SPOOL_MIN_FREE_BYTES): past that it is full,
    * whatever SPOOL_MAX_BYTES says. 0 (default): 5% of the disk, at most 64 MiB.
@@ -101,7 +103,7 @@ export class Journal {
       const crowded = (at: Position): boolean => this.space.full && this.segments.retainedBytes === 0 && before(at, this.checkpoint.position);
       this.consumers = new Consumers({ names: options.consumers, dir, disk, log, segments: this.segments, memoryBytes: this.memoryBytes, release: () => this.release(this.checkpoint.position), crowded });
     }
-    this.commits = new GroupCommit({ log, write: (lines, sync) => this.write(lines, sync), recovered: () => this.backlog.wakeAll() });
+    this.commits = new GroupCommit({ log, write: (lines, sync) => this.write(lines, sync), recovered: () => this.backlog.wakeAll(), intervalMs: options.commitIntervalMs });
     this.backlog = new Backlog(() => this.limit(), () => this.commits.bytes);
     this.space = new DiskSpace({ dir, disk, log, minFreeBytes: options.minFreeBytes ?? 0, segments: this.segments, pending: () => this.commits.bytes });
     this.spaceEvery = options.spaceEveryMs ?? 1000;

@@ -42,6 +42,14 @@ export interface GroupCommitOptions {
   readonly write: (lines: readonly string[], sync: boolean) => Promise<void>;
   /** The disk writes again after failures. */
   readonly recovered?: () => void;
+  /**
+   * Least time from one write's start to the next (SPOOL_COMMIT_INTERVAL_MS; 0 = none): appends
+   * arriving in between join one group. At a few thousand readings a second, each from its own
+   * socket read, groups are otherwise ~4 readings, and the fdatasync and thread-pool round trips
+   * per group cost more than the readings (see bench/README.md). A QoS 1 acknowledgement waits at
+   * most this much longer; under load writes take longer than this anyway, and nothing waits.
+   */
+  readonly intervalMs?: number;
 }
 
 /**
@@ -54,10 +62,11 @@ export class GroupCommit {
   private pending: Pending = nothingPending();
   /** The group being written: in neither pending nor the backlog until the write ends. */
   private inflight: { readonly group: Group; readonly events: number; readonly bytes: number } | undefined;
-  /** A commit is on its way (setImmediate or the retry timer): appends need not ask for one. */
+  /** A commit is on its way (setImmediate or the timer): appends need not ask for one. */
   private scheduled = false;
   private failures = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
+  /** A commit waiting for its interval (intervalMs) or a retry's backoff. */
+  private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private written = 0;
   private failingSince: { code: string; since: number } | undefined;
@@ -88,8 +97,16 @@ export class GroupCommit {
     this.pending.bytes += Buffer.byteLength(line, 'utf8');
     if (!this.scheduled && !this.inflight) {
       this.scheduled = true;
-      setImmediate(() => void this.commit());
+      const wait = this.untilNextWrite();
+      if (wait > 0) this.commitIn(wait);
+      else setImmediate(() => void this.commit());
     }
+  }
+
+  /** Ms until the next write may start (≤ 0: now). Under half a millisecond is now: timers are not finer. */
+  private untilNextWrite(): number {
+    const wait = this.lastStart + (this.options.intervalMs ?? 0) - performance.now();
+    return wait < 0.5 ? 0 : wait;
   }
 
   /** Resolves once everything added so far is committed to disk. */
@@ -101,8 +118,8 @@ export class GroupCommit {
 
   /** Commits what is pending (a few tries); what the disk still refuses is given up, and said so. */
   async close(): Promise<void> {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     for (let attempt = 0; (this.inflight || this.pending.lines.length > 0) && attempt < 3; attempt++) await this.commit();
     if (this.pending.lines.length > 0) {
       // The disk refuses: these were never acknowledged (their publishers resend); QoS 0 ones are lost.
@@ -113,12 +130,16 @@ export class GroupCommit {
     this.closed = true;
   }
 
+  /** When the last write started (performance.now()). */
+  private lastStart = Number.NEGATIVE_INFINITY;
+
   private async commit(): Promise<void> {
     this.scheduled = false;
     if (this.inflight || this.pending.lines.length === 0) {
       if (this.inflight) await this.committed().catch(() => undefined);
       return;
     }
+    this.lastStart = performance.now();
     const { lines, bytes } = this.pending;
     // Only a group someone waits on (a QoS 1 acknowledgement) needs fdatasync; QoS 0 promises
     // nothing, and the next synced group flushes the file's earlier writes anyway.
@@ -152,7 +173,18 @@ export class GroupCommit {
       this.failingSince = undefined;
       this.options.recovered?.();
     }
-    if (this.pending.lines.length > 0) await this.commit();
+    if (this.pending.lines.length === 0 || this.scheduled) return;
+    const wait = this.untilNextWrite();
+    if (wait === 0) return this.commit();
+    this.scheduled = true;
+    this.commitIn(wait);
+  }
+
+  private commitIn(ms: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.commit();
+    }, ms);
   }
 
   private retry(err: unknown): void {
@@ -165,9 +197,6 @@ export class GroupCommit {
     if (this.closed) return;
     // Appends must not trigger commits in between: the timer retries.
     this.scheduled = true;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.commit();
-    }, delay);
+    this.commitIn(delay);
   }
 }

@@ -1,0 +1,74 @@
+import pino from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { GroupCommit } from '../../../gateway/storage/spool/group-commit.js';
+
+/** A disk that records each write (its lines, and whether it was synced) and takes no time. */
+function recordingDisk() {
+  const writes: { lines: string[]; sync: boolean; at: number }[] = [];
+  return { writes, write: async (lines: readonly string[], sync: boolean) => void writes.push({ lines: [...lines], sync, at: performance.now() }) };
+}
+
+describe('group commit: the least interval between writes (SPOOL_COMMIT_INTERVAL_MS)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('writes what arrives within the interval of the last write as one group, and acknowledges it once written', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'performance'] });
+    const disk = recordingDisk();
+    const commits = new GroupCommit({ log: pino({ level: 'silent' }), write: disk.write, intervalMs: 10 });
+    commits.add('a\n');
+    const first = commits.committed();
+    await vi.advanceTimersByTimeAsync(0);
+    await first;
+    // The first write goes at once: nothing was written before it.
+    expect(disk.writes).toEqual([{ lines: ['a\n'], sync: true, at: 0 }]);
+
+    await vi.advanceTimersByTimeAsync(1);
+    commits.add('b\n');
+    let acknowledged = false;
+    void commits.committed().then(() => (acknowledged = true));
+    await vi.advanceTimersByTimeAsync(4);
+    commits.add('c\n');
+    await vi.advanceTimersByTimeAsync(4);
+    // 9 ms after the first write started: b and c still wait, unacknowledged.
+    expect(disk.writes).toHaveLength(1);
+    expect(acknowledged).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(disk.writes.slice(1)).toEqual([{ lines: ['b\n', 'c\n'], sync: true, at: 10 }]);
+    expect(acknowledged).toBe(true);
+
+    // Long after the last write, the next one goes at once again.
+    await vi.advanceTimersByTimeAsync(50);
+    commits.add('d\n');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(disk.writes.at(-1)).toEqual({ lines: ['d\n'], sync: false, at: 60 });
+    await commits.close();
+  });
+
+  it('without an interval, writes each turn’s appends at once', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'performance'] });
+    const disk = recordingDisk();
+    const commits = new GroupCommit({ log: pino({ level: 'silent' }), write: disk.write });
+    for (let i = 0; i < 3; i++) {
+      commits.add(`${i}\n`);
+      await vi.advanceTimersByTimeAsync(1);
+    }
+    expect(disk.writes.map((w) => w.lines)).toEqual([['0\n'], ['1\n'], ['2\n']]);
+    await commits.close();
+  });
+
+  it('closing writes what waits for its interval at once, and leaves no timer behind', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'performance'] });
+    const disk = recordingDisk();
+    const commits = new GroupCommit({ log: pino({ level: 'silent' }), write: disk.write, intervalMs: 1000 });
+    commits.add('a\n');
+    await vi.advanceTimersByTimeAsync(0);
+    commits.add('b\n');
+    const kept = commits.committed();
+    await commits.close();
+    await kept;
+    expect(disk.writes.map((w) => w.lines)).toEqual([['a\n'], ['b\n']]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
