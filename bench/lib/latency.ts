@@ -163,7 +163,10 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
     const sorted = [...latencies].sort((a, b) => a - b);
     const lag = await gatewayLag(gateway.httpPort);
     const { exitCode, signalCode } = gateway.child;
-    const note = exitCode !== null || signalCode !== null ? `the gateway exited under the load (${signalCode ?? `code ${exitCode}`})` : undefined;
+    const exited = exitCode !== null || signalCode !== null ? `the gateway exited under the load (${signalCode ?? `code ${exitCode}`})` : undefined;
+    // A saturated gateway falls behind the rate: its CPU per reading sent is then only a floor of what a reading costs.
+    const saturated = cpu.gatewayCpuShare >= 0.95 ? 'saturated: the gateway took a whole core (its CPU per reading is at least the figure)' : undefined;
+    const note = exited ?? saturated;
     return { ...lag, ...cpu, note, rate, commandShare, seconds, ...(stuck ? { stuckSubscriber: true } : {}), sent: timed, received: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted.at(-1) ?? Number.NaN };
   } finally {
     stuckSocket?.destroy();
