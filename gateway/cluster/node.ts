@@ -124,8 +124,7 @@ export class ClusterNode {
     this.off.push(this.o.bus.on('alarmAck', (a) => void this.rulesView.acknowledge(a).catch((err: unknown) => this.o.log.warn({ err: (err as Error).message, alarmId: a.alarmId }, 'could not carry an acknowledgement to its owner'))));
     await this.leases.join({ acquired: (lease) => this.acquired(lease), release: (lease, reason) => this.release(lease, reason) });
     this.loop = this.read();
-    this.statusTimer = setInterval(() => void this.measureLag(), 1000);
-    this.statusTimer.unref();
+    (this.statusTimer = setInterval(() => void this.measureLag(), 1000)).unref();
     this.o.log.info({ node: this.o.nodeId, partitions: this.o.partitions, live: this.leases.liveNodes }, 'joined the cluster');
   }
 
@@ -181,10 +180,7 @@ export class ClusterNode {
 
   private async release(lease: Lease, _reason: string): Promise<void> {
     const starting = this.starting.get(lease.partition);
-    if (starting) {
-      this.starting.delete(lease.partition);
-      await starting.stop();
-    }
+    if (this.starting.delete(lease.partition)) await starting?.stop();
     const worker = this.workers.get(lease.partition);
     if (!worker) return;
     this.workers.delete(lease.partition);
@@ -205,7 +201,8 @@ export class ClusterNode {
       try {
         reply = (await this.reader.xread('COUNT', 1000, 'BLOCK', BLOCK_MS, 'STREAMS', ...live.map((w) => KEYS.stream(w.partition)), ...live.map((w) => w.cursor)));
         failures = 0;
-      } catch {
+      } catch (err) {
+        if (failures % 20 === 0) this.o.log.warn({ err: (err as Error).message, failures }, 'cluster: reading the partition streams failed; retrying');
         await sleep(backoffDelay(failures++, 100, 2000));
         continue;
       }
@@ -219,9 +216,10 @@ export class ClusterNode {
           const p = Number(key.slice(STREAM_PREFIX.length));
           const worker = this.workers.get(p);
           if (!worker) return;
-          const before = worker.counts.duplicates;
+          const { duplicates, unreadable } = worker.counts;
           await worker.process(entries);
-          this.o.metrics.clusterDuplicates.inc(worker.counts.duplicates - before);
+          this.o.metrics.clusterDuplicates.inc(worker.counts.duplicates - duplicates);
+          this.o.metrics.clusterUnreadable.inc(worker.counts.unreadable - unreadable);
         }),
       );
     }

@@ -8,10 +8,12 @@ import type { RuleSet } from '../rules/loader.js';
 import { outputKey, type RuleOutput } from '../rules/outputs.js';
 import { RulesRuntime, type CommandTimes, type RuntimeObserver } from '../rules/runtime.js';
 import { actuatorChanges, adoptSnapshot, decodeSnapshot, restoreAlarms, type StateChange } from '../rules/shared-state.js';
+import { LogLimiter } from '../observability/log.js';
 import { parsePoint } from '../storage/point-parse.js';
 import { effectsOf, entryOf, fencedCommit, sendOutbox, streamPages, type Script, type StreamEntry } from './fenced-commit.js';
 import type { Lease } from './leases.js';
 import { KEYS } from './redis-keys.js';
+import { takeAcknowledgement } from './rules-view.js';
 
 export type { StreamEntry } from './fenced-commit.js';
 
@@ -61,19 +63,21 @@ export class PartitionWorker {
   private readonly touched = new Set<string>();
   /** Event ids ruled lately (a batch forwarded again after a crash comes within seconds). */
   private readonly ruled = new BoundedMap<string, true>(20_000);
+  private readonly logLimiter: LogLimiter;
   private starting = true;
   private inBatch = false;
   private stopped = false;
   private commits: Promise<unknown> = Promise.resolve();
   private timerCommit = false;
-  /** Entries ruled, duplicates dropped, readings taken as history (counts for metrics). */
-  readonly counts = { ruled: 0, duplicates: 0, history: 0, replayed: 0 };
+  /** Entries ruled, duplicates dropped, readings taken as history, lines unreadable (counts for metrics). */
+  readonly counts = { ruled: 0, duplicates: 0, history: 0, replayed: 0, unreadable: 0 };
   /** Epoch ms of the newest entry ruled (lag = the stream's newest minus this). */
   ruledUpToMs = 0;
 
   constructor(private readonly o: PartitionWorkerOptions) {
     this.partition = o.lease.partition;
     this.clock = new ReplayClock(o.clock);
+    this.logLimiter = new LogLimiter(o.log);
     const live = (): boolean => !this.runtime.dry;
     this.runtime = new RulesRuntime({
       clock: this.clock,
@@ -173,10 +177,10 @@ export class PartitionWorker {
   /** One entry through the rules: a duplicate id is dropped, history is judged only for safety kinds. */
   private apply(fields: string[]): void {
     const { line, at, ns, ack } = entryOf(fields);
-    if (ack !== undefined) return this.acknowledge(ack);
+    if (ack !== undefined) return takeAcknowledgement(this.runtime, this.o.log, ack);
     if (line === undefined) return;
     const parsed = parsePoint(line, at, ns);
-    if (!parsed) return;
+    if (!parsed) return this.unreadable(line);
     const dry = this.runtime.dry;
     if (parsed.type === 'zoneArmed') {
       const { site, zone, armed } = parsed.event;
@@ -209,15 +213,11 @@ export class PartitionWorker {
     this.runtime.onReading(r);
   }
 
-  /** An acknowledgement any node took (cluster/rules-view.ts), carried here through the stream. */
-  private acknowledge(json: string): void {
-    try {
-      const a = JSON.parse(json) as { alarmId: string; by: string; note?: string; id: string };
-      const alarm = this.runtime.acknowledge(a.alarmId, a.by, a.note, a.id);
-      if (alarm && !this.runtime.dry) this.o.log.info({ alarmId: a.alarmId, by: a.by, rule: alarm.rule }, 'alarm acknowledged');
-    } catch {
-      // Not an acknowledgement this version wrote: nothing to do.
-    }
+  /** A line another node forwarded that this one cannot read: counted and said (rate-limited), never silently dropped. */
+  private unreadable(line: string): void {
+    if (this.runtime.dry) return;
+    this.counts.unreadable++;
+    if (this.logLimiter.allow('unreadable')) this.o.log.warn({ partition: this.partition, line: line.slice(0, 200) }, 'a forwarded event this node cannot read (a kind it does not know? keep DEVICES_FILE the same on every node): not ruled');
   }
 
   /** An output of the runtime: committed (with what it changed) before it is sent. */

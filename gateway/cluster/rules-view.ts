@@ -114,3 +114,14 @@ export class ClusterRulesView {
     return view.acknowledged ? view : { ...view, acknowledged: true, acknowledgedBy: a.by };
   }
 }
+
+/** The owner's end of `acknowledge` above: an acknowledgement any node took, carried here through the partition's stream. */
+export function takeAcknowledgement(runtime: RulesRuntime, log: Logger, json: string): void {
+  try {
+    const a = JSON.parse(json) as { alarmId: string; by: string; note?: string; id: string };
+    const alarm = runtime.acknowledge(a.alarmId, a.by, a.note, a.id);
+    if (alarm && !runtime.dry) log.info({ alarmId: a.alarmId, by: a.by, rule: alarm.rule }, 'alarm acknowledged');
+  } catch {
+    // Not an acknowledgement this version wrote: nothing to do.
+  }
+}

@@ -126,6 +126,7 @@ export class Metrics {
   readonly clusterTakeovers = this.counter('gateway_cluster_takeovers_total', 'Partitions this node took over (rebuilt from their stream, then ruled live)');
   readonly clusterFenced = this.counter('gateway_cluster_fenced_total', 'Writes Redis refused because this node’s fencing token was no longer the partition’s latest (GW_ERR_FENCED)');
   readonly clusterDuplicates = this.counter('gateway_cluster_duplicates_total', 'Stream entries dropped by a partition owner: their event id was ruled already');
+  readonly clusterUnreadable = this.counter('gateway_cluster_unreadable_total', 'Stream entries a partition owner could not read (a kind it does not know: keep DEVICES_FILE the same on every node), not ruled');
   readonly clusterForwardSkipped = this.counter('gateway_cluster_forward_skipped_total', 'Readings stored but never forwarded to the rules: more than SPOOL_MAX_BYTES waited to be forwarded (Redis away for long)');
   readonly clusterForwarded = this.counter('gateway_cluster_forwarded_total', 'Readings and armed zones forwarded from this node’s spool to the partition streams');
   private readonly readers = new Map<GaugeSource, () => number>();

@@ -56,8 +56,8 @@ async function setup() {
     const [token] = (await script('acquire', [KEYS.lease(P), KEYS.fence(P)], [node, 60_000])) as [number, string];
     return { partition: P, token, holder: `${node}|${token}`, validUntil: Date.now() + 60_000, acquiredAt: Date.now() };
   };
-  const worker = (lease: Lease, sent: RuleOutput[]) => {
-    const w = new PartitionWorker({ lease, redis: conn, script, rules, commands, clock: systemClock, log, staleAfterMs: 300_000, send: async (o) => void sent.push(o), fenced: () => undefined });
+  const worker = (lease: Lease, sent: RuleOutput[], logger = log) => {
+    const w = new PartitionWorker({ lease, redis: conn, script, rules, commands, clock: systemClock, log: logger, staleAfterMs: 300_000, send: async (o) => void sent.push(o), fenced: () => undefined });
     undo.push(() => w.stop());
     return w;
   };
@@ -121,5 +121,22 @@ describe('a partition owner with alarms and command sagas', () => {
     expect(kinds(sentB)).toContain('alarm.acknowledged');
     await view.refresh();
     expect(view.alarm(alarm.id)).toMatchObject({ acknowledged: true, acknowledgedBy: 'ops' });
+  });
+
+  it('counts and says a forwarded line it cannot read (a kind this node does not know), rules the rest, and moves its cursor past it', async () => {
+    const { acquire, worker, add } = await setup();
+    const warned: { msg: string; line?: string }[] = [];
+    const heard = pino({ level: 'warn' }, { write: (l: string) => void warned.push(JSON.parse(l) as { msg: string; line?: string }) });
+    const sent: RuleOutput[] = [];
+    const w = worker(await acquire('A'), sent, heard);
+    await w.start();
+    const now = Date.now();
+    const unknown = await add(`unheard_of_kind,device=t-1,site=hq,zone=f1 value=3,event_id="u-1" ${pointTime(now, 0)}`);
+    const reading = await add(readingLine(31, 'r-1', now + 1));
+    await w.process([unknown, reading]);
+    expect(w.counts).toMatchObject({ unreadable: 1, ruled: 1 });
+    expect(kinds(sent)).toContain('command');
+    expect(warned.filter((l) => l.msg.includes('cannot read')).map((l) => l.line)).toEqual([expect.stringContaining('unheard_of_kind,device=t-1')]);
+    expect(w.cursor).toBe(reading[0]);
   });
 });
