@@ -7,12 +7,35 @@ import type { DiscoveredEntity } from './families/homeassistant.js';
 import type { ContractKind } from './types.js';
 
 const ESPHOME_STATE = /^(.+)\/(sensor|binary_sensor)\/([^/]+)\/state$/;
-const MAX_ENTITIES = 20_000;
+/** The most entities held; a config for one more is refused (and said: see the router). */
+export const MAX_ENTITIES = 20_000;
 
+/** What `learn` did: a new or changed entity, the same one again, or none (MAX_ENTITIES held). */
+export type Learnt = 'learnt' | 'same' | 'full';
+
+interface Held {
+  readonly entity: DiscoveredEntity;
+  /** Its config topic's place in the order configs first came (a changed config keeps it). */
+  readonly seq: number;
+}
+
+/** The topics an entity reads. */
+function topicsOf(e: DiscoveredEntity): string[] {
+  const topics = [e.state?.topic, e.climate?.mode?.topic, e.climate?.setpoint?.topic, e.climate?.current?.topic, ...e.availability.map((a) => a.topic)];
+  return [...new Set(topics.filter((t): t is string => t !== undefined))];
+}
+
+/**
+ * The index is kept as configs come and go, one entity at a time: Home Assistant installations
+ * publish thousands of retained configs at once, and rebuilding it per config was quadratic. Each
+ * topic's readers are in the order their configs first came; an ESPHome state topic's kind is that
+ * of the last of them that has one.
+ */
 export class Discovery {
-  private readonly byConfig = new Map<string, DiscoveredEntity>();
-  private byTopic = new Map<string, DiscoveredEntity[]>();
-  private kinds: Record<string, Record<string, ContractKind>> = {};
+  private readonly byConfig = new Map<string, Held>();
+  private readonly byTopic = new Map<string, Held[]>();
+  private readonly kinds: Record<string, Record<string, ContractKind>> = Object.create(null) as Record<string, Record<string, ContractKind>>;
+  private nextSeq = 0;
   /** Bumped on every change, so caches built on what was discovered know to start again. */
   version = 0;
 
@@ -20,32 +43,35 @@ export class Discovery {
     return this.byConfig.size;
   }
 
-  /** Learns (or replaces) an entity; false when it is the same as before. */
-  learn(entity: DiscoveredEntity): boolean {
+  /** Learns (or replaces) an entity. */
+  learn(entity: DiscoveredEntity): Learnt {
     const before = this.byConfig.get(entity.configTopic);
-    if (before && sameEntity(before, entity)) return false;
-    if (!before && this.byConfig.size >= MAX_ENTITIES) return false;
-    this.byConfig.set(entity.configTopic, entity);
-    this.rebuild();
-    return true;
+    if (before && sameEntity(before.entity, entity)) return 'same';
+    if (!before && this.byConfig.size >= MAX_ENTITIES) return 'full';
+    if (before) this.unindex(before);
+    const held = { entity, seq: before?.seq ?? this.nextSeq++ };
+    this.byConfig.set(entity.configTopic, held);
+    this.index(held);
+    this.version++;
+    return 'learnt';
   }
 
   forget(configTopic: string): DiscoveredEntity | undefined {
-    const e = this.byConfig.get(configTopic);
-    if (e) {
-      this.byConfig.delete(configTopic);
-      this.rebuild();
-    }
-    return e;
+    const held = this.byConfig.get(configTopic);
+    if (!held) return undefined;
+    this.byConfig.delete(configTopic);
+    this.unindex(held);
+    this.version++;
+    return held.entity;
   }
 
   /** The entities that read (state or availability) this topic. */
   readers(topic: string): readonly DiscoveredEntity[] {
-    return this.byTopic.get(topic) ?? [];
+    return this.byTopic.get(topic)?.map((h) => h.entity) ?? [];
   }
 
-  entities(): IterableIterator<DiscoveredEntity> {
-    return this.byConfig.values();
+  *entities(): IterableIterator<DiscoveredEntity> {
+    for (const h of this.byConfig.values()) yield h.entity;
   }
 
   /** `{ node: { 'sensor/<object id>': kind } }` for the decoders' `esphomeKinds`. */
@@ -53,27 +79,45 @@ export class Discovery {
     return this.kinds;
   }
 
-  private rebuild(): void {
-    this.version++;
-    const byTopic = new Map<string, DiscoveredEntity[]>();
-    const kinds: Record<string, Record<string, ContractKind>> = Object.create(null) as Record<string, Record<string, ContractKind>>;
-    const add = (topic: string | undefined, e: DiscoveredEntity): void => {
-      if (topic === undefined) return;
-      const list = byTopic.get(topic) ?? [];
-      if (!list.includes(e)) list.push(e);
-      byTopic.set(topic, list);
-    };
-    for (const e of this.byConfig.values()) {
-      add(e.state?.topic, e);
-      add(e.climate?.mode?.topic, e);
-      add(e.climate?.setpoint?.topic, e);
-      add(e.climate?.current?.topic, e);
-      for (const a of e.availability) add(a.topic, e);
-      const m = e.state ? ESPHOME_STATE.exec(e.state.topic) : null;
-      if (m?.[1] && m[2] && m[3] && e.kind !== null) (kinds[m[1]] ??= Object.create(null) as Record<string, ContractKind>)[`${m[2]}/${m[3]}`] = e.kind;
+  private index(held: Held): void {
+    for (const topic of topicsOf(held.entity)) {
+      const list = this.byTopic.get(topic) ?? [];
+      // Usually one or two readers: a scan finds the place.
+      let at = list.length;
+      while (at > 0 && list[at - 1]!.seq > held.seq) at--;
+      list.splice(at, 0, held);
+      this.byTopic.set(topic, list);
     }
-    this.byTopic = byTopic;
-    this.kinds = kinds;
+    this.settleKind(held.entity);
+  }
+
+  private unindex(held: Held): void {
+    for (const topic of topicsOf(held.entity)) {
+      const list = this.byTopic.get(topic)?.filter((h) => h !== held) ?? [];
+      if (list.length > 0) this.byTopic.set(topic, list);
+      else this.byTopic.delete(topic);
+    }
+    this.settleKind(held.entity);
+  }
+
+  /** The ESPHome kind of the entity's state topic, from the readers that have it as their state. */
+  private settleKind(e: DiscoveredEntity): void {
+    const m = e.state ? ESPHOME_STATE.exec(e.state.topic) : null;
+    if (!m?.[1] || !m[2] || !m[3]) return;
+    const [node, key] = [m[1], `${m[2]}/${m[3]}`];
+    const state = e.state!.topic;
+    const last = this.byTopic
+      .get(state)
+      ?.filter((h) => h.entity.state?.topic === state && h.entity.kind !== null)
+      .at(-1);
+    if (last) {
+      (this.kinds[node] ??= Object.create(null) as Record<string, ContractKind>)[key] = last.entity.kind!;
+      return;
+    }
+    const kinds = this.kinds[node];
+    if (!kinds) return;
+    delete kinds[key];
+    if (Object.keys(kinds).length === 0) delete this.kinds[node];
   }
 }
 

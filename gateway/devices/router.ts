@@ -6,7 +6,7 @@
  * remembered until the map or the discovered entities change.
  */
 import { BoundedMap } from '../core/bounded-map.js';
-import { Discovery } from './discovery.js';
+import { Discovery, MAX_ENTITIES } from './discovery.js';
 import { availabilityOf } from './families/homeassistant-state.js';
 import { parseConfigTopic, parseDiscovery } from './families/homeassistant.js';
 import { decode, type Context } from './index.js';
@@ -150,18 +150,23 @@ export class NativeRouter {
       if (gone) this.topicStep.clear();
       return { outcome: 'recognised', family: 'homeassistant', ...(gone ? { nativeId: gone.nativeId } : {}), what: 'discovery config removed' };
     }
-    if (r.outcome === 'refused') {
-      if (r.nativeId !== undefined) {
-        const e = this.registry.seen('homeassistant', r.nativeId, now);
-        DeviceRegistry.discovered(e, topic, { refused: r.reason });
-        DeviceRegistry.problem(e, `${topic}: ${r.reason}`);
-      }
-      return { outcome: 'refused', family: 'homeassistant', ...(r.nativeId === undefined ? {} : { nativeId: r.nativeId }), detail: `homeassistant${r.nativeId === undefined ? '' : `:${r.nativeId}`}: ${topic}: ${r.reason}` };
-    }
+    if (r.outcome === 'refused') return this.refuse(topic, r.nativeId, r.reason, now);
     const e = r.entity;
-    if (this.discovery.learn(e)) this.topicStep.clear();
+    const learnt = this.discovery.learn(e);
+    if (learnt === 'full') return this.refuse(topic, e.nativeId, `the gateway holds ${MAX_ENTITIES} discovered entities already, the most it keeps (an empty retained config removes one)`, now);
+    if (learnt === 'learnt') this.topicStep.clear();
     DeviceRegistry.discovered(this.registry.seen('homeassistant', e.nativeId, now), topic, { component: e.component, objectId: e.objectId, kind: e.kind });
     return { outcome: 'recognised', family: 'homeassistant', nativeId: e.nativeId, what: `discovery config (${e.component})` };
+  }
+
+  /** A discovery config the gateway cannot use: listed with its reason in the registry, and counted (not a dead letter). */
+  private refuse(topic: string, nativeId: string | undefined, reason: string, now: number): NativeOutcome {
+    if (nativeId !== undefined) {
+      const e = this.registry.seen('homeassistant', nativeId, now);
+      DeviceRegistry.discovered(e, topic, { refused: reason });
+      DeviceRegistry.problem(e, `${topic}: ${reason}`);
+    }
+    return { outcome: 'refused', family: 'homeassistant', ...(nativeId === undefined ? {} : { nativeId }), detail: `homeassistant${nativeId === undefined ? '' : `:${nativeId}`}: ${topic}: ${reason}` };
   }
 
   private context(): Context {

@@ -1,0 +1,103 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Discovery, MAX_ENTITIES } from '../../../gateway/devices/discovery.js';
+import type { DiscoveredEntity } from '../../../gateway/devices/families/homeassistant.js';
+import type { ContractKind } from '../../../gateway/devices/types.js';
+
+const ESPHOME_STATE = /^(.+)\/(sensor|binary_sensor)\/([^/]+)\/state$/;
+
+/** The index as the gateway built it before (from every entity, on every change): what the kept index must equal. */
+function rebuilt(entities: Iterable<DiscoveredEntity>): { byTopic: Map<string, DiscoveredEntity[]>; kinds: Record<string, Record<string, ContractKind>> } {
+  const byTopic = new Map<string, DiscoveredEntity[]>();
+  const kinds: Record<string, Record<string, ContractKind>> = {};
+  const add = (topic: string | undefined, e: DiscoveredEntity): void => {
+    if (topic === undefined) return;
+    const list = byTopic.get(topic) ?? [];
+    if (!list.includes(e)) list.push(e);
+    byTopic.set(topic, list);
+  };
+  for (const e of entities) {
+    add(e.state?.topic, e);
+    add(e.climate?.mode?.topic, e);
+    add(e.climate?.setpoint?.topic, e);
+    add(e.climate?.current?.topic, e);
+    for (const a of e.availability) add(a.topic, e);
+    const m = e.state ? ESPHOME_STATE.exec(e.state.topic) : null;
+    if (m?.[1] && m[2] && m[3] && e.kind !== null) (kinds[m[1]] ??= {})[`${m[2]}/${m[3]}`] = e.kind;
+  }
+  return { byTopic, kinds };
+}
+
+/** A few topics shared among a few configs, so that entities read the same topics and replace each other. */
+const TOPICS = ['n1/sensor/t/state', 'n1/binary_sensor/door/state', 'n2/sensor/t/state', 'z2m/lamp', 'n1/status', 'bridge/state'];
+const topic = fc.constantFrom(...TOPICS);
+const entity = fc
+  .record({
+    config: fc.constantFrom('a', 'b', 'c', 'd', 'e'),
+    state: fc.option(topic, { nil: undefined }),
+    climate: fc.option(topic, { nil: undefined }),
+    availability: fc.array(topic, { maxLength: 2 }),
+    kind: fc.constantFrom<ContractKind | null>('temperature', 'door', 'humidity', null),
+    nativeId: fc.constantFrom('n1', 'n2'),
+  })
+  .map(
+    (r): DiscoveredEntity => ({
+      component: 'sensor',
+      objectId: r.config,
+      configTopic: `homeassistant/sensor/${r.config}/config`,
+      nativeId: r.nativeId,
+      kind: r.kind,
+      ...(r.state ? { state: { topic: r.state } } : {}),
+      ...(r.climate ? { climate: { current: { topic: r.climate } } } : {}),
+      payloadOn: 'ON',
+      payloadOff: 'OFF',
+      availability: r.availability.map((t) => ({ topic: t })),
+      availabilityMode: 'latest',
+    }) as DiscoveredEntity,
+  );
+const op = fc.oneof(
+  entity.map((e) => ({ learn: e })),
+  fc.constantFrom('a', 'b', 'c', 'd', 'e').map((c) => ({ forget: `homeassistant/sensor/${c}/config` })),
+);
+
+describe('discovery: the entities learnt from Home Assistant configs, indexed by the topics they read', () => {
+  it('keeps the same index, reader order and ESPHome kinds as rebuilding it from every entity after each change', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const discovery = new Discovery();
+        // The reference keeps configs in the order they first came, as a Map does.
+        const held = new Map<string, DiscoveredEntity>();
+        for (const o of ops) {
+          if ('learn' in o) {
+            discovery.learn(o.learn);
+            held.set(o.learn.configTopic, o.learn);
+          } else {
+            discovery.forget(o.forget);
+            held.delete(o.forget);
+          }
+          const want = rebuilt(held.values());
+          for (const t of TOPICS) expect(discovery.readers(t).map((e) => JSON.stringify(e))).toEqual((want.byTopic.get(t) ?? []).map((e) => JSON.stringify(e)));
+          expect(discovery.esphomeKinds()).toEqual(want.kinds);
+          expect([...discovery.entities()]).toEqual([...held.values()]);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('says what learning did: a new entity, the same one again, or none when it holds the most it keeps (until one is forgotten)', () => {
+    const discovery = new Discovery();
+    const sensor = (i: number): DiscoveredEntity =>
+      ({ component: 'sensor', objectId: `s${i}`, configTopic: `homeassistant/sensor/s${i}/config`, nativeId: `n${i}`, kind: 'temperature', state: { topic: `n${i}/sensor/t/state` }, payloadOn: 'ON', payloadOff: 'OFF', availability: [], availabilityMode: 'latest' }) as DiscoveredEntity;
+    for (let i = 0; i < MAX_ENTITIES; i++) expect(discovery.learn(sensor(i))).toBe('learnt');
+    expect(discovery.learn(sensor(0))).toBe('same');
+    expect(discovery.learn(sensor(MAX_ENTITIES))).toBe('full');
+    expect(discovery.readers(`n${MAX_ENTITIES}/sensor/t/state`)).toEqual([]);
+    // A changed config of one already held is still taken.
+    expect(discovery.learn({ ...sensor(1), kind: 'humidity' })).toBe('learnt');
+    expect(discovery.esphomeKinds()['n1']).toEqual({ 'sensor/t': 'humidity' });
+    discovery.forget(sensor(2).configTopic);
+    expect(discovery.learn(sensor(MAX_ENTITIES))).toBe('learnt');
+    expect(discovery.size).toBe(MAX_ENTITIES);
+  });
+});
