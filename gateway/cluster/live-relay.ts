@@ -28,6 +28,24 @@ type RelayedName = 'deviceStatus' | 'deviceSilence' | 'command' | 'alert' | 'dea
 const RELAYED: readonly RelayedName[] = ['deviceStatus', 'deviceSilence', 'command', 'alert', 'deadletter', 'zoneArmed', 'alarm', 'commandStatus', 'actuatorState'];
 /** Commands, alerts and dead letters a node starting up shows from before it started. */
 const RECENT = 100;
+/** Device-and-kind readings kept in Redis for a starting node (its live view holds 10,000 devices). */
+const MAX_LIVE_READINGS = 50_000;
+
+/**
+ * Sets each reading's field and its time in the index, then forgets the oldest past the limit:
+ * a flood of made-up device ids cannot grow the hash without bound. KEYS hash, index; ARGV max,
+ * then field, json, time per reading → fields forgotten.
+ */
+const KEEP_READINGS = `local max = tonumber(ARGV[1])
+for i = 2, #ARGV, 3 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], ARGV[i + 2], ARGV[i])
+end
+local over = redis.call('ZCARD', KEYS[2]) - max
+if over <= 0 then return 0 end
+local gone = redis.call('ZPOPMIN', KEYS[2], over)
+for j = 1, #gone, 2 do redis.call('HDEL', KEYS[1], gone[j]) end
+return over`;
 
 export interface LiveRelayOptions {
   readonly redisUrl: string;
@@ -38,6 +56,8 @@ export interface LiveRelayOptions {
   readonly liveBus: EventBus;
   readonly pushMs: number;
   readonly log: Logger;
+  /** Readings (device and kind) kept in Redis for starting nodes; default 50,000. */
+  readonly maxReadings?: number;
 }
 
 /**
@@ -115,7 +135,10 @@ export class LiveRelay {
     if (this.pub.status !== 'ready') return;
     const batch: LiveBatch = { node: this.o.nodeId, readings, events };
     const pipeline = this.pub.pipeline().publish(KEYS.live, JSON.stringify(batch));
-    if (readings.length > 0) pipeline.hset(KEYS.liveDevices, ...readings.flatMap((r) => [`${r.d}|${r.k}`, JSON.stringify(r)]));
+    if (readings.length > 0) {
+      const args = readings.flatMap((r) => [`${r.d}|${r.k}`, JSON.stringify(r), r.t]);
+      pipeline.eval(KEEP_READINGS, 2, KEYS.liveDevices, KEYS.liveDevicesSeen, this.o.maxReadings ?? MAX_LIVE_READINGS, ...args);
+    }
     const feed = events.filter((e) => e.name === 'command' || e.name === 'alert' || e.name === 'deadletter');
     if (feed.length > 0) pipeline.lpush(`${KEYS.live}:recent`, ...feed.map((e) => JSON.stringify(e))).ltrim(`${KEYS.live}:recent`, 0, RECENT - 1);
     pipeline.exec().catch(() => undefined);

@@ -27,6 +27,8 @@ export const KEYS = {
   outbox: (p: number) => `gw:outbox:${p}`,
   live: 'gw:live',
   liveDevices: 'gw:live:devices',
+  /** The same fields, scored by their reading's time: which to forget first. */
+  liveDevicesSeen: 'gw:live:devices:seen',
 } as const;
 
 const SCRIPTS = {

@@ -36,4 +36,24 @@ describe('LiveRelay', () => {
     expect(heard[0]).toMatchObject({ device: 't9', site: 'hq', zone: 'f1', kind: 'temperature', value: 21 });
     expect(lines.filter((l) => l.msg.startsWith('a live-page message from another node could not be read')).length).toBeGreaterThan(0);
   });
+
+  it('keeps at most its limit of device readings in Redis for starting nodes, forgetting the oldest first', async () => {
+    const redis = await startRedis();
+    undo.push(() => redis.stop());
+    const log = pino({ level: 'silent' });
+    const bus = new EventBus(log);
+    const relay = new LiveRelay({ redisUrl: redis.url, nodeId: 'a', bus, liveBus: new EventBus(log), pushMs: 10, log, maxReadings: 5 });
+    await relay.start();
+    undo.push(() => relay.stop());
+    const check = connectRedis(redis.url, 'test-check');
+    undo.push(async () => check.disconnect());
+    // Twelve made-up devices, one flush each few: the oldest go.
+    for (let i = 0; i < 12; i++) {
+      const t = 1_790_000_000_000 + i;
+      bus.emit('reading', { id: `r${i}`, type: 'sensor.temperature', source: `hq/f1/d${i}`, time: '', receivedAt: '', seq: undefined, site: 'hq', zone: 'f1', device: `d${i}`, kind: 'temperature', value: 20, numeric: 20, timeMs: t, clientId: undefined });
+      if (i % 4 === 3) await waitFor(async () => (await check.hexists(KEYS.liveDevices, `d${i}|temperature`)) === 1, `reading ${i} kept`);
+    }
+    expect(Object.keys(await check.hgetall(KEYS.liveDevices)).sort()).toEqual(['d10|temperature', 'd11|temperature', 'd7|temperature', 'd8|temperature', 'd9|temperature']);
+    expect(await check.zcard(KEYS.liveDevicesSeen)).toBe(5);
+  });
 });

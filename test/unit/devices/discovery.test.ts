@@ -37,7 +37,7 @@ const entity = fc
     state: fc.option(topic, { nil: undefined }),
     climate: fc.option(topic, { nil: undefined }),
     availability: fc.array(topic, { maxLength: 2 }),
-    kind: fc.constantFrom<ContractKind | null>('temperature', 'door', 'humidity', null),
+    kind: fc.constantFrom<ContractKind | null>('temperature', 'contact', 'humidity', null),
     nativeId: fc.constantFrom('n1', 'n2'),
   })
   .map(
@@ -53,7 +53,7 @@ const entity = fc
       payloadOff: 'OFF',
       availability: r.availability.map((t) => ({ topic: t })),
       availabilityMode: 'latest',
-    }) as DiscoveredEntity,
+    }) as unknown as DiscoveredEntity,
   );
 const op = fc.oneof(
   entity.map((e) => ({ learn: e })),
@@ -88,7 +88,7 @@ describe('discovery: the entities learnt from Home Assistant configs, indexed by
   it('says what learning did: a new entity, the same one again, or none when it holds the most it keeps (until one is forgotten)', () => {
     const discovery = new Discovery();
     const sensor = (i: number): DiscoveredEntity =>
-      ({ component: 'sensor', objectId: `s${i}`, configTopic: `homeassistant/sensor/s${i}/config`, nativeId: `n${i}`, kind: 'temperature', state: { topic: `n${i}/sensor/t/state` }, payloadOn: 'ON', payloadOff: 'OFF', availability: [], availabilityMode: 'latest' }) as DiscoveredEntity;
+      ({ component: 'sensor', objectId: `s${i}`, configTopic: `homeassistant/sensor/s${i}/config`, nativeId: `n${i}`, kind: 'temperature', state: { topic: `n${i}/sensor/t/state` }, payloadOn: 'ON', payloadOff: 'OFF', availability: [], availabilityMode: 'latest' }) as unknown as DiscoveredEntity;
     for (let i = 0; i < MAX_ENTITIES; i++) expect(discovery.learn(sensor(i))).toBe('learnt');
     expect(discovery.learn(sensor(0))).toBe('same');
     expect(discovery.learn(sensor(MAX_ENTITIES))).toBe('full');
