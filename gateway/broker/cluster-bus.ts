@@ -34,7 +34,8 @@ export interface ClusterBus {
 }
 
 /** `packetTtlS`: how long a queued packet's body lives in Redis (a queue trimmed past its bound leaves bodies behind until then). */
-export function createClusterBus(redisUrl: string, nodeId: string, log: Logger, packetTtlS = 7 * 24 * 3600): ClusterBus {
+/** `onLocalOnly` is called for each message delivered only on this node (Redis away, or refusing the publish): a metric counts them. */
+export function createClusterBus(redisUrl: string, nodeId: string, log: Logger, packetTtlS = 7 * 24 * 3600, onLocalOnly?: () => void): ClusterBus {
   // Pub/Sub connections queue nothing while disconnected: we look at `status` first instead.
   // Auto-pipelining: one socket write for all the publishes of an event-loop turn (what mqemitter-redis sets on connections it makes).
   const pubConn = connectRedis(redisUrl, `gw-${nodeId}-mq-pub`, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
@@ -47,12 +48,16 @@ export function createClusterBus(redisUrl: string, nodeId: string, log: Logger, 
   // mqemitter-redis re-emits connection errors on `state`; unheard, an EventEmitter would throw them.
   (mq as unknown as { state: { on(event: 'error', fn: () => void): void } }).state.on('error', () => undefined);
   let localOnly = 0;
+  const local = (): void => {
+    localOnly++;
+    onLocalOnly?.();
+  };
   let warned = false;
   const inner = mq as unknown as { _emit(msg: mqemitter.Message, done?: (err?: Error) => void): void; emit(msg: mqemitter.Message, done?: (err?: Error) => void): void };
   const redisEmit = inner.emit.bind(mq);
   inner.emit = (msg, done) => {
     if (pubConn.status !== 'ready') {
-      localOnly++;
+      local();
       if (!warned) {
         warned = true;
         logWarn(log, 'GW_ERR_REDIS_UNREACHABLE', { status: pubConn.status }, 'Redis is away: messages reach this node\'s subscribers only until it is back');
@@ -64,7 +69,7 @@ export function createClusterBus(redisUrl: string, nodeId: string, log: Logger, 
     redisEmit(msg, (err) => {
       if (err) {
         // Lost to the cluster (Pub/Sub is at most once anyway); never an error for the publisher.
-        localOnly++;
+        local();
         inner._emit(msg, () => done?.());
         return;
       }

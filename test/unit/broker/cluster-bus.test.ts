@@ -60,3 +60,29 @@ describe('the cluster bus under a long queue released at once', () => {
     expect(got.every((n, i) => n === i)).toBe(true);
   });
 });
+
+describe('the cluster bus with Redis away', () => {
+  it('delivers to this node’s subscribers only, and counts each such message', async () => {
+    const own = await startRedis();
+    let counted = 0;
+    const bus = createClusterBus(own.url, 'c', log, undefined, () => counted++);
+    try {
+      await ready(bus);
+      const got: string[] = [];
+      await new Promise<void>((subscribed) => bus.mq.on('t/#', (m: mqemitter.Message, done: () => void) => void (got.push(m['v'] as string), done()), () => subscribed()));
+      bus.mq.emit({ topic: 't/x', v: 'through redis' });
+      await waitFor(() => got.length === 1, 'the message through Redis');
+      expect(counted).toBe(0);
+      await own.stop();
+      await waitFor(() => bus.sessions.status !== 'ready', 'the connection noticed Redis gone');
+      bus.mq.emit({ topic: 't/x', v: 'local 1' });
+      bus.mq.emit({ topic: 't/x', v: 'local 2' });
+      await waitFor(() => got.length === 3, 'both delivered here');
+      expect(got).toEqual(['through redis', 'local 1', 'local 2']);
+      expect(counted).toBe(2);
+    } finally {
+      await Promise.race([bus.close(), new Promise((r) => setTimeout(r, 2000))]);
+      bus.sessions.disconnect();
+    }
+  });
+});
