@@ -67,7 +67,9 @@ export class GroupCommit {
   private failures = 0;
   /** A commit waiting for its interval (intervalMs) or a retry's backoff. */
   private timer: NodeJS.Timeout | undefined;
-  private closed = false;
+  /** Resolves when the write under way has ended, its lines handed on or put back. */
+  private writeEnded: Promise<void> = Promise.resolve();
+  private closing = false;
   private written = 0;
   private failingSince: { code: string; since: number } | undefined;
 
@@ -118,16 +120,28 @@ export class GroupCommit {
 
   /** Commits what is pending (a few tries); what the disk still refuses is given up, and said so. */
   async close(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    for (let attempt = 0; (this.inflight || this.pending.lines.length > 0) && attempt < 3; attempt++) await this.commit();
+    // From here no timer is started (interval or retry): the tries below are the last.
+    this.closing = true;
+    this.clearTimer();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      // A write under way ends first: a failed one puts its lines back in front of the rest.
+      await this.writeEnded;
+      if (this.pending.lines.length === 0) break;
+      await this.commit();
+    }
+    await this.writeEnded;
+    this.clearTimer();
     if (this.pending.lines.length > 0) {
       // The disk refuses: these were never acknowledged (their publishers resend); QoS 0 ones are lost.
       logError(this.options.log, 'GW_ERR_SPOOL_WRITE', { events: this.pending.lines.length }, 'spool could not write its last events at shutdown');
       this.pending.group?.reject(new Error('spool could not write at shutdown'));
-      this.pending.group = undefined;
+      this.pending = nothingPending();
     }
-    this.closed = true;
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   /** When the last write started (performance.now()). */
@@ -135,11 +149,11 @@ export class GroupCommit {
 
   private async commit(): Promise<void> {
     this.scheduled = false;
-    if (this.inflight || this.pending.lines.length === 0) {
-      if (this.inflight) await this.committed().catch(() => undefined);
-      return;
-    }
+    // A write under way hands on to the next itself (or close() waits for it).
+    if (this.inflight || this.pending.lines.length === 0) return;
     this.lastStart = performance.now();
+    let ended!: () => void;
+    this.writeEnded = new Promise((resolve) => (ended = resolve));
     const { lines, bytes } = this.pending;
     // Only a group someone waits on (a QoS 1 acknowledgement) needs fdatasync; QoS 0 promises
     // nothing, and the next synced group flushes the file's earlier writes anyway.
@@ -162,6 +176,7 @@ export class GroupCommit {
       this.pending = { lines: lines.concat(since.lines), bytes: bytes + since.bytes, group };
     } finally {
       this.inflight = undefined;
+      ended();
     }
     if (failed !== undefined) {
       this.retry(failed);
@@ -173,7 +188,7 @@ export class GroupCommit {
       this.failingSince = undefined;
       this.options.recovered?.();
     }
-    if (this.pending.lines.length === 0 || this.scheduled) return;
+    if (this.pending.lines.length === 0 || this.scheduled || this.closing) return;
     const wait = this.untilNextWrite();
     if (wait === 0) return this.commit();
     this.scheduled = true;
@@ -194,7 +209,7 @@ export class GroupCommit {
     if (this.failures === 1 || this.failures % 20 === 0) {
       logError(this.options.log, 'GW_ERR_SPOOL_WRITE', { err, failures: this.failures, retryInMs: delay, events: this.pending.lines.length }, 'spool write failed; retrying, acknowledgements wait');
     }
-    if (this.closed) return;
+    if (this.closing) return;
     // Appends must not trigger commits in between: the timer retries.
     this.scheduled = true;
     this.commitIn(delay);

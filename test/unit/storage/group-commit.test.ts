@@ -72,3 +72,67 @@ describe('group commit: the least interval between writes (SPOOL_COMMIT_INTERVAL
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('group commit: closing on a disk that fails', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const failing = () => Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+
+  it('tries a few times, gives the rest up (rejecting who waits), and writes nothing after, with no timer left', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'performance'] });
+    let tries = 0;
+    const commits = new GroupCommit({
+      log: pino({ level: 'silent' }),
+      write: async () => {
+        tries++;
+        throw failing();
+      },
+    });
+    commits.add('a\n');
+    const kept = commits.committed();
+    const given = kept.then(
+      () => 'kept',
+      () => 'given up',
+    );
+    await commits.close();
+    expect(await given).toBe('given up');
+    const atClose = tries;
+    expect(atClose).toBeGreaterThanOrEqual(1);
+    expect(atClose).toBeLessThanOrEqual(4);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(tries).toBe(atClose);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('ends when called during a write that then fails, with more appended behind it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'performance'] });
+    let fail!: () => void;
+    let tries = 0;
+    const commits = new GroupCommit({
+      log: pino({ level: 'silent' }),
+      write: () => {
+        tries++;
+        if (tries === 1) return new Promise<void>((_, reject) => (fail = () => reject(failing())));
+        return Promise.reject(failing());
+      },
+    });
+    commits.add('a\n');
+    await vi.advanceTimersByTimeAsync(0);
+    commits.add('b\n');
+    const waiting = commits.committed().then(
+      () => 'kept',
+      () => 'given up',
+    );
+    let closed = false;
+    const closing = commits.close().then(() => (closed = true));
+    fail();
+    await vi.advanceTimersByTimeAsync(60_000);
+    await closing;
+    expect(closed).toBe(true);
+    expect(await waiting).toBe('given up');
+    expect(tries).toBeLessThanOrEqual(4);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
