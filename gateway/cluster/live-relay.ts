@@ -32,14 +32,18 @@ const RECENT = 100;
 const MAX_LIVE_READINGS = 50_000;
 
 /**
- * Sets each reading's field and its time in the index, then forgets the oldest past the limit:
- * a flood of made-up device ids cannot grow the hash without bound. KEYS hash, index; ARGV max,
- * then field, json, time per reading → fields forgotten.
+ * Sets each reading's field and when it was heard in the index, then forgets the oldest past the
+ * limit: a flood of made-up device ids cannot grow the hash without bound. Fields an older version
+ * left without an index entry join it as the oldest of all (once: then the counts agree).
+ * KEYS hash, index; ARGV max, now, then field and json per reading → fields forgotten.
  */
 const KEEP_READINGS = `local max = tonumber(ARGV[1])
-for i = 2, #ARGV, 3 do
+for i = 3, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  redis.call('ZADD', KEYS[2], ARGV[i + 2], ARGV[i])
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[i])
+end
+if redis.call('HLEN', KEYS[1]) > redis.call('ZCARD', KEYS[2]) then
+  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do redis.call('ZADD', KEYS[2], 'NX', 0, field) end
 end
 local over = redis.call('ZCARD', KEYS[2]) - max
 if over <= 0 then return 0 end
@@ -136,8 +140,9 @@ export class LiveRelay {
     const batch: LiveBatch = { node: this.o.nodeId, readings, events };
     const pipeline = this.pub.pipeline().publish(KEYS.live, JSON.stringify(batch));
     if (readings.length > 0) {
-      const args = readings.flatMap((r) => [`${r.d}|${r.k}`, JSON.stringify(r), r.t]);
-      pipeline.eval(KEEP_READINGS, 2, KEYS.liveDevices, KEYS.liveDevicesSeen, this.o.maxReadings ?? MAX_LIVE_READINGS, ...args);
+      // Scored by when this node heard them, not by the device's own (possibly future) time.
+      const args = readings.flatMap((r) => [`${r.d}|${r.k}`, JSON.stringify(r)]);
+      pipeline.eval(KEEP_READINGS, 2, KEYS.liveDevices, KEYS.liveDevicesSeen, this.o.maxReadings ?? MAX_LIVE_READINGS, Date.now(), ...args);
     }
     const feed = events.filter((e) => e.name === 'command' || e.name === 'alert' || e.name === 'deadletter');
     if (feed.length > 0) pipeline.lpush(`${KEYS.live}:recent`, ...feed.map((e) => JSON.stringify(e))).ltrim(`${KEYS.live}:recent`, 0, RECENT - 1);
