@@ -34,6 +34,8 @@ function topicsOf(e: DiscoveredEntity): string[] {
 export class Discovery {
   private readonly byConfig = new Map<string, Held>();
   private readonly byTopic = new Map<string, Held[]>();
+  /** The same lists as entities, made when they change (readers() is asked on every message). */
+  private readonly readersByTopic = new Map<string, readonly DiscoveredEntity[]>();
   private readonly kinds: Record<string, Record<string, ContractKind>> = Object.create(null) as Record<string, Record<string, ContractKind>>;
   private nextSeq = 0;
   /** Bumped on every change, so caches built on what was discovered know to start again. */
@@ -67,7 +69,7 @@ export class Discovery {
 
   /** The entities that read (state or availability) this topic. */
   readers(topic: string): readonly DiscoveredEntity[] {
-    return this.byTopic.get(topic)?.map((h) => h.entity) ?? [];
+    return this.readersByTopic.get(topic) ?? [];
   }
 
   *entities(): IterableIterator<DiscoveredEntity> {
@@ -87,6 +89,7 @@ export class Discovery {
       while (at > 0 && list[at - 1]!.seq > held.seq) at--;
       list.splice(at, 0, held);
       this.byTopic.set(topic, list);
+      this.readersByTopic.set(topic, list.map((h) => h.entity));
     }
     this.settleKind(held.entity);
   }
@@ -94,8 +97,13 @@ export class Discovery {
   private unindex(held: Held): void {
     for (const topic of topicsOf(held.entity)) {
       const list = this.byTopic.get(topic)?.filter((h) => h !== held) ?? [];
-      if (list.length > 0) this.byTopic.set(topic, list);
-      else this.byTopic.delete(topic);
+      if (list.length > 0) {
+        this.byTopic.set(topic, list);
+        this.readersByTopic.set(topic, list.map((h) => h.entity));
+      } else {
+        this.byTopic.delete(topic);
+        this.readersByTopic.delete(topic);
+      }
     }
     this.settleKind(held.entity);
   }
