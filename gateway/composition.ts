@@ -158,12 +158,14 @@ function boundedPersistence(settings: Settings, metrics: Metrics, access: Access
     maxQueuedBytes: settings.maxQueuedBytes,
     maxQueuedBytesTotal: settings.maxQueuedBytesTotal,
     sessionExpiryMs: settings.sessionExpiryS * 1000,
+    maxAwaySessions: settings.maxAwaySessions,
   };
   const hooks = {
     takeGranted: (client: Parameters<Access['subscriptions']['takeGranted']>[0]) => access.subscriptions.takeGranted(client),
     onInflightRefused: (client: Parameters<Access['refuse']>[1], detail: string) => access.refuse('inflight_qos2', client, detail),
     onQueueDropped: (_clientId: string, dropped: number) => metrics.offlineDropped.inc(dropped),
     onSessionExpired: () => metrics.sessionsExpired.inc(),
+    onSessionEvicted: () => metrics.sessionsEvicted.inc(),
   };
   const persistence = cluster ? new ClusterPersistence(limits, hooks, cluster.persistence, cluster.sessions) : new BoundedPersistence(limits, hooks);
   metrics.readFrom('inflightQos2', () => persistence.inflightQos2);

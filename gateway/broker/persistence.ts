@@ -31,6 +31,8 @@ export interface PersistenceLimits {
   readonly maxQueuedBytesTotal: number;
   /** 0 = never. */
   readonly sessionExpiryMs: number;
+  /** Persistent sessions kept while their client is away; past it the one away longest goes (0 = no limit). */
+  readonly maxAwaySessions?: number;
 }
 
 export interface PersistenceHooks {
@@ -41,6 +43,8 @@ export interface PersistenceHooks {
   /** Messages dropped from a session's queue. */
   onQueueDropped?(clientId: string, dropped: number): void;
   onSessionExpired?(clientId: string): void;
+  /** A session removed early: more than `maxAwaySessions` were away. */
+  onSessionEvicted?(clientId: string): void;
   now?(): number;
 }
 
@@ -113,7 +117,15 @@ export class BoundedPersistence {
     this.broker = broker;
     await this.store.setup(broker);
     broker.on('clientDisconnect', (client: Client) => {
-      if (!client.clean) this.away.set(client.id, this.now());
+      if (client.clean) return;
+      this.away.set(client.id, this.now());
+      // Client ids cost nothing to make up: the sessions kept for absent clients are bounded too.
+      const max = this.limits.maxAwaySessions ?? 0;
+      for (const oldest of this.away.keys()) {
+        if (max <= 0 || this.away.size <= max) break;
+        this.away.delete(oldest);
+        void this.end(oldest).then((ended) => ended && this.hooks.onSessionEvicted?.(oldest));
+      }
     });
     broker.on('client', (client: Client) => void this.away.delete(client.id));
     broker.once('closed', () => clearInterval(this.sweeper));
@@ -130,15 +142,21 @@ export class BoundedPersistence {
     for (const [clientId, since] of this.away) {
       if (since > cutoff) continue;
       this.away.delete(clientId);
-      if (connectedIds(this.broker)?.[clientId]) continue;
-      await this.store.cleanSubscriptions({ id: clientId });
-      await this.store.delWill({ id: clientId });
-      this.dropQueue(clientId);
-      this.incoming.drop(clientId);
+      if (!(await this.end(clientId))) continue;
       expired++;
       this.hooks.onSessionExpired?.(clientId);
     }
     return expired;
+  }
+
+  /** Removes an absent client's session (subscriptions, will, queue, unreleased QoS 2); false if it is back. */
+  private async end(clientId: string): Promise<boolean> {
+    if (connectedIds(this.broker)?.[clientId]) return false;
+    await this.store.cleanSubscriptions({ id: clientId });
+    await this.store.delWill({ id: clientId });
+    this.dropQueue(clientId);
+    this.incoming.drop(clientId);
+    return true;
   }
 
   // Retained messages and wills: the memory store's (the retained byte budget is the publish hook's, retained.ts).
@@ -256,17 +274,9 @@ export class BoundedPersistence {
   }
 
   // Incoming QoS 2, awaiting PUBREL: stubs only (incoming-qos2.ts).
-  incomingStorePacket(client: Client, packet: Stored): Promise<void> {
-    return this.incoming.store(client, packet);
-  }
-
-  incomingGetPacket(client: Client, packet: Stored): Promise<Stored> {
-    return this.incoming.get(client, packet);
-  }
-
-  incomingDelPacket(client: Client, packet: Stored): Promise<void> {
-    return this.incoming.del(client, packet);
-  }
+  incomingStorePacket(client: Client, packet: Stored): Promise<void> { return this.incoming.store(client, packet); }
+  incomingGetPacket(client: Client, packet: Stored): Promise<Stored> { return this.incoming.get(client, packet); }
+  incomingDelPacket(client: Client, packet: Stored): Promise<void> { return this.incoming.del(client, packet); }
 
   async cleanIncoming(client: Client): Promise<void> {
     this.incoming.drop(client.id);

@@ -69,6 +69,7 @@ const SETTINGS = {
   maxQueuedBytes: { env: 'MQTT_MAX_QUEUED_BYTES', type: 'count', default: 4194304, description: 'payload bytes queued for one persistent session; beyond it the oldest are dropped (0 = no limit)' },
   maxQueuedBytesTotal: { env: 'MQTT_MAX_QUEUED_BYTES_TOTAL', type: 'count', default: 67108864, description: 'payload bytes queued for all persistent sessions together; beyond it the largest queue drops its oldest (0 = no limit)' },
   sessionExpiryS: { env: 'MQTT_SESSION_EXPIRY_S', type: 'count', default: 86400, description: 'a persistent session whose client has been away this long is removed (subscriptions, queue, unreleased QoS 2); 0 = never' },
+  maxAwaySessions: { env: 'MQTT_MAX_AWAY_SESSIONS', type: 'count', default: 100000, description: 'persistent sessions kept while their client is away; past it the one away longest is removed at once (0 = no limit)' },
   maxRetainedBytesPerClient: { env: 'MQTT_MAX_RETAINED_BYTES_PER_CLIENT', type: 'count', default: 65536, description: 'retained bytes (payload and topic) one credential may keep; a retained publish beyond it is delivered but not retained (0 = no limit)' },
   maxRetainedBytes: { env: 'MQTT_MAX_RETAINED_BYTES', type: 'count', default: 16777216, description: 'retained bytes all clients together may keep (0 = no limit)' },
   maxSubscriptions: { env: 'MQTT_MAX_SUBSCRIPTIONS', type: 'count', default: 100, description: 'topic filters one client may hold; a filter beyond it is refused (SUBACK 0x80) and the client stays (0 = no limit)' },

@@ -121,6 +121,7 @@ export class Metrics {
   readonly httpRefusals = this.counter('gateway_http_refusals_total', 'HTTP requests refused, by reason (unauthenticated, bad_credentials, forbidden, login_backoff, login_overloaded)', ['reason']);
   readonly offlineDropped = this.counter('gateway_offline_dropped_total', 'Messages dropped from persistent sessions’ queues (the oldest, beyond MQTT_MAX_QUEUED_MESSAGES or the byte bounds)');
   readonly sessionsExpired = this.counter('gateway_sessions_expired_total', 'Persistent sessions removed after MQTT_SESSION_EXPIRY_S away');
+  readonly sessionsEvicted = this.counter('gateway_sessions_evicted_total', 'Persistent sessions removed early: more than MQTT_MAX_AWAY_SESSIONS clients were away (the one away longest goes)');
   readonly retainedRefused = this.counter('gateway_retained_refused_total', 'Retained publishes delivered but not retained, by reason (invalid: a dead letter; client_budget; total_budget)', ['reason']);
   readonly slowSubscriberDropped = this.counter('gateway_slow_subscriber_dropped_total', 'QoS 0 deliveries skipped because the subscriber had MQTT_MAX_CLIENT_BUFFER_BYTES unsent');
   readonly clusterTakeovers = this.counter('gateway_cluster_takeovers_total', 'Partitions this node took over (rebuilt from their stream, then ruled live)');

@@ -117,6 +117,30 @@ describe('sessions', () => {
     expect(p.inflightQos2).toBe(0);
   });
 
+  it('beyond MQTT_MAX_AWAY_SESSIONS away, the one away longest goes at once (a client that came back keeps its own)', async () => {
+    const evicted: string[] = [];
+    const { p, broker } = await persistence({ maxAwaySessions: 2 }, { onSessionEvicted: (id) => evicted.push(id) });
+    for (const id of ['s1', 's2', 's3']) {
+      await p.addSubscriptions(client(id), [{ topic: 'sensors/#', qos: 1 }]);
+      await p.outgoingEnqueue({ clientId: id }, publish(10));
+    }
+    broker.emit('clientDisconnect', client('s1'));
+    broker.emit('clientDisconnect', client('s2'));
+    // s1 comes back (and leaves again later): it is no longer the one away longest.
+    broker.emit('client', client('s1'));
+    broker.emit('clientDisconnect', client('s3'));
+    broker.emit('clientDisconnect', client('s1'));
+    await new Promise((r) => setImmediate(r));
+    expect(evicted).toEqual(['s2']);
+    expect(await p.subscriptionsByClient(client('s2'))).toEqual([]);
+    expect(await p.subscriptionsByClient(client('s1'))).toEqual([{ topic: 'sensors/#', qos: 1 }]);
+    expect(p.queued.messages).toBe(2);
+    // A clean session leaving keeps nothing, and counts toward nothing.
+    broker.emit('clientDisconnect', client('c1', true));
+    await new Promise((r) => setImmediate(r));
+    expect(evicted).toEqual(['s2']);
+  });
+
   it('store only the filters the gateway granted, once each, whatever Aedes hands over', async () => {
     const granted: Subscription[] = [{ topic: 'commands/hq/f1/#', qos: 1 }];
     const { p } = await persistence({}, { takeGranted: () => granted.splice(0) });
