@@ -9,7 +9,7 @@ import { Delivery } from './broker/delivery.js';
 import { BoundedPersistence } from './broker/persistence.js';
 import { PublishPipeline } from './broker/publish-pipeline.js';
 import { RetainedLedger } from './broker/retained.js';
-import { createTlsListeners } from './broker/tls.js';
+import { createTlsListeners, loadTlsMaterial } from './broker/tls.js';
 import { ClusterNode } from './cluster/node.js';
 import type { Settings } from './config/settings.js';
 import type { EventBus } from './core/bus.js';
@@ -19,7 +19,7 @@ import type { Publisher } from './core/publisher.js';
 import type { History } from './core/history.js';
 import { DevicesService } from './devices/service.js';
 import { LiveView } from './http/live.js';
-import type { Readiness } from './http/server.js';
+import type { HttpOptions, Readiness } from './http/server.js';
 import type { Metrics } from './observability/metrics.js';
 import { StatsReporter } from './observability/stats.js';
 import { RulesService } from './rules/service.js';
@@ -252,4 +252,10 @@ export function rulesService(settings: Settings, o: { bus: EventBus; publisher: 
     rebuildWaitMs: settings.rebuildWaitMs,
     partitioned: settings.redisUrl !== '',
   });
+}
+
+/** HTTPS for the HTTP API when TLS is configured (the same certificate as MQTT over TLS). */
+export function httpsOptions(settings: Settings): HttpOptions['tls'] {
+  if (!settings.tlsCertFile || !settings.tlsKeyFile) return undefined;
+  return { ...loadTlsMaterial(settings.tlsCertFile, settings.tlsKeyFile), port: settings.httpsPort };
 }

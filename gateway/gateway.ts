@@ -8,7 +8,7 @@ import type { BoundPorts, MqttBroker } from './broker/broker.js';
 import { ensureInitialCredentials } from './broker/initial-credentials.js';
 import type { ClusterNode } from './cluster/node.js';
 import { LiveRelay } from './cluster/live-relay.js';
-import { accessOptions, clusterNode, devicesService, liveView, mqttBroker, readinessOf, rulesService, statsReporter } from './composition.js';
+import { accessOptions, clusterNode, devicesService, httpsOptions, liveView, mqttBroker, readinessOf, rulesService, statsReporter } from './composition.js';
 import type { Settings } from './config/settings.js';
 import { EventBus } from './core/bus.js';
 import { systemClock, type Clock } from './core/clock.js';
@@ -245,7 +245,7 @@ export class Gateway {
     }
     const http = lifecycle.add(
       'HTTP',
-      new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes(), auth, metricsPublic: settings.metricsPublic }),
+      new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes(), auth, metricsPublic: settings.metricsPublic, tls: httpsOptions(settings) }),
     );
     if (cluster) {
       http.route('/api/zones', cluster.zonesRoute);
@@ -265,7 +265,7 @@ export class Gateway {
     // The rules' time of day (after hours) is this zone's: TZ, else the system's.
     where.http = await http.start();
     const running = {
-      ports: { ...ports, http: where.http },
+      ports: { ...ports, http: where.http, ...(http.httpsPort === undefined ? {} : { https: http.httpsPort }) },
       host: access.host,
       influx: writer.description,
       timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,

@@ -59,6 +59,7 @@ const SETTINGS = {
   tlsKeyFile: { env: 'TLS_KEY_FILE', type: 'string', default: '', description: 'PEM private key of TLS_CERT_FILE' },
   mqttTlsPort: { env: 'MQTT_TLS_PORT', type: 'port', default: 8883, description: 'MQTT over TLS, when TLS is configured' },
   mqttWssPort: { env: 'MQTT_WSS_PORT', type: 'port', default: 8084, description: 'MQTT over WebSocket over TLS, path /mqtt, when TLS is configured' },
+  httpsPort: { env: 'HTTPS_PORT', type: 'port', default: 8443, description: 'the HTTP API, the live page and /metrics over TLS, when TLS is configured (TLS_CERT_FILE and TLS_KEY_FILE)' },
   maxConnections: { env: 'MAX_CONNECTIONS', type: 'count', default: 10000, description: 'authenticated MQTT clients at most (all listeners); one more gets CONNACK 3 (0 = no limit)' },
   connectTimeoutMs: { env: 'MQTT_CONNECT_TIMEOUT_MS', type: 'count', default: 5000, description: 'a connection that has not sent its CONNECT this long after it opened is closed (the WebSocket upgrade has as long)' },
   maxPendingConnections: { env: 'MQTT_MAX_PENDING_CONNECTIONS', type: 'count', default: 1000, description: 'connections not yet authenticated (CONNECT not arrived or being checked) at most, all addresses together; a new one beyond is closed at once (0 = no limit)' },

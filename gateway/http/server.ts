@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { GatewayError } from '../core/errors.js';
@@ -27,6 +28,8 @@ export interface HttpOptions {
   readonly auth?: HttpAuth;
   /** METRICS_PUBLIC: /metrics without credentials. */
   readonly metricsPublic?: boolean;
+  /** The same routes over TLS too (HTTPS_PORT, with TLS_CERT_FILE and TLS_KEY_FILE). */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly port: number };
 }
 
 /** Who asks when no authentication is configured (a feature tested on its own). */
@@ -38,19 +41,24 @@ const OPEN: HttpPrincipal = { name: 'anonymous', role: undefined };
  */
 export class HttpServer {
   private readonly server: Server;
+  private readonly secure: Server | undefined;
+  /** Where HTTPS listens, once started (undefined without TLS). */
+  httpsPort: number | undefined;
   private readonly routes = new Map<string, { handler: RouteHandler; need: Need }>();
   /** Routes by path prefix (`/api/alarms/`): the longest matching prefix answers. */
   private readonly prefixes = new Map<string, { handler: RouteHandler; need: Need }>();
 
   constructor(private readonly o: HttpOptions) {
     for (const [path, handler] of o.routes ?? []) this.routes.set(path, { handler, need: 'read' });
-    this.server = createServer((req, res) => {
+    const listener: RequestListener = (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         o.log.error({ err, url: req.url }, 'HTTP handler failed');
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
         res.end('internal error\n');
       });
-    });
+    };
+    this.server = createServer(listener);
+    this.secure = o.tls ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key, minVersion: 'TLSv1.2' }, listener) : undefined;
   }
 
   /** Adds a route; `act` routes (that change something) need a role that may act, from the same origin. */
@@ -63,13 +71,17 @@ export class HttpServer {
     this.prefixes.set(prefix, { handler, need });
   }
 
+  /** Listens (HTTP, and HTTPS with TLS); the HTTP port. */
   async start(): Promise<number> {
-    const { host, port } = this.o;
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (err: NodeJS.ErrnoException) => reject(new GatewayError('GW_ERR_LISTEN', `HTTP_PORT=${port} on ${host}: ${err.code ?? err.message}`, { cause: err })));
-      this.server.listen(port, host, resolve);
-    });
-    return (this.server.address() as AddressInfo).port;
+    const { host, port, tls } = this.o;
+    const listen = (server: Server, at: number, setting: string): Promise<number> =>
+      new Promise<number>((resolve, reject) => {
+        server.once('error', (err: NodeJS.ErrnoException) => reject(new GatewayError('GW_ERR_LISTEN', `${setting}=${at} on ${host}: ${err.code ?? err.message}`, { cause: err })));
+        server.listen(at, host, () => resolve((server.address() as AddressInfo).port));
+      });
+    const bound = await listen(this.server, port, 'HTTP_PORT');
+    if (this.secure && tls) this.httpsPort = await listen(this.secure, tls.port, 'HTTPS_PORT');
+    return bound;
   }
 
   private byPrefix(path: string): { handler: RouteHandler; need: Need } | undefined {
@@ -79,8 +91,9 @@ export class HttpServer {
   }
 
   async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const servers = this.secure ? [this.server, this.secure] : [this.server];
+    for (const server of servers) server.closeAllConnections();
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

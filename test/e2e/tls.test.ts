@@ -3,6 +3,7 @@
  * openssl, and real clients (mqtt.js, mosquitto_pub) that trust only that certificate.
  */
 import { execFileSync } from 'node:child_process';
+import { get as httpsGet } from 'node:https';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +32,7 @@ beforeAll(async () => {
   gw = await startGateway({
     dataDir: dir,
     // METRICS_PUBLIC: the refusals are read from /metrics without a credential (a Prometheus without basic_auth).
-    env: { METRICS_PUBLIC: 'true', BIND_HOST: '127.0.0.1', TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem'), MQTT_TLS_PORT: '0', MQTT_WSS_PORT: '0' },
+    env: { METRICS_PUBLIC: 'true', BIND_HOST: '127.0.0.1', TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem'), MQTT_TLS_PORT: '0', MQTT_WSS_PORT: '0', HTTPS_PORT: '0' },
   });
 });
 afterAll(async () => {
@@ -73,6 +74,25 @@ describe('TLS', () => {
     expect(pub.code).not.toBe(0);
     await waitFor(async () => (await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'tls_handshake' })) >= before + 2, 'two failed handshakes counted');
     expect(gw.logs.find((l) => l['reason'] === 'tls_handshake')).toMatchObject({ code: 'GW_ERR_PROTOCOL', address: '127.0.0.1' });
+  });
+
+  it('serves the HTTP API over HTTPS on HTTPS_PORT, with the same routes and the same credentials', async () => {
+    const port = gw.running.ports['https'];
+    expect(port).toBeGreaterThan(0);
+    const get = (path: string, headers: Record<string, string> = {}) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpsGet({ host: '127.0.0.1', port, path, ca, servername: 'localhost', headers }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+      });
+    expect(await get('/healthz')).toEqual({ status: 200, body: '{"status":"ok"}' });
+    expect((await get('/metrics')).body).toContain('gateway_refusals_total');
+    // A route that asks for credentials asks for them over HTTPS too.
+    expect((await get('/api/zones')).status).toBe(401);
+    // And a client that does not trust the certificate gets nowhere.
+    await expect(new Promise((resolve, reject) => httpsGet({ host: '127.0.0.1', port, path: '/healthz' }, resolve).on('error', reject))).rejects.toThrow(/self[- ]signed/i);
   });
 
   it('is refused by a client that does not trust the certificate', async () => {
