@@ -17,21 +17,31 @@ function word(payload: Buffer): string {
   return payload.toString('utf8').trim().toLowerCase();
 }
 
+/** A word payload longer than MAX_PAYLOAD_BYTES is refused for its size (before it is read as text). */
+function tooLarge(payload: Buffer, maxBytes: number, what: string): Parsed<never> | undefined {
+  return payload.length > maxBytes ? { ok: false, code: 'payload_too_large', detail: `${what} is ${payload.length} bytes, more than MAX_PAYLOAD_BYTES (${maxBytes})` } : undefined;
+}
+
 /** `devices/<device>/status`: online or offline. */
-export function parseOnline(payload: Buffer): Parsed<boolean> {
+export function parseOnline(payload: Buffer, maxBytes: number): Parsed<boolean> {
+  const big = tooLarge(payload, maxBytes, 'a device status');
+  if (big) return big;
   const online = STATUS_VALUES[word(payload)];
   return online === undefined ? { ok: false, code: 'invalid_payload', detail: 'device status must be "online" or "offline"' } : { ok: true, value: online };
 }
 
 /** `zones/<site>/<zone>/armed`: armed or not. */
-export function parseArmed(payload: Buffer): Parsed<boolean> {
+export function parseArmed(payload: Buffer, maxBytes: number): Parsed<boolean> {
+  const big = tooLarge(payload, maxBytes, 'a zone armed state');
+  if (big) return big;
   const armed = ARMED_VALUES[word(payload)];
   return armed === undefined ? { ok: false, code: 'invalid_payload', detail: 'zone armed state must be true/false (or "armed"/"disarmed")' } : { ok: true, value: armed };
 }
 
 /** A payload that must be one JSON object (an actuator's state is shaped like a command's data). */
 export function jsonObject(payload: Buffer, maxBytes: number, what: string): Parsed<Readonly<Record<string, unknown>>> {
-  if (payload.length > maxBytes) return { ok: false, code: 'payload_too_large', detail: `${what} is ${payload.length} bytes, more than MAX_PAYLOAD_BYTES (${maxBytes})` };
+  const big = tooLarge(payload, maxBytes, what);
+  if (big) return big;
   if (!isUtf8(payload)) return { ok: false, code: 'invalid_encoding', detail: `${what} must be UTF-8 JSON` };
   let value: unknown;
   try {

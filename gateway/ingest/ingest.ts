@@ -215,7 +215,7 @@ export class Ingest implements PublishTarget {
   }
 
   private status(clientId: string | null, packet: IncomingPublish, device: string): Promise<void> | undefined {
-    const online = parseOnline(packet.payload);
+    const online = parseOnline(packet.payload, this.o.maxPayloadBytes);
     if (!online.ok) return this.deadLetter(clientId, packet, online.code, online.detail);
     if (this.redriving) return undefined;
     return this.keepStatus(clientId, device, online.value, packet.qos);
@@ -234,7 +234,7 @@ export class Ingest implements PublishTarget {
   }
 
   private zoneArmed(clientId: string | null, packet: IncomingPublish, site: string, zone: string): Promise<void> | undefined {
-    const armed = parseArmed(packet.payload);
+    const armed = parseArmed(packet.payload, this.o.maxPayloadBytes);
     if (!armed.ok) return this.deadLetter(clientId, packet, armed.code, armed.detail);
     if (this.redriving) return undefined;
     const timeMs = this.o.clock.now();
