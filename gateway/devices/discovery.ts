@@ -13,12 +13,6 @@ export const MAX_ENTITIES = 20_000;
 /** What `learn` did: a new or changed entity, the same one again, or none (MAX_ENTITIES held). */
 export type Learnt = 'learnt' | 'same' | 'full';
 
-interface Held {
-  readonly entity: DiscoveredEntity;
-  /** Its config topic's place in the order configs first came (a changed config keeps it). */
-  readonly seq: number;
-}
-
 /** The topics an entity reads. */
 function topicsOf(e: DiscoveredEntity): string[] {
   const topics = [e.state?.topic, e.climate?.mode?.topic, e.climate?.setpoint?.topic, e.climate?.current?.topic, ...e.availability.map((a) => a.topic)];
@@ -32,10 +26,11 @@ function topicsOf(e: DiscoveredEntity): string[] {
  * of the last of them that has one.
  */
 export class Discovery {
-  private readonly byConfig = new Map<string, Held>();
-  private readonly byTopic = new Map<string, Held[]>();
-  /** The same lists as entities, made when they change (readers() is asked on every message). */
-  private readonly readersByTopic = new Map<string, readonly DiscoveredEntity[]>();
+  private readonly byConfig = new Map<string, DiscoveredEntity>();
+  /** Readers by topic, in the order their configs first came (a Zigbee2MQTT bridge's availability topic has thousands). */
+  private readonly byTopic = new Map<string, DiscoveredEntity[]>();
+  /** Each held entity's config topic's place in the order configs first came (a changed config keeps it). */
+  private readonly seq = new Map<DiscoveredEntity, number>();
   private readonly kinds: Record<string, Record<string, ContractKind>> = Object.create(null) as Record<string, Record<string, ContractKind>>;
   private nextSeq = 0;
   /** Bumped on every change, so caches built on what was discovered know to start again. */
@@ -48,32 +43,33 @@ export class Discovery {
   /** Learns (or replaces) an entity. */
   learn(entity: DiscoveredEntity): Learnt {
     const before = this.byConfig.get(entity.configTopic);
-    if (before && sameEntity(before.entity, entity)) return 'same';
+    if (before && sameEntity(before, entity)) return 'same';
     if (!before && this.byConfig.size >= MAX_ENTITIES) return 'full';
+    const seq = before ? this.seq.get(before)! : this.nextSeq++;
     if (before) this.unindex(before);
-    const held = { entity, seq: before?.seq ?? this.nextSeq++ };
-    this.byConfig.set(entity.configTopic, held);
-    this.index(held);
+    this.byConfig.set(entity.configTopic, entity);
+    this.seq.set(entity, seq);
+    this.index(entity);
     this.version++;
     return 'learnt';
   }
 
   forget(configTopic: string): DiscoveredEntity | undefined {
-    const held = this.byConfig.get(configTopic);
-    if (!held) return undefined;
+    const entity = this.byConfig.get(configTopic);
+    if (!entity) return undefined;
     this.byConfig.delete(configTopic);
-    this.unindex(held);
+    this.unindex(entity);
     this.version++;
-    return held.entity;
+    return entity;
   }
 
   /** The entities that read (state or availability) this topic. */
   readers(topic: string): readonly DiscoveredEntity[] {
-    return this.readersByTopic.get(topic) ?? [];
+    return this.byTopic.get(topic) ?? [];
   }
 
-  *entities(): IterableIterator<DiscoveredEntity> {
-    for (const h of this.byConfig.values()) yield h.entity;
+  entities(): IterableIterator<DiscoveredEntity> {
+    return this.byConfig.values();
   }
 
   /** `{ node: { 'sensor/<object id>': kind } }` for the decoders' `esphomeKinds`. */
@@ -81,31 +77,28 @@ export class Discovery {
     return this.kinds;
   }
 
-  private index(held: Held): void {
-    for (const topic of topicsOf(held.entity)) {
-      const list = this.byTopic.get(topic) ?? [];
-      // Usually one or two readers: a scan finds the place.
+  private index(e: DiscoveredEntity): void {
+    const seq = this.seq.get(e)!;
+    for (const topic of topicsOf(e)) {
+      let list = this.byTopic.get(topic);
+      if (!list) this.byTopic.set(topic, (list = []));
+      // A new config goes last: the scan only walks back past later ones when a changed config returns.
       let at = list.length;
-      while (at > 0 && list[at - 1]!.seq > held.seq) at--;
-      list.splice(at, 0, held);
-      this.byTopic.set(topic, list);
-      this.readersByTopic.set(topic, list.map((h) => h.entity));
+      while (at > 0 && this.seq.get(list[at - 1]!)! > seq) at--;
+      list.splice(at, 0, e);
     }
-    this.settleKind(held.entity);
+    this.settleKind(e);
   }
 
-  private unindex(held: Held): void {
-    for (const topic of topicsOf(held.entity)) {
-      const list = this.byTopic.get(topic)?.filter((h) => h !== held) ?? [];
-      if (list.length > 0) {
-        this.byTopic.set(topic, list);
-        this.readersByTopic.set(topic, list.map((h) => h.entity));
-      } else {
-        this.byTopic.delete(topic);
-        this.readersByTopic.delete(topic);
-      }
+  private unindex(e: DiscoveredEntity): void {
+    for (const topic of topicsOf(e)) {
+      const list = this.byTopic.get(topic);
+      const at = list?.indexOf(e) ?? -1;
+      if (at >= 0) list!.splice(at, 1);
+      if (list?.length === 0) this.byTopic.delete(topic);
     }
-    this.settleKind(held.entity);
+    this.seq.delete(e);
+    this.settleKind(e);
   }
 
   /** The ESPHome kind of the entity's state topic, from the readers that have it as their state. */
@@ -114,12 +107,9 @@ export class Discovery {
     if (!m?.[1] || !m[2] || !m[3]) return;
     const [node, key] = [m[1], `${m[2]}/${m[3]}`];
     const state = e.state!.topic;
-    const last = this.byTopic
-      .get(state)
-      ?.filter((h) => h.entity.state?.topic === state && h.entity.kind !== null)
-      .at(-1);
+    const last = this.byTopic.get(state)?.findLast((x) => x.state?.topic === state && x.kind !== null);
     if (last) {
-      (this.kinds[node] ??= Object.create(null) as Record<string, ContractKind>)[key] = last.entity.kind!;
+      (this.kinds[node] ??= Object.create(null) as Record<string, ContractKind>)[key] = last.kind!;
       return;
     }
     const kinds = this.kinds[node];

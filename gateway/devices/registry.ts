@@ -86,11 +86,13 @@ export class DeviceRegistry {
     const n = e.unmapped.get(key);
     if (n !== undefined) e.unmapped.set(key, n + 1);
     else if (e.unmapped.size < MAX_KEYS) e.unmapped.set(key, 1);
+    else DeviceRegistry.problem(e, `more than ${MAX_KEYS} unmapped keys: the others are not listed`);
   }
 
   /** A discovery config of the device, learnt or refused: at most MAX_KEYS of them (a client may send any number). */
   static discovered(e: DeviceEntry, configTopic: string, what: DiscoveryNote): void {
     if (e.discovery.has(configTopic) || e.discovery.size < MAX_KEYS) e.discovery.set(configTopic, what);
+    else DeviceRegistry.problem(e, `more than ${MAX_KEYS} discovery configs: the others are not listed`);
   }
 
   static problem(e: DeviceEntry, what: string): void {

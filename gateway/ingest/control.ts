@@ -6,7 +6,7 @@ import type { DeadLetterReason } from '../core/events.js';
  * alarm acknowledgement), each parsed to what it says or to why it is a dead letter.
  */
 
-export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly code: DeadLetterReason; readonly detail: string };
+type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly code: DeadLetterReason; readonly detail: string };
 
 const STATUS_VALUES: Readonly<Record<string, boolean>> = { online: true, offline: false, '"online"': true, '"offline"': false, true: true, false: false, '1': true, '0': false };
 const ARMED_VALUES: Readonly<Record<string, boolean>> = {
@@ -55,6 +55,8 @@ export function jsonObject(payload: Buffer, maxBytes: number, what: string): Par
 
 /** An operator's acknowledgement: an empty payload, or `{"by": "…", "note": "…"}` (cut to 200 and 1,000 characters). */
 export function parseAck(payload: Buffer, maxBytes: number): Parsed<{ by: string | undefined; note: string | undefined }> {
+  const big = tooLarge(payload, maxBytes, 'an acknowledgement');
+  if (big) return big;
   if (payload.length === 0 || payload.toString('utf8').trim() === '') return { ok: true, value: { by: undefined, note: undefined } };
   const parsed = jsonObject(payload, maxBytes, 'an acknowledgement');
   if (!parsed.ok) return parsed;

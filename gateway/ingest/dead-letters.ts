@@ -5,7 +5,7 @@ import { LogLimiter } from '../observability/log.js';
 import type { IngestOptions } from './ingest.js';
 import { DEAD_LETTER_PAYLOAD_CHARS, WHOLE_PAYLOAD_BYTES, printable } from './printable.js';
 
-export type DeadLetterOfficeOptions = Pick<IngestOptions, 'store' | 'bus' | 'metrics' | 'publisher' | 'clock' | 'log'>;
+type DeadLetterOfficeOptions = Pick<IngestOptions, 'store' | 'bus' | 'metrics' | 'publisher' | 'clock' | 'log'>;
 
 /** Dead letters: made with their reason, said in the log, counted, on `gateway/deadletter` and on the bus. */
 export class DeadLetterOffice {

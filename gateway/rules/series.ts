@@ -6,26 +6,32 @@ import { Series, Track } from './window-track.js';
 export type Scope = 'device' | 'zone' | 'site';
 export const SCOPES: readonly Scope[] = ['device', 'zone', 'site'];
 
-/** `${site}/${zone}`, made once per zone rather than once per reading. */
+/**
+ * `${site}/${zone}`, made once per zone rather than once per reading: only a cache of strings, so
+ * past MAX_ZONE_KEYS (zones of every site together) it is started afresh.
+ */
 const zoneKeys = new Map<string, Map<string, string>>();
-const MAX_ZONE_KEYS = 100_000;
+export const MAX_ZONE_KEYS = 100_000;
 let zoneKeyCount = 0;
 
 export function zoneKey(site: string, zone: string): string {
   let zones = zoneKeys.get(site);
-  if (!zones) {
-    if (zoneKeyCount >= MAX_ZONE_KEYS) {
-      zoneKeys.clear();
-      zoneKeyCount = 0;
-    }
-    zoneKeys.set(site, (zones = new Map<string, string>()));
+  let key = zones?.get(zone);
+  if (key !== undefined) return key;
+  if (zoneKeyCount >= MAX_ZONE_KEYS) {
+    zoneKeys.clear();
+    zoneKeyCount = 0;
+    zones = undefined;
   }
-  let key = zones.get(zone);
-  if (key === undefined) {
-    zones.set(zone, (key = `${site}/${zone}`));
-    zoneKeyCount++;
-  }
+  if (!zones) zoneKeys.set(site, (zones = new Map<string, string>()));
+  zones.set(zone, (key = `${site}/${zone}`));
+  zoneKeyCount++;
   return key;
+}
+
+/** Zone keys cached now (for tests of the bound). */
+export function zoneKeysCached(): number {
+  return zoneKeyCount;
 }
 
 export function scopeKey(r: Pick<ReadingEvent, 'site' | 'zone' | 'source'>, scope: Scope): string {

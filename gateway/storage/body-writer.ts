@@ -7,7 +7,7 @@ import { WriteError, splitLines, type PointWriter, type Precision } from './writ
 /** Bodies the store takes in a row before the body limit learnt from a 413 is doubled. */
 const GROW_LIMIT_AFTER = 8;
 
-export interface BodyWriterOptions {
+interface BodyWriterOptions {
   readonly writer: PointWriter;
   readonly metrics: Metrics;
   readonly log: Logger;

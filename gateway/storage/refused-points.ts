@@ -14,7 +14,7 @@ export interface Condemned {
   readonly status: number | undefined;
 }
 
-export interface RefusedPointsOptions {
+interface RefusedPointsOptions {
   readonly journal: Journal;
   readonly metrics: Metrics;
   readonly log: Logger;

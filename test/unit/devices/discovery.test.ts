@@ -100,4 +100,19 @@ describe('discovery: the entities learnt from Home Assistant configs, indexed by
     expect(discovery.learn(sensor(MAX_ENTITIES))).toBe('learnt');
     expect(discovery.size).toBe(MAX_ENTITIES);
   });
+
+  it('holds the most it keeps on one shared availability topic (a Zigbee2MQTT bridge), readers in order, and lets them go', () => {
+    const discovery = new Discovery();
+    const bridged = (i: number): DiscoveredEntity =>
+      ({ component: 'sensor', objectId: `b${i}`, configTopic: `homeassistant/sensor/b${i}/config`, nativeId: `0x${i}`, kind: 'temperature', state: { topic: `zigbee2mqtt/0x${i}` }, payloadOn: 'ON', payloadOff: 'OFF', availability: [{ topic: 'zigbee2mqtt/bridge/state' }], availabilityMode: 'latest' }) as unknown as DiscoveredEntity;
+    for (let i = 0; i < MAX_ENTITIES; i++) discovery.learn(bridged(i));
+    const readers = discovery.readers('zigbee2mqtt/bridge/state');
+    expect(readers).toHaveLength(MAX_ENTITIES);
+    expect([readers[0]?.objectId, readers.at(-1)?.objectId]).toEqual(['b0', `b${MAX_ENTITIES - 1}`]);
+    // A changed config keeps its place among the readers.
+    discovery.learn({ ...bridged(5), kind: 'humidity' });
+    expect(discovery.readers('zigbee2mqtt/bridge/state')[5]).toMatchObject({ objectId: 'b5', kind: 'humidity' });
+    for (let i = 0; i < MAX_ENTITIES; i += 2) discovery.forget(bridged(i).configTopic);
+    expect(discovery.readers('zigbee2mqtt/bridge/state')).toHaveLength(MAX_ENTITIES / 2);
+  });
 });

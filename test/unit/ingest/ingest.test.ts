@@ -131,6 +131,7 @@ describe('Ingest: what each topic becomes', () => {
     ['sensors/hq/f1/t-101/temperature', `{"value":21,"pad":"${'x'.repeat(2000)}"}`, 'payload_too_large', 'the limit is 1024'],
     ['devices/t-101/status', `online${' '.repeat(2000)}`, 'payload_too_large', 'a device status is 2006 bytes, more than MAX_PAYLOAD_BYTES (1024)'],
     ['zones/hq/f1/armed', `${' '.repeat(2000)}true`, 'payload_too_large', 'a zone armed state is 2004 bytes, more than MAX_PAYLOAD_BYTES (1024)'],
+    ['alarms/hq/x/ack', ' '.repeat(2000), 'payload_too_large', 'an acknowledgement is 2000 bytes, more than MAX_PAYLOAD_BYTES (1024)'],
   ])('dead-letters %s ← %s as %s, saying what is wrong', async (topic, payload, reason, detail) => {
     const { ingest, store, seen, publisher, metrics, lines } = setup();
     expect(ingest.handle('dev-x', publish(topic, payload))).toBeUndefined();
