@@ -257,5 +257,5 @@ export function rulesService(settings: Settings, o: { bus: EventBus; publisher: 
 /** HTTPS for the HTTP API when TLS is configured (the same certificate as MQTT over TLS). */
 export function httpsOptions(settings: Settings): HttpOptions['tls'] {
   if (!settings.tlsCertFile || !settings.tlsKeyFile) return undefined;
-  return { ...loadTlsMaterial(settings.tlsCertFile, settings.tlsKeyFile), port: settings.httpsPort };
+  return { ...loadTlsMaterial(settings.tlsCertFile, settings.tlsKeyFile), port: settings.httpsPort, handshakeTimeoutMs: settings.connectTimeoutMs };
 }

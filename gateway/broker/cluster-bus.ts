@@ -28,8 +28,6 @@ export interface ClusterBus {
   readonly sessions: Redis;
   /** The Aedes id of this run: the node id and a random part, so wills of an earlier run of the same node are another broker's. */
   readonly brokerId: string;
-  /** Messages delivered only locally because Redis was away (or refused the publish). */
-  readonly localOnly: () => number;
   close(): Promise<void>;
 }
 
@@ -47,11 +45,7 @@ export function createClusterBus(redisUrl: string, nodeId: string, log: Logger, 
   const mq = tuneMessageBus(mqemitterRedis({ pubConn, subConn, concurrency: 1000, matchEmptyLevels: true }) as unknown as mqemitter.MQEmitter);
   // mqemitter-redis re-emits connection errors on `state`; unheard, an EventEmitter would throw them.
   (mq as unknown as { state: { on(event: 'error', fn: () => void): void } }).state.on('error', () => undefined);
-  let localOnly = 0;
-  const local = (): void => {
-    localOnly++;
-    onLocalOnly?.();
-  };
+  const local = (): void => onLocalOnly?.();
   let warned = false;
   const inner = mq as unknown as { _emit(msg: mqemitter.Message, done?: (err?: Error) => void): void; emit(msg: mqemitter.Message, done?: (err?: Error) => void): void };
   const redisEmit = inner.emit.bind(mq);
@@ -82,7 +76,6 @@ export function createClusterBus(redisUrl: string, nodeId: string, log: Logger, 
     persistence,
     sessions: persistConn,
     brokerId: `${nodeId}-${randomBytes(4).toString('hex')}`,
-    localOnly: () => localOnly,
     async close() {
       await new Promise<void>((resolve) => mq.close(() => resolve()));
       await persistConn.quit().catch(() => persistConn.disconnect());

@@ -123,8 +123,10 @@ export class BoundedPersistence {
       const max = this.limits.maxAwaySessions ?? 0;
       for (const oldest of this.away.keys()) {
         if (max <= 0 || this.away.size <= max) break;
+        const since = this.away.get(oldest)!;
         this.away.delete(oldest);
-        void this.end(oldest).then((ended) => ended && this.hooks.onSessionEvicted?.(oldest));
+        // A store that refuses (Redis away): kept as away, a sweep ends it.
+        this.end(oldest).then((ended) => ended && this.hooks.onSessionEvicted?.(oldest), () => this.away.set(oldest, since));
       }
     });
     broker.on('client', (client: Client) => void this.away.delete(client.id));
@@ -139,10 +141,11 @@ export class BoundedPersistence {
   async expire(): Promise<number> {
     const cutoff = this.now() - this.limits.sessionExpiryMs;
     let expired = 0;
-    for (const [clientId, since] of this.away) {
+    // A snapshot: a session whose store refused (Redis away) goes back in, for the next sweep.
+    for (const [clientId, since] of [...this.away]) {
       if (since > cutoff) continue;
       this.away.delete(clientId);
-      if (!(await this.end(clientId))) continue;
+      if (!(await this.end(clientId).catch(() => void this.away.set(clientId, since)))) continue;
       expired++;
       this.hooks.onSessionExpired?.(clientId);
     }

@@ -152,23 +152,28 @@ export class LiveRelay {
   private received(message: string): void {
     const batch = parseBatch(message);
     // Another node's (or another version's) message this one cannot read: said, never thrown in Redis' listener.
-    if (!batch) {
-      if (this.unreadable.allow('unreadable live batch')) this.o.log.warn({ message: message.slice(0, 200) }, 'a live-page message from another node could not be read; skipped');
-      return;
+    if (!batch || batch.skipped > 0) {
+      if (this.unreadable.allow('unreadable live batch')) this.o.log.warn({ message: message.slice(0, 200), skipped: batch?.skipped }, batch ? 'items of a live-page message from another node could not be read; skipped' : 'a live-page message from another node could not be read; skipped');
+      if (!batch) return;
     }
     if (batch.node === this.o.nodeId) return;
     for (const r of batch.readings) this.o.liveBus.emit('reading', reading(r));
-    for (const { name, event } of batch.events) if (RELAYED.includes(name)) (this.o.liveBus.emit as (n: RelayedName, e: unknown) => void)(name, event);
+    for (const { name, event } of batch.events) (this.o.liveBus.emit as (n: RelayedName, e: unknown) => void)(name, event);
   }
 
   /** The cluster's last readings and recent feed, for a live view that starts empty. */
   private async seed(): Promise<void> {
     const [devices, recent] = await Promise.all([this.pub.hgetall(KEYS.liveDevices), this.pub.lrange(`${KEYS.live}:recent`, 0, RECENT - 1)]);
-    for (const json of Object.values(devices)) this.o.liveBus.emit('reading', reading(JSON.parse(json) as CompactReading));
-    for (const json of recent.reverse()) {
-      const { name, event } = JSON.parse(json) as { name: RelayedName; event: unknown };
-      (this.o.liveBus.emit as (n: RelayedName, e: unknown) => void)(name, event);
-    }
+    // What cannot be read (another version's, damaged) is passed over, like a message's items.
+    const parsed = (json: string): unknown => {
+      try {
+        return JSON.parse(json);
+      } catch {
+        return undefined;
+      }
+    };
+    for (const r of Object.values(devices).map(parsed)) if (isCompact(r)) this.o.liveBus.emit('reading', reading(r));
+    for (const e of recent.reverse().map(parsed)) if (isRelayed(e)) (this.o.liveBus.emit as (n: RelayedName, e: unknown) => void)(e.name, e.event);
   }
 }
 
@@ -178,10 +183,27 @@ function reading(r: CompactReading): ReadingEvent {
   return { id: '', type: `sensor.${r.k}`, source: `${r.s}/${r.z}/${r.d}`, time, receivedAt: time, seq: undefined, site: r.s, zone: r.z, device: r.d, kind: r.k, value: r.v, numeric: 0, timeMs: r.t, clientId: undefined };
 }
 
-function parseBatch(message: string): LiveBatch | undefined {
+const isText = (v: unknown): v is string => typeof v === 'string';
+
+/** A reading as a node of this version writes it: its time finite (else `reading()` throws), its names strings. */
+function isCompact(r: unknown): r is CompactReading {
+  const c = r as Partial<CompactReading> | null;
+  return typeof c === 'object' && c !== null && isText(c.d) && isText(c.s) && isText(c.z) && isText(c.k) && Number.isFinite(c.t) && Math.abs(c.t!) <= 8.64e15;
+}
+
+function isRelayed(e: unknown): e is LiveBatch['events'][number] {
+  const x = e as { name?: unknown } | null;
+  return typeof x === 'object' && x !== null && RELAYED.includes(x.name as RelayedName);
+}
+
+/** The batch with the items this node can show; `skipped`: items it cannot read (another version's, or hostile). */
+function parseBatch(message: string): (LiveBatch & { skipped: number }) | undefined {
   try {
     const batch = JSON.parse(message) as Partial<LiveBatch> | null;
-    return batch && Array.isArray(batch.readings) && Array.isArray(batch.events) ? (batch as LiveBatch) : undefined;
+    if (!batch || !Array.isArray(batch.readings) || !Array.isArray(batch.events)) return undefined;
+    const readings = batch.readings.filter(isCompact);
+    const events = batch.events.filter(isRelayed);
+    return { node: String(batch.node), readings, events, skipped: batch.readings.length - readings.length + batch.events.length - events.length };
   } catch {
     return undefined;
   }

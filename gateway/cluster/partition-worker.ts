@@ -177,7 +177,7 @@ export class PartitionWorker {
   /** One entry through the rules: a duplicate id is dropped, history is judged only for safety kinds. */
   private apply(fields: string[]): void {
     const { line, at, ns, ack } = entryOf(fields);
-    if (ack !== undefined) return takeAcknowledgement(this.runtime, this.o.log, ack);
+    if (ack !== undefined) return void (takeAcknowledgement(this.runtime, this.o.log, ack) || this.unreadable(ack));
     if (line === undefined) return;
     const parsed = parsePoint(line, at, ns);
     if (!parsed) return this.unreadable(line);

@@ -27,7 +27,7 @@ export const KEYS = {
   outbox: (p: number) => `gw:outbox:${p}`,
   live: 'gw:live',
   liveDevices: 'gw:live:devices',
-  /** The same fields, scored by their reading's time: which to forget first. */
+  /** The same fields, scored by when a node last heard them: which to forget first. */
   liveDevicesSeen: 'gw:live:devices:seen',
 } as const;
 

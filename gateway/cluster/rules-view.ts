@@ -115,13 +115,16 @@ export class ClusterRulesView {
   }
 }
 
-/** The owner's end of `acknowledge` above: an acknowledgement any node took, carried here through the partition's stream. */
-export function takeAcknowledgement(runtime: RulesRuntime, log: Logger, json: string): void {
+/** The owner's end of `acknowledge` above: an acknowledgement any node took, carried here through the partition's stream; false when it cannot be read. */
+export function takeAcknowledgement(runtime: RulesRuntime, log: Logger, json: string): boolean {
+  let a: { alarmId?: unknown; by?: unknown; note?: unknown; id?: unknown } | null;
   try {
-    const a = JSON.parse(json) as { alarmId: string; by: string; note?: string; id: string };
-    const alarm = runtime.acknowledge(a.alarmId, a.by, a.note, a.id);
-    if (alarm && !runtime.dry) log.info({ alarmId: a.alarmId, by: a.by, rule: alarm.rule }, 'alarm acknowledged');
+    a = JSON.parse(json) as typeof a;
   } catch {
-    // Not an acknowledgement this version wrote: nothing to do.
+    return false;
   }
+  if (!a || typeof a.alarmId !== 'string' || typeof a.by !== 'string' || typeof a.id !== 'string' || (a.note !== undefined && typeof a.note !== 'string')) return false;
+  const alarm = runtime.acknowledge(a.alarmId, a.by, a.note, a.id);
+  if (alarm && !runtime.dry) log.info({ alarmId: a.alarmId, by: a.by, rule: alarm.rule }, 'alarm acknowledged');
+  return true;
 }

@@ -29,7 +29,7 @@ export interface HttpOptions {
   /** METRICS_PUBLIC: /metrics without credentials. */
   readonly metricsPublic?: boolean;
   /** The same routes over TLS too (HTTPS_PORT, with TLS_CERT_FILE and TLS_KEY_FILE). */
-  readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly port: number };
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly port: number; readonly handshakeTimeoutMs?: number };
 }
 
 /** Who asks when no authentication is configured (a feature tested on its own). */
@@ -58,7 +58,10 @@ export class HttpServer {
       });
     };
     this.server = createServer(listener);
-    this.secure = o.tls ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key, minVersion: 'TLSv1.2' }, listener) : undefined;
+    const tls = o.tls;
+    this.secure = tls ? createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...(tls.handshakeTimeoutMs ? { handshakeTimeout: tls.handshakeTimeoutMs } : {}) }, listener) : undefined;
+    // A failed or abandoned handshake (plain HTTP to the port, an untrusted certificate, a slow client) is counted.
+    this.secure?.on('tlsClientError', () => o.metrics.httpRefusals.inc({ reason: 'tls_handshake' }));
   }
 
   /** Adds a route; `act` routes (that change something) need a role that may act, from the same origin. */

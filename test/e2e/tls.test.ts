@@ -91,8 +91,11 @@ describe('TLS', () => {
     expect((await get('/metrics')).body).toContain('gateway_refusals_total');
     // A route that asks for credentials asks for them over HTTPS too.
     expect((await get('/api/zones')).status).toBe(401);
-    // And a client that does not trust the certificate gets nowhere.
+    // And a client that does not trust the certificate gets nowhere; plain HTTP to the port neither, counted.
     await expect(new Promise((resolve, reject) => httpsGet({ host: '127.0.0.1', port, path: '/healthz' }, resolve).on('error', reject))).rejects.toThrow(/self[- ]signed/i);
+    const before = await metric(gw.httpUrl, 'gateway_http_refusals_total', { reason: 'tls_handshake' });
+    await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+    await waitFor(async () => (await metric(gw.httpUrl, 'gateway_http_refusals_total', { reason: 'tls_handshake' })) > before, 'the plain request to the HTTPS port counted');
   });
 
   it('is refused by a client that does not trust the certificate', async () => {

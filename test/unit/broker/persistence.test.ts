@@ -141,6 +141,26 @@ describe('sessions', () => {
     expect(evicted).toEqual(['s2']);
   });
 
+  it('keep a session whose store refused to remove it (Redis away) and end it at a later sweep, with nothing thrown', async () => {
+    let now = 0;
+    const expired: string[] = [];
+    const broker = Object.assign(new EventEmitter(), { id: 'b', clients: {} });
+    const p = new BoundedPersistence({ ...LIMITS }, { now: () => now, onSessionExpired: (id) => expired.push(id) });
+    await p.setup(broker as unknown as Aedes);
+    const store = (p as unknown as { store: { cleanSubscriptions(c: { id: string }): Promise<void> } }).store;
+    const clean = store.cleanSubscriptions.bind(store);
+    let refuse = true;
+    store.cleanSubscriptions = (c) => (refuse ? Promise.reject(new Error('Redis is away')) : clean(c));
+    await p.addSubscriptions(client('obs'), [{ topic: 'sensors/#', qos: 1 }]);
+    broker.emit('clientDisconnect', client('obs'));
+    now = 60_000;
+    expect(await p.expire()).toBe(0);
+    refuse = false;
+    expect(await p.expire()).toBe(1);
+    expect(expired).toEqual(['obs']);
+    expect(await p.subscriptionsByClient(client('obs'))).toEqual([]);
+  });
+
   it('store only the filters the gateway granted, once each, whatever Aedes hands over', async () => {
     const granted: Subscription[] = [{ topic: 'commands/hq/f1/#', qos: 1 }];
     const { p } = await persistence({}, { takeGranted: () => granted.splice(0) });

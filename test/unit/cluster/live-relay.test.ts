@@ -31,10 +31,13 @@ describe('LiveRelay', () => {
     // A node of another version: no readings array; then valid JSON that is not an object; then a good batch.
     await other.publish(KEYS.live, JSON.stringify({ node: 'b', events: [] }));
     await other.publish(KEYS.live, 'null');
-    await other.publish(KEYS.live, JSON.stringify({ node: 'b', readings: [{ d: 't9', s: 'hq', z: 'f1', k: 'temperature', v: 21, t: 1_790_000_000_000 }], events: [] }));
+    // Items it cannot read (a time that is no time, null, an unknown event) are skipped, the rest relayed: a RangeError here would end the process.
+    await other.publish(KEYS.live, JSON.stringify({ node: 'b', readings: [null, { d: 't8', s: 'hq', z: 'f1', k: 'temperature', v: 1, t: 'x' }, {}], events: [null, { name: 'nope', event: {} }] }));
+    await other.publish(KEYS.live, JSON.stringify({ node: 'b', readings: [null, { d: 't9', s: 'hq', z: 'f1', k: 'temperature', v: 21, t: 1_790_000_000_000 }], events: [] }));
     await waitFor(() => heard.length === 1, 'the good batch relayed');
     expect(heard[0]).toMatchObject({ device: 't9', site: 'hq', zone: 'f1', kind: 'temperature', value: 21 });
     expect(lines.filter((l) => l.msg.startsWith('a live-page message from another node could not be read')).length).toBeGreaterThan(0);
+    expect(lines.filter((l) => l.msg.startsWith('items of a live-page message from another node could not be read')).length).toBeGreaterThan(0);
   });
 
   it('keeps at most its limit of device readings in Redis for starting nodes, forgetting the oldest first', async () => {

@@ -124,7 +124,7 @@ describe('a partition owner with alarms and command sagas', () => {
   });
 
   it('counts and says a forwarded line it cannot read (a kind this node does not know), rules the rest, and moves its cursor past it', async () => {
-    const { acquire, worker, add } = await setup();
+    const { conn, acquire, worker, add } = await setup();
     const warned: { msg: string; line?: string }[] = [];
     const heard = pino({ level: 'warn' }, { write: (l: string) => void warned.push(JSON.parse(l) as { msg: string; line?: string }) });
     const sent: RuleOutput[] = [];
@@ -133,10 +133,12 @@ describe('a partition owner with alarms and command sagas', () => {
     const now = Date.now();
     const unknown = await add(`unheard_of_kind,device=t-1,site=hq,zone=f1 value=3,event_id="u-1" ${pointTime(now, 0)}`);
     const reading = await add(readingLine(31, 'r-1', now + 1));
-    await w.process([unknown, reading]);
-    expect(w.counts).toMatchObject({ unreadable: 1, ruled: 1 });
+    // An acknowledgement another node wrote that this one cannot read is counted alike.
+    const badAck = (await conn.xadd(KEYS.stream(P), '*', 'k', 'ack', 'x', '{"alarmId":7'))!;
+    await w.process([unknown, [badAck, ['k', 'ack', 'x', '{"alarmId":7']], reading]);
+    expect(w.counts).toMatchObject({ unreadable: 2, ruled: 1 });
     expect(kinds(sent)).toContain('command');
-    expect(warned.filter((l) => l.msg.includes('cannot read')).map((l) => l.line)).toEqual([expect.stringContaining('unheard_of_kind,device=t-1')]);
+    expect(warned.filter((l) => l.msg.includes('cannot read')).map((l) => l.line)).toEqual([expect.stringContaining('unheard_of_kind,device=t-1'), '{"alarmId":7']);
     expect(w.cursor).toBe(reading[0]);
   });
 });
