@@ -1,6 +1,6 @@
 import type { FactContext } from './facts.js';
 import { FACTS } from './facts.js';
-import { OPERATOR_NAMES, operatorOf } from './operators.js';
+import { operatorOf } from './operators.js';
 
 /** true / false when certain, undefined when the engine must decide. */
 export type Verdict = boolean | undefined;
@@ -73,15 +73,13 @@ function anyOf(checks: readonly Check[]): Check {
 
 function leaf(n: Node): Check {
   const { fact, operator, value } = n;
-  const spec = typeof fact === 'string' ? FACTS[fact] : undefined;
-  if (!spec || typeof operator !== 'string' || !OPERATOR_NAMES.includes(operator) || n['path'] !== undefined) return UNDECIDED;
+  // Own names only: "toString" is no fact of ours.
+  const spec = typeof fact === 'string' && Object.hasOwn(FACTS, fact) ? FACTS[fact] : undefined;
+  const evaluate = typeof operator === 'string' ? operatorOf(operator) : undefined;
+  if (!spec || !evaluate || n['path'] !== undefined) return UNDECIDED;
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) return UNDECIDED;
   // The engine's in/notIn use value.indexOf: on a string that is a substring test.
   if ((operator === 'in' || operator === 'notIn') && !Array.isArray(value)) return UNDECIDED;
-  // A name that is not a fact of ours (e.g. "toString") has no compute: its call would throw.
-  if (typeof spec.compute !== 'function') return UNDECIDED;
-  const evaluate = operatorOf(operator);
-  if (!evaluate) return () => false;
   const compute = spec.compute;
   const params = (n['params'] ?? NO_PARAMS) as Record<string, unknown>;
   return (ctx) => {
