@@ -20,7 +20,7 @@ import { pino } from 'pino';
 import { Access } from '../../gateway/broker/access.js';
 import { MqttBroker } from '../../gateway/broker/broker.js';
 import { CredentialStore } from '../../gateway/broker/credentials.js';
-import { PublishPipeline, type IncomingPublish } from '../../gateway/broker/publish-pipeline.js';
+import { GroupedAcks, PublishPipeline, type IncomingPublish } from '../../gateway/broker/publish-pipeline.js';
 import { EventBus } from '../../gateway/core/bus.js';
 import { systemClock } from '../../gateway/core/clock.js';
 import type { ReadingEvent } from '../../gateway/core/events.js';
@@ -178,6 +178,8 @@ async function ingestPass(n: number, qos: 0 | 1): Promise<Pass> {
   const ingest = new Ingest({ store, bus: new EventBus(log), metrics: metricsFor(), publisher: nowhere, clock: systemClock, log, maxPayloadBytes: 65536, staleAfterMs: 300_000, durableAck: true });
   let acknowledged = 0;
   const callback = (err: Error | null) => void (err ? undefined : acknowledged++);
+  // As the publish pipeline waits: one reaction per commit group.
+  const acks = new GroupedAcks();
   return {
     warm,
     n,
@@ -185,7 +187,7 @@ async function ingestPass(n: number, qos: 0 | 1): Promise<Pass> {
     step(from, to) {
       for (let i = from; i < to; i++) {
         const pending = ingest.handle('st', packets[i]!);
-        if (pending) pending.then(() => callback(null), (err: Error) => callback(err));
+        if (pending) acks.when(pending, callback);
         else callback(null);
       }
       const done = group;

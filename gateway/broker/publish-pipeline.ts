@@ -23,6 +23,51 @@ export interface PublishTarget {
   handle(clientId: string | null, packet: IncomingPublish): Promise<void> | undefined;
 }
 
+export type AckCallback = (err: Error | null) => void;
+
+/**
+ * Calls acknowledgement callbacks back once what they wait on settles. Publishes of one spool
+ * commit group share its promise: they share one reaction too, their callbacks called in arrival
+ * order, instead of a promise reaction and two closures each (issue 17: a few µs a QoS 1 publish
+ * in the profile).
+ */
+export class GroupedAcks {
+  /** The promise the last callbacks wait on, and those callbacks in order. */
+  private waitingOn: Promise<void> | undefined;
+  private waiting: AckCallback[] = [];
+
+  when(pending: Promise<void>, callback: AckCallback): void {
+    if (pending === this.waitingOn) {
+      this.waiting.push(callback);
+      return;
+    }
+    const callbacks = [callback];
+    this.waitingOn = pending;
+    this.waiting = callbacks;
+    const settle = (err: Error | null): void => {
+      if (this.waitingOn === pending) this.waitingOn = undefined;
+      callAll(callbacks, err);
+    };
+    pending.then(
+      () => settle(null),
+      (err: Error) => settle(err),
+    );
+  }
+}
+
+/** Calls each callback; one that throws does not keep the others from being called (the first error is thrown after). */
+export function callAll(callbacks: readonly AckCallback[], err: Error | null): void {
+  let thrown: unknown;
+  for (const callback of callbacks) {
+    try {
+      callback(err);
+    } catch (e) {
+      thrown ??= e;
+    }
+  }
+  if (thrown !== undefined) throw thrown;
+}
+
 /**
  * The steps a publish goes through before Aedes acknowledges it, as aedes lists its own
  * (`publishActions`): access (role, topic limits), then the per-client rate, then the target
@@ -31,6 +76,7 @@ export interface PublishTarget {
  */
 export class PublishPipeline {
   private target: PublishTarget | undefined;
+  private readonly acks = new GroupedAcks();
 
   constructor(
     private readonly access: Access,
@@ -58,7 +104,7 @@ export class PublishPipeline {
       const verdict = { deadLettered: false };
       const pending = target.handle(client?.id ?? null, { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId, native, verdict });
       if (packet.retain) this.retain(client, packet, payload.length, !verdict.deadLettered);
-      if (pending) pending.then(() => callback(null), (err: Error) => callback(err));
+      if (pending) this.acks.when(pending, callback);
       else callback(null);
     });
   };

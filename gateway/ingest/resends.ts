@@ -17,6 +17,9 @@ export class Resends {
   /** clientId/messageId → payload checksum, to recognise a QoS 1 redelivery (DUP) without an id. */
   private readonly seenPackets = new BoundedMap<string, number>(200_000);
   private readonly logLimiter: LogLimiter;
+  /** The promise the last keys wait on (a commit group) and those keys: one clean-up per group. */
+  private batchOf: Promise<void> | undefined;
+  private batch: string[] = [];
 
   constructor(
     private readonly metrics: Metrics,
@@ -50,8 +53,19 @@ export class Resends {
   awaiting(key: string | undefined, kept: Promise<void>): void {
     if (key === undefined) return;
     this.awaitingOriginal.set(key, kept);
-    // Only its own entry: a later publish may have taken the key (a message id reused) meanwhile.
-    const done = (): void => void (this.awaitingOriginal.get(key) === kept && this.awaitingOriginal.delete(key));
+    // Readings of one commit group share its promise: one reaction clears all their keys.
+    if (kept === this.batchOf) {
+      this.batch.push(key);
+      return;
+    }
+    const keys = [key];
+    this.batchOf = kept;
+    this.batch = keys;
+    const done = (): void => {
+      if (this.batchOf === kept) this.batchOf = undefined;
+      // Only their own entries: a later publish may have taken a key (a message id reused) meanwhile.
+      for (const k of keys) if (this.awaitingOriginal.get(k) === kept) this.awaitingOriginal.delete(k);
+    };
     kept.then(done, done);
   }
 }
