@@ -36,6 +36,7 @@ const MAX_LIVE_READINGS = 50_000;
  * limit: a flood of made-up device ids cannot grow the hash without bound. Fields an older version
  * left without an index entry join it as the oldest of all (once: then the counts agree).
  * KEYS hash, index; ARGV max, now, then field and json per reading → fields forgotten.
+ * Registered once per connection (`gw_keep_readings`): each flush sends its SHA, not its body.
  */
 const KEEP_READINGS = `local max = tonumber(ARGV[1])
 for i = 3, #ARGV, 2 do
@@ -87,6 +88,7 @@ export class LiveRelay {
     this.pub = connectRedis(o.redisUrl, `gw-${o.nodeId}-live-pub`, { maxRetriesPerRequest: 1 });
     this.sub = connectRedis(o.redisUrl, `gw-${o.nodeId}-live-sub`, { maxRetriesPerRequest: null, commandTimeout: undefined });
     for (const c of [this.pub, this.sub]) c.on('error', () => undefined);
+    this.pub.defineCommand('gw_keep_readings', { numberOfKeys: 2, lua: KEEP_READINGS });
   }
 
   async start(): Promise<void> {
@@ -138,15 +140,15 @@ export class LiveRelay {
     // Redis away: the other nodes' pages miss this interval (they catch up from the next ones).
     if (this.pub.status !== 'ready') return;
     const batch: LiveBatch = { node: this.o.nodeId, readings, events };
-    const pipeline = this.pub.pipeline().publish(KEYS.live, JSON.stringify(batch));
+    const commands: (string | number)[][] = [['publish', KEYS.live, JSON.stringify(batch)]];
     if (readings.length > 0) {
       // Scored by when this node heard them, not by the device's own (possibly future) time.
       const args = readings.flatMap((r) => [`${r.d}|${r.k}`, JSON.stringify(r)]);
-      pipeline.eval(KEEP_READINGS, 2, KEYS.liveDevices, KEYS.liveDevicesSeen, this.o.maxReadings ?? MAX_LIVE_READINGS, Date.now(), ...args);
+      commands.push(['gw_keep_readings', KEYS.liveDevices, KEYS.liveDevicesSeen, this.o.maxReadings ?? MAX_LIVE_READINGS, Date.now(), ...args]);
     }
     const feed = events.filter((e) => e.name === 'command' || e.name === 'alert' || e.name === 'deadletter');
-    if (feed.length > 0) pipeline.lpush(`${KEYS.live}:recent`, ...feed.map((e) => JSON.stringify(e))).ltrim(`${KEYS.live}:recent`, 0, RECENT - 1);
-    pipeline.exec().catch(() => undefined);
+    if (feed.length > 0) commands.push(['lpush', `${KEYS.live}:recent`, ...feed.map((e) => JSON.stringify(e))], ['ltrim', `${KEYS.live}:recent`, 0, RECENT - 1]);
+    this.pub.pipeline(commands).exec().catch(() => undefined);
   }
 
   private received(message: string): void {

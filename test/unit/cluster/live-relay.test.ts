@@ -67,5 +67,14 @@ describe('LiveRelay', () => {
     expect(kept).toEqual(expect.arrayContaining(['d8|temperature', 'd9|temperature', 'd10|temperature', 'd11|temperature']));
     expect(kept.some((f) => f.startsWith('old'))).toBe(false);
     expect(await check.zcard(KEYS.liveDevicesSeen)).toBe(5);
+    // The script goes once per connection (EVAL), then by its SHA (EVALSHA) on every later flush.
+    const calls = async (command: string): Promise<number> => Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(await check.info('commandstats'))?.[1] ?? 0);
+    expect(await calls('eval')).toBe(1);
+    expect(await calls('evalsha')).toBeGreaterThanOrEqual(2);
+    // Redis forgot its scripts (SCRIPT FLUSH; a restart does the same): the next flush still keeps its reading.
+    await check.script('FLUSH');
+    bus.emit('reading', { id: 'r12', type: 'sensor.temperature', source: 'hq/f1/d12', time: '', receivedAt: '', seq: undefined, site: 'hq', zone: 'f1', device: 'd12', kind: 'temperature', value: 20, numeric: 20, timeMs: 1_790_000_000_012, clientId: undefined });
+    await waitFor(async () => (await check.hexists(KEYS.liveDevices, 'd12|temperature')) === 1, 'reading 12 kept after SCRIPT FLUSH');
+    expect(await check.hlen(KEYS.liveDevices)).toBe(5);
   });
 });
