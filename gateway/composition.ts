@@ -225,6 +225,7 @@ export function clusterNode(
       fired: (rule) => metrics.ruleFirings.inc({ rule }),
       woke: (type) => metrics.ruleWakeups.inc({ type }),
       failed: () => metrics.ruleErrors.inc(),
+      routesReset: (routes) => rules.routesReset(routes),
       ran: (reading, wake, firings, outcomes, suppressed, at) => rules.trace.ran(reading, wake, firings, suppressed, at, outcomes.length),
     },
     info: o.info,

@@ -111,6 +111,7 @@ export class Metrics {
     ['type'],
   );
   readonly rulesOverloaded = this.counter('gateway_rules_overloaded_total', 'Readings stored but not run through the rules because the rules were too far behind');
+  readonly ruleRoutesReset = this.counter('gateway_rule_routes_reset_total', 'Times the rules’ cache of which rules serve which device and kind filled (50,000 entries since the rules were loaded: that many devices, or made-up device ids) and was started afresh');
   readonly commandsHeld = this.counter('gateway_commands_held_total', 'Commands not sent because someone took the actuator over by hand (manual_override, MANUAL_HOLD_MS), by actuator', ['actuator']);
   readonly alarmTransitions = this.counter('gateway_alarm_transitions_total', 'Alarm transitions (raised, updated, acknowledged, cleared), by transition and severity', ['transition', 'severity']);
   readonly commandStatuses = this.counter('gateway_command_statuses_total', 'Steps of command sagas (sent, confirmed, retried, failed, overridden, superseded), by status', ['status']);

@@ -87,6 +87,13 @@ const selects = (s: Selector | undefined, r: { site: string; zone: string; devic
 /** Past this many devices, the cache of which engine serves which is started afresh. */
 const MAX_ROUTES = 50_000;
 
+export interface RulesEngineOptions {
+  /** Routes (source and kind) cached before the cache is started afresh; default 50,000 (tests give fewer). */
+  readonly maxRoutes?: number;
+  /** The cache was started afresh, holding `routes`: that many devices, or made-up ids (churn); counted and said by the caller. */
+  readonly onRoutesReset?: (routes: number) => void;
+}
+
 /**
  * The rules in force, indexed: a reading runs only through the rules that read its kind, and
  * of those only the ones whose top-level `site`/`zone`/`device` conditions can match it (so
@@ -109,7 +116,10 @@ export class RulesEngine {
   readonly watches: readonly WatchSpec[];
   readonly windows: readonly WindowNeed[];
 
-  constructor(readonly set: RuleSet) {
+  constructor(
+    readonly set: RuleSet,
+    private readonly options: RulesEngineOptions = {},
+  ) {
     const { rules } = set;
     for (const kind of kindNames()) {
       const forKind = rules.filter((r) => r.kinds.length === 0 || r.kinds.includes(kind));
@@ -219,7 +229,8 @@ export class RulesEngine {
     if (known !== undefined) return known ?? undefined;
     const chosen = entry.rules.filter((_, i) => selects(entry.selectors[i], r));
     const route = chosen.length === 0 ? null : this.newRoute(chosen);
-    if (this.routeCount >= MAX_ROUTES) {
+    if (this.routeCount >= (this.options.maxRoutes ?? MAX_ROUTES)) {
+      this.options.onRoutesReset?.(this.routeCount);
       this.routes.clear();
       this.routeCount = 0;
       bySource = undefined;

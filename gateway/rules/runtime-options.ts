@@ -25,6 +25,8 @@ export interface RuntimeObserver {
   failed?(): void;
   /** A reading was stored and recorded but not run through the rules: they were too far behind. */
   overloaded?(): void;
+  /** The rules' cache of which rules serve which device filled (`routes` entries) and was started afresh. */
+  routesReset?(routes: number): void;
   /** A run that fired something (the trace): its reading, what woke it, the firings and what came of them. */
   ran?(reading: ReadingEvent, wake: Wake | undefined, firings: readonly Firing[], outcomes: readonly Outcome[], suppressed: readonly Suppression[], at: number): void;
 }

@@ -75,7 +75,7 @@ export class RulesRuntime {
 
   /** Puts a rule set in force; windows and watches the new rules share with the old keep their data. */
   use(set: RuleSet): void {
-    this.engine = new RulesEngine(set);
+    this.engine = new RulesEngine(set, { onRoutesReset: (routes) => this.o.observer?.routesReset?.(routes) });
     this.safetyKinds = new Set(set.safetyKinds ?? []);
     this.series.configure(this.engine.windows);
     this.watches.configure(this.engine.watches, this.o.clock.now());

@@ -65,7 +65,8 @@ export class RulesService {
   /** The rules' clock: manual while they rebuild, the gateway's after. */
   readonly clock: ReplayClock;
   private readonly unsubscribe: (() => void)[] = [];
-  private readonly overloadLog: LogLimiter;
+  /** Lines said at most once a minute (per key): overload, route cache resets. */
+  private readonly rareLog: LogLimiter;
   private rebuilt: RebuildResult | undefined;
   private readonly ruleListeners: ((set: RuleSet) => void)[] = [];
   /** Where commands, alerts, alarm transitions and saga steps go (a cluster's owners send theirs the same way). */
@@ -73,7 +74,7 @@ export class RulesService {
 
   constructor(private readonly o: RulesServiceOptions) {
     const { metrics } = o;
-    this.overloadLog = new LogLimiter(o.log, 1, 60_000);
+    this.rareLog = new LogLimiter(o.log, 1, 60_000);
     this.clock = new ReplayClock(o.clock);
     this.outputs = new RuleOutputs({ publisher: o.publisher, store: o.store, metrics, bus: o.bus, log: o.log, trace: this.trace });
     const outputs = this.outputs;
@@ -109,9 +110,10 @@ export class RulesService {
         },
         woke: (type) => metrics.ruleWakeups.inc({ type }),
         failed: () => metrics.ruleErrors.inc(),
+        routesReset: (routes) => this.routesReset(routes),
         overloaded: () => {
           metrics.rulesOverloaded.inc();
-          if (this.overloadLog.allow('rules overloaded')) logError(o.log, 'GW_ERR_RULES_OVERLOADED', {}, 'the rules are too far behind: readings are stored but not ruled until they catch up');
+          if (this.rareLog.allow('rules overloaded')) logError(o.log, 'GW_ERR_RULES_OVERLOADED', {}, 'the rules are too far behind: readings are stored but not ruled until they catch up');
         },
       },
     });
@@ -131,6 +133,16 @@ export class RulesService {
 
   get state(): ZoneState {
     return this.runtime.state;
+  }
+
+  /**
+   * The rules' cache of which rules serve which device filled and was started afresh (here, or
+   * in a cluster's partition owner): counted, and said at most once a minute, since it means
+   * more devices than it holds or a flood of made-up device ids, and costs each one a new lookup.
+   */
+  routesReset(routes: number): void {
+    this.o.metrics.ruleRoutesReset.inc();
+    if (this.rareLog.allow('rule routes reset')) this.o.log.warn({ component: 'rules', routes }, `the rules' cache of which rules serve which device filled (${routes} devices and kinds since the rules were loaded) and was started afresh: that many devices, or made-up device ids (gateway_rule_routes_reset_total)`);
   }
 
   /** Called with each rule set put in force from now on. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ReadingEvent } from '../../../gateway/core/events.js';
 import { kindSpec, type Kind, type ReadingValue } from '../../../gateway/core/kinds.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
-import { RulesEngine } from '../../../gateway/rules/engine.js';
+import { RulesEngine, type RulesEngineOptions } from '../../../gateway/rules/engine.js';
 import type { FactContext } from '../../../gateway/rules/facts.js';
 import { parsePack } from '../../../gateway/rules/pack.js';
 import { SeriesStore } from '../../../gateway/rules/series.js';
@@ -28,9 +28,9 @@ const hot = (name: string, extra: object[] = [], more: object = {}) => ({
   ...more,
 });
 
-function engineOf(rules: object[]): RulesEngine {
+function engineOf(rules: object[], options?: RulesEngineOptions): RulesEngine {
   const { rules: defs, actuators } = parsePack('test.json', JSON.stringify({ rules }));
-  return new RulesEngine({ rules: defs, actuators });
+  return new RulesEngine({ rules: defs, actuators }, options);
 }
 
 /** What the rules see for a reading: the zone state with it in, nothing commanded yet. */
@@ -80,6 +80,20 @@ describe('RulesEngine', () => {
     expect(await firedSet(engine, contextOf(reading('lab/f3/t-9', 'temperature', 30)))).toEqual(['everywhere', 'lab-site', 'one-device']);
     // Asked again: the route a device got is remembered, and still right.
     expect(await firedSet(engine, contextOf(reading('hq/f2/t-1', 'temperature', 31)))).toEqual(['everywhere', 'f1-or-f2']);
+  });
+
+  it('starts its cache of routes afresh when it is full, says so, and still routes every reading right', async () => {
+    const resets: number[] = [];
+    const engine = engineOf([hot('f1-only', [{ fact: 'zone', operator: 'equal', value: 'f1' }])], { maxRoutes: 3, onRoutesReset: (routes) => void resets.push(routes) });
+    for (const device of ['t-1', 't-2', 't-3', 't-1']) expect(await fired(engine, contextOf(reading(`hq/f1/${device}`, 'temperature', 30)))).toEqual(['f1-only']);
+    // Three devices, one asked twice: all cached, nothing started afresh.
+    expect(resets).toEqual([]);
+    // A fourth device finds the cache full: it is started afresh, with this device in it.
+    expect(await fired(engine, contextOf(reading('hq/f2/t-4', 'temperature', 30)))).toEqual([]);
+    expect(resets).toEqual([3]);
+    expect(await fired(engine, contextOf(reading('hq/f1/t-1', 'temperature', 30)))).toEqual(['f1-only']);
+    expect(await fired(engine, contextOf(reading('hq/f2/t-4', 'temperature', 30)))).toEqual([]);
+    expect(resets).toEqual([3]);
   });
 
   it('gives firings highest priority first', async () => {

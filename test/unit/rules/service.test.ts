@@ -49,12 +49,12 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
-async function setup(o: { publisher?: Publisher; armedFile?: boolean } = {}) {
+async function setup(o: { publisher?: Publisher; armedFile?: boolean; pack?: object } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'gw-rules-service-'));
   dirs.push(dir);
   const rulesDir = join(dir, 'rules');
   await mkdir(rulesDir);
-  await writeFile(join(rulesDir, 'pack.json'), JSON.stringify(PACK));
+  await writeFile(join(rulesDir, 'pack.json'), JSON.stringify(o.pack ?? PACK));
   const clock = new ManualClock(START);
   const { lines, stream } = captureLogs();
   const log = pino({ level: 'info' }, stream);
@@ -219,6 +219,22 @@ describe('RulesService', () => {
     // What was queued was ruled; the overloaded hot reading was recorded but not ruled.
     expect(publisher.published.map((p) => p.topic)).toEqual(['commands/hq/f1/hvac']);
     expect(service.state.deviceLatest('hq/f1/t-102', 'temperature')?.value).toBe(30);
+  });
+
+  it('counts each time the rules’ cache of routes fills with devices and starts afresh, and says so', async () => {
+    // A rule limited to a zone: each device's route is cached (a rule without one needs no cache).
+    const pack = { rules: [{ ...PACK.rules[0]!, name: 'cool-f1', conditions: { all: [{ fact: 'zone', operator: 'equal', value: 'f1' }, ...PACK.rules[0]!.conditions.all] } }] };
+    const { bus, service, reading, metrics, lines } = await setup({ pack });
+    const reset = (l: Record<string, unknown>): boolean => String(l['msg']).startsWith('the rules\' cache of which rules serve which device filled');
+    // The cache holds 50,000 (device and kind): made-up devices fill it; none fires.
+    for (let i = 0; i < 50_000; i++) bus.emit('reading', reading(`hq/f1/fake-${i}`, 'temperature', 21));
+    await service.idle();
+    expect(await count(metrics, 'gateway_rule_routes_reset_total')).toBe(0);
+    bus.emit('reading', reading('hq/f1/fake-50000', 'temperature', 21));
+    bus.emit('reading', reading('hq/f1/fake-0', 'temperature', 21));
+    await service.idle();
+    expect(await count(metrics, 'gateway_rule_routes_reset_total')).toBe(1);
+    expect(lines.filter(reset)).toEqual([expect.objectContaining({ level: 40, routes: 50_000 })]);
   });
 
   it('counts rule file loads', async () => {
