@@ -192,10 +192,12 @@ export class CredentialStore {
     return createHmac('sha256', this.macKey).update(name).update('\0').update(secret).digest();
   }
 
-  /** Checks a username and secret; costs the same whether or not the name exists. */
+  /**
+   * Checks a username and secret with scrypt; costs the same whether or not the name exists. A
+   * right secret is remembered for `cached()`, which callers ask first (LoginGuard, before its
+   * back-off): not asked again here, where it could only miss.
+   */
   async verify(name: string, secret: Buffer): Promise<Credential | undefined> {
-    const cached = this.cached(name, secret);
-    if (cached) return cached;
     const credential = this.byName.get(name);
     const ok = await this.limited(() => verifySecret(secret, credential?.hash ?? DECOY_HASH));
     if (!ok || !credential) return undefined;

@@ -68,9 +68,12 @@ describe('CredentialStore', () => {
     const path = await tempFile();
     const store = new CredentialStore(path);
     const first = await store.add({ name: 'svc', role: 'observer' });
+    expect(store.cached('svc', Buffer.from(first.secret))).toBeUndefined();
     expect(await store.verify('svc', Buffer.from(first.secret))).toBeDefined();
+    expect(store.cached('svc', Buffer.from(first.secret))).toBeDefined();
     await store.remove('svc');
     const second = await store.add({ name: 'svc', role: 'observer' });
+    expect(store.cached('svc', Buffer.from(first.secret))).toBeUndefined();
     expect(await store.verify('svc', Buffer.from(first.secret))).toBeUndefined();
     expect(await store.verify('svc', Buffer.from(second.secret))).toBeDefined();
   });
