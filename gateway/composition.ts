@@ -9,7 +9,7 @@ import { Delivery } from './broker/delivery.js';
 import { BoundedPersistence } from './broker/persistence.js';
 import { PublishPipeline } from './broker/publish-pipeline.js';
 import { RetainedLedger } from './broker/retained.js';
-import { createTlsListeners, loadTlsMaterial } from './broker/tls.js';
+import { createTlsListeners, type TlsMaterial } from './broker/tls.js';
 import { ClusterNode } from './cluster/node.js';
 import type { Settings } from './config/settings.js';
 import type { EventBus } from './core/bus.js';
@@ -35,12 +35,11 @@ import type { InfluxSink } from './storage/sink.js';
  * The broker, with the publish pipeline before its acknowledgements; a cluster node's shares
  * Aedes' bus and sessions through Redis, within the same bounds (broker/cluster-persistence.ts).
  */
-export function mqttBroker(settings: Settings, o: { access: Access; metrics: Metrics; log: Logger; nodeId: string; clustered: boolean }): { broker: MqttBroker; pipeline: PublishPipeline } {
+export function mqttBroker(settings: Settings, o: { access: Access; metrics: Metrics; log: Logger; nodeId: string; clustered: boolean; tls: TlsMaterial | undefined }): { broker: MqttBroker; pipeline: PublishPipeline } {
   const { access, metrics, log } = o;
   const tlsListeners = createTlsListeners(
+    o.tls,
     {
-      certFile: settings.tlsCertFile,
-      keyFile: settings.tlsKeyFile,
       mqttsPort: settings.mqttTlsPort,
       wssPort: settings.mqttWssPort,
       connectTimeoutMs: settings.connectTimeoutMs,
@@ -255,8 +254,7 @@ export function rulesService(settings: Settings, o: { bus: EventBus; publisher: 
   });
 }
 
-/** HTTPS for the HTTP API when TLS is configured (the same certificate as MQTT over TLS). */
-export function httpsOptions(settings: Settings): HttpOptions['tls'] {
-  if (!settings.tlsCertFile || !settings.tlsKeyFile) return undefined;
-  return { ...loadTlsMaterial(settings.tlsCertFile, settings.tlsKeyFile), port: settings.httpsPort, handshakeTimeoutMs: settings.connectTimeoutMs };
+/** HTTPS for the HTTP API when TLS is configured (the same certificate as MQTT over TLS, read once at start). */
+export function httpsOptions(settings: Settings, tls: TlsMaterial | undefined): HttpOptions['tls'] {
+  return tls && { ...tls, port: settings.httpsPort, handshakeTimeoutMs: settings.connectTimeoutMs };
 }

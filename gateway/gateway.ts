@@ -6,6 +6,7 @@ import { Access } from './broker/access.js';
 import { SubscribedActuators } from './broker/actuators.js';
 import type { BoundPorts, MqttBroker } from './broker/broker.js';
 import { ensureInitialCredentials } from './broker/initial-credentials.js';
+import { loadTlsMaterial } from './broker/tls.js';
 import type { ClusterNode } from './cluster/node.js';
 import { LiveRelay } from './cluster/live-relay.js';
 import { accessOptions, clusterNode, devicesService, httpsOptions, liveView, mqttBroker, readinessOf, rulesService, statsReporter } from './composition.js';
@@ -136,6 +137,8 @@ export class Gateway {
     await ensureInitialCredentials(accessOpts.store, settings.initialCredentials, this.dataDir, log.child({ component: 'credentials' }));
     const access = new Access(accessOpts);
     await access.start();
+    // Read once: MQTT over TLS, WebSocket over TLS and HTTPS are all given these.
+    const tls = loadTlsMaterial(settings.tlsCertFile, settings.tlsKeyFile);
     // HTTP asks for the same credentials, through the same login guard (an HTTP_AUTH that cannot hold stops the start here).
     const auth = new HttpAuth({ store: accessOpts.store, login: access.login, metrics, log: log.child({ component: 'http' }), mode: settings.httpAuth, host: access.host });
 
@@ -156,7 +159,7 @@ export class Gateway {
     this.journal = journal;
 
     // The broker exists before ingest (ingest publishes dead letters through it) but listens last.
-    const { broker, pipeline } = mqttBroker(settings, { access, metrics, log, nodeId, clustered });    access.observe(broker.aedes);
+    const { broker, pipeline } = mqttBroker(settings, { access, metrics, log, nodeId, clustered, tls });    access.observe(broker.aedes);
     this.broker = broker;
     // Contract actuators are known by their subscription to exactly commands/<site>/<zone>/<actuator>.
     const actuators = new SubscribedActuators();
@@ -245,7 +248,7 @@ export class Gateway {
     }
     const http = lifecycle.add(
       'HTTP',
-      new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes(), auth, metricsPublic: settings.metricsPublic, tls: httpsOptions(settings) }),
+      new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes(), auth, metricsPublic: settings.metricsPublic, tls: httpsOptions(settings, tls) }),
     );
     if (cluster) {
       http.route('/api/zones', cluster.zonesRoute);

@@ -10,8 +10,6 @@ import { GatewayError } from '../core/errors.js';
  */
 
 export interface TlsSettings {
-  readonly certFile: string;
-  readonly keyFile: string;
   readonly mqttsPort: number;
   readonly wssPort: number;
   /** The handshake (and the WebSocket upgrade) must be done within this, ms (MQTT_CONNECT_TIMEOUT_MS). */
@@ -25,8 +23,19 @@ export interface TlsListener {
   readonly ws?: boolean;
 }
 
-/** Reads the PEM files; throws GW_ERR_TLS naming the file and the problem. */
-export function loadTlsMaterial(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+/** The certificate and key (PEM), as read from TLS_CERT_FILE and TLS_KEY_FILE. */
+export interface TlsMaterial {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+/**
+ * Reads the PEM files, once at start for every TLS listener (MQTT, WebSocket, HTTPS): undefined
+ * when neither file is set; throws GW_ERR_TLS naming the file and the problem, or when only one is.
+ */
+export function loadTlsMaterial(certFile: string, keyFile: string): TlsMaterial | undefined {
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new GatewayError('GW_ERR_TLS', 'set both TLS_CERT_FILE and TLS_KEY_FILE to enable TLS (only one is set)');
   const read = (file: string, setting: string): Buffer => {
     try {
       return readFileSync(file);
@@ -44,11 +53,9 @@ export function loadTlsMaterial(certFile: string, keyFile: string): { cert: Buff
   return material;
 }
 
-/** No listeners when neither file is set; GW_ERR_TLS when only one is. */
-export function createTlsListeners(s: TlsSettings, onHandshakeError: (err: Error, address: string | undefined) => void): TlsListener[] {
-  if (!s.certFile && !s.keyFile) return [];
-  if (!s.certFile || !s.keyFile) throw new GatewayError('GW_ERR_TLS', 'set both TLS_CERT_FILE and TLS_KEY_FILE to enable TLS (only one is set)');
-  const material = loadTlsMaterial(s.certFile, s.keyFile);
+/** No listeners without TLS (`material` undefined: neither file set). */
+export function createTlsListeners(material: TlsMaterial | undefined, s: TlsSettings, onHandshakeError: (err: Error, address: string | undefined) => void): TlsListener[] {
+  if (!material) return [];
   const options = {
     ...material,
     minVersion: 'TLSv1.2' as const,
