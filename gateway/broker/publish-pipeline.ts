@@ -57,15 +57,15 @@ export class GroupedAcks {
 
 /** Calls each callback; one that throws does not keep the others from being called (the first error is thrown after). */
 export function callAll(callbacks: readonly AckCallback[], err: Error | null): void {
-  let thrown: unknown;
+  let thrown: Error | undefined;
   for (const callback of callbacks) {
     try {
       callback(err);
     } catch (e) {
-      thrown ??= e;
+      thrown ??= e instanceof Error ? e : new Error(String(e));
     }
   }
-  if (thrown !== undefined) throw thrown;
+  if (thrown) throw thrown;
 }
 
 /**
