@@ -17,6 +17,18 @@ export function kindsTested(node: unknown, kinds = new Set<Kind>()): Set<Kind> {
   return kinds;
 }
 
+/** The facts a condition tree reads: its leaves' facts, and a fact a leaf compares with (`"value": {"fact": …}`). */
+export function factsRead(node: unknown, facts = new Set<string>()): Set<string> {
+  if (typeof node !== 'object' || node === null) return facts;
+  const n = node as Node;
+  for (const group of ['all', 'any'] as const) if (Array.isArray(n[group])) for (const c of n[group] as unknown[]) factsRead(c, facts);
+  if ('not' in n) factsRead(n['not'], facts);
+  if (typeof n['fact'] === 'string') facts.add(n['fact']);
+  const value = n['value'];
+  if (typeof value === 'object' && value !== null && typeof (value as Node)['fact'] === 'string') facts.add((value as Node)['fact'] as string);
+  return facts;
+}
+
 export interface CheckedConditions {
   /** The conditions with every fact's params in normal form (what the engine runs). */
   readonly conditions: Node;

@@ -2,6 +2,7 @@ import type { DecidingFact } from '../core/events.js';
 import { Engine, type TopLevelCondition } from './jre.js';
 import { kindNames, type Kind } from '../core/kinds.js';
 import { addFacts, type FactContext } from './facts.js';
+import { factsRead } from './conditions.js';
 import { compileCheck, type Check } from './precheck.js';
 import type { RuleSet } from './loader.js';
 import { addOperators } from './operators.js';
@@ -244,10 +245,16 @@ export class RulesEngine {
   private compile(rules: readonly RuleDefinition[]): Compiled {
     const engine = new Engine([], { allowUndefinedFacts: true });
     addOperators(engine);
-    addFacts(engine, () => {
-      if (!this.current) throw new Error('a fact was read outside a rule run');
-      return this.current;
-    });
+    const read = new Set<string>();
+    for (const r of rules) factsRead(r.conditions, read);
+    addFacts(
+      engine,
+      () => {
+        if (!this.current) throw new Error('a fact was read outside a rule run');
+        return this.current;
+      },
+      read,
+    );
     for (const r of rules) engine.addRule({ name: r.name, priority: r.priority ?? 1, conditions: r.conditions, event: r.event });
     return { engine, rules: new Map(rules.map((r) => [r.name, r])) };
   }
@@ -258,7 +265,8 @@ export class RulesEngine {
     try {
       const { results } = await compiled.engine.run();
       const firings: Firing[] = [];
-      for (const result of results.sort((a, b) => (b.priority ?? 1) - (a.priority ?? 1))) {
+      // Sorted only when there is something to order: sort allocates even for one result.
+      for (const result of results.length > 1 ? results.sort((a, b) => (b.priority ?? 1) - (a.priority ?? 1)) : results) {
         const rule = compiled.rules.get(result.name);
         if (rule) firings.push({ rule, event: rule.event, facts: decidingFacts(result.conditions) });
       }

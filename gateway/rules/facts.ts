@@ -130,9 +130,13 @@ const STATE_FACTS: Record<string, FactSpec> = {
 export const FACTS: Readonly<Record<string, FactSpec>> = { ...READING_FACTS, ...STATE_FACTS, ...TIME_FACTS };
 export const FACT_NAMES: readonly string[] = Object.keys(FACTS);
 
-/** Registers every fact on an engine; `context()` gives the run in progress. */
-export function addFacts(engine: Engine, context: () => FactContext): void {
+/**
+ * Registers the facts on an engine (`only`: just those its rules read; json-rules-engine adds
+ * every registered fact to each run's almanac); `context()` gives the run in progress.
+ */
+export function addFacts(engine: Engine, context: () => FactContext, only?: ReadonlySet<string>): void {
   for (const [name, spec] of Object.entries(FACTS)) {
+    if (only && !only.has(name)) continue;
     engine.addFact(name, (params: Params) => spec.compute(context(), params), { cache: false, priority: spec.priority });
   }
 }

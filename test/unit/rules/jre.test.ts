@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Engine, fastClone, usesFastClone } from '../../../gateway/rules/jre.js';
+import { Engine, fastClone, originalPrioritizeConditions, prioritizeConditions, Rule, usesFastClone } from '../../../gateway/rules/jre.js';
 
 describe('json-rules-engine with the faster clone', () => {
   it('copies deeply, keeps prototypes, and shares nothing with the original', () => {
@@ -29,5 +30,29 @@ describe('json-rules-engine with the faster clone', () => {
     expect(cool.results).toEqual([]);
     expect(cool.failureResults[0]?.conditions).toMatchObject({ all: [{ fact: 'value', factResult: 20, result: false }] });
     expect(hot.results[0]?.conditions).toMatchObject({ all: [{ fact: 'value', factResult: 30, result: true }] });
+  });
+});
+
+describe('conditions grouped by priority', () => {
+  it('gives json-rules-engine’s own groups: same members, same order, highest priority first', () => {
+    const factPriorities: Record<string, number | undefined> = { a: 1, b: 10, c: 2.5, d: undefined };
+    const engine = { getFact: (id: string | undefined) => (id !== undefined && id in factPriorities ? { priority: factPriorities[id] } : undefined) };
+    const condition = fc.record({ fact: fc.constantFrom('a', 'b', 'c', 'd', 'unknown'), priority: fc.option(fc.constantFrom(0, 1, 2, 2.5, 7, 100), { nil: undefined }) }, { requiredKeys: ['fact'] });
+    fc.assert(
+      fc.property(fc.array(condition, { minLength: 1, maxLength: 12 }), (conditions) => {
+        const ours = prioritizeConditions.call({ engine }, conditions);
+        const theirs = originalPrioritizeConditions.call({ engine }, conditions);
+        expect(ours.length).toBe(theirs.length);
+        ours.forEach((set, i) => {
+          expect(set.length).toBe(theirs[i]!.length);
+          set.forEach((c, j) => expect(c).toBe(theirs[i]![j]));
+        });
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('is the grouping json-rules-engine runs with', () => {
+    expect((Rule.prototype as unknown as { prioritizeConditions: unknown }).prioritizeConditions).toBe(prioritizeConditions);
   });
 });
