@@ -1,5 +1,5 @@
 import type { DecidingFact } from '../core/events.js';
-import { Engine, type TopLevelCondition } from './jre.js';
+import { Engine, quietUnheard, type TopLevelCondition } from './jre.js';
 import { kindNames, type Kind } from '../core/kinds.js';
 import { addFacts, type FactContext } from './facts.js';
 import { factsRead } from './conditions.js';
@@ -256,6 +256,7 @@ export class RulesEngine {
       read,
     );
     for (const r of rules) engine.addRule({ name: r.name, priority: r.priority ?? 1, conditions: r.conditions, event: r.event });
+    quietUnheard(engine);
     return { engine, rules: new Map(rules.map((r) => [r.name, r])) };
   }
 

@@ -86,6 +86,39 @@ export const originalPrioritizeConditions = ruleProto.prioritizeConditions;
 if (typeof originalPrioritizeConditions !== 'function') throw new Error('json-rules-engine internals changed: update gateway/rules/jre.ts');
 ruleProto.prioritizeConditions = prioritizeConditions;
 
+interface Emitter {
+  _events?: Record<string, unknown>;
+  _all?: unknown;
+  wildcard?: boolean;
+  emitAsync: (this: Emitter, type: string, ...args: unknown[]) => Promise<unknown>;
+}
+const RESOLVED: Promise<unknown> = Promise.resolve([]);
+
+/**
+ * An engine and each of its rules announce every evaluation with `emitAsync` (a rule's success
+ * or failure, the engine's, the event's type): two or three a rule evaluated, each a
+ * `Promise.all` over the listeners. The gateway listens to none; for an event nobody listens to,
+ * this answers with a resolved promise at once, as eventemitter2 would after its `Promise.all` of
+ * nothing. A listener added later is heard as before.
+ */
+function emitAsyncHeard(this: Emitter, type: string, ...args: unknown[]): Promise<unknown> {
+  if (this._all || this.wildcard || (this._events && this._events[type] !== undefined)) return emitAsync.call(this, type, ...args);
+  return RESOLVED;
+}
+/** eventemitter2's, which engines and rules both inherit. */
+const { emitAsync } = Object.getPrototypeOf(jre.Engine.prototype) as Emitter;
+if (typeof emitAsync !== 'function' || emitAsync !== (Object.getPrototypeOf(jre.Rule.prototype) as Emitter).emitAsync) {
+  throw new Error('json-rules-engine internals changed: update gateway/rules/jre.ts');
+}
+
+/** After its rules are added: the engine and its rules skip announcing to nobody (see emitAsyncHeard). */
+export function quietUnheard(engine: JsonRulesEngine.Engine): void {
+  const e = engine as unknown as Emitter & { rules?: Emitter[] };
+  if (!Array.isArray(e.rules)) throw new Error('json-rules-engine internals changed: update gateway/rules/jre.ts');
+  e.emitAsync = emitAsyncHeard;
+  for (const rule of e.rules) rule.emitAsync = emitAsyncHeard;
+}
+
 export const { Engine, Rule } = jre;
 export type Engine = JsonRulesEngine.Engine;
 export type Rule = JsonRulesEngine.Rule;

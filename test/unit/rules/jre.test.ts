@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Engine, fastClone, originalPrioritizeConditions, prioritizeConditions, Rule, usesFastClone } from '../../../gateway/rules/jre.js';
+import { Engine, fastClone, originalPrioritizeConditions, prioritizeConditions, quietUnheard, Rule, usesFastClone } from '../../../gateway/rules/jre.js';
 
 describe('json-rules-engine with the faster clone', () => {
   it('copies deeply, keeps prototypes, and shares nothing with the original', () => {
@@ -54,5 +54,23 @@ describe('conditions grouped by priority', () => {
 
   it('is the grouping json-rules-engine runs with', () => {
     expect((Rule.prototype as unknown as { prioritizeConditions: unknown }).prioritizeConditions).toBe(prioritizeConditions);
+  });
+});
+
+describe('announcements nobody hears', () => {
+  it('runs give the same results, and a listener added afterwards still hears its events', async () => {
+    const engine = new Engine([], { allowUndefinedFacts: true });
+    engine.addRule({ name: 'hot', conditions: { all: [{ fact: 'value', operator: 'greaterThan', value: 26 }] }, event: { type: 'too-hot' } });
+    quietUnheard(engine);
+    const quiet = await engine.run({ value: 30 });
+    expect(quiet.results.map((r) => r.name)).toEqual(['hot']);
+    const heard: string[] = [];
+    engine.on('success', (e: { type: string }) => void heard.push(`engine success ${e.type}`));
+    engine.on('too-hot', () => void heard.push('too-hot'));
+    engine.on('failure', (e: { type: string }) => void heard.push(`engine failure ${e.type}`));
+    (engine as unknown as { rules: { on(type: string, f: () => void): void }[] }).rules[0]!.on('success', () => void heard.push('rule success'));
+    await engine.run({ value: 30 });
+    await engine.run({ value: 20 });
+    expect(heard).toEqual(['rule success', 'engine success too-hot', 'too-hot', 'engine failure too-hot']);
   });
 });
