@@ -34,6 +34,14 @@ export type Suppression =
       readonly minimumMs: number;
     };
 
+/** A rule's command data as JSON: the data is the pack's own, fixed while the pack is loaded, so it is written once. */
+const jsonOfData = new WeakMap<object, string>();
+function dataJson(data: Readonly<Record<string, unknown>>): string {
+  let json = jsonOfData.get(data);
+  if (json === undefined) jsonOfData.set(data, (json = JSON.stringify(data)));
+  return json;
+}
+
 /** What the gateway holds an actuator to be doing. */
 export interface ActuatorState {
   readonly json: string;
@@ -134,7 +142,7 @@ export class ActionDispatcher {
             continue;
           }
           commanded.add(target);
-          const data = JSON.stringify(event.params.data);
+          const data = dataJson(event.params.data);
           const current = this.actuators.get(target);
           if (current?.json === data) {
             suppressed.push({ kind: 'already-in-state', rule: rule.name, target });
