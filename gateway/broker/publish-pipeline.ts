@@ -1,4 +1,5 @@
 import type { AedesOptions, Client, PublishPacket } from 'aedes';
+import { WaitBatches } from '../core/wait-batches.js';
 import type { Access } from './access.js';
 import type { RetainedLedger } from './retained.js';
 
@@ -26,32 +27,15 @@ export interface PublishTarget {
 export type AckCallback = (err: Error | null) => void;
 
 /**
- * Calls acknowledgement callbacks back once what they wait on settles. Publishes of one spool
- * commit group share its promise: they share one reaction too, their callbacks called in arrival
- * order, instead of a promise reaction and two closures each (issue 17: a few µs a QoS 1 publish
- * in the profile).
+ * Calls acknowledgement callbacks back once what they wait on settles: publishes of one spool
+ * commit group share one reaction (issue 17: a promise reaction and two closures per QoS 1
+ * publish before), their callbacks called in arrival order.
  */
 export class GroupedAcks {
-  /** The promise the last callbacks wait on, and those callbacks in order. */
-  private waitingOn: Promise<void> | undefined;
-  private waiting: AckCallback[] = [];
+  private readonly batches = new WaitBatches<AckCallback>((callbacks, err) => callAll(callbacks, err));
 
   when(pending: Promise<void>, callback: AckCallback): void {
-    if (pending === this.waitingOn) {
-      this.waiting.push(callback);
-      return;
-    }
-    const callbacks = [callback];
-    this.waitingOn = pending;
-    this.waiting = callbacks;
-    const settle = (err: Error | null): void => {
-      if (this.waitingOn === pending) this.waitingOn = undefined;
-      callAll(callbacks, err);
-    };
-    pending.then(
-      () => settle(null),
-      (err: Error) => settle(err),
-    );
+    this.batches.add(pending, callback);
   }
 }
 

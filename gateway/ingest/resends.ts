@@ -2,6 +2,7 @@ import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { IncomingPublish } from '../broker/publish-pipeline.js';
 import { BoundedMap } from '../core/bounded-map.js';
+import { WaitBatches } from '../core/wait-batches.js';
 import { LogLimiter } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -17,9 +18,11 @@ export class Resends {
   /** clientId/messageId → payload checksum, to recognise a QoS 1 redelivery (DUP) without an id. */
   private readonly seenPackets = new BoundedMap<string, number>(200_000);
   private readonly logLimiter: LogLimiter;
-  /** The promise the last keys wait on (a commit group) and those keys: one clean-up per group. */
-  private batchOf: Promise<void> | undefined;
-  private batch: string[] = [];
+  /** Keys waiting on one commit group are forgotten together when it settles. */
+  private readonly forgetting = new WaitBatches<string>((keys, _err, kept) => {
+    // Only their own entries: a later publish may have taken a key (a message id reused) meanwhile.
+    for (const k of keys) if (this.awaitingOriginal.get(k) === kept) this.awaitingOriginal.delete(k);
+  });
 
   constructor(
     private readonly metrics: Metrics,
@@ -53,20 +56,7 @@ export class Resends {
   awaiting(key: string | undefined, kept: Promise<void>): void {
     if (key === undefined) return;
     this.awaitingOriginal.set(key, kept);
-    // Readings of one commit group share its promise: one reaction clears all their keys.
-    if (kept === this.batchOf) {
-      this.batch.push(key);
-      return;
-    }
-    const keys = [key];
-    this.batchOf = kept;
-    this.batch = keys;
-    const done = (): void => {
-      if (this.batchOf === kept) this.batchOf = undefined;
-      // Only their own entries: a later publish may have taken a key (a message id reused) meanwhile.
-      for (const k of keys) if (this.awaitingOriginal.get(k) === kept) this.awaitingOriginal.delete(k);
-    };
-    kept.then(done, done);
+    this.forgetting.add(kept, key);
   }
 }
 

@@ -3,14 +3,8 @@
  * share one reaction, and each is still called back once, in arrival order, with the group's
  * outcome; publishes of different groups are called back as their own group settles.
  */
-import type { Client, PublishPacket } from 'aedes';
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { Access } from '../../../gateway/broker/access.js';
-import { CredentialStore } from '../../../gateway/broker/credentials.js';
-import { callAll, PublishPipeline } from '../../../gateway/broker/publish-pipeline.js';
-import { ManualClock } from '../../../gateway/core/manual-clock.js';
-import { testMetrics } from '../../helpers/ports.js';
+import { callAll, GroupedAcks } from '../../../gateway/broker/publish-pipeline.js';
 
 interface Deferred {
   readonly promise: Promise<void>;
@@ -28,49 +22,28 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
-async function setup(groupOf: (n: number) => Promise<void> | undefined) {
-  const clock = new ManualClock(0);
-  const access = new Access({
-    // No credentials file: anonymous clients are admins ('auto').
-    store: new CredentialStore('/nonexistent/credentials.json'),
-    metrics: testMetrics(clock),
-    log: pino({ level: 'silent' }),
-    allowAnonymous: 'auto',
-    anonymousRole: 'admin',
-    bindHost: '127.0.0.1',
-    maxConnections: 0,
-    maxPacketBytes: 0,
-    topics: { maxLength: 64, maxLevels: 6 },
-    publishRate: 0,
-    publishBurst: 0,
-    loginBackoffAfter: 1000,
-    loginBackoffMaxMs: 1000,
-    now: () => clock.now(),
-  });
-  const pipeline = new PublishPipeline(access);
-  let n = 0;
-  pipeline.deliverTo({ handle: () => groupOf(n++) });
-  await access.start();
-  const client = { id: 'dev', conn: { remoteAddress: '127.0.0.1' }, closed: false } as unknown as Client;
-  // Anonymous, as the broker's authenticate hook sees a client without credentials.
-  await new Promise<void>((resolve, reject) => access.hooks.authenticate(client, undefined, undefined, (err, ok) => (ok ? resolve() : reject(err ?? new Error('refused')))));
+/** Publishes as the pipeline acknowledges them: publish i waits on groupOf(i), or on nothing. */
+function setup(groupOf: (n: number) => Promise<void> | undefined) {
+  const acks = new GroupedAcks();
   const calls: { i: number; err: Error | null }[] = [];
   const publish = (i: number): void => {
-    const packet = { cmd: 'publish', topic: `sensors/hq/f1/t${i}/temperature`, payload: Buffer.from('{"value":1}'), qos: 1, dup: false, retain: false, messageId: i + 1 } as PublishPacket;
-    pipeline.authorizePublish(client, packet, (err) => calls.push({ i, err: err ?? null }));
+    const callback = (err: Error | null): void => void calls.push({ i, err });
+    const pending = groupOf(i);
+    if (pending) acks.when(pending, callback);
+    else callback(null);
   };
   return { publish, calls };
 }
 
 const settled = () => new Promise((r) => setImmediate(r));
 
-describe('PublishPipeline acknowledgements', () => {
+describe('GroupedAcks (the publish pipeline’s acknowledgements)', () => {
   it('calls back each publish once, in arrival order within a group, when its own group settles', async () => {
     const a = deferred();
     const b = deferred();
     // Publishes 0–2 wait on group a, 3–4 on group b, 5 on a again (an older group still pending), 6 needs no wait.
     const groups = [a.promise, a.promise, a.promise, b.promise, b.promise, a.promise, undefined];
-    const { publish, calls } = await setup((n) => groups[n]);
+    const { publish, calls } = setup((n) => groups[n]);
     for (let i = 0; i < groups.length; i++) publish(i);
     expect(calls).toEqual([{ i: 6, err: null }]);
     b.resolve();
@@ -84,7 +57,7 @@ describe('PublishPipeline acknowledgements', () => {
 
   it('refuses every publish of a group that fails, with its error', async () => {
     const a = deferred();
-    const { publish, calls } = await setup(() => a.promise);
+    const { publish, calls } = setup(() => a.promise);
     for (let i = 0; i < 3; i++) publish(i);
     a.reject(new Error('disk refused'));
     await settled();
@@ -99,7 +72,7 @@ describe('PublishPipeline acknowledgements', () => {
     const a = deferred();
     const c = deferred();
     let group = a.promise;
-    const { publish, calls } = await setup(() => group);
+    const { publish, calls } = setup(() => group);
     publish(0);
     a.resolve();
     await settled();
