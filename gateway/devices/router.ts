@@ -41,6 +41,8 @@ export class NativeRouter {
   private ctx: Context;
   private ctxVersion = -1;
   private readonly topicStep = new BoundedMap<string, Step>(100_000);
+  /** Refused discovery configs by topic → the device they named: its registry note goes when the config is removed. */
+  private readonly refusedConfigs = new BoundedMap<string, string>(MAX_ENTITIES);
   /** The last state each mapped actuator reported, merged (an ESPHome climate reports mode and setpoint on separate topics). */
   private readonly actuatorStates = new Map<string, ActuatorState>();
 
@@ -146,13 +148,17 @@ export class NativeRouter {
     const r = parseDiscovery(topic, payload, { discoveryPrefix: this.o.discoveryPrefix });
     if (r.outcome === 'removed') {
       const gone = this.discovery.forget(topic);
-      if (gone) this.registry.get('homeassistant', gone.nativeId)?.discovery.delete(topic);
       if (gone) this.topicStep.clear();
-      return { outcome: 'recognised', family: 'homeassistant', ...(gone ? { nativeId: gone.nativeId } : {}), what: 'discovery config removed' };
+      // A refused config was never learnt: its note is found by the device it named.
+      const nativeId = gone?.nativeId ?? this.refusedConfigs.get(topic);
+      this.refusedConfigs.delete(topic);
+      if (nativeId !== undefined) this.registry.get('homeassistant', nativeId)?.discovery.delete(topic);
+      return { outcome: 'recognised', family: 'homeassistant', ...(nativeId === undefined ? {} : { nativeId }), what: 'discovery config removed' };
     }
     if (r.outcome === 'refused') return this.refuse(topic, r.nativeId, r.reason, now);
     const e = r.entity;
     const learnt = this.discovery.learn(e);
+    if (learnt !== 'full') this.refusedConfigs.delete(topic);
     if (learnt === 'full') return this.refuse(topic, e.nativeId, `the gateway holds ${MAX_ENTITIES} discovered entities already, the most it keeps (an empty retained config removes one)`, now);
     if (learnt === 'learnt') this.topicStep.clear();
     DeviceRegistry.discovered(this.registry.seen('homeassistant', e.nativeId, now), topic, { component: e.component, objectId: e.objectId, kind: e.kind });
@@ -162,6 +168,7 @@ export class NativeRouter {
   /** A discovery config the gateway cannot use: listed with its reason in the registry, and counted (not a dead letter). */
   private refuse(topic: string, nativeId: string | undefined, reason: string, now: number): NativeOutcome {
     if (nativeId !== undefined) {
+      this.refusedConfigs.set(topic, nativeId);
       const e = this.registry.seen('homeassistant', nativeId, now);
       DeviceRegistry.discovered(e, topic, { refused: reason });
       DeviceRegistry.problem(e, `${topic}: ${reason}`);

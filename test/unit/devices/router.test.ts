@@ -130,6 +130,17 @@ devices:
     expect(e?.discovery.size).toBeLessThanOrEqual(100);
   });
 
+  it('forgets a refused discovery config when it is removed (an empty retained config), as it forgets a learnt one', () => {
+    const r = router('');
+    send(r, 'homeassistant/sensor/lab1/odd/config', { dev: { ids: 'lab1' } });
+    send(r, 'homeassistant/sensor/lab1/t/config', { stat_t: 'lab1/t', dev_cla: 'temperature', dev: { ids: 'lab1' } });
+    const e = r.registry.get('homeassistant', 'lab1');
+    expect([...(e?.discovery.keys() ?? [])].sort()).toEqual(['homeassistant/sensor/lab1/odd/config', 'homeassistant/sensor/lab1/t/config']);
+    expect(send(r, 'homeassistant/sensor/lab1/odd/config', '')).toMatchObject({ outcome: 'recognised', nativeId: 'lab1', what: 'discovery config removed' });
+    expect(send(r, 'homeassistant/sensor/lab1/t/config', '')).toMatchObject({ outcome: 'recognised', nativeId: 'lab1' });
+    expect(e?.discovery.size).toBe(0);
+  });
+
   it('decodes as the credential’s family first', () => {
     const r = router(`devices:
   esphome:node1: { site: x, zone: y }
