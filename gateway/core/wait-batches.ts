@@ -19,7 +19,10 @@ export class WaitBatches<T> {
     this.waitingOn = pending;
     this.batch = items;
     const settle = (err: Error | null): void => {
-      if (this.waitingOn === pending) this.waitingOn = undefined;
+      if (this.waitingOn === pending) {
+        this.waitingOn = undefined;
+        this.batch = [];
+      }
       this.settled(items, err, pending);
     };
     pending.then(

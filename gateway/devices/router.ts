@@ -158,16 +158,25 @@ export class NativeRouter {
     if (r.outcome === 'refused') return this.refuse(topic, r.nativeId, r.reason, now);
     const e = r.entity;
     const learnt = this.discovery.learn(e);
-    if (learnt !== 'full') this.refusedConfigs.delete(topic);
+    if (learnt !== 'full') this.forgetRefused(topic, e.nativeId);
     if (learnt === 'full') return this.refuse(topic, e.nativeId, `the gateway holds ${MAX_ENTITIES} discovered entities already, the most it keeps (an empty retained config removes one)`, now);
     if (learnt === 'learnt') this.topicStep.clear();
     DeviceRegistry.discovered(this.registry.seen('homeassistant', e.nativeId, now), topic, { component: e.component, objectId: e.objectId, kind: e.kind });
     return { outcome: 'recognised', family: 'homeassistant', nativeId: e.nativeId, what: `discovery config (${e.component})` };
   }
 
+  /** A refused config's topic now names another device (or was learnt): the note leaves the device it named before. */
+  private forgetRefused(topic: string, nativeId: string): void {
+    const before = this.refusedConfigs.get(topic);
+    if (before === undefined) return;
+    this.refusedConfigs.delete(topic);
+    if (before !== nativeId) this.registry.get('homeassistant', before)?.discovery.delete(topic);
+  }
+
   /** A discovery config the gateway cannot use: listed with its reason in the registry, and counted (not a dead letter). */
   private refuse(topic: string, nativeId: string | undefined, reason: string, now: number): NativeOutcome {
     if (nativeId !== undefined) {
+      this.forgetRefused(topic, nativeId);
       this.refusedConfigs.set(topic, nativeId);
       const e = this.registry.seen('homeassistant', nativeId, now);
       DeviceRegistry.discovered(e, topic, { refused: reason });

@@ -102,7 +102,8 @@ const RESOLVED: Promise<unknown> = Promise.resolve([]);
  * nothing. A listener added later is heard as before.
  */
 function emitAsyncHeard(this: Emitter, type: string, ...args: unknown[]): Promise<unknown> {
-  if (this._all || this.wildcard || (this._events && this._events[type] !== undefined)) return emitAsync.call(this, type, ...args);
+  // 'error' with no listener rejects in eventemitter2: left to it.
+  if (type === 'error' || this._all || this.wildcard || (this._events && this._events[type] !== undefined)) return emitAsync.call(this, type, ...args);
   return RESOLVED;
 }
 /** eventemitter2's, which engines and rules both inherit. */

@@ -141,6 +141,18 @@ devices:
     expect(e?.discovery.size).toBe(0);
   });
 
+  it('moves a refused config’s note when its topic names another device (refused again, or learnt)', () => {
+    const r = router('');
+    send(r, 'homeassistant/sensor/shared/odd/config', { dev: { ids: 'dev-x' } });
+    expect(r.registry.get('homeassistant', 'dev-x')?.discovery.has('homeassistant/sensor/shared/odd/config')).toBe(true);
+    send(r, 'homeassistant/sensor/shared/odd/config', { dev: { ids: 'dev-y' } });
+    expect(r.registry.get('homeassistant', 'dev-x')?.discovery.size).toBe(0);
+    expect(r.registry.get('homeassistant', 'dev-y')?.discovery.get('homeassistant/sensor/shared/odd/config')).toEqual({ refused: 'no state_topic' });
+    send(r, 'homeassistant/sensor/shared/odd/config', { stat_t: 'shared/odd', dev_cla: 'temperature', dev: { ids: 'dev-z' } });
+    expect(r.registry.get('homeassistant', 'dev-y')?.discovery.size).toBe(0);
+    expect(r.registry.get('homeassistant', 'dev-z')?.discovery.get('homeassistant/sensor/shared/odd/config')).toMatchObject({ component: 'sensor' });
+  });
+
   it('decodes as the credential’s family first', () => {
     const r = router(`devices:
   esphome:node1: { site: x, zone: y }

@@ -175,3 +175,32 @@ describe('RulesEngine', () => {
     expect((await engine.evaluateWatch(held.id, contextOf(hotReading, { watches, now: clock.now() }))).map((f) => f.rule.name)).toEqual(['cool-held']);
   });
 });
+
+describe('RulesEngine facts each compiled engine knows', () => {
+  const humid = (value: number, state: ZoneState) => state.update(reading('hq/f1/h1', 'humidity', value));
+
+  it('a fact read only as the value to compare with ({"fact": …} in "value") is known to the engine', async () => {
+    const engine = engineOf([hot('muggy', [], { conditions: { all: [{ fact: 'value', operator: 'greaterThan', value: { fact: 'latest', params: { kind: 'humidity' } } }] } })]);
+    const state = new ZoneState();
+    humid(20, state);
+    expect(await fired(engine, contextOf(reading('hq/f1/t1', 'temperature', 25), { state }))).toEqual(['muggy']);
+    humid(40, state);
+    expect(await fired(engine, contextOf(reading('hq/f1/t1', 'temperature', 25), { state }))).toEqual([]);
+  });
+
+  it('a fact read only by an alarm’s clearWhen is known to the engine that judges it', async () => {
+    const engine = engineOf([
+      {
+        name: 'hot-alarm',
+        kinds: ['temperature'],
+        conditions: { all: [{ fact: 'value', operator: 'greaterThan', value: 26 }] },
+        event: { type: 'alert', params: { severity: 'warning', message: 'hot', clearWhen: { all: [{ fact: 'latest', params: { kind: 'humidity' }, operator: 'lessThan', value: 50 }] } } },
+      },
+    ]);
+    const state = new ZoneState();
+    humid(80, state);
+    expect(await engine.clears('hot-alarm', contextOf(reading('hq/f1/t1', 'temperature', 30), { state }))).toBe(false);
+    humid(30, state);
+    expect(await engine.clears('hot-alarm', contextOf(reading('hq/f1/t1', 'temperature', 30), { state }))).toBe(true);
+  });
+});
