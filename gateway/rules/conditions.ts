@@ -29,6 +29,8 @@ export function factsRead(node: unknown, facts = new Set<string>()): Set<string>
   return facts;
 }
 
+const withParams = (n: Node, params: Params): Node => (Object.keys(params).length > 0 ? { ...n, params } : n);
+
 export interface CheckedConditions {
   /** The conditions with every fact's params in normal form (what the engine runs). */
   readonly conditions: Node;
@@ -78,22 +80,36 @@ export function checkConditions(node: unknown, where: string, ruleKinds: readonl
     }
     if (!('value' in c)) problems.push(`${at}: needs "value"`);
     if (fact === 'kind' && operator === 'equal' && typeof c['value'] === 'string' && !isKind(c['value'])) problems.push(`${at}.value: unknown kind ${JSON.stringify(c['value'])}`);
-    const spec = typeof fact === 'string' ? FACTS[fact] : undefined;
-    if (!spec) return c;
-    const given = c['params'];
+    const value = c['value'];
+    let checked = c;
+    // A fact compared with another fact's value (`"value": {"fact": …}`): that one is checked and normalised too.
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && 'fact' in value) {
+      const other = value as Node;
+      if (typeof other['fact'] !== 'string' || !FACT_NAMES.includes(other['fact'])) problems.push(`${at}.value.fact: unknown fact ${JSON.stringify(other['fact'])} (known: ${FACT_NAMES.join(', ')})`);
+      else {
+        const normal = normalParams(other['fact'], other['params'], `${at}.value`);
+        if (normal) checked = { ...c, value: withParams(other, normal) };
+      }
+    }
+    if (typeof fact !== 'string' || !FACTS[fact]) return checked;
+    const normal = normalParams(fact, c['params'], at);
+    return normal ? withParams(checked, normal) : checked;
+  };
+  /** A fact's params checked and in normal form (undefined: problems, said); its watch or window noted. */
+  const normalParams = (fact: string, given: unknown, at: string): Params | undefined => {
+    const spec = FACTS[fact]!;
     if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) {
       problems.push(`${at}.params: must be an object`);
-      return c;
+      return undefined;
     }
-    const params = (given ?? {}) as Params;
     const before = problems.length;
-    const reader = new ParamReader(params, ruleKinds, (param, message) => problems.push(`${at}.params.${param}: ${message}`), spec.params ?? []);
+    const reader = new ParamReader((given ?? {}) as Params, ruleKinds, (param, message) => problems.push(`${at}.params.${param}: ${message}`), spec.params ?? []);
     spec.check?.(reader);
-    if (problems.length > before) return c;
+    if (problems.length > before) return undefined;
     const normal = reader.out;
     if (spec.watch) watches.push(spec.watch(normal));
     if (spec.window) windows.push(spec.window(normal));
-    return Object.keys(normal).length > 0 ? { ...c, params: normal } : c;
+    return normal;
   };
   const conditions = walk(node, where);
   return { conditions, watches, windows };

@@ -27,6 +27,15 @@ const rule = (over: Record<string, unknown> = {}) =>
   });
 
 describe('rule packs', () => {
+  it('checks and normalises a fact compared with (`"value": {"fact": …}`) as it does the condition’s own fact', () => {
+    const compared = (value: unknown) => rule({ kinds: ['temperature'], conditions: { all: [{ fact: 'value', operator: 'greaterThan', value }] } });
+    const [r] = parseRulePack('x', compared({ fact: 'latest', params: { kind: 'humidity', maxAge: '5m' } }));
+    // In normal form, as the fact reads it: maxAge as maxAgeMs.
+    expect(r?.conditions).toMatchObject({ all: [{ fact: 'value', operator: 'greaterThan', value: { fact: 'latest', params: { kind: 'humidity', maxAgeMs: 300_000 } } }] });
+    expect(problems(compared({ fact: 'lastest' }))).toEqual([expect.stringContaining('rules[0] (r1).conditions.all[0].value.fact: unknown fact "lastest"')]);
+    expect(problems(compared({ fact: 'latest', params: { kind: 'humidity', maxAge: 'soon' } }))).toEqual([expect.stringContaining('rules[0] (r1).conditions.all[0].value.params.maxAge')]);
+  });
+
   it('loads the three shipped packs', async () => {
     const files = (await readdir(REPO_RULES)).filter((f) => f.endsWith('.json'));
     expect(files.sort()).toEqual(['hvac.json', 'lighting.json', 'security.json']);
