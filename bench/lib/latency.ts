@@ -11,6 +11,7 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mqtt from 'mqtt';
 import { generate } from 'mqtt-packet';
 import { PROBE_PACK } from '../stages/packs.js';
@@ -33,7 +34,11 @@ export interface LatencyResult {
   /** The gateway's own view at the end of the run (prom-client default metrics). */
   readonly eventLoopLagP99Ms?: number;
   readonly eventLoopLagMaxMs?: number;
-  readonly gcMaxMs?: number;
+  /** The gateway's GC pauses over the measured phase: their share of its time, and how many lasted over 10 ms (prom-client's GC histogram). */
+  readonly gcShare?: number;
+  /** The bench's own event loop (publishers and the actuator share it) over the measured phase: a late tick sends a burst, a late turn stamps a command late. */
+  readonly benchLagP99Ms?: number;
+  readonly gcPausesOver10Ms?: number;
   /** The gateway's CPU (user + system) over the measured phase ÷ readings sent in it, and its share of one core. */
   readonly gatewayCpuUsPerReading?: number;
   readonly gatewayCpuShare?: number;
@@ -41,13 +46,35 @@ export interface LatencyResult {
   readonly note?: string;
 }
 
-async function gatewayLag(httpPort: number | undefined): Promise<Pick<LatencyResult, 'eventLoopLagP99Ms' | 'eventLoopLagMaxMs' | 'gcMaxMs'>> {
+/** What the gateway's GC histogram holds so far: seconds paused, and pauses over 10 ms (every kind of collection). */
+interface GcSoFar {
+  readonly seconds: number;
+  readonly over10Ms: number;
+}
+
+function gcSoFar(metrics: string): GcSoFar {
+  let seconds = 0;
+  let over10Ms = 0;
+  for (const [, value] of metrics.matchAll(/^gateway_nodejs_gc_duration_seconds_sum\{[^}]*\} ([\d.e+-]+)$/gm)) seconds += Number(value);
+  for (const [, value] of metrics.matchAll(/^gateway_nodejs_gc_duration_seconds_count\{[^}]*\} ([\d.e+-]+)$/gm)) over10Ms += Number(value);
+  for (const [, value] of metrics.matchAll(/^gateway_nodejs_gc_duration_seconds_bucket\{le="0\.01"[^}]*\} ([\d.e+-]+)$/gm)) over10Ms -= Number(value);
+  return { seconds, over10Ms };
+}
+
+async function gatewayGc(httpPort: number | undefined): Promise<GcSoFar | undefined> {
+  if (!httpPort) return undefined;
+  return fetch(`http://127.0.0.1:${httpPort}/metrics`)
+    .then(async (res) => gcSoFar(await res.text()))
+    .catch(() => undefined);
+}
+
+async function gatewayLag(httpPort: number | undefined): Promise<Pick<LatencyResult, 'eventLoopLagP99Ms' | 'eventLoopLagMaxMs'>> {
   if (!httpPort) return {};
   // A gateway that died under the load has no metrics: the run says so (see `note`).
   return gatewayLagOf(httpPort).catch(() => ({}));
 }
 
-async function gatewayLagOf(httpPort: number): Promise<Pick<LatencyResult, 'eventLoopLagP99Ms' | 'eventLoopLagMaxMs' | 'gcMaxMs'>> {
+async function gatewayLagOf(httpPort: number): Promise<Pick<LatencyResult, 'eventLoopLagP99Ms' | 'eventLoopLagMaxMs'>> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
   const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN) * 1000;
   return {
@@ -152,12 +179,18 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
     await phase(Math.min(3, seconds), false);
     await new Promise((r) => setTimeout(r, 500));
     await gatewayLag(gateway.httpPort);
+    const gcBefore = await gatewayGc(gateway.httpPort);
+    const benchLag = monitorEventLoopDelay({ resolution: 1 });
+    benchLag.enable();
     const cpuBefore = cpuSeconds(gateway.child.pid);
     const phaseStarted = performance.now();
     const timed = await phase(seconds, true);
     const cpuUsed = cpuSeconds(gateway.child.pid) - cpuBefore;
     const phaseSeconds = (performance.now() - phaseStarted) / 1000;
-    const cpu = { gatewayCpuUsPerReading: (cpuUsed * 1e6) / (rate * seconds), gatewayCpuShare: cpuUsed / phaseSeconds };
+    benchLag.disable();
+    const gcAfter = await gatewayGc(gateway.httpPort);
+    const gc = gcBefore && gcAfter ? { gcShare: (gcAfter.seconds - gcBefore.seconds) / phaseSeconds, gcPausesOver10Ms: gcAfter.over10Ms - gcBefore.over10Ms } : {};
+    const cpu = { gatewayCpuUsPerReading: (cpuUsed * 1e6) / (rate * seconds), gatewayCpuShare: cpuUsed / phaseSeconds, benchLagP99Ms: benchLag.percentile(99) / 1e6, ...gc };
     const deadline = performance.now() + 5000;
     while (latencies.length < timed && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const sorted = [...latencies].sort((a, b) => a - b);

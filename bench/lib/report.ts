@@ -66,7 +66,7 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
   if (r.latency.length) {
     out.push({
       title: 'Latency: reading published → command received (ms)',
-      head: ['readings/s', 'commanding', 'stuck # subscriber', 'probes', 'commands', 'p50', 'p99', 'p99.9', 'max', 'loop lag p99', 'loop lag max', 'gateway CPU µs/reading', 'gateway CPU % of a core', 'note'],
+      head: ['readings/s', 'commanding', 'stuck # subscriber', 'probes', 'commands', 'p50', 'p99', 'p99.9', 'max', 'loop lag p99', 'loop lag max', 'gateway CPU µs/reading', 'gateway CPU % of a core', 'GC % of time', 'GC pauses > 10 ms', 'bench loop lag p99', 'note'],
       body: r.latency.map((l) => [
         n(l.rate),
         `${n(l.commandShare * 100)}%`,
@@ -81,6 +81,9 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
         n(l.eventLoopLagMaxMs ?? Number.NaN, 1),
         n(l.gatewayCpuUsPerReading ?? Number.NaN, 1),
         n((l.gatewayCpuShare ?? Number.NaN) * 100),
+        n((l.gcShare ?? Number.NaN) * 100, 1),
+        n(l.gcPausesOver10Ms ?? Number.NaN),
+        n(l.benchLagP99Ms ?? Number.NaN, 1),
         l.note ?? '',
       ]),
     });
