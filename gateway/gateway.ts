@@ -159,7 +159,8 @@ export class Gateway {
     this.journal = journal;
 
     // The broker exists before ingest (ingest publishes dead letters through it) but listens last.
-    const { broker, pipeline } = mqttBroker(settings, { access, metrics, log, nodeId, clustered, tls });    access.observe(broker.aedes);
+    const { broker, pipeline } = mqttBroker(settings, { access, metrics, log, nodeId, clustered, tls });
+    access.observe(broker.aedes);
     this.broker = broker;
     // Contract actuators are known by their subscription to exactly commands/<site>/<zone>/<actuator>.
     const actuators = new SubscribedActuators();

@@ -20,7 +20,8 @@ import { pino } from 'pino';
 import { Access } from '../../gateway/broker/access.js';
 import { MqttBroker } from '../../gateway/broker/broker.js';
 import { CredentialStore } from '../../gateway/broker/credentials.js';
-import { GroupedAcks, PublishPipeline, type IncomingPublish } from '../../gateway/broker/publish-pipeline.js';
+import { callAll, PublishPipeline, type AckCallback, type IncomingPublish } from '../../gateway/broker/publish-pipeline.js';
+import { WaitBatches } from '../../gateway/core/wait-batches.js';
 import { EventBus } from '../../gateway/core/bus.js';
 import { systemClock } from '../../gateway/core/clock.js';
 import type { ReadingEvent } from '../../gateway/core/events.js';
@@ -179,7 +180,7 @@ async function ingestPass(n: number, qos: 0 | 1): Promise<Pass> {
   let acknowledged = 0;
   const callback = (err: Error | null) => void (err ? undefined : acknowledged++);
   // As the publish pipeline waits: one reaction per commit group.
-  const acks = new GroupedAcks();
+  const acks = new WaitBatches<AckCallback>(callAll);
   return {
     warm,
     n,
@@ -187,7 +188,7 @@ async function ingestPass(n: number, qos: 0 | 1): Promise<Pass> {
     step(from, to) {
       for (let i = from; i < to; i++) {
         const pending = ingest.handle('st', packets[i]!);
-        if (pending) acks.when(pending, callback);
+        if (pending) acks.add(pending, callback);
         else callback(null);
       }
       const done = group;

@@ -27,19 +27,10 @@ export interface PublishTarget {
 export type AckCallback = (err: Error | null) => void;
 
 /**
- * Calls acknowledgement callbacks back once what they wait on settles: publishes of one spool
- * commit group share one reaction (issue 17: a promise reaction and two closures per QoS 1
- * publish before), their callbacks called in arrival order.
+ * Calls the acknowledgement callbacks of publishes that waited on one promise (a spool commit
+ * group: one reaction for the group, not one per publish), in arrival order; one that throws does
+ * not keep the others from being called (the first error is thrown after).
  */
-export class GroupedAcks {
-  private readonly batches = new WaitBatches<AckCallback>((callbacks, err) => callAll(callbacks, err));
-
-  when(pending: Promise<void>, callback: AckCallback): void {
-    this.batches.add(pending, callback);
-  }
-}
-
-/** Calls each callback; one that throws does not keep the others from being called (the first error is thrown after). */
 export function callAll(callbacks: readonly AckCallback[], err: Error | null): void {
   let thrown: Error | undefined;
   for (const callback of callbacks) {
@@ -60,7 +51,8 @@ export function callAll(callbacks: readonly AckCallback[], err: Error | null): v
  */
 export class PublishPipeline {
   private target: PublishTarget | undefined;
-  private readonly acks = new GroupedAcks();
+  /** QoS ≥ 1 acknowledgements waiting, batched by the commit group they wait on. */
+  private readonly acks = new WaitBatches<AckCallback>(callAll);
 
   constructor(
     private readonly access: Access,
@@ -88,7 +80,7 @@ export class PublishPipeline {
       const verdict = { deadLettered: false };
       const pending = target.handle(client?.id ?? null, { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId, native, verdict });
       if (packet.retain) this.retain(client, packet, payload.length, !verdict.deadLettered);
-      if (pending) this.acks.when(pending, callback);
+      if (pending) this.acks.add(pending, callback);
       else callback(null);
     });
   };

@@ -158,8 +158,8 @@ export class NativeRouter {
     if (r.outcome === 'refused') return this.refuse(topic, r.nativeId, r.reason, now);
     const e = r.entity;
     const learnt = this.discovery.learn(e);
-    if (learnt !== 'full') this.forgetRefused(topic, e.nativeId);
     if (learnt === 'full') return this.refuse(topic, e.nativeId, `the gateway holds ${MAX_ENTITIES} discovered entities already, the most it keeps (an empty retained config removes one)`, now);
+    this.forgetRefused(topic, e.nativeId);
     if (learnt === 'learnt') this.topicStep.clear();
     DeviceRegistry.discovered(this.registry.seen('homeassistant', e.nativeId, now), topic, { component: e.component, objectId: e.objectId, kind: e.kind });
     return { outcome: 'recognised', family: 'homeassistant', nativeId: e.nativeId, what: `discovery config (${e.component})` };

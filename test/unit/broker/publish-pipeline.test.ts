@@ -4,7 +4,8 @@
  * outcome; publishes of different groups are called back as their own group settles.
  */
 import { describe, expect, it } from 'vitest';
-import { callAll, GroupedAcks } from '../../../gateway/broker/publish-pipeline.js';
+import { callAll, type AckCallback } from '../../../gateway/broker/publish-pipeline.js';
+import { WaitBatches } from '../../../gateway/core/wait-batches.js';
 
 interface Deferred {
   readonly promise: Promise<void>;
@@ -24,12 +25,12 @@ function deferred(): Deferred {
 
 /** Publishes as the pipeline acknowledges them: publish i waits on groupOf(i), or on nothing. */
 function setup(groupOf: (n: number) => Promise<void> | undefined) {
-  const acks = new GroupedAcks();
+  const acks = new WaitBatches<AckCallback>(callAll);
   const calls: { i: number; err: Error | null }[] = [];
   const publish = (i: number): void => {
     const callback = (err: Error | null): void => void calls.push({ i, err });
     const pending = groupOf(i);
-    if (pending) acks.when(pending, callback);
+    if (pending) acks.add(pending, callback);
     else callback(null);
   };
   return { publish, calls };
@@ -37,7 +38,7 @@ function setup(groupOf: (n: number) => Promise<void> | undefined) {
 
 const settled = () => new Promise((r) => setImmediate(r));
 
-describe('GroupedAcks (the publish pipeline’s acknowledgements)', () => {
+describe('the publish pipeline’s acknowledgements (WaitBatches with callAll)', () => {
   it('calls back each publish once, in arrival order within a group, when its own group settles', async () => {
     const a = deferred();
     const b = deferred();
