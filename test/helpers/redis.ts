@@ -27,16 +27,21 @@ export interface TestRedis {
 
 const BINARY = process.env['REDIS_SERVER'] ?? '/usr/bin/redis-server';
 
-function answers(port: number): Promise<boolean> {
+/**
+ * Whether the redis-server answering on `port` is the process `pid`: another test's server that
+ * took the same port (two free-port picks can collide) must not pass for this one.
+ */
+function answersAs(port: number, pid: number | undefined): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ port, host: '127.0.0.1' });
     let data = '';
-    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('connect', () => socket.write('INFO server\r\n'));
     socket.on('data', (chunk) => {
       data += chunk.toString();
-      if (data.includes('\r\n')) {
+      const id = /process_id:(\d+)\r\n/.exec(data);
+      if (id || data.startsWith('-')) {
         socket.destroy();
-        resolve(data.startsWith('+PONG'));
+        resolve(id !== null && Number(id[1]) === pid);
       }
     });
     socket.once('error', () => resolve(false));
@@ -60,7 +65,7 @@ export async function startRedis(options: { appendfsync?: 'always' | 'everysec' 
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     await waitFor(async () => {
       if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode} (see ${join(dir, 'redis.log')})`);
-      return answers(port);
+      return answersAs(port, child.pid);
     }, `redis-server on port ${port}`, 15_000);
     void exited;
   };
