@@ -7,7 +7,7 @@
  * run the HVAC rules and fire nothing) in other zones.
  */
 import { randomBytes } from 'node:crypto';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -128,11 +128,15 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
   const every = Math.max(1, Math.round(1 / commandShare));
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
+  const received = new Map<string, number>();
   actuator.on('message', (_topic, payload) => {
     const at = performance.now();
     const id = (JSON.parse(payload.toString()) as { correlationid: string }).correlationid;
     const t0 = sentAt.get(id);
-    if (t0 !== undefined) latencies.push(at - t0);
+    if (t0 !== undefined) {
+      latencies.push(at - t0);
+      received.set(id, at);
+    }
   });
   await actuator.subscribeAsync('commands/lat/+/probe', { qos: 1 });
   const stuckSocket = stuck ? await stuckSubscriber(gateway.mqttPort) : undefined;
@@ -194,6 +198,7 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
     const deadline = performance.now() + 5000;
     while (latencies.length < timed && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const sorted = [...latencies].sort((a, b) => a - b);
+    if (process.env['BENCH_LATENCY_TRACE']) await writeTrace(process.env['BENCH_LATENCY_TRACE'], sentAt, received);
     const lag = await gatewayLag(gateway.httpPort);
     const { exitCode, signalCode } = gateway.child;
     const exited = exitCode !== null || signalCode !== null ? `the gateway exited under the load (${signalCode ?? `code ${exitCode}`})` : undefined;
@@ -207,4 +212,15 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
     await gateway.stop();
     await rm(rulesDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * `BENCH_LATENCY_TRACE=<file>`: every timed probe as a JSON line, sent and received on the
+ * monotonic clock in ms (the clock of V8's `--cpu-prof` timestamps, µs there), to line slow
+ * commands up against what the gateway was doing (`scripts/latency-vs-profile.mjs`).
+ */
+async function writeTrace(file: string, sentAt: ReadonlyMap<string, number>, received: ReadonlyMap<string, number>): Promise<void> {
+  const toMonotonic = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+  const lines = [...sentAt].map(([id, t0]) => JSON.stringify({ id, sent: t0 + toMonotonic, received: received.has(id) ? received.get(id)! + toMonotonic : null }));
+  await appendFile(file, lines.join('\n') + '\n');
 }
