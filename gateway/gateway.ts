@@ -229,7 +229,7 @@ export class Gateway {
       live.seedArmed(rules.state.armedStates());
       live.seedReadings(rules.latestReadings());
     } else {
-      const relay = lifecycle.add('live relay', new LiveRelay({ redisUrl: settings.redisUrl, nodeId, bus, liveBus, pushMs: settings.livePushMs, log: log.child({ component: 'live' }) }));
+      const relay = lifecycle.add('live relay', new LiveRelay({ redisUrl: settings.redisUrl, nodeId, bus, liveBus, pushMs: settings.livePushMs, log: log.child({ component: 'live' }), unreadable: metrics.clusterLiveUnreadable }));
       await relay.start();
       cluster.showOn(liveBus, () => live.rulesChanged());
     }

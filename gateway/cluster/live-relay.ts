@@ -61,6 +61,8 @@ export interface LiveRelayOptions {
   readonly liveBus: EventBus;
   readonly pushMs: number;
   readonly log: Logger;
+  /** Counts what other nodes sent that this one could not read. */
+  readonly unreadable: { inc(n?: number): void };
   /** Readings (device and kind) kept in Redis for starting nodes; default 50,000. */
   readonly maxReadings?: number;
 }
@@ -155,6 +157,7 @@ export class LiveRelay {
     const batch = parseBatch(message);
     // Another node's (or another version's) message this one cannot read: said, never thrown in Redis' listener.
     if (!batch || batch.skipped > 0) {
+      this.o.unreadable.inc(batch ? batch.skipped : 1);
       if (this.unreadable.allow('unreadable live batch')) this.o.log.warn({ message: message.slice(0, 200), skipped: batch?.skipped }, batch ? 'items of a live-page message from another node could not be read; skipped' : 'a live-page message from another node could not be read; skipped');
       if (!batch) return;
     }

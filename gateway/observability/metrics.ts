@@ -129,6 +129,7 @@ export class Metrics {
   readonly clusterFenced = this.counter('gateway_cluster_fenced_total', 'Writes Redis refused because this node’s fencing token was no longer the partition’s latest (GW_ERR_FENCED)');
   readonly clusterDuplicates = this.counter('gateway_cluster_duplicates_total', 'Stream entries dropped by a partition owner: their event id was ruled already');
   readonly clusterUnreadable = this.counter('gateway_cluster_unreadable_total', 'Stream entries a partition owner could not read (a kind it does not know: keep DEVICES_FILE the same on every node), not ruled');
+  readonly clusterLiveUnreadable = this.counter('gateway_cluster_live_unreadable_total', 'Live-page messages, or items in them, from other nodes that this node could not read (another version’s, or damaged): skipped, logged (rate-limited)');
   readonly clusterForwardSkipped = this.counter('gateway_cluster_forward_skipped_total', 'Readings stored but never forwarded to the rules: more than SPOOL_MAX_BYTES waited to be forwarded (Redis away for long)');
   readonly clusterLocalOnly = this.counter('gateway_cluster_local_only_total', 'MQTT messages delivered only to this node’s subscribers: Redis was away or refused the publish (GW_ERR_REDIS_UNREACHABLE)');
   readonly clusterForwarded = this.counter('gateway_cluster_forwarded_total', 'Readings and armed zones forwarded from this node’s spool to the partition streams');

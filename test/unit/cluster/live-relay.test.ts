@@ -21,7 +21,8 @@ describe('LiveRelay', () => {
     const lines: { msg: string }[] = [];
     const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as { msg: string }) });
     const liveBus = new EventBus(log);
-    const relay = new LiveRelay({ redisUrl: redis.url, nodeId: 'a', bus: new EventBus(log), liveBus, pushMs: 20, log });
+    let unreadable = 0;
+    const relay = new LiveRelay({ redisUrl: redis.url, nodeId: 'a', bus: new EventBus(log), liveBus, pushMs: 20, log, unreadable: { inc: (n = 1) => void (unreadable += n) } });
     await relay.start();
     undo.push(() => relay.stop());
     const heard: ReadingEvent[] = [];
@@ -40,6 +41,8 @@ describe('LiveRelay', () => {
     expect(heard.map((r) => r.device)).toEqual(['t9']);
     expect(heard[0]).toMatchObject({ device: 't9', site: 'hq', zone: 'f1', kind: 'temperature', value: 21 });
     expect(lines.filter((l) => l.msg.startsWith('a live-page message from another node could not be read')).length).toBeGreaterThan(0);
+    // Counted too: two messages it could not read, then their items (null, t8, {}, null, the unknown event; then null).
+    expect(unreadable).toBe(2 + 5 + 1);
     expect(lines.filter((l) => l.msg.startsWith('items of a live-page message from another node could not be read')).length).toBeGreaterThan(0);
   });
 
@@ -52,7 +55,7 @@ describe('LiveRelay', () => {
     undo.push(async () => check.disconnect());
     // An older version left fields with no index entry: they go first.
     await check.hset(KEYS.liveDevices, 'old1|temperature', '{}', 'old2|temperature', '{}', 'old3|temperature', '{}');
-    const relay = new LiveRelay({ redisUrl: redis.url, nodeId: 'a', bus, liveBus: new EventBus(log), pushMs: 10, log, maxReadings: 5 });
+    const relay = new LiveRelay({ redisUrl: redis.url, nodeId: 'a', bus, liveBus: new EventBus(log), pushMs: 10, log, maxReadings: 5, unreadable: { inc: () => undefined } });
     await relay.start();
     undo.push(() => relay.stop());
     // Twelve made-up devices, heard one after another (flushed every fourth): the oldest go.
