@@ -128,14 +128,16 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
   const every = Math.max(1, Math.round(1 / commandShare));
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
-  const received = new Map<string, number>();
+  const received = new Map<string, { at: number; made: number }>();
   actuator.on('message', (_topic, payload) => {
     const at = performance.now();
-    const id = (JSON.parse(payload.toString()) as { correlationid: string }).correlationid;
+    const command = JSON.parse(payload.toString()) as { correlationid: string; time: string };
+    const id = command.correlationid;
     const t0 = sentAt.get(id);
     if (t0 !== undefined) {
       latencies.push(at - t0);
-      received.set(id, at);
+      // When the gateway made the command, by its wall clock (ms), on the bench's clock.
+      received.set(id, { at, made: Date.parse(command.time) - performance.timeOrigin });
     }
   });
   await actuator.subscribeAsync('commands/lat/+/probe', { qos: 1 });
@@ -215,12 +217,16 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
 }
 
 /**
- * `BENCH_LATENCY_TRACE=<file>`: every timed probe as a JSON line, sent and received on the
- * monotonic clock in ms (the clock of V8's `--cpu-prof` timestamps, µs there), to line slow
- * commands up against what the gateway was doing (`scripts/latency-vs-profile.mjs`).
+ * `BENCH_LATENCY_TRACE=<file>`: every timed probe as a JSON line: sent, received, and made (the
+ * command's own `time`, when the gateway's rules made it, ms precision) on the monotonic clock in
+ * ms (the clock of V8's `--cpu-prof` timestamps, µs there), to split a slow command's time into
+ * before and after the rules, and line it up against what the gateway was doing.
  */
-async function writeTrace(file: string, sentAt: ReadonlyMap<string, number>, received: ReadonlyMap<string, number>): Promise<void> {
+async function writeTrace(file: string, sentAt: ReadonlyMap<string, number>, received: ReadonlyMap<string, { at: number; made: number }>): Promise<void> {
   const toMonotonic = Number(process.hrtime.bigint()) / 1e6 - performance.now();
-  const lines = [...sentAt].map(([id, t0]) => JSON.stringify({ id, sent: t0 + toMonotonic, received: received.has(id) ? received.get(id)! + toMonotonic : null }));
+  const lines = [...sentAt].map(([id, t0]) => {
+    const r = received.get(id);
+    return JSON.stringify({ id, sent: t0 + toMonotonic, received: r ? r.at + toMonotonic : null, made: r ? r.made + toMonotonic : null });
+  });
   await appendFile(file, lines.join('\n') + '\n');
 }
