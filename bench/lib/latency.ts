@@ -217,7 +217,7 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
 }
 
 /**
- * `BENCH_LATENCY_TRACE=<file>`: every timed probe as a JSON line: sent, received, and made (the
+ * `BENCH_LATENCY_TRACE=<file>` (read by `scripts/latency-trace.mjs`): every timed probe as a JSON line: sent, received, and made (the
  * command's own `time`, when the gateway's rules made it, ms precision) on the monotonic clock in
  * ms (the clock of V8's `--cpu-prof` timestamps, µs there), to split a slow command's time into
  * before and after the rules, and line it up against what the gateway was doing.
