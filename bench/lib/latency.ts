@@ -31,6 +31,12 @@ export interface LatencyResult {
   readonly p99: number;
   readonly p999: number;
   readonly max: number;
+  /**
+   * p99 of each half of a command's time, split where the gateway's rules made it (the command's
+   * own `time`: ms precision, so ±1 ms): reading published → command made, and made → received.
+   */
+  readonly p99UntilMadeMs?: number;
+  readonly p99AfterMadeMs?: number;
   /** The gateway's own view at the end of the run (prom-client default metrics). */
   readonly eventLoopLagP99Ms?: number;
   readonly eventLoopLagMaxMs?: number;
@@ -207,13 +213,29 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
     // A saturated gateway falls behind the rate: its CPU per reading sent is then only a floor of what a reading costs.
     const saturated = cpu.gatewayCpuShare >= 0.95 ? 'saturated: the gateway took a whole core (its CPU per reading is at least the figure)' : undefined;
     const note = exited ?? saturated;
-    return { ...lag, ...cpu, note, rate, commandShare, seconds, ...(stuck ? { stuckSubscriber: true } : {}), sent: timed, received: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted.at(-1) ?? Number.NaN };
+    const halves = splitAtMade(sentAt, received);
+    return { ...lag, ...cpu, ...halves, note, rate, commandShare, seconds, ...(stuck ? { stuckSubscriber: true } : {}), sent: timed, received: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9), max: sorted.at(-1) ?? Number.NaN };
   } finally {
     stuckSocket?.destroy();
     await Promise.all([actuator, ...devices, ...background].map((c) => c.endAsync(true)));
     await gateway.stop();
     await rm(rulesDir, { recursive: true, force: true });
   }
+}
+
+/** The p99 of each half of the probes' time, split where the rules made the command. */
+function splitAtMade(sentAt: ReadonlyMap<string, number>, received: ReadonlyMap<string, { at: number; made: number }>): { p99UntilMadeMs?: number; p99AfterMadeMs?: number } {
+  const until: number[] = [];
+  const after: number[] = [];
+  for (const [id, t0] of sentAt) {
+    const r = received.get(id);
+    if (!r || !Number.isFinite(r.made)) continue;
+    until.push(r.made - t0);
+    after.push(r.at - r.made);
+  }
+  if (until.length === 0) return {};
+  const sorted = (xs: number[]): number[] => xs.sort((a, b) => a - b);
+  return { p99UntilMadeMs: percentile(sorted(until), 99), p99AfterMadeMs: percentile(sorted(after), 99) };
 }
 
 /**

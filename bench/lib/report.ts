@@ -66,7 +66,7 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
   if (r.latency.length) {
     out.push({
       title: 'Latency: reading published → command received (ms)',
-      head: ['readings/s', 'commanding', 'stuck # subscriber', 'probes', 'commands', 'p50', 'p99', 'p99.9', 'max', 'loop lag p99', 'loop lag max', 'gateway CPU µs/reading', 'gateway CPU % of a core', 'GC % of time', 'GC pauses > 10 ms', 'bench loop lag p99', 'note'],
+      head: ['readings/s', 'commanding', 'stuck # subscriber', 'probes', 'commands', 'p50', 'p99', 'p99.9', 'max', 'p99 until the rules made it', 'p99 made → received', 'loop lag p99', 'loop lag max', 'gateway CPU µs/reading', 'gateway CPU % of a core', 'GC % of time', 'GC pauses > 10 ms', 'bench loop lag p99', 'note'],
       body: r.latency.map((l) => [
         n(l.rate),
         `${n(l.commandShare * 100)}%`,
@@ -77,6 +77,8 @@ function rows(r: BenchReport): { title: string; head: string[]; body: string[][]
         n(l.p99, 2),
         n(l.p999, 2),
         n(l.max, 2),
+        n(l.p99UntilMadeMs ?? Number.NaN, 1),
+        n(l.p99AfterMadeMs ?? Number.NaN, 1),
         n(l.eventLoopLagP99Ms ?? Number.NaN, 1),
         n(l.eventLoopLagMaxMs ?? Number.NaN, 1),
         n(l.gatewayCpuUsPerReading ?? Number.NaN, 1),
