@@ -1,5 +1,5 @@
-import { readFileSync, rmSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -88,4 +88,35 @@ export async function terminate(pid: number, graceMs = 10_000): Promise<void> {
     await sleep(50);
   }
   while (alive(pid)) await sleep(20);
+}
+
+/**
+ * Whether the process `pid` is what listens on TCP `port` (its sockets' inodes against the
+ * kernel's listening sockets): another InfluxDB that took the same port answers /ping just as
+ * well. Linux only (/proc); elsewhere true.
+ */
+export async function listensOn(pid: number | undefined, port: number): Promise<boolean> {
+  if (pid === undefined) return false;
+  if (!existsSync('/proc/self/fd')) return true;
+  try {
+    const inodes = new Set<string>();
+    for (const fd of await readdir(`/proc/${pid}/fd`)) {
+      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode) inodes.add(inode);
+    }
+    const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      const rows = (await readFile(table, 'utf8').catch(() => '')).split('\n').slice(1);
+      for (const row of rows) {
+        // sl local_address rem_address st … inode: a listening socket (st 0A) on the port.
+        const f = row.trim().split(/\s+/);
+        if (f[1]?.endsWith(`:${hexPort}`) && f[3] === '0A' && inodes.has(f[9] ?? '')) return true;
+      }
+    }
+    return false;
+  } catch {
+    // The process is gone (or its fds are not ours to read).
+    return false;
+  }
 }

@@ -6,7 +6,7 @@ import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../core/backoff.js';
-import { alive, isOurInfluxd, readPidFile, removePidFile, removePidFileSync, terminate, writePidFile } from './influxd-pidfile.js';
+import { alive, isOurInfluxd, listensOn, readPidFile, removePidFile, removePidFileSync, terminate, writePidFile } from './influxd-pidfile.js';
 
 /**
  * Runs InfluxDB 1.x (`influxd`, Debian's `influxdb` package) as a plain child process configured
@@ -78,7 +78,20 @@ export interface StartInfluxdOptions {
   readonly detached?: boolean;
 }
 
+/** influxd ended before it answered: on ports picked free, likely taken in between (it is tried again). */
+class ExitedBeforeReady extends Error {}
+
 export async function startInfluxd(o: StartInfluxdOptions): Promise<InfluxdProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(o);
+    } catch (err) {
+      if (!(err instanceof ExitedBeforeReady) || o.port || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startOnce(o: StartInfluxdOptions): Promise<InfluxdProcess> {
   const binary = o.binary ?? (await findInfluxd());
   if (!binary) throw new Error(`influxd not found: ${INSTALL_HINT}`);
   const host = o.host ?? '127.0.0.1';
@@ -111,8 +124,9 @@ export async function startInfluxd(o: StartInfluxdOptions): Promise<InfluxdProce
   void exited.then(() => {
     done = true;
   });
-  while (!(await pingInflux(url, 500))) {
-    if (done) throw new Error(`influxd exited before it was ready; see ${o.logFile ?? join(o.dataDir, 'influxd.log')}`);
+  // Its own answer: another InfluxDB that took the same port in between answers /ping as well.
+  while (!((await pingInflux(url, 500)) && (await listensOn(child.pid, port)))) {
+    if (done) throw new ExitedBeforeReady(`influxd exited before it was ready; see ${o.logFile ?? join(o.dataDir, 'influxd.log')}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`influxd did not answer on ${url} within ${o.readyTimeoutMs ?? 30_000} ms`);
