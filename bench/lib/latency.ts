@@ -142,8 +142,8 @@ export async function measureLatency(influxUrl: string, rate: number, seconds: n
     const t0 = sentAt.get(id);
     if (t0 !== undefined) {
       latencies.push(at - t0);
-      // When the gateway made the command, by its wall clock (ms), on the bench's clock.
-      received.set(id, { at, made: Date.parse(command.time) - performance.timeOrigin });
+      // When the gateway made the command, by its wall clock (ms), on the bench's clock (the two compared now: they drift).
+      received.set(id, { at, made: Date.parse(command.time) - (Date.now() - at) });
     }
   });
   await actuator.subscribeAsync('commands/lat/+/probe', { qos: 1 });

@@ -93,7 +93,7 @@ export async function terminate(pid: number, graceMs = 10_000): Promise<void> {
 /**
  * Whether the process `pid` is what listens on TCP `port` (its sockets' inodes against the
  * kernel's listening sockets): another InfluxDB that took the same port answers /ping just as
- * well. Linux only (/proc); elsewhere true.
+ * well. Linux only (/proc); elsewhere, or where its fds cannot be read, true.
  */
 export async function listensOn(pid: number | undefined, port: number): Promise<boolean> {
   if (pid === undefined) return false;
@@ -115,8 +115,8 @@ export async function listensOn(pid: number | undefined, port: number): Promise<
       }
     }
     return false;
-  } catch {
-    // The process is gone (or its fds are not ours to read).
-    return false;
+  } catch (err) {
+    // Gone: not listening. Its fds not ours to read (a hardened /proc): /ping alone must do.
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }

@@ -126,9 +126,14 @@ async function startOnce(o: StartInfluxdOptions): Promise<InfluxdProcess> {
   });
   // Its own answer: another InfluxDB that took the same port in between answers /ping as well.
   while (!((await pingInflux(url, 500)) && (await listensOn(child.pid, port)))) {
-    if (done) throw new ExitedBeforeReady(`influxd exited before it was ready; see ${o.logFile ?? join(o.dataDir, 'influxd.log')}`);
+    if (done) {
+      out.end();
+      throw new ExitedBeforeReady(`influxd exited before it was ready; see ${o.logFile ?? join(o.dataDir, 'influxd.log')}`);
+    }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
+      await exited;
+      out.end();
       throw new Error(`influxd did not answer on ${url} within ${o.readyTimeoutMs ?? 30_000} ms`);
     }
     await sleep(50);

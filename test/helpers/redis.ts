@@ -54,25 +54,31 @@ function answersAs(port: number, pid: number | undefined): Promise<boolean> {
 
 export async function startRedis(options: { appendfsync?: 'always' | 'everysec' } = {}): Promise<TestRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'gw-test-redis-'));
-  const port = await freePort();
+  let port = await freePort();
   let child: ChildProcess;
-  const launch = async (): Promise<void> => {
+  /** Starts it on `port`; false when it exited before answering (the port was taken: it cannot bind). */
+  const launch = async (): Promise<boolean> => {
     child = spawn(
       BINARY,
       ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', options.appendfsync ?? 'always', '--save', '', '--daemonize', 'no', '--logfile', join(dir, 'redis.log')],
       { stdio: 'ignore' },
     );
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode} (see ${join(dir, 'redis.log')})`);
-      return answersAs(port, child.pid);
-    }, `redis-server on port ${port}`, 15_000);
-    void exited;
+    try {
+      const ready = await waitFor(async () => (child.exitCode !== null ? 'exited' : (await answersAs(port, child.pid)) && 'ready'), `redis-server on port ${port}`, 15_000);
+      return ready === 'ready';
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
   };
   const gone = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) await new Promise<void>((resolve) => child.once('exit', () => resolve()));
   };
-  await launch();
+  // A port picked free can be taken before the server binds it: then a new one, up to three.
+  for (let attempt = 1; !(await launch()); attempt++) {
+    if (attempt >= 3) throw new Error(`redis-server exited before it answered, three times (see ${join(dir, 'redis.log')})`);
+    port = await freePort();
+  }
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -85,7 +91,7 @@ export async function startRedis(options: { appendfsync?: 'always' | 'everysec' 
       await gone();
     },
     async restart() {
-      await launch();
+      if (!(await launch())) throw new Error(`redis-server exited before it answered on port ${port} (see ${join(dir, 'redis.log')})`);
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
