@@ -19,10 +19,8 @@ export class WaitBatches<T> {
     this.waitingOn = pending;
     this.batch = items;
     const settle = (err: Error | null): void => {
-      if (this.waitingOn === pending) {
-        this.waitingOn = undefined;
-        this.batch = [];
-      }
+      // Settled: a later item on the same promise would wait on nothing, so it starts a new batch.
+      if (this.waitingOn === pending) this.waitingOn = undefined;
       this.settled(items, err, pending);
     };
     pending.then(

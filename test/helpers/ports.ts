@@ -9,22 +9,12 @@ import type { Clock } from '../../gateway/core/clock.js';
 import type { Publisher } from '../../gateway/core/publisher.js';
 import type { StorableEvents, StorableName, Store } from '../../gateway/core/store.js';
 import { Metrics } from '../../gateway/observability/metrics.js';
+import { deferred, type Deferred } from './deferred.js';
 
 export interface Kept<K extends StorableName = StorableName> {
   readonly name: K;
   readonly event: StorableEvents[K];
   readonly always: boolean;
-}
-
-interface Deferred {
-  readonly promise: Promise<void>;
-  readonly resolve: () => void;
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
 }
 
 /**

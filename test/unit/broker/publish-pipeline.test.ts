@@ -6,22 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { callAll, type AckCallback } from '../../../gateway/broker/publish-pipeline.js';
 import { WaitBatches } from '../../../gateway/core/wait-batches.js';
-
-interface Deferred {
-  readonly promise: Promise<void>;
-  resolve(): void;
-  reject(e: Error): void;
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+import { deferred } from '../../helpers/deferred.js';
 
 /** Publishes as the pipeline acknowledges them: publish i waits on groupOf(i), or on nothing. */
 function setup(groupOf: (n: number) => Promise<void> | undefined) {

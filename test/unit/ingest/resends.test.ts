@@ -7,23 +7,18 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import { Resends } from '../../../gateway/ingest/resends.js';
+import { deferred } from '../../helpers/deferred.js';
 import { testMetrics } from '../../helpers/ports.js';
 
 const packet = (messageId: number) => ({ topic: 'sensors/hq/f1/t1/temperature', payload: Buffer.from('{"value":1}'), qos: 1 as const, dup: true, messageId });
-
-function group(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 const settled = () => new Promise((r) => setImmediate(r));
 
 describe('Resends', () => {
   it('a resend waits on its original group; once it is on disk, every reading of the group is forgotten', async () => {
     const resends = new Resends(testMetrics(new ManualClock(0)), pino({ level: 'silent' }));
-    const first = group();
-    const second = group();
+    const first = deferred();
+    const second = deferred();
     for (const key of ['a', 'b', 'c']) resends.awaiting(key, first.promise);
     resends.awaiting('d', second.promise);
     expect(resends.duplicate('dev', packet(1), 'b', 'b')).toBe(first.promise);
@@ -39,8 +34,8 @@ describe('Resends', () => {
 
   it('a key a later publish took while the first waited stays with the later one', async () => {
     const resends = new Resends(testMetrics(new ManualClock(0)), pino({ level: 'silent' }));
-    const first = group();
-    const later = group();
+    const first = deferred();
+    const later = deferred();
     resends.awaiting('dev/7', first.promise);
     resends.awaiting('x', first.promise);
     // Message id 7 reused by the client for another reading, in a later group.
