@@ -17,7 +17,7 @@ import { startInfluxd } from '../gateway/storage/influxd.js';
 import { measureConnections, type ConnectionsResult } from './lib/connections.js';
 import { buildGateway } from './lib/processes.js';
 import { measureClusterRun, projection, type ClusterMeasurement } from './lib/cluster.js';
-import { measureLatency, type LatencyResult } from './lib/latency.js';
+import { measureLatency, medianRun, type LatencyResult } from './lib/latency.js';
 import { formatMarkdown, printTable, type BenchReport } from './lib/report.js';
 import { runConfirmationBench, runRebuildBench } from './memory-bench.js';
 import { runRulesBench } from './rules-bench.js';
@@ -39,7 +39,7 @@ const opts = new Command()
   .option('--latency-seconds <n>', 'seconds at each latency rate', Number)
   .option('--rates <list>', 'latency runs as rate[:share of readings that command]; readings/s', '1000:0.1,5000:0.1,5000:1')
   .option('--connections <n>', 'devices connected at once', Number)
-  .option('--repeat <n>', 'runs of each throughput measurement (the median is reported)', Number)
+  .option('--repeat <n>', 'runs of each throughput and latency measurement (the median is reported: of the rate, of the p99)', Number)
   .option('--stage-readings <n>', 'readings per run of the per-stage table (its process runs use the throughput shape with at most this many)', Number)
   .option('--cluster', 'only the cluster comparison: one plain gateway, then clusters of 1, 2 and 3 nodes on one Redis (QoS 1)')
   .parse()
@@ -135,15 +135,21 @@ try {
     report.stages = await measureStages({ influxUrl: influx.url, readings: opts.stageReadings ?? (quick ? 10_000 : 50_000), shape: stageShape, repeat, onProgress: progress });
   });
   await section('latency', async () => {
-    for (const spec of opts.rates.split(',')) {
-      const [rate = 1000, share = 0.1] = spec.split(':').map(Number);
-      progress(`latency at ${rate} readings/s, ${share * 100}% of them commanding, for ${latencySeconds} s`);
-      report.latency.push(await measureLatency(influx.url, rate, latencySeconds, share));
-    }
     // Issue 15: the first rate again, with a `#` subscriber that stopped reading connected throughout.
-    const [rate = 1000, share = 0.1] = (opts.rates.split(',')[0] ?? '').split(':').map(Number);
-    progress(`latency at ${rate} readings/s with a stuck # subscriber, for ${latencySeconds} s`);
-    report.latency.push(await measureLatency(influx.url, rate, latencySeconds, share, 50, true));
+    const specs = [...opts.rates.split(',').map((spec) => ({ spec, stuck: false })), { spec: opts.rates.split(',')[0] ?? '', stuck: true }];
+    // In rounds like the throughput runs, so a drift of the machine hits every rate alike.
+    const runs = specs.map((): LatencyResult[] => []);
+    for (let round = 1; round <= repeat; round++) {
+      for (const [i, { spec, stuck }] of specs.entries()) {
+        const [rate = 1000, share = 0.1] = spec.split(':').map(Number);
+        progress(`latency at ${rate} readings/s, ${share * 100}% of them commanding${stuck ? ', with a stuck # subscriber' : ''}, for ${latencySeconds} s (${round}/${repeat})`);
+        runs[i]!.push(await measureLatency(influx.url, rate, latencySeconds, share, 50, stuck));
+      }
+    }
+    for (const list of runs) {
+      const row = medianRun(list);
+      if (row) report.latency.push(row);
+    }
   });
   await section('connections', async () => {
     progress(`${connections} connections`);

@@ -74,6 +74,19 @@ async function gatewayGc(httpPort: number | undefined): Promise<GcSoFar | undefi
     .catch(() => undefined);
 }
 
+/**
+ * Several runs of one latency measurement as one row: the run with the median p99 (the tail is
+ * what the target reads, and it moves 2–4× between runs of the same build on this machine), its
+ * note naming every run's p99 so the spread shows. Ties and even counts take the lower middle.
+ */
+export function medianRun(runs: readonly LatencyResult[]): LatencyResult | undefined {
+  if (runs.length <= 1) return runs[0];
+  const sorted = [...runs].sort((a, b) => (Number.isNaN(a.p99) ? 1 : Number.isNaN(b.p99) ? -1 : a.p99 - b.p99));
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  const each = `median p99 of ${runs.length} runs: ${runs.map((r) => (Number.isNaN(r.p99) ? 'none' : r.p99.toFixed(1))).join(', ')} ms`;
+  return { ...median, note: [median.note, each].filter(Boolean).join('; ') };
+}
+
 async function gatewayLag(httpPort: number | undefined): Promise<Pick<LatencyResult, 'eventLoopLagP99Ms' | 'eventLoopLagMaxMs'>> {
   if (!httpPort) return {};
   // A gateway that died under the load has no metrics: the run says so (see `note`).
