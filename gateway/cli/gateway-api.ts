@@ -13,8 +13,10 @@ export function timeArg(text: string): number {
   return ms;
 }
 
+export const CREDENTIALS_HINT = 'the gateway asks for credentials: set GATEWAY_USERNAME and GATEWAY_PASSWORD (an admin credential, `npm run credentials -- add <name> --role admin`)';
+
 /** HTTP asks for credentials once any exist (HTTP_AUTH): the tools send an admin's from the environment. */
-function authorization(): Record<string, string> {
+export function authorization(): Record<string, string> {
   const user = process.env['GATEWAY_USERNAME'];
   if (!user) return {};
   return { authorization: `Basic ${Buffer.from(`${user}:${process.env['GATEWAY_PASSWORD'] ?? ''}`).toString('base64')}` };
@@ -28,7 +30,7 @@ async function call(url: string, init?: RequestInit): Promise<unknown> {
     throw new Error(`the gateway does not answer at ${new URL(url).origin} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}): is it running? (--url, or HTTP_PORT)`);
   }
   const body = (await res.json().catch(() => ({}))) as { error?: string };
-  if (res.status === 401) throw new Error('the gateway asks for credentials: set GATEWAY_USERNAME and GATEWAY_PASSWORD (an admin credential, `npm run credentials -- add <name> --role admin`)');
+  if (res.status === 401) throw new Error(CREDENTIALS_HINT);
   if (res.status === 403) throw new Error(`the gateway refused (403): ${body.error ?? 'this credential may not do that'}; an admin credential is needed`);
   if (!res.ok) throw new Error(`the gateway answered ${res.status}: ${body.error ?? ''}`);
   return body;

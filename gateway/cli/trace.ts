@@ -9,6 +9,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { GatewayError } from '../core/errors.js';
 import { traceOf, type Trace } from '../rules/trace.js';
 import { InfluxHistory } from '../storage/history.js';
+import { authorization, CREDENTIALS_HINT } from './gateway-api.js';
 import { err, out } from './terminal.js';
 import { formatTrace } from './trace-format.js';
 
@@ -36,11 +37,12 @@ const o = program.opts<{ url: string; influx: string; db: string; json?: boolean
 async function fromGateway(): Promise<Trace | undefined> {
   let response: Response;
   try {
-    response = await fetch(`${o.url}/api/trace/${encodeURIComponent(id)}`, { signal: AbortSignal.timeout(10_000) });
+    response = await fetch(`${o.url}/api/trace/${encodeURIComponent(id)}`, { headers: authorization(), signal: AbortSignal.timeout(10_000) });
   } catch {
     return undefined;
   }
   if (response.status === 200 || response.status === 404) return (await response.json()) as Trace;
+  if (response.status === 401) throw new GatewayError('GW_ERR_HISTORY', CREDENTIALS_HINT);
   throw new GatewayError('GW_ERR_HISTORY', `${o.url} answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
 }
 
