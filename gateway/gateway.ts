@@ -31,6 +31,7 @@ import { Metrics } from './observability/metrics.js';
 import type { RulesService } from './rules/service.js';
 import { EventStore } from './storage/event-store.js';
 import { chooseWriter, type EmbeddedChoice } from './storage/influx-choice.js';
+import { lockDataDir } from './storage/data-dir-lock.js';
 import type { EmbeddedInflux } from './storage/influxd.js';
 import { Journal } from './storage/journal.js';
 import { InfluxSink } from './storage/sink.js';
@@ -132,6 +133,7 @@ export class Gateway {
     } catch (err) {
       throw new GatewayError('GW_ERR_DATA_DIR', `DATA_DIR=${settings.dataDir}: ${(err as Error).message}`, { cause: err });
     }
+    lifecycle.add('DATA_DIR lock', await lockDataDir(this.dataDir, log)); // before the spool and influxd's pidfile in it
     // Credentials and TLS files first: a bad one stops the start before anything is opened.
     const accessOpts = accessOptions(settings, this.dataDir, metrics, log);
     await ensureInitialCredentials(accessOpts.store, settings.initialCredentials, this.dataDir, log.child({ component: 'credentials' }));
