@@ -98,24 +98,28 @@ export interface AlertEvent {
   readonly alarmId?: string | undefined;
 }
 
-export type DeadLetterReason =
-  | 'invalid_topic'
-  | 'unknown_kind'
-  | 'unknown_topic'
-  | 'payload_too_large'
-  | 'invalid_encoding'
-  | 'invalid_json'
-  | 'invalid_payload'
-  | 'clock_skew'
-  | 'rejected_by_store'
+/** Every dead-letter reason (the `reason` field and tag): a redrive names one of these. */
+export const DEAD_LETTER_REASONS = [
+  'invalid_topic',
+  'unknown_kind',
+  'unknown_topic',
+  'payload_too_large',
+  'invalid_encoding',
+  'invalid_json',
+  'invalid_payload',
+  'clock_skew',
+  'rejected_by_store',
   /** `devices/<device>/state` from a device that is no known actuator (see README: which actuator a device is). */
-  | 'unknown_actuator'
+  'unknown_actuator',
   /** `alarms/<site>/<alarm id>/ack` for an alarm the gateway does not know. */
-  | 'unknown_alarm'
+  'unknown_alarm',
   /** A native device the device map does not place yet: its message is kept whole, to be redriven once it is placed. */
-  | 'unassigned_device'
+  'unassigned_device',
   /** The gateway's own bug while handling the message (logged as an error): kept, not blamed on the device. */
-  | 'internal_error';
+  'internal_error',
+] as const;
+
+export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
 /** DESIGN.md: `{topic, payload, reason, receivedAt, clientId}`; `detail` says what exactly was wrong. */
 export interface DeadLetterEvent {

@@ -10,6 +10,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { DeadLetterArchive } from '../core/archive.js';
 import { GatewayError } from '../core/errors.js';
+import { DEAD_LETTER_REASONS } from '../core/events.js';
 import type { Ingest } from './ingest.js';
 
 export interface RedriveRequest {
@@ -130,7 +131,9 @@ function parseRequest(text: string): RedriveRequest {
   }
   if (typeof doc !== 'object' || doc === null) throw new Error('the body must be a JSON object');
   const o = doc as Record<string, unknown>;
-  if (typeof o['reason'] !== 'string' || !/^[a-z_]{1,64}$/.test(o['reason'])) throw new Error('reason must be a dead-letter reason (unassigned_device, unknown_kind, …)');
+  if (typeof o['reason'] !== 'string' || !(DEAD_LETTER_REASONS as readonly string[]).includes(o['reason'])) {
+    throw new Error(`reason must be a dead-letter reason: ${DEAD_LETTER_REASONS.join(', ')}; got ${JSON.stringify(o['reason'])}`);
+  }
   return {
     reason: o['reason'],
     sinceMs: time(o['since'], 'since'),

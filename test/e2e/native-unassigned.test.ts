@@ -73,6 +73,15 @@ describe('a native device the map does not place', () => {
     expect(hum[0]!['count']).toBe(3);
   });
 
+  it('refuses a redrive of a reason no dead letter has, listing the reasons', async () => {
+    const failed = await cli('deadletters', 'redrive', '--reason', 'bogus', '--since', '7d', '--url', gw.httpUrl).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(failed?.code).not.toBe(0);
+    expect(failed?.stderr).toMatch(/reason must be a dead-letter reason: invalid_topic, .*unassigned_device, internal_error; got "bogus"/);
+  });
+
   it('places a Zigbee2MQTT device whose friendly name is <site>/<zone>/<device> by itself', async () => {
     await z2m.publishAsync('zigbee2mqtt/hq/attic/th-9', '{"temperature":19.5,"battery":88}', { qos: 1 });
     const [t] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM temperature WHERE site = 'hq' AND zone = 'attic' AND device = 'th-9'`).then((x) => (x.length ? x : undefined)), 'the self-placed reading');
