@@ -18,6 +18,7 @@ import { measureConnections, type ConnectionsResult } from './lib/connections.js
 import { buildGateway } from './lib/processes.js';
 import { measureClusterRun, projection, type ClusterMeasurement } from './lib/cluster.js';
 import { measureLatency, medianRun, type LatencyResult } from './lib/latency.js';
+import { medianBy } from './lib/median.js';
 import { formatMarkdown, printTable, type BenchReport } from './lib/report.js';
 import { runConfirmationBench, runRebuildBench } from './memory-bench.js';
 import { runRulesBench } from './rules-bench.js';
@@ -114,7 +115,7 @@ try {
     }
     const median = (what: string): Measurement | undefined => {
       const list = [...(runs.get(what) ?? [])].sort((a, b) => a.rate - b.rate);
-      const m = list[Math.floor((list.length - 1) / 2)];
+      const m = medianBy(list, (x) => x.rate);
       return m && list.length > 1 ? { ...m, note: [m.note, `median of ${list.length}: ${list.map((x) => Math.round(x.rate)).join(', ')}`].filter(Boolean).join('; ') } : m;
     };
     for (const [what] of plan) {

@@ -16,6 +16,7 @@ import mqtt from 'mqtt';
 import { generate } from 'mqtt-packet';
 import { PROBE_PACK } from '../stages/packs.js';
 import { cpuSeconds } from './cpu.js';
+import { medianBy } from './median.js';
 import { ROOT, startGatewayProcess } from './processes.js';
 
 export interface LatencyResult {
@@ -80,9 +81,8 @@ async function gatewayGc(httpPort: number | undefined): Promise<GcSoFar | undefi
  * note naming every run's p99 so the spread shows. Ties and even counts take the lower middle.
  */
 export function medianRun(runs: readonly LatencyResult[]): LatencyResult | undefined {
-  if (runs.length <= 1) return runs[0];
-  const sorted = [...runs].sort((a, b) => (Number.isNaN(a.p99) ? 1 : Number.isNaN(b.p99) ? -1 : a.p99 - b.p99));
-  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  const median = medianBy(runs, (r) => r.p99);
+  if (!median || runs.length === 1) return median;
   const each = `median p99 of ${runs.length} runs: ${runs.map((r) => (Number.isNaN(r.p99) ? 'none' : r.p99.toFixed(1))).join(', ')} ms`;
   return { ...median, note: [median.note, each].filter(Boolean).join('; ') };
 }

@@ -3,18 +3,14 @@ import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { GatewayError } from '../core/errors.js';
+import { alive } from './influxd-pidfile.js';
 
 /** DATA_DIR's lock: the pid of the gateway using it. */
 export const LOCK_FILE = 'gateway.lock';
 
 /** Whether `pid` is a running Node process (another gateway), as far as this machine tells. */
 function isRunningGateway(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    // EPERM: it runs, as another user.
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
+  if (!alive(pid)) return false;
   try {
     // After a reboot the pid may be some other program's: only a Node process counts.
     return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('node');

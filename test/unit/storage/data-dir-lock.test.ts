@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LOCK_FILE, lockDataDir } from '../../../gateway/storage/data-dir-lock.js';
+import { startGateway } from '../../helpers/gateway.js';
 
 const log = pino({ level: 'silent' });
 let dir: string;
@@ -63,5 +64,12 @@ describe('DATA_DIR lock', () => {
     await writeFile(join(dir, LOCK_FILE), '999999\n');
     await lock.stop();
     expect(await readFile(join(dir, LOCK_FILE), 'utf8')).toBe('999999\n');
+  });
+
+  it('stops a gateway’s start before it opens anything in a DATA_DIR another gateway holds (its spool, the embedded InfluxDB’s pidfile)', async () => {
+    const other = await running(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    await writeFile(join(dir, LOCK_FILE), `${other.pid}\n`);
+    await expect(startGateway({ dataDir: dir })).rejects.toMatchObject({ code: 'GW_ERR_DATA_DIR' });
+    expect(await readdir(dir)).toEqual([LOCK_FILE]);
   });
 });
