@@ -39,6 +39,8 @@ export interface SimDevice {
   /** Current state of a bursty sensor (door open, motion seen). */
   burstUntil: number;
   battery: number;
+  /** When this keypad last took a wrong code (epoch ms). */
+  lastKeypadFailTs: number;
 }
 
 /** mulberry32: small, fast, good enough for simulated noise. */
@@ -81,7 +83,7 @@ export const SCENARIO_NEEDS: Readonly<Record<Scenario, readonly DeviceModel[]>> 
 };
 
 function device(id: string, site: string, zone: string, model: DeviceModel, random: () => number, runId = ''): SimDevice {
-  return { id, site, zone, model, kinds: MODEL_KINDS[model], runId, seq: 0, lastTs: 0, bias: (random() - 0.5) * 2, burstUntil: 0, battery: 60 + random() * 40 };
+  return { id, site, zone, model, kinds: MODEL_KINDS[model], runId, seq: 0, lastTs: 0, bias: (random() - 0.5) * 2, burstUntil: 0, battery: 60 + random() * 40, lastKeypadFailTs: Number.NEGATIVE_INFINITY };
 }
 
 /**
@@ -190,9 +192,18 @@ export function nextReading(d: SimDevice, now: number, scenario: Scenario, rando
       d.battery = Math.max(0, d.battery - 0.001);
       value = Math.round(d.battery * 10) / 10;
       break;
-    case 'keypad':
-      value = scenario === 'intrusion' && incidentZone ? 'fail' : random() < 0.95 ? 'ok' : 'fail';
+    case 'keypad': {
+      if (scenario === 'intrusion' && incidentZone) {
+        value = 'fail';
+        break;
+      }
+      // A mistyped code, then the right one: at most one wrong code a minute, so everyday use
+      // never looks like someone guessing (three within a minute is the shipped alert).
+      const fail = random() < 0.05 && ts - d.lastKeypadFailTs >= 60_000;
+      if (fail) d.lastKeypadFailTs = ts;
+      value = fail ? 'fail' : 'ok';
       break;
+    }
   }
   const id = d.runId ? `${d.id}-${d.runId}-${d.seq}` : `${d.id}-${d.seq}`;
   return {

@@ -83,6 +83,49 @@ describe('a heatwave after a normal day', () => {
   });
 });
 
+describe('keypads in everyday use', () => {
+  type Read = (d: SimDevice, now: number, random: () => number) => { topic: string; payload: string };
+  /** The keypads of a 66-device building, each read every 2 s for 20 minutes, through the shipped rules. */
+  async function keypadAlerts(read: Read): Promise<{ alerts: string[]; fails: number; readings: number }> {
+    const start = Date.parse('2026-07-01T10:00:00Z');
+    const sandbox = await RulesSandbox.create({ rulesDir: REPO_RULES, startMs: start });
+    try {
+      const random = seededRandom(7);
+      const keypads = makeFleet({ devices: 66, random }).filter((d) => d.model === 'keypad');
+      let fails = 0;
+      let readings = 0;
+      for (let t = start; t < start + 20 * 60_000; t += 2_000) {
+        await sandbox.advanceTo(t);
+        for (const d of keypads) {
+          const r = read(d, t, random);
+          readings++;
+          if ((JSON.parse(r.payload) as { value: unknown }).value === 'fail') fails++;
+          await sandbox.send(r.topic, r.payload);
+        }
+      }
+      const alerts = sandbox.takeOutputs().filter((o) => o.topic.startsWith('alerts/')).map((o) => String(o.payload['source']));
+      return { alerts, fails, readings };
+    } finally {
+      await sandbox.stop();
+    }
+  }
+
+  it('take a wrong code now and then, and never raise "keypad-failures" outside an intrusion', async () => {
+    const { alerts, fails, readings } = await keypadAlerts((d, now, random) => nextReading(d, now, 'normal', random, inIncident(d)));
+    expect(readings).toBeGreaterThan(3_000);
+    expect(fails).toBeGreaterThan(10);
+    expect(alerts).not.toContain('rules/keypad-failures');
+  });
+
+  it('(5% wrong codes at random, as the simulator sent before, do raise it: the check above can fail)', async () => {
+    const { alerts } = await keypadAlerts((d, now, random) => {
+      const r = nextReading(d, now, 'normal', random, inIncident(d));
+      return { topic: r.topic, payload: JSON.stringify({ value: random() < 0.05 ? 'fail' : 'ok', ts: r.ts }) };
+    });
+    expect(alerts).toContain('rules/keypad-failures');
+  });
+});
+
 // Keep the scenario list and its needs in step.
 it('names the needs of every scenario', () => {
   expect(Object.keys(SCENARIO_NEEDS).sort()).toEqual([...SCENARIOS].sort());

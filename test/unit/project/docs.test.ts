@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeSettings } from '../../../gateway/config/settings.js';
 import { ERRORS } from '../../../gateway/core/errors.js';
@@ -25,6 +26,19 @@ describe('documentation', () => {
       expect(screen, message).toContain(message);
       expect(sources, message).toContain(message.replace(/ \(pid$/, ' (pid ${'));
     }
+  });
+
+  it("points only at files a clone has: every relative link resolves, and nothing sends a reader outside the repository", async () => {
+    for (const doc of ['README.md', 'rules/README.md', 'bench/README.md', 'docs/DEVELOPING.md']) {
+      const text = await readFile(resolve(root, doc), 'utf8');
+      const targets = [...text.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)].map((m) => m[1]!).filter((t) => !/^[a-z]+:/.test(t));
+      for (const target of targets) expect(existsSync(resolve(root, dirname(doc), target)), `${doc} links ${target}`).toBe(true);
+      expect(text, doc).not.toContain('../shared/');
+    }
+  });
+
+  it.runIf(existsSync(resolve(root, '..', 'shared', 'DESIGN.md')))('keeps docs/DESIGN.md the shared contract, byte for byte', async () => {
+    expect(await readFile(resolve(root, 'docs', 'DESIGN.md'), 'utf8')).toBe(await readFile(resolve(root, '..', 'shared', 'DESIGN.md'), 'utf8'));
   });
 
   it('documents every error code', async () => {
