@@ -1,4 +1,5 @@
 import { InfluxDB, type ISingleHostConfig } from 'influx';
+import { HttpPoster, type PostAnswer } from './http-post.js';
 import { WriteError, classifyStatus, influxEndpoint, type PointWriter, type Precision } from './writer.js';
 
 /** The `influx` client (1.x API) for a URL, with `user:pass@` credentials if the URL has them. */
@@ -25,6 +26,7 @@ export class Influx1Writer implements PointWriter {
   private readonly admin: InfluxDB;
   private readonly writeUrl: Record<Precision, string>;
   private readonly headers: Record<string, string>;
+  private readonly poster: HttpPoster;
 
   constructor(
     url: string,
@@ -38,6 +40,7 @@ export class Influx1Writer implements PointWriter {
     this.writeUrl = { ns: `${write}ns`, ms: `${write}ms` };
     this.headers = { 'content-type': 'text/plain; charset=utf-8' };
     if (basicAuth) this.headers['authorization'] = basicAuth;
+    this.poster = new HttpPoster(base);
   }
 
   async prepare(): Promise<void> {
@@ -46,19 +49,14 @@ export class Influx1Writer implements PointWriter {
   }
 
   async write(body: Buffer, precision: Precision = 'ns'): Promise<void> {
-    let response: Response;
+    let answer: PostAnswer;
     try {
-      response = await fetch(this.writeUrl[precision], { method: 'POST', body, headers: this.headers, signal: AbortSignal.timeout(this.timeoutMs) });
+      answer = await this.poster.post(this.writeUrl[precision], body, this.headers, this.timeoutMs);
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause;
-      throw new WriteError('retryable', `InfluxDB unreachable: ${cause?.code ?? (err as Error).message}`, undefined, { cause: err });
+      throw new WriteError('retryable', `InfluxDB unreachable: ${(err as { code?: string }).code ?? (err as Error).message}`, undefined, { cause: err });
     }
-    if (response.status === 204 || response.status === 200) {
-      await response.body?.cancel();
-      return;
-    }
-    const text = await response.text().catch(() => '');
-    throw new WriteError(classifyStatus(response.status, text), `InfluxDB answered ${response.status}: ${text.slice(0, 500)}`, response.status);
+    if (answer.status === 204 || answer.status === 200) return;
+    throw new WriteError(classifyStatus(answer.status, answer.text), `InfluxDB answered ${answer.status}: ${answer.text.slice(0, 500)}`, answer.status);
   }
 
   async ping(): Promise<boolean> {
@@ -71,6 +69,7 @@ export class Influx1Writer implements PointWriter {
   }
 
   async close(): Promise<void> {
-    // fetch keeps no state that needs closing; the admin client neither.
+    // The admin client keeps no state that needs closing.
+    this.poster.close();
   }
 }
