@@ -15,7 +15,9 @@ export function mixPackets(count: number, qos: 0 | 1 = 0, devices = 100): Incomi
   const out: IncomingPublish[] = [];
   for (let i = 0; i < count; i++) {
     const r = nextReading(fleet[i % fleet.length]!, start + Math.floor(i / fleet.length), 'normal', random, false);
-    out.push({ topic: r.topic, payload: Buffer.from(r.payload), qos, dup: false, messageId: qos > 0 ? (i % 65535) + 1 : undefined });
+    // A topic as Aedes hands it over: a flat string read from the packet's bytes (a template
+    // literal is a rope V8 must flatten at the first lookup, which cost the ingest stage ~1 µs).
+    out.push({ topic: Buffer.from(r.topic).toString('utf8'), payload: Buffer.from(r.payload), qos, dup: false, messageId: qos > 0 ? (i % 65535) + 1 : undefined });
   }
   return out;
 }
