@@ -11,6 +11,8 @@
  * - a Shelly Dimmer / Duo / Vintage (Gen1) takes `light/<n>/command`, not `relay/<n>/command`;
  * - every tasmota32 build reports its chip temperature (`ESP32.Temperature`, ~40–60 °C) in
  *   `tele/<topic>/SENSOR`: not the room's temperature, nothing stored, no cooling;
+ * - every Tasmota publishes `tasmota/discovery/<MAC>/config` and `/sensors` (retained) at each
+ *   connection: its own discovery, not a stranger's topic;
  * - Zigbee2MQTT with `advanced.output: attribute_and_json` also publishes every key alone on
  *   `<base>/<name>/<key>` (bare values): a copy of the JSON, not a dead letter.
  */
@@ -116,6 +118,16 @@ describe('Tasmota', () => {
     expect(commands.messages).toEqual([]);
     const api = (await (await fetch(`${gw.httpUrl}/api/devices`)).json()) as { devices: { key: string; unmappedKeys: Record<string, number> }[] };
     expect(Object.keys(api.devices.find((d) => d.key === `tasmota:${ESP32}`)?.unmappedKeys ?? {})).toContain('ESP32.Temperature');
+  });
+});
+
+describe('Tasmota discovery', () => {
+  it('tasmota/discovery/<MAC>/config and /sensors, retained at every connection, are no dead letters', async () => {
+    // arendst/Tasmota tasmota/tasmota_xdrv_driver/xdrv_12_discovery.ino (TasDiscovery), on by default (SetOption19 0).
+    await firmware.publishAsync('tasmota/discovery/A0B765F3C1D2/config', '{"ip":"192.168.1.50","dn":"Tasmota","fn":["Tasmota",null],"hn":"tasmota-F3C1D2-0466","mac":"A0B765F3C1D2","md":"ESP32-DevKit","ty":0,"if":0,"ofln":"Offline","onln":"Online","state":["OFF","ON","TOGGLE","HOLD"],"sw":"14.3.0","t":"tasmota_17A5A0","ft":"%prefix%/%topic%/","tp":["cmnd","stat","tele"],"rl":[1,0],"ver":1}', { qos: 1, retain: true });
+    await firmware.publishAsync('tasmota/discovery/A0B765F3C1D2/sensors', '{"sn":{"Time":"2021-01-01T00:00:00","ESP32":{"Temperature":41.7},"TempUnit":"C"},"ver":1}', { qos: 1, retain: true });
+    expect(await deadLettersOf('tasmota/discovery/A0B765F3C1D2/config')).toEqual([]);
+    expect(await deadLettersOf('tasmota/discovery/A0B765F3C1D2/sensors')).toEqual([]);
   });
 });
 

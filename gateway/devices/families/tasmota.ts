@@ -76,7 +76,17 @@ function powerChannel(key: string): string | undefined {
   return m[1] === '' || m[1] === undefined ? '1' : m[1];
 }
 
+/** `tasmota/discovery/<MAC>/config|sensors`: Tasmota's own discovery, retained at every connection unless `SetOption19 1`. */
+const DISCOVERY = /^tasmota\/discovery\/[0-9A-Fa-f]{12}\/(config|sensors)$/;
+
 export function decode(topic: string, payload: Buffer, options: DecodeOptions = {}): DecodeResult {
+  const discovery = DISCOVERY.exec(topic);
+  if (discovery) {
+    // The config names the device's topic (`t`); the sensors are a SENSOR as of discovery, which tele/…/SENSOR carries anyway.
+    const config = discovery[1] === 'config' ? parseObject(payloadText(payload)) : undefined;
+    const t = config ? own(config, 't') : undefined;
+    return recognised(FAMILY, typeof t === 'string' && t !== '' ? t : undefined, `discovery (${discovery[1]})`);
+  }
   const parts = parseTopic(topic, options.tasmota);
   if (!parts) return NOT_MINE;
   const { prefix, topic: id, suffix } = parts;
