@@ -13,6 +13,8 @@
  *   `tele/<topic>/SENSOR`: not the room's temperature, nothing stored, no cooling;
  * - every Tasmota publishes `tasmota/discovery/<MAC>/config` and `/sensors` (retained) at each
  *   connection: its own discovery, not a stranger's topic;
+ * - a Home Assistant discovery light with `"schema":"json"` (every ESPHome light) reports and takes
+ *   JSON (`{"state":"ON",…}`), not bare ON/OFF;
  * - Zigbee2MQTT with `advanced.output: attribute_and_json` also publishes every key alone on
  *   `<base>/<name>/<key>` (bare values): a copy of the JSON, not a dead letter.
  */
@@ -30,6 +32,7 @@ const MOTION = 'shellymotionsensor-60A423976594';
 const PLUG = 'shellyplug-s-C38EAB';
 const DIMMER = 'shellydimmer2-4C7525336380';
 const ESP32 = 'tasmota_17A5A0';
+const ESPHOME_DEV = 'a0b765f3c1d4';
 
 let gw: TestGateway;
 let firmware: MqttClient;
@@ -52,12 +55,14 @@ beforeAll(async () => {
         [`shelly:${PLUG}`]: { site: 'fw', zone: 'plug', device: 'plug-1' },
         [`tasmota:${ESP32}`]: { site: 'fw', zone: 'esp32', device: 'esp-1' },
         'zigbee2mqtt:bulb': { site: 'fw', zone: 'z2m', device: 'bulb' },
+        [`homeassistant:${ESPHOME_DEV}`]: { site: 'fw', zone: 'esl', device: 'desk-node' },
       },
       actuators: {
         'fw/sh2/ventilation': `shelly:${SHELLY2}`,
         'fw/dim/ventilation': `shelly:${DIMMER}`,
         'fw/plug/ventilation': `shelly:${PLUG}`,
         'fw/esp32/ventilation': { device: `tasmota:${ESP32}`, channel: 1 },
+        'fw/esl/ventilation': { device: `homeassistant:${ESPHOME_DEV}`, channel: 'desk' },
       },
     },
     { rulesDir: resolve(import.meta.dirname, '..', 'fixtures', 'rules-native') },
@@ -128,6 +133,23 @@ describe('Tasmota discovery', () => {
     await firmware.publishAsync('tasmota/discovery/A0B765F3C1D2/sensors', '{"sn":{"Time":"2021-01-01T00:00:00","ESP32":{"Temperature":41.7},"TempUnit":"C"},"ver":1}', { qos: 1, retain: true });
     expect(await deadLettersOf('tasmota/discovery/A0B765F3C1D2/config')).toEqual([]);
     expect(await deadLettersOf('tasmota/discovery/A0B765F3C1D2/sensors')).toEqual([]);
+  });
+});
+
+describe('Home Assistant discovery', () => {
+  it('a JSON-schema light (every ESPHome light): its JSON state is read and it is switched with JSON', async () => {
+    // esphome/esphome esphome/components/mqtt/mqtt_light.cpp: discovery "schema":"json", state and
+    // command through LightJSONSchema ({"state":"ON","brightness":255,"color_mode":"brightness"}).
+    const config = { schema: 'json', color_mode: true, supported_color_modes: ['brightness'], brightness: true, name: 'Desk', stat_t: 'desk-node/light/desk/state', cmd_t: 'desk-node/light/desk/command', avty_t: 'desk-node/status', uniq_id: 'a0b765f3c1d4lightdesk', dev: { ids: ESPHOME_DEV, name: 'desk-node', sw: 'esphome v2025.10.0', mdl: 'esp32dev' } };
+    await firmware.publishAsync('homeassistant/light/desk-node/desk/config', JSON.stringify(config), { qos: 1, retain: true });
+    await firmware.publishAsync('desk-node/light/desk/state', '{"state":"OFF","brightness":255,"color_mode":"brightness"}', { qos: 1 });
+    const states = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT state FROM actuator_state WHERE zone = 'esl' AND actuator = 'ventilation'`).then((x) => (x.length ? x : undefined)), 'the light’s state');
+    expect(JSON.parse(String(states[0]!['state']))).toMatchObject({ state: 'off' });
+    expect(await deadLettersOf('desk-node/light/desk/state')).toEqual([]);
+
+    const light = await collect(firmware, 'desk-node/light/desk/command');
+    await firmware.publishAsync('sensors/fw/esl/t1/temperature', JSON.stringify({ value: 30, id: 'fw-hot-esl' }), { qos: 1 });
+    expect((await light.next()).json()).toEqual({ state: 'ON' });
   });
 });
 
