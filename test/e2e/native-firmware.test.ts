@@ -13,6 +13,7 @@
  *   `tele/<topic>/SENSOR`: not the room's temperature, nothing stored, no cooling;
  * - every Tasmota publishes `tasmota/discovery/<MAC>/config` and `/sensors` (retained) at each
  *   connection: its own discovery, not a stranger's topic;
+ * - an ESPHome sensor announced (discovery) in °F or kW publishes the bare number: °C and W stored;
  * - a Home Assistant discovery light with `"schema":"json"` (every ESPHome light) reports and takes
  *   JSON (`{"state":"ON",…}`), not bare ON/OFF;
  * - Zigbee2MQTT with `advanced.output: attribute_and_json` also publishes every key alone on
@@ -56,6 +57,7 @@ beforeAll(async () => {
         [`tasmota:${ESP32}`]: { site: 'fw', zone: 'esp32', device: 'esp-1' },
         'zigbee2mqtt:bulb': { site: 'fw', zone: 'z2m', device: 'bulb' },
         [`homeassistant:${ESPHOME_DEV}`]: { site: 'fw', zone: 'esl', device: 'desk-node' },
+        'esphome:porch-node': { site: 'fw', zone: 'porch', device: 'porch-node' },
       },
       actuators: {
         'fw/sh2/ventilation': `shelly:${SHELLY2}`,
@@ -133,6 +135,23 @@ describe('Tasmota discovery', () => {
     await firmware.publishAsync('tasmota/discovery/A0B765F3C1D2/sensors', '{"sn":{"Time":"2021-01-01T00:00:00","ESP32":{"Temperature":41.7},"TempUnit":"C"},"ver":1}', { qos: 1, retain: true });
     expect(await deadLettersOf('tasmota/discovery/A0B765F3C1D2/config')).toEqual([]);
     expect(await deadLettersOf('tasmota/discovery/A0B765F3C1D2/sensors')).toEqual([]);
+  });
+});
+
+describe('ESPHome', () => {
+  it('a sensor announced in °F (or kW) is stored in the contract’s °C (W)', async () => {
+    // esphome/esphome esphome/components/mqtt/mqtt_sensor.cpp: the discovery config carries the
+    // sensor's unit_of_measurement (unit_of_meas) and device_class; the state topic only the number.
+    // esphome-docs components/sensor/index.rst: °F by a lambda filter and unit_of_measurement: "°F".
+    const dev = { ids: 'a0b765f3c1d5', name: 'porch-node', sw: 'esphome v2025.10.0', mdl: 'esp32dev' };
+    await firmware.publishAsync('homeassistant/sensor/porch-node/porch_t/config', JSON.stringify({ dev_cla: 'temperature', unit_of_meas: '°F', stat_cla: 'measurement', name: 'Porch T', stat_t: 'porch-node/sensor/porch_t/state', avty_t: 'porch-node/status', uniq_id: 'a0b765f3c1d5sensorporch_t', dev }), { qos: 1, retain: true });
+    await firmware.publishAsync('homeassistant/sensor/porch-node/heater/config', JSON.stringify({ dev_cla: 'power', unit_of_meas: 'kW', stat_cla: 'measurement', name: 'Heater', stat_t: 'porch-node/sensor/heater/state', avty_t: 'porch-node/status', uniq_id: 'a0b765f3c1d5sensorheater', dev }), { qos: 1, retain: true });
+    await firmware.publishAsync('porch-node/sensor/porch_t/state', '71.6', { qos: 1 });
+    await firmware.publishAsync('porch-node/sensor/heater/state', '1.25', { qos: 1 });
+    const [t] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM temperature WHERE zone = 'porch'`).then((x) => (x.length ? x : undefined)), 'the porch temperature');
+    expect(t!['value']).toBe(22);
+    const [p] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM power WHERE zone = 'porch'`).then((x) => (x.length ? x : undefined)), 'the heater power');
+    expect(p!['value']).toBe(1250);
   });
 });
 
