@@ -32,6 +32,8 @@ export class Discovery {
   /** Each held entity's config topic's place in the order configs first came (a changed config keeps it). */
   private readonly seq = new Map<DiscoveredEntity, number>();
   private readonly kinds: Record<string, Record<string, ContractKind>> = Object.create(null) as Record<string, Record<string, ContractKind>>;
+  /** The unit each of those kinds is announced in (`°F`, `kW`): ESPHome's state topics carry only the number. */
+  private readonly units: Record<string, Record<string, string>> = Object.create(null) as Record<string, Record<string, string>>;
   private nextSeq = 0;
   /** Bumped on every change, so caches built on what was discovered know to start again. */
   version = 0;
@@ -77,6 +79,11 @@ export class Discovery {
     return this.kinds;
   }
 
+  /** `{ node: { 'sensor/<object id>': unit } }` for the decoders' `esphomeUnits`. */
+  esphomeUnits(): Readonly<Record<string, Readonly<Record<string, string>>>> {
+    return this.units;
+  }
+
   private index(e: DiscoveredEntity): void {
     const seq = this.seq.get(e)!;
     for (const topic of topicsOf(e)) {
@@ -108,15 +115,20 @@ export class Discovery {
     const [node, key] = [m[1], `${m[2]}/${m[3]}`];
     const state = e.state!.topic;
     const last = this.byTopic.get(state)?.findLast((x) => x.state?.topic === state && x.kind !== null);
-    if (last) {
-      (this.kinds[node] ??= Object.create(null) as Record<string, ContractKind>)[key] = last.kind!;
-      return;
-    }
-    const kinds = this.kinds[node];
-    if (!kinds) return;
-    delete kinds[key];
-    if (Object.keys(kinds).length === 0) delete this.kinds[node];
+    setOrDelete(this.units, node, key, last?.unit);
+    setOrDelete(this.kinds, node, key, last?.kind ?? undefined);
   }
+}
+
+function setOrDelete<T>(table: Record<string, Record<string, T>>, node: string, key: string, value: T | undefined): void {
+  if (value !== undefined) {
+    (table[node] ??= Object.create(null) as Record<string, T>)[key] = value;
+    return;
+  }
+  const byNode = table[node];
+  if (!byNode) return;
+  delete byNode[key];
+  if (Object.keys(byNode).length === 0) delete table[node];
 }
 
 function sameEntity(a: DiscoveredEntity, b: DiscoveredEntity): boolean {

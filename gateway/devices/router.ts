@@ -195,6 +195,7 @@ export class NativeRouter {
       ...(map.tasmota ? { tasmota: map.tasmota } : {}),
       ...(fahrenheit.length > 0 ? { shellyFahrenheit: fahrenheit } : {}),
       esphomeKinds: this.discovery.esphomeKinds(),
+      esphomeUnits: this.discovery.esphomeUnits(),
       mappings: map.mappings,
     };
   }

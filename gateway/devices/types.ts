@@ -144,6 +144,8 @@ export interface DecodeOptions {
    * key maps only when its object id's last word names a kind (`garage_temperature`).
    */
   esphomeKinds?: Readonly<Record<string, Readonly<Record<string, ContractKind>>>>;
+  /** The unit those keys are announced in by discovery (`°F`, `kW`), by node: a temperature is converted to °C, kW to W. */
+  esphomeUnits?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 export interface EncodeOptions extends DecodeOptions {

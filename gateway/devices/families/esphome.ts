@@ -48,6 +48,16 @@ function kindFor(node: string, component: string, objectId: string, options: Dec
   return words && Object.prototype.hasOwnProperty.call(words, last) ? words[last]! : null;
 }
 
+/** A sensor's announced unit (discovery's `unit_of_meas`), as the collector takes it: °F/K converted to °C, kW scaled to W. */
+function unitOf(node: string, key: string, kind: ContractKind | null, options: DecodeOptions): { unit?: string; scale?: number } {
+  const units = options.esphomeUnits;
+  const byNode = units && Object.prototype.hasOwnProperty.call(units, node) ? units[node] : undefined;
+  const unit = byNode && Object.prototype.hasOwnProperty.call(byNode, key) ? byNode[key] : undefined;
+  if (unit === undefined) return {};
+  if (kind === 'temperature') return { unit };
+  return kind === 'power' && unit === 'kW' ? { scale: 1000 } : {};
+}
+
 export function decode(topic: string, payload: Buffer, options: DecodeOptions = {}): DecodeResult {
   if (topic.startsWith('shellies/')) return NOT_MINE; // Shelly Gen1 has `…/light/0/command` too
   const text = payloadText(payload);
@@ -73,7 +83,7 @@ function entity(node: string, component: string, objectId: string, direction: st
       // Text sensors publish under `sensor/` too (MQTTTextSensor::component_type() is "sensor"), so
       // an unmapped non-number is kept as text; `nan` is what a numeric sensor without a value sends.
       if (kind === null && text.trim().toLowerCase() === 'nan') c.problem(`${key} is "nan", not a number`);
-      else c.add(key, kind, text, { channel: objectId });
+      else c.add(key, kind, text, { channel: objectId, ...unitOf(node, key, kind, options) });
       break;
     }
     case 'binary_sensor': {

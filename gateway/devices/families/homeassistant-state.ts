@@ -4,7 +4,8 @@
  * switch, light or climate takes.
  */
 import { Collector, NOT_MINE } from '../collect.js';
-import { isScalar, payloadText, toBool } from '../normalise.js';
+import { isScalar, own, parseObject, payloadText, toBool } from '../normalise.js';
+import type { Extracted } from '../template.js';
 import type { Availability, DecodeResult, EncodeResult, NativeCommand, Scalar } from '../types.js';
 import type { AvailabilitySource, DiscoveredEntity } from './homeassistant.js';
 
@@ -60,7 +61,7 @@ function entityValue(c: Collector, e: DiscoveredEntity, topic: string, text: str
     return;
   }
   if (!e.state) return;
-  const r = e.state.extract(text);
+  const r = e.jsonSchema ? jsonLightState(e.state.extract(text)) : e.state.extract(text);
   if (!r.ok) {
     c.problem(`${key}: ${r.why}`);
     return;
@@ -80,10 +81,19 @@ function entityValue(c: Collector, e: DiscoveredEntity, topic: string, text: str
   else c.add(key, e.kind, r.value, { unit: e.kind === 'temperature' ? e.unit : undefined, scale, channel: e.objectId });
 }
 
-/** A discovered switch/light's `command_topic` with its payload_on/off; a climate's mode and temperature command topics. */
+/** The `state` of a JSON-schema light's JSON (`{"state":"ON","brightness":255,…}`): ON and OFF, as payload_on/off mean by default. */
+function jsonLightState(r: Extracted): Extracted {
+  if (!r.ok) return r;
+  const obj = typeof r.value === 'string' ? parseObject(r.value) : undefined;
+  const state = obj ? own(obj, 'state') : undefined;
+  return typeof state === 'string' ? { ok: true, value: state } : { ok: false, why: 'its JSON has no "state"' };
+}
+
+/** A discovered switch/light's `command_topic` with its payload_on/off (`{"state":"ON"}` for a JSON-schema light); a climate's mode and temperature command topics. */
 export function encode(entity: DiscoveredEntity, command: NativeCommand): EncodeResult {
   if ('state' in command) {
     if (entity.commandTopic === undefined) return { ok: false, reason: `homeassistant:${entity.nativeId}: ${entity.component}/${entity.objectId} has no command_topic` };
+    if (entity.jsonSchema) return { ok: true, publishes: [{ topic: entity.commandTopic, payload: JSON.stringify({ state: command.state.toUpperCase() }) }] };
     return { ok: true, publishes: [{ topic: entity.commandTopic, payload: command.state === 'on' ? entity.payloadOn : entity.payloadOff }] };
   }
   const cl = entity.climate;

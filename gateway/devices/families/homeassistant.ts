@@ -46,6 +46,8 @@ export interface DiscoveredEntity {
   availability: AvailabilitySource[];
   availabilityMode: 'all' | 'any' | 'latest';
   commandTopic?: string;
+  /** A light with `"schema":"json"` (ESPHome's, Zigbee2MQTT's): state and commands are JSON `{"state":"ON",…}`. */
+  jsonSchema?: true;
   /** Climate: mode and target temperature in/out, current temperature in. */
   climate?: { mode?: ValueSource; setpoint?: ValueSource; current?: ValueSource; modeCommandTopic?: string; temperatureCommandTopic?: string };
 }
@@ -203,6 +205,7 @@ export function parseDiscovery(topic: string, payload: Buffer, options: DecodeOp
   if (unit !== undefined) entity.unit = unit;
   const cmd = topicOf('command_topic');
   if (cmd !== undefined) entity.commandTopic = cmd;
+  if (where.component === 'light' && str(cfg['schema']) === 'json') entity.jsonSchema = true;
 
   if (where.component === 'climate') {
     const mode = source('mode_state_topic', 'mode_state_template');

@@ -2,8 +2,9 @@
  * Shelly, both generations (family `shelly`).
  *
  * Gen1: `shellies/<id>/…`, one bare value per topic: `sensor/temperature` `24.75`, `sensor/state`
- * `open`/`close`, `relay/<n>` `on`/`off`, `relay/<n>/power`, `online` `true`/`false`, and
- * `shellies/announce`. Commands: `shellies/<id>/relay/<n>/command` `on`.
+ * `open`/`close`, `relay/<n>` `on`/`off`/`overpower`, `relay/<n>/power`, `online` `true`/`false`,
+ * a Shelly Motion's `status` JSON, and `shellies/announce`. Commands: `shellies/<id>/relay/<n>/command`
+ * `on` (`light/<n>/command` for dimmers and white bulbs).
  *
  * Gen2/Plus/Pro: `<prefix>/status/<component>:<n>` carries the component's status JSON
  * (`switch:0` `{"output":true,"apower":11.5,…}`, `temperature:0` `{"tC":24.4}`),
@@ -60,6 +61,11 @@ function decodeGen1(topic: string, text: string, options: DecodeOptions): Decode
     if (t === 'true' || t === 'false') return { outcome: 'availability', family: FAMILY, nativeId: id, online: t === 'true', scope: 'device' };
     return failure(FAMILY, id, `online is ${JSON.stringify(t.slice(0, 40))}, not true/false`);
   }
+  if (key === 'status') {
+    // Shelly Motion / Motion 2 report everything on `status`: {"motion":true,"timestamp":…,"active":true,"vibration":false,"lux":303,"bat":87}.
+    const obj = parseObject(text);
+    if (obj && own(obj, 'motion') !== undefined) return motionStatus(id, obj);
+  }
   if (key === 'announce' || key === 'info' || key === 'settings' || key === 'status') return recognised(FAMILY, id, `device ${key}`);
   if (path[path.length - 1] === 'command' || path[path.length - 1] === 'set' || a === 'command') return recognised(FAMILY, id, `command (${key})`);
 
@@ -70,7 +76,8 @@ function decodeGen1(topic: string, text: string, options: DecodeOptions): Decode
     const kind = Object.prototype.hasOwnProperty.call(GEN1_SENSORS, b) ? GEN1_SENSORS[b]! : null;
     col.add(key, kind, value, { unit: kind === 'temperature' && fahrenheit ? 'F' : undefined });
   } else if ((a === 'relay' || a === 'light') && b !== undefined && /^\d+$/.test(b) && path.length === 2) {
-    const state = toOnOff(value);
+    // A relay with overpower protection reports `overpower` when that switched it off (Plug S, 1PM, 2.5).
+    const state = text.trim() === 'overpower' ? 'off' : toOnOff(value);
     if (state === null) col.problem(`${key} is ${JSON.stringify(text.slice(0, 40))}, not on/off`);
     else col.actuator({ channel: b, state: { state } });
   } else if (a === 'light' && b !== undefined && c === 'status' && path.length === 3) {
@@ -95,6 +102,22 @@ function decodeGen1(topic: string, text: string, options: DecodeOptions): Decode
 function gen1Value(text: string): Json {
   const p = parseJson(text);
   return p.ok ? p.value : text;
+}
+
+/** A Shelly Motion's `status`: motion, lux and battery (and a Motion 2's `tmp` with its units); the rest unmapped. */
+function motionStatus(id: string, obj: JsonObject): DecodeResult {
+  const col = new Collector(FAMILY, id);
+  const kinds: Readonly<Record<string, ContractKind>> = { motion: 'motion', lux: 'illuminance', bat: 'battery' };
+  for (const field of Object.keys(obj)) {
+    const v = own(obj, field);
+    const kind = Object.prototype.hasOwnProperty.call(kinds, field) ? kinds[field]! : null;
+    if (field === 'tmp' && isObject(v) && own(v, 'is_valid') !== false && own(v, 'value') !== undefined) {
+      const units = own(v, 'units');
+      col.add('status/tmp', 'temperature', own(v, 'value'), { unit: typeof units === 'string' ? units : undefined });
+    } else if (kind !== null && isObject(v)) col.add(`status/${field}`, kind, own(v, 'value'));
+    else col.add(`status/${field}`, kind, v);
+  }
+  return col.result();
 }
 
 function lightState(on: boolean, obj: JsonObject): { state: 'on' | 'off'; brightness?: number } {
@@ -138,8 +161,11 @@ function decodeGen2(topic: string, text: string): DecodeResult | null {
     if (m[2] === 'rpc') {
       const frame = parseObject(text);
       const method = frame ? own(frame, 'method') : undefined;
-      if (typeof method !== 'string') return null;
-      return recognised(FAMILY, id, `RPC request (${method})`);
+      if (typeof method === 'string') return recognised(FAMILY, id, `RPC request (${method})`);
+      // A device's answer goes to `<src of the request>/rpc` (the gateway's own: `iot-gateway/rpc`).
+      const src = frame ? own(frame, 'src') : undefined;
+      if (!frame || typeof src !== 'string' || own(frame, 'id') === undefined || (own(frame, 'result') === undefined && own(frame, 'error') === undefined)) return null;
+      return recognised(FAMILY, undefined, `RPC ${own(frame, 'error') === undefined ? 'response' : 'error response'} from ${src.slice(0, 64)}`);
     }
     if (m[2] === 'debug/log') return recognised(FAMILY, id, 'debug log');
     if (m[2] !== 'command' || text === 'status_update' || text === 'announce') return recognised(FAMILY, id, `command (${m[2]})`);
@@ -239,6 +265,7 @@ function flatten(col: Collector, key: string, obj: JsonObject, skip: Set<string>
 
 // ---------------------------------------------------------------- commands
 
+const GEN1_LIGHT = /^(shellydimmer|shellybulbduo|shellyvintage)/i;
 const GEN2_ID = /^(shellyplus|shellypro|shellywalldisplay|shellyblu|shelly1mini|shelly1pmmini|shellypmmini|shellyaz|shelly\w*g[3-9])/i;
 
 /**
@@ -251,7 +278,8 @@ export function encode(nativeId: string, channel: string | undefined, command: N
   const n = channel ?? '0';
   if (!/^\d{1,3}$/.test(n)) return { ok: false, reason: `shelly:${nativeId}: channel "${n}" is not a relay or switch id` };
   const generation = options.shellyGeneration ?? (GEN2_ID.test(nativeId) ? 2 : 1);
-  if (generation === 1) return { ok: true, publishes: [{ topic: `shellies/${nativeId}/relay/${n}/command`, payload: command.state }] };
+  // Dimmers and white bulbs (Dimmer, Dimmer 2, Duo, Vintage) take `light/<n>/command`; they have no relay/.
+  if (generation === 1) return { ok: true, publishes: [{ topic: `shellies/${nativeId}/${GEN1_LIGHT.test(nativeId) ? 'light' : 'relay'}/${n}/command`, payload: command.state }] };
   const frame = { id: options.rpcId ?? 1, src: options.rpcSrc ?? 'iot-gateway', method: 'Switch.Set', params: { id: Number(n), on: command.state === 'on' } };
   return { ok: true, publishes: [{ topic: `${nativeId}/rpc`, payload: JSON.stringify(frame) }] };
 }

@@ -1,7 +1,7 @@
 /**
  * Tasmota: topics follow the device's FullTopic (default `%prefix%/%topic%/`, also common
  * `%topic%/%prefix%/`). `tele/<topic>/SENSOR` carries one JSON block per sensor driver plus
- * `Time` (local, no offset unless configured) and `TempUnit`; `tele/<topic>/STATE` the relays
+ * `Time` (local, no offset unless configured) and `TempUnit` (`ESP32` is the chip's own temperature); `tele/<topic>/STATE` the relays
  * (`POWER`, `POWER<n>`); `tele/<topic>/LWT` is `Online`/`Offline`; `stat/<topic>/POWER<n>` and
  * `stat/<topic>/RESULT` answer commands sent to `cmnd/<topic>/POWER<n>`.
  */
@@ -76,7 +76,17 @@ function powerChannel(key: string): string | undefined {
   return m[1] === '' || m[1] === undefined ? '1' : m[1];
 }
 
+/** `tasmota/discovery/<MAC>/config|sensors`: Tasmota's own discovery, retained at every connection unless `SetOption19 1`. */
+const DISCOVERY = /^tasmota\/discovery\/[0-9A-Fa-f]{12}\/(config|sensors)$/;
+
 export function decode(topic: string, payload: Buffer, options: DecodeOptions = {}): DecodeResult {
+  const discovery = DISCOVERY.exec(topic);
+  if (discovery) {
+    // The config names the device's topic (`t`); the sensors are a SENSOR as of discovery, which tele/…/SENSOR carries anyway.
+    const config = discovery[1] === 'config' ? parseObject(payloadText(payload)) : undefined;
+    const t = config ? own(config, 't') : undefined;
+    return recognised(FAMILY, typeof t === 'string' && t !== '' ? t : undefined, `discovery (${discovery[1]})`);
+  }
   const parts = parseTopic(topic, options.tasmota);
   if (!parts) return NOT_MINE;
   const { prefix, topic: id, suffix } = parts;
@@ -158,7 +168,8 @@ function sensorBlock(c: Collector, block: string, v: JsonObject, tempUnit: strin
   for (const field of Object.keys(v)) {
     const raw = own(v, field);
     const key = `${block}.${field}`;
-    let kind: ContractKind | null = Object.prototype.hasOwnProperty.call(FIELD_KINDS, field) ? FIELD_KINDS[field]! : null;
+    // `ESP32` is the chip's own sensor (every tasmota32 build reports its temperature): not the room's.
+    let kind: ContractKind | null = block !== 'ESP32' && Object.prototype.hasOwnProperty.call(FIELD_KINDS, field) ? FIELD_KINDS[field]! : null;
     if (block === 'ENERGY' && field === 'Power') kind = 'power';
     if (kind !== null && Array.isArray(raw)) {
       // Multi-phase or multi-channel meters: one value per channel.
@@ -166,7 +177,7 @@ function sensorBlock(c: Collector, block: string, v: JsonObject, tempUnit: strin
       continue;
     }
     if (kind === null) {
-      c.unmapped(key, raw, field === 'Pressure' ? pressureUnit : field === 'DewPoint' ? tempUnit : undefined, block);
+      c.unmapped(key, raw, field === 'Pressure' ? pressureUnit : field === 'DewPoint' || field === 'Temperature' ? tempUnit : undefined, block);
       continue;
     }
     c.add(key, kind, raw, { unit: kind === 'temperature' ? tempUnit : undefined, channel: block });

@@ -31,9 +31,6 @@ const KIND_KEYS: readonly (readonly [string, ContractKind])[] = [
   ['battery', 'battery'],
 ];
 
-/** Keys an attribute output (`output: attribute`) publishes one by one under `<base>/<name>/<key>`; the JSON object carries the same. */
-const ATTRIBUTE_KEYS = new Set(['state', 'power', 'voltage', 'current', 'energy', 'temperature', 'humidity', 'battery', 'linkquality', 'occupancy', 'contact', 'illuminance', 'child_lock', 'indicator_mode', 'power_outage_memory', 'countdown', 'update']);
-
 const SETPOINT_KEYS = ['occupied_heating_setpoint', 'occupied_cooling_setpoint', 'current_heating_setpoint'] as const;
 
 function availabilityOf(text: string): boolean | null {
@@ -76,9 +73,9 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
 
   const parsed = parseJson(text);
   if (!parsed.ok || !isObject(parsed.value)) {
-    if (name !== '' && last !== undefined && ATTRIBUTE_KEYS.has(last)) {
-      return recognised(FAMILY, name, `attribute output (${last}), a copy of the JSON state`);
-    }
+    // `advanced.output: attribute_and_json` also publishes every key alone on `<base>/<name>/<key>`
+    // (`<key>-<sub>` for nested objects), a bare value or ''. A device's own state is always a JSON object.
+    if (name !== '' && last !== undefined && last !== '') return recognised(FAMILY, name, `attribute output (${last}), a copy of the JSON state`);
     return failure(FAMILY, rest, parsed.ok ? 'payload is not a JSON object' : parsed.reason);
   }
   return decodeState(rest, parsed.value);

@@ -116,3 +116,20 @@ describe('discovery: the entities learnt from Home Assistant configs, indexed by
     expect(discovery.readers('zigbee2mqtt/bridge/state')).toHaveLength(MAX_ENTITIES / 2);
   });
 });
+
+describe('ESPHome units learnt from discovery (audit)', () => {
+  it('keeps the announced unit of a node’s sensor beside its kind, and forgets it with the config', async () => {
+    const { Discovery } = await import('../../../gateway/devices/discovery.js');
+    const { parseDiscovery } = await import('../../../gateway/devices/families/homeassistant.js');
+    const d = new Discovery();
+    const topic = 'homeassistant/sensor/porch-node/porch_t/config';
+    const r = parseDiscovery(topic, Buffer.from(JSON.stringify({ dev_cla: 'temperature', unit_of_meas: '°F', stat_t: 'porch-node/sensor/porch_t/state', dev: { ids: 'x' } })));
+    if (r.outcome !== 'discovered') throw new Error(JSON.stringify(r));
+    d.learn(r.entity);
+    expect(d.esphomeUnits()).toEqual({ 'porch-node': { 'sensor/porch_t': '°F' } });
+    expect(d.esphomeKinds()).toEqual({ 'porch-node': { 'sensor/porch_t': 'temperature' } });
+    d.forget(topic);
+    expect(d.esphomeUnits()).toEqual({});
+    expect(d.esphomeKinds()).toEqual({});
+  });
+});

@@ -50,3 +50,16 @@ describe('ESPHome commands', () => {
     expect(encode('n', undefined, { state: 'on' })).toMatchObject({ ok: false });
   });
 });
+
+describe('ESPHome sensors announced in another unit (audit)', () => {
+  const esphomeKinds = { 'porch-node': { 'sensor/porch_t': 'temperature' as const, 'sensor/heater': 'power' as const } };
+  const esphomeUnits = { 'porch-node': { 'sensor/porch_t': '°F', 'sensor/heater': 'kW' } };
+  it('converts a temperature announced in °F to °C and a power in kW to W', () => {
+    expect(decode('porch-node/sensor/porch_t/state', Buffer.from('71.6'), { esphomeKinds, esphomeUnits })).toMatchObject({ readings: [{ kind: 'temperature', value: 22, unit: '°C' }] });
+    expect(decode('porch-node/sensor/heater/state', Buffer.from('1.25'), { esphomeKinds, esphomeUnits })).toMatchObject({ readings: [{ kind: 'power', value: 1250 }] });
+  });
+  it('leaves a sensor in °C, or one of another node, as it is', () => {
+    expect(decode('porch-node/sensor/porch_t/state', Buffer.from('21.5'), { esphomeKinds, esphomeUnits: { 'porch-node': { 'sensor/porch_t': '°C' } } })).toMatchObject({ readings: [{ value: 21.5 }] });
+    expect(decode('other/sensor/porch_t/state', Buffer.from('71.6'), { esphomeKinds: { '*': { 'sensor/porch_t': 'temperature' } }, esphomeUnits })).toMatchObject({ readings: [{ value: 71.6 }] });
+  });
+});

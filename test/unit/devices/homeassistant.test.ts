@@ -135,3 +135,21 @@ describe('value templates', () => {
     if (p.ok) expect(p.extract('{}')).toEqual({ ok: false, why: 'value_json.constructor is missing' });
   });
 });
+
+describe('a JSON-schema light (ESPHome’s mqtt_light.cpp: "schema":"json")', () => {
+  const config = { schema: 'json', color_mode: true, supported_color_modes: ['brightness'], brightness: true, name: 'Desk', stat_t: 'desk-node/light/desk/state', cmd_t: 'desk-node/light/desk/command', avty_t: 'desk-node/status', uniq_id: 'x', dev: { ids: 'a0b765f3c1d4', name: 'desk-node' } };
+  const r = parseDiscovery('homeassistant/light/desk-node/desk/config', Buffer.from(JSON.stringify(config)));
+  const light = r.outcome === 'discovered' ? r.entity : undefined;
+
+  it('reads the "state" of its JSON state', () => {
+    expect(decodeState([light!], 'desk-node/light/desk/state', Buffer.from('{"state":"ON","brightness":128,"color_mode":"brightness"}'))).toMatchObject({ outcome: 'decoded', actuators: [{ channel: 'desk', state: { state: 'on' } }] });
+    expect(decodeState([light!], 'desk-node/light/desk/state', Buffer.from('ON'))).toMatchObject({ outcome: 'failure' });
+  });
+  it('is switched with {"state":"ON"} on its command topic', () => {
+    expect(encode(light!, { state: 'on' })).toEqual({ ok: true, publishes: [{ topic: 'desk-node/light/desk/command', payload: '{"state":"ON"}' }] });
+  });
+  it('a light without schema keeps payload_on/payload_off', () => {
+    const plain = parseDiscovery('homeassistant/light/n/l/config', Buffer.from(JSON.stringify({ ...config, schema: undefined })));
+    expect(plain.outcome === 'discovered' && encode(plain.entity, { state: 'off' })).toEqual({ ok: true, publishes: [{ topic: 'desk-node/light/desk/command', payload: 'OFF' }] });
+  });
+});

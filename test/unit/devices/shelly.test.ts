@@ -57,3 +57,26 @@ describe('Shelly commands', () => {
     expect(encode('shelly1-a', 'x', { state: 'on' })).toMatchObject({ ok: false });
   });
 });
+
+describe('Shelly firmware as it really talks (audit)', () => {
+  it('Motion 2: a tmp with its units is a temperature, lux may come as an object, an invalid tmp is left out', () => {
+    const r = decode('shellies/shellymotion2-8CF68108A6F5/status', Buffer.from('{"motion":false,"lux":{"value":12,"illumination":"dark"},"bat":100,"tmp":{"value":71.6,"units":"F","is_valid":true}}'));
+    expect(r).toMatchObject({ outcome: 'decoded', readings: [{ key: 'status/motion', value: false }, { key: 'status/lux', kind: 'illuminance', value: 12 }, { key: 'status/bat', value: 100 }, { key: 'status/tmp', kind: 'temperature', value: 22 }] });
+    const invalid = decode('shellies/shellymotion2-8CF68108A6F5/status', Buffer.from('{"motion":true,"tmp":{"value":null,"units":"C","is_valid":false}}'));
+    expect(invalid).toMatchObject({ outcome: 'decoded', problems: [] });
+    expect(invalid.outcome === 'decoded' && invalid.readings.map((x) => x.key)).toEqual(['status/motion']);
+  });
+  it('a status without motion (any other Gen1) is still not a reading', () => {
+    expect(decode('shellies/shelly1-A1B2C3/status', Buffer.from('{"wifi_sta":{"connected":true}}'))).toMatchObject({ outcome: 'recognised' });
+  });
+  it('an RPC error answer is recognised; a frame that is neither request nor answer is not Shelly’s', () => {
+    expect(decode('iot-gateway/rpc', Buffer.from('{"id":1,"src":"shellyplus1-a","dst":"iot-gateway","error":{"code":-105,"message":"Argument \'id\', value 3 not found!"}}'))).toMatchObject({ outcome: 'recognised', what: 'RPC error response from shellyplus1-a' });
+    expect(decode('home/rpc', Buffer.from('{"hello":1}'))).toEqual({ outcome: 'not_mine' });
+  });
+  it('Gen1 dimmers and white bulbs take light/<n>/command; relays relay/<n>/command', () => {
+    for (const id of ['shellydimmer-D1', 'shellydimmer2-4C7525336380', 'ShellyBulbDuo-34945479CFA4', 'ShellyVintage-AB12']) {
+      expect(encode(id, undefined, { state: 'on' })).toEqual({ ok: true, publishes: [{ topic: `shellies/${id}/light/0/command`, payload: 'on' }] });
+    }
+    expect(encode('shelly1pm-A1B2C3', '0', { state: 'off' })).toEqual({ ok: true, publishes: [{ topic: 'shellies/shelly1pm-A1B2C3/relay/0/command', payload: 'off' }] });
+  });
+});

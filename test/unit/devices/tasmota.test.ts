@@ -56,3 +56,11 @@ describe('Tasmota commands', () => {
     expect(encode('t', '1', { state: 'on' }, { tasmota: { fullTopics: ['%prefix%/%hostname%/%topic%/'] } })).toMatchObject({ ok: false });
   });
 });
+
+describe('Tasmota firmware as it really talks (audit)', () => {
+  it('keeps the ESP32 chip temperature apart from a real sensor in the same SENSOR', () => {
+    const r = decode('tele/esp32_th/SENSOR', Buffer.from('{"Time":"2022-07-29T22:30:18","SI7021":{"Temperature":24.2,"Humidity":59.4,"DewPoint":15.8},"ESP32":{"Temperature":41.1},"TempUnit":"C"}'));
+    expect(r.outcome === 'decoded' && r.readings.filter((x) => x.kind === 'temperature').map((x) => x.key)).toEqual(['SI7021.Temperature']);
+    expect(r).toMatchObject({ readings: expect.arrayContaining([{ key: 'ESP32.Temperature', kind: null, value: 41.1, unit: 'C', channel: 'ESP32' }]) });
+  });
+});

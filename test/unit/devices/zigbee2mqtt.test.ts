@@ -67,3 +67,11 @@ describe('Zigbee2MQTT commands', () => {
     expect(encode('a/#', undefined, { state: 'on' })).toMatchObject({ ok: false });
   });
 });
+
+describe('Zigbee2MQTT firmware as it really talks (audit)', () => {
+  it('attribute output of any key, a nested one (update-state) or null (""), is recognised, not a failure', () => {
+    for (const [topic, payload] of [['zigbee2mqtt/bulb/color_temp', '370'], ['zigbee2mqtt/th1/pressure', '1001.8'], ['zigbee2mqtt/kitchen/floor_light/update-state', 'idle'], ['zigbee2mqtt/door/contact', 'true']]) {
+      expect(decode(topic!, Buffer.from(payload!))).toMatchObject({ outcome: 'recognised', what: expect.stringContaining('attribute output') });
+    }
+  });
+});
