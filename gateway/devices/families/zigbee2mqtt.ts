@@ -74,8 +74,9 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
   const parsed = parseJson(text);
   if (!parsed.ok || !isObject(parsed.value)) {
     // `advanced.output: attribute_and_json` also publishes every key alone on `<base>/<name>/<key>`
-    // (`<key>-<sub>` for nested objects), a bare value or ''. A device's own state is always a JSON object.
-    if (name !== '' && last !== undefined && last !== '') return recognised(FAMILY, name, `attribute output (${last}), a copy of the JSON state`);
+    // (`<key>-<sub>` for nested objects), a bare value or ''. A device's own state is always a JSON
+    // object, so a broken one (`{"temperature": 21.`) on a self-placing `<site>/<zone>/<device>` stays a failure.
+    if (name !== '' && last !== undefined && last !== '' && !text.trimStart().startsWith('{')) return recognised(FAMILY, name, `attribute output (${last}), a copy of the JSON state`);
     return failure(FAMILY, rest, parsed.ok ? 'payload is not a JSON object' : parsed.reason);
   }
   return decodeState(rest, parsed.value);

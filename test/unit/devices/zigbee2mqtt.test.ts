@@ -74,4 +74,7 @@ describe('Zigbee2MQTT firmware as it really talks (audit)', () => {
       expect(decode(topic!, Buffer.from(payload!))).toMatchObject({ outcome: 'recognised', what: expect.stringContaining('attribute output') });
     }
   });
+  it('a broken JSON state of a device named <site>/<zone>/<device> is still a failure, not taken for an attribute', () => {
+    expect(decode('zigbee2mqtt/hq/f1/weather', Buffer.from('{"temperature": 21.'))).toMatchObject({ outcome: 'failure', nativeId: 'hq/f1/weather' });
+  });
 });
