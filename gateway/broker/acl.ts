@@ -74,7 +74,11 @@ export function canPublish(p: Principal, topic: string): Decision {
     case 'actuator':
       return p.device !== undefined && (topic === `devices/${p.device}/status` || topic === `devices/${p.device}/state`)
         ? ALLOW
-        : deny(`an actuator publishes only devices/${p.device ?? '<its device>'}/status and …/state`);
+        : deny(
+            p.device !== undefined
+              ? `an actuator publishes only devices/${p.device}/status and …/state`
+              : `actuator ${p.name} names no device, so it may publish nothing: give its credential one (npm run credentials -- add ${p.name} --role actuator --device <its id> …) to report devices/<its id>/state`,
+          );
     case 'bridge':
     case 'native':
       return nativeCanPublish(p, topic);

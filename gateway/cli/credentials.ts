@@ -1,5 +1,7 @@
 /**
  * npm run credentials -- add <name> --role device --device t-101 --site hq --zone f1
+ * npm run credentials -- add plug-1 --role native --native tasmota:tasmota_A1B2C3
+ * npm run credentials -- add z2m --role bridge [--family zigbee2mqtt] [--base zigbee2mqtt]
  * npm run credentials -- list
  * npm run credentials -- remove <name>
  *
@@ -11,6 +13,7 @@ import { text } from 'node:stream/consumers';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadSettings } from '../config/settings.js';
 import { CredentialStore, ROLES, type Role } from '../broker/credentials.js';
+import { NATIVE_FAMILIES } from '../broker/native-acl.js';
 import { GatewayError } from '../core/errors.js';
 
 import { out } from './terminal.js';
@@ -56,6 +59,20 @@ async function readSecret(): Promise<string> {
   return secret;
 }
 
+const BRIDGE_FAMILIES = ['zigbee2mqtt', 'homeassistant', 'generic', ...NATIVE_FAMILIES];
+
+interface AddOptions {
+  role: Role;
+  device?: string;
+  site?: string;
+  zone?: string;
+  native?: string;
+  family?: string;
+  base?: string;
+  secretStdin?: boolean;
+  json?: boolean;
+}
+
 const program = new Command()
   .name('npm run credentials --')
   .description('Device and service credentials for the gateway (DATA_DIR/credentials.json, or CREDENTIALS_FILE).')
@@ -69,13 +86,26 @@ program
   .option('--device <id>', 'the device (and MQTT client id); default: the name, for role device', segment('--device'))
   .option('--site <site>', 'the site a device sits in (required for device; scopes an actuator)', segment('--site'))
   .option('--zone <zone>', 'the zone a device sits in (required for device; scopes an actuator)', segment('--zone'))
+  .option('--native <family:id>', `role native: the one native device it is (${NATIVE_FAMILIES.map((f) => `${f}:<id>`).join(', ')})`)
+  .addOption(new Option('--family <family>', 'role bridge: the family it speaks for (default zigbee2mqtt)').choices(BRIDGE_FAMILIES))
+  .option('--base <topic>', "role bridge: its base topic (default the family's: zigbee2mqtt; required for the others)")
   .option('--secret-stdin', 'read the secret from stdin instead of generating one')
   .option('--json', 'print the result as JSON')
-  .action(async (name: string, o: { role: Role; device?: string; site?: string; zone?: string; secretStdin?: boolean; json?: boolean }) => {
+  .action(async (name: string, o: AddOptions) => {
     const device = o.device ?? (o.role === 'device' ? name : undefined);
     if (o.role === 'device' && (!o.site || !o.zone)) throw new InvalidArgumentError('a device needs --site and --zone (it may publish only to sensors/<site>/<zone>/<device>/…)');
+    checkNativeOptions(o);
     const store = storeFor(program.opts<{ file?: string }>().file);
-    const entry = { name, role: o.role, ...(device ? { device } : {}), ...(o.site ? { site: o.site } : {}), ...(o.zone ? { zone: o.zone } : {}) };
+    const entry = {
+      name,
+      role: o.role,
+      ...(device ? { device } : {}),
+      ...(o.site ? { site: o.site } : {}),
+      ...(o.zone ? { zone: o.zone } : {}),
+      ...(o.native ? { native: o.native } : {}),
+      ...(o.family ? { family: o.family } : {}),
+      ...(o.base ? { base: o.base } : {}),
+    };
     await store.load();
     const notice = store.size === 0 ? firstCredentialNotice() : undefined;
     const { credential, secret } = o.secretStdin ? await store.add(entry, await readSecret()) : await store.add(entry);
@@ -87,6 +117,7 @@ program
     }
     out(`added ${credential.name} (${describe(credential)}) to ${store.path}`);
     if (shown) out(`secret: ${shown}\n(shown once: only its hash is kept. Connect with username ${JSON.stringify(name)}${device ? ` and client id ${JSON.stringify(device)}` : ''}.)`);
+    if (o.role === 'actuator' && !device) out(`(it names no device: it hears its commands, but may not report its state on devices/<device>/state; add --device <its id> for that.)`);
     if (notice) out(`\n${notice}`);
   });
 
@@ -117,9 +148,21 @@ program
     out(`removed ${name} from ${store.path}`);
   });
 
-function describe(c: { role: Role; device?: string; site?: string; zone?: string }): string {
+/** The native and bridge options, said in the words of the command line (the file's schema checks them again). */
+function checkNativeOptions(o: AddOptions): void {
+  if (o.role === 'native' && !o.native) throw new InvalidArgumentError(`a native device needs --native <family:id> (${NATIVE_FAMILIES.map((f) => `${f}:<id>`).join(', ')}), e.g. --native tasmota:tasmota_A1B2C3`);
+  if (o.native !== undefined && o.role !== 'native') throw new InvalidArgumentError('--native is for --role native');
+  if (o.native !== undefined && !NATIVE_FAMILIES.some((f) => o.native!.startsWith(`${f}:`) && o.native!.length > f.length + 1)) {
+    throw new InvalidArgumentError(`--native must be <family>:<id> with a family of ${NATIVE_FAMILIES.join(', ')} (got ${JSON.stringify(o.native)})`);
+  }
+  if ((o.family !== undefined || o.base !== undefined) && o.role !== 'bridge') throw new InvalidArgumentError('--family and --base are for --role bridge');
+  if (o.role === 'bridge' && o.family !== undefined && o.family !== 'zigbee2mqtt' && o.base === undefined) throw new InvalidArgumentError(`a ${o.family} bridge needs --base <its base topic>`);
+}
+
+function describe(c: { role: Role; device?: string; site?: string; zone?: string; native?: string; family?: string; base?: string }): string {
   const where = [c.site, c.zone].filter(Boolean).join('/');
-  return [c.role, c.device ? `device ${c.device}` : '', where ? `in ${where}` : ''].filter(Boolean).join(', ');
+  const speaks = c.role === 'bridge' ? `${c.family ?? 'zigbee2mqtt'}${c.base ? ` under ${c.base}/` : ''}` : '';
+  return [c.role, c.native ?? '', speaks, c.device ? `device ${c.device}` : '', where ? `in ${where}` : ''].filter(Boolean).join(', ');
 }
 
 program.parseAsync().catch((err: unknown) => {

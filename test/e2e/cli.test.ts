@@ -52,6 +52,42 @@ describe('npm run credentials', () => {
   });
 });
 
+describe('npm run credentials for native devices and bridges', () => {
+  it("adds a Tasmota's credential as the README says, and the device may then use its own topics only", async () => {
+    const dataDir = await tempDir();
+    const added = await runTs('gateway/cli/credentials.ts', ['add', 'plug-1', '--role', 'native', '--native', 'tasmota:tasmota_A1B2C3', '--json'], cleanEnv(dataDir));
+    expect(added.code, added.stderr).toBe(0);
+    const { secret, native } = JSON.parse(added.stdout) as { secret: string; native: string };
+    expect(native).toBe('tasmota:tasmota_A1B2C3');
+    const gw = await startGateway({ dataDir, env: { BIND_HOST: '127.0.0.1' } });
+    defer(() => gw.stop());
+    // Tasmota picks its own client id (DVES_…).
+    const plug = await connect(gw.mqttUrl, { clientId: 'DVES_A1B2C3', username: 'plug-1', password: secret });
+    defer(() => plug.endAsync());
+    expect((await plug.subscribeAsync('cmnd/tasmota_A1B2C3/#', { qos: 1 })).map((g) => g.qos)).toEqual([1]);
+    await expect(plug.subscribeAsync('commands/#', { qos: 1 })).rejects.toThrow(/Subscribe error/);
+  });
+
+  it('says what a native device and a non-Zigbee2MQTT bridge need, and what an actuator without a device cannot do', async () => {
+    const dataDir = await tempDir();
+    const env = { ...cleanEnv(dataDir), MQTT_ALLOW_ANONYMOUS: 'true', BIND_HOST: '127.0.0.1' };
+    const noNative = await runTs('gateway/cli/credentials.ts', ['add', 'x', '--role', 'native'], env);
+    expect(noNative.code).toBe(1);
+    expect(noNative.stderr).toContain('a native device needs --native <family:id> (tasmota:<id>, shelly:<id>, esphome:<id>)');
+    const badFamily = await runTs('gateway/cli/credentials.ts', ['add', 'x', '--role', 'native', '--native', 'sonoff:abc'], env);
+    expect(badFamily.stderr).toContain('--native must be <family>:<id> with a family of tasmota, shelly, esphome (got "sonoff:abc")');
+    const noBase = await runTs('gateway/cli/credentials.ts', ['add', 'sh', '--role', 'bridge', '--family', 'shelly'], env);
+    expect(noBase.stderr).toContain('a shelly bridge needs --base <its base topic>');
+    const bridge = await runTs('gateway/cli/credentials.ts', ['add', 'z2m-2', '--role', 'bridge', '--base', 'z2m-2'], env);
+    expect(bridge.stdout).toContain('added z2m-2 (bridge, zigbee2mqtt under z2m-2/)');
+    const actuator = await runTs('gateway/cli/credentials.ts', ['add', 'hvac-f1', '--role', 'actuator', '--site', 'hq', '--zone', 'f1'], env);
+    expect(actuator.code).toBe(0);
+    expect(actuator.stdout).toContain('it names no device: it hears its commands, but may not report its state on devices/<device>/state; add --device <its id> for that.');
+    const named = await runTs('gateway/cli/credentials.ts', ['add', 'hvac-f2', '--role', 'actuator', '--device', 'hvac-f2', '--site', 'hq', '--zone', 'f2'], env);
+    expect(named.stdout).not.toContain('names no device');
+  });
+});
+
 describe('npm run simulate against a gateway with credentials', () => {
   it('says that anonymous clients are refused and names --username and --password', async () => {
     const dataDir = await tempDir();

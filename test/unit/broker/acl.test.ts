@@ -36,6 +36,14 @@ describe('canPublish', () => {
     expect(canPublish(p, topic).ok).toBe(allowed);
   });
 
+  it('tells an actuator whose credential names no device how to give it one', () => {
+    expect(canPublish(siteActuator, 'devices/siren/state')).toEqual({
+      ok: false,
+      why: 'actuator siren names no device, so it may publish nothing: give its credential one (npm run credentials -- add siren --role actuator --device <its id> …) to report devices/<its id>/state',
+    });
+    expect(canPublish(actuator, 'devices/hvac-2/state')).toEqual({ ok: false, why: 'an actuator publishes only devices/hvac-1/status and …/state' });
+  });
+
   it('refuses everything under commands/, alerts/, gateway/ and $ to every role (property)', () => {
     const roles = fc.constantFrom(device, actuator, siteActuator, observer, admin, anonymousPrincipal('admin'));
     const rest = fc.array(fc.string({ unit: 'grapheme', maxLength: 8 }), { maxLength: 5 }).map((parts) => parts.join('/'));
