@@ -96,19 +96,24 @@ export class RulesService {
       resend: (c, attempt) => void outputs.resend(c, attempt).catch(() => undefined),
       observer: {
         ran: (reading, wake, firings, outcomes, suppressed, at) => this.trace.ran(reading, wake, firings, suppressed, at, outcomes.length),
-        fired: (rule) => metrics.ruleFirings.inc({ rule }),
+        // A rebuild's dry run replays firings that were counted when they happened (by an earlier process).
+        fired: (rule) => {
+          if (!this.runtime.dry) metrics.ruleFirings.inc({ rule });
+        },
         suppressed: (s) => {
+          if (this.runtime.dry) return;
           // `site/zone/actuator` (segments hold no '/'): the last segment, without splitting per suppression.
           const actuator = s.target.slice(s.target.lastIndexOf('/') + 1);
           if (s.kind === 'already-in-state') metrics.commandsSuppressed.inc({ actuator });
           if (s.kind === 'min-on-off') {
             metrics.commandsDeferred.inc({ actuator });
-            // A rebuild replays holds that were reported when they happened.
-            if (!this.runtime.dry) held.report(s);
+            held.report(s);
           }
           if (s.kind === 'manual-hold') metrics.commandsHeld.inc({ actuator });
         },
-        woke: (type) => metrics.ruleWakeups.inc({ type }),
+        woke: (type) => {
+          if (!this.runtime.dry) metrics.ruleWakeups.inc({ type });
+        },
         failed: () => metrics.ruleErrors.inc(),
         routesReset: (routes) => this.routesReset(routes),
         overloaded: () => {
