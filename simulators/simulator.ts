@@ -215,5 +215,15 @@ async function restore(scenario: Scenario, fleet: readonly SimDevice[], clients:
     });
     if (publishes.length > 0 && (await within(10_000, Promise.all(publishes)))) done.push(`smoke cleared and temperatures normal in ${zone}`);
   }
+  // A door whose last reading said open stays open on the dashboards, and "door left open" fires
+  // ten minutes after the run: close it (a random that never starts a burst gives a closed reading).
+  const closes = fleet.flatMap((d, i) => {
+    const client = clients[i];
+    if (!client || d.model !== 'door' || d.lastTs >= d.burstUntil) return [];
+    d.burstUntil = 0;
+    const r = nextReading(d, Date.now(), 'normal', () => 0.999, false, withTs);
+    return [client.publishAsync(r.topic, r.payload, { qos: 1 })];
+  });
+  if (closes.length > 0 && (await within(10_000, Promise.all(closes)))) done.push(`closed ${closes.length === 1 ? 'a door' : `${closes.length} doors`} left open`);
   return done;
 }
