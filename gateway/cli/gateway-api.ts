@@ -13,7 +13,11 @@ export function timeArg(text: string): number {
   return ms;
 }
 
-export const CREDENTIALS_HINT = 'the gateway asks for credentials: set GATEWAY_USERNAME and GATEWAY_PASSWORD (an admin credential, `npm run credentials -- add <name> --role admin`)';
+/** What to set when the gateway answers 401; `role`: the least a tool needs (reading: observer; acting: admin). */
+export function credentialsHint(role: 'observer' | 'admin' = 'admin'): string {
+  const which = role === 'admin' ? 'an admin credential' : 'an observer or admin credential';
+  return `the gateway asks for credentials: set GATEWAY_USERNAME and GATEWAY_PASSWORD (${which}, \`npm run credentials -- add <name> --role ${role}\`)`;
+}
 
 /** HTTP asks for credentials once any exist (HTTP_AUTH): the tools send an admin's from the environment. */
 export function authorization(): Record<string, string> {
@@ -30,7 +34,7 @@ async function call(url: string, init?: RequestInit): Promise<unknown> {
     throw new Error(`the gateway does not answer at ${new URL(url).origin} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}): is it running? (--url, or HTTP_PORT)`);
   }
   const body = (await res.json().catch(() => ({}))) as { error?: string };
-  if (res.status === 401) throw new Error(CREDENTIALS_HINT);
+  if (res.status === 401) throw new Error(credentialsHint('admin'));
   if (res.status === 403) throw new Error(`the gateway refused (403): ${body.error ?? 'this credential may not do that'}; an admin credential is needed`);
   if (!res.ok) throw new Error(`the gateway answered ${res.status}: ${body.error ?? ''}`);
   return body;

@@ -43,6 +43,6 @@ describe('npm run trace with credentials', () => {
     const { code, stdout, stderr } = await trace({});
     expect(code).not.toBe(0);
     expect(stdout).toBe('');
-    expect(stderr).toContain('the gateway asks for credentials: set GATEWAY_USERNAME and GATEWAY_PASSWORD');
+    expect(stderr).toContain('GW_ERR_AUTH: the gateway asks for credentials: set GATEWAY_USERNAME and GATEWAY_PASSWORD (an observer or admin credential');
   });
 });
