@@ -178,7 +178,7 @@ export class Journal {
     const start = { segment: this.segments.writeSegment, offset: 0 };
     if (found!.events > 0) {
       this.reader.readFrom(checkpoint);
-      this.log.info({ events: found!.events, bytes: found!.bytes }, 'spool holds events from an earlier run; draining them to InfluxDB');
+      this.log.info({ events: found!.events, bytes: found!.bytes }, 'spool holds events the last run had not written to InfluxDB yet; draining them');
     } else {
       this.checkpoint.reset(start);
     }

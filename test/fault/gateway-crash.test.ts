@@ -47,7 +47,7 @@ describe('gateway crash', () => {
 
     const second = track(spawnGateway({ ...env, MQTT_PORT: String(ports.mqtt) }));
     await second.started();
-    expect(second.logs.some((l) => l.msg.startsWith('spool holds events from an earlier run'))).toBe(true);
+    expect(second.logs.some((l) => l.msg.startsWith('spool holds events the last run had not written to InfluxDB yet'))).toBe(true);
     const summary = await load;
     expect(summary.acknowledged).toBeGreaterThan(ackedAtKill);
 
