@@ -1,6 +1,7 @@
 /** What the command-line tools ask of a running gateway over HTTP (HTTP_PORT, or --url). */
 import { InvalidArgumentError } from 'commander';
 import { DURATION_HINT, parseDurationMs } from '../rules/duration.js';
+import { runningEmbeddedUrl } from '../storage/influxd-pidfile.js';
 
 export const DEFAULT_URL = process.env['GATEWAY_URL'] ?? `http://127.0.0.1:${process.env['HTTP_PORT'] ?? 8080}`;
 
@@ -17,6 +18,19 @@ export function timeArg(text: string): number {
 export function credentialsHint(role: 'observer' | 'admin' = 'admin'): string {
   const which = role === 'admin' ? 'an admin credential' : 'an observer or admin credential';
   return `the gateway asks for credentials: set GATEWAY_USERNAME and GATEWAY_PASSWORD (${which}, \`npm run credentials -- add <name> --role ${role}\`)`;
+}
+
+/**
+ * The InfluxDB a tool reads when not told: INFLUX_URL; else the embedded one the gateway on
+ * DATA_DIR runs (its pid file says where, even on a port EMBEDDED_INFLUX_PORT=0 picked); else
+ * 127.0.0.1 at EMBEDDED_INFLUX_PORT (8086), where the gateway would start it.
+ */
+export function defaultInfluxUrl(env: NodeJS.ProcessEnv = process.env): string {
+  if (env['INFLUX_URL']) return env['INFLUX_URL'];
+  const running = runningEmbeddedUrl(env['DATA_DIR'] || 'data');
+  if (running) return running;
+  const port = Number(env['EMBEDDED_INFLUX_PORT']);
+  return `http://127.0.0.1:${Number.isInteger(port) && port > 0 && port < 65536 ? port : 8086}`;
 }
 
 /** HTTP asks for credentials once any exist (HTTP_AUTH): the tools send an admin's from the environment. */

@@ -11,6 +11,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { GatewayError } from '../core/errors.js';
 import { DURATION_HINT, parseDurationMs } from '../rules/duration.js';
 import { replay, type ReplayFiring } from '../lab/replay.js';
+import { defaultInfluxUrl } from './gateway-api.js';
 
 const now = Date.now();
 /** An ISO-8601 time, or a duration meaning that long ago ("7d", "90m"). */
@@ -44,7 +45,7 @@ const program = new Command('rules:replay')
   .addOption(new Option('--to <time>', 'end (excluded): ISO-8601 time, or how long ago').argParser(time).default(now, 'now'))
   .addOption(new Option('--rules <dir>', 'the rule packs to try').default(process.env['RULES_DIR'] ?? 'rules', process.env['RULES_DIR'] ? 'RULES_DIR' : 'rules'))
   .option('--packs <files>', 'only these packs of the rules directory, comma-separated (e.g. hvac.json,security.json)')
-  .addOption(new Option('--influx <url>', 'InfluxDB 1.x').argParser(httpUrl).default(process.env['INFLUX_URL'] ?? 'http://127.0.0.1:8086', process.env['INFLUX_URL'] ? 'INFLUX_URL' : 'http://127.0.0.1:8086'))
+  .addOption(new Option('--influx <url>', 'InfluxDB 1.x').argParser(httpUrl).default(defaultInfluxUrl(), process.env['INFLUX_URL'] ? 'INFLUX_URL' : `${defaultInfluxUrl()}: DATA_DIR's embedded InfluxDB, else EMBEDDED_INFLUX_PORT`))
   .addOption(new Option('--db <name>', 'database').default(process.env['INFLUX_DB'] ?? 'iot', process.env['INFLUX_DB'] ? 'INFLUX_DB' : 'iot'))
   .option('--site <site>', 'only readings of this site')
   .option('--zone <zone>', 'only readings of this zone')

@@ -9,7 +9,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { GatewayError } from '../core/errors.js';
 import { traceOf, type Trace } from '../rules/trace.js';
 import { InfluxHistory } from '../storage/history.js';
-import { authorization, credentialsHint } from './gateway-api.js';
+import { authorization, credentialsHint, defaultInfluxUrl } from './gateway-api.js';
 import { err, out } from './terminal.js';
 import { formatTrace } from './trace-format.js';
 
@@ -25,7 +25,7 @@ const program = new Command('trace')
   .description('Show the chain of a reading, command or alarm: reading → rule firings (with the facts that decided them) → commands → confirmations, retries, alarms.')
   .argument('<id>', "a reading's id, a command's id or an alarm's id")
   .option('--url <url>', 'the gateway (its HTTP port)', url, `http://127.0.0.1:${process.env['HTTP_PORT'] ?? 8080}`)
-  .option('--influx <url>', 'InfluxDB 1.x, read directly when no gateway answers (default: INFLUX_URL)', url, process.env['INFLUX_URL'] ?? 'http://127.0.0.1:8086')
+  .option('--influx <url>', "InfluxDB 1.x, read directly when no gateway answers (default: INFLUX_URL, else DATA_DIR's embedded one)", url, defaultInfluxUrl())
   .option('--db <name>', 'database (default: INFLUX_DB)', process.env['INFLUX_DB'] ?? 'iot')
   .option('--json', 'print the chain as JSON')
   .showHelpAfterError();

@@ -29,6 +29,19 @@ export async function readPidFile(dataDir: string): Promise<PidRecord | undefine
   }
 }
 
+/**
+ * Where the embedded InfluxDB of the gateway using `dataDir` listens, if one runs (its pid alive):
+ * what the tools read when INFLUX_URL is unset, whatever EMBEDDED_INFLUX_PORT picked.
+ */
+export function runningEmbeddedUrl(dataDir: string): string | undefined {
+  try {
+    const record = JSON.parse(readFileSync(pidFileIn(join(dataDir, 'influxdb')), 'utf8')) as Partial<PidRecord>;
+    return typeof record.pid === 'number' && typeof record.url === 'string' && alive(record.pid) ? record.url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function removePidFile(dataDir: string): Promise<void> {
   await rm(pidFileIn(dataDir), { force: true });
 }
