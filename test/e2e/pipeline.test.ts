@@ -127,7 +127,7 @@ describe('load', () => {
   it('stores exactly 10,000 readings from 100 simulated devices at QoS 1', async () => {
     const isolated = await startGateway();
     try {
-      const summary = await runSimulation({ url: isolated.mqttUrl, devices: 100, count: 10_000, rate: 0, qos: 1, prefix: 'load', seed: 7 });
+      const summary = await runSimulation({ restore: false, url: isolated.mqttUrl, devices: 100, count: 10_000, rate: 0, qos: 1, prefix: 'load', seed: 7 });
       expect(summary).toMatchObject({ sent: 10_000, acknowledged: 10_000, failed: 0 });
       await waitFor(async () => (await countReadings(isolated.influxUrl, isolated.db)) >= 10_000, '10,000 readings in InfluxDB', 30_000);
       // Give a straggler time to show up, then count again: exactly, not at least.

@@ -48,7 +48,7 @@ describe('cluster failover', () => {
     // QoS 1 load with ts and id, spread over the three nodes, on sites of every partition.
     const acked = new Set<string>();
     const loads = nodes.map((n) =>
-      runSimulation({ url: n.mqttUrl, devices: 12, rate: 60, duration: 55, qos: 1, sites: 8, prefix: `load-${n.id}`, seed: n.id.charCodeAt(0), onAck: (r) => acked.add(r.id), drainTimeoutMs: 120_000, sayOffline: false }),
+      runSimulation({ restore: false, url: n.mqttUrl, devices: 12, rate: 60, duration: 55, qos: 1, sites: 8, prefix: `load-${n.id}`, seed: n.id.charCodeAt(0), onAck: (r) => acked.add(r.id), drainTimeoutMs: 120_000, sayOffline: false }),
     );
 
     // The timers start on C: 27 °C (held for 20 s → fan on) and motion (absent for 15 s → lights off).

@@ -37,7 +37,7 @@ describe('InfluxDB outage under QoS 1 load', () => {
     const gw = await startGateway({ influxUrl: influx.url, env: { INFLUX_TIMEOUT_MS: '2000' } });
     defer(() => gw.stop());
     const acked = new Set<string>();
-    const load = runSimulation({ url: gw.mqttUrl, devices: 50, rate: 2000, duration: 40, qos: 1, prefix: 'stop', onAck: (r) => acked.add(r.id), drainTimeoutMs: 60_000 });
+    const load = runSimulation({ restore: false, url: gw.mqttUrl, devices: 50, rate: 2000, duration: 40, qos: 1, prefix: 'stop', onAck: (r) => acked.add(r.id), drainTimeoutMs: 60_000 });
     await sleep(5000);
     influx.child.kill('SIGSTOP');
     const stoppedAt = acked.size;
@@ -73,7 +73,7 @@ describe('InfluxDB outage under QoS 1 load', () => {
     const acked = new Set<string>();
     // Without ts the gateway stamps each reading once, on arrival: a retry or replay that stamped
     // again (or wrote a batch from memory and from disk) would show as an id stored twice.
-    const load = runSimulation({ url: gw.mqttUrl, devices: 20, rate: 1000, duration: 12, qos: 1, prefix: 'kill', withTs: false, onAck: (r) => acked.add(r.id) });
+    const load = runSimulation({ restore: false, url: gw.mqttUrl, devices: 20, rate: 1000, duration: 12, qos: 1, prefix: 'kill', withTs: false, onAck: (r) => acked.add(r.id) });
     await sleep(3000);
     influx.child.kill('SIGKILL');
     await influx.exited;

@@ -50,7 +50,7 @@ describe('issue 14 (7): same id, different content', () => {
     const runs: string[][] = [];
     for (let run = 0; run < 2; run++) {
       const acked: string[] = [];
-      const summary = await runSimulation({ url: gw.mqttUrl, devices: 3, rate: 0, count: 150, qos: 1, prefix: 'twice', onAck: (r) => void acked.push(r.id) });
+      const summary = await runSimulation({ restore: false, url: gw.mqttUrl, devices: 3, rate: 0, count: 150, qos: 1, prefix: 'twice', onAck: (r) => void acked.push(r.id) });
       expect(summary.acknowledged).toBe(150);
       runs.push(acked);
     }
