@@ -16,6 +16,8 @@ import { DECOY_HASH, hashSecret, newSecret, verifySecret } from './secrets.js';
  */
 
 export const ROLES = ['device', 'actuator', 'observer', 'admin', 'bridge', 'native'] as const;
+/** Families a `bridge` credential can speak for. */
+export const BRIDGE_FAMILIES = ['zigbee2mqtt', 'homeassistant', 'generic', ...NATIVE_FAMILIES] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface Credential {
@@ -60,7 +62,7 @@ const fileSchema = {
           device: { type: 'string', pattern: SEGMENT_SOURCE },
           site: { type: 'string', pattern: SEGMENT_SOURCE },
           zone: { type: 'string', pattern: SEGMENT_SOURCE },
-          family: { enum: ['zigbee2mqtt', 'homeassistant', 'generic', ...NATIVE_FAMILIES] },
+          family: { enum: BRIDGE_FAMILIES },
           // A base is a topic root of one or more levels, never the contract's own or the broker's.
           base: { type: 'string', pattern: `^(?!(${[...RESERVED_BASES].join('|')})(/|$))[^/#+$\\u0000][^#+\\u0000]{0,127}(?<!/)$` },
           native: { type: 'string', pattern: `^(${NATIVE_FAMILIES.join('|')}):[^#+/\\u0000][^#+\\u0000]{0,255}$` },

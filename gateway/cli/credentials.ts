@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadSettings } from '../config/settings.js';
-import { CredentialStore, ROLES, type Role } from '../broker/credentials.js';
+import { BRIDGE_FAMILIES, CredentialStore, ROLES, type Role } from '../broker/credentials.js';
 import { NATIVE_FAMILIES } from '../broker/native-acl.js';
 import { GatewayError } from '../core/errors.js';
 
@@ -58,8 +58,6 @@ async function readSecret(): Promise<string> {
   if (secret.length < 12) throw new GatewayError('GW_ERR_CREDENTIALS', 'a secret given on stdin must be at least 12 characters');
   return secret;
 }
-
-const BRIDGE_FAMILIES = ['zigbee2mqtt', 'homeassistant', 'generic', ...NATIVE_FAMILIES];
 
 interface AddOptions {
   role: Role;

@@ -1,6 +1,7 @@
 /** What the command-line tools ask of a running gateway over HTTP (HTTP_PORT, or --url). */
 import { InvalidArgumentError } from 'commander';
 import { DURATION_HINT, parseDurationMs } from '../rules/duration.js';
+import { loadSettings } from '../config/settings.js';
 import { runningEmbeddedUrl } from '../storage/influxd-pidfile.js';
 
 export const DEFAULT_URL = process.env['GATEWAY_URL'] ?? `http://127.0.0.1:${process.env['HTTP_PORT'] ?? 8080}`;
@@ -27,10 +28,15 @@ export function credentialsHint(role: 'observer' | 'admin' = 'admin'): string {
  */
 export function defaultInfluxUrl(env: NodeJS.ProcessEnv = process.env): string {
   if (env['INFLUX_URL']) return env['INFLUX_URL'];
-  const running = runningEmbeddedUrl(env['DATA_DIR'] || 'data');
-  if (running) return running;
-  const port = Number(env['EMBEDDED_INFLUX_PORT']);
-  return `http://127.0.0.1:${Number.isInteger(port) && port > 0 && port < 65536 ? port : 8086}`;
+  // Settings another tool would refuse (an unrelated bad one) leave the defaults: the tool says what it could not reach.
+  const { dataDir, embeddedInfluxPort } = (() => {
+    try {
+      return loadSettings(env);
+    } catch {
+      return loadSettings({});
+    }
+  })();
+  return runningEmbeddedUrl(dataDir) ?? `http://127.0.0.1:${embeddedInfluxPort > 0 ? embeddedInfluxPort : 8086}`;
 }
 
 /** HTTP asks for credentials once any exist (HTTP_AUTH): the tools send an admin's from the environment. */

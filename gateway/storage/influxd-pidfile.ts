@@ -20,13 +20,18 @@ export async function writePidFile(dataDir: string, record: PidRecord): Promise<
   await writeFile(pidFileIn(dataDir), `${JSON.stringify(record)}\n`);
 }
 
-export async function readPidFile(dataDir: string): Promise<PidRecord | undefined> {
+/** A pid file's text as a record, or undefined when it is not one. */
+function parseRecord(text: string): PidRecord | undefined {
   try {
-    const record = JSON.parse(await readFile(pidFileIn(dataDir), 'utf8')) as Partial<PidRecord>;
+    const record = JSON.parse(text) as Partial<PidRecord>;
     return typeof record.pid === 'number' && Number.isInteger(record.pid) && record.pid > 0 ? (record as PidRecord) : undefined;
   } catch {
     return undefined;
   }
+}
+
+export async function readPidFile(dataDir: string): Promise<PidRecord | undefined> {
+  return parseRecord(await readFile(pidFileIn(dataDir), 'utf8').catch(() => ''));
 }
 
 /**
@@ -34,12 +39,14 @@ export async function readPidFile(dataDir: string): Promise<PidRecord | undefine
  * what the tools read when INFLUX_URL is unset, whatever EMBEDDED_INFLUX_PORT picked.
  */
 export function runningEmbeddedUrl(dataDir: string): string | undefined {
+  let text = '';
   try {
-    const record = JSON.parse(readFileSync(pidFileIn(join(dataDir, 'influxdb')), 'utf8')) as Partial<PidRecord>;
-    return typeof record.pid === 'number' && typeof record.url === 'string' && alive(record.pid) ? record.url : undefined;
+    text = readFileSync(pidFileIn(join(dataDir, 'influxdb')), 'utf8');
   } catch {
     return undefined;
   }
+  const record = parseRecord(text);
+  return record && typeof record.url === 'string' && alive(record.pid) ? record.url : undefined;
 }
 
 export async function removePidFile(dataDir: string): Promise<void> {

@@ -61,9 +61,7 @@ describe('HttpPoster', () => {
 
   it('gives up on a server that does not answer at the deadline, with ETIMEDOUT', async () => {
     const { url } = await serve(() => undefined);
-    const started = Date.now();
-    await expect(poster(url).post(`${url}/write`, Buffer.from('x'), {}, 300)).rejects.toMatchObject({ code: 'ETIMEDOUT' });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    await expect(poster(url).post(`${url}/write`, Buffer.from('x'), {}, 300)).rejects.toMatchObject({ code: 'ETIMEDOUT', message: 'no answer within 300 ms' });
   });
 
   it('fails with the network error when nothing listens', async () => {
