@@ -38,6 +38,9 @@ function duration(text: string): number {
   return ms;
 }
 
+/** INFLUX_URL, else the embedded InfluxDB of the gateway on DATA_DIR (gateway-api.ts). */
+const influxDefault = defaultInfluxUrl();
+
 // Defaults in --help as a person writes them ("now", "15m"), not as the numbers they parse to.
 const program = new Command('rules:replay')
   .description('Replay stored readings through the rule packs (a dry run) and list what would have fired.')
@@ -45,7 +48,7 @@ const program = new Command('rules:replay')
   .addOption(new Option('--to <time>', 'end (excluded): ISO-8601 time, or how long ago').argParser(time).default(now, 'now'))
   .addOption(new Option('--rules <dir>', 'the rule packs to try').default(process.env['RULES_DIR'] ?? 'rules', process.env['RULES_DIR'] ? 'RULES_DIR' : 'rules'))
   .option('--packs <files>', 'only these packs of the rules directory, comma-separated (e.g. hvac.json,security.json)')
-  .addOption(new Option('--influx <url>', 'InfluxDB 1.x').argParser(httpUrl).default(defaultInfluxUrl(), process.env['INFLUX_URL'] ? 'INFLUX_URL' : `${defaultInfluxUrl()}: DATA_DIR's embedded InfluxDB, else EMBEDDED_INFLUX_PORT`))
+  .addOption(new Option('--influx <url>', 'InfluxDB 1.x').argParser(httpUrl).default(influxDefault, process.env['INFLUX_URL'] ? 'INFLUX_URL' : `${influxDefault}: DATA_DIR's embedded InfluxDB, else EMBEDDED_INFLUX_PORT`))
   .addOption(new Option('--db <name>', 'database').default(process.env['INFLUX_DB'] ?? 'iot', process.env['INFLUX_DB'] ? 'INFLUX_DB' : 'iot'))
   .option('--site <site>', 'only readings of this site')
   .option('--zone <zone>', 'only readings of this zone')
