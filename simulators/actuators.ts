@@ -1,7 +1,7 @@
 /**
  * Simulated actuators that speak the contract: each subscribes to exactly
  * `commands/<site>/<zone>/<actuator>` (which is how the gateway knows which actuator the device
- * is), reports its state on `devices/<device>/state` when it connects, and after each command
+ * is), reports its state on `devices/<device>/state` when it connects (unless told not to), and after each command
  * reports the new state — at once, after a delay, or never (an actuator that ignores commands);
  * `change()` is someone at the wall switch.
  */
@@ -24,6 +24,8 @@ export interface ActuatorOptions {
   readonly device?: string;
   /** The state it reports when it connects; default `{"mode":"off"}` for HVAC, else `{"state":"off"}`. */
   readonly initial?: Readonly<Record<string, unknown>>;
+  /** Whether it reports its state when it connects (default true); many real ones report only once changed. */
+  readonly reportsAtConnect?: boolean;
   readonly behaviour?: Behaviour;
   readonly clientOptions?: IClientOptions;
 }
@@ -123,6 +125,6 @@ export async function simulateActuator(o: ActuatorOptions): Promise<SimActuator>
     timers.add(timer);
   });
   await client.subscribeAsync(topic, { qos: 1 });
-  await report();
+  if (o.reportsAtConnect ?? true) await report();
   return sim;
 }

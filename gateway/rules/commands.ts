@@ -20,7 +20,7 @@ import type { AlarmBook } from './alarms.js';
  *
  * An actuator counts as reporting once it has reported a state (a contract device on
  * `devices/<device>/state`, a native one through the device map); commands to the others are
- * recorded as `sent` and nothing more.
+ * `sent`, then `confirmed` by its first report when that matches the latest (many report only once changed).
  *
  * `dry` (a rebuild): stored commands, reports and statuses replay the sagas as they were, without
  * publishing or storing anything; a confirmation time that ran out meanwhile acts when going live.
@@ -62,6 +62,8 @@ export class CommandTracker {
   private readonly sagas = new Map<string, Saga>();
   /** The last state each reporting actuator reported, and when. */
   private readonly reported = new Map<string, { readonly state: Readonly<Record<string, unknown>>; readonly at: number; readonly device: string }>();
+  /** The latest command to each actuator that had not reported yet: a first report that matches it confirms it, as /api/actuators says. */
+  private readonly untracked = new BoundedMap<string, CommandEvent>(100_000);
   /** The time of each actuator's last saga step: steps get increasing times, so they keep their order in InfluxDB. */
   private readonly lastStep = new BoundedMap<string, number>(100_000);
 
@@ -103,8 +105,9 @@ export class CommandTracker {
       this.status(before.command, 'superseded', before.attempt, undefined, `superseded by ${c.id}`);
     }
     const tracked = this.reported.has(target);
-    this.status(c, 'sent', 0, undefined, tracked ? undefined : 'not tracked: the actuator has not reported its state');
+    this.status(c, 'sent', 0, undefined, tracked ? undefined : 'not tracked: the actuator has not reported its state yet');
     if (!tracked) {
+      this.untracked.set(target, c);
       this.o.schedule(target, undefined);
       return;
     }
@@ -116,6 +119,8 @@ export class CommandTracker {
   /** What an actuator reported. */
   report(r: ActuatorStateEvent): void {
     const target = `${r.site}/${r.zone}/${r.actuator}`;
+    const first = this.untracked.get(target);
+    this.untracked.delete(target);
     this.reported.set(target, { state: r.state, at: r.timeMs, device: r.device });
     const unresponsive = this.o.alarms.find({ rule: ACTUATOR_UNRESPONSIVE, site: r.site, zone: r.zone, actuator: r.actuator });
     if (unresponsive) this.o.alarms.clear(unresponsive, `the actuator reported ${describe(r.state)}`, r.id);
@@ -129,6 +134,9 @@ export class CommandTracker {
       return;
     }
     const current = this.o.dispatcher.current(target);
+    if (first && current?.commandId === first.id && matches(first.cloudEvent.data, r.state)) {
+      return this.status(first, 'confirmed', 0, r.state, `after ${r.timeMs - first.timeMs} ms, its first report`);
+    }
     if (!current || unresponsive) {
       // Nothing known before, or unknown since it did not confirm: now it is known. Since when is
       // not: no minimum on/off time runs from this report.

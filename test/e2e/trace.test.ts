@@ -85,6 +85,30 @@ describe('npm run trace', () => {
     expect(stdout).toMatch(/confirmed\s+command/);
   });
 
+  it('says confirmed for the first command to an actuator that reported only once commanded, as /api/actuators does', async () => {
+    // A light that reports its state only after a change: the first command goes out before the
+    // gateway has heard from it, and its answer is its first report.
+    const lights = await simulateActuator({ url: gw.mqttUrl, site: 'site1', zone: 'z7', actuator: 'lights', reportsAtConnect: false });
+    actuators.push(lights);
+    await client.publishAsync('sensors/site1/z7/pir-t/motion', JSON.stringify({ value: true, id: 'motion-z7' }), { qos: 1 });
+    const command = await lights.nextCommand();
+    expect(command).toMatchObject({ correlationid: 'motion-z7', data: { state: 'on' } });
+    const view = await waitFor(async () => {
+      const { actuators: list } = (await (await fetch(`${gw.httpUrl}/api/actuators`)).json()) as { actuators: { site: string; zone: string; actuator: string; status: string }[] };
+      const found = list.find((a) => a.site === 'site1' && a.zone === 'z7' && a.actuator === 'lights');
+      return found?.status === 'confirmed' ? found : undefined;
+    }, 'site1/z7/lights confirmed in /api/actuators');
+    expect(view).toMatchObject({ reported: { state: 'on' }, data: { state: 'on' } });
+    await gw.gateway.rules.idle();
+    const { code, stdout } = await trace([command.id, '--url', gw.httpUrl]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(new RegExp(`confirmed\\s+command ${command.id}, reported \\{"state":"on"\\} — after \\d+ ms`));
+    // And from InfluxDB, once the confirmation is stored there.
+    await waitFor(async () => (await rows(gw.influxUrl, gw.db, `SELECT "attempt" FROM "command_status" WHERE "command_id" = '${command.id}' AND "status" = 'confirmed'`)).length === 1, 'the confirmation in InfluxDB');
+    const stored = await trace([command.id, '--url', 'http://127.0.0.1:9', '--influx', gw.influxUrl, '--db', gw.db]);
+    expect(stored.stdout).toMatch(new RegExp(`confirmed\\s+command ${command.id}, reported \\{"state":"on"\\}`));
+  });
+
   it('says so, and exits 1, for an id nobody knows', async () => {
     const { code, stdout } = await trace(['no-such-id', '--url', gw.httpUrl]);
     expect(code).toBe(1);

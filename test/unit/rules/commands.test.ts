@@ -68,7 +68,29 @@ describe('a command’s saga', () => {
     const { clock, runtime, statuses, advance } = setup();
     runtime.onReading(reading(clock, 'hq/f1/t1', 'temperature', 30));
     await advance(10 * 60_000);
-    expect(statuses.map((s) => [s.status, s.detail])).toEqual([['sent', 'not tracked: the actuator has not reported its state']]);
+    expect(statuses.map((s) => [s.status, s.detail])).toEqual([['sent', 'not tracked: the actuator has not reported its state yet']]);
+  });
+
+  it('to an actuator that reports only once changed: confirmed by its first report when that matches, overridden when not', async () => {
+    const { clock, runtime, statuses, alarms, advance, commands } = setup();
+    runtime.onReading(reading(clock, 'hq/f1/t1', 'temperature', 30));
+    await advance(2000);
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'cool', fan: 'auto' }));
+    await advance(0);
+    expect(statuses.map((s) => [s.status, s.commandId, s.detail])).toEqual([
+      ['sent', commands()[0]!.id, 'not tracked: the actuator has not reported its state yet'],
+      ['confirmed', commands()[0]!.id, 'after 2000 ms, its first report'],
+    ]);
+    expect(alarms).toEqual([]);
+    // Another zone's first report says something else: a change by hand, as before.
+    runtime.onReading(reading(clock, 'hq/f2/t2', 'temperature', 30));
+    await advance(1000);
+    runtime.onActuatorState(report(clock, 'hq/f2/hvac', { mode: 'off' }));
+    await advance(0);
+    expect(statuses.slice(2).map((s) => [s.status, s.commandId])).toEqual([
+      ['sent', commands()[1]!.id],
+      ['overridden', commands()[1]!.id],
+    ]);
   });
 
   it('is resent after 10 s, then 20 s; after 40 s more it fails: actuator_unresponsive, and the state is unknown', async () => {
