@@ -206,7 +206,9 @@ export class Gateway {
     await sink.start();
     this.sink = sink;
     metrics.readFrom('deadLettersUnstored', () => sink.deadLettersUnstored);
-
+    // Before the rules, so it stops after them: its last point, written at stop, counts their last firings.
+    const stats = lifecycle.add('stats', statsReporter(settings, { metrics, store, clock, log, journal, broker, sink, nodeId, cluster: () => this.cluster }));
+    await stats.start();
     const history = historyOver({ pending: () => journal.stats().events, up: () => sink.influxUp });
     const rules = lifecycle.add('rules', rulesService(settings, { bus, publisher: broker, store, metrics, log, clock, history, armedFile: join(this.dataDir, 'armed-zones.json') }));
     await rules.start();
@@ -237,8 +239,6 @@ export class Gateway {
     }
     const silence = lifecycle.add('silence watch', new SilenceWatch({ bus, store, clock, metrics, log: log.child({ component: 'devices' }), offlineAfterMs: settings.offlineAfterMs }));
     silence.start();
-    const stats = lifecycle.add('stats', statsReporter(settings, { metrics, store, clock, log, journal, broker, sink, nodeId, cluster: () => this.cluster }));
-    await stats.start();
 
     lifecycle.add('broker', broker);
     const ports = await broker.start();

@@ -158,6 +158,11 @@ export class Journal {
     return undefined;
   }
 
+  /** The disk refuses the spool's writes now (they are retried). */
+  get writeFailing(): boolean {
+    return this.commits.failing !== undefined;
+  }
+
   /** Why the spool refuses an event: its own limit, or the disk. */
   fullReason(): 'spool_full' | 'disk_full' {
     return this.commits.failing || this.diskFull ? 'disk_full' : 'spool_full';
@@ -251,6 +256,9 @@ export class Journal {
     this.closed = true;
     if (this.spaceTimer) clearInterval(this.spaceTimer);
     await this.commits.close();
+    // Said at stop, not only found at the next start: whoever stops the gateway knows what waits.
+    const left = this.stats();
+    if (left.events > 0) this.log.warn({ events: left.events, bytes: left.bytes }, `${left.events} events not yet written to InfluxDB stay in the spool; the next start writes them`);
     await this.checkpoint.close();
     await this.consumers?.close();
     await this.segments.close();

@@ -137,7 +137,12 @@ export class InfluxSink {
         journal.confirm(written);
         continue;
       }
-      if (!this.running) return;
+      if (!this.running) {
+        // Stopping: what was kept just before stop() (the gateway's last gateway_stats point) may
+        // still be in its group commit; take it too rather than leave it for the next start.
+        if (await this.lastCommitLanded()) continue;
+        return;
+      }
       if (!this.readable) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
@@ -147,6 +152,26 @@ export class InfluxSink {
       // Woken by the first new record: give the batch flushMs to fill.
       if (this.running && flushMs > 0) await sleep(flushMs, undefined, { signal: this.stopRequested.signal }).catch(() => undefined);
     }
+  }
+
+  /**
+   * True once the spool's commit under way has handed on new records; false if none was, the
+   * drain time ran out, or the disk refuses writes (the spool's close gives them their last tries).
+   */
+  private async lastCommitLanded(): Promise<boolean> {
+    const signal = this.stopSignal.signal;
+    if (signal.aborted || this.options.journal.writeFailing) return false;
+    let onAbort!: () => void;
+    const timeUp = new Promise<void>((resolve) => {
+      onAbort = () => resolve();
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([this.options.journal.committed().catch(() => undefined), timeUp]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    return this.readable && !signal.aborted;
   }
 
   /**

@@ -6,11 +6,13 @@ import { join } from 'node:path';
 import { describe, expect, it, inject } from 'vitest';
 import { loadSettings } from '../../gateway/config/settings.js';
 import { freePort, pingInflux } from '../../gateway/storage/influxd.js';
+import { Journal } from '../../gateway/storage/journal.js';
 import { startGateway } from '../helpers/gateway.js';
 import { count, uniqueDb } from '../helpers/influx.js';
 import { connect } from '../helpers/mqtt.js';
 import { spawnGateway } from '../helpers/process.js';
 import { useCleanup } from '../helpers/cleanup.js';
+import { silentLog } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 
 const { defer, track } = useCleanup();
@@ -22,6 +24,19 @@ async function tempDir(): Promise<string> {
 }
 
 const baseEnv = async () => ({ MQTT_PORT: '0', MQTT_WS_PORT: '0', HTTP_PORT: '0', DATA_DIR: await tempDir(), RULES_DIR: 'rules' });
+
+/** The lines a stopped gateway left pending in its spool, read as the next start's sink would read them (the spool's own reader). */
+async function pendingInSpool(dataDir: string): Promise<string[]> {
+  const journal = new Journal({ dir: join(dataDir, 'spool'), maxBytes: 1 << 30, log: silentLog() });
+  await journal.open();
+  const lines: string[] = [];
+  for (let batch = await journal.take(1000); batch; batch = await journal.take(1000)) {
+    for (const body of batch.bodies) lines.push(...body.toString('utf8').split('\n').filter((l) => l !== ''));
+  }
+  expect(lines).toHaveLength(journal.stats().events);
+  await journal.close();
+  return lines;
+}
 
 describe('npm start', () => {
   it('stops on SIGTERM with exit code 0 after writing what it had to InfluxDB', async () => {
@@ -37,6 +52,45 @@ describe('npm start', () => {
     expect(await gw.exited).toBe(0);
     expect(gw.logs.some((l) => l.msg === 'gateway stopped')).toBe(true);
     expect(await count(influx, db, 'temperature')).toBe(1);
+  });
+
+  it('a clean stop leaves nothing pending in the spool: every event is in InfluxDB, its own last gateway_stats point too', async () => {
+    const db = uniqueDb();
+    const influx = inject('influxUrl');
+    const env = await baseEnv();
+    // One hour between stats points: the only one is the last, written while stopping.
+    const gw = track(spawnGateway({ ...env, INFLUX_URL: influx, INFLUX_DB: db, STATS_INTERVAL_MS: '3600000' }));
+    const ports = await gw.started();
+    const device = await connect(`mqtt://127.0.0.1:${ports.mqtt}`);
+    for (let i = 0; i < 5; i++) await device.publishAsync('sensors/hq/f1/t1/temperature', JSON.stringify({ value: 20 + i, id: `clean-${i}` }), { qos: 1 });
+    await device.endAsync();
+    // The sink idle, waiting for the next event, when the stop comes (the usual Ctrl-C).
+    await waitFor(async () => (await count(influx, db, 'temperature')) === 5, 'the readings in InfluxDB');
+    gw.child.kill('SIGTERM');
+    expect(await gw.exited).toBe(0);
+    expect(await pendingInSpool(env.DATA_DIR)).toEqual([]);
+    expect(await count(influx, db, 'temperature')).toBe(5);
+    expect(await count(influx, db, 'gateway_stats', 'interval_s')).toBe(1);
+    expect(gw.logs.some((l) => l.msg.includes('stay in the spool'))).toBe(false);
+  });
+
+  it('stopped while InfluxDB does not answer: exits 0 and says how many events stay in the spool for the next start', async () => {
+    const env = await baseEnv();
+    const gw = track(spawnGateway({ ...env, INFLUX_URL: `http://127.0.0.1:${await freePort()}`, INFLUX_DB: uniqueDb(), STATS_INTERVAL_MS: '3600000' }));
+    const ports = await gw.started();
+    const device = await connect(`mqtt://127.0.0.1:${ports.mqtt}`);
+    for (let i = 0; i < 3; i++) await device.publishAsync('sensors/hq/f1/t1/temperature', JSON.stringify({ value: 20 + i, id: `down-${i}` }), { qos: 1 });
+    await device.endAsync();
+    gw.child.kill('SIGTERM');
+    // Exit 1 would be the 20 s deadline of main.ts forcing the exit.
+    expect(await gw.exited).toBe(0);
+    const pending = await pendingInSpool(env.DATA_DIR);
+    // The three readings and the last gateway_stats point.
+    expect(pending.filter((l) => l.startsWith('temperature,'))).toHaveLength(3);
+    expect(pending.filter((l) => l.startsWith('gateway_stats,'))).toHaveLength(1);
+    const said = gw.logs.find((l) => l.msg.includes('stay in the spool'));
+    expect(said).toMatchObject({ events: pending.length });
+    expect(gw.logs.findIndex((l) => l === said)).toBeLessThan(gw.logs.findIndex((l) => l.msg === 'gateway stopped'));
   });
 
   it('stops on SIGINT too', async () => {
