@@ -2,7 +2,7 @@
  * Collects what one native message carried: each value mapped to its contract kind and unit (or
  * kept unmapped), problems named by key, and the final {@link DecodeResult}.
  */
-import { CONTRACT_UNITS, type ActuatorReport, type ContractKind, type DecodeResult, type Family, type NativeReading } from './types.js';
+import { CONTRACT_UNITS, type ActuatorReport, type ContractKind, type DecodeResult, type Family, type Learnt, type NativeReading } from './types.js';
 import { isScalar, rawScalar, round2, show, toBool, toCelsius, toNumber, type Json } from './normalise.js';
 
 export interface MapOptions {
@@ -138,6 +138,12 @@ export function recognised(family: Family, nativeId: string | undefined, what: s
   const out: DecodeResult = { outcome: 'recognised', family, what };
   if (nativeId !== undefined) out.nativeId = nativeId;
   return out;
+}
+
+/** `r` with what it taught (types.ts `Learnt`), when it taught something. */
+export function teach(r: DecodeResult, fact: Learnt | undefined): DecodeResult {
+  if (fact !== undefined && r.outcome !== 'not_mine') r.learnt = [fact];
+  return r;
 }
 
 export const NOT_MINE: DecodeResult = Object.freeze({ outcome: 'not_mine' });

@@ -105,6 +105,7 @@ export class NativeCommander {
           zigbee2mqttBaseTopic: this.o.zigbee2mqttBaseTopic,
           ...(this.o.router.map.tasmota ? { tasmota: this.o.router.map.tasmota } : {}),
           ...(a.generation ? { shellyGeneration: a.generation } : {}),
+          ...(a.family === 'shelly' ? { shellyLightMode: this.o.router.learnt.shellyLightMode(a.nativeId) } : {}),
           ...(a.setpoint ? { setpointKeys: a.setpoint } : {}),
         });
     }

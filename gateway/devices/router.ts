@@ -10,6 +10,7 @@ import { Discovery, MAX_ENTITIES } from './discovery.js';
 import { availabilityOf } from './families/homeassistant-state.js';
 import { parseConfigTopic, parseDiscovery } from './families/homeassistant.js';
 import { decode, type Context } from './index.js';
+import { LearntFacts } from './learnt.js';
 import type { DeviceMap, NativeActuator } from './map.js';
 import { Placements } from './placement.js';
 import { DeviceRegistry } from './registry.js';
@@ -37,6 +38,8 @@ const ORDER: readonly Step[] = ['zigbee2mqtt', 'tasmota', 'esphome', 'shelly', '
 export class NativeRouter {
   readonly registry = new DeviceRegistry();
   readonly discovery = new Discovery();
+  /** A device's mode, a bridge's output: what messages taught beyond their values. */
+  readonly learnt = new LearntFacts();
   private placements: Placements;
   private ctx: Context;
   private ctxVersion = -1;
@@ -141,6 +144,8 @@ export class NativeRouter {
   }
 
   private finish(r: DecodeResult | Availability[], topic: string, payload: Buffer, now: number, redrive: boolean): NativeOutcome {
+    // Only the answer taken teaches (another family's guess at the topic does not), and not a redrive: that is news from before.
+    if (!redrive && !Array.isArray(r) && r.outcome !== 'not_mine' && r.learnt) this.learnt.apply(r.learnt);
     return decodePlaced(r, { topic, payload, now, redrive, placements: this.placements, registry: this.registry, actuatorStates: this.actuatorStates });
   }
 
@@ -197,6 +202,7 @@ export class NativeRouter {
       esphomeKinds: this.discovery.esphomeKinds(),
       esphomeUnits: this.discovery.esphomeUnits(),
       mappings: map.mappings,
+      learnt: this.learnt,
     };
   }
 }

@@ -75,6 +75,11 @@ export interface ActuatorReport {
   state: ActuatorState;
 }
 
+interface Teaches {
+  /** What this message taught beyond its values (a device's mode, a bridge's output). */
+  learnt?: Learnt[];
+}
+
 interface Origin {
   family: Family;
   /** The native id: friendly name, Tasmota topic, Shelly id or prefix, ESPHome node prefix, discovery device id. */
@@ -82,7 +87,7 @@ interface Origin {
 }
 
 /** A message that carried values (readings and/or actuator state). */
-export interface Decoded extends Origin {
+export interface Decoded extends Origin, Teaches {
   outcome: 'decoded';
   readings: NativeReading[];
   actuators: ActuatorReport[];
@@ -94,7 +99,7 @@ export interface Decoded extends Origin {
   problems: string[];
 }
 
-export interface Availability extends Origin {
+export interface Availability extends Origin, Teaches {
   outcome: 'availability';
   online: boolean;
   /** `bridge`: the bridge itself (Zigbee2MQTT bridge/state): when it goes offline, all its devices are offline. */
@@ -102,14 +107,14 @@ export interface Availability extends Origin {
 }
 
 /** Traffic of a known family that is not a reading: bridge logs, INFO messages, announcements, commands seen on the bus. */
-export interface Recognised {
+export interface Recognised extends Teaches {
   outcome: 'recognised';
   family: Family;
   nativeId?: string;
   what: string;
 }
 
-export interface Failure {
+export interface Failure extends Teaches {
   outcome: 'failure';
   family: Family;
   nativeId?: string;
@@ -119,6 +124,35 @@ export interface Failure {
 
 export interface NotMine {
   outcome: 'not_mine';
+}
+
+/** A Zigbee2MQTT bridge's `advanced.output`: JSON on `<name>`, each key alone on `<name>/<key>`, or both. */
+export type Zigbee2mqttOutput = 'json' | 'attribute' | 'attribute_and_json';
+
+/**
+ * What a message taught about its device or bridge, beyond its values: the router keeps it (not
+ * from a redriven dead letter) and gives it back to the decoders as {@link DecodeOptions.learnt}.
+ */
+export type Learnt =
+  /** A Gen1 colour light (RGBW2, Bulb) reports on `color/…` or `white/…`, or announced that mode. */
+  | { what: 'shellyLightMode'; nativeId: string; mode: 'color' | 'white' }
+  /** `<base>/bridge/info` said the bridge's `advanced.output`. */
+  | { what: 'zigbee2mqttOutput'; base: string; output: Zigbee2mqttOutput }
+  /** `<base>/bridge/state` online: a (re)started bridge, whose output may have changed. */
+  | { what: 'zigbee2mqttBridgeOnline'; base: string }
+  /** A device's JSON state on `<base>/<name>`. */
+  | { what: 'zigbee2mqttJson'; base: string; name: string }
+  /** A device sent `<base>/<name>/<key>` alone, for a key that names a kind. */
+  | { what: 'zigbee2mqttKey'; base: string; name: string; key: string };
+
+/** What the router has learnt so far (see {@link Learnt}), as the decoders read it. */
+export interface LearntView {
+  shellyLightMode(nativeId: string): 'color' | 'white' | undefined;
+  zigbee2mqttOutput(base: string): Zigbee2mqttOutput | undefined;
+  /** Whether the device's JSON state has been seen since its bridge last came online. */
+  zigbee2mqttJsonSeen(base: string, name: string): boolean;
+  /** The kind-naming keys the device has sent alone so far. */
+  zigbee2mqttKeys(base: string, name: string): ReadonlySet<string> | undefined;
 }
 
 export type DecodeResult = Decoded | Availability | Recognised | Failure | NotMine;
@@ -146,11 +180,15 @@ export interface DecodeOptions {
   esphomeKinds?: Readonly<Record<string, Readonly<Record<string, ContractKind>>>>;
   /** The unit those keys are announced in by discovery (`°F`, `kW`), by node: a temperature is converted to °C, kW to W. */
   esphomeUnits?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** What the router learnt from earlier messages; without it, what the firmware's defaults say. */
+  learnt?: LearntView;
 }
 
 export interface EncodeOptions extends DecodeOptions {
   /** Shelly generation of the target; default guessed from the id (`shellyplus…`, `shellypro…`, `…g3`/`g4` are Gen2+). */
   shellyGeneration?: 1 | 2;
+  /** A Gen1 colour light's mode (RGBW2: `color/0` or `white/<n>`), as learnt from the device; default from its id. */
+  shellyLightMode?: 'color' | 'white';
   /** Gen2+ RPC frame `id` and `src` (replies go to `<src>/rpc`); default 1 and `iot-gateway`. */
   rpcId?: number;
   rpcSrc?: string;

@@ -3,17 +3,20 @@
  *
  * Gen1: `shellies/<id>/…`, one bare value per topic: `sensor/temperature` `24.75`, `sensor/state`
  * `open`/`close`, `relay/<n>` `on`/`off`/`overpower`, `relay/<n>/power`, `online` `true`/`false`,
- * a Shelly Motion's `status` JSON, and `shellies/announce`. Commands: `shellies/<id>/relay/<n>/command`
- * `on` (`light/<n>/command` for dimmers and white bulbs).
+ * a Shelly Motion's `status` JSON, and `shellies/announce`. Lights: `light/<n>` (dimmers, white
+ * bulbs), `color/0` (RGBW2 in colour mode, colour bulbs), `white/<n>` (RGBW2 in white mode), each
+ * `on`/`off` and a `…/status` JSON with `ison`. Commands: shelly-commands.ts.
  *
  * Gen2/Plus/Pro: `<prefix>/status/<component>:<n>` carries the component's status JSON
  * (`switch:0` `{"output":true,"apower":11.5,…}`, `temperature:0` `{"tC":24.4}`),
  * `<prefix>/events/rpc` NotifyStatus / NotifyFullStatus with `params.ts` in float seconds,
  * `<prefix>/online` `true`/`false`. Commands: `<prefix>/rpc` `{"id":1,"src":…,"method":"Switch.Set",…}`.
  */
-import { Collector, NOT_MINE, failure, recognised } from '../collect.js';
+import { Collector, NOT_MINE, failure, recognised, teach } from '../collect.js';
 import { epochToIso, isObject, isScalar, own, parseJson, parseObject, payloadText, toBool, toNumber, toOnOff, type Json, type JsonObject } from '../normalise.js';
-import type { ContractKind, DecodeOptions, DecodeResult, EncodeOptions, EncodeResult, NativeCommand } from '../types.js';
+import type { ContractKind, DecodeOptions, DecodeResult, Learnt } from '../types.js';
+
+export { encode } from './shelly-commands.js';
 
 const FAMILY = 'shelly';
 
@@ -46,7 +49,7 @@ const GEN1_SENSORS: Readonly<Record<string, ContractKind>> = {
 function decodeGen1(topic: string, text: string, options: DecodeOptions): DecodeResult {
   const parts = topic.split('/');
   if (parts.length === 2) {
-    if (parts[1] === 'announce') return recognised(FAMILY, undefined, 'announcement (shellies/announce)');
+    if (parts[1] === 'announce') return teach(recognised(FAMILY, undefined, 'announcement (shellies/announce)'), announcedMode(undefined, text, options));
     if (parts[1] === 'command') return recognised(FAMILY, undefined, 'command to all Shellies');
     return NOT_MINE;
   }
@@ -66,7 +69,8 @@ function decodeGen1(topic: string, text: string, options: DecodeOptions): Decode
     const obj = parseObject(text);
     if (obj && own(obj, 'motion') !== undefined) return motionStatus(id, obj);
   }
-  if (key === 'announce' || key === 'info' || key === 'settings' || key === 'status') return recognised(FAMILY, id, `device ${key}`);
+  if (key === 'announce') return teach(recognised(FAMILY, id, 'device announce'), announcedMode(id, text, options));
+  if (key === 'info' || key === 'settings' || key === 'status') return recognised(FAMILY, id, `device ${key}`);
   if (path[path.length - 1] === 'command' || path[path.length - 1] === 'set' || a === 'command') return recognised(FAMILY, id, `command (${key})`);
 
   const col = new Collector(FAMILY, id);
@@ -75,12 +79,13 @@ function decodeGen1(topic: string, text: string, options: DecodeOptions): Decode
   if (a === 'sensor' && b !== undefined && path.length === 2) {
     const kind = Object.prototype.hasOwnProperty.call(GEN1_SENSORS, b) ? GEN1_SENSORS[b]! : null;
     col.add(key, kind, value, { unit: kind === 'temperature' && fahrenheit ? 'F' : undefined });
-  } else if ((a === 'relay' || a === 'light') && b !== undefined && /^\d+$/.test(b) && path.length === 2) {
+  } else if (isOutput(a) && b !== undefined && /^\d+$/.test(b) && path.length === 2) {
     // A relay with overpower protection reports `overpower` when that switched it off (Plug S, 1PM, 2.5).
     const state = text.trim() === 'overpower' ? 'off' : toOnOff(value);
     if (state === null) col.problem(`${key} is ${JSON.stringify(text.slice(0, 40))}, not on/off`);
     else col.actuator({ channel: b, state: { state } });
-  } else if (a === 'light' && b !== undefined && c === 'status' && path.length === 3) {
+  } else if (isLight(a) && b !== undefined && c === 'status' && path.length === 3) {
+    // {"ison":true,"mode":"white","brightness":70,"power":0.00,…} (`color/0/status` has gain, not brightness).
     const obj = parseObject(text);
     const on = obj ? toBool(own(obj, 'ison')) : null;
     if (on === null) col.problem(`${key} has no boolean "ison"`);
@@ -95,7 +100,27 @@ function decodeGen1(topic: string, text: string, options: DecodeOptions): Decode
   } else {
     col.unmapped(key, value);
   }
-  return col.result();
+  // A colour light is commanded on the topics it reports on (shelly-commands.ts).
+  const mode = a === 'color' || a === 'white' ? a : undefined;
+  return mode !== undefined && options.learnt?.shellyLightMode(id) !== mode ? teach(col.result(), { what: 'shellyLightMode', nativeId: id, mode }) : col.result();
+}
+
+const isLight = (a: string | undefined): boolean => a === 'light' || a === 'color' || a === 'white';
+const isOutput = (a: string | undefined): boolean => a === 'relay' || isLight(a);
+
+/**
+ * An RGBW2's announce carries its mode, which decides its topics (`color/0` or `white/<n>`):
+ * `{"id":"shellyrgbw2-…","model":"SHRGBW2",…,"mode":"white"}` (ioBroker.shelly
+ * src/lib/protocol/mqtt.ts reads `mode` there). A bulb's mode does not move its topics.
+ */
+function announcedMode(topicId: string | undefined, text: string, options: DecodeOptions): Learnt | undefined {
+  const obj = parseObject(text);
+  if (!obj) return undefined;
+  const mode = own(obj, 'mode');
+  const id = topicId ?? own(obj, 'id');
+  if ((mode !== 'color' && mode !== 'white') || typeof id !== 'string' || id === '') return undefined;
+  if (own(obj, 'model') !== 'SHRGBW2' && !/^shellyrgbw2/i.test(id)) return undefined;
+  return options.learnt?.shellyLightMode(id) === mode ? undefined : { what: 'shellyLightMode', nativeId: id, mode };
 }
 
 /** A Gen1 bare value: JSON when it parses (numbers, true/false, `["sensor"]`), else the text. */
@@ -261,25 +286,4 @@ function flatten(col: Collector, key: string, obj: JsonObject, skip: Set<string>
       }
     } else col.unmapped(`${key}.${field}`, v, undefined, key);
   }
-}
-
-// ---------------------------------------------------------------- commands
-
-const GEN1_LIGHT = /^(shellydimmer|shellybulbduo|shellyvintage)/i;
-const GEN2_ID = /^(shellyplus|shellypro|shellywalldisplay|shellyblu|shelly1mini|shelly1pmmini|shellypmmini|shellyaz|shelly\w*g[3-9])/i;
-
-/**
- * Gen1: `shellies/<id>/relay/<n>/command` `on`/`off`. Gen2+: `<prefix>/rpc` with a `Switch.Set`
- * frame. HVAC is not a Shelly relay's language.
- */
-export function encode(nativeId: string, channel: string | undefined, command: NativeCommand, options: EncodeOptions = {}): EncodeResult {
-  if (!('state' in command)) return { ok: false, reason: `shelly:${nativeId}: a Shelly relay takes on/off, not a mode and setpoint` };
-  if (nativeId === '' || /[#+]/.test(nativeId)) return { ok: false, reason: `shelly: "${nativeId}" is not a Shelly id or prefix` };
-  const n = channel ?? '0';
-  if (!/^\d{1,3}$/.test(n)) return { ok: false, reason: `shelly:${nativeId}: channel "${n}" is not a relay or switch id` };
-  const generation = options.shellyGeneration ?? (GEN2_ID.test(nativeId) ? 2 : 1);
-  // Dimmers and white bulbs (Dimmer, Dimmer 2, Duo, Vintage) take `light/<n>/command`; they have no relay/.
-  if (generation === 1) return { ok: true, publishes: [{ topic: `shellies/${nativeId}/${GEN1_LIGHT.test(nativeId) ? 'light' : 'relay'}/${n}/command`, payload: command.state }] };
-  const frame = { id: options.rpcId ?? 1, src: options.rpcSrc ?? 'iot-gateway', method: 'Switch.Set', params: { id: Number(n), on: command.state === 'on' } };
-  return { ok: true, publishes: [{ topic: `${nativeId}/rpc`, payload: JSON.stringify(frame) }] };
 }

@@ -3,10 +3,16 @@
  * contain `/`); `<base>/<name>/availability` is `online`/`offline` (legacy) or `{"state":"online"}`;
  * `<base>/bridge/state` likewise for the bridge itself; everything else under `<base>/bridge/` is
  * the bridge's own traffic. `contact: true` means closed. Commands go to `<base>/<name>/set`.
+ *
+ * With `advanced.output: attribute` (or `attribute_and_json`) each key also comes alone on
+ * `<base>/<name>/<key>`, a bare value (Koenkk/zigbee2mqtt lib/controller.ts publishEntityState →
+ * iteratePayloadAttributeOutput). They are the device's state when no JSON comes (the bridge's
+ * `bridge/info` says `attribute`, or no JSON state of the device was seen since the bridge came
+ * online), else copies of it, counted and not stored twice.
  */
-import { Collector, NOT_MINE, failure, recognised } from '../collect.js';
-import { isObject, own, parseJson, payloadText, toNumber, toOnOff, trustedTime, type JsonObject } from '../normalise.js';
-import type { ActuatorState, ContractKind, DecodeOptions, DecodeResult, EncodeOptions, EncodeResult, NativeCommand } from '../types.js';
+import { Collector, NOT_MINE, failure, recognised, teach } from '../collect.js';
+import { isObject, isScalar, own, parseJson, parseObject, payloadText, toNumber, toOnOff, trustedTime, type Json, type JsonObject } from '../normalise.js';
+import type { ActuatorState, ContractKind, DecodeOptions, DecodeResult, EncodeOptions, EncodeResult, Learnt, LearntView, NativeCommand } from '../types.js';
 
 const FAMILY = 'zigbee2mqtt';
 
@@ -55,8 +61,10 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
   if (rest === 'bridge/state') {
     const online = availabilityOf(text);
     if (online === null) return failure(FAMILY, 'bridge', `bridge/state is ${JSON.stringify(text.slice(0, 40))}, not online/offline`);
-    return { outcome: 'availability', family: FAMILY, nativeId: 'bridge', online, scope: 'bridge' };
+    // Published at each connection (lib/mqtt.ts onConnect), before bridge/info: what was learnt of its output is asked again.
+    return { outcome: 'availability', family: FAMILY, nativeId: 'bridge', online, scope: 'bridge', ...(online ? { learnt: [{ what: 'zigbee2mqttBridgeOnline', base }] } : {}) };
   }
+  if (rest === 'bridge/info') return teach(recognised(FAMILY, 'bridge', 'bridge traffic (bridge/info)'), outputOf(base, text, options.learnt));
   if (rest.startsWith('bridge/')) return recognised(FAMILY, 'bridge', `bridge traffic (${rest})`);
 
   const parts = rest.split('/');
@@ -73,13 +81,62 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
 
   const parsed = parseJson(text);
   if (!parsed.ok || !isObject(parsed.value)) {
-    // `advanced.output: attribute_and_json` also publishes every key alone on `<base>/<name>/<key>`
-    // (`<key>-<sub>` for nested objects), a bare value or ''. A device's own state is always a JSON
-    // object, so a broken one (`{"temperature": 21.`) on a self-placing `<site>/<zone>/<device>` stays a failure.
-    if (name !== '' && last !== undefined && last !== '' && !text.trimStart().startsWith('{')) return recognised(FAMILY, name, `attribute output (${last}), a copy of the JSON state`);
+    // Attribute output: every key alone on `<base>/<name>/<key>` (`<key>-<sub>` for nested objects),
+    // a bare value. A device's own state is always a JSON object, so a broken one
+    // (`{"temperature": 21.`) on a self-placing `<site>/<zone>/<device>` stays a failure.
+    if (name !== '' && last !== undefined && last !== '' && !text.trimStart().startsWith('{')) {
+      const { learnt } = options;
+      if (!learnt || attributesAreCopies(learnt, base, name)) return recognised(FAMILY, name, `attribute output (${last}), a copy of the JSON state`);
+      return decodeAttribute(learnt, base, name, last, parsed.ok && isScalar(parsed.value) ? parsed.value : text);
+    }
     return failure(FAMILY, rest, parsed.ok ? 'payload is not a JSON object' : parsed.reason);
   }
-  return decodeState(rest, parsed.value);
+  const seen = !options.learnt || options.learnt.zigbee2mqttJsonSeen(base, rest);
+  return teach(decodeState(rest, parsed.value), seen ? undefined : { what: 'zigbee2mqttJson', base, name: rest });
+}
+
+/** `bridge/info` `{…,"config":{…,"advanced":{…,"output":"attribute"}}}` (lib/extension/bridge.ts publishInfo: the settings, defaults merged). */
+function outputOf(base: string, text: string, learnt: LearntView | undefined): Learnt | undefined {
+  const config = own(parseObject(text) ?? {}, 'config');
+  const advanced = isObject(config) ? own(config, 'advanced') : undefined;
+  const output = isObject(advanced) ? own(advanced, 'output') : undefined;
+  if (output !== 'json' && output !== 'attribute' && output !== 'attribute_and_json') return undefined;
+  return learnt?.zigbee2mqttOutput(base) === output ? undefined : { what: 'zigbee2mqttOutput', base, output };
+}
+
+/**
+ * Copies when the bridge says it sends JSON too, else when this device's JSON came since the bridge
+ * last came online (it publishes the JSON first). A decoder called without what the router learnt
+ * takes them for copies.
+ */
+function attributesAreCopies(learnt: LearntView, base: string, name: string): boolean {
+  const output = learnt.zigbee2mqttOutput(base);
+  return output === undefined ? learnt.zigbee2mqttJsonSeen(base, name) : output !== 'attribute';
+}
+
+/**
+ * One attribute, mapped as the JSON path maps its key. A key that stands in for a kind only when
+ * a better one is absent (local_temperature, illuminance, presence) waits for its second message:
+ * each publish repeats every key (`advanced.cache_state`, on by default), so by then the device
+ * has shown whether it has the better one (older releases send raw `illuminance` before `illuminance_lux`).
+ */
+function decodeAttribute(learnt: LearntView, base: string, name: string, key: string, value: Json): DecodeResult {
+  const c = new Collector(FAMILY, name);
+  const at = KIND_KEYS.findIndex(([k]) => k === key);
+  const seen = learnt.zigbee2mqttKeys(base, name);
+  if (at >= 0) {
+    const kind = KIND_KEYS[at]![1];
+    const better = KIND_KEYS.slice(0, at).filter(([, k]) => k === kind);
+    const mapped = better.length === 0 || (seen?.has(key) === true && !better.some(([k]) => seen.has(k)));
+    c.add(key, mapped ? kind : null, value, { invert: key === 'contact' });
+  } else if ((key === 'state' || /^state_./.test(key)) && toOnOff(value) !== null) {
+    c.actuator({ ...(key === 'state' ? {} : { channel: key.slice('state_'.length) }), state: { state: toOnOff(value)! } });
+  } else if (key === 'system_mode' && typeof value === 'string') {
+    c.actuator({ state: { mode: value } });
+  } else {
+    c.unmapped(key, value);
+  }
+  return teach(c.result(), at >= 0 && seen?.has(key) !== true ? { what: 'zigbee2mqttKey', base, name, key } : undefined);
 }
 
 function decodeState(name: string, obj: JsonObject): DecodeResult {

@@ -1,0 +1,69 @@
+/**
+ * What the router has learnt from native messages beyond their values (types.ts `Learnt`): which
+ * topics a Gen1 Shelly colour light uses, and how a Zigbee2MQTT bridge publishes its devices'
+ * state. In memory and bounded: devices say it again (a Shelly announces itself at each
+ * connection and reports every 30 s; Zigbee2MQTT publishes `bridge/info` when it starts).
+ */
+import { BoundedMap } from '../core/bounded-map.js';
+import type { Learnt, LearntView, Zigbee2mqttOutput } from './types.js';
+
+const MAX_DEVICES = 10_000;
+/** Zigbee2MQTT bridges are a handful; their base topics come from credentials or one setting. */
+const MAX_BRIDGES = 64;
+
+const deviceKey = (base: string, name: string): string => `${base}\u0000${name}`;
+
+export class LearntFacts implements LearntView {
+  private readonly lightModes = new BoundedMap<string, 'color' | 'white'>(MAX_DEVICES);
+  private readonly outputs = new BoundedMap<string, Zigbee2mqttOutput>(MAX_BRIDGES);
+  /** Devices whose JSON state came since their bridge came online, by base. */
+  private readonly jsonSeen = new BoundedMap<string, BoundedMap<string, true>>(MAX_BRIDGES);
+  private readonly keys = new BoundedMap<string, Set<string>>(MAX_DEVICES);
+
+  apply(facts: readonly Learnt[]): void {
+    for (const f of facts) {
+      switch (f.what) {
+        case 'shellyLightMode':
+          this.lightModes.set(f.nativeId, f.mode);
+          break;
+        case 'zigbee2mqttOutput':
+          this.outputs.set(f.base, f.output);
+          break;
+        case 'zigbee2mqttBridgeOnline':
+          // A restarted bridge may publish otherwise: its bridge/info (next) or its devices say again.
+          this.outputs.delete(f.base);
+          this.jsonSeen.delete(f.base);
+          break;
+        case 'zigbee2mqttJson': {
+          let names = this.jsonSeen.get(f.base);
+          if (!names) this.jsonSeen.set(f.base, (names = new BoundedMap(MAX_DEVICES)));
+          names.set(f.name, true);
+          break;
+        }
+        case 'zigbee2mqttKey': {
+          const k = deviceKey(f.base, f.name);
+          const set = this.keys.get(k);
+          if (set) set.add(f.key);
+          else this.keys.set(k, new Set([f.key]));
+          break;
+        }
+      }
+    }
+  }
+
+  shellyLightMode(nativeId: string): 'color' | 'white' | undefined {
+    return this.lightModes.get(nativeId);
+  }
+
+  zigbee2mqttOutput(base: string): Zigbee2mqttOutput | undefined {
+    return this.outputs.get(base);
+  }
+
+  zigbee2mqttJsonSeen(base: string, name: string): boolean {
+    return this.jsonSeen.get(base)?.has(name) ?? false;
+  }
+
+  zigbee2mqttKeys(base: string, name: string): ReadonlySet<string> | undefined {
+    return this.keys.get(deviceKey(base, name));
+  }
+}
