@@ -14,6 +14,7 @@ import { ClusterNode } from './cluster/node.js';
 import type { Settings } from './config/settings.js';
 import type { EventBus } from './core/bus.js';
 import type { Clock } from './core/clock.js';
+import type { DeviceLiveness } from './core/liveness.js';
 import type { Store } from './core/store.js';
 import type { Publisher } from './core/publisher.js';
 import type { History } from './core/history.js';
@@ -22,6 +23,7 @@ import { LiveView } from './http/live.js';
 import type { HttpOptions, Readiness } from './http/server.js';
 import type { Metrics } from './observability/metrics.js';
 import { StatsReporter } from './observability/stats.js';
+import type { SilenceWatch } from './ingest/silence.js';
 import { RulesService } from './rules/service.js';
 import type { Journal } from './storage/journal.js';
 import type { InfluxSink } from './storage/sink.js';
@@ -86,6 +88,35 @@ export function liveView(
     maxViewersPerAddress: settings.liveMaxViewersPerAddress,
     maxBehindBytes: settings.liveMaxBehindBytes,
   });
+}
+
+/**
+ * The live page and the silence watch open on what the rebuild read (a single gateway): armed
+ * zones, the latest readings, and what each device last said or was found to be. Devices are
+ * those heard from within the rebuild's window, or whose last status or silence is in it (a
+ * device gone for weeks is not brought back onto the page).
+ */
+export function seedFromHistory(o: { live: LiveView; silence: SilenceWatch; rules: RulesService; devices: readonly DeviceLiveness[]; now: number }): void {
+  const { live, rules } = o;
+  const readings = rules.latestReadings();
+  const heard = new Map<string, number>();
+  for (const r of readings) heard.set(r.device, Math.max(heard.get(r.device) ?? r.timeMs, r.timeMs));
+  const fromMs = rules.rebuildResult?.fromMs ?? o.now;
+  const devices = o.devices.filter((d) => heard.has(d.device) || d.atMs >= fromMs);
+  live.seedArmed(rules.state.armedStates());
+  live.seedReadings(readings);
+  live.seedDevices(devices);
+  const said = new Map(devices.map((d) => [d.device, d]));
+  o.silence.seed(
+    [...new Set([...heard.keys(), ...said.keys()])].map((device) => {
+      const d = said.get(device);
+      // Its last reading or word; a device only known to be silent, when it was found so.
+      const lastHeardMs = Math.max(heard.get(device) ?? 0, d?.heardMs ?? 0) || (d?.atMs ?? o.now);
+      // Away if `offline` was the last it said and no reading came after it (a reading is heard, as in SilenceWatch).
+      const away = d?.online === false && (d.heardMs ?? 0) >= (heard.get(device) ?? 0);
+      return { device, lastHeardMs, away, silent: d?.silent ?? false };
+    }),
+  );
 }
 
 export function statsReporter(

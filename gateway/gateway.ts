@@ -9,7 +9,7 @@ import { ensureInitialCredentials } from './broker/initial-credentials.js';
 import { loadTlsMaterial } from './broker/tls.js';
 import type { ClusterNode } from './cluster/node.js';
 import { LiveRelay } from './cluster/live-relay.js';
-import { accessOptions, clusterNode, devicesService, httpsOptions, liveView, mqttBroker, readinessOf, rulesService, statsReporter } from './composition.js';
+import { accessOptions, clusterNode, devicesService, httpsOptions, liveView, mqttBroker, readinessOf, rulesService, seedFromHistory, statsReporter } from './composition.js';
 import type { Settings } from './config/settings.js';
 import { EventBus } from './core/bus.js';
 import { systemClock, type Clock } from './core/clock.js';
@@ -17,6 +17,7 @@ import { firstOf } from './core/directory.js';
 import { GatewayError } from './core/errors.js';
 import { onKindsChanged } from './core/kinds.js';
 import { Lifecycle } from './core/lifecycle.js';
+import { LivenessBook } from './core/liveness.js';
 import { ApiRoutes, actWithHttpAuth, type Authorize } from './http/actions.js';
 import type { DevicesService } from './devices/service.js';
 import { HttpAuth } from './http/auth.js';
@@ -215,8 +216,9 @@ export class Gateway {
     this.rulesService = rules;
     // What the rules knew before this start, from what was stored (before anything new arrives);
     // a cluster's partitions are rebuilt by their owners instead (cluster/partition-worker.ts).
+    const liveness = new LivenessBook();
     if (clustered) rules.clock.goLive();
-    else await rules.rebuild();
+    else await rules.rebuild((item) => liveness.apply(item));
     const offKinds = onKindsChanged(() => void rules.kindsChanged());
     lifecycle.add('kinds watch', { stop: () => offKinds() });
     // A cluster node: the rules are ruled by partition owners (cluster/, README "Beyond one machine"); it starts once the broker listens.
@@ -228,17 +230,15 @@ export class Gateway {
     const liveBus = clustered ? new EventBus(log) : bus;
     const live = lifecycle.add('live view', liveView(settings, { bus: liveBus, clock, log, metrics, devices, rules: cluster?.rulesView ?? rules }));
     live.start();
-    // The page opens on what the rules rebuilt: armed zones, the latest readings, actuators and alarms.
-    if (!cluster) {
-      live.seedArmed(rules.state.armedStates());
-      live.seedReadings(rules.latestReadings());
-    } else {
+    const silence = lifecycle.add('silence watch', new SilenceWatch({ bus, store, clock, metrics, log: log.child({ component: 'devices' }), offlineAfterMs: settings.offlineAfterMs }));
+    silence.start();
+    // The page opens on what the rules rebuilt: armed zones, the latest readings, devices' status and silence, actuators and alarms.
+    if (!cluster) seedFromHistory({ live, silence, rules, devices: liveness.list(), now: clock.now() });
+    else {
       const relay = lifecycle.add('live relay', new LiveRelay({ redisUrl: settings.redisUrl, nodeId, bus, liveBus, pushMs: settings.livePushMs, log: log.child({ component: 'live' }), unreadable: metrics.clusterLiveUnreadable }));
       await relay.start();
       cluster.showOn(liveBus, () => live.rulesChanged());
     }
-    const silence = lifecycle.add('silence watch', new SilenceWatch({ bus, store, clock, metrics, log: log.child({ component: 'devices' }), offlineAfterMs: settings.offlineAfterMs }));
-    silence.start();
 
     lifecycle.add('broker', broker);
     const ports = await broker.start();

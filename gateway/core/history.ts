@@ -1,4 +1,4 @@
-import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
+import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, DeviceSilenceEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
 
 /** A stored event read back, tagged with what it is. */
 export type HistoryItem =
@@ -8,12 +8,22 @@ export type HistoryItem =
   | { readonly type: 'actuatorState'; readonly event: ActuatorStateEvent }
   | { readonly type: 'commandStatus'; readonly event: CommandStatusEvent }
   | { readonly type: 'alarm'; readonly event: AlarmTransitionEvent }
-  | { readonly type: 'alert'; readonly event: AlertEvent };
+  | { readonly type: 'alert'; readonly event: AlertEvent }
+  /** What a device said on its status topic (`device_status` without `silent`). */
+  | { readonly type: 'deviceStatus'; readonly event: DeviceStatusEvent }
+  /** The gateway found it silent, or heard it again (`device_status` with `silent`; lastHeardMs is not stored: the point's time). */
+  | { readonly type: 'deviceSilence'; readonly event: DeviceSilenceEvent };
 
 export type HistoryType = HistoryItem['type'];
 
-/** Same-millisecond order: a zone armed before the readings of its time, a reading before what it caused. */
-export const HISTORY_ORDER: Readonly<Record<HistoryType, number>> = { zoneArmed: 0, reading: 1, command: 2, alert: 3, actuatorState: 4, commandStatus: 5, alarm: 6 };
+/** What a device said, or what the gateway found of it: the `device_status` measurement's two kinds of point. */
+export type DeviceHistoryItem = Extract<HistoryItem, { type: 'deviceStatus' | 'deviceSilence' }>;
+
+/**
+ * Same-millisecond order: a zone armed, or a device's status (it says online as it connects),
+ * before the readings of its time; a reading before what it caused.
+ */
+export const HISTORY_ORDER: Readonly<Record<HistoryType, number>> = { zoneArmed: 0, deviceStatus: 1, reading: 2, command: 3, alert: 4, actuatorState: 5, commandStatus: 6, alarm: 7, deviceSilence: 8 };
 
 export const itemTime = (item: HistoryItem): number => item.event.timeMs;
 
@@ -26,7 +36,7 @@ export interface HistoryRange {
   readonly fromMs: number;
   /** Exclusive, epoch ms. */
   readonly toMs: number;
-  /** Only these (default: every type but alerts). */
+  /** Only these (default: every type but alerts and device statuses and silences). */
   readonly types?: readonly HistoryType[];
   readonly site?: string;
   readonly zone?: string;
@@ -49,7 +59,8 @@ export interface History {
   caughtUp(timeoutMs: number): Promise<boolean>;
   /**
    * What stood before `ms`, whatever its age: the last command and the last reported state of each
-   * actuator, the armed state of each zone, the last transition of each alarm.
+   * actuator, the armed state of each zone, the last transition of each alarm, and the last
+   * `device_status` point of each device (a status or a silence: one row per device).
    */
   latestBefore(ms: number): Promise<HistoryItem[]>;
   /** The events of a time range in time order (`byTime`), one chunk of time after another. */

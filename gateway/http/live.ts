@@ -1,6 +1,7 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { ClockTimer } from '../core/clock.js';
 import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import type { DeviceLiveness } from '../core/liveness.js';
 import type { WaitingDevice } from '../devices/service.js';
 import type { RouteHandler } from './server.js';
 import type { ActuatorBadge, DeviceState, FeedEvent, LiveSnapshot, LiveViewOptions, ReportedState } from './live-types.js';
@@ -105,6 +106,11 @@ export class LiveView {
   /** The latest readings the rules rebuilt at start: the page opens on the building as it was, not empty. */
   seedReadings(readings: readonly ReadingEvent[]): void {
     for (const r of [...readings].sort((a, b) => a.timeMs - b.timeMs)) this.onReading(r);
+  }
+
+  /** What each device last said and whether it was silent, as stored: after a restart the page shows them at once. */
+  seedDevices(devices: readonly DeviceLiveness[]): void {
+    for (const s of devices) Object.assign(this.device(s.device, s.heardMs ?? s.atMs), { online: s.online }, s.silent ? { silent: true } : {});
   }
 
   snapshot(): LiveSnapshot {

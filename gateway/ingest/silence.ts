@@ -23,6 +23,17 @@ export interface SilenceWatchOptions {
   readonly metrics?: Pick<Metrics, 'silenceUnwatched'>;
 }
 
+/** A device as the stored history left it (gateway.ts seeds the watch with them at start). */
+export interface SilenceSeed {
+  readonly device: string;
+  /** Epoch ms of the last reading or status message stored. */
+  readonly lastHeardMs: number;
+  /** Its last status was `offline`. */
+  readonly away: boolean;
+  /** It had been found silent and not heard since. */
+  readonly silent: boolean;
+}
+
 interface Heard {
   last: number;
   /** Moving average of the time between two messages. */
@@ -44,12 +55,15 @@ export class SilenceWatch {
   private readonly off: (() => void)[] = [];
   private timer: ClockTimer | undefined;
   private full = false;
+  /** When it started listening: nothing could be heard before, so no silence counts from earlier (a restart's gap). */
+  private since = 0;
 
   constructor(private readonly o: SilenceWatchOptions) {}
 
   start(): void {
     if (this.o.offlineAfterMs <= 0) return;
     const { bus } = this.o;
+    this.since = this.o.clock.now();
     this.off.push(
       bus.on('reading', (r) => this.heard(r.device)),
       bus.on('history', (r) => this.heard(r.device)),
@@ -65,6 +79,19 @@ export class SilenceWatch {
     for (const off of this.off.splice(0)) off();
     if (this.timer) this.o.clock.clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  /**
+   * What was known before this start (the stored statuses and readings, gateway.ts): a device that
+   * had said offline stays unwatched, one found silent is announced back when heard, the others
+   * are watched from their last word, their silence counted from this start at the earliest.
+   */
+  seed(devices: readonly SilenceSeed[]): void {
+    if (this.o.offlineAfterMs <= 0) return;
+    for (const s of devices) {
+      if (this.devices.has(s.device) || this.devices.size >= (this.o.maxDevices ?? 100_000)) continue;
+      this.devices.set(s.device, { last: s.lastHeardMs, interval: undefined, silent: s.silent, away: s.away });
+    }
   }
 
   private schedule(): void {
@@ -93,7 +120,7 @@ export class SilenceWatch {
     // The time it was away (it said offline) says nothing about how often it reports; nor does a
     // silence once its interval is known (a day's outage would widen its window by hours): that
     // gap counts as twice its interval at most, so a device that really slowed down is still learnt.
-    const gap = d.silent && d.interval !== undefined ? Math.min(now - d.last, 2 * d.interval) : now - d.last;
+    const gap = d.silent && d.interval !== undefined ? Math.min(now - d.last, 2 * d.interval) : now - Math.max(d.last, this.since);
     d.interval = d.away ? undefined : d.interval === undefined ? gap : d.interval * 0.8 + gap * 0.2;
     d.last = now;
     d.away = false;
@@ -116,7 +143,7 @@ export class SilenceWatch {
     for (const [device, d] of this.devices) {
       if (d.silent || d.away) continue;
       const allowed = Math.max(this.o.offlineAfterMs, factor * (d.interval ?? 0));
-      if (now - d.last > allowed) {
+      if (now - Math.max(d.last, this.since) > allowed) {
         d.silent = true;
         fell.push(device);
         this.announce(device, true, d.last);

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { GatewayError, logError, logWarn } from '../core/errors.js';
-import type { History, HistoryItem, HistoryType } from '../core/history.js';
+import type { DeviceHistoryItem, History, HistoryItem, HistoryType } from '../core/history.js';
 import type { ReplayClock } from '../core/replay-clock.js';
 import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE } from './actions.js';
 import { DRY_RUN_MARGIN_MS, dryRun, lookbackMs, type DryRunItem } from './dry-run.js';
@@ -31,6 +31,8 @@ export interface RebuildOptions {
   /** How long to wait for the spool to drain into the database first. */
   readonly waitMs: number;
   readonly commandTimes: CommandTimes;
+  /** Sees each device status and silence read (the last before the window, then the window's), in time order. */
+  readonly onDevice?: (item: DeviceHistoryItem) => void;
 }
 
 export interface RebuildResult {
@@ -51,7 +53,7 @@ export interface RebuildResult {
   readonly actuators: number;
 }
 
-const TYPES: readonly HistoryType[] = ['reading', 'zoneArmed', 'command', 'actuatorState', 'commandStatus', 'alarm'];
+const TYPES: readonly HistoryType[] = ['reading', 'zoneArmed', 'command', 'actuatorState', 'commandStatus', 'alarm', 'deviceStatus', 'deviceSilence'];
 
 export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   const { runtime, clock, log, history } = o;
@@ -84,6 +86,15 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
       case 'alarm':
         count(item.type);
         return runtime.restore(item);
+      case 'deviceStatus':
+        count('deviceStatus');
+        o.onDevice?.(item);
+        // A device that said offline is away, not silent (rules/watches.ts).
+        runtime.onDeviceStatus(item.event);
+        return runtime.idle();
+      case 'deviceSilence':
+        count('deviceSilence');
+        return o.onDevice?.(item);
       case 'alert':
         return;
     }

@@ -1,4 +1,4 @@
-import type { ActuatorStateEvent, AlarmTransitionEvent, CommandEvent, CommandStatusEvent, ReadingEvent } from '../core/events.js';
+import type { ActuatorStateEvent, AlarmTransitionEvent, CommandEvent, CommandStatusEvent, DeviceStatusEvent, ReadingEvent } from '../core/events.js';
 import { kindSpec, type Kind } from '../core/kinds.js';
 import { ACTUATOR_UNRESPONSIVE, ActionDispatcher, MANUAL_OVERRIDE } from './actions.js';
 import { AlarmBook, type Alarm, type AlarmTimes } from './alarms.js';
@@ -151,6 +151,11 @@ export class RulesRuntime {
     return undefined;
   }
 
+  /** A device said it is offline or online: in turn with the readings before it (a device away is not silent, rules/watches.ts). */
+  onDeviceStatus(s: DeviceStatusEvent): void {
+    this.enqueue(() => this.watches.deviceStatus(s.device, s.online, s.timeMs));
+  }
+
   /** What an actuator reported: confirms a command, or is a change by hand. */
   onActuatorState(r: ActuatorStateEvent): void {
     this.enqueue(async () => this.commands.report(r));
@@ -201,14 +206,7 @@ export class RulesRuntime {
   }
 
   private context(reading: ReadingEvent, now = this.o.clock.now()): FactContext {
-    return {
-      reading,
-      now,
-      state: this.state,
-      series: this.series,
-      watches: this.watches,
-      actuator: this.actuatorData,
-    };
+    return { reading, now, state: this.state, series: this.series, watches: this.watches, actuator: this.actuatorData };
   }
 
   /** One function for every run's context (not a closure per reading). */

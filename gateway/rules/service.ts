@@ -17,7 +17,7 @@ import { HeldBackReporter, type HeldBack } from './held-back.js';
 import { RuleLoader, type RuleSet } from './loader.js';
 import { RuleOutputs } from './outputs.js';
 import type { AlarmView } from './alarms.js';
-import { rebuild, type RebuildResult } from './rebuild.js';
+import { rebuild, type RebuildOptions, type RebuildResult } from './rebuild.js';
 import { DEFAULT_COMMAND_TIMES, RulesRuntime, type CommandTimes } from './runtime.js';
 import type { ZoneState } from './state.js';
 import { TraceLog, traceOf, type Trace } from './trace.js';
@@ -171,15 +171,19 @@ export class RulesService {
         this.runtime.setArmed(z.site, z.zone, z.armed);
       }),
       this.o.bus.on('actuatorState', (r) => this.runtime.onActuatorState(r)),
+      // A device that said offline is not reported silent by `absent` (scope device) until it speaks again.
+      this.o.bus.on('deviceStatus', (st) => this.runtime.onDeviceStatus(st)),
       this.o.bus.on('alarmAck', (a) => void this.acknowledge(a)),
     );
   }
 
   /**
    * Rebuilds what the rules knew from the stored history (rules/rebuild.ts), then goes live. Without
-   * a history, or when it cannot be read, they go live with the armed-zones file only.
+   * a history, or when it cannot be read, they go live with the armed-zones file only. `onDevice`
+   * sees every device status and silence read on the way, in time order (the live page and the
+   * silence watch start from them).
    */
-  async rebuild(): Promise<RebuildResult | undefined> {
+  async rebuild(onDevice?: RebuildOptions['onDevice']): Promise<RebuildResult | undefined> {
     const { history } = this.o;
     if (!history) {
       this.clock.goLive();
@@ -193,6 +197,7 @@ export class RulesService {
       log: this.o.log.child({ component: 'rules' }),
       waitMs: this.o.rebuildWaitMs ?? 15_000,
       commandTimes: this.o.commands ?? DEFAULT_COMMAND_TIMES,
+      onDevice,
     });
     this.o.metrics.rebuildSeconds.set(this.rebuilt.tookMs / 1000);
     return this.rebuilt;

@@ -105,7 +105,7 @@ export const TIME_FACTS: Record<string, FactSpec> = {
   },
   absent: {
     description:
-      'true when no reading of `kind` (only those equal to `equals`, when given) came for `for`: a silent sensor, or no motion for 10 minutes; `scope` "zone" (default), "device" or "site". Fires when the time is up, with no new reading',
+      'true when no reading of `kind` (only those equal to `equals`, when given) came for `for`: a silent sensor, or no motion for 10 minutes; `scope` "zone" (default), "device" or "site". Fires when the time is up, with no new reading. With scope "device", a device that said offline is away, not absent, until it speaks again',
     example: '{"fact":"absent","params":{"kind":"motion","equals":true,"for":"10m"},"operator":"equal","value":true}',
     priority: TIME,
     params: ['kind', 'scope', 'equals', 'for'],

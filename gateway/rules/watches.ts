@@ -20,6 +20,8 @@ interface Track {
   since?: number | undefined;
   lastSeen?: number | undefined;
   on?: boolean | undefined;
+  /** A device-scoped absence whose device said `offline`: known to be away, so not absent, until it speaks again. */
+  away?: boolean | undefined;
 }
 
 /** Asks for a wake-up of the rules that use a watch at `at` (undefined: no longer needed). */
@@ -37,6 +39,8 @@ export class Watches {
   private specs = new Map<string, WatchSpec>();
   private readonly tracks = new Map<string, Map<string, Track>>();
   private readonly watchedSince = new Map<string, number>();
+  /** Device → the keys (sources) of its device-scoped absences: a status message names the device alone. */
+  private readonly keysOf = new Map<string, string[]>();
 
   constructor(private readonly schedule: Schedule) {}
 
@@ -69,8 +73,10 @@ export class Watches {
       const { spec, evaluate, tracks } = entries[i]!;
       const key = scopeKey(r, spec.scope);
       let track = tracks.get(key);
-      if (!track) tracks.set(key, (track = { latest: r }));
-      else if (t >= (track.latest.judgedMs ?? track.latest.timeMs)) track.latest = r;
+      if (!track) {
+        tracks.set(key, (track = { latest: r }));
+        if (spec.type === 'absent' && spec.scope === 'device') this.index(r.device, key);
+      } else if (t >= (track.latest.judgedMs ?? track.latest.timeMs)) track.latest = r;
       switch (spec.type) {
         case 'held':
           if (evaluate ? evaluate(r.value, spec.value) : false) {
@@ -84,6 +90,7 @@ export class Watches {
           }
           break;
         case 'absent':
+          if (track.away) this.back(spec, key, track, t);
           if (spec.equals === undefined || r.value === spec.equals) {
             if (track.lastSeen === undefined || t > track.lastSeen) {
               track.lastSeen = t;
@@ -101,6 +108,43 @@ export class Watches {
     }
   }
 
+  /**
+   * A device said it is offline, or online again (`devices/<device>/status`). A device that said
+   * offline is known to be away, not silent: its device-scoped absences stop (their wake-ups are
+   * cancelled) and are false until it speaks again; back (online, or a reading), its silence
+   * counts from then. Absences of a zone or a site are about readings there, whoever is away.
+   */
+  deviceStatus(device: string, online: boolean, t: number): void {
+    const keys = this.keysOf.get(device);
+    if (!keys) return;
+    for (const spec of this.specs.values()) {
+      if (spec.type !== 'absent' || spec.scope !== 'device') continue;
+      const tracks = this.tracks.get(spec.id);
+      for (const key of keys) {
+        const track = tracks?.get(key);
+        if (!track) continue;
+        if (online) {
+          if (track.away) this.back(spec, key, track, t);
+        } else if (!track.away) {
+          track.away = true;
+          this.schedule(spec, key, undefined);
+        }
+      }
+    }
+  }
+
+  private back(spec: WatchSpec & { type: 'absent' }, key: string, track: Track, t: number): void {
+    track.away = false;
+    track.lastSeen = Math.max(track.lastSeen ?? t, t);
+    this.schedule(spec, key, track.lastSeen + spec.forMs);
+  }
+
+  private index(device: string, key: string): void {
+    const keys = this.keysOf.get(device);
+    if (!keys) this.keysOf.set(device, [key]);
+    else if (!keys.includes(key)) keys.push(key);
+  }
+
   /** True once the watched condition has held for its duration at `now`. */
   held(id: string, key: string, now: number): boolean {
     const spec = this.specs.get(id);
@@ -115,7 +159,9 @@ export class Watches {
   absent(id: string, key: string, now: number): boolean {
     const spec = this.specs.get(id);
     if (spec?.type !== 'absent') return false;
-    const last = this.tracks.get(id)?.get(key)?.lastSeen ?? this.watchedSince.get(id) ?? now;
+    const track = this.tracks.get(id)?.get(key);
+    if (track?.away) return false;
+    const last = track?.lastSeen ?? this.watchedSince.get(id) ?? now;
     return now - last >= spec.forMs;
   }
 

@@ -1,9 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { escape } from 'influx';
-import type { ActuatorStateEvent, AlarmTransitionEvent, AlertData, AlertEvent, CommandEvent, CommandStatusEvent, DecidingFact, ReadingEvent, Severity, ZoneArmedEvent } from '../core/events.js';
 import { byTime, type History, type HistoryItem, type HistoryRange, type HistoryType } from '../core/history.js';
-import { fromNumber, isKind, kindNames, type Kind, type ReadingValue } from '../core/kinds.js';
-import { InfluxQuery, rowsOf, type QuerySeries, type Row } from './influx-query.js';
+import { isKind, kindNames } from '../core/kinds.js';
+import { deviceItem, MEASUREMENTS, readingOf, unprefix } from './history-rows.js';
+import { InfluxQuery, rowsOf, type QuerySeries } from './influx-query.js';
+
+export { readingOf, valueOf } from './history-rows.js';
 
 /**
  * The history port over InfluxDB (DESIGN.md's layout and the README's additions): stored events
@@ -14,186 +16,9 @@ import { InfluxQuery, rowsOf, type QuerySeries, type Row } from './influx-query.
 /** Every kind's measurement (the device map can add kinds while the gateway runs). */
 const readingMeasurements = (): string => `/^(${kindNames().join('|')})$/`;
 const DEFAULT_TYPES: readonly HistoryType[] = ['reading', 'zoneArmed', 'command', 'actuatorState', 'commandStatus', 'alarm'];
-
-/** The stored number back to the reading's value (booleans 1/0, keypad ok=1 fail=0). */
-export const valueOf: (kind: Kind, stored: number) => ReadingValue = fromNumber;
-
-const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '');
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
-const iso = (ms: number): string => new Date(ms).toISOString();
-const opt = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
-function json<T>(v: unknown, fallback: T): T {
-  if (typeof v !== 'string' || v === '') return fallback;
-  try {
-    return JSON.parse(v) as T;
-  } catch {
-    return fallback;
-  }
-}
-/** A `last(*)` answer names its columns `last_<field>`. */
-const unprefix = (row: Row): Row => Object.fromEntries(Object.entries(row).map(([k, v]) => [k.startsWith('last_') ? k.slice(5) : k, v]));
-
-export function readingOf(kind: Kind, row: Row): ReadingEvent {
-  const timeMs = num(row['time']);
-  const time = iso(timeMs);
-  const site = str(row['site']);
-  const zone = str(row['zone']);
-  const device = str(row['device']);
-  const source = `${site}/${zone}/${device}`;
-  const numeric = num(row['value']);
-  const seq = row['seq'];
-  return {
-    id: opt(row['event_id']) ?? `${source}/${kind}/${timeMs}`,
-    type: `sensor.${kind}`,
-    source,
-    time,
-    receivedAt: time,
-    seq: typeof seq === 'number' ? seq : undefined,
-    site,
-    zone,
-    device,
-    kind,
-    value: valueOf(kind, numeric),
-    numeric,
-    timeMs,
-    clientId: undefined,
-  };
-}
-
-function commandOf(row: Row): CommandEvent {
-  const timeMs = num(row['time']);
-  const site = str(row['site']);
-  const zone = str(row['zone']);
-  const actuator = str(row['actuator']);
-  const rule = str(row['rule']);
-  const id = str(row['event_id']);
-  const facts = json<DecidingFact[] | undefined>(row['facts'], undefined);
-  return {
-    kind: 'command',
-    id,
-    timeMs,
-    topic: `commands/${site}/${zone}/${actuator}`,
-    site,
-    zone,
-    actuator,
-    rule,
-    cloudEvent: {
-      specversion: '1.0',
-      id,
-      type: str(row['type']),
-      source: `rules/${rule}`,
-      time: iso(timeMs),
-      subject: `${site}/${zone}/${actuator}`,
-      datacontenttype: 'application/json',
-      correlationid: str(row['correlation_id']),
-      data: json<Record<string, unknown>>(row['data'], {}),
-    },
-    ...(facts ? { facts } : {}),
-  };
-}
-
-function alertOf(row: Row): AlertEvent {
-  const timeMs = num(row['time']);
-  const site = str(row['site']);
-  const severity = str(row['severity']) as Severity;
-  const rule = str(row['rule']);
-  const id = str(row['event_id']);
-  const data: AlertData = { severity, message: str(row['message']), site, zone: str(row['zone']), device: str(row['device']) };
-  const alarmId = opt(row['alarm_id']);
-  return {
-    kind: 'alert',
-    id,
-    timeMs,
-    topic: `alerts/${site}/${severity}`,
-    site,
-    severity,
-    rule,
-    cloudEvent: { specversion: '1.0', id, type: str(row['type']), source: `rules/${rule}`, time: iso(timeMs), datacontenttype: 'application/json', correlationid: str(row['correlation_id']), data },
-    ...(alarmId ? { alarmId } : {}),
-  };
-}
-
-function zoneArmedOf(row: Row): ZoneArmedEvent {
-  const timeMs = num(row['time']);
-  return { id: str(row['event_id']), site: str(row['site']), zone: str(row['zone']), armed: row['armed'] === true, time: iso(timeMs), timeMs };
-}
-
-function actuatorStateOf(row: Row): ActuatorStateEvent {
-  const timeMs = num(row['time']);
-  return {
-    id: str(row['event_id']),
-    site: str(row['site']),
-    zone: str(row['zone']),
-    actuator: str(row['actuator']),
-    state: json<Record<string, unknown>>(row['state'], {}),
-    device: str(row['device']),
-    time: iso(timeMs),
-    timeMs,
-    clientId: undefined,
-  };
-}
-
-function commandStatusOf(row: Row): CommandStatusEvent {
-  const timeMs = num(row['time']);
-  return {
-    id: str(row['event_id']),
-    commandId: str(row['command_id']),
-    status: str(row['status']) as CommandStatusEvent['status'],
-    site: str(row['site']),
-    zone: str(row['zone']),
-    actuator: str(row['actuator']),
-    rule: str(row['rule']),
-    attempt: num(row['attempt']),
-    data: json<Record<string, unknown>>(row['data'], {}),
-    reported: json<Record<string, unknown> | undefined>(row['reported'], undefined),
-    correlationId: str(row['correlation_id']),
-    detail: opt(row['detail']),
-    time: iso(timeMs),
-    timeMs,
-  };
-}
-
-function alarmOf(row: Row): AlarmTransitionEvent {
-  const timeMs = num(row['time']);
-  return {
-    id: str(row['event_id']),
-    alarmId: str(row['alarm_id']),
-    transition: str(row['transition']) as AlarmTransitionEvent['transition'],
-    rule: str(row['rule']),
-    type: str(row['type']),
-    severity: str(row['severity']) as Severity,
-    site: str(row['site']),
-    zone: str(row['zone']),
-    device: opt(row['device']),
-    actuator: opt(row['actuator']),
-    message: str(row['message']),
-    count: num(row['count']),
-    value: json<unknown>(row['value'], null),
-    firstSeen: num(row['first_seen']),
-    lastSeen: num(row['last_seen']),
-    acknowledged: row['acknowledged'] === true,
-    acknowledgedBy: opt(row['acknowledged_by']),
-    // Stored before the field existed: only a cleared one is not active.
-    active: typeof row['active'] === 'boolean' ? row['active'] : str(row['transition']) !== 'cleared',
-    notifiedAt: num(row['notified_at']),
-    notifications: num(row['notifications']),
-    correlationId: str(row['correlation_id']),
-    reason: opt(row['reason']),
-    facts: json<DecidingFact[] | undefined>(row['facts'], undefined),
-    time: iso(timeMs),
-    timeMs,
-  };
-}
-
-/** Measurement → how its rows become items. */
-const MEASUREMENTS: Readonly<Record<Exclude<HistoryType, 'reading'>, { readonly name: string; readonly item: (row: Row) => HistoryItem }>> = {
-  zoneArmed: { name: 'zone_state', item: (r) => ({ type: 'zoneArmed', event: zoneArmedOf(r) }) },
-  command: { name: 'commands', item: (r) => ({ type: 'command', event: commandOf(r) }) },
-  alert: { name: 'alerts', item: (r) => ({ type: 'alert', event: alertOf(r) }) },
-  actuatorState: { name: 'actuator_state', item: (r) => ({ type: 'actuatorState', event: actuatorStateOf(r) }) },
-  commandStatus: { name: 'command_status', item: (r) => ({ type: 'commandStatus', event: commandStatusOf(r) }) },
-  alarm: { name: 'alarms', item: (r) => ({ type: 'alarm', event: alarmOf(r) }) },
-};
+/** The items of a measurement's rows (those of its type: `device_status` holds two). */
+const itemsOf = (t: Exclude<HistoryType, 'reading'>, series: readonly QuerySeries[]): HistoryItem[] =>
+  rowsOf(series).flatMap((row) => MEASUREMENTS[t].item(row) ?? []);
 
 function readingItems(series: readonly QuerySeries[]): HistoryItem[] {
   const out: HistoryItem[] = [];
@@ -232,12 +57,19 @@ export class InfluxHistory implements History {
   }
 
   async latestBefore(ms: number): Promise<HistoryItem[]> {
-    const types: Exclude<HistoryType, 'reading' | 'alert' | 'commandStatus'>[] = ['zoneArmed', 'command', 'actuatorState', 'alarm'];
-    const results = await this.q.run(types.map((t) => `SELECT last(*) FROM "${MEASUREMENTS[t].name}" WHERE time < ${Math.trunc(ms)}ms GROUP BY *`));
+    const types: Exclude<HistoryType, 'reading' | 'alert' | 'commandStatus' | 'deviceStatus' | 'deviceSilence'>[] = ['zoneArmed', 'command', 'actuatorState', 'alarm'];
+    const before = `time < ${Math.trunc(ms)}ms`;
+    // A device's last point whole, with its time (`last(*)` would mix the fields of a status and a silence): one row per device.
+    const devices = `SELECT "online", "silent", "event_id" FROM "device_status" WHERE ${before} GROUP BY "device" ORDER BY time DESC LIMIT 1`;
+    const results = await this.q.run([...types.map((t) => `SELECT last(*) FROM "${MEASUREMENTS[t].name}" WHERE ${before} GROUP BY *`), devices]);
     const items: HistoryItem[] = [];
     types.forEach((t, i) => {
-      for (const row of rowsOf(results[i] ?? [])) items.push(MEASUREMENTS[t].item(unprefix(row)));
+      for (const row of rowsOf(results[i] ?? [])) {
+        const item = MEASUREMENTS[t].item(unprefix(row));
+        if (item) items.push(item);
+      }
     });
+    for (const row of rowsOf(results[types.length] ?? [])) items.push(deviceItem(row));
     // Commands are series by rule as well, alarms by transition: keep the last one per actuator, per alarm.
     const last = new Map<string, HistoryItem>();
     for (const item of items) {
@@ -266,7 +98,7 @@ export class InfluxHistory implements History {
           }
         } else {
           statements.push(`SELECT * FROM "${MEASUREMENTS[t].name}" WHERE ${filter}`);
-          readers.push((s) => rowsOf(s).map((row) => MEASUREMENTS[t].item(row)));
+          readers.push((s) => itemsOf(t, s));
         }
       }
       const results = await this.q.run(statements);
@@ -283,11 +115,11 @@ export class InfluxHistory implements History {
     const where = (fields: readonly string[]) => [any(fields), ...time].join(' AND ');
     const plan: [string, (s: readonly QuerySeries[]) => HistoryItem[]][] = [
       [`SELECT * FROM ${readingMeasurements()} WHERE ${where(['event_id'])}`, readingItems],
-      [`SELECT * FROM "commands" WHERE ${where(['event_id', 'correlation_id'])}`, (s) => rowsOf(s).map(MEASUREMENTS.command.item)],
-      [`SELECT * FROM "alerts" WHERE ${where(['event_id', 'correlation_id', 'alarm_id'])}`, (s) => rowsOf(s).map(MEASUREMENTS.alert.item)],
-      [`SELECT * FROM "command_status" WHERE ${where(['event_id', 'command_id', 'correlation_id'])}`, (s) => rowsOf(s).map(MEASUREMENTS.commandStatus.item)],
-      [`SELECT * FROM "alarms" WHERE ${where(['event_id', 'alarm_id', 'correlation_id'])}`, (s) => rowsOf(s).map(MEASUREMENTS.alarm.item)],
-      [`SELECT * FROM "actuator_state" WHERE ${where(['event_id'])}`, (s) => rowsOf(s).map(MEASUREMENTS.actuatorState.item)],
+      [`SELECT * FROM "commands" WHERE ${where(['event_id', 'correlation_id'])}`, (s) => itemsOf('command', s)],
+      [`SELECT * FROM "alerts" WHERE ${where(['event_id', 'correlation_id', 'alarm_id'])}`, (s) => itemsOf('alert', s)],
+      [`SELECT * FROM "command_status" WHERE ${where(['event_id', 'command_id', 'correlation_id'])}`, (s) => itemsOf('commandStatus', s)],
+      [`SELECT * FROM "alarms" WHERE ${where(['event_id', 'alarm_id', 'correlation_id'])}`, (s) => itemsOf('alarm', s)],
+      [`SELECT * FROM "actuator_state" WHERE ${where(['event_id'])}`, (s) => itemsOf('actuatorState', s)],
     ];
     const results = await this.q.run(plan.map(([statement]) => statement));
     return plan.flatMap(([, read], i) => read(results[i] ?? [])).sort(byTime);

@@ -87,6 +87,25 @@ describe('silence', () => {
     expect(t.events).toMatchObject([{ device: 'd1', silent: true }]);
   });
 
+  it('starts from what was stored before a restart: away stays unwatched, silent is announced back when heard, the others count from the start', () => {
+    const t = setup(60_000);
+    const start = Date.parse('2026-03-01T09:00:00Z');
+    t.watch.seed([
+      { device: 'away', lastHeardMs: start - 3600_000, away: true, silent: false },
+      { device: 'mute', lastHeardMs: start - 3600_000, away: false, silent: true },
+      { device: 'known', lastHeardMs: start - 3600_000, away: false, silent: false },
+    ]);
+    // Heard an hour before the start: silent one OFFLINE_AFTER_MS after the start, not at once.
+    t.at(50_000);
+    expect(t.events).toEqual([]);
+    t.at(90_000);
+    expect(t.events).toMatchObject([{ device: 'known', silent: true, lastHeardMs: start - 3600_000 }]);
+    t.reading('mute');
+    expect(t.events.at(-1)).toMatchObject({ device: 'mute', silent: false });
+    t.at(10 * 60_000);
+    expect(t.events.filter((e) => e.device === 'away')).toEqual([]);
+  });
+
   it('watches nothing with OFFLINE_AFTER_MS=0', () => {
     const t = setup(0);
     t.reading('d1');
