@@ -20,8 +20,6 @@ function json<T>(v: unknown, fallback: T): T {
     return fallback;
   }
 }
-/** A `last(*)` answer names its columns `last_<field>`. */
-export const unprefix = (row: Row): Row => Object.fromEntries(Object.entries(row).map(([k, v]) => [k.startsWith('last_') ? k.slice(5) : k, v]));
 
 export function readingOf(kind: Kind, row: Row): ReadingEvent {
   const timeMs = num(row['time']);

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { escape } from 'influx';
 import { byTime, type History, type HistoryItem, type HistoryRange, type HistoryType } from '../core/history.js';
 import { isKind, kindNames } from '../core/kinds.js';
-import { deviceItem, MEASUREMENTS, readingOf, unprefix } from './history-rows.js';
+import { deviceItem, MEASUREMENTS, readingOf } from './history-rows.js';
 import { InfluxQuery, rowsOf, type QuerySeries } from './influx-query.js';
 
 export { readingOf, valueOf } from './history-rows.js';
@@ -59,13 +59,16 @@ export class InfluxHistory implements History {
   async latestBefore(ms: number): Promise<HistoryItem[]> {
     const types: Exclude<HistoryType, 'reading' | 'alert' | 'commandStatus' | 'deviceStatus' | 'deviceSilence'>[] = ['zoneArmed', 'command', 'actuatorState', 'alarm'];
     const before = `time < ${Math.trunc(ms)}ms`;
-    // A device's last point whole, with its time (`last(*)` would mix the fields of a status and a silence): one row per device.
-    const devices = `SELECT "online", "silent", "event_id" FROM "device_status" WHERE ${before} GROUP BY "device" ORDER BY time DESC LIMIT 1`;
-    const results = await this.q.run([...types.map((t) => `SELECT last(*) FROM "${MEASUREMENTS[t].name}" WHERE ${before} GROUP BY *`), devices]);
+    // Each series' last point whole, at its own time. Not `last(*)`: InfluxDB 1.x answers it with
+    // time 0 and each field's own last value (a field absent from the newest point comes from an
+    // older one), so the newest command of an actuator could not be told from an older one.
+    const lastOf = (measurement: string, groupBy: string) => `SELECT * FROM "${measurement}" WHERE ${before} GROUP BY ${groupBy} ORDER BY time DESC LIMIT 1`;
+    // A device's statuses and silences are one series: one row per device.
+    const results = await this.q.run([...types.map((t) => lastOf(MEASUREMENTS[t].name, '*')), lastOf('device_status', '"device"')]);
     const items: HistoryItem[] = [];
     types.forEach((t, i) => {
       for (const row of rowsOf(results[i] ?? [])) {
-        const item = MEASUREMENTS[t].item(unprefix(row));
+        const item = MEASUREMENTS[t].item(row);
         if (item) items.push(item);
       }
     });
