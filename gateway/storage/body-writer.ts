@@ -150,7 +150,8 @@ export class BodyWriter {
     const { writer, metrics, log } = this.o;
     const endTimer = metrics.writeLatency.startTimer();
     try {
-      await writer.write(body, precision);
+      // Abandoned when the drain time is up: a stop never waits out INFLUX_TIMEOUT_MS (the batch stays in the spool).
+      await writer.write(body, precision, this.stop);
       endTimer();
       metrics.writeBatches.inc({ result: probe ? 'probe' : 'ok' });
       if (!probe) metrics.pointsWritten.inc(count);
@@ -168,6 +169,8 @@ export class BodyWriter {
         metrics.writeBatches.inc({ result: probe ? 'probe_refused' : failure.failure === 'too-large' ? 'too_large' : 'rejected' });
         return failure;
       }
+      // Abandoned at the drain time: not the store's failure, and the journal says what stays.
+      if (this.stop.aborted) return failure;
       metrics.writeBatches.inc({ result: 'failed' });
       metrics.writeRetries.inc();
       this.consecutiveFailures++;

@@ -27,8 +27,13 @@ export class HttpPoster {
     this.request = secure ? https.request : http.request;
   }
 
-  post(url: string, body: Buffer, headers: Readonly<Record<string, string>>, timeoutMs: number): Promise<PostAnswer> {
+  /** `signal`: abandons the exchange (its connection is closed) when it aborts. */
+  post(url: string, body: Buffer, headers: Readonly<Record<string, string>>, timeoutMs: number, signal?: AbortSignal): Promise<PostAnswer> {
     return new Promise<PostAnswer>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(abandoned());
+        return;
+      }
       const req = this.request(url, { method: 'POST', agent: this.agent, headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
         const status = res.statusCode ?? 0;
         const ok = status >= 200 && status < 300;
@@ -41,17 +46,23 @@ export class HttpPoster {
           });
         }
         res.on('end', () => {
-          clearTimeout(deadline);
+          settle();
           resolve({ status, text });
         });
         res.on('error', fail);
       });
-      const fail = (err: Error): void => {
+      const onAbort = (): void => void req.destroy(abandoned());
+      const settle = (): void => {
         clearTimeout(deadline);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const fail = (err: Error): void => {
+        settle();
         reject(err);
       };
       const deadline = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
       deadline.unref();
+      signal?.addEventListener('abort', onAbort, { once: true });
       req.on('error', fail);
       req.end(body);
     });
@@ -62,3 +73,5 @@ export class HttpPoster {
     this.agent.destroy();
   }
 }
+
+const abandoned = (): Error => Object.assign(new Error('abandoned: the gateway is stopping'), { code: 'ECANCELED' });

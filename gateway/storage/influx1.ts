@@ -48,10 +48,10 @@ export class Influx1Writer implements PointWriter {
     await this.admin.createDatabase(this.database);
   }
 
-  async write(body: Buffer, precision: Precision = 'ns'): Promise<void> {
+  async write(body: Buffer, precision: Precision = 'ns', signal?: AbortSignal): Promise<void> {
     let answer: PostAnswer;
     try {
-      answer = await this.poster.post(this.writeUrl[precision], body, this.headers, this.timeoutMs);
+      answer = await this.poster.post(this.writeUrl[precision], body, this.headers, this.timeoutMs, signal);
     } catch (err) {
       throw new WriteError('retryable', `InfluxDB unreachable: ${(err as { code?: string }).code ?? (err as Error).message}`, undefined, { cause: err });
     }

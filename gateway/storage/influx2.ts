@@ -22,11 +22,12 @@ export class Influx2Writer implements PointWriter {
     // The bucket is the operator's to create in 2.x (it carries a retention policy).
   }
 
-  async write(body: Buffer, precision: Precision = 'ns'): Promise<void> {
+  async write(body: Buffer, precision: Precision = 'ns', signal?: AbortSignal): Promise<void> {
     try {
       await this.transport.request(this.writePath[precision], body.toString('utf8'), {
         method: 'POST',
         headers: { 'content-type': 'text/plain; charset=utf-8' },
+        signal,
       });
     } catch (err) {
       if (err instanceof HttpError) {

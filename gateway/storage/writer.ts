@@ -9,8 +9,11 @@ export interface PointWriter {
   readonly description: string;
   /** Creates what must exist before writing (the 1.x database). */
   prepare(): Promise<void>;
-  /** Writes `\n`-separated line protocol whose times are at `precision` (ns; ms in a spool an older version left). Rejects with a WriteError. */
-  write(body: Buffer, precision?: Precision): Promise<void>;
+  /**
+   * Writes `\n`-separated line protocol whose times are at `precision` (ns; ms in a spool an older
+   * version left). Rejects with a WriteError, at once when `signal` aborts (the sink's drain time is up).
+   */
+  write(body: Buffer, precision?: Precision, signal?: AbortSignal): Promise<void>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }

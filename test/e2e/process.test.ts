@@ -1,6 +1,7 @@
 /** `npm start` as a newcomer runs it: signals, exit codes, settings errors, the embedded InfluxDB default. */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { createServer as createHttpServer, type ServerResponse } from 'node:http';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, inject } from 'vitest';
@@ -91,6 +92,37 @@ describe('npm start', () => {
     const said = gw.logs.find((l) => l.msg.includes('stay in the spool'));
     expect(said).toMatchObject({ events: pending.length });
     expect(gw.logs.findIndex((l) => l === said)).toBeLessThan(gw.logs.findIndex((l) => l.msg === 'gateway stopped'));
+  });
+
+  it('stopped while InfluxDB holds a write and never answers it: abandons the write at the drain time, exits 0, keeps the events', async () => {
+    const env = await baseEnv();
+    // Answers pings and queries (the start's rebuild reads an empty history), holds every write:
+    // a write in flight would wait out INFLUX_TIMEOUT_MS.
+    const held: ServerResponse[] = [];
+    const stalled = createHttpServer((req, res) => {
+      req.resume();
+      if (req.url?.startsWith('/write')) held.push(res);
+      else if (req.url?.startsWith('/ping')) res.writeHead(204).end();
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ results: [{ statement_id: 0 }] }));
+    });
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+    defer(() => {
+      stalled.closeAllConnections();
+      return new Promise<void>((resolve) => stalled.close(() => resolve()));
+    });
+    const port = (stalled.address() as AddressInfo).port;
+    const gw = track(spawnGateway({ ...env, INFLUX_URL: `http://127.0.0.1:${port}`, INFLUX_DB: uniqueDb(), INFLUX_TIMEOUT_MS: '120000', INFLUX_FLUSH_MS: '0', STATS_INTERVAL_MS: '3600000' }));
+    const ports = await gw.started();
+    const device = await connect(`mqtt://127.0.0.1:${ports.mqtt}`);
+    await device.publishAsync('sensors/hq/f1/t1/temperature', JSON.stringify({ value: 21, id: 'held-1' }), { qos: 1 });
+    await device.endAsync();
+    await waitFor(() => held.length > 0, 'a write held by the stalled InfluxDB');
+    gw.child.kill('SIGTERM');
+    // Exit 1 would be main.ts's 20 s deadline forcing the exit while the write waits for its 120 s timeout.
+    expect(await gw.exited).toBe(0);
+    const pending = await pendingInSpool(env.DATA_DIR);
+    expect(pending.filter((l) => l.startsWith('temperature,'))).toHaveLength(1);
+    expect(gw.logs.find((l) => l.msg.includes('stay in the spool'))).toMatchObject({ events: pending.length });
   });
 
   it('stops on SIGINT too', async () => {

@@ -64,6 +64,17 @@ describe('HttpPoster', () => {
     await expect(poster(url).post(`${url}/write`, Buffer.from('x'), {}, 300)).rejects.toMatchObject({ code: 'ETIMEDOUT', message: 'no answer within 300 ms' });
   });
 
+  it('abandons a post in flight when its signal aborts (a stop does not wait out the deadline), and sends none once aborted', async () => {
+    const stop = new AbortController();
+    // The server takes the request and never answers; the stop comes once it has the body.
+    const { url, connections } = await serve(() => stop.abort());
+    const p = poster(url);
+    await expect(p.post(`${url}/write`, Buffer.from('x'), {}, 60_000, stop.signal)).rejects.toMatchObject({ code: 'ECANCELED' });
+    expect(connections()).toBe(1);
+    await expect(p.post(`${url}/write`, Buffer.from('y'), {}, 60_000, stop.signal)).rejects.toMatchObject({ code: 'ECANCELED' });
+    expect(connections()).toBe(1);
+  });
+
   it('fails with the network error when nothing listens', async () => {
     const { url } = await serve((_req, _body, res) => res.writeHead(204).end());
     await new Promise((resolve) => servers.pop()!.close(resolve));
