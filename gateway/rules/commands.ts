@@ -5,6 +5,9 @@ import type { ActuatorStateEvent, CommandEvent, CommandStatus, CommandStatusEven
 import { newEventId } from '../core/ids.js';
 import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE, type ActionDispatcher } from './actions.js';
 import type { AlarmBook } from './alarms.js';
+import { describe, matches, type Saga } from './saga.js';
+
+export { matches } from './saga.js';
 
 /**
  * A saga per command (Garcia-Molina's sagas: a step that does not complete is retried, then
@@ -20,7 +23,8 @@ import type { AlarmBook } from './alarms.js';
  *
  * An actuator counts as reporting once it has reported a state (a contract device on
  * `devices/<device>/state`, a native one through the device map); commands to the others are
- * `sent`, then `confirmed` by its first report when that matches the latest (many report only once changed).
+ * `sent`, then `confirmed` by its first report when that matches the latest (many report only once changed),
+ * or waited for from that report when it comes within `confirmMs` (a climate device reports field by field).
  *
  * `dry` (a rebuild): stored commands, reports and statuses replay the sagas as they were, without
  * publishing or storing anything; a confirmation time that ran out meanwhile acts when going live.
@@ -41,21 +45,6 @@ export interface CommandTrackerOptions {
   /** Notify on `alerts/…` (the alarms the saga raises). */
   readonly notify: (alert: ReturnType<AlarmBook['alert']>) => void;
 }
-
-interface Saga {
-  readonly command: CommandEvent;
-  attempt: number;
-  readonly sentAt: number;
-  dueAt: number;
-  overdue: boolean;
-}
-
-/** Every field of the commanded data has the same value in the report (extra fields are fine). */
-export function matches(data: Readonly<Record<string, unknown>>, reported: Readonly<Record<string, unknown>>): boolean {
-  return Object.entries(data).every(([k, v]) => JSON.stringify(reported[k]) === JSON.stringify(v));
-}
-
-const describe = (data: Readonly<Record<string, unknown>>): string => JSON.stringify(data);
 
 export class CommandTracker {
   dry = false;
@@ -111,7 +100,11 @@ export class CommandTracker {
       this.o.schedule(target, undefined);
       return;
     }
-    const saga: Saga = { command: c, attempt: 0, sentAt: c.timeMs, dueAt: c.timeMs + this.o.confirmMs, overdue: false };
+    this.track({ command: c, attempt: 0, sentAt: c.timeMs, dueAt: c.timeMs + this.o.confirmMs, overdue: false });
+  }
+
+  private track(saga: Saga): void {
+    const target = targetOf(saga.command);
     this.sagas.set(target, saga);
     this.o.schedule(target, saga.dueAt);
   }
@@ -134,8 +127,11 @@ export class CommandTracker {
       return;
     }
     const current = this.o.dispatcher.current(target);
-    if (first && current?.commandId === first.id && matches(first.cloudEvent.data, r.state)) {
-      return this.status(first, 'confirmed', 0, r.state, `after ${r.timeMs - first.timeMs} ms, its first report`);
+    if (first && current?.commandId === first.id) {
+      if (matches(first.cloudEvent.data, r.state)) return this.status(first, 'confirmed', 0, r.state, `after ${r.timeMs - first.timeMs} ms, its first report`);
+      // Within its confirmation time the command is tracked from here, as if the actuator had
+      // reported before: a climate device reports field by field; a state from before may cross it.
+      if (r.timeMs - first.timeMs < this.o.confirmMs) return this.track({ command: first, attempt: 0, sentAt: first.timeMs, dueAt: first.timeMs + this.o.confirmMs, overdue: false });
     }
     if (!current || unresponsive) {
       // Nothing known before, or unknown since it did not confirm: now it is known. Since when is

@@ -143,6 +143,17 @@ describe('a rule firing reaches a mapped actuator of each family in its own lang
     await firmware.publishAsync('stat/act_relay/POWER2', 'ON', { qos: 1 });
     const state = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT state FROM actuator_state WHERE zone = 'act-tasmota' AND actuator = 'ventilation'`).then((x) => (x.length ? x : undefined)), 'the relay state');
     expect(JSON.parse(String(state[0]!['state']))).toEqual({ state: 'on' });
+
+    // The ESPHome node had never reported; it answers as ESPHome does, one topic per field
+    // (esphome/components/mqtt/mqtt_climate.cpp publish_state_): the command is confirmed, not
+    // taken for a change by hand once the mode alone has come.
+    const esphome = await commands.next((m) => m.topic === 'commands/fx/act-esphome/hvac');
+    await firmware.publishAsync('act-node/climate/hvac/mode/state', 'cool', { qos: 1 });
+    await firmware.publishAsync('act-node/climate/hvac/target_temperature/state', '22.0', { qos: 1 });
+    const statusOf = `SELECT status, detail FROM command_status WHERE command_id = '${esphome.json<{ id: string }>().id}'`;
+    const steps = await waitFor(() => rows(gw.influxUrl, gw.db, statusOf).then((x) => (x.some((r) => r['status'] !== 'sent') ? x : undefined)), 'the ESPHome command confirmed');
+    expect(steps.map((r) => r['status'])).toEqual(['sent', 'confirmed']);
+    expect(await rows(gw.influxUrl, gw.db, `SELECT * FROM alarms WHERE zone = 'act-esphome'`)).toEqual([]);
     await firmware.endAsync();
   });
 });

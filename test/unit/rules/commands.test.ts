@@ -27,7 +27,7 @@ const rules = [
   { name: 'heat', kinds: ['temperature'], conditions: { all: [{ fact: 'value', operator: 'lessThan', value: 10 }] }, event: { type: 'command', params: { actuator: 'hvac', data: { mode: 'heat' } } } },
 ];
 
-function setup() {
+function setup(pack: readonly object[] = rules) {
   const clock = new ManualClock(Date.UTC(2026, 0, 5, 9));
   const outcomes: Outcome[] = [];
   const statuses: CommandStatusEvent[] = [];
@@ -42,7 +42,7 @@ function setup() {
     resend: (c, attempt) => resent.push([c.id, attempt]),
     commands: { confirmMs: 10_000, retries: 2, holdMs: 30 * 60_000 },
   });
-  const { rules: defs, actuators } = parsePack('t.json', JSON.stringify({ rules }));
+  const { rules: defs, actuators } = parsePack('t.json', JSON.stringify({ rules: pack }));
   runtime.use({ rules: defs, actuators });
   const advance = async (ms: number): Promise<void> => {
     const to = clock.now() + ms;
@@ -82,15 +82,46 @@ describe('a command’s saga', () => {
       ['confirmed', commands()[0]!.id, 'after 2000 ms, its first report'],
     ]);
     expect(alarms).toEqual([]);
-    // Another zone's first report says something else: a change by hand, as before.
+    // Another zone's first report says something else within the confirmation time: the command on
+    // its way (a state from before it may cross it), as for an actuator that had reported; resent, then confirmed.
     runtime.onReading(reading(clock, 'hq/f2/t2', 'temperature', 30));
     await advance(1000);
     runtime.onActuatorState(report(clock, 'hq/f2/hvac', { mode: 'off' }));
+    await advance(9000);
+    runtime.onActuatorState(report(clock, 'hq/f2/hvac', { mode: 'cool' }));
     await advance(0);
     expect(statuses.slice(2).map((s) => [s.status, s.commandId])).toEqual([
       ['sent', commands()[1]!.id],
-      ['overridden', commands()[1]!.id],
+      ['retried', commands()[1]!.id],
+      ['confirmed', commands()[1]!.id],
     ]);
+    // A first report of another state after the confirmation time: a change by hand.
+    runtime.onReading(reading(clock, 'hq/f3/t3', 'temperature', 30));
+    await advance(15_000);
+    runtime.onActuatorState(report(clock, 'hq/f3/hvac', { mode: 'off' }));
+    await advance(0);
+    expect(statuses.slice(5).map((s) => [s.status, s.commandId])).toEqual([
+      ['sent', commands()[2]!.id],
+      ['overridden', commands()[2]!.id],
+    ]);
+    expect(alarms.map((a) => [a.rule, a.actuator, a.transition])).toEqual([['manual_override', 'hvac', 'raised']]);
+  });
+
+  it('to an actuator that never reported and reports field by field (ESPHome, Home Assistant climate): confirmed once every field is there, not taken for a change by hand', async () => {
+    const pack = [{ name: 'cool-to', kinds: ['temperature'], conditions: { all: [{ fact: 'value', operator: 'greaterThan', value: 28 }] }, event: { type: 'command', params: { actuator: 'hvac', data: { mode: 'cool', target_temperature: 22 } } } }];
+    const { clock, runtime, statuses, alarms, advance, commands } = setup(pack);
+    runtime.onReading(reading(clock, 'hq/f4/t4', 'temperature', 31.5));
+    await advance(300);
+    // `<node>/climate/hvac/mode/state` first; the device layer keeps the fields it has heard, so the next report has both.
+    runtime.onActuatorState(report(clock, 'hq/f4/hvac', { mode: 'cool' }));
+    await advance(200);
+    runtime.onActuatorState(report(clock, 'hq/f4/hvac', { mode: 'cool', target_temperature: 22 }));
+    await advance(0);
+    expect(statuses.map((s) => [s.status, s.commandId, s.detail])).toEqual([
+      ['sent', commands()[0]!.id, 'not tracked: the actuator has not reported its state yet'],
+      ['confirmed', commands()[0]!.id, 'after 500 ms'],
+    ]);
+    expect(alarms).toEqual([]);
   });
 
   it('is resent after 10 s, then 20 s; after 40 s more it fails: actuator_unresponsive, and the state is unknown', async () => {
