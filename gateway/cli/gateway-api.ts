@@ -76,8 +76,10 @@ export function redrive(base: string, ask: RedriveAsk): Promise<unknown> {
 }
 
 /** A redrive summary for people. */
-export function describeRedrive(s: { read: number; redriven: number; stillFailing: Record<string, number>; skipped: Record<string, number>; reason: string; since: string }): string {
+export function describeRedrive(s: { read: number; redriven: number; alreadyStored?: number; stillFailing: Record<string, number>; skipped: Record<string, number>; reason: string; since: string }): string {
   const failing = Object.entries(s.stillFailing).map(([r, n]) => `${n} ${r}`).join(', ');
   const skipped = Object.entries(s.skipped).map(([r, n]) => `${n} ${r}`).join(', ');
-  return `${s.read} dead letters (${s.reason}) since ${s.since}: ${s.redriven} redriven into readings at their original times${failing ? `; still failing: ${failing}` : ''}${skipped ? `; skipped: ${skipped}` : ''}`;
+  // An older gateway's summary has no alreadyStored.
+  const known = s.alreadyStored ? `; ${s.alreadyStored} already stored (redriven before: nothing written again)` : '';
+  return `${s.read} dead letters (${s.reason}) since ${s.since}: ${s.redriven} redriven into readings at their original times${known}${failing ? `; still failing: ${failing}` : ''}${skipped ? `; skipped: ${skipped}` : ''}`;
 }

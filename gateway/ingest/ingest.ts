@@ -46,6 +46,9 @@ export interface IngestOptions {
 interface Redriving {
   readonly now: number;
   readonly failures: { reason: DeadLetterReason; detail: string }[];
+  /** Readings it gave that the series' memory knew (kept before), and new ones. */
+  known: number;
+  fresh: number;
 }
 
 /** A `ts` this far ahead of the gateway's clock is counted and said (gateway_future_ts_total, GW_ERR_CLOCK_AHEAD). */
@@ -94,8 +97,8 @@ export class Ingest implements PublishTarget {
    * now is kept at its original time (as history, never ruled again); what still fails is only
    * reported, not dead-lettered twice.
    */
-  redrive(clientId: string | null, topic: string, payload: Buffer, receivedAtMs: number): { kept: boolean; failures: { reason: DeadLetterReason; detail: string }[] } {
-    const ctx: Redriving = { now: receivedAtMs, failures: [] };
+  redrive(clientId: string | null, topic: string, payload: Buffer, receivedAtMs: number): { kept: boolean; alreadyStored: boolean; failures: { reason: DeadLetterReason; detail: string }[] } {
+    const ctx: Redriving = { now: receivedAtMs, failures: [], known: 0, fresh: 0 };
     this.redriving = ctx;
     let pending: Promise<void> | undefined;
     try {
@@ -104,7 +107,7 @@ export class Ingest implements PublishTarget {
       this.redriving = undefined;
     }
     void pending;
-    return { kept: ctx.failures.length === 0, failures: ctx.failures };
+    return { kept: ctx.failures.length === 0, alreadyStored: ctx.known > 0 && ctx.fresh === 0, failures: ctx.failures };
   }
 
   handle(clientId: string | null, packet: IncomingPublish): Promise<void> | undefined {
@@ -171,6 +174,7 @@ export class Ingest implements PublishTarget {
     if (reading.id !== undefined) {
       // A duplicate is the same id with the same content; the same id with other content is a new reading.
       const admission = series.memory.admit(reading.id, numeric, reading.tsMs);
+      if (this.redriving) this.redriving[admission === 'duplicate' ? 'known' : 'fresh']++;
       if (admission === 'duplicate') return this.resends.duplicate(clientId, packet, readingKey(packet.topic, reading), reading.id);
       if (admission === 'reuse') this.notices.idReused(clientId, packet.topic, device, kind, reading.id);
     } else if (this.resends.isRedelivery(clientId, packet)) {

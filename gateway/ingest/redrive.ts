@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { DeadLetterArchive } from '../core/archive.js';
+import type { DeadLetterArchive, KeptDeadLetter } from '../core/archive.js';
 import { GatewayError } from '../core/errors.js';
 import { DEAD_LETTER_REASONS } from '../core/events.js';
 import type { Ingest } from './ingest.js';
@@ -27,8 +27,14 @@ export interface RedriveSummary {
   readonly until: string;
   /** Dead letters read back. */
   readonly read: number;
-  /** Fed through ingest and kept (readings stored at their original time). */
+  /** Fed through ingest and newly kept (readings stored at their original time). */
   readonly redriven: number;
+  /**
+   * Fed through ingest, and every reading they gave was one the gateway remembers keeping (the last
+   * 64 of each series since it started): not written again. Older ones it no longer remembers are
+   * written again to the same points and counted as redriven: stored once either way.
+   */
+  readonly alreadyStored: number;
   /** Still failing, by the reason they fail for now. */
   readonly stillFailing: Readonly<Record<string, number>>;
   /** Not redriven: their payload was not kept whole (larger than the dead letter keeps, or not UTF-8), or another device's. */
@@ -49,6 +55,13 @@ export interface RedriverOptions {
 const PAGE = 1000;
 const TRUNCATED = /… \(\d+ bytes in all\)$/;
 
+/** Why a redrive of `device`'s letters (all, when undefined) passes over this one; undefined: it is fed through ingest. */
+export function redriveSkip(dl: Pick<KeptDeadLetter, 'detail' | 'payload'>, device?: string): string | undefined {
+  if (device !== undefined && !dl.detail.startsWith(`${device} `) && !dl.detail.startsWith(`${device}:`)) return 'another device';
+  if (TRUNCATED.test(dl.payload) || dl.payload.startsWith('base64:')) return 'payload not kept whole';
+  return undefined;
+}
+
 export class Redriver {
   private running: Promise<unknown> = Promise.resolve();
 
@@ -68,29 +81,28 @@ export class Redriver {
     const skipped: Record<string, number> = {};
     let read = 0;
     let redriven = 0;
+    let alreadyStored = 0;
     let after = req.sinceMs - 1;
     for (;;) {
       const page = await this.o.archive.read(req.reason, after, untilMs, PAGE);
       for (const dl of page) {
         read++;
         after = dl.timeMs;
-        if (req.device !== undefined && !dl.detail.startsWith(`${req.device} `) && !dl.detail.startsWith(`${req.device}:`)) {
-          skipped['another device'] = (skipped['another device'] ?? 0) + 1;
-          continue;
-        }
-        if (TRUNCATED.test(dl.payload) || dl.payload.startsWith('base64:')) {
-          skipped['payload not kept whole'] = (skipped['payload not kept whole'] ?? 0) + 1;
+        const skip = redriveSkip(dl, req.device);
+        if (skip !== undefined) {
+          skipped[skip] = (skipped[skip] ?? 0) + 1;
           continue;
         }
         const r = this.o.ingest.redrive(dl.clientId, dl.topic, Buffer.from(dl.payload, 'utf8'), dl.timeMs);
-        if (r.kept) redriven++;
+        if (r.kept && r.alreadyStored) alreadyStored++;
+        else if (r.kept) redriven++;
         for (const f of r.failures) stillFailing[f.reason] = (stillFailing[f.reason] ?? 0) + 1;
       }
       if (page.length < PAGE) break;
       await yieldToLoop();
     }
     await this.o.committed();
-    const summary = { reason: req.reason, since: new Date(req.sinceMs).toISOString(), until: new Date(untilMs).toISOString(), read, redriven, stillFailing, skipped };
+    const summary = { reason: req.reason, since: new Date(req.sinceMs).toISOString(), until: new Date(untilMs).toISOString(), read, redriven, alreadyStored, stillFailing, skipped };
     this.o.log.info(summary, 'dead letters redriven');
     return summary;
   }
