@@ -22,6 +22,10 @@ export interface NativeSimulationOptions {
   /** Called for each native command answered (the state report sent back). */
   readonly onAnswer?: (topic: string, answered: readonly Message[]) => void;
   readonly signal?: AbortSignal;
+  /** Most messages in flight (sent, not yet acknowledged) at once: a broker that stops answering stops the sending. */
+  readonly maxInflight?: number;
+  /** How long to wait for outstanding acknowledgements at the end (default 30 s, as the contract simulator). */
+  readonly drainTimeoutMs?: number;
 }
 
 export interface NativeSimulationSummary {
@@ -29,7 +33,13 @@ export interface NativeSimulationSummary {
   readonly devices: number;
   readonly reports: number;
   readonly messages: number;
+  readonly acknowledged: number;
   readonly failed: number;
+  /**
+   * Messages neither acknowledged nor failed when the run ended: in flight when the broker died,
+   * or queued by a client waiting to reconnect. messages = acknowledged + failed + unacknowledged.
+   */
+  readonly unacknowledged: number;
   readonly commandsAnswered: number;
   readonly elapsedMs: number;
 }
@@ -82,23 +92,32 @@ export async function runNativeSimulation(o: NativeSimulationOptions): Promise<N
   const started = Date.now();
   let reports = 0;
   let messages = 0;
+  let acknowledged = 0;
+  const maxInflight = o.maxInflight ?? 2000;
+  const outstanding = (): number => messages - acknowledged - failed;
   const done = (): boolean => o.signal?.aborted === true || (target !== undefined ? reports >= target : o.duration !== undefined && Date.now() - started >= o.duration * 1000);
+  // Not awaited one by one: a publish to a broker that died waits for a reconnect that may never come.
+  const ack = (err?: Error): void => void (err ? failed++ : acknowledged++);
   while (!done()) {
     const elapsed = Date.now() - started;
-    const due = Math.min(o.rate > 0 ? Math.floor((o.rate * elapsed) / 1000) - reports : 200, target === undefined ? Number.POSITIVE_INFINITY : target - reports);
-    const sends: Promise<unknown>[] = [];
+    const full = outstanding() >= maxInflight;
+    const due = full ? 0 : Math.min(o.rate > 0 ? Math.floor((o.rate * elapsed) / 1000) - reports : 200, target === undefined ? Number.POSITIVE_INFINITY : target - reports);
     for (let i = 0; i < due; i++) {
       const d = fleet[reports % fleet.length]!;
       reports++;
       for (const m of sim.report(d, Date.now(), random)) {
         messages++;
-        sends.push(clientOf.get(d)!.publishAsync(m.topic, m.payload, { qos, retain: m.retain ?? false }).catch(() => void failed++));
+        clientOf.get(d)!.publish(m.topic, m.payload, { qos, retain: m.retain ?? false }, ack);
       }
     }
-    await Promise.all(sends);
-    if (!done()) await new Promise((r) => setTimeout(r, o.rate > 0 ? 20 : 0));
+    if (!done()) await new Promise((r) => setTimeout(r, o.rate > 0 || due <= 0 ? 20 : 0));
   }
+  const drainDeadline = Date.now() + (o.drainTimeoutMs ?? 30_000);
+  while (outstanding() > 0 && Date.now() < drainDeadline && !o.signal?.aborted) await new Promise((r) => setTimeout(r, 20));
   const elapsedMs = Date.now() - started;
-  await Promise.all(clients.map(({ client }) => client.endAsync().catch(() => undefined)));
-  return { family: o.family, devices: fleet.length, reports, messages, failed, commandsAnswered, elapsedMs };
+  // Counted before a forced end: MQTT.js never calls back what it still holds then.
+  const counted = { messages, acknowledged, failed, unacknowledged: outstanding() };
+  const force = counted.unacknowledged > 0;
+  await Promise.all(clients.map(({ client }) => client.endAsync(force).catch(() => undefined)));
+  return { family: o.family, devices: fleet.length, reports, ...counted, commandsAnswered, elapsedMs };
 }

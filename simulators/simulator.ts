@@ -64,6 +64,13 @@ export interface SimulationSummary extends SimulationProgress {
   readonly devices: number;
   readonly qos: 0 | 1;
   readonly scenario: Scenario;
+  /**
+   * Readings sent but neither acknowledged nor failed when the run ended: in flight when the
+   * broker died or stopped answering, or still queued by a client waiting to reconnect (MQTT.js
+   * keeps their callbacks pending across reconnects, so they never count as failed). Whether the
+   * gateway kept them is unknown. sent = acknowledged + failed + unacknowledged.
+   */
+  readonly unacknowledged: number;
   /** Acknowledged readings per second over the whole run. */
   readonly rate: number;
   /** Devices added to the fleet because the scenario needs them in its incident zone (ids). */
@@ -187,8 +194,10 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
       await within(10_000, Promise.all(goodbyes));
     }
   }
+  // Counted before the forced end: MQTT.js never calls back what it still holds then.
+  const counted = { ...progress(), elapsedMs, unacknowledged: sent - acknowledged - failed };
   await Promise.all(clients.filter(Boolean).map((c) => c.endAsync(force).catch(() => undefined)));
-  const summary = { ...progress(), elapsedMs, devices: fleet.length, qos, scenario, rate: elapsedMs > 0 ? (acknowledged * 1000) / elapsedMs : 0, added, restored };
+  const summary = { ...counted, devices: fleet.length, qos, scenario, rate: elapsedMs > 0 ? (acknowledged * 1000) / elapsedMs : 0, added, restored };
   o.onProgress?.(summary);
   return summary;
 }

@@ -37,7 +37,8 @@ const OPEN: HttpPrincipal = { name: 'anonymous', role: undefined };
 
 /**
  * `/healthz` (the process answers), `/readyz` (InfluxDB reachable, rules loaded), `/metrics`, and
- * the features' routes. Every route but the two probes goes through `HttpAuth.authorize` first.
+ * the features' routes. Every path but the two probes, unknown ones too, goes through
+ * `HttpAuth.authorize` first.
  */
 export class HttpServer {
   private readonly server: Server;
@@ -118,12 +119,13 @@ export class HttpServer {
       return;
     }
     const route = this.routes.get(path) ?? this.byPrefix(path);
+    // An unknown path asks for credentials like any other: a 404 to a stranger would map the routes.
+    const principal = await this.allowed(req, res, route?.need ?? 'read');
+    if (!principal) return;
     if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
-    const principal = await this.allowed(req, res, route.need);
-    if (!principal) return;
     return route.handler(req, res, principal);
   }
 

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import { pino, type Logger } from 'pino';
 import type { HeldBack } from '../rules/held-back.js';
+import { unknownRules } from './rule-names.js';
 import { RulesSandbox, type SandboxOutput } from './sandbox.js';
 import type { Expectation, OutputType, Scenario, ScenarioStep } from './scenario.js';
 
@@ -115,9 +116,11 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Sc
   const sandbox = await RulesSandbox.create({ rulesDir: o.rulesDir, ruleFiles: scenario.packs, startMs: scenario.startMs, log: o.log ?? log });
   try {
     const problems = sandbox.ruleProblems;
-    const empty = sandbox.service.runtime.rules.rules.length === 0;
-    if (problems.length > 0 || empty) {
-      const error = problems.length > 0 ? problems.join('\n') : `no rules in force: ${o.rulesDir} has no rule packs${scenario.packs ? ` named ${scenario.packs.join(', ')}` : ''}`;
+    const loaded = sandbox.service.runtime.rules.rules.map((r) => r.name);
+    // Checked before running: a rule name that matches nothing would only show up as a mismatch.
+    const unknown = loaded.length > 0 ? unknownRules(scenario, loaded) : [];
+    if (problems.length > 0 || loaded.length === 0 || unknown.length > 0) {
+      const error = problems.length > 0 ? problems.join('\n') : unknown.length > 0 ? unknown.join('\n') : `no rules in force: ${o.rulesDir} has no rule packs${scenario.packs ? ` named ${scenario.packs.join(', ')}` : ''}`;
       return { scenario, passed: false, error, matched: [], missing: [], unexpected: [], forbidden: [], actual: [], history: [], held: [] };
     }
     for (const step of scenario.steps) {

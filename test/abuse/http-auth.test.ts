@@ -93,6 +93,19 @@ describe('HTTP once credentials exist', () => {
     expect(events.body).toContain('snapshot');
   });
 
+  // A 404 to a stranger would tell which routes exist (walkthrough: /api/cluster on a single gateway said 404).
+  it.each(['/api/cluster', '/no-such-path', '/api/no-such-route', '/live/no-such', '/.env'])('answers %s with 401 without credentials, whether the route exists or not', async (path) => {
+    const res = await get(path);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^(Basic|Bearer)\b/);
+    expect((await get(path, basic('grafana', 'not-the-secret'))).status).toBe(401);
+  });
+
+  it('answers an unknown path with 404 to valid credentials', async () => {
+    expect((await get('/no-such-path', basic('grafana'))).status).toBe(404);
+    expect((await get('/api/cluster', basic('ops'))).status).toBe(404);
+  });
+
   it('keeps /healthz and /readyz open (probes carry no credentials)', async () => {
     expect((await get('/healthz')).status).toBe(200);
     expect([200, 503]).toContain((await get('/readyz')).status);

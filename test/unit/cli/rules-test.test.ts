@@ -68,6 +68,22 @@ describe('npm run rules:test', () => {
     expect(out).toMatch(/! 5m00s +command hq\/f1\/hvac \{"mode":"cool","setpoint":22\} by hvac-cool-held {2}← r10 \(26 on sensors\/hq\/f1\/t1\/temperature at 4m30s\)\n +forbidden by expectNot\[0\]/);
   });
 
+  it('names a rule an expectation names that no loaded pack has, and the nearest names, instead of a diff', async () => {
+    await edit(join('tests', 'hvac.json'), '"setpoint": 22 }, "rule": "hvac-cool" }]', '"setpoint": 22 }, "rule": "hvac-cooll" }]');
+    const { code, out } = await runner(join(dir, 'tests', 'hvac.json'));
+    expect(code).toBe(1);
+    expect(out).toMatch(/^✗ tests\/hvac\.json › 31 °C cools at once .*\n {4}expect\[0\]: no loaded pack has a rule named "hvac-cooll"; nearest: hvac-cool, hvac-cool-held, hvac-cool-done\n/m);
+    expect(out).not.toContain('by hvac-cooll');
+    expect(out).toMatch(/scenarios: \d+ passed, 1 failed/);
+  });
+
+  it('names an unknown rule in expectNot too: a typo there would pass forever', async () => {
+    await edit(join('tests', 'hvac.json'), '"expectNot": [{ "command": "hq/f1/hvac", "before": "5m" }]', '"expectNot": [{ "command": "hq/f1/hvac", "before": "5m", "rule": "hvac-cool-hold" }]');
+    const { code, out } = await runner(join(dir, 'tests', 'hvac.json'));
+    expect(code).toBe(1);
+    expect(out).toMatch(/ {4}expectNot\[0\]: no loaded pack has a rule named "hvac-cool-hold"; nearest: hvac-cool-held,/);
+  });
+
   it('names the file, the rule and the problem when a pack is broken', async () => {
     await edit('hvac.json', '"for": "5m"', '"for": "5 minutes"');
     const { code, out } = await runner(join(dir, 'tests', 'hvac.json'));
