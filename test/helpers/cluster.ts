@@ -1,6 +1,7 @@
 /** Gateways as a cluster: real processes on one test Redis, the same InfluxDB database, each its own DATA_DIR. */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { partitionsFor } from '../../gateway/core/partition.js';
 import { spawnGateway, type GatewayProcess } from './process.js';
@@ -30,7 +31,8 @@ export async function startNode(id: string, env: Record<string, string>, track: 
   const dataDir = await mkdtemp(join(tmpdir(), `gw-cluster-${id}-`));
   defer(() => rm(dataDir, { recursive: true, force: true }));
   const base = { NODE_ID: id, DATA_DIR: dataDir, PARTITIONS: String(TEST_PARTITIONS), LEASE_MS: '2000', INFLUX_FLUSH_MS: '50', STATS_INTERVAL_MS: '0', ...env };
-  const proc = track(spawnGateway({ ...base, MQTT_PORT: '0', MQTT_WS_PORT: '0', HTTP_PORT: '0' }));
+  const [mqtt, ws, http] = [await restartablePort(), await restartablePort(), await restartablePort()];
+  const proc = track(spawnGateway({ ...base, MQTT_PORT: String(mqtt), MQTT_WS_PORT: String(ws), HTTP_PORT: String(http) }));
   const ports = await proc.started(60_000);
   const node: ClusterNodeProcess = {
     id,
@@ -45,6 +47,23 @@ export async function startNode(id: string, env: Record<string, string>, track: 
     },
   };
   return node;
+}
+
+/**
+ * A free port below the kernel's ephemeral range (32768–60999 here) for a node that may be killed
+ * and started again on the same ports: meanwhile a port in that range can become the local end of
+ * any outgoing connection (the suite makes thousands), and a restart failed with EADDRINUSE.
+ */
+async function restartablePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
 }
 
 export async function clusterView(node: ClusterNodeProcess): Promise<ClusterView> {
