@@ -12,6 +12,7 @@ import { runSimulation } from '../../simulators/simulator.js';
 import { allAcknowledgedStored } from '../helpers/fleet.js';
 import { uniqueDb } from '../helpers/influx.js';
 import { spawnGateway } from '../helpers/process.js';
+import { restartablePort } from '../helpers/restartable-port.js';
 import { useCleanup } from '../helpers/cleanup.js';
 
 const { defer, track } = useCleanup();
@@ -24,7 +25,7 @@ describe('gateway crash', () => {
     const db = uniqueDb();
     // A long flush interval keeps events in the spool, not yet in InfluxDB, when the kill comes.
     const env = { DATA_DIR: dataDir, INFLUX_URL: influx, INFLUX_DB: db, INFLUX_FLUSH_MS: '2000', RULES_DIR: 'rules', HTTP_PORT: '0', MQTT_WS_PORT: '0' };
-    const first = track(spawnGateway({ ...env, MQTT_PORT: '0' }));
+    const first = track(spawnGateway({ ...env, MQTT_PORT: String(await restartablePort()) }));
     const ports = await first.started();
 
     const acked = new Set<string>();

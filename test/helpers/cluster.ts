@@ -1,10 +1,10 @@
 /** Gateways as a cluster: real processes on one test Redis, the same InfluxDB database, each its own DATA_DIR. */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { partitionsFor } from '../../gateway/core/partition.js';
 import { spawnGateway, type GatewayProcess } from './process.js';
+import { restartablePort } from './restartable-port.js';
 import { waitFor } from './wait.js';
 
 export interface ClusterNodeProcess {
@@ -47,23 +47,6 @@ export async function startNode(id: string, env: Record<string, string>, track: 
     },
   };
   return node;
-}
-
-/**
- * A free port below the kernel's ephemeral range (32768–60999 here) for a node that may be killed
- * and started again on the same ports: meanwhile a port in that range can become the local end of
- * any outgoing connection (the suite makes thousands), and a restart failed with EADDRINUSE.
- */
-async function restartablePort(): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
 }
 
 export async function clusterView(node: ClusterNodeProcess): Promise<ClusterView> {
