@@ -12,6 +12,8 @@ import { KEYS } from './redis-keys.js';
 /** A partition's stream is capped at about this many entries, should nobody rule it for long. */
 const STREAM_MAX_ENTRIES = 1_000_000;
 
+const allPartitions = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
 export interface ForwarderOptions {
   readonly cursor: JournalCursor;
   readonly redis: Redis;
@@ -28,9 +30,10 @@ export interface ForwarderOptions {
 }
 
 /**
- * Carries readings, armed zones and actuator reports from this node's spool to the rules: reads the journal in
- * order as its second consumer (its own checkpoint), appends each line to its site's partition
- * stream (`XADD`, pipelined per batch), and confirms the batch only once Redis has all of it. A
+ * Carries readings, armed zones, actuator reports and device statuses from this node's spool to
+ * the rules: reads the journal in order as its second consumer (its own checkpoint), appends each
+ * line to its site's partition stream (a status, which names no site: every partition's; `XADD`,
+ * pipelined per batch), and confirms the batch only once Redis has all of it. A
  * crash or a Redis outage in between sends a batch again from the checkpoint (the owner drops
  * event ids it has ruled); nothing is forwarded out of order, nothing acknowledged is skipped.
  */
@@ -119,16 +122,23 @@ export class Forwarder {
     const { redis, partitions, nodeId } = this.o;
     const pipeline = redis.pipeline();
     let n = 0;
+    let events = 0;
     bodies.forEach((body, i) => {
       const at = String(appendedAts[i] ?? Date.now());
       for (const line of body.toString('utf8').split('\n')) {
         if (line === '') continue;
         const route = routeOf(line);
         if (!route) continue;
-        // `p`: the line's time is in ms (a record an older version left); absent, in ns.
-        if (precision === 'ms') pipeline.xadd(KEYS.stream(partitionOf(route.site, partitions)), 'MAXLEN', '~', STREAM_MAX_ENTRIES, '*', 'l', line, 'a', at, 'n', nodeId, 'p', 'ms');
-        else pipeline.xadd(KEYS.stream(partitionOf(route.site, partitions)), 'MAXLEN', '~', STREAM_MAX_ENTRIES, '*', 'l', line, 'a', at, 'n', nodeId);
-        n++;
+        // A device's status names no site: every partition gets it, in its place among this node's
+        // readings (statuses are rare; an owner whose sites never saw the device ignores it).
+        const targets = route.site === undefined ? allPartitions(partitions) : [partitionOf(route.site, partitions)];
+        events++;
+        for (const p of targets) {
+          // `p`: the line's time is in ms (a record an older version left); absent, in ns.
+          if (precision === 'ms') pipeline.xadd(KEYS.stream(p), 'MAXLEN', '~', STREAM_MAX_ENTRIES, '*', 'l', line, 'a', at, 'n', nodeId, 'p', 'ms');
+          else pipeline.xadd(KEYS.stream(p), 'MAXLEN', '~', STREAM_MAX_ENTRIES, '*', 'l', line, 'a', at, 'n', nodeId);
+          n++;
+        }
       }
     });
     if (n === 0) return undefined;
@@ -136,7 +146,7 @@ export class Forwarder {
       const results = (await pipeline.exec()) ?? [];
       const failed = results.find(([err]) => err);
       if (failed) return (failed[0] as Error).message;
-      this.forwarded += n;
+      this.forwarded += events;
       return undefined;
     } catch (err) {
       return (err as Error).message;

@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { BoundedMap } from '../core/bounded-map.js';
 import type { Clock } from '../core/clock.js';
 import { ReplayClock } from '../core/replay-clock.js';
 import { dryRun, lookbackMs, type DryRunItem } from '../rules/dry-run.js';
@@ -8,12 +7,10 @@ import type { RuleSet } from '../rules/loader.js';
 import { outputKey, type RuleOutput } from '../rules/outputs.js';
 import { RulesRuntime, type CommandTimes, type RuntimeObserver } from '../rules/runtime.js';
 import { actuatorChanges, adoptSnapshot, decodeSnapshot, restoreAlarms, type StateChange } from '../rules/shared-state.js';
-import { LogLimiter } from '../observability/log.js';
-import { parsePoint } from '../storage/point-parse.js';
-import { effectsOf, entryOf, fencedCommit, sendOutbox, streamPages, type Script, type StreamEntry } from './fenced-commit.js';
+import { effectsOf, fencedCommit, sendOutbox, streamPages, type Script, type StreamEntry } from './fenced-commit.js';
 import type { Lease } from './leases.js';
 import { KEYS } from './redis-keys.js';
-import { takeAcknowledgement } from './rules-view.js';
+import { StreamEntries } from './stream-entries.js';
 
 export type { StreamEntry } from './fenced-commit.js';
 
@@ -39,7 +36,7 @@ const CURSOR_EVERY_MS = 250;
 
 /**
  * The owner's rules for one partition: a rules runtime of its own (alarms and command sagas
- * included), fed the partition's stream in order. Taking over, it restores the shared state's
+ * included), fed the partition's stream in order (stream-entries.ts). Taking over, it restores the shared state's
  * active alarms, replays the recent stream as a dry run (rules/dry-run.ts, as the rebuild at
  * start), adopts the rest of the shared state (commanded, reported, waited for, armed), goes live
  * (what ran out meanwhile acts now), sends the last owner's outbox, and rules on from its cursor.
@@ -61,23 +58,19 @@ export class PartitionWorker {
   private changes: StateChange[] = [];
   /** Actuators whose command, saga or report changed since the last commit. */
   private readonly touched = new Set<string>();
-  /** Event ids ruled lately (a batch forwarded again after a crash comes within seconds). */
-  private readonly ruled = new BoundedMap<string, true>(20_000);
-  private readonly logLimiter: LogLimiter;
+  /** The stream's entries into the rules (duplicates dropped, history judged). */
+  private readonly entries: StreamEntries;
   private starting = true;
   private inBatch = false;
   private stopped = false;
   private commits: Promise<unknown> = Promise.resolve();
   private timerCommit = false;
-  /** Entries ruled, duplicates dropped, readings taken as history, lines unreadable (counts for metrics). */
-  readonly counts = { ruled: 0, duplicates: 0, history: 0, replayed: 0, unreadable: 0 };
   /** Epoch ms of the newest entry ruled (lag = the stream's newest minus this). */
   ruledUpToMs = 0;
 
   constructor(private readonly o: PartitionWorkerOptions) {
     this.partition = o.lease.partition;
     this.clock = new ReplayClock(o.clock);
-    this.logLimiter = new LogLimiter(o.log);
     const live = (): boolean => !this.runtime.dry;
     this.runtime = new RulesRuntime({
       clock: this.clock,
@@ -96,6 +89,12 @@ export class PartitionWorker {
       },
     });
     this.runtime.use(o.rules);
+    this.entries = new StreamEntries({ runtime: this.runtime, log: o.log, partition: this.partition, staleAfterMs: o.staleAfterMs, changed: (c) => this.changes.push(c), touched: (a) => this.touched.add(a) });
+  }
+
+  /** Entries ruled, duplicates dropped, readings taken as history, entries replayed, lines unreadable (counts for metrics). */
+  get counts(): StreamEntries['counts'] {
+    return this.entries.counts;
   }
 
   /** The entry to read on from. */
@@ -144,7 +143,7 @@ export class PartitionWorker {
   /** The stream from `from` to `to` (inclusive), a page at a time, as dry-run items. */
   private async *history(from: string, to: string): AsyncIterable<readonly DryRunItem[]> {
     for await (const page of streamPages(this.o.redis, this.partition, from, to)) {
-      yield page.map(([id, fields]) => ({ atMs: idMs(id), apply: () => void (this.counts.replayed++, this.apply(fields)) }));
+      yield page.map(([id, fields]) => ({ atMs: idMs(id), apply: () => void (this.counts.replayed++, this.entries.apply(fields)) }));
     }
   }
 
@@ -156,7 +155,7 @@ export class PartitionWorker {
       for (const [id, fields] of entries) {
         if (this.stopped) return;
         if (this.o.lease.validUntil <= Date.now()) return; // the lease manager lets the partition go
-        this.apply(fields);
+        this.entries.apply(fields);
         await this.runtime.idle();
         this.lastId = id;
         this.ruledUpToMs = idMs(id);
@@ -172,52 +171,6 @@ export class PartitionWorker {
   async flushCursor(): Promise<void> {
     if (this.starting || this.stopped || this.inBatch || (this.lastId === this.committedId && this.pending.length === 0)) return;
     await this.commit(true);
-  }
-
-  /** One entry through the rules: a duplicate id is dropped, history is judged only for safety kinds. */
-  private apply(fields: string[]): void {
-    const { line, at, ns, ack } = entryOf(fields);
-    if (ack !== undefined) return void (takeAcknowledgement(this.runtime, this.o.log, ack) || this.unreadable(ack));
-    if (line === undefined) return;
-    const parsed = parsePoint(line, at, ns);
-    if (!parsed) return this.unreadable(line);
-    const dry = this.runtime.dry;
-    if (parsed.type === 'zoneArmed') {
-      const { site, zone, armed } = parsed.event;
-      this.runtime.setArmed(site, zone, armed);
-      if (!dry) this.changes.push({ type: 'armed', zone: `${site}/${zone}`, armed });
-      return;
-    }
-    const e = parsed.event;
-    const key = parsed.type === 'reading' ? `${parsed.event.source}|${parsed.event.kind}|${e.id}` : `state|${e.id}`;
-    if (this.ruled.has(key)) {
-      if (!dry) this.counts.duplicates++;
-      return;
-    }
-    this.ruled.set(key, true);
-    if (parsed.type === 'actuatorState') {
-      const s = parsed.event;
-      this.runtime.onActuatorState(s);
-      if (!dry) this.touched.add(`${s.site}/${s.zone}/${s.actuator}`);
-      return;
-    }
-    const r = parsed.event;
-    const latest = this.runtime.state.deviceLatest(r.source, r.kind);
-    if ((latest !== undefined && r.timeMs < latest.timeMs) || r.timeMs < at - this.o.staleAfterMs) {
-      if (!dry) this.counts.history++;
-      // Safety kinds are judged whenever they arrive, even as history (as a single gateway does).
-      if (this.runtime.isSafety(r.kind)) this.runtime.onSafetyHistory(r);
-      return;
-    }
-    if (!dry) this.counts.ruled++;
-    this.runtime.onReading(r);
-  }
-
-  /** A line another node forwarded that this one cannot read: counted and said (rate-limited), never silently dropped. */
-  private unreadable(line: string): void {
-    if (this.runtime.dry) return;
-    this.counts.unreadable++;
-    if (this.logLimiter.allow('unreadable')) this.o.log.warn({ partition: this.partition, line: line.slice(0, 200) }, 'a forwarded event this node cannot read (a kind it does not know? keep DEVICES_FILE the same on every node): not ruled');
   }
 
   /** An output of the runtime: committed (with what it changed) before it is sent. */

@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
  * | `gw:node:<id>` | string (PX) | the node's run id and addresses (the cluster view) |
  * | `gw:lease:<p>` | string (PX) | `<node>|<token>`: the partition's owner |
  * | `gw:fence:<p>` | integer | the partition's latest fencing token |
- * | `gw:stream:<p>` | stream | readings, armed zones and actuator reports of the partition's sites, forwarded from every node's spool; alarm acknowledgements from any node |
+ * | `gw:stream:<p>` | stream | readings, armed zones and actuator reports of the partition's sites, and every device's status messages (to every partition: they name no site), forwarded from every node's spool; alarm acknowledgements from any node |
  * | `gw:state:<p>` | hash | the partition's rule state (rules/shared-state.ts), its `cursor` (last entry ruled) and `clock` (timers fired up to) |
  * | `gw:outbox:<p>` | hash | the rules' outputs (commands, alerts, alarm transitions, saga steps, resends) committed but not yet sent (a new owner sends them) |
  * | `gw:live` | channel | the live view's updates from every node |

@@ -1,11 +1,13 @@
-import type { ActuatorStateEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import type { ActuatorStateEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
 import { fromNumber, isKind, type Kind } from '../core/kinds.js';
 import { Reading } from '../ingest/envelope.js';
 
 /**
  * The way back from a spool line to the event it was made from, for the lines the cluster's
- * forwarder carries to the rules: readings (`readingPoint`), armed zones (`zoneArmedPoint`) and
- * what actuators report (`actuatorStatePoint`, for the command sagas). Only these layouts, written
+ * forwarder carries to the rules: readings (`readingPoint`), armed zones (`zoneArmedPoint`), what
+ * actuators report (`actuatorStatePoint`, for the command sagas) and what devices say on their
+ * status topic (`deviceStatusPoint`; not the gateway's silences, which carry `silent`: the rules
+ * do not take those on one gateway either). Only these layouts, written
  * by points.ts and nowhere else, are read: tags are validated segments (never escaped), the only
  * free text is in string fields. A line's time is in ns, or in ms for a record an older version
  * left in the spool (the record's precision flag says which).
@@ -16,6 +18,7 @@ const STR = '"((?:[^"\\\\]|\\\\.)*)"';
 const READING = new RegExp(`^${SEG},device=${SEG},site=${SEG},zone=${SEG} value=([^,]+)(?:,seq=(-?\\d+)i)?,event_id=${STR} (\\d+)$`);
 const ARMED = new RegExp(`^zone_state,site=${SEG},zone=${SEG} armed=(true|false),event_id=${STR} (\\d+)$`);
 const ACTUATOR = new RegExp(`^actuator_state,actuator=${SEG},site=${SEG},zone=${SEG} state=${STR},device=${STR},event_id=${STR} (\\d+)$`);
+const STATUS = new RegExp(`^device_status,device=${SEG} online=(true|false),event_id=${STR} (\\d+)$`);
 /** The measurement and site of a line, without parsing the rest (the forwarder's routing). */
 const ROUTE = /^([A-Za-z0-9_-]+),(?:[^ ]*,)?site=([A-Za-z0-9_-]+)[, ]/;
 
@@ -30,12 +33,16 @@ function msOf(time: string, ns: boolean): number {
 export type ParsedPoint =
   | { readonly type: 'reading'; readonly event: ReadingEvent }
   | { readonly type: 'zoneArmed'; readonly event: ZoneArmedEvent }
-  | { readonly type: 'actuatorState'; readonly event: ActuatorStateEvent };
+  | { readonly type: 'actuatorState'; readonly event: ActuatorStateEvent }
+  | { readonly type: 'deviceStatus'; readonly event: DeviceStatusEvent };
 
-/** The measurement and site of a reading, zone_state or actuator_state line; undefined for any other line. */
-export function routeOf(line: string): { readonly measurement: string; readonly site: string } | undefined {
+/**
+ * The measurement and site of a reading, zone_state or actuator_state line; a device's status
+ * names no site (`site` undefined: the forwarder sends it to every partition); undefined for any other line.
+ */
+export function routeOf(line: string): { readonly measurement: string; readonly site: string | undefined } | undefined {
   const m = ROUTE.exec(line);
-  if (!m) return undefined;
+  if (!m) return line.startsWith('device_status,') && STATUS.test(line) ? { measurement: 'device_status', site: undefined } : undefined;
   const measurement = m[1]!;
   if (measurement !== 'zone_state' && measurement !== 'actuator_state' && !isKind(measurement)) return undefined;
   return { measurement, site: m[2]! };
@@ -70,6 +77,11 @@ export function parsePoint(line: string, receivedAtMs: number, ns = true, client
     }
     const timeMs = msOf(s[7]!, ns);
     return { type: 'actuatorState', event: { id: unescape(s[6]!), actuator: s[1]!, site: s[2]!, zone: s[3]!, state, device: unescape(s[5]!), time: new Date(timeMs).toISOString(), timeMs, clientId } };
+  }
+  const d = STATUS.exec(line);
+  if (d) {
+    const timeMs = msOf(d[4]!, ns);
+    return { type: 'deviceStatus', event: { id: unescape(d[3]!), device: d[1]!, online: d[2] === 'true', time: new Date(timeMs).toISOString(), timeMs, clientId } };
   }
   return undefined;
 }

@@ -50,7 +50,8 @@ async function setup(maxBacklogBytes = 1 << 30, disk: SpoolDisk = nodeDisk) {
   probe.on('error', () => undefined);
   undo.push(async () => probe.disconnect());
   const stream = async (site: string) => ((await probe.xrange(`gw:stream:${partitionOf(site, 4)}`, '-', '+')) as [string, string[]][]).map(([, f]) => f[f.indexOf('l') + 1]!);
-  return { redis, journal, forwarder, stream, skipped: () => skipped, diskChecks: () => diskChecks };
+  const partition = async (p: number) => ((await probe.xrange(`gw:stream:${p}`, '-', '+')) as [string, string[]][]).map(([, f]) => f[f.indexOf('l') + 1]!);
+  return { redis, journal, forwarder, stream, partition, skipped: () => skipped, diskChecks: () => diskChecks };
 }
 
 describe('the forwarder', () => {
@@ -66,6 +67,21 @@ describe('the forwarder', () => {
     for (const site of sites.filter((s) => s !== 'hq')) expect(await stream(site).then((l) => l.filter((x) => x.includes(`site=${site},`)))).toEqual(Array.from({ length: 20 }, (_, i) => reading(site, i).trimEnd()));
     const hq = (await stream('hq')).filter((l) => l.includes('site=hq'));
     expect(hq).toEqual([...Array.from({ length: 20 }, (_, i) => reading('hq', i).trimEnd()), 'zone_state,site=hq,zone=z armed=true,event_id="arm-1" 1790000000999']);
+  });
+
+  it('appends a device\'s status to every partition stream, in its place among the readings, and not the gateway\'s silences', async () => {
+    const { journal, partition, forwarder } = await setup();
+    const offline = 'device_status,device=smk-1 online=false,event_id="st-1" 1790000000500000000';
+    journal.append(reading('hq', 1));
+    journal.append(`${offline}\n`);
+    journal.append('device_status,device=t-9 online=false,silent=true,event_id="si-1" 1790000000600000000\n');
+    journal.append(reading('hq', 2));
+    await journal.committed();
+    await waitFor(() => journal.cursor('forward').stats().events === 0, 'everything forwarded and confirmed');
+    const hq = partitionOf('hq', 4);
+    for (let p = 0; p < 4; p++) expect(await partition(p)).toEqual(p === hq ? [reading('hq', 1).trimEnd(), offline, reading('hq', 2).trimEnd()] : [offline]);
+    // Counted once, as an event of the spool.
+    expect(forwarder.forwarded).toBe(3);
   });
 
   it('keeps what Redis did not take in the spool, and forwards it from there when Redis is back', async () => {

@@ -141,4 +141,17 @@ describe('a partition owner with alarms and command sagas', () => {
     expect(warned.filter((l) => l.msg.includes('cannot read')).map((l) => l.line)).toEqual([expect.stringContaining('unheard_of_kind,device=t-1'), '{"alarmId":7']);
     expect(w.cursor).toBe(reading[0]);
   });
+
+  it('takes a device\'s status in turn with the readings, and drops one forwarded again (same event id)', async () => {
+    const { acquire, worker, add } = await setup();
+    const w = worker(await acquire('A'), []);
+    await w.start();
+    const now = Date.now();
+    const offline = `device_status,device=t-1 online=false,event_id="st-1" ${pointTime(now, 0)}`;
+    const first = await add(offline);
+    const again = await add(offline);
+    await w.process([first, await add(readingLine(21, 'r-1', now + 1)), again]);
+    expect(w.counts).toMatchObject({ duplicates: 1, ruled: 1, unreadable: 0 });
+    expect(w.cursor).toBe(again[0]);
+  });
 });

@@ -3,7 +3,7 @@ import type { ReadingEvent } from '../../../gateway/core/events.js';
 import { defineKinds, kindSpec, releaseKinds, type Kind, type ReadingValue } from '../../../gateway/core/kinds.js';
 import { parsePoint, routeOf } from '../../../gateway/storage/point-parse.js';
 import { pointTime } from '../../../gateway/storage/line.js';
-import { actuatorStatePoint, readingPoint, zoneArmedPoint, commandPoint } from '../../../gateway/storage/points.js';
+import { actuatorStatePoint, deviceSilencePoint, deviceStatusPoint, readingPoint, zoneArmedPoint, commandPoint } from '../../../gateway/storage/points.js';
 
 function reading(kind: Kind, value: ReadingValue, over: Partial<ReadingEvent> = {}): ReadingEvent {
   const timeMs = 1_790_000_000_123;
@@ -95,5 +95,17 @@ describe('spool lines back to events (what the cluster forwards to the rules)', 
     );
     expect(routeOf(command)).toBeUndefined();
     expect(parsePoint(command.trimEnd(), 1)).toBeUndefined();
+  });
+
+  it('reads back what a device said on its status topic, routed to no one site (every partition), and leaves the gateway\'s silences alone', () => {
+    const e = { id: 'st-"1"', device: 'smk-1', online: false, time: new Date(1_790_000_000_007).toISOString(), timeMs: 1_790_000_000_007, clientId: undefined };
+    const line = deviceStatusPoint(e, () => pointTime(e.timeMs, 3)).trimEnd();
+    expect(routeOf(line)).toEqual({ measurement: 'device_status', site: undefined });
+    expect(parsePoint(line, e.timeMs)).toEqual({ type: 'deviceStatus', event: e });
+    expect(parsePoint(deviceStatusPoint(e, () => String(e.timeMs)).trimEnd(), e.timeMs, false)).toEqual({ type: 'deviceStatus', event: e });
+    // The rules do not take silences on one gateway either (rules/service.ts listens to deviceStatus only).
+    const silence = deviceSilencePoint({ id: 'si-1', device: 'smk-1', silent: true, lastHeardMs: 1, time: e.time, timeMs: e.timeMs }, () => pointTime(e.timeMs, 0));
+    expect(routeOf(silence)).toBeUndefined();
+    expect(parsePoint(silence.trimEnd(), e.timeMs)).toBeUndefined();
   });
 });
