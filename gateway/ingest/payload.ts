@@ -45,11 +45,20 @@ function validatorOf(spec: KindSpec): ValidateFunction {
   return v;
 }
 
+/** Date.parse rolls a day past the month's end over (2026-02-30 is 2 March): such a date is refused instead. */
+function dayExists(iso: string): boolean {
+  const year = Number(iso.slice(0, 4));
+  const month = Number(iso.slice(5, 7));
+  const day = Number(iso.slice(8, 10));
+  return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
 /** A value as JSON for a message, bounded: a hostile 30,000-level array must not blow the stack. */
 function shown(value: unknown): string {
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (typeof value === 'object' && value !== null) return 'an object';
-  const text = JSON.stringify(value) ?? String(value);
+  // JSON.stringify says null for Infinity (a JSON number too large, 1e400, parses to it).
+  const text = typeof value === 'number' && !Number.isFinite(value) ? String(value) : (JSON.stringify(value) ?? String(value));
   return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }
 
@@ -90,7 +99,7 @@ export function decodeReading(kind: Kind, payload: Buffer, nowMs: number, maxByt
 
   let tsMs: number | undefined;
   if (typeof reading.ts === 'string') {
-    tsMs = ISO_8601.test(reading.ts) ? Date.parse(reading.ts) : Number.NaN;
+    tsMs = ISO_8601.test(reading.ts) && dayExists(reading.ts) ? Date.parse(reading.ts) : Number.NaN;
     if (Number.isNaN(tsMs)) return { ok: false, code: 'invalid_payload', detail: `ts ${JSON.stringify(reading.ts)} is not an ISO-8601 date-time or epoch ms` };
     // Found by fuzzing: InfluxDB cannot store a time before 1677, so a year-1 reading came back as rejected_by_store.
     if (tsMs < 0) return { ok: false, code: 'invalid_payload', detail: `ts ${JSON.stringify(reading.ts)} is before 1970` };

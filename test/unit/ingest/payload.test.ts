@@ -66,6 +66,19 @@ describe('decodeReading', () => {
     expect(decode('temperature', '{"value":20,"ts":-5}')).toMatchObject({ ok: false, code: 'invalid_payload' });
   });
 
+  it('refuses a date that does not exist instead of rolling it into the next month (2026-02-30 is not 2 March)', () => {
+    expect(decode('temperature', '{"value":20,"ts":"2026-02-30T00:00:00Z"}')).toMatchObject({ ok: false, code: 'invalid_payload', detail: 'ts "2026-02-30T00:00:00Z" is not an ISO-8601 date-time or epoch ms' });
+    expect(decode('temperature', '{"value":20,"ts":"2026-04-31T10:00:00+02:00"}')).toMatchObject({ ok: false, code: 'invalid_payload' });
+    expect(decode('temperature', '{"value":20,"ts":"2025-02-29T00:00:00Z"}')).toMatchObject({ ok: false, code: 'invalid_payload' });
+    expect(decode('temperature', '{"value":20,"ts":"2024-02-29T00:00:00Z"}')).toMatchObject({ ok: true, reading: { tsMs: Date.parse('2024-02-29T00:00:00Z') } });
+  });
+
+  it('names a number too large for a double as Infinity, not null', () => {
+    const r = decode('temperature', '{"value":1e400}');
+    expect(r).toMatchObject({ ok: false, code: 'invalid_payload' });
+    expect(!r.ok && r.detail).toBe('value must be number for temperature (°C), got Infinity');
+  });
+
   it('refuses an ISO ts before 1970 as epoch ms already are (InfluxDB cannot store a year-1 point)', () => {
     expect(decode('temperature', '{"value":20,"ts":"0001-01-01T00:00:00Z"}')).toMatchObject({ ok: false, code: 'invalid_payload', detail: 'ts "0001-01-01T00:00:00Z" is before 1970' });
     expect(decode('temperature', '{"value":20,"ts":"1970-01-01T00:00:00Z"}')).toMatchObject({ ok: true, reading: { tsMs: 0 } });
