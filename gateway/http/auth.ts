@@ -77,7 +77,15 @@ export class HttpAuth {
    */
   async authorize(req: IncomingMessage, need: Need): Promise<Authorization> {
     if (need === 'act' && !sameOrigin(req)) return this.refused('forbidden', 403, 'cross-origin request refused');
-    if (!(await this.required())) return { ok: true, principal: { name: 'anonymous', role: undefined } };
+    if (!(await this.required())) {
+      // Open to this machine only, so only to requests addressed to it: a web page whose name was
+      // rebound to 127.0.0.1 (DNS rebinding) reaches the socket, but its Host still names the page.
+      // HTTP_AUTH=false is the operator's explicit choice (a local proxy may pass its own Host).
+      if (this.o.mode === 'auto' && !addressedToLoopback(req.headers.host)) {
+        return this.refused('forbidden', 403, `no credentials exist, so HTTP answers only requests addressed to this machine's loopback (localhost, 127.0.0.1, [::1]), not to ${JSON.stringify(req.headers.host)}: add one (npm run credentials) to reach the gateway by another name`);
+      }
+      return { ok: true, principal: { name: 'anonymous', role: undefined } };
+    }
     const given = credentialsOf(req.headers.authorization);
     if (!given) return this.refused('unauthenticated', 401, 'credentials required');
     const address = req.socket.remoteAddress ?? 'unknown';
@@ -131,4 +139,11 @@ function sameOrigin(req: IncomingMessage): boolean {
   } catch {
     return false;
   }
+}
+
+/** A Host header naming the loopback (or none: not a browser's request). */
+function addressedToLoopback(host: string | undefined): boolean {
+  if (host === undefined) return true;
+  const name = (host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, '')).toLowerCase();
+  return LOOPBACK.test(name) || name.endsWith('.localhost');
 }

@@ -4,6 +4,7 @@
  * answers, the probes always open, /metrics opened only by METRICS_PUBLIC, HTTP_AUTH's modes.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +110,30 @@ describe('HTTP authentication', () => {
     await empty.load();
     expect((await (await serve({ credentials: empty })).get('/api/read')).status).toBe(200);
     expect((await (await serve({ credentials: empty, mode: 'true' })).get('/api/read')).status).toBe(401);
+  });
+
+  it('while no credentials exist, answers only requests addressed to the loopback: a DNS-rebinding page names its own host', async () => {
+    const empty = new CredentialStore(join(dir, 'none.json'));
+    await empty.load();
+    const { url, metrics } = await serve({ credentials: empty });
+    // fetch may not set Host: node:http does, as a browser would with the rebound name.
+    const send = (method: string, path: string, host: string, origin?: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(`${url}${path}`, { method, headers: { host, ...(origin ? { origin } : {}) } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const rebound = await send('POST', '/api/act', 'evil.example:8080', 'http://evil.example:8080');
+    expect(rebound.status).toBe(403);
+    expect(rebound.body).toContain('not to "evil.example:8080"');
+    expect((await send('GET', '/api/read', 'evil.example')).status).toBe(403);
+    expect(await count(metrics, 'gateway_http_refusals_total', { reason: 'forbidden' })).toBe(2);
+    for (const host of ['localhost:8080', '127.0.0.1', '[::1]:8080', 'app.localhost', 'LOCALHOST']) expect((await send('GET', '/api/read', host)).status, host).toBe(200);
+    expect((await send('POST', '/api/act', 'localhost:8080', 'http://localhost:8080')).status).toBe(200);
   });
 
   it('asks for credentials beyond loopback even with none configured, and refuses HTTP_AUTH=false there', async () => {
