@@ -130,8 +130,9 @@ function credentialsOf(header: string | undefined): { name: string; secret: stri
   return { name: text.slice(0, colon), secret: text.slice(colon + 1) };
 }
 
-/** No Origin (not a browser's cross-site request), or one naming this very host. */
+/** No Origin (not a browser's cross-site request), or one naming this very host; never what a browser calls cross-site. */
 function sameOrigin(req: IncomingMessage): boolean {
+  if (req.headers['sec-fetch-site'] === 'cross-site') return false;
   const origin = req.headers.origin;
   if (origin === undefined) return true;
   try {

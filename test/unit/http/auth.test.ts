@@ -79,6 +79,9 @@ describe('HTTP authentication', () => {
     const { post, url } = await serve();
     expect((await post('/api/act', { ...basic('ops', SECRETS.ops), origin: 'http://evil.example' })).status).toBe(403);
     expect((await post('/api/act', { ...basic('ops', SECRETS.ops), origin: url })).status).toBe(200);
+    // No Origin, but the browser says the request comes from another site.
+    expect((await post('/api/act', { ...basic('ops', SECRETS.ops), 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    expect((await post('/api/act', { ...basic('ops', SECRETS.ops), 'sec-fetch-site': 'same-origin' })).status).toBe(200);
   });
 
   it('takes Authorization: Bearer <name>:<secret> as well', async () => {
