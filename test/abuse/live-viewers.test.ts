@@ -47,7 +47,7 @@ async function stuckViewer(port: number): Promise<Socket> {
   socket.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   socket.pause();
-  socket.write('GET /live/events HTTP/1.1\r\nHost: gateway\r\nAccept: text/event-stream\r\n\r\n');
+  socket.write('GET /live/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n');
   sockets.push(socket);
   return socket;
 }
