@@ -20,6 +20,7 @@ import type { Publisher } from './core/publisher.js';
 import type { History } from './core/history.js';
 import { DevicesService } from './devices/service.js';
 import { LiveView } from './http/live.js';
+import type { HttpLimits } from './http/connection-limits.js';
 import type { HttpOptions, Readiness } from './http/server.js';
 import type { Metrics } from './observability/metrics.js';
 import { StatsReporter } from './observability/stats.js';
@@ -226,6 +227,7 @@ export function accessOptions(settings: Settings, dataDir: string, metrics: Metr
     loginMaxQueuedChecks: settings.loginMaxQueuedChecks,
     maxPendingConnections: settings.maxPendingConnections,
     maxPendingPerAddress: settings.maxPendingPerAddress,
+    connectTimeoutMs: settings.connectTimeoutMs,
     maxSubscriptions: settings.maxSubscriptions,
   };
 }
@@ -283,6 +285,11 @@ export function rulesService(settings: Settings, o: { bus: EventBus; publisher: 
     rebuildWaitMs: settings.rebuildWaitMs,
     partitioned: settings.redisUrl !== '',
   });
+}
+
+/** The HTTP servers' connection caps and headers timeout. */
+export function httpLimits(settings: Settings): HttpLimits {
+  return { maxConnections: settings.httpMaxConnections, maxPerAddress: settings.httpMaxConnectionsPerAddress, headersTimeoutMs: settings.httpHeadersTimeoutMs };
 }
 
 /** HTTPS for the HTTP API when TLS is configured (the same certificate as MQTT over TLS, read once at start). */

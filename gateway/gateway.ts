@@ -9,7 +9,7 @@ import { ensureInitialCredentials } from './broker/initial-credentials.js';
 import { loadTlsMaterial } from './broker/tls.js';
 import type { ClusterNode } from './cluster/node.js';
 import { LiveRelay } from './cluster/live-relay.js';
-import { accessOptions, clusterNode, devicesService, httpsOptions, liveView, mqttBroker, readinessOf, rulesService, seedFromHistory, statsReporter } from './composition.js';
+import { accessOptions, clusterNode, devicesService, httpLimits, httpsOptions, liveView, mqttBroker, readinessOf, rulesService, seedFromHistory, statsReporter } from './composition.js';
 import type { Settings } from './config/settings.js';
 import { EventBus } from './core/bus.js';
 import { systemClock, type Clock } from './core/clock.js';
@@ -251,7 +251,7 @@ export class Gateway {
     }
     const http = lifecycle.add(
       'HTTP',
-      new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes(), auth, metricsPublic: settings.metricsPublic, tls: httpsOptions(settings, tls) }),
+      new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes(), auth, metricsPublic: settings.metricsPublic, tls: httpsOptions(settings, tls), limits: httpLimits(settings) }),
     );
     if (cluster) {
       http.route('/api/zones', cluster.zonesRoute);

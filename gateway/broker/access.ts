@@ -43,6 +43,8 @@ export interface AccessOptions {
   /** Connections not yet authenticated, in all and per address (0 = no limit; default: none). */
   readonly maxPendingConnections?: number;
   readonly maxPendingPerAddress?: number;
+  /** A WebSocket listener's socket that has not sent its CONNECT this long after it opened is closed, ms (0 = none; plain sockets: Aedes' connectTimeout). */
+  readonly connectTimeoutMs?: number;
   /** Filters per client (0 = no limit; default: none). */
   readonly maxSubscriptions?: number;
   readonly now?: Now;
@@ -88,7 +90,7 @@ export class Access implements ConnectionGuard {
     });
     this.subscriptions = new SubscriptionLedger(o.maxSubscriptions ?? 0);
     this.report = new RefusalReporter(o.metrics, o.log, o.now);
-    this.gate = new ConnectionGate({ report: this.report, maxPacketBytes: o.maxPacketBytes, maxPendingConnections: o.maxPendingConnections ?? 0, maxPendingPerAddress: o.maxPendingPerAddress ?? 0 });
+    this.gate = new ConnectionGate({ report: this.report, maxPacketBytes: o.maxPacketBytes, maxPendingConnections: o.maxPendingConnections ?? 0, maxPendingPerAddress: o.maxPendingPerAddress ?? 0, connectTimeoutMs: o.connectTimeoutMs ?? 0 });
     o.metrics.readFrom('pendingConnections', () => this.gate.pendingCount);
   }
 
@@ -137,6 +139,7 @@ export class Access implements ConnectionGuard {
 
   readonly hooks: Hooks = {
     preConnect: (client, packet, callback) => {
+      this.gate.connectArrived(client.conn);
       if (packet.clientId === '') this.emptyId.set(client, !packet.clean);
       callback(null, true);
     },
@@ -210,12 +213,12 @@ export class Access implements ConnectionGuard {
   }
 
   // ConnectionGuard: the socket-level caps live in the gate.
-  admit(conn: Duplex, req?: IncomingMessage): boolean {
-    return this.gate.admit(conn, req);
+  admit(conn: Duplex, upgrade?: boolean): boolean {
+    return this.gate.admit(conn, upgrade);
   }
 
-  watch(conn: Duplex): void {
-    this.gate.watch(conn);
+  watch(conn: Duplex, req?: IncomingMessage): void {
+    this.gate.watch(conn, req);
   }
 
   closeAll(): void {
@@ -232,6 +235,8 @@ export class Access implements ConnectionGuard {
       if (client && this.cut.has(client)) return;
       const refusal = clientErrorRefusal(err, this.o.maxPacketBytes);
       if (!refusal) return;
+      // A WebSocket's deadline is the gate's, from its socket's first moment; Aedes' is later and would count it twice.
+      if (refusal.reason === 'connect_timeout' && client && this.gate.keepsDeadline(client.conn)) return;
       // A drain timeout with no client is Aedes' own; only a client can be cut.
       if (refusal.cut && !client) return;
       if (refusal.cut && client) this.cut.add(client);

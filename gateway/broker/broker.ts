@@ -40,9 +40,12 @@ export interface BrokerOptions {
 }
 
 export interface ConnectionGuard {
-  /** False refuses the connection (it is then destroyed). */
-  admit(conn: Duplex, req?: IncomingMessage): boolean;
-  /** Called once Aedes has the connection. */
+  /**
+   * False refuses the connection (it is then destroyed). `upgrade`: a WebSocket listener's socket,
+   * admitted before its HTTP upgrade; the guard's own CONNECT deadline then covers the upgrade.
+   */
+  admit(conn: Duplex, upgrade?: boolean): boolean;
+  /** Called once Aedes has the connection (over a WebSocket: `req.socket` is the socket admitted). */
   watch(conn: Duplex, req?: IncomingMessage): void;
   /** Closes what is still open at stop (connections that never sent CONNECT). */
   closeAll(): void;
@@ -93,9 +96,9 @@ export class MqttBroker implements Publisher {
       this.http.headersTimeout = connectTimeoutMs;
       this.http.requestTimeout = connectTimeoutMs;
     }
-    this.wss = this.webSocketServer(this.http);
+    this.wss = this.webSocketServer(this.http, 'connection');
     for (const extra of options.extraServers ?? []) {
-      if (extra.ws) this.extraWss.push(this.webSocketServer(extra.server as HttpServer));
+      if (extra.ws) this.extraWss.push(this.webSocketServer(extra.server as HttpServer, 'secureConnection'));
       else extra.server.on(extra.server instanceof TlsServer ? 'secureConnection' : 'connection', (conn: Duplex) => this.handle(conn));
     }
     this.aedes.on('clientError', (client: Client, err: Error) => options.log.debug({ clientId: client.id, err: err.message }, 'client error'));
@@ -104,7 +107,12 @@ export class MqttBroker implements Publisher {
     this.aedes.on('connectionError', (client: Client, err: Error) => options.log.debug({ clientId: client?.id, err: err.message }, 'connection error'));
   }
 
-  private webSocketServer(server: HttpServer): WebSocketServer {
+  /** `accepted`: the event that hands over a socket before its upgrade request (after the TLS handshake, for wss). */
+  private webSocketServer(server: HttpServer, accepted: 'connection' | 'secureConnection'): WebSocketServer {
+    const { guard } = this.options;
+    // The guard sees the socket, not the stream after the upgrade: the pending limits and the
+    // CONNECT deadline cover a socket that never finishes (or never starts) its upgrade.
+    if (guard) server.on(accepted, (socket: Duplex) => (guard.admit(socket, true) ? undefined : socket.destroy()));
     const wss = new WebSocketServer({ server, path: '/mqtt', ...(this.options.wsMaxPayload ? { maxPayload: this.options.wsMaxPayload } : {}) });
     wss.on('connection', (socket, req) => {
       const writeBufferBytes = this.options.writeBufferBytes;
@@ -116,9 +124,10 @@ export class MqttBroker implements Publisher {
     return wss;
   }
 
+  /** `req`: the upgrade request of a WebSocket, whose socket the guard admitted already. */
   private handle(conn: Duplex, req?: IncomingMessage): void {
     const { guard } = this.options;
-    if (guard && !guard.admit(conn, req)) {
+    if (guard && !req && !guard.admit(conn)) {
       conn.destroy();
       return;
     }

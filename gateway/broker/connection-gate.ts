@@ -12,12 +12,17 @@ export interface ConnectionGateOptions {
   /** Connections not yet authenticated, in all and per address (0 = no limit). */
   readonly maxPendingConnections: number;
   readonly maxPendingPerAddress: number;
+  /** A WebSocket listener's socket must have sent its CONNECT this long after it opened, ms (0 = no deadline). */
+  readonly connectTimeoutMs?: number;
 }
 
 /**
  * The connections before and after MQTT: caps on those not yet authenticated (checked before a
  * byte of MQTT is parsed), the packet size read off the wire, and which are authenticated
- * (MAX_CONNECTIONS counts those). Access decides who; this counts sockets.
+ * (MAX_CONNECTIONS counts those). Access decides who; this counts sockets. A WebSocket
+ * listener's socket is admitted before its HTTP upgrade and counted as itself: the stream
+ * Aedes gets after the upgrade is mapped back to it (`watch`), and the CONNECT deadline, which
+ * Aedes would only start at the upgrade, is kept here from the socket's first moment.
  */
 export class ConnectionGate implements ConnectionGuard {
   private readonly open = new Set<Duplex>();
@@ -25,6 +30,12 @@ export class ConnectionGate implements ConnectionGuard {
   private readonly pendingByAddress: BoundedMap<string, number>;
   private readonly authenticatedConns = new Set<Duplex>();
   private readonly addresses = new WeakMap<Duplex, string>();
+  /** A WebSocket stream's socket (the one admitted). */
+  private readonly sockets = new WeakMap<Duplex, Duplex>();
+  /** Upgrade sockets whose CONNECT has not arrived, with their deadline. */
+  private readonly deadlines = new Map<Duplex, NodeJS.Timeout>();
+  /** Upgrade sockets: their deadline is kept here, not by Aedes. */
+  private readonly upgrades = new WeakSet<Duplex>();
 
   constructor(private readonly o: ConnectionGateOptions) {
     this.pendingByAddress = new BoundedMap(Math.max(1, o.maxPendingConnections + 1, 100_000));
@@ -39,11 +50,11 @@ export class ConnectionGate implements ConnectionGuard {
   }
 
   addressOf(conn: Duplex): string | undefined {
-    return this.addresses.get(conn);
+    return this.addresses.get(this.socketOf(conn));
   }
 
-  admit(conn: Duplex, req?: IncomingMessage): boolean {
-    const address = req?.socket.remoteAddress ?? (conn as Socket).remoteAddress ?? 'unknown';
+  admit(conn: Duplex, upgrade = false): boolean {
+    const address = (conn as Socket).remoteAddress ?? 'unknown';
     const { maxPendingConnections, maxPendingPerAddress } = this.o;
     const fromAddress = this.pendingByAddress.get(address) ?? 0;
     if (maxPendingConnections > 0 && this.pending.size >= maxPendingConnections) {
@@ -61,18 +72,47 @@ export class ConnectionGate implements ConnectionGuard {
     conn.once('close', () => {
       this.open.delete(conn);
       this.authenticatedConns.delete(conn);
+      this.connectArrived(conn);
       this.settle(conn);
     });
+    const ms = this.o.connectTimeoutMs ?? 0;
+    if (upgrade) this.upgrades.add(conn);
+    if (upgrade && ms > 0) {
+      const timer = setTimeout(() => {
+        this.deadlines.delete(conn);
+        this.o.report.refuse('connect_timeout', { address }, 'no WebSocket upgrade and CONNECT within MQTT_CONNECT_TIMEOUT_MS');
+        conn.destroy();
+      }, ms);
+      timer.unref();
+      this.deadlines.set(conn, timer);
+    }
     return true;
+  }
+
+  /** A CONNECT arrived on the connection: its deadline is met (authentication may still take a while). */
+  connectArrived(conn: Duplex): void {
+    const socket = this.socketOf(conn);
+    const timer = this.deadlines.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.deadlines.delete(socket);
+  }
+
+  /** True when the CONNECT deadline of the connection is kept here (Aedes' own, started at the upgrade, is then no news). */
+  keepsDeadline(conn: Duplex): boolean {
+    return this.upgrades.has(this.socketOf(conn));
   }
 
   /** The connection authenticated: no longer pending, counted under MAX_CONNECTIONS. */
   authenticated(conn: Duplex): void {
-    this.settle(conn);
-    this.authenticatedConns.add(conn);
+    const socket = this.socketOf(conn);
+    this.settle(socket);
+    this.authenticatedConns.add(socket);
   }
 
-  watch(conn: Duplex): void {
+  /** `req`: a WebSocket's upgrade request; its socket is the one admitted and counted. */
+  watch(conn: Duplex, req?: IncomingMessage): void {
+    if (req && this.open.has(req.socket)) this.sockets.set(conn, req.socket);
     if (this.o.maxPacketBytes <= 0) return;
     const scanner = new FrameScanner(this.o.maxPacketBytes);
     // With Aedes' 'readable' listener in charge, 'data' only reports what Aedes reads: no copy, no change of flow.
@@ -80,7 +120,7 @@ export class ConnectionGate implements ConnectionGuard {
       const problem = scanner.push(chunk);
       if (!problem) return;
       conn.off('data', onData);
-      this.o.report.refuse(problem.startsWith('malformed') ? 'malformed_packet' : 'packet_too_large', { address: this.addresses.get(conn) }, problem);
+      this.o.report.refuse(problem.startsWith('malformed') ? 'malformed_packet' : 'packet_too_large', { address: this.addressOf(conn) }, problem);
       conn.destroy();
     };
     conn.on('data', onData);
@@ -88,6 +128,10 @@ export class ConnectionGate implements ConnectionGuard {
 
   closeAll(): void {
     for (const conn of this.open) conn.destroy();
+  }
+
+  private socketOf(conn: Duplex): Duplex {
+    return this.sockets.get(conn) ?? conn;
   }
 
   /** The connection is no longer pending (authenticated, or closed). */

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { GatewayError } from '../core/errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { HttpAuth, HttpPrincipal, Need } from './auth.js';
+import { HttpConnectionLimits, httpServerOptions, type HttpLimits } from './connection-limits.js';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -30,6 +31,8 @@ export interface HttpOptions {
   readonly metricsPublic?: boolean;
   /** The same routes over TLS too (HTTPS_PORT, with TLS_CERT_FILE and TLS_KEY_FILE). */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly port: number; readonly handshakeTimeoutMs?: number };
+  /** Connection caps and the headers timeout, for both servers (none: Node's defaults, no caps). */
+  readonly limits?: HttpLimits;
 }
 
 /** Who asks when no authentication is configured (a feature tested on its own). */
@@ -58,9 +61,14 @@ export class HttpServer {
         res.end('internal error\n');
       });
     };
-    this.server = createServer(listener);
+    const timeouts = o.limits ? httpServerOptions(o.limits) : {};
+    this.server = createServer(timeouts, listener);
     const tls = o.tls;
-    this.secure = tls ? createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...(tls.handshakeTimeoutMs ? { handshakeTimeout: tls.handshakeTimeoutMs } : {}) }, listener) : undefined;
+    this.secure = tls ? createHttpsServer({ ...timeouts, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...(tls.handshakeTimeoutMs ? { handshakeTimeout: tls.handshakeTimeoutMs } : {}) }, listener) : undefined;
+    if (o.limits) {
+      const limits = new HttpConnectionLimits({ limits: o.limits, metrics: o.metrics, log: o.log });
+      for (const server of this.secure ? [this.server, this.secure] : [this.server]) limits.apply(server);
+    }
     // A failed or abandoned handshake (plain HTTP to the port, an untrusted certificate, a slow client) is counted.
     this.secure?.on('tlsClientError', () => o.metrics.httpRefusals.inc({ reason: 'tls_handshake' }));
   }

@@ -119,7 +119,7 @@ export class Metrics {
   readonly nativeCommands = this.counter('gateway_native_commands_total', 'Native commands for actuators the device map ties to a native device, by family and result (sent, unencodable, failed)', ['family', 'result']);
   readonly liveViewersDropped = this.counter('gateway_live_viewers_dropped_total', 'Live page viewers cut off for reading too slowly');
   readonly liveViewersRefused = this.counter('gateway_live_viewers_refused_total', 'Live page viewers turned away (HTTP 503): LIVE_MAX_VIEWERS or LIVE_MAX_VIEWERS_PER_ADDRESS reached');
-  readonly httpRefusals = this.counter('gateway_http_refusals_total', 'HTTP requests refused, by reason (unauthenticated, bad_credentials, forbidden, login_backoff, login_overloaded, tls_handshake: an HTTPS handshake that failed or did not finish)', ['reason']);
+  readonly httpRefusals = this.counter('gateway_http_refusals_total', 'HTTP requests and connections refused, by reason (unauthenticated, bad_credentials, forbidden, login_backoff, login_overloaded; max_connections, connections_per_address: HTTP_MAX_CONNECTIONS…; headers_timeout: HTTP_HEADERS_TIMEOUT_MS; bad_request: unparseable; tls_handshake: an HTTPS handshake that failed or did not finish)', ['reason']);
   readonly offlineDropped = this.counter('gateway_offline_dropped_total', 'Messages dropped from persistent sessions’ queues (the oldest, beyond MQTT_MAX_QUEUED_MESSAGES or the byte bounds)');
   readonly sessionsExpired = this.counter('gateway_sessions_expired_total', 'Persistent sessions removed after MQTT_SESSION_EXPIRY_S away');
   readonly sessionsEvicted = this.counter('gateway_sessions_evicted_total', 'Persistent sessions removed early: more than MQTT_MAX_AWAY_SESSIONS clients were away (the one away longest goes)');

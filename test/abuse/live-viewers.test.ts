@@ -54,8 +54,8 @@ async function stuckViewer(port: number): Promise<Socket> {
 
 describe('live page viewers that never read', () => {
   it('are limited in number and in what each may leave unsent, so the gateway’s memory stays bounded', async () => {
-    // Every viewer here comes from 127.0.0.1: without the per-address cap (10), LIVE_MAX_VIEWERS (100) is what holds.
-    gw = await startGatewayProcess({ env: { PUBLISH_RATE: '0', LIVE_MAX_VIEWERS_PER_ADDRESS: '0' } });
+    // Every viewer here comes from 127.0.0.1: without the per-address caps (10 viewers, 100 HTTP connections), LIVE_MAX_VIEWERS (100) is what holds.
+    gw = await startGatewayProcess({ env: { PUBLISH_RATE: '0', LIVE_MAX_VIEWERS_PER_ADDRESS: '0', HTTP_MAX_CONNECTIONS_PER_ADDRESS: '0' } });
     await warmUp(gw);
     // Many devices heard from: the snapshot every new viewer is sent.
     const feeder = await connect(gw.mqttUrl, { clientId: 'feeder' });
