@@ -104,9 +104,19 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
         o.onFiring?.(f);
       }
     };
+    // Progress at each chunkMs of replay time, whatever chunks the history yields (it plans them by count).
     let to = startMs;
+    const reach = async (ms: number): Promise<void> => {
+      while (to < o.toMs && to + chunkMs <= ms) {
+        to = Math.min(to + chunkMs, o.toMs);
+        await sandbox.advanceTo(to);
+        collect();
+        o.onProgress?.({ atMs: to, fromMs: o.fromMs, toMs: o.toMs, readings, firings: firings.length });
+      }
+    };
     for await (const items of history.read({ fromMs: startMs, toMs: o.toMs, types: ['reading', 'zoneArmed'], site: o.site, zone: o.zone, chunkMs })) {
       for (const item of items) {
+        await reach(item.event.timeMs);
         await sandbox.advanceTo(item.event.timeMs);
         if (item.type === 'zoneArmed') await sandbox.service.state.setArmed(item.event.site, item.event.zone, item.event.armed);
         else if (item.type === 'reading') {
@@ -115,11 +125,8 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
         }
         collect();
       }
-      to = Math.min(to + chunkMs, o.toMs);
-      await sandbox.advanceTo(to);
-      collect();
-      o.onProgress?.({ atMs: to, fromMs: o.fromMs, toMs: o.toMs, readings, firings: firings.length });
     }
+    await reach(o.toMs + chunkMs);
     return { fromMs: o.fromMs, toMs: o.toMs, readings, firings, byRule };
   } finally {
     await sandbox.stop();

@@ -53,6 +53,9 @@ export interface RebuildResult {
   readonly actuators: number;
 }
 
+/** How often a long rebuild says how far it is. */
+const PROGRESS_EVERY_MS = 5_000;
+
 const TYPES: readonly HistoryType[] = ['reading', 'zoneArmed', 'command', 'actuatorState', 'commandStatus', 'alarm', 'deviceStatus', 'deviceSilence'];
 
 export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
@@ -111,7 +114,18 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
       }
       yield before;
       yield [{ atMs: fromMs, apply: () => actuatorAlarms(runtime) }];
-      for await (const page of history.read({ fromMs, toMs, types: TYPES })) yield page.map((item) => ({ atMs: item.event.timeMs, apply: () => apply(item, caughtUp) }));
+      // A long rebuild holds the broker back: say every few seconds how far it is.
+      let read = 0;
+      let said = performance.now();
+      for await (const page of history.read({ fromMs, toMs, types: TYPES })) {
+        read += page.length;
+        const at = page.at(-1)?.event.timeMs;
+        if (at !== undefined && performance.now() - said >= PROGRESS_EVERY_MS) {
+          said = performance.now();
+          log.info({ read, at: new Date(at).toISOString(), from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), percent: Math.round(((at - fromMs) / Math.max(1, toMs - fromMs)) * 100) }, `rules rebuild: ${read} stored events read so far, at ${new Date(at).toISOString()} of the window (the broker listens once it is done)`);
+        }
+        yield page.map((item) => ({ atMs: item.event.timeMs, apply: () => apply(item, caughtUp) }));
+      }
     } catch (err) {
       problem = (err as Error).message;
       const fields = { err: problem, history: history.description };

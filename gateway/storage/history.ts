@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { escape } from 'influx';
-import { byTime, type History, type HistoryItem, type HistoryRange, type HistoryType } from '../core/history.js';
+import { byTime, HISTORY_ORDER, type History, type HistoryItem, type HistoryRange, type HistoryType } from '../core/history.js';
 import { isKind, kindNames } from '../core/kinds.js';
 import { deviceItem, MEASUREMENTS, readingOf } from './history-rows.js';
+import { planChunks, type ChunkSpan } from './history-plan.js';
 import { InfluxQuery, rowsOf, type QuerySeries } from './influx-query.js';
 
 export { readingOf, valueOf } from './history-rows.js';
@@ -35,15 +36,24 @@ export interface InfluxHistoryOptions {
   readonly pending?: () => number;
   /** Whether the database answers now. */
   readonly up?: () => boolean;
+  /** At most this many readings per chunk `read` yields (storage/history-plan.ts); 50,000 by default. */
+  readonly chunkRows?: number;
+}
+
+/** Fixed chunks of time, when no readings are read (the other measurements are few). */
+async function* timeChunks(fromMs: number, toMs: number, chunkMs: number): AsyncGenerator<ChunkSpan> {
+  for (let from = fromMs; from < toMs; from += chunkMs) yield { fromMs: from, toMs: Math.min(from + chunkMs, toMs), others: 'all' };
 }
 
 export class InfluxHistory implements History {
   readonly description: string;
   private readonly q: InfluxQuery;
+  private readonly chunkRows: number;
 
   constructor(private readonly o: InfluxHistoryOptions) {
     this.q = new InfluxQuery(o.url, o.database, { token: o.token });
     this.description = this.q.description;
+    this.chunkRows = o.chunkRows ?? 50_000;
   }
 
   async caughtUp(timeoutMs: number): Promise<boolean> {
@@ -88,26 +98,31 @@ export class InfluxHistory implements History {
     const types = range.types ?? DEFAULT_TYPES;
     const chunkMs = range.chunkMs ?? 15 * 60_000;
     const where = [range.site !== undefined ? `"site" = ${escape.stringLit(range.site)}` : '', range.zone !== undefined ? `"zone" = ${escape.stringLit(range.zone)}` : ''].filter(Boolean);
-    for (let from = range.fromMs; from < range.toMs; from += chunkMs) {
-      const to = Math.min(from + chunkMs, range.toMs);
-      const filter = [`time >= ${Math.trunc(from)}ms`, `time < ${Math.trunc(to)}ms`, ...where].join(' AND ');
+    const others = types.filter((t): t is Exclude<HistoryType, 'reading'> => t !== 'reading');
+    const early = (t: HistoryType): boolean => HISTORY_ORDER[t] < HISTORY_ORDER.reading;
+    const spans: AsyncIterable<ChunkSpan> = types.includes('reading')
+      ? planChunks(this.q, { fromMs: range.fromMs, toMs: range.toMs, maxMs: chunkMs, maxRows: this.chunkRows, measurements: readingMeasurements(), where })
+      : timeChunks(range.fromMs, range.toMs, chunkMs);
+    for await (const span of spans) {
+      const filter = [`time >= ${Math.trunc(span.fromMs)}ms`, `time < ${Math.trunc(span.toMs)}ms`, ...where].join(' AND ');
       const statements: string[] = [];
       const readers: ((s: readonly QuerySeries[]) => HistoryItem[])[] = [];
-      for (const t of types) {
-        if (t === 'reading') {
-          for (const kind of kindNames()) {
-            statements.push(`SELECT "value", "seq", "event_id", "site", "zone", "device" FROM "${kind}" WHERE ${filter}`);
-            readers.push((s) => rowsOf(s).map((row) => ({ type: 'reading', event: readingOf(kind, row) })));
-          }
-        } else {
-          statements.push(`SELECT * FROM "${MEASUREMENTS[t].name}" WHERE ${filter}`);
-          readers.push((s) => itemsOf(t, s));
-        }
+      const kinds = span.page ? [span.page.kind] : span.others === 'all' && types.includes('reading') ? kindNames() : [];
+      const paging = span.page ? ` ORDER BY time LIMIT ${span.page.limit} OFFSET ${span.page.offset}` : '';
+      for (const kind of kinds) {
+        statements.push(`SELECT "value", "seq", "event_id", "site", "zone", "device" FROM "${kind}" WHERE ${filter}${paging}`);
+        readers.push((s) => rowsOf(s).map((row) => ({ type: 'reading', event: readingOf(kind, row) })));
+      }
+      for (const t of others) {
+        if (span.others === 'none' || (span.others === 'early' && !early(t)) || (span.others === 'late' && early(t))) continue;
+        statements.push(`SELECT * FROM "${MEASUREMENTS[t].name}" WHERE ${filter}`);
+        readers.push((s) => itemsOf(t, s));
       }
       const results = await this.q.run(statements);
       const items = readers.flatMap((read, i) => read(results[i] ?? []));
       items.sort(byTime);
-      yield items;
+      // A page of one millisecond's readings has none (another measurement held them).
+      if (items.length > 0 || !span.page) yield items;
     }
   }
 
