@@ -98,7 +98,7 @@ export class MqttBroker implements Publisher {
     }
     this.wss = this.webSocketServer(this.http, 'connection');
     for (const extra of options.extraServers ?? []) {
-      if (extra.ws) this.extraWss.push(this.webSocketServer(extra.server as HttpServer, 'secureConnection'));
+      if (extra.ws) this.extraWss.push(this.webSocketServer(extra.server as HttpServer, extra.server instanceof TlsServer ? 'secureConnection' : 'connection'));
       else extra.server.on(extra.server instanceof TlsServer ? 'secureConnection' : 'connection', (conn: Duplex) => this.handle(conn));
     }
     this.aedes.on('clientError', (client: Client, err: Error) => options.log.debug({ clientId: client.id, err: err.message }, 'client error'));

@@ -2,7 +2,7 @@
 import type { KeptDeadLetter } from '../core/archive.js';
 
 /** At most `max` characters on one line: newlines shown as ⏎, the rest cut with …. */
-export function shorten(text: string, max: number): string {
+function shorten(text: string, max: number): string {
   const one = text.replace(/\r?\n/g, '⏎');
   return one.length <= max ? one : `${one.slice(0, max - 1)}…`;
 }

@@ -91,7 +91,8 @@ async function dryRun(o: Selection & { reason: string; since: number }): Promise
   const skipped: Record<string, number> = {};
   let read = 0;
   for (let offset = 0; ; offset += 1000) {
-    const page = await store.read(filterOf({ ...o, until }), { limit: 1000, offset, newestFirst: false });
+    // Every letter of the reason, as the redrive reads them: another device's is a skip it counts.
+    const page = await store.read(filterOf({ ...o, until, device: undefined }), { limit: 1000, offset, newestFirst: false });
     for (const dl of page) {
       read++;
       const skip = redriveSkip(dl, o.device);

@@ -7,7 +7,7 @@ import { parsePoint } from '../storage/point-parse.js';
 import { entryOf } from './fenced-commit.js';
 import { takeAcknowledgement } from './rules-view.js';
 
-export interface StreamEntriesOptions {
+interface StreamEntriesOptions {
   readonly runtime: RulesRuntime;
   readonly log: Logger;
   readonly partition: number;

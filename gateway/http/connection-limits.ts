@@ -14,7 +14,7 @@ export interface HttpLimits {
 }
 
 /** The `reason` labels of `gateway_http_refusals_total` for a connection refused or cut before its request was read. */
-export type HttpConnectionRefusal = 'max_connections' | 'connections_per_address' | 'headers_timeout' | 'bad_request';
+type HttpConnectionRefusal = 'max_connections' | 'connections_per_address' | 'headers_timeout' | 'bad_request';
 
 /** Same reason from the same address: one log line per this long, with a count of the ones left out (as MQTT's refusals). */
 const LOG_EVERY_MS = 10_000;
@@ -44,7 +44,8 @@ export class HttpConnectionLimits {
   private readonly limiter: LogLimiter;
 
   constructor(private readonly o: { readonly limits: HttpLimits; readonly metrics: Metrics; readonly log: Logger; readonly now?: () => number }) {
-    this.perAddress = new BoundedMap(Math.max(1, o.limits.maxConnections + 1, 100_000));
+    // One entry per address with a connection open: at most the connections themselves.
+    this.perAddress = new BoundedMap(Math.max(100_000, o.limits.maxConnections + 1));
     this.limiter = new LogLimiter(o.log, 1, LOG_EVERY_MS, o.now ?? Date.now);
   }
 

@@ -18,7 +18,7 @@ function commonPrefix(a: string, b: string): number {
 }
 
 /** The `count` names nearest to `name`: fewest edits, then the longest shared prefix (a rule's family). */
-export function nearestNames(name: string, names: readonly string[], count = 3): string[] {
+function nearestNames(name: string, names: readonly string[], count = 3): string[] {
   return names
     .map((n) => ({ n, d: distance(name, n), p: commonPrefix(name, n) }))
     .sort((a, b) => a.d - b.d || b.p - a.p)

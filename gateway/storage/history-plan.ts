@@ -21,7 +21,7 @@ export interface ChunkSpan {
   readonly others: 'all' | 'none' | 'early' | 'late';
 }
 
-export interface PlanOptions {
+interface PlanOptions {
   readonly fromMs: number;
   readonly toMs: number;
   /** At most this much time per chunk (bounds the non-reading measurements, which are not counted). */
