@@ -57,7 +57,7 @@ async function countsOf(q: InfluxQuery, o: PlanOptions, fromMs: number, toMs: nu
 const total = (bucket: ReadonlyMap<string, number> | undefined): number => [...(bucket?.values() ?? [])].reduce((a, b) => a + b, 0);
 
 /** Splits a span longer than `maxMs` (its readings only get fewer). */
-function* capped(span: ChunkSpan, maxMs: number): Generator<ChunkSpan> {
+export function* capped(span: ChunkSpan, maxMs: number): Generator<ChunkSpan> {
   for (let from = span.fromMs; from < span.toMs; from += maxMs) yield { ...span, fromMs: from, toMs: Math.min(from + maxMs, span.toMs) };
 }
 

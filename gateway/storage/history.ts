@@ -3,7 +3,7 @@ import { escape } from 'influx';
 import { byTime, HISTORY_ORDER, type History, type HistoryItem, type HistoryRange, type HistoryType } from '../core/history.js';
 import { isKind, kindNames } from '../core/kinds.js';
 import { deviceItem, MEASUREMENTS, readingOf } from './history-rows.js';
-import { planChunks, type ChunkSpan } from './history-plan.js';
+import { capped, planChunks, type ChunkSpan } from './history-plan.js';
 import { InfluxQuery, rowsOf, type QuerySeries } from './influx-query.js';
 
 export { readingOf, valueOf } from './history-rows.js';
@@ -38,11 +38,6 @@ export interface InfluxHistoryOptions {
   readonly up?: () => boolean;
   /** At most this many readings per chunk `read` yields (storage/history-plan.ts); 50,000 by default. */
   readonly chunkRows?: number;
-}
-
-/** Fixed chunks of time, when no readings are read (the other measurements are few). */
-async function* timeChunks(fromMs: number, toMs: number, chunkMs: number): AsyncGenerator<ChunkSpan> {
-  for (let from = fromMs; from < toMs; from += chunkMs) yield { fromMs: from, toMs: Math.min(from + chunkMs, toMs), others: 'all' };
 }
 
 export class InfluxHistory implements History {
@@ -100,9 +95,10 @@ export class InfluxHistory implements History {
     const where = [range.site !== undefined ? `"site" = ${escape.stringLit(range.site)}` : '', range.zone !== undefined ? `"zone" = ${escape.stringLit(range.zone)}` : ''].filter(Boolean);
     const others = types.filter((t): t is Exclude<HistoryType, 'reading'> => t !== 'reading');
     const early = (t: HistoryType): boolean => HISTORY_ORDER[t] < HISTORY_ORDER.reading;
-    const spans: AsyncIterable<ChunkSpan> = types.includes('reading')
+    // Without readings, fixed chunks of time (the other measurements are few).
+    const spans: AsyncIterable<ChunkSpan> | Iterable<ChunkSpan> = types.includes('reading')
       ? planChunks(this.q, { fromMs: range.fromMs, toMs: range.toMs, maxMs: chunkMs, maxRows: this.chunkRows, measurements: readingMeasurements(), where })
-      : timeChunks(range.fromMs, range.toMs, chunkMs);
+      : capped({ fromMs: range.fromMs, toMs: range.toMs, others: 'all' }, chunkMs);
     for await (const span of spans) {
       const filter = [`time >= ${Math.trunc(span.fromMs)}ms`, `time < ${Math.trunc(span.toMs)}ms`, ...where].join(' AND ');
       const statements: string[] = [];
