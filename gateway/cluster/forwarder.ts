@@ -123,6 +123,13 @@ export class Forwarder {
     const pipeline = redis.pipeline();
     let n = 0;
     let events = 0;
+    let everyPartition: readonly number[] | undefined;
+    const add = (p: number, line: string, at: string): void => {
+      // `p`: the line's time is in ms (a record an older version left); absent, in ns.
+      if (precision === 'ms') pipeline.xadd(KEYS.stream(p), 'MAXLEN', '~', STREAM_MAX_ENTRIES, '*', 'l', line, 'a', at, 'n', nodeId, 'p', 'ms');
+      else pipeline.xadd(KEYS.stream(p), 'MAXLEN', '~', STREAM_MAX_ENTRIES, '*', 'l', line, 'a', at, 'n', nodeId);
+      n++;
+    };
     bodies.forEach((body, i) => {
       const at = String(appendedAts[i] ?? Date.now());
       for (const line of body.toString('utf8').split('\n')) {
@@ -131,14 +138,12 @@ export class Forwarder {
         if (!route) continue;
         // A device's status names no site: every partition gets it, in its place among this node's
         // readings (statuses are rare; an owner whose sites never saw the device ignores it).
-        const targets = route.site === undefined ? allPartitions(partitions) : [partitionOf(route.site, partitions)];
         events++;
-        for (const p of targets) {
-          // `p`: the line's time is in ms (a record an older version left); absent, in ns.
-          if (precision === 'ms') pipeline.xadd(KEYS.stream(p), 'MAXLEN', '~', STREAM_MAX_ENTRIES, '*', 'l', line, 'a', at, 'n', nodeId, 'p', 'ms');
-          else pipeline.xadd(KEYS.stream(p), 'MAXLEN', '~', STREAM_MAX_ENTRIES, '*', 'l', line, 'a', at, 'n', nodeId);
-          n++;
+        if (route.site !== undefined) {
+          add(partitionOf(route.site, partitions), line, at);
+          continue;
         }
+        for (const p of (everyPartition ??= allPartitions(partitions))) add(p, line, at);
       }
     });
     if (n === 0) return undefined;
