@@ -20,11 +20,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // Quick when everything is there (it only checks); installs what is missing otherwise.
   execFileSync('bash', [join(import.meta.dirname, '..', 'scripts', 'setup.sh')], { stdio: 'inherit' });
   if (!(await findInfluxd())) throw new Error('influxd is still missing after scripts/setup.sh');
-  const dir = await mkdtemp(join(tmpdir(), 'gw-test-influx-'));
+  // Every temporary directory of the run (test files, the gateways and influxd they start) goes
+  // under one root, removed at the end: a test that fails before its own cleanup leaves nothing.
+  // The workers are forked after this, with this environment; os.tmpdir() reads TMPDIR.
+  const root = await mkdtemp(join(tmpdir(), 'gw-run-'));
+  process.env['TMPDIR'] = root;
+  const dir = await mkdtemp(join(root, 'gw-test-influx-'));
   const influx = await startInfluxd({ dataDir: dir });
   project.provide('influxUrl', influx.url);
   return async () => {
     await influx.stop();
-    await rm(dir, { recursive: true, force: true });
+    await rm(root, { recursive: true, force: true });
   };
 }

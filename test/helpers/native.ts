@@ -1,5 +1,5 @@
 /** Native devices in tests: a gateway with a device map, and maps made from the fixture corpus. */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -14,7 +14,12 @@ export async function startWithMap(map: string | object, o: TestGatewayOptions =
   const mapFile = join(dataDir, 'devices.yaml');
   await writeFile(mapFile, typeof map === 'string' ? map : stringify(map));
   const gw = await startGateway({ ...o, dataDir, env: { DEVICES_FILE: mapFile, ...o.env } });
-  return { ...gw, mapFile };
+  // The directory is this helper's when the caller gave none: removed with the gateway.
+  const stop = async (): Promise<void> => {
+    await gw.stop();
+    if (!o.dataDir) await rm(dataDir, { recursive: true, force: true });
+  };
+  return { ...gw, stop, mapFile };
 }
 
 /** Where the fixture corpus's devices are placed: site `fx`, zone = family, device per native id and channel. */
