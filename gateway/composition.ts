@@ -283,6 +283,7 @@ export function rulesService(settings: Settings, o: { bus: EventBus; publisher: 
     rulesDir: settings.rulesDir,
     commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs },
     rebuildWaitMs: settings.rebuildWaitMs,
+    storeWaitMs: settings.durableAck ? settings.commandStoreWaitMs : 0,
     partitioned: settings.redisUrl !== '',
   });
 }

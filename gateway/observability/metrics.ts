@@ -90,6 +90,7 @@ export class Metrics {
   readonly commands = this.counter('gateway_commands_total', 'Commands published, by actuator', ['actuator']);
   readonly commandsSuppressed = this.counter('gateway_commands_suppressed_total', 'Commands not sent because the actuator was already in that state', ['actuator']);
   readonly alerts = this.counter('gateway_alerts_total', 'Alerts published, by severity', ['severity']);
+  readonly outputsUnstored = this.counter('gateway_outputs_unstored_total', 'Commands and alerts published before the spool had them on disk (it did not commit within COMMAND_STORE_WAIT_MS), by kind', ['kind']);
   readonly ruleErrors = this.counter('gateway_rule_errors_total', 'Rule evaluations that failed');
   readonly ruleReloads = this.counter('gateway_rule_reloads_total', 'Rule file loads, by result', ['result']);
   readonly writeBatches = this.counter('gateway_write_batches_total', 'InfluxDB write requests, by result', ['result']);

@@ -38,6 +38,11 @@ export interface RuleOutputsOptions {
   readonly bus: EventBus;
   readonly log: Logger;
   readonly trace?: TraceLog;
+  /**
+   * COMMAND_STORE_WAIT_MS: how long a command or alert waits for its record (and so its cause's,
+   * kept before it) to be on disk before it goes out anyway; 0 = it does not wait (DURABLE_ACK=false).
+   */
+  readonly storeWaitMs?: number;
 }
 
 const idsOf = (o: Outcome) => ({ eventId: o.id, correlationId: o.cloudEvent.correlationid, rule: o.rule });
@@ -48,7 +53,34 @@ const idsOf = (o: Outcome) => ({ eventId: o.id, correlationId: o.cloudEvent.corr
  * transitions and saga steps are stored and announced; a resend is published again.
  */
 export class RuleOutputs {
+  /** The last commit waited on, and the wait for it: one timer a commit group, not one a command. */
+  private lastCommit: Promise<void> | undefined;
+  private lastWait: Promise<boolean> = Promise.resolve(true);
+
   constructor(private readonly o: RuleOutputsOptions) {}
+
+  /**
+   * Resolves once what was kept so far is on disk (true), or when the wait is over (false): a
+   * device must not act on a command the gateway could forget in a crash (a restart would not
+   * know what it commanded, and the reading that caused it was not acknowledged), but a disk
+   * that refuses writes must not silence a smoke alarm either.
+   */
+  private onDisk(): Promise<boolean> {
+    const waitMs = this.o.storeWaitMs ?? 0;
+    if (waitMs <= 0) return Promise.resolve(true);
+    const committed = this.o.store.committed();
+    if (committed === this.lastCommit) return this.lastWait;
+    this.lastCommit = committed;
+    this.lastWait = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), waitMs);
+      const done = (ok: boolean) => () => {
+        clearTimeout(timer);
+        resolve(ok);
+      };
+      committed.then(done(true), done(false));
+    });
+    return this.lastWait;
+  }
 
   /** Sends one output; resolves once what it publishes is published (rejects, after logging it, if not). */
   send(out: RuleOutput): Promise<void> {
@@ -67,12 +99,22 @@ export class RuleOutputs {
   }
 
   outcome(outcome: Outcome): Promise<void> {
-    const { publisher, store, metrics, bus, log, trace } = this.o;
-    const payload = JSON.stringify(outcome.cloudEvent);
+    const { store, trace } = this.o;
     trace?.outcome(outcome);
     // Commands are few and must be recorded even with the spool full.
     if (outcome.kind === 'command') store.keep('command', outcome, true);
     else store.keep('alert', outcome, true);
+    // Announced (a native actuator's command comes from the announcement) and published once on disk.
+    return this.onDisk().then((stored) => this.publish(outcome, stored));
+  }
+
+  private publish(outcome: Outcome, stored: boolean): Promise<void> {
+    const { publisher, metrics, bus, log } = this.o;
+    if (!stored) {
+      metrics.outputsUnstored.inc({ kind: outcome.kind });
+      log.warn({ ...idsOf(outcome), waitedMs: this.o.storeWaitMs }, `${outcome.kind} published before it was on disk: the spool did not commit within COMMAND_STORE_WAIT_MS`);
+    }
+    const payload = JSON.stringify(outcome.cloudEvent);
     if (outcome.kind === 'command') {
       metrics.commands.inc({ actuator: outcome.actuator });
       bus.emit('command', outcome);

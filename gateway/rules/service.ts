@@ -45,6 +45,8 @@ export interface RulesServiceOptions {
   readonly commands?: CommandTimes;
   /** REBUILD_WAIT_MS: how long the rebuild waits for the spool to drain. */
   readonly rebuildWaitMs?: number;
+  /** COMMAND_STORE_WAIT_MS (0 with DURABLE_ACK=false): how long an output waits to be on disk before it goes out. */
+  readonly storeWaitMs?: number;
   /**
    * A cluster node: readings are ruled by the owners of their partitions (cluster/), not from
    * this node's bus; the service loads the packs and hands each rule set on (`onRules`).
@@ -76,7 +78,7 @@ export class RulesService {
     const { metrics } = o;
     this.rareLog = new LogLimiter(o.log, 1, 60_000);
     this.clock = new ReplayClock(o.clock);
-    this.outputs = new RuleOutputs({ publisher: o.publisher, store: o.store, metrics, bus: o.bus, log: o.log, trace: this.trace });
+    this.outputs = new RuleOutputs({ publisher: o.publisher, store: o.store, metrics, bus: o.bus, log: o.log, trace: this.trace, storeWaitMs: o.storeWaitMs });
     const outputs = this.outputs;
     const held = new HeldBackReporter(o.log.child({ component: 'rules' }), this.clock, o.onHeld);
     metrics.readFrom('ruleTimers', () => this.runtime.wakeups.size);
