@@ -47,6 +47,11 @@ const { scenarios, problems } = await loadScenarios(files);
 for (const p of problems) err(`✗ ${p}`);
 if (problems.length > 0) err(`${problems.length} scenario file(s) broken (GW_ERR_SCENARIO_FILE); their scenarios did not run\n`);
 const chosen = opts.grep ? scenarios.filter((s) => s.name.includes(opts.grep!)) : scenarios;
+// A mistyped filter would otherwise pass in CI with nothing run.
+if (opts.grep !== undefined && chosen.length === 0 && problems.length === 0) {
+  err(`no scenario name contains ${JSON.stringify(opts.grep)} (${scenarios.length} scenario(s) in ${files.length} file(s))`);
+  process.exit(1);
+}
 const color = !opts.json && process.stdout.isTTY && !process.env['NO_COLOR'];
 const results = await runScenarios(chosen, { rulesDir, onResult: (r) => !opts.json && out(formatResult(r, color)) });
 if (opts.json) {

@@ -84,6 +84,14 @@ describe('npm run rules:test', () => {
     expect(out).toMatch(/ {4}expectNot\[0\]: no loaded pack has a rule named "hvac-cool-hold"; nearest: hvac-cool-held,/);
   });
 
+  it('fails when --grep matches no scenario: a mistyped filter must not pass in CI', async () => {
+    const { code, out } = await runner('--grep', 'no such scenario');
+    expect(code).toBe(1);
+    expect(out).toContain('no scenario name contains "no such scenario"');
+    const picked = await runner('--grep', 'smoke');
+    expect(picked.out).toMatch(/scenarios: [1-9]\d* passed, 0 failed/);
+  });
+
   it('names the file, the rule and the problem when a pack is broken', async () => {
     await edit('hvac.json', '"for": "5m"', '"for": "5 minutes"');
     const { code, out } = await runner(join(dir, 'tests', 'hvac.json'));
