@@ -49,7 +49,7 @@ export function mqttBroker(settings: Settings, o: { access: Access; metrics: Met
     },
     (err, address) => access.onTlsError(err, address),
   );
-  const pipeline = new PublishPipeline(access, new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytes: settings.maxRetainedBytes }));
+  const pipeline = new PublishPipeline(access, new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytes: settings.maxRetainedBytes, log: log.child({ component: 'broker' }) }));
   const clusterBus = o.clustered ? createClusterBus(settings.redisUrl, o.nodeId, log.child({ component: 'broker' }), settings.sessionExpiryS || undefined, () => metrics.clusterLocalOnly.inc()) : undefined;
   const persistence = boundedPersistence(settings, metrics, access, clusterBus);
   const delivery = new Delivery({ access, metrics, maxClientBufferBytes: settings.maxClientBufferBytes, slowClientTimeoutMs: settings.slowClientTimeoutMs });

@@ -1,3 +1,5 @@
+import type { Logger } from 'pino';
+import { LogLimiter } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 
 export interface RetainedOptions {
@@ -6,6 +8,9 @@ export interface RetainedOptions {
   readonly maxBytesPerClient: number;
   /** Bytes all owners together may keep retained (0 = no limit). */
   readonly maxBytes: number;
+  /** Where a refusal over a budget is said (once per owner and reason per 10 s; a dead letter is said by ingest). */
+  readonly log?: Logger;
+  readonly now?: () => number;
 }
 
 export type RetainVerdict = 'retain' | 'invalid' | 'client_budget' | 'total_budget';
@@ -25,9 +30,11 @@ export class RetainedLedger {
   private readonly topics = new Map<string, { owner: string; bytes: number }>();
   private readonly byOwner = new Map<string, number>();
   private total = 0;
+  private readonly limiter: LogLimiter | undefined;
 
   constructor(private readonly o: RetainedOptions) {
     o.metrics.readFrom('retainedBytes', () => this.total);
+    this.limiter = o.log && new LogLimiter(o.log, 1, 10_000, o.now ?? Date.now);
   }
 
   get bytes(): number {
@@ -44,6 +51,7 @@ export class RetainedLedger {
     const verdict = valid ? this.fits(owner, topic, payloadBytes, old) : 'invalid';
     if (verdict !== 'retain') {
       this.o.metrics.retainedRefused.inc({ reason: verdict });
+      if (verdict !== 'invalid') this.said(owner, topic, verdict);
       return verdict;
     }
     if (old) this.release(topic, old);
@@ -52,6 +60,13 @@ export class RetainedLedger {
     this.byOwner.set(owner, (this.byOwner.get(owner) ?? 0) + bytes);
     this.total += bytes;
     return 'retain';
+  }
+
+  private said(owner: string, topic: string, reason: 'client_budget' | 'total_budget'): void {
+    const suppressed = this.limiter?.admit(`${reason}|${owner}`);
+    if (suppressed === undefined || suppressed === false) return;
+    const limit = reason === 'client_budget' ? `${this.o.maxBytesPerClient} bytes for one credential (MQTT_MAX_RETAINED_BYTES_PER_CLIENT)` : `${this.o.maxBytes} bytes in all (MQTT_MAX_RETAINED_BYTES)`;
+    this.o.log?.warn({ owner, topic, reason, suppressed }, `retained message of ${owner} on ${topic} delivered but not retained: the retained budget is ${limit}${suppressed > 0 ? ` (${suppressed} more refusals since the last line)` : ''}`);
   }
 
   private fits(owner: string, topic: string, payloadBytes: number, old: { owner: string; bytes: number } | undefined): RetainVerdict {

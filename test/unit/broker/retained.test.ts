@@ -1,7 +1,9 @@
 /** The retained-message budget (gateway/broker/retained.ts): valid messages only, per credential and in all. */
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { RetainedLedger } from '../../../gateway/broker/retained.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
+import { captureLogs } from '../../helpers/gateway.js';
 import { count, testMetrics } from '../../helpers/ports.js';
 
 function ledger(maxBytesPerClient: number, maxBytes: number) {
@@ -41,5 +43,23 @@ describe('RetainedLedger', () => {
     expect(retained.decide('c', 'devices/d-7/status', 100, true)).toBe('retain');
     expect(await count(metrics, 'gateway_retained_bytes')).toBe(cost(100) * 2);
     expect(await count(metrics, 'gateway_retained_refused_total', { reason: 'total_budget' })).toBe(1);
+  });
+
+  it('says a refusal over a budget in the log, once per credential and reason every 10 s, with how many it left out', async () => {
+    const clock = new ManualClock(0);
+    const metrics = testMetrics(clock);
+    const { lines, stream } = captureLogs();
+    const retained = new RetainedLedger({ metrics, maxBytesPerClient: cost(10), maxBytes: 0, log: pino(stream), now: () => clock.now() });
+    expect(retained.decide('dev', T, 10, true)).toBe('retain');
+    for (let i = 0; i < 5; i++) expect(retained.decide('dev', `devices/x-${i}/status`, 10, true)).toBe('client_budget');
+    await new Promise((r) => setImmediate(r));
+    expect(lines.map((l) => l['msg'])).toEqual([expect.stringContaining('retained message of dev on devices/x-0/status delivered but not retained')]);
+    expect(lines[0]).toMatchObject({ owner: 'dev', reason: 'client_budget' });
+    clock.advanceTo(10_000);
+    retained.decide('dev', 'devices/x-9/status', 10, true);
+    await new Promise((r) => setImmediate(r));
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatchObject({ topic: 'devices/x-9/status', suppressed: 4 });
+    expect(await count(metrics, 'gateway_retained_refused_total', { reason: 'client_budget' })).toBe(6);
   });
 });
