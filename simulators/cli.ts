@@ -51,6 +51,7 @@ const program = new Command()
   .option('--password-file <path>', 'read the MQTT password from this file (e.g. DATA_DIR/initial-secrets/<name>)')
   .option('--no-ts', 'leave ts out of the readings (the gateway stamps them on arrival)')
   .option('--no-restore', 'leave the building as the scenario left it (the intrusion zone armed, the fire zone smoky)')
+  .option('--drain-timeout <s>', 'at the end, wait at most this many seconds for outstanding acknowledgements (the run ends as soon as every reading is acknowledged or failed)', positiveInt('--drain-timeout'), 30)
   .option('--json', 'print the summary as JSON only')
   .addOption(new Option('--family <family>', 'simulate native firmware instead of the contract: what it publishes, and its answers to native commands').choices(NATIVE_FAMILIES))
   .option('--print-map', 'with --family: print the device map (devices.yaml) that places the simulated devices, and exit')
@@ -85,6 +86,7 @@ const opts = program.opts<{
   password?: string;
   passwordFile?: string;
   json?: boolean;
+  drainTimeout: number;
   ts: boolean;
   restore: boolean;
   family?: NativeFamily;
@@ -115,6 +117,7 @@ if (opts.family) {
       prefix: opts.prefix,
       clientOptions: () => (opts.username ? { username: opts.username, password: opts.password ?? '' } : {}),
       onAnswer: (topic, answer) => void (opts.json ? undefined : process.stderr.write(`answered ${topic} with ${answer.map((m) => m.topic).join(', ')}\n`)),
+      drainTimeoutMs: opts.drainTimeout * 1000,
       signal: controller.signal,
     });
     process.stdout.write(
@@ -183,6 +186,7 @@ try {
     // With a credential, each simulated device connects as `<name>:<device>`: a credential's own client ids (README, Who may talk).
     clientOptions: (d) => (opts.username ? { username: opts.username, password: opts.password ?? '', clientId: `${opts.username}:${d.id}` } : {}),
     onProgress: show,
+    drainTimeoutMs: opts.drainTimeout * 1000,
     signal: controller.signal,
   });
   if (barStarted) bar.stop();

@@ -24,7 +24,7 @@ export interface NativeSimulationOptions {
   readonly signal?: AbortSignal;
   /** Most messages in flight (sent, not yet acknowledged) at once: a broker that stops answering stops the sending. */
   readonly maxInflight?: number;
-  /** How long to wait for outstanding acknowledgements at the end (default 30 s, as the contract simulator). */
+  /** The most to wait at the end for outstanding acknowledgements (default 30 s, as the contract simulator): the wait ends as soon as none is outstanding. */
   readonly drainTimeoutMs?: number;
 }
 

@@ -34,7 +34,7 @@ export interface SimulationOptions {
   readonly runId?: string;
   /** Most QoS 1 readings in flight (sent, not yet acknowledged) at once. */
   readonly maxInflight?: number;
-  /** How long to wait for outstanding acknowledgements at the end. */
+  /** The most to wait at the end for outstanding acknowledgements (default 30 s): the wait ends as soon as none is outstanding. */
   readonly drainTimeoutMs?: number;
   readonly connectConcurrency?: number;
   /** Extra client options per device (credentials, TLS). */

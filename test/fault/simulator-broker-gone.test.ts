@@ -80,9 +80,9 @@ describe('the simulator when the broker dies mid-run', () => {
     expect(summary.acknowledged + summary.failed + summary.unacknowledged).toBe(summary.sent);
   });
 
-  it('npm run simulate names the unacknowledged readings, warns, and exits 2', { timeout: 90_000 }, async () => {
+  it('npm run simulate names the unacknowledged readings, warns, and exits 2', async () => {
     const broker = (current = await dyingBroker(40, 20));
-    const run = await runTs('simulators/cli.ts', ['--url', broker.url, '--devices', '4', '--rate', '200', '--duration', '2', '--qos', '1', '--prefix', 'gone', '--no-restore']);
+    const run = await runTs('simulators/cli.ts', ['--url', broker.url, '--devices', '4', '--rate', '200', '--duration', '2', '--qos', '1', '--prefix', 'gone', '--no-restore', '--drain-timeout', '1']);
     const line = /sent (\d+), acknowledged (\d+), failed (\d+), unacknowledged (\d+)/.exec(run.stdout);
     expect(line, run.stdout).not.toBeNull();
     const [sent, acknowledged, failed, unacknowledged] = line!.slice(1).map(Number) as [number, number, number, number];
@@ -100,5 +100,52 @@ describe('the simulator when the broker dies mid-run', () => {
     expect(summary.acknowledged).toBeGreaterThan(0);
     expect(summary.unacknowledged).toBeGreaterThanOrEqual(20);
     expect(summary.acknowledged + summary.failed + summary.unacknowledged).toBe(summary.messages);
+  });
+});
+
+/** A real Aedes that acknowledges every publish, readings `delayMs` late (a gateway waiting on its group commit). */
+async function slowBroker(delayMs: number): Promise<{ url: string; close: () => Promise<void> }> {
+  const broker = await Aedes.createBroker({
+    authorizePublish: (_client, packet, cb) => void (/^(sensors|zigbee2mqtt)\//.test(packet.topic) ? setTimeout(() => cb(null), delayMs) : cb(null)),
+  });
+  const server = createServer(broker.handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+    },
+  };
+}
+
+describe('the simulator at the end of a run', () => {
+  // --rate 0 sends every reading in one burst, so the run reaches its wait with all of them in
+  // flight; a run that sat out its hour-long --drain-timeout would outlast the test's timeout.
+  it('npm run simulate stops waiting as soon as every reading is acknowledged, however long --drain-timeout', async () => {
+    const broker = await slowBroker(200);
+    try {
+      const run = await runTs('simulators/cli.ts', ['--url', broker.url, '--devices', '2', '--count', '50', '--rate', '0', '--qos', '1', '--prefix', 'drain', '--no-restore', '--drain-timeout', '3600']);
+      expect(run.stdout).toMatch(/sent 50, acknowledged 50, failed 0, unacknowledged 0,/);
+      expect(run.code).toBe(0);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('npm run simulate --family does the same', async () => {
+    const broker = await slowBroker(200);
+    try {
+      const run = await runTs('simulators/cli.ts', ['--url', broker.url, '--family', 'zigbee2mqtt', '--devices', '2', '--count', '50', '--rate', '0', '--qos', '1', '--prefix', 'drain', '--drain-timeout', '3600']);
+      expect(run.stdout).toMatch(/50 reports, (\d+) messages \(\1 acknowledged, 0 failed, 0 unacknowledged\)/);
+      expect(run.code).toBe(0);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('npm run simulate --help names the cap on the wait', async () => {
+    const run = await runTs('simulators/cli.ts', ['--help']);
+    expect(run.stdout).toMatch(/--drain-timeout <s>\s+at the end, wait at most this many seconds/);
   });
 });
