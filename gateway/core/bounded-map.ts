@@ -14,7 +14,11 @@ export class BoundedMap<K, V> extends Map<K, V> {
    */
   private oldest: Iterator<K> | undefined;
 
-  constructor(readonly capacity: number) {
+  /** `onEvict`: told of each entry forgotten to stay within capacity (counted and said by its owner). */
+  constructor(
+    readonly capacity: number,
+    private readonly onEvict?: (key: K) => void,
+  ) {
     super();
     if (!(capacity > 0)) throw new RangeError(`capacity must be positive, got ${capacity}`);
   }
@@ -28,6 +32,7 @@ export class BoundedMap<K, V> extends Map<K, V> {
       if (!next.done) {
         this.delete(next.value);
         this.evicted++;
+        this.onEvict?.(next.value);
       }
     }
     return super.set(key, value);

@@ -5,6 +5,7 @@
  * connection and reports every 30 s; Zigbee2MQTT publishes `bridge/info` when it starts).
  */
 import { BoundedMap } from '../core/bounded-map.js';
+import type { EvictingMap, OnEvicted } from '../observability/evictions.js';
 import type { Learnt, LearntView, Zigbee2mqttOutput } from './types.js';
 
 const MAX_DEVICES = 10_000;
@@ -14,11 +15,22 @@ const MAX_BRIDGES = 64;
 const deviceKey = (base: string, name: string): string => `${base}\u0000${name}`;
 
 export class LearntFacts implements LearntView {
-  private readonly lightModes = new BoundedMap<string, 'color' | 'white'>(MAX_DEVICES);
-  private readonly outputs = new BoundedMap<string, Zigbee2mqttOutput>(MAX_BRIDGES);
+  private readonly lightModes: BoundedMap<string, 'color' | 'white'>;
+  private readonly outputs: BoundedMap<string, Zigbee2mqttOutput>;
   /** Devices whose JSON state came since their bridge came online, by base. */
-  private readonly jsonSeen = new BoundedMap<string, BoundedMap<string, true>>(MAX_BRIDGES);
-  private readonly keys = new BoundedMap<string, Set<string>>(MAX_DEVICES);
+  private readonly jsonSeen: BoundedMap<string, BoundedMap<string, true>>;
+  private readonly keys: BoundedMap<string, Set<string>>;
+  private readonly bounded: <V>(map: EvictingMap, capacity: number) => BoundedMap<string, V>;
+
+  /** `evicted`: told of each fact forgotten to stay within the bounds (observability/evictions.ts). */
+  constructor(evicted?: OnEvicted) {
+    const cost = 'learnt again when the device says it again';
+    this.bounded = (map, capacity) => new BoundedMap(capacity, evicted && (() => evicted(map, capacity, cost)));
+    this.lightModes = this.bounded('shelly_light_modes', MAX_DEVICES);
+    this.outputs = this.bounded('zigbee2mqtt_outputs', MAX_BRIDGES);
+    this.jsonSeen = this.bounded('zigbee2mqtt_json_seen', MAX_BRIDGES);
+    this.keys = this.bounded('zigbee2mqtt_keys', MAX_DEVICES);
+  }
 
   apply(facts: readonly Learnt[]): void {
     for (const f of facts) {
@@ -36,7 +48,7 @@ export class LearntFacts implements LearntView {
           break;
         case 'zigbee2mqttJson': {
           let names = this.jsonSeen.get(f.base);
-          if (!names) this.jsonSeen.set(f.base, (names = new BoundedMap(MAX_DEVICES)));
+          if (!names) this.jsonSeen.set(f.base, (names = this.bounded('zigbee2mqtt_json_seen', MAX_DEVICES)));
           names.set(f.name, true);
           break;
         }

@@ -12,6 +12,7 @@ import { parseConfigTopic, parseDiscovery } from './families/homeassistant.js';
 import { decode, type Context } from './index.js';
 import { LearntFacts } from './learnt.js';
 import type { DeviceMap, NativeActuator } from './map.js';
+import type { OnEvicted } from '../observability/evictions.js';
 import { Placements } from './placement.js';
 import { DeviceRegistry } from './registry.js';
 import { decodePlaced, type NativeOutcome } from './outcome.js';
@@ -30,6 +31,8 @@ export interface NativeHint {
 export interface RouterOptions {
   readonly zigbee2mqttBaseTopic: string;
   readonly discoveryPrefix: string;
+  /** Told of each learnt fact forgotten to stay within its bound. */
+  readonly evicted?: OnEvicted;
 }
 
 type Step = Exclude<Family, 'homeassistant'> | 'discovered';
@@ -39,7 +42,7 @@ export class NativeRouter {
   readonly registry = new DeviceRegistry();
   readonly discovery = new Discovery();
   /** A device's mode, a bridge's output: what messages taught beyond their values. */
-  readonly learnt = new LearntFacts();
+  readonly learnt: LearntFacts;
   private placements: Placements;
   private ctx: Context;
   private ctxVersion = -1;
@@ -53,6 +56,7 @@ export class NativeRouter {
     private readonly o: RouterOptions,
     map: DeviceMap,
   ) {
+    this.learnt = new LearntFacts(o.evicted);
     this.placements = new Placements(map);
     this.ctx = this.context();
   }

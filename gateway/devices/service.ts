@@ -8,6 +8,7 @@ import { DeviceMapLoader } from './map-loader.js';
 import { EMPTY_MAP } from './map.js';
 import type { DeviceView } from './registry.js';
 import { NativeRouter } from './router.js';
+import { evictionCounter } from '../observability/evictions.js';
 
 /** The commander's ports and Zigbee2MQTT base topic, with the device map's file and discovery prefix. */
 export interface DevicesServiceOptions extends Omit<NativeCommanderOptions, 'router'> {
@@ -30,7 +31,7 @@ export class DevicesService {
   private readonly commander: NativeCommander;
 
   constructor(private readonly o: DevicesServiceOptions) {
-    this.router = new NativeRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix }, EMPTY_MAP);
+    this.router = new NativeRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log) }, EMPTY_MAP);
     this.loader = new DeviceMapLoader({ file: o.file, log: o.log, watch: o.watch, onChange: (map) => this.router.use(map) });
     this.commander = new NativeCommander({ ...o, router: this.router });
   }

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { BoundedMap } from '../core/bounded-map.js';
+import { evictionCounter } from '../observability/evictions.js';
 import { LogLimiter } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -45,7 +46,9 @@ export class HttpConnectionLimits {
 
   constructor(private readonly o: { readonly limits: HttpLimits; readonly metrics: Metrics; readonly log: Logger; readonly now?: () => number }) {
     // One entry per address with a connection open: at most the connections themselves.
-    this.perAddress = new BoundedMap(Math.max(100_000, o.limits.maxConnections + 1));
+    const capacity = Math.max(100_000, o.limits.maxConnections + 1);
+    const evicted = evictionCounter(o.metrics, o.log);
+    this.perAddress = new BoundedMap(capacity, () => evicted('http_connections_per_address', capacity, `a forgotten address's connections are no longer counted against HTTP_MAX_CONNECTIONS_PER_ADDRESS`));
     this.limiter = new LogLimiter(o.log, 1, LOG_EVERY_MS, o.now ?? Date.now);
   }
 

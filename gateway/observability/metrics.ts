@@ -124,6 +124,7 @@ export class Metrics {
   readonly offlineDropped = this.counter('gateway_offline_dropped_total', 'Messages dropped from persistent sessions’ queues (the oldest, beyond MQTT_MAX_QUEUED_MESSAGES or the byte bounds)');
   readonly sessionsExpired = this.counter('gateway_sessions_expired_total', 'Persistent sessions removed after MQTT_SESSION_EXPIRY_S away');
   readonly sessionsEvicted = this.counter('gateway_sessions_evicted_total', 'Persistent sessions removed early: more than MQTT_MAX_AWAY_SESSIONS clients were away (the one away longest goes)');
+  readonly memoryEvictions = this.counter('gateway_memory_evictions_total', 'Entries a bounded in-memory table forgot to stay within its bound, by map (shelly_light_modes, zigbee2mqtt_outputs, zigbee2mqtt_json_seen, zigbee2mqtt_keys: learnt again when the device says it again; http_connections_per_address: that address’s connections no longer counted) (GW_ERR_MEMORY_BOUND)', ['map']);
   readonly retainedRefused = this.counter('gateway_retained_refused_total', 'Retained publishes delivered but not retained, by reason (invalid: a dead letter; client_budget; total_budget)', ['reason']);
   readonly slowSubscriberDropped = this.counter('gateway_slow_subscriber_dropped_total', 'QoS 0 deliveries skipped because the subscriber had MQTT_MAX_CLIENT_BUFFER_BYTES unsent');
   readonly clusterTakeovers = this.counter('gateway_cluster_takeovers_total', 'Partitions this node took over (rebuilt from their stream, then ruled live)');

@@ -14,6 +14,16 @@ describe('BoundedMap', () => {
     expect([...m.entries()]).toEqual([['c', 9], ['d', 3], ['e', 4]]);
   });
 
+  it('tells its owner of each key it forgets, and of nothing else', () => {
+    const forgotten: string[] = [];
+    const m = new BoundedMap<string, number>(2, (k) => forgotten.push(k));
+    m.set('a', 1).set('b', 2).set('b', 3);
+    m.delete('a');
+    m.set('c', 4).set('d', 5).touch('c', 6);
+    m.set('e', 7);
+    expect(forgotten).toEqual(['b', 'd']);
+  });
+
   it('keeps what was touched most recently', () => {
     const m = new BoundedMap<string, number>(2);
     m.set('a', 1).set('b', 2);

@@ -1,0 +1,26 @@
+/**
+ * What bounded in-memory tables forget. Every per-device or per-address memory is a BoundedMap,
+ * and an entry forgotten to stay within the bound changes what the gateway does (a fact used
+ * before it is learnt again, a limit no longer applied to one address): each one is counted in
+ * `gateway_memory_evictions_total{map}`, and the first of each table is said (warn), since it
+ * means the gateway serves more devices or addresses than the table was sized for.
+ */
+import type { Logger } from 'pino';
+import { logWarn } from '../core/errors.js';
+import type { Metrics } from './metrics.js';
+
+/** The `map` label: one name a bounded table. */
+export type EvictingMap = 'shelly_light_modes' | 'zigbee2mqtt_outputs' | 'zigbee2mqtt_json_seen' | 'zigbee2mqtt_keys' | 'http_connections_per_address';
+
+/** Told of one entry forgotten: the table, its bound, and what forgetting costs (for the warning). */
+export type OnEvicted = (map: EvictingMap, capacity: number, cost: string) => void;
+
+export function evictionCounter(metrics: Pick<Metrics, 'memoryEvictions'>, log: Logger | undefined): OnEvicted {
+  const said = new Set<EvictingMap>();
+  return (map, capacity, cost) => {
+    metrics.memoryEvictions.inc({ map });
+    if (said.has(map)) return;
+    said.add(map);
+    logWarn(log, 'GW_ERR_MEMORY_BOUND', { map, capacity }, `${map} is full (${capacity} entries): its oldest are forgotten from now on (${cost}); counted in gateway_memory_evictions_total, said once`);
+  };
+}
