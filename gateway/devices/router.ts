@@ -134,6 +134,8 @@ export class NativeRouter {
       r = decode('homeassistant', topic, payload, { discovered: readers });
     } else if (step === 'zigbee2mqtt' && hint?.family === 'zigbee2mqtt' && hint.base !== undefined) {
       r = decode(step, topic, payload, { ...this.ctx, zigbee2mqttBaseTopic: hint.base });
+    } else if (hint?.nativeId !== undefined && hint.family === step) {
+      r = decode(step, topic, payload, { ...this.ctx, speaksFor: hint.nativeId });
     } else {
       r = decode(step, topic, payload, this.ctx);
     }

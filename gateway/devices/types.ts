@@ -182,6 +182,11 @@ export interface DecodeOptions {
   esphomeUnits?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** What the router learnt from earlier messages; without it, what the firmware's defaults say. */
   learnt?: LearntView;
+  /**
+   * The native id the publishing client's credential is bound to (a `native` credential of this
+   * family): a payload that names another device is refused (a Shelly's `shellies/announce`).
+   */
+  speaksFor?: string;
 }
 
 export interface EncodeOptions extends DecodeOptions {

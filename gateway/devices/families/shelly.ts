@@ -14,7 +14,8 @@
  */
 import { Collector, NOT_MINE, failure, recognised, teach } from '../collect.js';
 import { epochToIso, isObject, isScalar, own, parseJson, parseObject, payloadText, toBool, toNumber, toOnOff, type Json, type JsonObject } from '../normalise.js';
-import type { ContractKind, DecodeOptions, DecodeResult, Learnt } from '../types.js';
+import type { ContractKind, DecodeOptions, DecodeResult } from '../types.js';
+import { announcedMode, announcement } from './shelly-announce.js';
 
 export { encode } from './shelly-commands.js';
 
@@ -49,7 +50,7 @@ const GEN1_SENSORS: Readonly<Record<string, ContractKind>> = {
 function decodeGen1(topic: string, text: string, options: DecodeOptions): DecodeResult {
   const parts = topic.split('/');
   if (parts.length === 2) {
-    if (parts[1] === 'announce') return teach(recognised(FAMILY, undefined, 'announcement (shellies/announce)'), announcedMode(undefined, text, options));
+    if (parts[1] === 'announce') return announcement(text, options);
     if (parts[1] === 'command') return recognised(FAMILY, undefined, 'command to all Shellies');
     return NOT_MINE;
   }
@@ -107,21 +108,6 @@ function decodeGen1(topic: string, text: string, options: DecodeOptions): Decode
 
 const isLight = (a: string | undefined): boolean => a === 'light' || a === 'color' || a === 'white';
 const isOutput = (a: string | undefined): boolean => a === 'relay' || isLight(a);
-
-/**
- * An RGBW2's announce carries its mode, which decides its topics (`color/0` or `white/<n>`):
- * `{"id":"shellyrgbw2-…","model":"SHRGBW2",…,"mode":"white"}` (ioBroker.shelly
- * src/lib/protocol/mqtt.ts reads `mode` there). A bulb's mode does not move its topics.
- */
-function announcedMode(topicId: string | undefined, text: string, options: DecodeOptions): Learnt | undefined {
-  const obj = parseObject(text);
-  if (!obj) return undefined;
-  const mode = own(obj, 'mode');
-  const id = topicId ?? own(obj, 'id');
-  if ((mode !== 'color' && mode !== 'white') || typeof id !== 'string' || id === '') return undefined;
-  if (own(obj, 'model') !== 'SHRGBW2' && !/^shellyrgbw2/i.test(id)) return undefined;
-  return options.learnt?.shellyLightMode(id) === mode ? undefined : { what: 'shellyLightMode', nativeId: id, mode };
-}
 
 /** A Gen1 bare value: JSON when it parses (numbers, true/false, `["sensor"]`), else the text. */
 function gen1Value(text: string): Json {

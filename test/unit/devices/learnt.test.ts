@@ -153,6 +153,21 @@ actuators:
     expect(r.learnt.shellyLightMode('shellybulb-DDEEFF')).toBeUndefined();
   });
 
+  it('from a Shelly’s own credential, an announce naming another device teaches nothing and is a failure naming both', () => {
+    const r = router(MAP);
+    const hint = { family: 'shelly' as const, nativeId: 'shellyrgbw2-2B906F' };
+    const out = send(r, 'shellies/announce', '{"id":"shellyrgbw2-AABBCC","model":"SHRGBW2","mac":"E8DB84AABBCC","mode":"white"}', hint);
+    expect(out).toEqual({ outcome: 'failure', family: 'shelly', nativeId: 'shellyrgbw2-2B906F', detail: expect.stringMatching(/^shelly:shellyrgbw2-2B906F: .*shellyrgbw2-AABBCC/) });
+    expect(r.learnt.shellyLightMode('shellyrgbw2-AABBCC')).toBeUndefined();
+    // Its own announce, on either topic, teaches as before; a client no credential binds to one device (admin, anonymous) too.
+    expect(send(r, 'shellies/announce', '{"id":"shellyrgbw2-2B906F","model":"SHRGBW2","mode":"white"}', hint).outcome).toBe('recognised');
+    expect(r.learnt.shellyLightMode('shellyrgbw2-2B906F')).toBe('white');
+    send(r, 'shellies/shellyrgbw2-2B906F/announce', '{"id":"shellyrgbw2-2B906F","model":"SHRGBW2","mode":"color"}', hint);
+    expect(r.learnt.shellyLightMode('shellyrgbw2-2B906F')).toBe('color');
+    send(r, 'shellies/announce', '{"id":"shellyrgbw2-AABBCC","model":"SHRGBW2","mode":"white"}');
+    expect(r.learnt.shellyLightMode('shellyrgbw2-AABBCC')).toBe('white');
+  });
+
   it('commands go to color/0/command or white/<n>/command, not relay/', () => {
     expect(encode('shellyrgbw2-AABBCC', undefined, { state: 'on' })).toEqual({ ok: true, publishes: [{ topic: 'shellies/shellyrgbw2-AABBCC/color/0/command', payload: 'on' }] });
     expect(encode('shellyrgbw2-AABBCC', '0', { state: 'off' }, { shellyLightMode: 'white' })).toEqual({ ok: true, publishes: [{ topic: 'shellies/shellyrgbw2-AABBCC/white/0/command', payload: 'off' }] });
