@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ErrorCode } from '../core/errors.js';
-import { LogLimiter } from '../observability/log.js';
+import { RefusalLog } from '../observability/refusal-log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Now } from './limits.js';
 
@@ -46,21 +46,14 @@ const TOPIC_LOG_CHARS = 256;
  * the broker yields one line per reason every 10 s (with `suppressed`), not a flood.
  */
 export class RefusalReporter {
-  private readonly limiter: LogLimiter;
+  private readonly log: RefusalLog<RefusalReason>;
 
-  constructor(
-    private readonly metrics: Metrics,
-    private readonly log: Logger,
-    now: Now = () => performance.now(),
-  ) {
-    this.limiter = new LogLimiter(log, 1, LOG_EVERY_MS, now);
+  constructor(metrics: Metrics, log: Logger, now: Now = () => performance.now()) {
+    this.log = new RefusalLog({ counter: metrics.refusals, log, code: (reason) => REFUSAL_REASONS[reason], message: (reason) => `refused: ${reason}`, now, everyMs: LOG_EVERY_MS });
   }
 
   refuse(reason: RefusalReason, fields: RefusalFields, detail: string): void {
-    this.metrics.refusals.inc({ reason });
-    const suppressed = this.limiter.admit(`${reason}|${fields.address ?? ''}|${fields.clientId ?? ''}`);
-    if (suppressed === false) return;
     const topic = fields.topic !== undefined && fields.topic.length > TOPIC_LOG_CHARS ? `${fields.topic.slice(0, TOPIC_LOG_CHARS)}…` : fields.topic;
-    this.log.warn({ code: REFUSAL_REASONS[reason], reason, detail, ...fields, topic, ...(suppressed > 0 ? { suppressed } : {}) }, `refused: ${reason}`);
+    this.log.refuse(reason, `${fields.address ?? ''}|${fields.clientId ?? ''}`, { ...fields, topic }, detail);
   }
 }

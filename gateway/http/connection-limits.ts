@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { BoundedMap } from '../core/bounded-map.js';
 import { evictionCounter } from '../observability/evictions.js';
-import { LogLimiter } from '../observability/log.js';
+import { RefusalLog } from '../observability/refusal-log.js';
 import type { Metrics } from '../observability/metrics.js';
 
 /** HTTP_MAX_CONNECTIONS, HTTP_MAX_CONNECTIONS_PER_ADDRESS, HTTP_HEADERS_TIMEOUT_MS (0 = no limit, or Node's default timeout). */
@@ -42,14 +42,21 @@ export function httpServerOptions(l: HttpLimits): { connectionsCheckingInterval?
  */
 export class HttpConnectionLimits {
   private readonly perAddress: BoundedMap<string, number>;
-  private readonly limiter: LogLimiter;
+  private readonly refusals: RefusalLog<HttpConnectionRefusal>;
 
   constructor(private readonly o: { readonly limits: HttpLimits; readonly metrics: Metrics; readonly log: Logger; readonly now?: () => number }) {
     // One entry per address with a connection open: at most the connections themselves.
     const capacity = Math.max(100_000, o.limits.maxConnections + 1);
     const evicted = evictionCounter(o.metrics, o.log);
     this.perAddress = new BoundedMap(capacity, () => evicted('http_connections_per_address', capacity, `a forgotten address's connections are no longer counted against HTTP_MAX_CONNECTIONS_PER_ADDRESS`));
-    this.limiter = new LogLimiter(o.log, 1, LOG_EVERY_MS, o.now ?? Date.now);
+    this.refusals = new RefusalLog({
+      counter: o.metrics.httpRefusals,
+      log: o.log,
+      code: (reason) => (reason === 'bad_request' ? 'GW_ERR_PROTOCOL' : 'GW_ERR_LIMIT'),
+      message: (reason) => `HTTP refused: ${reason}`,
+      now: o.now ?? Date.now,
+      everyMs: LOG_EVERY_MS,
+    });
   }
 
   apply(server: Server): void {
@@ -95,9 +102,6 @@ export class HttpConnectionLimits {
   }
 
   private refuse(reason: HttpConnectionRefusal, address: string | undefined, detail: string): void {
-    this.o.metrics.httpRefusals.inc({ reason });
-    const suppressed = this.limiter.admit(`${reason}|${address ?? ''}`);
-    if (suppressed === false) return;
-    this.o.log.warn({ code: reason === 'bad_request' ? 'GW_ERR_PROTOCOL' : 'GW_ERR_LIMIT', reason, detail, address, ...(suppressed > 0 ? { suppressed } : {}) }, `HTTP refused: ${reason}`);
+    this.refusals.refuse(reason, address ?? '', { address }, detail);
   }
 }
