@@ -123,6 +123,11 @@ export class Metrics {
   readonly offlineDropped = this.counter('gateway_offline_dropped_total', 'Messages dropped from persistent sessions’ queues (the oldest, beyond MQTT_MAX_QUEUED_MESSAGES or the byte bounds)');
   readonly sessionsExpired = this.counter('gateway_sessions_expired_total', 'Persistent sessions removed after MQTT_SESSION_EXPIRY_S away');
   readonly sessionsEvicted = this.counter('gateway_sessions_evicted_total', 'Persistent sessions removed early: more than MQTT_MAX_AWAY_SESSIONS clients were away (the one away longest goes)');
+  readonly mqttSnapshotItems = new Gauge({ name: 'gateway_mqtt_snapshot_items', help: 'What the last snapshot of the broker’s state (DATA_DIR/mqtt-state.bin) holds, by item: sessions, queued (messages), retained, wills', labelNames: ['item'], registers: [this.registry] });
+  readonly mqttSnapshotBytes = new Gauge({ name: 'gateway_mqtt_snapshot_bytes', help: 'Size of the last snapshot of the broker’s state', registers: [this.registry] });
+  readonly mqttSnapshotSeconds = new Gauge({ name: 'gateway_mqtt_snapshot_seconds', help: 'Event-loop time the last snapshot took to gather and encode (the file is written off the loop)', registers: [this.registry] });
+  readonly mqttSnapshotFailures = this.counter('gateway_mqtt_snapshot_failures_total', 'Snapshots of the broker’s state that could not be written (GW_ERR_MQTT_SNAPSHOT): the previous file stays, the next interval tries again');
+  readonly mqttSnapshotUnreadable = this.counter('gateway_mqtt_snapshot_unreadable_total', 'Snapshots of the broker’s state found damaged at start (GW_ERR_MQTT_SNAPSHOT): moved aside, the broker started without them');
   readonly retainedRefused = this.counter('gateway_retained_refused_total', 'Retained publishes delivered but not retained, by reason (invalid: a dead letter; client_budget; total_budget)', ['reason']);
   readonly slowSubscriberDropped = this.counter('gateway_slow_subscriber_dropped_total', 'QoS 0 deliveries skipped because the subscriber had MQTT_MAX_CLIENT_BUFFER_BYTES unsent');
   readonly clusterTakeovers = this.counter('gateway_cluster_takeovers_total', 'Partitions this node took over (rebuilt from their stream, then ruled live)');
