@@ -6,7 +6,7 @@ import { createClusterBus, type ClusterBus } from './broker/cluster-bus.js';
 import { ClusterPersistence } from './broker/cluster-persistence.js';
 import { CredentialStore } from './broker/credentials.js';
 import { Delivery } from './broker/delivery.js';
-import { BoundedPersistence } from './broker/persistence.js';
+import { singleNodePersistence } from './broker/file-persistence.js';
 import { PublishPipeline } from './broker/publish-pipeline.js';
 import { RetainedLedger } from './broker/retained.js';
 import { createTlsListeners, type TlsMaterial } from './broker/tls.js';
@@ -49,9 +49,10 @@ export function mqttBroker(settings: Settings, o: { access: Access; metrics: Met
     },
     (err, address) => access.onTlsError(err, address),
   );
-  const pipeline = new PublishPipeline(access, new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytes: settings.maxRetainedBytes, log: log.child({ component: 'broker' }) }));
+  const ledger = new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytes: settings.maxRetainedBytes, log: log.child({ component: 'broker' }) });
+  const pipeline = new PublishPipeline(access, ledger);
   const clusterBus = o.clustered ? createClusterBus(settings.redisUrl, o.nodeId, log.child({ component: 'broker' }), settings.sessionExpiryS || undefined, () => metrics.clusterLocalOnly.inc()) : undefined;
-  const persistence = boundedPersistence(settings, metrics, access, clusterBus);
+  const persistence = boundedPersistence(settings, { metrics, access, ledger, log }, clusterBus);
   const delivery = new Delivery({ access, metrics, maxClientBufferBytes: settings.maxClientBufferBytes, slowClientTimeoutMs: settings.slowClientTimeoutMs });
   const broker = new MqttBroker({
     log: log.child({ component: 'broker' }),
@@ -177,11 +178,11 @@ export function readinessOf(
 }
 
 /**
- * Aedes' session state within the MQTT_MAX_INFLIGHT_QOS2*, MQTT_MAX_QUEUED_* and
- * MQTT_SESSION_EXPIRY_S bounds; a cluster node's over Redis (broker/cluster-persistence.ts says
- * which of the bounds hold there).
+ * Aedes' session state within the MQTT_MAX_INFLIGHT_QOS2*, MQTT_MAX_QUEUED_* and MQTT_SESSION_EXPIRY_S
+ * bounds: a single gateway's kept in DATA_DIR across restarts (broker/file-persistence.ts), a cluster
+ * node's over Redis (broker/cluster-persistence.ts says which of the bounds hold there).
  */
-function boundedPersistence(settings: Settings, metrics: Metrics, access: Access, cluster?: ClusterBus): BoundedPersistence {
+function boundedPersistence(settings: Settings, { metrics, access, ledger, log }: { metrics: Metrics; access: Access; ledger: RetainedLedger; log: Logger }, cluster?: ClusterBus) {
   const limits = {
     maxInflightQos2: settings.maxInflightQos2,
     maxInflightQos2Bytes: settings.maxInflightQos2Bytes,
@@ -198,7 +199,7 @@ function boundedPersistence(settings: Settings, metrics: Metrics, access: Access
     onSessionExpired: () => metrics.sessionsExpired.inc(),
     onSessionEvicted: () => metrics.sessionsEvicted.inc(),
   };
-  const persistence = cluster ? new ClusterPersistence(limits, hooks, cluster.persistence, cluster.sessions) : new BoundedPersistence(limits, hooks);
+  const persistence = cluster ? new ClusterPersistence(limits, hooks, cluster.persistence, cluster.sessions) : singleNodePersistence(settings, limits, hooks, { ledger, metrics, log: log.child({ component: 'broker' }) });
   metrics.readFrom('inflightQos2', () => persistence.inflightQos2);
   metrics.readFrom('offlineQueuedMessages', () => persistence.queued.messages);
   metrics.readFrom('offlineQueuedBytes', () => persistence.queued.bytes);

@@ -165,6 +165,8 @@ export class MqttBroker implements Publisher {
     const closed = servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
     for (const wss of [this.wss, ...this.extraWss]) for (const client of wss.clients) client.terminate();
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    // A persistence that keeps a snapshot (broker/file-persistence.ts) writes its last one now that no client can change it.
+    await (this.options.persistence as { close?: () => Promise<void> } | undefined)?.close?.();
     await this.options.cluster?.bus.close();
     this.options.guard?.closeAll();
     this.http.closeAllConnections();

@@ -84,7 +84,7 @@ export class BoundedPersistence {
    * bound (or leave a session that never expires). They are bounded by their own rules instead:
    * the limits above, sessions expiring, and one client id per credential (acl.ts).
    */
-  private readonly outgoing = new Map<string, Queue>();
+  protected readonly outgoing = new Map<string, Queue>();
   /** Persistent sessions whose client left, and when. */
   protected readonly away = new Map<string, number>();
   private queuedBytes = 0;

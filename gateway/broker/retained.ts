@@ -41,6 +41,11 @@ export class RetainedLedger {
     return this.total;
   }
 
+  /** Whose budget a retained topic counts against (a snapshot keeps it, broker/file-persistence.ts). */
+  ownerOf(topic: string): string | undefined {
+    return this.topics.get(topic)?.owner;
+  }
+
   /** Decides on a retained publish and, when it is kept, books it (replacing what the topic had). */
   decide(owner: string, topic: string, payloadBytes: number, valid: boolean): RetainVerdict {
     const old = this.topics.get(topic);

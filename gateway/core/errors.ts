@@ -24,6 +24,7 @@ export const ERRORS = {
   GW_ERR_ID_REUSE: 'a device sent a reading id again with other content (its counter restarted?); kept as a new reading, said once per device',
   GW_ERR_CLOCK_AHEAD: 'a device dates readings ahead of the gateway clock (within the allowed skew); stored at their ts, judged by when they arrived',
   GW_ERR_LOG_WRITE: 'the log destination cannot be written (a full disk, a closed pipe): log lines are dropped and counted, never waited for',
+  GW_ERR_MQTT_SNAPSHOT: 'the snapshot of the broker’s retained messages and persistent sessions (DATA_DIR/mqtt-state.bin) cannot be read at start (moved aside, the broker starts without them) or written (the previous one stays, retried)',
   GW_ERR_CREDENTIALS: 'the credentials file is unreadable or invalid',
   GW_ERR_TLS: 'the TLS certificate or key cannot be read',
   GW_ERR_AUTH: 'a client was refused at CONNECT or over HTTP (bad credentials, anonymous, client id, login back-off, too many checks waiting)',

@@ -1,0 +1,285 @@
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
+import type { Aedes, Client, PublishPacket, Subscription } from 'aedes';
+import type { Logger } from 'pino';
+import type { Settings } from '../config/settings.js';
+import { logWarn } from '../core/errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import { BoundedPersistence, type PersistenceHooks, type PersistenceLimits } from './persistence.js';
+import type { RetainedLedger } from './retained.js';
+import type { Stored } from './session-queue.js';
+import { encode, readSnapshot, writeAtomically, type SessionRecord, type Snapshot } from './snapshot-file.js';
+
+export interface SnapshotOptions {
+  readonly file: string;
+  /** Changes are written at most this often (ms); a state that takes long to gather, less often. */
+  readonly intervalMs: number;
+  /** The retained budgets: a restored message is booked again, and refused if it no longer fits. */
+  readonly ledger: RetainedLedger;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+/** At most this share of the event loop goes to snapshots: one that took 50 ms waits 500 ms, not intervalMs. */
+const MAX_LOOP_SHARE = 0.1;
+/** How long a clean stop waits for the wills Aedes is still publishing (each waits for the spool). */
+const WILLS_WAIT_MS = 2000;
+/** Sessions whose subscriptions are asked of the store between two turns of the event loop. */
+const SLICE = 5000;
+
+/**
+ * The single gateway's bounded persistence (persistence.ts), kept across restarts, as Mosquitto
+ * keeps its own: retained messages, persistent sessions (subscriptions, queued messages, when
+ * their client left) and wills are written to a snapshot (snapshot-file.ts) at most every
+ * `intervalMs` after a change, and at a clean stop (`close`, after Aedes has closed: the wills of
+ * the clients it cut off are published by then); the snapshot is read back in `setup`, which Aedes
+ * runs before the broker listens. A kill -9 loses what changed since the last snapshot.
+ *
+ * The hot path only sets a flag: the snapshot is gathered on a timer, its payloads referenced, not
+ * copied (they are never mutated), and written off the event loop. Unreleased incoming QoS 2 is
+ * not kept: its message was published on PUBLISH already; after a restart its PUBREL is answered
+ * as for an unknown id. A cluster node keeps all of this in Redis instead (cluster-persistence.ts).
+ */
+export class FilePersistence extends BoundedPersistence {
+  /** What the memory store holds, mirrored (references) so that a snapshot reads it in one go. */
+  private readonly retained = new Map<string, PublishPacket>();
+  private readonly wills = new Map<string, PublishPacket>();
+  /** Client ids that have stored subscriptions (some may have none left: skipped at the snapshot). */
+  private readonly subscribed = new Set<string>();
+  private dirty = false;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> | undefined;
+  private lastStart = 0;
+  private gapMs: number;
+  private closed = false;
+  private failing = false;
+  private brokerId: string | undefined;
+
+  constructor(
+    limits: PersistenceLimits,
+    hooks: PersistenceHooks,
+    private readonly o: SnapshotOptions,
+  ) {
+    super(limits, hooks);
+    this.gapMs = o.intervalMs;
+  }
+
+  private clock(): number {
+    return this.hooks.now?.() ?? Date.now();
+  }
+
+  override async setup(broker: Aedes): Promise<void> {
+    await super.setup(broker);
+    this.brokerId = broker.id;
+    await this.load();
+    // A persistent session's client coming or going changes when it left (its expiry).
+    broker.on('client', (client: Client) => void (client.clean || this.changed()));
+    broker.on('clientDisconnect', (client: Client) => void (client.clean || this.changed()));
+  }
+
+  // Every change only marks the state as changed: the snapshot is taken later, on a timer.
+  override async storeRetained(packet: PublishPacket): Promise<void> {
+    await super.storeRetained(packet);
+    if (packet.payload.length === 0) this.retained.delete(packet.topic);
+    else this.retained.set(packet.topic, { cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: packet.qos, retain: true, dup: false });
+    this.changed();
+  }
+
+  override async putWill(client: Client, packet: PublishPacket): Promise<void> {
+    await super.putWill(client, packet);
+    this.wills.set(client.id, packet);
+    this.changed();
+  }
+
+  override async delWill(client: { id: string; brokerId?: string }): Promise<PublishPacket | undefined> {
+    const will = await super.delWill(client);
+    if (this.wills.delete(client.id)) this.changed();
+    return will;
+  }
+
+  override async addSubscriptions(client: Client, subs: readonly Subscription[]): Promise<void> {
+    await super.addSubscriptions(client, subs);
+    if (client.clean) return;
+    this.subscribed.add(client.id);
+    this.changed();
+  }
+
+  override async removeSubscriptions(client: Client, subs: string[]): Promise<void> {
+    await super.removeSubscriptions(client, subs);
+    this.changed();
+  }
+
+  override async cleanSubscriptions(client: Client): Promise<void> {
+    await super.cleanSubscriptions(client);
+    if (this.subscribed.delete(client.id)) this.changed();
+  }
+
+  override async outgoingEnqueue(sub: { clientId: string }, packet: Stored): Promise<void> {
+    await super.outgoingEnqueue(sub, packet);
+    this.changed();
+  }
+
+  override async outgoingEnqueueCombi(subs: readonly { clientId: string }[], packet: Stored): Promise<void> {
+    await super.outgoingEnqueueCombi(subs, packet);
+    this.changed();
+  }
+
+  override async outgoingUpdate(client: Client, packet: Stored): Promise<void> {
+    await super.outgoingUpdate(client, packet);
+    this.changed();
+  }
+
+  override async outgoingClearMessageId(client: Client, packet: Stored): Promise<Stored | undefined> {
+    const found = await super.outgoingClearMessageId(client, packet);
+    if (found) this.changed();
+    return found;
+  }
+
+  override async expire(): Promise<number> {
+    const expired = await super.expire();
+    if (expired > 0) this.changed();
+    return expired;
+  }
+
+  /** The last snapshot, once Aedes has closed (the broker's stop calls it); nothing is written after. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    // Aedes publishes the wills of the clients it cut off without waiting for them (lib/client.js
+    // close): a retained one (`devices/<id>/status offline`) belongs in this snapshot. Each is
+    // deleted once published (or refused); the ones restored from a gone broker are not waited for.
+    const deadline = Date.now() + WILLS_WAIT_MS;
+    while ([...this.wills.values()].some((w) => (w as { brokerId?: string }).brokerId === this.brokerId) && Date.now() < deadline) await sleep(10);
+    await this.writing;
+    await this.save();
+  }
+
+  private changed(): void {
+    if (this.dirty) return;
+    this.dirty = true;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.writing || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.save();
+    }, Math.max(0, this.lastStart + this.gapMs - Date.now()));
+    this.timer.unref();
+  }
+
+  /** One write at a time; a change while it runs schedules the next. */
+  private save(): Promise<void> {
+    this.writing ??= this.write().finally(() => {
+      this.writing = undefined;
+      if (this.dirty) this.schedule();
+    });
+    return this.writing;
+  }
+
+  private async write(): Promise<void> {
+    const { metrics, log, file } = this.o;
+    this.dirty = false;
+    this.lastStart = Date.now();
+    try {
+      const { snapshot, busyMs: gathering } = await this.gather();
+      const { busyMs: encoding, bytes } = await writeAtomically(file, encode(snapshot));
+      const busy = gathering + encoding;
+      this.gapMs = Math.max(this.o.intervalMs, busy / MAX_LOOP_SHARE);
+      metrics.mqttSnapshotSeconds.set(busy / 1000);
+      metrics.mqttSnapshotBytes.set(bytes);
+      const queued = snapshot.sessions.reduce((n, s) => n + s.queued.length, 0);
+      for (const [item, n] of [['sessions', snapshot.sessions.length], ['queued', queued], ['retained', snapshot.retained.length], ['wills', snapshot.wills.length]] as const) metrics.mqttSnapshotItems.set({ item }, n);
+      if (this.failing) log.info({ file }, 'the broker’s snapshot is written again');
+      this.failing = false;
+    } catch (err) {
+      this.dirty = true;
+      metrics.mqttSnapshotFailures.inc();
+      // Said once per run of failures (a full disk would say it every second).
+      if (!this.failing) logWarn(log, 'GW_ERR_MQTT_SNAPSHOT', { file, err: (err as Error).message }, 'the broker’s snapshot cannot be written: the previous one stays, retrying');
+      this.failing = true;
+    }
+  }
+
+  /**
+   * The state as it is now: the subscriptions first (asked of the store a slice at a time, the
+   * event loop free between slices), then everything else in one synchronous pass, so that a
+   * session's queue and the retained messages are of one instant. `busyMs`: time on the event loop.
+   */
+  private async gather(): Promise<{ snapshot: Snapshot; busyMs: number }> {
+    let busyMs = 0;
+    let started = performance.now();
+    const ids = [...new Set([...this.subscribed, ...this.outgoing.keys(), ...this.away.keys()])];
+    const subs: Subscription[][] = [];
+    for (let i = 0; i < ids.length; i += SLICE) {
+      subs.push(...(await Promise.all(ids.slice(i, i + SLICE).map((id) => this.store.subscriptionsByClient({ id })))));
+      busyMs += performance.now() - started;
+      if (i + SLICE < ids.length) await setImmediate();
+      started = performance.now();
+    }
+    const sessions: SessionRecord[] = [];
+    ids.forEach((id, i) => {
+      const queue = this.outgoing.get(id);
+      const held = subs[i] ?? [];
+      if (held.length === 0 && !queue) return void this.subscribed.delete(id);
+      sessions.push({ id, since: this.away.get(id) ?? null, subs: held, queued: queue ? [...queue.entries.values()].map((e) => e.packet) : [] });
+    });
+    const retained = [...this.retained.values()].map((p) => ({ topic: p.topic, qos: p.qos, owner: this.o.ledger.ownerOf(p.topic) ?? '', payload: toBuffer(p.payload) }));
+    const wills = [...this.wills].map(([id, p]) => ({ id, topic: p.topic, qos: p.qos, retain: p.retain, brokerId: (p as { brokerId?: string }).brokerId ?? '', payload: toBuffer(p.payload) }));
+    busyMs += performance.now() - started;
+    return { snapshot: { retained, sessions, wills }, busyMs };
+  }
+
+  /** Before the broker listens: the last snapshot, within today's limits. A damaged one is moved aside; the broker starts empty. */
+  private async load(): Promise<void> {
+    const { file, log, metrics, ledger } = this.o;
+    const now = this.clock();
+    const { snapshot, damaged } = await readSnapshot(file, now);
+    if (damaged) {
+      metrics.mqttSnapshotUnreadable.inc();
+      logWarn(log, 'GW_ERR_MQTT_SNAPSHOT', { file, reason: damaged.reason, movedTo: damaged.movedTo }, 'the broker’s snapshot cannot be read: moved aside, the broker starts without retained messages and persistent sessions');
+      return;
+    }
+    if (!snapshot) return;
+    let refused = 0;
+    for (const r of snapshot.retained) {
+      // Booked again against today's budgets (MQTT_MAX_RETAINED_BYTES*): what no longer fits is not restored.
+      if (ledger.decide(r.owner, r.topic, r.payload.length, true) !== 'retain') refused++;
+      else await this.storeRetained({ cmd: 'publish', topic: r.topic, payload: r.payload, qos: r.qos as 0 | 1 | 2, retain: true, dup: false });
+    }
+    // The most recently away kept within MQTT_MAX_AWAY_SESSIONS; each queue within today's bounds (enqueue drops the oldest).
+    const since = (s: { since: number | null }): number => s.since ?? now;
+    const sessions = [...snapshot.sessions].sort((a, b) => since(a) - since(b));
+    const max = this.limits.maxAwaySessions ?? 0;
+    const kept = max > 0 ? sessions.slice(-max) : sessions;
+    for (const s of kept) {
+      if (s.subs.length > 0) await this.store.addSubscriptions({ id: s.id }, s.subs.map((x) => ({ topic: x.topic, qos: x.qos as 0 | 1 | 2 })));
+      this.subscribed.add(s.id);
+      this.away.set(s.id, since(s));
+      for (const p of s.queued) await this.outgoingEnqueue({ clientId: s.id }, p);
+    }
+    for (const w of snapshot.wills) {
+      const packet = { cmd: 'publish', topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain, dup: false } as PublishPacket;
+      await this.store.putWill({ id: w.id }, packet);
+      // The store stamps this broker; the will is the gone one's, so Aedes' check for dead brokers publishes it unless its client comes back.
+      (packet as { brokerId?: string }).brokerId = w.brokerId;
+      this.wills.set(w.id, packet);
+    }
+    const queued = kept.reduce((n, s) => n + s.queued.length, 0);
+    log.info({ file, retained: snapshot.retained.length - refused, retainedRefused: refused, sessions: kept.length, sessionsOverLimit: sessions.length - kept.length, queued, wills: snapshot.wills.length }, 'broker state restored from its snapshot');
+    if (this.limits.sessionExpiryMs > 0) await this.expire();
+  }
+}
+
+function toBuffer(payload: Buffer | string | undefined): Buffer {
+  return payload === undefined ? Buffer.alloc(0) : typeof payload === 'string' ? Buffer.from(payload) : payload;
+}
+
+/** A single gateway's persistence: kept in DATA_DIR across restarts unless MQTT_SNAPSHOT_INTERVAL_MS is 0. */
+export function singleNodePersistence(settings: Settings, limits: PersistenceLimits, hooks: PersistenceHooks, o: Omit<SnapshotOptions, 'file' | 'intervalMs'>): BoundedPersistence {
+  if (settings.mqttSnapshotIntervalMs <= 0) return new BoundedPersistence(limits, hooks);
+  return new FilePersistence(limits, hooks, { ...o, file: join(resolve(settings.dataDir), 'mqtt-state.bin'), intervalMs: settings.mqttSnapshotIntervalMs });
+}
