@@ -80,7 +80,8 @@ export class MqttBroker implements Publisher {
       ...options.hooks,
       drainTimeout: drainTimeoutMs ?? 10_000,
       ...(connectTimeoutMs ? { connectTimeout: connectTimeoutMs } : {}),
-      ...(maxInflightQos2 ? { maxInflightInbound: maxInflightQos2 } : {}),
+      // 0 too (no limit): past Aedes' default of 1000, it would refuse a message the pipeline admitted (incoming-qos2.ts).
+      ...(maxInflightQos2 !== undefined ? { maxInflightInbound: maxInflightQos2 } : {}),
       ...(options.persistence ? { persistence: options.persistence } : {}),
       // One node: the in-process deque bus, with a margin over the slots a few slow clients may hold
       // at once (each holds at most the one write that crossed its bound). A cluster: Redis, with a

@@ -78,7 +78,7 @@ const SWEEP_MS = 60_000;
 
 export class BoundedPersistence {
   private broker: Aedes | undefined;
-  private readonly incoming: IncomingQos2;
+  readonly incoming: IncomingQos2;
   /**
    * Per client id. Plain Maps, not BoundedMaps: forgetting an entry to make room would lift its
    * bound (or leave a session that never expires). They are bounded by their own rules instead:

@@ -1,6 +1,7 @@
 import type { AedesOptions, Client, PublishPacket } from 'aedes';
 import { WaitBatches } from '../core/wait-batches.js';
 import type { Access } from './access.js';
+import type { IncomingQos2 } from './incoming-qos2.js';
 import type { RetainedLedger } from './retained.js';
 
 /** A publish as the gateway's pipeline sees it (Aedes' packet, its payload as a Buffer). */
@@ -22,6 +23,8 @@ export interface IncomingPublish {
  */
 export interface PublishTarget {
   handle(clientId: string | null, packet: IncomingPublish): Promise<void> | undefined;
+  /** A QoS 2 PUBLISH under a message id not yet released: the same message as the first, not handed on (counted as a duplicate). */
+  resent?(clientId: string | null, packet: IncomingPublish): void;
 }
 
 export type AckCallback = (err: Error | null) => void;
@@ -45,9 +48,11 @@ export function callAll(callbacks: readonly AckCallback[], err: Error | null): v
 
 /**
  * The steps a publish goes through before Aedes acknowledges it, as aedes lists its own
- * (`publishActions`): access (role, topic limits), then the per-client rate, then the target
- * (ingest), then the retained budget (retained.ts). The target is set once it exists: it
- * publishes through the broker this hook is in.
+ * (`publishActions`): access (role, topic limits), then the per-client rate, then, for QoS 2, its
+ * message id (incoming-qos2.ts: a message refused over the limits, or sent again before PUBREL,
+ * must not reach ingest, and Aedes only asks after this hook), then the target (ingest), then the
+ * retained budget (retained.ts). The target is set once it exists: it publishes through the
+ * broker this hook is in.
  */
 export class PublishPipeline {
   private target: PublishTarget | undefined;
@@ -57,6 +62,7 @@ export class PublishPipeline {
   constructor(
     private readonly access: Access,
     private readonly retained?: RetainedLedger,
+    private readonly qos2?: Pick<IncomingQos2, 'admit' | 'abandon'>,
   ) {}
 
   deliverTo(target: PublishTarget): void {
@@ -69,21 +75,48 @@ export class PublishPipeline {
       callback(refused);
       return;
     }
-    this.access.throttle(client, () => {
-      const target = this.target;
-      if (!target) {
-        callback(new Error('the gateway is starting'));
-        return;
-      }
-      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-      const native = this.access.nativeHint(client);
-      const verdict = { deadLettered: false };
-      const pending = target.handle(client?.id ?? null, { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId, native, verdict });
-      if (packet.retain) this.retain(client, packet, payload.length, !verdict.deadLettered);
-      if (pending) this.acks.add(pending, callback);
-      else callback(null);
-    });
+    this.access.throttle(client, () => this.take(client, packet, callback));
   };
+
+  private take(client: Client | null, packet: PublishPacket, callback: AckCallback): void {
+    const target = this.target;
+    if (!target) {
+      callback(new Error('the gateway is starting'));
+      return;
+    }
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const native = this.access.nativeHint(client);
+    const verdict = { deadLettered: false };
+    const incoming: IncomingPublish = { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId, native, verdict };
+    let done = callback;
+    // A will has no message id: no handshake, taken as it comes.
+    if (packet.qos === 2 && packet.messageId !== undefined && client && this.qos2) {
+      const { qos2 } = this;
+      const admission = qos2.admit(client, packet);
+      switch (admission.kind) {
+        case 'refused':
+          callback(admission.error);
+          return;
+        case 'wait':
+          // Acknowledged no earlier than the first PUBLISH under its id, and never taken twice.
+          void admission.settled.then(() => this.take(client, packet, callback));
+          return;
+        case 'known':
+          target.resent?.(client.id, incoming);
+          callback(null);
+          return;
+        case 'new':
+          done = (err) => {
+            if (err) qos2.abandon(client, packet);
+            callback(err);
+          };
+      }
+    }
+    const pending = target.handle(client?.id ?? null, incoming);
+    if (packet.retain) this.retain(client, packet, payload.length, !verdict.deadLettered);
+    if (pending) this.acks.add(pending, done);
+    else done(null);
+  }
 
   /** Aedes retains the very packet it publishes after this hook: clearing its flag here keeps it from the store. */
   private retain(client: Client | null, packet: PublishPacket, payloadBytes: number, valid: boolean): void {

@@ -54,7 +54,6 @@ interface Redriving {
 /** A `ts` this far ahead of the gateway's clock is counted and said (gateway_future_ts_total, GW_ERR_CLOCK_AHEAD). */
 const FUTURE_NOTED_MS = 2000;
 
-
 /**
  * Turns what devices publish into events: parses the topic, validates the payload, stamps the
  * envelope, drops duplicates, keeps the event in the spool and announces it on the bus.
@@ -125,6 +124,10 @@ export class Ingest implements PublishTarget {
         return packet.qos > 0 ? Promise.reject(again instanceof Error ? again : new Error(String(again))) : undefined;
       }
     }
+  }
+
+  resent(clientId: string | null, packet: IncomingPublish): void {
+    this.resends.qos2Resent(clientId, packet);
   }
 
   private route(clientId: string | null, packet: IncomingPublish): Promise<void> | undefined {

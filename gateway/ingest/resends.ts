@@ -52,6 +52,12 @@ export class Resends {
     return this.awaitingOriginal.get(key);
   }
 
+  /** A QoS 2 PUBLISH under a message id not yet released (broker/incoming-qos2.ts): the message taken already, whatever its payload. */
+  qos2Resent(clientId: string | null, packet: Packet): void {
+    this.metrics.duplicates.inc();
+    if (this.logLimiter.allow('duplicate')) this.log.info({ topic: packet.topic, clientId, messageId: packet.messageId }, 'QoS 2 message sent again before its PUBREL: dropped (taken once per message id, MQTT-4.3.3-2)');
+  }
+
   /** The original's acknowledgement, for resends of it that come while it waits. */
   awaiting(key: string | undefined, kept: Promise<void>): void {
     if (key === undefined) return;
