@@ -20,8 +20,7 @@ import type { Publisher } from './core/publisher.js';
 import type { History } from './core/history.js';
 import { DevicesService } from './devices/service.js';
 import { LiveView } from './http/live.js';
-import type { HttpLimits } from './http/connection-limits.js';
-import type { HttpOptions, Readiness } from './http/server.js';
+import type { Readiness } from './http/server.js';
 import type { Metrics } from './observability/metrics.js';
 import { StatsReporter } from './observability/stats.js';
 import type { SilenceWatch } from './ingest/silence.js';
@@ -289,12 +288,4 @@ export function rulesService(settings: Settings, o: { bus: EventBus; publisher: 
   });
 }
 
-/** The HTTP servers' connection caps and headers timeout. */
-export function httpLimits(settings: Settings): HttpLimits {
-  return { maxConnections: settings.httpMaxConnections, maxPerAddress: settings.httpMaxConnectionsPerAddress, headersTimeoutMs: settings.httpHeadersTimeoutMs };
-}
-
-/** HTTPS for the HTTP API when TLS is configured (the same certificate as MQTT over TLS, read once at start). */
-export function httpsOptions(settings: Settings, tls: TlsMaterial | undefined): HttpOptions['tls'] {
-  return tls && { ...tls, port: settings.httpsPort, handshakeTimeoutMs: settings.connectTimeoutMs };
-}
+export { httpLimits, httpsOptions } from './http/settings-options.js';
