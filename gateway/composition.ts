@@ -235,7 +235,7 @@ export function accessOptions(settings: Settings, dataDir: string, metrics: Metr
 /** A cluster node (REDIS_URL): forwarding from the spool's `forward` consumer, partition owners with the rules in force, outputs sent as the rules service sends them. */
 export function clusterNode(
   settings: Settings,
-  o: { nodeId: string; journal: Journal; rules: RulesService; bus: EventBus; metrics: Metrics; clock: Clock; log: Logger; info: () => Readonly<Record<string, unknown>> },
+  o: { nodeId: string; journal: Journal; rules: RulesService; bus: EventBus; metrics: Metrics; clock: Clock; log: Logger; info: () => Readonly<Record<string, unknown>>; expectedReport: DevicesService['expectedReport'] },
 ): ClusterNode {
   const { rules, metrics } = o;
   const cluster = new ClusterNode({
@@ -247,7 +247,7 @@ export function clusterNode(
     cursor: o.journal.cursor('forward'),
     maxBacklogBytes: settings.spoolMaxBytes,
     rules: () => rules.runtime.rules,
-    commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs },
+    commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs, expectedReport: o.expectedReport },
     outputs: rules.outputs,
     bus: o.bus,
     metrics,
@@ -277,11 +277,12 @@ export function devicesService(settings: Settings, o: { bus: EventBus; publisher
 }
 
 /** The rules; a cluster node's only load the packs (its partitions are ruled by their owners, cluster/). */
-export function rulesService(settings: Settings, o: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger; history: History; armedFile: string }): RulesService {
+export function rulesService(settings: Settings, o: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger; history: History; armedFile: string; expectedReport: DevicesService['expectedReport'] }): RulesService {
+  const { expectedReport, ...rest } = o;
   return new RulesService({
-    ...o,
+    ...rest,
     rulesDir: settings.rulesDir,
-    commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs },
+    commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs, expectedReport },
     rebuildWaitMs: settings.rebuildWaitMs,
     storeWaitMs: settings.durableAck ? settings.commandStoreWaitMs : 0,
     partitioned: settings.redisUrl !== '',

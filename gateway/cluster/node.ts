@@ -10,7 +10,7 @@ import { connectRedis } from '../core/redis.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RuleSet } from '../rules/loader.js';
 import type { RuleOutputs } from '../rules/outputs.js';
-import type { CommandTimes, RuntimeObserver } from '../rules/runtime.js';
+import type { CommandSettings, RuntimeObserver } from '../rules/runtime.js';
 import { decodeSnapshot } from '../rules/shared-state.js';
 import type { JournalCursor } from '../storage/journal.js';
 import { Forwarder } from './forwarder.js';
@@ -30,7 +30,7 @@ export interface ClusterNodeOptions {
   readonly maxBacklogBytes: number;
   readonly rules: () => RuleSet;
   /** COMMAND_CONFIRM_MS, COMMAND_RETRIES, MANUAL_HOLD_MS: every partition's sagas. */
-  readonly commands: CommandTimes;
+  readonly commands: CommandSettings;
   /** Where the owners' committed outputs go: stored, announced and published here (rules/outputs.ts, as a single gateway's). */
   readonly outputs: RuleOutputs;
   readonly bus: EventBus;

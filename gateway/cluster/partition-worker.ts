@@ -5,7 +5,7 @@ import { ReplayClock } from '../core/replay-clock.js';
 import { dryRun, lookbackMs, type DryRunItem } from '../rules/dry-run.js';
 import type { RuleSet } from '../rules/loader.js';
 import { outputKey, type RuleOutput } from '../rules/outputs.js';
-import { RulesRuntime, type CommandTimes, type RuntimeObserver } from '../rules/runtime.js';
+import { RulesRuntime, type CommandSettings, type RuntimeObserver } from '../rules/runtime.js';
 import { actuatorChanges, adoptSnapshot, decodeSnapshot, restoreAlarms, type StateChange } from '../rules/shared-state.js';
 import { effectsOf, fencedCommit, sendOutbox, streamPages, type Script, type StreamEntry } from './fenced-commit.js';
 import type { Lease } from './leases.js';
@@ -19,7 +19,7 @@ export interface PartitionWorkerOptions {
   readonly redis: Redis;
   readonly script: Script;
   readonly rules: RuleSet;
-  readonly commands: CommandTimes;
+  readonly commands: CommandSettings;
   readonly clock: Clock;
   readonly log: Logger;
   readonly staleAfterMs: number;

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { EventBus } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
 import { logWarn } from '../core/errors.js';
-import type { CommandEvent, NativeCommandEvent } from '../core/events.js';
+import type { CommandData, CommandEvent, NativeCommandEvent } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
 import type { Publisher } from '../core/publisher.js';
 import type { Store } from '../core/store.js';
@@ -43,6 +43,17 @@ export function nativeCommandOf(data: Readonly<Record<string, unknown>>, actuato
     return setpoint === undefined ? { mode } : { mode, setpoint: setpoint };
   }
   return `${JSON.stringify(data)} has neither state on/off nor a mode`;
+}
+
+/**
+ * What a native actuator reports once it has carried out command `data`: what it was asked, in the
+ * terms its reports come in (decoders turn them into `{state}`, `{mode, setpoint}`). A relay given
+ * a mode reports on or off, a switch given a brightness only on; a command with no native form is
+ * expected as it is.
+ */
+export function expectedReport(data: CommandData, actuator: NativeActuator): CommandData {
+  const command = nativeCommandOf(data, actuator);
+  return typeof command === 'string' ? data : command;
 }
 
 export class NativeCommander {

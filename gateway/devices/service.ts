@@ -3,7 +3,8 @@
  * topics to, the native commands that follow the rules' commands, and `GET /api/devices`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { NativeCommander, type NativeCommanderOptions } from './commands.js';
+import type { CommandData } from '../core/events.js';
+import { NativeCommander, expectedReport, type NativeCommanderOptions } from './commands.js';
 import { DeviceMapLoader } from './map-loader.js';
 import { EMPTY_MAP } from './map.js';
 import type { DeviceView } from './registry.js';
@@ -45,6 +46,16 @@ export class DevicesService {
     this.commander.stop();
     await this.loader.stop();
   }
+
+  /**
+   * What a report from actuator `target` (`site/zone/actuator`) must hold to confirm command
+   * `data`: for one the map ties to a native device, what that device was asked (a relay: on/off);
+   * for the others, the data. The rules' sagas use it (wired by the composition root).
+   */
+  readonly expectedReport = (target: string, data: CommandData): CommandData => {
+    const actuator = this.router.actuator(target);
+    return actuator ? expectedReport(data, actuator) : data;
+  };
 
   /** Reads the map again now (before a redrive, so an assignment just written counts). */
   reload(): Promise<void> {

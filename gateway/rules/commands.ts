@@ -5,14 +5,15 @@ import type { ActuatorStateEvent, CommandEvent, CommandStatus, CommandStatusEven
 import { newEventId } from '../core/ids.js';
 import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE, type ActionDispatcher } from './actions.js';
 import type { AlarmBook } from './alarms.js';
-import { describe, matches, type Saga } from './saga.js';
+import { confirms, describe, type ExpectedReport, type Saga } from './saga.js';
 
 export { matches } from './saga.js';
 
 /**
  * A saga per command (Garcia-Molina's sagas: a step that does not complete is retried, then
  * compensated). A command to an actuator that reports its state is `confirmed` when a report
- * matches the commanded data (every field of the data, same value); not confirmed within
+ * matches the commanded data (every field of the data, same value; for a native device, of what it
+ * was asked in its own terms: `expectedReport`); not confirmed within
  * `confirmMs`, it is resent (the same CloudEvent, same id) with a doubling wait, up to `retries`
  * times; then it `failed`: the `actuator_unresponsive` alarm is raised and the rules treat the
  * actuator's state as unknown (the compensation). A report that changes a state the rules set,
@@ -35,6 +36,8 @@ export interface CommandTrackerOptions {
   readonly confirmMs: number;
   readonly retries: number;
   readonly holdMs: number;
+  /** A relay reports on/off, not the mode it was given (saga.ts). */
+  readonly expectedReport?: ExpectedReport;
   readonly dispatcher: ActionDispatcher;
   readonly alarms: AlarmBook;
   /** Wake `timeout(target)` at `at` (undefined: not needed any more). */
@@ -120,7 +123,7 @@ export class CommandTracker {
     const saga = this.sagas.get(target);
     if (saga) {
       // While a command waits, a report of another state is the actuator still on its way.
-      if (!matches(saga.command.cloudEvent.data, r.state)) return;
+      if (!confirms(this.o.expectedReport, target, saga.command.cloudEvent.data, r.state)) return;
       this.sagas.delete(target);
       this.o.schedule(target, undefined);
       this.status(saga.command, 'confirmed', saga.attempt, r.state, `after ${r.timeMs - saga.sentAt} ms`);
@@ -128,7 +131,7 @@ export class CommandTracker {
     }
     const current = this.o.dispatcher.current(target);
     if (first && current?.commandId === first.id) {
-      if (matches(first.cloudEvent.data, r.state)) return this.status(first, 'confirmed', 0, r.state, `after ${r.timeMs - first.timeMs} ms, its first report`);
+      if (confirms(this.o.expectedReport, target, first.cloudEvent.data, r.state)) return this.status(first, 'confirmed', 0, r.state, `after ${r.timeMs - first.timeMs} ms, its first report`);
       // Within its confirmation time the command is tracked from here, as if the actuator had
       // reported before: a climate device reports field by field; a state from before may cross it.
       if (r.timeMs - first.timeMs < this.o.confirmMs) return this.track({ command: first, attempt: 0, sentAt: first.timeMs, dueAt: first.timeMs + this.o.confirmMs, overdue: false });
@@ -139,7 +142,7 @@ export class CommandTracker {
       this.o.dispatcher.adopt(target, r.state, Number.NEGATIVE_INFINITY);
       return;
     }
-    if (matches(current.data, r.state)) return;
+    if (confirms(this.o.expectedReport, target, current.data, r.state)) return;
     const held = this.o.alarms.find({ rule: MANUAL_OVERRIDE, site: r.site, zone: r.zone, actuator: r.actuator });
     if (current.commandId === undefined && !held) {
       // A state the rules never set (only reported): followed, not a takeover.

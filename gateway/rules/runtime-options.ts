@@ -4,6 +4,7 @@ import type { AlarmTransitionEvent, CommandEvent, CommandStatusEvent, ReadingEve
 import type { Kind } from '../core/kinds.js';
 import type { Outcome, Suppression } from './actions.js';
 import type { Firing } from './engine.js';
+import type { ExpectedReport } from './saga.js';
 
 /* The rules runtime's ports and limits (rules/runtime.ts): what wakes it, whom it reports to, its times. */
 
@@ -38,6 +39,11 @@ export interface CommandTimes {
   readonly holdMs: number;
 }
 
+/** The sagas' times, and what confirms a command to an actuator that reports in other terms than the rules command in. */
+export interface CommandSettings extends CommandTimes {
+  readonly expectedReport?: ExpectedReport;
+}
+
 export const DEFAULT_COMMAND_TIMES: CommandTimes = { confirmMs: 10_000, retries: 2, holdMs: 30 * 60_000 };
 
 /**
@@ -61,5 +67,5 @@ export interface RuntimeOptions {
   readonly onStatus?: (s: CommandStatusEvent) => void;
   /** Publish a command again (a saga's retry). */
   readonly resend?: (c: CommandEvent, attempt: number) => void;
-  readonly commands?: CommandTimes;
+  readonly commands?: CommandSettings;
 }

@@ -13,7 +13,7 @@ import { ZoneState } from './state.js';
 import { Wakeups } from './wakeups.js';
 import { Watches } from './watches.js';
 
-export { DEFAULT_COMMAND_TIMES, MAX_RULES_BACKLOG, type CommandTimes, type RuntimeObserver, type RuntimeOptions, type Wake } from './runtime-options.js';
+export { DEFAULT_COMMAND_TIMES, MAX_RULES_BACKLOG, type CommandSettings, type CommandTimes, type RuntimeObserver, type RuntimeOptions, type Wake } from './runtime-options.js';
 
 /**
  * The rules path with no I/O: keeps what the rules know (zone state, windows, watches), runs

@@ -1,4 +1,4 @@
-import type { CommandEvent } from '../core/events.js';
+import type { CommandData, CommandEvent } from '../core/events.js';
 
 /** A command waiting for its actuator's report (rules/commands.ts). */
 export interface Saga {
@@ -12,6 +12,19 @@ export interface Saga {
 /** Every field of the commanded data has the same value in the report (extra fields are fine). */
 export function matches(data: Readonly<Record<string, unknown>>, reported: Readonly<Record<string, unknown>>): boolean {
   return Object.entries(data).every(([k, v]) => JSON.stringify(reported[k]) === JSON.stringify(v));
+}
+
+/**
+ * What a report from `target` (`site/zone/actuator`) must hold to confirm command `data`. The
+ * rules know only the contract's terms; the devices layer knows what a native device was asked
+ * and can report (a relay given a mode is switched on or off, and reports only that), and is
+ * wired in by the composition root. Without it, the data itself.
+ */
+export type ExpectedReport = (target: string, data: CommandData) => CommandData;
+
+/** Whether `reported` holds what the command asked of the actuator, in the terms it reports in. */
+export function confirms(expected: ExpectedReport | undefined, target: string, data: CommandData, reported: CommandData): boolean {
+  return matches(expected ? expected(target, data) : data, reported);
 }
 
 export const describe = (data: Readonly<Record<string, unknown>>): string => JSON.stringify(data);

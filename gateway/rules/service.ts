@@ -18,7 +18,7 @@ import { RuleLoader, type RuleSet } from './loader.js';
 import { RuleOutputs } from './outputs.js';
 import type { AlarmView } from './alarms.js';
 import { rebuild, type RebuildOptions, type RebuildResult } from './rebuild.js';
-import { DEFAULT_COMMAND_TIMES, RulesRuntime, type CommandTimes } from './runtime.js';
+import { DEFAULT_COMMAND_TIMES, RulesRuntime, type CommandSettings } from './runtime.js';
 import type { ZoneState } from './state.js';
 import { TraceLog, traceOf, type Trace } from './trace.js';
 import { actuatorViews, alarmViews, type ActuatorView } from './views.js';
@@ -41,8 +41,8 @@ export interface RulesServiceOptions {
   readonly onHeld?: (h: HeldBack) => void;
   /** The stored events (the rebuild at start, the trace of older chains). */
   readonly history?: History;
-  /** COMMAND_CONFIRM_MS, COMMAND_RETRIES, MANUAL_HOLD_MS. */
-  readonly commands?: CommandTimes;
+  /** COMMAND_CONFIRM_MS, COMMAND_RETRIES, MANUAL_HOLD_MS; what confirms a command to a native device. */
+  readonly commands?: CommandSettings;
   /** REBUILD_WAIT_MS: how long the rebuild waits for the spool to drain. */
   readonly rebuildWaitMs?: number;
   /** COMMAND_STORE_WAIT_MS (0 with DURABLE_ACK=false): how long an output waits to be on disk before it goes out. */
