@@ -113,6 +113,7 @@ export class Metrics {
   );
   readonly rulesOverloaded = this.counter('gateway_rules_overloaded_total', 'Readings stored but not run through the rules because the rules were too far behind');
   readonly ruleRoutesReset = this.counter('gateway_rule_routes_reset_total', 'Times the rules’ cache of which rules serve which device and kind filled (50,000 entries since the rules were loaded: that many devices, or made-up device ids) and was started afresh');
+  readonly ruleStateForgotten = this.counter('gateway_rule_state_forgotten_total', 'What the rules forgot to stay within their bounds (100,000 devices, 100,000 zones), by what: device (its latest values), zone, series (a sliding window’s readings), watch (a held-for, absence or hysteresis key and its timer). Only a flood of made-up device or zone ids gets there; the one first seen goes first', ['what']);
   readonly commandsHeld = this.counter('gateway_commands_held_total', 'Commands not sent because someone took the actuator over by hand (manual_override, MANUAL_HOLD_MS), by actuator', ['actuator']);
   readonly alarmTransitions = this.counter('gateway_alarm_transitions_total', 'Alarm transitions (raised, updated, acknowledged, cleared), by transition and severity', ['transition', 'severity']);
   readonly commandStatuses = this.counter('gateway_command_statuses_total', 'Steps of command sagas (sent, confirmed, retried, failed, overridden, superseded), by status', ['status']);

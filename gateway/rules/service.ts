@@ -13,6 +13,7 @@ import { ReplayClock } from '../core/replay-clock.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Store } from '../core/store.js';
 import { SEGMENT } from '../core/segments.js';
+import type { Forgotten } from './bounds.js';
 import { HeldBackReporter, type HeldBack } from './held-back.js';
 import { RuleLoader, type RuleSet } from './loader.js';
 import { RuleOutputs } from './outputs.js';
@@ -118,6 +119,7 @@ export class RulesService {
         },
         failed: () => metrics.ruleErrors.inc(),
         routesReset: (routes) => this.routesReset(routes),
+        forgot: (what, bound) => this.forgot(what, bound),
         overloaded: () => {
           metrics.rulesOverloaded.inc();
           if (this.rareLog.allow('rules overloaded')) logError(o.log, 'GW_ERR_RULES_OVERLOADED', {}, 'the rules are too far behind: readings are stored but not ruled until they catch up');
@@ -150,6 +152,16 @@ export class RulesService {
   routesReset(routes: number): void {
     this.o.metrics.ruleRoutesReset.inc();
     if (this.rareLog.allow('rule routes reset')) this.o.log.warn({ component: 'rules', routes }, `the rules' cache of which rules serve which device filled (${routes} devices and kinds since the rules were loaded) and was started afresh: that many devices, or made-up device ids (gateway_rule_routes_reset_total)`);
+  }
+
+  /**
+   * The rules forgot a device, zone, series or watched key past its bound (rules/bounds.ts, here
+   * or in a cluster's partition owner): counted each time, said at most once a minute per what
+   * (with how many more since), since a flood forgets one per made-up id.
+   */
+  forgot(what: Forgotten, bound: number): void {
+    this.o.metrics.ruleStateForgotten.inc({ what });
+    if (this.rareLog.allow(`rules forgot ${what}`)) this.o.log.warn({ component: 'rules', what, bound }, `the rules remember at most ${bound} of each ${what === 'series' || what === 'watch' ? 'device or zone per window or watch' : what}: more came (a flood of made-up ids?), so the first seen was forgotten (gateway_rule_state_forgotten_total)`);
   }
 
   /** Called with each rule set put in force from now on. */
