@@ -1,3 +1,4 @@
+import type { EvictingMap } from '../observability/evictions.js';
 import type { Scope } from './series.js';
 
 /**
@@ -17,6 +18,14 @@ export const RULE_BOUNDS: RuleBounds = { devices: 100_000, zones: 100_000 };
 
 /** What was forgotten: a device's latest values, a zone's, a window's series, a watched key. */
 export type Forgotten = 'device' | 'zone' | 'series' | 'watch';
+
+/** Each thing forgotten as its table in gateway_memory_evictions_total, and what forgetting it costs (GW_ERR_MEMORY_BOUND says it). */
+export const FORGOTTEN_AS: Readonly<Record<Forgotten, readonly [EvictingMap, string]>> = {
+  device: ['rule_devices', 'a device forgotten has no latest values until its next reading'],
+  zone: ['rule_zones', "a zone forgotten leaves its site's tallies until a device there speaks again"],
+  series: ['rule_series', 'a window forgotten starts over from its next reading'],
+  watch: ['rule_watches', 'a held-for, absence or hysteresis forgotten starts over, its timer dropped'],
+};
 
 /** Told of each thing forgotten, with the bound that made it go (only past the bound: never on a reading's usual path). */
 export type OnForget = (what: Forgotten, bound: number) => void;

@@ -13,7 +13,8 @@ import { ReplayClock } from '../core/replay-clock.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Store } from '../core/store.js';
 import { SEGMENT } from '../core/segments.js';
-import type { Forgotten } from './bounds.js';
+import { evictionCounter, type OnEvicted } from '../observability/evictions.js';
+import { FORGOTTEN_AS, type Forgotten } from './bounds.js';
 import { HeldBackReporter, type HeldBack } from './held-back.js';
 import { RuleLoader, type RuleSet } from './loader.js';
 import { RuleOutputs } from './outputs.js';
@@ -71,6 +72,7 @@ export class RulesService {
   /** Lines said at most once a minute (per key): overload, route cache resets. */
   private readonly rareLog: LogLimiter;
   private rebuilt: RebuildResult | undefined;
+  private readonly evicted: OnEvicted;
   private readonly ruleListeners: ((set: RuleSet) => void)[] = [];
   /** Where commands, alerts, alarm transitions and saga steps go (a cluster's owners send theirs the same way). */
   readonly outputs: RuleOutputs;
@@ -78,6 +80,7 @@ export class RulesService {
   constructor(private readonly o: RulesServiceOptions) {
     const { metrics } = o;
     this.rareLog = new LogLimiter(o.log, 1, 60_000);
+    this.evicted = evictionCounter(metrics, o.log.child({ component: 'rules' }));
     this.clock = new ReplayClock(o.clock);
     this.outputs = new RuleOutputs({ publisher: o.publisher, store: o.store, metrics, bus: o.bus, log: o.log, trace: this.trace, storeWaitMs: o.storeWaitMs });
     const outputs = this.outputs;
@@ -154,14 +157,9 @@ export class RulesService {
     if (this.rareLog.allow('rule routes reset')) this.o.log.warn({ component: 'rules', routes }, `the rules' cache of which rules serve which device filled (${routes} devices and kinds since the rules were loaded) and was started afresh: that many devices, or made-up device ids (gateway_rule_routes_reset_total)`);
   }
 
-  /**
-   * The rules forgot a device, zone, series or watched key past its bound (rules/bounds.ts, here
-   * or in a cluster's partition owner): counted each time, said at most once a minute per what
-   * (with how many more since), since a flood forgets one per made-up id.
-   */
+  /** The rules forgot something past its bound (rules/bounds.ts; here or in a cluster's partition owner): counted, said once per burst. */
   forgot(what: Forgotten, bound: number): void {
-    this.o.metrics.ruleStateForgotten.inc({ what });
-    if (this.rareLog.allow(`rules forgot ${what}`)) this.o.log.warn({ component: 'rules', what, bound }, `the rules remember at most ${bound} of each ${what === 'series' || what === 'watch' ? 'device or zone per window or watch' : what}: more came (a flood of made-up ids?), so the first seen was forgotten (gateway_rule_state_forgotten_total)`);
+    this.evicted(FORGOTTEN_AS[what][0], bound, FORGOTTEN_AS[what][1]);
   }
 
   /** Called with each rule set put in force from now on. */
