@@ -6,6 +6,7 @@ import { createClusterBus, type ClusterBus } from './broker/cluster-bus.js';
 import { ClusterPersistence } from './broker/cluster-persistence.js';
 import { CredentialStore } from './broker/credentials.js';
 import { Delivery } from './broker/delivery.js';
+import type { EvictReason } from './broker/away-sessions.js';
 import { singleNodePersistence } from './broker/file-persistence.js';
 import { PublishPipeline } from './broker/publish-pipeline.js';
 import { RetainedLedger } from './broker/retained.js';
@@ -21,6 +22,7 @@ import type { History } from './core/history.js';
 import { DevicesService } from './devices/service.js';
 import { LiveView } from './http/live.js';
 import type { Readiness } from './http/server.js';
+import { LogLimiter } from './observability/log.js';
 import type { Metrics } from './observability/metrics.js';
 import { StatsReporter } from './observability/stats.js';
 import type { SilenceWatch } from './ingest/silence.js';
@@ -182,23 +184,22 @@ export function readinessOf(
  * node's over Redis (broker/cluster-persistence.ts says which of the bounds hold there).
  */
 function boundedPersistence(settings: Settings, { metrics, access, ledger, log }: { metrics: Metrics; access: Access; ledger: RetainedLedger; log: Logger }, cluster?: ClusterBus) {
-  const limits = {
-    maxInflightQos2: settings.maxInflightQos2,
-    maxInflightQos2Bytes: settings.maxInflightQos2Bytes,
-    maxQueuedMessages: settings.maxQueuedMessages,
-    maxQueuedBytes: settings.maxQueuedBytes,
-    maxQueuedBytesTotal: settings.maxQueuedBytesTotal,
-    sessionExpiryMs: settings.sessionExpiryS * 1000,
-    maxAwaySessions: settings.maxAwaySessions,
-  };
+  const { maxInflightQos2, maxInflightQos2Bytes, maxQueuedMessages, maxQueuedBytes, maxQueuedBytesTotal, maxAwaySessions, maxAwaySubscriptions } = settings;
+  const limits = { maxInflightQos2, maxInflightQos2Bytes, maxQueuedMessages, maxQueuedBytes, maxQueuedBytesTotal, sessionExpiryMs: settings.sessionExpiryS * 1000, maxAwaySessions, maxAwaySubscriptions };
+  const brokerLog = log.child({ component: 'broker' });
+  const rare = new LogLimiter(brokerLog, 1, 60_000); // once a minute per reason: made-up client ids come in floods
   const hooks = {
     takeGranted: (client: Parameters<Access['subscriptions']['takeGranted']>[0]) => access.subscriptions.takeGranted(client),
     onInflightRefused: (client: Parameters<Access['refuse']>[1], detail: string) => access.refuse('inflight_qos2', client, detail),
     onQueueDropped: (_clientId: string, dropped: number) => metrics.offlineDropped.inc(dropped),
     onSessionExpired: () => metrics.sessionsExpired.inc(),
-    onSessionEvicted: () => metrics.sessionsEvicted.inc(),
+    onSessionEvicted: (clientId: string, reason: EvictReason, filters: number | undefined) => {
+      metrics.sessionsEvicted.inc({ reason });
+      const bound = reason === 'away_sessions' ? `${maxAwaySessions} sessions away (MQTT_MAX_AWAY_SESSIONS)` : `${maxAwaySubscriptions} filters held by sessions away (MQTT_MAX_AWAY_SUBSCRIPTIONS)`;
+      if (rare.allow(`session evicted ${reason}`)) brokerLog.warn({ clientId, reason, filters }, `persistent session of ${clientId} removed before its expiry, the one away longest: more than ${bound} (gateway_sessions_evicted_total)`);
+    },
   };
-  const persistence = cluster ? new ClusterPersistence(limits, hooks, cluster.persistence, cluster.sessions) : singleNodePersistence(settings, limits, hooks, { ledger, metrics, log: log.child({ component: 'broker' }) });
+  const persistence = cluster ? new ClusterPersistence(limits, hooks, cluster.persistence, cluster.sessions) : singleNodePersistence(settings, limits, hooks, { ledger, metrics, log: brokerLog });
   metrics.readFrom('inflightQos2', () => persistence.inflightQos2);
   metrics.readFrom('offlineQueuedMessages', () => persistence.queued.messages);
   metrics.readFrom('offlineQueuedBytes', () => persistence.queued.bytes);
@@ -258,6 +259,7 @@ export function clusterNode(
       woke: (type) => metrics.ruleWakeups.inc({ type }),
       failed: () => metrics.ruleErrors.inc(),
       routesReset: (routes) => rules.routesReset(routes),
+      forgot: (what, bound) => rules.forgot(what, bound),
       ran: (reading, wake, firings, outcomes, suppressed, at) => rules.trace.ran(reading, wake, firings, suppressed, at, outcomes.length),
     },
     info: o.info,

@@ -52,7 +52,7 @@ export class ClusterPersistence extends BoundedPersistence {
   override async setup(broker: Aedes): Promise<void> {
     await super.setup(broker);
     (broker as unknown as { mq: { on(topic: string, fn: (packet: { payload: Buffer | string }, done: () => void) => void): void } }).mq.on('$SYS/+/new/clients', (packet, done) => {
-      this.away.delete(packet.payload.toString());
+      this.away.back(packet.payload.toString());
       done();
     });
   }

@@ -250,15 +250,14 @@ export class FilePersistence extends BoundedPersistence {
       if (ledger.decide(r.owner, r.topic, r.payload.length, true) !== 'retain') refused++;
       else await this.storeRetained({ cmd: 'publish', topic: r.topic, payload: r.payload, qos: r.qos as 0 | 1 | 2, retain: true, dup: false });
     }
-    // The most recently away kept within MQTT_MAX_AWAY_SESSIONS; each queue within today's bounds (enqueue drops the oldest).
+    // The most recently away kept within MQTT_MAX_AWAY_SESSIONS and _SUBSCRIPTIONS; each queue within today's bounds (enqueue drops the oldest).
     const since = (s: { since: number | null }): number => s.since ?? now;
     const sessions = [...snapshot.sessions].sort((a, b) => since(a) - since(b));
-    const max = this.limits.maxAwaySessions ?? 0;
-    const kept = max > 0 ? sessions.slice(-max) : sessions;
+    const kept = newestWithin(sessions, this.limits.maxAwaySessions ?? 0, this.limits.maxAwaySubscriptions ?? 0);
     for (const s of kept) {
       if (s.subs.length > 0) await this.store.addSubscriptions({ id: s.id }, s.subs.map((x) => ({ topic: x.topic, qos: x.qos as 0 | 1 | 2 })));
       this.subscribed.add(s.id);
-      this.away.set(s.id, since(s));
+      this.away.left(s.id, since(s), s.subs.length);
       for (const p of s.queued) await this.outgoingEnqueue({ clientId: s.id }, p);
     }
     for (const w of snapshot.wills) {
@@ -282,4 +281,15 @@ function toBuffer(payload: Buffer | string | undefined): Buffer {
 export function singleNodePersistence(settings: Settings, limits: PersistenceLimits, hooks: PersistenceHooks, o: Omit<SnapshotOptions, 'file' | 'intervalMs'>): BoundedPersistence {
   if (settings.mqttSnapshotIntervalMs <= 0) return new BoundedPersistence(limits, hooks);
   return new FilePersistence(limits, hooks, { ...o, file: join(resolve(settings.dataDir), 'mqtt-state.bin'), intervalMs: settings.mqttSnapshotIntervalMs });
+}
+
+/** The newest sessions (the list is oldest first) within a count and a total of filters (0 = no limit). */
+function newestWithin<S extends { subs: readonly unknown[] }>(sessions: readonly S[], maxSessions: number, maxFilters: number): S[] {
+  let first = maxSessions > 0 ? Math.max(0, sessions.length - maxSessions) : 0;
+  let filters = 0;
+  for (let i = sessions.length - 1; i >= first; i--) {
+    filters += sessions[i]!.subs.length;
+    if (maxFilters > 0 && filters > maxFilters) first = i + 1;
+  }
+  return sessions.slice(first);
 }

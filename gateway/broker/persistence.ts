@@ -1,7 +1,8 @@
-import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import type { Aedes, Client, PublishPacket, Subscription } from 'aedes';
+import { AwaySessions, type EvictReason } from './away-sessions.js';
 import { IncomingQos2 } from './incoming-qos2.js';
+import { connectedIds, MemoryPersistence, type MemoryStore } from './memory-store.js';
 import { copyOf, Queue, type Stored } from './session-queue.js';
 
 /**
@@ -20,7 +21,8 @@ import { copyOf, Queue, type Stored } from './session-queue.js';
  * It also stores only the subscriptions the gateway granted (`takeGranted`): Aedes 1.2 hands
  * `addSubscriptions` every filter of a SUBSCRIBE packet, refused ones included, once per granted
  * filter (k² work, and refused filters fed from the offline queue); and removes persistent
- * sessions whose client has been away `sessionExpiryMs`.
+ * sessions whose client has been away `sessionExpiryMs`, or early, the one away longest first,
+ * past `maxAwaySessions` or `maxAwaySubscriptions` (away-sessions.ts).
  */
 
 export interface PersistenceLimits {
@@ -33,6 +35,8 @@ export interface PersistenceLimits {
   readonly sessionExpiryMs: number;
   /** Persistent sessions kept while their client is away; past it the one away longest goes (0 = no limit). */
   readonly maxAwaySessions?: number;
+  /** Filters held by all the persistent sessions away together; past it the one away longest goes (0 = no limit). */
+  readonly maxAwaySubscriptions?: number;
 }
 
 export interface PersistenceHooks {
@@ -43,36 +47,10 @@ export interface PersistenceHooks {
   /** Messages dropped from a session's queue. */
   onQueueDropped?(clientId: string, dropped: number): void;
   onSessionExpired?(clientId: string): void;
-  /** A session removed early: more than `maxAwaySessions` were away. */
-  onSessionEvicted?(clientId: string): void;
+  /** A session removed early: more than `maxAwaySessions` were away, or they held more than `maxAwaySubscriptions` filters. */
+  onSessionEvicted?(clientId: string, reason: EvictReason, filters: number | undefined): void;
   now?(): number;
 }
-
-/**
- * What the memory store of aedes-persistence 11 offers (asyncPersistence.js), as far as used here;
- * a cluster's Redis store (aedes-persistence-redis, broker/cluster-persistence.ts) offers the same.
- */
-export interface MemoryStore {
-  setup(broker: Aedes): Promise<void>;
-  storeRetained(packet: PublishPacket): Promise<void>;
-  createRetainedStream(pattern: string): Readable;
-  createRetainedStreamCombi(patterns: string[]): Readable;
-  addSubscriptions(client: { id: string }, subs: readonly Subscription[]): Promise<void>;
-  removeSubscriptions(client: { id: string }, subs: string[]): Promise<void>;
-  subscriptionsByClient(client: { id: string }): Promise<Subscription[]>;
-  countOffline(): Promise<{ subsCount: number; clientsCount: number }>;
-  subscriptionsByTopic(pattern: string): Promise<{ clientId: string; topic: string; qos: number }[]>;
-  cleanSubscriptions(client: { id: string }): Promise<void>;
-  putWill(client: { id: string }, packet: PublishPacket): Promise<void>;
-  getWill(client: { id: string }): Promise<PublishPacket | undefined>;
-  delWill(client: { id: string; brokerId?: string }): Promise<PublishPacket | undefined>;
-  streamWill(brokers?: Record<string, number>): Readable;
-  getClientList(topic: string): Readable;
-  destroy(): Promise<void>;
-}
-
-const require = createRequire(import.meta.url);
-const MemoryPersistence = require('aedes-persistence/asyncPersistence.js') as new () => MemoryStore;
 
 const SWEEP_MS = 60_000;
 
@@ -85,8 +63,8 @@ export class BoundedPersistence {
    * the limits above, sessions expiring, and one client id per credential (acl.ts).
    */
   protected readonly outgoing = new Map<string, Queue>();
-  /** Persistent sessions whose client left, and when. */
-  protected readonly away = new Map<string, number>();
+  /** Persistent sessions whose client left, when, and the filters they hold. */
+  protected readonly away: AwaySessions;
   private queuedBytes = 0;
   private queuedCount = 0;
   private sweeper: NodeJS.Timeout | undefined;
@@ -98,6 +76,7 @@ export class BoundedPersistence {
     protected readonly store: MemoryStore = new MemoryPersistence(),
   ) {
     this.incoming = new IncomingQos2(limits, hooks);
+    this.away = new AwaySessions(limits.maxAwaySessions ?? 0, limits.maxAwaySubscriptions ?? 0);
   }
 
   private now(): number {
@@ -118,22 +97,32 @@ export class BoundedPersistence {
     await this.store.setup(broker);
     broker.on('clientDisconnect', (client: Client) => {
       if (client.clean) return;
-      this.away.set(client.id, this.now());
-      // Client ids cost nothing to make up: the sessions kept for absent clients are bounded too.
-      const max = this.limits.maxAwaySessions ?? 0;
-      for (const oldest of this.away.keys()) {
-        if (max <= 0 || this.away.size <= max) break;
-        const since = this.away.get(oldest)!;
-        this.away.delete(oldest);
-        // A store that refuses (Redis away): kept as away, a sweep ends it.
-        this.end(oldest).then((ended) => ended && this.hooks.onSessionEvicted?.(oldest), () => this.away.set(oldest, since));
-      }
+      const at = this.now();
+      this.away.left(client.id, at);
+      // Client ids cost nothing to make up: the sessions kept for absent clients, and their filters, are bounded too.
+      this.evict();
+      if ((this.limits.maxAwaySubscriptions ?? 0) <= 0) return;
+      this.store.subscriptionsByClient({ id: client.id }).then(
+        (subs) => {
+          this.away.counted(client.id, at, subs.length);
+          this.evict();
+        },
+        () => undefined,
+      );
     });
-    broker.on('client', (client: Client) => void this.away.delete(client.id));
+    broker.on('client', (client: Client) => void this.away.back(client.id));
     broker.once('closed', () => clearInterval(this.sweeper));
     if (this.limits.sessionExpiryMs > 0) {
       this.sweeper = setInterval(() => void this.expire(), Math.min(SWEEP_MS, this.limits.sessionExpiryMs));
       this.sweeper.unref();
+    }
+  }
+
+  /** Ends the sessions away longest while over a bound. */
+  private evict(): void {
+    for (const { clientId, since, filters, reason } of this.away.over()) {
+      // A store that refuses (Redis away): kept as away, a sweep ends it.
+      this.end(clientId).then((ended) => ended && this.hooks.onSessionEvicted?.(clientId, reason, filters), () => this.away.left(clientId, since, filters));
     }
   }
 
@@ -142,10 +131,10 @@ export class BoundedPersistence {
     const cutoff = this.now() - this.limits.sessionExpiryMs;
     let expired = 0;
     // A snapshot: a session whose store refused (Redis away) goes back in, for the next sweep.
-    for (const [clientId, since] of [...this.away]) {
+    for (const [clientId, since] of this.away.entries()) {
       if (since > cutoff) continue;
-      this.away.delete(clientId);
-      if (!(await this.end(clientId).catch(() => void this.away.set(clientId, since)))) continue;
+      this.away.back(clientId);
+      if (!(await this.end(clientId).catch(() => void this.away.left(clientId, since)))) continue;
       expired++;
       this.hooks.onSessionExpired?.(clientId);
     }
@@ -198,7 +187,7 @@ export class BoundedPersistence {
   async cleanSubscriptions(client: Client): Promise<void> {
     await this.store.cleanSubscriptions(client);
     this.dropQueue(client.id);
-    this.away.delete(client.id);
+    this.away.back(client.id);
   }
 
   // Outgoing queues of persistent sessions.
@@ -292,8 +281,4 @@ export class BoundedPersistence {
 }
 
 export { InflightLimitError } from './incoming-qos2.js';
-
-/** Aedes' connected clients by id (not in its types). */
-export function connectedIds(aedes: Aedes | undefined): Readonly<Record<string, Client | undefined>> | undefined {
-  return (aedes as unknown as { clients?: Record<string, Client | undefined> } | undefined)?.clients;
-}
+export { connectedIds, type MemoryStore } from './memory-store.js';

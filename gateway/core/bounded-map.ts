@@ -14,10 +14,10 @@ export class BoundedMap<K, V> extends Map<K, V> {
    */
   private oldest: Iterator<K> | undefined;
 
-  /** `onEvict`: told of each entry forgotten to stay within capacity (counted and said by its owner). */
+  /** `onEvict`: told of each entry forgotten to stay within capacity, with its value, once it is gone (counted and said by its owner). */
   constructor(
     readonly capacity: number,
-    private readonly onEvict?: (key: K) => void,
+    private readonly onEvict?: (key: K, value: V) => void,
   ) {
     super();
     if (!(capacity > 0)) throw new RangeError(`capacity must be positive, got ${capacity}`);
@@ -30,9 +30,10 @@ export class BoundedMap<K, V> extends Map<K, V> {
       let next = (this.oldest ??= this.keys()).next();
       if (next.done) next = (this.oldest = this.keys()).next();
       if (!next.done) {
+        const value = this.onEvict ? this.get(next.value) : undefined;
         this.delete(next.value);
         this.evicted++;
-        this.onEvict?.(next.value);
+        this.onEvict?.(next.value, value as V);
       }
     }
     return super.set(key, value);

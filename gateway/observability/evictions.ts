@@ -2,25 +2,41 @@
  * What bounded in-memory tables forget. Every per-device or per-address memory is a BoundedMap,
  * and an entry forgotten to stay within the bound changes what the gateway does (a fact used
  * before it is learnt again, a limit no longer applied to one address): each one is counted in
- * `gateway_memory_evictions_total{map}`, and the first of each table is said (warn), since it
- * means the gateway serves more devices or addresses than the table was sized for.
+ * `gateway_memory_evictions_total{map}`, and the first of each burst is said (warn), since it
+ * means the gateway serves more devices or addresses than the table was sized for, or a flood of
+ * made-up ones: once per table while it lasts, again after a quiet minute (not per entry).
  */
 import type { Logger } from 'pino';
 import { logWarn } from '../core/errors.js';
 import type { Metrics } from './metrics.js';
 
 /** The `map` label: one name a bounded table. */
-export type EvictingMap = 'shelly_light_modes' | 'zigbee2mqtt_outputs' | 'zigbee2mqtt_json_seen' | 'zigbee2mqtt_keys' | 'http_connections_per_address';
+export type EvictingMap =
+  | 'shelly_light_modes'
+  | 'zigbee2mqtt_outputs'
+  | 'zigbee2mqtt_json_seen'
+  | 'zigbee2mqtt_keys'
+  | 'http_connections_per_address'
+  // What the rules remember (rules/bounds.ts).
+  | 'rule_devices'
+  | 'rule_zones'
+  | 'rule_series'
+  | 'rule_watches';
+
+/** A burst of evictions ends after this long without one: the next is said again. */
+const QUIET_MS = 60_000;
 
 /** Told of one entry forgotten: the table, its bound, and what forgetting costs (for the warning). */
 export type OnEvicted = (map: EvictingMap, capacity: number, cost: string) => void;
 
-export function evictionCounter(metrics: Pick<Metrics, 'memoryEvictions'>, log: Logger | undefined): OnEvicted {
-  const said = new Set<EvictingMap>();
+export function evictionCounter(metrics: Pick<Metrics, 'memoryEvictions'>, log: Logger | undefined, now: () => number = Date.now): OnEvicted {
+  const last = new Map<EvictingMap, number>();
   return (map, capacity, cost) => {
     metrics.memoryEvictions.inc({ map });
-    if (said.has(map)) return;
-    said.add(map);
-    logWarn(log, 'GW_ERR_MEMORY_BOUND', { map, capacity }, `${map} is full (${capacity} entries): its oldest are forgotten from now on (${cost}); counted in gateway_memory_evictions_total, said once`);
+    const t = now();
+    const before = last.get(map);
+    last.set(map, t);
+    if (before !== undefined && t - before < QUIET_MS) return;
+    logWarn(log, 'GW_ERR_MEMORY_BOUND', { map, capacity }, `${map} is full (${capacity} entries): its oldest are forgotten from now on (${cost}); counted in gateway_memory_evictions_total, said once per burst`);
   };
 }

@@ -3,6 +3,9 @@ import type { Clock } from '../core/clock.js';
 import type { AlarmTransitionEvent, CommandEvent, CommandStatusEvent, ReadingEvent } from '../core/events.js';
 import type { Kind } from '../core/kinds.js';
 import type { Outcome, Suppression } from './actions.js';
+import type { Forgotten, OnForget, RuleBounds } from './bounds.js';
+
+export type { OnForget };
 import type { Firing } from './engine.js';
 import type { ExpectedReport } from './saga.js';
 
@@ -28,6 +31,8 @@ export interface RuntimeObserver {
   overloaded?(): void;
   /** The rules' cache of which rules serve which device filled (`routes` entries) and was started afresh. */
   routesReset?(routes: number): void;
+  /** A device, zone, series or watched key was forgotten past its bound (rules/bounds.ts): a flood of made-up ids. */
+  forgot?(what: Forgotten, bound: number): void;
   /** A run that fired something (the trace): its reading, what woke it, the firings and what came of them. */
   ran?(reading: ReadingEvent, wake: Wake | undefined, firings: readonly Firing[], outcomes: readonly Outcome[], suppressed: readonly Suppression[], at: number): void;
 }
@@ -68,4 +73,6 @@ export interface RuntimeOptions {
   /** Publish a command again (a saga's retry). */
   readonly resend?: (c: CommandEvent, attempt: number) => void;
   readonly commands?: CommandSettings;
+  /** How many devices and zones the rules remember (default RULE_BOUNDS). */
+  readonly bounds?: RuleBounds;
 }

@@ -7,7 +7,7 @@ import { RulesEngine, type Firing } from './engine.js';
 import type { FactContext } from './facts.js';
 import { JobQueue } from './job-queue.js';
 import type { RuleSet } from './loader.js';
-import { DEFAULT_COMMAND_TIMES, MAX_RULES_BACKLOG, type CommandTimes, type RuntimeOptions, type Wake } from './runtime-options.js';
+import { DEFAULT_COMMAND_TIMES, MAX_RULES_BACKLOG, type CommandTimes, type OnForget, type RuntimeOptions, type Wake } from './runtime-options.js';
 import { SeriesStore } from './series.js';
 import { ZoneState } from './state.js';
 import { Wakeups } from './wakeups.js';
@@ -23,7 +23,7 @@ export { DEFAULT_COMMAND_TIMES, MAX_RULES_BACKLOG, type CommandSettings, type Co
  */
 export class RulesRuntime {
   readonly state: ZoneState;
-  readonly series = new SeriesStore();
+  readonly series: SeriesStore;
   readonly watches: Watches;
   readonly wakeups: Wakeups<Wake>;
   readonly dispatcher: ActionDispatcher;
@@ -40,7 +40,9 @@ export class RulesRuntime {
 
   constructor(private readonly o: RuntimeOptions) {
     const times = o.commands ?? DEFAULT_COMMAND_TIMES;
-    this.state = new ZoneState(o.armedFile);
+    const forgot: OnForget = (what, bound) => o.observer?.forgot?.(what, bound);
+    this.state = new ZoneState(o.armedFile, o.bounds, forgot);
+    this.series = new SeriesStore(o.bounds, forgot);
     this.wakeups = new Wakeups<Wake>(o.clock, (_key, wake) => this.enqueue(() => this.wake(wake)));
     this.alarms = new AlarmBook({
       clock: o.clock,
@@ -59,12 +61,13 @@ export class RulesRuntime {
       resend: (c, attempt) => o.resend?.(c, attempt),
       notify: (alert) => o.onOutcome(alert),
     });
-    this.watches = new Watches((spec, key, at) => {
+    this.watches = new Watches((spec, key, at, forgotten) => {
+      if (forgotten) return this.wakeups.drop(`w|${spec.id}|${key}`);
       if (!this.engine.wakes(spec.id)) return;
       const wakeKey = `w|${spec.id}|${key}`;
       if (at === undefined) this.wakeups.cancel(wakeKey);
       else this.wakeups.set(wakeKey, at, { type: 'watch', watchId: spec.id, key });
-    });
+    }, o.bounds, forgot);
     this.engine = new RulesEngine({ rules: [], actuators: {} });
     this.scratch = { reading: undefined as unknown as ReadingEvent, now: 0, state: this.state, series: this.series, watches: this.watches, actuator: this.actuatorData };
   }

@@ -1,5 +1,7 @@
+import { BoundedMap } from '../core/bounded-map.js';
 import type { ReadingEvent } from '../core/events.js';
 import type { Kind } from '../core/kinds.js';
+import { RULE_BOUNDS, boundOf, type OnForget, type RuleBounds } from './bounds.js';
 import { Series, Track } from './window-track.js';
 
 /** Which readings a time fact looks at: the reading's device, its zone (any device), or its site. */
@@ -57,7 +59,8 @@ interface Need {
   readonly scope: Scope;
   readonly retentionMs: number;
   readonly tracks: readonly { readonly withinMs: number; readonly minmax: boolean; readonly equals: readonly number[] }[];
-  readonly series: Map<string, Series>;
+  /** By device, zone or site: past the bound of its scope, the one first seen is forgotten. */
+  readonly series: BoundedMap<string, Series>;
 }
 
 /**
@@ -69,6 +72,11 @@ interface Need {
  */
 export class SeriesStore {
   private needs = new Map<Kind, Need[]>();
+
+  constructor(
+    private readonly bounds: RuleBounds = RULE_BOUNDS,
+    private readonly forgot?: OnForget,
+  ) {}
 
   configure(needs: readonly WindowNeed[]): void {
     const merged = new Map<string, { kind: Kind; scope: Scope; retentionMs: number; tracks: Map<number, { withinMs: number; minmax: boolean; equals: number[] }> }>();
@@ -85,7 +93,7 @@ export class SeriesStore {
     const byKind = new Map<Kind, Need[]>();
     for (const m of merged.values()) {
       const old = this.needs.get(m.kind)?.find((n) => n.scope === m.scope);
-      const need: Need = { scope: m.scope, retentionMs: m.retentionMs, tracks: [...m.tracks.values()], series: old?.series ?? new Map<string, Series>() };
+      const need: Need = { scope: m.scope, retentionMs: m.retentionMs, tracks: [...m.tracks.values()], series: old?.series ?? this.seriesOf(m.scope) };
       // Samples stay; the windows over them are built afresh for the rules now in force.
       for (const s of need.series.values()) {
         s.tracks = this.tracksOf(need);
@@ -97,6 +105,11 @@ export class SeriesStore {
       list.push(need);
     }
     this.needs = byKind;
+  }
+
+  private seriesOf(scope: Scope): BoundedMap<string, Series> {
+    const bound = boundOf(this.bounds, scope);
+    return new BoundedMap<string, Series>(bound, () => this.forgot?.('series', bound));
   }
 
   private tracksOf(need: Need): Track[] {

@@ -1,6 +1,8 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
+import { BoundedMap } from '../core/bounded-map.js';
 import type { Kind, ReadingValue } from '../core/kinds.js';
 import type { ReadingEvent } from '../core/events.js';
+import { RULE_BOUNDS, type OnForget, type RuleBounds } from './bounds.js';
 import { truthy } from './operators.js';
 import { zoneKey } from './series.js';
 
@@ -29,6 +31,8 @@ interface SiteKind {
   /** The newest latest value across the zones (the first zone's, of equals), and its zone's place. */
   newest: Slot | undefined;
   newestAt: number;
+  /** The newest was forgotten with its zone: found again when next asked (not at each forgetting: a flood forgets zones fast). */
+  stale: boolean;
 }
 
 interface Zone {
@@ -37,11 +41,17 @@ interface Zone {
   /** Its place among the site's zones (in the order they were first seen). */
   readonly at: number;
   readonly kinds: Map<Kind, Slot>;
+  /** Forgotten past the bound of zones: a device still pointing to it looks its zone up again. */
+  gone: boolean;
 }
 
 interface Site {
   readonly name: string;
-  readonly zones: Zone[];
+  /** In the order first seen; forgotten zones stay until they are half of it (then it is filtered). */
+  zones: Zone[];
+  gone: number;
+  /** Zones ever placed: the next one's `at`. */
+  seen: number;
   readonly byName: Map<string, Zone>;
   readonly kinds: Map<Kind, SiteKind>;
 }
@@ -56,14 +66,27 @@ const isTruthy = (l: Slot): boolean => truthy(l.value) === true || l.numeric >= 
 /**
  * What the rules know of the building: the latest value per device and per zone and kind,
  * the zones of each site, and which zones are armed. Fed by current readings only. A reading
- * costs a Map lookup by its source and updates its slots in place (nothing allocated).
+ * costs a Map lookup by its source and updates its slots in place (nothing allocated). Devices
+ * and zones past their bounds (rules/bounds.ts) are forgotten, the first seen first.
  */
 export class ZoneState {
   private readonly sites = new Map<string, Site>();
-  private readonly byDevice = new Map<string, Device>();
+  private readonly byDevice: BoundedMap<string, Device>;
+  /** Every zone remembered, in the order first seen (what is forgotten first). */
+  private readonly zones: BoundedMap<Zone, true>;
   private readonly armedZones = new Map<string, boolean>();
 
-  constructor(private readonly armedFile?: string) {}
+  constructor(
+    private readonly armedFile?: string,
+    bounds: RuleBounds = RULE_BOUNDS,
+    forgot?: OnForget,
+  ) {
+    this.byDevice = new BoundedMap(bounds.devices, () => forgot?.('device', bounds.devices));
+    this.zones = new BoundedMap(bounds.zones, (zone) => {
+      this.forget(zone);
+      forgot?.('zone', bounds.zones);
+    });
+  }
 
   async load(): Promise<void> {
     if (!this.armedFile) return;
@@ -77,26 +100,52 @@ export class ZoneState {
 
   private zone(siteName: string, name: string): Zone {
     let site = this.sites.get(siteName);
-    if (!site) this.sites.set(siteName, (site = { name: siteName, zones: [], byName: new Map(), kinds: new Map() }));
+    if (!site) this.sites.set(siteName, (site = { name: siteName, zones: [], gone: 0, seen: 0, byName: new Map(), kinds: new Map() }));
     let zone = site.byName.get(name);
     if (!zone) {
-      zone = { site, name, at: site.zones.length, kinds: new Map() };
+      zone = { site, name, at: site.seen++, kinds: new Map(), gone: false };
       site.byName.set(name, zone);
       site.zones.push(zone);
+      // Past the bound the zone first seen is forgotten: never this one, so never this site.
+      this.zones.set(zone, true);
     }
     return zone;
+  }
+
+  /** A zone forgotten past the bound: out of its site, and out of the site's tallies. */
+  private forget(zone: Zone): void {
+    const { site } = zone;
+    zone.gone = true;
+    site.byName.delete(zone.name);
+    if (site.byName.size === 0) {
+      this.sites.delete(site.name);
+      return;
+    }
+    for (const [kind, slot] of zone.kinds) {
+      const siteKind = site.kinds.get(kind);
+      if (!siteKind) continue;
+      if (isTruthy(slot)) siteKind.truthy--;
+      if (siteKind.newest === slot) {
+        siteKind.newest = undefined;
+        siteKind.stale = true;
+      }
+    }
+    if (++site.gone * 2 > site.zones.length) {
+      site.zones = site.zones.filter((z) => !z.gone);
+      site.gone = 0;
+    }
   }
 
   update(r: ReadingEvent): void {
     let device = this.byDevice.get(r.source);
     if (!device) this.byDevice.set(r.source, (device = { zone: this.zone(r.site, r.zone), kinds: new Map() }));
-    else if (device.zone.name !== r.zone || device.zone.site.name !== r.site) device.zone = this.zone(r.site, r.zone);
+    else if (device.zone.name !== r.zone || device.zone.site.name !== r.site || device.zone.gone) device.zone = this.zone(r.site, r.zone);
     const { zone } = device;
     // Recency by what the gateway saw: a device clock ahead of it must not make this reading look newer.
     const timeMs = r.judgedMs ?? r.timeMs;
     let slot = zone.kinds.get(r.kind);
     let siteKind = zone.site.kinds.get(r.kind);
-    if (!siteKind) zone.site.kinds.set(r.kind, (siteKind = { truthy: 0, newest: undefined, newestAt: 0 }));
+    if (!siteKind) zone.site.kinds.set(r.kind, (siteKind = { truthy: 0, newest: undefined, newestAt: 0, stale: false }));
     if (!slot) {
       zone.kinds.set(r.kind, (slot = { value: r.value, numeric: r.numeric, timeMs, device: r.device, reading: r }));
       if (isTruthy(slot)) siteKind.truthy++;
@@ -130,6 +179,7 @@ export class ZoneState {
   /** A zone's slot changed: is it the site's newest now? (Newer, or as new and of an earlier zone.) */
   private newer(siteKind: SiteKind, slot: Slot, at: number): void {
     const { newest } = siteKind;
+    if (siteKind.stale) return;
     if (!newest || slot.timeMs > newest.timeMs || (slot.timeMs === newest.timeMs && at < siteKind.newestAt)) {
       siteKind.newest = slot;
       siteKind.newestAt = at;
@@ -138,10 +188,21 @@ export class ZoneState {
 
   private findNewest(site: Site, kind: Kind, siteKind: SiteKind): void {
     siteKind.newest = undefined;
+    siteKind.stale = false;
     for (const zone of site.zones) {
+      if (zone.gone) continue;
       const slot = zone.kinds.get(kind);
       if (slot) this.newer(siteKind, slot, zone.at);
     }
+  }
+
+  /** Devices remembered (for /metrics and tests of the bound). */
+  get deviceCount(): number {
+    return this.byDevice.size;
+  }
+
+  get zoneCount(): number {
+    return this.zones.size;
   }
 
   /** The latest reading of every device and kind. */
@@ -156,7 +217,7 @@ export class ZoneState {
   /** The latest of a kind in the zone a device was last seen in (no key built). */
   zoneLatestOf(source: string, site: string, zone: string, kind: Kind): Latest | undefined {
     const z = this.byDevice.get(source)?.zone;
-    return z && z.name === zone && z.site.name === site ? z.kinds.get(kind) : this.zoneLatest(site, zone, kind);
+    return z && !z.gone && z.name === zone && z.site.name === site ? z.kinds.get(kind) : this.zoneLatest(site, zone, kind);
   }
 
   deviceLatest(source: string, kind: Kind): Latest | undefined {
@@ -164,14 +225,14 @@ export class ZoneState {
   }
 
   zonesOf(site: string): readonly string[] {
-    return this.sites.get(site)?.zones.map((z) => z.name) ?? [];
+    return this.sites.get(site)?.zones.flatMap((z) => (z.gone ? [] : [z.name])) ?? [];
   }
 
   /** The latest values of a kind across a site's zones. */
   siteLatest(site: string, kind: Kind): Latest[] {
     const out: Latest[] = [];
     for (const zone of this.sites.get(site)?.zones ?? []) {
-      const l = zone.kinds.get(kind);
+      const l = zone.gone ? undefined : zone.kinds.get(kind);
       if (l) out.push(l);
     }
     return out;
@@ -179,7 +240,10 @@ export class ZoneState {
 
   /** The newest latest value of a kind across a site's zones (the first zone's, when several are as new). */
   siteNewest(site: string, kind: Kind): Latest | undefined {
-    return this.sites.get(site)?.kinds.get(kind)?.newest;
+    const s = this.sites.get(site);
+    const siteKind = s?.kinds.get(kind);
+    if (s && siteKind?.stale) this.findNewest(s, kind, siteKind);
+    return siteKind?.newest;
   }
 
   /** Whether the latest value of a kind is true (or ≥ 1) in any zone of the site. */

@@ -35,6 +35,14 @@ export class Wakeups<P> {
     if (entry) entry.deadline = undefined;
   }
 
+  /** Forgets a key now, timer and all (what was forgotten past a bound: its timer must not outlive it). */
+  drop(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    if (entry.timer) this.clock.clearTimeout(entry.timer);
+    this.entries.delete(key);
+  }
+
   /** Deadline of a key, if one is set. */
   deadline(key: string): number | undefined {
     return this.entries.get(key)?.deadline;

@@ -1,5 +1,7 @@
+import { BoundedMap } from '../core/bounded-map.js';
 import type { ReadingEvent } from '../core/events.js';
 import type { Kind, ReadingValue } from '../core/kinds.js';
+import { RULE_BOUNDS, boundOf, type OnForget, type RuleBounds } from './bounds.js';
 import { operatorOf, type Evaluate } from './operators.js';
 import { scopeKey, type Scope } from './series.js';
 
@@ -24,8 +26,11 @@ interface Track {
   away?: boolean | undefined;
 }
 
-/** Asks for a wake-up of the rules that use a watch at `at` (undefined: no longer needed). */
-export type Schedule = (spec: WatchSpec, key: string, at: number | undefined) => void;
+/**
+ * Asks for a wake-up of the rules that use a watch at `at` (undefined: no longer needed;
+ * `forgotten`: the key was forgotten past its bound, so its timer goes now, not at its time).
+ */
+export type Schedule = (spec: WatchSpec, key: string, at: number | undefined, forgotten?: boolean) => void;
 
 /** A spec as a reading meets it: its operator looked up and its tracks found once per configure. */
 interface Entry {
@@ -37,12 +42,17 @@ interface Entry {
 export class Watches {
   private byKind = new Map<Kind, Entry[]>();
   private specs = new Map<string, WatchSpec>();
-  private readonly tracks = new Map<string, Map<string, Track>>();
+  /** Per spec, by key: past the bound of its scope, the key first seen is forgotten (rules/bounds.ts). */
+  private readonly tracks = new Map<string, BoundedMap<string, Track>>();
   private readonly watchedSince = new Map<string, number>();
   /** Device → the keys (sources) of its device-scoped absences: a status message names the device alone. */
   private readonly keysOf = new Map<string, string[]>();
 
-  constructor(private readonly schedule: Schedule) {}
+  constructor(
+    private readonly schedule: Schedule,
+    private readonly bounds: RuleBounds = RULE_BOUNDS,
+    private readonly forgot?: OnForget,
+  ) {}
 
   /** Takes the specs of the rules now in force; tracks of specs that stay are kept. */
   configure(specs: readonly WatchSpec[], now: number): void {
@@ -53,11 +63,27 @@ export class Watches {
       let list = this.byKind.get(s.kind);
       if (!list) this.byKind.set(s.kind, (list = []));
       let tracks = this.tracks.get(s.id);
-      if (!tracks) this.tracks.set(s.id, (tracks = new Map<string, Track>()));
+      if (!tracks) this.tracks.set(s.id, (tracks = this.tracksOf(s)));
       list.push({ spec: s, evaluate: s.type === 'held' ? operatorOf(s.operator) : undefined, tracks });
       if (!this.watchedSince.has(s.id)) this.watchedSince.set(s.id, now);
     }
     for (const id of [...this.watchedSince.keys()]) if (!this.specs.has(id)) this.watchedSince.delete(id);
+  }
+
+  private tracksOf(spec: WatchSpec): BoundedMap<string, Track> {
+    const bound = boundOf(this.bounds, spec.scope);
+    return new BoundedMap<string, Track>(bound, (key, track) => {
+      this.schedule(spec, key, undefined, true);
+      if (spec.type === 'absent' && spec.scope === 'device') this.unindex(track.latest.device, key);
+      this.forgot?.('watch', bound);
+    });
+  }
+
+  /** Keys tracked, all watches together (for tests of the bound). */
+  get trackCount(): number {
+    let n = 0;
+    for (const tracks of this.tracks.values()) n += tracks.size;
+    return n;
   }
 
   spec(id: string): WatchSpec | undefined {
@@ -137,6 +163,14 @@ export class Watches {
     track.away = false;
     track.lastSeen = Math.max(track.lastSeen ?? t, t);
     this.schedule(spec, key, track.lastSeen + spec.forMs);
+  }
+
+  /** A device-scoped absence forgot `key`: out of the device's keys unless another one still tracks it. */
+  private unindex(device: string, key: string): void {
+    for (const spec of this.specs.values()) if (spec.type === 'absent' && spec.scope === 'device' && this.tracks.get(spec.id)?.has(key)) return;
+    const keys = this.keysOf.get(device)?.filter((k) => k !== key);
+    if (keys?.length) this.keysOf.set(device, keys);
+    else this.keysOf.delete(device);
   }
 
   private index(device: string, key: string): void {

@@ -104,6 +104,34 @@ describe('the broker state across a restart', () => {
     expect(second.ledger.bytes).toBe(cost);
   });
 
+  it('brings back the sessions away within MQTT_MAX_AWAY_SUBSCRIPTIONS, the newest first, and goes on counting their filters', async () => {
+    const dir = await tempDir();
+    const first = await start(dir);
+    const filters = (id: string, n: number) => Array.from({ length: n }, (_, i) => ({ topic: `commands/${id}/f${i}/#`, qos: 1 as const }));
+    for (const [id, n] of [['s-1', 3], ['s-2', 2], ['s-3', 2]] as const) {
+      await first.p.addSubscriptions(client(id), filters(id, n));
+      first.broker.emit('clientDisconnect', client(id));
+    }
+    await first.p.close();
+
+    const evicted: string[] = [];
+    const broker = Object.assign(new EventEmitter(), { id: 'b2', clients: {} });
+    const metrics = testMetrics(new ManualClock(0));
+    const ledger = new RetainedLedger({ metrics, maxBytesPerClient: 0, maxBytes: 0 });
+    const second = new FilePersistence({ ...LIMITS, maxAwaySubscriptions: 4 }, { onSessionEvicted: (id) => evicted.push(id) }, { file: first.file, intervalMs: 60_000, ledger, metrics, log: pino({ level: 'silent' }) });
+    await second.setup(broker as unknown as Aedes);
+    // 3 + 2 + 2 filters, 4 allowed: s-1 (away longest) is not brought back.
+    expect(await second.subscriptionsByClient(client('s-1'))).toEqual([]);
+    expect(await second.subscriptionsByClient(client('s-2'))).toHaveLength(2);
+    expect(await second.subscriptionsByClient(client('s-3'))).toHaveLength(2);
+    // Their 4 filters still count: one more session away with a filter, and s-2 goes.
+    await second.addSubscriptions(client('s-4'), filters('s-4', 1));
+    broker.emit('clientDisconnect', client('s-4'));
+    await waitFor(() => evicted.length > 0, 's-2 evicted');
+    expect(evicted).toEqual(['s-2']);
+    await second.close();
+  });
+
   it('writes a change on its own, after the interval, atomically', async () => {
     const dir = await tempDir();
     const { p, ledger, metrics, file } = await start(dir, { intervalMs: 20 });

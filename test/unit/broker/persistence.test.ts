@@ -141,6 +141,34 @@ describe('sessions', () => {
     expect(evicted).toEqual(['s2']);
   });
 
+  it('beyond MQTT_MAX_AWAY_SUBSCRIPTIONS filters held by the sessions away, the one away longest goes (a client back holds none of them)', async () => {
+    const evicted: [string, string, number | undefined][] = [];
+    const { p, broker } = await persistence({ maxAwaySubscriptions: 5 }, { onSessionEvicted: (id, reason, filters) => evicted.push([id, reason, filters]) });
+    const filters = (n: number) => Array.from({ length: n }, (_, i) => ({ topic: `commands/hq/f${i}/#`, qos: 1 as const }));
+    const settle = () => new Promise((r) => setImmediate(r));
+    for (const [id, n] of [['s1', 3], ['s2', 2], ['s3', 2], ['s4', 4]] as const) await p.addSubscriptions(client(id), filters(n));
+    broker.emit('clientDisconnect', client('s1'));
+    broker.emit('clientDisconnect', client('s2'));
+    await settle();
+    expect(evicted).toEqual([]);
+    // s2 comes back: its 2 filters no longer count, so s3's fit.
+    broker.emit('client', client('s2'));
+    broker.emit('clientDisconnect', client('s3'));
+    await settle();
+    expect(evicted).toEqual([]);
+    // s4's 4 filters: 3 + 2 + 4 = 9 held, 5 allowed: s1 goes (away longest), then 6 is still over: s3 goes.
+    broker.emit('clientDisconnect', client('s4'));
+    await settle();
+    await settle();
+    expect(evicted).toEqual([
+      ['s1', 'away_subscriptions', 3],
+      ['s3', 'away_subscriptions', 2],
+    ]);
+    expect(await p.subscriptionsByClient(client('s1'))).toEqual([]);
+    expect(await p.subscriptionsByClient(client('s4'))).toHaveLength(4);
+    expect(await p.subscriptionsByClient(client('s2'))).toHaveLength(2);
+  });
+
   it('keep a session whose store refused to remove it (Redis away) and end it at a later sweep, with nothing thrown', async () => {
     let now = 0;
     const expired: string[] = [];

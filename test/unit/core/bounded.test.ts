@@ -14,14 +14,14 @@ describe('BoundedMap', () => {
     expect([...m.entries()]).toEqual([['c', 9], ['d', 3], ['e', 4]]);
   });
 
-  it('tells its owner of each key it forgets, and of nothing else', () => {
-    const forgotten: string[] = [];
-    const m = new BoundedMap<string, number>(2, (k) => forgotten.push(k));
+  it('tells its owner of each entry it forgets, with its value, and of nothing else', () => {
+    const forgotten: [string, number][] = [];
+    const m = new BoundedMap<string, number>(2, (k, v) => void forgotten.push([k, v]));
     m.set('a', 1).set('b', 2).set('b', 3);
     m.delete('a');
     m.set('c', 4).set('d', 5).touch('c', 6);
     m.set('e', 7);
-    expect(forgotten).toEqual(['b', 'd']);
+    expect(forgotten).toEqual([['b', 3], ['d', 5]]);
   });
 
   it('keeps what was touched most recently', () => {

@@ -237,6 +237,32 @@ describe('RulesService', () => {
     expect(lines.filter(reset)).toEqual([expect.objectContaining({ level: 40, routes: 50_000 })]);
   });
 
+  it('forgets the first devices seen past 100,000 made-up ids, counts each one and says so once per burst', async () => {
+    const { bus, service, reading, metrics, lines } = await setup();
+    const forgot = (l: Record<string, unknown>): boolean => l['code'] === 'GW_ERR_MEMORY_BOUND';
+    // The co2 rule holds for 5 min per zone: each made-up zone is watched, with a timer.
+    for (let i = 0; i < 100_000; i++) bus.emit('reading', reading(`hq/z${i}/fake-${i}`, 'co2', 1500));
+    await service.idle();
+    expect(service.state.deviceCount).toBe(100_000);
+    expect(await count(metrics, 'gateway_memory_evictions_total')).toBe(0);
+    for (let i = 100_000; i < 100_500; i++) bus.emit('reading', reading(`hq/z${i}/fake-${i}`, 'co2', 1500));
+    await service.idle();
+    expect(service.state.deviceCount).toBe(100_000);
+    expect(service.state.zoneCount).toBe(100_000);
+    expect(service.runtime.watches.trackCount).toBe(100_000);
+    expect(service.runtime.wakeups.size).toBe(100_000);
+    for (const map of ['rule_devices', 'rule_zones', 'rule_watches']) expect(await count(metrics, 'gateway_memory_evictions_total', { map })).toBe(500);
+    expect(await count(metrics, 'gateway_memory_evictions_total', { map: 'rule_series' })).toBe(0);
+    expect(lines.filter(forgot).map((l) => [l['level'], l['map'], l['capacity']])).toEqual([
+      [40, 'rule_zones', 100_000],
+      [40, 'rule_devices', 100_000],
+      [40, 'rule_watches', 100_000],
+    ]);
+    // The first zone seen was forgotten; the newest is remembered.
+    expect(service.state.deviceLatest('hq/z0/fake-0', 'co2')).toBeUndefined();
+    expect(service.state.zoneLatest('hq', 'z100499', 'co2')?.value).toBe(1500);
+  }, 60_000);
+
   it('counts rule file loads', async () => {
     const { metrics } = await setup();
     expect(await count(metrics, 'gateway_rule_reloads_total', { result: 'loaded' })).toBe(1);
