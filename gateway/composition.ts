@@ -94,12 +94,12 @@ export function liveView(
 }
 
 /**
- * The live page and the silence watch open on what the rebuild read (a single gateway): armed
+ * The live page, the silence watch and GET /api/devices open on what the rebuild read (a single gateway): armed
  * zones, the latest readings, and what each device last said or was found to be. Devices are
  * those heard from within the rebuild's window, or whose last status or silence is in it (a
  * device gone for weeks is not brought back onto the page).
  */
-export function seedFromHistory(o: { live: LiveView; silence: SilenceWatch; rules: RulesService; devices: readonly DeviceLiveness[]; now: number }): void {
+export function seedFromHistory(o: { live: LiveView; silence: SilenceWatch; rules: RulesService; devices: readonly DeviceLiveness[]; native: DevicesService; now: number }): void {
   const { live, rules } = o;
   const readings = rules.latestReadings();
   const heard = new Map<string, number>();
@@ -109,6 +109,7 @@ export function seedFromHistory(o: { live: LiveView; silence: SilenceWatch; rule
   live.seedArmed(rules.state.armedStates());
   live.seedReadings(readings);
   live.seedDevices(devices);
+  o.native.seed(devices, readings);
   const said = new Map(devices.map((d) => [d.device, d]));
   o.silence.seed(
     [...new Set([...heard.keys(), ...said.keys()])].map((device) => {

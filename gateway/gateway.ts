@@ -233,7 +233,7 @@ export class Gateway {
     const silence = lifecycle.add('silence watch', new SilenceWatch({ bus, store, clock, metrics, log: log.child({ component: 'devices' }), offlineAfterMs: settings.offlineAfterMs }));
     silence.start();
     // The page opens on what the rules rebuilt: armed zones, the latest readings, devices' status and silence, actuators and alarms.
-    if (!cluster) seedFromHistory({ live, silence, rules, devices: liveness.list(), now: clock.now() });
+    if (!cluster) seedFromHistory({ live, silence, rules, devices: liveness.list(), native: devices, now: clock.now() });
     else {
       const relay = lifecycle.add('live relay', new LiveRelay({ redisUrl: settings.redisUrl, nodeId, bus, liveBus, pushMs: settings.livePushMs, log: log.child({ component: 'live' }), unreadable: metrics.clusterLiveUnreadable }));
       await relay.start();

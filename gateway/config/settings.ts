@@ -49,7 +49,7 @@ const SETTINGS = {
   commandConfirmMs: { env: 'COMMAND_CONFIRM_MS', type: 'count', default: 10000, description: 'a command to an actuator that reports its state is resent when not confirmed within this (then twice as long, …)' },
   commandRetries: { env: 'COMMAND_RETRIES', type: 'count', default: 2, description: 'resends of an unconfirmed command before the actuator_unresponsive alarm (its state is then unknown)' },
   manualHoldMs: { env: 'MANUAL_HOLD_MS', type: 'count', default: 1800000, description: 'the rules leave an actuator changed by hand (manual_override) alone this long, unless a rule is marked override' },
-  rebuildWaitMs: { env: 'REBUILD_WAIT_MS', type: 'count', default: 15000, description: 'at start, how long the rules wait for the spool to drain into InfluxDB before they rebuild their state from it' },
+  rebuildWaitMs: { env: 'REBUILD_WAIT_MS', type: 'count', default: 15000, description: 'at start, how long the rules wait for the spool to drain into InfluxDB before they rebuild their state from it (not at all while InfluxDB does not answer)' },
   logLevel: { env: 'LOG_LEVEL', type: 'level', default: 'info', description: 'pino level' },
   logFormat: { env: 'LOG_FORMAT', type: 'format', default: 'auto', description: 'auto: readable lines when stdout is a terminal, else JSON; json; pretty' },
   initialCredentials: { env: 'INITIAL_CREDENTIALS', type: 'credentials', default: '', description: 'name:role,… (roles observer, admin): created with generated secrets at a start that finds no credentials, each printed once and written to DATA_DIR/initial-secrets/<name>' },

@@ -44,6 +44,9 @@ export interface HistoryRange {
   readonly chunkMs?: number;
 }
 
+/** What waiting for the spool to drain came to (History.caughtUp). */
+export type CatchUp = 'drained' | 'late' | 'down';
+
 /**
  * The history port: what the gateway stored, read back (the rules rebuild their state from it at
  * start, the lab replays it, the trace follows a chain through it). storage/ implements it over
@@ -53,10 +56,11 @@ export interface History {
   /** Where it reads from, for logs. */
   readonly description: string;
   /**
-   * Resolves true once everything kept so far can be read back (the spool has drained into the
-   * database), false when `timeoutMs` passes first or the database does not answer.
+   * Waits (at most `timeoutMs`) until everything kept so far can be read back: `drained` once the
+   * spool has drained into the database, `late` when the time ran out first, `down` at once when
+   * the database does not answer (no drain can happen, and a read would fail or hang).
    */
-  caughtUp(timeoutMs: number): Promise<boolean>;
+  caughtUp(timeoutMs: number): Promise<CatchUp>;
   /**
    * What stood before `ms`, whatever its age: the last command and the last reported state of each
    * actuator, the armed state of each zone, the last transition of each alarm, and the last

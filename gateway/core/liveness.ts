@@ -15,11 +15,14 @@ export interface DeviceLiveness {
 
 /**
  * Folds the stored statuses and silences, in time order, into each device's liveness as the live
- * page holds it: a status sets `online`, a silence sets `silent`, and being heard again after a
- * silence (stored `online=true`) means it is talking, so online. The page and the silence watch
- * start from it after a restart instead of forgetting who was offline or silent. One entry per
- * device with a `device_status` point among those read (the rebuild reads one row per device
- * before its window, then the window's points): a silence alone leaves `online` unknown.
+ * page holds it: a status sets `online` (what the device said), a silence sets `silent` (what the
+ * gateway found), and being heard again after a silence clears it without saying anything of
+ * `online` (the live page does not either: a device that never said stays unknown). The page, the
+ * silence watch and GET /api/devices start from it after a restart instead of forgetting who was
+ * offline or silent. One entry per device with a `device_status` point among those read (the
+ * rebuild reads each device's last status and last point before its window, then the window's):
+ * online but silent after a silence that followed an online status; unknown but silent after a
+ * silence of a device that never said.
  */
 export class LivenessBook {
   private readonly devices = new Map<string, DeviceLiveness>();
@@ -30,9 +33,10 @@ export class LivenessBook {
     if (!d) this.devices.set(e.device, (d = { device: e.device, online: null, silent: false, heardMs: undefined, atMs: e.timeMs }));
     d.atMs = Math.max(d.atMs, e.timeMs);
     if (item.type === 'deviceSilence') d.silent = item.event.silent;
+    else d.online = item.event.online;
+    // Found silent is not heard; heard again (or a status) is.
     if (item.type === 'deviceSilence' && item.event.silent) return;
-    d.online = item.type === 'deviceStatus' ? item.event.online : true;
-    d.heardMs = e.timeMs;
+    d.heardMs = Math.max(d.heardMs ?? e.timeMs, e.timeMs);
   }
 
   list(): DeviceLiveness[] {

@@ -3,7 +3,8 @@
  * id, first and last seen, online, battery, the kinds it gave and the keys that map to none (with
  * counts, instead of a dead letter per message), one sample payload, its last problems, what its
  * actuators last reported, and discovery configs learnt or refused. Devices the map does not place
- * are listed as waiting for a zone. In memory: it fills again as devices report.
+ * are listed as waiting for a zone. In memory: after a restart it starts with the placed devices
+ * the stored history knows (DevicesService.seed) and fills again as devices report.
  */
 import { BoundedMap } from '../core/bounded-map.js';
 import type { Placement } from './map.js';

@@ -3,10 +3,11 @@
  * topics to, the native commands that follow the rules' commands, and `GET /api/devices`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CommandData } from '../core/events.js';
+import type { CommandData, ReadingEvent } from '../core/events.js';
+import type { DeviceLiveness } from '../core/liveness.js';
 import { NativeCommander, expectedReport, type NativeCommanderOptions } from './commands.js';
 import { DeviceMapLoader } from './map-loader.js';
-import { EMPTY_MAP } from './map.js';
+import { EMPTY_MAP, type NativeDevice } from './map.js';
 import type { DeviceView } from './registry.js';
 import { NativeRouter } from './router.js';
 import { evictionCounter } from '../observability/evictions.js';
@@ -64,6 +65,48 @@ export class DevicesService {
 
   view(): DeviceView[] {
     return this.router.registry.view((f, id) => this.router.placement.placementsOf(f, id));
+  }
+
+  /**
+   * After a restart, the placed native devices the stored history knows (the rebuild's devices and
+   * latest readings, as the live page opens on): GET /api/devices lists them at once with what was
+   * stored (online as their availability last said, last seen, kinds, battery) instead of only once
+   * each speaks again. Their message counts start from 0.
+   */
+  seed(devices: readonly DeviceLiveness[], readings: readonly ReadingEvent[]): void {
+    const native = new Map<string, NativeDevice>();
+    for (const d of this.router.map.devices.values()) for (const p of d.placements) native.set(p.device, d);
+    const seeds = new Map<NativeDevice, { first: number; last: number; online: boolean | null; saidAt: number; kinds: Set<string>; battery: number | null }>();
+    const seedOf = (device: string, time: number) => {
+      const n = native.get(device);
+      if (!n) return undefined;
+      let s = seeds.get(n);
+      if (!s) seeds.set(n, (s = { first: time, last: time, online: null, saidAt: -Infinity, kinds: new Set(), battery: null }));
+      s.first = Math.min(s.first, time);
+      s.last = Math.max(s.last, time);
+      return s;
+    };
+    for (const r of readings) {
+      const s = seedOf(r.device, r.timeMs);
+      s?.kinds.add(r.kind);
+      if (s && r.kind === 'battery' && typeof r.value === 'number') s.battery = r.value;
+    }
+    for (const d of devices) {
+      const n = native.get(d.device);
+      if (!n) continue;
+      // Found silent is not seen: a silence only dates a device known by nothing else (as on the live page).
+      const s = d.heardMs === undefined && seeds.has(n) ? seeds.get(n) : seedOf(d.device, d.heardMs ?? d.atMs);
+      // A status sets both online and heardMs; of several placements, the newest word.
+      if (s && d.online !== null && d.heardMs !== undefined && d.heardMs >= s.saidAt) [s.online, s.saidAt] = [d.online, d.heardMs];
+    }
+    // Before the broker listens: nothing newer is known of them.
+    for (const [n, s] of seeds) {
+      const e = this.router.registry.seen(n.family, n.nativeId, s.first);
+      this.router.registry.seen(n.family, n.nativeId, s.last);
+      e.online = s.online;
+      e.battery ??= s.battery;
+      for (const k of s.kinds) e.kinds.add(k);
+    }
   }
 
   /** The devices waiting for a zone, most recently heard first (at most `max`). */

@@ -108,9 +108,9 @@ export class LiveView {
     for (const r of [...readings].sort((a, b) => a.timeMs - b.timeMs)) this.onReading(r);
   }
 
-  /** What each device last said and whether it was silent, as stored: after a restart the page shows them at once. */
+  /** What each device last said and whether it was silent, as stored (found silent is not seen: lastSeen stays its last reading's). */
   seedDevices(devices: readonly DeviceLiveness[]): void {
-    for (const s of devices) Object.assign(this.device(s.device, s.heardMs ?? s.atMs), { online: s.online }, s.silent ? { silent: true } : {});
+    for (const s of devices) Object.assign(this.device(s.device, s.heardMs ?? this.devices.get(s.device)?.lastSeen ?? s.atMs), { online: s.online }, s.silent ? { silent: true } : {});
   }
 
   snapshot(): LiveSnapshot {

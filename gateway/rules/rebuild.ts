@@ -64,8 +64,9 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   const counts: Record<string, number> = {};
   const count = (what: string): void => void (counts[what] = (counts[what] ?? 0) + 1);
   const lookback = lookbackMs(runtime.rules, o.commandTimes);
-  const caughtUp = await history.caughtUp(o.waitMs);
-  if (!caughtUp) logWarn(log, 'GW_ERR_HISTORY', { waitedMs: o.waitMs, history: history.description }, 'the spool had not drained into InfluxDB in time: the rules rebuild from what InfluxDB has (the latest events may be missing)');
+  const drain = await history.caughtUp(o.waitMs);
+  const caughtUp = drain === 'drained';
+  if (drain === 'late') logWarn(log, 'GW_ERR_HISTORY', { waitedMs: o.waitMs, history: history.description }, 'the spool had not drained into InfluxDB in time: the rules rebuild from what InfluxDB has (the latest events may be missing)');
   const toMs = o.now();
   const fromMs = toMs - lookback;
   let problem: string | undefined;
@@ -106,6 +107,8 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   // be read ends them (the rules go live with what they have).
   async function* items(): AsyncIterable<readonly DryRunItem[]> {
     try {
+      // Neither the drain nor a query is waited for: the broker listens now, the rules without their history.
+      if (drain === 'down') throw new GatewayError('GW_ERR_INFLUX_UNREACHABLE', `${history.description}: does not answer (refused, or no answer to a ping): the rules did not wait for the spool to drain, nor read`);
       const before: DryRunItem[] = [];
       // Without sagas (they are over by then), without cleared alarms.
       for (const item of await history.latestBefore(fromMs)) {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { escape } from 'influx';
-import { byTime, HISTORY_ORDER, type History, type HistoryItem, type HistoryRange, type HistoryType } from '../core/history.js';
+import { byTime, HISTORY_ORDER, type CatchUp, type History, type HistoryItem, type HistoryRange, type HistoryType } from '../core/history.js';
 import { isKind, kindNames } from '../core/kinds.js';
 import { deviceItem, MEASUREMENTS, readingOf } from './history-rows.js';
 import { capped, planChunks, type ChunkSpan } from './history-plan.js';
@@ -27,6 +27,14 @@ function readingItems(series: readonly QuerySeries[]): HistoryItem[] {
   return out;
 }
 
+/** How long the history waits for InfluxDB's `/ping`: only to check the sink's "does not answer", which took its own ping or write. */
+const PING_MS = 1000;
+
+/** Paging back for a device's last status behind its silences: 10 pages of 100 points (50 silences and returns) at most. */
+const STATUS_PAGE = 100;
+const STATUS_PAGES = 10;
+const STATUS_DEVICES_PER_QUERY = 200;
+
 export interface InfluxHistoryOptions {
   readonly url: string;
   readonly database: string;
@@ -34,7 +42,7 @@ export interface InfluxHistoryOptions {
   readonly token?: string;
   /** Events kept but not yet in the database (the spool's); 0 when none. */
   readonly pending?: () => number;
-  /** Whether the database answers now. */
+  /** Whether the database answers now (the sink's writes and pings); a query in flight when it turns false is abandoned. */
   readonly up?: () => boolean;
   /** At most this many readings per chunk `read` yields (storage/history-plan.ts); 50,000 by default. */
   readonly chunkRows?: number;
@@ -46,17 +54,20 @@ export class InfluxHistory implements History {
   private readonly chunkRows: number;
 
   constructor(private readonly o: InfluxHistoryOptions) {
-    this.q = new InfluxQuery(o.url, o.database, { token: o.token });
+    this.q = new InfluxQuery(o.url, o.database, { token: o.token, ...(o.up ? { stillUp: o.up } : {}) });
     this.description = this.q.description;
     this.chunkRows = o.chunkRows ?? 50_000;
   }
 
-  async caughtUp(timeoutMs: number): Promise<boolean> {
+  async caughtUp(timeoutMs: number): Promise<CatchUp> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if ((this.o.pending?.() ?? 0) === 0) return true;
-      if (this.o.up && !this.o.up()) return false;
-      if (Date.now() >= deadline) return false;
+      const drained = (this.o.pending?.() ?? 0) === 0;
+      // The sink found it does not answer: no drain can happen. Asked once more (refused at once,
+      // hung after PING_MS) before it is called down: the sink's word may be a few seconds old.
+      if (this.o.up && !this.o.up()) return (await this.q.ping(PING_MS)) ? (drained ? 'drained' : 'late') : 'down';
+      if (drained) return 'drained';
+      if (Date.now() >= deadline) return 'late';
       await sleep(50);
     }
   }
@@ -77,7 +88,10 @@ export class InfluxHistory implements History {
         if (item) items.push(item);
       }
     });
-    for (const row of rowsOf(results[types.length] ?? [])) items.push(deviceItem(row));
+    const devices = rowsOf(results[types.length] ?? []).map(deviceItem);
+    items.push(...devices);
+    // A device's last point may be a silence: what it last said (online, or offline) is further back.
+    items.push(...(await this.lastStatusesBefore(ms, devices.flatMap((d) => (d.type === 'deviceSilence' ? [d.event.device] : [])))));
     // Commands are series by rule as well, alarms by transition: keep the last one per actuator, per alarm.
     const last = new Map<string, HistoryItem>();
     for (const item of items) {
@@ -87,6 +101,32 @@ export class InfluxHistory implements History {
       if (!seen || seen.event.timeMs < item.event.timeMs) last.set(key, item);
     }
     return [...last.values()].sort(byTime);
+  }
+
+  /**
+   * Each device's last status before `ms`, its silences skipped (InfluxQL cannot ask for points
+   * without a field): pages back from `ms`, STATUS_PAGE points of each device at a time, at most
+   * STATUS_PAGES pages; a device without one in them (it never said) is left out.
+   */
+  private async lastStatusesBefore(ms: number, devices: readonly string[]): Promise<HistoryItem[]> {
+    const found: HistoryItem[] = [];
+    let left = devices;
+    for (let page = 0; page < STATUS_PAGES && left.length > 0; page++) {
+      const statements: string[] = [];
+      for (let i = 0; i < left.length; i += STATUS_DEVICES_PER_QUERY) {
+        const which = left.slice(i, i + STATUS_DEVICES_PER_QUERY).map((d) => `"device" = ${escape.stringLit(d)}`);
+        statements.push(`SELECT * FROM "device_status" WHERE time < ${Math.trunc(ms)}ms AND (${which.join(' OR ')}) GROUP BY "device" ORDER BY time DESC LIMIT ${STATUS_PAGE} OFFSET ${page * STATUS_PAGE}`);
+      }
+      const next: string[] = [];
+      for (const series of (await this.q.run(statements)).flat()) {
+        const status = rowsOf([series]).map(deviceItem).find((item) => item.type === 'deviceStatus');
+        const device = series.tags?.['device'];
+        if (status) found.push(status);
+        else if (device !== undefined && series.values.length === STATUS_PAGE) next.push(device);
+      }
+      left = next;
+    }
+    return found;
   }
 
   async *read(range: HistoryRange): AsyncIterable<HistoryItem[]> {

@@ -16,7 +16,10 @@ export function rowsOf(series: readonly QuerySeries[]): (Row & { readonly $measu
   return series.flatMap((s) => s.values.map((v) => ({ ...s.tags, ...Object.fromEntries(s.columns.map((c, i) => [c, v[i]])), $measurement: s.name })));
 }
 
-const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|timeout|aborted|fetch failed/i;
+const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|timeout|aborted|fetch failed|does not answer/i;
+
+/** How often a query in flight looks whether the database still answers (`stillUp`). */
+const WATCH_EVERY_MS = 250;
 
 /**
  * InfluxQL over InfluxDB's `/query` (1.x, and 2.x's compatibility endpoint with a token): several
@@ -26,16 +29,24 @@ export class InfluxQuery {
   readonly description: string;
   private readonly queryUrl: string;
   private readonly headers: Record<string, string>;
+  private readonly pingUrl: string;
   private readonly timeoutMs: number;
+  private readonly stillUp: (() => boolean) | undefined;
 
+  /**
+   * `stillUp`: whether the database answers others (the sink's writes and pings); a query in
+   * flight when it turns false is abandoned, rather than held until `timeoutMs` (a hung InfluxDB).
+   */
   constructor(
     url: string,
     private readonly database: string,
-    options: { readonly token?: string; readonly timeoutMs?: number } = {},
+    options: { readonly token?: string; readonly timeoutMs?: number; readonly stillUp?: () => boolean } = {},
   ) {
     const { base, basicAuth } = influxEndpoint(url);
     this.description = `InfluxDB at ${base}, database ${database}`;
     this.queryUrl = `${base}/query`;
+    this.pingUrl = `${base}/ping`;
+    this.stillUp = options.stillUp;
     this.headers = { 'content-type': 'application/x-www-form-urlencoded' };
     if (options.token) this.headers['authorization'] = `Token ${options.token}`;
     else if (basicAuth) this.headers['authorization'] = basicAuth;
@@ -46,15 +57,19 @@ export class InfluxQuery {
   async run(statements: readonly string[]): Promise<QuerySeries[][]> {
     if (statements.length === 0) return [];
     const body = new URLSearchParams({ db: this.database, q: statements.join(';\n'), epoch: 'ms' });
+    const watch = this.watch();
     let response: Response;
+    let text: string;
     try {
-      response = await fetch(this.queryUrl, { method: 'POST', body, headers: this.headers, signal: AbortSignal.timeout(this.timeoutMs) });
+      response = await fetch(this.queryUrl, { method: 'POST', body, headers: this.headers, signal: AbortSignal.any([AbortSignal.timeout(this.timeoutMs), watch.signal]) });
+      text = await response.text();
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause;
       const message = `${this.description}: ${cause?.code ?? (err as Error).message}`;
       throw new GatewayError(UNREACHABLE.test(message) ? 'GW_ERR_INFLUX_UNREACHABLE' : 'GW_ERR_HISTORY', message, { cause: err });
+    } finally {
+      watch.done();
     }
-    const text = await response.text();
     let doc: { results?: { statement_id?: number; series?: QuerySeries[]; error?: string }[]; error?: string };
     try {
       doc = JSON.parse(text) as typeof doc;
@@ -71,5 +86,31 @@ export class InfluxQuery {
       out[r.statement_id ?? i] = r.series ?? [];
     }
     return out;
+  }
+
+  /** Whether the database answers at all (any HTTP answer to `/ping`) within `timeoutMs`. */
+  async ping(timeoutMs: number): Promise<boolean> {
+    try {
+      const res = await fetch(this.pingUrl, { headers: this.headers, signal: AbortSignal.timeout(timeoutMs) });
+      await res.arrayBuffer();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Aborts when `stillUp` turns false during the query. Not when it is false already: the caller
+   * then asked the database itself (the rebuild pings it first), and the timeout bounds the query.
+   */
+  private watch(): { readonly signal: AbortSignal; done(): void } {
+    const controller = new AbortController();
+    const stillUp = this.stillUp;
+    if (!stillUp?.()) return { signal: controller.signal, done: () => undefined };
+    const timer = setInterval(() => {
+      if (!stillUp()) controller.abort(new Error('does not answer (it stopped answering the gateway\'s writes and pings during the query)'));
+    }, WATCH_EVERY_MS);
+    timer.unref();
+    return { signal: controller.signal, done: () => clearInterval(timer) };
   }
 }

@@ -2,8 +2,11 @@ import { InfluxDB, type ISingleHostConfig } from 'influx';
 import { HttpPoster, type PostAnswer } from './http-post.js';
 import { WriteError, classifyStatus, influxEndpoint, type PointWriter, type Precision } from './writer.js';
 
-/** The `influx` client (1.x API) for a URL, with `user:pass@` credentials if the URL has them. */
-export function influxClient(url: string, database: string): InfluxDB {
+/**
+ * The `influx` client (1.x API) for a URL, with `user:pass@` credentials if the URL has them.
+ * `timeoutMs`: each request's, without retries (its own default: 30 s, tried three times).
+ */
+export function influxClient(url: string, database: string, timeoutMs?: number): InfluxDB {
   const parsed = new URL(url);
   const config: ISingleHostConfig = {
     host: parsed.hostname,
@@ -12,6 +15,7 @@ export function influxClient(url: string, database: string): InfluxDB {
     database,
   };
   if (parsed.pathname !== '/') config.path = parsed.pathname;
+  if (timeoutMs !== undefined) config.pool = { requestTimeout: timeoutMs, maxRetries: 0 };
   if (parsed.username) Object.assign(config, { username: decodeURIComponent(parsed.username), password: decodeURIComponent(parsed.password) });
   return new InfluxDB(config);
 }
@@ -35,7 +39,8 @@ export class Influx1Writer implements PointWriter {
   ) {
     const { base, basicAuth } = influxEndpoint(url);
     this.description = `InfluxDB 1.x at ${base}, database ${database}`;
-    this.admin = influxClient(url, database);
+    // Bounded like a write: the start awaits CREATE DATABASE, and a hung InfluxDB must not hold it for minutes.
+    this.admin = influxClient(url, database, timeoutMs);
     const write = `${base}/write?db=${encodeURIComponent(database)}&precision=`;
     this.writeUrl = { ns: `${write}ns`, ms: `${write}ms` };
     this.headers = { 'content-type': 'text/plain; charset=utf-8' };

@@ -8,6 +8,8 @@ import { BodyWriter } from './body-writer.js';
 import { RefusedPoints, type Condemned } from './refused-points.js';
 import type { PointWriter } from './writer.js';
 
+/** How long the start waits for the database to be created (CREATE DATABASE is idempotent and quick when InfluxDB answers). */
+const PREPARE_WAIT_MS = 2000;
 /** Rounds a batch mostly refused point by point is retried as a store fault before the verdicts stand. */
 const MAJORITY_REFUSED_ROUNDS = 5;
 export interface SinkOptions {
@@ -90,7 +92,9 @@ export class InfluxSink {
     const { writer, log, journal } = this.options;
     this.influx.up = await writer.ping();
     if (this.influx.up) {
-      await writer.prepare().catch((err: unknown) => log.warn({ err }, 'could not prepare InfluxDB (will retry on write)'));
+      // Not waited for long: an InfluxDB that answers the ping and then hangs must not hold the start (a write that finds no database asks again).
+      const prepared = writer.prepare().catch((err: unknown) => log.warn({ err }, 'could not prepare InfluxDB (will retry on write)'));
+      await Promise.race([prepared, sleep(PREPARE_WAIT_MS, undefined, { ref: false })]);
       log.info({ influx: writer.description }, 'InfluxDB is up');
     } else {
       logWarn(log, 'GW_ERR_INFLUX_UNREACHABLE', { influx: writer.description }, 'InfluxDB does not answer; events wait in the spool until it does');

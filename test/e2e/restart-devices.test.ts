@@ -143,3 +143,29 @@ describe('a second restart', () => {
     expect(d['pir-x']?.silent).toBeFalsy();
   });
 });
+
+describe('a third restart', () => {
+  it('shows online as the device last said it, before the restart and after: unknown for one that never said, even once heard again after a silence; online for one whose status is older than its last silence', async () => {
+    // nos-x never says a status; sil-x says online. Both report, go silent, and are heard again.
+    const nos = await device('nos-x');
+    const sil = await device('sil-x');
+    await sil.publishAsync('devices/sil-x/status', 'online', { qos: 1, retain: true });
+    await reading(nos, 'sensors/hq/f4/nos-x/temperature', 20, 'nos-1');
+    await reading(sil, 'sensors/hq/f4/sil-x/temperature', 20, 'sil-1');
+    await advance(5 * m + 30_000);
+    await waitFor(async () => (await devices())['sil-x']?.silent === true && (await devices())['nos-x']?.silent === true, 'both silent');
+    // Their status and their silence end up before the next start's rebuild window (31 minutes).
+    await advance(32 * m);
+    await reading(nos, 'sensors/hq/f4/nos-x/temperature', 21, 'nos-2');
+    await reading(sil, 'sensors/hq/f4/sil-x/temperature', 21, 'sil-2');
+    await waitFor(async () => (await devices())['sil-x']?.silent === false && (await devices())['nos-x']?.silent === false, 'both heard again');
+    const before = await devices();
+    expect([before['nos-x']?.online, before['sil-x']?.online]).toEqual([null, true]);
+    await advance(1000);
+    await restart();
+    const after = await devices();
+    expect(after['nos-x']).toMatchObject({ online: null, site: 'hq', zone: 'f4' });
+    expect(after['sil-x']).toMatchObject({ online: true, site: 'hq', zone: 'f4' });
+    expect([after['nos-x']?.silent ?? false, after['sil-x']?.silent ?? false]).toEqual([false, false]);
+  });
+});

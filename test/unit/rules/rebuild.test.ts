@@ -38,7 +38,7 @@ function command(at: number, target: string, rule: string, data: Record<string, 
 function history(items: HistoryItem[], fail?: string, before: HistoryItem[] = []): History {
   return {
     description: 'memory',
-    caughtUp: () => Promise.resolve(true),
+    caughtUp: () => Promise.resolve('drained' as const),
     latestBefore: () => (fail ? Promise.reject(new Error(fail)) : Promise.resolve(before)),
     async *read(range) {
       yield items.filter((i) => i.event.timeMs >= range.fromMs && i.event.timeMs < range.toMs).sort(byTime);
