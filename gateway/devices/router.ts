@@ -46,6 +46,8 @@ export class NativeRouter {
   private placements: Placements;
   private ctx: Context;
   private ctxVersion = -1;
+  /** The context with a credential's own device or a bridge's base, made once per context, not per message. */
+  private readonly derived = new Map<string, Context>();
   private readonly topicStep = new BoundedMap<string, Step>(100_000);
   /** Refused discovery configs by topic → the device they named: its registry note goes when the config is removed. */
   private readonly refusedConfigs = new BoundedMap<string, string>(MAX_ENTITIES);
@@ -133,9 +135,9 @@ export class NativeRouter {
       if (avail.length > 0) return avail;
       r = decode('homeassistant', topic, payload, { discovered: readers });
     } else if (step === 'zigbee2mqtt' && hint?.family === 'zigbee2mqtt' && hint.base !== undefined) {
-      r = decode(step, topic, payload, { ...this.ctx, zigbee2mqttBaseTopic: hint.base });
+      r = decode(step, topic, payload, this.derive(`base\u0000${hint.base}`, { zigbee2mqttBaseTopic: hint.base }));
     } else if (hint?.nativeId !== undefined && hint.family === step) {
-      r = decode(step, topic, payload, { ...this.ctx, speaksFor: hint.nativeId });
+      r = decode(step, topic, payload, this.derive(`speaks\u0000${hint.nativeId}`, { speaksFor: hint.nativeId }));
     } else {
       r = decode(step, topic, payload, this.ctx);
     }
@@ -196,9 +198,20 @@ export class NativeRouter {
     return { outcome: 'refused', family: 'homeassistant', ...(nativeId === undefined ? {} : { nativeId }), detail: `homeassistant${nativeId === undefined ? '' : `:${nativeId}`}: ${topic}: ${reason}` };
   }
 
+  /** One per credential (or bridge base) in use: few; started afresh with each new context. */
+  private derive(key: string, extra: Partial<Context>): Context {
+    let c = this.derived.get(key);
+    if (!c) {
+      if (this.derived.size >= 10_000) this.derived.clear();
+      this.derived.set(key, (c = { ...this.ctx, ...extra }));
+    }
+    return c;
+  }
+
   private context(): Context {
     const map = this.placements.map;
     this.ctxVersion = this.discovery.version;
+    this.derived.clear();
     const fahrenheit = [...map.devices.values()].filter((d) => d.family === 'shelly' && d.fahrenheit).map((d) => d.nativeId);
     return {
       zigbee2mqttBaseTopic: this.o.zigbee2mqttBaseTopic,

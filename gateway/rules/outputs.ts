@@ -72,7 +72,12 @@ export class RuleOutputs {
     if (committed === this.lastCommit) return this.lastWait;
     this.lastCommit = committed;
     this.lastWait = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), waitMs);
+      const timer = setTimeout(() => {
+        // A group the disk keeps refusing stays the same promise while it is retried: an output
+        // kept after this one gave up gets a wait of its own, not this one's end.
+        if (this.lastCommit === committed) this.lastCommit = undefined;
+        resolve(false);
+      }, waitMs);
       const done = (ok: boolean) => () => {
         clearTimeout(timer);
         resolve(ok);
