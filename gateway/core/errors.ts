@@ -30,7 +30,7 @@ export const ERRORS = {
   GW_ERR_AUTH: 'a client was refused at CONNECT or over HTTP (bad credentials, anonymous, client id, login back-off, too many checks waiting)',
   GW_ERR_ACCESS: 'a client tried to publish or subscribe outside what its role allows',
   GW_ERR_LIMIT: 'a client hit a limit (packet size, topic length or depth, connections, CONNECT deadline, publish rate, unreleased QoS 2, subscriptions, a subscriber too far behind)',
-  GW_ERR_MEMORY_BOUND: 'a bounded in-memory table (what was learnt of native devices, open HTTP connections per address, what the rules remember per device and zone) is full and forgets its oldest entries from now on: counted in gateway_memory_evictions_total, said once per table and burst (again after a quiet minute)',
+  GW_ERR_MEMORY_BOUND: 'a bounded in-memory table (what was learnt of native devices, open HTTP connections per address, what the rules remember per device and zone, the devices watched for silence) is full and forgets its oldest entries from now on: counted in gateway_memory_evictions_total, said once per table and burst (again after a quiet minute)',
   GW_ERR_PROTOCOL: 'a client sent malformed MQTT or failed the TLS handshake; it was disconnected',
   GW_ERR_DEVICE_MAP: 'the device map (DEVICES_FILE) is not valid YAML or not a valid map; the message names the entry and the problem; the map in force stays',
   GW_ERR_NATIVE_COMMAND: 'a command could not be put into an actuator\'s own language (no encoder for the command, no command topic); the commands/ CloudEvent still went out',

@@ -13,6 +13,8 @@ export const MAX_ENTITIES = 20_000;
 /** What `learn` did: a new or changed entity, the same one again, or none (MAX_ENTITIES held). */
 export type Learnt = 'learnt' | 'same' | 'full';
 
+const NO_NODES: ReadonlyMap<string, number> = new Map();
+
 /** The topics an entity reads. */
 function topicsOf(e: DiscoveredEntity): string[] {
   const topics = [e.state?.topic, e.climate?.mode?.topic, e.climate?.setpoint?.topic, e.climate?.current?.topic, ...e.availability.map((a) => a.topic)];
@@ -34,6 +36,8 @@ export class Discovery {
   private readonly kinds: Record<string, Record<string, ContractKind>> = Object.create(null) as Record<string, Record<string, ContractKind>>;
   /** The unit each of those kinds is announced in (`°F`, `kW`): ESPHome's state topics carry only the number. */
   private readonly units: Record<string, Record<string, string>> = Object.create(null) as Record<string, Record<string, string>>;
+  /** By device (the entity's native id): the node ids of the config topics that name it, each with its count ('' for none). */
+  private readonly nodes = new Map<string, Map<string, number>>();
   private nextSeq = 0;
   /** Bumped on every change, so caches built on what was discovered know to start again. */
   version = 0;
@@ -74,6 +78,11 @@ export class Discovery {
     return this.byConfig.values();
   }
 
+  /** The node ids whose configs name this device ('' for configs without one): who announced it. */
+  nodesNaming(nativeId: string): ReadonlyMap<string, number> {
+    return this.nodes.get(nativeId) ?? NO_NODES;
+  }
+
   /** `{ node: { 'sensor/<object id>': kind } }` for the decoders' `esphomeKinds`. */
   esphomeKinds(): Readonly<Record<string, Readonly<Record<string, ContractKind>>>> {
     return this.kinds;
@@ -94,6 +103,9 @@ export class Discovery {
       while (at > 0 && this.seq.get(list[at - 1]!)! > seq) at--;
       list.splice(at, 0, e);
     }
+    let byNode = this.nodes.get(e.nativeId);
+    if (!byNode) this.nodes.set(e.nativeId, (byNode = new Map<string, number>()));
+    byNode.set(e.nodeId ?? '', (byNode.get(e.nodeId ?? '') ?? 0) + 1);
     this.settleKind(e);
   }
 
@@ -105,6 +117,11 @@ export class Discovery {
       if (list?.length === 0) this.byTopic.delete(topic);
     }
     this.seq.delete(e);
+    const byNode = this.nodes.get(e.nativeId);
+    const left = (byNode?.get(e.nodeId ?? '') ?? 1) - 1;
+    if (left > 0) byNode?.set(e.nodeId ?? '', left);
+    else byNode?.delete(e.nodeId ?? '');
+    if (byNode?.size === 0) this.nodes.delete(e.nativeId);
     this.settleKind(e);
   }
 

@@ -7,6 +7,7 @@
  */
 import { BoundedMap } from '../core/bounded-map.js';
 import { Discovery, MAX_ENTITIES } from './discovery.js';
+import { foreignConfig } from './discovery-speaker.js';
 import { availabilityOf } from './families/homeassistant-state.js';
 import { parseConfigTopic, parseDiscovery } from './families/homeassistant.js';
 import { decode, type Context } from './index.js';
@@ -95,7 +96,7 @@ export class NativeRouter {
     const prefix = this.o.discoveryPrefix;
     if (topic.startsWith(`${prefix}/`)) {
       if (topic === `${prefix}/status`) return { outcome: 'recognised', family: 'homeassistant', what: 'Home Assistant status (birth / last will)' };
-      if (parseConfigTopic(topic, prefix)) return redrive ? { outcome: 'recognised', family: 'homeassistant', what: 'discovery config' } : this.learn(topic, payload, now);
+      if (parseConfigTopic(topic, prefix)) return redrive ? { outcome: 'recognised', family: 'homeassistant', what: 'discovery config' } : this.learn(topic, payload, now, hint);
     }
     if (this.ctxVersion !== this.discovery.version) this.ctx = this.context();
     const cached = this.topicStep.get(topic);
@@ -157,7 +158,7 @@ export class NativeRouter {
     return decodePlaced(r, { topic, payload, now, redrive, placements: this.placements, registry: this.registry, actuatorStates: this.actuatorStates });
   }
 
-  private learn(topic: string, payload: Buffer, now: number): NativeOutcome {
+  private learn(topic: string, payload: Buffer, now: number, hint: NativeHint | undefined): NativeOutcome {
     const r = parseDiscovery(topic, payload, { discoveryPrefix: this.o.discoveryPrefix });
     if (r.outcome === 'removed') {
       const gone = this.discovery.forget(topic);
@@ -170,6 +171,14 @@ export class NativeRouter {
     }
     if (r.outcome === 'refused') return this.refuse(topic, r.nativeId, r.reason, now);
     const e = r.entity;
+    // A credential bound to one device speaks for it only (discovery-speaker.ts): noted on that device, a dead letter.
+    if (hint?.family !== undefined && hint.nativeId !== undefined) {
+      const foreign = foreignConfig(e, { family: hint.family, nativeId: hint.nativeId }, this.discovery, this.o.discoveryPrefix);
+      if (foreign !== undefined) {
+        DeviceRegistry.problem(this.registry.seen(hint.family, hint.nativeId, now), foreign);
+        return { outcome: 'failure', family: 'homeassistant', detail: `homeassistant: ${foreign}` };
+      }
+    }
     const learnt = this.discovery.learn(e);
     if (learnt === 'full') return this.refuse(topic, e.nativeId, `the gateway holds ${MAX_ENTITIES} discovered entities already, the most it keeps (an empty retained config removes one)`, now);
     this.forgetRefused(topic, e.nativeId);

@@ -5,8 +5,14 @@ import type { Clock, ClockTimer } from '../core/clock.js';
 import type { DeviceSilenceEvent } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
 import type { Store } from '../core/store.js';
+import { evictionCounter, type OnEvicted } from '../observability/evictions.js';
+import { forgetLeastUseful, type Heard } from './silence-bound.js';
 
 const LOGGED_PER_SWEEP = 20;
+const MAX_DEVICES = 100_000;
+/** Forgotten at once when full, as a share of maxDevices: one walk over the table per 1/64 of it in newcomers. */
+const FORGET_SHARE = 64;
+const FORGETTING_COSTS = 'a device forgotten is watched afresh from its next message; one that fell silent meanwhile is not reported, one forgotten while silent is not announced back';
 
 export interface SilenceWatchOptions {
   readonly bus: EventBus;
@@ -17,10 +23,10 @@ export interface SilenceWatchOptions {
   readonly offlineAfterMs: number;
   /** …or after this many of the device's usual intervals, when that is longer (a sensor that reports hourly). */
   readonly intervals?: number;
-  /** Devices watched at most; more are not watched (and said once). */
+  /** Devices watched at most (100,000); past it, the least useful are forgotten (silence-bound.ts). */
   readonly maxDevices?: number;
-  /** Counts the messages of devices beyond maxDevices (gateway_silence_unwatched_total). */
-  readonly metrics?: Pick<Metrics, 'silenceUnwatched'>;
+  /** Counts the devices forgotten (gateway_memory_evictions_total{map="silence_watch"}). */
+  readonly metrics?: Pick<Metrics, 'memoryEvictions'>;
 }
 
 /** A device as the stored history left it (gateway.ts seeds the watch with them at start). */
@@ -34,31 +40,25 @@ export interface SilenceSeed {
   readonly silent: boolean;
 }
 
-interface Heard {
-  last: number;
-  /** Moving average of the time between two messages. */
-  interval: number | undefined;
-  silent: boolean;
-  /** Said `offline` itself: not expected to report, so not watched. */
-  away: boolean;
-}
-
 /**
  * Notices devices that fall silent: a device that sent nothing (reading or status) for
  * OFFLINE_AFTER_MS, or for `intervals` times its usual interval if that is longer, is announced
  * (`deviceSilence`, silent) and stored as `device_status` online=false silent=true; heard again,
  * it is announced and stored as back. A device that said `offline` is not watched until it
  * speaks again. The hot path is one Map lookup and a few additions per reading; a timer sweeps.
+ * Past maxDevices a newcomer is still watched: the devices that matter least are forgotten.
  */
 export class SilenceWatch {
   private readonly devices = new Map<string, Heard>();
   private readonly off: (() => void)[] = [];
   private timer: ClockTimer | undefined;
-  private full = false;
+  private readonly evicted: OnEvicted | undefined;
   /** When it started listening: nothing could be heard before, so no silence counts from earlier (a restart's gap). */
   private since = 0;
 
-  constructor(private readonly o: SilenceWatchOptions) {}
+  constructor(private readonly o: SilenceWatchOptions) {
+    this.evicted = o.metrics && evictionCounter(o.metrics, o.log, () => o.clock.now());
+  }
 
   start(): void {
     if (this.o.offlineAfterMs <= 0) return;
@@ -89,8 +89,9 @@ export class SilenceWatch {
   seed(devices: readonly SilenceSeed[]): void {
     if (this.o.offlineAfterMs <= 0) return;
     for (const s of devices) {
-      if (this.devices.has(s.device) || this.devices.size >= (this.o.maxDevices ?? 100_000)) continue;
-      this.devices.set(s.device, { last: s.lastHeardMs, interval: undefined, silent: s.silent, away: s.away });
+      if (this.devices.has(s.device) || this.devices.size >= (this.o.maxDevices ?? MAX_DEVICES)) continue;
+      // Stored history says it is real: not a one-shot id.
+      this.devices.set(s.device, { last: s.lastHeardMs, interval: undefined, silent: s.silent, away: s.away, once: false });
     }
   }
 
@@ -108,13 +109,9 @@ export class SilenceWatch {
     const now = this.o.clock.now();
     const d = this.devices.get(device);
     if (!d) {
-      if (this.devices.size >= (this.o.maxDevices ?? 100_000)) {
-        if (!this.full) this.o.log.warn({ devices: this.devices.size }, 'too many devices to watch for silence; the ones beyond are not watched (counted in gateway_silence_unwatched_total)');
-        this.full = true;
-        this.o.metrics?.silenceUnwatched.inc();
-        return;
-      }
-      this.devices.set(device, { last: now, interval: undefined, silent: false, away: false });
+      const max = this.o.maxDevices ?? MAX_DEVICES;
+      if (this.devices.size >= max) forgetLeastUseful(this.devices, Math.ceil(max / FORGET_SHARE), () => this.evicted?.('silence_watch', max, FORGETTING_COSTS));
+      this.devices.set(device, { last: now, interval: undefined, silent: false, away: false, once: true });
       return;
     }
     // The time it was away (it said offline) says nothing about how often it reports; nor does a
@@ -124,6 +121,7 @@ export class SilenceWatch {
     d.interval = d.away ? undefined : d.interval === undefined ? gap : d.interval * 0.8 + gap * 0.2;
     d.last = now;
     d.away = false;
+    d.once = false;
     if (d.silent) {
       d.silent = false;
       this.announce(device, false, now);

@@ -21,7 +21,9 @@ export type EvictingMap =
   | 'rule_devices'
   | 'rule_zones'
   | 'rule_series'
-  | 'rule_watches';
+  | 'rule_watches'
+  // The devices watched for silence (ingest/silence-bound.ts).
+  | 'silence_watch';
 
 /** A burst of evictions ends after this long without one: the next is said again. */
 const QUIET_MS = 60_000;

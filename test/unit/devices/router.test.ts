@@ -160,4 +160,27 @@ devices:
     expect(send(r, 'node1/status', 'online', { family: 'esphome', nativeId: 'node1' })).toMatchObject({ outcome: 'placed', family: 'esphome' });
     expect(send(r, 'zb/dev1', { temperature: 20 }, { family: 'zigbee2mqtt', base: 'zb' })).toMatchObject({ outcome: 'unassigned', family: 'zigbee2mqtt', nativeId: 'dev1' });
   });
+
+  it('takes a native credential’s discovery config for its own device only, and a device whose announcer removed its configs is free again', () => {
+    const r = router('devices: {}\n');
+    const desk = { family: 'esphome', nativeId: 'desk-node' } as const;
+    const plug = { family: 'tasmota', nativeId: 'plug-1' } as const;
+    const dev = { ids: 'b0b0b0b0b0b0', name: 'desk-node' };
+    // ESPHome names its device by its MAC: its own config, on its own topics, is learnt.
+    expect(send(r, 'homeassistant/switch/desk-node/fan/config', { stat_t: 'desk-node/switch/fan/state', cmd_t: 'desk-node/switch/fan/command', dev }, desk).outcome).toBe('recognised');
+    const foreign = { stat_t: 'tele/plug-1/FAN', cmd_t: 'cmnd/plug-1/POWER', dev: { ids: ['b0b0b0b0b0b0'] } };
+    const refused = send(r, 'homeassistant/switch/plug-1/fan/config', foreign, plug);
+    expect(refused).toMatchObject({ outcome: 'failure', family: 'homeassistant' });
+    expect(refused.outcome === 'failure' && refused.detail).toMatch(/names device "b0b0b0b0b0b0", announced by node "desk-node", but this client's credential speaks for tasmota:plug-1 only/);
+    expect(r.registry.get('tasmota', 'plug-1')?.problems.at(-1)).toMatch(/announced by node "desk-node"/);
+    expect([...r.discovery.entities()].map((e) => e.configTopic)).toEqual(['homeassistant/switch/desk-node/fan/config']);
+    // Another device's topics, read or commanded.
+    expect(send(r, 'homeassistant/sensor/plug-1/t/config', { stat_t: 'desk-node/sensor/t/state' }, plug)).toMatchObject({ outcome: 'failure', detail: expect.stringMatching(/reads "desk-node\/sensor\/t\/state", a topic tasmota:plug-1 may not publish/) as unknown });
+    expect(send(r, 'homeassistant/switch/plug-1/x/config', { stat_t: 'tele/plug-1/X', cmd_t: 'cmnd/boiler/POWER' }, plug)).toMatchObject({ outcome: 'failure', detail: expect.stringMatching(/commands on "cmnd\/boiler\/POWER", a topic tasmota:plug-1 does not listen to/) as unknown });
+    // An admin or a bridge (no device of its own) is not held to it.
+    expect(send(r, 'homeassistant/sensor/plug-1/t/config', { stat_t: 'desk-node/sensor/t/state' }).outcome).toBe('recognised');
+    // Once the desk node's config is removed, the name is nobody's.
+    send(r, 'homeassistant/switch/desk-node/fan/config', '', desk);
+    expect(send(r, 'homeassistant/switch/plug-1/fan/config', foreign, plug).outcome).toBe('recognised');
+  });
 });

@@ -6,7 +6,7 @@ import type { DeviceSilenceEvent, ReadingEvent } from '../../../gateway/core/eve
 import { SilenceWatch } from '../../../gateway/ingest/silence.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import { deviceSilencePoint } from '../../../gateway/storage/points.js';
-import { RecordingStore, testMetrics } from '../../helpers/ports.js';
+import { RecordingStore, count, testMetrics } from '../../helpers/ports.js';
 
 function setup(offlineAfterMs = 60_000) {
   const clock = new ManualClock(Date.parse('2026-03-01T09:00:00Z'));
@@ -114,14 +114,84 @@ describe('silence', () => {
 });
 
 describe('silence watch bound', () => {
-  it('watches at most maxDevices and counts the messages of the devices beyond', async () => {
-    const clock = new ManualClock(Date.parse('2026-03-01T09:00:00Z'));
+  const START = Date.parse('2026-03-01T09:00:00Z');
+  const MIN = 60_000;
+  function bounded(maxDevices: number, offlineAfterMs = 15 * MIN) {
+    const clock = new ManualClock(START);
     const bus = new EventBus(pino({ level: 'silent' }));
     const metrics = testMetrics(clock);
-    const watch = new SilenceWatch({ bus, store: new RecordingStore(), clock, log: pino({ level: 'silent' }), offlineAfterMs: 60_000, maxDevices: 3, metrics });
+    const watch = new SilenceWatch({ bus, store: new RecordingStore(), clock, log: pino({ level: 'silent' }), offlineAfterMs, maxDevices, metrics });
+    const silent: string[] = [];
+    bus.on('deviceSilence', (e) => void (e.silent && silent.push(e.device)));
     watch.start();
-    for (const device of ['a', 'b', 'c', 'd', 'e', 'd']) bus.emit('reading', { device } as ReadingEvent);
-    expect(await metrics.registry.getSingleMetricAsString('gateway_silence_unwatched_total')).toMatch(/gateway_silence_unwatched_total 3$/m);
-    watch.stop();
+    const reading = (device: string) => bus.emit('reading', { device } as ReadingEvent);
+    const at = (ms: number) => {
+      while (clock.fireNext(START + ms));
+      clock.advanceTo(START + ms);
+    };
+    const evictions = () => count(metrics, 'gateway_memory_evictions_total', { map: 'silence_watch' });
+    return { bus, watch, silent, reading, at, evictions };
+  }
+
+  it('after a flood of one-shot ids, still reports a device that reports every 10 minutes and a new one heard after the flood when they fall silent', async () => {
+    const t = bounded(4);
+    // A smoke detector that reports every 10 minutes: its interval is learnt (silent after 30 min).
+    for (const m of [0, 10, 20]) {
+      t.at(m * MIN);
+      t.reading('smoke');
+    }
+    // A flood of made-up ids, each heard once, many times what the watch holds.
+    t.at(20 * MIN + 1);
+    for (let i = 0; i < 1000; i++) t.reading(`fake-${i}`);
+    t.at(25 * MIN);
+    t.reading('new-detector');
+    t.at(30 * MIN);
+    t.reading('smoke');
+    // The flood's ids fall silent (those still watched); the new detector said one word and died.
+    t.at(41 * MIN);
+    expect(t.silent).toContain('new-detector');
+    expect(t.silent).not.toContain('smoke');
+    // The smoke detector stops: reported once three of its intervals have gone by.
+    t.at(59 * MIN);
+    expect(t.silent).not.toContain('smoke');
+    t.at(61 * MIN);
+    expect(t.silent).toContain('smoke');
+    expect(await t.evictions()).toBeGreaterThanOrEqual(1000 - 4);
+    t.watch.stop();
+  });
+
+  it('keeps a device known from the stored history through a flood after a restart, before it has spoken again', () => {
+    const t = bounded(3);
+    t.watch.seed([{ device: 'smoke', lastHeardMs: START - MIN, away: false, silent: false }]);
+    t.at(MIN);
+    for (let i = 0; i < 100; i++) t.reading(`fake-${i}`);
+    t.at(16 * MIN);
+    expect(t.silent).toContain('smoke');
+    t.watch.stop();
+  });
+
+  it('forgets first a device that said offline, then one-shot ids already reported silent, then the ones heard once, before a device that reports', async () => {
+    const t = bounded(4);
+    for (const m of [0, 10]) {
+      t.at(m * MIN);
+      t.reading('smoke');
+    }
+    t.reading('gone');
+    t.bus.emit('deviceStatus', { id: 's', device: 'gone', online: false, time: '', timeMs: 0, clientId: undefined });
+    t.at(11 * MIN);
+    t.reading('once');
+    t.reading('stale');
+    t.at(27 * MIN);
+    expect(t.silent).toEqual(['once', 'stale']);
+    // Full (smoke, gone, once, stale): fresh takes gone's place; n1 and n2 those of once and stale
+    // (heard once, already reported silent); n3 that of fresh, the oldest heard once and not yet silent.
+    t.reading('fresh');
+    t.at(28 * MIN);
+    for (const d of ['n1', 'n2', 'n3']) t.reading(d);
+    expect(await t.evictions()).toBe(4);
+    // smoke (10-minute reports) is still watched: silent 30 minutes after its last word; n1..n3 15 minutes after theirs.
+    t.at(44 * MIN);
+    expect(t.silent).toEqual(['once', 'stale', 'smoke', 'n1', 'n2', 'n3']);
+    t.watch.stop();
   });
 });
