@@ -8,14 +8,14 @@ import type { Logger } from 'pino';
 import type { EventBus } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
 import { logWarn } from '../core/errors.js';
-import type { CommandData, CommandEvent, NativeCommandEvent } from '../core/events.js';
+import type { CommandEvent, NativeCommandEvent } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
 import type { Publisher } from '../core/publisher.js';
 import type { Store } from '../core/store.js';
 import { LogLimiter } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
+import { entityOf, nativeCommandOf } from './actuator-form.js';
 import { encode as haEncode } from './families/homeassistant-state.js';
-import type { DiscoveredEntity } from './families/homeassistant.js';
 import { encode } from './index.js';
 import type { NativeActuator } from './map.js';
 import type { NativeRouter } from './router.js';
@@ -30,30 +30,6 @@ export interface NativeCommanderOptions {
   readonly log: Logger;
   readonly router: NativeRouter;
   readonly zigbee2mqttBaseTopic: string;
-}
-
-/** A rule's command data as a native command: on/off, or a mode with its setpoint. */
-export function nativeCommandOf(data: Readonly<Record<string, unknown>>, actuator: NativeActuator): NativeCommand | string {
-  const { state, mode, setpoint } = data;
-  if (setpoint !== undefined && (typeof setpoint !== 'number' || !Number.isFinite(setpoint))) return `setpoint ${JSON.stringify(setpoint)} is not a number`;
-  if (state === 'on' || state === 'off') return { state };
-  if (typeof mode === 'string' && mode !== '') {
-    // A relay (Tasmota, Shelly) driving an HVAC unit or a fan: off is off, any other mode is on.
-    if (actuator.family === 'tasmota' || actuator.family === 'shelly') return { state: mode === 'off' ? 'off' : 'on' };
-    return setpoint === undefined ? { mode } : { mode, setpoint: setpoint };
-  }
-  return `${JSON.stringify(data)} has neither state on/off nor a mode`;
-}
-
-/**
- * What a native actuator reports once it has carried out command `data`: what it was asked, in the
- * terms its reports come in (decoders turn them into `{state}`, `{mode, setpoint}`). A relay given
- * a mode reports on or off, a switch given a brightness only on; a command with no native form is
- * expected as it is.
- */
-export function expectedReport(data: CommandData, actuator: NativeActuator): CommandData {
-  const command = nativeCommandOf(data, actuator);
-  return typeof command === 'string' ? data : command;
 }
 
 export class NativeCommander {
@@ -75,7 +51,7 @@ export class NativeCommander {
   private onCommand(c: CommandEvent): void {
     const actuator = this.o.router.actuator(`${c.site}/${c.zone}/${c.actuator}`);
     if (!actuator) return;
-    const command = nativeCommandOf(c.cloudEvent.data, actuator);
+    const command = nativeCommandOf(c.cloudEvent.data, this.o.router.form(actuator));
     const result: EncodeResult = typeof command === 'string' ? { ok: false, reason: `${actuator.family}:${actuator.nativeId}: ${command}` } : this.encode(actuator, command);
     const base = { commandId: c.id, site: c.site, zone: c.zone, actuator: c.actuator, family: actuator.family, device: `${actuator.family}:${actuator.nativeId}` };
     if (!result.ok) {
@@ -106,7 +82,7 @@ export class NativeCommander {
   private encode(a: NativeActuator, command: NativeCommand): EncodeResult {
     switch (a.family) {
       case 'homeassistant': {
-        const entity = this.entityOf(a);
+        const entity = entityOf(this.o.router.discovery.entities(), a);
         return typeof entity === 'string' ? { ok: false, reason: entity } : haEncode(entity, command);
       }
       case 'generic':
@@ -120,14 +96,5 @@ export class NativeCommander {
           ...(a.setpoint ? { setpointKeys: a.setpoint } : {}),
         });
     }
-  }
-
-  /** The discovered entity an actuator entry names: its `channel` is the object id, or the device's only switch, light or climate. */
-  private entityOf(a: NativeActuator): DiscoveredEntity | string {
-    const own = [...this.o.router.discovery.entities()].filter((e) => e.nativeId === a.nativeId && ['switch', 'light', 'climate', 'fan'].includes(e.component));
-    const chosen = a.channel === undefined ? (own.length === 1 ? own[0] : undefined) : own.find((e) => e.objectId === a.channel);
-    if (chosen) return chosen;
-    if (own.length === 0) return `homeassistant:${a.nativeId}: no discovery config for a switch, light or climate of this device has been seen yet`;
-    return `homeassistant:${a.nativeId}: ${a.channel === undefined ? `has ${own.length} commandable entities (${own.map((e) => e.objectId).join(', ')}): set channel: to one` : `has no entity ${a.channel}`}`;
   }
 }

@@ -35,6 +35,9 @@ export interface NativeDevice {
   readonly fahrenheit: boolean;
 }
 
+/** How an actuator takes a mode: a plain on/off switch (a relay, a plug) is on for any mode but off; a thermostat takes the mode and setpoint. */
+export type ActuatorForm = 'switch' | 'thermostat';
+
 export interface NativeActuator {
   /** `<site>/<zone>/<actuator>` */
   readonly target: string;
@@ -48,6 +51,8 @@ export interface NativeActuator {
   readonly generation?: 1 | 2;
   /** Zigbee2MQTT: the attribute a setpoint goes to, per mode (Tuya TRVs: `current_heating_setpoint`). */
   readonly setpoint?: { readonly heat?: string; readonly cool?: string };
+  /** What the device is, said in the map (actuator-form.ts): a plain on/off switch, or a thermostat that takes a mode. */
+  readonly as?: ActuatorForm;
 }
 
 export interface DeviceMap {
@@ -102,7 +107,7 @@ export function deviceName(nativeId: string): string {
 const q = JSON.stringify;
 const TOP = new Set(['devices', 'actuators', 'kinds', 'generic', 'tasmota']);
 const PLACEMENT_KEYS = new Set(['site', 'zone', 'device', 'channel', 'keys', 'fahrenheit']);
-const ACTUATOR_KEYS = new Set(['device', 'channel', 'generation', 'setpoint']);
+const ACTUATOR_KEYS = new Set(['device', 'channel', 'generation', 'setpoint', 'as']);
 
 export function parseDeviceMap(file: string, text: string): DeviceMap {
   let doc: unknown;
@@ -195,6 +200,7 @@ function parseActuators(section: unknown, problems: string[]): Map<string, Nativ
     const generation = entry['generation'];
     if (generation !== undefined && generation !== 1 && generation !== 2) problems.push(`${at}.generation: must be 1 or 2 (Shelly)`);
     const setpoint = parseSetpoint(entry['setpoint'], `${at}.setpoint`, problems);
+    const as = parseForm(entry['as'], id.family, channel, setpoint, `${at}.as`, problems);
     const [site = '', zone = '', actuator = ''] = parts;
     out.set(target, {
       target,
@@ -206,6 +212,7 @@ function parseActuators(section: unknown, problems: string[]): Map<string, Nativ
       ...(channel ? { channel } : {}),
       ...(generation === 1 || generation === 2 ? { generation } : {}),
       ...(setpoint ? { setpoint } : {}),
+      ...(as ? { as } : {}),
     });
   }
   return out;
@@ -223,6 +230,16 @@ function parseSetpoint(v: unknown, at: string, problems: string[]): NativeActuat
   if (isRecord(v) && Object.values(v).every((x) => typeof x === 'string') && Object.keys(v).every((k) => k === 'heat' || k === 'cool')) return v;
   problems.push(`${at}: must be an attribute name (for heat) or { heat: …, cool: … }`);
   return undefined;
+}
+
+/** `as: switch | thermostat`, where the device can be either. */
+function parseForm(v: unknown, family: Family, channel: string | null | undefined, setpoint: NativeActuator['setpoint'], at: string, problems: string[]): ActuatorForm | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'switch' && v !== 'thermostat') return void problems.push(`${at}: must be switch (a relay or plug: on/off only) or thermostat (takes a mode and setpoint) (got ${q(v)})`);
+  const relayOnly = family === 'tasmota' || family === 'shelly' || (family === 'esphome' && channel?.startsWith('light:') === true);
+  if (v === 'thermostat' && relayOnly) problems.push(`${at}: ${family === 'esphome' ? 'an ESPHome light' : `a ${family} relay`} is switched on and off, never a thermostat`);
+  if (v === 'switch' && setpoint) problems.push(`${at}: a switch has no setpoint (remove setpoint:)`);
+  return v;
 }
 
 function parseGeneric(section: unknown, known: ReadonlySet<string>, problems: string[]): { mappings: CompiledMapping[]; genericKinds: Map<string, string> } {

@@ -12,7 +12,8 @@ import { availabilityOf } from './families/homeassistant-state.js';
 import { parseConfigTopic, parseDiscovery } from './families/homeassistant.js';
 import { decode, type Context } from './index.js';
 import { LearntFacts } from './learnt.js';
-import type { DeviceMap, NativeActuator } from './map.js';
+import { entityOf, formOf } from './actuator-form.js';
+import type { ActuatorForm, DeviceMap, NativeActuator } from './map.js';
 import type { OnEvicted } from '../observability/evictions.js';
 import { Placements } from './placement.js';
 import { DeviceRegistry } from './registry.js';
@@ -73,6 +74,12 @@ export class NativeRouter {
   }
 
   use(map: DeviceMap): void {
+    // What an actuator reported is another device's once its entry names another.
+    const before = this.placements.map.actuators;
+    for (const [target, a] of before) {
+      const now = map.actuators.get(target);
+      if (now?.family !== a.family || now.nativeId !== a.nativeId || now.channel !== a.channel) this.actuatorStates.delete(target);
+    }
     this.placements = new Placements(map);
     this.topicStep.clear();
     this.ctxVersion = -1;
@@ -86,6 +93,12 @@ export class NativeRouter {
   /** The native device and options a mapped actuator is commanded through. */
   actuator(target: string): NativeActuator | undefined {
     return this.placements.map.actuators.get(target);
+  }
+
+  /** Whether a mapped actuator is a switch or a thermostat: the map says, else what the device told (actuator-form.ts). */
+  form(a: NativeActuator): ActuatorForm {
+    if (a.as) return a.as;
+    return formOf(a, { reported: this.actuatorStates.get(a.target), entity: a.family === 'homeassistant' ? entityOf(this.discovery.entities(), a) : undefined });
   }
 
   /**

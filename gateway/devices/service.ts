@@ -5,7 +5,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CommandData, ReadingEvent } from '../core/events.js';
 import type { DeviceLiveness } from '../core/liveness.js';
-import { NativeCommander, expectedReport, type NativeCommanderOptions } from './commands.js';
+import { expectedReport } from './actuator-form.js';
+import { NativeCommander, type NativeCommanderOptions } from './commands.js';
 import { DeviceMapLoader } from './map-loader.js';
 import { EMPTY_MAP, type NativeDevice } from './map.js';
 import type { DeviceView } from './registry.js';
@@ -50,12 +51,12 @@ export class DevicesService {
 
   /**
    * What a report from actuator `target` (`site/zone/actuator`) must hold to confirm command
-   * `data`: for one the map ties to a native device, what that device was asked (a relay: on/off);
+   * `data`: for one the map ties to a native device, what that device was asked (a switch: on/off);
    * for the others, the data. The rules' sagas use it (wired by the composition root).
    */
   readonly expectedReport = (target: string, data: CommandData): CommandData => {
     const actuator = this.router.actuator(target);
-    return actuator ? expectedReport(data, actuator) : data;
+    return actuator ? expectedReport(data, this.router.form(actuator)) : data;
   };
 
   /** Reads the map again now (before a redrive, so an assignment just written counts). */

@@ -4,6 +4,7 @@ import type { AlarmBook } from './alarms.js';
 import { cloudEvent } from './cloud-event.js';
 import type { Firing } from './engine.js';
 import { defaultAlarmPolicy, type ActuatorPolicy, type CommandParams } from './pack.js';
+import { confirms, matches, type ExpectedReport } from './saga.js';
 import type { SharedActuator } from './shared-state.js';
 import type { ZoneState } from './state.js';
 
@@ -72,6 +73,8 @@ export class ActionDispatcher {
     private readonly state: ZoneState,
     private readonly clock: Clock,
     private readonly alarms: AlarmBook,
+    /** What a native actuator reports for a command (saga.ts): its adopted reports are in those terms. */
+    private readonly expectedReport?: ExpectedReport,
   ) {}
 
   usePolicies(policies: Readonly<Record<string, ActuatorPolicy>>): void {
@@ -153,7 +156,7 @@ export class ActionDispatcher {
             suppressed.push({ kind: 'manual-hold', rule: rule.name, target, retryAt: held });
             continue;
           }
-          const lock = event.params.force ? undefined : this.lockedUntil(event.params.actuator, current, now);
+          const lock = event.params.force ? undefined : this.lockedUntil(target, event.params.actuator, current, now);
           if (lock !== undefined) {
             suppressed.push({ kind: 'min-on-off', rule: rule.name, target, retryAt: lock.until, data: event.params.data, holding: lock.holding, minimumMs: lock.minimumMs });
             continue;
@@ -192,11 +195,11 @@ export class ActionDispatcher {
   }
 
   /** Until when an actuator must keep its state (its minimum on or off time), if it must. */
-  private lockedUntil(actuator: string, current: ActuatorState | undefined, now: number): { until: number; holding: 'on' | 'off'; minimumMs: number } | undefined {
+  private lockedUntil(target: string, actuator: string, current: ActuatorState | undefined, now: number): { until: number; holding: 'on' | 'off'; minimumMs: number } | undefined {
     const policy = this.policies[actuator];
     if (!policy || !current || !policy.off) return undefined;
-    const off = policy.off;
-    const isOff = Object.entries(off).every(([k, v]) => JSON.stringify(current.data[k]) === JSON.stringify(v));
+    // A state adopted from a report is in the device's terms: a relay's {"state":"off"} is the policy's {"mode":"off"}.
+    const isOff = matches(policy.off, current.data) || confirms(this.expectedReport, target, policy.off, current.data);
     const minimumMs = isOff ? policy.minOffMs : policy.minOnMs;
     const until = current.changedAt + minimumMs;
     return until > now ? { until, holding: isOff ? 'off' : 'on', minimumMs } : undefined;

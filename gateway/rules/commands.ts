@@ -7,8 +7,6 @@ import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE, type ActionDispatcher } from '.
 import type { AlarmBook } from './alarms.js';
 import { confirms, describe, type ExpectedReport, type Saga } from './saga.js';
 
-export { matches } from './saga.js';
-
 /**
  * A saga per command (Garcia-Molina's sagas: a step that does not complete is retried, then
  * compensated). A command to an actuator that reports its state is `confirmed` when a report
@@ -22,6 +20,7 @@ export { matches } from './saga.js';
  * (`holdMs` after the last change by hand), unless a rule is marked `override`. The state of an
  * actuator the rules never commanded follows its reports.
  *
+ * A command the actuator's last report already holds (no saga before it) is confirmed by that report.
  * An actuator counts as reporting once it has reported a state (a contract device on
  * `devices/<device>/state`, a native one through the device map); commands to the others are
  * `sent`, then `confirmed` by its first report when that matches the latest (many report only once changed),
@@ -96,13 +95,14 @@ export class CommandTracker {
       this.sagas.delete(target);
       this.status(before.command, 'superseded', before.attempt, undefined, `superseded by ${c.id}`);
     }
-    const tracked = this.reported.has(target);
-    this.status(c, 'sent', 0, undefined, tracked ? undefined : 'not tracked: the actuator has not reported its state yet');
-    if (!tracked) {
+    const last = this.reported.get(target);
+    this.status(c, 'sent', 0, undefined, last ? undefined : 'not tracked: the actuator has not reported its state yet');
+    if (!last) {
       this.untracked.set(target, c);
-      this.o.schedule(target, undefined);
-      return;
+      return this.o.schedule(target, undefined);
     }
+    // Already so by its last report (a switch on by hand): a device that reports only changes (ESPHome) says nothing more.
+    if (!before && confirms(this.o.expectedReport, target, c.cloudEvent.data, last.state)) return this.status(c, 'confirmed', 0, last.state, 'already so by its last report');
     this.track({ command: c, attempt: 0, sentAt: c.timeMs, dueAt: c.timeMs + this.o.confirmMs, overdue: false });
   }
 

@@ -50,7 +50,7 @@ export class RulesRuntime {
       schedule: (alarmId, at) => (at === undefined ? this.wakeups.cancel(`a|${alarmId}`) : this.wakeups.set(`a|${alarmId}`, at, { type: 'alarm', alarmId })),
       timesOf: (rule) => this.timesOf(rule, times),
     });
-    this.dispatcher = new ActionDispatcher(this.state, o.clock, this.alarms);
+    this.dispatcher = new ActionDispatcher(this.state, o.clock, this.alarms, o.commands?.expectedReport);
     this.commands = new CommandTracker({
       clock: o.clock,
       ...times,

@@ -67,9 +67,11 @@ function entityValue(c: Collector, e: DiscoveredEntity, topic: string, text: str
     return;
   }
   if (e.component === 'binary_sensor' || e.component === 'switch' || e.component === 'light') {
-    const on = sameWord(r.value, e.payloadOn) ? true : sameWord(r.value, e.payloadOff) ? false : null;
+    const [stateOn, stateOff] = [e.stateOn ?? e.payloadOn, e.stateOff ?? e.payloadOff];
+    const on = sameWord(r.value, stateOn) ? true : sameWord(r.value, stateOff) ? false : null;
     if (on === null) {
-      c.problem(`${key} is ${JSON.stringify(r.value)}, neither payload_on ${JSON.stringify(e.payloadOn)} nor payload_off ${JSON.stringify(e.payloadOff)}`);
+      const names = e.stateOn !== undefined || e.stateOff !== undefined ? ['state_on', 'state_off'] : ['payload_on', 'payload_off'];
+      c.problem(`${key} is ${JSON.stringify(r.value)}, neither ${names[0]} ${JSON.stringify(stateOn)} nor ${names[1]} ${JSON.stringify(stateOff)}`);
       return;
     }
     if (e.component !== 'binary_sensor') c.actuator({ channel: e.objectId, state: { state: on ? 'on' : 'off' } });

@@ -40,9 +40,12 @@ export interface DiscoveredEntity {
   kind: ContractKind | null;
   /** Where the value is (`state_topic` + `value_template`); absent for a climate. */
   state?: ValueSource;
-  /** binary_sensor / switch payloads that mean on and off (after the template). */
+  /** binary_sensor / switch / light payloads that mean on and off (after the template); a switch's and light's commands. */
   payloadOn: string;
   payloadOff: string;
+  /** A switch's states when not its payloads (`state_on`/`state_off`; Home Assistant's MqttSwitch defaults them to payload_on/off). */
+  stateOn?: string;
+  stateOff?: string;
   availability: AvailabilitySource[];
   availabilityMode: 'all' | 'any' | 'latest';
   commandTopic?: string;
@@ -206,6 +209,10 @@ export function parseDiscovery(topic: string, payload: Buffer, options: DecodeOp
   const cmd = topicOf('command_topic');
   if (cmd !== undefined) entity.commandTopic = cmd;
   if (where.component === 'light' && str(cfg['schema']) === 'json') entity.jsonSchema = true;
+  const stateOn = where.component === 'switch' ? str(cfg['state_on']) : undefined;
+  const stateOff = where.component === 'switch' ? str(cfg['state_off']) : undefined;
+  if (stateOn !== undefined) entity.stateOn = stateOn;
+  if (stateOff !== undefined) entity.stateOff = stateOff;
 
   if (where.component === 'climate') {
     const mode = source('mode_state_topic', 'mode_state_template');

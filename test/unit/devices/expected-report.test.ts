@@ -1,14 +1,16 @@
 /**
- * What confirms a command to a native actuator (devices/commands.ts `expectedReport`): what the
- * device was asked, in the terms it reports in — a relay given a mode reports on/off, a switch
- * given a brightness only its state — so the rules' saga compares like with like.
+ * What confirms a command to a native actuator (devices/actuator-form.ts): what the device was
+ * asked, in the terms it reports in — a switch given a mode reports on/off, a switch given a
+ * brightness only its state — and which one a device is: the map's `as:`, else what the device
+ * itself told (its family, its discovered component, its reports).
  */
 import { describe, expect, it } from 'vitest';
-import { expectedReport } from '../../../gateway/devices/commands.js';
-import type { NativeActuator } from '../../../gateway/devices/map.js';
+import { expectedReport, formOf, nativeCommandOf } from '../../../gateway/devices/actuator-form.js';
+import type { DiscoveredEntity } from '../../../gateway/devices/families/homeassistant.js';
+import type { ActuatorForm, NativeActuator } from '../../../gateway/devices/map.js';
 import type { Family } from '../../../gateway/devices/types.js';
 
-const actuator = (family: Family, nativeId: string, channel?: string): NativeActuator => ({
+const actuator = (family: Family, nativeId: string, channel?: string, as?: ActuatorForm): NativeActuator => ({
   target: 'hq/t1/hvac',
   site: 'hq',
   zone: 't1',
@@ -16,29 +18,55 @@ const actuator = (family: Family, nativeId: string, channel?: string): NativeAct
   family,
   nativeId,
   ...(channel === undefined ? {} : { channel }),
+  ...(as === undefined ? {} : { as }),
 });
+const entity = (component: string): DiscoveredEntity => ({ component, objectId: 'relay', configTopic: `homeassistant/${component}/h1/relay/config`, nativeId: 'h1', kind: null, payloadOn: 'ON', payloadOff: 'OFF', availability: [], availabilityMode: 'latest' });
 
 describe('expectedReport', () => {
-  it('is on for a relay given any mode but off, and off for off', () => {
-    for (const relay of [actuator('tasmota', 't1_relay', '1'), actuator('shelly', 'shelly1-A1B2C3'), actuator('shelly', 'shellyplus1-a8032abe2f18')]) {
-      expect(expectedReport({ mode: 'cool', setpoint: 22 }, relay)).toEqual({ state: 'on' });
-      expect(expectedReport({ mode: 'heat', setpoint: 21 }, relay)).toEqual({ state: 'on' });
-      expect(expectedReport({ mode: 'off' }, relay)).toEqual({ state: 'off' });
-    }
+  it('is on for a switch given any mode but off, and off for off', () => {
+    for (const mode of ['cool', 'heat', 'fan_only']) expect(expectedReport({ mode, setpoint: 22 }, 'switch')).toEqual({ state: 'on' });
+    expect(expectedReport({ mode: 'off' }, 'switch')).toEqual({ state: 'off' });
   });
 
   it('is the state alone for lights given a brightness (no native command carries it)', () => {
-    for (const a of [actuator('tasmota', 't1_relay', '2'), actuator('esphome', 'e1-node', 'relay'), actuator('zigbee2mqtt', 'z1_plug')]) {
-      expect(expectedReport({ state: 'on', brightness: 80 }, a)).toEqual({ state: 'on' });
-    }
+    for (const form of ['switch', 'thermostat'] as const) expect(expectedReport({ state: 'on', brightness: 80 }, form)).toEqual({ state: 'on' });
   });
 
   it('is the mode and setpoint for a thermostat, without fields it was not sent', () => {
-    expect(expectedReport({ mode: 'cool', setpoint: 22, fan: 'auto' }, actuator('zigbee2mqtt', 'f1_trv'))).toEqual({ mode: 'cool', setpoint: 22 });
-    expect(expectedReport({ mode: 'off' }, actuator('esphome', 'f1-node', 'hvac'))).toEqual({ mode: 'off' });
+    expect(expectedReport({ mode: 'cool', setpoint: 22, fan: 'auto' }, 'thermostat')).toEqual({ mode: 'cool', setpoint: 22 });
+    expect(expectedReport({ mode: 'off' }, 'thermostat')).toEqual({ mode: 'off' });
   });
 
   it('is the command itself when it has no native form', () => {
-    expect(expectedReport({ position: 40 }, actuator('tasmota', 't1_relay', '1'))).toEqual({ position: 40 });
+    expect(expectedReport({ position: 40 }, 'switch')).toEqual({ position: 40 });
+    expect(nativeCommandOf({ mode: 'cool', setpoint: 'x' }, 'switch')).toMatch(/not a number/);
+  });
+});
+
+describe('formOf', () => {
+  it('takes the map’s word first', () => {
+    expect(formOf(actuator('zigbee2mqtt', 'z_plug', undefined, 'switch'), {})).toBe('switch');
+    expect(formOf(actuator('esphome', 'e-node', 'hvac', 'thermostat'), { reported: { state: 'on' } })).toBe('thermostat');
+  });
+
+  it('a Tasmota or Shelly relay is a switch', () => {
+    expect(formOf(actuator('tasmota', 't1_relay', '1'), {})).toBe('switch');
+    expect(formOf(actuator('shelly', 'shellyplus1-a8032abe2f18'), {})).toBe('switch');
+  });
+
+  it('a Home Assistant entity is what its discovered component says', () => {
+    for (const c of ['switch', 'light', 'fan']) expect(formOf(actuator('homeassistant', 'h1'), { entity: entity(c) })).toBe('switch');
+    expect(formOf(actuator('homeassistant', 'h1'), { entity: entity('climate') })).toBe('thermostat');
+    expect(formOf(actuator('homeassistant', 'h1'), { entity: 'no discovery config yet' })).toBe('thermostat');
+  });
+
+  it('an ESPHome node or a Zigbee2MQTT device is what it reports: on/off and never a mode is a switch', () => {
+    for (const a of [actuator('esphome', 'e-node', 'relay'), actuator('zigbee2mqtt', 'z_plug')]) {
+      expect(formOf(a, { reported: { state: 'off' } })).toBe('switch');
+      expect(formOf(a, { reported: { state: 'on', mode: 'heat', setpoint: 21 } })).toBe('thermostat');
+      expect(formOf(a, { reported: { setpoint: 21 } })).toBe('thermostat');
+      expect(formOf(a, {})).toBe('thermostat');
+    }
+    expect(formOf(actuator('esphome', 'e-node', 'light:ceiling'), {})).toBe('switch');
   });
 });

@@ -89,6 +89,14 @@ describe('Home Assistant discovery', () => {
     expect(encode(sw.entity, { state: 'on' })).toEqual({ ok: true, publishes: [{ topic: 'zigbee2mqtt/0xa4c1389d9b178ece/set', payload: 'ON' }] });
     expect(encode(sw.entity, { mode: 'cool' })).toMatchObject({ ok: false });
   });
+  it('reads a switch’s state by state_on/state_off, and commands it by payload_on/payload_off (Home Assistant’s MqttSwitch)', () => {
+    const sw = parseDiscovery('homeassistant/switch/h1/relay/config', Buffer.from('{"stat_t":"h1/relay/state","cmd_t":"h1/relay/set","pl_on":"1","pl_off":"0","stat_on":"on","stat_off":"off"}'));
+    if (sw.outcome !== 'discovered') throw new Error('switch config refused');
+    expect(decodeState([sw.entity], 'h1/relay/state', Buffer.from('on'))).toMatchObject({ outcome: 'decoded', actuators: [{ channel: 'relay', state: { state: 'on' } }] });
+    expect(decodeState([sw.entity], 'h1/relay/state', Buffer.from('off'))).toMatchObject({ outcome: 'decoded', actuators: [{ channel: 'relay', state: { state: 'off' } }] });
+    expect(decodeState([sw.entity], 'h1/relay/state', Buffer.from('1'))).toMatchObject({ outcome: 'failure', detail: 'homeassistant:h1: switch/relay is "1", neither state_on "on" nor state_off "off"' });
+    expect(encode(sw.entity, { state: 'off' })).toEqual({ ok: true, publishes: [{ topic: 'h1/relay/set', payload: '0' }] });
+  });
 });
 
 describe('value templates', () => {

@@ -68,6 +68,34 @@ kinds:
     expect(() => parseDeviceMap('devices.yaml', 'devices: [1')).toThrow(/devices.yaml: not valid YAML/);
   });
 
+  it('says an actuator is a plain switch or a thermostat with as:, refusing what the device cannot be', () => {
+    const map = parseDeviceMap('devices.yaml', `actuators:
+  hq/f5/hvac: { device: zigbee2mqtt:f5_plug, as: switch }
+  hq/f6/hvac: { device: esphome:f6-node, channel: hvac, as: thermostat }
+  hq/f7/hvac: zigbee2mqtt:f7_trv
+`);
+    expect(map.actuators.get('hq/f5/hvac')?.as).toBe('switch');
+    expect(map.actuators.get('hq/f6/hvac')?.as).toBe('thermostat');
+    expect(map.actuators.get('hq/f7/hvac')?.as).toBeUndefined();
+    const bad = `actuators:
+  hq/a/hvac: { device: zigbee2mqtt:a, as: plug }
+  hq/b/hvac: { device: tasmota:b, as: thermostat }
+  hq/c/hvac: { device: zigbee2mqtt:c, as: switch, setpoint: current_heating_setpoint }
+  hq/d/lights: { device: esphome:d, channel: light:ceiling, as: thermostat }
+`;
+    expect(() => parseDeviceMap('devices.yaml', bad)).toThrow(DeviceMapError);
+    try {
+      parseDeviceMap('devices.yaml', bad);
+    } catch (e) {
+      expect((e as DeviceMapError).problems).toEqual([
+        'actuators."hq/a/hvac".as: must be switch (a relay or plug: on/off only) or thermostat (takes a mode and setpoint) (got "plug")',
+        'actuators."hq/b/hvac".as: a tasmota relay is switched on and off, never a thermostat',
+        'actuators."hq/c/hvac".as: a switch has no setpoint (remove setpoint:)',
+        'actuators."hq/d/lights".as: an ESPHome light is switched on and off, never a thermostat',
+      ]);
+    }
+  });
+
   it('is an empty map when the file is missing, and loads it once it appears', async () => {
     const { file, loader, maps } = await setup();
     await loader.start();

@@ -5,7 +5,7 @@ import type { ActuatorStateEvent, AlarmTransitionEvent, CommandEvent, CommandSta
 import { kindSpec, type Kind } from '../../../gateway/core/kinds.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import type { Outcome } from '../../../gateway/rules/actions.js';
-import { matches } from '../../../gateway/rules/commands.js';
+import { matches } from '../../../gateway/rules/saga.js';
 import { parsePack } from '../../../gateway/rules/pack.js';
 import { RulesRuntime } from '../../../gateway/rules/runtime.js';
 

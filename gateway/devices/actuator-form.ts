@@ -1,0 +1,78 @@
+/**
+ * What a native actuator can be asked, in its own terms. The rules command HVAC by mode and
+ * setpoint; a thermostat takes them, but a relay or smart plug driving a window air conditioner or
+ * a heater can only be switched: on for any mode but off. Which one a device is, the map says
+ * (`as: switch | thermostat`), else the device: a Tasmota or Shelly relay is always a switch, a
+ * Home Assistant entity by its discovered component, an ESPHome node or a Zigbee2MQTT device by
+ * what it reports (a switch's on/off with no mode ever: a switch; a mode or setpoint: a
+ * thermostat). Before either says, a thermostat, as before the map had `as:`.
+ */
+import type { CommandData } from '../core/events.js';
+import type { DiscoveredEntity } from './families/homeassistant.js';
+import type { ActuatorForm, NativeActuator } from './map.js';
+import type { ActuatorState, NativeCommand } from './types.js';
+
+/** Home Assistant components that take a command, and which of them are only switched on and off. */
+const COMMANDABLE = new Set(['switch', 'light', 'climate', 'fan']);
+const ON_OFF = new Set(['switch', 'light', 'fan']);
+
+/** What the device has told about itself so far. */
+export interface FormEvidence {
+  /** Its reports, merged (router.ts `reported`). */
+  readonly reported?: ActuatorState | undefined;
+  /** Home Assistant: the discovered entity the entry names, or why none. */
+  readonly entity?: DiscoveredEntity | string | undefined;
+}
+
+export function formOf(a: NativeActuator, told: FormEvidence): ActuatorForm {
+  if (a.as) return a.as;
+  switch (a.family) {
+    case 'tasmota':
+    case 'shelly':
+      return 'switch';
+    case 'homeassistant':
+      return typeof told.entity === 'object' && ON_OFF.has(told.entity.component) ? 'switch' : 'thermostat';
+    case 'esphome':
+    case 'zigbee2mqtt': {
+      if (a.family === 'esphome' && a.channel?.startsWith('light:')) return 'switch';
+      const r = told.reported;
+      // A thermostat reports its mode (Zigbee2MQTT's system_mode beside any state; ESPHome's climate/<id>/mode).
+      if (r?.mode !== undefined || r?.setpoint !== undefined) return 'thermostat';
+      return r?.state !== undefined ? 'switch' : 'thermostat';
+    }
+    case 'generic':
+      return 'thermostat';
+  }
+}
+
+/** The discovered entity an actuator entry names: its `channel` is the object id, or the device's only switch, light, climate or fan. */
+export function entityOf(entities: Iterable<DiscoveredEntity>, a: NativeActuator): DiscoveredEntity | string {
+  const own = [...entities].filter((e) => e.nativeId === a.nativeId && COMMANDABLE.has(e.component));
+  const chosen = a.channel === undefined ? (own.length === 1 ? own[0] : undefined) : own.find((e) => e.objectId === a.channel);
+  if (chosen) return chosen;
+  if (own.length === 0) return `homeassistant:${a.nativeId}: no discovery config for a switch, light or climate of this device has been seen yet`;
+  return `homeassistant:${a.nativeId}: ${a.channel === undefined ? `has ${own.length} commandable entities (${own.map((e) => e.objectId).join(', ')}): set channel: to one` : `has no entity ${a.channel}`}`;
+}
+
+/** A rule's command data as a native command: on/off, or a mode with its setpoint (a switch: on for any mode but off). */
+export function nativeCommandOf(data: Readonly<Record<string, unknown>>, form: ActuatorForm): NativeCommand | string {
+  const { state, mode, setpoint } = data;
+  if (setpoint !== undefined && (typeof setpoint !== 'number' || !Number.isFinite(setpoint))) return `setpoint ${JSON.stringify(setpoint)} is not a number`;
+  if (state === 'on' || state === 'off') return { state };
+  if (typeof mode === 'string' && mode !== '') {
+    if (form === 'switch') return { state: mode === 'off' ? 'off' : 'on' };
+    return setpoint === undefined ? { mode } : { mode, setpoint: setpoint };
+  }
+  return `${JSON.stringify(data)} has neither state on/off nor a mode`;
+}
+
+/**
+ * What a native actuator reports once it has carried out command `data`: what it was asked, in the
+ * terms its reports come in (decoders turn them into `{state}`, `{mode, setpoint}`). A switch given
+ * a mode reports on or off, a switch given a brightness only on; a command with no native form is
+ * expected as it is.
+ */
+export function expectedReport(data: CommandData, form: ActuatorForm): CommandData {
+  const command = nativeCommandOf(data, form);
+  return typeof command === 'string' ? data : command;
+}
