@@ -136,10 +136,9 @@ export class FilePersistence extends BoundedPersistence {
     return found;
   }
 
-  override async expire(): Promise<number> {
-    const expired = await super.expire();
-    if (expired > 0) this.changed();
-    return expired;
+  // A session evicted or expired: its queue (not mirrored here) went too.
+  protected override ended(): void {
+    this.changed();
   }
 
   /** The last snapshot, once Aedes has closed (the broker's stop calls it); nothing is written after. */
