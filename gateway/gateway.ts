@@ -161,10 +161,10 @@ export class Gateway {
     await journal.open((body, precision) => store.recall(body, precision === 'ns'));
     this.journal = journal;
 
-    // The broker exists before ingest (ingest publishes dead letters through it) but listens last.
+    // The broker exists before ingest (ingest publishes dead letters through it) but listens last; it closes (its last snapshot) after all that publishes through it (its intake stops first, below).
     const { broker, pipeline } = mqttBroker(settings, { access, metrics, log, nodeId, clustered, tls });
     access.observe(broker.aedes);
-    this.broker = broker;
+    this.broker = lifecycle.add('broker', broker);
     // Contract actuators are known by their subscription to exactly commands/<site>/<zone>/<actuator>.
     const actuators = new SubscribedActuators();
     actuators.observe(broker.aedes);
@@ -240,7 +240,7 @@ export class Gateway {
       cluster.showOn(liveBus, () => live.rulesChanged());
     }
 
-    lifecycle.add('broker', broker);
+    lifecycle.add('MQTT intake', { stop: () => broker.stopIntake() });
     const ports = await broker.start();
     where.mqtt = ports.mqtt;
     if (cluster) {

@@ -9,6 +9,7 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import { GatewayError } from '../core/errors.js';
 import type { ClusterBus } from './cluster-bus.js';
 import { trackWebSocket } from './delivery.js';
+import { connectedIds } from './memory-store.js';
 import { createMessageBus } from './queue.js';
 
 export type BrokerHooks = Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>;
@@ -73,6 +74,9 @@ export class MqttBroker implements Publisher {
   private readonly wss: WebSocketServer;
   private readonly extraWss: WebSocketServer[] = [];
   private ports: BoundPorts | undefined;
+  private intakeStopped: Promise<void> | undefined;
+  /** Aedes' persistence was set up (its snapshot read). */
+  private listened = false;
 
   constructor(private readonly options: BrokerOptions) {
     const { connectTimeoutMs, drainTimeoutMs, maxInflightQos2, cluster } = options;
@@ -143,6 +147,7 @@ export class MqttBroker implements Publisher {
 
   async start(): Promise<BoundPorts> {
     await this.aedes.listen();
+    this.listened = true;
     const { host, mqttPort, wsPort, log } = this.options;
     const mqtt = await listen(this.tcp, host, mqttPort, 'MQTT_PORT');
     const ws = await listen(this.http, host, wsPort, 'MQTT_WS_PORT');
@@ -160,19 +165,37 @@ export class MqttBroker implements Publisher {
     return new Promise((resolve, reject) => this.aedes.publish(packet, (err) => (err ? reject(err) : resolve())));
   }
 
-  /** Stops accepting connections, disconnects clients, closes the broker. */
+  /**
+   * Stops the intake: the listeners close and every client is disconnected (their wills
+   * published), but Aedes stays open, so what the gateway still decides (the rules finishing
+   * their queue, commands waiting for the spool) is delivered or queued for persistent sessions
+   * away, and so kept in the last snapshot (`stop`).
+   */
+  stopIntake(): Promise<void> {
+    this.intakeStopped ??= (async () => {
+      const servers: (NetServer | HttpServer)[] = [this.tcp, this.http, ...(this.options.extraServers ?? []).map((e) => e.server)];
+      const closed = servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
+      for (const wss of [this.wss, ...this.extraWss]) for (const client of wss.clients) client.terminate();
+      // What aedes.close does with its clients, without closing Aedes itself.
+      const clients = Object.values(connectedIds(this.aedes) ?? {});
+      await Promise.all(clients.map((client) => new Promise<void>((resolve) => (client ? client.close(() => resolve()) : resolve()))));
+      this.options.guard?.closeAll();
+      this.http.closeAllConnections();
+      for (const { server } of this.options.extraServers ?? []) if ('closeAllConnections' in server) server.closeAllConnections();
+      await Promise.all(closed);
+    })();
+    return this.intakeStopped;
+  }
+
+  /** Stops the intake (if not yet), then closes Aedes and its persistence (the last snapshot). */
   async stop(): Promise<void> {
-    const servers: (NetServer | HttpServer)[] = [this.tcp, this.http, ...(this.options.extraServers ?? []).map((e) => e.server)];
-    const closed = servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())));
-    for (const wss of [this.wss, ...this.extraWss]) for (const client of wss.clients) client.terminate();
+    await this.stopIntake();
+    // Never listened (a start that failed earlier): nothing was loaded, so nothing is written over the last snapshot.
+    if (!this.listened) return void (await this.options.cluster?.bus.close());
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
-    // A persistence that keeps a snapshot (broker/file-persistence.ts) writes its last one now that no client can change it.
+    // A persistence that keeps a snapshot (broker/file-persistence.ts) writes its last one now that nothing can change it.
     await (this.options.persistence as { close?: () => Promise<void> } | undefined)?.close?.();
     await this.options.cluster?.bus.close();
-    this.options.guard?.closeAll();
-    this.http.closeAllConnections();
-    for (const { server } of this.options.extraServers ?? []) if ('closeAllConnections' in server) server.closeAllConnections();
-    await Promise.all(closed);
   }
 }
 

@@ -6,23 +6,24 @@ import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import { logWarn } from '../core/errors.js';
 import type { Metrics } from '../observability/metrics.js';
-import { BoundedPersistence, type PersistenceHooks, type PersistenceLimits } from './persistence.js';
+import { BoundedPersistence, connectedIds, type PersistenceHooks, type PersistenceLimits } from './persistence.js';
 import type { RetainedLedger } from './retained.js';
 import type { Stored } from './session-queue.js';
 import { encode, readSnapshot, writeAtomically, type SessionRecord, type Snapshot } from './snapshot-file.js';
+import { SnapshotSchedule, type Timers, type Written } from './snapshot-schedule.js';
 
 export interface SnapshotOptions {
   readonly file: string;
-  /** Changes are written at most this often (ms); a state that takes long to gather, less often. */
+  /** Changes are written at most this often (ms); a large state, or one that takes long to gather, less often (snapshot-schedule.ts). */
   readonly intervalMs: number;
+  /** The schedule's clock and timers (tests). */
+  readonly timers?: Timers;
   /** The retained budgets: a restored message is booked again, and refused if it no longer fits. */
   readonly ledger: RetainedLedger;
   readonly metrics: Metrics;
   readonly log: Logger;
 }
 
-/** At most this share of the event loop goes to snapshots: one that took 50 ms waits 500 ms, not intervalMs. */
-const MAX_LOOP_SHARE = 0.1;
 /** How long a clean stop waits for the wills Aedes is still publishing (each waits for the spool). */
 const WILLS_WAIT_MS = 2000;
 /** Sessions whose subscriptions are asked of the store between two turns of the event loop. */
@@ -32,7 +33,7 @@ const SLICE = 5000;
  * The single gateway's bounded persistence (persistence.ts), kept across restarts, as Mosquitto
  * keeps its own: retained messages, persistent sessions (subscriptions, queued messages, when
  * their client left) and wills are written to a snapshot (snapshot-file.ts) at most every
- * `intervalMs` after a change, and at a clean stop (`close`, after Aedes has closed: the wills of
+ * `intervalMs` after a change (or less often: snapshot-schedule.ts), and at a clean stop (`close`, after Aedes has closed: the wills of
  * the clients it cut off are published by then); the snapshot is read back in `setup`, which Aedes
  * runs before the broker listens. A kill -9 loses what changed since the last snapshot.
  *
@@ -47,14 +48,9 @@ export class FilePersistence extends BoundedPersistence {
   private readonly wills = new Map<string, PublishPacket>();
   /** Client ids that have stored subscriptions (some may have none left: skipped at the snapshot). */
   private readonly subscribed = new Set<string>();
-  private dirty = false;
-  private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> | undefined;
-  private lastStart = 0;
-  private gapMs: number;
-  private closed = false;
+  private readonly snapshots: SnapshotSchedule;
   private failing = false;
-  private brokerId: string | undefined;
+  private aedes: Aedes | undefined;
 
   constructor(
     limits: PersistenceLimits,
@@ -62,7 +58,12 @@ export class FilePersistence extends BoundedPersistence {
     private readonly o: SnapshotOptions,
   ) {
     super(limits, hooks);
-    this.gapMs = o.intervalMs;
+    this.snapshots = new SnapshotSchedule({ intervalMs: o.intervalMs, write: () => this.write(), ...(o.timers ? { timers: o.timers } : {}) });
+  }
+
+  /** What is waiting to be written (tests). */
+  get pendingSnapshot(): SnapshotSchedule['state'] {
+    return this.snapshots.state;
   }
 
   private clock(): number {
@@ -71,8 +72,9 @@ export class FilePersistence extends BoundedPersistence {
 
   override async setup(broker: Aedes): Promise<void> {
     await super.setup(broker);
-    this.brokerId = broker.id;
     await this.load();
+    // Set once loaded: a persistence never loaded writes nothing over the last snapshot at close.
+    this.aedes = broker;
     // A persistent session's client coming or going changes when it left (its expiry).
     broker.on('client', (client: Client) => void (client.clean || this.changed()));
     broker.on('clientDisconnect', (client: Client) => void (client.clean || this.changed()));
@@ -115,92 +117,75 @@ export class FilePersistence extends BoundedPersistence {
     if (this.subscribed.delete(client.id)) this.changed();
   }
 
+  // A queue of a session away is a change; one of a connected session moves with every QoS 1/2
+  // message it is sent and acknowledges: churn, written with the next change (snapshot-schedule.ts).
   override async outgoingEnqueue(sub: { clientId: string }, packet: Stored): Promise<void> {
     await super.outgoingEnqueue(sub, packet);
-    this.changed();
+    this.queueMoved([sub]);
   }
 
   override async outgoingEnqueueCombi(subs: readonly { clientId: string }[], packet: Stored): Promise<void> {
     await super.outgoingEnqueueCombi(subs, packet);
-    this.changed();
+    this.queueMoved(subs);
   }
 
   override async outgoingUpdate(client: Client, packet: Stored): Promise<void> {
     await super.outgoingUpdate(client, packet);
-    this.changed();
+    this.queueMoved([{ clientId: client.id }]);
   }
 
   override async outgoingClearMessageId(client: Client, packet: Stored): Promise<Stored | undefined> {
     const found = await super.outgoingClearMessageId(client, packet);
-    if (found) this.changed();
+    if (found) this.queueMoved([{ clientId: client.id }]);
     return found;
   }
 
-  override async expire(): Promise<number> {
-    const expired = await super.expire();
-    if (expired > 0) this.changed();
-    return expired;
+  private queueMoved(subs: readonly { clientId: string }[]): void {
+    const connected = connectedIds(this.aedes);
+    if (subs.every((s) => connected?.[s.clientId])) this.snapshots.churned();
+    else this.changed();
+  }
+
+  // A session evicted or expired: its queue (not mirrored here) went too.
+  protected override ended(): void {
+    this.changed();
   }
 
   /** The last snapshot, once Aedes has closed (the broker's stop calls it); nothing is written after. */
   async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.snapshots.close();
+    if (!this.aedes) return;
     // Aedes publishes the wills of the clients it cut off without waiting for them (lib/client.js
     // close): a retained one (`devices/<id>/status offline`) belongs in this snapshot. Each is
     // deleted once published (or refused); the ones restored from a gone broker are not waited for.
     const deadline = Date.now() + WILLS_WAIT_MS;
-    while ([...this.wills.values()].some((w) => (w as { brokerId?: string }).brokerId === this.brokerId) && Date.now() < deadline) await sleep(10);
-    await this.writing;
-    await this.save();
+    while ([...this.wills.values()].some((w) => (w as { brokerId?: string }).brokerId === this.aedes?.id) && Date.now() < deadline) await sleep(10);
+    await this.snapshots.flush();
   }
 
   private changed(): void {
-    if (this.dirty) return;
-    this.dirty = true;
-    this.schedule();
+    this.snapshots.changed();
   }
 
-  private schedule(): void {
-    if (this.timer || this.writing || this.closed) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.save();
-    }, Math.max(0, this.lastStart + this.gapMs - Date.now()));
-    this.timer.unref();
-  }
-
-  /** One write at a time; a change while it runs schedules the next. */
-  private save(): Promise<void> {
-    this.writing ??= this.write().finally(() => {
-      this.writing = undefined;
-      if (this.dirty) this.schedule();
-    });
-    return this.writing;
-  }
-
-  private async write(): Promise<void> {
+  private async write(): Promise<Written> {
     const { metrics, log, file } = this.o;
-    this.dirty = false;
-    this.lastStart = Date.now();
     try {
       const { snapshot, busyMs: gathering } = await this.gather();
       const { busyMs: encoding, bytes } = await writeAtomically(file, encode(snapshot));
       const busy = gathering + encoding;
-      this.gapMs = Math.max(this.o.intervalMs, busy / MAX_LOOP_SHARE);
       metrics.mqttSnapshotSeconds.set(busy / 1000);
       metrics.mqttSnapshotBytes.set(bytes);
       const queued = snapshot.sessions.reduce((n, s) => n + s.queued.length, 0);
       for (const [item, n] of [['sessions', snapshot.sessions.length], ['queued', queued], ['retained', snapshot.retained.length], ['wills', snapshot.wills.length]] as const) metrics.mqttSnapshotItems.set({ item }, n);
       if (this.failing) log.info({ file }, 'the broker’s snapshot is written again');
       this.failing = false;
+      return { bytes, busyMs: busy };
     } catch (err) {
-      this.dirty = true;
       metrics.mqttSnapshotFailures.inc();
       // Said once per run of failures (a full disk would say it every second).
       if (!this.failing) logWarn(log, 'GW_ERR_MQTT_SNAPSHOT', { file, err: (err as Error).message }, 'the broker’s snapshot cannot be written: the previous one stays, retrying');
       this.failing = true;
+      return undefined;
     }
   }
 

@@ -141,15 +141,23 @@ export class BoundedPersistence {
     return expired;
   }
 
-  /** Removes an absent client's session (subscriptions, will, queue, unreleased QoS 2); false if it is back. */
+  /**
+   * Removes an absent client's session (subscriptions, will, queue, unreleased QoS 2); false if it
+   * is back. Through the same methods Aedes calls, so a subclass that keeps copies (file-persistence.ts's
+   * snapshot) sees an eviction or an expiry as it sees a clean session start.
+   */
   private async end(clientId: string): Promise<boolean> {
     if (connectedIds(this.broker)?.[clientId]) return false;
-    await this.store.cleanSubscriptions({ id: clientId });
-    await this.store.delWill({ id: clientId });
-    this.dropQueue(clientId);
+    const client = { id: clientId } as Client;
+    await this.cleanSubscriptions(client);
+    await this.delWill(client);
     this.incoming.drop(clientId);
+    this.ended();
     return true;
   }
+
+  /** A session was removed by `end` (subclasses mark their state changed). */
+  protected ended(): void {}
 
   // Retained messages and wills: the memory store's (the retained byte budget is the publish hook's, retained.ts).
   storeRetained(packet: PublishPacket): Promise<void> { return this.store.storeRetained(packet); }

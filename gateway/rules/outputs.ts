@@ -56,6 +56,8 @@ export class RuleOutputs {
   /** The last commit waited on, and the wait for it: one timer a commit group, not one a command. */
   private lastCommit: Promise<void> | undefined;
   private lastWait: Promise<boolean> = Promise.resolve(true);
+  /** Publishes under way (most waiting for the spool's commit): a stop lets them finish before the broker closes. */
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(private readonly o: RuleOutputsOptions) {}
 
@@ -110,7 +112,23 @@ export class RuleOutputs {
     if (outcome.kind === 'command') store.keep('command', outcome, true);
     else store.keep('alert', outcome, true);
     // Announced (a native actuator's command comes from the announcement) and published once on disk.
-    return this.onDisk().then((stored) => this.publish(outcome, stored));
+    return this.track(this.onDisk().then((stored) => this.publish(outcome, stored)));
+  }
+
+  /**
+   * Resolves once every publish started so far is done (each waits at most COMMAND_STORE_WAIT_MS
+   * for the disk): the rules' stop waits for it, and the gateway closes the broker only after, so
+   * a command for an actuator away is queued for it (and kept in the broker's last snapshot).
+   */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  private track(publishing: Promise<void>): Promise<void> {
+    this.pending.add(publishing);
+    const done = (): void => void this.pending.delete(publishing);
+    publishing.then(done, done);
+    return publishing;
   }
 
   private publish(outcome: Outcome, stored: boolean): Promise<void> {
@@ -161,9 +179,11 @@ export class RuleOutputs {
   resend(c: CommandEvent, attempt: number): Promise<void> {
     const { publisher, log, bus } = this.o;
     bus.emit('command', c);
-    return publisher.publish(c.topic, JSON.stringify(c.cloudEvent), 1).catch((err: unknown) => {
-      log.error({ err, eventId: c.id, attempt }, 'could not publish a resent command');
-      throw err;
-    });
+    return this.track(
+      publisher.publish(c.topic, JSON.stringify(c.cloudEvent), 1).catch((err: unknown) => {
+        log.error({ err, eventId: c.id, attempt }, 'could not publish a resent command');
+        throw err;
+      }),
+    );
   }
 }

@@ -258,7 +258,7 @@ export class RulesService {
   async stop(): Promise<void> {
     for (const off of this.unsubscribe) off();
     await this.loader.stop();
-    await this.runtime.stop();
+    await this.runtime.stop().then(() => this.outputs.settled());
   }
 
   /**

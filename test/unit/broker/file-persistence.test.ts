@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { FilePersistence } from '../../../gateway/broker/file-persistence.js';
+import { readSnapshot } from '../../../gateway/broker/snapshot-file.js';
 import type { PersistenceLimits } from '../../../gateway/broker/persistence.js';
 import { RetainedLedger } from '../../../gateway/broker/retained.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
@@ -130,6 +131,43 @@ describe('the broker state across a restart', () => {
     await waitFor(() => evicted.length > 0, 's-2 evicted');
     expect(evicted).toEqual(['s-2']);
     await second.close();
+  });
+
+  it('forgets an evicted session, its will included, in the next snapshot (a kill -9 after does not bring it back)', async () => {
+    const dir = await tempDir();
+    const first = await start(dir, { brokerId: 'old' });
+    for (const id of ['s-1', 's-2']) {
+      await first.p.addSubscriptions(client(id), [{ topic: `commands/${id}/#`, qos: 1 }]);
+      await first.p.outgoingEnqueue({ clientId: id }, publish(`for ${id}`));
+      first.broker.emit('clientDisconnect', client(id));
+    }
+    // A will of the gone broker, restored with its session: published unless s-1 comes back.
+    await first.p.putWill(client('s-1'), { cmd: 'publish', topic: 'devices/s-1/status', payload: Buffer.from('offline'), qos: 1, retain: true, dup: false });
+    await first.p.close();
+
+    const evicted: string[] = [];
+    const broker = Object.assign(new EventEmitter(), { id: 'new', clients: {} });
+    const metrics = testMetrics(new ManualClock(0));
+    const ledger = new RetainedLedger({ metrics, maxBytesPerClient: 0, maxBytes: 0 });
+    const second = new FilePersistence({ ...LIMITS, maxAwaySessions: 2 }, { onSessionEvicted: (id) => evicted.push(id) }, { file: first.file, intervalMs: 20, ledger, metrics, log: pino({ level: 'silent' }) });
+    await second.setup(broker as unknown as Aedes);
+    // A third session away: s-1, away longest, is evicted.
+    await second.addSubscriptions(client('s-3'), [{ topic: 'commands/s-3/#', qos: 1 }]);
+    broker.emit('clientDisconnect', client('s-3'));
+    await waitFor(() => evicted.length > 0, 's-1 evicted');
+    expect(evicted).toEqual(['s-1']);
+    // No close (a kill -9): what the timer wrote is what the next start reads.
+    const sessionsOnFile = async () => (await readSnapshot(first.file, Date.now())).snapshot;
+    await waitFor(async () => {
+      const s = await sessionsOnFile();
+      return s && s.sessions.some((x) => x.id === 's-3') && !s.sessions.some((x) => x.id === 's-1') && s.wills.length === 0;
+    }, 'a snapshot without s-1 nor its will', 2000);
+
+    const third = await start(dir);
+    expect(await third.p.subscriptionsByClient(client('s-1'))).toEqual([]);
+    expect(await drain(third.p.outgoingStream(client('s-1')))).toEqual([]);
+    expect(await drain(third.p.streamWill({}))).toEqual([]);
+    expect(await third.p.subscriptionsByClient(client('s-2'))).toHaveLength(1);
   });
 
   it('writes a change on its own, after the interval, atomically', async () => {
