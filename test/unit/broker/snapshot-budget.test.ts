@@ -41,7 +41,8 @@ beforeEach(() => {
 afterEach(() => vi.useRealTimers());
 
 async function start() {
-  const broker = Object.assign(new EventEmitter(), { id: 'b1', clients: {} });
+  const clients: Record<string, unknown> = {};
+  const broker = Object.assign(new EventEmitter(), { id: 'b1', clients });
   const metrics = testMetrics(new ManualClock(0));
   const ledger = new RetainedLedger({ metrics, maxBytesPerClient: 0, maxBytes: 0 });
   const limits = { maxInflightQos2: 3, maxInflightQos2Bytes: 1000, maxQueuedMessages: 100, maxQueuedBytes: 0, maxQueuedBytesTotal: 0, sessionExpiryMs: 0 };
