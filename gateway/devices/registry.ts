@@ -22,6 +22,8 @@ export interface DeviceEntry {
   lastSeen: number;
   /** From its availability topic (and its bridge's); null until it said. */
   online: boolean | null;
+  /** Since when the silence watch has called a device it places silent (OFFLINE_AFTER_MS); undefined while it talks. */
+  silentSince: number | undefined;
   battery: number | null;
   messages: number;
   readonly kinds: Set<string>;
@@ -44,6 +46,9 @@ export interface DeviceView {
   readonly firstSeen: string;
   readonly lastSeen: string;
   readonly online: boolean | null;
+  /** The silence watch calls a device it places silent (as the live page shows it), and since when. */
+  readonly silent: boolean;
+  readonly silentSince?: string;
   readonly battery: number | null;
   readonly messages: number;
   readonly kinds: readonly string[];
@@ -76,10 +81,11 @@ export class DeviceRegistry {
     const key = `${family}:${nativeId}`;
     let e = this.entries.get(key);
     if (!e) {
-      e = { key, family, nativeId, firstSeen: now, lastSeen: now, online: null, battery: null, messages: 0, kinds: new Set(), unmapped: new Map(), sample: undefined, problems: [], actuators: new Map(), discovery: new Map() };
+      e = { key, family, nativeId, firstSeen: now, lastSeen: now, online: null, silentSince: undefined, battery: null, messages: 0, kinds: new Set(), unmapped: new Map(), sample: undefined, problems: [], actuators: new Map(), discovery: new Map() };
       this.entries.set(key, e);
     }
     if (now > e.lastSeen) e.lastSeen = now;
+    e.silentSince = undefined;
     return e;
   }
 
@@ -126,6 +132,8 @@ export class DeviceRegistry {
         firstSeen: new Date(e.firstSeen).toISOString(),
         lastSeen: new Date(e.lastSeen).toISOString(),
         online: e.online === null ? null : e.online && !this.bridgesOffline.has(e.family),
+        silent: e.silentSince !== undefined,
+        ...(e.silentSince === undefined ? {} : { silentSince: new Date(e.silentSince).toISOString() }),
         battery: e.battery,
         messages: e.messages,
         kinds: [...e.kinds].sort(),

@@ -3,7 +3,7 @@
  * topics to, the native commands that follow the rules' commands, and `GET /api/devices`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CommandData, ReadingEvent } from '../core/events.js';
+import type { CommandData, DeviceSilenceEvent, ReadingEvent } from '../core/events.js';
 import type { DeviceLiveness } from '../core/liveness.js';
 import { expectedReport } from './actuator-form.js';
 import { NativeCommander, type NativeCommanderOptions } from './commands.js';
@@ -32,6 +32,7 @@ export class DevicesService {
   readonly router: NativeRouter;
   readonly loader: DeviceMapLoader;
   private readonly commander: NativeCommander;
+  private offSilence: (() => void) | undefined;
 
   constructor(private readonly o: DevicesServiceOptions) {
     this.router = new NativeRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log) }, EMPTY_MAP);
@@ -42,9 +43,11 @@ export class DevicesService {
   async start(): Promise<void> {
     await this.loader.start();
     this.commander.start();
+    this.offSilence = this.o.bus.on('deviceSilence', (e) => this.silence(e));
   }
 
   async stop(): Promise<void> {
+    this.offSilence?.();
     this.commander.stop();
     await this.loader.stop();
   }
@@ -64,6 +67,15 @@ export class DevicesService {
     return this.loader.reload();
   }
 
+  /** The silence watch speaks of contract devices: the native devices placing one are silent (or back) with it. */
+  private silence(e: DeviceSilenceEvent): void {
+    for (const d of this.router.map.devices.values()) {
+      if (!d.placements.some((p) => p.device === e.device)) continue;
+      const entry = this.router.registry.get(d.family, d.nativeId);
+      if (entry) entry.silentSince = e.silent ? e.timeMs : undefined;
+    }
+  }
+
   view(): DeviceView[] {
     return this.router.registry.view((f, id) => this.router.placement.placementsOf(f, id));
   }
@@ -77,7 +89,7 @@ export class DevicesService {
   seed(devices: readonly DeviceLiveness[], readings: readonly ReadingEvent[]): void {
     const native = new Map<string, NativeDevice>();
     for (const d of this.router.map.devices.values()) for (const p of d.placements) native.set(p.device, d);
-    const seeds = new Map<NativeDevice, { first: number; last: number; online: boolean | null; saidAt: number; kinds: Set<string>; battery: number | null }>();
+    const seeds = new Map<NativeDevice, { first: number; last: number; online: boolean | null; saidAt: number; kinds: Set<string>; battery: number | null; silentAt?: number }>();
     const seedOf = (device: string, time: number) => {
       const n = native.get(device);
       if (!n) return undefined;
@@ -99,12 +111,14 @@ export class DevicesService {
       const s = d.heardMs === undefined && seeds.has(n) ? seeds.get(n) : seedOf(d.device, d.heardMs ?? d.atMs);
       // A status sets both online and heardMs; of several placements, the newest word.
       if (s && d.online !== null && d.heardMs !== undefined && d.heardMs >= s.saidAt) [s.online, s.saidAt] = [d.online, d.heardMs];
+      if (s && d.silent) s.silentAt = d.atMs;
     }
     // Before the broker listens: nothing newer is known of them.
     for (const [n, s] of seeds) {
       const e = this.router.registry.seen(n.family, n.nativeId, s.first);
       this.router.registry.seen(n.family, n.nativeId, s.last);
       e.online = s.online;
+      if (s.silentAt !== undefined) e.silentSince = s.silentAt;
       e.battery ??= s.battery;
       for (const k of s.kinds) e.kinds.add(k);
     }

@@ -32,12 +32,12 @@ const advance = (ms: number): Promise<void> => advanceRules(gw, clock, ms);
 const temperature = (id: string, value: number) => z2m.publishAsync(`zigbee2mqtt/${id}`, JSON.stringify({ temperature: value }), { qos: 1 });
 const availability = (id: string, state: 'online' | 'offline') => z2m.publishAsync(`zigbee2mqtt/${id}/availability`, JSON.stringify({ state }), { qos: 1 });
 
-/** What each side says of the four devices: online, silent (the live page only) and last seen. */
-async function both(): Promise<{ api: Record<string, Pick<DeviceView, 'online' | 'lastSeen' | 'placements'>>; live: Record<string, DeviceState> }> {
+/** What each side says of the four devices: online, silent and last seen. */
+async function both(): Promise<{ api: Record<string, Pick<DeviceView, 'online' | 'silent' | 'lastSeen' | 'placements'>>; live: Record<string, DeviceState> }> {
   const api = (await (await fetch(`${gw.httpUrl}/api/devices`)).json()) as { devices: DeviceView[] };
   const live = (await (await fetch(`${gw.httpUrl}/live/state`)).json()) as LiveSnapshot;
   return {
-    api: Object.fromEntries(api.devices.filter((d) => d.family === 'zigbee2mqtt').map((d) => [d.nativeId, { online: d.online, lastSeen: d.lastSeen, placements: d.placements }])),
+    api: Object.fromEntries(api.devices.filter((d) => d.family === 'zigbee2mqtt').map((d) => [d.nativeId, { online: d.online, silent: d.silent, lastSeen: d.lastSeen, placements: d.placements }])),
     live: Object.fromEntries(live.devices.map((d) => [d.device, d])),
   };
 }
@@ -66,7 +66,7 @@ beforeAll(async () => {
     return live['n_mute']?.silent === true && live['n_quiet']?.silent === true && live['n_off']?.online === false;
   }, 'n_mute and n_quiet silent, n_off offline');
   before = await both();
-  expect(before.api).toMatchObject({ n_on: { online: true }, n_off: { online: false }, n_mute: { online: true }, n_quiet: { online: null } });
+  expect(before.api).toMatchObject({ n_on: { online: true, silent: false }, n_off: { online: false }, n_mute: { online: true, silent: true }, n_quiet: { online: null, silent: true } });
   expect(before.live).toMatchObject({ n_on: { online: true }, n_off: { online: false }, n_mute: { online: true, silent: true }, n_quiet: { online: null, silent: true } });
   await z2m.endAsync(true);
   const at = clock.now();
@@ -91,8 +91,21 @@ describe('after a restart, before any native device speaks again', () => {
     for (const id of NATIVE) expect(seen(live[id]), id).toEqual(seen(before.live[id]));
   });
 
-  it('the two agree on online', async () => {
+  it('the two agree on online and silent', async () => {
     const { api, live } = await both();
     for (const id of NATIVE) expect(api[id]?.online, id).toBe(live[id]?.online);
+    for (const id of NATIVE) expect(api[id]?.silent, id).toBe(live[id]?.silent ?? false);
+  });
+
+  it('a silent device that speaks again is silent no more on either', async () => {
+    const again = await connect(gw.mqttUrl, { clientId: 'z2m-bridge' });
+    await again.publishAsync('zigbee2mqtt/n_mute', JSON.stringify({ temperature: 21.5 }), { qos: 1 });
+    await waitFor(async () => {
+      const { api, live } = await both();
+      return api['n_mute']?.silent === false && live['n_mute']?.silent !== true;
+    }, 'n_mute talking again on /api/devices and the live page');
+    const { api } = await both();
+    expect(api['n_quiet']?.silent).toBe(true);
+    await again.endAsync(true);
   });
 });
