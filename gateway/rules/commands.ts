@@ -101,8 +101,8 @@ export class CommandTracker {
       this.untracked.set(target, c);
       return this.o.schedule(target, undefined);
     }
-    // Already so by its last report (a switch on by hand): a device that reports only changes (ESPHome) says nothing more.
-    if (!before && confirms(this.o.expectedReport, target, c.cloudEvent.data, last.state)) return this.status(c, 'confirmed', 0, last.state, 'already so by its last report');
+    // Already so by its last report (a switch on by hand): a device that reports only changes (ESPHome) says nothing more. Not once unresponsive: that report is stale.
+    if (!before && !this.o.alarms.find({ rule: ACTUATOR_UNRESPONSIVE, site: c.site, zone: c.zone, actuator: c.actuator }) && confirms(this.o.expectedReport, target, c.cloudEvent.data, last.state)) return this.status(c, 'confirmed', 0, last.state, 'already so by its last report');
     this.track({ command: c, attempt: 0, sentAt: c.timeMs, dueAt: c.timeMs + this.o.confirmMs, overdue: false });
   }
 
