@@ -189,7 +189,8 @@ export class MqttBroker implements Publisher {
 
   /** Stops the intake (if not yet), then closes Aedes and its persistence (the last snapshot). */
   async stop(): Promise<void> {
-    await this.stopIntake();
+    // Whatever the intake's stop met, Aedes still closes and the last snapshot is still written.
+    await this.stopIntake().catch(() => undefined);
     // Never listened (a start that failed earlier): nothing was loaded, so nothing is written over the last snapshot.
     if (!this.listened) return void (await this.options.cluster?.bus.close());
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));

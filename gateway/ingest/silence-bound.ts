@@ -51,12 +51,20 @@ export function forgetLeastUseful(devices: Map<string, Heard>, n: number, forgot
     for (const d of devices.values()) if (rank(d) === cut) lasts[i++] = d.last;
     lasts.sort();
     threshold = lasts[need - 1]!;
+    // Those heard before the threshold all go; of those heard exactly at it, only what is left.
+    let below = 0;
+    while (below < need && lasts[below]! < threshold) below++;
+    need -= below;
   }
   for (const [device, d] of devices) {
     const r = rank(d);
-    // Of those heard exactly at the threshold, only as many as still needed (the first seen first).
-    if (r > cut || (r === cut && (need <= 0 || d.last > threshold))) continue;
-    if (r === cut) need--;
+    if (r > cut) continue;
+    // Of rank `cut`: all heard before the threshold (taken off `need` above), then, while needed,
+    // those heard at it, the first seen first (without a threshold: the table's order is the order heard).
+    if (r === cut && !(d.last < threshold && threshold !== Number.POSITIVE_INFINITY)) {
+      if (need <= 0 || d.last > threshold) continue;
+      need--;
+    }
     devices.delete(device);
     forgotten(device);
   }
