@@ -121,28 +121,30 @@ export class FilePersistence extends BoundedPersistence {
   // message it is sent and acknowledges: churn, written with the next change (snapshot-schedule.ts).
   override async outgoingEnqueue(sub: { clientId: string }, packet: Stored): Promise<void> {
     await super.outgoingEnqueue(sub, packet);
-    this.queueMoved([sub]);
+    this.clientQueueMoved(sub.clientId);
   }
 
   override async outgoingEnqueueCombi(subs: readonly { clientId: string }[], packet: Stored): Promise<void> {
     await super.outgoingEnqueueCombi(subs, packet);
-    this.queueMoved(subs);
+    const connected = connectedIds(this.aedes);
+    if (subs.every((s) => connected?.[s.clientId])) this.snapshots.churned();
+    else this.changed();
   }
 
   override async outgoingUpdate(client: Client, packet: Stored): Promise<void> {
     await super.outgoingUpdate(client, packet);
-    this.queueMoved([{ clientId: client.id }]);
+    this.clientQueueMoved(client.id);
   }
 
   override async outgoingClearMessageId(client: Client, packet: Stored): Promise<Stored | undefined> {
     const found = await super.outgoingClearMessageId(client, packet);
-    if (found) this.queueMoved([{ clientId: client.id }]);
+    if (found) this.clientQueueMoved(client.id);
     return found;
   }
 
-  private queueMoved(subs: readonly { clientId: string }[]): void {
-    const connected = connectedIds(this.aedes);
-    if (subs.every((s) => connected?.[s.clientId])) this.snapshots.churned();
+  /** One client's queue moved (per QoS 1/2 message): no array, object or callback made for it. */
+  private clientQueueMoved(clientId: string): void {
+    if (connectedIds(this.aedes)?.[clientId]) this.snapshots.churned();
     else this.changed();
   }
 

@@ -50,6 +50,9 @@ export class NativeRouter {
   private ctxVersion = -1;
   /** The context with a credential's own device or a bridge's base, made once per context, not per message. */
   private readonly derived = new Map<string, Context>();
+  /** By actuator (a new map makes new ones), for the discovery version in `entitiesVersion`. */
+  private entities = new WeakMap<NativeActuator, ReturnType<typeof entityOf>>();
+  private entitiesVersion = -1;
   private readonly topicStep = new BoundedMap<string, Step>(100_000);
   /** Refused discovery configs by topic → the device they named: its registry note goes when the config is removed. */
   private readonly refusedConfigs = new BoundedMap<string, string>(MAX_ENTITIES);
@@ -98,7 +101,18 @@ export class NativeRouter {
   /** Whether a mapped actuator is a switch or a thermostat: the map says, else what the device told (actuator-form.ts). */
   form(a: NativeActuator): ActuatorForm {
     if (a.as) return a.as;
-    return formOf(a, { reported: this.actuatorStates.get(a.target), entity: a.family === 'homeassistant' ? entityOf(this.discovery.entities(), a) : undefined });
+    return formOf(a, { reported: this.actuatorStates.get(a.target), entity: a.family === 'homeassistant' ? this.entityFor(a) : undefined });
+  }
+
+  /** A Home Assistant actuator's entity, found once per discovery change, not on each of its reports. */
+  private entityFor(a: NativeActuator): ReturnType<typeof entityOf> {
+    if (this.entitiesVersion !== this.discovery.version) {
+      this.entities = new WeakMap();
+      this.entitiesVersion = this.discovery.version;
+    }
+    let e = this.entities.get(a);
+    if (e === undefined) this.entities.set(a, (e = entityOf(this.discovery.entities(), a)));
+    return e;
   }
 
   /**
