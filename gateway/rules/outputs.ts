@@ -3,6 +3,7 @@ import type { EventBus } from '../core/bus.js';
 import type { AlarmTransitionEvent, CommandEvent, CommandStatusEvent } from '../core/events.js';
 import type { Publisher } from '../core/publisher.js';
 import type { Store } from '../core/store.js';
+import { LogLimiter } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Outcome } from './actions.js';
 import type { TraceLog } from './trace.js';
@@ -58,8 +59,12 @@ export class RuleOutputs {
   private lastWait: Promise<boolean> = Promise.resolve(true);
   /** Publishes under way (most waiting for the spool's commit): a stop lets them finish before the broker closes. */
   private readonly pending = new Set<Promise<void>>();
+  /** A disk that refuses writes makes every output unstored: one line per kind every 10 s, with the count left out. */
+  private readonly unstoredLog: LogLimiter;
 
-  constructor(private readonly o: RuleOutputsOptions) {}
+  constructor(private readonly o: RuleOutputsOptions) {
+    this.unstoredLog = new LogLimiter(o.log, 1, 10_000);
+  }
 
   /**
    * Resolves once what was kept so far is on disk (true), or when the wait is over (false): a
@@ -135,7 +140,8 @@ export class RuleOutputs {
     const { publisher, metrics, bus, log } = this.o;
     if (!stored) {
       metrics.outputsUnstored.inc({ kind: outcome.kind });
-      log.warn({ ...idsOf(outcome), waitedMs: this.o.storeWaitMs }, `${outcome.kind} published before it was on disk: the spool did not commit within COMMAND_STORE_WAIT_MS`);
+      const suppressed = this.unstoredLog.admit(outcome.kind);
+      if (suppressed !== false) log.warn({ ...idsOf(outcome), waitedMs: this.o.storeWaitMs, suppressed }, `${outcome.kind} published before it was on disk: the spool did not commit within COMMAND_STORE_WAIT_MS${suppressed > 0 ? ` (${suppressed} more since the last line)` : ''}`);
     }
     const payload = JSON.stringify(outcome.cloudEvent);
     if (outcome.kind === 'command') {
