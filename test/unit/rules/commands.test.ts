@@ -199,3 +199,26 @@ describe('a command’s saga', () => {
     expect(commands()[1]!.cloudEvent.data).toEqual({ mode: 'cool' });
   });
 });
+
+describe('a report from before a failed command', () => {
+  // Found by a review: after a failed heat command, a cool command was "confirmed, already so by
+  // its last report" (cool, from before the failure), with no saga and no resend.
+  it('does not confirm a matching command at once while actuator_unresponsive is active: the command is tracked', async () => {
+    const { clock, runtime, statuses, advance } = setup();
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'cool' }));
+    await advance(0);
+    // Heat, never answered: sent, retried twice, failed; actuator_unresponsive.
+    runtime.onReading(reading(clock, 'hq/f1/t1', 'temperature', 5));
+    await advance(80_000);
+    expect(statuses.map((s) => s.status)).toEqual(['sent', 'retried', 'retried', 'failed']);
+    statuses.length = 0;
+    runtime.onReading(reading(clock, 'hq/f1/t1', 'temperature', 30));
+    await advance(1000);
+    expect(statuses.map((s) => s.status)).toEqual(['sent']);
+    expect(runtime.commands.waiting('hq/f1/hvac')).toBeDefined();
+    // Its report now confirms it.
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'cool' }));
+    await advance(0);
+    expect(statuses.map((s) => s.status)).toEqual(['sent', 'confirmed']);
+  });
+});
