@@ -66,16 +66,20 @@ async function dies(node: ClusterNodeProcess, c: MqttClient, id: string): Promis
   }, `${id} offline on ${node.id}'s live page`);
 }
 
+/** Two smoke detectors on node A: smk-gone says offline (its last will), then smk-quiet reads once and says nothing more (its silence falls due after the gone one's would have). */
+async function goneThenQuiet(a: Parameters<typeof detector>[0], site: string): Promise<void> {
+  const gone = await detector(a, 'smk-gone', true);
+  const quiet = await detector(a, 'smk-quiet', false);
+  await smoke(gone, site, 'smk-gone', 'gone-1');
+  await dies(a, gone, 'smk-gone');
+  await smoke(quiet, site, 'smk-quiet', 'quiet-1');
+}
+
 describe('device statuses in a cluster', () => {
   it('a smoke detector whose last will said offline on node A is not reported silent by the owner of its site on B', { timeout: 120_000 }, async () => {
     const { a, site } = await cluster('cstatus');
     const alerts = await alertsOn(a);
-    const gone = await detector(a, 'smk-gone', true);
-    const quiet = await detector(a, 'smk-quiet', false);
-    await smoke(gone, site, 'smk-gone', 'gone-1');
-    await dies(a, gone, 'smk-gone');
-    // The quiet one's silence falls due after the gone one's would have.
-    await smoke(quiet, site, 'smk-quiet', 'quiet-1');
+    await goneThenQuiet(a, site);
     await waitFor(() => alerts.some((x) => x.device === 'smk-quiet'), 'smk-quiet reported silent', 60_000);
     expect(alerts.map((x) => x.device)).toEqual(['smk-quiet']);
   });
@@ -83,11 +87,7 @@ describe('device statuses in a cluster', () => {
   it('the node taking the partition over from a dead owner replays the offline too: no silent alert for the detector that said so', { timeout: 150_000 }, async () => {
     const { a, b, site, partition, redisUrl } = await cluster('cstatus_fo');
     const alerts = await alertsOn(a);
-    const gone = await detector(a, 'smk-gone', true);
-    const quiet = await detector(a, 'smk-quiet', false);
-    await smoke(gone, site, 'smk-gone', 'gone-1');
-    await dies(a, gone, 'smk-gone');
-    await smoke(quiet, site, 'smk-quiet', 'quiet-1');
+    await goneThenQuiet(a, site);
     // B has ruled all of it (its cursor in Redis is past the quiet one's reading), then dies before any absence is due.
     const probe = new Redis(redisUrl);
     defer(async () => probe.disconnect());
