@@ -65,7 +65,7 @@ const log = pino({ level: 'silent' });
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** A store that keeps nothing (the lab sandbox's): the spool is a stage of its own. */
-const discard: Store = { keep: () => true, committed: () => Promise.resolve(), whenSpace: () => Promise.resolve(), isFull: () => false, isOpen: true };
+const discard: Store = { keep: () => true, committed: () => Promise.resolve(), written: () => Promise.resolve(), whenSpace: () => Promise.resolve(), isFull: () => false, isOpen: true };
 const nowhere: Publisher = { publish: () => Promise.resolve() };
 const metricsFor = () => new Metrics({ spool: () => ({ bytes: 0, events: 0, oldestAppendedAt: undefined }), connectedClients: () => 0, influxUp: () => true, now: () => Date.now() });
 

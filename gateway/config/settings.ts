@@ -39,7 +39,7 @@ const SETTINGS = {
     default: 3,
     description: 'least time between the starts of two spool writes (each one fdatasync): what arrives in between is one group; a QoS 1 PUBACK waits at most this much longer (0 = write at once)',
   },
-  commandStoreWaitMs: { env: 'COMMAND_STORE_WAIT_MS', type: 'count', default: 1000, description: 'a command or alert is published once it (and the reading that caused it) is on disk; a spool that does not commit within this is not waited for longer (counted in gateway_outputs_unstored_total); 0 = publish at once' },
+  commandStoreWaitMs: { env: 'COMMAND_STORE_WAIT_MS', type: 'count', default: 1000, description: 'a command or alert is published once it (and the reading that caused it) is written to the spool file; a spool that does not commit within this is not waited for longer (counted in gateway_outputs_unstored_total); 0 = publish at once' },
   durableAck: { env: 'DURABLE_ACK', type: 'boolean', default: true, description: 'PUBACK a QoS 1 reading only once it is on disk (spool) or in InfluxDB' },
   maxPayloadBytes: { env: 'MAX_PAYLOAD_BYTES', type: 'count', default: 65536, description: 'largest reading payload accepted' },
   staleAfterMs: { env: 'STALE_AFTER_MS', type: 'count', default: 300000, description: 'readings older than this are stored as history but do not drive rules' },

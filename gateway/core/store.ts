@@ -23,6 +23,11 @@ export interface Store {
   keep<K extends StorableName>(name: K, event: StorableEvents[K], always?: boolean): boolean;
   /** Resolves when everything kept so far is durable. */
   committed(): Promise<void>;
+  /**
+   * Resolves when everything kept so far is written to the spool file, not yet synced: it then
+   * survives the gateway being killed, not a power cut (what a command waits for before it goes).
+   */
+  written(): Promise<void>;
   /** Resolves when there is room again after `keep` returned false (or the store closed). */
   whenSpace(): Promise<void>;
   isFull(): boolean;

@@ -61,7 +61,7 @@ export class RulesSandbox {
     const log = o.log ?? pino({ level: 'silent' });
     const clock = new ManualClock(o.startMs);
     // A dry run: events are "kept" nowhere.
-    const store: Store = { keep: () => true, committed: () => Promise.resolve(), whenSpace: () => Promise.resolve(), isFull: () => false, isOpen: true };
+    const store: Store = { keep: () => true, committed: () => Promise.resolve(), written: () => Promise.resolve(), whenSpace: () => Promise.resolve(), isFull: () => false, isOpen: true };
     const bus = new EventBus(log);
     const metrics = new Metrics({ spool: () => ({ bytes: 0, events: 0, oldestAppendedAt: undefined }), connectedClients: () => 0, influxUp: () => true, now: () => clock.now() });
     const outputs: SandboxOutput[] = [];

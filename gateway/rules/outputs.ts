@@ -67,15 +67,18 @@ export class RuleOutputs {
   }
 
   /**
-   * Resolves once what was kept so far is on disk (true), or when the wait is over (false): a
-   * device must not act on a command the gateway could forget in a crash (a restart would not
-   * know what it commanded, and the reading that caused it was not acknowledged), but a disk
-   * that refuses writes must not silence a smoke alarm either.
+   * Resolves once what was kept so far is written to the spool file (true), or when the wait is
+   * over (false): a device must not act on a command the gateway could forget in a crash (a
+   * restart would not know what it commanded, and the reading that caused it was not
+   * acknowledged), but a disk that refuses writes must not silence a smoke alarm either. Written,
+   * not synced: that survives the gateway being killed, and the fdatasync would cost the command
+   * milliseconds (bench/README.md); a power cut may lose the last group, command and reading alike
+   * (the reading's QoS 1 acknowledgement still waits for the fdatasync, so its device sends it again).
    */
   private onDisk(): Promise<boolean> {
     const waitMs = this.o.storeWaitMs ?? 0;
     if (waitMs <= 0) return Promise.resolve(true);
-    const committed = this.o.store.committed();
+    const committed = this.o.store.written();
     if (committed === this.lastCommit) return this.lastWait;
     this.lastCommit = committed;
     this.lastWait = new Promise<boolean>((resolve) => {

@@ -100,6 +100,10 @@ export class EventStore implements Store {
     return this.journal.committed();
   }
 
+  written(): Promise<void> {
+    return this.journal.written();
+  }
+
   whenSpace(): Promise<void> {
     return this.journal.whenSpace();
   }

@@ -103,7 +103,7 @@ export class Journal {
       const crowded = (at: Position): boolean => this.space.full && this.segments.retainedBytes === 0 && before(at, this.checkpoint.position);
       this.consumers = new Consumers({ names: options.consumers, dir, disk, log, segments: this.segments, memoryBytes: this.memoryBytes, release: () => this.release(this.checkpoint.position), crowded });
     }
-    this.commits = new GroupCommit({ log, write: (lines, sync) => this.write(lines, sync), recovered: () => this.backlog.wakeAll(), intervalMs: options.commitIntervalMs });
+    this.commits = new GroupCommit({ log, write: (lines, sync, written) => this.write(lines, sync, written), recovered: () => this.backlog.wakeAll(), intervalMs: options.commitIntervalMs });
     this.backlog = new Backlog(() => this.limit(), () => this.commits.bytes);
     this.space = new DiskSpace({ dir, disk, log, minFreeBytes: options.minFreeBytes ?? 0, segments: this.segments, pending: () => this.commits.bytes });
     this.spaceEvery = options.spaceEveryMs ?? 1000;
@@ -216,6 +216,11 @@ export class Journal {
     return this.commits.committed();
   }
 
+  /** Resolves once everything appended so far is written to the spool file (survives a kill, not a power cut). */
+  written(): Promise<void> {
+    return this.commits.written();
+  }
+
   /** Resolves when the spool has room again (immediately if it has). */
   whenSpace(): Promise<void> {
     if (this.closed || !this.isFull()) return Promise.resolve();
@@ -267,10 +272,10 @@ export class Journal {
   }
 
   /** The group commit's write: one record for these lines, then handed to the consumer. */
-  private async write(lines: readonly string[], sync: boolean): Promise<void> {
+  private async write(lines: readonly string[], sync: boolean, written?: () => void): Promise<void> {
     const body = Buffer.from(lines.join(''), 'utf8');
     const appendedAt = this.now();
-    const { start, end } = await this.segments.append(encodeRecord(body, lines.length, appendedAt, 'ns'), sync);
+    const { start, end } = await this.segments.append(encodeRecord(body, lines.length, appendedAt, 'ns'), sync, written);
     this.space.wrote(end.offset - start.offset);
     this.stored({ body, count: lines.length, appendedAt, precision: 'ns', start, end, bytes: end.offset - start.offset });
   }

@@ -47,6 +47,11 @@ export class RecordingStore implements Store {
     return d.promise;
   }
 
+  /** The test's `commit()` stands for both: written and synced. */
+  written(): Promise<void> {
+    return this.committed();
+  }
+
   whenSpace(): Promise<void> {
     const d = deferred();
     this.spaceWaiters.push(d);

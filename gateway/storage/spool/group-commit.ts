@@ -21,14 +21,18 @@ function newGroup(): Group {
   return { promise, resolve, reject };
 }
 
-/** Lines waiting for the next write, and the group they will join if someone waits on them. */
+/**
+ * Lines waiting for the next write, the group they will join if someone waits on them being on
+ * disk (`group`), and the one for who waits on them being written only (`written`).
+ */
 interface Pending {
   readonly lines: string[];
   bytes: number;
   group: Group | undefined;
+  written: Group | undefined;
 }
 
-const nothingPending = (): Pending => ({ lines: [], bytes: 0, group: undefined });
+const nothingPending = (): Pending => ({ lines: [], bytes: 0, group: undefined, written: undefined });
 
 /** 100 ms doubling to 5 s, without jitter: one spool, nothing to fall in step with. */
 const retryDelay = (failures: number): number => backoffDelay(failures, 50, 5000, false);
@@ -37,9 +41,10 @@ export interface GroupCommitOptions {
   readonly log: Logger;
   /**
    * Writes the lines as one record, fdatasynced if `sync`, and hands it on; throws, having
-   * changed nothing, when the disk refuses.
+   * changed nothing, when the disk refuses. Calls `written` once the bytes are in the file
+   * (before the fdatasync).
    */
-  readonly write: (lines: readonly string[], sync: boolean) => Promise<void>;
+  readonly write: (lines: readonly string[], sync: boolean, written?: () => void) => Promise<void>;
   /** The disk writes again after failures. */
   readonly recovered?: () => void;
   /**
@@ -61,7 +66,7 @@ export interface GroupCommitOptions {
 export class GroupCommit {
   private pending: Pending = nothingPending();
   /** The group being written: in neither pending nor the backlog until the write ends. */
-  private inflight: { readonly group: Group; readonly events: number; readonly bytes: number } | undefined;
+  private inflight: { readonly group: Group; readonly written: Group; readonly events: number; readonly bytes: number } | undefined;
   /** A commit is on its way (setImmediate or the timer): appends need not ask for one. */
   private scheduled = false;
   private failures = 0;
@@ -70,7 +75,7 @@ export class GroupCommit {
   /** Resolves when the write under way has ended, its lines handed on or put back. */
   private writeEnded: Promise<void> = Promise.resolve();
   private closing = false;
-  private written = 0;
+  private writes = 0;
   private failingSince: { code: string; since: number } | undefined;
 
   constructor(private readonly options: GroupCommitOptions) {}
@@ -91,7 +96,7 @@ export class GroupCommit {
 
   /** Records written so far. */
   get commits(): number {
-    return this.written;
+    return this.writes;
   }
 
   add(line: string): void {
@@ -118,6 +123,16 @@ export class GroupCommit {
     return Promise.resolve();
   }
 
+  /**
+   * Resolves once everything added so far is written to the file, not yet fdatasynced: it then
+   * survives the process being killed, not a power cut. Waiting for it asks for no fdatasync.
+   */
+  written(): Promise<void> {
+    if (this.pending.lines.length > 0) return (this.pending.written ??= newGroup()).promise;
+    if (this.inflight) return this.inflight.written.promise;
+    return Promise.resolve();
+  }
+
   /** Commits what is pending (a few tries); what the disk still refuses is given up, and said so. */
   async close(): Promise<void> {
     // From here no timer is started (interval or retry): the tries below are the last.
@@ -135,6 +150,7 @@ export class GroupCommit {
       // The disk refuses: these were never acknowledged (their publishers resend); QoS 0 ones are lost.
       logError(this.options.log, 'GW_ERR_SPOOL_WRITE', { events: this.pending.lines.length }, 'spool could not write its last events at shutdown');
       this.pending.group?.reject(new Error('spool could not write at shutdown'));
+      this.pending.written?.reject(new Error('spool could not write at shutdown'));
       this.pending = nothingPending();
     }
   }
@@ -159,12 +175,18 @@ export class GroupCommit {
     // nothing, and the next synced group flushes the file's earlier writes anyway.
     const awaited = this.pending.group !== undefined;
     const group = this.pending.group ?? newGroup();
+    const written = this.pending.written ?? newGroup();
+    let wrote = false;
     this.pending = nothingPending();
-    this.inflight = { group, events: lines.length, bytes };
+    this.inflight = { group, written, events: lines.length, bytes };
     let failed: unknown;
     try {
-      await this.options.write(lines, awaited);
-      this.written++;
+      await this.options.write(lines, awaited, () => {
+        wrote = true;
+        written.resolve();
+      });
+      this.writes++;
+      written.resolve();
       group.resolve();
     } catch (err) {
       failed = err;
@@ -173,7 +195,10 @@ export class GroupCommit {
       const since = this.pending;
       // Appends during the write may have started a newer group: it completes with the retried one.
       if (since.group) group.promise.then(since.group.resolve, since.group.reject);
-      this.pending = { lines: lines.concat(since.lines), bytes: bytes + since.bytes, group };
+      if (since.written) written.promise.then(since.written.resolve, since.written.reject);
+      // Written then refused its fdatasync: the bytes were cut back and go again. Who waited on
+      // their write was told already (a disk that fails fdatasync loses page-cache writes anyway).
+      this.pending = { lines: lines.concat(since.lines), bytes: bytes + since.bytes, group, written: wrote ? since.written : written };
     } finally {
       this.inflight = undefined;
       ended();

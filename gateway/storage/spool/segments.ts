@@ -162,14 +162,15 @@ export class Segments {
 
   /**
    * Writes one record (its buffers, in one vectored write) at the end of the write segment, in
-   * a new segment if it would not fit, and fdatasyncs it if `sync`. If anything fails nothing
-   * changes: the next try writes at the same place.
+   * a new segment if it would not fit, and fdatasyncs it if `sync`; `written` is called once the
+   * bytes are in the file, before the fdatasync. If anything fails nothing changes: the next try
+   * writes at the same place.
    */
-  append(record: readonly Buffer[], sync: boolean): Promise<{ start: Position; end: Position }> {
-    return this.inTurn(() => this.appendNow(record, sync));
+  append(record: readonly Buffer[], sync: boolean, written?: () => void): Promise<{ start: Position; end: Position }> {
+    return this.inTurn(() => this.appendNow(record, sync, written));
   }
 
-  private async appendNow(record: readonly Buffer[], sync: boolean): Promise<{ start: Position; end: Position }> {
+  private async appendNow(record: readonly Buffer[], sync: boolean, written?: () => void): Promise<{ start: Position; end: Position }> {
     const bytes = record.reduce((sum, b) => sum + b.length, 0);
     if (this.closed) throw new Error('spool is closed');
     if (this.needsNewSegment(bytes)) await this.rotate();
@@ -178,13 +179,14 @@ export class Segments {
     const offset = this.sizes.get(this.writeId) ?? 0;
     try {
       // A disk that fills mid-record writes part of it and says so: write the rest, or fail whole.
-      let written = (await file.writev(record, offset)).bytesWritten;
-      while (written < bytes) {
-        const rest = Buffer.concat(record).subarray(written);
-        const more = (await file.writev([rest], offset + written)).bytesWritten;
-        if (more <= 0) throw Object.assign(new Error(`ENOSPC: the disk took ${written} of ${bytes} bytes`), { code: 'ENOSPC' });
-        written += more;
+      let took = (await file.writev(record, offset)).bytesWritten;
+      while (took < bytes) {
+        const rest = Buffer.concat(record).subarray(took);
+        const more = (await file.writev([rest], offset + took)).bytesWritten;
+        if (more <= 0) throw Object.assign(new Error(`ENOSPC: the disk took ${took} of ${bytes} bytes`), { code: 'ENOSPC' });
+        took += more;
       }
+      written?.();
       if (this.options.fsync && sync) await file.datasync();
     } catch (err) {
       // Nothing of a failed record may stay: cut the file back to where it started (frees its pages too).

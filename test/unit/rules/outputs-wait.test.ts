@@ -1,5 +1,5 @@
 /**
- * RuleOutputs waits for the spool's commit before a command goes out, at most
+ * RuleOutputs waits for the spool's write before a command goes out, at most
  * COMMAND_STORE_WAIT_MS (rules/outputs.ts). A failing group is retried as the same promise: an
  * output kept after an earlier one gave up must still get its own wait, not go out at once
  * (found by a review: B kept 100 ms after A's wait ran out went out with it, unstored).
@@ -24,7 +24,7 @@ it('gives a command kept while a failing group is retried its own COMMAND_STORE_
     log: silent,
     write: () => (failing ? Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' })) : Promise.resolve()),
   });
-  const store = { keep: (_name: string, e: { id: string }) => (commits.add(`${e.id}\n`), true), committed: () => commits.committed() } as unknown as Store;
+  const store = { keep: (_name: string, e: { id: string }) => (commits.add(`${e.id}\n`), true), committed: () => commits.committed(), written: () => commits.written() } as unknown as Store;
   const t0 = Date.now();
   const published: { id: string; at: number }[] = [];
   const publisher = { publish: (_topic: string, payload: string) => (published.push({ id: (JSON.parse(payload) as { id: string }).id, at: Date.now() - t0 }), Promise.resolve()) };

@@ -73,6 +73,67 @@ describe('group commit: the least interval between writes (SPOOL_COMMIT_INTERVAL
   });
 });
 
+describe('group commit: written, not yet synced (what a command waits for)', () => {
+  /** A disk whose fdatasync ends only when the test says: the write itself is at once. */
+  function slowSyncDisk() {
+    const writes: { lines: string[]; sync: boolean }[] = [];
+    let endSync: (() => void) | undefined;
+    const write = async (lines: readonly string[], sync: boolean, written?: () => void): Promise<void> => {
+      writes.push({ lines: [...lines], sync });
+      written?.();
+      if (sync) await new Promise<void>((resolve) => (endSync = resolve));
+    };
+    return { writes, write, endSync: () => endSync?.() };
+  }
+
+  it('resolves once the lines are in the file, before their fdatasync ends, and asks for none itself', async () => {
+    const disk = slowSyncDisk();
+    const commits = new GroupCommit({ log: pino({ level: 'silent' }), write: disk.write });
+    commits.add('reading\n');
+    let synced = false;
+    void commits.committed().then(() => (synced = true));
+    commits.add('command\n');
+    await commits.written();
+    expect(disk.writes).toEqual([{ lines: ['reading\n', 'command\n'], sync: true }]);
+    expect(synced).toBe(false);
+    // During the write, what was added before it is written already; what comes after waits for the next.
+    expect(await Promise.race([commits.written().then(() => 'written'), new Promise((r) => setImmediate(() => r('waits')))])).toBe('written');
+    disk.endSync();
+    await commits.committed();
+    expect(synced).toBe(true);
+
+    // Nobody waits on the disk: written alone writes without fdatasync.
+    commits.add('alert\n');
+    await commits.written();
+    expect(disk.writes.at(-1)).toEqual({ lines: ['alert\n'], sync: false });
+    await commits.close();
+  });
+
+  it('does not resolve for lines the disk refused', async () => {
+    let tries = 0;
+    let endFailing!: () => void;
+    const healed = new Promise<void>((resolve) => (endFailing = resolve));
+    const commits = new GroupCommit({
+      log: pino({ level: 'silent' }),
+      write: async (_lines, _sync, written) => {
+        tries++;
+        if (tries < 3) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        await healed;
+        written?.();
+      },
+    });
+    commits.add('command\n');
+    let done = false;
+    const waiting = commits.written().then(() => (done = true));
+    while (tries < 3) await new Promise((r) => setTimeout(r, 20));
+    expect(done).toBe(false);
+    endFailing();
+    await waiting;
+    expect(done).toBe(true);
+    await commits.close();
+  });
+});
+
 describe('group commit: closing on a disk that fails', () => {
   afterEach(() => {
     vi.useRealTimers();
