@@ -20,7 +20,7 @@ export interface Heard {
 /**
  * Lower goes first. 0: said offline (not watched anyway; heard again, it is watched afresh).
  * 1: heard once and already reported silent (a flood's ids end here). 2: heard once, not silent
- * yet. 3: reported silent (heard again, it will not be announced back). 4: reporting, the one
+ * yet. 3: reported silent (its id is kept aside, to announce it back when heard). 4: reporting, the one
  * heard longest ago first.
  */
 function rank(d: Heard): number {
@@ -34,7 +34,7 @@ function rank(d: Heard): number {
  * the one heard longest ago. Walks the table twice, and sorts only when it must forget devices
  * heard more than once: called for a batch of newcomers at a time, never on a known device's reading.
  */
-export function forgetLeastUseful(devices: Map<string, Heard>, n: number, forgotten: (device: string) => void): void {
+export function forgetLeastUseful(devices: Map<string, Heard>, n: number, forgotten: (device: string, heard: Heard) => void): void {
   const counts = [0, 0, 0, 0, 0];
   for (const d of devices.values()) counts[rank(d)]!++;
   // Every rank below `cut` goes, and of rank `cut` the `need` heard longest ago.
@@ -66,6 +66,6 @@ export function forgetLeastUseful(devices: Map<string, Heard>, n: number, forgot
       need--;
     }
     devices.delete(device);
-    forgotten(device);
+    forgotten(device, d);
   }
 }

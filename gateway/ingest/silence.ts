@@ -4,6 +4,7 @@ import type { EventBus } from '../core/bus.js';
 import type { Clock, ClockTimer } from '../core/clock.js';
 import type { DeviceSilenceEvent } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
+import { BoundedMap } from '../core/bounded-map.js';
 import type { Store } from '../core/store.js';
 import { evictionCounter, type OnEvicted } from '../observability/evictions.js';
 import { forgetLeastUseful, type Heard } from './silence-bound.js';
@@ -12,7 +13,7 @@ const LOGGED_PER_SWEEP = 20;
 const MAX_DEVICES = 100_000;
 /** Forgotten at once when full, as a share of maxDevices: one walk over the table per 1/64 of it in newcomers. */
 const FORGET_SHARE = 64;
-const FORGETTING_COSTS = 'a device forgotten is watched afresh from its next message; one that fell silent meanwhile is not reported, one forgotten while silent is not announced back';
+const FORGETTING_COSTS = 'a device forgotten is watched afresh from its next message; one that fell silent meanwhile is not reported';
 
 export interface SilenceWatchOptions {
   readonly bus: EventBus;
@@ -50,6 +51,12 @@ export interface SilenceSeed {
  */
 export class SilenceWatch {
   private readonly devices = new Map<string, Heard>();
+  /**
+   * Devices forgotten while reported silent (not a flood's one-shot ids): heard again, they are
+   * announced back, or the live page and GET /api/devices would show them silent for good. Ids
+   * only, as many as the watch holds; past that the oldest are not announced back.
+   */
+  private readonly forgottenSilent: BoundedMap<string, true>;
   private readonly off: (() => void)[] = [];
   private timer: ClockTimer | undefined;
   private readonly evicted: OnEvicted | undefined;
@@ -58,6 +65,7 @@ export class SilenceWatch {
 
   constructor(private readonly o: SilenceWatchOptions) {
     this.evicted = o.metrics && evictionCounter(o.metrics, o.log, () => o.clock.now());
+    this.forgottenSilent = new BoundedMap(o.maxDevices ?? MAX_DEVICES);
   }
 
   start(): void {
@@ -110,8 +118,10 @@ export class SilenceWatch {
     const d = this.devices.get(device);
     if (!d) {
       const max = this.o.maxDevices ?? MAX_DEVICES;
-      if (this.devices.size >= max) forgetLeastUseful(this.devices, Math.ceil(max / FORGET_SHARE), () => this.evicted?.('silence_watch', max, FORGETTING_COSTS));
-      this.devices.set(device, { last: now, interval: undefined, silent: false, away: false, once: true });
+      if (this.devices.size >= max) forgetLeastUseful(this.devices, Math.ceil(max / FORGET_SHARE), (id, gone) => this.forgot(id, gone, max));
+      const wasSilent = this.forgottenSilent.delete(device);
+      this.devices.set(device, { last: now, interval: undefined, silent: false, away: false, once: !wasSilent });
+      if (wasSilent) this.announce(device, false, now);
       return;
     }
     // The time it was away (it said offline) says nothing about how often it reports; nor does a
@@ -126,6 +136,11 @@ export class SilenceWatch {
       d.silent = false;
       this.announce(device, false, now);
     }
+  }
+
+  private forgot(device: string, gone: Heard, max: number): void {
+    this.evicted?.('silence_watch', max, FORGETTING_COSTS);
+    if (gone.silent && !gone.once && !gone.away) this.forgottenSilent.set(device, true);
   }
 
   private wentAway(device: string): void {

@@ -122,7 +122,8 @@ describe('silence watch bound', () => {
     const metrics = testMetrics(clock);
     const watch = new SilenceWatch({ bus, store: new RecordingStore(), clock, log: pino({ level: 'silent' }), offlineAfterMs, maxDevices, metrics });
     const silent: string[] = [];
-    bus.on('deviceSilence', (e) => void (e.silent && silent.push(e.device)));
+    const back: string[] = [];
+    bus.on('deviceSilence', (e) => void (e.silent ? silent : back).push(e.device));
     watch.start();
     const reading = (device: string) => bus.emit('reading', { device } as ReadingEvent);
     const at = (ms: number) => {
@@ -130,7 +131,7 @@ describe('silence watch bound', () => {
       clock.advanceTo(START + ms);
     };
     const evictions = () => count(metrics, 'gateway_memory_evictions_total', { map: 'silence_watch' });
-    return { bus, watch, silent, reading, at, evictions };
+    return { bus, watch, silent, back, reading, at, evictions };
   }
 
   it('after a flood of one-shot ids, still reports a device that reports every 10 minutes and a new one heard after the flood when they fall silent', async () => {
@@ -192,6 +193,39 @@ describe('silence watch bound', () => {
     // smoke (10-minute reports) is still watched: silent 30 minutes after its last word; n1..n3 15 minutes after theirs.
     t.at(44 * MIN);
     expect(t.silent).toEqual(['once', 'stale', 'smoke', 'n1', 'n2', 'n3']);
+    t.watch.stop();
+  });
+
+  it('announces back a device forgotten while it was silent, when it speaks again (the live page and the API would show it silent for good)', async () => {
+    const t = bounded(2);
+    for (const m of [0, 10]) {
+      t.at(m * MIN);
+      t.reading('smoke');
+    }
+    t.at(45 * MIN);
+    expect(t.silent).toEqual(['smoke']);
+    // A device that reports (heard twice), then a newcomer: the full watch forgets the silent one.
+    t.reading('a');
+    t.at(46 * MIN);
+    t.reading('a');
+    t.reading('b');
+    expect(await t.evictions()).toBe(1);
+    t.reading('smoke');
+    expect(t.back).toEqual(['smoke']);
+    // Watched again: it falls silent again once quiet.
+    t.at(80 * MIN);
+    expect(t.silent.filter((d) => d === 'smoke')).toHaveLength(2);
+    t.watch.stop();
+  });
+
+  it('does not announce back a one-shot id of a flood forgotten while silent', () => {
+    const t = bounded(2);
+    t.reading('fake-1');
+    t.at(16 * MIN);
+    expect(t.silent).toEqual(['fake-1']);
+    for (const d of ['a', 'b']) t.reading(d);
+    t.reading('fake-1');
+    expect(t.back).toEqual([]);
     t.watch.stop();
   });
 });
