@@ -34,7 +34,7 @@ export function formOf(a: NativeActuator, told: FormEvidence): ActuatorForm {
       return typeof told.entity === 'object' && ON_OFF.has(told.entity.component) ? 'switch' : 'thermostat';
     case 'esphome':
     case 'zigbee2mqtt': {
-      if (a.family === 'esphome' && a.channel?.startsWith('light:')) return 'switch';
+      if (a.family === 'esphome' && /^(light|fan):/.test(a.channel ?? '')) return 'switch';
       const r = told.reported;
       // A thermostat reports its mode (Zigbee2MQTT's system_mode beside any state; ESPHome's climate/<id>/mode).
       if (r?.mode !== undefined || r?.setpoint !== undefined) return 'thermostat';

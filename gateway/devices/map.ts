@@ -196,7 +196,7 @@ function parseActuators(section: unknown, problems: string[]): Map<string, Nativ
     if (id.family === 'generic') problems.push(`${at}.device: a generic mapping has no commands`);
     const channel = scalarText(entry['channel']);
     if (channel === null) problems.push(`${at}.channel: must be a string or number`);
-    if (id.family === 'esphome' && channel === undefined) problems.push(`${at}.channel: required for ESPHome: the switch or climate object id (light:<id> for a light)`);
+    if (id.family === 'esphome' && channel === undefined) problems.push(`${at}.channel: required for ESPHome: the switch or climate object id (light:<id> for a light, fan:<id> for a fan)`);
     const generation = entry['generation'];
     if (generation !== undefined && generation !== 1 && generation !== 2) problems.push(`${at}.generation: must be 1 or 2 (Shelly)`);
     const setpoint = parseSetpoint(entry['setpoint'], `${at}.setpoint`, problems);
@@ -236,8 +236,8 @@ function parseSetpoint(v: unknown, at: string, problems: string[]): NativeActuat
 function parseForm(v: unknown, family: Family, channel: string | null | undefined, setpoint: NativeActuator['setpoint'], at: string, problems: string[]): ActuatorForm | undefined {
   if (v === undefined) return undefined;
   if (v !== 'switch' && v !== 'thermostat') return void problems.push(`${at}: must be switch (a relay or plug: on/off only) or thermostat (takes a mode and setpoint) (got ${q(v)})`);
-  const relayOnly = family === 'tasmota' || family === 'shelly' || (family === 'esphome' && channel?.startsWith('light:') === true);
-  if (v === 'thermostat' && relayOnly) problems.push(`${at}: ${family === 'esphome' ? 'an ESPHome light' : `a ${family} relay`} is switched on and off, never a thermostat`);
+  const relayOnly = family === 'tasmota' || family === 'shelly' || (family === 'esphome' && /^(light|fan):/.test(channel ?? ''));
+  if (v === 'thermostat' && relayOnly) problems.push(`${at}: ${family === 'esphome' ? 'an ESPHome light or fan' : `a ${family} relay`} is switched on and off, never a thermostat`);
   if (v === 'switch' && setpoint) problems.push(`${at}: a switch has no setpoint (remove setpoint:)`);
   return v;
 }

@@ -15,9 +15,9 @@ export type KindChoice =
 
 const CONTRACT = new Set<string>(CONTRACT_KINDS);
 
-/** The channel a report without one means: Tasmota's POWER is POWER1, a Shelly's only relay is 0; an ESPHome light reports by its object id. */
+/** The channel a report without one means: Tasmota's POWER is POWER1, a Shelly's only relay is 0; an ESPHome light or fan reports by its object id. */
 function channelOf(family: Family, channel: string | undefined): string {
-  if (channel !== undefined) return family === 'esphome' ? channel.replace(/^light:/, '') : channel;
+  if (channel !== undefined) return family === 'esphome' ? channel.replace(/^(light|fan):/, '') : channel;
   return family === 'tasmota' ? '1' : family === 'shelly' ? '0' : '';
 }
 

@@ -52,9 +52,10 @@ const HA_CONFIG = {
 
 /** What each firmware publishes when it gets a command: only what it has a command for, and an ESPHome switch only on a change. */
 function answer(topic: string, payload: string): [string, string][] {
-  let m = /^([^/]+)\/switch\/([^/]+)\/command$/.exec(topic);
+  // An ESPHome fan takes ON/OFF as a switch does (mqtt_fan.cpp, parse_on_off) and says its state on a change.
+  let m = /^([^/]+)\/(switch|fan)\/([^/]+)\/command$/.exec(topic);
   if (m) {
-    const state = `${m[1]}/switch/${m[2]}/state`;
+    const state = `${m[1]}/${m[2]}/${m[3]}/state`;
     const on = payload === 'TOGGLE' ? !switches.get(state) : payload === 'ON';
     if (switches.get(state) === on) return [];
     switches.set(state, on);
@@ -94,6 +95,7 @@ beforeAll(async () => {
         'hq/e2/hvac': { device: 'esphome:e2-node', channel: 'relay', as: 'switch' },
         'hq/e3/hvac': { device: 'esphome:e3-node', channel: 'relay' },
         'hq/e4/hvac': { device: 'esphome:e4-node', channel: 'relay' },
+        'hq/e5/hvac': { device: 'esphome:e5-node', channel: 'fan:vent' },
         'hq/z2/hvac': { device: 'zigbee2mqtt:z2_plug', as: 'switch' },
         'hq/z3/hvac': 'zigbee2mqtt:z3_plug',
         'hq/h1/hvac': 'homeassistant:h1_plug',
@@ -116,7 +118,7 @@ beforeAll(async () => {
     })();
   });
   // Whatever the gateway sends them, switch or climate form.
-  await firmware.subscribeAsync(['+/switch/+/command', '+/climate/+/+/command', 'zigbee2mqtt/+/set', HA_CONFIG.cmd_t, 'cmnd/+/+'], { qos: 1 });
+  await firmware.subscribeAsync(['+/switch/+/command', '+/fan/+/command', '+/climate/+/+/command', 'zigbee2mqtt/+/set', HA_CONFIG.cmd_t, 'cmnd/+/+'], { qos: 1 });
   // What the devices say at connection: ESPHome every entity's state (e2's too, though its map
   // entry needs none), a Home Assistant device its retained discovery config and its state.
   await firmware.publishAsync('homeassistant/switch/h1_plug/relay/config', JSON.stringify(HA_CONFIG), { qos: 1, retain: true });
@@ -150,6 +152,7 @@ interface Case {
 const CASES: Case[] = [
   { name: 'an ESPHome switch mapped `as: switch`', zone: 'e2', before: 0, prefix: 'e2-node/', native: ['e2-node/switch/relay/command ON', 'e2-node/switch/relay/command OFF'] },
   { name: 'an ESPHome switch known by its switch/<id>/state', zone: 'e3', before: 1, prefix: 'e3-node/', native: ['e3-node/switch/relay/command ON', 'e3-node/switch/relay/command OFF'] },
+  { name: 'an ESPHome fan (`channel: fan:<id>`), never heard before', zone: 'e5', before: 0, prefix: 'e5-node/', native: ['e5-node/fan/vent/command ON', 'e5-node/fan/vent/command OFF'] },
   { name: 'a Zigbee2MQTT plug mapped `as: switch`', zone: 'z2', before: 0, prefix: 'zigbee2mqtt/z2_plug/', native: ['zigbee2mqtt/z2_plug/set {"state":"ON"}', 'zigbee2mqtt/z2_plug/set {"state":"OFF"}'] },
   { name: 'a Zigbee2MQTT plug known by a state with no system_mode', zone: 'z3', before: 1, prefix: 'zigbee2mqtt/z3_plug/', native: ['zigbee2mqtt/z3_plug/set {"state":"ON"}', 'zigbee2mqtt/z3_plug/set {"state":"OFF"}'] },
   { name: 'a switch announced by Home Assistant discovery (its own payload_on/off, state_on/off)', zone: 'h1', before: 1, prefix: 'h1plug/', native: ['h1plug/relay/set 1', 'h1plug/relay/set 0'] },

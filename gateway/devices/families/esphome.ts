@@ -151,18 +151,20 @@ function climate(node: string, id: string, attribute: string, direction: string,
 
 /**
  * On/off: `<node>/switch/<id>/command` `ON` (channel = the switch's object id; `light:<id>` for a
- * light, which takes JSON). HVAC: `<node>/climate/<id>/mode/command` and
+ * light, which takes JSON; `fan:<id>` for a fan, which takes `ON`/`OFF` as a switch does:
+ * esphome/components/mqtt/mqtt_fan.cpp parses its command with parse_on_off). HVAC: `<node>/climate/<id>/mode/command` and
  * `…/target_temperature/command`.
  */
 export function encode(nativeId: string, channel: string | undefined, command: NativeCommand): EncodeResult {
   if (nativeId === '' || /[#+]/.test(nativeId)) return { ok: false, reason: `esphome: "${nativeId}" is not a node prefix` };
-  if (channel === undefined || channel === '' || /[/#+]/.test(channel.replace(/^light:/, ''))) {
-    return { ok: false, reason: `esphome:${nativeId}: the channel must name the switch or climate object id` };
+  if (channel === undefined || channel === '' || /[/#+]/.test(channel.replace(/^(light|fan):/, ''))) {
+    return { ok: false, reason: `esphome:${nativeId}: the channel must name the switch or climate object id (light:<id> for a light, fan:<id> for a fan)` };
   }
   if ('state' in command) {
     if (channel.startsWith('light:')) {
       return { ok: true, publishes: [{ topic: `${nativeId}/light/${channel.slice(6)}/command`, payload: JSON.stringify({ state: command.state.toUpperCase() }) }] };
     }
+    if (channel.startsWith('fan:')) return { ok: true, publishes: [{ topic: `${nativeId}/fan/${channel.slice(4)}/command`, payload: command.state.toUpperCase() }] };
     return { ok: true, publishes: [{ topic: `${nativeId}/switch/${channel}/command`, payload: command.state.toUpperCase() }] };
   }
   const publishes = [{ topic: `${nativeId}/climate/${channel}/mode/command`, payload: command.mode }];

@@ -37,6 +37,10 @@ describe('ESPHome commands', () => {
   it('switches a light with its JSON command', () => {
     expect(encode('f1-node', 'light:desk', { state: 'off' })).toEqual({ ok: true, publishes: [{ topic: 'f1-node/light/desk/command', payload: '{"state":"OFF"}' }] });
   });
+  it('switches a fan with ON/OFF on <node>/fan/<id>/command (mqtt_fan.cpp parse_on_off)', () => {
+    expect(encode('f1-node', 'fan:ceiling_fan', { state: 'on' })).toEqual({ ok: true, publishes: [{ topic: 'f1-node/fan/ceiling_fan/command', payload: 'ON' }] });
+    expect(encode('f1-node', 'fan:a/b', { state: 'on' })).toMatchObject({ ok: false });
+  });
   it('sets a climate mode and target temperature', () => {
     expect(encode('climate-bedroom', 'bedroom', { mode: 'cool', setpoint: 22 })).toEqual({
       ok: true,

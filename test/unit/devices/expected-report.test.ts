@@ -68,5 +68,6 @@ describe('formOf', () => {
       expect(formOf(a, {})).toBe('thermostat');
     }
     expect(formOf(actuator('esphome', 'e-node', 'light:ceiling'), {})).toBe('switch');
+    expect(formOf(actuator('esphome', 'e-node', 'fan:ceiling_fan'), {})).toBe('switch');
   });
 });

@@ -63,7 +63,7 @@ kinds:
       'devices."foo:bar": must be <family>:<native id> with a family of zigbee2mqtt, tasmota, shelly, esphome, homeassistant, generic',
       'devices."esphome:n".keys."sensor/x": "parsecs" is not a kind (the contract\'s, or one under kinds:) nor ignore',
       'actuators."hq/f1": must be <site>/<zone>/<actuator>, each [A-Za-z0-9_-]{1,64}',
-      'actuators."hq/f2/hvac".channel: required for ESPHome: the switch or climate object id (light:<id> for a light)',
+      'actuators."hq/f2/hvac".channel: required for ESPHome: the switch or climate object id (light:<id> for a light, fan:<id> for a fan)',
     ]);
     expect(() => parseDeviceMap('devices.yaml', 'devices: [1')).toThrow(/devices.yaml: not valid YAML/);
   });
@@ -91,7 +91,7 @@ kinds:
         'actuators."hq/a/hvac".as: must be switch (a relay or plug: on/off only) or thermostat (takes a mode and setpoint) (got "plug")',
         'actuators."hq/b/hvac".as: a tasmota relay is switched on and off, never a thermostat',
         'actuators."hq/c/hvac".as: a switch has no setpoint (remove setpoint:)',
-        'actuators."hq/d/lights".as: an ESPHome light is switched on and off, never a thermostat',
+        'actuators."hq/d/lights".as: an ESPHome light or fan is switched on and off, never a thermostat',
       ]);
     }
   });

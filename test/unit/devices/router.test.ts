@@ -101,6 +101,10 @@ devices:
   hq/f4/lights: { device: esphome:f4-node, channel: light:ceiling }
 `);
     expect(placed(send(lights, 'f4-node/light/ceiling/state', '{"state":"ON","brightness":128}')).actuators[0]).toMatchObject({ actuator: { target: 'hq/f4/lights' }, state: { state: 'on', brightness: 128 } });
+    const fan = router(`actuators:
+  hq/f4/fan: { device: esphome:f4-node, channel: fan:ceiling_fan }
+`);
+    expect(placed(send(fan, 'f4-node/fan/ceiling_fan/state', 'ON')).actuators[0]).toMatchObject({ actuator: { target: 'hq/f4/fan' }, state: { state: 'on' } });
     // The actuator entry places the node's readings at its site and zone.
     expect(placed(send(r, 'f4-node/climate/hvac/current_temperature/state', '24.5')).readings[0]).toMatchObject({ site: 'hq', zone: 'f4', device: 'f4-node', kind: 'temperature', value: 24.5 });
   });
