@@ -143,7 +143,8 @@ export class DevicesService {
       devices: this.view(),
       actuators: [...map.actuators.values()].map((a) => {
         const reported = this.router.reported(a.target);
-        return { target: a.target, device: `${a.family}:${a.nativeId}`, ...(a.channel === undefined ? {} : { channel: a.channel }), ...(reported ? { reported } : {}) };
+        // form: what a mode command becomes (switch: on/off; thermostat: mode and setpoint), as the map or the device says.
+        return { target: a.target, device: `${a.family}:${a.nativeId}`, ...(a.channel === undefined ? {} : { channel: a.channel }), form: this.router.form(a), ...(reported ? { reported } : {}) };
       }),
     };
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));

@@ -96,6 +96,7 @@ beforeAll(async () => {
         'hq/e3/hvac': { device: 'esphome:e3-node', channel: 'relay' },
         'hq/e4/hvac': { device: 'esphome:e4-node', channel: 'relay' },
         'hq/e5/hvac': { device: 'esphome:e5-node', channel: 'fan:vent' },
+        'hq/c1/hvac': { device: 'esphome:c1-node', channel: 'hvac' },
         'hq/z2/hvac': { device: 'zigbee2mqtt:z2_plug', as: 'switch' },
         'hq/z3/hvac': 'zigbee2mqtt:z3_plug',
         'hq/h1/hvac': 'homeassistant:h1_plug',
@@ -199,6 +200,12 @@ describe('a plain on/off switch as HVAC', () => {
     await waitFor(async () => (await statuses('e4')).length >= 4, 'e4/hvac: the second saga’s end');
     expect(await statuses('e4')).toEqual(['sent', 'confirmed', 'sent', 'confirmed']);
   });
+});
+
+it('GET /api/devices says what a mode command becomes for each actuator: the map’s as:, else what the device said, else a thermostat', async () => {
+  const api = (await (await fetch(`${gw.httpUrl}/api/devices`)).json()) as { actuators: { target: string; form: string }[] };
+  const form = Object.fromEntries(api.actuators.map((a) => [a.target, a.form]));
+  expect(form).toMatchObject({ 'hq/e2/hvac': 'switch', 'hq/e3/hvac': 'switch', 'hq/e5/hvac': 'switch', 'hq/z2/hvac': 'switch', 'hq/z3/hvac': 'switch', 'hq/h1/hvac': 'switch', 'hq/m1/heater': 'switch', 'hq/c1/hvac': 'thermostat' });
 });
 
 describe('minimum on/off times of a relay whose state was adopted from its reports', () => {
