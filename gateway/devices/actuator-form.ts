@@ -3,9 +3,11 @@
  * setpoint; a thermostat takes them, but a relay or smart plug driving a window air conditioner or
  * a heater can only be switched: on for any mode but off. Which one a device is, the map says
  * (`as: switch | thermostat`), else the device: a Tasmota or Shelly relay is always a switch, a
- * Home Assistant entity by its discovered component, an ESPHome node or a Zigbee2MQTT device by
- * what it reports (a switch's on/off with no mode ever: a switch; a mode or setpoint: a
- * thermostat). Before either says, a thermostat, as before the map had `as:`.
+ * Home Assistant entity by its discovered component, a Zigbee2MQTT device by the exposes its
+ * bridge lists in `bridge/devices` (`climate`: a thermostat; `switch`, `light`: a switch), and
+ * an ESPHome node or a Zigbee2MQTT device the bridge has not listed by what it reports (a
+ * switch's on/off with no mode ever: a switch; a mode or setpoint: a thermostat). Before any of
+ * them says, a thermostat, as before the map had `as:`.
  */
 import type { CommandData } from '../core/events.js';
 import type { DiscoveredEntity } from './families/homeassistant.js';
@@ -22,6 +24,8 @@ export interface FormEvidence {
   readonly reported?: ActuatorState | undefined;
   /** Home Assistant: the discovered entity the entry names, or why none. */
   readonly entity?: DiscoveredEntity | string | undefined;
+  /** Zigbee2MQTT: what the bridge's `bridge/devices` says the device (or the entry's endpoint) is. */
+  readonly exposed?: ActuatorForm | undefined;
 }
 
 export function formOf(a: NativeActuator, told: FormEvidence): ActuatorForm {
@@ -35,6 +39,8 @@ export function formOf(a: NativeActuator, told: FormEvidence): ActuatorForm {
     case 'esphome':
     case 'zigbee2mqtt': {
       if (a.family === 'esphome' && /^(light|fan):/.test(a.channel ?? '')) return 'switch';
+      // What the device is, said by its bridge from its definition, even before it has reported.
+      if (told.exposed !== undefined) return told.exposed;
       const r = told.reported;
       // A thermostat reports its mode (Zigbee2MQTT's system_mode beside any state; ESPHome's climate/<id>/mode).
       if (r?.mode !== undefined || r?.setpoint !== undefined) return 'thermostat';

@@ -1,12 +1,13 @@
 /**
  * What the router has learnt from native messages beyond their values (types.ts `Learnt`): which
- * topics a Gen1 Shelly colour light uses, and how a Zigbee2MQTT bridge publishes its devices'
- * state. In memory and bounded: devices say it again (a Shelly announces itself at each
- * connection and reports every 30 s; Zigbee2MQTT publishes `bridge/info` when it starts).
+ * topics a Gen1 Shelly colour light uses, how a Zigbee2MQTT bridge publishes its devices' state,
+ * and what each of its devices is (a switch or a thermostat, from `bridge/devices`). In memory and
+ * bounded: devices say it again (a Shelly announces itself at each connection and reports every
+ * 30 s; Zigbee2MQTT publishes `bridge/info` and its retained `bridge/devices` when it starts).
  */
 import { BoundedMap } from '../core/bounded-map.js';
 import type { EvictingMap, OnEvicted } from '../observability/evictions.js';
-import type { Learnt, LearntView, Zigbee2mqttOutput } from './types.js';
+import type { ActuatorForm, Learnt, LearntView, Zigbee2mqttForms, Zigbee2mqttOutput } from './types.js';
 
 const MAX_DEVICES = 10_000;
 /** Zigbee2MQTT bridges are a handful; their base topics come from credentials or one setting. */
@@ -20,6 +21,8 @@ export class LearntFacts implements LearntView {
   /** Devices whose JSON state came since their bridge came online, by base. */
   private readonly jsonSeen: BoundedMap<string, BoundedMap<string, true>>;
   private readonly keys: BoundedMap<string, Set<string>>;
+  /** What each device is, by base then friendly name: the last bridge/devices, whole. */
+  private readonly forms: BoundedMap<string, BoundedMap<string, Zigbee2mqttForms>>;
   private readonly bounded: <V>(map: EvictingMap, capacity: number) => BoundedMap<string, V>;
 
   /** `evicted`: told of each fact forgotten to stay within the bounds (observability/evictions.ts). */
@@ -30,6 +33,7 @@ export class LearntFacts implements LearntView {
     this.outputs = this.bounded('zigbee2mqtt_outputs', MAX_BRIDGES);
     this.jsonSeen = this.bounded('zigbee2mqtt_json_seen', MAX_BRIDGES);
     this.keys = this.bounded('zigbee2mqtt_keys', MAX_DEVICES);
+    this.forms = this.bounded('zigbee2mqtt_forms', MAX_BRIDGES);
   }
 
   apply(facts: readonly Learnt[]): void {
@@ -50,6 +54,13 @@ export class LearntFacts implements LearntView {
           let names = this.jsonSeen.get(f.base);
           if (!names) this.jsonSeen.set(f.base, (names = this.bounded('zigbee2mqtt_json_seen', MAX_DEVICES)));
           names.set(f.name, true);
+          break;
+        }
+        case 'zigbee2mqttDevices': {
+          // The whole list each time: a device renamed or removed is no longer in it.
+          const names = this.bounded<Zigbee2mqttForms>('zigbee2mqtt_forms', MAX_DEVICES);
+          for (const [name, forms] of f.devices) names.set(name, forms);
+          this.forms.set(f.base, names);
           break;
         }
         case 'zigbee2mqttKey': {
@@ -77,5 +88,10 @@ export class LearntFacts implements LearntView {
 
   zigbee2mqttKeys(base: string, name: string): ReadonlySet<string> | undefined {
     return this.keys.get(deviceKey(base, name));
+  }
+
+  zigbee2mqttForm(base: string, name: string, channel: string | undefined): ActuatorForm | undefined {
+    const forms = this.forms.get(base)?.get(name);
+    return channel === undefined ? forms?.form : forms?.endpoints?.get(channel);
   }
 }

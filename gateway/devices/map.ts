@@ -10,7 +10,7 @@ import { GatewayError } from '../core/errors.js';
 import type { KindDefinition } from '../core/kinds.js';
 import { SEGMENT_HINT, isSegment } from '../core/segments.js';
 import { compileMapping, type CompiledMapping, type GenericField, type GenericMapping } from './families/generic.js';
-import { CONTRACT_KINDS, FAMILIES, type Family, type TasmotaOptions } from './types.js';
+import { CONTRACT_KINDS, FAMILIES, type ActuatorForm, type Family, type TasmotaOptions } from './types.js';
 import { checkKinds, checkKeys, isRecord, type KeyRule } from './map-parts.js';
 
 export type { KeyRule } from './map-parts.js';
@@ -35,8 +35,8 @@ export interface NativeDevice {
   readonly fahrenheit: boolean;
 }
 
-/** How an actuator takes a mode: a plain on/off switch (a relay, a plug) is on for any mode but off; a thermostat takes the mode and setpoint. */
-export type ActuatorForm = 'switch' | 'thermostat';
+/** How an actuator takes a mode (types.ts). */
+export type { ActuatorForm };
 
 export interface NativeActuator {
   /** `<site>/<zone>/<actuator>` */

@@ -5,8 +5,16 @@
  */
 import type { Scalar } from './types.js';
 
-/** Native payloads are parsed up to this size; bigger ones are refused (a Zigbee2MQTT bridge/devices list is not parsed at all). */
+/** Native payloads are parsed up to this size; bigger ones are refused. */
 export const MAX_JSON_BYTES = 256 * 1024;
+
+/**
+ * The one exception: a Zigbee2MQTT `<base>/bridge/devices`, every device with its definition's
+ * exposes (2–15 KB a device), so hundreds of KB for an ordinary network. Read up to this size (a
+ * few thousand devices; parsing 4 MiB takes tens of milliseconds, and it comes at the bridge's
+ * start and when a device joins, leaves or is renamed); bigger is a dead letter.
+ */
+export const MAX_BRIDGE_DEVICES_BYTES = 4 * 1024 * 1024;
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -18,8 +26,8 @@ export function payloadText(payload: Buffer): string {
 export type ParsedJson = { ok: true; value: Json } | { ok: false; reason: string };
 
 /** JSON.parse that never throws. JSON.parse defines `__proto__` as an own data property, so reading keys with {@link own} is safe. */
-export function parseJson(text: string): ParsedJson {
-  if (Buffer.byteLength(text, 'utf8') > MAX_JSON_BYTES) return { ok: false, reason: `payload is larger than ${MAX_JSON_BYTES} bytes` };
+export function parseJson(text: string, maxBytes = MAX_JSON_BYTES): ParsedJson {
+  if (Buffer.byteLength(text, 'utf8') > maxBytes) return { ok: false, reason: `payload is larger than ${maxBytes} bytes` };
   try {
     return { ok: true, value: JSON.parse(text) as Json };
   } catch {

@@ -12,6 +12,7 @@ import { availabilityOf } from './families/homeassistant-state.js';
 import { parseConfigTopic, parseDiscovery } from './families/homeassistant.js';
 import { decode, type Context } from './index.js';
 import { LearntFacts } from './learnt.js';
+import { MAX_BRIDGE_DEVICES_BYTES } from './normalise.js';
 import { entityOf, formOf } from './actuator-form.js';
 import type { ActuatorForm, DeviceMap, NativeActuator } from './map.js';
 import type { OnEvicted } from '../observability/evictions.js';
@@ -101,7 +102,23 @@ export class NativeRouter {
   /** Whether a mapped actuator is a switch or a thermostat: the map says, else what the device told (actuator-form.ts). */
   form(a: NativeActuator): ActuatorForm {
     if (a.as) return a.as;
-    return formOf(a, { reported: this.actuatorStates.get(a.target), entity: a.family === 'homeassistant' ? this.entityFor(a) : undefined });
+    return formOf(a, {
+      reported: this.actuatorStates.get(a.target),
+      entity: a.family === 'homeassistant' ? this.entityFor(a) : undefined,
+      // The bridge commands go to (commands.ts): the configured base.
+      exposed: a.family === 'zigbee2mqtt' ? this.learnt.zigbee2mqttForm(this.o.zigbee2mqttBaseTopic, a.nativeId, a.channel) : undefined,
+    });
+  }
+
+  /**
+   * The largest payload read on this topic, where it is not MAX_PAYLOAD_BYTES: a Zigbee2MQTT
+   * bridge/devices (normalise.ts MAX_BRIDGE_DEVICES_BYTES), of the configured base or the one the
+   * publishing bridge's credential names.
+   */
+  payloadLimit(topic: string, hint: NativeHint | undefined): number | undefined {
+    if (!topic.endsWith('/bridge/devices')) return undefined;
+    const base = topic.slice(0, -'/bridge/devices'.length);
+    return base === this.o.zigbee2mqttBaseTopic || (hint?.family === 'zigbee2mqtt' && base === hint.base) ? MAX_BRIDGE_DEVICES_BYTES : undefined;
   }
 
   /** A Home Assistant actuator's entity, found once per discovery change, not on each of its reports. */

@@ -126,6 +126,18 @@ export interface NotMine {
   outcome: 'not_mine';
 }
 
+/** How an actuator takes a mode: a plain on/off switch (a relay, a plug) is on for any mode but off; a thermostat takes the mode and setpoint. */
+export type ActuatorForm = 'switch' | 'thermostat';
+
+/**
+ * What a Zigbee2MQTT device is, by its exposes in `bridge/devices`: `form` for the device as a
+ * whole (a command with no channel), `endpoints` for each endpoint that is one (`l1`, `left`).
+ */
+export interface Zigbee2mqttForms {
+  readonly form?: ActuatorForm;
+  readonly endpoints?: ReadonlyMap<string, ActuatorForm>;
+}
+
 /** A Zigbee2MQTT bridge's `advanced.output`: JSON on `<name>`, each key alone on `<name>/<key>`, or both. */
 export type Zigbee2mqttOutput = 'json' | 'attribute' | 'attribute_and_json';
 
@@ -143,7 +155,9 @@ export type Learnt =
   /** A device's JSON state on `<base>/<name>`. */
   | { what: 'zigbee2mqttJson'; base: string; name: string }
   /** A device sent `<base>/<name>/<key>` alone, for a key that names a kind. */
-  | { what: 'zigbee2mqttKey'; base: string; name: string; key: string };
+  | { what: 'zigbee2mqttKey'; base: string; name: string; key: string }
+  /** `<base>/bridge/devices`: what each device is, by friendly name; replaces what the last one said. */
+  | { what: 'zigbee2mqttDevices'; base: string; devices: ReadonlyMap<string, Zigbee2mqttForms> };
 
 /** What the router has learnt so far (see {@link Learnt}), as the decoders read it. */
 export interface LearntView {
@@ -153,6 +167,8 @@ export interface LearntView {
   zigbee2mqttJsonSeen(base: string, name: string): boolean;
   /** The kind-naming keys the device has sent alone so far. */
   zigbee2mqttKeys(base: string, name: string): ReadonlySet<string> | undefined;
+  /** What the bridge's last `bridge/devices` says the device (or its endpoint `channel`) is; undefined when it says nothing. */
+  zigbee2mqttForm(base: string, name: string, channel: string | undefined): ActuatorForm | undefined;
 }
 
 export type DecodeResult = Decoded | Availability | Recognised | Failure | NotMine;

@@ -56,7 +56,12 @@ export class NativeIngest {
   handle(clientId: string | null, packet: IncomingPublish, unknownTopic: string): Promise<void> | undefined {
     const { ingest } = this;
     if (packet.payload.length > this.maxPayloadBytes) {
-      return ingest.deadLetter(clientId, packet, 'payload_too_large', `payload is ${packet.payload.length} bytes, the limit is ${this.maxPayloadBytes}`);
+      // A Zigbee2MQTT bridge/devices lists every device with its exposes: read up to a few MiB (router.ts payloadLimit).
+      const limit = Math.max(this.maxPayloadBytes, this.router.payloadLimit(packet.topic, hintOf(packet)) ?? 0);
+      if (packet.payload.length > limit) {
+        const what = limit > this.maxPayloadBytes ? `a Zigbee2MQTT bridge/devices of ${packet.payload.length} bytes, more than the ${limit} read (what its devices are is not learnt from it)` : `payload is ${packet.payload.length} bytes, the limit is ${limit}`;
+        return ingest.deadLetter(clientId, packet, 'payload_too_large', what);
+      }
     }
     if (ingest.isRedriving || packet.qos === 0 || packet.messageId === undefined) return this.decode(clientId, packet, unknownTopic);
     const key = packetKey(clientId, packet);

@@ -16,6 +16,7 @@ export type EvictingMap =
   | 'zigbee2mqtt_outputs'
   | 'zigbee2mqtt_json_seen'
   | 'zigbee2mqtt_keys'
+  | 'zigbee2mqtt_forms'
   | 'http_connections_per_address'
   // What the rules remember (rules/bounds.ts).
   | 'rule_devices'

@@ -2,7 +2,9 @@
  * Zigbee2MQTT: `<base>/<friendly name>` carries one JSON object with many keys (friendly names may
  * contain `/`); `<base>/<name>/availability` is `online`/`offline` (legacy) or `{"state":"online"}`;
  * `<base>/bridge/state` likewise for the bridge itself; everything else under `<base>/bridge/` is
- * the bridge's own traffic. `contact: true` means closed. Commands go to `<base>/<name>/set`.
+ * the bridge's own traffic, `bridge/info` and `bridge/devices` read for what they teach (its
+ * output; what each device is, zigbee2mqtt-devices.ts). `contact: true` means closed. Commands go
+ * to `<base>/<name>/set`.
  *
  * With `advanced.output: attribute` (or `attribute_and_json`) each key also comes alone on
  * `<base>/<name>/<key>`, a bare value (Koenkk/zigbee2mqtt lib/controller.ts publishEntityState →
@@ -11,7 +13,8 @@
  * online), else copies of it, counted and not stored twice.
  */
 import { Collector, NOT_MINE, failure, recognised, teach } from '../collect.js';
-import { isObject, isScalar, own, parseJson, parseObject, payloadText, toNumber, toOnOff, trustedTime, type Json, type JsonObject } from '../normalise.js';
+import { MAX_BRIDGE_DEVICES_BYTES, isObject, isScalar, own, parseJson, parseObject, payloadText, toNumber, toOnOff, trustedTime, type Json, type JsonObject } from '../normalise.js';
+import { formsOf } from './zigbee2mqtt-devices.js';
 import type { ActuatorState, ContractKind, DecodeOptions, DecodeResult, EncodeOptions, EncodeResult, Learnt, LearntView, NativeCommand } from '../types.js';
 
 const FAMILY = 'zigbee2mqtt';
@@ -65,6 +68,7 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
     return { outcome: 'availability', family: FAMILY, nativeId: 'bridge', online, scope: 'bridge', ...(online ? { learnt: [{ what: 'zigbee2mqttBridgeOnline', base }] } : {}) };
   }
   if (rest === 'bridge/info') return teach(recognised(FAMILY, 'bridge', 'bridge traffic (bridge/info)'), outputOf(base, text, options.learnt));
+  if (rest === 'bridge/devices') return bridgeDevices(base, text);
   if (rest.startsWith('bridge/')) return recognised(FAMILY, 'bridge', `bridge traffic (${rest})`);
 
   const parts = rest.split('/');
@@ -102,6 +106,14 @@ function outputOf(base: string, text: string, learnt: LearntView | undefined): L
   const output = isObject(advanced) ? own(advanced, 'output') : undefined;
   if (output !== 'json' && output !== 'attribute' && output !== 'attribute_and_json') return undefined;
   return learnt?.zigbee2mqttOutput(base) === output ? undefined : { what: 'zigbee2mqttOutput', base, output };
+}
+
+/** `bridge/devices`: what each device is (zigbee2mqtt-devices.ts), learnt whole, replacing what the last one said. */
+function bridgeDevices(base: string, text: string): DecodeResult {
+  const parsed = parseJson(text, MAX_BRIDGE_DEVICES_BYTES);
+  const devices = parsed.ok ? formsOf(parsed.value) : parsed.reason;
+  if (typeof devices === 'string') return failure(FAMILY, 'bridge', `bridge/devices: ${devices}`);
+  return teach(recognised(FAMILY, 'bridge', 'bridge traffic (bridge/devices)'), { what: 'zigbee2mqttDevices', base, devices });
 }
 
 /**

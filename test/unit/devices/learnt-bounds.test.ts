@@ -44,4 +44,18 @@ describe('the bounds of what the router learns', () => {
     expect(await evictions(metrics, 'zigbee2mqtt_keys')).toBe(1);
     expect(lines.filter((l) => l['code'] === 'GW_ERR_MEMORY_BOUND').map((l) => l['map'])).toEqual(['zigbee2mqtt_outputs', 'zigbee2mqtt_json_seen', 'zigbee2mqtt_keys']);
   });
+
+  it('counts what Zigbee2MQTT devices are (bridge/devices) forgotten past 64 bridges, or 10,000 devices in one list', async () => {
+    const { metrics, lines, evicted } = observed();
+    const learnt = new LearntFacts(evicted);
+    const plug = new Map([['plug', { form: 'switch' as const }]]);
+    for (let i = 0; i < 65; i++) learnt.apply([{ what: 'zigbee2mqttDevices', base: `z2m-${i}`, devices: plug }]);
+    expect([learnt.zigbee2mqttForm('z2m-0', 'plug', undefined), learnt.zigbee2mqttForm('z2m-64', 'plug', undefined)]).toEqual([undefined, 'switch']);
+    const many = new Map(Array.from({ length: 10_001 }, (_, i) => [`d${i}`, { form: 'thermostat' as const }]));
+    learnt.apply([{ what: 'zigbee2mqttDevices', base: 'zigbee2mqtt', devices: many }]);
+    expect([learnt.zigbee2mqttForm('zigbee2mqtt', 'd0', undefined), learnt.zigbee2mqttForm('zigbee2mqtt', 'd10000', undefined)]).toEqual([undefined, 'thermostat']);
+    // Two bridges forgotten (the 65th, then this 66th), and d0.
+    expect(await evictions(metrics, 'zigbee2mqtt_forms')).toBe(3);
+    expect(lines.filter((l) => l['code'] === 'GW_ERR_MEMORY_BOUND').map((l) => l['map'])).toEqual(['zigbee2mqtt_forms']);
+  });
 });

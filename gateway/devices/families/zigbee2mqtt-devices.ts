@@ -1,0 +1,64 @@
+/**
+ * Zigbee2MQTT's `<base>/bridge/devices` (retained; Koenkk/zigbee2mqtt lib/extension/bridge.ts
+ * publishDevices, republished when a device joins, leaves or is renamed): a JSON array with one
+ * entry per device, `friendly_name` and `definition` (null, or absent for the coordinator, when
+ * there is none) whose `exposes` say what the device can do (docs: guide/usage/exposes.md). Read
+ * here for one thing: whether a device takes a mode or is only switched on and off, before it has
+ * reported anything. A `climate` expose: a thermostat (a TuYa TRV's other `switch` exposes are
+ * settings such as `window_detection`, not its on/off); else a `switch` or `light` expose with a
+ * binary `state` feature: a plug, a relay, a bulb. Per endpoint too: a feature of endpoint `l2`
+ * has the property `state_l2`, the channel an actuator entry names.
+ */
+import { isObject, own, type Json, type JsonObject } from '../normalise.js';
+import type { ActuatorForm, Zigbee2mqttForms } from '../types.js';
+
+/** Each device that is a thermostat or a switch (as a whole or on an endpoint), by friendly name; or why none could be read. */
+export function formsOf(list: Json): Map<string, Zigbee2mqttForms> | string {
+  if (!Array.isArray(list)) return 'bridge/devices is not a JSON array';
+  const out = new Map<string, Zigbee2mqttForms>();
+  for (const d of list) {
+    if (!isObject(d)) continue;
+    const name = own(d, 'friendly_name');
+    const definition = own(d, 'definition');
+    const exposes = isObject(definition) ? own(definition, 'exposes') : undefined;
+    if (typeof name !== 'string' || name === '' || !Array.isArray(exposes)) continue;
+    const forms = formsOfExposes(exposes);
+    if (forms) out.set(name, forms);
+  }
+  return out;
+}
+
+function formsOfExposes(exposes: readonly Json[]): Zigbee2mqttForms | undefined {
+  let form: ActuatorForm | undefined;
+  const endpoints = new Map<string, ActuatorForm>();
+  // A thermostat wins over a switch: a device or endpoint that takes a mode is never only switched.
+  const found = (f: ActuatorForm, endpoint: string | undefined): void => {
+    if (form !== 'thermostat') form = f;
+    if (endpoint !== undefined && endpoints.get(endpoint) !== 'thermostat') endpoints.set(endpoint, f);
+  };
+  for (const e of exposes) {
+    if (!isObject(e)) continue;
+    const type = own(e, 'type');
+    if (type === 'climate') {
+      const endpoint = own(e, 'endpoint');
+      found('thermostat', typeof endpoint === 'string' && endpoint !== '' ? endpoint : undefined);
+    } else if (type === 'switch' || type === 'light') {
+      for (const property of onOffProperties(e)) found('switch', property === 'state' ? undefined : property.slice('state_'.length));
+    }
+  }
+  if (form === undefined) return undefined;
+  return endpoints.size > 0 ? { form, endpoints } : { form };
+}
+
+/** The on/off of a switch or light expose: its binary `state` feature's property, `state` or `state_<endpoint>`. */
+function onOffProperties(expose: JsonObject): string[] {
+  const features = own(expose, 'features');
+  if (!Array.isArray(features)) return [];
+  const out: string[] = [];
+  for (const f of features) {
+    if (!isObject(f) || own(f, 'type') !== 'binary' || own(f, 'name') !== 'state') continue;
+    const property = own(f, 'property');
+    if (property === 'state' || (typeof property === 'string' && /^state_./.test(property))) out.push(property);
+  }
+  return out;
+}

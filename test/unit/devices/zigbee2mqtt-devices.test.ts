@@ -1,0 +1,109 @@
+/**
+ * Zigbee2MQTT's `bridge/devices` read for what each device is (a switch or a thermostat), from
+ * the exposes real device definitions give (test/fixtures/native/zigbee2mqtt-bridge-devices.ts),
+ * and how the router uses it: before a device's reports, after the map's `as:`, per endpoint, for
+ * the base commands go to, replaced whole by the next list.
+ */
+import { describe, expect, it } from 'vitest';
+import { decode } from '../../../gateway/devices/families/zigbee2mqtt.js';
+import { parseDeviceMap } from '../../../gateway/devices/map.js';
+import { MAX_BRIDGE_DEVICES_BYTES } from '../../../gateway/devices/normalise.js';
+import { NativeRouter } from '../../../gateway/devices/router.js';
+import type { Learnt } from '../../../gateway/devices/types.js';
+import { bridgeDevices, bridgeDevicesPayload } from '../../fixtures/native/zigbee2mqtt-bridge-devices.js';
+
+const learntFrom = (payload: string, base = 'zigbee2mqtt'): Learnt[] | undefined => {
+  const r = decode(`${base}/bridge/devices`, Buffer.from(payload), { zigbee2mqttBaseTopic: base });
+  return r.outcome === 'not_mine' ? undefined : r.learnt;
+};
+
+function router(yaml: string): NativeRouter {
+  return new NativeRouter({ zigbee2mqttBaseTopic: 'zigbee2mqtt', discoveryPrefix: 'homeassistant' }, parseDeviceMap('devices.yaml', yaml));
+}
+const MAP = `actuators:
+  hq/z1/hvac: zigbee2mqtt:window_ac_plug
+  hq/z2/hvac: zigbee2mqtt:living_trv
+  hq/z3/hvac: { device: zigbee2mqtt:hall_2gang, channel: l2 }
+  hq/z4/hvac: { device: zigbee2mqtt:hall_2gang, channel: l3 }
+  hq/z5/hvac: { device: zigbee2mqtt:window_ac_plug, as: thermostat }
+  hq/z6/hvac: zigbee2mqtt:kitchen_plug
+`;
+const formsIn = (r: NativeRouter): Record<string, string> =>
+  Object.fromEntries([...r.map.actuators.values()].map((a) => [a.target, r.form(a)]));
+
+describe('Zigbee2MQTT bridge/devices', () => {
+  it('says which devices are switches and which thermostats, by their exposes, per endpoint too', () => {
+    const learnt = learntFrom(bridgeDevicesPayload());
+    expect(learnt).toHaveLength(1);
+    const fact = learnt![0]!;
+    if (fact.what !== 'zigbee2mqttDevices') throw new Error(`learnt ${fact.what}`);
+    expect(fact.base).toBe('zigbee2mqtt');
+    // The coordinator and the unsupported device (no definition) say nothing; sensors would not either.
+    expect(Object.fromEntries(fact.devices)).toEqual({
+      window_ac_plug: { form: 'switch' },
+      living_trv: { form: 'thermostat' },
+      // Its switch exposes are settings (window_detection, away_mode…), not its on/off.
+      bedroom_trv: { form: 'thermostat' },
+      hall_2gang: { form: 'switch', endpoints: new Map([['l1', 'switch'], ['l2', 'switch']]) },
+      desk_lamp: { form: 'switch' },
+    });
+  });
+
+  it('is bridge traffic, not a reading; a list it cannot read is a failure', () => {
+    expect(decode('zigbee2mqtt/bridge/devices', Buffer.from(bridgeDevicesPayload()))).toMatchObject({ outcome: 'recognised', what: 'bridge traffic (bridge/devices)' });
+    expect(decode('zigbee2mqtt/bridge/devices', Buffer.from('{"devices":[]}'))).toMatchObject({ outcome: 'failure', detail: 'zigbee2mqtt:bridge: bridge/devices: bridge/devices is not a JSON array' });
+    expect(decode('zigbee2mqtt/bridge/devices', Buffer.from('[{"friendly_name":'))).toMatchObject({ outcome: 'failure', detail: 'zigbee2mqtt:bridge: bridge/devices: payload is not JSON' });
+  });
+
+  it('reads a list far larger than other native payloads, up to its own limit', () => {
+    const devices = bridgeDevices();
+    const plug = devices.find((d) => d['friendly_name'] === 'window_ac_plug')!;
+    for (let i = 0; i < 200; i++) devices.push({ ...plug, friendly_name: `plug_${i}` });
+    const payload = bridgeDevicesPayload(devices);
+    expect(payload.length).toBeGreaterThan(256 * 1024);
+    const fact = learntFrom(payload)?.[0];
+    expect(fact?.what === 'zigbee2mqttDevices' && fact.devices.get('plug_199')).toEqual({ form: 'switch' });
+    const huge = `[${' '.repeat(MAX_BRIDGE_DEVICES_BYTES)}]`;
+    expect(decode('zigbee2mqtt/bridge/devices', Buffer.from(huge))).toMatchObject({ outcome: 'failure', detail: `zigbee2mqtt:bridge: bridge/devices: payload is larger than ${MAX_BRIDGE_DEVICES_BYTES} bytes` });
+  });
+});
+
+describe('an actuator’s form from what its bridge lists', () => {
+  it('before any report: the plug a switch, the TRV a thermostat, an endpoint as its channel; the map’s as: first', () => {
+    const r = router(MAP);
+    expect(formsIn(r)).toEqual({ 'hq/z1/hvac': 'thermostat', 'hq/z2/hvac': 'thermostat', 'hq/z3/hvac': 'thermostat', 'hq/z4/hvac': 'thermostat', 'hq/z5/hvac': 'thermostat', 'hq/z6/hvac': 'thermostat' });
+    expect(r.route('zigbee2mqtt/bridge/devices', Buffer.from(bridgeDevicesPayload()), 0)).toMatchObject({ outcome: 'recognised' });
+    // l3 is no endpoint of the 2-gang, kitchen_plug is not listed: what they report, else the default.
+    expect(formsIn(r)).toEqual({ 'hq/z1/hvac': 'switch', 'hq/z2/hvac': 'thermostat', 'hq/z3/hvac': 'switch', 'hq/z4/hvac': 'thermostat', 'hq/z5/hvac': 'thermostat', 'hq/z6/hvac': 'thermostat' });
+  });
+
+  it('the bridge’s word before the device’s reports; the next list replaces the last', () => {
+    const r = router(MAP);
+    r.route('zigbee2mqtt/kitchen_plug', Buffer.from('{"state":"OFF","power":0}'), 0);
+    expect(formsIn(r)['hq/z6/hvac']).toBe('switch');
+    const renamed = bridgeDevices().map((d) => (d['friendly_name'] === 'living_trv' ? { ...d, friendly_name: 'kitchen_plug' } : d));
+    r.route('zigbee2mqtt/bridge/devices', Buffer.from(bridgeDevicesPayload(renamed)), 0);
+    // kitchen_plug is now the TRV's entry (a climate expose), living_trv is gone (back to the default).
+    expect(formsIn(r)).toMatchObject({ 'hq/z6/hvac': 'thermostat', 'hq/z2/hvac': 'thermostat', 'hq/z1/hvac': 'switch' });
+    const without = bridgeDevices().filter((d) => d['friendly_name'] !== 'window_ac_plug');
+    r.route('zigbee2mqtt/bridge/devices', Buffer.from(bridgeDevicesPayload(without)), 0);
+    // Neither listed: kitchen_plug what it reported, window_ac_plug (never reported) the default.
+    expect(formsIn(r)).toMatchObject({ 'hq/z6/hvac': 'switch', 'hq/z1/hvac': 'thermostat' });
+  });
+
+  it('only the base commands go to counts; a bridge on another base teaches nothing about these', () => {
+    const r = router(MAP);
+    r.route('z2m-east/bridge/devices', Buffer.from(bridgeDevicesPayload()), 0, { family: 'zigbee2mqtt', base: 'z2m-east' });
+    expect(r.learnt.zigbee2mqttForm('z2m-east', 'window_ac_plug', undefined)).toBe('switch');
+    expect(formsIn(r)['hq/z1/hvac']).toBe('thermostat');
+  });
+
+  it('a bridge/devices may be larger than MAX_PAYLOAD_BYTES: on the configured base, or its credential’s', () => {
+    const r = router(MAP);
+    expect(r.payloadLimit('zigbee2mqtt/bridge/devices', undefined)).toBe(MAX_BRIDGE_DEVICES_BYTES);
+    expect(r.payloadLimit('z2m-east/bridge/devices', { family: 'zigbee2mqtt', base: 'z2m-east' })).toBe(MAX_BRIDGE_DEVICES_BYTES);
+    expect(r.payloadLimit('z2m-east/bridge/devices', undefined)).toBeUndefined();
+    expect(r.payloadLimit('zigbee2mqtt/bridge/info', undefined)).toBeUndefined();
+    expect(r.payloadLimit('zigbee2mqtt/hall/bridge/devices', undefined)).toBeUndefined();
+  });
+});
