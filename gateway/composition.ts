@@ -218,6 +218,7 @@ export function accessOptions(settings: Settings, dataDir: string, metrics: Metr
     bindHost: settings.bindHost,
     maxConnections: settings.maxConnections,
     maxPacketBytes: settings.maxPacketBytes,
+    maxBridgePacketBytes: settings.maxBridgePacketBytes,
     topics: { maxLength: settings.maxTopicLength, maxLevels: settings.maxTopicLevels },
     publishRate: settings.publishRate,
     publishBurst: settings.publishBurst,

@@ -28,6 +28,8 @@ export interface AccessOptions {
   readonly bindHost: string;
   readonly maxConnections: number;
   readonly maxPacketBytes: number;
+  /** A bridge credential's largest packet (MAX_BRIDGE_PACKET_BYTES): Zigbee2MQTT's bridge/devices lists every device. */
+  readonly maxBridgePacketBytes?: number;
   readonly topics: TopicLimits;
   /** Publishes per second per client (0 = no limit), and the burst allowed above it. */
   readonly publishRate: number;
@@ -283,7 +285,8 @@ export class Access implements ConnectionGuard {
     if (maxConnections > 0 && this.gate.authenticatedCount >= maxConnections && !connectedIds(this.aedes)?.[client.id]) {
       return refuse('max_connections', 3, `${this.gate.authenticatedCount} clients connected, the limit is ${maxConnections} (MAX_CONNECTIONS)`);
     }
-    this.gate.authenticated(client.conn);
+    const bridge = principal.role === 'bridge' && this.o.maxPacketBytes > 0 && (this.o.maxBridgePacketBytes ?? 0) > this.o.maxPacketBytes;
+    this.gate.authenticated(client.conn, bridge ? { bytes: this.o.maxBridgePacketBytes!, setting: 'MAX_BRIDGE_PACKET_BYTES' } : undefined);
     this.principals.set(client, principal);
     this.o.log.debug({ clientId: client.id, username: principal.name, role: principal.role, address }, 'client authenticated');
     return undefined;

@@ -34,6 +34,8 @@ export class ConnectionGate implements ConnectionGuard {
   private readonly sockets = new WeakMap<Duplex, Duplex>();
   /** Upgrade sockets whose CONNECT has not arrived, with their deadline. */
   private readonly deadlines = new Map<Duplex, NodeJS.Timeout>();
+  /** Each watched connection's packet-size scanner: a bridge's limit is raised once it is known. */
+  private readonly scanners = new WeakMap<Duplex, FrameScanner>();
   /** Upgrade sockets: their deadline is kept here, not by Aedes. */
   private readonly upgrades = new WeakSet<Duplex>();
 
@@ -103,8 +105,13 @@ export class ConnectionGate implements ConnectionGuard {
     return this.upgrades.has(this.socketOf(conn));
   }
 
-  /** The connection authenticated: no longer pending, counted under MAX_CONNECTIONS. */
-  authenticated(conn: Duplex): void {
+  /**
+   * The connection authenticated: no longer pending, counted under MAX_CONNECTIONS; its packets
+   * may be as large as `maxPacketBytes` from now on when given (a bridge's, over TCP: the
+   * WebSocket layer keeps MAX_PACKET_BYTES).
+   */
+  authenticated(conn: Duplex, maxPacketBytes?: { readonly bytes: number; readonly setting: string }): void {
+    if (maxPacketBytes) this.scanners.get(conn)?.allow(maxPacketBytes.bytes, maxPacketBytes.setting);
     const socket = this.socketOf(conn);
     this.settle(socket);
     this.authenticatedConns.add(socket);
@@ -115,6 +122,7 @@ export class ConnectionGate implements ConnectionGuard {
     if (req && this.open.has(req.socket)) this.sockets.set(conn, req.socket);
     if (this.o.maxPacketBytes <= 0) return;
     const scanner = new FrameScanner(this.o.maxPacketBytes);
+    this.scanners.set(conn, scanner);
     // With Aedes' 'readable' listener in charge, 'data' only reports what Aedes reads: no copy, no change of flow.
     const onData = (chunk: Buffer): void => {
       const problem = scanner.push(chunk);

@@ -111,7 +111,8 @@ export function topicProblem(topic: string, limits: TopicLimits): { reason: 'top
  * Follows the MQTT framing of a byte stream (fixed header byte, remaining length as 1–4
  * bytes of varint, body) without buffering anything, and reports the first packet whose
  * declared length exceeds `maxBytes`, or a length that is not a valid varint. The parser
- * in Aedes would otherwise buffer a packet of up to 256 MiB before looking at it.
+ * in Aedes would otherwise buffer a packet of up to 256 MiB before looking at it. `allow`
+ * raises the limit once the client is known (a bridge's, MAX_BRIDGE_PACKET_BYTES).
  */
 export class FrameScanner {
   /** 0: at a packet's first byte; 1: in the length; 2: in the body. */
@@ -121,7 +122,16 @@ export class FrameScanner {
   private lengthBytes = 0;
   private remaining = 0;
 
-  constructor(private readonly maxBytes: number) {}
+  private setting = 'MAX_PACKET_BYTES';
+
+  constructor(private maxBytes: number) {}
+
+  /** From the next packet on, up to `maxBytes` (named by `setting` when one is too large). */
+  allow(maxBytes: number, setting: string): void {
+    if (maxBytes <= this.maxBytes) return;
+    this.maxBytes = maxBytes;
+    this.setting = setting;
+  }
 
   /** Feeds a chunk; returns a problem as soon as one is seen (then stop feeding). */
   push(chunk: Buffer): string | undefined {
@@ -150,7 +160,7 @@ export class FrameScanner {
         if (this.lengthBytes === 4) return 'malformed remaining length (more than 4 bytes)';
         continue;
       }
-      if (this.length > this.maxBytes) return `packet of ${this.length} bytes, the limit is ${this.maxBytes} (MAX_PACKET_BYTES)`;
+      if (this.length > this.maxBytes) return `packet of ${this.length} bytes, the limit is ${this.maxBytes} (${this.setting})`;
       this.remaining = this.length;
       this.state = this.remaining === 0 ? 0 : 2;
     }

@@ -80,6 +80,7 @@ const SETTINGS = {
   maxClientBufferBytes: { env: 'MQTT_MAX_CLIENT_BUFFER_BYTES', type: 'count', default: 1048576, description: 'bytes the gateway holds unsent for one subscriber; beyond it QoS 0 messages to it are dropped (counted) and a QoS 1 or 2 message disconnects it, so it never holds up delivery to others' },
   slowClientTimeoutMs: { env: 'MQTT_SLOW_CLIENT_TIMEOUT_MS', type: 'count', default: 10000, description: 'a subscriber that stays over MQTT_MAX_CLIENT_BUFFER_BYTES this long is disconnected' },
   maxPacketBytes: { env: 'MAX_PACKET_BYTES', type: 'count', default: 262144, description: 'largest MQTT packet; a bigger one closes the connection before it is buffered (payloads over MAX_PAYLOAD_BYTES but under this are dead letters)' },
+  maxBridgePacketBytes: { env: 'MAX_BRIDGE_PACKET_BYTES', type: 'count', default: 4194304, description: "largest MQTT packet from a bridge credential once it has connected, over TCP (Zigbee2MQTT's bridge/devices lists every device's definition, 2–15 KB each); 0 = MAX_PACKET_BYTES" },
   maxTopicLength: { env: 'MAX_TOPIC_LENGTH', type: 'count', default: 512, description: 'longest topic or topic filter, in bytes' },
   maxTopicLevels: { env: 'MAX_TOPIC_LEVELS', type: 'count', default: 8, description: 'most levels in a topic or topic filter' },
   publishRate: { env: 'PUBLISH_RATE', type: 'count', default: 1000, description: 'publishes per second per client (token bucket); a faster client is slowed, not dropped (0 = no limit)' },

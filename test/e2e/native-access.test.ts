@@ -52,6 +52,21 @@ describe('a bridge credential', () => {
   });
 });
 
+describe('a bridge credential’s packets', () => {
+  it('may be as large as MAX_BRIDGE_PACKET_BYTES (a Zigbee2MQTT bridge/devices lists every device), where a device’s are cut at MAX_PACKET_BYTES', async () => {
+    const bridge = await as('z2m', 'zigbee2mqtt_big');
+    // ~1 MiB: what a network of ~100 devices' definitions comes to.
+    const devices = Array.from({ length: 100 }, (_, i) => ({ friendly_name: `plug_${i}`, ieee_address: `0x${i.toString(16).padStart(16, '0')}`, type: 'Router', supported: true, definition: { model: 'E1603', vendor: 'IKEA', description: 'x'.repeat(10_000), exposes: [{ type: 'switch', features: [{ type: 'binary', name: 'state', property: 'state', value_on: 'ON', value_off: 'OFF', access: 7 }] }] } }));
+    const list = JSON.stringify(devices);
+    expect(list.length).toBeGreaterThan(1_000_000);
+    await bridge.publishAsync('zigbee2mqtt/bridge/devices', list, { qos: 1 });
+    expect(bridge.connected).toBe(true);
+    await waitFor(() => gw.gateway.devices.router.learnt.zigbee2mqttForm('zigbee2mqtt', 'plug_99', undefined) === 'switch', 'the list read');
+    const plug = await as('plug-1', 'DVES_A1B2C3');
+    await publishExpectingDisconnect(plug, 'tele/tasmota_A1B2C3/SENSOR', 'x'.repeat(300_000));
+  });
+});
+
 describe('a native-device credential', () => {
   it('connects with the firmware’s default client id, publishes its own topics, subscribes to its own commands', async () => {
     const plug = await as('plug-1', 'DVES_A1B2C3');
