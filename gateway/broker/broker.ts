@@ -1,12 +1,12 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Server as TlsServer } from 'node:tls';
 import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { GatewayError } from '../core/errors.js';
+import { listenOn } from '../core/listen.js';
 import type { ClusterBus } from './cluster-bus.js';
 import { trackWebSocket } from './delivery.js';
 import { connectedIds } from './memory-store.js';
@@ -119,6 +119,8 @@ export class MqttBroker implements Publisher {
     // CONNECT deadline cover a socket that never finishes (or never starts) its upgrade.
     if (guard) server.on(accepted, (socket: Duplex) => (guard.admit(socket, true) ? undefined : socket.destroy()));
     const wss = new WebSocketServer({ server, path: '/mqtt', ...(this.options.wsMaxPayload ? { maxPayload: this.options.wsMaxPayload } : {}) });
+    // ws re-emits its HTTP server's errors (a port in use): listenOn reports those as GW_ERR_LISTEN.
+    wss.on('error', () => undefined);
     wss.on('connection', (socket, req) => {
       const writeBufferBytes = this.options.writeBufferBytes;
       const stream = createWebSocketStream(socket, writeBufferBytes ? { writableHighWaterMark: writeBufferBytes } : {});
@@ -149,11 +151,11 @@ export class MqttBroker implements Publisher {
     await this.aedes.listen();
     this.listened = true;
     const { host, mqttPort, wsPort, log } = this.options;
-    const mqtt = await listen(this.tcp, host, mqttPort, 'MQTT_PORT');
-    const ws = await listen(this.http, host, wsPort, 'MQTT_WS_PORT');
+    const mqtt = await listenOn(this.tcp, host, mqttPort, 'MQTT_PORT');
+    const ws = await listenOn(this.http, host, wsPort, 'MQTT_WS_PORT');
     const ports: Record<string, number> = { mqtt, ws };
     for (const extra of this.options.extraServers ?? []) {
-      ports[extra.name] = await listen(extra.server, host, extra.port, extra.name);
+      ports[extra.name] = await listenOn(extra.server, host, extra.port, extra.name);
     }
     this.ports = ports as unknown as BoundPorts;
     log.info({ host, ports }, 'MQTT broker listening');
@@ -214,15 +216,3 @@ export function setWriteBuffer(conn: Duplex, bytes: number): void {
   state.highWaterMark = bytes;
 }
 
-function listen(server: NetServer | HttpServer, host: string, port: number, setting: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new GatewayError('GW_ERR_LISTEN', `${setting}=${port} on ${host}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' (the port is in use; pick another or 0 for any free port)' : ''}`, { cause: err }));
-    };
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}

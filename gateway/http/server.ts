@@ -1,8 +1,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { GatewayError } from '../core/errors.js';
+import { listenOn } from '../core/listen.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { HttpAuth, HttpPrincipal, Need } from './auth.js';
 import { HttpConnectionLimits, httpServerOptions, type HttpLimits } from './connection-limits.js';
@@ -86,13 +85,8 @@ export class HttpServer {
   /** Listens (HTTP, and HTTPS with TLS); the HTTP port. */
   async start(): Promise<number> {
     const { host, port, tls } = this.o;
-    const listen = (server: Server, at: number, setting: string): Promise<number> =>
-      new Promise<number>((resolve, reject) => {
-        server.once('error', (err: NodeJS.ErrnoException) => reject(new GatewayError('GW_ERR_LISTEN', `${setting}=${at} on ${host}: ${err.code ?? err.message}`, { cause: err })));
-        server.listen(at, host, () => resolve((server.address() as AddressInfo).port));
-      });
-    const bound = await listen(this.server, port, 'HTTP_PORT');
-    if (this.secure && tls) this.httpsPort = await listen(this.secure, tls.port, 'HTTPS_PORT');
+    const bound = await listenOn(this.server, host, port, 'HTTP_PORT');
+    if (this.secure && tls) this.httpsPort = await listenOn(this.secure, host, tls.port, 'HTTPS_PORT');
     return bound;
   }
 

@@ -151,14 +151,15 @@ describe('npm start', () => {
     expect(() => loadSettings({ INFLUX_URL: 'http://' })).toThrow(/INFLUX_URL: must be a URL/);
   });
 
-  it('says which port is in use and exits 1', async () => {
+  it.each(['MQTT_PORT', 'MQTT_WS_PORT', 'HTTP_PORT'])('says which port is in use and exits 1 (%s)', async (setting) => {
     const blocker: Server = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     defer(() => new Promise((r) => blocker.close(r)));
     const port = (blocker.address() as { port: number }).port;
-    const gw = track(spawnGateway({ ...(await baseEnv()), MQTT_PORT: String(port), INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb() }));
+    const gw = track(spawnGateway({ ...(await baseEnv()), [setting]: String(port), INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb() }));
     expect(await gw.exited).toBe(1);
-    expect(gw.logs.find((l) => l.level === 60)?.msg).toMatch(new RegExp(`GW_ERR_LISTEN: MQTT_PORT=${port} on 127.0.0.1: EADDRINUSE`));
+    // A logged fatal error with the setting and the way out, not a stack trace of an unhandled 'error' event.
+    expect(gw.logs.find((l) => l.level === 60)?.msg).toMatch(new RegExp(`GW_ERR_LISTEN: ${setting}=${port} on 127.0.0.1: EADDRINUSE \\(the port is in use; pick another or 0 for any free port\\)`));
   });
 });
 
