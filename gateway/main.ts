@@ -3,7 +3,7 @@
  * gracefully on SIGINT/SIGTERM (exit 0). A bad setting or a port in use exits 1 with a message
  * that names the setting (and no stack trace: those are for bugs).
  */
-import { loadSettings } from './config/settings.js';
+import { loadSettings, unknownSettings } from './config/settings.js';
 import { GatewayError } from './core/errors.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './observability/log.js';
@@ -28,6 +28,9 @@ async function main(): Promise<void> {
     exit(1);
   }
   const gateway = new Gateway(settings, { log: createLogger(settings.logLevel, logDestination(settings.logFormat)) });
+  for (const { name, closest } of unknownSettings(process.env)) {
+    gateway.log.warn({ code: 'GW_ERR_SETTINGS', variable: name, closest }, `${name} is not a setting of the gateway (ignored): did you mean ${closest}? (README, "Settings")`);
+  }
   const stop = (signal: string): void => {
     gateway.log.info({ signal }, 'shutting down');
     const force = setTimeout(() => {

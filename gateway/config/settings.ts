@@ -19,9 +19,9 @@ const SETTINGS = {
   influxToken: { env: 'INFLUX_TOKEN', type: 'string', default: '', description: 'InfluxDB 2.x token (with INFLUX_ORG and INFLUX_BUCKET: write through the 2.x API)' },
   influxOrg: { env: 'INFLUX_ORG', type: 'string', default: '', description: 'InfluxDB 2.x organisation' },
   influxBucket: { env: 'INFLUX_BUCKET', type: 'string', default: '', description: 'InfluxDB 2.x bucket' },
-  influxBatchSize: { env: 'INFLUX_BATCH_SIZE', type: 'count', default: 5000, description: 'points per write request' },
+  influxBatchSize: { env: 'INFLUX_BATCH_SIZE', type: 'count', minimum: 1, default: 5000, description: 'points per write request' },
   influxFlushMs: { env: 'INFLUX_FLUSH_MS', type: 'count', default: 100, description: 'longest a point waits before a (partial) batch is written' },
-  influxTimeoutMs: { env: 'INFLUX_TIMEOUT_MS', type: 'count', default: 10000, description: 'write request timeout' },
+  influxTimeoutMs: { env: 'INFLUX_TIMEOUT_MS', type: 'count', minimum: 100, default: 10000, description: 'write request timeout' },
   embeddedInflux: { env: 'EMBEDDED_INFLUX', type: 'mode', default: 'auto', description: 'auto: when INFLUX_URL is unset and nothing answers, start a local influxd (installing it first where root or sudo and apt allow); never: do not' },
   embeddedInfluxPort: { env: 'EMBEDDED_INFLUX_PORT', type: 'port', default: 8086, description: 'where the embedded InfluxDB listens on 127.0.0.1 (INFLUX_URL unset); 0 = any free port' },
   rulesDir: { env: 'RULES_DIR', type: 'string', default: 'rules', description: 'rule files, reloaded on change' },
@@ -41,7 +41,7 @@ const SETTINGS = {
   },
   commandStoreWaitMs: { env: 'COMMAND_STORE_WAIT_MS', type: 'count', default: 1000, description: 'a command or alert is published once it (and the reading that caused it) is written to the spool file; a spool that does not commit within this is not waited for longer (counted in gateway_outputs_unstored_total); 0 = publish at once' },
   durableAck: { env: 'DURABLE_ACK', type: 'boolean', default: true, description: 'PUBACK a QoS 1 reading only once it is on disk (spool) or in InfluxDB' },
-  maxPayloadBytes: { env: 'MAX_PAYLOAD_BYTES', type: 'count', default: 65536, description: 'largest reading payload accepted' },
+  maxPayloadBytes: { env: 'MAX_PAYLOAD_BYTES', type: 'count', minimum: 1, default: 65536, description: 'largest reading payload accepted' },
   staleAfterMs: { env: 'STALE_AFTER_MS', type: 'count', default: 300000, description: 'readings older than this are stored as history but do not drive rules' },
   offlineAfterMs: { env: 'OFFLINE_AFTER_MS', type: 'count', default: 300000, description: 'a device heard nothing from for this long (or 3 of its usual intervals, if longer) is shown and stored as silent (0 = never)' },
   livePushMs: { env: 'LIVE_PUSH_MS', type: 'count', default: 250, description: 'the live page pushes changes at most this often; readings of one device in between are coalesced' },
@@ -81,8 +81,8 @@ const SETTINGS = {
   slowClientTimeoutMs: { env: 'MQTT_SLOW_CLIENT_TIMEOUT_MS', type: 'count', default: 10000, description: 'a subscriber that stays over MQTT_MAX_CLIENT_BUFFER_BYTES this long is disconnected' },
   maxPacketBytes: { env: 'MAX_PACKET_BYTES', type: 'count', default: 262144, description: 'largest MQTT packet; a bigger one closes the connection before it is buffered (payloads over MAX_PAYLOAD_BYTES but under this are dead letters)' },
   maxBridgePacketBytes: { env: 'MAX_BRIDGE_PACKET_BYTES', type: 'count', default: 4194304, description: "largest MQTT packet from a bridge credential once it has connected, over TCP (Zigbee2MQTT's bridge/devices lists every device's definition, 2–15 KB each); 0 = MAX_PACKET_BYTES" },
-  maxTopicLength: { env: 'MAX_TOPIC_LENGTH', type: 'count', default: 512, description: 'longest topic or topic filter, in bytes' },
-  maxTopicLevels: { env: 'MAX_TOPIC_LEVELS', type: 'count', default: 8, description: 'most levels in a topic or topic filter' },
+  maxTopicLength: { env: 'MAX_TOPIC_LENGTH', type: 'count', minimum: 1, default: 512, description: 'longest topic or topic filter, in bytes' },
+  maxTopicLevels: { env: 'MAX_TOPIC_LEVELS', type: 'count', minimum: 1, default: 8, description: 'most levels in a topic or topic filter' },
   publishRate: { env: 'PUBLISH_RATE', type: 'count', default: 1000, description: 'publishes per second per client (token bucket); a faster client is slowed, not dropped (0 = no limit)' },
   publishBurst: { env: 'PUBLISH_BURST', type: 'count', default: 2000, description: 'publishes a client may send at once above PUBLISH_RATE' },
   loginBackoffAfter: { env: 'LOGIN_BACKOFF_AFTER', type: 'count', default: 5, description: 'failed logins per address and username before refusing that username from that address for 1 s, doubling per further failure (0 = never); the right secret already seen since the start is never refused' },
@@ -165,7 +165,8 @@ const schema = {
   type: 'object',
   additionalProperties: false,
   properties: Object.fromEntries(
-    Object.entries(SETTINGS).map(([key, spec]) => [key, { ...typeSchemas[spec.type], default: spec.default, description: spec.description }]),
+    // A count where 0 (or a few) would leave the gateway running and useless has its own minimum.
+    Object.entries(SETTINGS).map(([key, spec]) => [key, { ...typeSchemas[spec.type], ...('minimum' in spec ? { minimum: spec.minimum } : {}), default: spec.default, description: spec.description }]),
   ),
 };
 
@@ -232,6 +233,44 @@ function schemeUrlProblem(text: string, protocols: readonly string[], example: s
   if (!protocols.includes(url.protocol)) return wrongScheme(url.protocol);
   if (!url.hostname) return `must name a host, such as ${example}`;
   return undefined;
+}
+
+/** Read by the command-line tools, not the gateway: not unknown. */
+const TOOL_VARIABLES = ['MQTT_URL', 'GATEWAY_URL', 'GATEWAY_USERNAME', 'GATEWAY_PASSWORD'];
+/** Other programs' variables that share a prefix or a spelling with the settings. */
+const OTHERS = new Set(['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY']);
+/** A variable under these prefixes is meant for the gateway. */
+const PREFIXES = ['MQTT_', 'INFLUX_', 'SPOOL_', 'LIVE_', 'RULES_', 'COMMAND_', 'LOGIN_', 'EMBEDDED_', 'GATEWAY_', 'REDIS_'];
+
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next.push(Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/**
+ * Variables in `env` that look like settings and are none (a typo is otherwise ignored without a
+ * word): under a settings prefix, or within two edits of a setting's name; each with the setting
+ * it is closest to. Sorted by name.
+ */
+export function unknownSettings(env: NodeJS.ProcessEnv): { name: string; closest: string }[] {
+  const known = [...Object.values(SETTINGS).map((s: SettingSpec) => s.env), ...TOOL_VARIABLES];
+  const out: { name: string; closest: string }[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (known.includes(name) || OTHERS.has(name)) continue;
+    let closest = known[0]!;
+    let best = Number.POSITIVE_INFINITY;
+    for (const k of known) {
+      const d = distance(name, k);
+      if (d < best) [best, closest] = [d, k];
+    }
+    if (PREFIXES.some((p) => name.startsWith(p)) || (name.length >= 6 && best <= 2)) out.push({ name, closest });
+  }
+  return out;
 }
 
 /** The settings table as documentation rows (used by the README test and `--help`). */

@@ -151,6 +151,12 @@ describe('npm start', () => {
     expect(() => loadSettings({ INFLUX_URL: 'http://' })).toThrow(/INFLUX_URL: must be a URL/);
   });
 
+  it('names a variable that looks like a setting and is none, with the setting it is closest to, and starts', async () => {
+    const gw = track(spawnGateway({ ...(await baseEnv()), MQTT_PROT: '1884', INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb() }));
+    await gw.started();
+    expect(gw.logs.find((l) => l['variable'] === 'MQTT_PROT')).toMatchObject({ level: 40, closest: 'MQTT_PORT', code: 'GW_ERR_SETTINGS' });
+  });
+
   it.each(['MQTT_PORT', 'MQTT_WS_PORT', 'HTTP_PORT'])('says which port is in use and exits 1 (%s)', async (setting) => {
     const blocker: Server = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
