@@ -23,6 +23,7 @@ export const ERRORS = {
   GW_ERR_HISTORY: 'the rules could not read their recent history from InfluxDB at start (they go on with the armed-zones file only; /readyz says so), or a trace could not query it',
   GW_ERR_ID_REUSE: 'a device sent a reading id again with other content (its counter restarted?); kept as a new reading, said once per device',
   GW_ERR_CLOCK_AHEAD: 'a device dates readings ahead of the gateway clock (within the allowed skew); stored at their ts, judged by when they arrived',
+  GW_ERR_TS_SECONDS: 'a device dates readings before 1973: epoch seconds where the contract says milliseconds? Stored at that time, as history, not ruled',
   GW_ERR_LOG_WRITE: 'the log destination cannot be written (a full disk, a closed pipe): log lines are dropped and counted, never waited for',
   GW_ERR_MQTT_SNAPSHOT: 'the snapshot of the broker’s retained messages and persistent sessions (DATA_DIR/mqtt-state.bin) cannot be read at start (moved aside, the broker starts without them) or written (the previous one stays, retried)',
   GW_ERR_CREDENTIALS: 'the credentials file is unreadable or invalid',

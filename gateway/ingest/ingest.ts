@@ -191,7 +191,7 @@ export class Ingest implements PublishTarget {
     const latest = series.latestMs;
     const isHistory = this.redriving !== undefined || (latest !== undefined && judgedMs < latest) || judgedMs < now - this.o.staleAfterMs;
     if (!isHistory) series.latestMs = judgedMs;
-    if (timeMs > now + FUTURE_NOTED_MS) this.notices.clockAhead(clientId, packet.topic, device, kind, timeMs - now);
+    this.notices.dated(clientId, packet.topic, device, kind, timeMs, reading.tsMs, now, FUTURE_NOTED_MS);
     const event = new Reading(
       reading.id ?? newEventId(),
       series.type,

@@ -80,6 +80,7 @@ export class Metrics {
   readonly history = this.counter('gateway_history_readings_total', 'Readings stored as history (older than the device’s latest, or stale): not fed to rules', ['kind']);
   readonly duplicates = this.counter('gateway_duplicates_total', 'Readings seen again (same id and content, or a QoS 1 redelivery): not stored or ruled twice');
   readonly idReuse = this.counter('gateway_id_reuse_total', 'Readings whose id came again with other content (value or ts): kept as new readings (GW_ERR_ID_REUSE)', ['kind']);
+  readonly secondsTs = this.counter('gateway_seconds_ts_total', 'Readings whose numeric ts reads as before 1973 (below 1e11 ms): almost surely epoch seconds where the contract says milliseconds; stored at that ts, as history', ['kind']);
   readonly futureTs = this.counter('gateway_future_ts_total', 'Readings dated more than 2 s ahead of the gateway clock (within the allowed skew): stored at their ts, judged by when they arrived', ['kind']);
   readonly deadLetters = this.counter('gateway_deadletters_total', 'Dead letters, by reason', ['reason']);
   readonly dropped = this.counter('gateway_dropped_total', 'Events that could not be kept, by reason (QoS 0 with the spool full)', ['reason']);
