@@ -23,7 +23,8 @@ COPY --from=build /app/dist ./dist
 COPY rules rules
 RUN mkdir -p /app/data /app/credentials && chown node:node /app/data /app/credentials
 USER node
-ENV DATA_DIR=/app/data RULES_DIR=/app/rules BIND_HOST=0.0.0.0
+# The device map in the data volume: `npm run devices -- assign` writes it (as user node) and it outlives the container.
+ENV DATA_DIR=/app/data RULES_DIR=/app/rules DEVICES_FILE=/app/data/devices.yaml BIND_HOST=0.0.0.0
 # MQTT, MQTT over WebSocket, HTTP (/healthz, /readyz, /metrics, the live page).
 EXPOSE 1883 8083 8080
 VOLUME ["/app/data"]

@@ -194,6 +194,20 @@ describe('Dockerfile', () => {
     }
   });
 
+  it('keeps what the gateway writes (its data, the device map `devices assign` edits) in the volume, owned by the user it runs as', () => {
+    const env = Object.fromEntries(
+      dockerfile
+        .filter((l) => l.startsWith('ENV '))
+        .flatMap((l) => l.slice(4).trim().split(/\s+/))
+        .map((kv) => kv.split('=') as [string, string]),
+    );
+    const volume = (JSON.parse(dockerfile.find((l) => l.startsWith('VOLUME '))!.slice(7)) as string[])[0]!;
+    expect(env['DATA_DIR']).toBe(volume);
+    // The default (devices.yaml in the working directory, /app, root's) could be neither written nor kept.
+    expect(env['DEVICES_FILE']?.startsWith(`${volume}/`), `DEVICES_FILE=${env['DEVICES_FILE']}`).toBe(true);
+    expect(dockerfile.find((l) => l.startsWith('RUN mkdir') && l.includes('chown node:node'))).toContain(volume);
+  });
+
   it('exposes the ports the settings default to, and health-checks the HTTP one', () => {
     const exposed = dockerfile.find((l) => l.startsWith('EXPOSE '))!.split(/\s+/).slice(1).sort();
     expect(exposed).toEqual([settingDefault('MQTT_PORT'), settingDefault('MQTT_WS_PORT'), settingDefault('HTTP_PORT')].sort());
@@ -278,7 +292,9 @@ describe('docker-compose.cluster.yml (README "Beyond one machine")', () => {
       // Devices reach the nodes through HAProxy only.
       expect(g.s.ports ?? []).toEqual([]);
     }
-    for (const key of ['partitions', 'leaseMs', 'mqttPort', 'mqttWsPort', 'httpPort', 'credentialsFile'] as const) expect(new Set(all.map((g) => g.settings[key])).size, key).toBe(1);
+    // One device map for the cluster, in the shared volume (not each node's default in /app).
+    for (const g of all) expect(g.s.volumes?.some((v) => v.startsWith('gateway-credentials:') && g.settings.devicesFile.startsWith(`${v.split(':')[1]}/`)), g.name).toBe(true);
+    for (const key of ['partitions', 'leaseMs', 'mqttPort', 'mqttWsPort', 'httpPort', 'credentialsFile', 'devicesFile'] as const) expect(new Set(all.map((g) => g.settings[key])).size, key).toBe(1);
     // Only the first node creates the initial credentials; the others start after it.
     expect(all.filter((g) => g.settings.initialCredentials !== '').map((g) => g.name)).toEqual(['gateway-1']);
     for (const g of all.slice(1)) expect(g.s.depends_on?.['gateway-1']?.condition).toBe('service_healthy');
