@@ -11,6 +11,8 @@ export interface IncomingPublish {
   readonly qos: 0 | 1 | 2;
   readonly dup: boolean;
   readonly messageId?: number | undefined;
+  /** Retained: an empty one deletes the topic's retained message (MQTT 3.1.1, 3.3.1.3), never a dead letter. */
+  readonly retain?: boolean;
   /** What the client's credential says of native devices (a bridge's family and base, a native device): where ingest looks first. */
   readonly native?: { readonly family?: string; readonly nativeId?: string; readonly base?: string } | undefined;
   /** What the target made of it: a dead letter is marked here (and never retained). */
@@ -87,7 +89,7 @@ export class PublishPipeline {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const native = this.access.nativeHint(client);
     const verdict = { deadLettered: false };
-    const incoming: IncomingPublish = { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId, native, verdict };
+    const incoming: IncomingPublish = { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId, retain: packet.retain, native, verdict };
     let done = callback;
     // A will has no message id: no handshake, taken as it comes.
     if (packet.qos === 2 && packet.messageId !== undefined && client && this.qos2) {

@@ -50,6 +50,7 @@ export class RetainedLedger {
   decide(owner: string, topic: string, payloadBytes: number, valid: boolean): RetainVerdict {
     const old = this.topics.get(topic);
     if (payloadBytes === 0) {
+      this.o.metrics.retainedCleared.inc();
       if (old) this.release(topic, old);
       return 'retain';
     }

@@ -277,8 +277,9 @@ export class Ingest implements PublishTarget {
   }
 
   /** Records a dead letter: on `gateway/deadletter`, in InfluxDB, in the metrics and the log. */
-  deadLetter(clientId: string | null, packet: Pick<IncomingPublish, 'topic' | 'payload' | 'qos' | 'verdict'>, reason: DeadLetterReason, detail: string, whole = false): Promise<void> | undefined {
-    // The broker then keeps no retained copy of it (broker/retained.ts).
+  deadLetter(clientId: string | null, packet: Pick<IncomingPublish, 'topic' | 'payload' | 'qos' | 'verdict' | 'retain'>, reason: DeadLetterReason, detail: string, whole = false): Promise<void> | undefined {
+    // An empty retained publish deletes a retained message, not a bad reading; a dead letter is never retained (broker/retained.ts).
+    if (packet.retain && packet.payload.length === 0) return undefined;
     if (packet.verdict) packet.verdict.deadLettered = true;
     if (this.redriving) {
       this.redriving.failures.push({ reason, detail });
