@@ -34,8 +34,19 @@ export function parseOnline(payload: Buffer, maxBytes: number): Parsed<boolean> 
 export function parseArmed(payload: Buffer, maxBytes: number): Parsed<boolean> {
   const big = tooLarge(payload, maxBytes, 'a zone armed state');
   if (big) return big;
-  const armed = ARMED_VALUES[word(payload)];
-  return armed === undefined ? { ok: false, code: 'invalid_payload', detail: 'zone armed state must be true/false (or "armed"/"disarmed")' } : { ok: true, value: armed };
+  const text = word(payload);
+  // As POST /api/zones/…/armed takes it: {"armed": true}.
+  const armed = text.startsWith('{') ? armedField(text) : ARMED_VALUES[text];
+  return armed === undefined ? { ok: false, code: 'invalid_payload', detail: 'zone armed state must be true/false (or "armed"/"disarmed", or {"armed": true})' } : { ok: true, value: armed };
+}
+
+function armedField(text: string): boolean | undefined {
+  try {
+    const armed = (JSON.parse(text) as { armed?: unknown } | null)?.armed;
+    return typeof armed === 'boolean' ? armed : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A payload that must be one JSON object (an actuator's state is shaped like a command's data). */
