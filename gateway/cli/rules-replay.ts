@@ -12,6 +12,7 @@ import { GatewayError } from '../core/errors.js';
 import { DURATION_HINT, parseDurationMs } from '../rules/duration.js';
 import { replay, type ReplayFiring } from '../lab/replay.js';
 import { defaultInfluxUrl } from './gateway-api.js';
+import { DEVICES_DEFAULT, useMapKinds } from './map-kinds.js';
 
 const now = Date.now();
 /** An ISO-8601 time, or a duration meaning that long ago ("7d", "90m"). */
@@ -47,6 +48,7 @@ const program = new Command('rules:replay')
   .requiredOption('--from <time>', 'start: ISO-8601 time, or how long ago ("7d")', time)
   .addOption(new Option('--to <time>', 'end (excluded): ISO-8601 time, or how long ago').argParser(time).default(now, 'now'))
   .addOption(new Option('--rules <dir>', 'the rule packs to try').default(process.env['RULES_DIR'] ?? 'rules', process.env['RULES_DIR'] ? 'RULES_DIR' : 'rules'))
+  .option('--devices <file>', 'the device map whose kinds: the packs may use and the replay reads (DEVICES_FILE)', DEVICES_DEFAULT)
   .option('--packs <files>', 'only these packs of the rules directory, comma-separated (e.g. hvac.json,security.json)')
   .addOption(new Option('--influx <url>', 'InfluxDB 1.x').argParser(httpUrl).default(influxDefault, process.env['INFLUX_URL'] ? 'INFLUX_URL' : `${influxDefault}: DATA_DIR's embedded InfluxDB, else EMBEDDED_INFLUX_PORT`))
   .addOption(new Option('--db <name>', 'database').default(process.env['INFLUX_DB'] ?? 'iot', process.env['INFLUX_DB'] ? 'INFLUX_DB' : 'iot'))
@@ -58,7 +60,10 @@ const program = new Command('rules:replay')
   .addHelpText('after', '\nTimes: an ISO-8601 time ("2026-01-05T08:00:00Z", "2026-01-05T08:00:00+01:00") or how long ago ("90m", "7d"). Firings are listed with their ISO-8601 times.')
   .showHelpAfterError();
 program.parse();
-const o = program.opts<{ from: number; to: number; rules: string; packs?: string; influx: string; db: string; site?: string; zone?: string; warmup: number; chunk: number; json?: boolean }>();
+const o = program.opts<{ from: number; to: number; rules: string; devices: string; packs?: string; influx: string; db: string; site?: string; zone?: string; warmup: number; chunk: number; json?: boolean }>();
+
+const mapKinds = await useMapKinds(o.devices);
+if (mapKinds.problem) err(`the device map's kinds are not known to the packs: ${mapKinds.problem}`);
 
 const line = (f: ReplayFiring) => `${f.time}  ${f.type.padEnd(7)}  ${f.topic}  ${JSON.stringify(f.data)}  by ${f.rule}  ← ${f.correlationId}`;
 const bar = process.stderr.isTTY && !o.json ? new SingleBar({ format: 'replaying {bar} {percentage}% | {at} | {readings} readings, {firings} firings', hideCursor: true, stream: process.stderr }) : undefined;
@@ -101,6 +106,8 @@ try {
   }
 } catch (failure) {
   bar?.stop();
-  err(failure instanceof GatewayError ? failure.message : `replay failed: ${(failure as Error).message}`);
+  // Whatever stopped it (InfluxDB refusing a query, say) is GW_ERR_REPLAY, as the README lists it; a broken pack is its file's problem.
+  const message = failure instanceof GatewayError ? failure.message : `replay failed: ${(failure as Error).message}`;
+  err(failure instanceof GatewayError && (failure.code === 'GW_ERR_REPLAY' || failure.code === 'GW_ERR_RULE_FILE') ? message : `GW_ERR_REPLAY: ${message}`);
   process.exit(1);
 }

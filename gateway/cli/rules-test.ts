@@ -11,16 +11,20 @@ import { Command } from 'commander';
 import { RuleFileError, parsePack } from '../rules/pack.js';
 import { formatResult, formatSummary } from '../lab/scenario-report.js';
 import { loadScenarios, runScenarios, scenarioFilesIn, testsDirOf } from '../lab/scenario-suite.js';
+import { DEVICES_DEFAULT, useMapKinds } from './map-kinds.js';
 
 const program = new Command('rules:test')
   .description('Run the rule scenarios: simulated readings against the rule packs, expected commands and alerts against actual ones.')
   .argument('[files...]', 'scenario files (default: every *.json in <rules>/tests/)')
   .option('--rules <dir>', 'the rule packs', process.env['RULES_DIR'] ?? 'rules')
+  .option('--devices <file>', 'the device map whose kinds: the packs may use (DEVICES_FILE)', DEVICES_DEFAULT)
   .option('--grep <text>', 'only scenarios whose name contains this')
   .option('--json', 'print the results as JSON')
   .showHelpAfterError();
 program.parse();
-const opts = program.opts<{ rules: string; grep?: string; json?: boolean }>();
+const opts = program.opts<{ rules: string; devices: string; grep?: string; json?: boolean }>();
+const mapKinds = await useMapKinds(opts.devices);
+if (mapKinds.problem) err(`the device map's kinds are not known to the packs: ${mapKinds.problem}`);
 const rulesDir = resolve(opts.rules);
 const files = program.args.length > 0 ? program.args.map((f) => resolve(f)) : await scenarioFilesIn(testsDirOf(rulesDir));
 if (files.length === 0) {

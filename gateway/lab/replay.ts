@@ -85,7 +85,7 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   const sandbox = await RulesSandbox.create({ rulesDir: o.rulesDir, ruleFiles: o.ruleFiles, startMs, log: o.log, keepReadings: false });
   try {
     const problems = sandbox.ruleProblems;
-    if (problems.length > 0) throw new GatewayError('GW_ERR_RULE_FILE', problems.join('; '));
+    if (problems.length > 0) throw new GatewayError('GW_ERR_RULE_FILE', problems.map((p) => p.replace(/^GW_ERR_RULE_FILE: /, '')).join('; '));
     // Armed zones as they stood when the replay starts, then their changes as they come.
     for (const item of await history.latestBefore(startMs)) {
       if (item.type !== 'zoneArmed') continue;

@@ -90,5 +90,10 @@ describe('rules replay', () => {
     const away = await run(['--influx', 'http://127.0.0.1:9', '--db', db, '--from', '1h']);
     expect(away.code).toBe(1);
     expect(away.stderr).toContain('GW_ERR_INFLUX_UNREACHABLE');
+    // Every reason it could not run is GW_ERR_REPLAY, as the README lists it (an outside tester got GW_ERR_HISTORY alone).
+    expect(away.stderr).toMatch(/^GW_ERR_REPLAY: /m);
+    const noDb = await run(['--influx', url, '--db', 'no_such_db', '--from', '1h']);
+    expect(noDb.code).toBe(1);
+    expect(noDb.stderr).toMatch(/^GW_ERR_REPLAY: .*no_such_db/m);
   });
 });

@@ -106,4 +106,21 @@ describe('npm run rules:test', () => {
     expect(code).toBe(1);
     expect(out).toMatch(/^✗ tests\/security\.json:\n +scenarios\[3\] \("boundary: three failed codes spread over more than a minute do not alert"\)\.steps\[2\]\.at: must be a duration/m);
   });
+
+  it('knows the kinds the device map adds (DEVICES_FILE, as the gateway does): a pack on pressure is tested, not refused', async () => {
+    await writeFile(join(dir, 'devices.yaml'), 'kinds:\n  pressure: { unit: hPa, type: number, min: 300, max: 1100 }\n');
+    const pack = {
+      name: 'weather',
+      rules: [{ name: 'storm', kinds: ['pressure'], conditions: { all: [{ fact: 'value', operator: 'lessThan', value: 980 }] }, event: { type: 'alert', params: { severity: 'warning', message: 'pressure falling at {{device}}' } } }],
+    };
+    await writeFile(join(dir, 'weather.json'), JSON.stringify(pack));
+    const scenario = {
+      packs: ['weather.json'],
+      scenarios: [{ name: 'a storm warns', steps: [{ at: '0s', publish: 'sensors/hq/roof/baro-1/pressure', value: 970 }], until: '1m', expect: [{ at: '0s', alert: 'hq/warning', rule: 'storm', message: 'pressure falling at baro-1' }] }],
+    };
+    await writeFile(join(dir, 'tests', 'weather.json'), JSON.stringify(scenario));
+    const { code, out } = await runner(join(dir, 'tests', 'weather.json'));
+    expect(out).toContain('✓ tests/weather.json › a storm warns');
+    expect(code).toBe(0);
+  });
 });
