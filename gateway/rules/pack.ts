@@ -246,6 +246,7 @@ export function parsePack(file: string, text: string): RulePack {
         problems.push(`${where}: ${(err as Error).message}`);
       }
     }
+    if (r.event.type === 'alert') placeholderProblems(r.event.params.message, `${where}.event.params.message`, problems);
     const alarm = r.event.type === 'alert' ? alarmPolicy(r.event.params, checked.watches, checked.windows, `${where}.event.params`, kinds, problems) : undefined;
     const watches = [...checked.watches, ...(alarm?.watches ?? [])];
     const windows = [...checked.windows, ...(alarm?.windows ?? [])];
@@ -255,6 +256,16 @@ export function parsePack(file: string, text: string): RulePack {
   const policies = checkActuators(actuators ?? {}, file, problems);
   if (problems.length > 0) throw new RuleFileError(file, problems);
   return { file, rules, actuators: policies, safetyKinds: safetyKinds ?? [] };
+}
+
+/** What an alert's message may name (rules/actions.ts fills them in); anything else would go out in braces. */
+const PLACEHOLDERS = ['device', 'zone', 'site', 'kind', 'value'];
+
+function placeholderProblems(message: unknown, where: string, problems: string[]): void {
+  if (typeof message !== 'string') return;
+  for (const [whole, name] of message.matchAll(/\{\{(.*?)\}\}/g)) {
+    if (!PLACEHOLDERS.includes(name!)) problems.push(`${where}: unknown placeholder ${whole} (known: ${PLACEHOLDERS.map((p) => `{{${p}}}`).join(', ')})`);
+  }
 }
 
 /** The rules of one pack file (see parsePack). */

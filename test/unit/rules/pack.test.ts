@@ -63,6 +63,15 @@ describe('rule packs', () => {
     expect(problems(rule({ event: { type: 'alert', params: { severity: 'urgent', message: 'x' } } }))).toEqual(['rules[0] (r1).event.params.severity: must be one of "info", "warning", "critical" (got "urgent")']);
   });
 
+  it('refuses a misspelt placeholder in an alert message, which would go out in braces', () => {
+    expect(problems(rule({ event: { type: 'alert', params: { severity: 'warning', message: 'door {{devcie}} open in {{zone}}' } } }))).toEqual([
+      'rules[0] (r1).event.params.message: unknown placeholder {{devcie}} (known: {{device}}, {{zone}}, {{site}}, {{kind}}, {{value}})',
+    ]);
+    expect(problems(rule({ event: { type: 'alert', params: { severity: 'warning', message: '{{ device }} at {{value}}' } } }))).toEqual([
+      'rules[0] (r1).event.params.message: unknown placeholder {{ device }} (known: {{device}}, {{zone}}, {{site}}, {{kind}}, {{value}})',
+    ]);
+  });
+
   it('refuses unknown facts, operators and kinds, naming the rule', () => {
     const found = problems(
       rule({
