@@ -230,5 +230,9 @@ function hint(err: Error & { code?: unknown }): string {
       ? `the gateway refused --username ${opts.username}: simulated devices publish for many devices, so the credential needs the admin role (${add})`
       : `the gateway has credentials, so it refuses anonymous clients: pass an admin credential with --username <name> --password <secret> (${add})`;
   }
+  // CONNACK 2: the client id is not one this credential may use (a device credential is bound to its device's id).
+  if (err.code === 2 || /identifier rejected/i.test(err.message)) {
+    return `the gateway refused the client ids the simulator uses${opts.username ? ` for --username ${opts.username}` : ''}: a device credential may only connect as its own device; simulated devices need an admin credential (${add})`;
+  }
   return `is the gateway running at ${opts.url}? start it with npm start`;
 }

@@ -103,6 +103,14 @@ describe('npm run simulate against a gateway with credentials', () => {
     const wrong = await runTs('simulators/cli.ts', ['--url', gw.mqttUrl, '--devices', '1', '--count', '1', '--rate', '0', '--username', 'ops', '--password', 'not-the-secret']);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/the gateway refused --username ops/);
+
+    // A device credential may connect only as its own device: the gateway runs, so do not say it does not.
+    const added = await runTs('gateway/cli/credentials.ts', ['add', 't-1', '--role', 'device', '--device', 't-1', '--site', 'hq', '--zone', 'f1', '--json'], cleanEnv(dataDir));
+    const secret = (JSON.parse(added.stdout) as { secret: string }).secret;
+    const device = await runTs('simulators/cli.ts', ['--url', gw.mqttUrl, '--devices', '1', '--count', '1', '--rate', '0', '--username', 't-1', '--password', secret]);
+    expect(device.code).toBe(1);
+    expect(device.stderr).toContain('a device credential may only connect as its own device');
+    expect(device.stderr).not.toContain('is the gateway running');
   });
 
   it('refuses a URL without its scheme, saying what a URL looks like', async () => {
