@@ -116,8 +116,9 @@ export class NativeRouter {
    * publishing bridge's credential names.
    */
   payloadLimit(topic: string, hint: NativeHint | undefined): number | undefined {
-    if (!topic.endsWith('/bridge/devices')) return undefined;
-    const base = topic.slice(0, -'/bridge/devices'.length);
+    const end = topic.endsWith('/bridge/devices') ? '/bridge/devices' : topic.endsWith('/bridge/info') ? '/bridge/info' : undefined;
+    if (end === undefined) return undefined;
+    const base = topic.slice(0, -end.length);
     return base === this.o.zigbee2mqttBaseTopic || (hint?.family === 'zigbee2mqtt' && base === hint.base) ? MAX_BRIDGE_DEVICES_BYTES : undefined;
   }
 

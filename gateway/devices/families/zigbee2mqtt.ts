@@ -13,7 +13,7 @@
  * online), else copies of it, counted and not stored twice.
  */
 import { Collector, NOT_MINE, failure, recognised, teach } from '../collect.js';
-import { MAX_BRIDGE_DEVICES_BYTES, isObject, isScalar, own, parseJson, parseObject, payloadText, toNumber, toOnOff, trustedTime, type Json, type JsonObject } from '../normalise.js';
+import { MAX_BRIDGE_DEVICES_BYTES, isObject, isScalar, own, parseJson, payloadText, toNumber, toOnOff, trustedTime, type Json, type JsonObject } from '../normalise.js';
 import { formsOf } from './zigbee2mqtt-devices.js';
 import type { ActuatorState, ContractKind, DecodeOptions, DecodeResult, EncodeOptions, EncodeResult, Learnt, LearntView, NativeCommand } from '../types.js';
 
@@ -101,7 +101,9 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
 
 /** `bridge/info` `{…,"config":{…,"advanced":{…,"output":"attribute"}}}` (lib/extension/bridge.ts publishInfo: the settings, defaults merged). */
 function outputOf(base: string, text: string, learnt: LearntView | undefined): Learnt | undefined {
-  const config = own(parseObject(text) ?? {}, 'config');
+  // Its config lists every device's options: a large network's is past the usual 64 KiB (router.ts payloadLimit).
+  const parsed = parseJson(text, MAX_BRIDGE_DEVICES_BYTES);
+  const config = own(parsed.ok && isObject(parsed.value) ? parsed.value : {}, 'config');
   const advanced = isObject(config) ? own(config, 'advanced') : undefined;
   const output = isObject(advanced) ? own(advanced, 'output') : undefined;
   if (output !== 'json' && output !== 'attribute' && output !== 'attribute_and_json') return undefined;

@@ -86,6 +86,16 @@ describe('Zigbee2MQTT with advanced.output: attribute', () => {
     expect(readings(send(r, 'zigbee2mqtt/th1/temperature', '21.6'))).toEqual([['temperature', 21.6]]);
   });
 
+  it('reads the output from a bridge/info past 256 KiB (a large network: every device’s options are in its config)', () => {
+    const r = router(Z2M_MAP);
+    const devices = Object.fromEntries(Array.from({ length: 4000 }, (_, i) => [`0x${i.toString(16).padStart(16, '0')}`, { friendly_name: `device_${i}`, retain: false, optimistic: true }]));
+    const info = JSON.stringify({ version: '2.6.0', config: { advanced: { output: 'attribute' }, devices } });
+    expect(info.length).toBeGreaterThan(256 * 1024);
+    send(r, 'zigbee2mqtt/th1', '{"temperature":21.5}');
+    send(r, 'zigbee2mqtt/bridge/info', info);
+    expect(readings(send(r, 'zigbee2mqtt/th1/temperature', '21.6'))).toEqual([['temperature', 21.6]]);
+  });
+
   it('a restarted bridge (bridge/state online) is asked again: JSON seen before no longer makes copies', () => {
     const r = router(Z2M_MAP);
     send(r, 'zigbee2mqtt/th1', '{"temperature":21.5}');
