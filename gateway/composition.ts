@@ -50,7 +50,7 @@ export function mqttBroker(settings: Settings, o: { access: Access; metrics: Met
     },
     (err, address) => access.onTlsError(err, address),
   );
-  const ledger = new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytes: settings.maxRetainedBytes, log: log.child({ component: 'broker' }) });
+  const ledger = new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytesPerBridge: settings.maxRetainedBytesPerBridge, isBridge: (owner) => access.roleOf(owner) === 'bridge', maxBytes: settings.maxRetainedBytes, log: log.child({ component: 'broker' }) });
   const clusterBus = o.clustered ? createClusterBus(settings.redisUrl, o.nodeId, log.child({ component: 'broker' }), settings.sessionExpiryS || undefined, () => metrics.clusterLocalOnly.inc()) : undefined;
   const persistence = boundedPersistence(settings, { metrics, access, ledger, log }, clusterBus);
   const pipeline = new PublishPipeline(access, ledger, persistence.incoming);

@@ -101,6 +101,8 @@ export class Access implements ConnectionGuard {
     return this.principals.get(client);
   }
 
+  readonly roleOf = (name: string): Role | undefined => this.o.store.get(name)?.role; // a credential's, by name: which retained budget (retained.ts)
+
   /** Counts and logs a refusal of the broker's own making (persistence, delivery). */
   refuse(reason: RefusalReason, client: Client | null, detail: string, topic?: string): void {
     const p = client ? this.principals.get(client) : undefined;

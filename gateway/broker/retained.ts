@@ -6,6 +6,13 @@ export interface RetainedOptions {
   readonly metrics: Metrics;
   /** Bytes (payload and topic) one owner may keep retained (0 = no limit). */
   readonly maxBytesPerClient: number;
+  /**
+   * …and one `bridge` credential (MQTT_MAX_RETAINED_BYTES_PER_BRIDGE): Zigbee2MQTT retains its
+   * bridge/devices, bridge/info and a discovery config per entity, which a Home Assistant on this
+   * broker needs after its own restart. `isBridge` says which owners are bridges.
+   */
+  readonly maxBytesPerBridge?: number;
+  readonly isBridge?: (owner: string) => boolean;
   /** Bytes all owners together may keep retained (0 = no limit). */
   readonly maxBytes: number;
   /** Where a refusal over a budget is said (once per owner and reason per 10 s; a dead letter is said by ingest). */
@@ -71,17 +78,24 @@ export class RetainedLedger {
   private said(owner: string, topic: string, reason: 'client_budget' | 'total_budget'): void {
     const suppressed = this.limiter?.admit(`${reason}|${owner}`);
     if (suppressed === undefined || suppressed === false) return;
-    const limit = reason === 'client_budget' ? `${this.o.maxBytesPerClient} bytes for one credential (MQTT_MAX_RETAINED_BYTES_PER_CLIENT)` : `${this.o.maxBytes} bytes in all (MQTT_MAX_RETAINED_BYTES)`;
+    const bridge = this.bridge(owner);
+    const perOwner = bridge ? `${this.o.maxBytesPerBridge} bytes for one bridge credential (MQTT_MAX_RETAINED_BYTES_PER_BRIDGE)` : `${this.o.maxBytesPerClient} bytes for one credential (MQTT_MAX_RETAINED_BYTES_PER_CLIENT)`;
+    const limit = reason === 'client_budget' ? perOwner : `${this.o.maxBytes} bytes in all (MQTT_MAX_RETAINED_BYTES)`;
     this.o.log?.warn({ owner, topic, reason, suppressed }, `retained message of ${owner} on ${topic} delivered but not retained: the retained budget is ${limit}${suppressed > 0 ? ` (${suppressed} more refusals since the last line)` : ''}`);
   }
 
   private fits(owner: string, topic: string, payloadBytes: number, old: { owner: string; bytes: number } | undefined): RetainVerdict {
     const bytes = cost(topic, payloadBytes);
-    const { maxBytesPerClient, maxBytes } = this.o;
+    const { maxBytes } = this.o;
+    const perOwner = this.bridge(owner) ? this.o.maxBytesPerBridge! : this.o.maxBytesPerClient;
     const mine = (this.byOwner.get(owner) ?? 0) - (old?.owner === owner ? old.bytes : 0);
-    if (maxBytesPerClient > 0 && mine + bytes > maxBytesPerClient) return 'client_budget';
+    if (perOwner > 0 && mine + bytes > perOwner) return 'client_budget';
     if (maxBytes > 0 && this.total - (old?.bytes ?? 0) + bytes > maxBytes) return 'total_budget';
     return 'retain';
+  }
+
+  private bridge(owner: string): boolean {
+    return this.o.maxBytesPerBridge !== undefined && (this.o.isBridge?.(owner) ?? false);
   }
 
   private release(topic: string, entry: { owner: string; bytes: number }): void {

@@ -67,6 +67,21 @@ describe('a bridge credential’s packets', () => {
   });
 });
 
+describe('a bridge credential’s retained messages', () => {
+  it('may fill MQTT_MAX_RETAINED_BYTES_PER_BRIDGE: a Home Assistant on this broker gets every discovery config Zigbee2MQTT retained', async () => {
+    const bridge = await as('z2m', 'zigbee2mqtt_retain');
+    // ~150 entities' configs (~1 KB each, as Zigbee2MQTT's homeassistant extension publishes them): past the 64 KiB a device credential may retain.
+    const configs = Array.from({ length: 150 }, (_, i) => [`homeassistant/sensor/0x${i.toString(16).padStart(16, '0')}/temperature/config`, JSON.stringify({ name: null, object_id: `plug_${i}_temperature`, unique_id: `0x${i}_temperature_zigbee2mqtt`, state_topic: `zigbee2mqtt/plug_${i}`, value_template: '{{ value_json.temperature }}', device_class: 'temperature', unit_of_measurement: '°C', state_class: 'measurement', availability: [{ topic: 'zigbee2mqtt/bridge/state', value_template: '{{ value_json.state }}' }], device: { identifiers: [`zigbee2mqtt_0x${i}`], manufacturer: 'IKEA', model: 'E1603', name: `plug_${i}`, via_device: 'zigbee2mqtt_bridge_0x00124b0012345678' }, origin: { name: 'Zigbee2MQTT', sw: '2.6.0', url: 'https://www.zigbee2mqtt.io' }, x: 'y'.repeat(400) })] as const);
+    for (const [topic, payload] of configs) await bridge.publishAsync(topic, payload, { qos: 1, retain: true });
+    expect(configs.reduce((n, [, p]) => n + p.length, 0)).toBeGreaterThan(100_000);
+    const ha = await as('z2m', 'homeassistant_retain');
+    const got = new Set<string>();
+    ha.on('message', (topic, _p, packet) => void (packet.retain && got.add(topic)));
+    await ha.subscribeAsync('homeassistant/sensor/+/temperature/config', { qos: 1 });
+    await waitFor(() => got.size === configs.length, `all ${configs.length} retained configs (got ${got.size})`);
+  });
+});
+
 describe('a native-device credential', () => {
   it('connects with the firmware’s default client id, publishes its own topics, subscribes to its own commands', async () => {
     const plug = await as('plug-1', 'DVES_A1B2C3');
