@@ -114,6 +114,8 @@ async function dryRun(o: Selection & { reason: string; since: number }): Promise
 program.parseAsync().catch((failure: unknown) => {
   const message = failure instanceof Error ? failure.message : String(failure);
   const unreachable = failure instanceof GatewayError && failure.code === 'GW_ERR_INFLUX_UNREACHABLE';
-  err(`deadletters: ${message}${unreachable ? ': is InfluxDB running there? (--influx, or INFLUX_URL)' : ''}`);
+  // Without INFLUX_URL the tool looks for the gateway's embedded InfluxDB, which runs only while the gateway does.
+  const hint = process.env['INFLUX_URL'] || process.argv.some((a) => a.startsWith('--influx')) ? ': is InfluxDB running there? (--influx, or INFLUX_URL)' : ": is InfluxDB running there? Without INFLUX_URL this is the gateway's embedded InfluxDB, which runs only while the gateway does (npm start); else give --influx or INFLUX_URL";
+  err(`deadletters: ${message}${unreachable ? hint : ''}`);
   process.exitCode = 1;
 });

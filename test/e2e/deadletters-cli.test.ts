@@ -5,6 +5,9 @@
  * was no way to list dead letters, no preview, and a second redrive said "1 redriven" again).
  */
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +17,10 @@ import { connect } from '../helpers/mqtt.js';
 import { startWithMap } from '../helpers/native.js';
 import { ROOT } from '../helpers/process.js';
 import { waitFor } from '../helpers/wait.js';
+import { useCleanup } from '../helpers/cleanup.js';
+import { freePort } from '../../gateway/storage/influxd.js';
+
+const { defer } = useCleanup();
 
 const run = promisify(execFile);
 
@@ -23,6 +30,15 @@ let device: MqttClient;
 
 function cli(script: 'devices' | 'deadletters', ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return run(process.execPath, ['--import', 'tsx', `gateway/cli/${script}.ts`, ...args], { cwd: ROOT, env: { ...process.env, DEVICES_FILE: gw.mapFile } }).then(
+    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => e,
+  );
+}
+/** The tool with `env` over the test's (an empty value unsets). */
+function cliEnv(env: Record<string, string>, script: 'deadletters', ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const merged: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const [k, v] of Object.entries(env)) if (v === '') delete merged[k];
+  return run(process.execPath, ['--import', 'tsx', `gateway/cli/${script}.ts`, ...args], { cwd: ROOT, env: merged }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e: { code: number; stdout: string; stderr: string }) => e,
   );
@@ -94,6 +110,14 @@ describe('npm run deadletters -- list', () => {
       // Node's fetch names the cause's code when it has one (ECONNREFUSED), else says "fetch failed".
       expect(failed.stderr).toMatch(/^deadletters: GW_ERR_INFLUX_UNREACHABLE: InfluxDB at http:\/\/127\.0\.0\.1:9, database iot: (ECONNREFUSED|fetch failed): is InfluxDB running there\? \(--influx, or INFLUX_URL\)\n$/);
     }
+  });
+
+  it('says, with no InfluxDB named, that the embedded one runs only while the gateway does', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gw-dl-noinflux-'));
+    defer(() => rm(dataDir, { recursive: true, force: true }));
+    const failed = await cliEnv({ INFLUX_URL: '', DATA_DIR: dataDir, EMBEDDED_INFLUX_PORT: String(await freePort()) }, 'deadletters', 'list');
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain("the gateway's embedded InfluxDB, which runs only while the gateway does (npm start)");
   });
 });
 
