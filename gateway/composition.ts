@@ -158,13 +158,15 @@ export function readinessOf(
   const draining = o.sink?.draining ?? true;
   const problems = o.rules?.loader.problems ?? new Map<string, string>();
   const ruleProblems = [...problems.values()];
+  // No rule file at all (RULES_DIR missing or empty) runs no rules: degraded, never silently ready.
+  if (o.rules?.loader.noRuleFiles) ruleProblems.push(o.rules.loader.noRuleFiles);
   const rebuilt = o.rules?.rebuildResult;
   if (rebuilt && !rebuilt.ok) ruleProblems.push(`started without history (GW_ERR_HISTORY): ${rebuilt.problem ?? 'InfluxDB could not be read'}`);
   const cluster = o.cluster?.readiness();
   const deviceProblem = o.devices?.loader.problem;
   return {
     ready: influxUp && writeProblem === undefined && !full && draining && spoolProblem === undefined && (cluster?.ok ?? true),
-    // The rules in force still run, so ready; but an operator's edit was refused.
+    // The rules in force still run, so ready; but an operator's edit was refused, or there are none.
     degraded: ruleProblems.length > 0,
     checks: {
       influxdb: { ok: influxUp && writeProblem === undefined, detail: !influxUp ? 'unreachable: events wait in the spool' : (writeProblem ?? 'reachable') },

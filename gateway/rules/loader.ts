@@ -1,10 +1,11 @@
-import { watch, type FSWatcher } from 'node:fs';
-import { logError } from '../core/errors.js';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
+import { logError } from '../core/errors.js';
 import type { Kind } from '../core/kinds.js';
+import { judgeClashes } from './clashes.js';
 import { RuleFileError, parsePack, type ActuatorPolicy, type RuleDefinition, type RulePack } from './pack.js';
+import { RuleDirWatch, listRuleFiles, type RuleDirListing } from './rule-dir.js';
 
 /** Everything in force: the rules of every pack and the actuators' discipline. */
 export interface RuleSet {
@@ -25,120 +26,162 @@ export interface RuleLoaderOptions {
   readonly files?: readonly string[];
   /** Reload when a file changes (default true). */
   readonly watch?: boolean;
+  /** How often a missing RULES_DIR is looked for while watching (default 2 s). */
+  readonly missingPollMs?: number;
 }
 
 /**
- * Loads the rule packs (`*.json` directly in RULES_DIR) and reloads them when a file changes.
- * A broken file is rejected with an error that names it and every problem, and the rules it
- * had in force stay; other files are unaffected.
+ * Loads the rule packs (`*.json` directly in RULES_DIR, or symbolic links to them) and reloads
+ * them when a file changes. A broken file is rejected with an error that names it and every
+ * problem, and the rules it had in force stay; other files are unaffected.
  */
 export class RuleLoader {
   private readonly files = new Map<string, { text: string; pack: RulePack }>();
   private readonly errors = new Map<string, string>();
-  private watcher: FSWatcher | undefined;
+  private empty: string | undefined;
+  private readonly watch: RuleDirWatch | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private reloading: Promise<void> = Promise.resolve();
 
-  constructor(private readonly o: RuleLoaderOptions) {}
+  constructor(private readonly o: RuleLoaderOptions) {
+    if (o.watch !== false) this.watch = new RuleDirWatch({ dir: o.dir, log: o.log, changed: () => this.schedule(), missingPollMs: o.missingPollMs ?? 2000 });
+  }
 
   /** The rule files that were last rejected, with why. */
   get problems(): ReadonlyMap<string, string> {
     return this.errors;
   }
 
+  /** Set while RULES_DIR has no rule file at all (missing, unreadable or empty): why no rules are in force. */
+  get noRuleFiles(): string | undefined {
+    return this.empty;
+  }
+
   get rules(): readonly RuleDefinition[] {
-    return [...this.files.values()].flatMap((f) => f.pack.rules);
+    return this.packs().flatMap((p) => p.rules);
   }
 
   get ruleSet(): RuleSet {
     const actuators: Record<string, ActuatorPolicy> = {};
-    for (const f of this.files.values()) Object.assign(actuators, f.pack.actuators);
-    return { rules: this.rules, actuators, safetyKinds: [...new Set([...this.files.values()].flatMap((f) => f.pack.safetyKinds))] };
+    for (const p of this.packs()) Object.assign(actuators, p.actuators);
+    return { rules: this.rules, actuators, safetyKinds: [...new Set(this.packs().flatMap((p) => p.safetyKinds))] };
+  }
+
+  /** In file name order, as at a start, whatever order they were reloaded in. */
+  private packs(): RulePack[] {
+    return [...this.files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, f]) => f.pack);
   }
 
   async start(): Promise<void> {
+    // Watch first, then load: a file written in between is not missed.
+    this.watch?.open();
     await this.reload();
-    if (this.o.watch === false) return;
-    try {
-      this.watcher = watch(this.o.dir, () => this.schedule());
-      this.watcher.on('error', (err) => this.o.log.warn({ err, dir: this.o.dir }, 'stopped watching the rules directory'));
-    } catch (err) {
-      this.o.log.warn({ err: (err as Error).message, dir: this.o.dir }, 'cannot watch the rules directory; rules will not reload on change');
-    }
   }
 
   stop(): Promise<void> {
-    this.watcher?.close();
+    this.stopped = true;
+    this.watch?.close();
     if (this.timer) clearTimeout(this.timer);
     return this.reloading;
   }
 
   private schedule(): void {
+    if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
     // Editors write in several steps; reload once they are done.
     this.timer = setTimeout(() => {
-      this.reloading = this.reloading.then(() => this.reload());
+      this.reload().catch((err: unknown) => this.o.log.error({ err }, 'rules reload failed'));
     }, this.o.debounceMs ?? 100);
   }
 
-  /** Reads every pack again; returns once the rules in force are updated. */
-  async reload(): Promise<void> {
+  /** Reads every pack again; returns once the rules in force are updated. One load at a time. */
+  reload(): Promise<void> {
+    const next = this.reloading.then(() => this.load());
+    this.reloading = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Every changed file is read before any is judged, so clashes are judged against the new set as a whole. */
+  private async load(): Promise<void> {
     const { dir, log } = this.o;
-    let names: string[];
-    try {
-      names = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile() && d.name.endsWith('.json')).map((d) => d.name).sort();
-      const only = this.o.files;
-      if (only) {
-        const missing = only.filter((f) => !names.includes(f));
-        for (const f of missing) {
-          this.errors.set(f, `${join(dir, f)}: no such rule file`);
-          logError(log, 'GW_ERR_RULE_FILE', { file: join(dir, f) }, `rule file not found: ${join(dir, f)}`);
-        }
-        names = names.filter((n) => only.includes(n));
-      }
-    } catch (err) {
-      log.warn({ dir, err: (err as Error).message }, 'rules directory not readable: no rules in force');
-      names = [];
+    const listing = await listRuleFiles(dir);
+    const entries = new Map(listing.entries);
+    const missing = new Set((this.o.files ?? []).filter((f) => !entries.has(f)));
+    for (const f of missing) {
+      this.errors.set(f, `${join(dir, f)}: no such rule file`);
+      logError(log, 'GW_ERR_RULE_FILE', { file: join(dir, f) }, `rule file not found: ${join(dir, f)}`);
     }
+    for (const name of entries.keys()) if (this.o.files && !this.o.files.includes(name)) entries.delete(name);
+    this.sayIfEmpty(listing, entries.size);
+
     let changed = false;
-    for (const gone of [...this.files.keys()].filter((f) => !names.includes(f))) {
-      this.files.delete(gone);
+    for (const gone of new Set([...this.files.keys(), ...this.errors.keys()])) {
+      if (entries.has(gone) || missing.has(gone)) continue;
+      if (this.files.delete(gone)) {
+        changed = true;
+        log.info({ file: gone }, 'rule file removed; its rules are no longer in force');
+      } else log.info({ file: gone }, 'rejected rule file removed');
       this.errors.delete(gone);
-      changed = true;
-      log.info({ file: gone }, 'rule file removed; its rules are no longer in force');
     }
-    for (const name of names) {
-      const path = join(dir, name);
-      const shown = relative(process.cwd(), path) || path;
+
+    const fresh = new Map<string, { text: string; pack: RulePack }>();
+    const failed = new Map<string, string>();
+    for (const [name, entry] of entries) {
+      const shown = relative(process.cwd(), entry.path) || entry.path;
+      if (entry.problem) {
+        failed.set(name, `${shown}: ${entry.problem}`);
+        continue;
+      }
       let text: string;
       try {
-        text = await readFile(path, 'utf8');
-      } catch {
-        continue; // Removed between readdir and read: the next event handles it.
+        text = await readFile(entry.path, 'utf8');
+      } catch (err) {
+        // Removed between the listing and the read: the next event handles it.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') failed.set(name, `${shown}: cannot be read: ${(err as Error).message}`);
+        continue;
       }
       if (this.files.get(name)?.text === text && !this.errors.has(name)) continue;
       try {
-        const pack = parsePack(shown, text);
-        const others = [...this.files.entries()].filter(([other]) => other !== name);
-        const clash = pack.rules.find((r) => others.some(([, f]) => f.pack.rules.some((o) => o.name === r.name)));
-        if (clash) throw new RuleFileError(shown, [`rule name ${JSON.stringify(clash.name)} is already used in another file`]);
-        for (const actuator of Object.keys(pack.actuators)) {
-          const owner = others.find(([, f]) => actuator in f.pack.actuators);
-          if (owner) throw new RuleFileError(shown, [`actuators.${actuator}: already set in ${owner[1].pack.file}; an actuator's discipline lives in one file`]);
-        }
-        this.files.set(name, { text, pack });
+        fresh.set(name, { text, pack: parsePack(shown, text) });
+      } catch (err) {
+        failed.set(name, err instanceof RuleFileError ? err.message : `${shown}: ${(err as Error).message}`);
+      }
+    }
+    const packs = (m: ReadonlyMap<string, { pack: RulePack }>) => new Map([...m].map(([name, f]) => [name, f.pack]));
+    for (const [name, why] of judgeClashes(packs(this.files), packs(fresh))) {
+      failed.set(name, new RuleFileError(fresh.get(name)?.pack.file ?? name, [why]).message);
+      fresh.delete(name);
+    }
+
+    for (const name of entries.keys()) {
+      const loaded = fresh.get(name);
+      const problem = failed.get(name);
+      if (loaded) {
+        this.files.set(name, loaded);
         this.errors.delete(name);
         changed = true;
-        log.info({ file: shown, rules: pack.rules.map((r) => r.name) }, 'rule file loaded');
-        this.o.onResult?.('loaded', shown);
-      } catch (err) {
-        const message = err instanceof RuleFileError ? err.message : `${shown}: ${(err as Error).message}`;
-        this.errors.set(name, message);
+        log.info({ file: loaded.pack.file, rules: loaded.pack.rules.map((r) => r.name) }, 'rule file loaded');
+        this.o.onResult?.('loaded', loaded.pack.file);
+      } else if (problem !== undefined) {
+        this.errors.set(name, problem);
+        const shown = relative(process.cwd(), join(dir, name)) || name;
         const kept = this.files.get(name)?.pack.rules.length ?? 0;
-        logError(log, 'GW_ERR_RULE_FILE', { file: shown, err: message, rulesKept: kept }, `rule file rejected: ${message}`);
+        logError(log, 'GW_ERR_RULE_FILE', { file: shown, err: problem, rulesKept: kept }, `rule file rejected: ${problem}`);
         this.o.onResult?.('rejected', shown);
       }
     }
+    this.watch?.sync(listing.found !== 'missing', [...entries.values()].flatMap((e) => (e.target ? [e.target] : [])));
     if (changed) this.o.onChange(this.ruleSet);
+  }
+
+  /** Says once, when it becomes so, that no rule file is there: no rules in force is never silent. */
+  private sayIfEmpty(listing: RuleDirListing, files: number): void {
+    const { dir, log } = this.o;
+    const why = listing.found === 'missing' ? ' (the directory does not exist)' : listing.found === 'unreadable' ? ` (the directory cannot be read: ${listing.detail ?? ''})` : '';
+    const empty = files === 0 ? `no rule files in ${dir}: no rules in force${why}` : undefined;
+    if (empty && empty !== this.empty) log.warn({ dir }, empty);
+    else if (!empty && this.empty) log.info({ dir }, `rule files in ${dir} again`);
+    this.empty = empty;
   }
 }

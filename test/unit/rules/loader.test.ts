@@ -1,11 +1,12 @@
 /** Loading rule packs from a directory: what is in force after a load, a broken file, a change. */
-import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RuleLoader, type RuleLoaderOptions, type RuleSet } from '../../../gateway/rules/loader.js';
 import { captureLogs } from '../../helpers/gateway.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const dirs: string[] = [];
 const loaders: RuleLoader[] = [];
@@ -111,7 +112,7 @@ describe('RuleLoader', () => {
     });
     const { loader, names, changes } = loaderFor(dir);
     await loader.start();
-    expect(loader.problems.get('b.json')).toContain('rule name "cool" is already used in another file');
+    expect(loader.problems.get('b.json')).toMatch(/rule name "cool" is already used in .*a\.json/);
     expect(loader.problems.get('c.json')).toMatch(/actuators\.hvac: already set in .*a\.json/);
     expect(names(changes.at(-1))).toEqual(['cool']);
     expect(changes.at(-1)?.actuators['hvac']?.minOnMs).toBe(60_000);
@@ -144,5 +145,140 @@ describe('RuleLoader', () => {
     const changed = new Promise<RuleSet>((resolve) => (announce = resolve));
     await writeFile(join(dir, 'b.json'), JSON.stringify(pack(rule('lights-on'))));
     expect((await changed).rules.map((r) => r.name)).toEqual(['cool', 'lights-on']);
+  });
+});
+
+describe('RuleLoader, files as they are deployed', () => {
+  const json = (doc: unknown) => JSON.stringify(doc);
+
+  it('follows symbolic links to rule files, rejects a dangling one, and ignores directories and dot entries', async () => {
+    const checkout = await rulesDir({ 'hvac.json': pack(rule('cool')) });
+    await mkdir(join(checkout, 'sub'));
+    const dir = await rulesDir({ 'lights.json': pack(rule('lights-on')), '.hidden.json': pack(rule('hidden')) });
+    await symlink(join(checkout, 'hvac.json'), join(dir, 'hvac.json'));
+    await symlink(join(checkout, 'gone.json'), join(dir, 'broken.json'));
+    await symlink(join(checkout, 'sub'), join(dir, 'packs.json'));
+    const { loader, changes, names, lines } = loaderFor(dir);
+    await loader.start();
+    expect(names(changes.at(-1))).toEqual(['cool', 'lights-on']);
+    expect([...loader.problems.keys()]).toEqual(['broken.json']);
+    expect(loader.problems.get('broken.json')).toMatch(/broken\.json: a symbolic link to .*gone\.json, which does not exist/);
+    expect(lines.find((l) => l['code'] === 'GW_ERR_RULE_FILE')?.msg).toContain('broken.json');
+  });
+
+  it('reloads when a ConfigMap-style volume swaps its ..data link to a new directory', async () => {
+    const dir = await rulesDir({});
+    await mkdir(join(dir, '..2026_01_01_00_00_00.1'));
+    await writeFile(join(dir, '..2026_01_01_00_00_00.1', 'hvac.json'), json(pack(rule('cool'))));
+    await symlink('..2026_01_01_00_00_00.1', join(dir, '..data'));
+    await symlink('..data/hvac.json', join(dir, 'hvac.json'));
+    const { loader, changes, names } = loaderFor(dir, { watch: true, debounceMs: 10 });
+    await loader.start();
+    expect(names(changes.at(-1))).toEqual(['cool']);
+    expect(loader.problems.size).toBe(0);
+
+    // What the kubelet does on an update: a new timestamped directory, a new link renamed over ..data, the old directory removed.
+    await mkdir(join(dir, '..2026_01_02_00_00_00.2'));
+    await writeFile(join(dir, '..2026_01_02_00_00_00.2', 'hvac.json'), json(pack(rule('cool'), rule('cool-2'))));
+    await symlink('..2026_01_02_00_00_00.2', join(dir, '..data_tmp'));
+    await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+    await rm(join(dir, '..2026_01_01_00_00_00.1'), { recursive: true });
+    await waitFor(() => names(changes.at(-1))?.includes('cool-2'), 'the reload after the ..data swap');
+    expect(names(changes.at(-1))).toEqual(['cool', 'cool-2']);
+    expect(loader.problems.size).toBe(0);
+  });
+
+  it('reloads when the file a link points to (in a checkout elsewhere) changes', async () => {
+    const checkout = await rulesDir({ 'hvac.json': pack(rule('cool')) });
+    const dir = await rulesDir({});
+    await symlink(join(checkout, 'hvac.json'), join(dir, 'hvac.json'));
+    const { loader, changes, names } = loaderFor(dir, { watch: true, debounceMs: 10 });
+    await loader.start();
+    expect(names(changes.at(-1))).toEqual(['cool']);
+    // As git does: a new file renamed over the old one.
+    await writeFile(join(checkout, 'hvac.json.tmp'), json(pack(rule('cool'), rule('heat'))));
+    await rename(join(checkout, 'hvac.json.tmp'), join(checkout, 'hvac.json'));
+    await waitFor(() => names(changes.at(-1))?.includes('heat'), 'the reload after the checkout changed');
+    expect(names(changes.at(-1))).toEqual(['cool', 'heat']);
+  });
+
+  it('keeps a rule in force when one change moves it from one file to another', async () => {
+    const dir = await rulesDir({ 'x.json': pack(rule('mv1'), rule('stay')) });
+    const { loader, changes, names } = loaderFor(dir);
+    await loader.start();
+    // A git pull: w.json is new with mv1, x.json loses it; one reload sees both.
+    await writeFile(join(dir, 'w.json'), json(pack(rule('mv1'))));
+    await writeFile(join(dir, 'x.json'), json(pack(rule('stay'))));
+    await loader.reload();
+    expect(loader.problems.size).toBe(0);
+    expect(names(changes.at(-1))).toEqual(['mv1', 'stay']);
+  });
+
+  it('keeps a moved rule in force when the watcher sees the two files change one after the other', async () => {
+    const dir = await rulesDir({ 'x.json': pack(rule('mv1'), rule('stay')) });
+    const { loader } = loaderFor(dir, { watch: true, debounceMs: 10 });
+    await loader.start();
+    await writeFile(join(dir, 'w.json'), json(pack(rule('mv1'))));
+    // A pull that writes w.json well before x.json: w.json is refused while x.json still has mv1...
+    await waitFor(() => loader.problems.has('w.json'), 'w.json refused');
+    // ...and comes into force once x.json lets mv1 go.
+    await writeFile(join(dir, 'x.json'), json(pack(rule('stay'))));
+    await waitFor(() => loader.rules.map((r) => r.name).join() === 'mv1,stay' && loader.problems.size === 0, 'mv1 in force from w.json', 5000);
+  });
+
+  it('judges clashes against the new set: a changed file keeps what was in force, the other names it', async () => {
+    const dir = await rulesDir({ 'a.json': pack(rule('one')), 'b.json': pack(rule('two')) });
+    const { loader, changes, names } = loaderFor(dir);
+    await loader.start();
+    // Both change at once and both claim "two": b.json held it before, so a.json is the one rejected.
+    await writeFile(join(dir, 'a.json'), json(pack(rule('one'), rule('two'))));
+    await writeFile(join(dir, 'b.json'), json(pack(rule('two'), rule('three'))));
+    await loader.reload();
+    expect([...loader.problems.keys()]).toEqual(['a.json']);
+    expect(loader.problems.get('a.json')).toMatch(/rule name "two" is already used in .*b\.json/);
+    expect(names(changes.at(-1))).toEqual(['one', 'two', 'three']);
+    // a.json moves "one" out, but is broken: its last good version (with "one") stays, so the new c.json cannot have it.
+    await writeFile(join(dir, 'a.json'), '{ "rules": [');
+    await writeFile(join(dir, 'c.json'), json(pack(rule('one'))));
+    await loader.reload();
+    expect(loader.problems.get('a.json')).toMatch(/not valid JSON/);
+    expect(loader.problems.get('c.json')).toMatch(/rule name "one" is already used in .*a\.json/);
+    expect(names(changes.at(-1))).toEqual(['one', 'two', 'three']);
+    // Two new files with the same new actuator: neither held it, so the later name gives way.
+    const hvac = { hvac: { minOn: '1m', off: { mode: 'off' } } };
+    await writeFile(join(dir, 'q.json'), json({ ...pack(rule('q')), actuators: hvac }));
+    await writeFile(join(dir, 'p.json'), json({ ...pack(rule('p')), actuators: hvac }));
+    await loader.reload();
+    expect(loader.problems.get('q.json')).toMatch(/actuators\.hvac: already set in .*p\.json/);
+    expect(loader.problems.has('p.json')).toBe(false);
+  });
+
+  it('clears the rejection of a rejected file once it is deleted', async () => {
+    const dir = await rulesDir({ 'a.json': pack(rule('cool')), 'bad.json': '{ nope' });
+    const { loader, lines } = loaderFor(dir, { watch: true, debounceMs: 10 });
+    await loader.start();
+    expect([...loader.problems.keys()]).toEqual(['bad.json']);
+    await unlink(join(dir, 'bad.json'));
+    await waitFor(() => loader.problems.size === 0, 'the rejection to be cleared');
+    expect(lines.some((l) => l.msg === 'rejected rule file removed')).toBe(true);
+    expect(loader.rules.map((r) => r.name)).toEqual(['cool']);
+  });
+
+  it('says when the directory holds no rule files, and loads them once a missing directory is created', async () => {
+    const parent = await rulesDir({});
+    const dir = join(parent, 'rules');
+    const { loader, changes, names, lines } = loaderFor(dir, { watch: true, debounceMs: 10, missingPollMs: 20 });
+    await loader.start();
+    expect(loader.noRuleFiles).toBe(`no rule files in ${dir}: no rules in force (the directory does not exist)`);
+    expect(lines.find((l) => l.level === 40 && String(l.msg).startsWith(`no rule files in ${dir}`))).toBeDefined();
+
+    await mkdir(dir);
+    await writeFile(join(dir, 'a.json'), json(pack(rule('cool'))));
+    await waitFor(() => names(changes.at(-1))?.includes('cool'), 'the rules of the directory created later');
+    expect(loader.noRuleFiles).toBeUndefined();
+    // And an existing directory emptied says it again.
+    await unlink(join(dir, 'a.json'));
+    await waitFor(() => loader.noRuleFiles, 'the empty directory to be noticed');
+    expect(names(changes.at(-1))).toEqual([]);
   });
 });
