@@ -4,7 +4,7 @@
  * that names the setting (and no stack trace: those are for bugs).
  */
 import { loadSettings, unknownSettings } from './config/settings.js';
-import { GatewayError } from './core/errors.js';
+import { GatewayError, logWarn } from './core/errors.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './observability/log.js';
 import { flushLogs } from './observability/log-destination.js';
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   }
   const gateway = new Gateway(settings, { log: createLogger(settings.logLevel, logDestination(settings.logFormat)) });
   for (const { name, closest } of unknownSettings(process.env)) {
-    gateway.log.warn({ code: 'GW_ERR_SETTINGS', variable: name, closest }, `${name} is not a setting of the gateway (ignored): did you mean ${closest}? (README, "Settings")`);
+    logWarn(gateway.log, 'GW_ERR_SETTINGS', { variable: name, closest }, `${name} is not a setting of the gateway (ignored): did you mean ${closest}? (README, "Settings")`);
   }
   const stop = (signal: string): void => {
     gateway.log.info({ signal }, 'shutting down');

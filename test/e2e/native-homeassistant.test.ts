@@ -67,7 +67,7 @@ describe('a device announced by Home Assistant discovery', () => {
     const states = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT state FROM actuator_state WHERE actuator = 'hvac' AND zone = 'bench'`).then((x) => (x.length >= 2 ? x : undefined)), 'the climate state');
     expect(JSON.parse(String(states[states.length - 1]!['state']))).toEqual({ mode: 'cool', setpoint: 22 });
     const api = (await (await fetch(`${gw.httpUrl}/api/devices`)).json()) as { actuators: unknown[] };
-    expect(api.actuators).toEqual([{ target: 'lab/bench/hvac', device: 'homeassistant:lab-bench-1', channel: 'thermostat', reported: { mode: 'cool', setpoint: 22 } }]);
+    expect(api.actuators).toEqual([{ target: 'lab/bench/hvac', device: 'homeassistant:lab-bench-1', channel: 'thermostat', form: 'thermostat', reported: { mode: 'cool', setpoint: 22 } }]);
   });
 
   it('lists a config with a template it does not understand, with the reason, and dead-letters nothing for it', async () => {
