@@ -95,15 +95,18 @@ export class RuleLoader {
     }, this.o.debounceMs ?? 100);
   }
 
-  /** Reads every pack again; returns once the rules in force are updated. One load at a time. */
-  reload(): Promise<void> {
-    const next = this.reloading.then(() => this.load());
+  /**
+   * Reads every pack again; returns once the rules in force are updated. One load at a time.
+   * `judgeAll`: parse unchanged files too (the kinds changed: a pack may now name one that is gone).
+   */
+  reload(judgeAll = false): Promise<void> {
+    const next = this.reloading.then(() => this.load(judgeAll));
     this.reloading = next.catch(() => undefined);
     return next;
   }
 
   /** Every changed file is read before any is judged, so clashes are judged against the new set as a whole. */
-  private async load(): Promise<void> {
+  private async load(judgeAll = false): Promise<void> {
     const { dir, log } = this.o;
     const listing = await listRuleFiles(dir);
     const entries = new Map(listing.entries);
@@ -141,7 +144,7 @@ export class RuleLoader {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') failed.set(name, `${shown}: cannot be read: ${(err as Error).message}`);
         continue;
       }
-      if (this.files.get(name)?.text === text && !this.errors.has(name)) continue;
+      if (!judgeAll && this.files.get(name)?.text === text && !this.errors.has(name)) continue;
       try {
         fresh.set(name, { text, pack: parsePack(shown, text) });
       } catch (err) {

@@ -266,7 +266,7 @@ export class RulesService {
    * unknown kind are read again, and every rule is indexed by kind again.
    */
   async kindsChanged(): Promise<void> {
-    await this.loader.reload();
+    await this.loader.reload(true);
     this.runtime.use(this.loader.ruleSet);
   }
 

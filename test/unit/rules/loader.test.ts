@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { defineKinds, releaseKinds } from '../../../gateway/core/kinds.js';
 import { RuleLoader, type RuleLoaderOptions, type RuleSet } from '../../../gateway/rules/loader.js';
 import { captureLogs } from '../../helpers/gateway.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -145,6 +146,25 @@ describe('RuleLoader', () => {
     const changed = new Promise<RuleSet>((resolve) => (announce = resolve));
     await writeFile(join(dir, 'b.json'), JSON.stringify(pack(rule('lights-on'))));
     expect((await changed).rules.map((r) => r.name)).toEqual(['cool', 'lights-on']);
+  });
+});
+
+describe('RuleLoader, when the kinds change', () => {
+  it('judges every pack again: one on a kind the device map no longer adds is rejected, said, not left in force in silence', async () => {
+    const owner = {};
+    expect(defineKinds(owner, [{ name: 'pressure', unit: 'hPa', type: 'number' }])).toEqual([]);
+    try {
+      const dir = await rulesDir({ 'weather.json': pack(rule('storm', { kinds: ['pressure'] })) });
+      const { loader, lines } = loaderFor(dir);
+      await loader.start();
+      expect(loader.problems.size).toBe(0);
+      releaseKinds(owner);
+      await loader.reload(true);
+      expect(loader.problems.get('weather.json')).toMatch(/unknown kind "pressure"/);
+      expect(lines.some((l) => l['code'] === 'GW_ERR_RULE_FILE' && String(l['msg']).includes('pressure'))).toBe(true);
+    } finally {
+      releaseKinds(owner);
+    }
   });
 });
 
