@@ -48,8 +48,14 @@ export default tseslint.config(
     files: ['gateway/**/*.ts', 'rules/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts'],
     ignores: ['gateway/rules/jre.ts'],
     rules: {
-      // json-rules-engine must be loaded through gateway/rules/jre.ts (its faster clone).
-      '@typescript-eslint/no-restricted-imports': ['error', { paths: [{ name: 'json-rules-engine', message: 'import it from gateway/rules/jre.ts', allowTypeImports: true }] }],
+      // json-rules-engine must be loaded through gateway/rules/jre.ts (its faster clone); InfluxQL strings quoted one way.
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        paths: [
+          { name: 'json-rules-engine', message: 'import it from gateway/rules/jre.ts', allowTypeImports: true },
+          // escape.stringLit escapes quotes but not backslashes: an id ending in one broke the query.
+          { name: 'influx', importNames: ['escape'], message: 'quote InfluxQL strings with stringLiteral from gateway/storage/influxql.ts' },
+        ],
+      }],
     },
   },
   ...layerRules(),

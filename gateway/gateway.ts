@@ -261,7 +261,7 @@ export class Gateway {
     }
     const api = new ApiRoutes({ rules: cluster?.rulesApi(rules) ?? rules, log: log.child({ component: 'api' }), authorize: this.options.authorize ?? actWithHttpAuth(auth) });
     for (const [path, handler] of api.routes()) http.route(path, handler);
-    for (const [prefix, handler] of api.prefixes()) http.routePrefix(prefix, handler);
+    for (const [prefix, { handler, methods }] of api.prefixes()) http.routePrefix(prefix, handler, 'read', methods);
     http.route('/api/devices', devices.devicesRoute);
     const archive: DeadLetterArchive = v1Url
       ? new InfluxDeadLetterArchive(v1Url, settings.influxDb)

@@ -16,7 +16,7 @@ import { BRIDGE_FAMILIES, CredentialStore, ROLES, type Role } from '../broker/cr
 import { NATIVE_FAMILIES } from '../broker/native-acl.js';
 import { GatewayError } from '../core/errors.js';
 
-import { out } from './terminal.js';
+import { err, out } from './terminal.js';
 import { SEGMENT_HINT, isSegment } from '../core/segments.js';
 
 function segment(name: string) {
@@ -139,7 +139,7 @@ program
   .action(async (name: string) => {
     const store = storeFor(program.opts<{ file?: string }>().file);
     if (!(await store.remove(name))) {
-      process.stderr.write(`no credential named ${JSON.stringify(name)} in ${store.path}\n`);
+      err(`no credential named ${JSON.stringify(name)} in ${store.path}`);
       process.exitCode = 1;
       return;
     }
@@ -163,7 +163,7 @@ function describe(c: { role: Role; device?: string; site?: string; zone?: string
   return [c.role, c.native ?? '', speaks, c.device ? `device ${c.device}` : '', where ? `in ${where}` : ''].filter(Boolean).join(', ');
 }
 
-program.parseAsync().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+program.parseAsync().catch((failure: unknown) => {
+  err(failure instanceof Error ? failure.message : String(failure));
   process.exitCode = 1;
 });

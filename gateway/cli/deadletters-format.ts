@@ -1,9 +1,10 @@
 /** How `npm run deadletters` shows kept dead letters to people: one line each, then counts. */
 import type { KeptDeadLetter } from '../core/archive.js';
+import { printable } from './terminal.js';
 
-/** At most `max` characters on one line: newlines shown as ⏎, the rest cut with …. */
+/** At most `max` characters on one line: newlines shown as ⏎, other controls escaped (devices sent them), the rest cut with …. */
 function shorten(text: string, max: number): string {
-  const one = text.replace(/\r?\n/g, '⏎');
+  const one = printable(text.replace(/\r?\n/g, '⏎'));
   return one.length <= max ? one : `${one.slice(0, max - 1)}…`;
 }
 
@@ -14,9 +15,9 @@ export function letterTable<L extends KeptDeadLetter>(letters: readonly L[], ext
   const rows = letters.map((dl) => [
     ...(extra ? [extra.of(dl)] : []),
     new Date(dl.timeMs).toISOString(),
-    dl.reason,
+    printable(dl.reason),
     shorten(dl.topic, 48),
-    dl.clientId ?? '-',
+    printable(dl.clientId ?? '-'),
     shorten(dl.detail, 60),
     shorten(dl.payload, 40),
   ]);
@@ -30,7 +31,7 @@ export function letterTable<L extends KeptDeadLetter>(letters: readonly L[], ext
 export function byReason(counts: Readonly<Record<string, number>>): string {
   return Object.entries(counts)
     .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
-    .map(([r, n]) => `${n} ${r}`)
+    .map(([r, n]) => `${n} ${printable(r)}`)
     .join(', ');
 }
 

@@ -87,6 +87,8 @@ async function dryRun(o: Selection & { reason: string; since: number }): Promise
   if (!(DEAD_LETTER_REASONS as readonly string[]).includes(o.reason)) throw new Error(`reason must be a dead-letter reason: ${DEAD_LETTER_REASONS.join(', ')}; got ${JSON.stringify(o.reason)}`);
   const store = new DeadLetterList(o.influx, o.db);
   const until = o.until ?? Date.now() + 1;
+  // As the gateway refuses it: until is excluded, so this would select nothing.
+  if (until <= o.since) throw new Error(`--until must be after --since (got ${new Date(o.since).toISOString()} to ${new Date(until).toISOString()})`);
   const shown: (KeptDeadLetter & { skip?: string })[] = [];
   const skipped: Record<string, number> = {};
   let read = 0;

@@ -16,7 +16,7 @@ import { assignDevice, unassignDevice } from '../devices/map-edit.js';
 import { parseDeviceMap } from '../devices/map.js';
 import type { DeviceView } from '../devices/registry.js';
 import { DEFAULT_URL, describeRedrive, getDevices, redrive, timeArg } from './gateway-api.js';
-import { err, out } from './terminal.js';
+import { err, out, printable } from './terminal.js';
 
 function segment(name: string) {
   return (v: string): string => {
@@ -50,14 +50,15 @@ program
     }
     if (o.json) return out(JSON.stringify({ file: file(), devices: Object.fromEntries(map.devices), actuators: Object.fromEntries(map.actuators), seen: seen ?? null }));
     out(`${file()}: ${map.devices.size} devices, ${map.actuators.size} actuators${map.kinds.length ? `, kinds ${map.kinds.map((k) => k.name).join(', ')}` : ''}`);
-    for (const d of map.devices.values()) out(`  ${d.key.padEnd(40)} ${d.placements.map((p) => `${p.site}/${p.zone}/${p.device}${p.channel ? ` (channel ${p.channel})` : ''}`).join(', ')}`);
-    for (const a of map.actuators.values()) out(`  ${a.target.padEnd(40)} ← ${a.family}:${a.nativeId}${a.channel ? ` channel ${a.channel}` : ''}`);
+    // One line each: names and keys are what devices (and their bridges) called themselves (terminal.ts).
+    for (const d of map.devices.values()) out(printable(`  ${printable(d.key).padEnd(40)} ${d.placements.map((p) => `${p.site}/${p.zone}/${p.device}${p.channel ? ` (channel ${p.channel})` : ''}`).join(', ')}`));
+    for (const a of map.actuators.values()) out(printable(`  ${a.target.padEnd(40)} ← ${a.family}:${a.nativeId}${a.channel ? ` channel ${a.channel}` : ''}`));
     if (!seen) return err(`(devices seen: ${unreachable ?? ''})`);
     const waiting = seen.filter((d) => d.waiting);
     out(waiting.length === 0 ? 'no device waits for a zone' : `${waiting.length} waiting for a zone:`);
     for (const d of waiting) {
       const unmapped = Object.keys(d.unmappedKeys);
-      out(`  ${d.key.padEnd(40)} last seen ${d.lastSeen}${d.online === null ? '' : d.online ? ', online' : ', offline'}; kinds ${d.kinds.join(', ') || '-'}${unmapped.length ? `; unmapped ${unmapped.slice(0, 8).join(', ')}` : ''}`);
+      out(printable(`  ${printable(d.key).padEnd(40)} last seen ${d.lastSeen}${d.online === null ? '' : d.online ? ', online' : ', offline'}; kinds ${d.kinds.join(', ') || '-'}${unmapped.length ? `; unmapped ${unmapped.slice(0, 8).join(', ')}` : ''}`));
     }
   });
 
@@ -94,6 +95,6 @@ program
   });
 
 program.parseAsync().catch((e: unknown) => {
-  process.stderr.write(`devices: ${e instanceof Error ? e.message : String(e)}\n`);
+  err(`devices: ${e instanceof Error ? e.message : String(e)}`);
   process.exitCode = 1;
 });

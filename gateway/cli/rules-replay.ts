@@ -4,7 +4,7 @@
  * written), and lists what the rules would have fired. This is how to try a new rule on last
  * week's data: `npm run rules:replay -- --from 7d --rules my-rules/`.
  */
-import { err, out } from './terminal.js';
+import { err, out, printable } from './terminal.js';
 import { resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -65,7 +65,8 @@ const o = program.opts<{ from: number; to: number; rules: string; devices: strin
 const mapKinds = await useMapKinds(o.devices);
 if (mapKinds.problem) err(`the device map's kinds are not known to the packs: ${mapKinds.problem}`);
 
-const line = (f: ReplayFiring) => `${f.time}  ${f.type.padEnd(7)}  ${f.topic}  ${JSON.stringify(f.data)}  by ${f.rule}  ← ${f.correlationId}`;
+// One line, whatever the stored reading's id holds (terminal.ts).
+const line = (f: ReplayFiring) => printable(`${f.time}  ${f.type.padEnd(7)}  ${f.topic}  ${JSON.stringify(f.data)}  by ${f.rule}  ← ${f.correlationId}`);
 const bar = process.stderr.isTTY && !o.json ? new SingleBar({ format: 'replaying {bar} {percentage}% | {at} | {readings} readings, {firings} firings', hideCursor: true, stream: process.stderr }) : undefined;
 bar?.start(o.to - o.from, 0, { at: new Date(o.from).toISOString(), readings: 0, firings: 0 });
 let lastNote = Date.now();

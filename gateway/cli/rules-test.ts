@@ -4,7 +4,7 @@
  * directory (default RULES_DIR, else rules/) on a simulated clock, and prints, for each one
  * that fails, what was expected against what happened. Exit 1 when one fails.
  */
-import { err, out } from './terminal.js';
+import { err, out, outStyled } from './terminal.js';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { Command } from 'commander';
@@ -57,7 +57,7 @@ if (opts.grep !== undefined && chosen.length === 0 && problems.length === 0) {
   process.exit(1);
 }
 const color = !opts.json && process.stdout.isTTY && !process.env['NO_COLOR'];
-const results = await runScenarios(chosen, { rulesDir, onResult: (r) => !opts.json && out(formatResult(r, color)) });
+const results = await runScenarios(chosen, { rulesDir, onResult: (r) => !opts.json && (color ? outStyled : out)(formatResult(r, color)) });
 if (opts.json) {
   out(JSON.stringify(results.map((r) => ({ file: r.scenario.file, scenario: r.scenario.name, passed: r.passed, error: r.error, missing: r.missing, unexpected: r.unexpected, forbidden: r.forbidden, actual: r.actual, held: r.held })), null, 2));
 } else {

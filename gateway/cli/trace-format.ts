@@ -1,5 +1,6 @@
 import type { DecidingFact } from '../core/events.js';
 import type { Trace, TraceStep } from '../rules/trace.js';
+import { printable } from './terminal.js';
 
 /** A value as a person reads it in one line. */
 function show(v: unknown): string {
@@ -40,13 +41,14 @@ function gap(ms: number): string {
   return `+${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`;
 }
 
-/** The chain, one step a line: time, gap since the step before, what happened. */
+/** The chain, one step a line: time, gap since the step before, what happened (ids, topics and messages from devices escaped: terminal.ts). */
 export function formatTrace(t: Trace): string {
-  if (!t.found) return `nothing is known of ${t.id} (neither in memory nor in InfluxDB)`;
-  const lines = [`trace of ${t.id} (from ${t.from}${t.root && t.root !== t.id ? `; the chain starts at reading ${t.root}` : ''})`];
+  const id = printable(t.id);
+  if (!t.found) return `nothing is known of ${id} (neither in memory nor in InfluxDB)`;
+  const lines = [`trace of ${id} (from ${t.from}${t.root && t.root !== t.id ? `; the chain starts at reading ${printable(t.root)}` : ''})`];
   let previous: number | undefined;
   for (const s of t.steps) {
-    const [label, text] = what(s);
+    const [label, text] = what(s).map(printable) as [string, string];
     lines.push(`  ${new Date(s.t).toISOString()}  ${(previous === undefined ? '' : gap(s.t - previous)).padStart(8)}  ${label.padEnd(18)} ${text}`);
     previous = s.t;
   }

@@ -5,7 +5,8 @@ import type { AlarmAckEvent } from '../core/events.js';
 import type { AlarmView } from '../rules/alarms.js';
 import type { ActuatorView, RulesService } from '../rules/service.js';
 import type { HttpAuth } from './auth.js';
-import type { RouteHandler } from './server.js';
+import { readBody, sendJson as send, tooLarge } from '../core/http-json.js';
+import { ACT_METHODS, READ_METHODS, type Methods, type RouteHandler } from './server.js';
 
 /** What an HTTP caller may ask the gateway to do (reading is open, as /api/zones always was). */
 export type HttpAction = 'alarm.ack' | 'zone.arm';
@@ -33,21 +34,7 @@ export function actWithHttpAuth(auth: HttpAuth): Authorize {
 
 const MAX_BODY = 64 * 1024;
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
-}
-
-async function readBody(req: IncomingMessage): Promise<string | undefined> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
+/** A zone's body: JSON, or the bare words `armed` / `disarmed`. */
 function parse(text: string): unknown {
   if (text.trim() === '') return undefined;
   try {
@@ -56,6 +43,33 @@ function parse(text: string): unknown {
     return text.trim();
   }
 }
+
+/** An acknowledgement's body: empty (nothing to add), or a JSON object; anything else is refused, not taken for an empty one. */
+function ackBody(text: string): { by?: unknown; note?: unknown } | undefined {
+  if (text.trim() === '') return {};
+  try {
+    const doc = JSON.parse(text) as unknown;
+    return typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? doc : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The segments of a path under `prefix`, still percent-encoded. */
+const segments = (path: string, prefix: string): string[] => path.slice(prefix.length).split('/');
+
+/** What each path under the prefixes serves (the HTTP server answers 405 for the rest); undefined: no such path, a 404. */
+const METHODS: Readonly<Record<string, (path: string) => readonly string[] | undefined>> = {
+  '/api/alarms/': (path) => {
+    const [, action, ...rest] = segments(path, '/api/alarms/');
+    return rest.length > 0 ? undefined : action === undefined ? READ_METHODS : action === 'ack' ? ACT_METHODS : undefined;
+  },
+  '/api/zones/': (path) => {
+    const [, , what, ...rest] = segments(path, '/api/zones/');
+    return what === 'armed' && rest.length === 0 ? ACT_METHODS : undefined;
+  },
+  '/api/trace/': (path) => (segments(path, '/api/trace/').length === 1 ? READ_METHODS : undefined),
+};
 
 /** What the API asks of the rules: a single gateway's RulesService, or a cluster node's view of every partition (cluster/rules-view.ts). */
 export type RulesApi = Pick<RulesService, 'setArmed' | 'traceOf'> & {
@@ -92,13 +106,14 @@ export class ApiRoutes {
     ]);
   }
 
-  /** Paths with an id in them. */
-  prefixes(): ReadonlyMap<string, RouteHandler> {
-    return new Map<string, RouteHandler>([
+  /** Paths with an id in them, and the methods each serves. */
+  prefixes(): ReadonlyMap<string, { readonly handler: RouteHandler; readonly methods: Methods }> {
+    const handlers: [string, RouteHandler][] = [
       ['/api/alarms/', (req, res) => this.alarm(req, res)],
       ['/api/zones/', (req, res) => this.zone(req, res)],
       ['/api/trace/', (req, res) => this.trace(req, res)],
-    ]);
+    ];
+    return new Map(handlers.map(([prefix, handler]) => [prefix, { handler, methods: METHODS[prefix]! }]));
   }
 
   /** A 401 carries the challenge a browser answers by asking for a name and secret. */
@@ -107,14 +122,14 @@ export class ApiRoutes {
     send(res, refusal.status, { error: refusal.why });
   }
 
-  private get(req: IncomingMessage, res: ServerResponse, body: () => unknown): void {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'use GET' });
+  // The methods are the HTTP server's to check (METHODS): a handler serves what it is given.
+  private get(_req: IncomingMessage, res: ServerResponse, body: () => unknown): void {
     send(res, 200, body());
   }
 
+  /** The decoded segments (the HTTP server answered 400 for a path that does not decode). */
   private parts(req: IncomingMessage, prefix: string): string[] {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    return path.slice(prefix.length).split('/').map(decodeURIComponent);
+    return segments(new URL(req.url ?? '/', 'http://localhost').pathname, prefix).map(decodeURIComponent);
   }
 
   private async alarm(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -125,14 +140,14 @@ export class ApiRoutes {
       return alarm ? this.get(req, res, () => ({ alarm })) : send(res, 404, { error: `no alarm ${id} is known` });
     }
     if (action !== 'ack') return send(res, 404, { error: 'not found' });
-    if (req.method !== 'POST') return send(res, 405, { error: 'use POST' });
     const allowed = await this.o.authorize(req, 'alarm.ack');
     if (!allowed.ok) return this.refuse(res, allowed);
-    const text = await readBody(req);
-    if (text === undefined) return send(res, 413, { error: `the body is over ${MAX_BODY} bytes` });
-    const body = parse(text);
-    const given = typeof body === 'object' && body !== null ? (body as { by?: unknown; note?: unknown }) : {};
-    if ((given.by !== undefined && typeof given.by !== 'string') || (given.note !== undefined && typeof given.note !== 'string')) return send(res, 400, { error: 'the body is empty or {"by": "<who>", "note": "<text>"}' });
+    const text = await readBody(req, MAX_BODY);
+    if (text === undefined) return tooLarge(res, MAX_BODY);
+    const given = ackBody(text);
+    if (!given || (given.by !== undefined && typeof given.by !== 'string') || (given.note !== undefined && typeof given.note !== 'string')) {
+      return send(res, 400, { error: 'the body is empty or a JSON object: {"by": "<who>", "note": "<text>"}' });
+    }
     const by = given.by ? `${given.by} (${allowed.who})` : allowed.who;
     const alarm = await this.o.rules.acknowledge({ id: `http-${Date.now()}`, alarmId: id, by, note: given.note?.slice(0, 1000) });
     if (!alarm) return send(res, 404, { error: `no alarm ${id} is known (active, or cleared recently)` });
@@ -142,11 +157,10 @@ export class ApiRoutes {
   private async zone(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const [site = '', zone = '', what, ...rest] = this.parts(req, '/api/zones/');
     if (what !== 'armed' || rest.length > 0 || !SEGMENT.test(site) || !SEGMENT.test(zone)) return send(res, 404, { error: 'not found: POST /api/zones/<site>/<zone>/armed' });
-    if (req.method !== 'POST') return send(res, 405, { error: 'use POST' });
     const allowed = await this.o.authorize(req, 'zone.arm');
     if (!allowed.ok) return this.refuse(res, allowed);
-    const text = await readBody(req);
-    if (text === undefined) return send(res, 413, { error: `the body is over ${MAX_BODY} bytes` });
+    const text = await readBody(req, MAX_BODY);
+    if (text === undefined) return tooLarge(res, MAX_BODY);
     const body = parse(text);
     const armed = typeof body === 'boolean' ? body : typeof body === 'object' && body !== null ? (body as { armed?: unknown }).armed : body === 'armed' ? true : body === 'disarmed' ? false : undefined;
     if (typeof armed !== 'boolean') return send(res, 400, { error: 'the body is true or false (or {"armed": true})' });
@@ -158,7 +172,6 @@ export class ApiRoutes {
   private async trace(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const [id = '', ...rest] = this.parts(req, '/api/trace/');
     if (id === '' || rest.length > 0) return send(res, 404, { error: 'not found: GET /api/trace/<id>' });
-    if (req.method !== 'GET') return send(res, 405, { error: 'use GET' });
     try {
       const trace = await this.o.rules.traceOf(id);
       send(res, trace.found ? 200 : 404, trace);

@@ -6,6 +6,7 @@ import type { LoginGuard } from '../broker/login.js';
 import { GatewayError, logWarn } from '../core/errors.js';
 import { LogLimiter } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
+import { sendJson } from '../core/http-json.js';
 
 /** What a request needs: to read (GET the live page, its streams, /api, /metrics) or to act (change something). */
 export type Need = 'read' | 'act';
@@ -106,12 +107,12 @@ export class HttpAuth {
     return { ok: true, principal: { name, role } };
   }
 
-  /** Sends a refusal: a 401 carries the challenge that makes a browser ask for name and secret. No data. */
+  /** Sends a refusal, a JSON error like every answer: a 401 carries the challenge that makes a browser ask for name and secret. No data. */
   refuse(res: ServerResponse, a: Extract<Authorization, { ok: false }>): void {
-    const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
+    const headers: Record<string, string> = {};
     if (a.status === 401) headers['www-authenticate'] = CHALLENGE;
     if (a.retryAfterS !== undefined) headers['retry-after'] = String(a.retryAfterS);
-    res.writeHead(a.status, headers).end(`${a.message}\n`);
+    sendJson(res, a.status, { error: a.message }, headers);
   }
 
   private refused(reason: HttpRefusal, status: 401 | 403 | 429 | 503, message: string, retryAfterS?: number): Authorization {

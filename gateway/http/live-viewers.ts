@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { sendJson } from '../core/http-json.js';
 import type { Metrics } from '../observability/metrics.js';
 
 /** Slow viewers are cut off past this much unsent data (at least twice the snapshot); their browser reconnects and gets a snapshot. */
@@ -46,11 +47,8 @@ export class LiveViewers {
     this.clients.clear();
   }
 
+  /** GET and HEAD (the HTTP server answers 405 to the rest). */
   page(req: IncomingMessage, res: ServerResponse): void {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-      return;
-    }
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
     res.end(req.method === 'HEAD' ? undefined : PAGE);
   }
@@ -62,7 +60,7 @@ export class LiveViewers {
     if ((maxViewers > 0 && this.clients.size >= maxViewers) || (maxViewersPerAddress > 0 && fromAddress >= maxViewersPerAddress)) {
       this.o.metrics.liveViewersRefused.inc();
       const why = maxViewers > 0 && this.clients.size >= maxViewers ? `${this.clients.size} viewers (LIVE_MAX_VIEWERS)` : `${fromAddress} viewers from ${address} (LIVE_MAX_VIEWERS_PER_ADDRESS)`;
-      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': String(RETRY_AFTER_S), 'cache-control': 'no-store' }).end(`too many live page viewers: ${why}; try again later\n`);
+      sendJson(res, 503, { error: `too many live page viewers: ${why}; try again later` }, { 'retry-after': String(RETRY_AFTER_S) });
       return;
     }
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });

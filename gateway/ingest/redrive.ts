@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { DeadLetterArchive, KeptDeadLetter } from '../core/archive.js';
 import { GatewayError } from '../core/errors.js';
 import { DEAD_LETTER_REASONS } from '../core/events.js';
+import { readBody, sendJson, tooLarge } from '../core/http-json.js';
 import type { Ingest } from './ingest.js';
 
 export interface RedriveRequest {
@@ -53,6 +54,7 @@ export interface RedriverOptions {
 }
 
 const PAGE = 1000;
+const MAX_BODY = 16 * 1024;
 const TRUNCATED = /… \(\d+ bytes in all\)$/;
 
 /** Why a redrive of `device`'s letters (all, when undefined) passes over this one; undefined: it is fed through ingest. */
@@ -109,13 +111,14 @@ export class Redriver {
 
   /** `POST /api/deadletters/redrive` with `{"reason": "…", "since": ms|ISO, "until"?: …, "device"?: "<family>:<id>"}`. */
   readonly route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const reply = (status: number, body: unknown): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    if (req.method !== 'POST') return reply(405, { error: 'POST a JSON body: {"reason": "unassigned_device", "since": "2026-11-01T00:00:00Z"}' });
+    const reply = (status: number, body: unknown): void => sendJson(res, status, body);
     // A JSON body cannot be sent cross-site without the browser asking first: no redrive from a stray web page.
     if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return reply(415, { error: 'the body must be application/json' });
+    const text = await readBody(req, MAX_BODY);
+    if (text === undefined) return tooLarge(res, MAX_BODY);
     let parsed: RedriveRequest;
     try {
-      parsed = parseRequest(await readBody(req, 16 * 1024));
+      parsed = parseRequest(text);
     } catch (err) {
       return reply(400, { error: (err as Error).message });
     }
@@ -141,31 +144,19 @@ function parseRequest(text: string): RedriveRequest {
   } catch {
     throw new Error('the body is not JSON');
   }
-  if (typeof doc !== 'object' || doc === null) throw new Error('the body must be a JSON object');
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('the body must be a JSON object');
   const o = doc as Record<string, unknown>;
   if (typeof o['reason'] !== 'string' || !(DEAD_LETTER_REASONS as readonly string[]).includes(o['reason'])) {
     throw new Error(`reason must be a dead-letter reason: ${DEAD_LETTER_REASONS.join(', ')}; got ${JSON.stringify(o['reason'])}`);
   }
+  const sinceMs = time(o['since'], 'since');
+  const untilMs = o['until'] === undefined ? undefined : time(o['until'], 'until');
+  // until is excluded: at or before since selects nothing, which a summary of 0 read would hide.
+  if (untilMs !== undefined && untilMs <= sinceMs) throw new Error(`until must be after since (got since ${new Date(sinceMs).toISOString()}, until ${new Date(untilMs).toISOString()})`);
   return {
     reason: o['reason'],
-    sinceMs: time(o['since'], 'since'),
-    ...(o['until'] === undefined ? {} : { untilMs: time(o['until'], 'until') }),
+    sinceMs,
+    ...(untilMs === undefined ? {} : { untilMs }),
     ...(typeof o['device'] === 'string' ? { device: o['device'] } : {}),
   };
-}
-
-function readBody(req: IncomingMessage, max: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        reject(new Error(`the body is larger than ${max} bytes`));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

@@ -1,5 +1,5 @@
-import { escape } from 'influx';
 import type { KeptDeadLetter } from '../core/archive.js';
+import { stringLiteral } from './influxql.js';
 
 /** Which kept dead letters: the selection a redrive takes (reason, time, native device), every part optional. */
 export interface DeadLetterFilter {
@@ -19,7 +19,7 @@ const regexLiteral = (text: string): string => text.replace(/[\\^$.|?*+()[\]{}/-
 
 export function deadLettersWhere(f: DeadLetterFilter): string {
   const parts: string[] = [];
-  if (f.reason !== undefined) parts.push(`"reason" = ${escape.stringLit(f.reason)}`);
+  if (f.reason !== undefined) parts.push(`"reason" = ${stringLiteral(f.reason)}`);
   if (f.sinceMs !== undefined) parts.push(`time >= ${Math.floor(f.sinceMs)}ms`);
   if (f.afterMs !== undefined) parts.push(`time > ${Math.floor(f.afterMs)}ms`);
   if (f.untilMs !== undefined) parts.push(`time < ${Math.ceil(f.untilMs)}ms`);

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { escape } from 'influx';
 import { byTime, HISTORY_ORDER, type CatchUp, type History, type HistoryItem, type HistoryRange, type HistoryType } from '../core/history.js';
 import { isKind, kindNames } from '../core/kinds.js';
 import { deviceItem, MEASUREMENTS, readingOf } from './history-rows.js';
 import { capped, planChunks, type ChunkSpan } from './history-plan.js';
 import { InfluxQuery, rowsOf, type QuerySeries } from './influx-query.js';
+import { stringLiteral } from './influxql.js';
 
 export { readingOf, valueOf } from './history-rows.js';
 
@@ -114,7 +114,7 @@ export class InfluxHistory implements History {
     for (let page = 0; page < STATUS_PAGES && left.length > 0; page++) {
       const statements: string[] = [];
       for (let i = 0; i < left.length; i += STATUS_DEVICES_PER_QUERY) {
-        const which = left.slice(i, i + STATUS_DEVICES_PER_QUERY).map((d) => `"device" = ${escape.stringLit(d)}`);
+        const which = left.slice(i, i + STATUS_DEVICES_PER_QUERY).map((d) => `"device" = ${stringLiteral(d)}`);
         statements.push(`SELECT * FROM "device_status" WHERE time < ${Math.trunc(ms)}ms AND (${which.join(' OR ')}) GROUP BY "device" ORDER BY time DESC LIMIT ${STATUS_PAGE} OFFSET ${page * STATUS_PAGE}`);
       }
       const next: string[] = [];
@@ -132,7 +132,7 @@ export class InfluxHistory implements History {
   async *read(range: HistoryRange): AsyncIterable<HistoryItem[]> {
     const types = range.types ?? DEFAULT_TYPES;
     const chunkMs = range.chunkMs ?? 15 * 60_000;
-    const where = [range.site !== undefined ? `"site" = ${escape.stringLit(range.site)}` : '', range.zone !== undefined ? `"zone" = ${escape.stringLit(range.zone)}` : ''].filter(Boolean);
+    const where = [range.site !== undefined ? `"site" = ${stringLiteral(range.site)}` : '', range.zone !== undefined ? `"zone" = ${stringLiteral(range.zone)}` : ''].filter(Boolean);
     const others = types.filter((t): t is Exclude<HistoryType, 'reading'> => t !== 'reading');
     const early = (t: HistoryType): boolean => HISTORY_ORDER[t] < HISTORY_ORDER.reading;
     // Without readings, fixed chunks of time (the other measurements are few).
@@ -164,7 +164,7 @@ export class InfluxHistory implements History {
 
   async related(ids: readonly string[], range: { readonly fromMs?: number; readonly toMs?: number } = {}): Promise<HistoryItem[]> {
     if (ids.length === 0) return [];
-    const any = (fields: readonly string[]) => `(${fields.flatMap((f) => ids.map((id) => `"${f}" = ${escape.stringLit(id)}`)).join(' OR ')})`;
+    const any = (fields: readonly string[]) => `(${fields.flatMap((f) => ids.map((id) => `"${f}" = ${stringLiteral(id)}`)).join(' OR ')})`;
     const time = [range.fromMs !== undefined ? `time >= ${Math.trunc(range.fromMs)}ms` : '', range.toMs !== undefined ? `time < ${Math.trunc(range.toMs)}ms` : ''].filter(Boolean);
     const where = (fields: readonly string[]) => [any(fields), ...time].join(' AND ');
     const plan: [string, (s: readonly QuerySeries[]) => HistoryItem[]][] = [

@@ -57,7 +57,9 @@ describe('HTTP authentication', () => {
     const res = await get('/api/read');
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toBe('Basic realm="iot-gateway", charset="UTF-8"');
-    expect(await res.text()).not.toContain('secret data');
+    // JSON like every other answer.
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(await res.json()).toEqual({ error: expect.stringMatching(/credentials/) });
     expect((await get('/api/read', basic('grafana', 'wrong'))).status).toBe(401);
     expect(await count(metrics, 'gateway_http_refusals_total', { reason: 'unauthenticated' })).toBe(1);
     expect(await count(metrics, 'gateway_http_refusals_total', { reason: 'bad_credentials' })).toBe(1);
@@ -132,7 +134,7 @@ describe('HTTP authentication', () => {
       });
     const rebound = await send('POST', '/api/act', 'evil.example:8080', 'http://evil.example:8080');
     expect(rebound.status).toBe(403);
-    expect(rebound.body).toContain('not to "evil.example:8080"');
+    expect((JSON.parse(rebound.body) as { error: string }).error).toContain('not to "evil.example:8080"');
     expect((await send('GET', '/api/read', 'evil.example')).status).toBe(403);
     expect(await count(metrics, 'gateway_http_refusals_total', { reason: 'forbidden' })).toBe(2);
     for (const host of ['localhost:8080', '127.0.0.1', '[::1]:8080', 'app.localhost', 'LOCALHOST']) expect((await send('GET', '/api/read', host)).status, host).toBe(200);

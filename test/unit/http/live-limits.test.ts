@@ -61,6 +61,7 @@ describe('live page viewers', () => {
     const third = viewer('a');
     expect(third.status).toBe(503);
     expect(third.headers['retry-after']).toBe('10');
+    expect(third.headers['content-type']).toBe('application/json');
     expect(viewer('b').status).toBe(200);
     expect(viewer('c').status).toBe(503);
     expect(await count(metrics, 'gateway_live_viewers_refused_total')).toBe(2);
