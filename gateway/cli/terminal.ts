@@ -13,20 +13,9 @@
  * or bidi controls, and those are escaped here in the `\uXXXX` form JSON reads.
  */
 
-const NAMED: Readonly<Record<string, string>> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-const CONTROLS = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-const CONTROLS_BUT_NEWLINE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+import { printable, terminalSafe } from '../core/terminal-text.js';
 
-function escaped(c: string): string {
-  const code = c.charCodeAt(0);
-  return NAMED[c] ?? (code < 0x20 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
-}
-
-/** Untrusted text as one line a terminal shows as it is: newlines and every other control escaped. */
-export const printable = (text: string): string => text.replace(CONTROLS, escaped);
-
-/** Text of several lines: the same, newlines kept. */
-export const terminalSafe = (text: string): string => text.replace(CONTROLS_BUT_NEWLINE, escaped);
+export { printable, terminalSafe };
 
 export const out = (text: string): void => void process.stdout.write(`${terminalSafe(text)}\n`);
 export const err = (text: string): void => void process.stderr.write(`${terminalSafe(text)}\n`);

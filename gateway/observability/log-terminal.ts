@@ -1,6 +1,7 @@
 import type { DestinationStream } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogFormat } from '../config/settings.js';
+import { printable } from '../core/terminal-text.js';
 import { LogDestination } from './log-destination.js';
 
 /** `auto`: readable lines on a terminal, JSON (one object a line) for anything else: files, journald, a collector. */
@@ -25,12 +26,19 @@ export function logDestination(format: LogFormat, isTTY = process.stdout.isTTY =
     singleLine: true,
     // pid: pino-pretty would put a logged pid (influxd's) in the line's header, as if it were the gateway's.
     ignore: 'pid,hostname,service,component,code',
-    messageFormat: (log, messageKey) => {
-      const raw = log[messageKey];
-      const msg = typeof raw === 'string' ? raw : JSON.stringify(raw ?? '');
-      const code = typeof log['code'] === 'string' && !msg.includes(log['code']) ? `${log['code']}: ` : '';
-      const component = typeof log['component'] === 'string' ? `[${log['component']}] ` : '';
-      return `${component}${code}${msg}`;
-    },
+    messageFormat: terminalMessage,
   });
+}
+
+/**
+ * A log line's message as the terminal shows it: the component and the GW_ERR code in front, and
+ * what devices put in it (a device id, a topic) with its control characters escaped, one line.
+ * (The other fields are printed as JSON, which escapes C0 controls.)
+ */
+export function terminalMessage(log: Record<string, unknown>, messageKey: string): string {
+  const raw = log[messageKey];
+  const msg = typeof raw === 'string' ? raw : JSON.stringify(raw ?? '');
+  const code = typeof log['code'] === 'string' && !msg.includes(log['code']) ? `${log['code']}: ` : '';
+  const component = typeof log['component'] === 'string' ? `[${log['component']}] ` : '';
+  return printable(`${component}${code}${msg}`);
 }
