@@ -50,9 +50,10 @@ export function mqttBroker(settings: Settings, o: { access: Access; metrics: Met
     },
     (err, address) => access.onTlsError(err, address),
   );
-  const ledger = new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytesPerBridge: settings.maxRetainedBytesPerBridge, isBridge: (owner) => access.roleOf(owner) === 'bridge', maxBytes: settings.maxRetainedBytes, log: log.child({ component: 'broker' }) });
+  const ledger = new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytesPerBridge: settings.maxRetainedBytesPerBridge, isBridge: (owner) => ['bridge', 'admin'].includes((owner === 'anonymous' ? settings.anonymousRole : access.roleOf(owner)) ?? ''), maxBytes: settings.maxRetainedBytes, log: log.child({ component: 'broker' }) });
   const clusterBus = o.clustered ? createClusterBus(settings.redisUrl, o.nodeId, log.child({ component: 'broker' }), settings.sessionExpiryS || undefined, () => metrics.clusterLocalOnly.inc()) : undefined;
   const persistence = boundedPersistence(settings, { metrics, access, ledger, log }, clusterBus);
+  ledger.dropWith((topic) => void persistence.storeRetained({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false }).catch(() => undefined));
   const pipeline = new PublishPipeline(access, ledger, persistence.incoming);
   const delivery = new Delivery({ access, metrics, maxClientBufferBytes: settings.maxClientBufferBytes, slowClientTimeoutMs: settings.slowClientTimeoutMs });
   const broker = new MqttBroker({

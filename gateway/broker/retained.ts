@@ -7,9 +7,10 @@ export interface RetainedOptions {
   /** Bytes (payload and topic) one owner may keep retained (0 = no limit). */
   readonly maxBytesPerClient: number;
   /**
-   * …and one `bridge` credential (MQTT_MAX_RETAINED_BYTES_PER_BRIDGE): Zigbee2MQTT retains its
+   * …and one that speaks for many devices (MQTT_MAX_RETAINED_BYTES_PER_BRIDGE: a `bridge` or `admin`
+   * credential, the anonymous clients when their role is admin): Zigbee2MQTT retains its
    * bridge/devices, bridge/info and a discovery config per entity, which a Home Assistant on this
-   * broker needs after its own restart. `isBridge` says which owners are bridges.
+   * broker needs after its own restart. `isBridge` says which owners those are.
    */
   readonly maxBytesPerBridge?: number;
   readonly isBridge?: (owner: string) => boolean;
@@ -64,6 +65,12 @@ export class RetainedLedger {
     const verdict = valid ? this.fits(owner, topic, payloadBytes, old) : 'invalid';
     if (verdict !== 'retain') {
       this.o.metrics.retainedRefused.inc({ reason: verdict });
+      // Refused for room, an update must not leave the value it replaces retained: a dead device's
+      // will ("offline") refused would leave "online" for every later subscriber. Nothing retained is honest.
+      if (old && verdict !== 'invalid') {
+        this.release(topic, old);
+        this.drop(topic);
+      }
       if (verdict !== 'invalid') this.said(owner, topic, verdict);
       return verdict;
     }
@@ -93,6 +100,13 @@ export class RetainedLedger {
     if (maxBytes > 0 && this.total - (old?.bytes ?? 0) + bytes > maxBytes) return 'total_budget';
     return 'retain';
   }
+
+  /** How a retained message is taken out of the broker's store (set once the store exists). */
+  dropWith(drop: (topic: string) => void): void {
+    this.drop = drop;
+  }
+
+  private drop: (topic: string) => void = () => undefined;
 
   private bridge(owner: string): boolean {
     return this.o.maxBytesPerBridge !== undefined && (this.o.isBridge?.(owner) ?? false);
