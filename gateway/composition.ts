@@ -234,7 +234,7 @@ export function accessOptions(settings: Settings, dataDir: string, metrics: Metr
     maxPendingConnections: settings.maxPendingConnections,
     maxPendingPerAddress: settings.maxPendingPerAddress,
     connectTimeoutMs: settings.connectTimeoutMs,
-    maxSubscriptions: settings.maxSubscriptions,
+    maxSubscriptions: { one: settings.maxSubscriptions, many: settings.maxSubscriptionsMany },
   };
 }
 

@@ -15,7 +15,7 @@ import { ConnectionGate } from './connection-gate.js';
 import { LoginGuard } from './login.js';
 import { connectedIds } from './persistence.js';
 import { RefusalReporter, type RefusalReason } from './refusals.js';
-import { SubscriptionLedger } from './subscriptions.js';
+import { SubscriptionLedger, speaksForMany } from './subscriptions.js';
 
 export interface AccessOptions {
   readonly store: CredentialStore;
@@ -47,8 +47,8 @@ export interface AccessOptions {
   readonly maxPendingPerAddress?: number;
   /** A WebSocket listener's socket that has not sent its CONNECT this long after it opened is closed, ms (0 = none; plain sockets: Aedes' connectTimeout). */
   readonly connectTimeoutMs?: number;
-  /** Filters per client (0 = no limit; default: none). */
-  readonly maxSubscriptions?: number;
+  /** Filters per client, and per client that speaks for many devices (admin, observer, bridge) (0 = no limit; default: none). */
+  readonly maxSubscriptions?: { readonly one: number; readonly many: number };
   readonly now?: Now;
 }
 
@@ -90,7 +90,7 @@ export class Access implements ConnectionGuard {
       maxQueuedChecks: o.loginMaxQueuedChecks ?? 64,
       now: o.now,
     });
-    this.subscriptions = new SubscriptionLedger(o.maxSubscriptions ?? 0);
+    this.subscriptions = new SubscriptionLedger(o.maxSubscriptions?.one ?? 0, o.maxSubscriptions?.many ?? 0);
     this.report = new RefusalReporter(o.metrics, o.log, o.now);
     this.gate = new ConnectionGate({ report: this.report, maxPacketBytes: o.maxPacketBytes, maxPendingConnections: o.maxPendingConnections ?? 0, maxPendingPerAddress: o.maxPendingPerAddress ?? 0, connectTimeoutMs: o.connectTimeoutMs ?? 0 });
     o.metrics.readFrom('pendingConnections', () => this.gate.pendingCount);
@@ -161,11 +161,11 @@ export class Access implements ConnectionGuard {
       const limit = topicProblem(sub.topic, this.o.topics);
       const decision = limit ? { ok: false as const, why: limit.detail } : p ? canSubscribe(p, sub.topic) : { ok: false as const, why: 'not authenticated' };
       if (decision.ok) {
-        if (this.subscriptions.grant(client, sub)) {
+        if (this.subscriptions.grant(client, sub, speaksForMany(p?.role))) {
           callback(null, sub);
           return;
         }
-        this.report.refuse('too_many_subscriptions', { clientId: client.id, username: p?.name, topic: sub.topic, address: this.addressOf(client) }, `${this.subscriptions.count(client)} filters held, the limit is ${this.o.maxSubscriptions ?? 0} (MQTT_MAX_SUBSCRIPTIONS)`);
+        this.report.refuse('too_many_subscriptions', { clientId: client.id, username: p?.name, topic: sub.topic, address: this.addressOf(client) }, `${this.subscriptions.count(client)} filters held, the limit is ${this.subscriptions.limit(speaksForMany(p?.role))} (${speaksForMany(p?.role) ? 'MQTT_MAX_SUBSCRIPTIONS_MANY' : 'MQTT_MAX_SUBSCRIPTIONS'})`);
         callback(null, null);
         return;
       }

@@ -10,6 +10,11 @@ interface Held {
   minQos: number;
 }
 
+/** A client that speaks for many devices, or listens to them (an operator's tool, Home Assistant, a bridge). */
+export function speaksForMany(role: string | undefined): boolean {
+  return role === 'admin' || role === 'observer' || role === 'bridge';
+}
+
 /**
  * The filters each client was granted: counted against MQTT_MAX_SUBSCRIPTIONS (a filter
  * subscribed again does not count twice; an UNSUBSCRIBE frees its place), handed to the
@@ -20,14 +25,27 @@ interface Held {
 export class SubscriptionLedger {
   private readonly held = new WeakMap<Client, Held>();
 
-  /** @param max filters per client (0 = no limit) */
-  constructor(private readonly max: number) {}
+  /**
+   * @param max filters per client (0 = no limit)
+   * @param maxMany …per client that speaks for many devices (an admin, observer or bridge: Home
+   *   Assistant subscribes to each entity's state, availability and attributes one by one)
+   */
+  constructor(
+    private readonly max: number,
+    private readonly maxMany = max,
+  ) {}
 
-  /** Records a granted filter; false (nothing recorded) when the client holds `max` others already. */
-  grant(client: Client, sub: Subscription): boolean {
+  /** The limit for a client (`many`: one that speaks for many devices). */
+  limit(many: boolean): number {
+    return many ? this.maxMany : this.max;
+  }
+
+  /** Records a granted filter; false (nothing recorded) when the client holds its limit of others already. */
+  grant(client: Client, sub: Subscription, many = false): boolean {
     let h = this.held.get(client);
     if (!h) this.held.set(client, (h = { filters: new Map(), unstored: [], minQos: 2 }));
-    if (!h.filters.has(sub.topic) && this.max > 0 && h.filters.size >= this.max) return false;
+    const max = this.limit(many);
+    if (!h.filters.has(sub.topic) && max > 0 && h.filters.size >= max) return false;
     const previous = h.filters.get(sub.topic);
     h.filters.set(sub.topic, sub.qos);
     // O(1) but when the filter that held the lowest QoS is granted a higher one.
