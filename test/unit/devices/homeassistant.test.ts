@@ -63,6 +63,17 @@ describe('Home Assistant discovery', () => {
     const r = decodeState(entities, 'zigbee2mqtt/TS0601_thermostat', Buffer.from('{"current_heating_setpoint":21,"local_temperature":19.5,"system_mode":"heat"}'));
     expect(r).toMatchObject({ outcome: 'decoded', actuators: [{ channel: 'climate', state: { mode: 'heat', setpoint: 21 } }], readings: [{ kind: 'temperature', value: 19.5 }] });
   });
+  it('says nothing of an entity that yields no reading when its key is absent (Zigbee2MQTT’s update entity), and reads the rest', () => {
+    // Zigbee2MQTT's homeassistant extension: each device's update entity reads value_json['update'], present only once an OTA check ran.
+    const update = parseDiscovery('homeassistant/update/0x00158d0000001000/update/config', Buffer.from(JSON.stringify({ state_topic: 'zigbee2mqtt/weather_0', value_template: "{{ value_json['update']['installed_version'] }}", device: { identifiers: ['zigbee2mqtt_0x00158d0000001000'] } })));
+    const temperature = parseDiscovery('homeassistant/sensor/0x00158d0000001000/temperature/config', Buffer.from(JSON.stringify({ state_topic: 'zigbee2mqtt/weather_0', value_template: '{{ value_json.temperature }}', device_class: 'temperature', unit_of_measurement: '°C', device: { identifiers: ['zigbee2mqtt_0x00158d0000001000'] } })));
+    expect([update.outcome, temperature.outcome]).toEqual(['discovered', 'discovered']);
+    if (update.outcome !== 'discovered' || temperature.outcome !== 'discovered') return;
+    const r = decodeState([update.entity, temperature.entity], 'zigbee2mqtt/weather_0', Buffer.from('{"temperature":21.5,"linkquality":120}'));
+    expect(r).toMatchObject({ outcome: 'decoded', readings: [{ kind: 'temperature', value: 21.5 }] });
+    expect(r.outcome === 'decoded' ? (r.problems ?? []) : ['not decoded']).toEqual([]);
+  });
+
   it('converts a °F sensor and refuses a template it does not understand', () => {
     const f = parseDiscovery('homeassistant/sensor/n/t/config', Buffer.from('{"stat_t":"n/t","unit_of_meas":"°F","dev_cla":"temperature"}'));
     expect(f.outcome).toBe('discovered');
