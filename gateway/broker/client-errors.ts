@@ -19,7 +19,12 @@ export class Refusal extends GatewayError {
  * timeouts are the network's doing, not the client's).
  */
 export function clientErrorRefusal(err: Error & { code?: string }, maxPacketBytes: number): { reason: RefusalReason; detail: string; cut?: true } | undefined {
-  if (err instanceof Refusal || err instanceof InflightLimitError || (err as { errorCode?: number }).errorCode !== undefined) return undefined;
+  if (err instanceof Refusal || err instanceof InflightLimitError) return undefined;
+  // Aedes' own CONNACK refusals (ours are Refusals, counted already): an MQTT 5 client is the usual one.
+  const connack = (err as { errorCode?: number }).errorCode;
+  if (connack === 1) return { reason: 'unsupported_protocol', detail: 'MQTT protocol version not supported: the broker speaks MQTT 3.1.1 and 3.1 (set the client to 3.1.1, e.g. mosquitto_pub -V mqttv311)' };
+  if (connack === 2) return { reason: 'protocol_error', detail: 'client id over 23 characters, which MQTT 3.1 does not allow (use MQTT 3.1.1)' };
+  if (connack !== undefined) return undefined;
   if (err.message === 'connect did not arrive in time') return { reason: 'connect_timeout', detail: 'no CONNECT within MQTT_CONNECT_TIMEOUT_MS' };
   if (err.message === 'drain timeout') return { reason: 'slow_subscriber', detail: 'read nothing for MQTT_SLOW_CLIENT_TIMEOUT_MS with messages waiting', cut: true };
   // Aedes' own per-connection backstop (maxInflightInbound = MQTT_MAX_INFLIGHT_QOS2).

@@ -25,6 +25,7 @@ export const REFUSAL_REASONS = {
   login_overloaded: 'GW_ERR_AUTH',
   malformed_packet: 'GW_ERR_PROTOCOL',
   protocol_error: 'GW_ERR_PROTOCOL',
+  unsupported_protocol: 'GW_ERR_PROTOCOL',
   tls_handshake: 'GW_ERR_PROTOCOL',
 } as const satisfies Record<string, ErrorCode>;
 
