@@ -118,7 +118,9 @@ export class MqttBroker implements Publisher {
     // The guard sees the socket, not the stream after the upgrade: the pending limits and the
     // CONNECT deadline cover a socket that never finishes (or never starts) its upgrade.
     if (guard) server.on(accepted, (socket: Duplex) => (guard.admit(socket, true) ? undefined : socket.destroy()));
-    const wss = new WebSocketServer({ server, path: '/mqtt', ...(this.options.wsMaxPayload ? { maxPayload: this.options.wsMaxPayload } : {}) });
+    // MQTT over WebSocket is the `mqtt` subprotocol (MQTT 3.1.1, 6.0; `mqttv3.1` for 3.1): another one is not agreed to.
+    const handleProtocols = (offered: Set<string>): string | false => (offered.has('mqtt') ? 'mqtt' : offered.has('mqttv3.1') ? 'mqttv3.1' : false);
+    const wss = new WebSocketServer({ server, path: '/mqtt', handleProtocols, ...(this.options.wsMaxPayload ? { maxPayload: this.options.wsMaxPayload } : {}) });
     // ws re-emits its HTTP server's errors (a port in use): listenOn reports those as GW_ERR_LISTEN.
     wss.on('error', () => undefined);
     wss.on('connection', (socket, req) => {

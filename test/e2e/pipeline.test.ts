@@ -2,6 +2,7 @@
  * End to end, with a real broker on real sockets, real mqtt clients and a real InfluxDB:
  * reading → rules → command topic, and every event counted in InfluxDB.
  */
+import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { runSimulation } from '../../simulators/simulator.js';
@@ -120,6 +121,21 @@ describe('MQTT over WebSocket', () => {
     await ws.publishAsync('sensors/hq/f2/ws-dev/co2', JSON.stringify({ value: 800, id: 'ws-1' }), { qos: 1 });
     await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM co2 WHERE event_id = 'ws-1'`).then((r) => r.length === 1), 'the WebSocket reading in InfluxDB');
     await ws.endAsync();
+  });
+
+  it('agrees to the mqtt subprotocol only (a second outside tester got "chat" agreed to)', async () => {
+    const opened = (protocols: string[]) =>
+      new Promise<string | false>((resolve) => {
+        const socket = new WebSocket(gw.wsUrl, protocols);
+        socket.once('open', () => {
+          resolve(socket.protocol);
+          socket.close();
+        });
+        socket.once('error', () => resolve(false));
+      });
+    expect(await opened(['mqtt'])).toBe('mqtt');
+    expect(await opened(['mqttv3.1'])).toBe('mqttv3.1');
+    expect(await opened(['chat'])).toBe(false);
   });
 });
 
