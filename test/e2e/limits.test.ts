@@ -153,7 +153,8 @@ describe('raw publish through the packet guard', () => {
   });
 
   it('refuses a filter beyond MQTT_MAX_SUBSCRIPTIONS (SUBACK 0x80, the client stays) and takes it once another is unsubscribed', async () => {
-    const small = await startGateway({ env: { MQTT_MAX_SUBSCRIPTIONS: '2' } });
+    // The anonymous client is an admin here, held to MQTT_MAX_SUBSCRIPTIONS_MANY; a device to MQTT_MAX_SUBSCRIPTIONS (test/e2e/subscriptions-many.test.ts).
+    const small = await startGateway({ env: { MQTT_MAX_SUBSCRIPTIONS_MANY: '2' } });
     try {
       const client = await connect(small.mqttUrl, { clientId: 'subs' });
       expect(await subscribeCodes(client, ['a/#', 'b/#'])).toEqual([1, 1]);
