@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { GatewayError } from '../core/errors.js';
 import { SEGMENT_SOURCE } from '../core/segments.js';
+import { editDistance } from '../core/edit-distance.js';
 
 export type LogFormat = 'auto' | 'json' | 'pretty';
 const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'pretty'];
@@ -244,16 +245,6 @@ const OTHERS = new Set(['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY']);
 /** A variable under these prefixes is meant for the gateway. */
 const PREFIXES = ['MQTT_', 'INFLUX_', 'SPOOL_', 'LIVE_', 'RULES_', 'COMMAND_', 'LOGIN_', 'EMBEDDED_', 'GATEWAY_', 'REDIS_'];
 
-function distance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) next.push(Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    row = next;
-  }
-  return row[b.length]!;
-}
-
 /**
  * Variables in `env` that look like settings and are none (a typo is otherwise ignored without a
  * word): under a settings prefix, or within two edits of a setting's name; each with the setting
@@ -267,7 +258,7 @@ export function unknownSettings(env: NodeJS.ProcessEnv): { name: string; closest
     let closest = known[0]!;
     let best = Number.POSITIVE_INFINITY;
     for (const k of known) {
-      const d = distance(name, k);
+      const d = editDistance(name, k);
       if (d < best) [best, closest] = [d, k];
     }
     if (PREFIXES.some((p) => name.startsWith(p)) || (name.length >= 6 && best <= 2)) out.push({ name, closest });

@@ -1,15 +1,5 @@
 import type { Scenario } from './scenario.js';
-
-/** Edits (insert, delete, substitute) from one name to another. */
-function distance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) next.push(Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    row = next;
-  }
-  return row[b.length]!;
-}
+import { editDistance } from '../core/edit-distance.js';
 
 function commonPrefix(a: string, b: string): number {
   let n = 0;
@@ -20,7 +10,7 @@ function commonPrefix(a: string, b: string): number {
 /** The `count` names nearest to `name`: fewest edits, then the longest shared prefix (a rule's family). */
 function nearestNames(name: string, names: readonly string[], count = 3): string[] {
   return names
-    .map((n) => ({ n, d: distance(name, n), p: commonPrefix(name, n) }))
+    .map((n) => ({ n, d: editDistance(name, n), p: commonPrefix(name, n) }))
     .sort((a, b) => a.d - b.d || b.p - a.p)
     .slice(0, count)
     .map((x) => x.n);
