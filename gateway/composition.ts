@@ -264,7 +264,7 @@ export function clusterNode(
       woke: (type) => metrics.ruleWakeups.inc({ type }),
       failed: () => metrics.ruleErrors.inc(),
       routesReset: (routes) => rules.routesReset(routes),
-      forgot: (what, bound) => rules.forgot(what, bound),
+      ...rules.memory,
       ran: (reading, wake, firings, outcomes, suppressed, at) => rules.trace.ran(reading, wake, firings, suppressed, at, outcomes.length),
     },
     info: o.info,

@@ -9,6 +9,14 @@ import type { WaitingDevice } from '../devices/service.js';
 
 /** What the live page shows (its snapshot and the parts of it), and what it is built from. */
 
+/**
+ * What the live page remembers at most: devices, and each keyed table (actuators' commands, armed
+ * zones, actuators' reports). Keys come from events, so a flood of made-up zones or devices would
+ * grow them without end; far above what a page can show. Forgetting one is counted in
+ * gateway_memory_evictions_total{map="live_…"} (the page shows it again at its next change).
+ */
+export const LIVE_BOUNDS = { devices: 10_000, keys: 10_000 } as const;
+
 export interface LiveViewOptions {
   readonly bus: EventBus;
   readonly clock: Clock;
@@ -16,8 +24,10 @@ export interface LiveViewOptions {
   readonly metrics: Metrics;
   /** Longest a change waits before it is pushed; readings of one device in that time are coalesced. */
   readonly pushMs: number;
-  /** Devices remembered (the least recently heard from is forgotten first). */
+  /** Devices remembered (the least recently heard from is forgotten first); default LIVE_BOUNDS.devices. */
   readonly maxDevices?: number;
+  /** Actuators' commands, armed zones and actuators' reports remembered, each (the one changed longest ago is forgotten first); default LIVE_BOUNDS.keys. */
+  readonly maxKeys?: number;
   /** Events (commands, alerts, dead letters) a new viewer is shown. */
   readonly recentEvents?: number;
   /** Native devices waiting for a zone (the device registry), shown so someone places them. */

@@ -4,10 +4,12 @@ import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent
 import type { DeviceLiveness } from '../core/liveness.js';
 import type { WaitingDevice } from '../devices/service.js';
 import type { RouteHandler } from './server.js';
-import type { ActuatorBadge, DeviceState, FeedEvent, LiveSnapshot, LiveViewOptions, ReportedState } from './live-types.js';
+import { evictionCounter, type EvictingMap } from '../observability/evictions.js';
+import { LIVE_BOUNDS, type ActuatorBadge, type DeviceState, type FeedEvent, type LiveSnapshot, type LiveViewOptions, type ReportedState } from './live-types.js';
+import { LiveTable } from './live-table.js';
 import { LiveViewers } from './live-viewers.js';
 
-export type { ActuatorBadge, DeviceState, FeedEvent, LiveSnapshot, LiveViewOptions, ReportedState } from './live-types.js';
+export { LIVE_BOUNDS, type ActuatorBadge, type DeviceState, type FeedEvent, type LiveSnapshot, type LiveViewOptions, type ReportedState } from './live-types.js';
 
 const HEARTBEAT_MS = 15_000;
 
@@ -20,14 +22,12 @@ const HEARTBEAT_MS = 15_000;
  */
 export class LiveView {
   private readonly devices: BoundedMap<string, DeviceState>;
-  private readonly actuators = new Map<string, ActuatorBadge>();
+  private readonly actuators: BoundedMap<string, ActuatorBadge>;
   /** Actuators or alarms changed since the last push: the rules' views are sent whole (they are small). */
   private actuatorsChanged = false;
   private alarmsChanged = false;
-  private readonly armed = new Map<string, boolean>();
-  private armedChanged = new Map<string, boolean>();
-  private readonly reported = new Map<string, ReportedState>();
-  private reportedChanged = new Map<string, ReportedState>();
+  private readonly armed: LiveTable<boolean>;
+  private readonly reported: LiveTable<ReportedState>;
   private waitingJson = '[]';
   /** The waiting list may have changed: a device waiting for a zone was heard from, or a while has passed. */
   private waitingStale = false;
@@ -43,7 +43,13 @@ export class LiveView {
   private readonly recentEvents: number;
 
   constructor(private readonly o: LiveViewOptions) {
-    this.devices = new BoundedMap(o.maxDevices ?? 10_000);
+    this.devices = new BoundedMap(o.maxDevices ?? LIVE_BOUNDS.devices);
+    const keys = o.maxKeys ?? LIVE_BOUNDS.keys;
+    const evicted = evictionCounter(o.metrics, o.log, () => o.clock.now());
+    const counted = (map: EvictingMap) => () => evicted(map, keys, 'the live page shows it again at its next change');
+    this.actuators = new BoundedMap(keys, counted('live_actuators'));
+    this.armed = new LiveTable(keys, counted('live_armed'));
+    this.reported = new LiveTable(keys, counted('live_reported'));
     this.recentEvents = o.recentEvents ?? 100;
     this.viewers = new LiveViewers({
       log: o.log,
@@ -100,7 +106,7 @@ export class LiveView {
   /** The armed states the rules know at start (remembered across restarts). */
   seedArmed(states: readonly { site: string; zone: string; armed: boolean }[]): void {
     this.snapshotMessage = undefined;
-    for (const { site, zone, armed } of states) if (!this.armed.has(`${site}/${zone}`)) this.armed.set(`${site}/${zone}`, armed);
+    for (const { site, zone, armed } of states) this.armed.seed(`${site}/${zone}`, armed);
   }
 
   /** The latest readings the rules rebuilt at start: the page opens on the building as it was, not empty. */
@@ -117,11 +123,11 @@ export class LiveView {
     return {
       devices: [...this.devices.values()],
       actuators: this.actuatorBadges(),
-      armed: Object.fromEntries(this.armed),
+      armed: this.armed.snapshot(),
       alarms: this.o.rules?.alarms() ?? [],
       events: [...this.recent],
       pushMs: this.o.pushMs,
-      reported: Object.fromEntries(this.reported),
+      reported: this.reported.snapshot(),
       waiting: this.o.waiting?.() ?? [],
     };
   }
@@ -202,7 +208,7 @@ export class LiveView {
 
   private onCommand(e: CommandEvent): void {
     const ce = e.cloudEvent;
-    this.actuators.set(`${e.site}/${e.zone}/${e.actuator}`, { data: ce.data, time: e.timeMs, rule: e.rule });
+    this.actuators.touch(`${e.site}/${e.zone}/${e.actuator}`, { data: ce.data, time: e.timeMs, rule: e.rule });
     this.actuatorsChanged = this.viewers.size > 0;
     this.event({ kind: 'command', id: e.id, time: e.timeMs, site: e.site, zone: e.zone, actuator: e.actuator, rule: e.rule, data: ce.data, correlationId: ce.correlationid });
   }
@@ -219,19 +225,13 @@ export class LiveView {
 
   private onZoneArmed(e: ZoneArmedEvent): void {
     this.changedState();
-    const key = `${e.site}/${e.zone}`;
-    this.armed.set(key, e.armed);
-    if (this.viewers.size === 0) return;
-    this.armedChanged.set(key, e.armed);
+    this.armed.set(`${e.site}/${e.zone}`, e.armed, this.viewers.size > 0);
     this.schedule();
   }
 
   private onActuatorState(e: ActuatorStateEvent): void {
-    const [key, r] = [`${e.site}/${e.zone}/${e.actuator}`, { state: e.state, time: e.timeMs, device: e.device }];
     this.changedState();
-    this.reported.set(key, r);
-    if (this.viewers.size === 0) return;
-    this.reportedChanged.set(key, r);
+    this.reported.set(`${e.site}/${e.zone}/${e.actuator}`, { state: e.state, time: e.timeMs, device: e.device }, this.viewers.size > 0);
     this.schedule();
   }
 
@@ -269,30 +269,28 @@ export class LiveView {
     this.snapshotMessage = undefined;
     if (this.viewers.size === 0) {
       this.changed.clear();
-      this.armedChanged = new Map();
-      this.reportedChanged = new Map();
+      this.armed.dropChanges();
+      this.reported.dropChanges();
       this.pendingEvents = [];
       this.actuatorsChanged = false;
       this.alarmsChanged = false;
       return;
     }
     const waiting = this.waitingUpdate();
-    if (this.changed.size === 0 && this.pendingEvents.length === 0 && this.armedChanged.size === 0 && this.reportedChanged.size === 0 && !waiting && !this.actuatorsChanged && !this.alarmsChanged) return;
+    if (this.changed.size === 0 && this.pendingEvents.length === 0 && this.armed.changed === 0 && this.reported.changed === 0 && !waiting && !this.actuatorsChanged && !this.alarmsChanged) return;
     const devices: DeviceState[] = [];
     for (const id of this.changed) {
       const d = this.devices.get(id);
       if (d) devices.push(d);
     }
     const actuators = this.actuatorsChanged ? this.actuatorBadges() : {};
-    const armed = Object.fromEntries(this.armedChanged);
+    const armed = this.armed.take();
     const alarms = this.alarmsChanged ? (this.o.rules?.alarms() ?? []) : undefined;
-    const reported = Object.fromEntries(this.reportedChanged);
+    const reported = this.reported.take();
     const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, armed, events: this.pendingEvents, reported, ...(alarms ? { alarms } : {}), ...(waiting ? { waiting } : {}) })}\n\n`;
     this.actuatorsChanged = false;
     this.alarmsChanged = false;
     this.changed.clear();
-    this.armedChanged = new Map();
-    this.reportedChanged = new Map();
     this.pendingEvents = [];
     this.viewers.broadcast(message);
   }

@@ -7,7 +7,7 @@
  * made-up ones: once per table while it lasts, again after a quiet minute (not per entry).
  */
 import type { Logger } from 'pino';
-import { logWarn } from '../core/errors.js';
+import { logError, logWarn } from '../core/errors.js';
 import type { Metrics } from './metrics.js';
 
 /** The `map` label: one name a bounded table. */
@@ -23,6 +23,14 @@ export type EvictingMap =
   | 'rule_zones'
   | 'rule_series'
   | 'rule_watches'
+  | 'rule_actuators'
+  | 'rule_actuator_reports'
+  | 'rule_sagas'
+  | 'rule_alarms'
+  // The live page's tables (http/live.ts).
+  | 'live_actuators'
+  | 'live_armed'
+  | 'live_reported'
   // The devices watched for silence (ingest/silence-bound.ts).
   | 'silence_watch';
 
@@ -41,5 +49,23 @@ export function evictionCounter(metrics: Pick<Metrics, 'memoryEvictions'>, log: 
     last.set(map, t);
     if (before !== undefined && t - before < QUIET_MS) return;
     logWarn(log, 'GW_ERR_MEMORY_BOUND', { map, capacity }, `${map} is full (${capacity} entries): its oldest are forgotten from now on (${cost}); counted in gateway_memory_evictions_total, said once per burst`);
+  };
+}
+
+/**
+ * What bounded tables refuse: a table whose entries all still matter (an active alarm, a command
+ * waiting for its confirmation) keeps them and turns the newcomer away instead. Each one counted
+ * in `gateway_memory_refusals_total{map}`, the first of each burst said (error: something the
+ * rules should do is not done), as evictions are.
+ */
+export function refusalCounter(metrics: Pick<Metrics, 'memoryRefusals'>, log: Logger | undefined, now: () => number = Date.now): OnEvicted {
+  const last = new Map<EvictingMap, number>();
+  return (map, capacity, cost) => {
+    metrics.memoryRefusals.inc({ map });
+    const t = now();
+    const before = last.get(map);
+    last.set(map, t);
+    if (before !== undefined && t - before < QUIET_MS) return;
+    logError(log, 'GW_ERR_MEMORY_FULL', { map, capacity }, `${map} is full (${capacity} entries) of entries that must stay: newcomers are refused from now on (${cost}); counted in gateway_memory_refusals_total, said once per burst`);
   };
 }

@@ -1,6 +1,8 @@
 import type { Clock } from '../core/clock.js';
 import type { AlertEvent, CommandData, CommandEvent, ReadingEvent } from '../core/events.js';
+import { GuardedMap } from '../core/guarded-map.js';
 import type { AlarmBook } from './alarms.js';
+import { RULE_BOUNDS, type OnForget, type OnRefuse } from './bounds.js';
 import { cloudEvent } from './cloud-event.js';
 import type { Firing } from './engine.js';
 import { defaultAlarmPolicy, type ActuatorPolicy, type CommandParams } from './pack.js';
@@ -19,9 +21,10 @@ export const ACTUATOR_UNRESPONSIVE = 'actuator_unresponsive';
  * Why a firing produced nothing (for counters, rule tests and the trace). `min-on-off`: the
  * actuator switched less than its minimum on/off time ago; `manual-hold`: someone took it over by
  * hand; `retryAt` is when it may switch again. `repeat-window`: the alarm was notified recently.
+ * `memory-full`: a new actuator or alarm past its bound, when none remembered may go (rules/bounds.ts).
  */
 export type Suppression =
-  | { readonly kind: 'already-in-state' | 'repeat-window' | 'overridden'; readonly rule: string; readonly target: string }
+  | { readonly kind: 'already-in-state' | 'repeat-window' | 'overridden' | 'memory-full'; readonly rule: string; readonly target: string }
   | { readonly kind: 'manual-hold'; readonly rule: string; readonly target: string; readonly retryAt: number }
   | {
       readonly kind: 'min-on-off';
@@ -66,7 +69,8 @@ export interface ActuatorState {
  */
 export class ActionDispatcher {
   dry = false;
-  private readonly actuators = new Map<string, ActuatorState>();
+  /** By target; past the bound the one idle longest goes, never one waiting for a confirmation or within its minimum on/off time. */
+  private readonly actuators: GuardedMap<string, ActuatorState>;
   private policies: Readonly<Record<string, ActuatorPolicy>> = {};
 
   constructor(
@@ -75,7 +79,13 @@ export class ActionDispatcher {
     private readonly alarms: AlarmBook,
     /** What a native actuator reports for a command (saga.ts): its adopted reports are in those terms. */
     private readonly expectedReport?: ExpectedReport,
-  ) {}
+    /** The bound of actuators; `waits`: a command to the target waits for its confirmation (commands.ts). */
+    o: { readonly bound?: number; readonly waits?: (target: string) => boolean; readonly forgot?: OnForget; readonly refused?: OnRefuse } = {},
+  ) {
+    const bound = o.bound ?? RULE_BOUNDS.actuators;
+    const kept = (target: string, a: ActuatorState): boolean => o.waits?.(target) === true || this.lockedUntil(target, target.slice(target.lastIndexOf('/') + 1), a, this.clock.now()) !== undefined;
+    this.actuators = new GuardedMap(bound, { kept, onEvict: () => o.forgot?.('actuator', bound), onRefuse: () => o.refused?.('actuator', bound) });
+  }
 
   usePolicies(policies: Readonly<Record<string, ActuatorPolicy>>): void {
     this.policies = policies;
@@ -112,12 +122,12 @@ export class ActionDispatcher {
   /** A command that was sent (a stored one, during a rebuild): the actuator's state from then on. */
   restore(c: CommandEvent): void {
     const data = c.cloudEvent.data;
-    this.actuators.set(`${c.site}/${c.zone}/${c.actuator}`, { json: JSON.stringify(data), data, changedAt: c.timeMs, commandId: c.id, rule: c.rule });
+    this.actuators.touch(`${c.site}/${c.zone}/${c.actuator}`, { json: JSON.stringify(data), data, changedAt: c.timeMs, commandId: c.id, rule: c.rule });
   }
 
   /** What the actuator reported when nobody commanded it (taken over by hand, or back after being unknown). */
   adopt(target: string, data: CommandData, at: number): void {
-    this.actuators.set(target, { json: JSON.stringify(data), data, changedAt: at, commandId: undefined, rule: undefined });
+    this.actuators.touch(target, { json: JSON.stringify(data), data, changedAt: at, commandId: undefined, rule: undefined });
   }
 
   /** The actuator did not confirm: its state is unknown until it is commanded or reports again. */
@@ -162,8 +172,13 @@ export class ActionDispatcher {
             continue;
           }
           if (this.dry) continue;
+          if (!current && !this.actuators.admits(target)) {
+            suppressed.push({ kind: 'memory-full', rule: rule.name, target });
+            continue;
+          }
           const command = this.command(reading, rule.name, zone, event.params, facts);
-          this.actuators.set(target, { json: data, data: event.params.data, changedAt: now, commandId: command.id, rule: rule.name });
+          // Touched: the actuator idle longest is the first forgotten past the bound.
+          this.actuators.touch(target, { json: data, data: event.params.data, changedAt: now, commandId: command.id, rule: rule.name });
           outcomes.push(command);
         }
       } else if (only === undefined) {
@@ -182,6 +197,7 @@ export class ActionDispatcher {
         const { alarm, notify } = this.alarms.fire(subject, times, { message, value: reading.value, kind: reading.kind, device: reading.device, correlationId: reading.id, facts });
         if (alarm && notify) outcomes.push(this.alarms.alert(alarm, reading.id));
         else if (alarm) suppressed.push({ kind: 'repeat-window', rule: rule.name, target: alarm.id });
+        else if (!this.dry) suppressed.push({ kind: 'memory-full', rule: rule.name, target: `${subject.site}/${subject.zone}${subject.device ? `/${subject.device}` : ''}` });
       }
     }
     return { outcomes, suppressed };

@@ -4,6 +4,7 @@ import type { AlarmTransition, AlarmTransitionEvent, AlertEvent, Severity } from
 import { newEventId } from '../core/ids.js';
 import { alarmOfTransition, keyOf, mergeTransition, pick, type Alarm, type AlarmSubject, type AlarmTimes, type Occurrence } from './alarm.js';
 import { alertOf, transitionOf, viewOf, type AlarmView } from './alarm-events.js';
+import { RULE_BOUNDS, type OnRefuse } from './bounds.js';
 import { DEFAULT_CLEAR_AFTER_MS, DEFAULT_REPEAT_MS } from './pack.js';
 
 export type { AlarmView } from './alarm-events.js';
@@ -35,6 +36,9 @@ export interface AlarmBookOptions {
   readonly timesOf: (rule: string) => AlarmTimes | undefined;
   /** Cleared alarms remembered (for a late acknowledgement and the trace). */
   readonly keepCleared?: number;
+  /** Active alarms at most (rules/bounds.ts): none is dropped, a new one past it is refused (`refused`). */
+  readonly bound?: number;
+  readonly refused?: OnRefuse;
 }
 
 export class AlarmBook {
@@ -60,7 +64,7 @@ export class AlarmBook {
     const key = keyOf(subject);
     const a = this.byKey.get(key);
     if (!a) {
-      if (this.dry) return { alarm: undefined, notify: undefined };
+      if (this.dry || this.full()) return { alarm: undefined, notify: undefined };
       const alarm: Alarm = {
         ...pick(subject),
         id: newEventId(),
@@ -157,7 +161,11 @@ export class AlarmBook {
       this.cleared.set(a.id, a);
       return;
     }
-    if (this.activeById.get(a.id) !== a) this.activate(a);
+    if (this.activeById.get(a.id) !== a) {
+      // Past the bound the stored alarm stays unknown, as a new one is not raised.
+      if (this.byKey.get(a.key) === undefined && this.full()) return;
+      this.activate(a);
+    }
     this.scheduleQuiet(a);
   }
 
@@ -210,6 +218,14 @@ export class AlarmBook {
 
   private timesOf(rule: string, severity: Severity): AlarmTimes {
     return this.o.timesOf(rule) ?? { repeatMs: DEFAULT_REPEAT_MS[severity], clearAfterMs: DEFAULT_CLEAR_AFTER_MS };
+  }
+
+  /** As many alarms are active as the bound: a new one is refused (said), since dropping an active one would hide what it warns of. */
+  private full(): boolean {
+    const bound = this.o.bound ?? RULE_BOUNDS.alarms;
+    if (this.byKey.size < bound) return false;
+    this.o.refused?.('alarm', bound);
+    return true;
   }
 
   private activate(a: Alarm): void {

@@ -1,11 +1,12 @@
-import { BoundedMap } from '../core/bounded-map.js';
 import { backoffDelay } from '../core/backoff.js';
 import type { Clock } from '../core/clock.js';
 import type { ActuatorStateEvent, CommandEvent, CommandStatus, CommandStatusEvent } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
 import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE, type ActionDispatcher } from './actions.js';
 import type { AlarmBook } from './alarms.js';
+import type { OnForget, OnRefuse } from './bounds.js';
 import { confirms, describe, type ExpectedReport, type Saga } from './saga.js';
+import { SagaMemory, type LastReport } from './saga-memory.js';
 
 /**
  * A saga per command (Garcia-Molina's sagas: a step that does not complete is retried, then
@@ -46,59 +47,60 @@ export interface CommandTrackerOptions {
   readonly resend: (c: CommandEvent, attempt: number) => void;
   /** Notify on `alerts/…` (the alarms the saga raises). */
   readonly notify: (alert: ReturnType<AlarmBook['alert']>) => void;
+  /** Actuators remembered at most (rules/bounds.ts), and who is told of what is forgotten or refused past it. */
+  readonly bound?: number;
+  readonly forgot?: OnForget;
+  readonly refused?: OnRefuse;
 }
 
 export class CommandTracker {
   dry = false;
-  private readonly sagas = new Map<string, Saga>();
-  /** The last state each reporting actuator reported, and when. */
-  private readonly reported = new Map<string, { readonly state: Readonly<Record<string, unknown>>; readonly at: number; readonly device: string }>();
-  /** The latest command to each actuator that had not reported yet: a first report that matches it confirms it, as /api/actuators says. */
-  private readonly untracked = new BoundedMap<string, CommandEvent>(100_000);
-  /** The time of each actuator's last saga step: steps get increasing times, so they keep their order in InfluxDB. */
-  private readonly lastStep = new BoundedMap<string, number>(100_000);
+  /** Per actuator: sagas, last reports, first commands, step times; bounded (saga-memory.ts). */
+  readonly memory: SagaMemory;
 
-  constructor(private readonly o: CommandTrackerOptions) {}
+  constructor(private readonly o: CommandTrackerOptions) {
+    this.memory = new SagaMemory(o.bound, o.forgot, o.refused);
+  }
 
   /** Now, or just after the actuator's previous step when that was in the same millisecond. */
   private stepTime(target: string): number {
     const now = this.o.clock.now();
-    const last = this.lastStep.get(target);
+    const last = this.memory.lastStep.get(target);
     const t = last !== undefined && now <= last ? last + 1 : now;
-    this.lastStep.set(target, t);
+    this.memory.lastStep.set(target, t);
     return t;
   }
 
   get pending(): number {
-    return this.sagas.size;
+    return this.memory.sagas.size;
   }
 
   /** Whether commands to this actuator are confirmed (it has reported a state). */
   reports(target: string): boolean {
-    return this.reported.has(target);
+    return this.memory.reported.has(target);
   }
 
-  lastReport(target: string): { readonly state: Readonly<Record<string, unknown>>; readonly at: number; readonly device: string } | undefined {
-    return this.reported.get(target);
+  lastReport(target: string): LastReport | undefined {
+    return this.memory.reported.get(target);
   }
 
   waiting(target: string): { readonly commandId: string; readonly attempt: number; readonly sentAt: number } | undefined {
-    const s = this.sagas.get(target);
+    const s = this.memory.sagas.get(target);
     return s && { commandId: s.command.id, attempt: s.attempt, sentAt: s.sentAt };
   }
 
   /** A command went out (live), or was stored before a restart (dry). */
   sent(c: CommandEvent): void {
     const target = targetOf(c);
-    const before = this.sagas.get(target);
+    const before = this.memory.sagas.get(target);
     if (before) {
-      this.sagas.delete(target);
+      this.memory.sagas.delete(target);
       this.status(before.command, 'superseded', before.attempt, undefined, `superseded by ${c.id}`);
     }
-    const last = this.reported.get(target);
+    const last = this.memory.reported.get(target);
     this.status(c, 'sent', 0, undefined, last ? undefined : 'not tracked: the actuator has not reported its state yet');
     if (!last) {
-      this.untracked.set(target, c);
+      this.memory.untracked.set(target, c);
       return this.o.schedule(target, undefined);
     }
     // Already so by its last report (a switch on by hand): a device that reports only changes (ESPHome) says nothing more. Not once unresponsive: that report is stale.
@@ -108,23 +110,23 @@ export class CommandTracker {
 
   private track(saga: Saga): void {
     const target = targetOf(saga.command);
-    this.sagas.set(target, saga);
-    this.o.schedule(target, saga.dueAt);
+    if (this.memory.track(target, saga)) this.o.schedule(target, saga.dueAt);
   }
 
   /** What an actuator reported. */
   report(r: ActuatorStateEvent): void {
     const target = `${r.site}/${r.zone}/${r.actuator}`;
-    const first = this.untracked.get(target);
-    this.untracked.delete(target);
-    this.reported.set(target, { state: r.state, at: r.timeMs, device: r.device });
+    const first = this.memory.untracked.get(target);
+    this.memory.untracked.delete(target);
+    // Touched: the actuator reported longest ago is the first forgotten past the bound.
+    this.memory.reported.touch(target, { state: r.state, at: r.timeMs, device: r.device });
     const unresponsive = this.o.alarms.find({ rule: ACTUATOR_UNRESPONSIVE, site: r.site, zone: r.zone, actuator: r.actuator });
     if (unresponsive) this.o.alarms.clear(unresponsive, `the actuator reported ${describe(r.state)}`, r.id);
-    const saga = this.sagas.get(target);
+    const saga = this.memory.sagas.get(target);
     if (saga) {
       // While a command waits, a report of another state is the actuator still on its way.
       if (!confirms(this.o.expectedReport, target, saga.command.cloudEvent.data, r.state)) return;
-      this.sagas.delete(target);
+      this.memory.sagas.delete(target);
       this.o.schedule(target, undefined);
       this.status(saga.command, 'confirmed', saga.attempt, r.state, `after ${r.timeMs - saga.sentAt} ms`);
       return;
@@ -156,23 +158,22 @@ export class CommandTracker {
 
   /** A saga as a cluster's shared state keeps it (rules/shared-state.ts). */
   saga(target: string): { readonly command: CommandEvent; readonly attempt: number; readonly sentAt: number; readonly dueAt: number } | undefined {
-    const s = this.sagas.get(target);
+    const s = this.memory.sagas.get(target);
     return s && { command: s.command, attempt: s.attempt, sentAt: s.sentAt, dueAt: s.dueAt };
   }
 
   /** Takes an actuator's saga and last report over from the shared state (a takeover, before going live). */
   adopt(target: string, saga: ReturnType<CommandTracker['saga']>, report: ReturnType<CommandTracker['lastReport']>): void {
-    if (report) this.reported.set(target, report);
-    else this.reported.delete(target);
+    if (report) this.memory.reported.set(target, report);
+    else this.memory.reported.delete(target);
     if (saga) {
-      this.sagas.set(target, { ...saga, overdue: false });
-      this.o.schedule(target, saga.dueAt);
-    } else if (this.sagas.delete(target)) this.o.schedule(target, undefined);
+      if (this.memory.track(target, { ...saga, overdue: false })) this.o.schedule(target, saga.dueAt);
+    } else if (this.memory.sagas.delete(target)) this.o.schedule(target, undefined);
   }
 
   /** A command's confirmation time ran out. */
   timeout(target: string): void {
-    const saga = this.sagas.get(target);
+    const saga = this.memory.sagas.get(target);
     if (!saga) return;
     const now = this.o.clock.now();
     if (now < saga.dueAt) return this.o.schedule(target, saga.dueAt);
@@ -190,7 +191,7 @@ export class CommandTracker {
       this.o.schedule(target, saga.dueAt);
       return;
     }
-    this.sagas.delete(target);
+    this.memory.sagas.delete(target);
     const detail = `not confirmed after ${saga.attempt} resend(s), ${Math.round((now - saga.sentAt) / 1000)} s`;
     this.status(c, 'failed', saga.attempt, undefined, detail);
     this.o.dispatcher.forget(target);
@@ -205,7 +206,7 @@ export class CommandTracker {
   /** A stored step of a saga, during a rebuild. */
   restoreStatus(s: CommandStatusEvent): void {
     const target = `${s.site}/${s.zone}/${s.actuator}`;
-    const saga = this.sagas.get(target);
+    const saga = this.memory.sagas.get(target);
     switch (s.status) {
       case 'sent':
         return;
@@ -228,7 +229,7 @@ export class CommandTracker {
         break;
     }
     if (saga && saga.command.id === s.commandId) {
-      this.sagas.delete(target);
+      this.memory.sagas.delete(target);
       this.o.schedule(target, undefined);
     }
   }
@@ -236,7 +237,7 @@ export class CommandTracker {
   /** After a rebuild: sagas whose confirmation time ran out while the gateway was away act now. */
   goLive(): void {
     this.dry = false;
-    for (const [target, saga] of [...this.sagas]) if (saga.overdue || this.o.clock.now() >= saga.dueAt) this.timeout(target);
+    for (const [target, saga] of [...this.memory.sagas]) if (saga.overdue || this.o.clock.now() >= saga.dueAt) this.timeout(target);
   }
 
   private override(target: string, r: ActuatorStateEvent, commandId: string | undefined, data: Readonly<Record<string, unknown>> | undefined): void {

@@ -2,11 +2,12 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { AlarmTransitionEvent, CommandEvent, CommandStatusEvent, ReadingEvent } from '../core/events.js';
 import type { Kind } from '../core/kinds.js';
-import type { Outcome, Suppression } from './actions.js';
-import type { Forgotten, OnForget, RuleBounds } from './bounds.js';
+import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE, type Outcome, type Suppression } from './actions.js';
+import type { AlarmTimes } from './alarm.js';
+import type { Forgotten, OnForget, Refused, RuleBounds } from './bounds.js';
 
 export type { OnForget };
-import type { Firing } from './engine.js';
+import type { Firing, RulesEngine } from './engine.js';
 import type { ExpectedReport } from './saga.js';
 
 /* The rules runtime's ports and limits (rules/runtime.ts): what wakes it, whom it reports to, its times. */
@@ -33,6 +34,8 @@ export interface RuntimeObserver {
   routesReset?(routes: number): void;
   /** A device, zone, series or watched key was forgotten past its bound (rules/bounds.ts): a flood of made-up ids. */
   forgot?(what: Forgotten, bound: number): void;
+  /** A new actuator, report, saga or alarm was refused past its bound: everything remembered still matters (rules/bounds.ts). */
+  refused?(what: Refused, bound: number): void;
   /** A run that fired something (the trace): its reading, what woke it, the firings and what came of them. */
   ran?(reading: ReadingEvent, wake: Wake | undefined, firings: readonly Firing[], outcomes: readonly Outcome[], suppressed: readonly Suppression[], at: number): void;
 }
@@ -73,6 +76,14 @@ export interface RuntimeOptions {
   /** Publish a command again (a saga's retry). */
   readonly resend?: (c: CommandEvent, attempt: number) => void;
   readonly commands?: CommandSettings;
-  /** How many devices and zones the rules remember (default RULE_BOUNDS). */
-  readonly bounds?: RuleBounds;
+  /** How many devices, zones, actuators and active alarms the rules remember (default RULE_BOUNDS). */
+  readonly bounds?: Partial<RuleBounds>;
+}
+
+/** The times of an alarm: the gateway's own (manual override, unresponsive actuator), or its rule's in force; undefined: the defaults. */
+export function alarmTimesOf(rule: string, times: CommandTimes, engine: Pick<RulesEngine, 'rule'>): AlarmTimes | undefined {
+  if (rule === MANUAL_OVERRIDE) return { repeatMs: Number.POSITIVE_INFINITY, clearAfterMs: times.holdMs };
+  if (rule === ACTUATOR_UNRESPONSIVE) return { repeatMs: Number.POSITIVE_INFINITY, clearAfterMs: undefined };
+  const alarm = engine.rule(rule)?.alarm;
+  return alarm && { repeatMs: alarm.repeatMs, clearAfterMs: alarm.clearAfterMs };
 }

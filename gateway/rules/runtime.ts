@@ -1,13 +1,14 @@
 import type { ActuatorStateEvent, AlarmTransitionEvent, CommandEvent, CommandStatusEvent, DeviceStatusEvent, ReadingEvent } from '../core/events.js';
 import { kindSpec, type Kind } from '../core/kinds.js';
-import { ACTUATOR_UNRESPONSIVE, ActionDispatcher, MANUAL_OVERRIDE } from './actions.js';
-import { AlarmBook, type Alarm, type AlarmTimes } from './alarms.js';
+import { ActionDispatcher } from './actions.js';
+import { AlarmBook, type Alarm } from './alarms.js';
+import { RULE_BOUNDS, type OnRefuse } from './bounds.js';
 import { CommandTracker } from './commands.js';
 import { RulesEngine, type Firing } from './engine.js';
 import type { FactContext } from './facts.js';
 import { JobQueue } from './job-queue.js';
 import type { RuleSet } from './loader.js';
-import { DEFAULT_COMMAND_TIMES, MAX_RULES_BACKLOG, type CommandTimes, type OnForget, type RuntimeOptions, type Wake } from './runtime-options.js';
+import { alarmTimesOf, DEFAULT_COMMAND_TIMES, MAX_RULES_BACKLOG, type OnForget, type RuntimeOptions, type Wake } from './runtime-options.js';
 import { SeriesStore } from './series.js';
 import { ZoneState } from './state.js';
 import { Wakeups } from './wakeups.js';
@@ -40,17 +41,22 @@ export class RulesRuntime {
 
   constructor(private readonly o: RuntimeOptions) {
     const times = o.commands ?? DEFAULT_COMMAND_TIMES;
+    const bounds = { ...RULE_BOUNDS, ...o.bounds };
     const forgot: OnForget = (what, bound) => o.observer?.forgot?.(what, bound);
-    this.state = new ZoneState(o.armedFile, o.bounds, forgot);
-    this.series = new SeriesStore(o.bounds, forgot);
+    const refused: OnRefuse = (what, bound) => o.observer?.refused?.(what, bound);
+    this.state = new ZoneState(o.armedFile, bounds, forgot);
+    this.series = new SeriesStore(bounds, forgot);
     this.wakeups = new Wakeups<Wake>(o.clock, (_key, wake) => this.enqueue(() => this.wake(wake)));
     this.alarms = new AlarmBook({
       clock: o.clock,
       onTransition: (t, persist) => o.onAlarm?.(t, persist),
       schedule: (alarmId, at) => (at === undefined ? this.wakeups.cancel(`a|${alarmId}`) : this.wakeups.set(`a|${alarmId}`, at, { type: 'alarm', alarmId })),
-      timesOf: (rule) => this.timesOf(rule, times),
+      timesOf: (rule) => alarmTimesOf(rule, times, this.engine),
+      bound: bounds.alarms,
+      refused,
     });
-    this.dispatcher = new ActionDispatcher(this.state, o.clock, this.alarms, o.commands?.expectedReport);
+    const actuators = { bound: bounds.actuators, forgot, refused };
+    this.dispatcher = new ActionDispatcher(this.state, o.clock, this.alarms, o.commands?.expectedReport, { ...actuators, waits: (target) => this.commands.waiting(target) !== undefined });
     this.commands = new CommandTracker({
       clock: o.clock,
       ...times,
@@ -60,6 +66,7 @@ export class RulesRuntime {
       onStatus: (st) => o.onStatus?.(st),
       resend: (c, attempt) => o.resend?.(c, attempt),
       notify: (alert) => o.onOutcome(alert),
+      ...actuators,
     });
     this.watches = new Watches((spec, key, at, forgotten) => {
       if (forgotten) return this.wakeups.drop(`w|${spec.id}|${key}`);
@@ -67,7 +74,7 @@ export class RulesRuntime {
       const wakeKey = `w|${spec.id}|${key}`;
       if (at === undefined) this.wakeups.cancel(wakeKey);
       else this.wakeups.set(wakeKey, at, { type: 'watch', watchId: spec.id, key });
-    }, o.bounds, forgot);
+    }, bounds, forgot);
     this.engine = new RulesEngine({ rules: [], actuators: {} });
     this.scratch = { reading: undefined as unknown as ReadingEvent, now: 0, state: this.state, series: this.series, watches: this.watches, actuator: this.actuatorData };
   }
@@ -181,13 +188,6 @@ export class RulesRuntime {
   /** An operator acknowledges an alarm; undefined when it is not known. */
   acknowledge(alarmId: string, by: string, note: string | undefined, correlationId: string): Alarm | undefined {
     return this.alarms.acknowledge(alarmId, by, note, correlationId);
-  }
-
-  private timesOf(rule: string, times: CommandTimes): AlarmTimes | undefined {
-    if (rule === MANUAL_OVERRIDE) return { repeatMs: Number.POSITIVE_INFINITY, clearAfterMs: times.holdMs };
-    if (rule === ACTUATOR_UNRESPONSIVE) return { repeatMs: Number.POSITIVE_INFINITY, clearAfterMs: undefined };
-    const alarm = this.engine.rule(rule)?.alarm;
-    return alarm && { repeatMs: alarm.repeatMs, clearAfterMs: alarm.clearAfterMs };
   }
 
   /**

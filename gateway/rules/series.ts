@@ -1,7 +1,7 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { ReadingEvent } from '../core/events.js';
 import type { Kind } from '../core/kinds.js';
-import { RULE_BOUNDS, boundOf, type OnForget, type RuleBounds } from './bounds.js';
+import { RULE_BOUNDS, boundOf, type OnForget, type KeyBounds } from './bounds.js';
 import { Series, Track } from './window-track.js';
 
 /** Which readings a time fact looks at: the reading's device, its zone (any device), or its site. */
@@ -74,7 +74,7 @@ export class SeriesStore {
   private needs = new Map<Kind, Need[]>();
 
   constructor(
-    private readonly bounds: RuleBounds = RULE_BOUNDS,
+    private readonly bounds: KeyBounds = RULE_BOUNDS,
     private readonly forgot?: OnForget,
   ) {}
 

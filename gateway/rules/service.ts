@@ -13,8 +13,7 @@ import { ReplayClock } from '../core/replay-clock.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Store } from '../core/store.js';
 import { SEGMENT } from '../core/segments.js';
-import { evictionCounter, type OnEvicted } from '../observability/evictions.js';
-import { FORGOTTEN_AS, type Forgotten } from './bounds.js';
+import { memoryReporter } from './bounds.js';
 import { HeldBackReporter, type HeldBack } from './held-back.js';
 import { RuleLoader, type RuleSet } from './loader.js';
 import { RuleOutputs } from './outputs.js';
@@ -72,7 +71,8 @@ export class RulesService {
   /** Lines said at most once a minute (per key): overload, route cache resets. */
   private readonly rareLog: LogLimiter;
   private rebuilt: RebuildResult | undefined;
-  private readonly evicted: OnEvicted;
+  /** Counts and says what the rules forget or refuse past their bounds (rules/bounds.ts; here or in a cluster's partition owners). */
+  readonly memory: ReturnType<typeof memoryReporter>;
   private readonly ruleListeners: ((set: RuleSet) => void)[] = [];
   /** Where commands, alerts, alarm transitions and saga steps go (a cluster's owners send theirs the same way). */
   readonly outputs: RuleOutputs;
@@ -80,7 +80,7 @@ export class RulesService {
   constructor(private readonly o: RulesServiceOptions) {
     const { metrics } = o;
     this.rareLog = new LogLimiter(o.log, 1, 60_000);
-    this.evicted = evictionCounter(metrics, o.log.child({ component: 'rules' }));
+    this.memory = memoryReporter(metrics, o.log.child({ component: 'rules' }));
     this.clock = new ReplayClock(o.clock);
     this.outputs = new RuleOutputs({ publisher: o.publisher, store: o.store, metrics, bus: o.bus, log: o.log, trace: this.trace, storeWaitMs: o.storeWaitMs });
     const outputs = this.outputs;
@@ -122,7 +122,7 @@ export class RulesService {
         },
         failed: () => metrics.ruleErrors.inc(),
         routesReset: (routes) => this.routesReset(routes),
-        forgot: (what, bound) => this.forgot(what, bound),
+        ...this.memory,
         overloaded: () => {
           metrics.rulesOverloaded.inc();
           if (this.rareLog.allow('rules overloaded')) logError(o.log, 'GW_ERR_RULES_OVERLOADED', {}, 'the rules are too far behind: readings are stored but not ruled until they catch up');
@@ -155,11 +155,6 @@ export class RulesService {
   routesReset(routes: number): void {
     this.o.metrics.ruleRoutesReset.inc();
     if (this.rareLog.allow('rule routes reset')) this.o.log.warn({ component: 'rules', routes }, `the rules' cache of which rules serve which device filled (${routes} devices and kinds since the rules were loaded) and was started afresh: that many devices, or made-up device ids (gateway_rule_routes_reset_total)`);
-  }
-
-  /** The rules forgot something past its bound (rules/bounds.ts; here or in a cluster's partition owner): counted, said once per burst. */
-  forgot(what: Forgotten, bound: number): void {
-    this.evicted(FORGOTTEN_AS[what][0], bound, FORGOTTEN_AS[what][1]);
   }
 
   /** Called with each rule set put in force from now on. */

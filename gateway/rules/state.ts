@@ -2,7 +2,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { BoundedMap } from '../core/bounded-map.js';
 import type { Kind, ReadingValue } from '../core/kinds.js';
 import type { ReadingEvent } from '../core/events.js';
-import { RULE_BOUNDS, type OnForget, type RuleBounds } from './bounds.js';
+import { RULE_BOUNDS, type OnForget, type KeyBounds } from './bounds.js';
 import { truthy } from './operators.js';
 import { zoneKey } from './series.js';
 
@@ -78,7 +78,7 @@ export class ZoneState {
 
   constructor(
     private readonly armedFile?: string,
-    bounds: RuleBounds = RULE_BOUNDS,
+    bounds: KeyBounds = RULE_BOUNDS,
     forgot?: OnForget,
   ) {
     this.byDevice = new BoundedMap(bounds.devices, () => forgot?.('device', bounds.devices));

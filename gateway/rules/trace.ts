@@ -56,6 +56,7 @@ const WHY: Readonly<Record<Suppression['kind'], string>> = {
   overridden: 'a higher-priority command for the same actuator won',
   'min-on-off': 'minimum on/off time',
   'manual-hold': 'taken over by hand (manual_override)',
+  'memory-full': 'refused: as many actuators or alarms as the rules remember, none of which may go (GW_ERR_MEMORY_FULL)',
 };
 
 function wakeText(w: Wake): string {

@@ -1,7 +1,7 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { ReadingEvent } from '../core/events.js';
 import type { Kind, ReadingValue } from '../core/kinds.js';
-import { RULE_BOUNDS, boundOf, type OnForget, type RuleBounds } from './bounds.js';
+import { RULE_BOUNDS, boundOf, type OnForget, type KeyBounds } from './bounds.js';
 import { operatorOf, type Evaluate } from './operators.js';
 import { scopeKey, type Scope } from './series.js';
 
@@ -50,7 +50,7 @@ export class Watches {
 
   constructor(
     private readonly schedule: Schedule,
-    private readonly bounds: RuleBounds = RULE_BOUNDS,
+    private readonly bounds: KeyBounds = RULE_BOUNDS,
     private readonly forgot?: OnForget,
   ) {}
 
