@@ -40,16 +40,24 @@ const QUIET_MS = 60_000;
 /** Told of one entry forgotten: the table, its bound, and what forgetting costs (for the warning). */
 export type OnEvicted = (map: EvictingMap, capacity: number, cost: string) => void;
 
-export function evictionCounter(metrics: Pick<Metrics, 'memoryEvictions'>, log: Logger | undefined, now: () => number = Date.now): OnEvicted {
+/** Each entry counted; the first of each burst said (a burst ends after QUIET_MS without one). */
+function burstCounter(count: (map: EvictingMap) => void, say: (map: EvictingMap, capacity: number, cost: string) => void, now: () => number): OnEvicted {
   const last = new Map<EvictingMap, number>();
   return (map, capacity, cost) => {
-    metrics.memoryEvictions.inc({ map });
+    count(map);
     const t = now();
     const before = last.get(map);
     last.set(map, t);
-    if (before !== undefined && t - before < QUIET_MS) return;
-    logWarn(log, 'GW_ERR_MEMORY_BOUND', { map, capacity }, `${map} is full (${capacity} entries): its oldest are forgotten from now on (${cost}); counted in gateway_memory_evictions_total, said once per burst`);
+    if (before === undefined || t - before >= QUIET_MS) say(map, capacity, cost);
   };
+}
+
+export function evictionCounter(metrics: Pick<Metrics, 'memoryEvictions'>, log: Logger | undefined, now: () => number = Date.now): OnEvicted {
+  return burstCounter(
+    (map) => metrics.memoryEvictions.inc({ map }),
+    (map, capacity, cost) => logWarn(log, 'GW_ERR_MEMORY_BOUND', { map, capacity }, `${map} is full (${capacity} entries): its oldest are forgotten from now on (${cost}); counted in gateway_memory_evictions_total, said once per burst`),
+    now,
+  );
 }
 
 /**
@@ -59,13 +67,9 @@ export function evictionCounter(metrics: Pick<Metrics, 'memoryEvictions'>, log: 
  * rules should do is not done), as evictions are.
  */
 export function refusalCounter(metrics: Pick<Metrics, 'memoryRefusals'>, log: Logger | undefined, now: () => number = Date.now): OnEvicted {
-  const last = new Map<EvictingMap, number>();
-  return (map, capacity, cost) => {
-    metrics.memoryRefusals.inc({ map });
-    const t = now();
-    const before = last.get(map);
-    last.set(map, t);
-    if (before !== undefined && t - before < QUIET_MS) return;
-    logError(log, 'GW_ERR_MEMORY_FULL', { map, capacity }, `${map} is full (${capacity} entries) of entries that must stay: newcomers are refused from now on (${cost}); counted in gateway_memory_refusals_total, said once per burst`);
-  };
+  return burstCounter(
+    (map) => metrics.memoryRefusals.inc({ map }),
+    (map, capacity, cost) => logError(log, 'GW_ERR_MEMORY_FULL', { map, capacity }, `${map} is full (${capacity} entries) of entries that must stay: newcomers are refused from now on (${cost}); counted in gateway_memory_refusals_total, said once per burst`),
+    now,
+  );
 }
