@@ -39,7 +39,7 @@ import type { InfluxSink } from './storage/sink.js';
  * The broker, with the publish pipeline before its acknowledgements; a cluster node's shares
  * Aedes' bus and sessions through Redis, within the same bounds (broker/cluster-persistence.ts).
  */
-export function mqttBroker(settings: Settings, o: { access: Access; metrics: Metrics; log: Logger; nodeId: string; clustered: boolean; tls: TlsMaterial | undefined }): { broker: MqttBroker; pipeline: PublishPipeline } {
+export function mqttBroker(settings: Settings, o: { access: Access; metrics: Metrics; log: Logger; nodeId: string; clustered: boolean; tls: TlsMaterial | undefined }): { broker: MqttBroker; pipeline: PublishPipeline; ledger: RetainedLedger } {
   const { access, metrics, log } = o;
   const tlsListeners = createTlsListeners(
     o.tls,
@@ -73,7 +73,7 @@ export function mqttBroker(settings: Settings, o: { access: Access; metrics: Met
     maxInflightQos2: settings.maxInflightQos2,
     ...(clusterBus ? { cluster: { bus: clusterBus, heartbeatMs: settings.mqttHeartbeatMs } } : {}),
   });
-  return { broker, pipeline };
+  return { broker, pipeline, ledger };
 }
 
 export function liveView(

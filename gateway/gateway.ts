@@ -162,7 +162,7 @@ export class Gateway {
     this.journal = journal;
 
     // The broker exists before ingest (ingest publishes dead letters through it) but listens last; it closes (its last snapshot) after all that publishes through it (its intake stops first, below).
-    const { broker, pipeline } = mqttBroker(settings, { access, metrics, log, nodeId, clustered, tls });
+    const { broker, pipeline, ledger } = mqttBroker(settings, { access, metrics, log, nodeId, clustered, tls });
     access.observe(broker.aedes);
     this.broker = lifecycle.add('broker', broker);
     // Contract actuators are known by their subscription to exactly commands/<site>/<zone>/<actuator>.
@@ -241,6 +241,7 @@ export class Gateway {
     }
 
     lifecycle.add('MQTT intake', { stop: () => broker.stopIntake() });
+    await devices.relearn({ broker, ownerOf: (t) => ledger.ownerOf(t), access: accessOpts }); // before it listens: what its retained messages taught
     const ports = await broker.start();
     where.mqtt = ports.mqtt;
     if (cluster) {

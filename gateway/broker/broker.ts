@@ -149,9 +149,21 @@ export class MqttBroker implements Publisher {
     return this.aedes.connectedClients;
   }
 
-  async start(): Promise<BoundPorts> {
+  /** Aedes' persistence set up (a single gateway's snapshot read, its retained messages back), before any listener opens. */
+  async restore(): Promise<void> {
+    if (this.listened) return;
     await this.aedes.listen();
     this.listened = true;
+  }
+
+  /** The retained messages on these filters, as the persistence holds them (after `restore`). */
+  async *retained(filters: string[]): AsyncIterable<{ topic: string; payload: Buffer }> {
+    const stream = (this.aedes as unknown as { persistence: { createRetainedStreamCombi(f: string[]): AsyncIterable<PublishPacket> } }).persistence.createRetainedStreamCombi(filters);
+    for await (const p of stream) if (p.payload && p.payload.length > 0) yield { topic: p.topic, payload: Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload) };
+  }
+
+  async start(): Promise<BoundPorts> {
+    await this.restore();
     const { host, mqttPort, wsPort, log } = this.options;
     const mqtt = await listenOn(this.tcp, host, mqttPort, 'MQTT_PORT');
     const ws = await listenOn(this.http, host, wsPort, 'MQTT_WS_PORT');

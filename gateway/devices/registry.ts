@@ -89,6 +89,11 @@ export class DeviceRegistry {
     return e;
   }
 
+  /** The entry of a device known from something kept, not heard (a restored discovery config): its last seen and silence untouched. */
+  known(family: Family, nativeId: string, now: number): DeviceEntry {
+    return this.get(family, nativeId) ?? this.seen(family, nativeId, now);
+  }
+
   static unmapped(e: DeviceEntry, key: string): void {
     const n = e.unmapped.get(key);
     if (n !== undefined) e.unmapped.set(key, n + 1);

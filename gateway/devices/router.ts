@@ -203,7 +203,25 @@ export class NativeRouter {
     return decodePlaced(r, { topic, payload, now, redrive, placements: this.placements, registry: this.registry, actuatorStates: this.actuatorStates });
   }
 
-  private learn(topic: string, payload: Buffer, now: number, hint: NativeHint | undefined): NativeOutcome {
+  /**
+   * A retained message restored at start (broker's snapshot or Redis): what it teaches (discovery
+   * configs, a Zigbee2MQTT bridge's devices and output), without news: no reading, status or last seen.
+   */
+  relearn(topic: string, payload: Buffer, now: number, hint?: NativeHint): boolean {
+    if (parseConfigTopic(topic, this.o.discoveryPrefix)) return this.learn(topic, payload, now, hint, true).outcome === 'recognised';
+    if (this.ctxVersion !== this.discovery.version) this.ctx = this.context();
+    for (const step of this.order(hint)) {
+      const r = this.step(step, topic, payload, hint);
+      // A retained `online` of the bridge is not news of its restart: what was learnt since stays.
+      const facts = r && !Array.isArray(r) && r.outcome !== 'not_mine' ? r.learnt?.filter((f) => f.what !== 'zigbee2mqttBridgeOnline') : undefined;
+      if (!facts?.length) continue;
+      this.learnt.apply(facts);
+      return true;
+    }
+    return false;
+  }
+
+  private learn(topic: string, payload: Buffer, now: number, hint: NativeHint | undefined, restored = false): NativeOutcome {
     const r = parseDiscovery(topic, payload, { discoveryPrefix: this.o.discoveryPrefix });
     if (r.outcome === 'removed') {
       const gone = this.discovery.forget(topic);
@@ -214,21 +232,21 @@ export class NativeRouter {
       if (nativeId !== undefined) this.registry.get('homeassistant', nativeId)?.discovery.delete(topic);
       return { outcome: 'recognised', family: 'homeassistant', ...(nativeId === undefined ? {} : { nativeId }), what: 'discovery config removed' };
     }
-    if (r.outcome === 'refused') return this.refuse(topic, r.nativeId, r.reason, now);
+    if (r.outcome === 'refused') return this.refuse(topic, r.nativeId, r.reason, now, restored);
     const e = r.entity;
     // A credential bound to one device speaks for it only (discovery-speaker.ts): noted on that device, a dead letter.
     if (hint?.family !== undefined && hint.nativeId !== undefined) {
       const foreign = foreignConfig(e, { family: hint.family, nativeId: hint.nativeId }, this.discovery, this.o.discoveryPrefix);
       if (foreign !== undefined) {
-        DeviceRegistry.problem(this.registry.seen(hint.family, hint.nativeId, now), foreign);
+        DeviceRegistry.problem(this.registry[restored ? 'known' : 'seen'](hint.family, hint.nativeId, now), foreign);
         return { outcome: 'failure', family: 'homeassistant', detail: `homeassistant: ${foreign}` };
       }
     }
     const learnt = this.discovery.learn(e);
-    if (learnt === 'full') return this.refuse(topic, e.nativeId, `the gateway holds ${MAX_ENTITIES} discovered entities already, the most it keeps (an empty retained config removes one)`, now);
+    if (learnt === 'full') return this.refuse(topic, e.nativeId, `the gateway holds ${MAX_ENTITIES} discovered entities already, the most it keeps (an empty retained config removes one)`, now, restored);
     this.forgetRefused(topic, e.nativeId);
     if (learnt === 'learnt') this.topicStep.clear();
-    DeviceRegistry.discovered(this.registry.seen('homeassistant', e.nativeId, now), topic, { component: e.component, objectId: e.objectId, kind: e.kind });
+    DeviceRegistry.discovered(this.registry[restored ? 'known' : 'seen']('homeassistant', e.nativeId, now), topic, { component: e.component, objectId: e.objectId, kind: e.kind });
     return { outcome: 'recognised', family: 'homeassistant', nativeId: e.nativeId, what: `discovery config (${e.component})` };
   }
 
@@ -241,11 +259,11 @@ export class NativeRouter {
   }
 
   /** A discovery config the gateway cannot use: listed with its reason in the registry, and counted (not a dead letter). */
-  private refuse(topic: string, nativeId: string | undefined, reason: string, now: number): NativeOutcome {
+  private refuse(topic: string, nativeId: string | undefined, reason: string, now: number, restored = false): NativeOutcome {
     if (nativeId !== undefined) {
       this.forgetRefused(topic, nativeId);
       this.refusedConfigs.set(topic, nativeId);
-      const e = this.registry.seen('homeassistant', nativeId, now);
+      const e = this.registry[restored ? 'known' : 'seen']('homeassistant', nativeId, now);
       DeviceRegistry.discovered(e, topic, { refused: reason });
       DeviceRegistry.problem(e, `${topic}: ${reason}`);
     }

@@ -10,6 +10,7 @@ import { NativeCommander, type NativeCommanderOptions } from './commands.js';
 import { DeviceMapLoader } from './map-loader.js';
 import { EMPTY_MAP, type NativeDevice } from './map.js';
 import type { DeviceView } from './registry.js';
+import { relearnRetained, type RelearnSources } from './relearn.js';
 import { NativeRouter } from './router.js';
 import { evictionCounter } from '../observability/evictions.js';
 
@@ -61,6 +62,11 @@ export class DevicesService {
     const actuator = this.router.actuator(target);
     return actuator ? expectedReport(data, this.router.form(actuator)) : data;
   };
+
+  /** At start, before the broker listens: what the restored retained messages taught (relearn.ts). */
+  relearn(sources: RelearnSources): Promise<{ read: number; learnt: number }> {
+    return relearnRetained({ ...sources, router: this.router, discoveryPrefix: this.o.discoveryPrefix, now: this.o.clock.now(), log: this.o.log });
+  }
 
   /** Reads the map again now (before a redrive, so an assignment just written counts). */
   reload(): Promise<void> {

@@ -104,6 +104,16 @@ describe('Zigbee2MQTT with advanced.output: attribute', () => {
     expect(readings(send(r, 'zigbee2mqtt/th1/temperature', '21.7'))).toEqual([['temperature', 21.7]]);
   });
 
+  it('restored at the gateway’s start (relearn), a retained bridge/info still says the output, and a retained bridge/state online after it does not undo it', () => {
+    const r = router(Z2M_MAP);
+    const restored = (topic: string, payload: string) => r.relearn(topic, Buffer.from(payload), Date.UTC(2026, 10, 28));
+    expect(restored('zigbee2mqtt/bridge/info', JSON.stringify({ version: '2.6.0', config: { advanced: { output: 'attribute_and_json' } } }))).toBe(true);
+    expect(restored('zigbee2mqtt/bridge/state', '{"state":"online"}')).toBe(false);
+    // Learning is not news: no device entered in the registry.
+    expect(r.registry.size).toBe(0);
+    expect(send(r, 'zigbee2mqtt/th1/temperature', '21.5')).toMatchObject({ outcome: 'recognised', what: expect.stringContaining('a copy of the JSON state') });
+  });
+
   it('a stand-in key (local_temperature) counts only once the device is known to have no first choice (temperature)', () => {
     const r = router(Z2M_MAP);
     // A TRV: every publish repeats every key (advanced.cache_state, on by default), so by the second

@@ -1,0 +1,67 @@
+/**
+ * At start, before the broker listens: the retained messages it restored (a single gateway's
+ * snapshot, a cluster's Redis) teach the devices layer again what they taught before the restart.
+ * Home Assistant discovery configs say where an entity's states are and how its commands go, and a
+ * Zigbee2MQTT bridge's `bridge/devices` and `bridge/info` what each device is and how its state is
+ * published. Devices send these once (retained) and not again until they restart themselves, so
+ * without this a restarted gateway dead-lettered a discovered device's states and commanded its
+ * actuators in the wrong form until then.
+ */
+import type { Logger } from 'pino';
+import { principalOf, type NativeTopics } from '../broker/acl.js';
+import type { CredentialStore } from '../broker/credentials.js';
+import { nativeHintOf } from '../broker/native-acl.js';
+import type { NativeHint, NativeRouter } from './router.js';
+import { FAMILIES } from './types.js';
+
+export interface RetainedSource {
+  /** Aedes' persistence set up: its retained messages are back. */
+  restore(): Promise<void>;
+  retained(filters: string[]): AsyncIterable<{ topic: string; payload: Buffer }>;
+}
+
+export interface RelearnSources {
+  readonly broker: RetainedSource;
+  /** Which credential retained the message (the retained ledger): its bridge base or device. */
+  readonly ownerOf: (topic: string) => string | undefined;
+  readonly access: { readonly store: CredentialStore; readonly nativeTopics?: NativeTopics };
+}
+
+interface RelearnOptions extends RelearnSources {
+  readonly router: NativeRouter;
+  readonly discoveryPrefix: string;
+  readonly now: number;
+  readonly log: Logger;
+}
+
+/** Feeds the restored retained messages that teach to the router; counts what they taught. */
+export async function relearnRetained(o: RelearnOptions): Promise<{ read: number; learnt: number }> {
+  await o.broker.restore();
+  let read = 0;
+  let learnt = 0;
+  // A bridge's base may have several levels (`home/zigbee2mqtt`): all of them, picked by their ends.
+  for await (const { topic, payload } of o.broker.retained(['#'])) {
+    if (!teaches(topic, o.discoveryPrefix)) continue;
+    read++;
+    try {
+      if (o.router.relearn(topic, payload, o.now, hintOf(o, topic))) learnt++;
+    } catch (err) {
+      o.log.warn({ topic, err: (err as Error).message }, 'a restored retained message could not be read again: what it taught is learnt when the device says it again');
+    }
+  }
+  if (read > 0) o.log.info({ read, learnt }, 'learnt again from the restored retained messages: discovery configs and Zigbee2MQTT bridge lists');
+  return { read, learnt };
+}
+
+function teaches(topic: string, discoveryPrefix: string): boolean {
+  return (topic.startsWith(`${discoveryPrefix}/`) && topic.endsWith('/config')) || topic.endsWith('/bridge/devices') || topic.endsWith('/bridge/info');
+}
+
+function hintOf(o: RelearnOptions, topic: string): NativeHint | undefined {
+  const owner = o.ownerOf(topic);
+  const credential = owner === undefined ? undefined : o.access.store.get(owner);
+  const h = credential && nativeHintOf(principalOf(credential, o.access.nativeTopics));
+  if (!h) return undefined;
+  const family = FAMILIES.find((f) => f === h.family);
+  return { ...(family ? { family } : {}), ...(h.nativeId === undefined ? {} : { nativeId: h.nativeId }), ...(h.base === undefined ? {} : { base: h.base }) };
+}
