@@ -53,7 +53,8 @@ export async function relearnRetained(o: RelearnOptions): Promise<{ read: number
   return { read, learnt };
 }
 
-function teaches(topic: string, discoveryPrefix: string): boolean {
+/** Whether a retained message on this topic teaches what a device is (a discovery config, a bridge's device list or info). */
+export function teaches(topic: string, discoveryPrefix: string): boolean {
   return (topic.startsWith(`${discoveryPrefix}/`) && topic.endsWith('/config')) || topic.endsWith('/bridge/devices') || topic.endsWith('/bridge/info');
 }
 

@@ -3,6 +3,7 @@
  * topics to, the native commands that follow the rules' commands, and `GET /api/devices`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Aedes } from 'aedes';
 import type { CommandData, DeviceSilenceEvent, ReadingEvent } from '../core/events.js';
 import type { DeviceLiveness } from '../core/liveness.js';
 import { expectedReport } from './actuator-form.js';
@@ -11,7 +12,7 @@ import { DeviceMapLoader } from './map-loader.js';
 import { EMPTY_MAP, type NativeDevice } from './map.js';
 import type { DeviceView } from './registry.js';
 import { relearnRetained, type RelearnSources } from './relearn.js';
-import { NativeRouter } from './router.js';
+import { shareLearning, SharingRouter } from './shared-learning.js';
 import { evictionCounter } from '../observability/evictions.js';
 
 /** The commander's ports and Zigbee2MQTT base topic, with the device map's file and discovery prefix. */
@@ -30,13 +31,14 @@ export interface WaitingDevice {
 }
 
 export class DevicesService {
-  readonly router: NativeRouter;
+  readonly router: SharingRouter;
   readonly loader: DeviceMapLoader;
   private readonly commander: NativeCommander;
   private offSilence: (() => void) | undefined;
+  private offShare: (() => void) | undefined;
 
   constructor(private readonly o: DevicesServiceOptions) {
-    this.router = new NativeRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log) }, EMPTY_MAP);
+    this.router = new SharingRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log) }, EMPTY_MAP);
     this.loader = new DeviceMapLoader({ file: o.file, log: o.log, watch: o.watch, onChange: (map) => this.router.use(map) });
     this.commander = new NativeCommander({ ...o, router: this.router });
   }
@@ -49,6 +51,7 @@ export class DevicesService {
 
   async stop(): Promise<void> {
     this.offSilence?.();
+    this.offShare?.();
     this.commander.stop();
     await this.loader.stop();
   }
@@ -63,9 +66,14 @@ export class DevicesService {
     return actuator ? expectedReport(data, this.router.form(actuator)) : data;
   };
 
-  /** At start, before the broker listens: what the restored retained messages taught (relearn.ts). */
-  relearn(sources: RelearnSources): Promise<{ read: number; learnt: number }> {
-    return relearnRetained({ ...sources, router: this.router, discoveryPrefix: this.o.discoveryPrefix, now: this.o.clock.now(), log: this.o.log });
+  /**
+   * At start, before the broker listens: what the restored retained messages taught (relearn.ts);
+   * a cluster node's (`cluster`: its broker) also tells and hears what the other nodes are taught (shared-learning.ts).
+   */
+  relearn(sources: RelearnSources & { cluster?: Aedes }): Promise<{ read: number; learnt: number }> {
+    const { clock, log } = this.o;
+    if (sources.cluster) this.offShare = shareLearning({ aedes: sources.cluster, router: this.router, clock, log });
+    return relearnRetained({ ...sources, router: this.router, discoveryPrefix: this.o.discoveryPrefix, now: clock.now(), log });
   }
 
   /** Reads the map again now (before a redrive, so an assignment just written counts). */

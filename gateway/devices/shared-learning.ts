@@ -1,0 +1,79 @@
+/**
+ * A cluster's nodes learn from each other what devices teach: a discovery config or a Zigbee2MQTT
+ * bridge's device list reaches the node its device is connected to, but a partition's owner, on
+ * any node, makes that zone's native commands (README "Beyond one machine"). The node whose ingest
+ * took the message in tells the others on the brokers' bus (an internal `$` topic no client may
+ * publish to), with what the publisher's credential said of it; they learn it as a restored one
+ * (NativeRouter.relearn: no reading, status or last seen). A node starting learns the retained ones
+ * from Redis (relearn.ts).
+ */
+import type { Aedes, PublishPacket } from 'aedes';
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import { teaches } from './relearn.js';
+import type { DeviceMap } from './map.js';
+import { NativeRouter, type NativeHint, type NativeOutcome, type RouterOptions } from './router.js';
+import { FAMILIES } from './types.js';
+
+export const LEARNT_TOPIC = '$gateway/devices/learnt';
+
+/** The router whose recognised teaching messages are told to the other nodes once `share` is set. */
+export class SharingRouter extends NativeRouter {
+  share: ((topic: string, payload: Buffer, hint: NativeHint | undefined) => void) | undefined;
+  private readonly discoveryPrefix: string;
+
+  constructor(o: RouterOptions, map: DeviceMap) {
+    super(o, map);
+    this.discoveryPrefix = o.discoveryPrefix;
+  }
+
+  override route(topic: string, payload: Buffer, now: number, hint?: NativeHint, redrive = false): NativeOutcome {
+    const out = super.route(topic, payload, now, hint, redrive);
+    if (this.share && !redrive && out.outcome === 'recognised' && teaches(topic, this.discoveryPrefix)) this.share(topic, payload, hint);
+    return out;
+  }
+}
+
+interface Told {
+  readonly topic: string;
+  /** base64: a bridge list is JSON, but a config may be anything a device sent. */
+  readonly payload: string;
+  readonly hint?: NativeHint;
+}
+
+/** Starts telling and hearing; returns the stop. */
+export function shareLearning(o: { aedes: Aedes; router: SharingRouter; clock: Clock; log: Logger }): () => void {
+  const { aedes, router, log } = o;
+  router.share = (topic, payload, hint) => {
+    const told: Told = { topic, payload: payload.toString('base64'), ...(hint ? { hint } : {}) };
+    const packet = { cmd: 'publish', topic: LEARNT_TOPIC, payload: Buffer.from(JSON.stringify(told)), qos: 0, retain: false, dup: false } as PublishPacket;
+    aedes.publish(packet, (err) => err && log.warn({ topic, err: err.message }, 'could not tell the other nodes what a device taught: they learn it when it is said again or at their start'));
+  };
+  const heard = (packet: PublishPacket & { brokerId?: string }, done: () => void): void => {
+    // Its own word comes back on the bus too: it has learnt that already, through ingest.
+    if (packet.brokerId !== aedes.id) {
+      const told = parseTold(packet.payload);
+      if (told) router.relearn(told.topic, Buffer.from(told.payload, 'base64'), o.clock.now(), told.hint);
+      else log.warn({ from: packet.brokerId }, `an unreadable message on ${LEARNT_TOPIC}: ignored`);
+    }
+    done();
+  };
+  aedes.subscribe(LEARNT_TOPIC, heard, () => undefined);
+  return () => {
+    router.share = undefined;
+    aedes.unsubscribe(LEARNT_TOPIC, heard, () => undefined);
+  };
+}
+
+function parseTold(payload: PublishPacket['payload']): Told | undefined {
+  try {
+    const v = JSON.parse(payload.toString()) as Partial<Told> | null;
+    if (typeof v?.topic !== 'string' || typeof v.payload !== 'string') return undefined;
+    const h = v.hint;
+    const family = FAMILIES.find((f) => f === h?.family);
+    const hint: NativeHint = { ...(family ? { family } : {}), ...(typeof h?.nativeId === 'string' ? { nativeId: h.nativeId } : {}), ...(typeof h?.base === 'string' ? { base: h.base } : {}) };
+    return { topic: v.topic, payload: v.payload, hint };
+  } catch {
+    return undefined;
+  }
+}
