@@ -5,7 +5,7 @@
  * (`as: switch | thermostat`), else the device: a Tasmota or Shelly relay is always a switch, a
  * Home Assistant entity by its discovered component, a Zigbee2MQTT device by the exposes its
  * bridge lists in `bridge/devices` (`climate`: a thermostat; `switch`, `light`: a switch), and
- * an ESPHome node or a Zigbee2MQTT device the bridge has not listed by what it reports (a
+ * an ESPHome node by its own discovery config, and one without or a Zigbee2MQTT device the bridge has not listed by what it reports (a
  * switch's on/off with no mode ever: a switch; a mode or setpoint: a thermostat). Before any of
  * them says, a thermostat, as before the map had `as:`.
  */
@@ -39,6 +39,8 @@ export function formOf(a: NativeActuator, told: FormEvidence): ActuatorForm {
     case 'esphome':
     case 'zigbee2mqtt': {
       if (a.family === 'esphome' && /^(light|fan):/.test(a.channel ?? '')) return 'switch';
+      // An ESPHome node's own discovery config (`discovery: true`, its default) says it before it reports.
+      if (typeof told.entity === 'object') return told.entity.component === 'climate' ? 'thermostat' : 'switch';
       // What the device is, said by its bridge from its definition, even before it has reported.
       if (told.exposed !== undefined) return told.exposed;
       const r = told.reported;
@@ -58,6 +60,16 @@ export function entityOf(entities: Iterable<DiscoveredEntity>, a: NativeActuator
   if (chosen) return chosen;
   if (own.length === 0) return `homeassistant:${a.nativeId}: no discovery config for a switch, light or climate of this device has been seen yet`;
   return `homeassistant:${a.nativeId}: ${a.channel === undefined ? `has ${own.length} commandable entities (${own.map((e) => e.objectId).join(', ')}): set channel: to one` : `has no entity ${a.channel}`}`;
+}
+
+/**
+ * The discovery config an ESPHome node published for the entry's channel: its switch's command
+ * topic (`<node>/switch/<id>/command`) or its climate's (`<node>/climate/<id>/mode/command`).
+ */
+export function esphomeEntityOf(entities: Iterable<DiscoveredEntity>, a: NativeActuator): DiscoveredEntity | string {
+  const commands = [`${a.nativeId}/switch/${a.channel ?? ''}/command`, `${a.nativeId}/climate/${a.channel ?? ''}/mode/command`];
+  for (const e of entities) if (commands.includes(e.commandTopic ?? '') || commands.includes(e.climate?.modeCommandTopic ?? '')) return e;
+  return `esphome:${a.nativeId}: no discovery config for ${a.channel ?? '(no channel)'} seen yet`;
 }
 
 /** A rule's command data as a native command: on/off, or a mode with its setpoint (a switch: on for any mode but off). */

@@ -13,7 +13,7 @@ import { parseConfigTopic, parseDiscovery } from './families/homeassistant.js';
 import { decode, type Context } from './index.js';
 import { LearntFacts } from './learnt.js';
 import { MAX_BRIDGE_DEVICES_BYTES } from './normalise.js';
-import { entityOf, formOf } from './actuator-form.js';
+import { entityOf, esphomeEntityOf, formOf } from './actuator-form.js';
 import type { ActuatorForm, DeviceMap, NativeActuator } from './map.js';
 import type { OnEvicted } from '../observability/evictions.js';
 import { Placements } from './placement.js';
@@ -104,7 +104,7 @@ export class NativeRouter {
     if (a.as) return a.as;
     return formOf(a, {
       reported: this.actuatorStates.get(a.target),
-      entity: a.family === 'homeassistant' ? this.entityFor(a) : undefined,
+      entity: a.family === 'homeassistant' || a.family === 'esphome' ? this.entityFor(a) : undefined,
       // The bridge commands go to (commands.ts): the configured base.
       exposed: a.family === 'zigbee2mqtt' ? this.learnt.zigbee2mqttForm(this.o.zigbee2mqttBaseTopic, a.nativeId, a.channel) : undefined,
     });
@@ -129,7 +129,7 @@ export class NativeRouter {
       this.entitiesVersion = this.discovery.version;
     }
     let e = this.entities.get(a);
-    if (e === undefined) this.entities.set(a, (e = entityOf(this.discovery.entities(), a)));
+    if (e === undefined) this.entities.set(a, (e = (a.family === 'esphome' ? esphomeEntityOf : entityOf)(this.discovery.entities(), a)));
     return e;
   }
 

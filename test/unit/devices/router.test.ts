@@ -188,3 +188,29 @@ devices:
     expect(send(r, 'homeassistant/switch/plug-1/fan/config', foreign, plug).outcome).toBe('recognised');
   });
 });
+
+describe('an ESPHome actuator before it reports', () => {
+  // What esphome/components/mqtt sends with `discovery: true` (its default): abbreviated keys, the
+  // node's own topics (mqtt_switch.cpp: command_topic; mqtt_climate.cpp: mode_command_topic).
+  const dev = (ids: string, name: string) => ({ ids, name, sw: 'esphome v2025.10.0', mdl: 'esp01_1m', mf: 'Espressif' });
+  const MAP = `devices:
+  esphome:plug-node: { site: hq, zone: e1 }
+  esphome:ac-node: { site: hq, zone: e2 }
+actuators:
+  hq/e1/hvac: { device: esphome:plug-node, channel: relay }
+  hq/e2/hvac: { device: esphome:ac-node, channel: hvac }
+`;
+
+  it('is a switch once its node’s discovery config says the channel is a switch, a thermostat when a climate', () => {
+    const r = router(MAP);
+    const form = (target: string) => r.form(r.actuator(target)!);
+    expect([form('hq/e1/hvac'), form('hq/e2/hvac')]).toEqual(['thermostat', 'thermostat']);
+    send(r, 'homeassistant/switch/plug-node/relay/config', { name: 'Relay', stat_t: 'plug-node/switch/relay/state', cmd_t: 'plug-node/switch/relay/command', avty_t: 'plug-node/status', uniq_id: 'a4cf12ab34cdswitchrelay', dev: dev('a4cf12ab34cd', 'plug-node') });
+    send(r, 'homeassistant/climate/ac-node/hvac/config', { name: 'AC', mode_cmd_t: 'ac-node/climate/hvac/mode/command', mode_stat_t: 'ac-node/climate/hvac/mode/state', temp_cmd_t: 'ac-node/climate/hvac/target_temperature/command', temp_stat_t: 'ac-node/climate/hvac/target_temperature/state', modes: ['off', 'cool', 'heat'], avty_t: 'ac-node/status', dev: dev('a4cf12ab34ce', 'ac-node') });
+    expect([form('hq/e1/hvac'), form('hq/e2/hvac')]).toEqual(['switch', 'thermostat']);
+    // Another node's switch of the same object id is not this one's.
+    const other = router(MAP);
+    send(other, 'homeassistant/switch/other-node/hvac/config', { name: 'Hvac', cmd_t: 'other-node/switch/hvac/command', stat_t: 'other-node/switch/hvac/state', dev: dev('a4cf12ab34cf', 'other-node') });
+    expect(other.form(other.actuator('hq/e2/hvac')!)).toBe('thermostat');
+  });
+});
