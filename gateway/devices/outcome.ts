@@ -92,12 +92,15 @@ function availability(list: readonly Availability[], env: PlaceEnv): NativeOutco
       // Its devices follow it: offline with it, and back to what they last said of themselves.
       for (const e of env.registry.all()) {
         if (e.family !== a.family || e.nativeId === a.nativeId) continue;
+        // A stored offline is mostly the bridge's own will, published when the gateway last stopped: the bridge back, so are they.
+        if (a.online && e.onlineFromHistory) [e.online, e.onlineFromHistory] = [true, false];
         for (const p of env.placements.placementsOf(e.family, e.nativeId) ?? []) statuses.push({ device: p.device, online: a.online && e.online !== false });
       }
       env.registry.seen(a.family, a.nativeId, env.now).online = a.online;
       continue;
     }
-    env.registry.seen(a.family, a.nativeId, env.now).online = a.online;
+    const own = env.registry.seen(a.family, a.nativeId, env.now);
+    [own.online, own.onlineFromHistory] = [a.online, false];
     for (const p of env.placements.placementsOf(a.family, a.nativeId) ?? []) statuses.push({ device: p.device, online: a.online && !env.registry.bridgesOffline.has(a.family) });
   }
   if (statuses.length === 0) return { outcome: 'recognised', family: first.family, nativeId: first.nativeId, what: 'availability of a device waiting for a zone' };

@@ -22,6 +22,8 @@ export interface DeviceEntry {
   lastSeen: number;
   /** From its availability topic (and its bridge's); null until it said. */
   online: boolean | null;
+  /** `online` is what the stored history said (DevicesService.seed), not the device since this start. */
+  onlineFromHistory: boolean;
   /** Since when the silence watch has called a device it places silent (OFFLINE_AFTER_MS); undefined while it talks. */
   silentSince: number | undefined;
   battery: number | null;
@@ -81,7 +83,7 @@ export class DeviceRegistry {
     const key = `${family}:${nativeId}`;
     let e = this.entries.get(key);
     if (!e) {
-      e = { key, family, nativeId, firstSeen: now, lastSeen: now, online: null, silentSince: undefined, battery: null, messages: 0, kinds: new Set(), unmapped: new Map(), sample: undefined, problems: [], actuators: new Map(), discovery: new Map() };
+      e = { key, family, nativeId, firstSeen: now, lastSeen: now, online: null, onlineFromHistory: false, silentSince: undefined, battery: null, messages: 0, kinds: new Set(), unmapped: new Map(), sample: undefined, problems: [], actuators: new Map(), discovery: new Map() };
       this.entries.set(key, e);
     }
     if (now > e.lastSeen) e.lastSeen = now;

@@ -131,7 +131,7 @@ export class DevicesService {
     for (const [n, s] of seeds) {
       const e = this.router.registry.seen(n.family, n.nativeId, s.first);
       this.router.registry.seen(n.family, n.nativeId, s.last);
-      e.online = s.online;
+      [e.online, e.onlineFromHistory] = [s.online, s.online !== null];
       if (s.silentAt !== undefined) e.silentSince = s.silentAt;
       e.battery ??= s.battery;
       for (const k of s.kinds) e.kinds.add(k);
