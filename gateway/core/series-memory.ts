@@ -46,6 +46,8 @@ export class SeriesMemory {
   private newestMs = Number.NEGATIVE_INFINITY;
   /** The store has merged what the spool recovered for this series into it (once). */
   recalled = false;
+  /** Entries `remember`ed from the history, by slot (made on first use). */
+  private stored: boolean[] | undefined;
 
   /** `fenceMs`: the memory knows every point of the series placed at or after this millisecond. */
   constructor(private fenceMs: number) {}
@@ -63,11 +65,21 @@ export class SeriesMemory {
       // Content unknown (recovered from the spool): neither; `place` finds its point.
       if (this.unknown(i)) continue;
       const d = this.data!;
-      if (sameNumber(d[i * FIELDS]!, value) && sameNumber(d[i * FIELDS + 1]!, ts)) return 'duplicate';
+      if (sameNumber(d[i * FIELDS]!, value) && (sameNumber(d[i * FIELDS + 1]!, ts) || (Number.isNaN(ts) && this.stored?.[i] === true))) return 'duplicate';
       reused = true;
     }
     this.admitted = this.record(id, value, ts, Number.NaN, NOT_PLACED);
     return reused ? 'reuse' : 'new';
+  }
+
+  /**
+   * At start, a reading the history holds (stored by an earlier run, at `timeMs`): its resend is a
+   * duplicate, as within one run. The history does not say whether it had a `ts` (its time is the
+   * `ts`, else when it came), so a resend without one matches it too. Its point is not known here.
+   */
+  remember(id: string, value: number, timeMs: number): void {
+    const slot = this.record(id, value, timeMs, Number.NaN, NOT_PLACED);
+    (this.stored ??= [])[slot] = true;
   }
 
   /**
@@ -153,6 +165,7 @@ export class SeriesMemory {
       const oldMs = d[slot * FIELDS + 2]!;
       if (d[slot * FIELDS + 3] === 0 && oldMs >= this.fenceMs) this.fenceMs = oldMs + 1;
     }
+    if (this.stored) this.stored[slot] = false;
     if (slot === this.ids.length) this.ids.push(id);
     else this.ids[slot] = id;
     d[slot * FIELDS] = value;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { GatewayError, logError, logWarn } from '../core/errors.js';
+import type { ReadingEvent } from '../core/events.js';
 import type { DeviceHistoryItem, History, HistoryItem, HistoryType } from '../core/history.js';
 import type { ReplayClock } from '../core/replay-clock.js';
 import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE } from './actions.js';
@@ -33,6 +34,8 @@ export interface RebuildOptions {
   readonly commandTimes: CommandTimes;
   /** Sees each device status and silence read (the last before the window, then the window's), in time order. */
   readonly onDevice?: (item: DeviceHistoryItem) => void;
+  /** Sees each reading of the window, before the rules do. */
+  readonly onReading?: (event: ReadingEvent) => void;
 }
 
 export interface RebuildResult {
@@ -75,6 +78,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
       case 'reading':
         count('readings');
         count(`reading.${item.event.kind}`);
+        o.onReading?.(item.event);
         runtime.onReading(item.event);
         return runtime.idle();
       case 'zoneArmed':

@@ -188,9 +188,9 @@ export class RulesService {
    * Rebuilds what the rules knew from the stored history (rules/rebuild.ts), then goes live. Without
    * a history, or when it cannot be read, they go live with the armed-zones file only. `onDevice`
    * sees every device status and silence read on the way, in time order (the live page and the
-   * silence watch start from them).
+   * silence watch start from them); `onReading` every reading (ingest knows them as sent: a resend is a duplicate).
    */
-  async rebuild(onDevice?: RebuildOptions['onDevice']): Promise<RebuildResult | undefined> {
+  async rebuild(seen: Pick<RebuildOptions, 'onDevice' | 'onReading'> = {}): Promise<RebuildResult | undefined> {
     const { history } = this.o;
     if (!history) {
       this.clock.goLive();
@@ -204,7 +204,7 @@ export class RulesService {
       log: this.o.log.child({ component: 'rules' }),
       waitMs: this.o.rebuildWaitMs ?? 15_000,
       commandTimes: this.o.commands ?? DEFAULT_COMMAND_TIMES,
-      onDevice,
+      ...seen,
     });
     this.o.metrics.rebuildSeconds.set(this.rebuilt.tookMs / 1000);
     return this.rebuilt;
