@@ -110,7 +110,7 @@ export function seedFromHistory(o: { live: LiveView; silence: SilenceWatch; rule
   live.seedArmed(rules.state.armedStates());
   live.seedReadings(readings);
   live.seedDevices(devices);
-  o.native.seed(devices, readings);
+  o.native.seed(devices, readings, rules.actuators());
   const said = new Map(devices.map((d) => [d.device, d]));
   o.silence.seed(
     [...new Set([...heard.keys(), ...said.keys()])].map((device) => {

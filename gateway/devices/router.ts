@@ -58,7 +58,7 @@ export class NativeRouter {
   /** Refused discovery configs by topic → the device they named: its registry note goes when the config is removed. */
   private readonly refusedConfigs = new BoundedMap<string, string>(MAX_ENTITIES);
   /** The last state each mapped actuator reported, merged (an ESPHome climate reports mode and setpoint on separate topics). */
-  private readonly actuatorStates = new Map<string, ActuatorState>();
+  readonly actuatorStates = new Map<string, ActuatorState>();
 
   constructor(
     private readonly o: RouterOptions,

@@ -11,6 +11,7 @@ import { NativeCommander, type NativeCommanderOptions } from './commands.js';
 import { DeviceMapLoader } from './map-loader.js';
 import { EMPTY_MAP, type NativeDevice } from './map.js';
 import type { DeviceView } from './registry.js';
+import type { ActuatorState } from './types.js';
 import { relearnRetained, type RelearnSources } from './relearn.js';
 import { shareLearning, SharingRouter } from './shared-learning.js';
 import { evictionCounter } from '../observability/evictions.js';
@@ -20,6 +21,15 @@ export interface DevicesServiceOptions extends Omit<NativeCommanderOptions, 'rou
   readonly file: string;
   readonly discoveryPrefix: string;
   readonly watch?: boolean;
+}
+
+/** An actuator's last report as the rules rebuilt it (rules/views.ts ActuatorView). */
+export interface StoredReport {
+  readonly site: string;
+  readonly zone: string;
+  readonly actuator: string;
+  readonly reported: Readonly<Record<string, unknown>> | undefined;
+  readonly reportedAt: number | undefined;
 }
 
 /** A device waiting for a zone, as the live page shows it. */
@@ -100,7 +110,7 @@ export class DevicesService {
    * stored (online as their availability last said, last seen, kinds, battery) instead of only once
    * each speaks again. Their message counts start from 0.
    */
-  seed(devices: readonly DeviceLiveness[], readings: readonly ReadingEvent[]): void {
+  seed(devices: readonly DeviceLiveness[], readings: readonly ReadingEvent[], reports: readonly StoredReport[] = []): void {
     const native = new Map<string, NativeDevice>();
     for (const d of this.router.map.devices.values()) for (const p of d.placements) native.set(p.device, d);
     const seeds = new Map<NativeDevice, { first: number; last: number; online: boolean | null; saidAt: number; kinds: Set<string>; battery: number | null; silentAt?: number }>();
@@ -135,6 +145,25 @@ export class DevicesService {
       if (s.silentAt !== undefined) e.silentSince = s.silentAt;
       e.battery ??= s.battery;
       for (const k of s.kinds) e.kinds.add(k);
+    }
+    this.seedReports(reports);
+  }
+
+  /**
+   * What each mapped native actuator last reported, as the rebuild read it: listed at once (an
+   * actuator-only device has no readings to seed it), and its form known (a switch that reported
+   * on/off) before it reports again.
+   */
+  private seedReports(reports: readonly StoredReport[]): void {
+    const { router } = this;
+    for (const r of reports) {
+      const a = r.reported && r.reportedAt !== undefined ? router.actuator(`${r.site}/${r.zone}/${r.actuator}`) : undefined;
+      if (!a || router.actuatorStates.has(a.target)) continue;
+      router.actuatorStates.set(a.target, r.reported as ActuatorState);
+      // Heard then, but not now: its silence, seeded just before, stays.
+      const e = router.registry.known(a.family, a.nativeId, r.reportedAt!);
+      e.lastSeen = Math.max(e.lastSeen, r.reportedAt!);
+      e.actuators.set(a.channel ?? '', r.reported as ActuatorState);
     }
   }
 

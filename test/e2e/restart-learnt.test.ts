@@ -26,8 +26,8 @@ const CONFIGS: Record<string, object> = {
   'homeassistant/climate/lab-bench-1/thermostat/config': { name: 'Bench AC', mode_stat_t: 'lab/bench/hvac/mode', mode_cmd_t: 'lab/bench/hvac/mode/set', temp_cmd_t: 'lab/bench/hvac/target/set', modes: ['off', 'cool', 'heat'], dev: DEVICE },
 };
 const MAP = {
-  devices: { 'homeassistant:lab-bench-1': { site: 'lab', zone: 'bench' } },
-  actuators: { 'lab/bench/hvac': { device: 'homeassistant:lab-bench-1', channel: 'thermostat' }, 'hq/z1/hvac': 'zigbee2mqtt:window_ac_plug' },
+  devices: { 'homeassistant:lab-bench-1': { site: 'lab', zone: 'bench' }, 'esphome:relay-node': { site: 'hq', zone: 'e1' } },
+  actuators: { 'lab/bench/hvac': { device: 'homeassistant:lab-bench-1', channel: 'thermostat' }, 'hq/z1/hvac': 'zigbee2mqtt:window_ac_plug', 'hq/e1/hvac': { device: 'esphome:relay-node', channel: 'relay' } },
 };
 
 interface ActuatorView {
@@ -56,11 +56,17 @@ beforeAll(async () => {
   const bridge = await connect(gw.mqttUrl, { clientId: 'zigbee2mqtt-bridge' });
   await bridge.publishAsync('zigbee2mqtt/bridge/state', JSON.stringify({ state: 'online' }), { qos: 1, retain: true });
   await bridge.publishAsync('zigbee2mqtt/bridge/devices', bridgeDevicesPayload(), { qos: 1, retain: true });
-  // Learnt before the restart: the plug is a switch, the discovered climate a thermostat.
+  // An ESPHome relay without discovery: a switch by what it reported (`<node>/switch/<id>/state`).
+  const relay = await connect(gw.mqttUrl, { clientId: 'relay-node' });
+  await relay.publishAsync('relay-node/switch/relay/state', 'ON', { qos: 1 });
+  // Learnt before the restart: the plug and the relay are switches, the discovered climate a thermostat.
   await waitFor(async () => {
     const forms = await actuatorForms();
-    return forms['hq/z1/hvac'] === 'switch' && forms['lab/bench/hvac'] === 'thermostat';
+    return forms['hq/z1/hvac'] === 'switch' && forms['lab/bench/hvac'] === 'thermostat' && forms['hq/e1/hvac'] === 'switch';
   }, 'the forms learnt before the restart');
+  // Its report stored (the rebuild reads it back).
+  await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT state FROM actuator_state WHERE zone = 'e1'`).then((x) => x.length > 0), 'the relay’s report stored');
+  await relay.endAsync();
   await bench.endAsync();
   await bridge.endAsync();
   await gw.stop();
@@ -74,7 +80,13 @@ afterAll(async () => {
 
 describe('after a restart, before any device republishes what it retained', () => {
   it('each actuator keeps the form its device taught: the Zigbee2MQTT plug a switch, the discovered climate a thermostat', async () => {
-    expect(await actuatorForms()).toEqual({ 'hq/z1/hvac': 'switch', 'lab/bench/hvac': 'thermostat' });
+    expect(await actuatorForms()).toEqual({ 'hq/z1/hvac': 'switch', 'lab/bench/hvac': 'thermostat', 'hq/e1/hvac': 'switch' });
+  });
+
+  it('an actuator-only device is listed with what it last reported, as stored', async () => {
+    const api = (await (await fetch(`${gw.httpUrl}/api/devices`)).json()) as { devices: { key: string; actuators: Record<string, unknown> }[]; actuators: { target: string; reported?: unknown }[] };
+    expect(api.devices.find((d) => d.key === 'esphome:relay-node')?.actuators).toEqual({ relay: { state: 'on' } });
+    expect(api.actuators.find((a) => a.target === 'hq/e1/hvac')?.reported).toEqual({ state: 'on' });
   });
 
   it('a discovered device’s state message is a reading in contract units, and its climate is commanded on its own topics', async () => {
