@@ -104,27 +104,28 @@ export class ClusterRulesView {
   }
 
   /** Carries an acknowledgement to the alarm's owner; undefined when no active alarm has that id. */
-  async acknowledge(a: Pick<AlarmAckEvent, 'alarmId' | 'by' | 'note' | 'id'>): Promise<AlarmView | undefined> {
+  async acknowledge(a: Pick<AlarmAckEvent, 'alarmId' | 'by' | 'note' | 'id' | 'clear'>): Promise<AlarmView | undefined> {
     if (this.alarm(a.alarmId) === undefined) await this.refresh();
     const view = this.alarm(a.alarmId);
     const p = this.partitionOf.get(a.alarmId);
     if (!view || p === undefined) return undefined;
-    await this.o.redis.xadd(KEYS.stream(p), '*', 'k', 'ack', 'x', JSON.stringify({ alarmId: a.alarmId, by: a.by, note: a.note, id: a.id }));
+    await this.o.redis.xadd(KEYS.stream(p), '*', 'k', 'ack', 'x', JSON.stringify({ alarmId: a.alarmId, by: a.by, note: a.note, id: a.id, ...(a.clear ? { clear: true } : {}) }));
     this.o.log.info({ alarmId: a.alarmId, by: a.by, rule: view.rule, partition: p }, 'alarm acknowledgement sent to its owner');
-    return view.acknowledged ? view : { ...view, acknowledged: true, acknowledgedBy: a.by };
+    const acked = view.acknowledged ? view : { ...view, acknowledged: true, acknowledgedBy: a.by };
+    return a.clear ? { ...acked, state: 'cleared' } : acked;
   }
 }
 
 /** The owner's end of `acknowledge` above: an acknowledgement any node took, carried here through the partition's stream; false when it cannot be read. */
 export function takeAcknowledgement(runtime: RulesRuntime, log: Logger, json: string): boolean {
-  let a: { alarmId?: unknown; by?: unknown; note?: unknown; id?: unknown } | null;
+  let a: { alarmId?: unknown; by?: unknown; note?: unknown; id?: unknown; clear?: unknown } | null;
   try {
     a = JSON.parse(json) as typeof a;
   } catch {
     return false;
   }
   if (!a || typeof a.alarmId !== 'string' || typeof a.by !== 'string' || typeof a.id !== 'string' || (a.note !== undefined && typeof a.note !== 'string')) return false;
-  const alarm = runtime.acknowledge(a.alarmId, a.by, a.note, a.id);
-  if (alarm && !runtime.dry) log.info({ alarmId: a.alarmId, by: a.by, rule: alarm.rule }, 'alarm acknowledged');
+  const alarm = runtime.acknowledge(a.alarmId, a.by, a.note, a.id, a.clear === true);
+  if (alarm && !runtime.dry) log.info({ alarmId: a.alarmId, by: a.by, rule: alarm.rule, cleared: a.clear === true }, a.clear === true ? 'alarm acknowledged and cleared' : 'alarm acknowledged');
   return true;
 }

@@ -103,6 +103,8 @@ export interface AlarmAckEvent {
   /** Who: the MQTT username or client id, or what the HTTP caller said. */
   readonly by: string;
   readonly note: string | undefined;
+  /** And cleared: the operator says it is over (a detector removed while in alarm never reports clear). */
+  readonly clear?: boolean;
   readonly time: string;
   readonly timeMs: number;
 }

@@ -45,7 +45,7 @@ function parse(text: string): unknown {
 }
 
 /** An acknowledgement's body: empty (nothing to add), or a JSON object; anything else is refused, not taken for an empty one. */
-function ackBody(text: string): { by?: unknown; note?: unknown } | undefined {
+function ackBody(text: string): { by?: unknown; note?: unknown; clear?: unknown } | undefined {
   if (text.trim() === '') return {};
   try {
     const doc = JSON.parse(text) as unknown;
@@ -76,7 +76,7 @@ export type RulesApi = Pick<RulesService, 'setArmed' | 'traceOf'> & {
   alarms(): AlarmView[];
   alarm(id: string): AlarmView | undefined;
   actuators(): ActuatorView[];
-  acknowledge(a: Pick<AlarmAckEvent, 'alarmId' | 'by' | 'note' | 'id'>): AlarmView | undefined | Promise<AlarmView | undefined>;
+  acknowledge(a: Pick<AlarmAckEvent, 'alarmId' | 'by' | 'note' | 'id' | 'clear'>): AlarmView | undefined | Promise<AlarmView | undefined>;
 };
 
 export interface ApiOptions {
@@ -145,11 +145,11 @@ export class ApiRoutes {
     const text = await readBody(req, MAX_BODY);
     if (text === undefined) return tooLarge(res, MAX_BODY);
     const given = ackBody(text);
-    if (!given || (given.by !== undefined && typeof given.by !== 'string') || (given.note !== undefined && typeof given.note !== 'string')) {
-      return send(res, 400, { error: 'the body is empty or a JSON object: {"by": "<who>", "note": "<text>"}' });
+    if (!given || (given.by !== undefined && typeof given.by !== 'string') || (given.note !== undefined && typeof given.note !== 'string') || (given.clear !== undefined && typeof given.clear !== 'boolean')) {
+      return send(res, 400, { error: 'the body is empty or a JSON object: {"by": "<who>", "note": "<text>", "clear": true}' });
     }
     const by = given.by ? `${given.by} (${allowed.who})` : allowed.who;
-    const alarm = await this.o.rules.acknowledge({ id: `http-${Date.now()}`, alarmId: id, by, note: given.note?.slice(0, 1000) });
+    const alarm = await this.o.rules.acknowledge({ id: `http-${Date.now()}`, alarmId: id, by, note: given.note?.slice(0, 1000), clear: given.clear === true });
     if (!alarm) return send(res, 404, { error: `no alarm ${id} is known (active, or cleared recently)` });
     send(res, 200, { alarm });
   }

@@ -65,15 +65,15 @@ export function jsonObject(payload: Buffer, maxBytes: number, what: string): Par
 }
 
 /** An operator's acknowledgement: an empty payload, or `{"by": "…", "note": "…"}` (cut to 200 and 1,000 characters). */
-export function parseAck(payload: Buffer, maxBytes: number): Parsed<{ by: string | undefined; note: string | undefined }> {
+export function parseAck(payload: Buffer, maxBytes: number): Parsed<{ by: string | undefined; note: string | undefined; clear?: boolean }> {
   const big = tooLarge(payload, maxBytes, 'an acknowledgement');
   if (big) return big;
   if (payload.length === 0 || payload.toString('utf8').trim() === '') return { ok: true, value: { by: undefined, note: undefined } };
   const parsed = jsonObject(payload, maxBytes, 'an acknowledgement');
   if (!parsed.ok) return parsed;
-  const { by, note } = parsed.value;
-  if ((by !== undefined && typeof by !== 'string') || (note !== undefined && typeof note !== 'string')) {
-    return { ok: false, code: 'invalid_payload', detail: 'an acknowledgement is empty or {"by": "<who>", "note": "<text>"} (strings)' };
+  const { by, note, clear } = parsed.value;
+  if ((by !== undefined && typeof by !== 'string') || (note !== undefined && typeof note !== 'string') || (clear !== undefined && typeof clear !== 'boolean')) {
+    return { ok: false, code: 'invalid_payload', detail: 'an acknowledgement is empty or {"by": "<who>", "note": "<text>", "clear": true} (strings; clear a boolean)' };
   }
-  return { ok: true, value: { by: by?.slice(0, 200), note: note?.slice(0, 1000) } };
+  return { ok: true, value: { by: by?.slice(0, 200), note: note?.slice(0, 1000), ...(clear === true ? { clear } : {}) } };
 }

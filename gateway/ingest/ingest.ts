@@ -267,10 +267,10 @@ export class Ingest implements PublishTarget {
   private alarmAck(clientId: string | null, packet: IncomingPublish, site: string, alarmId: string): Promise<void> | undefined {
     const ack = parseAck(packet.payload, this.o.maxPayloadBytes);
     if (!ack.ok) return this.deadLetter(clientId, packet, ack.code, ack.detail);
-    const { by, note } = ack.value;
+    const { by, note, clear } = ack.value;
     if (!this.o.alarms?.knows(alarmId, site)) return this.deadLetter(clientId, packet, 'unknown_alarm', `no alarm ${alarmId} in site ${site} is known (active, or cleared recently)`);
     const timeMs = this.o.clock.now();
-    const event: AlarmAckEvent = { id: newEventId(), site, alarmId, by: by ?? clientId ?? 'mqtt', note, time: new Date(timeMs).toISOString(), timeMs };
+    const event: AlarmAckEvent = { id: newEventId(), site, alarmId, by: by ?? clientId ?? 'mqtt', note, ...(clear ? { clear } : {}), time: new Date(timeMs).toISOString(), timeMs };
     this.o.bus.emit('alarmAck', event);
     // The transition is kept by the rules, synchronously in the announcement above.
     return packet.qos > 0 && this.o.durableAck ? this.o.store.committed() : undefined;

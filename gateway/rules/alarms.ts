@@ -114,13 +114,21 @@ export class AlarmBook {
     return { alarm: a, notify: repeat ? 'repeat' : undefined };
   }
 
-  /** An operator acknowledges an alarm (active or cleared); undefined when it is not known. */
-  acknowledge(id: string, by: string, note: string | undefined, correlationId: string): Alarm | undefined {
+  /**
+   * An operator acknowledges an alarm (active or cleared); undefined when it is not known. With
+   * `clear`, an active one is cleared too, as if its condition stopped holding: for an alarm that
+   * cannot clear by itself (a smoke detector removed while in alarm). If it holds again, it is raised anew.
+   */
+  acknowledge(id: string, by: string, note: string | undefined, correlationId: string, clear = false): Alarm | undefined {
     const a = this.get(id);
-    if (!a || a.acknowledged) return a;
-    a.acknowledged = true;
-    a.acknowledgedBy = by;
-    this.emit('acknowledged', a, correlationId, true, note ? `by ${by}: ${note}` : `by ${by}`);
+    if (!a) return a;
+    const said = note ? `by ${by}: ${note}` : `by ${by}`;
+    if (!a.acknowledged) {
+      a.acknowledged = true;
+      a.acknowledgedBy = by;
+      this.emit('acknowledged', a, correlationId, true, said);
+    }
+    if (clear) this.clear(a, `cleared ${said}`, correlationId);
     return a;
   }
 

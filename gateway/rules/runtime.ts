@@ -186,8 +186,8 @@ export class RulesRuntime {
   }
 
   /** An operator acknowledges an alarm; undefined when it is not known. */
-  acknowledge(alarmId: string, by: string, note: string | undefined, correlationId: string): Alarm | undefined {
-    return this.alarms.acknowledge(alarmId, by, note, correlationId);
+  acknowledge(alarmId: string, by: string, note: string | undefined, correlationId: string, clear = false): Alarm | undefined {
+    return this.alarms.acknowledge(alarmId, by, note, correlationId, clear);
   }
 
   /**

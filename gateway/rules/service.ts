@@ -219,9 +219,9 @@ export class RulesService {
   readonly alarmDirectory: AlarmDirectory = { knows: (id, site) => this.runtime.alarms.knows(id, site) };
 
   /** Acknowledges an alarm (MQTT or HTTP); undefined when it is not known. */
-  acknowledge(a: Pick<AlarmAckEvent, 'alarmId' | 'by' | 'note' | 'id'>): AlarmView | undefined {
-    const alarm = this.runtime.acknowledge(a.alarmId, a.by, a.note, a.id);
-    if (alarm) this.o.log.info({ alarmId: a.alarmId, by: a.by, rule: alarm.rule }, 'alarm acknowledged');
+  acknowledge(a: Pick<AlarmAckEvent, 'alarmId' | 'by' | 'note' | 'id' | 'clear'>): AlarmView | undefined {
+    const alarm = this.runtime.acknowledge(a.alarmId, a.by, a.note, a.id, a.clear);
+    if (alarm) this.o.log.info({ alarmId: a.alarmId, by: a.by, rule: alarm.rule, cleared: a.clear === true }, a.clear ? 'alarm acknowledged and cleared' : 'alarm acknowledged');
     return alarm && this.runtime.alarms.view(alarm);
   }
 

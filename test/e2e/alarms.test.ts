@@ -157,6 +157,31 @@ describe('an alarm’s life', () => {
     expect(acks.find((r) => r['alarm_id'] === a!.data.alarmId)?.['reason']).toBe('by ops: on my way');
   });
 
+  it('is cleared by an operator (`"clear": true`) over MQTT and HTTP when it cannot clear by itself: a detector removed in alarm', async () => {
+    const critical = await collect(client, 'alerts/lab/critical');
+    await publish('sensors/lab/k3/smk-7/smoke', true);
+    await publish('sensors/lab/k4/smk-8/smoke', true);
+    const [a, b] = await waitFor(() => (critical.messages.length >= 2 ? critical.messages.map(alert) : undefined), 'two alarms raised');
+    await client.publishAsync(`alarms/lab/${a!.data.alarmId}/ack`, JSON.stringify({ by: 'ops', note: 'detector removed', clear: true }), { qos: 1 });
+    expect((await getJson<{ alarm: AlarmJson }>(`/api/alarms/${a!.data.alarmId}`)).alarm).toMatchObject({ acknowledged: true, state: 'cleared' });
+    const response = await fetch(`${gw.httpUrl}/api/alarms/${b!.data.alarmId}/ack`, { method: 'POST', body: JSON.stringify({ clear: true }) });
+    expect(((await response.json()) as { alarm: AlarmJson }).alarm).toMatchObject({ acknowledged: true, state: 'cleared' });
+    const active = await getJson<{ alarms: AlarmJson[] }>('/api/alarms');
+    expect(active.alarms.map((x) => x.id)).not.toEqual(expect.arrayContaining([a!.data.alarmId]));
+    expect(active.alarms.map((x) => x.id)).not.toEqual(expect.arrayContaining([b!.data.alarmId]));
+    const cleared = await waitFor(async () => {
+      const found = await rows(gw.influxUrl, gw.db, `SELECT "alarm_id", "reason" FROM "alarms" WHERE "transition" = 'cleared' AND "alarm_id" = '${a!.data.alarmId}'`);
+      return found.length > 0 ? found : undefined;
+    }, 'the clear in InfluxDB');
+    expect(cleared[0]?.['reason']).toBe('cleared by ops: detector removed');
+    // Not a boolean: refused, nothing cleared.
+    expect((await fetch(`${gw.httpUrl}/api/alarms/${b!.data.alarmId}/ack`, { method: 'POST', body: JSON.stringify({ clear: 'yes' }) })).status).toBe(400);
+    // Smoke again from a detector whose alarm was cleared by hand: raised anew.
+    const again = await publish('sensors/lab/k3/smk-7/smoke', true);
+    const next = alert(await critical.next((m) => alert(m).correlationid === again));
+    expect(next.data.alarmId).not.toBe(a!.data.alarmId);
+  });
+
   it('arms a zone over HTTP from this machine while no credentials exist', async () => {
     const response = await fetch(`${gw.httpUrl}/api/zones/hq/cellar/armed`, { method: 'POST', body: 'true' });
     expect(response.status).toBe(200);

@@ -123,6 +123,23 @@ describe('a partition owner with alarms and command sagas', () => {
     expect(view.alarm(alarm.id)).toMatchObject({ acknowledged: true, acknowledgedBy: 'ops' });
   });
 
+  it('an operator’s clear taken on any node reaches the owner: the alarm is cleared and leaves the shared state', async () => {
+    const { conn, acquire, worker, add, entriesAfter } = await setup();
+    const sent: RuleOutput[] = [];
+    const w = worker(await acquire('A'), sent);
+    await w.start();
+    await w.process([await add(readingLine(31, 'r-1', Date.now()))]);
+    const view = new ClusterRulesView({ redis: conn, partitions: 1, log });
+    await view.refresh();
+    const alarm = view.alarms()[0]!;
+    expect(await view.acknowledge({ alarmId: alarm.id, by: 'ops', note: 'sensor moved', id: 'ack-2', clear: true })).toMatchObject({ id: alarm.id, state: 'cleared' });
+    await w.process(await entriesAfter(w.cursor));
+    expect(kinds(sent)).toEqual(expect.arrayContaining(['alarm.acknowledged', 'alarm.cleared']));
+    expect(w.runtime.alarms.active()).toEqual([]);
+    await view.refresh();
+    expect(view.alarms()).toEqual([]);
+  });
+
   it('counts and says a forwarded line it cannot read (a kind this node does not know), rules the rest, and moves its cursor past it', async () => {
     const { conn, acquire, worker, add } = await setup();
     const warned: { msg: string; line?: string }[] = [];
