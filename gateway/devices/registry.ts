@@ -120,6 +120,24 @@ export class DeviceRegistry {
     e.sample = { topic, payload: text.length > SAMPLE_CHARS ? `${text.slice(0, SAMPLE_CHARS)}…` : text, time: now };
   }
 
+  /**
+   * An ESPHome node's own discovery configs (`<prefix>/<component>/<node>/<object>/config`) name
+   * the device by its MAC: known only from them, that entry is the node's, listed with it.
+   */
+  private esphomeConfigs(): { folded: Set<DeviceEntry>; of: Map<string, [string, DiscoveryNote][]> } {
+    const folded = new Set<DeviceEntry>();
+    const of = new Map<string, [string, DiscoveryNote][]>();
+    for (const e of this.entries.values()) {
+      if (e.family !== 'homeassistant' || e.messages > 0 || e.discovery.size === 0) continue;
+      const nodes = new Set([...e.discovery.keys()].map((topic) => topic.split('/').at(-3) ?? ''));
+      const [node] = nodes;
+      if (nodes.size !== 1 || node === undefined || !this.entries.has(`esphome:${node}`)) continue;
+      folded.add(e);
+      of.set(node, [...(of.get(node) ?? []), ...e.discovery]);
+    }
+    return { folded, of };
+  }
+
   all(): IterableIterator<DeviceEntry> {
     return this.entries.values();
   }
@@ -127,7 +145,9 @@ export class DeviceRegistry {
   /** Every device, waiting ones first, then by key. */
   view(placementsOf: (family: Family, nativeId: string) => readonly Placement[] | undefined): DeviceView[] {
     const out: DeviceView[] = [];
+    const nodeConfigs = this.esphomeConfigs();
     for (const e of this.entries.values()) {
+      if (nodeConfigs.folded.has(e)) continue;
       const placements = placementsOf(e.family, e.nativeId) ?? [];
       out.push({
         key: e.key,
@@ -148,7 +168,7 @@ export class DeviceRegistry {
         ...(e.sample ? { sample: { topic: e.sample.topic, payload: e.sample.payload, time: new Date(e.sample.time).toISOString() } } : {}),
         problems: [...e.problems],
         actuators: Object.fromEntries(e.actuators),
-        ...(e.discovery.size > 0 ? { discovery: Object.fromEntries(e.discovery) } : {}),
+        ...(e.discovery.size > 0 || nodeConfigs.of.has(e.nativeId) ? { discovery: Object.fromEntries([...e.discovery, ...(e.family === 'esphome' ? (nodeConfigs.of.get(e.nativeId) ?? []) : [])]) } : {}),
       });
     }
     return out.sort((a, b) => Number(b.waiting) - Number(a.waiting) || a.key.localeCompare(b.key));

@@ -214,3 +214,15 @@ actuators:
     expect(other.form(other.actuator('hq/e2/hvac')!)).toBe('thermostat');
   });
 });
+
+describe('an ESPHome node on GET /api/devices', () => {
+  it('is listed once, with its own discovery configs, not a second time by the MAC they name', () => {
+    const r = router(`devices:\n  esphome:porch-node: { site: hq, zone: porch }\n`);
+    const dev = { ids: 'a0b765f3c1d5', name: 'porch-node', sw: 'esphome v2025.10.0', mdl: 'esp32dev' };
+    send(r, 'homeassistant/sensor/porch-node/porch_t/config', { dev_cla: 'temperature', unit_of_meas: '°C', name: 'Porch T', stat_t: 'porch-node/sensor/porch_t/state', avty_t: 'porch-node/status', dev });
+    expect(placed(send(r, 'porch-node/sensor/porch_t/state', '21.5')).readings.map((x) => [x.kind, x.value])).toEqual([['temperature', 21.5]]);
+    const view = r.registry.view((f, id) => r.placement.placementsOf(f, id));
+    expect(view.map((d) => d.key)).toEqual(['esphome:porch-node']);
+    expect(Object.keys(view[0]!.discovery ?? {})).toEqual(['homeassistant/sensor/porch-node/porch_t/config']);
+  });
+});
