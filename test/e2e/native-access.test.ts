@@ -30,6 +30,7 @@ beforeAll(async () => {
   secrets = await addCredentials(dataDir, [
     { name: 'z2m', role: 'bridge' },
     { name: 'plug-1', role: 'native', native: 'tasmota:tasmota_A1B2C3' },
+    { name: 'ha', role: 'observer' },
   ]);
   await writeFile(join(dataDir, 'devices.yaml'), 'devices:\n  zigbee2mqtt:weather: { site: hq, zone: f1 }\n  tasmota:tasmota_A1B2C3: { site: hq, zone: f2, device: plug-1 }\n');
   gw = await startGateway({ dataDir, rulesDir: SIMPLE_RULES });
@@ -92,6 +93,23 @@ describe('a native-device credential', () => {
     expect(p!['value']).toBe(42);
     const [s] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT online FROM device_status WHERE device = 'plug-1'`).then((x) => (x.length ? x : undefined)), 'the plug’s status');
     expect(s!['online']).toBe(true);
+  });
+
+  it('retains Tasmota’s own discovery config for its own topic only: one naming another device is a dead letter, not retained', async () => {
+    const plug = await as('plug-1', 'DVES_A1B2C3');
+    // What Tasmota publishes (xdrv_12_discovery.ino): `t` is the device topic, the topic's last level its MAC.
+    const config = (t: string, mac: string) => JSON.stringify({ ip: '192.168.1.50', dn: 'Plug', fn: ['Plug', null], hn: `${t}-1234`, mac, md: 'Sonoff Basic', t, ft: '%prefix%/%topic%/', tp: ['cmnd', 'stat', 'tele'], rl: [1, 0], swc: [-1], swn: [null], btn: [0], so: { '4': 0, '11': 0 }, lk: 0, lt_st: 0, sho: [], sht: [], ver: 1 });
+    await plug.publishAsync('tasmota/discovery/A0B1C2D3E4F5/config', config('tasmota_A1B2C3', 'A0B1C2D3E4F5'), { qos: 1, retain: true });
+    await plug.publishAsync('tasmota/discovery/0A1B2C3D4E5F/config', config('other_plug', '0A1B2C3D4E5F'), { qos: 1, retain: true });
+    const [d] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT reason, detail FROM deadletters WHERE topic = 'tasmota/discovery/0A1B2C3D4E5F/config'`).then((x) => (x.length ? x : undefined)), 'the foreign config’s dead letter');
+    expect(d!['detail']).toMatch(/speaks for tasmota:tasmota_A1B2C3 only/);
+    // A later subscriber (Home Assistant) gets the plug's own config retained, not the other.
+    const ha = await as('ha', 'ha');
+    const retained: string[] = [];
+    ha.on('message', (topic, _p, packet) => packet.retain && retained.push(topic));
+    await ha.subscribeAsync('tasmota/discovery/#', { qos: 1 });
+    await waitFor(() => retained.includes('tasmota/discovery/A0B1C2D3E4F5/config'), 'its own config retained');
+    expect(retained).not.toContain('tasmota/discovery/0A1B2C3D4E5F/config');
   });
 
   it('is disconnected for publishing another device’s topics', async () => {

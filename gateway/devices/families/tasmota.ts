@@ -85,7 +85,11 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
     // The config names the device's topic (`t`); the sensors are a SENSOR as of discovery, which tele/…/SENSOR carries anyway.
     const config = discovery[1] === 'config' ? parseObject(payloadText(payload)) : undefined;
     const t = config ? own(config, 't') : undefined;
-    return recognised(FAMILY, typeof t === 'string' && t !== '' ? t : undefined, `discovery (${discovery[1]})`);
+    const named = typeof t === 'string' && t !== '' ? t : undefined;
+    // A client bound to one device configures that one only: Home Assistant on this broker reads these configs.
+    const mine = options.speaksFor;
+    if (mine !== undefined && named !== undefined && named !== mine) return failure(FAMILY, mine, `tasmota/discovery config names topic ${JSON.stringify(named.slice(0, 64))}, but this client's credential speaks for tasmota:${mine} only: not retained`);
+    return recognised(FAMILY, named, `discovery (${discovery[1]})`);
   }
   const parts = parseTopic(topic, options.tasmota);
   if (!parts) return NOT_MINE;
