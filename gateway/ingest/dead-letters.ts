@@ -10,9 +10,12 @@ type DeadLetterOfficeOptions = Pick<IngestOptions, 'store' | 'bus' | 'metrics' |
 /** Dead letters: made with their reason, said in the log, counted, on `gateway/deadletter` and on the bus. */
 export class DeadLetterOffice {
   private readonly logLimiter: LogLimiter;
+  /** A device waiting for a zone is a state, not an error: said once per device per 10 minutes. */
+  private readonly waitingLimiter: LogLimiter;
 
   constructor(private readonly o: DeadLetterOfficeOptions) {
     this.logLimiter = new LogLimiter(o.log);
+    this.waitingLimiter = new LogLimiter(o.log, 1, 600_000, () => o.clock.now());
   }
 
   /**
@@ -40,7 +43,8 @@ export class DeadLetterOffice {
       timeMs: now,
       clientId,
     };
-    if (this.logLimiter.allow(`dead letter: ${reason}`)) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId }, 'dead letter');
+    const said = reason === 'unassigned_device' ? this.waitingLimiter.allow(`waiting: ${detail.slice(0, detail.indexOf(' '))}`) : this.logLimiter.allow(`dead letter: ${reason}`);
+    if (said) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId }, 'dead letter');
     return event;
   }
 

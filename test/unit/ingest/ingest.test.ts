@@ -339,3 +339,16 @@ describe('Ingest: its own bugs', () => {
     expect(await count(metrics, 'gateway_dropped_total', { reason: 'internal_error' })).toBe(2);
   });
 });
+
+describe('Ingest: what the log says of dead letters', () => {
+  it('says a device waiting for a zone once per device (its messages are kept for when it is placed), other dead letters at the usual rate', () => {
+    const { ingest, lines } = setup();
+    for (let i = 0; i < 30; i++) {
+      for (const id of ['plug_a', 'plug_b']) void ingest.deadLetter(null, publish(`zigbee2mqtt/${id}`, { power: i }), 'unassigned_device', `zigbee2mqtt:${id} is waiting for a zone: place it in the device map`, true);
+      void ingest.deadLetter('t-1', publish('sensors/hq/f1/t-1/temperature', 'bad'), 'invalid_payload', 'not JSON');
+    }
+    const said = (reason: string) => lines.filter((l) => l['msg'] === 'dead letter' && l['reason'] === reason);
+    expect(said('unassigned_device').map((l) => String(l['detail']).split(' ')[0])).toEqual(['zigbee2mqtt:plug_a', 'zigbee2mqtt:plug_b']);
+    expect(said('invalid_payload')).toHaveLength(20);
+  });
+});
