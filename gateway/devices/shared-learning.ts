@@ -51,12 +51,18 @@ export function shareLearning(o: { aedes: Aedes; router: SharingRouter; clock: C
   };
   const heard = (packet: PublishPacket & { brokerId?: string }, done: () => void): void => {
     // Its own word comes back on the bus too: it has learnt that already, through ingest.
-    if (packet.brokerId !== aedes.id) {
-      const told = parseTold(packet.payload);
-      if (told) router.relearn(told.topic, Buffer.from(told.payload, 'base64'), o.clock.now(), told.hint);
-      else log.warn({ from: packet.brokerId }, `an unreadable message on ${LEARNT_TOPIC}: ignored`);
+    try {
+      if (packet.brokerId !== aedes.id) {
+        const told = parseTold(packet.payload);
+        if (told) router.relearn(told.topic, Buffer.from(told.payload, 'base64'), o.clock.now(), told.hint);
+        else log.warn({ from: packet.brokerId }, `an unreadable message on ${LEARNT_TOPIC}: ignored`);
+      }
+    } catch (err) {
+      // Never into the bus: one bad message must not stop this node's deliveries.
+      log.warn({ from: packet.brokerId, err: (err as Error).message }, 'what another node was taught could not be learnt here: learnt when the device says it again');
+    } finally {
+      done();
     }
-    done();
   };
   aedes.subscribe(LEARNT_TOPIC, heard, () => undefined);
   return () => {

@@ -43,8 +43,11 @@ export class DeadLetterOffice {
       timeMs: now,
       clientId,
     };
-    const said = reason === 'unassigned_device' ? this.waitingLimiter.allow(`waiting: ${detail.slice(0, detail.indexOf(' '))}`) : this.logLimiter.allow(`dead letter: ${reason}`);
-    if (said) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId }, 'dead letter');
+    if (reason === 'unassigned_device') {
+      // One line per device and window, saying how many were not: the dead letters themselves are all kept.
+      const suppressed = this.waitingLimiter.admit(`waiting: ${detail.slice(0, detail.indexOf(' '))}`);
+      if (suppressed !== false) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId, suppressed }, 'dead letter');
+    } else if (this.logLimiter.allow(`dead letter: ${reason}`)) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId }, 'dead letter');
     return event;
   }
 

@@ -342,7 +342,7 @@ describe('Ingest: its own bugs', () => {
 
 describe('Ingest: what the log says of dead letters', () => {
   it('says a device waiting for a zone once per device (its messages are kept for when it is placed), other dead letters at the usual rate', () => {
-    const { ingest, lines } = setup();
+    const { ingest, lines, clock } = setup();
     for (let i = 0; i < 30; i++) {
       for (const id of ['plug_a', 'plug_b']) void ingest.deadLetter(null, publish(`zigbee2mqtt/${id}`, { power: i }), 'unassigned_device', `zigbee2mqtt:${id} is waiting for a zone: place it in the device map`, true);
       void ingest.deadLetter('t-1', publish('sensors/hq/f1/t-1/temperature', 'bad'), 'invalid_payload', 'not JSON');
@@ -350,5 +350,10 @@ describe('Ingest: what the log says of dead letters', () => {
     const said = (reason: string) => lines.filter((l) => l['msg'] === 'dead letter' && l['reason'] === reason);
     expect(said('unassigned_device').map((l) => String(l['detail']).split(' ')[0])).toEqual(['zigbee2mqtt:plug_a', 'zigbee2mqtt:plug_b']);
     expect(said('invalid_payload')).toHaveLength(20);
+    // Ten minutes on: one line per device again, with how many were not said; no line of its own for that.
+    clock.advanceBy(600_000);
+    void ingest.deadLetter(null, publish('zigbee2mqtt/plug_a', { power: 1 }), 'unassigned_device', 'zigbee2mqtt:plug_a is waiting for a zone: place it in the device map', true);
+    expect(said('unassigned_device').at(-1)).toMatchObject({ suppressed: 29 });
+    expect(lines.filter((l) => String(l['msg']).includes('waiting:'))).toEqual([]);
   });
 });
