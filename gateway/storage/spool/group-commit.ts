@@ -195,9 +195,10 @@ export class GroupCommit {
       const since = this.pending;
       // Appends during the write may have started a newer group: it completes with the retried one.
       if (since.group) group.promise.then(since.group.resolve, since.group.reject);
-      if (since.written) written.promise.then(since.written.resolve, since.written.reject);
       // Written then refused its fdatasync: the bytes were cut back and go again. Who waited on
-      // their write was told already (a disk that fails fdatasync loses page-cache writes anyway).
+      // their write was told already (a disk that fails fdatasync loses page-cache writes anyway);
+      // who waits on what arrived since keeps its own promise, kept when the retry writes.
+      if (since.written && !wrote) written.promise.then(since.written.resolve, since.written.reject);
       this.pending = { lines: lines.concat(since.lines), bytes: bytes + since.bytes, group, written: wrote ? since.written : written };
     } finally {
       this.inflight = undefined;

@@ -132,6 +132,42 @@ describe('group commit: written, not yet synced (what a command waits for)', () 
     expect(done).toBe(true);
     await commits.close();
   });
+
+  it('a group written whose fdatasync then fails does not tell what was added during it that it is written', async () => {
+    const writes: string[][] = [];
+    let failSync!: (e: Error) => void;
+    const commits = new GroupCommit({
+      log: pino({ level: 'silent' }),
+      write: async (lines, sync, written) => {
+        writes.push([...lines]);
+        // The first group: written, then its fdatasync fails (EIO) when the test says.
+        if (writes.length === 1) {
+          written?.();
+          if (sync) await new Promise<void>((_resolve, reject) => (failSync = reject));
+          return;
+        }
+        // The retry waits for the test to let it write.
+        await new Promise((r) => setTimeout(r, 30));
+        written?.();
+      },
+    });
+    commits.add('reading\n');
+    void commits.committed().catch(() => undefined);
+    await commits.written();
+    // During the first group's fdatasync, a command is added and waits for its write.
+    commits.add('command\n');
+    let told = false;
+    const waiting = commits.written().then(() => (told = true));
+    failSync(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    // The command's line is in no write yet: nobody may be told it is written.
+    expect(writes).toEqual([['reading\n']]);
+    expect(told).toBe(false);
+    await waiting;
+    expect(writes.at(-1)).toEqual(['reading\n', 'command\n']);
+    await commits.close();
+  });
 });
 
 describe('group commit: closing on a disk that fails', () => {
