@@ -33,11 +33,20 @@ export class Placements {
   private readonly implied = new Map<string, readonly Placement[]>();
   private readonly byReport = new Map<string, NativeActuator[]>();
   private readonly kindCache = new Map<string, string | null>();
+  /** The map's native devices by the contract device they place: a silence sweep asks per device. */
+  private readonly byContractDevice = new Map<string, NativeDevice[]>();
   /** The unit of each kind the map adds, by name: looked up per reading that says its unit. */
   private readonly addedUnits: ReadonlyMap<string, string>;
 
   constructor(readonly map: DeviceMap) {
     this.addedUnits = new Map(map.kinds.map((k) => [k.name, k.unit]));
+    for (const d of map.devices.values()) {
+      for (const device of new Set(d.placements.map((p) => p.device))) {
+        const list = this.byContractDevice.get(device) ?? [];
+        list.push(d);
+        this.byContractDevice.set(device, list);
+      }
+    }
     for (const a of map.actuators.values()) {
       const key = `${a.family}:${a.nativeId}`;
       if (!map.devices.has(key) && !this.implied.has(key)) this.implied.set(key, [{ site: a.site, zone: a.zone, device: deviceName(a.nativeId) }]);
@@ -50,6 +59,11 @@ export class Placements {
 
   device(family: Family, nativeId: string): NativeDevice | undefined {
     return this.map.devices.get(`${family}:${nativeId}`);
+  }
+
+  /** The map's native devices with a placement as contract device `device`. */
+  placing(device: string): readonly NativeDevice[] {
+    return this.byContractDevice.get(device) ?? [];
   }
 
   /**

@@ -93,8 +93,7 @@ export class DevicesService {
 
   /** The silence watch speaks of contract devices: the native devices placing one are silent (or back) with it. */
   private silence(e: DeviceSilenceEvent): void {
-    for (const d of this.router.map.devices.values()) {
-      if (!d.placements.some((p) => p.device === e.device)) continue;
+    for (const d of this.router.placement.placing(e.device)) {
       const entry = this.router.registry.get(d.family, d.nativeId);
       if (entry) entry.silentSince = e.silent ? e.timeMs : undefined;
     }

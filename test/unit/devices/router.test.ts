@@ -226,3 +226,23 @@ describe('an ESPHome node on GET /api/devices', () => {
     expect(Object.keys(view[0]!.discovery ?? {})).toEqual(['homeassistant/sensor/porch-node/porch_t/config']);
   });
 });
+
+describe('placements by contract device (what a silence sweep asks)', () => {
+  it('lists each native device placing a contract device once, whatever its channels, and no other', () => {
+    const r = router(`devices:
+  tasmota:caldera:
+    - { site: hq, zone: cellar, device: boiler, channel: DS18B20-1 }
+    - { site: hq, zone: cellar, device: boiler, channel: DS18B20-2 }
+    - { site: hq, zone: cellar, device: flow, channel: DS18B20-3 }
+  zigbee2mqtt:0x00158d0001a2b3c4:
+    - { site: hq, zone: attic, device: boiler }
+  shelly:shellyht-AABBCC:
+    - { site: hq, zone: attic, device: attic-air }
+`);
+    const keys = (device: string) => r.placement.placing(device).map((d) => `${d.family}:${d.nativeId}`);
+    expect(keys('boiler')).toEqual(['tasmota:caldera', 'zigbee2mqtt:0x00158d0001a2b3c4']);
+    expect(keys('flow')).toEqual(['tasmota:caldera']);
+    expect(keys('attic-air')).toEqual(['shelly:shellyht-AABBCC']);
+    expect(keys('nobody')).toEqual([]);
+  });
+});
