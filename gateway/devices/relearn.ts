@@ -12,7 +12,7 @@ import { principalOf, type NativeTopics } from '../broker/acl.js';
 import type { CredentialStore } from '../broker/credentials.js';
 import { nativeHintOf } from '../broker/native-acl.js';
 import type { NativeHint, NativeRouter } from './router.js';
-import { FAMILIES } from './types.js';
+import { nativeHint } from './types.js';
 
 export interface RetainedSource {
   /** Aedes' persistence set up: its retained messages are back. */
@@ -61,8 +61,5 @@ export function teaches(topic: string, discoveryPrefix: string): boolean {
 function hintOf(o: RelearnOptions, topic: string): NativeHint | undefined {
   const owner = o.ownerOf(topic);
   const credential = owner === undefined ? undefined : o.access.store.get(owner);
-  const h = credential && nativeHintOf(principalOf(credential, o.access.nativeTopics));
-  if (!h) return undefined;
-  const family = FAMILIES.find((f) => f === h.family);
-  return { ...(family ? { family } : {}), ...(h.nativeId === undefined ? {} : { nativeId: h.nativeId }), ...(h.base === undefined ? {} : { base: h.base }) };
+  return nativeHint(credential && nativeHintOf(principalOf(credential, o.access.nativeTopics)));
 }

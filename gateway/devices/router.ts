@@ -19,17 +19,11 @@ import type { OnEvicted } from '../observability/evictions.js';
 import { Placements } from './placement.js';
 import { DeviceRegistry } from './registry.js';
 import { decodePlaced, type NativeOutcome } from './outcome.js';
-import type { ActuatorState, Availability, DecodeResult, Family } from './types.js';
+import type { ActuatorState, Availability, DecodeResult, Family, NativeHint } from './types.js';
 
 export type { NativeOutcome, PlacedReading, PlacedStatus, PlacedActuator } from './outcome.js';
+export type { NativeHint } from './types.js';
 
-/** What the credential of the publishing client says (broker/acl.ts): a bridge's family and base, a native device. */
-export interface NativeHint {
-  readonly family?: Family;
-  readonly nativeId?: string;
-  /** A bridge's base topic (Zigbee2MQTT's). */
-  readonly base?: string;
-}
 
 export interface RouterOptions {
   readonly zigbee2mqttBaseTopic: string;

@@ -13,7 +13,7 @@ import type { Clock } from '../core/clock.js';
 import { teaches } from './relearn.js';
 import type { DeviceMap } from './map.js';
 import { NativeRouter, type NativeHint, type NativeOutcome, type RouterOptions } from './router.js';
-import { FAMILIES } from './types.js';
+import { nativeHint } from './types.js';
 
 export const LEARNT_TOPIC = '$gateway/devices/learnt';
 
@@ -75,10 +75,8 @@ function parseTold(payload: PublishPacket['payload']): Told | undefined {
   try {
     const v = JSON.parse(payload.toString()) as Partial<Told> | null;
     if (typeof v?.topic !== 'string' || typeof v.payload !== 'string') return undefined;
-    const h = v.hint;
-    const family = FAMILIES.find((f) => f === h?.family);
-    const hint: NativeHint = { ...(family ? { family } : {}), ...(typeof h?.nativeId === 'string' ? { nativeId: h.nativeId } : {}), ...(typeof h?.base === 'string' ? { base: h.base } : {}) };
-    return { topic: v.topic, payload: v.payload, hint };
+    const hint = nativeHint(v.hint);
+    return { topic: v.topic, payload: v.payload, ...(hint ? { hint } : {}) };
   } catch {
     return undefined;
   }

@@ -38,6 +38,21 @@ export const CONTRACT_UNITS: Readonly<Record<ContractKind, string | undefined>> 
 export const FAMILIES = ['zigbee2mqtt', 'tasmota', 'shelly', 'esphome', 'homeassistant', 'generic'] as const;
 export type Family = (typeof FAMILIES)[number];
 
+/** What the credential of the publishing client says (broker/acl.ts): a bridge's family and base, a native device. */
+export interface NativeHint {
+  readonly family?: Family;
+  readonly nativeId?: string;
+  /** A bridge's base topic (Zigbee2MQTT's). */
+  readonly base?: string;
+}
+
+/** A hint as it came (a packet's, a credential's, another node's JSON): only the fields of the right type, a family the gateway knows. */
+export function nativeHint(h: { readonly family?: unknown; readonly nativeId?: unknown; readonly base?: unknown } | null | undefined): NativeHint | undefined {
+  if (!h) return undefined;
+  const family = FAMILIES.find((f) => f === h.family);
+  return { ...(family ? { family } : {}), ...(typeof h.nativeId === 'string' ? { nativeId: h.nativeId } : {}), ...(typeof h.base === 'string' ? { base: h.base } : {}) };
+}
+
 export type Scalar = number | boolean | string;
 
 /**

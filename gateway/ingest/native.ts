@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { ActuatorStateEvent } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
 import { kindSpec } from '../core/kinds.js';
-import { FAMILIES, type Family } from '../devices/types.js';
+import { nativeHint } from '../devices/types.js';
 import type { NativeHint, NativeOutcome, NativeRouter } from '../devices/router.js';
 import type { IncomingPublish } from '../broker/publish-pipeline.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -32,12 +32,7 @@ function nothingIn(o: Extract<NativeOutcome, { outcome: 'placed' }>): boolean {
   return o.readings.length === 0 && o.statuses.length === 0 && o.actuators.length === 0 && o.problems.length === 0;
 }
 
-function hintOf(packet: IncomingPublish): NativeHint | undefined {
-  const h = packet.native;
-  if (!h) return undefined;
-  const family = h.family !== undefined && (FAMILIES as readonly string[]).includes(h.family) ? (h.family as Family) : undefined;
-  return { ...(family ? { family } : {}), ...(h.nativeId === undefined ? {} : { nativeId: h.nativeId }), ...(h.base === undefined ? {} : { base: h.base }) };
-}
+const hintOf = (packet: IncomingPublish): NativeHint | undefined => nativeHint(packet.native);
 
 export class NativeIngest {
   constructor(
