@@ -6,6 +6,7 @@ import type { AlarmView } from '../rules/alarms.js';
 import type { ActuatorView, RulesService } from '../rules/service.js';
 import type { HttpAuth } from './auth.js';
 import { readBody, sendJson as send, tooLarge } from '../core/http-json.js';
+import { parseAck, parseArmed } from '../ingest/control.js';
 import { ACT_METHODS, READ_METHODS, type Methods, type RouteHandler } from './server.js';
 
 /** What an HTTP caller may ask the gateway to do (reading is open, as /api/zones always was). */
@@ -33,27 +34,6 @@ export function actWithHttpAuth(auth: HttpAuth): Authorize {
 }
 
 const MAX_BODY = 64 * 1024;
-
-/** A zone's body: JSON, or the bare words `armed` / `disarmed`. */
-function parse(text: string): unknown {
-  if (text.trim() === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text.trim();
-  }
-}
-
-/** An acknowledgement's body: empty (nothing to add), or a JSON object; anything else is refused, not taken for an empty one. */
-function ackBody(text: string): { by?: unknown; note?: unknown; clear?: unknown } | undefined {
-  if (text.trim() === '') return {};
-  try {
-    const doc = JSON.parse(text) as unknown;
-    return typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? doc : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The segments of a path under `prefix`, still percent-encoded. */
 const segments = (path: string, prefix: string): string[] => path.slice(prefix.length).split('/');
@@ -144,12 +124,11 @@ export class ApiRoutes {
     if (!allowed.ok) return this.refuse(res, allowed);
     const text = await readBody(req, MAX_BODY);
     if (text === undefined) return tooLarge(res, MAX_BODY);
-    const given = ackBody(text);
-    if (!given || (given.by !== undefined && typeof given.by !== 'string') || (given.note !== undefined && typeof given.note !== 'string') || (given.clear !== undefined && typeof given.clear !== 'boolean')) {
-      return send(res, 400, { error: 'the body is empty or a JSON object: {"by": "<who>", "note": "<text>", "clear": true}' });
-    }
-    const by = given.by ? `${given.by} (${allowed.who})` : allowed.who;
-    const alarm = await this.o.rules.acknowledge({ id: `http-${Date.now()}`, alarmId: id, by, note: given.note?.slice(0, 1000), clear: given.clear === true });
+    // The same body as the MQTT acknowledgement's payload (ingest/control.ts).
+    const given = parseAck(Buffer.from(text), MAX_BODY);
+    if (!given.ok) return send(res, 400, { error: given.detail });
+    const by = given.value.by ? `${given.value.by} (${allowed.who})` : allowed.who;
+    const alarm = await this.o.rules.acknowledge({ id: `http-${Date.now()}`, alarmId: id, by, note: given.value.note, clear: given.value.clear === true });
     if (!alarm) return send(res, 404, { error: `no alarm ${id} is known (active, or cleared recently)` });
     send(res, 200, { alarm });
   }
@@ -161,9 +140,10 @@ export class ApiRoutes {
     if (!allowed.ok) return this.refuse(res, allowed);
     const text = await readBody(req, MAX_BODY);
     if (text === undefined) return tooLarge(res, MAX_BODY);
-    const body = parse(text);
-    const armed = typeof body === 'boolean' ? body : typeof body === 'object' && body !== null ? (body as { armed?: unknown }).armed : body === 'armed' ? true : body === 'disarmed' ? false : undefined;
-    if (typeof armed !== 'boolean') return send(res, 400, { error: 'the body is true or false (or {"armed": true})' });
+    // The same body as the MQTT zone armed payload (ingest/control.ts).
+    const parsed = parseArmed(Buffer.from(text), MAX_BODY);
+    if (!parsed.ok) return send(res, 400, { error: parsed.detail });
+    const armed = parsed.value;
     const event = this.o.rules.setArmed(site, zone, armed);
     this.o.log.info({ site, zone, armed, by: allowed.who, eventId: event.id }, armed ? 'zone armed over HTTP' : 'zone disarmed over HTTP');
     send(res, 200, { site, zone, armed, id: event.id });

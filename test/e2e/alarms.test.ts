@@ -187,6 +187,12 @@ describe('an alarm’s life', () => {
     expect(response.status).toBe(200);
     expect(gw.gateway.rules.state.isArmed('hq', 'cellar')).toBe(true);
     expect((await fetch(`${gw.httpUrl}/api/zones/hq/cellar/armed`, { method: 'POST', body: 'perhaps' })).status).toBe(400);
+    // Whatever the MQTT topic zones/<site>/<zone>/armed takes, HTTP takes too.
+    for (const [body, armed] of [['off', false], ['{"armed": true}', true], ['"disarmed"', false], ['1', true], ['Disarmed', false]] as const) {
+      const r = await fetch(`${gw.httpUrl}/api/zones/hq/cellar/armed`, { method: 'POST', body });
+      await gw.gateway.rules.idle();
+      expect([body, r.status, gw.gateway.rules.state.isArmed('hq', 'cellar')]).toEqual([body, 200, armed]);
+    }
   });
 });
 
