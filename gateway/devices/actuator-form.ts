@@ -12,7 +12,7 @@
 import type { CommandData } from '../core/events.js';
 import type { DiscoveredEntity } from './families/homeassistant.js';
 import type { ActuatorForm, NativeActuator } from './map.js';
-import type { ActuatorState, NativeCommand } from './types.js';
+import { isEsphomeLightOrFan, type ActuatorState, type NativeCommand } from './types.js';
 
 /** Home Assistant components that take a command, and which of them are only switched on and off. */
 const COMMANDABLE = new Set(['switch', 'light', 'climate', 'fan']);
@@ -38,7 +38,7 @@ export function formOf(a: NativeActuator, told: FormEvidence): ActuatorForm {
       return typeof told.entity === 'object' && ON_OFF.has(told.entity.component) ? 'switch' : 'thermostat';
     case 'esphome':
     case 'zigbee2mqtt': {
-      if (a.family === 'esphome' && /^(light|fan):/.test(a.channel ?? '')) return 'switch';
+      if (a.family === 'esphome' && isEsphomeLightOrFan(a.channel)) return 'switch';
       // An ESPHome node's own discovery config (`discovery: true`, its default) says it before it reports.
       if (typeof told.entity === 'object') return told.entity.component === 'climate' ? 'thermostat' : 'switch';
       // What the device is, said by its bridge from its definition, even before it has reported.

@@ -10,7 +10,7 @@ import { GatewayError } from '../core/errors.js';
 import type { KindDefinition } from '../core/kinds.js';
 import { SEGMENT_HINT, isSegment } from '../core/segments.js';
 import { compileMapping, type CompiledMapping, type GenericField, type GenericMapping } from './families/generic.js';
-import { CONTRACT_KINDS, FAMILIES, type ActuatorForm, type Family, type TasmotaOptions } from './types.js';
+import { CONTRACT_KINDS, FAMILIES, isEsphomeLightOrFan, type ActuatorForm, type Family, type TasmotaOptions } from './types.js';
 import { checkKinds, checkKeys, isRecord, type KeyRule } from './map-parts.js';
 
 export type { KeyRule } from './map-parts.js';
@@ -236,7 +236,7 @@ function parseSetpoint(v: unknown, at: string, problems: string[]): NativeActuat
 function parseForm(v: unknown, family: Family, channel: string | null | undefined, setpoint: NativeActuator['setpoint'], at: string, problems: string[]): ActuatorForm | undefined {
   if (v === undefined) return undefined;
   if (v !== 'switch' && v !== 'thermostat') return void problems.push(`${at}: must be switch (a relay or plug: on/off only) or thermostat (takes a mode and setpoint) (got ${q(v)})`);
-  const relayOnly = family === 'tasmota' || family === 'shelly' || (family === 'esphome' && /^(light|fan):/.test(channel ?? ''));
+  const relayOnly = family === 'tasmota' || family === 'shelly' || (family === 'esphome' && isEsphomeLightOrFan(channel));
   if (v === 'thermostat' && relayOnly) problems.push(`${at}: ${family === 'esphome' ? 'an ESPHome light or fan' : `a ${family} relay`} is switched on and off, never a thermostat`);
   if (v === 'switch' && setpoint) problems.push(`${at}: a switch has no setpoint (remove setpoint:)`);
   return v;

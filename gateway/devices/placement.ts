@@ -6,7 +6,7 @@ import { isSegment } from '../core/segments.js';
 import { mapValue } from './collect.js';
 import { deviceName, type DeviceMap, type NativeActuator, type NativeDevice, type Placement } from './map.js';
 import { toBool } from './normalise.js';
-import { CONTRACT_KINDS, type ContractKind, type Family, type NativeReading, type Scalar } from './types.js';
+import { CONTRACT_KINDS, esphomeObjectId, type ContractKind, type Family, type NativeReading, type Scalar } from './types.js';
 
 export type KindChoice =
   | { readonly kind: string; readonly value: Scalar }
@@ -17,7 +17,7 @@ const CONTRACT = new Set<string>(CONTRACT_KINDS);
 
 /** The channel a report without one means: Tasmota's POWER is POWER1, a Shelly's only relay is 0; an ESPHome light or fan reports by its object id. */
 function channelOf(family: Family, channel: string | undefined): string {
-  if (channel !== undefined) return family === 'esphome' ? channel.replace(/^(light|fan):/, '') : channel;
+  if (channel !== undefined) return family === 'esphome' ? esphomeObjectId(channel) : channel;
   return family === 'tasmota' ? '1' : family === 'shelly' ? '0' : '';
 }
 

@@ -38,6 +38,12 @@ export const CONTRACT_UNITS: Readonly<Record<ContractKind, string | undefined>> 
 export const FAMILIES = ['zigbee2mqtt', 'tasmota', 'shelly', 'esphome', 'homeassistant', 'generic'] as const;
 export type Family = (typeof FAMILIES)[number];
 
+/** An ESPHome actuator's channel `light:<id>` or `fan:<id>`: a light or fan, switched on and off like a switch. */
+const ESPHOME_LIGHT_OR_FAN = /^(light|fan):/;
+export const isEsphomeLightOrFan = (channel: string | null | undefined): boolean => ESPHOME_LIGHT_OR_FAN.test(channel ?? '');
+/** The object id an ESPHome channel names (without `light:` or `fan:`). */
+export const esphomeObjectId = (channel: string): string => channel.replace(ESPHOME_LIGHT_OR_FAN, '');
+
 /** What the credential of the publishing client says (broker/acl.ts): a bridge's family and base, a native device. */
 export interface NativeHint {
   readonly family?: Family;

@@ -8,7 +8,7 @@
  */
 import { Collector, NOT_MINE, recognised } from '../collect.js';
 import { isObject, own, parseJson, payloadText, toNumber, toOnOff } from '../normalise.js';
-import type { ActuatorState, ContractKind, DecodeOptions, DecodeResult, EncodeResult, NativeCommand } from '../types.js';
+import { esphomeObjectId, type ActuatorState, type ContractKind, type DecodeOptions, type DecodeResult, type EncodeResult, type NativeCommand } from '../types.js';
 
 const FAMILY = 'esphome';
 
@@ -157,7 +157,7 @@ function climate(node: string, id: string, attribute: string, direction: string,
  */
 export function encode(nativeId: string, channel: string | undefined, command: NativeCommand): EncodeResult {
   if (nativeId === '' || /[#+]/.test(nativeId)) return { ok: false, reason: `esphome: "${nativeId}" is not a node prefix` };
-  if (channel === undefined || channel === '' || /[/#+]/.test(channel.replace(/^(light|fan):/, ''))) {
+  if (channel === undefined || channel === '' || /[/#+]/.test(esphomeObjectId(channel))) {
     return { ok: false, reason: `esphome:${nativeId}: the channel must name the switch or climate object id (light:<id> for a light, fan:<id> for a fan)` };
   }
   if ('state' in command) {
