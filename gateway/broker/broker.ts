@@ -150,11 +150,12 @@ export class MqttBroker implements Publisher {
   }
 
   /** Aedes' persistence set up (a single gateway's snapshot read, its retained messages back), before any listener opens. */
-  async restore(): Promise<void> {
-    if (this.listened) return;
-    await this.aedes.listen();
-    this.listened = true;
+  restore(): Promise<void> {
+    // Once, whoever asks first (relearn, then start): two listens would read the snapshot twice.
+    this.restoring ??= this.aedes.listen().then(() => void (this.listened = true));
+    return this.restoring;
   }
+  private restoring: Promise<void> | undefined;
 
   /** The retained messages on these filters, as the persistence holds them (after `restore`). */
   async *retained(filters: string[]): AsyncIterable<{ topic: string; payload: Buffer }> {
