@@ -241,7 +241,7 @@ export class Gateway {
     }
 
     lifecycle.add('MQTT intake', { stop: () => broker.stopIntake() });
-    await devices.relearn({ broker, ownerOf: (t) => ledger.ownerOf(t), access: accessOpts, ...(clustered ? { cluster: broker.aedes } : {}) }); // before it listens: what its retained messages taught
+    await devices.relearn({ broker, ownerOf: (t) => ledger.ownerOf(t), access: accessOpts, ...(cluster ? { cluster: { aedes: broker.aedes, node: nodeId, liveNodes: () => cluster.readiness().liveNodes } } : {}) }); // before it listens: what its retained messages taught
     const ports = await broker.start();
     where.mqtt = ports.mqtt;
     if (cluster) {

@@ -41,10 +41,13 @@ program
   .action(async (o: { json?: boolean }) => {
     const text = await readFile(file(), 'utf8').catch(() => '');
     const map = parseDeviceMap(file(), text);
-    let seen: DeviceView[] | undefined;
+    let seen: (DeviceView & { heardBy?: string[] })[] | undefined;
+    let unanswered: string[] = [];
     let unreachable: string | undefined;
     try {
-      seen = ((await getDevices(url())) as { devices: DeviceView[] }).devices;
+      const answer = (await getDevices(url())) as { devices: DeviceView[]; unanswered?: string[] };
+      seen = answer.devices;
+      unanswered = answer.unanswered ?? [];
     } catch (e) {
       unreachable = (e as Error).message;
     }
@@ -58,8 +61,11 @@ program
     out(waiting.length === 0 ? 'no device waits for a zone' : `${waiting.length} waiting for a zone:`);
     for (const d of waiting) {
       const unmapped = Object.keys(d.unmappedKeys);
-      out(printable(`  ${printable(d.key).padEnd(40)} last seen ${d.lastSeen}${d.online === null ? '' : d.online ? ', online' : ', offline'}; kinds ${d.kinds.join(', ') || '-'}${unmapped.length ? `; unmapped ${unmapped.slice(0, 8).join(', ')}` : ''}`));
+      const heard = d.heardBy?.length ? `; heard by node ${d.heardBy.join(', ')}` : '';
+      out(printable(`  ${printable(d.key).padEnd(40)} last seen ${d.lastSeen}${d.online === null ? '' : d.online ? ', online' : ', offline'}; kinds ${d.kinds.join(', ') || '-'}${unmapped.length ? `; unmapped ${unmapped.slice(0, 8).join(', ')}` : ''}${heard}`));
     }
+    // A cluster node lists every node's devices; one that did not answer in time is missing from the list.
+    if (unanswered.length > 0) err(printable(`(no answer from cluster node ${unanswered.join(', ')}: the devices heard there are not listed)`));
   });
 
 program

@@ -3,7 +3,6 @@
  * topics to, the native commands that follow the rules' commands, and `GET /api/devices`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Aedes } from 'aedes';
 import type { CommandData, DeviceSilenceEvent, ReadingEvent } from '../core/events.js';
 import type { DeviceLiveness } from '../core/liveness.js';
 import { expectedReport } from './actuator-form.js';
@@ -14,6 +13,7 @@ import type { DeviceView } from './registry.js';
 import type { ActuatorState } from './types.js';
 import { relearnRetained, type RelearnSources } from './relearn.js';
 import { shareLearning, SharingRouter } from './shared-learning.js';
+import { ClusterDeviceViews, type ClusterViewOptions } from './cluster-view.js';
 import { evictionCounter } from '../observability/evictions.js';
 
 /** The commander's ports and Zigbee2MQTT base topic, with the device map's file and discovery prefix. */
@@ -46,6 +46,8 @@ export class DevicesService {
   private readonly commander: NativeCommander;
   private offSilence: (() => void) | undefined;
   private offShare: (() => void) | undefined;
+  /** A cluster node's: GET /api/devices asks every node. */
+  private clusterViews: ClusterDeviceViews | undefined;
 
   constructor(private readonly o: DevicesServiceOptions) {
     this.router = new SharingRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log) }, EMPTY_MAP);
@@ -62,6 +64,7 @@ export class DevicesService {
   async stop(): Promise<void> {
     this.offSilence?.();
     this.offShare?.();
+    this.clusterViews?.stop();
     this.commander.stop();
     await this.loader.stop();
   }
@@ -78,11 +81,17 @@ export class DevicesService {
 
   /**
    * At start, before the broker listens: what the restored retained messages taught (relearn.ts);
-   * a cluster node's (`cluster`: its broker) also tells and hears what the other nodes are taught (shared-learning.ts).
+   * a cluster node's (`cluster`: its broker, id and the live nodes) also tells and hears what the other
+   * nodes are taught (shared-learning.ts), and lists every node's devices (cluster-view.ts).
    */
-  relearn(sources: RelearnSources & { cluster?: Aedes }): Promise<{ read: number; learnt: number }> {
+  relearn(sources: RelearnSources & { cluster?: Omit<ClusterViewOptions, 'view' | 'log'> }): Promise<{ read: number; learnt: number }> {
     const { clock, log } = this.o;
-    if (sources.cluster) this.offShare = shareLearning({ aedes: sources.cluster, router: this.router, clock, log });
+    const { cluster } = sources;
+    if (cluster) {
+      this.offShare = shareLearning({ aedes: cluster.aedes, router: this.router, clock, log });
+      this.clusterViews = new ClusterDeviceViews({ ...cluster, view: () => this.view(), log });
+      this.clusterViews.start();
+    }
     return relearnRetained({ ...sources, router: this.router, discoveryPrefix: this.o.discoveryPrefix, now: clock.now(), log });
   }
 
@@ -177,12 +186,18 @@ export class DevicesService {
     return out.sort((a, b) => b.lastSeen - a.lastSeen).slice(0, max);
   }
 
-  /** `GET /api/devices`: the registry (waiting devices first), the map in force, the mapped actuators. */
-  readonly devicesRoute = (_req: IncomingMessage, res: ServerResponse): void => {
+  /**
+   * `GET /api/devices`: the registry (waiting devices first), the map in force, the mapped actuators.
+   * A cluster node's lists every node's devices, each with the nodes that heard it (`heardBy`), and
+   * the nodes that did not answer in time (`unanswered`).
+   */
+  readonly devicesRoute = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const map = this.router.map;
+    const cluster = await this.clusterViews?.gather();
     const body = {
       map: { file: this.o.file, devices: map.devices.size, actuators: map.actuators.size, kinds: map.kinds.map((k) => k.name), ...(this.loader.problem ? { problem: this.loader.problem } : {}) },
-      devices: this.view(),
+      devices: cluster?.devices ?? this.view(),
+      ...(cluster ? { unanswered: cluster.unanswered } : {}),
       actuators: [...map.actuators.values()].map((a) => {
         const reported = this.router.reported(a.target);
         // form: what a mode command becomes (switch: on/off; thermostat: mode and setpoint), as the map or the device says.
