@@ -191,7 +191,7 @@ export class NativeRouter {
     return true;
   }
 
-  private finish(r: DecodeResult | Availability[], topic: string, payload: Buffer, now: number, redrive: boolean): NativeOutcome {
+  protected finish(r: DecodeResult | Availability[], topic: string, payload: Buffer, now: number, redrive: boolean): NativeOutcome {
     // Only the answer taken teaches (another family's guess at the topic does not), and not a redrive: that is news from before.
     if (!redrive && !Array.isArray(r) && r.outcome !== 'not_mine' && r.learnt) this.learnt.apply(r.learnt);
     return decodePlaced(r, { topic, payload, now, redrive, placements: this.placements, registry: this.registry, actuatorStates: this.actuatorStates });

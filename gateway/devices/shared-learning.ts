@@ -5,7 +5,8 @@
  * took the message in tells the others on the brokers' bus (an internal `$` topic no client may
  * publish to), with what the publisher's credential said of it; they learn it as a restored one
  * (NativeRouter.relearn: no reading, status or last seen). A node starting learns the retained ones
- * from Redis (relearn.ts).
+ * from Redis (relearn.ts). Of what state messages teach, the owner's commands need a Gen1 Shelly
+ * colour light's mode (its command topic is `color/0` or `white/<n>`): that fact is told too.
  */
 import type { Aedes, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
@@ -13,13 +14,17 @@ import type { Clock } from '../core/clock.js';
 import { teaches } from './relearn.js';
 import type { DeviceMap } from './map.js';
 import { NativeRouter, type NativeHint, type NativeOutcome, type RouterOptions } from './router.js';
-import { nativeHint } from './types.js';
+import { nativeHint, type Availability, type DecodeResult, type Learnt } from './types.js';
+
+type LightMode = Extract<Learnt, { what: 'shellyLightMode' }>;
 
 export const LEARNT_TOPIC = '$gateway/devices/learnt';
 
 /** The router whose recognised teaching messages are told to the other nodes once `share` is set. */
 export class SharingRouter extends NativeRouter {
   share: ((topic: string, payload: Buffer, hint: NativeHint | undefined) => void) | undefined;
+  /** Told of a Gen1 Shelly light's mode learnt from what the light said here. */
+  shareFact: ((fact: LightMode) => void) | undefined;
   private readonly discoveryPrefix: string;
 
   constructor(o: RouterOptions, map: DeviceMap) {
@@ -32,9 +37,17 @@ export class SharingRouter extends NativeRouter {
     if (this.share && !redrive && out.outcome === 'recognised' && teaches(topic, this.discoveryPrefix)) this.share(topic, payload, hint);
     return out;
   }
+
+  protected override finish(r: DecodeResult | Availability[], topic: string, payload: Buffer, now: number, redrive: boolean): NativeOutcome {
+    const out = super.finish(r, topic, payload, now, redrive);
+    if (this.shareFact && !redrive && !Array.isArray(r) && r.outcome !== 'not_mine') for (const f of r.learnt ?? []) if (f.what === 'shellyLightMode') this.shareFact(f);
+    return out;
+  }
 }
 
-interface Told {
+type Told = Message | { readonly fact: LightMode };
+
+interface Message {
   readonly topic: string;
   /** base64: a bridge list is JSON, but a config may be anything a device sent. */
   readonly payload: string;
@@ -44,17 +57,19 @@ interface Told {
 /** Starts telling and hearing; returns the stop. */
 export function shareLearning(o: { aedes: Aedes; router: SharingRouter; clock: Clock; log: Logger }): () => void {
   const { aedes, router, log } = o;
-  router.share = (topic, payload, hint) => {
-    const told: Told = { topic, payload: payload.toString('base64'), ...(hint ? { hint } : {}) };
+  const tell = (told: Told, topic: string) => {
     const packet = { cmd: 'publish', topic: LEARNT_TOPIC, payload: Buffer.from(JSON.stringify(told)), qos: 0, retain: false, dup: false } as PublishPacket;
     aedes.publish(packet, (err) => err && log.warn({ topic, err: err.message }, 'could not tell the other nodes what a device taught: they learn it when it is said again or at their start'));
   };
+  router.share = (topic, payload, hint) => tell({ topic, payload: payload.toString('base64'), ...(hint ? { hint } : {}) }, topic);
+  router.shareFact = (fact) => tell({ fact }, `shelly ${fact.nativeId}`);
   const heard = (packet: PublishPacket & { brokerId?: string }, done: () => void): void => {
     // Its own word comes back on the bus too: it has learnt that already, through ingest.
     try {
       if (packet.brokerId !== aedes.id) {
         const told = parseTold(packet.payload);
-        if (told) router.relearn(told.topic, Buffer.from(told.payload, 'base64'), o.clock.now(), told.hint);
+        if (told && 'fact' in told) router.learnt.apply([told.fact]);
+        else if (told) router.relearn(told.topic, Buffer.from(told.payload, 'base64'), o.clock.now(), told.hint);
         else log.warn({ from: packet.brokerId }, `an unreadable message on ${LEARNT_TOPIC}: ignored`);
       }
     } catch (err) {
@@ -67,13 +82,16 @@ export function shareLearning(o: { aedes: Aedes; router: SharingRouter; clock: C
   aedes.subscribe(LEARNT_TOPIC, heard, () => undefined);
   return () => {
     router.share = undefined;
+    router.shareFact = undefined;
     aedes.unsubscribe(LEARNT_TOPIC, heard, () => undefined);
   };
 }
 
 function parseTold(payload: PublishPacket['payload']): Told | undefined {
   try {
-    const v = JSON.parse(payload.toString()) as Partial<Told> | null;
+    const v = JSON.parse(payload.toString()) as (Partial<Message> & { fact?: Partial<LightMode> }) | null;
+    const f = v?.fact;
+    if (f) return f.what === 'shellyLightMode' && typeof f.nativeId === 'string' && (f.mode === 'color' || f.mode === 'white') ? { fact: { what: f.what, nativeId: f.nativeId, mode: f.mode } } : undefined;
     if (typeof v?.topic !== 'string' || typeof v.payload !== 'string') return undefined;
     const hint = nativeHint(v.hint);
     return { topic: v.topic, payload: v.payload, ...(hint ? { hint } : {}) };

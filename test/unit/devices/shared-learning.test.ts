@@ -45,3 +45,22 @@ describe('shared learning', () => {
     stop();
   });
 });
+
+describe('a Gen1 Shelly light’s mode, told to the other nodes', () => {
+  it('is learnt by a node that never heard the light, so its owner commands the right topic', async () => {
+    // Two nodes on one bus, as mqemitter-redis joins a cluster's brokers.
+    const a = await Aedes.createBroker();
+    const b = await Aedes.createBroker({ mq: a.mq });
+    brokers.push(a, b);
+    const log = pino({ level: 'silent' });
+    const options = { zigbee2mqttBaseTopic: 'zigbee2mqtt', discoveryPrefix: 'homeassistant' };
+    const [ra, rb] = [new SharingRouter(options, EMPTY_MAP), new SharingRouter(options, EMPTY_MAP)];
+    const stops = [shareLearning({ aedes: a, router: ra, clock: systemClock, log }), shareLearning({ aedes: b, router: rb, clock: systemClock, log })];
+    // What an RGBW2 in white mode publishes (Shelly Gen1 MQTT API: shellies/<id>/white/<i>/status).
+    ra.route('shellies/shellyrgbw2-C4A1B2/white/1/status', Buffer.from('{"ison":true,"source":"mqtt","has_timer":false,"timer_duration":0,"mode":"white","brightness":70,"power":0.00,"overpower":false}'), Date.now());
+    expect(ra.learnt.shellyLightMode('shellyrgbw2-C4A1B2')).toBe('white');
+    for (let i = 0; i < 50 && rb.learnt.shellyLightMode('shellyrgbw2-C4A1B2') === undefined; i++) await new Promise((r) => setImmediate(r));
+    expect(rb.learnt.shellyLightMode('shellyrgbw2-C4A1B2')).toBe('white');
+    for (const stop of stops) stop();
+  });
+});
