@@ -4,6 +4,7 @@
  * delivering: it must not take the node's deliveries down with it.
  */
 import { Aedes, type PublishPacket } from 'aedes';
+import mqemitter from 'mqemitter';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../gateway/core/clock.js';
@@ -49,8 +50,9 @@ describe('shared learning', () => {
 describe('a Gen1 Shelly light’s mode, told to the other nodes', () => {
   it('is learnt by a node that never heard the light, so its owner commands the right topic', async () => {
     // Two nodes on one bus, as mqemitter-redis joins a cluster's brokers.
-    const a = await Aedes.createBroker();
-    const b = await Aedes.createBroker({ mq: a.mq });
+    const mq = mqemitter();
+    const a = await Aedes.createBroker({ mq });
+    const b = await Aedes.createBroker({ mq });
     brokers.push(a, b);
     const log = pino({ level: 'silent' });
     const options = { zigbee2mqttBaseTopic: 'zigbee2mqtt', discoveryPrefix: 'homeassistant' };
