@@ -160,7 +160,14 @@ export class CredentialStore {
    * reported and ignored: the credentials in force stay (failing closed would lock every
    * device out over one bad edit; failing open is never an option).
    */
-  async refresh(): Promise<void> {
+  refresh(): Promise<void> {
+    // A burst of CONNECTs after an edit shares one reload, not one each.
+    this.refreshing ??= this.refreshOnce().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+  private refreshing: Promise<void> | undefined;
+
+  private async refreshOnce(): Promise<void> {
     let signature: string;
     try {
       signature = await this.currentSignature();

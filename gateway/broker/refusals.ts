@@ -38,8 +38,16 @@ export interface RefusalFields {
   readonly topic?: string | undefined;
 }
 
-/** Same reason from the same address and client id: one log line per this long, with a count of the ones left out. */
+/** Same reason from the same address (and, once logged in, client id): one log line per this long, with a count of the ones left out. */
 const LOG_EVERY_MS = 10_000;
+/**
+ * Refusals before a client is who it says: its client id is its own choice, and a new one per
+ * try would get a line each (an outside tester's 500 looping clients wrote 1 MB of log a second).
+ */
+const BY_ADDRESS: ReadonlySet<RefusalReason> = new Set<RefusalReason>([
+  'bad_credentials', 'anonymous_refused', 'client_id_mismatch', 'login_backoff', 'login_overloaded', 'max_connections', 'pending_connections',
+  'connect_timeout', 'malformed_packet', 'protocol_error', 'unsupported_protocol', 'tls_handshake',
+]);
 const TOPIC_LOG_CHARS = 256;
 
 /**
@@ -55,6 +63,7 @@ export class RefusalReporter {
 
   refuse(reason: RefusalReason, fields: RefusalFields, detail: string): void {
     const topic = fields.topic !== undefined && fields.topic.length > TOPIC_LOG_CHARS ? `${fields.topic.slice(0, TOPIC_LOG_CHARS)}…` : fields.topic;
-    this.log.refuse(reason, `${fields.address ?? ''}|${fields.clientId ?? ''}`, { ...fields, topic }, detail);
+    const who = BY_ADDRESS.has(reason) ? (fields.address ?? '') : `${fields.address ?? ''}|${fields.clientId ?? ''}`;
+    this.log.refuse(reason, who, { ...fields, topic }, detail);
   }
 }

@@ -50,7 +50,7 @@ function armedField(text: string): boolean | undefined {
 }
 
 /** A payload that must be one JSON object (an actuator's state is shaped like a command's data). */
-export function jsonObject(payload: Buffer, maxBytes: number, what: string): Parsed<Readonly<Record<string, unknown>>> {
+export function jsonObject(payload: Buffer, maxBytes: number, what: string, example = '{"mode":"cool","setpoint":22}'): Parsed<Readonly<Record<string, unknown>>> {
   const big = tooLarge(payload, maxBytes, what);
   if (big) return big;
   if (!isUtf8(payload)) return { ok: false, code: 'invalid_encoding', detail: `${what} must be UTF-8 JSON` };
@@ -60,7 +60,7 @@ export function jsonObject(payload: Buffer, maxBytes: number, what: string): Par
   } catch (err) {
     return { ok: false, code: 'invalid_json', detail: `${what} is not JSON: ${(err as Error).message}` };
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, code: 'invalid_payload', detail: `${what} must be a JSON object (e.g. {"mode":"cool","setpoint":22})` };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, code: 'invalid_payload', detail: `${what} must be a JSON object (e.g. ${example})` };
   return { ok: true, value: value as Record<string, unknown> };
 }
 
@@ -69,7 +69,7 @@ export function parseAck(payload: Buffer, maxBytes: number): Parsed<{ by: string
   const big = tooLarge(payload, maxBytes, 'an acknowledgement');
   if (big) return big;
   if (payload.length === 0 || payload.toString('utf8').trim() === '') return { ok: true, value: { by: undefined, note: undefined } };
-  const parsed = jsonObject(payload, maxBytes, 'an acknowledgement');
+  const parsed = jsonObject(payload, maxBytes, 'an acknowledgement', '{"by": "<who>", "note": "<text>"}');
   if (!parsed.ok) return parsed;
   const { by, note, clear } = parsed.value;
   if ((by !== undefined && typeof by !== 'string') || (note !== undefined && typeof note !== 'string') || (clear !== undefined && typeof clear !== 'boolean')) {

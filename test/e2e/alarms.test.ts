@@ -176,6 +176,9 @@ describe('an alarm’s life', () => {
     expect(cleared[0]?.['reason']).toBe('cleared by ops: detector removed');
     // Not a boolean: refused, nothing cleared.
     expect((await fetch(`${gw.httpUrl}/api/alarms/${b!.data.alarmId}/ack`, { method: 'POST', body: JSON.stringify({ clear: 'yes' }) })).status).toBe(400);
+    // Not an object: the answer shows what an acknowledgement looks like.
+    const list = await fetch(`${gw.httpUrl}/api/alarms/${b!.data.alarmId}/ack`, { method: 'POST', body: '[]' });
+    expect([list.status, ((await list.json()) as { error: string }).error]).toEqual([400, 'an acknowledgement must be a JSON object (e.g. {"by": "<who>", "note": "<text>"})']);
     // Smoke again from a detector whose alarm was cleared by hand: raised anew.
     const again = await publish('sensors/lab/k3/smk-7/smoke', true);
     const next = alert(await critical.next((m) => alert(m).correlationid === again));

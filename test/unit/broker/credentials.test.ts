@@ -64,6 +64,17 @@ describe('CredentialStore', () => {
     expect(lines.find((l) => l['code'] === 'GW_ERR_CREDENTIALS')?.msg).toMatch(/invalid; the credentials in force stay/);
   });
 
+  it('reloads a changed file once for a burst of refreshes (a reconnect storm after an edit)', async () => {
+    const path = await tempFile();
+    const { lines, stream } = captureLogs();
+    const live = new CredentialStore(path, createLogger('info', stream));
+    await live.load();
+    await new CredentialStore(path).add({ name: 'ops', role: 'admin' });
+    await Promise.all(Array.from({ length: 100 }, () => live.refresh()));
+    expect(live.get('ops')?.role).toBe('admin');
+    expect(lines.filter((l) => l.msg === 'credentials reloaded')).toHaveLength(1);
+  });
+
   it('stops accepting an old secret once the credential is replaced (no stale cache)', async () => {
     const path = await tempFile();
     const store = new CredentialStore(path);
