@@ -133,6 +133,10 @@ export class HttpServer {
     // An unknown path asks for credentials like any other: a 404 to a stranger would map the routes.
     const principal = route?.open ? OPEN : await this.allowed(req, res, route?.need ?? 'read');
     if (!principal) return;
+    // A request refused for what it asked (its body, query or path): counted, as every refusal is.
+    res.once('finish', () => {
+      if (res.statusCode === 400 || res.statusCode === 413) this.o.metrics.httpRefusals.inc({ reason: res.statusCode === 413 ? 'body_too_large' : 'invalid_request' });
+    });
     if (!route) return sendJson(res, 404, { error: 'not found' });
     // The routes decode the ids in their paths; one that cannot be decoded is the client's mistake, not ours.
     if (!decodable(path)) return sendJson(res, 400, { error: `the path is not valid percent-encoding (UTF-8): ${path}` });

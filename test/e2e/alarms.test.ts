@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../gateway/core/manual-clock.js';
+import { metricAs } from '../helpers/abuse.js';
 import { addCredentials } from '../helpers/auth.js';
 import { advanceRules, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rows } from '../helpers/influx.js';
@@ -176,9 +177,14 @@ describe('an alarm’s life', () => {
     expect(cleared[0]?.['reason']).toBe('cleared by ops: detector removed');
     // Not a boolean: refused, nothing cleared.
     expect((await fetch(`${gw.httpUrl}/api/alarms/${b!.data.alarmId}/ack`, { method: 'POST', body: JSON.stringify({ clear: 'yes' }) })).status).toBe(400);
-    // Not an object: the answer shows what an acknowledgement looks like.
+    // Not an object: the answer shows what an acknowledgement looks like; each refusal is counted.
+    const refused = () => metricAs(gw.httpUrl, 'gateway_http_refusals_total', { reason: 'invalid_request' });
+    const before = await refused();
     const list = await fetch(`${gw.httpUrl}/api/alarms/${b!.data.alarmId}/ack`, { method: 'POST', body: '[]' });
     expect([list.status, ((await list.json()) as { error: string }).error]).toEqual([400, 'an acknowledgement must be a JSON object (e.g. {"by": "<who>", "note": "<text>"})']);
+    const huge = await fetch(`${gw.httpUrl}/api/alarms/${b!.data.alarmId}/ack`, { method: 'POST', body: 'x'.repeat(100_000) });
+    expect(huge.status).toBe(413);
+    expect([await refused(), await metricAs(gw.httpUrl, 'gateway_http_refusals_total', { reason: 'body_too_large' })]).toEqual([before + 1, 1]);
     // Smoke again from a detector whose alarm was cleared by hand: raised anew.
     const again = await publish('sensors/lab/k3/smk-7/smoke', true);
     const next = alert(await critical.next((m) => alert(m).correlationid === again));
