@@ -58,7 +58,7 @@ export function jsonObject(payload: Buffer, maxBytes: number, what: string, exam
   try {
     value = JSON.parse(payload.toString('utf8'));
   } catch (err) {
-    return { ok: false, code: 'invalid_json', detail: `${what} is not JSON: ${(err as Error).message}` };
+    return { ok: false, code: 'invalid_json', detail: `${what} is not JSON (${(err as Error).message}): it must be a JSON object (e.g. ${example})` };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, code: 'invalid_payload', detail: `${what} must be a JSON object (e.g. ${example})` };
   return { ok: true, value: value as Record<string, unknown> };
