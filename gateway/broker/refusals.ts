@@ -40,15 +40,17 @@ export interface RefusalFields {
 
 /** Same reason from the same address (and, once logged in, client id): one log line per this long, with a count of the ones left out. */
 const LOG_EVERY_MS = 10_000;
+const TOPIC_LOG_CHARS = 256;
 /**
  * Refusals before a client is who it says: its client id is its own choice, and a new one per
  * try would get a line each (an outside tester's 500 looping clients wrote 1 MB of log a second).
+ * A wrong secret is told per username: the login back-off bounds those (then `login_backoff`).
  */
 const BY_ADDRESS: ReadonlySet<RefusalReason> = new Set<RefusalReason>([
-  'bad_credentials', 'anonymous_refused', 'client_id_mismatch', 'login_backoff', 'login_overloaded', 'max_connections', 'pending_connections',
+  'anonymous_refused', 'login_backoff', 'login_overloaded', 'max_connections', 'pending_connections',
   'connect_timeout', 'malformed_packet', 'protocol_error', 'unsupported_protocol', 'tls_handshake',
 ]);
-const TOPIC_LOG_CHARS = 256;
+const BY_USERNAME: ReadonlySet<RefusalReason> = new Set<RefusalReason>(['bad_credentials', 'client_id_mismatch']);
 
 /**
  * Counts every refusal and logs it with its reason, code and who it was; a client hammering
@@ -63,7 +65,8 @@ export class RefusalReporter {
 
   refuse(reason: RefusalReason, fields: RefusalFields, detail: string): void {
     const topic = fields.topic !== undefined && fields.topic.length > TOPIC_LOG_CHARS ? `${fields.topic.slice(0, TOPIC_LOG_CHARS)}…` : fields.topic;
-    const who = BY_ADDRESS.has(reason) ? (fields.address ?? '') : `${fields.address ?? ''}|${fields.clientId ?? ''}`;
+    const address = fields.address ?? '';
+    const who = BY_ADDRESS.has(reason) ? address : BY_USERNAME.has(reason) ? `${address}|u:${fields.username ?? ''}` : `${address}|${fields.clientId ?? ''}`;
     this.log.refuse(reason, who, { ...fields, topic }, detail);
   }
 }

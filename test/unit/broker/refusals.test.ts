@@ -21,6 +21,13 @@ describe('refusals in the log', () => {
     expect(await count(metrics, 'gateway_refusals_total', { reason: 'login_backoff' })).toBe(502);
   });
 
+  it('tells wrong secrets apart by username, not by the client id each try makes up', () => {
+    const { lines, stream } = captureLogs();
+    const reporter = new RefusalReporter(testMetrics(new ManualClock(0)), pino({ level: 'warn' }, stream), () => 0);
+    for (let i = 0; i < 50; i++) reporter.refuse('bad_credentials', { address: '10.0.0.7', clientId: `c-${i}`, username: i % 2 ? 't-a' : 't-b' }, 'wrong password');
+    expect(lines.map((l) => l['username'])).toEqual(['t-b', 't-a']);
+  });
+
   it('keeps a logged-in client’s refusals apart by client id', () => {
     const { lines, stream } = captureLogs();
     const reporter = new RefusalReporter(testMetrics(new ManualClock(0)), pino({ level: 'warn' }, stream), () => 0);
