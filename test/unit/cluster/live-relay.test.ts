@@ -35,7 +35,9 @@ describe('LiveRelay', () => {
     // Items it cannot read (a time that is no time, null, an unknown event) are skipped, the rest relayed: a RangeError here would end the process.
     await other.publish(KEYS.live, JSON.stringify({ node: 'b', readings: [null, { d: 't8', s: 'hq', z: 'f1', k: 'temperature', v: 1, t: 'x' }, {}], events: [null, { name: 'nope', event: {} }] }));
     // One receiver: this relay's subscription (start() resolves once it holds).
-    expect(await other.publish(KEYS.live, JSON.stringify({ node: 'b', readings: [null, { d: 't9', s: 'hq', z: 'f1', k: 'temperature', v: 21, t: 1_790_000_000_000 }], events: [] }))).toBe(1);
+    // (With the relay's warnings beside it: a CI run once saw 0 receivers here, unexplained.)
+    const receivers = await other.publish(KEYS.live, JSON.stringify({ node: 'b', readings: [null, { d: 't9', s: 'hq', z: 'f1', k: 'temperature', v: 21, t: 1_790_000_000_000 }], events: [] }));
+    expect([receivers, receivers === 1 ? [] : lines.map((l) => l.msg)]).toEqual([1, []]);
     // On a timeout the expectation below says what was heard instead.
     await waitFor(() => heard.some((r) => r.device === 't9'), 'the good batch relayed').catch(() => undefined);
     expect(heard.map((r) => r.device)).toEqual(['t9']);
