@@ -39,13 +39,16 @@ export function formOf(a: NativeActuator, told: FormEvidence): ActuatorForm {
     case 'esphome':
     case 'zigbee2mqtt': {
       if (a.family === 'esphome' && isEsphomeLightOrFan(a.channel)) return 'switch';
+      const r = told.reported;
+      // A thermostat reports its mode (Zigbee2MQTT's system_mode beside any state; ESPHome's climate/<id>/mode).
+      const reportsMode = r?.mode !== undefined || r?.setpoint !== undefined;
+      // What an ESPHome node reported itself wins over any discovery config (anyone's may name its topics).
+      if (a.family === 'esphome' && (reportsMode || r?.state !== undefined)) return reportsMode ? 'thermostat' : 'switch';
       // An ESPHome node's own discovery config (`discovery: true`, its default) says it before it reports.
       if (typeof told.entity === 'object') return told.entity.component === 'climate' ? 'thermostat' : 'switch';
       // What the device is, said by its bridge from its definition, even before it has reported.
       if (told.exposed !== undefined) return told.exposed;
-      const r = told.reported;
-      // A thermostat reports its mode (Zigbee2MQTT's system_mode beside any state; ESPHome's climate/<id>/mode).
-      if (r?.mode !== undefined || r?.setpoint !== undefined) return 'thermostat';
+      if (reportsMode) return 'thermostat';
       return r?.state !== undefined ? 'switch' : 'thermostat';
     }
     case 'generic':
@@ -67,8 +70,12 @@ export function entityOf(entities: Iterable<DiscoveredEntity>, a: NativeActuator
  * topic (`<node>/switch/<id>/command`) or its climate's (`<node>/climate/<id>/mode/command`).
  */
 export function esphomeEntityOf(entities: Iterable<DiscoveredEntity>, a: NativeActuator): DiscoveredEntity | string {
-  const commands = [`${a.nativeId}/switch/${a.channel ?? ''}/command`, `${a.nativeId}/climate/${a.channel ?? ''}/mode/command`];
-  for (const e of entities) if (commands.includes(e.commandTopic ?? '') || commands.includes(e.climate?.modeCommandTopic ?? '')) return e;
+  // The component and the topic must agree: a climate config naming a switch's command topic is not that switch's.
+  const channel = a.channel ?? '';
+  for (const e of entities) {
+    if (e.component === 'switch' && e.commandTopic === `${a.nativeId}/switch/${channel}/command`) return e;
+    if (e.component === 'climate' && e.climate?.modeCommandTopic === `${a.nativeId}/climate/${channel}/mode/command`) return e;
+  }
   return `esphome:${a.nativeId}: no discovery config for ${a.channel ?? '(no channel)'} seen yet`;
 }
 

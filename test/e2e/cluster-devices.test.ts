@@ -5,16 +5,9 @@
  *
  * Real gateway processes on one real Redis and InfluxDB, real MQTT clients.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import mqtt from 'mqtt';
-import { describe, expect, inject, it } from 'vitest';
-import { stringify } from 'yaml';
+import { describe, expect, it } from 'vitest';
 import { useCleanup } from '../helpers/cleanup.js';
-import { settled, startNode, type ClusterNodeProcess } from '../helpers/cluster.js';
-import { uniqueDb } from '../helpers/influx.js';
-import { startRedis } from '../helpers/redis.js';
+import { nativeCluster, type ClusterNodeProcess } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 const { defer, track } = useCleanup();
@@ -27,28 +20,15 @@ const devicesOf = async (n: ClusterNodeProcess): Promise<Listed> => (await (awai
 
 describe('native devices listed by any cluster node', () => {
   it('lists the devices every node heard, with who heard them, and names a node that does not answer', { timeout: 120_000 }, async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'gw-cluster-devices-'));
-    defer(() => rm(dir, { recursive: true, force: true }));
-    const devicesFile = join(dir, 'devices.yaml');
-    await writeFile(devicesFile, stringify({ devices: { 'zigbee2mqtt:hall_climate': { site: 'hq', zone: 'hall' } } }));
-    const redis = await startRedis();
-    defer(() => redis.stop());
-    const env = { REDIS_URL: redis.url, INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb('cdevices'), RULES_DIR: resolve(import.meta.dirname, '..', 'fixtures', 'rules-plug'), DEVICES_FILE: devicesFile };
-    const [a, b] = await Promise.all(['A', 'B'].map((id) => startNode(id, env, track, defer)));
-    await settled(a!, ['A', 'B']);
-    const connect = async (url: string, clientId: string) => {
-      const client = await mqtt.connectAsync(url, { clientId, reconnectPeriod: 0 });
-      defer(() => client.endAsync(true));
-      return client;
-    };
+    const { a, b, connect } = await nativeCluster('cdevices', { devices: { 'zigbee2mqtt:hall_climate': { site: 'hq', zone: 'hall' } } }, { defer, track });
 
     // A mapped Zigbee2MQTT sensor through B; a device with no zone yet through A.
-    const bridgeB = await connect(b!.mqttUrl, 'zigbee2mqtt-b');
+    const bridgeB = await connect(b.mqttUrl, 'zigbee2mqtt-b');
     await bridgeB.publishAsync('zigbee2mqtt/hall_climate', JSON.stringify({ temperature: 21.5, humidity: 40, linkquality: 120 }), { qos: 1 });
-    const bridgeA = await connect(a!.mqttUrl, 'zigbee2mqtt-a');
+    const bridgeA = await connect(a.mqttUrl, 'zigbee2mqtt-a');
     await bridgeA.publishAsync('zigbee2mqtt/new_sensor', JSON.stringify({ temperature: 19 }), { qos: 1 });
 
-    for (const node of [a!, b!]) {
+    for (const node of [a, b]) {
       const listed = await waitFor(async () => {
         const l = await devicesOf(node);
         return l.devices.some((d) => d.key === 'zigbee2mqtt:hall_climate') && l.devices.some((d) => d.key === 'zigbee2mqtt:new_sensor') ? l : undefined;
@@ -62,10 +42,10 @@ describe('native devices listed by any cluster node', () => {
     }
 
     // B frozen: A answers with what it has, and says B did not answer.
-    b!.proc.child.kill('SIGSTOP');
-    defer(async () => b!.proc.child.kill('SIGCONT'));
-    const alone = await devicesOf(a!);
-    b!.proc.child.kill('SIGCONT');
+    b.proc.child.kill('SIGSTOP');
+    defer(async () => b.proc.child.kill('SIGCONT'));
+    const alone = await devicesOf(a);
+    b.proc.child.kill('SIGCONT');
     expect(alone.unanswered).toEqual(['B']);
     expect(alone.devices.map((d) => [d.key, d.heardBy])).toEqual([['zigbee2mqtt:new_sensor', ['A']]]);
   });

@@ -6,19 +6,12 @@
  *
  * Real gateway processes on one real Redis and InfluxDB, real MQTT clients.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import mqtt from 'mqtt';
-import { describe, expect, inject, it } from 'vitest';
-import { stringify } from 'yaml';
+import { describe, expect, it } from 'vitest';
 import { partitionOf, partitionsFor } from '../../gateway/core/partition.js';
 import { bridgeDevicesPayload } from '../fixtures/native/zigbee2mqtt-bridge-devices.js';
 import { useCleanup } from '../helpers/cleanup.js';
-import { settled, startNode, TEST_PARTITIONS } from '../helpers/cluster.js';
-import { uniqueDb } from '../helpers/influx.js';
+import { nativeCluster, TEST_PARTITIONS } from '../helpers/cluster.js';
 import { collect } from '../helpers/mqtt.js';
-import { startRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
 const { defer, track } = useCleanup();
@@ -28,44 +21,32 @@ describe('native devices in a cluster', () => {
   it('the partition owner commands a device connected to another node in the form that device taught', { timeout: 120_000 }, async () => {
     const owned = new Set(partitionsFor('B', ['A', 'B'], TEST_PARTITIONS));
     const site = Array.from({ length: 200 }, (_, i) => `site${i}`).find((s) => owned.has(partitionOf(s, TEST_PARTITIONS)))!;
-    const dir = await mkdtemp(join(tmpdir(), 'gw-cluster-native-'));
-    defer(() => rm(dir, { recursive: true, force: true }));
-    const devicesFile = join(dir, 'devices.yaml');
-    await writeFile(
-      devicesFile,
-      stringify({
+    const { a, b, connect } = await nativeCluster(
+      'cnative',
+      {
         devices: { 'homeassistant:lab-bench-1': { site, zone: 'bench' } },
         actuators: { [`${site}/z1/hvac`]: 'zigbee2mqtt:window_ac_plug', [`${site}/bench/hvac`]: { device: 'homeassistant:lab-bench-1', channel: 'thermostat' } },
-      }),
+      },
+      { defer, track },
     );
-    const redis = await startRedis();
-    defer(() => redis.stop());
-    const env = { REDIS_URL: redis.url, INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb('cnative'), RULES_DIR: resolve(import.meta.dirname, '..', 'fixtures', 'rules-plug'), DEVICES_FILE: devicesFile };
-    const [a, b] = await Promise.all(['A', 'B'].map((id) => startNode(id, env, track, defer)));
-    await settled(a!, ['A', 'B']);
-    const connect = async (url: string, clientId: string) => {
-      const client = await mqtt.connectAsync(url, { clientId, reconnectPeriod: 0 });
-      defer(() => client.endAsync(true));
-      return client;
-    };
 
     // An observer of everything: the nodes' internal word is not for clients.
-    const everything = await collect(await connect(b!.mqttUrl, 'everything'), '#');
+    const everything = await collect(await connect(b.mqttUrl, 'everything'), '#');
     // What the devices teach, through A.
-    const bridge = await connect(a!.mqttUrl, 'zigbee2mqtt-bridge');
+    const bridge = await connect(a.mqttUrl, 'zigbee2mqtt-bridge');
     await bridge.publishAsync('zigbee2mqtt/bridge/devices', bridgeDevicesPayload(), { qos: 1, retain: true });
-    const bench = await connect(a!.mqttUrl, 'lab-bench-1');
+    const bench = await connect(a.mqttUrl, 'lab-bench-1');
     await bench.publishAsync('homeassistant/sensor/lab-bench-1/temperature/config', JSON.stringify({ name: 'Bench temperature', dev_cla: 'temperature', unit_of_meas: '°F', stat_t: 'lab/bench/env', val_tpl: '{{ value_json.temp }}', dev: DEVICE }), { qos: 1, retain: true });
     await bench.publishAsync('homeassistant/climate/lab-bench-1/thermostat/config', JSON.stringify({ name: 'Bench AC', mode_cmd_t: 'lab/bench/hvac/mode/set', temp_cmd_t: 'lab/bench/hvac/target/set', modes: ['off', 'cool'], dev: DEVICE }), { qos: 1, retain: true });
 
     // B, the zone's owner, learns it from A.
     await waitFor(async () => {
-      const api = (await (await fetch(`${b!.httpUrl}/api/devices`)).json()) as { actuators: { target: string; form: string }[] };
+      const api = (await (await fetch(`${b.httpUrl}/api/devices`)).json()) as { actuators: { target: string; form: string }[] };
       const forms = Object.fromEntries(api.actuators.map((x) => [x.target, x.form]));
       return forms[`${site}/z1/hvac`] === 'switch' && forms[`${site}/bench/hvac`] === 'thermostat';
     }, 'B knows the plug is a switch and the discovered climate a thermostat');
 
-    const watcher = await connect(a!.mqttUrl, 'watcher');
+    const watcher = await connect(a.mqttUrl, 'watcher');
     const sets = await collect(watcher, ['zigbee2mqtt/window_ac_plug/set', 'lab/bench/hvac/mode/set']);
     await watcher.publishAsync(`sensors/${site}/z1/t1/temperature`, JSON.stringify({ value: 29.5, id: 'cn-1' }), { qos: 1 });
     expect((await sets.next((m) => m.topic === 'zigbee2mqtt/window_ac_plug/set')).payload).toBe('{"state":"ON"}');
@@ -73,7 +54,7 @@ describe('native devices in a cluster', () => {
     expect((await sets.next((m) => m.topic === 'lab/bench/hvac/mode/set')).payload).toBe('cool');
     expect(everything.messages.filter((m) => m.topic.startsWith('$'))).toEqual([]);
     // B made both commands (its log lines come through its stdout, maybe after the commands).
-    const made = () => b!.proc.logs.filter((l) => l.msg === 'command').map((l) => l['topic']);
+    const made = () => b.proc.logs.filter((l) => l.msg === 'command').map((l) => l['topic']);
     await waitFor(() => made().includes(`commands/${site}/bench/hvac`), 'B’s log line of the bench command');
     expect(made()).toEqual(expect.arrayContaining([`commands/${site}/z1/hvac`, `commands/${site}/bench/hvac`]));
   });

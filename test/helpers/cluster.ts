@@ -1,9 +1,14 @@
 /** Gateways as a cluster: real processes on one test Redis, the same InfluxDB database, each its own DATA_DIR. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { inject } from 'vitest';
+import { stringify } from 'yaml';
 import { partitionsFor } from '../../gateway/core/partition.js';
+import { uniqueDb } from './influx.js';
 import { spawnGateway, type GatewayProcess } from './process.js';
+import { startRedis } from './redis.js';
 import { restartablePort } from './restartable-port.js';
 import { waitFor } from './wait.js';
 
@@ -63,6 +68,32 @@ export async function settled(via: ClusterNodeProcess, ids: readonly string[], t
     const ok = view.nodes.length === ids.length && view.partitions.every((p) => p.owner === wanted.get(p.partition));
     return ok ? view : undefined;
   }, `partitions owned as rendezvous hashing over ${ids.join(', ')} says`, timeoutMs, 100);
+}
+
+/**
+ * Nodes A and B on a fresh Redis, the test InfluxDB and the plug fixture's rules, with `map` as
+ * their device map; `connect` opens a real MQTT client to a node, closed at the end.
+ */
+export async function nativeCluster(
+  name: string,
+  map: object,
+  { defer, track }: { defer: (fn: () => Promise<unknown>) => void; track: (p: GatewayProcess) => GatewayProcess },
+): Promise<{ a: ClusterNodeProcess; b: ClusterNodeProcess; connect: (url: string, clientId: string) => Promise<MqttClient> }> {
+  const dir = await mkdtemp(join(tmpdir(), `gw-${name}-`));
+  defer(() => rm(dir, { recursive: true, force: true }));
+  const devicesFile = join(dir, 'devices.yaml');
+  await writeFile(devicesFile, stringify(map));
+  const redis = await startRedis();
+  defer(() => redis.stop());
+  const env = { REDIS_URL: redis.url, INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb(name.replace(/\W/g, '')), RULES_DIR: resolve(import.meta.dirname, '..', 'fixtures', 'rules-plug'), DEVICES_FILE: devicesFile };
+  const [a, b] = await Promise.all(['A', 'B'].map((id) => startNode(id, env, track, defer)));
+  await settled(a!, ['A', 'B']);
+  const connect = async (url: string, clientId: string) => {
+    const client = await mqtt.connectAsync(url, { clientId, reconnectPeriod: 0 });
+    defer(() => client.endAsync(true));
+    return client;
+  };
+  return { a: a!, b: b!, connect };
 }
 
 /** The node owning a site's partition, by the same hash the gateway uses. */

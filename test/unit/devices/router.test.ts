@@ -213,6 +213,20 @@ actuators:
     send(other, 'homeassistant/switch/other-node/hvac/config', { name: 'Hvac', cmd_t: 'other-node/switch/hvac/command', stat_t: 'other-node/switch/hvac/state', dev: dev('a4cf12ab34cf', 'other-node') });
     expect(other.form(other.actuator('hq/e2/hvac')!)).toBe('thermostat');
   });
+
+  it('is not made a thermostat by a climate config naming its switch topic, nor by any config once it has reported', () => {
+    const r = router(MAP);
+    const form = () => r.form(r.actuator('hq/e1/hvac')!);
+    // A bridge's config (a Zigbee2MQTT credential: no native id of its own) naming the relay's command topic as a climate's.
+    const bridge = { family: 'zigbee2mqtt' as const };
+    send(r, 'homeassistant/climate/z2m-thing/x/config', { name: 'X', mode_cmd_t: 'plug-node/switch/relay/command', modes: ['off', 'heat'], dev: dev('z2m-thing', 'thing') }, bridge);
+    expect(form()).toBe('thermostat'); // nothing said yet: the default, not the config's doing
+    send(r, 'plug-node/switch/relay/state', 'ON');
+    expect(form()).toBe('switch');
+    // Once the node has said what it is, a config saying otherwise does not change it.
+    send(r, 'homeassistant/climate/plug-node/relay/config', { name: 'Relay', mode_cmd_t: 'plug-node/climate/relay/mode/command', modes: ['off', 'heat'], dev: dev('a4cf12ab34cd', 'plug-node') }, bridge);
+    expect(form()).toBe('switch');
+  });
 });
 
 describe('an ESPHome node on GET /api/devices', () => {
