@@ -45,8 +45,9 @@ export class DeadLetterOffice {
     };
     if (reason === 'unassigned_device') {
       // One line per device and window, saying how many were not: the dead letters themselves are all kept.
+      // Within the usual rate over all devices too: a bridge of many unplaced devices is not a line a message.
       const suppressed = this.waitingLimiter.admit(`waiting: ${detail.slice(0, detail.indexOf(' '))}`);
-      if (suppressed !== false) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId, suppressed }, 'dead letter');
+      if (suppressed !== false && this.logLimiter.allow(`dead letter: ${reason}`)) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId, suppressed }, 'dead letter');
     } else if (this.logLimiter.allow(`dead letter: ${reason}`)) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId }, 'dead letter');
     return event;
   }

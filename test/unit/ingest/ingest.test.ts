@@ -356,4 +356,10 @@ describe('Ingest: what the log says of dead letters', () => {
     expect(said('unassigned_device').at(-1)).toMatchObject({ suppressed: 29 });
     expect(lines.filter((l) => String(l['msg']).includes('waiting:'))).toEqual([]);
   });
+
+  it('says waiting devices within the usual rate over all of them: a bridge of 5,000 unplaced devices is not 5,000 lines', () => {
+    const { ingest, lines } = setup();
+    for (let i = 0; i < 5000; i++) void ingest.deadLetter(null, publish(`zigbee2mqtt/dev${i}`, { power: 1 }), 'unassigned_device', `zigbee2mqtt:dev${i} is waiting for a zone: place it in the device map`, true);
+    expect(lines.filter((l) => l['msg'] === 'dead letter' && l['reason'] === 'unassigned_device')).toHaveLength(20);
+  });
 });
