@@ -123,7 +123,12 @@ export class PublishPipeline {
   /** Aedes retains the very packet it publishes after this hook: clearing its flag here keeps it from the store. */
   private retain(client: Client | null, packet: PublishPacket, payloadBytes: number, valid: boolean): void {
     if (!this.retained || !client) return;
-    const owner = this.access.principal(client)?.name ?? client.id;
-    if (this.retained.decide(owner, packet.topic, payloadBytes, valid) !== 'retain') packet.retain = false;
+    const p = this.access.principal(client);
+    const owner = p?.name ?? client.id;
+    // Tasmota's discovery topics, which Home Assistant reads: a credential bound to one device may not
+    // replace or clear one another credential retained (a review: any plug could remove the others').
+    const holder = p?.role === 'native' && packet.topic.startsWith('tasmota/discovery/') ? this.retained.ownerOf(packet.topic) : undefined;
+    if (holder !== undefined && holder !== owner) packet.retain = false;
+    else if (this.retained.decide(owner, packet.topic, payloadBytes, valid) !== 'retain') packet.retain = false;
   }
 }

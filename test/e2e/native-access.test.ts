@@ -30,6 +30,7 @@ beforeAll(async () => {
   secrets = await addCredentials(dataDir, [
     { name: 'z2m', role: 'bridge' },
     { name: 'plug-1', role: 'native', native: 'tasmota:tasmota_A1B2C3' },
+    { name: 'plug-2', role: 'native', native: 'tasmota:tasmota_D4E5F6' },
     { name: 'ha', role: 'observer' },
   ]);
   await writeFile(join(dataDir, 'devices.yaml'), 'devices:\n  zigbee2mqtt:weather: { site: hq, zone: f1 }\n  tasmota:tasmota_A1B2C3: { site: hq, zone: f2, device: plug-1 }\n');
@@ -110,6 +111,24 @@ describe('a native-device credential', () => {
     await ha.subscribeAsync('tasmota/discovery/#', { qos: 1 });
     await waitFor(() => retained.includes('tasmota/discovery/A0B1C2D3E4F5/config'), 'its own config retained');
     expect(retained).not.toContain('tasmota/discovery/0A1B2C3D4E5F/config');
+  });
+
+  it('may not replace or clear another plug’s retained discovery config, nor retain one naming no topic', async () => {
+    const config = (t: string, mac: string) => JSON.stringify({ ip: '192.168.1.51', dn: 'Plug', fn: ['Plug', null], hn: `${t}-5678`, mac, md: 'Sonoff Basic', t, ft: '%prefix%/%topic%/', tp: ['cmnd', 'stat', 'tele'], rl: [1, 0], swc: [-1], swn: [null], btn: [0], so: { '4': 0, '11': 0 }, lk: 0, lt_st: 0, sho: [], sht: [], ver: 1 });
+    const plug2 = await as('plug-2', 'DVES_D4E5F6');
+    await plug2.publishAsync('tasmota/discovery/D4E5F6A0B1C2/config', config('tasmota_D4E5F6', 'D4E5F6A0B1C2'), { qos: 1, retain: true });
+    const plug1 = await as('plug-1', 'DVES_A1B2C3');
+    // Its own topic as t at plug-2's MAC, then a clear of plug-2's config, then a config naming no topic.
+    await plug1.publishAsync('tasmota/discovery/D4E5F6A0B1C2/config', config('tasmota_A1B2C3', 'D4E5F6A0B1C2'), { qos: 1, retain: true });
+    await plug1.publishAsync('tasmota/discovery/D4E5F6A0B1C2/config', '', { qos: 1, retain: true });
+    await plug1.publishAsync('tasmota/discovery/A0B1C2D3E4F6/config', JSON.stringify({ t: '' }), { qos: 1, retain: true });
+    const ha = await as('ha', 'ha:2');
+    const retained = new Map<string, string>();
+    ha.on('message', (topic, payload, packet) => packet.retain && retained.set(topic, payload.toString()));
+    await ha.subscribeAsync('tasmota/discovery/#', { qos: 1 });
+    await waitFor(() => retained.has('tasmota/discovery/D4E5F6A0B1C2/config'), 'plug-2’s config retained');
+    expect((JSON.parse(retained.get('tasmota/discovery/D4E5F6A0B1C2/config')!) as { t: string }).t).toBe('tasmota_D4E5F6');
+    expect(retained.has('tasmota/discovery/A0B1C2D3E4F6/config')).toBe(false);
   });
 
   it('is disconnected for publishing another device’s topics', async () => {

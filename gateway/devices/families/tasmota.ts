@@ -88,7 +88,11 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
     const named = typeof t === 'string' && t !== '' ? t : undefined;
     // A client bound to one device configures that one only: Home Assistant on this broker reads these configs.
     const mine = options.speaksFor;
-    if (mine !== undefined && named !== undefined && named !== mine) return failure(FAMILY, mine, `tasmota/discovery config names topic ${JSON.stringify(named.slice(0, 64))}, but this client's credential speaks for tasmota:${mine} only: not retained`);
+    // A config must name its topic (an empty payload clears one: the retained ledger says whose, broker/publish-pipeline.ts).
+    if (mine !== undefined && discovery[1] === 'config' && payload.length > 0 && named !== mine) {
+      const says = named === undefined ? 'names no topic ("t")' : `names topic ${JSON.stringify(named.slice(0, 64))}`;
+      return failure(FAMILY, mine, `tasmota/discovery config ${says}, but this client's credential speaks for tasmota:${mine} only: not retained`);
+    }
     return recognised(FAMILY, named, `discovery (${discovery[1]})`);
   }
   const parts = parseTopic(topic, options.tasmota);
