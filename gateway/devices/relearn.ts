@@ -41,7 +41,8 @@ export async function relearnRetained(o: RelearnOptions): Promise<{ read: number
   let learnt = 0;
   // A bridge's base may have several levels (`home/zigbee2mqtt`): all of them, picked by their ends.
   for await (const { topic, payload } of o.broker.retained(['#'])) {
-    if (!teaches(topic, o.discoveryPrefix)) continue;
+    // And a device's own availability (Zigbee2MQTT retains it): after the seed from the history, which cannot tell it from its bridge's will.
+    if (!teaches(topic, o.discoveryPrefix) && !topic.endsWith('/availability')) continue;
     read++;
     try {
       if (o.router.relearn(topic, payload, o.now, hintOf(o, topic))) learnt++;
@@ -49,7 +50,7 @@ export async function relearnRetained(o: RelearnOptions): Promise<{ read: number
       o.log.warn({ topic, err: (err as Error).message }, 'a restored retained message could not be read again: what it taught is learnt when the device says it again');
     }
   }
-  if (read > 0) o.log.info({ read, learnt }, 'learnt again from the restored retained messages: discovery configs and Zigbee2MQTT bridge lists');
+  if (read > 0) o.log.info({ read, learnt }, 'learnt again from the restored retained messages: discovery configs, Zigbee2MQTT bridge lists, devices\' own availability');
   return { read, learnt };
 }
 
