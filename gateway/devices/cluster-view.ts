@@ -55,8 +55,17 @@ export class ClusterDeviceViews {
     for (const a of this.asking.values()) a.done();
   }
 
-  /** Every live node's devices (this node's among them), merged; the nodes that did not answer in time. */
-  async gather(): Promise<{ devices: ClusterDeviceView[]; unanswered: string[] }> {
+  /**
+   * Every live node's devices (this node's among them), merged; the nodes that did not answer in
+   * time. Requests while an ask is out share it: each ask has every node gzip its whole view.
+   */
+  gather(): Promise<{ devices: ClusterDeviceView[]; unanswered: string[] }> {
+    this.gathering ??= this.ask().finally(() => (this.gathering = undefined));
+    return this.gathering;
+  }
+  private gathering: Promise<{ devices: ClusterDeviceView[]; unanswered: string[] }> | undefined;
+
+  private async ask(): Promise<{ devices: ClusterDeviceView[]; unanswered: string[] }> {
     const id = randomUUID();
     const expected = new Set(this.o.liveNodes().filter((n) => n !== this.o.node));
     const answers = new Map<string, DeviceView[]>([[this.o.node, this.o.view()]]);
