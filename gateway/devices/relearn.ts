@@ -61,6 +61,12 @@ export function teaches(topic: string, discoveryPrefix: string): boolean {
 
 function hintOf(o: RelearnOptions, topic: string): NativeHint | undefined {
   const owner = o.ownerOf(topic);
-  const credential = owner === undefined ? undefined : o.access.store.get(owner);
+  // A cluster's retained messages come from Redis, which keeps no owner: a bridge's own topics say
+  // its base (the broker let only that bridge, or an admin, publish under it).
+  if (owner === undefined) {
+    const end = ['/bridge/devices', '/bridge/info'].find((e) => topic.endsWith(e));
+    return end === undefined ? undefined : { family: 'zigbee2mqtt', base: topic.slice(0, -end.length) };
+  }
+  const credential = o.access.store.get(owner);
   return nativeHint(credential && nativeHintOf(principalOf(credential, o.access.nativeTopics)));
 }
