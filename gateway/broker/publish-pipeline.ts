@@ -127,8 +127,7 @@ export class PublishPipeline {
     const owner = p?.name ?? client.id;
     // Tasmota's discovery topics, which Home Assistant reads: a credential bound to one device may not
     // replace or clear one another credential retained (a review: any plug could remove the others').
-    const holder = p?.role === 'native' && packet.topic.startsWith('tasmota/discovery/') ? this.retained.ownerOf(packet.topic) : undefined;
-    if (holder !== undefined && holder !== owner) packet.retain = false;
-    else if (this.retained.decide(owner, packet.topic, payloadBytes, valid) !== 'retain') packet.retain = false;
+    const ownOnly = p?.role === 'native' && packet.topic.startsWith('tasmota/discovery/');
+    if (this.retained.decide(owner, packet.topic, payloadBytes, valid, ownOnly) !== 'retain') packet.retain = false;
   }
 }

@@ -21,7 +21,7 @@ export interface RetainedOptions {
   readonly now?: () => number;
 }
 
-export type RetainVerdict = 'retain' | 'invalid' | 'client_budget' | 'total_budget';
+export type RetainVerdict = 'retain' | 'invalid' | 'client_budget' | 'total_budget' | 'other_owner';
 
 /** What one retained message costs besides its payload and topic: the broker's packet and this ledger's entry. */
 const OVERHEAD_BYTES = 128;
@@ -54,9 +54,18 @@ export class RetainedLedger {
     return this.topics.get(topic)?.owner;
   }
 
-  /** Decides on a retained publish and, when it is kept, books it (replacing what the topic had). */
-  decide(owner: string, topic: string, payloadBytes: number, valid: boolean): RetainVerdict {
+  /**
+   * Decides on a retained publish and, when it is kept, books it (replacing what the topic had).
+   * `ownOnly`: the owner may not replace or clear what another owner retained there (a device's
+   * credential on Tasmota's discovery topics, which Home Assistant reads).
+   */
+  decide(owner: string, topic: string, payloadBytes: number, valid: boolean, ownOnly = false): RetainVerdict {
     const old = this.topics.get(topic);
+    if (ownOnly && old && old.owner !== owner) {
+      this.o.metrics.retainedRefused.inc({ reason: 'other_owner' });
+      this.said(owner, topic, 'other_owner', old.owner);
+      return 'other_owner';
+    }
     if (payloadBytes === 0) {
       this.o.metrics.retainedCleared.inc();
       if (old) this.release(topic, old);
@@ -82,9 +91,12 @@ export class RetainedLedger {
     return 'retain';
   }
 
-  private said(owner: string, topic: string, reason: 'client_budget' | 'total_budget'): void {
+  private said(owner: string, topic: string, reason: 'client_budget' | 'total_budget' | 'other_owner', holder?: string): void {
     const suppressed = this.limiter?.admit(`${reason}|${owner}`);
     if (suppressed === undefined || suppressed === false) return;
+    if (reason === 'other_owner') {
+      return void this.o.log?.warn({ owner, topic, reason, holder, suppressed }, `retained message of ${owner} on ${topic} delivered but not retained (nor cleared): ${holder ?? ''} retained it, and a credential bound to one device may not replace another's`);
+    }
     const bridge = this.bridge(owner);
     const perOwner = bridge ? `${this.o.maxBytesPerBridge} bytes for one bridge credential (MQTT_MAX_RETAINED_BYTES_PER_BRIDGE)` : `${this.o.maxBytesPerClient} bytes for one credential (MQTT_MAX_RETAINED_BYTES_PER_CLIENT)`;
     const limit = reason === 'client_budget' ? perOwner : `${this.o.maxBytes} bytes in all (MQTT_MAX_RETAINED_BYTES)`;

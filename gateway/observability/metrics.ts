@@ -132,7 +132,7 @@ export class Metrics {
   readonly mqttSnapshotFailures = this.counter('gateway_mqtt_snapshot_failures_total', 'Snapshots of the broker’s state that could not be written (GW_ERR_MQTT_SNAPSHOT): the previous file stays, the next interval tries again');
   readonly mqttSnapshotUnreadable = this.counter('gateway_mqtt_snapshot_unreadable_total', 'Snapshots of the broker’s state found damaged at start (GW_ERR_MQTT_SNAPSHOT): moved aside, the broker started without them');
   readonly retainedCleared = this.counter('gateway_retained_cleared_total', 'Empty retained publishes: deletions of a topic\'s retained message (not readings, not dead letters)');
-  readonly retainedRefused = this.counter('gateway_retained_refused_total', 'Retained publishes delivered but not retained, by reason (invalid: a dead letter; client_budget; total_budget)', ['reason']);
+  readonly retainedRefused = this.counter('gateway_retained_refused_total', 'Retained publishes delivered but not retained, by reason (invalid: a dead letter; client_budget; total_budget; other_owner: a device’s credential on a topic another credential retained)', ['reason']);
   readonly slowSubscriberDropped = this.counter('gateway_slow_subscriber_dropped_total', 'QoS 0 deliveries skipped because the subscriber had MQTT_MAX_CLIENT_BUFFER_BYTES unsent');
   readonly clusterTakeovers = this.counter('gateway_cluster_takeovers_total', 'Partitions this node took over (rebuilt from their stream, then ruled live)');
   readonly clusterFenced = this.counter('gateway_cluster_fenced_total', 'Writes Redis refused because this node’s fencing token was no longer the partition’s latest (GW_ERR_FENCED)');

@@ -45,6 +45,23 @@ describe('RetainedLedger', () => {
     expect(await count(metrics, 'gateway_retained_refused_total', { reason: 'total_budget' })).toBe(1);
   });
 
+  it('keeps what another owner retained from an owner held to its own (ownOnly): not replaced nor cleared, counted and said', async () => {
+    const metrics = testMetrics(new ManualClock(0));
+    const { lines, stream } = captureLogs();
+    const retained = new RetainedLedger({ metrics, maxBytesPerClient: 0, maxBytes: 0, log: pino(stream) });
+    const D = 'tasmota/discovery/D4E5F6A0B1C2/config';
+    expect(retained.decide('plug-2', D, 100, true, true)).toBe('retain');
+    expect(retained.decide('plug-1', D, 100, true, true)).toBe('other_owner');
+    expect(retained.decide('plug-1', D, 0, true, true)).toBe('other_owner');
+    expect([retained.ownerOf(D), retained.bytes]).toEqual(['plug-2', cost(100, D)]);
+    // Its own it may replace and clear; without ownOnly (an admin) anyone may.
+    expect(retained.decide('plug-2', D, 50, true, true)).toBe('retain');
+    expect(retained.decide('admin', D, 0, true)).toBe('retain');
+    expect(await count(metrics, 'gateway_retained_refused_total', { reason: 'other_owner' })).toBe(2);
+    await new Promise((r) => setImmediate(r));
+    expect(lines.filter((l) => l['reason'] === 'other_owner').map((l) => [l['owner'], l['holder']])).toEqual([['plug-1', 'plug-2']]);
+  });
+
   it('says a refusal over a budget in the log, once per credential and reason every 10 s, with how many it left out', async () => {
     const clock = new ManualClock(0);
     const metrics = testMetrics(clock);
