@@ -107,7 +107,8 @@ export class ClusterDeviceViews {
     if (typeof a?.id !== 'string' || typeof a.node !== 'string' || !Array.isArray(a.devices)) throw new Error('an answer without its id, node and devices');
     const asking = this.asking.get(a.id);
     if (!asking) return; // Too late: the ask was answered without it.
-    asking.answers.set(a.node, a.devices as DeviceView[]);
+    // What merge() reads must be there: another version's entries without it are left out, not thrown on in the route.
+    asking.answers.set(a.node, (a.devices as unknown[]).filter(isView));
     if ([...asking.expected].every((n) => asking.answers.has(n))) asking.done();
   }
 
@@ -115,6 +116,11 @@ export class ClusterDeviceViews {
     const packet = { cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false } as PublishPacket;
     this.o.aedes.publish(packet, (err) => err && this.o.log.warn({ topic, err: err.message }, 'could not reach the other nodes for their devices'));
   }
+}
+
+function isView(v: unknown): v is DeviceView {
+  const d = v as Partial<DeviceView> | null;
+  return typeof d === 'object' && d !== null && typeof d.key === 'string' && typeof d.lastSeen === 'string' && typeof d.messages === 'number' && typeof d.waiting === 'boolean';
 }
 
 /**

@@ -47,4 +47,20 @@ describe('asking the other nodes for their devices', () => {
     vb.stop();
     for (const broker of [a, b]) await new Promise<void>((r) => broker.close(() => r()));
   });
+
+  it('leaves out what another node answered that is not a device view, and lists the rest', async () => {
+    const mq = mqemitter();
+    const [a, b] = [await Aedes.createBroker({ mq }), await Aedes.createBroker({ mq })];
+    const log = pino({ level: 'silent' });
+    const va = new ClusterDeviceViews({ aedes: a, node: 'A', liveNodes: () => ['A', 'B'], view: () => [], log });
+    // Another version's answer: an entry without a key, and null.
+    const vb = new ClusterDeviceViews({ aedes: b, node: 'B', liveNodes: () => ['A', 'B'], view: () => [view('zigbee2mqtt:b1', '2026-11-28T10:00:00.000Z', 1), { name: 'old' } as unknown as DeviceView, null as unknown as DeviceView], log });
+    va.start();
+    vb.start();
+    const answer = await va.gather();
+    expect([answer.devices.map((d) => d.key), answer.unanswered]).toEqual([['zigbee2mqtt:b1'], []]);
+    va.stop();
+    vb.stop();
+    for (const broker of [a, b]) await new Promise<void>((r) => broker.close(() => r()));
+  });
 });
