@@ -26,7 +26,7 @@ interface CompactReading {
 
 type RelayedName = 'deviceStatus' | 'deviceSilence' | 'command' | 'alert' | 'deadletter' | 'zoneArmed' | 'alarm' | 'commandStatus' | 'actuatorState';
 const RELAYED: readonly RelayedName[] = ['deviceStatus', 'deviceSilence', 'command', 'alert', 'deadletter', 'zoneArmed', 'alarm', 'commandStatus', 'actuatorState'];
-/** Commands, alerts and dead letters a node starting up shows from before it started. */
+/** Commands, alerts, alarm transitions and dead letters a node starting up shows from before it started. */
 const RECENT = 100;
 /** Device-and-kind readings kept in Redis for a starting node (its live view holds 10,000 devices). */
 const MAX_LIVE_READINGS = 50_000;
@@ -73,7 +73,7 @@ export interface LiveRelayOptions {
  * partitions it rules) to its own live view at once, and to every other node through one Redis
  * channel, batched every LIVE_PUSH_MS with readings coalesced per device and kind: one message
  * per node per interval, not one per reading. The last reading of each device and kind, and the
- * recent commands, alerts and dead letters, are also kept in Redis, so a node that starts (or a
+ * recent commands, alerts, alarm transitions and dead letters, are also kept in Redis, so a node that starts (or a
  * viewer of a node that just started) sees the building at once.
  */
 export class LiveRelay {
@@ -148,7 +148,7 @@ export class LiveRelay {
       const args = readings.flatMap((r) => [`${r.d}|${r.k}`, JSON.stringify(r)]);
       commands.push(['gw_keep_readings', KEYS.liveDevices, KEYS.liveDevicesSeen, this.o.maxReadings ?? MAX_LIVE_READINGS, Date.now(), ...args]);
     }
-    const feed = events.filter((e) => e.name === 'command' || e.name === 'alert' || e.name === 'deadletter');
+    const feed = events.filter(inFeed);
     if (feed.length > 0) commands.push(['lpush', `${KEYS.live}:recent`, ...feed.map((e) => JSON.stringify(e))], ['ltrim', `${KEYS.live}:recent`, 0, RECENT - 1]);
     this.pub.pipeline(commands).exec().catch(() => undefined);
   }
@@ -186,6 +186,12 @@ export class LiveRelay {
 function reading(r: CompactReading): ReadingEvent {
   const time = new Date(r.t).toISOString();
   return { id: '', type: `sensor.${r.k}`, source: `${r.s}/${r.z}/${r.d}`, time, receivedAt: time, seq: undefined, site: r.s, zone: r.z, device: r.d, kind: r.k, value: r.v, numeric: 0, timeMs: r.t, clientId: undefined };
+}
+
+/** What a live page lists in its feed (live.ts): an alarm's `updated` transitions are not listed, so not kept either. */
+function inFeed(e: { name: RelayedName; event: unknown }): boolean {
+  if (e.name === 'alarm') return (e.event as EventMap['alarm']).transition !== 'updated';
+  return e.name === 'command' || e.name === 'alert' || e.name === 'deadletter';
 }
 
 const isText = (v: unknown): v is string => typeof v === 'string';

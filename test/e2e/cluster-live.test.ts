@@ -35,6 +35,8 @@ describe('a cluster\'s live page and API', () => {
     const admin = await mqtt.connectAsync(b.mqttUrl, { clientId: 'ops', reconnectPeriod: 0 });
     defer(() => admin.endAsync());
     await admin.publishAsync('zones/hq/f2/armed', 'true', { qos: 1 });
+    // Motion in the armed zone raises an alarm: its transition belongs to the feed like a command.
+    await device.publishAsync('sensors/hq/f2/m-1/motion', JSON.stringify({ value: true, ts: Date.now(), id: 'm1' }), { qos: 1 });
 
     const state = await waitFor(async () => {
       const s = (await (await fetch(`${c.httpUrl}/live/state`)).json()) as LiveState;
@@ -61,6 +63,12 @@ describe('a cluster\'s live page and API', () => {
       const s = (await (await fetch(`${d.httpUrl}/live/state`)).json()) as LiveState;
       return s.devices.some((x) => x.device === 't-1') && s.events.some((e) => e.kind === 'command') && s.armed['hq/f2'] === true ? s : undefined;
     }, 'the earlier reading, command and armed zone on a node started afterwards', 20_000);
+    // Its feed has the alarm raised before it started, as the other nodes' feeds do (it had only commands, alerts and dead letters).
+    const earlier = await waitFor(async () => {
+      const s = (await (await fetch(`${a.httpUrl}/live/state`)).json()) as LiveState;
+      return s.events.some((e) => e.kind === 'alarm') ? s : undefined;
+    }, 'the alarm on A\'s live page');
+    expect(late.events.filter((e) => e.kind === 'alarm').length).toBe(earlier.events.filter((e) => e.kind === 'alarm').length);
     expect(late.devices.find((x) => x.device === 't-1')).toMatchObject({ site: 'hq', zone: 'f1' });
 
     // /metrics shows the node, its partitions, their lag, Redis.
