@@ -261,6 +261,7 @@ export function clusterNode(
     log: o.log.child({ component: 'cluster' }),
     observer: {
       fired: (rule) => metrics.ruleFirings.inc({ rule }),
+      suppressed: (s) => rules.suppressed(s),
       woke: (type) => metrics.ruleWakeups.inc({ type }),
       failed: () => metrics.ruleErrors.inc(),
       routesReset: (routes) => rules.routesReset(routes),

@@ -14,6 +14,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Store } from '../core/store.js';
 import { SEGMENT } from '../core/segments.js';
 import { memoryReporter } from './bounds.js';
+import type { Suppression } from './actions.js';
 import { HeldBackReporter, type HeldBack } from './held-back.js';
 import { RuleLoader, type RuleSet } from './loader.js';
 import { RuleOutputs } from './outputs.js';
@@ -48,10 +49,7 @@ export interface RulesServiceOptions {
   readonly rebuildWaitMs?: number;
   /** COMMAND_STORE_WAIT_MS (0 with DURABLE_ACK=false): how long an output waits to be on disk before it goes out. */
   readonly storeWaitMs?: number;
-  /**
-   * A cluster node: readings are ruled by the owners of their partitions (cluster/), not from
-   * this node's bus; the service loads the packs and hands each rule set on (`onRules`).
-   */
+  /** A cluster node: readings are ruled by their partitions' owners (cluster/), not from this bus; the packs are handed on (`onRules`). */
   readonly partitioned?: boolean;
 }
 
@@ -76,6 +74,7 @@ export class RulesService {
   private readonly ruleListeners: ((set: RuleSet) => void)[] = [];
   /** Where commands, alerts, alarm transitions and saga steps go (a cluster's owners send theirs the same way). */
   readonly outputs: RuleOutputs;
+  private readonly held: HeldBackReporter;
 
   constructor(private readonly o: RulesServiceOptions) {
     const { metrics } = o;
@@ -84,7 +83,7 @@ export class RulesService {
     this.clock = new ReplayClock(o.clock);
     this.outputs = new RuleOutputs({ publisher: o.publisher, store: o.store, metrics, bus: o.bus, log: o.log, trace: this.trace, storeWaitMs: o.storeWaitMs });
     const outputs = this.outputs;
-    const held = new HeldBackReporter(o.log.child({ component: 'rules' }), this.clock, o.onHeld);
+    this.held = new HeldBackReporter(o.log.child({ component: 'rules' }), this.clock, o.onHeld);
     metrics.readFrom('ruleTimers', () => this.runtime.wakeups.size);
     metrics.readFrom('ruleWindowSeries', () => this.runtime.series.seriesCount);
     metrics.readFrom('ruleFilesRejected', () => this.loader.problems.size);
@@ -107,15 +106,7 @@ export class RulesService {
           if (!this.runtime.dry) metrics.ruleFirings.inc({ rule });
         },
         suppressed: (s) => {
-          if (this.runtime.dry) return;
-          // `site/zone/actuator` (segments hold no '/'): the last segment, without splitting per suppression.
-          const actuator = s.target.slice(s.target.lastIndexOf('/') + 1);
-          if (s.kind === 'already-in-state') metrics.commandsSuppressed.inc({ actuator });
-          if (s.kind === 'min-on-off') {
-            metrics.commandsDeferred.inc({ actuator });
-            held.report(s);
-          }
-          if (s.kind === 'manual-hold') metrics.commandsHeld.inc({ actuator });
+          if (!this.runtime.dry) this.suppressed(s);
         },
         woke: (type) => {
           if (!this.runtime.dry) metrics.ruleWakeups.inc({ type });
@@ -155,6 +146,19 @@ export class RulesService {
   routesReset(routes: number): void {
     this.o.metrics.ruleRoutesReset.inc();
     if (this.rareLog.allow('rule routes reset')) this.o.log.warn({ component: 'rules', routes }, `the rules' cache of which rules serve which device filled (${routes} devices and kinds since the rules were loaded) and was started afresh: that many devices, or made-up device ids (gateway_rule_routes_reset_total)`);
+  }
+
+  /** A live firing that changed nothing (here, or in a cluster's partition owner): counted by actuator; a hold said once. */
+  suppressed(s: Suppression): void {
+    // `site/zone/actuator` (segments hold no '/'): the last segment, without splitting per suppression.
+    const actuator = s.target.slice(s.target.lastIndexOf('/') + 1);
+    const { metrics } = this.o;
+    if (s.kind === 'already-in-state') metrics.commandsSuppressed.inc({ actuator });
+    if (s.kind === 'min-on-off') {
+      metrics.commandsDeferred.inc({ actuator });
+      this.held.report(s);
+    }
+    if (s.kind === 'manual-hold') metrics.commandsHeld.inc({ actuator });
   }
 
   /** Called with each rule set put in force from now on. */

@@ -45,6 +45,17 @@ describe('a cluster\'s live page and API', () => {
     }, 'the reading, the command and the armed zone on C\'s live page', 20_000);
     expect(state.actuators['hq/f1/hvac']).toMatchObject({ data: { mode: 'cool', setpoint: 22 } });
 
+    // Cooled down at once: the off is held back by hvac's minimum on time (5 min). The owner counts
+    // it and says so once, as a single gateway does (a cluster node did neither).
+    await device.publishAsync('sensors/hq/f1/t-1/temperature', JSON.stringify({ value: 22, ts: Date.now(), id: 'r2' }), { qos: 1 });
+    const deferred = async (): Promise<number> => {
+      let sum = 0;
+      for (const n of nodes) sum += Number(/^gateway_commands_deferred_total\{actuator="hvac"\} (\d+)/m.exec(await (await fetch(`${n.httpUrl}/metrics`)).text())?.[1] ?? 0);
+      return sum;
+    };
+    await waitFor(async () => (await deferred()) >= 1, 'the held-back off counted on its owner');
+    expect(nodes.flatMap((n) => n.proc.logs).filter((l) => String(l.msg).startsWith('hq/f1/hvac stays on until'))).toHaveLength(1);
+
     for (const n of [a, b, c]) {
       const zones = await waitFor(async () => {
         const z = (await (await fetch(`${n.httpUrl}/api/zones`)).json()) as { zones: { site: string; zone: string; armed: boolean }[] };
