@@ -114,15 +114,18 @@ export function entryOf(fields: readonly string[]): { line: string | undefined; 
 
 /**
  * What an output of the rules means for the commit: whether it must go to the outbox (an alarm
- * update not worth a stored point need not), the shared state it changes (an alarm), and the
- * actuator (`site/zone/actuator`) whose command, saga or report it may have changed.
+ * update not worth a stored point need not), the shared state it changes (an alarm: every update,
+ * so that the shared state is the alarm as of the cursor; a takeover's replay does not count the
+ * window's firings again), and the actuator (`site/zone/actuator`) whose command, saga or report
+ * it may have changed.
  */
 export function effectsOf(out: RuleOutput): { durable: boolean; change?: StateChange; actuator?: string } {
   switch (out.type) {
     case 'alarm': {
       const t = out.event;
-      if (!out.persist) return { durable: false };
       const change: StateChange = { type: 'alarm', alarmId: t.alarmId, transition: t.active ? t : undefined };
+      // Not worth a stored point: not worth a commit either, it rides along with the next one.
+      if (!out.persist) return { durable: false, change };
       return { durable: true, change, ...(t.actuator !== undefined ? { actuator: `${t.site}/${t.zone}/${t.actuator}` } : {}) };
     }
     case 'outcome': {

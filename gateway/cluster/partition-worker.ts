@@ -38,7 +38,8 @@ const CURSOR_EVERY_MS = 250;
  * The owner's rules for one partition: a rules runtime of its own (alarms and command sagas
  * included), fed the partition's stream in order (stream-entries.ts). Taking over, it restores the shared state's
  * active alarms, replays the recent stream as a dry run (rules/dry-run.ts, as the rebuild at
- * start), adopts the rest of the shared state (commanded, reported, waited for, armed), goes live
+ * start), adopts the rest of the shared state (commanded, reported, waited for, armed, and the
+ * alarms' counts and times: the replayed readings are counted in them already), goes live
  * (what ran out meanwhile acts now), sends the last owner's outbox, and rules on from its cursor.
  * Every write is one fenced `commit` (fenced-commit.ts: cursor, timers' watermark, state changes,
  * outbox); every output is sent only after its commit: a stale owner's is refused by Redis and
@@ -56,6 +57,8 @@ export class PartitionWorker {
   private pending: RuleOutput[] = [];
   private durable = 0;
   private changes: StateChange[] = [];
+  /** How many of `changes` need no commit of their own (alarm updates not worth a stored point). */
+  private lazy = 0;
   /** Actuators whose command, saga or report changed since the last commit. */
   private readonly touched = new Set<string>();
   /** The stream's entries into the rules (duplicates dropped, history judged). */
@@ -159,7 +162,7 @@ export class PartitionWorker {
         await this.runtime.idle();
         this.lastId = id;
         this.ruledUpToMs = idMs(id);
-        if (this.durable > 0 || this.changes.length > 0 || this.touched.size > 0) await this.commit(true);
+        if (this.durable > 0 || this.changes.length > this.lazy || this.touched.size > 0) await this.commit(true);
       }
       if (this.lastId !== this.committedId && Date.now() - this.lastCursorCommit >= CURSOR_EVERY_MS) await this.commit(true);
     } finally {
@@ -180,8 +183,13 @@ export class PartitionWorker {
     const { durable, change, actuator } = effectsOf(out);
     if (change) this.changes.push(change);
     if (actuator) this.touched.add(actuator);
-    // An update not worth a stored point is not worth a commit: it rides along with the next one.
-    if (!durable) return;
+    // An update not worth a stored point is not worth a commit: it rides along with the next one
+    // (a cursor's, at most CURSOR_EVERY_MS later, or flushCursor's), which it must: a takeover takes
+    // the shared state's alarms as they stood at the cursor.
+    if (!durable) {
+      if (change) this.lazy++;
+      return;
+    }
     this.durable++;
     // A timer's output, outside any batch: commit it (with whatever else its wake-up caused) by itself.
     if (!this.inBatch && !this.timerCommit) {
@@ -203,6 +211,7 @@ export class PartitionWorker {
       const outputs = this.pending.splice(0);
       this.durable = 0;
       const changes = [...this.changes.splice(0), ...actuatorChanges(this.runtime, this.touched)];
+      this.lazy = 0;
       this.touched.clear();
       const cursor = this.lastId;
       if (!withCursor && outputs.length === 0 && changes.length === 0) return true;

@@ -92,6 +92,23 @@ export function alarmOfTransition(t: AlarmTransitionEvent, times: AlarmTimes): A
   };
 }
 
+/**
+ * A cluster takeover, after its replay: the shared state's transition is the alarm as it stood at
+ * the cursor, the replayed firings already counted in it (counts and times are set, not merged).
+ */
+export function adoptTransition(a: Alarm, t: AlarmTransitionEvent): void {
+  a.count = t.count;
+  a.lastSeen = t.lastSeen;
+  a.notifiedAt = t.notifiedAt;
+  a.notifications = t.notifications;
+  a.acknowledged = t.acknowledged;
+  a.acknowledgedBy = t.acknowledgedBy;
+  a.message = t.message;
+  a.value = t.value;
+  if (t.facts) a.facts = t.facts;
+  if (t.transition !== 'acknowledged') a.lastCorrelationId = t.correlationId;
+}
+
 /** A later stored transition of an alarm already rebuilt: counts and times only move forward. */
 export function mergeTransition(a: Alarm, t: AlarmTransitionEvent): void {
   a.count = Math.max(a.count, t.count);

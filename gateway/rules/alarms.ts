@@ -2,7 +2,7 @@ import { BoundedMap } from '../core/bounded-map.js';
 import type { Clock } from '../core/clock.js';
 import type { AlarmTransition, AlarmTransitionEvent, AlertEvent, Severity } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
-import { alarmOfTransition, keyOf, mergeTransition, pick, type Alarm, type AlarmSubject, type AlarmTimes, type Occurrence } from './alarm.js';
+import { adoptTransition, alarmOfTransition, keyOf, mergeTransition, pick, type Alarm, type AlarmSubject, type AlarmTimes, type Occurrence } from './alarm.js';
 import { alertOf, transitionOf, viewOf, type AlarmView } from './alarm-events.js';
 import { RULE_BOUNDS, type OnRefuse } from './bounds.js';
 import { DEFAULT_CLEAR_AFTER_MS, DEFAULT_REPEAT_MS } from './pack.js';
@@ -174,6 +174,16 @@ export class AlarmBook {
       if (this.byKey.get(a.key) === undefined && this.full()) return;
       this.activate(a);
     }
+    this.scheduleQuiet(a);
+  }
+
+  /** A cluster takeover, before going live: an active alarm as the shared state has it (alarm.ts' `adoptTransition`). */
+  adopt(t: AlarmTransitionEvent): void {
+    const a = this.activeById.get(t.alarmId);
+    if (!a) return;
+    adoptTransition(a, t);
+    // Its quiet period counts from the adopted last seen (goLive clears it if that ran out).
+    a.overdue = false;
     this.scheduleQuiet(a);
   }
 

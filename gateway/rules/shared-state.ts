@@ -9,8 +9,9 @@ import type { RulesRuntime } from './runtime.js';
  *
  * - `actuator`: what the rules hold an actuator to be doing (forgotten after a failed command);
  * - `armed`: a zone's armed state;
- * - `alarm`: an active alarm, as its last stored transition (issue 11; deleted once cleared, so a
- *   cleared alarm is not known to the next owner: a late acknowledgement of it is refused there);
+ * - `alarm`: an active alarm, as its last transition (issue 11; an update not worth a stored point
+ *   too, riding along with the next commit, so that it is the alarm as of the cursor; deleted once
+ *   cleared, so a cleared alarm is not known to the next owner: a late acknowledgement of it is refused there);
  * - `saga`: a command waiting for its actuator's confirmation (the command, the resends so far,
  *   when it is due); `report`: the last state an actuator reported (which makes it tracked).
  */
@@ -50,7 +51,7 @@ export interface RuleStateSnapshot {
   readonly actuators: ReadonlyMap<string, SharedActuator>;
   /** `site/zone` → armed. */
   readonly armed: ReadonlyMap<string, boolean>;
-  /** alarm id → its last stored transition (active alarms only). */
+  /** alarm id → its last transition (active alarms only). */
   readonly alarms: ReadonlyMap<string, AlarmTransitionEvent>;
   readonly sagas: ReadonlyMap<string, SharedSaga>;
   readonly reports: ReadonlyMap<string, SharedReport>;
@@ -117,7 +118,7 @@ export function actuatorChanges(runtime: RulesRuntime, targets: Iterable<string>
 
 /**
  * A takeover, before the replay: the active alarms as the shared state has them (the replay's
- * firings then bring their counts and last-seen times up to date, as issue 11's rebuild does).
+ * firings see them; their counts and times are the shared state's again in `adoptSnapshot`).
  */
 export function restoreAlarms(runtime: RulesRuntime, snapshot: RuleStateSnapshot): void {
   for (const t of snapshot.alarms.values()) runtime.restore({ type: 'alarm', event: t });
@@ -125,9 +126,12 @@ export function restoreAlarms(runtime: RulesRuntime, snapshot: RuleStateSnapshot
 
 /**
  * A takeover, after the replay and before going live: what the last owner committed is the
- * truth of what was commanded, reported, waited for and armed.
+ * truth of what was commanded, reported, waited for and armed, and of the active alarms' counts
+ * and times: the replayed window's firings are counted in them already (the window starts before
+ * the cursor the shared state stands at), so the replay's counting is dropped.
  */
 export function adoptSnapshot(runtime: RulesRuntime, snapshot: RuleStateSnapshot): void {
+  for (const t of snapshot.alarms.values()) runtime.alarms.adopt(t);
   runtime.dispatcher.replaceAll(snapshot.actuators);
   const targets = new Set([...snapshot.sagas.keys(), ...snapshot.reports.keys()]);
   for (const target of targets) runtime.commands.adopt(target, snapshot.sagas.get(target), snapshot.reports.get(target));

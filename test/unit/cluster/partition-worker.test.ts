@@ -123,6 +123,39 @@ describe('a partition owner with alarms and command sagas', () => {
     expect(view.alarm(alarm.id)).toMatchObject({ acknowledged: true, acknowledgedBy: 'ops' });
   });
 
+  it('counts each reading once across a takeover and a handback: the replay of the window does not count again what the shared state has', async () => {
+    const { conn, acquire, worker, add, entriesAfter } = await setup();
+    const countOf = (w: PartitionWorker): number[] => w.runtime.alarms.active().map((x) => x.count);
+    const a = worker(await acquire('A'), []);
+    await a.start();
+    const now = Date.now();
+    // A raise (a stored point), then an update within 10 s (no stored point of its own).
+    await a.process([await add(readingLine(31, 'r-1', now)), await add(readingLine(32, 'r-2', now + 1))]);
+    expect(countOf(a)).toEqual([2]);
+    await a.flushCursor();
+
+    // A dies (not stopped); B takes over.
+    const b = worker(await acquire('B'), []);
+    await b.start();
+    expect(countOf(b)).toEqual([2]);
+    await b.process([await add(readingLine(33, 'r-3', now + 2))]);
+    expect(countOf(b)).toEqual([3]);
+
+    // A comes back and B hands the partition back (stops, committing what it ruled).
+    await b.stop();
+    const sent: RuleOutput[] = [];
+    const a2 = worker(await acquire('A'), sent);
+    await a2.start();
+    expect(countOf(a2)).toEqual([3]);
+    await a2.process((await entriesAfter(a2.cursor)).concat([await add(readingLine(34, 'r-4', now + 3))]));
+    expect(countOf(a2)).toEqual([4]);
+    await a2.flushCursor();
+    // Every node's /api/alarms (the shared state) says the same.
+    const view = new ClusterRulesView({ redis: conn, partitions: 1, log });
+    await view.refresh();
+    expect(view.alarms().map((x) => x.count)).toEqual([4]);
+  });
+
   it('an operator’s clear taken on any node reaches the owner: the alarm is cleared and leaves the shared state', async () => {
     const { conn, acquire, worker, add, entriesAfter } = await setup();
     const sent: RuleOutput[] = [];
