@@ -2,11 +2,11 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { ReplayClock } from '../core/replay-clock.js';
-import { dryRun, lookbackMs, type DryRunItem } from '../rules/dry-run.js';
+import { dryRun, lookbackMs, mergeItems, type DryRunItem } from '../rules/dry-run.js';
 import type { RuleSet } from '../rules/loader.js';
 import { outputKey, type RuleOutput } from '../rules/outputs.js';
 import { RulesRuntime, type CommandSettings, type RuntimeObserver } from '../rules/runtime.js';
-import { actuatorChanges, adoptSnapshot, decodeSnapshot, restoreAlarms, type StateChange } from '../rules/shared-state.js';
+import { actuatorChanges, actuatorRestores, adoptSnapshot, decodeSnapshot, restoreAlarms, type StateChange } from '../rules/shared-state.js';
 import { effectsOf, fencedCommit, sendOutbox, streamPages, type Script, type StreamEntry } from './fenced-commit.js';
 import type { Lease } from './leases.js';
 import { KEYS } from './redis-keys.js';
@@ -127,9 +127,13 @@ export class PartitionWorker {
     const untilMs = Math.max(fromMs, watermark || cursorMs);
     const runtime = this.runtime;
     const history = (): AsyncIterable<readonly DryRunItem[]> => this.history(`${fromMs}-0`, cursor);
+    // The actuators come back at the times they were commanded, so what their minimum on/off
+    // times held back is held back again, and sent when they run out (not lost with the old owner).
+    const actuators = actuatorRestores(runtime, snapshot, fromMs);
     async function* items(): AsyncIterable<readonly DryRunItem[]> {
       yield [{ atMs: fromMs, apply: () => restoreAlarms(runtime, snapshot) }];
-      if (cursor !== '0-0') yield* history();
+      if (cursor !== '0-0') yield* mergeItems(history(), actuators);
+      else yield actuators;
     }
     // The cursor is where the last owner stopped: set before going live, which may commit.
     this.lastId = cursor;
@@ -137,7 +141,7 @@ export class PartitionWorker {
     this.ruledUpToMs = cursorMs;
     const result = await dryRun({ runtime, clock: this.clock, fromMs, untilMs, batches: items(), beforeLive: () => adoptSnapshot(runtime, snapshot) });
     this.starting = false;
-    const done = { replayed: result.items - 1, timers: result.timers, alarms: runtime.alarms.size, sagas: runtime.commands.pending, tookMs: Math.round(performance.now() - started), cursor };
+    const done = { replayed: result.items - 1 - actuators.length, timers: result.timers, alarms: runtime.alarms.size, sagas: runtime.commands.pending, tookMs: Math.round(performance.now() - started), cursor };
     if (lease.validUntil <= Date.now() || this.stopped) return done;
     await sendOutbox({ redis, partition: p, outbox, send: this.o.send, log: this.o.log });
     return done;

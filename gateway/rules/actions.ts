@@ -94,10 +94,13 @@ export class ActionDispatcher {
   /** Takes the shared state as the truth (a cluster node taking a partition over): what each actuator is held to be doing. */
   replaceAll(actuators: ReadonlyMap<string, SharedActuator>): void {
     this.actuators.clear();
-    for (const [target, a] of actuators) {
-      const changedAt = typeof a.changedAt === 'number' ? a.changedAt : Number.NEGATIVE_INFINITY;
-      this.actuators.set(target, { json: JSON.stringify(a.data), data: a.data, changedAt, commandId: a.commandId, rule: a.rule });
-    }
+    for (const [target, a] of actuators) this.restoreShared(target, a);
+  }
+
+  /** One actuator as the shared state has it (a takeover's replay, from the time it was commanded). */
+  restoreShared(target: string, a: SharedActuator): void {
+    const changedAt = typeof a.changedAt === 'number' ? a.changedAt : Number.NEGATIVE_INFINITY;
+    this.actuators.set(target, { json: JSON.stringify(a.data), data: a.data, changedAt, commandId: a.commandId, rule: a.rule });
   }
 
   /** The last command data sent to an actuator, as JSON (for the live view and tests). */

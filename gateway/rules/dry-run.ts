@@ -57,6 +57,8 @@ export async function dryRun(o: {
   readonly untilMs: number | (() => number);
   readonly batches: AsyncIterable<readonly DryRunItem[]> | Iterable<readonly DryRunItem[]>;
   readonly beforeLive?: () => void | Promise<void>;
+  /** Held-back commands whose re-run fell due in the replay and left no trace run again live (RulesRuntime.goLive). */
+  readonly rerunHeldBack?: boolean;
 }): Promise<DryRunResult> {
   const { runtime, clock } = o;
   const until = typeof o.untilMs === 'number' ? ((ms: number) => () => ms)(o.untilMs) : o.untilMs;
@@ -79,11 +81,28 @@ export async function dryRun(o: {
       await o.beforeLive?.();
     } finally {
       clock.goLive();
-      runtime.goLive();
+      runtime.goLive(o.rerunHeldBack);
     }
   }
   await runtime.idle();
   return { items, timers: runtime.wakeups.size };
+}
+
+/**
+ * `batches` (in time order) with `extra` (in time order) merged in: an extra item goes before the
+ * batches' items of its millisecond (what was committed then is what a reading of that time saw).
+ */
+export async function* mergeItems(batches: AsyncIterable<readonly DryRunItem[]>, extra: readonly DryRunItem[]): AsyncIterable<readonly DryRunItem[]> {
+  let i = 0;
+  for await (const batch of batches) {
+    const out: DryRunItem[] = [];
+    for (const item of batch) {
+      while (i < extra.length && extra[i]!.atMs <= item.atMs) out.push(extra[i++]!);
+      out.push(item);
+    }
+    yield out;
+  }
+  yield extra.slice(i);
 }
 
 async function advance(manual: ManualClock, runtime: RulesRuntime, to: number): Promise<void> {

@@ -3,6 +3,7 @@ import { BoundedMap } from '../core/bounded-map.js';
 import type { Clock } from '../core/clock.js';
 import type { Suppression } from './actions.js';
 import { formatOffset } from './duration.js';
+import type { Wake } from './runtime-options.js';
 
 /** A command the rules wanted that an actuator's minimum on (or off) time holds back until `until`. */
 export interface HeldBack {
@@ -54,5 +55,29 @@ export class HeldBackReporter {
     const held: HeldBack = { at: this.clock.now(), rule: s.rule, target: s.target, data: s.data, holding: s.holding, minimumMs: s.minimumMs, until: s.retryAt };
     this.log.info({ rule: held.rule, target: held.target, data: held.data, holding: held.holding, until: new Date(held.until).toISOString() }, describeHeldBack(held));
     this.onHeld?.(held);
+  }
+}
+
+type Retry = Extract<Wake, { type: 'retry' }>;
+
+/**
+ * The re-runs at the end of a minimum on/off time (or a manual hold) that fell due in a rebuild's
+ * replay, by target: a single gateway cannot tell one that ran while it was up from one that fell
+ * due while it was away, except by what it stored. One after which no command to its target was
+ * stored (nor a change by hand) did not run, or ran to no avail: it runs again when the rules go
+ * live (`again`), so what was held back is not lost with the restart.
+ */
+export class DryRetries {
+  private readonly due = new Map<string, { readonly wake: Retry; readonly at: number }>();
+
+  record(wake: Retry, at: number): void {
+    this.due.set(wake.target, { wake, at });
+  }
+
+  /** Those to run again (`changedAt`: when the target's state last changed, if known); forgets them all. */
+  take(changedAt: (target: string) => number | undefined): Retry[] {
+    const again = [...this.due.values()].filter(({ wake, at }) => (changedAt(wake.target) ?? Number.NEGATIVE_INFINITY) < at).map((d) => d.wake);
+    this.due.clear();
+    return again;
   }
 }

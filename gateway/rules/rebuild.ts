@@ -143,7 +143,9 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
     }
   }
   // Every timer set from here on is in replay time, including those of what stood before the window.
-  await dryRun({ runtime, clock, fromMs, untilMs: () => o.now(), batches: items() });
+  // No watermark says which timers fired before the restart: a held-back command's re-run that
+  // fell due in the window and left no stored command may have fallen due while the gateway was away.
+  await dryRun({ runtime, clock, fromMs, untilMs: () => o.now(), batches: items(), rerunHeldBack: true });
   const result: RebuildResult = {
     ok: problem === undefined,
     ...(problem !== undefined ? { problem } : {}),

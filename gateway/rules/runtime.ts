@@ -6,6 +6,7 @@ import { RULE_BOUNDS, type OnRefuse } from './bounds.js';
 import { CommandTracker } from './commands.js';
 import { RulesEngine, type Firing } from './engine.js';
 import type { FactContext } from './facts.js';
+import { DryRetries } from './held-back.js';
 import { JobQueue } from './job-queue.js';
 import type { RuleSet } from './loader.js';
 import { alarmTimesOf, DEFAULT_COMMAND_TIMES, MAX_RULES_BACKLOG, type OnForget, type RuntimeOptions, type Wake } from './runtime-options.js';
@@ -37,6 +38,7 @@ export class RulesRuntime {
     (err) => this.o.log.error({ err }, 'rules job failed'),
   );
   private dryRun = false;
+  private readonly dryRetries = new DryRetries();
   private safetyKinds = new Set<Kind>();
 
   constructor(private readonly o: RuntimeOptions) {
@@ -112,11 +114,12 @@ export class RulesRuntime {
     this.commands.dry = on;
   }
 
-  /** After a rebuild: what ran out while the gateway was away (quiet periods, confirmation times) acts now. */
-  goLive(): void {
+  /** After a rebuild: what ran out while away (quiet periods, confirmation times) acts now; with `rerunHeldBack`, so do held-back commands' re-runs the replay fired that left no trace (held-back.ts). */
+  goLive(rerunHeldBack = false): void {
     this.dry = false;
     this.alarms.goLive();
     this.commands.goLive();
+    for (const w of this.dryRetries.take((t) => this.dispatcher.current(t)?.changedAt)) if (rerunHeldBack && this.wakeups.deadline(`r|${w.target}`) === undefined) this.wakeups.set(`r|${w.target}`, this.o.clock.now(), w);
   }
 
   /** A current reading (not history): recorded, then run through its kind's rules, in arrival order. */
@@ -173,16 +176,10 @@ export class RulesRuntime {
 
   /** Stored events, during a rebuild (call between `idle()`s, in time order). */
   restore(item: { readonly type: 'command'; readonly event: CommandEvent } | { readonly type: 'commandStatus'; readonly event: CommandStatusEvent } | { readonly type: 'alarm'; readonly event: AlarmTransitionEvent }): void {
-    switch (item.type) {
-      case 'command':
-        this.dispatcher.restore(item.event);
-        this.commands.sent(item.event);
-        return;
-      case 'commandStatus':
-        return this.commands.restoreStatus(item.event);
-      case 'alarm':
-        return this.alarms.restore(item.event);
-    }
+    if (item.type === 'commandStatus') return this.commands.restoreStatus(item.event);
+    if (item.type === 'alarm') return this.alarms.restore(item.event);
+    this.dispatcher.restore(item.event);
+    this.commands.sent(item.event);
   }
 
   /** An operator acknowledges an alarm; undefined when it is not known. */
@@ -252,6 +249,7 @@ export class RulesRuntime {
       if (reading) await this.run(reading, wake, (ctx) => this.engine.evaluateWatch(wake.watchId, ctx));
       return;
     }
+    if (this.dryRun) this.dryRetries.record(wake, this.o.clock.now());
     const reading = this.state.deviceLatest(wake.source, wake.kind)?.reading;
     if (!reading) return;
     const { watchId } = wake;

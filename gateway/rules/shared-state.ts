@@ -1,4 +1,5 @@
 import type { AlarmTransitionEvent, CommandEvent } from '../core/events.js';
+import type { DryRunItem } from './dry-run.js';
 import type { RulesRuntime } from './runtime.js';
 
 /**
@@ -122,6 +123,22 @@ export function actuatorChanges(runtime: RulesRuntime, targets: Iterable<string>
  */
 export function restoreAlarms(runtime: RulesRuntime, snapshot: RuleStateSnapshot): void {
   for (const t of snapshot.alarms.values()) runtime.restore({ type: 'alarm', event: t });
+}
+
+/**
+ * A takeover, during the replay: each actuator as the shared state has it, from the time it was
+ * commanded (`fromMs` when earlier or unknown), in time order. A reading replayed within its
+ * minimum on/off time is then held back as it was on the last owner, and its re-run at the end
+ * of that time is set again: due after the watermark, it fires here (the last owner's timer died
+ * with it). Before that time the actuator is unknown to the replay, as it was before.
+ */
+export function actuatorRestores(runtime: RulesRuntime, snapshot: RuleStateSnapshot, fromMs: number): DryRunItem[] {
+  const items: DryRunItem[] = [];
+  for (const [target, a] of snapshot.actuators) {
+    const atMs = typeof a.changedAt === 'number' ? Math.max(fromMs, a.changedAt) : fromMs;
+    items.push({ atMs, apply: () => runtime.dispatcher.restoreShared(target, a) });
+  }
+  return items.sort((x, y) => x.atMs - y.atMs);
 }
 
 /**

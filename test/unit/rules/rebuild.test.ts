@@ -121,6 +121,50 @@ describe('the rebuild', () => {
     expect(outcomes).toHaveLength(1);
   });
 
+  it('sends, when a minimum on time is up, the "off" it held back before the restart (kill -9 within the hold)', async () => {
+    // As the cluster's takeover (test/unit/cluster/held-back-takeover.test.ts): the cold reading
+    // came, and was held back, before the restart; its re-run is a timer the replay sets again.
+    const { outcomes, advance } = await setup([
+      reading(NOW - 4 * m, 'hq/f1/t1', 'temperature', 31, 'hot-1'),
+      command(NOW - 4 * m, 'hq/f1/hvac', 'hvac-cool', { mode: 'cool', setpoint: 22 }, 'hot-1'),
+      reading(NOW - 3 * m, 'hq/f1/t1', 'temperature', 23, 'cold-1'),
+    ]);
+    await advance(1 * m - 1);
+    expect(outcomes).toEqual([]);
+    await advance(1);
+    expect(outcomes.map((o) => [o.rule, o.cloudEvent.correlationid, o.cloudEvent.data])).toEqual([['hvac-cool-done', 'cold-1', { mode: 'off' }]]);
+    await advance(10 * m);
+    expect(outcomes).toHaveLength(1);
+  });
+
+
+  it('sends when it goes live the "off" held back before a restart whose minimum on time ran out while the gateway was away, once', async () => {
+    // Cooling commanded 6 minutes ago (5 minutes on at least), "off" asked for and held back 30 s
+    // later; the gateway was away when the 5 minutes ran out: nothing sent it then.
+    const { outcomes, advance } = await setup([
+      reading(NOW - 6 * m, 'hq/f1/t1', 'temperature', 31, 'hot-1'),
+      command(NOW - 6 * m, 'hq/f1/hvac', 'hvac-cool', { mode: 'cool', setpoint: 22 }, 'hot-1'),
+      reading(NOW - 5.5 * m, 'hq/f1/t1', 'temperature', 23, 'cold-1'),
+    ]);
+    await advance(0);
+    expect(outcomes.map((o) => [o.rule, o.cloudEvent.correlationid, o.cloudEvent.data])).toEqual([['hvac-cool-done', 'cold-1', { mode: 'off' }]]);
+    await advance(10 * m);
+    expect(outcomes).toHaveLength(1);
+  });
+
+  it('does not run again a hold that ran out before the restart when its command was sent then (it is stored)', async () => {
+    const { outcomes, advance } = await setup([
+      reading(NOW - 6 * m, 'hq/f1/t1', 'temperature', 31, 'hot-1'),
+      command(NOW - 6 * m, 'hq/f1/hvac', 'hvac-cool', { mode: 'cool', setpoint: 22 }, 'hot-1'),
+      reading(NOW - 5.5 * m, 'hq/f1/t1', 'temperature', 23, 'cold-1'),
+      command(NOW - 1 * m, 'hq/f1/hvac', 'hvac-cool-done', { mode: 'off' }, 'cold-1'),
+      reading(NOW - 0.5 * m, 'hq/f1/t1', 'temperature', 31, 'hot-2'),
+      command(NOW - 0.5 * m, 'hq/f1/hvac', 'hvac-cool', { mode: 'cool', setpoint: 22 }, 'hot-2'),
+    ]);
+    await advance(10 * m);
+    expect(outcomes).toEqual([]);
+  });
+
   it('takes what stood before the window: an actuator that did not confirm its last command is unknown, one set by hand is as it was set', async () => {
     const long = NOW - 3 * 3_600_000;
     const alarm = (actuator: string, rule: string, value: unknown): HistoryItem => ({
