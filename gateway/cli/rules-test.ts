@@ -59,7 +59,7 @@ if (opts.grep !== undefined && chosen.length === 0 && problems.length === 0) {
 const color = !opts.json && process.stdout.isTTY && !process.env['NO_COLOR'];
 const results = await runScenarios(chosen, { rulesDir, onResult: (r) => !opts.json && (color ? outStyled : out)(formatResult(r, color)) });
 if (opts.json) {
-  out(JSON.stringify(results.map((r) => ({ file: r.scenario.file, scenario: r.scenario.name, passed: r.passed, error: r.error, missing: r.missing, unexpected: r.unexpected, forbidden: r.forbidden, actual: r.actual, held: r.held })), null, 2));
+  out(JSON.stringify(results.map((r) => ({ file: r.scenario.file, scenario: r.scenario.name, passed: r.passed, error: r.error, missing: r.missing, unexpected: r.unexpected, forbidden: r.forbidden, actual: r.actual, held: r.held, lost: r.lost })), null, 2));
 } else {
   out(`\nscenarios: ${formatSummary(results)}${problems.length > 0 ? `, ${problems.length} file(s) broken` : ''}`);
 }

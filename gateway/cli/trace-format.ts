@@ -41,6 +41,16 @@ function gap(ms: number): string {
   return `+${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`;
 }
 
+/**
+ * Said under a reading with nothing after it: the trace keeps no run that changed nothing beyond
+ * the gateway's recent memory (the steady state of a hot zone would cost every reading), and
+ * InfluxDB holds only what went out.
+ */
+export const NOTHING_KEPT =
+  'no rule firing was kept for this reading: no rule matched it, or what fired changed nothing (the actuator already in that state, ' +
+  "an alarm updated between notifications) or was held back (minimum on/off time, taken over by hand, another rule's command won): " +
+  "such runs are kept only in the running gateway's memory, while recent, and not in InfluxDB";
+
 /** The chain, one step a line: time, gap since the step before, what happened (ids, topics and messages from devices escaped: terminal.ts). */
 export function formatTrace(t: Trace): string {
   const id = printable(t.id);
@@ -52,5 +62,6 @@ export function formatTrace(t: Trace): string {
     lines.push(`  ${new Date(s.t).toISOString()}  ${(previous === undefined ? '' : gap(s.t - previous)).padStart(8)}  ${label.padEnd(18)} ${text}`);
     previous = s.t;
   }
+  if (t.steps.length > 0 && t.steps.every((s) => s.step === 'reading')) lines.push(`  ${NOTHING_KEPT}`);
   return lines.join('\n');
 }

@@ -6,7 +6,7 @@ import type { ReadingEvent } from '../core/events.js';
 import { Metrics } from '../observability/metrics.js';
 import { Ingest } from '../ingest/ingest.js';
 import { ManualClock } from '../core/manual-clock.js';
-import type { HeldBack } from '../rules/held-back.js';
+import type { HeldBack, Lost } from '../rules/held-back.js';
 import { RulesService } from '../rules/service.js';
 
 /** What came out of the rules (or the ingest) in a sandbox, at the simulated time it did. */
@@ -32,7 +32,7 @@ export interface SandboxOptions {
   readonly log?: Logger;
   /** As the gateway's STALE_AFTER_MS. */
   readonly staleAfterMs?: number;
-  /** Keep every reading seen in `readings` (scenarios show them; a long replay does not). */
+  /** Keep every reading seen in `readings`, and every firing that lost its actuator in `lost` (scenarios show them; a long replay does not). */
   readonly keepReadings?: boolean;
 }
 
@@ -55,6 +55,8 @@ export class RulesSandbox {
     readonly readings: SandboxReading[],
     /** Commands held back by a minimum on/off time, once per hold. */
     readonly held: HeldBack[],
+    /** Firings whose command lost the actuator to another rule's, at the time they fired. */
+    readonly lost: (Lost & { readonly at: number })[],
   ) {}
 
   static async create(o: SandboxOptions): Promise<RulesSandbox> {
@@ -74,14 +76,15 @@ export class RulesSandbox {
     };
     const ingest = new Ingest({ store, bus, metrics, publisher, clock, log, maxPayloadBytes: 65536, staleAfterMs: o.staleAfterMs ?? 300_000, durableAck: false });
     const held: HeldBack[] = [];
-    const service = new RulesService({ bus, publisher, store, metrics, log, clock, rulesDir: o.rulesDir, ruleFiles: o.ruleFiles, watchRules: false, onHeld: (h) => held.push(h) });
+    const lost: (Lost & { readonly at: number })[] = [];
+    const service = new RulesService({ bus, publisher, store, metrics, log, clock, rulesDir: o.rulesDir, ruleFiles: o.ruleFiles, watchRules: false, onHeld: (h) => held.push(h), ...(o.keepReadings !== false ? { onLost: (l) => void lost.push(l) } : {}) });
     if (o.keepReadings !== false) {
       const keep = (current: boolean) => (event: ReadingEvent) => void readings.push({ at: clock.now(), event, current });
       bus.on('reading', keep(true));
       bus.on('history', keep(false));
     }
     await service.start();
-    return new RulesSandbox(service, ingest, bus, clock, outputs, readings, held);
+    return new RulesSandbox(service, ingest, bus, clock, outputs, readings, held, lost);
   }
 
   /** Problems with the rule files (each names the file, the rule and what is wrong). */

@@ -1,8 +1,8 @@
 import { styleText } from 'node:util';
 import { formatOffset } from '../rules/duration.js';
-import { describeHeldBack } from '../rules/held-back.js';
+import { describeHeldBack, describeLost } from '../rules/held-back.js';
 import type { Expectation } from './scenario.js';
-import type { Actual, ScenarioResult } from './scenario-run.js';
+import { lostFor, type Actual, type ScenarioResult } from './scenario-run.js';
 
 type Style = 'green' | 'red' | 'yellow' | 'dim' | 'bold';
 
@@ -28,7 +28,11 @@ export function formatResult(r: ScenarioResult, color = false): string {
   for (const { actual } of r.matched) rows.push({ at: actual.at, text: [`    ✓ ${actualLine(actual)}`] });
   for (const { expectation, nearest } of r.missing) {
     const text = [paint('red', `    - ${expectationLine(expectation)}`)];
-    text.push(paint('dim', nearest ? `        nearest that happened: ${actualLine(nearest)}` : '        nothing of that kind happened'));
+    // Its rule fired, and another rule's command to the actuator came first: say which and why.
+    const lost = lostFor(expectation, r.lost);
+    for (const l of lost.slice(0, 3)) text.push(paint('yellow', `        ${l.rule} fired at ${formatOffset(l.at)} and ${describeLost(l)}`));
+    if (lost.length > 3) text.push(paint('dim', `        … and lost ${lost.length - 3} more times`));
+    if (nearest || lost.length === 0) text.push(paint('dim', nearest ? `        nearest that happened: ${actualLine(nearest)}` : '        nothing of that kind happened'));
     text.push(paint('dim', `        (${local(expectation.where)})`));
     rows.push({ at: expectation.at ?? expectation.after ?? expectation.before ?? Number.POSITIVE_INFINITY, text });
   }

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import { pino, type Logger } from 'pino';
-import type { HeldBack } from '../rules/held-back.js';
+import type { HeldBack, Lost } from '../rules/held-back.js';
 import { unknownRules } from './rule-names.js';
 import { RulesSandbox, type SandboxOutput } from './sandbox.js';
 import type { Expectation, OutputType, Scenario, ScenarioStep } from './scenario.js';
@@ -34,6 +34,8 @@ export interface ScenarioResult {
   readonly history: readonly ScenarioStep[];
   /** Commands held back by a minimum on/off time, with `at` and `until` in ms after the start. */
   readonly held: readonly HeldBack[];
+  /** Firings whose command lost the actuator to another rule's, with `at` in ms after the start. */
+  readonly lost: readonly (Lost & { readonly at: number })[];
 }
 
 export interface RunOptions {
@@ -67,6 +69,12 @@ export function matches(e: Expectation, a: Actual): boolean {
   return true;
 }
 
+/** The firings that would have met an expectation had their command not lost the actuator to another rule's. */
+export function lostFor(e: Expectation, lost: ScenarioResult['lost']): ScenarioResult['lost'] {
+  const as = (l: ScenarioResult['lost'][number]): Actual => ({ type: 'command', at: l.at, target: l.target, data: l.data, rule: l.rule, message: undefined, cause: undefined });
+  return lost.filter((l) => matches(e, as(l)));
+}
+
 /** The output most like an expectation that did not happen: same target first, then nearest in time. */
 function nearest(e: Expectation, pool: readonly Actual[]): Actual | undefined {
   const same = pool.filter((a) => a.type === e.type && a.target === e.target);
@@ -76,7 +84,7 @@ function nearest(e: Expectation, pool: readonly Actual[]): Actual | undefined {
 }
 
 /** Compares what happened with what a scenario expects. */
-export function compare(scenario: Scenario, actual: readonly Actual[]): Omit<ScenarioResult, 'scenario' | 'error' | 'actual' | 'history' | 'held'> {
+export function compare(scenario: Scenario, actual: readonly Actual[]): Omit<ScenarioResult, 'scenario' | 'error' | 'actual' | 'history' | 'held' | 'lost'> {
   const free = new Set(actual);
   const matched: { expectation: Expectation; actual: Actual }[] = [];
   const missing: { expectation: Expectation; nearest: Actual | undefined }[] = [];
@@ -121,7 +129,7 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Sc
     const unknown = loaded.length > 0 ? unknownRules(scenario, loaded) : [];
     if (problems.length > 0 || loaded.length === 0 || unknown.length > 0) {
       const error = problems.length > 0 ? problems.join('\n') : unknown.length > 0 ? unknown.join('\n') : `no rules in force: ${o.rulesDir} has no rule packs${scenario.packs ? ` named ${scenario.packs.join(', ')}` : ''}`;
-      return { scenario, passed: false, error, matched: [], missing: [], unexpected: [], forbidden: [], actual: [], history: [], held: [] };
+      return { scenario, passed: false, error, matched: [], missing: [], unexpected: [], forbidden: [], actual: [], history: [], held: [], lost: [] };
     }
     for (const step of scenario.steps) {
       await sandbox.advanceTo(scenario.startMs + step.at);
@@ -133,9 +141,10 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Sc
     const historyIds = new Set(sandbox.readings.filter((r) => !r.current).map((r) => r.event.id));
     const history = scenario.steps.filter((s) => s.id !== undefined && historyIds.has(s.id));
     const held = sandbox.held.map((h) => ({ ...h, at: h.at - scenario.startMs, until: h.until - scenario.startMs }));
+    const lost = sandbox.lost.map((l) => ({ ...l, at: l.at - scenario.startMs }));
     const compared = compare(scenario, actual);
     const error = errors.length > 0 ? `the rules failed while it ran:\n${errors.join('\n')}` : undefined;
-    return { scenario, error, actual, history, held, ...compared, passed: compared.passed && error === undefined };
+    return { scenario, error, actual, history, held, lost, ...compared, passed: compared.passed && error === undefined };
   } finally {
     await sandbox.stop();
   }

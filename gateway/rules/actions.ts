@@ -22,9 +22,23 @@ export const ACTUATOR_UNRESPONSIVE = 'actuator_unresponsive';
  * actuator switched less than its minimum on/off time ago; `manual-hold`: someone took it over by
  * hand; `retryAt` is when it may switch again. `repeat-window`: the alarm was notified recently.
  * `memory-full`: a new actuator or alarm past its bound, when none remembered may go (rules/bounds.ts).
+ * `overridden`: another rule's command to the actuator came first (higher priority, or the same
+ * and its name sorts first).
  */
 export type Suppression =
-  | { readonly kind: 'already-in-state' | 'repeat-window' | 'overridden' | 'memory-full'; readonly rule: string; readonly target: string }
+  | { readonly kind: 'already-in-state' | 'repeat-window' | 'memory-full'; readonly rule: string; readonly target: string }
+  | {
+      readonly kind: 'overridden';
+      readonly rule: string;
+      readonly target: string;
+      /** The command that lost, and its rule's priority. */
+      readonly data: Readonly<Record<string, unknown>>;
+      readonly priority: number;
+      /** The rule that won the actuator for this reading (the engine's order: priority, then name), its command and priority. */
+      readonly by: string;
+      readonly byData: Readonly<Record<string, unknown>>;
+      readonly byPriority: number;
+    }
   | { readonly kind: 'manual-hold'; readonly rule: string; readonly target: string; readonly retryAt: number }
   | {
       readonly kind: 'min-on-off';
@@ -59,10 +73,10 @@ export interface ActuatorState {
 /**
  * Turns rule firings into command and alert events (CloudEvents 1.0 with `correlationid` = the
  * reading's id). An actuator already in the commanded state is not sent the command again;
- * within one reading, only the highest-priority command per actuator goes out; an actuator
- * with a minimum on/off time is not switched again before it is up (unless the rule forces), nor
- * one taken over by hand (unless the rule overrides). Alert firings go to their alarm, which
- * says whether to notify.
+ * within one reading, only the first command per actuator counts (the engine's order: highest
+ * priority, then rule name); an actuator with a minimum on/off time is not switched again
+ * before it is up (unless the rule forces), nor one taken over by hand (unless the rule
+ * overrides). Alert firings go to their alarm, which says whether to notify.
  *
  * `dry` (a rebuild): decisions change nothing; what was really commanded comes from the stored
  * commands (`restore`).
@@ -145,19 +159,23 @@ export class ActionDispatcher {
   dispatch(reading: ReadingEvent, firings: readonly Firing[], only?: string): { outcomes: Outcome[]; suppressed: Suppression[] } {
     const outcomes: Outcome[] = [];
     const suppressed: Suppression[] = [];
-    const commanded = new Set<string>();
+    /** By target, the firing whose command it got for this reading (firings come in the engine's order). */
+    const commanded = new Map<string, Firing>();
     const now = this.clock.now();
-    for (const { rule, event, facts } of firings) {
+    for (let i = 0; i < firings.length; i++) {
+      const { rule, event, facts } = firings[i]!;
       if (event.type === 'command') {
         const zones = event.params.scope === 'site' ? this.state.zonesOf(reading.site) : [reading.zone];
         for (const zone of zones.length > 0 ? zones : [reading.zone]) {
           const target = `${reading.site}/${zone}/${event.params.actuator}`;
           if (only !== undefined && target !== only) continue;
-          if (commanded.has(target)) {
-            suppressed.push({ kind: 'overridden', rule: rule.name, target });
+          const winner = commanded.get(target);
+          if (winner) {
+            const byData = winner.event.type === 'command' ? winner.event.params.data : {};
+            suppressed.push({ kind: 'overridden', rule: rule.name, target, data: event.params.data, priority: rule.priority ?? 1, by: winner.rule.name, byData, byPriority: winner.rule.priority ?? 1 });
             continue;
           }
-          commanded.add(target);
+          commanded.set(target, firings[i]!);
           const data = dataJson(event.params.data);
           const current = this.actuators.get(target);
           if (current?.json === data) {

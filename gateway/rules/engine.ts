@@ -49,6 +49,17 @@ function shortParams(params: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+/**
+ * The order firings come in, which decides between commands to one actuator (actions.ts): the
+ * highest priority first; of equal priorities, the rule whose name sorts first (plain character
+ * order, as `rules:test` and the trace say). json-rules-engine gives equal priorities in the
+ * order their evaluations finish, which follows the pack files' names and how many conditions
+ * each rule has: renaming a file could flip which command goes out.
+ */
+function firstFiring(a: { readonly name: string; readonly priority?: number }, b: { readonly name: string; readonly priority?: number }): number {
+  return (b.priority ?? 1) - (a.priority ?? 1) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
 export interface Compiled {
   readonly engine: Engine;
   readonly rules: ReadonlyMap<string, RuleDefinition>;
@@ -177,7 +188,7 @@ export class RulesEngine {
 
   /**
    * Runs a reading through the rules of its kind that can fire (see precheck: the others cannot,
-   * and json-rules-engine decides for the rest); firings come highest priority first.
+   * and json-rules-engine decides for the rest); firings come highest priority first, then by rule name.
    */
   evaluate(ctx: FactContext): Promise<Firing[]> {
     const selected = this.select(ctx);
@@ -267,7 +278,7 @@ export class RulesEngine {
       const { results } = await compiled.engine.run();
       const firings: Firing[] = [];
       // Sorted only when there is something to order: sort allocates even for one result.
-      for (const result of results.length > 1 ? results.sort((a, b) => (b.priority ?? 1) - (a.priority ?? 1)) : results) {
+      for (const result of results.length > 1 ? results.sort(firstFiring) : results) {
         const rule = compiled.rules.get(result.name);
         if (rule) firings.push({ rule, event: rule.event, facts: decidingFacts(result.conditions) });
       }

@@ -32,6 +32,18 @@ export function describeHeldBack(h: HeldBack, when: (ms: number) => string = clo
   return `${h.target} stays ${h.holding} until ${when(h.until)} (minimum ${h.holding} time ${formatOffset(h.minimumMs)}): ${JSON.stringify(h.data)} by ${h.rule} is held back, and the rules run again then`;
 }
 
+/** A firing whose command lost to another rule's for the same actuator and reading (rule tests and the trace say it). */
+export type Lost = Extract<Suppression, { kind: 'overridden' }>;
+
+/** Why it lost, for people: `lost to fan-off {"state":"off"}: same priority (10); of rules with the same priority, the one whose name sorts first wins`. */
+export function describeLost(s: Lost): string {
+  const why =
+    s.byPriority === s.priority
+      ? `same priority (${s.priority}); of rules with the same priority, the one whose name sorts first wins`
+      : `higher priority (${s.byPriority} against ${s.priority})`;
+  return `lost to ${s.by} ${JSON.stringify(s.byData)}: ${why}`;
+}
+
 /**
  * Says, once per hold, that a command is held back by a minimum on/off time (the metric
  * `gateway_commands_deferred_total` counts every one): readings that keep asking for the same
@@ -45,9 +57,12 @@ export class HeldBackReporter {
     private readonly log: Logger,
     private readonly clock: Clock,
     private readonly onHeld?: (h: HeldBack) => void,
+    /** Every firing that lost its actuator to another rule's command (scenarios say which, and why). */
+    private readonly onLost?: (l: Lost & { readonly at: number }) => void,
   ) {}
 
   report(s: Suppression): void {
+    if (s.kind === 'overridden') this.onLost?.({ ...s, at: this.clock.now() });
     if (s.kind !== 'min-on-off') return;
     const key = `${s.retryAt}|${JSON.stringify(s.data)}`;
     if (this.said.get(s.target) === key) return;

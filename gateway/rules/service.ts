@@ -15,7 +15,7 @@ import type { Store } from '../core/store.js';
 import { SEGMENT } from '../core/segments.js';
 import { memoryReporter } from './bounds.js';
 import type { Suppression } from './actions.js';
-import { HeldBackReporter, type HeldBack } from './held-back.js';
+import { HeldBackReporter, type HeldBack, type Lost } from './held-back.js';
 import { RuleLoader, type RuleSet } from './loader.js';
 import { RuleOutputs } from './outputs.js';
 import type { AlarmView } from './alarms.js';
@@ -39,8 +39,9 @@ export interface RulesServiceOptions {
   readonly watchRules?: boolean;
   /** Where armed zones are remembered across restarts. */
   readonly armedFile?: string;
-  /** Every command held back by a minimum on/off time, once per hold (scenarios list them). */
+  /** Every command held back by a minimum on/off time, once per hold; every firing that lost its actuator to another rule (scenarios list them). */
   readonly onHeld?: (h: HeldBack) => void;
+  readonly onLost?: (l: Lost & { readonly at: number }) => void;
   /** The stored events (the rebuild at start, the trace of older chains). */
   readonly history?: History;
   /** COMMAND_CONFIRM_MS, COMMAND_RETRIES, MANUAL_HOLD_MS; what confirms a command to a native device. */
@@ -83,7 +84,7 @@ export class RulesService {
     this.clock = new ReplayClock(o.clock);
     this.outputs = new RuleOutputs({ publisher: o.publisher, store: o.store, metrics, bus: o.bus, log: o.log, trace: this.trace, storeWaitMs: o.storeWaitMs });
     const outputs = this.outputs;
-    this.held = new HeldBackReporter(o.log.child({ component: 'rules' }), this.clock, o.onHeld);
+    this.held = new HeldBackReporter(o.log.child({ component: 'rules' }), this.clock, o.onHeld, o.onLost);
     metrics.readFrom('ruleTimers', () => this.runtime.wakeups.size);
     metrics.readFrom('ruleWindowSeries', () => this.runtime.series.seriesCount);
     metrics.readFrom('ruleFilesRejected', () => this.loader.problems.size);
@@ -154,10 +155,8 @@ export class RulesService {
     const actuator = s.target.slice(s.target.lastIndexOf('/') + 1);
     const { metrics } = this.o;
     if (s.kind === 'already-in-state') metrics.commandsSuppressed.inc({ actuator });
-    if (s.kind === 'min-on-off') {
-      metrics.commandsDeferred.inc({ actuator });
-      this.held.report(s);
-    }
+    if (s.kind === 'min-on-off') metrics.commandsDeferred.inc({ actuator });
+    this.held.report(s);
     if (s.kind === 'manual-hold') metrics.commandsHeld.inc({ actuator });
   }
 

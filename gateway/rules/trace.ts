@@ -2,6 +2,7 @@ import { BoundedMap } from '../core/bounded-map.js';
 import type { AlarmTransitionEvent, CommandStatusEvent, DecidingFact, ReadingEvent } from '../core/events.js';
 import type { History, HistoryItem } from '../core/history.js';
 import type { Outcome, Suppression } from './actions.js';
+import { describeLost } from './held-back.js';
 import type { Firing } from './engine.js';
 import type { Wake } from './runtime.js';
 
@@ -50,14 +51,27 @@ interface Chain {
 /** Alarm transitions kept per alarm in memory (a flood of updates keeps its first and its latest). */
 const STEPS_PER_ALARM = 50;
 
-const WHY: Readonly<Record<Suppression['kind'], string>> = {
+const WHY: Readonly<Record<Exclude<Suppression['kind'], 'overridden'>, string>> = {
   'already-in-state': 'the actuator is already in that state',
   'repeat-window': 'the alarm is active and was notified recently: updated',
-  overridden: 'a higher-priority command for the same actuator won',
   'min-on-off': 'minimum on/off time',
   'manual-hold': 'taken over by hand (manual_override)',
   'memory-full': 'refused: as many actuators or alarms as the rules remember, none of which may go (GW_ERR_MEMORY_FULL)',
 };
+
+const why = (s: Suppression): string => (s.kind === 'overridden' ? describeLost(s) : WHY[s.kind]);
+
+/** Recent runs that changed nothing, kept by reading id apart from the chains (a flood's runs do not push chains out). */
+const QUIET_RUNS = 1000;
+
+/** A run that changed nothing, as it came (no steps built until someone asks). */
+interface QuietRun {
+  readonly reading: ReadingEvent;
+  readonly wake: Wake | undefined;
+  readonly firings: readonly Firing[];
+  readonly suppressed: readonly Suppression[];
+  readonly t: number;
+}
 
 function wakeText(w: Wake): string {
   switch (w.type) {
@@ -94,6 +108,7 @@ export class TraceLog {
   private readonly chains: BoundedMap<string, Chain>;
   private readonly index: BoundedMap<string, string>;
   private readonly alarms = new BoundedMap<string, { root: string; steps: TraceStep[] }>(5000);
+  private readonly quiet = new BoundedMap<string, QuietRun>(QUIET_RUNS);
 
   constructor(chains = 5000) {
     this.chains = new BoundedMap(chains);
@@ -103,14 +118,17 @@ export class TraceLog {
   /**
    * A run of the rules that fired something. A run whose firings all changed nothing (the
    * actuator already in that state, an alarm updated between notifications) is the steady state
-   * of a hot zone or a flood: not kept, so it costs the hot path nothing.
+   * of a hot zone or a flood: it is not made a chain (nor stored), only remembered as it came
+   * among the last QUIET_RUNS, so that "why did nothing happen?" has an answer while it is recent.
    */
   ran(reading: ReadingEvent, wake: Wake | undefined, firings: readonly Firing[], suppressed: readonly Suppression[], now: number, outcomes = 1): void {
-    if (outcomes === 0 && suppressed.every((s) => s.kind === 'already-in-state' || s.kind === 'repeat-window')) return;
+    if (outcomes === 0 && suppressed.every((s) => s.kind === 'already-in-state' || s.kind === 'repeat-window')) {
+      // A timer's run of an older reading is added to what that reading's id already shows.
+      if (!this.quiet.has(reading.id)) this.quiet.set(reading.id, { reading, wake, firings, suppressed, t: now });
+      return;
+    }
     const chain = this.chain(reading.id, reading);
-    if (wake) chain.steps.push({ t: now, step: 'wake', what: wakeText(wake) });
-    for (const f of firings) chain.steps.push({ t: now, step: 'firing', rule: f.rule.name, facts: f.facts ?? [] });
-    for (const s of suppressed) chain.steps.push({ t: now, step: 'held-back', rule: s.rule, target: s.target, why: WHY[s.kind] });
+    chain.steps.push(...runSteps(wake, firings, suppressed, now));
   }
 
   outcome(o: Outcome): void {
@@ -143,9 +161,11 @@ export class TraceLog {
     const alarm = this.alarms.get(id);
     const root = alarm?.root ?? (this.chains.has(id) ? id : this.index.get(id));
     const chain = root === undefined ? undefined : this.chains.get(root);
-    if (!chain) return undefined;
-    const steps = alarm ? merge(chain.steps, alarm.steps) : [...chain.steps];
-    return { id, found: true, from: 'memory', root, steps: steps.sort((a, b) => a.t - b.t) };
+    const quiet = this.quiet.get(root ?? id);
+    if (!chain && !quiet) return undefined;
+    const steps = chain ? (alarm ? merge(chain.steps, alarm.steps) : [...chain.steps]) : [readingStep(quiet!.reading)];
+    if (quiet) steps.push(...runSteps(quiet.wake, quiet.firings, quiet.suppressed, quiet.t));
+    return { id, found: true, from: 'memory', root: root ?? id, steps: steps.sort((a, b) => a.t - b.t) };
   }
 
   /** A reading's id stands for itself; a command's id for the reading that caused it. */
@@ -161,6 +181,14 @@ export class TraceLog {
     } else if (reading && !chain.steps.some((s) => s.step === 'reading')) chain.steps.unshift(readingStep(reading));
     return chain;
   }
+}
+
+/** What one run of the rules did: the timer that woke them, the firings, what changed nothing and why. */
+function runSteps(wake: Wake | undefined, firings: readonly Firing[], suppressed: readonly Suppression[], t: number): TraceStep[] {
+  const steps: TraceStep[] = wake ? [{ t, step: 'wake', what: wakeText(wake) }] : [];
+  for (const f of firings) steps.push({ t, step: 'firing', rule: f.rule.name, facts: f.facts ?? [] });
+  for (const s of suppressed) steps.push({ t, step: 'held-back', rule: s.rule, target: s.target, why: why(s) });
+  return steps;
 }
 
 function merge(a: readonly TraceStep[], b: readonly TraceStep[]): TraceStep[] {

@@ -109,6 +109,20 @@ describe('npm run trace', () => {
     expect(stored.stdout).toMatch(new RegExp(`confirmed\\s+command ${command.id}, reported \\{"state":"on"\\}`));
   });
 
+  it('says, for a reading no rule matched, that no firing was kept and what that can mean, instead of the reading alone', async () => {
+    // No shipped rule reads humidity: the reading is stored, and nothing else happens.
+    await client.publishAsync('sensors/site1/z1/hum-t/humidity', JSON.stringify({ value: 40, id: 'humid-t1' }), { qos: 1 });
+    await gw.gateway.rules.idle();
+    await waitFor(async () => (await rows(gw.influxUrl, gw.db, `SELECT "value" FROM "humidity" WHERE "event_id" = 'humid-t1'`)).length === 1, 'the reading in InfluxDB');
+    const { code, stdout } = await trace(['humid-t1', '--url', gw.httpUrl]);
+    expect(code).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toBe('trace of humid-t1 (from influxdb)');
+    expect(lines[1]).toMatch(/reading\s+humid-t1  site1\/z1\/hum-t humidity = 40/);
+    expect(lines[2]).toMatch(/^ {2}no rule firing was kept for this reading: no rule matched it, or what fired changed nothing .* not in InfluxDB$/);
+    expect(lines).toHaveLength(3);
+  });
+
   it('says so, and exits 1, for an id nobody knows', async () => {
     const { code, stdout } = await trace(['no-such-id', '--url', gw.httpUrl]);
     expect(code).toBe(1);

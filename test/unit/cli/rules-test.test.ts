@@ -107,6 +107,37 @@ describe('npm run rules:test', () => {
     expect(out).toMatch(/^✗ tests\/security\.json:\n +scenarios\[3\] \("boundary: three failed codes spread over more than a minute do not alert"\)\.steps\[2\]\.at: must be a duration/m);
   });
 
+  it('says, when an expected command did not happen, that its rule fired and lost to another rule of the same priority, and why', async () => {
+    const fan = (name: string, above: number, state: string) => ({
+      name,
+      kinds: ['power'],
+      priority: 10,
+      conditions: { all: [{ fact: 'value', operator: 'greaterThan', value: above }] },
+      event: { type: 'command', params: { actuator: 'fan', data: { state } } },
+    });
+    await writeFile(join(dir, 'fan-b.json'), JSON.stringify({ name: 'fan-b', rules: [fan('fan-off', 50, 'off')] }));
+    await writeFile(join(dir, 'zz-fan-a.json'), JSON.stringify({ name: 'fan-a', rules: [fan('fan-on', 100, 'on')] }));
+    const scenario = {
+      packs: ['fan-b.json', 'zz-fan-a.json'],
+      scenarios: [
+        {
+          name: 'a high load turns the fan on',
+          steps: [{ at: '0s', publish: 'sensors/hq/f1/meter-1/power', value: 120, id: 'p1' }],
+          until: '1m',
+          strict: false,
+          expect: [{ at: '0s', command: 'hq/f1/fan', data: { state: 'on' }, rule: 'fan-on' }],
+        },
+      ],
+    };
+    await writeFile(join(dir, 'tests', 'fan.json'), JSON.stringify(scenario));
+    const { code, out } = await runner(join(dir, 'tests', 'fan.json'));
+    expect(code).toBe(1);
+    expect(out).toMatch(
+      / {4}- 0s +command hq\/f1\/fan \{"state":"on"\} by fan-on\n {8}fan-on fired at 0s and lost to fan-off \{"state":"off"\}: same priority \(10\); of rules with the same priority, the one whose name sorts first wins\n/,
+    );
+    expect(out).not.toContain('nothing of that kind happened');
+  });
+
   it('knows the kinds the device map adds (DEVICES_FILE, as the gateway does): a pack on pressure is tested, not refused', async () => {
     await writeFile(join(dir, 'devices.yaml'), 'kinds:\n  pressure: { unit: hPa, type: number, min: 300, max: 1100 }\n');
     const pack = {
