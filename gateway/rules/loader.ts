@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { logError } from '../core/errors.js';
 import type { Kind } from '../core/kinds.js';
-import { judgeClashes } from './clashes.js';
+import { judgePackSet } from './clashes.js';
 import { RuleFileError, parsePack, type ActuatorPolicy, type RuleDefinition, type RulePack } from './pack.js';
 import { RuleDirWatch, listRuleFiles, type RuleDirListing } from './rule-dir.js';
 
@@ -152,8 +152,8 @@ export class RuleLoader {
       }
     }
     const packs = (m: ReadonlyMap<string, { pack: RulePack }>) => new Map([...m].map(([name, f]) => [name, f.pack]));
-    for (const [name, why] of judgeClashes(packs(this.files), packs(fresh))) {
-      failed.set(name, new RuleFileError(fresh.get(name)?.pack.file ?? name, [why]).message);
+    for (const [name, problems] of judgePackSet(packs(this.files), packs(fresh))) {
+      failed.set(name, new RuleFileError(fresh.get(name)?.pack.file ?? name, problems).message);
       fresh.delete(name);
     }
 
