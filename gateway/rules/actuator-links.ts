@@ -136,3 +136,15 @@ export function judgeActuatorLinks(inForce: ReadonlyMap<string, RulePack>, fresh
     if (old) kept.set(name, old);
   }
 }
+
+/**
+ * Disciplines in force that no longer fit the commands: what a deleted pack (which cannot be
+ * refused) leaves behind. One problem each, prefixed by the file that sets it.
+ */
+export function disciplinesAdrift(packs: readonly RulePack[]): string[] {
+  const commanded = commands(packs);
+  return packs.flatMap((p) => Object.keys(p.actuators).flatMap((a) => {
+    const problem = disciplineProblem(a, p, commanded);
+    return problem ? [`${p.file}: ${problem}`] : [];
+  }));
+}

@@ -3,6 +3,7 @@ import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { logError } from '../core/errors.js';
 import type { Kind } from '../core/kinds.js';
+import { disciplinesAdrift } from './actuator-links.js';
 import { judgePackSet } from './clashes.js';
 import { RuleFileError, parsePack, type ActuatorPolicy, type RuleDefinition, type RulePack } from './pack.js';
 import { RuleDirWatch, listRuleFiles, type RuleDirListing } from './rule-dir.js';
@@ -39,6 +40,7 @@ export class RuleLoader {
   private readonly files = new Map<string, { text: string; pack: RulePack }>();
   private readonly errors = new Map<string, string>();
   private empty: string | undefined;
+  private adrift: readonly string[] = [];
   private readonly watch: RuleDirWatch | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -176,6 +178,14 @@ export class RuleLoader {
     }
     this.watch?.sync(listing.found !== 'missing', [...entries.values()].flatMap((e) => (e.target ? [e.target] : [])));
     if (changed) this.o.onChange(this.ruleSet);
+    if (changed) this.sayAdrift();
+  }
+
+  /** A deleted pack cannot be refused: say once what it leaves without effect (a discipline no rule commands now). */
+  private sayAdrift(): void {
+    const adrift = disciplinesAdrift(this.packs());
+    for (const problem of adrift) if (!this.adrift.includes(problem)) this.o.log.warn({ problem }, `a minimum on/off time no longer applies: ${problem}`);
+    this.adrift = adrift;
   }
 
   /** Says once, when it becomes so, that no rule file is there: no rules in force is never silent. */

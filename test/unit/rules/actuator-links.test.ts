@@ -3,7 +3,7 @@
  * commands, or a rule commanding a near name, or an "off" that no command can match, would
  * load and silently never apply.
  */
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
@@ -72,6 +72,20 @@ describe('actuator names across packs', () => {
     expect(loader.problems.get('b-climate.json')).toMatch(/b-climate\.json: .*no rule would command "dehumidifier" any more, whose minimum on\/off time actuators\.dehumidifier in .*a-discipline\.json sets/);
     // Its last good version stays in force.
     expect(loader.rules.filter((r) => r.file.endsWith('b-climate.json')).map((r) => r.event.params)).toEqual([expect.objectContaining({ actuator: 'dehumidifier' }), expect.objectContaining({ actuator: 'dehumidifier' })]);
+  });
+
+  it('says, once, when deleting the pack whose rules commanded an actuator leaves another pack’s discipline of it without effect', async () => {
+    const dir = await rulesDir({ 'a-discipline.json': { actuators: { dehumidifier: discipline }, rules: [hvac] }, 'b-climate.json': { rules: [dryOn, dryOff] } });
+    const { lines, stream } = captureLogs();
+    const loader = new RuleLoader({ dir, log: pino({ level: 'info' }, stream), watch: false, onChange: () => undefined });
+    loaders.push(loader);
+    await loader.start();
+    await unlink(join(dir, 'b-climate.json'));
+    await loader.reload();
+    await writeFile(join(dir, 'a-discipline.json'), JSON.stringify({ actuators: { dehumidifier: discipline }, rules: [hvac], description: 'touched' }));
+    await loader.reload();
+    const warned = lines.filter((l) => l.level === 40 && String(l.msg).startsWith('a minimum on/off time no longer applies'));
+    expect(warned.map((l) => l.msg)).toEqual([expect.stringMatching(/a-discipline\.json: actuators\.dehumidifier: no rule commands an actuator named "dehumidifier"/)]);
   });
 
   it('rejects a rule commanding an undisciplined actuator whose name is near a disciplined one, saying which', async () => {
