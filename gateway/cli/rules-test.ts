@@ -8,9 +8,10 @@ import { err, out, outStyled } from './terminal.js';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { Command } from 'commander';
-import { RuleFileError, parsePack } from '../rules/pack.js';
+import { RuleFileError, parsePack, type RulePack } from '../rules/pack.js';
+import { judgePackSet } from '../rules/clashes.js';
 import { formatResult, formatSummary } from '../lab/scenario-report.js';
-import { loadScenarios, runScenarios, scenarioFilesIn, testsDirOf } from '../lab/scenario-suite.js';
+import { loadScenarios, packsNotFound, runScenarios, scenarioFilesIn, testsDirOf } from '../lab/scenario-suite.js';
 import { DEVICES_DEFAULT, useMapKinds } from './map-kinds.js';
 
 const program = new Command('rules:test')
@@ -34,22 +35,29 @@ if (files.length === 0) {
 // A broken pack fails every scenario alike: say so once, before running any.
 const packs = (await readdir(rulesDir).catch(() => [])).filter((f) => f.endsWith('.json'));
 const broken: string[] = [];
+const parsed = new Map<string, RulePack>();
 for (const f of packs) {
   const shown = relative(process.cwd(), join(rulesDir, f)) || f;
   try {
-    parsePack(shown, await readFile(join(rulesDir, f), 'utf8'));
+    parsed.set(f, parsePack(shown, await readFile(join(rulesDir, f), 'utf8')));
   } catch (err) {
     broken.push(...(err instanceof RuleFileError ? err.problems.map((p) => `${err.file}: ${p}`) : [`${shown}: ${(err as Error).message}`]));
   }
 }
+// What the gateway judges across files (a name in two packs, actuator names), as it would on this directory.
+for (const [f, problems] of judgePackSet(new Map(), parsed)) broken.push(...problems.map((p) => `${parsed.get(f)!.file}: ${p}`));
 if (broken.length > 0) {
   for (const b of broken) err(`✗ ${b}`);
   err(`\n${broken.length} problem(s) in the rule packs of ${opts.rules}: fix them first (GW_ERR_RULE_FILE)`);
   process.exit(1);
 }
-const { scenarios, problems } = await loadScenarios(files);
+const loaded = await loadScenarios(files);
+const { problems } = loaded;
 for (const p of problems) err(`✗ ${p}`);
 if (problems.length > 0) err(`${problems.length} scenario file(s) broken (GW_ERR_SCENARIO_FILE); their scenarios did not run\n`);
+const unplaced = await packsNotFound(loaded.scenarios, rulesDir, opts.rules, new Set(packs));
+for (const p of unplaced.problems) err(`✗ ${p}`);
+const scenarios = unplaced.placed;
 const chosen = opts.grep ? scenarios.filter((s) => s.name.includes(opts.grep!)) : scenarios;
 // A mistyped filter would otherwise pass in CI with nothing run.
 if (opts.grep !== undefined && chosen.length === 0 && problems.length === 0) {
@@ -61,6 +69,6 @@ const results = await runScenarios(chosen, { rulesDir, onResult: (r) => !opts.js
 if (opts.json) {
   out(JSON.stringify(results.map((r) => ({ file: r.scenario.file, scenario: r.scenario.name, passed: r.passed, error: r.error, missing: r.missing, unexpected: r.unexpected, forbidden: r.forbidden, actual: r.actual, held: r.held, lost: r.lost })), null, 2));
 } else {
-  out(`\nscenarios: ${formatSummary(results)}${problems.length > 0 ? `, ${problems.length} file(s) broken` : ''}`);
+  out(`\nscenarios: ${formatSummary(results)}${problems.length > 0 ? `, ${problems.length} file(s) broken` : ''}${unplaced.problems.length > 0 ? `, ${unplaced.problems.length} file(s) naming packs not in ${opts.rules}` : ''}`);
 }
-process.exit(problems.length > 0 || results.some((r) => !r.passed) ? 1 : 0);
+process.exit(problems.length > 0 || unplaced.problems.length > 0 || results.some((r) => !r.passed) ? 1 : 0);

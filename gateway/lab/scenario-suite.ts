@@ -1,5 +1,5 @@
-import { readFile, readdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ScenarioFileError, parseScenarioFile, type Scenario } from './scenario.js';
 import { runScenario, type ScenarioResult } from './scenario-run.js';
@@ -43,4 +43,31 @@ export async function runScenarios(scenarios: readonly Scenario[], o: { rulesDir
     results.push(r);
   }
   return results;
+}
+
+/**
+ * Scenarios naming packs that are not in the rules directory: one problem per scenario file,
+ * saying where packs are looked up, and `--rules` for the directory the file's `tests/` is in
+ * when that holds them (a scenario file run from another pack directory without `--rules`).
+ * They would each fail alike with "no such rule file"; the others are returned to run.
+ */
+export async function packsNotFound(scenarios: readonly Scenario[], rulesDir: string, shownDir: string, present: ReadonlySet<string>): Promise<{ placed: Scenario[]; problems: string[] }> {
+  const placed: Scenario[] = [];
+  const missing = new Map<string, Set<string>>();
+  for (const s of scenarios) {
+    const absent = (s.packs ?? []).filter((p) => !present.has(p));
+    if (absent.length === 0) placed.push(s);
+    else missing.set(s.file, new Set([...(missing.get(s.file) ?? []), ...absent]));
+  }
+  const problems: string[] = [];
+  for (const [file, absent] of missing) {
+    const names = [...absent];
+    const home = dirname(dirname(resolve(file)));
+    const there = home !== resolve(rulesDir) && (await Promise.all(names.map((n) => stat(join(home, n)).then((st) => st.isFile(), () => false)))).every(Boolean);
+    const shownHome = relative(process.cwd(), home) || '.';
+    problems.push(
+      `${file}: no pack ${names.join(', ')} in ${shownDir} (packs are looked up in --rules DIR, default RULES_DIR, else rules/)${there ? `: ${shownHome} holds ${names.length > 1 ? 'them' : 'it'}, so try --rules ${shownHome}` : ''}`,
+    );
+  }
+  return { placed, problems };
 }

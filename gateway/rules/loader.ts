@@ -3,7 +3,8 @@ import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { logError } from '../core/errors.js';
 import type { Kind } from '../core/kinds.js';
-import { judgeClashes } from './clashes.js';
+import { disciplinesAdrift } from './actuator-links.js';
+import { judgePackSet } from './clashes.js';
 import { RuleFileError, parsePack, type ActuatorPolicy, type RuleDefinition, type RulePack } from './pack.js';
 import { RuleDirWatch, listRuleFiles, type RuleDirListing } from './rule-dir.js';
 
@@ -39,6 +40,7 @@ export class RuleLoader {
   private readonly files = new Map<string, { text: string; pack: RulePack }>();
   private readonly errors = new Map<string, string>();
   private empty: string | undefined;
+  private adrift: readonly string[] = [];
   private readonly watch: RuleDirWatch | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -152,8 +154,8 @@ export class RuleLoader {
       }
     }
     const packs = (m: ReadonlyMap<string, { pack: RulePack }>) => new Map([...m].map(([name, f]) => [name, f.pack]));
-    for (const [name, why] of judgeClashes(packs(this.files), packs(fresh))) {
-      failed.set(name, new RuleFileError(fresh.get(name)?.pack.file ?? name, [why]).message);
+    for (const [name, problems] of judgePackSet(packs(this.files), packs(fresh))) {
+      failed.set(name, new RuleFileError(fresh.get(name)?.pack.file ?? name, problems).message);
       fresh.delete(name);
     }
 
@@ -176,6 +178,14 @@ export class RuleLoader {
     }
     this.watch?.sync(listing.found !== 'missing', [...entries.values()].flatMap((e) => (e.target ? [e.target] : [])));
     if (changed) this.o.onChange(this.ruleSet);
+    if (changed) this.sayAdrift();
+  }
+
+  /** A deleted pack cannot be refused: say once what it leaves without effect (a discipline no rule commands now). */
+  private sayAdrift(): void {
+    const adrift = disciplinesAdrift(this.packs());
+    for (const problem of adrift) if (!this.adrift.includes(problem)) this.o.log.warn({ problem }, `a minimum on/off time no longer applies: ${problem}`);
+    this.adrift = adrift;
   }
 
   /** Says once, when it becomes so, that no rule file is there: no rules in force is never silent. */

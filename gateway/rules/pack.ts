@@ -221,10 +221,12 @@ type RawRule = Omit<RuleDefinition, 'file' | 'kinds' | 'watches' | 'windows'> & 
  */
 export function parsePack(file: string, text: string): RulePack {
   let doc: unknown;
+  // A byte-order mark (Windows Notepad's UTF-8) is no part of the JSON.
+  const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   try {
-    doc = JSON.parse(text);
+    doc = JSON.parse(json);
   } catch (err) {
-    throw new RuleFileError(file, [`not valid JSON: ${lineAndColumn(text, (err as Error).message)}`]);
+    throw new RuleFileError(file, [`not valid JSON: ${lineAndColumn(json, (err as Error).message)}`]);
   }
   if (!validatePack(doc)) throw new RuleFileError(file, (validatePack.errors ?? []).filter((e) => e.keyword !== 'if').map((e) => describe(e, doc)));
   const problems: string[] = [];
@@ -236,6 +238,7 @@ export function parsePack(file: string, text: string): RulePack {
     if (names.has(r.name)) problems.push(`${where}: duplicate rule name`);
     names.add(r.name);
     const kinds = r.kinds ?? [...kindsTested(r.conditions)];
+    if (r.kinds?.length === 0) problems.push(`${where}.kinds: empty, which would run the rule for every kind: list the kinds it reads, or leave "kinds" out to mean every kind`);
     for (const k of r.kinds ?? []) if (!isKind(k)) problems.push(`${where}.kinds: unknown kind ${JSON.stringify(k)} (known: ${kindNames().join(', ')})`);
     const before = problems.length;
     const checked = checkConditions(r.conditions, `${where}.conditions`, kinds, problems);

@@ -2,6 +2,7 @@ import { kindSpec, type Kind, type ReadingValue } from '../core/kinds.js';
 import type { FactContext, FactSpec } from './facts.js';
 import type { Params } from './fact-params.js';
 import { OPERATOR_NAMES, checkOperatorValue } from './operators.js';
+import { literalProblems } from './literal-types.js';
 import { scopeKey, type Scope, type WindowNeed } from './series.js';
 
 /**
@@ -98,6 +99,7 @@ export const TIME_FACTS: Record<string, FactSpec> = {
       const value = p.out['value'];
       const problem = checkOperatorValue(operator, value);
       if (problem) p.problemAt('value', problem);
+      else if (k) for (const lp of literalProblems(operator, value, [k])) p.problemAt(lp.at === '.operator' ? 'operator' : `value${lp.at.slice('.value'.length)}`, lp.message);
       p.out['watch'] = `held|${k}|${s}|${operator}|${JSON.stringify(value)}|${forMs}`;
     },
     watch: (p) => ({ type: 'held', id: p['watch'] as string, kind: kind(p), scope: scope(p), operator: p['operator'] as string, value: p['value'], forMs: ms(p, 'for') }),

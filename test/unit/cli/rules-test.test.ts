@@ -1,6 +1,6 @@
 /** `npm run rules:test` as a user runs it, on copies of the packs: breaking a rule fails the right scenario, clearly. */
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,8 +18,15 @@ beforeEach(async () => {
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
 async function runner(...args: string[]): Promise<{ code: number; out: string }> {
+  return run(['--rules', dir, ...args]);
+}
+
+/** The runner as typed, without --rules, RULES_DIR unset, from `dir`. */
+async function run(args: string[]): Promise<{ code: number; out: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+  if (args[0] !== '--rules') delete env['RULES_DIR'];
   try {
-    const { stdout, stderr } = await promisify(execFile)(TSX, [resolve(ROOT, 'gateway', 'cli', 'rules-test.ts'), '--rules', dir, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } });
+    const { stdout, stderr } = await promisify(execFile)(TSX, [resolve(ROOT, 'gateway', 'cli', 'rules-test.ts'), ...args], { cwd: dir, env });
     return { code: 0, out: stdout + stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -153,5 +160,29 @@ describe('npm run rules:test', () => {
     const { code, out } = await runner(join(dir, 'tests', 'weather.json'));
     expect(out).toContain('✓ tests/weather.json › a storm warns');
     expect(code).toBe(0);
+  });
+
+  it('names the pack whose minimum on/off time applies to no actuator the rules command, once, before running anything', async () => {
+    await edit('hvac.json', '"hvac": { "description"', '"havc": { "description"');
+    const { code, out } = await runner(join(dir, 'tests', 'hvac.json'));
+    expect(code).toBe(1);
+    expect(out).toMatch(/^✗ hvac\.json: actuators\.havc: no rule commands an actuator named "havc", so its minimum on\/off time never applies; did you mean "hvac"\? \(the rules command: hvac, lights, ventilation\)$/m);
+    expect(out).not.toContain('scenarios:');
+  });
+
+  it('says where packs are looked up when a scenario file’s packs are not there, and suggests --rules for the directory that holds them', async () => {
+    const mine = join(dir, 'myrules');
+    await mkdir(join(mine, 'tests'), { recursive: true });
+    const climate = { rules: [{ name: 'dry-on', kinds: ['humidity'], conditions: { all: [{ fact: 'value', operator: 'greaterThan', value: 60 }] }, event: { type: 'command', params: { actuator: 'dehumidifier', data: { mode: 'dry' } } } }] };
+    await writeFile(join(mine, 'climate.json'), JSON.stringify(climate));
+    const scenario = { packs: ['climate.json'], scenarios: [{ name: 'humid dries', steps: [{ at: '0s', publish: 'sensors/hq/f1/h1/humidity', value: 70 }], expect: [{ at: '0s', command: 'hq/f1/dehumidifier', data: { mode: 'dry' } }] }] };
+    await writeFile(join(mine, 'tests', 'climate.json'), JSON.stringify(scenario));
+    const { code, out } = await run([join('myrules', 'tests', 'climate.json')]);
+    expect(code).toBe(1);
+    expect(out).toContain('myrules/tests/climate.json: no pack climate.json in rules (packs are looked up in --rules DIR, default RULES_DIR, else rules/): myrules holds it, so try --rules myrules');
+    expect(out).not.toContain('no such rule file');
+    const fixed = await run(['--rules', 'myrules', join('myrules', 'tests', 'climate.json')]);
+    expect(fixed.out).toContain('✓ myrules/tests/climate.json › humid dries');
+    expect(fixed.code).toBe(0);
   });
 });

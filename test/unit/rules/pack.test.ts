@@ -174,4 +174,38 @@ describe('rule packs', () => {
     const [r] = parseRulePack('x', rule({ event: { type: 'command', params: { actuator: 'hvac', data: { mode: 'off' }, override: true } } }));
     expect(r?.event).toMatchObject({ params: { override: true } });
   });
+
+  it('refuses a literal of the wrong type for the rule’s kinds, naming the type expected: it would never match, or always', () => {
+    const on = (kinds: string[], condition: object) => rule({ kinds, conditions: { all: [condition] } });
+    // A contact's value is a boolean: "true" (a string) is never equal to it, and never unequal to anything but itself.
+    expect(problems(on(['contact'], { fact: 'value', operator: 'equal', value: 'true' }))).toEqual([
+      'rules[0] (r1).conditions.all[0].value: must be a boolean, the type of contact’s value (got "true"): as it is, the condition never holds',
+    ]);
+    expect(problems(on(['contact'], { fact: 'value', operator: 'notEqual', value: 'false' }))).toEqual([expect.stringContaining('must be a boolean, the type of contact’s value (got "false"): as it is, the condition always holds')]);
+    expect(problems(on(['temperature'], { fact: 'value', operator: 'in', value: [20, '21'] }))).toEqual([expect.stringContaining('rules[0] (r1).conditions.all[0].value[1]: must be a number, the type of temperature’s value (got "21"): as it is, that entry never matches')]);
+    expect(problems(on(['keypad'], { fact: 'value', operator: 'equal', value: 'OK' }))).toEqual([expect.stringContaining('must be one of "ok", "fail", the values of keypad (got "OK")')]);
+    // Comparing numbers on a kind whose value is no number never holds.
+    expect(problems(on(['motion'], { fact: 'value', operator: 'greaterThan', value: 0 }))).toEqual([expect.stringContaining('rules[0] (r1).conditions.all[0].operator: greaterThan compares numbers, but motion’s value is a boolean: the condition never holds')]);
+    // The kind a `latest` reads is its own, not the rule's.
+    expect(problems(on(['temperature'], { fact: 'latest', params: { kind: 'occupancy' }, operator: 'equal', value: 1 }))).toEqual([expect.stringContaining('must be a boolean, the type of occupancy’s value (got 1)')]);
+    // heldFor's own comparison too.
+    expect(problems(on(['contact'], { fact: 'heldFor', params: { operator: 'equal', value: 'true', for: '10m' }, operator: 'equal', value: true }))).toEqual([
+      expect.stringContaining('rules[0] (r1).conditions.all[0].params.value: must be a boolean, the type of contact’s value (got "true")'),
+    ]);
+    // What fits stays accepted: the right types, several kinds of one type, a mix where the literal fits one, every kind, isTrue.
+    expect(parseRulePack('x', on(['contact'], { fact: 'value', operator: 'equal', value: true }))).toHaveLength(1);
+    expect(parseRulePack('x', on(['occupancy', 'motion'], { fact: 'value', operator: 'notEqual', value: false }))).toHaveLength(1);
+    expect(parseRulePack('x', on(['temperature', 'contact'], { fact: 'value', operator: 'equal', value: true }))).toHaveLength(1);
+    expect(parseRulePack('x', on(['keypad'], { fact: 'value', operator: 'in', value: ['ok', 'fail'] }))).toHaveLength(1);
+    expect(parseRulePack('x', on(['keypad'], { fact: 'value', operator: 'isTrue', value: false }))).toHaveLength(1);
+    expect(parseRulePack('x', rule({ conditions: { all: [{ fact: 'value', operator: 'equal', value: 'anything' }] } }))).toHaveLength(1);
+  });
+
+  it('refuses "kinds": [] (it would run the rule for every kind; only leaving kinds out means that)', () => {
+    expect(problems(rule({ kinds: [] }))).toEqual(['rules[0] (r1).kinds: empty, which would run the rule for every kind: list the kinds it reads, or leave "kinds" out to mean every kind']);
+  });
+
+  it('accepts a pack saved with a UTF-8 byte-order mark (Windows Notepad)', () => {
+    expect(parseRulePack('x', `\uFEFF${rule({ kinds: ['temperature'] })}`)).toHaveLength(1);
+  });
 });
