@@ -6,16 +6,12 @@
  */
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Lease } from '../../../gateway/cluster/leases.js';
-import { PartitionWorker, type StreamEntry } from '../../../gateway/cluster/partition-worker.js';
-import { KEYS, withScripts } from '../../../gateway/cluster/redis-keys.js';
-import { systemClock } from '../../../gateway/core/clock.js';
-import { connectRedis } from '../../../gateway/core/redis.js';
+import { KEYS } from '../../../gateway/cluster/redis-keys.js';
 import type { RuleOutput } from '../../../gateway/rules/outputs.js';
 import { parsePack } from '../../../gateway/rules/pack.js';
 import { decodeSnapshot } from '../../../gateway/rules/shared-state.js';
 import { pointTime } from '../../../gateway/storage/line.js';
-import { startRedis } from '../../helpers/redis.js';
+import { P, partitionOwners } from '../../helpers/partition-owners.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
@@ -38,31 +34,10 @@ const pack = parsePack(
 );
 const rules = { rules: pack.rules, actuators: pack.actuators };
 const commands = { confirmMs: 60_000, retries: 2, holdMs: 60_000 };
-const P = 0;
 const TARGET = 'hq/f12/lights';
 
 async function setup() {
-  const redis = await startRedis();
-  undo.push(() => redis.stop());
-  const conn = connectRedis(redis.url, 'test-held-back');
-  conn.on('error', () => undefined);
-  undo.push(async () => conn.disconnect());
-  const script = withScripts(conn);
-  const acquire = async (node: string): Promise<Lease> => {
-    await conn.del(KEYS.lease(P));
-    const [token] = (await script('acquire', [KEYS.lease(P), KEYS.fence(P)], [node, 60_000])) as [number, string];
-    return { partition: P, token, holder: `${node}|${token}`, validUntil: Date.now() + 60_000, acquiredAt: Date.now() };
-  };
-  const worker = (lease: Lease, sent: RuleOutput[]) => {
-    const w = new PartitionWorker({ lease, redis: conn, script, rules, commands, clock: systemClock, log, staleAfterMs: 300_000, send: async (o) => void sent.push(o), fenced: () => undefined });
-    undo.push(() => w.stop());
-    return w;
-  };
-  const add = async (line: string): Promise<StreamEntry> => {
-    const at = String(Date.now());
-    const id = (await conn.xadd(KEYS.stream(P), '*', 'l', line, 'a', at, 'n', 'N'))!;
-    return [id, ['l', line, 'a', at, 'n', 'N']];
-  };
+  const { conn, acquire, worker, add } = await partitionOwners({ rules, commands, log, undo, name: 'test-held-back' });
   const occupied = (id: string) => add(`occupancy,device=occ-1,site=hq,zone=f12 value=1,event_id="${id}" ${pointTime(Date.now(), 0)}`);
   const daylight = (id: string) => add(`illuminance,device=lux-1,site=hq,zone=f12 value=600,event_id="${id}" ${pointTime(Date.now(), 0)}`);
 

@@ -5,17 +5,14 @@
  */
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Lease } from '../../../gateway/cluster/leases.js';
 import { PartitionWorker, type StreamEntry } from '../../../gateway/cluster/partition-worker.js';
-import { KEYS, withScripts } from '../../../gateway/cluster/redis-keys.js';
+import { KEYS } from '../../../gateway/cluster/redis-keys.js';
 import { ClusterRulesView } from '../../../gateway/cluster/rules-view.js';
-import { systemClock } from '../../../gateway/core/clock.js';
-import { connectRedis } from '../../../gateway/core/redis.js';
 import { pointTime } from '../../../gateway/storage/line.js';
 import type { RuleOutput } from '../../../gateway/rules/outputs.js';
 import { parsePack } from '../../../gateway/rules/pack.js';
 import { decodeSnapshot } from '../../../gateway/rules/shared-state.js';
-import { startRedis } from '../../helpers/redis.js';
+import { P, partitionOwners } from '../../helpers/partition-owners.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
@@ -35,7 +32,6 @@ const pack = parsePack(
 );
 const rules = { rules: pack.rules, actuators: pack.actuators };
 const commands = { confirmMs: 60_000, retries: 2, holdMs: 60_000 };
-const P = 0;
 
 function readingLine(value: number, id: string, at: number): string {
   return `temperature,device=t-1,site=hq,zone=f1 value=${value},event_id="${id}" ${pointTime(at, 0)}`;
@@ -45,29 +41,9 @@ function reportLine(state: Record<string, unknown>, id: string, at: number): str
 }
 
 async function setup() {
-  const redis = await startRedis();
-  undo.push(() => redis.stop());
-  const conn = connectRedis(redis.url, 'test-worker');
-  conn.on('error', () => undefined);
-  undo.push(async () => conn.disconnect());
-  const script = withScripts(conn);
-  const acquire = async (node: string): Promise<Lease> => {
-    await conn.del(KEYS.lease(P));
-    const [token] = (await script('acquire', [KEYS.lease(P), KEYS.fence(P)], [node, 60_000])) as [number, string];
-    return { partition: P, token, holder: `${node}|${token}`, validUntil: Date.now() + 60_000, acquiredAt: Date.now() };
-  };
-  const worker = (lease: Lease, sent: RuleOutput[], logger = log) => {
-    const w = new PartitionWorker({ lease, redis: conn, script, rules, commands, clock: systemClock, log: logger, staleAfterMs: 300_000, send: async (o) => void sent.push(o), fenced: () => undefined });
-    undo.push(() => w.stop());
-    return w;
-  };
-  const add = async (line: string): Promise<StreamEntry> => {
-    const at = String(Date.now());
-    const id = (await conn.xadd(KEYS.stream(P), '*', 'l', line, 'a', at, 'n', 'N'))!;
-    return [id, ['l', line, 'a', at, 'n', 'N']];
-  };
-  const entriesAfter = async (cursor: string): Promise<StreamEntry[]> => (await conn.xrange(KEYS.stream(P), `(${cursor}`, '+'));
-  return { conn, acquire, worker, add, entriesAfter };
+  const owners = await partitionOwners({ rules, commands, log, undo, name: 'test-worker' });
+  const entriesAfter = async (cursor: string): Promise<StreamEntry[]> => (await owners.conn.xrange(KEYS.stream(P), `(${cursor}`, '+'));
+  return { ...owners, entriesAfter };
 }
 
 const kinds = (sent: readonly RuleOutput[]): string[] =>
