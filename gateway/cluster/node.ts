@@ -15,7 +15,7 @@ import { decodeSnapshot } from '../rules/shared-state.js';
 import type { JournalCursor } from '../storage/journal.js';
 import { Forwarder } from './forwarder.js';
 import { LeaseManager, type Lease } from './leases.js';
-import { PartitionWorker, type StreamEntry } from './partition-worker.js';
+import { PartitionWorker, readOwnedGauges, type StreamEntry } from './partition-worker.js';
 import { KEYS, withScripts } from './redis-keys.js';
 import { ClusterRulesView } from './rules-view.js';
 
@@ -81,6 +81,7 @@ export class ClusterNode {
     this.forwarder = new Forwarder({ cursor: o.cursor, redis: this.redis, nodeId: o.nodeId, partitions: o.partitions, log, maxBacklogBytes: o.maxBacklogBytes, skipped: (n) => o.metrics.clusterForwardSkipped.inc(n) });
     this.rulesView = new ClusterRulesView({ redis: this.redis, partitions: o.partitions, log });
     o.metrics.readCluster(() => this.status());
+    readOwnedGauges(o.metrics, () => this.workers.values());
   }
 
   /**

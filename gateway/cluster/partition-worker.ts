@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
+import type { Metrics } from '../observability/metrics.js';
 import { ReplayClock } from '../core/replay-clock.js';
 import { dryRun, lookbackMs, mergeItems, type DryRunItem } from '../rules/dry-run.js';
 import type { RuleSet } from '../rules/loader.js';
@@ -262,4 +263,20 @@ export class PartitionWorker {
     await this.commits;
     await this.runtime.stop();
   }
+}
+
+/**
+ * The rules' gauges of a cluster node: each the sum over the partitions it owns now (`owned()`:
+ * the workers ruling live or rebuilt, not those still starting), so a partition handed away stops counting here.
+ */
+export function readOwnedGauges(metrics: Metrics, owned: () => Iterable<PartitionWorker>): void {
+  const sum = (read: (r: RulesRuntime) => number) => (): number => {
+    let n = 0;
+    for (const w of owned()) n += read(w.runtime);
+    return n;
+  };
+  metrics.readFrom('ruleTimers', sum((r) => r.wakeups.size));
+  metrics.readFrom('ruleWindowSeries', sum((r) => r.series.seriesCount));
+  metrics.readFrom('alarmsActive', sum((r) => r.alarms.size));
+  metrics.readFrom('commandsPending', sum((r) => r.commands.pending));
 }

@@ -85,11 +85,14 @@ export class RulesService {
     this.outputs = new RuleOutputs({ publisher: o.publisher, store: o.store, metrics, bus: o.bus, log: o.log, trace: this.trace, storeWaitMs: o.storeWaitMs });
     const outputs = this.outputs;
     this.held = new HeldBackReporter(o.log.child({ component: 'rules' }), this.clock, o.onHeld, o.onLost);
-    metrics.readFrom('ruleTimers', () => this.runtime.wakeups.size);
-    metrics.readFrom('ruleWindowSeries', () => this.runtime.series.seriesCount);
     metrics.readFrom('ruleFilesRejected', () => this.loader.problems.size);
-    metrics.readFrom('alarmsActive', () => this.runtime.alarms.size);
-    metrics.readFrom('commandsPending', () => this.runtime.commands.pending);
+    // A cluster node's runtime here rules nothing: its partition owners report these (cluster/partition-worker.ts).
+    if (!o.partitioned) {
+      metrics.readFrom('ruleTimers', () => this.runtime.wakeups.size);
+      metrics.readFrom('ruleWindowSeries', () => this.runtime.series.seriesCount);
+      metrics.readFrom('alarmsActive', () => this.runtime.alarms.size);
+      metrics.readFrom('commandsPending', () => this.runtime.commands.pending);
+    }
     this.runtime = new RulesRuntime({
       clock: this.clock,
       log: o.log.child({ component: 'rules' }),
