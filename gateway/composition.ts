@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Access } from './broker/access.js';
 import { MqttBroker } from './broker/broker.js';
-import { createClusterBus, type ClusterBus } from './broker/cluster-bus.js';
+import { createClusterBus, waitingForRedis, type ClusterBus } from './broker/cluster-bus.js';
 import { ClusterPersistence } from './broker/cluster-persistence.js';
 import { CredentialStore } from './broker/credentials.js';
 import { Delivery } from './broker/delivery.js';
@@ -65,7 +65,7 @@ export function mqttBroker(settings: Settings, o: { access: Access; metrics: Met
     guard: access,
     // A whole MQTT packet (header included) may come as one WebSocket message.
     wsMaxPayload: settings.maxPacketBytes ? settings.maxPacketBytes + 16 : undefined,
-    hooks: { ...access.hooks, authorizePublish: pipeline.authorizePublish, authorizeForward: delivery.authorizeForward },
+    hooks: { ...access.hooks, ...(clusterBus ? { authenticate: waitingForRedis(access, clusterBus, settings.mqttRedisWaitMs) } : {}), authorizePublish: pipeline.authorizePublish, authorizeForward: delivery.authorizeForward },
     persistence,
     connectTimeoutMs: settings.connectTimeoutMs,
     drainTimeoutMs: settings.slowClientTimeoutMs,

@@ -6,7 +6,9 @@ import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream } from 'ws';
+import { GatewayError, logWarn } from '../core/errors.js';
 import { listenOn } from '../core/listen.js';
+import { LogLimiter } from '../observability/log.js';
 import type { ClusterBus } from './cluster-bus.js';
 import { trackWebSocket } from './delivery.js';
 import { connectedIds } from './memory-store.js';
@@ -107,8 +109,13 @@ export class MqttBroker implements Publisher {
       else extra.server.on(extra.server instanceof TlsServer ? 'secureConnection' : 'connection', (conn: Duplex) => this.handle(conn));
     }
     this.aedes.on('clientError', (client: Client, err: Error) => options.log.debug({ clientId: client.id, err: err.message }, 'client error'));
-    // A cluster's Aedes reports Redis failures (publishing a dead node's wills) as 'error'.
-    (this.aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => options.log.warn({ err: err.message }, 'broker error'));
+    // A cluster's Aedes reports Redis failures (publishing a dead node's wills, queueing for sessions away) as
+    // 'error', named by its persistence (StoreUnavailableError): said with their code, once a minute per code during an outage.
+    const brokerErrors = new LogLimiter(options.log, 1, 60_000);
+    (this.aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => {
+      if (!(err instanceof GatewayError)) return void options.log.warn({ err: err.message }, 'broker error');
+      if (brokerErrors.allow(err.code)) logWarn(options.log, err.code, { err: err.message }, 'broker error');
+    });
     this.aedes.on('connectionError', (client: Client, err: Error) => options.log.debug({ clientId: client?.id, err: err.message }, 'connection error'));
   }
 

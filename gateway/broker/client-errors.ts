@@ -14,12 +14,25 @@ export class Refusal extends GatewayError {
 }
 
 /**
+ * Redis failed a cluster node's broker (its sessions, subscriptions, retained messages, wills):
+ * Redis is away or refused, not the client's doing, so never counted as a protocol error.
+ */
+export class StoreUnavailableError extends GatewayError {
+  override readonly name = 'StoreUnavailableError';
+  constructor(cause: unknown) {
+    super('GW_ERR_REDIS_UNREACHABLE', `Redis failed the broker's sessions: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/**
  * What an error Aedes reports for a client is: a refusal to count (`cut` when the client is
  * stuck and is being cut), or nothing to count (our own refusals, socket resets, keep-alive
  * timeouts are the network's doing, not the client's).
  */
 export function clientErrorRefusal(err: Error & { code?: string }, maxPacketBytes: number): { reason: RefusalReason; detail: string; cut?: true } | undefined {
   if (err instanceof Refusal || err instanceof InflightLimitError) return undefined;
+  // Redis (a cluster's sessions) failed during the client's CONNECT or delivery: not the client's doing.
+  if (err instanceof StoreUnavailableError) return { reason: 'store_unavailable', detail: err.message };
   // Aedes' own CONNACK refusals (ours are Refusals, counted already): an MQTT 5 client is the usual one.
   const connack = (err as { errorCode?: number }).errorCode;
   if (connack === 1) return { reason: 'unsupported_protocol', detail: 'MQTT protocol version not supported: the broker speaks MQTT 3.1.1 and 3.1 (set the client to 3.1.1, e.g. mosquitto_pub -V mqttv311)' };

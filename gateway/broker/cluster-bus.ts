@@ -7,6 +7,9 @@ import type { Logger } from 'pino';
 import { connectRedis } from '../core/redis.js';
 import { logWarn } from '../core/errors.js';
 import type { RedisStore } from './cluster-persistence.js';
+import { readiness } from './redis-wait.js';
+
+export { waitingForRedis } from './redis-wait.js';
 import { tuneMessageBus } from './queue.js';
 
 /**
@@ -26,6 +29,8 @@ export interface ClusterBus {
   readonly persistence: RedisStore;
   /** Its connection (the offline queues are trimmed through it). */
   readonly sessions: Redis;
+  /** Resolves true once the sessions' connection is ready (at once if it is), false after `ms`. */
+  readonly sessionsReady: (ms: number) => Promise<boolean>;
   /** The Aedes id of this run: the node id and a random part, so wills of an earlier run of the same node are another broker's. */
   readonly brokerId: string;
   close(): Promise<void>;
@@ -75,6 +80,7 @@ export function createClusterBus(redisUrl: string, nodeId: string, log: Logger, 
     mq,
     persistence,
     sessions: persistConn,
+    sessionsReady: readiness(persistConn),
     brokerId: `${nodeId}-${randomBytes(4).toString('hex')}`,
     async close() {
       await new Promise<void>((resolve) => mq.close(() => resolve()));

@@ -1,6 +1,8 @@
 import type { Aedes, Client } from 'aedes';
 import type { Redis } from 'ioredis';
 import type { Readable } from 'node:stream';
+import { StoreUnavailableError } from './client-errors.js';
+import { redisFailuresNamed } from './redis-wait.js';
 import { BoundedPersistence, type MemoryStore, type PersistenceHooks, type PersistenceLimits } from './persistence.js';
 import type { Stored } from './session-queue.js';
 
@@ -39,13 +41,13 @@ return n - max`;
  *   `$SYS/<broker>/new/clients`, which reaches every node through the cluster's bus).
  */
 export class ClusterPersistence extends BoundedPersistence {
-  constructor(
-    limits: PersistenceLimits,
-    hooks: PersistenceHooks,
-    private readonly shared: RedisStore,
-    private readonly redis: Redis,
-  ) {
+  private readonly shared: RedisStore;
+
+  constructor(limits: PersistenceLimits, hooks: PersistenceHooks, store: RedisStore, private readonly redis: Redis) {
+    // Redis' failures are named as such (StoreUnavailableError), never taken for a client's protocol error.
+    const shared = redisFailuresNamed(store);
     super(limits, hooks, shared);
+    this.shared = shared;
     redis.defineCommand('gw_trim_queue', { numberOfKeys: 1, lua: TRIM_QUEUE });
   }
 
@@ -82,7 +84,10 @@ export class ClusterPersistence extends BoundedPersistence {
   private async trim(clientIds: readonly string[]): Promise<void> {
     const max = this.limits.maxQueuedMessages;
     if (max <= 0 || clientIds.length === 0) return;
-    const results = await this.redis.pipeline(clientIds.map((id) => ['gw_trim_queue', queueKey(id), max])).exec();
+    const results = await this.redis
+      .pipeline(clientIds.map((id) => ['gw_trim_queue', queueKey(id), max]))
+      .exec()
+      .catch((err: unknown) => Promise.reject(new StoreUnavailableError(err)));
     clientIds.forEach((id, i) => {
       const dropped = Number(results?.[i]?.[1] ?? 0);
       if (dropped > 0) this.hooks.onQueueDropped?.(id, dropped);

@@ -27,6 +27,7 @@ export const REFUSAL_REASONS = {
   protocol_error: 'GW_ERR_PROTOCOL',
   unsupported_protocol: 'GW_ERR_PROTOCOL',
   tls_handshake: 'GW_ERR_PROTOCOL',
+  store_unavailable: 'GW_ERR_REDIS_UNREACHABLE',
 } as const satisfies Record<string, ErrorCode>;
 
 export type RefusalReason = keyof typeof REFUSAL_REASONS;
@@ -49,6 +50,8 @@ const TOPIC_LOG_CHARS = 256;
 const BY_ADDRESS: ReadonlySet<RefusalReason> = new Set<RefusalReason>([
   'anonymous_refused', 'login_backoff', 'login_overloaded', 'max_connections', 'pending_connections',
   'connect_timeout', 'malformed_packet', 'protocol_error', 'unsupported_protocol', 'tls_handshake',
+  // An outage refuses every client at once: one line per address (a proxy's: one in all) says it.
+  'store_unavailable',
 ]);
 const BY_USERNAME: ReadonlySet<RefusalReason> = new Set<RefusalReason>(['bad_credentials', 'client_id_mismatch']);
 

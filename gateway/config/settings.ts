@@ -108,6 +108,7 @@ const SETTINGS = {
   nodeId: { env: 'NODE_ID', type: 'nodeId', default: '', description: 'this node\'s name in the cluster (unique; keep it across restarts so the node gets its partitions back); empty = the machine\'s host name' },
   partitions: { env: 'PARTITIONS', type: 'partitions', default: 16, description: 'rule partitions (sites are hashed onto them); the same on every node: the first node to start fixes it in Redis' },
   leaseMs: { env: 'LEASE_MS', type: 'lease', default: 4000, description: 'how long a node\'s lease on a partition (and its membership) lasts without renewal: a dead node\'s partitions are taken over after about this long' },
+  mqttRedisWaitMs: { env: 'MQTT_REDIS_WAIT_MS', type: 'count', default: 30000, description: 'a cluster node: an MQTT client that connects while Redis (where sessions live) is unreachable waits this long for it, then is refused with CONNACK 3, server unavailable (0 = refused at once)' },
   mqttHeartbeatMs: { env: 'MQTT_HEARTBEAT_MS', type: 'lease', default: 1000, description: 'cluster brokers\' heartbeat: a node silent for 3 of them is dead and its clients\' wills are published by another node' },
 } as const;
 

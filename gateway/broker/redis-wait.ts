@@ -1,0 +1,86 @@
+import { PassThrough, Readable } from 'node:stream';
+import type { AedesOptions, AuthenticateError, Client } from 'aedes';
+import type { Redis } from 'ioredis';
+import { Refusal, StoreUnavailableError } from './client-errors.js';
+
+const unavailable = (err: unknown): StoreUnavailableError => (err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err));
+
+/**
+ * The store with every failure it reports (a rejected promise, a stream's error) turned into a
+ * StoreUnavailableError: ioredis says "Command timed out" or "max retries", which Aedes would
+ * pass on as a client's (or its own) error of no known kind.
+ */
+export function redisFailuresNamed<T extends object>(store: T): T {
+  // One wrapper per method, made once (the store is called per message queued for a session away).
+  const wrapped = new Map<PropertyKey, { of: unknown; fn: (...args: unknown[]) => unknown }>();
+  return new Proxy(store, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      const known = wrapped.get(prop);
+      if (known?.of === value) return known.fn;
+      const fn = (...args: unknown[]): unknown => {
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+        if (result instanceof Promise) return result.catch((err: unknown) => Promise.reject(unavailable(err)));
+        if (result instanceof Readable) {
+          const out = new PassThrough({ objectMode: true });
+          result.once('error', (err) => out.destroy(unavailable(err)));
+          // A reader that stops early (a client gone) stops the store's stream too.
+          out.once('close', () => result.destroy());
+          return result.pipe(out);
+        }
+        return result;
+      };
+      wrapped.set(prop, { of: value, fn });
+      return fn;
+    },
+  });
+}
+
+/** Resolves true once `conn` is ready (at once if it is), false after `ms`; one listener for every waiter. */
+export function readiness(conn: Redis): (ms: number) => Promise<boolean> {
+  const waiters = new Set<(ready: boolean) => void>();
+  conn.on('ready', () => {
+    for (const w of waiters) w(true);
+    waiters.clear();
+  });
+  return (ms) => {
+    if (conn.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        waiters.delete(done);
+        resolve(false);
+      }, ms);
+      const done = (ready: boolean): void => {
+        clearTimeout(timer);
+        resolve(ready);
+      };
+      waiters.add(done);
+    });
+  };
+}
+
+type Authenticate = NonNullable<AedesOptions['authenticate']>;
+
+/**
+ * A cluster node's CONNECT: once the client is authenticated (credentials are local), it waits
+ * for Redis, where its session lives, up to `waitMs` (MQTT_REDIS_WAIT_MS); past that it is
+ * refused with CONNACK 3 (server unavailable), counted and logged as `store_unavailable` (GW_ERR_REDIS_UNREACHABLE).
+ */
+export function waitingForRedis(
+  access: { readonly hooks: { readonly authenticate: Authenticate }; refuse(reason: 'store_unavailable', client: Client, detail: string): void },
+  bus: { readonly sessionsReady: (ms: number) => Promise<boolean> },
+  waitMs: number,
+): Authenticate {
+  return (client, username, password, done) => {
+    access.hooks.authenticate(client, username, password, (err, ok) => {
+      if (err || !ok) return done(err, ok);
+      void bus.sessionsReady(waitMs).then((ready) => {
+        if (ready) return done(null, true);
+        const detail = `Redis, where sessions live, unreachable for ${waitMs} ms (MQTT_REDIS_WAIT_MS): CONNACK 3, server unavailable`;
+        access.refuse('store_unavailable', client, detail);
+        done(new Refusal(detail, 3) as AuthenticateError, false);
+      });
+    });
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * A cluster node's broker against a real redis-server that is stopped: what its sessions' store
+ * reports is named as Redis' failure (StoreUnavailableError, GW_ERR_REDIS_UNREACHABLE), which
+ * counts as `store_unavailable`, never as a client's `protocol_error`; and the wait for Redis
+ * ends false past its bound, true once Redis is back.
+ */
+import aedesPersistenceRedis from 'aedes-persistence-redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clientErrorRefusal, StoreUnavailableError } from '../../../gateway/broker/client-errors.js';
+import { readiness, redisFailuresNamed } from '../../../gateway/broker/redis-wait.js';
+import { connectRedis } from '../../../gateway/core/redis.js';
+import { startRedis, type TestRedis } from '../../helpers/redis.js';
+import { waitFor } from '../../helpers/wait.js';
+
+interface Store {
+  subscriptionsByClient(client: { id: string }): Promise<unknown[]>;
+  createRetainedStream(pattern: string): AsyncIterable<unknown>;
+}
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+
+describe('the sessions\' store while Redis is down', () => {
+  it('names its failures as Redis\', counted as store_unavailable; the wait for Redis ends with its bound or with Redis back', async () => {
+    const conn = connectRedis(redis.url, 'test-sessions', { maxRetriesPerRequest: 20, commandTimeout: 500 });
+    conn.on('error', () => undefined);
+    try {
+      const ready = readiness(conn);
+      await waitFor(() => conn.status === 'ready', 'the connection');
+      expect(await ready(10)).toBe(true);
+      const store = redisFailuresNamed(aedesPersistenceRedis({ conn }) as unknown as Store);
+      expect(await store.subscriptionsByClient({ id: 'x' })).toEqual([]);
+
+      await redis.kill();
+      await waitFor(() => conn.status !== 'ready', 'ioredis to see Redis gone');
+      const failed = await store.subscriptionsByClient({ id: 'x' }).then(() => undefined, (err: unknown) => err);
+      expect(failed).toBeInstanceOf(StoreUnavailableError);
+      expect((failed as StoreUnavailableError).code).toBe('GW_ERR_REDIS_UNREACHABLE');
+      expect(clientErrorRefusal(failed as StoreUnavailableError, 0)).toMatchObject({ reason: 'store_unavailable' });
+      // What ioredis said, bare, is what used to be counted as the client's protocol error.
+      expect(clientErrorRefusal((failed as StoreUnavailableError).cause as Error, 0)).toMatchObject({ reason: 'protocol_error' });
+      const streamed = await (async () => {
+        for await (const _ of store.createRetainedStream('#')) void _;
+      })().then(() => undefined, (err: unknown) => err);
+      expect(streamed).toBeInstanceOf(StoreUnavailableError);
+
+      expect(await ready(100)).toBe(false);
+      const waiting = ready(60_000);
+      await redis.restart();
+      expect(await waiting).toBe(true);
+      expect(await store.subscriptionsByClient({ id: 'x' })).toEqual([]);
+    } finally {
+      conn.disconnect();
+    }
+  });
+});
