@@ -13,6 +13,7 @@ import type { RuleOutputs } from '../rules/outputs.js';
 import type { CommandSettings, RuntimeObserver } from '../rules/runtime.js';
 import { decodeSnapshot } from '../rules/shared-state.js';
 import type { JournalCursor } from '../storage/journal.js';
+import { clusterRoute } from './cluster-route.js';
 import { Forwarder } from './forwarder.js';
 import { LeaseManager, type Lease } from './leases.js';
 import { PartitionWorker, readOwnedGauges, type StreamEntry } from './partition-worker.js';
@@ -280,20 +281,6 @@ export class ClusterNode {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ zones }));
   };
 
-  /** `GET /api/cluster`: the nodes, each partition's owner and fencing token, and this node's status. */
-  readonly clusterRoute = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const live = this.leases.liveNodes;
-    const pipeline = this.redis.pipeline();
-    for (const n of live) pipeline.get(KEYS.node(n));
-    for (let p = 0; p < this.o.partitions; p++) pipeline.get(KEYS.lease(p));
-    const results = (await pipeline.exec().catch(() => null)) ?? [];
-    const value = (i: number): string | null => (results[i]?.[1] as string | null | undefined) ?? null;
-    const nodes = live.map((id, i) => ({ id, ...(JSON.parse(value(i) ?? '{}') as Record<string, unknown>) }));
-    const partitions = Array.from({ length: this.o.partitions }, (_, p) => {
-      const [owner = null, token = null] = (value(live.length + p) ?? '').split('|');
-      return { partition: p, owner: owner || null, token: token ? Number(token) : null };
-    });
-    const self = this.readiness();
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ node: self.node, redis: self.ok, nodes, partitions, here: { partitions: self.partitions, lagSeconds: self.lagSeconds } }));
-  };
+  /** `GET /api/cluster` (cluster-route.ts). */
+  readonly clusterRoute = (req: IncomingMessage, res: ServerResponse): Promise<void> => clusterRoute({ redis: this.redis, partitions: this.o.partitions, liveNodes: () => this.leases.liveNodes, readiness: () => this.readiness() })(req, res);
 }

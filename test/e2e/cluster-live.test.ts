@@ -5,6 +5,7 @@
  */
 import mqtt from 'mqtt';
 import { describe, expect, inject, it } from 'vitest';
+import { partitionOf } from '../../gateway/core/partition.js';
 import { useCleanup } from '../helpers/cleanup.js';
 import { settled, startNode, TEST_PARTITIONS } from '../helpers/cluster.js';
 import { uniqueDb } from '../helpers/influx.js';
@@ -66,6 +67,10 @@ describe('a cluster\'s live page and API', () => {
       expect(cluster.node).toBe(n.id);
       expect(cluster.nodes.map((x) => x.id).sort()).toEqual(['A', 'B', 'C']);
       expect(cluster.partitions).toHaveLength(TEST_PARTITIONS);
+      // Which node rules a site, without working out the hash by hand.
+      const hq = (await (await fetch(`${n.httpUrl}/api/cluster?site=hq`)).json()) as { site: { site: string; partition: number; owner: string | null }; partitions: { owner: string }[] };
+      expect(hq.site).toEqual({ site: 'hq', partition: partitionOf('hq', TEST_PARTITIONS), owner: hq.partitions[partitionOf('hq', TEST_PARTITIONS)]!.owner });
+      expect(['A', 'B', 'C']).toContain(hq.site.owner);
     }
 
     // A node started later sees what happened before it started.
