@@ -59,7 +59,9 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
   const rest = topic.slice(base.length + 1);
   if (rest === '') return NOT_MINE;
   const text = payloadText(payload);
-  if (text === '') return recognised(FAMILY, rest, 'empty payload (a retained message cleared)');
+  // A retained message cleared (Zigbee2MQTT empties <old name>/availability at a rename or removal):
+  // no device's news, so no device (it listed a phantom `<name>/availability`).
+  if (text === '') return recognised(FAMILY, undefined, `empty payload on ${rest} (a retained message cleared)`);
 
   if (rest === 'bridge/state') {
     const online = availabilityOf(text);

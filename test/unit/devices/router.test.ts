@@ -19,6 +19,13 @@ const placed = (o: NativeOutcome) => {
 };
 
 describe('the native router', () => {
+  it('lists no device for a cleared retained message (Zigbee2MQTT empties <name>/availability when a device is renamed or removed)', () => {
+    const r = router('devices: {}\n');
+    expect(send(r, 'zigbee2mqtt/heater_plug/availability', '')).toMatchObject({ outcome: 'recognised' });
+    expect(r.registry.get('zigbee2mqtt', 'heater_plug/availability')).toBeUndefined();
+    expect(r.registry.get('zigbee2mqtt', 'heater_plug')).toBeUndefined();
+  });
+
   it('places each channel where the map says, and the rest of the device by its entry without a channel', () => {
     const r = router(`devices:
   tasmota:caldera:
