@@ -30,7 +30,8 @@ export function clusterRoute(o: ClusterRouteOptions): (req: IncomingMessage, res
     });
     const self = o.readiness();
     const site = new URL(req.url ?? '/', 'http://localhost').searchParams.get('site');
-    const where = site ? { site: { site, partition: partitionOf(site, o.partitions), owner: partitions[partitionOf(site, o.partitions)]?.owner ?? null } } : {};
+    const at = site ? partitionOf(site, o.partitions) : 0;
+    const where = site ? { site: { site, partition: at, owner: partitions[at]?.owner ?? null } } : {};
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ node: self.node, redis: self.ok, nodes, partitions, here: { partitions: self.partitions, lagSeconds: self.lagSeconds }, ...where }));
   };
 }

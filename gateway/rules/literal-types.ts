@@ -49,7 +49,8 @@ export function literalProblems(operator: string, value: unknown, kinds: readonl
     const what = [...byType(kinds)].map(([type, ks]) => `${owners(ks)} is ${type}`).join('; ');
     return [{ at: '.operator', message: `${operator} compares numbers, but ${what}: the condition never holds` }];
   }
-  const outcome = NEVER[operator];
+  // Own keys only: an operator named like an Object method ("constructor") is not one of these.
+  const outcome = Object.hasOwn(NEVER, operator) ? NEVER[operator] : undefined;
   if (outcome === undefined) return [];
   const fits = (v: unknown): boolean => kinds.some((k) => fitsKind(k, v));
   const wrong = (v: unknown, at: string, then: string): LiteralProblem => ({ at, message: `must be ${expected(kinds)} (got ${JSON.stringify(v)}): as it is, ${then}` });

@@ -123,7 +123,7 @@ export class TraceLog {
    */
   ran(reading: ReadingEvent, wake: Wake | undefined, firings: readonly Firing[], suppressed: readonly Suppression[], now: number, outcomes = 1): void {
     if (outcomes === 0 && suppressed.every((s) => s.kind === 'already-in-state' || s.kind === 'repeat-window')) {
-      // A timer's run of an older reading is added to what that reading's id already shows.
+      // A reading's first quiet run is kept (a timer's later run of it does not replace it).
       if (!this.quiet.has(reading.id)) this.quiet.set(reading.id, { reading, wake, firings, suppressed, t: now });
       return;
     }

@@ -184,6 +184,8 @@ describe('rule packs', () => {
     expect(problems(on(['contact'], { fact: 'value', operator: 'notEqual', value: 'false' }))).toEqual([expect.stringContaining('must be a boolean, the type of contact’s value (got "false"): as it is, the condition always holds')]);
     expect(problems(on(['temperature'], { fact: 'value', operator: 'in', value: [20, '21'] }))).toEqual([expect.stringContaining('rules[0] (r1).conditions.all[0].value[1]: must be a number, the type of temperature’s value (got "21"): as it is, that entry never matches')]);
     expect(problems(on(['keypad'], { fact: 'value', operator: 'equal', value: 'OK' }))).toEqual([expect.stringContaining('must be one of "ok", "fail", the values of keypad (got "OK")')]);
+    // An unknown operator named like an Object method is said once, as unknown, not also as a wrong literal.
+    expect(problems(on(['contact'], { fact: 'value', operator: 'constructor', value: ['x'] }))).toEqual([expect.stringContaining('constructor')]);
     // Comparing numbers on a kind whose value is no number never holds.
     expect(problems(on(['motion'], { fact: 'value', operator: 'greaterThan', value: 0 }))).toEqual([expect.stringContaining('rules[0] (r1).conditions.all[0].operator: greaterThan compares numbers, but motion’s value is a boolean: the condition never holds')]);
     // The kind a `latest` reads is its own, not the rule's.
