@@ -27,9 +27,18 @@ function disciplines(packs: Iterable<RulePack>): Map<string, RulePack> {
  * short names; numbered siblings (`fan`, `fan2`, `fan-3`) are different actuators.
  */
 export function nearNames(a: string, b: string): boolean {
-  if (a === b || a.replace(/[-_.]?\d+/g, '') === b.replace(/[-_.]?\d+/g, '')) return false;
+  if (a === b || siblings(a, b)) return false;
   const d = editDistance(a, b);
   return d <= Math.min(2, Math.max(1, Math.floor(Math.min(a.length, b.length) / 4)));
+}
+
+/** A name without its sibling marks: numbers (`fan2`), then a short last segment (`valve_a`), a capital (`pumpA`) or a plural `s` at the end. */
+const stem = (name: string): string => name.replace(/[-_.]?\d+/g, '').replace(/(?:[-_.][A-Za-z0-9]{1,2}|[A-Z]|s)$/, '');
+
+/** Numbered or lettered siblings and plurals (`fan`/`fan2`, `valve_a`/`valve_b`, `pumpA`/`pumpB`, `light`/`lights`): different actuators, not typos. */
+function siblings(a: string, b: string): boolean {
+  const [sa, sb] = [stem(a), stem(b)];
+  return sa === sb || sa === b || a === sb;
 }
 
 /** The name of `names` nearest `name`, when near enough to suggest. */
@@ -59,10 +68,10 @@ function disciplineProblem(name: string, pack: RulePack, commanded: ReadonlyMap<
 }
 
 /** Every actuator-name problem of one pack, against the whole set it would be in force with. */
-function packProblems(pack: RulePack, commanded: ReadonlyMap<string, ReadonlySet<string>>, disciplined: ReadonlyMap<string, RulePack>, all: readonly RulePack[]): string[] {
+function packProblems(pack: RulePack, commanded: ReadonlyMap<string, ReadonlySet<string>>, disciplined: ReadonlyMap<string, RulePack>, all: readonly RulePack[], incomplete: boolean): string[] {
   const problems: string[] = [];
   for (const name of Object.keys(pack.actuators)) {
-    const p = disciplineProblem(name, pack, commanded);
+    const p = incomplete && !commanded.has(name) ? undefined : disciplineProblem(name, pack, commanded);
     if (p) problems.push(p);
   }
   // A command to an actuator without discipline whose name is near one with it (which is itself commanded: else the problem above says it).
@@ -100,8 +109,10 @@ function keptProblem(actuator: string, held: RulePack, commanded: ReadonlyMap<st
  * command to a near name without one, an "off" that shares no field with the commands. Judged on
  * the set as it would be, as clashes are; a pack whose discipline stays in force while a changed
  * pack stops commanding its actuator refuses that change. Maps by file name, like judgeClashes.
+ * `incomplete`: a pack of the directory could not be read, and has no version in force: it may be
+ * what commands an actuator, so "no rule commands it" refuses nothing (the loader warns of it).
  */
-export function judgeActuatorLinks(inForce: ReadonlyMap<string, RulePack>, fresh: ReadonlyMap<string, RulePack>): Map<string, string[]> {
+export function judgeActuatorLinks(inForce: ReadonlyMap<string, RulePack>, fresh: ReadonlyMap<string, RulePack>, incomplete = false): Map<string, string[]> {
   const rejected = new Map<string, string[]>();
   const kept = new Map([...inForce].filter(([name]) => !fresh.has(name)));
   const accepted = new Map([...fresh].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -111,7 +122,7 @@ export function judgeActuatorLinks(inForce: ReadonlyMap<string, RulePack>, fresh
     const disciplined = disciplines(all);
     let found: [string, string[]] | undefined;
     for (const [name, pack] of accepted) {
-      const problems = packProblems(pack, commanded, disciplined, all);
+      const problems = packProblems(pack, commanded, disciplined, all, incomplete);
       if (problems.length > 0) {
         found = [name, problems];
         break;
@@ -120,7 +131,7 @@ export function judgeActuatorLinks(inForce: ReadonlyMap<string, RulePack>, fresh
     // A discipline that stays in force: the changed pack that commanded its actuator before gives way.
     for (const held of found ? [] : kept.values()) {
       for (const actuator of Object.keys(held.actuators)) {
-        if (found || !disciplineProblem(actuator, held, commanded)) continue;
+        if (found || (incomplete && !commanded.has(actuator)) || !disciplineProblem(actuator, held, commanded)) continue;
         const changed = [...accepted.keys()].find((name) => {
           const before = inForce.get(name);
           return before !== undefined && commands([before]).has(actuator);

@@ -76,10 +76,10 @@ function firstOf<V, R>(map: ReadonlyMap<string, V>, f: (key: string, value: V) =
  * claimed twice), then actuator names (actuator-links.ts) on what the clashes leave. By file
  * name: the problems of each pack that cannot come into force.
  */
-export function judgePackSet(inForce: ReadonlyMap<string, RulePack>, fresh: ReadonlyMap<string, RulePack>): Map<string, readonly string[]> {
+export function judgePackSet(inForce: ReadonlyMap<string, RulePack>, fresh: ReadonlyMap<string, RulePack>, incomplete = false): Map<string, readonly string[]> {
   const rejected = new Map<string, readonly string[]>([...judgeClashes(inForce, fresh)].map(([name, why]) => [name, [why]]));
   const left = new Map([...fresh].filter(([name]) => !rejected.has(name)));
   // A pack the clashes refused is judged as its last good version, if any, which stays in force.
-  for (const [name, problems] of judgeActuatorLinks(inForce, left)) rejected.set(name, problems);
+  for (const [name, problems] of judgeActuatorLinks(inForce, left, incomplete)) rejected.set(name, problems);
   return rejected;
 }

@@ -154,7 +154,9 @@ export class RuleLoader {
       }
     }
     const packs = (m: ReadonlyMap<string, { pack: RulePack }>) => new Map([...m].map(([name, f]) => [name, f.pack]));
-    for (const [name, problems] of judgePackSet(packs(this.files), packs(fresh))) {
+    // A pack that cannot be read and has no version in force may be what commands an actuator.
+    const incomplete = [...failed.keys()].some((name) => !this.files.has(name));
+    for (const [name, problems] of judgePackSet(packs(this.files), packs(fresh), incomplete)) {
       failed.set(name, new RuleFileError(fresh.get(name)?.pack.file ?? name, problems).message);
       fresh.delete(name);
     }

@@ -107,6 +107,24 @@ describe('actuator names across packs', () => {
     expect([...loader.problems]).toEqual([]);
   });
 
+  it('takes lettered siblings and plurals as different actuators (found by a review: valve_a beside valve_b was refused)', async () => {
+    const dir = await rulesDir({
+      'valves.json': {
+        actuators: { valve_a: discipline, pumpA: discipline, light: { ...discipline, off: { mode: 'off' } } },
+        rules: [command('va', 'valve_a', { mode: 'on' }), command('vb', 'valve_b', { mode: 'on' }), command('pa', 'pumpA', { mode: 'on' }), command('pb', 'pumpB', { mode: 'on' }), command('l', 'light', { mode: 'on' }), command('ls', 'lights', { mode: 'on' })],
+      },
+    });
+    const { loader } = await load(dir);
+    expect([...loader.problems]).toEqual([]);
+  });
+
+  it('does not refuse a discipline because the pack commanding its actuator cannot be read at start (it may be that pack)', async () => {
+    const dir = await rulesDir({ 'climate.json': { actuators: { dehumidifier: discipline }, rules: [hvac] }, 'dry.json': '{ "rules": [' });
+    const { loader, changes } = await load(dir);
+    expect([...loader.problems.keys()]).toEqual(['dry.json']);
+    expect(changes.at(-1)?.rules.map((r) => r.name)).toEqual(['cool']);
+  });
+
   it('rejects an "off" that shares no field with the commands to its actuator, naming the fields they use', async () => {
     const dir = await rulesDir({ 'climate.json': { actuators: { dehumidifier: { ...discipline, off: { state: 'off' } } }, rules: [dryOn, dryOff] } });
     const { loader } = await load(dir);
