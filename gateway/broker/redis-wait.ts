@@ -77,6 +77,8 @@ export function waitingForRedis(
       if (err || !ok) return done(err, ok);
       void bus.sessionsReady(waitMs).then((ready) => {
         if (ready) return done(null, true);
+        // Gone while it waited: nobody to refuse, nothing to count (a reconnect loop would inflate the count).
+        if (client.closed) return done(new Refusal('the client left while it waited for Redis', 3) as AuthenticateError, false);
         const detail = `Redis, where sessions live, unreachable for ${waitMs} ms (MQTT_REDIS_WAIT_MS): CONNACK 3, server unavailable`;
         access.refuse('store_unavailable', client, detail);
         done(new Refusal(detail, 3) as AuthenticateError, false);

@@ -7,7 +7,7 @@
 import aedesPersistenceRedis from 'aedes-persistence-redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientErrorRefusal, StoreUnavailableError } from '../../../gateway/broker/client-errors.js';
-import { readiness, redisFailuresNamed } from '../../../gateway/broker/redis-wait.js';
+import { readiness, redisFailuresNamed, waitingForRedis } from '../../../gateway/broker/redis-wait.js';
 import { connectRedis } from '../../../gateway/core/redis.js';
 import { startRedis, type TestRedis } from '../../helpers/redis.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -54,6 +54,31 @@ describe('the sessions\' store while Redis is down', () => {
       await redis.restart();
       expect(await waiting).toBe(true);
       expect(await store.subscriptionsByClient({ id: 'x' })).toEqual([]);
+    } finally {
+      conn.disconnect();
+    }
+  });
+
+  it('refuses, counted, a client still there when the wait ends; one that left meanwhile is not counted (found by a review)', async () => {
+    const conn = connectRedis(redis.url, 'test-wait', { maxRetriesPerRequest: 20, commandTimeout: 500 });
+    conn.on('error', () => undefined);
+    try {
+      const sessionsReady = readiness(conn);
+      await waitFor(() => conn.status === 'ready', 'the connection');
+      await redis.kill();
+      await waitFor(() => conn.status !== 'ready', 'ioredis to see Redis gone');
+      const refused: string[] = [];
+      // The access's hooks: credentials check out (that part is access.ts' own tests').
+      const access = { hooks: { authenticate: (_c: unknown, _u: unknown, _p: unknown, done: (e: null, ok: boolean) => void) => done(null, true) }, refuse: (_r: 'store_unavailable', c: { id: string }) => void refused.push(c.id) };
+      const authenticate = waitingForRedis(access, { sessionsReady }, 50);
+      const answer = (client: { id: string; closed: boolean }): Promise<boolean> => new Promise((resolve) => authenticate(client as never, 'u', Buffer.from('p'), (_err, ok) => resolve(ok === true)));
+      const staying = { id: 'staying', closed: false };
+      const leaving = { id: 'leaving', closed: false };
+      const answers = [answer(staying), answer(leaving)];
+      leaving.closed = true;
+      expect(await Promise.all(answers)).toEqual([false, false]);
+      expect(refused).toEqual(['staying']);
+      await redis.restart();
     } finally {
       conn.disconnect();
     }
