@@ -122,7 +122,8 @@ export class TraceLog {
    * among the last QUIET_RUNS, so that "why did nothing happen?" has an answer while it is recent.
    */
   ran(reading: ReadingEvent, wake: Wake | undefined, firings: readonly Firing[], suppressed: readonly Suppression[], now: number, outcomes = 1): void {
-    if (outcomes === 0 && suppressed.every((s) => s.kind === 'already-in-state' || s.kind === 'repeat-window')) {
+    // A rule losing to one that changed nothing (two rules contending in a zone's steady state) is quiet too: its text is built when asked.
+    if (outcomes === 0 && suppressed.every((s) => s.kind === 'already-in-state' || s.kind === 'repeat-window' || s.kind === 'overridden')) {
       // A reading's first quiet run is kept (a timer's later run of it does not replace it).
       if (!this.quiet.has(reading.id)) this.quiet.set(reading.id, { reading, wake, firings, suppressed, t: now });
       return;

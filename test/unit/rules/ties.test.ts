@@ -93,6 +93,9 @@ describe('equal priorities for one actuator', () => {
       const text = formatTrace(await s.service.traceOf('tie-1'));
       expect(text).toMatch(/held back\s+fan-on → hq\/f1\/fan: lost to fan-off \{"state":"off"\}: same priority \(10\); of rules with the same priority, the one whose name sorts first wins/);
       expect(text).not.toContain('higher-priority');
+      // The steady state: the winner already so, the loser still losing: kept as a quiet run, said the same when asked.
+      await power(s, 120, 'tie-2');
+      expect(formatTrace(await s.service.traceOf('tie-2'))).toMatch(/fan-on → hq\/f1\/fan: lost to fan-off \{"state":"off"\}: same priority \(10\)/);
     } finally {
       await s.stop();
     }
