@@ -90,7 +90,8 @@ export class RulesRuntime {
     this.engine = new RulesEngine(set, { onRoutesReset: (routes) => this.o.observer?.routesReset?.(routes) });
     this.safetyKinds = new Set(set.safetyKinds ?? []);
     this.series.configure(this.engine.windows);
-    this.watches.configure(this.engine.watches, this.o.clock.now());
+    // A rebuild replays the readings itself; live, new watches start from the latest ones.
+    this.watches.configure(this.engine.watches, this.o.clock.now(), this.dryRun ? undefined : () => this.state.latestReadings());
     this.dispatcher.usePolicies(set.actuators);
   }
 

@@ -54,20 +54,34 @@ export class Watches {
     private readonly forgot?: OnForget,
   ) {}
 
-  /** Takes the specs of the rules now in force; tracks of specs that stay are kept. */
-  configure(specs: readonly WatchSpec[], now: number): void {
+  /**
+   * Takes the specs of the rules now in force; tracks of specs that stay are kept. With
+   * `latest` (the latest reading of every device and kind), a held-for or hysteresis spec new to
+   * this set starts from them, as a restart's rebuild would start it from the history: a door that
+   * opened before a held-for rule was loaded (or its pack deleted and put back) has been open since
+   * that reading. An absence still counts from when its rule came into force (`absent`).
+   */
+  configure(specs: readonly WatchSpec[], now: number, latest?: () => readonly ReadingEvent[]): void {
     this.specs = new Map(specs.map((s) => [s.id, s]));
     this.byKind = new Map();
     for (const id of [...this.tracks.keys()]) if (!this.specs.has(id)) this.tracks.delete(id);
+    const fresh = new Map<Kind, Entry[]>();
     for (const s of this.specs.values()) {
       let list = this.byKind.get(s.kind);
       if (!list) this.byKind.set(s.kind, (list = []));
       let tracks = this.tracks.get(s.id);
+      const isNew = !tracks;
       if (!tracks) this.tracks.set(s.id, (tracks = this.tracksOf(s)));
-      list.push({ spec: s, evaluate: s.type === 'held' ? operatorOf(s.operator) : undefined, tracks });
+      const entry = { spec: s, evaluate: s.type === 'held' ? operatorOf(s.operator) : undefined, tracks };
+      list.push(entry);
+      if (isNew && s.type !== 'absent') fresh.set(s.kind, [...(fresh.get(s.kind) ?? []), entry]);
       if (!this.watchedSince.has(s.id)) this.watchedSince.set(s.id, now);
     }
     for (const id of [...this.watchedSince.keys()]) if (!this.specs.has(id)) this.watchedSince.delete(id);
+    if (!latest || fresh.size === 0) return;
+    const readings = latest().filter((r) => fresh.has(r.kind));
+    readings.sort((a, b) => (a.judgedMs ?? a.timeMs) - (b.judgedMs ?? b.timeMs));
+    for (const r of readings) this.meet(r, fresh.get(r.kind)!);
   }
 
   private tracksOf(spec: WatchSpec): BoundedMap<string, Track> {
@@ -92,7 +106,10 @@ export class Watches {
 
   record(r: ReadingEvent): void {
     const entries = this.byKind.get(r.kind);
-    if (!entries) return;
+    if (entries) this.meet(r, entries);
+  }
+
+  private meet(r: ReadingEvent, entries: readonly Entry[]): void {
     // Time as the gateway vouches for it: a device clock ahead cannot delay a held-for or an absence.
     const t = r.judgedMs ?? r.timeMs;
     for (let i = 0; i < entries.length; i++) {

@@ -154,6 +154,40 @@ describe('RulesService', () => {
     expect(await count(metrics, 'gateway_rule_wakeups_total', { type: 'watch' })).toBe(1);
   });
 
+  it('keeps a held-for time running when its pack is deleted and put back, as a restart would', async () => {
+    const { send, reading, publisher, advanceTo, service, clock } = await setup();
+    const inForce: number[] = [];
+    service.onRules((set) => void inForce.push(set.rules.length));
+    const r = await send(reading('hq/f1/c-1', 'co2', 1200));
+    const file = join(dirs.at(-1)!, 'rules', 'pack.json');
+    await advanceTo(START + 60_000);
+    await rm(file);
+    await service.kindsChanged();
+    expect(inForce).toEqual([0]);
+    await advanceTo(START + 61_500);
+    await writeFile(file, JSON.stringify(PACK));
+    await service.kindsChanged();
+    await advanceTo(START + 299_999);
+    expect(publisher.published).toEqual([]);
+    await advanceTo(START + 300_000);
+    expect(clock.now()).toBe(START + 300_000);
+    expect(publisher.json('commands/hq/f1/vent')).toEqual([expect.objectContaining({ time: new Date(START + 300_000).toISOString(), correlationid: r.id, data: { on: true } })]);
+  });
+
+  it('starts a held-for rule loaded later from the latest reading, and not from one that breaks it', async () => {
+    const { send, reading, publisher, advanceTo, service } = await setup({ pack: { rules: [PACK.rules[0]] } });
+    const held = await send(reading('hq/f1/c-1', 'co2', 1200));
+    await send(reading('hq/f2/c-2', 'co2', 1300));
+    await advanceTo(START + 10_000);
+    await send(reading('hq/f2/c-2', 'co2', 600));
+    await writeFile(join(dirs.at(-1)!, 'rules', 'pack.json'), JSON.stringify(PACK));
+    await service.kindsChanged();
+    await advanceTo(START + 400_000);
+    // f1 has been over 1000 since its reading at START; f2's latest reading is under it.
+    expect(publisher.json('commands/hq/f1/vent')).toEqual([expect.objectContaining({ time: new Date(START + 300_000).toISOString(), correlationid: held.id })]);
+    expect(publisher.json('commands/hq/f2/vent')).toEqual([]);
+  });
+
   it('arms a zone from code: keeps the zone event, announces it, and the next reading sees it', async () => {
     const { service, send, reading, publisher, store, announced, clock, armedFile } = await setup({ armedFile: true });
     await send(reading('hq/f1/door-1', 'contact', true));
