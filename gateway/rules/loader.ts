@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { logError } from '../core/errors.js';
@@ -29,6 +29,12 @@ export interface RuleLoaderOptions {
   readonly watch?: boolean;
   /** How often a missing RULES_DIR is looked for while watching (default 2 s). */
   readonly missingPollMs?: number;
+  /**
+   * A file whose JSON stops short and that changed less than this long ago is a save still being
+   * written (an editor or a copy pausing mid-write): it is read again later, not rejected yet
+   * (default 2 s while watching, 0 otherwise).
+   */
+  readonly settleMs?: number;
 }
 
 /**
@@ -43,6 +49,7 @@ export class RuleLoader {
   private adrift: readonly string[] = [];
   private readonly watch: RuleDirWatch | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private settleTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private reloading: Promise<void> = Promise.resolve();
 
@@ -85,6 +92,7 @@ export class RuleLoader {
     this.stopped = true;
     this.watch?.close();
     if (this.timer) clearTimeout(this.timer);
+    if (this.settleTimer) clearTimeout(this.settleTimer);
     return this.reloading;
   }
 
@@ -132,6 +140,7 @@ export class RuleLoader {
 
     const fresh = new Map<string, { text: string; pack: RulePack }>();
     const failed = new Map<string, string>();
+    let unsettled = false;
     for (const [name, entry] of entries) {
       const shown = relative(process.cwd(), entry.path) || entry.path;
       if (entry.problem) {
@@ -150,9 +159,12 @@ export class RuleLoader {
       try {
         fresh.set(name, { text, pack: parsePack(shown, text) });
       } catch (err) {
-        failed.set(name, err instanceof RuleFileError ? err.message : `${shown}: ${(err as Error).message}`);
+        // Its version in force (if any) stays meanwhile; nothing is said of it yet.
+        if (err instanceof RuleFileError && (await this.stillBeingWritten(entry.path, text))) unsettled = true;
+        else failed.set(name, err instanceof RuleFileError ? err.message : `${shown}: ${(err as Error).message}`);
       }
     }
+    if (unsettled) this.readAgainSoon();
     const packs = (m: ReadonlyMap<string, { pack: RulePack }>) => new Map([...m].map(([name, f]) => [name, f.pack]));
     // A pack that cannot be read and has no version in force may be what commands an actuator.
     const incomplete = [...failed.keys()].some((name) => !this.files.has(name));
@@ -183,6 +195,21 @@ export class RuleLoader {
     if (changed) this.sayAdrift();
   }
 
+  private async stillBeingWritten(path: string, text: string): Promise<boolean> {
+    const settleMs = this.o.settleMs ?? (this.watch ? 2000 : 0);
+    if (settleMs <= 0 || !stopsShort(text)) return false;
+    const changed = await stat(path).then((s) => s.mtimeMs, () => 0);
+    return Date.now() - changed < settleMs;
+  }
+
+  private readAgainSoon(): void {
+    if (this.stopped || this.settleTimer) return;
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = undefined;
+      this.reload().catch((err: unknown) => this.o.log.error({ err }, 'rules reload failed'));
+    }, 250);
+  }
+
   /** A deleted pack cannot be refused: say once what it leaves without effect (a discipline no rule commands now). */
   private sayAdrift(): void {
     const adrift = disciplinesAdrift(this.packs());
@@ -198,5 +225,19 @@ export class RuleLoader {
     if (empty && empty !== this.empty) log.warn({ dir }, empty);
     else if (!empty && this.empty) log.info({ dir }, `rule files in ${dir} again`);
     this.empty = empty;
+  }
+}
+
+/** JSON cut off: empty, or its parse fails at the end of the text (what a file half written is). */
+function stopsShort(text: string): boolean {
+  const body = text.replace(/^\uFEFF/, '').trimEnd();
+  if (body === '') return true;
+  try {
+    JSON.parse(body);
+    return false;
+  } catch (err) {
+    const message = (err as Error).message;
+    const at = /at position (\d+)/.exec(message);
+    return message.includes('end of JSON input') || (at !== null && Number(at[1]) >= body.length);
   }
 }

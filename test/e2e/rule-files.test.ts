@@ -67,7 +67,7 @@ describe('RULES_DIR as deployed', () => {
 
   it('reloads when the ConfigMap is updated, and forgets a rejected file once the update removes it', async () => {
     const good = await readFile(join(SIMPLE_RULES, 'hvac.json'), 'utf8');
-    await configMapVersion(rulesDir, 2, { 'hvac.json': good, 'bad.json': '{ "rules": [' });
+    await configMapVersion(rulesDir, 2, { 'hvac.json': good, 'bad.json': '{ "rules": [,] }' });
     await symlink('..data/bad.json', join(rulesDir, 'bad.json'));
     await waitFor(async () => (await readyz()).checks.rules.files?.length === 1, 'the broken file of the update rejected');
     expect(await readyz()).toMatchObject({ status: 'degraded', checks: { rules: { ok: false, files: [join(rulesDir, 'bad.json')] } } });

@@ -166,7 +166,8 @@ describe('rule files', () => {
     expect(correlation(await hvac.next())).toBe(hot);
     expect(hvac.messages.map(correlation)).not.toContain(warm);
 
-    await writeFile(file, '{ "rules": [ { "name": "oops", ');
+    // Complete but broken (one cut short is read again until it has been still for 2 s: a save in progress).
+    await writeFile(file, '{ "rules": [ { "name": "oops", } ] }');
     const rejected = await waitFor(() => gw.logs.find((l) => l['code'] === 'GW_ERR_RULE_FILE'), 'the rejection in the log');
     expect(rejected['file']).toMatch(/hvac\.json$/);
     expect(String(rejected['err'])).toMatch(/hvac\.json: not valid JSON: .* line 1, column \d+/);

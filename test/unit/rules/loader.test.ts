@@ -1,5 +1,5 @@
 /** Loading rule packs from a directory: what is in force after a load, a broken file, a change. */
-import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -94,6 +94,38 @@ describe('RuleLoader', () => {
     expect(loader.problems.size).toBe(0);
     expect(changes).toHaveLength(2);
     expect(JSON.stringify(changes[1]?.rules[0]?.conditions)).toContain('600000');
+  });
+
+  it('does not reject a save still being written: the file half written is read again, the rules in force meanwhile stay', async () => {
+    const dir = await rulesDir({ 'hvac.json': pack(rule('cool')) });
+    const { loader, changes, results, lines, names } = loaderFor(dir, { settleMs: 60_000 });
+    await loader.start();
+    const whole = JSON.stringify(pack(rule('cool'), rule('heat', { conditions: { all: [{ fact: 'value', operator: 'lessThan', value: 18 }] } })), null, 2);
+    for (const cut of [0, 1, whole.indexOf('"heat"') + 3, whole.length - 2]) {
+      await writeFile(join(dir, 'hvac.json'), whole.slice(0, cut));
+      await loader.reload();
+      expect(loader.problems.size).toBe(0);
+      expect(names(changes.at(-1))).toEqual(['cool']);
+    }
+    await writeFile(join(dir, 'hvac.json'), whole);
+    await loader.reload();
+    expect(names(changes.at(-1))).toEqual(['cool', 'heat']);
+    expect(results.map(([r]) => r)).toEqual(['loaded', 'loaded']);
+    expect(lines.filter((l) => l['code'] === 'GW_ERR_RULE_FILE')).toEqual([]);
+  });
+
+  it('rejects a file cut short once it has been still for the settle time, and a complete broken one at once', async () => {
+    const dir = await rulesDir({ 'hvac.json': pack(rule('cool')), 'lights.json': pack(rule('lights-on', { kinds: ['illuminance'] })) });
+    const { loader, results } = loaderFor(dir, { settleMs: 60_000 });
+    await loader.start();
+    await writeFile(join(dir, 'hvac.json'), '{"rules": [');
+    const past = new Date(Date.now() - 120_000);
+    await utimes(join(dir, 'hvac.json'), past, past);
+    await writeFile(join(dir, 'lights.json'), '{"rules": [,]}');
+    await loader.reload();
+    expect([...loader.problems.keys()].sort()).toEqual(['hvac.json', 'lights.json']);
+    expect(loader.problems.get('hvac.json')).toMatch(/not valid JSON/);
+    expect(results.filter(([r]) => r === 'rejected')).toHaveLength(2);
   });
 
   it('says where a file stops being JSON', async () => {
