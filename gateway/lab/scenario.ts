@@ -181,7 +181,8 @@ interface RawScenario {
 export function parseScenarioFile(file: string, text: string): Scenario[] {
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    // A byte-order mark (Windows Notepad's UTF-8) is no part of the JSON, as in a pack.
+    doc = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (err) {
     throw new ScenarioFileError(file, [`not valid JSON: ${(err as Error).message}`]);
   }

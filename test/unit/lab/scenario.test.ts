@@ -15,4 +15,9 @@ describe('parseScenarioFile', () => {
     const [scenario] = parseScenarioFile('long.json', file('0s', '3650d'));
     expect(scenario?.untilMs).toBe(3650 * 86_400_000);
   });
+
+  it('reads a file saved with a byte-order mark (Windows Notepad), as a pack is', () => {
+    const [scenario] = parseScenarioFile('bom.json', `\uFEFF${file('0s', '1h')}`);
+    expect(scenario?.untilMs).toBe(3_600_000);
+  });
 });
