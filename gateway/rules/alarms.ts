@@ -44,6 +44,8 @@ export interface AlarmBookOptions {
 export class AlarmBook {
   /** Replaying history: no transitions, no notifications (see the class comment). */
   dry = false;
+  /** During a rebuild: per alarm, the reading its last restored transition already counted. */
+  private readonly countedByRestore = new Map<string, string>();
   private readonly byKey = new Map<string, Alarm>();
   private readonly activeById = new Map<string, Alarm>();
   private readonly cleared: BoundedMap<string, Alarm>;
@@ -94,7 +96,10 @@ export class AlarmBook {
       return { alarm, notify: 'raised' };
     }
     a.times = times;
-    a.count++;
+    // A reading stored after the transition it caused (a device clock ahead) was counted by it.
+    const counted = this.dry && this.countedByRestore.get(a.id) === occ.correlationId;
+    if (this.dry) this.countedByRestore.delete(a.id);
+    if (!counted) a.count++;
     a.lastSeen = Math.max(a.lastSeen, now);
     a.message = occ.message;
     a.value = occ.value;
@@ -161,7 +166,10 @@ export class AlarmBook {
     if (a) mergeTransition(a, t);
     else a = alarmOfTransition(t, this.timesOf(t.rule, t.severity));
     if (t.transition === 'raised') a.correlationId = t.correlationId;
-    if (t.transition !== 'acknowledged') a.lastCorrelationId = t.correlationId;
+    if (t.transition !== 'acknowledged') {
+      a.lastCorrelationId = t.correlationId;
+      this.countedByRestore.set(a.id, t.correlationId);
+    }
     if (t.transition === 'cleared' || !t.active) {
       if (this.activeById.get(a.id) === a) this.deactivate(a);
       if (t.transition === 'cleared' || a.clearedAt === undefined) a.clearedAt = t.timeMs;
@@ -190,6 +198,7 @@ export class AlarmBook {
   /** After a rebuild: alarms whose quiet period ran out while the gateway was away clear now. */
   goLive(): void {
     this.dry = false;
+    this.countedByRestore.clear();
     const now = this.o.clock.now();
     for (const a of [...this.byKey.values()]) {
       const clearAfter = a.times.clearAfterMs;

@@ -186,6 +186,23 @@ describe('the rebuild', () => {
     expect(runtime.alarms.size).toBe(1);
   });
 
+  it('counts a reading once when the device’s clock was ahead: its stored time sorts after the alarm it raised', async () => {
+    // Received at NOW − 3 min with a `ts` 60 s ahead (accepted up to 5 min): the alarm raised then is stored first.
+    const raisedAt = NOW - 3 * m;
+    const alarm: HistoryItem = {
+      type: 'alarm',
+      event: {
+        id: 't-smoke', alarmId: 'a-smoke', transition: 'raised', rule: 'smoke-alarm', type: 'safety.smoke', severity: 'critical', site: 'hq', zone: 'f4', device: 'sd1', actuator: undefined,
+        message: 'smoke detected by sd1 in hq/f4', count: 1, value: true, firstSeen: raisedAt, lastSeen: raisedAt, acknowledged: false, acknowledgedBy: undefined, active: true, notifiedAt: raisedAt, notifications: 1,
+        correlationId: 'smoke-ahead', reason: undefined, facts: undefined, time: new Date(raisedAt).toISOString(), timeMs: raisedAt,
+      },
+    };
+    const { runtime } = await setup([alarm, reading(raisedAt + 60_000, 'hq/f4/sd1', 'smoke', true, 'smoke-ahead'), reading(raisedAt + 90_000, 'hq/f4/sd1', 'smoke', true, 'smoke-next')]);
+    const subject = { rule: 'smoke-alarm', site: 'hq', zone: 'f4', device: 'sd1' };
+    // The raising reading and the next one: two, not three.
+    expect(runtime.alarms.find(subject)).toMatchObject({ id: 'a-smoke', count: 2, lastCorrelationId: 'smoke-next' });
+  });
+
   it('when the history cannot be read, says why and goes live with nothing rebuilt', async () => {
     const { result, runtime } = await setup([], 'connect ECONNREFUSED');
     expect(result).toMatchObject({ ok: false, problem: 'connect ECONNREFUSED' });
