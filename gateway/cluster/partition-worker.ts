@@ -208,35 +208,40 @@ export class PartitionWorker {
 
   /**
    * The fenced write, one at a time: state changes, the outbox, the timers' watermark and (with
-   * `withCursor`) the cursor; then what it held is sent. False when it could not be written.
+   * `withCursor`, or when entries were ruled since it was written) the cursor; then what it held is sent. False when it could not be written.
    */
   private commit(withCursor: boolean): Promise<boolean> {
     const run = this.commits.then(async () => {
       await this.runtime.idle();
+      // A wake-up's commit takes what entries ruled since the cursor was written too, so it writes
+      // the cursor with them (a node dying next must not rule them again); during a batch the
+      // entry being ruled has no cursor yet: the batch commits it all, with it.
+      if (!withCursor && this.inBatch) return true;
+      const writeCursor = withCursor || this.lastId !== this.committedId;
       const outputs = this.pending.splice(0);
       this.durable = 0;
       const changes = [...this.changes.splice(0), ...actuatorChanges(this.runtime, this.touched)];
       this.lazy = 0;
       this.touched.clear();
       const cursor = this.lastId;
-      if (!withCursor && outputs.length === 0 && changes.length === 0) return true;
+      if (!writeCursor && outputs.length === 0 && changes.length === 0) return true;
       const now = this.o.clock.now();
       // Every timer due up to here has fired: the earliest one still pending has not.
       const next = this.runtime.wakeups.earliestDeadline();
       const watermark = next === undefined ? now : Math.min(now, next - 1);
       const durable = outputs.filter((o) => effectsOf(o).durable);
       const keep = Math.max(lookbackMs(this.runtime.rules, this.o.commands), this.o.staleAfterMs);
-      const trimBefore = withCursor ? `${Math.max(0, idMs(cursor) - keep - 60_000)}-0` : '';
+      const trimBefore = writeCursor ? `${Math.max(0, idMs(cursor) - keep - 60_000)}-0` : '';
       const result = await fencedCommit(
         { script: this.o.script, lease: this.o.lease, log: this.o.log, stopped: () => this.stopped },
-        { changes, durable, watermark, cursor: withCursor ? cursor : undefined, trimBefore },
+        { changes, durable, watermark, cursor: writeCursor ? cursor : undefined, trimBefore },
       );
       if (result === 'fenced') {
         this.stopped = true;
         this.o.fenced();
       }
       if (result !== 'ok') return false;
-      if (withCursor) {
+      if (writeCursor) {
         this.committedId = cursor;
         this.lastCursorCommit = Date.now();
       }

@@ -26,6 +26,7 @@ const pack = parsePack(
   JSON.stringify({
     rules: [
       { name: 'cool', kinds: ['temperature'], conditions: { all: [{ fact: 'value', operator: 'greaterThan', value: 28 }] }, event: { type: 'command', params: { actuator: 'hvac', data: { mode: 'cool' } } } },
+      { name: 'heat', kinds: ['temperature'], conditions: { all: [{ fact: 'value', operator: 'lessThan', value: 15 }] }, event: { type: 'command', params: { actuator: 'hvac', data: { mode: 'heat' } } } },
       { name: 'hot', kinds: ['temperature'], conditions: { all: [{ fact: 'value', operator: 'greaterThan', value: 30 }] }, event: { type: 'alert', params: { severity: 'warning', message: '{{device}} is hot' } } },
     ],
   }),
@@ -130,6 +131,28 @@ describe('a partition owner with alarms and command sagas', () => {
     const view = new ClusterRulesView({ redis: conn, partitions: 1, log });
     await view.refresh();
     expect(view.alarms().map((x) => x.count)).toEqual([4]);
+  });
+
+  it('commits a reading\'s effects with its cursor even when a wake-up\'s commit runs during the batch: a node dying then does not count it twice', async () => {
+    const { conn, acquire, worker, add, entriesAfter } = await setup();
+    const a = worker(await acquire('A'), []);
+    await a.start();
+    await a.process([await add(readingLine(31, 'r-1', Date.now()))]);
+    const report = await add(reportLine({ mode: 'cool' }, 's-1', Date.now()));
+    const again = await add(readingLine(32, 'r-2', Date.now()));
+    // An output outside any batch (what a timer's wake-up makes): its commit starts on the next
+    // turn, which comes while the batch commits its first entry.
+    a.runtime.alarms.acknowledge(a.runtime.alarms.active()[0]!.id, 'ops', undefined, 'ack-outside');
+    const ruling = a.process([report, again]);
+    // A dies once it has ruled the second reading: its later writes are fenced off, as a dead node's are.
+    await waitFor(() => a.runtime.alarms.active()[0]?.count === 2, 'the second reading ruled');
+    await conn.incr(KEYS.fence(P));
+    await ruling;
+
+    const b = worker(await acquire('B'), []);
+    await b.start();
+    await b.process(await entriesAfter(b.cursor));
+    expect(b.runtime.alarms.active().map((x) => x.count)).toEqual([2]);
   });
 
   it('an operator’s clear taken on any node reaches the owner: the alarm is cleared and leaves the shared state', async () => {
