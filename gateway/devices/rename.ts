@@ -53,6 +53,7 @@ export interface RenameFollowerOptions {
 export class RenameFollower {
   /** The file edits, one after another (a bulk rename in the frontend is several). */
   private saving: Promise<void> = Promise.resolve();
+  private queued = 0;
 
   constructor(private readonly o: RenameFollowerOptions) {}
 
@@ -98,16 +99,20 @@ export class RenameFollower {
   private save(name: string, entries: readonly string[], fields: { readonly from: string; readonly to: string }): void {
     const { file, loader, log, router } = this.o;
     const { from, to } = fields;
+    this.queued++;
     this.saving = this.saving.then(async () => {
       try {
         // False: the file does not name the old name (another node sharing it wrote it, or it was edited): read as it is.
         if (await renameNative(file, from, to)) log.info({ ...fields, file }, `device map written: ${entries.join(', ')} name ${to}`);
-        await loader.reload();
+        // Read back once the last rename asked is written: the file between two renames is behind the map in force.
+        if (this.queued === 1) await loader.reload();
       } catch (err) {
         this.count('unsaved');
         const why = `the rename of ${from} to ${to} is followed until the gateway restarts or the map is reloaded, but ${file} could not be written (${(err as Error).message}): edit it so that ${entries.join(', ')} name ${to}`;
         logError(log, 'GW_ERR_DEVICE_RENAME', { ...fields, file, err: (err as Error).message }, why);
         DeviceRegistry.problem(router.registry.known('zigbee2mqtt', name, this.o.clock.now()), why);
+      } finally {
+        this.queued--;
       }
     });
   }

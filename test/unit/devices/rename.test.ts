@@ -8,10 +8,16 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import { renameNative } from '../../../gateway/devices/map-edit.js';
+import { DeviceMapLoader } from '../../../gateway/devices/map-loader.js';
 import { parseDeviceMap } from '../../../gateway/devices/map.js';
+import { RenameFollower } from '../../../gateway/devices/rename.js';
 import { NativeRouter } from '../../../gateway/devices/router.js';
 import type { Zigbee2mqttRename } from '../../../gateway/devices/types.js';
+import { createLogger } from '../../../gateway/observability/log.js';
+import { captureLogs } from '../../helpers/gateway.js';
+import { count, testMetrics } from '../../helpers/ports.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -106,5 +112,45 @@ actuators:
     expect(await readFile(file, 'utf8')).toBe(text);
     const both = await mapFile('devices:\n  zigbee2mqtt:old: { site: hq, zone: z1 }\n  zigbee2mqtt:new: { site: hq, zone: z2 }\n');
     await expect(renameNative(both, 'zigbee2mqtt:old', 'zigbee2mqtt:new')).rejects.toThrow('devices."zigbee2mqtt:new" is there already');
+  });
+});
+
+describe('following, when the file is behind or cannot be written', () => {
+  async function follower(text: string) {
+    const file = await mapFile(text);
+    const { lines, stream } = captureLogs();
+    const log = createLogger('info', stream);
+    const clock = new ManualClock(Date.UTC(2026, 10, 29));
+    const metrics = testMetrics(clock);
+    const r = router('');
+    const loader = new DeviceMapLoader({ file, log, watch: false, onChange: (m) => r.use(m) });
+    await loader.start();
+    const f = new RenameFollower({ router: r, loader, file, log, metrics, clock });
+    const rename = (from: string, to: string) => f.follow({ base: 'zigbee2mqtt', from, to, by: 'bridge/devices' });
+    return { file, lines, metrics, r, f, rename, loader };
+  }
+
+  it('two renames in a row (a → b → c): the map in force names c at once and after the file is written', async () => {
+    const { file, r, f, rename, loader } = await follower('actuators:\n  hq/z1/hvac: zigbee2mqtt:a\n');
+    rename('a', 'b');
+    rename('b', 'c');
+    expect(r.actuator('hq/z1/hvac')?.nativeId).toBe('c');
+    await f.settled();
+    expect(r.actuator('hq/z1/hvac')?.nativeId).toBe('c');
+    expect(await readFile(file, 'utf8')).toBe('actuators:\n  hq/z1/hvac: zigbee2mqtt:c\n');
+    await loader.stop();
+  });
+
+  it('a file broken since it was loaded: followed in memory, and said (GW_ERR_DEVICE_RENAME, counted, on the device)', async () => {
+    const { file, lines, metrics, r, f, rename, loader } = await follower('actuators:\n  hq/z1/hvac: zigbee2mqtt:a\n');
+    await writeFile(file, 'actuators:\n  hq/z1/hvac: [zigbee2mqtt:a\n');
+    rename('a', 'b');
+    expect(r.actuator('hq/z1/hvac')?.nativeId).toBe('b');
+    await f.settled();
+    expect(await count(metrics, 'gateway_device_renames_total', { result: 'unsaved' })).toBe(1);
+    const line = lines.find((l) => l['code'] === 'GW_ERR_DEVICE_RENAME');
+    expect(line?.msg).toMatch(/^the rename of zigbee2mqtt:a to zigbee2mqtt:b is followed until the gateway restarts or the map is reloaded, but .*devices\.yaml could not be written \(.*not valid YAML.*\): edit it so that actuators\."hq\/z1\/hvac" name zigbee2mqtt:b$/s);
+    expect(r.registry.get('zigbee2mqtt', 'b')?.problems).toEqual([line?.msg]);
+    await loader.stop();
   });
 });
