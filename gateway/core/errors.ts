@@ -35,6 +35,7 @@ export const ERRORS = {
   GW_ERR_MEMORY_FULL: 'a bounded in-memory table whose entries must all stay (active alarms; actuators whose command waits for its confirmation or within their minimum on/off time) is full: a newcomer is refused (a command not sent, an alarm not raised), counted in gateway_memory_refusals_total, said once per table and burst (again after a quiet minute)',
   GW_ERR_PROTOCOL: 'a client sent malformed MQTT or failed the TLS handshake; it was disconnected',
   GW_ERR_DEVICE_MAP: 'the device map (DEVICES_FILE) is not valid YAML or not a valid map; the message names the entry and the problem; the map in force stays',
+  GW_ERR_DEVICE_RENAME: 'a Zigbee2MQTT device was renamed but the device map could not follow: it names the new name already, or DEVICES_FILE could not be written; the message names the entries to edit',
   GW_ERR_NATIVE_COMMAND: 'a command could not be put into an actuator\'s own language (no encoder for the command, no command topic); the commands/ CloudEvent still went out',
   GW_ERR_REDRIVE: 'a dead-letter redrive could not read the kept dead letters back from InfluxDB',
   GW_ERR_REDIS_UNREACHABLE: 'a cluster node cannot reach Redis: ingest and storage go on (the spool is local), the rules stop until Redis answers, forwarding resumes from its cursor',

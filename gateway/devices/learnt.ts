@@ -4,10 +4,12 @@
  * and what each of its devices is (a switch or a thermostat, from `bridge/devices`). In memory and
  * bounded: devices say it again (a Shelly announces itself at each connection and reports every
  * 30 s; Zigbee2MQTT publishes `bridge/info` and its retained `bridge/devices` when it starts).
+ * A device renamed in Zigbee2MQTT keeps its `ieee_address`: a new `bridge/devices` that lists one
+ * under another name, or the bridge's answer to the rename, is told to `renamed` (rename.ts).
  */
 import { BoundedMap } from '../core/bounded-map.js';
 import type { EvictingMap, OnEvicted } from '../observability/evictions.js';
-import type { ActuatorForm, Learnt, LearntView, Zigbee2mqttForms, Zigbee2mqttOutput } from './types.js';
+import type { ActuatorForm, Learnt, LearntView, Zigbee2mqttForms, Zigbee2mqttOutput, Zigbee2mqttRename } from './types.js';
 
 const MAX_DEVICES = 10_000;
 /** Zigbee2MQTT bridges are a handful; their base topics come from credentials or one setting. */
@@ -23,10 +25,20 @@ export class LearntFacts implements LearntView {
   private readonly keys: BoundedMap<string, Set<string>>;
   /** What each device is, by base then friendly name: the last bridge/devices, whole. */
   private readonly forms: BoundedMap<string, BoundedMap<string, Zigbee2mqttForms>>;
+  /** Each device's friendly name by its ieee_address, by base: the last bridge/devices (bounded as `forms`, whose evictions are the ones told). */
+  private readonly addresses = new BoundedMap<string, Map<string, string>>(MAX_BRIDGES);
+  /** The name a device had before its last rename, by its new name: for the advice of its dead letters. */
+  private readonly formerNames = new BoundedMap<string, string>(MAX_DEVICES);
   private readonly bounded: <V>(map: EvictingMap, capacity: number) => BoundedMap<string, V>;
 
-  /** `evicted`: told of each fact forgotten to stay within the bounds (observability/evictions.ts). */
-  constructor(evicted?: OnEvicted) {
+  /**
+   * `evicted`: told of each fact forgotten to stay within the bounds (observability/evictions.ts);
+   * `renamed`: told of each Zigbee2MQTT rename, at once (the device's next message uses its new name).
+   */
+  constructor(
+    evicted?: OnEvicted,
+    private readonly renamed?: (r: Zigbee2mqttRename) => void,
+  ) {
     const cost = 'learnt again when the device says it again';
     this.bounded = (map, capacity) => new BoundedMap(capacity, evicted && (() => evicted(map, capacity, cost)));
     this.lightModes = this.bounded('shelly_light_modes', MAX_DEVICES);
@@ -61,6 +73,16 @@ export class LearntFacts implements LearntView {
           const names = this.bounded<Zigbee2mqttForms>('zigbee2mqtt_forms', MAX_DEVICES);
           for (const [name, forms] of f.devices) names.set(name, forms);
           this.forms.set(f.base, names);
+          if (f.addresses) this.readdress(f.base, f.addresses);
+          break;
+        }
+        case 'zigbee2mqttRenamed': {
+          // Zigbee2MQTT publishes the new bridge/devices before this answer: told once, by the list, when it came.
+          const names = this.addresses.get(f.base);
+          const ieee = names ? [...names].find(([, name]) => name === f.from)?.[0] : undefined;
+          if (names && ieee === undefined && [...names.values()].includes(f.to)) break;
+          if (ieee !== undefined) names?.set(ieee, f.to);
+          this.rename({ base: f.base, from: f.from, to: f.to, ...(ieee === undefined ? {} : { ieee }), by: 'bridge/response' });
           break;
         }
         case 'zigbee2mqttKey': {
@@ -72,6 +94,37 @@ export class LearntFacts implements LearntView {
         }
       }
     }
+  }
+
+  /** A new list of a bridge's devices: one listed under another name than in the last list was renamed. */
+  private readdress(base: string, byName: ReadonlyMap<string, string>): void {
+    const before = this.addresses.get(base);
+    const now = new Map<string, string>();
+    for (const [name, ieee] of byName) now.set(ieee, name);
+    this.addresses.set(base, now);
+    if (!before) return;
+    for (const [ieee, to] of now) {
+      const from = before.get(ieee);
+      if (from !== undefined && from !== to) this.rename({ base, from, to, ieee, by: 'bridge/devices' });
+    }
+  }
+
+  /** What was learnt of the old name is the new name's (its bridge/devices entry is already under it). */
+  private rename(r: Zigbee2mqttRename): void {
+    const seen = this.jsonSeen.get(r.base);
+    if (seen?.delete(r.from)) seen.set(r.to, true);
+    const keys = this.keys.get(deviceKey(r.base, r.from));
+    if (keys) {
+      this.keys.delete(deviceKey(r.base, r.from));
+      this.keys.set(deviceKey(r.base, r.to), keys);
+    }
+    this.formerNames.set(r.to, r.from);
+    this.renamed?.(r);
+  }
+
+  /** The friendly name a Zigbee2MQTT device had before it was last renamed, if it was since the start. */
+  formerName(name: string): string | undefined {
+    return this.formerNames.get(name);
   }
 
   shellyLightMode(nativeId: string): 'color' | 'white' | undefined {

@@ -1,11 +1,11 @@
 /**
  * Edits of the device map file that keep what a person wrote (comments, order, style): place a
- * native device, take it out. The result is checked as the gateway would load it before it is
+ * native device, take it out, follow its rename. The result is checked as the gateway would load it before it is
  * written (atomically), so an edit can never leave a broken map behind.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { isMap, parseDocument, type Document } from 'yaml';
-import { parseDeviceMap, parseNativeKey, type DeviceMap } from './map.js';
+import { isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
+import { deviceName, parseDeviceMap, parseNativeKey, type DeviceMap } from './map.js';
 
 export interface Assignment {
   readonly site: string;
@@ -59,4 +59,33 @@ export async function unassignDevice(file: string, key: string): Promise<boolean
   doc.deleteIn(['devices', key]);
   await save(file, doc);
   return true;
+}
+
+/**
+ * A native device renamed (Zigbee2MQTT): the entries that name `from` (`<family>:<native id>`)
+ * name `to`; a placement without `device:` gets the contract device it had (the old name's
+ * default). False when the file names no `from` (followed already, by another node sharing it).
+ */
+export async function renameNative(file: string, from: string, to: string): Promise<boolean> {
+  const [fromId, toId] = [parseNativeKey(from), parseNativeKey(to)];
+  if (typeof fromId === 'string') throw new Error(`${from}: ${fromId}`);
+  if (typeof toId === 'string') throw new Error(`${to}: ${toId}`);
+  const doc = await load(file);
+  let changed = false;
+  const devices = doc.get('devices');
+  const pair = isMap(devices) ? devices.items.find((p) => isScalar(p.key) && p.key.value === from) : undefined;
+  if (isMap(devices) && pair && isScalar(pair.key)) {
+    if (devices.items.some((p) => isScalar(p.key) && p.key.value === to)) throw new Error(`devices.${JSON.stringify(to)} is there already`);
+    pair.key.value = to;
+    const kept = deviceName(fromId.nativeId);
+    if (kept !== deviceName(toId.nativeId)) for (const entry of isSeq(pair.value) ? pair.value.items : [pair.value]) if (isMap(entry) && !entry.has('device')) entry.set('device', kept);
+    changed = true;
+  }
+  const actuators = doc.get('actuators');
+  for (const p of isMap(actuators) ? actuators.items : []) {
+    const device: unknown = isMap(p.value) ? p.value.get('device', true) : p.value;
+    if (isScalar(device) && device.value === from) [device.value, changed] = [to, true];
+  }
+  if (changed) await save(file, doc);
+  return changed;
 }

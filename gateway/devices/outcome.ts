@@ -6,6 +6,7 @@
  */
 import type { NativeActuator } from './map.js';
 import type { Placements } from './placement.js';
+import { entriesNaming } from './rename.js';
 import { DeviceRegistry, type DeviceEntry } from './registry.js';
 import type { ActuatorState, Availability, DecodeResult, Decoded, Family, Scalar } from './types.js';
 
@@ -59,6 +60,8 @@ export interface PlaceEnv {
   readonly placements: Placements;
   readonly registry: DeviceRegistry;
   readonly actuatorStates: Map<string, ActuatorState>;
+  /** A Zigbee2MQTT device's name before its last rename (learnt.ts): its dead letters' advice. */
+  readonly learnt?: { formerName(name: string): string | undefined };
 }
 
 const NO_PROBLEMS: readonly string[] = [];
@@ -150,12 +153,7 @@ function decoded(d: Decoded, env: PlaceEnv): NativeOutcome {
   if (!placements) {
     const anything = d.readings.length > 0 || d.actuators.length > 0;
     if (!anything || env.redrive) return { outcome: 'recognised', family: d.family, nativeId: d.nativeId, what: 'nothing to store' };
-    return {
-      outcome: 'unassigned',
-      family: d.family,
-      nativeId: d.nativeId,
-      detail: `${d.family}:${d.nativeId} is waiting for a zone: place it in the device map (npm run devices -- assign ${d.family}:${d.nativeId} --site S --zone Z); its readings are kept here`,
-    };
+    return { outcome: 'unassigned', family: d.family, nativeId: d.nativeId, detail: waitingAdvice(d, map, env.learnt) };
   }
   const actuators: PlacedActuator[] = [];
   if (!env.redrive) {
@@ -169,4 +167,21 @@ function decoded(d: Decoded, env: PlaceEnv): NativeOutcome {
   }
   const tsMs = d.ts === undefined ? undefined : Date.parse(d.ts);
   return { outcome: 'placed', family: d.family, nativeId: d.nativeId, tsMs, readings, statuses: [], actuators, problems };
+}
+
+/**
+ * What a waiting device's dead letters advise. `devices assign` places a device; it does not
+ * change an `actuators:` entry, which is what commands an actuator (and places it too): a device
+ * renamed since an entry named it, or one that reports as an actuator, is told so.
+ */
+function waitingAdvice(d: Decoded, map: Placements, learnt: PlaceEnv['learnt']): string {
+  const key = `${d.family}:${d.nativeId}`;
+  const head = `${key} is waiting for a zone`;
+  const kept = 'its readings are kept here';
+  const former = d.family === 'zigbee2mqtt' ? learnt?.formerName(d.nativeId) : undefined;
+  const naming = former === undefined ? [] : entriesNaming(map.map, d.family, former);
+  if (naming.length > 0) return `${head}: it was ${d.family}:${former ?? ''} before a rename in Zigbee2MQTT, and the device map still names that (${naming.join(', ')}): make those entries name ${key} in DEVICES_FILE (devices assign does not change an actuators: entry); ${kept}`;
+  const assign = `place it in the device map (npm run devices -- assign ${key} --site S --zone Z)`;
+  if (d.actuators.length === 0) return `${head}: ${assign}; ${kept}`;
+  return `${head}: it reports as an actuator: to command it, name it under actuators: in DEVICES_FILE (<site>/<zone>/<actuator>: ${key}, which places it too), or, if an actuators: entry names it by a former name, make that entry name ${key}; to store its readings only, ${assign}; ${kept}`;
 }

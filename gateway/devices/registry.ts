@@ -96,6 +96,24 @@ export class DeviceRegistry {
     return this.get(family, nativeId) ?? this.seen(family, nativeId, now);
   }
 
+  /** A device renamed (Zigbee2MQTT): its entry is the new name's, with what the new name said already over it. */
+  rename(family: Family, from: string, to: string): void {
+    const old = this.get(family, from);
+    if (!old) return;
+    this.entries.delete(old.key);
+    const now = this.get(family, to);
+    const e: DeviceEntry = { ...old, key: `${family}:${to}`, nativeId: to };
+    if (now) {
+      e.lastSeen = Math.max(old.lastSeen, now.lastSeen);
+      if (now.online !== null) [e.online, e.onlineFromHistory] = [now.online, now.onlineFromHistory];
+      e.messages += now.messages;
+      e.sample = now.sample ?? old.sample;
+      for (const k of now.kinds) e.kinds.add(k);
+      for (const [channel, state] of now.actuators) e.actuators.set(channel, state);
+    }
+    this.entries.set(e.key, e);
+  }
+
   static unmapped(e: DeviceEntry, key: string): void {
     const n = e.unmapped.get(key);
     if (n !== undefined) e.unmapped.set(key, n + 1);

@@ -19,17 +19,18 @@ import type { OnEvicted } from '../observability/evictions.js';
 import { Placements } from './placement.js';
 import { DeviceRegistry } from './registry.js';
 import { decodePlaced, type NativeOutcome } from './outcome.js';
-import type { ActuatorState, Availability, DecodeResult, Family, NativeHint } from './types.js';
+import type { ActuatorState, Availability, DecodeResult, Family, NativeHint, Zigbee2mqttRename } from './types.js';
 
 export type { NativeOutcome, PlacedReading, PlacedStatus, PlacedActuator } from './outcome.js';
 export type { NativeHint } from './types.js';
-
 
 export interface RouterOptions {
   readonly zigbee2mqttBaseTopic: string;
   readonly discoveryPrefix: string;
   /** Told of each learnt fact forgotten to stay within its bound. */
   readonly evicted?: OnEvicted;
+  /** Told of each Zigbee2MQTT device renamed, before its next message is routed (rename.ts). */
+  readonly renamed?: (r: Zigbee2mqttRename) => void;
 }
 
 type Step = Exclude<Family, 'homeassistant'> | 'discovered';
@@ -58,7 +59,7 @@ export class NativeRouter {
     private readonly o: RouterOptions,
     map: DeviceMap,
   ) {
-    this.learnt = new LearntFacts(o.evicted);
+    this.learnt = new LearntFacts(o.evicted, o.renamed);
     this.placements = new Placements(map);
     this.ctx = this.context();
   }
@@ -194,7 +195,7 @@ export class NativeRouter {
   protected finish(r: DecodeResult | Availability[], topic: string, payload: Buffer, now: number, redrive: boolean): NativeOutcome {
     // Only the answer taken teaches (another family's guess at the topic does not), and not a redrive: that is news from before.
     if (!redrive && !Array.isArray(r) && r.outcome !== 'not_mine' && r.learnt) this.learnt.apply(r.learnt);
-    return decodePlaced(r, { topic, payload, now, redrive, placements: this.placements, registry: this.registry, actuatorStates: this.actuatorStates });
+    return decodePlaced(r, { topic, payload, now, redrive, placements: this.placements, registry: this.registry, actuatorStates: this.actuatorStates, learnt: this.learnt });
   }
 
   /**

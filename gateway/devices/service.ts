@@ -15,6 +15,7 @@ import { relearnRetained, type RelearnSources } from './relearn.js';
 import { shareLearning, SharingRouter } from './shared-learning.js';
 import { ClusterDeviceViews, type ClusterViewOptions } from './cluster-view.js';
 import { evictionCounter } from '../observability/evictions.js';
+import { RenameFollower } from './rename.js';
 
 /** The commander's ports and Zigbee2MQTT base topic, with the device map's file and discovery prefix. */
 export interface DevicesServiceOptions extends Omit<NativeCommanderOptions, 'router'> {
@@ -44,14 +45,18 @@ export class DevicesService {
   readonly router: SharingRouter;
   readonly loader: DeviceMapLoader;
   private readonly commander: NativeCommander;
+  /** A Zigbee2MQTT rename followed by the map (rename.ts). */
+  private readonly follower: RenameFollower;
   private offSilence: (() => void) | undefined;
   private offShare: (() => void) | undefined;
   /** A cluster node's: GET /api/devices asks every node. */
   private clusterViews: ClusterDeviceViews | undefined;
 
   constructor(private readonly o: DevicesServiceOptions) {
-    this.router = new SharingRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log) }, EMPTY_MAP);
+    const renamed = (r: Parameters<RenameFollower['follow']>[0]): void => this.follower.follow(r);
+    this.router = new SharingRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log), renamed }, EMPTY_MAP);
     this.loader = new DeviceMapLoader({ file: o.file, log: o.log, watch: o.watch, onChange: (map) => this.router.use(map) });
+    this.follower = new RenameFollower({ router: this.router, loader: this.loader, file: o.file, log: o.log, metrics: o.metrics, clock: o.clock });
     this.commander = new NativeCommander({ ...o, router: this.router });
   }
 
@@ -66,6 +71,7 @@ export class DevicesService {
     this.offShare?.();
     this.clusterViews?.stop();
     this.commander.stop();
+    await this.follower.settled();
     await this.loader.stop();
   }
 

@@ -177,8 +177,19 @@ export type Learnt =
   | { what: 'zigbee2mqttJson'; base: string; name: string }
   /** A device sent `<base>/<name>/<key>` alone, for a key that names a kind. */
   | { what: 'zigbee2mqttKey'; base: string; name: string; key: string }
-  /** `<base>/bridge/devices`: what each device is, by friendly name; replaces what the last one said. */
-  | { what: 'zigbee2mqttDevices'; base: string; devices: ReadonlyMap<string, Zigbee2mqttForms> };
+  /** `<base>/bridge/devices`: what each device is, by friendly name, and its `ieee_address` (`addresses`); replaces what the last one said. */
+  | { what: 'zigbee2mqttDevices'; base: string; devices: ReadonlyMap<string, Zigbee2mqttForms>; addresses?: ReadonlyMap<string, string> }
+  /** `<base>/bridge/response/device/rename` (or `group/rename`) with status ok: `from` is now called `to`. */
+  | { what: 'zigbee2mqttRenamed'; base: string; from: string; to: string };
+
+/** A Zigbee2MQTT device (or group) renamed: seen in a new `bridge/devices` (same `ieee`, another name) or in the bridge's answer to the rename. */
+export interface Zigbee2mqttRename {
+  readonly base: string;
+  readonly from: string;
+  readonly to: string;
+  readonly ieee?: string;
+  readonly by: 'bridge/devices' | 'bridge/response';
+}
 
 /** What the router has learnt so far (see {@link Learnt}), as the decoders read it. */
 export interface LearntView {

@@ -7,7 +7,8 @@
  * reported anything. A `climate` expose: a thermostat (a TuYa TRV's other `switch` exposes are
  * settings such as `window_detection`, not its on/off); else a `switch` or `light` expose with a
  * binary `state` feature: a plug, a relay, a bulb. Per endpoint too: a feature of endpoint `l2`
- * has the property `state_l2`, the channel an actuator entry names.
+ * has the property `state_l2`, the channel an actuator entry names. And who each device is: its
+ * `ieee_address`, which a rename in Zigbee2MQTT keeps (rename.ts follows it).
  */
 import { isObject, own, type Json, type JsonObject } from '../normalise.js';
 import type { ActuatorForm, Zigbee2mqttForms } from '../types.js';
@@ -24,6 +25,18 @@ export function formsOf(list: Json): Map<string, Zigbee2mqttForms> | string {
     if (typeof name !== 'string' || name === '' || !Array.isArray(exposes)) continue;
     const forms = formsOfExposes(exposes);
     if (forms) out.set(name, forms);
+  }
+  return out;
+}
+
+/** Each device's `ieee_address`, by friendly name (the coordinator's too: harmless). */
+export function addressesOf(list: Json): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!Array.isArray(list)) return out;
+  for (const d of list) {
+    const name = isObject(d) ? own(d, 'friendly_name') : undefined;
+    const ieee = isObject(d) ? own(d, 'ieee_address') : undefined;
+    if (typeof name === 'string' && name !== '' && typeof ieee === 'string' && ieee !== '') out.set(name, ieee);
   }
   return out;
 }

@@ -14,7 +14,7 @@
  */
 import { Collector, NOT_MINE, failure, recognised, teach } from '../collect.js';
 import { MAX_BRIDGE_DEVICES_BYTES, isObject, isScalar, own, parseJson, payloadText, toNumber, toOnOff, trustedTime, type Json, type JsonObject } from '../normalise.js';
-import { formsOf } from './zigbee2mqtt-devices.js';
+import { addressesOf, formsOf } from './zigbee2mqtt-devices.js';
 import type { ActuatorState, ContractKind, DecodeOptions, DecodeResult, EncodeOptions, EncodeResult, Learnt, LearntView, NativeCommand } from '../types.js';
 
 const FAMILY = 'zigbee2mqtt';
@@ -71,6 +71,7 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
   }
   if (rest === 'bridge/info') return teach(recognised(FAMILY, 'bridge', 'bridge traffic (bridge/info)'), outputOf(base, text, options.learnt));
   if (rest === 'bridge/devices') return bridgeDevices(base, text);
+  if (rest === 'bridge/response/device/rename' || rest === 'bridge/response/group/rename') return teach(recognised(FAMILY, 'bridge', `bridge traffic (${rest})`), renamed(base, text));
   if (rest.startsWith('bridge/')) return recognised(FAMILY, 'bridge', `bridge traffic (${rest})`);
 
   const parts = rest.split('/');
@@ -117,7 +118,22 @@ function bridgeDevices(base: string, text: string): DecodeResult {
   const parsed = parseJson(text, MAX_BRIDGE_DEVICES_BYTES);
   const devices = parsed.ok ? formsOf(parsed.value) : parsed.reason;
   if (typeof devices === 'string') return failure(FAMILY, 'bridge', `bridge/devices: ${devices}`);
-  return teach(recognised(FAMILY, 'bridge', 'bridge traffic (bridge/devices)'), { what: 'zigbee2mqttDevices', base, devices });
+  return teach(recognised(FAMILY, 'bridge', 'bridge traffic (bridge/devices)'), { what: 'zigbee2mqttDevices', base, devices, addresses: addressesOf(parsed.ok ? parsed.value : null) });
+}
+
+/**
+ * The bridge's answer to a rename (lib/extension/bridge.ts renameEntity, after it has published
+ * the new bridge/devices): `{"data":{"from":"old","to":"new","homeassistant_rename":false},"status":"ok"}`.
+ * A refused one (`"status":"error"`) renamed nothing.
+ */
+function renamed(base: string, text: string): Learnt | undefined {
+  const parsed = parseJson(text);
+  const body = parsed.ok && isObject(parsed.value) ? parsed.value : {};
+  const data = own(body, 'data');
+  const from = isObject(data) ? own(data, 'from') : undefined;
+  const to = isObject(data) ? own(data, 'to') : undefined;
+  if (own(body, 'status') !== 'ok' || typeof from !== 'string' || typeof to !== 'string' || from === '' || to === '' || from === to) return undefined;
+  return { what: 'zigbee2mqttRenamed', base, from, to };
 }
 
 /**
