@@ -108,6 +108,11 @@ export class DevicesService {
     }
   }
 
+  /** Where a contract device the map places is (the live page: a status names only the device). */
+  placeOf(device: string): { readonly site: string; readonly zone: string } | undefined {
+    return this.router.placement.zoneOf(device);
+  }
+
   view(): DeviceView[] {
     return this.router.registry.view((f, id) => this.router.placement.placementsOf(f, id));
   }
