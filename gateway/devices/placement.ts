@@ -15,8 +15,11 @@ export type KindChoice =
 
 const CONTRACT = new Set<string>(CONTRACT_KINDS);
 
-/** The channel a report without one means: Tasmota's POWER is POWER1, a Shelly's only relay is 0; an ESPHome light or fan reports by its object id. */
-function channelOf(family: Family, channel: string | undefined): string {
+/**
+ * The channel a report without one means: Tasmota's POWER is POWER1, a Shelly's only relay is 0;
+ * an ESPHome light or fan reports by its object id. What the registry lists an actuator's report by.
+ */
+export function channelOf(family: Family, channel: string | undefined): string {
   if (channel !== undefined) return family === 'esphome' ? esphomeObjectId(channel) : channel;
   return family === 'tasmota' ? '1' : family === 'shelly' ? '0' : '';
 }

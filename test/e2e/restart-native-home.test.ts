@@ -128,6 +128,15 @@ describe('after a restart, before any device speaks again', () => {
   });
 });
 
+describe('what each actuator last reported', () => {
+  it('is listed under the channel its reports name (the plug’s relay 1, the Shelly’s switch 0), from the history', async () => {
+    const d = await devices();
+    expect(d[`tasmota:${PLUG}`]?.actuators).toEqual({ 1: { state: 'on' } });
+    expect(d[`shelly:${SHELLY}`]?.actuators).toMatchObject({ 0: { state: 'on' } });
+    expect(Object.keys(d[`shelly:${SHELLY}`]?.actuators ?? {})).toEqual(['0']);
+  });
+});
+
 describe('once they connect again', () => {
   it('each is online again', async () => {
     await bridge();
@@ -137,5 +146,13 @@ describe('once they connect again', () => {
       const d = await devices();
       return d[`tasmota:${PLUG}`]?.online === true && d[`shelly:${SHELLY}`]?.online === true && d['zigbee2mqtt:kitchen_climate']?.online === true;
     }, 'all online again');
+  });
+
+  it('each actuator is still listed once, as it reports now', async () => {
+    await waitFor(async () => (await devices())[`tasmota:${PLUG}`]?.actuators['1']?.state === 'on', 'the plug’s relay reported');
+    await waitFor(async () => (await devices())[`shelly:${SHELLY}`]?.actuators['0']?.state === 'off', 'the Shelly’s switch reported (off, as it starts)');
+    const d = await devices();
+    expect(Object.keys(d[`tasmota:${PLUG}`]?.actuators ?? {})).toEqual(['1']);
+    expect(Object.keys(d[`shelly:${SHELLY}`]?.actuators ?? {})).toEqual(['0']);
   });
 });
