@@ -17,6 +17,7 @@
 import { resolve } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeviceView } from '../../gateway/devices/registry.js';
 import type { DeviceState, LiveSnapshot } from '../../gateway/http/live.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { connect } from '../helpers/mqtt.js';
@@ -101,5 +102,15 @@ describe('devices in the map’s actuators: only', () => {
     // Those with readings are where their readings say, as before.
     expect(where('kitchen_climate')).toEqual({ site: 'home', zone: 'kitchen' });
     expect(where('porch-node')).toEqual({ site: 'home', zone: 'porch' });
+  });
+});
+
+describe('the Zigbee2MQTT bridge', () => {
+  it('is not listed as a device (GET /api/devices), its devices are, online while it is', async () => {
+    const body = (await (await fetch(`${gw.httpUrl}/api/devices`)).json()) as { devices: DeviceView[] };
+    const keys = body.devices.map((d) => d.key);
+    expect(keys).not.toContain('zigbee2mqtt:bridge');
+    expect(keys.filter((k) => k.startsWith('zigbee2mqtt:'))).toEqual(['zigbee2mqtt:kitchen_climate']);
+    expect(body.devices.find((d) => d.key === 'zigbee2mqtt:kitchen_climate')?.online).toBe(true);
   });
 });
