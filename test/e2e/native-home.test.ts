@@ -40,6 +40,8 @@ const MAP = {
 
 let gw: TestGateway;
 const clients: MqttClient[] = [];
+/** The RPC frames the Shelly got on `<prefix>/rpc`. */
+const frames: { id: unknown; src: string; method: string; params: { id: number; on: boolean } }[] = [];
 
 async function device(clientId: string, will: { topic: string; payload: string }, publishes: [string, string, boolean?][]): Promise<MqttClient> {
   const c = await connect(gw.mqttUrl, { clientId, will: { topic: will.topic, payload: Buffer.from(will.payload), qos: 1, retain: true } });
@@ -69,10 +71,19 @@ beforeAll(async () => {
     [`stat/${PLUG}/RESULT`, '{"POWER":"OFF"}'],
     [`stat/${PLUG}/POWER`, 'OFF'],
   ]);
-  await device(SHELLY, { topic: `${SHELLY}/online`, payload: 'false' }, [
+  const status = (output: boolean, source: string) => JSON.stringify({ id: 0, source, output, temperature: { tC: 47.3, tF: 117.1 } });
+  const shelly = await device(SHELLY, { topic: `${SHELLY}/online`, payload: 'false' }, [
     [`${SHELLY}/online`, 'true', true],
-    [`${SHELLY}/status/switch:0`, JSON.stringify({ id: 0, source: 'init', output: false, temperature: { tC: 47.3, tF: 117.1 } })],
+    [`${SHELLY}/status/switch:0`, status(false, 'init')],
   ]);
+  // Switch.Set: the answer on `<src>/rpc` with the request's id, then the switch's new status.
+  shelly.on('message', (_topic, payload) => {
+    const frame = JSON.parse(payload.toString()) as (typeof frames)[number];
+    frames.push(frame);
+    shelly.publish(`${frame.src}/rpc`, JSON.stringify({ id: frame.id, src: SHELLY, dst: frame.src, result: { was_on: !frame.params.on } }), { qos: 1 });
+    shelly.publish(`${SHELLY}/status/switch:0`, status(frame.params.on, 'MQTT'), { qos: 1 });
+  });
+  await shelly.subscribeAsync(`${SHELLY}/rpc`, { qos: 1 });
   await device('hall-node', { topic: 'hall-node/status', payload: 'offline' }, [
     ['hall-node/status', 'online', true],
     ['hall-node/switch/relay/state', 'OFF'],
@@ -112,5 +123,20 @@ describe('the Zigbee2MQTT bridge', () => {
     expect(keys).not.toContain('zigbee2mqtt:bridge');
     expect(keys.filter((k) => k.startsWith('zigbee2mqtt:'))).toEqual(['zigbee2mqtt:kitchen_climate']);
     expect(body.devices.find((d) => d.key === 'zigbee2mqtt:kitchen_climate')?.online).toBe(true);
+  });
+});
+
+describe('the Shelly Plus 1 commanded (Gen2 RPC over MQTT)', () => {
+  it('gets each Switch.Set with its own id, so each answer on <src>/rpc is matched to its request', async () => {
+    const porch = clients.find((c) => c.options.clientId === 'porch-node')!;
+    // Warm, then cool: the rules switch the porch's hvac on, then off (besides any command the first reading made).
+    await porch.publishAsync('porch-node/sensor/porch_temperature/state', '29.4', { qos: 1 });
+    await waitFor(() => frames.some((f) => f.params.on), 'Switch.Set on');
+    await porch.publishAsync('porch-node/sensor/porch_temperature/state', '18.9', { qos: 1 });
+    await waitFor(() => frames.findIndex((f) => f.params.on) < frames.findLastIndex((f) => !f.params.on), 'Switch.Set off after on');
+    expect(frames.every((f) => f.method === 'Switch.Set' && f.src === 'iot-gateway' && f.params.id === 0)).toBe(true);
+    const ids = frames.map((f) => f.id);
+    expect(ids.every((id) => typeof id === 'number' && Number.isInteger(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });
