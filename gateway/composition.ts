@@ -87,9 +87,9 @@ export function liveView(
     metrics: o.metrics,
     pushMs: settings.livePushMs,
     waiting: () => o.devices.waiting(),
+    placeOf: (device) => o.devices.placeOf(device),
     rules: o.rules,
-    maxViewers: settings.liveMaxViewers,
-    maxViewersPerAddress: settings.liveMaxViewersPerAddress,
+    maxViewers: settings.liveMaxViewers, maxViewersPerAddress: settings.liveMaxViewersPerAddress,
     maxBehindBytes: settings.liveMaxBehindBytes,
   });
 }

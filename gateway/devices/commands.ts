@@ -35,6 +35,8 @@ export interface NativeCommanderOptions {
 export class NativeCommander {
   private off: (() => void) | undefined;
   private readonly logLimiter: LogLimiter;
+  /** A Shelly Gen2+ RPC frame's `id`, one per request (its answer on `<src>/rpc` repeats it): increasing from 1. */
+  private rpcId = 0;
 
   constructor(private readonly o: NativeCommanderOptions) {
     this.logLimiter = new LogLimiter(o.log);
@@ -92,7 +94,7 @@ export class NativeCommander {
           zigbee2mqttBaseTopic: this.o.zigbee2mqttBaseTopic,
           ...(this.o.router.map.tasmota ? { tasmota: this.o.router.map.tasmota } : {}),
           ...(a.generation ? { shellyGeneration: a.generation } : {}),
-          ...(a.family === 'shelly' ? { shellyLightMode: this.o.router.learnt.shellyLightMode(a.nativeId) } : {}),
+          ...(a.family === 'shelly' ? { shellyLightMode: this.o.router.learnt.shellyLightMode(a.nativeId), rpcId: ++this.rpcId } : {}),
           ...(a.setpoint ? { setpointKeys: a.setpoint } : {}),
         });
     }

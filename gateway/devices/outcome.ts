@@ -66,16 +66,19 @@ export interface PlaceEnv {
 
 const NO_PROBLEMS: readonly string[] = [];
 
+/** The Zigbee2MQTT decoder's name for its bridge's own traffic (`bridge/state`, `bridge/info`, …): the bridge is no device (its state: registry.bridgesOffline). */
+const isBridge = (family: Family, nativeId: string | undefined): boolean => family === 'zigbee2mqtt' && nativeId === 'bridge';
+
 export function decodePlaced(r: DecodeResult | Availability[], env: PlaceEnv): NativeOutcome {
   if (Array.isArray(r)) return availability(r, env);
   switch (r.outcome) {
     case 'not_mine':
       return r;
     case 'recognised':
-      if (r.nativeId !== undefined && !env.redrive && r.family !== 'homeassistant') env.registry.seen(r.family, r.nativeId, env.now);
+      if (r.nativeId !== undefined && !env.redrive && r.family !== 'homeassistant' && !isBridge(r.family, r.nativeId)) env.registry.seen(r.family, r.nativeId, env.now);
       return { outcome: 'recognised', family: r.family, ...(r.nativeId === undefined ? {} : { nativeId: r.nativeId }), what: r.what };
     case 'failure':
-      if (r.nativeId !== undefined && !env.redrive) DeviceRegistry.problem(env.registry.seen(r.family, r.nativeId, env.now), r.detail);
+      if (r.nativeId !== undefined && !env.redrive && !isBridge(r.family, r.nativeId)) DeviceRegistry.problem(env.registry.seen(r.family, r.nativeId, env.now), r.detail);
       return { outcome: 'failure', family: r.family, ...(r.nativeId === undefined ? {} : { nativeId: r.nativeId }), detail: r.detail };
     case 'availability':
       return availability([r], env);
@@ -99,7 +102,6 @@ function availability(list: readonly Availability[], env: PlaceEnv): NativeOutco
         if (a.online && e.onlineFromHistory) [e.online, e.onlineFromHistory] = [true, false];
         for (const p of env.placements.placementsOf(e.family, e.nativeId) ?? []) statuses.push({ device: p.device, online: a.online && e.online !== false });
       }
-      env.registry.seen(a.family, a.nativeId, env.now).online = a.online;
       continue;
     }
     const own = env.registry.seen(a.family, a.nativeId, env.now);

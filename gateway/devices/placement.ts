@@ -15,8 +15,11 @@ export type KindChoice =
 
 const CONTRACT = new Set<string>(CONTRACT_KINDS);
 
-/** The channel a report without one means: Tasmota's POWER is POWER1, a Shelly's only relay is 0; an ESPHome light or fan reports by its object id. */
-function channelOf(family: Family, channel: string | undefined): string {
+/**
+ * The channel a report without one means: Tasmota's POWER is POWER1, a Shelly's only relay is 0;
+ * an ESPHome light or fan reports by its object id. What the registry lists an actuator's report by.
+ */
+export function channelOf(family: Family, channel: string | undefined): string {
   if (channel !== undefined) return family === 'esphome' ? esphomeObjectId(channel) : channel;
   return family === 'tasmota' ? '1' : family === 'shelly' ? '0' : '';
 }
@@ -35,6 +38,8 @@ export class Placements {
   private readonly kindCache = new Map<string, string | null>();
   /** The map's native devices by the contract device they place: a silence sweep asks per device. */
   private readonly byContractDevice = new Map<string, NativeDevice[]>();
+  /** Where each contract device the map places is (its first placement), an actuator-only device's too. */
+  private readonly zoneOfDevice = new Map<string, Placement>();
   /** The unit of each kind the map adds, by name: looked up per reading that says its unit. */
   private readonly addedUnits: ReadonlyMap<string, string>;
 
@@ -46,10 +51,15 @@ export class Placements {
         list.push(d);
         this.byContractDevice.set(device, list);
       }
+      for (const p of d.placements) if (!this.zoneOfDevice.has(p.device)) this.zoneOfDevice.set(p.device, p);
     }
     for (const a of map.actuators.values()) {
       const key = `${a.family}:${a.nativeId}`;
-      if (!map.devices.has(key) && !this.implied.has(key)) this.implied.set(key, [{ site: a.site, zone: a.zone, device: deviceName(a.nativeId) }]);
+      if (!map.devices.has(key) && !this.implied.has(key)) {
+        const p = { site: a.site, zone: a.zone, device: deviceName(a.nativeId) };
+        this.implied.set(key, [p]);
+        if (!this.zoneOfDevice.has(p.device)) this.zoneOfDevice.set(p.device, p);
+      }
       const report = `${key}#${a.channel === undefined && (a.family === 'homeassistant' || a.family === 'zigbee2mqtt') ? '' : channelOf(a.family, a.channel)}`;
       const list = this.byReport.get(report) ?? [];
       list.push(a);
@@ -59,6 +69,14 @@ export class Placements {
 
   device(family: Family, nativeId: string): NativeDevice | undefined {
     return this.map.devices.get(`${family}:${nativeId}`);
+  }
+
+  /**
+   * The site and zone of a contract device the map places: its status (`device_status`) names the
+   * device only, and an actuator-only device sends nothing else that says where it is.
+   */
+  zoneOf(device: string): Placement | undefined {
+    return this.zoneOfDevice.get(device);
   }
 
   /** The map's native devices with a placement as contract device `device`. */

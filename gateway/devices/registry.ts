@@ -8,7 +8,7 @@
  */
 import { BoundedMap } from '../core/bounded-map.js';
 import type { Placement } from './map.js';
-import type { ActuatorState, Family } from './types.js';
+import type { ActuatorState, Availability, Family } from './types.js';
 
 const MAX_KEYS = 100;
 const MAX_PROBLEMS = 5;
@@ -112,6 +112,24 @@ export class DeviceRegistry {
       for (const [channel, state] of now.actuators) e.actuators.set(channel, state);
     }
     this.entries.set(e.key, e);
+  }
+
+  /**
+   * A retained availability restored at start (a Tasmota LWT, a Shelly's `online`, a Zigbee2MQTT
+   * device's `availability` or its bridge's `bridge/state`): the last word said, over what the
+   * stored history seeded; not news (no status stored, no restart of the device or bridge). A
+   * device's own word is not overridden by its bridge coming back (outcome.ts). Only a device
+   * listed already (seeded) is told; whether it was.
+   */
+  retained(a: Availability): boolean {
+    if (a.scope === 'bridge') {
+      if (a.online) this.bridgesOffline.delete(a.family);
+      else this.bridgesOffline.add(a.family);
+      return true;
+    }
+    const e = this.get(a.family, a.nativeId);
+    if (e) [e.online, e.onlineFromHistory] = [a.online, false];
+    return e !== undefined;
   }
 
   static unmapped(e: DeviceEntry, key: string): void {

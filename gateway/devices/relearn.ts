@@ -34,6 +34,13 @@ interface RelearnOptions extends RelearnSources {
   readonly log: Logger;
 }
 
+/**
+ * Where firmware retains its online state: Zigbee2MQTT `<name>/availability` and `bridge/state`,
+ * Tasmota `tele/<topic>/LWT`, Shelly `online` (Gen1 `shellies/<id>/online`, Gen2 `<prefix>/online`),
+ * ESPHome `<node>/status`; each also its will.
+ */
+const AVAILABILITY = /\/(availability|bridge\/state|LWT|online|status)$/;
+
 /** Feeds the restored retained messages that teach to the router; counts what they taught. */
 export async function relearnRetained(o: RelearnOptions): Promise<{ read: number; learnt: number }> {
   await o.broker.restore();
@@ -41,8 +48,8 @@ export async function relearnRetained(o: RelearnOptions): Promise<{ read: number
   let learnt = 0;
   // A bridge's base may have several levels (`home/zigbee2mqtt`): all of them, picked by their ends.
   for await (const { topic, payload } of o.broker.retained(['#'])) {
-    // And a device's own availability (Zigbee2MQTT retains it): after the seed from the history, which cannot tell it from its bridge's will.
-    if (!teaches(topic, o.discoveryPrefix) && !topic.endsWith('/availability')) continue;
+    // And the availability retained (after the seed from the history, which cannot tell a device's own word from its bridge's will).
+    if (!teaches(topic, o.discoveryPrefix) && !AVAILABILITY.test(topic)) continue;
     read++;
     try {
       if (o.router.relearn(topic, payload, o.now, hintOf(o, topic))) learnt++;
@@ -50,7 +57,7 @@ export async function relearnRetained(o: RelearnOptions): Promise<{ read: number
       o.log.warn({ topic, err: (err as Error).message }, 'a restored retained message could not be read again: what it taught is learnt when the device says it again');
     }
   }
-  if (read > 0) o.log.info({ read, learnt }, 'learnt again from the restored retained messages: discovery configs, Zigbee2MQTT bridge lists, devices\' own availability');
+  if (read > 0) o.log.info({ read, learnt }, 'learnt again from the restored retained messages: discovery configs, Zigbee2MQTT bridge lists, devices\' and bridges\' availability');
   return { read, learnt };
 }
 

@@ -207,12 +207,8 @@ export class NativeRouter {
     if (this.ctxVersion !== this.discovery.version) this.ctx = this.context();
     for (const step of this.order(hint)) {
       const r = this.step(step, topic, payload, hint);
-      // A device's own retained availability: its word, which its bridge coming back does not override (outcome.ts).
-      if (r && !Array.isArray(r) && r.outcome === 'availability' && r.scope === 'device') {
-        const e = this.registry.get(r.family, r.nativeId);
-        if (e) [e.online, e.onlineFromHistory] = [r.online, false];
-        return e !== undefined;
-      }
+      // A device's (or its bridge's) retained availability: its last word, over the stored history's; not news.
+      if (r && !Array.isArray(r) && r.outcome === 'availability') return this.registry.retained(r);
       // A retained `online` of the bridge is not news of its restart: what was learnt since stays.
       const facts = r && !Array.isArray(r) && r.outcome !== 'not_mine' ? r.learnt?.filter((f) => f.what !== 'zigbee2mqttBridgeOnline') : undefined;
       if (!facts?.length) continue;

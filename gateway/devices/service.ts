@@ -14,6 +14,7 @@ import type { ActuatorState } from './types.js';
 import { relearnRetained, type RelearnSources } from './relearn.js';
 import { shareLearning, SharingRouter } from './shared-learning.js';
 import { ClusterDeviceViews, type ClusterViewOptions } from './cluster-view.js';
+import { channelOf } from './placement.js';
 import { evictionCounter } from '../observability/evictions.js';
 import { RenameFollower } from './rename.js';
 
@@ -114,6 +115,11 @@ export class DevicesService {
     }
   }
 
+  /** Where a contract device the map places is (the live page: a status names only the device). */
+  placeOf(device: string): { readonly site: string; readonly zone: string } | undefined {
+    return this.router.placement.zoneOf(device);
+  }
+
   view(): DeviceView[] {
     return this.router.registry.view((f, id) => this.router.placement.placementsOf(f, id));
   }
@@ -177,7 +183,8 @@ export class DevicesService {
       // Heard then, but not now: its silence, seeded just before, stays.
       const e = router.registry.known(a.family, a.nativeId, r.reportedAt!);
       e.lastSeen = Math.max(e.lastSeen, r.reportedAt!);
-      e.actuators.set(a.channel ?? '', r.reported as ActuatorState);
+      // Under the channel its reports name (a Tasmota's POWER is relay 1): one entry, not a second once it reports.
+      e.actuators.set(channelOf(a.family, a.channel), r.reported as ActuatorState);
     }
   }
 

@@ -242,7 +242,7 @@ export interface EncodeOptions extends DecodeOptions {
   shellyGeneration?: 1 | 2;
   /** A Gen1 colour light's mode (RGBW2: `color/0` or `white/<n>`), as learnt from the device; default from its id. */
   shellyLightMode?: 'color' | 'white';
-  /** Gen2+ RPC frame `id` and `src` (replies go to `<src>/rpc`); default 1 and `iot-gateway`. */
+  /** Gen2+ RPC frame `id` (the commander gives each request its own) and `src` (replies go to `<src>/rpc`); default 1 and `iot-gateway`. */
   rpcId?: number;
   rpcSrc?: string;
   /** Zigbee2MQTT: the attribute a setpoint goes to, per mode; default occupied_heating_setpoint / occupied_cooling_setpoint (Tuya TRVs: current_heating_setpoint). */

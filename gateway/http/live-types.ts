@@ -30,6 +30,8 @@ export interface LiveViewOptions {
   readonly maxKeys?: number;
   /** Events (commands, alerts, dead letters) a new viewer is shown. */
   readonly recentEvents?: number;
+  /** Where the device map places a device (a status names only the device: an actuator-only native device sends nothing else). */
+  readonly placeOf?: (device: string) => { readonly site: string; readonly zone: string } | undefined;
   /** Native devices waiting for a zone (the device registry), shown so someone places them. */
   readonly waiting?: () => readonly WaitingDevice[];
   /** Viewers at most, in all and per address (LIVE_MAX_VIEWERS*; 0 = no limit; default: none). */

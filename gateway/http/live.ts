@@ -187,6 +187,9 @@ export class LiveView {
     const d = this.devices.get(id) ?? { device: id, site: null, zone: null, online: null, lastSeen: time, readings: {} };
     this.devices.touch(id, d);
     d.lastSeen = Math.max(d.lastSeen, time);
+    // Known only by its status or silence (an actuator-only native device): where the map places it.
+    const at = d.site === null ? this.o.placeOf?.(id) : undefined;
+    if (at) [d.site, d.zone] = [at.site, at.zone];
     // Nobody watching: the snapshot a new viewer gets covers it.
     if (this.viewers.size > 0) {
       this.changed.add(id);

@@ -10,7 +10,7 @@
  * Gen2/Plus/Pro: `<prefix>/status/<component>:<n>` carries the component's status JSON
  * (`switch:0` `{"output":true,"apower":11.5,…}`, `temperature:0` `{"tC":24.4}`),
  * `<prefix>/events/rpc` NotifyStatus / NotifyFullStatus with `params.ts` in float seconds,
- * `<prefix>/online` `true`/`false`. Commands: `<prefix>/rpc` `{"id":1,"src":…,"method":"Switch.Set",…}`.
+ * `<prefix>/online` `true`/`false`. Commands: `<prefix>/rpc` `{"id":N,"src":…,"method":"Switch.Set",…}`, N per request.
  */
 import { Collector, NOT_MINE, failure, recognised, teach } from '../collect.js';
 import { epochToIso, isObject, isScalar, own, parseJson, parseObject, payloadText, toBool, toNumber, toOnOff, type Json, type JsonObject } from '../normalise.js';
