@@ -65,7 +65,7 @@ export function mqttBroker(settings: Settings, o: { access: Access; metrics: Met
     guard: access,
     // A whole MQTT packet (header included) may come as one WebSocket message.
     wsMaxPayload: settings.maxPacketBytes ? settings.maxPacketBytes + 16 : undefined,
-    hooks: { ...access.hooks, ...(clusterBus ? { authenticate: waitingForRedis(access, clusterBus, settings.mqttRedisWaitMs) } : {}), authorizePublish: pipeline.authorizePublish, authorizeForward: delivery.authorizeForward },
+    hooks: { ...access.hooks, ...(clusterBus ? { authenticate: waitingForRedis(access, clusterBus, settings.mqttRedisWaitMs, metrics) } : {}), authorizePublish: pipeline.authorizePublish, authorizeForward: delivery.authorizeForward },
     persistence,
     connectTimeoutMs: settings.connectTimeoutMs,
     drainTimeoutMs: settings.slowClientTimeoutMs,

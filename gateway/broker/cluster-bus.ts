@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { connectRedis } from '../core/redis.js';
 import { logWarn } from '../core/errors.js';
 import type { RedisStore } from './cluster-persistence.js';
-import { readiness } from './redis-wait.js';
+import { readiness, type SessionsReady } from './redis-wait.js';
 
 export { waitingForRedis } from './redis-wait.js';
 import { tuneMessageBus } from './queue.js';
@@ -29,8 +29,8 @@ export interface ClusterBus {
   readonly persistence: RedisStore;
   /** Its connection (the offline queues are trimmed through it). */
   readonly sessions: Redis;
-  /** Resolves true once the sessions' connection is ready (at once if it is), false after `ms`. */
-  readonly sessionsReady: (ms: number) => Promise<boolean>;
+  /** Resolves true once the sessions' connection is ready (at once if it is), false after `ms` or once the waiting client left. */
+  readonly sessionsReady: SessionsReady;
   /** The Aedes id of this run: the node id and a random part, so wills of an earlier run of the same node are another broker's. */
   readonly brokerId: string;
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import type { AedesOptions, AuthenticateError, Client } from 'aedes';
 import type { Redis } from 'ioredis';
+import type { Metrics } from '../observability/metrics.js';
 import { Refusal, StoreUnavailableError } from './client-errors.js';
 
 const unavailable = (err: unknown): StoreUnavailableError => (err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err));
@@ -37,27 +38,34 @@ export function redisFailuresNamed<T extends object>(store: T): T {
   });
 }
 
-/** Resolves true once `conn` is ready (at once if it is), false after `ms`; one listener for every waiter. */
-export function readiness(conn: Redis): (ms: number) => Promise<boolean> {
+/**
+ * Waits for Redis: resolves true once `conn` is ready (at once if it is), false after `ms` or as
+ * soon as `client` (a waiting CONNECT's socket) closes, its timer gone with it; one listener for
+ * every waiter; `waiting`: how many wait now (a gauge).
+ */
+export type SessionsReady = ((ms: number, client?: Pick<NodeJS.EventEmitter, 'once' | 'off'>) => Promise<boolean>) & { readonly waiting: number };
+
+export function readiness(conn: Redis): SessionsReady {
   const waiters = new Set<(ready: boolean) => void>();
   conn.on('ready', () => {
-    for (const w of waiters) w(true);
-    waiters.clear();
+    for (const w of [...waiters]) w(true);
   });
-  return (ms) => {
+  const wait = (ms: number, client?: Pick<NodeJS.EventEmitter, 'once' | 'off'>): Promise<boolean> => {
     if (conn.status === 'ready') return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        waiters.delete(done);
-        resolve(false);
-      }, ms);
-      const done = (ready: boolean): void => {
+      const finish = (ready: boolean): void => {
         clearTimeout(timer);
+        waiters.delete(finish);
+        client?.off('close', left);
         resolve(ready);
       };
-      waiters.add(done);
+      const left = (): void => finish(false);
+      const timer = setTimeout(left, ms);
+      waiters.add(finish);
+      client?.once('close', left);
     });
   };
+  return Object.defineProperty(wait, 'waiting', { get: () => waiters.size }) as SessionsReady;
 }
 
 type Authenticate = NonNullable<AedesOptions['authenticate']>;
@@ -69,16 +77,20 @@ type Authenticate = NonNullable<AedesOptions['authenticate']>;
  */
 export function waitingForRedis(
   access: { readonly hooks: { readonly authenticate: Authenticate }; refuse(reason: 'store_unavailable', client: Client, detail: string): void },
-  bus: { readonly sessionsReady: (ms: number) => Promise<boolean> },
+  bus: { readonly sessionsReady: SessionsReady },
   waitMs: number,
+  metrics?: Pick<Metrics, 'readFrom'>,
 ): Authenticate {
+  metrics?.readFrom('mqttWaitingForRedis', () => bus.sessionsReady.waiting);
   return (client, username, password, done) => {
     access.hooks.authenticate(client, username, password, (err, ok) => {
       if (err || !ok) return done(err, ok);
-      void bus.sessionsReady(waitMs).then((ready) => {
+      // Its socket: a client that leaves stops waiting at once (its timer, its slot in the gauge).
+      const conn = client.conn as (NodeJS.EventEmitter & { readonly destroyed?: boolean }) | undefined;
+      void bus.sessionsReady(waitMs, conn).then((ready) => {
         if (ready) return done(null, true);
         // Gone while it waited: nobody to refuse, nothing to count (a reconnect loop would inflate the count).
-        if (client.closed) return done(new Refusal('the client left while it waited for Redis', 3) as AuthenticateError, false);
+        if (client.closed || conn?.destroyed === true) return done(new Refusal('the client left while it waited for Redis', 3) as AuthenticateError, false);
         const detail = `Redis, where sessions live, unreachable for ${waitMs} ms (MQTT_REDIS_WAIT_MS): CONNACK 3, server unavailable`;
         access.refuse('store_unavailable', client, detail);
         done(new Refusal(detail, 3) as AuthenticateError, false);

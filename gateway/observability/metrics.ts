@@ -8,6 +8,7 @@ export type GaugeSource =
   | 'ruleFilesRejected'
   | 'liveViewers'
   | 'pendingConnections'
+  | 'mqttWaitingForRedis'
   | 'inflightQos2'
   | 'offlineQueuedMessages'
   | 'offlineQueuedBytes'
@@ -206,6 +207,7 @@ export class Metrics {
     gauge('gateway_deadletters_unstored', 'Dead letters InfluxDB refused, waiting in the spool to be retried (/readyz is not ready meanwhile)', reported('deadLettersUnstored'));
     gauge('gateway_live_viewers', 'Browsers connected to the live page event stream', reported('liveViewers'));
     gauge('gateway_pending_connections', 'MQTT connections open but not yet authenticated', reported('pendingConnections'));
+    gauge('gateway_mqtt_waiting_for_redis', 'A cluster node: MQTT clients whose CONNECT waits for Redis, where sessions live (up to MQTT_REDIS_WAIT_MS)', reported('mqttWaitingForRedis'));
     gauge('gateway_inflight_qos2_messages', 'QoS 2 messages received and not yet released (awaiting PUBREL), all clients', reported('inflightQos2'));
     gauge('gateway_offline_queued_messages', 'Messages queued for persistent sessions, all clients', reported('offlineQueuedMessages'));
     gauge('gateway_offline_queued_bytes', 'Payload bytes queued for persistent sessions, all clients', reported('offlineQueuedBytes'));

@@ -4,6 +4,7 @@
  * counts as `store_unavailable`, never as a client's `protocol_error`; and the wait for Redis
  * ends false past its bound, true once Redis is back.
  */
+import { EventEmitter } from 'node:events';
 import aedesPersistenceRedis from 'aedes-persistence-redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientErrorRefusal, StoreUnavailableError } from '../../../gateway/broker/client-errors.js';
@@ -79,6 +80,36 @@ describe('the sessions\' store while Redis is down', () => {
       expect(await Promise.all(answers)).toEqual([false, false]);
       expect(refused).toEqual(['staying']);
       await redis.restart();
+    } finally {
+      conn.disconnect();
+    }
+  });
+
+  it('counts the clients waiting, and lets one that leaves go at once, its wait and its count with it', async () => {
+    const conn = connectRedis(redis.url, 'test-wait-gone', { maxRetriesPerRequest: 20, commandTimeout: 500 });
+    conn.on('error', () => undefined);
+    try {
+      const sessionsReady = readiness(conn);
+      await waitFor(() => conn.status === 'ready', 'the connection');
+      await redis.kill();
+      await waitFor(() => conn.status !== 'ready', 'ioredis to see Redis gone');
+      const gauges = new Map<string, () => number>();
+      const refused: string[] = [];
+      const access = { hooks: { authenticate: (_c: unknown, _u: unknown, _p: unknown, done: (e: null, ok: boolean) => void) => done(null, true) }, refuse: (_r: 'store_unavailable', c: { id: string }) => void refused.push(c.id) };
+      const authenticate = waitingForRedis(access, { sessionsReady }, 600_000, { readFrom: (source, read) => void gauges.set(source, read) });
+      const socket = Object.assign(new EventEmitter(), { destroyed: false });
+      const answered = new Promise<string>((resolve) => authenticate({ id: 'leaving', closed: false, conn: socket } as never, 'u', Buffer.from('p'), (err) => resolve(err?.message ?? 'accepted')));
+      const staying = sessionsReady(600_000);
+      expect(gauges.get('mqttWaitingForRedis')?.()).toBe(2);
+      socket.destroyed = true;
+      socket.emit('close');
+      // Not after MQTT_REDIS_WAIT_MS (10 minutes here): now; not refused nor counted, since it left.
+      expect(await answered).toMatch(/left while it waited/);
+      expect(gauges.get('mqttWaitingForRedis')?.()).toBe(1);
+      expect(refused).toEqual([]);
+      await redis.restart();
+      expect(await staying).toBe(true);
+      expect(gauges.get('mqttWaitingForRedis')?.()).toBe(0);
     } finally {
       conn.disconnect();
     }
