@@ -14,7 +14,7 @@ export class DeadLetterOffice {
   private readonly waitingLimiter: LogLimiter;
 
   constructor(private readonly o: DeadLetterOfficeOptions) {
-    this.logLimiter = new LogLimiter(o.log);
+    this.logLimiter = new LogLimiter(o.log, 20, 10_000, () => o.clock.now());
     this.waitingLimiter = new LogLimiter(o.log, 1, 600_000, () => o.clock.now());
   }
 
@@ -46,8 +46,13 @@ export class DeadLetterOffice {
     if (reason === 'unassigned_device') {
       // One line per device and window, saying how many were not: the dead letters themselves are all kept.
       // Within the usual rate over all devices too: a bridge of many unplaced devices is not a line a message.
-      const suppressed = this.waitingLimiter.admit(`waiting: ${detail.slice(0, detail.indexOf(' '))}`);
-      if (suppressed !== false && this.logLimiter.allow(`dead letter: ${reason}`)) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId, suppressed }, 'dead letter');
+      const key = `waiting: ${detail.slice(0, detail.indexOf(' '))}`;
+      const suppressed = this.waitingLimiter.admit(key);
+      if (suppressed !== false) {
+        if (this.logLimiter.allow(`dead letter: ${reason}`)) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId, suppressed }, 'dead letter');
+        // Left out over all devices: the device's own line is not used up, its next message may say it.
+        else this.waitingLimiter.refund(key, suppressed);
+      }
     } else if (this.logLimiter.allow(`dead letter: ${reason}`)) this.o.log.warn({ eventId: event.id, reason, detail, topic: packet.topic, clientId }, 'dead letter');
     return event;
   }

@@ -54,9 +54,20 @@ export class LogLimiter {
     }
     if (w.logged < this.perWindow) {
       w.logged++;
+      // Lines left out within this window come only after its last admission, or from a refund.
+      suppressed += w.suppressed;
+      w.suppressed = 0;
       return suppressed;
     }
     w.suppressed++;
     return false;
+  }
+
+  /** Takes back an admission (`admit` said `suppressed`) whose line was not written after all: it counts as left out. */
+  refund(key: string, suppressed: number): void {
+    const w = this.windows.get(key);
+    if (!w || w.logged === 0) return;
+    w.logged--;
+    w.suppressed += suppressed + 1;
   }
 }

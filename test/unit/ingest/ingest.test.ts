@@ -362,4 +362,17 @@ describe('Ingest: what the log says of dead letters', () => {
     for (let i = 0; i < 5000; i++) void ingest.deadLetter(null, publish(`zigbee2mqtt/dev${i}`, { power: 1 }), 'unassigned_device', `zigbee2mqtt:dev${i} is waiting for a zone: place it in the device map`, true);
     expect(lines.filter((l) => l['msg'] === 'dead letter' && l['reason'] === 'unassigned_device')).toHaveLength(20);
   });
+
+  it('does not use up a waiting device\'s line when the usual rate left it out: it is said at its next message once there is room', () => {
+    const { ingest, lines, clock } = setup();
+    const waiting = (id: string) => void ingest.deadLetter(null, publish(`zigbee2mqtt/${id}`, { power: 1 }), 'unassigned_device', `zigbee2mqtt:${id} is waiting for a zone: place it in the device map`, true);
+    for (let i = 0; i < 25; i++) waiting(`dev${i}`);
+    const said = () => lines.filter((l) => l['msg'] === 'dead letter' && l['reason'] === 'unassigned_device').map((l) => [String(l['detail']).split(' ')[0], l['suppressed']]);
+    expect(said()).toHaveLength(20);
+    // Ten seconds on (not ten minutes): dev24 was never said, so its next message is, with the one left out.
+    clock.advanceBy(10_000);
+    waiting('dev24');
+    waiting('dev0');
+    expect(said().slice(20)).toEqual([['zigbee2mqtt:dev24', 1]]);
+  });
 });
