@@ -26,6 +26,17 @@ afterAll(async () => {
   await redis.stop();
 });
 
+/** A sessions' connection that was ready, and its wait for Redis, once Redis is killed. */
+async function sessionsWithRedisGone(name: string) {
+  const conn = connectRedis(redis.url, name, { maxRetriesPerRequest: 20, commandTimeout: 500 });
+  conn.on('error', () => undefined);
+  const sessionsReady = readiness(conn);
+  await waitFor(() => conn.status === 'ready', 'the connection');
+  await redis.kill();
+  await waitFor(() => conn.status !== 'ready', 'ioredis to see Redis gone');
+  return { conn, sessionsReady };
+}
+
 describe('the sessions\' store while Redis is down', () => {
   it('names its failures as Redis\', counted as store_unavailable; the wait for Redis ends with its bound or with Redis back', async () => {
     const conn = connectRedis(redis.url, 'test-sessions', { maxRetriesPerRequest: 20, commandTimeout: 500 });
@@ -61,13 +72,8 @@ describe('the sessions\' store while Redis is down', () => {
   });
 
   it('refuses, counted, a client still there when the wait ends; one that left meanwhile is not counted (found by a review)', async () => {
-    const conn = connectRedis(redis.url, 'test-wait', { maxRetriesPerRequest: 20, commandTimeout: 500 });
-    conn.on('error', () => undefined);
+    const { conn, sessionsReady } = await sessionsWithRedisGone('test-wait');
     try {
-      const sessionsReady = readiness(conn);
-      await waitFor(() => conn.status === 'ready', 'the connection');
-      await redis.kill();
-      await waitFor(() => conn.status !== 'ready', 'ioredis to see Redis gone');
       const refused: string[] = [];
       // The access's hooks: credentials check out (that part is access.ts' own tests').
       const access = { hooks: { authenticate: (_c: unknown, _u: unknown, _p: unknown, done: (e: null, ok: boolean) => void) => done(null, true) }, refuse: (_r: 'store_unavailable', c: { id: string }) => void refused.push(c.id) };
@@ -86,13 +92,8 @@ describe('the sessions\' store while Redis is down', () => {
   });
 
   it('counts the clients waiting, and lets one that leaves go at once, its wait and its count with it', async () => {
-    const conn = connectRedis(redis.url, 'test-wait-gone', { maxRetriesPerRequest: 20, commandTimeout: 500 });
-    conn.on('error', () => undefined);
+    const { conn, sessionsReady } = await sessionsWithRedisGone('test-wait-gone');
     try {
-      const sessionsReady = readiness(conn);
-      await waitFor(() => conn.status === 'ready', 'the connection');
-      await redis.kill();
-      await waitFor(() => conn.status !== 'ready', 'ioredis to see Redis gone');
       const gauges = new Map<string, () => number>();
       const refused: string[] = [];
       const access = { hooks: { authenticate: (_c: unknown, _u: unknown, _p: unknown, done: (e: null, ok: boolean) => void) => done(null, true) }, refuse: (_r: 'store_unavailable', c: { id: string }) => void refused.push(c.id) };
