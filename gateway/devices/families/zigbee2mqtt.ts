@@ -12,7 +12,7 @@
  * `bridge/info` says `attribute`, or no JSON state of the device was seen since the bridge came
  * online), else copies of it, counted and not stored twice.
  */
-import { Collector, NOT_MINE, failure, recognised, teach } from '../collect.js';
+import { Collector, NOT_MINE, cameBack, failure, recognised, teach } from '../collect.js';
 import { MAX_BRIDGE_DEVICES_BYTES, isObject, isScalar, own, parseJson, payloadText, toNumber, toOnOff, trustedTime, type Json, type JsonObject } from '../normalise.js';
 import { formsOf } from './zigbee2mqtt-devices.js';
 import type { ActuatorState, ContractKind, DecodeOptions, DecodeResult, EncodeOptions, EncodeResult, Learnt, LearntView, NativeCommand } from '../types.js';
@@ -71,6 +71,7 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
   }
   if (rest === 'bridge/info') return teach(recognised(FAMILY, 'bridge', 'bridge traffic (bridge/info)'), outputOf(base, text, options.learnt));
   if (rest === 'bridge/devices') return bridgeDevices(base, text);
+  if (rest === 'bridge/event') return bridgeEvent(text);
   if (rest.startsWith('bridge/')) return recognised(FAMILY, 'bridge', `bridge traffic (${rest})`);
 
   const parts = rest.split('/');
@@ -118,6 +119,20 @@ function bridgeDevices(base: string, text: string): DecodeResult {
   const devices = parsed.ok ? formsOf(parsed.value) : parsed.reason;
   if (typeof devices === 'string') return failure(FAMILY, 'bridge', `bridge/devices: ${devices}`);
   return teach(recognised(FAMILY, 'bridge', 'bridge traffic (bridge/devices)'), { what: 'zigbee2mqttDevices', base, devices });
+}
+
+/**
+ * `bridge/event` `{"type":"device_announce","data":{"friendly_name":…,"ieee_address":…}}`
+ * (lib/extension/bridge.ts): a device rejoined the network, mostly after losing power; a short
+ * power cut may never show as offline on `<name>/availability`.
+ */
+function bridgeEvent(text: string): DecodeResult {
+  const parsed = parseJson(text);
+  const event = parsed.ok && isObject(parsed.value) ? parsed.value : undefined;
+  const data = event ? own(event, 'data') : undefined;
+  const name = isObject(data) ? own(data, 'friendly_name') : undefined;
+  if (!event || own(event, 'type') !== 'device_announce' || typeof name !== 'string' || name === '') return recognised(FAMILY, 'bridge', 'bridge traffic (bridge/event)');
+  return cameBack(FAMILY, name, 'device announce (bridge/event)', 'Zigbee2MQTT device_announce (rejoined)');
 }
 
 /**
