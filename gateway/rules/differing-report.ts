@@ -17,6 +17,9 @@ import { describe } from './saga.js';
  * tracked like any other (a rebuild replays it as it was).
  */
 
+/** The deciding fact of a command that puts an actuator back after it came back (the trace shows it as the command's firing). */
+export const CAME_BACK_FACT = 'cameBack';
+
 export interface DifferingReportOptions {
   readonly clock: Clock;
   readonly holdMs: number;
@@ -70,7 +73,7 @@ export function restoreAfterComingBack(o: DifferingReportOptions & { readonly co
   const now = o.clock.now();
   const rule = current.rule ?? '';
   const ce = cloudEvent(current.type ?? `${actuator}.set`, rule, target, r.id, current.data, now);
-  const facts: DecidingFact[] = [{ fact: 'cameBack', params: { device: r.device, why, restores: current.commandId }, operator: 'notEqual', value: current.data, factResult: r.state, result: true }];
+  const facts: DecidingFact[] = [{ fact: CAME_BACK_FACT, params: { device: r.device, why, restores: current.commandId }, operator: 'notEqual', value: current.data, factResult: r.state, result: true }];
   const c: CommandEvent = { kind: 'command', id: ce.id, timeMs: now, topic: `commands/${target}`, site, zone, actuator, rule, cloudEvent: ce, facts };
   o.dispatcher.restore(c);
   o.log?.info(

@@ -183,6 +183,10 @@ async function restored(zone: string, nativeOn: (r: string) => boolean, reportsB
   expect(zoneAlarms(zone).map((a) => a.rule)).toEqual([]);
   expect(zoneAlerts(zone).map((a) => a.type)).toEqual([]);
   expect(gw.logs.some((l) => l.msg.includes('came back') && l['commandId'] === again.id && l['restores'] === first.id)).toBe(true);
+  // Its trace: why it was sent (the deciding fact), then its saga.
+  const trace = (await (await fetch(`${gw.httpUrl}/api/trace/${again.id}`)).json()) as { found: boolean; steps: { step: string; rule?: string; facts?: { fact: string }[]; status?: string }[] };
+  expect(trace.found).toBe(true);
+  expect(trace.steps.find((st) => st.step === 'firing' && st.facts?.[0]?.fact === 'cameBack')?.rule).toBe('heating-on');
   return again;
 }
 
