@@ -241,7 +241,7 @@ export function accessOptions(settings: Settings, dataDir: string, metrics: Metr
 /** A cluster node (REDIS_URL): forwarding from the spool's `forward` consumer, partition owners with the rules in force, outputs sent as the rules service sends them. */
 export function clusterNode(
   settings: Settings,
-  o: { nodeId: string; journal: Journal; rules: RulesService; bus: EventBus; metrics: Metrics; clock: Clock; log: Logger; info: () => Readonly<Record<string, unknown>>; expectedReport: DevicesService['expectedReport'] },
+  o: { nodeId: string; journal: Journal; rules: RulesService; bus: EventBus; metrics: Metrics; clock: Clock; log: Logger; info: () => Readonly<Record<string, unknown>>; devices: Pick<DevicesService, 'expectedReport' | 'availability'> },
 ): ClusterNode {
   const { rules, metrics } = o;
   const cluster = new ClusterNode({
@@ -253,7 +253,7 @@ export function clusterNode(
     cursor: o.journal.cursor('forward'),
     maxBacklogBytes: settings.spoolMaxBytes,
     rules: () => rules.runtime.rules,
-    commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs, expectedReport: o.expectedReport },
+    commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs, expectedReport: o.devices.expectedReport, availability: o.devices.availability },
     outputs: rules.outputs,
     bus: o.bus,
     metrics,
@@ -285,12 +285,12 @@ export function devicesService(settings: Settings, o: { bus: EventBus; publisher
 }
 
 /** The rules; a cluster node's only load the packs (its partitions are ruled by their owners, cluster/). */
-export function rulesService(settings: Settings, o: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger; history: History; armedFile: string; expectedReport: DevicesService['expectedReport'] }): RulesService {
-  const { expectedReport, ...rest } = o;
+export function rulesService(settings: Settings, o: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger; history: History; armedFile: string; devices: Pick<DevicesService, 'expectedReport' | 'availability'> }): RulesService {
+  const { devices, ...rest } = o;
   return new RulesService({
     ...rest,
     rulesDir: settings.rulesDir,
-    commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs, expectedReport },
+    commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs, expectedReport: devices.expectedReport, availability: devices.availability },
     rebuildWaitMs: settings.rebuildWaitMs,
     storeWaitMs: settings.durableAck ? settings.commandStoreWaitMs : 0,
     partitioned: settings.redisUrl !== '',

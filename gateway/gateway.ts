@@ -211,7 +211,7 @@ export class Gateway {
     const stats = lifecycle.add('stats', statsReporter(settings, { metrics, store, clock, log, journal, broker, sink, nodeId, cluster: () => this.cluster }));
     await stats.start();
     const history = historyOver({ pending: () => journal.stats().events, up: () => sink.influxUp });
-    const rules = lifecycle.add('rules', rulesService(settings, { bus, publisher: broker, store, metrics, log, clock, history, armedFile: join(this.dataDir, 'armed-zones.json'), expectedReport: devices.expectedReport }));
+    const rules = lifecycle.add('rules', rulesService(settings, { bus, publisher: broker, store, metrics, log, clock, history, armedFile: join(this.dataDir, 'armed-zones.json'), devices }));
     await rules.start();
     this.rulesService = rules;
     // What the rules knew before this start, from what was stored (before anything new arrives);
@@ -223,7 +223,7 @@ export class Gateway {
     lifecycle.add('kinds watch', { stop: () => offKinds() });
     // A cluster node: the rules are ruled by partition owners (cluster/, README "Beyond one machine"); it starts once the broker listens.
     const where = { host: access.host, mqtt: 0, http: 0, pid: process.pid };
-    const cluster = clustered ? clusterNode(settings, { nodeId, journal, rules, bus, metrics, clock, log, info: () => where, expectedReport: devices.expectedReport }) : undefined;
+    const cluster = clustered ? clusterNode(settings, { nodeId, journal, rules, bus, metrics, clock, log, info: () => where, devices }) : undefined;
     this.cluster = cluster;
 
     // A cluster node's live view shows the whole cluster: its events come through Redis too (cluster/live-relay.ts).

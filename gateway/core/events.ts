@@ -183,6 +183,11 @@ export interface ActuatorStateEvent {
   readonly time: string;
   readonly timeMs: number;
   readonly clientId: string | undefined;
+  /**
+   * In memory only (not stored): the device had just come back (restarted, rejoined) when it sent
+   * this, and why the devices layer says so; such a report is its power-on state, not a change by hand.
+   */
+  readonly cameBack?: string;
 }
 
 /**

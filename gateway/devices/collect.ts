@@ -140,6 +140,11 @@ export function recognised(family: Family, nativeId: string | undefined, what: s
   return out;
 }
 
+/** Traffic that says the device just restarted or rejoined (types.ts `Recognised.cameBack`). */
+export function cameBack(family: Family, nativeId: string, what: string, why: string): DecodeResult {
+  return { outcome: 'recognised', family, nativeId, what, cameBack: why };
+}
+
 /** `r` with what it taught (types.ts `Learnt`), when it taught something. */
 export function teach(r: DecodeResult, fact: Learnt | undefined): DecodeResult {
   if (fact !== undefined && r.outcome !== 'not_mine') r.learnt = [fact];

@@ -29,6 +29,8 @@ export interface PlacedActuator {
   readonly actuator: NativeActuator;
   /** What it reported, merged over what it reported before. */
   readonly state: ActuatorState;
+  /** A report just after the device came back, or a state the firmware set at power-on: why (rules/differing-report.ts puts the last command back). */
+  readonly cameBack?: string;
 }
 
 export type NativeOutcome =
@@ -75,7 +77,10 @@ export function decodePlaced(r: DecodeResult | Availability[], env: PlaceEnv): N
     case 'not_mine':
       return r;
     case 'recognised':
-      if (r.nativeId !== undefined && !env.redrive && r.family !== 'homeassistant' && !isBridge(r.family, r.nativeId)) env.registry.seen(r.family, r.nativeId, env.now);
+      if (r.nativeId !== undefined && !env.redrive && r.family !== 'homeassistant' && !isBridge(r.family, r.nativeId)) {
+        const e = env.registry.seen(r.family, r.nativeId, env.now);
+        if (r.cameBack !== undefined) DeviceRegistry.cameBack(e, env.now, r.cameBack);
+      }
       return { outcome: 'recognised', family: r.family, ...(r.nativeId === undefined ? {} : { nativeId: r.nativeId }), what: r.what };
     case 'failure':
       if (r.nativeId !== undefined && !env.redrive && !isBridge(r.family, r.nativeId)) DeviceRegistry.problem(env.registry.seen(r.family, r.nativeId, env.now), r.detail);
@@ -105,6 +110,9 @@ function availability(list: readonly Availability[], env: PlaceEnv): NativeOutco
       continue;
     }
     const own = env.registry.seen(a.family, a.nativeId, env.now);
+    // Back after the gateway saw it go (not a retained or stored offline read at start, nor its bridge's): a restart or a reconnect.
+    if (a.online && own.offlineSince !== undefined && !env.registry.bridgesOffline.has(a.family)) DeviceRegistry.cameBack(own, env.now, `${a.family} availability online after offline`);
+    own.offlineSince = a.online ? undefined : (own.offlineSince ?? env.now);
     [own.online, own.onlineFromHistory] = [a.online, false];
     for (const p of env.placements.placementsOf(a.family, a.nativeId) ?? []) statuses.push({ device: p.device, online: a.online && !env.registry.bridgesOffline.has(a.family) });
   }
@@ -163,7 +171,8 @@ function decoded(d: Decoded, env: PlaceEnv): NativeOutcome {
       for (const act of map.actuatorsFor(d.family, d.nativeId, a.channel)) {
         const state = { ...env.actuatorStates.get(act.target), ...a.state };
         env.actuatorStates.set(act.target, state);
-        actuators.push({ actuator: act, state });
+        const cameBack = a.cameBack ?? (entry ? DeviceRegistry.justBack(entry, now) : undefined);
+        actuators.push(cameBack === undefined ? { actuator: act, state } : { actuator: act, state, cameBack });
       }
     }
   }

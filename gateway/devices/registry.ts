@@ -34,7 +34,20 @@ export interface DeviceEntry {
   readonly problems: string[];
   readonly actuators: Map<string, ActuatorState>;
   readonly discovery: Map<string, DiscoveryNote>;
+  /** Since when the gateway saw it go offline (its own availability, live since this start: not a retained or stored one); undefined while online. */
+  offlineSince: number | undefined;
+  /** When it last came back (restarted, rejoined, online after offline), and why. */
+  back: { readonly at: number; readonly why: string } | undefined;
 }
+
+/**
+ * How long after a device came back its actuators' reports are its power-on state, not a change
+ * by hand (rules/differing-report.ts): the firmwares send it at once after connecting (Tasmota,
+ * Shelly, ESPHome) or after the rejoin (Zigbee2MQTT), some twice (Tasmota RESULT and POWER<n>;
+ * Zigbee2MQTT the device's own report and the bridge's read), the second maybe after the answer
+ * to the command that put it back.
+ */
+export const CAME_BACK_WINDOW_MS = 30_000;
 
 /** What the registry notes of one discovery config of a device. */
 export type DiscoveryNote = { component: string; objectId: string; kind: string | null } | { refused: string };
@@ -83,7 +96,7 @@ export class DeviceRegistry {
     const key = `${family}:${nativeId}`;
     let e = this.entries.get(key);
     if (!e) {
-      e = { key, family, nativeId, firstSeen: now, lastSeen: now, online: null, onlineFromHistory: false, silentSince: undefined, battery: null, messages: 0, kinds: new Set(), unmapped: new Map(), sample: undefined, problems: [], actuators: new Map(), discovery: new Map() };
+      e = { key, family, nativeId, firstSeen: now, lastSeen: now, online: null, onlineFromHistory: false, silentSince: undefined, battery: null, messages: 0, kinds: new Set(), unmapped: new Map(), sample: undefined, problems: [], actuators: new Map(), discovery: new Map(), offlineSince: undefined, back: undefined };
       this.entries.set(key, e);
     }
     if (now > e.lastSeen) e.lastSeen = now;
@@ -130,6 +143,16 @@ export class DeviceRegistry {
     const e = this.get(a.family, a.nativeId);
     if (e) [e.online, e.onlineFromHistory] = [a.online, false];
     return e !== undefined;
+  }
+
+  static cameBack(e: DeviceEntry, now: number, why: string): void {
+    e.back = { at: now, why };
+  }
+
+  /** Why a report now is the device's power-on state: it came back within CAME_BACK_WINDOW_MS; undefined if it did not. */
+  static justBack(e: DeviceEntry, now: number): string | undefined {
+    const b = e.back;
+    return b && now - b.at <= CAME_BACK_WINDOW_MS ? b.why : undefined;
   }
 
   static unmapped(e: DeviceEntry, key: string): void {

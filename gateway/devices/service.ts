@@ -86,6 +86,16 @@ export class DevicesService {
     return actuator ? expectedReport(data, this.router.form(actuator)) : data;
   };
 
+  /** The native device behind actuator `target`, whether it said it is online and since when it is offline (rules/saga.ts ActuatorAvailability). */
+  readonly availability = (target: string): { device: string; online: boolean | null; since: number | undefined; lastSeen: number | undefined } | undefined => {
+    const a = this.router.actuator(target);
+    if (!a) return undefined;
+    const { registry } = this.router;
+    const e = registry.get(a.family, a.nativeId);
+    const online = e?.online == null ? null : e.online && !registry.bridgesOffline.has(a.family);
+    return { device: `${a.family}:${a.nativeId}`, online, since: e?.offlineSince, lastSeen: e?.lastSeen };
+  };
+
   /**
    * At start, before the broker listens: what the restored retained messages taught (relearn.ts);
    * a cluster node's (`cluster`: its broker, id and the live nodes) also tells and hears what the other

@@ -94,6 +94,8 @@ export interface ActuatorReport {
   /** Relay / switch number or component id as the firmware numbers it (`1` for Tasmota POWER1, `0` for Shelly relay/0, `l1`, `climate id`); undefined for the device's only one. */
   channel?: string;
   state: ActuatorState;
+  /** The firmware says this state is the one it set at power-on (a Shelly Gen2 switch's `source: "init"`): why, for the log. */
+  cameBack?: string;
 }
 
 interface Teaches {
@@ -133,6 +135,8 @@ export interface Recognised extends Teaches {
   family: Family;
   nativeId?: string;
   what: string;
+  /** The device just restarted or rejoined (a Zigbee2MQTT `device_announce`, a Tasmota INFO3): why, for the log. */
+  cameBack?: string;
 }
 
 export interface Failure extends Teaches {

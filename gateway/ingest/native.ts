@@ -111,7 +111,7 @@ export class NativeIngest {
     for (const s of out.statuses) add(ingest.keepStatus(clientId, s.device, s.online, packet.qos));
     for (const a of out.actuators) {
       const { site, zone, actuator } = a.actuator;
-      const event: ActuatorStateEvent = { id: newEventId(), site, zone, actuator, state: a.state, device: who, time: new Date(timeMs).toISOString(), timeMs, clientId: clientId ?? undefined };
+      const event: ActuatorStateEvent = { id: newEventId(), site, zone, actuator, state: a.state, device: who, time: new Date(timeMs).toISOString(), timeMs, clientId: clientId ?? undefined, ...(a.cameBack === undefined ? {} : { cameBack: a.cameBack }) };
       add(ingest.keepActuatorState(event, packet.qos));
     }
     if (problems.length > 0) add(ingest.deadLetter(clientId, packet, 'invalid_payload', problems.join('; ')));

@@ -68,6 +68,8 @@ export interface ActuatorState {
   /** The command that set it (undefined: adopted from what the actuator reported). */
   readonly commandId: string | undefined;
   readonly rule: string | undefined;
+  /** The command's CloudEvent type, where a command set it (an actuator put back after it came back is sent the same). */
+  readonly type?: string;
 }
 
 /**
@@ -139,7 +141,7 @@ export class ActionDispatcher {
   /** A command that was sent (a stored one, during a rebuild): the actuator's state from then on. */
   restore(c: CommandEvent): void {
     const data = c.cloudEvent.data;
-    this.actuators.touch(`${c.site}/${c.zone}/${c.actuator}`, { json: JSON.stringify(data), data, changedAt: c.timeMs, commandId: c.id, rule: c.rule });
+    this.actuators.touch(`${c.site}/${c.zone}/${c.actuator}`, { json: JSON.stringify(data), data, changedAt: c.timeMs, commandId: c.id, rule: c.rule, type: c.cloudEvent.type });
   }
 
   /** What the actuator reported when nobody commanded it (taken over by hand, or back after being unknown). */
@@ -199,7 +201,7 @@ export class ActionDispatcher {
           }
           const command = this.command(reading, rule.name, zone, event.params, facts);
           // Touched: the actuator idle longest is the first forgotten past the bound.
-          this.actuators.touch(target, { json: data, data: event.params.data, changedAt: now, commandId: command.id, rule: rule.name });
+          this.actuators.touch(target, { json: data, data: event.params.data, changedAt: now, commandId: command.id, rule: rule.name, type: command.cloudEvent.type });
           outcomes.push(command);
         }
       } else if (only === undefined) {

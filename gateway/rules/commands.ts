@@ -5,7 +5,8 @@ import { newEventId } from '../core/ids.js';
 import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE, type ActionDispatcher } from './actions.js';
 import type { AlarmBook } from './alarms.js';
 import type { OnForget, OnRefuse } from './bounds.js';
-import { confirms, describe, type ExpectedReport, type Saga } from './saga.js';
+import { changedByHand, restoreAfterComingBack, type DifferingReportOptions } from './differing-report.js';
+import { confirms, describe, type ActuatorAvailability, type ExpectedReport, type Saga } from './saga.js';
 import { SagaMemory, type LastReport } from './saga-memory.js';
 
 /**
@@ -18,8 +19,9 @@ import { SagaMemory, type LastReport } from './saga-memory.js';
  * actuator's state as unknown (the compensation). A report that changes a state the rules set,
  * while no command waits, is a manual override: the last command is `overridden`, the
  * `manual_override` alarm is raised, and the rules leave the actuator alone while it is active
- * (`holdMs` after the last change by hand), unless a rule is marked `override`. The state of an
- * actuator the rules never commanded follows its reports.
+ * (`holdMs` after the last change by hand), unless a rule is marked `override`; but a report
+ * from a device that just came back is its power-on state: the last command is sent again
+ * (differing-report.ts). The state of an actuator the rules never commanded follows its reports.
  *
  * A command the actuator's last report already holds (no saga before it) is confirmed by that report.
  * An actuator counts as reporting once it has reported a state (a contract device on
@@ -31,13 +33,15 @@ import { SagaMemory, type LastReport } from './saga-memory.js';
  * publishing or storing anything; a confirmation time that ran out meanwhile acts when going live.
  */
 
-export interface CommandTrackerOptions {
+export interface CommandTrackerOptions extends DifferingReportOptions {
   readonly clock: Clock;
   readonly confirmMs: number;
   readonly retries: number;
   readonly holdMs: number;
   /** A relay reports on/off, not the mode it was given (saga.ts). */
   readonly expectedReport?: ExpectedReport;
+  /** Whether a native actuator's device is offline, said in the `actuator_unresponsive` alarm (saga.ts). */
+  readonly availability?: ActuatorAvailability;
   readonly dispatcher: ActionDispatcher;
   readonly alarms: AlarmBook;
   /** Wake `timeout(target)` at `at` (undefined: not needed any more). */
@@ -89,8 +93,8 @@ export class CommandTracker {
     return s && { commandId: s.command.id, attempt: s.attempt, sentAt: s.sentAt };
   }
 
-  /** A command went out (live), or was stored before a restart (dry). */
-  sent(c: CommandEvent): void {
+  /** A command went out (live), or was stored before a restart (dry); `detail` for its `sent` status. */
+  sent(c: CommandEvent, detail?: string): void {
     const target = targetOf(c);
     const before = this.memory.sagas.get(target);
     if (before) {
@@ -98,7 +102,7 @@ export class CommandTracker {
       this.status(before.command, 'superseded', before.attempt, undefined, `superseded by ${c.id}`);
     }
     const last = this.memory.reported.get(target);
-    this.status(c, 'sent', 0, undefined, last ? undefined : 'not tracked: the actuator has not reported its state yet');
+    this.status(c, 'sent', 0, undefined, last ? detail : 'not tracked: the actuator has not reported its state yet');
     if (!last) {
       this.memory.untracked.set(target, c);
       return this.o.schedule(target, undefined);
@@ -151,9 +155,11 @@ export class CommandTracker {
       this.o.dispatcher.adopt(target, r.state, r.timeMs);
       return;
     }
-    // During a rebuild the stored `overridden` status says what happened.
+    // During a rebuild the stored `overridden` status, or the stored command that put it back, says what happened.
     if (this.dry) return;
-    this.override(target, r, current.commandId, current.data);
+    const { command } = this.o;
+    if (r.cameBack !== undefined && current.commandId !== undefined && !held && command) return restoreAfterComingBack({ ...this.o, command }, target, r, current, (c, detail) => this.sent(c, detail));
+    changedByHand(this.o, this.stepTime(target), target, r, current.commandId, current.data);
   }
 
   /** A saga as a cluster's shared state keeps it (rules/shared-state.ts). */
@@ -192,7 +198,7 @@ export class CommandTracker {
       return;
     }
     this.memory.sagas.delete(target);
-    const detail = `not confirmed after ${saga.attempt} resend(s), ${Math.round((now - saga.sentAt) / 1000)} s`;
+    const detail = `not confirmed after ${saga.attempt} resend(s), ${Math.round((now - saga.sentAt) / 1000)} s${offline(this.o.availability?.(target))}`;
     this.status(c, 'failed', saga.attempt, undefined, detail);
     this.o.dispatcher.forget(target);
     const { alarm, notify } = this.o.alarms.fire(
@@ -240,36 +246,6 @@ export class CommandTracker {
     for (const [target, saga] of [...this.memory.sagas]) if (saga.overdue || this.o.clock.now() >= saga.dueAt) this.timeout(target);
   }
 
-  private override(target: string, r: ActuatorStateEvent, commandId: string | undefined, data: Readonly<Record<string, unknown>> | undefined): void {
-    if (commandId !== undefined && data !== undefined) {
-      const now = this.stepTime(target);
-      this.o.onStatus({
-        id: newEventId(),
-        commandId,
-        status: 'overridden',
-        site: r.site,
-        zone: r.zone,
-        actuator: r.actuator,
-        rule: this.o.dispatcher.current(target)?.rule ?? '',
-        attempt: 0,
-        data,
-        reported: r.state,
-        correlationId: r.id,
-        detail: `changed by hand to ${describe(r.state)}`,
-        time: new Date(now).toISOString(),
-        timeMs: now,
-      });
-    }
-    this.o.dispatcher.adopt(target, r.state, r.timeMs);
-    const minutes = Math.round(this.o.holdMs / 60_000);
-    const { alarm, notify } = this.o.alarms.fire(
-      { rule: MANUAL_OVERRIDE, type: 'actuator.manual-override', severity: 'info', site: r.site, zone: r.zone, actuator: r.actuator },
-      { repeatMs: Number.POSITIVE_INFINITY, clearAfterMs: this.o.holdMs },
-      { message: `${r.actuator} in ${r.site}/${r.zone} was changed by hand to ${describe(r.state)}: the rules leave it alone for ${minutes} min`, value: r.state, kind: undefined, device: r.device, correlationId: r.id },
-    );
-    if (alarm && notify) this.o.notify(this.o.alarms.alert(alarm, r.id));
-  }
-
   /** How long to wait for a confirmation after the n-th send (doubling). */
   private wait(attempt: number): number {
     return backoffDelay(attempt, this.o.confirmMs, this.o.confirmMs * 2 ** Math.max(0, this.o.retries), false);
@@ -298,3 +274,10 @@ export class CommandTracker {
 }
 
 const targetOf = (c: Pick<CommandEvent, 'site' | 'zone' | 'actuator'>): string => `${c.site}/${c.zone}/${c.actuator}`;
+
+/** `; <device> is offline (last heard …)` when the devices layer says the actuator's device is: why it did not confirm. */
+function offline(a: ReturnType<ActuatorAvailability>): string {
+  if (a?.online !== false) return '';
+  const when = a.since !== undefined ? ` since ${new Date(a.since).toISOString()}` : a.lastSeen !== undefined ? ` (last heard ${new Date(a.lastSeen).toISOString()})` : '';
+  return `; ${a.device} is offline${when}`;
+}

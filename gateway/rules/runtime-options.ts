@@ -8,7 +8,7 @@ import type { Forgotten, OnForget, Refused, RuleBounds } from './bounds.js';
 
 export type { OnForget };
 import type { Firing, RulesEngine } from './engine.js';
-import type { ExpectedReport } from './saga.js';
+import type { ActuatorAvailability, ExpectedReport } from './saga.js';
 
 /* The rules runtime's ports and limits (rules/runtime.ts): what wakes it, whom it reports to, its times. */
 
@@ -50,6 +50,7 @@ export interface CommandTimes {
 /** The sagas' times, and what confirms a command to an actuator that reports in other terms than the rules command in. */
 export interface CommandSettings extends CommandTimes {
   readonly expectedReport?: ExpectedReport;
+  readonly availability?: ActuatorAvailability;
 }
 
 export const DEFAULT_COMMAND_TIMES: CommandTimes = { confirmMs: 10_000, retries: 2, holdMs: 30 * 60_000 };

@@ -60,7 +60,7 @@ export class RulesRuntime {
     const actuators = { bound: bounds.actuators, forgot, refused };
     this.dispatcher = new ActionDispatcher(this.state, o.clock, this.alarms, o.commands?.expectedReport, { ...actuators, waits: (target) => this.commands.waiting(target) !== undefined });
     this.commands = new CommandTracker({
-      clock: o.clock,
+      clock: o.clock, log: o.log,
       ...times,
       dispatcher: this.dispatcher,
       alarms: this.alarms,
@@ -68,6 +68,7 @@ export class RulesRuntime {
       onStatus: (st) => o.onStatus?.(st),
       resend: (c, attempt) => o.resend?.(c, attempt),
       notify: (alert) => o.onOutcome(alert),
+      command: (c) => o.onOutcome(c), // an actuator put back after it came back (differing-report.ts)
       ...actuators,
     });
     this.watches = new Watches((spec, key, at, forgotten) => {

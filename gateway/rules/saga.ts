@@ -22,6 +22,14 @@ export function matches(data: Readonly<Record<string, unknown>>, reported: Reado
  */
 export type ExpectedReport = (target: string, data: CommandData) => CommandData;
 
+/**
+ * The native device behind actuator `target` and whether it is online, as the devices layer last
+ * heard (its availability / last will; null: it never said), since when it saw it go offline, and
+ * when it last heard from it; undefined for a contract actuator.
+ * Wired by the composition root, as `ExpectedReport`.
+ */
+export type ActuatorAvailability = (target: string) => { readonly device: string; readonly online: boolean | null; readonly since: number | undefined; readonly lastSeen: number | undefined } | undefined;
+
 /** Whether `reported` holds what the command asked of the actuator, in the terms it reports in. */
 export function confirms(expected: ExpectedReport | undefined, target: string, data: CommandData, reported: CommandData): boolean {
   return matches(expected ? expected(target, data) : data, reported);

@@ -3,6 +3,7 @@ import type { AlarmTransitionEvent, CommandStatusEvent, DecidingFact, ReadingEve
 import type { History, HistoryItem } from '../core/history.js';
 import type { Outcome, Suppression } from './actions.js';
 import { describeLost } from './held-back.js';
+import { CAME_BACK_FACT } from './differing-report.js';
 import type { Firing } from './engine.js';
 import type { Wake } from './runtime.js';
 
@@ -134,7 +135,10 @@ export class TraceLog {
 
   outcome(o: Outcome): void {
     const root = this.rootOf(o.cloudEvent.correlationid);
-    this.chain(root).steps.push(outcomeStep(o));
+    const chain = this.chain(root);
+    // An actuator put back after it came back (differing-report.ts): no run of the rules before it, its deciding fact says why.
+    if (o.kind === 'command' && o.facts?.[0]?.fact === CAME_BACK_FACT) chain.steps.push({ t: o.timeMs, step: 'firing', rule: o.rule, facts: o.facts });
+    chain.steps.push(outcomeStep(o));
     this.index.set(o.id, root);
   }
 

@@ -219,7 +219,9 @@ function component(col: Collector, key: string, type: string, n: string | undefi
       const on = toBool(own(obj, 'output'));
       if (on !== null) {
         const brightness = toNumber(own(obj, 'brightness'));
-        col.actuator({ channel: n ?? '0', state: brightness === null ? { state: on ? 'on' : 'off' } : { state: on ? 'on' : 'off', brightness } });
+        // `source` "init": the output as the device set it at power-on (its initial_state), not a command nor a hand.
+        const init = own(obj, 'source') === 'init' ? { cameBack: `Shelly ${key} status source "init" (set at power-on)` } : {};
+        col.actuator({ channel: n ?? '0', state: brightness === null ? { state: on ? 'on' : 'off' } : { state: on ? 'on' : 'off', brightness }, ...init });
         mapped.add('output').add('brightness');
       }
       take('apower', 'power');

@@ -5,7 +5,7 @@
  * (`POWER`, `POWER<n>`); `tele/<topic>/LWT` is `Online`/`Offline`; `stat/<topic>/POWER<n>` and
  * `stat/<topic>/RESULT` answer commands sent to `cmnd/<topic>/POWER<n>`.
  */
-import { Collector, NOT_MINE, failure, recognised } from '../collect.js';
+import { Collector, NOT_MINE, cameBack, failure, recognised } from '../collect.js';
 import { isObject, own, parseJson, parseObject, payloadText, toOnOff, trustedTime, type JsonObject } from '../normalise.js';
 import type { ContractKind, DecodeOptions, DecodeResult, EncodeResult, NativeCommand, TasmotaOptions } from '../types.js';
 
@@ -112,6 +112,14 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
         return decodeSensor(id, text);
       case 'STATE':
         return decodeState(id, text, 'STATE');
+      case 'INFO3': {
+        // Published once after a boot, before the power states (xdrv_02_9_mqtt.ino MqttConnected: initial_connection_state);
+        // `{"Info3":{"RestartReason":…}}`, before 9.x unwrapped.
+        const info = parseObject(text);
+        const inner = info ? own(info, 'Info3') : undefined;
+        const reason = info ? own(isObject(inner) ? inner : info, 'RestartReason') : undefined;
+        return reason === undefined ? recognised(FAMILY, id, 'telemetry (INFO3)') : cameBack(FAMILY, id, 'telemetry (INFO3)', `Tasmota restarted (INFO3 RestartReason ${JSON.stringify(reason).slice(0, 80)})`);
+      }
       default:
         return recognised(FAMILY, id, `telemetry (${suffix}), not a reading`);
     }

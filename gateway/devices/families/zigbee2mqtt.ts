@@ -12,7 +12,7 @@
  * `bridge/info` says `attribute`, or no JSON state of the device was seen since the bridge came
  * online), else copies of it, counted and not stored twice.
  */
-import { Collector, NOT_MINE, failure, recognised, teach } from '../collect.js';
+import { Collector, NOT_MINE, cameBack, failure, recognised, teach } from '../collect.js';
 import { MAX_BRIDGE_DEVICES_BYTES, isObject, isScalar, own, parseJson, payloadText, toNumber, toOnOff, trustedTime, type Json, type JsonObject } from '../normalise.js';
 import { addressesOf, formsOf } from './zigbee2mqtt-devices.js';
 import type { ActuatorState, ContractKind, DecodeOptions, DecodeResult, EncodeOptions, EncodeResult, Learnt, LearntView, NativeCommand } from '../types.js';
@@ -72,6 +72,7 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
   if (rest === 'bridge/info') return teach(recognised(FAMILY, 'bridge', 'bridge traffic (bridge/info)'), outputOf(base, text, options.learnt));
   if (rest === 'bridge/devices') return bridgeDevices(base, text);
   if (rest === 'bridge/response/device/rename' || rest === 'bridge/response/group/rename') return teach(recognised(FAMILY, 'bridge', `bridge traffic (${rest})`), renamed(base, text));
+  if (rest === 'bridge/event') return bridgeEvent(text);
   if (rest.startsWith('bridge/')) return recognised(FAMILY, 'bridge', `bridge traffic (${rest})`);
 
   const parts = rest.split('/');
@@ -134,6 +135,20 @@ function renamed(base: string, text: string): Learnt | undefined {
   const to = isObject(data) ? own(data, 'to') : undefined;
   if (own(body, 'status') !== 'ok' || typeof from !== 'string' || typeof to !== 'string' || from === '' || to === '' || from === to) return undefined;
   return { what: 'zigbee2mqttRenamed', base, from, to };
+}
+
+/**
+ * `bridge/event` `{"type":"device_announce","data":{"friendly_name":…,"ieee_address":…}}`
+ * (lib/extension/bridge.ts): a device rejoined the network, mostly after losing power; a short
+ * power cut may never show as offline on `<name>/availability`.
+ */
+function bridgeEvent(text: string): DecodeResult {
+  const parsed = parseJson(text);
+  const event = parsed.ok && isObject(parsed.value) ? parsed.value : undefined;
+  const data = event ? own(event, 'data') : undefined;
+  const name = isObject(data) ? own(data, 'friendly_name') : undefined;
+  if (!event || own(event, 'type') !== 'device_announce' || typeof name !== 'string' || name === '') return recognised(FAMILY, 'bridge', 'bridge traffic (bridge/event)');
+  return cameBack(FAMILY, name, 'device announce (bridge/event)', 'Zigbee2MQTT device_announce (rejoined)');
 }
 
 /**

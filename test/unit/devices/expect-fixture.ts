@@ -35,6 +35,9 @@ export function expectFixture(f: NativeFixture, r: DecodeResult): void {
     if (r.outcome !== 'recognised') return;
     expect(r.what).toContain(e.recognised.what);
     if (e.recognised.nativeId !== undefined) expect(r.nativeId).toBe(e.recognised.nativeId);
+    // The device just restarted or rejoined: `cameBack` is a part of why; absent, the message says no such thing.
+    if (e.recognised.cameBack === undefined) expect(r.cameBack, f.name).toBeUndefined();
+    else expect(r.cameBack).toContain(e.recognised.cameBack);
     return;
   }
   if ('failure' in e) {

@@ -222,3 +222,54 @@ describe('a report from before a failed command', () => {
     expect(statuses.map((s) => s.status)).toEqual(['sent', 'confirmed']);
   });
 });
+
+describe('a report from an actuator that just came back (restarted, rejoined)', () => {
+  const back = (r: ActuatorStateEvent): ActuatorStateEvent => ({ ...r, cameBack: 'Zigbee2MQTT device_announce (rejoined)' });
+
+  it('is its power-on state, not a change by hand: the last command again, as a new command with its saga; a change by hand later is an override', async () => {
+    const { clock, runtime, statuses, alarms, advance, commands } = setup();
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'off' }));
+    runtime.onReading(reading(clock, 'hq/f1/t1', 'temperature', 5));
+    await advance(1000);
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'heat' }));
+    await advance(60_000);
+    const lost = back(report(clock, 'hq/f1/hvac', { mode: 'off' }));
+    runtime.onActuatorState(lost);
+    await advance(0);
+    const [first, again] = commands() as [CommandEvent, CommandEvent];
+    expect(again).toMatchObject({ rule: 'heat', actuator: 'hvac', cloudEvent: { data: { mode: 'heat' }, type: 'hvac.set', source: 'rules/heat', correlationid: lost.id } });
+    expect(again.facts).toEqual([{ fact: 'cameBack', params: { device: 'hvac-dev', why: 'Zigbee2MQTT device_announce (rejoined)', restores: first.id }, operator: 'notEqual', value: { mode: 'heat' }, factResult: { mode: 'off' }, result: true }]);
+    expect(statuses.map((s) => [s.status, s.commandId])).toEqual([['sent', first.id], ['confirmed', first.id], ['sent', again.id]]);
+    expect(statuses[2]!.detail).toContain(`came back (Zigbee2MQTT device_announce (rejoined)) reporting {"mode":"off"}; the rules' last command was ${first.id}`);
+    expect(runtime.commands.waiting('hq/f1/hvac')?.commandId).toBe(again.id);
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'heat' }));
+    await advance(0);
+    expect(statuses.at(-1)).toMatchObject({ status: 'confirmed', commandId: again.id });
+    expect(alarms).toEqual([]);
+    // Later, online all along: off by hand.
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'off' }));
+    await advance(0);
+    expect(statuses.at(-1)).toMatchObject({ status: 'overridden', commandId: again.id });
+    expect(alarms.map((a) => [a.rule, a.transition])).toEqual([['manual_override', 'raised']]);
+    expect(commands()).toHaveLength(2);
+  });
+
+  it('during a rebuild does nothing itself: the stored command that put it back says what happened', async () => {
+    const { clock, runtime, statuses, outcomes, advance } = setup();
+    const at = clock.now();
+    const stored = (id: string, timeMs: number): CommandEvent => ({ kind: 'command', id, timeMs, topic: 'commands/hq/f1/hvac', site: 'hq', zone: 'f1', actuator: 'hvac', rule: 'heat', cloudEvent: { specversion: '1.0', id, type: 'hvac.set', source: 'rules/heat', time: new Date(timeMs).toISOString(), subject: 'hq/f1/hvac', datacontenttype: 'application/json', correlationid: 'r', data: { mode: 'heat' } } });
+    runtime.dry = true;
+    runtime.restore({ type: 'command', event: stored('c1', at) });
+    runtime.commands.report(report(clock, 'hq/f1/hvac', { mode: 'heat' }));
+    clock.advanceTo(at + 60_000);
+    // Stored without `cameBack` (in memory only): replayed, it is a differing report, and a rebuild does nothing with it.
+    runtime.commands.report(report(clock, 'hq/f1/hvac', { mode: 'off' }));
+    runtime.restore({ type: 'command', event: stored('c2', at + 60_000) });
+    runtime.commands.report(report(clock, 'hq/f1/hvac', { mode: 'heat' }));
+    runtime.goLive();
+    await advance(0);
+    expect(runtime.dispatcher.current('hq/f1/hvac')).toMatchObject({ commandId: 'c2', data: { mode: 'heat' }, type: 'hvac.set' });
+    expect(runtime.commands.pending).toBe(0);
+    expect([statuses, outcomes, runtime.alarms.active()]).toEqual([[], [], []]);
+  });
+});
