@@ -43,7 +43,11 @@ export async function chooseWriter(settings: Settings, dataDir: string, log: Log
   const influxLog = log.child({ component: 'influxd' });
   // Before asking whether something answers: an orphan of ours would answer, and be taken for someone else's.
   await reclaimOrphan(dir, influxLog);
-  if (port !== 0 && (await pingInflux(url))) return influx1(url);
+  if (port !== 0 && (await pingInflux(url))) {
+    // Not ours: on a shared machine it may be someone else's, whose database INFLUX_DB this writes into.
+    influxLog.info({ url, database: settings.influxDb }, `an InfluxDB already answers at ${url}: using it (database ${settings.influxDb}), not starting one of our own; set INFLUX_URL to choose, or EMBEDDED_INFLUX_PORT for our own on another port`);
+    return influx1(url);
+  }
   const given = o.binary;
   const binary = given === null ? undefined : (given ?? (await findInfluxd()) ?? (await installInfluxd(influxLog, dir)));
   if (!binary) {

@@ -183,6 +183,14 @@ describe('the embedded InfluxDB default (INFLUX_URL unset, nothing answering)', 
     expect(await pingInflux(url)).toBe(false);
   });
 
+  it('uses an InfluxDB that already answers at the default address, and says it is not its own (on a shared machine it may be someone else\'s)', async () => {
+    const url = inject('influxUrl');
+    const gw = await startGateway({ embedded: { defaultUrl: url } });
+    defer(() => gw.stop());
+    expect(gw.logs.find((l) => String(l.msg).startsWith('an InfluxDB already answers'))).toMatchObject({ url, database: gw.db, msg: expect.stringContaining('not starting one of our own; set INFLUX_URL to choose') });
+    expect(gw.logs.filter((l) => String(l.msg).startsWith('started an embedded InfluxDB'))).toEqual([]);
+  });
+
   it('with no influxd installed: says how to get one, keeps running, and keeps readings in the spool', async () => {
     const gw = await startGateway({ embedded: { defaultUrl: `http://127.0.0.1:${await freePort()}`, binary: null } });
     defer(() => gw.stop());
