@@ -184,8 +184,9 @@ export interface ActuatorStateEvent {
   readonly timeMs: number;
   readonly clientId: string | undefined;
   /**
-   * In memory only (not stored): the device had just come back (restarted, rejoined) when it sent
-   * this, and why the devices layer says so; such a report is its power-on state, not a change by hand.
+   * The device had just come back (restarted, rejoined) when it sent this, and why the devices
+   * layer says so; such a report is its power-on state, not a change by hand. Stored as the field
+   * `came_back` (only when set), so a cluster's partition owner, which rules the stored line, knows it too.
    */
   readonly cameBack?: string;
 }

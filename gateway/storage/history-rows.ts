@@ -108,6 +108,7 @@ function zoneArmedOf(row: Row): ZoneArmedEvent {
 
 function actuatorStateOf(row: Row): ActuatorStateEvent {
   const timeMs = num(row['time']);
+  const cameBack = opt(row['came_back']);
   return {
     id: str(row['event_id']),
     site: str(row['site']),
@@ -118,6 +119,7 @@ function actuatorStateOf(row: Row): ActuatorStateEvent {
     time: iso(timeMs),
     timeMs,
     clientId: undefined,
+    ...(cameBack === undefined ? {} : { cameBack }),
   };
 }
 

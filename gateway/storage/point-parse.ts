@@ -5,7 +5,8 @@ import { Reading } from '../ingest/envelope.js';
 /**
  * The way back from a spool line to the event it was made from, for the lines the cluster's
  * forwarder carries to the rules: readings (`readingPoint`), armed zones (`zoneArmedPoint`), what
- * actuators report (`actuatorStatePoint`, for the command sagas) and what devices say on their
+ * actuators report (`actuatorStatePoint`, for the command sagas; with `came_back` when the device
+ * had just come back, so the owner puts it back as one gateway does) and what devices say on their
  * status topic (`deviceStatusPoint`; not the gateway's silences, which carry `silent`: the rules
  * do not take those on one gateway either). Only these layouts, written
  * by points.ts and nowhere else, are read: tags are validated segments (never escaped), the only
@@ -17,7 +18,7 @@ const SEG = '([A-Za-z0-9_-]+)';
 const STR = '"((?:[^"\\\\]|\\\\.)*)"';
 const READING = new RegExp(`^${SEG},device=${SEG},site=${SEG},zone=${SEG} value=([^,]+)(?:,seq=(-?\\d+)i)?,event_id=${STR} (\\d+)$`);
 const ARMED = new RegExp(`^zone_state,site=${SEG},zone=${SEG} armed=(true|false),event_id=${STR} (\\d+)$`);
-const ACTUATOR = new RegExp(`^actuator_state,actuator=${SEG},site=${SEG},zone=${SEG} state=${STR},device=${STR},event_id=${STR} (\\d+)$`);
+const ACTUATOR = new RegExp(`^actuator_state,actuator=${SEG},site=${SEG},zone=${SEG} state=${STR},device=${STR}(?:,came_back=${STR})?,event_id=${STR} (\\d+)$`);
 const STATUS = new RegExp(`^device_status,device=${SEG} online=(true|false),event_id=${STR} (\\d+)$`);
 /** The measurement and site of a line, without parsing the rest (the forwarder's routing). */
 const ROUTE = /^([A-Za-z0-9_-]+),(?:[^ ]*,)?site=([A-Za-z0-9_-]+)[, ]/;
@@ -75,8 +76,9 @@ export function parsePoint(line: string, receivedAtMs: number, ns = true, client
     } catch {
       return undefined;
     }
-    const timeMs = msOf(s[7]!, ns);
-    return { type: 'actuatorState', event: { id: unescape(s[6]!), actuator: s[1]!, site: s[2]!, zone: s[3]!, state, device: unescape(s[5]!), time: new Date(timeMs).toISOString(), timeMs, clientId } };
+    const timeMs = msOf(s[8]!, ns);
+    const cameBack = s[6] === undefined ? {} : { cameBack: unescape(s[6]) };
+    return { type: 'actuatorState', event: { id: unescape(s[7]!), actuator: s[1]!, site: s[2]!, zone: s[3]!, state, device: unescape(s[5]!), time: new Date(timeMs).toISOString(), timeMs, clientId, ...cameBack } };
   }
   const d = STATUS.exec(line);
   if (d) {

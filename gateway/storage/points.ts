@@ -83,11 +83,12 @@ export function zoneArmedPoint(e: ZoneArmedEvent, time: PointTimeOf): string {
   return line('zone_state', { site: e.site, zone: e.zone }, { armed: { bool: e.armed }, event_id: { str: e.id } }, time);
 }
 
+/** `came_back` only when the device had just come back: a cluster's partition owner and a rebuild read the report as it was taken. */
 export function actuatorStatePoint(e: ActuatorStateEvent, time: PointTimeOf): string {
   return line(
     'actuator_state',
     { actuator: e.actuator, site: e.site, zone: e.zone },
-    { state: { json: e.state }, device: { str: e.device }, event_id: { str: e.id } },
+    { state: { json: e.state }, device: { str: e.device }, came_back: e.cameBack === undefined ? undefined : { str: e.cameBack }, event_id: { str: e.id } },
     time,
   );
 }

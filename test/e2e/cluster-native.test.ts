@@ -4,6 +4,10 @@
  * commands. What the devices taught A (the plug is a switch; the climate's command topics) reaches
  * B on the brokers' bus (gateway/devices/shared-learning.ts), so B commands each in its own form.
  *
+ * A plug on A that lost power and came back (a Zigbee2MQTT device_announce, then its power-on
+ * state off) is put back by B as one gateway would: A knows it came back, the stored report it
+ * forwards says so (`came_back`), B sends the rules' last command again; no manual override.
+ *
  * Real gateway processes on one real Redis and InfluxDB, real MQTT clients.
  */
 import { describe, expect, it } from 'vitest';
@@ -17,10 +21,15 @@ import { waitFor } from '../helpers/wait.js';
 const { defer, track } = useCleanup();
 const DEVICE = { ids: ['lab-bench-1'], name: 'Lab bench', mf: 'DIY' };
 
+/** A site whose partition B owns (of nodes A and B). */
+function siteOfB(): string {
+  const owned = new Set(partitionsFor('B', ['A', 'B'], TEST_PARTITIONS));
+  return Array.from({ length: 200 }, (_, i) => `site${i}`).find((s) => owned.has(partitionOf(s, TEST_PARTITIONS)))!;
+}
+
 describe('native devices in a cluster', () => {
   it('the partition owner commands a device connected to another node in the form that device taught', { timeout: 120_000 }, async () => {
-    const owned = new Set(partitionsFor('B', ['A', 'B'], TEST_PARTITIONS));
-    const site = Array.from({ length: 200 }, (_, i) => `site${i}`).find((s) => owned.has(partitionOf(s, TEST_PARTITIONS)))!;
+    const site = siteOfB();
     const { a, b, connect } = await nativeCluster(
       'cnative',
       {
@@ -57,5 +66,58 @@ describe('native devices in a cluster', () => {
     const made = () => b.proc.logs.filter((l) => l.msg === 'command').map((l) => l['topic']);
     await waitFor(() => made().includes(`commands/${site}/bench/hvac`), 'B’s log line of the bench command');
     expect(made()).toEqual(expect.arrayContaining([`commands/${site}/z1/hvac`, `commands/${site}/bench/hvac`]));
+  });
+
+  it('a plug on A that came back off after a power cut is put back by B, the partition owner: no manual override', { timeout: 120_000 }, async () => {
+    const site = siteOfB();
+    const target = `${site}/z1/hvac`;
+    const { a, b, connect } = await nativeCluster('cpower', { actuators: { [target]: 'zigbee2mqtt:window_ac_plug' } }, { defer, track });
+    const observer = await connect(b.mqttUrl, 'observer');
+    const alerts = await collect(observer, `alerts/${site}/#`);
+    // The bridge on A, answering each command with the plug's new state, as Zigbee2MQTT does.
+    const bridge = await connect(a.mqttUrl, 'zigbee2mqtt-bridge');
+    const sets = await collect(bridge, 'zigbee2mqtt/window_ac_plug/set');
+    bridge.on('message', (topic, payload) => {
+      if (topic !== 'zigbee2mqtt/window_ac_plug/set') return;
+      const { state } = JSON.parse(payload.toString()) as { state: string };
+      void bridge.publishAsync('zigbee2mqtt/window_ac_plug', JSON.stringify({ state, power: state === 'ON' ? 900 : 0, linkquality: 120 }), { qos: 1 });
+    });
+    await bridge.publishAsync('zigbee2mqtt/bridge/devices', bridgeDevicesPayload(), { qos: 1, retain: true });
+    await waitFor(async () => {
+      const api = (await (await fetch(`${b.httpUrl}/api/devices`)).json()) as { actuators: { target: string; form: string }[] };
+      return api.actuators.some((x) => x.target === target && x.form === 'switch');
+    }, 'B knows the plug is a switch');
+    // The cluster's view of the actuator (the partitions' shared state in Redis, as B committed it).
+    const view = async (): Promise<{ status: string; reportedAt?: number } | undefined> => {
+      const api = (await (await fetch(`${b.httpUrl}/api/actuators`)).json()) as { actuators: { site: string; zone: string; actuator: string; status: string; reportedAt?: number }[] };
+      return api.actuators.find((x) => `${x.site}/${x.zone}/${x.actuator}` === target);
+    };
+
+    // B switches the plug on (a hot reading through A); the plug answers on.
+    const sensor = await connect(a.mqttUrl, 'sensor');
+    await sensor.publishAsync(`sensors/${site}/z1/t1/temperature`, JSON.stringify({ value: 29.5, id: 'cp-1' }), { qos: 1 });
+    await waitFor(() => sets.messages.length === 1, 'the command to switch the plug on');
+    expect(sets.messages[0]!.payload).toBe('{"state":"ON"}');
+    const on = await waitFor(async () => ((await view())?.status === 'confirmed' ? await view() : undefined), 'B took the plug\'s report of on');
+
+    // The power cut: the plug rejoins (its announce, on A) and reports its power-on state, off.
+    await bridge.publishAsync('zigbee2mqtt/bridge/event', JSON.stringify({ data: { friendly_name: 'window_ac_plug', ieee_address: '0xa4c138d2a1b2c3d4' }, type: 'device_announce' }), { qos: 1 });
+    await bridge.publishAsync('zigbee2mqtt/window_ac_plug', JSON.stringify({ state: 'OFF', power: 0, linkquality: 98 }), { qos: 1 });
+
+    // B, which rules the stored report A forwarded, sends the rules' last command again.
+    await waitFor(() => sets.messages.length === 2, 'the command sent again after the plug came back');
+    expect(sets.messages[1]!.payload).toBe('{"state":"ON"}');
+    const restoring = await waitFor(() => b.proc.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('came back reporting')), 'B’s log line of the command sent again');
+    expect(restoring['why']).toBe('Zigbee2MQTT device_announce (rejoined)');
+    // The plug's answer to it, taken by B (reported after the first answer; the off between).
+    await waitFor(async () => {
+      const now = await view();
+      return now?.status === 'confirmed' && (now.reportedAt ?? 0) > (on?.reportedAt ?? 0) ? now : undefined;
+    }, 'B took the plug\'s report of on again');
+    // No change by hand: no manual_override alarm on the owner, no alert.
+    const { alarms } = (await (await fetch(`${b.httpUrl}/api/alarms`)).json()) as { alarms: { rule: string }[] };
+    expect(alarms.map((x) => x.rule)).not.toContain('manual_override');
+    expect(alerts.messages.map((m) => m.json<{ type: string }>().type)).not.toContain('actuator.manual-override');
+    expect(b.proc.logs.some((l) => typeof l.msg === 'string' && l.msg.includes('changed by hand'))).toBe(false);
   });
 });

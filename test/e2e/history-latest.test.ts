@@ -37,6 +37,22 @@ async function write(url: string, db: string, lines: string[]): Promise<void> {
 }
 
 describe('InfluxHistory.latestBefore (real InfluxDB)', () => {
+  it('reads back an actuator report that came from a device just come back (`came_back`), and one without it as before', async () => {
+    const url = inject('influxUrl');
+    const db = uniqueDb();
+    const report = (id: string, timeMs: number, cameBack?: string): ActuatorStateEvent => ({ id, site: 'hq', zone: 'f1', actuator: 'heater', state: { state: 'off' }, device: 'zigbee2mqtt:z1_plug', time: new Date(timeMs).toISOString(), timeMs, clientId: undefined, ...(cameBack === undefined ? {} : { cameBack }) });
+    const back = report('st-back', NOW - 2 * HOUR, 'Zigbee2MQTT device_announce (rejoined)');
+    const plain = report('st-plain', NOW - 2 * HOUR + 1_000);
+    await write(url, db, [actuatorStatePoint(back, () => pointTime(back.timeMs, 0)), actuatorStatePoint(plain, () => pointTime(plain.timeMs, 0))]);
+    const history = new InfluxHistory({ url, database: db });
+    const read: ActuatorStateEvent[] = [];
+    for await (const page of history.read({ fromMs: NOW - 3 * HOUR, toMs: NOW, types: ['actuatorState'] })) for (const i of page) if (i.type === 'actuatorState') read.push(i.event);
+    // What the rebuild replays, and what the trace shows: as it was taken.
+    expect(read).toEqual([back, plain]);
+    // The newest report of the actuator is the plain one: it does not borrow the older point's field.
+    expect((await history.latestBefore(NOW)).find((i) => i.type === 'actuatorState')?.event).toEqual(plain);
+  });
+
   it('gives each actuator its newest command, whole and at its own time, whichever rule sent it', async () => {
     const url = inject('influxUrl');
     const db = uniqueDb();

@@ -238,6 +238,17 @@ describe('a plug or relay that lost power and came back off', () => {
     expect(gw.gateway.rules.rebuildResult?.ok).toBe(true);
     expect(gw.gateway.rules.runtime.dispatcher.current('hq/z1/heater')).toMatchObject({ commandId: again.id, data: { state: 'on' } });
     expect(zoneAlarms('z1').map((a) => a.rule)).toEqual([]);
+    // The stored report says the plug came back (a cluster's owner rules it from that line); the
+    // rebuild replayed it dry, as it was, and sent nothing again: the stored command stands.
+    // (Its answer to the command sent again, within the 30 s, says so too.)
+    const stored = await rows(gw.influxUrl, gw.db, `SELECT "state", "came_back" FROM "actuator_state" WHERE "zone" = 'z1'`);
+    expect(stored.map((r) => [r['state'], r['came_back'] ?? null])).toEqual([
+      ['{"state":"off"}', null],
+      ['{"state":"on"}', null],
+      ['{"state":"off"}', 'Zigbee2MQTT device_announce (rejoined)'],
+      ['{"state":"on"}', 'Zigbee2MQTT device_announce (rejoined)'],
+    ]);
+    expect(zoneCommands('z1')).toHaveLength(2);
 
     // Online all along, switched off by hand: an override, as ever.
     const before = reports.get('z1') ?? 0;

@@ -74,6 +74,20 @@ describe('spool lines back to events (what the cluster forwards to the rules)', 
     expect(parsePoint(line, e.timeMs)).toEqual({ type: 'actuatorState', event: e });
   });
 
+  it('reads back that the device had just come back (`came_back`, only when set), so a partition owner puts it back as one gateway does', () => {
+    const e = { id: 's-2', site: 'hq', zone: 'f2', actuator: 'heater', state: { state: 'off' }, device: 'shelly:plus-1', time: new Date(1_790_000_000_000).toISOString(), timeMs: 1_790_000_000_000, clientId: undefined, cameBack: 'Shelly switch:0 status source "init" (set at power-on) \\ x' };
+    const line = actuatorStatePoint(e, () => pointTime(e.timeMs, 12)).trimEnd();
+    expect(line).toContain(',came_back="Shelly switch:0 status source \\"init\\" (set at power-on) \\\\ x",event_id="s-2" ');
+    expect(routeOf(line)).toEqual({ measurement: 'actuator_state', site: 'hq' });
+    expect(parsePoint(line, e.timeMs)).toEqual({ type: 'actuatorState', event: e });
+    // Without it, the line is as before (no field), and read back without it.
+    const { cameBack: _, ...plainReport } = e;
+    const before = actuatorStatePoint(plainReport, () => pointTime(e.timeMs, 12)).trimEnd();
+    expect(before).not.toContain('came_back');
+    expect(parsePoint(before, e.timeMs)).toEqual({ type: 'actuatorState', event: plainReport });
+    expect(Object.keys((parsePoint(before, e.timeMs)?.event ?? {}) as object)).not.toContain('cameBack');
+  });
+
   it('reads back a reading without seq', () => {
     const r = reading('humidity', 40, { seq: undefined });
     expect(plain(parsePoint(readingPoint(r, pointTime(r.timeMs, 0)).trimEnd(), r.timeMs + 5))).toEqual({ type: 'reading', event: r });
