@@ -1,6 +1,7 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { DeviceStatusEvent, DeviceSilenceEvent, ReadingEvent } from '../core/events.js';
 import type { DeviceLiveness } from '../core/liveness.js';
+import type { PlacedDevice } from '../devices/service.js';
 import type { DeviceState, LiveViewOptions } from './live-types.js';
 
 /**
@@ -48,6 +49,32 @@ export class LiveDevices {
     d.site = e.site;
     d.zone = e.zone;
     d.readings[e.kind] = { value: e.value, time: e.timeMs };
+  }
+
+  /**
+   * A reading that is not the device's current state (a redriven dead letter, one that came late):
+   * shown when it is newer than what is shown of its kind there, so a device placed and redriven
+   * shows its latest values; an older one changes nothing.
+   */
+  history(e: ReadingEvent): void {
+    const known = this.all.get(e.device);
+    if (known && known.site !== null && (known.site !== e.site || known.zone !== e.zone)) return;
+    const shown = known?.readings[e.kind];
+    if (shown && shown.time >= e.timeMs) return;
+    const d = this.device(e.device, e.timeMs);
+    [d.site, d.zone] = [e.site, e.zone];
+    d.readings[e.kind] = { value: e.value, time: e.timeMs };
+  }
+
+  /** The map reloaded: each heard device it places is shown there (a new one with what its availability said). */
+  placed(list: readonly PlacedDevice[]): void {
+    for (const p of list) {
+      const known = this.all.get(p.device);
+      if (known && known.site === p.site && known.zone === p.zone && (known.online !== null || p.online === null)) continue;
+      const d = this.device(p.device, known?.lastSeen ?? p.lastSeen);
+      [d.site, d.zone] = [p.site, p.zone];
+      d.online ??= p.online;
+    }
   }
 
   status(e: DeviceStatusEvent): void {

@@ -81,6 +81,7 @@ export class LiveView {
     const { bus } = this.o;
     this.off.push(
       bus.on('reading', (e) => this.devices.reading(e)),
+      bus.on('history', (e) => this.devices.history(e)),
       bus.on('deviceStatus', (e) => this.devices.status(e)),
       bus.on('command', (e) => this.onCommand(e)),
       bus.on('alert', (e) => this.onAlert(e)),
@@ -92,6 +93,9 @@ export class LiveView {
       bus.on('deviceSilence', (e) => this.devices.silence(e)),
       bus.on('actuatorState', (e) => this.onActuatorState(e)),
     );
+    const { placed } = this.o;
+    // A device placed (or moved) since it last spoke: shown there at once, and no longer as waiting.
+    if (placed) this.off.push(placed.changes(() => this.mapChanged(placed.list())));
     // Each heartbeat also looks at the devices waiting for a zone again (one may have been placed).
     this.heartbeat = setInterval(() => void (this.viewers.broadcast(': keep-alive\n\n'), (this.waitingStale = true), this.schedule()), HEARTBEAT_MS);
     this.heartbeat.unref();
@@ -209,6 +213,13 @@ export class LiveView {
   private onActuatorState(e: ActuatorStateEvent): void {
     this.changedState();
     this.reported.set(`${e.site}/${e.zone}/${e.actuator}`, { state: e.state, time: e.timeMs, device: e.device }, this.viewers.size > 0);
+    this.schedule();
+  }
+
+  private mapChanged(placed: Parameters<LiveDevices['placed']>[0]): void {
+    this.changedState();
+    this.devices.placed(placed);
+    this.waitingStale = true;
     this.schedule();
   }
 
