@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { SCENARIOS, type Scenario } from './devices.js';
-import { runSimulation, type SimulationProgress } from './simulator.js';
+import { runSimulation } from './simulator.js';
 import { stringify } from 'yaml';
 import { NATIVE_FAMILIES, type NativeFamily } from './native-families.js';
 import { fleetMap, runNativeSimulation, simulatedFleet } from './native.js';
@@ -64,7 +64,10 @@ const program = new Command()
       '  heatwave   temperatures climb 1.5 °C a minute, up to +9 °C after 6 minutes: HVAC cools zone by zone',
       '  intrusion  site1/z1 is armed and sees doors and motion: alerts; disarmed at the end',
       '  fire       smoke and fast-rising heat in site1/z1: critical alerts, HVAC off on the site; smoke clear at the end',
-      'At the end every device says offline on devices/<id>/status.',
+      'At the end every device says offline (retained) on devices/<id>/status; with --family, as its firmware does when it goes away:',
+      '  Zigbee2MQTT zigbee2mqtt/<device>/availability and zigbee2mqtt/bridge/state {"state":"offline"}, Tasmota tele/<topic>/LWT Offline,',
+      '  Shelly shellies/<id>/online (Gen1) or <prefix>/online (Gen2+) false, ESPHome <node>/status offline, Home Assistant devices their availability topic offline.',
+      'A progress line (a bar on a terminal) is printed while it runs: sent, acknowledged, failed, rate, seconds (with --family: messages sent).',
     ].join('\n'),
   );
 
@@ -97,6 +100,38 @@ if (opts.passwordFile) opts.password = readFileSync(opts.passwordFile, 'utf8').t
 // An empty TZ (compose passes `${TZ:-}` through) means "the system's": the hours of a simulated day are local.
 if (process.env['TZ'] === '') delete process.env['TZ'];
 
+const interactive = process.stderr.isTTY && !opts.json;
+const bar = new SingleBar({
+  format: ' {bar} {percentage}% | sent {sent} | acked {acknowledged} | failed {failed} | {rate}/s | {elapsed}s',
+  hideCursor: true,
+  noTTYOutput: false,
+  stream: process.stderr,
+});
+const total = opts.count ?? (opts.rate > 0 ? opts.rate * opts.duration : 0);
+let barStarted = false;
+let lastLine = 0;
+
+/** A progress bar on a terminal, else a line a second; `done` counts toward the total (readings, or native reports). */
+function show(p: { done: number; sent: number; acknowledged: number; failed: number; elapsedMs: number }): void {
+  const payload = {
+    sent: p.sent,
+    acknowledged: p.acknowledged,
+    failed: p.failed,
+    rate: p.elapsedMs > 0 ? Math.round((p.acknowledged * 1000) / p.elapsedMs) : 0,
+    elapsed: (p.elapsedMs / 1000).toFixed(1),
+  };
+  if (interactive && total > 0) {
+    if (!barStarted) {
+      bar.start(total, 0, payload);
+      barStarted = true;
+    }
+    bar.update(p.done, payload);
+  } else if (!opts.json && p.elapsedMs - lastLine >= 1000) {
+    lastLine = p.elapsedMs;
+    process.stderr.write(`sent ${payload.sent}, acked ${payload.acknowledged}, failed ${payload.failed}, ${payload.rate}/s, ${payload.elapsed}s\n`);
+  }
+}
+
 if (opts.family) {
   if (opts.printMap) {
     process.stdout.write(stringify(fleetMap(opts.family, simulatedFleet(opts.family, opts.devices, opts.prefix))));
@@ -117,9 +152,12 @@ if (opts.family) {
       prefix: opts.prefix,
       clientOptions: () => (opts.username ? { username: opts.username, password: opts.password ?? '' } : {}),
       onAnswer: (topic, answer) => void (opts.json ? undefined : process.stderr.write(`answered ${topic} with ${answer.map((m) => m.topic).join(', ')}\n`)),
+      // Sent and acknowledged count messages (a report may be several); the bar counts reports.
+      onProgress: (p) => show({ done: p.reports, sent: p.messages, acknowledged: p.acknowledged, failed: p.failed, elapsedMs: p.elapsedMs }),
       drainTimeoutMs: opts.drainTimeout * 1000,
       signal: controller.signal,
     });
+    if (barStarted) bar.stop();
     process.stdout.write(
       opts.json
         ? `${JSON.stringify(s)}\n`
@@ -128,39 +166,9 @@ if (opts.family) {
     warnUnacknowledged(s.unacknowledged, s.messages, 'messages');
     process.exit(s.failed > 0 || s.unacknowledged > 0 ? 2 : 0);
   } catch (err) {
+    if (barStarted) bar.stop();
     process.stderr.write(`simulate: ${(err as Error).message} (${hint(err as Error & { code?: unknown })})\n`);
     process.exit(1);
-  }
-}
-
-const interactive = process.stderr.isTTY && !opts.json;
-const bar = new SingleBar({
-  format: ' {bar} {percentage}% | sent {sent} | acked {acknowledged} | failed {failed} | {rate}/s | {elapsed}s',
-  hideCursor: true,
-  noTTYOutput: false,
-  stream: process.stderr,
-});
-const total = opts.count ?? (opts.rate > 0 ? opts.rate * opts.duration : 0);
-let barStarted = false;
-let lastLine = 0;
-
-function show(p: SimulationProgress): void {
-  const payload = {
-    sent: p.sent,
-    acknowledged: p.acknowledged,
-    failed: p.failed,
-    rate: p.elapsedMs > 0 ? Math.round((p.acknowledged * 1000) / p.elapsedMs) : 0,
-    elapsed: (p.elapsedMs / 1000).toFixed(1),
-  };
-  if (interactive && total > 0) {
-    if (!barStarted) {
-      bar.start(total, 0, payload);
-      barStarted = true;
-    }
-    bar.update(p.sent, payload);
-  } else if (!opts.json && p.elapsedMs - lastLine >= 1000) {
-    lastLine = p.elapsedMs;
-    process.stderr.write(`sent ${payload.sent}, acked ${payload.acknowledged}, failed ${payload.failed}, ${payload.rate}/s, ${payload.elapsed}s\n`);
   }
 }
 
@@ -185,7 +193,7 @@ try {
     restore: opts.restore,
     // With a credential, each simulated device connects as `<name>:<device>`: a credential's own client ids (README, Who may talk).
     clientOptions: (d) => (opts.username ? { username: opts.username, password: opts.password ?? '', clientId: `${opts.username}:${d.id}` } : {}),
-    onProgress: show,
+    onProgress: (p) => show({ ...p, done: p.sent }),
     drainTimeoutMs: opts.drainTimeout * 1000,
     signal: controller.signal,
   });

@@ -30,6 +30,11 @@ export interface Connection {
   readonly clientId: string;
   readonly will: Message;
   readonly birth: readonly Message[];
+  /**
+   * What it publishes when it goes away cleanly, retained as its firmware does (a clean disconnect
+   * drops the last will, so the will alone would leave it online); default: its will.
+   */
+  readonly goodbye?: readonly Message[];
   readonly subscribe: readonly string[];
   readonly devices: readonly SimNative[];
 }
@@ -65,6 +70,8 @@ const zigbee2mqtt: FamilySim = {
       clientId: `zigbee2mqtt_${Math.random().toString(16).slice(2, 10)}`,
       will: { topic: 'zigbee2mqtt/bridge/state', payload: json({ state: 'offline' }), retain: true },
       birth: [{ topic: 'zigbee2mqtt/bridge/state', payload: json({ state: 'online' }), retain: true }, ...devices.map((d) => ({ topic: `zigbee2mqtt/${d.id}/availability`, payload: json({ state: 'online' }), retain: true }))],
+      // Stopping, the bridge says its devices and then itself are offline.
+      goodbye: [...devices.map((d) => ({ topic: `zigbee2mqtt/${d.id}/availability`, payload: json({ state: 'offline' }), retain: true })), { topic: 'zigbee2mqtt/bridge/state', payload: json({ state: 'offline' }), retain: true }],
       subscribe: ['zigbee2mqtt/+/set', 'zigbee2mqtt/+/+/+/set'],
       devices,
     },

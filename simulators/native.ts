@@ -5,6 +5,7 @@
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { seededRandom } from './devices.js';
+import { within } from './simulator.js';
 import { FAMILY_SIMS, nativeFleet, type Connection, type Message, type NativeFamily, type SimNative } from './native-families.js';
 
 export interface NativeSimulationOptions {
@@ -21,11 +22,24 @@ export interface NativeSimulationOptions {
   readonly clientOptions?: (c: Connection) => IClientOptions;
   /** Called for each native command answered (the state report sent back). */
   readonly onAnswer?: (topic: string, answered: readonly Message[]) => void;
+  /** Called about every 250 ms while it runs and drains (as the contract simulator's). */
+  readonly onProgress?: (p: NativeSimulationProgress) => void;
   readonly signal?: AbortSignal;
   /** Most messages in flight (sent, not yet acknowledged) at once: a broker that stops answering stops the sending. */
   readonly maxInflight?: number;
   /** The most to wait at the end for outstanding acknowledgements (default 30 s, as the contract simulator): the wait ends as soon as none is outstanding. */
   readonly drainTimeoutMs?: number;
+}
+
+export interface NativeSimulationProgress {
+  readonly reports: number;
+  /** Messages sent (a report may be several); acknowledged and failed count messages. */
+  readonly messages: number;
+  readonly acknowledged: number;
+  readonly failed: number;
+  /** Reports to send, when the run is counted (--count, or --rate × --duration). */
+  readonly target: number | undefined;
+  readonly elapsedMs: number;
 }
 
 export interface NativeSimulationSummary {
@@ -98,7 +112,15 @@ export async function runNativeSimulation(o: NativeSimulationOptions): Promise<N
   const done = (): boolean => o.signal?.aborted === true || (target !== undefined ? reports >= target : o.duration !== undefined && Date.now() - started >= o.duration * 1000);
   // Not awaited one by one: a publish to a broker that died waits for a reconnect that may never come.
   const ack = (err?: Error): void => void (err ? failed++ : acknowledged++);
+  let lastProgress = 0;
+  const progress = (): void => {
+    const elapsedMs = Date.now() - started;
+    if (!o.onProgress || elapsedMs - lastProgress < 250) return;
+    lastProgress = elapsedMs;
+    o.onProgress({ reports, messages, acknowledged, failed, target, elapsedMs });
+  };
   while (!done()) {
+    progress();
     const elapsed = Date.now() - started;
     const full = outstanding() >= maxInflight;
     const due = full ? 0 : Math.min(o.rate > 0 ? Math.floor((o.rate * elapsed) / 1000) - reports : 200, target === undefined ? Number.POSITIVE_INFINITY : target - reports);
@@ -113,11 +135,19 @@ export async function runNativeSimulation(o: NativeSimulationOptions): Promise<N
     if (!done()) await new Promise((r) => setTimeout(r, o.rate > 0 || due <= 0 ? 20 : 0));
   }
   const drainDeadline = Date.now() + (o.drainTimeoutMs ?? 30_000);
-  while (outstanding() > 0 && Date.now() < drainDeadline && !o.signal?.aborted) await new Promise((r) => setTimeout(r, 20));
+  while (outstanding() > 0 && Date.now() < drainDeadline && !o.signal?.aborted) {
+    await new Promise((r) => setTimeout(r, 20));
+    progress();
+  }
   const elapsedMs = Date.now() - started;
   // Counted before a forced end: MQTT.js never calls back what it still holds then.
   const counted = { messages, acknowledged, failed, unacknowledged: outstanding() };
   const force = counted.unacknowledged > 0;
+  // Going away cleanly, each says offline as its firmware does; a gateway that stopped answering gets no goodbye (the wills say it).
+  if (!force) {
+    const goodbyes = clients.flatMap(({ c, client }) => (c.goodbye ?? [c.will]).map((m) => client.publishAsync(m.topic, m.payload, { qos: 1, retain: m.retain ?? false })));
+    await within(10_000, Promise.all(goodbyes));
+  }
   await Promise.all(clients.map(({ client }) => client.endAsync(force).catch(() => undefined)));
   return { family: o.family, devices: fleet.length, reports, ...counted, commandsAnswered, elapsedMs };
 }

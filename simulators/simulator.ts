@@ -80,7 +80,7 @@ export interface SimulationSummary extends SimulationProgress {
 }
 
 /** Publishes that must not hang a run whose gateway went away: given up after `ms`. */
-async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
+export async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   try {

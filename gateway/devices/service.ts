@@ -34,6 +34,15 @@ export interface StoredReport {
   readonly reportedAt: number | undefined;
 }
 
+/** A contract device the map places a heard native device as (the live page shows it there once placed). */
+export interface PlacedDevice {
+  readonly device: string;
+  readonly site: string;
+  readonly zone: string;
+  readonly online: boolean | null;
+  readonly lastSeen: number;
+}
+
 /** A device waiting for a zone, as the live page shows it. */
 export interface WaitingDevice {
   readonly key: string;
@@ -52,11 +61,12 @@ export class DevicesService {
   private offShare: (() => void) | undefined;
   /** A cluster node's: GET /api/devices asks every node. */
   private clusterViews: ClusterDeviceViews | undefined;
+  private readonly mapListeners = new Set<() => void>();
 
   constructor(private readonly o: DevicesServiceOptions) {
     const renamed = (r: Parameters<RenameFollower['follow']>[0]): void => this.follower.follow(r);
     this.router = new SharingRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log), renamed }, EMPTY_MAP);
-    this.loader = new DeviceMapLoader({ file: o.file, log: o.log, watch: o.watch, onChange: (map) => this.router.use(map) });
+    this.loader = new DeviceMapLoader({ file: o.file, log: o.log, watch: o.watch, onChange: (map) => this.mapChanged(map) });
     this.follower = new RenameFollower({ router: this.router, loader: this.loader, file: o.file, log: o.log, metrics: o.metrics, clock: o.clock });
     this.commander = new NativeCommander({ ...o, router: this.router });
   }
@@ -115,6 +125,32 @@ export class DevicesService {
   /** Reads the map again now (before a redrive, so an assignment just written counts). */
   reload(): Promise<void> {
     return this.loader.reload();
+  }
+
+  private mapChanged(map: Parameters<SharingRouter['use']>[0]): void {
+    this.router.use(map);
+    for (const listener of this.mapListeners) listener();
+  }
+
+  /** Calls `listener` after each load that changed the map in force (a device placed, moved); returns how to stop. */
+  onMapChange(listener: () => void): () => void {
+    this.mapListeners.add(listener);
+    return () => void this.mapListeners.delete(listener);
+  }
+
+  /**
+   * The heard native devices the map places, as the contract devices they are there: one placed
+   * since they last spoke is shown in its zone at once (the live page), not once it speaks again.
+   */
+  placed(): PlacedDevice[] {
+    const out = new Map<string, PlacedDevice>();
+    const { registry, placement } = this.router;
+    for (const e of registry.all()) {
+      if (e.messages === 0 && e.online === null) continue;
+      const online = e.online === null ? null : e.online && !registry.bridgesOffline.has(e.family);
+      for (const p of placement.placementsOf(e.family, e.nativeId) ?? []) if (!out.has(p.device)) out.set(p.device, { device: p.device, site: p.site, zone: p.zone, online, lastSeen: e.lastSeen });
+    }
+    return [...out.values()];
   }
 
   /** The silence watch speaks of contract devices: the native devices placing one are silent (or back) with it. */

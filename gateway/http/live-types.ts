@@ -5,7 +5,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { ReadingValue } from '../core/kinds.js';
 import type { AlarmView } from '../rules/alarms.js';
 import type { ActuatorView } from '../rules/service.js';
-import type { WaitingDevice } from '../devices/service.js';
+import type { PlacedDevice, WaitingDevice } from '../devices/service.js';
 
 /** What the live page shows (its snapshot and the parts of it), and what it is built from. */
 
@@ -32,6 +32,8 @@ export interface LiveViewOptions {
   readonly recentEvents?: number;
   /** Where the device map places a device (a status names only the device: an actuator-only native device sends nothing else). */
   readonly placeOf?: (device: string) => { readonly site: string; readonly zone: string } | undefined;
+  /** The heard native devices the map places, and its changes: one placed since it last spoke is shown in its zone at once. */
+  readonly placed?: { list(): readonly PlacedDevice[]; changes(listener: () => void): () => void };
   /** Native devices waiting for a zone (the device registry), shown so someone places them. */
   readonly waiting?: () => readonly WaitingDevice[];
   /** Viewers at most, in all and per address (LIVE_MAX_VIEWERS*; 0 = no limit; default: none). */

@@ -1,12 +1,13 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { ClockTimer } from '../core/clock.js';
-import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, DeadLetterEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
+import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, DeadLetterEvent, ReadingEvent, ZoneArmedEvent } from '../core/events.js';
 import type { DeviceLiveness } from '../core/liveness.js';
 import type { WaitingDevice } from '../devices/service.js';
 import type { RouteHandler } from './server.js';
 import { evictionCounter, type EvictingMap } from '../observability/evictions.js';
-import { LIVE_BOUNDS, type ActuatorBadge, type DeviceState, type FeedEvent, type LiveSnapshot, type LiveViewOptions, type ReportedState } from './live-types.js';
+import { LIVE_BOUNDS, type ActuatorBadge, type FeedEvent, type LiveSnapshot, type LiveViewOptions, type ReportedState } from './live-types.js';
 import { LiveTable } from './live-table.js';
+import { LiveDevices } from './live-devices.js';
 import { LiveViewers } from './live-viewers.js';
 
 export { LIVE_BOUNDS, type ActuatorBadge, type DeviceState, type FeedEvent, type LiveSnapshot, type LiveViewOptions, type ReportedState } from './live-types.js';
@@ -21,7 +22,7 @@ const HEARTBEAT_MS = 15_000;
  * not one per reading, and ingest never waits for a browser.
  */
 export class LiveView {
-  private readonly devices: BoundedMap<string, DeviceState>;
+  private readonly devices: LiveDevices;
   private readonly actuators: BoundedMap<string, ActuatorBadge>;
   /** Actuators or alarms changed since the last push: the rules' views are sent whole (they are small). */
   private actuatorsChanged = false;
@@ -32,7 +33,6 @@ export class LiveView {
   /** The waiting list may have changed: a device waiting for a zone was heard from, or a while has passed. */
   private waitingStale = false;
   private readonly recent: FeedEvent[] = [];
-  private readonly changed = new Set<string>();
   private pendingEvents: FeedEvent[] = [];
   private readonly viewers: LiveViewers;
   /** The snapshot message, serialised once and shared by every viewer that connects before it changes. */
@@ -43,7 +43,12 @@ export class LiveView {
   private readonly recentEvents: number;
 
   constructor(private readonly o: LiveViewOptions) {
-    this.devices = new BoundedMap(o.maxDevices ?? LIVE_BOUNDS.devices);
+    this.devices = new LiveDevices(o.maxDevices ?? LIVE_BOUNDS.devices, o.placeOf, () => {
+      this.changedState();
+      if (this.viewers.size === 0) return false;
+      this.schedule();
+      return true;
+    });
     const keys = o.maxKeys ?? LIVE_BOUNDS.keys;
     const evicted = evictionCounter(o.metrics, o.log, () => o.clock.now());
     const counted = (map: EvictingMap) => () => evicted(map, keys, 'the live page shows it again at its next change');
@@ -75,8 +80,9 @@ export class LiveView {
   start(): void {
     const { bus } = this.o;
     this.off.push(
-      bus.on('reading', (e) => this.onReading(e)),
-      bus.on('deviceStatus', (e) => this.onStatus(e)),
+      bus.on('reading', (e) => this.devices.reading(e)),
+      bus.on('history', (e) => this.devices.history(e)),
+      bus.on('deviceStatus', (e) => this.devices.status(e)),
       bus.on('command', (e) => this.onCommand(e)),
       bus.on('alert', (e) => this.onAlert(e)),
       bus.on('deadletter', (e) => this.onDeadLetter(e)),
@@ -84,12 +90,12 @@ export class LiveView {
       bus.on('alarm', (e) => this.onAlarm(e)),
       bus.on('commandStatus', () => this.actuatorsMoved()),
       bus.on('actuatorState', () => this.actuatorsMoved()),
-      bus.on('deviceSilence', (e) => {
-        const d = this.devices.get(e.device);
-        if (d) this.device(e.device, d.lastSeen).silent = e.silent;
-      }),
+      bus.on('deviceSilence', (e) => this.devices.silence(e)),
       bus.on('actuatorState', (e) => this.onActuatorState(e)),
     );
+    const { placed } = this.o;
+    // A device placed (or moved) since it last spoke: shown there at once, and no longer as waiting.
+    if (placed) this.off.push(placed.changes(() => this.mapChanged(placed.list())));
     // Each heartbeat also looks at the devices waiting for a zone again (one may have been placed).
     this.heartbeat = setInterval(() => void (this.viewers.broadcast(': keep-alive\n\n'), (this.waitingStale = true), this.schedule()), HEARTBEAT_MS);
     this.heartbeat.unref();
@@ -111,17 +117,17 @@ export class LiveView {
 
   /** The latest readings the rules rebuilt at start: the page opens on the building as it was, not empty. */
   seedReadings(readings: readonly ReadingEvent[]): void {
-    for (const r of [...readings].sort((a, b) => a.timeMs - b.timeMs)) this.onReading(r);
+    for (const r of [...readings].sort((a, b) => a.timeMs - b.timeMs)) this.devices.reading(r);
   }
 
   /** What each device last said and whether it was silent, as stored (found silent is not seen: lastSeen stays its last reading's). */
   seedDevices(devices: readonly DeviceLiveness[]): void {
-    for (const s of devices) Object.assign(this.device(s.device, s.heardMs ?? this.devices.get(s.device)?.lastSeen ?? s.atMs), { online: s.online }, s.silent ? { silent: true } : {});
+    this.devices.seed(devices);
   }
 
   snapshot(): LiveSnapshot {
     return {
-      devices: [...this.devices.values()],
+      devices: this.devices.values(),
       actuators: this.actuatorBadges(),
       armed: this.armed.snapshot(),
       alarms: this.o.rules?.alarms() ?? [],
@@ -181,34 +187,6 @@ export class LiveView {
     if (this.viewers.size === 0) this.snapshotMessage = undefined;
   }
 
-  private device(id: string, time: number): DeviceState {
-    this.changedState();
-    // Touched: least recently heard from first, the oldest forgotten past maxDevices.
-    const d = this.devices.get(id) ?? { device: id, site: null, zone: null, online: null, lastSeen: time, readings: {} };
-    this.devices.touch(id, d);
-    d.lastSeen = Math.max(d.lastSeen, time);
-    // Known only by its status or silence (an actuator-only native device): where the map places it.
-    const at = d.site === null ? this.o.placeOf?.(id) : undefined;
-    if (at) [d.site, d.zone] = [at.site, at.zone];
-    // Nobody watching: the snapshot a new viewer gets covers it.
-    if (this.viewers.size > 0) {
-      this.changed.add(id);
-      this.schedule();
-    }
-    return d;
-  }
-
-  private onReading(e: ReadingEvent): void {
-    const d = this.device(e.device, e.timeMs);
-    d.site = e.site;
-    d.zone = e.zone;
-    d.readings[e.kind] = { value: e.value, time: e.timeMs };
-  }
-
-  private onStatus(e: DeviceStatusEvent): void {
-    this.device(e.device, e.timeMs).online = e.online;
-  }
-
   private onCommand(e: CommandEvent): void {
     const ce = e.cloudEvent;
     this.actuators.touch(`${e.site}/${e.zone}/${e.actuator}`, { data: ce.data, time: e.timeMs, rule: e.rule });
@@ -235,6 +213,13 @@ export class LiveView {
   private onActuatorState(e: ActuatorStateEvent): void {
     this.changedState();
     this.reported.set(`${e.site}/${e.zone}/${e.actuator}`, { state: e.state, time: e.timeMs, device: e.device }, this.viewers.size > 0);
+    this.schedule();
+  }
+
+  private mapChanged(placed: Parameters<LiveDevices['placed']>[0]): void {
+    this.changedState();
+    this.devices.placed(placed);
+    this.waitingStale = true;
     this.schedule();
   }
 
@@ -271,7 +256,7 @@ export class LiveView {
     this.flushTimer = undefined;
     this.snapshotMessage = undefined;
     if (this.viewers.size === 0) {
-      this.changed.clear();
+      this.devices.dropChanges();
       this.armed.dropChanges();
       this.reported.dropChanges();
       this.pendingEvents = [];
@@ -280,12 +265,8 @@ export class LiveView {
       return;
     }
     const waiting = this.waitingUpdate();
-    if (this.changed.size === 0 && this.pendingEvents.length === 0 && this.armed.changed === 0 && this.reported.changed === 0 && !waiting && !this.actuatorsChanged && !this.alarmsChanged) return;
-    const devices: DeviceState[] = [];
-    for (const id of this.changed) {
-      const d = this.devices.get(id);
-      if (d) devices.push(d);
-    }
+    if (this.devices.changed === 0 && this.pendingEvents.length === 0 && this.armed.changed === 0 && this.reported.changed === 0 && !waiting && !this.actuatorsChanged && !this.alarmsChanged) return;
+    const devices = this.devices.take();
     const actuators = this.actuatorsChanged ? this.actuatorBadges() : {};
     const armed = this.armed.take();
     const alarms = this.alarmsChanged ? (this.o.rules?.alarms() ?? []) : undefined;
@@ -293,7 +274,6 @@ export class LiveView {
     const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, armed, events: this.pendingEvents, reported, ...(alarms ? { alarms } : {}), ...(waiting ? { waiting } : {}) })}\n\n`;
     this.actuatorsChanged = false;
     this.alarmsChanged = false;
-    this.changed.clear();
     this.pendingEvents = [];
     this.viewers.broadcast(message);
   }

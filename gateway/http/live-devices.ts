@@ -1,0 +1,106 @@
+import { BoundedMap } from '../core/bounded-map.js';
+import type { DeviceStatusEvent, DeviceSilenceEvent, ReadingEvent } from '../core/events.js';
+import type { DeviceLiveness } from '../core/liveness.js';
+import type { PlacedDevice } from '../devices/service.js';
+import type { DeviceState, LiveViewOptions } from './live-types.js';
+
+/**
+ * The live page's devices: each with its last readings and online state, and those changed since
+ * the last push. Bounded: the least recently heard from is forgotten first (maxDevices).
+ */
+export class LiveDevices {
+  private readonly all: BoundedMap<string, DeviceState>;
+  private readonly changes = new Set<string>();
+
+  /** `touched`: a device changed; true when someone watches (the change then goes with the next push). */
+  constructor(
+    max: number,
+    private readonly placeOf: LiveViewOptions['placeOf'],
+    private readonly touched: () => boolean,
+  ) {
+    this.all = new BoundedMap(max);
+  }
+
+  values(): DeviceState[] {
+    return [...this.all.values()];
+  }
+
+  /** The devices changed since the last push, forgotten from here. */
+  take(): DeviceState[] {
+    const out: DeviceState[] = [];
+    for (const id of this.changes) {
+      const d = this.all.get(id);
+      if (d) out.push(d);
+    }
+    this.changes.clear();
+    return out;
+  }
+
+  get changed(): number {
+    return this.changes.size;
+  }
+
+  dropChanges(): void {
+    this.changes.clear();
+  }
+
+  reading(e: ReadingEvent): void {
+    const d = this.device(e.device, e.timeMs);
+    d.site = e.site;
+    d.zone = e.zone;
+    d.readings[e.kind] = { value: e.value, time: e.timeMs };
+  }
+
+  /**
+   * A reading that is not the device's current state (a redriven dead letter, one that came late):
+   * shown when it is newer than what is shown of its kind there, so a device placed and redriven
+   * shows its latest values; an older one changes nothing.
+   */
+  history(e: ReadingEvent): void {
+    const known = this.all.get(e.device);
+    if (known && known.site !== null && (known.site !== e.site || known.zone !== e.zone)) return;
+    const shown = known?.readings[e.kind];
+    if (shown && shown.time >= e.timeMs) return;
+    const d = this.device(e.device, e.timeMs);
+    [d.site, d.zone] = [e.site, e.zone];
+    d.readings[e.kind] = { value: e.value, time: e.timeMs };
+  }
+
+  /** The map reloaded: each heard device it places is shown there (a new one with what its availability said). */
+  placed(list: readonly PlacedDevice[]): void {
+    for (const p of list) {
+      const known = this.all.get(p.device);
+      if (known && known.site === p.site && known.zone === p.zone && (known.online !== null || p.online === null)) continue;
+      const d = this.device(p.device, known?.lastSeen ?? p.lastSeen);
+      [d.site, d.zone] = [p.site, p.zone];
+      d.online ??= p.online;
+    }
+  }
+
+  status(e: DeviceStatusEvent): void {
+    this.device(e.device, e.timeMs).online = e.online;
+  }
+
+  silence(e: DeviceSilenceEvent): void {
+    const d = this.all.get(e.device);
+    if (d) this.device(e.device, d.lastSeen).silent = e.silent;
+  }
+
+  /** What each device last said and whether it was silent, as stored (found silent is not seen: lastSeen stays its last reading's). */
+  seed(devices: readonly DeviceLiveness[]): void {
+    for (const s of devices) Object.assign(this.device(s.device, s.heardMs ?? this.all.get(s.device)?.lastSeen ?? s.atMs), { online: s.online }, s.silent ? { silent: true } : {});
+  }
+
+  private device(id: string, time: number): DeviceState {
+    // Touched: least recently heard from first, the oldest forgotten past maxDevices.
+    const d = this.all.get(id) ?? { device: id, site: null, zone: null, online: null, lastSeen: time, readings: {} };
+    this.all.touch(id, d);
+    d.lastSeen = Math.max(d.lastSeen, time);
+    // Known only by its status or silence (an actuator-only native device): where the map places it.
+    const at = d.site === null ? this.placeOf?.(id) : undefined;
+    if (at) [d.site, d.zone] = [at.site, at.zone];
+    // Nobody watching: the snapshot a new viewer gets covers it.
+    if (this.touched()) this.changes.add(id);
+    return d;
+  }
+}
