@@ -10,6 +10,9 @@ import { entriesNaming } from './rename.js';
 import { DeviceRegistry, type DeviceEntry } from './registry.js';
 import type { ActuatorState, Availability, DecodeResult, Decoded, Family, Scalar } from './types.js';
 
+/** Families whose firmware says when it restarted (rules/differing-report.ts): their availability alone is not a restart. */
+const SAYS_ITS_RESTART: ReadonlySet<string> = new Set(['tasmota', 'zigbee2mqtt']);
+
 export interface PlacedReading {
   readonly site: string;
   readonly zone: string;
@@ -110,8 +113,10 @@ function availability(list: readonly Availability[], env: PlaceEnv): NativeOutco
       continue;
     }
     const own = env.registry.seen(a.family, a.nativeId, env.now);
-    // Back after the gateway saw it go (not a retained or stored offline read at start, nor its bridge's): a restart or a reconnect.
-    if (a.online && own.offlineSince !== undefined && !env.registry.bridgesOffline.has(a.family)) DeviceRegistry.cameBack(own, env.now, `${a.family} availability online after offline`);
+    // Back after the gateway saw it go (not a retained or stored offline read at start, nor its bridge's): a restart or a
+    // reconnect. Not for families that say a restart themselves (Tasmota INFO3, Zigbee2MQTT device_announce): there it is
+    // a Wi-Fi or radio blip, and a change by hand just after it must stay a change by hand.
+    if (a.online && own.offlineSince !== undefined && !SAYS_ITS_RESTART.has(a.family) && !env.registry.bridgesOffline.has(a.family)) DeviceRegistry.cameBack(own, env.now, `${a.family} availability online after offline`);
     own.offlineSince = a.online ? undefined : (own.offlineSince ?? env.now);
     [own.online, own.onlineFromHistory] = [a.online, false];
     for (const p of env.placements.placementsOf(a.family, a.nativeId) ?? []) statuses.push({ device: p.device, online: a.online && !env.registry.bridgesOffline.has(a.family) });
@@ -171,7 +176,7 @@ function decoded(d: Decoded, env: PlaceEnv): NativeOutcome {
       for (const act of map.actuatorsFor(d.family, d.nativeId, a.channel)) {
         const state = { ...env.actuatorStates.get(act.target), ...a.state };
         env.actuatorStates.set(act.target, state);
-        const cameBack = a.cameBack ?? (entry ? DeviceRegistry.justBack(entry, now) : undefined);
+        const cameBack = a.cameBack ?? (entry && !a.notAtPowerOn ? DeviceRegistry.justBack(entry, now) : undefined);
         actuators.push(cameBack === undefined ? { actuator: act, state } : { actuator: act, state, cameBack });
       }
     }

@@ -96,6 +96,8 @@ export interface ActuatorReport {
   state: ActuatorState;
   /** The firmware says this state is the one it set at power-on (a Shelly Gen2 switch's `source: "init"`): why, for the log. */
   cameBack?: string;
+  /** The firmware says what set this state and it was not power-on (a Shelly Gen2 `source` "button", "WS_in"…): a reconnect does not make it the power-on state. */
+  notAtPowerOn?: boolean;
 }
 
 interface Teaches {

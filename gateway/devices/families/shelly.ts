@@ -220,7 +220,8 @@ function component(col: Collector, key: string, type: string, n: string | undefi
       if (on !== null) {
         const brightness = toNumber(own(obj, 'brightness'));
         // `source` "init": the output as the device set it at power-on (its initial_state), not a command nor a hand.
-        const init = own(obj, 'source') === 'init' ? { cameBack: `Shelly ${key} status source "init" (set at power-on)` } : {};
+        const source = own(obj, 'source');
+        const init = source === 'init' ? { cameBack: `Shelly ${key} status source "init" (set at power-on)` } : typeof source === 'string' ? { notAtPowerOn: true } : {};
         col.actuator({ channel: n ?? '0', state: brightness === null ? { state: on ? 'on' : 'off' } : { state: on ? 'on' : 'off', brightness }, ...init });
         mapped.add('output').add('brightness');
       }
