@@ -5,7 +5,7 @@ import { newEventId } from '../core/ids.js';
 import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE, type ActionDispatcher } from './actions.js';
 import type { AlarmBook } from './alarms.js';
 import type { OnForget, OnRefuse } from './bounds.js';
-import { changedByHand, restoreAfterComingBack, type DifferingReportOptions } from './differing-report.js';
+import { afterComingBack, changedByHand, restoreAfterComingBack, type DifferingReportOptions } from './differing-report.js';
 import { confirms, describe, type ActuatorAvailability, type ExpectedReport, type Saga } from './saga.js';
 import { SagaMemory, type LastReport } from './saga-memory.js';
 
@@ -158,7 +158,9 @@ export class CommandTracker {
     // During a rebuild the stored `overridden` status, or the stored command that put it back, says what happened.
     if (this.dry) return;
     const { command } = this.o;
-    if (r.cameBack !== undefined && current.commandId !== undefined && !held && command) return restoreAfterComingBack({ ...this.o, command }, target, r, current, (c, detail) => this.sent(c, detail));
+    const back = r.cameBack !== undefined && current.commandId !== undefined && !held && command ? afterComingBack(this.o, r.actuator, r.state, current) : 'by hand';
+    if (back === 'adopt') return this.o.dispatcher.adopt(target, r.state, r.timeMs);
+    if (back === 'restore' && command) return restoreAfterComingBack({ ...this.o, command }, target, r, current, (c, detail) => this.sent(c, detail));
     changedByHand(this.o, this.stepTime(target), target, r, current.commandId, current.data);
   }
 

@@ -5,6 +5,7 @@ import { newEventId } from '../core/ids.js';
 import { MANUAL_OVERRIDE, type ActionDispatcher, type ActuatorState } from './actions.js';
 import type { AlarmBook } from './alarms.js';
 import { cloudEvent } from './cloud-event.js';
+import type { RuleDefinition } from './pack.js';
 import { describe } from './saga.js';
 
 /**
@@ -29,7 +30,26 @@ export interface DifferingReportOptions {
   readonly notify: (alert: ReturnType<AlarmBook['alert']>) => void;
   /** Publish and store a command the tracker makes itself (an actuator put back after it came back); without it, such a report is a change by hand. */
   readonly command?: (c: CommandEvent) => void;
+  /** The rule of that name in force now, if any: a command is put back only while its rule still gives it. */
+  readonly ruleNamed?: (name: string) => RuleDefinition | undefined;
   readonly log?: Logger;
+}
+
+const isOff = (s: Readonly<Record<string, unknown>>): boolean => s['state'] === 'off' || s['mode'] === 'off';
+
+/**
+ * What a device that came back reporting `reported` gets, against the rules' last command
+ * `current`: put back (`restore`) only when it came back off while the rules had it on (a heater,
+ * a pump after a power cut) and the rule that said so is still in force and still says so; its
+ * state simply followed (`adopt`) when that rule no longer says so (a pack deleted to stop it). One
+ * that comes back on while the rules had it off is what a wall switch does to a smart bulb (off and
+ * on again, to force it on): a change by hand.
+ */
+export function afterComingBack(o: Pick<DifferingReportOptions, 'ruleNamed'>, actuator: string, reported: Readonly<Record<string, unknown>>, current: ActuatorState): 'restore' | 'adopt' | 'by hand' {
+  if (!isOff(reported) || isOff(current.data)) return 'by hand';
+  const event = current.rule === undefined ? undefined : o.ruleNamed?.(current.rule)?.event;
+  const still = event?.type === 'command' && event.params.actuator === actuator && JSON.stringify(event.params.data) === JSON.stringify(current.data);
+  return still ? 'restore' : 'adopt';
 }
 
 /** The actuator was changed by hand: the rules' last command is `overridden` (at `at`) and the manual hold starts. */

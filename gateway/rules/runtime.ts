@@ -68,7 +68,7 @@ export class RulesRuntime {
       onStatus: (st) => o.onStatus?.(st),
       resend: (c, attempt) => o.resend?.(c, attempt),
       notify: (alert) => o.onOutcome(alert),
-      command: (c) => o.onOutcome(c), // an actuator put back after it came back (differing-report.ts)
+      command: (c) => o.onOutcome(c), ruleNamed: (name) => this.engine.rule(name), // an actuator put back after it came back (differing-report.ts)
       ...actuators,
     });
     this.watches = new Watches((spec, key, at, forgotten) => {

@@ -254,6 +254,38 @@ describe('a report from an actuator that just came back (restarted, rejoined)', 
     expect(commands()).toHaveLength(2);
   });
 
+  it('coming back on while the rules had it off is a change by hand (a wall switch forcing a smart bulb on), not put back (found by a review)', async () => {
+    const lights = [{ name: 'lights-off', kinds: ['occupancy'], conditions: { all: [{ fact: 'value', operator: 'equal', value: false }] }, event: { type: 'command', params: { actuator: 'lights', data: { state: 'off' } } } }];
+    const { clock, runtime, statuses, alarms, advance, commands } = setup(lights);
+    runtime.onActuatorState(report(clock, 'hq/f1/lights', { state: 'on' }));
+    runtime.onReading(reading(clock, 'hq/f1/o1', 'occupancy', false));
+    await advance(1000);
+    runtime.onActuatorState(report(clock, 'hq/f1/lights', { state: 'off' }));
+    await advance(60_000);
+    runtime.onActuatorState(back(report(clock, 'hq/f1/lights', { state: 'on' })));
+    await advance(0);
+    expect(commands()).toHaveLength(1);
+    expect(statuses.at(-1)).toMatchObject({ status: 'overridden' });
+    expect(alarms.map((a) => [a.rule, a.transition])).toEqual([['manual_override', 'raised']]);
+  });
+
+  it('is not put back by a rule no longer in force (a pack deleted to stop it): its state is followed, quietly (found by a review)', async () => {
+    const { clock, runtime, statuses, alarms, advance, commands } = setup();
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'off' }));
+    runtime.onReading(reading(clock, 'hq/f1/t1', 'temperature', 5));
+    await advance(1000);
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'heat' }));
+    const { rules: defs, actuators } = parsePack('t.json', JSON.stringify({ rules: [rules[0]] }));
+    runtime.use({ rules: defs, actuators });
+    await advance(60_000);
+    runtime.onActuatorState(back(report(clock, 'hq/f1/hvac', { mode: 'off' })));
+    await advance(0);
+    expect(commands()).toHaveLength(1);
+    expect(statuses.map((s) => s.status)).toEqual(['sent', 'confirmed']);
+    expect(alarms).toEqual([]);
+    expect(runtime.dispatcher.current('hq/f1/hvac')?.data).toEqual({ mode: 'off' });
+  });
+
   it('during a rebuild does nothing itself: the stored command that put it back says what happened', async () => {
     const { clock, runtime, statuses, outcomes, advance } = setup();
     const at = clock.now();
