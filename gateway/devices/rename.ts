@@ -15,7 +15,7 @@ import { logError, logWarn } from '../core/errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { renameNative } from './map-edit.js';
 import type { DeviceMapLoader } from './map-loader.js';
-import type { DeviceMap, NativeActuator, NativeDevice } from './map.js';
+import { parseNativeKey, type DeviceMap, type NativeActuator, type NativeDevice } from './map.js';
 import { DeviceRegistry } from './registry.js';
 import type { NativeRouter } from './router.js';
 import type { Family, Zigbee2mqttRename } from './types.js';
@@ -48,6 +48,8 @@ export interface RenameFollowerOptions {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly clock: Clock;
+  /** ZIGBEE2MQTT_BASE_TOPIC: the bridge the map's `zigbee2mqtt:` entries are commanded through, the only one whose renames are followed. */
+  readonly base: string;
 }
 
 export class RenameFollower {
@@ -64,6 +66,18 @@ export class RenameFollower {
     const [from, to] = [`${family}:${r.from}`, `${family}:${r.to}`];
     const fields = { from, to, base: r.base, by: r.by, ...(r.ieee === undefined ? {} : { ieee: r.ieee }) };
     const map = router.map;
+    // Another bridge (another base) names its own devices: the map's entries are the main bridge's.
+    if (r.base !== this.o.base) {
+      this.count('not_in_map');
+      log.info(fields, `Zigbee2MQTT bridge ${r.base} renamed ${r.from} to ${r.to}; the device map's zigbee2mqtt entries are bridge ${this.o.base}'s: nothing to follow`);
+      return;
+    }
+    // A name the map could not hold (a topic wildcard, too long) is not followed: commands would go nowhere.
+    if (typeof parseNativeKey(to) === 'string') {
+      this.count('conflict');
+      logWarn(log, 'GW_ERR_DEVICE_RENAME', fields, `Zigbee2MQTT renamed ${from} to ${to}, which is not a name the device map can hold: not followed; ${from}'s commands go to the old name`);
+      return;
+    }
     const entries = entriesNaming(map, family, r.from);
     if (entries.length === 0) {
       this.count('not_in_map');

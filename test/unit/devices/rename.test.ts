@@ -125,8 +125,8 @@ describe('following, when the file is behind or cannot be written', () => {
     const r = router('');
     const loader = new DeviceMapLoader({ file, log, watch: false, onChange: (m) => r.use(m) });
     await loader.start();
-    const f = new RenameFollower({ router: r, loader, file, log, metrics, clock });
-    const rename = (from: string, to: string) => f.follow({ base: 'zigbee2mqtt', from, to, by: 'bridge/devices' });
+    const f = new RenameFollower({ router: r, loader, file, log, metrics, clock, base: 'zigbee2mqtt' });
+    const rename = (from: string, to: string, base = 'zigbee2mqtt') => f.follow({ base, from, to, by: 'bridge/devices' });
     return { file, lines, metrics, r, f, rename, loader };
   }
 
@@ -151,6 +151,19 @@ describe('following, when the file is behind or cannot be written', () => {
     const line = lines.find((l) => l['code'] === 'GW_ERR_DEVICE_RENAME');
     expect(line?.msg).toMatch(/^the rename of zigbee2mqtt:a to zigbee2mqtt:b is followed until the gateway restarts or the map is reloaded, but .*devices\.yaml could not be written \(.*not valid YAML.*\): edit it so that actuators\."hq\/z1\/hvac" name zigbee2mqtt:b$/s);
     expect(r.registry.get('zigbee2mqtt', 'b')?.problems).toEqual([line?.msg]);
+    await loader.stop();
+  });
+
+  it('not followed: a rename by another bridge (another base), nor to a name the map cannot hold (found by a review)', async () => {
+    const text = 'actuators:\n  hq/z1/hvac: zigbee2mqtt:heater_plug\n';
+    const { file, metrics, r, f, rename, loader } = await follower(text);
+    rename('heater_plug', 'mine', 'garage');
+    rename('heater_plug', 'a+b#');
+    rename('heater_plug', 'x'.repeat(300));
+    await f.settled();
+    expect(r.actuator('hq/z1/hvac')?.nativeId).toBe('heater_plug');
+    expect(await readFile(file, 'utf8')).toBe(text);
+    expect(await count(metrics, 'gateway_device_renames_total', { result: 'followed' })).toBe(0);
     await loader.stop();
   });
 });
