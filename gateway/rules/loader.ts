@@ -50,6 +50,8 @@ export class RuleLoader {
   private readonly watch: RuleDirWatch | undefined;
   private timer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
+  /** Files read cut short, since when (bounded by the files in RULES_DIR). */
+  private readonly cutShortSince = new Map<string, number>();
   private stopped = false;
   private reloading: Promise<void> = Promise.resolve();
 
@@ -197,9 +199,19 @@ export class RuleLoader {
 
   private async stillBeingWritten(path: string, text: string): Promise<boolean> {
     const settleMs = this.o.settleMs ?? (this.watch ? 2000 : 0);
-    if (settleMs <= 0 || !stopsShort(text)) return false;
+    if (settleMs <= 0 || !stopsShort(text)) {
+      this.cutShortSince.delete(path);
+      return false;
+    }
     const changed = await stat(path).then((s) => s.mtimeMs, () => 0);
-    return Date.now() - changed < settleMs;
+    // Waited for at most settleMs from when it was first seen cut short, whatever its time says
+    // (a file from a machine whose clock is ahead would otherwise be waited for without end).
+    const now = Date.now();
+    const since = this.cutShortSince.get(path) ?? now;
+    this.cutShortSince.set(path, since);
+    const waiting = Math.abs(now - changed) < settleMs && now - since < settleMs;
+    if (!waiting) this.cutShortSince.delete(path);
+    return waiting;
   }
 
   private readAgainSoon(): void {

@@ -128,6 +128,34 @@ describe('RuleLoader', () => {
     expect(results.filter(([r]) => r === 'rejected')).toHaveLength(2);
   });
 
+  it('rejects a file cut short whose time is far ahead of the clock (copied from a machine ahead), not waits for it without end (found by a review)', async () => {
+    const dir = await rulesDir({ 'hvac.json': pack(rule('cool')) });
+    const { loader, results } = loaderFor(dir, { settleMs: 60_000 });
+    await loader.start();
+    await writeFile(join(dir, 'hvac.json'), '{"rules": [');
+    const ahead = new Date(Date.now() + 3_600_000);
+    await utimes(join(dir, 'hvac.json'), ahead, ahead);
+    await loader.reload();
+    expect(loader.problems.get('hvac.json')).toMatch(/not valid JSON/);
+    expect(results.filter(([r]) => r === 'rejected')).toHaveLength(1);
+  });
+
+  it('waits for a file cut short at most the settle time from when it was first read so, however often it is touched', async () => {
+    const dir = await rulesDir({ 'hvac.json': pack(rule('cool')) });
+    const { loader } = loaderFor(dir, { settleMs: 300 });
+    await loader.start();
+    await writeFile(join(dir, 'hvac.json'), '{"rules": [');
+    await loader.reload();
+    expect(loader.problems.size).toBe(0);
+    // Touched again and again (a writer stuck mid-file): judged once 300 ms have passed since first seen.
+    const toucher = setInterval(() => void writeFile(join(dir, 'hvac.json'), '{"rules": ['), 50);
+    try {
+      await waitFor(() => loader.problems.get('hvac.json'), 'the rejection');
+    } finally {
+      clearInterval(toucher);
+    }
+  });
+
   it('says where a file stops being JSON', async () => {
     const dir = await rulesDir({ 'bad.json': '{\n  "rules": [\n    {"name": "x",,}\n  ]\n}' });
     const { loader, changes } = loaderFor(dir);
