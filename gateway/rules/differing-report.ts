@@ -92,7 +92,10 @@ export function restoreAfterComingBack(o: DifferingReportOptions & { readonly co
   const why = r.cameBack ?? 'came back';
   const now = o.clock.now();
   const rule = current.rule ?? '';
-  const ce = cloudEvent(current.type ?? `${actuator}.set`, rule, target, r.id, current.data, now);
+  // The type as the rule in force gives it (a cluster's shared state keeps no command type).
+  const event = o.ruleNamed?.(rule)?.event;
+  const type = (event?.type === 'command' ? event.params.type : undefined) ?? current.type ?? `${actuator}.set`;
+  const ce = cloudEvent(type, rule, target, r.id, current.data, now);
   const facts: DecidingFact[] = [{ fact: CAME_BACK_FACT, params: { device: r.device, why, restores: current.commandId }, operator: 'notEqual', value: current.data, factResult: r.state, result: true }];
   const c: CommandEvent = { kind: 'command', id: ce.id, timeMs: now, topic: `commands/${target}`, site, zone, actuator, rule, cloudEvent: ce, facts };
   o.dispatcher.restore(c);

@@ -286,6 +286,17 @@ describe('a report from an actuator that just came back (restarted, rejoined)', 
     expect(runtime.dispatcher.current('hq/f1/hvac')?.data).toEqual({ mode: 'off' });
   });
 
+  it('after a cluster takeover (shared state keeps no command type): put back with the type its rule gives (found by a review)', async () => {
+    const typed = [{ ...rules[1], event: { type: 'command', params: { actuator: 'hvac', type: 'hvac.mode', data: { mode: 'heat' } } } }];
+    const { clock, runtime, advance, commands } = setup(typed);
+    runtime.dispatcher.restoreShared('hq/f1/hvac', { data: { mode: 'heat' }, changedAt: clock.now(), commandId: 'c-before', rule: 'heat' });
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'heat' }));
+    await advance(60_000);
+    runtime.onActuatorState(back(report(clock, 'hq/f1/hvac', { mode: 'off' })));
+    await advance(0);
+    expect(commands().map((c) => c.cloudEvent.type)).toEqual(['hvac.mode']);
+  });
+
   it('during a rebuild does nothing itself: the stored command that put it back says what happened', async () => {
     const { clock, runtime, statuses, outcomes, advance } = setup();
     const at = clock.now();
