@@ -161,7 +161,7 @@ export class Gateway {
     await journal.open((body, precision) => store.recall(body, precision === 'ns'));
     this.journal = journal;
 
-    // The broker exists before ingest (ingest publishes dead letters through it) but listens last; it closes (its last snapshot) after all that publishes through it (its intake stops first, below).
+    // The broker exists before ingest (ingest publishes dead letters through it) but listens last (what the rules publish going live waits for its state: broker.publish); it closes (its last snapshot) after all that publishes through it (its intake stops first, below).
     const { broker, pipeline, ledger } = mqttBroker(settings, { access, metrics, log, nodeId, clustered, tls });
     access.observe(broker.aedes);
     this.broker = lifecycle.add('broker', broker);

@@ -79,6 +79,7 @@ export class MqttBroker implements Publisher {
   private intakeStopped: Promise<void> | undefined;
   /** Aedes' persistence was set up (its snapshot read). */
   private listened = false;
+  private stopped = false;
 
   constructor(private readonly options: BrokerOptions) {
     const { connectTimeoutMs, drainTimeoutMs, maxInflightQos2, cluster } = options;
@@ -184,7 +185,17 @@ export class MqttBroker implements Publisher {
     return this.ports;
   }
 
-  publish(topic: string, payload: string, qos: 0 | 1): Promise<void> {
+  /**
+   * Published once Aedes' persistence is set up (restored first when not yet): the rules go live
+   * (resends fallen due, held-back commands, alarms) before the broker listens, and a message
+   * published then is queued for the persistent sessions away, not thrown by Aedes.
+   */
+  async publish(topic: string, payload: string, qos: 0 | 1): Promise<void> {
+    if (!this.listened) {
+      // A stopped broker that never listened is not reopened (its heartbeat would keep the process up).
+      if (this.stopped) throw new Error('the broker stopped before it listened');
+      await this.restore();
+    }
     const packet = { cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false } as PublishPacket;
     return new Promise((resolve, reject) => this.aedes.publish(packet, (err) => (err ? reject(err) : resolve())));
   }
@@ -215,6 +226,9 @@ export class MqttBroker implements Publisher {
   async stop(): Promise<void> {
     // Whatever the intake's stop met, Aedes still closes and the last snapshot is still written.
     await this.stopIntake().catch(() => undefined);
+    this.stopped = true;
+    // A restore under way (a publish at start) ends first: what it loaded is then written back.
+    await this.restoring?.catch(() => undefined);
     // Never listened (a start that failed earlier): nothing was loaded, so nothing is written over the last snapshot.
     if (!this.listened) return void (await this.options.cluster?.bus.close());
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));

@@ -1,4 +1,4 @@
-/** MqttBroker.restore (gateway/broker/broker.ts): the persistence is set up once, however many ask at once. */
+/** MqttBroker.restore (gateway/broker/broker.ts): the persistence is set up once, however many ask at once; a publish before it waits for it. */
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { MqttBroker } from '../../../gateway/broker/broker.js';
@@ -21,5 +21,30 @@ describe('restoring the broker', () => {
     await broker.restore();
     expect(setups).toBe(1);
     await broker.stop();
+  });
+
+  it('publishes what is published before it listens once the persistence is set up (the rules going live at start), and the start still sets it up once', async () => {
+    const persistence = new MemoryPersistence() as unknown as { setup(broker: unknown): Promise<void> };
+    let setups = 0;
+    const setup = persistence.setup.bind(persistence);
+    persistence.setup = async (broker: unknown) => {
+      setups++;
+      await new Promise((r) => setTimeout(r, 20));
+      return setup(broker);
+    };
+    const broker = new MqttBroker({ log: pino({ level: 'silent' }), host: '127.0.0.1', mqttPort: 0, wsPort: 0, hooks: {}, persistence });
+    const heard: string[] = [];
+    broker.aedes.subscribe('commands/#', (packet, done) => (heard.push(packet.topic), done()), () => undefined);
+    await Promise.all([broker.publish('commands/s/z/a', '{}', 1), broker.publish('commands/s/z/b', '{}', 1)]);
+    expect(heard).toEqual(['commands/s/z/a', 'commands/s/z/b']);
+    await broker.start();
+    expect(setups).toBe(1);
+    await broker.stop();
+  });
+
+  it('refuses a publish after a stop that came before it ever listened (it is not reopened)', async () => {
+    const broker = new MqttBroker({ log: pino({ level: 'silent' }), host: '127.0.0.1', mqttPort: 0, wsPort: 0, hooks: {}, persistence: new MemoryPersistence() });
+    await broker.stop();
+    await expect(broker.publish('commands/s/z/a', '{}', 1)).rejects.toThrow('the broker stopped before it listened');
   });
 });
