@@ -13,7 +13,7 @@ import type { ClusterBus } from './cluster-bus.js';
 import { trackWebSocket } from './delivery.js';
 import { connectedIds } from './memory-store.js';
 import { createMessageBus } from './queue.js';
-import { numberAsSent } from './sent-order.js';
+import { numberAsSent, sendInOrder } from './sent-order.js';
 
 export type BrokerHooks = Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>;
 
@@ -96,6 +96,7 @@ export class MqttBroker implements Publisher {
       ...(cluster ? { mq: cluster.bus.mq, id: cluster.bus.brokerId, heartbeatInterval: cluster.heartbeatMs } : { mq: createMessageBus(1000) }),
     });
     numberAsSent(this.aedes);
+    sendInOrder(this.aedes);
     this.tcp = createNetServer((conn) => this.handle(conn));
     this.http = createHttpServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n');

@@ -50,25 +50,27 @@ function subscriberTo(c: mqtt.MqttClient): string[] {
 }
 
 const lwts = (got: string[]) => got.filter((t) => t.endsWith('/LWT')).sort();
+/** Each plug's LWT came before its POWER. */
+const inOrder = (got: string[]) => [0, 1, 2, 3, 4].every((i) => got.indexOf(`tele/plug${i}/LWT`) < got.indexOf(`cmnd/plug${i}/POWER`));
 const plugs = [0, 1, 2, 3, 4].map((i) => `tele/plug${i}/LWT`);
 
 describe.each([
   ['Aedes’ own persistence', undefined],
   ['the gateway’s memory store', () => new MemoryPersistence()],
 ])('a retained QoS 0 message then another at once (%s)', (_name, persistence) => {
-  it('both reach a subscriber to both, for every device', async () => {
+  it('both reach a subscriber to both, in order, for every device', async () => {
     const url = await brokerWith(persistence?.());
     const ha = await client(url, 'home-assistant');
     const got = subscriberTo(ha);
     await ha.subscribeAsync('#', { qos: 1 });
     await plugsConnect(url, 5);
-    await waitFor(() => lwts(got).length === 5, 'the LWT messages');
-    expect(lwts(got)).toEqual(plugs);
+    await waitFor(() => lwts(got).length === 5 && got.filter((t) => t.startsWith('cmnd/')).length === 5, 'the LWT and POWER messages');
+    expect([lwts(got), inOrder(got)]).toEqual([plugs, true]);
   });
 });
 
 describe('a retained QoS 0 message then another at once, in a cluster', () => {
-  it('both reach subscribers to both on the publisher\'s node and on another', { timeout: 60_000 }, async () => {
+  it('both reach subscribers to both, in order, on the publisher\'s node and on another', { timeout: 60_000 }, async () => {
     const redis = await startRedis();
     stops.push(() => redis.stop());
     const limits = { maxInflightQos2: 10, maxInflightQos2Bytes: 100_000, maxQueuedMessages: 100, maxQueuedBytes: 0, maxQueuedBytesTotal: 0, sessionExpiryMs: 0 };
@@ -86,6 +88,6 @@ describe('a retained QoS 0 message then another at once, in a cluster', () => {
     await plugsConnect(a, 5);
     await waitFor(() => gotA.filter((t) => t.startsWith('cmnd/')).length === 5 && gotB.filter((t) => t.startsWith('cmnd/')).length === 5, 'the POWER messages on both nodes');
     await waitFor(() => lwts(gotA).length === 5 && lwts(gotB).length === 5, 'the LWT messages on both nodes');
-    expect([lwts(gotA), lwts(gotB)]).toEqual([plugs, plugs]);
+    expect([lwts(gotA), lwts(gotB), inOrder(gotA), inOrder(gotB)]).toEqual([plugs, plugs, true, true]);
   });
 });
