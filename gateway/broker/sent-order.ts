@@ -61,6 +61,10 @@ export function sendInOrder(aedes: Aedes): void {
     const id = typeof client === 'object' && client ? (client as { id?: unknown }).id : undefined;
     if (typeof id !== 'string') return publish(packet, client, done);
     let h = held.get(id);
+    // The usual case, nothing to keep in order: a QoS 0 message not retained is sent as it begins,
+    // and none of the client's is waiting before it. No allocation per message.
+    const p = packet as { qos?: number; retain?: boolean };
+    if (!h && !p.qos && !p.retain) return publish(packet, client, done);
     if (!h) held.set(id, (h = { inFlight: undefined, waiting: [], pumping: false }));
     const h2 = h;
     h2.waiting.push(() => {
