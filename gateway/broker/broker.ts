@@ -13,6 +13,7 @@ import type { ClusterBus } from './cluster-bus.js';
 import { trackWebSocket } from './delivery.js';
 import { connectedIds } from './memory-store.js';
 import { createMessageBus } from './queue.js';
+import { numberAsSent, sendInOrder } from './sent-order.js';
 
 export type BrokerHooks = Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>;
 
@@ -95,6 +96,8 @@ export class MqttBroker implements Publisher {
       // short heartbeat so a dead node's wills are published by another within seconds (3 heartbeats), not minutes.
       ...(cluster ? { mq: cluster.bus.mq, id: cluster.bus.brokerId, heartbeatInterval: cluster.heartbeatMs } : { mq: createMessageBus(1000) }),
     });
+    numberAsSent(this.aedes);
+    sendInOrder(this.aedes);
     this.tcp = createNetServer((conn) => this.handle(conn));
     this.http = createHttpServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n');
