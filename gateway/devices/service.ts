@@ -64,7 +64,8 @@ export class DevicesService {
   private readonly mapListeners = new Set<() => void>();
 
   constructor(private readonly o: DevicesServiceOptions) {
-    const renamed = (r: Parameters<RenameFollower['follow']>[0]): void => this.follower.follow(r);
+    // The map in force changed (a rename followed): its listeners hear it now, not at the file's reload.
+    const renamed = (r: Parameters<RenameFollower['follow']>[0]): void => void (this.follower.follow(r), this.tellMapListeners());
     this.router = new SharingRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log), renamed }, EMPTY_MAP);
     this.loader = new DeviceMapLoader({ file: o.file, log: o.log, watch: o.watch, onChange: (map) => this.mapChanged(map) });
     this.follower = new RenameFollower({ router: this.router, loader: this.loader, file: o.file, log: o.log, metrics: o.metrics, clock: o.clock });
@@ -129,10 +130,14 @@ export class DevicesService {
 
   private mapChanged(map: Parameters<SharingRouter['use']>[0]): void {
     this.router.use(map);
+    this.tellMapListeners();
+  }
+
+  private tellMapListeners(): void {
     for (const listener of this.mapListeners) listener();
   }
 
-  /** Calls `listener` after each load that changed the map in force (a device placed, moved); returns how to stop. */
+  /** Calls `listener` after each load that changed the map in force (a device placed, moved, gone) and each rename followed; returns how to stop. */
   onMapChange(listener: () => void): () => void {
     this.mapListeners.add(listener);
     return () => void this.mapListeners.delete(listener);

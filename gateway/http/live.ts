@@ -118,11 +118,13 @@ export class LiveView {
   /** The latest readings the rules rebuilt at start: the page opens on the building as it was, not empty. */
   seedReadings(readings: readonly ReadingEvent[]): void {
     for (const r of [...readings].sort((a, b) => a.timeMs - b.timeMs)) this.devices.reading(r);
+    this.devices.unplaced();
   }
 
   /** What each device last said and whether it was silent, as stored (found silent is not seen: lastSeen stays its last reading's). */
   seedDevices(devices: readonly DeviceLiveness[]): void {
     this.devices.seed(devices);
+    this.devices.unplaced();
   }
 
   snapshot(): LiveSnapshot {
@@ -267,11 +269,12 @@ export class LiveView {
     const waiting = this.waitingUpdate();
     if (this.devices.changed === 0 && this.pendingEvents.length === 0 && this.armed.changed === 0 && this.reported.changed === 0 && !waiting && !this.actuatorsChanged && !this.alarmsChanged) return;
     const devices = this.devices.take();
+    const removed = this.devices.takeRemoved();
     const actuators = this.actuatorsChanged ? this.actuatorBadges() : {};
     const armed = this.armed.take();
     const alarms = this.alarmsChanged ? (this.o.rules?.alarms() ?? []) : undefined;
     const reported = this.reported.take();
-    const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, armed, events: this.pendingEvents, reported, ...(alarms ? { alarms } : {}), ...(waiting ? { waiting } : {}) })}\n\n`;
+    const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, armed, events: this.pendingEvents, reported, ...(alarms ? { alarms } : {}), ...(waiting ? { waiting } : {}), ...(removed.length > 0 ? { removed } : {}) })}\n\n`;
     this.actuatorsChanged = false;
     this.alarmsChanged = false;
     this.pendingEvents = [];
