@@ -120,7 +120,8 @@ export class DevicesService {
       this.clusterViews = new ClusterDeviceViews({ ...cluster, view: () => this.view(), log });
       this.clusterViews.start();
     }
-    return relearnRetained({ ...sources, router: this.router, discoveryPrefix: this.o.discoveryPrefix, now: clock.now(), log });
+    // Then the map's listeners hear what is placed: the live page drops the names seeded from history that no longer are.
+    return relearnRetained({ ...sources, router: this.router, discoveryPrefix: this.o.discoveryPrefix, now: clock.now(), log }).then((r) => (this.tellMapListeners(), r));
   }
 
   /** Reads the map again now (before a redrive, so an assignment just written counts). */
@@ -169,6 +170,17 @@ export class DevicesService {
   /** Where a contract device the map places is (the live page: a status names only the device). */
   placeOf(device: string): { readonly site: string; readonly zone: string } | undefined {
     return this.router.placement.zoneOf(device);
+  }
+
+  /**
+   * A Zigbee2MQTT device named `<site>/<zone>/<device>` is there (the map does not say otherwise), as
+   * long as it is heard or its bridge lists it: any name of that shape would be placed, a gone one too.
+   */
+  placesByName(site: string, zone: string, device: string): boolean {
+    const { router, o } = this;
+    const name = `${site}/${zone}/${device}`;
+    if (!router.placement.placementsOf('zigbee2mqtt', name)?.some((p) => p.site === site && p.zone === zone && p.device === device)) return false;
+    return router.registry.get('zigbee2mqtt', name) !== undefined || router.learnt.zigbee2mqttListed(o.zigbee2mqttBaseTopic, name);
   }
 
   view(): DeviceView[] {

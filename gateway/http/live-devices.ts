@@ -23,11 +23,15 @@ export class LiveDevices {
   private readonly fromMap = new WeakSet<DeviceState>();
   private readonly fromContract = new WeakSet<DeviceState>();
 
-  /** `touched`: a device changed; true when someone watches (the change then goes with the next push). */
+  /**
+   * `touched`: a device changed; true when someone watches (the change then goes with the next push).
+   * `placesIt`: whether the map still places a device shown (none: no map, nothing is removed).
+   */
   constructor(
     max: number,
     private readonly placeOf: LiveViewOptions['placeOf'],
     private readonly touched: () => boolean,
+    private readonly placesIt?: (d: DeviceState) => boolean,
   ) {
     this.all = new BoundedMap(max);
   }
@@ -106,8 +110,10 @@ export class LiveDevices {
    * name are not put back in a zone). A contract device stays: the map does not place those.
    */
   unplaced(): void {
+    const { placesIt } = this;
+    if (!placesIt) return;
     for (const d of [...this.all.values()]) {
-      if (!this.fromMap.has(d) || this.fromContract.has(d) || this.placeOf?.(d.device)) continue;
+      if (!this.fromMap.has(d) || this.fromContract.has(d) || placesIt(d)) continue;
       this.all.delete(d.device);
       this.changes.delete(d.device);
       if (this.touched()) this.removed.add(d.device);

@@ -38,7 +38,8 @@ let mapFile: string;
 let bridge: MqttClient;
 let sensor: MqttClient;
 let sse: SseStream;
-let devices = bridgeDevices();
+/** The fixture's devices, and a sensor named for where it is (a Zigbee2MQTT friendly name `<site>/<zone>/<device>`). */
+let devices = [...bridgeDevices(), { ...bridgeDevices().at(-1)!, friendly_name: 'hq/z3/t5', ieee_address: '0x00158d0001e5a1b3' }];
 
 const live = async (): Promise<LiveSnapshot> => (await (await fetch(`${gw.httpUrl}/live/state`)).json()) as LiveSnapshot;
 const shown = async (device: string): Promise<DeviceState | undefined> => (await live()).devices.find((d) => d.device === device);
@@ -77,10 +78,12 @@ beforeAll(async () => {
   await bridge.publishAsync('zigbee2mqtt/window_ac_plug/availability', JSON.stringify({ state: 'online' }), { qos: 1, retain: true });
   await bridge.publishAsync('zigbee2mqtt/window_ac_plug', JSON.stringify({ state: 'ON', power: 1800 }), { qos: 1, retain: true });
   await bridge.publishAsync('zigbee2mqtt/hall_sensor', JSON.stringify({ temperature: 20.5 }), { qos: 1 });
+  // Placed by its friendly name, not by the map: it stays through the map's changes.
+  await bridge.publishAsync('zigbee2mqtt/hq/z3/t5', JSON.stringify({ temperature: 19 }), { qos: 1 });
   await sensor.publishAsync('sensors/hq/z1/t1/temperature', JSON.stringify({ value: 21 }), { qos: 1 });
   await waitFor(async () => {
     const s = await live();
-    return ['window_ac_plug', 'hall_sensor', 't1'].every((d) => s.devices.some((x) => x.device === d && x.readings && Object.keys(x.readings).length > 0));
+    return ['window_ac_plug', 'hall_sensor', 't1', 't5'].every((d) => s.devices.some((x) => x.device === d && x.readings && Object.keys(x.readings).length > 0));
   }, 'the three devices on the live page');
 });
 afterAll(async () => {
@@ -110,6 +113,7 @@ describe('a device the map no longer places, on the live page', () => {
     const now = await waitFor(async () => ((await live()).waiting.some((w) => w.key === 'zigbee2mqtt:hall_sensor') ? live() : undefined), 'it waiting for a zone');
     expect(now.devices.map((d) => d.device)).not.toContain('hall_sensor');
     expect(now.devices.map((d) => d.device)).toContain('t1');
+    expect(now.devices.find((d) => d.device === 't5')).toMatchObject({ site: 'hq', zone: 'z3', readings: { temperature: { value: 19 } } });
   });
 
   it('after a restart, neither comes back from the stored readings; the new name and the contract device are shown', async () => {
@@ -125,5 +129,6 @@ describe('a device the map no longer places, on the live page', () => {
     expect(names).not.toContain('hall_sensor');
     expect(names).toContain('lounge_heater');
     expect(s.devices.find((d) => d.device === 't1')).toMatchObject({ site: 'hq', zone: 'z1' });
+    expect(s.devices.find((d) => d.device === 't5')).toMatchObject({ site: 'hq', zone: 'z3', readings: { temperature: { value: 19 } } });
   });
 });
