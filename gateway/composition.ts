@@ -88,7 +88,7 @@ export function liveView(
     pushMs: settings.livePushMs,
     waiting: () => o.devices.waiting(),
     placeOf: (device) => o.devices.placeOf(device),
-    placed: { list: () => o.devices.placed(), changes: (listener) => o.devices.onMapChange(listener) },
+    placed: { list: () => o.devices.placed(), changes: (listener) => o.devices.onMapChange(listener), has: (site, zone, device) => o.devices.placesByName(site, zone, device) },
     rules: o.rules,
     maxViewers: settings.liveMaxViewers, maxViewersPerAddress: settings.liveMaxViewersPerAddress,
     maxBehindBytes: settings.liveMaxBehindBytes,

@@ -21,6 +21,17 @@ function put(i: number, byte: number): void {
   text[p + 1] = HEX[byte & 0x0f]!;
 }
 
+/**
+ * The id of a status a native device's availability gave (its event id, marked): after a restart
+ * the live page knows the device name was the device map's, so it is not shown once the map no
+ * longer places it (a contract device's status has a bare event id).
+ */
+export function nativeStatusId(): string {
+  return `${newEventId()}:native`;
+}
+
+export const isNativeStatusId = (id: string): boolean => id.endsWith(':native');
+
 export function newEventId(): string {
   const now = Date.now();
   if (at + 10 > pool.length) {

@@ -1,4 +1,5 @@
 import type { DeviceHistoryItem } from './history.js';
+import { isNativeStatusId } from './ids.js';
 
 /** What the stored `device_status` points say of one device, as of the gateway's start. */
 export interface DeviceLiveness {
@@ -11,6 +12,8 @@ export interface DeviceLiveness {
   heardMs: number | undefined;
   /** Epoch ms of its last point, status or silence. */
   atMs: number;
+  /** Its last status was a native device's availability (core/ids.ts nativeStatusId). */
+  native?: boolean;
 }
 
 /**
@@ -33,7 +36,7 @@ export class LivenessBook {
     if (!d) this.devices.set(e.device, (d = { device: e.device, online: null, silent: false, heardMs: undefined, atMs: e.timeMs }));
     d.atMs = Math.max(d.atMs, e.timeMs);
     if (item.type === 'deviceSilence') d.silent = item.event.silent;
-    else d.online = item.event.online;
+    else [d.online, d.native] = [item.event.online, isNativeStatusId(item.event.id)];
     // Found silent is not heard; heard again (or a status) is.
     if (item.type === 'deviceSilence' && item.event.silent) return;
     d.heardMs = Math.max(d.heardMs ?? e.timeMs, e.timeMs);

@@ -27,6 +27,8 @@ export class LearntFacts implements LearntView {
   private readonly forms: BoundedMap<string, BoundedMap<string, Zigbee2mqttForms>>;
   /** Each device's friendly name by its ieee_address, by base: the last bridge/devices (bounded as `forms`, whose evictions are the ones told). */
   private readonly addresses = new BoundedMap<string, Map<string, string>>(MAX_BRIDGES);
+  /** The friendly names the last bridge/devices listed (with a definition or not), by base. */
+  private readonly listed = new BoundedMap<string, ReadonlySet<string>>(MAX_BRIDGES);
   /** The name a device had before its last rename, by its new name: for the advice of its dead letters. */
   private readonly formerNames = new BoundedMap<string, string>(MAX_DEVICES);
   private readonly bounded: <V>(map: EvictingMap, capacity: number) => BoundedMap<string, V>;
@@ -101,6 +103,7 @@ export class LearntFacts implements LearntView {
     const before = this.addresses.get(base);
     const now = new Map<string, string>();
     for (const [name, ieee] of byName) now.set(ieee, name);
+    this.listed.set(base, new Set(byName.keys()));
     this.addresses.set(base, now);
     if (!before) return;
     for (const [ieee, to] of now) {
@@ -141,6 +144,11 @@ export class LearntFacts implements LearntView {
 
   zigbee2mqttKeys(base: string, name: string): ReadonlySet<string> | undefined {
     return this.keys.get(deviceKey(base, name));
+  }
+
+  /** The bridge's last bridge/devices lists the device. */
+  zigbee2mqttListed(base: string, name: string): boolean {
+    return (this.forms.get(base)?.has(name) || this.listed.get(base)?.has(name)) ?? false;
   }
 
   zigbee2mqttForm(base: string, name: string, channel: string | undefined): ActuatorForm | undefined {

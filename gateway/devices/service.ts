@@ -64,7 +64,8 @@ export class DevicesService {
   private readonly mapListeners = new Set<() => void>();
 
   constructor(private readonly o: DevicesServiceOptions) {
-    const renamed = (r: Parameters<RenameFollower['follow']>[0]): void => this.follower.follow(r);
+    // The map in force changed (a rename followed): its listeners hear it now, not at the file's reload.
+    const renamed = (r: Parameters<RenameFollower['follow']>[0]): void => void (this.follower.follow(r), this.tellMapListeners());
     this.router = new SharingRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log), renamed }, EMPTY_MAP);
     this.loader = new DeviceMapLoader({ file: o.file, log: o.log, watch: o.watch, onChange: (map) => this.mapChanged(map) });
     this.follower = new RenameFollower({ router: this.router, loader: this.loader, file: o.file, log: o.log, metrics: o.metrics, clock: o.clock, base: o.zigbee2mqttBaseTopic });
@@ -119,7 +120,8 @@ export class DevicesService {
       this.clusterViews = new ClusterDeviceViews({ ...cluster, view: () => this.view(), log });
       this.clusterViews.start();
     }
-    return relearnRetained({ ...sources, router: this.router, discoveryPrefix: this.o.discoveryPrefix, now: clock.now(), log });
+    // Then the map's listeners hear what is placed: the live page drops the names seeded from history that no longer are.
+    return relearnRetained({ ...sources, router: this.router, discoveryPrefix: this.o.discoveryPrefix, now: clock.now(), log }).then((r) => (this.tellMapListeners(), r));
   }
 
   /** Reads the map again now (before a redrive, so an assignment just written counts). */
@@ -129,10 +131,14 @@ export class DevicesService {
 
   private mapChanged(map: Parameters<SharingRouter['use']>[0]): void {
     this.router.use(map);
+    this.tellMapListeners();
+  }
+
+  private tellMapListeners(): void {
     for (const listener of this.mapListeners) listener();
   }
 
-  /** Calls `listener` after each load that changed the map in force (a device placed, moved); returns how to stop. */
+  /** Calls `listener` after each load that changed the map in force (a device placed, moved, gone) and each rename followed; returns how to stop. */
   onMapChange(listener: () => void): () => void {
     this.mapListeners.add(listener);
     return () => void this.mapListeners.delete(listener);
@@ -164,6 +170,17 @@ export class DevicesService {
   /** Where a contract device the map places is (the live page: a status names only the device). */
   placeOf(device: string): { readonly site: string; readonly zone: string } | undefined {
     return this.router.placement.zoneOf(device);
+  }
+
+  /**
+   * A Zigbee2MQTT device named `<site>/<zone>/<device>` is there (the map does not say otherwise), as
+   * long as it is heard or its bridge lists it: any name of that shape would be placed, a gone one too.
+   */
+  placesByName(site: string, zone: string, device: string): boolean {
+    const { router, o } = this;
+    const name = `${site}/${zone}/${device}`;
+    if (!router.placement.placementsOf('zigbee2mqtt', name)?.some((p) => p.site === site && p.zone === zone && p.device === device)) return false;
+    return router.registry.get('zigbee2mqtt', name) !== undefined || router.learnt.zigbee2mqttListed(o.zigbee2mqttBaseTopic, name);
   }
 
   view(): DeviceView[] {

@@ -66,6 +66,21 @@ function applyDevice(d) {
   renderDevice(d, before ? changed : undefined);
 }
 
+/** A device the map no longer places (renamed away, unassigned): its row goes, and its zone's card once empty. */
+function removeDevice(id) {
+  devices.delete(id);
+  const tr = rows.get(id);
+  rows.delete(id);
+  if (!tr) return;
+  const z = [...zones.values()].find((c) => c.tbody === tr.parentElement);
+  tr.remove();
+  // A card with an actuator's badge or armed stays (its Arm button alone does not keep it).
+  if (!z || z.tbody.children.length > 0 || z.acts.querySelector('.act')) return;
+  z.el.remove();
+  zones.delete(z.key);
+  $('no-devices').hidden = zones.size > 0;
+}
+
 function feedItem(e) {
   const li = el('li', e.kind + (e.severity ? ' ' + e.severity : ''));
   li.dataset.eventId = e.id;
@@ -173,6 +188,7 @@ function connect() {
   source.addEventListener('update', (m) => {
     const u = JSON.parse(m.data);
     applyActuators(u.actuators);
+    for (const id of u.removed || []) removeDevice(id);
     for (const d of u.devices) applyDevice(d);
     applyArmed(u.armed);
     if (u.alarms) { activeAlarms = u.alarms; renderAlarms(); }

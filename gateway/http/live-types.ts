@@ -32,8 +32,8 @@ export interface LiveViewOptions {
   readonly recentEvents?: number;
   /** Where the device map places a device (a status names only the device: an actuator-only native device sends nothing else). */
   readonly placeOf?: (device: string) => { readonly site: string; readonly zone: string } | undefined;
-  /** The heard native devices the map places, and its changes: one placed since it last spoke is shown in its zone at once. */
-  readonly placed?: { list(): readonly PlacedDevice[]; changes(listener: () => void): () => void };
+  /** The heard native devices the map places, and its changes: one placed since it last spoke is shown in its zone at once; one no longer placed (`has`: a friendly name's) leaves. */
+  readonly placed?: { list(): readonly PlacedDevice[]; changes(listener: () => void): () => void; has(site: string, zone: string, device: string): boolean };
   /** Native devices waiting for a zone (the device registry), shown so someone places them. */
   readonly waiting?: () => readonly WaitingDevice[];
   /** Viewers at most, in all and per address (LIVE_MAX_VIEWERS*; 0 = no limit; default: none). */

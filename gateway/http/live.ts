@@ -5,7 +5,7 @@ import type { DeviceLiveness } from '../core/liveness.js';
 import type { WaitingDevice } from '../devices/service.js';
 import type { RouteHandler } from './server.js';
 import { evictionCounter, type EvictingMap } from '../observability/evictions.js';
-import { LIVE_BOUNDS, type ActuatorBadge, type FeedEvent, type LiveSnapshot, type LiveViewOptions, type ReportedState } from './live-types.js';
+import { LIVE_BOUNDS, type ActuatorBadge, type DeviceState, type FeedEvent, type LiveSnapshot, type LiveViewOptions, type ReportedState } from './live-types.js';
 import { LiveTable } from './live-table.js';
 import { LiveDevices } from './live-devices.js';
 import { LiveViewers } from './live-viewers.js';
@@ -43,12 +43,16 @@ export class LiveView {
   private readonly recentEvents: number;
 
   constructor(private readonly o: LiveViewOptions) {
-    this.devices = new LiveDevices(o.maxDevices ?? LIVE_BOUNDS.devices, o.placeOf, () => {
+    const { placed } = o;
+    // Still placed: by its map entry, or (Zigbee2MQTT) by a friendly name `<site>/<zone>/<device>` the map does not override.
+    const placesIt = placed && ((d: DeviceState) => o.placeOf?.(d.device) !== undefined || (d.site !== null && d.zone !== null && placed.has(d.site, d.zone, d.device)));
+    const touched = (): boolean => {
       this.changedState();
       if (this.viewers.size === 0) return false;
       this.schedule();
       return true;
-    });
+    };
+    this.devices = new LiveDevices(o.maxDevices ?? LIVE_BOUNDS.devices, o.placeOf, touched, placesIt);
     const keys = o.maxKeys ?? LIVE_BOUNDS.keys;
     const evicted = evictionCounter(o.metrics, o.log, () => o.clock.now());
     const counted = (map: EvictingMap) => () => evicted(map, keys, 'the live page shows it again at its next change');
@@ -122,6 +126,7 @@ export class LiveView {
 
   /** What each device last said and whether it was silent, as stored (found silent is not seen: lastSeen stays its last reading's). */
   seedDevices(devices: readonly DeviceLiveness[]): void {
+    // Those the map no longer places leave once the retained messages are relearnt (the map's listeners hear it then).
     this.devices.seed(devices);
   }
 
@@ -267,11 +272,12 @@ export class LiveView {
     const waiting = this.waitingUpdate();
     if (this.devices.changed === 0 && this.pendingEvents.length === 0 && this.armed.changed === 0 && this.reported.changed === 0 && !waiting && !this.actuatorsChanged && !this.alarmsChanged) return;
     const devices = this.devices.take();
+    const removed = this.devices.takeRemoved();
     const actuators = this.actuatorsChanged ? this.actuatorBadges() : {};
     const armed = this.armed.take();
     const alarms = this.alarmsChanged ? (this.o.rules?.alarms() ?? []) : undefined;
     const reported = this.reported.take();
-    const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, armed, events: this.pendingEvents, reported, ...(alarms ? { alarms } : {}), ...(waiting ? { waiting } : {}) })}\n\n`;
+    const message = `event: update\ndata: ${JSON.stringify({ devices, actuators, armed, events: this.pendingEvents, reported, ...(alarms ? { alarms } : {}), ...(waiting ? { waiting } : {}), ...(removed.length > 0 ? { removed } : {}) })}\n\n`;
     this.actuatorsChanged = false;
     this.alarmsChanged = false;
     this.pendingEvents = [];

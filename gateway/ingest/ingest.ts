@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { newEventId } from '../core/ids.js';
+import { nativeStatusId, newEventId } from '../core/ids.js';
 import type { EventBus } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
 import type { ActuatorStateEvent, AlarmAckEvent, DeadLetterReason } from '../core/events.js';
@@ -229,9 +229,9 @@ export class Ingest implements PublishTarget {
   }
 
   /** A device's online state (its own status topic, or a native device's availability). */
-  keepStatus(clientId: string | null, device: string, online: boolean, qos: 0 | 1 | 2): Promise<void> | undefined {
+  keepStatus(clientId: string | null, device: string, online: boolean, qos: 0 | 1 | 2, native = false): Promise<void> | undefined {
     const timeMs = this.o.clock.now();
-    const event = { id: newEventId(), device, online, time: new Date(timeMs).toISOString(), timeMs, clientId: clientId ?? undefined };
+    const event = { id: native ? nativeStatusId() : newEventId(), device, online, time: new Date(timeMs).toISOString(), timeMs, clientId: clientId ?? undefined };
     return this.keep('deviceStatus', event, qos, () => this.o.bus.emit('deviceStatus', event));
   }
 

@@ -27,6 +27,11 @@ function nativeReadingId(messageId: string, key: string): string {
   return `${messageId}:${key}`.slice(0, 128);
 }
 
+/** A reading id as nativeReadingId makes them: the reading came from a native device through the device map (the live page: such a device leaves when the map no longer places it). */
+export function isNativeReadingId(id: string): boolean {
+  return /^[A-Za-z0-9_-]{16}:./.test(id);
+}
+
 /** A placed message that carried only keys mapping to no kind: counted per device in the registry, nothing stored. */
 function nothingIn(o: Extract<NativeOutcome, { outcome: 'placed' }>): boolean {
   return o.readings.length === 0 && o.statuses.length === 0 && o.actuators.length === 0 && o.problems.length === 0;
@@ -108,7 +113,7 @@ export class NativeIngest {
       const id = nativeReadingId(messageId, r.key);
       add(ingest.accept(clientId, packet, series, { value: r.value, numeric: spec.toNumber(r.value), tsMs: out.tsMs, seq: undefined, id }, now));
     }
-    for (const s of out.statuses) add(ingest.keepStatus(clientId, s.device, s.online, packet.qos));
+    for (const s of out.statuses) add(ingest.keepStatus(clientId, s.device, s.online, packet.qos, true));
     for (const a of out.actuators) {
       const { site, zone, actuator } = a.actuator;
       const event: ActuatorStateEvent = { id: newEventId(), site, zone, actuator, state: a.state, device: who, time: new Date(timeMs).toISOString(), timeMs, clientId: clientId ?? undefined, ...(a.cameBack === undefined ? {} : { cameBack: a.cameBack }) };

@@ -92,6 +92,24 @@ describe('the live page in Chromium', () => {
     const zone = page.locator('article.zone[data-zone="hq/lobby"]');
     await expect.poll(() => zone.locator('[data-reported="hvac"]').textContent()).toBe('hvac reports mode cool, setpoint 22');
   });
+
+  it('takes a native device out of its zone at once when the map no longer places it (its card too, once empty)', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    const file = join(gw.dataDir, 'devices.yaml');
+    const mapped = async (): Promise<number> => ((await (await fetch(`${gw.httpUrl}/api/devices`)).json()) as { map: { devices: number } }).map.devices;
+    await writeFile(file, 'devices:\n  zigbee2mqtt:porch_sensor: { site: hq, zone: porch }\nactuators:\n  hq/lobby/hvac: zigbee2mqtt:lobby_trv\n');
+    await waitFor(async () => (await mapped()) === 1, 'the device map reloaded');
+    await device.publishAsync('zigbee2mqtt/porch_sensor', JSON.stringify({ temperature: 21 }), { qos: 1 });
+    const card = page.locator('article.zone[data-zone="hq/porch"]');
+    await expect.poll(() => card.locator('tr[data-device="porch_sensor"] [data-kind="temperature"] .v').textContent(), { timeout: 10_000 }).toBe('21 °C');
+
+    await writeFile(file, 'actuators:\n  hq/lobby/hvac: zigbee2mqtt:lobby_trv\n');
+    await expect.poll(() => page.locator('tr[data-device="porch_sensor"]').count(), { timeout: 10_000 }).toBe(0);
+    expect(await card.count()).toBe(0);
+    await expect.poll(() => page.locator('#waiting li[data-device="zigbee2mqtt:porch_sensor"]').count(), { timeout: 10_000 }).toBe(1);
+    expect(errors).toEqual([]);
+  });
 });
 
 describe('the live page after a restart, and a device that falls silent', () => {
