@@ -90,8 +90,7 @@ export function liveView(
     placeOf: (device) => o.devices.placeOf(device),
     placed: { list: () => o.devices.placed(), changes: (listener) => o.devices.onMapChange(listener), has: (site, zone, device) => o.devices.placesByName(site, zone, device) },
     rules: o.rules,
-    maxViewers: settings.liveMaxViewers, maxViewersPerAddress: settings.liveMaxViewersPerAddress,
-    maxBehindBytes: settings.liveMaxBehindBytes,
+    maxViewers: settings.liveMaxViewers, maxViewersPerAddress: settings.liveMaxViewersPerAddress, maxBehindBytes: settings.liveMaxBehindBytes,
   });
 }
 
