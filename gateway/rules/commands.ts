@@ -2,7 +2,7 @@ import { backoffDelay } from '../core/backoff.js';
 import type { Clock } from '../core/clock.js';
 import type { ActuatorStateEvent, CommandEvent, CommandStatus, CommandStatusEvent } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
-import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE, type ActionDispatcher } from './actions.js';
+import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE, type ActionDispatcher, type ActuatorState } from './actions.js';
 import type { AlarmBook } from './alarms.js';
 import type { OnForget, OnRefuse } from './bounds.js';
 import { afterComingBack, changedByHand, restoreAfterComingBack, type DifferingReportOptions } from './differing-report.js';
@@ -142,7 +142,13 @@ export class CommandTracker {
       // reported before: a climate device reports field by field; a state from before may cross it.
       if (r.timeMs - first.timeMs < this.o.confirmMs) return this.track({ command: first, attempt: 0, sentAt: first.timeMs, dueAt: first.timeMs + this.o.confirmMs, overdue: false });
     }
+    const failed = this.memory.failed.get(target);
+    this.memory.failed.delete(target);
     if (!current || unresponsive) {
+      // Unconfirmed because it had lost power: back, it is put back to what it did not confirm.
+      const { command } = this.o;
+      const was = failed && !this.dry && r.cameBack !== undefined ? stateOf(failed) : undefined;
+      if (was && command && afterComingBack(this.o, r.actuator, r.state, was) === 'restore') return restoreAfterComingBack({ ...this.o, command }, target, r, was, (c, detail) => this.sent(c, detail));
       // Nothing known before, or unknown since it did not confirm: now it is known. Since when is
       // not: no minimum on/off time runs from this report.
       this.o.dispatcher.adopt(target, r.state, Number.NEGATIVE_INFINITY);
@@ -203,6 +209,7 @@ export class CommandTracker {
     const detail = `not confirmed after ${saga.attempt} resend(s), ${Math.round((now - saga.sentAt) / 1000)} s${offline(this.o.availability?.(target))}`;
     this.status(c, 'failed', saga.attempt, undefined, detail);
     this.o.dispatcher.forget(target);
+    this.memory.failed.set(target, c);
     const { alarm, notify } = this.o.alarms.fire(
       { rule: ACTUATOR_UNRESPONSIVE, type: 'actuator.unresponsive', severity: 'warning', site: c.site, zone: c.zone, actuator: c.actuator },
       { repeatMs: Number.POSITIVE_INFINITY, clearAfterMs: undefined },
@@ -283,3 +290,6 @@ function offline(a: ReturnType<ActuatorAvailability>): string {
   const when = a.since !== undefined ? ` since ${new Date(a.since).toISOString()}` : a.lastSeen !== undefined ? ` (last heard ${new Date(a.lastSeen).toISOString()})` : '';
   return `; ${a.device} is offline${when}`;
 }
+
+/** A command as the state it set (what a device that came back is put back to). */
+const stateOf = (c: CommandEvent): ActuatorState => ({ json: JSON.stringify(c.cloudEvent.data), data: c.cloudEvent.data, changedAt: c.timeMs, commandId: c.id, rule: c.rule, type: c.cloudEvent.type });

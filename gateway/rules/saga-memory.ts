@@ -25,6 +25,8 @@ export class SagaMemory {
   readonly untracked: BoundedMap<string, CommandEvent>;
   /** The time of each actuator's last saga step: steps get increasing times, so they keep their order in InfluxDB. */
   readonly lastStep: BoundedMap<string, number>;
+  /** The command each actuator did not confirm (`failed`), until it reports: one that comes back after a power cut is put back to it. */
+  readonly failed: BoundedMap<string, CommandEvent>;
 
   constructor(
     readonly bound = RULE_BOUNDS.actuators,
@@ -35,6 +37,7 @@ export class SagaMemory {
     // Forgetting either costs little (a first report that no longer confirms, a step dated as it comes): not counted.
     this.untracked = new BoundedMap(bound);
     this.lastStep = new BoundedMap(bound);
+    this.failed = new BoundedMap(bound);
   }
 
   get reportCount(): number {

@@ -297,6 +297,32 @@ describe('a report from an actuator that just came back (restarted, rejoined)', 
     expect(commands().map((c) => c.cloudEvent.type)).toEqual(['hvac.mode']);
   });
 
+  it('put back to the command it did not confirm while it had no power, once it comes back off (found from outside)', async () => {
+    const { clock, runtime, statuses, alarms, advance, commands } = setup();
+    runtime.onActuatorState(report(clock, 'hq/f1/hvac', { mode: 'off' }));
+    runtime.onReading(reading(clock, 'hq/f1/t1', 'temperature', 5));
+    await advance(10 * 60_000);
+    const [first] = commands() as [CommandEvent];
+    expect(statuses.at(-1)).toMatchObject({ status: 'failed', commandId: first.id });
+    expect(alarms.map((a) => [a.rule, a.transition])).toEqual([['actuator_unresponsive', 'raised']]);
+    const lost = back(report(clock, 'hq/f1/hvac', { mode: 'off' }));
+    runtime.onActuatorState(lost);
+    await advance(0);
+    const again = commands()[1];
+    expect(again).toMatchObject({ rule: 'heat', cloudEvent: { data: { mode: 'heat' }, correlationid: lost.id } });
+    expect(statuses.at(-1)).toMatchObject({ status: 'sent', commandId: again?.id });
+    expect(alarms.map((a) => [a.rule, a.transition])).toEqual([['actuator_unresponsive', 'raised'], ['actuator_unresponsive', 'cleared']]);
+    // Without a sign it came back (it was only away): its state is followed, as before.
+    const { clock: c2, runtime: r2, advance: a2, commands: k2 } = setup();
+    r2.onActuatorState(report(c2, 'hq/f1/hvac', { mode: 'off' }));
+    r2.onReading(reading(c2, 'hq/f1/t1', 'temperature', 5));
+    await a2(10 * 60_000);
+    r2.onActuatorState(report(c2, 'hq/f1/hvac', { mode: 'off' }));
+    await a2(0);
+    expect(k2()).toHaveLength(1);
+    expect(r2.dispatcher.current('hq/f1/hvac')?.data).toEqual({ mode: 'off' });
+  });
+
   it('during a rebuild does nothing itself: the stored command that put it back says what happened', async () => {
     const { clock, runtime, statuses, outcomes, advance } = setup();
     const at = clock.now();
