@@ -213,7 +213,7 @@ export class CommandTracker {
     const { alarm, notify } = this.o.alarms.fire(
       { rule: ACTUATOR_UNRESPONSIVE, type: 'actuator.unresponsive', severity: 'warning', site: c.site, zone: c.zone, actuator: c.actuator },
       { repeatMs: Number.POSITIVE_INFINITY, clearAfterMs: undefined },
-      { message: `${c.actuator} in ${c.site}/${c.zone} did not confirm ${describe(c.cloudEvent.data)}: ${detail}; its state is unknown until it reports`, value: c.cloudEvent.data, kind: undefined, device: c.actuator, correlationId: c.id },
+      { message: `${c.actuator} in ${c.site}/${c.zone} did not confirm ${describe(c.cloudEvent.data)}: ${detail}; its state is unknown until it reports`, value: c.cloudEvent.data, kind: undefined, device: this.memory.reported.get(target)?.device ?? c.actuator, correlationId: c.id },
     );
     if (alarm && notify) this.o.notify(this.o.alarms.alert(alarm, c.id));
   }

@@ -132,7 +132,7 @@ async function pastTheSaga(): Promise<void> {
 const heard = (zone: string, n: number) => () => (reports.get(zone) ?? 0) >= n;
 const zoneCommands = (zone: string) => commands.filter((c) => c.zone === zone);
 const zoneAlarms = (zone: string) => gw.gateway.rules.runtime.alarms.active().filter((a) => a.zone === zone);
-const zoneAlerts = (zone: string) => alerts.messages.filter((m) => m.json<{ data: { zone: string } }>().data.zone === zone).map((m) => m.json<{ type: string; data: { message: string } }>());
+const zoneAlerts = (zone: string) => alerts.messages.filter((m) => m.json<{ data: { zone: string } }>().data.zone === zone).map((m) => m.json<{ type: string; data: { message: string; device?: string } }>());
 
 async function start(at: number): Promise<void> {
   clock = new ManualClock(at);
@@ -218,6 +218,8 @@ describe('a plug or relay that lost power and came back off', () => {
     await pastTheSaga();
     const alert = await waitFor(() => zoneAlerts('t2').find((a) => a.type === 'actuator.unresponsive'), 't2: the actuator_unresponsive alert');
     expect(alert.data.message).toMatch(/did not confirm \{"state":"on"\}: not confirmed after 2 resend\(s\), \d+ s; tasmota:t2_relay is offline since [0-9T:.-]+Z; its state is unknown/);
+    // The device that reported for the actuator, as a manual_override alert names it (not the actuator's name).
+    expect(alert.data.device).toBe('tasmota:t2_relay');
   });
 
   it('a Zigbee2MQTT plug that rejoined (bridge/event device_announce): switched on again; the gateway restarted keeps that command; off by hand later is an override', async () => {
