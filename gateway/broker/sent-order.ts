@@ -83,6 +83,15 @@ export function sendInOrder(aedes: Aedes): void {
     });
     pump(id, h2);
   };
+  // A publish Aedes never completes must not hold its client's next ones for good: its offline-queue
+  // lookup failing (Redis away) emits 'error' and never calls back; a client gone has nothing to wait for.
+  const events = aedes as unknown as NodeJS.EventEmitter;
+  events.on('error', () => {
+    for (const h of [...held.values()]) h.inFlight?.();
+  });
+  events.on('clientDisconnect', (client: { id?: unknown }) => {
+    if (typeof client.id === 'string') held.get(client.id)?.inFlight?.();
+  });
   const emit = broker.mq.emit.bind(broker.mq);
   broker.mq.emit = (packet, done) => {
     const result = emit(packet, done);

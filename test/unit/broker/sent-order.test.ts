@@ -91,3 +91,32 @@ describe('a retained QoS 0 message then another at once, in a cluster', () => {
     expect([lwts(gotA), lwts(gotB), inOrder(gotA), inOrder(gotB)]).toEqual([plugs, plugs, true, true]);
   });
 });
+
+describe('a client whose publish Aedes never completes (its offline-queue lookup failed: Redis away)', () => {
+  it('is not held up for good: its later publishes go out, and after it reconnects (found by a review)', async () => {
+    // Aedes' enqueueOffline emits 'error' and never calls back when subscriptionsByTopic fails.
+    const persistence = new MemoryPersistence();
+    const lookup = persistence.subscriptionsByTopic.bind(persistence);
+    let failNext = true;
+    persistence.subscriptionsByTopic = (topic: string) => {
+      if (failNext) {
+        failNext = false;
+        return Promise.reject(new Error('Redis away'));
+      }
+      return lookup(topic);
+    };
+    const url = await brokerWith(persistence);
+    const watcher = await client(url, 'watcher');
+    const got = subscriberTo(watcher);
+    await watcher.subscribeAsync('#', { qos: 0 });
+    const plug = await client(url, 'plug-stuck');
+    plug.publish('tele/plug-stuck/SENSOR', 'lost', { qos: 1 });
+    await new Promise((r) => setTimeout(r, 100));
+    plug.publish('tele/plug-stuck/STATE', 'after', { qos: 0 });
+    await waitFor(() => got.includes('tele/plug-stuck/STATE'), 'the next publish, not held behind the one that never completed', 15_000);
+    await plug.endAsync(true);
+    const again = await client(url, 'plug-stuck');
+    again.publish('tele/plug-stuck/LWT', 'Online', { qos: 0, retain: true });
+    await waitFor(() => got.includes('tele/plug-stuck/LWT'), 'a publish after it reconnected');
+  });
+});
