@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceState, LiveSnapshot } from '../../gateway/http/live.js';
-import { bridgeDevices, bridgeDevicesPayload } from '../fixtures/native/zigbee2mqtt-bridge-devices.js';
+import { bridgeDevices, bridgeDevicesPayload, publishRename } from '../fixtures/native/zigbee2mqtt-bridge-devices.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { connect } from '../helpers/mqtt.js';
 import { startWithMap } from '../helpers/native.js';
@@ -52,14 +52,8 @@ async function cli(...args: string[]): Promise<string> {
 
 /** What Zigbee2MQTT publishes when `from` is renamed `to` (lib/extension/bridge.ts renameEntity), in its order. */
 async function rename(from: string, to: string, state: Record<string, unknown>): Promise<void> {
-  const retain = { qos: 1, retain: true } as const;
-  await bridge.publishAsync(`zigbee2mqtt/${from}`, '', retain);
-  await bridge.publishAsync(`zigbee2mqtt/${from}/availability`, '', retain);
-  await bridge.publishAsync(`zigbee2mqtt/${to}/availability`, JSON.stringify({ state: 'online' }), retain);
   devices = devices.map((d) => (d['friendly_name'] === from ? { ...d, friendly_name: to } : d));
-  await bridge.publishAsync('zigbee2mqtt/bridge/devices', bridgeDevicesPayload(devices), retain);
-  await bridge.publishAsync(`zigbee2mqtt/${to}`, JSON.stringify(state), retain);
-  await bridge.publishAsync('zigbee2mqtt/bridge/response/device/rename', JSON.stringify({ data: { from, to, homeassistant_rename: false }, status: 'ok' }), { qos: 1 });
+  await publishRename(bridge, from, to, state, () => bridge.publishAsync('zigbee2mqtt/bridge/devices', bridgeDevicesPayload(devices), { qos: 1, retain: true }));
 }
 
 async function clients(): Promise<void> {

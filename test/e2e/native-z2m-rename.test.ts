@@ -19,7 +19,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../gateway/core/manual-clock.js';
 import type { DeviceView } from '../../gateway/devices/registry.js';
-import { bridgeDevices, bridgeDevicesPayload } from '../fixtures/native/zigbee2mqtt-bridge-devices.js';
+import { bridgeDevices, bridgeDevicesPayload, publishRename } from '../fixtures/native/zigbee2mqtt-bridge-devices.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { collect, connect, type Received } from '../helpers/mqtt.js';
 import { startWithMap } from '../helpers/native.js';
@@ -62,14 +62,8 @@ async function publishDevices(): Promise<void> {
 
 /** What Zigbee2MQTT publishes when `from` is renamed `to`, in its order; `state` is the device's state it republishes. */
 async function rename(from: string, to: string, state: Record<string, unknown>): Promise<void> {
-  const retain = { qos: 1, retain: true } as const;
-  await bridge.publishAsync(`zigbee2mqtt/${from}`, '', retain);
-  await bridge.publishAsync(`zigbee2mqtt/${from}/availability`, '', retain);
-  await bridge.publishAsync(`zigbee2mqtt/${to}/availability`, JSON.stringify({ state: 'online' }), retain);
   devices = devices.map((d) => (d['friendly_name'] === from ? { ...d, friendly_name: to } : d));
-  await publishDevices();
-  await bridge.publishAsync(`zigbee2mqtt/${to}`, JSON.stringify(state), retain);
-  await bridge.publishAsync('zigbee2mqtt/bridge/response/device/rename', JSON.stringify({ data: { from, to, homeassistant_rename: false }, status: 'ok' }), { qos: 1 });
+  await publishRename(bridge, from, to, state, () => publishDevices());
 }
 
 /** The native command a reading of `value` in `zone` brings to `name` (hot: plug-cool, `{"mode":"cool"}`; cool: plug-cool-done, `{"mode":"off"}`). */
