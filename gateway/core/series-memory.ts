@@ -48,6 +48,13 @@ export class SeriesMemory {
   recalled = false;
   /** Entries `remember`ed from the history, by slot (made on first use). */
   private stored: boolean[] | undefined;
+  /**
+   * The newest millisecond's points the ring has forgotten, offset → id: a burst of more than
+   * RECENT_EVENTS events at one millisecond (a device's socket read of a hundred readings without
+   * `ts`) must not hand a forgotten offset to a later event, whose point would replace the earlier
+   * one in InfluxDB. Dropped once a newer millisecond is placed; at most one entry an offset.
+   */
+  private crowded: { ms: number; points: Map<number, string> } | undefined;
 
   /** `fenceMs`: the memory knows every point of the series placed at or after this millisecond. */
   constructor(private fenceMs: number) {}
@@ -105,8 +112,9 @@ export class SeriesMemory {
     if (ms > this.newestMs) {
       offset = zeroAllowed ? 0 : idOffset(id);
       this.newestMs = ms;
+      this.crowded = undefined;
     } else {
-      offset = zeroAllowed && !this.taken(ms, 0) ? 0 : this.free(ms, idOffset(id));
+      offset = zeroAllowed && !this.taken(ms, 0) ? 0 : this.free(ms, idOffset(id), id);
     }
     const d = this.data!;
     d[slot * FIELDS + 2] = ms;
@@ -146,13 +154,20 @@ export class SeriesMemory {
   private taken(ms: number, offset: number): boolean {
     const d = this.data!;
     for (let i = 0; i < this.ids.length; i++) if (d[i * FIELDS + 2] === ms && d[i * FIELDS + 3] === offset) return true;
-    return false;
+    return this.crowded?.ms === ms && this.crowded.points.has(offset);
   }
 
-  /** `from`, or the next offset after it the memory does not know to be taken at `ms`. */
-  private free(ms: number, from: number): number {
+  /**
+   * `from`, or the next offset after it the memory does not know to be taken at `ms`; in a crowded
+   * millisecond, the offset event `id` already holds there (it was placed before, the ring forgot it).
+   */
+  private free(ms: number, from: number, id: string): number {
+    const crowded = this.crowded?.ms === ms ? this.crowded.points : undefined;
     let offset = from;
-    for (let tries = 0; tries < RECENT_EVENTS + 1 && this.taken(ms, offset); tries++) offset = offset >= MAX_OFFSET_NS ? 1 : offset + 1;
+    for (let tries = 0; tries < RECENT_EVENTS + 1 + (crowded?.size ?? 0) && this.taken(ms, offset); tries++) {
+      if (id !== ANONYMOUS && crowded?.get(offset) === id) return offset;
+      offset = offset >= MAX_OFFSET_NS ? 1 : offset + 1;
+    }
     return offset;
   }
 
@@ -160,10 +175,17 @@ export class SeriesMemory {
     const d = (this.data ??= new Float64Array(RECENT_EVENTS * FIELDS));
     const slot = this.next;
     this.next = (slot + 1) % RECENT_EVENTS;
-    if (this.ids[slot] !== undefined) {
+    const forgotten = this.ids[slot];
+    if (forgotten !== undefined) {
       // Forgetting an offset-0 point: from now on the memory no longer vouches for its millisecond.
       const oldMs = d[slot * FIELDS + 2]!;
-      if (d[slot * FIELDS + 3] === 0 && oldMs >= this.fenceMs) this.fenceMs = oldMs + 1;
+      const oldOffset = d[slot * FIELDS + 3]!;
+      if (oldOffset === 0 && oldMs >= this.fenceMs) this.fenceMs = oldMs + 1;
+      // The ring wraps within the newest millisecond: its point is kept aside (see `crowded`).
+      if (oldOffset !== NOT_PLACED && oldMs === this.newestMs) {
+        if (this.crowded?.ms !== oldMs) this.crowded = { ms: oldMs, points: new Map() };
+        this.crowded.points.set(oldOffset, forgotten);
+      }
     }
     if (this.stored) this.stored[slot] = false;
     if (slot === this.ids.length) this.ids.push(id);

@@ -50,6 +50,33 @@ describe('SeriesMemory (dedupe and point identity of one series)', () => {
     expect(m.place('other', 100, Infinity)).toBe(idOffset('other'));
   });
 
+  it('gives every event of a burst at one millisecond its own point, however many more than the ring holds', () => {
+    // Found from outside: 10 mosquitto_pub publishers flat out, readings without ts; a socket read
+    // of one device held ~100 readings stamped at one ms, and the ring (64) forgot the first ones'
+    // offsets while ids 80 apart derive the same offset (g15w-5-9941 and g15w-5-10025): InfluxDB
+    // kept one point of two, the gateway had counted both as written.
+    expect(idOffset('g15w-5-10025')).toBe(idOffset('g15w-5-9941'));
+    const m = new SeriesMemory(0);
+    const offsets = new Set<number>();
+    for (let i = 9900; i < 10_900; i++) {
+      const id = `g15w-5-${i}`;
+      expect(m.admit(id, 21 + (i % 20) / 10, undefined)).toBe('new');
+      offsets.add(m.place(id, 1_795_939_910_763, Infinity));
+    }
+    expect(offsets.size).toBe(1000);
+  });
+
+  it('gives an event of such a burst placed again its same point (rewriting stays idempotent)', () => {
+    const m = new SeriesMemory(0);
+    const first = new Map<string, number>();
+    for (let i = 0; i < 300; i++) {
+      m.admit(`e-${i}`, i, undefined);
+      first.set(`e-${i}`, m.place(`e-${i}`, 7_000, Infinity));
+    }
+    // e-3 is long out of the ring; the same event placed again (a rewrite) finds its point.
+    expect(m.place('e-3', 7_000, Infinity)).toBe(first.get('e-3'));
+  });
+
   it('derives offsets in 1…999,999 ns', () => {
     for (const id of ['a', 'b', '', 'x'.repeat(500), '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b']) {
       expect(idOffset(id)).toBeGreaterThanOrEqual(1);
