@@ -48,11 +48,14 @@ export class SeriesMemory {
   recalled = false;
   /** Entries `remember`ed from the history, by slot (made on first use). */
   private stored: boolean[] | undefined;
+  /** The millisecond of the last event placed. */
+  private lastPlacedMs = Number.NaN;
   /**
-   * The newest millisecond's points the ring has forgotten, offset → id: a burst of more than
-   * RECENT_EVENTS events at one millisecond (a device's socket read of a hundred readings without
-   * `ts`) must not hand a forgotten offset to a later event, whose point would replace the earlier
-   * one in InfluxDB. Dropped once a newer millisecond is placed; at most one entry an offset.
+   * The points at the last placed millisecond that the ring has forgotten, offset → id: a burst of
+   * more than RECENT_EVENTS events at one millisecond (a socket read of a hundred readings without
+   * `ts`, a buffer uploaded with one `ts`) must not hand a forgotten offset to a later event of
+   * the burst, whose point would replace the earlier one in InfluxDB. Dropped once an event is
+   * placed at another millisecond; at most one entry an offset.
    */
   private crowded: { ms: number; points: Map<number, string> } | undefined;
 
@@ -95,6 +98,8 @@ export class SeriesMemory {
    * the clock could meet one a later process stores; it takes its id-derived offset instead).
    */
   place(id: string, ms: number, zeroUpToMs: number): number {
+    if (this.crowded !== undefined && this.crowded.ms !== ms) this.crowded = undefined;
+    this.lastPlacedMs = ms;
     if (ms <= this.newestMs) {
       const placed = this.placedAt(id, ms);
       if (placed !== undefined) {
@@ -112,7 +117,6 @@ export class SeriesMemory {
     if (ms > this.newestMs) {
       offset = zeroAllowed ? 0 : idOffset(id);
       this.newestMs = ms;
-      this.crowded = undefined;
     } else {
       offset = zeroAllowed && !this.taken(ms, 0) ? 0 : this.free(ms, idOffset(id), id);
     }
@@ -181,8 +185,8 @@ export class SeriesMemory {
       const oldMs = d[slot * FIELDS + 2]!;
       const oldOffset = d[slot * FIELDS + 3]!;
       if (oldOffset === 0 && oldMs >= this.fenceMs) this.fenceMs = oldMs + 1;
-      // The ring wraps within the newest millisecond: its point is kept aside (see `crowded`).
-      if (oldOffset !== NOT_PLACED && oldMs === this.newestMs) {
+      // The ring wraps within one millisecond: its point is kept aside (see `crowded`).
+      if (oldOffset !== NOT_PLACED && oldMs === this.lastPlacedMs) {
         if (this.crowded?.ms !== oldMs) this.crowded = { ms: oldMs, points: new Map() };
         this.crowded.points.set(oldOffset, forgotten);
       }

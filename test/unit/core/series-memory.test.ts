@@ -64,6 +64,16 @@ describe('SeriesMemory (dedupe and point identity of one series)', () => {
       offsets.add(m.place(id, 1_795_939_910_763, Infinity));
     }
     expect(offsets.size).toBe(1000);
+    // The same for a buffer uploaded later with one older `ts` (history: not the newest millisecond).
+    const h = new SeriesMemory(0);
+    h.admit('latest', 20, 1_795_939_999_000);
+    h.place('latest', 1_795_939_999_000, Infinity);
+    const older = new Set<number>();
+    for (let i = 9900; i < 10_900; i++) {
+      h.admit(`g15w-5-${i}`, 22, 1_795_939_000_000);
+      older.add(h.place(`g15w-5-${i}`, 1_795_939_000_000, Infinity));
+    }
+    expect(older.size).toBe(1000);
   });
 
   it('gives an event of such a burst placed again its same point (rewriting stays idempotent)', () => {
