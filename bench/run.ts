@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [--only throughput,stages,latency,connections,rules,memory] [--readings N] …
+ * npm run bench [-- --quick] [--only throughput,outside,stages,latency,connections,rules,memory] [--readings N] …
  * npm run bench -- --cluster     one plain gateway and clusters of 1, 2, 3 nodes (cost per reading)
  *
  * One run, its own InfluxDB, every figure side by side: bare Aedes and Mosquitto forwarding,
@@ -25,8 +25,10 @@ import { runRulesBench } from './rules-bench.js';
 import { buildStages, measureStages } from './lib/stages.js';
 import { measureBareAedes, measureCeiling, measureGateway, measureMosquitto, reportInfluxCpu, type LoadShape, type Measurement } from './lib/throughput.js';
 import { measureNativeGateway } from './lib/native.js';
+import { OUTSIDE_PUBLISHERS, outsideClientsInstalled, outsideForwarding, outsideGateway } from './lib/outside.js';
+import { startBareAedes } from './lib/processes.js';
 
-const SECTIONS = ['throughput', 'stages', 'latency', 'connections', 'rules', 'memory'] as const;
+const SECTIONS = ['throughput', 'outside', 'stages', 'latency', 'connections', 'rules', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const opts = new Command()
@@ -34,6 +36,7 @@ const opts = new Command()
   .option('--quick', 'small sizes: the whole run in under a minute')
   .option('--only <sections>', `comma-separated: ${SECTIONS.join(', ')}`)
   .option('--readings <n>', 'readings per throughput run', Number)
+  .option('--outside-readings <n>', 'readings per run of the outside section (10 mosquitto_pub publishers)', Number)
   .option('--devices <n>', 'simulated devices (one connection each)', Number)
   .option('--window <n>', 'publishes outstanding at once across the fleet', Number)
   .option('--unbounded', 'do not hold publishers back for the subscriber (a QoS 0 burst: shows queueing in front of a slow subscriber)')
@@ -44,7 +47,7 @@ const opts = new Command()
   .option('--stage-readings <n>', 'readings per run of the per-stage table (its process runs use the throughput shape with at most this many)', Number)
   .option('--cluster', 'only the cluster comparison: one plain gateway, then clusters of 1, 2 and 3 nodes on one Redis (QoS 1)')
   .parse()
-  .opts<{ cluster?: boolean; stageReadings?: number; repeat?: number; unbounded?: boolean; quick?: boolean; only?: string; readings?: number; devices?: number; window?: number; latencySeconds?: number; rates: string; connections?: number }>();
+  .opts<{ outsideReadings?: number; cluster?: boolean; stageReadings?: number; repeat?: number; unbounded?: boolean; quick?: boolean; only?: string; readings?: number; devices?: number; window?: number; latencySeconds?: number; rates: string; connections?: number }>();
 
 const quick = opts.quick === true;
 const only = new Set<Section>((opts.only?.split(',') ?? (opts.cluster ? [] : [...SECTIONS])) as Section[]);
@@ -79,6 +82,25 @@ const report: BenchReport = {
   failures: [],
 };
 
+/** The median run of a measurement's runs (by rate), its note listing every run's rate. */
+function medianOf(list: readonly Measurement[]): Measurement | undefined {
+  const m = medianBy(list, (x) => x.rate);
+  return m && list.length > 1 ? { ...m, note: [m.note, `median of ${list.length}: ${list.map((x) => Math.round(x.rate)).join(', ')}`].filter(Boolean).join('; ') } : m;
+}
+
+/** Each measurement `repeat` times, in rounds (A B C … A B C …) so a drift of the machine hits all alike. */
+async function inRounds(plan: readonly (readonly [string, () => Promise<Measurement | undefined>])[]): Promise<Map<string, Measurement[]>> {
+  const runs = new Map<string, Measurement[]>();
+  for (let round = 1; round <= repeat; round++) {
+    for (const [what, measure] of plan) {
+      progress(`${what} (${round}/${repeat})`);
+      const m = await measure();
+      if (m) runs.set(what, [...(runs.get(what) ?? []), m]);
+    }
+  }
+  return runs;
+}
+
 /** A section that fails (a process died, a timeout) is reported as such; the others still run and the report is written. */
 async function section(name: Section, run: () => Promise<void>): Promise<void> {
   if (!only.has(name)) return;
@@ -105,19 +127,8 @@ try {
       ['gateway QoS 1 plain', () => measureGateway(influx.url, shape, { qos: 1, label: 'gateway end to end, QoS 1, DURABLE_ACK=false', env: { DURABLE_ACK: 'false' } })],
       ['gateway Zigbee2MQTT QoS 0', () => measureNativeGateway(influx.url, shape, influx.child.pid)],
     ];
-    const runs = new Map<string, Measurement[]>();
-    for (let round = 1; round <= repeat; round++) {
-      for (const [what, measure] of plan) {
-        progress(`${what} (${round}/${repeat})`);
-        const m = await measure();
-        if (m) runs.set(what, [...(runs.get(what) ?? []), m]);
-      }
-    }
-    const median = (what: string): Measurement | undefined => {
-      const list = [...(runs.get(what) ?? [])].sort((a, b) => a.rate - b.rate);
-      const m = medianBy(list, (x) => x.rate);
-      return m && list.length > 1 ? { ...m, note: [m.note, `median of ${list.length}: ${list.map((x) => Math.round(x.rate)).join(', ')}`].filter(Boolean).join('; ') } : m;
-    };
+    const runs = await inRounds(plan);
+    const median = (what: string): Measurement | undefined => medianOf(runs.get(what) ?? []);
     for (const [what] of plan) {
       const m = median(what);
       if (m) report.throughput.push(m);
@@ -130,6 +141,32 @@ try {
     if (durable && baseline1) report.ratios['gateway QoS 1 durable / bare Aedes QoS 1'] = durable.rate / baseline1.rate;
     const native = median('gateway Zigbee2MQTT QoS 0');
     if (native && qos0) report.ratios['Zigbee2MQTT readings/s / contract readings/s (QoS 0; aim ≥ 0.8)'] = native.rate / qos0.rate;
+  });
+  await section('outside', async () => {
+    if (!outsideClientsInstalled()) throw new Error('mosquitto_pub and mosquitto_sub are missing: bash scripts/setup.sh installs them (Debian mosquitto-clients)');
+    const outsideShape = { readings: opts.outsideReadings ?? (quick ? 20_000 : 200_000) };
+    progress(`outside: ${outsideShape.readings} readings from ${OUTSIDE_PUBLISHERS} mosquitto_pub publishers per run`);
+    const forwarding = (deque: boolean, qos: 0 | 1, name: string) => async () => {
+      const server = await startBareAedes(deque);
+      try {
+        return await outsideForwarding(server, name, outsideShape, qos);
+      } finally {
+        await server.stop();
+      }
+    };
+    const plan = [
+      ['outside: bare Aedes', forwarding(false, 0, 'bare Aedes → mosquitto_sub (QoS 0)')],
+      ['outside: bare Aedes + deque', forwarding(true, 0, 'bare Aedes with the gateway’s deque bus → mosquitto_sub (QoS 0)')],
+      ['outside: gateway QoS 0', () => outsideGateway(influx.url, 'gateway end to end, QoS 0, ruled (until stored)', outsideShape, 0)],
+      ['outside: bare Aedes QoS 1', forwarding(false, 1, 'bare Aedes → mosquitto_sub (published at QoS 1)')],
+      ['outside: gateway QoS 1 durable', () => outsideGateway(influx.url, 'gateway end to end, QoS 1 acknowledged when durable, ruled (until stored)', outsideShape, 1)],
+    ] as const;
+    const runs = await inRounds(plan);
+    const [bare, deque, qos0, bare1, qos1] = plan.map(([what]) => medianOf(runs.get(what) ?? []));
+    report.outside = { readings: outsideShape.readings, publishers: OUTSIDE_PUBLISHERS, runs: [bare, deque, qos0, bare1, qos1].filter((m): m is Measurement => m !== undefined) };
+    if (bare && qos0) report.ratios['outside: gateway QoS 0 / bare Aedes'] = qos0.rate / bare.rate;
+    if (deque && qos0) report.ratios['outside: gateway QoS 0 / bare Aedes with the deque bus'] = qos0.rate / deque.rate;
+    if (bare1 && qos1) report.ratios['outside: gateway QoS 1 durable / bare Aedes QoS 1'] = qos1.rate / bare1.rate;
   });
   await section('stages', async () => {
     const stageShape = { ...shape, readings: Math.min(shape.readings, opts.stageReadings ?? (quick ? 10_000 : 50_000)) };

@@ -18,6 +18,8 @@ export interface BenchReport {
   /** Sections that failed, with why (the rest of the report stands). */
   readonly failures: string[];
   stages?: StagesResult;
+  /** Issue 17's own method: `mosquitto_pub -l` publishers (bench/lib/outside.ts). */
+  outside?: { readings: number; publishers: number; runs: Measurement[] };
   rules?: { shipped: { rules: number; eventsPerSecond: number }; many: { rules: number; eventsPerSecond: number }; ratio: number };
   /** `--cluster`: one plain gateway and clusters of 1, 2, 3 nodes, and what their cost projects. */
   cluster?: { runs: ClusterMeasurement[]; projections: Record<string, string> };
@@ -29,22 +31,22 @@ const mib = (bytes: number) => `${n(bytes / 2 ** 20, 1)} MiB`;
 
 function rows(r: BenchReport): { title: string; head: string[]; body: string[][] }[] {
   const out: { title: string; head: string[]; body: string[][] }[] = [];
-  if (r.throughput.length) {
-    out.push({
-      title: `Throughput (${n(r.shape.readings)} readings from ${n(r.shape.devices)} devices${r.shape.bounded ? '' : ', unbounded burst'})`,
-      head: ['run', 'rate', 'unit', 'seconds', 'loss', 'CPU % (server/bench/influxd)', 'server CPU µs/msg', 'note'],
-      body: r.throughput.map((m) => [
-        m.name,
-        n(m.rate),
-        m.unit,
-        n(m.seconds, 2),
-        m.loss === undefined ? '' : n(m.loss),
-        m.cpu ? [m.cpu['server'], m.cpu['bench'], m.cpu['influxd']].map((x) => (x === undefined || Number.isNaN(x) ? '–' : String(x))).join('/') : '',
-        m.serverUsPerMessage === undefined ? '' : n(m.serverUsPerMessage, 1),
-        m.note ?? '',
-      ]),
-    });
-  }
+  const measured = (title: string, list: readonly Measurement[]) => ({
+    title,
+    head: ['run', 'rate', 'unit', 'seconds', 'loss', 'CPU % (server/bench/influxd)', 'server CPU µs/msg', 'note'],
+    body: list.map((m) => [
+      m.name,
+      n(m.rate),
+      m.unit,
+      n(m.seconds, 2),
+      m.loss === undefined ? '' : n(m.loss),
+      m.cpu ? [m.cpu['server'], m.cpu['bench'], m.cpu['influxd']].map((x) => (x === undefined || Number.isNaN(x) ? '–' : String(x))).join('/') : '',
+      m.serverUsPerMessage === undefined ? '' : n(m.serverUsPerMessage, 1),
+      m.note ?? '',
+    ]),
+  });
+  if (r.throughput.length) out.push(measured(`Throughput (${n(r.shape.readings)} readings from ${n(r.shape.devices)} devices${r.shape.bounded ? '' : ', unbounded burst'})`, r.throughput));
+  if (r.outside) out.push(measured(`Outside, as issue 17 measured (${n(r.outside.readings)} readings from ${r.outside.publishers} mosquitto_pub -l publishers, one reading a write)`, r.outside.runs));
   if (Object.keys(r.ratios).length) out.push({ title: 'Ratios', head: ['ratio', 'value'], body: Object.entries(r.ratios).map(([k, v]) => [k, n(v, 2)]) });
   if (r.stages) {
     const { rows: stageRows, cpuRatios, readings } = r.stages;
