@@ -157,7 +157,8 @@ export class MqttBroker implements Publisher {
   }
 
   get connectedClients(): number {
-    return this.aedes.connectedClients;
+    // Aedes counts from its listen(): before it (the start's rebuild) it has no count at all.
+    return this.aedes.connectedClients ?? 0;
   }
 
   /** Aedes' persistence set up (a single gateway's snapshot read, its retained messages back), before any listener opens. */

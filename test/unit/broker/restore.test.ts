@@ -45,4 +45,12 @@ describe('restoring the broker', () => {
     await broker.stop();
     await expect(broker.publish('commands/s/z/a', '{}', 1)).rejects.toThrow('the broker stopped before it listened');
   });
+
+  it('counts 0 clients before it listens (a slow start: the health point written meanwhile said clients=NaNi, which InfluxDB refused)', async () => {
+    const { broker } = brokerCountingSetups();
+    expect(broker.connectedClients).toBe(0);
+    await broker.restore();
+    expect(broker.connectedClients).toBe(0);
+    await broker.stop();
+  });
 });
