@@ -1,4 +1,4 @@
-import type { Aedes } from 'aedes';
+import type { Aedes, Client } from 'aedes';
 import { BoundedMap } from '../core/bounded-map.js';
 import type { ActuatorDirectory, ActuatorRef } from '../core/directory.js';
 import { isSegment } from '../core/segments.js';
@@ -9,6 +9,12 @@ import { isSegment } from '../core/segments.js';
  * its client id, so its `devices/<client id>/state` reports confirm that actuator's commands.
  * Remembered after it disconnects (a report may come before its next subscription); forgotten
  * when it unsubscribes. A device subscribed to several command topics is ambiguous.
+ *
+ * A persistent session resumed (`clean: false`, `sessionPresent`) holds its subscriptions without a
+ * SUBSCRIBE: Aedes restores them from the persistence (the file on one gateway, after a restart;
+ * Redis in a cluster, on a node that never saw the SUBSCRIBE) and emits no 'subscribe'. They are
+ * read off the client when it is registered: in memory, before its CONNACK, so before any report
+ * it sends; no look-up per report.
  */
 export class SubscribedActuators implements ActuatorDirectory {
   private readonly byClient = new BoundedMap<string, Map<string, ActuatorRef>>(100_000);
@@ -23,10 +29,29 @@ export class SubscribedActuators implements ActuatorDirectory {
         refs.set(topic, ref);
       }
     });
+    aedes.on('client', (client) => {
+      if (!client.clean) this.resumed(client.id, restoredTopics(client));
+    });
     aedes.on('unsubscribe', (topics, client) => {
       const refs = client ? this.byClient.get(client.id) : undefined;
       for (const topic of topics) refs?.delete(topic);
     });
+  }
+
+  /**
+   * What a resumed session holds is what the device is now (a filter dropped on another node is
+   * gone from it too). A session with no subscriptions (none kept, or expired) says nothing: the
+   * client subscribes again, and what was learnt meanwhile stands.
+   */
+  private resumed(device: string, topics: readonly string[]): void {
+    if (topics.length === 0) return;
+    const refs = new Map<string, ActuatorRef>();
+    for (const topic of topics) {
+      const ref = exactCommandTopic(topic);
+      if (ref) refs.set(topic, ref);
+    }
+    if (refs.size > 0) this.byClient.set(device, refs);
+    else this.byClient.delete(device);
   }
 
   /** For tests and the device map: say a device is an actuator without a subscription. */
@@ -42,6 +67,15 @@ export class SubscribedActuators implements ActuatorDirectory {
     if (refs.length === 0) return { problem: `no actuator is known for device ${JSON.stringify(device)}: an actuator is known by its client id's subscription to exactly commands/<site>/<zone>/<actuator>` };
     return { problem: `device ${JSON.stringify(device)} subscribes to several command topics (${refs.map((r) => `${r.site}/${r.zone}/${r.actuator}`).join(', ')}): which one it reports is ambiguous` };
   }
+}
+
+/**
+ * The filters Aedes restored onto a resumed session's client (its `subscriptions`, by filter: not
+ * in Aedes' types; test/unit/broker/actuators.test.ts fails if that changes).
+ */
+function restoredTopics(client: Client): string[] {
+  const held = (client as Client & { subscriptions?: Readonly<Record<string, unknown>> }).subscriptions;
+  return held ? Object.keys(held) : [];
 }
 
 function exactCommandTopic(topic: string): ActuatorRef | undefined {
