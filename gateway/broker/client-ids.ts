@@ -16,11 +16,15 @@ export interface IdRefusal {
   readonly why: string;
 }
 
-/** Who holds a client id: a credential, through its connection while connected. */
-interface Holder {
+/** The credential holding a client id ('' = the anonymous clients), as a snapshot keeps it. */
+export interface HeldBy {
   readonly name: string;
   /** Held to the per-credential limits: not an admin (it speaks for many: the simulator), not anonymous. */
   readonly limited: boolean;
+}
+
+/** Who holds a client id: a credential, through its connection while connected. */
+interface Holder extends HeldBy {
   readonly persistent: boolean;
   conn: Duplex | undefined;
   /** Aedes registered the client: a persistent session exists once it leaves. */
@@ -96,6 +100,17 @@ export class ClientIds {
   /** A persistent session ended while its client was away (expired, evicted): its id is free. */
   ended(clientId: string): void {
     if (this.held.get(clientId)?.conn === undefined) this.held.delete(clientId);
+  }
+
+  /** Who holds a persistent session's id, for the snapshot (file-persistence.ts). */
+  holderOf(clientId: string): HeldBy | undefined {
+    const holder = this.held.get(clientId);
+    return holder ? { name: holder.name, limited: holder.limited } : undefined;
+  }
+
+  /** A session restored from the snapshot is held again by the credential that left it. */
+  restore(clientId: string, by: HeldBy): void {
+    if (!this.held.has(clientId)) this.held.set(clientId, { ...by, persistent: true, conn: undefined, registered: true });
   }
 
   /** The credential holding `clientId` when it is held to the per-credential limits (for MQTT_MAX_AWAY_SESSIONS_PER_CREDENTIAL). */

@@ -111,6 +111,28 @@ describe('client ids held by a credential', () => {
   });
 });
 
+describe('client ids held across a restart', () => {
+  it('a persistent session restored from the snapshot stays its credential’s: another plug is refused its id', async () => {
+    const dataDir = await tempDir();
+    const secrets = await addCredentials(dataDir, CREDENTIALS);
+    gw = await startGateway({ dataDir, rulesDir: SIMPLE_RULES });
+    const plug = (name: 'plug-1' | 'plug-2') => rawConnectMqtt(gw!.running.ports.mqtt, { clientId: 'DVES_A1B2C3', clean: false, username: name, password: secrets[name] });
+    const first = await plug('plug-1');
+    await first.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'cmnd/tasmota_A1B2C3/#', qos: 1 }] });
+    await first.client.next((p) => p.cmd === 'suback', 'SUBACK');
+    await first.client.send({ cmd: 'disconnect' });
+    await first.client.closed;
+    await gw.stop();
+    gw = await startGateway({ dataDir, rulesDir: SIMPLE_RULES });
+    const other = await plug('plug-2');
+    raw.push(other.client);
+    expect(other.returnCode, 'plug-2 as DVES_A1B2C3 after the restart').toBe(2);
+    const back = await plug('plug-1');
+    raw.push(back.client);
+    expect([back.returnCode, back.sessionPresent]).toEqual([0, true]);
+  });
+});
+
 describe('a credential that may use many client ids', () => {
   it('holds at most MQTT_MAX_CONNECTIONS_PER_CREDENTIAL connections: one plug cannot fill MAX_CONNECTIONS', async () => {
     const { gw, secrets } = await start({ MAX_CONNECTIONS: '10', MQTT_MAX_CONNECTIONS_PER_CREDENTIAL: '4' });
