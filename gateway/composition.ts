@@ -41,15 +41,7 @@ import type { InfluxSink } from './storage/sink.js';
  */
 export function mqttBroker(settings: Settings, o: { access: Access; metrics: Metrics; log: Logger; nodeId: string; clustered: boolean; tls: TlsMaterial | undefined }): { broker: MqttBroker; pipeline: PublishPipeline; ledger: RetainedLedger } {
   const { access, metrics, log } = o;
-  const tlsListeners = createTlsListeners(
-    o.tls,
-    {
-      mqttsPort: settings.mqttTlsPort,
-      wssPort: settings.mqttWssPort,
-      connectTimeoutMs: settings.connectTimeoutMs,
-    },
-    (err, address) => access.onTlsError(err, address),
-  );
+  const tlsListeners = createTlsListeners(o.tls, { mqttsPort: settings.mqttTlsPort, wssPort: settings.mqttWssPort, connectTimeoutMs: settings.connectTimeoutMs }, (err, address) => access.onTlsError(err, address));
   const ledger = new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytesPerBridge: settings.maxRetainedBytesPerBridge, isBridge: (owner) => ['bridge', 'admin'].includes((owner === 'anonymous' ? settings.anonymousRole : access.roleOf(owner)) ?? ''), maxBytes: settings.maxRetainedBytes, log: log.child({ component: 'broker' }) });
   const clusterBus = o.clustered ? createClusterBus(settings.redisUrl, o.nodeId, log.child({ component: 'broker' }), settings.sessionExpiryS || undefined, () => metrics.clusterLocalOnly.inc()) : undefined;
   const persistence = boundedPersistence(settings, { metrics, access, ledger, log }, clusterBus);
@@ -188,22 +180,25 @@ export function readinessOf(
  * node's over Redis (broker/cluster-persistence.ts says which of the bounds hold there).
  */
 function boundedPersistence(settings: Settings, { metrics, access, ledger, log }: { metrics: Metrics; access: Access; ledger: RetainedLedger; log: Logger }, cluster?: ClusterBus) {
-  const { maxInflightQos2, maxInflightQos2Bytes, maxQueuedMessages, maxQueuedBytes, maxQueuedBytesTotal, maxAwaySessions, maxAwaySubscriptions } = settings;
-  const limits = { maxInflightQos2, maxInflightQos2Bytes, maxQueuedMessages, maxQueuedBytes, maxQueuedBytesTotal, sessionExpiryMs: settings.sessionExpiryS * 1000, maxAwaySessions, maxAwaySubscriptions };
+  const { maxInflightQos2, maxInflightQos2Bytes, maxQueuedMessages, maxQueuedBytes, maxQueuedBytesTotal, maxAwaySessions, maxAwaySubscriptions, maxAwaySessionsPerCredential } = settings;
+  const limits = { maxInflightQos2, maxInflightQos2Bytes, maxQueuedMessages, maxQueuedBytes, maxQueuedBytesTotal, sessionExpiryMs: settings.sessionExpiryS * 1000, maxAwaySessions, maxAwaySubscriptions, maxAwaySessionsPerCredential };
   const brokerLog = log.child({ component: 'broker' });
   const rare = new LogLimiter(brokerLog, 1, 60_000); // once a minute per reason: made-up client ids come in floods
   const hooks = {
     takeGranted: (client: Parameters<Access['subscriptions']['takeGranted']>[0]) => access.subscriptions.takeGranted(client),
     onInflightRefused: (client: Parameters<Access['refuse']>[1], detail: string) => access.refuse('inflight_qos2', client, detail),
     onQueueDropped: (_clientId: string, dropped: number) => metrics.offlineDropped.inc(dropped),
-    onSessionExpired: () => metrics.sessionsExpired.inc(),
-    onSessionEvicted: (clientId: string, reason: EvictReason, filters: number | undefined) => {
+    // A session ended frees its client id for any credential (broker/client-ids.ts).
+    onSessionExpired: (clientId: string) => void (metrics.sessionsExpired.inc(), access.ids.ended(clientId)),
+    onSessionEvicted: (clientId: string, reason: EvictReason, filters: number | undefined, owner: string | undefined) => {
       metrics.sessionsEvicted.inc({ reason });
-      const bound = reason === 'away_sessions' ? `${maxAwaySessions} sessions away (MQTT_MAX_AWAY_SESSIONS)` : `${maxAwaySubscriptions} filters held by sessions away (MQTT_MAX_AWAY_SUBSCRIPTIONS)`;
-      if (rare.allow(`session evicted ${reason}`)) brokerLog.warn({ clientId, reason, filters }, `persistent session of ${clientId} removed before its expiry, the one away longest: more than ${bound} (gateway_sessions_evicted_total)`);
+      access.ids.ended(clientId);
+      const bound = { away_sessions: `${maxAwaySessions} sessions away (MQTT_MAX_AWAY_SESSIONS)`, away_subscriptions: `${maxAwaySubscriptions} filters held by sessions away (MQTT_MAX_AWAY_SUBSCRIPTIONS)`, credential_away_sessions: `${maxAwaySessionsPerCredential} sessions away of credential ${owner ?? ''} (MQTT_MAX_AWAY_SESSIONS_PER_CREDENTIAL)` }[reason];
+      if (rare.allow(`session evicted ${reason}`)) brokerLog.warn({ clientId, reason, filters, owner }, `persistent session of ${clientId} removed before its expiry, the one away longest: more than ${bound} (gateway_sessions_evicted_total)`);
     },
+    ownerOf: (clientId: string) => access.ids.limitedOwnerOf(clientId),
   };
-  const persistence = cluster ? new ClusterPersistence(limits, hooks, cluster.persistence, cluster.sessions) : singleNodePersistence(settings, limits, hooks, { ledger, metrics, log: brokerLog });
+  const persistence = cluster ? new ClusterPersistence(limits, hooks, cluster.persistence, cluster.sessions) : singleNodePersistence(settings, limits, hooks, { ledger, metrics, log: brokerLog, ids: access.ids });
   metrics.readFrom('inflightQos2', () => persistence.inflightQos2);
   metrics.readFrom('offlineQueuedMessages', () => persistence.queued.messages);
   metrics.readFrom('offlineQueuedBytes', () => persistence.queued.bytes);
@@ -220,6 +215,7 @@ export function accessOptions(settings: Settings, dataDir: string, metrics: Metr
     anonymousRole: settings.anonymousRole,
     bindHost: settings.bindHost,
     maxConnections: settings.maxConnections,
+    maxConnectionsPerCredential: settings.maxConnectionsPerCredential,
     maxPacketBytes: settings.maxPacketBytes,
     maxBridgePacketBytes: settings.maxBridgePacketBytes,
     topics: { maxLength: settings.maxTopicLength, maxLevels: settings.maxTopicLevels },

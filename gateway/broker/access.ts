@@ -11,9 +11,9 @@ import type { ConnectionGuard } from './broker.js';
 import type { CredentialStore, Role } from './credentials.js';
 import { TokenBucket, topicProblem, type Now, type TopicLimits } from './limits.js';
 import { clientErrorRefusal, Refusal } from './client-errors.js';
+import { ClientIds } from './client-ids.js';
 import { ConnectionGate } from './connection-gate.js';
 import { LoginGuard } from './login.js';
-import { connectedIds } from './persistence.js';
 import { RefusalReporter, type RefusalReason } from './refusals.js';
 import { SubscriptionLedger, speaksForMany } from './subscriptions.js';
 
@@ -27,6 +27,8 @@ export interface AccessOptions {
   /** BIND_HOST as set ('' = decided here from whether credentials exist). */
   readonly bindHost: string;
   readonly maxConnections: number;
+  /** Authenticated clients of one credential, admins excepted (0 = no limit; default: none). */
+  readonly maxConnectionsPerCredential?: number;
   readonly maxPacketBytes: number;
   /** A bridge credential's largest packet (MAX_BRIDGE_PACKET_BYTES): Zigbee2MQTT's bridge/devices lists every device. */
   readonly maxBridgePacketBytes?: number;
@@ -76,7 +78,8 @@ export class Access implements ConnectionGuard {
   readonly subscriptions: SubscriptionLedger;
   private readonly report: RefusalReporter;
   private readonly throttleLogged = new WeakSet<Client>();
-  private aedes: Aedes | undefined;
+  /** Which credential holds each client id, and each credential's connections. */
+  readonly ids: ClientIds;
   /** Decided once, at start: the sockets stay bound there even if credentials come and go. */
   private boundHost: string | undefined;
 
@@ -92,6 +95,7 @@ export class Access implements ConnectionGuard {
     });
     this.subscriptions = new SubscriptionLedger(o.maxSubscriptions?.one ?? 0, o.maxSubscriptions?.many ?? 0);
     this.report = new RefusalReporter(o.metrics, o.log, o.now);
+    this.ids = new ClientIds({ maxConnections: o.maxConnections, maxPerCredential: o.maxConnectionsPerCredential ?? 0 });
     this.gate = new ConnectionGate({ report: this.report, maxPacketBytes: o.maxPacketBytes, maxPendingConnections: o.maxPendingConnections ?? 0, maxPendingPerAddress: o.maxPendingPerAddress ?? 0, connectTimeoutMs: o.connectTimeoutMs ?? 0 });
     o.metrics.readFrom('pendingConnections', () => this.gate.pendingCount);
   }
@@ -197,17 +201,11 @@ export class Access implements ConnectionGuard {
    * holds the client's socket, so a fast publisher is slowed, never dropped.
    */
   throttle(client: Client | null, accept: () => void): void {
-    if (!client || this.o.publishRate <= 0 || client.closed) {
-      accept();
-      return;
-    }
+    if (!client || this.o.publishRate <= 0 || client.closed) return accept();
     let bucket = this.buckets.get(client);
     if (!bucket) this.buckets.set(client, (bucket = new TokenBucket(this.o.publishRate, Math.max(1, this.o.publishBurst), this.o.now)));
     const waitMs = bucket.reserve();
-    if (waitMs === 0) {
-      accept();
-      return;
-    }
+    if (waitMs === 0) return accept();
     this.o.metrics.throttled.inc();
     if (!this.throttleLogged.has(client)) {
       this.throttleLogged.add(client);
@@ -231,7 +229,7 @@ export class Access implements ConnectionGuard {
 
   /** Counts the errors Aedes reports for clients that broke the protocol (not socket resets, not our own refusals). */
   observe(aedes: Aedes): void {
-    this.aedes = aedes;
+    this.ids.observe(aedes);
     // An UNSUBSCRIBE frees its filters' places under MQTT_MAX_SUBSCRIPTIONS.
     aedes.on('unsubscribe', (filters: string[], client: Client) => this.subscriptions.removed(client, filters));
     const onError = (client: Client | null, err: Error & { code?: string }): void => {
@@ -282,14 +280,13 @@ export class Access implements ConnectionGuard {
       const idCheck = clientIdAllowed(principal, client.id, (id) => this.o.store.reservedBy(id));
       if (!idCheck.ok) return refuse('client_id_mismatch', 2, idCheck.why);
     }
-    const { maxConnections } = this.o;
-    // A client taking over its own session (a reconnect) replaces a connection; it does not add one.
-    if (maxConnections > 0 && this.gate.authenticatedCount >= maxConnections && !connectedIds(this.aedes)?.[client.id]) {
-      return refuse('max_connections', 3, `${this.gate.authenticatedCount} clients connected, the limit is ${maxConnections} (MAX_CONNECTIONS)`);
-    }
+    // An id another credential holds (connected, or a session it left), MAX_CONNECTIONS, the credential's own limit.
+    const held = this.ids.refusal(principal, client.id, this.gate.authenticatedCount);
+    if (held) return refuse(held.reason, held.code, held.why);
     const bridge = principal.role === 'bridge' && this.o.maxPacketBytes > 0 && (this.o.maxBridgePacketBytes ?? 0) > this.o.maxPacketBytes;
     this.gate.authenticated(client.conn, bridge ? { bytes: this.o.maxBridgePacketBytes!, setting: 'MAX_BRIDGE_PACKET_BYTES' } : undefined);
     this.principals.set(client, principal);
+    this.ids.claim(principal, client.id, client.conn, !client.clean);
     this.o.log.debug({ clientId: client.id, username: principal.name, role: principal.role, address }, 'client authenticated');
     return undefined;
   }

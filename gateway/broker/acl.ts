@@ -135,15 +135,20 @@ export function filterWithin(filter: string, scope: string): boolean {
  * reserved id. A credential connects as its device when it names one, else as its own name or
  * `<name>:<suffix>` (a second session of a service: `grafana:sub`; names and devices contain no
  * `:`, so a suffixed id never takes a reserved one). Nobody else, anonymous clients included,
- * may take a reserved id: connecting with a client id in use disconnects its owner
- * ([MQTT-3.1.4-2]), so a free reserved id would be a way to steal a connection and its commands.
- * `reservedBy` names the credential that reserves an id (undefined when none does).
+ * may take a reserved id, nor `<name>:<suffix>` of another credential: connecting with a client
+ * id in use disconnects its owner ([MQTT-3.1.4-2]), so a free reserved id would be a way to steal
+ * a connection and its commands. Ids nobody reserves are held by whoever connected with them
+ * first (client-ids.ts). `reservedBy` names the credential that reserves an id (undefined when none does).
  */
 export function clientIdAllowed(p: Principal, clientId: string, reservedBy: (id: string) => string | undefined): Decision {
   const own = p.anonymous ? undefined : (p.device ?? p.name);
   if (clientId === own) return ALLOW;
   const owner = reservedBy(clientId);
   if (owner !== undefined && owner !== p.name) return deny(`client id ${JSON.stringify(clientId)} is reserved for credential ${JSON.stringify(owner)}`);
+  // `<name>:<suffix>` is credential <name>'s (a second session of it), whoever else picks its own ids.
+  const colon = clientId.indexOf(':');
+  const prefixOwner = colon > 0 ? reservedBy(clientId.slice(0, colon)) : undefined;
+  if (prefixOwner !== undefined && (p.anonymous || prefixOwner !== p.name)) return deny(`client id ${JSON.stringify(clientId)} is a session of credential ${JSON.stringify(prefixOwner)} (<name>:<suffix>)`);
   if (p.anonymous) return ALLOW;
   // Native firmware picks its own client id (Tasmota's DVES_XXXXXX, ESPHome's <node>-<mac>): any id nobody owns.
   if (p.role === 'bridge' || p.role === 'native') return ALLOW;

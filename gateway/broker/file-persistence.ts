@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import { logWarn } from '../core/errors.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { ClientIds } from './client-ids.js';
 import { BoundedPersistence, connectedIds, type PersistenceHooks, type PersistenceLimits } from './persistence.js';
 import type { RetainedLedger } from './retained.js';
 import type { Stored } from './session-queue.js';
@@ -22,6 +23,8 @@ export interface SnapshotOptions {
   readonly ledger: RetainedLedger;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** Which credential holds each session's client id: kept, and given back at restore. */
+  readonly ids?: Pick<ClientIds, 'holderOf' | 'restore'>;
 }
 
 /** How long a clean stop waits for the wills Aedes is still publishing (each waits for the spool). */
@@ -212,7 +215,7 @@ export class FilePersistence extends BoundedPersistence {
       const queue = this.outgoing.get(id);
       const held = subs[i] ?? [];
       if (held.length === 0 && !queue) return void this.subscribed.delete(id);
-      sessions.push({ id, since: this.away.get(id) ?? null, subs: held, queued: queue ? [...queue.entries.values()].map((e) => e.packet) : [] });
+      sessions.push({ id, since: this.away.get(id) ?? null, subs: held, queued: queue ? [...queue.entries.values()].map((e) => e.packet) : [], holder: this.o.ids?.holderOf(id) });
     });
     const retained = [...this.retained.values()].map((p) => ({ topic: p.topic, qos: p.qos, owner: this.o.ledger.ownerOf(p.topic) ?? '', payload: toBuffer(p.payload) }));
     const wills = [...this.wills].map(([id, p]) => ({ id, topic: p.topic, qos: p.qos, retain: p.retain, brokerId: (p as { brokerId?: string }).brokerId ?? '', payload: toBuffer(p.payload) }));
@@ -244,7 +247,8 @@ export class FilePersistence extends BoundedPersistence {
     for (const s of kept) {
       if (s.subs.length > 0) await this.store.addSubscriptions({ id: s.id }, s.subs.map((x) => ({ topic: x.topic, qos: x.qos as 0 | 1 | 2 })));
       this.subscribed.add(s.id);
-      this.away.left(s.id, since(s), s.subs.length);
+      if (s.holder) this.o.ids?.restore(s.id, s.holder);
+      this.away.left(s.id, since(s), s.subs.length, s.holder?.limited ? s.holder.name : undefined);
       for (const p of s.queued) await this.outgoingEnqueue({ clientId: s.id }, p);
     }
     for (const w of snapshot.wills) {

@@ -37,6 +37,8 @@ export interface PersistenceLimits {
   readonly maxAwaySessions?: number;
   /** Filters held by all the persistent sessions away together; past it the one away longest goes (0 = no limit). */
   readonly maxAwaySubscriptions?: number;
+  /** Persistent sessions away of one credential (`ownerOf`); past it its own away longest goes (0 = no limit). */
+  readonly maxAwaySessionsPerCredential?: number;
 }
 
 export interface PersistenceHooks {
@@ -47,8 +49,10 @@ export interface PersistenceHooks {
   /** Messages dropped from a session's queue. */
   onQueueDropped?(clientId: string, dropped: number): void;
   onSessionExpired?(clientId: string): void;
-  /** A session removed early: more than `maxAwaySessions` were away, or they held more than `maxAwaySubscriptions` filters. */
-  onSessionEvicted?(clientId: string, reason: EvictReason, filters: number | undefined): void;
+  /** A session removed early: more than `maxAwaySessions` were away (or of its credential), or they held more than `maxAwaySubscriptions` filters. */
+  onSessionEvicted?(clientId: string, reason: EvictReason, filters: number | undefined, owner: string | undefined): void;
+  /** The credential a client id is held by, when that credential is held to `maxAwaySessionsPerCredential`. */
+  ownerOf?(clientId: string): string | undefined;
   now?(): number;
 }
 
@@ -76,7 +80,7 @@ export class BoundedPersistence {
     protected readonly store: MemoryStore = new MemoryPersistence(),
   ) {
     this.incoming = new IncomingQos2(limits, hooks);
-    this.away = new AwaySessions(limits.maxAwaySessions ?? 0, limits.maxAwaySubscriptions ?? 0);
+    this.away = new AwaySessions(limits.maxAwaySessions ?? 0, limits.maxAwaySubscriptions ?? 0, limits.maxAwaySessionsPerCredential ?? 0);
   }
 
   private now(): number {
@@ -98,7 +102,7 @@ export class BoundedPersistence {
     broker.on('clientDisconnect', (client: Client) => {
       if (client.clean) return;
       const at = this.now();
-      this.away.left(client.id, at);
+      this.away.left(client.id, at, undefined, this.hooks.ownerOf?.(client.id));
       // Client ids cost nothing to make up: the sessions kept for absent clients, and their filters, are bounded too.
       this.evict();
       if ((this.limits.maxAwaySubscriptions ?? 0) <= 0) return;
@@ -120,9 +124,9 @@ export class BoundedPersistence {
 
   /** Ends the sessions away longest while over a bound. */
   private evict(): void {
-    for (const { clientId, since, filters, reason } of this.away.over()) {
+    for (const { clientId, since, filters, reason, owner } of this.away.over()) {
       // A store that refuses (Redis away): kept as away, a sweep ends it.
-      this.end(clientId).then((ended) => ended && this.hooks.onSessionEvicted?.(clientId, reason, filters), () => this.away.left(clientId, since, filters));
+      this.end(clientId).then((ended) => ended && this.hooks.onSessionEvicted?.(clientId, reason, filters, owner), () => this.away.left(clientId, since, filters, owner));
     }
   }
 
@@ -134,7 +138,7 @@ export class BoundedPersistence {
     for (const [clientId, since] of this.away.entries()) {
       if (since > cutoff) continue;
       this.away.back(clientId);
-      if (!(await this.end(clientId).catch(() => void this.away.left(clientId, since)))) continue;
+      if (!(await this.end(clientId).catch(() => void this.away.left(clientId, since, undefined, this.hooks.ownerOf?.(clientId))))) continue;
       expired++;
       this.hooks.onSessionExpired?.(clientId);
     }

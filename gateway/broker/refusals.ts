@@ -10,6 +10,7 @@ export const REFUSAL_REASONS = {
   bad_credentials: 'GW_ERR_AUTH',
   anonymous_refused: 'GW_ERR_AUTH',
   client_id_mismatch: 'GW_ERR_AUTH',
+  client_id_taken: 'GW_ERR_AUTH',
   login_backoff: 'GW_ERR_AUTH',
   publish_denied: 'GW_ERR_ACCESS',
   subscribe_denied: 'GW_ERR_ACCESS',
@@ -17,6 +18,7 @@ export const REFUSAL_REASONS = {
   topic_too_deep: 'GW_ERR_LIMIT',
   packet_too_large: 'GW_ERR_LIMIT',
   max_connections: 'GW_ERR_LIMIT',
+  credential_connections: 'GW_ERR_LIMIT',
   pending_connections: 'GW_ERR_LIMIT',
   connect_timeout: 'GW_ERR_LIMIT',
   inflight_qos2: 'GW_ERR_LIMIT',
@@ -53,7 +55,7 @@ const BY_ADDRESS: ReadonlySet<RefusalReason> = new Set<RefusalReason>([
   // An outage refuses every client at once: one line per address (a proxy's: one in all) says it.
   'store_unavailable',
 ]);
-const BY_USERNAME: ReadonlySet<RefusalReason> = new Set<RefusalReason>(['bad_credentials', 'client_id_mismatch']);
+const BY_USERNAME: ReadonlySet<RefusalReason> = new Set<RefusalReason>(['bad_credentials', 'client_id_mismatch', 'client_id_taken', 'credential_connections']);
 
 /**
  * Counts every refusal and logs it with its reason, code and who it was; a client hammering

@@ -2,6 +2,7 @@ import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { crc32 } from 'node:zlib';
+import type { HeldBy } from './client-ids.js';
 import type { Stored } from './session-queue.js';
 
 /**
@@ -35,6 +36,8 @@ export interface SessionRecord {
   readonly subs: readonly { readonly topic: string; readonly qos: number }[];
   /** Oldest first, as they would be delivered. */
   readonly queued: readonly Stored[];
+  /** The credential holding its client id (client-ids.ts); absent in older snapshots. */
+  readonly holder?: HeldBy | undefined;
 }
 
 export interface WillRecord {
@@ -55,7 +58,7 @@ export interface Snapshot {
 
 type Head =
   | { t: 'r'; topic: string; qos: number; owner: string }
-  | { t: 's'; id: string; since: number | null; subs: { topic: string; qos: number }[] }
+  | { t: 's'; id: string; since: number | null; subs: { topic: string; qos: number }[]; holder?: HeldBy }
   | { t: 'q'; cmd: string; topic?: string; qos?: number; retain?: boolean; dup?: boolean; messageId?: number; brokerId?: string; brokerCounter?: number; string?: boolean }
   | { t: 'w'; id: string; topic: string; qos: number; retain: boolean; brokerId: string }
   | { t: 'end'; n: number };
@@ -79,7 +82,7 @@ export function* encode(s: Snapshot): Generator<Buffer[]> {
     if (out.full) yield out.take();
   }
   for (const session of s.sessions) {
-    add({ t: 's', id: session.id, since: session.since, subs: session.subs.map((x) => ({ topic: x.topic, qos: x.qos })) });
+    add({ t: 's', id: session.id, since: session.since, subs: session.subs.map((x) => ({ topic: x.topic, qos: x.qos })), ...(session.holder ? { holder: session.holder } : {}) });
     for (const p of session.queued) {
       const { payload, cmd, topic, qos, retain, dup, messageId, brokerId, brokerCounter } = p;
       add({ t: 'q', cmd, topic, qos, retain, dup, messageId, brokerId, brokerCounter, ...(typeof payload === 'string' ? { string: true } : {}) }, typeof payload === 'string' ? Buffer.from(payload) : payload);
@@ -163,7 +166,7 @@ export function decode(data: Buffer): Snapshot {
   const body = data.subarray(0, data.length - 4);
   if ((crc32(body) >>> 0) !== data.readUInt32LE(data.length - 4)) throw new Error('checksum mismatch (damaged or truncated)');
   const retained: RetainedRecord[] = [];
-  const sessions: { id: string; since: number | null; subs: { topic: string; qos: number }[]; queued: Stored[] }[] = [];
+  const sessions: { id: string; since: number | null; subs: { topic: string; qos: number }[]; queued: Stored[]; holder?: HeldBy | undefined }[] = [];
   const wills: WillRecord[] = [];
   let at = MAGIC.length;
   for (let n = 0; ; n++) {
@@ -180,7 +183,7 @@ export function decode(data: Buffer): Snapshot {
         retained.push({ topic: head.topic, qos: head.qos, owner: head.owner, payload });
         break;
       case 's':
-        sessions.push({ id: head.id, since: head.since, subs: head.subs, queued: [] });
+        sessions.push({ id: head.id, since: head.since, subs: head.subs, queued: [], holder: head.holder });
         break;
       case 'q': {
         const session = sessions.at(-1);

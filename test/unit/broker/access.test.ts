@@ -70,7 +70,7 @@ async function setup(o: Partial<AccessOptions> = {}) {
   const pipeline = new PublishPipeline(access);
   pipeline.deliverTo({ handle: (clientId, packet) => void handled.push({ clientId, packet }) });
 
-  const client = (id: string, address = '10.0.0.5'): Client => ({ id, conn: { remoteAddress: address }, closed: false }) as unknown as Client;
+  const client = (id: string, address = '10.0.0.5'): Client => ({ id, conn: Object.assign(new EventEmitter(), { remoteAddress: address }), closed: false }) as unknown as Client;
 
   const authenticate = (c: Client, username?: string, password?: string) =>
     new Promise<{ error: AuthenticateError | null; ok: boolean | null }>((resolve) =>
