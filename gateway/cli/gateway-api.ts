@@ -1,5 +1,6 @@
 /** What the command-line tools ask of a running gateway over HTTP (HTTP_PORT, or --url). */
 import { InvalidArgumentError } from 'commander';
+import { keptTimeProblem } from '../core/archive.js';
 import { DURATION_HINT, parseDurationMs } from '../rules/duration.js';
 import { loadSettings } from '../config/settings.js';
 import { runningEmbeddedUrl } from '../storage/influxd-pidfile.js';
@@ -12,6 +13,9 @@ export function timeArg(text: string): number {
   if (ago !== undefined) return Date.now() - ago;
   const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
   if (!Number.isFinite(ms)) throw new InvalidArgumentError(`must be an ISO-8601 time ("2026-11-01T00:00:00Z"), epoch ms, or how long ago (${DURATION_HINT})`);
+  // Said here, before InfluxDB (or the gateway) answers with "overflowed duration".
+  const problem = keptTimeProblem(ms, 'the time');
+  if (problem !== undefined) throw new InvalidArgumentError(problem);
   return ms;
 }
 
@@ -76,10 +80,11 @@ export function redrive(base: string, ask: RedriveAsk): Promise<unknown> {
 }
 
 /** A redrive summary for people. */
-export function describeRedrive(s: { read: number; redriven: number; alreadyStored?: number; stillFailing: Record<string, number>; skipped: Record<string, number>; reason: string; since: string }): string {
+export function describeRedrive(s: { read: number; redriven: number; alreadyStored?: number; nothingToStore?: number; stillFailing: Record<string, number>; skipped: Record<string, number>; reason: string; since: string }): string {
   const failing = Object.entries(s.stillFailing).map(([r, n]) => `${n} ${r}`).join(', ');
   const skipped = Object.entries(s.skipped).map(([r, n]) => `${n} ${r}`).join(', ');
   // An older gateway's summary has no alreadyStored.
   const known = s.alreadyStored ? `; ${s.alreadyStored} already stored (redriven before: nothing written again)` : '';
-  return `${s.read} dead letters (${s.reason}) since ${s.since}: ${s.redriven} redriven into readings at their original times${known}${failing ? `; still failing: ${failing}` : ''}${skipped ? `; skipped: ${skipped}` : ''}`;
+  const nothing = s.nothingToStore ? `; ${s.nothingToStore} with nothing to store now (no reading in them the device map keeps)` : '';
+  return `${s.read} dead letters (${s.reason}) since ${s.since}: ${s.redriven} redriven into readings at their original times${known}${nothing}${failing ? `; still failing: ${failing}` : ''}${skipped ? `; skipped: ${skipped}` : ''}`;
 }

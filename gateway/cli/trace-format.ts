@@ -62,6 +62,7 @@ export function formatTrace(t: Trace): string {
     lines.push(`  ${new Date(s.t).toISOString()}  ${(previous === undefined ? '' : gap(s.t - previous)).padStart(8)}  ${label.padEnd(18)} ${text}`);
     previous = s.t;
   }
+  if (t.reused) lines.push(`  ${t.reused} stored readings carry the id ${printable(t.root ?? t.id)}: the device sent it again with other content (it reuses ids, e.g. its counter restarted)`);
   if (t.steps.length > 0 && t.steps.every((s) => s.step === 'reading')) lines.push(`  ${NOTHING_KEPT}`);
   return lines.join('\n');
 }

@@ -167,7 +167,8 @@ function decoded(d: Decoded, env: PlaceEnv): NativeOutcome {
   for (const a of d.actuators) if (entry) entry.actuators.set(a.channel ?? '', a.state);
   if (!placements) {
     const anything = d.readings.length > 0 || d.actuators.length > 0;
-    if (!anything || env.redrive) return { outcome: 'recognised', family: d.family, nativeId: d.nativeId, what: 'nothing to store' };
+    // A redriven letter of a device still unplaced still waits: a failure the redrive counts, not a message with nothing in it.
+    if (!anything) return { outcome: 'recognised', family: d.family, nativeId: d.nativeId, what: 'nothing to store' };
     return { outcome: 'unassigned', family: d.family, nativeId: d.nativeId, detail: waitingAdvice(d, map, env.learnt) };
   }
   const actuators: PlacedActuator[] = [];

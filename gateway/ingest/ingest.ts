@@ -21,6 +21,7 @@ import { kindSpec } from '../core/kinds.js';
 import { decodeReading } from './payload.js';
 import { Series, SeriesCache } from './series.js';
 import { parseTopic } from './topic.js';
+import type { RedriveResult, Redriving } from './redrive.js';
 
 export interface IngestOptions {
   readonly store: Store;
@@ -39,16 +40,6 @@ export interface IngestOptions {
   readonly alarms?: AlarmDirectory;
   /** The native-device layer (gateway/devices/): topics that are not the contract's go there first. */
   readonly native?: NativeRouter;
-}
-
-
-/** A dead letter fed through ingest again (`redrive`): at its own time, its failures only noted. */
-interface Redriving {
-  readonly now: number;
-  readonly failures: { reason: DeadLetterReason; detail: string }[];
-  /** Readings it gave that the series' memory knew (kept before), and new ones. */
-  known: number;
-  fresh: number;
 }
 
 /** A `ts` this far ahead of the gateway's clock is counted and said (gateway_future_ts_total, GW_ERR_CLOCK_AHEAD). */
@@ -96,7 +87,7 @@ export class Ingest implements PublishTarget {
    * now is kept at its original time (as history, never ruled again); what still fails is only
    * reported, not dead-lettered twice.
    */
-  redrive(clientId: string | null, topic: string, payload: Buffer, receivedAtMs: number): { kept: boolean; alreadyStored: boolean; failures: { reason: DeadLetterReason; detail: string }[] } {
+  redrive(clientId: string | null, topic: string, payload: Buffer, receivedAtMs: number): RedriveResult {
     const ctx: Redriving = { now: receivedAtMs, failures: [], known: 0, fresh: 0 };
     this.redriving = ctx;
     let pending: Promise<void> | undefined;
@@ -106,7 +97,9 @@ export class Ingest implements PublishTarget {
       this.redriving = undefined;
     }
     void pending;
-    return { kept: ctx.failures.length === 0, alreadyStored: ctx.known > 0 && ctx.fresh === 0, failures: ctx.failures };
+    // Kept only when it gave readings: no failure and nothing stored (a message recognised, nothing in it) is no redrive.
+    const stored = ctx.failures.length === 0 && ctx.fresh + ctx.known > 0;
+    return { kept: stored, alreadyStored: stored && ctx.fresh === 0, nothing: ctx.failures.length === 0 && !stored, failures: ctx.failures };
   }
 
   handle(clientId: string | null, packet: IncomingPublish): Promise<void> | undefined {

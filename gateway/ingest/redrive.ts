@@ -8,11 +8,28 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { DeadLetterArchive, KeptDeadLetter } from '../core/archive.js';
+import { keptTimeProblem, type DeadLetterArchive, type KeptDeadLetter } from '../core/archive.js';
 import { GatewayError } from '../core/errors.js';
-import { DEAD_LETTER_REASONS } from '../core/events.js';
+import { DEAD_LETTER_REASONS, type DeadLetterReason } from '../core/events.js';
 import { readBody, sendJson, tooLarge } from '../core/http-json.js';
 import type { Ingest } from './ingest.js';
+
+/** A dead letter fed through ingest again (Ingest.redrive): at its own time, its failures only noted. */
+export interface Redriving {
+  readonly now: number;
+  readonly failures: { reason: DeadLetterReason; detail: string }[];
+  /** Readings it gave that the series' memory knew (kept before), and new ones. */
+  known: number;
+  fresh: number;
+}
+
+/** What one redriven dead letter gave: readings kept (new, or all known: `alreadyStored`), failures, or `nothing` to store. */
+export interface RedriveResult {
+  readonly kept: boolean;
+  readonly alreadyStored: boolean;
+  readonly nothing: boolean;
+  readonly failures: { reason: DeadLetterReason; detail: string }[];
+}
 
 export interface RedriveRequest {
   readonly reason: string;
@@ -36,6 +53,8 @@ export interface RedriveSummary {
    * written again to the same points and counted as redriven: stored once either way.
    */
   readonly alreadyStored: number;
+  /** Fed through ingest, nothing failed and nothing was stored (recognised, with no reading in it now): not redriven. */
+  readonly nothingToStore: number;
   /** Still failing, by the reason they fail for now. */
   readonly stillFailing: Readonly<Record<string, number>>;
   /** Not redriven: their payload was not kept whole (larger than the dead letter keeps, or not UTF-8), or another device's. */
@@ -84,6 +103,7 @@ export class Redriver {
     let read = 0;
     let redriven = 0;
     let alreadyStored = 0;
+    let nothingToStore = 0;
     let after = req.sinceMs - 1;
     for (;;) {
       const page = await this.o.archive.read(req.reason, after, untilMs, PAGE);
@@ -98,13 +118,14 @@ export class Redriver {
         const r = this.o.ingest.redrive(dl.clientId, dl.topic, Buffer.from(dl.payload, 'utf8'), dl.timeMs);
         if (r.kept && r.alreadyStored) alreadyStored++;
         else if (r.kept) redriven++;
+        else if (r.nothing) nothingToStore++;
         for (const f of r.failures) stillFailing[f.reason] = (stillFailing[f.reason] ?? 0) + 1;
       }
       if (page.length < PAGE) break;
       await yieldToLoop();
     }
     await this.o.committed();
-    const summary = { reason: req.reason, since: new Date(req.sinceMs).toISOString(), until: new Date(untilMs).toISOString(), read, redriven, alreadyStored, stillFailing, skipped };
+    const summary = { reason: req.reason, since: new Date(req.sinceMs).toISOString(), until: new Date(untilMs).toISOString(), read, redriven, alreadyStored, nothingToStore, stillFailing, skipped };
     this.o.log.info(summary, 'dead letters redriven');
     return summary;
   }
@@ -133,7 +154,8 @@ export class Redriver {
 
 function time(v: unknown, name: string): number {
   const ms = typeof v === 'number' ? v : typeof v === 'string' ? Date.parse(v) : Number.NaN;
-  if (!Number.isFinite(ms) || ms < 0) throw new Error(`${name} must be epoch ms or an ISO-8601 time`);
+  const problem = keptTimeProblem(ms, name);
+  if (problem !== undefined) throw new Error(problem);
   return ms;
 }
 

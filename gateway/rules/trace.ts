@@ -6,6 +6,7 @@ import { describeLost } from './held-back.js';
 import { CAME_BACK_FACT } from './differing-report.js';
 import type { Firing } from './engine.js';
 import type { Wake } from './runtime.js';
+import { itemKey, reuseOf, withStoredReuses } from './trace-reuse.js';
 
 /**
  * The trace: from a reading, a command or an alarm, the whole chain — the reading, the rule
@@ -43,6 +44,8 @@ export interface Trace {
   /** The reading the chain starts from, when known. */
   readonly root: string | undefined;
   readonly steps: readonly TraceStep[];
+  /** How many stored readings carry the root's id, when more than one: the device reused it (trace-reuse.ts). */
+  readonly reused?: number;
 }
 
 interface Chain {
@@ -234,7 +237,7 @@ function stepsOf(items: readonly HistoryItem[]): TraceStep[] {
 /** The chain of an id: from memory when it is recent, else from what InfluxDB holds. */
 export async function traceOf(id: string, memory: TraceLog | undefined, history: History | undefined): Promise<Trace> {
   const recent = memory?.find(id);
-  if (recent) return recent;
+  if (recent) return history ? withStoredReuses(recent, history, readingStep) : recent;
   if (!history) return { id, found: false, from: 'none', root: undefined, steps: [] };
   const first = await history.related([id]);
   const own = first.find((i) => i.event.id === id || (i.type === 'alarm' && i.event.alarmId === id) || (i.type === 'commandStatus' && i.event.commandId === id));
@@ -248,7 +251,7 @@ export async function traceOf(id: string, memory: TraceLog | undefined, history:
     root = raised?.type === 'alarm' ? raised.event.correlationId : own.event.correlationId;
   }
   const items = new Map<string, HistoryItem>();
-  const add = (list: readonly HistoryItem[]) => list.forEach((i) => items.set(`${i.type}:${i.event.id}`, i));
+  const add = (list: readonly HistoryItem[]) => list.forEach((i) => items.set(itemKey(i), i));
   add(first);
   if (root !== id) add(await history.related([root]));
   // Follow what the chain caused: each command's saga (by command id), each alarm's other transitions.
@@ -262,5 +265,5 @@ export async function traceOf(id: string, memory: TraceLog | undefined, history:
   if (more.size > 0) add(await history.related([...more]));
   // An alarm's updates by other readings belong to those readings' chains, unless the alarm is the subject.
   const steps = stepsOf([...items.values()].filter((i) => i.type !== 'alarm' || i.event.alarmId === id || i.event.correlationId === root || i.event.transition !== 'updated'));
-  return { id, found: true, from: 'influxdb', root, steps: steps.sort((a, b) => a.t - b.t) };
+  return { id, found: true, from: 'influxdb', root, steps: steps.sort((a, b) => a.t - b.t), ...reuseOf(root, steps) };
 }
