@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Access } from './broker/access.js';
-import { SubscribedActuators } from './broker/actuators.js';
+import { SubscribedActuators, actuatorTrust } from './broker/actuators.js';
 import type { BoundPorts, MqttBroker } from './broker/broker.js';
 import { ensureInitialCredentials } from './broker/initial-credentials.js';
 import { loadTlsMaterial } from './broker/tls.js';
@@ -165,8 +165,8 @@ export class Gateway {
     const { broker, pipeline, ledger } = mqttBroker(settings, { access, metrics, log, nodeId, clustered, tls });
     access.observe(broker.aedes);
     this.broker = lifecycle.add('broker', broker);
-    // Contract actuators are known by their subscription to exactly commands/<site>/<zone>/<actuator>.
-    const actuators = new SubscribedActuators();
+    // Contract actuators are known by their subscription to exactly commands/<site>/<zone>/<actuator> (a sensor's credential is not its zone's actuator: actuator-trust.ts).
+    const actuators = new SubscribedActuators(actuatorTrust({ principal: (c) => access.principal(c), store: accessOpts.store, log: log.child({ component: 'access' }), now: () => clock.now() }));
     actuators.observe(broker.aedes);
 
     // The device map before ingest and the rules: the kinds it adds must be known to both.

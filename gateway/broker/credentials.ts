@@ -118,6 +118,12 @@ export class CredentialStore {
     return this.byName.size;
   }
 
+  /** Changes each time the credentials in force change: what is derived from them can be cached on it. */
+  get generation(): number {
+    return this.loads;
+  }
+  private loads = 0;
+
   list(): Credential[] {
     return [...this.byName.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
@@ -268,6 +274,7 @@ export class CredentialStore {
     this.byName = new Map(credentials.map((c) => [c.name, c]));
     this.reserved = new Map(credentials.flatMap((c) => [[c.name, c.name] as const, ...(c.device ? [[c.device, c.name] as const] : [])]));
     this.signature = signature;
+    this.loads++;
   }
 
   private async currentSignature(): Promise<string> {

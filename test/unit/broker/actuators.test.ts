@@ -70,4 +70,30 @@ describe('actuators known by their subscription', () => {
     await none.client.endAsync();
     expect(fresh.actuatorOf('fan-3')).toEqual({ site: 'hq', zone: 'f3', actuator: 'hvac' });
   });
+
+  it('a client its trust refuses is not learnt, from a SUBSCRIBE or a resumed session, and its reports say why', async () => {
+    const { aedes, url } = await broker();
+    const refuse = (client: { id: string }, ref: { zone: string }, topic: string) => (client.id.startsWith('sensor') ? `${client.id} is no actuator of ${ref.zone} (${topic})` : undefined);
+    const live = new SubscribedActuators(refuse);
+    live.observe(aedes);
+    const sensor = await persistent(url, 'sensor-1');
+    await sensor.subscribeAsync('commands/hq/f1/hvac', { qos: 1 });
+    const hvac = await persistent(url, 'hvac-1');
+    await hvac.subscribeAsync('commands/hq/f1/hvac', { qos: 1 });
+    expect(live.actuatorOf('hvac-1')).toEqual({ site: 'hq', zone: 'f1', actuator: 'hvac' });
+    expect(live.actuatorOf('sensor-1')).toEqual({ problem: 'no actuator is known for device "sensor-1": sensor-1 is no actuator of f1 (commands/hq/f1/hvac)' });
+    await sensor.endAsync();
+    await hvac.endAsync();
+    // Another directory (a restarted gateway, another node) sees only the restored sessions.
+    const fresh = new SubscribedActuators(refuse);
+    fresh.observe(aedes);
+    fresh.learn('sensor-1', { site: 'hq', zone: 'f1', actuator: 'hvac' });
+    for (const id of ['sensor-1', 'hvac-1']) {
+      const back = await resume(url, id);
+      expect(back.sessionPresent).toBe(true);
+      await back.client.endAsync();
+    }
+    expect(fresh.actuatorOf('hvac-1')).toEqual({ site: 'hq', zone: 'f1', actuator: 'hvac' });
+    expect(fresh.actuatorOf('sensor-1')).toHaveProperty('problem', 'no actuator is known for device "sensor-1": sensor-1 is no actuator of f1 (commands/hq/f1/hvac)');
+  });
 });
