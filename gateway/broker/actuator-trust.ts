@@ -28,25 +28,31 @@ const WARN_EVERY_MS = 10 * 60_000;
  * switches, on one credential), so a subscription alone would let a sensor pose as its zone's
  * actuator: its forged state would confirm commands, or be a change by hand that holds the rules
  * off. Where the zone's actuators have credentials of their own (role `actuator` with that site
- * and zone, or that site and no zone), a `device` client is not learnt as one of them. Every other
+ * and zone, that site and no zone, or no site at all), a `device` client is not learnt as one of them. Every other
  * client (actuator, admin, bridge, native, anonymous) is learnt as before.
  */
 export function actuatorTrust(o: ActuatorTrustOptions): ActuatorTrust {
   const limiter = new LogLimiter(o.log, 1, WARN_EVERY_MS, o.now);
-  let cached: { generation: number; bySite: Map<string, string[]>; byZone: Map<string, string[]> } | undefined;
+  let cached: { generation: number; bySite: Map<string, string[]>; byZone: Map<string, string[]>; everywhere: string[] } | undefined;
   // Built once per change of the credentials, not per SUBSCRIBE (list() sorts them all).
   const actuatorCredentials = (site: string, zone: string): string[] => {
     if (cached?.generation !== o.store.generation) {
       const bySite = new Map<string, string[]>();
       const byZone = new Map<string, string[]>();
+      // An actuator credential with no site may take every site's commands: it covers every zone.
+      const everywhere: string[] = [];
       for (const c of o.store.list()) {
-        if (c.role !== 'actuator' || c.site === undefined) continue;
+        if (c.role !== 'actuator') continue;
+        if (c.site === undefined) {
+          everywhere.push(c.name);
+          continue;
+        }
         const [map, key] = c.zone === undefined ? [bySite, c.site] : [byZone, `${c.site}/${c.zone}`];
         map.set(key, [...(map.get(key) ?? []), c.name]);
       }
-      cached = { generation: o.store.generation, bySite, byZone };
+      cached = { generation: o.store.generation, bySite, byZone, everywhere };
     }
-    return [...(cached.byZone.get(`${site}/${zone}`) ?? []), ...(cached.bySite.get(site) ?? [])];
+    return [...(cached.byZone.get(`${site}/${zone}`) ?? []), ...(cached.bySite.get(site) ?? []), ...cached.everywhere];
   };
 
   return (client, ref, topic) => {

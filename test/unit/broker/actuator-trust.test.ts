@@ -1,7 +1,7 @@
 /**
  * Which clients a command subscription may make an actuator (gateway/broker/actuator-trust.ts):
  * a `device` credential is not one where the zone's actuators have `actuator` credentials of their
- * own (that site and zone, or that site and no zone); everyone else is, as before.
+ * own (that site and zone, that site and no zone, or no site at all); everyone else is, as before.
  */
 import type { Client } from 'aedes';
 import { pino } from 'pino';
@@ -34,10 +34,13 @@ describe('actuator trust', () => {
       [credential({ name: 'hvac-f1', role: 'actuator', device: 'hvac-f1', site: 'hq', zone: 'f1' }), credential({ name: 'lab-hvac', role: 'actuator', site: 'lab' }), credential({ name: 'any-hvac', role: 'actuator' })],
       { 't-101': device('t-101', 'hq', 'f1'), 'stat-2': device('stat-2', 'hq', 'f2'), 't-301': device('t-301', 'lab', 'z1') },
     );
-    expect(t.ask('t-101', 'hq', 'f1')).toContain('hq/f1\'s actuators have their own credentials (hvac-f1)');
-    expect(t.ask('t-301', 'lab', 'z1')).toContain('(lab-hvac)');
-    // No actuator credential for hq/f2 (a credential with no site is not one of a zone's own): a combined thermostat.
-    expect(t.ask('stat-2', 'hq', 'f2')).toBeUndefined();
+    expect(t.ask('t-101', 'hq', 'f1')).toContain('hq/f1\'s actuators have their own credentials (hvac-f1, any-hvac)');
+    expect(t.ask('t-301', 'lab', 'z1')).toContain('(lab-hvac, any-hvac)');
+    // An actuator credential with no site may take every zone's commands: it covers hq/f2 too.
+    expect(t.ask('stat-2', 'hq', 'f2')).toContain('(any-hvac)');
+    // Without it, no actuator credential covers hq/f2: a combined thermostat is its actuator.
+    const combined = setup([credential({ name: 'hvac-f1', role: 'actuator', device: 'hvac-f1', site: 'hq', zone: 'f1' })], { 'stat-2': device('stat-2', 'hq', 'f2') });
+    expect(combined.ask('stat-2', 'hq', 'f2')).toBeUndefined();
   });
 
   it('leaves actuator, admin, bridge, native and anonymous clients as they were', () => {
