@@ -203,7 +203,7 @@ function boundedPersistence(settings: Settings, { metrics, access, ledger, log }
       if (rare.allow(`session evicted ${reason}`)) brokerLog.warn({ clientId, reason, filters }, `persistent session of ${clientId} removed before its expiry, the one away longest: more than ${bound} (gateway_sessions_evicted_total)`);
     },
   };
-  const persistence = cluster ? new ClusterPersistence(limits, hooks, cluster.persistence, cluster.sessions) : singleNodePersistence(settings, limits, hooks, { ledger, metrics, log: brokerLog });
+  const persistence = cluster ? new ClusterPersistence(limits, hooks, cluster.persistence, cluster.sessions, { heartbeatMs: settings.mqttHeartbeatMs, hearingSince: cluster.hearingSince }) : singleNodePersistence(settings, limits, hooks, { ledger, metrics, log: brokerLog });
   metrics.readFrom('inflightQos2', () => persistence.inflightQos2);
   metrics.readFrom('offlineQueuedMessages', () => persistence.queued.messages);
   metrics.readFrom('offlineQueuedBytes', () => persistence.queued.bytes);
