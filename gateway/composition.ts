@@ -198,7 +198,7 @@ function boundedPersistence(settings: Settings, { metrics, access, ledger, log }
     },
     ownerOf: (clientId: string) => access.ids.limitedOwnerOf(clientId),
   };
-  const persistence = cluster ? new ClusterPersistence(limits, hooks, cluster.persistence, cluster.sessions) : singleNodePersistence(settings, limits, hooks, { ledger, metrics, log: brokerLog, ids: access.ids });
+  const persistence = cluster ? new ClusterPersistence(limits, hooks, cluster.persistence, cluster.sessions, { heartbeatMs: settings.mqttHeartbeatMs, hearingSince: cluster.hearingSince }) : singleNodePersistence(settings, limits, hooks, { ledger, metrics, log: brokerLog, ids: access.ids });
   metrics.readFrom('inflightQos2', () => persistence.inflightQos2);
   metrics.readFrom('offlineQueuedMessages', () => persistence.queued.messages);
   metrics.readFrom('offlineQueuedBytes', () => persistence.queued.bytes);

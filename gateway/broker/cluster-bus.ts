@@ -33,6 +33,8 @@ export interface ClusterBus {
   readonly sessionsReady: SessionsReady;
   /** The Aedes id of this run: the node id and a random part, so wills of an earlier run of the same node are another broker's. */
   readonly brokerId: string;
+  /** Since when this node hears the bus (its subscriber's connection ready, so other brokers' heartbeats arrive); undefined while it does not. */
+  readonly hearingSince: () => number | undefined;
   close(): Promise<void>;
 }
 
@@ -47,6 +49,9 @@ export function createClusterBus(redisUrl: string, nodeId: string, log: Logger, 
   const persistConn = connectRedis(redisUrl, `gw-${nodeId}-sessions`, { maxRetriesPerRequest: 20, commandTimeout: 10_000 });
   const conns: Redis[] = [pubConn, subConn, persistConn];
   for (const c of conns) c.on('error', () => undefined); // reported by the cluster's health check, not per reconnect attempt
+  let hearing: number | undefined;
+  subConn.on('ready', () => (hearing = Date.now()));
+  subConn.on('close', () => (hearing = undefined));
   const mq = tuneMessageBus(mqemitterRedis({ pubConn, subConn, concurrency: 1000, matchEmptyLevels: true }) as unknown as mqemitter.MQEmitter);
   // mqemitter-redis re-emits connection errors on `state`; unheard, an EventEmitter would throw them.
   (mq as unknown as { state: { on(event: 'error', fn: () => void): void } }).state.on('error', () => undefined);
@@ -82,6 +87,7 @@ export function createClusterBus(redisUrl: string, nodeId: string, log: Logger, 
     sessions: persistConn,
     sessionsReady: readiness(persistConn),
     brokerId: `${nodeId}-${randomBytes(4).toString('hex')}`,
+    hearingSince: () => hearing,
     async close() {
       await new Promise<void>((resolve) => mq.close(() => resolve()));
       await persistConn.quit().catch(() => persistConn.disconnect());

@@ -1,7 +1,8 @@
-import type { Aedes, Client } from 'aedes';
+import type { Aedes, Client, PublishPacket } from 'aedes';
 import type { Redis } from 'ioredis';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { StoreUnavailableError } from './client-errors.js';
+import { ClusterWills, type ClusterWillsOptions, type WillPacket } from './cluster-wills.js';
 import { redisFailuresNamed } from './redis-wait.js';
 import { BoundedPersistence, type MemoryStore, type PersistenceHooks, type PersistenceLimits } from './persistence.js';
 import type { Stored } from './session-queue.js';
@@ -39,24 +40,44 @@ return n - max`;
  * - session expiry: the node a client left from removes its session after MQTT_SESSION_EXPIRY_S,
  *   unless the client connected again on any node meanwhile (Aedes announces every connection on
  *   `$SYS/<broker>/new/clients`, which reaches every node through the cluster's bus).
+ *
+ * Wills of other brokers' clients: published only for a client really gone (cluster-wills.ts).
  */
 export class ClusterPersistence extends BoundedPersistence {
   private readonly shared: RedisStore;
+  private readonly wills: ClusterWills;
+  private brokerId = '';
 
-  constructor(limits: PersistenceLimits, hooks: PersistenceHooks, store: RedisStore, private readonly redis: Redis) {
+  constructor(limits: PersistenceLimits, hooks: PersistenceHooks, store: RedisStore, private readonly redis: Redis, wills: ClusterWillsOptions) {
     // Redis' failures are named as such (StoreUnavailableError), never taken for a client's protocol error.
     const shared = redisFailuresNamed(store);
     super(limits, hooks, shared);
     this.shared = shared;
     redis.defineCommand('gw_trim_queue', { numberOfKeys: 1, lua: TRIM_QUEUE });
+    this.wills = new ClusterWills(redis, wills);
   }
 
   override async setup(broker: Aedes): Promise<void> {
     await super.setup(broker);
+    this.brokerId = broker.id;
     (broker as unknown as { mq: { on(topic: string, fn: (packet: { payload: Buffer | string }, done: () => void) => void): void } }).mq.on('$SYS/+/new/clients', (packet, done) => {
       this.away.back(packet.payload.toString());
       done();
     });
+  }
+
+  /** Aedes' CONNECT deletes the client's earlier will, with a Client (no broker id): the client is here now, its will elsewhere is stale. */
+  override async delWill(client: { id: string; brokerId?: string }): Promise<PublishPacket | undefined> {
+    if (client.brokerId === undefined && (client as { broker?: unknown }).broker !== undefined) {
+      await this.wills.connected(client.id, this.brokerId).catch((err: unknown) => Promise.reject(new StoreUnavailableError(err)));
+    }
+    return super.delWill(client);
+  }
+
+  /** Aedes' sweep of the wills of brokers it has not heard: only those due, each claimed by one node (cluster-wills.ts). */
+  override streamWill(brokers?: Record<string, number>): Readable {
+    if (!this.wills.judging()) return Readable.from([]);
+    return Readable.from(this.wills.due(this.shared.streamWill(brokers) as AsyncIterable<WillPacket>, this.brokerId));
   }
 
   override async outgoingEnqueue(sub: { clientId: string }, packet: Stored): Promise<void> {

@@ -15,6 +15,7 @@ import type { Redis } from 'ioredis';
  * | `gw:state:<p>` | hash | the partition's rule state (rules/shared-state.ts), its `cursor` (last entry ruled) and `clock` (timers fired up to) |
  * | `gw:outbox:<p>` | hash | the rules' outputs (commands, alerts, alarm transitions, saga steps, resends) committed but not yet sent (a new owner sends them) |
  * | `gw:live` | channel | the live view's updates from every node |
+ * | `gw:client:<id>` | string (EX) | the Aedes broker id a client connected to last (broker/cluster-wills.ts: which wills are stale) |
  */
 export const KEYS = {
   config: 'gw:config',

@@ -77,7 +77,7 @@ describe('a retained QoS 0 message then another at once, in a cluster', () => {
     const node = async (id: string) => {
       const bus = createClusterBus(redis.url, id, log);
       await waitFor(() => bus.sessions.status === 'ready', 'Redis connection');
-      return brokerWith(new ClusterPersistence(limits, {}, bus.persistence, bus.sessions), { bus, heartbeatMs: 500 });
+      return brokerWith(new ClusterPersistence(limits, {}, bus.persistence, bus.sessions, { heartbeatMs: 500, hearingSince: bus.hearingSince }), { bus, heartbeatMs: 500 });
     };
     const [a, b] = [await node('a'), await node('b')];
     const onA = await client(a, 'ha-a');
