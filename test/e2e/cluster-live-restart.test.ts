@@ -35,7 +35,7 @@ describe('a restarted cluster node\'s live page', () => {
     const dir = await mkdtemp(join(tmpdir(), 'gw-clr-'));
     defer(() => rm(dir, { recursive: true, force: true }));
     const devicesFile = join(dir, 'devices.yaml');
-    await writeFile(devicesFile, stringify({ devices: { 'tasmota:f2_relay': { site: 'hq', zone: 'f2', device: 'f2-relay' } }, actuators: { 'hq/f2/lights': { device: 'tasmota:f2_relay', channel: 1 } } }));
+    await writeFile(devicesFile, stringify({ devices: { 'tasmota:f2_relay': { site: 'hq', zone: 'f2', device: 'f2-relay' } }, actuators: { 'hq/f2/lights': { device: 'tasmota:f2_relay', channel: 1 }, 'hq/f4/hvac': { device: 'tasmota:f4_relay', as: 'switch' } } }));
     const redis = await startRedis();
     defer(() => redis.stop());
     const env = { REDIS_URL: redis.url, INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb('clrestart'), RULES_DIR: 'rules', DEVICES_FILE: devicesFile, LIVE_PUSH_MS: '50', OFFLINE_AFTER_MS: '2000' };
@@ -56,6 +56,9 @@ describe('a restarted cluster node\'s live page', () => {
     const relay = await connect('f2_relay');
     await relay.publishAsync('tele/f2_relay/LWT', 'Online', { qos: 1, retain: true });
     await relay.publishAsync('stat/f2_relay/POWER', 'ON', { qos: 1 });
+    // A Tasmota relay that has said only its LWT: heard by B all the same.
+    const quiet = await connect('f4_relay');
+    await quiet.publishAsync('tele/f4_relay/LWT', 'Online', { qos: 1, retain: true });
     // A sensor heard once: silent OFFLINE_AFTER_MS later.
     const sensor = await connect('t-quiet');
     await sensor.publishAsync('sensors/hq/f3/t-quiet/temperature', JSON.stringify({ value: 20, id: 'q1' }), { qos: 1 });
@@ -79,5 +82,10 @@ describe('a restarted cluster node\'s live page', () => {
     expect(after.devices).toEqual(before.devices);
     expect(after.reported).toEqual(before.reported);
     expect(shown(await live(b))).toEqual(before);
+    // GET /api/devices on either node: the relay heard only through its LWT was heard by B.
+    for (const n of [a, b]) {
+      const { devices } = (await (await fetch(`${n.httpUrl}/api/devices`)).json()) as { devices: { key: string; heardBy: string[] }[] };
+      expect(devices.find((d) => d.key === 'tasmota:f4_relay')?.heardBy, n.id).toEqual(['B']);
+    }
   });
 });
