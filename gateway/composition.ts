@@ -27,6 +27,7 @@ import type { Metrics } from './observability/metrics.js';
 import { StatsReporter } from './observability/stats.js';
 import type { SilenceWatch } from './ingest/silence.js';
 import { RulesService } from './rules/service.js';
+import { reportedStates } from './rules/views.js';
 import type { Journal } from './storage/journal.js';
 import type { InfluxSink } from './storage/sink.js';
 
@@ -102,6 +103,7 @@ export function seedFromHistory(o: { live: LiveView; silence: SilenceWatch; rule
   live.seedArmed(rules.state.armedStates());
   live.seedReadings(readings);
   live.seedDevices(devices);
+  live.seedReported(reportedStates(rules.runtime));
   o.native.seed(devices, readings, rules.actuators());
   const said = new Map(devices.map((d) => [d.device, d]));
   o.silence.seed(

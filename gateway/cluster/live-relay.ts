@@ -73,8 +73,9 @@ export interface LiveRelayOptions {
  * partitions it rules) to its own live view at once, and to every other node through one Redis
  * channel, batched every LIVE_PUSH_MS with readings coalesced per device and kind: one message
  * per node per interval, not one per reading. The last reading of each device and kind, and the
- * recent commands, alerts, alarm transitions and dead letters, are also kept in Redis, so a node that starts (or a
- * viewer of a node that just started) sees the building at once.
+ * recent commands, alerts, alarm transitions and dead letters, each device's last status and silence and each
+ * actuator's last report, are also kept in Redis, so a node that starts (or a viewer of a node that just started)
+ * sees the building at once, as the nodes that stayed up do.
  */
 export class LiveRelay {
   private readonly pub: Redis;
@@ -148,6 +149,9 @@ export class LiveRelay {
       const args = readings.flatMap((r) => [`${r.d}|${r.k}`, JSON.stringify(r)]);
       commands.push(['gw_keep_readings', KEYS.liveDevices, KEYS.liveDevicesSeen, this.o.maxReadings ?? MAX_LIVE_READINGS, Date.now(), ...args]);
     }
+    // Each device's last status and silence, each actuator's last report: a starting node's page shows them (the feed keeps only 100 events).
+    const said = new Map(events.flatMap((e) => (saidKey(e) ? [[saidKey(e)!, JSON.stringify(e)] as const] : [])));
+    if (said.size > 0) commands.push(['gw_keep_readings', KEYS.liveSaid, KEYS.liveSaidSeen, this.o.maxReadings ?? MAX_LIVE_READINGS, Date.now(), ...[...said].flat()]);
     const feed = events.filter(inFeed);
     if (feed.length > 0) commands.push(['lpush', `${KEYS.live}:recent`, ...feed.map((e) => JSON.stringify(e))], ['ltrim', `${KEYS.live}:recent`, 0, RECENT - 1]);
     this.pub.pipeline(commands).exec().catch(() => undefined);
@@ -166,9 +170,9 @@ export class LiveRelay {
     for (const { name, event } of batch.events) (this.o.liveBus.emit as (n: RelayedName, e: unknown) => void)(name, event);
   }
 
-  /** The cluster's last readings and recent feed, for a live view that starts empty. */
+  /** The cluster's last readings, devices' statuses and silences, actuators' reports and recent feed, for a live view that starts empty. */
   private async seed(): Promise<void> {
-    const [devices, recent] = await Promise.all([this.pub.hgetall(KEYS.liveDevices), this.pub.lrange(`${KEYS.live}:recent`, 0, RECENT - 1)]);
+    const [devices, said, recent] = await Promise.all([this.pub.hgetall(KEYS.liveDevices), this.pub.hgetall(KEYS.liveSaid), this.pub.lrange(`${KEYS.live}:recent`, 0, RECENT - 1)]);
     // What cannot be read (another version's, damaged) is passed over, like a message's items.
     const parsed = (json: string): unknown => {
       try {
@@ -178,6 +182,11 @@ export class LiveRelay {
       }
     };
     for (const r of Object.values(devices).map(parsed)) if (isCompact(r)) this.o.liveBus.emit('reading', reading(r));
+    // Statuses before silences: a silence is shown only on a device the page already has.
+    const order: readonly RelayedName[] = ['deviceStatus', 'actuatorState', 'deviceSilence'];
+    const kept = Object.values(said).map(parsed).filter(isRelayed).filter((e) => saidKey(e) !== undefined);
+    kept.sort((x, y) => order.indexOf(x.name) - order.indexOf(y.name) || timeOf(x) - timeOf(y));
+    for (const e of kept) (this.o.liveBus.emit as (n: RelayedName, e: unknown) => void)(e.name, e.event);
     for (const e of recent.reverse().map(parsed)) if (isRelayed(e)) (this.o.liveBus.emit as (n: RelayedName, e: unknown) => void)(e.name, e.event);
   }
 }
@@ -193,6 +202,17 @@ function inFeed(e: { name: RelayedName; event: unknown }): boolean {
   if (e.name === 'alarm') return (e.event as EventMap['alarm']).transition !== 'updated';
   return e.name === 'command' || e.name === 'alert' || e.name === 'deadletter';
 }
+
+/** The field a device's status or silence, or an actuator's report, is kept under (the last replaces the one before); none for other events. */
+function saidKey(e: { name: RelayedName; event: unknown }): string | undefined {
+  const x = e.event as { device?: unknown; site?: unknown; zone?: unknown; actuator?: unknown } | null;
+  if (typeof x !== 'object' || x === null) return undefined;
+  if ((e.name === 'deviceStatus' || e.name === 'deviceSilence') && isText(x.device)) return `${e.name}|${x.device}`;
+  if (e.name === 'actuatorState' && isText(x.site) && isText(x.zone) && isText(x.actuator)) return `${e.name}|${x.site}/${x.zone}/${x.actuator}`;
+  return undefined;
+}
+
+const timeOf = (e: { event: unknown }): number => Number((e.event as { timeMs?: unknown }).timeMs) || 0;
 
 const isText = (v: unknown): v is string => typeof v === 'string';
 

@@ -16,6 +16,7 @@ import type { Redis } from 'ioredis';
  * | `gw:outbox:<p>` | hash | the rules' outputs (commands, alerts, alarm transitions, saga steps, resends) committed but not yet sent (a new owner sends them) |
  * | `gw:live` | channel | the live view's updates from every node |
  * | `gw:client:<id>` | string (EX) | the Aedes broker id a client connected to last (broker/cluster-wills.ts: which wills are stale) |
+ * | `gw:live:devices`, `gw:live:said` | hash (and `:seen`, a sorted set) | the live view's last reading of each device and kind; each device's last status and silence, each actuator's last report |
  */
 export const KEYS = {
   config: 'gw:config',
@@ -30,6 +31,9 @@ export const KEYS = {
   liveDevices: 'gw:live:devices',
   /** The same fields, scored by when a node last heard them: which to forget first. */
   liveDevicesSeen: 'gw:live:devices:seen',
+  /** What devices last said of themselves (status, silence) and actuators last reported, for a starting node's live view; `:seen` as above. */
+  liveSaid: 'gw:live:said',
+  liveSaidSeen: 'gw:live:said:seen',
 } as const;
 
 const SCRIPTS = {

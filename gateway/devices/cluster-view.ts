@@ -129,14 +129,16 @@ function isView(v: unknown): v is DeviceView {
  * devices first, then by key.
  */
 export function merge(answers: ReadonlyMap<string, readonly DeviceView[]>): ClusterDeviceView[] {
-  const fresher = (a: DeviceView, b: DeviceView): boolean => (a.messages > 0 !== b.messages > 0 ? a.messages > 0 : a.lastSeen > b.lastSeen);
+  // Heard: a message with values, or its availability (a relay known only by its LWT); a node's history is not seeded, nor a retained one told at its start (registry.ts).
+  const heard = (v: DeviceView): boolean => v.messages > 0 || v.online !== null;
+  const fresher = (a: DeviceView, b: DeviceView): boolean => (heard(a) !== heard(b) ? heard(a) : a.lastSeen > b.lastSeen);
   const byKey = new Map<string, { view: DeviceView; heardBy: string[] }>();
   for (const [node, views] of answers) {
     for (const v of views) {
       let seen = byKey.get(v.key);
       if (!seen) byKey.set(v.key, (seen = { view: v, heardBy: [] }));
       else if (fresher(v, seen.view)) seen.view = v;
-      if (v.messages > 0) seen.heardBy.push(node);
+      if (heard(v)) seen.heardBy.push(node);
     }
   }
   return [...byKey.values()]

@@ -119,6 +119,12 @@ export class LiveView {
     for (const { site, zone, armed } of states) this.armed.seed(`${site}/${zone}`, armed);
   }
 
+  /** What each actuator last reported, as the rules rebuilt it at start (unless a report came first). */
+  seedReported(reports: readonly { target: string; state: unknown; at: number; device: string }[]): void {
+    this.snapshotMessage = undefined;
+    for (const r of reports) this.reported.seed(r.target, { state: r.state, time: r.at, device: r.device });
+  }
+
   /** The latest readings the rules rebuilt at start: the page opens on the building as it was, not empty. */
   seedReadings(readings: readonly ReadingEvent[]): void {
     for (const r of [...readings].sort((a, b) => a.timeMs - b.timeMs)) this.devices.reading(r);

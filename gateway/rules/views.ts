@@ -52,3 +52,8 @@ export function actuatorViews(runtime: RulesRuntime): ActuatorView[] {
     return { site, zone, actuator, data: current?.data, since: current?.changedAt, rule: current?.rule, reported: report?.state, reportedAt: report?.at, status };
   });
 }
+
+/** What each actuator last reported (the live page's `reported`, `site/zone/actuator` → state), as the runtime has it: rebuilt at start, or shared. */
+export function reportedStates(runtime: RulesRuntime): { readonly target: string; readonly state: Readonly<Record<string, unknown>>; readonly at: number; readonly device: string }[] {
+  return [...runtime.commands.memory.reported].map(([target, r]) => ({ target, state: r.state, at: r.at, device: r.device }));
+}
