@@ -47,6 +47,9 @@ export class ClusterPersistence extends BoundedPersistence {
   private readonly shared: RedisStore;
   private readonly wills: ClusterWills;
   private brokerId = '';
+  private events: NodeJS.EventEmitter | undefined;
+  /** The client whose SUBSCRIBE Aedes is completing: its retained read starts in the same turn. */
+  private subscriber: Client | undefined;
 
   constructor(limits: PersistenceLimits, hooks: PersistenceHooks, store: RedisStore, private readonly redis: Redis, wills: ClusterWillsOptions) {
     // Redis' failures are named as such (StoreUnavailableError), never taken for a client's protocol error.
@@ -60,6 +63,12 @@ export class ClusterPersistence extends BoundedPersistence {
   override async setup(broker: Aedes): Promise<void> {
     await super.setup(broker);
     this.brokerId = broker.id;
+    this.events = broker;
+    // Aedes emits 'subscribe' and then, synchronously, reads the new filters' retained messages.
+    broker.on('subscribe', (_subs, client) => {
+      this.subscriber = client;
+      queueMicrotask(() => (this.subscriber = undefined));
+    });
     (broker as unknown as { mq: { on(topic: string, fn: (packet: { payload: Buffer | string }, done: () => void) => void): void } }).mq.on('$SYS/+/new/clients', (packet, done) => {
       this.away.back(packet.payload.toString());
       done();
@@ -77,7 +86,22 @@ export class ClusterPersistence extends BoundedPersistence {
   /** Aedes' sweep of the wills of brokers it has not heard: only those due, each claimed by one node (cluster-wills.ts). */
   override streamWill(brokers?: Record<string, number>): Readable {
     if (!this.wills.judging()) return Readable.from([]);
-    return Readable.from(this.wills.due(this.shared.streamWill(brokers) as AsyncIterable<WillPacket>, this.brokerId));
+    return this.guarded(Readable.from(this.wills.due(this.shared.streamWill(brokers) as AsyncIterable<WillPacket>, this.brokerId)));
+  }
+
+  /** A SUBSCRIBE's retained messages: Aedes pipes them with no error handler (subscribe.js), so Redis failing the read is the subscriber's error. */
+  override createRetainedStreamCombi(patterns: string[]): Readable {
+    const client = this.subscriber;
+    this.subscriber = undefined;
+    return this.guarded(super.createRetainedStreamCombi(patterns), client);
+  }
+
+  override createRetainedStream(pattern: string): Readable {
+    return this.guarded(super.createRetainedStream(pattern));
+  }
+
+  override getClientList(topic: string): Readable {
+    return this.guarded(super.getClientList(topic));
   }
 
   override async outgoingEnqueue(sub: { clientId: string }, packet: Stored): Promise<void> {
@@ -98,7 +122,26 @@ export class ClusterPersistence extends BoundedPersistence {
   }
 
   override outgoingStream(client: Client): Readable {
-    return this.shared.outgoingStream(client);
+    return this.guarded(this.shared.outgoingStream(client), client);
+  }
+
+  /**
+   * A store's stream failing (Redis away: "Command timed out" after 10 s) with nobody listening
+   * would be an uncaught 'error' that ends the node. A reader that listens (a pipeline, a
+   * `for await`) handles it; else the client it was read for gets it (Aedes disconnects it, and
+   * it is counted as `store_unavailable`), or, for none, the broker (logged as a broker error).
+   */
+  private guarded(stream: Readable, client?: Client): Readable {
+    stream.on('error', (err: Error) => {
+      if (stream.listenerCount('error') > 1) return;
+      if (client) {
+        // A client gone meanwhile: nobody to tell.
+        if (!client.closed) client.emit('error', err);
+        return;
+      }
+      this.events?.emit('error', err);
+    });
+    return stream;
   }
 
   /** Each session's queue within MQTT_MAX_QUEUED_MESSAGES: the oldest beyond go (measured and cut in one step, so concurrent enqueues count each drop once). */
