@@ -6,7 +6,7 @@ import { describeLost } from './held-back.js';
 import { CAME_BACK_FACT } from './differing-report.js';
 import type { Firing } from './engine.js';
 import type { Wake } from './runtime.js';
-import { itemKey, reuseOf, withStoredReuses } from './trace-reuse.js';
+import { itemKey, reuseOf } from './trace-reuse.js';
 
 /**
  * The trace: from a reading, a command or an alarm, the whole chain — the reading, the rule
@@ -237,7 +237,8 @@ function stepsOf(items: readonly HistoryItem[]): TraceStep[] {
 /** The chain of an id: from memory when it is recent, else from what InfluxDB holds. */
 export async function traceOf(id: string, memory: TraceLog | undefined, history: History | undefined): Promise<Trace> {
   const recent = memory?.find(id);
-  if (recent) return history ? withStoredReuses(recent, history, readingStep) : recent;
+  // From memory as it is: completing it with other readings of a reused id would scan InfluxDB on every trace.
+  if (recent) return recent;
   if (!history) return { id, found: false, from: 'none', root: undefined, steps: [] };
   const first = await history.related([id]);
   const own = first.find((i) => i.event.id === id || (i.type === 'alarm' && i.event.alarmId === id) || (i.type === 'commandStatus' && i.event.commandId === id));
