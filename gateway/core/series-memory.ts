@@ -27,6 +27,8 @@ const NOT_PLACED = -1;
 /** The id of an entry remembered for its slot only. */
 const ANONYMOUS = '';
 export const MAX_OFFSET_NS = 999_999;
+/** Forgotten points kept aside for one crowded millisecond (see `crowded`). */
+export const CROWDED_MAX = 1024;
 
 /** A stable sub-millisecond offset for an event id: FNV-1a, 1…999,999. */
 export function idOffset(id: string): number {
@@ -51,13 +53,15 @@ export class SeriesMemory {
   /** The millisecond of the last event placed. */
   private lastPlacedMs = Number.NaN;
   /**
-   * The points at the last placed millisecond that the ring has forgotten, offset → id: a burst of
-   * more than RECENT_EVENTS events at one millisecond (a socket read of a hundred readings without
-   * `ts`, a buffer uploaded with one `ts`) must not hand a forgotten offset to a later event of
-   * the burst, whose point would replace the earlier one in InfluxDB. Dropped once an event is
-   * placed at another millisecond; at most one entry an offset.
+   * The points at the last placed millisecond that the ring has forgotten, offset → id and value: a
+   * burst of more than RECENT_EVENTS events at one millisecond (a socket read of a hundred readings
+   * without `ts`, a buffer uploaded with one `ts`) must not hand a forgotten offset to a later event
+   * of the burst, whose point would replace the earlier one in InfluxDB. Dropped once an event is
+   * placed at another millisecond. At most CROWDED_MAX: a device whose clock is stuck sends every
+   * reading at one `ts`, and past that the memory vouches for no more of them (as before it had
+   * this at all), rather than grow and walk a million offsets a reading.
    */
-  private crowded: { ms: number; points: Map<number, string> } | undefined;
+  private crowded: { ms: number; points: Map<number, { id: string; value: number }> } | undefined;
 
   /** `fenceMs`: the memory knows every point of the series placed at or after this millisecond. */
   constructor(private fenceMs: number) {}
@@ -118,7 +122,7 @@ export class SeriesMemory {
       offset = zeroAllowed ? 0 : idOffset(id);
       this.newestMs = ms;
     } else {
-      offset = zeroAllowed && !this.taken(ms, 0) ? 0 : this.free(ms, idOffset(id), id);
+      offset = zeroAllowed && !this.taken(ms, 0) ? 0 : this.free(ms, idOffset(id), id, this.data![slot * FIELDS]!);
     }
     const d = this.data!;
     d[slot * FIELDS + 2] = ms;
@@ -165,11 +169,13 @@ export class SeriesMemory {
    * `from`, or the next offset after it the memory does not know to be taken at `ms`; in a crowded
    * millisecond, the offset event `id` already holds there (it was placed before, the ring forgot it).
    */
-  private free(ms: number, from: number, id: string): number {
+  private free(ms: number, from: number, id: string, value: number): number {
     const crowded = this.crowded?.ms === ms ? this.crowded.points : undefined;
     let offset = from;
     for (let tries = 0; tries < RECENT_EVENTS + 1 + (crowded?.size ?? 0) && this.taken(ms, offset); tries++) {
-      if (id !== ANONYMOUS && crowded?.get(offset) === id) return offset;
+      // The same event again (same id, the same value or one unknown): its own point. The same id with another value is another reading.
+      const held = id !== ANONYMOUS ? crowded?.get(offset) : undefined;
+      if (held !== undefined && held.id === id && (Number.isNaN(value) || Number.isNaN(held.value) || held.value === value)) return offset;
       offset = offset >= MAX_OFFSET_NS ? 1 : offset + 1;
     }
     return offset;
@@ -188,7 +194,7 @@ export class SeriesMemory {
       // The ring wraps within one millisecond: its point is kept aside (see `crowded`).
       if (oldOffset !== NOT_PLACED && oldMs === this.lastPlacedMs) {
         if (this.crowded?.ms !== oldMs) this.crowded = { ms: oldMs, points: new Map() };
-        this.crowded.points.set(oldOffset, forgotten);
+        if (this.crowded.points.size < CROWDED_MAX) this.crowded.points.set(oldOffset, { id: forgotten, value: d[slot * FIELDS]! });
       }
     }
     if (this.stored) this.stored[slot] = false;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { idOffset, MAX_OFFSET_NS, RECENT_EVENTS, SeriesMemory } from '../../../gateway/core/series-memory.js';
+import { CROWDED_MAX, idOffset, MAX_OFFSET_NS, RECENT_EVENTS, SeriesMemory } from '../../../gateway/core/series-memory.js';
 
 describe('SeriesMemory (dedupe and point identity of one series)', () => {
   it('tells a resend (same id, same content) from an id reused with other content', () => {
@@ -85,6 +85,24 @@ describe('SeriesMemory (dedupe and point identity of one series)', () => {
     }
     // e-3 is long out of the ring; the same event placed again (a rewrite) finds its point.
     expect(m.place('e-3', 7_000, Infinity)).toBe(first.get('e-3'));
+    // Sent again with the same value (a resend the ring no longer knows): its own point too.
+    m.admit('e-4', 4, undefined);
+    expect(m.place('e-4', 7_000, Infinity)).toBe(first.get('e-4'));
+    // The id reused with another value (a counter restarted) is another reading: another point.
+    m.admit('e-5', 99, undefined);
+    expect(m.place('e-5', 7_000, Infinity)).not.toBe(first.get('e-5'));
+  });
+
+  it('keeps at most CROWDED_MAX forgotten points aside for a device whose clock is stuck (every reading at one ts), and stays quick', () => {
+    const m = new SeriesMemory(0);
+    const offsets = new Set<number>();
+    for (let i = 0; i < 50_000; i++) {
+      m.admit(`stuck-${i}`, 21, 1_000);
+      offsets.add(m.place(`stuck-${i}`, 1_000, Infinity));
+    }
+    // Distinct for the first CROWDED_MAX + the ring at least; past that the ids' own offsets (as before).
+    expect(offsets.size).toBeGreaterThan(CROWDED_MAX + RECENT_EVENTS);
+    expect((m as unknown as { crowded: { points: Map<number, unknown> } }).crowded.points.size).toBe(CROWDED_MAX);
   });
 
   it('derives offsets in 1…999,999 ns', () => {
