@@ -76,9 +76,10 @@ export class ClusterPersistence extends BoundedPersistence {
   }
 
   /** Aedes' CONNECT deletes the client's earlier will, with a Client (no broker id): the client is here now, its will elsewhere is stale. */
-  override async delWill(client: { id: string; brokerId?: string }): Promise<PublishPacket | undefined> {
+  override async delWill(client: { id: string; brokerId?: string; will?: unknown }): Promise<PublishPacket | undefined> {
     if (client.brokerId === undefined && (client as { broker?: unknown }).broker !== undefined) {
-      await this.wills.connected(client.id, this.brokerId).catch((err: unknown) => Promise.reject(new StoreUnavailableError(err)));
+      // Aedes has set the new connection's will (or none) just before.
+      await this.wills.connected(client.id, this.brokerId, client.will != null).catch((err: unknown) => Promise.reject(new StoreUnavailableError(err)));
     }
     return super.delWill(client);
   }

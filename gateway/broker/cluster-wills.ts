@@ -28,9 +28,13 @@ const willKey = (brokerId: string, clientId: string): string => `will:${brokerId
 /** The broker a client connected to last (EX: forgotten after the sessions' TTL). */
 export const clientKey = (clientId: string): string => `gw:client:${encodeURIComponent(clientId)}`;
 
-/** KEYS client, will list; ARGV broker, ttlS, encoded client id → the broker it was on before (or nil). */
+/**
+ * KEYS client, will list; ARGV broker, ttlS, encoded client id, '1' when the client has a will →
+ * the broker it was on before (or nil). Only a client with a will is recorded (its will is what a
+ * sweep may claim): a clean client with a fresh random id each time leaves no key behind.
+ */
 const CONNECTED = `local prev = redis.call('GET', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if ARGV[4] == '1' then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) elseif prev then redis.call('DEL', KEYS[1]) end
 if prev and prev ~= ARGV[1] then
   local will = 'will:' .. prev .. ':' .. ARGV[3]
   redis.call('LREM', KEYS[2], 0, will)
@@ -82,9 +86,9 @@ export class ClusterWills {
     return since !== undefined && (this.o.now?.() ?? Date.now()) - since >= 3 * this.o.heartbeatMs + (this.o.reconnectMaxMs ?? RECONNECT_MAX_MS);
   }
 
-  /** A client connects to `brokerId` (before its CONNACK): the will a previous broker holds for it is stale. */
-  async connected(clientId: string, brokerId: string): Promise<void> {
-    await this.commands.gw_will_connected(clientKey(clientId), WILL_LIST, brokerId, this.o.clientTtlS ?? 7 * 24 * 3600, encodeURIComponent(clientId));
+  /** A client connects to `brokerId` (before its CONNACK), with a will or not: the will a previous broker holds for it is stale. */
+  async connected(clientId: string, brokerId: string, hasWill: boolean): Promise<void> {
+    await this.commands.gw_will_connected(clientKey(clientId), WILL_LIST, brokerId, this.o.clientTtlS ?? 7 * 24 * 3600, encodeURIComponent(clientId), hasWill ? '1' : '0');
   }
 
   /** The wills Aedes found of brokers it has not heard that this node is to publish, each claimed (so published by one node only). */

@@ -6,6 +6,7 @@
  * its old node's will seconds later).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { describe, expect, inject, it } from 'vitest';
 import { useCleanup } from '../helpers/cleanup.js';
@@ -92,7 +93,7 @@ describe('cluster: wills', () => {
   });
 
   it('a dead node\'s will is not published for a client that reconnected to a survivor; its other clients\' wills are, once', { timeout: 180_000 }, async () => {
-    const { nodes, online, watch, retained } = await cluster('willsmoved', ['A', 'B', 'C']);
+    const { redis, nodes, online, watch, retained } = await cluster('willsmoved', ['A', 'B', 'C']);
     const [a, b, c] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]];
     const moved = await online(a.mqttUrl, 'pr-moved');
     await online(a.mqttUrl, 'pr-gone');
@@ -107,5 +108,9 @@ describe('cluster: wills', () => {
 
     expect({ moved: onC.filter((s) => s.startsWith('pr-moved=')), gone: onC.filter((s) => s.startsWith('pr-gone=')) }).toEqual({ moved: ['pr-moved=online'], gone: ['pr-gone=offline'] });
     expect([await retained(c.mqttUrl, 'pr-moved'), await retained(c.mqttUrl, 'pr-gone')]).toEqual(['online', 'offline']);
+    // Only a client with a will is recorded in Redis: the watchers and readers (no will) leave no key (a review: every CONNECT left one for 7 days).
+    const keys = new Redis(redis.url);
+    defer(() => keys.quit());
+    expect({ movedWithWill: await keys.exists('gw:client:pr-moved'), watcherWithout: await keys.exists('gw:client:watch-c') }).toEqual({ movedWithWill: 1, watcherWithout: 0 });
   });
 });
