@@ -51,13 +51,16 @@ describe('cluster: Redis stops during a SUBSCRIBE\'s retained read', () => {
     // ioredis gives up on the read after its command timeout (10 s): the subscriber is told, the node lives.
     const alive = (): string => `node A exited ${a.proc.child.exitCode}: ${a.proc.stderr.filter((l) => /Error|error/.test(l)).slice(0, 4).join(' | ')}`;
     await waitFor(() => closed || a.proc.child.exitCode !== null, 'the reader disconnected', 40_000);
-    await waitFor(async () => (await metric(a.httpUrl, 'gateway_refusals_total', { reason: 'store_unavailable' })) >= 1, 'the reader counted as store_unavailable', 10_000).catch((err: Error) => {
+    await waitFor(async () => (await metric(a.httpUrl, 'gateway_refusals_total', { reason: 'store_unavailable' })) >= 1, 'a client counted as store_unavailable', 10_000).catch((err: Error) => {
       throw new Error(`${err.message}; ${alive()}`);
     });
     expect(a.proc.child.exitCode).toBe(null);
-    // Cut mid-read (not all its retained messages came), and said with its client id and code.
+    // Said, with its code: as the reader's refusal when the gateway can tell whose read it was (it
+    // notes the client of the SUBSCRIBE just before the read starts; under load it cannot always),
+    // else as a broker error. The node's log comes through its stdout, after the counter maybe.
+    await waitFor(() => a.proc.logs.some((l) => l['code'] === 'GW_ERR_REDIS_UNREACHABLE' && (l['clientId'] === 'reader' || l['component'] === 'broker')), 'the failed read logged', 10_000);
+    // Cut mid-read: not all its retained messages came.
     expect(got).toBeLessThan(RETAINED);
-    expect(a.proc.logs.some((l) => l['reason'] === 'store_unavailable' && l['clientId'] === 'reader' && l['code'] === 'GW_ERR_REDIS_UNREACHABLE')).toBe(true);
 
     resume();
     // Subscribing works again: a new reader gets every retained message.
