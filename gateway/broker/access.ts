@@ -95,7 +95,7 @@ export class Access implements ConnectionGuard {
     });
     this.subscriptions = new SubscriptionLedger(o.maxSubscriptions?.one ?? 0, o.maxSubscriptions?.many ?? 0);
     this.report = new RefusalReporter(o.metrics, o.log, o.now);
-    this.ids = new ClientIds({ maxConnections: o.maxConnections, maxPerCredential: o.maxConnectionsPerCredential ?? 0 });
+    this.ids = new ClientIds({ maxConnections: o.maxConnections, maxPerCredential: o.maxConnectionsPerCredential ?? 0, credentialExists: (name) => o.store.get(name) !== undefined });
     this.gate = new ConnectionGate({ report: this.report, maxPacketBytes: o.maxPacketBytes, maxPendingConnections: o.maxPendingConnections ?? 0, maxPendingPerAddress: o.maxPendingPerAddress ?? 0, connectTimeoutMs: o.connectTimeoutMs ?? 0 });
     o.metrics.readFrom('pendingConnections', () => this.gate.pendingCount);
   }

@@ -8,6 +8,8 @@ export interface ClientIdLimits {
   readonly maxConnections: number;
   /** Authenticated clients of one credential, admins and anonymous clients excepted (0 = no limit). */
   readonly maxPerCredential: number;
+  /** Whether a credential of that name exists now: one removed (renamed, rotated) holds no id. */
+  readonly credentialExists?: (name: string) => boolean;
 }
 
 export interface IdRefusal {
@@ -55,7 +57,12 @@ export class ClientIds {
   /** Why `p` may not connect as `clientId` now (undefined: it may). */
   refusal(p: Principal, clientId: string, authenticated: number): IdRefusal | undefined {
     const key = keyOf(p);
-    const holder = this.held.get(clientId);
+    let holder = this.held.get(clientId);
+    // A session left by a credential since removed (a plug moved to a new credential) holds nothing.
+    if (holder && !holder.conn && holder.name !== ANONYMOUS && this.o.credentialExists?.(holder.name) === false) {
+      this.held.delete(clientId);
+      holder = undefined;
+    }
     if (holder && holder.name !== key) {
       const how = holder.conn ? 'connected' : 'its persistent session, kept while its client is away';
       return { reason: 'client_id_taken', code: 2, why: `client id ${JSON.stringify(clientId)} is held by ${who(holder.name)} (${how}): another credential may not take it over` };
