@@ -115,8 +115,12 @@ async function startOnce(o: StartInfluxdOptions): Promise<InfluxdProcess> {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: o.detached ?? false,
   });
-  child.stdout?.pipe(out);
-  child.stderr?.pipe(out);
+  // Two streams into one file: it is ended once the process and both streams are done. Ended at
+  // 'exit' (or by the first stream to end), stderr's last lines met a closed file: a write after
+  // end, an uncaught error in the gateway.
+  child.stdout?.pipe(out, { end: false });
+  child.stderr?.pipe(out, { end: false });
+  child.once('close', () => out.end());
   const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   const url = `http://${host}:${port}`;
   const deadline = Date.now() + (o.readyTimeoutMs ?? 30_000);
@@ -127,13 +131,11 @@ async function startOnce(o: StartInfluxdOptions): Promise<InfluxdProcess> {
   // Its own answer: another InfluxDB that took the same port in between answers /ping as well.
   while (!((await pingInflux(url, 500)) && (await listensOn(child.pid, port)))) {
     if (done) {
-      out.end();
       throw new ExitedBeforeReady(`influxd exited before it was ready; see ${o.logFile ?? join(o.dataDir, 'influxd.log')}`);
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       await exited;
-      out.end();
       throw new Error(`influxd did not answer on ${url} within ${o.readyTimeoutMs ?? 30_000} ms`);
     }
     await sleep(50);
@@ -150,7 +152,6 @@ async function startOnce(o: StartInfluxdOptions): Promise<InfluxdProcess> {
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       await exited;
       clearTimeout(timer);
-      out.end();
     },
   };
 }
