@@ -67,54 +67,63 @@ export interface OutsideShape {
   readonly readings: number;
 }
 
-/** A broker forwarding every reading to one `mosquitto_sub`, timed until it has them all. */
-export async function outsideForwarding(server: Server, name: string, shape: OutsideShape, qos: 0 | 1): Promise<Measurement> {
+/** What a run's end condition gets: the readings timed, when they started, the CPU meter, the subscriber. */
+interface Timed {
+  readonly n: number;
+  readonly started: number;
+  readonly meter: ReturnType<typeof cpuMeter>;
+  readonly subscribed: Promise<boolean>;
+}
+
+/**
+ * The run both rows share: the subscriber on `port`, an untimed warm-up of the same size (JIT,
+ * buffers; `warmed` waits for it to land), then the timed publishing; `finish` waits for the end.
+ */
+async function outsideRun(port: number, pid: number | undefined, shape: OutsideShape, qos: 0 | 1, warmed: (n: number) => Promise<unknown>, finish: (t: Timed) => Promise<Measurement>): Promise<Measurement> {
   const dir = await mkdtemp(join(tmpdir(), 'gw-bench-outside-'));
   const per = Math.floor(shape.readings / OUTSIDE_PUBLISHERS);
   const n = per * OUTSIDE_PUBLISHERS;
   const tag = `o${Math.random().toString(36).slice(2, 7)}`;
-  const sub = await subscriber(server.mqttPort, 2 * n);
+  const sub = await subscriber(port, 2 * n);
   try {
-    // An untimed warm-up of the same size (JIT, buffers), then the timed run.
-    await publishAll(server.mqttPort, await writeLoad(dir, `${tag}w`, per), `${tag}w`, qos);
+    await publishAll(port, await writeLoad(dir, `${tag}w`, per), `${tag}w`, qos);
+    await warmed(n);
     const files = await writeLoad(dir, tag, per);
-    const meter = cpuMeter({ server: server.child.pid });
+    const meter = cpuMeter({ server: pid });
     const started = performance.now();
-    await publishAll(server.mqttPort, files, tag, qos);
-    const all = await Promise.race([sub.done.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 120_000))]);
-    const seconds = (performance.now() - started) / 1000;
-    return { name, unit: 'msgs/s', rate: n / seconds, count: n, seconds, loss: all ? 0 : Number.NaN, cpu: meter.stop(seconds), serverUsPerMessage: (meter.seconds()['server']! * 1e6) / n, note: all ? undefined : 'the subscriber did not get every message in 120 s' };
+    await publishAll(port, files, tag, qos);
+    return await finish({ n, started, meter, subscribed: sub.done.then(() => true) });
   } finally {
     sub.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
+const within = (p: Promise<boolean>, ms: number): Promise<boolean> => Promise.race([p, new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+
+/** A broker forwarding every reading to one `mosquitto_sub`, timed until it has them all. */
+export function outsideForwarding(server: Server, name: string, shape: OutsideShape, qos: 0 | 1): Promise<Measurement> {
+  return outsideRun(server.mqttPort, server.child.pid, shape, qos, async () => undefined, async ({ n, started, meter, subscribed }) => {
+    const all = await within(subscribed, 120_000);
+    const seconds = (performance.now() - started) / 1000;
+    return { name, unit: 'msgs/s', rate: n / seconds, count: n, seconds, loss: all ? 0 : Number.NaN, cpu: meter.stop(seconds), serverUsPerMessage: (meter.seconds()['server']! * 1e6) / n, note: all ? undefined : 'the subscriber did not get every message in 120 s' };
+  });
+}
+
 /** The gateway as `npm start` runs it, the same subscriber connected, timed until InfluxDB counts every reading. */
 export async function outsideGateway(influxUrl: string, name: string, shape: OutsideShape, qos: 0 | 1, env?: Record<string, string>): Promise<Measurement> {
-  const dir = await mkdtemp(join(tmpdir(), 'gw-bench-outside-'));
   const db = `bench_outside_${Math.random().toString(36).slice(2, 8)}`;
   await createDb(influxUrl, db);
   const gateway = await startGatewayProcess({ influxUrl, db, env });
-  const per = Math.floor(shape.readings / OUTSIDE_PUBLISHERS);
-  const n = per * OUTSIDE_PUBLISHERS;
-  const tag = `o${Math.random().toString(36).slice(2, 7)}`;
-  const sub = await subscriber(gateway.mqttPort, 2 * n);
   try {
-    await publishAll(gateway.mqttPort, await writeLoad(dir, `${tag}w`, per), `${tag}w`, qos);
-    await waitForCount(influxUrl, db, n, 120_000);
-    const files = await writeLoad(dir, tag, per);
-    const meter = cpuMeter({ server: gateway.child.pid });
-    const started = performance.now();
-    await publishAll(gateway.mqttPort, files, tag, qos);
-    const stored = (await waitForCount(influxUrl, db, 2 * n, 120_000)) - n;
-    const seconds = (performance.now() - started) / 1000;
-    const forwarded = await Promise.race([sub.done.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
-    const notes = [stored < n ? `${n - stored} of ${n} not in InfluxDB after 120 s` : '', forwarded ? '' : 'the subscriber did not get every reading'].filter(Boolean);
-    return { name, unit: 'events/s', rate: stored / seconds, count: stored, seconds, loss: n - stored, cpu: meter.stop(seconds), serverUsPerMessage: (meter.seconds()['server']! * 1e6) / Math.max(1, stored), note: notes.join('; ') || undefined };
+    return await outsideRun(gateway.mqttPort, gateway.child.pid, shape, qos, (n) => waitForCount(influxUrl, db, n, 120_000), async ({ n, started, meter, subscribed }) => {
+      const stored = (await waitForCount(influxUrl, db, 2 * n, 120_000)) - n;
+      const seconds = (performance.now() - started) / 1000;
+      const forwarded = await within(subscribed, 5000);
+      const notes = [stored < n ? `${n - stored} of ${n} not in InfluxDB after 120 s` : '', forwarded ? '' : 'the subscriber did not get every reading'].filter(Boolean);
+      return { name, unit: 'events/s', rate: stored / seconds, count: stored, seconds, loss: n - stored, cpu: meter.stop(seconds), serverUsPerMessage: (meter.seconds()['server']! * 1e6) / Math.max(1, stored), note: notes.join('; ') || undefined };
+    });
   } finally {
-    sub.stop();
     await gateway.stop();
-    await rm(dir, { recursive: true, force: true });
   }
 }

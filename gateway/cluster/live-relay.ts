@@ -150,7 +150,11 @@ export class LiveRelay {
       commands.push(['gw_keep_readings', KEYS.liveDevices, KEYS.liveDevicesSeen, this.o.maxReadings ?? MAX_LIVE_READINGS, Date.now(), ...args]);
     }
     // Each device's last status and silence, each actuator's last report: a starting node's page shows them (the feed keeps only 100 events).
-    const said = new Map(events.flatMap((e) => (saidKey(e) ? [[saidKey(e)!, JSON.stringify(e)] as const] : [])));
+    const said = new Map<string, string>();
+    for (const e of events) {
+      const key = saidKey(e);
+      if (key !== undefined) said.set(key, JSON.stringify(e));
+    }
     if (said.size > 0) commands.push(['gw_keep_readings', KEYS.liveSaid, KEYS.liveSaidSeen, this.o.maxReadings ?? MAX_LIVE_READINGS, Date.now(), ...[...said].flat()]);
     const feed = events.filter(inFeed);
     if (feed.length > 0) commands.push(['lpush', `${KEYS.live}:recent`, ...feed.map((e) => JSON.stringify(e))], ['ltrim', `${KEYS.live}:recent`, 0, RECENT - 1]);
