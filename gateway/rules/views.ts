@@ -18,7 +18,7 @@ export interface ActuatorView {
   readonly rule: string | undefined;
   readonly reported: Readonly<Record<string, unknown>> | undefined;
   readonly reportedAt: number | undefined;
-  /** `pending` (waiting for a confirmation), `unresponsive`, `manual`, `confirmed`, or `untracked` (it does not report). */
+  /** `pending` (waiting for a confirmation), `unresponsive`, `manual`, `confirmed`, or `untracked` (never commanded, or it does not report). */
   readonly status: 'pending' | 'unresponsive' | 'manual' | 'confirmed' | 'untracked';
 }
 
@@ -46,7 +46,7 @@ export function actuatorViews(runtime: RulesRuntime): ActuatorView[] {
         ? 'manual'
         : commands.waiting(target)
           ? 'pending'
-          : report
+          : report && current?.commandId !== undefined
             ? 'confirmed'
             : 'untracked';
     return { site, zone, actuator, data: current?.data, since: current?.changedAt, rule: current?.rule, reported: report?.state, reportedAt: report?.at, status };

@@ -27,6 +27,7 @@ interface ActuatorJson {
   readonly zone: string;
   readonly actuator: string;
   readonly data?: Record<string, unknown>;
+  readonly since?: number | null;
   readonly reported?: Record<string, unknown>;
   readonly status: string;
 }
@@ -70,6 +71,16 @@ afterAll(async () => {
 });
 
 describe('a command to an actuator that reports its state', () => {
+  it('is untracked until the rules command it: a report alone confirms nothing', async () => {
+    const quiet = await hvac('hq', 'f9', { kind: 'confirm' });
+    // Reported, never commanded: nothing to confirm. The rules hold it to be in the state it
+    // reported, since a time they do not know.
+    expect(await actuatorView('hq/f9/hvac')).toMatchObject({ status: 'untracked', data: { mode: 'off' }, since: null, reported: { mode: 'off' } });
+    await publish('sensors/hq/f9/t9/temperature', 31);
+    await quiet.nextCommand();
+    await waitFor(async () => (await actuatorView('hq/f9/hvac'))?.status === 'confirmed', 'the confirmation');
+  });
+
   it('is resent twice when ignored, then raises actuator_unresponsive and the rules treat its state as unknown', async () => {
     const ignoring = await hvac('hq', 'f1', { kind: 'ignore' });
     const warnings = await collect(client, 'alerts/hq/warning');
