@@ -20,6 +20,7 @@ import type { Store } from './core/store.js';
 import type { Publisher } from './core/publisher.js';
 import type { History } from './core/history.js';
 import { DevicesService } from './devices/service.js';
+import { powerCutWatch } from './devices/power-cut.js';
 import { LiveView } from './http/live.js';
 import type { Readiness } from './http/server.js';
 import { LogLimiter } from './observability/log.js';
@@ -272,13 +273,14 @@ export function clusterNode(
   return cluster;
 }
 
-export function devicesService(settings: Settings, o: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger }): DevicesService {
+export function devicesService(settings: Settings, { leftBehind, ...o }: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger; leftBehind: boolean }): DevicesService {
   return new DevicesService({
     file: resolve(settings.devicesFile),
     zigbee2mqttBaseTopic: settings.zigbee2mqttBaseTopic,
     discoveryPrefix: settings.discoveryPrefix,
     ...o,
     log: o.log.child({ component: 'devices' }),
+    powerCut: powerCutWatch({ bootMs: settings.powerCutBootMs, leftBehind, now: o.clock.now(), log: o.log }), // the last run did not stop (DATA_DIR lock) on a host just booted
   });
 }
 

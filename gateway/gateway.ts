@@ -134,7 +134,7 @@ export class Gateway {
     } catch (err) {
       throw new GatewayError('GW_ERR_DATA_DIR', `DATA_DIR=${settings.dataDir}: ${(err as Error).message}`, { cause: err });
     }
-    lifecycle.add('DATA_DIR lock', await lockDataDir(this.dataDir, log)); // before the spool and influxd's pidfile in it
+    const lock = lifecycle.add('DATA_DIR lock', await lockDataDir(this.dataDir, log)); // before the spool and influxd's pidfile in it
     // Credentials and TLS files first: a bad one stops the start before anything is opened.
     const accessOpts = accessOptions(settings, this.dataDir, metrics, log);
     await ensureInitialCredentials(accessOpts.store, settings.initialCredentials, this.dataDir, log.child({ component: 'credentials' }));
@@ -170,7 +170,7 @@ export class Gateway {
     actuators.observe(broker.aedes);
 
     // The device map before ingest and the rules: the kinds it adds must be known to both.
-    const devices = lifecycle.add('devices', devicesService(settings, { bus, publisher: broker, store, metrics, clock, log }));
+    const devices = lifecycle.add('devices', devicesService(settings, { bus, publisher: broker, store, metrics, clock, log, leftBehind: lock.leftBehind }));
     await devices.start();
     this.devicesService = devices;
 

@@ -50,6 +50,7 @@ const SETTINGS = {
   commandConfirmMs: { env: 'COMMAND_CONFIRM_MS', type: 'count', default: 10000, description: 'a command to an actuator that reports its state is resent when not confirmed within this (then twice as long, …)' },
   commandRetries: { env: 'COMMAND_RETRIES', type: 'count', default: 2, description: 'resends of an unconfirmed command before the actuator_unresponsive alarm (its state is then unknown)' },
   manualHoldMs: { env: 'MANUAL_HOLD_MS', type: 'count', default: 1800000, description: 'the rules leave an actuator changed by hand (manual_override) alone this long, unless a rule is marked override' },
+  powerCutBootMs: { env: 'POWER_CUT_BOOT_MS', type: 'count', default: 600000, description: 'a start this soon after the host booted, when the last run did not stop (its DATA_DIR lock left), follows a power cut of the house: for 10 min each native actuator\'s first report of another state than its last one stored counts as its coming back, and an actuator the rules had on that reports off is put back on (0 = never)' },
   rebuildWaitMs: { env: 'REBUILD_WAIT_MS', type: 'count', default: 15000, description: 'at start, how long the rules wait for the spool to drain into InfluxDB before they rebuild their state from it (not at all while InfluxDB does not answer)' },
   logLevel: { env: 'LOG_LEVEL', type: 'level', default: 'info', description: 'pino level' },
   logFormat: { env: 'LOG_FORMAT', type: 'format', default: 'auto', description: 'auto: readable lines when stdout is a terminal, else JSON; json; pretty' },

@@ -6,6 +6,7 @@
  */
 import type { NativeActuator } from './map.js';
 import type { Placements } from './placement.js';
+import type { PowerCutWatch } from './power-cut.js';
 import { entriesNaming } from './rename.js';
 import { DeviceRegistry, type DeviceEntry } from './registry.js';
 import type { ActuatorState, Availability, DecodeResult, Decoded, Family, Scalar } from './types.js';
@@ -67,6 +68,8 @@ export interface PlaceEnv {
   readonly actuatorStates: Map<string, ActuatorState>;
   /** A Zigbee2MQTT device's name before its last rename (learnt.ts): its dead letters' advice. */
   readonly learnt?: { formerName(name: string): string | undefined };
+  /** After a power cut of the gateway's host: an actuator's first news is its device coming back (power-cut.ts). */
+  readonly powerCut?: PowerCutWatch;
 }
 
 const NO_PROBLEMS: readonly string[] = [];
@@ -175,8 +178,10 @@ function decoded(d: Decoded, env: PlaceEnv): NativeOutcome {
   if (!env.redrive) {
     for (const a of d.actuators) {
       for (const act of map.actuatorsFor(d.family, d.nativeId, a.channel)) {
-        const state = { ...env.actuatorStates.get(act.target), ...a.state };
+        const before = env.actuatorStates.get(act.target);
+        const state = { ...before, ...a.state };
         env.actuatorStates.set(act.target, state);
+        if (entry) env.powerCut?.reported(entry, act.target, JSON.stringify(state) !== JSON.stringify(before), now);
         const cameBack = a.cameBack ?? (entry && !a.notAtPowerOn ? DeviceRegistry.justBack(entry, now) : undefined);
         actuators.push(cameBack === undefined ? { actuator: act, state } : { actuator: act, state, cameBack });
       }

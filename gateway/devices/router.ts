@@ -17,6 +17,7 @@ import { entityOf, esphomeEntityOf, formOf } from './actuator-form.js';
 import type { ActuatorForm, DeviceMap, NativeActuator } from './map.js';
 import type { OnEvicted } from '../observability/evictions.js';
 import { Placements } from './placement.js';
+import type { PowerCutWatch } from './power-cut.js';
 import { DeviceRegistry } from './registry.js';
 import { decodePlaced, type NativeOutcome } from './outcome.js';
 import type { ActuatorState, Availability, DecodeResult, Family, NativeHint, Zigbee2mqttRename } from './types.js';
@@ -31,6 +32,8 @@ export interface RouterOptions {
   readonly evicted?: OnEvicted;
   /** Told of each Zigbee2MQTT device renamed, before its next message is routed (rename.ts). */
   readonly renamed?: (r: Zigbee2mqttRename) => void;
+  /** After a power cut of the gateway's host: an actuator's first news is its device coming back (power-cut.ts). */
+  readonly powerCut?: PowerCutWatch;
 }
 
 type Step = Exclude<Family, 'homeassistant'> | 'discovered';
@@ -195,7 +198,7 @@ export class NativeRouter {
   protected finish(r: DecodeResult | Availability[], topic: string, payload: Buffer, now: number, redrive: boolean): NativeOutcome {
     // Only the answer taken teaches (another family's guess at the topic does not), and not a redrive: that is news from before.
     if (!redrive && !Array.isArray(r) && r.outcome !== 'not_mine' && r.learnt) this.learnt.apply(r.learnt);
-    return decodePlaced(r, { topic, payload, now, redrive, placements: this.placements, registry: this.registry, actuatorStates: this.actuatorStates, learnt: this.learnt });
+    return decodePlaced(r, { topic, payload, now, redrive, placements: this.placements, registry: this.registry, actuatorStates: this.actuatorStates, learnt: this.learnt, powerCut: this.o.powerCut });
   }
 
   /**

@@ -17,12 +17,15 @@ import { ClusterDeviceViews, type ClusterViewOptions } from './cluster-view.js';
 import { channelOf } from './placement.js';
 import { evictionCounter } from '../observability/evictions.js';
 import { RenameFollower } from './rename.js';
+import type { PowerCutWatch } from './power-cut.js';
 
 /** The commander's ports and Zigbee2MQTT base topic, with the device map's file and discovery prefix. */
 export interface DevicesServiceOptions extends Omit<NativeCommanderOptions, 'router'> {
   readonly file: string;
   readonly discoveryPrefix: string;
   readonly watch?: boolean;
+  /** This start's watch for a power cut of the gateway's host (power-cut.ts). */
+  readonly powerCut?: PowerCutWatch;
 }
 
 /** An actuator's last report as the rules rebuilt it (rules/views.ts ActuatorView). */
@@ -66,7 +69,7 @@ export class DevicesService {
   constructor(private readonly o: DevicesServiceOptions) {
     // The map in force changed (a rename followed): its listeners hear it now, not at the file's reload.
     const renamed = (r: Parameters<RenameFollower['follow']>[0]): void => void (this.follower.follow(r), this.tellMapListeners());
-    this.router = new SharingRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log), renamed }, EMPTY_MAP);
+    this.router = new SharingRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log), renamed, powerCut: o.powerCut }, EMPTY_MAP);
     this.loader = new DeviceMapLoader({ file: o.file, log: o.log, watch: o.watch, onChange: (map) => this.mapChanged(map) });
     this.follower = new RenameFollower({ router: this.router, loader: this.loader, file: o.file, log: o.log, metrics: o.metrics, clock: o.clock, base: o.zigbee2mqttBaseTopic });
     this.commander = new NativeCommander({ ...o, router: this.router });

@@ -24,10 +24,13 @@ function isRunningGateway(pid: number): boolean {
  * draining and appending the other's records) and the embedded InfluxDB's pidfile (the second
  * would stop the first one's influxd as one "left running"). A lock left by a gateway that no
  * longer runs (killed) is taken over; one of this process (a gateway started again in it) too.
+ * `leftBehind`: a lock was there, so the last run did not stop (killed, or its machine lost
+ * power; after a reboot the same pid may be this process's, as in a container): devices/power-cut.ts.
  */
-export async function lockDataDir(dir: string, log: Logger): Promise<{ stop(): Promise<void> }> {
+export async function lockDataDir(dir: string, log: Logger): Promise<{ stop(): Promise<void>; readonly leftBehind: boolean }> {
   const path = join(dir, LOCK_FILE);
   const mine = `${process.pid}\n`;
+  let leftBehind = false;
   try {
     await writeFile(path, mine, { flag: 'wx' });
   } catch (err) {
@@ -41,8 +44,10 @@ export async function lockDataDir(dir: string, log: Logger): Promise<{ stop(): P
     }
     if (holder !== process.pid) log.info({ path, pid: Number.isInteger(holder) ? holder : undefined }, 'DATA_DIR was locked by a gateway that no longer runs: taken over');
     await writeFile(path, mine);
+    leftBehind = true;
   }
   return {
+    leftBehind,
     async stop() {
       // Only our own: a gateway that took the lock over since (this one hung) keeps it.
       if ((await readFile(path, 'utf8').catch(() => '')) === mine) await unlink(path).catch(() => undefined);
