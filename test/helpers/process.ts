@@ -21,7 +21,7 @@ export interface GatewayProcess {
 /** `nodeArgs` go after tsx's loader, before the script (e.g. a test-only `--import`, see helpers/gc-probe.ts). */
 export function spawnGateway(env: Record<string, string | undefined>, nodeArgs: readonly string[] = []): GatewayProcess {
   // One process (node with tsx's loader), so SIGKILL hits the gateway itself, not a wrapper.
-  const child = spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, 'gateway/main.ts'], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, 'gateway/main.ts'], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', POWER_CUT_BOOT_MS: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const stderr: string[] = [];
   createInterface({ input: child.stdout }).on('line', (line) => {
