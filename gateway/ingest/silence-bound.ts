@@ -13,6 +13,12 @@ export interface Heard {
   silent: boolean;
   /** Said `offline` itself: not expected to report, so not watched. */
   away: boolean;
+  /**
+   * Said `online` itself (its status topic or availability: a last will, or its bridge's word),
+   * and neither offline nor a reading since: its will or bridge says when it goes, so its quiet
+   * is not silence (a relay or a plug reports its state only on change).
+   */
+  vouched?: boolean;
   /** Heard once since it was first seen (a made-up id of a flood is never heard again). */
   once: boolean;
 }

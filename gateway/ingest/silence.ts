@@ -46,7 +46,9 @@ export interface SilenceSeed {
  * OFFLINE_AFTER_MS, or for `intervals` times its usual interval if that is longer, is announced
  * (`deviceSilence`, silent) and stored as `device_status` online=false silent=true; heard again,
  * it is announced and stored as back. A device that said `offline` is not watched until it
- * speaks again. The hot path is one Map lookup and a few additions per reading; a timer sweeps.
+ * speaks again. One that said `online` (a last will, a bridge's availability) and sends no
+ * readings (a relay, a plug: their state is reported on change) is not called silent until it says
+ * offline: its will says when it goes. A device that sends readings is watched for them. The hot path is one Map lookup and a few additions per reading; a timer sweeps.
  * Past maxDevices a newcomer is still watched: the devices that matter least are forgotten.
  */
 export class SilenceWatch {
@@ -73,10 +75,10 @@ export class SilenceWatch {
     const { bus } = this.o;
     this.since = this.o.clock.now();
     this.off.push(
-      bus.on('reading', (r) => this.heard(r.device)),
-      bus.on('history', (r) => this.heard(r.device)),
+      bus.on('reading', (r) => this.readingFrom(r.device)),
+      bus.on('history', (r) => this.readingFrom(r.device)),
       bus.on('deviceStatus', (s) => {
-        if (s.online) this.heard(s.device);
+        if (s.online) this.vouchedFor(s.device);
         else this.wentAway(s.device);
       }),
     );
@@ -145,7 +147,24 @@ export class SilenceWatch {
 
   private wentAway(device: string): void {
     const d = this.devices.get(device);
-    if (d) d.away = true;
+    if (d) {
+      d.away = true;
+      d.vouched = false;
+    }
+  }
+
+  /** It said online: heard, and vouched for by its will (or bridge) until it says offline or sends a reading. */
+  private vouchedFor(device: string): void {
+    this.heard(device);
+    const d = this.devices.get(device);
+    if (d) d.vouched = true;
+  }
+
+  /** A device that sends readings is watched for them, whatever its status says. */
+  private readingFrom(device: string): void {
+    this.heard(device);
+    const d = this.devices.get(device);
+    if (d?.vouched) d.vouched = false;
   }
 
   /** Finds the devices silent for longer than they may be. */
@@ -154,7 +173,7 @@ export class SilenceWatch {
     const factor = this.o.intervals ?? 3;
     const fell: string[] = [];
     for (const [device, d] of this.devices) {
-      if (d.silent || d.away) continue;
+      if (d.silent || d.away || d.vouched) continue;
       const allowed = Math.max(this.o.offlineAfterMs, factor * (d.interval ?? 0));
       if (now - Math.max(d.last, this.since) > allowed) {
         d.silent = true;

@@ -82,9 +82,27 @@ describe('silence', () => {
     t.bus.emit('deviceStatus', { id: 's', device: 'd1', online: false, time: '', timeMs: 0, clientId: undefined });
     t.at(10 * 60_000);
     expect(t.events).toEqual([]);
-    t.bus.emit('deviceStatus', { id: 's2', device: 'd1', online: true, time: '', timeMs: 0, clientId: undefined });
+    // Back with a reading (no status): watched again.
+    t.reading('d1');
     t.at(12 * 60_000);
     expect(t.events).toMatchObject([{ device: 'd1', silent: true }]);
+  });
+
+  it('does not call a device silent that said online and sends no readings (a relay: its will says when it goes); one that sends readings is watched for them', () => {
+    const t = setup(60_000);
+    const status = (device: string, online: boolean) => t.bus.emit('deviceStatus', { id: `s-${device}-${online}`, device, online, time: '', timeMs: 0, clientId: undefined });
+    status('relay', true);
+    status('sensor', true);
+    t.reading('sensor');
+    t.reading('plain');
+    t.at(3 * 3600_000);
+    expect(t.events.map((e) => e.device).sort()).toEqual(['plain', 'sensor']);
+    // Its will: offline, away, not silent; back with a reading only, it is watched again.
+    status('relay', false);
+    t.at(4 * 3600_000);
+    t.reading('relay');
+    t.at(4 * 3600_000 + 90_000);
+    expect(t.events.filter((e) => e.device === 'relay').map((e) => e.silent)).toEqual([true]);
   });
 
   it('starts from what was stored before a restart: away stays unwatched, silent is announced back when heard, the others count from the start', () => {
