@@ -23,7 +23,9 @@ import type { Role } from './credentials.js';
  *   MQTT_SESSION_EXPIRY_S (and a margin past the node's expiry sweep), and removed when the node
  *   it left ends the session (expiry, eviction); with MQTT_SESSION_EXPIRY_S=0, as long as the session;
  * - a connected client's hold is refreshed every minute, so the holds of a node that died go
- *   (a clean client's within HELD_S) and those Redis lost come back.
+ *   (a clean client's within HELD_S) and those Redis lost come back;
+ * - a client connecting on another node takes the session it left here along: this node's own
+ *   view forgets it (`elsewhere`).
  *
  * Redis failing the claim (away, timing out) does not lock devices out: the node admits by its own
  * view, logs once (GW_ERR_REDIS_UNREACHABLE), and writes the hold at the next refresh.
@@ -70,6 +72,8 @@ export interface IdAccess {
   refuse(reason: 'client_id_taken', client: Client, detail: string): void;
   /** A credential's role, undefined once removed: a removed credential holds no id. */
   roleOf(name: string): Role | undefined;
+  /** The node's own view (client-ids.ts). */
+  readonly ids: { ended(clientId: string): void };
 }
 
 interface Hold {
@@ -86,6 +90,7 @@ export class ClusterIds {
   private readonly registered = new WeakSet<Duplex>();
   private warned = false;
   private timer: NodeJS.Timeout | undefined;
+  private local: IdAccess['ids'] | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -108,6 +113,7 @@ export class ClusterIds {
 
   /** Runs after `inner` (the node's own checks, then the wait for Redis): the id is claimed in Redis, or refused as another credential's. */
   holding(inner: Authenticate, access: IdAccess): Authenticate {
+    this.local = access.ids;
     return (client, username, password, done) =>
       inner(client, username, password, (err, ok) => {
         const p = err || !ok ? undefined : access.principal(client);
@@ -119,6 +125,15 @@ export class ClusterIds {
           done(new Refusal(why, 2) as AuthenticateError, false);
         });
       });
+  }
+
+  /**
+   * The client connected on another node: a session it left here is that node's now, and its hold
+   * there in Redis; this node's view forgets it (else it would refuse another credential the id
+   * after the session ended elsewhere).
+   */
+  elsewhere(clientId: string): void {
+    this.local?.ended(clientId);
   }
 
   /** A session left on this node ended (expired, evicted): its id is free. */

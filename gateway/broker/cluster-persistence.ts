@@ -75,8 +75,9 @@ export class ClusterPersistence extends BoundedPersistence {
       this.subscriber = client;
       queueMicrotask(() => (this.subscriber = undefined));
     });
-    (broker as unknown as { mq: { on(topic: string, fn: (packet: { payload: Buffer | string }, done: () => void) => void): void } }).mq.on('$SYS/+/new/clients', (packet, done) => {
+    (broker as unknown as { mq: { on(topic: string, fn: (packet: { topic: string; payload: Buffer | string }, done: () => void) => void): void } }).mq.on('$SYS/+/new/clients', (packet, done) => {
       this.away.back(packet.payload.toString());
+      if (packet.topic !== `$SYS/${broker.id}/new/clients`) this.ids.elsewhere(packet.payload.toString());
       done();
     });
   }

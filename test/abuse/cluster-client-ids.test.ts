@@ -95,7 +95,7 @@ describe('a client id held by one credential, in a cluster', () => {
     expect(JSON.stringify(line)).toContain('plug-1');
   });
 
-  it('is free again once its holder is gone: a clean client closed, a session expired on the node it was left on, a credential removed', { timeout: 120_000 }, async () => {
+  it('is free again once its holder is gone: a clean client closed, a session expired on the node it was left on or taken over elsewhere and ended there, a credential removed', { timeout: 120_000 }, async () => {
     const { a, b, secrets, credentialsFile } = await cluster({ MQTT_SESSION_EXPIRY_S: '2' });
     const as = async (node: ClusterNodeProcess, name: string, clientId: string, clean: boolean) => {
       const c = await rawConnectMqtt(node.ports.mqtt, { clientId, clean, username: name, password: secrets[name] });
@@ -117,6 +117,13 @@ describe('a client id held by one credential, in a cluster', () => {
     await leave(first);
     expect((await as(b, 'plug-2', 'DVES_AWAY', false)).returnCode, 'held while away').toBe(2);
     await waitFor(async () => (await connackCode(b.mqttUrl, { username: 'plug-2', password: secrets['plug-2'], clientId: 'DVES_AWAY' })) === 0, 'plug-2 as DVES_AWAY on B once A expired the session', 30_000);
+
+    // A session left on A, taken over on B by its credential with a clean session, which then closed: free on A too.
+    const left = await as(a, 'plug-1', 'DVES_MOVING', false);
+    expect(await rawSubscribe(left.client, ['cmnd/tasmota_A1B2C3/#'], 1, 1)).toEqual([1]);
+    await leave(left);
+    await leave(await as(b, 'plug-1', 'DVES_MOVING', true));
+    await waitFor(async () => (await connackCode(a.mqttUrl, { username: 'plug-2', password: secrets['plug-2'], clientId: 'DVES_MOVING' })) === 0, 'plug-2 as DVES_MOVING on A once plug-1 took its session on B and closed', 10_000);
 
     // A credential removed (the plug moved to a new one): its session away holds the id no more.
     const moved = await as(a, 'plug-1', 'DVES_MOVED', false);
