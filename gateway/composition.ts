@@ -59,7 +59,7 @@ export function mqttBroker(settings: Settings, o: { access: Access; metrics: Met
     guard: access,
     // A whole MQTT packet (header included) may come as one WebSocket message.
     wsMaxPayload: settings.maxPacketBytes ? settings.maxPacketBytes + 16 : undefined,
-    hooks: { ...access.hooks, ...(clusterBus ? { authenticate: waitingForRedis(access, clusterBus, settings.mqttRedisWaitMs, metrics) } : {}), authorizePublish: pipeline.authorizePublish, authorizeForward: delivery.authorizeForward },
+    hooks: { ...access.hooks, ...(clusterBus && persistence instanceof ClusterPersistence ? { authenticate: /* then the client id's holder on every node */ persistence.ids.holding(waitingForRedis(access, clusterBus, settings.mqttRedisWaitMs, metrics), access) } : {}), authorizePublish: pipeline.authorizePublish, authorizeForward: delivery.authorizeForward },
     persistence,
     connectTimeoutMs: settings.connectTimeoutMs,
     drainTimeoutMs: settings.slowClientTimeoutMs,
@@ -201,7 +201,7 @@ function boundedPersistence(settings: Settings, { metrics, access, ledger, log }
     },
     ownerOf: (clientId: string) => access.ids.limitedOwnerOf(clientId),
   };
-  const persistence = cluster ? new ClusterPersistence(limits, hooks, cluster.persistence, cluster.sessions, { heartbeatMs: settings.mqttHeartbeatMs, hearingSince: cluster.hearingSince }) : singleNodePersistence(settings, limits, hooks, { ledger, metrics, log: brokerLog, ids: access.ids });
+  const persistence = cluster ? new ClusterPersistence(limits, hooks, cluster.persistence, cluster.sessions, { heartbeatMs: settings.mqttHeartbeatMs, hearingSince: cluster.hearingSince, log: brokerLog }) : singleNodePersistence(settings, limits, hooks, { ledger, metrics, log: brokerLog, ids: access.ids });
   metrics.readFrom('inflightQos2', () => persistence.inflightQos2);
   metrics.readFrom('offlineQueuedMessages', () => persistence.queued.messages);
   metrics.readFrom('offlineQueuedBytes', () => persistence.queued.bytes);

@@ -1,7 +1,9 @@
 import type { Aedes, Client, PublishPacket } from 'aedes';
 import type { Redis } from 'ioredis';
 import { Readable } from 'node:stream';
+import type { Logger } from 'pino';
 import { StoreUnavailableError } from './client-errors.js';
+import { ClusterIds } from './cluster-ids.js';
 import { ClusterWills, type ClusterWillsOptions, type WillPacket } from './cluster-wills.js';
 import { redisFailuresNamed } from './redis-wait.js';
 import { BoundedPersistence, type MemoryStore, type PersistenceHooks, type PersistenceLimits } from './persistence.js';
@@ -42,37 +44,47 @@ return n - max`;
  *   `$SYS/<broker>/new/clients`, which reaches every node through the cluster's bus).
  *
  * Wills of other brokers' clients: published only for a client really gone (cluster-wills.ts).
+ * Which credential holds each client id, on every node: cluster-ids.ts.
  */
 export class ClusterPersistence extends BoundedPersistence {
   private readonly shared: RedisStore;
   private readonly wills: ClusterWills;
+  readonly ids: ClusterIds;
   private brokerId = '';
   private events: NodeJS.EventEmitter | undefined;
   /** The client whose SUBSCRIBE Aedes is completing: its retained read starts in the same turn. */
   private subscriber: Client | undefined;
 
-  constructor(limits: PersistenceLimits, hooks: PersistenceHooks, store: RedisStore, private readonly redis: Redis, wills: ClusterWillsOptions) {
+  constructor(limits: PersistenceLimits, hooks: PersistenceHooks, store: RedisStore, private readonly redis: Redis, wills: ClusterWillsOptions & { log?: Logger }) {
     // Redis' failures are named as such (StoreUnavailableError), never taken for a client's protocol error.
     const shared = redisFailuresNamed(store);
     super(limits, hooks, shared);
     this.shared = shared;
     redis.defineCommand('gw_trim_queue', { numberOfKeys: 1, lua: TRIM_QUEUE });
     this.wills = new ClusterWills(redis, wills);
+    this.ids = new ClusterIds(redis, { sessionExpiryS: limits.sessionExpiryMs / 1000, log: wills.log });
   }
 
   override async setup(broker: Aedes): Promise<void> {
     await super.setup(broker);
     this.brokerId = broker.id;
     this.events = broker;
+    this.ids.setup(broker);
     // Aedes emits 'subscribe' and then, synchronously, reads the new filters' retained messages.
     broker.on('subscribe', (_subs, client) => {
       this.subscriber = client;
       queueMicrotask(() => (this.subscriber = undefined));
     });
-    (broker as unknown as { mq: { on(topic: string, fn: (packet: { payload: Buffer | string }, done: () => void) => void): void } }).mq.on('$SYS/+/new/clients', (packet, done) => {
+    (broker as unknown as { mq: { on(topic: string, fn: (packet: { topic: string; payload: Buffer | string }, done: () => void) => void): void } }).mq.on('$SYS/+/new/clients', (packet, done) => {
       this.away.back(packet.payload.toString());
+      if (packet.topic !== `$SYS/${broker.id}/new/clients`) this.ids.elsewhere(packet.payload.toString());
       done();
     });
+  }
+
+  /** A session left here ended (expired, evicted): its client id is free on every node. */
+  protected override ended(clientId: string): void {
+    this.ids.ended(clientId);
   }
 
   /** Aedes' CONNECT deletes the client's earlier will, with a Client (no broker id): the client is here now, its will elsewhere is stale. */

@@ -156,12 +156,12 @@ export class BoundedPersistence {
     await this.cleanSubscriptions(client);
     await this.delWill(client);
     this.incoming.drop(clientId);
-    this.ended();
+    this.ended(clientId);
     return true;
   }
 
   /** A session was removed by `end` (subclasses mark their state changed). */
-  protected ended(): void {}
+  protected ended(_clientId: string): void {}
 
   // Retained messages and wills: the memory store's (the retained byte budget is the publish hook's, retained.ts).
   storeRetained(packet: PublishPacket): Promise<void> { return this.store.storeRetained(packet); }

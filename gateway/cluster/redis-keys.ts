@@ -16,6 +16,7 @@ import type { Redis } from 'ioredis';
  * | `gw:outbox:<p>` | hash | the rules' outputs (commands, alerts, alarm transitions, saga steps, resends) committed but not yet sent (a new owner sends them) |
  * | `gw:live` | channel | the live view's updates from every node |
  * | `gw:client:<id>` | string (EX) | the Aedes broker id a client connected to last (broker/cluster-wills.ts: which wills are stale) |
+ * | `gw:id:<id>` | string (EX) | `<c or a>|<broker>|<token>|<credential>`: the credential holding a client id, connected or its session away (broker/cluster-ids.ts) |
  * | `gw:live:devices`, `gw:live:said` | hash (and `:seen`, a sorted set) | the live view's last reading of each device and kind; each device's last status and silence, each actuator's last report |
  */
 export const KEYS = {
