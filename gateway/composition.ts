@@ -43,7 +43,7 @@ import type { InfluxSink } from './storage/sink.js';
  */
 export function mqttBroker(settings: Settings, o: { access: Access; metrics: Metrics; log: Logger; nodeId: string; clustered: boolean; tls: TlsMaterial | undefined }): { broker: MqttBroker; pipeline: PublishPipeline; ledger: RetainedLedger } {
   const { access, metrics, log } = o;
-  const tlsListeners = createTlsListeners(o.tls, { mqttsPort: settings.mqttTlsPort, wssPort: settings.mqttWssPort, connectTimeoutMs: settings.connectTimeoutMs }, (err, address) => access.onTlsError(err, address));
+  const tlsListeners = createTlsListeners(o.tls, { mqttsPort: settings.mqttTlsPort, wssPort: settings.mqttWssPort, connectTimeoutMs: settings.connectTimeoutMs }, (err, address) => access.refuseSocket('tls_handshake', address, err.message));
   const ledger = new RetainedLedger({ metrics, maxBytesPerClient: settings.maxRetainedBytesPerClient, maxBytesPerBridge: settings.maxRetainedBytesPerBridge, isBridge: (owner) => ['bridge', 'admin'].includes((owner === 'anonymous' ? settings.anonymousRole : access.roleOf(owner)) ?? ''), maxBytes: settings.maxRetainedBytes, log: log.child({ component: 'broker' }) });
   const clusterBus = o.clustered ? createClusterBus(settings.redisUrl, o.nodeId, log.child({ component: 'broker' }), settings.sessionExpiryS || undefined, () => metrics.clusterLocalOnly.inc()) : undefined;
   const persistence = boundedPersistence(settings, { metrics, access, ledger, log }, clusterBus);

@@ -248,8 +248,9 @@ export class Access implements ConnectionGuard {
     aedes.on('connectionError', onError);
   }
 
-  onTlsError(err: Error, address: string | undefined): void {
-    this.report.refuse('tls_handshake', { address }, err.message);
+  /** A socket refused before any MQTT: a failed TLS handshake, a WebSocket from a web page elsewhere (ws-origin.ts). */
+  refuseSocket(reason: 'tls_handshake' | 'cross_origin', address: string | undefined, why: string): void {
+    this.report.refuse(reason, { address }, why);
   }
 
   private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<Refusal | undefined> {

@@ -14,6 +14,7 @@ import { trackWebSocket } from './delivery.js';
 import { connectedIds } from './memory-store.js';
 import { createMessageBus } from './queue.js';
 import { numberAsSent, sendInOrder } from './sent-order.js';
+import { webSocketRefusal } from './ws-origin.js';
 
 export type BrokerHooks = Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>;
 
@@ -53,6 +54,10 @@ export interface ConnectionGuard {
   watch(conn: Duplex, req?: IncomingMessage): void;
   /** Closes what is still open at stop (connections that never sent CONNECT). */
   closeAll(): void;
+  /** Anonymous clients are admitted now (a WebSocket from a web page elsewhere is then refused: ws-origin.ts). */
+  anonymousAllowed?(): boolean;
+  /** Counts and logs a socket refused before any MQTT (a cross-origin WebSocket upgrade). */
+  refuseSocket?(reason: 'cross_origin', address: string | undefined, why: string): void;
 }
 
 export interface BoundPorts {
@@ -131,7 +136,12 @@ export class MqttBroker implements Publisher {
     if (guard) server.on(accepted, (socket: Duplex) => (guard.admit(socket, true) ? undefined : socket.destroy()));
     // MQTT over WebSocket is the `mqtt` subprotocol (MQTT 3.1.1, 6.0; `mqttv3.1` for 3.1): another one is not agreed to.
     const handleProtocols = (offered: Set<string>): string | false => (offered.has('mqtt') ? 'mqtt' : offered.has('mqttv3.1') ? 'mqttv3.1' : false);
-    const wss = new WebSocketServer({ server, path: '/mqtt', handleProtocols, ...(this.options.wsMaxPayload ? { maxPayload: this.options.wsMaxPayload } : {}) });
+    const verifyClient = ({ req }: { req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void): void => {
+      const why = webSocketRefusal(req, guard?.anonymousAllowed?.() ?? false);
+      if (why) guard?.refuseSocket?.('cross_origin', req.socket.remoteAddress, why);
+      done(why === undefined, 403, 'Forbidden');
+    };
+    const wss = new WebSocketServer({ server, path: '/mqtt', handleProtocols, verifyClient, ...(this.options.wsMaxPayload ? { maxPayload: this.options.wsMaxPayload } : {}) });
     // ws re-emits its HTTP server's errors (a port in use): listenOn reports those as GW_ERR_LISTEN.
     wss.on('error', () => undefined);
     wss.on('connection', (socket, req) => {

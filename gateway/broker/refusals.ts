@@ -29,6 +29,7 @@ export const REFUSAL_REASONS = {
   protocol_error: 'GW_ERR_PROTOCOL',
   unsupported_protocol: 'GW_ERR_PROTOCOL',
   tls_handshake: 'GW_ERR_PROTOCOL',
+  cross_origin: 'GW_ERR_AUTH',
   store_unavailable: 'GW_ERR_REDIS_UNREACHABLE',
 } as const satisfies Record<string, ErrorCode>;
 
