@@ -13,7 +13,8 @@ import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { SEGMENT_HINT, isSegment } from '../core/segments.js';
 import { assignDevice, unassignDevice } from '../devices/map-edit.js';
-import { parseDeviceMap } from '../devices/map.js';
+import { hvacSwitchHint, switchByMap } from '../devices/actuator-kind.js';
+import { parseDeviceMap, type ActuatorForm } from '../devices/map.js';
 import type { DeviceView } from '../devices/registry.js';
 import { DEFAULT_URL, describeRedrive, getDevices, redrive, timeArg } from './gateway-api.js';
 import { err, out, printable } from './terminal.js';
@@ -44,10 +45,13 @@ program
     let seen: (DeviceView & { heardBy?: string[] })[] | undefined;
     let unanswered: string[] = [];
     let unreachable: string | undefined;
+    // What the running gateway says each actuator is (the map's as:, else what its device told).
+    let forms = new Map<string, ActuatorForm>();
     try {
-      const answer = (await getDevices(url())) as { devices: DeviceView[]; unanswered?: string[] };
+      const answer = (await getDevices(url())) as { devices: DeviceView[]; unanswered?: string[]; actuators?: { target: string; form: ActuatorForm }[] };
       seen = answer.devices;
       unanswered = answer.unanswered ?? [];
+      forms = new Map((answer.actuators ?? []).map((a) => [a.target, a.form]));
     } catch (e) {
       unreachable = (e as Error).message;
     }
@@ -55,7 +59,11 @@ program
     out(`${file()}: ${map.devices.size} devices, ${map.actuators.size} actuators${map.kinds.length ? `, kinds ${map.kinds.map((k) => k.name).join(', ')}` : ''}`);
     // One line each: names and keys are what devices (and their bridges) called themselves (terminal.ts).
     for (const d of map.devices.values()) out(printable(`  ${printable(d.key).padEnd(40)} ${d.placements.map((p) => `${p.site}/${p.zone}/${p.device}${p.channel ? ` (channel ${p.channel})` : ''}`).join(', ')}`));
-    for (const a of map.actuators.values()) out(printable(`  ${a.target.padEnd(40)} ← ${a.family}:${a.nativeId}${a.channel ? ` channel ${a.channel}` : ''}`));
+    for (const a of map.actuators.values()) {
+      out(printable(`  ${a.target.padEnd(40)} ← ${a.family}:${a.nativeId}${a.channel ? ` channel ${a.channel}` : ''}${a.drives ? ` as ${a.drives}` : a.as ? ` as ${a.as}` : ''}`));
+      const hint = hvacSwitchHint(a, forms.get(a.target) ?? (switchByMap(a) ? 'switch' : 'thermostat'), a.drives);
+      if (hint) out(`    ! ${hint}`);
+    }
     if (!seen) return err(`(devices seen: ${unreachable ?? ''})`);
     const waiting = seen.filter((d) => d.waiting);
     out(waiting.length === 0 ? 'no device waits for a zone' : `${waiting.length} waiting for a zone:`);

@@ -11,6 +11,8 @@
  */
 import type { CommandData } from '../core/events.js';
 import type { DiscoveredEntity } from './families/homeassistant.js';
+import { acceptedMode, switchState, type ActuatorKind } from './actuator-kind.js';
+export type { ActuatorKind } from './actuator-kind.js';
 import type { ActuatorForm, NativeActuator } from './map.js';
 import { isEsphomeLightOrFan, type ActuatorState, type NativeCommand } from './types.js';
 
@@ -79,14 +81,22 @@ export function esphomeEntityOf(entities: Iterable<DiscoveredEntity>, a: NativeA
   return `esphome:${a.nativeId}: no discovery config for ${a.channel ?? '(no channel)'} seen yet`;
 }
 
-/** A rule's command data as a native command: on/off, or a mode with its setpoint (a switch: on for any mode but off). */
-export function nativeCommandOf(data: Readonly<Record<string, unknown>>, form: ActuatorForm): NativeCommand | string {
+/**
+ * A rule's command data as a native command: on/off, or a mode with its setpoint. A switch: off
+ * for off, on for its appliance's mode (any mode but off when the map does not say what it drives);
+ * a thermostat listing its modes: off for one it cannot do (actuator-kind.ts).
+ */
+export function nativeCommandOf(data: Readonly<Record<string, unknown>>, kind: ActuatorForm | ActuatorKind): NativeCommand | string {
+  const { form, drives, modes } = typeof kind === 'string' ? ({ form: kind } as ActuatorKind) : kind;
   const { state, mode, setpoint } = data;
   if (setpoint !== undefined && (typeof setpoint !== 'number' || !Number.isFinite(setpoint))) return `setpoint ${JSON.stringify(setpoint)} is not a number`;
   if (state === 'on' || state === 'off') return { state };
   if (typeof mode === 'string' && mode !== '') {
-    if (form === 'switch') return { state: mode === 'off' ? 'off' : 'on' };
-    return setpoint === undefined ? { mode } : { mode, setpoint: setpoint };
+    if (form === 'switch') return { state: switchState(mode, drives) };
+    const sent = acceptedMode(mode, modes);
+    if (typeof sent === 'string') return sent;
+    // An off in place of a mode it cannot do carries no setpoint: there is nothing to hold.
+    return setpoint === undefined || sent.fallback ? { mode: sent.mode } : { mode, setpoint: setpoint };
   }
   return `${JSON.stringify(data)} has neither state on/off nor a mode`;
 }
@@ -94,10 +104,10 @@ export function nativeCommandOf(data: Readonly<Record<string, unknown>>, form: A
 /**
  * What a native actuator reports once it has carried out command `data`: what it was asked, in the
  * terms its reports come in (decoders turn them into `{state}`, `{mode, setpoint}`). A switch given
- * a mode reports on or off, a switch given a brightness only on; a command with no native form is
- * expected as it is.
+ * a mode reports on or off, a switch given a brightness only on, a heat-only valve told to cool
+ * reports off; a command with no native form is expected as it is.
  */
-export function expectedReport(data: CommandData, form: ActuatorForm): CommandData {
-  const command = nativeCommandOf(data, form);
+export function expectedReport(data: CommandData, kind: ActuatorForm | ActuatorKind): CommandData {
+  const command = nativeCommandOf(data, kind);
   return typeof command === 'string' ? data : command;
 }

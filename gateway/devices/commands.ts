@@ -15,6 +15,7 @@ import type { Store } from '../core/store.js';
 import { LogLimiter } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { entityOf, nativeCommandOf } from './actuator-form.js';
+import { hvacSwitchHint, type ActuatorKind } from './actuator-kind.js';
 import { encode as haEncode } from './families/homeassistant-state.js';
 import { encode } from './index.js';
 import type { NativeActuator } from './map.js';
@@ -37,6 +38,8 @@ export class NativeCommander {
   private readonly logLimiter: LogLimiter;
   /** A Shelly Gen2+ RPC frame's `id`, one per request (its answer on `<src>/rpc` repeats it): increasing from 1. */
   private rpcId = 0;
+  /** The hvac switches already warned of (hvacSwitchHint): once each, map entries being few. */
+  private readonly hinted = new Set<string>();
 
   constructor(private readonly o: NativeCommanderOptions) {
     this.logLimiter = new LogLimiter(o.log);
@@ -53,9 +56,11 @@ export class NativeCommander {
   private onCommand(c: CommandEvent): void {
     const actuator = this.o.router.actuator(`${c.site}/${c.zone}/${c.actuator}`);
     if (!actuator) return;
-    const command = nativeCommandOf(c.cloudEvent.data, this.o.router.form(actuator));
+    const kind = this.o.router.kind(actuator);
+    const command = nativeCommandOf(c.cloudEvent.data, kind);
     const result: EncodeResult = typeof command === 'string' ? { ok: false, reason: `${actuator.family}:${actuator.nativeId}: ${command}` } : this.encode(actuator, command);
     const base = { commandId: c.id, site: c.site, zone: c.zone, actuator: c.actuator, family: actuator.family, device: `${actuator.family}:${actuator.nativeId}` };
+    this.explain(c, kind, command, base.device);
     if (!result.ok) {
       this.o.metrics.nativeCommands.inc({ family: actuator.family, result: 'unencodable' });
       if (this.logLimiter.allow(`native command ${base.device}`)) logWarn(this.o.log, 'GW_ERR_NATIVE_COMMAND', { eventId: c.id, target: `${c.site}/${c.zone}/${c.actuator}`, reason: result.reason }, 'no native command for this actuator; the commands/ CloudEvent went out');
@@ -74,6 +79,17 @@ export class NativeCommander {
         },
       );
     }
+  }
+
+  /** Says why the device is sent other than what the rules asked: off for a mode it cannot do; a plain switch as hvac (once per target). */
+  private explain(c: CommandEvent, kind: ActuatorKind, command: NativeCommand | string, device: string): void {
+    const asked = c.cloudEvent.data['mode'];
+    const target = `${c.site}/${c.zone}/${c.actuator}`;
+    if (typeof command === 'object' && 'mode' in command && command.mode !== asked) this.o.log.info({ commandId: c.id, target, device, asked, sent: command.mode, modes: kind.modes }, `the device does not take mode ${JSON.stringify(asked)}: sent off instead`);
+    const hint = typeof asked === 'string' && asked !== 'off' && !this.hinted.has(target) ? hvacSwitchHint(c, kind.form, kind.drives) : undefined;
+    if (hint === undefined) return;
+    this.hinted.add(target);
+    this.o.log.warn({ target, device, hint }, `${target} is a plain switch: switched on for ${JSON.stringify(asked)}`);
   }
 
   private keep(event: NativeCommandEvent): void {

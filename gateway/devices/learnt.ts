@@ -155,4 +155,8 @@ export class LearntFacts implements LearntView {
     const forms = this.forms.get(base)?.get(name);
     return channel === undefined ? forms?.form : forms?.endpoints?.get(channel);
   }
+
+  zigbee2mqttModes(base: string, name: string, channel: string | undefined): readonly string[] | undefined {
+    return this.forms.get(base)?.get(name)?.modes?.get(channel ?? '');
+  }
 }

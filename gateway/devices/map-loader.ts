@@ -4,6 +4,7 @@ import { basename, dirname, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { logError } from '../core/errors.js';
 import { defineKinds, releaseKinds } from '../core/kinds.js';
+import { hvacSwitchHint, switchByMap } from './actuator-kind.js';
 import { DeviceMapError, EMPTY_MAP, parseDeviceMap, type DeviceMap } from './map.js';
 
 export interface DeviceMapLoaderOptions {
@@ -103,6 +104,10 @@ export class DeviceMapLoader {
     this.error = undefined;
     this.current = map;
     log.info({ file: shown, devices: map.devices.size, actuators: map.actuators.size, kinds: map.kinds.map((k) => k.name), mappings: map.mappings.length }, 'device map loaded');
+    for (const a of map.actuators.values()) {
+      const hint = hvacSwitchHint(a, switchByMap(a) ? 'switch' : 'thermostat', a.drives);
+      if (hint) log.warn({ file: shown, target: a.target, device: `${a.family}:${a.nativeId}`, hint }, `${a.target} is a plain switch: switched on for every mode but off`);
+    }
     this.o.onChange(map);
   }
 

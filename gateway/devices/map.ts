@@ -12,6 +12,7 @@ import { SEGMENT_HINT, isSegment } from '../core/segments.js';
 import { compileMapping, type CompiledMapping, type GenericField, type GenericMapping } from './families/generic.js';
 import { CONTRACT_KINDS, FAMILIES, isEsphomeLightOrFan, type ActuatorForm, type Family, type TasmotaOptions } from './types.js';
 import { checkKinds, checkKeys, isRecord, type KeyRule } from './map-parts.js';
+import { parseAs, type SwitchDrives } from './actuator-kind.js';
 
 export type { KeyRule } from './map-parts.js';
 
@@ -53,6 +54,8 @@ export interface NativeActuator {
   readonly setpoint?: { readonly heat?: string; readonly cool?: string };
   /** What the device is, said in the map (actuator-form.ts): a plain on/off switch, or a thermostat that takes a mode. */
   readonly as?: ActuatorForm;
+  /** A switch's appliance (`as: heater`, `as: cooler`): on only for the mode it does (actuator-kind.ts). */
+  readonly drives?: SwitchDrives;
 }
 
 export interface DeviceMap {
@@ -200,7 +203,8 @@ function parseActuators(section: unknown, problems: string[]): Map<string, Nativ
     const generation = entry['generation'];
     if (generation !== undefined && generation !== 1 && generation !== 2) problems.push(`${at}.generation: must be 1 or 2 (Shelly)`);
     const setpoint = parseSetpoint(entry['setpoint'], `${at}.setpoint`, problems);
-    const as = parseForm(entry['as'], id.family, channel, setpoint, `${at}.as`, problems);
+    const relayOnly = id.family === 'tasmota' || id.family === 'shelly' || (id.family === 'esphome' && isEsphomeLightOrFan(channel));
+    const as = parseAs(entry['as'], id.family, relayOnly, setpoint !== undefined, `${at}.as`, problems);
     const [site = '', zone = '', actuator = ''] = parts;
     out.set(target, {
       target,
@@ -212,7 +216,8 @@ function parseActuators(section: unknown, problems: string[]): Map<string, Nativ
       ...(channel ? { channel } : {}),
       ...(generation === 1 || generation === 2 ? { generation } : {}),
       ...(setpoint ? { setpoint } : {}),
-      ...(as ? { as } : {}),
+      ...(as ? { as: as.as } : {}),
+      ...(as?.drives ? { drives: as.drives } : {}),
     });
   }
   return out;
@@ -230,16 +235,6 @@ function parseSetpoint(v: unknown, at: string, problems: string[]): NativeActuat
   if (isRecord(v) && Object.values(v).every((x) => typeof x === 'string') && Object.keys(v).every((k) => k === 'heat' || k === 'cool')) return v;
   problems.push(`${at}: must be an attribute name (for heat) or { heat: …, cool: … }`);
   return undefined;
-}
-
-/** `as: switch | thermostat`, where the device can be either. */
-function parseForm(v: unknown, family: Family, channel: string | null | undefined, setpoint: NativeActuator['setpoint'], at: string, problems: string[]): ActuatorForm | undefined {
-  if (v === undefined) return undefined;
-  if (v !== 'switch' && v !== 'thermostat') return void problems.push(`${at}: must be switch (a relay or plug: on/off only) or thermostat (takes a mode and setpoint) (got ${q(v)})`);
-  const relayOnly = family === 'tasmota' || family === 'shelly' || (family === 'esphome' && isEsphomeLightOrFan(channel));
-  if (v === 'thermostat' && relayOnly) problems.push(`${at}: ${family === 'esphome' ? 'an ESPHome light or fan' : `a ${family} relay`} is switched on and off, never a thermostat`);
-  if (v === 'switch' && setpoint) problems.push(`${at}: a switch has no setpoint (remove setpoint:)`);
-  return v;
 }
 
 function parseGeneric(section: unknown, known: ReadonlySet<string>, problems: string[]): { mappings: CompiledMapping[]; genericKinds: Map<string, string> } {

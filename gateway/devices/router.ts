@@ -13,7 +13,7 @@ import { parseConfigTopic, parseDiscovery } from './families/homeassistant.js';
 import { decode, type Context } from './index.js';
 import { LearntFacts } from './learnt.js';
 import { MAX_BRIDGE_DEVICES_BYTES } from './normalise.js';
-import { entityOf, esphomeEntityOf, formOf } from './actuator-form.js';
+import { entityOf, esphomeEntityOf, formOf, type ActuatorKind } from './actuator-form.js';
 import type { ActuatorForm, DeviceMap, NativeActuator } from './map.js';
 import type { OnEvicted } from '../observability/evictions.js';
 import { Placements } from './placement.js';
@@ -100,19 +100,18 @@ export class NativeRouter {
   /** Whether a mapped actuator is a switch or a thermostat: the map says, else what the device told (actuator-form.ts). */
   form(a: NativeActuator): ActuatorForm {
     if (a.as) return a.as;
-    return formOf(a, {
-      reported: this.actuatorStates.get(a.target),
-      entity: a.family === 'homeassistant' || a.family === 'esphome' ? this.entityFor(a) : undefined,
-      // The bridge commands go to (commands.ts): the configured base.
-      exposed: a.family === 'zigbee2mqtt' ? this.learnt.zigbee2mqttForm(this.o.zigbee2mqttBaseTopic, a.nativeId, a.channel) : undefined,
-    });
+    const entity = a.family === 'homeassistant' || a.family === 'esphome' ? this.entityFor(a) : undefined;
+    // The bridge commands go to (commands.ts): the configured base.
+    return formOf(a, { reported: this.actuatorStates.get(a.target), entity, exposed: a.family === 'zigbee2mqtt' ? this.learnt.zigbee2mqttForm(this.o.zigbee2mqttBaseTopic, a.nativeId, a.channel) : undefined });
   }
 
-  /**
-   * The largest payload read on this topic, where it is not MAX_PAYLOAD_BYTES: a Zigbee2MQTT
-   * bridge/devices (normalise.ts MAX_BRIDGE_DEVICES_BYTES), of the configured base or the one the
-   * publishing bridge's credential names.
-   */
+  /** How a mapped actuator takes a mode (actuator-kind.ts): its form, what the map says a switch drives, the modes its device lists. */
+  kind(a: NativeActuator): ActuatorKind {
+    const entity = a.family === 'homeassistant' || a.family === 'esphome' ? this.entityFor(a) : undefined;
+    return { form: this.form(a), drives: a.drives, modes: a.family === 'zigbee2mqtt' ? this.learnt.zigbee2mqttModes(this.o.zigbee2mqttBaseTopic, a.nativeId, a.channel) : typeof entity === 'object' ? entity.climate?.modes : undefined };
+  }
+
+  /** The largest payload read on this topic, where not MAX_PAYLOAD_BYTES: a Zigbee2MQTT bridge/devices (normalise.ts), of the configured base or the publishing bridge credential's. */
   payloadLimit(topic: string, hint: NativeHint | undefined): number | undefined {
     const end = topic.endsWith('/bridge/devices') ? '/bridge/devices' : topic.endsWith('/bridge/info') ? '/bridge/info' : undefined;
     if (end === undefined) return undefined;

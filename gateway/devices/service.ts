@@ -97,7 +97,7 @@ export class DevicesService {
    */
   readonly expectedReport = (target: string, data: CommandData): CommandData => {
     const actuator = this.router.actuator(target);
-    return actuator ? expectedReport(data, this.router.form(actuator)) : data;
+    return actuator ? expectedReport(data, this.router.kind(actuator)) : data;
   };
 
   /** The native device behind actuator `target`, whether it said it is online and since when it is offline (rules/saga.ts ActuatorAvailability). */
@@ -279,8 +279,8 @@ export class DevicesService {
       ...(cluster ? { unanswered: cluster.unanswered } : {}),
       actuators: [...map.actuators.values()].map((a) => {
         const reported = this.router.reported(a.target);
-        // form: what a mode command becomes (switch: on/off; thermostat: mode and setpoint), as the map or the device says.
-        return { target: a.target, device: `${a.family}:${a.nativeId}`, ...(a.channel === undefined ? {} : { channel: a.channel }), form: this.router.form(a), ...(reported ? { reported } : {}) };
+        // form: what a mode command becomes (switch: on/off; thermostat: mode and setpoint), as the map or the device says; drives: a switch's appliance.
+        return { target: a.target, device: `${a.family}:${a.nativeId}`, ...(a.channel === undefined ? {} : { channel: a.channel }), form: this.router.form(a), ...(a.drives ? { drives: a.drives } : {}), ...(reported ? { reported } : {}) };
       }),
     };
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));

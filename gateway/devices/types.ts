@@ -163,6 +163,8 @@ export type ActuatorForm = 'switch' | 'thermostat';
 export interface Zigbee2mqttForms {
   readonly form?: ActuatorForm;
   readonly endpoints?: ReadonlyMap<string, ActuatorForm>;
+  /** The modes a climate expose's `system_mode` accepts (its `values`), by endpoint (`''`: the device as a whole). */
+  readonly modes?: ReadonlyMap<string, readonly string[]>;
 }
 
 /** A Zigbee2MQTT bridge's `advanced.output`: JSON on `<name>`, each key alone on `<name>/<key>`, or both. */
@@ -207,6 +209,8 @@ export interface LearntView {
   zigbee2mqttKeys(base: string, name: string): ReadonlySet<string> | undefined;
   /** What the bridge's last `bridge/devices` says the device (or its endpoint `channel`) is; undefined when it says nothing. */
   zigbee2mqttForm(base: string, name: string, channel: string | undefined): ActuatorForm | undefined;
+  /** The modes the bridge's last `bridge/devices` says the device (or its endpoint `channel`) accepts; undefined when it says none. */
+  zigbee2mqttModes(base: string, name: string, channel: string | undefined): readonly string[] | undefined;
 }
 
 export type DecodeResult = Decoded | Availability | Recognised | Failure | NotMine;

@@ -237,8 +237,10 @@ export class ActionDispatcher {
   private lockedUntil(target: string, actuator: string, current: ActuatorState | undefined, now: number): { until: number; holding: 'on' | 'off'; minimumMs: number } | undefined {
     const policy = this.policies[actuator];
     if (!policy || !current || !policy.off) return undefined;
-    // A state adopted from a report is in the device's terms: a relay's {"state":"off"} is the policy's {"mode":"off"}.
-    const isOff = matches(policy.off, current.data) || confirms(this.expectedReport, target, policy.off, current.data);
+    // A state adopted from a report is in the device's terms: a relay's {"state":"off"} is the policy's {"mode":"off"};
+    // and a command that came out as off is off (a heater told to cool, a heat-only valve told to cool).
+    const asSent = this.expectedReport ? this.expectedReport(target, current.data) : current.data;
+    const isOff = matches(policy.off, current.data) || confirms(this.expectedReport, target, policy.off, current.data) || confirms(this.expectedReport, target, policy.off, asSent);
     const minimumMs = isOff ? policy.minOffMs : policy.minOnMs;
     const until = current.changedAt + minimumMs;
     return until > now ? { until, holding: isOff ? 'off' : 'on', minimumMs } : undefined;

@@ -52,7 +52,7 @@ export interface DiscoveredEntity {
   /** A light with `"schema":"json"` (ESPHome's, Zigbee2MQTT's): state and commands are JSON `{"state":"ON",…}`. */
   jsonSchema?: true;
   /** Climate: mode and target temperature in/out, current temperature in. */
-  climate?: { mode?: ValueSource; setpoint?: ValueSource; current?: ValueSource; modeCommandTopic?: string; temperatureCommandTopic?: string };
+  climate?: { mode?: ValueSource; setpoint?: ValueSource; current?: ValueSource; modeCommandTopic?: string; temperatureCommandTopic?: string; modes?: string[] };
 }
 
 export type DiscoveryResult =
@@ -227,6 +227,9 @@ export function parseDiscovery(topic: string, payload: Buffer, options: DecodeOp
     if (mct !== undefined) entity.climate.modeCommandTopic = mct;
     const tct = topicOf('temperature_command_topic');
     if (tct !== undefined) entity.climate.temperatureCommandTopic = tct;
+    // The modes it takes (Home Assistant's default: all six); ESPHome lists its climate's own.
+    const modes = cfg['modes'];
+    if (Array.isArray(modes) && modes.length > 0 && modes.every((m) => typeof m === 'string')) entity.climate.modes = modes;
     entity.kind = null;
     return { outcome: 'discovered', entity };
   }

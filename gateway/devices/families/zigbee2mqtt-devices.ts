@@ -3,11 +3,12 @@
  * publishDevices, republished when a device joins, leaves or is renamed): a JSON array with one
  * entry per device, `friendly_name` and `definition` (null, or absent for the coordinator, when
  * there is none) whose `exposes` say what the device can do (docs: guide/usage/exposes.md). Read
- * here for one thing: whether a device takes a mode or is only switched on and off, before it has
+ * here for what a device takes: a mode, or only on and off (and which modes), before it has
  * reported anything. A `climate` expose: a thermostat (a TuYa TRV's other `switch` exposes are
  * settings such as `window_detection`, not its on/off); else a `switch` or `light` expose with a
  * binary `state` feature: a plug, a relay, a bulb. Per endpoint too: a feature of endpoint `l2`
- * has the property `state_l2`, the channel an actuator entry names. And who each device is: its
+ * has the property `state_l2`, the channel an actuator entry names. A climate's `system_mode`
+ * `values` are the modes it takes (a heat-only TRV: `["off","heat"]`). And who each device is: its
  * `ieee_address`, which a rename in Zigbee2MQTT keeps (rename.ts follows it).
  */
 import { isObject, own, type Json, type JsonObject } from '../normalise.js';
@@ -44,6 +45,7 @@ export function addressesOf(list: Json): Map<string, string> {
 function formsOfExposes(exposes: readonly Json[]): Zigbee2mqttForms | undefined {
   let form: ActuatorForm | undefined;
   const endpoints = new Map<string, ActuatorForm>();
+  const modes = new Map<string, readonly string[]>();
   // A thermostat wins over a switch: a device or endpoint that takes a mode is never only switched.
   const found = (f: ActuatorForm, endpoint: string | undefined): void => {
     if (form !== 'thermostat') form = f;
@@ -55,12 +57,28 @@ function formsOfExposes(exposes: readonly Json[]): Zigbee2mqttForms | undefined 
     if (type === 'climate') {
       const endpoint = own(e, 'endpoint');
       found('thermostat', typeof endpoint === 'string' && endpoint !== '' ? endpoint : undefined);
+      const values = systemModes(e);
+      // The device as a whole takes what its (first) climate takes, as its form is that climate's.
+      if (values && typeof endpoint === 'string' && endpoint !== '') modes.set(endpoint, values);
+      if (values && !modes.has('')) modes.set('', values);
     } else if (type === 'switch' || type === 'light') {
       for (const property of onOffProperties(e)) found('switch', property === 'state' ? undefined : property.slice('state_'.length));
     }
   }
   if (form === undefined) return undefined;
-  return endpoints.size > 0 ? { form, endpoints } : { form };
+  return { form, ...(endpoints.size > 0 ? { endpoints } : {}), ...(modes.size > 0 ? { modes } : {}) };
+}
+
+/** The `values` of a climate expose's `system_mode` enum (`["off","heat"]` for a heat-only TRV): the modes it takes. */
+function systemModes(climate: JsonObject): string[] | undefined {
+  const features = own(climate, 'features');
+  if (!Array.isArray(features)) return undefined;
+  for (const f of features) {
+    if (!isObject(f) || own(f, 'name') !== 'system_mode' || own(f, 'type') !== 'enum') continue;
+    const values = own(f, 'values');
+    if (Array.isArray(values) && values.length > 0 && values.every((v) => typeof v === 'string')) return values;
+  }
+  return undefined;
 }
 
 /** The on/off of a switch or light expose: its binary `state` feature's property, `state` or `state_<endpoint>`. */

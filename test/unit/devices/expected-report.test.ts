@@ -37,6 +37,26 @@ describe('expectedReport', () => {
     expect(expectedReport({ mode: 'off' }, 'thermostat')).toEqual({ mode: 'off' });
   });
 
+  it('a switch that drives a heater is on only for heat, one that drives a cooler only for cool and dry: off for every other mode', () => {
+    const heater = { form: 'switch', drives: 'heater' } as const;
+    const cooler = { form: 'switch', drives: 'cooler' } as const;
+    expect(expectedReport({ mode: 'heat', setpoint: 21 }, heater)).toEqual({ state: 'on' });
+    for (const mode of ['cool', 'off', 'auto', 'fan_only', 'dry']) expect(expectedReport({ mode, setpoint: 22 }, heater)).toEqual({ state: 'off' });
+    for (const mode of ['cool', 'dry']) expect(expectedReport({ mode }, cooler)).toEqual({ state: 'on' });
+    for (const mode of ['heat', 'off', 'auto', 'fan_only']) expect(expectedReport({ mode }, cooler)).toEqual({ state: 'off' });
+    // Told on or off outright, it is.
+    expect(expectedReport({ state: 'on' }, heater)).toEqual({ state: 'on' });
+  });
+
+  it('a thermostat that lists its modes is sent off, without setpoint, for one it cannot do; one that cannot be switched off, nothing', () => {
+    expect(nativeCommandOf({ mode: 'cool', setpoint: 22 }, { form: 'thermostat', modes: ['off', 'heat'] })).toEqual({ mode: 'off' });
+    expect(expectedReport({ mode: 'cool', setpoint: 22 }, { form: 'thermostat', modes: ['off', 'heat'] })).toEqual({ mode: 'off' });
+    expect(nativeCommandOf({ mode: 'heat', setpoint: 21 }, { form: 'thermostat', modes: ['off', 'heat'] })).toEqual({ mode: 'heat', setpoint: 21 });
+    expect(nativeCommandOf({ mode: 'cool', setpoint: 22 }, { form: 'thermostat', modes: ['heat'] })).toBe('mode "cool" is not one it accepts (heat), nor is off');
+    // Modes not listed: sent as asked, as before.
+    expect(nativeCommandOf({ mode: 'cool', setpoint: 22 }, { form: 'thermostat' })).toEqual({ mode: 'cool', setpoint: 22 });
+  });
+
   it('is the command itself when it has no native form', () => {
     expect(expectedReport({ position: 40 }, 'switch')).toEqual({ position: 40 });
     expect(nativeCommandOf({ mode: 'cool', setpoint: 'x' }, 'switch')).toMatch(/not a number/);

@@ -77,6 +77,13 @@ kinds:
     expect(map.actuators.get('hq/f5/hvac')?.as).toBe('switch');
     expect(map.actuators.get('hq/f6/hvac')?.as).toBe('thermostat');
     expect(map.actuators.get('hq/f7/hvac')?.as).toBeUndefined();
+    const appliances = parseDeviceMap('devices.yaml', `actuators:
+  hq/f8/hvac: { device: esphome:f8-node, channel: heater, as: heater }
+  hq/f9/hvac: { device: tasmota:f9_relay, channel: 1, as: cooler }
+`);
+    expect(appliances.actuators.get('hq/f8/hvac')).toMatchObject({ as: 'switch', drives: 'heater' });
+    expect(appliances.actuators.get('hq/f9/hvac')).toMatchObject({ as: 'switch', drives: 'cooler' });
+    expect(() => parseDeviceMap('devices.yaml', 'actuators:\n  hq/e/hvac: { device: zigbee2mqtt:e, as: heater, setpoint: current_heating_setpoint }\n')).toThrow(/a heater on a switch has no setpoint/);
     const bad = `actuators:
   hq/a/hvac: { device: zigbee2mqtt:a, as: plug }
   hq/b/hvac: { device: tasmota:b, as: thermostat }
@@ -88,7 +95,7 @@ kinds:
       parseDeviceMap('devices.yaml', bad);
     } catch (e) {
       expect((e as DeviceMapError).problems).toEqual([
-        'actuators."hq/a/hvac".as: must be switch (a relay or plug: on/off only) or thermostat (takes a mode and setpoint) (got "plug")',
+        'actuators."hq/a/hvac".as: must be switch (a relay or plug: on/off only), heater or cooler (a switch on only for heat, or only for cool) or thermostat (takes a mode and setpoint) (got "plug")',
         'actuators."hq/b/hvac".as: a tasmota relay is switched on and off, never a thermostat',
         'actuators."hq/c/hvac".as: a switch has no setpoint (remove setpoint:)',
         'actuators."hq/d/lights".as: an ESPHome light or fan is switched on and off, never a thermostat',

@@ -32,7 +32,7 @@ const formsIn = (r: NativeRouter): Record<string, string> =>
   Object.fromEntries([...r.map.actuators.values()].map((a) => [a.target, r.form(a)]));
 
 describe('Zigbee2MQTT bridge/devices', () => {
-  it('says which devices are switches and which thermostats, by their exposes, per endpoint too', () => {
+  it('says which devices are switches and which thermostats, by their exposes, per endpoint too, and the modes a thermostat takes', () => {
     const learnt = learntFrom(bridgeDevicesPayload());
     expect(learnt).toHaveLength(1);
     const fact = learnt![0]!;
@@ -41,9 +41,10 @@ describe('Zigbee2MQTT bridge/devices', () => {
     // The coordinator and the unsupported device (no definition) say nothing; sensors would not either.
     expect(Object.fromEntries(fact.devices)).toEqual({
       window_ac_plug: { form: 'switch' },
-      living_trv: { form: 'thermostat' },
+      // The modes each takes: its climate's system_mode values (a Danfoss Ally: heat only).
+      living_trv: { form: 'thermostat', modes: new Map([['', ['heat']]]) },
       // Its switch exposes are settings (window_detection, away_mode…), not its on/off.
-      bedroom_trv: { form: 'thermostat' },
+      bedroom_trv: { form: 'thermostat', modes: new Map([['', ['heat', 'auto', 'off']]]) },
       hall_2gang: { form: 'switch', endpoints: new Map([['l1', 'switch'], ['l2', 'switch']]) },
       desk_lamp: { form: 'switch' },
     });
