@@ -9,6 +9,7 @@
  */
 import { BoundedMap } from '../core/bounded-map.js';
 import type { EvictingMap, OnEvicted } from '../observability/evictions.js';
+import { AnnouncedFullTopics, type AnnouncedTopic } from './tasmota-topics.js';
 import type { ActuatorForm, Learnt, LearntView, Zigbee2mqttForms, Zigbee2mqttOutput, Zigbee2mqttRename } from './types.js';
 
 const MAX_DEVICES = 10_000;
@@ -32,6 +33,8 @@ export class LearntFacts implements LearntView {
   /** The name a device had before its last rename, by its new name: for the advice of its dead letters. */
   private readonly formerNames = new BoundedMap<string, string>(MAX_DEVICES);
   private readonly bounded: <V>(map: EvictingMap, capacity: number) => BoundedMap<string, V>;
+  /** FullTopics Tasmotas announced that the map does not accept: the hint of their dead letters. */
+  readonly tasmotaFullTopics: AnnouncedFullTopics;
 
   /**
    * `evicted`: told of each fact forgotten to stay within the bounds (observability/evictions.ts);
@@ -48,6 +51,7 @@ export class LearntFacts implements LearntView {
     this.jsonSeen = this.bounded('zigbee2mqtt_json_seen', MAX_BRIDGES);
     this.keys = this.bounded('zigbee2mqtt_keys', MAX_DEVICES);
     this.forms = this.bounded('zigbee2mqtt_forms', MAX_BRIDGES);
+    this.tasmotaFullTopics = new AnnouncedFullTopics(this.bounded<AnnouncedTopic>('tasmota_full_topics', MAX_DEVICES));
   }
 
   apply(facts: readonly Learnt[]): void {
@@ -78,6 +82,9 @@ export class LearntFacts implements LearntView {
           if (f.addresses) this.readdress(f.base, f.addresses);
           break;
         }
+        case 'tasmotaFullTopic':
+          this.tasmotaFullTopics.set(f.topic, { fullTopic: f.fullTopic, prefixes: f.prefixes });
+          break;
         case 'zigbee2mqttRenamed': {
           // Zigbee2MQTT publishes the new bridge/devices before this answer: told once, by the list, when it came.
           const names = this.addresses.get(f.base);

@@ -188,7 +188,9 @@ export type Learnt =
   /** `<base>/bridge/devices`: what each device is, by friendly name, and its `ieee_address` (`addresses`); replaces what the last one said. */
   | { what: 'zigbee2mqttDevices'; base: string; devices: ReadonlyMap<string, Zigbee2mqttForms>; addresses?: ReadonlyMap<string, string> }
   /** `<base>/bridge/response/device/rename` (or `group/rename`) with status ok: `from` is now called `to`. */
-  | { what: 'zigbee2mqttRenamed'; base: string; from: string; to: string };
+  | { what: 'zigbee2mqttRenamed'; base: string; from: string; to: string }
+  /** A Tasmota's discovery config announced a FullTopic (`ft`, with its prefixes `tp`) the device map does not accept. */
+  | { what: 'tasmotaFullTopic'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string } };
 
 /** A Zigbee2MQTT device (or group) renamed: seen in a new `bridge/devices` (same `ieee`, another name) or in the bridge's answer to the rename. */
 export interface Zigbee2mqttRename {

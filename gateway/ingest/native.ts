@@ -81,7 +81,7 @@ export class NativeIngest {
     if (out.outcome !== 'not_mine' && !ingest.isRedriving) this.metrics.countNative(out.family, out.outcome === 'placed' && nothingIn(out) ? 'unmapped' : out.outcome);
     switch (out.outcome) {
       case 'not_mine':
-        return ingest.deadLetter(clientId, packet, 'unknown_topic', `${unknownTopic}, nor a native device's topic of a known family`);
+        return ingest.deadLetter(clientId, packet, 'unknown_topic', `${unknownTopic}, nor a native device's topic of a known family${this.announced(packet.topic)}`);
       case 'recognised':
       case 'refused':
         return undefined;
@@ -92,6 +92,12 @@ export class NativeIngest {
       case 'placed':
         return this.placed(clientId, packet, out, now);
     }
+  }
+
+  /** A Tasmota that announced a FullTopic the map does not read: how to read it. */
+  private announced(topic: string): string {
+    const a = this.router.learnt.tasmotaFullTopics.find(topic);
+    return a ? `; tasmota:${a.nativeId} announced FullTopic ${JSON.stringify(a.fullTopic)} (tasmota/discovery): add \`tasmota: { fullTopics: [${JSON.stringify(a.fullTopic)}] }\` to the device map to read it` : '';
   }
 
   private placed(clientId: string | null, packet: IncomingPublish, out: Extract<NativeOutcome, { outcome: 'placed' }>, now: number): Promise<void> | undefined {

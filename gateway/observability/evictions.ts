@@ -17,6 +17,7 @@ export type EvictingMap =
   | 'zigbee2mqtt_json_seen'
   | 'zigbee2mqtt_keys'
   | 'zigbee2mqtt_forms'
+  | 'tasmota_full_topics'
   | 'http_connections_per_address'
   // What the rules remember (rules/bounds.ts).
   | 'rule_devices'

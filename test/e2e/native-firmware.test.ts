@@ -136,6 +136,20 @@ describe('Tasmota discovery', () => {
     expect(await deadLettersOf('tasmota/discovery/A0B765F3C1D2/config')).toEqual([]);
     expect(await deadLettersOf('tasmota/discovery/A0B765F3C1D2/sensors')).toEqual([]);
   });
+
+  it('a Tasmota announcing a FullTopic the map does not read: its dead letters say how to read it', async () => {
+    // Tasmota's FullTopic `%topic%/%prefix%/` (SetOption or the web UI), announced as `ft` in its discovery config.
+    await firmware.publishAsync('tasmota/discovery/A0B765F3C1D9/config', '{"ip":"192.168.1.51","dn":"Swapped","fn":["Swapped",null],"hn":"tasmota-F3C1D9-0467","mac":"A0B765F3C1D9","md":"Sonoff Basic","ty":0,"if":0,"ofln":"Offline","onln":"Online","state":["OFF","ON","TOGGLE","HOLD"],"sw":"14.3.0","t":"swapped","ft":"%topic%/%prefix%/","tp":["cmnd","stat","tele"],"rl":[1,0],"ver":1}', { qos: 1, retain: true });
+    await firmware.publishAsync('swapped/tele/STATE', '{"Time":"2026-11-29T11:00:00","Uptime":"0T00:01:00","POWER":"ON"}', { qos: 1 });
+    const [letter] = await waitFor(async () => ((await deadLettersOf('swapped/tele/STATE')).length ? deadLettersOf('swapped/tele/STATE') : undefined), 'the dead letter');
+    expect(JSON.stringify(letter)).toContain('tasmota:swapped announced FullTopic \\"%topic%/%prefix%/\\"');
+    expect(JSON.stringify(letter)).toContain('fullTopics');
+    // A default FullTopic announced says nothing of the sort.
+    await firmware.publishAsync('tasmota/discovery/A0B765F3C1D2/config', '{"t":"tasmota_17A5A0","ft":"%prefix%/%topic%/","tp":["cmnd","stat","tele"],"ver":1}', { qos: 1, retain: true });
+    await firmware.publishAsync('other/stuff/STATE', '{}', { qos: 1 });
+    const [plain] = await waitFor(async () => ((await deadLettersOf('other/stuff/STATE')).length ? deadLettersOf('other/stuff/STATE') : undefined), 'the plain dead letter');
+    expect(JSON.stringify(plain)).not.toContain('announced FullTopic');
+  });
 });
 
 describe('ESPHome', () => {

@@ -5,9 +5,9 @@
  * (`POWER`, `POWER<n>`); `tele/<topic>/LWT` is `Online`/`Offline`; `stat/<topic>/POWER<n>` and
  * `stat/<topic>/RESULT` answer commands sent to `cmnd/<topic>/POWER<n>`.
  */
-import { Collector, NOT_MINE, cameBack, failure, recognised } from '../collect.js';
+import { Collector, NOT_MINE, cameBack, failure, recognised, teach } from '../collect.js';
 import { isObject, own, parseJson, parseObject, payloadText, toOnOff, trustedTime, type JsonObject } from '../normalise.js';
-import type { ContractKind, DecodeOptions, DecodeResult, EncodeResult, NativeCommand, TasmotaOptions } from '../types.js';
+import type { ContractKind, DecodeOptions, DecodeResult, EncodeResult, Learnt, NativeCommand, TasmotaOptions } from '../types.js';
 
 const FAMILY = 'tasmota';
 const DEFAULT_FULL_TOPIC = '%prefix%/%topic%/';
@@ -67,6 +67,21 @@ export function parseTopic(topic: string, opts?: TasmotaOptions): TopicParts | n
   return null;
 }
 
+/** The FullTopic and prefixes a discovery config announces (`ft`, `tp`), when the map's templates would not read them. */
+function announcedLayout(config: JsonObject, topic: string, opts: TasmotaOptions | undefined): Learnt | undefined {
+  const ft = own(config, 'ft');
+  const tp = own(config, 'tp');
+  if (typeof ft !== 'string' || !ft.includes('%prefix%') || !ft.includes('%topic%') || ft.length > 128) return undefined;
+  const [cmnd, stat, tele] = Array.isArray(tp) && tp.length === 3 && tp.every((w) => typeof w === 'string' && w !== '' && !w.includes('/')) ? (tp as string[]) : ['cmnd', 'stat', 'tele'];
+  const prefixes = { cmnd: cmnd!, stat: stat!, tele: tele! };
+  const words = prefixWords(opts);
+  // Its STATE's topic (%hostname% and %id% are any one level to the map's templates).
+  const full = (ft.endsWith('/') ? ft : `${ft}/`).replaceAll('%prefix%', prefixes.tele).replaceAll('%topic%', topic).replace(/%(hostname|id)%/g, 'x');
+  // Read as the map says already (the default, or a template it lists): nothing to hint.
+  if (parseTopic(`${full}STATE`, opts)?.topic === topic && words.tele === prefixes.tele) return undefined;
+  return { what: 'tasmotaFullTopic', topic, fullTopic: ft, prefixes };
+}
+
 const POWER_KEY = /^POWER(\d*)$/;
 
 /** `POWER` and `POWER1` are relay 1. */
@@ -93,7 +108,7 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
       const says = named === undefined ? 'names no topic ("t")' : `names topic ${JSON.stringify(named.slice(0, 64))}`;
       return failure(FAMILY, mine, `tasmota/discovery config ${says}, but this client's credential speaks for tasmota:${mine} only: not retained`);
     }
-    return recognised(FAMILY, named, `discovery (${discovery[1]})`);
+    return teach(recognised(FAMILY, named, `discovery (${discovery[1]})`), config && named ? announcedLayout(config, named, options.tasmota) : undefined);
   }
   const parts = parseTopic(topic, options.tasmota);
   if (!parts) return NOT_MINE;
