@@ -37,7 +37,7 @@ export function parseArmed(payload: Buffer, maxBytes: number): Parsed<boolean> {
   const text = word(payload);
   // As POST /api/zones/…/armed takes it: {"armed": true}.
   const armed = text.startsWith('{') ? armedField(text) : ARMED_VALUES[text];
-  return armed === undefined ? { ok: false, code: 'invalid_payload', detail: 'zone armed state must be true/false (or "armed"/"disarmed", or {"armed": true})' } : { ok: true, value: armed };
+  return armed === undefined ? { ok: false, code: 'invalid_payload', detail: 'zone armed state must be true/false, armed/disarmed, on/off, 1/0 or {"armed": true}' } : { ok: true, value: armed };
 }
 
 function armedField(text: string): boolean | undefined {
