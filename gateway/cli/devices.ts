@@ -15,7 +15,7 @@ import { SEGMENT_HINT, isSegment } from '../core/segments.js';
 import { assignDevice, unassignDevice } from '../devices/map-edit.js';
 import { parseDeviceMap } from '../devices/map.js';
 import type { DeviceView } from '../devices/registry.js';
-import { DEFAULT_URL, describeRedrive, getDevices, redrive, timeArg } from './gateway-api.js';
+import { DEFAULT_URL, GatewayRefused, describeRedrive, getDevices, redrive, timeArg } from './gateway-api.js';
 import { err, out, printable } from './terminal.js';
 
 function segment(name: string) {
@@ -50,6 +50,8 @@ program
       unanswered = answer.unanswered ?? [];
     } catch (e) {
       unreachable = (e as Error).message;
+      // A refused credential is a mistake to fix, not a gateway that is not running: the map is listed, the exit says it.
+      if (e instanceof GatewayRefused) process.exitCode = 1;
     }
     if (o.json) return out(JSON.stringify({ file: file(), devices: Object.fromEntries(map.devices), actuators: Object.fromEntries(map.actuators), seen: seen ?? null }));
     out(`${file()}: ${map.devices.size} devices, ${map.actuators.size} actuators${map.kinds.length ? `, kinds ${map.kinds.map((k) => k.name).join(', ')}` : ''}`);

@@ -40,3 +40,32 @@ describe('npm run simulate --family with an admin credential (README: "simulated
     expect(gw.logs.filter((l) => l['reason'] === 'client_id_mismatch')).toEqual([]);
   });
 });
+
+describe('the HTTP tools with credentials the gateway refuses', () => {
+  it('say the credential was refused, name it, and exit non-zero (devices list, trace, deadletters redrive)', async () => {
+    const { gw, dataDir } = await adminGateway();
+    const observer = await runTs('gateway/cli/credentials.ts', ['add', 'graf', '--role', 'observer', '--json'], cleanEnv(dataDir));
+    const observerSecret = (JSON.parse(observer.stdout) as { secret: string }).secret;
+    const wrong = { ...cleanEnv(dataDir), GATEWAY_USERNAME: 'ops', GATEWAY_PASSWORD: 'wrong' };
+
+    const list = await runTs('gateway/cli/devices.ts', ['--url', gw.httpUrl, '--file', join(dataDir, 'devices.yaml'), 'list'], wrong);
+    expect(list.stderr).not.toContain('set GATEWAY_USERNAME and GATEWAY_PASSWORD');
+    expect(list.stderr).toContain('the gateway refused GATEWAY_USERNAME=ops (401');
+    expect(list.code).not.toBe(0);
+
+    const trace = await runTs('gateway/cli/trace.ts', ['--url', gw.httpUrl, 'some-id'], wrong);
+    expect(trace.stderr).toContain('the gateway refused GATEWAY_USERNAME=ops (401');
+    expect(trace.code).not.toBe(0);
+
+    // Right secret, too small a role: 403, named as such.
+    const redrive = await runTs('gateway/cli/deadletters.ts', ['redrive', '--url', gw.httpUrl, '--reason', 'unassigned_device', '--since', '1h'], { ...cleanEnv(dataDir), GATEWAY_USERNAME: 'graf', GATEWAY_PASSWORD: observerSecret });
+    expect(redrive.stderr).toContain('the gateway refused GATEWAY_USERNAME=graf (403');
+    expect(redrive.stderr).toContain('an admin credential is needed');
+    expect(redrive.code).not.toBe(0);
+
+    // No credential at all: what to set.
+    const none = await runTs('gateway/cli/devices.ts', ['--url', gw.httpUrl, '--file', join(dataDir, 'devices.yaml'), 'list'], cleanEnv(dataDir));
+    expect(none.stderr).toContain('set GATEWAY_USERNAME and GATEWAY_PASSWORD');
+    expect(none.code).not.toBe(0);
+  });
+});
