@@ -11,6 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { nearestName } from '../core/edit-distance.js';
 import { SEGMENT_HINT, isSegment } from '../core/segments.js';
 import { assignDevice, unassignDevice } from '../devices/map-edit.js';
 import { parseDeviceMap } from '../devices/map.js';
@@ -84,10 +85,27 @@ program
     const map = await assignDevice(file(), key, { site: o.site, zone: o.zone, ...(o.device ? { device: o.device } : {}), ...(o.channel ? { channel: o.channel } : {}) });
     const placed = map.devices.get(key)?.placements[0];
     out(`${key} → ${placed ? `${placed.site}/${placed.zone}/${placed.device}` : '?'} in ${file()}`);
+    await warnIfUnheard(key);
     if (!o.redrive) return;
     const summary = (await redrive(url(), { reason: 'unassigned_device', since: o.since ?? 0, device: key })) as Parameters<typeof describeRedrive>[0];
     out(describeRedrive(summary));
   });
+
+/**
+ * A key the running gateway never heard is written all the same (a device may not have spoken
+ * yet), but said, with the nearest heard one: `weather_sensr` places nothing. Unsaid when no gateway answers.
+ */
+async function warnIfUnheard(key: string): Promise<void> {
+  let heard: string[];
+  try {
+    heard = ((await getDevices(url())) as { devices: DeviceView[] }).devices.map((d) => d.key);
+  } catch {
+    return;
+  }
+  if (heard.includes(key)) return;
+  const near = nearestName(key, heard);
+  err(printable(`warning: the gateway at ${url()} has not heard ${key} (yet)${near ? `; did you mean ${near}?` : ''} (npm run devices -- list shows the devices waiting for a zone)`));
+}
 
 program
   .command('unassign')

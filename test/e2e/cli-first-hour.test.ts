@@ -2,13 +2,16 @@
  * What a newcomer's first hour ran into, as real processes against a real gateway: the native
  * simulator with an admin credential, the HTTP tools with a wrong password, typos in the device map.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useCleanup } from '../helpers/cleanup.js';
 import { startGateway } from '../helpers/gateway.js';
+import { collect, connect } from '../helpers/mqtt.js';
+import { startWithMap } from '../helpers/native.js';
 import { runTs } from '../helpers/run.js';
+import { waitFor } from '../helpers/wait.js';
 
 const { defer } = useCleanup();
 
@@ -67,5 +70,62 @@ describe('the HTTP tools with credentials the gateway refuses', () => {
     const none = await runTs('gateway/cli/devices.ts', ['--url', gw.httpUrl, '--file', join(dataDir, 'devices.yaml'), 'list'], cleanEnv(dataDir));
     expect(none.stderr).toContain('set GATEWAY_USERNAME and GATEWAY_PASSWORD');
     expect(none.code).not.toBe(0);
+  });
+});
+
+describe('typos that loaded without a word', () => {
+  /** A gateway whose map has an entry a case off the plug that speaks, and an actuator named `hvca`; a client and the dead letters. */
+  async function typoGateway() {
+    const gw = await startWithMap({
+      devices: { 'tasmota:Tasmota_A1B2C3': [{ site: 'hq', zone: 'f1', device: 'plug' }] },
+      actuators: { 'hq/f5/hvca': { device: 'tasmota:tasmota_D4E5F6' } },
+    });
+    defer(() => gw.stop());
+    const watcher = await connect(gw.mqttUrl, { clientId: 'watcher' });
+    defer(() => watcher.endAsync());
+    const letters = await collect(watcher, 'gateway/deadletter');
+    const device = await connect(gw.mqttUrl, { clientId: 'DVES_A1B2C3' });
+    defer(() => device.endAsync());
+    const warned = (re: RegExp) => gw.logs.find((l) => re.test(l.msg));
+    return { gw, letters, device, warned };
+  }
+
+  it('(a) an actuator entry no rule commands is warned of at load, with the nearest name the rules command', async () => {
+    const { warned } = await typoGateway();
+    // The repository's rules command hvac, not hvca.
+    const hvca = await waitFor(() => warned(/no rule commands an actuator named "hvca"/), 'the warning about hvca');
+    expect(hvca.msg).toContain('did you mean "hvac"?');
+    expect(hvca['code']).toBe('GW_ERR_DEVICE_MAP');
+  });
+
+  it('(c) a device waiting for a zone: its dead letter and the next map load name the entry a case off', async () => {
+    const { gw, letters, device, warned } = await typoGateway();
+    await device.publishAsync('tele/tasmota_A1B2C3/SENSOR', JSON.stringify({ AM2301: { Temperature: 21.5, Humidity: 40 }, TempUnit: 'C' }), { qos: 1 });
+    const waiting = await letters.next((m) => m.json<{ reason: string }>().reason === 'unassigned_device');
+    expect(waiting.json<{ detail: string }>().detail).toContain('(the device map has devices."tasmota:Tasmota_A1B2C3" (ids are case-sensitive), not tasmota:tasmota_A1B2C3: correct that entry)');
+    await appendFile(gw.mapFile, '\n# touched\n');
+    await waitFor(() => warned(/devices\."tasmota:Tasmota_A1B2C3" \(ids are case-sensitive\) is not tasmota:tasmota_A1B2C3, which is heard and waits for a zone/), 'the near miss at the map load');
+  });
+
+  it('(d) a misspelt kind on a contract topic: the dead letter suggests the kind', async () => {
+    const { letters, device } = await typoGateway();
+    await device.publishAsync('sensors/hq/f1/t1/temprature', '21', { qos: 1 });
+    const kind = await letters.next((m) => m.json<{ reason: string }>().reason === 'unknown_kind');
+    expect(kind.json<{ detail: string }>().detail).toBe('unknown kind "temprature": did you mean "temperature"?');
+  });
+
+  it('(b) devices assign of a device never heard writes it and warns, with the nearest heard one', async () => {
+    const { gw, letters, device } = await typoGateway();
+    await device.publishAsync('zigbee2mqtt/weather_sensor', JSON.stringify({ temperature: 20.1 }), { qos: 1 });
+    await letters.next((m) => m.payload.includes('zigbee2mqtt:weather_sensor'));
+    const env = { GATEWAY_USERNAME: undefined, GATEWAY_PASSWORD: undefined };
+    const assign = await runTs('gateway/cli/devices.ts', ['--url', gw.httpUrl, '--file', gw.mapFile, 'assign', 'zigbee2mqtt:weather_sensr', '--site', 'hq', '--zone', 'f1'], env);
+    expect(assign.code).toBe(0);
+    expect(assign.stderr).toContain('has not heard zigbee2mqtt:weather_sensr (yet); did you mean zigbee2mqtt:weather_sensor?');
+    expect(await readFile(gw.mapFile, 'utf8')).toContain('zigbee2mqtt:weather_sensr');
+    // A heard one: no warning.
+    const right = await runTs('gateway/cli/devices.ts', ['--url', gw.httpUrl, '--file', gw.mapFile, 'assign', 'zigbee2mqtt:weather_sensor', '--site', 'hq', '--zone', 'f1'], env);
+    expect(right.code).toBe(0);
+    expect(right.stderr).toBe('');
   });
 });
