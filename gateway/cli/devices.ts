@@ -99,7 +99,12 @@ async function warnIfUnheard(key: string): Promise<void> {
   let heard: string[];
   try {
     heard = ((await getDevices(url())) as { devices: DeviceView[] }).devices.map((d) => d.key);
-  } catch {
+  } catch (e) {
+    // A refused credential is said (and the exit says it), as for list; no gateway at all is not a mistake here.
+    if (e instanceof GatewayRefused) {
+      err(`(not checked whether the gateway has heard ${key}: ${e.message})`);
+      process.exitCode = 1;
+    }
     return;
   }
   if (heard.includes(key)) return;

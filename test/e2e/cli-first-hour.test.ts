@@ -66,6 +66,11 @@ describe('the HTTP tools with credentials the gateway refuses', () => {
     expect(redrive.stderr).toContain('an admin credential is needed');
     expect(redrive.code).not.toBe(0);
 
+    // assign writes the entry, but a refused credential is said and the exit says it.
+    const assign = await runTs('gateway/cli/devices.ts', ['--url', gw.httpUrl, '--file', join(dataDir, 'devices.yaml'), 'assign', 'zigbee2mqtt:x', '--site', 'hq', '--zone', 'f1'], wrong);
+    expect(assign.stderr).toContain('not checked whether the gateway has heard zigbee2mqtt:x: the gateway refused GATEWAY_USERNAME=ops (401');
+    expect(assign.code).not.toBe(0);
+
     // No credential at all: what to set.
     const none = await runTs('gateway/cli/devices.ts', ['--url', gw.httpUrl, '--file', join(dataDir, 'devices.yaml'), 'list'], cleanEnv(dataDir));
     expect(none.stderr).toContain('set GATEWAY_USERNAME and GATEWAY_PASSWORD');
