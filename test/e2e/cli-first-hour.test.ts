@@ -41,6 +41,9 @@ describe('npm run simulate --family with an admin credential (README: "simulated
     expect(sim.code).toBe(0);
     expect(JSON.parse(sim.stdout)).toMatchObject({ family, devices: 3, failed: 0, unacknowledged: 0 });
     expect(gw.logs.filter((l) => l['reason'] === 'client_id_mismatch')).toEqual([]);
+    // Heard as that family's devices (they wait for a zone: no map here).
+    const api = (await (await fetch(`${gw.httpUrl}/api/devices`, { headers: { authorization: `Basic ${Buffer.from(`ops:${secret}`).toString('base64')}` } })).json()) as { devices: { family: string }[] };
+    expect(api.devices.filter((d) => d.family === family).length).toBe(3);
   });
 });
 
