@@ -35,9 +35,7 @@ import type { InfluxSink } from './storage/sink.js';
 /**
  * Parts of the composition root (gateway.ts) that only turn settings into a component and its
  * options, or read the components (readiness). gateway.ts keeps the order and the wiring.
- */
-
-/**
+ *
  * The broker, with the publish pipeline before its acknowledgements; a cluster node's shares
  * Aedes' bus and sessions through Redis, within the same bounds (broker/cluster-persistence.ts).
  */
@@ -123,11 +121,9 @@ export function statsReporter(
   settings: Settings,
   o: { metrics: Metrics; store: Store; clock: Clock; log: Logger; journal: Journal; broker: MqttBroker; sink: InfluxSink; nodeId: string; cluster: () => ClusterNode | undefined },
 ): StatsReporter {
-  const { journal, broker, sink, nodeId } = o;
+  const { journal, broker, sink, nodeId, metrics, store, clock } = o;
   return new StatsReporter({
-    metrics: o.metrics,
-    store: o.store,
-    clock: o.clock,
+    metrics, store, clock,
     log: o.log.child({ component: 'stats' }),
     intervalMs: settings.statsIntervalMs,
     spool: () => journal.stats(),
@@ -285,9 +281,9 @@ export function devicesService(settings: Settings, { leftBehind, ...o }: { bus: 
 }
 
 /** The rules; a cluster node's only load the packs (its partitions are ruled by their owners, cluster/). */
-export function rulesService(settings: Settings, o: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger; history: History; armedFile: string; devices: Pick<DevicesService, 'expectedReport' | 'availability'> }): RulesService {
+export function rulesService(settings: Settings, o: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger; history: History; armedFile: string; devices: Pick<DevicesService, 'expectedReport' | 'availability' | 'rulesCommand'> }): RulesService {
   const { devices, ...rest } = o;
-  return new RulesService({
+  const rules = new RulesService({
     ...rest,
     rulesDir: settings.rulesDir,
     commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs, expectedReport: devices.expectedReport, availability: devices.availability },
@@ -295,6 +291,9 @@ export function rulesService(settings: Settings, o: { bus: EventBus; publisher: 
     storeWaitMs: settings.durableAck ? settings.commandStoreWaitMs : 0,
     partitioned: settings.redisUrl !== '',
   });
+  // The device map's actuator entries are checked against what the rules command (a misspelt name does nothing).
+  rules.onRules((set) => devices.rulesCommand(new Set(set.rules.flatMap((r) => (r.event.type === 'command' ? [r.event.params.actuator] : [])))));
+  return rules;
 }
 
 export { httpLimits, httpsOptions } from './http/settings-options.js';

@@ -150,7 +150,8 @@ if (opts.family) {
       qos: opts.qos === '0' ? 0 : 1,
       seed: opts.seed,
       prefix: opts.prefix,
-      clientOptions: () => (opts.username ? { username: opts.username, password: opts.password ?? '' } : {}),
+      // With a credential, each connection is `<name>:<firmware's id>`: only bridge and native credentials pick their own ids (README, Who may talk).
+      clientOptions: (c) => (opts.username ? { username: opts.username, password: opts.password ?? '', clientId: `${opts.username}:${c.clientId}` } : {}),
       onAnswer: (topic, answer) => void (opts.json ? undefined : process.stderr.write(`answered ${topic} with ${answer.map((m) => m.topic).join(', ')}\n`)),
       // Sent and acknowledged count messages (a report may be several); the bar counts reports.
       onProgress: (p) => show({ done: p.reports, sent: p.messages, acknowledged: p.acknowledged, failed: p.failed, elapsedMs: p.elapsedMs }),
@@ -238,9 +239,13 @@ function hint(err: Error & { code?: unknown }): string {
       ? `the gateway refused --username ${opts.username}: simulated devices publish for many devices, so the credential needs the admin role (${add})`
       : `the gateway has credentials, so it refuses anonymous clients: pass an admin credential with --username <name> --password <secret> (${add})`;
   }
-  // CONNACK 2: the client id is not one this credential may use (a device credential is bound to its device's id).
+  // CONNACK 2: the client id is not one this credential may use, or another credential holds it; the gateway's log says which.
   if (err.code === 2 || /identifier rejected/i.test(err.message)) {
-    return `the gateway refused the client ids the simulator uses${opts.username ? ` for --username ${opts.username}` : ''}: a device credential may only connect as its own device; simulated devices need an admin credential (${add})`;
+    if (!opts.username) return `the gateway refused the client ids the simulator uses: a credential reserves them, or another client holds them (its log says which: client_id_mismatch or client_id_taken); pass an admin credential with --username <name> --password <secret> (${add})`;
+    return (
+      `the gateway refused the client ids the simulator uses for --username ${opts.username} (${opts.username}:<device>; its log says why: client_id_mismatch or client_id_taken): ` +
+      `an admin credential may use them, but a device credential may only connect as its own device, so simulated devices need an admin credential (${add})`
+    );
   }
   return `is the gateway running at ${opts.url}? start it with npm start`;
 }

@@ -154,5 +154,5 @@ export function clientIdAllowed(p: Principal, clientId: string, reservedBy: (id:
   if (p.role === 'bridge' || p.role === 'native') return ALLOW;
   if (p.device !== undefined) return deny(`client id ${JSON.stringify(clientId)} is not this credential's device ${JSON.stringify(p.device)}`);
   if (clientId.startsWith(`${p.name}:`) && clientId.length > p.name.length + 1) return ALLOW;
-  return deny(`client id ${JSON.stringify(clientId)}: credential ${JSON.stringify(p.name)} connects as ${JSON.stringify(p.name)} or ${JSON.stringify(`${p.name}:<suffix>`)}`);
+  return deny(`client id ${JSON.stringify(clientId)}: credential ${JSON.stringify(p.name)} (role ${p.role}) connects as ${JSON.stringify(p.name)} or ${JSON.stringify(`${p.name}:<suffix>`)}; only bridge and native credentials pick their own ids`);
 }

@@ -11,12 +11,13 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { nearestName } from '../core/edit-distance.js';
 import { SEGMENT_HINT, isSegment } from '../core/segments.js';
 import { assignDevice, unassignDevice } from '../devices/map-edit.js';
 import { hvacSwitchHint, switchByMap } from '../devices/actuator-kind.js';
 import { parseDeviceMap, type ActuatorForm } from '../devices/map.js';
 import type { DeviceView } from '../devices/registry.js';
-import { DEFAULT_URL, describeRedrive, getDevices, redrive, timeArg } from './gateway-api.js';
+import { DEFAULT_URL, GatewayRefused, describeRedrive, getDevices, redrive, timeArg } from './gateway-api.js';
 import { err, out, printable } from './terminal.js';
 
 function segment(name: string) {
@@ -54,6 +55,8 @@ program
       forms = new Map((answer.actuators ?? []).map((a) => [a.target, a.form]));
     } catch (e) {
       unreachable = (e as Error).message;
+      // A refused credential is a mistake to fix, not a gateway that is not running: the map is listed, the exit says it.
+      if (e instanceof GatewayRefused) process.exitCode = 1;
     }
     if (o.json) return out(JSON.stringify({ file: file(), devices: Object.fromEntries(map.devices), actuators: Object.fromEntries(map.actuators), seen: seen ?? null }));
     out(`${file()}: ${map.devices.size} devices, ${map.actuators.size} actuators${map.kinds.length ? `, kinds ${map.kinds.map((k) => k.name).join(', ')}` : ''}`);
@@ -90,10 +93,32 @@ program
     const map = await assignDevice(file(), key, { site: o.site, zone: o.zone, ...(o.device ? { device: o.device } : {}), ...(o.channel ? { channel: o.channel } : {}) });
     const placed = map.devices.get(key)?.placements[0];
     out(`${key} → ${placed ? `${placed.site}/${placed.zone}/${placed.device}` : '?'} in ${file()}`);
+    await warnIfUnheard(key);
     if (!o.redrive) return;
     const summary = (await redrive(url(), { reason: 'unassigned_device', since: o.since ?? 0, device: key })) as Parameters<typeof describeRedrive>[0];
     out(describeRedrive(summary));
   });
+
+/**
+ * A key the running gateway never heard is written all the same (a device may not have spoken
+ * yet), but said, with the nearest heard one: `weather_sensr` places nothing. Unsaid when no gateway answers.
+ */
+async function warnIfUnheard(key: string): Promise<void> {
+  let heard: string[];
+  try {
+    heard = ((await getDevices(url())) as { devices: DeviceView[] }).devices.map((d) => d.key);
+  } catch (e) {
+    // A refused credential is said (and the exit says it), as for list; no gateway at all is not a mistake here.
+    if (e instanceof GatewayRefused) {
+      err(`(not checked whether the gateway has heard ${key}: ${e.message})`);
+      process.exitCode = 1;
+    }
+    return;
+  }
+  if (heard.includes(key)) return;
+  const near = nearestName(key, heard);
+  err(printable(`warning: the gateway at ${url()} has not heard ${key} (yet)${near ? `; did you mean ${near}?` : ''} (npm run devices -- list shows the devices waiting for a zone)`));
+}
 
 program
   .command('unassign')

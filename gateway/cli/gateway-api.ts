@@ -25,6 +25,25 @@ export function credentialsHint(role: 'observer' | 'admin' = 'admin'): string {
   return `the gateway asks for credentials: set GATEWAY_USERNAME and GATEWAY_PASSWORD (${which}, \`npm run credentials -- add <name> --role ${role}\`)`;
 }
 
+/** The gateway refused the tool (401, 403): a tool says so and exits non-zero, whatever else it could show. */
+export class GatewayRefused extends Error {
+  override readonly name = 'GatewayRefused';
+}
+
+/**
+ * What to say when the gateway answers 401 or 403 (`why`: its own words): with GATEWAY_USERNAME
+ * set, that this credential was refused (a wrong secret is not a missing one); else what to set.
+ */
+export function refusedHint(status: 401 | 403, why: string | undefined, role: 'observer' | 'admin'): string {
+  const user = process.env['GATEWAY_USERNAME'];
+  const which = role === 'admin' ? 'an admin credential' : 'an observer or admin credential';
+  if (status === 401 && !user) return credentialsHint(role);
+  const said = `${status}${why ? `: ${why}` : ''}`;
+  if (!user) return `the gateway refused (${said}); ${which} is needed`;
+  if (status === 401) return `the gateway refused GATEWAY_USERNAME=${user} (${said}): check GATEWAY_PASSWORD, or that the credential exists (npm run credentials -- list)`;
+  return `the gateway refused GATEWAY_USERNAME=${user} (${said}): ${which} is needed (\`npm run credentials -- add <name> --role ${role}\`)`;
+}
+
 /**
  * The InfluxDB a tool reads when not told: INFLUX_URL; else the embedded one the gateway on
  * DATA_DIR runs (its pid file says where, even on a port EMBEDDED_INFLUX_PORT=0 picked); else
@@ -50,7 +69,7 @@ export function authorization(): Record<string, string> {
   return { authorization: `Basic ${Buffer.from(`${user}:${process.env['GATEWAY_PASSWORD'] ?? ''}`).toString('base64')}` };
 }
 
-async function call(url: string, init?: RequestInit): Promise<unknown> {
+async function call(url: string, role: 'observer' | 'admin', init?: RequestInit): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string> | undefined), ...authorization() }, signal: AbortSignal.timeout(10 * 60_000) });
@@ -58,14 +77,13 @@ async function call(url: string, init?: RequestInit): Promise<unknown> {
     throw new Error(`the gateway does not answer at ${new URL(url).origin} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}): is it running? (--url, or HTTP_PORT)`);
   }
   const body = (await res.json().catch(() => ({}))) as { error?: string };
-  if (res.status === 401) throw new Error(credentialsHint('admin'));
-  if (res.status === 403) throw new Error(`the gateway refused (403): ${body.error ?? 'this credential may not do that'}; an admin credential is needed`);
+  if (res.status === 401 || res.status === 403) throw new GatewayRefused(refusedHint(res.status, body.error, role));
   if (!res.ok) throw new Error(`the gateway answered ${res.status}: ${body.error ?? ''}`);
   return body;
 }
 
 export function getDevices(base: string): Promise<unknown> {
-  return call(`${base}/api/devices`);
+  return call(`${base}/api/devices`, 'observer');
 }
 
 export interface RedriveAsk {
@@ -76,7 +94,7 @@ export interface RedriveAsk {
 }
 
 export function redrive(base: string, ask: RedriveAsk): Promise<unknown> {
-  return call(`${base}/api/deadletters/redrive`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ask) });
+  return call(`${base}/api/deadletters/redrive`, 'admin', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ask) });
 }
 
 /** A redrive summary for people. */

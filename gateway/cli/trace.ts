@@ -9,7 +9,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { GatewayError } from '../core/errors.js';
 import { traceOf, type Trace } from '../rules/trace.js';
 import { InfluxHistory } from '../storage/history.js';
-import { authorization, credentialsHint, defaultInfluxUrl } from './gateway-api.js';
+import { authorization, defaultInfluxUrl, refusedHint } from './gateway-api.js';
 import { err, out } from './terminal.js';
 import { formatTrace } from './trace-format.js';
 
@@ -42,7 +42,10 @@ async function fromGateway(): Promise<Trace | undefined> {
     return undefined;
   }
   if (response.status === 200 || response.status === 404) return (await response.json()) as Trace;
-  if (response.status === 401) throw new GatewayError('GW_ERR_AUTH', credentialsHint('observer'));
+  if (response.status === 401 || response.status === 403) {
+    const body = (await response.json().catch(() => ({}))) as { error?: string };
+    throw new GatewayError('GW_ERR_AUTH', refusedHint(response.status, body.error, 'observer'));
+  }
   throw new GatewayError('GW_ERR_HISTORY', `${o.url} answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
 }
 

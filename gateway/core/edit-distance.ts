@@ -8,3 +8,17 @@ export function editDistance(a: string, b: string): number {
   }
   return row[b.length]!;
 }
+
+/** The one of `names` nearest `name` (case aside: names differing in case only come first), when near enough to be a typo of it. */
+export function nearestName(name: string, names: Iterable<string>): string | undefined {
+  const lower = name.toLowerCase();
+  const limit = Math.max(1, Math.min(2, Math.floor(name.length / 2)));
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const n of names) {
+    if (n === name) continue;
+    const d = editDistance(lower, n.toLowerCase());
+    if (d < bestD && d <= limit) [best, bestD] = [n, d];
+  }
+  return best;
+}

@@ -7,6 +7,7 @@
  * The hot path reads it with one Map lookup ({@link kindSpec}); a definition is never changed in
  * place, only replaced, so what a caller caches by spec object stays right.
  */
+import { nearestName } from './edit-distance.js';
 import { isSegment } from './segments.js';
 
 export type ReadingValue = number | boolean | string;
@@ -69,6 +70,12 @@ export function kindSpec(name: string): KindSpec | undefined {
 
 export function isKind(name: string): boolean {
   return specs.has(name);
+}
+
+/** A dead letter's words for a kind not in force, with the nearest one when it looks like a typo (only on that failing path). */
+export function unknownKindDetail(name: string): string {
+  const near = nearestName(name, specs.keys());
+  return `unknown kind ${JSON.stringify(name)}${near ? `: did you mean "${near}"?` : ''}`;
 }
 
 /** Every kind in force: the contract's, then the added ones. */

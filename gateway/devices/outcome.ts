@@ -7,6 +7,7 @@
 import type { NativeActuator } from './map.js';
 import type { Placements } from './placement.js';
 import type { PowerCutWatch } from './power-cut.js';
+import { nearMissEntry } from './map-typos.js';
 import { entriesNaming } from './rename.js';
 import { DeviceRegistry, type DeviceEntry } from './registry.js';
 import type { ActuatorState, Availability, DecodeResult, Decoded, Family, Scalar } from './types.js';
@@ -198,7 +199,9 @@ function decoded(d: Decoded, env: PlaceEnv): NativeOutcome {
  */
 function waitingAdvice(d: Decoded, map: Placements, learnt: PlaceEnv['learnt']): string {
   const key = `${d.family}:${d.nativeId}`;
-  const head = `${key} is waiting for a zone`;
+  // An entry a letter (or a letter's case) off this id is a typo that places nothing: say which (only here, where the message already fails).
+  const near = nearMissEntry(map.map, d.family, d.nativeId);
+  const head = `${key} is waiting for a zone${near ? ` (the device map has ${near}, not ${key}: correct that entry)` : ''}`;
   const kept = 'its readings are kept here';
   const former = d.family === 'zigbee2mqtt' ? learnt?.formerName(d.nativeId) : undefined;
   const naming = former === undefined ? [] : entriesNaming(map.map, d.family, former);

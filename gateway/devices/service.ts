@@ -8,6 +8,7 @@ import type { DeviceLiveness } from '../core/liveness.js';
 import { expectedReport } from './actuator-form.js';
 import { NativeCommander, type NativeCommanderOptions } from './commands.js';
 import { DeviceMapLoader } from './map-loader.js';
+import { MapTypoCheck } from './map-typos.js';
 import { EMPTY_MAP, type NativeDevice } from './map.js';
 import type { DeviceView } from './registry.js';
 import type { ActuatorState } from './types.js';
@@ -65,6 +66,8 @@ export class DevicesService {
   /** A cluster node's: GET /api/devices asks every node. */
   private clusterViews: ClusterDeviceViews | undefined;
   private readonly mapListeners = new Set<() => void>();
+  /** Typos that place or command nothing: warned of at each load of the map or the rules. */
+  private readonly typos: MapTypoCheck;
 
   constructor(private readonly o: DevicesServiceOptions) {
     // The map in force changed (a rename followed): its listeners hear it now, not at the file's reload.
@@ -73,6 +76,13 @@ export class DevicesService {
     this.loader = new DeviceMapLoader({ file: o.file, log: o.log, watch: o.watch, onChange: (map) => this.mapChanged(map) });
     this.follower = new RenameFollower({ router: this.router, loader: this.loader, file: o.file, log: o.log, metrics: o.metrics, clock: o.clock, base: o.zigbee2mqttBaseTopic });
     this.commander = new NativeCommander({ ...o, router: this.router });
+    const unplaced = () => [...this.router.registry.all()].filter((e) => e.messages > 0 && !this.router.placement.placementsOf(e.family, e.nativeId));
+    this.typos = new MapTypoCheck({ log: o.log, map: () => this.loader.map, unplaced });
+  }
+
+  /** The actuator names the rules in force command (wired by the composition root). */
+  rulesCommand(actuators: ReadonlySet<string>): void {
+    this.typos.rules(actuators);
   }
 
   async start(): Promise<void> {
@@ -134,6 +144,7 @@ export class DevicesService {
 
   private mapChanged(map: Parameters<SharingRouter['use']>[0]): void {
     this.router.use(map);
+    this.typos.check();
     this.tellMapListeners();
   }
 

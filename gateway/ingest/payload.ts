@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { kindSpec, type Kind, type KindSpec, type ReadingValue } from '../core/kinds.js';
+import { kindSpec, unknownKindDetail, type Kind, type KindSpec, type ReadingValue } from '../core/kinds.js';
 
 export interface DecodedReading {
   readonly value: ReadingValue;
@@ -101,7 +101,7 @@ export function decodeReading(kind: Kind, payload: Buffer, nowMs: number, maxByt
   // A bare value (23.4, true, "ok") is shorthand for {"value": ...}.
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) doc = { value: doc };
   const spec = kindSpec(kind);
-  if (!spec) return { ok: false, code: 'unknown_kind', detail: `unknown kind ${JSON.stringify(kind)}` };
+  if (!spec) return { ok: false, code: 'unknown_kind', detail: unknownKindDetail(kind) };
   const validate = validatorOf(spec);
   if (!validate(doc)) return { ok: false, code: 'invalid_payload', detail: describe(spec, validate.errors?.[0], doc) };
   const reading = doc as { value: ReadingValue; ts?: string | number; seq?: number; id?: string };

@@ -1,4 +1,4 @@
-import { isKind, type Kind } from '../core/kinds.js';
+import { isKind, unknownKindDetail, type Kind } from '../core/kinds.js';
 import { SEGMENT, SEGMENT_HINT } from '../core/segments.js';
 
 /** What a topic means to the gateway. */
@@ -41,7 +41,7 @@ export function parseTopic(topic: string): Route {
       const problem = badSegment(segments.slice(1), ['site', 'zone', 'device', 'kind']);
       if (problem) return { route: 'invalid', code: 'invalid_topic', detail: problem };
       const [, site = '', zone = '', device = '', kind = ''] = segments;
-      if (!isKind(kind)) return { route: 'invalid', code: 'unknown_kind', detail: `unknown kind ${JSON.stringify(kind)}` };
+      if (!isKind(kind)) return { route: 'invalid', code: 'unknown_kind', detail: unknownKindDetail(kind) };
       return { route: 'reading', site, zone, device, kind };
     }
     case 'devices': {

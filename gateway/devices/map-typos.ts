@@ -1,0 +1,73 @@
+/**
+ * Typos in the device map that load without an error and then do nothing: an actuator entry whose
+ * name no rule commands (`hq/f5/hvca`), an entry one letter (or a letter's case) off the device
+ * that speaks. Said at load (the log) and on the already-failing branch (a waiting device's dead letter).
+ */
+import type { Logger } from 'pino';
+import { nearestName } from '../core/edit-distance.js';
+import { logWarn } from '../core/errors.js';
+import type { DeviceMap } from './map.js';
+import type { Family } from './types.js';
+
+/**
+ * The map's entry (device or actuator) of `family` whose native id is a near miss of `nativeId`,
+ * said as the map says it: the same id but for case, or (ids without digits: friendly names, not
+ * the hex of sibling plugs `…A1B2C3`/`…A1B2C4`) an edit or two away.
+ */
+export function nearMissEntry(map: DeviceMap, family: Family, nativeId: string): string | undefined {
+  const ids = new Map<string, string>();
+  for (const d of map.devices.values()) if (d.family === family) ids.set(d.nativeId, `devices.${JSON.stringify(d.key)}`);
+  for (const a of map.actuators.values()) if (a.family === family && !ids.has(a.nativeId)) ids.set(a.nativeId, `actuators.${JSON.stringify(a.target)} (${family}:${a.nativeId})`);
+  const lower = nativeId.toLowerCase();
+  const near = [...ids.keys()].find((id) => id !== nativeId && id.toLowerCase() === lower) ?? (/\d/.test(nativeId) ? undefined : nearestName(nativeId, [...ids.keys()].filter((id) => !/\d/.test(id))));
+  if (near === undefined) return undefined;
+  return `${ids.get(near)!}${near.toLowerCase() === lower ? ' (ids are case-sensitive)' : ''}`;
+}
+
+/** Why each actuator entry no rule commands does nothing, with the nearest name the rules command. */
+export function uncommandedActuators(map: DeviceMap, commanded: ReadonlySet<string>): string[] {
+  const known = [...commanded].sort().join(', ') || 'none';
+  const out: string[] = [];
+  for (const a of map.actuators.values()) {
+    if (commanded.has(a.actuator)) continue;
+    const near = nearestName(a.actuator, commanded);
+    out.push(`actuators.${JSON.stringify(a.target)}: no rule commands an actuator named "${a.actuator}", so nothing is ever sent to ${a.family}:${a.nativeId}${near ? `; did you mean "${near}"?` : ''} (the rules command: ${known})`);
+  }
+  return out;
+}
+
+/** A heard device the map does not place. */
+export interface Unplaced {
+  readonly family: Family;
+  readonly nativeId: string;
+}
+
+/**
+ * Warns of the map's typos at each load of the map or the rules, each problem once until it goes
+ * away: entries a letter off a heard device that waits for a zone, and (once the rules are known)
+ * actuator entries no rule commands.
+ */
+export class MapTypoCheck {
+  private commanded: ReadonlySet<string> | undefined;
+  private said = new Set<string>();
+
+  constructor(private readonly o: { log: Logger; map: () => DeviceMap; unplaced: () => Iterable<Unplaced> }) {}
+
+  /** The actuator names the rules in force command. */
+  rules(commanded: ReadonlySet<string>): void {
+    this.commanded = commanded;
+    this.check();
+  }
+
+  check(): void {
+    const map = this.o.map();
+    const problems: string[] = [];
+    for (const u of this.o.unplaced()) {
+      const near = nearMissEntry(map, u.family, u.nativeId);
+      if (near) problems.push(`${near} is not ${u.family}:${u.nativeId}, which is heard and waits for a zone: correct that entry`);
+    }
+    if (this.commanded) problems.push(...uncommandedActuators(map, this.commanded));
+    for (const p of problems) if (!this.said.has(p)) logWarn(this.o.log, 'GW_ERR_DEVICE_MAP', { file: map.file, problem: p }, `device map: ${p}`);
+    this.said = new Set(problems);
+  }
+}
