@@ -1,8 +1,9 @@
 /**
  * Filters held by connected clients, per credential and in all: MQTT_MAX_SUBSCRIPTIONS(_MANY)
  * bound one client, but a credential may have MQTT_MAX_CONNECTIONS_PER_CREDENTIAL clients, so one
- * observer held 100 × 10,000 filters (an outside tester: 1,000,000 filters, RSS 124 MB → 1.39 GB,
- * ~1.3 KB a filter in Aedes' matcher and the client's own map). Admins and anonymous clients are
+ * observer held 100 × 10,000 filters (an outside tester: 1,000,000 filters, RSS 124 MB → 1.39 GB;
+ * measured here, 20,000 filters of 55 bytes: +23.6 MB of heap after gc, ~1.2 KB a filter in Aedes'
+ * matcher and the clients' own maps, all freed when they disconnect). Admins and anonymous clients are
  * held to the total only, as they are to the total of connections (they speak for many: the simulator).
  */
 
