@@ -229,7 +229,7 @@ export function accessOptions(settings: Settings, dataDir: string, metrics: Metr
     maxPendingConnections: settings.maxPendingConnections,
     maxPendingPerAddress: settings.maxPendingPerAddress,
     connectTimeoutMs: settings.connectTimeoutMs,
-    maxSubscriptions: { one: settings.maxSubscriptions, many: settings.maxSubscriptionsMany },
+    maxSubscriptions: { one: settings.maxSubscriptions, many: settings.maxSubscriptionsMany, perCredential: settings.maxSubscriptionsPerCredential, total: settings.maxSubscriptionsTotal },
   };
 }
 

@@ -11,10 +11,11 @@ import type { ConnectionGuard } from './broker.js';
 import type { CredentialStore, Role } from './credentials.js';
 import { TokenBucket, topicProblem, type Now, type TopicLimits } from './limits.js';
 import { clientErrorRefusal, Refusal } from './client-errors.js';
-import { ClientIds } from './client-ids.js';
+import { ClientIds, limitedPerCredential } from './client-ids.js';
 import { ConnectionGate } from './connection-gate.js';
 import { LoginGuard } from './login.js';
 import { RefusalReporter, type RefusalReason } from './refusals.js';
+import { HeldSubscriptions } from './held-subscriptions.js';
 import { SubscriptionLedger, speaksForMany } from './subscriptions.js';
 
 export interface AccessOptions {
@@ -49,8 +50,8 @@ export interface AccessOptions {
   readonly maxPendingPerAddress?: number;
   /** A WebSocket listener's socket that has not sent its CONNECT this long after it opened is closed, ms (0 = none; plain sockets: Aedes' connectTimeout). */
   readonly connectTimeoutMs?: number;
-  /** Filters per client, and per client that speaks for many devices (admin, observer, bridge) (0 = no limit; default: none). */
-  readonly maxSubscriptions?: { readonly one: number; readonly many: number };
+  /** Filters per client, per client that speaks for many devices (admin, observer, bridge), per credential over its clients, in all (0 = no limit; default: none). */
+  readonly maxSubscriptions?: { readonly one: number; readonly many: number; readonly perCredential?: number; readonly total?: number };
   readonly now?: Now;
 }
 
@@ -93,7 +94,8 @@ export class Access implements ConnectionGuard {
       maxQueuedChecks: o.loginMaxQueuedChecks ?? 64,
       now: o.now,
     });
-    this.subscriptions = new SubscriptionLedger(o.maxSubscriptions?.one ?? 0, o.maxSubscriptions?.many ?? 0);
+    const s = o.maxSubscriptions;
+    this.subscriptions = new SubscriptionLedger(s?.one ?? 0, s?.many ?? 0, new HeldSubscriptions(s?.perCredential ?? 0, s?.total ?? 0));
     this.report = new RefusalReporter(o.metrics, o.log, o.now);
     this.ids = new ClientIds({ maxConnections: o.maxConnections, maxPerCredential: o.maxConnectionsPerCredential ?? 0, credentialExists: (name) => o.store.get(name) !== undefined });
     this.gate = new ConnectionGate({ report: this.report, maxPacketBytes: o.maxPacketBytes, maxPendingConnections: o.maxPendingConnections ?? 0, maxPendingPerAddress: o.maxPendingPerAddress ?? 0, connectTimeoutMs: o.connectTimeoutMs ?? 0 });
@@ -164,16 +166,12 @@ export class Access implements ConnectionGuard {
       const p = this.principals.get(client);
       const limit = topicProblem(sub.topic, this.o.topics);
       const decision = limit ? { ok: false as const, why: limit.detail } : p ? canSubscribe(p, sub.topic) : { ok: false as const, why: 'not authenticated' };
-      if (decision.ok) {
-        if (this.subscriptions.grant(client, sub, speaksForMany(p?.role))) {
-          callback(null, sub);
-          return;
-        }
-        this.report.refuse('too_many_subscriptions', { clientId: client.id, username: p?.name, topic: sub.topic, address: this.addressOf(client) }, `${this.subscriptions.count(client)} filters held, the limit is ${this.subscriptions.limit(speaksForMany(p?.role))} (${speaksForMany(p?.role) ? 'MQTT_MAX_SUBSCRIPTIONS_MANY' : 'MQTT_MAX_SUBSCRIPTIONS'})`);
-        callback(null, null);
-        return;
-      }
-      this.report.refuse(limit?.reason ?? 'subscribe_denied', { clientId: client.id, username: p?.name, topic: sub.topic, address: this.addressOf(client) }, decision.why);
+      // Allowed, then within MQTT_MAX_SUBSCRIPTIONS(_MANY) per client, _PER_CREDENTIAL over a credential's clients and _TOTAL.
+      const refused: { reason: RefusalReason; detail: string } | undefined = decision.ok
+        ? this.subscriptions.admit(client, sub, speaksForMany(p?.role), p && limitedPerCredential(p) ? p.name : undefined)
+        : { reason: limit?.reason ?? 'subscribe_denied', detail: decision.why };
+      if (!refused) return callback(null, sub);
+      this.report.refuse(refused.reason, { clientId: client.id, username: p?.name, topic: sub.topic, address: this.addressOf(client) }, refused.detail);
       // A null subscription is a SUBACK failure (0x80) for that filter; the client stays connected.
       callback(null, null);
     },

@@ -72,7 +72,7 @@ export class ClientIds {
     const { maxConnections, maxPerCredential } = this.o;
     if (maxConnections > 0 && authenticated >= maxConnections) return { reason: 'max_connections', code: 3, why: `${authenticated} clients connected, the limit is ${maxConnections} (MAX_CONNECTIONS)` };
     const mine = this.conns.get(key)?.size ?? 0;
-    if (maxPerCredential > 0 && limited(p) && mine >= maxPerCredential) {
+    if (maxPerCredential > 0 && limitedPerCredential(p) && mine >= maxPerCredential) {
       return { reason: 'credential_connections', code: 3, why: `${who(key)} has ${mine} clients connected, the limit is ${maxPerCredential} (MQTT_MAX_CONNECTIONS_PER_CREDENTIAL)` };
     }
     return undefined;
@@ -81,7 +81,7 @@ export class ClientIds {
   /** `p` authenticated as `clientId` on `conn` (checked by `refusal` in the same turn). */
   claim(p: Principal, clientId: string, conn: Duplex, persistent: boolean): void {
     const key = keyOf(p);
-    const holder: Holder = { name: key, limited: limited(p), persistent, conn, registered: false };
+    const holder: Holder = { name: key, limited: limitedPerCredential(p), persistent, conn, registered: false };
     this.held.set(clientId, holder);
     let open = this.conns.get(key);
     if (!open) this.conns.set(key, (open = new Set()));
@@ -127,6 +127,7 @@ export class ClientIds {
   }
 }
 
-function limited(p: Principal): boolean {
+/** Held to the per-credential limits (connections, sessions away, subscriptions): not an admin, not anonymous. */
+export function limitedPerCredential(p: Principal): boolean {
   return !p.anonymous && p.role !== 'admin';
 }

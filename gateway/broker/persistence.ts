@@ -3,7 +3,7 @@ import type { Aedes, Client, PublishPacket, Subscription } from 'aedes';
 import { AwaySessions, type EvictReason } from './away-sessions.js';
 import { IncomingQos2 } from './incoming-qos2.js';
 import { connectedIds, MemoryPersistence, type MemoryStore } from './memory-store.js';
-import { copyOf, Queue, type Stored } from './session-queue.js';
+import { copyOf, Queue, queuedCost, type Stored } from './session-queue.js';
 
 /**
  * Aedes' persistence with bounds (docs/findings-15.md § A). Subscriptions, retained messages and
@@ -15,8 +15,9 @@ import { copyOf, Queue, type Stored } from './session-queue.js';
  * - **incoming QoS 2** (PUBREL awaited): stubs within `maxInflightQos2`/`_Bytes` (incoming-qos2.ts);
  * - **outgoing queues** of persistent sessions: per client id, an ordered Map with indexes by
  *   `brokerId:brokerCounter` and by message id (no scans), within `maxQueuedMessages` and
- *   `maxQueuedBytes` per session and `maxQueuedBytesTotal` in all; beyond, the oldest is dropped
- *   (the largest queue's, over the total) and counted.
+ *   `maxQueuedBytes` per session and `maxQueuedBytesTotal` in all, each message counted as its
+ *   payload, topic and measured overhead (queuedCost); beyond, the oldest is dropped (the largest
+ *   queue's, over the total) and counted.
  *
  * It also stores only the subscriptions the gateway granted (`takeGranted`): Aedes 1.2 hands
  * `addSubscriptions` every filter of a SUBSCRIBE packet, refused ones included, once per granted
@@ -204,11 +205,12 @@ export class BoundedPersistence {
 
   // Outgoing queues of persistent sessions.
   async outgoingEnqueue(sub: { clientId: string }, packet: Stored): Promise<void> {
-    this.enqueue(sub.clientId, packet);
+    this.enqueue(sub.clientId, packet, queuedCost(packet));
   }
 
   async outgoingEnqueueCombi(subs: readonly { clientId: string }[], packet: Stored): Promise<void> {
-    for (const sub of subs) this.enqueue(sub.clientId, packet);
+    const cost = queuedCost(packet);
+    for (const sub of subs) this.enqueue(sub.clientId, packet, cost);
   }
 
   async outgoingUpdate(client: Client, packet: Stored): Promise<void> {
@@ -230,11 +232,12 @@ export class BoundedPersistence {
     return Readable.from([...(this.outgoing.get(client.id)?.entries.values() ?? [])].map((e) => e.packet));
   }
 
-  private enqueue(clientId: string, packet: Stored): void {
+  /** `cost`: payload, topic and the measured overhead of a queued message (session-queue.ts), not the payload alone. */
+  private enqueue(clientId: string, packet: Stored, cost: number): void {
     let queue = this.outgoing.get(clientId);
     if (!queue) this.outgoing.set(clientId, (queue = new Queue()));
     const before = queue.bytes;
-    queue.push(copyOf(packet));
+    queue.push(copyOf(packet), cost);
     this.account(1, queue.bytes - before);
     const { maxQueuedMessages, maxQueuedBytes, maxQueuedBytesTotal } = this.limits;
     let dropped = 0;

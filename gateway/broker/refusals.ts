@@ -23,6 +23,8 @@ export const REFUSAL_REASONS = {
   connect_timeout: 'GW_ERR_LIMIT',
   inflight_qos2: 'GW_ERR_LIMIT',
   too_many_subscriptions: 'GW_ERR_LIMIT',
+  credential_subscriptions: 'GW_ERR_LIMIT',
+  total_subscriptions: 'GW_ERR_LIMIT',
   slow_subscriber: 'GW_ERR_LIMIT',
   login_overloaded: 'GW_ERR_AUTH',
   malformed_packet: 'GW_ERR_PROTOCOL',
@@ -56,7 +58,7 @@ const BY_ADDRESS: ReadonlySet<RefusalReason> = new Set<RefusalReason>([
   // An outage refuses every client at once: one line per address (a proxy's: one in all) says it.
   'store_unavailable',
 ]);
-const BY_USERNAME: ReadonlySet<RefusalReason> = new Set<RefusalReason>(['bad_credentials', 'client_id_mismatch', 'client_id_taken', 'credential_connections']);
+const BY_USERNAME: ReadonlySet<RefusalReason> = new Set<RefusalReason>(['bad_credentials', 'client_id_mismatch', 'client_id_taken', 'credential_connections', 'credential_subscriptions']);
 
 /**
  * Counts every refusal and logs it with its reason, code and who it was; a client hammering

@@ -1,5 +1,7 @@
+import type { EventEmitter } from 'node:events';
 import type { Client, Subscription } from 'aedes';
 import { filterWithin } from './acl.js';
+import { HeldSubscriptions, type PlaceRefusal } from './held-subscriptions.js';
 
 interface Held {
   /** Granted filters and their QoS. */
@@ -8,6 +10,14 @@ interface Held {
   unstored: Subscription[];
   /** The lowest granted QoS: a message at or below it needs no look-up of its matching filters. */
   minQos: number;
+  /** Its credential, when held to MQTT_MAX_SUBSCRIPTIONS_PER_CREDENTIAL (see HeldSubscriptions). */
+  readonly owner: string | undefined;
+}
+
+/** Why a filter was refused: `gateway_refusals_total{reason}`, and what to log. */
+export interface GrantRefusal {
+  readonly reason: 'too_many_subscriptions' | PlaceRefusal['reason'];
+  readonly detail: string;
 }
 
 /** A client that speaks for many devices, or listens to them (an operator's tool, Home Assistant, a bridge). */
@@ -16,8 +26,9 @@ export function speaksForMany(role: string | undefined): boolean {
 }
 
 /**
- * The filters each client was granted: counted against MQTT_MAX_SUBSCRIPTIONS (a filter
- * subscribed again does not count twice; an UNSUBSCRIBE frees its place), handed to the
+ * The filters each client was granted: counted against MQTT_MAX_SUBSCRIPTIONS, and with its
+ * credential's and everyone's against MQTT_MAX_SUBSCRIPTIONS_PER_CREDENTIAL and _TOTAL (a filter
+ * subscribed again does not count twice; an UNSUBSCRIBE or the client leaving frees its place), handed to the
  * persistence so that only granted filters are stored (persistence.ts), and asked for the QoS
  * a message may be delivered at ([MQTT-3.8.4-6]: the highest QoS granted among the filters that
  * match it, which Aedes 1.2 finds only for an exact-topic subscription).
@@ -29,10 +40,12 @@ export class SubscriptionLedger {
    * @param max filters per client (0 = no limit)
    * @param maxMany …per client that speaks for many devices (an admin, observer or bridge: Home
    *   Assistant subscribes to each entity's state, availability and attributes one by one)
+   * @param places filters of connected clients per credential and in all (none: no such bound)
    */
   constructor(
     private readonly max: number,
     private readonly maxMany = max,
+    readonly places = new HeldSubscriptions(0, 0),
   ) {}
 
   /** The limit for a client (`many`: one that speaks for many devices). */
@@ -40,18 +53,44 @@ export class SubscriptionLedger {
     return many ? this.maxMany : this.max;
   }
 
-  /** Records a granted filter; false (nothing recorded) when the client holds its limit of others already. */
-  grant(client: Client, sub: Subscription, many = false): boolean {
+  /** Records a granted filter; false (nothing recorded) when a limit refuses it. */
+  grant(client: Client, sub: Subscription, many = false, owner?: string): boolean {
+    return this.admit(client, sub, many, owner) === undefined;
+  }
+
+  /**
+   * Records a granted filter, or says which limit refuses it (nothing recorded). `owner`: the
+   * client's credential, when held to MQTT_MAX_SUBSCRIPTIONS_PER_CREDENTIAL.
+   */
+  admit(client: Client, sub: Subscription, many = false, owner?: string): GrantRefusal | undefined {
     let h = this.held.get(client);
-    if (!h) this.held.set(client, (h = { filters: new Map(), unstored: [], minQos: 2 }));
+    if (!h) {
+      // Aedes subscribes nothing for a client already closing; counting it would hold places nobody frees.
+      if (client.closed) return undefined;
+      this.held.set(client, (h = { filters: new Map(), unstored: [], minQos: 2, owner }));
+      // Its filters' places come free when it leaves (a persistent session's stored filters count as away, away-sessions.ts).
+      (client.conn as EventEmitter | undefined)?.once?.('close', () => this.left(client));
+    }
     const max = this.limit(many);
-    if (!h.filters.has(sub.topic) && max > 0 && h.filters.size >= max) return false;
+    if (!h.filters.has(sub.topic)) {
+      if (max > 0 && h.filters.size >= max) return { reason: 'too_many_subscriptions', detail: `${h.filters.size} filters held, the limit is ${max} (${many ? 'MQTT_MAX_SUBSCRIPTIONS_MANY' : 'MQTT_MAX_SUBSCRIPTIONS'})` };
+      const refused = this.places.take(h.owner);
+      if (refused) return refused;
+    }
     const previous = h.filters.get(sub.topic);
     h.filters.set(sub.topic, sub.qos);
     // O(1) but when the filter that held the lowest QoS is granted a higher one.
     h.minQos = previous === h.minQos && sub.qos > previous ? lowest(h.filters) : Math.min(h.minQos, sub.qos);
     if (!client.clean) h.unstored.push(sub);
-    return true;
+    return undefined;
+  }
+
+  /** The client left: its filters' places come free. */
+  private left(client: Client): void {
+    const h = this.held.get(client);
+    if (!h) return;
+    this.held.delete(client);
+    this.places.release(h.owner, h.filters.size);
   }
 
   /** How many filters the client holds. */
@@ -62,7 +101,9 @@ export class SubscriptionLedger {
   removed(client: Client, filters: readonly string[]): void {
     const h = this.held.get(client);
     if (!h) return;
-    for (const f of filters) h.filters.delete(f);
+    let freed = 0;
+    for (const f of filters) if (h.filters.delete(f)) freed++;
+    this.places.release(h.owner, freed);
     h.minQos = lowest(h.filters);
   }
 

@@ -210,7 +210,7 @@ export class Metrics {
     gauge('gateway_mqtt_waiting_for_redis', 'A cluster node: MQTT clients whose CONNECT waits for Redis, where sessions live (up to MQTT_REDIS_WAIT_MS)', reported('mqttWaitingForRedis'));
     gauge('gateway_inflight_qos2_messages', 'QoS 2 messages received and not yet released (awaiting PUBREL), all clients', reported('inflightQos2'));
     gauge('gateway_offline_queued_messages', 'Messages queued for persistent sessions, all clients', reported('offlineQueuedMessages'));
-    gauge('gateway_offline_queued_bytes', 'Payload bytes queued for persistent sessions, all clients', reported('offlineQueuedBytes'));
+    gauge('gateway_offline_queued_bytes', 'Bytes queued for persistent sessions, all clients, as counted against MQTT_MAX_QUEUED_BYTES_TOTAL (payload, topic and 280 bytes per message)', reported('offlineQueuedBytes'));
     gauge('gateway_retained_bytes', 'Retained bytes (payload and topic) kept, all clients', reported('retainedBytes'));
     gauge('gateway_alarms_active', 'Alarms raised and not cleared', reported('alarmsActive'));
     gauge('gateway_commands_pending', 'Commands waiting for their actuator to confirm them', reported('commandsPending'));

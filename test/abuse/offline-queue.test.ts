@@ -76,4 +76,34 @@ describe('persistent sessions whose subscribers went away', () => {
     await waitFor(() => ids.includes(`r-${READINGS - 1}`), 'the newest reading for the returning subscriber', 30_000);
     expect(ids.length).toBeLessThan(READINGS);
   });
+
+  it('count each queued message with its topic and overhead, so tiny payloads to many sessions away stay within MQTT_MAX_QUEUED_BYTES_TOTAL', async () => {
+    // The adversary's case scaled down: sessions away subscribed to `#`, then a flood of one-byte
+    // payloads. Counted as payload bytes only, 4,000 messages (4,000 "bytes") fitted in a 200 kB
+    // total while holding ~1 MB of memory and snapshot.
+    const SESSIONS = 20;
+    const MESSAGES = 200;
+    const TOTAL = 200_000;
+    gw = await startGatewayProcess({ env: { PUBLISH_RATE: '0', MQTT_MAX_QUEUED_BYTES_TOTAL: String(TOTAL) } });
+    for (let i = 0; i < SESSIONS; i++) {
+      const c = await connect(gw.mqttUrl, { clientId: `aw${i}`, clean: false });
+      open.push(c);
+      await c.subscribeAsync('#', { qos: 1 });
+      await c.endAsync();
+    }
+    const feeder = await connect(gw.mqttUrl, { clientId: 'flood' });
+    open.push(feeder);
+    const topic = (i: number): string => `sensors/hq/f1/d${i}/temperature`;
+    for (let i = 0; i < MESSAGES; i++) await feeder.publishAsync(topic(i), '1', { qos: 1 });
+    // Every message reached every session's queue, then stayed or was dropped (counted).
+    const queued = (): Promise<number> => gw!.metric('gateway_offline_queued_messages');
+    const dropped = (): Promise<number> => gw!.metric('gateway_offline_dropped_total');
+    await waitFor(async () => (await queued()) + (await dropped()) >= SESSIONS * MESSAGES, 'every message queued or dropped', 30_000);
+    const figures = { queued: await queued(), dropped: await dropped(), bytes: await gw.metric('gateway_offline_queued_bytes') };
+    note('tiny messages to sessions away', figures);
+    const perMessage = 1 + Buffer.byteLength(topic(MESSAGES - 1)) + 256;
+    expect(figures.queued, JSON.stringify(figures)).toBeLessThanOrEqual(Math.floor(TOTAL / perMessage));
+    expect(figures.bytes).toBeLessThanOrEqual(TOTAL);
+    expect(figures.dropped).toBeGreaterThan(0);
+  });
 });
