@@ -12,7 +12,7 @@ import { MapTypoCheck } from './map-typos.js';
 import { EMPTY_MAP, type NativeDevice } from './map.js';
 import type { DeviceView } from './registry.js';
 import type { ActuatorState } from './types.js';
-import { relearnRetained, type RelearnSources } from './relearn.js';
+import { teachRetained, type Relearning, type RelearnSources } from './relearn.js';
 import { shareLearning, SharingRouter } from './shared-learning.js';
 import { ClusterDeviceViews, type ClusterViewOptions } from './cluster-view.js';
 import { channelOf } from './placement.js';
@@ -121,11 +121,13 @@ export class DevicesService {
   };
 
   /**
-   * At start, before the broker listens: what the restored retained messages taught (relearn.ts);
-   * a cluster node's (`cluster`: its broker, id and the live nodes) also tells and hears what the other
-   * nodes are taught (shared-learning.ts), and lists every node's devices (cluster-view.ts).
+   * At start, before the rules rebuild (their resends go out in each device's form) and before the
+   * broker listens: what the restored retained messages taught (relearn.ts); their availability
+   * waits for `relearnt` (after the seed from the history). A cluster node's (`cluster`: its broker,
+   * id and the live nodes) also tells and hears what the other nodes are taught
+   * (shared-learning.ts), and lists every node's devices (cluster-view.ts).
    */
-  relearn(sources: RelearnSources & { cluster?: Omit<ClusterViewOptions, 'view' | 'log'> }): Promise<{ read: number; learnt: number }> {
+  async relearn(sources: RelearnSources & { cluster?: Omit<ClusterViewOptions, 'view' | 'log'> }): Promise<void> {
     const { clock, log } = this.o;
     const { cluster } = sources;
     if (cluster) {
@@ -133,8 +135,16 @@ export class DevicesService {
       this.clusterViews = new ClusterDeviceViews({ ...cluster, view: () => this.view(), log });
       this.clusterViews.start();
     }
-    // Then the map's listeners hear what is placed: the live page drops the names seeded from history that no longer are.
-    return relearnRetained({ ...sources, router: this.router, discoveryPrefix: this.o.discoveryPrefix, now: clock.now(), log }).then((r) => (this.tellMapListeners(), r));
+    this.relearning = await teachRetained({ ...sources, router: this.router, discoveryPrefix: this.o.discoveryPrefix, now: clock.now(), log });
+  }
+  private relearning: Relearning | undefined;
+
+  /** After the seed from the history: the availability retained, then the map's listeners hear what is placed (the live page drops the names seeded from history that no longer are). */
+  relearnt(): { read: number; learnt: number } {
+    const r = this.relearning?.availability() ?? { read: 0, learnt: 0 };
+    this.relearning = undefined;
+    this.tellMapListeners();
+    return r;
   }
 
   /** Reads the map again now (before a redrive, so an assignment just written counts). */
@@ -236,8 +246,9 @@ export class DevicesService {
     }
     // Before the broker listens: nothing newer is known of them.
     for (const [n, s] of seeds) {
+      // An entry a restored discovery config made at this start (relearn) was not heard then: the history's times.
       const e = this.router.registry.seen(n.family, n.nativeId, s.first);
-      this.router.registry.seen(n.family, n.nativeId, s.last);
+      [e.firstSeen, e.lastSeen] = [Math.min(e.firstSeen, s.first), s.last];
       [e.online, e.onlineFromHistory] = [s.online, s.online !== null];
       if (s.silentAt !== undefined) e.silentSince = s.silentAt;
       e.battery ??= s.battery;
