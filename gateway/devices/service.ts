@@ -266,8 +266,8 @@ export class DevicesService {
     const { router } = this;
     for (const r of reports) {
       const a = r.reported && r.reportedAt !== undefined ? router.actuator(`${r.site}/${r.zone}/${r.actuator}`) : undefined;
-      if (!a || router.actuatorStates.has(a.target)) continue;
-      router.actuatorStates.set(a.target, r.reported as ActuatorState);
+      if (!a || router.actuatorStates.has(a)) continue;
+      router.actuatorStates.set(a, r.reported as ActuatorState);
       // Heard then, but not now: its silence, seeded just before, stays.
       const e = router.registry.known(a.family, a.nativeId, r.reportedAt!);
       e.lastSeen = Math.max(e.lastSeen, r.reportedAt!);
