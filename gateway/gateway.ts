@@ -220,7 +220,7 @@ export class Gateway {
     // a cluster's partitions are rebuilt by their owners instead (cluster/partition-worker.ts).
     const liveness = new LivenessBook();
     if (clustered) rules.clock.goLive();
-    else await rules.rebuild({ onDevice: (item) => liveness.apply(item), onReading: (r) => ingest.seriesOf(r.site, r.zone, r.device, r.kind).memory.remember(r.id, r.numeric, r.timeMs) });
+    else await rules.rebuild({ onDevice: (item) => liveness.apply(item), onReading: (r) => ingest.seriesOf(r.site, r.zone, r.device, r.kind).memory.remember(r.id, r.numeric, r.timeMs), onReport: devices.replayed });
     const offKinds = onKindsChanged(() => void rules.kindsChanged());
     lifecycle.add('kinds watch', { stop: () => offKinds() });
     // A cluster node: the rules are ruled by partition owners (cluster/, README "Beyond one machine"); it starts once the broker listens.

@@ -11,11 +11,10 @@ import { DeviceMapLoader } from './map-loader.js';
 import { MapTypoCheck } from './map-typos.js';
 import { EMPTY_MAP, type NativeDevice } from './map.js';
 import type { DeviceView } from './registry.js';
-import type { ActuatorState } from './types.js';
 import { teachRetained, type Relearning, type RelearnSources } from './relearn.js';
 import { shareLearning, SharingRouter } from './shared-learning.js';
 import { ClusterDeviceViews, type ClusterViewOptions } from './cluster-view.js';
-import { channelOf } from './placement.js';
+import { replayedReport, seedReports, type ReplayedReport } from './actuator-states.js';
 import { evictionCounter } from '../observability/evictions.js';
 import { RenameFollower } from './rename.js';
 import type { PowerCutWatch } from './power-cut.js';
@@ -109,6 +108,9 @@ export class DevicesService {
     const actuator = this.router.actuator(target);
     return actuator ? expectedReport(data, this.router.kind(actuator)) : data;
   };
+
+  /** A stored report the rules' rebuild replays, in time order, before they go live (actuator-states.ts). */
+  readonly replayed = (r: ReplayedReport): void => replayedReport(this.router, r);
 
   /** The native device behind actuator `target`, whether it said it is online and since when it is offline (rules/saga.ts ActuatorAvailability). */
   readonly availability = (target: string): { device: string; online: boolean | null; since: number | undefined; lastSeen: number | undefined } | undefined => {
@@ -254,26 +256,7 @@ export class DevicesService {
       e.battery ??= s.battery;
       for (const k of s.kinds) e.kinds.add(k);
     }
-    this.seedReports(reports);
-  }
-
-  /**
-   * What each mapped native actuator last reported, as the rebuild read it: listed at once (an
-   * actuator-only device has no readings to seed it), and its form known (a switch that reported
-   * on/off) before it reports again.
-   */
-  private seedReports(reports: readonly StoredReport[]): void {
-    const { router } = this;
-    for (const r of reports) {
-      const a = r.reported && r.reportedAt !== undefined ? router.actuator(`${r.site}/${r.zone}/${r.actuator}`) : undefined;
-      if (!a || router.actuatorStates.has(a)) continue;
-      router.actuatorStates.set(a, r.reported as ActuatorState);
-      // Heard then, but not now: its silence, seeded just before, stays.
-      const e = router.registry.known(a.family, a.nativeId, r.reportedAt!);
-      e.lastSeen = Math.max(e.lastSeen, r.reportedAt!);
-      // Under the channel its reports name (a Tasmota's POWER is relay 1): one entry, not a second once it reports.
-      e.actuators.set(channelOf(a.family, a.channel), r.reported as ActuatorState);
-    }
+    seedReports(this.router, reports);
   }
 
   /** The devices waiting for a zone, most recently heard first (at most `max`). */

@@ -25,7 +25,7 @@ import { waitFor } from '../helpers/wait.js';
 const s = 1000;
 /** A switch announced by Home Assistant discovery, with its own payloads. */
 const HA_CONFIG = { name: 'F18 AC plug', uniq_id: 'f18_plug_relay', stat_t: 'f18plug/relay/state', cmd_t: 'f18plug/relay/set', pl_on: '1', pl_off: '0', stat_on: 'on', stat_off: 'off', dev: { ids: ['f18_plug'], name: 'F18 AC plug' } };
-const MAP = { actuators: { 'hq/f17/hvac': 'zigbee2mqtt:f17_plug', 'hq/f18/hvac': 'homeassistant:f18_plug' } };
+const MAP = { actuators: { 'hq/f17/hvac': 'zigbee2mqtt:f17_plug', 'hq/f18/hvac': 'homeassistant:f18_plug', 'hq/f19/hvac': { device: 'esphome:f19-node', channel: 'heater' } } };
 const Z2M_SET = 'zigbee2mqtt/f17_plug/set';
 
 let dataDir: string;
@@ -53,6 +53,8 @@ async function firmware(clientId: string): Promise<MqttClient> {
 }
 
 const sent = (topic: string): string[] => received.filter((m) => m.topic === topic).map((m) => m.payload);
+/** What the ESPHome node was commanded, on whichever of its topics. */
+const esphome = (): string[] => received.filter((m) => m.topic.startsWith('f19-node/') && m.topic.endsWith('/command')).map((m) => `${m.topic} ${m.payload}`);
 
 async function forms(): Promise<Record<string, string>> {
   const api = (await (await fetch(`${gw.httpUrl}/api/devices`)).json()) as { actuators: { target: string; form: string }[] };
@@ -68,6 +70,8 @@ beforeAll(async () => {
   await start(Date.now());
   const bridge = await firmware('zigbee2mqtt-bridge');
   const ha = await firmware('f18-plug');
+  const node = await firmware('f19-node');
+  await node.subscribeAsync(['f19-node/switch/heater/command', 'f19-node/climate/heater/#'], { qos: 1 });
   await bridge.subscribeAsync(Z2M_SET, { qos: 1 });
   await ha.subscribeAsync(HA_CONFIG.cmd_t, { qos: 1 });
   // What the devices teach once, retained: the plug is a switch (its bridge's list), so is the discovered entity.
@@ -79,14 +83,17 @@ beforeAll(async () => {
     const f = await forms();
     return f['hq/f17/hvac'] === 'switch' && f['hq/f18/hvac'] === 'switch';
   }, 'both switches learnt');
+  // An ESPHome node without discovery: a switch by what it reports (stored; the rebuild reads it back).
+  await node.publishAsync('f19-node/switch/heater/state', 'OFF', { qos: 1 });
   // Both off, then commanded on; neither confirms (the plugs lost their power, say).
   await bridge.publishAsync('zigbee2mqtt/f17_plug', JSON.stringify({ state: 'OFF' }), { qos: 1 });
   await ha.publishAsync(HA_CONFIG.stat_t, 'off', { qos: 1 });
-  await waitFor(() => gw.gateway.rules.runtime.commands.reports('hq/f17/hvac') && gw.gateway.rules.runtime.commands.reports('hq/f18/hvac'), 'the first reports');
+  await waitFor(() => ['f17', 'f18', 'f19'].every((z) => gw.gateway.rules.runtime.commands.reports(`hq/${z}/hvac`)), 'the first reports');
   const sensor = await connect(gw.mqttUrl, { clientId: 'f17-sensor' });
-  for (const zone of ['f17', 'f18']) await sensor.publishAsync(`sensors/hq/${zone}/t1/temperature`, JSON.stringify({ value: 30, id: `${zone}-hot` }), { qos: 1 });
+  for (const zone of ['f17', 'f18', 'f19']) await sensor.publishAsync(`sensors/hq/${zone}/t1/temperature`, JSON.stringify({ value: 30, id: `${zone}-hot` }), { qos: 1 });
   await sensor.endAsync();
-  await waitFor(() => sent(Z2M_SET).length === 1 && sent(HA_CONFIG.cmd_t).length === 1, 'the commands');
+  await waitFor(() => sent(Z2M_SET).length === 1 && sent(HA_CONFIG.cmd_t).length === 1 && esphome().length > 0, 'the commands');
+  expect(esphome()).toEqual(['f19-node/switch/heater/command ON']);
   await endAll();
   // Stopped within the confirmation time (10 s), back after it: the resends fall due at the start.
   const at = clock.now() + 2 * s;
@@ -104,9 +111,15 @@ describe('a resend that fell due while the gateway was down', () => {
   it('goes out in the form the devices taught before the restart: switched on, not a thermostat’s mode', async () => {
     await firmware('zigbee2mqtt-bridge');
     await firmware('f18-plug');
+    await firmware('f19-node');
     const refused = () => gw.logs.filter((l) => l['code'] === 'GW_ERR_NATIVE_COMMAND');
     // The discovered switch's resend refused is a log line, not a publish: either ends the wait.
-    await waitFor(() => sent(Z2M_SET).length === 2 && (sent(HA_CONFIG.cmd_t).length === 2 || refused().length > 0), 'the resends');
-    expect({ z2m: sent(Z2M_SET), ha: sent(HA_CONFIG.cmd_t), refused: refused().map((l) => l['reason']) }).toEqual({ z2m: ['{"state":"ON"}', '{"state":"ON"}'], ha: ['1', '1'], refused: [] });
+    await waitFor(() => sent(Z2M_SET).length === 2 && (sent(HA_CONFIG.cmd_t).length === 2 || refused().length > 0) && esphome().length >= 2, 'the resends');
+    expect({ z2m: sent(Z2M_SET), ha: sent(HA_CONFIG.cmd_t), esphome: esphome(), refused: refused().map((l) => l['reason']) }).toEqual({
+      z2m: ['{"state":"ON"}', '{"state":"ON"}'],
+      ha: ['1', '1'],
+      esphome: ['f19-node/switch/heater/command ON', 'f19-node/switch/heater/command ON'],
+      refused: [],
+    });
   });
 });
