@@ -132,6 +132,8 @@ export class DevicesService {
   async relearn(sources: RelearnSources & { cluster?: Omit<ClusterViewOptions, 'view' | 'log'> }): Promise<void> {
     const { clock, log } = this.o;
     const { cluster } = sources;
+    // Aedes' persistence and bus set up first: what is subscribed on it before is not heard from the other nodes.
+    await sources.broker.restore();
     if (cluster) {
       this.offShare = shareLearning({ aedes: cluster.aedes, router: this.router, clock, log });
       this.clusterViews = new ClusterDeviceViews({ ...cluster, view: () => this.view(), log });
