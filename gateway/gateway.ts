@@ -173,6 +173,8 @@ export class Gateway {
     const devices = lifecycle.add('devices', devicesService(settings, { bus, publisher: broker, store, metrics, clock, log, leftBehind: lock.leftBehind }));
     await devices.start();
     this.devicesService = devices;
+    // Before the rules rebuild and go live (a resend fallen due goes out in each device's own form) and before the broker listens: what its restored retained messages taught.
+    await devices.relearn({ broker, ownerOf: (t) => ledger.ownerOf(t), access: accessOpts, ...(clustered ? { cluster: { aedes: broker.aedes, node: nodeId, liveNodes: () => this.cluster?.readiness().liveNodes ?? [] } } : {}) });
 
     const ingest = new Ingest({
       store,
@@ -218,7 +220,7 @@ export class Gateway {
     // a cluster's partitions are rebuilt by their owners instead (cluster/partition-worker.ts).
     const liveness = new LivenessBook();
     if (clustered) rules.clock.goLive();
-    else await rules.rebuild({ onDevice: (item) => liveness.apply(item), onReading: (r) => ingest.seriesOf(r.site, r.zone, r.device, r.kind).memory.remember(r.id, r.numeric, r.timeMs) });
+    else await rules.rebuild({ onDevice: (item) => liveness.apply(item), onReading: (r) => ingest.seriesOf(r.site, r.zone, r.device, r.kind).memory.remember(r.id, r.numeric, r.timeMs), onReport: devices.replayed });
     const offKinds = onKindsChanged(() => void rules.kindsChanged());
     lifecycle.add('kinds watch', { stop: () => offKinds() });
     // A cluster node: the rules are ruled by partition owners (cluster/, README "Beyond one machine"); it starts once the broker listens.
@@ -241,7 +243,7 @@ export class Gateway {
     }
 
     lifecycle.add('MQTT intake', { stop: () => broker.stopIntake() });
-    await devices.relearn({ broker, ownerOf: (t) => ledger.ownerOf(t), access: accessOpts, ...(cluster ? { cluster: { aedes: broker.aedes, node: nodeId, liveNodes: () => cluster.readiness().liveNodes } } : {}) }); // before it listens: what its retained messages taught
+    devices.relearnt(); // the availability retained, over the seed from the history; before it listens
     const ports = await broker.start();
     where.mqtt = ports.mqtt;
     if (cluster) {
@@ -254,12 +256,8 @@ export class Gateway {
       'HTTP',
       new HttpServer({ log, host: access.host, port: settings.httpPort, metrics, readiness: () => this.readiness(), routes: live.routes(), auth, metricsPublic: settings.metricsPublic, tls: httpsOptions(settings, tls), limits: httpLimits(settings) }),
     );
-    if (cluster) {
-      http.route('/api/zones', cluster.zonesRoute);
-      http.route('/api/cluster', cluster.clusterRoute);
-    } else {
-      http.route('/api/zones', rules.zonesRoute);
-    }
+    http.route('/api/zones', cluster?.zonesRoute ?? rules.zonesRoute);
+    if (cluster) http.route('/api/cluster', cluster.clusterRoute);
     const api = new ApiRoutes({ rules: cluster?.rulesApi(rules) ?? rules, log: log.child({ component: 'api' }), authorize: this.options.authorize ?? actWithHttpAuth(auth) });
     for (const [path, handler] of api.routes()) http.route(path, handler);
     for (const [prefix, { handler, methods }] of api.prefixes()) http.routePrefix(prefix, handler, 'read', methods);

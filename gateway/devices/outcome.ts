@@ -4,6 +4,7 @@
  * status, actuator reports as the mapped actuators' state; a device the map does not place waits
  * for a zone. The registry is kept up to date on the way.
  */
+import type { ActuatorStates } from './actuator-states.js';
 import type { NativeActuator } from './map.js';
 import type { Placements } from './placement.js';
 import type { PowerCutWatch } from './power-cut.js';
@@ -66,7 +67,7 @@ export interface PlaceEnv {
   readonly redrive: boolean;
   readonly placements: Placements;
   readonly registry: DeviceRegistry;
-  readonly actuatorStates: Map<string, ActuatorState>;
+  readonly actuatorStates: ActuatorStates;
   /** A Zigbee2MQTT device's name before its last rename (learnt.ts): its dead letters' advice. */
   readonly learnt?: { formerName(name: string): string | undefined };
   /** After a power cut of the gateway's host: an actuator's first news is its device coming back (power-cut.ts). */
@@ -178,10 +179,12 @@ function decoded(d: Decoded, env: PlaceEnv): NativeOutcome {
   const actuators: PlacedActuator[] = [];
   if (!env.redrive) {
     for (const a of d.actuators) {
-      for (const act of map.actuatorsFor(d.family, d.nativeId, a.channel)) {
-        const before = env.actuatorStates.get(act.target);
-        const state = { ...before, ...a.state };
-        env.actuatorStates.set(act.target, state);
+      const acts = map.actuatorsFor(d.family, d.nativeId, a.channel);
+      // Kept by device and channel (actuator-states.ts): the entries found here share one.
+      const before = acts[0] && env.actuatorStates.get(acts[0]);
+      const state = { ...before, ...a.state };
+      if (acts[0]) env.actuatorStates.set(acts[0], state);
+      for (const act of acts) {
         if (entry) env.powerCut?.reported(entry, act.target, JSON.stringify(state) !== JSON.stringify(before), now);
         const cameBack = a.cameBack ?? (entry && !a.notAtPowerOn ? DeviceRegistry.justBack(entry, now) : undefined);
         actuators.push(cameBack === undefined ? { actuator: act, state } : { actuator: act, state, cameBack });

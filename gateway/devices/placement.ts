@@ -24,6 +24,11 @@ export function channelOf(family: Family, channel: string | undefined): string {
   return family === 'tasmota' ? '1' : family === 'shelly' ? '0' : '';
 }
 
+/** The channel an actuator entry's reports come on, as `actuatorsFor` finds them: none for a Home Assistant or Zigbee2MQTT entry without one. */
+export function reportChannel(a: Pick<NativeActuator, 'family' | 'channel'>): string {
+  return a.channel === undefined && (a.family === 'homeassistant' || a.family === 'zigbee2mqtt') ? '' : channelOf(a.family, a.channel);
+}
+
 const norm = (unit: string): string => unit.trim().replace(/^°/, '').toLowerCase();
 
 function lastWord(key: string): string {
@@ -60,7 +65,7 @@ export class Placements {
         this.implied.set(key, [p]);
         if (!this.zoneOfDevice.has(p.device)) this.zoneOfDevice.set(p.device, p);
       }
-      const report = `${key}#${a.channel === undefined && (a.family === 'homeassistant' || a.family === 'zigbee2mqtt') ? '' : channelOf(a.family, a.channel)}`;
+      const report = `${key}#${reportChannel(a)}`;
       const list = this.byReport.get(report) ?? [];
       list.push(a);
       this.byReport.set(report, list);

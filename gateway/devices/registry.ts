@@ -18,7 +18,7 @@ export interface DeviceEntry {
   readonly key: string;
   readonly family: Family;
   readonly nativeId: string;
-  readonly firstSeen: number;
+  firstSeen: number;
   lastSeen: number;
   /** From its availability topic (and its bridge's); null until it said. */
   online: boolean | null;

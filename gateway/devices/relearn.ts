@@ -41,24 +41,55 @@ interface RelearnOptions extends RelearnSources {
  */
 const AVAILABILITY = /\/(availability|bridge\/state|LWT|online|status)$/;
 
-/** Feeds the restored retained messages that teach to the router; counts what they taught. */
-export async function relearnRetained(o: RelearnOptions): Promise<{ read: number; learnt: number }> {
+/** What was read again at start; the availability retained waits for `availability` (after the history's seed). */
+export interface Relearning {
+  readonly read: number;
+  readonly learnt: number;
+  /** Reads the availability retained (each device's and bridge's last word, over what the history seeded); says what all taught. */
+  availability(): { read: number; learnt: number };
+}
+
+/**
+ * Feeds the restored retained messages that teach what devices are (discovery configs, bridge
+ * lists) to the router at once: before the rules rebuild and go live, so a resend fallen due goes
+ * out in the device's own form. Their availability is kept for `availability()`.
+ */
+export async function teachRetained(o: RelearnOptions): Promise<Relearning> {
   await o.broker.restore();
   let read = 0;
   let learnt = 0;
-  // A bridge's base may have several levels (`home/zigbee2mqtt`): all of them, picked by their ends.
-  for await (const { topic, payload } of o.broker.retained(['#'])) {
-    // And the availability retained (after the seed from the history, which cannot tell a device's own word from its bridge's will).
-    if (!teaches(topic, o.discoveryPrefix) && !AVAILABILITY.test(topic)) continue;
+  const later: { topic: string; payload: Buffer }[] = [];
+  const feed = (topic: string, payload: Buffer): void => {
     read++;
     try {
       if (o.router.relearn(topic, payload, o.now, hintOf(o, topic))) learnt++;
     } catch (err) {
       o.log.warn({ topic, err: (err as Error).message }, 'a restored retained message could not be read again: what it taught is learnt when the device says it again');
     }
+  };
+  // A bridge's base may have several levels (`home/zigbee2mqtt`): all of them, picked by their ends.
+  for await (const { topic, payload } of o.broker.retained(['#'])) {
+    if (teaches(topic, o.discoveryPrefix)) feed(topic, payload);
+    // And the availability retained, after the seed from the history (which cannot tell a device's own word from its bridge's will).
+    else if (AVAILABILITY.test(topic)) later.push({ topic, payload });
   }
-  if (read > 0) o.log.info({ read, learnt }, 'learnt again from the restored retained messages: discovery configs, Zigbee2MQTT bridge lists, devices\' and bridges\' availability');
-  return { read, learnt };
+  // Said now, before the rules go live (their first resends follow it in the log).
+  if (read > 0) o.log.info({ read, learnt }, 'learnt again from the restored retained messages: discovery configs, Zigbee2MQTT bridge lists');
+  const taught = { read, learnt };
+  return {
+    ...taught,
+    availability() {
+      const waiting = later.splice(0);
+      for (const { topic, payload } of waiting) feed(topic, payload);
+      if (waiting.length > 0) o.log.info({ read: waiting.length, learnt: learnt - taught.learnt }, 'read again the restored retained availability of devices and bridges, over what the history seeded');
+      return { read, learnt };
+    },
+  };
+}
+
+/** Both at once (no history to seed from in between). */
+export async function relearnRetained(o: RelearnOptions): Promise<{ read: number; learnt: number }> {
+  return (await teachRetained(o)).availability();
 }
 
 /** Whether a retained message on this topic teaches what a device is (a discovery config, a bridge's device list or info). */

@@ -92,13 +92,9 @@ export class RenameFollower {
       DeviceRegistry.problem(router.registry.known(family, r.to, this.o.clock.now()), why);
       return;
     }
-    // What its actuators reported is the same device's: kept (router.use drops a state whose device changes).
-    const states = new Map(router.actuatorStates);
+    // What its actuators reported is the same device's: its new name's (router.use keeps the states of the devices the map names).
+    router.actuatorStates.rename(family, r.from, r.to);
     router.use(renamedMap(map, family, r.from, r.to));
-    for (const a of router.map.actuators.values()) {
-      const state = a.family === family && a.nativeId === r.to ? states.get(a.target) : undefined;
-      if (state) router.actuatorStates.set(a.target, state);
-    }
     router.registry.rename(family, r.from, r.to);
     this.count('followed');
     log.info({ ...fields, entries }, `Zigbee2MQTT renamed ${from} to ${to}: the device map follows (${entries.join(', ')} now name ${to}; commands go to its new name)`);

@@ -16,6 +16,7 @@ import { MAX_BRIDGE_DEVICES_BYTES } from './normalise.js';
 import { entityOf, esphomeEntityOf, formOf, type ActuatorKind } from './actuator-form.js';
 import type { ActuatorForm, DeviceMap, NativeActuator } from './map.js';
 import type { OnEvicted } from '../observability/evictions.js';
+import { ActuatorStates } from './actuator-states.js';
 import { Placements } from './placement.js';
 import type { PowerCutWatch } from './power-cut.js';
 import { DeviceRegistry } from './registry.js';
@@ -55,8 +56,8 @@ export class NativeRouter {
   private readonly topicStep = new BoundedMap<string, Step>(100_000);
   /** Refused discovery configs by topic → the device they named: its registry note goes when the config is removed. */
   private readonly refusedConfigs = new BoundedMap<string, string>(MAX_ENTITIES);
-  /** The last state each mapped actuator reported, merged (an ESPHome climate reports mode and setpoint on separate topics). */
-  readonly actuatorStates = new Map<string, ActuatorState>();
+  /** The last state each mapped actuator's device reported, merged (actuator-states.ts). */
+  readonly actuatorStates = new ActuatorStates();
 
   constructor(
     private readonly o: RouterOptions,
@@ -76,12 +77,8 @@ export class NativeRouter {
   }
 
   use(map: DeviceMap): void {
-    // What an actuator reported is another device's once its entry names another.
-    const before = this.placements.map.actuators;
-    for (const [target, a] of before) {
-      const now = map.actuators.get(target);
-      if (now?.family !== a.family || now.nativeId !== a.nativeId || now.channel !== a.channel) this.actuatorStates.delete(target);
-    }
+    // What a device reported stays its own, whichever entry names it now (an entry moved or renamed).
+    this.actuatorStates.keepOnly(map.actuators.values());
     this.placements = new Placements(map);
     this.topicStep.clear();
     this.ctxVersion = -1;
@@ -89,7 +86,8 @@ export class NativeRouter {
 
   /** What a mapped actuator last reported (merged), if it has. */
   reported(target: string): ActuatorState | undefined {
-    return this.actuatorStates.get(target);
+    const a = this.actuator(target);
+    return a && this.actuatorStates.get(a);
   }
 
   /** The native device and options a mapped actuator is commanded through. */
@@ -102,7 +100,7 @@ export class NativeRouter {
     if (a.as) return a.as;
     const entity = a.family === 'homeassistant' || a.family === 'esphome' ? this.entityFor(a) : undefined;
     // The bridge commands go to (commands.ts): the configured base.
-    return formOf(a, { reported: this.actuatorStates.get(a.target), entity, exposed: a.family === 'zigbee2mqtt' ? this.learnt.zigbee2mqttForm(this.o.zigbee2mqttBaseTopic, a.nativeId, a.channel) : undefined });
+    return formOf(a, { reported: this.actuatorStates.get(a), entity, exposed: a.family === 'zigbee2mqtt' ? this.learnt.zigbee2mqttForm(this.o.zigbee2mqttBaseTopic, a.nativeId, a.channel) : undefined });
   }
 
   /** How a mapped actuator takes a mode (actuator-kind.ts): its form, what the map says a switch drives, the modes its device lists. */

@@ -11,11 +11,10 @@ import { DeviceMapLoader } from './map-loader.js';
 import { MapTypoCheck } from './map-typos.js';
 import { EMPTY_MAP, type NativeDevice } from './map.js';
 import type { DeviceView } from './registry.js';
-import type { ActuatorState } from './types.js';
-import { relearnRetained, type RelearnSources } from './relearn.js';
+import { teachRetained, type Relearning, type RelearnSources } from './relearn.js';
 import { shareLearning, SharingRouter } from './shared-learning.js';
 import { ClusterDeviceViews, type ClusterViewOptions } from './cluster-view.js';
-import { channelOf } from './placement.js';
+import { replayedReport, seedReports, type ReplayedReport } from './actuator-states.js';
 import { evictionCounter } from '../observability/evictions.js';
 import { RenameFollower } from './rename.js';
 import type { PowerCutWatch } from './power-cut.js';
@@ -110,6 +109,9 @@ export class DevicesService {
     return actuator ? expectedReport(data, this.router.kind(actuator)) : data;
   };
 
+  /** A stored report the rules' rebuild replays, in time order, before they go live (actuator-states.ts). */
+  readonly replayed = (r: ReplayedReport): void => replayedReport(this.router, r);
+
   /** The native device behind actuator `target`, whether it said it is online and since when it is offline (rules/saga.ts ActuatorAvailability). */
   readonly availability = (target: string): { device: string; online: boolean | null; since: number | undefined; lastSeen: number | undefined } | undefined => {
     const a = this.router.actuator(target);
@@ -121,20 +123,32 @@ export class DevicesService {
   };
 
   /**
-   * At start, before the broker listens: what the restored retained messages taught (relearn.ts);
-   * a cluster node's (`cluster`: its broker, id and the live nodes) also tells and hears what the other
-   * nodes are taught (shared-learning.ts), and lists every node's devices (cluster-view.ts).
+   * At start, before the rules rebuild (their resends go out in each device's form) and before the
+   * broker listens: what the restored retained messages taught (relearn.ts); their availability
+   * waits for `relearnt` (after the seed from the history). A cluster node's (`cluster`: its broker,
+   * id and the live nodes) also tells and hears what the other nodes are taught
+   * (shared-learning.ts), and lists every node's devices (cluster-view.ts).
    */
-  relearn(sources: RelearnSources & { cluster?: Omit<ClusterViewOptions, 'view' | 'log'> }): Promise<{ read: number; learnt: number }> {
+  async relearn(sources: RelearnSources & { cluster?: Omit<ClusterViewOptions, 'view' | 'log'> }): Promise<void> {
     const { clock, log } = this.o;
     const { cluster } = sources;
+    // Aedes' persistence and bus set up first: what is subscribed on it before is not heard from the other nodes.
+    await sources.broker.restore();
     if (cluster) {
       this.offShare = shareLearning({ aedes: cluster.aedes, router: this.router, clock, log });
       this.clusterViews = new ClusterDeviceViews({ ...cluster, view: () => this.view(), log });
       this.clusterViews.start();
     }
-    // Then the map's listeners hear what is placed: the live page drops the names seeded from history that no longer are.
-    return relearnRetained({ ...sources, router: this.router, discoveryPrefix: this.o.discoveryPrefix, now: clock.now(), log }).then((r) => (this.tellMapListeners(), r));
+    this.relearning = await teachRetained({ ...sources, router: this.router, discoveryPrefix: this.o.discoveryPrefix, now: clock.now(), log });
+  }
+  private relearning: Relearning | undefined;
+
+  /** After the seed from the history: the availability retained, then the map's listeners hear what is placed (the live page drops the names seeded from history that no longer are). */
+  relearnt(): { read: number; learnt: number } {
+    const r = this.relearning?.availability() ?? { read: 0, learnt: 0 };
+    this.relearning = undefined;
+    this.tellMapListeners();
+    return r;
   }
 
   /** Reads the map again now (before a redrive, so an assignment just written counts). */
@@ -236,33 +250,15 @@ export class DevicesService {
     }
     // Before the broker listens: nothing newer is known of them.
     for (const [n, s] of seeds) {
+      // An entry a restored discovery config made at this start (relearn) was not heard then: the history's times.
       const e = this.router.registry.seen(n.family, n.nativeId, s.first);
-      this.router.registry.seen(n.family, n.nativeId, s.last);
+      [e.firstSeen, e.lastSeen] = [Math.min(e.firstSeen, s.first), s.last];
       [e.online, e.onlineFromHistory] = [s.online, s.online !== null];
       if (s.silentAt !== undefined) e.silentSince = s.silentAt;
       e.battery ??= s.battery;
       for (const k of s.kinds) e.kinds.add(k);
     }
-    this.seedReports(reports);
-  }
-
-  /**
-   * What each mapped native actuator last reported, as the rebuild read it: listed at once (an
-   * actuator-only device has no readings to seed it), and its form known (a switch that reported
-   * on/off) before it reports again.
-   */
-  private seedReports(reports: readonly StoredReport[]): void {
-    const { router } = this;
-    for (const r of reports) {
-      const a = r.reported && r.reportedAt !== undefined ? router.actuator(`${r.site}/${r.zone}/${r.actuator}`) : undefined;
-      if (!a || router.actuatorStates.has(a.target)) continue;
-      router.actuatorStates.set(a.target, r.reported as ActuatorState);
-      // Heard then, but not now: its silence, seeded just before, stays.
-      const e = router.registry.known(a.family, a.nativeId, r.reportedAt!);
-      e.lastSeen = Math.max(e.lastSeen, r.reportedAt!);
-      // Under the channel its reports name (a Tasmota's POWER is relay 1): one entry, not a second once it reports.
-      e.actuators.set(channelOf(a.family, a.channel), r.reported as ActuatorState);
-    }
+    seedReports(this.router, reports);
   }
 
   /** The devices waiting for a zone, most recently heard first (at most `max`). */

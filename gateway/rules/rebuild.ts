@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { GatewayError, logError, logWarn } from '../core/errors.js';
-import type { ReadingEvent } from '../core/events.js';
+import type { ActuatorStateEvent, ReadingEvent } from '../core/events.js';
 import type { DeviceHistoryItem, History, HistoryItem, HistoryType } from '../core/history.js';
 import type { ReplayClock } from '../core/replay-clock.js';
 import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE } from './actions.js';
@@ -36,6 +36,8 @@ export interface RebuildOptions {
   readonly onDevice?: (item: DeviceHistoryItem) => void;
   /** Sees each reading of the window, before the rules do. */
   readonly onReading?: (event: ReadingEvent) => void;
+  /** Sees each actuator report read (the last before the window, then the window's), before the rules do: what a native device is, for their sagas. */
+  readonly onReport?: (event: ActuatorStateEvent) => void;
 }
 
 export interface RebuildResult {
@@ -88,6 +90,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
         return;
       case 'actuatorState':
         count('actuatorState');
+        o.onReport?.(item.event);
         return runtime.commands.report(item.event);
       case 'command':
       case 'commandStatus':

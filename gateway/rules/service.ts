@@ -191,12 +191,12 @@ export class RulesService {
   }
 
   /**
-   * Rebuilds what the rules knew from the stored history (rules/rebuild.ts), then goes live. Without
-   * a history, or when it cannot be read, they go live with the armed-zones file only. `onDevice`
-   * sees every device status and silence read on the way, in time order (the live page and the
-   * silence watch start from them); `onReading` every reading (ingest knows them as sent: a resend is a duplicate).
+   * Rebuilds what the rules knew from the stored history (rules/rebuild.ts), then goes live (without a history, or one
+   * that cannot be read, with the armed-zones file only). In time order, `onDevice` sees every device status and silence
+   * read (the live page and silence watch start from them); `onReading` every reading (ingest knows them as sent: a
+   * resend is a duplicate); `onReport` every actuator report (what a native device is, for the sagas replayed).
    */
-  async rebuild(seen: Pick<RebuildOptions, 'onDevice' | 'onReading'> = {}): Promise<RebuildResult | undefined> {
+  async rebuild(seen: Pick<RebuildOptions, 'onDevice' | 'onReading' | 'onReport'> = {}): Promise<RebuildResult | undefined> {
     const { history } = this.o;
     if (!history) {
       this.clock.goLive();

@@ -75,8 +75,8 @@ describe('a start after a power cut of the gateway’s host', () => {
   it('what the actuator last said before the cut is no news (a Zigbee2MQTT publishing its cached states at its start): its first other state is', () => {
     const r = router(CUT);
     // What the start seeds from the stored history (DevicesService.seedReports).
-    r.actuatorStates.set('hq/z1/heater', { state: 'on' });
-    r.actuatorStates.set('hq/e1/heater', { state: 'on' });
+    r.actuatorStates.set(r.actuator('hq/z1/heater')!, { state: 'on' });
+    r.actuatorStates.set(r.actuator('hq/e1/heater')!, { state: 'on' });
     expect(backOf(send(r, 'zigbee2mqtt/z1_plug', '{"state":"ON","power":1800}', T0 + 40_000))).toEqual([undefined]);
     expect(backOf(send(r, 'e1-node/switch/relay/state', 'ON', T0 + 41_000))).toEqual([undefined]);
     // The plug's own report, minutes later: its power-on state.
