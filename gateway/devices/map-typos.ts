@@ -15,6 +15,21 @@ import type { Family } from './types.js';
  * the hex of sibling plugs `…A1B2C3`/`…A1B2C4`) an edit or two away.
  */
 export function nearMissEntry(map: DeviceMap, family: Family, nativeId: string): string | undefined {
+  // Asked for every message of a waiting device: once per device and map (a reload is a new map).
+  let known = answered.get(map);
+  if (!known) answered.set(map, (known = new Map()));
+  const key = `${family}:${nativeId}`;
+  if (known.has(key)) return known.get(key);
+  const answer = nearMiss(map, family, nativeId);
+  if (known.size >= MAX_ANSWERED) known.clear();
+  known.set(key, answer);
+  return answer;
+}
+
+const answered = new WeakMap<DeviceMap, Map<string, string | undefined>>();
+const MAX_ANSWERED = 10_000;
+
+function nearMiss(map: DeviceMap, family: Family, nativeId: string): string | undefined {
   const ids = new Map<string, string>();
   for (const d of map.devices.values()) if (d.family === family) ids.set(d.nativeId, `devices.${JSON.stringify(d.key)}`);
   for (const a of map.actuators.values()) if (a.family === family && !ids.has(a.nativeId)) ids.set(a.nativeId, `actuators.${JSON.stringify(a.target)} (${family}:${a.nativeId})`);

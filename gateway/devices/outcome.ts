@@ -185,7 +185,8 @@ function decoded(d: Decoded, env: PlaceEnv): NativeOutcome {
       const state = { ...before, ...a.state };
       if (acts[0]) env.actuatorStates.set(acts[0], state);
       for (const act of acts) {
-        if (entry) env.powerCut?.reported(entry, act.target, JSON.stringify(state) !== JSON.stringify(before), now);
+        // Only in the window after a power cut of the host: not a comparison for every report.
+        if (entry && env.powerCut?.active) env.powerCut.reported(entry, act.target, JSON.stringify(state) !== JSON.stringify(before), now);
         const cameBack = a.cameBack ?? (entry && !a.notAtPowerOn ? DeviceRegistry.justBack(entry, now) : undefined);
         actuators.push(cameBack === undefined ? { actuator: act, state } : { actuator: act, state, cameBack });
       }
