@@ -17,7 +17,7 @@ import type { Family } from './types.js';
 export function nearMissEntry(map: DeviceMap, family: Family, nativeId: string): string | undefined {
   // Asked for every message of a waiting device: once per device and map (a reload is a new map).
   let known = answered.get(map);
-  if (!known) answered.set(map, (known = new Map()));
+  if (!known) answered.set(map, (known = new Map<string, string | undefined>()));
   const key = `${family}:${nativeId}`;
   if (known.has(key)) return known.get(key);
   const answer = nearMiss(map, family, nativeId);
