@@ -12,6 +12,8 @@ interface Held {
   minQos: number;
   /** Its credential, when held to MQTT_MAX_SUBSCRIPTIONS_PER_CREDENTIAL (see HeldSubscriptions). */
   readonly owner: string | undefined;
+  /** Its filters count toward MQTT_MAX_SUBSCRIPTIONS_TOTAL: it speaks for many (a device's own command topics never do). */
+  readonly inTotal: boolean;
 }
 
 /** Why a filter was refused: `gateway_refusals_total{reason}`, and what to log. */
@@ -67,14 +69,14 @@ export class SubscriptionLedger {
     if (!h) {
       // Aedes subscribes nothing for a client already closing; counting it would hold places nobody frees.
       if (client.closed) return undefined;
-      this.held.set(client, (h = { filters: new Map(), unstored: [], minQos: 2, owner }));
+      this.held.set(client, (h = { filters: new Map(), unstored: [], minQos: 2, owner, inTotal: many }));
       // Its filters' places come free when it leaves (a persistent session's stored filters count as away, away-sessions.ts).
       (client.conn as EventEmitter | undefined)?.once?.('close', () => this.left(client));
     }
     const max = this.limit(many);
     if (!h.filters.has(sub.topic)) {
       if (max > 0 && h.filters.size >= max) return { reason: 'too_many_subscriptions', detail: `${h.filters.size} filters held, the limit is ${max} (${many ? 'MQTT_MAX_SUBSCRIPTIONS_MANY' : 'MQTT_MAX_SUBSCRIPTIONS'})` };
-      const refused = this.places.take(h.owner);
+      const refused = this.places.take(h.owner, h.inTotal);
       if (refused) return refused;
     }
     const previous = h.filters.get(sub.topic);
@@ -90,7 +92,7 @@ export class SubscriptionLedger {
     const h = this.held.get(client);
     if (!h) return;
     this.held.delete(client);
-    this.places.release(h.owner, h.filters.size);
+    this.places.release(h.owner, h.filters.size, h.inTotal);
   }
 
   /** How many filters the client holds. */
@@ -103,7 +105,7 @@ export class SubscriptionLedger {
     if (!h) return;
     let freed = 0;
     for (const f of filters) if (h.filters.delete(f)) freed++;
-    this.places.release(h.owner, freed);
+    this.places.release(h.owner, freed, h.inTotal);
     h.minQos = lowest(h.filters);
   }
 

@@ -70,4 +70,20 @@ describe('subscriptions across the connections of a credential, and in all', () 
     const ops2 = await as('ops', 'ops:2');
     expect(granted(await subscribeCodes(ops2, filters('a2').slice(0, 20)))).toBe(20);
   });
+
+  it('do not keep a device from its command topic when the others fill the total', async () => {
+    gw = await startGatewayProcess({
+      credentials: [
+        { name: 'ops', role: 'admin' },
+        { name: 'hvac-f1', role: 'device', device: 'hvac-f1', site: 'hq', zone: 'f1' },
+      ],
+      env: { MQTT_MAX_SUBSCRIPTIONS_MANY: String(PER_CLIENT), MQTT_MAX_SUBSCRIPTIONS_PER_CREDENTIAL: String(PER_CREDENTIAL), MQTT_MAX_SUBSCRIPTIONS_TOTAL: String(TOTAL) },
+    });
+    for (let i = 0; i < 3; i++) await subscribeCodes(await as('ops', `ops:${i}`), filters(`a${i}`));
+    expect(await gw.metric('gateway_refusals_total', { reason: 'total_subscriptions' })).toBe(3 * PER_CLIENT - TOTAL);
+    // The actuator speaks for itself: held to its credential's bound, not to the total the admin filled.
+    const hvac = await as('hvac-f1', 'hvac-f1');
+    expect(granted(await subscribeCodes(hvac, ['commands/hq/f1/hvac']))).toBe(1);
+    expect(await gw.metric('gateway_refusals_total', { reason: 'total_subscriptions' })).toBe(3 * PER_CLIENT - TOTAL);
+  });
 });
