@@ -29,14 +29,36 @@ export function nearMissEntry(map: DeviceMap, family: Family, nativeId: string):
 const answered = new WeakMap<DeviceMap, Map<string, string | undefined>>();
 const MAX_ANSWERED = 10_000;
 
+/** A map's ids of one family, as its entries say them, by lower case, and those without digits: built once per map. */
+interface FamilyIds {
+  readonly said: Map<string, string>;
+  readonly byLower: Map<string, string>;
+  readonly plain: string[];
+}
+
+const indexes = new WeakMap<DeviceMap, Map<Family, FamilyIds>>();
+
+function idsOf(map: DeviceMap, family: Family): FamilyIds {
+  let byFamily = indexes.get(map);
+  if (!byFamily) indexes.set(map, (byFamily = new Map<Family, FamilyIds>()));
+  let ids = byFamily.get(family);
+  if (ids) return ids;
+  const said = new Map<string, string>();
+  for (const d of map.devices.values()) if (d.family === family) said.set(d.nativeId, `devices.${JSON.stringify(d.key)}`);
+  for (const a of map.actuators.values()) if (a.family === family && !said.has(a.nativeId)) said.set(a.nativeId, `actuators.${JSON.stringify(a.target)} (${family}:${a.nativeId})`);
+  const byLower = new Map<string, string>();
+  for (const id of said.keys()) if (!byLower.has(id.toLowerCase())) byLower.set(id.toLowerCase(), id);
+  byFamily.set(family, (ids = { said, byLower, plain: [...said.keys()].filter((id) => !/\d/.test(id)) }));
+  return ids;
+}
+
 function nearMiss(map: DeviceMap, family: Family, nativeId: string): string | undefined {
-  const ids = new Map<string, string>();
-  for (const d of map.devices.values()) if (d.family === family) ids.set(d.nativeId, `devices.${JSON.stringify(d.key)}`);
-  for (const a of map.actuators.values()) if (a.family === family && !ids.has(a.nativeId)) ids.set(a.nativeId, `actuators.${JSON.stringify(a.target)} (${family}:${a.nativeId})`);
+  const ids = idsOf(map, family);
   const lower = nativeId.toLowerCase();
-  const near = [...ids.keys()].find((id) => id !== nativeId && id.toLowerCase() === lower) ?? (/\d/.test(nativeId) ? undefined : nearestName(nativeId, [...ids.keys()].filter((id) => !/\d/.test(id))));
+  const sameButCase = ids.byLower.get(lower);
+  const near = sameButCase !== undefined && sameButCase !== nativeId ? sameButCase : /\d/.test(nativeId) ? undefined : nearestName(nativeId, ids.plain);
   if (near === undefined) return undefined;
-  return `${ids.get(near)!}${near.toLowerCase() === lower ? ' (ids are case-sensitive)' : ''}`;
+  return `${ids.said.get(near)!}${near.toLowerCase() === lower ? ' (ids are case-sensitive)' : ''}`;
 }
 
 /** Why each actuator entry no rule commands does nothing, with the nearest name the rules command. */

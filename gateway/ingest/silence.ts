@@ -115,16 +115,18 @@ export class SilenceWatch {
     this.timer.unref?.();
   }
 
-  private heard(device: string): void {
+  /** Its entry, heard now. */
+  private heard(device: string): Heard {
     const now = this.o.clock.now();
     const d = this.devices.get(device);
     if (!d) {
       const max = this.o.maxDevices ?? MAX_DEVICES;
       if (this.devices.size >= max) forgetLeastUseful(this.devices, Math.ceil(max / FORGET_SHARE), (id, gone) => this.forgot(id, gone, max));
       const wasSilent = this.forgottenSilent.delete(device);
-      this.devices.set(device, { last: now, interval: undefined, silent: false, away: false, once: !wasSilent });
+      const fresh: Heard = { last: now, interval: undefined, silent: false, away: false, once: !wasSilent };
+      this.devices.set(device, fresh);
       if (wasSilent) this.announce(device, false, now);
-      return;
+      return fresh;
     }
     // The time it was away (it said offline) says nothing about how often it reports; nor does a
     // silence once its interval is known (a day's outage would widen its window by hours): that
@@ -138,6 +140,7 @@ export class SilenceWatch {
       d.silent = false;
       this.announce(device, false, now);
     }
+    return d;
   }
 
   private forgot(device: string, gone: Heard, max: number): void {
@@ -155,16 +158,13 @@ export class SilenceWatch {
 
   /** It said online: heard, and vouched for by its will (or bridge) until it says offline or sends a reading. */
   private vouchedFor(device: string): void {
-    this.heard(device);
-    const d = this.devices.get(device);
-    if (d) d.vouched = true;
+    this.heard(device).vouched = true;
   }
 
   /** A device that sends readings is watched for them, whatever its status says. */
   private readingFrom(device: string): void {
-    this.heard(device);
-    const d = this.devices.get(device);
-    if (d?.vouched) d.vouched = false;
+    const d = this.heard(device);
+    if (d.vouched) d.vouched = false;
   }
 
   /** Finds the devices silent for longer than they may be. */
