@@ -1,3 +1,4 @@
+import { LOOPBACK } from '../core/loopback.js';
 import { logWarn } from '../core/errors.js';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -59,7 +60,6 @@ type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'author
 
 const LOGIN_CODES = { bad_credentials: 4, login_backoff: 5, login_overloaded: 3 } as const satisfies Record<string, AuthenticateError['returnCode']>;
 
-export const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|::ffff:127\.\d+\.\d+\.\d+)$/;
 
 /**
  * Identity, access control and limits for the broker: builds the Aedes hooks from the

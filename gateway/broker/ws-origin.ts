@@ -1,8 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { LOOPBACK } from './access.js';
-
-const hostName = (host: string): string => (host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, '')).toLowerCase();
-const isLoopback = (name: string): boolean => LOOPBACK.test(name) || name === 'localhost' || name.endsWith('.localhost');
+import { addressedToLoopback, isLoopbackName } from '../core/loopback.js';
 
 /**
  * Why a WebSocket upgrade is refused (undefined: it is not). Browsers let any web page open
@@ -21,8 +18,8 @@ export function webSocketRefusal(req: IncomingMessage, anonymousAllowed: boolean
   } catch {
     return `a browser page with an unreadable Origin (${JSON.stringify(origin)})`;
   }
-  if (!isLoopback(from)) return `a web page from ${origin}: anonymous clients are admitted (no credentials yet), so only pages on this machine may connect over WebSocket; add a credential to connect from elsewhere`;
+  if (!isLoopbackName(from)) return `a web page from ${origin}: anonymous clients are admitted (no credentials yet), so only pages on this machine may connect over WebSocket; add a credential to connect from elsewhere`;
   const host = req.headers.host;
-  if (host !== undefined && !isLoopback(hostName(host))) return `a web page addressed to ${JSON.stringify(host)}, not this machine's loopback (DNS rebinding)`;
+  if (!addressedToLoopback(host)) return `a web page addressed to ${JSON.stringify(host)}, not this machine's loopback (DNS rebinding)`;
   return undefined;
 }

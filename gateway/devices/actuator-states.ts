@@ -21,10 +21,6 @@ export class ActuatorStates {
     return this.states.get(keyOf(a));
   }
 
-  has(a: Reporter): boolean {
-    return this.states.has(keyOf(a));
-  }
-
   set(a: Reporter, state: ActuatorState): void {
     this.states.set(keyOf(a), state);
   }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { LOOPBACK } from '../broker/access.js';
+import { LOOPBACK, addressedToLoopback } from '../core/loopback.js';
 import type { CredentialStore, Role } from '../broker/credentials.js';
 import type { LoginGuard } from '../broker/login.js';
 import { GatewayError, logWarn } from '../core/errors.js';
@@ -143,9 +143,3 @@ function sameOrigin(req: IncomingMessage): boolean {
   }
 }
 
-/** A Host header naming the loopback (or none: not a browser's request). */
-function addressedToLoopback(host: string | undefined): boolean {
-  if (host === undefined) return true;
-  const name = (host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, '')).toLowerCase();
-  return LOOPBACK.test(name) || name.endsWith('.localhost');
-}
