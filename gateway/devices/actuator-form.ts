@@ -84,17 +84,19 @@ export function esphomeEntityOf(entities: Iterable<DiscoveredEntity>, a: NativeA
 /**
  * A rule's command data as a native command: on/off, or a mode with its setpoint. A switch: off
  * for off, on for its appliance's mode (any mode but off when the map does not say what it drives);
- * a thermostat listing its modes: off for one it cannot do (actuator-kind.ts).
+ * a thermostat listing its modes: off for one it cannot do, or its lowest heating setpoint when it
+ * cannot be switched off (actuator-kind.ts).
  */
 export function nativeCommandOf(data: Readonly<Record<string, unknown>>, kind: ActuatorForm | ActuatorKind): NativeCommand | string {
-  const { form, drives, modes } = typeof kind === 'string' ? ({ form: kind } as ActuatorKind) : kind;
+  const { form, drives, modes, floor } = typeof kind === 'string' ? ({ form: kind } as ActuatorKind) : kind;
   const { state, mode, setpoint } = data;
   if (setpoint !== undefined && (typeof setpoint !== 'number' || !Number.isFinite(setpoint))) return `setpoint ${JSON.stringify(setpoint)} is not a number`;
   if (state === 'on' || state === 'off') return { state };
   if (typeof mode === 'string' && mode !== '') {
     if (form === 'switch') return { state: switchState(mode, drives) };
-    const sent = acceptedMode(mode, modes);
+    const sent = acceptedMode(mode, modes, floor);
     if (typeof sent === 'string') return sent;
+    if ('floor' in sent) return { attribute: sent.floor.attribute, setpoint: sent.floor.value };
     // An off in place of a mode it cannot do carries no setpoint: there is nothing to hold.
     return setpoint === undefined || sent.fallback ? { mode: sent.mode } : { mode, setpoint: setpoint };
   }
@@ -105,9 +107,11 @@ export function nativeCommandOf(data: Readonly<Record<string, unknown>>, kind: A
  * What a native actuator reports once it has carried out command `data`: what it was asked, in the
  * terms its reports come in (decoders turn them into `{state}`, `{mode, setpoint}`). A switch given
  * a mode reports on or off, a switch given a brightness only on, a heat-only valve told to cool
- * reports off; a command with no native form is expected as it is.
+ * reports off, one turned down to its lowest setpoint reports that setpoint (in whatever mode:
+ * heat, the only one it has); a command with no native form is expected as it is.
  */
 export function expectedReport(data: CommandData, kind: ActuatorForm | ActuatorKind): CommandData {
   const command = nativeCommandOf(data, kind);
-  return typeof command === 'string' ? data : command;
+  if (typeof command === 'string') return data;
+  return 'attribute' in command ? { setpoint: command.setpoint } : command;
 }

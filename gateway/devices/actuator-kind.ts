@@ -10,12 +10,16 @@
  * - a thermostat whose device says the modes it accepts (Zigbee2MQTT's `system_mode` values, Home
  *   Assistant's or ESPHome's discovery `modes`) is sent `off` for a mode it cannot do, if it
  *   accepts off (a heat-only radiator valve asked to cool: off is what cooling asks of it), with
- *   no setpoint; else nothing (the command is refused: GW_ERR_NATIVE_COMMAND).
+ *   no setpoint; one that does not accept off either (a Danfoss Ally: heat only) is turned down
+ *   instead, its heating setpoint alone at the minimum its device gives (Zigbee2MQTT's
+ *   `value_min`: frost protection, as Home Assistant and Zigbee2MQTT users do), and reports
+ *   heat at that setpoint, which confirms it; without a known minimum, nothing (the command is
+ *   refused: GW_ERR_NATIVE_COMMAND).
  *
  * A switch without `as: heater|cooler` is on for any mode but off, as before; as a zone's `hvac`
  * that is a heater switched on to cool a hot room, hence {@link hvacSwitchHint}.
  */
-import { isEsphomeLightOrFan, type ActuatorForm, type Family } from './types.js';
+import { isEsphomeLightOrFan, type ActuatorForm, type Family, type HeatingFloor } from './types.js';
 
 /** What a switch drives, said in the map (`as: heater`, `as: cooler`). */
 export type SwitchDrives = 'heater' | 'cooler';
@@ -26,6 +30,8 @@ export interface ActuatorKind {
   readonly drives?: SwitchDrives | undefined;
   /** The modes the device accepts, when its exposes or discovery config list them. */
   readonly modes?: readonly string[] | undefined;
+  /** Its heating setpoint's attribute and lowest value, when its device says (a Zigbee2MQTT climate expose). */
+  readonly floor?: HeatingFloor | undefined;
 }
 
 /** A switch's on/off for a mode: off for off; a heater on for heat, a cooler for cool and dry; any other switch on. */
@@ -36,11 +42,15 @@ export function switchState(mode: string, drives: SwitchDrives | undefined): 'on
   return 'on';
 }
 
-/** The mode a thermostat is sent: the mode, else off when the device lists its modes without this one but with off; else why none. */
-export function acceptedMode(mode: string, modes: readonly string[] | undefined): { mode: string; fallback: boolean } | string {
+/**
+ * The mode a thermostat is sent: the mode, else off when the device lists its modes without this
+ * one but with off, else its heating setpoint at its lowest (`floor`) when known; else why none.
+ */
+export function acceptedMode(mode: string, modes: readonly string[] | undefined, floor?: HeatingFloor): { mode: string; fallback: boolean } | { floor: HeatingFloor } | string {
   if (modes === undefined || modes.length === 0 || modes.includes(mode)) return { mode, fallback: false };
   if (modes.includes('off')) return { mode: 'off', fallback: true };
-  return `mode ${JSON.stringify(mode)} is not one it accepts (${modes.join(', ')}), nor is off`;
+  if (floor) return { floor };
+  return `mode ${JSON.stringify(mode)} is not one it accepts (${modes.join(', ')}), nor is off, and it gives no lowest heating setpoint`;
 }
 
 const AS = ['switch', 'thermostat', 'heater', 'cooler'] as const;

@@ -81,11 +81,12 @@ export class NativeCommander {
     }
   }
 
-  /** Says why the device is sent other than what the rules asked: off for a mode it cannot do; a plain switch as hvac (once per target). */
+  /** Says why the device is sent other than what the rules asked: off for a mode it cannot do, or its lowest setpoint; a plain switch as hvac (once per target). */
   private explain(c: CommandEvent, kind: ActuatorKind, command: NativeCommand | string, device: string): void {
     const asked = c.cloudEvent.data['mode'];
     const target = `${c.site}/${c.zone}/${c.actuator}`;
     if (typeof command === 'object' && 'mode' in command && command.mode !== asked) this.o.log.info({ commandId: c.id, target, device, asked, sent: command.mode, modes: kind.modes }, `the device does not take mode ${JSON.stringify(asked)}: sent off instead`);
+    if (typeof command === 'object' && 'attribute' in command) this.o.log.info({ commandId: c.id, target, device, asked, sent: { [command.attribute]: command.setpoint }, modes: kind.modes }, `the device takes neither mode ${JSON.stringify(asked)} nor off: sent its lowest heating setpoint instead`);
     const hint = typeof asked === 'string' && asked !== 'off' && !this.hinted.has(target) ? hvacSwitchHint(c, kind.form, kind.drives) : undefined;
     if (hint === undefined) return;
     this.hinted.add(target);

@@ -10,7 +10,7 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { EvictingMap, OnEvicted } from '../observability/evictions.js';
 import { AnnouncedFullTopics, type AnnouncedTopic } from './tasmota-topics.js';
-import type { ActuatorForm, Learnt, LearntView, Zigbee2mqttForms, Zigbee2mqttOutput, Zigbee2mqttRename } from './types.js';
+import type { ActuatorForm, HeatingFloor, Learnt, LearntView, Zigbee2mqttForms, Zigbee2mqttOutput, Zigbee2mqttRename } from './types.js';
 
 const MAX_DEVICES = 10_000;
 /** Zigbee2MQTT bridges are a handful; their base topics come from credentials or one setting. */
@@ -165,5 +165,9 @@ export class LearntFacts implements LearntView {
 
   zigbee2mqttModes(base: string, name: string, channel: string | undefined): readonly string[] | undefined {
     return this.forms.get(base)?.get(name)?.modes?.get(channel ?? '');
+  }
+
+  zigbee2mqttFloor(base: string, name: string, channel: string | undefined): HeatingFloor | undefined {
+    return this.forms.get(base)?.get(name)?.floors?.get(channel ?? '');
   }
 }

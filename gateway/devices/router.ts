@@ -103,10 +103,12 @@ export class NativeRouter {
     return formOf(a, { reported: this.actuatorStates.get(a), entity, exposed: a.family === 'zigbee2mqtt' ? this.learnt.zigbee2mqttForm(this.o.zigbee2mqttBaseTopic, a.nativeId, a.channel) : undefined });
   }
 
-  /** How a mapped actuator takes a mode (actuator-kind.ts): its form, what the map says a switch drives, the modes its device lists. */
+  /** How a mapped actuator takes a mode (actuator-kind.ts): its form, what the map says a switch drives, the modes its device lists, its lowest heating setpoint. */
   kind(a: NativeActuator): ActuatorKind {
+    const [form, base] = [this.form(a), this.o.zigbee2mqttBaseTopic];
+    if (a.family === 'zigbee2mqtt') return { form, drives: a.drives, modes: this.learnt.zigbee2mqttModes(base, a.nativeId, a.channel), floor: this.learnt.zigbee2mqttFloor(base, a.nativeId, a.channel) };
     const entity = a.family === 'homeassistant' || a.family === 'esphome' ? this.entityFor(a) : undefined;
-    return { form: this.form(a), drives: a.drives, modes: a.family === 'zigbee2mqtt' ? this.learnt.zigbee2mqttModes(this.o.zigbee2mqttBaseTopic, a.nativeId, a.channel) : typeof entity === 'object' ? entity.climate?.modes : undefined };
+    return { form, drives: a.drives, modes: typeof entity === 'object' ? entity.climate?.modes : undefined };
   }
 
   /** The largest payload read on this topic, where not MAX_PAYLOAD_BYTES: a Zigbee2MQTT bridge/devices (normalise.ts), of the configured base or the publishing bridge credential's. */

@@ -165,6 +165,14 @@ export interface Zigbee2mqttForms {
   readonly endpoints?: ReadonlyMap<string, ActuatorForm>;
   /** The modes a climate expose's `system_mode` accepts (its `values`), by endpoint (`''`: the device as a whole). */
   readonly modes?: ReadonlyMap<string, readonly string[]>;
+  /** A climate expose's heating setpoint at its lowest (its `value_min`), by endpoint as `modes`. */
+  readonly floors?: ReadonlyMap<string, HeatingFloor>;
+}
+
+/** A thermostat's heating setpoint attribute and the lowest value it takes (a Danfoss Ally: occupied_heating_setpoint, 5). */
+export interface HeatingFloor {
+  readonly attribute: string;
+  readonly value: number;
 }
 
 /** A Zigbee2MQTT bridge's `advanced.output`: JSON on `<name>`, each key alone on `<name>/<key>`, or both. */
@@ -261,8 +269,11 @@ export interface EncodeOptions extends DecodeOptions {
   setpointKeys?: { heat?: string; cool?: string };
 }
 
-/** A command as the rules make it (`data` of a command event). */
-export type NativeCommand = { state: 'on' | 'off' } | { mode: string; setpoint?: number };
+/**
+ * A command as the rules make it (`data` of a command event); or a heating setpoint alone, to the
+ * device's attribute: a valve that cannot be switched off turned down to its minimum instead.
+ */
+export type NativeCommand = { state: 'on' | 'off' } | { mode: string; setpoint?: number } | { attribute: string; setpoint: number };
 
 export interface NativePublish {
   topic: string;

@@ -10,7 +10,9 @@
  *    values `["off","heat"]`) was told `{"system_mode":"cool",…}`, which Zigbee2MQTT rejects,
  *    every hot day ending `actuator_unresponsive`. A device that lists its modes is now sent off
  *    for a mode it cannot do (no setpoint), confirmed by its `system_mode: off`; one that cannot
- *    even be switched off (a Danfoss Ally: `["heat"]`) is sent nothing (GW_ERR_NATIVE_COMMAND).
+ *    even be switched off (`["heat"]`) is turned down to its heating setpoint's `value_min`
+ *    (native-heat-only-valve.test.ts), and sent nothing (GW_ERR_NATIVE_COMMAND) when its expose
+ *    gives no minimum.
  *    Home Assistant's and ESPHome's discovery climate `modes` are read the same way.
  *
  * Real gateway, real InfluxDB, real MQTT clients acting as each firmware as it behaves: an ESPHome
@@ -77,7 +79,7 @@ const F13_CONFIG = {
 /**
  * bridge/devices with the two valves: a TuYa TRV (zigbee-herdsman-converters' TS0601_thermostat
  * entry from the fixture, its system_mode taking off and heat) and a Danfoss Ally (heat only, as
- * its definition says).
+ * its definition says) whose setpoint has lost its value_min (as an external converter may give it).
  */
 function devicesWithValves(): Record<string, unknown>[] {
   const all = bridgeDevices();
@@ -86,6 +88,7 @@ function devicesWithValves(): Record<string, unknown>[] {
     const exposes = (d['definition'] as { exposes: { type: string; features?: { name: string; values?: string[] }[] }[] }).exposes;
     const mode = exposes.find((e) => e.type === 'climate')!.features!.find((f) => f.name === 'system_mode')!;
     mode.values = TRV_MODES[name]!;
+    if (name === 'f12_trv') for (const f of exposes.find((e) => e.type === 'climate')!.features!) delete (f as { value_min?: number }).value_min;
     return { ...d, friendly_name: name, ieee_address: ieee };
   };
   return [...all, copy('bedroom_trv', 'f11_trv', '0xa4c1380000f11f11'), copy('living_trv', 'f12_trv', '0x000b57fffef12f12')];
@@ -263,10 +266,10 @@ describe('a thermostat that lists the modes it takes', () => {
     expect(alarms('f11')).toEqual([]);
   });
 
-  it('one that cannot even be switched off (Danfoss Ally: heat only) is sent nothing: GW_ERR_NATIVE_COMMAND', async () => {
+  it('one that cannot even be switched off (heat only), with no lowest setpoint known, is sent nothing: GW_ERR_NATIVE_COMMAND', async () => {
     await temperature('f12', 31);
     const line = await waitFor(() => gw.logs.find((l) => l['code'] === 'GW_ERR_NATIVE_COMMAND' && l['target'] === 'hq/f12/hvac'), 'f12: the refusal');
-    expect(line['reason']).toContain('not one it accepts (heat)');
+    expect(line['reason']).toContain('not one it accepts (heat), nor is off, and it gives no lowest heating setpoint');
     expect(nativeTo('zigbee2mqtt/f12_trv/')).toEqual([]);
   });
 

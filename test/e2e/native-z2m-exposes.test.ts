@@ -99,11 +99,9 @@ describe('what Zigbee2MQTT says a device is, before the device says anything', (
   it('a TRV (a climate expose) takes a mode, also when its other exposes are switches (TuYa TS0601), among those its system_mode lists', async () => {
     // Heat, auto or off: told to cool, it is switched off (no setpoint: nothing to hold).
     expect(await commandFor('z4', 29.5, 'bedroom_trv')).toBe('{"system_mode":"off"}');
-    // Heat only (Danfoss Ally): not even off; nothing is sent, and the gateway says why.
-    await sensor.publishAsync('sensors/hq/z2/t1/temperature', JSON.stringify({ value: 29.5, id: `z2-${++readingNo}` }), { qos: 1 });
-    const line = await waitFor(() => gw.logs.find((l) => l['code'] === 'GW_ERR_NATIVE_COMMAND' && l['target'] === 'hq/z2/hvac'), 'z2: the refusal');
-    expect(line['reason']).toBe('zigbee2mqtt:living_trv: mode "cool" is not one it accepts (heat), nor is off');
-    expect(sets.messages.filter((m) => m.topic === 'zigbee2mqtt/living_trv/set')).toEqual([]);
+    // Heat only (Danfoss Ally): not even off; turned down to its heating setpoint's value_min, no system_mode.
+    expect(await commandFor('z2', 29.5, 'living_trv')).toBe('{"occupied_heating_setpoint":5}');
+    expect(gw.logs.filter((l) => l['code'] === 'GW_ERR_NATIVE_COMMAND' && l['target'] === 'hq/z2/hvac')).toEqual([]);
   });
 
   it('a channel is its endpoint (a 2-gang switch’s l2), and a light is switched', async () => {

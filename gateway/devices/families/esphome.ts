@@ -167,6 +167,7 @@ export function encode(nativeId: string, channel: string | undefined, command: N
     if (channel.startsWith('fan:')) return { ok: true, publishes: [{ topic: `${nativeId}/fan/${channel.slice(4)}/command`, payload: command.state.toUpperCase() }] };
     return { ok: true, publishes: [{ topic: `${nativeId}/switch/${channel}/command`, payload: command.state.toUpperCase() }] };
   }
+  if ('attribute' in command) return { ok: false, reason: `esphome:${nativeId}: a setpoint alone is not sent to an ESPHome climate` };
   const publishes = [{ topic: `${nativeId}/climate/${channel}/mode/command`, payload: command.mode }];
   if (command.setpoint !== undefined) publishes.push({ topic: `${nativeId}/climate/${channel}/target_temperature/command`, payload: String(command.setpoint) });
   return { ok: true, publishes };

@@ -100,6 +100,8 @@ export function encode(entity: DiscoveredEntity, command: NativeCommand): Encode
     if (entity.jsonSchema) return { ok: true, publishes: [{ topic: entity.commandTopic, payload: JSON.stringify({ state: command.state.toUpperCase() }) }] };
     return { ok: true, publishes: [{ topic: entity.commandTopic, payload: command.state === 'on' ? entity.payloadOn : entity.payloadOff }] };
   }
+  // A setpoint alone comes from a Zigbee2MQTT expose only (actuator-kind.ts).
+  if ('attribute' in command) return { ok: false, reason: `homeassistant:${entity.nativeId}: a setpoint alone is not sent to a discovered climate` };
   const cl = entity.climate;
   if (!cl?.modeCommandTopic) return { ok: false, reason: `homeassistant:${entity.nativeId}: ${entity.component}/${entity.objectId} has no mode_command_topic` };
   const publishes = [{ topic: cl.modeCommandTopic, payload: command.mode }];

@@ -8,11 +8,13 @@
  * settings such as `window_detection`, not its on/off); else a `switch` or `light` expose with a
  * binary `state` feature: a plug, a relay, a bulb. Per endpoint too: a feature of endpoint `l2`
  * has the property `state_l2`, the channel an actuator entry names. A climate's `system_mode`
- * `values` are the modes it takes (a heat-only TRV: `["off","heat"]`). And who each device is: its
+ * `values` are the modes it takes (a heat-only TRV: `["off","heat"]`), and its heating setpoint's
+ * `value_min` the lowest it can be turned down to (a Danfoss Ally, which takes only `heat`:
+ * `occupied_heating_setpoint` from 5, what it is sent for off). And who each device is: its
  * `ieee_address`, which a rename in Zigbee2MQTT keeps (rename.ts follows it).
  */
 import { isObject, own, type Json, type JsonObject } from '../normalise.js';
-import type { ActuatorForm, Zigbee2mqttForms } from '../types.js';
+import type { ActuatorForm, HeatingFloor, Zigbee2mqttForms } from '../types.js';
 
 /** Each device that is a thermostat or a switch (as a whole or on an endpoint), by friendly name; or why none could be read. */
 export function formsOf(list: Json): Map<string, Zigbee2mqttForms> | string {
@@ -46,6 +48,7 @@ function formsOfExposes(exposes: readonly Json[]): Zigbee2mqttForms | undefined 
   let form: ActuatorForm | undefined;
   const endpoints = new Map<string, ActuatorForm>();
   const modes = new Map<string, readonly string[]>();
+  const floors = new Map<string, HeatingFloor>();
   // A thermostat wins over a switch: a device or endpoint that takes a mode is never only switched.
   const found = (f: ActuatorForm, endpoint: string | undefined): void => {
     if (form !== 'thermostat') form = f;
@@ -61,12 +64,15 @@ function formsOfExposes(exposes: readonly Json[]): Zigbee2mqttForms | undefined 
       // The device as a whole takes what its (first) climate takes, as its form is that climate's.
       if (values && typeof endpoint === 'string' && endpoint !== '') modes.set(endpoint, values);
       if (values && !modes.has('')) modes.set('', values);
+      const floor = heatingFloor(e);
+      if (floor && typeof endpoint === 'string' && endpoint !== '') floors.set(endpoint, floor);
+      if (floor && !floors.has('')) floors.set('', floor);
     } else if (type === 'switch' || type === 'light') {
       for (const property of onOffProperties(e)) found('switch', property === 'state' ? undefined : property.slice('state_'.length));
     }
   }
   if (form === undefined) return undefined;
-  return { form, ...(endpoints.size > 0 ? { endpoints } : {}), ...(modes.size > 0 ? { modes } : {}) };
+  return { form, ...(endpoints.size > 0 ? { endpoints } : {}), ...(modes.size > 0 ? { modes } : {}), ...(floors.size > 0 ? { floors } : {}) };
 }
 
 /** The `values` of a climate expose's `system_mode` enum (`["off","heat"]` for a heat-only TRV): the modes it takes. */
@@ -77,6 +83,24 @@ function systemModes(climate: JsonObject): string[] | undefined {
     if (!isObject(f) || own(f, 'name') !== 'system_mode' || own(f, 'type') !== 'enum') continue;
     const values = own(f, 'values');
     if (Array.isArray(values) && values.length > 0 && values.every((v) => typeof v === 'string')) return values;
+  }
+  return undefined;
+}
+
+/** Heating setpoints a climate expose may have (exposes.ts `withSetpoint`), the one a valve is set by first. */
+const HEATING_SETPOINTS = ['occupied_heating_setpoint', 'current_heating_setpoint'];
+
+/** A climate expose's settable heating setpoint with its `value_min`: its `property` (`…_<endpoint>` on an endpoint) and that minimum. */
+function heatingFloor(climate: JsonObject): HeatingFloor | undefined {
+  const features = own(climate, 'features');
+  if (!Array.isArray(features)) return undefined;
+  for (const name of HEATING_SETPOINTS) {
+    const f = features.find((x) => isObject(x) && own(x, 'name') === name && own(x, 'type') === 'numeric');
+    if (!isObject(f)) continue;
+    const [property, min, access] = [own(f, 'property'), own(f, 'value_min'), own(f, 'access')];
+    // access: a bit mask whose 2 is "can be set" (exposes.ts `access.SET`).
+    const settable = typeof access !== 'number' || (access & 2) !== 0;
+    if (typeof property === 'string' && property !== '' && typeof min === 'number' && Number.isFinite(min) && settable) return { attribute: property, value: min };
   }
   return undefined;
 }

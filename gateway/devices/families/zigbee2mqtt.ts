@@ -246,7 +246,8 @@ function setpointFor(mode: string, obj: JsonObject): number | undefined {
 
 /**
  * The device's own command: `<base>/<name>/set` with `{"state":"ON"}` (or `state_<channel>`), and for
- * HVAC `{"system_mode":"heat","occupied_heating_setpoint":21}` (`occupied_cooling_setpoint` for cool).
+ * HVAC `{"system_mode":"heat","occupied_heating_setpoint":21}` (`occupied_cooling_setpoint` for cool);
+ * a setpoint alone to its attribute (a heat-only valve turned down: `{"occupied_heating_setpoint":5}`).
  */
 export function encode(nativeId: string, channel: string | undefined, command: NativeCommand, options: EncodeOptions = {}): EncodeResult {
   if (nativeId === '' || nativeId.includes('#') || nativeId.includes('+')) return { ok: false, reason: `zigbee2mqtt: "${nativeId}" is not a friendly name` };
@@ -255,6 +256,7 @@ export function encode(nativeId: string, channel: string | undefined, command: N
     const key = channel === undefined ? 'state' : `state_${channel}`;
     return { ok: true, publishes: [{ topic, payload: JSON.stringify({ [key]: command.state.toUpperCase() }) }] };
   }
+  if ('attribute' in command) return { ok: true, publishes: [{ topic, payload: JSON.stringify({ [command.attribute]: command.setpoint }) }] };
   const body: Record<string, string | number> = { system_mode: command.mode };
   if (command.setpoint !== undefined) {
     if (command.mode === 'heat' || command.mode === 'auto') body[options.setpointKeys?.heat ?? 'occupied_heating_setpoint'] = command.setpoint;

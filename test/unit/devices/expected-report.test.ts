@@ -48,11 +48,20 @@ describe('expectedReport', () => {
     expect(expectedReport({ state: 'on' }, heater)).toEqual({ state: 'on' });
   });
 
-  it('a thermostat that lists its modes is sent off, without setpoint, for one it cannot do; one that cannot be switched off, nothing', () => {
+  it('a thermostat that lists its modes is sent off, without setpoint, for one it cannot do; one that cannot be switched off, its lowest heating setpoint, else nothing', () => {
     expect(nativeCommandOf({ mode: 'cool', setpoint: 22 }, { form: 'thermostat', modes: ['off', 'heat'] })).toEqual({ mode: 'off' });
     expect(expectedReport({ mode: 'cool', setpoint: 22 }, { form: 'thermostat', modes: ['off', 'heat'] })).toEqual({ mode: 'off' });
     expect(nativeCommandOf({ mode: 'heat', setpoint: 21 }, { form: 'thermostat', modes: ['off', 'heat'] })).toEqual({ mode: 'heat', setpoint: 21 });
-    expect(nativeCommandOf({ mode: 'cool', setpoint: 22 }, { form: 'thermostat', modes: ['heat'] })).toBe('mode "cool" is not one it accepts (heat), nor is off');
+    expect(nativeCommandOf({ mode: 'cool', setpoint: 22 }, { form: 'thermostat', modes: ['heat'] })).toBe('mode "cool" is not one it accepts (heat), nor is off, and it gives no lowest heating setpoint');
+    // A Danfoss Ally (heat only, occupied_heating_setpoint from 5): turned down for off or cool, confirmed by a report at 5 in heat.
+    const ally = { form: 'thermostat', modes: ['heat'], floor: { attribute: 'occupied_heating_setpoint', value: 5 } } as const;
+    for (const data of [{ mode: 'off' }, { mode: 'cool', setpoint: 22 }]) {
+      expect(nativeCommandOf(data, ally)).toEqual({ attribute: 'occupied_heating_setpoint', setpoint: 5 });
+      expect(expectedReport(data, ally)).toEqual({ setpoint: 5 });
+    }
+    expect(nativeCommandOf({ mode: 'heat', setpoint: 21 }, ally)).toEqual({ mode: 'heat', setpoint: 21 });
+    // One that takes off is still switched off, whatever its floor.
+    expect(nativeCommandOf({ mode: 'cool' }, { ...ally, modes: ['off', 'heat'] })).toEqual({ mode: 'off' });
     // Modes not listed: sent as asked, as before.
     expect(nativeCommandOf({ mode: 'cool', setpoint: 22 }, { form: 'thermostat' })).toEqual({ mode: 'cool', setpoint: 22 });
   });

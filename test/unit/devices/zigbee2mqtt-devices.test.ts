@@ -32,7 +32,7 @@ const formsIn = (r: NativeRouter): Record<string, string> =>
   Object.fromEntries([...r.map.actuators.values()].map((a) => [a.target, r.form(a)]));
 
 describe('Zigbee2MQTT bridge/devices', () => {
-  it('says which devices are switches and which thermostats, by their exposes, per endpoint too, and the modes a thermostat takes', () => {
+  it('says which devices are switches and which thermostats, by their exposes, per endpoint too, the modes a thermostat takes and its lowest heating setpoint', () => {
     const learnt = learntFrom(bridgeDevicesPayload());
     expect(learnt).toHaveLength(1);
     const fact = learnt![0]!;
@@ -41,13 +41,43 @@ describe('Zigbee2MQTT bridge/devices', () => {
     // The coordinator and the unsupported device (no definition) say nothing; sensors would not either.
     expect(Object.fromEntries(fact.devices)).toEqual({
       window_ac_plug: { form: 'switch' },
-      // The modes each takes: its climate's system_mode values (a Danfoss Ally: heat only).
-      living_trv: { form: 'thermostat', modes: new Map([['', ['heat']]]) },
+      // The modes each takes: its climate's system_mode values (a Danfoss Ally: heat only); its
+      // heating setpoint's attribute and value_min: what it is turned down to when it cannot be off.
+      living_trv: { form: 'thermostat', modes: new Map([['', ['heat']]]), floors: new Map([['', { attribute: 'occupied_heating_setpoint', value: 5 }]]) },
       // Its switch exposes are settings (window_detection, away_mode…), not its on/off.
-      bedroom_trv: { form: 'thermostat', modes: new Map([['', ['heat', 'auto', 'off']]]) },
+      bedroom_trv: { form: 'thermostat', modes: new Map([['', ['heat', 'auto', 'off']]]), floors: new Map([['', { attribute: 'current_heating_setpoint', value: 5 }]]) },
       hall_2gang: { form: 'switch', endpoints: new Map([['l1', 'switch'], ['l2', 'switch']]) },
       desk_lamp: { form: 'switch' },
     });
+  });
+
+  it('a heating setpoint is a floor only when settable with a value_min; on an endpoint, under its property', () => {
+    const climate = (setpoint: Record<string, unknown>, endpoint?: string) => ({
+      type: 'climate',
+      ...(endpoint ? { endpoint } : {}),
+      features: [
+        { name: 'occupied_heating_setpoint', type: 'numeric', access: 7, property: endpoint ? `occupied_heating_setpoint_${endpoint}` : 'occupied_heating_setpoint', ...setpoint },
+        { name: 'system_mode', type: 'enum', access: 7, property: 'system_mode', values: ['heat'] },
+      ],
+    });
+    const device = (name: string, exposes: unknown[]) => ({ friendly_name: name, ieee_address: `0x${name}`, definition: { model: 'x', vendor: 'y', exposes } });
+    const fact = learntFrom(
+      JSON.stringify([
+        device('no_min', [climate({ value_max: 35 })]),
+        device('read_only', [climate({ value_min: 5, access: 5 })]),
+        device('two_zones', [climate({ value_min: 4, value_max: 30 }, 'l1'), climate({ value_min: 7 }, 'l2')]),
+      ]),
+    )![0]!;
+    if (fact.what !== 'zigbee2mqttDevices') throw new Error(`learnt ${fact.what}`);
+    expect(fact.devices.get('no_min')?.floors).toBeUndefined();
+    expect(fact.devices.get('read_only')?.floors).toBeUndefined();
+    expect(fact.devices.get('two_zones')?.floors).toEqual(
+      new Map([
+        ['l1', { attribute: 'occupied_heating_setpoint_l1', value: 4 }],
+        ['', { attribute: 'occupied_heating_setpoint_l1', value: 4 }],
+        ['l2', { attribute: 'occupied_heating_setpoint_l2', value: 7 }],
+      ]),
+    );
   });
 
   it('is bridge traffic, not a reading; a list it cannot read is a failure', () => {

@@ -60,6 +60,7 @@ describe('Zigbee2MQTT commands', () => {
   it('sets system_mode with the heating or cooling setpoint', () => {
     expect(encode('f1_thermostat', undefined, { mode: 'heat', setpoint: 21 })).toEqual({ ok: true, publishes: [{ topic: 'zigbee2mqtt/f1_thermostat/set', payload: '{"system_mode":"heat","occupied_heating_setpoint":21}' }] });
     expect(encode('f1_thermostat', undefined, { mode: 'cool', setpoint: 22 }, { zigbee2mqttBaseTopic: 'z2m' })).toEqual({ ok: true, publishes: [{ topic: 'z2m/f1_thermostat/set', payload: '{"system_mode":"cool","occupied_cooling_setpoint":22}' }] });
+    expect(encode('ally', undefined, { attribute: 'occupied_heating_setpoint', setpoint: 5 })).toEqual({ ok: true, publishes: [{ topic: 'zigbee2mqtt/ally/set', payload: '{"occupied_heating_setpoint":5}' }] });
     expect(encode('f1_thermostat', undefined, { mode: 'off' })).toEqual({ ok: true, publishes: [{ topic: 'zigbee2mqtt/f1_thermostat/set', payload: '{"system_mode":"off"}' }] });
   });
   it('refuses a setpoint for a mode without one, and a wildcard name', () => {
