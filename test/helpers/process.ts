@@ -21,9 +21,20 @@ export interface GatewayProcess {
 /** `nodeArgs` go after tsx's loader, before the script (e.g. a test-only `--import`, see helpers/gc-probe.ts). */
 export function spawnGateway(env: Record<string, string | undefined>, nodeArgs: readonly string[] = []): GatewayProcess {
   // One process (node with tsx's loader), so SIGKILL hits the gateway itself, not a wrapper.
-  const child = spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, 'gateway/main.ts'], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', POWER_CUT_BOOT_MS: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return watch(spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, 'gateway/main.ts'], { cwd: ROOT, env: gatewayEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** `npm start` itself, as a supervisor runs it: npm, its shell, the build, then the compiled gateway. */
+export function spawnNpmStart(env: Record<string, string | undefined>): GatewayProcess {
+  return watch(spawn('npm', ['start', '--silent'], { cwd: ROOT, env: gatewayEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+const gatewayEnv = (env: Record<string, string | undefined>): NodeJS.ProcessEnv => ({ ...process.env, LOG_LEVEL: 'info', POWER_CUT_BOOT_MS: '0', ...env });
+
+function watch(child: ChildProcess): GatewayProcess {
   const logs: LogLine[] = [];
   const stderr: string[] = [];
+  if (!child.stdout || !child.stderr) throw new Error('spawned without pipes');
   createInterface({ input: child.stdout }).on('line', (line) => {
     try {
       logs.push(JSON.parse(line) as LogLine);
