@@ -10,6 +10,8 @@ import { join, relative, resolve } from 'node:path';
 import { Command } from 'commander';
 import { RuleFileError, parsePack, type RulePack } from '../rules/pack.js';
 import { judgePackSet } from '../rules/clashes.js';
+import { unsetFieldReads } from '../rules/actuator-fields.js';
+import { listRuleFiles } from '../rules/rule-dir.js';
 import { formatResult, formatSummary } from '../lab/scenario-report.js';
 import { loadScenarios, packsNotFound, runScenarios, scenarioFilesIn, testsDirOf } from '../lab/scenario-suite.js';
 import { DEVICES_DEFAULT, useMapKinds } from './map-kinds.js';
@@ -51,6 +53,9 @@ if (broken.length > 0) {
   err(`\n${broken.length} problem(s) in the rule packs of ${opts.rules}: fix them first (GW_ERR_RULE_FILE)`);
   process.exit(1);
 }
+// What loads but likely does not work, as the gateway warns of it.
+for (const name of (await listRuleFiles(rulesDir)).notRead ?? []) err(`! ${join(opts.rules, name)}: not read: only .json files are rule packs`);
+for (const w of unsetFieldReads([...parsed.values()])) err(`! ${w}`);
 const loaded = await loadScenarios(files);
 const { problems } = loaded;
 for (const p of problems) err(`✗ ${p}`);

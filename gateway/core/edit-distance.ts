@@ -1,10 +1,19 @@
-/** Edits (insert, delete, substitute) from one name to another: what "did you mean" suggestions rank by. */
+/**
+ * Edits (insert, delete, substitute, swap two neighbours) from one name to another: what "did you
+ * mean" suggestions rank by. A swap counts as one edit (`fna` for `fan`), the commonest typo.
+ */
 export function editDistance(a: string, b: string): number {
+  // Optimal string alignment: Levenshtein's rows, plus the row before last for a swap.
+  let before: number[] = [];
   let row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const next = [i];
-    for (let j = 1; j <= b.length; j++) next.push(Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    row = next;
+    for (let j = 1; j <= b.length; j++) {
+      let d = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, before[j - 2]! + 1);
+      next.push(d);
+    }
+    [before, row] = [row, next];
   }
   return row[b.length]!;
 }

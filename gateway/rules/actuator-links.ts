@@ -2,7 +2,7 @@ import { editDistance } from '../core/edit-distance.js';
 import type { RulePack } from './pack.js';
 
 /** Each actuator the rules command, with the fields of the data they send it. */
-function commands(packs: Iterable<RulePack>): Map<string, Set<string>> {
+export function commands(packs: Iterable<RulePack>): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   for (const p of packs) {
     for (const r of p.rules) {

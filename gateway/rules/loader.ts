@@ -3,6 +3,7 @@ import { join, relative } from 'node:path';
 import type { Logger } from 'pino';
 import { logError } from '../core/errors.js';
 import type { Kind } from '../core/kinds.js';
+import { unsetFieldReads } from './actuator-fields.js';
 import { disciplinesAdrift } from './actuator-links.js';
 import { judgePackSet } from './clashes.js';
 import { RuleFileError, parsePack, type ActuatorPolicy, type RuleDefinition, type RulePack } from './pack.js';
@@ -47,6 +48,9 @@ export class RuleLoader {
   private readonly errors = new Map<string, string>();
   private empty: string | undefined;
   private adrift: readonly string[] = [];
+  private unsetReads: readonly string[] = [];
+  /** Pack-like files of another format already said to be not read. */
+  private notRead: readonly string[] = [];
   private readonly watch: RuleDirWatch | undefined;
   private timer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
@@ -129,6 +133,7 @@ export class RuleLoader {
     }
     for (const name of entries.keys()) if (this.o.files && !this.o.files.includes(name)) entries.delete(name);
     this.sayIfEmpty(listing, entries.size);
+    if (!this.o.files) this.sayNotRead(listing.notRead ?? []);
 
     let changed = false;
     for (const gone of new Set([...this.files.keys(), ...this.errors.keys()])) {
@@ -222,11 +227,28 @@ export class RuleLoader {
     }, 250);
   }
 
-  /** A deleted pack cannot be refused: say once what it leaves without effect (a discipline no rule commands now). */
+  /**
+   * A deleted pack cannot be refused: say once what it leaves without effect (a discipline no rule
+   * commands now); and an actuator field read that no rule sets, which loads but is likely a mistake.
+   */
   private sayAdrift(): void {
     const adrift = disciplinesAdrift(this.packs());
     for (const problem of adrift) if (!this.adrift.includes(problem)) this.o.log.warn({ problem }, `a minimum on/off time no longer applies: ${problem}`);
     this.adrift = adrift;
+    const unset = unsetFieldReads(this.packs());
+    for (const problem of unset) if (!this.unsetReads.includes(problem)) this.o.log.warn({ problem }, `an actuator field no rule sets: ${problem}`);
+    this.unsetReads = unset;
+  }
+
+  /** A pack written in YAML (or JSON5, JSONC) would otherwise be ignored without a word: said once per file. */
+  private sayNotRead(names: readonly string[]): void {
+    const { dir, log } = this.o;
+    for (const name of names) {
+      if (this.notRead.includes(name)) continue;
+      const file = relative(process.cwd(), join(dir, name)) || name;
+      log.warn({ file }, `${file}: not read: only .json files are rule packs (a pack in YAML, JSON5 or JSONC must be converted to plain JSON, named *.json)`);
+    }
+    this.notRead = names;
   }
 
   /** Says once, when it becomes so, that no rule file is there: no rules in force is never silent. */

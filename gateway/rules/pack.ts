@@ -1,5 +1,5 @@
 import { FileProblemsError } from '../core/errors.js';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv } from 'ajv';
 import { Rule, type TopLevelCondition } from './jre.js';
 import { isKind, kindNames, type Kind } from '../core/kinds.js';
 import { checkConditions, kindsTested } from './conditions.js';
@@ -7,7 +7,7 @@ import { DURATION_HINT, parseDurationMs } from './duration.js';
 import { packSchema } from './pack-schema.js';
 import type { WindowNeed } from './series.js';
 import type { WatchSpec } from './watches.js';
-import { SEGMENT_HINT } from '../core/segments.js';
+import { lineAndColumn, schemaProblems } from './pack-errors.js';
 
 /** A rule as it appears in a pack file: json-rules-engine's rule, plus `kinds`. */
 export interface RuleDefinition {
@@ -114,47 +114,6 @@ export class RuleFileError extends FileProblemsError {
   }
 }
 
-function jsonPath(instancePath: string): string {
-  return instancePath
-    .split('/')
-    .slice(1)
-    .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`))
-    .join('')
-    .replace(/^\./, '');
-}
-
-/** `rules[2] (hvac-cool).event.params`: a rule's place, with its name when it has one, as the later checks write it. */
-function wherePath(instancePath: string, doc: unknown): string {
-  const path = jsonPath(instancePath) || '(top level)';
-  const index = /^rules\[(\d+)\]/.exec(path);
-  if (!index) return path;
-  const rules = (doc as { rules?: unknown }).rules;
-  const name = Array.isArray(rules) ? (rules[Number(index[1])] as { name?: unknown } | undefined)?.name : undefined;
-  return typeof name === 'string' ? `${index[0]} (${name})${path.slice(index[0].length)}` : path;
-}
-
-/** The value a schema error is about, when it is a small one worth showing. */
-function given(e: ErrorObject): string {
-  return e.data !== undefined && (typeof e.data !== 'object' || e.data === null) ? ` (got ${JSON.stringify(e.data)})` : '';
-}
-
-function describe(e: ErrorObject, doc: unknown): string {
-  const where = wherePath(e.instancePath, doc);
-  if (e.keyword === 'additionalProperties') return `${where}: unknown property ${JSON.stringify((e.params as { additionalProperty: string }).additionalProperty)}`;
-  if (e.keyword === 'enum') return `${where}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}${given(e)}`;
-  if (e.keyword === 'propertyNames') return `${where}: ${JSON.stringify((e.params as { propertyName: string }).propertyName)} is not a valid actuator name (${SEGMENT_HINT})`;
-  return `${where}: ${e.message ?? 'is invalid'}${e.keyword === 'required' ? '' : given(e)}`;
-}
-
-function lineAndColumn(text: string, message: string): string {
-  const position = /position (\d+)/.exec(message)?.[1];
-  if (position === undefined) return message;
-  const before = text.slice(0, Number(position));
-  const line = before.split('\n').length;
-  const column = Number(position) - before.lastIndexOf('\n');
-  return `${message.replace(/ in JSON at position \d+.*$/, '')} at line ${line}, column ${column}`;
-}
-
 interface RawActuator {
   readonly minOn?: string;
   readonly minOff?: string;
@@ -228,7 +187,7 @@ export function parsePack(file: string, text: string): RulePack {
   } catch (err) {
     throw new RuleFileError(file, [`not valid JSON: ${lineAndColumn(json, (err as Error).message)}`]);
   }
-  if (!validatePack(doc)) throw new RuleFileError(file, (validatePack.errors ?? []).filter((e) => e.keyword !== 'if').map((e) => describe(e, doc)));
+  if (!validatePack(doc)) throw new RuleFileError(file, schemaProblems(validatePack.errors ?? [], doc));
   const problems: string[] = [];
   const rules: RuleDefinition[] = [];
   const names = new Set<string>();

@@ -16,7 +16,12 @@ export interface RuleDirListing {
   readonly detail?: string;
   /** By file name, in name order. */
   readonly entries: ReadonlyMap<string, RuleFileEntry>;
+  /** Files that look like packs in another format (`extra.yaml`, `hvac.jsonc`): not read, which is said. */
+  readonly notRead?: readonly string[];
 }
+
+/** Pack-like files that are not read: YAML, JSON5, JSONC, or `.json` in capitals (only `*.json` are packs). */
+const OTHER_FORMAT = /\.(ya?ml|json5|jsonc|json)$/i;
 
 const code = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
 
@@ -35,8 +40,13 @@ export async function listRuleFiles(dir: string): Promise<RuleDirListing> {
     return { found: code(err) === 'ENOENT' ? 'missing' : 'unreadable', detail: (err as Error).message, entries: new Map() };
   }
   const entries = new Map<string, RuleFileEntry>();
+  const notRead: string[] = [];
   for (const d of dirents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-    if (d.name.startsWith('.') || !d.name.endsWith('.json') || d.isDirectory()) continue;
+    if (d.name.startsWith('.') || d.isDirectory()) continue;
+    if (!d.name.endsWith('.json')) {
+      if (OTHER_FORMAT.test(d.name)) notRead.push(d.name);
+      continue;
+    }
     const path = join(dir, d.name);
     if (d.isFile()) {
       entries.set(d.name, { path });
@@ -52,7 +62,7 @@ export async function listRuleFiles(dir: string): Promise<RuleDirListing> {
       entries.set(d.name, { path, problem: `a symbolic link to ${to}, ${why}` });
     }
   }
-  return { found: 'dir', entries };
+  return { found: 'dir', entries, notRead };
 }
 
 export interface RuleDirWatchOptions {

@@ -1,0 +1,42 @@
+import { commands } from './actuator-links.js';
+import type { RulePack } from './pack.js';
+
+type Node = Record<string, unknown>;
+
+/** Each `actuator` fact of a condition tree that reads one field: where it is, the actuator and the field. */
+function fieldReads(node: unknown, at: string, out: { at: string; actuator: string; field: string }[] = []): typeof out {
+  if (typeof node !== 'object' || node === null) return out;
+  const n = node as Node;
+  for (const group of ['all', 'any'] as const) if (Array.isArray(n[group])) (n[group] as unknown[]).forEach((c, i) => fieldReads(c, `${at}.${group}[${i}]`, out));
+  if ('not' in n) fieldReads(n['not'], `${at}.not`, out);
+  const value = n['value'];
+  const reads: [Node, string][] = [[n, at]];
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) reads.push([value as Node, `${at}.value`]);
+  for (const [c, where] of reads) {
+    const params = c['params'] as Node | undefined;
+    if (c['fact'] === 'actuator' && typeof params?.['actuator'] === 'string' && typeof params['field'] === 'string') out.push({ at: `${where}.params.field`, actuator: params['actuator'], field: params['field'] });
+  }
+  return out;
+}
+
+/**
+ * `actuator` facts reading a field that no rule of the packs sets on that actuator (`mode` of a
+ * fan the rules switch with `state`): it holds a value only when the actuator reports one (a
+ * change by hand), so the condition is most likely a mistake. Said as a warning, not refused: an
+ * actuator may report fields nobody commands. One line each, prefixed by the file.
+ */
+export function unsetFieldReads(packs: readonly RulePack[]): string[] {
+  const commanded = commands(packs);
+  return packs.flatMap((p) =>
+    p.rules.flatMap((r, i) => {
+      const where = `rules[${i}] (${r.name})`;
+      const reads = [...fieldReads(r.conditions, `${where}.conditions`), ...fieldReads(r.alarm?.clearWhen, `${where}.event.params.clearWhen`)];
+      return reads.flatMap(({ at, actuator, field }) => {
+        const fields = commanded.get(actuator);
+        // An actuator no rule commands is read for what it reports: nothing to compare with.
+        if (!fields || fields.has(field)) return [];
+        return [`${p.file}: ${at}: no rule sets ${JSON.stringify(field)} on ${actuator} (they set: ${[...fields].sort().join(', ')}), so the condition sees it only if ${actuator} reports it`];
+      });
+    }),
+  );
+}
