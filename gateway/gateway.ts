@@ -157,7 +157,7 @@ export class Gateway {
     );
     lifecycle.add('spool', { stop: () => journal.close() });
     // The store remembers the points the spool recovers: no event kept from now on takes one of them.
-    const store = new EventStore(journal, { startMs: clock.now() });
+    const store = new EventStore(journal, { startMs: clock.now(), sharedSeries: clustered });
     await journal.open((body, precision) => store.recall(body, precision === 'ns'));
     this.journal = journal;
 

@@ -39,6 +39,13 @@ const MAX_SERIES = 100_000;
 export interface EventStoreOptions {
   /** When this process started: the memories vouch for no millisecond before it. */
   readonly startMs: number;
+  /**
+   * Other processes write the same series (cluster nodes): a dead letter's `reason`, a device's
+   * status from its node and from a survivor's will. Their memories are not this one's, so two
+   * nodes' first events at one millisecond would both take offset 0 and be one point: the
+   * gateway's own events then take their id-derived offsets, never 0.
+   */
+  readonly sharedSeries?: boolean;
 }
 
 /** The store port (core/store.ts) on the spool: events become points, appended to the journal. */
@@ -47,12 +54,15 @@ export class EventStore implements Store {
   /** Points the spool recovered (unconfirmed by the previous run), by series, until a memory takes them. */
   private readonly recovered = new BoundedMap<string, { id: string; ms: number; offset: number }[]>(MAX_SERIES);
   private readonly startMs: number;
+  /** Up to when a gateway-made event may take offset 0: never when other processes write its series. */
+  private readonly ownZeroUpToMs: number;
 
   constructor(
     private readonly journal: Journal,
     options: EventStoreOptions = { startMs: Date.now() },
   ) {
     this.startMs = options.startMs;
+    this.ownZeroUpToMs = options.sharedSeries ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -93,7 +103,7 @@ export class EventStore implements Store {
 
   /** The point time of a gateway-made event, once its series is known. */
   timeOf(id: string, ms: number): PointTimeOf {
-    return (series) => pointTime(ms, this.memoryOf(series).place(id, ms, Number.POSITIVE_INFINITY));
+    return (series) => pointTime(ms, this.memoryOf(series).place(id, ms, this.ownZeroUpToMs));
   }
 
   committed(): Promise<void> {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ReadingEvent, ZoneArmedEvent } from '../../../gateway/core/events.js';
+import type { DeadLetterEvent, ReadingEvent, ZoneArmedEvent } from '../../../gateway/core/events.js';
 import { SeriesMemory } from '../../../gateway/core/series-memory.js';
 import { EventStore } from '../../../gateway/storage/event-store.js';
 import { Journal } from '../../../gateway/storage/journal.js';
@@ -13,7 +13,7 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
-async function openStore(o: { maxBytes?: number; startMs?: number } = {}): Promise<{ store: EventStore; journal: Journal; lines: () => Promise<string[]> }> {
+async function openStore(o: { maxBytes?: number; startMs?: number; sharedSeries?: boolean } = {}): Promise<{ store: EventStore; journal: Journal; lines: () => Promise<string[]> }> {
   const maxBytes = o.maxBytes ?? 1 << 20;
   const dir = await mkdtemp(join(tmpdir(), 'gw-store-'));
   dirs.push(dir);
@@ -24,11 +24,12 @@ async function openStore(o: { maxBytes?: number; startMs?: number } = {}): Promi
     const batch = await journal.take(1000);
     return batch ? Buffer.concat(batch.bodies).toString().split('\n').filter(Boolean) : [];
   };
-  return { store: new EventStore(journal, { startMs: o.startMs ?? 0 }), journal, lines };
+  return { store: new EventStore(journal, { startMs: o.startMs ?? 0, sharedSeries: o.sharedSeries ?? false }), journal, lines };
 }
 
 const armed = (id: string, armedNow: boolean, timeMs: number): ZoneArmedEvent => ({ id, site: 'hq', zone: 'f1', armed: armedNow, time: new Date(timeMs).toISOString(), timeMs });
 const timeOf = (line: string): string => line.slice(line.lastIndexOf(' ') + 1);
+const deadLetter = (id: string, timeMs: number): DeadLetterEvent => ({ id, topic: 'sensors/hq/f1/t1/temperature', payload: 'not json', reason: 'invalid_json', detail: 'Unexpected token', receivedAt: new Date(timeMs).toISOString(), timeMs, clientId: id });
 
 describe('EventStore (the store port on the spool)', () => {
   it('gives two events of one series in the same millisecond two points, whoever made them (ingest or the rules)', async () => {
@@ -40,6 +41,27 @@ describe('EventStore (the store port on the spool)', () => {
     expect(first).toContain('event_id="a"');
     expect(second).toContain('event_id="b"');
     expect(timeOf(first!)).not.toBe(timeOf(second!));
+    await journal.close();
+  });
+
+  it('on cluster nodes (series shared between processes), two nodes\' dead letters of one reason at one millisecond are two points, each at that millisecond', async () => {
+    // Each node's memory knows only its own events: the first of a millisecond on each would take offset 0 alike.
+    const a = await openStore({ startMs: 1_000, sharedSeries: true });
+    const b = await openStore({ startMs: 1_000, sharedSeries: true });
+    a.store.keep('deadletter', deadLetter('from-a', 5_000));
+    b.store.keep('deadletter', deadLetter('from-b', 5_000));
+    const [onA] = (await a.lines()).map(timeOf);
+    const [onB] = (await b.lines()).map(timeOf);
+    expect(onA).not.toBe(onB);
+    for (const t of [onA!, onB!]) expect(BigInt(t) / 1_000_000n).toBe(5_000n);
+    await a.journal.close();
+    await b.journal.close();
+  });
+
+  it('on a gateway of its own, its first event at a millisecond keeps that millisecond exactly', async () => {
+    const { store, journal, lines } = await openStore({ startMs: 1_000 });
+    store.keep('deadletter', deadLetter('only', 5_000));
+    expect((await lines()).map(timeOf)).toEqual(['5000000000']);
     await journal.close();
   });
 
