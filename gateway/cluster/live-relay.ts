@@ -82,7 +82,10 @@ export class LiveRelay {
   private readonly unreadable: LogLimiter;
   private readonly sub: Redis;
   private readings = new Map<string, CompactReading>();
+  /** The feed's events of this interval (commands, alerts, dead letters, alarms), the newest RECENT. */
   private events: { name: RelayedName; event: unknown }[] = [];
+  /** State of this interval (statuses, silences, reports, armed, command statuses): the last of each, never dropped for a burst. */
+  private states = new Map<string, { name: RelayedName; event: unknown }>();
   private timer: NodeJS.Timeout | undefined;
   private readonly off: (() => void)[] = [];
 
@@ -108,8 +111,17 @@ export class LiveRelay {
       this.off.push(
         bus.on(name, (event: EventMap[RelayedName]) => {
           (liveBus.emit as (n: RelayedName, e: unknown) => void)(name, event);
-          this.events.push({ name, event });
-          if (this.events.length > RECENT) this.events.shift();
+          const e = { name, event };
+          const key = stateKey(e);
+          if (key !== undefined) {
+            // A burst (devices reconnecting after a node died) must not push a device's status out of the batch.
+            this.states.delete(key);
+            this.states.set(key, e);
+            if (this.states.size > (this.o.maxReadings ?? MAX_LIVE_READINGS)) this.states.delete(this.states.keys().next().value!);
+          } else {
+            this.events.push(e);
+            if (this.events.length > RECENT) this.events.shift();
+          }
           this.schedule();
         }),
       );
@@ -135,11 +147,13 @@ export class LiveRelay {
   }
 
   private flush(): void {
-    if (this.readings.size === 0 && this.events.length === 0) return;
+    if (this.readings.size === 0 && this.events.length === 0 && this.states.size === 0) return;
     const readings = [...this.readings.values()];
-    const events = this.events;
+    // State after the feed: a command before the statuses that follow it.
+    const events = [...this.events, ...this.states.values()];
     this.readings = new Map();
     this.events = [];
+    this.states = new Map();
     // Redis away: the other nodes' pages miss this interval (they catch up from the next ones).
     if (this.pub.status !== 'ready') return;
     const batch: LiveBatch = { node: this.o.nodeId, readings, events };
@@ -213,6 +227,17 @@ function saidKey(e: { name: RelayedName; event: unknown }): string | undefined {
   if (typeof x !== 'object' || x === null) return undefined;
   if ((e.name === 'deviceStatus' || e.name === 'deviceSilence') && isText(x.device)) return `${e.name}|${x.device}`;
   if (e.name === 'actuatorState' && isText(x.site) && isText(x.zone) && isText(x.actuator)) return `${e.name}|${x.site}/${x.zone}/${x.actuator}`;
+  return undefined;
+}
+
+/** The key a state-like event is coalesced under within one interval: its `saidKey`, a zone's armed state, a command's status. */
+function stateKey(e: { name: RelayedName; event: unknown }): string | undefined {
+  const said = saidKey(e);
+  if (said !== undefined) return said;
+  const x = e.event as { site?: unknown; zone?: unknown; commandId?: unknown } | null;
+  if (typeof x !== 'object' || x === null) return undefined;
+  if (e.name === 'zoneArmed' && isText(x.site) && isText(x.zone)) return `${e.name}|${x.site}/${x.zone}`;
+  if (e.name === 'commandStatus' && isText(x.commandId)) return `${e.name}|${x.commandId}`;
   return undefined;
 }
 

@@ -85,4 +85,33 @@ describe('LiveRelay', () => {
     await waitFor(async () => (await check.hexists(KEYS.liveDevices, 'd12|temperature')) === 1, 'reading 12 kept after SCRIPT FLUSH');
     expect(await check.hlen(KEYS.liveDevices)).toBe(5);
   });
+
+  it('relays a device\'s status however many other events come in the same interval, and keeps it for starting nodes', async () => {
+    const redis = await startRedis();
+    undo.push(() => redis.stop());
+    const log = pino({ level: 'silent' });
+    const bus = new EventBus(log);
+    const onA = new LiveRelay({ redisUrl: redis.url, nodeId: 'a', bus, liveBus: new EventBus(log), pushMs: 200, log, unreadable: { inc: () => undefined } });
+    await onA.start();
+    undo.push(() => onA.stop());
+    const bLive = new EventBus(log);
+    const onB = new LiveRelay({ redisUrl: redis.url, nodeId: 'b', bus: new EventBus(log), liveBus: bLive, pushMs: 200, log, unreadable: { inc: () => undefined } });
+    const statuses: { device: string; online: boolean }[] = [];
+    bLive.on('deviceStatus', (e) => void statuses.push({ device: e.device, online: e.online }));
+    let deadLetters = 0;
+    bLive.on('deadletter', () => void deadLetters++);
+    await onB.start();
+    undo.push(() => onB.stop());
+    // A device says online, then 150 dead letters in the same interval (devices reconnecting after a node died, resending their queue).
+    bus.emit('deviceStatus', { id: 's1', device: 'ad19', online: true, time: new Date(1_790_000_000_000).toISOString(), timeMs: 1_790_000_000_000, clientId: 'ad19' });
+    for (let i = 0; i < 150; i++) bus.emit('deadletter', { id: `dl${i}`, topic: 'sensors/hq/f1/x/temperature', payload: 'x', reason: 'invalid_json', detail: '', receivedAt: '', timeMs: 1_790_000_000_001, clientId: 'x' });
+    await waitFor(() => deadLetters >= 100, 'the batch relayed to B');
+    await waitFor(() => statuses.length > 0, 'the status relayed to B').catch(() => undefined);
+    expect(statuses).toEqual([{ device: 'ad19', online: true }]);
+    // The feed still carries the newest hundred dead letters only.
+    expect(deadLetters).toBe(100);
+    const check = connectRedis(redis.url, 'test-check');
+    undo.push(async () => check.disconnect());
+    expect(await check.hexists(KEYS.liveSaid, 'deviceStatus|ad19')).toBe(1);
+  });
 });
