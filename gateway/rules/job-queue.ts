@@ -4,12 +4,20 @@ import type { ReadingEvent } from '../core/events.js';
 /** A job of the rules' queue: a function to run (a run, a timer, arming a zone), or a reading to judge in its turn. */
 export type Job = (() => Promise<void> | void) | ReadingEvent;
 
+/** Longest the queue runs before it lets the event loop take a turn (socket reads, PUBACKs, HTTP, timers). */
+const SLICE_MS = 10;
+/** Synchronous judgements between looks at the clock: a reading that can fire nothing costs no clock read. */
+const CHECK_EVERY = 64;
+
 /**
  * The rules' work, in arrival order, one at a time. A reading behind a run waits as itself (no
  * closure, no promise per reading) and is handed to `judge` in its turn, so it sees the state of
  * its time; `judge` hands back a promise only when the reading goes to the engine. One drain
  * runs until the queue is empty, started after the current synchronous work (as a promise chain
- * would be); a job that fails is logged and the next runs.
+ * would be), but never for more than SLICE_MS without letting the event loop take a turn: engine
+ * runs are promise chains, and a large pack's queue drained on microtasks alone held socket reads,
+ * acknowledgements and /healthz for seconds while the backlog it never saw grow was never shed. A
+ * job that fails is logged and the next runs.
  */
 export class JobQueue {
   private readonly jobs = new Denque<Job>();
@@ -42,14 +50,27 @@ export class JobQueue {
 
   private async drain(): Promise<void> {
     let job: Job | undefined;
+    let sliceStart = performance.now();
+    let sinceCheck = 0;
     while ((job = this.jobs.shift()) !== undefined) {
+      let waited = false;
       try {
         const pending = typeof job === 'function' ? job() : this.judge(job);
-        if (pending) await pending;
+        if (pending) {
+          waited = true;
+          await pending;
+        }
       } catch (err) {
         this.failed(err);
       }
       this.count--;
+      if ((waited || ++sinceCheck >= CHECK_EVERY) && this.jobs.length > 0) {
+        sinceCheck = 0;
+        if (performance.now() - sliceStart >= SLICE_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          sliceStart = performance.now();
+        }
+      }
     }
     this.draining = false;
     const waiting = this.idlers;
