@@ -152,6 +152,7 @@ export function readinessOf(
   const ruleProblems = [...problems.values()];
   // No rule file at all (RULES_DIR missing or empty) runs no rules: degraded, never silently ready.
   if (o.rules?.loader.noRuleFiles) ruleProblems.push(o.rules.loader.noRuleFiles);
+  const kept = [...(o.rules?.loader.keptCopies ?? [])].map(([f, acceptedAt]) => ({ file: join(settings.rulesDir, f), acceptedAt }));
   const rebuilt = o.rules?.rebuildResult;
   if (rebuilt && !rebuilt.ok) ruleProblems.push(`started without history (GW_ERR_HISTORY): ${rebuilt.problem ?? 'InfluxDB could not be read'}`);
   const cluster = o.cluster?.readiness();
@@ -166,7 +167,7 @@ export function readinessOf(
         ok: !full && draining && spoolProblem === undefined,
         detail: `${spool?.events ?? 0} events, ${spool?.bytes ?? 0} bytes waiting${spoolProblem ? `; ${spoolProblem}` : full ? '; full (SPOOL_MAX_BYTES)' : ''}${draining ? '' : '; cannot be read back (GW_ERR_SPOOL_READ)'}`,
       },
-      rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | '), files: [...problems.keys()].map((f) => join(settings.rulesDir, f)) } : {}) },
+      rules: { ok: ruleProblems.length === 0, ...(ruleProblems.length > 0 ? { detail: ruleProblems.join(' | '), files: [...problems.keys()].map((f) => join(settings.rulesDir, f)) } : {}), ...(kept.length > 0 ? { keptCopies: kept } : {}) },
       devices: { ok: deviceProblem === undefined, ...(deviceProblem ? { detail: deviceProblem } : {}) },
       ...(cluster ? { cluster } : {}),
     },
@@ -281,7 +282,7 @@ export function devicesService(settings: Settings, { leftBehind, ...o }: { bus: 
 }
 
 /** The rules; a cluster node's only load the packs (its partitions are ruled by their owners, cluster/). */
-export function rulesService(settings: Settings, o: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger; history: History; armedFile: string; devices: Pick<DevicesService, 'expectedReport' | 'availability' | 'rulesCommand'> }): RulesService {
+export function rulesService(settings: Settings, o: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger; history: History; armedFile: string; keptPacksDir: string; devices: Pick<DevicesService, 'expectedReport' | 'availability' | 'rulesCommand'> }): RulesService {
   const { devices, ...rest } = o;
   const rules = new RulesService({
     ...rest,

@@ -10,6 +10,8 @@ export interface AlarmView extends AlarmState {
   readonly id: string;
   readonly state: 'active' | 'cleared';
   readonly clearedAt: number | undefined;
+  /** Active since before a start that did not load its rule: it clears once the rule is loaded again, or by an operator. */
+  readonly ruleNotLoaded?: true;
 }
 
 /** The notification on `alerts/<site>/<severity>` (the contract's CloudEvent) for a raise or a repeat. */
@@ -69,5 +71,5 @@ export function transitionOf(a: Alarm, transition: AlarmTransition, correlationI
 }
 
 export function viewOf(a: Alarm, active: boolean): AlarmView {
-  return { id: a.id, state: active ? 'active' : 'cleared', ...stateOf(a), clearedAt: a.clearedAt };
+  return { id: a.id, state: active ? 'active' : 'cleared', ...stateOf(a), clearedAt: a.clearedAt, ...(active && a.withoutRule === true ? { ruleNotLoaded: true as const } : {}) };
 }

@@ -1,4 +1,5 @@
 import type { AlarmTransitionEvent, DecidingFact, Severity } from '../core/events.js';
+import { DEFAULT_REPEAT_MS } from './pack.js';
 
 /** An alarm as the book keeps it, and how a stored transition becomes one again (rebuild). */
 
@@ -55,6 +56,8 @@ export interface Alarm extends AlarmSubject {
   storedAt: number;
   /** Its quiet period ran out during a rebuild: cleared when going live. */
   overdue: boolean;
+  /** Restored while its rule was not loaded (see `alarmOfTransition`): it takes the rule's times once it is. */
+  withoutRule?: boolean;
 }
 
 export const keyOf = (s: Omit<AlarmSubject, 'type' | 'severity'>): string => `${s.rule}|${s.site}|${s.zone}|${s.device ?? ''}|${s.actuator ?? ''}`;
@@ -63,14 +66,20 @@ export function pick(s: AlarmSubject): AlarmSubject {
   return { rule: s.rule, type: s.type, severity: s.severity, site: s.site, zone: s.zone, device: s.device, actuator: s.actuator };
 }
 
-/** An alarm known only from its stored transition (the first one a rebuild meets). */
-export function alarmOfTransition(t: AlarmTransitionEvent, times: AlarmTimes): Alarm {
+/**
+ * An alarm known only from its stored transition (the first one a rebuild meets), with the times of
+ * its rule in force. Without its rule (its pack deleted, or rejected with no kept copy), how it clears
+ * is unknown: no quiet time is guessed (a default one would clear an active smoke alarm its detector
+ * never cleared); it stays active until its rule is loaded again, or an operator clears it.
+ */
+export function alarmOfTransition(t: AlarmTransitionEvent, times: AlarmTimes | undefined): Alarm {
   const subject = { rule: t.rule, type: t.type, severity: t.severity, site: t.site, zone: t.zone, device: t.device, actuator: t.actuator };
   return {
     ...pick(subject),
     id: t.alarmId,
     key: keyOf(subject),
-    times,
+    times: times ?? { repeatMs: DEFAULT_REPEAT_MS[t.severity], clearAfterMs: undefined },
+    withoutRule: times === undefined,
     message: t.message,
     value: t.value,
     kind: undefined,

@@ -1,11 +1,11 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { Clock } from '../core/clock.js';
-import type { AlarmTransition, AlarmTransitionEvent, AlertEvent, Severity } from '../core/events.js';
+import type { AlarmTransition, AlarmTransitionEvent, AlertEvent } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
 import { adoptTransition, alarmOfTransition, keyOf, mergeTransition, pick, type Alarm, type AlarmSubject, type AlarmTimes, type Occurrence } from './alarm.js';
 import { alertOf, transitionOf, viewOf, type AlarmView } from './alarm-events.js';
+import { ClearConditionIndex } from './alarm-clear-index.js';
 import { RULE_BOUNDS, type OnRefuse } from './bounds.js';
-import { DEFAULT_CLEAR_AFTER_MS, DEFAULT_REPEAT_MS } from './pack.js';
 
 export type { AlarmView } from './alarm-events.js';
 export type { Alarm, AlarmSubject, AlarmTimes, Occurrence } from './alarm.js';
@@ -21,6 +21,7 @@ export type { Alarm, AlarmSubject, AlarmTimes, Occurrence } from './alarm.js';
  * While the rules rebuild their state (`dry`), nothing is raised, cleared or notified: stored
  * transitions (`restore`) say what happened, and replayed firings only bring an alarm's count and
  * last seen up to date; a quiet period that ran out meanwhile clears the alarm when going live.
+ * An alarm restored without its rule in force waits for it (alarm.ts' `alarmOfTransition`, `rulesChanged`).
  */
 
 /** An update of an alarm becomes a stored point at most this often (raises, repeats, acks and clears always do). */
@@ -49,8 +50,7 @@ export class AlarmBook {
   private readonly byKey = new Map<string, Alarm>();
   private readonly activeById = new Map<string, Alarm>();
   private readonly cleared: BoundedMap<string, Alarm>;
-  /** Active alarms that only an explicit condition clears, by `site/zone`: a reading there must be checked. */
-  private readonly explicit = new Map<string, Set<Alarm>>();
+  private readonly explicit = new ClearConditionIndex();
 
   constructor(private readonly o: AlarmBookOptions) {
     this.cleared = new BoundedMap(o.keepCleared ?? 1000);
@@ -164,7 +164,7 @@ export class AlarmBook {
   restore(t: AlarmTransitionEvent): void {
     let a = this.get(t.alarmId);
     if (a) mergeTransition(a, t);
-    else a = alarmOfTransition(t, this.timesOf(t.rule, t.severity));
+    else a = alarmOfTransition(t, this.o.timesOf(t.rule));
     if (t.transition === 'raised') a.correlationId = t.correlationId;
     if (t.transition !== 'acknowledged') {
       a.lastCorrelationId = t.correlationId;
@@ -206,6 +206,18 @@ export class AlarmBook {
     }
   }
 
+  /** The rules in force changed: an alarm restored without its rule takes the rule's times once it is loaded again. */
+  rulesChanged(): void {
+    for (const a of this.byKey.values()) {
+      const times = a.withoutRule === true ? this.o.timesOf(a.rule) : undefined;
+      if (!times) continue;
+      a.withoutRule = false;
+      a.times = times;
+      if (times.clearAfterMs !== undefined) this.explicit.delete(a);
+      this.scheduleQuiet(a);
+    }
+  }
+
   find(subject: Omit<AlarmSubject, 'type' | 'severity'>): Alarm | undefined {
     return this.byKey.get(keyOf(subject));
   }
@@ -225,13 +237,12 @@ export class AlarmBook {
 
   /** True when an active alarm of `site/zone` waits for a condition that only a reading can meet. */
   waitsInZone(site: string, zone: string): boolean {
-    // On the hot path: no key built while no alarm waits anywhere.
-    return this.explicit.size > 0 && (this.explicit.get(`${site}/${zone}`)?.size ?? 0) > 0;
+    return this.explicit.waitsIn(site, zone);
   }
 
   /** The active alarms of `site/zone` that only an explicit condition clears. */
   explicitIn(site: string, zone: string): readonly Alarm[] {
-    return [...(this.explicit.get(`${site}/${zone}`) ?? [])];
+    return this.explicit.in(site, zone);
   }
 
   /** The notification (CloudEvent on `alerts/<site>/<severity>`) for a raise or a repeat. */
@@ -241,10 +252,6 @@ export class AlarmBook {
 
   view(a: Alarm): AlarmView {
     return viewOf(a, this.activeById.get(a.id) === a);
-  }
-
-  private timesOf(rule: string, severity: Severity): AlarmTimes {
-    return this.o.timesOf(rule) ?? { repeatMs: DEFAULT_REPEAT_MS[severity], clearAfterMs: DEFAULT_CLEAR_AFTER_MS };
   }
 
   /** As many alarms are active as the bound: a new one is refused (said), since dropping an active one would hide what it warns of. */
@@ -262,21 +269,14 @@ export class AlarmBook {
     this.activeById.set(a.id, a);
     this.cleared.delete(a.id);
     a.clearedAt = undefined;
-    if (a.times.clearAfterMs === undefined) {
-      const zone = `${a.site}/${a.zone}`;
-      let set = this.explicit.get(zone);
-      if (!set) this.explicit.set(zone, (set = new Set()));
-      set.add(a);
-    }
+    if (a.times.clearAfterMs === undefined) this.explicit.add(a);
     this.scheduleQuiet(a);
   }
 
   private deactivate(a: Alarm): void {
     this.byKey.delete(a.key);
     this.activeById.delete(a.id);
-    const zone = `${a.site}/${a.zone}`;
-    const set = this.explicit.get(zone);
-    if (set?.delete(a) && set.size === 0) this.explicit.delete(zone);
+    this.explicit.delete(a);
     this.cleared.set(a.id, a);
     this.o.schedule(a.id, undefined);
   }

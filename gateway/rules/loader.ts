@@ -6,6 +6,7 @@ import type { Kind } from '../core/kinds.js';
 import { unsetFieldReads } from './actuator-fields.js';
 import { disciplinesAdrift } from './actuator-links.js';
 import { judgePackSet } from './clashes.js';
+import { KeptPacks } from './kept-packs.js';
 import { RuleFileError, parsePack, type ActuatorPolicy, type RuleDefinition, type RulePack } from './pack.js';
 import { RuleDirWatch, listRuleFiles, type RuleDirListing } from './rule-dir.js';
 
@@ -36,7 +37,12 @@ export interface RuleLoaderOptions {
    * (default 2 s while watching, 0 otherwise).
    */
   readonly settleMs?: number;
+  /** Where the last good version of each pack is kept across restarts (rules/kept-packs.ts); none: a start runs only what loads. */
+  readonly keptDir?: string;
 }
+
+/** A pack in force: its text, and when it runs from its kept copy (its file rejected at a start), when that copy was accepted. */
+type InForce = { readonly text: string; readonly pack: RulePack; readonly keptAt?: string };
 
 /**
  * Loads the rule packs (`*.json` directly in RULES_DIR, or symbolic links to them) and reloads
@@ -44,7 +50,7 @@ export interface RuleLoaderOptions {
  * problem, and the rules it had in force stay; other files are unaffected.
  */
 export class RuleLoader {
-  private readonly files = new Map<string, { text: string; pack: RulePack }>();
+  private readonly files = new Map<string, InForce>();
   private readonly errors = new Map<string, string>();
   private empty: string | undefined;
   private adrift: readonly string[] = [];
@@ -52,6 +58,7 @@ export class RuleLoader {
   /** Pack-like files of another format already said to be not read. */
   private notRead: readonly string[] = [];
   private readonly watch: RuleDirWatch | undefined;
+  private readonly kept: KeptPacks | undefined;
   private timer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   /** Files read cut short, since when (bounded by the files in RULES_DIR). */
@@ -60,6 +67,7 @@ export class RuleLoader {
   private reloading: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: RuleLoaderOptions) {
+    if (o.keptDir !== undefined) this.kept = new KeptPacks(o.keptDir, o.log);
     if (o.watch !== false) this.watch = new RuleDirWatch({ dir: o.dir, log: o.log, changed: () => this.schedule(), missingPollMs: o.missingPollMs ?? 2000 });
   }
 
@@ -71,6 +79,11 @@ export class RuleLoader {
   /** Set while RULES_DIR has no rule file at all (missing, unreadable or empty): why no rules are in force. */
   get noRuleFiles(): string | undefined {
     return this.empty;
+  }
+
+  /** The rule files in force from their kept copy (by file name), with when that copy was accepted. */
+  get keptCopies(): ReadonlyMap<string, string> {
+    return new Map([...this.files].flatMap(([name, f]) => (f.keptAt !== undefined ? [[name, f.keptAt] as const] : [])));
   }
 
   get rules(): readonly RuleDefinition[] {
@@ -145,7 +158,7 @@ export class RuleLoader {
       this.errors.delete(gone);
     }
 
-    const fresh = new Map<string, { text: string; pack: RulePack }>();
+    const fresh = new Map<string, InForce>();
     const failed = new Map<string, string>();
     let unsettled = false;
     for (const [name, entry] of entries) {
@@ -174,32 +187,46 @@ export class RuleLoader {
     if (unsettled) this.readAgainSoon();
     const packs = (m: ReadonlyMap<string, { pack: RulePack }>) => new Map([...m].map(([name, f]) => [name, f.pack]));
     // A pack that cannot be read and has no version in force may be what commands an actuator.
-    const incomplete = [...failed.keys()].some((name) => !this.files.has(name));
-    for (const [name, problems] of judgePackSet(packs(this.files), packs(fresh), incomplete)) {
+    const orphansOf = () => [...failed.keys()].filter((name) => !this.files.has(name));
+    for (const [name, problems] of judgePackSet(packs(this.files), packs(fresh), orphansOf().length > 0)) {
       failed.set(name, new RuleFileError(fresh.get(name)?.pack.file ?? name, problems).message);
       fresh.delete(name);
     }
+    // A pack rejected with no version in force (at a start) runs from its kept copy, if that fits with all the rest: a file on disk wins over a copy.
+    const orphans = orphansOf();
+    const standIns = (await this.kept?.standIns(orphans, (name) => relative(process.cwd(), join(dir, name)) || name)) ?? new Map<string, InForce>();
+    const incomplete = orphans.some((name) => !standIns.has(name));
+    for (const name of judgePackSet(new Map([...packs(this.files), ...packs(fresh)]), packs(standIns), incomplete).keys()) standIns.delete(name);
+    for (const [name, f] of standIns) fresh.set(name, f);
 
     for (const name of entries.keys()) {
       const loaded = fresh.get(name);
       const problem = failed.get(name);
-      if (loaded) {
+      if (loaded && problem === undefined) {
         this.files.set(name, loaded);
         this.errors.delete(name);
         changed = true;
         log.info({ file: loaded.pack.file, rules: loaded.pack.rules.map((r) => r.name) }, 'rule file loaded');
         this.o.onResult?.('loaded', loaded.pack.file);
       } else if (problem !== undefined) {
-        this.errors.set(name, problem);
+        if (loaded) this.files.set(name, loaded);
+        changed ||= loaded !== undefined;
         const shown = relative(process.cwd(), join(dir, name)) || name;
-        const kept = this.files.get(name)?.pack.rules.length ?? 0;
-        logError(log, 'GW_ERR_RULE_FILE', { file: shown, err: problem, rulesKept: kept }, `rule file rejected: ${problem}`);
+        const kept = this.files.get(name);
+        const keptAt = kept?.keptAt;
+        // Said at every rejection while it lasts: what runs is not the file on disk.
+        const standIn = keptAt !== undefined ? `; its last good version, kept when it was accepted at ${keptAt}, runs instead (kept copy)` : '';
+        this.errors.set(name, `${problem}${standIn}`);
+        logError(log, 'GW_ERR_RULE_FILE', { file: shown, err: problem, rulesKept: kept?.pack.rules.length ?? 0, ...(keptAt !== undefined ? { keptCopyAcceptedAt: keptAt } : {}) }, `rule file rejected: ${problem}${standIn}`);
         this.o.onResult?.('rejected', shown);
       }
     }
     this.watch?.sync(listing.found !== 'missing', [...entries.values()].flatMap((e) => (e.target ? [e.target] : [])));
     if (changed) this.o.onChange(this.ruleSet);
     if (changed) this.sayAdrift();
+    // Once the rules are in force (a copy's fsync must not delay them): what a next start falls back on.
+    for (const [name, f] of fresh) if (!failed.has(name)) await this.kept?.keep(name, f.text);
+    await this.kept?.prune(listing);
   }
 
   private async stillBeingWritten(path: string, text: string): Promise<boolean> {

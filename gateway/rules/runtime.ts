@@ -94,6 +94,7 @@ export class RulesRuntime {
     // A rebuild replays the readings itself; live, new watches start from the latest ones.
     this.watches.configure(this.engine.watches, this.o.clock.now(), this.dryRun ? undefined : () => this.state.latestReadings());
     this.dispatcher.usePolicies(set.actuators);
+    this.alarms.rulesChanged();
   }
 
   rulesFor(kind: Kind): number {
@@ -137,8 +138,7 @@ export class RulesRuntime {
       this.o.observer?.overloaded?.();
       return;
     }
-    // Behind a run: the reading itself waits in the queue (no closure, no promise), to be
-    // recorded and judged in its turn, so that it sees the state of its time.
+    // Behind a run: the reading itself waits in the queue (no closure, no promise), to be recorded and judged in its turn, so that it sees the state of its time.
     this.queue.push(r);
   }
 

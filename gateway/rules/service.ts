@@ -18,12 +18,10 @@ import type { Suppression } from './actions.js';
 import { HeldBackReporter, type HeldBack, type Lost } from './held-back.js';
 import { RuleLoader, type RuleSet } from './loader.js';
 import { RuleOutputs } from './outputs.js';
-import type { AlarmView } from './alarms.js';
 import { rebuild, type RebuildOptions, type RebuildResult } from './rebuild.js';
 import { DEFAULT_COMMAND_TIMES, RulesRuntime, type CommandSettings } from './runtime.js';
-import type { ZoneState } from './state.js';
 import { TraceLog, traceOf, type Trace } from './trace.js';
-import { actuatorViews, alarmViews, type ActuatorView } from './views.js';
+import { actuatorViews, alarmViews, type ActuatorView, type AlarmView } from './views.js';
 
 export interface RulesServiceOptions {
   readonly bus: EventBus;
@@ -37,8 +35,9 @@ export interface RulesServiceOptions {
   readonly ruleFiles?: readonly string[];
   /** Reload packs when they change (default true). */
   readonly watchRules?: boolean;
-  /** Where armed zones are remembered across restarts. */
+  /** Where armed zones, and the last good version of each pack (rules/kept-packs.ts), are kept across restarts. */
   readonly armedFile?: string;
+  readonly keptPacksDir?: string;
   /** Every command held back by a minimum on/off time, once per hold; every firing that lost its actuator to another rule (scenarios list them). */
   readonly onHeld?: (h: HeldBack) => void;
   readonly onLost?: (l: Lost & { readonly at: number }) => void;
@@ -129,6 +128,7 @@ export class RulesService {
       log: o.log.child({ component: 'rules' }),
       files: o.ruleFiles,
       watch: o.watchRules,
+      keptDir: o.keptPacksDir,
       onChange: (set) => {
         this.runtime.use(set);
         for (const listener of this.ruleListeners) listener(set);
@@ -138,7 +138,7 @@ export class RulesService {
     });
   }
 
-  get state(): ZoneState {
+  get state(): RulesRuntime['state'] {
     return this.runtime.state;
   }
 

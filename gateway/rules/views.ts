@@ -2,6 +2,8 @@ import type { AlarmView } from './alarms.js';
 import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE } from './actions.js';
 import type { RulesRuntime } from './runtime.js';
 
+export type { AlarmView } from './alarms.js';
+
 /**
  * What the API and the live page show of a runtime's alarms and actuators: a single gateway's
  * (rules/service.ts), and a cluster's (cluster/rules-view.ts, from every partition's shared state).

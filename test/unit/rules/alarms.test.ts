@@ -7,7 +7,7 @@ import { AlarmBook, UPDATE_STORE_MS, type AlarmTimes } from '../../../gateway/ru
 const subject = { rule: 'smoke-alarm', type: 'safety.smoke', severity: 'critical', site: 'hq', zone: 'f1', device: 'smk-1' } as const;
 const occ = (id: string, value: unknown = true) => ({ message: 'smoke', value, kind: 'smoke', device: 'smk-1', correlationId: id });
 
-function book(times: AlarmTimes = { repeatMs: 60_000, clearAfterMs: 30_000 }) {
+function book(times: AlarmTimes = { repeatMs: 60_000, clearAfterMs: 30_000 }, timesOf: () => AlarmTimes | undefined = () => times) {
   const clock = new ManualClock(1_000_000);
   const transitions: [AlarmTransitionEvent, boolean][] = [];
   const wakes = new Map<string, number>();
@@ -15,7 +15,7 @@ function book(times: AlarmTimes = { repeatMs: 60_000, clearAfterMs: 30_000 }) {
     clock,
     onTransition: (t, persist) => transitions.push([t, persist]),
     schedule: (id, at) => (at === undefined ? wakes.delete(id) : wakes.set(id, at)),
-    timesOf: () => times,
+    timesOf,
   });
   /** Moves the clock, waking the book at the deadlines it asked for. */
   const advance = (ms: number): void => {
@@ -127,5 +127,33 @@ describe('AlarmBook', () => {
     alarms.restore({ ...stored, id: 't2', alarmId: 'alarm-2', transition: 'acknowledged', acknowledged: true, active: false });
     expect(alarms.size).toBe(0);
     expect(alarms.knows('alarm-2')).toBe(true);
+  });
+
+  it('does not guess how an alarm restored without its rule clears: it stays active until its rule is loaded again, then clears by that rule', () => {
+    const inForce: { times?: AlarmTimes } = {};
+    const { alarms, advance, transitions, clock } = book(undefined, () => inForce.times);
+    alarms.dry = true;
+    alarms.restore({
+      id: 't1', alarmId: 'alarm-1', transition: 'raised', rule: 'heat-alarm', type: 'safety.heat', severity: 'critical', site: 'hq', zone: 'f1', device: 'smk-1', actuator: undefined,
+      message: 'hot', count: 1, value: 80, firstSeen: clock.now(), lastSeen: clock.now(), acknowledged: false, acknowledgedBy: undefined, active: true, notifiedAt: clock.now(), notifications: 1,
+      correlationId: 'r1', reason: undefined, facts: undefined, time: new Date(clock.now()).toISOString(), timeMs: clock.now(),
+    });
+    advance(10 * 60_000);
+    alarms.goLive();
+    advance(10 * 60_000);
+    const a = alarms.get('alarm-1')!;
+    expect(alarms.view(a)).toMatchObject({ state: 'active', ruleNotLoaded: true });
+    expect(transitions).toEqual([]);
+    // Rules changed, still without it: nothing changes.
+    alarms.rulesChanged();
+    advance(1000);
+    expect(alarms.size).toBe(1);
+    // Its rule is back, with a 5-minute quiet time: its last firing was 20 minutes ago.
+    inForce.times = { repeatMs: 60_000, clearAfterMs: 5 * 60_000 };
+    alarms.rulesChanged();
+    expect(alarms.view(a).ruleNotLoaded).toBeUndefined();
+    advance(0);
+    expect(transitions.map(([t]) => [t.alarmId, t.transition, t.reason])).toEqual([['alarm-1', 'cleared', 'no firing for 300 s']]);
+    expect(alarms.waitsInZone('hq', 'f1')).toBe(false);
   });
 });
