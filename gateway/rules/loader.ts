@@ -8,7 +8,7 @@ import { disciplinesAdrift } from './actuator-links.js';
 import { judgePackSet } from './clashes.js';
 import { KeptPacks } from './kept-packs.js';
 import { RuleFileError, parsePack, type ActuatorPolicy, type RuleDefinition, type RulePack } from './pack.js';
-import { RuleDirWatch, listRuleFiles, type RuleDirListing } from './rule-dir.js';
+import { RuleDirWatch, listRuleFiles, stopsShort, type RuleDirListing } from './rule-dir.js';
 
 /** Everything in force: the rules of every pack and the actuators' discipline. */
 export interface RuleSet {
@@ -286,19 +286,5 @@ export class RuleLoader {
     if (empty && empty !== this.empty) log.warn({ dir }, empty);
     else if (!empty && this.empty) log.info({ dir }, `rule files in ${dir} again`);
     this.empty = empty;
-  }
-}
-
-/** JSON cut off: empty, or its parse fails at the end of the text (what a file half written is). */
-function stopsShort(text: string): boolean {
-  const body = text.replace(/^\uFEFF/, '').trimEnd();
-  if (body === '') return true;
-  try {
-    JSON.parse(body);
-    return false;
-  } catch (err) {
-    const message = (err as Error).message;
-    const at = /at position (\d+)/.exec(message);
-    return message.includes('end of JSON input') || (at !== null && Number(at[1]) >= body.length);
   }
 }

@@ -168,3 +168,17 @@ export class RuleDirWatch {
     this.poll = undefined;
   }
 }
+
+/** JSON cut off: empty, or its parse fails at the end of the text (what a file half written is). */
+export function stopsShort(text: string): boolean {
+  const body = text.replace(/^\uFEFF/, '').trimEnd();
+  if (body === '') return true;
+  try {
+    JSON.parse(body);
+    return false;
+  } catch (err) {
+    const message = (err as Error).message;
+    const at = /at position (\d+)/.exec(message);
+    return message.includes('end of JSON input') || (at !== null && Number(at[1]) >= body.length);
+  }
+}
