@@ -3,7 +3,7 @@ import type { Aedes, Client, PublishPacket, Subscription } from 'aedes';
 import { AwaySessions, type EvictReason } from './away-sessions.js';
 import { IncomingQos2 } from './incoming-qos2.js';
 import { connectedIds, MemoryPersistence, type MemoryStore } from './memory-store.js';
-import { copyOf, Queue, queuedCost, type Stored } from './session-queue.js';
+import { copyOf, Queue, queuedCost, trimLargest, type Stored } from './session-queue.js';
 
 /**
  * Aedes' persistence with bounds (docs/findings-15.md § A). Subscriptions, retained messages and
@@ -210,7 +210,9 @@ export class BoundedPersistence {
 
   async outgoingEnqueueCombi(subs: readonly { clientId: string }[], packet: Stored): Promise<void> {
     const cost = queuedCost(packet);
-    for (const sub of subs) this.enqueue(sub.clientId, packet, cost);
+    // The total is held once the message is in every queue: once per publish, not once per session.
+    for (const sub of subs) this.enqueue(sub.clientId, packet, cost, false);
+    if (this.limits.maxQueuedBytesTotal > 0) this.withinTotal(this.limits.maxQueuedBytesTotal);
   }
 
   async outgoingUpdate(client: Client, packet: Stored): Promise<void> {
@@ -233,7 +235,7 @@ export class BoundedPersistence {
   }
 
   /** `cost`: payload, topic and the measured overhead of a queued message (session-queue.ts), not the payload alone. */
-  private enqueue(clientId: string, packet: Stored, cost: number): void {
+  private enqueue(clientId: string, packet: Stored, cost: number, holdTotal = true): void {
     let queue = this.outgoing.get(clientId);
     if (!queue) this.outgoing.set(clientId, (queue = new Queue()));
     const before = queue.bytes;
@@ -246,19 +248,12 @@ export class BoundedPersistence {
       dropped += this.dropOldestOf(queue);
     }
     if (dropped > 0) this.hooks.onQueueDropped?.(clientId, dropped);
-    if (maxQueuedBytesTotal > 0) this.withinTotal(maxQueuedBytesTotal);
+    if (holdTotal && maxQueuedBytesTotal > 0) this.withinTotal(maxQueuedBytesTotal);
   }
 
   /** Over the total: the largest queue loses its oldest, until the total holds. */
   private withinTotal(max: number): void {
-    while (this.queuedBytes > max) {
-      let largest: [string, Queue] | undefined;
-      for (const entry of this.outgoing) if (!largest || entry[1].bytes > largest[1].bytes) largest = entry;
-      if (!largest || largest[1].size === 0) return;
-      this.dropOldestOf(largest[1]);
-      this.hooks.onQueueDropped?.(largest[0], 1);
-      if (largest[1].size === 0) this.outgoing.delete(largest[0]);
-    }
+    trimLargest(this.outgoing, () => this.queuedBytes > max, (q) => this.dropOldestOf(q), (id) => this.hooks.onQueueDropped?.(id, 1), (id) => this.outgoing.delete(id));
   }
 
   private dropOldestOf(queue: Queue): number {

@@ -84,6 +84,20 @@ describe('persistent sessions’ queues', () => {
     expect(await drain(p.outgoingStream(client('b')))).toHaveLength(2);
   });
 
+  it('hold MQTT_MAX_QUEUED_BYTES_TOTAL for one message to many sessions once it is in every queue: the largest lose their oldest, each keeps the newest', async () => {
+    const dropped: string[] = [];
+    const { p } = await persistence({ maxQueuedMessages: 0, maxQueuedBytes: 0, maxQueuedBytesTotal: 5 * cost(100) }, { onQueueDropped: (id) => void dropped.push(id) });
+    for (let i = 0; i < 3; i++) await p.outgoingEnqueue({ clientId: 'a' }, publish(100));
+    await p.outgoingEnqueue({ clientId: 'b' }, publish(100));
+    const last = publish(100);
+    // 4 queued + 3 = 7 > 5: a (4) loses one, then the largest of a, b, c (2 each) loses one.
+    await p.outgoingEnqueueCombi([{ clientId: 'a' }, { clientId: 'b' }, { clientId: 'c' }], last);
+    expect(p.queued).toEqual({ messages: 5, bytes: 5 * cost(100) });
+    expect(dropped[0]).toBe('a');
+    expect(dropped).toHaveLength(2);
+    for (const id of ['a', 'b', 'c']) expect((await drain(p.outgoingStream(client(id)))).at(-1)?.brokerCounter).toBe(last.brokerCounter);
+  });
+
   it('count each message as its payload, its topic and what keeping it costs, so many tiny messages cannot pass MQTT_MAX_QUEUED_BYTES_TOTAL', async () => {
     // 20 sessions away × 100 one-byte messages: 2,000 payload bytes, but each kept message costs hundreds of bytes of memory.
     const { p } = await persistence({ maxQueuedMessages: 1000, maxQueuedBytes: 0, maxQueuedBytesTotal: 100_000 });
