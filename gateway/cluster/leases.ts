@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { GatewayError, logError } from '../core/errors.js';
-import { partitionsFor } from '../core/partition.js';
+import { ownerOf, partitionsFor } from '../core/partition.js';
 import { KEYS, withScripts } from './redis-keys.js';
 
 /** A partition this node holds: its fencing token, and until when (local clock) it may act on it. */
@@ -31,7 +32,15 @@ export interface LeaseOptions {
   /** What the cluster view shows of this node. */
   readonly info: () => Readonly<Record<string, unknown>>;
   readonly log: Logger;
+  /** Redis came back without the cluster's data (GW_ERR_CLUSTER_DATA_LOST): counted. */
+  readonly dataLost?: () => void;
   readonly now?: () => number;
+}
+
+/** Why a partition became this node's, for the log: the node that had it, and whether it left or handed it over. */
+function previousOwner(prev: string | undefined, self: string, now: readonly string[]): { previousOwner?: string; why?: string } {
+  if (prev === undefined || prev === self) return {};
+  return now.includes(prev) ? { previousOwner: prev, why: `${prev} handed it over` } : { previousOwner: prev, why: `${prev} left the cluster: its lease expired (or it let go as it stopped)` };
 }
 
 /**
@@ -50,6 +59,10 @@ export class LeaseManager {
   private ticking: Promise<void> = Promise.resolve();
   private stopped = false;
   private live: string[] = [];
+  /** Who held a partition this node wanted but could not take yet (the acquire's answer): named when it is taken. */
+  private readonly heldBy = new Map<number, string>();
+  /** The cluster's epoch (gw:epoch) as this node knows it: another, or none, in Redis means its data is gone. */
+  private epoch: string | undefined;
   private redisOk = false;
   private lastProblemLogged = 0;
   private readonly now: () => number;
@@ -87,6 +100,9 @@ export class LeaseManager {
     if (set === 0 && fixed !== partitions) {
       throw new GatewayError('GW_ERR_CLUSTER', `PARTITIONS=${partitions}, but the cluster on this Redis has ${fixed}: set PARTITIONS=${fixed} (every node must agree; to change it, stop every node and delete the gw:* keys)`);
     }
+    // The first node creates the epoch; the others join it.
+    await redis.set(KEYS.epoch, randomBytes(8).toString('hex'), 'NX');
+    this.epoch = (await redis.get(KEYS.epoch)) ?? undefined;
     const deadline = this.now() + 2 * leaseMs + 500;
     for (;;) {
       const other = await redis.get(KEYS.node(nodeId));
@@ -126,8 +142,10 @@ export class LeaseManager {
     const validFor = leaseMs - Math.max(200, Math.floor(leaseMs / 5));
     let live: string[];
     try {
-      const reply = (await this.script('heartbeat', [KEYS.nodes, KEYS.node(nodeId)], [nodeId, leaseMs, JSON.stringify({ runId: this.o.runId, ...this.o.info() })])) as string[];
-      live = reply.slice(1);
+      // The epoch is read (and set if gone) in the same script: no extra round trip.
+      const reply = (await this.script('heartbeat', [KEYS.nodes, KEYS.node(nodeId), KEYS.epoch], [nodeId, leaseMs, JSON.stringify({ runId: this.o.runId, ...this.o.info() }), randomBytes(8).toString('hex')])) as string[];
+      this.checkEpoch(reply[1]!);
+      live = reply.slice(2);
       if (!this.redisOk) log.info({ live }, 'Redis answers: the cluster is up');
       this.redisOk = true;
     } catch (err) {
@@ -135,8 +153,10 @@ export class LeaseManager {
       await this.expire();
       return;
     }
+    const before = this.live;
     this.live = live;
     const wanted = new Set(partitionsFor(nodeId, live, partitions));
+    for (const p of this.heldBy.keys()) if (!wanted.has(p)) this.heldBy.delete(p);
     for (const lease of [...this.held.values()]) {
       if (this.stopped) return;
       if (!wanted.has(lease.partition)) {
@@ -157,12 +177,14 @@ export class LeaseManager {
       try {
         const [token, holder] = (await this.script('acquire', [KEYS.lease(p), KEYS.fence(p)], [nodeId, leaseMs])) as [number, string];
         if (token === 0) {
+          this.heldBy.set(p, holder.split('|')[0]!);
           log.debug({ partition: p, holder }, 'partition still held by another node');
           continue;
         }
         const lease: Lease = { partition: p, token, holder: `${nodeId}|${token}`, validUntil: sentAt + validFor, acquiredAt: this.now() };
         this.held.set(p, lease);
-        log.info({ partition: p, fence: token, node: nodeId, at: lease.acquiredAt }, 'partition acquired');
+        log.info({ partition: p, fence: token, node: nodeId, at: lease.acquiredAt, ...previousOwner(this.heldBy.get(p) ?? ownerOf(p, before), nodeId, live) }, 'partition acquired');
+        this.heldBy.delete(p);
         this.starting.add(p);
         // Rebuilding may take a while: the next ticks renew the lease meanwhile.
         void this.events
@@ -197,6 +219,22 @@ export class LeaseManager {
       this.o.log.info({ partition: lease.partition, fence: lease.token, node: this.o.nodeId, reason, at, heldMs: at - lease.acquiredAt }, 'partition released');
     }
     if (reason !== 'lost') await this.script('release', [KEYS.lease(lease.partition)], [lease.holder]).catch(() => undefined);
+  }
+
+  /** Said once per change of epoch: Redis restarted empty (no AOF) or was flushed under the cluster. */
+  private checkEpoch(seen: string): void {
+    const previous = this.epoch;
+    this.epoch = seen;
+    if (previous === undefined || previous === seen) return;
+    this.o.dataLost?.();
+    // PARTITIONS went with it: fixed again, as the first node does.
+    void this.o.redis.hsetnx(KEYS.config, 'partitions', String(this.o.partitions)).catch(() => undefined);
+    logError(
+      this.o.log,
+      'GW_ERR_CLUSTER_DATA_LOST',
+      { previousEpoch: previous, epoch: seen, owned: this.owned() },
+      "Redis came back without the cluster's data (restarted without persistence, or flushed): the shared rule state is gone (armed zones, minimum on/off times, sagas and pending confirmations, active alarms, commands committed but not yet sent), as are readings forwarded but not yet ruled and the MQTT sessions and retained messages kept there; the partitions' fencing tokens restart at 1 and every partition is taken anew. Run Redis with persistence: redis-server --appendonly yes --appendfsync always (what docker-compose.cluster.yml runs)",
+    );
   }
 
   private unreachable(err: unknown): void {

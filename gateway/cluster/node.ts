@@ -78,7 +78,7 @@ export class ClusterNode {
     this.reader = connectRedis(o.redisUrl, `gw-${o.nodeId}-read`, { commandTimeout: BLOCK_MS + 2000 });
     for (const c of [this.redis, this.reader]) c.on('error', () => undefined);
     this.script = withScripts(this.redis);
-    this.leases = new LeaseManager({ redis: this.redis, nodeId: o.nodeId, runId: this.runId, partitions: o.partitions, leaseMs: o.leaseMs, info: o.info, log });
+    this.leases = new LeaseManager({ redis: this.redis, nodeId: o.nodeId, runId: this.runId, partitions: o.partitions, leaseMs: o.leaseMs, info: o.info, log, dataLost: () => o.metrics.clusterDataLost.inc() });
     this.forwarder = new Forwarder({ cursor: o.cursor, redis: this.redis, nodeId: o.nodeId, partitions: o.partitions, log, maxBacklogBytes: o.maxBacklogBytes, skipped: (n) => o.metrics.clusterForwardSkipped.inc(n) });
     this.rulesView = new ClusterRulesView({ redis: this.redis, partitions: o.partitions, log });
     o.metrics.readCluster(() => this.status());

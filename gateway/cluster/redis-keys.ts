@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
  * | key | type | holds |
  * | --- | --- | --- |
  * | `gw:config` | hash | `partitions`: fixed by the first node |
+ * | `gw:epoch` | string | a random id set by the first node: gone or changed means Redis lost the cluster's data (restarted empty) |
  * | `gw:nodes` | sorted set | live node ids, scored by when their membership expires |
  * | `gw:node:<id>` | string (PX) | the node's run id and addresses (the cluster view) |
  * | `gw:lease:<p>` | string (PX) | `<node>|<token>`: the partition's owner |
@@ -21,6 +22,7 @@ import type { Redis } from 'ioredis';
  */
 export const KEYS = {
   config: 'gw:config',
+  epoch: 'gw:epoch',
   nodes: 'gw:nodes',
   node: (id: string) => `gw:node:${id}`,
   lease: (p: number) => `gw:lease:${p}`,
@@ -38,15 +40,21 @@ export const KEYS = {
 } as const;
 
 const SCRIPTS = {
-  /** KEYS nodes, node; ARGV id, ttlMs, info → [redisNowMs, live ids…] */
+  /** KEYS nodes, node, epoch; ARGV id, ttlMs, info, a new epoch (set if none) → [redisNowMs, epoch, live ids…] */
   heartbeat: {
-    keys: 2,
-    lua: `local t = redis.call('TIME')
+    keys: 3,
+    lua: `local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('SET', KEYS[3], epoch)
+end
+local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
 local out = redis.call('ZRANGE', KEYS[1], 0, -1)
+table.insert(out, 1, epoch)
 table.insert(out, 1, tostring(now))
 return out`,
   },

@@ -40,6 +40,7 @@ export const ERRORS = {
   GW_ERR_REDRIVE: 'a dead-letter redrive could not read the kept dead letters back from InfluxDB',
   GW_ERR_REDIS_UNREACHABLE: 'a cluster node cannot reach Redis: ingest and storage go on (the spool is local), the rules stop until Redis answers, forwarding resumes from its cursor',
   GW_ERR_CLUSTER: 'the cluster cannot be joined: PARTITIONS differs from what Redis holds, or NODE_ID is in use by a live node',
+  GW_ERR_CLUSTER_DATA_LOST: 'Redis came back without the cluster\'s data (restarted without persistence, or flushed): the shared rule state (armed zones, minimum on/off times, sagas, active alarms, unsent commands) is gone and the fencing tokens restart; run Redis with --appendonly yes --appendfsync always',
   GW_ERR_FENCED: 'a node that had lost a partition tried to write with its old fencing token: Redis refused it and the node let the partition go',
 } as const;
 

@@ -143,6 +143,7 @@ export class Metrics {
   readonly clusterLiveUnreadable = this.counter('gateway_cluster_live_unreadable_total', 'Live-page messages, or items in them, from other nodes that this node could not read (another version’s, or damaged): skipped, logged (rate-limited)');
   readonly clusterForwardSkipped = this.counter('gateway_cluster_forward_skipped_total', 'Readings stored but never forwarded to the rules: more than SPOOL_MAX_BYTES waited to be forwarded (Redis away for long)');
   readonly clusterLocalOnly = this.counter('gateway_cluster_local_only_total', 'MQTT messages delivered only to this node’s subscribers: Redis was away or refused the publish (GW_ERR_REDIS_UNREACHABLE)');
+  readonly clusterDataLost = this.counter('gateway_cluster_data_lost_total', 'Times this node found Redis back without the cluster’s data (its epoch gone: restarted without persistence, or flushed): the shared rule state was lost (GW_ERR_CLUSTER_DATA_LOST)');
   readonly clusterForwarded = this.counter('gateway_cluster_forwarded_total', 'Readings, armed zones, actuator reports and device statuses forwarded from this node’s spool to the partition streams (a status once, though every partition’s stream gets it)');
   private readonly readers = new Map<GaugeSource, () => number>();
   private clusterStatus: (() => ClusterStatus) | undefined;

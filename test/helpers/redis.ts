@@ -1,10 +1,11 @@
 /**
  * A real redis-server (Debian's) for a test: a free port on 127.0.0.1, a temporary directory,
  * AOF with `appendfsync always` (what the cluster compose file runs), no RDB snapshots. The test
- * can SIGKILL it and start it again on the same port and directory (its AOF is replayed).
+ * can SIGKILL it and start it again on the same port and directory (its AOF is replayed), or
+ * empty (its files removed first: a Redis without persistence, or a container without a volume).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,8 +20,8 @@ export interface TestRedis {
   readonly child: ChildProcess;
   /** SIGKILL: no shutdown, no final AOF rewrite. */
   kill(): Promise<void>;
-  /** Starts it again on the same port and directory (after `kill` or `stop`). */
-  restart(): Promise<void>;
+  /** Starts it again on the same port and directory (after `kill` or `stop`); `empty`: without its data. */
+  restart(options?: { empty?: boolean }): Promise<void>;
   /** Stops it and removes its directory. */
   stop(): Promise<void>;
 }
@@ -90,7 +91,11 @@ export async function startRedis(options: { appendfsync?: 'always' | 'everysec' 
       child.kill('SIGKILL');
       await gone();
     },
-    async restart() {
+    async restart({ empty = false } = {}) {
+      if (empty) {
+        if (child.exitCode === null && child.signalCode === null) throw new Error('restart({ empty: true }) needs the server stopped first (kill)');
+        for (const f of await readdir(dir)) if (f !== 'redis.log') await rm(join(dir, f), { recursive: true, force: true });
+      }
       if (!(await launch())) throw new Error(`redis-server exited before it answered on port ${port} (see ${join(dir, 'redis.log')})`);
     },
     async stop() {

@@ -24,10 +24,12 @@ afterAll(async () => {
   await redis.stop();
 });
 
-function manager(nodeId: string, db: Redis, partitions = 6): { m: LeaseManager; held: Map<number, Lease>; events: string[] } {
+function manager(nodeId: string, db: Redis, partitions = 6): { m: LeaseManager; held: Map<number, Lease>; events: string[]; lines: Record<string, unknown>[] } {
   const held = new Map<number, Lease>();
   const events: string[] = [];
-  const m = new LeaseManager({ redis: db, nodeId, runId: `${nodeId}-run`, partitions, leaseMs: 600, info: () => ({}), log });
+  const lines: Record<string, unknown>[] = [];
+  const logged = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const m = new LeaseManager({ redis: db, nodeId, runId: `${nodeId}-run`, partitions, leaseMs: 600, info: () => ({}), log: logged });
   void m
     .join({
       acquired: async (l) => {
@@ -40,7 +42,7 @@ function manager(nodeId: string, db: Redis, partitions = 6): { m: LeaseManager; 
       },
     })
     .catch(() => undefined);
-  return { m, held, events };
+  return { m, held, events, lines };
 }
 
 describe('the fenced write', () => {
@@ -96,6 +98,11 @@ describe('leases', () => {
     clearInterval(b.m['timer']);
     await waitFor(() => a.held.size === 6, 'A to own every partition', 10_000);
     for (const p of bParts) expect(a.held.get(p)!.token).toBeGreaterThan(1);
+    // A's log says why it took them: B's lease expired.
+    for (const p of bParts) {
+      const acquired = a.lines.filter((l) => l['msg'] === 'partition acquired' && l['partition'] === p).at(-1);
+      expect(acquired).toMatchObject({ previousOwner: 'B', why: expect.stringMatching(/B left the cluster: its lease expired/) });
+    }
     await a.m.stop();
     expect(a.events.filter((e) => e.endsWith(':stopping'))).toHaveLength(6);
   });
