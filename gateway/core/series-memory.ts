@@ -7,12 +7,14 @@
  * - the store's point identity (`place`): InfluxDB keys a point by measurement, tags and time, so
  *   two different events of one series at one millisecond need different times. The first event
  *   at a millisecond keeps it exactly (offset 0); a later, different one gets a sub-millisecond
- *   offset derived from its id (1…999,999 ns, bumped past offsets the memory knows are taken).
+ *   offset (1…999,999 ns, bumped past offsets the memory knows are taken) derived from its id
+ *   and, for a reading ingest admitted, its content (`contentOffset`): an id reused with other
+ *   content must not derive the point of another content of that id once the memory forgot it.
  *   The same event placed twice gets the same offset, so rewriting it is idempotent.
  *
  * The memory only vouches for a millisecond at or after its fence: before it (before this process
  * started, or slots it has forgotten), an event never takes offset 0, which an event stored
- * earlier may hold; it takes its id-derived offset, the same each time it is written.
+ * earlier may hold; it takes its derived offset, the same each time it is written.
  */
 
 import { fnv1a } from './partition.js';
@@ -35,6 +37,14 @@ export function idOffset(id: string): number {
   return (fnv1a(id) % MAX_OFFSET_NS) + 1;
 }
 
+/**
+ * A reading's offset, from its id and content (value, millisecond): each content of a reused id
+ * derives its own point, the same each time it is written (a resend, after a restart too).
+ */
+export function contentOffset(id: string, value: number, ms: number): number {
+  return idOffset(`${id}\n${value}\n${ms}`);
+}
+
 const sameNumber = (a: number, b: number): boolean => a === b || (Number.isNaN(a) && Number.isNaN(b));
 
 export class SeriesMemory {
@@ -50,6 +60,8 @@ export class SeriesMemory {
   recalled = false;
   /** Entries `remember`ed from the history, by slot (made on first use). */
   private stored: boolean[] | undefined;
+  /** The value of a point the spool recovered, by slot (NaN: unknown; made on first recall). */
+  private recalledValues: Float64Array | undefined;
   /** The millisecond of the last event placed. */
   private lastPlacedMs = Number.NaN;
   /**
@@ -99,7 +111,7 @@ export class SeriesMemory {
   /**
    * Store: the sub-millisecond offset (ns) of event `id` at `ms`. Offset 0 only where the memory
    * vouches for the slot: at or after its fence and at most `zeroUpToMs` (a point dated ahead of
-   * the clock could meet one a later process stores; it takes its id-derived offset instead).
+   * the clock could meet one a later process stores; it takes its derived offset instead).
    */
   place(id: string, ms: number, zeroUpToMs: number): number {
     if (this.crowded !== undefined && this.crowded.ms !== ms) this.crowded = undefined;
@@ -113,29 +125,38 @@ export class SeriesMemory {
     }
     let slot = this.admitted;
     this.admitted = -1;
+    const admitted = slot >= 0 && this.ids[slot] === id && this.data![slot * FIELDS + 3] === NOT_PLACED;
     // Not admitted (an id the gateway made, or an event of its own): placed once, so remembered
     // without its id (no string held per event); only the slot it takes matters.
-    if (slot < 0 || this.ids[slot] !== id || this.data![slot * FIELDS + 3] !== NOT_PLACED) slot = this.record(ANONYMOUS, Number.NaN, Number.NaN, Number.NaN, NOT_PLACED);
+    if (!admitted) slot = this.record(ANONYMOUS, Number.NaN, Number.NaN, Number.NaN, NOT_PLACED);
+    const d = this.data!;
+    const value = d[slot * FIELDS]!;
+    // Content unknown (the gateway's own events, whose ids are unique): the id alone.
+    const derived = admitted ? contentOffset(id, value, ms) : idOffset(id);
     const zeroAllowed = ms >= this.fenceMs && ms <= zeroUpToMs;
     let offset: number;
     if (ms > this.newestMs) {
-      offset = zeroAllowed ? 0 : idOffset(id);
+      offset = zeroAllowed ? 0 : derived;
       this.newestMs = ms;
     } else {
-      offset = zeroAllowed && !this.taken(ms, 0) ? 0 : this.free(ms, idOffset(id), id, this.data![slot * FIELDS]!);
+      offset = zeroAllowed && !this.taken(ms, 0) ? 0 : this.free(ms, derived, admitted ? id : ANONYMOUS, value, admitted ? undefined : id);
     }
-    const d = this.data!;
     d[slot * FIELDS + 2] = ms;
     d[slot * FIELDS + 3] = offset;
     return offset;
   }
 
-  /** Store, at start: a point the spool recovered (unconfirmed by the previous run); its content is unknown. */
-  recall(id: string, ms: number, offset: number): void {
+  /**
+   * Store, at start: a point the spool recovered (unconfirmed by the previous run, or kept); its
+   * content is unknown to `admit`, but its value (NaN: none) tells `place` which content of a
+   * reused id it is.
+   */
+  recall(id: string, ms: number, offset: number, value = Number.NaN): void {
     // The store recalls right after ingest admitted an event (before placing it): the admitted
     // entry must survive the recall, or the event would no longer know its own earlier point.
     if (this.next === this.admitted && this.ids[this.next] !== undefined) this.next = (this.next + 1) % RECENT_EVENTS;
-    this.record(id, Number.NaN, Number.NaN, ms, offset);
+    const slot = this.record(id, Number.NaN, Number.NaN, ms, offset);
+    if (!Number.isNaN(value)) (this.recalledValues ??= new Float64Array(RECENT_EVENTS).fill(Number.NaN))[slot] = value;
     if (ms > this.newestMs) this.newestMs = ms;
   }
 
@@ -152,11 +173,18 @@ export class SeriesMemory {
     const admitted = this.admitted >= 0 && ids[this.admitted] === id ? this.admitted : -1;
     for (let i = 0; i < ids.length; i++) {
       if (ids[i] !== id || i === admitted || d[i * FIELDS + 2] !== ms || d[i * FIELDS + 3] === NOT_PLACED) continue;
-      // An admitted reuse (other content) is a different event, unless the other's content is unknown.
-      if (admitted >= 0 && !this.unknown(i)) continue;
+      // An admitted reuse (other content) is a different event, unless the other's content is unknown
+      // (a recovered point: its value, if the line had one; a value stored as 0 for want of a finite one).
+      if (admitted >= 0 && (!this.unknown(i) || !this.mayBe(i, d[admitted * FIELDS]!))) continue;
       return d[i * FIELDS + 3];
     }
     return undefined;
+  }
+
+  /** A recovered point may be the admitted reading of `value`. */
+  private mayBe(slot: number, value: number): boolean {
+    const recalled = this.recalledValues?.[slot] ?? Number.NaN;
+    return Number.isNaN(recalled) || !Number.isFinite(value) || recalled === value;
   }
 
   private taken(ms: number, offset: number): boolean {
@@ -167,10 +195,12 @@ export class SeriesMemory {
 
   /**
    * `from`, or the next offset after it the memory does not know to be taken at `ms`; in a crowded
-   * millisecond, the offset event `id` already holds there (it was placed before, the ring forgot it).
+   * millisecond, the offset event `id` already holds there (it was placed before, the ring forgot
+   * it). `rewritten`: an event placed without its content, whose point may hold any offset there.
    */
-  private free(ms: number, from: number, id: string, value: number): number {
+  private free(ms: number, from: number, id: string, value: number, rewritten?: string): number {
     const crowded = this.crowded?.ms === ms ? this.crowded.points : undefined;
+    if (crowded && rewritten) for (const [offset, held] of crowded) if (held.id === rewritten) return offset;
     let offset = from;
     for (let tries = 0; tries < RECENT_EVENTS + 1 + (crowded?.size ?? 0) && this.taken(ms, offset); tries++) {
       // The same event again (same id, the same value or one unknown): its own point. The same id with another value is another reading.
@@ -198,6 +228,7 @@ export class SeriesMemory {
       }
     }
     if (this.stored) this.stored[slot] = false;
+    if (this.recalledValues) this.recalledValues[slot] = Number.NaN;
     if (slot === this.ids.length) this.ids.push(id);
     else this.ids[slot] = id;
     d[slot * FIELDS] = value;

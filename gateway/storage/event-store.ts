@@ -15,7 +15,8 @@ type PointOf<K extends StorableName> = (event: StorableEvents[K], store: EventSt
  * would be one point. The time is the event's own millisecond (a reading's `ts`, else when it was
  * received; when the gateway made the event) plus a sub-millisecond offset chosen by the series'
  * memory (core/series-memory.ts): 0 for the first event at that millisecond, an offset derived from
- * the event id for a later, different one. Events the gateway makes use the same scheme.
+ * the event id (a reading's: id and content) for a later, different one. Events the gateway makes
+ * use the same scheme.
  */
 const POINTS: { readonly [K in StorableName]: PointOf<K> } = {
   reading: (e, s) => readingPoint(e, s.readingTime(e)),
@@ -52,7 +53,7 @@ export interface EventStoreOptions {
 export class EventStore implements Store {
   private readonly memories = new BoundedMap<string, SeriesMemory>(MAX_SERIES);
   /** Points the spool recovered (unconfirmed by the previous run), by series, until a memory takes them. */
-  private readonly recovered = new BoundedMap<string, { id: string; ms: number; offset: number }[]>(MAX_SERIES);
+  private readonly recovered = new BoundedMap<string, { id: string; ms: number; offset: number; value: number }[]>(MAX_SERIES);
   private readonly startMs: number;
   /** Up to when a gateway-made event may take offset 0: never when other processes write its series. */
   private readonly ownZeroUpToMs: number;
@@ -76,7 +77,7 @@ export class EventStore implements Store {
       if (!p?.id) continue;
       let list = this.recovered.get(p.series);
       if (!list) this.recovered.set(p.series, (list = []));
-      list.push({ id: p.id, ms: p.ms, offset: p.offset });
+      list.push({ id: p.id, ms: p.ms, offset: p.offset, value: p.value });
       // The newest are what a memory holds: keep a bounded tail.
       if (list.length > 2 * RECENT_EVENTS) list.splice(0, list.length - RECENT_EVENTS);
     }
@@ -147,6 +148,6 @@ export class EventStore implements Store {
     if (!points) return;
     this.recovered.delete(series);
     // One place is left for the event being placed now (ingest admitted it before the recall).
-    for (const p of points.slice(-(RECENT_EVENTS - 1))) memory.recall(p.id, p.ms, p.offset);
+    for (const p of points.slice(-(RECENT_EVENTS - 1))) memory.recall(p.id, p.ms, p.offset, p.value);
   }
 }

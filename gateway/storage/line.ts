@@ -108,10 +108,11 @@ export function line(name: string, tags: Tags, fields: Fields, time: PointTimeOf
 
 /**
  * What identifies a point a line holds: its series (measurement and tags, escaped as written),
- * its millisecond and offset, and the event id it carries (undefined for points without one).
+ * its millisecond and offset, the event id it carries (undefined for points without one), and a
+ * reading's value (NaN for other points).
  * `ns`: the line's time is in ns (else ms, a line an older version left in the spool).
  */
-export function pointOf(pointLine: string, ns: boolean): { series: string; ms: number; offset: number; id: string | undefined } | undefined {
+export function pointOf(pointLine: string, ns: boolean): { series: string; ms: number; offset: number; id: string | undefined; value: number } | undefined {
   const end = /(?<!\\) /.exec(pointLine)?.index;
   const timeAt = pointLine.trimEnd().lastIndexOf(' ');
   if (end === undefined || timeAt <= end) return undefined;
@@ -120,7 +121,9 @@ export function pointOf(pointLine: string, ns: boolean): { series: string; ms: n
   const ms = ns ? (time.length > 6 ? Number(time.slice(0, -6)) : 0) : Number(time);
   const offset = ns ? Number(time.slice(-6)) : 0;
   const id = /[ ,]event_id="((?:[^"\\]|\\.)*)"/.exec(pointLine.slice(end))?.[1]?.replace(/\\(["\\])/g, '$1');
-  return { series: pointLine.slice(0, end), ms, offset, id };
+  // A reading's value (its first field): which content of a reused id the point is. NaN: none.
+  const value = Number(/^ value=(-?[\d.]+(?:e[+-]?\d+)?)[, ]/i.exec(pointLine.slice(end))?.[1] ?? Number.NaN);
+  return { series: pointLine.slice(0, end), ms, offset, id, value };
 }
 
 /** The measurement a line is a point of (unescaped). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CROWDED_MAX, idOffset, MAX_OFFSET_NS, RECENT_EVENTS, SeriesMemory } from '../../../gateway/core/series-memory.js';
+import { contentOffset, CROWDED_MAX, idOffset, MAX_OFFSET_NS, RECENT_EVENTS, SeriesMemory } from '../../../gateway/core/series-memory.js';
 
 describe('SeriesMemory (dedupe and point identity of one series)', () => {
   it('tells a resend (same id, same content) from an id reused with other content', () => {
@@ -14,18 +14,20 @@ describe('SeriesMemory (dedupe and point identity of one series)', () => {
     expect(m.admit('n', 2, undefined)).toBe('reuse');
   });
 
-  it('gives the first event at a millisecond offset 0, a different one its id-derived offset, and the same event its same offset', () => {
+  it('gives the first event at a millisecond offset 0, a different one its derived offset (id and content), and the same event its same offset', () => {
     const m = new SeriesMemory(0);
     m.admit('a', 20, 5000);
     expect(m.place('a', 5000, Infinity)).toBe(0);
     m.admit('b', 35, 5000);
-    expect(m.place('b', 5000, Infinity)).toBe(idOffset('b'));
-    expect(m.place('b', 5000, Infinity)).toBe(idOffset('b'));
+    expect(m.place('b', 5000, Infinity)).toBe(contentOffset('b', 35, 5000));
+    expect(m.place('b', 5000, Infinity)).toBe(contentOffset('b', 35, 5000));
     // An id reused with other content at the same ms is another event: another point.
     m.admit('a', 99, 5000);
     const reused = m.place('a', 5000, Infinity);
     expect(reused).not.toBe(0);
-    expect(reused).toBe(idOffset('a'));
+    expect(reused).toBe(contentOffset('a', 99, 5000));
+    // An event the gateway made (its content unknown here): its id's own offset.
+    expect(m.place('gw-made', 5000, Infinity)).toBe(idOffset('gw-made'));
   });
 
   it('bumps past an offset it knows is taken (the rare hash collision)', () => {
@@ -103,6 +105,41 @@ describe('SeriesMemory (dedupe and point identity of one series)', () => {
     // Distinct for the first CROWDED_MAX + the ring at least; past that the ids' own offsets (as before).
     expect(offsets.size).toBeGreaterThan(CROWDED_MAX + RECENT_EVENTS);
     expect((m as unknown as { crowded: { points: Map<number, unknown> } }).crowded.points.size).toBe(CROWDED_MAX);
+  });
+
+  it('never gives a third content of one id at one ms the point of the second once the ring forgot them, nor after a restart; a resend of each keeps its point', () => {
+    // Found from outside: a device reused id d1 at one ts with 41, 42, then (70 readings later) 43;
+    // 41 took offset 0, 42 and 43 the id's own offset alike, and InfluxDB kept 43 in place of 42.
+    const T = 1_795_960_699_798;
+    const m = new SeriesMemory(0);
+    expect(m.admit('d1', 41, T)).toBe('new');
+    expect(m.place('d1', T, Infinity)).toBe(0);
+    expect(m.admit('d1', 42, T)).toBe('reuse');
+    const second = m.place('d1', T, Infinity);
+    expect(second).not.toBe(0);
+    for (let i = 0; i < 70; i++) {
+      m.admit(`o${i}`, 50, T + 1000 + i);
+      m.place(`o${i}`, T + 1000 + i, Infinity);
+    }
+    m.admit('d1', 43, T);
+    const third = m.place('d1', T, Infinity);
+    expect([0, second]).not.toContain(third);
+    // The same events sent again (the ring has forgotten 42): their own points.
+    m.admit('d1', 42, T);
+    expect(m.place('d1', T, Infinity)).toBe(second);
+    expect(m.admit('d1', 43, T)).toBe('duplicate');
+    // After a restart (a new memory fenced after T; the rules' rebuild remembers what was stored).
+    for (const remembered of [false, true]) {
+      const after = new SeriesMemory(T + 60_000);
+      if (remembered) for (const v of [41, 42]) after.remember('d1', v, T);
+      expect(after.admit('d1', 43, T)).toBe(remembered ? 'reuse' : 'new');
+      const later = after.place('d1', T, Infinity);
+      expect([0, second]).not.toContain(later);
+      expect(later).toBe(third);
+      // 42 resent after the restart: a duplicate the rebuild remembered, else its earlier point.
+      expect(after.admit('d1', 42, T)).toBe(remembered ? 'duplicate' : 'reuse');
+      if (!remembered) expect(after.place('d1', T, Infinity)).toBe(second);
+    }
   });
 
   it('derives offsets in 1…999,999 ns', () => {

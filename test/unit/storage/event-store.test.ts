@@ -167,6 +167,62 @@ describe('EventStore (the store port on the spool)', () => {
     await before.close().catch(() => undefined);
   });
 
+  it('keeps every content of an id reused at one ms as its own point, after the memory forgot them and across a restart (with the spool recovered or not); a resend keeps its point', async () => {
+    // Found from outside: d1 at one ts with 41, 42, 70 other readings, then 43: InfluxDB kept 41 and 43, not 42.
+    const T = 1_795_960_699_798;
+    const dir = await mkdtemp(join(tmpdir(), 'gw-store-'));
+    dirs.push(dir);
+    const log = pino({ level: 'silent' });
+    const r = (id: string, numeric: number, timeMs: number, memory?: SeriesMemory): ReadingEvent => ({ id, kind: 'humidity', site: 'tt', zone: 'zf', device: 'devG', numeric, seq: undefined, timeMs, receivedAtMs: T + 500, memory }) as ReadingEvent;
+    const before = new Journal({ dir, maxBytes: 1 << 20, log });
+    await before.open();
+    const first = new EventStore(before, { startMs: T - 1000 });
+    first.keep('reading', r('d1', 41, T));
+    first.keep('reading', r('d1', 42, T));
+    for (let i = 0; i < 70; i++) first.keep('reading', r(`o${i}`, 50, T + 1 + i));
+    first.keep('reading', r('d1', 43, T));
+    first.keep('reading', r('d1', 42, T)); // a resend of 42, the memory having forgotten it
+    await before.committed();
+    const d1 = (lines: string[]): Map<string, string[]> => {
+      const by = new Map<string, string[]>();
+      for (const l of lines.filter((l) => l.includes('event_id="d1"'))) {
+        const v = /value=([^,]+)/.exec(l)![1]!;
+        by.set(v, [...(by.get(v) ?? []), timeOf(l)]);
+      }
+      return by;
+    };
+    const run1 = d1(Buffer.concat((await before.take(1000))!.bodies).toString().split('\n').filter(Boolean));
+    expect(run1.get('41')).toEqual(['1795960699798000000']);
+    expect(new Set([run1.get('41')![0], run1.get('42')![0], run1.get('43')![0]]).size).toBe(3);
+    expect(run1.get('42')![1]).toBe(run1.get('42')![0]);
+    // Restarts, later than T: with the spool recovering the run's points (a crash), or with nothing recovered.
+    for (const recovered of [true, false]) {
+      const afterDir = recovered ? dir : await mkdtemp(join(tmpdir(), 'gw-store-'));
+      if (!recovered) dirs.push(afterDir);
+      const after = new Journal({ dir: afterDir, maxBytes: 1 << 20, log });
+      const second = new EventStore(after, { startMs: T + 60_000 });
+      await after.open((body, precision) => second.recall(body, precision === 'ns'));
+      // As ingest does it: the rules' rebuild remembered 41 and 42; 44 is another content again, 43
+      // and 42 resends (42 kept again if the recovered points pushed it out of the memory: its same point).
+      const memory = new SeriesMemory(T + 60_000);
+      for (const v of [41, 42]) memory.remember('d1', v, T);
+      for (const v of [44, 43, 42]) if (memory.admit('d1', v, T) !== 'duplicate') second.keep('reading', r('d1', v, T, memory));
+      await after.committed();
+      const all: string[] = [];
+      for (let b = await after.take(1000); b; b = await after.take(1000)) {
+        all.push(...Buffer.concat(b.bodies).toString().split('\n').filter(Boolean));
+        after.confirm(b);
+      }
+      const run2 = d1(all);
+      const at44 = run2.get('44')!.at(-1)!;
+      expect([run1.get('41')![0], run1.get('42')![0], run1.get('43')![0]]).not.toContain(at44);
+      expect(run2.get('43')!.at(-1)).toBe(run1.get('43')![0]);
+      for (const again of run2.get('42') ?? []) expect(again).toBe(run1.get('42')![0]);
+      await after.close();
+    }
+    await before.close().catch(() => undefined);
+  });
+
   it('refuses when the spool is full, unless the event must always be kept', async () => {
     const { store, journal } = await openStore({ maxBytes: 1 });
     expect(store.keep('zoneArmed', armed('a', true, 1))).toBe(true);

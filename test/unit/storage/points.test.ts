@@ -92,10 +92,12 @@ describe('point times (ns, as strings)', () => {
     expect(pointTime(0, 5)).toBe('5');
   });
 
-  it('reads a line back to its series, millisecond, offset and event id (ns lines, and ms lines an older version left)', () => {
+  it('reads a line back to its series, millisecond, offset, event id and a reading\'s value (ns lines, and ms lines an older version left)', () => {
     const l = 'temperature,device=t\\ 1,site=hq,zone=f1 value=1,event_id="a \\"b\\"" 1795428000000000042\n';
-    expect(pointOf(l, true)).toEqual({ series: 'temperature,device=t\\ 1,site=hq,zone=f1', ms: 1795428000000, offset: 42, id: 'a "b"' });
-    expect(pointOf('m,t=a v=1,event_id="x" 1795428000000\n', false)).toEqual({ series: 'm,t=a', ms: 1795428000000, offset: 0, id: 'x' });
+    expect(pointOf(l, true)).toEqual({ series: 'temperature,device=t\\ 1,site=hq,zone=f1', ms: 1795428000000, offset: 42, id: 'a "b"', value: 1 });
+    expect(pointOf('m,t=a v=1,event_id="x" 1795428000000\n', false)).toEqual({ series: 'm,t=a', ms: 1795428000000, offset: 0, id: 'x', value: Number.NaN });
+    expect(pointOf('humidity,device=d,site=s,zone=z value=-4.25e-7,seq=3i,event_id="d1" 1795428000000000000\n', true)?.value).toBe(-4.25e-7);
+    expect(pointOf('alarms,alarm_id=a value="{\\"v\\":1}",event_id="x" 1795428000000000000\n', true)?.value).toBeNaN();
     expect(pointOf('gateway_stats,host=h n=1i 1795428000000000000\n', true)?.id).toBeUndefined();
   });
 });
