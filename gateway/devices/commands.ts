@@ -40,6 +40,12 @@ export class NativeCommander {
   private rpcId = 0;
   /** The hvac switches already warned of (hvacSwitchHint): once each, map entries being few. */
   private readonly hinted = new Set<string>();
+  /**
+   * Heat-only valves turned down to their lowest setpoint for off (actuator-kind.ts), by target: the
+   * setpoint each reported before, sent back with a later mode that gives none (else the valve stays
+   * at its minimum, the room cold). One per mapped actuator at most.
+   */
+  private readonly resumeAt = new Map<string, number>();
 
   constructor(private readonly o: NativeCommanderOptions) {
     this.logLimiter = new LogLimiter(o.log);
@@ -57,7 +63,9 @@ export class NativeCommander {
     const actuator = this.o.router.actuator(`${c.site}/${c.zone}/${c.actuator}`);
     if (!actuator) return;
     const kind = this.o.router.kind(actuator);
-    const command = nativeCommandOf(c.cloudEvent.data, kind);
+    const target = `${c.site}/${c.zone}/${c.actuator}`;
+    const command = nativeCommandOf(this.resumed(c, target, kind), kind);
+    this.remember(target, command, kind);
     const result: EncodeResult = typeof command === 'string' ? { ok: false, reason: `${actuator.family}:${actuator.nativeId}: ${command}` } : this.encode(actuator, command);
     const base = { commandId: c.id, site: c.site, zone: c.zone, actuator: c.actuator, family: actuator.family, device: `${actuator.family}:${actuator.nativeId}` };
     this.explain(c, kind, command, base.device);
@@ -79,6 +87,31 @@ export class NativeCommander {
         },
       );
     }
+  }
+
+  /** The rules' command data; for a valve turned down, a mode without a setpoint takes the one it had before. */
+  private resumed(c: CommandEvent, target: string, kind: ActuatorKind): Readonly<Record<string, unknown>> {
+    const data = c.cloudEvent.data;
+    if (!kind.floor || data['setpoint'] !== undefined || typeof data['mode'] !== 'string' || data['mode'] === 'off') return data;
+    const now = this.o.router.reported(target)?.setpoint;
+    // Raised by hand since (its report above the minimum): it keeps that setpoint.
+    if (typeof now === 'number' && now > kind.floor.value) this.resumeAt.delete(target);
+    const back = this.resumeAt.get(target);
+    if (back !== undefined) {
+      this.o.log.info({ commandId: c.id, target, asked: data, setpoint: back }, `mode ${JSON.stringify(data['mode'])} without a setpoint to a valve turned down to its lowest: sent with the setpoint it had before, ${back}`);
+      return { ...data, setpoint: back };
+    }
+    if (now === kind.floor.value && this.logLimiter.allow(`resume ${target}`)) this.o.log.warn({ commandId: c.id, target }, `mode ${JSON.stringify(data['mode'])} without a setpoint: the valve stays at its lowest setpoint (${kind.floor.value}); give the command a setpoint`);
+    return data;
+  }
+
+  /** A turn-down keeps the setpoint the valve reported before it; a setpoint sent replaces it. */
+  private remember(target: string, command: NativeCommand | string, kind: ActuatorKind): void {
+    if (typeof command !== 'object' || !kind.floor) return;
+    if ('attribute' in command) {
+      const before = this.o.router.reported(target)?.setpoint;
+      if (typeof before === 'number' && before > kind.floor.value) this.resumeAt.set(target, before);
+    } else if ('mode' in command && command.setpoint !== undefined) this.resumeAt.delete(target);
   }
 
   /** Says why the device is sent other than what the rules asked: off for a mode it cannot do, or its lowest setpoint; a plain switch as hvac (once per target). */
