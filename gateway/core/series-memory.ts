@@ -131,15 +131,17 @@ export class SeriesMemory {
     if (!admitted) slot = this.record(ANONYMOUS, Number.NaN, Number.NaN, Number.NaN, NOT_PLACED);
     const d = this.data!;
     const value = d[slot * FIELDS]!;
-    // Content unknown (the gateway's own events, whose ids are unique): the id alone.
-    const derived = admitted ? contentOffset(id, value, ms) : idOffset(id);
+    // Content unknown (the gateway's own events, whose ids are unique): the id alone. Derived only
+    // when used: the usual reading (the first at its millisecond) takes 0 and hashes nothing.
     const zeroAllowed = ms >= this.fenceMs && ms <= zeroUpToMs;
     let offset: number;
     if (ms > this.newestMs) {
-      offset = zeroAllowed ? 0 : derived;
+      offset = zeroAllowed ? 0 : admitted ? contentOffset(id, value, ms) : idOffset(id);
       this.newestMs = ms;
+    } else if (zeroAllowed && !this.taken(ms, 0)) {
+      offset = 0;
     } else {
-      offset = zeroAllowed && !this.taken(ms, 0) ? 0 : this.free(ms, derived, admitted ? id : ANONYMOUS, value, admitted ? undefined : id);
+      offset = this.free(ms, admitted ? contentOffset(id, value, ms) : idOffset(id), admitted ? id : ANONYMOUS, value, admitted ? undefined : id);
     }
     d[slot * FIELDS + 2] = ms;
     d[slot * FIELDS + 3] = offset;
