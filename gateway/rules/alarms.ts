@@ -213,7 +213,8 @@ export class AlarmBook {
       if (!times) continue;
       a.withoutRule = false;
       a.times = times;
-      if (times.clearAfterMs !== undefined) this.explicit.delete(a);
+      if (times.clearAfterMs === undefined) this.explicit.add(a);
+      else this.explicit.delete(a);
       this.scheduleQuiet(a);
     }
   }
@@ -269,7 +270,8 @@ export class AlarmBook {
     this.activeById.set(a.id, a);
     this.cleared.delete(a.id);
     a.clearedAt = undefined;
-    if (a.times.clearAfterMs === undefined) this.explicit.add(a);
+    // One whose rule is not loaded has no clear condition to check: every reading of its zone would go to the engine for nothing.
+    if (a.times.clearAfterMs === undefined && a.withoutRule !== true) this.explicit.add(a);
     this.scheduleQuiet(a);
   }
 

@@ -144,6 +144,8 @@ describe('AlarmBook', () => {
     const a = alarms.get('alarm-1')!;
     expect(alarms.view(a)).toMatchObject({ state: 'active', ruleNotLoaded: true });
     expect(transitions).toEqual([]);
+    // Nothing can clear it until its rule is back: no reading of its zone goes to the engine for it.
+    expect(alarms.waitsInZone('hq', 'f1')).toBe(false);
     // Rules changed, still without it: nothing changes.
     alarms.rulesChanged();
     advance(1000);
@@ -155,5 +157,22 @@ describe('AlarmBook', () => {
     advance(0);
     expect(transitions.map(([t]) => [t.alarmId, t.transition, t.reason])).toEqual([['alarm-1', 'cleared', 'no firing for 300 s']]);
     expect(alarms.waitsInZone('hq', 'f1')).toBe(false);
+  });
+
+  it('an alarm restored without its rule whose rule comes back with a clear condition is checked by the readings of its zone again', () => {
+    const inForce: { times?: AlarmTimes } = {};
+    const { alarms, clock } = book(undefined, () => inForce.times);
+    alarms.dry = true;
+    alarms.restore({
+      id: 't1', alarmId: 'alarm-1', transition: 'raised', rule: 'door-open', type: 'security.door', severity: 'warning', site: 'hq', zone: 'f2', device: 'door-1', actuator: undefined,
+      message: 'open', count: 1, value: true, firstSeen: clock.now(), lastSeen: clock.now(), acknowledged: false, acknowledgedBy: undefined, active: true, notifiedAt: clock.now(), notifications: 1,
+      correlationId: 'r1', reason: undefined, facts: undefined, time: new Date(clock.now()).toISOString(), timeMs: clock.now(),
+    });
+    alarms.goLive();
+    expect(alarms.waitsInZone('hq', 'f2')).toBe(false);
+    // Back with clearWhen (no quiet time): the zone's readings are checked against it.
+    inForce.times = { repeatMs: 60_000, clearAfterMs: undefined };
+    alarms.rulesChanged();
+    expect(alarms.waitsInZone('hq', 'f2')).toBe(true);
   });
 });
