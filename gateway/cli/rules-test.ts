@@ -11,6 +11,7 @@ import { Command } from 'commander';
 import { RuleFileError, parsePack, type RulePack } from '../rules/pack.js';
 import { judgePackSet } from '../rules/clashes.js';
 import { unsetFieldReads } from '../rules/actuator-fields.js';
+import { deadFactLiterals } from '../rules/fact-literals.js';
 import { listRuleFiles } from '../rules/rule-dir.js';
 import { formatResult, formatSummary } from '../lab/scenario-report.js';
 import { loadScenarios, packsNotFound, runScenarios, scenarioFilesIn, testsDirOf } from '../lab/scenario-suite.js';
@@ -55,7 +56,7 @@ if (broken.length > 0) {
 }
 // What loads but likely does not work, as the gateway warns of it.
 for (const name of (await listRuleFiles(rulesDir)).notRead ?? []) err(`! ${join(opts.rules, name)}: not read: only .json files are rule packs`);
-for (const w of unsetFieldReads([...parsed.values()])) err(`! ${w}`);
+for (const w of [...unsetFieldReads([...parsed.values()]), ...deadFactLiterals([...parsed.values()])]) err(`! ${w}`);
 const loaded = await loadScenarios(files);
 const { problems } = loaded;
 for (const p of problems) err(`✗ ${p}`);

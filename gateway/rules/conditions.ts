@@ -1,7 +1,7 @@
 import { isKind, type Kind } from '../core/kinds.js';
 import { ParamReader, type Params } from './fact-params.js';
 import { FACTS, FACT_NAMES } from './facts.js';
-import { factLiteralProblems, operatorValueHint } from './fact-literals.js';
+import { operatorValueHint } from './fact-literals.js';
 import { literalProblems } from './literal-types.js';
 import { OPERATOR_NAMES, checkOperatorValue } from './operators.js';
 import type { WindowNeed } from './series.js';
@@ -83,7 +83,7 @@ export function checkConditions(node: unknown, where: string, ruleKinds: readonl
     if (!('value' in c)) problems.push(`${at}: needs "value"`);
     // The kinds whose reading value the fact gives: a literal that can be none of them never matches.
     const valueKinds = fact === 'value' ? ruleKinds : fact === 'latest' && typeof (c['params'] as Node | undefined)?.['kind'] === 'string' ? [(c['params'] as Node)['kind'] as Kind] : [];
-    if (typeof operator === 'string' && 'value' in c) for (const p of [...literalProblems(operator, c['value'], valueKinds), ...factLiteralProblems(fact, operator, c['value'])]) problems.push(`${at}${p.at}: ${p.message}`);
+    if (typeof operator === 'string' && 'value' in c) for (const p of literalProblems(operator, c['value'], valueKinds)) problems.push(`${at}${p.at}: ${p.message}`);
     if (fact === 'kind' && operator === 'equal' && typeof c['value'] === 'string' && !isKind(c['value'])) problems.push(`${at}.value: unknown kind ${JSON.stringify(c['value'])}`);
     const value = c['value'];
     let checked = c;

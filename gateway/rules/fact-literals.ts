@@ -1,11 +1,14 @@
 import { SEGMENT_HINT, isSegment } from '../core/segments.js';
 import type { LiteralProblem } from './literal-types.js';
+import type { RulePack } from './pack.js';
 
 /**
  * Literals the facts of the reading's topic and of the clock can never be: `weekday` in
  * ["Sat","Sun"] (it is a number), `zone` "hq/f2" (a zone is one topic segment), `hour` with
  * `timeBetween` (a number against "HH:MM"). Such a condition never holds, or with notEqual/notIn
- * always: the pack is rejected with what to write instead.
+ * always. Said as a warning with what to write instead (`deadFactLiterals`), not refused: such a
+ * condition never did anything, and refusing it would take the rest of its pack (a smoke rule) out
+ * of force at the first start of a gateway that used to load it.
  */
 
 const DAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
@@ -62,7 +65,9 @@ export function factLiteralProblems(fact: unknown, operator: string, value: unkn
     return [{ at: '.fact', message: `timeBetween compares a time of day "HH:MM", but ${fact} is ${fact === 'hour' ? 'a number, 0–23' : fact === 'weekday' ? 'a number, 0 = Sunday … 6 = Saturday' : 'a topic segment'}: the condition never holds; for a time window (it may run past midnight) write ${timeOfDay(bounds)}` }];
   }
   if (NUMBER_OPERATORS.has(operator) && (fact === 'hour' || fact === 'weekday')) {
-    const why = typeof value === 'number' ? undefined : wrong(fact, value);
+    // The engine compares with JavaScript's < and >: "7" holds against hour 8 as 7 does.
+    const numeric = typeof value === 'number' || (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)));
+    const why = numeric ? undefined : wrong(fact, value);
     return why ? [{ at: '.value', message: `${why}: the condition never holds` }] : [];
   }
   const outcome = Object.hasOwn(OUTCOME, operator) ? OUTCOME[operator] : undefined;
@@ -84,4 +89,25 @@ export function operatorValueHint(fact: unknown, operator: string, value: unknow
   const hhmm = (h: number) => `${String(h).padStart(2, '0')}:00`;
   // between includes its high bound: hour 7 is 07:00–07:59, so the window ends at 08:00.
   return `; for hours past midnight write ${timeOfDay([hhmm(from), hhmm((until + 1) % 24)])} (between includes hour ${until}, so until ${hhmm((until + 1) % 24)}; "${hhmm(until)}" to stop at ${until})`;
+}
+
+/** Each condition of a tree with a fact, an operator and a value: where it is. */
+function leaves(node: unknown, at: string, out: { at: string; fact: unknown; operator: string; value: unknown }[] = []): typeof out {
+  if (typeof node !== 'object' || node === null) return out;
+  const n = node as Record<string, unknown>;
+  for (const group of ['all', 'any'] as const) if (Array.isArray(n[group])) (n[group] as unknown[]).forEach((c, i) => leaves(c, `${at}.${group}[${i}]`, out));
+  if ('not' in n) leaves(n['not'], `${at}.not`, out);
+  if (typeof n['operator'] === 'string' && 'value' in n) out.push({ at, fact: n['fact'], operator: n['operator'], value: n['value'] });
+  return out;
+}
+
+/** The conditions on the topic's or the clock's facts that never hold (or always do), one line each, prefixed by the file. */
+export function deadFactLiterals(packs: readonly RulePack[]): string[] {
+  return packs.flatMap((p) =>
+    p.rules.flatMap((r, i) => {
+      const where = `rules[${i}] (${r.name})`;
+      const found = [...leaves(r.conditions, `${where}.conditions`), ...leaves(r.alarm?.clearWhen, `${where}.event.params.clearWhen`)];
+      return found.flatMap((c) => factLiteralProblems(c.fact, c.operator, c.value).map((problem) => `${p.file}: ${c.at}${problem.at}: ${problem.message}`));
+    }),
+  );
 }

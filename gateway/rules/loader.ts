@@ -6,6 +6,7 @@ import type { Kind } from '../core/kinds.js';
 import { unsetFieldReads } from './actuator-fields.js';
 import { disciplinesAdrift } from './actuator-links.js';
 import { judgePackSet } from './clashes.js';
+import { deadFactLiterals } from './fact-literals.js';
 import { KeptPacks } from './kept-packs.js';
 import { RuleFileError, parsePack, type ActuatorPolicy, type RuleDefinition, type RulePack } from './pack.js';
 import { RuleDirWatch, listRuleFiles, stopsShort, type RuleDirListing } from './rule-dir.js';
@@ -55,6 +56,7 @@ export class RuleLoader {
   private empty: string | undefined;
   private adrift: readonly string[] = [];
   private unsetReads: readonly string[] = [];
+  private deadLiterals: readonly string[] = [];
   /** Pack-like files of another format already said to be not read. */
   private notRead: readonly string[] = [];
   private readonly watch: RuleDirWatch | undefined;
@@ -265,6 +267,9 @@ export class RuleLoader {
     const unset = unsetFieldReads(this.packs());
     for (const problem of unset) if (!this.unsetReads.includes(problem)) this.o.log.warn({ problem }, `an actuator field no rule sets: ${problem}`);
     this.unsetReads = unset;
+    const dead = deadFactLiterals(this.packs());
+    for (const problem of dead) if (!this.deadLiterals.includes(problem)) this.o.log.warn({ problem }, `a condition that never holds: ${problem}`);
+    this.deadLiterals = dead;
   }
 
   /** A pack written in YAML (or JSON5, JSONC) would otherwise be ignored without a word: said once per file. */

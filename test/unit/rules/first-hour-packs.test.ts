@@ -61,15 +61,23 @@ async function rejectedEdit(rule: object): Promise<string> {
   return loader.problems.get('office.json') ?? '(loaded)';
 }
 
+/** office.json with this rule: it loads (the rest of the pack stays in force), and the warnings said. */
+async function warnedPack(rule: object): Promise<string> {
+  const { loader, warnings } = await load(await packsWithOffice({ rules: [rule] }));
+  expect([...loader.problems]).toEqual([]);
+  expect(loader.rules.some((r) => r.name === (rule as { name: string }).name)).toBe(true);
+  return warnings().filter((w) => w.startsWith('a condition that never holds')).join('\n') || '(no warning)';
+}
+
 function motion(clock: ManualClock, n: number): ReadingEvent {
   const timeMs = clock.now();
   const time = new Date(timeMs).toISOString();
   return { id: `r${n}`, type: 'sensor.motion', source: 'hq/f1/m1', time, receivedAt: time, seq: n, site: 'hq', zone: 'f1', device: 'm1', kind: 'motion', value: true, numeric: KINDS.motion.toNumber(true), timeMs, clientId: undefined };
 }
 
-describe('conditions that never hold are rejected with how to write them', () => {
-  it('hour with timeBetween (a number against "HH:MM"): rejected, naming the timeOfDay condition to write, which fires after hours across midnight', async () => {
-    const problem = await rejectedEdit(alertRule('office-after-hours', { fact: 'hour', operator: 'timeBetween', value: ['19:00', '07:00'] }));
+describe('conditions on the topic and the clock that never hold load with a warning saying how to write them (refusing them would take the rest of a pack that loaded before out of force)', () => {
+  it('hour with timeBetween (a number against "HH:MM"): warned, naming the timeOfDay condition to write, which fires after hours across midnight', async () => {
+    const problem = await warnedPack(alertRule('office-after-hours', { fact: 'hour', operator: 'timeBetween', value: ['19:00', '07:00'] }));
     expect(problem).toMatch(/office\.json: rules\[0\] \(office-after-hours\)\.conditions\.all\[0\]\.fact: .*never holds/);
     const suggested = /write (\{"fact":"timeOfDay".*?\})/.exec(problem)?.[1];
     expect(suggested).toBe(JSON.stringify(AFTER_HOURS));
@@ -97,31 +105,33 @@ describe('conditions that never hold are rejected with how to write them', () =>
     expect(problem).toContain('write {"fact":"timeOfDay","operator":"timeBetween","value":["19:00","08:00"]} (between includes hour 7, so until 08:00; "07:00" to stop at 7)');
   });
 
-  it('weekday with day names: rejected, naming the numbers to write', async () => {
-    const problem = await rejectedEdit(alertRule('office-weekend', { fact: 'weekday', operator: 'in', value: ['Sat', 'Sun'] }));
+  it('weekday with day names: warned, naming the numbers to write', async () => {
+    const problem = await warnedPack(alertRule('office-weekend', { fact: 'weekday', operator: 'in', value: ['Sat', 'Sun'] }));
     expect(problem).toContain('rules[0] (office-weekend).conditions.all[0].value[0]: weekday is a number, 0 = Sunday … 6 = Saturday (got "Sat": write 6)');
     expect(problem).toContain('.value[1]: weekday is a number, 0 = Sunday … 6 = Saturday (got "Sun": write 0)');
-    expect(await rejectedEdit(alertRule('office-weekend', { fact: 'weekday', operator: 'equal', value: 7 }))).toContain('.value: weekday is a number, 0 = Sunday … 6 = Saturday (got 7)');
+    expect(await warnedPack(alertRule('office-weekend', { fact: 'weekday', operator: 'equal', value: 7 }))).toContain('.value: weekday is a number, 0 = Sunday … 6 = Saturday (got 7)');
   });
 
-  it('zone with a "/": rejected, naming the site and zone conditions to write', async () => {
-    const problem = await rejectedEdit(alertRule('office-f2', { fact: 'zone', operator: 'equal', value: 'hq/f2' }));
+  it('zone with a "/": warned, naming the site and zone conditions to write', async () => {
+    const problem = await warnedPack(alertRule('office-f2', { fact: 'zone', operator: 'equal', value: 'hq/f2' }));
     expect(problem).toContain(
       'rules[0] (office-f2).conditions.all[0].value: a zone is one topic segment, without "/" (got "hq/f2"): the condition never holds; site and zone are separate facts: write {"fact":"site","operator":"equal","value":"hq"} and {"fact":"zone","operator":"equal","value":"f2"}',
     );
-    expect(await rejectedEdit(alertRule('office-f2', { fact: 'zone', operator: 'in', value: ['f1', 'hq/f2'] }))).toContain('.value[1]: a zone is one topic segment, without "/" (got "hq/f2")');
+    expect(await warnedPack(alertRule('office-f2', { fact: 'zone', operator: 'in', value: ['f1', 'hq/f2'] }))).toContain('.value[1]: a zone is one topic segment, without "/" (got "hq/f2")');
   });
 
-  it('the shipped packs and conditions that can hold still load', async () => {
+  it('the shipped packs and conditions that can hold load with no warning (an hour as a numeric string compares as the engine does: "7" holds at 8)', async () => {
     const ok = [
+      { fact: 'hour', operator: 'greaterThanInclusive', value: '7' },
       { fact: 'hour', operator: 'between', value: [8, 18] },
       { fact: 'weekday', operator: 'in', value: [1, 2, 3, 4, 5] },
       { fact: 'zone', operator: 'in', value: ['lobby', 'f1'] },
       { fact: 'site', operator: 'equal', value: 'hq' },
       AFTER_HOURS,
     ];
-    const { loader } = await load(await packsWithOffice({ rules: ok.map((c, i) => alertRule(`ok-${i}`, c)) }));
+    const { loader, warnings } = await load(await packsWithOffice({ rules: ok.map((c, i) => alertRule(`ok-${i}`, c)) }));
     expect([...loader.problems]).toEqual([]);
+    expect(warnings().filter((w) => w.startsWith('a condition that never holds'))).toEqual([]);
   });
 });
 
