@@ -65,6 +65,10 @@ const WHY: Readonly<Record<Exclude<Suppression['kind'], 'overridden'>, string>> 
 
 const why = (s: Suppression): string => (s.kind === 'overridden' ? describeLost(s) : WHY[s.kind]);
 
+/** Within one millisecond, cause before effect: a reading or a timer, the firing, the alarm it raised and its alert, the command and its statuses. */
+const STEP_ORDER: Readonly<Record<TraceStep['step'], number>> = { reading: 0, wake: 1, firing: 2, 'held-back': 3, alarm: 4, alert: 5, command: 6, status: 7 };
+const inOrder = (a: TraceStep, b: TraceStep): number => a.t - b.t || STEP_ORDER[a.step] - STEP_ORDER[b.step];
+
 /** Recent runs that changed nothing, kept by reading id apart from the chains (a flood's runs do not push chains out). */
 const QUIET_RUNS = 1000;
 
@@ -173,7 +177,7 @@ export class TraceLog {
     if (!chain && !quiet) return undefined;
     const steps = chain ? (alarm ? merge(chain.steps, alarm.steps) : [...chain.steps]) : [readingStep(quiet!.reading)];
     if (quiet) steps.push(...runSteps(quiet.wake, quiet.firings, quiet.suppressed, quiet.t));
-    return { id, found: true, from: 'memory', root: root ?? id, steps: steps.sort((a, b) => a.t - b.t) };
+    return { id, found: true, from: 'memory', root: root ?? id, steps: steps.sort(inOrder) };
   }
 
   /** A reading's id stands for itself; a command's id for the reading that caused it. */
@@ -266,5 +270,5 @@ export async function traceOf(id: string, memory: TraceLog | undefined, history:
   if (more.size > 0) add(await history.related([...more]));
   // An alarm's updates by other readings belong to those readings' chains, unless the alarm is the subject.
   const steps = stepsOf([...items.values()].filter((i) => i.type !== 'alarm' || i.event.alarmId === id || i.event.correlationId === root || i.event.transition !== 'updated'));
-  return { id, found: true, from: 'influxdb', root, steps: steps.sort((a, b) => a.t - b.t), ...reuseOf(root, steps) };
+  return { id, found: true, from: 'influxdb', root, steps: steps.sort(inOrder), ...reuseOf(root, steps) };
 }

@@ -140,5 +140,10 @@ describe('npm run trace', () => {
     expect(json.root).toBe('smoke-t1');
     expect(json.steps.filter((s) => s.step === 'alarm').map((s) => s.transition)).toEqual(['raised', 'cleared']);
     expect(json.steps.some((s) => s.step === 'firing' && s.rule === 'smoke-alarm')).toBe(true);
+    // Cause before effect: the reading, the firing, the alarm raised, its alert.
+    const order = json.steps.map((s) => (s.step === 'alarm' ? `alarm ${s.transition ?? ''}` : s.step));
+    expect(order.indexOf('firing')).toBeLessThan(order.indexOf('alarm raised'));
+    expect(order.indexOf('alarm raised')).toBeLessThan(order.indexOf('alert'));
+    expect(order[0]).toBe('reading');
   });
 });
