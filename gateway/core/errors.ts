@@ -6,7 +6,7 @@ export const ERRORS = {
   GW_ERR_SETTINGS: 'a setting is invalid; the message names the environment variable and what is wrong',
   GW_ERR_DATA_DIR: 'DATA_DIR cannot be created or written, or another running gateway uses it',
   GW_ERR_LISTEN: 'a port could not be bound (in use, or no permission)',
-  GW_ERR_RULE_FILE: 'a rule file is not valid JSON or not a valid rule pack; the rules in force stay',
+  GW_ERR_RULE_FILE: 'a rule file is not valid JSON or not a valid rule pack; the rules in force stay (at a start, its last good version kept in DATA_DIR/rules-kept, if any)',
   GW_ERR_SCENARIO_FILE: 'a rule scenario file (rules/tests/) is not valid; the message names the scenario and the step',
   GW_ERR_REPLAY: 'a rule replay could not run: an empty time range, or InfluxDB refused the query',
   GW_ERR_INFLUX_UNREACHABLE: 'InfluxDB does not answer; events wait in the spool',
