@@ -3,6 +3,7 @@ import { formatOffset } from '../rules/duration.js';
 import { describeHeldBack, describeLost } from '../rules/held-back.js';
 import type { Expectation } from './scenario.js';
 import { lostFor, type Actual, type ScenarioResult } from './scenario-run.js';
+import { describeWhy } from './why-format.js';
 
 type Style = 'green' | 'red' | 'yellow' | 'dim' | 'bold';
 
@@ -26,13 +27,15 @@ export function formatResult(r: ScenarioResult, color = false): string {
   lines.push(paint('dim', `    ✓ as expected   - expected, did not happen   + happened, not expected${r.scenario.strict ? '' : ' (not strict: allowed)'}   ! expected not to happen, happened`));
   const rows: { at: number; text: string[] }[] = [];
   for (const { actual } of r.matched) rows.push({ at: actual.at, text: [`    ✓ ${actualLine(actual)}`] });
-  for (const { expectation, nearest } of r.missing) {
+  for (const { expectation, nearest, why } of r.missing) {
     const text = [paint('red', `    - ${expectationLine(expectation)}`)];
     // Its rule fired, and another rule's command to the actuator came first: say which and why.
     const lost = lostFor(expectation, r.lost);
     for (const l of lost.slice(0, 3)) text.push(paint('yellow', `        ${l.rule} fired at ${formatOffset(l.at)} and ${describeLost(l)}`));
     if (lost.length > 3) text.push(paint('dim', `        … and lost ${lost.length - 3} more times`));
     if (nearest || lost.length === 0) text.push(paint('dim', nearest ? `        nearest that happened: ${actualLine(nearest)}` : '        nothing of that kind happened'));
+    // Why its rules did not send it: each judged at its time, condition by condition.
+    if (why) for (const line of describeWhy(expectation, why)) text.push(paint('yellow', `        ${line}`));
     text.push(paint('dim', `        (${local(expectation.where)})`));
     rows.push({ at: expectation.at ?? expectation.after ?? expectation.before ?? Number.POSITIVE_INFINITY, text });
   }

@@ -5,6 +5,7 @@ import type { HeldBack, Lost } from '../rules/held-back.js';
 import { unknownRules } from './rule-names.js';
 import { RulesSandbox, type SandboxOutput } from './sandbox.js';
 import type { Expectation, OutputType, Scenario, ScenarioStep } from './scenario.js';
+import { whyNot, type WhyNot } from './why.js';
 
 /** A command, alert or dead letter that happened in a scenario. */
 export interface Actual {
@@ -25,7 +26,8 @@ export interface ScenarioResult {
   /** Set when the scenario could not run (a broken rule file): the runner's message. */
   readonly error: string | undefined;
   readonly matched: readonly { readonly expectation: Expectation; readonly actual: Actual }[];
-  readonly missing: readonly { readonly expectation: Expectation; readonly nearest: Actual | undefined }[];
+  /** `why`: the rules that could have met it, judged at its time (why.ts). */
+  readonly missing: readonly { readonly expectation: Expectation; readonly nearest: Actual | undefined; readonly why?: readonly WhyNot[] }[];
   /** Happened and not expected (a failure only when the scenario is strict). */
   readonly unexpected: readonly Actual[];
   readonly forbidden: readonly { readonly expectation: Expectation; readonly actual: Actual }[];
@@ -131,10 +133,21 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Sc
       const error = problems.length > 0 ? problems.join('\n') : unknown.length > 0 ? unknown.join('\n') : `no rules in force: ${o.rulesDir} has no rule packs${scenario.packs ? ` named ${scenario.packs.join(', ')}` : ''}`;
       return { scenario, passed: false, error, matched: [], missing: [], unexpected: [], forbidden: [], actual: [], history: [], held: [], lost: [] };
     }
+    // Each expectation's rules are judged at its time (`at`, else `before`, else the end), after the readings up to it: the state is gone later.
+    const pending = scenario.expect.filter((e) => e.type !== 'deadletter').map((e) => ({ e, t: e.at ?? e.before ?? scenario.untilMs })).sort((a, b) => a.t - b.t);
+    const why = new Map<Expectation, WhyNot[]>();
+    const judgeBefore = async (ms: number) => {
+      for (; pending.length > 0 && pending[0]!.t < ms; pending.shift()) {
+        await sandbox.advanceTo(scenario.startMs + pending[0]!.t);
+        why.set(pending[0]!.e, await whyNot(pending[0]!.e, sandbox.service.runtime, sandbox.readings, scenario.startMs, sandbox.clock.now()));
+      }
+    };
     for (const step of scenario.steps) {
+      await judgeBefore(step.at);
       await sandbox.advanceTo(scenario.startMs + step.at);
       await sandbox.send(step.topic, step.payload);
     }
+    await judgeBefore(Number.POSITIVE_INFINITY);
     await sandbox.advanceTo(scenario.startMs + scenario.untilMs);
     const causes = new Map(scenario.steps.filter((s) => s.id !== undefined).map((s) => [s.id!, s]));
     const actual = sandbox.outputs.map((out) => toActual(out, scenario.startMs, causes)).filter((a): a is Actual => a !== undefined);
@@ -143,8 +156,9 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Sc
     const held = sandbox.held.map((h) => ({ ...h, at: h.at - scenario.startMs, until: h.until - scenario.startMs }));
     const lost = sandbox.lost.map((l) => ({ ...l, at: l.at - scenario.startMs }));
     const compared = compare(scenario, actual);
+    const missing = compared.missing.map((m) => ({ ...m, why: why.get(m.expectation) ?? [] }));
     const error = errors.length > 0 ? `the rules failed while it ran:\n${errors.join('\n')}` : undefined;
-    return { scenario, error, actual, history, held, lost, ...compared, passed: compared.passed && error === undefined };
+    return { scenario, error, actual, history, held, lost, ...compared, missing, passed: compared.passed && error === undefined };
   } finally {
     await sandbox.stop();
   }

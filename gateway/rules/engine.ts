@@ -18,7 +18,7 @@ export interface Firing {
 }
 
 /** The leaves of an evaluated condition tree, as json-rules-engine annotates them (once per firing: no arrays or key lists built to walk it). */
-function decidingFacts(node: unknown, out: DecidingFact[] = []): DecidingFact[] {
+export function decidingFacts(node: unknown, out: DecidingFact[] = []): DecidingFact[] {
   if (typeof node !== 'object' || node === null) return out;
   const n = node as Record<string, unknown>;
   const { all, any } = n;

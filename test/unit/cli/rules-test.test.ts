@@ -63,7 +63,7 @@ describe('npm run rules:test', () => {
     ]);
     expect(out).toContain('✓ ');
     expect(out).toContain('31 °C cools at once');
-    expect(out).toMatch(/- 5m00s +command hq\/f1\/hvac \{"mode":"cool","setpoint":22\} by hvac-cool-held\n +nothing of that kind happened\n +\(expect\[0\]\)/);
+    expect(out).toMatch(/- 5m00s +command hq\/f1\/hvac \{"mode":"cool","setpoint":22\} by hvac-cool-held\n +nothing of that kind happened\n +hvac-cool-held did not fire at 5m00s \(last reading: r1 from hq\/f1\/t1 at 0s\): heldFor\(temperature greaterThan 27, 5m\) = false — equal true: false; anyInSite\(kind smoke\) = false — equal false: true\n +\(expect\[0\]\)/);
     expect(out).toMatch(/scenarios: \d+ passed, 2 failed/);
   });
 
@@ -143,6 +143,39 @@ describe('npm run rules:test', () => {
       / {4}- 0s +command hq\/f1\/fan \{"state":"on"\} by fan-on\n {8}fan-on fired at 0s and lost to fan-off \{"state":"off"\}: same priority \(10\); of rules with the same priority, the one whose name sorts first wins\n/,
     );
     expect(out).not.toContain('nothing of that kind happened');
+  });
+
+  it('says why a rule did not fire when its expected command is missing: each condition with the fact’s value then and whether it held', async () => {
+    const pack = {
+      name: 'air',
+      rules: [
+        {
+          name: 'simple-co2',
+          kinds: ['co2'],
+          conditions: { all: [{ fact: 'window', params: { kind: 'co2', agg: 'avg', within: '5m' }, operator: 'greaterThan', value: 1500 }, { fact: 'zone', operator: 'equal', value: 'f2' }] },
+          event: { type: 'command', params: { actuator: 'fan', data: { state: 'on' } } },
+        },
+      ],
+    };
+    await writeFile(join(dir, 'air.json'), JSON.stringify(pack));
+    const scenario = {
+      packs: ['air.json'],
+      scenarios: [
+        {
+          name: 'stuffy air turns the fan on',
+          steps: [{ at: '0s', publish: 'sensors/hq/f2/c1/co2', values: [900, 1000, 1100, 1200, 1130], every: '30s' }],
+          expect: [{ at: '2m', command: 'hq/f2/fan', data: { state: 'on' } }, { at: '2m', command: 'hq/f2/fann' }],
+        },
+      ],
+    };
+    await writeFile(join(dir, 'tests', 'air.json'), JSON.stringify(scenario));
+    const { code, out } = await runner(join(dir, 'tests', 'air.json'));
+    expect(code).toBe(1);
+    expect(out).toMatch(
+      / {4}- 2m00s +command hq\/f2\/fan \{"state":"on"\}\n {8}nothing of that kind happened\n {8}simple-co2 did not fire at 2m00s: window avg\(co2, 5m\) = 1066 — greaterThan 1500: false; zone = "f2" — equal "f2": true\n/,
+    );
+    // A misspelt actuator: no rule could have sent it.
+    expect(out).toMatch(/ {4}- 2m00s +command hq\/f2\/fann\n {8}nothing of that kind happened\n {8}no rule in force commands fann in hq\/f2\n/);
   });
 
   it('knows the kinds the device map adds (DEVICES_FILE, as the gateway does): a pack on pressure is tested, not refused', async () => {
