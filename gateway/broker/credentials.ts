@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
+import { renameDurably } from '../core/durable-file.js';
 import { dirname } from 'node:path';
 import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
@@ -254,7 +255,7 @@ export class CredentialStore {
     return true;
   }
 
-  /** Atomic replace (temp file, fsync, rename), readable by the owner only. */
+  /** Atomic replace (temp file, fsync, rename, the folder's fsync), readable by the owner only. */
   private async save(credentials: Credential[]): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
     const temp = `${this.path}.${process.pid}.tmp`;
@@ -266,7 +267,7 @@ export class CredentialStore {
       await file.close();
     }
     await chmod(temp, 0o600);
-    await rename(temp, this.path);
+    await renameDurably(temp, this.path);
     await this.load();
   }
 

@@ -1,7 +1,7 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { crc32 } from 'node:zlib';
+import { renameDurably } from '../core/durable-file.js';
 import type { HeldBy } from './client-ids.js';
 import type { Stored } from './session-queue.js';
 
@@ -234,13 +234,7 @@ export async function writeAtomically(file: string, batches: Iterator<Buffer[], 
   } finally {
     await handle.close();
   }
-  await rename(temp, file);
-  const dir = await open(dirname(file), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await renameDurably(temp, file);
   return { busyMs, bytes };
 }
 

@@ -1,6 +1,7 @@
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { writeFileDurably } from '../core/durable-file.js';
 import { parsePack, type RulePack } from './pack.js';
 import type { RuleDirListing } from './rule-dir.js';
 
@@ -38,7 +39,7 @@ export class KeptPacks {
     }
     try {
       await mkdir(this.dir, { recursive: true });
-      await writeWhole(file, text);
+      await writeFileDurably(file, text);
       this.texts.set(name, text);
     } catch (err) {
       this.texts.delete(name);
@@ -81,20 +82,3 @@ export class KeptPacks {
   }
 }
 
-async function writeWhole(file: string, text: string): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.tmp`);
-  const handle = await open(temp, 'w', 0o644);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, file);
-  const dir = await open(dirname(file), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}

@@ -1,4 +1,5 @@
 import { mkdir, open, readdir, readFile, rename, rm, statfs, truncate, writeFile } from 'node:fs/promises';
+import { syncDir } from '../../core/durable-file.js';
 
 /**
  * Every file call the spool makes, in one small interface: a test can make any of them fail
@@ -37,14 +38,7 @@ export const nodeDisk: SpoolDisk = {
   list: (dir) => readdir(dir),
   create: (path) => open(path, 'w'),
   openForReading: (path) => open(path, 'r'),
-  async syncDir(dir) {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  },
+  syncDir: (dir) => syncDir(dir),
   readFile: (path) => readFile(path),
   writeFile: (path, data) => writeFile(path, data),
   truncate: (path, length) => truncate(path, length),
