@@ -14,6 +14,7 @@ import { unsetFieldReads } from '../rules/actuator-fields.js';
 import { deadFactLiterals } from '../rules/fact-literals.js';
 import { listRuleFiles } from '../rules/rule-dir.js';
 import { formatResult, formatSummary } from '../lab/scenario-report.js';
+import { describeWhy } from '../lab/why-format.js';
 import { loadScenarios, packsNotFound, runScenarios, scenarioFilesIn, testsDirOf } from '../lab/scenario-suite.js';
 import { DEVICES_DEFAULT, useMapKinds } from './map-kinds.js';
 
@@ -73,7 +74,7 @@ if (opts.grep !== undefined && chosen.length === 0 && problems.length === 0) {
 const color = !opts.json && process.stdout.isTTY && !process.env['NO_COLOR'];
 const results = await runScenarios(chosen, { rulesDir, onResult: (r) => !opts.json && (color ? outStyled : out)(formatResult(r, color)) });
 if (opts.json) {
-  out(JSON.stringify(results.map((r) => ({ file: r.scenario.file, scenario: r.scenario.name, passed: r.passed, error: r.error, missing: r.missing, unexpected: r.unexpected, forbidden: r.forbidden, actual: r.actual, held: r.held, lost: r.lost })), null, 2));
+  out(JSON.stringify(results.map((r) => ({ file: r.scenario.file, scenario: r.scenario.name, passed: r.passed, error: r.error, missing: r.missing.map((m) => ({ ...m, explained: describeWhy(m.expectation, m.why ?? []) })), unexpected: r.unexpected, forbidden: r.forbidden, actual: r.actual, held: r.held, lost: r.lost })), null, 2));
 } else {
   out(`\nscenarios: ${formatSummary(results)}${problems.length > 0 ? `, ${problems.length} file(s) broken` : ''}${unplaced.problems.length > 0 ? `, ${unplaced.problems.length} file(s) naming packs not in ${opts.rules}` : ''}`);
 }

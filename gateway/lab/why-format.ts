@@ -44,7 +44,10 @@ export function describeWhy(e: Expectation, why: readonly WhyNot[]): string[] {
     const what = e.type === 'command' ? `commands ${actuator} in ${site}/${zone}` : `raises a ${zone} alert`;
     return [`no rule in force ${what}${e.rule ? ` as ${e.rule}` : ''}`];
   }
-  const lines = why.slice(0, SHOWN).map((w) => {
+  // The rules that explain the miss first: a condition false on a reading, then no reading, then those whose conditions held.
+  const rank = (w: WhyNot): number => (w.held ? 2 : w.reading ? 0 : 1);
+  const ranked = [...why].sort((a, b) => rank(a) - rank(b));
+  const lines = ranked.slice(0, SHOWN).map((w) => {
     const when = formatOffset(w.at);
     if (!w.reading) return `${w.rule} did not fire at ${when}: no ${w.wanted} up to then`;
     const on = w.reading.at !== w.at ? ` (last reading: ${w.reading.id} from ${w.reading.source} at ${formatOffset(w.reading.at)})` : '';

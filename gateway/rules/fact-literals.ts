@@ -91,15 +91,20 @@ export function operatorValueHint(fact: unknown, operator: string, value: unknow
   return `; for hours past midnight write ${timeOfDay([hhmm(from), hhmm((until + 1) % 24)])} (between includes hour ${until}, so until ${hhmm((until + 1) % 24)}; "${hhmm(until)}" to stop at ${until})`;
 }
 
-/** Each condition of a tree with a fact, an operator and a value: where it is. */
-function leaves(node: unknown, at: string, out: { at: string; fact: unknown; operator: string; value: unknown }[] = []): typeof out {
+type Leaf = { at: string; fact: unknown; operator: string; value: unknown; negated: boolean };
+
+/** Each condition of a tree with a fact, an operator and a value: where it is, and whether a `not` (an odd number of them) turns it round. */
+function leaves(node: unknown, at: string, negated = false, out: Leaf[] = []): Leaf[] {
   if (typeof node !== 'object' || node === null) return out;
   const n = node as Record<string, unknown>;
-  for (const group of ['all', 'any'] as const) if (Array.isArray(n[group])) (n[group] as unknown[]).forEach((c, i) => leaves(c, `${at}.${group}[${i}]`, out));
-  if ('not' in n) leaves(n['not'], `${at}.not`, out);
-  if (typeof n['operator'] === 'string' && 'value' in n) out.push({ at, fact: n['fact'], operator: n['operator'], value: n['value'] });
+  for (const group of ['all', 'any'] as const) if (Array.isArray(n[group])) (n[group] as unknown[]).forEach((c, i) => leaves(c, `${at}.${group}[${i}]`, negated, out));
+  if ('not' in n) leaves(n['not'], `${at}.not`, !negated, out);
+  if (typeof n['operator'] === 'string' && 'value' in n) out.push({ at, fact: n['fact'], operator: n['operator'], value: n['value'], negated });
   return out;
 }
+
+/** Under a `not`, a condition that never holds makes one that always does (and the other way round). */
+const turned = (message: string): string => message.replace(/the condition (never|always) holds/, (_m, w: string) => `the condition ${w === 'never' ? 'always' : 'never'} holds (under "not")`);
 
 /** The conditions on the topic's or the clock's facts that never hold (or always do), one line each, prefixed by the file. */
 export function deadFactLiterals(packs: readonly RulePack[]): string[] {
@@ -107,7 +112,7 @@ export function deadFactLiterals(packs: readonly RulePack[]): string[] {
     p.rules.flatMap((r, i) => {
       const where = `rules[${i}] (${r.name})`;
       const found = [...leaves(r.conditions, `${where}.conditions`), ...leaves(r.alarm?.clearWhen, `${where}.event.params.clearWhen`)];
-      return found.flatMap((c) => factLiteralProblems(c.fact, c.operator, c.value).map((problem) => `${p.file}: ${c.at}${problem.at}: ${problem.message}`));
+      return found.flatMap((c) => factLiteralProblems(c.fact, c.operator, c.value).map((problem) => `${p.file}: ${c.at}${problem.at}: ${c.negated ? turned(problem.message) : problem.message}`));
     }),
   );
 }

@@ -268,7 +268,7 @@ export class RuleLoader {
     for (const problem of unset) if (!this.unsetReads.includes(problem)) this.o.log.warn({ problem }, `an actuator field no rule sets: ${problem}`);
     this.unsetReads = unset;
     const dead = deadFactLiterals(this.packs());
-    for (const problem of dead) if (!this.deadLiterals.includes(problem)) this.o.log.warn({ problem }, `a condition that never holds: ${problem}`);
+    for (const problem of dead) if (!this.deadLiterals.includes(problem)) this.o.log.warn({ problem }, `a condition whose outcome never changes: ${problem}`);
     this.deadLiterals = dead;
   }
 

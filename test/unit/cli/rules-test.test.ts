@@ -176,6 +176,12 @@ describe('npm run rules:test', () => {
     );
     // A misspelt actuator: no rule could have sent it.
     expect(out).toMatch(/ {4}- 2m00s +command hq\/f2\/fann\n {8}nothing of that kind happened\n {8}no rule in force commands fann in hq\/f2\n/);
+    // --json says the same, each line under `explained`, the "no rule in force" one too.
+    const json = await runner(join(dir, 'tests', 'air.json'), '--json');
+    const [result] = JSON.parse(json.out.slice(json.out.indexOf('['))) as { missing: { expectation: { target: string }; explained: string[] }[] }[];
+    const explained = Object.fromEntries(result!.missing.map((m) => [m.expectation.target, m.explained]));
+    expect(explained['hq/f2/fan']?.[0]).toMatch(/^simple-co2 did not fire at 2m00s: window avg\(co2, 5m\) = 1066/);
+    expect(explained['hq/f2/fann']).toEqual(['no rule in force commands fann in hq/f2']);
   });
 
   it('knows the kinds the device map adds (DEVICES_FILE, as the gateway does): a pack on pressure is tested, not refused', async () => {

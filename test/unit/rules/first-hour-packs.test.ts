@@ -66,7 +66,7 @@ async function warnedPack(rule: object): Promise<string> {
   const { loader, warnings } = await load(await packsWithOffice({ rules: [rule] }));
   expect([...loader.problems]).toEqual([]);
   expect(loader.rules.some((r) => r.name === (rule as { name: string }).name)).toBe(true);
-  return warnings().filter((w) => w.startsWith('a condition that never holds')).join('\n') || '(no warning)';
+  return warnings().filter((w) => w.startsWith('a condition whose outcome never changes')).join('\n') || '(no warning)';
 }
 
 function motion(clock: ManualClock, n: number): ReadingEvent {
@@ -105,6 +105,13 @@ describe('conditions on the topic and the clock that never hold load with a warn
     expect(problem).toContain('write {"fact":"timeOfDay","operator":"timeBetween","value":["19:00","08:00"]} (between includes hour 7, so until 08:00; "07:00" to stop at 7)');
   });
 
+  it('under "not", a condition that never holds is said to always hold (the rule fires on every reading)', async () => {
+    const problem = await warnedPack(alertRule('office-not-night', { not: { fact: 'hour', operator: 'timeBetween', value: ['22:00', '06:00'] } }));
+    expect(problem).toContain('.conditions.all[0].not.fact: timeBetween compares a time of day "HH:MM"');
+    expect(problem).toContain('the condition always holds (under "not")');
+    expect(problem).not.toContain('never holds');
+  });
+
   it('weekday with day names: warned, naming the numbers to write', async () => {
     const problem = await warnedPack(alertRule('office-weekend', { fact: 'weekday', operator: 'in', value: ['Sat', 'Sun'] }));
     expect(problem).toContain('rules[0] (office-weekend).conditions.all[0].value[0]: weekday is a number, 0 = Sunday … 6 = Saturday (got "Sat": write 6)');
@@ -131,7 +138,7 @@ describe('conditions on the topic and the clock that never hold load with a warn
     ];
     const { loader, warnings } = await load(await packsWithOffice({ rules: ok.map((c, i) => alertRule(`ok-${i}`, c)) }));
     expect([...loader.problems]).toEqual([]);
-    expect(warnings().filter((w) => w.startsWith('a condition that never holds'))).toEqual([]);
+    expect(warnings().filter((w) => w.startsWith('a condition whose outcome never changes'))).toEqual([]);
   });
 });
 
