@@ -273,21 +273,15 @@ describe('a thermostat that lists the modes it takes', () => {
     expect(nativeTo('zigbee2mqtt/f12_trv/')).toEqual([]);
   });
 
-  it('a Home Assistant climate whose discovery lists modes off and heat is sent off for cool, with no temperature', async () => {
-    await temperature('h9', 31);
-    await waitFor(heard('h9/hvac', 2), 'h9: its mode after the command');
+  it.each([
+    ['a Home Assistant climate whose discovery lists', 'h9', 'h9valve/', 'h9valve/mode/set off'],
+    ['an ESPHome climate whose own discovery config lists', 'f13', 'f13-node/', 'f13-node/climate/hvac/mode/command off'],
+  ])('%s modes off and heat is sent off for cool, with no temperature', async (_what, zone, prefix, sent) => {
+    await temperature(zone, 31);
+    await waitFor(heard(`${zone}/hvac`, 2), `${zone}: its mode after the command`);
     await pastTheSaga();
-    await waitFor(async () => (await statuses('h9')).length >= 2, 'h9: the saga’s end');
-    expect(nativeTo('h9valve/')).toEqual(['h9valve/mode/set off']);
-    expect(await statuses('h9')).toEqual(['sent', 'confirmed']);
-  });
-
-  it('an ESPHome climate whose own discovery config lists modes off and heat is sent off for cool, with no target temperature', async () => {
-    await temperature('f13', 31);
-    await waitFor(heard('f13/hvac', 2), 'f13: its mode after the command');
-    await pastTheSaga();
-    await waitFor(async () => (await statuses('f13')).length >= 2, 'f13: the saga’s end');
-    expect(nativeTo('f13-node/')).toEqual(['f13-node/climate/hvac/mode/command off']);
-    expect(await statuses('f13')).toEqual(['sent', 'confirmed']);
+    await waitFor(async () => (await statuses(zone)).length >= 2, `${zone}: the saga’s end`);
+    expect(nativeTo(prefix)).toEqual([sent]);
+    expect(await statuses(zone)).toEqual(['sent', 'confirmed']);
   });
 });
