@@ -60,7 +60,7 @@ function placeOf(e: Expectation, rule: RuleDefinition): Where {
 }
 
 /** The rules whose event would meet the expectation: a command to the same actuator (of its rule, when it names one), an alert of its rule or severity. */
-export function rulesFor(e: Expectation, rules: readonly RuleDefinition[]): RuleDefinition[] {
+function rulesFor(e: Expectation, rules: readonly RuleDefinition[]): RuleDefinition[] {
   const [, second, actuator] = e.target.split('/');
   return rules.filter((r) => {
     if (e.rule !== undefined && r.name !== e.rule) return false;

@@ -56,7 +56,7 @@ function splitTopic(fact: string, v: unknown): string {
 const timeOfDay = (value: unknown): string => JSON.stringify({ fact: 'timeOfDay', operator: 'timeBetween', value });
 
 /** Problems of a condition `{fact, operator, value}` whose fact is the reading's topic or the clock. */
-export function factLiteralProblems(fact: unknown, operator: string, value: unknown): LiteralProblem[] {
+function factLiteralProblems(fact: unknown, operator: string, value: unknown): LiteralProblem[] {
   if (typeof fact !== 'string') return [];
   // Another fact's value (`"value": {"fact": …}`) is compared at run time.
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) return [];

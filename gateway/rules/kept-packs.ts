@@ -6,7 +6,7 @@ import { parsePack, type RulePack } from './pack.js';
 import type { RuleDirListing } from './rule-dir.js';
 
 /** A pack put in force from its kept copy: the copy's text, and when that version was accepted. */
-export interface StandIn {
+interface StandIn {
   readonly text: string;
   readonly pack: RulePack;
   readonly keptAt: string;

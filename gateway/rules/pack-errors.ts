@@ -39,9 +39,9 @@ const PARAMS = new Set([...Object.keys(event.then.properties.params.properties),
 function misplaced(e: ErrorObject, property: string): string {
   const depth = e.instancePath.split('/').length - 1;
   // `/rules/0` is a rule, `/rules/0/event` its event.
-  if (e.instancePath.startsWith('/rules/') && depth === 2 && property in event.properties) return `: did you mean event.${property}?`;
+  if (e.instancePath.startsWith('/rules/') && depth === 2 && Object.hasOwn(event.properties, property)) return `: did you mean event.${property}?`;
   if (e.instancePath.startsWith('/rules/') && depth <= 3 && PARAMS.has(property)) return `: did you mean event.params.${property}?`;
-  if (e.instancePath.startsWith('/rules/') && depth === 4 && property in rule.properties) return `: did you mean to put it on the rule (rules[…].${property})?`;
+  if (e.instancePath.startsWith('/rules/') && depth === 4 && Object.hasOwn(rule.properties, property)) return `: did you mean to put it on the rule (rules[…].${property})?`;
   const allowed = Object.keys((e.parentSchema?.['properties'] as Props | undefined) ?? {});
   const near = nearestName(property, allowed);
   return near ? `: did you mean ${JSON.stringify(near)}?` : '';
