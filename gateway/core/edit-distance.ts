@@ -25,7 +25,8 @@ export function nearestName(name: string, names: Iterable<string>): string | und
   let best: string | undefined;
   let bestD = Number.POSITIVE_INFINITY;
   for (const n of names) {
-    if (n === name) continue;
+    // An edit changes the length by one at most: a name further off in length is no typo (and costs no distance).
+    if (n === name || Math.abs(n.length - name.length) > limit) continue;
     const d = editDistance(lower, n.toLowerCase());
     if (d < bestD && d <= limit) [best, bestD] = [n, d];
   }

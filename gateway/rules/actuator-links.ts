@@ -1,4 +1,4 @@
-import { editDistance } from '../core/edit-distance.js';
+import { editDistance, nearestName } from '../core/edit-distance.js';
 import type { RulePack } from './pack.js';
 
 /** Each actuator the rules command, with the fields of the data they send it. */
@@ -41,24 +41,13 @@ function siblings(a: string, b: string): boolean {
   return sa === sb || sa === b || a === sb;
 }
 
-/** The name of `names` nearest `name`, when near enough to suggest. */
-function nearest(name: string, names: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (const n of names) {
-    const d = editDistance(name, n);
-    if (d < bestD && d <= 2 && d <= name.length / 2) [best, bestD] = [n, d];
-  }
-  return best;
-}
-
 const listed = (names: Iterable<string>): string => [...names].sort().join(', ') || 'no actuator';
 
 /** Problems of an actuator's discipline against what the rules command: unused (a misspelt name), or an "off" no command can match. */
 function disciplineProblem(name: string, pack: RulePack, commanded: ReadonlyMap<string, ReadonlySet<string>>): string | undefined {
   const fields = commanded.get(name);
   if (!fields) {
-    const near = nearest(name, commanded.keys());
+    const near = nearestName(name, commanded.keys());
     return `actuators.${name}: no rule commands an actuator named "${name}", so its minimum on/off time never applies${near ? `; did you mean "${near}"?` : ''} (the rules command: ${listed(commanded.keys())})`;
   }
   const off = pack.actuators[name]?.off;
