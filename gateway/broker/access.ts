@@ -171,7 +171,7 @@ export class Access implements ConnectionGuard {
         ? this.subscriptions.admit(client, sub, speaksForMany(p?.role), p && limitedPerCredential(p) ? p.name : undefined)
         : { reason: limit?.reason ?? 'subscribe_denied', detail: decision.why };
       if (!refused) return callback(null, sub);
-      this.report.refuse(refused.reason, { clientId: client.id, username: p?.name, topic: sub.topic, address: this.addressOf(client) }, refused.detail);
+      this.refuse(refused.reason, client, refused.detail, sub.topic);
       // A null subscription is a SUBACK failure (0x80) for that filter; the client stays connected.
       callback(null, null);
     },

@@ -10,9 +10,9 @@ import { GatewayError } from '../core/errors.js';
 import type { KindDefinition } from '../core/kinds.js';
 import { SEGMENT_HINT, isSegment } from '../core/segments.js';
 import { compileMapping, type CompiledMapping, type GenericField, type GenericMapping } from './families/generic.js';
-import { CONTRACT_KINDS, FAMILIES, isEsphomeLightOrFan, type ActuatorForm, type Family, type TasmotaOptions } from './types.js';
+import { CONTRACT_KINDS, FAMILIES, type ActuatorForm, type Family, type TasmotaOptions } from './types.js';
 import { checkKinds, checkKeys, isRecord, type KeyRule } from './map-parts.js';
-import { parseAs, type SwitchDrives } from './actuator-kind.js';
+import { parseAs, switchByMap, type SwitchDrives } from './actuator-kind.js';
 
 export type { KeyRule } from './map-parts.js';
 
@@ -203,7 +203,7 @@ function parseActuators(section: unknown, problems: string[]): Map<string, Nativ
     const generation = entry['generation'];
     if (generation !== undefined && generation !== 1 && generation !== 2) problems.push(`${at}.generation: must be 1 or 2 (Shelly)`);
     const setpoint = parseSetpoint(entry['setpoint'], `${at}.setpoint`, problems);
-    const relayOnly = id.family === 'tasmota' || id.family === 'shelly' || (id.family === 'esphome' && isEsphomeLightOrFan(channel));
+    const relayOnly = switchByMap({ family: id.family, channel: channel ?? undefined });
     const as = parseAs(entry['as'], id.family, relayOnly, setpoint !== undefined, `${at}.as`, problems);
     const [site = '', zone = '', actuator = ''] = parts;
     out.set(target, {
