@@ -25,6 +25,15 @@ export class ActuatorStates {
     this.states.set(keyOf(a), state);
   }
 
+  /** A report merged into what the device reported before (one key built per report); the state before and after. */
+  merge(a: Reporter, report: ActuatorState): { before: ActuatorState | undefined; state: ActuatorState } {
+    const key = keyOf(a);
+    const before = this.states.get(key);
+    const state = { ...before, ...report };
+    this.states.set(key, state);
+    return { before, state };
+  }
+
   /** A new map: the devices no actuator entry names any more are forgotten (so this holds what the map names, at most). */
   keepOnly(actuators: Iterable<Reporter>): void {
     const named = new Set([...actuators].map(keyOf));

@@ -181,9 +181,7 @@ function decoded(d: Decoded, env: PlaceEnv): NativeOutcome {
     for (const a of d.actuators) {
       const acts = map.actuatorsFor(d.family, d.nativeId, a.channel);
       // Kept by device and channel (actuator-states.ts): the entries found here share one.
-      const before = acts[0] && env.actuatorStates.get(acts[0]);
-      const state = { ...before, ...a.state };
-      if (acts[0]) env.actuatorStates.set(acts[0], state);
+      const { before, state } = acts[0] ? env.actuatorStates.merge(acts[0], a.state) : { before: undefined, state: { ...a.state } };
       for (const act of acts) {
         // Only in the window after a power cut of the host: not a comparison for every report.
         if (entry && env.powerCut?.active) env.powerCut.reported(entry, act.target, JSON.stringify(state) !== JSON.stringify(before), now);
