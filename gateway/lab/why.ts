@@ -1,5 +1,5 @@
 import type { DecidingFact } from '../core/events.js';
-import { decidingFacts } from '../rules/engine.js';
+import { admitsPlace, decidingFacts } from '../rules/engine.js';
 import { addFacts, type FactContext } from '../rules/facts.js';
 import { Engine, type TopLevelCondition } from '../rules/jre.js';
 import { addOperators } from '../rules/operators.js';
@@ -41,18 +41,6 @@ export interface WhyNot {
 
 type Where = { readonly site: string; readonly zone?: string; readonly device?: string };
 
-/** Whether a rule's literal top-level site/zone/device conditions (`equal`, `in`) admit a place. */
-function admits(rule: RuleDefinition, where: Where): boolean {
-  const all = (rule.conditions as { all?: unknown }).all;
-  if (!Array.isArray(all)) return true;
-  return (all as { fact?: unknown; operator?: unknown; value?: unknown; path?: unknown }[]).every((c) => {
-    const field = c.fact === 'site' || c.fact === 'zone' || c.fact === 'device' ? where[c.fact] : undefined;
-    if (field === undefined || c.path !== undefined) return true;
-    if (c.operator === 'equal' && typeof c.value === 'string') return c.value === field;
-    return c.operator !== 'in' || !Array.isArray(c.value) || c.value.includes(field);
-  });
-}
-
 /** The place a rule's output to the expectation's target comes from: a zone-scoped command's zone, else the site. */
 function placeOf(e: Expectation, rule: RuleDefinition): Where {
   const [site = '', zone] = e.target.split('/');
@@ -67,7 +55,7 @@ function rulesFor(e: Expectation, rules: readonly RuleDefinition[]): RuleDefinit
     if (e.type === 'command' && (r.event.type !== 'command' || r.event.params.actuator !== actuator)) return false;
     if (e.type === 'alert' && (r.event.type !== 'alert' || (e.rule === undefined && r.event.params.severity !== second))) return false;
     // A rule limited to another zone never commands this one (unless the expectation names it: then that is the why).
-    return e.type !== 'deadletter' && (e.rule !== undefined || admits(r, placeOf(e, r)));
+    return e.type !== 'deadletter' && (e.rule !== undefined || admitsPlace(r, placeOf(e, r)));
   });
 }
 
@@ -96,7 +84,7 @@ export async function whyNot(e: Expectation, runtime: RulesRuntime, readings: re
     const wanted = `${rule.kinds.length > 0 ? rule.kinds.join('/') : 'any'} reading in ${where.site}${where.zone ? `/${where.zone}` : ''}`;
     const fits = readings.filter((r) => r.current && (rule.kinds.length === 0 || rule.kinds.includes(r.event.kind)) && r.event.site === where.site && (where.zone === undefined || r.event.zone === where.zone));
     // The last one the rule's own site/zone/device conditions admit, else the last there.
-    const chosen = fits.findLast((r) => admits(rule, r.event)) ?? fits.at(-1);
+    const chosen = fits.findLast((r) => admitsPlace(rule, r.event)) ?? fits.at(-1);
     const top = rule.conditions as Record<string, unknown>;
     const join = Array.isArray(top['any']) ? 'any' : Array.isArray(top['all']) ? 'all' : 'not';
     const base = { rule: rule.name, at: now - startMs, wanted, join } as const;

@@ -93,8 +93,13 @@ function selectorOf(rule: RuleDefinition): Selector | undefined {
   return Object.keys(selector).length > 0 ? selector : undefined;
 }
 
-const selects = (s: Selector | undefined, r: { site: string; zone: string; device: string }): boolean =>
-  !s || ((!s.site || s.site.has(r.site)) && (!s.zone || s.zone.has(r.zone)) && (!s.device || s.device.has(r.device)));
+const selects = (s: Selector | undefined, r: { site: string; zone: string; device: string }, anyZone = false, anyDevice = false): boolean =>
+  !s || ((!s.site || s.site.has(r.site)) && (anyZone || !s.zone || s.zone.has(r.zone)) && (anyDevice || !s.device || s.device.has(r.device)));
+
+/** Whether a rule's top-level site/zone/device conditions admit a place (a part not given is not judged): the engine's own selection, for rules:test's "why". */
+export function admitsPlace(rule: RuleDefinition, where: { readonly site: string; readonly zone?: string | undefined; readonly device?: string | undefined }): boolean {
+  return selects(selectorOf(rule), { site: where.site, zone: where.zone ?? '', device: where.device ?? '' }, where.zone === undefined, where.device === undefined);
+}
 
 /** Past this many devices, the cache of which engine serves which is started afresh. */
 const MAX_ROUTES = 50_000;
