@@ -6,7 +6,7 @@ import { RULE_BOUNDS, type OnForget, type OnRefuse } from './bounds.js';
 import { cloudEvent } from './cloud-event.js';
 import type { Firing } from './engine.js';
 import { defaultAlarmPolicy, type ActuatorPolicy, type CommandParams } from './pack.js';
-import { confirms, matches, type ExpectedReport } from './saga.js';
+import { matches, type ExpectedReport } from './saga.js';
 import type { SharedActuator } from './shared-state.js';
 import type { ZoneState } from './state.js';
 
@@ -239,8 +239,11 @@ export class ActionDispatcher {
     if (!policy || !current || !policy.off) return undefined;
     // A state adopted from a report is in the device's terms: a relay's {"state":"off"} is the policy's {"mode":"off"};
     // and a command that came out as off is off (a heater told to cool, a heat-only valve told to cool).
-    const asSent = this.expectedReport ? this.expectedReport(target, current.data) : current.data;
-    const isOff = matches(policy.off, current.data) || confirms(this.expectedReport, target, policy.off, current.data) || confirms(this.expectedReport, target, policy.off, asSent);
+    let isOff = matches(policy.off, current.data);
+    if (!isOff && this.expectedReport) {
+      const off = this.expectedReport(target, policy.off);
+      isOff = matches(off, current.data) || matches(off, this.expectedReport(target, current.data));
+    }
     const minimumMs = isOff ? policy.minOffMs : policy.minOnMs;
     const until = current.changedAt + minimumMs;
     return until > now ? { until, holding: isOff ? 'off' : 'on', minimumMs } : undefined;
