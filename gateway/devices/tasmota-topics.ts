@@ -17,7 +17,7 @@ export interface AnnouncedTopic {
 const MAX_TEMPLATES = 16;
 
 export class AnnouncedFullTopics {
-  /** Template (FullTopic and prefixes) → how to read it, in the order first announced. */
+  /** Template (FullTopic and prefixes) → how to read it, in the order first announced; the newest MAX_TEMPLATES. */
   private readonly templates = new Map<string, TasmotaOptions>();
 
   /** `byTopic`: the device's announced template by its topic `t` (bounded by the caller). */
@@ -26,7 +26,10 @@ export class AnnouncedFullTopics {
   set(topic: string, a: AnnouncedTopic): void {
     this.byTopic.set(topic, a);
     const key = JSON.stringify(a);
-    if (!this.templates.has(key) && this.templates.size < MAX_TEMPLATES) this.templates.set(key, { fullTopics: [a.fullTopic], prefixes: a.prefixes });
+    if (this.templates.has(key)) return;
+    // Full: the template announced longest ago goes (a client announcing made-up ones must not keep a real device's hint out for good).
+    if (this.templates.size >= MAX_TEMPLATES) this.templates.delete(this.templates.keys().next().value!);
+    this.templates.set(key, { fullTopics: [a.fullTopic], prefixes: a.prefixes });
   }
 
   /** The Tasmota whose announced FullTopic `topic` follows, if one did. */
