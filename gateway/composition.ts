@@ -270,7 +270,7 @@ export function clusterNode(
   return cluster;
 }
 
-export function devicesService(settings: Settings, { leftBehind, ...o }: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger; leftBehind: boolean }): DevicesService {
+export function devicesService(settings: Settings, { leftBehind, ...o }: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger; leftBehind: boolean; resumeFile: string }): DevicesService {
   return new DevicesService({
     file: resolve(settings.devicesFile),
     zigbee2mqttBaseTopic: settings.zigbee2mqttBaseTopic,

@@ -170,7 +170,7 @@ export class Gateway {
     actuators.observe(broker.aedes);
 
     // The device map before ingest and the rules: the kinds it adds must be known to both.
-    const devices = lifecycle.add('devices', devicesService(settings, { bus, publisher: broker, store, metrics, clock, log, leftBehind: lock.leftBehind && !clustered }));
+    const devices = lifecycle.add('devices', devicesService(settings, { bus, publisher: broker, store, metrics, clock, log, leftBehind: lock.leftBehind && !clustered, resumeFile: join(this.dataDir, 'valve-setpoints.json') }));
     await devices.start();
     this.devicesService = devices;
     // Before the rules rebuild and go live (a resend fallen due goes out in each device's own form) and before the broker listens: what its restored retained messages taught.

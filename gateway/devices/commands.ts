@@ -19,6 +19,7 @@ import { hvacSwitchHint, type ActuatorKind } from './actuator-kind.js';
 import { encode as haEncode } from './families/homeassistant-state.js';
 import { encode } from './index.js';
 import type { NativeActuator } from './map.js';
+import { ResumeSetpoints } from './resume-setpoints.js';
 import type { NativeRouter } from './router.js';
 import type { EncodeResult, NativeCommand } from './types.js';
 
@@ -31,6 +32,8 @@ export interface NativeCommanderOptions {
   readonly log: Logger;
   readonly router: NativeRouter;
   readonly zigbee2mqttBaseTopic: string;
+  /** Where the setpoints of valves turned down are kept across a restart (resume-setpoints.ts); none: in memory only. */
+  readonly resumeFile?: string;
 }
 
 export class NativeCommander {
@@ -43,20 +46,23 @@ export class NativeCommander {
   /**
    * Heat-only valves turned down to their lowest setpoint for off (actuator-kind.ts), by target: the
    * setpoint each reported before, sent back with a later mode that gives none (else the valve stays
-   * at its minimum, the room cold). One per mapped actuator at most.
+   * at its minimum, the room cold). One per mapped actuator at most; kept across a restart.
    */
-  private readonly resumeAt = new Map<string, number>();
+  private readonly resumeAt: ResumeSetpoints;
 
   constructor(private readonly o: NativeCommanderOptions) {
     this.logLimiter = new LogLimiter(o.log);
+    this.resumeAt = new ResumeSetpoints(o.resumeFile, o.log);
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    await this.resumeAt.load();
     this.off = this.o.bus.on('command', (c) => this.onCommand(c));
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.off?.();
+    await this.resumeAt.settled();
   }
 
   private onCommand(c: CommandEvent): void {

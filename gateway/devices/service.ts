@@ -86,7 +86,7 @@ export class DevicesService {
 
   async start(): Promise<void> {
     await this.loader.start();
-    this.commander.start();
+    await this.commander.start();
     this.offSilence = this.o.bus.on('deviceSilence', (e) => this.silence(e));
   }
 
@@ -94,7 +94,7 @@ export class DevicesService {
     this.offSilence?.();
     this.offShare?.();
     this.clusterViews?.stop();
-    this.commander.stop();
+    await this.commander.stop();
     await this.follower.settled();
     await this.loader.stop();
   }

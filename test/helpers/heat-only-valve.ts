@@ -19,14 +19,34 @@ import { waitFor } from './wait.js';
 export const VALVE = 'living_trv';
 const SET = `zigbee2mqtt/${VALVE}/set`;
 
+/** The valve's state as Zigbee2MQTT publishes it (the Ally's own keys). */
+export interface ValveState {
+  local_temperature: number;
+  occupied_heating_setpoint: number;
+  system_mode: string;
+  running_state: string;
+  pi_heating_demand: number;
+  battery: number;
+  linkquality: number;
+}
+
+/** A bench started again where another stopped: its DATA_DIR, database, clock's time and valve. */
+export interface ValveBenchFrom {
+  readonly dataDir: string;
+  readonly db?: string;
+  readonly at?: number;
+  readonly valve?: ValveState;
+}
+
 export interface ValveBench {
   readonly gw: TestGateway & { mapFile: string };
+  readonly clock: ManualClock;
   /**
    * The valve's state as Zigbee2MQTT publishes it (the Ally's own keys). Its local_temperature is a
    * reading of the zone too: kept between the rules' bands (18 to 19 °C) so that only the sensor's
    * readings command.
    */
-  readonly valve: { local_temperature: number; occupied_heating_setpoint: number; system_mode: string; running_state: string; pi_heating_demand: number; battery: number; linkquality: number };
+  readonly valve: ValveState;
   /** The valve's reports the gateway took in so far. */
   reports(): number;
   report(): Promise<void>;
@@ -40,14 +60,16 @@ export interface ValveBench {
 }
 
 /** `rulesDir`: cool above 26 °C, heat below 18 °C, off from 19 to 24 °C (rules-simple, or a variant). */
-export async function startValveBench(rulesDir: string): Promise<ValveBench> {
-  const clock = new ManualClock(Date.now());
-  const gw = await startWithMap({ actuators: { 'hq/v1/hvac': `zigbee2mqtt:${VALVE}` } }, { clock, rulesDir, env: { STATS_INTERVAL_MS: '0' } });
-  const valve = { local_temperature: 18.5, occupied_heating_setpoint: 21, system_mode: 'heat', running_state: 'heat', pi_heating_demand: 60, battery: 87, linkquality: 120 };
+export async function startValveBench(rulesDir: string, from?: ValveBenchFrom): Promise<ValveBench> {
+  const clock = new ManualClock(from?.at ?? Date.now());
+  const gw = await startWithMap({ actuators: { 'hq/v1/hvac': `zigbee2mqtt:${VALVE}` } }, { clock, rulesDir, env: { STATS_INTERVAL_MS: '0' }, ...(from ? { dataDir: from.dataDir, db: from.db } : {}) });
+  const valve: ValveState = from?.valve ?? { local_temperature: 18.5, occupied_heating_setpoint: 21, system_mode: 'heat', running_state: 'heat', pi_heating_demand: 60, battery: 87, linkquality: 120 };
   const commands: CommandEvent[] = [];
   const received: string[] = [];
   let reports = 0;
   let readingNo = 0;
+  // Unique across the benches of one DATA_DIR: a reading id again with other content is a device's counter restarted.
+  const idTag = Math.random().toString(36).slice(2, 8);
   gw.gateway.bus.on('actuatorState', (e) => void (e.zone === 'v1' && reports++));
   gw.gateway.bus.on('command', (c) => void (c.zone === 'v1' && commands.push(c)));
   const sensor: MqttClient = await connect(gw.mqttUrl, { clientId: 'trv-sensor' });
@@ -67,7 +89,8 @@ export async function startValveBench(rulesDir: string): Promise<ValveBench> {
   };
   bridge.on('message', (topic, payload) => void (topic === SET && onSet(payload.toString())));
   await bridge.subscribeAsync(SET, { qos: 1 });
-  const recognised = () => count(gw.gateway.metrics, 'gateway_native_messages_total', { family: 'zigbee2mqtt', outcome: 'recognised' });
+  // Any outcome: after a restart the bridge's devices are known again (relearnt), and its bridge/state is theirs too.
+  const recognised = () => count(gw.gateway.metrics, 'gateway_native_messages_total', { family: 'zigbee2mqtt' });
   const before = await recognised();
   await bridge.publishAsync('zigbee2mqtt/bridge/state', JSON.stringify({ state: 'online' }), { qos: 1, retain: true });
   await bridge.publishAsync('zigbee2mqtt/bridge/devices', bridgeDevicesPayload(), { qos: 1, retain: true });
@@ -82,6 +105,7 @@ export async function startValveBench(rulesDir: string): Promise<ValveBench> {
   };
   return {
     gw,
+    clock,
     valve,
     reports: () => reports,
     report,
@@ -89,7 +113,7 @@ export async function startValveBench(rulesDir: string): Promise<ValveBench> {
     pastTheSaga,
     async command(reading) {
       const [n, sets, heard, steps] = [commands.length, received.length, reports, (await statuses()).length];
-      await sensor.publishAsync('sensors/hq/v1/t-v1/temperature', JSON.stringify({ value: reading, id: `v1-${++readingNo}` }), { qos: 1 });
+      await sensor.publishAsync('sensors/hq/v1/t-v1/temperature', JSON.stringify({ value: reading, id: `v1-${idTag}-${++readingNo}` }), { qos: 1 });
       await waitFor(() => commands.length > n, 'the rules’ command');
       await waitFor(() => received.length > sets, 'the valve’s /set');
       await waitFor(() => reports > heard, 'the valve’s report after it');

@@ -1,0 +1,48 @@
+/**
+ * A heat-only radiator valve (Danfoss Ally) turned down to its lowest heating setpoint for off is
+ * sent back the setpoint it had before when a rule then commands `heat` without one
+ * (native-heat-only-valve-resume.test.ts). That setpoint was kept in memory only: a gateway
+ * restarted between the turn-down (an evening) and the heat (a morning) sent `{"system_mode":"heat"}`
+ * alone, and the valve stayed at 5 °C. It is kept in DATA_DIR across the restart.
+ *
+ * Real gateways one after the other on one DATA_DIR and one InfluxDB database, a real MQTT client
+ * as the bridge (the fixture's `living_trv`), answering each `/set` as the valve does.
+ */
+
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startValveBench, type ValveBench } from '../helpers/heat-only-valve.js';
+
+// cool above 26 °C, heat below 18 °C without a setpoint, off from 19 to 24 °C; no minimum on/off time.
+const rulesDir = resolve(import.meta.dirname, '..', 'fixtures', 'rules-heat-no-setpoint');
+let dataDir: string;
+let bench: ValveBench | undefined;
+
+beforeAll(async () => void (dataDir = await mkdtemp(join(tmpdir(), 'gw-test-valve-restart-'))));
+afterAll(async () => {
+  await bench?.stop();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('a heat-only valve turned down, the gateway restarted, then told to heat without a setpoint', () => {
+  it('is sent heat with the setpoint it had before the turn-down (21), not left at its minimum', async () => {
+    const first = (bench = await startValveBench(rulesDir, { dataDir }));
+    const down = await first.command(21);
+    expect(down.set).toBe('{"occupied_heating_setpoint":5}');
+    expect(first.valve.occupied_heating_setpoint).toBe(5);
+    const { db } = first.gw;
+    const [at, valve] = [first.clock.now(), { ...first.valve }];
+    await first.stop();
+    bench = undefined;
+    expect(JSON.parse(await readFile(join(dataDir, 'valve-setpoints.json'), 'utf8'))).toEqual({ 'hq/v1/hvac': 21 });
+
+    const second = (bench = await startValveBench(rulesDir, { dataDir, db, at, valve }));
+    const up = await second.command(12);
+    expect(up.command.cloudEvent.data).toEqual({ mode: 'heat' });
+    expect(up.set).toBe('{"system_mode":"heat","occupied_heating_setpoint":21}');
+    expect(second.valve.occupied_heating_setpoint).toBe(21);
+    expect((await second.statuses()).slice(-2)).toEqual(['sent', 'confirmed']);
+  });
+});
