@@ -162,6 +162,15 @@ function renderAlarms() {
       detail.append(' ', button);
     }
     li.append(detail);
+    // Restored at a start without its rule (its pack deleted or rejected): nothing will clear it but an operator or the rule back.
+    if (a.ruleNotLoaded) {
+      const stuck = el('div', 'detail not-loaded', 'rule ' + a.rule + ' is not loaded: this alarm will not clear on its own');
+      const button = el('button', 'act-btn', 'Clear');
+      button.dataset.clear = a.id;
+      button.addEventListener('click', () => act(button, 'api/alarms/' + encodeURIComponent(a.id) + '/ack', { clear: true, note: 'cleared on the live page: its rule is not loaded' }));
+      stuck.append(' ', button);
+      li.append(stuck);
+    }
     list.append(li);
   }
   $('n-alarms').textContent = activeAlarms.length;

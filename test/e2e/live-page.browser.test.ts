@@ -3,7 +3,7 @@
  * driven by playwright-core, against a real gateway fed by the simulator and a real device.
  * Saves a screenshot (test-results/live-page.png, or LIVE_PAGE_SCREENSHOT).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -11,7 +11,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSimulation } from '../../simulators/simulator.js';
 import { addCredentials } from '../helpers/auth.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { REPO_RULES, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { rows, uniqueDb } from '../helpers/influx.js';
 import { connect } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/wait.js';
@@ -113,18 +113,26 @@ describe('the live page in Chromium', () => {
 });
 
 describe('the live page after a restart, and a device that falls silent', () => {
-  it('shows a zone armed before the restart as armed from the first view, and a device silent past OFFLINE_AFTER_MS as silent (and stores it)', async () => {
+  it('shows a zone armed before the restart as armed from the first view, a device silent past OFFLINE_AFTER_MS as silent (and stores it), and an alarm whose rule is no longer loaded as such, with a Clear button', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'gw-live-restart-'));
+    const rulesDir = await mkdtemp(join(tmpdir(), 'gw-live-rules-'));
     const db = uniqueDb();
     try {
-      const first = await startGateway({ dataDir, db });
+      await cp(REPO_RULES, rulesDir, { recursive: true });
+      const first = await startGateway({ dataDir, db, rulesDir });
       const admin = await connect(first.mqttUrl, { clientId: 'vault-admin' });
       await admin.publishAsync('zones/hq/vault/armed', 'true', { qos: 1 });
       await admin.endAsync();
+      // A smoke alarm, then its pack deleted while the gateway is stopped: restored without its rule.
+      const detector = await connect(first.mqttUrl, { clientId: 'vault-sd1' });
+      await detector.publishAsync('sensors/hq/vault/vault-sd1/smoke', JSON.stringify({ value: true, id: 'vault-smoke-1' }), { qos: 1 });
+      await detector.endAsync();
+      await waitFor(async () => (await rows(first.influxUrl, db, `SELECT * FROM "alarms" WHERE "zone" = 'vault'`)).length > 0, 'the smoke alarm stored');
       await first.gateway.rules.idle();
       await first.stop();
+      await unlink(join(rulesDir, 'security.json'));
 
-      const second = await startGateway({ dataDir, db, env: { LIVE_PUSH_MS: '100', OFFLINE_AFTER_MS: '1000' } });
+      const second = await startGateway({ dataDir, db, rulesDir, env: { LIVE_PUSH_MS: '100', OFFLINE_AFTER_MS: '1000' } });
       const view = await browser.newPage();
       try {
         await view.goto(second.httpUrl);
@@ -145,12 +153,21 @@ describe('the live page after a restart, and a device that falls silent', () => 
         await sensor.publishAsync('sensors/hq/vault/vault-t1/temperature', JSON.stringify({ value: 19.5, id: 'vault-2' }), { qos: 1 });
         await expect.poll(() => row.getAttribute('data-state')).toBe('active');
         await sensor.endAsync();
+
+        // The smoke alarm says it will not clear on its own, and its Clear button clears it.
+        const stuck = view.locator('#alarms li[data-alarm-id]', { hasText: 'vault-sd1' });
+        await expect.poll(() => stuck.locator('.not-loaded').textContent()).toContain('rule smoke-alarm is not loaded');
+        const id = (await stuck.getAttribute('data-alarm-id'))!;
+        await stuck.locator('button[data-clear]').click();
+        await expect.poll(() => view.locator(`#alarms li[data-alarm-id="${id}"]`).count()).toBe(0);
+        expect((await (await fetch(`${second.httpUrl}/api/alarms/${id}`)).json()) as { alarm: { state: string } }).toMatchObject({ alarm: { state: 'cleared' } });
       } finally {
         await view.close();
         await second.stop();
       }
     } finally {
       await rm(dataDir, { recursive: true, force: true });
+      await rm(rulesDir, { recursive: true, force: true });
     }
   });
 });
