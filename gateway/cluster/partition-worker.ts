@@ -6,6 +6,7 @@ import { ReplayClock } from '../core/replay-clock.js';
 import { dryRun, lookbackMs, mergeItems, type DryRunItem } from '../rules/dry-run.js';
 import type { RuleSet } from '../rules/loader.js';
 import { outputKey, type RuleOutput } from '../rules/outputs.js';
+import { warnAlarmsWithoutRule } from '../rules/rebuild.js';
 import { RulesRuntime, type CommandSettings, type RuntimeObserver } from '../rules/runtime.js';
 import { actuatorChanges, actuatorRestores, adoptSnapshot, decodeSnapshot, restoreAlarms, type StateChange } from '../rules/shared-state.js';
 import { effectsOf, fencedCommit, sendOutbox, streamPages, type Script, type StreamEntry } from './fenced-commit.js';
@@ -141,6 +142,7 @@ export class PartitionWorker {
     this.committedId = cursor;
     this.ruledUpToMs = cursorMs;
     const result = await dryRun({ runtime, clock: this.clock, fromMs, untilMs, batches: items(), beforeLive: () => adoptSnapshot(runtime, snapshot) });
+    warnAlarmsWithoutRule(runtime, this.o.log);
     this.starting = false;
     const done = { replayed: result.items - 1 - actuators.length, timers: result.timers, alarms: runtime.alarms.size, sagas: runtime.commands.pending, tookMs: Math.round(performance.now() - started), cursor };
     if (lease.validUntil <= Date.now() || this.stopped) return done;

@@ -63,6 +63,17 @@ const PROGRESS_EVERY_MS = 5_000;
 
 const TYPES: readonly HistoryType[] = ['reading', 'zoneArmed', 'command', 'actuatorState', 'commandStatus', 'alarm', 'deviceStatus', 'deviceSilence'];
 
+/**
+ * Said once per rebuild (a start, a cluster partition taken over): the active alarms restored
+ * without their rule, for which no quiet time is guessed (alarm.ts' alarmOfTransition).
+ */
+export function warnAlarmsWithoutRule(runtime: Pick<RulesRuntime, 'alarms'>, log: Logger): void {
+  for (const a of runtime.alarms.active()) {
+    if (a.withoutRule !== true) continue;
+    log.warn({ alarmId: a.id, rule: a.rule, site: a.site, zone: a.zone, device: a.device, severity: a.severity }, `alarm ${a.id} (${a.rule}, ${a.site}/${a.zone}) stays active: its rule is not loaded (its pack deleted, or rejected with no kept copy); it clears by that rule once it is loaded again, or acknowledge it with "clear": true`);
+  }
+}
+
 export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   const { runtime, clock, log, history } = o;
   const started = performance.now();
@@ -149,11 +160,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   // No watermark says which timers fired before the restart: a held-back command's re-run that
   // fell due in the window and left no stored command may have fallen due while the gateway was away.
   await dryRun({ runtime, clock, fromMs, untilMs: () => o.now(), batches: items(), rerunHeldBack: true });
-  // Said once: no quiet time is guessed for these (alarm.ts' alarmOfTransition).
-  for (const a of runtime.alarms.active()) {
-    if (a.withoutRule !== true) continue;
-    log.warn({ alarmId: a.id, rule: a.rule, site: a.site, zone: a.zone, device: a.device, severity: a.severity }, `alarm ${a.id} (${a.rule}, ${a.site}/${a.zone}) stays active: its rule is not loaded (its pack deleted, or rejected with no kept copy); it clears by that rule once it is loaded again, or acknowledge it with "clear": true`);
-  }
+  warnAlarmsWithoutRule(runtime, log);
   const result: RebuildResult = {
     ok: problem === undefined,
     ...(problem !== undefined ? { problem } : {}),

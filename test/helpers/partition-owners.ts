@@ -28,8 +28,8 @@ export async function partitionOwners(o: { rules: RuleSet; commands: CommandSett
     const [token] = (await script('acquire', [KEYS.lease(P), KEYS.fence(P)], [node, 60_000])) as [number, string];
     return { partition: P, token, holder: `${node}|${token}`, validUntil: Date.now() + 60_000, acquiredAt: Date.now() };
   };
-  const worker = (lease: Lease, sent: RuleOutput[], logger = o.log): PartitionWorker => {
-    const w = new PartitionWorker({ lease, redis: conn, script, rules: o.rules, commands: o.commands, clock: systemClock, log: logger, staleAfterMs: 300_000, send: async (out) => void sent.push(out), fenced: () => undefined });
+  const worker = (lease: Lease, sent: RuleOutput[], logger = o.log, rules = o.rules): PartitionWorker => {
+    const w = new PartitionWorker({ lease, redis: conn, script, rules, commands: o.commands, clock: systemClock, log: logger, staleAfterMs: 300_000, send: async (out) => void sent.push(out), fenced: () => undefined });
     o.undo.push(() => w.stop());
     return w;
   };

@@ -172,6 +172,23 @@ describe('a partition owner with alarms and command sagas', () => {
     expect(view.alarms()).toEqual([]);
   });
 
+  it('a takeover by a node without an active alarm\'s rule says so at warn, and keeps the alarm active (ruleNotLoaded) as a restart does', async () => {
+    const { acquire, worker, add } = await setup();
+    const a = worker(await acquire('A'), []);
+    await a.start();
+    await a.process([await add(readingLine(31, 'r-1', Date.now()))]);
+    const raised = a.runtime.alarms.active().map((x) => x.id);
+    expect(raised).toHaveLength(1);
+
+    const warned: { msg: string; alarmId?: string }[] = [];
+    const heard = pino({ level: 'warn' }, { write: (l: string) => void warned.push(JSON.parse(l) as { msg: string; alarmId?: string }) });
+    const withoutHot = { rules: pack.rules.filter((r) => r.name !== 'hot'), actuators: pack.actuators };
+    const b = worker(await acquire('B'), [], heard, withoutHot);
+    await b.start();
+    expect(b.runtime.alarms.active().map((x) => [x.id, x.withoutRule])).toEqual([[raised[0], true]]);
+    expect(warned.filter((l) => l.msg.includes('its rule is not loaded')).map((l) => l.alarmId)).toEqual(raised);
+  });
+
   it('counts and says a forwarded line it cannot read (a kind this node does not know), rules the rest, and moves its cursor past it', async () => {
     const { conn, acquire, worker, add } = await setup();
     const warned: { msg: string; line?: string }[] = [];
