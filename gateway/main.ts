@@ -31,7 +31,12 @@ async function main(): Promise<void> {
   for (const { name, closest } of unknownSettings(process.env)) {
     logWarn(gateway.log, 'GW_ERR_SETTINGS', { variable: name, closest }, `${name} is not a setting of the gateway (ignored): did you mean ${closest}? (README, "Settings")`);
   }
+  let stopping = false;
   const stop = (signal: string): void => {
+    // Ctrl-C in a terminal signals npm's whole group, and npm forwards it to the gateway again: one
+    // stop, however many signals (a second one's default action would kill it mid-stop, its lock left).
+    if (stopping) return void gateway.log.info({ signal }, 'already shutting down (forced after 20 s)');
+    stopping = true;
     gateway.log.info({ signal }, 'shutting down');
     const force = setTimeout(() => {
       gateway.log.error('shutdown took longer than 20 s; exiting');
@@ -46,10 +51,10 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
   // The terminal closed: by default Node would die on the spot, leaving the embedded influxd running.
-  process.once('SIGHUP', () => stop('SIGHUP'));
+  process.on('SIGHUP', () => stop('SIGHUP'));
   process.on('unhandledRejection', (err) => gateway.log.error({ err }, 'unhandled rejection (a bug; the gateway keeps running)'));
   try {
     await gateway.start();

@@ -138,7 +138,7 @@ if (opts.family) {
     process.exit(0);
   }
   const controller = new AbortController();
-  process.once('SIGINT', () => controller.abort());
+  process.on('SIGINT', () => controller.abort()); // on, not once: npm forwards a terminal's Ctrl-C again, and a second SIGINT's default would kill it before its summary
   try {
     const s = await runNativeSimulation({
       url: opts.url,
@@ -174,7 +174,7 @@ if (opts.family) {
 }
 
 const controller = new AbortController();
-process.once('SIGINT', () => controller.abort());
+process.on('SIGINT', () => controller.abort()); // on, not once: npm forwards a terminal's Ctrl-C again, and a second SIGINT's default would kill it before its summary
 
 try {
   const summary = await runSimulation({

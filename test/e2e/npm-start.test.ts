@@ -70,4 +70,26 @@ describe('npm start, signalled through npm', () => {
     expect(npm.logs.some((l) => l.msg === 'gateway stopped')).toBe(true);
     await expect(fetch(`http://127.0.0.1:${ports.http}/healthz`)).rejects.toThrow();
   });
+
+  // A terminal's Ctrl-C signals npm's whole process group: the gateway has SIGINT from the
+  // terminal, then again from npm, which forwards it. The second one killed it mid-stop.
+  it('stops the gateway cleanly on Ctrl-C in a terminal (SIGINT to the process group): it logs its stop and leaves no lock', { timeout: 240_000 }, async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gw-npm-start-'));
+    defer(() => rm(dataDir, { recursive: true, force: true }));
+    const npm = track(spawnNpmStart({ MQTT_PORT: '0', MQTT_WS_PORT: '0', HTTP_PORT: '0', DATA_DIR: dataDir, RULES_DIR: 'rules', INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb() }, { ownGroup: true }));
+    const ports = await npm.started(180_000);
+    const gateways = (await descendants(npm.child.pid ?? 0)).filter((p) => p.cmd.startsWith('node ') && p.cmd.includes('dist/gateway/main.js'));
+    defer(async () => {
+      for (const g of gateways) if (alive(g.pid)) process.kill(g.pid, 'SIGKILL');
+    });
+    expect(gateways).toHaveLength(1);
+    const pid = gateways[0]!.pid;
+
+    process.kill(-(npm.child.pid ?? 0), 'SIGINT');
+    await waitFor(() => !alive(pid), 'the gateway process to exit', 30_000);
+    await npm.exited;
+    expect(npm.logs.some((l) => l.msg === 'gateway stopped')).toBe(true);
+    expect(await readdir(dataDir)).not.toContain('gateway.lock');
+    await expect(fetch(`http://127.0.0.1:${ports.http}/healthz`)).rejects.toThrow();
+  });
 });

@@ -25,8 +25,9 @@ export function spawnGateway(env: Record<string, string | undefined>, nodeArgs: 
 }
 
 /** `npm start` itself, as a supervisor runs it: npm, its shell, the build, then the compiled gateway. */
-export function spawnNpmStart(env: Record<string, string | undefined>): GatewayProcess {
-  return watch(spawn('npm', ['start', '--silent'], { cwd: ROOT, env: gatewayEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
+export function spawnNpmStart(env: Record<string, string | undefined>, o: { ownGroup?: boolean } = {}): GatewayProcess {
+  // ownGroup: npm leads a process group of its own, as in a terminal (Ctrl-C signals the whole group).
+  return watch(spawn('npm', ['start', '--silent'], { cwd: ROOT, env: gatewayEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: o.ownGroup === true }));
 }
 
 const gatewayEnv = (env: Record<string, string | undefined>): NodeJS.ProcessEnv => ({ ...process.env, LOG_LEVEL: 'info', POWER_CUT_BOOT_MS: '0', ...env });
