@@ -141,9 +141,9 @@ describe('docker-compose.yml', () => {
     expect(env('grafana')['INFLUX_DB']).toBe(env('gateway')['INFLUX_DB']);
   });
 
-  it('runs the simulator only under the sim profile, against the gateway’s MQTT port', () => {
+  it('runs the simulator with a plain docker compose up (DESIGN.md: gateway, InfluxDB, Grafana and a simulator), against the gateway’s MQTT port', () => {
     const sim = service('simulator');
-    expect(sim.profiles).toEqual(['sim']);
+    expect(sim.profiles).toBeUndefined();
     const args = sim.command ?? [];
     expect(args[args.indexOf('--url') + 1]).toBe(`mqtt://gateway:${env('gateway')['MQTT_PORT']}`);
     expect(args[1]).toBe('dist/simulators/cli.js');
