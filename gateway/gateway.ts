@@ -276,7 +276,8 @@ export class Gateway {
       timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
       ...(cluster ? { node: nodeId, redis: settings.redisUrl.replace(/\/\/[^@/]*@/, '//') } : {}),
     };
-    log.info(running, 'gateway started');
+    // DESIGN.md: the gateway logs the ports it bound, under LOG_LEVEL=warn or error too (port 0's only answer).
+    log[log.isLevelEnabled('info') || log.level === 'silent' ? 'info' : (log.level as 'warn' | 'error' | 'fatal')](running, 'gateway started');
     return running;
   }
 

@@ -247,7 +247,8 @@ function schemeUrlProblem(text: string, protocols: readonly string[], example: s
 /** Read by the command-line tools, not the gateway: not unknown. */
 const TOOL_VARIABLES = ['MQTT_URL', 'GATEWAY_URL', 'GATEWAY_USERNAME', 'GATEWAY_PASSWORD'];
 /** Other programs' variables that share a prefix or a spelling with the settings. */
-const OTHERS = new Set(['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY']);
+/** Other programs' variables near a setting's name (OpenSSL's SSL_CERT_FILE is two edits from TLS_CERT_FILE). */
+const OTHERS = new Set(['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'SSL_CERT_FILE', 'SSL_CERT_DIR']);
 /** A variable under these prefixes is meant for the gateway. */
 const PREFIXES = ['MQTT_', 'INFLUX_', 'SPOOL_', 'LIVE_', 'RULES_', 'COMMAND_', 'LOGIN_', 'EMBEDDED_', 'GATEWAY_', 'REDIS_'];
 

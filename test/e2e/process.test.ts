@@ -157,6 +157,14 @@ describe('npm start', () => {
     expect(gw.logs.find((l) => l['variable'] === 'MQTT_PROT')).toMatchObject({ level: 40, closest: 'MQTT_PORT', code: 'GW_ERR_SETTINGS' });
   });
 
+  it('logs the ports it bound under LOG_LEVEL=warn too (DESIGN.md), and takes OpenSSL\'s SSL_CERT_FILE for no typo', async () => {
+    const gw = track(spawnGateway({ ...(await baseEnv()), LOG_LEVEL: 'warn', SSL_CERT_FILE: '/etc/ssl/certs/ca-certificates.crt', INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb() }));
+    const ports = await gw.started();
+    expect((await fetch(`http://127.0.0.1:${ports.http}/healthz`)).status).toBe(200);
+    expect(gw.logs.filter((l) => l.level < 40 && l.msg !== 'gateway started')).toEqual([]);
+    expect(gw.logs.filter((l) => l['variable'] === 'SSL_CERT_FILE')).toEqual([]);
+  });
+
   it.each(['MQTT_PORT', 'MQTT_WS_PORT', 'HTTP_PORT'])('says which port is in use and exits 1 (%s)', async (setting) => {
     const blocker: Server = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
