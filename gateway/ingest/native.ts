@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ActuatorStateEvent } from '../core/events.js';
-import { newEventId } from '../core/ids.js';
+import { derivedEventId, isDerivedEventId, newEventId } from '../core/ids.js';
 import { kindSpec } from '../core/kinds.js';
 import { nativeHint } from '../devices/types.js';
 import type { NativeHint, NativeOutcome, NativeRouter } from '../devices/router.js';
@@ -17,22 +17,23 @@ import type { Ingest } from './ingest.js';
 import { MAX_FUTURE_SKEW_MS, valueProblem } from './payload.js';
 import { packetKey, type Resends } from './resends.js';
 
-/** What the ids of a native message's readings start with: the same message (topic, payload, time) gives the same ids. */
-function nativeMessageId(topic: string, payload: Buffer, timeMs: number): string {
-  return createHash('sha1').update(topic).update('\n').update(String(timeMs)).update('\n').update(payload).digest('base64url').slice(0, 16);
+/** What the ids of a native message's readings derive from: the same message (topic, payload, time) gives the same ids. */
+function nativeMessageDigest(topic: string, payload: Buffer, timeMs: number): Buffer {
+  return createHash('sha1').update(topic).update('\n').update(String(timeMs)).update('\n').update(payload).digest();
 }
 
-/** The id of one reading of a native message: the message's, and the native key it came from. */
-function nativeReadingId(messageId: string, key: string): string {
-  return `${messageId}:${key}`.slice(0, 128);
+/** The id of one reading of a native message: a UUIDv7 of its time, derived from the message and the native key it came from. */
+function nativeReadingId(message: Buffer, timeMs: number, key: string): string {
+  return derivedEventId(timeMs, createHash('sha1').update(message).update(key).digest());
 }
 
-const NATIVE_READING_ID = /^[A-Za-z0-9_-]{16}:./;
+/** The ids before they were UUIDv7s (`<16 base64url>:<key>`), still in the history a restart reads. */
+const OLD_NATIVE_READING_ID = /^[A-Za-z0-9_-]{16}:./;
 
 /** A reading id as nativeReadingId makes them: the reading came from a native device through the device map (the live page: such a device leaves when the map no longer places it). */
 export function isNativeReadingId(id: string): boolean {
-  // Asked for every reading the live page shows: the ':' at 16 first, the pattern only then.
-  return id.charCodeAt(16) === 58 && NATIVE_READING_ID.test(id);
+  // Asked for every reading the live page shows: the cheap tests first.
+  return isDerivedEventId(id) || (id.charCodeAt(16) === 58 && OLD_NATIVE_READING_ID.test(id));
 }
 
 /** A placed message that carried only keys mapping to no kind: counted per device in the registry, nothing stored. */
@@ -110,7 +111,7 @@ export class NativeIngest {
       return ingest.deadLetter(clientId, packet, 'clock_skew', `${who}: ts ${new Date(out.tsMs).toISOString()} is ${Math.round((out.tsMs - now) / 1000)} s in the future (more than ${MAX_FUTURE_SKEW_MS / 60000} min): check the device clock`);
     }
     const timeMs = out.tsMs ?? now;
-    const messageId = out.readings.length > 0 ? nativeMessageId(packet.topic, packet.payload, timeMs) : '';
+    const message = out.readings.length > 0 ? nativeMessageDigest(packet.topic, packet.payload, timeMs) : undefined;
     for (const r of out.readings) {
       const spec = kindSpec(r.kind);
       const why = spec ? valueProblem(spec, r.value) : `unknown kind ${JSON.stringify(r.kind)}`;
@@ -119,7 +120,7 @@ export class NativeIngest {
         continue;
       }
       const series = ingest.seriesOf(r.site, r.zone, r.device, r.kind);
-      const id = nativeReadingId(messageId, r.key);
+      const id = nativeReadingId(message!, timeMs, r.key);
       add(ingest.accept(clientId, packet, series, { value: r.value, numeric: spec.toNumber(r.value), tsMs: out.tsMs, seq: undefined, id }, now));
     }
     for (const s of out.statuses) add(ingest.keepStatus(clientId, s.device, s.online, packet.qos, true));

@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { MqttClient } from 'mqtt';
+import { validate, version } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestGateway } from '../helpers/gateway.js';
 import { rows } from '../helpers/influx.js';
@@ -84,8 +85,12 @@ describe('a native device the map does not place', () => {
 
   it('places a Zigbee2MQTT device whose friendly name is <site>/<zone>/<device> by itself', async () => {
     await z2m.publishAsync('zigbee2mqtt/hq/attic/th-9', '{"temperature":19.5,"battery":88}', { qos: 1 });
-    const [t] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM temperature WHERE site = 'hq' AND zone = 'attic' AND device = 'th-9'`).then((x) => (x.length ? x : undefined)), 'the self-placed reading');
+    const [t] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value, event_id FROM temperature WHERE site = 'hq' AND zone = 'attic' AND device = 'th-9'`).then((x) => (x.length ? x : undefined)), 'the self-placed reading');
     expect(t!['value']).toBe(19.5);
+    // DESIGN.md's envelope: the device's id, else a UUIDv7 (a native message carries none), of the reading's millisecond.
+    const id = String(t!['event_id']);
+    expect([validate(id), version(id)]).toEqual([true, 7]);
+    expect(Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16)).toBe(t!['time']);
   });
 
   it('takes a QoS 1 redelivery of a native message as a duplicate, acknowledged once the original is durable', async () => {
