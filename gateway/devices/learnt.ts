@@ -28,6 +28,8 @@ export class LearntFacts implements LearntView {
   private readonly forms: BoundedMap<string, BoundedMap<string, Zigbee2mqttForms>>;
   /** Each device's friendly name by its ieee_address, by base: the last bridge/devices (bounded as `forms`, whose evictions are the ones told). */
   private readonly addresses = new BoundedMap<string, Map<string, string>>(MAX_BRIDGES);
+  /** Each device's numeric keys' units, by base then friendly name: the last bridge/devices (bounded as `forms`). */
+  private readonly units = new BoundedMap<string, ReadonlyMap<string, ReadonlyMap<string, string>>>(MAX_BRIDGES);
   /** The friendly names the last bridge/devices listed (with a definition or not), by base. */
   private readonly listed = new BoundedMap<string, ReadonlySet<string>>(MAX_BRIDGES);
   /** The name a device had before its last rename, by its new name: for the advice of its dead letters. */
@@ -79,6 +81,7 @@ export class LearntFacts implements LearntView {
           const names = this.bounded<Zigbee2mqttForms>('zigbee2mqtt_forms', MAX_DEVICES);
           for (const [name, forms] of f.devices) names.set(name, forms);
           this.forms.set(f.base, names);
+          if (f.units) this.units.set(f.base, f.units);
           if (f.addresses) this.readdress(f.base, f.addresses);
           break;
         }
@@ -165,6 +168,10 @@ export class LearntFacts implements LearntView {
 
   zigbee2mqttModes(base: string, name: string, channel: string | undefined): readonly string[] | undefined {
     return this.forms.get(base)?.get(name)?.modes?.get(channel ?? '');
+  }
+
+  zigbee2mqttUnit(base: string, name: string, key: string): string | undefined {
+    return this.units.get(base)?.get(name)?.get(key);
   }
 
   zigbee2mqttFloor(base: string, name: string, channel: string | undefined): HeatingFloor | undefined {

@@ -76,7 +76,7 @@ export interface PlaceEnv {
 
 const NO_PROBLEMS: readonly string[] = [];
 
-/** The Zigbee2MQTT decoder's name for its bridge's own traffic (`bridge/state`, `bridge/info`, …): the bridge is no device (its state: registry.bridgesOffline). */
+/** The Zigbee2MQTT decoder's name for its bridge's own traffic (`bridge/state`, `bridge/info`, …): the bridge is no device (its state: DeviceRegistry.bridgeSaid). */
 const isBridge = (family: Family, nativeId: string | undefined): boolean => family === 'zigbee2mqtt' && nativeId === 'bridge';
 
 export function decodePlaced(r: DecodeResult | Availability[], env: PlaceEnv): NativeOutcome {
@@ -106,8 +106,7 @@ function availability(list: readonly Availability[], env: PlaceEnv): NativeOutco
   const statuses: PlacedStatus[] = [];
   for (const a of list) {
     if (a.scope === 'bridge') {
-      if (a.online) env.registry.bridgesOffline.delete(a.family);
-      else env.registry.bridgesOffline.add(a.family);
+      env.registry.bridgeSaid(a.family, a.online);
       // Its devices follow it: offline with it, and back to what they last said of themselves.
       for (const e of env.registry.all()) {
         if (e.family !== a.family || e.nativeId === a.nativeId) continue;
@@ -121,10 +120,10 @@ function availability(list: readonly Availability[], env: PlaceEnv): NativeOutco
     // Back after the gateway saw it go (not a retained or stored offline read at start, nor its bridge's): a restart or a
     // reconnect. Not for families that say a restart themselves (Tasmota INFO3, Zigbee2MQTT device_announce): there it is
     // a Wi-Fi or radio blip, and a change by hand just after it must stay a change by hand.
-    if (a.online && own.offlineSince !== undefined && !SAYS_ITS_RESTART.has(a.family) && !env.registry.bridgesOffline.has(a.family)) DeviceRegistry.cameBack(own, env.now, `${a.family} availability online after offline`);
+    if (a.online && own.offlineSince !== undefined && !SAYS_ITS_RESTART.has(a.family) && !env.registry.bridgeOffline(a.family)) DeviceRegistry.cameBack(own, env.now, `${a.family} availability online after offline`);
     own.offlineSince = a.online ? undefined : (own.offlineSince ?? env.now);
     [own.online, own.onlineFromHistory] = [a.online, false];
-    for (const p of env.placements.placementsOf(a.family, a.nativeId) ?? []) statuses.push({ device: p.device, online: a.online && !env.registry.bridgesOffline.has(a.family) });
+    for (const p of env.placements.placementsOf(a.family, a.nativeId) ?? []) statuses.push({ device: p.device, online: a.online && !env.registry.bridgeOffline(a.family) });
   }
   if (statuses.length === 0) return { outcome: 'recognised', family: first.family, nativeId: first.nativeId, what: 'availability of a device waiting for a zone' };
   const seen = new Set<string>();

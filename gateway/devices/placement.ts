@@ -31,6 +31,21 @@ export function reportChannel(a: Pick<NativeActuator, 'family' | 'channel'>): st
 
 const norm = (unit: string): string => unit.trim().replace(/^°/, '').toLowerCase();
 
+/**
+ * What a value in `from` is multiplied by to be in `to`: 1 for the same unit, a milli or kilo apart
+ * (mV and V, Wh and kWh: the prefix's case kept, m is never M); undefined for units no factor joins.
+ */
+export function unitScale(from: string, to: string): number | undefined {
+  const [f, t] = [from.trim(), to.trim()];
+  if (norm(f) === norm(t)) return 1;
+  const prefixed = (a: string, b: string, p: string): boolean => a.length > 1 && a.startsWith(p) && norm(a.slice(1)) === norm(b);
+  if (prefixed(f, t, 'm')) return 0.001;
+  if (prefixed(t, f, 'm')) return 1000;
+  if (prefixed(f, t, 'k')) return 1000;
+  if (prefixed(t, f, 'k')) return 0.001;
+  return undefined;
+}
+
 function lastWord(key: string): string {
   const parts = key.toLowerCase().split(/[./:]/);
   return parts[parts.length - 1] ?? '';
@@ -132,7 +147,8 @@ export class Placements {
     const rule = device?.keys.get(r.key);
     if (rule) {
       if (rule.kind === null) return { kind: null, ignored: true };
-      return convert(rule.kind, r, rule.scale, rule.invert);
+      // The entry's scale says it; without one, a unit the firmware says a prefix from the kind's is converted (mV → V).
+      return convert(rule.kind, r, rule.scale ?? this.unitFactor(rule.kind, r), rule.invert);
     }
     if (r.kind !== null) return { kind: r.kind, value: r.value };
     const cacheKey = `${family}\u0000${r.key}`;
@@ -142,10 +158,19 @@ export class Placements {
       if (this.kindCache.size < 50_000) this.kindCache.set(cacheKey, kind);
     }
     if (kind === null) return { kind: null };
-    // A unit the firmware says (Tasmota's PressureUnit, a discovery config's) must be the added kind's.
+    // A unit the firmware says (Tasmota's PressureUnit, a discovery config's, Zigbee2MQTT's bridge/devices) must be the
+    // added kind's, or a milli or kilo from it (a battery's voltage in mV for a kind in V).
     const unit = r.unit === undefined ? undefined : this.addedUnits.get(kind);
-    if (unit !== undefined && r.unit !== undefined && norm(unit) !== norm(r.unit)) return { kind: null, why: `${r.key} is in ${r.unit}, kind ${kind} is in ${unit}` };
-    return convert(kind, r, undefined, undefined);
+    const scale = unit !== undefined && r.unit !== undefined ? unitScale(r.unit, unit) : 1;
+    if (scale === undefined) return { kind: null, why: `${r.key} is in ${r.unit ?? '?'}, kind ${kind} is in ${unit ?? '?'}` };
+    return convert(kind, r, scale === 1 ? undefined : scale, undefined);
+  }
+
+  /** The factor from the unit a reading says to the added kind's, when they differ by a milli or kilo. */
+  private unitFactor(kind: string, r: NativeReading): number | undefined {
+    const unit = r.unit === undefined ? undefined : this.addedUnits.get(kind);
+    const scale = unit === undefined || r.unit === undefined ? undefined : unitScale(r.unit, unit);
+    return scale === 1 ? undefined : scale;
   }
 
   private addedKindOf(key: string): string | undefined {

@@ -20,7 +20,7 @@ export interface DeviceEntry {
   readonly nativeId: string;
   firstSeen: number;
   lastSeen: number;
-  /** From its availability topic (and its bridge's); null until it said. */
+  /** From its own availability topic; null until it said (its bridge's word: DeviceRegistry.onlineOf). */
   online: boolean | null;
   /** `online` is what the stored history said (DevicesService.seed), not the device since this start. */
   onlineFromHistory: boolean;
@@ -76,8 +76,8 @@ export interface DeviceView {
 
 export class DeviceRegistry {
   private readonly entries: BoundedMap<string, DeviceEntry>;
-  /** Bridges (Zigbee2MQTT) that said they are offline: their devices are offline too. */
-  readonly bridgesOffline = new Set<Family>();
+  /** What each family's bridge (Zigbee2MQTT's `bridge/state`) last said: offline, its devices are offline too. */
+  private readonly bridges = new Map<Family, boolean>();
 
   constructor(max = 10_000) {
     this.entries = new BoundedMap(max);
@@ -85,6 +85,25 @@ export class DeviceRegistry {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  bridgeSaid(family: Family, online: boolean): void {
+    this.bridges.set(family, online);
+  }
+
+  bridgeOffline(family: Family): boolean {
+    return this.bridges.get(family) === false;
+  }
+
+  /**
+   * Whether a device is online: offline when it or its bridge says so; else its own word, and without
+   * one (Zigbee2MQTT's availability is off by default) its bridge's, as Zigbee2MQTT's own Home
+   * Assistant discovery makes `bridge/state` every device's availability (lib/extension/homeassistant.ts).
+   */
+  onlineOf(e: Pick<DeviceEntry, 'family' | 'online'>): boolean | null {
+    const bridge = this.bridges.get(e.family);
+    if (bridge === false) return false;
+    return e.online ?? bridge ?? null;
   }
 
   get(family: Family, nativeId: string): DeviceEntry | undefined {
@@ -136,8 +155,7 @@ export class DeviceRegistry {
    */
   retained(a: Availability): boolean {
     if (a.scope === 'bridge') {
-      if (a.online) this.bridgesOffline.delete(a.family);
-      else this.bridgesOffline.add(a.family);
+      this.bridgeSaid(a.family, a.online);
       return true;
     }
     const e = this.get(a.family, a.nativeId);
@@ -217,7 +235,7 @@ export class DeviceRegistry {
         waiting: placements.length === 0 && e.messages > 0,
         firstSeen: new Date(e.firstSeen).toISOString(),
         lastSeen: new Date(e.lastSeen).toISOString(),
-        online: e.online === null ? null : e.online && !this.bridgesOffline.has(e.family),
+        online: this.onlineOf(e),
         silent: e.silentSince !== undefined,
         ...(e.silentSince === undefined ? {} : { silentSince: new Date(e.silentSince).toISOString() }),
         battery: e.battery,

@@ -118,7 +118,7 @@ export class DevicesService {
     if (!a) return undefined;
     const { registry } = this.router;
     const e = registry.get(a.family, a.nativeId);
-    const online = e?.online == null ? null : e.online && !registry.bridgesOffline.has(a.family);
+    const online = registry.onlineOf(e ?? { family: a.family, online: null });
     return { device: `${a.family}:${a.nativeId}`, online, since: e?.offlineSince, lastSeen: e?.lastSeen };
   };
 
@@ -181,7 +181,7 @@ export class DevicesService {
     const { registry, placement } = this.router;
     for (const e of registry.all()) {
       if (e.messages === 0 && e.online === null) continue;
-      const online = e.online === null ? null : e.online && !registry.bridgesOffline.has(e.family);
+      const online = registry.onlineOf(e);
       for (const p of placement.placementsOf(e.family, e.nativeId) ?? []) if (!out.has(p.device)) out.set(p.device, { device: p.device, site: p.site, zone: p.zone, online, lastSeen: e.lastSeen });
     }
     return [...out.values()];

@@ -193,8 +193,8 @@ export type Learnt =
   | { what: 'zigbee2mqttJson'; base: string; name: string }
   /** A device sent `<base>/<name>/<key>` alone, for a key that names a kind. */
   | { what: 'zigbee2mqttKey'; base: string; name: string; key: string }
-  /** `<base>/bridge/devices`: what each device is, by friendly name, and its `ieee_address` (`addresses`); replaces what the last one said. */
-  | { what: 'zigbee2mqttDevices'; base: string; devices: ReadonlyMap<string, Zigbee2mqttForms>; addresses?: ReadonlyMap<string, string> }
+  /** `<base>/bridge/devices`: what each device is, by friendly name, its `ieee_address` (`addresses`) and its numeric keys' units (`units`); replaces what the last one said. */
+  | { what: 'zigbee2mqttDevices'; base: string; devices: ReadonlyMap<string, Zigbee2mqttForms>; addresses?: ReadonlyMap<string, string>; units?: ReadonlyMap<string, ReadonlyMap<string, string>> }
   /** `<base>/bridge/response/device/rename` (or `group/rename`) with status ok: `from` is now called `to`. */
   | { what: 'zigbee2mqttRenamed'; base: string; from: string; to: string }
   /** A Tasmota's discovery config announced a FullTopic (`ft`, with its prefixes `tp`) the device map does not accept. */
@@ -221,6 +221,8 @@ export interface LearntView {
   zigbee2mqttForm(base: string, name: string, channel: string | undefined): ActuatorForm | undefined;
   /** The modes the bridge's last `bridge/devices` says the device (or its endpoint `channel`) accepts; undefined when it says none. */
   zigbee2mqttModes(base: string, name: string, channel: string | undefined): readonly string[] | undefined;
+  /** The unit the bridge's last `bridge/devices` gives the device's numeric key (`voltage`: `mV` or `V`); undefined when it gives none. */
+  zigbee2mqttUnit(base: string, name: string, key: string): string | undefined;
 }
 
 export type DecodeResult = Decoded | Availability | Recognised | Failure | NotMine;

@@ -11,7 +11,9 @@
  * `values` are the modes it takes (a heat-only TRV: `["off","heat"]`), and its heating setpoint's
  * `value_min` the lowest it can be turned down to (a Danfoss Ally, which takes only `heat`:
  * `occupied_heating_setpoint` from 5, what it is sent for off). And who each device is: its
- * `ieee_address`, which a rename in Zigbee2MQTT keeps (rename.ts follows it).
+ * `ieee_address`, which a rename in Zigbee2MQTT keeps (rename.ts follows it). And the unit of each
+ * numeric key it reports (a battery's `voltage` in mV, a plug's in V: zigbee-herdsman-converters
+ * exposes.ts `battery_voltage`, `voltage`).
  */
 import { isObject, own, type Json, type JsonObject } from '../normalise.js';
 import type { ActuatorForm, HeatingFloor, Zigbee2mqttForms } from '../types.js';
@@ -42,6 +44,33 @@ export function addressesOf(list: Json): Map<string, string> {
     if (typeof name === 'string' && name !== '' && typeof ieee === 'string' && ieee !== '') out.set(name, ieee);
   }
   return out;
+}
+
+/** Each device's numeric keys with a unit (`voltage` → `mV`), by friendly name; devices with none are left out. */
+export function unitsOf(list: Json): Map<string, ReadonlyMap<string, string>> {
+  const out = new Map<string, ReadonlyMap<string, string>>();
+  if (!Array.isArray(list)) return out;
+  for (const d of list) {
+    const name = isObject(d) ? own(d, 'friendly_name') : undefined;
+    const definition = isObject(d) ? own(d, 'definition') : undefined;
+    const exposes = isObject(definition) ? own(definition, 'exposes') : undefined;
+    if (typeof name !== 'string' || name === '' || !Array.isArray(exposes)) continue;
+    const units = new Map<string, string>();
+    numericUnits(exposes, units, 0);
+    if (units.size > 0) out.set(name, units);
+  }
+  return out;
+}
+
+/** Numeric exposes' `property` → `unit`, also inside composite and specific exposes' `features` (a climate's, a `switch`'s). */
+function numericUnits(exposes: readonly Json[], into: Map<string, string>, depth: number): void {
+  for (const e of exposes) {
+    if (!isObject(e)) continue;
+    const [type, property, unit, features] = [own(e, 'type'), own(e, 'property'), own(e, 'unit'), own(e, 'features')];
+    if (type === 'numeric' && typeof property === 'string' && property !== '' && typeof unit === 'string' && unit !== '' && !into.has(property)) into.set(property, unit);
+    // A composite's features are its object's keys, not the device's: read only the top level's and a specific expose's own (a climate's local_temperature).
+    if (Array.isArray(features) && type !== 'composite' && depth < 2) numericUnits(features, into, depth + 1);
+  }
 }
 
 function formsOfExposes(exposes: readonly Json[]): Zigbee2mqttForms | undefined {

@@ -14,7 +14,7 @@
  */
 import { Collector, NOT_MINE, cameBack, failure, recognised, teach } from '../collect.js';
 import { MAX_BRIDGE_DEVICES_BYTES, isObject, isScalar, own, parseJson, payloadText, toNumber, toOnOff, trustedTime, type Json, type JsonObject } from '../normalise.js';
-import { addressesOf, formsOf } from './zigbee2mqtt-devices.js';
+import { addressesOf, formsOf, unitsOf } from './zigbee2mqtt-devices.js';
 import type { ActuatorState, ContractKind, DecodeOptions, DecodeResult, EncodeOptions, EncodeResult, Learnt, LearntView, NativeCommand } from '../types.js';
 
 const FAMILY = 'zigbee2mqtt';
@@ -100,7 +100,8 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
     return failure(FAMILY, rest, parsed.ok ? 'payload is not a JSON object' : parsed.reason);
   }
   const seen = !options.learnt || options.learnt.zigbee2mqttJsonSeen(base, rest);
-  return teach(decodeState(rest, parsed.value), seen ? undefined : { what: 'zigbee2mqttJson', base, name: rest });
+  const unitOf = (key: string): string | undefined => options.learnt?.zigbee2mqttUnit(base, rest, key);
+  return teach(decodeState(rest, parsed.value, unitOf), seen ? undefined : { what: 'zigbee2mqttJson', base, name: rest });
 }
 
 /** `bridge/info` `{…,"config":{…,"advanced":{…,"output":"attribute"}}}` (lib/extension/bridge.ts publishInfo: the settings, defaults merged). */
@@ -119,7 +120,8 @@ function bridgeDevices(base: string, text: string): DecodeResult {
   const parsed = parseJson(text, MAX_BRIDGE_DEVICES_BYTES);
   const devices = parsed.ok ? formsOf(parsed.value) : parsed.reason;
   if (typeof devices === 'string') return failure(FAMILY, 'bridge', `bridge/devices: ${devices}`);
-  return teach(recognised(FAMILY, 'bridge', 'bridge traffic (bridge/devices)'), { what: 'zigbee2mqttDevices', base, devices, addresses: addressesOf(parsed.ok ? parsed.value : null) });
+  const list = parsed.ok ? parsed.value : null;
+  return teach(recognised(FAMILY, 'bridge', 'bridge traffic (bridge/devices)'), { what: 'zigbee2mqttDevices', base, devices, addresses: addressesOf(list), units: unitsOf(list) });
 }
 
 /**
@@ -175,18 +177,25 @@ function decodeAttribute(learnt: LearntView, base: string, name: string, key: st
     const kind = KIND_KEYS[at]![1];
     const better = KIND_KEYS.slice(0, at).filter(([, k]) => k === kind);
     const mapped = better.length === 0 || (seen?.has(key) === true && !better.some(([k]) => seen.has(k)));
-    c.add(key, mapped ? kind : null, value, { invert: key === 'contact' });
+    c.add(key, mapped ? kind : null, value, { invert: key === 'contact', ...unitOf(learnt, base, name, key) });
   } else if ((key === 'state' || /^state_./.test(key)) && toOnOff(value) !== null) {
     c.actuator({ ...(key === 'state' ? {} : { channel: key.slice('state_'.length) }), state: { state: toOnOff(value)! } });
   } else if (key === 'system_mode' && typeof value === 'string') {
     c.actuator({ state: { mode: value } });
   } else {
-    c.unmapped(key, value);
+    c.unmapped(key, value, learnt.zigbee2mqttUnit(base, name, key));
   }
   return teach(c.result(), at >= 0 && seen?.has(key) !== true ? { what: 'zigbee2mqttKey', base, name, key } : undefined);
 }
 
-function decodeState(name: string, obj: JsonObject): DecodeResult {
+/** The unit bridge/devices gives a key the decoder leaves unmapped (placement.ts converts it to an added kind's: mV → V). */
+function unitOf(learnt: LearntView, base: string, name: string, key: string): { nativeUnit?: string } {
+  const unit = learnt.zigbee2mqttUnit(base, name, key);
+  return unit === undefined ? {} : { nativeUnit: unit };
+}
+
+/** A device's JSON state; `unitOf`: the unit its bridge/devices gives a key (the contract's kinds' keys are in their units already). */
+function decodeState(name: string, obj: JsonObject, unitOf: (key: string) => string | undefined): DecodeResult {
   const c = new Collector(FAMILY, name);
   const taken = new Map<string, ContractKind>();
   const kindsUsed = new Set<ContractKind>();
@@ -223,7 +232,7 @@ function decodeState(name: string, obj: JsonObject): DecodeResult {
       const ts = trustedTime(v);
       if (ts !== undefined) c.ts = ts;
     }
-    c.unmapped(key, v);
+    c.unmapped(key, v, unitOf(key));
   }
   if (actuator.mode !== undefined) {
     const sp = setpointFor(actuator.mode, obj);

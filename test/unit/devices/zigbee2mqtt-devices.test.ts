@@ -8,9 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { decode } from '../../../gateway/devices/families/zigbee2mqtt.js';
 import { parseDeviceMap } from '../../../gateway/devices/map.js';
 import { MAX_BRIDGE_DEVICES_BYTES } from '../../../gateway/devices/normalise.js';
+import { unitScale } from '../../../gateway/devices/placement.js';
 import { NativeRouter } from '../../../gateway/devices/router.js';
 import type { Learnt } from '../../../gateway/devices/types.js';
-import { bridgeDevices, bridgeDevicesPayload } from '../../fixtures/native/zigbee2mqtt-bridge-devices.js';
+import { bridgeDevices, bridgeDevicesPayload, unitDevices } from '../../fixtures/native/zigbee2mqtt-bridge-devices.js';
 
 const learntFrom = (payload: string, base = 'zigbee2mqtt'): Learnt[] | undefined => {
   const r = decode(`${base}/bridge/devices`, Buffer.from(payload), { zigbee2mqttBaseTopic: base });
@@ -138,5 +139,47 @@ describe('an actuator’s form from what its bridge lists', () => {
     expect(r.payloadLimit('zigbee2mqtt/bridge/info', undefined)).toBe(MAX_BRIDGE_DEVICES_BYTES);
     expect(r.payloadLimit('zigbee2mqtt/bridge/state', undefined)).toBeUndefined();
     expect(r.payloadLimit('zigbee2mqtt/hall/bridge/devices', undefined)).toBeUndefined();
+  });
+});
+
+describe('the units bridge/devices gives each device’s numeric keys', () => {
+  const UNITS_MAP = `kinds:
+  voltage: { unit: V, type: number, min: 0, max: 1000 }
+devices:
+  zigbee2mqtt:door_f2: { site: hq, zone: f2 }
+  zigbee2mqtt:kitchen_plug: { site: hq, zone: f2 }
+`;
+  const readings = (r: NativeRouter, name: string, state: object) => {
+    const out = r.route(`zigbee2mqtt/${name}`, Buffer.from(JSON.stringify(state)), Date.now());
+    if (out.outcome !== 'placed') throw new Error(`not placed: ${JSON.stringify(out)}`);
+    return { readings: Object.fromEntries(out.readings.map((x) => [x.kind, x.value])), problems: out.problems };
+  };
+
+  it('reads each numeric expose’s unit, a specific expose’s features too, not a composite’s', () => {
+    const devices = learntFrom(bridgeDevicesPayload([...bridgeDevices(), ...unitDevices()]))?.find((l) => l.what === 'zigbee2mqttDevices');
+    const units = devices?.what === 'zigbee2mqttDevices' ? devices.units : undefined;
+    expect(units?.get('door_f2')?.get('voltage')).toBe('mV');
+    expect(Object.fromEntries(units?.get('kitchen_plug') ?? [])).toMatchObject({ voltage: 'V', power: 'W', current: 'A', energy: 'kWh' });
+    // A climate's and a light's features are the device's keys (occupied_heating_setpoint, color_temp).
+    expect(units?.get('living_trv')?.get('occupied_heating_setpoint')).toBe('°C');
+    expect(units?.get('desk_lamp')?.get('color_temp')).toBe('mired');
+  });
+
+  it('a battery’s mV is the kind’s V, a plug’s V as sent; before bridge/devices, as sent (the kind’s range says)', () => {
+    const r = router(UNITS_MAP);
+    expect(readings(r, 'door_f2', { voltage: 3025 }).readings).toEqual({ voltage: 3025 });
+    r.relearn('zigbee2mqtt/bridge/devices', Buffer.from(bridgeDevicesPayload([...bridgeDevices(), ...unitDevices()])), Date.now());
+    expect(readings(r, 'door_f2', { battery: 100, contact: false, voltage: 3025 }).readings).toMatchObject({ voltage: 3.025, battery: 100, contact: true });
+    expect(readings(r, 'kitchen_plug', { voltage: 230.1, power: 11 }).readings).toMatchObject({ voltage: 230.1, power: 11 });
+  });
+
+  it('a milli or kilo apart is converted, the prefix’s case kept; other units are not', () => {
+    expect(unitScale('mV', 'V')).toBe(0.001);
+    expect(unitScale('V', 'mV')).toBe(1000);
+    expect(unitScale('kWh', 'Wh')).toBe(1000);
+    expect(unitScale('W', 'kW')).toBe(0.001);
+    expect(unitScale('°C', 'C')).toBe(1);
+    expect(unitScale('MW', 'W')).toBeUndefined();
+    expect(unitScale('µg/m³', 'ppb')).toBeUndefined();
   });
 });
