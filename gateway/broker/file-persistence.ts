@@ -12,6 +12,7 @@ import type { RetainedLedger } from './retained.js';
 import type { Stored } from './session-queue.js';
 import { encode, readSnapshot, writeAtomically, type SessionRecord, type Snapshot } from './snapshot-file.js';
 import { SnapshotSchedule, type Timers, type Written } from './snapshot-schedule.js';
+import { UnkeptPersistence } from './unkept-persistence.js';
 
 export interface SnapshotOptions {
   readonly file: string;
@@ -270,8 +271,9 @@ function toBuffer(payload: Buffer | string | undefined): Buffer {
 
 /** A single gateway's persistence: kept in DATA_DIR across restarts unless MQTT_SNAPSHOT_INTERVAL_MS is 0. */
 export function singleNodePersistence(settings: Settings, limits: PersistenceLimits, hooks: PersistenceHooks, o: Omit<SnapshotOptions, 'file' | 'intervalMs'>): BoundedPersistence {
-  if (settings.mqttSnapshotIntervalMs <= 0) return new BoundedPersistence(limits, hooks);
-  return new FilePersistence(limits, hooks, { ...o, file: join(resolve(settings.dataDir), 'mqtt-state.bin'), intervalMs: settings.mqttSnapshotIntervalMs });
+  const file = join(resolve(settings.dataDir), 'mqtt-state.bin');
+  if (settings.mqttSnapshotIntervalMs <= 0) return new UnkeptPersistence(limits, hooks, { file, log: o.log, now: Date.now });
+  return new FilePersistence(limits, hooks, { ...o, file, intervalMs: settings.mqttSnapshotIntervalMs });
 }
 
 /** The newest sessions (the list is oldest first) within a count and a total of filters (0 = no limit). */
