@@ -21,7 +21,7 @@ import { encode } from './index.js';
 import type { NativeActuator } from './map.js';
 import { ResumeSetpoints } from './resume-setpoints.js';
 import type { NativeRouter } from './router.js';
-import type { EncodeResult, NativeCommand } from './types.js';
+import type { EncodeOptions, EncodeResult, NativeCommand } from './types.js';
 
 export interface NativeCommanderOptions {
   readonly bus: EventBus;
@@ -137,6 +137,13 @@ export class NativeCommander {
     this.o.store.keep('nativeCommand', event, true);
   }
 
+  /** A Shelly's: what it taught of its outputs (`light:0`: Light.Set), and an RPC id of its own for this request. */
+  private shelly(a: NativeActuator): EncodeOptions {
+    const { learnt } = this.o.router;
+    const output = learnt.shellyOutput(a.nativeId, a.channel ?? '0');
+    return { shellyLightMode: learnt.shellyLightMode(a.nativeId), rpcId: ++this.rpcId, ...(output ? { shellyOutput: output } : {}) };
+  }
+
   private encode(a: NativeActuator, command: NativeCommand): EncodeResult {
     switch (a.family) {
       case 'homeassistant': {
@@ -150,7 +157,7 @@ export class NativeCommander {
           zigbee2mqttBaseTopic: this.o.zigbee2mqttBaseTopic,
           ...(this.o.router.map.tasmota ? { tasmota: this.o.router.map.tasmota } : {}),
           ...(a.generation ? { shellyGeneration: a.generation } : {}),
-          ...(a.family === 'shelly' ? { shellyLightMode: this.o.router.learnt.shellyLightMode(a.nativeId), rpcId: ++this.rpcId } : {}),
+          ...(a.family === 'shelly' ? this.shelly(a) : {}),
           ...(a.setpoint ? { setpointKeys: a.setpoint } : {}),
         });
     }
