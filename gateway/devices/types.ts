@@ -139,7 +139,11 @@ export interface Recognised extends Teaches {
   what: string;
   /** The device just restarted or rejoined (a Zigbee2MQTT `device_announce`, a Tasmota INFO3): why, for the log. */
   cameBack?: string;
+  /** A Shelly Gen2+ (`src`, its device id) answered the gateway's RPC request `rpcId` with an error. */
+  rpcError?: { readonly src: string; readonly rpcId: number | string; readonly code: number | undefined; readonly message: string };
 }
+
+export type ShellyRpcError = NonNullable<Recognised['rpcError']>;
 
 export interface Failure extends Teaches {
   outcome: 'failure';

@@ -138,4 +138,17 @@ describe('a Shelly Gen2+ light', () => {
     await waitFor(async () => (await statuses('f6')).length >= 2, 'the saga’s end in InfluxDB');
     expect(await statuses('f6')).toEqual(['sent', 'confirmed']);
   });
+
+  it('an RPC error answer is logged at warn with the device, the error and the command’s id', async () => {
+    // Nothing heard from it yet: sent Switch.Set (most Gen2+ devices are relays), which it refuses.
+    const rpc = await collect(sensor, `${UNKNOWN}/rpc`);
+    const answers = await collect(sensor, 'iot-gateway/rpc');
+    await occupancy('f9', true);
+    const call = (await rpc.next()).json<{ id: number; method: string }>();
+    expect(call.method).toBe('Switch.Set');
+    await answers.next((m) => m.json<{ src: string }>().src === UNKNOWN);
+    const sent = await waitFor(() => gw.logs.find((l) => l.msg === 'native command' && l['topic'] === `${UNKNOWN}/rpc`), 'the native command’s log line');
+    const warned = await waitFor(() => gw.logs.find((l) => l.level === 40 && l['device'] === `shelly:${UNKNOWN}` && JSON.stringify(l).includes('No handler for Switch.Set')), 'the warning of the error answer');
+    expect(warned).toMatchObject({ code: 'GW_ERR_NATIVE_REFUSED', commandId: sent['commandId'], rpcId: call.id, rpcCode: 404, method: 'Switch.Set', error: 'No handler for Switch.Set' });
+  });
 });

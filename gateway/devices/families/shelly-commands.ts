@@ -8,6 +8,7 @@
  * components/shelly/light.py calls `<Component>.Set` with `{id, on}` the same way).
  */
 import type { EncodeOptions, EncodeResult, NativeCommand, ShellyOutput } from '../types.js';
+import { GATEWAY_RPC_SRC } from './shelly-rpc.js';
 
 /** ioBroker.shelly src/lib/devices/gen1/shellydimmer2.ts, shellybulbduo.ts, shellyvintage.ts: mqtt_cmd `light/0/command`. */
 const GEN1_LIGHT = /^(shellydimmer|shellybulbduo|shellyvintage)/i;
@@ -41,7 +42,7 @@ export function encode(nativeId: string, channel: string | undefined, command: N
   // What its status showed; before that a dimmer's id says, else a relay's (most Gen2+ devices are).
   const output = options.shellyOutput ?? (GEN2_DIMMER.test(nativeId) ? 'light' : 'switch');
   // The brightness of a rules' lights command is not sent, as to every family's light (README).
-  const frame = { id: options.rpcId ?? 1, src: options.rpcSrc ?? 'iot-gateway', method: METHOD[output], params: { id: Number(n), on: command.state === 'on' } };
+  const frame = { id: options.rpcId ?? 1, src: options.rpcSrc ?? GATEWAY_RPC_SRC, method: METHOD[output], params: { id: Number(n), on: command.state === 'on' } };
   return { ok: true, publishes: [{ topic: `${nativeId}/rpc`, payload: JSON.stringify(frame) }] };
 }
 

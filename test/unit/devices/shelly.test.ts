@@ -108,4 +108,11 @@ describe('Shelly Gen2+ lights (Light.Set, RGBW.Set…: not Switch.Set)', () => {
     const again = decode('p/status/rgbw:0', Buffer.from('{"id":0,"output":false}'), { learnt });
     expect(again.outcome !== 'not_mine' && again.learnt).toBeUndefined();
   });
+  it('an RPC error answer carries the device, the request’s id and the error, for the log', () => {
+    const r = decode('iot-gateway/rpc', Buffer.from('{"id":3,"src":"shellyprodm1pm-aabbcc001122","dst":"iot-gateway","error":{"code":404,"message":"No handler for Switch.Set"}}'));
+    expect(r).toMatchObject({ outcome: 'recognised', rpcError: { src: 'shellyprodm1pm-aabbcc001122', rpcId: 3, code: 404, message: 'No handler for Switch.Set' } });
+    expect(decode('iot-gateway/rpc', Buffer.from('{"id":3,"src":"shellyplus1-a","dst":"iot-gateway","result":{"was_on":false}}'))).not.toHaveProperty('rpcError');
+    // An answer to another client's request (Home Assistant's src) is not the gateway's to report.
+    expect(decode('homeassistant/rpc', Buffer.from('{"id":3,"src":"shellyplus1-a","dst":"homeassistant","error":{"code":404,"message":"No handler for Switch.Set"}}'))).not.toHaveProperty('rpcError');
+  });
 });
