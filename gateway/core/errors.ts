@@ -37,6 +37,7 @@ export const ERRORS = {
   GW_ERR_DEVICE_MAP: 'the device map (DEVICES_FILE) is not valid YAML or not a valid map; the message names the entry and the problem; the map in force stays',
   GW_ERR_DEVICE_RENAME: 'a Zigbee2MQTT device was renamed but the device map could not follow: it names the new name already, or DEVICES_FILE could not be written; the message names the entries to edit',
   GW_ERR_NATIVE_COMMAND: 'a command could not be put into an actuator\'s own language (no encoder for the command, no command topic); the commands/ CloudEvent still went out',
+  GW_ERR_NATIVE_REFUSED: 'a native device answered a command with an error (a Shelly Gen2+ RPC error on iot-gateway/rpc): it did not carry it out; the message names the device, its error and the command',
   GW_ERR_REDRIVE: 'a dead-letter redrive could not read the kept dead letters back from InfluxDB',
   GW_ERR_REDIS_UNREACHABLE: 'a cluster node cannot reach Redis: ingest and storage go on (the spool is local), the rules stop until Redis answers, forwarding resumes from its cursor',
   GW_ERR_CLUSTER: 'the cluster cannot be joined: PARTITIONS differs from what Redis holds, or NODE_ID is in use by a live node',

@@ -5,6 +5,7 @@
  * command it carries out.
  */
 import type { Logger } from 'pino';
+import { BoundedMap } from '../core/bounded-map.js';
 import type { EventBus } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
 import { logWarn } from '../core/errors.js';
@@ -21,7 +22,16 @@ import { encode } from './index.js';
 import type { NativeActuator } from './map.js';
 import { ResumeSetpoints } from './resume-setpoints.js';
 import type { NativeRouter } from './router.js';
-import type { EncodeResult, NativeCommand } from './types.js';
+import type { EncodeOptions, EncodeResult, NativeCommand, ShellyRpcError } from './types.js';
+
+/** A Shelly RPC request this node sent: the command it carries out, and whether the device's status had told its component. */
+interface SentRpc {
+  readonly nativeId: string;
+  readonly commandId: string;
+  readonly target: string;
+  readonly method: string;
+  readonly learnt: boolean;
+}
 
 export interface NativeCommanderOptions {
   readonly bus: EventBus;
@@ -41,6 +51,8 @@ export class NativeCommander {
   private readonly logLimiter: LogLimiter;
   /** A Shelly Gen2+ RPC frame's `id`, one per request (its answer on `<src>/rpc` repeats it): increasing from 1. */
   private rpcId = 0;
+  /** The latest RPC requests by id: an error answer (router.ts) is said with the command it refuses. Answers come within seconds. */
+  private readonly rpcs = new BoundedMap<number, SentRpc>(1000);
   /** The hvac switches already warned of (hvacSwitchHint): once each, map entries being few. */
   private readonly hinted = new Set<string>();
   /**
@@ -85,6 +97,7 @@ export class NativeCommander {
       const event: NativeCommandEvent = { ...base, id: newEventId(), topic: p.topic, payload: p.payload, timeMs: this.o.clock.now() };
       this.keep(event);
       this.o.log.info({ eventId: event.id, commandId: c.id, device: base.device, topic: p.topic, payload: p.payload }, 'native command');
+      if (actuator.family === 'shelly' && p.topic.endsWith('/rpc')) this.sentRpc(actuator, target, c.id, p.payload);
       this.o.publisher.publish(p.topic, p.payload, 1).then(
         () => this.o.metrics.nativeCommands.inc({ family: actuator.family, result: 'sent' }),
         (err: unknown) => {
@@ -132,9 +145,37 @@ export class NativeCommander {
     this.o.log.warn({ target, device, hint }, `${target} is a plain switch: switched on for ${JSON.stringify(asked)}`);
   }
 
+  private sentRpc(a: NativeActuator, target: string, commandId: string, payload: string): void {
+    const { id, method } = JSON.parse(payload) as { id: number; method: string };
+    this.rpcs.set(id, { nativeId: a.nativeId, commandId, target, method, learnt: this.o.router.learnt.shellyOutput(a.nativeId, a.channel ?? '0') !== undefined });
+  }
+
+  /**
+   * A Shelly's RPC error answer to the gateway: at warn (rate-limited per device), with the device,
+   * its error and, when this node sent the request, the command. Its src is the device id: a request
+   * of another node (a cluster) or from before a restart with the same id is not taken for it.
+   */
+  rpcError(e: ShellyRpcError): void {
+    const sent = typeof e.rpcId === 'number' ? this.rpcs.get(e.rpcId) : undefined;
+    const mine = sent && (sent.nativeId === e.src || sent.nativeId.endsWith(`/${e.src}`)) ? sent : undefined;
+    const device = `shelly:${mine?.nativeId ?? e.src}`;
+    if (!this.logLimiter.allow(`rpc error ${device}`)) return;
+    const about = mine ? { commandId: mine.commandId, target: mine.target, method: mine.method } : {};
+    // Switch.Set is the guess for a device not heard yet: a light (Light.Set, RGBW.Set…) says so in its status.
+    const hint = mine && !mine.learnt ? { hint: `its status was not heard yet, so it was sent ${mine.method}; once it reports (NotifyStatus, NotifyFullStatus or status/<component>: enable RPC status notifications), its commands go to the component it shows` } : {};
+    logWarn(this.o.log, 'GW_ERR_NATIVE_REFUSED', { device, rpcId: e.rpcId, rpcCode: e.code, error: e.message, ...about, ...hint }, `${device} answered ${mine ? `${mine.method} (command ${mine.commandId})` : `RPC request ${e.rpcId}`} with an error: ${e.message}`);
+  }
+
   private keep(event: NativeCommandEvent): void {
     // Commands are few and must be recorded even with the spool full.
     this.o.store.keep('nativeCommand', event, true);
+  }
+
+  /** A Shelly's: what it taught of its outputs, and an RPC id of its own for this request (kept to find the command an error answer is about). */
+  private shelly(a: NativeActuator): EncodeOptions {
+    const { learnt } = this.o.router;
+    const output = learnt.shellyOutput(a.nativeId, a.channel ?? '0');
+    return { shellyLightMode: learnt.shellyLightMode(a.nativeId), rpcId: ++this.rpcId, ...(output ? { shellyOutput: output } : {}) };
   }
 
   private encode(a: NativeActuator, command: NativeCommand): EncodeResult {
@@ -150,7 +191,7 @@ export class NativeCommander {
           zigbee2mqttBaseTopic: this.o.zigbee2mqttBaseTopic,
           ...(this.o.router.map.tasmota ? { tasmota: this.o.router.map.tasmota } : {}),
           ...(a.generation ? { shellyGeneration: a.generation } : {}),
-          ...(a.family === 'shelly' ? { shellyLightMode: this.o.router.learnt.shellyLightMode(a.nativeId), rpcId: ++this.rpcId } : {}),
+          ...(a.family === 'shelly' ? this.shelly(a) : {}),
           ...(a.setpoint ? { setpointKeys: a.setpoint } : {}),
         });
     }

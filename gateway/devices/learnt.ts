@@ -10,9 +10,11 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { EvictingMap, OnEvicted } from '../observability/evictions.js';
 import { AnnouncedFullTopics, type AnnouncedTopic } from './tasmota-topics.js';
-import type { ActuatorForm, HeatingFloor, Learnt, LearntView, Zigbee2mqttForms, Zigbee2mqttOutput, Zigbee2mqttRename } from './types.js';
+import type { ActuatorForm, HeatingFloor, Learnt, LearntView, ShellyOutput, Zigbee2mqttForms, Zigbee2mqttOutput, Zigbee2mqttRename } from './types.js';
 
 const MAX_DEVICES = 10_000;
+/** A Gen2+ Shelly has up to four outputs; a status naming more is not a real one's. */
+const MAX_SHELLY_OUTPUTS = 16;
 /** Zigbee2MQTT bridges are a handful; their base topics come from credentials or one setting. */
 const MAX_BRIDGES = 64;
 
@@ -20,6 +22,8 @@ const deviceKey = (base: string, name: string): string => `${base}\u0000${name}`
 
 export class LearntFacts implements LearntView {
   private readonly lightModes: BoundedMap<string, 'color' | 'white'>;
+  /** Each Gen2+ Shelly's outputs by channel (`light:0` → 0: light), and under '' the last one reported. */
+  private readonly shellyOutputs: BoundedMap<string, Map<string, ShellyOutput>>;
   private readonly outputs: BoundedMap<string, Zigbee2mqttOutput>;
   /** Devices whose JSON state came since their bridge came online, by base. */
   private readonly jsonSeen: BoundedMap<string, BoundedMap<string, true>>;
@@ -49,6 +53,7 @@ export class LearntFacts implements LearntView {
     const cost = 'learnt again when the device says it again';
     this.bounded = (map, capacity) => new BoundedMap(capacity, evicted && (() => evicted(map, capacity, cost)));
     this.lightModes = this.bounded('shelly_light_modes', MAX_DEVICES);
+    this.shellyOutputs = this.bounded('shelly_outputs', MAX_DEVICES);
     this.outputs = this.bounded('zigbee2mqtt_outputs', MAX_BRIDGES);
     this.jsonSeen = this.bounded('zigbee2mqtt_json_seen', MAX_BRIDGES);
     this.keys = this.bounded('zigbee2mqtt_keys', MAX_DEVICES);
@@ -62,6 +67,12 @@ export class LearntFacts implements LearntView {
         case 'shellyLightMode':
           this.lightModes.set(f.nativeId, f.mode);
           break;
+        case 'shellyOutput': {
+          let outputs = this.shellyOutputs.get(f.nativeId);
+          if (!outputs) this.shellyOutputs.set(f.nativeId, (outputs = new Map<string, ShellyOutput>()));
+          if (outputs.size < MAX_SHELLY_OUTPUTS || outputs.has(f.channel)) outputs.set(f.channel, f.component).set('', f.component);
+          break;
+        }
         case 'zigbee2mqttOutput':
           this.outputs.set(f.base, f.output);
           break;
@@ -142,6 +153,12 @@ export class LearntFacts implements LearntView {
 
   shellyLightMode(nativeId: string): 'color' | 'white' | undefined {
     return this.lightModes.get(nativeId);
+  }
+
+  /** What output `channel` of a Gen2+ Shelly was reported as; a channel not heard yet is taken to be as the device's others. */
+  shellyOutput(nativeId: string, channel: string): ShellyOutput | undefined {
+    const outputs = this.shellyOutputs.get(nativeId);
+    return outputs?.get(channel) ?? outputs?.get('');
   }
 
   zigbee2mqttOutput(base: string): Zigbee2mqttOutput | undefined {

@@ -21,10 +21,9 @@ import { Placements } from './placement.js';
 import type { PowerCutWatch } from './power-cut.js';
 import { DeviceRegistry } from './registry.js';
 import { decodePlaced, type NativeOutcome } from './outcome.js';
-import type { ActuatorState, Availability, DecodeResult, Family, NativeHint, Zigbee2mqttRename } from './types.js';
-
+import type { ActuatorState, Availability, DecodeResult, Family, NativeHint, ShellyRpcError, Zigbee2mqttRename } from './types.js';
+export type { NativeHint };
 export type { NativeOutcome, PlacedReading, PlacedStatus, PlacedActuator } from './outcome.js';
-export type { NativeHint } from './types.js';
 
 export interface RouterOptions {
   readonly zigbee2mqttBaseTopic: string;
@@ -35,6 +34,8 @@ export interface RouterOptions {
   readonly renamed?: (r: Zigbee2mqttRename) => void;
   /** After a power cut of the gateway's host: an actuator's first news is its device coming back (power-cut.ts). */
   readonly powerCut?: PowerCutWatch;
+  /** Told of each RPC error a Shelly Gen2+ answered (commands.ts says it in the log). */
+  readonly rpcError?: (e: ShellyRpcError) => void;
 }
 
 type Step = Exclude<Family, 'homeassistant'> | 'discovered';
@@ -197,6 +198,7 @@ export class NativeRouter {
   protected finish(r: DecodeResult | Availability[], topic: string, payload: Buffer, now: number, redrive: boolean): NativeOutcome {
     // Only the answer taken teaches (another family's guess at the topic does not), and not a redrive: that is news from before.
     if (!redrive && !Array.isArray(r) && r.outcome !== 'not_mine' && r.learnt) this.learnt.apply(r.learnt);
+    if (!redrive && !Array.isArray(r) && r.outcome === 'recognised' && r.rpcError) this.o.rpcError?.(r.rpcError);
     return decodePlaced(r, { topic, payload, now, redrive, placements: this.placements, registry: this.registry, actuatorStates: this.actuatorStates, learnt: this.learnt, powerCut: this.o.powerCut });
   }
 

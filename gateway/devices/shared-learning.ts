@@ -6,7 +6,8 @@
  * publish to), with what the publisher's credential said of it; they learn it as a restored one
  * (NativeRouter.relearn: no reading, status or last seen). A node starting learns the retained ones
  * from Redis (relearn.ts). Of what state messages teach, the owner's commands need a Gen1 Shelly
- * colour light's mode (its command topic is `color/0` or `white/<n>`): that fact is told too.
+ * colour light's mode (its command topic is `color/0` or `white/<n>`) and which component a Gen2+
+ * Shelly's output is (`light:0`: Light.Set): those facts are told too.
  */
 import type { Aedes, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
@@ -14,17 +15,17 @@ import type { Clock } from '../core/clock.js';
 import { teaches } from './relearn.js';
 import type { DeviceMap } from './map.js';
 import { NativeRouter, type NativeHint, type NativeOutcome, type RouterOptions } from './router.js';
-import { nativeHint, type Availability, type DecodeResult, type Learnt } from './types.js';
+import { isShellyOutput, nativeHint, type Availability, type DecodeResult, type Learnt } from './types.js';
 
-type LightMode = Extract<Learnt, { what: 'shellyLightMode' }>;
+type ShellyFact = Extract<Learnt, { what: 'shellyLightMode' | 'shellyOutput' }>;
 
 export const LEARNT_TOPIC = '$gateway/devices/learnt';
 
 /** The router whose recognised teaching messages are told to the other nodes once `share` is set. */
 export class SharingRouter extends NativeRouter {
   share: ((topic: string, payload: Buffer, hint: NativeHint | undefined) => void) | undefined;
-  /** Told of a Gen1 Shelly light's mode learnt from what the light said here. */
-  shareFact: ((fact: LightMode) => void) | undefined;
+  /** Told of a Gen1 Shelly light's mode, or a Gen2+ Shelly output's component, learnt from what the device said here. */
+  shareFact: ((fact: ShellyFact) => void) | undefined;
   private readonly discoveryPrefix: string;
 
   constructor(o: RouterOptions, map: DeviceMap) {
@@ -40,12 +41,12 @@ export class SharingRouter extends NativeRouter {
 
   protected override finish(r: DecodeResult | Availability[], topic: string, payload: Buffer, now: number, redrive: boolean): NativeOutcome {
     const out = super.finish(r, topic, payload, now, redrive);
-    if (this.shareFact && !redrive && !Array.isArray(r) && r.outcome !== 'not_mine') for (const f of r.learnt ?? []) if (f.what === 'shellyLightMode') this.shareFact(f);
+    if (this.shareFact && !redrive && !Array.isArray(r) && r.outcome !== 'not_mine') for (const f of r.learnt ?? []) if (f.what === 'shellyLightMode' || f.what === 'shellyOutput') this.shareFact(f);
     return out;
   }
 }
 
-type Told = Message | { readonly fact: LightMode };
+type Told = Message | { readonly fact: ShellyFact };
 
 interface Message {
   readonly topic: string;
@@ -87,11 +88,19 @@ export function shareLearning(o: { aedes: Aedes; router: SharingRouter; clock: C
   };
 }
 
+/** A fact another node told, as JSON: checked before it is learnt. */
+function factOf(f: Readonly<Record<string, unknown>>): Told | undefined {
+  if (typeof f['nativeId'] !== 'string') return undefined;
+  const { what, nativeId, mode, channel, component } = f;
+  if (what === 'shellyLightMode') return mode === 'color' || mode === 'white' ? { fact: { what, nativeId, mode } } : undefined;
+  return what === 'shellyOutput' && typeof channel === 'string' && isShellyOutput(component) ? { fact: { what, nativeId, channel, component } } : undefined;
+}
+
 function parseTold(payload: PublishPacket['payload']): Told | undefined {
   try {
-    const v = JSON.parse(payload.toString()) as (Partial<Message> & { fact?: Partial<LightMode> }) | null;
+    const v = JSON.parse(payload.toString()) as (Partial<Message> & { fact?: Record<string, unknown> }) | null;
     const f = v?.fact;
-    if (f) return f.what === 'shellyLightMode' && typeof f.nativeId === 'string' && (f.mode === 'color' || f.mode === 'white') ? { fact: { what: f.what, nativeId: f.nativeId, mode: f.mode } } : undefined;
+    if (f) return factOf(f);
     if (typeof v?.topic !== 'string' || typeof v.payload !== 'string') return undefined;
     const hint = nativeHint(v.hint);
     return { topic: v.topic, payload: v.payload, ...(hint ? { hint } : {}) };

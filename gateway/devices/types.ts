@@ -139,7 +139,11 @@ export interface Recognised extends Teaches {
   what: string;
   /** The device just restarted or rejoined (a Zigbee2MQTT `device_announce`, a Tasmota INFO3): why, for the log. */
   cameBack?: string;
+  /** A Shelly Gen2+ (`src`, its device id) answered the gateway's RPC request `rpcId` with an error. */
+  rpcError?: { readonly src: string; readonly rpcId: number | string; readonly code: number | undefined; readonly message: string };
 }
+
+export type ShellyRpcError = NonNullable<Recognised['rpcError']>;
 
 export interface Failure extends Teaches {
   outcome: 'failure';
@@ -185,6 +189,8 @@ export type Zigbee2mqttOutput = 'json' | 'attribute' | 'attribute_and_json';
 export type Learnt =
   /** A Gen1 colour light (RGBW2, Bulb) reports on `color/…` or `white/…`, or announced that mode. */
   | { what: 'shellyLightMode'; nativeId: string; mode: 'color' | 'white' }
+  /** A Gen2+ Shelly's status shows output `channel` as a `switch:<n>`, `light:<n>`, `rgbw:<n>`…: the component its commands go to. */
+  | { what: 'shellyOutput'; nativeId: string; channel: string; component: ShellyOutput }
   /** `<base>/bridge/info` said the bridge's `advanced.output`. */
   | { what: 'zigbee2mqttOutput'; base: string; output: Zigbee2mqttOutput }
   /** `<base>/bridge/state` online: a (re)started bridge, whose output may have changed. */
@@ -200,6 +206,11 @@ export type Learnt =
   /** A Tasmota's discovery config announced a FullTopic (`ft`, with its prefixes `tp`) the device map does not accept. */
   | { what: 'tasmotaFullTopic'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string } };
 
+/** The Gen2+ Shelly components with an on/off `output`, each commanded by its own `<Type>.Set` (`Switch.Set`, `Light.Set`, `RGBW.Set`…). */
+export const SHELLY_OUTPUTS = ['switch', 'light', 'rgb', 'rgbw', 'cct', 'rgbcct'] as const;
+export type ShellyOutput = (typeof SHELLY_OUTPUTS)[number];
+export const isShellyOutput = (v: unknown): v is ShellyOutput => (SHELLY_OUTPUTS as readonly unknown[]).includes(v);
+
 /** A Zigbee2MQTT device (or group) renamed: seen in a new `bridge/devices` (same `ieee`, another name) or in the bridge's answer to the rename. */
 export interface Zigbee2mqttRename {
   readonly base: string;
@@ -212,6 +223,8 @@ export interface Zigbee2mqttRename {
 /** What the router has learnt so far (see {@link Learnt}), as the decoders read it. */
 export interface LearntView {
   shellyLightMode(nativeId: string): 'color' | 'white' | undefined;
+  /** The Gen2+ component a Shelly's output `channel` was last reported as. */
+  shellyOutput(nativeId: string, channel: string): ShellyOutput | undefined;
   zigbee2mqttOutput(base: string): Zigbee2mqttOutput | undefined;
   /** Whether the device's JSON state has been seen since its bridge last came online. */
   zigbee2mqttJsonSeen(base: string, name: string): boolean;
@@ -264,6 +277,8 @@ export interface EncodeOptions extends DecodeOptions {
   shellyGeneration?: 1 | 2;
   /** A Gen1 colour light's mode (RGBW2: `color/0` or `white/<n>`), as learnt from the device; default from its id. */
   shellyLightMode?: 'color' | 'white';
+  /** A Gen2+ output's component as learnt from the device's status (`light` → `Light.Set`); default from its id, else `switch`. */
+  shellyOutput?: ShellyOutput;
   /** Gen2+ RPC frame `id` (the commander gives each request its own) and `src` (replies go to `<src>/rpc`); default 1 and `iot-gateway`. */
   rpcId?: number;
   rpcSrc?: string;

@@ -13,6 +13,7 @@ import type { Metrics } from './metrics.js';
 /** The `map` label: one name a bounded table. */
 export type EvictingMap =
   | 'shelly_light_modes'
+  | 'shelly_outputs'
   | 'zigbee2mqtt_outputs'
   | 'zigbee2mqtt_json_seen'
   | 'zigbee2mqtt_keys'

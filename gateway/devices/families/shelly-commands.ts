@@ -2,9 +2,13 @@
  * Shelly commands. Gen1: on/off to the topic the device listens on for its kind of output:
  * `relay/<n>/command` (relays), `light/<n>/command` (Dimmer, Dimmer 2, Duo, Vintage),
  * `color/0/command` (RGBW2 in colour mode, Bulb, Bulb RGBW / DUO RGBW) and `white/<n>/command`
- * (RGBW2 in white mode, four channels). Gen2+: a `Switch.Set` RPC frame to `<prefix>/rpc`.
+ * (RGBW2 in white mode, four channels). Gen2+: an RPC frame to `<prefix>/rpc`, the `Set` of the
+ * output's component: `Switch.Set` for a relay, `Light.Set` for a dimmer's `light:<n>`, `RGB.Set`,
+ * `RGBW.Set`, `CCT.Set`, `RGBCCT.Set` (Shelly's Gen2 API; home-assistant/core
+ * components/shelly/light.py calls `<Component>.Set` with `{id, on}` the same way).
  */
-import type { EncodeOptions, EncodeResult, NativeCommand } from '../types.js';
+import type { EncodeOptions, EncodeResult, NativeCommand, ShellyOutput } from '../types.js';
+import { GATEWAY_RPC_SRC } from './shelly-rpc.js';
 
 /** ioBroker.shelly src/lib/devices/gen1/shellydimmer2.ts, shellybulbduo.ts, shellyvintage.ts: mqtt_cmd `light/0/command`. */
 const GEN1_LIGHT = /^(shellydimmer|shellybulbduo|shellyvintage)/i;
@@ -17,7 +21,10 @@ const GEN1_LIGHT = /^(shellydimmer|shellybulbduo|shellyvintage)/i;
  */
 const GEN1_COLOUR = /^(shellyrgbw2|shellycolorbulb|shellybulb(?!duo))/i;
 const RGBW2 = /^shellyrgbw2/i;
-const GEN2_ID = /^(shellyplus|shellypro|shellywalldisplay|shellyblu|shelly1mini|shelly1pmmini|shellypmmini|shellyaz|shelly\w*g[3-9])/i;
+const GEN2_ID = /^(shellyplus|shellypro|shellywalldisplay|shellywalldimmer|shellyblu|shelly1mini|shelly1pmmini|shellypmmini|shellyaz|shelly\w*g[3-9])/i;
+/** Gen2+ dimmers that have only `light` outputs, by their default id (Pro Dimmer 1PM/2PM, Dimmer Gen3, 0/1-10V Dimmer PM Gen3, Plus Wall Dimmer). */
+const GEN2_DIMMER = /^(shellyprodm\dpm|shellydimmerg\d|shelly0110dimg\d|shellywalldimmer)-/i;
+const METHOD: Readonly<Record<ShellyOutput, string>> = { switch: 'Switch.Set', light: 'Light.Set', rgb: 'RGB.Set', rgbw: 'RGBW.Set', cct: 'CCT.Set', rgbcct: 'RGBCCT.Set' };
 
 /** HVAC is not a Shelly relay's language: a mode and setpoint are refused. */
 export function encode(nativeId: string, channel: string | undefined, command: NativeCommand, options: EncodeOptions = {}): EncodeResult {
@@ -25,13 +32,17 @@ export function encode(nativeId: string, channel: string | undefined, command: N
   if (nativeId === '' || /[#+]/.test(nativeId)) return { ok: false, reason: `shelly: "${nativeId}" is not a Shelly id or prefix` };
   const n = channel ?? '0';
   if (!/^\d{1,3}$/.test(n)) return { ok: false, reason: `shelly:${nativeId}: channel "${n}" is not a relay or switch id` };
-  const generation = options.shellyGeneration ?? (GEN2_ID.test(nativeId) ? 2 : 1);
+  // A device whose status showed a Gen2+ component is one, whatever its prefix.
+  const generation = options.shellyGeneration ?? (options.shellyOutput !== undefined || GEN2_ID.test(nativeId) ? 2 : 1);
   if (generation === 1) {
     const output = gen1Output(nativeId, n, options.shellyLightMode);
     if ('why' in output) return { ok: false, reason: `shelly:${nativeId}: ${output.why}` };
     return { ok: true, publishes: [{ topic: `shellies/${nativeId}/${output.type}/${n}/command`, payload: command.state }] };
   }
-  const frame = { id: options.rpcId ?? 1, src: options.rpcSrc ?? 'iot-gateway', method: 'Switch.Set', params: { id: Number(n), on: command.state === 'on' } };
+  // What its status showed; before that a dimmer's id says, else a relay's (most Gen2+ devices are).
+  const output = options.shellyOutput ?? (GEN2_DIMMER.test(nativeId) ? 'light' : 'switch');
+  // The brightness of a rules' lights command is not sent, as to every family's light (README).
+  const frame = { id: options.rpcId ?? 1, src: options.rpcSrc ?? GATEWAY_RPC_SRC, method: METHOD[output], params: { id: Number(n), on: command.state === 'on' } };
   return { ok: true, publishes: [{ topic: `${nativeId}/rpc`, payload: JSON.stringify(frame) }] };
 }
 

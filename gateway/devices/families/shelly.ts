@@ -10,12 +10,14 @@
  * Gen2/Plus/Pro: `<prefix>/status/<component>:<n>` carries the component's status JSON
  * (`switch:0` `{"output":true,"apower":11.5,…}`, `temperature:0` `{"tC":24.4}`),
  * `<prefix>/events/rpc` NotifyStatus / NotifyFullStatus with `params.ts` in float seconds,
- * `<prefix>/online` `true`/`false`. Commands: `<prefix>/rpc` `{"id":N,"src":…,"method":"Switch.Set",…}`, N per request.
+ * `<prefix>/online` `true`/`false`. Commands: `<prefix>/rpc` `{"id":N,"src":…,"method":"Switch.Set",…}`, N per request,
+ * the method that of the output's component (`light:0`: `Light.Set`), which its status teaches.
  */
 import { Collector, NOT_MINE, failure, recognised, teach } from '../collect.js';
 import { epochToIso, isObject, isScalar, own, parseJson, parseObject, payloadText, toBool, toNumber, toOnOff, type Json, type JsonObject } from '../normalise.js';
-import type { ContractKind, DecodeOptions, DecodeResult } from '../types.js';
+import { isShellyOutput, type ContractKind, type DecodeOptions, type DecodeResult, type Learnt, type ShellyOutput } from '../types.js';
 import { announcedMode, announcement } from './shelly-announce.js';
+import { rpcFrame } from './shelly-rpc.js';
 
 export { encode } from './shelly-commands.js';
 
@@ -24,12 +26,12 @@ const FAMILY = 'shelly';
 /** Gen2+ component types whose status carries no reading (housekeeping). */
 const HOUSEKEEPING = new Set(['sys', 'wifi', 'cloud', 'mqtt', 'ble', 'ws', 'eth', 'ht_ui', 'ui', 'script', 'knx', 'matter', 'plugs_ui', 'modbus', 'zigbee', 'bthome', 'wd_ui', 'sensor_ui']);
 /** Gen2+ component types decoded into readings or actuator state; others are kept as unmapped keys. */
-const KNOWN = new Set([...HOUSEKEEPING, 'switch', 'light', 'cover', 'input', 'temperature', 'humidity', 'devicepower', 'illuminance', 'smoke', 'flood', 'pm1', 'em', 'em1', 'emdata', 'em1data', 'voltmeter', 'boolean', 'number', 'text', 'enum', 'button', 'group', 'bthomesensor', 'bthomedevice', 'rgb', 'rgbw', 'cct', 'presence', 'presencezone']);
+const KNOWN = new Set([...HOUSEKEEPING, 'switch', 'light', 'cover', 'input', 'temperature', 'humidity', 'devicepower', 'illuminance', 'smoke', 'flood', 'pm1', 'em', 'em1', 'emdata', 'em1data', 'voltmeter', 'boolean', 'number', 'text', 'enum', 'button', 'group', 'bthomesensor', 'bthomedevice', 'rgb', 'rgbw', 'cct', 'rgbcct', 'presence', 'presencezone']);
 const COMPONENT = /^([a-z][a-z0-9_]*)(?::(\d+))?$/;
 
 export function decode(topic: string, payload: Buffer, options: DecodeOptions = {}): DecodeResult {
   const text = payloadText(payload);
-  const gen2 = decodeGen2(topic, text);
+  const gen2 = decodeGen2(topic, text, options);
   if (gen2) return gen2;
   if (topic.startsWith('shellies/')) return decodeGen1(topic, text, options);
   return NOT_MINE;
@@ -144,7 +146,7 @@ function gen2Id(prefix: string): string {
   return p.length === 2 && p[0] === 'shellies' && p[1] ? p[1] : prefix;
 }
 
-function decodeGen2(topic: string, text: string): DecodeResult | null {
+function decodeGen2(topic: string, text: string, options: DecodeOptions): DecodeResult | null {
   let m = /^(.+)\/status\/([^/]+)$/.exec(topic);
   if (m?.[1] && m[2]) {
     const comp = COMPONENT.exec(m[2]);
@@ -154,11 +156,12 @@ function decodeGen2(topic: string, text: string): DecodeResult | null {
     const obj = parseObject(text);
     if (!obj) return failure(FAMILY, id, `status/${m[2]} is not a JSON object`);
     const col = new Collector(FAMILY, id);
-    component(col, m[2], comp[1], comp[2], obj);
-    return col.result();
+    const learnt: Learnt[] = [];
+    component(col, m[2], comp[1], comp[2], obj, outputLearner(id, options, learnt));
+    return taught(col.result(), learnt);
   }
   m = /^(.+)\/events\/rpc$/.exec(topic);
-  if (m?.[1]) return decodeNotification(gen2Id(m[1]), text);
+  if (m?.[1]) return decodeNotification(gen2Id(m[1]), text, options);
   m = /^(.+)\/online$/.exec(topic);
   if (m?.[1] && !topic.startsWith('shellies/')) {
     const t = text.trim();
@@ -169,22 +172,24 @@ function decodeGen2(topic: string, text: string): DecodeResult | null {
   if (m?.[1] && m[2]) {
     if (topic.startsWith('shellies/') && m[1].split('/').length !== 2) return null; // Gen1 `…/relay/0/command`
     const id = gen2Id(m[1]);
-    if (m[2] === 'rpc') {
-      const frame = parseObject(text);
-      const method = frame ? own(frame, 'method') : undefined;
-      if (typeof method === 'string') return recognised(FAMILY, id, `RPC request (${method})`);
-      // A device's answer goes to `<src of the request>/rpc` (the gateway's own: `iot-gateway/rpc`).
-      const src = frame ? own(frame, 'src') : undefined;
-      if (!frame || typeof src !== 'string' || own(frame, 'id') === undefined || (own(frame, 'result') === undefined && own(frame, 'error') === undefined)) return null;
-      return recognised(FAMILY, undefined, `RPC ${own(frame, 'error') === undefined ? 'response' : 'error response'} from ${src.slice(0, 64)}`);
-    }
+    if (m[2] === 'rpc') return rpcFrame(id, text);
     if (m[2] === 'debug/log') return recognised(FAMILY, id, 'debug log');
     if (m[2] !== 'command' || text === 'status_update' || text === 'announce') return recognised(FAMILY, id, `command (${m[2]})`);
   }
   return null;
 }
 
-function decodeNotification(id: string, text: string): DecodeResult {
+/** Learns which component each output is (`light:0`: Light.Set), when the router does not know it yet. */
+function outputLearner(id: string, options: DecodeOptions, learnt: Learnt[]): (type: ShellyOutput, n: string) => void {
+  return (type, n) => void (options.learnt?.shellyOutput(id, n) !== type && learnt.push({ what: 'shellyOutput', nativeId: id, channel: n, component: type }));
+}
+
+function taught(r: DecodeResult, learnt: Learnt[]): DecodeResult {
+  if (learnt.length > 0 && r.outcome !== 'not_mine') r.learnt = learnt;
+  return r;
+}
+
+function decodeNotification(id: string, text: string, options: DecodeOptions): DecodeResult {
   const frame = parseObject(text);
   const method = frame ? own(frame, 'method') : undefined;
   if (!frame || typeof method !== 'string') return failure(FAMILY, id, 'events/rpc is not an RPC notification');
@@ -192,6 +197,8 @@ function decodeNotification(id: string, text: string): DecodeResult {
   const params = own(frame, 'params');
   if (!isObject(params)) return failure(FAMILY, id, `${method} has no params object`);
   const col = new Collector(FAMILY, id);
+  const learnt: Learnt[] = [];
+  const learn = outputLearner(id, options, learnt);
   const ts = toNumber(own(params, 'ts'));
   if (ts !== null) col.ts = epochToIso(ts);
   for (const key of Object.keys(params)) {
@@ -199,14 +206,14 @@ function decodeNotification(id: string, text: string): DecodeResult {
     const comp = COMPONENT.exec(key);
     const body = own(params, key);
     if (!comp?.[1] || HOUSEKEEPING.has(comp[1]) || !isObject(body)) continue;
-    component(col, key, comp[1], comp[2], body);
+    component(col, key, comp[1], comp[2], body, learn);
   }
   if (col.readings.length === 0 && col.actuators.length === 0 && col.problems.length === 0) return recognised(FAMILY, id, `${method} without readings`);
-  return col.result();
+  return taught(col.result(), learnt);
 }
 
-/** One component's status (whole, or the changed part a NotifyStatus carries). */
-function component(col: Collector, key: string, type: string, n: string | undefined, obj: JsonObject): void {
+/** One component's status (whole, or the changed part a NotifyStatus carries); `learn` told of each output's component. */
+function component(col: Collector, key: string, type: string, n: string | undefined, obj: JsonObject, learn: (type: ShellyOutput, n: string) => void): void {
   const mapped = new Set<string>();
   const take = (field: string, kind: ContractKind): void => {
     if (own(obj, field) === undefined) return;
@@ -215,9 +222,14 @@ function component(col: Collector, key: string, type: string, n: string | undefi
   };
   switch (type) {
     case 'switch':
-    case 'light': {
+    case 'light':
+    case 'rgb':
+    case 'rgbw':
+    case 'cct':
+    case 'rgbcct': {
       const on = toBool(own(obj, 'output'));
       if (on !== null) {
+        if (isShellyOutput(type)) learn(type, n ?? '0');
         const brightness = toNumber(own(obj, 'brightness'));
         // `source` "init": the output as the device set it at power-on (its initial_state), not a command nor a hand.
         const source = own(obj, 'source');

@@ -63,6 +63,10 @@ describe('a Gen1 Shelly light’s mode, told to the other nodes', () => {
     expect(ra.learnt.shellyLightMode('shellyrgbw2-C4A1B2')).toBe('white');
     for (let i = 0; i < 50 && rb.learnt.shellyLightMode('shellyrgbw2-C4A1B2') === undefined; i++) await new Promise((r) => setImmediate(r));
     expect(rb.learnt.shellyLightMode('shellyrgbw2-C4A1B2')).toBe('white');
+    // A Gen2+ dimmer's light:0 (its component, for Light.Set) is told too.
+    ra.route('hall-dimmer/events/rpc', Buffer.from('{"src":"shellywalldimmer-b0a7329e11c4","method":"NotifyStatus","params":{"ts":1700000000.1,"light:0":{"id":0,"output":true,"brightness":40}}}'), Date.now());
+    for (let i = 0; i < 50 && rb.learnt.shellyOutput('hall-dimmer', '0') === undefined; i++) await new Promise((r) => setImmediate(r));
+    expect(rb.learnt.shellyOutput('hall-dimmer', '0')).toBe('light');
     for (const stop of stops) stop();
   });
 });

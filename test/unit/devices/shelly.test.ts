@@ -80,3 +80,39 @@ describe('Shelly firmware as it really talks (audit)', () => {
     expect(encode('shelly1pm-A1B2C3', '0', { state: 'off' })).toEqual({ ok: true, publishes: [{ topic: 'shellies/shelly1pm-A1B2C3/relay/0/command', payload: 'off' }] });
   });
 });
+
+describe('Shelly Gen2+ lights (Light.Set, RGBW.Set…: not Switch.Set)', () => {
+  const frame = (r: ReturnType<typeof encode>): unknown => (r.ok ? { topic: r.publishes[0]!.topic, ...(JSON.parse(r.publishes[0]!.payload) as object) } : r);
+  it('an output learnt from its status is commanded with its component’s Set, on/off only; one learnt is Gen2+ whatever its prefix', () => {
+    for (const [output, method] of [['light', 'Light.Set'], ['rgb', 'RGB.Set'], ['rgbw', 'RGBW.Set'], ['cct', 'CCT.Set'], ['rgbcct', 'RGBCCT.Set'], ['switch', 'Switch.Set']] as const) {
+      expect(frame(encode('hall-dimmer', '1', { state: 'on' }, { shellyOutput: output, rpcId: 4 }))).toEqual({ topic: 'hall-dimmer/rpc', id: 4, src: 'iot-gateway', method, params: { id: 1, on: true } });
+    }
+  });
+  it('before its status, a dimmer’s id says light (Pro Dimmer, Dimmer Gen3, Plus Wall Dimmer); any other Gen2+ is sent Switch.Set', () => {
+    for (const id of ['shellyprodm1pm-aabbcc001122', 'shellyprodm2pm-a0dd6c9e5ea0', 'shellydimmerg3-b08184ef979c', 'shelly0110dimg3-e4b063d99d7c', 'shellywalldimmer-b0a7329e11c4']) {
+      expect(frame(encode(id, undefined, { state: 'off' }))).toMatchObject({ topic: `${id}/rpc`, method: 'Light.Set', params: { id: 0, on: false } });
+    }
+    for (const id of ['shellyplusrgbwpm-aabbcc003344', 'shellyplus1pm-a8032abe2f18', 'shellypro4pm-34987a67d7d0']) expect(frame(encode(id, undefined, { state: 'on' }))).toMatchObject({ method: 'Switch.Set' });
+  });
+  it('a status, NotifyStatus or NotifyFullStatus teaches each output’s component, once: what the router knows already is not taught again', () => {
+    const notify = Buffer.from('{"src":"shellyprodm2pm-a1","method":"NotifyFullStatus","params":{"ts":1700000000.1,"light:0":{"id":0,"output":false,"brightness":50},"light:1":{"id":1,"output":true,"brightness":20},"input:0":{"id":0,"state":false},"sys":{"uptime":3}}}');
+    const r = decode('shellyprodm2pm-a1/events/rpc', notify);
+    expect(r).toMatchObject({ outcome: 'decoded', actuators: [{ channel: '0', state: { state: 'off', brightness: 50 } }, { channel: '1', state: { state: 'on', brightness: 20 } }] });
+    expect(r.outcome !== 'not_mine' && r.learnt).toEqual([
+      { what: 'shellyOutput', nativeId: 'shellyprodm2pm-a1', channel: '0', component: 'light' },
+      { what: 'shellyOutput', nativeId: 'shellyprodm2pm-a1', channel: '1', component: 'light' },
+    ]);
+    const rgbw = decode('p/status/rgbw:0', Buffer.from('{"id":0,"source":"init","output":true,"rgb":[255,0,0],"brightness":80,"white":0,"apower":3.1}'));
+    expect(rgbw).toMatchObject({ outcome: 'decoded', actuators: [{ channel: '0', state: { state: 'on', brightness: 80 } }], readings: expect.arrayContaining([expect.objectContaining({ key: 'rgbw:0.apower', kind: 'power', value: 3.1 })]), learnt: [{ what: 'shellyOutput', nativeId: 'p', channel: '0', component: 'rgbw' }] });
+    const learnt = { shellyOutput: (id: string, n: string) => (id === 'p' && n === '0' ? ('rgbw' as const) : undefined) } as unknown as NonNullable<Parameters<typeof decode>[2]>['learnt'];
+    const again = decode('p/status/rgbw:0', Buffer.from('{"id":0,"output":false}'), { learnt });
+    expect(again.outcome !== 'not_mine' && again.learnt).toBeUndefined();
+  });
+  it('an RPC error answer carries the device, the request’s id and the error, for the log', () => {
+    const r = decode('iot-gateway/rpc', Buffer.from('{"id":3,"src":"shellyprodm1pm-aabbcc001122","dst":"iot-gateway","error":{"code":404,"message":"No handler for Switch.Set"}}'));
+    expect(r).toMatchObject({ outcome: 'recognised', rpcError: { src: 'shellyprodm1pm-aabbcc001122', rpcId: 3, code: 404, message: 'No handler for Switch.Set' } });
+    expect(decode('iot-gateway/rpc', Buffer.from('{"id":3,"src":"shellyplus1-a","dst":"iot-gateway","result":{"was_on":false}}'))).not.toHaveProperty('rpcError');
+    // An answer to another client's request (Home Assistant's src) is not the gateway's to report.
+    expect(decode('homeassistant/rpc', Buffer.from('{"id":3,"src":"shellyplus1-a","dst":"homeassistant","error":{"code":404,"message":"No handler for Switch.Set"}}'))).not.toHaveProperty('rpcError');
+  });
+});
