@@ -198,7 +198,9 @@ export type Learnt =
   /** `<base>/bridge/response/device/rename` (or `group/rename`) with status ok: `from` is now called `to`. */
   | { what: 'zigbee2mqttRenamed'; base: string; from: string; to: string }
   /** A Tasmota's discovery config announced a FullTopic (`ft`, with its prefixes `tp`) the device map does not accept. */
-  | { what: 'tasmotaFullTopic'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string } };
+  | { what: 'tasmotaFullTopic'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string } }
+  /** The FullTopic and prefixes a Tasmota's own messages (`tele`, `stat`) or discovery config use, when not the map's first: its commands follow them. */
+  | { what: 'tasmotaLayout'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string } };
 
 /** A Zigbee2MQTT device (or group) renamed: seen in a new `bridge/devices` (same `ieee`, another name) or in the bridge's answer to the rename. */
 export interface Zigbee2mqttRename {
@@ -221,6 +223,13 @@ export interface LearntView {
   zigbee2mqttForm(base: string, name: string, channel: string | undefined): ActuatorForm | undefined;
   /** The modes the bridge's last `bridge/devices` says the device (or its endpoint `channel`) accepts; undefined when it says none. */
   zigbee2mqttModes(base: string, name: string, channel: string | undefined): readonly string[] | undefined;
+  /** The FullTopic and prefixes a Tasmota's own word last said it uses, when not the map's first template. */
+  tasmotaLayout(topic: string): TasmotaLayout | undefined;
+}
+
+export interface TasmotaLayout {
+  readonly fullTopic: string;
+  readonly prefixes: { readonly cmnd: string; readonly stat: string; readonly tele: string };
 }
 
 export type DecodeResult = Decoded | Availability | Recognised | Failure | NotMine;
@@ -267,6 +276,8 @@ export interface EncodeOptions extends DecodeOptions {
   rpcSrc?: string;
   /** Zigbee2MQTT: the attribute a setpoint goes to, per mode; default occupied_heating_setpoint / occupied_cooling_setpoint (Tuya TRVs: current_heating_setpoint). */
   setpointKeys?: { heat?: string; cool?: string };
+  /** A Tasmota's own FullTopic and prefixes, as learnt (LearntView.tasmotaLayout); default the map's first template. */
+  tasmotaLayout?: TasmotaLayout;
 }
 
 /**
