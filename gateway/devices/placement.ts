@@ -163,7 +163,9 @@ export class Placements {
 function convert(kind: string, r: NativeReading, scale: number | undefined, invert: boolean | undefined): KindChoice {
   if (CONTRACT.has(kind)) {
     if (r.kind === kind && scale === undefined && !invert) return { kind, value: r.value };
-    const m = mapValue(kind as ContractKind, r.value, { ...(scale === undefined ? {} : { scale }), ...(invert ? { invert } : {}) });
+    // A value kept unmapped keeps its firmware's unit (a Tasmota's TempUnit F): a `keys:` rule making it a temperature converts it.
+    const unit = r.kind === null && kind === 'temperature' ? r.unit : undefined;
+    const m = mapValue(kind as ContractKind, r.value, { ...(scale === undefined ? {} : { scale }), ...(invert ? { invert } : {}), ...(unit === undefined ? {} : { unit }) });
     return m.ok ? { kind, value: m.value } : { kind: null, why: `${r.key} ${m.why}` };
   }
   if (typeof r.value === 'boolean' || (typeof r.value === 'string' && toBool(r.value) !== null)) {

@@ -228,8 +228,8 @@ function sensorBlock(c: Collector, block: string, v: JsonObject, tempUnit: strin
   for (const field of Object.keys(v)) {
     const raw = own(v, field);
     const key = `${block}.${field}`;
-    // `ESP32` is the chip's own sensor (every tasmota32 build reports its temperature): not the room's.
-    let kind: ContractKind | null = block !== 'ESP32' && Object.prototype.hasOwnProperty.call(FIELD_KINDS, field) ? FIELD_KINDS[field]! : null;
+    const board = boardTemperature(block, field);
+    let kind: ContractKind | null = !board && Object.prototype.hasOwnProperty.call(FIELD_KINDS, field) ? FIELD_KINDS[field]! : null;
     if (block === 'ENERGY' && field === 'Power') kind = 'power';
     if (kind !== null && Array.isArray(raw)) {
       // Multi-phase or multi-channel meters: one value per channel.
@@ -237,11 +237,22 @@ function sensorBlock(c: Collector, block: string, v: JsonObject, tempUnit: strin
       continue;
     }
     if (kind === null) {
-      c.unmapped(key, raw, field === 'Pressure' ? pressureUnit : field === 'DewPoint' || field === 'Temperature' ? tempUnit : undefined, block);
+      c.unmapped(key, raw, field === 'Pressure' ? pressureUnit : field === 'DewPoint' || field === 'Temperature' || board ? tempUnit : undefined, block);
       continue;
     }
     c.add(key, kind, raw, { unit: kind === 'temperature' ? tempUnit : undefined, channel: block });
   }
+}
+
+/**
+ * A temperature that is the device's own rather than the room's: `ESP32` is the chip's sensor (every
+ * tasmota32 build reports it); `ANALOG`'s `Temperature` (`Temperature<n>` on an ESP32) is an NTC on the
+ * ADC pin (xsns_02_analog ADC_TEMP), which the Shelly 2.5/1PM/Plug S/Plus templates wire to the
+ * board's own (40–70 °C in a wall box) and a Sonoff NSPanel to its room sensor: the message cannot
+ * tell which, so it is stored only when the device's `keys:` says so (kept unmapped, its unit with it).
+ */
+function boardTemperature(block: string, field: string): boolean {
+  return (block === 'ESP32' && field === 'Temperature') || (block === 'ANALOG' && /^Temperature\d*$/.test(field));
 }
 
 /**
