@@ -5,7 +5,7 @@
 import { isSegment } from '../core/segments.js';
 import { mapValue } from './collect.js';
 import { deviceName, type DeviceMap, type NativeActuator, type NativeDevice, type Placement } from './map.js';
-import { toBool } from './normalise.js';
+import { convertPressure, toBool } from './normalise.js';
 import { CONTRACT_KINDS, esphomeObjectId, type ContractKind, type Family, type NativeReading, type Scalar } from './types.js';
 
 export type KindChoice =
@@ -144,7 +144,12 @@ export class Placements {
     if (kind === null) return { kind: null };
     // A unit the firmware says (Tasmota's PressureUnit, a discovery config's) must be the added kind's.
     const unit = r.unit === undefined ? undefined : this.addedUnits.get(kind);
-    if (unit !== undefined && r.unit !== undefined && norm(unit) !== norm(r.unit)) return { kind: null, why: `${r.key} is in ${r.unit}, kind ${kind} is in ${unit}` };
+    if (unit !== undefined && r.unit !== undefined && norm(unit) !== norm(r.unit)) {
+      // A pressure in another pressure unit (Tasmota's mmHg, inHg) is converted, as a °F temperature is.
+      const value = typeof r.value === 'number' ? convertPressure(r.value, r.unit, unit) : null;
+      if (value === null) return { kind: null, why: `${r.key} is in ${r.unit}, kind ${kind} is in ${unit}` };
+      return convert(kind, { ...r, value }, undefined, undefined);
+    }
     return convert(kind, r, undefined, undefined);
   }
 

@@ -2,7 +2,8 @@
  * What a Tasmota's SENSOR says of the room, as real firmware sends it: the ADC thermistor
  * (`ANALOG`) is a Shelly's own board temperature on the Shelly templates and a Sonoff NSPanel's
  * room sensor; the message cannot tell which, so it is the room's only when the map's `keys:` says
- * so, and otherwise listed among the device's unmapped keys, not dropped unseen.
+ * so, and otherwise listed among the device's unmapped keys, not dropped unseen. A pressure in mmHg
+ * or inHg (SetOption24, SetOption139) is stored in the hPa the map's `pressure` kind is in.
  */
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +26,10 @@ beforeAll(async () => {
       'tasmota:nspanel': { site: 'ts', zone: 'hall', device: 'nspanel', keys: room },
       'tasmota:nspanel_f': { site: 'ts', zone: 'den', device: 'nspanel-f', keys: room },
       'tasmota:nspanel_plain': { site: 'ts', zone: 'attic', device: 'nspanel-plain' },
+      'tasmota:bme_mm': { site: 'ts', zone: 'lab', device: 'bme-mm' },
+      'tasmota:bme_in': { site: 'ts', zone: 'porch', device: 'bme-in' },
     },
+    kinds: { pressure: { unit: 'hPa', type: 'number' } },
   });
   firmware = await connect(gw.mqttUrl, { clientId: 'DVES_SENSORS' });
 });
@@ -61,5 +65,17 @@ describe('the ANALOG thermistor of a Tasmota', () => {
     await firmware.publishAsync('tele/nspanel_plain/SENSOR', '{"Time":"2022-01-14T12:58:06","ANALOG":{"Temperature1":22.1},"TempUnit":"C"}', { qos: 1 });
     expect(await waitFor(async () => ((await unmapped('tasmota:nspanel_plain')).length ? unmapped('tasmota:nspanel_plain') : undefined), 'its unmapped key')).toEqual(['ANALOG.Temperature1']);
     expect(await stored('temperature', 'attic')).toEqual([]);
+  });
+});
+
+describe('a Tasmota pressure in mmHg or inHg', () => {
+  it('is stored in hPa, the kind’s unit, not dead-lettered', async () => {
+    // tasmota docs Commands.md: SetOption24 1 reports mmHg, SetOption139 1 (with it) inHg; PressureUnit says which.
+    await firmware.publishAsync('tele/bme_mm/SENSOR', '{"Time":"2024-02-10T09:12:41","BME280":{"Temperature":21.3,"Humidity":45.2,"DewPoint":9.1,"Pressure":760.1},"PressureUnit":"mmHg","TempUnit":"C"}', { qos: 1 });
+    await firmware.publishAsync('tele/bme_in/SENSOR', '{"Time":"2024-02-10T09:12:41","BME280":{"Temperature":21.3,"Humidity":45.2,"DewPoint":9.1,"Pressure":29.92},"PressureUnit":"inHg","TempUnit":"C"}', { qos: 1 });
+    await waitFor(async () => (await stored('humidity', 'porch')).length > 0, 'the readings of the second message');
+    expect(await stored('pressure', 'lab')).toEqual([1013.38]);
+    expect(await stored('pressure', 'porch')).toEqual([1013.21]);
+    expect(await rows(gw.influxUrl, gw.db, `SELECT detail FROM deadletters WHERE topic =~ /bme_/`)).toEqual([]);
   });
 });
