@@ -146,9 +146,12 @@ export function cameBack(family: Family, nativeId: string, what: string, why: st
 }
 
 /** `r` with what it taught (types.ts `Learnt`), when it taught something. */
-export function teach(r: DecodeResult, fact: Learnt | undefined): DecodeResult {
-  if (fact !== undefined && r.outcome !== 'not_mine') r.learnt = [fact];
+export function teach(r: DecodeResult, fact: Learnt | readonly Learnt[] | undefined): DecodeResult {
+  const facts: readonly Learnt[] = fact === undefined ? [] : isList(fact) ? fact : [fact];
+  if (facts.length > 0 && r.outcome !== 'not_mine') r.learnt = [...(r.learnt ?? []), ...facts];
   return r;
 }
+
+const isList = (f: Learnt | readonly Learnt[]): f is readonly Learnt[] => Array.isArray(f);
 
 export const NOT_MINE: DecodeResult = Object.freeze({ outcome: 'not_mine' });

@@ -22,7 +22,7 @@ import { encode } from './index.js';
 import type { NativeActuator } from './map.js';
 import { ResumeSetpoints } from './resume-setpoints.js';
 import type { NativeRouter } from './router.js';
-import type { EncodeOptions, EncodeResult, NativeCommand, ShellyRpcError } from './types.js';
+import type { EncodeOptions, EncodeResult, NativeCommand, ShellyRpcError, TasmotaLayout } from './types.js';
 
 /** A Shelly RPC request this node sent: the command it carries out, and whether the device's status had told its component. */
 interface SentRpc {
@@ -55,6 +55,8 @@ export class NativeCommander {
   private readonly rpcs = new BoundedMap<number, SentRpc>(1000);
   /** The hvac switches already warned of (hvacSwitchHint): once each, map entries being few. */
   private readonly hinted = new Set<string>();
+  /** The Tasmotas commanded under the map's first template for want of anything learnt, said once each (bounded: devices are many). */
+  private readonly guessed = new BoundedMap<string, true>(10_000);
   /**
    * Heat-only valves turned down to their lowest setpoint for off (actuator-kind.ts), by target: the
    * setpoint each reported before, sent back with a later mode that gives none (else the valve stays
@@ -186,14 +188,31 @@ export class NativeCommander {
       }
       case 'generic':
         return { ok: false, reason: `generic:${a.nativeId}: a generic mapping has no commands` };
-      default:
+      default: {
+        const layout = a.family === 'tasmota' ? this.tasmotaLayout(a.nativeId) : undefined;
         return encode(a.family, a.nativeId, a.channel, command, {
           zigbee2mqttBaseTopic: this.o.zigbee2mqttBaseTopic,
           ...(this.o.router.map.tasmota ? { tasmota: this.o.router.map.tasmota } : {}),
+          ...(layout ? { tasmotaLayout: layout } : {}),
           ...(a.generation ? { shellyGeneration: a.generation } : {}),
           ...(a.family === 'shelly' ? this.shelly(a) : {}),
           ...(a.setpoint ? { setpointKeys: a.setpoint } : {}),
         });
+      }
     }
+  }
+
+  /** The Tasmota's own FullTopic as learnt; none while nothing is known of it, which the log says once when the map lists several. */
+  private tasmotaLayout(nativeId: string): TasmotaLayout | undefined {
+    const layout = this.o.router.learnt.tasmotaLayout(nativeId);
+    const templates = this.o.router.map.tasmota?.fullTopics ?? [];
+    if (layout === undefined && templates.length > 1 && !this.guessed.has(nativeId)) {
+      this.guessed.set(nativeId, true);
+      this.o.log.info(
+        { device: `tasmota:${nativeId}`, fullTopic: templates[0] },
+        "no message of this Tasmota seen yet (nor its discovery config): commanded under the first of the device map's fullTopics until it says its own",
+      );
+    }
+    return layout;
   }
 }

@@ -10,7 +10,7 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { EvictingMap, OnEvicted } from '../observability/evictions.js';
 import { AnnouncedFullTopics, type AnnouncedTopic } from './tasmota-topics.js';
-import type { ActuatorForm, HeatingFloor, Learnt, LearntView, ShellyOutput, Zigbee2mqttForms, Zigbee2mqttOutput, Zigbee2mqttRename } from './types.js';
+import type { ActuatorForm, HeatingFloor, Learnt, LearntView, ShellyOutput, TasmotaLayout, Zigbee2mqttForms, Zigbee2mqttOutput, Zigbee2mqttRename } from './types.js';
 
 const MAX_DEVICES = 10_000;
 /** A Gen2+ Shelly has up to four outputs; a status naming more is not a real one's. */
@@ -41,6 +41,8 @@ export class LearntFacts implements LearntView {
   private readonly bounded: <V>(map: EvictingMap, capacity: number) => BoundedMap<string, V>;
   /** FullTopics Tasmotas announced that the map does not accept: the hint of their dead letters. */
   readonly tasmotaFullTopics: AnnouncedFullTopics;
+  /** Each Tasmota's own FullTopic, when not the map's first template: where its commands go. */
+  private readonly tasmotaLayouts: BoundedMap<string, TasmotaLayout>;
 
   /**
    * `evicted`: told of each fact forgotten to stay within the bounds (observability/evictions.ts);
@@ -59,6 +61,7 @@ export class LearntFacts implements LearntView {
     this.keys = this.bounded('zigbee2mqtt_keys', MAX_DEVICES);
     this.forms = this.bounded('zigbee2mqtt_forms', MAX_BRIDGES);
     this.tasmotaFullTopics = new AnnouncedFullTopics(this.bounded<AnnouncedTopic>('tasmota_full_topics', MAX_DEVICES));
+    this.tasmotaLayouts = this.bounded('tasmota_layouts', MAX_DEVICES);
   }
 
   apply(facts: readonly Learnt[]): void {
@@ -98,6 +101,9 @@ export class LearntFacts implements LearntView {
         }
         case 'tasmotaFullTopic':
           this.tasmotaFullTopics.set(f.topic, { fullTopic: f.fullTopic, prefixes: f.prefixes });
+          break;
+        case 'tasmotaLayout':
+          this.tasmotaLayouts.set(f.topic, { fullTopic: f.fullTopic, prefixes: f.prefixes });
           break;
         case 'zigbee2mqttRenamed': {
           // Zigbee2MQTT publishes the new bridge/devices before this answer: told once, by the list, when it came.
@@ -149,6 +155,10 @@ export class LearntFacts implements LearntView {
   /** The friendly name a Zigbee2MQTT device had before it was last renamed, if it was since the start. */
   formerName(name: string): string | undefined {
     return this.formerNames.get(name);
+  }
+
+  tasmotaLayout(topic: string): TasmotaLayout | undefined {
+    return this.tasmotaLayouts.get(topic);
   }
 
   shellyLightMode(nativeId: string): 'color' | 'white' | undefined {

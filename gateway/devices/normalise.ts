@@ -103,6 +103,15 @@ export function toCelsius(value: number, unit: string | undefined): number | nul
   return null;
 }
 
+/** hPa in one of each pressure unit a firmware says (Tasmota's PressureUnit: hPa, mmHg with SetOption24, inHg with SetOption139). */
+const HPA_PER: Readonly<Record<string, number>> = { hpa: 1, mbar: 1, pa: 0.01, kpa: 10, mmhg: 1.333224, inhg: 33.8639 };
+
+/** A pressure in unit `from` in unit `to`, or null when either is not a pressure unit. */
+export function convertPressure(value: number, from: string, to: string): number | null {
+  const [f, t] = [HPA_PER[from.trim().toLowerCase()], HPA_PER[to.trim().toLowerCase()]];
+  return f === undefined || t === undefined ? null : round2((value * f) / t);
+}
+
 /** Earliest and latest instants accepted from a device clock (a device without time sync sends uptime-based numbers). */
 const MIN_TRUSTED_MS = Date.UTC(2000, 0, 1);
 const MAX_TRUSTED_MS = Date.UTC(2200, 0, 1);

@@ -5,7 +5,7 @@
 import { isSegment } from '../core/segments.js';
 import { mapValue } from './collect.js';
 import { deviceName, type DeviceMap, type NativeActuator, type NativeDevice, type Placement } from './map.js';
-import { toBool } from './normalise.js';
+import { convertPressure, toBool } from './normalise.js';
 import { CONTRACT_KINDS, esphomeObjectId, type ContractKind, type Family, type NativeReading, type Scalar } from './types.js';
 
 export type KindChoice =
@@ -162,8 +162,11 @@ export class Placements {
     // added kind's, or a milli or kilo from it (a battery's voltage in mV for a kind in V).
     const unit = r.unit === undefined ? undefined : this.addedUnits.get(kind);
     const scale = unit !== undefined && r.unit !== undefined ? unitScale(r.unit, unit) : 1;
-    if (scale === undefined) return { kind: null, why: `${r.key} is in ${r.unit ?? '?'}, kind ${kind} is in ${unit ?? '?'}` };
-    return convert(kind, r, scale === 1 ? undefined : scale, undefined);
+    if (scale !== undefined) return convert(kind, r, scale === 1 ? undefined : scale, undefined);
+    // A pressure in another pressure unit (Tasmota's mmHg, inHg) is converted, as a °F temperature is.
+    const value = typeof r.value === 'number' && r.unit !== undefined && unit !== undefined ? convertPressure(r.value, r.unit, unit) : null;
+    if (value === null) return { kind: null, why: `${r.key} is in ${r.unit ?? '?'}, kind ${kind} is in ${unit ?? '?'}` };
+    return convert(kind, { ...r, value }, undefined, undefined);
   }
 
   /** The factor from the unit a reading says to the added kind's, when they differ by a milli or kilo. */
@@ -188,7 +191,9 @@ export class Placements {
 function convert(kind: string, r: NativeReading, scale: number | undefined, invert: boolean | undefined): KindChoice {
   if (CONTRACT.has(kind)) {
     if (r.kind === kind && scale === undefined && !invert) return { kind, value: r.value };
-    const m = mapValue(kind as ContractKind, r.value, { ...(scale === undefined ? {} : { scale }), ...(invert ? { invert } : {}) });
+    // A value kept unmapped keeps its firmware's unit (a Tasmota's TempUnit F): a `keys:` rule making it a temperature converts it.
+    const unit = r.kind === null && kind === 'temperature' ? r.unit : undefined;
+    const m = mapValue(kind as ContractKind, r.value, { ...(scale === undefined ? {} : { scale }), ...(invert ? { invert } : {}), ...(unit === undefined ? {} : { unit }) });
     return m.ok ? { kind, value: m.value } : { kind: null, why: `${r.key} ${m.why}` };
   }
   if (typeof r.value === 'boolean' || (typeof r.value === 'string' && toBool(r.value) !== null)) {

@@ -3,7 +3,7 @@
  * snapshot, a cluster's Redis) teach the devices layer again what they taught before the restart.
  * Home Assistant discovery configs say where an entity's states are and how its commands go, and a
  * Zigbee2MQTT bridge's `bridge/devices` and `bridge/info` what each device is and how its state is
- * published. Devices send these once (retained) and not again until they restart themselves, so
+ * published, a Tasmota's `tasmota/discovery/<MAC>/config` (and its retained LWT) its FullTopic. Devices send these once (retained) and not again until they restart themselves, so
  * without this a restarted gateway dead-lettered a discovered device's states and commanded its
  * actuators in the wrong form until then.
  */
@@ -41,6 +41,9 @@ interface RelearnOptions extends RelearnSources {
  */
 const AVAILABILITY = /\/(availability|bridge\/state|LWT|online|status)$/;
 
+/** A Tasmota's own discovery config (retained): its topic and FullTopic, where its commands go. */
+const TASMOTA_CONFIG = /^tasmota\/discovery\/[0-9A-Fa-f]{12}\/config$/;
+
 /** What was read again at start; the availability retained waits for `availability` (after the history's seed). */
 export interface Relearning {
   readonly read: number;
@@ -71,7 +74,11 @@ export async function teachRetained(o: RelearnOptions): Promise<Relearning> {
   for await (const { topic, payload } of o.broker.retained(['#'])) {
     if (teaches(topic, o.discoveryPrefix)) feed(topic, payload);
     // And the availability retained, after the seed from the history (which cannot tell a device's own word from its bridge's will).
-    else if (AVAILABILITY.test(topic)) later.push({ topic, payload });
+    else if (AVAILABILITY.test(topic)) {
+      later.push({ topic, payload });
+      // A Tasmota's LWT says its FullTopic now, before the rules go live: a resend fallen due goes where the device listens.
+      if (topic.endsWith('/LWT')) learnFrom(o, topic, payload);
+    }
   }
   // Said now, before the rules go live (their first resends follow it in the log).
   if (read > 0) o.log.info({ read, learnt }, 'learnt again from the restored retained messages: discovery configs, Zigbee2MQTT bridge lists');
@@ -87,6 +94,15 @@ export async function teachRetained(o: RelearnOptions): Promise<Relearning> {
   };
 }
 
+/** What a retained availability's topic teaches (a Tasmota's FullTopic), not its availability. */
+function learnFrom(o: RelearnOptions, topic: string, payload: Buffer): void {
+  try {
+    o.router.relearn(topic, payload, o.now, hintOf(o, topic), true);
+  } catch {
+    // Said when it is read again for its availability (feed).
+  }
+}
+
 /** Both at once (no history to seed from in between). */
 export async function relearnRetained(o: RelearnOptions): Promise<{ read: number; learnt: number }> {
   return (await teachRetained(o)).availability();
@@ -94,7 +110,7 @@ export async function relearnRetained(o: RelearnOptions): Promise<{ read: number
 
 /** Whether a retained message on this topic teaches what a device is (a discovery config, a bridge's device list or info). */
 export function teaches(topic: string, discoveryPrefix: string): boolean {
-  return (topic.startsWith(`${discoveryPrefix}/`) && topic.endsWith('/config')) || topic.endsWith('/bridge/devices') || topic.endsWith('/bridge/info');
+  return (topic.startsWith(`${discoveryPrefix}/`) && topic.endsWith('/config')) || topic.endsWith('/bridge/devices') || topic.endsWith('/bridge/info') || TASMOTA_CONFIG.test(topic);
 }
 
 function hintOf(o: RelearnOptions, topic: string): NativeHint | undefined {

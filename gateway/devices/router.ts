@@ -204,20 +204,20 @@ export class NativeRouter {
 
   /**
    * A retained message restored at start (broker's snapshot or Redis): what it teaches (discovery
-   * configs, a Zigbee2MQTT bridge's devices and output), without news: no reading, status or last seen.
+   * configs, a Zigbee2MQTT bridge's devices and output), without news: no reading, status or last seen
+   * (`factsOnly`: nor availability, read later, relearn.ts).
    */
-  relearn(topic: string, payload: Buffer, now: number, hint?: NativeHint): boolean {
-    if (parseConfigTopic(topic, this.o.discoveryPrefix)) return this.learn(topic, payload, now, hint, true).outcome === 'recognised';
+  relearn(topic: string, payload: Buffer, now: number, hint?: NativeHint, factsOnly = false): boolean {
+    if (parseConfigTopic(topic, this.o.discoveryPrefix)) return !factsOnly && this.learn(topic, payload, now, hint, true).outcome === 'recognised';
     if (this.ctxVersion !== this.discovery.version) this.ctx = this.context();
     for (const step of this.order(hint)) {
       const r = this.step(step, topic, payload, hint);
-      // A device's (or its bridge's) retained availability: its last word, over the stored history's; not news.
-      if (r && !Array.isArray(r) && r.outcome === 'availability') return this.registry.retained(r);
       // A retained `online` of the bridge is not news of its restart: what was learnt since stays.
       const facts = r && !Array.isArray(r) && r.outcome !== 'not_mine' ? r.learnt?.filter((f) => f.what !== 'zigbee2mqttBridgeOnline') : undefined;
-      if (!facts?.length) continue;
-      this.learnt.apply(facts);
-      return true;
+      if (facts?.length) this.learnt.apply(facts);
+      // A retained availability: its last word, over the stored history's; not news. Its topic may teach (a Tasmota's LWT: its FullTopic).
+      if (r && !Array.isArray(r) && r.outcome === 'availability') return factsOnly ? Boolean(facts?.length) : this.registry.retained(r);
+      if (facts?.length) return true;
     }
     return false;
   }

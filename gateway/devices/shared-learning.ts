@@ -6,8 +6,8 @@
  * publish to), with what the publisher's credential said of it; they learn it as a restored one
  * (NativeRouter.relearn: no reading, status or last seen). A node starting learns the retained ones
  * from Redis (relearn.ts). Of what state messages teach, the owner's commands need a Gen1 Shelly
- * colour light's mode (its command topic is `color/0` or `white/<n>`) and which component a Gen2+
- * Shelly's output is (`light:0`: Light.Set): those facts are told too.
+ * colour light's mode (its command topic is `color/0` or `white/<n>`), which component a Gen2+
+ * Shelly's output is (`light:0`: Light.Set) and a Tasmota's FullTopic: those facts are told too.
  */
 import type { Aedes, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
@@ -18,14 +18,16 @@ import { NativeRouter, type NativeHint, type NativeOutcome, type RouterOptions }
 import { isShellyOutput, nativeHint, type Availability, type DecodeResult, type Learnt } from './types.js';
 
 type ShellyFact = Extract<Learnt, { what: 'shellyLightMode' | 'shellyOutput' }>;
+type Layout = Extract<Learnt, { what: 'tasmotaLayout' }>;
+type Shared = ShellyFact | Layout;
 
 export const LEARNT_TOPIC = '$gateway/devices/learnt';
 
 /** The router whose recognised teaching messages are told to the other nodes once `share` is set. */
 export class SharingRouter extends NativeRouter {
   share: ((topic: string, payload: Buffer, hint: NativeHint | undefined) => void) | undefined;
-  /** Told of a Gen1 Shelly light's mode, or a Gen2+ Shelly output's component, learnt from what the device said here. */
-  shareFact: ((fact: ShellyFact) => void) | undefined;
+  /** Told of a Gen1 Shelly light's mode, a Gen2+ Shelly output's component or a Tasmota's FullTopic, learnt from what the device said here. */
+  shareFact: ((fact: Shared) => void) | undefined;
   private readonly discoveryPrefix: string;
 
   constructor(o: RouterOptions, map: DeviceMap) {
@@ -41,12 +43,12 @@ export class SharingRouter extends NativeRouter {
 
   protected override finish(r: DecodeResult | Availability[], topic: string, payload: Buffer, now: number, redrive: boolean): NativeOutcome {
     const out = super.finish(r, topic, payload, now, redrive);
-    if (this.shareFact && !redrive && !Array.isArray(r) && r.outcome !== 'not_mine') for (const f of r.learnt ?? []) if (f.what === 'shellyLightMode' || f.what === 'shellyOutput') this.shareFact(f);
+    if (this.shareFact && !redrive && !Array.isArray(r) && r.outcome !== 'not_mine') for (const f of r.learnt ?? []) if (f.what === 'shellyLightMode' || f.what === 'shellyOutput' || f.what === 'tasmotaLayout') this.shareFact(f);
     return out;
   }
 }
 
-type Told = Message | { readonly fact: ShellyFact };
+type Told = Message | { readonly fact: Shared };
 
 interface Message {
   readonly topic: string;
@@ -63,7 +65,7 @@ export function shareLearning(o: { aedes: Aedes; router: SharingRouter; clock: C
     aedes.publish(packet, (err) => err && log.warn({ topic, err: err.message }, 'could not tell the other nodes what a device taught: they learn it when it is said again or at their start'));
   };
   router.share = (topic, payload, hint) => tell({ topic, payload: payload.toString('base64'), ...(hint ? { hint } : {}) }, topic);
-  router.shareFact = (fact) => tell({ fact }, `shelly ${fact.nativeId}`);
+  router.shareFact = (fact) => tell({ fact }, fact.what === 'tasmotaLayout' ? `tasmota ${fact.topic}` : `shelly ${fact.nativeId}`);
   const heard = (packet: PublishPacket & { brokerId?: string }, done: () => void): void => {
     // Its own word comes back on the bus too: it has learnt that already, through ingest.
     try {
@@ -100,6 +102,7 @@ function parseTold(payload: PublishPacket['payload']): Told | undefined {
   try {
     const v = JSON.parse(payload.toString()) as (Partial<Message> & { fact?: Record<string, unknown> }) | null;
     const f = v?.fact;
+    if (f?.['what'] === 'tasmotaLayout') return layoutFact(f as Partial<Layout>);
     if (f) return factOf(f);
     if (typeof v?.topic !== 'string' || typeof v.payload !== 'string') return undefined;
     const hint = nativeHint(v.hint);
@@ -107,4 +110,13 @@ function parseTold(payload: PublishPacket['payload']): Told | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A Tasmota's FullTopic as another node tells it: a template with %prefix% and %topic%, three one-level prefixes. */
+function layoutFact(f: Partial<Layout>): Told | undefined {
+  const p = f.prefixes;
+  const word = (w: unknown): w is string => typeof w === 'string' && w !== '' && !/[/#+]/.test(w);
+  if (typeof f.topic !== 'string' || !word(f.topic) || typeof f.fullTopic !== 'string' || f.fullTopic.length > 128) return undefined;
+  if (!f.fullTopic.includes('%prefix%') || !f.fullTopic.includes('%topic%') || !p || !word(p.cmnd) || !word(p.stat) || !word(p.tele)) return undefined;
+  return { fact: { what: 'tasmotaLayout', topic: f.topic, fullTopic: f.fullTopic, prefixes: { cmnd: p.cmnd, stat: p.stat, tele: p.tele } } };
 }

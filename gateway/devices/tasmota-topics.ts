@@ -2,7 +2,8 @@
  * The FullTopic each Tasmota announced in its discovery config (`t`, `ft`, `tp`), when it is not
  * one the device map accepts: such a device's `tele/…` and `stat/…` are dead letters the gateway
  * cannot read, and their reason names the setting that reads them. Only a hint: the map's
- * `tasmota: { fullTopics }` is what decodes and commands (one template for every Tasmota).
+ * `tasmota: { fullTopics }` is what decodes; commands follow each device's own template (learnt.ts
+ * `tasmotaLayout`), else the map's first.
  */
 import type { BoundedMap } from '../core/bounded-map.js';
 import { parseTopic } from './families/tasmota.js';

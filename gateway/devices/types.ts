@@ -204,7 +204,9 @@ export type Learnt =
   /** `<base>/bridge/response/device/rename` (or `group/rename`) with status ok: `from` is now called `to`. */
   | { what: 'zigbee2mqttRenamed'; base: string; from: string; to: string }
   /** A Tasmota's discovery config announced a FullTopic (`ft`, with its prefixes `tp`) the device map does not accept. */
-  | { what: 'tasmotaFullTopic'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string } };
+  | { what: 'tasmotaFullTopic'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string } }
+  /** The FullTopic and prefixes a Tasmota's own messages (`tele`, `stat`) or discovery config use, when not the map's first: its commands follow them. */
+  | { what: 'tasmotaLayout'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string } };
 
 /** The Gen2+ Shelly components with an on/off `output`, each commanded by its own `<Type>.Set` (`Switch.Set`, `Light.Set`, `RGBW.Set`…). */
 export const SHELLY_OUTPUTS = ['switch', 'light', 'rgb', 'rgbw', 'cct', 'rgbcct'] as const;
@@ -236,6 +238,13 @@ export interface LearntView {
   zigbee2mqttModes(base: string, name: string, channel: string | undefined): readonly string[] | undefined;
   /** The unit the bridge's last `bridge/devices` gives the device's numeric key (`voltage`: `mV` or `V`); undefined when it gives none. */
   zigbee2mqttUnit(base: string, name: string, key: string): string | undefined;
+  /** The FullTopic and prefixes a Tasmota's own word last said it uses, when not the map's first template. */
+  tasmotaLayout(topic: string): TasmotaLayout | undefined;
+}
+
+export interface TasmotaLayout {
+  readonly fullTopic: string;
+  readonly prefixes: { readonly cmnd: string; readonly stat: string; readonly tele: string };
 }
 
 export type DecodeResult = Decoded | Availability | Recognised | Failure | NotMine;
@@ -284,6 +293,8 @@ export interface EncodeOptions extends DecodeOptions {
   rpcSrc?: string;
   /** Zigbee2MQTT: the attribute a setpoint goes to, per mode; default occupied_heating_setpoint / occupied_cooling_setpoint (Tuya TRVs: current_heating_setpoint). */
   setpointKeys?: { heat?: string; cool?: string };
+  /** A Tasmota's own FullTopic and prefixes, as learnt (LearntView.tasmotaLayout); default the map's first template. */
+  tasmotaLayout?: TasmotaLayout;
 }
 
 /**

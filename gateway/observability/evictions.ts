@@ -19,6 +19,7 @@ export type EvictingMap =
   | 'zigbee2mqtt_keys'
   | 'zigbee2mqtt_forms'
   | 'tasmota_full_topics'
+  | 'tasmota_layouts'
   | 'http_connections_per_address'
   // What the rules remember (rules/bounds.ts).
   | 'rule_devices'

@@ -7,7 +7,7 @@
  */
 import { Collector, NOT_MINE, cameBack, failure, recognised, teach } from '../collect.js';
 import { isObject, own, parseJson, parseObject, payloadText, toOnOff, trustedTime, type JsonObject } from '../normalise.js';
-import type { ContractKind, DecodeOptions, DecodeResult, EncodeResult, Learnt, NativeCommand, TasmotaOptions } from '../types.js';
+import type { ContractKind, DecodeOptions, DecodeResult, EncodeOptions, EncodeResult, Learnt, NativeCommand, TasmotaOptions } from '../types.js';
 
 const FAMILY = 'tasmota';
 const DEFAULT_FULL_TOPIC = '%prefix%/%topic%/';
@@ -55,6 +55,11 @@ function fullTopicRegex(template: string, words: Record<Prefix, string>): RegExp
 }
 
 export function parseTopic(topic: string, opts?: TasmotaOptions): TopicParts | null {
+  return matchTopic(topic, opts)?.parts ?? null;
+}
+
+/** The topic's parts and the template (of the map's, in order) that read it. */
+function matchTopic(topic: string, opts: TasmotaOptions | undefined): { parts: TopicParts; template: string } | undefined {
   const words = prefixWords(opts);
   for (const template of opts?.fullTopics ?? [DEFAULT_FULL_TOPIC]) {
     if (!template.includes('%prefix%') || !template.includes('%topic%')) continue;
@@ -62,24 +67,44 @@ export function parseTopic(topic: string, opts?: TasmotaOptions): TopicParts | n
     const g = m?.groups;
     if (!g || g['topic'] === undefined || g['suffix'] === undefined || g['prefix'] === undefined) continue;
     const prefix = (Object.keys(words) as Prefix[]).find((p) => words[p] === g['prefix']);
-    if (prefix) return { prefix, topic: g['topic'], suffix: g['suffix'] };
+    if (prefix) return { parts: { prefix, topic: g['topic'], suffix: g['suffix'] }, template };
   }
-  return null;
+  return undefined;
 }
 
-/** The FullTopic and prefixes a discovery config announces (`ft`, `tp`), when the map's templates would not read them. */
-function announcedLayout(config: JsonObject, topic: string, opts: TasmotaOptions | undefined): Learnt | undefined {
+type Layout = Extract<Learnt, { what: 'tasmotaLayout' }>;
+
+/**
+ * The FullTopic and prefixes a device's own word says it uses, as a fact for its commands (encode),
+ * when it is news: not what was learnt of it already, nor (nothing learnt) the map's first template,
+ * which its commands use anyway (so a map of one template learns nothing of its devices).
+ */
+function layoutOf(topic: string, fullTopic: string, prefixes: Layout['prefixes'], opts: DecodeOptions): Layout | undefined {
+  const known = opts.learnt?.tasmotaLayout(topic);
+  const [was, wasPrefixes] = known ? [known.fullTopic, known.prefixes] : [opts.tasmota?.fullTopics?.[0] ?? DEFAULT_FULL_TOPIC, prefixWords(opts.tasmota)];
+  if (was === fullTopic && wasPrefixes.cmnd === prefixes.cmnd && wasPrefixes.stat === prefixes.stat && wasPrefixes.tele === prefixes.tele) return undefined;
+  return { what: 'tasmotaLayout', topic, fullTopic, prefixes };
+}
+
+/**
+ * The FullTopic and prefixes a discovery config announces (`ft`, `tp`): what its commands follow,
+ * and a hint for its dead letters when the map's templates would not read them.
+ */
+function announcedLayout(config: JsonObject, topic: string, options: DecodeOptions): Learnt[] {
+  const opts = options.tasmota;
   const ft = own(config, 'ft');
   const tp = own(config, 'tp');
-  if (typeof ft !== 'string' || !ft.includes('%prefix%') || !ft.includes('%topic%') || ft.length > 128) return undefined;
+  if (typeof ft !== 'string' || !ft.includes('%prefix%') || !ft.includes('%topic%') || ft.length > 128) return [];
   const [cmnd, stat, tele] = Array.isArray(tp) && tp.length === 3 && tp.every((w) => typeof w === 'string' && w !== '' && !w.includes('/')) ? (tp as string[]) : ['cmnd', 'stat', 'tele'];
   const prefixes = { cmnd: cmnd!, stat: stat!, tele: tele! };
   const words = prefixWords(opts);
   // Its STATE's topic (%hostname% and %id% are any one level to the map's templates).
   const full = (ft.endsWith('/') ? ft : `${ft}/`).replaceAll('%prefix%', prefixes.tele).replaceAll('%topic%', topic).replace(/%(hostname|id)%/g, 'x');
+  const layout = layoutOf(topic, ft, prefixes, options);
+  const facts: Learnt[] = layout ? [layout] : [];
   // Read as the map says already (the default, or a template it lists): nothing to hint.
-  if (parseTopic(`${full}STATE`, opts)?.topic === topic && words.tele === prefixes.tele) return undefined;
-  return { what: 'tasmotaFullTopic', topic, fullTopic: ft, prefixes };
+  if (parseTopic(`${full}STATE`, opts)?.topic === topic && words.tele === prefixes.tele) return facts;
+  return [...facts, { what: 'tasmotaFullTopic', topic, fullTopic: ft, prefixes }];
 }
 
 const POWER_KEY = /^POWER(\d*)$/;
@@ -108,14 +133,18 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
       const says = named === undefined ? 'names no topic ("t")' : `names topic ${JSON.stringify(named.slice(0, 64))}`;
       return failure(FAMILY, mine, `tasmota/discovery config ${says}, but this client's credential speaks for tasmota:${mine} only: not retained`);
     }
-    return teach(recognised(FAMILY, named, `discovery (${discovery[1]})`), config && named ? announcedLayout(config, named, options.tasmota) : undefined);
+    return teach(recognised(FAMILY, named, `discovery (${discovery[1]})`), config && named ? announcedLayout(config, named, options) : undefined);
   }
-  const parts = parseTopic(topic, options.tasmota);
-  if (!parts) return NOT_MINE;
-  const { prefix, topic: id, suffix } = parts;
-  const text = payloadText(payload);
-  if (prefix === 'cmnd') return recognised(FAMILY, id, `command (${suffix})`);
+  const matched = matchTopic(topic, options.tasmota);
+  if (!matched) return NOT_MINE;
+  const { prefix, topic: id, suffix } = matched.parts;
+  // The device's own word (a cmnd is anyone's, the gateway's own commands too): its commands follow its template.
+  if (prefix !== 'cmnd') return teach(decodeOwn(id, prefix, suffix, payload), layoutOf(id, matched.template, prefixWords(options.tasmota), options));
+  return recognised(FAMILY, id, `command (${suffix})`);
+}
 
+function decodeOwn(id: string, prefix: 'stat' | 'tele', suffix: string, payload: Buffer): DecodeResult {
+  const text = payloadText(payload);
   if (prefix === 'tele') {
     switch (suffix) {
       case 'LWT': {
@@ -199,8 +228,8 @@ function sensorBlock(c: Collector, block: string, v: JsonObject, tempUnit: strin
   for (const field of Object.keys(v)) {
     const raw = own(v, field);
     const key = `${block}.${field}`;
-    // `ESP32` is the chip's own sensor (every tasmota32 build reports its temperature): not the room's.
-    let kind: ContractKind | null = block !== 'ESP32' && Object.prototype.hasOwnProperty.call(FIELD_KINDS, field) ? FIELD_KINDS[field]! : null;
+    const board = boardTemperature(block, field);
+    let kind: ContractKind | null = !board && Object.prototype.hasOwnProperty.call(FIELD_KINDS, field) ? FIELD_KINDS[field]! : null;
     if (block === 'ENERGY' && field === 'Power') kind = 'power';
     if (kind !== null && Array.isArray(raw)) {
       // Multi-phase or multi-channel meters: one value per channel.
@@ -208,20 +237,36 @@ function sensorBlock(c: Collector, block: string, v: JsonObject, tempUnit: strin
       continue;
     }
     if (kind === null) {
-      c.unmapped(key, raw, field === 'Pressure' ? pressureUnit : field === 'DewPoint' || field === 'Temperature' ? tempUnit : undefined, block);
+      c.unmapped(key, raw, field === 'Pressure' ? pressureUnit : field === 'DewPoint' || field === 'Temperature' || board ? tempUnit : undefined, block);
       continue;
     }
     c.add(key, kind, raw, { unit: kind === 'temperature' ? tempUnit : undefined, channel: block });
   }
 }
 
-/** `cmnd/<topic>/POWER<n>` with `ON`/`OFF` (plain `POWER` without a channel), following the device's FullTopic. */
-export function encode(nativeId: string, channel: string | undefined, command: NativeCommand, options: DecodeOptions = {}): EncodeResult {
+/**
+ * A temperature that is the device's own rather than the room's: `ESP32` is the chip's sensor (every
+ * tasmota32 build reports it); `ANALOG`'s `Temperature` (`Temperature<n>` on an ESP32) is an NTC on the
+ * ADC pin (xsns_02_analog ADC_TEMP), which the Shelly 2.5/1PM/Plug S/Plus templates wire to the
+ * board's own (40–70 °C in a wall box) and a Sonoff NSPanel to its room sensor: the message cannot
+ * tell which, so it is stored only when the device's `keys:` says so (kept unmapped, its unit with it).
+ */
+function boardTemperature(block: string, field: string): boolean {
+  return (block === 'ESP32' && field === 'Temperature') || (block === 'ANALOG' && /^Temperature\d*$/.test(field));
+}
+
+/**
+ * `cmnd/<topic>/POWER<n>` with `ON`/`OFF` (plain `POWER` without a channel), following the device's
+ * FullTopic: the one learnt from its messages or discovery config (`options.tasmotaLayout`), else
+ * the map's first template.
+ */
+export function encode(nativeId: string, channel: string | undefined, command: NativeCommand, options: EncodeOptions = {}): EncodeResult {
   if (!('state' in command)) return { ok: false, reason: `tasmota:${nativeId}: a Tasmota relay takes on/off, not a mode and setpoint` };
   if (nativeId === '' || /[/#+]/.test(nativeId)) return { ok: false, reason: `tasmota: "${nativeId}" is not a Tasmota topic` };
   if (channel !== undefined && !/^\d{1,2}$/.test(channel)) return { ok: false, reason: `tasmota:${nativeId}: channel "${channel}" is not a relay number` };
-  const template = options.tasmota?.fullTopics?.[0] ?? DEFAULT_FULL_TOPIC;
-  const words = prefixWords(options.tasmota);
+  const learnt = options.tasmotaLayout;
+  const template = learnt?.fullTopic ?? options.tasmota?.fullTopics?.[0] ?? DEFAULT_FULL_TOPIC;
+  const words = learnt?.prefixes ?? prefixWords(options.tasmota);
   const full = (template.endsWith('/') ? template : `${template}/`).replaceAll('%prefix%', words.cmnd).replaceAll('%topic%', nativeId);
   if (full.includes('%')) return { ok: false, reason: `tasmota:${nativeId}: FullTopic "${template}" needs %hostname% or %id%, which the gateway does not know` };
   return { ok: true, publishes: [{ topic: `${full}POWER${channel ?? ''}`, payload: command.state.toUpperCase() }] };

@@ -63,14 +63,16 @@ devices:
     expect([...e.unmapped]).toEqual([['power_outage_count', 1]]);
     expect([...e.kinds].sort()).toEqual(['battery', 'humidity', 'pressure', 'temperature', 'voltage']);
     expect(e.battery).toBe(97);
-    // Tasmota says its pressure unit: one that is not the kind's is a problem, not a wrong number.
+    // Tasmota says its pressure unit: mmHg (SetOption24) is converted to the kind's; one that is no pressure unit is a problem, not a wrong number.
     const t = router(`kinds:
   pressure: { unit: hPa, min: 300, max: 1100 }
 devices:
   tasmota:ws: { site: hq, zone: roof }
 `);
     expect(placed(send(t, 'tele/ws/SENSOR', '{"BME280":{"Temperature":20.1,"Pressure":1013.2},"PressureUnit":"hPa","TempUnit":"C"}')).readings.map((x) => x.kind)).toEqual(['temperature', 'pressure']);
-    expect(placed(send(t, 'tele/ws/SENSOR', '{"BME280":{"Temperature":20.1,"Pressure":760.0},"PressureUnit":"mmHg","TempUnit":"C"}')).problems).toEqual(['tasmota:ws: BME280.Pressure is in mmHg, kind pressure is in hPa']);
+    const mm = placed(send(t, 'tele/ws/SENSOR', '{"BME280":{"Temperature":20.1,"Pressure":760.0},"PressureUnit":"mmHg","TempUnit":"C"}'));
+    expect([mm.problems, mm.readings.find((x) => x.kind === 'pressure')?.value]).toEqual([[], 1013.25]);
+    expect(placed(send(t, 'tele/ws/SENSOR', '{"BME280":{"Temperature":20.1,"Pressure":14.7},"PressureUnit":"psi","TempUnit":"C"}')).problems).toEqual(['tasmota:ws: BME280.Pressure is in psi, kind pressure is in hPa']);
   });
 
   it('lists a device the map does not place as waiting, and places Zigbee2MQTT names of the form site/zone/device by themselves', () => {

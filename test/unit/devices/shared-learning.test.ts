@@ -70,3 +70,23 @@ describe('a Gen1 Shelly light’s mode, told to the other nodes', () => {
     for (const stop of stops) stop();
   });
 });
+
+describe('a Tasmota’s own FullTopic, told to the other nodes', () => {
+  it('is learnt by a node that never heard the device, so its owner commands it where it listens', async () => {
+    const mq = mqemitter();
+    const a = await Aedes.createBroker({ mq });
+    const b = await Aedes.createBroker({ mq });
+    brokers.push(a, b);
+    const log = pino({ level: 'silent' });
+    const options = { zigbee2mqttBaseTopic: 'zigbee2mqtt', discoveryPrefix: 'homeassistant' };
+    const map = { ...EMPTY_MAP, tasmota: { fullTopics: ['%prefix%/%topic%/', 'home/%topic%/%prefix%/'] } };
+    const [ra, rb] = [new SharingRouter(options, map), new SharingRouter(options, map)];
+    const stops = [shareLearning({ aedes: a, router: ra, clock: systemClock, log }), shareLearning({ aedes: b, router: rb, clock: systemClock, log })];
+    ra.route('home/custom1/stat/POWER1', Buffer.from('OFF'), Date.now());
+    const layout = { fullTopic: 'home/%topic%/%prefix%/', prefixes: { cmnd: 'cmnd', stat: 'stat', tele: 'tele' } };
+    expect(ra.learnt.tasmotaLayout('custom1')).toEqual(layout);
+    for (let i = 0; i < 50 && rb.learnt.tasmotaLayout('custom1') === undefined; i++) await new Promise((r) => setImmediate(r));
+    expect(rb.learnt.tasmotaLayout('custom1')).toEqual(layout);
+    for (const stop of stops) stop();
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decode, encode, parseTopic } from '../../../gateway/devices/families/tasmota.js';
+import { LearntFacts } from '../../../gateway/devices/learnt.js';
 import { tasmotaFixtures } from '../../fixtures/native/tasmota.js';
 import { expectFixture } from './expect-fixture.js';
 
@@ -49,6 +50,23 @@ describe('Tasmota commands', () => {
   });
   it('follows a %topic%/%prefix%/ FullTopic', () => {
     expect(encode('sonoff-1234', '1', { state: 'on' }, { tasmota: { fullTopics: ['%topic%/%prefix%/'] } })).toEqual({ ok: true, publishes: [{ topic: 'sonoff-1234/cmnd/POWER1', payload: 'ON' }] });
+  });
+  it('follows the FullTopic the device itself uses, not the first of the map, and learns only what is news', () => {
+    // The custom template listed first: a default-topic Tasmota's own message says where it listens.
+    const tasmota = { fullTopics: ['home/%topic%/%prefix%/', '%prefix%/%topic%/'] };
+    const learnt = new LearntFacts();
+    const heard = decode('tele/plain/STATE', Buffer.from('{"POWER":"OFF"}'), { tasmota, learnt });
+    expect(heard.outcome !== 'not_mine' && heard.learnt).toEqual([{ what: 'tasmotaLayout', topic: 'plain', fullTopic: '%prefix%/%topic%/', prefixes: { cmnd: 'cmnd', stat: 'stat', tele: 'tele' } }]);
+    learnt.apply(heard.outcome !== 'not_mine' ? (heard.learnt ?? []) : []);
+    expect(encode('plain', '1', { state: 'on' }, { tasmota, tasmotaLayout: learnt.tasmotaLayout('plain') })).toEqual({ ok: true, publishes: [{ topic: 'cmnd/plain/POWER1', payload: 'ON' }] });
+    // Said again: nothing new. Under the first template, with nothing learnt: nothing to learn (its commands go there anyway).
+    expect(decode('tele/plain/STATE', Buffer.from('{"POWER":"OFF"}'), { tasmota, learnt })).not.toHaveProperty('learnt');
+    expect(decode('home/custom/tele/LWT', Buffer.from('Online'), { tasmota, learnt })).not.toHaveProperty('learnt');
+    // A command seen on the bus is anyone's (the gateway's own too): it teaches nothing.
+    expect(decode('cmnd/other/POWER1', Buffer.from('ON'), { tasmota, learnt })).not.toHaveProperty('learnt');
+    // Its discovery config's FullTopic and prefixes, as announced.
+    const config = decode('tasmota/discovery/A0B765F3C1E2/config', Buffer.from('{"t":"shed","ft":"%prefix%/%topic%/","tp":["cmnd","stat","tele"]}'), { tasmota, learnt });
+    expect(config.outcome !== 'not_mine' && config.learnt).toEqual([{ what: 'tasmotaLayout', topic: 'shed', fullTopic: '%prefix%/%topic%/', prefixes: { cmnd: 'cmnd', stat: 'stat', tele: 'tele' } }]);
   });
   it('refuses HVAC, a bad channel and a FullTopic it cannot fill', () => {
     expect(encode('t', undefined, { mode: 'cool', setpoint: 22 })).toMatchObject({ ok: false });
