@@ -277,7 +277,7 @@ export class Gateway {
       ...(cluster ? { node: nodeId, redis: settings.redisUrl.replace(/\/\/[^@/]*@/, '//') } : {}),
     };
     // DESIGN.md: the gateway logs the ports it bound, under LOG_LEVEL=warn or error too (port 0's only answer).
-    log[log.isLevelEnabled('info') || log.level === 'silent' ? 'info' : (log.level as 'warn' | 'error' | 'fatal')](running, 'gateway started');
+    (log.isLevelEnabled('info') || log.level === 'silent' ? log : log.child({}, { level: 'info' })).info(running, 'gateway started');
     return running;
   }
 

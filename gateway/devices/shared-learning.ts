@@ -102,7 +102,7 @@ function parseTold(payload: PublishPacket['payload']): Told | undefined {
   try {
     const v = JSON.parse(payload.toString()) as (Partial<Message> & { fact?: Record<string, unknown> }) | null;
     const f = v?.fact;
-    if (f?.['what'] === 'tasmotaLayout') return layoutFact(f as Partial<Layout>);
+    if (f?.['what'] === 'tasmotaLayout') return layoutFact(f);
     if (f) return factOf(f);
     if (typeof v?.topic !== 'string' || typeof v.payload !== 'string') return undefined;
     const hint = nativeHint(v.hint);
