@@ -163,6 +163,9 @@ export class AlarmBook {
   /** A stored transition, during a rebuild: what really happened to an alarm. */
   restore(t: AlarmTransitionEvent): void {
     let a = this.get(t.alarmId);
+    // An alarm that ended (cleared, or replaced by a new one of its key) never comes back: a transition
+    // stored at the same time as its end may be read after it (an acknowledgement with "clear": true).
+    const ended = a !== undefined && this.cleared.get(a.id) === a;
     if (a) mergeTransition(a, t);
     else a = alarmOfTransition(t, this.o.timesOf(t.rule));
     if (t.transition === 'raised') a.correlationId = t.correlationId;
@@ -170,7 +173,7 @@ export class AlarmBook {
       a.lastCorrelationId = t.correlationId;
       this.countedByRestore.set(a.id, t.correlationId);
     }
-    if (t.transition === 'cleared' || !t.active) {
+    if (t.transition === 'cleared' || !t.active || ended) {
       if (this.activeById.get(a.id) === a) this.deactivate(a);
       if (t.transition === 'cleared' || a.clearedAt === undefined) a.clearedAt = t.timeMs;
       if (t.transition === 'cleared') a.clearReason = t.reason;
