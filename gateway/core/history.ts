@@ -1,4 +1,4 @@
-import type { ActuatorStateEvent, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, DeviceSilenceEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
+import type { ActuatorStateEvent, AlarmTransition, AlarmTransitionEvent, AlertEvent, CommandEvent, CommandStatusEvent, DeviceSilenceEvent, DeviceStatusEvent, ReadingEvent, ZoneArmedEvent } from './events.js';
 
 /** A stored event read back, tagged with what it is. */
 export type HistoryItem =
@@ -27,8 +27,17 @@ export const HISTORY_ORDER: Readonly<Record<HistoryType, number>> = { zoneArmed:
 
 export const itemTime = (item: HistoryItem): number => item.event.timeMs;
 
+/**
+ * Same-millisecond order of alarm transitions, the order they happen in: an acknowledgement with
+ * `"clear": true` stores `acknowledged` and `cleared` at one time (two series: `transition` is a
+ * tag), and InfluxDB returns them in either order; `cleared` is an alarm's end, so it comes last.
+ */
+export const ALARM_TRANSITION_ORDER: Readonly<Record<AlarmTransition, number>> = { raised: 0, updated: 1, acknowledged: 2, cleared: 3 };
+
 export function byTime(a: HistoryItem, b: HistoryItem): number {
-  return itemTime(a) - itemTime(b) || HISTORY_ORDER[a.type] - HISTORY_ORDER[b.type];
+  const order = itemTime(a) - itemTime(b) || HISTORY_ORDER[a.type] - HISTORY_ORDER[b.type];
+  if (order !== 0 || a.type !== 'alarm' || b.type !== 'alarm') return order;
+  return ALARM_TRANSITION_ORDER[a.event.transition] - ALARM_TRANSITION_ORDER[b.event.transition];
 }
 
 export interface HistoryRange {

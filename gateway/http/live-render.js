@@ -118,7 +118,7 @@ function renderActuators(zoneKey) {
       const mode = a.data === undefined || a.data === null ? 'unknown' : data.mode || data.state || JSON.stringify(data);
       const label = name === 'hvac' ? 'HVAC ' + mode + (data.setpoint !== undefined ? ' ' + data.setpoint + '°C' : '') : name + ' ' + mode;
       const badge = el('span', 'act ' + (mode === 'on' || mode === 'cool' || mode === 'heat' ? mode : ''), label);
-      const said = { pending: 'waiting for it to confirm', confirmed: 'confirmed by the actuator', unresponsive: 'did not confirm: its state is unknown (actuator_unresponsive)', manual: 'changed by hand: the rules leave it alone (manual_override)', untracked: 'nothing to confirm: the rules never commanded it, or it does not report its state' };
+      const said = { pending: 'waiting for it to confirm', confirmed: 'confirmed by the actuator', unresponsive: 'did not confirm: its state is unknown (actuator_unresponsive)', manual: 'changed by hand: the rules leave it alone (manual_override)', untracked: 'nothing to confirm: the rules never commanded it, it does not report its state, or it reported another state than a command it did not confirm' };
       badge.title = (a.rule ? 'by rule ' + a.rule : 'as reported') + (a.time ? ' at ' + clock(a.time) : '') + (a.status ? ' · ' + said[a.status] : '');
       badge.dataset.actuator = name;
       if (a.status) badge.dataset.status = a.status;

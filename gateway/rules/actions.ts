@@ -149,6 +149,11 @@ export class ActionDispatcher {
     this.actuators.touch(target, { json: JSON.stringify(data), data, changedAt: at, commandId: undefined, rule: undefined });
   }
 
+  /** A command that failed, then its actuator reported its state after all: it holds again, from that report (no sooner for minimum on/off times). */
+  confirmedLate(target: string, data: CommandData, at: number, commandId: string, rule: string | undefined, type?: string): void {
+    this.actuators.touch(target, { json: JSON.stringify(data), data, changedAt: at, commandId, rule, ...(type !== undefined ? { type } : {}) });
+  }
+
   /** The actuator did not confirm: its state is unknown until it is commanded or reports again. */
   forget(target: string): void {
     this.actuators.delete(target);

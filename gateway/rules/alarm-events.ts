@@ -10,7 +10,7 @@ export interface AlarmView extends AlarmState {
   readonly id: string;
   readonly state: 'active' | 'cleared';
   readonly clearedAt: number | undefined;
-  /** Active since before a start that did not load its rule: it clears once the rule is loaded again, or by an operator. */
+  /** Its rule is not loaded (at a start, or gone since): it clears once the rule is loaded again, or by an operator. */
   readonly ruleNotLoaded?: true;
 }
 

@@ -1,4 +1,6 @@
+import type { Clock } from '../core/clock.js';
 import type { AlarmTransitionEvent, DecidingFact, Severity } from '../core/events.js';
+import type { OnRefuse } from './bounds.js';
 import { DEFAULT_REPEAT_MS } from './pack.js';
 
 /** An alarm as the book keeps it, and how a stored transition becomes one again (rebuild). */
@@ -56,7 +58,7 @@ export interface Alarm extends AlarmSubject {
   storedAt: number;
   /** Its quiet period ran out during a rebuild: cleared when going live. */
   overdue: boolean;
-  /** Restored while its rule was not loaded (see `alarmOfTransition`): it takes the rule's times once it is. */
+  /** Its rule is not loaded (restored without it, see `alarmOfTransition`, or gone since): it takes the rule's times once it is. */
   withoutRule?: boolean;
 }
 
@@ -130,4 +132,20 @@ export function mergeTransition(a: Alarm, t: AlarmTransitionEvent): void {
   a.value = t.value;
   a.storedAt = t.timeMs;
   if (t.facts) a.facts = t.facts;
+}
+
+/** What the alarm book (alarms.ts) is given. */
+export interface AlarmBookOptions {
+  readonly clock: Clock;
+  /** Every transition; `persist` is false for an update that is not worth its own point. */
+  readonly onTransition: (t: AlarmTransitionEvent, persist: boolean) => void;
+  /** Wake `quiet(alarmId)` at `at` (undefined: not needed any more). */
+  readonly schedule: (alarmId: string, at: number | undefined) => void;
+  /** The times of a rule in force, or of one of the gateway's own alarms; undefined: the defaults. */
+  readonly timesOf: (rule: string) => AlarmTimes | undefined;
+  /** Cleared alarms remembered (for a late acknowledgement and the trace). */
+  readonly keepCleared?: number;
+  /** Active alarms at most (rules/bounds.ts): none is dropped, a new one past it is refused (`refused`). */
+  readonly bound?: number;
+  readonly refused?: OnRefuse;
 }

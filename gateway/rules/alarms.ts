@@ -1,14 +1,13 @@
 import { BoundedMap } from '../core/bounded-map.js';
-import type { Clock } from '../core/clock.js';
 import type { AlarmTransition, AlarmTransitionEvent, AlertEvent } from '../core/events.js';
 import { newEventId } from '../core/ids.js';
-import { adoptTransition, alarmOfTransition, keyOf, mergeTransition, pick, type Alarm, type AlarmSubject, type AlarmTimes, type Occurrence } from './alarm.js';
+import { adoptTransition, alarmOfTransition, keyOf, mergeTransition, pick, type Alarm, type AlarmBookOptions, type AlarmSubject, type AlarmTimes, type Occurrence } from './alarm.js';
 import { alertOf, transitionOf, viewOf, type AlarmView } from './alarm-events.js';
 import { ClearConditionIndex } from './alarm-clear-index.js';
-import { RULE_BOUNDS, type OnRefuse } from './bounds.js';
+import { RULE_BOUNDS } from './bounds.js';
 
 export type { AlarmView } from './alarm-events.js';
-export type { Alarm, AlarmSubject, AlarmTimes, Occurrence } from './alarm.js';
+export type { Alarm, AlarmBookOptions, AlarmSubject, AlarmTimes, Occurrence } from './alarm.js';
 
 /**
  * Alarms, not alert floods (Alertmanager's grouping and repeat interval, ThingsBoard's
@@ -21,26 +20,11 @@ export type { Alarm, AlarmSubject, AlarmTimes, Occurrence } from './alarm.js';
  * While the rules rebuild their state (`dry`), nothing is raised, cleared or notified: stored
  * transitions (`restore`) say what happened, and replayed firings only bring an alarm's count and
  * last seen up to date; a quiet period that ran out meanwhile clears the alarm when going live.
- * An alarm restored without its rule in force waits for it (alarm.ts' `alarmOfTransition`, `rulesChanged`).
+ * An alarm restored without its rule in force, or whose rule goes while it is active, waits for it (alarm.ts' `alarmOfTransition`, `rulesChanged`).
  */
 
 /** An update of an alarm becomes a stored point at most this often (raises, repeats, acks and clears always do). */
 export const UPDATE_STORE_MS = 10_000;
-
-export interface AlarmBookOptions {
-  readonly clock: Clock;
-  /** Every transition; `persist` is false for an update that is not worth its own point. */
-  readonly onTransition: (t: AlarmTransitionEvent, persist: boolean) => void;
-  /** Wake `quiet(alarmId)` at `at` (undefined: not needed any more). */
-  readonly schedule: (alarmId: string, at: number | undefined) => void;
-  /** The times of a rule in force, or of one of the gateway's own alarms; undefined: the defaults. */
-  readonly timesOf: (rule: string) => AlarmTimes | undefined;
-  /** Cleared alarms remembered (for a late acknowledgement and the trace). */
-  readonly keepCleared?: number;
-  /** Active alarms at most (rules/bounds.ts): none is dropped, a new one past it is refused (`refused`). */
-  readonly bound?: number;
-  readonly refused?: OnRefuse;
-}
 
 export class AlarmBook {
   /** Replaying history: no transitions, no notifications (see the class comment). */
@@ -163,6 +147,9 @@ export class AlarmBook {
   /** A stored transition, during a rebuild: what really happened to an alarm. */
   restore(t: AlarmTransitionEvent): void {
     let a = this.get(t.alarmId);
+    // An alarm that ended (cleared, or replaced by a new one of its key) never comes back: a transition
+    // stored at the same time as its end may be read after it (an acknowledgement with "clear": true).
+    const ended = a !== undefined && this.cleared.get(a.id) === a;
     if (a) mergeTransition(a, t);
     else a = alarmOfTransition(t, this.o.timesOf(t.rule));
     if (t.transition === 'raised') a.correlationId = t.correlationId;
@@ -170,7 +157,7 @@ export class AlarmBook {
       a.lastCorrelationId = t.correlationId;
       this.countedByRestore.set(a.id, t.correlationId);
     }
-    if (t.transition === 'cleared' || !t.active) {
+    if (t.transition === 'cleared' || !t.active || ended) {
       if (this.activeById.get(a.id) === a) this.deactivate(a);
       if (t.transition === 'cleared' || a.clearedAt === undefined) a.clearedAt = t.timeMs;
       if (t.transition === 'cleared') a.clearReason = t.reason;
@@ -206,17 +193,31 @@ export class AlarmBook {
     }
   }
 
-  /** The rules in force changed: an alarm restored without its rule takes the rule's times once it is loaded again. */
-  rulesChanged(): void {
+  /**
+   * The rules in force changed: an active alarm whose rule is no longer loaded (removed, renamed,
+   * its pack deleted) waits for it as one restored without it (no quiet time guessed, nothing to
+   * check); one without its rule takes the rule's times once it is loaded again. Returns the alarms
+   * that lost their rule now, to be said once.
+   */
+  rulesChanged(): Alarm[] {
+    const lost: Alarm[] = [];
     for (const a of this.byKey.values()) {
-      const times = a.withoutRule === true ? this.o.timesOf(a.rule) : undefined;
-      if (!times) continue;
+      const times = this.o.timesOf(a.rule);
+      if (!times && a.withoutRule !== true) {
+        a.withoutRule = true;
+        a.times = { repeatMs: a.times.repeatMs, clearAfterMs: undefined };
+        this.explicit.delete(a);
+        this.o.schedule(a.id, undefined);
+        lost.push(a);
+      }
+      if (!times || a.withoutRule !== true) continue;
       a.withoutRule = false;
       a.times = times;
       if (times.clearAfterMs === undefined) this.explicit.add(a);
       else this.explicit.delete(a);
       this.scheduleQuiet(a);
     }
+    return lost;
   }
 
   find(subject: Omit<AlarmSubject, 'type' | 'severity'>): Alarm | undefined {

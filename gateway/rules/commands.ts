@@ -6,7 +6,7 @@ import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE, type ActionDispatcher, type Act
 import type { AlarmBook } from './alarms.js';
 import type { OnForget, OnRefuse } from './bounds.js';
 import { afterComingBack, changedByHand, restoreAfterComingBack, type DifferingReportOptions } from './differing-report.js';
-import { confirms, describe, type ActuatorAvailability, type ExpectedReport, type Saga } from './saga.js';
+import { confirms, describe, offline, type ActuatorAvailability, type ExpectedReport, type Saga } from './saga.js';
 import { SagaMemory, type LastReport } from './saga-memory.js';
 
 /**
@@ -149,6 +149,11 @@ export class CommandTracker {
       const { command } = this.o;
       const was = failed && !this.dry && r.cameBack !== undefined ? stateOf(failed) : undefined;
       if (was && command && afterComingBack(this.o, r.actuator, r.state, was) === 'restore') return restoreAfterComingBack({ ...this.o, command }, target, r, was, (c, detail) => this.sent(c, detail));
+      // It did what it did not confirm, late: that command holds again, confirmed by this report (a rebuild: restoreStatus).
+      if (failed && confirms(this.o.expectedReport, target, failed.cloudEvent.data, r.state)) {
+        this.o.dispatcher.confirmedLate(target, failed.cloudEvent.data, r.timeMs, failed.id, failed.rule, failed.cloudEvent.type);
+        return this.status(failed, 'confirmed', this.o.retries, r.state, `late, by a report ${r.timeMs - failed.timeMs} ms after it was sent (it had failed)`);
+      }
       // Nothing known before, or unknown since it did not confirm: now it is known. Since when is
       // not: no minimum on/off time runs from this report.
       this.o.dispatcher.adopt(target, r.state, Number.NEGATIVE_INFINITY);
@@ -240,6 +245,9 @@ export class CommandTracker {
         if (s.reported) this.o.dispatcher.adopt(target, s.reported, s.timeMs);
         break;
       case 'confirmed':
+        // Late, after it failed (report above): the command holds again.
+        if (s.reported && this.o.dispatcher.current(target)?.commandId === undefined) this.o.dispatcher.confirmedLate(target, s.data, s.timeMs, s.commandId, s.rule);
+        break;
       case 'superseded':
         break;
     }
@@ -283,13 +291,6 @@ export class CommandTracker {
 }
 
 const targetOf = (c: Pick<CommandEvent, 'site' | 'zone' | 'actuator'>): string => `${c.site}/${c.zone}/${c.actuator}`;
-
-/** `; <device> is offline (last heard …)` when the devices layer says the actuator's device is: why it did not confirm. */
-function offline(a: ReturnType<ActuatorAvailability>): string {
-  if (a?.online !== false) return '';
-  const when = a.since !== undefined ? ` since ${new Date(a.since).toISOString()}` : a.lastSeen !== undefined ? ` (last heard ${new Date(a.lastSeen).toISOString()})` : '';
-  return `; ${a.device} is offline${when}`;
-}
 
 /** A command as the state it set (what a device that came back is put back to). */
 const stateOf = (c: CommandEvent): ActuatorState => ({ json: JSON.stringify(c.cloudEvent.data), data: c.cloudEvent.data, changedAt: c.timeMs, commandId: c.id, rule: c.rule, type: c.cloudEvent.type });

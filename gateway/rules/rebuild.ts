@@ -6,6 +6,7 @@ import type { ReplayClock } from '../core/replay-clock.js';
 import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE } from './actions.js';
 import { DRY_RUN_MARGIN_MS, dryRun, lookbackMs, type DryRunItem } from './dry-run.js';
 import type { CommandTimes, RulesRuntime } from './runtime.js';
+import { warnAlarmWithoutRule } from './runtime-options.js';
 
 /**
  * The rules' state, rebuilt the event-sourced way when the gateway starts: what stood before the
@@ -68,10 +69,7 @@ const TYPES: readonly HistoryType[] = ['reading', 'zoneArmed', 'command', 'actua
  * without their rule, for which no quiet time is guessed (alarm.ts' alarmOfTransition).
  */
 export function warnAlarmsWithoutRule(runtime: Pick<RulesRuntime, 'alarms'>, log: Logger): void {
-  for (const a of runtime.alarms.active()) {
-    if (a.withoutRule !== true) continue;
-    log.warn({ alarmId: a.id, rule: a.rule, site: a.site, zone: a.zone, device: a.device, severity: a.severity }, `alarm ${a.id} (${a.rule}, ${a.site}/${a.zone}) stays active: its rule is not loaded (its pack deleted, or rejected with no kept copy); it clears by that rule once it is loaded again, or acknowledge it with "clear": true`);
-  }
+  for (const a of runtime.alarms.active()) if (a.withoutRule === true) warnAlarmWithoutRule(a, log, 'its pack deleted, or rejected with no kept copy');
 }
 
 export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {

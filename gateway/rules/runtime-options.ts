@@ -3,7 +3,7 @@ import type { Clock } from '../core/clock.js';
 import type { AlarmTransitionEvent, CommandEvent, CommandStatusEvent, ReadingEvent } from '../core/events.js';
 import type { Kind } from '../core/kinds.js';
 import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE, type Outcome, type Suppression } from './actions.js';
-import type { AlarmTimes } from './alarm.js';
+import type { Alarm, AlarmTimes } from './alarm.js';
 import type { Forgotten, OnForget, Refused, RuleBounds } from './bounds.js';
 
 export type { OnForget };
@@ -87,4 +87,9 @@ export function alarmTimesOf(rule: string, times: CommandTimes, engine: Pick<Rul
   if (rule === ACTUATOR_UNRESPONSIVE) return { repeatMs: Number.POSITIVE_INFINITY, clearAfterMs: undefined };
   const alarm = engine.rule(rule)?.alarm;
   return alarm && { repeatMs: alarm.repeatMs, clearAfterMs: alarm.clearAfterMs };
+}
+
+/** Said once per alarm: at a rebuild, or when the rules in force change while it is active (AlarmBook.rulesChanged). */
+export function warnAlarmWithoutRule(a: Alarm, log: Logger, why = 'removed or renamed, or its pack deleted'): void {
+  log.warn({ alarmId: a.id, rule: a.rule, site: a.site, zone: a.zone, device: a.device, severity: a.severity }, `alarm ${a.id} (${a.rule}, ${a.site}/${a.zone}) stays active: its rule is not loaded (${why}); it clears by that rule once it is loaded again, or acknowledge it with "clear": true`);
 }

@@ -9,7 +9,7 @@ import type { FactContext } from './facts.js';
 import { DryRetries } from './held-back.js';
 import { JobQueue } from './job-queue.js';
 import type { RuleSet } from './loader.js';
-import { alarmTimesOf, DEFAULT_COMMAND_TIMES, MAX_RULES_BACKLOG, type OnForget, type RuntimeOptions, type Wake } from './runtime-options.js';
+import { alarmTimesOf, DEFAULT_COMMAND_TIMES, warnAlarmWithoutRule, MAX_RULES_BACKLOG, type OnForget, type RuntimeOptions, type Wake } from './runtime-options.js';
 import { SeriesStore } from './series.js';
 import { ZoneState } from './state.js';
 import { Wakeups } from './wakeups.js';
@@ -94,7 +94,7 @@ export class RulesRuntime {
     // A rebuild replays the readings itself; live, new watches start from the latest ones.
     this.watches.configure(this.engine.watches, this.o.clock.now(), this.dryRun ? undefined : () => this.state.latestReadings());
     this.dispatcher.usePolicies(set.actuators);
-    this.alarms.rulesChanged();
+    for (const a of this.alarms.rulesChanged()) warnAlarmWithoutRule(a, this.o.log);
   }
 
   rulesFor(kind: Kind): number {

@@ -36,3 +36,10 @@ export function confirms(expected: ExpectedReport | undefined, target: string, d
 }
 
 export const describe = (data: Readonly<Record<string, unknown>>): string => JSON.stringify(data);
+
+/** `; <device> is offline (last heard …)` when the devices layer says the actuator's device is: why it did not confirm. */
+export function offline(a: ReturnType<ActuatorAvailability>): string {
+  if (a?.online !== false) return '';
+  const when = a.since !== undefined ? ` since ${new Date(a.since).toISOString()}` : a.lastSeen !== undefined ? ` (last heard ${new Date(a.lastSeen).toISOString()})` : '';
+  return `; ${a.device} is offline${when}`;
+}

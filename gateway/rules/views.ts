@@ -20,7 +20,7 @@ export interface ActuatorView {
   readonly rule: string | undefined;
   readonly reported: Readonly<Record<string, unknown>> | undefined;
   readonly reportedAt: number | undefined;
-  /** `pending` (waiting for a confirmation), `unresponsive`, `manual`, `confirmed`, or `untracked` (never commanded, or it does not report). */
+  /** `pending` (waiting for a confirmation), `unresponsive`, `manual`, `confirmed` (also late, after it failed), or `untracked` (never commanded, it does not report, or its state is no command of the rules). */
   readonly status: 'pending' | 'unresponsive' | 'manual' | 'confirmed' | 'untracked';
 }
 

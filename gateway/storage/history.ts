@@ -98,7 +98,8 @@ export class InfluxHistory implements History {
       const key =
         item.type === 'command' ? `c|${item.event.site}/${item.event.zone}/${item.event.actuator}` : item.type === 'alarm' ? `a|${item.event.alarmId}` : `${item.type}|${item.event.id}|${item.event.timeMs}`;
       const seen = last.get(key);
-      if (!seen || seen.event.timeMs < item.event.timeMs) last.set(key, item);
+      // At one time an alarm's `cleared` wins over the `acknowledged` stored with it (byTime's order of transitions).
+      if (!seen || seen.event.timeMs < item.event.timeMs || (item.type === 'alarm' && byTime(seen, item) < 0)) last.set(key, item);
     }
     return [...last.values()].sort(byTime);
   }

@@ -113,6 +113,25 @@ describe('a command to an actuator that reports its state', () => {
     expect(again.data).toEqual({ mode: 'cool', setpoint: 22 });
   });
 
+  it('is confirmed late when the actuator reports exactly the commanded state after actuator_unresponsive: the alarm clears and /api/actuators says confirmed', async () => {
+    const slow = await hvac('hq', 'f8', { kind: 'manual' });
+    await publish('sensors/hq/f8/t8/temperature', 31);
+    const sent = await slow.nextCommand();
+    await advance(10 * s);
+    await slow.nextCommand();
+    await advance(20 * s);
+    await slow.nextCommand();
+    await advance(40 * s);
+    await waitFor(async () => (await actuatorView('hq/f8/hvac'))?.status === 'unresponsive', 'actuator_unresponsive');
+    await slow.apply();
+    const alarms = async () => ((await (await fetch(`${gw.httpUrl}/api/alarms`)).json()) as { alarms: { zone: string }[] }).alarms;
+    await waitFor(async () => !(await alarms()).some((a) => a.zone === 'f8'), 'the alarm cleared by the report');
+    // Not "untracked" (never commanded, or does not report): the report confirms the last command.
+    expect(await actuatorView('hq/f8/hvac')).toMatchObject({ status: 'confirmed', data: sent.data, since: clock.now(), reported: sent.data });
+    await waitFor(async () => (await statuses('f8')).length >= 5, 'the saga in InfluxDB');
+    expect((await statuses('f8')).map(([st]) => st)).toEqual(['sent', 'retried', 'retried', 'failed', 'confirmed']);
+  });
+
   it('is confirmed when the actuator answers late, after a resend, with no alarm', async () => {
     const late = await hvac('hq', 'f2', { kind: 'manual' });
     await publish('sensors/hq/f2/t2/temperature', 31);

@@ -1,6 +1,7 @@
 /** The alarm book on the ManualClock: raise once, update, repeat at most every repeatMs, acknowledge, clear, and the rebuild's dry run. */
 import { describe, expect, it } from 'vitest';
-import type { AlarmTransitionEvent } from '../../../gateway/core/events.js';
+import type { AlarmTransition, AlarmTransitionEvent } from '../../../gateway/core/events.js';
+import { byTime, type HistoryItem } from '../../../gateway/core/history.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import { AlarmBook, UPDATE_STORE_MS, type AlarmTimes } from '../../../gateway/rules/alarms.js';
 
@@ -174,5 +175,44 @@ describe('AlarmBook', () => {
     inForce.times = { repeatMs: 60_000, clearAfterMs: undefined };
     alarms.rulesChanged();
     expect(alarms.waitsInZone('hq', 'f2')).toBe(true);
+  });
+});
+
+describe('same-millisecond alarm transitions in a rebuild', () => {
+  const at = 1_000_000;
+  const stored = (transition: AlarmTransition, over: Partial<AlarmTransitionEvent> = {}): AlarmTransitionEvent => ({
+    id: `t-${transition}`, alarmId: 'alarm-1', transition, rule: subject.rule, type: subject.type, severity: subject.severity, site: 'hq', zone: 'f1', device: 'smk-1', actuator: undefined,
+    message: 'smoke', count: 1, value: true, firstSeen: at, lastSeen: at, acknowledged: transition === 'acknowledged' || transition === 'cleared', acknowledgedBy: undefined,
+    active: transition !== 'cleared', notifiedAt: at, notifications: 1, correlationId: 'r1', reason: undefined, facts: undefined, time: new Date(at).toISOString(), timeMs: at, ...over,
+  });
+  const item = (event: AlarmTransitionEvent): HistoryItem => ({ type: 'alarm', event });
+
+  it('byTime puts an alarm’s transitions of one millisecond in the order they happen: raised, updated, acknowledged, cleared', () => {
+    const all: AlarmTransition[] = ['raised', 'updated', 'acknowledged', 'cleared'];
+    // Every order InfluxDB might return them in (4! of them).
+    const orders = (xs: AlarmTransition[]): AlarmTransition[][] => (xs.length <= 1 ? [xs] : xs.flatMap((x, i) => orders([...xs.slice(0, i), ...xs.slice(i + 1)]).map((rest) => [x, ...rest])));
+    for (const order of orders(all)) expect(order.map((t) => item(stored(t))).sort(byTime).map((i) => (i.event as AlarmTransitionEvent).transition)).toEqual(all);
+  });
+
+  it('an alarm cleared with an acknowledgement at one millisecond stays cleared whichever of the two is replayed last', () => {
+    for (const order of [['acknowledged', 'cleared'], ['cleared', 'acknowledged']] as const) {
+      const { alarms } = book({ repeatMs: 60_000, clearAfterMs: undefined });
+      alarms.dry = true;
+      alarms.restore(stored('raised'));
+      for (const t of order) alarms.restore(stored(t));
+      alarms.goLive();
+      expect(alarms.size).toBe(0);
+      expect(alarms.view(alarms.get('alarm-1')!)).toMatchObject({ state: 'cleared', acknowledged: true, clearedAt: at });
+    }
+  });
+
+  it('an alarm replaced by a new one of its key is not brought back by its own transition of the same millisecond', () => {
+    const { alarms } = book({ repeatMs: 60_000, clearAfterMs: undefined });
+    alarms.dry = true;
+    alarms.restore(stored('raised'));
+    alarms.restore(stored('raised', { id: 't-new', alarmId: 'alarm-2', correlationId: 'r2' }));
+    alarms.restore(stored('updated', { count: 2 }));
+    alarms.goLive();
+    expect(alarms.active().map((a) => a.id)).toEqual(['alarm-2']);
   });
 });
