@@ -196,8 +196,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
       { ...result, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), spanMs: toMs - fromMs },
       `rules state rebuilt from ${Math.round((toMs - fromMs) / 60_000)} min of history in ${result.tookMs} ms: ${counts['readings'] ?? 0} readings, ${counts['command'] ?? 0} commands, ${result.alarms} alarms active, ${result.timers} timers pending`,
     );
-  }
-  else if (restored) log.info({ ...result, snapshotOf: new Date(restored.savedAt).toISOString() }, `rules state restored from the local snapshot of ${new Date(restored.savedAt).toISOString()}: ${result.alarms} alarms active, ${result.sagas} commands waiting, ${result.actuators} actuators`);
+  } else if (restored) log.info({ ...result, snapshotOf: new Date(restored.savedAt).toISOString() }, `rules state restored from the local snapshot of ${new Date(restored.savedAt).toISOString()}: ${result.alarms} alarms active, ${result.sagas} commands waiting, ${result.actuators} actuators`);
   return result;
 }
 
