@@ -28,7 +28,7 @@ import type { Metrics } from './observability/metrics.js';
 import { StatsReporter } from './observability/stats.js';
 import type { SilenceWatch } from './ingest/silence.js';
 import { RulesService } from './rules/service.js';
-import { reportedStates } from './rules/views.js';
+import { reportedStates, startedWithoutHistory } from './rules/views.js';
 import type { Journal } from './storage/journal.js';
 import type { InfluxSink } from './storage/sink.js';
 
@@ -154,7 +154,7 @@ export function readinessOf(
   if (o.rules?.loader.noRuleFiles) ruleProblems.push(o.rules.loader.noRuleFiles);
   const kept = [...(o.rules?.loader.keptCopies ?? [])].map(([f, acceptedAt]) => ({ file: join(settings.rulesDir, f), acceptedAt }));
   const rebuilt = o.rules?.rebuildResult;
-  if (rebuilt && !rebuilt.ok) ruleProblems.push(`started without history (GW_ERR_HISTORY): ${rebuilt.problem ?? 'InfluxDB could not be read'}`);
+  if (rebuilt && !rebuilt.ok) ruleProblems.push(startedWithoutHistory(rebuilt, influxUp));
   const cluster = o.cluster?.readiness();
   const deviceProblem = o.devices?.loader.problem;
   return {
@@ -282,7 +282,7 @@ export function devicesService(settings: Settings, { leftBehind, ...o }: { bus: 
 }
 
 /** The rules; a cluster node's only load the packs (its partitions are ruled by their owners, cluster/). */
-export function rulesService(settings: Settings, o: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger; history: History; armedFile: string; keptPacksDir: string; devices: Pick<DevicesService, 'expectedReport' | 'availability' | 'rulesCommand'> }): RulesService {
+export function rulesService(settings: Settings, o: { bus: EventBus; publisher: Publisher; store: Store; metrics: Metrics; clock: Clock; log: Logger; history: History; armedFile: string; stateFile: string; keptPacksDir: string; devices: Pick<DevicesService, 'expectedReport' | 'availability' | 'rulesCommand'> }): RulesService {
   const { devices, ...rest } = o;
   const rules = new RulesService({
     ...rest,

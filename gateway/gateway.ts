@@ -213,7 +213,7 @@ export class Gateway {
     const stats = lifecycle.add('stats', statsReporter(settings, { metrics, store, clock, log, journal, broker, sink, nodeId, cluster: () => this.cluster }));
     await stats.start();
     const history = historyOver({ pending: () => journal.stats().events, up: () => sink.influxUp });
-    const rules = lifecycle.add('rules', rulesService(settings, { bus, publisher: broker, store, metrics, log, clock, history, armedFile: join(this.dataDir, 'armed-zones.json'), keptPacksDir: join(this.dataDir, 'rules-kept'), devices }));
+    const rules = lifecycle.add('rules', rulesService(settings, { bus, publisher: broker, store, metrics, log, clock, history, armedFile: join(this.dataDir, 'armed-zones.json'), stateFile: join(this.dataDir, 'rules-state.json'), keptPacksDir: join(this.dataDir, 'rules-kept'), devices }));
     await rules.start();
     this.rulesService = rules;
     // What the rules knew before this start, from what was stored (before anything new arrives);

@@ -7,6 +7,8 @@ import { ACTUATOR_UNRESPONSIVE, MANUAL_OVERRIDE } from './actions.js';
 import { DRY_RUN_MARGIN_MS, dryRun, lookbackMs, type DryRunItem } from './dry-run.js';
 import type { CommandTimes, RulesRuntime } from './runtime.js';
 import { warnAlarmWithoutRule } from './runtime-options.js';
+import { actuatorRestores, adoptSnapshot, restoreAlarms } from './shared-state.js';
+import type { LocalSnapshot } from './state-file.js';
 
 /**
  * The rules' state, rebuilt the event-sourced way when the gateway starts: what stood before the
@@ -39,6 +41,8 @@ export interface RebuildOptions {
   readonly onReading?: (event: ReadingEvent) => void;
   /** Sees each actuator report read (the last before the window, then the window's), before the rules do: what a native device is, for their sagas. */
   readonly onReport?: (event: ActuatorStateEvent) => void;
+  /** The local snapshot (DATA_DIR/rules-state.json), read only when the history cannot be. */
+  readonly snapshot?: () => Promise<LocalSnapshot | undefined>;
 }
 
 export interface RebuildResult {
@@ -57,6 +61,8 @@ export interface RebuildResult {
   readonly sagas: number;
   readonly timers: number;
   readonly actuators: number;
+  /** The local snapshot the rules started from, the history being unreadable. */
+  readonly snapshot?: Omit<LocalSnapshot, 'state'>;
 }
 
 /** How often a long rebuild says how far it is. */
@@ -84,6 +90,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   const toMs = o.now();
   const fromMs = toMs - lookback;
   let problem: string | undefined;
+  let restored: LocalSnapshot | undefined;
   const apply = async (item: HistoryItem, armed: boolean): Promise<void> => {
     switch (item.type) {
       case 'reading':
@@ -147,17 +154,26 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
       }
     } catch (err) {
       problem = (err as Error).message;
-      const fields = { err: problem, history: history.description };
-      const message = 'the rules could not read their history: they start with the armed zones of the armed-zones file only';
+      restored = await o.snapshot?.();
+      const fields = { err: problem, history: history.description, ...(restored ? { snapshotOf: new Date(restored.savedAt).toISOString() } : {}) };
+      const message = restored
+        ? `the rules could not read their history: they start from their local snapshot of ${new Date(restored.savedAt).toISOString()} (DATA_DIR/rules-state.json) and the armed zones of the armed-zones file`
+        : 'the rules could not read their history: they start with the armed zones of the armed-zones file only';
       // InfluxDB away is already said (GW_ERR_INFLUX_UNREACHABLE, GW_ERR_INFLUX_NOT_INSTALLED): this is one consequence of it.
       if (err instanceof GatewayError && err.code === 'GW_ERR_INFLUX_UNREACHABLE') logWarn(log, 'GW_ERR_HISTORY', fields, message);
       else logError(log, 'GW_ERR_HISTORY', fields, message);
+    }
+    // What the rules knew when the snapshot was taken, restored as a cluster's takeover restores its partition's shared state.
+    if (restored) {
+      const { state } = restored;
+      yield [{ atMs: fromMs, apply: () => restoreAlarms(runtime, state) }];
+      yield actuatorRestores(runtime, state, fromMs);
     }
   }
   // Every timer set from here on is in replay time, including those of what stood before the window.
   // No watermark says which timers fired before the restart: a held-back command's re-run that
   // fell due in the window and left no stored command may have fallen due while the gateway was away.
-  await dryRun({ runtime, clock, fromMs, untilMs: () => o.now(), batches: items(), rerunHeldBack: true });
+  await dryRun({ runtime, clock, fromMs, untilMs: () => o.now(), batches: items(), rerunHeldBack: true, beforeLive: () => restored && adoptSnapshot(runtime, restored.state) });
   warnAlarmsWithoutRule(runtime, log);
   const result: RebuildResult = {
     ok: problem === undefined,
@@ -171,14 +187,27 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
     sagas: runtime.commands.pending,
     timers: runtime.wakeups.size,
     actuators: runtime.dispatcher.all().size,
+    ...(restored ? { snapshot: { savedAt: restored.savedAt, alarms: restored.alarms, sagas: restored.sagas, actuators: restored.actuators } } : {}),
   };
   if (result.ok) {
     log.info(
       { ...result, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), spanMs: toMs - fromMs },
       `rules state rebuilt from ${Math.round((toMs - fromMs) / 60_000)} min of history in ${result.tookMs} ms: ${counts['readings'] ?? 0} readings, ${counts['command'] ?? 0} commands, ${result.alarms} alarms active, ${result.timers} timers pending`,
     );
-  }
+  } else if (restored) log.info({ ...result, snapshotOf: new Date(restored.savedAt).toISOString() }, `rules state restored from the local snapshot of ${new Date(restored.savedAt).toISOString()}: ${result.alarms} alarms active, ${result.sagas} commands waiting, ${result.actuators} actuators`);
   return result;
+}
+
+/**
+ * /readyz's word on a start that could not read the history: where the rules started from and,
+ * once InfluxDB answers again, what a restart would add (not the reason it could not be read then).
+ */
+export function startedWithoutHistory(r: RebuildResult, influxUp: boolean): string {
+  const snapshot = r.snapshot && `the local snapshot of ${new Date(r.snapshot.savedAt).toISOString()} (DATA_DIR/rules-state.json: ${r.snapshot.alarms} alarms active, ${r.snapshot.sagas} commands waiting, ${r.snapshot.actuators} actuators)`;
+  if (!influxUp) return `started without history (GW_ERR_HISTORY): ${r.problem ?? 'InfluxDB could not be read'}${snapshot ? `; from ${snapshot} instead` : ''}`;
+  const back = '(GW_ERR_HISTORY: InfluxDB could not be read at the start; it answers now)';
+  if (snapshot) return `started from ${snapshot} ${back}: sliding windows, held-for and absence timers started afresh, and what changed after the snapshot was taken is not known; a restart rebuilds them from the history`;
+  return `started without history ${back}: the active alarms, commands waiting, actuator states and timers from before the start are not known; a restart rebuilds them from the history`;
 }
 
 /** An actuator alarm still active says what its last command does not: unknown, or set by hand. */

@@ -19,6 +19,7 @@ import { HeldBackReporter, type HeldBack, type Lost } from './held-back.js';
 import { RuleLoader, type RuleSet } from './loader.js';
 import { RuleOutputs } from './outputs.js';
 import { rebuild, type RebuildOptions, type RebuildResult } from './rebuild.js';
+import { RuleStateFile } from './state-file.js';
 import { DEFAULT_COMMAND_TIMES, RulesRuntime, type CommandSettings } from './runtime.js';
 import { TraceLog, traceOf, type Trace } from './trace.js';
 import { actuatorViews, alarmViews, type ActuatorView, type AlarmView } from './views.js';
@@ -35,8 +36,9 @@ export interface RulesServiceOptions {
   readonly ruleFiles?: readonly string[];
   /** Reload packs when they change (default true). */
   readonly watchRules?: boolean;
-  /** Where armed zones, and the last good version of each pack (rules/kept-packs.ts), are kept across restarts. */
+  /** Where armed zones, the rules' local snapshot (rules/state-file.ts) and the last good version of each pack (rules/kept-packs.ts) are kept across restarts. */
   readonly armedFile?: string;
+  readonly stateFile?: string;
   readonly keptPacksDir?: string;
   /** Every command held back by a minimum on/off time, once per hold; every firing that lost its actuator to another rule (scenarios list them). */
   readonly onHeld?: (h: HeldBack) => void;
@@ -75,6 +77,8 @@ export class RulesService {
   /** Where commands, alerts, alarm transitions and saga steps go (a cluster's owners send theirs the same way). */
   readonly outputs: RuleOutputs;
   private readonly held: HeldBackReporter;
+  /** A single gateway's local snapshot of its rules' state: read at a start that cannot read the history. */
+  private readonly stateFile: RuleStateFile | undefined;
 
   constructor(private readonly o: RulesServiceOptions) {
     const { metrics } = o;
@@ -123,6 +127,7 @@ export class RulesService {
         },
       },
     });
+    this.stateFile = o.stateFile && !o.partitioned ? new RuleStateFile({ file: o.stateFile, runtime: this.runtime, bus: o.bus, clock: o.clock, log: o.log.child({ component: 'rules' }) }) : undefined;
     this.loader = new RuleLoader({
       dir: o.rulesDir,
       log: o.log.child({ component: 'rules' }),
@@ -142,11 +147,7 @@ export class RulesService {
     return this.runtime.state;
   }
 
-  /**
-   * The rules' cache of which rules serve which device filled and was started afresh (here, or
-   * in a cluster's partition owner): counted, and said at most once a minute, since it means
-   * more devices than it holds or a flood of made-up device ids, and costs each one a new lookup.
-   */
+  /** The rules' cache of which rules serve which device filled and was started afresh (here, or in a cluster's partition owner): counted, said at most once a minute. */
   routesReset(routes: number): void {
     this.o.metrics.ruleRoutesReset.inc();
     if (this.rareLog.allow('rule routes reset')) this.o.log.warn({ component: 'rules', routes }, `the rules' cache of which rules serve which device filled (${routes} devices and kinds since the rules were loaded) and was started afresh: that many devices, or made-up device ids (gateway_rule_routes_reset_total)`);
@@ -191,10 +192,9 @@ export class RulesService {
   }
 
   /**
-   * Rebuilds what the rules knew from the stored history (rules/rebuild.ts), then goes live (without a history, or one
-   * that cannot be read, with the armed-zones file only). In time order, `onDevice` sees every device status and silence
-   * read (the live page and silence watch start from them); `onReading` every reading (ingest knows them as sent: a
-   * resend is a duplicate); `onReport` every actuator report (what a native device is, for the sagas replayed).
+   * Rebuilds what the rules knew from the stored history (rules/rebuild.ts), then goes live (a history that cannot be read:
+   * from the local snapshot, if any, and the armed-zones file). In time order, `onDevice` sees every device status and silence
+   * read (live page, silence watch); `onReading` every reading (a resend is a duplicate); `onReport` every actuator report.
    */
   async rebuild(seen: Pick<RebuildOptions, 'onDevice' | 'onReading' | 'onReport'> = {}): Promise<RebuildResult | undefined> {
     const { history } = this.o;
@@ -210,9 +210,11 @@ export class RulesService {
       log: this.o.log.child({ component: 'rules' }),
       waitMs: this.o.rebuildWaitMs ?? 15_000,
       commandTimes: this.o.commands ?? DEFAULT_COMMAND_TIMES,
+      ...(this.stateFile ? { snapshot: this.stateFile.read } : {}),
       ...seen,
     });
     this.o.metrics.rebuildSeconds.set(this.rebuilt.tookMs / 1000);
+    this.stateFile?.start();
     return this.rebuilt;
   }
 
@@ -259,13 +261,11 @@ export class RulesService {
   async stop(): Promise<void> {
     for (const off of this.unsubscribe) off();
     await this.loader.stop();
+    await this.stateFile?.stop();
     await this.runtime.stop().then(() => this.outputs.settled());
   }
 
-  /**
-   * The kinds in force changed (the device map added or dropped some): packs rejected for an
-   * unknown kind are read again, and every rule is indexed by kind again.
-   */
+  /** The kinds in force changed (the device map added or dropped some): packs rejected for an unknown kind are read again, every rule indexed again. */
   async kindsChanged(): Promise<void> {
     await this.loader.reload(true);
     this.runtime.use(this.loader.ruleSet);
@@ -280,10 +280,7 @@ export class RulesService {
     return this.runtime.dispatcher.actuatorState(site, zone, actuator);
   }
 
-  /**
-   * Arms or disarms a zone from code, as `zones/<site>/<zone>/armed` does: stored in
-   * `zone_state`, logged, and in force for the next reading.
-   */
+  /** Arms or disarms a zone from code, as `zones/<site>/<zone>/armed` does: stored in `zone_state`, logged, in force for the next reading. */
   setArmed(site: string, zone: string, armed: boolean): ZoneArmedEvent {
     if (!SEGMENT.test(site) || !SEGMENT.test(zone)) throw new RangeError(`site and zone must match ${String(SEGMENT)} (got ${JSON.stringify(site)}, ${JSON.stringify(zone)})`);
     const timeMs = this.o.clock.now();

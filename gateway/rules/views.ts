@@ -59,3 +59,6 @@ export function actuatorViews(runtime: RulesRuntime): ActuatorView[] {
 export function reportedStates(runtime: RulesRuntime): { readonly target: string; readonly state: Readonly<Record<string, unknown>>; readonly at: number; readonly device: string }[] {
   return [...runtime.commands.memory.reported].map(([target, r]) => ({ target, state: r.state, at: r.at, device: r.device }));
 }
+
+/** /readyz's word on a start without history (rebuild.ts). */
+export { startedWithoutHistory } from './rebuild.js';
