@@ -214,6 +214,7 @@ export async function writeAtomically(file: string, batches: Iterator<Buffer[], 
   const handle = await open(temp, 'w', 0o600);
   let busyMs = 0;
   let bytes = 4;
+  let written = false;
   try {
     let crc = 0;
     for (;;) {
@@ -231,8 +232,11 @@ export async function writeAtomically(file: string, batches: Iterator<Buffer[], 
     tail.writeUInt32LE(crc >>> 0, 0);
     await writevAll(handle, [tail]);
     await handle.sync();
+    written = true;
   } finally {
     await handle.close();
+    // A write that failed (a full disk) leaves no half temp file behind.
+    if (!written) await rm(temp, { force: true }).catch(() => undefined);
   }
   await renameDurably(temp, file);
   return { busyMs, bytes };

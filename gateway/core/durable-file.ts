@@ -1,4 +1,4 @@
-import { open, rename } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Flushes a directory's entries (a file created, renamed or removed in it) to disk. */
@@ -21,11 +21,15 @@ export async function renameDurably(temp: string, file: string): Promise<void> {
 export async function writeFileDurably(file: string, text: string, mode = 0o644): Promise<void> {
   const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   const handle = await open(temp, 'w', mode);
+  let written = false;
   try {
     await handle.writeFile(text);
     await handle.sync();
+    written = true;
   } finally {
     await handle.close();
+    // A write that failed (a full disk) leaves no half temp file behind.
+    if (!written) await rm(temp, { force: true }).catch(() => undefined);
   }
   await renameDurably(temp, file);
 }

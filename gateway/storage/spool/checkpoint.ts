@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { logError } from '../../core/errors.js';
 import type { SpoolDisk } from './disk.js';
 import { before, type Position } from './position.js';
 
@@ -88,7 +89,7 @@ export class Checkpoint {
       await disk.writeFile(`${this.path}.tmp`, JSON.stringify(checkpoint));
       await disk.rename(`${this.path}.tmp`, this.path);
     } catch (err) {
-      log.error({ err }, 'could not persist the spool checkpoint; events may be written twice after a restart (harmless)');
+      logError(log, 'GW_ERR_SPOOL_WRITE', { err }, 'could not persist the spool checkpoint; events may be written twice after a restart (harmless)');
     }
   }
 }
