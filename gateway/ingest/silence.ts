@@ -53,6 +53,9 @@ export interface SilenceSeed {
  */
 export class SilenceWatch {
   private readonly devices = new Map<string, Heard>();
+  /** "Heard again" lines since the last sweep, and those left out past LOGGED_PER_SWEEP. */
+  private backLogged = 0;
+  private backUnlogged = 0;
   /**
    * Devices forgotten while reported silent (not a flood's one-shot ids): heard again, they are
    * announced back, or the live page and GET /api/devices would show them silent for good. Ids
@@ -133,12 +136,13 @@ export class SilenceWatch {
     // gap counts as twice its interval at most, so a device that really slowed down is still learnt.
     const gap = d.silent && d.interval !== undefined ? Math.min(now - d.last, 2 * d.interval) : now - Math.max(d.last, this.since);
     d.interval = d.away ? undefined : d.interval === undefined ? gap : d.interval * 0.8 + gap * 0.2;
+    const lastBefore = d.last;
     d.last = now;
     d.away = false;
     d.once = false;
     if (d.silent) {
       d.silent = false;
-      this.announce(device, false, now);
+      this.announce(device, false, now, lastBefore);
     }
     return d;
   }
@@ -169,6 +173,8 @@ export class SilenceWatch {
 
   /** Finds the devices silent for longer than they may be. */
   sweep(): void {
+    if (this.backUnlogged > 0) this.o.log.info({ more: this.backUnlogged }, `and ${this.backUnlogged} more devices are heard again`);
+    [this.backLogged, this.backUnlogged] = [0, 0];
     const now = this.o.clock.now();
     const factor = this.o.intervals ?? 3;
     const fell: string[] = [];
@@ -189,11 +195,17 @@ export class SilenceWatch {
     if (fell.length > LOGGED_PER_SWEEP) this.o.log.info({ more: fell.length - LOGGED_PER_SWEEP }, `and ${fell.length - LOGGED_PER_SWEEP} more devices are silent`);
   }
 
-  private announce(device: string, silent: boolean, lastHeardMs: number): void {
+  /** `heardBeforeMs`: when it was last heard before it spoke again (unknown for one forgotten while silent). */
+  private announce(device: string, silent: boolean, lastHeardMs: number, heardBeforeMs?: number): void {
     const timeMs = this.o.clock.now();
     const event: DeviceSilenceEvent = { id: newEventId(), device, silent, lastHeardMs, time: new Date(timeMs).toISOString(), timeMs };
     this.o.store.keep('deviceSilence', event);
     this.o.bus.emit('deviceSilence', event);
-    if (!silent) this.o.log.debug({ device }, `device ${device} is heard again`);
+    if (silent) return;
+    // Said as its silence was: a whole building coming back is a few lines between two sweeps, then a count.
+    if (this.backLogged++ >= LOGGED_PER_SWEEP) return void this.backUnlogged++;
+    if (heardBeforeMs === undefined) return this.o.log.info({ device }, `device ${device} is heard again (it was silent)`);
+    const silentForS = Math.round((timeMs - heardBeforeMs) / 1000);
+    this.o.log.info({ device, lastHeard: new Date(heardBeforeMs).toISOString(), silentForS }, `device ${device} is heard again after ${silentForS} s of silence`);
   }
 }

@@ -6,13 +6,14 @@ import type { DeviceSilenceEvent, ReadingEvent } from '../../../gateway/core/eve
 import { SilenceWatch } from '../../../gateway/ingest/silence.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import { deviceSilencePoint } from '../../../gateway/storage/points.js';
+import { captureLogs } from '../../helpers/gateway.js';
 import { RecordingStore, count, testMetrics } from '../../helpers/ports.js';
 
-function setup(offlineAfterMs = 60_000) {
+function setup(offlineAfterMs = 60_000, log = pino({ level: 'silent' })) {
   const clock = new ManualClock(Date.parse('2026-03-01T09:00:00Z'));
   const bus = new EventBus(pino({ level: 'silent' }));
   const store = new RecordingStore();
-  const watch = new SilenceWatch({ bus, store, clock, log: pino({ level: 'silent' }), offlineAfterMs });
+  const watch = new SilenceWatch({ bus, store, clock, log, offlineAfterMs });
   const events: DeviceSilenceEvent[] = [];
   bus.on('deviceSilence', (e) => void events.push(e));
   watch.start();
@@ -45,6 +46,23 @@ describe('silence', () => {
     t.reading('t1');
     expect(t.events.at(-1)).toMatchObject({ device: 't1', silent: false });
     expect(t.lines.all.at(-1)).toMatch(/online=true,silent=false/);
+  });
+
+  it('says a device is heard again, and for how long it was silent, as it said it was silent; a building coming back is 20 lines and a count', () => {
+    const { lines: logged, stream } = captureLogs();
+    const t = setup(60_000, pino(stream));
+    for (let i = 0; i < 25; i++) t.reading(`d${i}`);
+    t.at(10_000);
+    t.reading('d0');
+    t.at(90_000);
+    expect(logged.filter((l) => String(l.msg).endsWith('is silent: nothing heard from it since 2026-03-01T09:00:10.000Z'))).toHaveLength(1);
+    t.at(600_000);
+    for (let i = 0; i < 25; i++) t.reading(`d${i}`);
+    const back = logged.filter((l) => String(l.msg).includes('is heard again'));
+    expect(back).toHaveLength(20);
+    expect(back[0]).toMatchObject({ level: 30, device: 'd0', silentForS: 590, lastHeard: '2026-03-01T09:00:10.000Z', msg: 'device d0 is heard again after 590 s of silence' });
+    t.at(660_000);
+    expect(logged.filter((l) => l.msg === 'and 5 more devices are heard again')).toHaveLength(1);
   });
 
   it('waits three of its usual intervals for a device that reports more rarely than OFFLINE_AFTER_MS, once it knows them', () => {
