@@ -20,6 +20,12 @@ export type DecodeResult =
 export const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
+/** ISO-8601's basic format (`20261129T100000Z`), read as the extended one. */
+const ISO_8601_BASIC = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})?(\.\d+)?(Z|[+-]\d{2}:?\d{2})$/;
+/** A date-time without a zone: ISO-8601 local time, which the gateway cannot place. */
+const ISO_8601_NO_ZONE = /^\d{4}-?\d{2}-?\d{2}T\d{2}:?\d{2}(:?\d{2}(\.\d+)?)?$/;
+/** Epoch ms as text (`"1795968000000"`). */
+const EPOCH_MS_TEXT = /^\d{1,16}$/;
 
 const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
 
@@ -29,7 +35,7 @@ function readingSchema(spec: KindSpec): Record<string, unknown> {
     required: ['value'],
     properties: {
       value: spec.valueSchema,
-      ts: { type: ['string', 'integer'] },
+      ts: { type: ['string', 'number'] },
       seq: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
       id: { type: 'string', minLength: 1, maxLength: 128 },
     },
@@ -48,6 +54,16 @@ function validatorOf(spec: KindSpec): ValidateFunction {
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
 /** The ISO_8601 pattern has already checked these positions are digits. */
 const digitAt = (s: string, i: number): number => s.charCodeAt(i) - 48;
+
+/** Epoch ms of a string `ts`: ISO-8601 with a zone (extended or basic format), or epoch ms as digits; NaN otherwise. */
+function stringTs(ts: string): number {
+  if (ISO_8601.test(ts)) return dayExists(ts) ? Date.parse(ts) : Number.NaN;
+  if (EPOCH_MS_TEXT.test(ts)) return Number(ts);
+  const b = ISO_8601_BASIC.exec(ts);
+  if (!b) return Number.NaN;
+  const extended = `${b[1]}-${b[2]}-${b[3]}T${b[4]}:${b[5]}${b[6] === undefined ? '' : `:${b[6]}`}${b[7] ?? ''}${b[8]}`;
+  return dayExists(extended) ? Date.parse(extended) : Number.NaN;
+}
 
 /**
  * Date.parse rolls a day past the month's end over (2026-02-30 is 2 March): such a date is refused
@@ -108,12 +124,13 @@ export function decodeReading(kind: Kind, payload: Buffer, nowMs: number, maxByt
 
   let tsMs: number | undefined;
   if (typeof reading.ts === 'string') {
-    tsMs = ISO_8601.test(reading.ts) && dayExists(reading.ts) ? Date.parse(reading.ts) : Number.NaN;
-    if (Number.isNaN(tsMs)) return { ok: false, code: 'invalid_payload', detail: `ts ${JSON.stringify(reading.ts)} is not an ISO-8601 date-time or epoch ms` };
+    tsMs = stringTs(reading.ts);
+    if (Number.isNaN(tsMs)) return { ok: false, code: 'invalid_payload', detail: ISO_8601_NO_ZONE.test(reading.ts) ? `ts ${JSON.stringify(reading.ts)} has no time zone: add Z (UTC) or an offset such as +01:00` : `ts ${JSON.stringify(reading.ts)} is not an ISO-8601 date-time or epoch ms` };
     // Found by fuzzing: InfluxDB cannot store a time before 1677, so a year-1 reading came back as rejected_by_store.
     if (tsMs < 0) return { ok: false, code: 'invalid_payload', detail: `ts ${JSON.stringify(reading.ts)} is before 1970` };
   } else if (typeof reading.ts === 'number') {
-    tsMs = reading.ts;
+    // Epoch ms; a fraction of a millisecond is dropped.
+    tsMs = Math.floor(reading.ts);
     if (tsMs < 0 || tsMs > 8.64e15) return { ok: false, code: 'invalid_payload', detail: `ts ${tsMs} is not a valid epoch ms` };
   }
   if (tsMs !== undefined && tsMs > nowMs + MAX_FUTURE_SKEW_MS) {

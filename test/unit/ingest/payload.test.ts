@@ -66,6 +66,16 @@ describe('decodeReading', () => {
     expect(decode('temperature', '{"value":20,"ts":-5}')).toMatchObject({ ok: false, code: 'invalid_payload' });
   });
 
+  it('takes every ts DESIGN.md names (ISO-8601, epoch ms): the basic format, epoch ms as text or with a fraction; says why a time without a zone is refused', () => {
+    const at = Date.parse('2020-11-29T10:00:00Z');
+    expect(decode('temperature', '{"value":20,"ts":"20201129T100000Z"}')).toMatchObject({ ok: true, reading: { tsMs: at } });
+    expect(decode('temperature', '{"value":20,"ts":"20201129T110000.250+0100"}')).toMatchObject({ ok: true, reading: { tsMs: at + 250 } });
+    expect(decode('temperature', `{"value":20,"ts":"${at}"}`)).toMatchObject({ ok: true, reading: { tsMs: at } });
+    expect(decode('temperature', `{"value":20,"ts":${at}.7}`)).toMatchObject({ ok: true, reading: { tsMs: at } });
+    expect(decode('temperature', '{"value":20,"ts":"2026-11-29T10:00:00"}')).toMatchObject({ ok: false, code: 'invalid_payload', detail: 'ts "2026-11-29T10:00:00" has no time zone: add Z (UTC) or an offset such as +01:00' });
+    expect(decode('temperature', '{"value":20,"ts":"20260230T100000Z"}')).toMatchObject({ ok: false, code: 'invalid_payload' });
+  });
+
   it('refuses a date that does not exist instead of rolling it into the next month (2026-02-30 is not 2 March)', () => {
     expect(decode('temperature', '{"value":20,"ts":"2026-02-30T00:00:00Z"}')).toMatchObject({ ok: false, code: 'invalid_payload', detail: 'ts "2026-02-30T00:00:00Z" is not an ISO-8601 date-time or epoch ms' });
     expect(decode('temperature', '{"value":20,"ts":"2026-04-31T10:00:00+02:00"}')).toMatchObject({ ok: false, code: 'invalid_payload' });
