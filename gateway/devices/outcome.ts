@@ -106,10 +106,11 @@ function availability(list: readonly Availability[], env: PlaceEnv): NativeOutco
   const statuses: PlacedStatus[] = [];
   for (const a of list) {
     if (a.scope === 'bridge') {
-      env.registry.bridgeSaid(a.family, a.online);
-      // Its devices follow it: offline with it, and back to what they last said of themselves.
+      env.registry.bridgeSaid(a.family, a.online, a.base);
+      // Its devices follow it (not another bridge's): offline with it, and back to what they last said of themselves.
       for (const e of env.registry.all()) {
-        if (e.family !== a.family || e.nativeId === a.nativeId) continue;
+        if (e.family !== a.family || e.nativeId === a.nativeId || env.registry.baseOf(e) !== (a.base ?? '')) continue;
+        e.bridgeBase ??= a.base;
         // A stored offline is mostly the bridge's own will, published when the gateway last stopped: the bridge back, so are they.
         if (a.online && e.onlineFromHistory) [e.online, e.onlineFromHistory] = [true, false];
         for (const p of env.placements.placementsOf(e.family, e.nativeId) ?? []) statuses.push({ device: p.device, online: a.online && e.online !== false });
@@ -117,13 +118,14 @@ function availability(list: readonly Availability[], env: PlaceEnv): NativeOutco
       continue;
     }
     const own = env.registry.seen(a.family, a.nativeId, env.now);
+    if (a.base !== undefined) own.bridgeBase = a.base;
     // Back after the gateway saw it go (not a retained or stored offline read at start, nor its bridge's): a restart or a
     // reconnect. Not for families that say a restart themselves (Tasmota INFO3, Zigbee2MQTT device_announce): there it is
     // a Wi-Fi or radio blip, and a change by hand just after it must stay a change by hand.
-    if (a.online && own.offlineSince !== undefined && !SAYS_ITS_RESTART.has(a.family) && !env.registry.bridgeOffline(a.family)) DeviceRegistry.cameBack(own, env.now, `${a.family} availability online after offline`);
+    if (a.online && own.offlineSince !== undefined && !SAYS_ITS_RESTART.has(a.family) && !env.registry.bridgeOffline(a.family, env.registry.baseOf(own))) DeviceRegistry.cameBack(own, env.now, `${a.family} availability online after offline`);
     own.offlineSince = a.online ? undefined : (own.offlineSince ?? env.now);
     [own.online, own.onlineFromHistory] = [a.online, false];
-    for (const p of env.placements.placementsOf(a.family, a.nativeId) ?? []) statuses.push({ device: p.device, online: a.online && !env.registry.bridgeOffline(a.family) });
+    for (const p of env.placements.placementsOf(a.family, a.nativeId) ?? []) statuses.push({ device: p.device, online: a.online && !env.registry.bridgeOffline(a.family, env.registry.baseOf(own)) });
   }
   if (statuses.length === 0) return { outcome: 'recognised', family: first.family, nativeId: first.nativeId, what: 'availability of a device waiting for a zone' };
   const seen = new Set<string>();
@@ -134,6 +136,7 @@ function availability(list: readonly Availability[], env: PlaceEnv): NativeOutco
 function decoded(d: Decoded, env: PlaceEnv): NativeOutcome {
   const { placements: map, registry, now } = env;
   const entry: DeviceEntry | undefined = env.redrive ? undefined : registry.seen(d.family, d.nativeId, now);
+  if (entry && d.base !== undefined) entry.bridgeBase = d.base;
   if (entry) {
     entry.messages++;
     DeviceRegistry.sample(entry, env.topic, env.payload, now);

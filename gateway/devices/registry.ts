@@ -38,6 +38,8 @@ export interface DeviceEntry {
   offlineSince: number | undefined;
   /** When it last came back (restarted, rejoined, online after offline), and why. */
   back: { readonly at: number; readonly why: string } | undefined;
+  /** Zigbee2MQTT: the base topic of the bridge it was last heard through (DeviceRegistry.baseOf). */
+  bridgeBase?: string;
 }
 
 /**
@@ -76,23 +78,37 @@ export interface DeviceView {
 
 export class DeviceRegistry {
   private readonly entries: BoundedMap<string, DeviceEntry>;
-  /** What each family's bridge (Zigbee2MQTT's `bridge/state`) last said: offline, its devices are offline too. */
-  private readonly bridges = new Map<Family, boolean>();
+  /** What each bridge (Zigbee2MQTT's `bridge/state`), by family and base topic, last said: offline, its devices are offline too. */
+  private readonly bridges = new Map<string, boolean>();
+  /** Whether a bridge's last `bridge/devices` listed a device (learnt.ts): its bridge before it speaks (set by the router). */
+  listedUnder: ((base: string, name: string) => boolean) | undefined;
 
   constructor(max = 10_000) {
     this.entries = new BoundedMap(max);
+  }
+
+  /**
+   * The base of the bridge a device is behind: the one it was heard through, else the one whose
+   * bridge/devices lists it, else the family's only bridge; undefined when none says (several
+   * bridges: one bridge's state never speaks for another's devices).
+   */
+  baseOf(e: Pick<DeviceEntry, 'family' | 'nativeId' | 'bridgeBase'>): string | undefined {
+    if (e.bridgeBase !== undefined) return e.bridgeBase;
+    const prefix = `${e.family}\u0000`;
+    const bases = [...this.bridges.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+    return bases.find((b) => this.listedUnder?.(b, e.nativeId) === true) ?? (bases.length === 1 ? bases[0] : undefined);
   }
 
   get size(): number {
     return this.entries.size;
   }
 
-  bridgeSaid(family: Family, online: boolean): void {
-    this.bridges.set(family, online);
+  bridgeSaid(family: Family, online: boolean, base = ''): void {
+    this.bridges.set(`${family}\u0000${base}`, online);
   }
 
-  bridgeOffline(family: Family): boolean {
-    return this.bridges.get(family) === false;
+  bridgeOffline(family: Family, base: string | undefined): boolean {
+    return base !== undefined && this.bridges.get(`${family}\u0000${base}`) === false;
   }
 
   /**
@@ -100,8 +116,9 @@ export class DeviceRegistry {
    * one (Zigbee2MQTT's availability is off by default) its bridge's, as Zigbee2MQTT's own Home
    * Assistant discovery makes `bridge/state` every device's availability (lib/extension/homeassistant.ts).
    */
-  onlineOf(e: Pick<DeviceEntry, 'family' | 'online'>): boolean | null {
-    const bridge = this.bridges.get(e.family);
+  onlineOf(e: Pick<DeviceEntry, 'family' | 'nativeId' | 'online' | 'bridgeBase'>): boolean | null {
+    const base = this.baseOf(e);
+    const bridge = base === undefined ? undefined : this.bridges.get(`${e.family}\u0000${base}`);
     if (bridge === false) return false;
     return e.online ?? bridge ?? null;
   }
@@ -155,7 +172,7 @@ export class DeviceRegistry {
    */
   retained(a: Availability): boolean {
     if (a.scope === 'bridge') {
-      this.bridgeSaid(a.family, a.online);
+      this.bridgeSaid(a.family, a.online, a.base);
       return true;
     }
     const e = this.get(a.family, a.nativeId);

@@ -60,11 +60,9 @@ export class NativeRouter {
   /** The last state each mapped actuator's device reported, merged (actuator-states.ts). */
   readonly actuatorStates = new ActuatorStates();
 
-  constructor(
-    private readonly o: RouterOptions,
-    map: DeviceMap,
-  ) {
+  constructor(private readonly o: RouterOptions, map: DeviceMap) {
     this.learnt = new LearntFacts(o.evicted, o.renamed);
+    this.registry.listedUnder = (base, name) => this.learnt.zigbee2mqttListed(base, name);
     this.placements = new Placements(map);
     this.ctx = this.context();
   }

@@ -118,7 +118,7 @@ export class DevicesService {
     if (!a) return undefined;
     const { registry } = this.router;
     const e = registry.get(a.family, a.nativeId);
-    const online = registry.onlineOf(e ?? { family: a.family, online: null });
+    const online = registry.onlineOf(e ?? { family: a.family, nativeId: a.nativeId, online: null });
     return { device: `${a.family}:${a.nativeId}`, online, since: e?.offlineSince, lastSeen: e?.lastSeen };
   };
 

@@ -110,6 +110,8 @@ interface Origin {
   family: Family;
   /** The native id: friendly name, Tasmota topic, Shelly id or prefix, ESPHome node prefix, discovery device id. */
   nativeId: string;
+  /** Zigbee2MQTT: the base topic of the bridge the message came through (several bridges: several bases). */
+  base?: string;
 }
 
 /** A message that carried values (readings and/or actuator state). */

@@ -54,7 +54,12 @@ function availabilityOf(text: string): boolean | null {
 }
 
 export function decode(topic: string, payload: Buffer, options: DecodeOptions = {}): DecodeResult {
-  const base = baseTopic(options);
+  const r = decodeUnder(baseTopic(options), topic, payload, options);
+  // Which bridge it came through: a bridge's bridge/state speaks for its own devices only (registry.ts).
+  return r.outcome === 'decoded' || r.outcome === 'availability' ? { ...r, base: baseTopic(options) } : r;
+}
+
+function decodeUnder(base: string, topic: string, payload: Buffer, options: DecodeOptions): DecodeResult {
   if (!topic.startsWith(`${base}/`)) return NOT_MINE;
   const rest = topic.slice(base.length + 1);
   if (rest === '') return NOT_MINE;
