@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { Access } from './broker/access.js';
+import type { Access, AccessOptions } from './broker/access.js';
 import { MqttBroker } from './broker/broker.js';
 import { createClusterBus, waitingForRedis, type ClusterBus } from './broker/cluster-bus.js';
 import { ClusterPersistence } from './broker/cluster-persistence.js';
@@ -205,7 +205,7 @@ function boundedPersistence(settings: Settings, { metrics, access, ledger, log }
   return persistence;
 }
 
-export function accessOptions(settings: Settings, dataDir: string, metrics: Metrics, log: Logger): ConstructorParameters<typeof Access>[0] {
+export function accessOptions(settings: Settings, dataDir: string, metrics: Metrics, log: Logger, tasmota?: NonNullable<AccessOptions['nativeTopics']>['tasmota']): AccessOptions {
   const credentialsFile = resolve(settings.credentialsFile || join(dataDir, 'credentials.json'));
   return {
     store: new CredentialStore(credentialsFile, log.child({ component: 'credentials' })),
@@ -223,7 +223,7 @@ export function accessOptions(settings: Settings, dataDir: string, metrics: Metr
     publishBurst: settings.publishBurst,
     loginBackoffAfter: settings.loginBackoffAfter,
     loginBackoffMaxMs: settings.loginBackoffMaxMs,
-    nativeTopics: { discoveryPrefix: settings.discoveryPrefix, zigbee2mqttBase: settings.zigbee2mqttBaseTopic },
+    nativeTopics: { discoveryPrefix: settings.discoveryPrefix, zigbee2mqttBase: settings.zigbee2mqttBaseTopic, ...(tasmota ? { tasmota } : {}) },
     loginUnknownUserBurst: settings.loginUnknownUserBurst,
     loginUnknownUserPerMin: settings.loginUnknownUserPerMin,
     loginMaxQueuedChecks: settings.loginMaxQueuedChecks,

@@ -136,7 +136,8 @@ export class Gateway {
     }
     const lock = lifecycle.add('DATA_DIR lock', await lockDataDir(this.dataDir, log)); // before the spool and influxd's pidfile in it
     // Credentials and TLS files first: a bad one stops the start before anything is opened.
-    const accessOpts = accessOptions(settings, this.dataDir, metrics, log);
+    // The device map is loaded later (before the broker listens): read through the service at each check.
+    const accessOpts = accessOptions(settings, this.dataDir, metrics, log, () => this.devicesService?.router.map.tasmota);
     await ensureInitialCredentials(accessOpts.store, settings.initialCredentials, this.dataDir, log.child({ component: 'credentials' }));
     const access = new Access(accessOpts);
     await access.start();

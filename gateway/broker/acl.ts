@@ -1,3 +1,4 @@
+import type { TasmotaOptions } from './tasmota-acl.js';
 import type { Credential, Role } from './credentials.js';
 import { nativeCanPublish, nativeCanSubscribe } from './native-acl.js';
 
@@ -35,18 +36,22 @@ export interface Principal {
   /** Where bridges and native devices publish discovery configs, and Zigbee2MQTT's default base (settings). */
   readonly discoveryPrefix?: string | undefined;
   readonly zigbee2mqttBase?: string | undefined;
+  /** The device map's Tasmota FullTopics in force, read at each check: a `native` Tasmota's topics follow them (tasmota-acl.ts). */
+  readonly tasmota?: (() => TasmotaOptions | undefined) | undefined;
 }
 
 /** The settings a native principal's topics depend on. */
 export interface NativeTopics {
   readonly discoveryPrefix: string;
   readonly zigbee2mqttBase: string;
+  /** The device map in force's `tasmota:` section (undefined before the map is loaded). */
+  readonly tasmota?: () => TasmotaOptions | undefined;
 }
 
 export function principalOf(credential: Credential, topics?: NativeTopics): Principal {
   const p: Principal = { name: credential.name, role: credential.role, device: credential.device, site: credential.site, zone: credential.zone, anonymous: false };
   if (credential.role !== 'bridge' && credential.role !== 'native') return p;
-  return { ...p, family: credential.family, base: credential.base, native: credential.native, discoveryPrefix: topics?.discoveryPrefix, zigbee2mqttBase: topics?.zigbee2mqttBase };
+  return { ...p, family: credential.family, base: credential.base, native: credential.native, discoveryPrefix: topics?.discoveryPrefix, zigbee2mqttBase: topics?.zigbee2mqttBase, tasmota: topics?.tasmota };
 }
 
 export function anonymousPrincipal(role: Role): Principal {

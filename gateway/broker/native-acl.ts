@@ -10,6 +10,7 @@
  * Their client ids are not bound to the credential: firmware picks its own (Tasmota `DVES_…`).
  */
 import type { Decision, Principal } from './acl.js';
+import { tasmotaClash, tasmotaScopes } from './tasmota-acl.js';
 
 /** Topic roots a bridge's base may not be: the contract's and the broker's. */
 export const RESERVED_BASES = new Set(['sensors', 'devices', 'commands', 'alerts', 'gateway', 'zones']);
@@ -44,17 +45,15 @@ function nativeParts(p: Principal): { family: string; id: string } {
   return { family: (p.native ?? '').slice(0, colon), id: (p.native ?? '').slice(colon + 1) };
 }
 
-/** Topics a native device publishes (`publish`) or listens to (`subscribe`), as MQTT filters. */
-function scopes(p: Principal, what: 'publish' | 'subscribe'): string[] {
+/** Topics a native device publishes (`publish`) or listens to (`subscribe`) beside its own FullTopic's (Tasmota: tasmota-acl.ts), as MQTT filters. */
+function extraScopes(p: Principal, what: 'publish' | 'subscribe'): string[] {
   const discovery = p.discoveryPrefix ?? 'homeassistant';
   if (p.role === 'bridge') return [`${bridgeBase(p)}/#`, `${discovery}/#`];
   const { family, id } = nativeParts(p);
   const ownConfigs = `${discovery}/+/${id}/+/config`;
   switch (family) {
     case 'tasmota':
-      return what === 'publish'
-        ? [`tele/${id}/#`, `stat/${id}/#`, `${id}/tele/#`, `${id}/stat/#`, 'tasmota/discovery/#', ownConfigs]
-        : [`cmnd/${id}/#`, `${id}/cmnd/#`, 'cmnd/tasmotas/#', 'tasmotas/cmnd/#', `${discovery}/status`];
+      return what === 'publish' ? ['tasmota/discovery/#', ownConfigs] : [`${discovery}/status`];
     case 'shelly':
       return what === 'publish' ? [`shellies/${id}/#`, 'shellies/announce', `${id}/#`, RPC_REPLY, ownConfigs] : [`shellies/${id}/#`, 'shellies/command', `${id}/#`];
     case 'esphome':
@@ -64,15 +63,34 @@ function scopes(p: Principal, what: 'publish' | 'subscribe'): string[] {
   }
 }
 
+/** A Tasmota's topics under the FullTopic templates in force (the device map's, read now). */
+function fullTopicScopes(p: Principal, what: 'publish' | 'subscribe'): string[] {
+  const { family, id } = nativeParts(p);
+  return p.role === 'native' && family === 'tasmota' ? tasmotaScopes(id, p.tasmota?.(), what) : [];
+}
+
+/** Whether the topic or filter is allowed: within an extra scope, or within its FullTopic's and no template reads it as another device's. */
+function decide(p: Principal, topicOrFilter: string, what: 'publish' | 'subscribe'): { ok: boolean; why?: string; allowed: string[] } {
+  const extras = extraScopes(p, what);
+  const own = fullTopicScopes(p, what);
+  const allowed = [...own, ...extras];
+  if (extras.some((s) => within(topicOrFilter, s))) return { ok: true, allowed };
+  if (!own.some((s) => within(topicOrFilter, s))) return { ok: false, allowed };
+  const clash = tasmotaClash(nativeParts(p).id, topicOrFilter, p.tasmota?.(), what);
+  return clash === undefined ? { ok: true, allowed } : { ok: false, why: clash, allowed };
+}
+
 export function nativeCanPublish(p: Principal, topic: string): Decision {
-  const allowed = scopes(p, 'publish');
-  if (allowed.some((s) => within(topic, s))) return ALLOW;
+  const { ok, why, allowed } = decide(p, topic, 'publish');
+  if (ok) return ALLOW;
+  if (why !== undefined) return deny(`native device ${p.native ?? ''}: ${why}`);
   return deny(`${p.role === 'bridge' ? `bridge ${p.name}` : `native device ${p.native ?? ''}`} publishes only ${allowed.join(', ')}`);
 }
 
 export function nativeCanSubscribe(p: Principal, filter: string): Decision {
-  const allowed = scopes(p, 'subscribe');
-  if (allowed.some((s) => within(filter, s))) return ALLOW;
+  const { ok, why, allowed } = decide(p, filter, 'subscribe');
+  if (ok) return ALLOW;
+  if (why !== undefined) return deny(`native device ${p.native ?? ''}: ${why}`);
   // Tasmota also listens on its fallback topic, named after its client id (`cmnd/DVES_ABC123_fb/#`).
   if (p.role === 'native' && nativeParts(p).family === 'tasmota' && /^cmnd\/[^/+#]+_fb\/#$/.test(filter)) return ALLOW;
   return deny(`${p.role === 'bridge' ? `bridge ${p.name}` : `native device ${p.native ?? ''}`} subscribes only within ${allowed.join(', ')}`);

@@ -12,7 +12,7 @@ import type { Principal } from '../broker/acl.js';
 import { nativeCanPublish, nativeCanSubscribe } from '../broker/native-acl.js';
 import type { Discovery } from './discovery.js';
 import type { DiscoveredEntity } from './families/homeassistant.js';
-import type { Family } from './types.js';
+import type { Family, TasmotaOptions } from './types.js';
 
 /** The credential's device, as the router's hint gives it. */
 export interface Speaker {
@@ -23,9 +23,9 @@ export interface Speaker {
 const quote = (s: string): string => JSON.stringify(s.length > 96 ? `${s.slice(0, 96)}…` : s);
 
 /** Why this config speaks for another device than the speaker's, or undefined when it is the speaker's own. */
-export function foreignConfig(e: DiscoveredEntity, speaker: Speaker, discovery: Discovery, discoveryPrefix: string): string | undefined {
+export function foreignConfig(e: DiscoveredEntity, speaker: Speaker, discovery: Discovery, discoveryPrefix: string, tasmota?: TasmotaOptions): string | undefined {
   const self = `${speaker.family}:${speaker.nativeId}`;
-  const p: Principal = { name: self, role: 'native', native: self, anonymous: false, discoveryPrefix };
+  const p: Principal = { name: self, role: 'native', native: self, anonymous: false, discoveryPrefix, tasmota: () => tasmota };
   const only = `but this client's credential speaks for ${self} only: not learnt`;
   const reads = [e.state?.topic, e.climate?.mode?.topic, e.climate?.setpoint?.topic, e.climate?.current?.topic, ...e.availability.map((a) => a.topic)];
   for (const t of reads) if (t !== undefined && !nativeCanPublish(p, t).ok) return `${e.configTopic} reads ${quote(t)}, a topic ${self} may not publish, ${only}`;

@@ -235,7 +235,7 @@ export class NativeRouter {
     const e = r.entity;
     // A credential bound to one device speaks for it only (discovery-speaker.ts): noted on that device, a dead letter.
     if (hint?.family !== undefined && hint.nativeId !== undefined) {
-      const foreign = foreignConfig(e, { family: hint.family, nativeId: hint.nativeId }, this.discovery, this.o.discoveryPrefix);
+      const foreign = foreignConfig(e, { family: hint.family, nativeId: hint.nativeId }, this.discovery, this.o.discoveryPrefix, this.map.tasmota);
       if (foreign !== undefined) {
         DeviceRegistry.problem(this.registry[restored ? 'known' : 'seen'](hint.family, hint.nativeId, now), foreign);
         return { outcome: 'failure', family: 'homeassistant', detail: `homeassistant: ${foreign}` };

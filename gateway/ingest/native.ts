@@ -14,6 +14,7 @@ import type { NativeHint, NativeOutcome, NativeRouter } from '../devices/router.
 import type { IncomingPublish } from '../broker/publish-pipeline.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Ingest } from './ingest.js';
+import { withoutCodes } from './codes.js';
 import { MAX_FUTURE_SKEW_MS, valueProblem } from './payload.js';
 import { packetKey, type Resends } from './resends.js';
 
@@ -57,8 +58,11 @@ export class NativeIngest {
    * `unknownTopic`: the dead letter's detail when no family recognises the topic either. A QoS 1
    * redelivery is a duplicate, acknowledged only once what it repeats is durable.
    */
-  handle(clientId: string | null, packet: IncomingPublish, unknownTopic: string): Promise<void> | undefined {
+  handle(clientId: string | null, sent: IncomingPublish, unknownTopic: string): Promise<void> | undefined {
     const { ingest } = this;
+    // A keypad's code is read by nobody here and kept nowhere (codes.ts).
+    const payload = withoutCodes(sent.payload);
+    const packet = payload === sent.payload ? sent : { ...sent, payload };
     if (packet.payload.length > this.maxPayloadBytes) {
       // A Zigbee2MQTT bridge/devices lists every device with its exposes: read up to a few MiB (router.ts payloadLimit).
       const limit = Math.max(this.maxPayloadBytes, this.router.payloadLimit(packet.topic, hintOf(packet)) ?? 0);

@@ -42,3 +42,50 @@ describe('native credentials', () => {
     expect(ok(canSubscribe(esphome, 'f1-node/switch/fan/command'))).toBe(true);
   });
 });
+
+describe('a native Tasmota credential under the device map’s FullTopics', () => {
+  const withMap = (native: string, fullTopics: string[], prefixes?: { cmnd?: string; stat?: string; tele?: string }) =>
+    principalOf(cred({ name: 'plug', native }), { ...topics, tasmota: () => ({ fullTopics, ...(prefixes ? { prefixes } : {}) }) });
+
+  it('gets every template the map lists, with its own topic and the map’s prefixes', () => {
+    const p = withMap('tasmota:plug_1', ['home/%topic%/%prefix%/', '%prefix%/%hostname%/%topic%/'], { tele: 'tl' });
+    expect(ok(canPublish(p, 'home/plug_1/tl/SENSOR'))).toBe(true);
+    expect(ok(canPublish(p, 'home/plug_1/stat/POWER'))).toBe(true);
+    expect(ok(canPublish(p, 'tl/host-1/plug_1/SENSOR'))).toBe(true);
+    expect(ok(canPublish(p, 'home/plug_2/tl/SENSOR'))).toBe(false);
+    expect(ok(canPublish(p, 'home/plug_1/cmnd/POWER'))).toBe(false);
+    expect(ok(canSubscribe(p, 'home/plug_1/cmnd/#'))).toBe(true);
+    expect(ok(canSubscribe(p, 'home/tasmotas/cmnd/#'))).toBe(true);
+    expect(ok(canSubscribe(p, 'home/+/cmnd/#'))).toBe(false);
+    expect(ok(canSubscribe(p, 'cmnd/+/plug_2/#'))).toBe(false);
+    // The built-in templates stay.
+    expect(ok(canPublish(p, 'tele/plug_1/SENSOR'))).toBe(true);
+  });
+
+  it('cannot be widened by a template holding a wildcard, nor a topic of several levels', () => {
+    const p = withMap('tasmota:plug_1', ['#/%topic%/%prefix%/', '+/%prefix%/%topic%/']);
+    expect(ok(canPublish(p, 'home/plug_2/tele/SENSOR'))).toBe(false);
+    expect(ok(canSubscribe(p, '#'))).toBe(false);
+    expect(ok(canSubscribe(p, 'x/cmnd/plug_1/#'))).toBe(false);
+    const deep = withMap('tasmota:plug_2/x', ['home/%topic%/%prefix%/']);
+    expect(ok(canPublish(deep, 'home/plug_2/x/tele/SENSOR'))).toBe(false);
+    expect(ok(canPublish(deep, 'tele/plug_2/x/SENSOR'))).toBe(false);
+    expect(ok(canSubscribe(deep, 'cmnd/plug_2/x/#'))).toBe(false);
+  });
+
+  it('cannot command another device through a topic another template reads as a command', () => {
+    // Topic "cmnd" under %topic%/%prefix%/ publishes cmnd/tele/…, which %prefix%/%topic%/ reads as a command to "tele".
+    const p = withMap('tasmota:cmnd', ['%prefix%/%topic%/', '%topic%/%prefix%/']);
+    expect(ok(canPublish(p, 'cmnd/tele/POWER'))).toBe(false);
+    expect(ok(canPublish(p, 'cmnd/stat/POWER'))).toBe(false);
+  });
+
+  it('follows the map in force at each check', () => {
+    let fullTopics = ['home/%topic%/%prefix%/'];
+    const p = principalOf(cred({ name: 'plug', native: 'tasmota:plug_1' }), { ...topics, tasmota: () => ({ fullTopics }) });
+    expect(ok(canPublish(p, 'home/plug_1/tele/SENSOR'))).toBe(true);
+    fullTopics = ['site/%topic%/%prefix%/'];
+    expect(ok(canPublish(p, 'home/plug_1/tele/SENSOR'))).toBe(false);
+    expect(ok(canPublish(p, 'site/plug_1/tele/SENSOR'))).toBe(true);
+  });
+});
