@@ -78,6 +78,18 @@ export function warnAlarmsWithoutRule(runtime: Pick<RulesRuntime, 'alarms'>, log
   for (const a of runtime.alarms.active()) if (a.withoutRule === true) warnAlarmWithoutRule(a, log, 'its pack deleted, or rejected with no kept copy');
 }
 
+/**
+ * A snapshot taken before the rules' window (a gateway stopped for days): its commands waiting for
+ * a confirmation are not restored, as a rebuild from the history would not bring them back either
+ * (else a week-old command would be resent and end in an actuator_unresponsive alarm). Its active
+ * alarms and what each actuator is held to be doing stand whatever their age, as in the history.
+ */
+function withinWindow(s: LocalSnapshot | undefined, fromMs: number, log: Logger): LocalSnapshot | undefined {
+  if (!s || s.savedAt >= fromMs || s.sagas === 0) return s;
+  log.info({ snapshotOf: new Date(s.savedAt).toISOString(), sagas: s.sagas }, `the local snapshot is older than the rules' window: its ${s.sagas} commands waiting for a confirmation are not restored`);
+  return { ...s, sagas: 0, state: { ...s.state, sagas: new Map() } };
+}
+
 export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   const { runtime, clock, log, history } = o;
   const started = performance.now();
@@ -154,7 +166,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
       }
     } catch (err) {
       problem = (err as Error).message;
-      restored = await o.snapshot?.();
+      restored = withinWindow(await o.snapshot?.(), fromMs, log);
       const fields = { err: problem, history: history.description, ...(restored ? { snapshotOf: new Date(restored.savedAt).toISOString() } : {}) };
       const message = restored
         ? `the rules could not read their history: they start from their local snapshot of ${new Date(restored.savedAt).toISOString()} (DATA_DIR/rules-state.json) and the armed zones of the armed-zones file`

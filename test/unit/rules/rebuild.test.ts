@@ -14,6 +14,8 @@ import type { Outcome } from '../../../gateway/rules/actions.js';
 import { RuleLoader } from '../../../gateway/rules/loader.js';
 import { lookbackMs, rebuild, REBUILD_MARGIN_MS } from '../../../gateway/rules/rebuild.js';
 import { DEFAULT_COMMAND_TIMES, RulesRuntime } from '../../../gateway/rules/runtime.js';
+import { decodeSnapshot, type StateChange } from '../../../gateway/rules/shared-state.js';
+import { encodeState, type LocalSnapshot } from '../../../gateway/rules/state-file.js';
 import { REPO_RULES } from '../../helpers/gateway.js';
 
 const m = 60_000;
@@ -47,7 +49,7 @@ function history(items: HistoryItem[], fail?: string, before: HistoryItem[] = []
   };
 }
 
-async function setup(items: HistoryItem[], fail?: string, before: HistoryItem[] = []) {
+async function setup(items: HistoryItem[], fail?: string, before: HistoryItem[] = [], snapshot?: LocalSnapshot) {
   const live = new ManualClock(NOW);
   const clock = new ReplayClock(live);
   const outcomes: Outcome[] = [];
@@ -55,7 +57,7 @@ async function setup(items: HistoryItem[], fail?: string, before: HistoryItem[] 
   const runtime = new RulesRuntime({ clock, log, onOutcome: (o) => outcomes.push(o) });
   const loader = new RuleLoader({ dir: REPO_RULES, log, watch: false, onChange: (set) => runtime.use(set) });
   await loader.start();
-  const result = await rebuild({ history: history(items, fail, before), runtime, clock, now: () => live.now(), log, waitMs: 0, commandTimes: DEFAULT_COMMAND_TIMES });
+  const result = await rebuild({ history: history(items, fail, before), runtime, clock, now: () => live.now(), log, waitMs: 0, commandTimes: DEFAULT_COMMAND_TIMES, ...(snapshot ? { snapshot: () => Promise.resolve(snapshot) } : {}) });
   const advance = async (ms: number): Promise<void> => {
     const to = live.now() + ms;
     await runtime.idle();
@@ -207,5 +209,35 @@ describe('the rebuild', () => {
     const { result, runtime } = await setup([], 'connect ECONNREFUSED');
     expect(result).toMatchObject({ ok: false, problem: 'connect ECONNREFUSED' });
     expect(runtime.dry).toBe(false);
+  });
+});
+
+describe('the rebuild from the local snapshot (the history unreadable)', () => {
+  /** A snapshot taken at `savedAt` holding one command waiting for its confirmation, and what its actuator is held to do. */
+  function snapshotAt(savedAt: number): LocalSnapshot {
+    const sent = command(savedAt - 1000, 'hq/f1/hvac', 'hvac-cool', { mode: 'cool', setpoint: 22 }, 'r-1').event as CommandEvent;
+    const changes: StateChange[] = [
+      { type: 'saga', target: 'hq/f1/hvac', saga: { command: sent, attempt: 0, sentAt: savedAt - 1000, dueAt: savedAt + 9000 } },
+      { type: 'actuator', target: 'hq/f1/hvac', actuator: { data: { mode: 'cool', setpoint: 22 }, changedAt: savedAt - 1000, commandId: sent.id, rule: 'hvac-cool' } },
+    ];
+    const { fields } = JSON.parse(encodeState(changes, savedAt).text) as { fields: Record<string, string> };
+    const state = decodeSnapshot(fields);
+    return { savedAt, state, alarms: state.alarms.size, sagas: state.sagas.size, actuators: state.actuators.size };
+  }
+
+  it('restores a command waiting for its confirmation from a snapshot within the window', async () => {
+    const { result, runtime } = await setup([], 'connection refused', [], snapshotAt(NOW - 2 * m));
+    expect(result).toMatchObject({ ok: false, sagas: 1 });
+    // Its confirmation time ran out while the gateway was away: resent once, as after a rebuild from the history.
+    expect(runtime.commands.waiting('hq/f1/hvac')).toMatchObject({ attempt: 1 });
+  });
+
+  it('does not restore, from a snapshot older than the window (a week), a command the history would not bring back: no resend, no actuator_unresponsive', async () => {
+    const { result, runtime, advance, outcomes } = await setup([], 'connection refused', [], snapshotAt(NOW - 7 * 24 * 60 * m));
+    expect(result).toMatchObject({ ok: false, sagas: 0 });
+    expect(runtime.commands.waiting('hq/f1/hvac')).toBeUndefined();
+    expect(runtime.dispatcher.actuatorData('hq', 'f1', 'hvac')).toEqual({ mode: 'cool', setpoint: 22 });
+    await advance(10 * m);
+    expect(outcomes.filter((o) => o.kind === 'command' || o.kind === 'alert')).toEqual([]);
   });
 });
