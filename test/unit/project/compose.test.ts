@@ -21,6 +21,7 @@ interface Service {
   ports?: string[];
   healthcheck?: { test: string[] };
   profiles?: string[];
+  deploy?: { replicas?: string | number };
   command?: string[];
   depends_on?: Record<string, { condition: string }>;
 }
@@ -144,6 +145,8 @@ describe('docker-compose.yml', () => {
   it('runs the simulator with a plain docker compose up (DESIGN.md: gateway, InfluxDB, Grafana and a simulator), against the gateway’s MQTT port', () => {
     const sim = service('simulator');
     expect(sim.profiles).toBeUndefined();
+    // Real devices: SIMULATOR_REPLICAS=0 in .env keeps it out for good (its readings would go into the real history).
+    expect(sim.deploy?.replicas).toBe('${SIMULATOR_REPLICAS:-1}');
     const args = sim.command ?? [];
     expect(args[args.indexOf('--url') + 1]).toBe(`mqtt://gateway:${env('gateway')['MQTT_PORT']}`);
     expect(args[1]).toBe('dist/simulators/cli.js');
