@@ -48,20 +48,27 @@ async function descendants(root: number): Promise<{ pid: number; cmd: string }[]
   return found;
 }
 
+/**
+ * `npm start` on a DATA_DIR of its own, started: its ports, and the one gateway process under npm
+ * (killed at the end whatever happens: no gateway outlives the test).
+ */
+async function npmStart(o: { ownGroup?: boolean } = {}) {
+  const dataDir = await mkdtemp(join(tmpdir(), 'gw-npm-start-'));
+  defer(() => rm(dataDir, { recursive: true, force: true }));
+  const npm = track(spawnNpmStart({ MQTT_PORT: '0', MQTT_WS_PORT: '0', HTTP_PORT: '0', DATA_DIR: dataDir, RULES_DIR: 'rules', INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb() }, o));
+  // The first start compiles (README: about 10 s, longer on a busy machine).
+  const ports = await npm.started(180_000);
+  const gateways = (await descendants(npm.child.pid ?? 0)).filter((p) => p.cmd.startsWith('node ') && p.cmd.includes('dist/gateway/main.js'));
+  defer(async () => {
+    for (const g of gateways) if (alive(g.pid)) process.kill(g.pid, 'SIGKILL');
+  });
+  expect(gateways).toHaveLength(1);
+  return { npm, ports, dataDir, pid: gateways[0]!.pid };
+}
+
 describe('npm start, signalled through npm', () => {
   it('stops the gateway on a SIGTERM to npm: it logs its stop, exits, and frees its ports', { timeout: 240_000 }, async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'gw-npm-start-'));
-    defer(() => rm(dataDir, { recursive: true, force: true }));
-    const npm = track(spawnNpmStart({ MQTT_PORT: '0', MQTT_WS_PORT: '0', HTTP_PORT: '0', DATA_DIR: dataDir, RULES_DIR: 'rules', INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb() }));
-    // The first start compiles (README: about 10 s, longer on a busy machine).
-    const ports = await npm.started(180_000);
-    const gateways = (await descendants(npm.child.pid ?? 0)).filter((p) => p.cmd.startsWith('node ') && p.cmd.includes('dist/gateway/main.js'));
-    // Whatever happens below, no gateway outlives the test.
-    defer(async () => {
-      for (const g of gateways) if (alive(g.pid)) process.kill(g.pid, 'SIGKILL');
-    });
-    expect(gateways).toHaveLength(1);
-    const pid = gateways[0]!.pid;
+    const { npm, ports, pid } = await npmStart();
     expect((await fetch(`http://127.0.0.1:${ports.http}/healthz`)).status).toBe(200);
 
     npm.child.kill('SIGTERM');
@@ -74,16 +81,7 @@ describe('npm start, signalled through npm', () => {
   // A terminal's Ctrl-C signals npm's whole process group: the gateway has SIGINT from the
   // terminal, then again from npm, which forwards it. The second one killed it mid-stop.
   it('stops the gateway cleanly on Ctrl-C in a terminal (SIGINT to the process group): it logs its stop and leaves no lock', { timeout: 240_000 }, async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'gw-npm-start-'));
-    defer(() => rm(dataDir, { recursive: true, force: true }));
-    const npm = track(spawnNpmStart({ MQTT_PORT: '0', MQTT_WS_PORT: '0', HTTP_PORT: '0', DATA_DIR: dataDir, RULES_DIR: 'rules', INFLUX_URL: inject('influxUrl'), INFLUX_DB: uniqueDb() }, { ownGroup: true }));
-    const ports = await npm.started(180_000);
-    const gateways = (await descendants(npm.child.pid ?? 0)).filter((p) => p.cmd.startsWith('node ') && p.cmd.includes('dist/gateway/main.js'));
-    defer(async () => {
-      for (const g of gateways) if (alive(g.pid)) process.kill(g.pid, 'SIGKILL');
-    });
-    expect(gateways).toHaveLength(1);
-    const pid = gateways[0]!.pid;
+    const { npm, ports, pid, dataDir } = await npmStart({ ownGroup: true });
 
     process.kill(-(npm.child.pid ?? 0), 'SIGINT');
     await waitFor(() => !alive(pid), 'the gateway process to exit', 30_000);
