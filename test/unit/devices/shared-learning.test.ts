@@ -47,17 +47,22 @@ describe('shared learning', () => {
   });
 });
 
+/** Two nodes on one bus, as mqemitter-redis joins a cluster's brokers, each sharing what its router learns. */
+async function twoNodes(map: typeof EMPTY_MAP) {
+  const mq = mqemitter();
+  const a = await Aedes.createBroker({ mq });
+  const b = await Aedes.createBroker({ mq });
+  brokers.push(a, b);
+  const log = pino({ level: 'silent' });
+  const options = { zigbee2mqttBaseTopic: 'zigbee2mqtt', discoveryPrefix: 'homeassistant' };
+  const [ra, rb] = [new SharingRouter(options, map), new SharingRouter(options, map)];
+  const stops = [shareLearning({ aedes: a, router: ra, clock: systemClock, log }), shareLearning({ aedes: b, router: rb, clock: systemClock, log })];
+  return { ra, rb, stops };
+}
+
 describe('a Gen1 Shelly light’s mode, told to the other nodes', () => {
   it('is learnt by a node that never heard the light, so its owner commands the right topic', async () => {
-    // Two nodes on one bus, as mqemitter-redis joins a cluster's brokers.
-    const mq = mqemitter();
-    const a = await Aedes.createBroker({ mq });
-    const b = await Aedes.createBroker({ mq });
-    brokers.push(a, b);
-    const log = pino({ level: 'silent' });
-    const options = { zigbee2mqttBaseTopic: 'zigbee2mqtt', discoveryPrefix: 'homeassistant' };
-    const [ra, rb] = [new SharingRouter(options, EMPTY_MAP), new SharingRouter(options, EMPTY_MAP)];
-    const stops = [shareLearning({ aedes: a, router: ra, clock: systemClock, log }), shareLearning({ aedes: b, router: rb, clock: systemClock, log })];
+    const { ra, rb, stops } = await twoNodes(EMPTY_MAP);
     // What an RGBW2 in white mode publishes (Shelly Gen1 MQTT API: shellies/<id>/white/<i>/status).
     ra.route('shellies/shellyrgbw2-C4A1B2/white/1/status', Buffer.from('{"ison":true,"source":"mqtt","has_timer":false,"timer_duration":0,"mode":"white","brightness":70,"power":0.00,"overpower":false}'), Date.now());
     expect(ra.learnt.shellyLightMode('shellyrgbw2-C4A1B2')).toBe('white');
@@ -73,15 +78,7 @@ describe('a Gen1 Shelly light’s mode, told to the other nodes', () => {
 
 describe('a Tasmota’s own FullTopic, told to the other nodes', () => {
   it('is learnt by a node that never heard the device, so its owner commands it where it listens', async () => {
-    const mq = mqemitter();
-    const a = await Aedes.createBroker({ mq });
-    const b = await Aedes.createBroker({ mq });
-    brokers.push(a, b);
-    const log = pino({ level: 'silent' });
-    const options = { zigbee2mqttBaseTopic: 'zigbee2mqtt', discoveryPrefix: 'homeassistant' };
-    const map = { ...EMPTY_MAP, tasmota: { fullTopics: ['%prefix%/%topic%/', 'home/%topic%/%prefix%/'] } };
-    const [ra, rb] = [new SharingRouter(options, map), new SharingRouter(options, map)];
-    const stops = [shareLearning({ aedes: a, router: ra, clock: systemClock, log }), shareLearning({ aedes: b, router: rb, clock: systemClock, log })];
+    const { ra, rb, stops } = await twoNodes({ ...EMPTY_MAP, tasmota: { fullTopics: ['%prefix%/%topic%/', 'home/%topic%/%prefix%/'] } });
     ra.route('home/custom1/stat/POWER1', Buffer.from('OFF'), Date.now());
     const layout = { fullTopic: 'home/%topic%/%prefix%/', prefixes: { cmnd: 'cmnd', stat: 'stat', tele: 'tele' } };
     expect(ra.learnt.tasmotaLayout('custom1')).toEqual(layout);
