@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { AlarmAckEvent } from '../core/events.js';
 import { ManualClock } from '../core/manual-clock.js';
 import type { AlarmView } from '../rules/alarms.js';
+import { forgetCleared } from '../rules/operator-clear.js';
 import { RulesRuntime } from '../rules/runtime.js';
 import { adoptSnapshot, decodeSnapshot, restoreAlarms, type RuleStateSnapshot } from '../rules/shared-state.js';
 import { actuatorViews, alarmViews, type ActuatorView } from '../rules/views.js';
@@ -109,7 +110,9 @@ export class ClusterRulesView {
     const view = this.alarm(a.alarmId);
     const p = this.partitionOf.get(a.alarmId);
     if (!view || p === undefined) return undefined;
-    await this.o.redis.xadd(KEYS.stream(p), '*', 'k', 'ack', 'x', JSON.stringify({ alarmId: a.alarmId, by: a.by, note: a.note, id: a.id, ...(a.clear ? { clear: true } : {}) }));
+    // A clear carries where the alarm is and the device it names: a takeover's replay forgets the device from it (the alarm cleared is no longer in the shared state).
+    const place = a.clear && view.state === 'active' && view.device !== undefined ? { site: view.site, zone: view.zone, device: view.device } : {};
+    await this.o.redis.xadd(KEYS.stream(p), '*', 'k', 'ack', 'x', JSON.stringify({ alarmId: a.alarmId, by: a.by, note: a.note, id: a.id, ...(a.clear ? { clear: true } : {}), ...place }));
     this.o.log.info({ alarmId: a.alarmId, by: a.by, rule: view.rule, partition: p }, 'alarm acknowledgement sent to its owner');
     const acked = view.acknowledged ? view : { ...view, acknowledged: true, acknowledgedBy: a.by };
     return a.clear ? { ...acked, state: 'cleared' } : acked;
@@ -118,7 +121,7 @@ export class ClusterRulesView {
 
 /** The owner's end of `acknowledge` above: an acknowledgement any node took, carried here through the partition's stream; false when it cannot be read. */
 export function takeAcknowledgement(runtime: RulesRuntime, log: Logger, json: string): boolean {
-  let a: { alarmId?: unknown; by?: unknown; note?: unknown; id?: unknown; clear?: unknown } | null;
+  let a: { alarmId?: unknown; by?: unknown; note?: unknown; id?: unknown; clear?: unknown; site?: unknown; zone?: unknown; device?: unknown } | null;
   try {
     a = JSON.parse(json) as typeof a;
   } catch {
@@ -126,6 +129,9 @@ export function takeAcknowledgement(runtime: RulesRuntime, log: Logger, json: st
   }
   if (!a || typeof a.alarmId !== 'string' || typeof a.by !== 'string' || typeof a.id !== 'string' || (a.note !== undefined && typeof a.note !== 'string')) return false;
   const alarm = runtime.acknowledge(a.alarmId, a.by, a.note, a.id, a.clear === true);
+  // Replayed (a takeover): the clear ended the alarm on the last owner, which forgot the device then (alarm active here: the clear did not end it).
+  const active = alarm !== undefined && runtime.alarms.find(alarm) === alarm;
+  if (runtime.dry && a.clear === true && !active && typeof a.site === 'string' && typeof a.zone === 'string' && typeof a.device === 'string') forgetCleared(runtime.state, log, { site: a.site, zone: a.zone, device: a.device }, a.alarmId, true);
   if (alarm && !runtime.dry) log.info({ alarmId: a.alarmId, by: a.by, rule: alarm.rule, cleared: a.clear === true }, a.clear === true ? 'alarm acknowledged and cleared' : 'alarm acknowledged');
   return true;
 }

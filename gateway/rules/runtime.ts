@@ -8,6 +8,7 @@ import { RulesEngine, type Firing } from './engine.js';
 import type { FactContext } from './facts.js';
 import { DryRetries } from './held-back.js';
 import { JobQueue } from './job-queue.js';
+import { acknowledgeAlarm, forgetCleared, isOperatorClear } from './operator-clear.js';
 import type { RuleSet } from './loader.js';
 import { alarmTimesOf, DEFAULT_COMMAND_TIMES, warnAlarmWithoutRule, MAX_RULES_BACKLOG, type OnForget, type RuntimeOptions, type Wake } from './runtime-options.js';
 import { SeriesStore } from './series.js';
@@ -102,9 +103,8 @@ export class RulesRuntime {
   }
 
   /**
-   * A rebuild in progress: stored events are replayed through the rules on a manual clock and
-   * nothing comes out (no command, notification, alarm transition or saga step); what really
-   * happened is restored from the stored commands, statuses and transitions.
+   * A rebuild in progress: stored events are replayed through the rules on a manual clock and nothing comes out (no command,
+   * notification, alarm transition or saga step); what really happened is restored from the stored commands, statuses and transitions.
    */
   get dry(): boolean {
     return this.dryRun;
@@ -179,14 +179,14 @@ export class RulesRuntime {
   /** Stored events, during a rebuild (call between `idle()`s, in time order). */
   restore(item: { readonly type: 'command'; readonly event: CommandEvent } | { readonly type: 'commandStatus'; readonly event: CommandStatusEvent } | { readonly type: 'alarm'; readonly event: AlarmTransitionEvent }): void {
     if (item.type === 'commandStatus') return this.commands.restoreStatus(item.event);
-    if (item.type === 'alarm') return this.alarms.restore(item.event);
+    if (item.type === 'alarm') return void (this.alarms.restore(item.event), isOperatorClear(item.event) && forgetCleared(this.state, this.o.log, item.event, item.event.alarmId, true));
     this.dispatcher.restore(item.event);
     this.commands.sent(item.event);
   }
 
-  /** An operator acknowledges an alarm; undefined when it is not known. */
+  /** An operator acknowledges an alarm; undefined when it is not known. A clear forgets the device the alarm names, in turn with the readings (operator-clear.ts). */
   acknowledge(alarmId: string, by: string, note: string | undefined, correlationId: string, clear = false): Alarm | undefined {
-    return this.alarms.acknowledge(alarmId, by, note, correlationId, clear);
+    return acknowledgeAlarm(this.alarms, { alarmId, by, note, correlationId, clear }, (a) => this.enqueue(() => forgetCleared(this.state, this.o.log, a, a.id, false)));
   }
 
   /**

@@ -1,10 +1,9 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
 import { BoundedMap } from '../core/bounded-map.js';
 import type { Kind, ReadingValue } from '../core/kinds.js';
 import type { ReadingEvent } from '../core/events.js';
 import { RULE_BOUNDS, type OnForget, type KeyBounds } from './bounds.js';
 import { truthy } from './operators.js';
-import { zoneKey } from './series.js';
+import { ArmedZones } from './armed-zones.js';
 
 export interface Latest {
   readonly value: ReadingValue;
@@ -65,37 +64,23 @@ const isTruthy = (l: Slot): boolean => truthy(l.value) === true || l.numeric >= 
 
 /**
  * What the rules know of the building: the latest value per device and per zone and kind,
- * the zones of each site, and which zones are armed. Fed by current readings only. A reading
+ * the zones of each site, and which zones are armed (armed-zones.ts). Fed by current readings only. A reading
  * costs a Map lookup by its source and updates its slots in place (nothing allocated). Devices
  * and zones past their bounds (rules/bounds.ts) are forgotten, the first seen first.
  */
-export class ZoneState {
+export class ZoneState extends ArmedZones {
   private readonly sites = new Map<string, Site>();
   private readonly byDevice: BoundedMap<string, Device>;
   /** Every zone remembered, in the order first seen (what is forgotten first). */
   private readonly zones: BoundedMap<Zone, true>;
-  private readonly armedZones = new Map<string, boolean>();
 
-  constructor(
-    private readonly armedFile?: string,
-    bounds: KeyBounds = RULE_BOUNDS,
-    forgot?: OnForget,
-  ) {
+  constructor(armedFile?: string, bounds: KeyBounds = RULE_BOUNDS, forgot?: OnForget) {
+    super(armedFile);
     this.byDevice = new BoundedMap(bounds.devices, () => forgot?.('device', bounds.devices));
     this.zones = new BoundedMap(bounds.zones, (zone) => {
       this.forget(zone);
       forgot?.('zone', bounds.zones);
     });
-  }
-
-  async load(): Promise<void> {
-    if (!this.armedFile) return;
-    try {
-      const doc = JSON.parse(await readFile(this.armedFile, 'utf8')) as Record<string, boolean>;
-      for (const [key, armed] of Object.entries(doc)) if (typeof armed === 'boolean') this.armedZones.set(key, armed);
-    } catch {
-      // First run: no zone is armed.
-    }
   }
 
   private zone(siteName: string, name: string): Zone {
@@ -121,19 +106,57 @@ export class ZoneState {
       this.sites.delete(site.name);
       return;
     }
-    for (const [kind, slot] of zone.kinds) {
-      const siteKind = site.kinds.get(kind);
-      if (!siteKind) continue;
-      if (isTruthy(slot)) siteKind.truthy--;
-      if (siteKind.newest === slot) {
-        siteKind.newest = undefined;
-        siteKind.stale = true;
-      }
-    }
+    for (const [kind, slot] of zone.kinds) this.untally(site, kind, slot);
     if (++site.gone * 2 > site.zones.length) {
       site.zones = site.zones.filter((z) => !z.gone);
       site.gone = 0;
     }
+  }
+
+  /** A zone's slot leaves the site's tallies (its zone forgotten, or the device behind it). */
+  private untally(site: Site, kind: Kind, slot: Slot): void {
+    const siteKind = site.kinds.get(kind);
+    if (!siteKind) return;
+    if (isTruthy(slot)) siteKind.truthy--;
+    if (siteKind.newest === slot) {
+      siteKind.newest = undefined;
+      siteKind.stale = true;
+    }
+  }
+
+  /**
+   * A device treated as removed (an operator cleared its alarm): its latest readings, and the
+   * zone's latest it holds, no longer count until it speaks again. The zone falls back to the
+   * newest latest of its other devices (a walk over the devices: rare, an operator's act).
+   * Returns the kinds forgotten.
+   */
+  forgetDevice(siteName: string, zoneName: string, device: string): Kind[] {
+    const source = `${siteName}/${zoneName}/${device}`;
+    const kinds = new Set(this.byDevice.get(source)?.kinds.keys());
+    this.byDevice.delete(source);
+    const zone = this.sites.get(siteName)?.byName.get(zoneName);
+    for (const [kind, slot] of [...(zone?.kinds ?? [])]) {
+      if (slot.device !== device || !zone) continue;
+      kinds.add(kind);
+      this.untally(zone.site, kind, slot);
+      zone.kinds.delete(kind);
+      let other: Slot | undefined;
+      for (const d of this.byDevice.values()) {
+        const known = d.zone === zone ? d.kinds.get(kind) : undefined;
+        if (known && (!other || known.timeMs > other.timeMs)) other = known;
+      }
+      if (other) this.place(zone, kind, { ...other });
+    }
+    return [...kinds];
+  }
+
+  /** A zone's first slot of a kind, counted in the site's tallies. */
+  private place(zone: Zone, kind: Kind, slot: Slot): void {
+    let siteKind = zone.site.kinds.get(kind);
+    if (!siteKind) zone.site.kinds.set(kind, (siteKind = { truthy: 0, newest: undefined, newestAt: 0, stale: false }));
+    zone.kinds.set(kind, slot);
+    if (isTruthy(slot)) siteKind.truthy++;
+    this.newer(siteKind, slot, zone.at);
   }
 
   update(r: ReadingEvent): void {
@@ -143,14 +166,10 @@ export class ZoneState {
     const { zone } = device;
     // Recency by what the gateway saw: a device clock ahead of it must not make this reading look newer.
     const timeMs = r.judgedMs ?? r.timeMs;
-    let slot = zone.kinds.get(r.kind);
-    let siteKind = zone.site.kinds.get(r.kind);
-    if (!siteKind) zone.site.kinds.set(r.kind, (siteKind = { truthy: 0, newest: undefined, newestAt: 0, stale: false }));
-    if (!slot) {
-      zone.kinds.set(r.kind, (slot = { value: r.value, numeric: r.numeric, timeMs, device: r.device, reading: r }));
-      if (isTruthy(slot)) siteKind.truthy++;
-      this.newer(siteKind, slot, zone.at);
-    } else {
+    const slot = zone.kinds.get(r.kind);
+    const siteKind = zone.site.kinds.get(r.kind);
+    if (!slot || !siteKind) this.place(zone, r.kind, { value: r.value, numeric: r.numeric, timeMs, device: r.device, reading: r });
+    else {
       const was = isTruthy(slot);
       const before = slot.timeMs;
       slot.value = r.value;
@@ -249,33 +268,5 @@ export class ZoneState {
   /** Whether the latest value of a kind is true (or ≥ 1) in any zone of the site. */
   anyInSite(site: string, kind: Kind): boolean {
     return (this.sites.get(site)?.kinds.get(kind)?.truthy ?? 0) > 0;
-  }
-
-  /** Every zone whose armed state was ever set, with it. */
-  armedStates(): { site: string; zone: string; armed: boolean }[] {
-    return [...this.armedZones].map(([key, armed]) => {
-      const [site = '', zone = ''] = key.split('/');
-      return { site, zone, armed };
-    });
-  }
-
-  isArmed(site: string, zone: string): boolean {
-    return this.armedZones.size > 0 && (this.armedZones.get(zoneKey(site, zone)) ?? false);
-  }
-
-  private saving: Promise<void> = Promise.resolve();
-
-  async setArmed(site: string, zone: string, armed: boolean): Promise<void> {
-    this.armedZones.set(`${site}/${zone}`, armed);
-    if (!this.armedFile) return;
-    // One write at a time, each with the state as it is when it runs: arming messages in quick
-    // succession must not race on the temp file, and the last write holds the last state.
-    const file = this.armedFile;
-    this.saving = this.saving.catch(() => undefined).then(async () => {
-      const tmp = `${file}.tmp`;
-      await writeFile(tmp, JSON.stringify(Object.fromEntries(this.armedZones), null, 2));
-      await rename(tmp, file);
-    });
-    return this.saving;
   }
 }
