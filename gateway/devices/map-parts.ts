@@ -1,5 +1,6 @@
-/** The device map's smaller sections: added kinds and per-device key rules (see ./map.ts). */
+/** The device map's smaller sections: added kinds, per-device key rules and Tasmota's topics (see ./map.ts). */
 import type { KindDefinition } from '../core/kinds.js';
+import type { TasmotaOptions } from './types.js';
 
 /** A native key mapped to a kind (`null`: ignored, not even counted as unmapped). */
 export interface KeyRule {
@@ -81,4 +82,40 @@ export function checkKeys(section: unknown, at: string, known: ReadonlySet<strin
     out.set(key, { kind, ...(typeof scale === 'number' ? { scale } : {}), ...(invert === true ? { invert } : {}) });
   }
   return out;
+}
+
+const TASMOTA_KEYS = new Set(['fullTopics', 'prefixes']);
+const PREFIXES = ['cmnd', 'stat', 'tele'] as const;
+/** A wildcard (or NUL) in a topic: nothing publishes there, and commands under it would be invalid. */
+const WILDCARD = /[+#\u0000]/;
+
+/**
+ * `tasmota: { fullTopics, prefixes }`: FullTopic templates with %prefix% and %topic%, prefix words,
+ * none holding `+`, `#` or NUL (the broker's native ACL ignores such a template, commands under it
+ * would go to a wildcard). A %topic% or %prefix% that is not a whole level stays allowed: the
+ * decoder reads it, and such a Tasmota needs a `bridge` credential (README "Who may talk").
+ */
+export function checkTasmota(section: unknown, problems: string[]): TasmotaOptions | undefined {
+  if (section === undefined || section === null) return undefined;
+  if (!isRecord(section)) {
+    problems.push('tasmota: must be { fullTopics: [...], prefixes: { cmnd, stat, tele } }');
+    return undefined;
+  }
+  for (const k of Object.keys(section)) if (!TASMOTA_KEYS.has(k)) problems.push(`tasmota.${k}: unknown (expected ${[...TASMOTA_KEYS].join(', ')})`);
+  const full = section['fullTopics'];
+  if (full !== undefined && (!Array.isArray(full) || !full.every((t) => typeof t === 'string' && t.includes('%prefix%') && t.includes('%topic%')))) {
+    problems.push('tasmota.fullTopics: must be a list of FullTopic templates with %prefix% and %topic%');
+  } else if (Array.isArray(full)) {
+    full.forEach((t: string, i) => void (WILDCARD.test(t) && problems.push(`tasmota.fullTopics[${i}]: ${q(t)} holds + or # (a wildcard): a FullTopic is a topic, commands under it could not be published`)));
+  }
+  const prefixes = section['prefixes'];
+  if (prefixes !== undefined && (!isRecord(prefixes) || Object.keys(prefixes).some((k) => !(PREFIXES as readonly string[]).includes(k)))) {
+    problems.push('tasmota.prefixes: must be { cmnd?, stat?, tele? } (Prefix1..3)');
+  } else if (prefixes !== undefined) {
+    for (const k of PREFIXES) {
+      const w = prefixes[k];
+      if (w !== undefined && (typeof w !== 'string' || w === '' || WILDCARD.test(w))) problems.push(`tasmota.prefixes.${k}: must be a word without + or # (got ${q(w)})`);
+    }
+  }
+  return section;
 }

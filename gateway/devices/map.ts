@@ -11,7 +11,7 @@ import type { KindDefinition } from '../core/kinds.js';
 import { SEGMENT_HINT, isSegment } from '../core/segments.js';
 import { compileMapping, type CompiledMapping, type GenericField, type GenericMapping } from './families/generic.js';
 import { CONTRACT_KINDS, FAMILIES, type ActuatorForm, type Family, type TasmotaOptions } from './types.js';
-import { checkKinds, checkKeys, isRecord, type KeyRule } from './map-parts.js';
+import { checkKinds, checkKeys, checkTasmota, isRecord, type KeyRule } from './map-parts.js';
 import { parseAs, switchByMap, type SwitchDrives } from './actuator-kind.js';
 
 export type { KeyRule } from './map-parts.js';
@@ -129,7 +129,7 @@ export function parseDeviceMap(file: string, text: string): DeviceMap {
   const devices = parseDevices(doc['devices'], known, problems);
   const actuators = parseActuators(doc['actuators'], problems);
   const { mappings, genericKinds } = parseGeneric(doc['generic'], known, problems);
-  const tasmota = parseTasmota(doc['tasmota'], problems);
+  const tasmota = checkTasmota(doc['tasmota'], problems);
   if (problems.length > 0) throw new DeviceMapError(file, problems);
   return { file, devices, actuators, kinds, kindKeys, mappings, genericKinds, ...(tasmota ? { tasmota } : {}) };
 }
@@ -266,17 +266,4 @@ function parseGeneric(section: unknown, known: ReadonlySet<string>, problems: st
     else mappings.push(compiled.compiled);
   });
   return { mappings, genericKinds };
-}
-
-function parseTasmota(section: unknown, problems: string[]): TasmotaOptions | undefined {
-  if (section === undefined || section === null) return undefined;
-  if (!isRecord(section)) {
-    problems.push('tasmota: must be { fullTopics: [...], prefixes: { cmnd, stat, tele } }');
-    return undefined;
-  }
-  const full = section['fullTopics'];
-  if (full !== undefined && (!Array.isArray(full) || !full.every((t) => typeof t === 'string' && t.includes('%prefix%') && t.includes('%topic%')))) {
-    problems.push('tasmota.fullTopics: must be a list of FullTopic templates with %prefix% and %topic%');
-  }
-  return section;
 }

@@ -244,10 +244,12 @@ export class CommandTracker {
       case 'overridden':
         if (s.reported) this.o.dispatcher.adopt(target, s.reported, s.timeMs);
         break;
-      case 'confirmed':
-        // Late, after it failed (report above): the command holds again.
-        if (s.reported && this.o.dispatcher.current(target)?.commandId === undefined) this.o.dispatcher.confirmedLate(target, s.data, s.timeMs, s.commandId, s.rule);
+      case 'confirmed': {
+        // Late, after it failed (report above): the command holds again, from the confirming report (replayed just before; its status is stored a step later), as live.
+        const by = this.memory.reported.get(target);
+        if (s.reported && this.o.dispatcher.current(target)?.commandId === undefined) this.o.dispatcher.confirmedLate(target, s.data, by && by.at <= s.timeMs && confirms(this.o.expectedReport, target, s.data, by.state) ? by.at : s.timeMs, s.commandId, s.rule);
         break;
+      }
       case 'superseded':
         break;
     }

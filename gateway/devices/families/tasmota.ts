@@ -94,8 +94,9 @@ function announcedLayout(config: JsonObject, topic: string, options: DecodeOptio
   const opts = options.tasmota;
   const ft = own(config, 'ft');
   const tp = own(config, 'tp');
-  if (typeof ft !== 'string' || !ft.includes('%prefix%') || !ft.includes('%topic%') || ft.length > 128) return [];
-  const [cmnd, stat, tele] = Array.isArray(tp) && tp.length === 3 && tp.every((w) => typeof w === 'string' && w !== '' && !w.includes('/')) ? (tp as string[]) : ['cmnd', 'stat', 'tele'];
+  // A wildcard is no topic: commands under it could not be published (the map refuses one too, map-parts.ts).
+  if (typeof ft !== 'string' || !ft.includes('%prefix%') || !ft.includes('%topic%') || ft.length > 128 || /[+#\u0000]/.test(ft)) return [];
+  const [cmnd, stat, tele] = Array.isArray(tp) && tp.length === 3 && tp.every((w) => typeof w === 'string' && w !== '' && !/[/+#\u0000]/.test(w)) ? (tp as string[]) : ['cmnd', 'stat', 'tele'];
   const prefixes = { cmnd: cmnd!, stat: stat!, tele: tele! };
   const words = prefixWords(opts);
   // Its STATE's topic (%hostname% and %id% are any one level to the map's templates).

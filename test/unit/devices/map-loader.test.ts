@@ -132,6 +132,42 @@ kinds:
     expect(isKind('pressure')).toBe(false);
   });
 
+  it('refuses a Tasmota FullTopic or prefix with + or # (no device publishes there; commands under it would go to a wildcard), not one whose %topic% is part of a level', () => {
+    const bad = `tasmota:
+  fullTopics: ["%prefix%/%topic%/", "home/+/%prefix%/%topic%/", "%prefix%/%topic%/#"]
+  prefixes: { cmnd: "cmnd", stat: "st+at", tele: "" }
+  prefix: { cmnd: c }
+`;
+    let err: DeviceMapError | undefined;
+    try {
+      parseDeviceMap('devices.yaml', bad);
+    } catch (e) {
+      err = e as DeviceMapError;
+    }
+    expect(err?.code).toBe('GW_ERR_DEVICE_MAP');
+    expect(err?.problems).toEqual([
+      'tasmota.prefix: unknown (expected fullTopics, prefixes)',
+      'tasmota.fullTopics[1]: "home/+/%prefix%/%topic%/" holds + or # (a wildcard): a FullTopic is a topic, commands under it could not be published',
+      'tasmota.fullTopics[2]: "%prefix%/%topic%/#" holds + or # (a wildcard): a FullTopic is a topic, commands under it could not be published',
+      'tasmota.prefixes.stat: must be a word without + or # (got "st+at")',
+      'tasmota.prefixes.tele: must be a word without + or # (got "")',
+    ]);
+    // Not whole levels: the decoder reads it (such a Tasmota needs a bridge credential, the native ACL grants only whole levels).
+    expect(parseDeviceMap('devices.yaml', 'tasmota:\n  fullTopics: ["home/%prefix%-%topic%/"]\n  prefixes: { cmnd: c }\n').tasmota).toEqual({ fullTopics: ['home/%prefix%-%topic%/'], prefixes: { cmnd: 'c' } });
+  });
+
+  it('keeps the map in force when a reload brings a FullTopic with a wildcard', async () => {
+    const { file, loader, maps, lines } = await setup('tasmota:\n  fullTopics: ["home/%topic%/%prefix%/"]\n');
+    await loader.start();
+    expect(loader.map.tasmota?.fullTopics).toEqual(['home/%topic%/%prefix%/']);
+    await writeFile(file, 'tasmota:\n  fullTopics: ["home/#/%topic%/%prefix%/"]\n');
+    await waitFor(() => loader.problem, 'the wildcard template refused');
+    expect(loader.problem).toContain('tasmota.fullTopics[0]: "home/#/%topic%/%prefix%/" holds + or #');
+    expect(lines.find((l) => l['code'] === 'GW_ERR_DEVICE_MAP')?.msg).toMatch(/the map in force stays/);
+    expect(loader.map.tasmota?.fullTopics).toEqual(['home/%topic%/%prefix%/']);
+    expect(maps.some((m) => m.tasmota?.fullTopics?.some((t) => t.includes('#')))).toBe(false);
+  });
+
   it('is edited by the CLI keeping its comments, and never left broken', async () => {
     const { file } = await setup('# my building\ndevices:\n  # the weather station\n  zigbee2mqtt:a: { site: hq, zone: f1 }\n');
     await assignDevice(file, 'tasmota:plug 1', { site: 'hq', zone: 'f2', device: 'plug-1' });

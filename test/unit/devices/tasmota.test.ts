@@ -67,6 +67,11 @@ describe('Tasmota commands', () => {
     // Its discovery config's FullTopic and prefixes, as announced.
     const config = decode('tasmota/discovery/A0B765F3C1E2/config', Buffer.from('{"t":"shed","ft":"%prefix%/%topic%/","tp":["cmnd","stat","tele"]}'), { tasmota, learnt });
     expect(config.outcome !== 'not_mine' && config.learnt).toEqual([{ what: 'tasmotaLayout', topic: 'shed', fullTopic: '%prefix%/%topic%/', prefixes: { cmnd: 'cmnd', stat: 'stat', tele: 'tele' } }]);
+    // A FullTopic with a wildcard is no topic: its commands could not be published, so nothing is learnt (nor a prefix with one).
+    const wild = decode('tasmota/discovery/A0B765F3C1E3/config', Buffer.from('{"t":"barn","ft":"home/+/%prefix%/%topic%/","tp":["cmnd","stat","tele"]}'), { tasmota, learnt });
+    expect(wild.outcome !== 'not_mine' && wild.learnt).toBeFalsy();
+    const wildWord = decode('tasmota/discovery/A0B765F3C1E4/config', Buffer.from('{"t":"barn","ft":"%topic%/%prefix%/","tp":["#","stat","tele"]}'), { tasmota, learnt });
+    expect(JSON.stringify(wildWord.outcome !== 'not_mine' ? wildWord.learnt : undefined)).not.toContain('#');
   });
   it('refuses HVAC, a bad channel and a FullTopic it cannot fill', () => {
     expect(encode('t', undefined, { mode: 'cool', setpoint: 22 })).toMatchObject({ ok: false });
