@@ -100,16 +100,6 @@ export interface RuleStateFileOptions {
 /** Keeps DATA_DIR/rules-state.json up to date while the rules run (started once they are live). */
 export class RuleStateFile {
   private dirty = true;
-  /**
-   * Each field's `"<field>":<value>` as last written, so a write re-encodes only the targets that
-   * changed since (a whole capture of 10,000 actuators took ~80 ms on the event loop, 100,000 ~650 ms,
-   * every 5 s while reports came in); the alarms (few) are taken whole each time.
-   */
-  private readonly fragments = new Map<string, string>();
-  private bytes = 0;
-  private readonly alarmFields = new Set<string>();
-  /** Targets changed since the last write; `undefined`: everything (the first write, and after one over the bound). */
-  private changedTargets: Set<string> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private readonly offs: (() => void)[] = [];
@@ -123,12 +113,9 @@ export class RuleStateFile {
 
   start(): void {
     if (this.timer) return;
-    const changed = (e?: { readonly site: string; readonly zone: string; readonly actuator: string }): void => {
-      this.dirty = true;
-      if (e) this.changedTargets?.add(`${e.site}/${e.zone}/${e.actuator}`);
-    };
+    const changed = (): void => void (this.dirty = true);
     const { bus } = this.o;
-    this.offs.push(bus.on('command', changed), bus.on('alarm', () => changed()), bus.on('commandStatus', changed), bus.on('actuatorState', changed));
+    this.offs.push(bus.on('command', changed), bus.on('alarm', changed), bus.on('commandStatus', changed), bus.on('actuatorState', changed));
     this.timer = setInterval(() => void this.flush(), this.o.everyMs ?? STATE_FILE_EVERY_MS);
     this.timer.unref();
   }
@@ -141,47 +128,9 @@ export class RuleStateFile {
     return this.writing;
   }
 
-  /** The file's text: from the fragments, the changed targets and the alarms encoded afresh; whole past the bound. */
-  private encode(now: number): { text: string; left: number } {
-    const { runtime } = this.o;
-    const max = this.o.maxBytes ?? STATE_FILE_MAX_BYTES;
-    const changed = this.changedTargets;
-    this.changedTargets = new Set();
-    if (!changed) this.clearFragments();
-    for (const field of this.alarmFields) this.setFragment(field, undefined);
-    this.alarmFields.clear();
-    const alarms = runtime.alarms.active().map((a): StateChange => ({ type: 'alarm', alarmId: a.id, transition: transitionOf(a, 'updated', a.lastCorrelationId, undefined, true, now) }));
-    const targets = changed ?? new Set([...runtime.commands.memory.sagas.keys(), ...runtime.dispatcher.all().keys(), ...runtime.commands.memory.reported.keys()]);
-    for (const c of alarms) {
-      const [field, value] = encodeChange(c);
-      this.alarmFields.add(field);
-      this.setFragment(field, value);
-    }
-    for (const c of actuatorChanges(runtime, targets)) this.setFragment(...encodeChange(c));
-    if (this.bytes <= max) return { text: `{"version":${VERSION},"savedAt":${now},"savedAtIso":"${new Date(now).toISOString()}","fields":{${[...this.fragments.values()].join(',')}}}`, left: 0 };
-    // Past the bound: the whole state, ranked (alarms and waiting commands kept first), and everything again next time.
-    this.changedTargets = undefined;
-    return encodeState(captureState(runtime, now), now, max);
-  }
-
-  private clearFragments(): void {
-    this.fragments.clear();
-    this.alarmFields.clear();
-    this.bytes = 0;
-  }
-
-  private setFragment(field: string, value: string | undefined): void {
-    const before = this.fragments.get(field);
-    if (before !== undefined) this.bytes -= before.length;
-    if (value === undefined) return void this.fragments.delete(field);
-    const fragment = `${JSON.stringify(field)}:${JSON.stringify(value)}`;
-    this.fragments.set(field, fragment);
-    this.bytes += fragment.length;
-  }
-
   private async write(): Promise<void> {
     const now = this.o.clock.now();
-    const { text, left } = this.encode(now);
+    const { text, left } = encodeState(captureState(this.o.runtime, now), now, this.o.maxBytes);
     if (left > 0 && this.rare.allow('rules-state bound')) logWarn(this.o.log, 'GW_ERR_MEMORY_BOUND', { file: this.o.file, left }, `the rules' local snapshot would be larger than its bound: ${left} actuator entries left out of it (the alarms and waiting commands are kept first)`);
     try {
       await writeFileDurably(this.o.file, text, 0o600);
