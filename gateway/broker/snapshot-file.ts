@@ -1,7 +1,7 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { crc32 } from 'node:zlib';
-import { renameDurably } from '../core/durable-file.js';
+import { replaceDurably } from '../core/durable-file.js';
 import type { HeldBy } from './client-ids.js';
 import type { Stored } from './session-queue.js';
 
@@ -209,13 +209,10 @@ export function decode(data: Buffer): Snapshot {
  * fsync), with the CRC-32 of all of it at the end. Each batch is asked for after the previous one
  * is written: `busy` (ms) is the time spent encoding and checksumming, on the event loop.
  */
-export async function writeAtomically(file: string, batches: Iterator<Buffer[], unknown>): Promise<{ busyMs: number; bytes: number }> {
-  const temp = `${file}.tmp`;
-  const handle = await open(temp, 'w', 0o600);
-  let busyMs = 0;
-  let bytes = 4;
-  let written = false;
-  try {
+export function writeAtomically(file: string, batches: Iterator<Buffer[], unknown>): Promise<{ busyMs: number; bytes: number }> {
+  return replaceDurably(file, `${file}.tmp`, 0o600, async (handle) => {
+    let busyMs = 0;
+    let bytes = 4;
     let crc = 0;
     for (;;) {
       const started = performance.now();
@@ -231,15 +228,8 @@ export async function writeAtomically(file: string, batches: Iterator<Buffer[], 
     const tail = Buffer.allocUnsafe(4);
     tail.writeUInt32LE(crc >>> 0, 0);
     await writevAll(handle, [tail]);
-    await handle.sync();
-    written = true;
-  } finally {
-    await handle.close();
-    // A write that failed (a full disk) leaves no half temp file behind.
-    if (!written) await rm(temp, { force: true }).catch(() => undefined);
-  }
-  await renameDurably(temp, file);
-  return { busyMs, bytes };
+    return { busyMs, bytes };
+  });
 }
 
 /** writev may write less than asked (a signal, a full pipe): the rest is written again. */
