@@ -1,4 +1,5 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileDurably } from '../core/durable-file.js';
 import { zoneKey } from './series.js';
 
 /** Which zones are armed, kept in the armed-zones file (DATA_DIR/armed-zones.json) when one is given. */
@@ -7,14 +8,16 @@ export class ArmedZones {
 
   constructor(private readonly armedFile?: string) {}
 
-  async load(): Promise<void> {
-    if (!this.armedFile) return;
+  /** Reads the armed-zones file; why it could not be read, when it exists but cannot (no file: the first run, no zone armed). */
+  async load(): Promise<string | undefined> {
+    if (!this.armedFile) return undefined;
     try {
       const doc = JSON.parse(await readFile(this.armedFile, 'utf8')) as Record<string, boolean>;
       for (const [key, armed] of Object.entries(doc)) if (typeof armed === 'boolean') this.armedZones.set(key, armed);
-    } catch {
-      // First run: no zone is armed.
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return (err as Error).message;
     }
+    return undefined;
   }
 
   /** Every zone whose armed state was ever set, with it. */
@@ -37,11 +40,8 @@ export class ArmedZones {
     // One write at a time, each with the state as it is when it runs: arming messages in quick
     // succession must not race on the temp file, and the last write holds the last state.
     const file = this.armedFile;
-    this.saving = this.saving.catch(() => undefined).then(async () => {
-      const tmp = `${file}.tmp`;
-      await writeFile(tmp, JSON.stringify(Object.fromEntries(this.armedZones), null, 2));
-      await rename(tmp, file);
-    });
+    // Durably: a power cut must not leave the file empty, every zone disarmed at the next start.
+    this.saving = this.saving.catch(() => undefined).then(() => writeFileDurably(file, JSON.stringify(Object.fromEntries(this.armedZones), null, 2)));
     return this.saving;
   }
 }

@@ -171,7 +171,8 @@ export class RulesService {
 
   /** Loads the armed zones and the rules; readings are taken from here on (the broker listens later). */
   async start(): Promise<void> {
-    await this.state.load();
+    const unread = await this.state.load();
+    if (unread !== undefined) logError(this.o.log, 'GW_ERR_DATA_DIR', { err: unread, file: this.o.armedFile }, 'the armed-zones file cannot be read: the zones armed in it start disarmed until the history (or an operator) says otherwise');
     await this.loader.start();
     if (this.o.partitioned) return;
     this.unsubscribe.push(
