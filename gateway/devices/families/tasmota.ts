@@ -43,9 +43,12 @@ function fullTopicRegex(template: string, words: Record<Prefix, string>): RegExp
   const t = template.endsWith('/') ? template : `${template}/`;
   const prefixAlt = [words.cmnd, words.stat, words.tele].map(escape).join('|');
   let src = '';
+  // A placeholder again is the same word again (a backreference): two groups of one name do not compile.
+  const named = new Set<string>();
+  const group = (name: string, body: string): string => (named.has(name) ? `\\k<${name}>` : (named.add(name), `(?<${name}>${body})`));
   for (const piece of t.split(/(%prefix%|%topic%|%hostname%|%id%)/)) {
-    if (piece === '%prefix%') src += `(?<prefix>${prefixAlt})`;
-    else if (piece === '%topic%') src += '(?<topic>[^/]+)';
+    if (piece === '%prefix%') src += group('prefix', prefixAlt);
+    else if (piece === '%topic%') src += group('topic', '[^/]+');
     else if (piece === '%hostname%' || piece === '%id%') src += '[^/]+';
     else src += escape(piece);
   }

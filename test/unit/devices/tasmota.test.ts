@@ -43,6 +43,18 @@ describe('Tasmota decoder', () => {
   });
 });
 
+describe('a FullTopic with a placeholder twice (a discovery config or a map may say one)', () => {
+  // Two regex groups of one name threw "Duplicate capture group name" for every message read under it,
+  // and for the dead letter's hint of an unread topic.
+  const opts = { tasmota: { fullTopics: ['%prefix%/%topic%/%prefix%/'] } };
+
+  it('reads a message whose repeated placeholder is the same word, and no other, without throwing', () => {
+    expect(decode('tele/plug1/tele/SENSOR', Buffer.from('{"AM2301":{"Temperature":21.5}}'), opts)).toMatchObject({ outcome: 'decoded', nativeId: 'plug1', readings: [{ kind: 'temperature', value: 21.5 }] });
+    expect(decode('tele/plug1/stat/SENSOR', Buffer.from('{"AM2301":{"Temperature":21.5}}'), opts)).toEqual({ outcome: 'not_mine' });
+    expect(parseTopic('stat/plug1/stat/POWER', opts.tasmota)).toMatchObject({ topic: 'plug1' });
+  });
+});
+
 describe('Tasmota commands', () => {
   it('sends ON to cmnd/<topic>/POWER<n>', () => {
     expect(encode('f1_relay', '2', { state: 'on' })).toEqual({ ok: true, publishes: [{ topic: 'cmnd/f1_relay/POWER2', payload: 'ON' }] });
