@@ -49,7 +49,7 @@ function levelsOf({ template, words }: Layout): string[] | undefined {
 }
 
 /** True when `id` can be a Tasmota topic the ACL binds: one level, no wildcard. */
-export function tasmotaTopicOk(id: string): boolean {
+function tasmotaTopicOk(id: string): boolean {
   return !NOT_A_LEVEL.test(id);
 }
 

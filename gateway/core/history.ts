@@ -32,7 +32,7 @@ export const itemTime = (item: HistoryItem): number => item.event.timeMs;
  * `"clear": true` stores `acknowledged` and `cleared` at one time (two series: `transition` is a
  * tag), and InfluxDB returns them in either order; `cleared` is an alarm's end, so it comes last.
  */
-export const ALARM_TRANSITION_ORDER: Readonly<Record<AlarmTransition, number>> = { raised: 0, updated: 1, acknowledged: 2, cleared: 3 };
+const ALARM_TRANSITION_ORDER: Readonly<Record<AlarmTransition, number>> = { raised: 0, updated: 1, acknowledged: 2, cleared: 3 };
 
 export function byTime(a: HistoryItem, b: HistoryItem): number {
   const order = itemTime(a) - itemTime(b) || HISTORY_ORDER[a.type] - HISTORY_ORDER[b.type];

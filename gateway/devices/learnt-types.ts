@@ -53,7 +53,7 @@ export type Learnt =
   | { what: 'tasmotaLayout'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string } };
 
 /** The Gen2+ Shelly components with an on/off `output`, each commanded by its own `<Type>.Set` (`Switch.Set`, `Light.Set`, `RGBW.Set`…). */
-export const SHELLY_OUTPUTS = ['switch', 'light', 'rgb', 'rgbw', 'cct', 'rgbcct'] as const;
+const SHELLY_OUTPUTS = ['switch', 'light', 'rgb', 'rgbw', 'cct', 'rgbcct'] as const;
 export type ShellyOutput = (typeof SHELLY_OUTPUTS)[number];
 export const isShellyOutput = (v: unknown): v is ShellyOutput => (SHELLY_OUTPUTS as readonly unknown[]).includes(v);
 

@@ -14,7 +14,7 @@ import type { ZoneState } from './state.js';
  */
 
 /** Where the alarm is and the device it names (a per-device alarm's `device`). */
-export interface AlarmPlace {
+interface AlarmPlace {
   readonly site: string;
   readonly zone: string;
   readonly device?: string | undefined;

@@ -25,9 +25,9 @@ import { actuatorChanges, decodeSnapshot, encodeChange, type RuleStateSnapshot, 
 
 const VERSION = 1;
 /** How often the snapshot is written at most while the rules' state changes. */
-export const STATE_FILE_EVERY_MS = 5_000;
+const STATE_FILE_EVERY_MS = 5_000;
 /** The file's bound: past it the alarms, then sagas, then actuators are kept, and the rest left out (said). */
-export const STATE_FILE_MAX_BYTES = 64 * 1024 * 1024;
+const STATE_FILE_MAX_BYTES = 64 * 1024 * 1024;
 
 export interface LocalSnapshot {
   /** The gateway clock's time it was taken (epoch ms). */
@@ -39,7 +39,7 @@ export interface LocalSnapshot {
 }
 
 /** What the rules hold now, as the shared state's changes: alarms first, then sagas, actuators and reports (the order they are kept in past the bound). */
-export function captureState(runtime: RulesRuntime, now: number): StateChange[] {
+function captureState(runtime: RulesRuntime, now: number): StateChange[] {
   const alarms: StateChange[] = runtime.alarms.active().map((a) => ({ type: 'alarm', alarmId: a.id, transition: transitionOf(a, 'updated', a.lastCorrelationId, undefined, true, now) }));
   const targets = new Set([...runtime.commands.memory.sagas.keys(), ...runtime.dispatcher.all().keys(), ...runtime.commands.memory.reported.keys()]);
   const rank = { saga: 0, actuator: 1, report: 2 } as const;

@@ -54,9 +54,11 @@ function availabilityOf(text: string): boolean | null {
 }
 
 export function decode(topic: string, payload: Buffer, options: DecodeOptions = {}): DecodeResult {
-  const r = decodeUnder(baseTopic(options), topic, payload, options);
-  // Which bridge it came through: a bridge's bridge/state speaks for its own devices only (registry.ts).
-  return r.outcome === 'decoded' || r.outcome === 'availability' ? { ...r, base: baseTopic(options) } : r;
+  const base = baseTopic(options);
+  const r = decodeUnder(base, topic, payload, options);
+  // Which bridge it came through: a bridge's bridge/state speaks for its own devices only (registry.ts). Each result is fresh: set, not copied.
+  if (r.outcome === 'decoded' || r.outcome === 'availability') r.base = base;
+  return r;
 }
 
 function decodeUnder(base: string, topic: string, payload: Buffer, options: DecodeOptions): DecodeResult {
