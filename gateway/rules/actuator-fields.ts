@@ -1,21 +1,21 @@
+import { walkConditions, type ConditionNode } from './condition-walk.js';
 import { commands } from './actuator-links.js';
 import type { RulePack } from './pack.js';
 
-type Node = Record<string, unknown>;
+type FieldRead = { at: string; actuator: string; field: string };
 
 /** Each `actuator` fact of a condition tree that reads one field: where it is, the actuator and the field. */
-function fieldReads(node: unknown, at: string, out: { at: string; actuator: string; field: string }[] = []): typeof out {
-  if (typeof node !== 'object' || node === null) return out;
-  const n = node as Node;
-  for (const group of ['all', 'any'] as const) if (Array.isArray(n[group])) (n[group] as unknown[]).forEach((c, i) => fieldReads(c, `${at}.${group}[${i}]`, out));
-  if ('not' in n) fieldReads(n['not'], `${at}.not`, out);
-  const value = n['value'];
-  const reads: [Node, string][] = [[n, at]];
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) reads.push([value as Node, `${at}.value`]);
-  for (const [c, where] of reads) {
-    const params = c['params'] as Node | undefined;
-    if (c['fact'] === 'actuator' && typeof params?.['actuator'] === 'string' && typeof params['field'] === 'string') out.push({ at: `${where}.params.field`, actuator: params['actuator'], field: params['field'] });
-  }
+function fieldReads(node: unknown, at: string): FieldRead[] {
+  const out: FieldRead[] = [];
+  walkConditions(node, at, (n, where) => {
+    const value = n['value'];
+    const reads: [ConditionNode, string][] = [[n, where]];
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) reads.push([value as ConditionNode, `${where}.value`]);
+    for (const [c, place] of reads) {
+      const params = c['params'] as ConditionNode | undefined;
+      if (c['fact'] === 'actuator' && typeof params?.['actuator'] === 'string' && typeof params['field'] === 'string') out.push({ at: `${place}.params.field`, actuator: params['actuator'], field: params['field'] });
+    }
+  });
   return out;
 }
 

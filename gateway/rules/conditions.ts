@@ -1,4 +1,5 @@
 import { isKind, type Kind } from '../core/kinds.js';
+import { walkConditions } from './condition-walk.js';
 import { ParamReader, type Params } from './fact-params.js';
 import { FACTS, FACT_NAMES } from './facts.js';
 import { operatorValueHint } from './fact-literals.js';
@@ -11,23 +12,19 @@ type Node = Record<string, unknown>;
 
 /** The kinds a rule tests with `{"fact":"kind","operator":"equal","value":…}` anywhere in its conditions. */
 export function kindsTested(node: unknown, kinds = new Set<Kind>()): Set<Kind> {
-  if (typeof node !== 'object' || node === null) return kinds;
-  const n = node as Node;
-  for (const group of ['all', 'any'] as const) if (Array.isArray(n[group])) for (const c of n[group] as unknown[]) kindsTested(c, kinds);
-  if ('not' in n) kindsTested(n['not'], kinds);
-  if (n['fact'] === 'kind' && n['operator'] === 'equal' && typeof n['value'] === 'string' && isKind(n['value'])) kinds.add(n['value']);
+  walkConditions(node, '', (n) => {
+    if (n['fact'] === 'kind' && n['operator'] === 'equal' && typeof n['value'] === 'string' && isKind(n['value'])) kinds.add(n['value']);
+  });
   return kinds;
 }
 
 /** The facts a condition tree reads: its leaves' facts, and a fact a leaf compares with (`"value": {"fact": …}`). */
 export function factsRead(node: unknown, facts = new Set<string>()): Set<string> {
-  if (typeof node !== 'object' || node === null) return facts;
-  const n = node as Node;
-  for (const group of ['all', 'any'] as const) if (Array.isArray(n[group])) for (const c of n[group] as unknown[]) factsRead(c, facts);
-  if ('not' in n) factsRead(n['not'], facts);
-  if (typeof n['fact'] === 'string') facts.add(n['fact']);
-  const value = n['value'];
-  if (typeof value === 'object' && value !== null && typeof (value as Node)['fact'] === 'string') facts.add((value as Node)['fact'] as string);
+  walkConditions(node, '', (n) => {
+    if (typeof n['fact'] === 'string') facts.add(n['fact']);
+    const value = n['value'];
+    if (typeof value === 'object' && value !== null && typeof (value as Node)['fact'] === 'string') facts.add((value as Node)['fact'] as string);
+  });
   return facts;
 }
 

@@ -1,3 +1,4 @@
+import { walkConditions } from './condition-walk.js';
 import { SEGMENT_HINT, isSegment } from '../core/segments.js';
 import type { LiteralProblem } from './literal-types.js';
 import type { RulePack } from './pack.js';
@@ -94,12 +95,11 @@ export function operatorValueHint(fact: unknown, operator: string, value: unknow
 type Leaf = { at: string; fact: unknown; operator: string; value: unknown; negated: boolean };
 
 /** Each condition of a tree with a fact, an operator and a value: where it is, and whether a `not` (an odd number of them) turns it round. */
-function leaves(node: unknown, at: string, negated = false, out: Leaf[] = []): Leaf[] {
-  if (typeof node !== 'object' || node === null) return out;
-  const n = node as Record<string, unknown>;
-  for (const group of ['all', 'any'] as const) if (Array.isArray(n[group])) (n[group] as unknown[]).forEach((c, i) => leaves(c, `${at}.${group}[${i}]`, negated, out));
-  if ('not' in n) leaves(n['not'], `${at}.not`, !negated, out);
-  if (typeof n['operator'] === 'string' && 'value' in n) out.push({ at, fact: n['fact'], operator: n['operator'], value: n['value'], negated });
+function leaves(node: unknown, at: string): Leaf[] {
+  const out: Leaf[] = [];
+  walkConditions(node, at, (n, where, negated) => {
+    if (typeof n['operator'] === 'string' && 'value' in n) out.push({ at: where, fact: n['fact'], operator: n['operator'], value: n['value'], negated });
+  });
   return out;
 }
 
