@@ -56,6 +56,7 @@ const SETTINGS = {
   logFormat: { env: 'LOG_FORMAT', type: 'format', default: 'auto', description: 'auto: readable lines when stdout is a terminal, else JSON; json; pretty' },
   initialCredentials: { env: 'INITIAL_CREDENTIALS', type: 'credentials', default: '', description: 'name:role,… (roles observer, admin): created with generated secrets at a start that finds no credentials, each printed once and written to DATA_DIR/initial-secrets/<name>' },
   credentialsFile: { env: 'CREDENTIALS_FILE', type: 'string', default: '', description: 'device and service credentials (scrypt hashes); empty = DATA_DIR/credentials.json' },
+  keypadCodesFile: { env: 'KEYPAD_CODES_FILE', type: 'string', default: '', description: 'the codes Zigbee2MQTT keypads are checked against (scrypt hashes, npm run keypad-codes); empty = DATA_DIR/keypad-codes.json' },
   allowAnonymous: { env: 'MQTT_ALLOW_ANONYMOUS', type: 'tristate', default: 'auto', description: 'auto: anonymous clients only while no credentials exist and the broker listens on loopback; true; false' },
   anonymousRole: { env: 'MQTT_ANONYMOUS_ROLE', type: 'role', default: 'admin', description: 'what an anonymous client may do, when allowed: device rules need a credential, so observer or admin' },
   tlsCertFile: { env: 'TLS_CERT_FILE', type: 'string', default: '', description: 'PEM certificate (chain); with TLS_KEY_FILE enables MQTT over TLS and WebSocket over TLS' },

@@ -27,6 +27,7 @@ export const ERRORS = {
   GW_ERR_LOG_WRITE: 'the log destination cannot be written (a full disk, a closed pipe): log lines are dropped and counted, never waited for',
   GW_ERR_MQTT_SNAPSHOT: 'the snapshot of the broker’s retained messages and persistent sessions (DATA_DIR/mqtt-state.bin) cannot be read at start (moved aside, the broker starts without them) or written (the previous one stays, retried)',
   GW_ERR_CREDENTIALS: 'the credentials file is unreadable or invalid',
+  GW_ERR_KEYPAD_CODES: 'the keypad codes file (KEYPAD_CODES_FILE, DATA_DIR/keypad-codes.json) is unreadable or invalid: the codes in force stay; or a code given to `npm run keypad-codes` is refused',
   GW_ERR_TLS: 'the TLS certificate or key cannot be read',
   GW_ERR_AUTH: 'a client was refused at CONNECT or over HTTP (bad credentials, anonymous, client id, login back-off, too many checks waiting)',
   GW_ERR_ACCESS: 'a client tried to publish or subscribe outside what its role allows',

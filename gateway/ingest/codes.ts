@@ -33,13 +33,26 @@ function redact(value: unknown, depth: number): boolean {
 
 /** The payload with every keypad code replaced by CODE_MARKER (the same buffer when it holds none). */
 export function withoutCodes(payload: Buffer): Buffer {
-  if (payload.length > MAX_BYTES || !NEEDLES.some((n) => payload.includes(n))) return payload;
+  return takeCode(payload).payload;
+}
+
+/**
+ * The payload with every keypad code replaced by CODE_MARKER, and the code typed (the top-level
+ * `action_code` of a JSON object, as text) for the one check the gateway makes of it as the
+ * keypad's alarm panel (keypad.ts): the caller holds it in a local only, never keeps nor logs it.
+ */
+export function takeCode(payload: Buffer): { readonly payload: Buffer; readonly code?: string } {
+  if (payload.length > MAX_BYTES || !NEEDLES.some((n) => payload.includes(n))) return { payload };
   let doc: unknown;
   try {
     doc = JSON.parse(payload.toString('utf8'));
   } catch {
     // Not JSON: the code cannot be told from the rest; the key's value is blanked in the text.
-    return Buffer.from(payload.toString('utf8').replace(/("action_code"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\]\s]+)/g, `$1"${CODE_MARKER}"`));
+    return { payload: Buffer.from(payload.toString('utf8').replace(/("action_code"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\]\s]+)/g, `$1"${CODE_MARKER}"`)) };
   }
-  return redact(doc, 0) ? Buffer.from(JSON.stringify(doc)) : payload;
+  const typed = typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? (doc as Record<string, unknown>)['action_code'] : undefined;
+  // A Centralite 3400 exposes it as a number; a redriven dead letter holds the marker, no code.
+  const code = (typeof typed === 'string' && typed !== CODE_MARKER) || typeof typed === 'number' ? String(typed) : undefined;
+  const redacted = redact(doc, 0) ? Buffer.from(JSON.stringify(doc)) : payload;
+  return code === undefined ? { payload: redacted } : { payload: redacted, code };
 }

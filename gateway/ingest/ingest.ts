@@ -40,6 +40,8 @@ export interface IngestOptions {
   readonly alarms?: AlarmDirectory;
   /** The native-device layer (gateway/devices/): topics that are not the contract's go there first. */
   readonly native?: NativeRouter;
+  /** The hashed keypad codes (DATA_DIR/keypad-codes.json): the gateway is the alarm panel of Zigbee2MQTT keypads (keypad.ts). */
+  readonly keypadCodes?: string;
 }
 
 /** A `ts` this far ahead of the gateway's clock is counted and said (gateway_future_ts_total, GW_ERR_CLOCK_AHEAD). */
@@ -70,7 +72,7 @@ export class Ingest implements PublishTarget {
     this.notices = new DeviceNotices(o.metrics, o.log);
     this.admission = new SpoolAdmission(o.store, o.metrics, o.log, o.durableAck);
     this.deadLetters = new DeadLetterOffice(o);
-    this.nativeIngest = o.native ? new NativeIngest(o.native, this, this.resends, o.metrics, o.maxPayloadBytes) : undefined;
+    this.nativeIngest = o.native ? new NativeIngest(o.native, this, this.resends, o.metrics, o.maxPayloadBytes, o.keypadCodes === undefined ? undefined : { codesFile: o.keypadCodes, publisher: o.publisher, log: o.log }) : undefined;
   }
 
   /** The gateway's time, or a redriven dead letter's. */
@@ -236,10 +238,14 @@ export class Ingest implements PublishTarget {
   private zoneArmed(clientId: string | null, packet: IncomingPublish, site: string, zone: string): Promise<void> | undefined {
     const armed = parseArmed(packet.payload, this.o.maxPayloadBytes);
     if (!armed.ok) return this.deadLetter(clientId, packet, armed.code, armed.detail);
-    if (this.redriving) return undefined;
+    return this.redriving ? undefined : this.keepArmed(site, zone, armed.value, packet.qos);
+  }
+
+  /** A zone armed or disarmed (its topic, or a right code at its keypad: keypad.ts): kept, then on the bus for the rules. */
+  keepArmed(site: string, zone: string, armed: boolean, qos: 0 | 1 | 2): Promise<void> | undefined {
     const timeMs = this.o.clock.now();
-    const event = { id: newEventId(), site, zone, armed: armed.value, time: new Date(timeMs).toISOString(), timeMs };
-    return this.keep('zoneArmed', event, packet.qos, () => this.o.bus.emit('zoneArmed', event));
+    const event = { id: newEventId(), site, zone, armed, time: new Date(timeMs).toISOString(), timeMs };
+    return this.keep('zoneArmed', event, qos, () => this.o.bus.emit('zoneArmed', event));
   }
 
   /** What an actuator reports it is doing: a JSON object shaped like a command's data. */

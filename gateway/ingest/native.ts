@@ -14,7 +14,9 @@ import type { NativeHint, NativeOutcome, NativeRouter } from '../devices/router.
 import type { IncomingPublish } from '../broker/publish-pipeline.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Ingest } from './ingest.js';
-import { withoutCodes } from './codes.js';
+import { takeCode } from './codes.js';
+import { KeypadCodes } from './keypad-codes.js';
+import { KeypadPanel, pressIn, type KeypadPanelOptions } from './keypad.js';
 import { MAX_FUTURE_SKEW_MS, valueProblem } from './payload.js';
 import { packetKey, type Resends } from './resends.js';
 
@@ -45,6 +47,9 @@ function nothingIn(o: Extract<NativeOutcome, { outcome: 'placed' }>): boolean {
 const hintOf = (packet: IncomingPublish): NativeHint | undefined => nativeHint(packet.native);
 
 export class NativeIngest {
+  /** The alarm panel of Zigbee2MQTT keypads (keypad.ts), when a keypad codes file is given. */
+  private readonly keypad: KeypadPanel | undefined;
+
   constructor(
     private readonly router: NativeRouter,
     private readonly ingest: Ingest,
@@ -52,7 +57,10 @@ export class NativeIngest {
     private readonly resends: Resends,
     private readonly metrics: Metrics,
     private readonly maxPayloadBytes: number,
-  ) {}
+    keypad?: { readonly codesFile: string } & Pick<KeypadPanelOptions, 'publisher' | 'log'>,
+  ) {
+    this.keypad = keypad && new KeypadPanel({ ...keypad, codes: new KeypadCodes(keypad.codesFile, keypad.log), arm: (site, zone, armed) => ingest.keepArmed(site, zone, armed, 1) });
+  }
 
   /**
    * `unknownTopic`: the dead letter's detail when no family recognises the topic either. A QoS 1
@@ -60,8 +68,8 @@ export class NativeIngest {
    */
   handle(clientId: string | null, sent: IncomingPublish, unknownTopic: string): Promise<void> | undefined {
     const { ingest } = this;
-    // A keypad's code is read by nobody here and kept nowhere (codes.ts).
-    const payload = withoutCodes(sent.payload);
+    // A keypad's code is kept nowhere (codes.ts): only checked, by the keypad's panel (keypad.ts), and dropped.
+    const { payload, code } = takeCode(sent.payload);
     const packet = payload === sent.payload ? sent : { ...sent, payload };
     if (packet.payload.length > this.maxPayloadBytes) {
       // A Zigbee2MQTT bridge/devices lists every device with its exposes: read up to a few MiB (router.ts payloadLimit).
@@ -71,15 +79,15 @@ export class NativeIngest {
         return ingest.deadLetter(clientId, packet, 'payload_too_large', what);
       }
     }
-    if (ingest.isRedriving || packet.qos === 0 || packet.messageId === undefined) return this.decode(clientId, packet, unknownTopic);
+    if (ingest.isRedriving || packet.qos === 0 || packet.messageId === undefined) return this.decode(clientId, packet, unknownTopic, code);
     const key = packetKey(clientId, packet);
     if (this.resends.isRedelivery(clientId, packet)) return this.resends.duplicate(clientId, packet, key, undefined);
-    const pending = this.decode(clientId, packet, unknownTopic);
+    const pending = this.decode(clientId, packet, unknownTopic, code);
     if (pending) this.resends.awaiting(key, pending);
     return pending;
   }
 
-  private decode(clientId: string | null, packet: IncomingPublish, unknownTopic: string): Promise<void> | undefined {
+  private decode(clientId: string | null, packet: IncomingPublish, unknownTopic: string, code: string | undefined): Promise<void> | undefined {
     const { ingest } = this;
     const now = ingest.now();
     const out = this.router.route(packet.topic, packet.payload, now, hintOf(packet), ingest.isRedriving);
@@ -95,7 +103,7 @@ export class NativeIngest {
       case 'unassigned':
         return ingest.deadLetter(clientId, packet, 'unassigned_device', out.detail, true);
       case 'placed':
-        return this.placed(clientId, packet, out, now);
+        return this.placed(clientId, packet, out, now, code);
     }
   }
 
@@ -105,7 +113,7 @@ export class NativeIngest {
     return a ? `; tasmota:${a.nativeId} announced FullTopic ${JSON.stringify(a.fullTopic)} (tasmota/discovery): add \`tasmota: { fullTopics: [${JSON.stringify(a.fullTopic)}] }\` to the device map to read it` : '';
   }
 
-  private placed(clientId: string | null, packet: IncomingPublish, out: Extract<NativeOutcome, { outcome: 'placed' }>, now: number): Promise<void> | undefined {
+  private placed(clientId: string | null, packet: IncomingPublish, out: Extract<NativeOutcome, { outcome: 'placed' }>, now: number, code: string | undefined): Promise<void> | undefined {
     const { ingest } = this;
     const pending: Promise<void>[] = [];
     const add = (p: Promise<void> | undefined): void => void (p && pending.push(p));
@@ -134,7 +142,30 @@ export class NativeIngest {
       add(ingest.keepActuatorState(event, packet.qos));
     }
     if (problems.length > 0) add(ingest.deadLetter(clientId, packet, 'invalid_payload', problems.join('; ')));
+    add(this.keypadPress(clientId, packet, out, now, code));
     if (pending.length === 0) return undefined;
     return pending.length === 1 ? pending[0] : Promise.all(pending).then(() => undefined);
+  }
+
+  /**
+   * A Zigbee2MQTT keypad's arm, disarm or panic (keypad.ts), live only (not a redrive: its code is
+   * gone): its `keypad` reading is made here, with the id a reading of this message would get.
+   */
+  private keypadPress(clientId: string | null, packet: IncomingPublish, out: Extract<NativeOutcome, { outcome: 'placed' }>, now: number, code: string | undefined): Promise<void> | undefined {
+    const { ingest, keypad } = this;
+    if (!keypad || out.family !== 'zigbee2mqtt' || ingest.isRedriving || !packet.topic.endsWith(`/${out.nativeId}`)) return undefined;
+    const pressed = pressIn(packet.payload);
+    const placements = pressed && this.router.placement.placementsOf('zigbee2mqtt', out.nativeId);
+    const place = placements && this.router.placement.placementFor(placements, undefined);
+    if (!pressed || !place) return undefined;
+    const base = packet.topic.slice(0, -out.nativeId.length - 1);
+    const record = (value: 'ok' | 'fail'): Promise<void> | undefined => {
+      const id = nativeReadingId(nativeMessageDigest(packet.topic, packet.payload, now), now, 'action_code');
+      return ingest.accept(clientId, packet, ingest.seriesOf(place.site, place.zone, place.device, 'keypad'), { value, numeric: value === 'ok' ? 1 : 0, tsMs: undefined, seq: undefined, id }, now);
+    };
+    return keypad.press({ base, nativeId: out.nativeId, place, ...pressed }, code, record).then(
+      () => undefined,
+      (err: unknown) => ingest.deadLetter(clientId, packet, 'internal_error', `the keypad press could not be handled: ${(err as Error).message}`),
+    );
   }
 }

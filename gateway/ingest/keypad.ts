@@ -1,0 +1,103 @@
+/**
+ * The gateway as the alarm panel of Zigbee2MQTT keypads (Develco/Frient KEPZB-110, Linkind,
+ * Centralite 3400, Xfinity…). Such a keypad checks no code: on arm or disarm it sends the code
+ * typed, and waits for the panel's answer (zigbee-herdsman-converters fromZigbee
+ * `command_arm_with_transaction`, toZigbee `arm_mode`):
+ *
+ *   <base>/<name>      {"action":"arm_all_zones","action_code":"1234","action_zone":0,"action_transaction":99}
+ *   <base>/<name>/set  {"arm_mode":{"transaction":99,"mode":"arm_all_zones"}}   the answer (ZCL armRsp)
+ *   <base>/<name>/set  {"arm_mode":{"mode":"arm_all_zones"}}                    the panel's new state
+ *
+ * With a transaction the answer's mode is one of disarm, arm_day_zones, arm_night_zones,
+ * arm_all_zones, invalid_code, not_ready, already_disarmed (constants.armNotification); without
+ * one `arm_mode` only sets the panel's state. The code is checked against the hashed keypad codes
+ * (keypad-codes.ts) and dropped: a right one arms or disarms the keypad's zone (the device map's)
+ * as `zones/<site>/<zone>/armed` does, a wrong one arms nothing; each is a `keypad` reading
+ * ok/fail of the keypad, so the security rules count failures. Only once some code exists
+ * (else another panel, Home Assistant's, may be answering) and only for a placed keypad.
+ */
+import type { Logger } from 'pino';
+import type { Placement } from '../devices/map.js';
+import type { Publisher } from '../core/publisher.js';
+import type { KeypadCodes } from './keypad-codes.js';
+
+/** The arm modes a keypad sends (ZCL Arm command, constants.armMode 0–3): one armed state per zone here, so every arm mode arms the zone. */
+const ARMS: Readonly<Record<string, boolean>> = { disarm: false, arm_day_zones: true, arm_night_zones: true, arm_all_zones: true };
+/** A keypad's panic and emergency buttons (fromZigbee command_panic, command_emergency). */
+const ALERTS = new Set(['panic', 'emergency']);
+
+export interface KeypadPress {
+  readonly base: string;
+  readonly nativeId: string;
+  readonly place: Placement;
+  readonly action: string;
+  readonly transaction: number | undefined;
+}
+
+export interface KeypadPanelOptions {
+  readonly codes: KeypadCodes;
+  readonly publisher: Publisher;
+  readonly log: Logger;
+  /** Arms or disarms a zone as `zones/<site>/<zone>/armed` does (Ingest.keepArmed): resolves once it is kept. */
+  readonly arm: (site: string, zone: string, armed: boolean) => Promise<void> | undefined;
+}
+
+/** The action and transaction of a keypad's message, read from its payload (its code already redacted). */
+export function pressIn(payload: Buffer): { action: string; transaction: number | undefined } | undefined {
+  if (payload.length > 4096 || !payload.includes('"action"')) return undefined;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
+  const { action, action_transaction: transaction } = doc as Record<string, unknown>;
+  if (typeof action !== 'string' || !(action in ARMS || ALERTS.has(action))) return undefined;
+  return { action, transaction: Number.isInteger(transaction) && (transaction as number) >= 0 && (transaction as number) <= 255 ? (transaction as number) : undefined };
+}
+
+export class KeypadPanel {
+  constructor(private readonly o: KeypadPanelOptions) {}
+
+  /**
+   * One press: the code checked, the zone armed or not, the reading kept, the keypad answered. Does
+   * nothing (resolves false) while no keypad code exists. `code` is used here and dropped;
+   * `record` keeps the keypad's `keypad` reading (ok/fail).
+   */
+  async press(p: KeypadPress, code: string | undefined, record: (value: 'ok' | 'fail') => Promise<void> | undefined): Promise<boolean> {
+    const { codes, log } = this.o;
+    await codes.refresh();
+    if (codes.size === 0) return false;
+    const { site, zone, device } = p.place;
+    const where = { device, site, zone, keypad: `zigbee2mqtt:${p.nativeId}`, action: p.action };
+    if (ALERTS.has(p.action)) {
+      // No alert of its own yet (README "Keypads"): said loudly, for whoever reads the log.
+      log.warn(where, `keypad ${p.action} pressed at ${device} in ${site}/${zone}`);
+      return true;
+    }
+    const armed = ARMS[p.action]!;
+    const who = await codes.check(code, site, zone);
+    const answer = (mode: string): Promise<void> => this.answer(p, mode, p.transaction);
+    if (who === undefined) {
+      log.warn(where, 'keypad code refused: nothing armed or disarmed');
+      await Promise.all([record('fail'), p.transaction === undefined ? undefined : answer('invalid_code')]);
+      return true;
+    }
+    log.info({ ...where, by: who }, armed ? 'zone armed at its keypad' : 'zone disarmed at its keypad');
+    await Promise.all([record('ok'), this.o.arm(site, zone, armed)]);
+    if (p.transaction !== undefined) await answer(p.action);
+    // Then the panel's state, which the keypad shows and answers its own status queries with.
+    await this.answer(p, p.action, undefined);
+    return true;
+  }
+
+  private async answer(p: KeypadPress, mode: string, transaction: number | undefined): Promise<void> {
+    const body = { arm_mode: transaction === undefined ? { mode } : { transaction, mode } };
+    try {
+      await this.o.publisher.publish(`${p.base}/${p.nativeId}/set`, JSON.stringify(body), 1);
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message, keypad: `zigbee2mqtt:${p.nativeId}`, mode }, 'the keypad could not be answered');
+    }
+  }
+}

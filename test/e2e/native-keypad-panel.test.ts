@@ -1,0 +1,123 @@
+/**
+ * The gateway as a Zigbee2MQTT keypad's alarm panel. The keypad (Develco/Frient KEPZB-110,
+ * Centralite 3400-D, Linkind…: zigbee-herdsman-converters fromZigbee `command_arm_with_transaction`)
+ * checks no code: Zigbee2MQTT publishes `{"action":"arm_all_zones","action_code":"…",
+ * "action_zone":0,"action_transaction":99,…}` with the rest of the device's state, and the panel
+ * answers on `<name>/set` with `{"arm_mode":{"transaction":99,"mode":…}}` (toZigbee `arm_mode`:
+ * disarm, arm_*_zones, invalid_code, not_ready, already_disarmed), then may set the panel's state
+ * with `{"arm_mode":{"mode":…}}`. A real broker, a real client as Zigbee2MQTT, real InfluxDB.
+ */
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestGateway } from '../helpers/gateway.js';
+import { query, rows } from '../helpers/influx.js';
+import { collect, connect } from '../helpers/mqtt.js';
+import { startWithMap } from '../helpers/native.js';
+import { runTs } from '../helpers/run.js';
+import { waitFor } from '../helpers/wait.js';
+
+const PIN = '40917253';
+const WRONG = '86420975';
+
+let dataDir: string;
+let gw: TestGateway;
+let z2m: MqttClient;
+let sets: Awaited<ReturnType<typeof collect>>;
+let letters: Awaited<ReturnType<typeof collect>>;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'gw-test-keypad-'));
+  // As an operator would: the code on stdin, scoped to the porch.
+  const added = await runTs('gateway/cli/keypad-codes.ts', ['--file', join(dataDir, 'keypad-codes.json'), 'add', 'front-door', '--zones', 'hq/porch'], {}, `${PIN}\n`);
+  expect(added.code, added.stderr).toBe(0);
+  expect(added.stdout).not.toContain(PIN);
+  gw = await startWithMap({ devices: { 'zigbee2mqtt:porch_keypad': { site: 'hq', zone: 'porch' }, 'zigbee2mqtt:hall_keypad': { site: 'hq', zone: 'hall' } } }, { dataDir });
+  z2m = await connect(gw.mqttUrl, { clientId: 'zigbee2mqtt_bridge' });
+  sets = await collect(z2m, 'zigbee2mqtt/+/set');
+  letters = await collect(z2m, 'gateway/deadletter');
+});
+afterAll(async () => {
+  await z2m?.endAsync();
+  await gw?.stop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+/** What Zigbee2MQTT publishes for a KEPZB-110's arm command: the action keys with the device's cached state. */
+const press = (keypad: string, action: string, code: string, transaction: number) =>
+  z2m.publishAsync(`zigbee2mqtt/${keypad}`, JSON.stringify({ action, action_code: code, action_transaction: transaction, action_zone: 0, battery: 87, battery_low: false, linkquality: 120, tamper: false, voltage: 3900 }));
+
+const answer = (keypad: string, transaction: number) => sets.next((m) => m.topic === `zigbee2mqtt/${keypad}/set` && m.json<{ arm_mode?: { transaction?: number } }>().arm_mode?.transaction === transaction);
+const zones = async () => ((await (await fetch(`${gw.httpUrl}/api/zones`)).json()) as { zones: { site: string; zone: string; armed: boolean }[] }).zones;
+const armed = async (zone: string) => (await zones()).find((z) => z.site === 'hq' && z.zone === zone)?.armed;
+
+describe('a Zigbee2MQTT keypad, with the gateway as its alarm panel', () => {
+  it('arms its zone on the right code, answers with the mode and the same transaction, then sets the panel state', async () => {
+    await press('porch_keypad', 'arm_all_zones', PIN, 99);
+    expect((await answer('porch_keypad', 99)).json()).toEqual({ arm_mode: { transaction: 99, mode: 'arm_all_zones' } });
+    const state = await sets.next((m) => m.topic === 'zigbee2mqtt/porch_keypad/set' && m.json<{ arm_mode: object }>().arm_mode !== undefined && !('transaction' in m.json<{ arm_mode: object }>().arm_mode));
+    expect(state.json()).toEqual({ arm_mode: { mode: 'arm_all_zones' } });
+    await waitFor(async () => (await armed('porch')) === true || undefined, 'hq/porch armed');
+    const [ok] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM keypad WHERE device = 'porch_keypad'`).then((x) => (x.length ? x : undefined)), 'the keypad ok reading');
+    expect(ok!['value']).toBe(1);
+    const [zoneState] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT * FROM zone_state WHERE zone = 'porch'`).then((x) => (x.length ? x : undefined)), 'the zone_state point');
+    expect(zoneState).toBeDefined();
+  });
+
+  it('refuses a wrong code with invalid_code and disarms nothing; three in a minute raise the security alert', async () => {
+    const alerts = await collect(z2m, 'alerts/#');
+    for (const t of [100, 101, 102]) {
+      await press('porch_keypad', 'disarm', WRONG, t);
+      expect((await answer('porch_keypad', t)).json()).toEqual({ arm_mode: { transaction: t, mode: 'invalid_code' } });
+    }
+    const alert = await alerts.next((m) => m.payload.includes('security.keypad'), 10_000);
+    expect(alert.topic).toBe('alerts/hq/warning');
+    expect(alert.json<{ data: { device: string; zone: string } }>().data).toMatchObject({ device: 'porch_keypad', zone: 'porch' });
+    expect(await armed('porch')).toBe(true);
+    const fails = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM keypad WHERE device = 'porch_keypad' AND value = 0`).then((x) => (x.length >= 3 ? x : undefined)), 'three keypad fail readings');
+    expect(fails).toHaveLength(3);
+  });
+
+  it('refuses a code at a keypad of a zone the code is not for', async () => {
+    await press('hall_keypad', 'arm_all_zones', PIN, 7);
+    expect((await answer('hall_keypad', 7)).json()).toEqual({ arm_mode: { transaction: 7, mode: 'invalid_code' } });
+    expect(await armed('hall')).not.toBe(true);
+  });
+
+  it('disarms on the right code', async () => {
+    await press('porch_keypad', 'disarm', PIN, 103);
+    expect((await answer('porch_keypad', 103)).json()).toEqual({ arm_mode: { transaction: 103, mode: 'disarm' } });
+    await waitFor(async () => (await armed('porch')) === false || undefined, 'hq/porch disarmed');
+  });
+
+  it('keeps no code anywhere: InfluxDB, dead letters, the log, DATA_DIR', async () => {
+    await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM keypad WHERE device = 'porch_keypad'`).then((x) => (x.length >= 5 ? x : undefined)), 'every keypad reading stored');
+    const [series] = await query(gw.influxUrl, gw.db, 'SHOW MEASUREMENTS');
+    const measurements = (series?.values ?? []).map((v) => String(v[0]));
+    expect(measurements).toContain('keypad');
+    for (const m of measurements) {
+      const stored = JSON.stringify(await query(gw.influxUrl, gw.db, `SELECT * FROM "${m}"`));
+      expect(stored, m).not.toContain(PIN);
+      expect(stored, m).not.toContain(WRONG);
+    }
+    for (const l of letters.messages) expect(l.payload).not.toMatch(new RegExp(`${PIN}|${WRONG}`));
+    expect(JSON.stringify(gw.logs)).not.toMatch(new RegExp(`${PIN}|${WRONG}`));
+    expect(gw.logs.some((l) => l.msg === 'zone armed at its keypad' && l['by'] === 'front-door')).toBe(true);
+    const files = await walk(dataDir);
+    expect(files.map((f) => f.name)).toContain(join(dataDir, 'keypad-codes.json'));
+    for (const f of files) expect(f.text.includes(PIN) || f.text.includes(WRONG), f.name).toBe(false);
+    expect((await stat(join(dataDir, 'keypad-codes.json'))).mode & 0o777).toBe(0o600);
+  });
+});
+
+async function walk(dir: string): Promise<{ name: string; text: string }[]> {
+  const out: { name: string; text: string }[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const name = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walk(name)));
+    else if (e.isFile()) out.push({ name, text: (await readFile(name)).toString('latin1') });
+  }
+  return out;
+}
