@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CODE_MARKER, withoutCodes } from '../../../gateway/ingest/codes.js';
+import { CODE_MARKER, takeCode, withoutCodes } from '../../../gateway/ingest/codes.js';
 
 describe('withoutCodes', () => {
   it('replaces a keypad code at any depth, leaves the rest and code-free payloads as they are', () => {
@@ -13,5 +13,18 @@ describe('withoutCodes', () => {
 
   it('blanks the code in a payload that is not JSON', () => {
     expect(withoutCodes(Buffer.from('{"action_code":"1234", broken')).toString()).toBe(`{"action_code":"${CODE_MARKER}", broken`);
+  });
+});
+
+describe('takeCode', () => {
+  it('hands the top-level code over once, with the payload redacted; no code from a redacted, absent or nested one', () => {
+    const taken = takeCode(Buffer.from('{"action":"arm_all_zones","action_code":"0042","action_transaction":9}'));
+    expect(taken.code).toBe('0042');
+    expect(taken.payload.toString()).not.toContain('0042');
+    expect(takeCode(Buffer.from('{"action_code":1234}')).code).toBe('1234');
+    expect(takeCode(Buffer.from(`{"action":"disarm","action_code":"${CODE_MARKER}"}`)).code).toBeUndefined();
+    expect(takeCode(Buffer.from('{"nested":{"action_code":"1234"}}')).code).toBeUndefined();
+    expect(takeCode(Buffer.from('{"temperature":21}')).code).toBeUndefined();
+    expect(takeCode(Buffer.from('{"action_code":"1234", broken')).code).toBeUndefined();
   });
 });
