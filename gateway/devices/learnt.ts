@@ -23,7 +23,7 @@ const deviceKey = (base: string, name: string): string => `${base}\u0000${name}`
 export class LearntFacts implements LearntView {
   private readonly lightModes: BoundedMap<string, 'color' | 'white'>;
   /** Each Gen2+ Shelly's outputs by channel (`light:0` → 0: light), and under '' the last one reported. */
-  private readonly shellyOutputs: BoundedMap<string, Map<string, ShellyOutput>>;
+  private readonly shellyComponents: BoundedMap<string, Map<string, ShellyOutput>>;
   private readonly outputs: BoundedMap<string, Zigbee2mqttOutput>;
   /** Devices whose JSON state came since their bridge came online, by base. */
   private readonly jsonSeen: BoundedMap<string, BoundedMap<string, true>>;
@@ -55,7 +55,7 @@ export class LearntFacts implements LearntView {
     const cost = 'learnt again when the device says it again';
     this.bounded = (map, capacity) => new BoundedMap(capacity, evicted && (() => evicted(map, capacity, cost)));
     this.lightModes = this.bounded('shelly_light_modes', MAX_DEVICES);
-    this.shellyOutputs = this.bounded('shelly_outputs', MAX_DEVICES);
+    this.shellyComponents = this.bounded('shelly_outputs', MAX_DEVICES);
     this.outputs = this.bounded('zigbee2mqtt_outputs', MAX_BRIDGES);
     this.jsonSeen = this.bounded('zigbee2mqtt_json_seen', MAX_BRIDGES);
     this.keys = this.bounded('zigbee2mqtt_keys', MAX_DEVICES);
@@ -71,8 +71,8 @@ export class LearntFacts implements LearntView {
           this.lightModes.set(f.nativeId, f.mode);
           break;
         case 'shellyOutput': {
-          let outputs = this.shellyOutputs.get(f.nativeId);
-          if (!outputs) this.shellyOutputs.set(f.nativeId, (outputs = new Map<string, ShellyOutput>()));
+          let outputs = this.shellyComponents.get(f.nativeId);
+          if (!outputs) this.shellyComponents.set(f.nativeId, (outputs = new Map<string, ShellyOutput>()));
           if (outputs.size < MAX_SHELLY_OUTPUTS || outputs.has(f.channel)) outputs.set(f.channel, f.component).set('', f.component);
           break;
         }
@@ -167,8 +167,14 @@ export class LearntFacts implements LearntView {
 
   /** What output `channel` of a Gen2+ Shelly was reported as; a channel not heard yet is taken to be as the device's others. */
   shellyOutput(nativeId: string, channel: string): ShellyOutput | undefined {
-    const outputs = this.shellyOutputs.get(nativeId);
+    const outputs = this.shellyComponents.get(nativeId);
     return outputs?.get(channel) ?? outputs?.get('');
+  }
+
+  /** Each output of a Gen2+ Shelly heard so far, by channel (what kept-learning.ts retains). */
+  shellyOutputs(nativeId: string): ReadonlyMap<string, ShellyOutput> | undefined {
+    const outputs = this.shellyComponents.get(nativeId);
+    return outputs && new Map([...outputs].filter(([channel]) => channel !== ''));
   }
 
   zigbee2mqttOutput(base: string): Zigbee2mqttOutput | undefined {
