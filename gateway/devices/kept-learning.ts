@@ -16,7 +16,7 @@ export const KEPT_SHELLY_PREFIX = '$gateway/devices/learnt/shelly/';
 /** As learnt.ts bounds a device's outputs: a message naming more is not the gateway's. */
 const MAX_OUTPUTS = 16;
 
-/** The retained message that says a device's outputs (`{"0":"light"}`), or undefined when none is learnt. */
+/** The retained message that says a device's outputs (`{"0":["light"]}`, `{"0":["switch","light"]}`), or undefined when none is learnt. */
 export function keptShelly(learnt: LearntFacts, nativeId: string): { topic: string; payload: Buffer } | undefined {
   const outputs = learnt.shellyOutputs(nativeId);
   if (!outputs || outputs.size === 0) return undefined;
@@ -38,7 +38,11 @@ export function keptFacts(topic: string, payload: Buffer): Learnt[] | undefined 
   const entries = Object.entries(v as Record<string, unknown>);
   if (entries.length > MAX_OUTPUTS) return undefined;
   const facts: Learnt[] = [];
-  for (const [channel, component] of entries) if (/^\d{1,3}$/.test(channel) && isShellyOutput(component)) facts.push({ what: 'shellyOutput', nativeId, channel, component });
+  for (const [channel, components] of entries) {
+    if (!/^\d{1,3}$/.test(channel) || !Array.isArray(components)) continue;
+    // In the order they were learnt: the latest last.
+    for (const component of components.slice(0, MAX_OUTPUTS)) if (isShellyOutput(component)) facts.push({ what: 'shellyOutput', nativeId, channel, component });
+  }
   return facts;
 }
 

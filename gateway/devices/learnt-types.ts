@@ -69,8 +69,8 @@ export interface Zigbee2mqttRename {
 /** What the router has learnt so far (see {@link Learnt}), as the decoders read it. */
 export interface LearntView {
   shellyLightMode(nativeId: string): 'color' | 'white' | undefined;
-  /** The Gen2+ component a Shelly's output `channel` was last reported as. */
-  shellyOutput(nativeId: string, channel: string): ShellyOutput | undefined;
+  /** The Gen2+ component a Shelly's output `channel` was last reported as; `prefer` when the channel was reported as that too (learnt.ts). */
+  shellyOutput(nativeId: string, channel: string, prefer?: ShellyOutput): ShellyOutput | undefined;
   zigbee2mqttOutput(base: string): Zigbee2mqttOutput | undefined;
   /** Whether the device's JSON state has been seen since its bridge last came online. */
   zigbee2mqttJsonSeen(base: string, name: string): boolean;

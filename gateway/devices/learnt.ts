@@ -22,8 +22,11 @@ const deviceKey = (base: string, name: string): string => `${base}\u0000${name}`
 
 export class LearntFacts implements LearntView {
   private readonly lightModes: BoundedMap<string, 'color' | 'white'>;
-  /** Each Gen2+ Shelly's outputs by channel (`light:0` → 0: light), and under '' the last one reported. */
-  private readonly shellyComponents: BoundedMap<string, Map<string, ShellyOutput>>;
+  /**
+   * Each Gen2+ Shelly's outputs by channel (`light:0` → 0: [light]), and under '' the last one
+   * reported. A channel may be two components (`switch:0` and `light:0`): each kept, the latest last.
+   */
+  private readonly shellyComponents: BoundedMap<string, Map<string, ShellyOutput[]>>;
   private readonly outputs: BoundedMap<string, Zigbee2mqttOutput>;
   /** Devices whose JSON state came since their bridge came online, by base. */
   private readonly jsonSeen: BoundedMap<string, BoundedMap<string, true>>;
@@ -72,8 +75,8 @@ export class LearntFacts implements LearntView {
           break;
         case 'shellyOutput': {
           let outputs = this.shellyComponents.get(f.nativeId);
-          if (!outputs) this.shellyComponents.set(f.nativeId, (outputs = new Map<string, ShellyOutput>()));
-          if (outputs.size < MAX_SHELLY_OUTPUTS || outputs.has(f.channel)) outputs.set(f.channel, f.component).set('', f.component);
+          if (!outputs) this.shellyComponents.set(f.nativeId, (outputs = new Map<string, ShellyOutput[]>()));
+          if (outputs.size < MAX_SHELLY_OUTPUTS || outputs.has(f.channel)) outputs.set(f.channel, [...(outputs.get(f.channel) ?? []).filter((c) => c !== f.component), f.component]).set('', [f.component]);
           break;
         }
         case 'zigbee2mqttOutput':
@@ -165,14 +168,21 @@ export class LearntFacts implements LearntView {
     return this.lightModes.get(nativeId);
   }
 
-  /** What output `channel` of a Gen2+ Shelly was reported as; a channel not heard yet is taken to be as the device's others. */
-  shellyOutput(nativeId: string, channel: string): ShellyOutput | undefined {
+  /**
+   * What output `channel` of a Gen2+ Shelly was reported as; a channel not heard yet is taken to be
+   * as the device's last reported. One that is two components (`switch:0` and `light:0`): `prefer`
+   * when it is one of them, else for a light (`light`, `rgbw`…) the light, for a `switch` the switch.
+   */
+  shellyOutput(nativeId: string, channel: string, prefer?: ShellyOutput): ShellyOutput | undefined {
     const outputs = this.shellyComponents.get(nativeId);
-    return outputs?.get(channel) ?? outputs?.get('');
+    const here = outputs?.get(channel);
+    if (!here) return outputs?.get('')?.at(-1);
+    if (prefer === undefined || here.includes(prefer)) return prefer ?? here.at(-1);
+    return (prefer === 'switch' ? undefined : here.findLast((c) => c !== 'switch')) ?? here.at(-1);
   }
 
-  /** Each output of a Gen2+ Shelly heard so far, by channel (what kept-learning.ts retains). */
-  shellyOutputs(nativeId: string): ReadonlyMap<string, ShellyOutput> | undefined {
+  /** Each output of a Gen2+ Shelly heard so far, by channel, its components the latest last (what kept-learning.ts retains). */
+  shellyOutputs(nativeId: string): ReadonlyMap<string, readonly ShellyOutput[]> | undefined {
     const outputs = this.shellyComponents.get(nativeId);
     return outputs && new Map([...outputs].filter(([channel]) => channel !== ''));
   }

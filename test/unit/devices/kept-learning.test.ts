@@ -21,3 +21,26 @@ describe('a Gen2+ Shelly’s outputs, as the gateway retains them', () => {
     expect(keptShelly(new LearntFacts(), 'unknown')).toBeUndefined();
   });
 });
+
+describe('a Gen2+ Shelly channel that is two components (switch:0 and light:0)', () => {
+  const facts = new LearntFacts();
+  facts.apply([{ what: 'shellyOutput', nativeId: 'd', channel: '0', component: 'light' }, { what: 'shellyOutput', nativeId: 'd', channel: '0', component: 'switch' }]);
+
+  it('gives the light to a light, the switch to a switch, and with no preference the one reported last', () => {
+    expect([facts.shellyOutput('d', '0', 'light'), facts.shellyOutput('d', '0', 'rgbw'), facts.shellyOutput('d', '0', 'switch'), facts.shellyOutput('d', '0')]).toEqual(['light', 'light', 'switch', 'switch']);
+  });
+
+  it('is kept with both, the latest last', () => {
+    const kept = keptShelly(facts, 'd')!;
+    expect(JSON.parse(kept.payload.toString())).toEqual({ 0: ['light', 'switch'] });
+    const after = new LearntFacts();
+    after.apply(keptFacts(kept.topic, kept.payload)!);
+    expect([after.shellyOutput('d', '0', 'light'), after.shellyOutput('d', '0')]).toEqual(['light', 'switch']);
+  });
+
+  it('a channel of one component is that component whatever the command prefers', () => {
+    const one = new LearntFacts();
+    one.apply([{ what: 'shellyOutput', nativeId: 'e', channel: '0', component: 'rgbw' }]);
+    expect([one.shellyOutput('e', '0', 'switch'), one.shellyOutput('e', '0', 'light'), one.shellyOutput('e', '1', 'switch')]).toEqual(['rgbw', 'rgbw', 'rgbw']);
+  });
+});
