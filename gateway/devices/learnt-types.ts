@@ -50,7 +50,7 @@ export type Learnt =
   /** A Tasmota's discovery config announced a FullTopic (`ft`, with its prefixes `tp`) the device map does not accept. */
   | { what: 'tasmotaFullTopic'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string } }
   /** The FullTopic and prefixes a Tasmota's own messages (`tele`, `stat`) or discovery config use, when not the map's first: its commands follow them. */
-  | { what: 'tasmotaLayout'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string } };
+  | { what: 'tasmotaLayout'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string }; hostname?: string; id?: string };
 
 /** The Gen2+ Shelly components with an on/off `output`, each commanded by its own `<Type>.Set` (`Switch.Set`, `Light.Set`, `RGBW.Set`…). */
 const SHELLY_OUTPUTS = ['switch', 'light', 'rgb', 'rgbw', 'cct', 'rgbcct'] as const;
@@ -89,4 +89,7 @@ export interface LearntView {
 export interface TasmotaLayout {
   readonly fullTopic: string;
   readonly prefixes: { readonly cmnd: string; readonly stat: string; readonly tele: string };
+  /** What it puts for `%hostname%` and `%id%` (its MAC without colons), where its FullTopic has them. */
+  readonly hostname?: string;
+  readonly id?: string;
 }

@@ -106,7 +106,7 @@ export class LearntFacts implements LearntView {
           this.tasmotaFullTopics.set(f.topic, { fullTopic: f.fullTopic, prefixes: f.prefixes });
           break;
         case 'tasmotaLayout':
-          this.tasmotaLayouts.set(f.topic, { fullTopic: f.fullTopic, prefixes: f.prefixes });
+          this.tasmotaLayouts.set(f.topic, { fullTopic: f.fullTopic, prefixes: f.prefixes, ...(f.hostname === undefined ? {} : { hostname: f.hostname }), ...(f.id === undefined ? {} : { id: f.id }) });
           break;
         case 'zigbee2mqttRenamed': {
           // Zigbee2MQTT publishes the new bridge/devices before this answer: told once, by the list, when it came.

@@ -121,5 +121,7 @@ function layoutFact(f: Partial<Layout>): Told | undefined {
   const word = (w: unknown): w is string => typeof w === 'string' && w !== '' && !/[/#+]/.test(w);
   if (typeof f.topic !== 'string' || !word(f.topic) || typeof f.fullTopic !== 'string' || f.fullTopic.length > 128) return undefined;
   if (!f.fullTopic.includes('%prefix%') || !f.fullTopic.includes('%topic%') || !p || !word(p.cmnd) || !word(p.stat) || !word(p.tele)) return undefined;
-  return { fact: { what: 'tasmotaLayout', topic: f.topic, fullTopic: f.fullTopic, prefixes: { cmnd: p.cmnd, stat: p.stat, tele: p.tele } } };
+  // Its %hostname% and %id%, where its FullTopic has them.
+  const values = { ...(word(f.hostname) ? { hostname: f.hostname } : {}), ...(word(f.id) ? { id: f.id } : {}) };
+  return { fact: { what: 'tasmotaLayout', topic: f.topic, fullTopic: f.fullTopic, prefixes: { cmnd: p.cmnd, stat: p.stat, tele: p.tele }, ...values } };
 }
