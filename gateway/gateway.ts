@@ -175,7 +175,7 @@ export class Gateway {
     await devices.start();
     this.devicesService = devices;
     // Before the rules rebuild and go live (a resend fallen due goes out in each device's own form) and before the broker listens: what its restored retained messages taught.
-    await devices.relearn({ broker, ownerOf: (t) => ledger.ownerOf(t), access: accessOpts, ...(clustered ? { cluster: { aedes: broker.aedes, node: nodeId, liveNodes: () => this.cluster?.readiness().liveNodes ?? [] } } : {}) });
+    await devices.relearn({ broker, aedes: broker.aedes, ownerOf: (t) => ledger.ownerOf(t), access: accessOpts, ...(clustered ? { cluster: { aedes: broker.aedes, node: nodeId, liveNodes: () => this.cluster?.readiness().liveNodes ?? [] } } : {}) });
 
     const ingest = new Ingest({
       store,

@@ -70,6 +70,8 @@ export class Delivery {
   }
 
   readonly authorizeForward: NonNullable<AedesOptions['authorizeForward']> = (client, packet) => {
+    // The gateway's own retained facts (devices/kept-learning.ts): a `#` filter matches them in the retained store, but `$` topics are no client's ([MQTT-4.7.2-1]).
+    if (packet.topic.startsWith('$gateway/')) return null;
     const { access } = this.o;
     const principal = access.principal(client);
     if (principal && principal.role !== 'admin' && principal.role !== 'observer' && !canSubscribe(principal, packet.topic).ok) return null;

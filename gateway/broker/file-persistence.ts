@@ -238,7 +238,8 @@ export class FilePersistence extends BoundedPersistence {
     let refused = 0;
     for (const r of snapshot.retained) {
       // Booked again against today's budgets (MQTT_MAX_RETAINED_BYTES*): what no longer fits is not restored.
-      if (ledger.decide(r.owner, r.topic, r.payload.length, true) !== 'retain') refused++;
+      // The gateway's own (`$gateway/…`, one per device, bounded where it is learnt) count against no client's budget.
+      if (!(r.owner === '' && r.topic.startsWith('$gateway/')) && ledger.decide(r.owner, r.topic, r.payload.length, true) !== 'retain') refused++;
       else await this.storeRetained({ cmd: 'publish', topic: r.topic, payload: r.payload, qos: r.qos as 0 | 1 | 2, retain: true, dup: false });
     }
     // The most recently away kept within MQTT_MAX_AWAY_SESSIONS and _SUBSCRIPTIONS; each queue within today's bounds (enqueue drops the oldest).

@@ -86,7 +86,7 @@ export class NativeCommander {
     const target = `${c.site}/${c.zone}/${c.actuator}`;
     const command = nativeCommandOf(this.resumed(c, target, kind), kind);
     this.remember(target, command, kind);
-    const result: EncodeResult = typeof command === 'string' ? { ok: false, reason: `${actuator.family}:${actuator.nativeId}: ${command}` } : this.encode(actuator, command);
+    const result: EncodeResult = typeof command === 'string' ? { ok: false, reason: `${actuator.family}:${actuator.nativeId}: ${command}` } : this.encode(actuator, command, lightCommand(c));
     const base = { commandId: c.id, site: c.site, zone: c.zone, actuator: c.actuator, family: actuator.family, device: `${actuator.family}:${actuator.nativeId}` };
     this.explain(c, kind, command, base.device);
     if (!result.ok) {
@@ -173,14 +173,18 @@ export class NativeCommander {
     this.o.store.keep('nativeCommand', event, true);
   }
 
-  /** A Shelly's: what it taught of its outputs, and an RPC id of its own for this request (kept to find the command an error answer is about). */
-  private shelly(a: NativeActuator): EncodeOptions {
+  /**
+   * A Shelly's: what it taught of its outputs (a channel that is a switch and a light: the light for
+   * a light's command, else the switch), and an RPC id of its own for this request (kept to find the
+   * command an error answer is about).
+   */
+  private shelly(a: NativeActuator, light: boolean): EncodeOptions {
     const { learnt } = this.o.router;
-    const output = learnt.shellyOutput(a.nativeId, a.channel ?? '0');
+    const output = learnt.shellyOutput(a.nativeId, a.channel ?? '0', light ? 'light' : 'switch');
     return { shellyLightMode: learnt.shellyLightMode(a.nativeId), rpcId: ++this.rpcId, ...(output ? { shellyOutput: output } : {}) };
   }
 
-  private encode(a: NativeActuator, command: NativeCommand): EncodeResult {
+  private encode(a: NativeActuator, command: NativeCommand, light: boolean): EncodeResult {
     switch (a.family) {
       case 'homeassistant': {
         const entity = entityOf(this.o.router.discovery.entities(), a);
@@ -195,7 +199,7 @@ export class NativeCommander {
           ...(this.o.router.map.tasmota ? { tasmota: this.o.router.map.tasmota } : {}),
           ...(layout ? { tasmotaLayout: layout } : {}),
           ...(a.generation ? { shellyGeneration: a.generation } : {}),
-          ...(a.family === 'shelly' ? this.shelly(a) : {}),
+          ...(a.family === 'shelly' ? this.shelly(a, light) : {}),
           ...(a.setpoint ? { setpointKeys: a.setpoint } : {}),
         });
       }
@@ -215,4 +219,9 @@ export class NativeCommander {
     }
     return layout;
   }
+}
+
+/** A light's command (`lights.set`, or one with a brightness), not a switch's, plug's or HVAC's: a Shelly channel that is both goes to its light. */
+function lightCommand(c: CommandEvent): boolean {
+  return /^lights?\./.test(c.cloudEvent.type) || c.cloudEvent.data['brightness'] !== undefined;
 }

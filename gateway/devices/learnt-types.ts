@@ -50,7 +50,7 @@ export type Learnt =
   /** A Tasmota's discovery config announced a FullTopic (`ft`, with its prefixes `tp`) the device map does not accept. */
   | { what: 'tasmotaFullTopic'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string } }
   /** The FullTopic and prefixes a Tasmota's own messages (`tele`, `stat`) or discovery config use, when not the map's first: its commands follow them. */
-  | { what: 'tasmotaLayout'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string } };
+  | { what: 'tasmotaLayout'; topic: string; fullTopic: string; prefixes: { cmnd: string; stat: string; tele: string }; hostname?: string; id?: string };
 
 /** The Gen2+ Shelly components with an on/off `output`, each commanded by its own `<Type>.Set` (`Switch.Set`, `Light.Set`, `RGBW.Set`…). */
 const SHELLY_OUTPUTS = ['switch', 'light', 'rgb', 'rgbw', 'cct', 'rgbcct'] as const;
@@ -69,8 +69,8 @@ export interface Zigbee2mqttRename {
 /** What the router has learnt so far (see {@link Learnt}), as the decoders read it. */
 export interface LearntView {
   shellyLightMode(nativeId: string): 'color' | 'white' | undefined;
-  /** The Gen2+ component a Shelly's output `channel` was last reported as. */
-  shellyOutput(nativeId: string, channel: string): ShellyOutput | undefined;
+  /** The Gen2+ component a Shelly's output `channel` was last reported as; `prefer` when the channel was reported as that too (learnt.ts). */
+  shellyOutput(nativeId: string, channel: string, prefer?: ShellyOutput): ShellyOutput | undefined;
   zigbee2mqttOutput(base: string): Zigbee2mqttOutput | undefined;
   /** Whether the device's JSON state has been seen since its bridge last came online. */
   zigbee2mqttJsonSeen(base: string, name: string): boolean;
@@ -89,4 +89,7 @@ export interface LearntView {
 export interface TasmotaLayout {
   readonly fullTopic: string;
   readonly prefixes: { readonly cmnd: string; readonly stat: string; readonly tele: string };
+  /** What it puts for `%hostname%` and `%id%` (its MAC without colons), where its FullTopic has them. */
+  readonly hostname?: string;
+  readonly id?: string;
 }

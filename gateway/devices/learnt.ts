@@ -22,8 +22,11 @@ const deviceKey = (base: string, name: string): string => `${base}\u0000${name}`
 
 export class LearntFacts implements LearntView {
   private readonly lightModes: BoundedMap<string, 'color' | 'white'>;
-  /** Each Gen2+ Shelly's outputs by channel (`light:0` → 0: light), and under '' the last one reported. */
-  private readonly shellyOutputs: BoundedMap<string, Map<string, ShellyOutput>>;
+  /**
+   * Each Gen2+ Shelly's outputs by channel (`light:0` → 0: [light]), and under '' the last one
+   * reported. A channel may be two components (`switch:0` and `light:0`): each kept, the latest last.
+   */
+  private readonly shellyComponents: BoundedMap<string, Map<string, ShellyOutput[]>>;
   private readonly outputs: BoundedMap<string, Zigbee2mqttOutput>;
   /** Devices whose JSON state came since their bridge came online, by base. */
   private readonly jsonSeen: BoundedMap<string, BoundedMap<string, true>>;
@@ -55,7 +58,7 @@ export class LearntFacts implements LearntView {
     const cost = 'learnt again when the device says it again';
     this.bounded = (map, capacity) => new BoundedMap(capacity, evicted && (() => evicted(map, capacity, cost)));
     this.lightModes = this.bounded('shelly_light_modes', MAX_DEVICES);
-    this.shellyOutputs = this.bounded('shelly_outputs', MAX_DEVICES);
+    this.shellyComponents = this.bounded('shelly_outputs', MAX_DEVICES);
     this.outputs = this.bounded('zigbee2mqtt_outputs', MAX_BRIDGES);
     this.jsonSeen = this.bounded('zigbee2mqtt_json_seen', MAX_BRIDGES);
     this.keys = this.bounded('zigbee2mqtt_keys', MAX_DEVICES);
@@ -71,9 +74,9 @@ export class LearntFacts implements LearntView {
           this.lightModes.set(f.nativeId, f.mode);
           break;
         case 'shellyOutput': {
-          let outputs = this.shellyOutputs.get(f.nativeId);
-          if (!outputs) this.shellyOutputs.set(f.nativeId, (outputs = new Map<string, ShellyOutput>()));
-          if (outputs.size < MAX_SHELLY_OUTPUTS || outputs.has(f.channel)) outputs.set(f.channel, f.component).set('', f.component);
+          let outputs = this.shellyComponents.get(f.nativeId);
+          if (!outputs) this.shellyComponents.set(f.nativeId, (outputs = new Map<string, ShellyOutput[]>()));
+          if (outputs.size < MAX_SHELLY_OUTPUTS || outputs.has(f.channel)) outputs.set(f.channel, [...(outputs.get(f.channel) ?? []).filter((c) => c !== f.component), f.component]).set('', [f.component]);
           break;
         }
         case 'zigbee2mqttOutput':
@@ -103,7 +106,7 @@ export class LearntFacts implements LearntView {
           this.tasmotaFullTopics.set(f.topic, { fullTopic: f.fullTopic, prefixes: f.prefixes });
           break;
         case 'tasmotaLayout':
-          this.tasmotaLayouts.set(f.topic, { fullTopic: f.fullTopic, prefixes: f.prefixes });
+          this.tasmotaLayouts.set(f.topic, { fullTopic: f.fullTopic, prefixes: f.prefixes, ...(f.hostname === undefined ? {} : { hostname: f.hostname }), ...(f.id === undefined ? {} : { id: f.id }) });
           break;
         case 'zigbee2mqttRenamed': {
           // Zigbee2MQTT publishes the new bridge/devices before this answer: told once, by the list, when it came.
@@ -165,10 +168,23 @@ export class LearntFacts implements LearntView {
     return this.lightModes.get(nativeId);
   }
 
-  /** What output `channel` of a Gen2+ Shelly was reported as; a channel not heard yet is taken to be as the device's others. */
-  shellyOutput(nativeId: string, channel: string): ShellyOutput | undefined {
-    const outputs = this.shellyOutputs.get(nativeId);
-    return outputs?.get(channel) ?? outputs?.get('');
+  /**
+   * What output `channel` of a Gen2+ Shelly was reported as; a channel not heard yet is taken to be
+   * as the device's last reported. One that is two components (`switch:0` and `light:0`): `prefer`
+   * when it is one of them, else for a light (`light`, `rgbw`…) the light, for a `switch` the switch.
+   */
+  shellyOutput(nativeId: string, channel: string, prefer?: ShellyOutput): ShellyOutput | undefined {
+    const outputs = this.shellyComponents.get(nativeId);
+    const here = outputs?.get(channel);
+    if (!here) return outputs?.get('')?.at(-1);
+    if (prefer === undefined || here.includes(prefer)) return prefer ?? here.at(-1);
+    return (prefer === 'switch' ? undefined : here.findLast((c) => c !== 'switch')) ?? here.at(-1);
+  }
+
+  /** Each output of a Gen2+ Shelly heard so far, by channel, its components the latest last (what kept-learning.ts retains). */
+  shellyOutputs(nativeId: string): ReadonlyMap<string, readonly ShellyOutput[]> | undefined {
+    const outputs = this.shellyComponents.get(nativeId);
+    return outputs && new Map([...outputs].filter(([channel]) => channel !== ''));
   }
 
   zigbee2mqttOutput(base: string): Zigbee2mqttOutput | undefined {

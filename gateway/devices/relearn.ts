@@ -3,14 +3,17 @@
  * snapshot, a cluster's Redis) teach the devices layer again what they taught before the restart.
  * Home Assistant discovery configs say where an entity's states are and how its commands go, and a
  * Zigbee2MQTT bridge's `bridge/devices` and `bridge/info` what each device is and how its state is
- * published, a Tasmota's `tasmota/discovery/<MAC>/config` (and its retained LWT) its FullTopic. Devices send these once (retained) and not again until they restart themselves, so
+ * published, a Tasmota's `tasmota/discovery/<MAC>/config` (and its retained LWT) its FullTopic, and
+ * what the gateway retained itself (kept-learning.ts) a Gen2+ Shelly's outputs. Devices send these once (retained) and not again until they restart themselves, so
  * without this a restarted gateway dead-lettered a discovered device's states and commanded its
  * actuators in the wrong form until then.
  */
+import type { Aedes } from 'aedes';
 import type { Logger } from 'pino';
 import { principalOf, type NativeTopics } from '../broker/acl.js';
 import type { CredentialStore } from '../broker/credentials.js';
 import { nativeHintOf } from '../broker/native-acl.js';
+import { keptFacts } from './kept-learning.js';
 import type { NativeHint, NativeRouter } from './router.js';
 import { nativeHint } from './types.js';
 
@@ -25,6 +28,8 @@ export interface RelearnSources {
   /** Which credential retained the message (the retained ledger): its bridge base or device. */
   readonly ownerOf: (topic: string) => string | undefined;
   readonly access: { readonly store: CredentialStore; readonly nativeTopics?: NativeTopics };
+  /** The broker, where the gateway retains what devices teach but retain nothing of (kept-learning.ts). */
+  readonly aedes?: Aedes;
 }
 
 interface RelearnOptions extends RelearnSources {
@@ -72,7 +77,13 @@ export async function teachRetained(o: RelearnOptions): Promise<Relearning> {
   };
   // A bridge's base may have several levels (`home/zigbee2mqtt`): all of them, picked by their ends.
   for await (const { topic, payload } of o.broker.retained(['#'])) {
-    if (teaches(topic, o.discoveryPrefix)) feed(topic, payload);
+    const kept = keptFacts(topic, payload);
+    // What the gateway retained itself: a Gen2+ Shelly's outputs.
+    if (kept) {
+      read++;
+      o.router.learnt.apply(kept);
+      if (kept.length > 0) learnt++;
+    } else if (teaches(topic, o.discoveryPrefix)) feed(topic, payload);
     // And the availability retained, after the seed from the history (which cannot tell a device's own word from its bridge's will).
     else if (AVAILABILITY.test(topic)) {
       later.push({ topic, payload });

@@ -11,6 +11,7 @@ import { DeviceMapLoader } from './map-loader.js';
 import { MapTypoCheck } from './map-typos.js';
 import { EMPTY_MAP, type NativeDevice } from './map.js';
 import type { DeviceView } from './registry.js';
+import { keepLearning } from './kept-learning.js';
 import { teachRetained, type Relearning, type RelearnSources } from './relearn.js';
 import { shareLearning, SharingRouter } from './shared-learning.js';
 import { ClusterDeviceViews, type ClusterViewOptions } from './cluster-view.js';
@@ -61,7 +62,8 @@ export class DevicesService {
   /** A Zigbee2MQTT rename followed by the map (rename.ts). */
   private readonly follower: RenameFollower;
   private offSilence: (() => void) | undefined;
-  private offShare: (() => void) | undefined;
+  /** Telling the other nodes (a cluster's) and retaining (kept-learning.ts) what devices teach. */
+  private offShare: (() => void)[] = [];
   /** A cluster node's: GET /api/devices asks every node. */
   private clusterViews: ClusterDeviceViews | undefined;
   private readonly mapListeners = new Set<() => void>();
@@ -92,7 +94,7 @@ export class DevicesService {
 
   async stop(): Promise<void> {
     this.offSilence?.();
-    this.offShare?.();
+    for (const off of this.offShare.splice(0)) off();
     this.clusterViews?.stop();
     await this.commander.stop();
     await this.follower.settled();
@@ -134,8 +136,9 @@ export class DevicesService {
     const { cluster } = sources;
     // Aedes' persistence and bus set up first: what is subscribed on it before is not heard from the other nodes.
     await sources.broker.restore();
+    if (sources.aedes) this.offShare.push(keepLearning({ aedes: sources.aedes, router: this.router, log }));
     if (cluster) {
-      this.offShare = shareLearning({ aedes: cluster.aedes, router: this.router, clock, log });
+      this.offShare.push(shareLearning({ aedes: cluster.aedes, router: this.router, clock, log }));
       this.clusterViews = new ClusterDeviceViews({ ...cluster, view: () => this.view(), log });
       this.clusterViews.start();
     }

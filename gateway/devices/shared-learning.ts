@@ -28,6 +28,8 @@ export class SharingRouter extends NativeRouter {
   share: ((topic: string, payload: Buffer, hint: NativeHint | undefined) => void) | undefined;
   /** Told of a Gen1 Shelly light's mode, a Gen2+ Shelly output's component or a Tasmota's FullTopic, learnt from what the device said here. */
   shareFact: ((fact: Shared) => void) | undefined;
+  /** Told of each Gen2+ Shelly whose outputs its message taught anew: they are retained across a restart (kept-learning.ts). */
+  keep: ((nativeId: string) => void) | undefined;
   private readonly discoveryPrefix: string;
 
   constructor(o: RouterOptions, map: DeviceMap) {
@@ -44,6 +46,7 @@ export class SharingRouter extends NativeRouter {
   protected override finish(r: DecodeResult | Availability[], topic: string, payload: Buffer, now: number, redrive: boolean): NativeOutcome {
     const out = super.finish(r, topic, payload, now, redrive);
     if (this.shareFact && !redrive && !Array.isArray(r) && r.outcome !== 'not_mine') for (const f of r.learnt ?? []) if (f.what === 'shellyLightMode' || f.what === 'shellyOutput' || f.what === 'tasmotaLayout') this.shareFact(f);
+    if (this.keep && !redrive && !Array.isArray(r) && r.outcome !== 'not_mine') for (const id of new Set(r.learnt?.flatMap((f) => (f.what === 'shellyOutput' ? [f.nativeId] : [])))) this.keep(id);
     return out;
   }
 }
@@ -118,5 +121,7 @@ function layoutFact(f: Partial<Layout>): Told | undefined {
   const word = (w: unknown): w is string => typeof w === 'string' && w !== '' && !/[/#+]/.test(w);
   if (typeof f.topic !== 'string' || !word(f.topic) || typeof f.fullTopic !== 'string' || f.fullTopic.length > 128) return undefined;
   if (!f.fullTopic.includes('%prefix%') || !f.fullTopic.includes('%topic%') || !p || !word(p.cmnd) || !word(p.stat) || !word(p.tele)) return undefined;
-  return { fact: { what: 'tasmotaLayout', topic: f.topic, fullTopic: f.fullTopic, prefixes: { cmnd: p.cmnd, stat: p.stat, tele: p.tele } } };
+  // Its %hostname% and %id%, where its FullTopic has them.
+  const values = { ...(word(f.hostname) ? { hostname: f.hostname } : {}), ...(word(f.id) ? { id: f.id } : {}) };
+  return { fact: { what: 'tasmotaLayout', topic: f.topic, fullTopic: f.fullTopic, prefixes: { cmnd: p.cmnd, stat: p.stat, tele: p.tele }, ...values } };
 }

@@ -181,7 +181,7 @@ function decodeGen2(topic: string, text: string, options: DecodeOptions): Decode
 
 /** Learns which component each output is (`light:0`: Light.Set), when the router does not know it yet. */
 function outputLearner(id: string, options: DecodeOptions, learnt: Learnt[]): (type: ShellyOutput, n: string) => void {
-  return (type, n) => void (options.learnt?.shellyOutput(id, n) !== type && learnt.push({ what: 'shellyOutput', nativeId: id, channel: n, component: type }));
+  return (type, n) => void (options.learnt?.shellyOutput(id, n, type) !== type && learnt.push({ what: 'shellyOutput', nativeId: id, channel: n, component: type }));
 }
 
 function taught(r: DecodeResult, learnt: Learnt[]): DecodeResult {

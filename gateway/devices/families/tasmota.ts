@@ -7,18 +7,12 @@
  */
 import { Collector, NOT_MINE, cameBack, failure, recognised, teach } from '../collect.js';
 import { isObject, own, parseJson, parseObject, payloadText, toOnOff, trustedTime, type JsonObject } from '../normalise.js';
-import type { ContractKind, DecodeOptions, DecodeResult, EncodeOptions, EncodeResult, Learnt, NativeCommand, TasmotaOptions } from '../types.js';
+import type { ContractKind, DecodeOptions, DecodeResult, EncodeOptions, EncodeResult, NativeCommand } from '../types.js';
+import { announcedLayout, DEFAULT_FULL_TOPIC, fill, layoutOf, matchTopic, prefixWords } from './tasmota-full-topic.js';
+
+export { parseTopic } from './tasmota-full-topic.js';
 
 const FAMILY = 'tasmota';
-const DEFAULT_FULL_TOPIC = '%prefix%/%topic%/';
-
-type Prefix = 'cmnd' | 'stat' | 'tele';
-interface TopicParts {
-  prefix: Prefix;
-  topic: string;
-  suffix: string;
-}
-
 /** Sensor fields that map to a contract kind (inside a driver block; `Power` only inside ENERGY). */
 const FIELD_KINDS: Readonly<Record<string, ContractKind>> = {
   Temperature: 'temperature',
@@ -26,90 +20,6 @@ const FIELD_KINDS: Readonly<Record<string, ContractKind>> = {
   CarbonDioxide: 'co2',
   Illuminance: 'illuminance',
 };
-
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-function prefixWords(opts: TasmotaOptions | undefined): Record<Prefix, string> {
-  return { cmnd: opts?.prefixes?.cmnd ?? 'cmnd', stat: opts?.prefixes?.stat ?? 'stat', tele: opts?.prefixes?.tele ?? 'tele' };
-}
-
-const compiled = new Map<string, RegExp>();
-
-/** A FullTopic template as a regular expression with `prefix`, `topic` and `suffix` groups. */
-function fullTopicRegex(template: string, words: Record<Prefix, string>): RegExp {
-  const cacheKey = `${template}\u0000${words.cmnd}\u0000${words.stat}\u0000${words.tele}`;
-  const hit = compiled.get(cacheKey);
-  if (hit) return hit;
-  const t = template.endsWith('/') ? template : `${template}/`;
-  const prefixAlt = [words.cmnd, words.stat, words.tele].map(escape).join('|');
-  let src = '';
-  // A placeholder again is the same word again (a backreference): two groups of one name do not compile.
-  const named = new Set<string>();
-  const group = (name: string, body: string): string => (named.has(name) ? `\\k<${name}>` : (named.add(name), `(?<${name}>${body})`));
-  for (const piece of t.split(/(%prefix%|%topic%|%hostname%|%id%)/)) {
-    if (piece === '%prefix%') src += group('prefix', prefixAlt);
-    else if (piece === '%topic%') src += group('topic', '[^/]+');
-    else if (piece === '%hostname%' || piece === '%id%') src += '[^/]+';
-    else src += escape(piece);
-  }
-  const re = new RegExp(`^${src}(?<suffix>[^/]+)$`);
-  if (compiled.size < 64) compiled.set(cacheKey, re);
-  return re;
-}
-
-export function parseTopic(topic: string, opts?: TasmotaOptions): TopicParts | null {
-  return matchTopic(topic, opts)?.parts ?? null;
-}
-
-/** The topic's parts and the template (of the map's, in order) that read it. */
-function matchTopic(topic: string, opts: TasmotaOptions | undefined): { parts: TopicParts; template: string } | undefined {
-  const words = prefixWords(opts);
-  for (const template of opts?.fullTopics ?? [DEFAULT_FULL_TOPIC]) {
-    if (!template.includes('%prefix%') || !template.includes('%topic%')) continue;
-    const m = fullTopicRegex(template, words).exec(topic);
-    const g = m?.groups;
-    if (!g || g['topic'] === undefined || g['suffix'] === undefined || g['prefix'] === undefined) continue;
-    const prefix = (Object.keys(words) as Prefix[]).find((p) => words[p] === g['prefix']);
-    if (prefix) return { parts: { prefix, topic: g['topic'], suffix: g['suffix'] }, template };
-  }
-  return undefined;
-}
-
-type Layout = Extract<Learnt, { what: 'tasmotaLayout' }>;
-
-/**
- * The FullTopic and prefixes a device's own word says it uses, as a fact for its commands (encode),
- * when it is news: not what was learnt of it already, nor (nothing learnt) the map's first template,
- * which its commands use anyway (so a map of one template learns nothing of its devices).
- */
-function layoutOf(topic: string, fullTopic: string, prefixes: Layout['prefixes'], opts: DecodeOptions): Layout | undefined {
-  const known = opts.learnt?.tasmotaLayout(topic);
-  const [was, wasPrefixes] = known ? [known.fullTopic, known.prefixes] : [opts.tasmota?.fullTopics?.[0] ?? DEFAULT_FULL_TOPIC, prefixWords(opts.tasmota)];
-  if (was === fullTopic && wasPrefixes.cmnd === prefixes.cmnd && wasPrefixes.stat === prefixes.stat && wasPrefixes.tele === prefixes.tele) return undefined;
-  return { what: 'tasmotaLayout', topic, fullTopic, prefixes };
-}
-
-/**
- * The FullTopic and prefixes a discovery config announces (`ft`, `tp`): what its commands follow,
- * and a hint for its dead letters when the map's templates would not read them.
- */
-function announcedLayout(config: JsonObject, topic: string, options: DecodeOptions): Learnt[] {
-  const opts = options.tasmota;
-  const ft = own(config, 'ft');
-  const tp = own(config, 'tp');
-  // A wildcard is no topic: commands under it could not be published (the map refuses one too, map-parts.ts).
-  if (typeof ft !== 'string' || !ft.includes('%prefix%') || !ft.includes('%topic%') || ft.length > 128 || /[+#\u0000]/.test(ft)) return [];
-  const [cmnd, stat, tele] = Array.isArray(tp) && tp.length === 3 && tp.every((w) => typeof w === 'string' && w !== '' && !/[/+#\u0000]/.test(w)) ? (tp as string[]) : ['cmnd', 'stat', 'tele'];
-  const prefixes = { cmnd: cmnd!, stat: stat!, tele: tele! };
-  const words = prefixWords(opts);
-  // Its STATE's topic (%hostname% and %id% are any one level to the map's templates).
-  const full = (ft.endsWith('/') ? ft : `${ft}/`).replaceAll('%prefix%', prefixes.tele).replaceAll('%topic%', topic).replace(/%(hostname|id)%/g, 'x');
-  const layout = layoutOf(topic, ft, prefixes, options);
-  const facts: Learnt[] = layout ? [layout] : [];
-  // Read as the map says already (the default, or a template it lists): nothing to hint.
-  if (parseTopic(`${full}STATE`, opts)?.topic === topic && words.tele === prefixes.tele) return facts;
-  return [...facts, { what: 'tasmotaFullTopic', topic, fullTopic: ft, prefixes }];
-}
 
 const POWER_KEY = /^POWER(\d*)$/;
 
@@ -142,8 +52,8 @@ export function decode(topic: string, payload: Buffer, options: DecodeOptions = 
   const matched = matchTopic(topic, options.tasmota);
   if (!matched) return NOT_MINE;
   const { prefix, topic: id, suffix } = matched.parts;
-  // The device's own word (a cmnd is anyone's, the gateway's own commands too): its commands follow its template.
-  if (prefix !== 'cmnd') return teach(decodeOwn(id, prefix, suffix, payload), layoutOf(id, matched.template, prefixWords(options.tasmota), options));
+  // The device's own word (a cmnd is anyone's, the gateway's own commands too): its commands follow its template (and its hostname and id in it).
+  if (prefix !== 'cmnd') return teach(decodeOwn(id, prefix, suffix, payload), layoutOf(id, matched.template, prefixWords(options.tasmota), options, matched.values));
   return recognised(FAMILY, id, `command (${suffix})`);
 }
 
@@ -271,7 +181,7 @@ export function encode(nativeId: string, channel: string | undefined, command: N
   const learnt = options.tasmotaLayout;
   const template = learnt?.fullTopic ?? options.tasmota?.fullTopics?.[0] ?? DEFAULT_FULL_TOPIC;
   const words = learnt?.prefixes ?? prefixWords(options.tasmota);
-  const full = (template.endsWith('/') ? template : `${template}/`).replaceAll('%prefix%', words.cmnd).replaceAll('%topic%', nativeId);
-  if (full.includes('%')) return { ok: false, reason: `tasmota:${nativeId}: FullTopic "${template}" needs %hostname% or %id%, which the gateway does not know` };
+  const full = fill(template, words.cmnd, nativeId, learnt ?? {});
+  if (full.includes('%')) return { ok: false, reason: `tasmota:${nativeId}: FullTopic "${template}" needs its %hostname% or %id%, not known yet (learnt from its first message or discovery config)` };
   return { ok: true, publishes: [{ topic: `${full}POWER${channel ?? ''}`, payload: command.state.toUpperCase() }] };
 }

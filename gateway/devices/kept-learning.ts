@@ -1,0 +1,59 @@
+/**
+ * Which component each output of a Gen2+ Shelly is (`light:0`: Light.Set, `rgbw:0`: RGBW.Set) is
+ * kept across the gateway's restart as a Tasmota's FullTopic is: in a retained message the broker
+ * keeps (a single gateway's snapshot, a cluster's Redis) and the devices layer reads again at start
+ * (relearn.ts). A Tasmota retains its LWT itself; a Shelly retains nothing that says its components
+ * (NotifyStatus, NotifyFullStatus and `status/<component>` are sent on a change or at its
+ * connection), so the gateway retains what it learnt: one message per device, on an internal `$`
+ * topic no client may publish or subscribe to, nor is given (broker/acl.ts, broker/delivery.ts).
+ */
+import type { Aedes, PublishPacket } from 'aedes';
+import type { Logger } from 'pino';
+import type { LearntFacts } from './learnt.js';
+import { isShellyOutput, type Learnt } from './types.js';
+
+export const KEPT_SHELLY_PREFIX = '$gateway/devices/learnt/shelly/';
+/** As learnt.ts bounds a device's outputs: a message naming more is not the gateway's. */
+const MAX_OUTPUTS = 16;
+
+/** The retained message that says a device's outputs (`{"0":["light"]}`, `{"0":["switch","light"]}`), or undefined when none is learnt. */
+export function keptShelly(learnt: LearntFacts, nativeId: string): { topic: string; payload: Buffer } | undefined {
+  const outputs = learnt.shellyOutputs(nativeId);
+  if (!outputs || outputs.size === 0) return undefined;
+  return { topic: `${KEPT_SHELLY_PREFIX}${nativeId}`, payload: Buffer.from(JSON.stringify(Object.fromEntries(outputs))) };
+}
+
+/** What a restored message on {@link KEPT_SHELLY_PREFIX} says, checked (a snapshot may be old or damaged); undefined when it is none. */
+export function keptFacts(topic: string, payload: Buffer): Learnt[] | undefined {
+  if (!topic.startsWith(KEPT_SHELLY_PREFIX)) return undefined;
+  const nativeId = topic.slice(KEPT_SHELLY_PREFIX.length);
+  if (nativeId === '' || /[#+]/.test(nativeId)) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(payload.toString());
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const entries = Object.entries(v as Record<string, unknown>);
+  if (entries.length > MAX_OUTPUTS) return undefined;
+  const facts: Learnt[] = [];
+  for (const [channel, components] of entries) {
+    if (!/^\d{1,3}$/.test(channel) || !Array.isArray(components)) continue;
+    // In the order they were learnt: the latest last.
+    for (const component of components.slice(0, MAX_OUTPUTS)) if (isShellyOutput(component)) facts.push({ what: 'shellyOutput', nativeId, channel, component });
+  }
+  return facts;
+}
+
+/** Retains each device's outputs once they change; returns the stop. */
+export function keepLearning(o: { aedes: Aedes; router: { keep: ((nativeId: string) => void) | undefined; readonly learnt: LearntFacts }; log: Logger }): () => void {
+  const { aedes, router, log } = o;
+  router.keep = (nativeId) => {
+    const kept = keptShelly(router.learnt, nativeId);
+    if (!kept) return;
+    const packet = { cmd: 'publish', topic: kept.topic, payload: kept.payload, qos: 0, retain: true, dup: false } as PublishPacket;
+    aedes.publish(packet, (err) => err && log.warn({ device: `shelly:${nativeId}`, err: err.message }, 'what a Shelly taught of its outputs could not be kept: after a restart it is learnt when the device reports again'));
+  };
+  return () => void (router.keep = undefined);
+}
