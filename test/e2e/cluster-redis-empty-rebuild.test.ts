@@ -1,5 +1,5 @@
 /**
- * Redis restarted EMPTY under a running cluster (no persistence, or flushed): the shared rule state
+ * Redis restarted EMPTY under a running cluster of two nodes (no persistence, or flushed): the shared rule state
  * is gone with it. The partitions taken anew must be rebuilt from InfluxDB's history, as a single
  * gateway's rules are at its start, before their readings are ruled: an actuator already commanded
  * is not commanded the same again, and an active alarm is updated, not raised a second time.
@@ -41,10 +41,14 @@ describe('cluster: Redis restarted empty, the rules rebuilt from InfluxDB', () =
     const influx = inject('influxUrl');
     const db = uniqueDb('redisemptyrebuild');
     const env = { REDIS_URL: redis.url, INFLUX_URL: influx, INFLUX_DB: db, RULES_DIR: 'rules' };
-    const a = await startNode('A', env, track, defer);
-    await settled(a, ['A']);
+    const nodes = await Promise.all(['A', 'B'].map((id) => startNode(id, env, track, defer)));
+    const a = nodes[0]!;
+    const view = await settled(a, ['A', 'B']);
     const hq = partitionOf('hq', TEST_PARTITIONS);
     const lab = partitionOf('lab', TEST_PARTITIONS);
+    // The owners of the two sites (whichever node rendezvous hashing gives them); the clients are on A.
+    const ownerOf = (p: number) => nodes.find((n) => n.id === view.partitions[p]!.owner)!;
+    const [hqOwner, labOwner] = [ownerOf(hq), ownerOf(lab)];
 
     const hvacCommands: Record<string, unknown>[] = [];
     const f2Commands: Record<string, unknown>[] = [];
@@ -73,24 +77,24 @@ describe('cluster: Redis restarted empty, the rules rebuilt from InfluxDB', () =
     await waitFor(async () => (await rows(influx, db, `SELECT * FROM "alarms" WHERE "alarm_id" = '${alarmId}'`)).length >= 1, 'the alarm in InfluxDB', 30_000);
 
     // Redis comes back without its data; the node notices and takes every partition anew.
-    const before = { hq: liveLines(a, hq), lab: liveLines(a, lab) };
+    const before = { hq: liveLines(hqOwner, hq), lab: liveLines(labOwner, lab) };
     await redis.kill();
     await redis.restart({ empty: true });
     // A reading that came after the loss, stored (and forwarded) before or while the partition is
     // rebuilt: it was never ruled, so it is ruled once the rebuild is done, not taken for history.
     await send('sensors/hq/f2/t-2/temperature', 31, 't-2-1');
-    await waitFor(() => a.proc.logs.some((l) => l['code'] === 'GW_ERR_CLUSTER_DATA_LOST'), 'the node to see the data lost', 30_000);
-    await settled(a, ['A']);
-    await waitFor(() => liveLines(a, hq) > before.hq && liveLines(a, lab) > before.lab, 'both partitions ruled live again', 60_000);
+    await waitFor(() => nodes.every((n) => n.proc.logs.some((l) => l['code'] === 'GW_ERR_CLUSTER_DATA_LOST')), 'both nodes to see the data lost', 30_000);
+    await settled(a, ['A', 'B']);
+    await waitFor(() => liveLines(hqOwner, hq) > before.hq && liveLines(labOwner, lab) > before.lab, 'both partitions ruled live again', 60_000);
     await actuator.subscribeAsync(['commands/hq/f1/hvac', 'commands/hq/f2/hvac', 'alerts/lab/critical'], { qos: 1 });
 
     // The same again: the HVAC already cools, the smoke alarm is active.
-    const suppressed = await suppressedHvac(a);
+    const suppressed = await suppressedHvac(hqOwner);
     await send('sensors/hq/f1/t-1/temperature', 31.5, 't-1-2');
     await send('sensors/lab/f1/smk-1/smoke', true, 'smk-1-2');
     const stored = async () => (await rows(influx, db, `SELECT * FROM "commands" WHERE "site" = 'hq' AND "zone" = 'f1'`)).length;
     // Ruled: either held as already in that state, or (the bug) commanded again.
-    await waitFor(async () => (await suppressedHvac(a)) > suppressed || hvacCommands.length > 1 || (await stored()) > 1, 'the second reading ruled', 30_000);
+    await waitFor(async () => (await suppressedHvac(hqOwner)) > suppressed || hvacCommands.length > 1 || (await stored()) > 1, 'the second reading ruled', 30_000);
     await waitFor(async () => alerts.length > 1 || (await smokeAlarms(a)).some((x) => x.count >= 2), 'the second smoke reading ruled', 30_000);
 
     await waitFor(() => f2Commands.length > 0, 'the command of the reading that came after the loss', 30_000);
