@@ -237,7 +237,7 @@ export function accessOptions(settings: Settings, dataDir: string, metrics: Metr
 /** A cluster node (REDIS_URL): forwarding from the spool's `forward` consumer, partition owners with the rules in force, outputs sent as the rules service sends them. */
 export function clusterNode(
   settings: Settings,
-  o: { nodeId: string; journal: Journal; rules: RulesService; bus: EventBus; metrics: Metrics; clock: Clock; log: Logger; info: () => Readonly<Record<string, unknown>>; devices: Pick<DevicesService, 'expectedReport' | 'availability'> },
+  o: { nodeId: string; journal: Journal; rules: RulesService; bus: EventBus; metrics: Metrics; clock: Clock; log: Logger; info: () => Readonly<Record<string, unknown>>; devices: Pick<DevicesService, 'expectedReport' | 'availability'>; history: History },
 ): ClusterNode {
   const { rules, metrics } = o;
   const cluster = new ClusterNode({
@@ -251,9 +251,7 @@ export function clusterNode(
     rules: () => rules.runtime.rules,
     commands: { confirmMs: settings.commandConfirmMs, retries: settings.commandRetries, holdMs: settings.manualHoldMs, expectedReport: o.devices.expectedReport, availability: o.devices.availability },
     outputs: rules.outputs,
-    bus: o.bus,
-    metrics,
-    clock: o.clock,
+    bus: o.bus, metrics, clock: o.clock,
     log: o.log.child({ component: 'cluster' }),
     observer: {
       fired: (rule) => metrics.ruleFirings.inc({ rule }),
@@ -265,6 +263,8 @@ export function clusterNode(
       ran: (reading, wake, firings, outcomes, suppressed, at) => rules.trace.ran(reading, wake, firings, suppressed, at, outcomes.length),
     },
     info: o.info,
+    // A partition whose shared state Redis lost is rebuilt from the history, as the rules at start.
+    history: { history: o.history, waitMs: settings.rebuildWaitMs },
   });
   rules.onRules((set) => cluster.useRules(set));
   return cluster;

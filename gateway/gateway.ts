@@ -226,7 +226,7 @@ export class Gateway {
     lifecycle.add('kinds watch', { stop: () => offKinds() });
     // A cluster node: the rules are ruled by partition owners (cluster/, README "Beyond one machine"); it starts once the broker listens.
     const where = { host: access.host, mqtt: 0, http: 0, pid: process.pid };
-    const cluster = clustered ? clusterNode(settings, { nodeId, journal, rules, bus, metrics, clock, log, info: () => where, devices }) : undefined;
+    const cluster = clustered ? clusterNode(settings, { nodeId, journal, rules, bus, metrics, clock, log, info: () => where, devices, history }) : undefined;
     this.cluster = cluster;
 
     // A cluster node's live view shows the whole cluster: its events come through Redis too (cluster/live-relay.ts).

@@ -63,6 +63,8 @@ export class LeaseManager {
   private readonly heldBy = new Map<number, string>();
   /** The cluster's epoch (gw:epoch) as this node knows it: another, or none, in Redis means its data is gone. */
   private epoch: string | undefined;
+  /** An epoch that began with a loss, not yet marked in Redis (gw:data-lost). */
+  private lostEpoch: string | undefined;
   private redisOk = false;
   private lastProblemLogged = 0;
   private readonly now: () => number;
@@ -144,7 +146,12 @@ export class LeaseManager {
     try {
       // The epoch is read (and set if gone) in the same script: no extra round trip.
       const reply = (await this.script('heartbeat', [KEYS.nodes, KEYS.node(nodeId), KEYS.epoch], [nodeId, leaseMs, JSON.stringify({ runId: this.o.runId, ...this.o.info() }), randomBytes(8).toString('hex')])) as string[];
-      this.checkEpoch(reply[1]!);
+      if (this.checkEpoch(reply[1]!)) this.lostEpoch = reply[1]!;
+      // Marked before any partition is taken in this epoch (again next tick if it failed): their owners rebuild them from InfluxDB (history-seed.ts).
+      if (this.lostEpoch !== undefined) {
+        await this.o.redis.set(KEYS.dataLost, this.lostEpoch);
+        this.lostEpoch = undefined;
+      }
       live = reply.slice(2);
       if (!this.redisOk) log.info({ live }, 'Redis answers: the cluster is up');
       this.redisOk = true;
@@ -221,11 +228,11 @@ export class LeaseManager {
     if (reason !== 'lost') await this.script('release', [KEYS.lease(lease.partition)], [lease.holder]).catch(() => undefined);
   }
 
-  /** Said once per change of epoch: Redis restarted empty (no AOF) or was flushed under the cluster. */
-  private checkEpoch(seen: string): void {
+  /** Said once per change of epoch: Redis restarted empty (no AOF) or was flushed under the cluster; true then. */
+  private checkEpoch(seen: string): boolean {
     const previous = this.epoch;
     this.epoch = seen;
-    if (previous === undefined || previous === seen) return;
+    if (previous === undefined || previous === seen) return false;
     this.o.dataLost?.();
     // PARTITIONS went with it: fixed again, as the first node does.
     void this.o.redis.hsetnx(KEYS.config, 'partitions', String(this.o.partitions)).catch(() => undefined);
@@ -233,8 +240,9 @@ export class LeaseManager {
       this.o.log,
       'GW_ERR_CLUSTER_DATA_LOST',
       { previousEpoch: previous, epoch: seen, owned: this.owned() },
-      "Redis came back without the cluster's data (restarted without persistence, or flushed): the shared rule state is gone (armed zones, minimum on/off times, sagas and pending confirmations, active alarms, commands committed but not yet sent), as are readings forwarded but not yet ruled and the MQTT sessions and retained messages kept there; the partitions' fencing tokens restart at 1 and every partition is taken anew. Run Redis with persistence: redis-server --appendonly yes --appendfsync always (what docker-compose.cluster.yml runs)",
+      "Redis came back without the cluster's data (restarted without persistence, or flushed): the shared rule state is gone (armed zones, minimum on/off times, sagas and pending confirmations, active alarms); each partition is taken anew and its rule state rebuilt from InfluxDB's history, as a gateway's at start. Lost for good: readings forwarded but not yet ruled, commands committed but not yet sent, the MQTT sessions and retained messages kept there; the partitions' fencing tokens restart at 1. Run Redis with persistence: redis-server --appendonly yes --appendfsync always (what docker-compose.cluster.yml runs)",
     );
+    return true;
   }
 
   private unreachable(err: unknown): void {

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { backoffDelay } from '../core/backoff.js';
 import type { EventBus } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
+import type { History } from '../core/history.js';
 import { connectRedis } from '../core/redis.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RuleSet } from '../rules/loader.js';
@@ -16,7 +17,8 @@ import type { JournalCursor } from '../storage/journal.js';
 import { clusterRoute } from './cluster-route.js';
 import { Forwarder } from './forwarder.js';
 import { LeaseManager, type Lease } from './leases.js';
-import { PartitionWorker, readOwnedGauges, type StreamEntry } from './partition-worker.js';
+import { readOwnedGauges } from './owned-gauges.js';
+import { PartitionWorker, type StreamEntry } from './partition-worker.js';
 import { KEYS, withScripts } from './redis-keys.js';
 import { ClusterRulesView } from './rules-view.js';
 
@@ -41,6 +43,8 @@ export interface ClusterNodeOptions {
   readonly observer?: RuntimeObserver;
   /** What the cluster view shows of this node (its ports). */
   readonly info: () => Readonly<Record<string, unknown>>;
+  /** InfluxDB's history, and REBUILD_WAIT_MS: a partition whose shared state Redis lost is rebuilt from it. */
+  readonly history?: { readonly history: History; readonly waitMs: number };
 }
 
 const STREAM_PREFIX = KEYS.stream(0).slice(0, -1);
@@ -159,6 +163,7 @@ export class ClusterNode {
       staleAfterMs: this.o.staleAfterMs,
       send: (out) => this.o.outputs.send(out),
       observer: this.o.observer,
+      ...(this.o.history ? { seed: { ...this.o.history, partitions: this.o.partitions } } : {}),
       fenced: () => {
         metrics.clusterFenced.inc();
         // The lease manager finds it lost at its next renewal; nothing more is written meanwhile.
@@ -174,7 +179,8 @@ export class ClusterNode {
       }
       this.workers.set(lease.partition, worker);
       metrics.clusterTakeovers.inc();
-      log.info({ partition: lease.partition, fence: lease.token, ...rebuilt }, `partition ${lease.partition} rebuilt from ${rebuilt.replayed} stream entries in ${rebuilt.tookMs} ms; ruling it live`);
+      const from = rebuilt.fromHistory ? "stored events of InfluxDB's history (its shared state was lost)" : 'stream entries';
+      log.info({ partition: lease.partition, fence: lease.token, ...rebuilt }, `partition ${lease.partition} rebuilt from ${rebuilt.replayed} ${from} in ${rebuilt.tookMs} ms; ruling it live`);
     } finally {
       this.starting.delete(lease.partition);
     }

@@ -1,15 +1,15 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
-import type { Metrics } from '../observability/metrics.js';
 import { ReplayClock } from '../core/replay-clock.js';
 import { dryRun, lookbackMs, mergeItems, type DryRunItem } from '../rules/dry-run.js';
 import type { RuleSet } from '../rules/loader.js';
 import { outputKey, type RuleOutput } from '../rules/outputs.js';
 import { warnAlarmsWithoutRule } from '../rules/rebuild.js';
 import { RulesRuntime, type CommandSettings, type RuntimeObserver } from '../rules/runtime.js';
-import { actuatorChanges, actuatorRestores, adoptSnapshot, decodeSnapshot, restoreAlarms, type StateChange } from '../rules/shared-state.js';
+import { actuatorChanges, actuatorRestores, adoptSnapshot, decodeSnapshot, restoreAlarms, wholeState, type StateChange } from '../rules/shared-state.js';
 import { effectsOf, fencedCommit, sendOutbox, streamPages, type Script, type StreamEntry } from './fenced-commit.js';
+import { seedFromHistory, type HistorySeed } from './history-seed.js';
 import type { Lease } from './leases.js';
 import { KEYS } from './redis-keys.js';
 import { StreamEntries } from './stream-entries.js';
@@ -30,6 +30,8 @@ export interface PartitionWorkerOptions {
   readonly observer?: RuntimeObserver;
   /** Redis refused a write with this lease's token: a newer owner exists. */
   readonly fenced: () => void;
+  /** Where a partition whose shared state Redis lost is rebuilt from (history-seed.ts). */
+  readonly seed?: HistorySeed;
 }
 
 const idMs = (id: string): number => Number(id.slice(0, id.indexOf('-')));
@@ -116,11 +118,13 @@ export class PartitionWorker {
   }
 
   /** Rebuilds from the shared state and the recent stream, goes live, and sends the outbox. */
-  async start(): Promise<{ replayed: number; timers: number; alarms: number; sagas: number; tookMs: number; cursor: string }> {
+  async start(): Promise<{ replayed: number; timers: number; alarms: number; sagas: number; tookMs: number; cursor: string; fromHistory?: true }> {
     const started = performance.now();
     const { redis, lease } = this.o;
     const p = this.partition;
-    const [hash, outbox] = await Promise.all([redis.hgetall(KEYS.state(p)), redis.hgetall(KEYS.outbox(p))]);
+    const [hash, outbox, lost] = await Promise.all([redis.hgetall(KEYS.state(p)), redis.hgetall(KEYS.outbox(p)), redis.exists(KEYS.dataLost)]);
+    // Nothing committed yet in an epoch that began with Redis' data lost: the state is InfluxDB's.
+    if (this.o.seed && lost === 1 && Object.keys(hash).length === 0) return this.seed(this.o.seed, started);
     const snapshot = decodeSnapshot(hash);
     const cursor = hash['cursor'] ?? '0-0';
     const watermark = Number(hash['clock'] ?? 0);
@@ -148,6 +152,17 @@ export class PartitionWorker {
     if (lease.validUntil <= Date.now() || this.stopped) return done;
     await sendOutbox({ redis, partition: p, outbox, send: this.o.send, log: this.o.log });
     return done;
+  }
+
+  /** Rebuilt from the history, committed whole as the shared state; then the stream (what came since the loss, waiting meanwhile) is ruled from its start. */
+  private async seed(seed: HistorySeed, started: number): ReturnType<PartitionWorker['start']> {
+    const r = await seedFromHistory(seed, { redis: this.o.redis, partition: this.partition, runtime: this.runtime, clock: this.clock, now: () => this.o.clock.now(), log: this.o.log, commandTimes: this.o.commands });
+    this.starting = false;
+    const { changes, actuators } = wholeState(this.runtime, this.o.clock.now());
+    this.changes.push(...changes);
+    for (const a of actuators) this.touched.add(a);
+    if (this.o.lease.validUntil > Date.now() && !this.stopped) await this.commit(true);
+    return { replayed: r.replayed, timers: r.timers, alarms: r.alarms, sagas: r.sagas, tookMs: Math.round(performance.now() - started), cursor: this.lastId, fromHistory: true };
   }
 
   /** The stream from `from` to `to` (inclusive), a page at a time, as dry-run items. */
@@ -270,20 +285,4 @@ export class PartitionWorker {
     await this.commits;
     await this.runtime.stop();
   }
-}
-
-/**
- * The rules' gauges of a cluster node: each the sum over the partitions it owns now (`owned()`:
- * the workers ruling live or rebuilt, not those still starting), so a partition handed away stops counting here.
- */
-export function readOwnedGauges(metrics: Metrics, owned: () => Iterable<PartitionWorker>): void {
-  const sum = (read: (r: RulesRuntime) => number) => (): number => {
-    let n = 0;
-    for (const w of owned()) n += read(w.runtime);
-    return n;
-  };
-  metrics.readFrom('ruleTimers', sum((r) => r.wakeups.size));
-  metrics.readFrom('ruleWindowSeries', sum((r) => r.series.seriesCount));
-  metrics.readFrom('alarmsActive', sum((r) => r.alarms.size));
-  metrics.readFrom('commandsPending', sum((r) => r.commands.pending));
 }

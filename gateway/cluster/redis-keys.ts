@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
  * | --- | --- | --- |
  * | `gw:config` | hash | `partitions`: fixed by the first node |
  * | `gw:epoch` | string | a random id set by the first node: gone or changed means Redis lost the cluster's data (restarted empty) |
+ * | `gw:data-lost` | string | the epoch that began with that loss, set by the nodes that saw it: a partition without state is then rebuilt from InfluxDB (cluster/history-seed.ts) |
  * | `gw:nodes` | sorted set | live node ids, scored by when their membership expires |
  * | `gw:node:<id>` | string (PX) | the node's run id and addresses (the cluster view) |
  * | `gw:lease:<p>` | string (PX) | `<node>|<token>`: the partition's owner |
@@ -23,6 +24,7 @@ import type { Redis } from 'ioredis';
 export const KEYS = {
   config: 'gw:config',
   epoch: 'gw:epoch',
+  dataLost: 'gw:data-lost',
   nodes: 'gw:nodes',
   node: (id: string) => `gw:node:${id}`,
   lease: (p: number) => `gw:lease:${p}`,

@@ -41,6 +41,8 @@ export interface RebuildOptions {
   readonly onReading?: (event: ReadingEvent) => void;
   /** Sees each actuator report read (the last before the window, then the window's), before the rules do: what a native device is, for their sagas. */
   readonly onReport?: (event: ActuatorStateEvent) => void;
+  /** No armed-zones file stands beside the history (a cluster partition's rebuild): the armed zones read are taken even when the spool had not drained. */
+  readonly noArmedFile?: boolean;
   /** The local snapshot (DATA_DIR/rules-state.json), read only when the history cannot be. */
   readonly snapshot?: () => Promise<LocalSnapshot | undefined>;
 }
@@ -98,6 +100,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   const lookback = lookbackMs(runtime.rules, o.commandTimes);
   const drain = await history.caughtUp(o.waitMs);
   const caughtUp = drain === 'drained';
+  const armedOk = caughtUp || o.noArmedFile === true;
   if (drain === 'late') logWarn(log, 'GW_ERR_HISTORY', { waitedMs: o.waitMs, history: history.description }, 'the spool had not drained into InfluxDB in time: the rules rebuild from what InfluxDB has (the latest events may be missing)');
   const toMs = o.now();
   const fromMs = toMs - lookback;
@@ -148,7 +151,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
       // Without sagas (they are over by then), without cleared alarms.
       for (const item of await history.latestBefore(fromMs)) {
         if (item.type === 'alarm' && !item.event.active) continue;
-        before.push({ atMs: fromMs, apply: () => (item.type === 'command' ? runtime.dispatcher.restore(item.event) : apply(item, caughtUp)) });
+        before.push({ atMs: fromMs, apply: () => (item.type === 'command' ? runtime.dispatcher.restore(item.event) : apply(item, armedOk)) });
       }
       yield before;
       yield [{ atMs: fromMs, apply: () => actuatorAlarms(runtime) }];
@@ -162,7 +165,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
           said = performance.now();
           log.info({ read, at: new Date(at).toISOString(), from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), percent: Math.round(((at - fromMs) / Math.max(1, toMs - fromMs)) * 100) }, `rules rebuild: ${read} stored events read so far, at ${new Date(at).toISOString()} of the window (the broker listens once it is done)`);
         }
-        yield page.map((item) => ({ atMs: item.event.timeMs, apply: () => apply(item, caughtUp) }));
+        yield page.map((item) => ({ atMs: item.event.timeMs, apply: () => apply(item, armedOk) }));
       }
     } catch (err) {
       problem = (err as Error).message;

@@ -1,4 +1,5 @@
 import type { AlarmTransitionEvent, CommandEvent } from '../core/events.js';
+import { transitionOf } from './alarm-events.js';
 import type { DryRunItem } from './dry-run.js';
 import type { RulesRuntime } from './runtime.js';
 
@@ -115,6 +116,18 @@ export function actuatorChanges(runtime: RulesRuntime, targets: Iterable<string>
     changes.push({ type: 'actuator', target, actuator }, { type: 'saga', target, saga: runtime.commands.saga(target) }, { type: 'report', target, report: runtime.commands.lastReport(target) });
   }
   return changes;
+}
+
+/**
+ * Everything the runtime holds that the shared state keeps, as changes (a partition rebuilt from the
+ * history, whose shared state was lost): armed zones, active alarms as they stand now, and every
+ * actuator it knows (commanded, waited for, reported), for `actuatorChanges` at the commit.
+ */
+export function wholeState(runtime: RulesRuntime, now: number): { changes: StateChange[]; actuators: Set<string> } {
+  const changes: StateChange[] = runtime.state.armedStates().map(({ site, zone, armed }) => ({ type: 'armed', zone: `${site}/${zone}`, armed }));
+  for (const a of runtime.alarms.active()) changes.push({ type: 'alarm', alarmId: a.id, transition: transitionOf(a, 'updated', a.lastCorrelationId, undefined, true, now) });
+  const { sagas, reported } = runtime.commands.memory;
+  return { changes, actuators: new Set([...runtime.dispatcher.all().keys(), ...sagas.keys(), ...reported.keys()]) };
 }
 
 /**

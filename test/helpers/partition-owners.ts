@@ -3,6 +3,7 @@
  * node, a PartitionWorker for it, entries added to the partition's stream.
  */
 import type { Logger } from 'pino';
+import type { HistorySeed } from '../../gateway/cluster/history-seed.js';
 import type { Lease } from '../../gateway/cluster/leases.js';
 import { PartitionWorker, type StreamEntry } from '../../gateway/cluster/partition-worker.js';
 import { KEYS, withScripts } from '../../gateway/cluster/redis-keys.js';
@@ -28,8 +29,8 @@ export async function partitionOwners(o: { rules: RuleSet; commands: CommandSett
     const [token] = (await script('acquire', [KEYS.lease(P), KEYS.fence(P)], [node, 60_000])) as [number, string];
     return { partition: P, token, holder: `${node}|${token}`, validUntil: Date.now() + 60_000, acquiredAt: Date.now() };
   };
-  const worker = (lease: Lease, sent: RuleOutput[], logger = o.log, rules = o.rules): PartitionWorker => {
-    const w = new PartitionWorker({ lease, redis: conn, script, rules, commands: o.commands, clock: systemClock, log: logger, staleAfterMs: 300_000, send: async (out) => void sent.push(out), fenced: () => undefined });
+  const worker = (lease: Lease, sent: RuleOutput[], logger = o.log, rules = o.rules, seed?: HistorySeed): PartitionWorker => {
+    const w = new PartitionWorker({ lease, redis: conn, script, rules, commands: o.commands, clock: systemClock, log: logger, staleAfterMs: 300_000, send: async (out) => void sent.push(out), fenced: () => undefined, ...(seed ? { seed } : {}) });
     o.undo.push(() => w.stop());
     return w;
   };
