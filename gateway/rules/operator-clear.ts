@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import type { AlarmTransitionEvent } from '../core/events.js';
 import type { Alarm } from './alarm.js';
 import type { AlarmBook } from './alarms.js';
 import type { ZoneState } from './state.js';
@@ -23,13 +22,8 @@ interface AlarmPlace {
   readonly device?: string | undefined;
 }
 
-/** The reason alarms.ts' `acknowledge` stores with an operator's clear: `cleared by <who>[: <note>]`. */
-const BY_OPERATOR = 'cleared by ';
-
-/** A stored transition that is an operator's clear of an alarm naming a device. */
-export function isOperatorClear(t: AlarmTransitionEvent): boolean {
-  return t.transition === 'cleared' && t.device !== undefined && t.reason?.startsWith(BY_OPERATOR) === true;
-}
+/** A stored transition that is an operator's clear of an alarm naming a device (core/loop-events.ts). */
+export { isOperatorClear } from '../core/loop-events.js';
 
 /** The rules forget the device the cleared alarm names, and say so. */
 export function forgetCleared(rules: { readonly state: ZoneState; readonly watches: Watches }, log: Logger, a: AlarmPlace, alarmId: string, replayed: boolean): void {

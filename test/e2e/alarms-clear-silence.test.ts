@@ -1,8 +1,8 @@
 /**
  * An operator's clear (`"clear": true`) of a removed smoke detector's alarm also forgets its
  * silence watch: the shipped `smoke-sensor-silent` rule (absent, scope device, 30 minutes) does
- * not raise "silent" for the detector just removed, live or after a restart that replays the clear;
- * a detector not cleared still gets its alarm. A real gateway on a manual clock, real MQTT clients.
+ * not raise "silent" for the detector just removed, nor does the silence watch (OFFLINE_AFTER_MS)
+ * call it silent, live or after a restart that replays the clear; a detector not cleared still is. A real gateway on a manual clock, real MQTT clients.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -52,6 +52,8 @@ async function removeInAlarm(zone: string, device: string): Promise<void> {
   expect(res.status).toBe(200);
 }
 
+/** The silence watch (OFFLINE_AFTER_MS, 5 minutes) said the device is silent. */
+const saidSilent = (device: string) => gw.logs.filter((l) => l['device'] === device && l.msg.startsWith(`device ${device} is silent`));
 const silentFor = (device: string) => alerts.messages.filter((m) => m.json<AlertJson>().type === 'safety.sensor-silent' && m.json<AlertJson>().data.device === device);
 
 beforeAll(async () => {
@@ -75,6 +77,10 @@ describe('an operator clears the alarm of a removed smoke detector', () => {
     await alerts.next((m) => m.json<AlertJson>().type === 'safety.sensor-silent' && m.json<AlertJson>().data.device === 'sd6');
     // Every timer due has run (advanceRules waits for each): what came is all that will.
     expect(silentFor('sd5')).toEqual([]);
+    // Nor does the silence watch call it silent (logged, stored, shown on the live page).
+    await waitFor(() => saidSilent('sd6').length === 1, 'sd6 said silent');
+    expect(saidSilent('sd5')).toEqual([]);
+    expect(gw.logs.find((l) => l['device'] === 'sd5' && l.msg.includes('no longer watched for silence'))).toBeDefined();
     const said = gw.logs.find((l) => l['device'] === 'sd5' && typeof l['watches'] === 'number');
     expect(said).toMatchObject({ level: 30, kinds: ['smoke'], watches: 1 });
   });
@@ -91,6 +97,8 @@ describe('an operator clears the alarm of a removed smoke detector', () => {
     await advanceRules(gw, clock, 31 * min);
     await alerts.next((m) => m.json<AlertJson>().type === 'safety.sensor-silent' && m.json<AlertJson>().data.device === 'sd8');
     expect(silentFor('sd7')).toEqual([]);
+    await waitFor(() => saidSilent('sd8').length === 1, 'sd8 said silent');
+    expect(saidSilent('sd7')).toEqual([]);
     expect(gw.logs.find((l) => l['device'] === 'sd7' && l['replayed'] === true)).toMatchObject({ watches: 1 });
   });
 });
