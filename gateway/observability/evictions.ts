@@ -30,6 +30,7 @@ export type EvictingMap =
   | 'rule_actuator_reports'
   | 'rule_sagas'
   | 'rule_alarms'
+  | 'armed_zones'
   // The live page's tables (http/live.ts).
   | 'live_actuators'
   | 'live_armed'

@@ -47,7 +47,7 @@ export class RulesRuntime {
     const bounds = { ...RULE_BOUNDS, ...o.bounds };
     const forgot: OnForget = (what, bound) => o.observer?.forgot?.(what, bound);
     const refused: OnRefuse = (what, bound) => o.observer?.refused?.(what, bound);
-    this.state = new ZoneState(o.armedFile, bounds, forgot);
+    this.state = new ZoneState(o.armedFile, bounds, forgot, refused);
     this.series = new SeriesStore(bounds, forgot);
     this.wakeups = new Wakeups<Wake>(o.clock, (_key, wake) => this.enqueue(() => this.wake(wake)));
     this.alarms = new AlarmBook({
