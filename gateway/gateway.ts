@@ -238,7 +238,7 @@ export class Gateway {
     // The page opens on what the rules rebuilt: armed zones, the latest readings, devices' status and silence, actuators and alarms.
     if (!cluster) seedFromHistory({ live, silence, rules, devices: liveness.list(), native: devices, now: clock.now() });
     else {
-      const relay = lifecycle.add('live relay', new LiveRelay({ redisUrl: settings.redisUrl, nodeId, bus, liveBus, pushMs: settings.livePushMs, log: log.child({ component: 'live' }), unreadable: metrics.clusterLiveUnreadable }));
+      const relay = lifecycle.add('live relay', new LiveRelay({ redisUrl: settings.redisUrl, nodeId, bus, liveBus, pushMs: settings.livePushMs, log: log.child({ component: 'live' }), unreadable: metrics.clusterLiveUnreadable, metrics }));
       await relay.start();
       cluster.showOn(liveBus, () => live.rulesChanged());
     }

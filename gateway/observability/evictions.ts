@@ -36,7 +36,11 @@ export type EvictingMap =
   | 'live_armed'
   | 'live_reported'
   // The devices watched for silence (ingest/silence-bound.ts).
-  | 'silence_watch';
+  | 'silence_watch'
+  // A cluster's live relay (cluster/live-relay.ts): an interval's batch, and what Redis keeps for starting nodes.
+  | 'live_relay_states'
+  | 'live_relay_feed'
+  | 'live_relay_kept';
 
 /** A burst of evictions ends after this long without one: the next is said again. */
 const QUIET_MS = 60_000;
