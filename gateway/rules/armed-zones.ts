@@ -15,6 +15,8 @@ export class ArmedZones {
   private readonly armedZones = new Map<string, boolean>();
   /** The disarmed zones among them, the one changed longest ago first: what goes when full. */
   private readonly disarmed = new Set<string>();
+  /** Told of each zone's state taken, and of each forgotten (undefined): a cluster's owner keeps its shared state so (cluster/partition-worker.ts). */
+  onChange: ((key: string, armed: boolean | undefined) => void) | undefined;
 
   constructor(
     private readonly armedFile?: string,
@@ -59,6 +61,7 @@ export class ArmedZones {
         this.armedZones.delete(oldest.value);
         this.disarmed.delete(oldest.value);
         this.told.forgot?.('armed_zone', this.bound);
+        this.onChange?.(oldest.value, undefined);
       } else {
         // Disarmed is what an unknown zone reads anyway: only an arming is lost, and said.
         if (armed) this.told.refused?.('armed_zone', this.bound);
@@ -68,6 +71,7 @@ export class ArmedZones {
     this.armedZones.set(key, armed);
     this.disarmed.delete(key);
     if (!armed) this.disarmed.add(key);
+    this.onChange?.(key, armed);
     return true;
   }
 
