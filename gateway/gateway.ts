@@ -233,12 +233,12 @@ export class Gateway {
     const liveBus = clustered ? new EventBus(log) : bus;
     const live = lifecycle.add('live view', liveView(settings, { bus: liveBus, clock, log, metrics, devices, rules: cluster?.rulesView ?? rules }));
     live.start();
-    const silence = lifecycle.add('silence watch', new SilenceWatch({ bus, store, clock, metrics, log: log.child({ component: 'devices' }), offlineAfterMs: settings.offlineAfterMs }));
+    const silence = lifecycle.add('silence watch', new SilenceWatch({ bus, alarms: liveBus, store, clock, metrics, log: log.child({ component: 'devices' }), offlineAfterMs: settings.offlineAfterMs }));
     silence.start();
     // The page opens on what the rules rebuilt: armed zones, the latest readings, devices' status and silence, actuators and alarms.
     if (!cluster) seedFromHistory({ live, silence, rules, devices: liveness.list(), native: devices, now: clock.now() });
     else {
-      const relay = lifecycle.add('live relay', new LiveRelay({ redisUrl: settings.redisUrl, nodeId, bus, liveBus, pushMs: settings.livePushMs, log: log.child({ component: 'live' }), unreadable: metrics.clusterLiveUnreadable }));
+      const relay = lifecycle.add('live relay', new LiveRelay({ redisUrl: settings.redisUrl, nodeId, bus, liveBus, pushMs: settings.livePushMs, log: log.child({ component: 'live' }), unreadable: metrics.clusterLiveUnreadable, metrics }));
       await relay.start();
       cluster.showOn(liveBus, () => live.rulesChanged());
     }

@@ -4,7 +4,9 @@ import type { EventBus, EventMap } from '../core/bus.js';
 import type { ReadingEvent } from '../core/events.js';
 import type { ReadingValue } from '../core/kinds.js';
 import { connectRedis } from '../core/redis.js';
+import { evictionCounter, type OnEvicted } from '../observability/evictions.js';
 import { LogLimiter } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
 import { KEYS } from './redis-keys.js';
 
 /** What the live page shows, as it travels between nodes: readings coalesced per device and kind. */
@@ -65,7 +67,16 @@ export interface LiveRelayOptions {
   readonly unreadable: { inc(n?: number): void };
   /** Readings (device and kind) kept in Redis for starting nodes; default 50,000. */
   readonly maxReadings?: number;
+  /** Counts what the relay drops past its bounds (gateway_memory_evictions_total{map="live_relay_…"}), said once per burst. */
+  readonly metrics?: Pick<Metrics, 'memoryEvictions'>;
 }
+
+/** What each dropping costs, said with the first of a burst (GW_ERR_MEMORY_BOUND). */
+const COSTS = {
+  live_relay_states: "a device's status or silence, an actuator's report, a zone's armed state or a command's status left out of an interval's batch: other nodes' live pages show it at its next change",
+  live_relay_feed: "the oldest of an interval's commands, alerts, alarm transitions and dead letters not relayed: other nodes' live page feeds miss them (they are stored all the same)",
+  live_relay_kept: 'the device readings, statuses and reports heard longest ago forgotten in Redis: a node that starts shows them at their next change',
+} as const;
 
 /**
  * The live page of a cluster node shows the whole cluster. Each node hands what it hears (the
@@ -88,9 +99,11 @@ export class LiveRelay {
   private states = new Map<string, { name: RelayedName; event: unknown }>();
   private timer: NodeJS.Timeout | undefined;
   private readonly off: (() => void)[] = [];
+  private readonly evicted: OnEvicted | undefined;
 
   constructor(private readonly o: LiveRelayOptions) {
     this.unreadable = new LogLimiter(o.log);
+    this.evicted = o.metrics && evictionCounter(o.metrics, o.log);
     this.pub = connectRedis(o.redisUrl, `gw-${o.nodeId}-live-pub`, { maxRetriesPerRequest: 1 });
     this.sub = connectRedis(o.redisUrl, `gw-${o.nodeId}-live-sub`, { maxRetriesPerRequest: null, commandTimeout: undefined });
     for (const c of [this.pub, this.sub]) c.on('error', () => undefined);
@@ -117,10 +130,16 @@ export class LiveRelay {
             // A burst (devices reconnecting after a node died) must not push a device's status out of the batch.
             this.states.delete(key);
             this.states.set(key, e);
-            if (this.states.size > (this.o.maxReadings ?? MAX_LIVE_READINGS)) this.states.delete(this.states.keys().next().value!);
+            if (this.states.size > (this.o.maxReadings ?? MAX_LIVE_READINGS)) {
+              this.states.delete(this.states.keys().next().value!);
+              this.dropped('live_relay_states', this.o.maxReadings ?? MAX_LIVE_READINGS);
+            }
           } else {
             this.events.push(e);
-            if (this.events.length > RECENT) this.events.shift();
+            if (this.events.length > RECENT) {
+              this.events.shift();
+              this.dropped('live_relay_feed', RECENT);
+            }
           }
           this.schedule();
         }),
@@ -135,6 +154,10 @@ export class LiveRelay {
     if (this.timer) clearTimeout(this.timer);
     this.flush();
     await Promise.all([this.pub.quit().catch(() => this.pub.disconnect()), this.sub.quit().catch(() => this.sub.disconnect())]);
+  }
+
+  private dropped(map: keyof typeof COSTS, bound: number, n = 1): void {
+    for (let i = 0; i < n; i++) this.evicted?.(map, bound, COSTS[map]);
   }
 
   private schedule(): void {
@@ -172,7 +195,12 @@ export class LiveRelay {
     if (said.size > 0) commands.push(['gw_keep_readings', KEYS.liveSaid, KEYS.liveSaidSeen, this.o.maxReadings ?? MAX_LIVE_READINGS, Date.now(), ...[...said].flat()]);
     const feed = events.filter(inFeed);
     if (feed.length > 0) commands.push(['lpush', `${KEYS.live}:recent`, ...feed.map((e) => JSON.stringify(e))], ['ltrim', `${KEYS.live}:recent`, 0, RECENT - 1]);
-    this.pub.pipeline(commands).exec().catch(() => undefined);
+    // The scripts (after the publish) answer how many they forgot past the bound.
+    const max = this.o.maxReadings ?? MAX_LIVE_READINGS;
+    this.pub.pipeline(commands).exec().then(
+      (results) => results?.slice(1).forEach(([err, over], i) => !err && commands[i + 1]![0] === 'gw_keep_readings' && typeof over === 'number' && this.dropped('live_relay_kept', max, over)),
+      () => undefined,
+    );
   }
 
   private received(message: string): void {

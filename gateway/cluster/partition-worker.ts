@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
+import type { RuleBounds } from '../rules/bounds.js';
 import { ReplayClock } from '../core/replay-clock.js';
 import { dryRun, lookbackMs, mergeItems, type DryRunItem } from '../rules/dry-run.js';
 import type { RuleSet } from '../rules/loader.js';
@@ -28,6 +29,8 @@ export interface PartitionWorkerOptions {
   /** Sends a committed output on (stores, announces, publishes: rules/outputs.ts); resolves once published. */
   readonly send: (out: RuleOutput) => Promise<void>;
   readonly observer?: RuntimeObserver;
+  /** What the rules remember at most (rules/bounds.ts; tests lower them). */
+  readonly bounds?: Partial<RuleBounds>;
   /** Redis refused a write with this lease's token: a newer owner exists. */
   readonly fenced: () => void;
   /** Where a partition whose shared state Redis lost is rebuilt from (history-seed.ts). */
@@ -87,6 +90,7 @@ export class PartitionWorker {
       onAlarm: (event, persist) => this.output({ type: 'alarm', event, persist }),
       onStatus: (event) => this.output({ type: 'status', event }),
       resend: (command, attempt) => this.output({ type: 'resend', command, attempt }),
+      bounds: o.bounds,
       observer: {
         ...o.observer,
         fired: (rule) => live() && o.observer?.fired?.(rule),
@@ -96,7 +100,9 @@ export class PartitionWorker {
       },
     });
     this.runtime.use(o.rules);
-    this.entries = new StreamEntries({ runtime: this.runtime, log: o.log, partition: this.partition, staleAfterMs: o.staleAfterMs, changed: (c) => this.changes.push(c), touched: (a) => this.touched.add(a) });
+    // A zone's armed state as the rules took it, within their bound (one forgotten: its field deleted); a replay's are the shared state's already.
+    this.runtime.state.onChange = (zone, armed) => void (live() && this.changes.push({ type: 'armed', zone, armed }));
+    this.entries = new StreamEntries({ runtime: this.runtime, log: o.log, partition: this.partition, staleAfterMs: o.staleAfterMs, touched: (a) => this.touched.add(a) });
   }
 
   /** Entries ruled, duplicates dropped, readings taken as history, entries replayed, lines unreadable (counts for metrics). */

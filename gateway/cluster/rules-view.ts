@@ -131,7 +131,7 @@ export function takeAcknowledgement(runtime: RulesRuntime, log: Logger, json: st
   const alarm = runtime.acknowledge(a.alarmId, a.by, a.note, a.id, a.clear === true);
   // Replayed (a takeover): the clear ended the alarm on the last owner, which forgot the device then (alarm active here: the clear did not end it).
   const active = alarm !== undefined && runtime.alarms.find(alarm) === alarm;
-  if (runtime.dry && a.clear === true && !active && typeof a.site === 'string' && typeof a.zone === 'string' && typeof a.device === 'string') forgetCleared(runtime.state, log, { site: a.site, zone: a.zone, device: a.device }, a.alarmId, true);
+  if (runtime.dry && a.clear === true && !active && typeof a.site === 'string' && typeof a.zone === 'string' && typeof a.device === 'string') forgetCleared(runtime, log, { site: a.site, zone: a.zone, device: a.device }, a.alarmId, true);
   if (alarm && !runtime.dry) log.info({ alarmId: a.alarmId, by: a.by, rule: alarm.rule, cleared: a.clear === true }, a.clear === true ? 'alarm acknowledged and cleared' : 'alarm acknowledged');
   return true;
 }

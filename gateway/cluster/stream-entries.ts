@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import { BoundedMap } from '../core/bounded-map.js';
 import { LogLimiter } from '../observability/log.js';
 import type { RulesRuntime } from '../rules/runtime.js';
-import type { StateChange } from '../rules/shared-state.js';
 import { parsePoint } from '../storage/point-parse.js';
 import { entryOf } from './fenced-commit.js';
 import { takeAcknowledgement } from './rules-view.js';
@@ -12,8 +11,6 @@ interface StreamEntriesOptions {
   readonly log: Logger;
   readonly partition: number;
   readonly staleAfterMs: number;
-  /** A change of the shared state the entry made (an armed zone), for the next commit. */
-  readonly changed: (change: StateChange) => void;
   /** An actuator (`site/zone/actuator`) whose report was taken, for the next commit. */
   readonly touched: (actuator: string) => void;
 }
@@ -45,8 +42,8 @@ export class StreamEntries {
     const dry = runtime.dry;
     if (parsed.type === 'zoneArmed') {
       const { site, zone, armed } = parsed.event;
+      // Its shared state follows what the rules took, within their bound (partition-worker.ts).
       runtime.setArmed(site, zone, armed);
-      if (!dry) this.o.changed({ type: 'armed', zone: `${site}/${zone}`, armed });
       return;
     }
     const e = parsed.event;

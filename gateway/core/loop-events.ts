@@ -56,6 +56,18 @@ export interface AlarmTransitionEvent extends AlarmState {
   readonly timeMs: number;
 }
 
+/** The reason rules/alarms.ts' `acknowledge` stores with an operator's clear: `cleared by <who>[: <note>]`. */
+const BY_OPERATOR = 'cleared by ';
+
+/**
+ * A transition that is an operator's clear of an alarm naming a device: the device is taken as
+ * removed (rules/operator-clear.ts; ingest/silence.ts stops watching it). Here, beside the event,
+ * because both the rules and ingest read it.
+ */
+export function isOperatorClear(t: AlarmTransitionEvent): t is AlarmTransitionEvent & { readonly device: string } {
+  return t.transition === 'cleared' && t.device !== undefined && t.reason?.startsWith(BY_OPERATOR) === true;
+}
+
 /** One condition of a rule as it was judged when the rule fired: `value` 31 `greaterThan` 28 → true. */
 export interface DecidingFact {
   readonly fact: string;

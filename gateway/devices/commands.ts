@@ -79,6 +79,12 @@ export class NativeCommander {
     await this.resumeAt.settled();
   }
 
+  /** A device map loaded (devices/service.ts, after `start`): the setpoints kept for actuators it no longer names go. */
+  mapLoaded(): void {
+    const gone = this.resumeAt.keepOnly((target) => this.o.router.actuator(target) !== undefined);
+    if (gone.length > 0) this.o.log.info({ targets: gone.slice(0, 20), count: gone.length }, `forgot the setpoints kept for ${gone.length} valves turned down that the device map no longer names`);
+  }
+
   private onCommand(c: CommandEvent): void {
     const actuator = this.o.router.actuator(`${c.site}/${c.zone}/${c.actuator}`);
     if (!actuator) return;

@@ -3,7 +3,9 @@
  * (commands.ts), by target, kept in `DATA_DIR/valve-setpoints.json`: a turn-down is an evening's,
  * the next `heat` a morning's, and a restart between them must not leave the valve at its minimum
  * (the stored history holds the turn-down, not what came before it, past the rules' window).
- * Written whole and durably at each change (turn-downs are rare); read once at the start.
+ * Written whole and durably at each change (turn-downs are rare); read once at the start. An
+ * actuator the device map no longer names loses its entry at each load of the map (keepOnly),
+ * else the file keeps every valve ever removed or renamed.
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -49,6 +51,14 @@ export class ResumeSetpoints {
 
   delete(target: string): void {
     if (this.byTarget.delete(target)) this.save();
+  }
+
+  /** Forgets the targets not `named` (the map in force no longer has them); returns those forgotten. */
+  keepOnly(named: (target: string) => boolean): string[] {
+    const gone = [...this.byTarget.keys()].filter((target) => !named(target));
+    for (const target of gone) this.byTarget.delete(target);
+    if (gone.length > 0) this.save();
+    return gone;
   }
 
   /** The writes queued so far are done (a stop waits for them). */

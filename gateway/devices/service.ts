@@ -87,8 +87,9 @@ export class DevicesService {
   }
 
   async start(): Promise<void> {
-    await this.loader.start();
+    // The valves' kept setpoints first: the map's load prunes those it no longer names (mapChanged).
     await this.commander.start();
+    await this.loader.start();
     this.offSilence = this.o.bus.on('deviceSilence', (e) => this.silence(e));
   }
 
@@ -161,6 +162,7 @@ export class DevicesService {
 
   private mapChanged(map: Parameters<SharingRouter['use']>[0]): void {
     this.router.use(map);
+    this.commander.mapLoaded();
     this.typos.check();
     this.tellMapListeners();
   }

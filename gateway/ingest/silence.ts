@@ -3,6 +3,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { EventBus } from '../core/bus.js';
 import type { Clock, ClockTimer } from '../core/clock.js';
 import type { DeviceSilenceEvent } from '../core/events.js';
+import { isOperatorClear } from '../core/loop-events.js';
 import { newEventId } from '../core/ids.js';
 import { BoundedMap } from '../core/bounded-map.js';
 import type { Store } from '../core/store.js';
@@ -17,6 +18,8 @@ const FORGETTING_COSTS = 'a device forgotten is watched afresh from its next mes
 
 export interface SilenceWatchOptions {
   readonly bus: EventBus;
+  /** Where the alarm transitions are heard, an operator's clear among them (default `bus`; a cluster node: its live bus, every node's). */
+  readonly alarms?: EventBus;
   readonly store: Store;
   readonly clock: Clock;
   readonly log: Logger;
@@ -83,6 +86,9 @@ export class SilenceWatch {
       bus.on('deviceStatus', (s) => {
         if (s.online) this.vouchedFor(s.device);
         else this.wentAway(s.device);
+      }),
+      (this.o.alarms ?? bus).on('alarm', (t) => {
+        if (isOperatorClear(t)) this.removed(t.device);
       }),
     );
     this.schedule();
@@ -158,6 +164,19 @@ export class SilenceWatch {
       d.away = true;
       d.vouched = false;
     }
+  }
+
+  /**
+   * An operator cleared an alarm that names it (a detector removed, rules/operator-clear.ts): no
+   * longer watched, so it is not called silent for being gone; its next message watches it
+   * afresh. One already called silent stays so until it speaks, then is announced back.
+   */
+  private removed(device: string): void {
+    const d = this.devices.get(device);
+    if (!d) return;
+    this.devices.delete(device);
+    if (d.silent) this.forgottenSilent.set(device, true);
+    this.o.log.info({ device }, `device ${device} is no longer watched for silence: an operator cleared its alarm (a device removed); watched again once it speaks`);
   }
 
   /** It said online: heard, and vouched for by its will (or bridge) until it says offline or sends a reading. */

@@ -30,12 +30,17 @@ export type EvictingMap =
   | 'rule_actuator_reports'
   | 'rule_sagas'
   | 'rule_alarms'
+  | 'armed_zones'
   // The live page's tables (http/live.ts).
   | 'live_actuators'
   | 'live_armed'
   | 'live_reported'
   // The devices watched for silence (ingest/silence-bound.ts).
-  | 'silence_watch';
+  | 'silence_watch'
+  // A cluster's live relay (cluster/live-relay.ts): an interval's batch, and what Redis keeps for starting nodes.
+  | 'live_relay_states'
+  | 'live_relay_feed'
+  | 'live_relay_kept';
 
 /** A burst of evictions ends after this long without one: the next is said again. */
 const QUIET_MS = 60_000;

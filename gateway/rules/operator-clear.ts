@@ -1,14 +1,16 @@
 import type { Logger } from 'pino';
-import type { AlarmTransitionEvent } from '../core/events.js';
 import type { Alarm } from './alarm.js';
 import type { AlarmBook } from './alarms.js';
 import type { ZoneState } from './state.js';
+import type { Watches } from './watches.js';
 
 /**
  * An operator's clear (`"clear": true`) of an alarm that names a device is for a device that
  * cannot clear it by itself: a smoke detector removed while in alarm. The rules then treat the
  * device as removed: its latest readings no longer count in site and zone facts (else its last
- * `smoke: true` holds `anyInSite` and blocks HVAC across the site), until it speaks again. Live,
+ * `smoke: true` holds `anyInSite` and blocks HVAC across the site), nor do its device-scoped
+ * absences, held-fors and hysteresis (else the removed detector is "silent" 30 minutes later),
+ * until it speaks again. Live,
  * in turn with the readings; in a rebuild, where its stored `cleared` transition is replayed; in a
  * cluster, on the partition's owner (cluster/rules-view.ts' takeAcknowledgement).
  */
@@ -20,21 +22,17 @@ interface AlarmPlace {
   readonly device?: string | undefined;
 }
 
-/** The reason alarms.ts' `acknowledge` stores with an operator's clear: `cleared by <who>[: <note>]`. */
-const BY_OPERATOR = 'cleared by ';
-
-/** A stored transition that is an operator's clear of an alarm naming a device. */
-export function isOperatorClear(t: AlarmTransitionEvent): boolean {
-  return t.transition === 'cleared' && t.device !== undefined && t.reason?.startsWith(BY_OPERATOR) === true;
-}
+/** A stored transition that is an operator's clear of an alarm naming a device (core/loop-events.ts). */
+export { isOperatorClear } from '../core/loop-events.js';
 
 /** The rules forget the device the cleared alarm names, and say so. */
-export function forgetCleared(state: ZoneState, log: Logger, a: AlarmPlace, alarmId: string, replayed: boolean): void {
+export function forgetCleared(rules: { readonly state: ZoneState; readonly watches: Watches }, log: Logger, a: AlarmPlace, alarmId: string, replayed: boolean): void {
   const { site, zone, device } = a;
   if (device === undefined) return;
-  const kinds = state.forgetDevice(site, zone, device);
+  const kinds = rules.state.forgetDevice(site, zone, device);
+  const watches = rules.watches.forgetDevice(`${site}/${zone}/${device}`, device);
   log.info(
-    { alarmId, site, zone, device, kinds, ...(replayed ? { replayed } : {}) },
+    { alarmId, site, zone, device, kinds, watches, ...(replayed ? { replayed } : {}) },
     `alarm cleared by an operator: the rules forget the latest readings of ${device} in ${site}/${zone} (${kinds.length > 0 ? kinds.join(', ') : 'none known'}), as a device removed; it counts again once it speaks${replayed ? ' (replayed)' : ''}`,
   );
 }

@@ -47,7 +47,7 @@ export class RulesRuntime {
     const bounds = { ...RULE_BOUNDS, ...o.bounds };
     const forgot: OnForget = (what, bound) => o.observer?.forgot?.(what, bound);
     const refused: OnRefuse = (what, bound) => o.observer?.refused?.(what, bound);
-    this.state = new ZoneState(o.armedFile, bounds, forgot);
+    this.state = new ZoneState(o.armedFile, bounds, forgot, refused);
     this.series = new SeriesStore(bounds, forgot);
     this.wakeups = new Wakeups<Wake>(o.clock, (_key, wake) => this.enqueue(() => this.wake(wake)));
     this.alarms = new AlarmBook({
@@ -179,14 +179,14 @@ export class RulesRuntime {
   /** Stored events, during a rebuild (call between `idle()`s, in time order). */
   restore(item: { readonly type: 'command'; readonly event: CommandEvent } | { readonly type: 'commandStatus'; readonly event: CommandStatusEvent } | { readonly type: 'alarm'; readonly event: AlarmTransitionEvent }): void {
     if (item.type === 'commandStatus') return this.commands.restoreStatus(item.event);
-    if (item.type === 'alarm') return void (this.alarms.restore(item.event), isOperatorClear(item.event) && forgetCleared(this.state, this.o.log, item.event, item.event.alarmId, true));
+    if (item.type === 'alarm') return void (this.alarms.restore(item.event), isOperatorClear(item.event) && forgetCleared(this, this.o.log, item.event, item.event.alarmId, true));
     this.dispatcher.restore(item.event);
     this.commands.sent(item.event);
   }
 
   /** An operator acknowledges an alarm; undefined when it is not known. A clear forgets the device the alarm names, in turn with the readings (operator-clear.ts). */
   acknowledge(alarmId: string, by: string, note: string | undefined, correlationId: string, clear = false): Alarm | undefined {
-    return acknowledgeAlarm(this.alarms, { alarmId, by, note, correlationId, clear }, (a) => this.enqueue(() => forgetCleared(this.state, this.o.log, a, a.id, false)));
+    return acknowledgeAlarm(this.alarms, { alarmId, by, note, correlationId, clear }, (a) => this.enqueue(() => forgetCleared(this, this.o.log, a, a.id, false)));
   }
 
   /**

@@ -43,7 +43,7 @@ export interface SharedReport {
 
 export type StateChange =
   | { readonly type: 'actuator'; readonly target: string; readonly actuator: SharedActuator | undefined }
-  | { readonly type: 'armed'; readonly zone: string; readonly armed: boolean }
+  | { readonly type: 'armed'; readonly zone: string; readonly armed: boolean | undefined }
   | { readonly type: 'alarm'; readonly alarmId: string; readonly transition: AlarmTransitionEvent | undefined }
   | { readonly type: 'saga'; readonly target: string; readonly saga: SharedSaga | undefined }
   | { readonly type: 'report'; readonly target: string; readonly report: SharedReport | undefined };
@@ -69,7 +69,7 @@ export function encodeChange(c: StateChange): [field: string, value: string | un
     case 'actuator':
       return [PREFIX.actuator + c.target, json(c.actuator)];
     case 'armed':
-      return [PREFIX.armed + c.zone, c.armed ? '1' : '0'];
+      return [PREFIX.armed + c.zone, c.armed === undefined ? undefined : c.armed ? '1' : '0'];
     case 'alarm':
       return [PREFIX.alarm + c.alarmId, json(c.transition)];
     case 'saga':

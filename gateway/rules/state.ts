@@ -1,7 +1,7 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { Kind, ReadingValue } from '../core/kinds.js';
 import type { ReadingEvent } from '../core/events.js';
-import { RULE_BOUNDS, type OnForget, type KeyBounds } from './bounds.js';
+import { RULE_BOUNDS, type OnForget, type OnRefuse, type KeyBounds, type RuleBounds } from './bounds.js';
 import { truthy } from './operators.js';
 import { ArmedZones } from './armed-zones.js';
 
@@ -74,8 +74,8 @@ export class ZoneState extends ArmedZones {
   /** Every zone remembered, in the order first seen (what is forgotten first). */
   private readonly zones: BoundedMap<Zone, true>;
 
-  constructor(armedFile?: string, bounds: KeyBounds = RULE_BOUNDS, forgot?: OnForget) {
-    super(armedFile);
+  constructor(armedFile?: string, bounds: KeyBounds & Partial<Pick<RuleBounds, 'armedZones'>> = RULE_BOUNDS, forgot?: OnForget, refused?: OnRefuse) {
+    super(armedFile, bounds.armedZones, { forgot, refused });
     this.byDevice = new BoundedMap(bounds.devices, () => forgot?.('device', bounds.devices));
     this.zones = new BoundedMap(bounds.zones, (zone) => {
       this.forget(zone);

@@ -28,7 +28,7 @@ interface Track {
 
 /**
  * Asks for a wake-up of the rules that use a watch at `at` (undefined: no longer needed;
- * `forgotten`: the key was forgotten past its bound, so its timer goes now, not at its time).
+ * `forgotten`: the key was forgotten past its bound, or its device removed, so its timer goes now, not at its time).
  */
 export type Schedule = (spec: WatchSpec, key: string, at: number | undefined, forgotten?: boolean) => void;
 
@@ -174,6 +174,23 @@ export class Watches {
         }
       }
     }
+  }
+
+  /**
+   * A device treated as removed (an operator cleared its alarm, operator-clear.ts): its
+   * device-scoped watches forget it and drop their timers, so the removed smoke detector's
+   * absence does not fire "silent" half an hour later. Its next reading starts them afresh.
+   * Returns how many were forgotten.
+   */
+  forgetDevice(source: string, device: string): number {
+    let n = 0;
+    for (const spec of this.specs.values()) {
+      if (spec.scope !== 'device' || !this.tracks.get(spec.id)?.delete(source)) continue;
+      this.schedule(spec, source, undefined, true);
+      n++;
+    }
+    this.unindex(device, source);
+    return n;
   }
 
   private back(spec: WatchSpec & { type: 'absent' }, key: string, track: Track, t: number): void {

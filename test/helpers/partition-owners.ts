@@ -9,6 +9,7 @@ import { PartitionWorker, type StreamEntry } from '../../gateway/cluster/partiti
 import { KEYS, withScripts } from '../../gateway/cluster/redis-keys.js';
 import { systemClock } from '../../gateway/core/clock.js';
 import { connectRedis } from '../../gateway/core/redis.js';
+import type { RuleBounds } from '../../gateway/rules/bounds.js';
 import type { RuleSet } from '../../gateway/rules/loader.js';
 import type { RuleOutput } from '../../gateway/rules/outputs.js';
 import type { CommandSettings } from '../../gateway/rules/runtime.js';
@@ -17,7 +18,7 @@ import { startRedis } from './redis.js';
 /** The partition the owners rule. */
 export const P = 0;
 
-export async function partitionOwners(o: { rules: RuleSet; commands: CommandSettings; log: Logger; undo: (() => Promise<unknown>)[]; name: string }) {
+export async function partitionOwners(o: { rules: RuleSet; commands: CommandSettings; log: Logger; undo: (() => Promise<unknown>)[]; name: string; bounds?: Partial<RuleBounds> }) {
   const redis = await startRedis();
   o.undo.push(() => redis.stop());
   const conn = connectRedis(redis.url, o.name);
@@ -30,7 +31,7 @@ export async function partitionOwners(o: { rules: RuleSet; commands: CommandSett
     return { partition: P, token, holder: `${node}|${token}`, validUntil: Date.now() + 60_000, acquiredAt: Date.now() };
   };
   const worker = (lease: Lease, sent: RuleOutput[], logger = o.log, rules = o.rules, seed?: HistorySeed): PartitionWorker => {
-    const w = new PartitionWorker({ lease, redis: conn, script, rules, commands: o.commands, clock: systemClock, log: logger, staleAfterMs: 300_000, send: async (out) => void sent.push(out), fenced: () => undefined, ...(seed ? { seed } : {}) });
+    const w = new PartitionWorker({ lease, redis: conn, script, rules, commands: o.commands, clock: systemClock, log: logger, staleAfterMs: 300_000, send: async (out) => void sent.push(out), fenced: () => undefined, bounds: o.bounds, ...(seed ? { seed } : {}) });
     o.undo.push(() => w.stop());
     return w;
   };

@@ -1,11 +1,16 @@
-/** The live relay between nodes (a real redis-server): a message it cannot read is skipped and said, never thrown. */
+/**
+ * The live relay between nodes (a real redis-server): a message it cannot read is skipped and said,
+ * never thrown; what it drops past its bounds is counted and said.
+ */
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../../gateway/core/bus.js';
 import type { ReadingEvent } from '../../../gateway/core/events.js';
+import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import { connectRedis } from '../../../gateway/core/redis.js';
 import { LiveRelay } from '../../../gateway/cluster/live-relay.js';
 import { KEYS } from '../../../gateway/cluster/redis-keys.js';
+import { count, testMetrics } from '../../helpers/ports.js';
 import { startRedis } from '../../helpers/redis.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -113,5 +118,26 @@ describe('LiveRelay', () => {
     const check = connectRedis(redis.url, 'test-check');
     undo.push(async () => check.disconnect());
     expect(await check.hexists(KEYS.liveSaid, 'deviceStatus|ad19')).toBe(1);
+  });
+
+  it('counts what it drops past its bounds in /metrics and says it once per burst: an interval\'s states and feed, and what Redis keeps', async () => {
+    const redis = await startRedis();
+    undo.push(() => redis.stop());
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const bus = new EventBus(log);
+    const metrics = testMetrics(new ManualClock(0));
+    const relay = new LiveRelay({ redisUrl: redis.url, nodeId: 'a', bus, liveBus: new EventBus(log), pushMs: 200, log, maxReadings: 3, metrics, unreadable: { inc: () => undefined } });
+    await relay.start();
+    undo.push(() => relay.stop());
+    // In one interval: 5 devices say online (3 states kept), 120 dead letters (the feed keeps 100).
+    for (let i = 0; i < 5; i++) bus.emit('deviceStatus', { id: `s${i}`, device: `ad${i}`, online: true, time: '', timeMs: 1_790_000_000_000 + i, clientId: `ad${i}` });
+    for (let i = 0; i < 120; i++) bus.emit('deadletter', { id: `dl${i}`, topic: 'sensors/hq/f1/x/temperature', payload: 'x', reason: 'invalid_json', detail: '', receivedAt: '', timeMs: 1_790_000_000_001, clientId: 'x' });
+    // And 5 devices' readings: Redis keeps 3 for starting nodes.
+    for (let i = 0; i < 5; i++) bus.emit('reading', { id: `r${i}`, type: 'sensor.temperature', source: `hq/f1/d${i}`, time: '', receivedAt: '', seq: undefined, site: 'hq', zone: 'f1', device: `d${i}`, kind: 'temperature', value: 20, numeric: 20, timeMs: 1_790_000_000_000, clientId: undefined });
+    const evicted = (map: string) => count(metrics, 'gateway_memory_evictions_total', { map });
+    await waitFor(async () => (await evicted('live_relay_kept')) === 2, 'Redis’ forgetting counted');
+    expect([await evicted('live_relay_states'), await evicted('live_relay_feed')]).toEqual([2, 20]);
+    expect(lines.filter((l) => l['code'] === 'GW_ERR_MEMORY_BOUND').map((l) => l['map'])).toEqual(['live_relay_states', 'live_relay_feed', 'live_relay_kept']);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * An operator's clear of a per-device alarm, taken on any node, reaches the partition's owner
  * through the stream: the owner forgets the device (its last `smoke: true` no longer holds
- * `anyInSite`), and so does a node that takes the partition over and replays the stream, where
+ * `anyInSite`, its silence watch no longer runs), and so does a node that takes the partition over and replays the stream, where
  * the cleared alarm is no longer known (a real redis-server).
  */
 import { pino } from 'pino';
@@ -23,6 +23,7 @@ const pack = parsePack(
   JSON.stringify({
     rules: [
       { name: 'smoke-alarm', kinds: ['smoke'], conditions: { all: [{ fact: 'value', operator: 'equal', value: true }] }, event: { type: 'alert', params: { severity: 'critical', message: 'smoke at {{device}}', per: 'device', clearWhen: { all: [{ fact: 'value', operator: 'equal', value: false }] } } } },
+      { name: 'smoke-silent', kinds: ['smoke'], conditions: { all: [{ fact: 'absent', params: { scope: 'device', for: '30m' }, operator: 'equal', value: true }] }, event: { type: 'alert', params: { severity: 'warning', message: 'silent {{device}}' } } },
       { name: 'heat', kinds: ['temperature'], conditions: { all: [{ fact: 'value', operator: 'lessThan', value: 16 }, { fact: 'anyInSite', params: { kind: 'smoke' }, operator: 'equal', value: false }] }, event: { type: 'command', params: { actuator: 'hvac', data: { mode: 'heat' } } } },
     ],
   }),
@@ -44,6 +45,7 @@ describe('an operator clears a removed detector’s smoke alarm in a cluster', (
     await a.start();
     await a.process([await add(smokeLine('s-1', Date.now()))]);
     expect(a.runtime.state.anyInSite('hq', 'smoke')).toBe(true);
+    expect(a.runtime.watches.trackCount).toBe(1);
     const view = new ClusterRulesView({ redis: conn, partitions: 1, log });
     await view.refresh();
     const alarm = view.alarms()[0]!;
@@ -51,6 +53,8 @@ describe('an operator clears a removed detector’s smoke alarm in a cluster', (
     const [ack] = await conn.xrange(KEYS.stream(P), '-', '+').then((all) => all.slice(-1));
     await a.process([ack!, await add(coldLine('f1', 't-1', Date.now()))]);
     expect(a.runtime.state.anyInSite('hq', 'smoke')).toBe(false);
+    // Its absence (scope device) is forgotten too: no "silent" for it 30 minutes later.
+    expect(a.runtime.watches.trackCount).toBe(0);
     expect(commandsTo(sentA, 'f1')).toBe(1);
     expect(lines.find((l) => l.alarmId === alarm.id && l.kinds !== undefined)).toMatchObject({ device: 'sd5', kinds: ['smoke'] });
 
@@ -60,6 +64,7 @@ describe('an operator clears a removed detector’s smoke alarm in a cluster', (
     await b.start();
     expect(b.runtime.alarms.active()).toEqual([]);
     expect(b.runtime.state.anyInSite('hq', 'smoke')).toBe(false);
+    expect(b.runtime.watches.trackCount).toBe(0);
     expect(lines.find((l) => l.alarmId === alarm.id && l.replayed === true)).toMatchObject({ device: 'sd5', kinds: ['smoke'] });
     await b.process([await add(coldLine('f2', 't-2', Date.now()))]);
     expect(commandsTo(sentB, 'f2')).toBe(1);

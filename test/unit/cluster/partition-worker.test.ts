@@ -50,6 +50,28 @@ async function setup() {
 const kinds = (sent: readonly RuleOutput[]): string[] =>
   sent.map((o) => (o.type === 'outcome' ? o.outcome.kind : o.type === 'alarm' ? `alarm.${o.event.transition}` : o.type === 'status' ? `status.${o.event.status}` : 'resend'));
 
+describe('a partition owner\'s armed zones', () => {
+  it('keeps the shared state within the bound of armed zones: a disarmed zone forgotten is deleted from it, a refused arming never written; a takeover has the same', async () => {
+    const owners = await partitionOwners({ rules, commands, log, undo, name: 'test-armed', bounds: { armedZones: 3 } });
+    const { conn, acquire, worker, add } = owners;
+    const a = worker(await acquire('A'), []);
+    await a.start();
+    const t = Date.now();
+    const arm = (zone: string, armed: boolean, i: number) => add(`zone_state,site=hq,zone=${zone} armed=${armed},event_id="arm-${i}" ${pointTime(t + i, 0)}`);
+    const entries = [await arm('vault', true, 1), await arm('lobby', false, 2), await arm('lab', true, 3), await arm('gate', true, 4), await arm('x1', true, 5)];
+    await a.process(entries);
+    const armed = async () => Object.fromEntries(decodeSnapshot(await conn.hgetall(KEYS.state(P))).armed);
+    // The lobby (disarmed) made room for the gate; x1 found every zone armed: refused, never written.
+    await waitFor(async () => Object.keys(await armed()).length === 3 && (await armed())['hq/gate'] === true, 'the armed zones committed');
+    expect(await armed()).toEqual({ 'hq/vault': true, 'hq/lab': true, 'hq/gate': true });
+    expect(a.runtime.state.isArmed('hq', 'x1')).toBe(false);
+    const b = worker(await acquire('B'), []);
+    await b.start();
+    expect(b.runtime.state.armedStates()).toHaveLength(3);
+    expect(b.runtime.state.isArmed('hq', 'vault')).toBe(true);
+  });
+});
+
 describe('a partition owner with alarms and command sagas', () => {
   it('commits alarms, sagas and reports to the shared state; a takeover has them; a stale owner sends nothing', async () => {
     const { conn, acquire, worker, add, entriesAfter } = await setup();

@@ -26,6 +26,17 @@ describe('ResumeSetpoints', () => {
     expect([again.get('hq/v1/hvac'), again.get('hq/v2/hvac')]).toEqual([21, undefined]);
   });
 
+  it('forgets the targets the map no longer names, in the file too, and writes nothing when all are named', async () => {
+    const file = join(dir, 'valve-setpoints.json');
+    await writeFile(file, JSON.stringify({ 'hq/v1/hvac': 21, 'hq/gone/hvac': 19, 'lab/x/hvac': 20 }));
+    const kept = new ResumeSetpoints(file, pino({ enabled: false }));
+    await kept.load();
+    expect(kept.keepOnly((t) => t === 'hq/v1/hvac')).toEqual(['hq/gone/hvac', 'lab/x/hvac']);
+    await kept.settled();
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ 'hq/v1/hvac': 21 });
+    expect(kept.keepOnly(() => true)).toEqual([]);
+  });
+
   it('a damaged file is warned of and ignored, its values that are not numbers dropped', async () => {
     const file = join(dir, 'valve-setpoints.json');
     const { lines, stream } = captureLogs();

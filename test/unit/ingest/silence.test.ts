@@ -2,7 +2,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { EventBus } from '../../../gateway/core/bus.js';
-import type { DeviceSilenceEvent, ReadingEvent } from '../../../gateway/core/events.js';
+import type { AlarmTransitionEvent, DeviceSilenceEvent, ReadingEvent } from '../../../gateway/core/events.js';
 import { SilenceWatch } from '../../../gateway/ingest/silence.js';
 import { ManualClock } from '../../../gateway/core/manual-clock.js';
 import { deviceSilencePoint } from '../../../gateway/storage/points.js';
@@ -121,6 +121,22 @@ describe('silence', () => {
     t.reading('relay');
     t.at(4 * 3600_000 + 90_000);
     expect(t.events.filter((e) => e.device === 'relay').map((e) => e.silent)).toEqual([true]);
+  });
+
+  it('stops watching a device whose alarm an operator cleared as removed; one not cleared, or only acknowledged, is still called silent; the removed one, back, is watched again', () => {
+    const t = setup(60_000);
+    const transition = (device: string, transition: 'acknowledged' | 'cleared', reason: string) =>
+      ({ id: `t-${device}-${transition}`, alarmId: `a-${device}`, transition, active: transition !== 'cleared', correlationId: 'c', reason, facts: undefined, time: '', timeMs: 0, rule: 'smoke-alarm', type: 'safety.smoke', severity: 'critical', site: 'hq', zone: 'k1', device, actuator: undefined, message: '', count: 1, value: true, firstSeen: 0, lastSeen: 0, acknowledged: true, acknowledgedBy: 'ops' }) as AlarmTransitionEvent;
+    for (const d of ['sd5', 'sd6', 'sd7']) t.reading(d);
+    t.at(10_000);
+    t.bus.emit('alarm', transition('sd5', 'cleared', 'cleared by ops: sd5 removed'));
+    t.bus.emit('alarm', transition('sd6', 'acknowledged', 'acknowledged by ops'));
+    t.bus.emit('alarm', transition('sd7', 'cleared', 'clear condition met by sd7 (false)'));
+    t.at(30 * 60_000);
+    expect(t.events.map((e) => e.device).sort()).toEqual(['sd6', 'sd7']);
+    t.reading('sd5');
+    t.at(31 * 60_000 + 90_000);
+    expect(t.events.filter((e) => e.device === 'sd5')).toMatchObject([{ silent: true }]);
   });
 
   it('starts from what was stored before a restart: away stays unwatched, silent is announced back when heard, the others count from the start', () => {
