@@ -32,8 +32,8 @@ function redact(value: unknown, depth: number): boolean {
 }
 
 /** The payload with every keypad code replaced by CODE_MARKER (the same buffer when it holds none). */
-export function withoutCodes(payload: Buffer): Buffer {
-  return takeCode(payload).payload;
+export function withoutCodes(payload: Buffer, topic = ''): Buffer {
+  return takeCode(payload, topic).payload;
 }
 
 /**
@@ -41,7 +41,10 @@ export function withoutCodes(payload: Buffer): Buffer {
  * `action_code` of a JSON object, as text) for the one check the gateway makes of it as the
  * keypad's alarm panel (keypad.ts): the caller holds it in a local only, never keeps nor logs it.
  */
-export function takeCode(payload: Buffer): { readonly payload: Buffer; readonly code?: string } {
+export function takeCode(payload: Buffer, topic = ''): { readonly payload: Buffer; readonly code?: string } {
+  // Zigbee2MQTT's `output: attribute` sends each key alone, `<name>/action_code` and the bare code:
+  // the whole payload is the secret (not checked: the panel reads the JSON state only).
+  if (CODE_KEYS.has(topic.slice(topic.lastIndexOf('/') + 1)) && payload.length <= MAX_BYTES) return payload.toString('utf8') === CODE_MARKER ? { payload } : { payload: Buffer.from(CODE_MARKER) };
   if (payload.length > MAX_BYTES || !NEEDLES.some((n) => payload.includes(n))) return { payload };
   let doc: unknown;
   try {

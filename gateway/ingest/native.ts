@@ -69,7 +69,7 @@ export class NativeIngest {
   handle(clientId: string | null, sent: IncomingPublish, unknownTopic: string): Promise<void> | undefined {
     const { ingest } = this;
     // A keypad's code is kept nowhere (codes.ts): only checked, by the keypad's panel (keypad.ts), and dropped.
-    const { payload, code } = takeCode(sent.payload);
+    const { payload, code } = takeCode(sent.payload, sent.topic);
     const packet = payload === sent.payload ? sent : { ...sent, payload };
     if (packet.payload.length > this.maxPayloadBytes) {
       // A Zigbee2MQTT bridge/devices lists every device with its exposes: read up to a few MiB (router.ts payloadLimit).

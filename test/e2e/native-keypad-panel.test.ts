@@ -92,6 +92,25 @@ describe('a Zigbee2MQTT keypad, with the gateway as its alarm panel', () => {
     await waitFor(async () => (await armed('porch')) === false || undefined, 'hq/porch disarmed');
   });
 
+  it('keeps no code Zigbee2MQTT sends on its own topic (its `output: attribute`: one topic a key, the bare value)', async () => {
+    // zigbee2mqtt controller.ts iteratePayloadAttributeOutput: `<name>/<key>`, a string or number as text.
+    // The bridge says so in bridge/info (lib/extension/bridge.ts publishInfo: the settings, defaults merged).
+    await z2m.publishAsync('zigbee2mqtt/bridge/info', JSON.stringify({ version: '2.1.3', commit: 'a1b2c3d', config: { advanced: { output: 'attribute' } } }), { qos: 1 });
+    const before = letters.messages.length;
+    // Acknowledged at QoS 1 once read: what the gateway kept of them is there by then. The garage's is on no map.
+    await z2m.publishAsync('zigbee2mqtt/porch_keypad/action', 'arm_all_zones', { qos: 1 });
+    await z2m.publishAsync('zigbee2mqtt/porch_keypad/action_code', PIN, { qos: 1 });
+    await z2m.publishAsync('zigbee2mqtt/garage_keypad/action_code', Buffer.from(WRONG), { qos: 1 });
+    const letter = await letters.next((l) => l.payload.includes('garage_keypad'), 10_000);
+    expect(letter.payload).not.toMatch(new RegExp(`${PIN}|${WRONG}`));
+    const devices = await (await fetch(`${gw.httpUrl}/api/devices`)).text();
+    expect(devices).toContain('porch_keypad');
+    expect(devices).not.toMatch(new RegExp(`${PIN}|${WRONG}`));
+    expect(letters.messages.slice(before).map((l) => l.payload).join()).not.toMatch(new RegExp(`${PIN}|${WRONG}`));
+    expect(await armed('porch')).toBe(false);
+    await z2m.publishAsync('zigbee2mqtt/bridge/info', JSON.stringify({ version: '2.1.3', commit: 'a1b2c3d', config: { advanced: { output: 'json' } } }), { qos: 1 });
+  });
+
   it('keeps no code anywhere: InfluxDB, dead letters, the log, DATA_DIR', async () => {
     await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM keypad WHERE device = 'porch_keypad'`).then((x) => (x.length >= 5 ? x : undefined)), 'every keypad reading stored');
     const [series] = await query(gw.influxUrl, gw.db, 'SHOW MEASUREMENTS');
