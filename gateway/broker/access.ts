@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { Aedes, AedesOptions, AuthenticateError, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { Metrics } from '../observability/metrics.js';
-import { anonymousPrincipal, canPublish, canSubscribe, clientIdAllowed, principalOf, type NativeTopics, type Principal } from './acl.js';
+import { anonymousPrincipal, canPublish, canSubscribe, clientIdAllowed, principalOf, whyDenied, type NativeTopics, type Principal } from './acl.js';
 import { nativeHintOf } from './native-acl.js';
 import type { ConnectionGuard } from './broker.js';
 import type { CredentialStore, Role } from './credentials.js';
@@ -60,7 +60,6 @@ type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'author
 
 const LOGIN_CODES = { bad_credentials: 4, login_backoff: 5, login_overloaded: 3 } as const satisfies Record<string, AuthenticateError['returnCode']>;
 
-
 /**
  * Identity, access control and limits for the broker: builds the Aedes hooks from the
  * credentials (credentials.ts), the role rules (acl.ts) and the limits (limits.ts), and
@@ -73,6 +72,8 @@ export class Access implements ConnectionGuard {
   private readonly gate: ConnectionGate;
   /** CONNECTs with an empty client id: with clean session 0, refused [MQTT-3.1.3-8]; with 1, the id is the broker's. */
   private readonly emptyId = new WeakMap<Client, boolean>();
+  /** The will a CONNECT carries, checked as a publish of the client's once it is known (Mosquitto does too). */
+  private readonly wills = new WeakMap<Client, string>();
   /** Clients cut by the gateway (slow subscribers): what Aedes reports of them afterwards is no news. */
   private readonly cut = new WeakSet<Client>();
   readonly login: LoginGuard;
@@ -85,15 +86,8 @@ export class Access implements ConnectionGuard {
   private boundHost: string | undefined;
 
   constructor(private readonly o: AccessOptions) {
-    this.login = new LoginGuard({
-      store: o.store,
-      backoffAfter: o.loginBackoffAfter,
-      backoffMaxMs: o.loginBackoffMaxMs,
-      unknownBurst: o.loginUnknownUserBurst ?? 20,
-      unknownPerMin: o.loginUnknownUserPerMin ?? 6,
-      maxQueuedChecks: o.loginMaxQueuedChecks ?? 64,
-      now: o.now,
-    });
+    const unknownUsers = { unknownBurst: o.loginUnknownUserBurst ?? 20, unknownPerMin: o.loginUnknownUserPerMin ?? 6, maxQueuedChecks: o.loginMaxQueuedChecks ?? 64 };
+    this.login = new LoginGuard({ store: o.store, backoffAfter: o.loginBackoffAfter, backoffMaxMs: o.loginBackoffMaxMs, ...unknownUsers, now: o.now });
     const s = o.maxSubscriptions;
     this.subscriptions = new SubscriptionLedger(s?.one ?? 0, s?.many ?? 0, new HeldSubscriptions(s?.perCredential ?? 0, s?.total ?? 0));
     this.report = new RefusalReporter(o.metrics, o.log, o.now);
@@ -151,6 +145,7 @@ export class Access implements ConnectionGuard {
     preConnect: (client, packet, callback) => {
       this.gate.connectArrived(client.conn);
       if (packet.clientId === '') this.emptyId.set(client, !packet.clean);
+      if (packet.will) this.wills.set(client, packet.will.topic);
       callback(null, true);
     },
     authenticate: (client, username, password, done) => {
@@ -179,8 +174,9 @@ export class Access implements ConnectionGuard {
 
   /** The check before a publish reaches ingest; an Error refuses it (Aedes then disconnects the client). */
   checkPublish(client: Client | null, packet: PublishPacket): Error | null {
-    // No client: a will Aedes replays from a broker that went away; the gateway's own.
-    if (!client) return null;
+    // No client: a will Aedes replays from a broker that went away (checked at its CONNECT), or the
+    // gateway's own. A `$` topic is the gateway's memory (`$gateway/`), no client's will's.
+    if (!client) return packet.topic.startsWith('$') ? new Refusal(`will to ${packet.topic} refused: $ topics are reserved for the broker`) : null;
     const p = this.principals.get(client);
     const limit = topicProblem(packet.topic, this.o.topics);
     const decision = limit ? { ok: false as const, why: limit.detail } : p ? canPublish(p, packet.topic) : { ok: false as const, why: 'not authenticated' };
@@ -282,6 +278,10 @@ export class Access implements ConnectionGuard {
     // An id another credential holds (connected, or a session it left), MAX_CONNECTIONS, the credential's own limit.
     const held = this.ids.refusal(principal, client.id, this.gate.authenticatedCount);
     if (held) return refuse(held.reason, held.code, held.why);
+    // Else a will is a publish nobody checks: sent with client null after a crash, or in a cluster.
+    const will = this.wills.get(client);
+    const willWhy = will === undefined ? undefined : (topicProblem(will, this.o.topics)?.detail ?? whyDenied(canPublish(principal, will)));
+    if (willWhy !== undefined) return refuse('will_denied', 5, `its will to ${will} is refused: ${willWhy}`);
     const bridge = principal.role === 'bridge' && this.o.maxPacketBytes > 0 && (this.o.maxBridgePacketBytes ?? 0) > this.o.maxPacketBytes;
     this.gate.authenticated(client.conn, bridge ? { bytes: this.o.maxBridgePacketBytes!, setting: 'MAX_BRIDGE_PACKET_BYTES' } : undefined);
     this.principals.set(client, principal);

@@ -65,6 +65,7 @@ export type Decision = { readonly ok: true } | { readonly ok: false; readonly wh
 
 const ALLOW: Decision = { ok: true };
 const deny = (why: string): Decision => ({ ok: false, why });
+export const whyDenied = (d: Decision): string | undefined => (d.ok ? undefined : d.why);
 
 export function canPublish(p: Principal, topic: string): Decision {
   const slash = topic.indexOf('/');

@@ -14,6 +14,7 @@ export const REFUSAL_REASONS = {
   login_backoff: 'GW_ERR_AUTH',
   publish_denied: 'GW_ERR_ACCESS',
   subscribe_denied: 'GW_ERR_ACCESS',
+  will_denied: 'GW_ERR_ACCESS',
   topic_too_long: 'GW_ERR_LIMIT',
   topic_too_deep: 'GW_ERR_LIMIT',
   packet_too_large: 'GW_ERR_LIMIT',

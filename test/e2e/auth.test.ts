@@ -35,6 +35,7 @@ beforeAll(async () => {
     { name: 't-a', role: 'device', device: 't-a', site: 'hq', zone: 'f1' },
     { name: 't-b', role: 'device', device: 't-b', site: 'hq', zone: 'f2' },
     { name: 'victim', role: 'device', device: 'victim', site: 'hq', zone: 'f3' },
+    { name: 't-c', role: 'device', device: 't-c', site: 'hq', zone: 'f3' },
     { name: 'watcher', role: 'observer' },
     { name: 'hvac-f1', role: 'actuator', site: 'hq', zone: 'f1' },
     { name: 'ops', role: 'admin' },
@@ -129,6 +130,23 @@ describe('access control by role', () => {
     expect(first.json()).toMatchObject({ specversion: '1.0', correlationid: 'hot-after-forgery' });
     expect(seen.messages.some((m) => m.payload.includes('forged'))).toBe(false);
     expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'publish_denied' }, opsCredential())).toBeGreaterThanOrEqual(5);
+  });
+
+  it("refuses a CONNECT whose will the client may not publish (sent unchecked once it drops: after a crash, or by another node), and keeps a device's will on its own status", async () => {
+    const will = (topic: string) => ({ topic, payload: Buffer.from(JSON.stringify({ state: 'on', forged: true })), qos: 1 as const, retain: true });
+    const login = (name: string, clientId: string) => ({ username: name, password: secrets[name], clientId });
+    expect(await connackCode(gw.mqttUrl, { ...login('t-c', 't-c'), will: will('commands/hq/f3/hvac') })).toBe(5);
+    expect(await connackCode(gw.mqttUrl, { ...login('watcher', 'watcher:will'), will: will('sensors/hq/f1/t-a/temperature') })).toBe(5);
+    // The gateway's own memory (what it learnt of native devices, kept retained): an admin's will neither.
+    expect(await connackCode(gw.mqttUrl, { ...login('ops', 'ops:will'), will: will('$gateway/devices/learnt/shelly/shellyplus1-a8032ab12345') })).toBe(5);
+    expect(await metric(gw.httpUrl, 'gateway_refusals_total', { reason: 'will_denied' }, opsCredential())).toBe(3);
+    expect(gw.logs.some((l) => l['reason'] === 'will_denied' && JSON.stringify(l).includes('commands/hq/f3/hvac'))).toBe(true);
+    // A device's last will on its own status is what devices send (Tasmota's LWT, ESPHome's status).
+    const status = await as('watcher');
+    const seen = await collect(status, 'devices/t-c/status');
+    const b = await connect(gw.mqttUrl, { ...login('t-c', 't-c'), will: { topic: 'devices/t-c/status', payload: Buffer.from('offline'), qos: 1, retain: false } });
+    (b.stream as { destroy(): void }).destroy();
+    expect((await seen.next()).payload).toBe('offline');
   });
 
   it("refuses a device's subscription to another zone's commands (SUBACK 0x80) and delivers its own zone's", async () => {

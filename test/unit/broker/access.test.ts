@@ -179,6 +179,12 @@ describe('Access: what a client may publish', () => {
     expect(await publish(null, 'devices/t-101/status')).toBeNull();
     expect(handled.map((h) => h.clientId)).toEqual([null]);
   });
+
+  it('refuses a replayed will to a $ topic: the gateway keeps what it learnt there, retained (a will stored before wills were checked at CONNECT)', async () => {
+    const { publish, handled } = await setup();
+    expect(await publish(null, '$gateway/devices/learnt/shelly/shellyplus1-a8032ab12345')).toMatchObject({ message: expect.stringContaining('$ topics are reserved') });
+    expect(handled).toEqual([]);
+  });
 });
 
 describe('Access: what a client may subscribe to', () => {
