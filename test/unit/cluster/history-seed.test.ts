@@ -17,7 +17,7 @@ import { parsePack } from '../../../gateway/rules/pack.js';
 import { decodeSnapshot } from '../../../gateway/rules/shared-state.js';
 import { InfluxHistory } from '../../../gateway/storage/history.js';
 import { pointTime } from '../../../gateway/storage/line.js';
-import { commandPoint, readingPoint } from '../../../gateway/storage/points.js';
+import { commandPoint, deviceStatusPoint, readingPoint } from '../../../gateway/storage/points.js';
 import { uniqueDb } from '../../helpers/influx.js';
 import { P, partitionOwners } from '../../helpers/partition-owners.js';
 import { restartablePort } from '../../helpers/restartable-port.js';
@@ -192,5 +192,54 @@ describe('a partition whose history cannot be read yet after Redis lost its data
     expect(w.live).toBe(true);
     expect(lines.filter((l) => l.code === 'GW_ERR_HISTORY' && l.level === 50 && /ruled live from what was read/.test(l.msg))).toHaveLength(1);
     expect(await conn.exists(KEYS.state(P))).toBe(1);
+  });
+});
+
+describe('what a partition rebuilt from InfluxDB reads of it', () => {
+  it('asks for its own sites only, not every site\'s points to drop them (device statuses, which name none, still read)', async () => {
+    const influx = inject('influxUrl');
+    const now = Date.now();
+    const db = uniqueDb('seedsites');
+    await fetch(`${influx}/query`, { method: 'POST', body: new URLSearchParams({ q: `CREATE DATABASE "${db}"` }) });
+    const at = (ms: number) => () => pointTime(ms, 0);
+    const points: string[] = [];
+    SITES.forEach((site, i) => {
+      for (const ms of [now - 200_000, now - 60_000]) {
+        const r = reading(ms + i, site, 20, `r-${site}-${ms}`);
+        const c = command(ms + i, site, 'cool', { mode: 'cool' }, `r-${site}-${ms}`);
+        if (r.type === 'reading' && c.type === 'command') points.push(readingPoint(r.event, at(ms + i)()), commandPoint(c.event, at(ms + i)));
+      }
+    });
+    points.push(deviceStatusPoint({ id: 's-1', device: 't-9', online: true, time: new Date(now - 60_000).toISOString(), timeMs: now - 60_000, clientId: undefined }, at(now - 60_000)));
+    expect((await fetch(`${influx}/write?db=${db}`, { method: 'POST', body: points.join('\n') })).status).toBe(204);
+
+    // What InfluxDB answers, counted before the partition's filter.
+    const inner = new InfluxHistory({ url: influx, database: db });
+    let fetched = 0;
+    const counted: History = {
+      description: inner.description,
+      caughtUp: (ms) => inner.caughtUp(ms),
+      latestBefore: async (ms, sites) => {
+        const items = await inner.latestBefore(ms, sites);
+        fetched += items.length;
+        return items;
+      },
+      async *read(range) {
+        for await (const page of inner.read(range)) {
+          fetched += page.length;
+          yield page;
+        }
+      },
+      related: (ids, range) => inner.related(ids, range),
+      sites: () => inner.sites(),
+    };
+    const h = partitionHistory(counted, P, PARTITIONS, () => Promise.resolve(new Set<string>()));
+    const kept = [...(await h.latestBefore(now - 100_000))];
+    for await (const page of h.read({ fromMs: now - 100_000, toMs: now, types: ['reading', 'command', 'deviceStatus'] })) kept.push(...page);
+    const mine = SITES.filter((site) => partitionOf(site, PARTITIONS) === P);
+    // Before the window: each of its sites' command; in it: each one's reading and command, and the device's status.
+    expect(kept).toHaveLength(3 * mine.length + 1);
+    expect(kept.some((i) => i.type === 'deviceStatus')).toBe(true);
+    expect(fetched).toBe(kept.length);
   });
 });
