@@ -182,7 +182,9 @@ export class LeaseManager {
     for (const p of wanted) {
       if (this.stopped || this.held.has(p) || this.starting.has(p)) continue;
       try {
-        const [token, holder] = (await this.script('acquire', [KEYS.lease(p), KEYS.fence(p)], [nodeId, leaseMs])) as [number, string];
+        // Redis may have lost its data since this tick's heartbeat (a renewal just failed): the script marks it before taking the lease.
+        const [token, holder, epoch] = (await this.script('acquireInEpoch', [KEYS.lease(p), KEYS.fence(p), KEYS.epoch, KEYS.dataLost], [nodeId, leaseMs, this.epoch ?? '', randomBytes(8).toString('hex')])) as [number, string, string];
+        this.checkEpoch(epoch);
         if (token === 0) {
           this.heldBy.set(p, holder.split('|')[0]!);
           log.debug({ partition: p, holder }, 'partition still held by another node');

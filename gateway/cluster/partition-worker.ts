@@ -7,13 +7,14 @@ import { dryRun, lookbackMs, mergeItems, type DryRunItem } from '../rules/dry-ru
 import type { RuleSet } from '../rules/loader.js';
 import { outputKey, type RuleOutput } from '../rules/outputs.js';
 import { warnAlarmsWithoutRule } from '../rules/rebuild.js';
-import { RulesRuntime, type CommandSettings, type RuntimeObserver } from '../rules/runtime.js';
+import type { CommandSettings, RulesRuntime, RuntimeObserver } from '../rules/runtime.js';
 import { actuatorChanges, actuatorRestores, adoptSnapshot, decodeSnapshot, restoreAlarms, wholeState, type StateChange } from '../rules/shared-state.js';
 import { effectsOf, fencedCommit, sendOutbox, streamPages, type Script, type StreamEntry } from './fenced-commit.js';
 import { seedFromHistory, type HistorySeed } from './history-seed.js';
 import type { Lease } from './leases.js';
 import { KEYS } from './redis-keys.js';
 import { StreamEntries } from './stream-entries.js';
+import { workerRuntime } from './worker-runtime.js';
 
 export type { StreamEntry } from './fenced-commit.js';
 
@@ -54,8 +55,9 @@ const CURSOR_EVERY_MS = 250;
  */
 export class PartitionWorker {
   readonly partition: number;
-  readonly runtime: RulesRuntime;
-  private readonly clock: ReplayClock;
+  runtime!: RulesRuntime;
+  private clock!: ReplayClock;
+  private rules: RuleSet;
   /** The last entry handed to the rules. */
   private lastId = '0-0';
   private committedId = '0-0';
@@ -69,8 +71,10 @@ export class PartitionWorker {
   /** Actuators whose command, saga or report changed since the last commit. */
   private readonly touched = new Set<string>();
   /** The stream's entries into the rules (duplicates dropped, history judged). */
-  private readonly entries: StreamEntries;
+  private entries!: StreamEntries;
   private starting = true;
+  /** Rebuilding from the history (history-seed.ts): what a failed try's runtime does is dropped with it, never committed. */
+  private seeding = false;
   private inBatch = false;
   private stopped = false;
   private commits: Promise<unknown> = Promise.resolve();
@@ -80,26 +84,17 @@ export class PartitionWorker {
 
   constructor(private readonly o: PartitionWorkerOptions) {
     this.partition = o.lease.partition;
+    this.rules = o.rules;
+    this.fresh();
+  }
+
+  /** A rules runtime of its own, on its own clock (a new one for each try of a history rebuild). */
+  private fresh(): void {
+    const o = this.o;
     this.clock = new ReplayClock(o.clock);
+    this.runtime = workerRuntime(o, this.clock, (out) => this.output(out));
     const live = (): boolean => !this.runtime.dry;
-    this.runtime = new RulesRuntime({
-      clock: this.clock,
-      log: o.log,
-      commands: o.commands,
-      onOutcome: (outcome) => this.output({ type: 'outcome', outcome }),
-      onAlarm: (event, persist) => this.output({ type: 'alarm', event, persist }),
-      onStatus: (event) => this.output({ type: 'status', event }),
-      resend: (command, attempt) => this.output({ type: 'resend', command, attempt }),
-      bounds: o.bounds,
-      observer: {
-        ...o.observer,
-        fired: (rule) => live() && o.observer?.fired?.(rule),
-        suppressed: (s) => live() && o.observer?.suppressed?.(s),
-        woke: (type) => live() && o.observer?.woke?.(type),
-        ran: (...a) => live() && o.observer?.ran?.(...a),
-      },
-    });
-    this.runtime.use(o.rules);
+    this.runtime.use(this.rules);
     // A zone's armed state as the rules took it, within their bound (one forgotten: its field deleted); a replay's are the shared state's already.
     this.runtime.state.onChange = (zone, armed) => void (live() && this.changes.push({ type: 'armed', zone, armed }));
     this.entries = new StreamEntries({ runtime: this.runtime, log: o.log, partition: this.partition, staleAfterMs: o.staleAfterMs, touched: (a) => this.touched.add(a) });
@@ -120,6 +115,7 @@ export class PartitionWorker {
   }
 
   useRules(set: RuleSet): void {
+    this.rules = set;
     this.runtime.use(set);
   }
 
@@ -160,9 +156,18 @@ export class PartitionWorker {
     return done;
   }
 
-  /** Rebuilt from the history, committed whole as the shared state; then the stream (what came since the loss, waiting meanwhile) is ruled from its start. */
+  /** Rebuilt from the history, committed whole as the shared state; then the stream (what came since the loss, waiting meanwhile) is ruled from its start.
+   *  A try that could not read the history is dropped, runtime and all, and tried again (history-seed.ts): never committed as the truth. */
   private async seed(seed: HistorySeed, started: number): ReturnType<PartitionWorker['start']> {
-    const r = await seedFromHistory(seed, { redis: this.o.redis, partition: this.partition, runtime: this.runtime, clock: this.clock, now: () => this.o.clock.now(), log: this.o.log, commandTimes: this.o.commands });
+    this.seeding = true;
+    const r = await seedFromHistory(seed, {
+      redis: this.o.redis, partition: this.partition, now: () => this.o.clock.now(), log: this.o.log, commandTimes: this.o.commands,
+      runtime: () => ({ runtime: this.runtime, clock: this.clock }),
+      // What the failed try left (its runtime, and any output it made going live) goes; the next starts afresh.
+      failed: async () => void (await this.runtime.stop(), (this.pending = []), (this.changes = []), this.touched.clear(), (this.durable = this.lazy = 0), this.fresh()),
+      gone: () => this.stopped || this.o.lease.validUntil <= Date.now(),
+    });
+    this.seeding = false;
     this.starting = false;
     const { changes, actuators } = wholeState(this.runtime, this.o.clock.now());
     this.changes.push(...changes);
@@ -220,7 +225,7 @@ export class PartitionWorker {
     }
     this.durable++;
     // A timer's output, outside any batch: commit it (with whatever else its wake-up caused) by itself.
-    if (!this.inBatch && !this.timerCommit) {
+    if (!this.inBatch && !this.timerCommit && !this.seeding) {
       this.timerCommit = true;
       setImmediate(() => {
         this.timerCommit = false;

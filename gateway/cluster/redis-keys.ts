@@ -69,6 +69,25 @@ local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
 return {token, ''}`,
   },
+  /**
+   * `acquire` in the epoch this node knows: KEYS lease, fence, epoch, data-lost; ARGV node, ttlMs, known epoch, a new epoch (set if
+   * none) → [token or 0, holder, epoch]. Another epoch (Redis lost its data since this node's last heartbeat) is marked lost in the
+   * same step, before the lease exists: its new owner rebuilds it from InfluxDB, not from nothing.
+   */
+  acquireInEpoch: {
+    keys: 4,
+    lua: `local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('SET', KEYS[3], epoch)
+end
+if epoch ~= ARGV[3] then redis.call('SET', KEYS[4], epoch) end
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, string.len(ARGV[1]) + 1) ~= ARGV[1] .. '|' then return {0, cur, epoch} end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
+return {token, '', epoch}`,
+  },
   /** KEYS lease; ARGV holder, ttlMs → 1 renewed, 0 lost */
   renew: {
     keys: 1,

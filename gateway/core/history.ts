@@ -48,6 +48,8 @@ export interface HistoryRange {
   /** Only these (default: every type but alerts and device statuses and silences). */
   readonly types?: readonly HistoryType[];
   readonly site?: string;
+  /** Only these sites (none: nothing with a site); device statuses and silences, which name no site, are read whatever. */
+  readonly sites?: readonly string[];
   readonly zone?: string;
   /** How much time one query covers. */
   readonly chunkMs?: number;
@@ -73,9 +75,12 @@ export interface History {
   /**
    * What stood before `ms`, whatever its age: the last command and the last reported state of each
    * actuator, the armed state of each zone, the last transition of each alarm, and the last
-   * `device_status` point of each device (a status or a silence: one row per device).
+   * `device_status` point of each device (a status or a silence: one row per device). With
+   * `sites`, what names a site only of those.
    */
-  latestBefore(ms: number): Promise<HistoryItem[]>;
+  latestBefore(ms: number, sites?: readonly string[]): Promise<HistoryItem[]>;
+  /** Every site stored (a cluster partition's rebuild asks InfluxDB for its own sites only); none when it cannot tell. */
+  sites?(): Promise<string[]>;
   /** The events of a time range in time order (`byTime`), one chunk of time after another. */
   read(range: HistoryRange): AsyncIterable<HistoryItem[]>;
   /**

@@ -41,7 +41,7 @@ export interface RebuildOptions {
   readonly onReading?: (event: ReadingEvent) => void;
   /** Sees each actuator report read (the last before the window, then the window's), before the rules do: what a native device is, for their sagas. */
   readonly onReport?: (event: ActuatorStateEvent) => void;
-  /** No armed-zones file stands beside the history (a cluster partition's rebuild): the armed zones read are taken even when the spool had not drained. */
+  /** No armed-zones file stands beside the history (a cluster partition's rebuild): the armed zones read are taken even when the spool had not drained, and a history that cannot be read is said by the caller (cluster/history-seed.ts tries again). */
   readonly noArmedFile?: boolean;
   /** The local snapshot (DATA_DIR/rules-state.json), read only when the history cannot be. */
   readonly snapshot?: () => Promise<LocalSnapshot | undefined>;
@@ -175,7 +175,8 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
         ? `the rules could not read their history: they start from their local snapshot of ${new Date(restored.savedAt).toISOString()} (DATA_DIR/rules-state.json) and the armed zones of the armed-zones file`
         : 'the rules could not read their history: they start with the armed zones of the armed-zones file only';
       // InfluxDB away is already said (GW_ERR_INFLUX_UNREACHABLE, GW_ERR_INFLUX_NOT_INSTALLED): this is one consequence of it.
-      if (err instanceof GatewayError && err.code === 'GW_ERR_INFLUX_UNREACHABLE') logWarn(log, 'GW_ERR_HISTORY', fields, message);
+      if (o.noArmedFile === true) log.debug(fields, 'the rules could not read their history');
+      else if (err instanceof GatewayError && err.code === 'GW_ERR_INFLUX_UNREACHABLE') logWarn(log, 'GW_ERR_HISTORY', fields, message);
       else logError(log, 'GW_ERR_HISTORY', fields, message);
     }
     // What the rules knew when the snapshot was taken, restored as a cluster's takeover restores its partition's shared state.

@@ -27,6 +27,13 @@ function readingItems(series: readonly QuerySeries[]): HistoryItem[] {
   return out;
 }
 
+/** A `site` condition for these sites (a regular expression: one query whatever their number); undefined when none can match. */
+function siteIn(sites: readonly string[]): string | undefined {
+  if (sites.length === 0) return undefined;
+  return `"site" =~ /^(${sites.map((x) => x.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})$/`;
+}
+const SITELESS: readonly HistoryType[] = ['deviceStatus', 'deviceSilence'];
+
 /** How long the history waits for InfluxDB's `/ping`: only to check the sink's "does not answer", which took its own ping or write. */
 const PING_MS = 1000;
 
@@ -72,15 +79,21 @@ export class InfluxHistory implements History {
     }
   }
 
-  async latestBefore(ms: number): Promise<HistoryItem[]> {
-    const types: Exclude<HistoryType, 'reading' | 'alert' | 'commandStatus' | 'deviceStatus' | 'deviceSilence'>[] = ['zoneArmed', 'command', 'actuatorState', 'alarm'];
+  async sites(): Promise<string[]> {
+    const [series = []] = await this.q.run(['SHOW TAG VALUES WITH KEY = "site"']);
+    return [...new Set(series.flatMap((s) => s.values.map((v) => String(v[1]))))];
+  }
+
+  async latestBefore(ms: number, sites?: readonly string[]): Promise<HistoryItem[]> {
+    const ofSites = sites === undefined ? undefined : siteIn(sites);
+    const types: Exclude<HistoryType, 'reading' | 'alert' | 'commandStatus' | 'deviceStatus' | 'deviceSilence'>[] = sites !== undefined && ofSites === undefined ? [] : ['zoneArmed', 'command', 'actuatorState', 'alarm'];
     const before = `time < ${Math.trunc(ms)}ms`;
     // Each series' last point whole, at its own time. Not `last(*)`: InfluxDB 1.x answers it with
     // time 0 and each field's own last value (a field absent from the newest point comes from an
     // older one), so the newest command of an actuator could not be told from an older one.
-    const lastOf = (measurement: string, groupBy: string) => `SELECT * FROM "${measurement}" WHERE ${before} GROUP BY ${groupBy} ORDER BY time DESC LIMIT 1`;
+    const lastOf = (measurement: string, groupBy: string, where = before) => `SELECT * FROM "${measurement}" WHERE ${where} GROUP BY ${groupBy} ORDER BY time DESC LIMIT 1`;
     // A device's statuses and silences are one series: one row per device.
-    const results = await this.q.run([...types.map((t) => lastOf(MEASUREMENTS[t].name, '*')), lastOf('device_status', '"device"')]);
+    const results = await this.q.run([...types.map((t) => lastOf(MEASUREMENTS[t].name, '*', [before, ofSites].filter(Boolean).join(' AND '))), lastOf('device_status', '"device"')]);
     const items: HistoryItem[] = [];
     types.forEach((t, i) => {
       for (const row of rowsOf(results[i] ?? [])) {
@@ -131,9 +144,11 @@ export class InfluxHistory implements History {
   }
 
   async *read(range: HistoryRange): AsyncIterable<HistoryItem[]> {
-    const types = range.types ?? DEFAULT_TYPES;
+    const ofSites = range.sites === undefined ? undefined : siteIn(range.sites);
+    // No site to read: only what names none.
+    const types = (range.types ?? DEFAULT_TYPES).filter((t) => range.sites === undefined || ofSites !== undefined || SITELESS.includes(t));
     const chunkMs = range.chunkMs ?? 15 * 60_000;
-    const where = [range.site !== undefined ? `"site" = ${stringLiteral(range.site)}` : '', range.zone !== undefined ? `"zone" = ${stringLiteral(range.zone)}` : ''].filter(Boolean);
+    const where = [range.site !== undefined ? `"site" = ${stringLiteral(range.site)}` : '', ofSites ?? '', range.zone !== undefined ? `"zone" = ${stringLiteral(range.zone)}` : ''].filter(Boolean);
     const others = types.filter((t): t is Exclude<HistoryType, 'reading'> => t !== 'reading');
     const early = (t: HistoryType): boolean => HISTORY_ORDER[t] < HISTORY_ORDER.reading;
     // Without readings, fixed chunks of time (the other measurements are few).
@@ -141,7 +156,8 @@ export class InfluxHistory implements History {
       ? planChunks(this.q, { fromMs: range.fromMs, toMs: range.toMs, maxMs: chunkMs, maxRows: this.chunkRows, measurements: readingMeasurements(), where })
       : capped({ fromMs: range.fromMs, toMs: range.toMs, others: 'all' }, chunkMs);
     for await (const span of spans) {
-      const filter = [`time >= ${Math.trunc(span.fromMs)}ms`, `time < ${Math.trunc(span.toMs)}ms`, ...where].join(' AND ');
+      const time = `time >= ${Math.trunc(span.fromMs)}ms AND time < ${Math.trunc(span.toMs)}ms`;
+      const filter = [time, ...where].join(' AND ');
       const statements: string[] = [];
       const readers: ((s: readonly QuerySeries[]) => HistoryItem[])[] = [];
       const kinds = span.page ? [span.page.kind] : span.others === 'all' && types.includes('reading') ? kindNames() : [];
@@ -152,7 +168,8 @@ export class InfluxHistory implements History {
       }
       for (const t of others) {
         if (span.others === 'none' || (span.others === 'early' && !early(t)) || (span.others === 'late' && early(t))) continue;
-        statements.push(`SELECT * FROM "${MEASUREMENTS[t].name}" WHERE ${filter}`);
+        // A device's status names no site: `sites` would find none of them.
+        statements.push(`SELECT * FROM "${MEASUREMENTS[t].name}" WHERE ${SITELESS.includes(t) ? [time, ...where.filter((w) => w !== ofSites)].join(' AND ') : filter}`);
         readers.push((s) => itemsOf(t, s));
       }
       const results = await this.q.run(statements);

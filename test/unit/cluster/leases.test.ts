@@ -115,3 +115,42 @@ describe('leases', () => {
     await expect(m.join({ acquired: async () => undefined, release: async () => undefined })).rejects.toThrow(/GW_ERR_CLUSTER: PARTITIONS=8, but the cluster on this Redis has 16/);
   });
 });
+
+describe('Redis restarted empty between a heartbeat and the renewals of the same tick', () => {
+  it('marks the loss (gw:data-lost) before a partition is taken again, though no heartbeat saw the new epoch yet', async () => {
+    const own = await startRedis();
+    const db = new Redis(own.url);
+    const flusher = new Redis(own.url);
+    try {
+      const taken: { partition: number; token: number; lost: number }[] = [];
+      let flushed = false;
+      // Redis loses everything right after the heartbeat's reply (the heartbeat saw the old epoch).
+      const commands = db as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+      const m = new LeaseManager({ redis: db, nodeId: 'A', runId: 'A-run', partitions: 2, leaseMs: 600, info: () => ({}), log });
+      const heartbeat = commands['gw_heartbeat']!.bind(db);
+      commands['gw_heartbeat'] = async (...a: unknown[]) => {
+        const reply = await heartbeat(...a);
+        if (taken.length === 2 && !flushed) {
+          flushed = true;
+          await flusher.flushall();
+        }
+        return reply;
+      };
+      await m.join({
+        // What the partition worker reads first: is its empty state one Redis lost?
+        acquired: async (l) => void taken.push({ partition: l.partition, token: l.token, lost: await db.exists(KEYS.dataLost) }),
+        release: async () => undefined,
+      });
+      await waitFor(() => taken.length >= 4, 'both partitions taken again after the loss', 10_000);
+      await m.stop();
+      expect(flushed).toBe(true);
+      expect(taken.slice(0, 2).map((t) => t.lost)).toEqual([0, 0]);
+      // Taken again with token 1 (the fences went with the data): the loss is marked first.
+      expect(taken.slice(2, 4)).toEqual([expect.objectContaining({ token: 1, lost: 1 }), expect.objectContaining({ token: 1, lost: 1 })]);
+    } finally {
+      db.disconnect();
+      flusher.disconnect();
+      await own.stop();
+    }
+  });
+});
