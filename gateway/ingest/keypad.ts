@@ -60,6 +60,12 @@ export function pressIn(payload: Buffer): { action: string; transaction: number 
 export class KeypadPanel {
   constructor(private readonly o: KeypadPanelOptions) {}
 
+  /** Whether the gateway is the keypads' panel: some keypad code exists (the file read again if it changed). */
+  async active(): Promise<boolean> {
+    await this.o.codes.refresh();
+    return this.o.codes.size > 0;
+  }
+
   /**
    * One press: the code checked, the zone armed or not, the reading kept, the keypad answered. Does
    * nothing (resolves false) while no keypad code exists. `code` is used here and dropped;

@@ -67,10 +67,21 @@ export class NativeIngest {
    * redelivery is a duplicate, acknowledged only once what it repeats is durable.
    */
   handle(clientId: string | null, sent: IncomingPublish, unknownTopic: string): Promise<void> | undefined {
-    const { ingest } = this;
     // A keypad's code is kept nowhere (codes.ts): only checked, by the keypad's panel (keypad.ts), and dropped.
     const { payload, code } = takeCode(sent.payload, sent.topic);
-    const packet = payload === sent.payload ? sent : { ...sent, payload };
+    if (payload === sent.payload) return this.taken(clientId, sent, unknownTopic, undefined);
+    const pending = this.taken(clientId, { ...sent, payload }, unknownTopic, code);
+    const { keypad } = this;
+    const onward = sent.onward;
+    if (!keypad || !onward) return pending;
+    // The gateway is then the keypad's panel: the broker retains, queues and forwards the message
+    // redacted too; while no code exists it goes on as sent (another panel needs the code).
+    const redacted = keypad.active().then((active) => void (active && (onward.payload = payload)));
+    return pending ? Promise.all([pending, redacted]).then(() => undefined) : redacted;
+  }
+
+  private taken(clientId: string | null, packet: IncomingPublish, unknownTopic: string, code: string | undefined): Promise<void> | undefined {
+    const { ingest } = this;
     if (packet.payload.length > this.maxPayloadBytes) {
       // A Zigbee2MQTT bridge/devices lists every device with its exposes: read up to a few MiB (router.ts payloadLimit).
       const limit = Math.max(this.maxPayloadBytes, this.router.payloadLimit(packet.topic, hintOf(packet)) ?? 0);
