@@ -19,7 +19,9 @@
 import type { Logger } from 'pino';
 import type { Placement } from '../devices/map.js';
 import type { Publisher } from '../core/publisher.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { KeypadCodes } from './keypad-codes.js';
+import { KeypadLockout, type KeypadLockoutSettings } from './keypad-lockout.js';
 
 /** The arm modes a keypad sends (ZCL Arm command, constants.armMode 0–3): one armed state per zone here, so every arm mode arms the zone. */
 const ARMS: Readonly<Record<string, boolean>> = { disarm: false, arm_day_zones: true, arm_night_zones: true, arm_all_zones: true };
@@ -40,7 +42,14 @@ export interface KeypadPanelOptions {
   readonly log: Logger;
   /** Arms or disarms a zone as `zones/<site>/<zone>/armed` does (Ingest.keepArmed): resolves once it is kept. */
   readonly arm: (site: string, zone: string, armed: boolean) => Promise<void> | undefined;
+  readonly settings: KeypadSettings;
+  readonly metrics: Pick<Metrics, 'keypadRefusals'>;
+  /** The gateway's clock. */
+  readonly now: () => number;
 }
+
+/** The settings of the keypads' panel (README "Keypads"). */
+export type KeypadSettings = KeypadLockoutSettings;
 
 /** The action and transaction of a keypad's message, read from its payload (its code already redacted). */
 export function pressIn(payload: Buffer): { action: string; transaction: number | undefined } | undefined {
@@ -58,7 +67,11 @@ export function pressIn(payload: Buffer): { action: string; transaction: number 
 }
 
 export class KeypadPanel {
-  constructor(private readonly o: KeypadPanelOptions) {}
+  private readonly lockout: KeypadLockout;
+
+  constructor(private readonly o: KeypadPanelOptions) {
+    this.lockout = new KeypadLockout(o.settings);
+  }
 
   /** Whether the gateway is the keypads' panel: some keypad code exists (the file read again if it changed). */
   async active(): Promise<boolean> {
@@ -83,13 +96,25 @@ export class KeypadPanel {
       return true;
     }
     const armed = ARMS[p.action]!;
-    const who = await codes.check(code, site, zone);
     const answer = (mode: string): Promise<void> => this.answer(p, mode, p.transaction);
-    if (who === undefined) {
-      log.warn(where, 'keypad code refused: nothing armed or disarmed');
-      await Promise.all([record('fail'), p.transaction === undefined ? undefined : answer('invalid_code')]);
+    const refuse = (): Promise<unknown> => Promise.all([record('fail'), p.transaction === undefined ? undefined : answer('invalid_code')]);
+    const keypad = `${p.base}/${p.nativeId}`;
+    const locked = this.lockout.lockedFor(keypad, this.o.now());
+    if (locked > 0) {
+      this.o.metrics.keypadRefusals.inc({ reason: 'locked_out' });
+      log.warn({ ...where, lockedForS: Math.ceil(locked / 1000) }, 'keypad locked out after wrong codes: press refused, its code not checked');
+      await refuse();
       return true;
     }
+    const who = await codes.check(code, site, zone);
+    if (who === undefined) {
+      const lockout = this.lockout.failed(keypad, this.o.now());
+      log.warn(where, 'keypad code refused: nothing armed or disarmed');
+      if (lockout > 0) log.warn({ ...where, lockoutS: Math.ceil(lockout / 1000) }, 'keypad locked out: too many wrong codes; its presses are refused unchecked until the lockout ends');
+      await refuse();
+      return true;
+    }
+    this.lockout.succeeded(keypad);
     log.info({ ...where, by: who }, armed ? 'zone armed at its keypad' : 'zone disarmed at its keypad');
     await Promise.all([record('ok'), this.o.arm(site, zone, armed)]);
     if (p.transaction !== undefined) await answer(p.action);

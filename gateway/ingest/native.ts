@@ -16,7 +16,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Ingest } from './ingest.js';
 import { takeCode } from './codes.js';
 import { KeypadCodes } from './keypad-codes.js';
-import { KeypadPanel, pressIn, type KeypadPanelOptions } from './keypad.js';
+import { KeypadPanel, pressIn, type KeypadPanelOptions, type KeypadSettings } from './keypad.js';
 import { MAX_FUTURE_SKEW_MS, valueProblem } from './payload.js';
 import { packetKey, type Resends } from './resends.js';
 
@@ -46,6 +46,12 @@ function nothingIn(o: Extract<NativeOutcome, { outcome: 'placed' }>): boolean {
 
 const hintOf = (packet: IncomingPublish): NativeHint | undefined => nativeHint(packet.native);
 
+/** The gateway as Zigbee2MQTT keypads' alarm panel: its codes file and settings. */
+export interface NativeKeypad {
+  readonly codesFile: string;
+  readonly settings: KeypadSettings;
+}
+
 export class NativeIngest {
   /** The alarm panel of Zigbee2MQTT keypads (keypad.ts), when a keypad codes file is given. */
   private readonly keypad: KeypadPanel | undefined;
@@ -57,9 +63,9 @@ export class NativeIngest {
     private readonly resends: Resends,
     private readonly metrics: Metrics,
     private readonly maxPayloadBytes: number,
-    keypad?: { readonly codesFile: string } & Pick<KeypadPanelOptions, 'publisher' | 'log'>,
+    keypad?: NativeKeypad & Pick<KeypadPanelOptions, 'publisher' | 'log'>,
   ) {
-    this.keypad = keypad && new KeypadPanel({ ...keypad, codes: new KeypadCodes(keypad.codesFile, keypad.log), arm: (site, zone, armed) => ingest.keepArmed(site, zone, armed, 1) });
+    this.keypad = keypad && new KeypadPanel({ ...keypad, codes: new KeypadCodes(keypad.codesFile, keypad.log), metrics, now: () => ingest.now(), arm: (site, zone, armed) => ingest.keepArmed(site, zone, armed, 1) });
   }
 
   /**
