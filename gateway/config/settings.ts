@@ -61,6 +61,7 @@ const SETTINGS = {
   keypadLockoutWindowMs: { env: 'KEYPAD_LOCKOUT_WINDOW_MS', type: 'count', minimum: 1, default: 300000, description: 'the window KEYPAD_LOCKOUT_FAILURES wrong codes are counted in' },
   keypadLockoutMs: { env: 'KEYPAD_LOCKOUT_MS', type: 'count', minimum: 1, default: 60000, description: 'a keypad\'s first lockout' },
   keypadLockoutMaxMs: { env: 'KEYPAD_LOCKOUT_MAX_MS', type: 'count', minimum: 1, default: 3600000, description: 'longest keypad lockout; a keypad quiet this long after its last lockout starts afresh' },
+  keypadMaxQueuedChecks: { env: 'KEYPAD_MAX_QUEUED_CHECKS', type: 'count', minimum: 1, default: 8, description: 'keypad presses waiting for their code to be checked (one at a time, one scrypt per code) at most; a press beyond it is answered not_ready unchecked and counted in gateway_keypad_refusals_total{reason="checks_queued"}' },
   allowAnonymous: { env: 'MQTT_ALLOW_ANONYMOUS', type: 'tristate', default: 'auto', description: 'auto: anonymous clients only while no credentials exist and the broker listens on loopback; true; false' },
   anonymousRole: { env: 'MQTT_ANONYMOUS_ROLE', type: 'role', default: 'admin', description: 'what an anonymous client may do, when allowed: device rules need a credential, so observer or admin' },
   tlsCertFile: { env: 'TLS_CERT_FILE', type: 'string', default: '', description: 'PEM certificate (chain); with TLS_KEY_FILE enables MQTT over TLS and WebSocket over TLS' },
