@@ -190,7 +190,7 @@ export class Gateway {
       actuators: firstOf(actuators),
       // The rules exist once ingest does anything (the broker listens last).
       alarms: { knows: (id, site) => (this.cluster ? this.cluster.rulesView.knows(id, site) : (this.rulesService?.alarmDirectory.knows(id, site) ?? false)) },
-      native: devices.router, keypadCodes: resolve(settings.keypadCodesFile || join(this.dataDir, 'keypad-codes.json')), // the gateway as Zigbee2MQTT keypads' alarm panel
+      native: devices.router, keypad: { codesFile: resolve(settings.keypadCodesFile || join(this.dataDir, 'keypad-codes.json')), settings }, // the gateway as Zigbee2MQTT keypads' alarm panel
     });
     pipeline.deliverTo(ingest);
     this.ingestService = ingest;

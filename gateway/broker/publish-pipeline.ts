@@ -17,6 +17,11 @@ export interface IncomingPublish {
   readonly native?: { readonly family?: string; readonly nativeId?: string; readonly base?: string } | undefined;
   /** What the target made of it: a dead letter is marked here (and never retained). */
   readonly verdict?: { deadLettered: boolean };
+  /**
+   * What Aedes forwards, retains and queues instead of the payload sent, when the target sets it
+   * before its promise settles (a keypad code redacted: ingest/codes.ts). Absent on a redrive.
+   */
+  readonly onward?: { payload?: Buffer };
 }
 
 /**
@@ -89,8 +94,13 @@ export class PublishPipeline {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const native = this.access.nativeHint(client);
     const verdict = { deadLettered: false };
-    const incoming: IncomingPublish = { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId, retain: packet.retain, native, verdict };
-    let done = callback;
+    const onward: { payload?: Buffer } = {};
+    const incoming: IncomingPublish = { topic: packet.topic, payload, qos: packet.qos, dup: packet.dup, messageId: packet.messageId, retain: packet.retain, native, verdict, onward };
+    // Aedes stores (QoS 2, retained, offline sessions) and forwards this very packet once called back.
+    let done: AckCallback = (err) => {
+      if (onward.payload) packet.payload = onward.payload;
+      callback(err);
+    };
     // A will has no message id: no handshake, taken as it comes.
     if (packet.qos === 2 && packet.messageId !== undefined && client && this.qos2) {
       const { qos2 } = this;
@@ -107,11 +117,13 @@ export class PublishPipeline {
           target.resent?.(client.id, incoming);
           callback(null);
           return;
-        case 'new':
+        case 'new': {
+          const send = done;
           done = (err) => {
             if (err) qos2.abandon(client, packet);
-            callback(err);
+            send(err);
           };
+        }
       }
     }
     const pending = target.handle(client?.id ?? null, incoming);

@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock.js';
 import type { ActuatorStateEvent, AlarmAckEvent, DeadLetterReason } from '../core/events.js';
 import type { ActuatorDirectory, AlarmDirectory } from '../core/directory.js';
 import type { NativeRouter } from '../devices/router.js';
-import { NativeIngest } from './native.js';
+import { NativeIngest, type NativeKeypad } from './native.js';
 import { SpoolAdmission } from './admission.js';
 import { DeviceNotices } from './device-notices.js';
 import { packetKey, readingKey, Resends } from './resends.js';
@@ -41,7 +41,7 @@ export interface IngestOptions {
   /** The native-device layer (gateway/devices/): topics that are not the contract's go there first. */
   readonly native?: NativeRouter;
   /** The hashed keypad codes (DATA_DIR/keypad-codes.json): the gateway is the alarm panel of Zigbee2MQTT keypads (keypad.ts). */
-  readonly keypadCodes?: string;
+  readonly keypad?: NativeKeypad;
 }
 
 /** A `ts` this far ahead of the gateway's clock is counted and said (gateway_future_ts_total, GW_ERR_CLOCK_AHEAD). */
@@ -72,7 +72,7 @@ export class Ingest implements PublishTarget {
     this.notices = new DeviceNotices(o.metrics, o.log);
     this.admission = new SpoolAdmission(o.store, o.metrics, o.log, o.durableAck);
     this.deadLetters = new DeadLetterOffice(o);
-    this.nativeIngest = o.native ? new NativeIngest(o.native, this, this.resends, o.metrics, o.maxPayloadBytes, o.keypadCodes === undefined ? undefined : { codesFile: o.keypadCodes, publisher: o.publisher, log: o.log }) : undefined;
+    this.nativeIngest = o.native ? new NativeIngest(o.native, this, this.resends, o.metrics, o.maxPayloadBytes, o.keypad && { ...o.keypad, publisher: o.publisher, log: o.log }) : undefined;
   }
 
   /** The gateway's time, or a redriven dead letter's. */

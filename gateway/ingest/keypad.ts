@@ -19,7 +19,9 @@
 import type { Logger } from 'pino';
 import type { Placement } from '../devices/map.js';
 import type { Publisher } from '../core/publisher.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { KeypadCodes } from './keypad-codes.js';
+import { KeypadLockout, type KeypadLockoutSettings } from './keypad-lockout.js';
 
 /** The arm modes a keypad sends (ZCL Arm command, constants.armMode 0–3): one armed state per zone here, so every arm mode arms the zone. */
 const ARMS: Readonly<Record<string, boolean>> = { disarm: false, arm_day_zones: true, arm_night_zones: true, arm_all_zones: true };
@@ -40,7 +42,17 @@ export interface KeypadPanelOptions {
   readonly log: Logger;
   /** Arms or disarms a zone as `zones/<site>/<zone>/armed` does (Ingest.keepArmed): resolves once it is kept. */
   readonly arm: (site: string, zone: string, armed: boolean) => Promise<void> | undefined;
+  readonly settings: KeypadSettings;
+  readonly metrics: Pick<Metrics, 'keypadRefusals'>;
+  /** The gateway's clock. */
+  readonly now: () => number;
 }
+
+/** The settings of the keypads' panel (README "Keypads"). */
+export type KeypadSettings = KeypadLockoutSettings & {
+  /** Presses waiting for a code check at most; more are answered not_ready unchecked. */
+  readonly keypadMaxQueuedChecks: number;
+};
 
 /** The action and transaction of a keypad's message, read from its payload (its code already redacted). */
 export function pressIn(payload: Buffer): { action: string; transaction: number | undefined } | undefined {
@@ -58,7 +70,20 @@ export function pressIn(payload: Buffer): { action: string; transaction: number 
 }
 
 export class KeypadPanel {
-  constructor(private readonly o: KeypadPanelOptions) {}
+  private readonly lockout: KeypadLockout;
+  /** Presses waiting for their code's check (KeypadCodes checks one at a time), and whether some were refused since none waited. */
+  private waiting = 0;
+  private busy = false;
+
+  constructor(private readonly o: KeypadPanelOptions) {
+    this.lockout = new KeypadLockout(o.settings);
+  }
+
+  /** Whether the gateway is the keypads' panel: some keypad code exists (the file read again if it changed). */
+  async active(): Promise<boolean> {
+    await this.o.codes.refresh();
+    return this.o.codes.size > 0;
+  }
 
   /**
    * One press: the code checked, the zone armed or not, the reading kept, the keypad answered. Does
@@ -66,29 +91,75 @@ export class KeypadPanel {
    * `record` keeps the keypad's `keypad` reading (ok/fail).
    */
   async press(p: KeypadPress, code: string | undefined, record: (value: 'ok' | 'fail') => Promise<void> | undefined): Promise<boolean> {
-    const { codes, log } = this.o;
-    await codes.refresh();
-    if (codes.size === 0) return false;
-    const { site, zone, device } = p.place;
-    const where = { device, site, zone, keypad: `zigbee2mqtt:${p.nativeId}`, action: p.action };
-    if (ALERTS.has(p.action)) {
-      // No alert of its own yet (README "Keypads"): said loudly, for whoever reads the log.
-      log.warn(where, `keypad ${p.action} pressed at ${device} in ${site}/${zone}`);
-      return true;
+    // A place among the presses waiting for a check, taken before anything is awaited (the presses of one socket read come together).
+    const queued = this.waiting >= this.o.settings.keypadMaxQueuedChecks;
+    if (!queued) this.waiting++;
+    let who: string | undefined;
+    try {
+      const { codes, log } = this.o;
+      await codes.refresh();
+      if (codes.size === 0) return false;
+      const { site, zone, device } = p.place;
+      const where = { device, site, zone, keypad: `zigbee2mqtt:${p.nativeId}`, action: p.action };
+      if (ALERTS.has(p.action)) {
+        // No alert of its own yet (README "Keypads"): said loudly, for whoever reads the log.
+        log.warn(where, `keypad ${p.action} pressed at ${device} in ${site}/${zone}`);
+        return true;
+      }
+      const keypad = `${p.base}/${p.nativeId}`;
+      const locked = this.lockout.lockedFor(keypad, this.o.now());
+      if (locked > 0) {
+        this.o.metrics.keypadRefusals.inc({ reason: 'locked_out' });
+        log.warn({ ...where, lockedForS: Math.ceil(locked / 1000) }, 'keypad locked out after wrong codes: press refused, its code not checked');
+        await this.refused(p, record);
+        return true;
+      }
+      if (queued) return await this.overloaded(p, where);
+      who = await codes.check(code, site, zone);
+      if (who === undefined) {
+        const lockout = this.lockout.failed(keypad, this.o.now());
+        log.warn(where, 'keypad code refused: nothing armed or disarmed');
+        if (lockout > 0) log.warn({ ...where, lockoutS: Math.ceil(lockout / 1000) }, 'keypad locked out: too many wrong codes; its presses are refused unchecked until the lockout ends');
+        await this.refused(p, record);
+        return true;
+      }
+      this.lockout.succeeded(keypad);
+      log.info({ ...where, by: who }, ARMS[p.action] ? 'zone armed at its keypad' : 'zone disarmed at its keypad');
+    } finally {
+      // Once the checks caught up, a new burst is said again.
+      if (!queued && --this.waiting === 0) this.busy = false;
     }
-    const armed = ARMS[p.action]!;
-    const who = await codes.check(code, site, zone);
-    const answer = (mode: string): Promise<void> => this.answer(p, mode, p.transaction);
-    if (who === undefined) {
-      log.warn(where, 'keypad code refused: nothing armed or disarmed');
-      await Promise.all([record('fail'), p.transaction === undefined ? undefined : answer('invalid_code')]);
-      return true;
+    await this.accepted(p, record);
+    return true;
+  }
+
+  /** A right code: the zone armed or disarmed, then the keypad answered (not_ready when that could not be kept). */
+  private async accepted(p: KeypadPress, record: (value: 'ok') => Promise<void> | undefined): Promise<void> {
+    const { site, zone } = p.place;
+    const [recorded, kept] = await Promise.allSettled([record('ok'), this.o.arm(site, zone, ARMS[p.action]!)]);
+    if (kept.status === 'rejected') {
+      // Rejected before any answer, the keypad would wait for one in vain and the press be lost unsaid.
+      this.o.log.error({ site, zone, keypad: `zigbee2mqtt:${p.nativeId}`, action: p.action, err: (kept.reason as Error).message }, 'the zone could not be armed or disarmed at its keypad: answered not_ready');
+      if (p.transaction !== undefined) await this.answer(p, 'not_ready', p.transaction);
+      throw kept.reason;
     }
-    log.info({ ...where, by: who }, armed ? 'zone armed at its keypad' : 'zone disarmed at its keypad');
-    await Promise.all([record('ok'), this.o.arm(site, zone, armed)]);
-    if (p.transaction !== undefined) await answer(p.action);
+    if (p.transaction !== undefined) await this.answer(p, p.action, p.transaction);
     // Then the panel's state, which the keypad shows and answers its own status queries with.
     await this.answer(p, p.action, undefined);
+    if (recorded.status === 'rejected') throw recorded.reason;
+  }
+
+  private async refused(p: KeypadPress, record: (value: 'fail') => Promise<void> | undefined): Promise<void> {
+    await Promise.all([record('fail'), p.transaction === undefined ? undefined : this.answer(p, 'invalid_code', p.transaction)]);
+  }
+
+  /** KEYPAD_MAX_QUEUED_CHECKS presses wait for a check already (each one scrypt per code): this one is answered not_ready, unchecked. */
+  private async overloaded(p: KeypadPress, where: object): Promise<boolean> {
+    this.o.metrics.keypadRefusals.inc({ reason: 'checks_queued' });
+    // Said once a burst: a flood of presses must not flood the log too.
+    if (!this.busy) this.o.log.warn({ ...where, queued: this.waiting }, 'keypad presses are coming faster than their codes can be checked: refused (not_ready), unchecked, until the checks catch up');
+    this.busy = true;
+    if (p.transaction !== undefined) await this.answer(p, 'not_ready', p.transaction);
     return true;
   }
 

@@ -16,7 +16,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Ingest } from './ingest.js';
 import { takeCode } from './codes.js';
 import { KeypadCodes } from './keypad-codes.js';
-import { KeypadPanel, pressIn, type KeypadPanelOptions } from './keypad.js';
+import { KeypadPanel, pressIn, type KeypadPanelOptions, type KeypadSettings } from './keypad.js';
 import { MAX_FUTURE_SKEW_MS, valueProblem } from './payload.js';
 import { packetKey, type Resends } from './resends.js';
 
@@ -46,6 +46,12 @@ function nothingIn(o: Extract<NativeOutcome, { outcome: 'placed' }>): boolean {
 
 const hintOf = (packet: IncomingPublish): NativeHint | undefined => nativeHint(packet.native);
 
+/** The gateway as Zigbee2MQTT keypads' alarm panel: its codes file and settings. */
+export interface NativeKeypad {
+  readonly codesFile: string;
+  readonly settings: KeypadSettings;
+}
+
 export class NativeIngest {
   /** The alarm panel of Zigbee2MQTT keypads (keypad.ts), when a keypad codes file is given. */
   private readonly keypad: KeypadPanel | undefined;
@@ -57,9 +63,9 @@ export class NativeIngest {
     private readonly resends: Resends,
     private readonly metrics: Metrics,
     private readonly maxPayloadBytes: number,
-    keypad?: { readonly codesFile: string } & Pick<KeypadPanelOptions, 'publisher' | 'log'>,
+    keypad?: NativeKeypad & Pick<KeypadPanelOptions, 'publisher' | 'log'>,
   ) {
-    this.keypad = keypad && new KeypadPanel({ ...keypad, codes: new KeypadCodes(keypad.codesFile, keypad.log), arm: (site, zone, armed) => ingest.keepArmed(site, zone, armed, 1) });
+    this.keypad = keypad && new KeypadPanel({ ...keypad, codes: new KeypadCodes(keypad.codesFile, keypad.log), metrics, now: () => ingest.now(), arm: (site, zone, armed) => ingest.keepArmed(site, zone, armed, 1) });
   }
 
   /**
@@ -67,10 +73,21 @@ export class NativeIngest {
    * redelivery is a duplicate, acknowledged only once what it repeats is durable.
    */
   handle(clientId: string | null, sent: IncomingPublish, unknownTopic: string): Promise<void> | undefined {
-    const { ingest } = this;
     // A keypad's code is kept nowhere (codes.ts): only checked, by the keypad's panel (keypad.ts), and dropped.
     const { payload, code } = takeCode(sent.payload, sent.topic);
-    const packet = payload === sent.payload ? sent : { ...sent, payload };
+    if (payload === sent.payload) return this.taken(clientId, sent, unknownTopic, undefined);
+    const pending = this.taken(clientId, { ...sent, payload }, unknownTopic, code);
+    const { keypad } = this;
+    const onward = sent.onward;
+    if (!keypad || !onward) return pending;
+    // The gateway is then the keypad's panel: the broker retains, queues and forwards the message
+    // redacted too; while no code exists it goes on as sent (another panel needs the code).
+    const redacted = keypad.active().then((active) => void (active && (onward.payload = payload)));
+    return pending ? Promise.all([pending, redacted]).then(() => undefined) : redacted;
+  }
+
+  private taken(clientId: string | null, packet: IncomingPublish, unknownTopic: string, code: string | undefined): Promise<void> | undefined {
+    const { ingest } = this;
     if (packet.payload.length > this.maxPayloadBytes) {
       // A Zigbee2MQTT bridge/devices lists every device with its exposes: read up to a few MiB (router.ts payloadLimit).
       const limit = Math.max(this.maxPayloadBytes, this.router.payloadLimit(packet.topic, hintOf(packet)) ?? 0);

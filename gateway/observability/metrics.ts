@@ -86,6 +86,7 @@ export class Metrics {
   readonly deadLetters = this.counter('gateway_deadletters_total', 'Dead letters, by reason', ['reason']);
   readonly dropped = this.counter('gateway_dropped_total', 'Events that could not be kept, by reason (QoS 0 with the spool full)', ['reason']);
   readonly refusals = this.counter('gateway_refusals_total', 'Clients or packets refused, by reason', ['reason']);
+  readonly keypadRefusals = this.counter('gateway_keypad_refusals_total', 'Keypad presses refused without a code check, by reason: locked_out (answered invalid_code, a keypad fail reading), checks_queued (answered not_ready)', ['reason']);
   readonly throttled = this.counter('gateway_throttled_publishes_total', 'Publishes held back because their client exceeded PUBLISH_RATE (slowed, not dropped)');
   readonly ruleFirings = this.counter('gateway_rule_firings_total', 'Rule firings, by rule', ['rule']);
   readonly commands = this.counter('gateway_commands_total', 'Commands published, by actuator', ['actuator']);

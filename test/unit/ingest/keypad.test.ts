@@ -1,0 +1,73 @@
+/**
+ * The keypads' panel (gateway/ingest/keypad.ts) when it cannot go on as usual: more presses than
+ * codes can be checked (each check one scrypt per stored code, one at a time), and a zone whose
+ * arming cannot be kept. Before, the first queued without limit and the second rejected before
+ * the keypad was answered, so it got no reply. Real codes file, real scrypt, real metrics.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { KeypadCodes } from '../../../gateway/ingest/keypad-codes.js';
+import { KeypadPanel, type KeypadPress } from '../../../gateway/ingest/keypad.js';
+import { Metrics } from '../../../gateway/observability/metrics.js';
+import { captureLogs } from '../../helpers/gateway.js';
+
+const PIN = '40917253';
+const settings = { keypadLockoutFailures: 5, keypadLockoutWindowMs: 300_000, keypadLockoutMs: 60_000, keypadLockoutMaxMs: 3_600_000, keypadMaxQueuedChecks: 2 };
+
+let dir: string;
+let codes: KeypadCodes;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gw-keypad-panel-'));
+  codes = new KeypadCodes(join(dir, 'keypad-codes.json'));
+  await codes.add('front-door', PIN);
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+function panel(arm: () => Promise<void> | undefined) {
+  const sent: { topic: string; body: { arm_mode: { transaction?: number; mode: string } } }[] = [];
+  const { lines, stream } = captureLogs();
+  const metrics = new Metrics({ spool: () => ({ bytes: 0, events: 0, oldestAppendedAt: undefined }), connectedClients: () => 0, influxUp: () => true, now: () => Date.now() });
+  const p = new KeypadPanel({
+    codes,
+    publisher: { publish: (topic, payload) => Promise.resolve(void sent.push({ topic, body: JSON.parse(payload) as (typeof sent)[number]['body'] })) },
+    log: pino(stream),
+    arm,
+    settings,
+    metrics,
+    now: () => 0,
+  });
+  return { p, sent, lines, metrics };
+}
+const press = (transaction: number, action = 'arm_all_zones'): KeypadPress => ({ base: 'zigbee2mqtt', nativeId: 'porch_keypad', place: { site: 'hq', zone: 'porch', device: 'porch_keypad' }, action, transaction });
+const modeOf = (sent: ReturnType<typeof panel>['sent'], transaction: number) => sent.find((s) => s.body.arm_mode.transaction === transaction)?.body.arm_mode.mode;
+
+describe('the keypads’ panel', () => {
+  it('answers not_ready, unchecked, the presses beyond KEYPAD_MAX_QUEUED_CHECKS waiting for a check', async () => {
+    const armed: boolean[] = [];
+    const { p, sent, lines, metrics } = panel(() => Promise.resolve(void armed.push(true)));
+    const records: string[] = [];
+    const record = (v: 'ok' | 'fail') => Promise.resolve(void records.push(v));
+    // Five presses at once (one socket read): two get a place, three do not.
+    const done = await Promise.all([1, 2, 3, 4, 5].map((t) => p.press(press(t), PIN, record)));
+    expect(done).toEqual([true, true, true, true, true]);
+    expect([1, 2, 3, 4, 5].map((t) => modeOf(sent, t))).toEqual(['arm_all_zones', 'arm_all_zones', 'not_ready', 'not_ready', 'not_ready']);
+    expect(armed).toHaveLength(2);
+    expect(records).toEqual(['ok', 'ok']);
+    expect(await metrics.registry.getSingleMetricAsString('gateway_keypad_refusals_total')).toContain('gateway_keypad_refusals_total{reason="checks_queued"} 3');
+    // Said once for the burst.
+    expect(lines.filter((l) => l.msg.startsWith('keypad presses are coming faster'))).toHaveLength(1);
+    // The checks caught up: the next press is checked again.
+    await p.press(press(6), PIN, record);
+    expect(modeOf(sent, 6)).toBe('arm_all_zones');
+  });
+
+  it('answers not_ready when the zone’s arming cannot be kept, then fails the press (dead-lettered by its caller)', async () => {
+    const { p, sent, lines } = panel(() => Promise.reject(new Error('the spool cannot be written')));
+    await expect(p.press(press(9, 'disarm'), PIN, () => undefined)).rejects.toThrow('the spool cannot be written');
+    expect(sent).toEqual([{ topic: 'zigbee2mqtt/porch_keypad/set', body: { arm_mode: { transaction: 9, mode: 'not_ready' } } }]);
+    expect(lines.some((l) => l.msg.startsWith('the zone could not be armed or disarmed at its keypad') && l.level === 50)).toBe(true);
+  });
+});
