@@ -10,7 +10,7 @@
 import type { Aedes, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { LearntFacts } from './learnt.js';
-import { isShellyOutput, type Learnt } from './types.js';
+import { isShellyOutput, type Learnt, type ShellyOutput } from './types.js';
 
 export const KEPT_SHELLY_PREFIX = '$gateway/devices/learnt/shelly/';
 /** As learnt.ts bounds a device's outputs: a message naming more is not the gateway's. */
@@ -34,24 +34,31 @@ export function keptFacts(topic: string, payload: Buffer): Learnt[] | undefined 
   } catch {
     return undefined;
   }
+  const outputs = outputsOf(v);
+  if (!outputs) return undefined;
+  return Object.keys(outputs).length > 0 ? [{ what: 'shellyOutputs', nativeId, outputs }] : [];
+}
+
+/** A device's outputs by channel as JSON (kept here, or told by another node), checked: the valid ones, in the order they were learnt (the latest last). */
+export function outputsOf(v: unknown): Record<string, ShellyOutput[]> | undefined {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
   const entries = Object.entries(v as Record<string, unknown>);
   if (entries.length > MAX_OUTPUTS) return undefined;
-  const facts: Learnt[] = [];
+  const outputs: Record<string, ShellyOutput[]> = {};
   for (const [channel, components] of entries) {
     if (!/^\d{1,3}$/.test(channel) || !Array.isArray(components)) continue;
-    // In the order they were learnt: the latest last.
-    for (const component of components.slice(0, MAX_OUTPUTS)) if (isShellyOutput(component)) facts.push({ what: 'shellyOutput', nativeId, channel, component });
+    const valid = components.slice(0, MAX_OUTPUTS).filter(isShellyOutput);
+    if (valid.length > 0) outputs[channel] = valid;
   }
-  return facts;
+  return outputs;
 }
 
 /** Retains each device's outputs once they change; returns the stop. */
 export function keepLearning(o: { aedes: Aedes; router: { keep: ((nativeId: string) => void) | undefined; readonly learnt: LearntFacts }; log: Logger }): () => void {
   const { aedes, router, log } = o;
   router.keep = (nativeId) => {
-    const kept = keptShelly(router.learnt, nativeId);
-    if (!kept) return;
+    // None left (a full status listed no output: a Pro switched to cover): the empty retained deletes what was kept.
+    const kept = keptShelly(router.learnt, nativeId) ?? { topic: `${KEPT_SHELLY_PREFIX}${nativeId}`, payload: Buffer.alloc(0) };
     const packet = { cmd: 'publish', topic: kept.topic, payload: kept.payload, qos: 0, retain: true, dup: false } as PublishPacket;
     aedes.publish(packet, (err) => err && log.warn({ device: `shelly:${nativeId}`, err: err.message }, 'what a Shelly taught of its outputs could not be kept: after a restart it is learnt when the device reports again'));
   };
