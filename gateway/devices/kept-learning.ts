@@ -53,7 +53,7 @@ export function outputsOf(v: unknown): Record<string, ShellyOutput[]> | undefine
   return outputs;
 }
 
-/** Retains each device's outputs once they change; returns the stop. */
+/** Retains each device's outputs once they change, and deletes them once the learnt table forgets the device; returns the stop. */
 export function keepLearning(o: { aedes: Aedes; router: { keep: ((nativeId: string) => void) | undefined; readonly learnt: LearntFacts }; log: Logger }): () => void {
   const { aedes, router, log } = o;
   router.keep = (nativeId) => {
@@ -62,5 +62,10 @@ export function keepLearning(o: { aedes: Aedes; router: { keep: ((nativeId: stri
     const packet = { cmd: 'publish', topic: kept.topic, payload: kept.payload, qos: 0, retain: true, dup: false } as PublishPacket;
     aedes.publish(packet, (err) => err && log.warn({ device: `shelly:${nativeId}`, err: err.message }, 'what a Shelly taught of its outputs could not be kept: after a restart it is learnt when the device reports again'));
   };
-  return () => void (router.keep = undefined);
+  // One forgotten to stay within the learnt table's bound (10,000 devices) is no longer retained either.
+  router.learnt.shellyForgotten = router.keep;
+  return () => {
+    router.keep = undefined;
+    router.learnt.shellyForgotten = undefined;
+  };
 }
