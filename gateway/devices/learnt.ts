@@ -39,7 +39,7 @@ export class LearntFacts implements LearntView {
   private readonly keys: BoundedMap<string, Set<string>>;
   /** What each device is, by base then friendly name: the last bridge/devices, whole. */
   private readonly forms: BoundedMap<string, BoundedMap<string, Zigbee2mqttForms>>;
-  /** Told of each Gen2+ Shelly whose outputs were forgotten to stay within the bound (kept-learning.ts deletes what it retained). */
+  /** Told of each Shelly whose outputs (Gen2+) or light mode (Gen1) were forgotten to stay within the bound (kept-learning.ts retains what is left). */
   shellyForgotten: ((nativeId: string) => void) | undefined;
   /** Each device's friendly name by its ieee_address, by base: the last bridge/devices (bounded as `forms`, whose evictions are the ones told). */
   private readonly addresses = new BoundedMap<string, Map<string, string>>(MAX_BRIDGES);
@@ -65,12 +65,13 @@ export class LearntFacts implements LearntView {
   ) {
     const cost = 'learnt again when the device says it again';
     this.bounded = (map, capacity) => new BoundedMap(capacity, evicted && (() => evicted(map, capacity, cost)));
-    this.lightModes = this.bounded('shelly_light_modes', MAX_DEVICES);
-    // What kept-learning.ts retained of a device forgotten goes too: the retained ones stay those the table holds.
-    this.shellyComponents = new BoundedMap(MAX_DEVICES, (nativeId) => {
-      evicted?.('shelly_outputs', MAX_DEVICES, cost);
+    // What kept-learning.ts retained of a Shelly forgotten goes too: the retained ones stay those the tables hold.
+    const forgetting = (map: EvictingMap) => (nativeId: string) => {
+      evicted?.(map, MAX_DEVICES, cost);
       this.shellyForgotten?.(nativeId);
-    });
+    };
+    this.lightModes = new BoundedMap(MAX_DEVICES, forgetting('shelly_light_modes'));
+    this.shellyComponents = new BoundedMap(MAX_DEVICES, forgetting('shelly_outputs'));
     this.outputs = this.bounded('zigbee2mqtt_outputs', MAX_BRIDGES);
     this.jsonSeen = this.bounded('zigbee2mqtt_json_seen', MAX_BRIDGES);
     this.keys = this.bounded('zigbee2mqtt_keys', MAX_DEVICES);

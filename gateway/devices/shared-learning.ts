@@ -29,7 +29,7 @@ export class SharingRouter extends NativeRouter {
   share: ((topic: string, payload: Buffer, hint: NativeHint | undefined) => void) | undefined;
   /** Told of a Gen1 Shelly light's mode, a Gen2+ Shelly output's component or a Tasmota's FullTopic, learnt from what the device said here. */
   shareFact: ((fact: Shared) => void) | undefined;
-  /** Told of each Gen2+ Shelly whose outputs its message taught anew: they are retained across a restart (kept-learning.ts). */
+  /** Told of each Shelly whose outputs (Gen2+) or light mode (Gen1) its message taught anew: they are retained across a restart (kept-learning.ts). */
   keep: ((nativeId: string) => void) | undefined;
   private readonly discoveryPrefix: string;
 
@@ -47,7 +47,7 @@ export class SharingRouter extends NativeRouter {
   protected override finish(r: DecodeResult | Availability[], topic: string, payload: Buffer, now: number, redrive: boolean): NativeOutcome {
     const out = super.finish(r, topic, payload, now, redrive);
     if (this.shareFact && !redrive && !Array.isArray(r) && r.outcome !== 'not_mine') for (const f of r.learnt ?? []) if (f.what === 'shellyLightMode' || f.what === 'shellyOutput' || f.what === 'shellyOutputs' || f.what === 'tasmotaLayout') this.shareFact(f);
-    if (this.keep && !redrive && !Array.isArray(r) && r.outcome !== 'not_mine') for (const id of new Set(r.learnt?.flatMap((f) => (f.what === 'shellyOutput' || f.what === 'shellyOutputs' ? [f.nativeId] : [])))) this.keep(id);
+    if (this.keep && !redrive && !Array.isArray(r) && r.outcome !== 'not_mine') for (const id of new Set(r.learnt?.flatMap((f) => (f.what === 'shellyOutput' || f.what === 'shellyOutputs' || f.what === 'shellyLightMode' ? [f.nativeId] : [])))) this.keep(id);
     return out;
   }
 }
