@@ -35,6 +35,8 @@ export type Learnt =
   | { what: 'shellyLightMode'; nativeId: string; mode: 'color' | 'white' }
   /** A Gen2+ Shelly's status shows output `channel` as a `switch:<n>`, `light:<n>`, `rgbw:<n>`…: the component its commands go to. */
   | { what: 'shellyOutput'; nativeId: string; channel: string; component: ShellyOutput }
+  /** A Gen2+ Shelly's full status (NotifyFullStatus) lists these outputs and no other: they replace what was learnt (its profile changed: light:0 → rgbw:0, switch:0 → cover:0). */
+  | { what: 'shellyOutputs'; nativeId: string; outputs: Readonly<Record<string, readonly ShellyOutput[]>> }
   /** `<base>/bridge/info` said the bridge's `advanced.output`. */
   | { what: 'zigbee2mqttOutput'; base: string; output: Zigbee2mqttOutput }
   /** `<base>/bridge/state` online: a (re)started bridge, whose output may have changed. */
@@ -56,6 +58,8 @@ export type Learnt =
 const SHELLY_OUTPUTS = ['switch', 'light', 'rgb', 'rgbw', 'cct', 'rgbcct'] as const;
 export type ShellyOutput = (typeof SHELLY_OUTPUTS)[number];
 export const isShellyOutput = (v: unknown): v is ShellyOutput => (SHELLY_OUTPUTS as readonly unknown[]).includes(v);
+/** A channel's components with `component` the latest: one switch and one light (light, rgbw, cct…), the latest seen of each (a profile changed). */
+export const withOutput = (components: readonly ShellyOutput[], component: ShellyOutput): ShellyOutput[] => [...components.filter((c) => (c === 'switch') !== (component === 'switch')), component];
 
 /** A Zigbee2MQTT device (or group) renamed: seen in a new `bridge/devices` (same `ieee`, another name) or in the bridge's answer to the rename. */
 export interface Zigbee2mqttRename {
@@ -71,6 +75,8 @@ export interface LearntView {
   shellyLightMode(nativeId: string): 'color' | 'white' | undefined;
   /** The Gen2+ component a Shelly's output `channel` was last reported as; `prefer` when the channel was reported as that too (learnt.ts). */
   shellyOutput(nativeId: string, channel: string, prefer?: ShellyOutput): ShellyOutput | undefined;
+  /** Each output of a Gen2+ Shelly learnt so far, by channel, the latest last. */
+  shellyOutputs(nativeId: string): ReadonlyMap<string, readonly ShellyOutput[]> | undefined;
   zigbee2mqttOutput(base: string): Zigbee2mqttOutput | undefined;
   /** Whether the device's JSON state has been seen since its bridge last came online. */
   zigbee2mqttJsonSeen(base: string, name: string): boolean;

@@ -10,7 +10,7 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { EvictingMap, OnEvicted } from '../observability/evictions.js';
 import { AnnouncedFullTopics, type AnnouncedTopic } from './tasmota-topics.js';
-import type { ActuatorForm, HeatingFloor, Learnt, LearntView, ShellyOutput, TasmotaLayout, Zigbee2mqttForms, Zigbee2mqttOutput, Zigbee2mqttRename } from './types.js';
+import { withOutput, type ActuatorForm, type HeatingFloor, type Learnt, type LearntView, type ShellyOutput, type TasmotaLayout, type Zigbee2mqttForms, type Zigbee2mqttOutput, type Zigbee2mqttRename } from './types.js';
 
 const MAX_DEVICES = 10_000;
 /** A Gen2+ Shelly has up to four outputs; a status naming more is not a real one's. */
@@ -20,11 +20,17 @@ const MAX_BRIDGES = 64;
 
 const deviceKey = (base: string, name: string): string => `${base}\u0000${name}`;
 
+/** `component` is (or is again) output `channel`'s, the latest; a channel's light of another kind (light:0 → rgbw:0) is replaced. */
+function addOutput(outputs: Map<string, ShellyOutput[]>, channel: string, component: ShellyOutput): void {
+  if (outputs.size < MAX_SHELLY_OUTPUTS || outputs.has(channel)) outputs.set(channel, withOutput(outputs.get(channel) ?? [], component)).set('', [component]);
+}
+
 export class LearntFacts implements LearntView {
   private readonly lightModes: BoundedMap<string, 'color' | 'white'>;
   /**
    * Each Gen2+ Shelly's outputs by channel (`light:0` → 0: [light]), and under '' the last one
-   * reported. A channel may be two components (`switch:0` and `light:0`): each kept, the latest last.
+   * reported. A channel may be two components (`switch:0` and `light:0`): each kept, the latest last;
+   * of two lights (`light:0`, then `rgbw:0`: another profile) the latest. A full status replaces all.
    */
   private readonly shellyComponents: BoundedMap<string, Map<string, ShellyOutput[]>>;
   private readonly outputs: BoundedMap<string, Zigbee2mqttOutput>;
@@ -33,6 +39,8 @@ export class LearntFacts implements LearntView {
   private readonly keys: BoundedMap<string, Set<string>>;
   /** What each device is, by base then friendly name: the last bridge/devices, whole. */
   private readonly forms: BoundedMap<string, BoundedMap<string, Zigbee2mqttForms>>;
+  /** Told of each Shelly whose outputs (Gen2+) or light mode (Gen1) were forgotten to stay within the bound (kept-learning.ts retains what is left). */
+  shellyForgotten: ((nativeId: string) => void) | undefined;
   /** Each device's friendly name by its ieee_address, by base: the last bridge/devices (bounded as `forms`, whose evictions are the ones told). */
   private readonly addresses = new BoundedMap<string, Map<string, string>>(MAX_BRIDGES);
   /** Each device's numeric keys' units, by base then friendly name: the last bridge/devices (bounded as `forms`). */
@@ -57,8 +65,13 @@ export class LearntFacts implements LearntView {
   ) {
     const cost = 'learnt again when the device says it again';
     this.bounded = (map, capacity) => new BoundedMap(capacity, evicted && (() => evicted(map, capacity, cost)));
-    this.lightModes = this.bounded('shelly_light_modes', MAX_DEVICES);
-    this.shellyComponents = this.bounded('shelly_outputs', MAX_DEVICES);
+    // What kept-learning.ts retained of a Shelly forgotten goes too: the retained ones stay those the tables hold.
+    const forgetting = (map: EvictingMap) => (nativeId: string) => {
+      evicted?.(map, MAX_DEVICES, cost);
+      this.shellyForgotten?.(nativeId);
+    };
+    this.lightModes = new BoundedMap(MAX_DEVICES, forgetting('shelly_light_modes'));
+    this.shellyComponents = new BoundedMap(MAX_DEVICES, forgetting('shelly_outputs'));
     this.outputs = this.bounded('zigbee2mqtt_outputs', MAX_BRIDGES);
     this.jsonSeen = this.bounded('zigbee2mqtt_json_seen', MAX_BRIDGES);
     this.keys = this.bounded('zigbee2mqtt_keys', MAX_DEVICES);
@@ -73,10 +86,13 @@ export class LearntFacts implements LearntView {
         case 'shellyLightMode':
           this.lightModes.set(f.nativeId, f.mode);
           break;
-        case 'shellyOutput': {
-          let outputs = this.shellyComponents.get(f.nativeId);
-          if (!outputs) this.shellyComponents.set(f.nativeId, (outputs = new Map<string, ShellyOutput[]>()));
-          if (outputs.size < MAX_SHELLY_OUTPUTS || outputs.has(f.channel)) outputs.set(f.channel, [...(outputs.get(f.channel) ?? []).filter((c) => c !== f.component), f.component]).set('', [f.component]);
+        case 'shellyOutput':
+          addOutput(this.shellyOutputsOf(f.nativeId), f.channel, f.component);
+          break;
+        case 'shellyOutputs': {
+          // A full status: what it lists and nothing else (a profile changed drops the old components).
+          this.shellyComponents.delete(f.nativeId);
+          for (const [channel, components] of Object.entries(f.outputs)) for (const c of components) addOutput(this.shellyOutputsOf(f.nativeId), channel, c);
           break;
         }
         case 'zigbee2mqttOutput':
@@ -166,6 +182,12 @@ export class LearntFacts implements LearntView {
 
   shellyLightMode(nativeId: string): 'color' | 'white' | undefined {
     return this.lightModes.get(nativeId);
+  }
+
+  private shellyOutputsOf(nativeId: string): Map<string, ShellyOutput[]> {
+    let outputs = this.shellyComponents.get(nativeId);
+    if (!outputs) this.shellyComponents.set(nativeId, (outputs = new Map<string, ShellyOutput[]>()));
+    return outputs;
   }
 
   /**

@@ -4,7 +4,7 @@
  * Home Assistant discovery configs say where an entity's states are and how its commands go, and a
  * Zigbee2MQTT bridge's `bridge/devices` and `bridge/info` what each device is and how its state is
  * published, a Tasmota's `tasmota/discovery/<MAC>/config` (and its retained LWT) its FullTopic, and
- * what the gateway retained itself (kept-learning.ts) a Gen2+ Shelly's outputs. Devices send these once (retained) and not again until they restart themselves, so
+ * what the gateway retained itself (kept-learning.ts) a Gen2+ Shelly's outputs and a Gen1 one's light mode. Devices send these once (retained) and not again until they restart themselves, so
  * without this a restarted gateway dead-lettered a discovered device's states and commanded its
  * actuators in the wrong form until then.
  */
@@ -78,7 +78,7 @@ export async function teachRetained(o: RelearnOptions): Promise<Relearning> {
   // A bridge's base may have several levels (`home/zigbee2mqtt`): all of them, picked by their ends.
   for await (const { topic, payload } of o.broker.retained(['#'])) {
     const kept = keptFacts(topic, payload);
-    // What the gateway retained itself: a Gen2+ Shelly's outputs.
+    // What the gateway retained itself: a Gen2+ Shelly's outputs, a Gen1 colour light's mode.
     if (kept) {
       read++;
       o.router.learnt.apply(kept);

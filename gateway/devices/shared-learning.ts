@@ -12,12 +12,13 @@
 import type { Aedes, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
+import { outputsOf } from './kept-learning.js';
 import { teaches } from './relearn.js';
 import type { DeviceMap } from './map.js';
 import { NativeRouter, type NativeHint, type NativeOutcome, type RouterOptions } from './router.js';
 import { isShellyOutput, nativeHint, type Availability, type DecodeResult, type Learnt } from './types.js';
 
-type ShellyFact = Extract<Learnt, { what: 'shellyLightMode' | 'shellyOutput' }>;
+type ShellyFact = Extract<Learnt, { what: 'shellyLightMode' | 'shellyOutput' | 'shellyOutputs' }>;
 type Layout = Extract<Learnt, { what: 'tasmotaLayout' }>;
 type Shared = ShellyFact | Layout;
 
@@ -28,7 +29,7 @@ export class SharingRouter extends NativeRouter {
   share: ((topic: string, payload: Buffer, hint: NativeHint | undefined) => void) | undefined;
   /** Told of a Gen1 Shelly light's mode, a Gen2+ Shelly output's component or a Tasmota's FullTopic, learnt from what the device said here. */
   shareFact: ((fact: Shared) => void) | undefined;
-  /** Told of each Gen2+ Shelly whose outputs its message taught anew: they are retained across a restart (kept-learning.ts). */
+  /** Told of each Shelly whose outputs (Gen2+) or light mode (Gen1) its message taught anew: they are retained across a restart (kept-learning.ts). */
   keep: ((nativeId: string) => void) | undefined;
   private readonly discoveryPrefix: string;
 
@@ -45,8 +46,8 @@ export class SharingRouter extends NativeRouter {
 
   protected override finish(r: DecodeResult | Availability[], topic: string, payload: Buffer, now: number, redrive: boolean): NativeOutcome {
     const out = super.finish(r, topic, payload, now, redrive);
-    if (this.shareFact && !redrive && !Array.isArray(r) && r.outcome !== 'not_mine') for (const f of r.learnt ?? []) if (f.what === 'shellyLightMode' || f.what === 'shellyOutput' || f.what === 'tasmotaLayout') this.shareFact(f);
-    if (this.keep && !redrive && !Array.isArray(r) && r.outcome !== 'not_mine') for (const id of new Set(r.learnt?.flatMap((f) => (f.what === 'shellyOutput' ? [f.nativeId] : [])))) this.keep(id);
+    if (this.shareFact && !redrive && !Array.isArray(r) && r.outcome !== 'not_mine') for (const f of r.learnt ?? []) if (f.what === 'shellyLightMode' || f.what === 'shellyOutput' || f.what === 'shellyOutputs' || f.what === 'tasmotaLayout') this.shareFact(f);
+    if (this.keep && !redrive && !Array.isArray(r) && r.outcome !== 'not_mine') for (const id of new Set(r.learnt?.flatMap((f) => (f.what === 'shellyOutput' || f.what === 'shellyOutputs' || f.what === 'shellyLightMode' ? [f.nativeId] : [])))) this.keep(id);
     return out;
   }
 }
@@ -98,6 +99,8 @@ function factOf(f: Readonly<Record<string, unknown>>): Told | undefined {
   if (typeof f['nativeId'] !== 'string') return undefined;
   const { what, nativeId, mode, channel, component } = f;
   if (what === 'shellyLightMode') return mode === 'color' || mode === 'white' ? { fact: { what, nativeId, mode } } : undefined;
+  const outputs = what === 'shellyOutputs' ? outputsOf(f['outputs']) : undefined;
+  if (outputs) return { fact: { what: 'shellyOutputs', nativeId, outputs } };
   return what === 'shellyOutput' && typeof channel === 'string' && isShellyOutput(component) ? { fact: { what, nativeId, channel, component } } : undefined;
 }
 

@@ -17,6 +17,7 @@ import { Collector, NOT_MINE, failure, recognised, teach } from '../collect.js';
 import { epochToIso, isObject, isScalar, own, parseJson, parseObject, payloadText, toBool, toNumber, toOnOff, type Json, type JsonObject } from '../normalise.js';
 import { isShellyOutput, type ContractKind, type DecodeOptions, type DecodeResult, type Learnt, type ShellyOutput } from '../types.js';
 import { announcedMode, announcement } from './shelly-announce.js';
+import { fullOutputs, outputLearner, taught } from './shelly-outputs.js';
 import { rpcFrame } from './shelly-rpc.js';
 
 export { encode } from './shelly-commands.js';
@@ -179,16 +180,6 @@ function decodeGen2(topic: string, text: string, options: DecodeOptions): Decode
   return null;
 }
 
-/** Learns which component each output is (`light:0`: Light.Set), when the router does not know it yet. */
-function outputLearner(id: string, options: DecodeOptions, learnt: Learnt[]): (type: ShellyOutput, n: string) => void {
-  return (type, n) => void (options.learnt?.shellyOutput(id, n, type) !== type && learnt.push({ what: 'shellyOutput', nativeId: id, channel: n, component: type }));
-}
-
-function taught(r: DecodeResult, learnt: Learnt[]): DecodeResult {
-  if (learnt.length > 0 && r.outcome !== 'not_mine') r.learnt = learnt;
-  return r;
-}
-
 function decodeNotification(id: string, text: string, options: DecodeOptions): DecodeResult {
   const frame = parseObject(text);
   const method = frame ? own(frame, 'method') : undefined;
@@ -198,7 +189,10 @@ function decodeNotification(id: string, text: string, options: DecodeOptions): D
   if (!isObject(params)) return failure(FAMILY, id, `${method} has no params object`);
   const col = new Collector(FAMILY, id);
   const learnt: Learnt[] = [];
-  const learn = outputLearner(id, options, learnt);
+  // A full status says every output at once (fullOutputs), a NotifyStatus the ones it carries.
+  const full = method === 'NotifyFullStatus' ? fullOutputs(id, params, options) : undefined;
+  if (full) learnt.push(full);
+  const learn = method === 'NotifyFullStatus' ? () => undefined : outputLearner(id, options, learnt);
   const ts = toNumber(own(params, 'ts'));
   if (ts !== null) col.ts = epochToIso(ts);
   for (const key of Object.keys(params)) {
@@ -208,7 +202,7 @@ function decodeNotification(id: string, text: string, options: DecodeOptions): D
     if (!comp?.[1] || HOUSEKEEPING.has(comp[1]) || !isObject(body)) continue;
     component(col, key, comp[1], comp[2], body, learn);
   }
-  if (col.readings.length === 0 && col.actuators.length === 0 && col.problems.length === 0) return recognised(FAMILY, id, `${method} without readings`);
+  if (col.readings.length === 0 && col.actuators.length === 0 && col.problems.length === 0) return taught(recognised(FAMILY, id, `${method} without readings`), learnt);
   return taught(col.result(), learnt);
 }
 

@@ -44,3 +44,25 @@ describe('a Gen2+ Shelly channel that is two components (switch:0 and light:0)',
     expect([one.shellyOutput('e', '0', 'switch'), one.shellyOutput('e', '0', 'light'), one.shellyOutput('e', '1', 'switch')]).toEqual(['rgbw', 'rgbw', 'rgbw']);
   });
 });
+
+describe('a Gen1 colour light’s mode, as the gateway retains it', () => {
+  it('is read back; a mode of another value is none', () => {
+    const before = new LearntFacts();
+    before.apply([{ what: 'shellyLightMode', nativeId: 'shellyrgbw2-a1', mode: 'white' }]);
+    const kept = keptShelly(before, 'shellyrgbw2-a1')!;
+    expect(JSON.parse(kept.payload.toString())).toEqual({ mode: 'white' });
+    const after = new LearntFacts();
+    after.apply(keptFacts(kept.topic, kept.payload)!);
+    expect(after.shellyLightMode('shellyrgbw2-a1')).toBe('white');
+    expect(keptFacts(`${KEPT_SHELLY_PREFIX}x`, Buffer.from('{"mode":"disco"}'))).toEqual([]);
+  });
+
+  it('one forgotten past 10,000 devices is told, for its retained message to go (kept-learning.ts)', () => {
+    const facts = new LearntFacts();
+    const forgotten: string[] = [];
+    facts.shellyForgotten = (id) => forgotten.push(id);
+    for (let i = 0; i <= 10_000; i++) facts.apply([{ what: 'shellyLightMode', nativeId: `shellyrgbw2-${i}`, mode: 'color' }]);
+    expect(forgotten).toEqual(['shellyrgbw2-0']);
+    expect(keptShelly(facts, 'shellyrgbw2-0')).toBeUndefined();
+  });
+});

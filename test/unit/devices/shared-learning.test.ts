@@ -74,6 +74,17 @@ describe('a Gen1 Shelly light’s mode, told to the other nodes', () => {
     expect(rb.learnt.shellyOutput('hall-dimmer', '0')).toBe('light');
     for (const stop of stops) stop();
   });
+
+  it('a Gen2+ Shelly’s full status after a profile change replaces its outputs on the other nodes too', async () => {
+    const { ra, rb, stops } = await twoNodes(EMPTY_MAP);
+    const full = (params: object) => ra.route('strip/events/rpc', Buffer.from(JSON.stringify({ src: 'shellyplusrgbwpm-aabbcc0077aa', method: 'NotifyFullStatus', params: { ts: 1700000000.1, ...params } })), Date.now());
+    full({ 'light:0': { id: 0, output: false, brightness: 100 }, 'light:1': { id: 1, output: false, brightness: 100 } });
+    for (let i = 0; i < 50 && rb.learnt.shellyOutput('strip', '1') === undefined; i++) await new Promise((r) => setImmediate(r));
+    full({ 'rgbw:0': { id: 0, output: false, rgb: [255, 255, 255], brightness: 100, white: 0 } });
+    for (let i = 0; i < 50 && rb.learnt.shellyOutput('strip', '0', 'light') !== 'rgbw'; i++) await new Promise((r) => setImmediate(r));
+    expect(Object.fromEntries(rb.learnt.shellyOutputs('strip') ?? [])).toEqual({ 0: ['rgbw'] });
+    for (const stop of stops) stop();
+  });
 });
 
 describe('a Tasmota’s own FullTopic, told to the other nodes', () => {

@@ -98,15 +98,16 @@ describe('Shelly Gen2+ lights (Light.Set, RGBW.Set…: not Switch.Set)', () => {
     const notify = Buffer.from('{"src":"shellyprodm2pm-a1","method":"NotifyFullStatus","params":{"ts":1700000000.1,"light:0":{"id":0,"output":false,"brightness":50},"light:1":{"id":1,"output":true,"brightness":20},"input:0":{"id":0,"state":false},"sys":{"uptime":3}}}');
     const r = decode('shellyprodm2pm-a1/events/rpc', notify);
     expect(r).toMatchObject({ outcome: 'decoded', actuators: [{ channel: '0', state: { state: 'off', brightness: 50 } }, { channel: '1', state: { state: 'on', brightness: 20 } }] });
-    expect(r.outcome !== 'not_mine' && r.learnt).toEqual([
-      { what: 'shellyOutput', nativeId: 'shellyprodm2pm-a1', channel: '0', component: 'light' },
-      { what: 'shellyOutput', nativeId: 'shellyprodm2pm-a1', channel: '1', component: 'light' },
-    ]);
+    // A full status lists every output the device has: all of them at once, replacing what was learnt.
+    expect(r.outcome !== 'not_mine' && r.learnt).toEqual([{ what: 'shellyOutputs', nativeId: 'shellyprodm2pm-a1', outputs: { 0: ['light'], 1: ['light'] } }]);
     const rgbw = decode('p/status/rgbw:0', Buffer.from('{"id":0,"source":"init","output":true,"rgb":[255,0,0],"brightness":80,"white":0,"apower":3.1}'));
     expect(rgbw).toMatchObject({ outcome: 'decoded', actuators: [{ channel: '0', state: { state: 'on', brightness: 80 } }], readings: expect.arrayContaining([expect.objectContaining({ key: 'rgbw:0.apower', kind: 'power', value: 3.1 })]), learnt: [{ what: 'shellyOutput', nativeId: 'p', channel: '0', component: 'rgbw' }] });
     const learnt = { shellyOutput: (id: string, n: string) => (id === 'p' && n === '0' ? ('rgbw' as const) : undefined) } as unknown as NonNullable<Parameters<typeof decode>[2]>['learnt'];
     const again = decode('p/status/rgbw:0', Buffer.from('{"id":0,"output":false}'), { learnt });
     expect(again.outcome !== 'not_mine' && again.learnt).toBeUndefined();
+    const known = { shellyOutputs: () => new Map([['1', ['light']], ['0', ['light']]]) } as unknown as NonNullable<Parameters<typeof decode>[2]>['learnt'];
+    const full = decode('shellyprodm2pm-a1/events/rpc', notify, { learnt: known });
+    expect(full.outcome !== 'not_mine' && full.learnt).toBeUndefined();
   });
   it('an RPC error answer carries the device, the request’s id and the error, for the log', () => {
     const r = decode('iot-gateway/rpc', Buffer.from('{"id":3,"src":"shellyprodm1pm-aabbcc001122","dst":"iot-gateway","error":{"code":404,"message":"No handler for Switch.Set"}}'));
