@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Discovery, MAX_ENTITIES } from '../../../gateway/devices/discovery.js';
+import { Discovery, MAX_ENTITIES, entityBytes } from '../../../gateway/devices/discovery.js';
 import type { DiscoveredEntity } from '../../../gateway/devices/families/homeassistant.js';
 import type { ContractKind } from '../../../gateway/devices/types.js';
 
@@ -131,5 +131,41 @@ describe('ESPHome units learnt from discovery (audit)', () => {
     d.forget(topic);
     expect(d.esphomeUnits()).toEqual({});
     expect(d.esphomeKinds()).toEqual({});
+  });
+});
+
+describe('discovery bounds: bytes as well as entities, and each sender’s share', () => {
+  const sensor = (i: number, availability = 0): DiscoveredEntity =>
+    ({
+      component: 'sensor',
+      objectId: `s${i}`,
+      configTopic: `homeassistant/sensor/s${i}/config`,
+      nativeId: `n${i}`,
+      kind: 'temperature',
+      state: { topic: `n${i}/sensor/t/state`, template: '{{ value }}' },
+      payloadOn: 'ON',
+      payloadOff: 'OFF',
+      availability: Array.from({ length: availability }, (_, j) => ({ topic: `n${i}/a/${'y'.repeat(400)}/${j}`, template: '{{ value }}', payloadAvailable: 'online', payloadNotAvailable: 'offline' })),
+      availabilityMode: 'latest',
+    }) as unknown as DiscoveredEntity;
+
+  it('refuses a new entity past the bytes it holds (estimated), takes a changed one within them, and frees them with the config', () => {
+    const small = entityBytes(sensor(0));
+    const large = entityBytes(sensor(0, 16));
+    expect(large).toBeGreaterThan(10 * small);
+    const discovery = new Discovery({ maxEntities: 100, maxBytes: 2 * large });
+    expect(discovery.learn(sensor(1, 16))).toBe('learnt');
+    expect(discovery.learn(sensor(2, 16))).toBe('learnt');
+    expect(discovery.bytes).toBe(2 * large);
+    // Few entities, but the bytes are held: a new one is refused, even a small one.
+    expect(discovery.learn(sensor(3))).toBe('full');
+    // A changed config frees what it held before.
+    expect(discovery.learn(sensor(2))).toBe('learnt');
+    expect(discovery.bytes).toBe(large + small);
+    expect(discovery.learn(sensor(3))).toBe('learnt');
+    discovery.forget(sensor(1).configTopic);
+    discovery.forget(sensor(2).configTopic);
+    discovery.forget(sensor(3).configTopic);
+    expect([discovery.size, discovery.bytes]).toEqual([0, 0]);
   });
 });
