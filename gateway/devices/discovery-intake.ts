@@ -2,12 +2,13 @@
  * A Home Assistant discovery config taken in (router.ts): learnt into the table (discovery.ts),
  * removed, or refused with its reason noted on the device it names. What a client can make the
  * gateway hold is bounded: a config over CONFIG_CAPS is a bad payload (a dead letter), and the
- * table holds so many entities and bytes. Both refusals are counted in
+ * table holds so many entities and bytes, each sender its share (`Sender`), so one credential's
+ * configs cannot crowd out another's. Both refusals are counted in
  * gateway_memory_refusals_total{map} and said once per burst (GW_ERR_MEMORY_FULL).
  */
 import { BoundedMap } from '../core/bounded-map.js';
 import type { OnEvicted } from '../observability/evictions.js';
-import type { Discovery } from './discovery.js';
+import { type Discovery, type Sender } from './discovery.js';
 import { foreignConfig } from './discovery-speaker.js';
 import { CONFIG_CAPS, parseDiscovery } from './families/homeassistant.js';
 import type { NativeOutcome } from './outcome.js';
@@ -25,6 +26,15 @@ export interface IntakeOptions {
   /** Told of each config refused to bound memory. */
   readonly refused?: OnEvicted | undefined;
 }
+
+/** Whose share a config counts in: a native device's credential's, a bridge's; none for an admin or anonymous client. */
+export function senderOf(hint: NativeHint | undefined): Sender | undefined {
+  if (hint?.base !== undefined) return { key: `bridge\u0000${hint.family ?? ''}\u0000${hint.base}`, share: 'bridge' };
+  if (hint?.family !== undefined && hint.nativeId) return { key: `native\u0000${hint.family}:${hint.nativeId}`, share: 'native' };
+  return undefined;
+}
+
+const whoOf = (hint: NativeHint | undefined): string => (hint?.base !== undefined ? `bridge ${hint.family ?? ''} on ${hint.base}` : `${hint?.family ?? ''}:${hint?.nativeId ?? ''}`);
 
 export class DiscoveryIntake {
   /** Refused discovery configs by topic → the device they named: its registry note goes when the config is removed. */
@@ -62,10 +72,12 @@ export class DiscoveryIntake {
         return { outcome: 'failure', family: 'homeassistant', detail: `homeassistant: ${foreign}` };
       }
     }
-    const learnt = discovery.learn(e);
-    if (learnt === 'full') {
-      const bound = discovery.bounds;
-      const reason = `the gateway holds the most discovered entities it keeps (${bound.maxEntities} entities, ${Math.round(bound.maxBytes / 1024)} KiB estimated) already: not learnt (an empty retained config removes one)`;
+    const sender = senderOf(hint);
+    const learnt = discovery.learn(e, sender);
+    if (learnt === 'full' || learnt === 'share') {
+      const bound = learnt === 'full' ? discovery.bounds : discovery.shareOf(sender!.share);
+      const whose = learnt === 'full' ? 'the gateway holds the most discovered entities it keeps' : `the configs of credential ${whoOf(hint)} hold its share of the discovered entities`;
+      const reason = `${whose} (${bound.maxEntities} entities, ${Math.round(bound.maxBytes / 1024)} KiB estimated) already: not learnt (an empty retained config removes one)`;
       this.o.refused?.('discovery', bound.maxEntities, `${topic}: ${reason}`);
       return this.refuse(topic, e.nativeId, reason, now, restored);
     }
