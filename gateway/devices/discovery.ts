@@ -9,9 +9,47 @@ import type { ContractKind } from './types.js';
 const ESPHOME_STATE = /^(.+)\/(sensor|binary_sensor)\/([^/]+)\/state$/;
 /** The most entities held; a config for one more is refused (and said: see the router). */
 export const MAX_ENTITIES = 20_000;
+/** The most bytes they take, estimated (entityBytes): 20,000 Zigbee2MQTT entities (~2.9 KB each) fit, ~3,000 at CONFIG_CAPS (~22 KB each). */
+export const MAX_ENTITY_BYTES = 64 * 1024 * 1024;
 
-/** What `learn` did: a new or changed entity, the same one again, or none (MAX_ENTITIES held). */
-export type Learnt = 'learnt' | 'same' | 'full';
+/**
+ * Who sent a config, for the shares: one native device's credential may hold SHARES.native of
+ * the table (count and bytes), a bridge's SHARES.bridge (it speaks for a whole network); an admin
+ * (Home Assistant itself, the simulator) only the whole table, as for retained budgets (and so an
+ * anonymous client, unless its role is bridge: then all of them share one bridge's).
+ */
+export interface Sender {
+  readonly key: string;
+  readonly share: 'native' | 'bridge';
+}
+export const SHARES: Readonly<Record<Sender['share'], number>> = { native: 1 / 20, bridge: 1 / 2 };
+
+export interface DiscoveryBounds {
+  readonly maxEntities: number;
+  readonly maxBytes: number;
+}
+
+/** What `learn` did: a new or changed entity, the same one again, or none: the table full (count or bytes), or the sender's share. */
+export type Learnt = 'learnt' | 'same' | 'full' | 'share';
+
+/** Memory one entity takes, estimated (RSS measured: ~2.3 KB for a small sensor's, ~22 KB for one at CONFIG_CAPS; index and registry note included): a fixed part, its strings, each source's compiled template. */
+export function entityBytes(e: DiscoveredEntity): number {
+  let n = 1500 + 2 * chars(e.configTopic, e.nativeId, e.nodeId, e.objectId, e.payloadOn, e.payloadOff);
+  for (const s of [e.state, e.climate?.mode, e.climate?.setpoint, e.climate?.current, ...e.availability]) if (s) n += 250 + 2 * chars(s.topic, s.template);
+  for (const a of e.availability) n += 2 * chars(a.payloadAvailable, a.payloadNotAvailable);
+  for (const t of [e.commandTopic, e.climate?.modeCommandTopic, e.climate?.temperatureCommandTopic, e.stateOn, e.stateOff, e.unit, e.deviceClass, ...(e.climate?.modes ?? [])]) n += t === undefined ? 0 : 40 + 2 * t.length;
+  return n;
+}
+
+function chars(...texts: (string | undefined)[]): number {
+  return texts.reduce((n, t) => n + (t?.length ?? 0), 0);
+}
+
+interface Held {
+  readonly seq: number;
+  readonly bytes: number;
+  readonly sender: string | undefined;
+}
 
 const NO_NODES: ReadonlyMap<string, number> = new Map();
 
@@ -31,8 +69,11 @@ export class Discovery {
   private readonly byConfig = new Map<string, DiscoveredEntity>();
   /** Readers by topic, in the order their configs first came (a Zigbee2MQTT bridge's availability topic has thousands). */
   private readonly byTopic = new Map<string, DiscoveredEntity[]>();
-  /** Each held entity's config topic's place in the order configs first came (a changed config keeps it). */
-  private readonly seq = new Map<DiscoveredEntity, number>();
+  /** Each held entity's config topic's place in the order configs first came (a changed config keeps it), its bytes and sender. */
+  private readonly held = new Map<DiscoveredEntity, Held>();
+  /** By sender (Sender.key): the entities and bytes its configs hold. */
+  private readonly senders = new Map<string, { count: number; bytes: number }>();
+  private totalBytes = 0;
   private readonly kinds: Record<string, Record<string, ContractKind>> = Object.create(null) as Record<string, Record<string, ContractKind>>;
   /** The unit each of those kinds is announced in (`°F`, `kW`): ESPHome's state topics carry only the number. */
   private readonly units: Record<string, Record<string, string>> = Object.create(null) as Record<string, Record<string, string>>;
@@ -42,19 +83,40 @@ export class Discovery {
   /** Bumped on every change, so caches built on what was discovered know to start again. */
   version = 0;
 
+  constructor(readonly bounds: DiscoveryBounds = { maxEntities: MAX_ENTITIES, maxBytes: MAX_ENTITY_BYTES }) {}
+
   get size(): number {
     return this.byConfig.size;
   }
 
-  /** Learns (or replaces) an entity. */
-  learn(entity: DiscoveredEntity): Learnt {
+  /** The bytes held, estimated (entityBytes). */
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  /** The most a sender of this share may hold. */
+  shareOf(share: Sender['share']): DiscoveryBounds {
+    return { maxEntities: Math.floor(this.bounds.maxEntities * SHARES[share]), maxBytes: Math.floor(this.bounds.maxBytes * SHARES[share]) };
+  }
+
+  /** Learns (or replaces) an entity; `from`: who sent its config, held to its share. */
+  learn(entity: DiscoveredEntity, from?: Sender): Learnt {
     const before = this.byConfig.get(entity.configTopic);
     if (before && sameEntity(before, entity)) return 'same';
-    if (!before && this.byConfig.size >= MAX_ENTITIES) return 'full';
-    const seq = before ? this.seq.get(before)! : this.nextSeq++;
+    const was = before && this.held.get(before);
+    const bytes = entityBytes(entity);
+    // What the replaced config held is freed first (the same sender's, or another's it takes over).
+    if (this.byConfig.size + (before ? 0 : 1) > this.bounds.maxEntities || this.totalBytes - (was?.bytes ?? 0) + bytes > this.bounds.maxBytes) return 'full';
+    if (from) {
+      const mine = this.senders.get(from.key) ?? { count: 0, bytes: 0 };
+      const freed = was?.sender === from.key ? was : undefined;
+      const cap = this.shareOf(from.share);
+      if (mine.count + (freed ? 0 : 1) > cap.maxEntities || mine.bytes - (freed?.bytes ?? 0) + bytes > cap.maxBytes) return 'share';
+    }
     if (before) this.unindex(before);
     this.byConfig.set(entity.configTopic, entity);
-    this.seq.set(entity, seq);
+    this.held.set(entity, { seq: was ? was.seq : this.nextSeq++, bytes, sender: from?.key });
+    this.account(from?.key, 1, bytes);
     this.index(entity);
     this.version++;
     return 'learnt';
@@ -67,6 +129,16 @@ export class Discovery {
     this.unindex(entity);
     this.version++;
     return entity;
+  }
+
+  private account(sender: string | undefined, count: number, bytes: number): void {
+    this.totalBytes += bytes;
+    if (sender === undefined) return;
+    const mine = this.senders.get(sender) ?? { count: 0, bytes: 0 };
+    mine.count += count;
+    mine.bytes += bytes;
+    if (mine.count === 0) this.senders.delete(sender);
+    else this.senders.set(sender, mine);
   }
 
   /** The entities that read (state or availability) this topic. */
@@ -94,13 +166,13 @@ export class Discovery {
   }
 
   private index(e: DiscoveredEntity): void {
-    const seq = this.seq.get(e)!;
+    const seq = this.held.get(e)!.seq;
     for (const topic of topicsOf(e)) {
       let list = this.byTopic.get(topic);
       if (!list) this.byTopic.set(topic, (list = []));
       // A new config goes last: the scan only walks back past later ones when a changed config returns.
       let at = list.length;
-      while (at > 0 && this.seq.get(list[at - 1]!)! > seq) at--;
+      while (at > 0 && this.held.get(list[at - 1]!)!.seq > seq) at--;
       list.splice(at, 0, e);
     }
     let byNode = this.nodes.get(e.nativeId);
@@ -116,7 +188,9 @@ export class Discovery {
       if (at >= 0) list!.splice(at, 1);
       if (list?.length === 0) this.byTopic.delete(topic);
     }
-    this.seq.delete(e);
+    const held = this.held.get(e);
+    if (held) this.account(held.sender, -1, -held.bytes);
+    this.held.delete(e);
     const byNode = this.nodes.get(e.nativeId);
     const left = (byNode?.get(e.nodeId ?? '') ?? 1) - 1;
     if (left > 0) byNode?.set(e.nodeId ?? '', left);

@@ -6,10 +6,10 @@
  * remembered until the map or the discovered entities change.
  */
 import { BoundedMap } from '../core/bounded-map.js';
-import { Discovery, MAX_ENTITIES } from './discovery.js';
-import { foreignConfig } from './discovery-speaker.js';
+import { Discovery } from './discovery.js';
+import { DiscoveryIntake } from './discovery-intake.js';
 import { availabilityOf } from './families/homeassistant-state.js';
-import { parseConfigTopic, parseDiscovery } from './families/homeassistant.js';
+import { parseConfigTopic } from './families/homeassistant.js';
 import { decode, type Context } from './index.js';
 import { LearntFacts } from './learnt.js';
 import { MAX_BRIDGE_DEVICES_BYTES } from './normalise.js';
@@ -30,6 +30,10 @@ export interface RouterOptions {
   readonly discoveryPrefix: string;
   /** Told of each learnt fact forgotten to stay within its bound. */
   readonly evicted?: OnEvicted;
+  /** Told of each discovery config refused to bound memory (discovery-intake.ts). */
+  readonly refused?: OnEvicted;
+  /** The discovered entities' bounds (discovery.ts: MAX_ENTITIES, MAX_ENTITY_BYTES). */
+  readonly discoveryBounds?: Discovery['bounds'];
   /** Told of each Zigbee2MQTT device renamed, before its next message is routed (rename.ts). */
   readonly renamed?: (r: Zigbee2mqttRename) => void;
   /** After a power cut of the gateway's host: an actuator's first news is its device coming back (power-cut.ts). */
@@ -43,7 +47,8 @@ const ORDER: readonly Step[] = ['zigbee2mqtt', 'tasmota', 'esphome', 'shelly', '
 
 export class NativeRouter {
   readonly registry = new DeviceRegistry();
-  readonly discovery = new Discovery();
+  readonly discovery: Discovery;
+  private readonly intake: DiscoveryIntake;
   /** A device's mode, a bridge's output: what messages taught beyond their values. */
   readonly learnt: LearntFacts;
   private placements: Placements;
@@ -55,13 +60,14 @@ export class NativeRouter {
   private entities = new WeakMap<NativeActuator, ReturnType<typeof entityOf>>();
   private entitiesVersion = -1;
   private readonly topicStep = new BoundedMap<string, Step>(100_000);
-  /** Refused discovery configs by topic → the device they named: its registry note goes when the config is removed. */
-  private readonly refusedConfigs = new BoundedMap<string, string>(MAX_ENTITIES);
   /** The last state each mapped actuator's device reported, merged (actuator-states.ts). */
   readonly actuatorStates = new ActuatorStates();
 
   constructor(private readonly o: RouterOptions, map: DeviceMap) {
     this.learnt = new LearntFacts(o.evicted, o.renamed);
+    this.discovery = new Discovery(o.discoveryBounds);
+    const changed = (): void => this.topicStep.clear();
+    this.intake = new DiscoveryIntake({ discovery: this.discovery, registry: this.registry, discoveryPrefix: o.discoveryPrefix, tasmota: () => this.map.tasmota, changed, refused: o.refused });
     this.registry.listedUnder = (base, name) => this.learnt.zigbee2mqttListed(base, name);
     this.placements = new Placements(map);
     this.ctx = this.context();
@@ -137,7 +143,7 @@ export class NativeRouter {
     const prefix = this.o.discoveryPrefix;
     if (topic.startsWith(`${prefix}/`)) {
       if (topic === `${prefix}/status`) return { outcome: 'recognised', family: 'homeassistant', what: 'Home Assistant status (birth / last will)' };
-      if (parseConfigTopic(topic, prefix)) return redrive ? { outcome: 'recognised', family: 'homeassistant', what: 'discovery config' } : this.learn(topic, payload, now, hint);
+      if (parseConfigTopic(topic, prefix)) return redrive ? { outcome: 'recognised', family: 'homeassistant', what: 'discovery config' } : this.intake.learn(topic, payload, now, hint);
     }
     if (this.ctxVersion !== this.discovery.version) this.ctx = this.context();
     const cached = this.topicStep.get(topic);
@@ -206,7 +212,7 @@ export class NativeRouter {
    * (`factsOnly`: nor availability, read later, relearn.ts).
    */
   relearn(topic: string, payload: Buffer, now: number, hint?: NativeHint, factsOnly = false): boolean {
-    if (parseConfigTopic(topic, this.o.discoveryPrefix)) return !factsOnly && this.learn(topic, payload, now, hint, true).outcome === 'recognised';
+    if (parseConfigTopic(topic, this.o.discoveryPrefix)) return !factsOnly && this.intake.learn(topic, payload, now, hint, true).outcome === 'recognised';
     if (this.ctxVersion !== this.discovery.version) this.ctx = this.context();
     for (const step of this.order(hint)) {
       const r = this.step(step, topic, payload, hint);
@@ -218,55 +224,6 @@ export class NativeRouter {
       if (facts?.length) return true;
     }
     return false;
-  }
-
-  private learn(topic: string, payload: Buffer, now: number, hint: NativeHint | undefined, restored = false): NativeOutcome {
-    const r = parseDiscovery(topic, payload, { discoveryPrefix: this.o.discoveryPrefix });
-    if (r.outcome === 'removed') {
-      const gone = this.discovery.forget(topic);
-      if (gone) this.topicStep.clear();
-      // A refused config was never learnt: its note is found by the device it named.
-      const nativeId = gone?.nativeId ?? this.refusedConfigs.get(topic);
-      this.refusedConfigs.delete(topic);
-      if (nativeId !== undefined) this.registry.get('homeassistant', nativeId)?.discovery.delete(topic);
-      return { outcome: 'recognised', family: 'homeassistant', ...(nativeId === undefined ? {} : { nativeId }), what: 'discovery config removed' };
-    }
-    if (r.outcome === 'refused') return this.refuse(topic, r.nativeId, r.reason, now, restored);
-    const e = r.entity;
-    // A credential bound to one device speaks for it only (discovery-speaker.ts): noted on that device, a dead letter.
-    if (hint?.family !== undefined && hint.nativeId !== undefined) {
-      const foreign = foreignConfig(e, { family: hint.family, nativeId: hint.nativeId }, this.discovery, this.o.discoveryPrefix, this.map.tasmota);
-      if (foreign !== undefined) {
-        DeviceRegistry.problem(this.registry[restored ? 'known' : 'seen'](hint.family, hint.nativeId, now), foreign);
-        return { outcome: 'failure', family: 'homeassistant', detail: `homeassistant: ${foreign}` };
-      }
-    }
-    const learnt = this.discovery.learn(e);
-    if (learnt === 'full') return this.refuse(topic, e.nativeId, `the gateway holds ${MAX_ENTITIES} discovered entities already, the most it keeps (an empty retained config removes one)`, now, restored);
-    this.forgetRefused(topic, e.nativeId);
-    if (learnt === 'learnt') this.topicStep.clear();
-    DeviceRegistry.discovered(this.registry[restored ? 'known' : 'seen']('homeassistant', e.nativeId, now), topic, { component: e.component, objectId: e.objectId, kind: e.kind });
-    return { outcome: 'recognised', family: 'homeassistant', nativeId: e.nativeId, what: `discovery config (${e.component})` };
-  }
-
-  /** A refused config's topic now names another device (or was learnt): the note leaves the device it named before. */
-  private forgetRefused(topic: string, nativeId: string): void {
-    const before = this.refusedConfigs.get(topic);
-    if (before === undefined) return;
-    this.refusedConfigs.delete(topic);
-    if (before !== nativeId) this.registry.get('homeassistant', before)?.discovery.delete(topic);
-  }
-
-  /** A discovery config the gateway cannot use: listed with its reason in the registry, and counted (not a dead letter). */
-  private refuse(topic: string, nativeId: string | undefined, reason: string, now: number, restored = false): NativeOutcome {
-    if (nativeId !== undefined) {
-      this.forgetRefused(topic, nativeId);
-      this.refusedConfigs.set(topic, nativeId);
-      const e = this.registry[restored ? 'known' : 'seen']('homeassistant', nativeId, now);
-      DeviceRegistry.discovered(e, topic, { refused: reason });
-      DeviceRegistry.problem(e, `${topic}: ${reason}`);
-    }
-    return { outcome: 'refused', family: 'homeassistant', ...(nativeId === undefined ? {} : { nativeId }), detail: `homeassistant${nativeId === undefined ? '' : `:${nativeId}`}: ${topic}: ${reason}` };
   }
 
   /** One per credential (or bridge base) in use: few; started afresh with each new context. */

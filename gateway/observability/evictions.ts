@@ -40,23 +40,26 @@ export type EvictingMap =
   // A cluster's live relay (cluster/live-relay.ts): an interval's batch, and what Redis keeps for starting nodes.
   | 'live_relay_states'
   | 'live_relay_feed'
-  | 'live_relay_kept';
+  | 'live_relay_kept'
+  // Home Assistant discovery (devices/discovery-intake.ts): the entities' table (or a credential's share of it) full, a config over what one may hold.
+  | 'discovery'
+  | 'discovery_config';
 
 /** A burst of evictions ends after this long without one: the next is said again. */
 const QUIET_MS = 60_000;
 
-/** Told of one entry forgotten: the table, its bound, and what forgetting costs (for the warning). */
-export type OnEvicted = (map: EvictingMap, capacity: number, cost: string) => void;
+/** Told of one entry forgotten: the table, its bound, and what forgetting costs (for the warning); `said`: what happened, when not the table full. */
+export type OnEvicted = (map: EvictingMap, capacity: number, cost: string, said?: string) => void;
 
 /** Each entry counted; the first of each burst said (a burst ends after QUIET_MS without one). */
-function burstCounter(count: (map: EvictingMap) => void, say: (map: EvictingMap, capacity: number, cost: string) => void, now: () => number): OnEvicted {
+function burstCounter(count: (map: EvictingMap) => void, say: OnEvicted, now: () => number): OnEvicted {
   const last = new Map<EvictingMap, number>();
-  return (map, capacity, cost) => {
+  return (map, capacity, cost, said) => {
     count(map);
     const t = now();
     const before = last.get(map);
     last.set(map, t);
-    if (before === undefined || t - before >= QUIET_MS) say(map, capacity, cost);
+    if (before === undefined || t - before >= QUIET_MS) say(map, capacity, cost, said);
   };
 }
 
@@ -77,7 +80,7 @@ export function evictionCounter(metrics: Pick<Metrics, 'memoryEvictions'>, log: 
 export function refusalCounter(metrics: Pick<Metrics, 'memoryRefusals'>, log: Logger | undefined, now: () => number = Date.now): OnEvicted {
   return burstCounter(
     (map) => metrics.memoryRefusals.inc({ map }),
-    (map, capacity, cost) => logError(log, 'GW_ERR_MEMORY_FULL', { map, capacity }, `${map} is full (${capacity} entries) of entries that must stay: newcomers are refused from now on (${cost}); counted in gateway_memory_refusals_total, said once per burst`),
+    (map, capacity, cost, said) => logError(log, 'GW_ERR_MEMORY_FULL', { map, capacity }, `${map} ${said ?? `is full (${capacity} entries) of entries that must stay: newcomers are refused from now on`} (${cost}); counted in gateway_memory_refusals_total, said once per burst`),
     now,
   );
 }

@@ -33,8 +33,6 @@ export interface DiscoveredEntity {
   configTopic: string;
   /** Device identifier (first of `device.identifiers`), else node id, else object id: the native id. */
   nativeId: string;
-  uniqueId?: string;
-  name?: string;
   deviceClass?: string;
   unit?: string;
   kind: ContractKind | null;
@@ -58,7 +56,25 @@ export interface DiscoveredEntity {
 export type DiscoveryResult =
   | { outcome: 'discovered'; entity: DiscoveredEntity }
   | { outcome: 'removed'; configTopic: string }
-  | { outcome: 'refused'; configTopic: string; nativeId?: string; reason: string };
+  | { outcome: 'refused'; configTopic: string; nativeId?: string; reason: string; /** Over CONFIG_CAPS: a bad payload (a dead letter), not a config the gateway cannot use. */ tooLarge?: true };
+
+/**
+ * What one config may hold. Each entity is kept in memory (discovery.ts), and a client may send
+ * any number: Home Assistant's own configs list an availability topic or two, topics fit the
+ * broker's (MAX_TOPIC_LENGTH's default), names and payloads a few words. A config beyond is refused whole.
+ */
+export const CONFIG_CAPS = { availability: 16, topicChars: 512, textChars: 256, modes: 16 } as const;
+
+/** Why the entity is over CONFIG_CAPS, or undefined. */
+function overCaps(e: DiscoveredEntity): string | undefined {
+  const c = e.climate;
+  const topics = [e.state?.topic, e.commandTopic, c?.mode?.topic, c?.setpoint?.topic, c?.current?.topic, c?.modeCommandTopic, c?.temperatureCommandTopic, ...e.availability.map((a) => a.topic)];
+  if (topics.some((t) => t !== undefined && t.length > CONFIG_CAPS.topicChars)) return `a topic longer than ${CONFIG_CAPS.topicChars} characters`;
+  const texts = [e.nativeId, e.deviceClass, e.unit, e.payloadOn, e.payloadOff, e.stateOn, e.stateOff, ...e.availability.flatMap((a) => [a.payloadAvailable, a.payloadNotAvailable]), ...(c?.modes ?? [])];
+  if (texts.some((t) => t !== undefined && t.length > CONFIG_CAPS.textChars)) return `a device identifier, class, unit, payload or mode longer than ${CONFIG_CAPS.textChars} characters`;
+  if ((c?.modes?.length ?? 0) > CONFIG_CAPS.modes) return `more than ${CONFIG_CAPS.modes} modes`;
+  return undefined;
+}
 
 export function discoveryPrefix(options: DecodeOptions): string {
   return options.discoveryPrefix ?? 'homeassistant';
@@ -155,6 +171,8 @@ export function parseDiscovery(topic: string, payload: Buffer, options: DecodeOp
   const firstId = Array.isArray(ids) ? str(ids[0]) : str(ids);
   const nativeId = firstId ?? where.nodeId ?? where.objectId;
   const refuse = (reason: string): DiscoveryResult => ({ outcome: 'refused', configTopic: topic, nativeId, reason });
+  // Said of the device its topic names: the identifier it gives may be the oversized part.
+  const tooLarge = (reason: string): DiscoveryResult => ({ outcome: 'refused', configTopic: topic, nativeId: where.nodeId ?? where.objectId, reason: `config over the gateway's caps: ${reason}`, tooLarge: true });
 
   const source = (topicKey: string, templateKey: string): ValueSource | string | undefined => {
     const t = topicOf(topicKey);
@@ -167,6 +185,7 @@ export function parseDiscovery(topic: string, payload: Buffer, options: DecodeOp
 
   const availability: AvailabilitySource[] = [];
   const list = cfg['availability'];
+  if (Array.isArray(list) && list.length > CONFIG_CAPS.availability) return tooLarge(`${list.length} availability entries, more than ${CONFIG_CAPS.availability}`);
   const entries: Record<string, Json>[] = Array.isArray(list) ? list.filter(isObject).map((e) => expand(e, ABBREVIATIONS)) : [];
   const single = topicOf('availability_topic');
   if (single !== undefined) entries.push(Object.assign(Object.create(null) as Record<string, Json>, { topic: single, payload_available: cfg['payload_available'] ?? 'online', payload_not_available: cfg['payload_not_available'] ?? 'offline', value_template: cfg['availability_template'] ?? null }));
@@ -199,11 +218,8 @@ export function parseDiscovery(topic: string, payload: Buffer, options: DecodeOp
     availability,
     availabilityMode: mode === 'all' || mode === 'any' ? mode : 'latest',
   };
+  // Only what the gateway reads is kept (not `name`, `unique_id`, `device`): entities are held by the thousand.
   if (where.nodeId !== undefined) entity.nodeId = where.nodeId;
-  const uid = str(cfg['unique_id']);
-  if (uid !== undefined) entity.uniqueId = uid;
-  const name = str(cfg['name']);
-  if (name !== undefined) entity.name = name;
   if (deviceClass !== undefined) entity.deviceClass = deviceClass;
   if (unit !== undefined) entity.unit = unit;
   const cmd = topicOf('command_topic');
@@ -231,13 +247,14 @@ export function parseDiscovery(topic: string, payload: Buffer, options: DecodeOp
     const modes = cfg['modes'];
     if (Array.isArray(modes) && modes.length > 0 && modes.every((m) => typeof m === 'string')) entity.climate.modes = modes;
     entity.kind = null;
-    return { outcome: 'discovered', entity };
+  } else {
+    const state = source('state_topic', 'value_template');
+    if (typeof state === 'string') return refuse(state);
+    if (state === undefined && where.component !== 'button') return refuse('no state_topic');
+    if (state !== undefined) entity.state = state;
   }
-  const state = source('state_topic', 'value_template');
-  if (typeof state === 'string') return refuse(state);
-  if (state === undefined && where.component !== 'button') return refuse('no state_topic');
-  if (state !== undefined) entity.state = state;
-  return { outcome: 'discovered', entity };
+  const over = overCaps(entity);
+  return over === undefined ? { outcome: 'discovered', entity } : tooLarge(over);
 }
 
 export { decodeState, encode, isAvailable, availabilityOf } from './homeassistant-state.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Discovery, MAX_ENTITIES } from '../../../gateway/devices/discovery.js';
+import { Discovery, MAX_ENTITIES, entityBytes } from '../../../gateway/devices/discovery.js';
 import type { DiscoveredEntity } from '../../../gateway/devices/families/homeassistant.js';
 import type { ContractKind } from '../../../gateway/devices/types.js';
 
@@ -131,5 +131,86 @@ describe('ESPHome units learnt from discovery (audit)', () => {
     d.forget(topic);
     expect(d.esphomeUnits()).toEqual({});
     expect(d.esphomeKinds()).toEqual({});
+  });
+});
+
+describe('discovery bounds: bytes as well as entities, and each sender’s share', () => {
+  const sensor = (i: number, availability = 0): DiscoveredEntity =>
+    ({
+      component: 'sensor',
+      objectId: `s${i}`,
+      configTopic: `homeassistant/sensor/s${i}/config`,
+      nativeId: `n${i}`,
+      kind: 'temperature',
+      state: { topic: `n${i}/sensor/t/state`, template: '{{ value }}' },
+      payloadOn: 'ON',
+      payloadOff: 'OFF',
+      availability: Array.from({ length: availability }, (_, j) => ({ topic: `n${i}/a/${'y'.repeat(400)}/${j}`, template: '{{ value }}', payloadAvailable: 'online', payloadNotAvailable: 'offline' })),
+      availabilityMode: 'latest',
+    }) as unknown as DiscoveredEntity;
+
+  it('refuses a new entity past the bytes it holds (estimated), takes a changed one within them, and frees them with the config', () => {
+    const small = entityBytes(sensor(0));
+    const large = entityBytes(sensor(0, 16));
+    expect(large).toBeGreaterThan(10 * small);
+    const discovery = new Discovery({ maxEntities: 100, maxBytes: 2 * large });
+    expect(discovery.learn(sensor(1, 16))).toBe('learnt');
+    expect(discovery.learn(sensor(2, 16))).toBe('learnt');
+    expect(discovery.bytes).toBe(2 * large);
+    // Few entities, but the bytes are held: a new one is refused, even a small one.
+    expect(discovery.learn(sensor(3))).toBe('full');
+    // A changed config frees what it held before.
+    expect(discovery.learn(sensor(2))).toBe('learnt');
+    expect(discovery.bytes).toBe(large + small);
+    expect(discovery.learn(sensor(3))).toBe('learnt');
+    discovery.forget(sensor(1).configTopic);
+    discovery.forget(sensor(2).configTopic);
+    discovery.forget(sensor(3).configTopic);
+    expect([discovery.size, discovery.bytes]).toEqual([0, 0]);
+  });
+});
+
+describe('discovery shares', () => {
+  const sensor = (i: number): DiscoveredEntity =>
+    ({ component: 'sensor', objectId: `s${i}`, configTopic: `homeassistant/sensor/s${i}/config`, nativeId: `n${i}`, kind: 'temperature', state: { topic: `n${i}/sensor/t/state`, template: '{{ value }}' }, payloadOn: 'ON', payloadOff: 'OFF', availability: [], availabilityMode: 'latest' }) as unknown as DiscoveredEntity;
+  const esp1 = { key: 'native\u0000esphome:esp1', share: 'native' } as const;
+  const esp2 = { key: 'native\u0000esphome:esp2', share: 'native' } as const;
+  const z2m = { key: 'bridge\u0000zigbee2mqtt\u0000zigbee2mqtt', share: 'bridge' } as const;
+
+  it('holds a native device’s credential to a twentieth of the table, a bridge’s to half, and no sender crowds out another', () => {
+    const discovery = new Discovery({ maxEntities: 200, maxBytes: 1e9 });
+    expect(discovery.shareOf('native').maxEntities).toBe(10);
+    for (let i = 0; i < 10; i++) expect(discovery.learn(sensor(i), esp1)).toBe('learnt');
+    expect(discovery.learn(sensor(10), esp1)).toBe('share');
+    // Its own held config, changed, is still taken; another device's credential is not held back.
+    expect(discovery.learn({ ...sensor(3), kind: 'humidity' }, esp1)).toBe('learnt');
+    expect(discovery.learn(sensor(11), esp2)).toBe('learnt');
+    for (let i = 100; i < 200; i++) expect(discovery.learn(sensor(i), z2m)).toBe('learnt');
+    expect(discovery.learn(sensor(200), z2m)).toBe('share');
+    // An admin's (no sender) only the whole table.
+    for (let i = 300; i < 300 + 200 - 111; i++) expect(discovery.learn(sensor(i))).toBe('learnt');
+    expect(discovery.learn(sensor(12), esp2)).toBe('full');
+    // A config forgotten frees its sender's place.
+    discovery.forget(sensor(0).configTopic);
+    discovery.forget(sensor(300).configTopic);
+    expect(discovery.learn(sensor(10), esp1)).toBe('learnt');
+  });
+
+  it('holds a sender to its share of the bytes too', () => {
+    const one = entityBytes(sensor(0));
+    const discovery = new Discovery({ maxEntities: 1_000, maxBytes: 20 * 3 * one });
+    for (let i = 0; i < 3; i++) expect(discovery.learn(sensor(i), esp1)).toBe('learnt');
+    expect(discovery.learn(sensor(3), esp1)).toBe('share');
+    expect(discovery.learn(sensor(3), esp2)).toBe('learnt');
+  });
+
+  it('moves a config taken over by another sender to its share', () => {
+    const discovery = new Discovery({ maxEntities: 20, maxBytes: 1e9 });
+    expect(discovery.learn(sensor(0), esp1)).toBe('learnt');
+    expect(discovery.learn(sensor(1), esp1)).toBe('share');
+    // esp1's config taken over by the bridge (its share is 1): esp1 has room again.
+    expect(discovery.learn({ ...sensor(0), kind: 'humidity' }, z2m)).toBe('learnt');
+    expect(discovery.learn(sensor(1), esp1)).toBe('learnt');
+    expect(discovery.learn(sensor(2), esp1)).toBe('share');
   });
 });

@@ -172,3 +172,27 @@ describe('a JSON-schema light (ESPHome’s mqtt_light.cpp: "schema":"json")', ()
     expect(plain.outcome === 'discovered' && encode(plain.entity, { state: 'off' })).toEqual({ ok: true, publishes: [{ topic: 'desk-node/light/desk/command', payload: 'OFF' }] });
   });
 });
+
+describe('what one discovery config may hold (CONFIG_CAPS)', () => {
+  const cfg = (extra: Record<string, unknown>) => Buffer.from(JSON.stringify({ name: 'x'.repeat(14_000), uniq_id: 'x'.repeat(14_000), stat_t: 'esp1/sensor/t/state', dev_cla: 'temperature', dev: { ids: ['esp1'] }, ...extra }));
+  const topic = 'homeassistant/sensor/esp1/t/config';
+  const avty = (n: number, long = 0) => Array.from({ length: n }, (_, j) => ({ t: `esp1/a/${'y'.repeat(long)}${j}` }));
+
+  it('keeps only what the gateway reads: not the name, unique id or device (held by the thousand)', () => {
+    const r = parseDiscovery(topic, cfg({ avty: avty(16) }));
+    expect(r.outcome).toBe('discovered');
+    expect(JSON.stringify(r).length).toBeLessThan(4_000);
+  });
+
+  it.each([
+    ['17 availability entries', { avty: avty(17) }, /17 availability entries, more than 16/],
+    ['the tester’s 2,300', { avty: avty(2_300) }, /2300 availability entries/],
+    ['an availability topic over 512 characters', { avty: avty(1, 600) }, /a topic longer than 512/],
+    ['a state topic over 512 characters', { stat_t: `esp1/${'s'.repeat(600)}` }, /a topic longer than 512/],
+    ['a payload_on of 14 KB', { pl_on: 'x'.repeat(14_000) }, /longer than 256/],
+    ['a device identifier of 1 KB', { dev: { ids: ['e'.repeat(1_000)] } }, /longer than 256/],
+  ])('refuses a config with %s, as too large, named after its node', (_what, extra, reason) => {
+    const r = parseDiscovery(topic, cfg(extra));
+    expect(r).toMatchObject({ outcome: 'refused', tooLarge: true, nativeId: 'esp1', reason: expect.stringMatching(reason) });
+  });
+});
