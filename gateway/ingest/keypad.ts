@@ -17,6 +17,7 @@
  * (else another panel, Home Assistant's, may be answering) and only for a placed keypad.
  */
 import type { Logger } from 'pino';
+import type { Clock, ClockTimer } from '../core/clock.js';
 import type { Placement } from '../devices/map.js';
 import type { Publisher } from '../core/publisher.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -46,12 +47,16 @@ export interface KeypadPanelOptions {
   readonly metrics: Pick<Metrics, 'keypadRefusals'>;
   /** The gateway's clock. */
   readonly now: () => number;
+  /** Runs the exit delays (KEYPAD_EXIT_DELAY_MS); without one a zone is armed at once. */
+  readonly clock?: Clock;
 }
 
 /** The settings of the keypads' panel (README "Keypads"). */
 export type KeypadSettings = KeypadLockoutSettings & {
   /** Presses waiting for a code check at most; more are answered not_ready unchecked. */
   readonly keypadMaxQueuedChecks: number;
+  /** How long after a right arming code its zone is armed (the way out); 0 = at once. */
+  readonly keypadExitDelayMs: number;
 };
 
 /** The action and transaction of a keypad's message, read from its payload (its code already redacted). */
@@ -74,6 +79,8 @@ export class KeypadPanel {
   /** Presses waiting for their code's check (KeypadCodes checks one at a time), and whether some were refused since none waited. */
   private waiting = 0;
   private busy = false;
+  /** Zones arming at a keypad, by site and zone: armed when the exit delay is over, unless a right code comes first. */
+  private readonly exits = new Map<string, ClockTimer>();
 
   constructor(private readonly o: KeypadPanelOptions) {
     this.lockout = new KeypadLockout(o.settings);
@@ -124,7 +131,8 @@ export class KeypadPanel {
         return true;
       }
       this.lockout.succeeded(keypad);
-      log.info({ ...where, by: who }, ARMS[p.action] ? 'zone armed at its keypad' : 'zone disarmed at its keypad');
+      const exitS = ARMS[p.action] && this.exitDelayMs() > 0 ? this.exitDelayMs() / 1000 : undefined;
+      log.info({ ...where, by: who, ...(exitS ? { exitDelayS: exitS } : {}) }, !ARMS[p.action] ? 'zone disarmed at its keypad' : exitS ? 'zone arming at its keypad: armed once its exit delay is over' : 'zone armed at its keypad');
     } finally {
       // Once the checks caught up, a new burst is said again.
       if (!queued && --this.waiting === 0) this.busy = false;
@@ -133,10 +141,14 @@ export class KeypadPanel {
     return true;
   }
 
-  /** A right code: the zone armed or disarmed, then the keypad answered (not_ready when that could not be kept). */
+  /** A right code: the zone armed (once its exit delay is over) or disarmed, then the keypad answered (not_ready when that could not be kept). */
   private async accepted(p: KeypadPress, record: (value: 'ok') => Promise<void> | undefined): Promise<void> {
     const { site, zone } = p.place;
-    const [recorded, kept] = await Promise.allSettled([record('ok'), this.o.arm(site, zone, ARMS[p.action]!)]);
+    const arming = ARMS[p.action]!;
+    const delayMs = arming ? this.exitDelayMs() : 0;
+    // A right code at any keypad of the zone ends its exit delay: disarmed, or the delay begun anew.
+    this.cancelExit(site, zone);
+    const [recorded, kept] = await Promise.allSettled([record('ok'), delayMs > 0 ? undefined : this.o.arm(site, zone, arming)]);
     if (kept.status === 'rejected') {
       // Rejected before any answer, the keypad would wait for one in vain and the press be lost unsaid.
       this.o.log.error({ site, zone, keypad: `zigbee2mqtt:${p.nativeId}`, action: p.action, err: (kept.reason as Error).message }, 'the zone could not be armed or disarmed at its keypad: answered not_ready');
@@ -144,9 +156,44 @@ export class KeypadPanel {
       throw kept.reason;
     }
     if (p.transaction !== undefined) await this.answer(p, p.action, p.transaction);
-    // Then the panel's state, which the keypad shows and answers its own status queries with.
-    await this.answer(p, p.action, undefined);
+    // Then the panel's state, which the keypad shows and answers its own status queries with
+    // (exit_delay: it counts the way out down; toZigbee arm_mode takes it without a transaction only).
+    if (delayMs > 0) this.exitLater(p, delayMs);
+    await this.answer(p, delayMs > 0 ? 'exit_delay' : p.action, undefined);
     if (recorded.status === 'rejected') throw recorded.reason;
+  }
+
+  private exitDelayMs(): number {
+    return this.o.clock ? this.o.settings.keypadExitDelayMs : 0;
+  }
+
+  private cancelExit(site: string, zone: string): void {
+    const key = `${site}/${zone}`;
+    const timer = this.exits.get(key);
+    if (timer === undefined) return;
+    this.o.clock?.clearTimeout(timer);
+    this.exits.delete(key);
+  }
+
+  /** Arms the zone when its exit delay is over, and sets the keypad's panel state to it. */
+  private exitLater(p: KeypadPress, delayMs: number): void {
+    const { site, zone } = p.place;
+    const key = `${site}/${zone}`;
+    const timer = this.o.clock!.setTimeout(() => {
+      this.exits.delete(key);
+      void Promise.resolve(this.o.arm(site, zone, true)).then(
+        () => {
+          this.o.log.info({ site, zone, keypad: `zigbee2mqtt:${p.nativeId}`, action: p.action }, 'zone armed at its keypad, its exit delay over');
+          return this.answer(p, p.action, undefined);
+        },
+        (err: unknown) => {
+          this.o.log.error({ site, zone, keypad: `zigbee2mqtt:${p.nativeId}`, action: p.action, err: (err as Error).message }, 'the zone could not be armed when its exit delay was over: not armed');
+          return this.answer(p, 'not_ready', undefined);
+        },
+      );
+    }, delayMs);
+    timer.unref?.();
+    this.exits.set(key, timer);
   }
 
   private async refused(p: KeypadPress, record: (value: 'fail') => Promise<void> | undefined): Promise<void> {

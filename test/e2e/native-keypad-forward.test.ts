@@ -25,7 +25,7 @@ let everything: Awaited<ReturnType<typeof collect>>;
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'gw-test-keypad-fwd-'));
-  gw = await startWithMap({ devices: { 'zigbee2mqtt:porch_keypad': { site: 'hq', zone: 'porch' } } }, { dataDir });
+  gw = await startWithMap({ devices: { 'zigbee2mqtt:porch_keypad': { site: 'hq', zone: 'porch' } } }, { dataDir, env: { KEYPAD_EXIT_DELAY_MS: '0' } });
   z2m = await connect(gw.mqttUrl, { clientId: 'zigbee2mqtt_bridge' });
   watcher = await connect(gw.mqttUrl, { clientId: 'watcher' });
   everything = await collect(watcher, '#');

@@ -34,7 +34,7 @@ beforeAll(async () => {
   const added = await runTs('gateway/cli/keypad-codes.ts', ['--file', join(dataDir, 'keypad-codes.json'), 'add', 'front-door'], {}, `${PIN}\n`);
   expect(added.code, added.stderr).toBe(0);
   clock = new ManualClock(Date.now());
-  gw = await startWithMap({ devices: { 'zigbee2mqtt:porch_keypad': { site: 'hq', zone: 'porch' }, 'zigbee2mqtt:hall_keypad': { site: 'hq', zone: 'hall' } } }, { dataDir, clock, env: { STATS_INTERVAL_MS: '0', KEYPAD_MAX_QUEUED_CHECKS: '2' } });
+  gw = await startWithMap({ devices: { 'zigbee2mqtt:porch_keypad': { site: 'hq', zone: 'porch' }, 'zigbee2mqtt:hall_keypad': { site: 'hq', zone: 'hall' } } }, { dataDir, clock, env: { STATS_INTERVAL_MS: '0', KEYPAD_MAX_QUEUED_CHECKS: '2', KEYPAD_EXIT_DELAY_MS: '0' } });
   z2m = await connect(gw.mqttUrl, { clientId: 'zigbee2mqtt_bridge' });
   sets = await collect(z2m, 'zigbee2mqtt/+/set');
 });

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestGateway } from '../helpers/gateway.js';
+import { ManualClock } from '../../gateway/core/manual-clock.js';
+import { advanceRules, type TestGateway } from '../helpers/gateway.js';
 import { query, rows } from '../helpers/influx.js';
 import { collect, connect } from '../helpers/mqtt.js';
 import { startWithMap } from '../helpers/native.js';
@@ -21,8 +22,10 @@ import { waitFor } from '../helpers/wait.js';
 
 const PIN = '40917253';
 const WRONG = '86420975';
+const PIN_HALL = '5551234';
 
 let dataDir: string;
+let clock: ManualClock;
 let gw: TestGateway;
 let z2m: MqttClient;
 let sets: Awaited<ReturnType<typeof collect>>;
@@ -34,7 +37,10 @@ beforeAll(async () => {
   const added = await runTs('gateway/cli/keypad-codes.ts', ['--file', join(dataDir, 'keypad-codes.json'), 'add', 'front-door', '--zones', 'hq/porch'], {}, `${PIN}\n`);
   expect(added.code, added.stderr).toBe(0);
   expect(added.stdout).not.toContain(PIN);
-  gw = await startWithMap({ devices: { 'zigbee2mqtt:porch_keypad': { site: 'hq', zone: 'porch' }, 'zigbee2mqtt:hall_keypad': { site: 'hq', zone: 'hall' } } }, { dataDir });
+  const hall = await runTs('gateway/cli/keypad-codes.ts', ['--file', join(dataDir, 'keypad-codes.json'), 'add', 'hall', '--zones', 'hq/hall'], {}, `${PIN_HALL}\n`);
+  expect(hall.code, hall.stderr).toBe(0);
+  clock = new ManualClock(Date.now());
+  gw = await startWithMap({ devices: { 'zigbee2mqtt:porch_keypad': { site: 'hq', zone: 'porch' }, 'zigbee2mqtt:hall_keypad': { site: 'hq', zone: 'hall' } } }, { dataDir, clock, env: { STATS_INTERVAL_MS: '0' } });
   z2m = await connect(gw.mqttUrl, { clientId: 'zigbee2mqtt_bridge' });
   sets = await collect(z2m, 'zigbee2mqtt/+/set');
   letters = await collect(z2m, 'gateway/deadletter');
@@ -54,16 +60,34 @@ const zones = async () => ((await (await fetch(`${gw.httpUrl}/api/zones`)).json(
 const armed = async (zone: string) => (await zones()).find((z) => z.site === 'hq' && z.zone === zone)?.armed;
 
 describe('a Zigbee2MQTT keypad, with the gateway as its alarm panel', () => {
-  it('arms its zone on the right code, answers with the mode and the same transaction, then sets the panel state', async () => {
+  it('arms its zone on the right code once its exit delay is over: answers with the mode and the same transaction, shows exit_delay, then the armed state', async () => {
+    const panelState = (mode: string) => sets.next((m) => m.topic === 'zigbee2mqtt/porch_keypad/set' && JSON.stringify(m.json()) === JSON.stringify({ arm_mode: { mode } }));
     await press('porch_keypad', 'arm_all_zones', PIN, 99);
     expect((await answer('porch_keypad', 99)).json()).toEqual({ arm_mode: { transaction: 99, mode: 'arm_all_zones' } });
-    const state = await sets.next((m) => m.topic === 'zigbee2mqtt/porch_keypad/set' && m.json<{ arm_mode: object }>().arm_mode !== undefined && !('transaction' in m.json<{ arm_mode: object }>().arm_mode));
-    expect(state.json()).toEqual({ arm_mode: { mode: 'arm_all_zones' } });
+    // KEYPAD_EXIT_DELAY_MS (30 s): the way out, the keypad counting it down; not armed yet.
+    await panelState('exit_delay');
+    expect(await armed('porch')).not.toBe(true);
+    await advanceRules(gw, clock, 29_000);
+    expect(await armed('porch')).not.toBe(true);
+    await advanceRules(gw, clock, 1_000);
+    await panelState('arm_all_zones');
     await waitFor(async () => (await armed('porch')) === true || undefined, 'hq/porch armed');
+    expect(gw.logs.some((l) => l.msg === 'zone armed at its keypad, its exit delay over')).toBe(true);
     const [ok] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT value FROM keypad WHERE device = 'porch_keypad'`).then((x) => (x.length ? x : undefined)), 'the keypad ok reading');
     expect(ok!['value']).toBe(1);
     const [zoneState] = await waitFor(() => rows(gw.influxUrl, gw.db, `SELECT * FROM zone_state WHERE zone = 'porch'`).then((x) => (x.length ? x : undefined)), 'the zone_state point');
     expect(zoneState).toBeDefined();
+  });
+
+  it('ends an exit delay on a right disarming code: the zone is never armed', async () => {
+    await press('hall_keypad', 'arm_all_zones', PIN_HALL, 50);
+    expect((await answer('hall_keypad', 50)).json()).toEqual({ arm_mode: { transaction: 50, mode: 'arm_all_zones' } });
+    await advanceRules(gw, clock, 10_000);
+    await press('hall_keypad', 'disarm', PIN_HALL, 51);
+    expect((await answer('hall_keypad', 51)).json()).toEqual({ arm_mode: { transaction: 51, mode: 'disarm' } });
+    await advanceRules(gw, clock, 60_000);
+    expect(await armed('hall')).not.toBe(true);
+    expect(gw.logs.filter((l) => l.msg === 'zone armed at its keypad, its exit delay over')).toHaveLength(1);
   });
 
   it('refuses a wrong code with invalid_code and disarms nothing; three in a minute raise the security alert', async () => {
@@ -120,10 +144,11 @@ describe('a Zigbee2MQTT keypad, with the gateway as its alarm panel', () => {
       const stored = JSON.stringify(await query(gw.influxUrl, gw.db, `SELECT * FROM "${m}"`));
       expect(stored, m).not.toContain(PIN);
       expect(stored, m).not.toContain(WRONG);
+      expect(stored, m).not.toContain(PIN_HALL);
     }
     for (const l of letters.messages) expect(l.payload).not.toMatch(new RegExp(`${PIN}|${WRONG}`));
     expect(JSON.stringify(gw.logs)).not.toMatch(new RegExp(`${PIN}|${WRONG}`));
-    expect(gw.logs.some((l) => l.msg === 'zone armed at its keypad' && l['by'] === 'front-door')).toBe(true);
+    expect(gw.logs.some((l) => l.msg.startsWith('zone arming at its keypad') && l['by'] === 'front-door' && l['exitDelayS'] === 30)).toBe(true);
     const files = await walk(dataDir);
     expect(files.map((f) => f.name)).toContain(join(dataDir, 'keypad-codes.json'));
     for (const f of files) expect(f.text.includes(PIN) || f.text.includes(WRONG), f.name).toBe(false);

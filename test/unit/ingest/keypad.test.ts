@@ -15,7 +15,7 @@ import { Metrics } from '../../../gateway/observability/metrics.js';
 import { captureLogs } from '../../helpers/gateway.js';
 
 const PIN = '40917253';
-const settings = { keypadLockoutFailures: 5, keypadLockoutWindowMs: 300_000, keypadLockoutMs: 60_000, keypadLockoutMaxMs: 3_600_000, keypadMaxQueuedChecks: 2 };
+const settings = { keypadLockoutFailures: 5, keypadLockoutWindowMs: 300_000, keypadLockoutMs: 60_000, keypadLockoutMaxMs: 3_600_000, keypadMaxQueuedChecks: 2, keypadExitDelayMs: 0 };
 
 let dir: string;
 let codes: KeypadCodes;
