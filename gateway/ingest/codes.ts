@@ -44,7 +44,8 @@ export function withoutCodes(payload: Buffer, topic = ''): Buffer {
 export function takeCode(payload: Buffer, topic = ''): { readonly payload: Buffer; readonly code?: string } {
   // Zigbee2MQTT's `output: attribute` sends each key alone, `<name>/action_code` and the bare code:
   // the whole payload is the secret (not checked: the panel reads the JSON state only).
-  if (CODE_KEYS.has(topic.slice(topic.lastIndexOf('/') + 1)) && payload.length <= MAX_BYTES) return payload.toString('utf8') === CODE_MARKER ? { payload } : { payload: Buffer.from(CODE_MARKER) };
+  // An empty one clears a retained message: nothing to hide, and it must stay empty to clear it.
+  if (CODE_KEYS.has(topic.slice(topic.lastIndexOf('/') + 1)) && payload.length > 0 && payload.length <= MAX_BYTES) return payload.toString('utf8') === CODE_MARKER ? { payload } : { payload: Buffer.from(CODE_MARKER) };
   if (payload.length > MAX_BYTES || !NEEDLES.some((n) => payload.includes(n))) return { payload };
   let doc: unknown;
   try {

@@ -26,6 +26,9 @@ import { KeypadLockout, type KeypadLockoutSettings } from './keypad-lockout.js';
 
 /** The arm modes a keypad sends (ZCL Arm command, constants.armMode 0–3): one armed state per zone here, so every arm mode arms the zone. */
 const ARMS: Readonly<Record<string, boolean>> = { disarm: false, arm_day_zones: true, arm_night_zones: true, arm_all_zones: true };
+/** The whole panel's lockout key, and how many zones' worth of wrong codes lock it. */
+const PANEL = 'panel';
+const PANEL_FAILURES = 4;
 /** A keypad's panic and emergency buttons (fromZigbee command_panic, command_emergency). */
 const ALERTS = new Set(['panic', 'emergency']);
 
@@ -81,9 +84,14 @@ export class KeypadPanel {
   private busy = false;
   /** Zones arming at a keypad, by site and zone: armed when the exit delay is over, unless a right code comes first. */
   private readonly exits = new Map<string, ClockTimer>();
+  /** The whole panel's wrong codes: a code without zones is good in every zone, so guesses spread over zones add up here. */
+  private readonly panelLockout: KeypadLockout;
+  /** The code checks, one after another (each reads the lockout the ones before it left). */
+  private checks: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: KeypadPanelOptions) {
     this.lockout = new KeypadLockout(o.settings);
+    this.panelLockout = new KeypadLockout({ ...o.settings, keypadLockoutFailures: o.settings.keypadLockoutFailures * PANEL_FAILURES });
   }
 
   /** Whether the gateway is the keypads' panel: some keypad code exists (the file read again if it changed). */
@@ -113,24 +121,29 @@ export class KeypadPanel {
         log.warn(where, `keypad ${p.action} pressed at ${device} in ${site}/${zone}`);
         return true;
       }
-      const keypad = `${p.base}/${p.nativeId}`;
-      const locked = this.lockout.lockedFor(keypad, this.o.now());
-      if (locked > 0) {
-        this.o.metrics.keypadRefusals.inc({ reason: 'locked_out' });
-        log.warn({ ...where, lockedForS: Math.ceil(locked / 1000) }, 'keypad locked out after wrong codes: press refused, its code not checked');
-        await this.refused(p, record);
-        return true;
-      }
+      const zoneKey = `${site}/${zone}`;
+      const locked = this.lockedFor(zoneKey);
+      if (locked > 0) return await this.lockedOut(p, where, locked, record);
       if (queued) return await this.overloaded(p, where);
-      who = await codes.check(code, site, zone);
-      if (who === undefined) {
-        const lockout = this.lockout.failed(keypad, this.o.now());
+      // One check at a time, the lockout read again just before it: presses that came together are
+      // each held to the wrong codes checked before them.
+      type Verdict = { readonly is: 'locked'; readonly ms: number } | { readonly is: 'wrong'; readonly ms: number } | { readonly is: 'right'; readonly by: string };
+      const verdict = await this.oneAtATime(async (): Promise<Verdict> => {
+        const lockedNow = this.lockedFor(zoneKey);
+        if (lockedNow > 0) return { is: 'locked', ms: lockedNow };
+        const by = await codes.check(code, site, zone);
+        return by !== undefined ? { is: 'right', by } : { is: 'wrong', ms: Math.max(this.lockout.failed(zoneKey, this.o.now()), this.panelLockout.failed(PANEL, this.o.now())) };
+      });
+      if (verdict.is === 'locked') return await this.lockedOut(p, where, verdict.ms, record);
+      if (verdict.is === 'wrong') {
         log.warn(where, 'keypad code refused: nothing armed or disarmed');
-        if (lockout > 0) log.warn({ ...where, lockoutS: Math.ceil(lockout / 1000) }, 'keypad locked out: too many wrong codes; its presses are refused unchecked until the lockout ends');
+        if (verdict.ms > 0) log.warn({ ...where, lockoutS: Math.ceil(verdict.ms / 1000) }, 'keypads locked out: too many wrong codes; their presses are refused unchecked until the lockout ends');
         await this.refused(p, record);
         return true;
       }
-      this.lockout.succeeded(keypad);
+      who = verdict.by;
+      this.lockout.succeeded(zoneKey);
+      this.panelLockout.succeeded(PANEL);
       const exitS = ARMS[p.action] && this.exitDelayMs() > 0 ? this.exitDelayMs() / 1000 : undefined;
       log.info({ ...where, by: who, ...(exitS ? { exitDelayS: exitS } : {}) }, !ARMS[p.action] ? 'zone disarmed at its keypad' : exitS ? 'zone arming at its keypad: armed once its exit delay is over' : 'zone armed at its keypad');
     } finally {
@@ -194,6 +207,25 @@ export class KeypadPanel {
     }, delayMs);
     timer.unref?.();
     this.exits.set(key, timer);
+  }
+
+  /** How long the zone's keypads stay locked out (theirs, or the whole panel's), ms. */
+  private lockedFor(zoneKey: string): number {
+    const now = this.o.now();
+    return Math.max(this.lockout.lockedFor(zoneKey, now), this.panelLockout.lockedFor(PANEL, now));
+  }
+
+  private async lockedOut(p: KeypadPress, where: object, lockedMs: number, record: (value: 'fail') => Promise<void> | undefined): Promise<boolean> {
+    this.o.metrics.keypadRefusals.inc({ reason: 'locked_out' });
+    this.o.log.warn({ ...where, lockedForS: Math.ceil(lockedMs / 1000) }, 'keypad locked out after wrong codes: press refused, its code not checked');
+    await this.refused(p, record);
+    return true;
+  }
+
+  private oneAtATime<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.checks.then(task, task);
+    this.checks = run.catch(() => undefined);
+    return run;
   }
 
   private async refused(p: KeypadPress, record: (value: 'fail') => Promise<void> | undefined): Promise<void> {

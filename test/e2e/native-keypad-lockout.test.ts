@@ -75,7 +75,7 @@ describe('keypad presses coming faster than their codes can be checked', () => {
 describe('a keypad where codes are being guessed', () => {
   it('is locked out after 5 wrong codes: even the right code is refused unchecked, other keypads are not', async () => {
     for (let i = 0; i < 5; i++) expect(await press('porch_keypad', 'arm_all_zones', WRONG)).toBe('invalid_code');
-    expect(gw.logs.some((l) => l.msg.startsWith('keypad locked out: too many wrong codes') && l['lockoutS'] === 60)).toBe(true);
+    expect(gw.logs.some((l) => l.msg.startsWith('keypads locked out: too many wrong codes') && l['lockoutS'] === 60)).toBe(true);
     expect(await press('porch_keypad', 'arm_all_zones', PIN)).toBe('invalid_code');
     expect(await armed('porch')).not.toBe(true);
     expect(refusedUnchecked()).toBe(1);
@@ -101,7 +101,7 @@ describe('a keypad where codes are being guessed', () => {
     for (let i = 0; i < 5; i++) expect(await press('porch_keypad', 'arm_all_zones', WRONG)).toBe('invalid_code');
     await advanceRules(gw, clock, 60_000);
     expect(await press('porch_keypad', 'arm_all_zones', WRONG)).toBe('invalid_code');
-    expect(gw.logs.some((l) => l.msg.startsWith('keypad locked out: too many wrong codes') && l['lockoutS'] === 120)).toBe(true);
+    expect(gw.logs.some((l) => l.msg.startsWith('keypads locked out: too many wrong codes') && l['lockoutS'] === 120)).toBe(true);
     await advanceRules(gw, clock, 119_000);
     const before = refusedUnchecked();
     expect(await press('porch_keypad', 'arm_all_zones', PIN)).toBe('invalid_code');

@@ -33,6 +33,8 @@ describe('a code on its own topic (Zigbee2MQTT output: attribute)', () => {
   it('takes the whole payload for the code and keeps none of it', () => {
     expect(takeCode(Buffer.from('1234'), 'zigbee2mqtt/porch/action_code')).toEqual({ payload: Buffer.from(CODE_MARKER) });
     expect(withoutCodes(Buffer.from('"1234"'), 'zigbee2mqtt/porch/action_code').toString()).toBe(CODE_MARKER);
+    const empty = Buffer.alloc(0);
+    expect(withoutCodes(empty, 'zigbee2mqtt/porch/action_code')).toBe(empty);
     const other = Buffer.from('1234');
     expect(withoutCodes(other, 'zigbee2mqtt/porch/action_zone')).toBe(other);
   });

@@ -26,7 +26,7 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
-function panel(arm: () => Promise<void> | undefined) {
+function panel(arm: () => Promise<void> | undefined, overrides: Partial<typeof settings> = {}) {
   const sent: { topic: string; body: { arm_mode: { transaction?: number; mode: string } } }[] = [];
   const { lines, stream } = captureLogs();
   const metrics = new Metrics({ spool: () => ({ bytes: 0, events: 0, oldestAppendedAt: undefined }), connectedClients: () => 0, influxUp: () => true, now: () => Date.now() });
@@ -35,13 +35,13 @@ function panel(arm: () => Promise<void> | undefined) {
     publisher: { publish: (topic, payload) => Promise.resolve(void sent.push({ topic, body: JSON.parse(payload) as (typeof sent)[number]['body'] })) },
     log: pino(stream),
     arm,
-    settings,
+    settings: { ...settings, ...overrides },
     metrics,
     now: () => 0,
   });
   return { p, sent, lines, metrics };
 }
-const press = (transaction: number, action = 'arm_all_zones'): KeypadPress => ({ base: 'zigbee2mqtt', nativeId: 'porch_keypad', place: { site: 'hq', zone: 'porch', device: 'porch_keypad' }, action, transaction });
+const press = (transaction: number, action = 'arm_all_zones', nativeId = 'porch_keypad', zone = 'porch'): KeypadPress => ({ base: 'zigbee2mqtt', nativeId, place: { site: 'hq', zone, device: nativeId }, action, transaction });
 const modeOf = (sent: ReturnType<typeof panel>['sent'], transaction: number) => sent.find((s) => s.body.arm_mode.transaction === transaction)?.body.arm_mode.mode;
 
 describe('the keypads’ panel', () => {
@@ -69,5 +69,29 @@ describe('the keypads’ panel', () => {
     await expect(p.press(press(9, 'disarm'), PIN, () => undefined)).rejects.toThrow('the spool cannot be written');
     expect(sent).toEqual([{ topic: 'zigbee2mqtt/porch_keypad/set', body: { arm_mode: { transaction: 9, mode: 'not_ready' } } }]);
     expect(lines.some((l) => l.msg.startsWith('the zone could not be armed or disarmed at its keypad') && l.level === 50)).toBe(true);
+  });
+});
+
+describe('guessing codes at the keypads, bounded (a reviewer)', () => {
+  const lockedOut = async (metrics: ReturnType<typeof panel>['metrics']) => Number(/reason="locked_out"\} (\d+)/.exec(await metrics.registry.getSingleMetricAsString('gateway_keypad_refusals_total'))?.[1] ?? 0);
+  const fail = () => Promise.resolve();
+
+  it('holds presses that came together to the wrong codes checked before them: 8 at once against a lockout after 5 check 5', async () => {
+    const { p, sent, metrics } = panel(() => Promise.resolve(), { keypadMaxQueuedChecks: 8 });
+    await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((t) => p.press(press(t, 'disarm'), `1111${t}`, fail)));
+    expect(sent.filter((x) => x.body.arm_mode.mode === 'invalid_code')).toHaveLength(8);
+    expect(await lockedOut(metrics)).toBe(3);
+  });
+
+  it('locks out a zone, not a name: keypads that place themselves (<site>/<zone>/<device>) under new names get no fresh guesses', async () => {
+    const { p, metrics } = panel(() => Promise.resolve());
+    for (let i = 0; i < 40; i++) await p.press(press(i, 'disarm', `hq/porch/kp${Math.floor(i / 4)}`), `9999${i}`, fail);
+    expect(await lockedOut(metrics)).toBe(35);
+  });
+
+  it('locks the whole panel out after four zones’ worth of wrong codes spread over zones (a code without zones is good in every one)', async () => {
+    const { p, metrics } = panel(() => Promise.resolve());
+    for (let i = 0; i < 40; i++) await p.press(press(i, 'disarm', `hq/z${Math.floor(i / 4)}/kp`, `z${Math.floor(i / 4)}`), `9999${i}`, fail);
+    expect(await lockedOut(metrics)).toBe(20);
   });
 });
