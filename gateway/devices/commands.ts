@@ -22,7 +22,7 @@ import { encode } from './index.js';
 import type { NativeActuator } from './map.js';
 import { ResumeSetpoints } from './resume-setpoints.js';
 import type { NativeRouter } from './router.js';
-import type { EncodeOptions, EncodeResult, NativeCommand, ShellyRpcError, TasmotaLayout } from './types.js';
+import type { EncodeOptions, EncodeResult, NativeCommand, ShellyOutput, ShellyRpcError, TasmotaLayout } from './types.js';
 
 /** A Shelly RPC request this node sent: the command it carries out, and whether the device's status had told its component. */
 interface SentRpc {
@@ -92,7 +92,7 @@ export class NativeCommander {
     const target = `${c.site}/${c.zone}/${c.actuator}`;
     const command = nativeCommandOf(this.resumed(c, target, kind), kind);
     this.remember(target, command, kind);
-    const result: EncodeResult = typeof command === 'string' ? { ok: false, reason: `${actuator.family}:${actuator.nativeId}: ${command}` } : this.encode(actuator, command, lightCommand(c));
+    const result: EncodeResult = typeof command === 'string' ? { ok: false, reason: `${actuator.family}:${actuator.nativeId}: ${command}` } : this.encode(actuator, command, shellyUse(c));
     const base = { commandId: c.id, site: c.site, zone: c.zone, actuator: c.actuator, family: actuator.family, device: `${actuator.family}:${actuator.nativeId}` };
     this.explain(c, kind, command, base.device);
     if (!result.ok) {
@@ -180,17 +180,17 @@ export class NativeCommander {
   }
 
   /**
-   * A Shelly's: what it taught of its outputs (a channel that is a switch and a light: the light for
-   * a light's command, else the switch), and an RPC id of its own for this request (kept to find the
+   * A Shelly's: what it taught of its outputs (a channel of several components: the one `use` says,
+   * learnt.ts shellyOutput), and an RPC id of its own for this request (kept to find the
    * command an error answer is about).
    */
-  private shelly(a: NativeActuator, light: boolean): EncodeOptions {
+  private shelly(a: NativeActuator, use: ShellyUse): EncodeOptions {
     const { learnt } = this.o.router;
-    const output = learnt.shellyOutput(a.nativeId, a.channel ?? '0', light ? 'light' : 'switch');
+    const output = learnt.shellyOutput(a.nativeId, a.channel ?? '0', use);
     return { shellyLightMode: learnt.shellyLightMode(a.nativeId), rpcId: ++this.rpcId, ...(output ? { shellyOutput: output } : {}) };
   }
 
-  private encode(a: NativeActuator, command: NativeCommand, light: boolean): EncodeResult {
+  private encode(a: NativeActuator, command: NativeCommand, use: ShellyUse): EncodeResult {
     switch (a.family) {
       case 'homeassistant': {
         const entity = entityOf(this.o.router.discovery.entities(), a);
@@ -205,7 +205,7 @@ export class NativeCommander {
           ...(this.o.router.map.tasmota ? { tasmota: this.o.router.map.tasmota } : {}),
           ...(layout ? { tasmotaLayout: layout } : {}),
           ...(a.generation ? { shellyGeneration: a.generation } : {}),
-          ...(a.family === 'shelly' ? this.shelly(a, light) : {}),
+          ...(a.family === 'shelly' ? this.shelly(a, use) : {}),
           ...(a.setpoint ? { setpointKeys: a.setpoint } : {}),
         });
       }
@@ -227,7 +227,15 @@ export class NativeCommander {
   }
 }
 
-/** A light's command (`lights.set`, or one with a brightness), not a switch's, plug's or HVAC's: a Shelly channel that is both goes to its light. */
-function lightCommand(c: CommandEvent): boolean {
-  return /^lights?\./.test(c.cloudEvent.type) || c.cloudEvent.data['brightness'] !== undefined;
+type ShellyUse = Extract<ShellyOutput, 'switch' | 'light' | 'rgb'>;
+
+/**
+ * What a Shelly channel of several components is commanded as: a light's command (`lights.set`, or
+ * one with a brightness) its light, one with a colour (`rgb`, `color`) its colour light (a Pro RGBWW
+ * PM's rgb:0 beside light:0 or cct:0; the colour itself is not sent), any other (switch, plug, HVAC) its switch.
+ */
+function shellyUse(c: CommandEvent): ShellyUse {
+  const { data } = c.cloudEvent;
+  if (data['rgb'] !== undefined || data['color'] !== undefined) return 'rgb';
+  return /^lights?\./.test(c.cloudEvent.type) || data['brightness'] !== undefined ? 'light' : 'switch';
 }

@@ -58,8 +58,12 @@ export type Learnt =
 const SHELLY_OUTPUTS = ['switch', 'light', 'rgb', 'rgbw', 'cct', 'rgbcct'] as const;
 export type ShellyOutput = (typeof SHELLY_OUTPUTS)[number];
 export const isShellyOutput = (v: unknown): v is ShellyOutput => (SHELLY_OUTPUTS as readonly unknown[]).includes(v);
-/** A channel's components with `component` the latest: one switch and one light (light, rgbw, cct…), the latest seen of each (a profile changed). */
-export const withOutput = (components: readonly ShellyOutput[], component: ShellyOutput): ShellyOutput[] => [...components.filter((c) => (c === 'switch') !== (component === 'switch')), component];
+/**
+ * A channel's components with `component` the latest, every other kept: a channel may be a switch
+ * and a light, or two lights (a Pro RGBWW PM's rgb:0 beside light:0 or cct:0). Only a full status
+ * drops one (its profile changed: learnt.ts).
+ */
+export const withOutput = (components: readonly ShellyOutput[], component: ShellyOutput): ShellyOutput[] => [...components.filter((c) => c !== component), component];
 
 /** A Zigbee2MQTT device (or group) renamed: seen in a new `bridge/devices` (same `ieee`, another name) or in the bridge's answer to the rename. */
 export interface Zigbee2mqttRename {
@@ -73,7 +77,7 @@ export interface Zigbee2mqttRename {
 /** What the router has learnt so far (see {@link Learnt}), as the decoders read it. */
 export interface LearntView {
   shellyLightMode(nativeId: string): 'color' | 'white' | undefined;
-  /** The Gen2+ component a Shelly's output `channel` was last reported as; `prefer` when the channel was reported as that too (learnt.ts). */
+  /** The Gen2+ component a Shelly's output `channel` is commanded by: `prefer` when the channel was reported as that too, else chosen by kind, not by which reported last (learnt.ts). */
   shellyOutput(nativeId: string, channel: string, prefer?: ShellyOutput): ShellyOutput | undefined;
   /** Each output of a Gen2+ Shelly learnt so far, by channel, the latest last. */
   shellyOutputs(nativeId: string): ReadonlyMap<string, readonly ShellyOutput[]> | undefined;

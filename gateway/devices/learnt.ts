@@ -20,7 +20,16 @@ const MAX_BRIDGES = 64;
 
 const deviceKey = (base: string, name: string): string => `${base}\u0000${name}`;
 
-/** `component` is (or is again) output `channel`'s, the latest; a channel's light of another kind (light:0 → rgbw:0) is replaced. */
+/**
+ * Which light a channel with several is commanded by (a Pro RGBWW PM: rgb:0 and light:0 in its
+ * rgbx2light profile, rgb:0 and cct:0 in rgbcct): a plain on/off the white one, a colour command
+ * the colour one. Fixed, so that which reported last does not move a command (README, Shelly).
+ */
+const PLAIN_LIGHTS: readonly ShellyOutput[] = ['light', 'cct', 'rgbw', 'rgb', 'rgbcct'];
+const COLOUR_LIGHTS: readonly ShellyOutput[] = ['rgb', 'rgbw', 'rgbcct', 'light', 'cct'];
+const COLOUR = new Set<ShellyOutput>(['rgb', 'rgbw', 'rgbcct']);
+
+/** `component` is (or is again) output `channel`'s, the latest; the channel's others stay (only a full status replaces them). */
 function addOutput(outputs: Map<string, ShellyOutput[]>, channel: string, component: ShellyOutput): void {
   if (outputs.size < MAX_SHELLY_OUTPUTS || outputs.has(channel)) outputs.set(channel, withOutput(outputs.get(channel) ?? [], component)).set('', [component]);
 }
@@ -29,8 +38,8 @@ export class LearntFacts implements LearntView {
   private readonly lightModes: BoundedMap<string, 'color' | 'white'>;
   /**
    * Each Gen2+ Shelly's outputs by channel (`light:0` → 0: [light]), and under '' the last one
-   * reported. A channel may be two components (`switch:0` and `light:0`): each kept, the latest last;
-   * of two lights (`light:0`, then `rgbw:0`: another profile) the latest. A full status replaces all.
+   * reported. A channel may be several components (`switch:0` and `light:0`; `rgb:0` and `light:0`):
+   * each kept, the latest last. A full status replaces all (a profile changed: light:0 → rgbw:0).
    */
   private readonly shellyComponents: BoundedMap<string, Map<string, ShellyOutput[]>>;
   private readonly outputs: BoundedMap<string, Zigbee2mqttOutput>;
@@ -192,15 +201,16 @@ export class LearntFacts implements LearntView {
 
   /**
    * What output `channel` of a Gen2+ Shelly was reported as; a channel not heard yet is taken to be
-   * as the device's last reported. One that is two components (`switch:0` and `light:0`): `prefer`
-   * when it is one of them, else for a light (`light`, `rgbw`…) the light, for a `switch` the switch.
+   * as the device's last reported. One that is several components: `prefer` when it is one of them;
+   * else a light's (`prefer` a light) by PLAIN_LIGHTS, or COLOUR_LIGHTS for `rgb`, `rgbw`, `rgbcct`,
+   * then the switch; a switch's (`prefer` switch) a light by PLAIN_LIGHTS. No `prefer`: the latest.
    */
   shellyOutput(nativeId: string, channel: string, prefer?: ShellyOutput): ShellyOutput | undefined {
     const outputs = this.shellyComponents.get(nativeId);
     const here = outputs?.get(channel);
     if (!here) return outputs?.get('')?.at(-1);
     if (prefer === undefined || here.includes(prefer)) return prefer ?? here.at(-1);
-    return (prefer === 'switch' ? undefined : here.findLast((c) => c !== 'switch')) ?? here.at(-1);
+    return (COLOUR.has(prefer) ? COLOUR_LIGHTS : PLAIN_LIGHTS).find((c) => here.includes(c)) ?? here.at(-1);
   }
 
   /** Each output of a Gen2+ Shelly heard so far, by channel, its components the latest last (what kept-learning.ts retains). */

@@ -1,10 +1,11 @@
 /**
  * What a Gen2+ Shelly's status teaches of its outputs: which component each is (`light:0`:
- * Light.Set, `rgbw:0`: RGBW.Set). A NotifyStatus or `status/<component>` adds or refreshes one; a
+ * Light.Set, `rgbw:0`: RGBW.Set). A NotifyStatus or `status/<component>` adds or refreshes one, and
+ * drops none (a Pro RGBWW PM's rgb:0 and light:0 share a channel; what is new is taught once); a
  * NotifyFullStatus lists every component the device has now (sent at each connection: a device
  * whose profile changed restarts), so its outputs replace what was learnt: a Plus RGBW PM switched
  * from its light profile to rgbw has rgbw:0 and no light:0 any more, a Pro 2PM switched to cover no
- * switch (Shelly Gen2 API: Devices/Gen2/ShellyPlusRGBWPM; General/Notifications).
+ * switch (Shelly Gen2 API: Devices/Gen2/ShellyPlusRGBWPM, ShellyProRGBWWPM; General/Notifications).
  */
 import { isObject, own, type JsonObject } from '../normalise.js';
 import { isShellyOutput, withOutput, type DecodeOptions, type DecodeResult, type Learnt, type ShellyOutput } from '../types.js';

@@ -3,8 +3,8 @@
  * `light` profile (light:0…light:3) to `rgbw` (rgbw:0), a Pro 2PM from `switch` (switch:0, switch:1)
  * to `cover` (cover:0). The device restarts and its NotifyFullStatus lists what it has now: that
  * replaces what was learnt (and kept, kept-learning.ts). A NotifyStatus or `status/<component>` adds
- * or refreshes one component; of two for the same use on one channel (a light and an rgbw) the
- * latest seen is kept. Before, components were only ever added: `{"0":["light","rgbw"]}` for good,
+ * or refreshes one component and drops none (a Pro RGBWW PM has two lights on a channel:
+ * shelly-shared-channel.test.ts). Before, components were only ever added: `{"0":["light","rgbw"]}` for good,
  * and a lights command still went to light:0 (Light.Set), which the device no longer has.
  * Frames as the Shelly Gen2 API documents them (Devices/Gen2/ShellyPlusRGBWPM: light:0…3 in the
  * light profile, rgbw:0 in the rgbw profile; General/Notifications: NotifyStatus, NotifyFullStatus).
@@ -57,13 +57,15 @@ describe('a Gen2+ Shelly whose profile changed', () => {
     expect(keptShelly(r.learnt, PRO)).toBeUndefined();
   });
 
-  it('a NotifyStatus adds to a channel; of a light and an rgbw on one channel the latest seen is kept, a switch beside it stays', () => {
+  it('a NotifyStatus adds to a channel and drops nothing (the full status after a profile change does); a lights command goes to light:0 by its kind, not by which reported last', () => {
     const r = router();
     notify(r, RGBW, 'NotifyFullStatus', { 'switch:0': { id: 0, output: false }, ...light(0) });
     notify(r, RGBW, 'NotifyStatus', { 'rgbw:0': { id: 0, output: true, brightness: 40 } });
-    expect(kept(r, RGBW)).toEqual({ 0: ['switch', 'rgbw'] });
-    expect([r.learnt.shellyOutput(RGBW, '0', 'light'), r.learnt.shellyOutput(RGBW, '0', 'switch')]).toEqual(['rgbw', 'switch']);
+    expect(kept(r, RGBW)).toEqual({ 0: ['switch', 'light', 'rgbw'] });
+    expect([r.learnt.shellyOutput(RGBW, '0', 'light'), r.learnt.shellyOutput(RGBW, '0', 'rgb'), r.learnt.shellyOutput(RGBW, '0', 'switch')]).toEqual(['light', 'rgbw', 'switch']);
     notify(r, RGBW, 'NotifyStatus', { 'light:1': { id: 1, output: true, brightness: 40 } });
-    expect(kept(r, RGBW)).toEqual({ 0: ['switch', 'rgbw'], 1: ['light'] });
+    expect(kept(r, RGBW)).toEqual({ 0: ['switch', 'light', 'rgbw'], 1: ['light'] });
+    notify(r, RGBW, 'NotifyFullStatus', RGBW_PROFILE);
+    expect(kept(r, RGBW)).toEqual({ 0: ['rgbw'] });
   });
 });
