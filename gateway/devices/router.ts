@@ -19,7 +19,7 @@ import type { OnEvicted } from '../observability/evictions.js';
 import { ActuatorStates } from './actuator-states.js';
 import { Placements } from './placement.js';
 import type { PowerCutWatch } from './power-cut.js';
-import { DeviceRegistry } from './registry.js';
+import { DeviceRegistry, type RegistryOptions } from './registry.js';
 import { decodePlaced, type NativeOutcome } from './outcome.js';
 import type { ActuatorState, Availability, DecodeResult, Family, NativeHint, ShellyRpcError, Zigbee2mqttRename } from './types.js';
 export type { NativeHint };
@@ -28,8 +28,9 @@ export type { NativeOutcome, PlacedReading, PlacedStatus, PlacedActuator } from 
 export interface RouterOptions {
   readonly zigbee2mqttBaseTopic: string;
   readonly discoveryPrefix: string;
-  /** Told of each learnt fact forgotten to stay within its bound. */
+  /** Told of each learnt fact or device forgotten to stay within its bound; `cut`: of each text the registry cuts (registry-bounds.ts). */
   readonly evicted?: OnEvicted;
+  readonly cut?: RegistryOptions['cut'];
   /** Told of each Zigbee2MQTT device renamed, before its next message is routed (rename.ts). */
   readonly renamed?: (r: Zigbee2mqttRename) => void;
   /** After a power cut of the gateway's host: an actuator's first news is its device coming back (power-cut.ts). */
@@ -42,7 +43,7 @@ type Step = Exclude<Family, 'homeassistant'> | 'discovered';
 const ORDER: readonly Step[] = ['zigbee2mqtt', 'tasmota', 'esphome', 'shelly', 'discovered', 'generic'];
 
 export class NativeRouter {
-  readonly registry = new DeviceRegistry();
+  readonly registry: DeviceRegistry;
   readonly discovery = new Discovery();
   /** A device's mode, a bridge's output: what messages taught beyond their values. */
   readonly learnt: LearntFacts;
@@ -61,6 +62,7 @@ export class NativeRouter {
   readonly actuatorStates = new ActuatorStates();
 
   constructor(private readonly o: RouterOptions, map: DeviceMap) {
+    this.registry = new DeviceRegistry(undefined, { evicted: o.evicted, cut: o.cut });
     this.learnt = new LearntFacts(o.evicted, o.renamed);
     this.registry.listedUnder = (base, name) => this.learnt.zigbee2mqttListed(base, name);
     this.placements = new Placements(map);

@@ -16,7 +16,7 @@ import { teachRetained, type Relearning, type RelearnSources } from './relearn.j
 import { shareLearning, SharingRouter } from './shared-learning.js';
 import { ClusterDeviceViews, type ClusterViewOptions } from './cluster-view.js';
 import { replayedReport, seedReports, type ReplayedReport } from './actuator-states.js';
-import { evictionCounter } from '../observability/evictions.js';
+import { cutCounter, evictionCounter } from '../observability/evictions.js';
 import { RenameFollower } from './rename.js';
 import type { PowerCutWatch } from './power-cut.js';
 
@@ -73,7 +73,7 @@ export class DevicesService {
   constructor(private readonly o: DevicesServiceOptions) {
     // The map in force changed (a rename followed): its listeners hear it now, not at the file's reload.
     const renamed = (r: Parameters<RenameFollower['follow']>[0]): void => void (this.follower.follow(r), this.tellMapListeners());
-    this.router = new SharingRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log), renamed, powerCut: o.powerCut, rpcError: (e) => this.commander.rpcError(e) }, EMPTY_MAP);
+    this.router = new SharingRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log), cut: cutCounter(o.metrics, o.log), renamed, powerCut: o.powerCut, rpcError: (e) => this.commander.rpcError(e) }, EMPTY_MAP);
     this.loader = new DeviceMapLoader({ file: o.file, log: o.log, watch: o.watch, onChange: (map) => this.mapChanged(map) });
     this.follower = new RenameFollower({ router: this.router, loader: this.loader, file: o.file, log: o.log, metrics: o.metrics, clock: o.clock, base: o.zigbee2mqttBaseTopic });
     this.commander = new NativeCommander({ ...o, router: this.router });
