@@ -18,6 +18,7 @@ import { ClusterDeviceViews, type ClusterViewOptions } from './cluster-view.js';
 import { replayedReport, seedReports, type ReplayedReport } from './actuator-states.js';
 import { cutCounter, evictionCounter } from '../observability/evictions.js';
 import { RenameFollower } from './rename.js';
+import { devicesRoute } from './devices-route.js';
 import type { PowerCutWatch } from './power-cut.js';
 
 /** The commander's ports and Zigbee2MQTT base topic, with the device map's file and discovery prefix. */
@@ -277,24 +278,7 @@ export class DevicesService {
     return out.sort((a, b) => b.lastSeen - a.lastSeen).slice(0, max);
   }
 
-  /**
-   * `GET /api/devices`: the registry (waiting devices first), the map in force, the mapped actuators.
-   * A cluster node's lists every node's devices, each with the nodes that heard it (`heardBy`), and
-   * the nodes that did not answer in time (`unanswered`).
-   */
-  readonly devicesRoute = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const map = this.router.map;
-    const cluster = await this.clusterViews?.gather();
-    const body = {
-      map: { file: this.o.file, devices: map.devices.size, actuators: map.actuators.size, kinds: map.kinds.map((k) => k.name), ...(this.loader.problem ? { problem: this.loader.problem } : {}) },
-      devices: cluster?.devices ?? this.view(),
-      ...(cluster ? { unanswered: cluster.unanswered } : {}),
-      actuators: [...map.actuators.values()].map((a) => {
-        const reported = this.router.reported(a.target);
-        // form: what a mode command becomes (switch: on/off; thermostat: mode and setpoint), as the map or the device says; drives: a switch's appliance.
-        return { target: a.target, device: `${a.family}:${a.nativeId}`, ...(a.channel === undefined ? {} : { channel: a.channel }), form: this.router.form(a), ...(a.drives ? { drives: a.drives } : {}), ...(reported ? { reported } : {}) };
-      }),
-    };
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
-  };
+  /** `GET /api/devices`, in pages (devices-route.ts). */
+  readonly devicesRoute = (req: IncomingMessage, res: ServerResponse): Promise<void> =>
+    devicesRoute({ router: this.router, loader: this.loader, file: this.o.file, cluster: () => this.clusterViews }, req, res);
 }
