@@ -49,10 +49,11 @@ program
     // What the running gateway says each actuator is (the map's as:, else what its device told).
     let forms = new Map<string, ActuatorForm>();
     try {
-      const answer = (await getDevices(url())) as { devices: DeviceView[]; unanswered?: string[]; actuators?: { target: string; form: ActuatorForm }[] };
+      // Every page: all devices for --json, else only those waiting, each kept to what a line shows (a fleet's samples are megabytes).
+      const answer = await getDevices(url(), (d) => (o.json ? d : { ...d, sample: undefined, discovery: undefined, actuators: {}, problems: [] }), { unassigned: !o.json });
       seen = answer.devices;
-      unanswered = answer.unanswered ?? [];
-      forms = new Map((answer.actuators ?? []).map((a) => [a.target, a.form]));
+      unanswered = answer.first.unanswered ?? [];
+      forms = new Map((answer.first.actuators ?? []).map((a) => [a.target, a.form]));
     } catch (e) {
       unreachable = (e as Error).message;
       // A refused credential is a mistake to fix, not a gateway that is not running: the map is listed, the exit says it.
@@ -106,7 +107,7 @@ program
 async function warnIfUnheard(key: string): Promise<void> {
   let heard: string[];
   try {
-    heard = ((await getDevices(url())) as { devices: DeviceView[] }).devices.map((d) => d.key);
+    heard = (await getDevices(url(), (d) => d.key)).devices;
   } catch (e) {
     // A refused credential is said (and the exit says it), as for list; no gateway at all is not a mistake here.
     if (e instanceof GatewayRefused) {

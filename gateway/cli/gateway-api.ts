@@ -1,5 +1,7 @@
 /** What the command-line tools ask of a running gateway over HTTP (HTTP_PORT, or --url). */
 import { InvalidArgumentError } from 'commander';
+import type { ActuatorForm } from '../devices/map.js';
+import type { DeviceView } from '../devices/registry.js';
 import { keptTimeProblem } from '../core/archive.js';
 import { DURATION_HINT, parseDurationMs } from '../rules/duration.js';
 import { loadSettings } from '../config/settings.js';
@@ -82,8 +84,24 @@ async function call(url: string, role: 'observer' | 'admin', init?: RequestInit)
   return body;
 }
 
-export function getDevices(base: string): Promise<unknown> {
-  return call(`${base}/api/devices`, 'observer');
+/**
+ * Every page of `GET /api/devices` (`?limit=&after=`, at most 1,000 devices a page), each device
+ * made what the tool needs by `keep` as it comes; the first page's other fields (map, actuators,
+ * unanswered). An older gateway answers all at once, without `next`.
+ */
+export async function getDevices<D>(base: string, keep: (d: DeviceView & { heardBy?: string[] }) => D, o: { unassigned?: boolean } = {}): Promise<{ devices: D[]; first: { unanswered?: string[]; actuators?: { target: string; form: ActuatorForm }[] } }> {
+  const devices: D[] = [];
+  let first: Record<string, unknown> | undefined;
+  let after: string | undefined;
+  for (;;) {
+    const q = new URLSearchParams({ limit: '1000', ...(o.unassigned ? { status: 'unassigned' } : {}), ...(after === undefined ? {} : { after }) });
+    const page = (await call(`${base}/api/devices?${q.toString()}`, 'observer')) as { devices?: DeviceView[]; next?: unknown };
+    first ??= page;
+    for (const d of page.devices ?? []) devices.push(keep(d));
+    // A next that does not move on would never end.
+    if (typeof page.next !== 'string' || page.next === after) return { devices, first };
+    after = page.next;
+  }
 }
 
 export interface RedriveAsk {

@@ -7,12 +7,15 @@
  * the stored history knows (DevicesService.seed) and fills again as devices report.
  */
 import { BoundedMap } from '../core/bounded-map.js';
+import type { OnEvicted } from '../observability/evictions.js';
 import type { Placement } from './map.js';
+import { ENTRY_BYTES, MAX_KEY_CHARS, MAX_TEXT_CHARS, REGISTRY_MAX_BYTES, RegistryBytes, SLOT_BYTES, cut, samplePayload, textBytes, type OnCut } from './registry-bounds.js';
 import type { ActuatorState, Availability, Family } from './types.js';
+import { viewOf, type PlacementsOf } from './registry-view.js';
 
 const MAX_KEYS = 100;
 const MAX_PROBLEMS = 5;
-const SAMPLE_CHARS = 1024;
+const noteBytes = (n: DiscoveryNote): number => ('refused' in n ? textBytes(n.refused) : textBytes(n.component) + textBytes(n.objectId) + 24);
 
 export interface DeviceEntry {
   readonly key: string;
@@ -40,6 +43,17 @@ export interface DeviceEntry {
   back: { readonly at: number; readonly why: string } | undefined;
   /** Zigbee2MQTT: the base topic of the bridge it was last heard through (DeviceRegistry.baseOf). */
   bridgeBase?: string;
+  /** What it costs by estimate (registry-bounds.ts), counted in its registry's `ledger`. */
+  bytes: number;
+  readonly ledger: RegistryBytes;
+}
+
+export interface RegistryOptions {
+  /** Told of each device forgotten to stay within the bounds (count or bytes). */
+  readonly evicted?: OnEvicted;
+  /** Told of each key name, value, text or sample cut to its bound. */
+  readonly cut?: OnCut;
+  readonly maxBytes?: number;
 }
 
 /**
@@ -83,8 +97,29 @@ export class DeviceRegistry {
   /** Whether a bridge's last `bridge/devices` listed a device (learnt.ts): its bridge before it speaks (set by the router). */
   listedUnder: ((base: string, name: string) => boolean) | undefined;
 
-  constructor(max = 10_000) {
-    this.entries = new BoundedMap(max);
+  private readonly ledger: RegistryBytes;
+
+  constructor(max = 10_000, o: RegistryOptions = {}) {
+    const cost = `a forgotten device is listed afresh from its next message, its counts starting over (${max} devices or ~${Math.round((o.maxBytes ?? REGISTRY_MAX_BYTES) / 1048576)} MiB)`;
+    this.entries = new BoundedMap(max, (_key, e) => {
+      this.ledger.gone(e);
+      o.evicted?.('native_devices', max, cost);
+    });
+    // Past the bytes budget the oldest devices go, as past the count (not the one that grew).
+    this.ledger = new RegistryBytes(o.maxBytes ?? REGISTRY_MAX_BYTES, (keep) => {
+      for (const [key, e] of this.entries) {
+        if (this.ledger.total <= this.ledger.budget) break;
+        if (e === keep) continue;
+        this.entries.delete(key);
+        this.ledger.gone(e);
+        o.evicted?.('native_devices', max, cost);
+      }
+    }, o.cut);
+  }
+
+  /** The registry's size by estimate, in bytes. */
+  get bytes(): number {
+    return this.ledger.total;
   }
 
   /**
@@ -132,8 +167,9 @@ export class DeviceRegistry {
     const key = `${family}:${nativeId}`;
     let e = this.entries.get(key);
     if (!e) {
-      e = { key, family, nativeId, firstSeen: now, lastSeen: now, online: null, onlineFromHistory: false, silentSince: undefined, battery: null, messages: 0, kinds: new Set(), unmapped: new Map(), sample: undefined, problems: [], actuators: new Map(), discovery: new Map(), offlineSince: undefined, back: undefined };
+      e = { key, family, nativeId, firstSeen: now, lastSeen: now, online: null, onlineFromHistory: false, silentSince: undefined, battery: null, messages: 0, kinds: new Set(), unmapped: new Map(), sample: undefined, problems: [], actuators: new Map(), discovery: new Map(), offlineSince: undefined, back: undefined, bytes: 0, ledger: this.ledger };
       this.entries.set(key, e);
+      this.ledger.add(e, ENTRY_BYTES + textBytes(key) + textBytes(nativeId));
     }
     if (now > e.lastSeen) e.lastSeen = now;
     e.silentSince = undefined;
@@ -150,7 +186,9 @@ export class DeviceRegistry {
     const old = this.get(family, from);
     if (!old) return;
     this.entries.delete(old.key);
+    this.ledger.gone(old);
     const now = this.get(family, to);
+    if (now) this.ledger.gone(now);
     const e: DeviceEntry = { ...old, key: `${family}:${to}`, nativeId: to };
     if (now) {
       e.lastSeen = Math.max(old.lastSeen, now.lastSeen);
@@ -161,6 +199,9 @@ export class DeviceRegistry {
       for (const [channel, state] of now.actuators) e.actuators.set(channel, state);
     }
     this.entries.set(e.key, e);
+    // Counted afresh: the old name's bytes under the new name, and the new name's merged in (an estimate).
+    e.bytes = 0;
+    this.ledger.add(e, old.bytes + 2 * (textBytes(to) - textBytes(from)) + (now ? now.bytes - ENTRY_BYTES : 0));
   }
 
   /**
@@ -190,81 +231,48 @@ export class DeviceRegistry {
     return b && now - b.at <= CAME_BACK_WINDOW_MS ? b.why : undefined;
   }
 
-  static unmapped(e: DeviceEntry, key: string): void {
+  /** A key that maps to no kind, counted: its name cut to MAX_KEY_CHARS (names sharing that start count as one). */
+  static unmapped(e: DeviceEntry, name: string): void {
+    const key = cut(name, MAX_KEY_CHARS, e.ledger.onCut, 'key');
     const n = e.unmapped.get(key);
     if (n !== undefined) e.unmapped.set(key, n + 1);
-    else if (e.unmapped.size < MAX_KEYS) e.unmapped.set(key, 1);
-    else DeviceRegistry.problem(e, `more than ${MAX_KEYS} unmapped keys: the others are not listed`);
+    else if (e.unmapped.size < MAX_KEYS) {
+      e.unmapped.set(key, 1);
+      e.ledger.add(e, textBytes(key) + SLOT_BYTES);
+    } else DeviceRegistry.problem(e, `more than ${MAX_KEYS} unmapped keys: the others are not listed`);
   }
 
-  /** A discovery config of the device, learnt or refused: at most MAX_KEYS of them (a client may send any number). */
-  static discovered(e: DeviceEntry, configTopic: string, what: DiscoveryNote): void {
-    if (e.discovery.has(configTopic) || e.discovery.size < MAX_KEYS) e.discovery.set(configTopic, what);
-    else DeviceRegistry.problem(e, `more than ${MAX_KEYS} discovery configs: the others are not listed`);
+  /** A discovery config of the device, learnt or refused: at most MAX_KEYS of them (a client may send any number), its texts cut. */
+  static discovered(e: DeviceEntry, configTopic: string, note: DiscoveryNote): void {
+    const c = (t: string): string => cut(t, MAX_TEXT_CHARS, e.ledger.onCut, 'value');
+    const what: DiscoveryNote = 'refused' in note ? { refused: c(note.refused) } : { component: c(note.component), objectId: c(note.objectId), kind: note.kind };
+    const before = e.discovery.get(configTopic);
+    if (before === undefined && e.discovery.size >= MAX_KEYS) return DeviceRegistry.problem(e, `more than ${MAX_KEYS} discovery configs: the others are not listed`);
+    e.discovery.set(configTopic, what);
+    e.ledger.add(e, noteBytes(what) - (before ? noteBytes(before) : -(textBytes(configTopic) + SLOT_BYTES)));
   }
 
-  static problem(e: DeviceEntry, what: string): void {
+  static problem(e: DeviceEntry, said: string): void {
+    const what = cut(said, MAX_TEXT_CHARS, e.ledger.onCut, 'text');
     if (e.problems[e.problems.length - 1] === what) return;
     e.problems.push(what);
-    if (e.problems.length > MAX_PROBLEMS) e.problems.shift();
+    const gone = e.problems.length > MAX_PROBLEMS ? e.problems.shift() : undefined;
+    e.ledger.add(e, textBytes(what) - (gone === undefined ? 0 : textBytes(gone)));
   }
 
+  /** The device's last message, cut to ~SAMPLE_CHARS (registry-bounds.ts samplePayload). */
   static sample(e: DeviceEntry, topic: string, payload: Buffer, now: number): void {
-    const text = payload.subarray(0, SAMPLE_CHARS * 4).toString('utf8');
-    e.sample = { topic, payload: text.length > SAMPLE_CHARS ? `${text.slice(0, SAMPLE_CHARS)}…` : text, time: now };
-  }
-
-  /**
-   * An ESPHome node's own discovery configs (`<prefix>/<component>/<node>/<object>/config`) name
-   * the device by its MAC: known only from them, that entry is the node's, listed with it.
-   */
-  private esphomeConfigs(): { folded: Set<DeviceEntry>; of: Map<string, [string, DiscoveryNote][]> } {
-    const folded = new Set<DeviceEntry>();
-    const of = new Map<string, [string, DiscoveryNote][]>();
-    for (const e of this.entries.values()) {
-      if (e.family !== 'homeassistant' || e.messages > 0 || e.discovery.size === 0) continue;
-      const nodes = new Set([...e.discovery.keys()].map((topic) => topic.split('/').at(-3) ?? ''));
-      const [node] = nodes;
-      if (nodes.size !== 1 || node === undefined || !this.entries.has(`esphome:${node}`)) continue;
-      folded.add(e);
-      of.set(node, [...(of.get(node) ?? []), ...e.discovery]);
-    }
-    return { folded, of };
+    const before = e.sample;
+    e.sample = { topic: cut(topic, MAX_TEXT_CHARS), payload: samplePayload(payload, e.ledger.onCut), time: now };
+    e.ledger.add(e, textBytes(e.sample.topic) + textBytes(e.sample.payload) - (before ? textBytes(before.topic) + textBytes(before.payload) : 0));
   }
 
   all(): IterableIterator<DeviceEntry> {
     return this.entries.values();
   }
 
-  /** Every device, waiting ones first, then by key. */
-  view(placementsOf: (family: Family, nativeId: string) => readonly Placement[] | undefined): DeviceView[] {
-    const out: DeviceView[] = [];
-    const nodeConfigs = this.esphomeConfigs();
-    for (const e of this.entries.values()) {
-      if (nodeConfigs.folded.has(e)) continue;
-      const placements = placementsOf(e.family, e.nativeId) ?? [];
-      out.push({
-        key: e.key,
-        family: e.family,
-        nativeId: e.nativeId,
-        placements,
-        // Known only from discovery configs (its states decode as another family): not waiting itself.
-        waiting: placements.length === 0 && e.messages > 0,
-        firstSeen: new Date(e.firstSeen).toISOString(),
-        lastSeen: new Date(e.lastSeen).toISOString(),
-        online: this.onlineOf(e),
-        silent: e.silentSince !== undefined,
-        ...(e.silentSince === undefined ? {} : { silentSince: new Date(e.silentSince).toISOString() }),
-        battery: e.battery,
-        messages: e.messages,
-        kinds: [...e.kinds].sort(),
-        unmappedKeys: Object.fromEntries(e.unmapped),
-        ...(e.sample ? { sample: { topic: e.sample.topic, payload: e.sample.payload, time: new Date(e.sample.time).toISOString() } } : {}),
-        problems: [...e.problems],
-        actuators: Object.fromEntries(e.actuators),
-        ...(e.discovery.size > 0 || nodeConfigs.of.has(e.nativeId) ? { discovery: Object.fromEntries([...e.discovery, ...(e.family === 'esphome' ? (nodeConfigs.of.get(e.nativeId) ?? []) : [])]) } : {}),
-      });
-    }
-    return out.sort((a, b) => Number(b.waiting) - Number(a.waiting) || a.key.localeCompare(b.key));
+  /** Every device, waiting ones first, then by key (registry-view.ts). */
+  view(placementsOf: PlacementsOf): DeviceView[] {
+    return viewOf(this, placementsOf);
   }
 }

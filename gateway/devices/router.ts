@@ -19,7 +19,7 @@ import type { OnEvicted } from '../observability/evictions.js';
 import { ActuatorStates } from './actuator-states.js';
 import { Placements } from './placement.js';
 import type { PowerCutWatch } from './power-cut.js';
-import { DeviceRegistry } from './registry.js';
+import { DeviceRegistry, type RegistryOptions } from './registry.js';
 import { decodePlaced, type NativeOutcome } from './outcome.js';
 import type { ActuatorState, Availability, DecodeResult, Family, NativeHint, ShellyRpcError, Zigbee2mqttRename } from './types.js';
 export type { NativeHint };
@@ -28,12 +28,13 @@ export type { NativeOutcome, PlacedReading, PlacedStatus, PlacedActuator } from 
 export interface RouterOptions {
   readonly zigbee2mqttBaseTopic: string;
   readonly discoveryPrefix: string;
-  /** Told of each learnt fact forgotten to stay within its bound. */
+  /** Told of each learnt fact or device forgotten to stay within its bound; `cut`: of each text the registry cuts (registry-bounds.ts). */
   readonly evicted?: OnEvicted;
   /** Told of each discovery config refused to bound memory (discovery-intake.ts). */
   readonly refused?: OnEvicted;
   /** The discovered entities' bounds (discovery.ts: MAX_ENTITIES, MAX_ENTITY_BYTES). */
   readonly discoveryBounds?: Discovery['bounds'];
+  readonly cut?: RegistryOptions['cut'];
   /** Told of each Zigbee2MQTT device renamed, before its next message is routed (rename.ts). */
   readonly renamed?: (r: Zigbee2mqttRename) => void;
   /** After a power cut of the gateway's host: an actuator's first news is its device coming back (power-cut.ts). */
@@ -46,7 +47,7 @@ type Step = Exclude<Family, 'homeassistant'> | 'discovered';
 const ORDER: readonly Step[] = ['zigbee2mqtt', 'tasmota', 'esphome', 'shelly', 'discovered', 'generic'];
 
 export class NativeRouter {
-  readonly registry = new DeviceRegistry();
+  readonly registry: DeviceRegistry;
   readonly discovery: Discovery;
   private readonly intake: DiscoveryIntake;
   /** A device's mode, a bridge's output: what messages taught beyond their values. */
@@ -64,6 +65,7 @@ export class NativeRouter {
   readonly actuatorStates = new ActuatorStates();
 
   constructor(private readonly o: RouterOptions, map: DeviceMap) {
+    this.registry = new DeviceRegistry(undefined, { evicted: o.evicted, cut: o.cut });
     this.learnt = new LearntFacts(o.evicted, o.renamed);
     this.discovery = new Discovery(o.discoveryBounds);
     const changed = (): void => this.topicStep.clear();

@@ -16,8 +16,9 @@ import { teachRetained, type Relearning, type RelearnSources } from './relearn.j
 import { shareLearning, SharingRouter } from './shared-learning.js';
 import { ClusterDeviceViews, type ClusterViewOptions } from './cluster-view.js';
 import { replayedReport, seedReports, type ReplayedReport } from './actuator-states.js';
-import { evictionCounter, refusalCounter } from '../observability/evictions.js';
+import { cutCounter, evictionCounter, refusalCounter } from '../observability/evictions.js';
 import { RenameFollower } from './rename.js';
+import { devicesRoute } from './devices-route.js';
 import type { PowerCutWatch } from './power-cut.js';
 
 /** The commander's ports and Zigbee2MQTT base topic, with the device map's file and discovery prefix. */
@@ -73,7 +74,7 @@ export class DevicesService {
   constructor(private readonly o: DevicesServiceOptions) {
     // The map in force changed (a rename followed): its listeners hear it now, not at the file's reload.
     const renamed = (r: Parameters<RenameFollower['follow']>[0]): void => void (this.follower.follow(r), this.tellMapListeners());
-    this.router = new SharingRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log), refused: refusalCounter(o.metrics, o.log), renamed, powerCut: o.powerCut, rpcError: (e) => this.commander.rpcError(e) }, EMPTY_MAP);
+    this.router = new SharingRouter({ zigbee2mqttBaseTopic: o.zigbee2mqttBaseTopic, discoveryPrefix: o.discoveryPrefix, evicted: evictionCounter(o.metrics, o.log), refused: refusalCounter(o.metrics, o.log), cut: cutCounter(o.metrics, o.log), renamed, powerCut: o.powerCut, rpcError: (e) => this.commander.rpcError(e) }, EMPTY_MAP);
     this.loader = new DeviceMapLoader({ file: o.file, log: o.log, watch: o.watch, onChange: (map) => this.mapChanged(map) });
     this.follower = new RenameFollower({ router: this.router, loader: this.loader, file: o.file, log: o.log, metrics: o.metrics, clock: o.clock, base: o.zigbee2mqttBaseTopic });
     this.commander = new NativeCommander({ ...o, router: this.router });
@@ -277,24 +278,7 @@ export class DevicesService {
     return out.sort((a, b) => b.lastSeen - a.lastSeen).slice(0, max);
   }
 
-  /**
-   * `GET /api/devices`: the registry (waiting devices first), the map in force, the mapped actuators.
-   * A cluster node's lists every node's devices, each with the nodes that heard it (`heardBy`), and
-   * the nodes that did not answer in time (`unanswered`).
-   */
-  readonly devicesRoute = async (_req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const map = this.router.map;
-    const cluster = await this.clusterViews?.gather();
-    const body = {
-      map: { file: this.o.file, devices: map.devices.size, actuators: map.actuators.size, kinds: map.kinds.map((k) => k.name), ...(this.loader.problem ? { problem: this.loader.problem } : {}) },
-      devices: cluster?.devices ?? this.view(),
-      ...(cluster ? { unanswered: cluster.unanswered } : {}),
-      actuators: [...map.actuators.values()].map((a) => {
-        const reported = this.router.reported(a.target);
-        // form: what a mode command becomes (switch: on/off; thermostat: mode and setpoint), as the map or the device says; drives: a switch's appliance.
-        return { target: a.target, device: `${a.family}:${a.nativeId}`, ...(a.channel === undefined ? {} : { channel: a.channel }), form: this.router.form(a), ...(a.drives ? { drives: a.drives } : {}), ...(reported ? { reported } : {}) };
-      }),
-    };
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
-  };
+  /** `GET /api/devices`, in pages (devices-route.ts). */
+  readonly devicesRoute = (req: IncomingMessage, res: ServerResponse): Promise<void> =>
+    devicesRoute({ router: this.router, loader: this.loader, file: this.o.file, cluster: () => this.clusterViews }, req, res);
 }

@@ -43,7 +43,10 @@ export type EvictingMap =
   | 'live_relay_kept'
   // Home Assistant discovery (devices/discovery-intake.ts): the entities' table (or a credential's share of it) full, a config over what one may hold.
   | 'discovery'
-  | 'discovery_config';
+  | 'discovery_config'
+  // The native devices listed on GET /api/devices (devices/registry.ts), and the texts cut in them (registry-bounds.ts).
+  | 'native_devices'
+  | 'native_device_texts';
 
 /** A burst of evictions ends after this long without one: the next is said again. */
 const QUIET_MS = 60_000;
@@ -83,4 +86,18 @@ export function refusalCounter(metrics: Pick<Metrics, 'memoryRefusals'>, log: Lo
     (map, capacity, cost, said) => logError(log, 'GW_ERR_MEMORY_FULL', { map, capacity }, `${map} ${said ?? `is full (${capacity} entries) of entries that must stay: newcomers are refused from now on`} (${cost}); counted in gateway_memory_refusals_total, said once per burst`),
     now,
   );
+}
+
+/**
+ * What the device registry cuts to its bounds (devices/registry-bounds.ts): a key name, value,
+ * text or sample past its length, cut with a marker. Each counted in
+ * `gateway_memory_evictions_total{map="native_device_texts"}`, the first of each burst said (warn).
+ */
+export function cutCounter(metrics: Pick<Metrics, 'memoryEvictions'>, log: Logger | undefined, now: () => number = Date.now): (what: string) => void {
+  const counted = burstCounter(
+    (map) => metrics.memoryEvictions.inc({ map }),
+    (map, _capacity, what) => logWarn(log, 'GW_ERR_MEMORY_BOUND', { map, what }, `${map}: a native device sent a ${what} past its bound (key names 100 characters, texts 1000, the sample 1024 and 64 a value): kept cut, with a marker (…); counted in gateway_memory_evictions_total, said once per burst`),
+    now,
+  );
+  return (what) => counted('native_device_texts', 0, what);
 }
