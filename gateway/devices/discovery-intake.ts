@@ -53,7 +53,7 @@ export class DiscoveryIntake {
       // A refused config was never learnt: its note is found by the device it named.
       const nativeId = gone?.nativeId ?? this.refusedConfigs.get(topic);
       this.refusedConfigs.delete(topic);
-      if (nativeId !== undefined) registry.get('homeassistant', nativeId)?.discovery.delete(topic);
+      if (nativeId !== undefined) DeviceRegistry.undiscovered(registry.get('homeassistant', nativeId), topic);
       return { outcome: 'recognised', family: 'homeassistant', ...(nativeId === undefined ? {} : { nativeId }), what: 'discovery config removed' };
     }
     if (r.outcome === 'refused' && r.tooLarge) {
@@ -92,7 +92,7 @@ export class DiscoveryIntake {
     const before = this.refusedConfigs.get(topic);
     if (before === undefined) return;
     this.refusedConfigs.delete(topic);
-    if (before !== nativeId) this.o.registry.get('homeassistant', before)?.discovery.delete(topic);
+    if (before !== nativeId) DeviceRegistry.undiscovered(this.o.registry.get('homeassistant', before), topic);
   }
 
   /** A discovery config the gateway cannot use: listed with its reason in the registry, and counted (not a dead letter). */

@@ -252,6 +252,14 @@ export class DeviceRegistry {
     e.ledger.add(e, noteBytes(what) - (before ? noteBytes(before) : -(textBytes(configTopic) + SLOT_BYTES)));
   }
 
+  /** A discovery config of the device gone (removed, or now another device's): its note and its bytes. */
+  static undiscovered(e: DeviceEntry | undefined, configTopic: string): void {
+    const before = e?.discovery.get(configTopic);
+    if (!e || before === undefined) return;
+    e.discovery.delete(configTopic);
+    e.ledger.add(e, -(noteBytes(before) + textBytes(configTopic) + SLOT_BYTES));
+  }
+
   static problem(e: DeviceEntry, said: string): void {
     const what = cut(said, MAX_TEXT_CHARS, e.ledger.onCut, 'text');
     if (e.problems[e.problems.length - 1] === what) return;

@@ -72,7 +72,7 @@ export class Ingest implements PublishTarget {
     this.notices = new DeviceNotices(o.metrics, o.log);
     this.admission = new SpoolAdmission(o.store, o.metrics, o.log, o.durableAck);
     this.deadLetters = new DeadLetterOffice(o);
-    this.nativeIngest = o.native ? new NativeIngest(o.native, this, this.resends, o.metrics, o.maxPayloadBytes, o.keypad && { ...o.keypad, publisher: o.publisher, log: o.log, clock: o.clock }) : undefined;
+    this.nativeIngest = o.native ? new NativeIngest(o.native, this, this.resends, o.metrics, o.maxPayloadBytes, o.keypad && { ...o.keypad, publisher: o.publisher, log: o.log, clock: o.clock, bus: o.bus }) : undefined;
   }
 
   /** The gateway's time, or a redriven dead letter's. */

@@ -18,6 +18,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock, ClockTimer } from '../core/clock.js';
+import type { EventBus } from '../core/bus.js';
 import type { Placement } from '../devices/map.js';
 import type { Publisher } from '../core/publisher.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -52,6 +53,8 @@ export interface KeypadPanelOptions {
   readonly now: () => number;
   /** Runs the exit delays (KEYPAD_EXIT_DELAY_MS); without one a zone is armed at once. */
   readonly clock?: Clock;
+  /** Where a zone armed or disarmed otherwise (its topic, HTTP) is heard: it ends the zone's exit delay. */
+  readonly bus?: Pick<EventBus, 'on'>;
 }
 
 /** The settings of the keypads' panel (README "Keypads"). */
@@ -83,7 +86,7 @@ export class KeypadPanel {
   private waiting = 0;
   private busy = false;
   /** Zones arming at a keypad, by site and zone: armed when the exit delay is over, unless a right code comes first. */
-  private readonly exits = new Map<string, ClockTimer>();
+  private readonly exits = new Map<string, { readonly timer: ClockTimer; readonly sinceMs: number }>();
   /** The whole panel's wrong codes: a code without zones is good in every zone, so guesses spread over zones add up here. */
   private readonly panelLockout: KeypadLockout;
   /** The code checks, one after another (each reads the lockout the ones before it left). */
@@ -92,6 +95,8 @@ export class KeypadPanel {
   constructor(private readonly o: KeypadPanelOptions) {
     this.lockout = new KeypadLockout(o.settings);
     this.panelLockout = new KeypadLockout({ ...o.settings, keypadLockoutFailures: o.settings.keypadLockoutFailures * PANEL_FAILURES });
+    // A zone disarmed (or armed) over its topic or HTTP during its exit delay: the delay must not arm it afterwards.
+    o.bus?.on('zoneArmed', (z) => this.cancelExit(z.site, z.zone, z.timeMs));
   }
 
   /** Whether the gateway is the keypads' panel: some keypad code exists (the file read again if it changed). */
@@ -143,7 +148,8 @@ export class KeypadPanel {
       }
       who = verdict.by;
       this.lockout.succeeded(zoneKey);
-      this.panelLockout.succeeded(PANEL);
+      // Only a code good in every zone clears the whole panel's count: one zone's code would let guesses at the others go on.
+      if (this.o.codes.list().find((c) => c.name === who)?.zones === undefined) this.panelLockout.succeeded(PANEL);
       const exitS = ARMS[p.action] && this.exitDelayMs() > 0 ? this.exitDelayMs() / 1000 : undefined;
       log.info({ ...where, by: who, ...(exitS ? { exitDelayS: exitS } : {}) }, !ARMS[p.action] ? 'zone disarmed at its keypad' : exitS ? 'zone arming at its keypad: armed once its exit delay is over' : 'zone armed at its keypad');
     } finally {
@@ -180,11 +186,12 @@ export class KeypadPanel {
     return this.o.clock ? this.o.settings.keypadExitDelayMs : 0;
   }
 
-  private cancelExit(site: string, zone: string): void {
+  /** Ends the zone's exit delay; `atMs`: only one begun by then (a zone armed or disarmed elsewhere, heard on the bus). */
+  private cancelExit(site: string, zone: string, atMs = Infinity): void {
     const key = `${site}/${zone}`;
-    const timer = this.exits.get(key);
-    if (timer === undefined) return;
-    this.o.clock?.clearTimeout(timer);
+    const exit = this.exits.get(key);
+    if (exit === undefined || exit.sinceMs > atMs) return;
+    this.o.clock?.clearTimeout(exit.timer);
     this.exits.delete(key);
   }
 
@@ -206,7 +213,7 @@ export class KeypadPanel {
       );
     }, delayMs);
     timer.unref?.();
-    this.exits.set(key, timer);
+    this.exits.set(key, { timer, sinceMs: this.o.now() });
   }
 
   /** How long the zone's keypads stay locked out (theirs, or the whole panel's), ms. */

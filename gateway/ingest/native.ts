@@ -63,7 +63,7 @@ export class NativeIngest {
     private readonly resends: Resends,
     private readonly metrics: Metrics,
     private readonly maxPayloadBytes: number,
-    keypad?: NativeKeypad & Pick<KeypadPanelOptions, 'publisher' | 'log' | 'clock'>,
+    keypad?: NativeKeypad & Pick<KeypadPanelOptions, 'publisher' | 'log' | 'clock' | 'bus'>,
   ) {
     this.keypad = keypad && new KeypadPanel({ ...keypad, codes: new KeypadCodes(keypad.codesFile, keypad.log), metrics, now: () => ingest.now(), arm: (site, zone, armed) => ingest.keepArmed(site, zone, armed, 1) });
   }

@@ -90,6 +90,16 @@ describe('a Zigbee2MQTT keypad, with the gateway as its alarm panel', () => {
     expect(gw.logs.filter((l) => l.msg === 'zone armed at its keypad, its exit delay over')).toHaveLength(1);
   });
 
+  it('ends an exit delay on a disarm from elsewhere (the zone’s topic: Home Assistant, an app): the delay does not arm the zone after it', async () => {
+    await press('hall_keypad', 'arm_all_zones', PIN_HALL, 60);
+    expect((await answer('hall_keypad', 60)).json()).toEqual({ arm_mode: { transaction: 60, mode: 'arm_all_zones' } });
+    await advanceRules(gw, clock, 10_000);
+    await z2m.publishAsync('zones/hq/hall/armed', 'false', { qos: 1 });
+    await advanceRules(gw, clock, 60_000);
+    expect(await armed('hall')).toBe(false);
+    expect(gw.logs.filter((l) => l.msg === 'zone armed at its keypad, its exit delay over')).toHaveLength(1);
+  });
+
   it('refuses a wrong code with invalid_code and disarms nothing; three in a minute raise the security alert', async () => {
     const alerts = await collect(z2m, 'alerts/#');
     for (const t of [100, 101, 102]) {

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { Discovery } from '../../../gateway/devices/discovery.js';
+import { DiscoveryIntake } from '../../../gateway/devices/discovery-intake.js';
 import { DeviceRegistry } from '../../../gateway/devices/registry.js';
 
 describe('the device registry', () => {
@@ -56,5 +58,22 @@ describe('the device registry’s size, counted', () => {
     const [only] = [...registry.all()];
     expect(registry.size).toBe(1);
     expect(registry.bytes).toBe(only!.bytes);
+  });
+});
+
+describe('the registry’s byte count when a discovery config goes (a reviewer)', () => {
+  it('takes the note’s bytes back: removing and sending a config again 1,000 times leaves the count where it was', () => {
+    const registry = new DeviceRegistry();
+    const intake = new DiscoveryIntake({ discovery: new Discovery(), registry, discoveryPrefix: 'homeassistant', tasmota: () => undefined, changed: () => undefined });
+    const topic = 'homeassistant/sensor/node1/t/config';
+    const config = Buffer.from(JSON.stringify({ state_topic: 'node1/sensor/t/state', device_class: 'temperature', device: { identifiers: ['node1'] } }));
+    intake.learn(topic, config, 1, undefined);
+    const first = registry.bytes;
+    for (let i = 0; i < 1000; i++) {
+      intake.learn(topic, Buffer.alloc(0), 1, undefined);
+      intake.learn(topic, config, 1, undefined);
+    }
+    expect(registry.get('homeassistant', 'node1')?.discovery.size).toBe(1);
+    expect(registry.bytes).toBe(first);
   });
 });

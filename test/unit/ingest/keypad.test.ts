@@ -89,6 +89,17 @@ describe('guessing codes at the keypads, bounded (a reviewer)', () => {
     expect(await lockedOut(metrics)).toBe(35);
   });
 
+  it('keeps counting panel-wide across a right code good in one zone only (it would let guesses at an every-zone code go on)', async () => {
+    await codes.add('hall', '24681357', ['hq/hall']);
+    const { p, metrics } = panel(() => Promise.resolve());
+    for (let i = 0; i < 19; i++) await p.press(press(i, 'disarm', `hq/z${Math.floor(i / 4)}/kp`, `z${Math.floor(i / 4)}`), `9999${i}`, fail);
+    await p.press(press(19, 'disarm', 'hq/hall/kp', 'hall'), '24681357', fail);
+    // The 20th wrong code locks the panel; the next press is refused unchecked.
+    await p.press(press(20, 'disarm', 'hq/z8/kp', 'z8'), '99990', fail);
+    await p.press(press(21, 'disarm', 'hq/z9/kp', 'z9'), '99991', fail);
+    expect(await lockedOut(metrics)).toBe(1);
+  });
+
   it('locks the whole panel out after four zones’ worth of wrong codes spread over zones (a code without zones is good in every one)', async () => {
     const { p, metrics } = panel(() => Promise.resolve());
     for (let i = 0; i < 40; i++) await p.press(press(i, 'disarm', `hq/z${Math.floor(i / 4)}/kp`, `z${Math.floor(i / 4)}`), `9999${i}`, fail);
