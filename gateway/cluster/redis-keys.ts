@@ -41,15 +41,18 @@ export const KEYS = {
   liveSaidSeen: 'gw:live:said:seen',
 } as const;
 
+/** Lua: `epoch` is the cluster's epoch at KEYS[3], set to ARGV[4] when there is none (a first node, or Redis back empty). */
+const EPOCH_LUA = `local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('SET', KEYS[3], epoch)
+end`;
+
 const SCRIPTS = {
   /** KEYS nodes, node, epoch; ARGV id, ttlMs, info, a new epoch (set if none) → [redisNowMs, epoch, live ids…] */
   heartbeat: {
     keys: 3,
-    lua: `local epoch = redis.call('GET', KEYS[3])
-if not epoch then
-  epoch = ARGV[4]
-  redis.call('SET', KEYS[3], epoch)
-end
+    lua: `${EPOCH_LUA}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
@@ -76,11 +79,7 @@ return {token, ''}`,
    */
   acquireInEpoch: {
     keys: 4,
-    lua: `local epoch = redis.call('GET', KEYS[3])
-if not epoch then
-  epoch = ARGV[4]
-  redis.call('SET', KEYS[3], epoch)
-end
+    lua: `${EPOCH_LUA}
 if epoch ~= ARGV[3] then redis.call('SET', KEYS[4], epoch) end
 local cur = redis.call('GET', KEYS[1])
 if cur and string.sub(cur, 1, string.len(ARGV[1]) + 1) ~= ARGV[1] .. '|' then return {0, cur, epoch} end
